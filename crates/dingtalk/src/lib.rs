@@ -15,5 +15,8 @@
 pub mod endpoints;
 pub mod ids;
 pub mod model;
+pub mod secret;
+pub mod stream;
 
 pub use endpoints::Endpoints;
+pub use secret::Secret;

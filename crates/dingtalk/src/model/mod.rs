@@ -6,3 +6,7 @@
 pub mod frame;
 
 pub use frame::*;
+
+pub mod connection;
+
+pub use connection::*;
