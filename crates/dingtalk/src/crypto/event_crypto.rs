@@ -45,7 +45,7 @@ impl fmt::Debug for EventCrypto {
             .field("owner_key", &self.owner_key)
             .field("token", &"<redacted>")
             .field("aes_key", &"<redacted>")
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -116,7 +116,10 @@ impl EventCrypto {
         let parts = event_layout::parse(&buffer)?;
         if !bool::from(parts.receive_id.ct_eq(self.owner_key.as_bytes())) {
             return Err(CryptoError::OwnerMismatch {
-                received: String::from_utf8_lossy(parts.receive_id).chars().take(64).collect(),
+                received: String::from_utf8_lossy(parts.receive_id)
+                    .chars()
+                    .take(64)
+                    .collect(),
                 expected: self.owner_key.clone(),
             });
         }
@@ -151,14 +154,25 @@ impl EventCrypto {
     }
 
     /// Verifies `signature` over the other three and the token, then decrypts `encrypt`.
-    pub fn open(&self, signature: &str, timestamp: &str, nonce: &str, encrypt: &str) -> Result<String, CryptoError> {
+    pub fn open(
+        &self,
+        signature: &str,
+        timestamp: &str,
+        nonce: &str,
+        encrypt: &str,
+    ) -> Result<String, CryptoError> {
         self.verify_signature(signature, timestamp, nonce, encrypt)?;
         self.decrypt(encrypt)
     }
 
     /// [`open`](Self::open) for a sealed reply, e.g. when the simulator checks the gateway's answer.
     pub fn open_reply(&self, reply: &EncryptedReply) -> Result<String, CryptoError> {
-        self.open(&reply.msg_signature, &reply.timestamp, &reply.nonce, &reply.encrypt)
+        self.open(
+            &reply.msg_signature,
+            &reply.timestamp,
+            &reply.nonce,
+            &reply.encrypt,
+        )
     }
 
     /// Encrypts `plaintext` and signs it with `timestamp` and `nonce`.
@@ -186,9 +200,9 @@ impl EventCrypto {
 
     /// Base64-decodes and AES-decrypts without interpreting the plaintext.
     pub(crate) fn decrypt_to_buffer(&self, encrypt_b64: &str) -> Result<Vec<u8>, CryptoError> {
-        let mut buffer = STANDARD
-            .decode(encrypt_b64)
-            .map_err(|e| CryptoError::NotBase64 { detail: e.to_string() })?;
+        let mut buffer = STANDARD.decode(encrypt_b64).map_err(|e| CryptoError::NotBase64 {
+            detail: e.to_string(),
+        })?;
         if buffer.is_empty() || buffer.len() % AES_BLOCK != 0 {
             return Err(CryptoError::CiphertextLength { len: buffer.len() });
         }
@@ -225,13 +239,7 @@ fn decode_aes_key(aes_key: &str) -> Result<[u8; 32], CryptoError> {
 }
 
 fn to_lower_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut hex = String::with_capacity(bytes.len() * 2);
-    for &byte in bytes {
-        hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        hex.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    hex
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -254,7 +262,9 @@ mod tests {
     }
 
     fn text<'a>(value: &'a serde_json::Value, key: &str) -> &'a str {
-        value[key].as_str().unwrap_or_else(|| panic!("vector field {key} missing"))
+        value[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("vector field {key} missing"))
     }
 
     /// Decrypts and returns (random prefix, pad byte, decrypted length, message, receiveId).
@@ -273,7 +283,8 @@ mod tests {
     #[test]
     fn official_decrypt_vector_parts() {
         let v = vector("event_http_push_decrypt_official");
-        let crypto = EventCrypto::new(text(&v, "token"), text(&v, "aes_key"), text(&v, "owner_key")).expect("new");
+        let crypto =
+            EventCrypto::new(text(&v, "token"), text(&v, "aes_key"), text(&v, "owner_key")).expect("new");
         let (random, pad, len, message, receive_id) = decrypted_parts(&crypto, text(&v["body"], "encrypt"));
         assert_eq!(random, text(&v, "expected_random16").as_bytes());
         assert_eq!(u64::from(pad), v["expected_pad_byte"].as_u64().expect("pad"));
@@ -285,7 +296,8 @@ mod tests {
     #[test]
     fn faq_decrypt_vector_parts() {
         let v = vector("event_http_push_decrypt_official_2");
-        let crypto = EventCrypto::new(text(&v, "token"), text(&v, "aes_key"), text(&v, "owner_key")).expect("new");
+        let crypto =
+            EventCrypto::new(text(&v, "token"), text(&v, "aes_key"), text(&v, "owner_key")).expect("new");
         let (_, pad, _, message, receive_id) = decrypted_parts(&crypto, text(&v, "encrypt"));
         assert_eq!(u64::from(pad), v["expected_pad_byte"].as_u64().expect("pad"));
         assert_eq!(message, text(&v, "expected_plaintext"));
@@ -315,7 +327,12 @@ mod tests {
         let cases: [(&str, &str, &str, CryptoError); 7] = [
             ("", AES_KEY, OWNER, CryptoError::EmptyToken),
             (TOKEN, AES_KEY, "", CryptoError::EmptyOwnerKey),
-            (TOKEN, &AES_KEY[..42], OWNER, CryptoError::AesKeyLength { len: 42 }),
+            (
+                TOKEN,
+                &AES_KEY[..42],
+                OWNER,
+                CryptoError::AesKeyLength { len: 42 },
+            ),
             (TOKEN, "", OWNER, CryptoError::AesKeyLength { len: 0 }),
             (
                 TOKEN,
@@ -337,7 +354,11 @@ mod tests {
             ),
         ];
         for (token, aes_key, owner, expected) in cases {
-            assert_eq!(EventCrypto::new(token, aes_key, owner).map(|_| ()), Err(expected), "{aes_key:?}");
+            assert_eq!(
+                EventCrypto::new(token, aes_key, owner).map(|_| ()),
+                Err(expected),
+                "{aes_key:?}"
+            );
         }
     }
 
@@ -353,12 +374,34 @@ mod tests {
         length_too_big[16..20].copy_from_slice(&1000_u32.to_be_bytes());
 
         let cases: Vec<(&str, String, CryptoError)> = vec![
-            ("bad base64", "not base64!".into(), CryptoError::NotBase64 { detail: String::new() }),
+            (
+                "bad base64",
+                "not base64!".into(),
+                CryptoError::NotBase64 {
+                    detail: String::new(),
+                },
+            ),
             ("0 bytes", String::new(), CryptoError::CiphertextLength { len: 0 }),
-            ("15 bytes", STANDARD.encode([0_u8; 15]), CryptoError::CiphertextLength { len: 15 }),
-            ("33 bytes", STANDARD.encode([0_u8; 33]), CryptoError::CiphertextLength { len: 33 }),
-            ("pad byte 0", with_plaintext(pad_zero), CryptoError::BadPadding { pad: 0 }),
-            ("pad byte 33", with_plaintext(pad_33), CryptoError::BadPadding { pad: 33 }),
+            (
+                "15 bytes",
+                STANDARD.encode([0_u8; 15]),
+                CryptoError::CiphertextLength { len: 15 },
+            ),
+            (
+                "33 bytes",
+                STANDARD.encode([0_u8; 33]),
+                CryptoError::CiphertextLength { len: 33 },
+            ),
+            (
+                "pad byte 0",
+                with_plaintext(pad_zero),
+                CryptoError::BadPadding { pad: 0 },
+            ),
+            (
+                "pad byte 33",
+                with_plaintext(pad_33),
+                CryptoError::BadPadding { pad: 33 },
+            ),
             (
                 "length field past end",
                 with_plaintext(length_too_big),
@@ -369,7 +412,11 @@ mod tests {
             ),
             (
                 "invalid UTF-8",
-                with_plaintext(event_layout::compose(b"abcdefghijklmnop", b"ok\xff", OWNER.as_bytes())),
+                with_plaintext(event_layout::compose(
+                    b"abcdefghijklmnop",
+                    b"ok\xff",
+                    OWNER.as_bytes(),
+                )),
                 CryptoError::MessageNotUtf8 { valid_up_to: 2 },
             ),
         ];
@@ -403,7 +450,8 @@ mod tests {
 
     #[test]
     fn wrong_key_is_rejected() {
-        let other_key = EventCrypto::new(TOKEN, "1234567890123456789012345678901234567890123", OWNER).expect("new");
+        let other_key =
+            EventCrypto::new(TOKEN, "1234567890123456789012345678901234567890123", OWNER).expect("new");
         let reply = other_key.success_reply("1", "n");
         assert!(crypto().decrypt(&reply.encrypt).is_err());
     }

@@ -42,7 +42,9 @@ pub enum CryptoError {
     #[error("aes_key is not the Base64 text of a 32-byte AES key; copy it again from the console")]
     AesKeyDecode,
     /// A query parameter the request must carry is missing.
-    #[error("event push query lacks `{name}`; DingTalk sends msg_signature (or signature), timestamp (or timeStamp) and nonce")]
+    #[error(
+        "event push query lacks `{name}`; DingTalk sends msg_signature (or signature), timestamp (or timeStamp) and nonce"
+    )]
     MissingQueryParam {
         /// The canonical parameter name.
         name: &'static str,

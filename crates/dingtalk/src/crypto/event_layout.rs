@@ -51,7 +51,9 @@ pub(crate) fn parse(decrypted: &[u8]) -> Result<PlaintextParts<'_>, CryptoError>
         .checked_sub(usize::from(pad))
         .filter(|_| (1..=PAD_BLOCK).contains(&usize::from(pad)))
         .ok_or(CryptoError::BadPadding { pad })?;
-    let unpadded = decrypted.get(..unpadded_len).ok_or(CryptoError::BadPadding { pad })?;
+    let unpadded = decrypted
+        .get(..unpadded_len)
+        .ok_or(CryptoError::BadPadding { pad })?;
 
     let truncated = || CryptoError::Truncated { len: unpadded.len() };
     let (random, rest) = unpadded.split_first_chunk::<RANDOM_LEN>().ok_or_else(truncated)?;
@@ -136,7 +138,11 @@ mod tests {
                 pad_longer_than_buffer,
                 CryptoError::BadPadding { pad: 20 },
             ),
-            ("header cut short", short_header, CryptoError::Truncated { len: 19 }),
+            (
+                "header cut short",
+                short_header,
+                CryptoError::Truncated { len: 19 },
+            ),
             (
                 "length field past end",
                 length_too_big,

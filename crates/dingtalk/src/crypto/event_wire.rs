@@ -7,7 +7,8 @@ use super::CryptoError;
 /// The signing parameters from an event push's query string.
 ///
 /// DingTalk documents `msg_signature`/`timestamp`; older integrations send `signature`/`timeStamp`.
-/// Both spellings are accepted; when both are present the documented one wins.
+/// Both spellings are accepted; when both are present the documented one wins, and a repeated
+/// name keeps its first value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventQuery {
     /// `msg_signature` (or `signature`): lower-case hex SHA1.
@@ -88,7 +89,9 @@ mod tests {
     use super::*;
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        list.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -129,6 +132,13 @@ mod tests {
         ]))
         .expect("query");
         assert_eq!((query.signature.as_str(), query.timestamp.as_str()), ("new", "1"));
+    }
+
+    #[test]
+    fn repeated_parameter_keeps_first_value() {
+        let query = EventQuery::from_query("msg_signature=first&msg_signature=second&timestamp=1&nonce=n")
+            .expect("query");
+        assert_eq!(query.signature, "first");
     }
 
     #[test]
