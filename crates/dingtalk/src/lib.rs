@@ -12,6 +12,7 @@
 //! - [`api`]: the OpenAPI client (robot send, recall, media, cards, sessionWebhook).
 //! - [`stream`]: the Stream-mode client (open → WebSocket → ACK → ping → reconnect).
 
+pub mod crypto;
 pub mod endpoints;
 pub mod ids;
 pub mod model;
