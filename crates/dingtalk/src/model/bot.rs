@@ -296,7 +296,7 @@ impl BotMessage {
             .collect();
         let is_mention = |i: &usize| {
             self.is_in_at_list
-                && matches!(&items[*i], RichTextItem::Text(t) if t.trim_start().starts_with('@'))
+                && matches!(items.get(*i), Some(RichTextItem::Text(t)) if t.trim_start().starts_with('@'))
         };
         let first = meaningful.first().filter(|i| is_mention(i)).copied();
         let last = meaningful.last().filter(|i| is_mention(i)).copied();
