@@ -5,8 +5,28 @@
 
 pub mod frame;
 
-pub use frame::*;
-
+pub mod bot;
+mod bot_body;
+mod bpms;
+pub mod card;
 pub mod connection;
+mod decode;
+pub mod event;
+pub mod inbound;
 
 pub use connection::*;
+pub use frame::*;
+
+pub use bot::{
+    AtUser, BotMessage, ConversationType, HostingContext, MessageBody, MsgContextEntry, PayloadError,
+    RepliedMessage, RichTextItem, TextContent,
+};
+pub use card::{
+    CardCallback, CardCallbackResponse, CardParamMap, CardPrivateData, CardUpdateOptions, UserIdType,
+};
+pub use decode::ModelError;
+pub use event::{
+    ApprovalResult, BpmsInstanceChange, BpmsTaskChange, Event, EventEnvelope, HttpPushEvent,
+    InstanceChangeType, ReceivedEvent, TaskChangeType,
+};
+pub use inbound::{Inbound, classify};
