@@ -1,1 +1,54 @@
-pub fn placeholder() {}
+//! An offline DingTalk Open Platform simulator for tests and demos.
+//!
+//! One axum server on `127.0.0.1:<port>` serves the OpenAPI (`/v1.0/…`), the legacy API
+//! (`/gettoken`, `/media/upload`, `/robot/…`), the Stream gateway (`connections/open` and
+//! the WebSocket at `/connect`), a control API under `/_sim/…` and a small chat page at `/`.
+//!
+//! The wire protocol is implemented here independently of the `dingtalk` client crate (raw
+//! `serde_json`), so a bug in the client cannot be cancelled out by the same bug here.
+//!
+//! ```no_run
+//! # async fn demo() -> dingtalk_sim::Result<()> {
+//! use dingtalk_sim::{AppSpec, InjectMessage, SimConfig, Simulator, UserSpec};
+//! let sim = Simulator::start_with(SimConfig::fast()).await?;
+//! sim.create_app(AppSpec::new("dingclient", "secret"))?;
+//! sim.create_user(UserSpec::new("0312", "Alice"))?;
+//! let injected = sim.inject_message(&InjectMessage::dm_text("dingclient", "0312", "hi"))?;
+//! println!("{} via {}", injected.msg_id, sim.base_url());
+//! # Ok(()) }
+//! ```
+
+// Milestone-2 plumbing is partly unused until its endpoints land.
+#![allow(dead_code)]
+
+mod cards;
+mod config;
+mod control;
+mod control_ext;
+mod delivery;
+mod directory;
+mod error;
+mod faults;
+mod http_push;
+mod ids;
+mod inject;
+mod model;
+mod oauth;
+mod server;
+mod server_ext;
+mod simulator;
+mod state;
+mod state_ext;
+mod stream_gateway;
+
+pub use cards::{Card, CardSpace, CardStatus, StreamUpdate};
+pub use config::SimConfig;
+pub use directory::AppPatch;
+pub use error::{Result, SimError};
+pub use faults::ApiFault;
+pub use inject::{
+    InjectCardCallback, InjectEvent, InjectMessage, Injected, MediaSpec, MessageSpec, RichSegment,
+    TOPIC_BOT_MESSAGE, TOPIC_CARD_CALLBACK,
+};
+pub use model::*;
+pub use simulator::{ApiCallCount, Simulator};
