@@ -12,8 +12,12 @@
 //! - [`api`]: the OpenAPI client (robot send, recall, media, cards, sessionWebhook).
 //! - [`stream`]: the Stream-mode client (open → WebSocket → ACK → ping → reconnect).
 
+pub mod api;
 pub mod endpoints;
+pub mod error;
 pub mod ids;
 pub mod model;
+pub mod token;
 
 pub use endpoints::Endpoints;
+pub use error::{ApiError, ApiErrorKind, Error};

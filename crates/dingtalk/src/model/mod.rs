@@ -4,5 +4,6 @@
 //! raw, so DingTalk adding something never breaks parsing of what we already understand.
 
 pub mod frame;
+pub mod outbound;
 
 pub use frame::*;
