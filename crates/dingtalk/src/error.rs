@@ -389,10 +389,8 @@ fn classify(
     use ApiErrorKind as K;
     let lc = code.to_ascii_lowercase();
 
-    if let Ok(n) = code.parse::<i64>() {
-        if let Some(kind) = classify_legacy(n) {
-            return kind;
-        }
+    if let Some(kind) = code.parse::<i64>().ok().and_then(classify_legacy) {
+        return kind;
     }
     if lc == "invalidclientidorsecret" {
         return K::InvalidCredentials;
@@ -437,6 +435,7 @@ fn classify(
         504 => K::Timeout,
         500..=599 => K::ServerBusy,
         404 => K::NotFound,
+        413 => K::MessageTooLong,
         400 => K::InvalidParam,
         _ if message.contains("session 不存在") => K::SessionWebhookExpired,
         _ => K::Other,

@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::api::http::{decode, default_http_client, execute};
+use crate::api::http::{default_http_client, execute};
 use crate::api::{ApiEndpoint, ApiMetrics};
 use crate::endpoints::Endpoints;
 use crate::error::{Error, Result};
@@ -335,7 +335,7 @@ impl TokenCache {
                         "appSecret": inner.secret.expose(),
                     }));
                 let body = execute(&inner.metrics, endpoint, request).await?;
-                let r: OpenApiTokenResponse = decode(endpoint, &body)?;
+                let r: OpenApiTokenResponse = decode_withheld(endpoint, &body)?;
                 (r.access_token, r.expire_in)
             }
             TokenFlavor::Legacy => {
@@ -344,16 +344,12 @@ impl TokenCache {
                     ("appsecret", inner.secret.expose()),
                 ]);
                 let body = execute(&inner.metrics, endpoint, request).await?;
-                let r: LegacyTokenResponse = decode(endpoint, &body)?;
+                let r: LegacyTokenResponse = decode_withheld(endpoint, &body)?;
                 (r.access_token, r.expires_in)
             }
         };
         if token.is_empty() || lifetime == 0 {
-            return Err(Error::decode(
-                endpoint.name(),
-                EmptyToken,
-                "<token response withheld>",
-            ));
+            return Err(Error::decode(endpoint.name(), EmptyToken, WITHHELD));
         }
         let lifetime = Duration::from_secs(lifetime);
         // A margin larger than the lifetime would mean refreshing on every call.
@@ -372,12 +368,24 @@ impl TokenCache {
     }
 }
 
+/// Stands in for a token response body in errors: a body that failed to parse may still hold
+/// a token.
+const WITHHELD: &str = "<token response withheld>";
+
+fn decode_withheld<T: serde::de::DeserializeOwned>(endpoint: ApiEndpoint, body: &str) -> Result<T> {
+    serde_json::from_str(body).map_err(|e| {
+        // serde_json's message may quote a mis-typed value, but only a non-string token field
+        // could be quoted, and that is no usable token.
+        Error::decode(endpoint.name(), e, WITHHELD)
+    })
+}
+
 /// Answer of `POST /v1.0/oauth2/accessToken`.
 #[derive(Deserialize)]
 struct OpenApiTokenResponse {
     #[serde(rename = "accessToken", default)]
     access_token: String,
-    #[serde(rename = "expireIn", default)]
+    #[serde(rename = "expireIn", default, deserialize_with = "seconds")]
     expire_in: u64,
 }
 
@@ -386,8 +394,22 @@ struct OpenApiTokenResponse {
 struct LegacyTokenResponse {
     #[serde(default)]
     access_token: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "seconds")]
     expires_in: u64,
+}
+
+/// A lifetime sent as a number or, defensively, as a numeric string.
+fn seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Secs {
+        Number(u64),
+        Text(String),
+    }
+    match Secs::deserialize(d)? {
+        Secs::Number(n) => Ok(n),
+        Secs::Text(s) => s.trim().parse().map_err(serde::de::Error::custom),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

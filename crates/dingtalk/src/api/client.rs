@@ -83,6 +83,12 @@ impl OpenApiClient {
         &self.inner.tokens
     }
 
+    /// A sessionWebhook client sharing this client's HTTP connection pool and counters.
+    #[must_use]
+    pub fn session_webhook_client(&self) -> crate::api::SessionWebhookClient {
+        crate::api::SessionWebhookClient::new(self.inner.http.clone(), Arc::clone(&self.inner.metrics))
+    }
+
     /// Sends `body` as JSON to a new-API `path` with the access token header and decodes the
     /// answer. On a rejected token it refreshes and retries exactly once.
     pub(crate) async fn call<B, R>(

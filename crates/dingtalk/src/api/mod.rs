@@ -20,6 +20,8 @@ mod webhook;
 
 #[cfg(test)]
 pub(crate) mod test_stub;
+#[cfg(test)]
+mod tests;
 
 pub use client::{OpenApiClient, OpenApiClientBuilder};
 pub use custom_robot::CustomRobotClient;

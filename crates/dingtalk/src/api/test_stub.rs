@@ -50,6 +50,8 @@ pub(crate) struct Reply {
     pub status: u16,
     pub body: Vec<u8>,
     pub delay: Duration,
+    /// Send the body in chunks without `Content-Length`.
+    pub chunked: bool,
 }
 
 impl Reply {
@@ -58,6 +60,7 @@ impl Reply {
             status,
             body: body.to_string().into_bytes(),
             delay: Duration::ZERO,
+            chunked: false,
         }
     }
 
@@ -70,7 +73,13 @@ impl Reply {
             status,
             body: body.into(),
             delay: Duration::ZERO,
+            chunked: false,
         }
+    }
+
+    pub fn chunked(mut self) -> Self {
+        self.chunked = true;
+        self
     }
 
     pub fn after(mut self, delay: Duration) -> Self {
@@ -106,7 +115,10 @@ impl Stub {
             handler: Arc::new(handler),
         };
         let log = Arc::clone(&shared.log);
-        let app = axum::Router::new().fallback(serve).with_state(shared);
+        let app = axum::Router::new()
+            .fallback(serve)
+            .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
+            .with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
@@ -164,6 +176,15 @@ async fn serve(
         tokio::time::sleep(reply.delay).await;
     }
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if reply.chunked {
+        let chunks: Vec<Result<Bytes, std::io::Error>> = reply
+            .body
+            .chunks(1024)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        let body = axum::body::Body::from_stream(futures_util::stream::iter(chunks));
+        return (status, body).into_response();
+    }
     (
         status,
         [(axum::http::header::CONTENT_TYPE, "application/json")],

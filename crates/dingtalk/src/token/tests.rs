@@ -221,6 +221,19 @@ async fn empty_token_is_a_decode_error() {
     assert!(matches!(err, Error::Decode { .. }), "{err:?}");
 }
 
+#[tokio::test]
+async fn malformed_token_answer_does_not_keep_the_token_in_the_error() {
+    let stub = Stub::start(|_| Reply::ok(json!({"accessToken": "leaky", "expireIn": [1]}))).await;
+    let err = cache(&stub, TokenFlavor::OpenApi).token().await.unwrap_err();
+    assert!(!format!("{err:?}").contains("leaky"), "{err:?}");
+    // A numeric string lifetime is accepted.
+    let stub = Stub::start(|_| Reply::ok(json!({"accessToken": "t", "expireIn": "7200"}))).await;
+    assert_eq!(
+        cache(&stub, TokenFlavor::OpenApi).token().await.unwrap().as_str(),
+        "t"
+    );
+}
+
 #[test]
 fn debug_never_shows_secrets() {
     let secret = ClientSecret::new("s3cret");
