@@ -168,6 +168,102 @@ impl RobotMessage {
         Ok(Value::Object(self.msg_param()).to_string())
     }
 
+    /// Parses a `msgKey` / `msgParam` pair back into a message (the simulator and tests use
+    /// this to check what was sent). Numbers may come as strings or numbers.
+    pub fn from_wire(msg_key: &str, msg_param: &str) -> Result<Self, Error> {
+        let bad = |why: String| Error::InvalidRequest(format!("{msg_key}: {why}"));
+        let value: Value =
+            serde_json::from_str(msg_param).map_err(|e| bad(format!("msgParam is not JSON: {e}")))?;
+        let obj = value
+            .as_object()
+            .ok_or_else(|| bad("msgParam is not a JSON object".into()))?;
+        let text = |k: &str| -> Result<String, Error> {
+            match obj.get(k) {
+                Some(Value::String(s)) => Ok(s.clone()),
+                Some(Value::Number(n)) => Ok(n.to_string()),
+                _ => Err(bad(format!("missing `{k}`"))),
+            }
+        };
+        let number = |k: &str| -> Result<u64, Error> {
+            text(k)?
+                .trim()
+                .parse()
+                .map_err(|_| bad(format!("`{k}` is not a number")))
+        };
+        let optional_number = |k: &str| -> Result<Option<u32>, Error> {
+            if obj.contains_key(k) {
+                let n = number(k)?;
+                u32::try_from(n)
+                    .map(Some)
+                    .map_err(|_| bad(format!("`{k}` out of range")))
+            } else {
+                Ok(None)
+            }
+        };
+        let buttons = |n: usize, title: &str, url: &str| -> Result<Vec<(String, String)>, Error> {
+            (1..=n)
+                .map(|i| Ok((text(&format!("{title}{i}"))?, text(&format!("{url}{i}"))?)))
+                .collect()
+        };
+        Ok(match msg_key {
+            "sampleText" => Self::Text {
+                content: text("content")?,
+            },
+            "sampleMarkdown" => Self::Markdown {
+                title: text("title")?,
+                text: text("text")?,
+            },
+            "sampleImageMsg" => Self::Image {
+                photo_url: text("photoURL")?,
+            },
+            "sampleLink" => Self::Link {
+                title: text("title")?,
+                text: text("text")?,
+                message_url: text("messageUrl")?,
+                pic_url: text("picUrl")?,
+            },
+            "sampleActionCard" => Self::ActionCard {
+                title: text("title")?,
+                text: text("text")?,
+                single_title: text("singleTitle")?,
+                single_url: text("singleURL")?,
+            },
+            "sampleActionCard2" | "sampleActionCard3" | "sampleActionCard4" | "sampleActionCard5" => {
+                let n = usize::from(msg_key.as_bytes()[msg_key.len() - 1] - b'0');
+                Self::ActionCardButtons {
+                    title: text("title")?,
+                    text: text("text")?,
+                    buttons: buttons(n, "actionTitle", "actionURL")?,
+                    horizontal: false,
+                }
+            }
+            "sampleActionCard6" => Self::ActionCardButtons {
+                title: text("title")?,
+                text: text("text")?,
+                buttons: buttons(2, "buttonTitle", "buttonUrl")?,
+                horizontal: true,
+            },
+            "sampleAudio" => Self::Audio {
+                media_id: MediaId::new(text("mediaId")?),
+                duration_ms: number("duration")?,
+            },
+            "sampleFile" => Self::File {
+                media_id: MediaId::new(text("mediaId")?),
+                file_name: text("fileName")?,
+                file_type: text("fileType")?,
+            },
+            "sampleVideo" => Self::Video {
+                video_media_id: MediaId::new(text("videoMediaId")?),
+                video_type: text("videoType")?,
+                pic_media_id: MediaId::new(text("picMediaId")?),
+                duration_secs: number("duration")?,
+                width: optional_number("width")?,
+                height: optional_number("height")?,
+            },
+            other => return Err(bad(format!("unknown msgKey `{other}`"))),
+        })
+    }
+
     fn msg_param(&self) -> Map<String, Value> {
         let mut p = Map::new();
         let mut put = |k: &str, v: &str| {

@@ -142,7 +142,38 @@ fn msg_keys_and_params_follow_the_catalog() {
     for (msg, key, expected) in cases {
         assert_eq!(msg.msg_key().unwrap(), key);
         assert_eq!(param(&msg), expected, "{key}");
+        let back = RobotMessage::from_wire(key, &msg.msg_param_json().unwrap()).unwrap();
+        assert_eq!(back, msg, "{key} round trip");
     }
+}
+
+#[test]
+fn from_wire_reads_fixtures_and_rejects_junk() {
+    let fx = fixture("out-robot-batchsend.json");
+    let msg =
+        RobotMessage::from_wire(fx["msgKey"].as_str().unwrap(), fx["msgParam"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        msg,
+        RobotMessage::markdown("Deploy summary", "### Deploy summary\n- 3 services updated")
+    );
+    for n in 2..=5 {
+        let m = buttons(n, false);
+        let key = m.msg_key().unwrap();
+        assert_eq!(
+            RobotMessage::from_wire(key, &m.msg_param_json().unwrap()).unwrap(),
+            m
+        );
+    }
+    let m = buttons(2, true);
+    assert_eq!(
+        RobotMessage::from_wire("sampleActionCard6", &m.msg_param_json().unwrap()).unwrap(),
+        m
+    );
+    assert!(RobotMessage::from_wire("sampleImage", r#"{"photoURL":"x"}"#).is_err());
+    assert!(RobotMessage::from_wire("sampleText", r#"{"text":"x"}"#).is_err());
+    assert!(RobotMessage::from_wire("sampleText", r#"{"content":"#).is_err());
+    assert!(RobotMessage::from_wire("sampleText", r#""content""#).is_err());
+    assert!(RobotMessage::from_wire("sampleAudio", r#"{"mediaId":"m","duration":"long"}"#).is_err());
 }
 
 fn buttons(n: usize, horizontal: bool) -> RobotMessage {
