@@ -4,6 +4,7 @@
 //! raw, so DingTalk adding something never breaks parsing of what we already understand.
 
 pub mod frame;
+pub mod outbound;
 
 pub mod bot;
 mod bot_body;
