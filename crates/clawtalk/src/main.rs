@@ -1,11 +1,9 @@
 //! `clawtalk`: the command-line entry point.
 
-mod cli;
-mod sim;
-
 use std::process::ExitCode;
 
 use clap::Parser;
+use clawtalk::cli;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
