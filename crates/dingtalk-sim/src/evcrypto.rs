@@ -4,7 +4,8 @@
 
 use aes::Aes256;
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use cbc::cipher::block_padding::NoPadding;
 use cbc::cipher::{BlockDecryptMut as _, BlockEncryptMut as _, KeyIvInit as _};
 use sha1::{Digest as _, Sha1};
@@ -22,7 +23,12 @@ impl EventKey {
         if aes_key.len() != 43 {
             return Err(format!("aes_key must have 43 characters, got {}", aes_key.len()));
         }
-        let raw = STANDARD
+        // The 43 characters leave 4 trailing bits that are not always zero: decode leniently.
+        let lenient = GeneralPurpose::new(
+            &alphabet::STANDARD,
+            GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+        );
+        let raw = lenient
             .decode(format!("{aes_key}="))
             .map_err(|e| format!("aes_key is not base64: {e}"))?;
         let key: [u8; 32] = raw
@@ -93,6 +99,44 @@ pub(crate) fn signature(token: &str, timestamp: &str, nonce: &str, encrypt: &str
     parts.sort_unstable();
     let digest = Sha1::digest(parts.concat().as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Verifies and decrypts an HTTP push as a receiver would: returns `(plaintext, receiveId)`.
+/// Public so tests can build fake receivers; the sim's own push code uses the same functions.
+pub fn open_push(
+    token: &str,
+    aes_key: &str,
+    msg_signature: &str,
+    timestamp: &str,
+    nonce: &str,
+    encrypt: &str,
+) -> Result<(String, String), String> {
+    if signature(token, timestamp, nonce, encrypt) != msg_signature {
+        return Err("msg_signature does not match".into());
+    }
+    EventKey::new(aes_key)?.decrypt(encrypt)
+}
+
+/// Builds the receiver's reply `{msg_signature, timeStamp, nonce, encrypt}` for `plaintext`
+/// (normally `success`).
+pub fn seal_reply(
+    token: &str,
+    aes_key: &str,
+    owner: &str,
+    plaintext: &str,
+) -> Result<serde_json::Value, String> {
+    let key = EventKey::new(aes_key)?;
+    let mut random = [0u8; 16];
+    random.copy_from_slice(crate::ids::alnum(16).as_bytes());
+    let encrypt = key.encrypt(&random, plaintext, owner);
+    let ts = crate::ids::epoch_ms().to_string();
+    let nonce = crate::ids::alnum(8);
+    Ok(serde_json::json!({
+        "msg_signature": signature(token, &ts, &nonce, &encrypt),
+        "timeStamp": ts,
+        "nonce": nonce,
+        "encrypt": encrypt,
+    }))
 }
 
 #[cfg(test)]

@@ -63,3 +63,8 @@ pub use model::*;
 pub use simulator::{ApiCallCount, Simulator};
 pub use simulator_ext::DemoSeed;
 pub use standalone::run_standalone;
+
+/// Event-push crypto for fake receivers in tests (the sim's own, independent implementation).
+pub mod push_crypto {
+    pub use crate::evcrypto::{open_push, seal_reply};
+}
