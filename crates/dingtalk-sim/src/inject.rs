@@ -313,6 +313,27 @@ const PNG_1X1: &[u8] = &[
 ];
 
 impl State {
+    /// Registers bytes under a fresh download code.
+    pub fn register_download(
+        &mut self,
+        app: &str,
+        bytes: Vec<u8>,
+        content_type: String,
+        file_name: Option<String>,
+    ) -> String {
+        let code = ids::download_code();
+        self.downloads.insert(
+            code.clone(),
+            Blob {
+                app: app.to_owned(),
+                bytes: bytes.into(),
+                content_type,
+                file_name,
+            },
+        );
+        code
+    }
+
     fn register_media(
         &mut self,
         app: &str,
@@ -634,10 +655,7 @@ impl State {
             SessionEntry {
                 app: app.client_id.clone(),
                 conversation_id: conversation_id.clone(),
-                group: req.group.clone(),
-                sender: user.staff_id.clone(),
                 expires_at: Instant::now() + shared.config.session_webhook_ttl,
-                expired_time_ms: expired_time,
             },
         );
         let payload = Value::Object(p);
@@ -656,7 +674,15 @@ impl State {
             not_delivered_reason: not_delivered.clone(),
             payload: payload.clone(),
         });
-        if delivered {
+        if let (true, Some(url)) = (delivered, self.ext.http_bot.get(&app.client_id).cloned()) {
+            tracing::info!(%msg_id, app = %app.client_id, "injecting bot message (HTTP mode)");
+            self.ext.outbox.push(crate::http_push::bot_outgoing(
+                &app.client_id,
+                &msg_id,
+                &url,
+                &payload,
+            ));
+        } else if delivered {
             tracing::info!(%msg_id, app = %app.client_id, "injecting bot message");
             self.enqueue_delivery(
                 shared,
@@ -703,6 +729,11 @@ impl State {
         } else {
             req.data.clone()
         };
+        if self.ext.http_push.get(&app.client_id).is_some_and(|c| c.events) {
+            let corp = headers.get("eventCorpId").cloned().unwrap_or_default();
+            self.queue_http_event(&app.client_id, &req.event_type, &event_id, &corp, &data);
+            return Ok(event_id);
+        }
         self.enqueue_delivery(
             shared,
             NewDelivery {
