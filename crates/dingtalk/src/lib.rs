@@ -12,8 +12,16 @@
 //! - [`api`]: the OpenAPI client (robot send, recall, media, cards, sessionWebhook).
 //! - [`stream`]: the Stream-mode client (open → WebSocket → ACK → ping → reconnect).
 
+pub mod api;
+pub mod crypto;
 pub mod endpoints;
+pub mod error;
 pub mod ids;
 pub mod model;
+pub mod secret;
+pub mod stream;
+pub mod token;
 
 pub use endpoints::Endpoints;
+pub use error::{ApiError, ApiErrorKind, Error};
+pub use secret::Secret;

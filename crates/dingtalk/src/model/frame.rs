@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::decode::ModelError;
 use crate::ids::{EventId, MessageId};
 
 /// Topic of bot messages (DMs, and group messages that @ the bot).
@@ -182,6 +183,16 @@ pub enum FrameError {
         /// The parser's complaint.
         #[source]
         source: serde_json::Error,
+    },
+    /// `data` (or an event header) could not be decoded into the payload its topic or event
+    /// type promises (see [`crate::model::classify`]).
+    #[error("payload of a {kind} frame could not be decoded: {source}")]
+    Payload {
+        /// The frame's topic for CALLBACK frames, `event <eventType>` for EVENT frames.
+        kind: String,
+        /// What was wrong, naming the field.
+        #[source]
+        source: ModelError,
     },
 }
 

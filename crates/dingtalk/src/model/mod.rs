@@ -4,5 +4,30 @@
 //! raw, so DingTalk adding something never breaks parsing of what we already understand.
 
 pub mod frame;
+pub mod outbound;
 
+pub mod bot;
+mod bot_body;
+mod bpms;
+pub mod card;
+pub mod connection;
+mod decode;
+pub mod event;
+pub mod inbound;
+
+pub use connection::*;
 pub use frame::*;
+
+pub use bot::{
+    AtUser, BotMessage, ConversationType, HostingContext, MessageBody, MsgContextEntry, PayloadError,
+    RepliedMessage, RichTextItem, TextContent,
+};
+pub use card::{
+    CardCallback, CardCallbackResponse, CardParamMap, CardPrivateData, CardUpdateOptions, UserIdType,
+};
+pub use decode::ModelError;
+pub use event::{
+    ApprovalResult, BpmsInstanceChange, BpmsTaskChange, Event, EventEnvelope, HttpPushEvent,
+    InstanceChangeType, ReceivedEvent, TaskChangeType,
+};
+pub use inbound::{Inbound, classify};

@@ -1,0 +1,9 @@
+//! The clawtalk gateway: DingTalk bots in front of LLM agents.
+//!
+//! # Layout
+//!
+//! - [`cli`]: argument parsing and dispatch of the `clawtalk` binary.
+//! - [`sim`]: `clawtalk sim`, the offline DingTalk simulator seeded with a demo organisation.
+
+pub mod cli;
+pub mod sim;

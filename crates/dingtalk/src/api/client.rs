@@ -1,0 +1,208 @@
+//! [`OpenApiClient`]: construction and the one authenticated JSON call everything else uses.
+
+use std::fmt;
+use std::sync::Arc;
+
+use reqwest::Method;
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::api::http::{TOKEN_HEADER, decode, default_http_client, execute, with_token_retry};
+use crate::api::metrics::{ApiEndpoint, ApiMetrics};
+use crate::endpoints::Endpoints;
+use crate::error::{Error, Result};
+use crate::ids::ClientId;
+use crate::token::{ClientSecret, DEFAULT_REFRESH_MARGIN, TokenCache, TokenFlavor};
+
+/// Token-authenticated client of one DingTalk app. Cheap to clone (shared state).
+///
+/// Holds the HTTP client, the endpoints, a new-API [`TokenCache`] and a legacy one (only used by
+/// media upload, fetched lazily), and the call counters.
+#[derive(Clone)]
+pub struct OpenApiClient {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) http: reqwest::Client,
+    pub(crate) endpoints: Endpoints,
+    pub(crate) tokens: TokenCache,
+    pub(crate) legacy_tokens: TokenCache,
+    pub(crate) metrics: Arc<ApiMetrics>,
+}
+
+impl fmt::Debug for OpenApiClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenApiClient")
+            .field("client_id", self.inner.tokens.client_id())
+            .field("endpoints", &self.inner.endpoints)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpenApiClient {
+    /// A client for the mainland production hosts with default settings.
+    pub fn new(client_id: ClientId, secret: ClientSecret) -> Self {
+        Self::builder(client_id, secret).build()
+    }
+
+    /// Starts configuring a client.
+    pub fn builder(client_id: ClientId, secret: ClientSecret) -> OpenApiClientBuilder {
+        OpenApiClientBuilder {
+            client_id,
+            secret,
+            endpoints: Endpoints::default(),
+            http: None,
+            metrics: None,
+            refresh_margin: DEFAULT_REFRESH_MARGIN,
+        }
+    }
+
+    /// The app this client acts as.
+    #[must_use]
+    pub fn client_id(&self) -> &ClientId {
+        self.inner.tokens.client_id()
+    }
+
+    /// Where requests go.
+    #[must_use]
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.inner.endpoints
+    }
+
+    /// Call counters (shared with the token caches).
+    #[must_use]
+    pub fn metrics(&self) -> &Arc<ApiMetrics> {
+        &self.inner.metrics
+    }
+
+    /// The new-API token cache.
+    #[must_use]
+    pub fn token_cache(&self) -> &TokenCache {
+        &self.inner.tokens
+    }
+
+    /// A sessionWebhook client sharing this client's HTTP connection pool and counters.
+    #[must_use]
+    pub fn session_webhook_client(&self) -> crate::api::SessionWebhookClient {
+        crate::api::SessionWebhookClient::new(self.inner.http.clone(), Arc::clone(&self.inner.metrics))
+    }
+
+    /// Sends `body` as JSON to a new-API `path` with the access token header and decodes the
+    /// answer. On a rejected token it refreshes and retries exactly once.
+    pub(crate) async fn call<B, R>(
+        &self,
+        endpoint: ApiEndpoint,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<R>
+    where
+        B: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        self.call_keep_body(endpoint, method, path, body)
+            .await
+            .map(|(decoded, _)| decoded)
+    }
+
+    /// Like [`OpenApiClient::call`], also returning the raw body (for business-level errors
+    /// found in a 200 answer).
+    pub(crate) async fn call_keep_body<B, R>(
+        &self,
+        endpoint: ApiEndpoint,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<(R, String)>
+    where
+        B: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let payload = bytes::Bytes::from(serde_json::to_vec(body).map_err(|e| {
+            Error::InvalidRequest(format!("{} body does not serialise: {e}", endpoint.name()))
+        })?);
+        let url = self.inner.endpoints.api_url(path);
+        let inner = &self.inner;
+        let text = with_token_retry(&inner.tokens, |token| {
+            let request = inner
+                .http
+                .request(method.clone(), url.clone())
+                .header(CONTENT_TYPE, "application/json")
+                .body(payload.clone());
+            async move {
+                let mut value = HeaderValue::from_str(token.as_str())
+                    .map_err(|_| Error::InvalidRequest("access token is not a valid header value".into()))?;
+                // Keeps the token out of any Debug output of the request.
+                value.set_sensitive(true);
+                execute(&inner.metrics, endpoint, request.header(TOKEN_HEADER, value)).await
+            }
+        })
+        .await?;
+        Ok((decode(endpoint, &text)?, text))
+    }
+}
+
+/// Configures an [`OpenApiClient`].
+#[derive(Debug)]
+#[must_use]
+pub struct OpenApiClientBuilder {
+    client_id: ClientId,
+    secret: ClientSecret,
+    endpoints: Endpoints,
+    http: Option<reqwest::Client>,
+    metrics: Option<Arc<ApiMetrics>>,
+    refresh_margin: std::time::Duration,
+}
+
+impl OpenApiClientBuilder {
+    /// Where DingTalk lives (default: mainland production).
+    pub fn endpoints(mut self, endpoints: Endpoints) -> Self {
+        self.endpoints = endpoints;
+        self
+    }
+
+    /// HTTP client to use (default: 10 s connect / 30 s total timeouts).
+    pub fn http_client(mut self, http: reqwest::Client) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// Counters to record calls in (default: fresh ones, see [`OpenApiClient::metrics`]).
+    pub fn metrics(mut self, metrics: Arc<ApiMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Token refresh margin (default 5 min).
+    pub fn refresh_margin(mut self, margin: std::time::Duration) -> Self {
+        self.refresh_margin = margin;
+        self
+    }
+
+    /// Builds the client. No request is made until the first call.
+    pub fn build(self) -> OpenApiClient {
+        let http = self.http.unwrap_or_else(default_http_client);
+        let metrics = self.metrics.unwrap_or_default();
+        let tokens = |flavor| {
+            TokenCache::builder(self.client_id.clone(), self.secret.clone())
+                .flavor(flavor)
+                .endpoints(self.endpoints.clone())
+                .http_client(http.clone())
+                .metrics(Arc::clone(&metrics))
+                .refresh_margin(self.refresh_margin)
+                .build()
+        };
+        let inner = Inner {
+            tokens: tokens(TokenFlavor::OpenApi),
+            legacy_tokens: tokens(TokenFlavor::Legacy),
+            http: http.clone(),
+            endpoints: self.endpoints.clone(),
+            metrics: Arc::clone(&metrics),
+        };
+        OpenApiClient {
+            inner: Arc::new(inner),
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Shared request plumbing: send, read a bounded body, classify, log, decode.
+//!
+//! Every HTTP call of the crate goes through [`execute`], so counting, logging and error
+//! classification happen in exactly one place. Logs carry the endpoint name, HTTP status,
+//! DingTalk's request id and error code — never URLs (legacy and webhook URLs embed
+//! credentials), tokens or secrets.
+
+use std::future::Future;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use serde::de::DeserializeOwned;
+
+use crate::api::metrics::{ApiEndpoint, ApiMetrics};
+use crate::error::{ApiError, ApiErrorKind, Error, Result};
+use crate::token::{AccessToken, TokenCache};
+
+/// Header carrying the new-API access token.
+pub(crate) const TOKEN_HEADER: &str = "x-acs-dingtalk-access-token";
+
+/// Response header in which DingTalk's API gateway reports its request id.
+const REQUEST_ID_HEADER: &str = "x-acs-request-id";
+
+/// JSON answers are small; anything bigger than this is not a DingTalk API answer.
+const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The HTTP client used when the caller does not bring one.
+pub(crate) fn default_http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        // DingTalk gives up on its backends after 3 s; 30 s leaves room for slow networks
+        // without letting a hung connection stall a turn forever.
+        .timeout(Duration::from_secs(30))
+        .user_agent(concat!("clawtalk-dingtalk/", env!("CARGO_PKG_VERSION")))
+        .build()
+        // Building only fails when the TLS backend cannot initialise; nothing works then.
+        .unwrap_or_default()
+}
+
+/// Sends `request`, counts it, and returns the body of a successful answer.
+///
+/// A body is an error when the HTTP status is ≥ 400 or a legacy `errcode` is non-zero.
+pub(crate) async fn execute(
+    metrics: &ApiMetrics,
+    endpoint: ApiEndpoint,
+    request: reqwest::RequestBuilder,
+) -> Result<String> {
+    let response = send(metrics, endpoint, request).await?;
+    read_checked(response, endpoint).await
+}
+
+/// Counts and sends `request`; transport failures become [`Error::Transport`] without the URL.
+pub(crate) async fn send(
+    metrics: &ApiMetrics,
+    endpoint: ApiEndpoint,
+    request: reqwest::RequestBuilder,
+) -> Result<reqwest::Response> {
+    metrics.record(endpoint);
+    request.send().await.map_err(|e| {
+        let err = Error::transport(endpoint.name(), e);
+        tracing::debug!(endpoint = endpoint.name(), error = %err, "DingTalk call did not complete");
+        err
+    })
+}
+
+/// Reads a response body (bounded), classifies it, logs the outcome.
+pub(crate) async fn read_checked(response: reqwest::Response, endpoint: ApiEndpoint) -> Result<String> {
+    let name = endpoint.name();
+    let status = response.status().as_u16();
+    let header_request_id = header_text(response.headers(), REQUEST_ID_HEADER);
+    let retry_after = header_text(response.headers(), RETRY_AFTER.as_str())
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let body = read_capped(response, endpoint).await?;
+
+    match ApiError::from_response(name, status, &body) {
+        None => {
+            tracing::debug!(
+                endpoint = name,
+                status,
+                request_id = header_request_id.as_deref().unwrap_or(""),
+                "DingTalk call ok"
+            );
+            Ok(body)
+        }
+        Some(mut err) => {
+            if err.request_id.is_none() {
+                err.request_id = header_request_id;
+            }
+            if err.retry_after_hint.is_none() {
+                err.retry_after_hint = retry_after;
+            }
+            tracing::debug!(
+                endpoint = name,
+                status,
+                request_id = err.request_id.as_deref().unwrap_or(""),
+                code = %err.code,
+                kind = ?err.kind,
+                "DingTalk call failed"
+            );
+            Err(err.into())
+        }
+    }
+}
+
+/// Parses a successful body, keeping it in the error when it does not match.
+pub(crate) fn decode<T: DeserializeOwned>(endpoint: ApiEndpoint, body: &str) -> Result<T> {
+    serde_json::from_str(body).map_err(|e| Error::decode(endpoint.name(), e, body))
+}
+
+/// Runs `attempt` with a token; if DingTalk rejects the token, drops it from the cache and runs
+/// `attempt` exactly once more with a fresh one.
+///
+/// Only the stale token is invalidated, so concurrent callers that all saw the same rejection
+/// cause one refresh between them.
+pub(crate) async fn with_token_retry<T, F, Fut>(tokens: &TokenCache, mut attempt: F) -> Result<T>
+where
+    F: FnMut(AccessToken) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let token = tokens.token().await?;
+    match attempt(token.clone()).await {
+        Err(e) if e.kind() == Some(ApiErrorKind::TokenExpired) => {
+            tracing::debug!("DingTalk rejected the access token; refreshing once and retrying");
+            tokens.invalidate(&token);
+            let fresh = tokens.token().await?;
+            attempt(fresh).await
+        }
+        other => other,
+    }
+}
+
+/// Reads the body, refusing to buffer more than [`MAX_RESPONSE_BYTES`].
+async fn read_capped(mut response: reqwest::Response, endpoint: ApiEndpoint) -> Result<String> {
+    let limit = MAX_RESPONSE_BYTES;
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(Error::TooLarge {
+            what: "DingTalk response",
+            limit: limit as u64,
+            actual: response.content_length(),
+        });
+    }
+    let mut buf = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| Error::transport(endpoint.name(), e))?
+    {
+        if buf.len() + chunk.len() > limit {
+            return Err(Error::TooLarge {
+                what: "DingTalk response",
+                limit: limit as u64,
+                actual: None,
+            });
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}

@@ -1,0 +1,28 @@
+//! Posting a [`WebhookMessage`]: shared by sessionWebhook and custom-robot clients.
+
+use reqwest::header::CONTENT_TYPE;
+use url::Url;
+
+use crate::api::http::execute;
+use crate::api::metrics::{ApiEndpoint, ApiMetrics};
+use crate::error::Result;
+use crate::model::outbound::WebhookMessage;
+
+/// Posts `message` as JSON to `url` (which may embed a token: it is never logged).
+///
+/// The body size is checked first; a 200 answer with `errcode` other than `0`/`"0"` is an error.
+pub(crate) async fn post(
+    http: &reqwest::Client,
+    metrics: &ApiMetrics,
+    endpoint: ApiEndpoint,
+    url: Url,
+    message: &WebhookMessage,
+) -> Result<()> {
+    let body = message.to_body()?;
+    let request = http
+        .post(url)
+        // Anything else gets errcode 43004 from custom robots.
+        .header(CONTENT_TYPE, "application/json; charset=utf-8")
+        .body(body);
+    execute(metrics, endpoint, request).await.map(drop)
+}
