@@ -15,7 +15,12 @@ pub enum ChatCommand {
 pub fn parse(text: &str) -> Option<ChatCommand> {
     let text = text.trim();
     let word = text.strip_prefix('/').or_else(|| text.strip_prefix('／'));
-    match word.map(|w| w.split_whitespace().next().unwrap_or_default().to_ascii_lowercase()) {
+    match word.map(|w| {
+        w.split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    }) {
         Some(w) if w == "stop" => Some(ChatCommand::Stop),
         // `/new <model>` switches models in OpenClaw; the argument is ignored here.
         Some(w) if w == "new" || w == "reset" => Some(ChatCommand::Reset),

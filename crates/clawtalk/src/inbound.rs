@@ -135,11 +135,16 @@ impl InboundMessage {
         message: &BotMessage,
         now_ms: i64,
     ) -> Self {
-        let robot_code = message.robot_code.clone().filter(|c| !c.is_empty()).unwrap_or_else(|| default_robot_code.clone());
+        let robot_code = message
+            .robot_code
+            .clone()
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| default_robot_code.clone());
         let reply = match (&message.session_webhook, message.session_webhook_expired_time) {
-            (Some(url), Some(expires)) if !url.is_empty() => {
-                Some(ReplyTarget { session_webhook: url.clone(), expires_at_ms: expires })
-            }
+            (Some(url), Some(expires)) if !url.is_empty() => Some(ReplyTarget {
+                session_webhook: url.clone(),
+                expires_at_ms: expires,
+            }),
             _ => None,
         };
         Self {
@@ -148,7 +153,11 @@ impl InboundMessage {
             robot_code,
             msg_id: message.msg_id.clone(),
             conversation_id: message.conversation_id.clone(),
-            chat: if message.is_group() { ChatKind::Group } else { ChatKind::Direct },
+            chat: if message.is_group() {
+                ChatKind::Group
+            } else {
+                ChatKind::Direct
+            },
             conversation_title: message.conversation_title.clone(),
             sender: Sender {
                 staff_id: message.sender_staff_id.clone(),
@@ -175,25 +184,46 @@ impl InboundMessage {
 
 fn media_of(body: &MessageBody) -> Vec<MediaRef> {
     let one = |kind, code: &Option<DownloadCode>, file_name: Option<String>| {
-        code.clone().map(|download_code| MediaRef { kind, download_code, file_name })
+        code.clone().map(|download_code| MediaRef {
+            kind,
+            download_code,
+            file_name,
+        })
     };
     match body {
-        MessageBody::Picture { download_code, picture_download_code } => {
-            one(MediaKind::Picture, &download_code.clone().or_else(|| picture_download_code.clone()), None)
-                .into_iter()
-                .collect()
-        }
+        MessageBody::Picture {
+            download_code,
+            picture_download_code,
+        } => one(
+            MediaKind::Picture,
+            &download_code.clone().or_else(|| picture_download_code.clone()),
+            None,
+        )
+        .into_iter()
+        .collect(),
         MessageBody::RichText(items) => items
             .iter()
             .filter(|item| matches!(item, RichTextItem::Picture { .. }))
             .filter_map(|item| item.download_code().cloned())
-            .map(|download_code| MediaRef { kind: MediaKind::Picture, download_code, file_name: None })
+            .map(|download_code| MediaRef {
+                kind: MediaKind::Picture,
+                download_code,
+                file_name: None,
+            })
             .collect(),
-        MessageBody::Audio { download_code, .. } => one(MediaKind::Audio, download_code, None).into_iter().collect(),
-        MessageBody::Video { download_code, .. } => one(MediaKind::Video, download_code, None).into_iter().collect(),
-        MessageBody::File { download_code, file_name, .. } => {
-            one(MediaKind::File, download_code, file_name.clone()).into_iter().collect()
+        MessageBody::Audio { download_code, .. } => {
+            one(MediaKind::Audio, download_code, None).into_iter().collect()
         }
+        MessageBody::Video { download_code, .. } => {
+            one(MediaKind::Video, download_code, None).into_iter().collect()
+        }
+        MessageBody::File {
+            download_code,
+            file_name,
+            ..
+        } => one(MediaKind::File, download_code, file_name.clone())
+            .into_iter()
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -220,7 +250,13 @@ mod tests {
     }
 
     fn map(name: &str) -> InboundMessage {
-        InboundMessage::from_bot_message("default", &RobotCode::new("fallback"), Transport::Stream, &fixture(name), 1)
+        InboundMessage::from_bot_message(
+            "default",
+            &RobotCode::new("fallback"),
+            Transport::Stream,
+            &fixture(name),
+            1,
+        )
     }
 
     #[test]
@@ -242,7 +278,10 @@ mod tests {
         assert_eq!(file.media[0].kind, MediaKind::File);
         assert_eq!(file.media[0].file_name.as_deref(), Some("q3-incident-report.pdf"));
         let audio = map("bot-audio.json");
-        assert_eq!(audio.text, "Please remind me about the release meeting tomorrow at ten");
+        assert_eq!(
+            audio.text,
+            "Please remind me about the release meeting tomorrow at ten"
+        );
         assert_eq!(audio.media[0].kind, MediaKind::Audio);
         assert_eq!(
             map("bot-text-quote-reply.json").quoted_text.as_deref(),
