@@ -120,12 +120,8 @@ pub(crate) fn read_agents(agents: &Obj<'_>, cx: &mut Ctx<'_>) -> Agents {
                 .get("model")
                 .map(|n| read_model_spec(&n.node(), cx))
                 .unwrap_or_default(),
-            workspace: defaults
-                .get("workspace")
-                .and_then(|n| path_value(&n.node(), cx)),
-            system_prompt: defaults
-                .get("systemPrompt")
-                .and_then(|n| n.node().string(cx)),
+            workspace: defaults.get("workspace").and_then(|n| path_value(&n.node(), cx)),
+            system_prompt: defaults.get("systemPrompt").and_then(|n| n.node().string(cx)),
         };
         defaults.finish(cx, DEFAULTS_KEYS_IGNORED, IGNORED_KEY);
     }
@@ -200,9 +196,7 @@ fn read_agent(id: Option<String>, obj: &Obj<'_>, cx: &mut Ctx<'_>) -> Option<Age
         .or_else(|| obj.get("systemPromptOverride"))
         .and_then(|n| n.node().string(cx));
     obj.accept(&["systemPromptOverride"]);
-    let workspace = obj
-        .get("workspace")
-        .and_then(|n| path_value(&n.node(), cx));
+    let workspace = obj.get("workspace").and_then(|n| path_value(&n.node(), cx));
     let identity = obj
         .get("identity")
         .and_then(|n| n.node().object(cx))
@@ -255,9 +249,7 @@ fn read_model_spec(node: &Node<'_, '_>, cx: &mut Ctx<'_>) -> ModelSpec {
                     ..ModelSpec::default()
                 };
             };
-            let primary = obj
-                .get("primary")
-                .and_then(|n| read_model_ref(&n.node(), cx));
+            let primary = obj.get("primary").and_then(|n| read_model_ref(&n.node(), cx));
             let fallbacks = obj
                 .get("fallbacks")
                 .and_then(|n| n.node().array(cx))
@@ -307,7 +299,13 @@ pub(crate) struct ProviderDraft {
 }
 
 const PROVIDER_KEYS_IGNORED: &[&str] = &[
-    "headers", "auth", "authHeader", "params", "compat", "request", "timeout",
+    "headers",
+    "auth",
+    "authHeader",
+    "params",
+    "compat",
+    "request",
+    "timeout",
 ];
 /// Per-model catalogue fields that only matter to OpenClaw's UI and pricing.
 const MODEL_KEYS_IGNORED: &[&str] = &[
@@ -381,7 +379,9 @@ pub(crate) fn read_providers(models: &Obj<'_>, cx: &mut Ctx<'_>) -> Vec<Provider
                     .get("maxTokens")
                     .and_then(|n| n.node().int_in(cx, 1, i64::MAX))
                     .and_then(|n| u64::try_from(n).ok());
-                m.finish(cx, MODEL_KEYS_IGNORED, IGNORED_KEY);
+                // Catalogue metadata (pricing, modalities) is descriptive; accept it quietly.
+                m.accept(MODEL_KEYS_IGNORED);
+                m.finish(cx, &[], IGNORED_KEY);
                 if let Some(id) = mid {
                     models.push(ModelInfo {
                         id,
@@ -456,9 +456,7 @@ fn read_binding(obj: &Obj<'_>, cx: &mut Ctx<'_>) -> Option<BindingDraft> {
     }
     obj.finish(cx, &["session"], IGNORED_KEY);
     let matcher = matcher?;
-    let channel = matcher
-        .get("channel")
-        .and_then(|n| n.node().nonempty_string(cx));
+    let channel = matcher.get("channel").and_then(|n| n.node().nonempty_string(cx));
     if matcher.get("channel").is_none() {
         cx.diags.error(
             matcher.key_path("channel"),
@@ -466,9 +464,7 @@ fn read_binding(obj: &Obj<'_>, cx: &mut Ctx<'_>) -> Option<BindingDraft> {
             "add channel: \"dingtalk\"",
         );
     }
-    let account_id = matcher
-        .get("accountId")
-        .and_then(|n| n.node().id_string(cx));
+    let account_id = matcher.get("accountId").and_then(|n| n.node().id_string(cx));
     let peer = matcher.get("peer").and_then(|n| {
         let p = n.node().object(cx)?;
         let kind = p.get("kind").and_then(|k| {

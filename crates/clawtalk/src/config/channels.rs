@@ -300,11 +300,7 @@ fn read_account(
                 )
             })
             .unwrap_or(defaults.group_scope),
-        shared_memory: bool_or(
-            get("sharedMemoryAcrossConversations"),
-            cx,
-            defaults.shared_memory,
-        ),
+        shared_memory: bool_or(get("sharedMemoryAcrossConversations"), cx, defaults.shared_memory),
     };
     let debug = bool_or(get("debug"), cx, false);
     let endpoints = read_endpoints(layer, cx);

@@ -85,12 +85,7 @@ impl Diagnostics {
     }
 
     /// Records a warning, optionally with a suggestion.
-    pub(crate) fn warn(
-        &mut self,
-        path: impl Into<String>,
-        message: impl Into<String>,
-        fix: Option<String>,
-    ) {
+    pub(crate) fn warn(&mut self, path: impl Into<String>, message: impl Into<String>, fix: Option<String>) {
         push_unique(
             &mut self.warnings,
             ConfigIssue {
@@ -99,6 +94,16 @@ impl Diagnostics {
                 fix,
             },
         );
+    }
+
+    /// Whether an error was already reported at `path` or inside it (so a follow-up "missing"
+    /// error would only repeat it).
+    pub(crate) fn has_error_at(&self, path: &str) -> bool {
+        self.errors.iter().any(|e| {
+            e.path
+                .strip_prefix(path)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        })
     }
 
     /// Number of errors so far, to tell whether a sub-read added any.

@@ -90,10 +90,7 @@ pub struct LoadedConfig {
 }
 
 /// Finds, reads and validates the configuration with the given environment.
-pub(crate) fn load(
-    explicit: Option<&Path>,
-    env: EnvLookup<'_>,
-) -> Result<LoadedConfig, ConfigErrors> {
+pub(crate) fn load(explicit: Option<&Path>, env: EnvLookup<'_>) -> Result<LoadedConfig, ConfigErrors> {
     let home = env("HOME")
         .or_else(|| env("USERPROFILE"))
         .filter(|h| !h.is_empty())
@@ -157,6 +154,10 @@ pub(crate) fn parse_and_build(
     };
     let draft = read_document(&root, &mut cx);
     let config = assemble(draft, &mut cx, openclaw);
+    // Issues are found section by section; sorting by path gives a stable report that groups
+    // everything about one account or agent together.
+    cx.diags.errors.sort_by(|a, b| a.path.cmp(&b.path));
+    cx.diags.warnings.sort_by(|a, b| a.path.cmp(&b.path));
     if cx.diags.error_count() > 0 {
         Err(ConfigErrors {
             source,
@@ -237,7 +238,10 @@ mod tests {
         let h = home.path().to_str().unwrap();
         let mut d = Diagnostics::default();
         let env = env_of(&[("HOME", h)]);
-        assert_eq!(locate(None, &env, Some(home.path()), &mut d), ConfigSource::Defaults);
+        assert_eq!(
+            locate(None, &env, Some(home.path()), &mut d),
+            ConfigSource::Defaults
+        );
 
         std::fs::create_dir_all(home.path().join(".openclaw")).unwrap();
         let oc = home.path().join(".openclaw/openclaw.json");

@@ -36,8 +36,8 @@
 //!   contains a secret value.
 
 mod agents;
-pub mod command;
 mod channels;
+pub mod command;
 mod issue;
 mod load;
 mod openclaw;

@@ -152,7 +152,11 @@ pub(crate) fn read_document(root: &Value, cx: &mut Ctx<'_>) -> Draft {
         .get("bindings")
         .map(|n| read_bindings(&n.node(), cx))
         .unwrap_or_default();
-    root.finish(cx, ROOT_KEYS_IGNORED, "OpenClaw section not used by clawtalk; ignored");
+    root.finish(
+        cx,
+        ROOT_KEYS_IGNORED,
+        "OpenClaw section not used by clawtalk; ignored",
+    );
 
     Draft {
         gateway,

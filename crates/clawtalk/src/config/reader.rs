@@ -125,11 +125,8 @@ impl<'v> Node<'v, '_> {
         let s = self.string(cx)?;
         let t = s.trim();
         if t.is_empty() {
-            cx.diags.error(
-                self.path,
-                "must not be empty",
-                "give a value or remove the key",
-            );
+            cx.diags
+                .error(self.path, "must not be empty", "give a value or remove the key");
             return None;
         }
         Some(t.to_owned())
@@ -222,11 +219,7 @@ impl<'v> Node<'v, '_> {
 
     /// One of a fixed set of words (case-insensitive), e.g. a policy name.
     pub(crate) fn choice<T: Copy>(&self, cx: &mut Ctx<'_>, options: &[(&str, T)]) -> Option<T> {
-        let names = options
-            .iter()
-            .map(|(n, _)| *n)
-            .collect::<Vec<_>>()
-            .join("|");
+        let names = options.iter().map(|(n, _)| *n).collect::<Vec<_>>().join("|");
         let Value::String(raw) = self.value else {
             self.type_error(cx, &format!("one of {names}"));
             return None;
@@ -289,9 +282,10 @@ impl<'v> Node<'v, '_> {
 
 /// Resolves `{source, id}`. `provider` (OpenClaw secret provider name) is accepted and ignored.
 fn secret_input(obj: &Obj<'_>, cx: &mut Ctx<'_>) -> Option<String> {
-    let source = obj
-        .get("source")
-        .and_then(|n| n.node().choice(cx, &[("env", "env"), ("file", "file"), ("exec", "exec")]));
+    let source = obj.get("source").and_then(|n| {
+        n.node()
+            .choice(cx, &[("env", "env"), ("file", "file"), ("exec", "exec")])
+    });
     let id = obj.get("id").and_then(|n| n.node().nonempty_string(cx));
     let id_path = join_key(obj.path(), "id");
     if obj.get("source").is_none() {
@@ -553,7 +547,10 @@ mod tests {
         obj.finish(&mut cx, &["ackReaction"], IGNORED_KEY);
         let w: Vec<String> = cx.diags.warnings.iter().map(ToString::to_string).collect();
         assert_eq!(w.len(), 3, "{w:?}");
-        assert!(w[0].starts_with("channels.dingtalk.dmpolicy: unknown key"), "{w:?}");
+        assert!(
+            w[0].starts_with("channels.dingtalk.dmpolicy: unknown key"),
+            "{w:?}"
+        );
         assert!(w[0].contains("did you mean `dmPolicy`"), "{w:?}");
         assert!(w[1].starts_with("channels.dingtalk.zzz: unknown key"));
         assert!(!w[1].contains("did you mean"));
@@ -566,7 +563,13 @@ mod tests {
         let Value::Object(e) = &v else { panic!() };
         let mut cx = Ctx::new(&no_env, None);
         let obj = Obj::new(e, "gateway".into());
-        assert!(obj.get("port").unwrap().node().int_in(&mut cx, 1, 65535).is_none());
+        assert!(
+            obj.get("port")
+                .unwrap()
+                .node()
+                .int_in(&mut cx, 1, 65535)
+                .is_none()
+        );
         assert!(obj.get("on").unwrap().node().bool(&mut cx).is_none());
         assert!(
             obj.get("p")

@@ -51,11 +51,7 @@ pub(crate) fn expand_vars(
         }
     }
     out.push_str(rest);
-    if missing.is_empty() {
-        Ok(out)
-    } else {
-        Err(missing)
-    }
+    if missing.is_empty() { Ok(out) } else { Err(missing) }
 }
 
 /// If `s` starts with `NAME}` for a valid variable name, returns the name.
@@ -82,9 +78,7 @@ pub(crate) fn read_secret_file(path: &Path) -> Result<String, String> {
 pub(crate) fn expand_home(raw: &str, home: Option<&Path>) -> PathBuf {
     match (raw.strip_prefix('~'), home) {
         (Some(""), Some(home)) => home.to_path_buf(),
-        (Some(rest), Some(home)) if rest.starts_with('/') || rest.starts_with('\\') => {
-            home.join(&rest[1..])
-        }
+        (Some(rest), Some(home)) if rest.starts_with('/') || rest.starts_with('\\') => home.join(&rest[1..]),
         _ => PathBuf::from(raw),
     }
 }

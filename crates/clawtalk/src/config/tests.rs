@@ -218,7 +218,10 @@ fn openclaw_current_config_with_entries() {
         ("ZHIPUAI_API_KEY", "k3"),
     ];
     let c = load_ok(text, &env).config;
-    assert_eq!(c.agents.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["ops", "helper"]);
+    assert_eq!(
+        c.agents.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+        ["ops", "helper"]
+    );
     assert_eq!(c.default_agent, "ops", "first entry in file order");
     let ops = c.agent("ops").unwrap();
     assert_eq!(ops.model, model("kimi/kimi-k2"));
@@ -228,7 +231,10 @@ fn openclaw_current_config_with_entries() {
     assert_eq!(helper.model, model("deepseek/deepseek-chat"));
     assert_eq!(helper.identity.theme.as_deref(), Some("calm"));
     assert_eq!(helper.system_prompt.as_deref(), Some("Be brief."));
-    assert_eq!(helper.workspace, PathBuf::from("/home/u/.clawtalk/workspace-helper"));
+    assert_eq!(
+        helper.workspace,
+        PathBuf::from("/home/u/.clawtalk/workspace-helper")
+    );
 
     let kimi = c.provider("kimi").unwrap();
     assert_eq!(kimi.preset, ProviderPreset::Kimi);
@@ -236,10 +242,17 @@ fn openclaw_current_config_with_entries() {
     assert_eq!(kimi.api_key.as_ref().unwrap().expose(), "k2");
     let zai = c.provider("zai").unwrap();
     assert_eq!(zai.base_url.as_str(), "https://api.z.ai/api/paas/v4");
-    assert_eq!(zai.api_key.as_ref().unwrap().expose(), "k3", "falls back to ZHIPUAI_API_KEY");
+    assert_eq!(
+        zai.api_key.as_ref().unwrap().expose(),
+        "k3",
+        "falls back to ZHIPUAI_API_KEY"
+    );
 
     let acct = &c.accounts[0];
-    assert_eq!((acct.id.as_str(), acct.client_id.as_str()), ("default", "dingapp"));
+    assert_eq!(
+        (acct.id.as_str(), acct.client_id.as_str()),
+        ("default", "dingapp")
+    );
     assert_eq!(acct.client_secret.expose(), "app-secret");
     assert_eq!(acct.dm_policy, DmPolicy::Pairing);
     assert_eq!(c.bindings[0].account, AccountMatch::Any);
@@ -290,14 +303,22 @@ fn connector_accounts_with_session_keys() {
     assert_eq!(support.dm_policy, DmPolicy::Pairing, "clawtalk default");
 
     let sales = c.account("sales").unwrap();
-    assert_eq!(sales.client_secret.expose(), "shared-fallback", "top-level creds are a fallback");
+    assert_eq!(
+        sales.client_secret.expose(),
+        "shared-fallback",
+        "top-level creds are a fallback"
+    );
     assert_eq!(sales.corp_id.as_deref(), Some("ding-corp"));
     assert_eq!(sales.app_agent_id.as_deref(), Some("3003"));
     assert_eq!(sales.session, SessionScope::default());
     assert_eq!(sales.endpoints.oapi.as_str(), "http://127.0.0.1:9001/");
 
     assert_eq!(c.default_agent, "main", "implicit agent");
-    assert_eq!(c.bindings[0].account, AccountMatch::Id("sales".into()), "defaultAccount");
+    assert_eq!(
+        c.bindings[0].account,
+        AccountMatch::Id("sales".into()),
+        "defaultAccount"
+    );
     assert_eq!(c.bindings[0].department, Some(7));
     let warned: Vec<&str> = loaded.warnings.iter().map(|w| w.path.as_str()).collect();
     assert!(warned.contains(&"channels.dingtalk-connector.accounts.sales.groupReplyMode"));
@@ -319,12 +340,18 @@ fn env_only_config() {
     let c = loaded.config;
     assert_eq!(c.accounts.len(), 1);
     let a = &c.accounts[0];
-    assert_eq!((a.id.as_str(), a.client_id.as_str(), a.robot_code.as_str()), ("default", "dingenv", "dingenv"));
+    assert_eq!(
+        (a.id.as_str(), a.client_id.as_str(), a.robot_code.as_str()),
+        ("default", "dingenv", "dingenv")
+    );
     assert_eq!(a.client_secret.expose(), "env-secret");
     assert_eq!(a.mode, ConnectionMode::Stream);
     assert_eq!(c.default_agent().id, "main");
     assert_eq!(c.default_agent().model, model("qwen/qwen-plus"));
-    assert_eq!(c.provider("qwen").unwrap().api_key.as_ref().unwrap().expose(), "sk-q");
+    assert_eq!(
+        c.provider("qwen").unwrap().api_key.as_ref().unwrap().expose(),
+        "sk-q"
+    );
     assert_eq!(c.gateway.port, DEFAULT_PORT);
     assert_eq!(c.gateway.state_dir, home.path().join(".clawtalk"));
     assert_eq!(c.session, SessionConfig::default());
@@ -336,7 +363,13 @@ fn empty_environment_says_what_to_set() {
     let err = Config::load_with_env(None, &env).unwrap_err();
     let paths: Vec<&str> = err.errors.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(paths, ["agents.defaults.model.primary", "channels.dingtalk"]);
-    assert!(err.errors[1].fix.as_deref().unwrap().contains("DINGTALK_CLIENT_ID"));
+    assert!(
+        err.errors[1]
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("DINGTALK_CLIENT_ID")
+    );
 }
 
 #[test]
@@ -344,14 +377,24 @@ fn env_fills_the_default_account_only() {
     let text = r#"{ agents: { defaults: { model: "custom/m" } },
         models: { providers: { custom: { baseUrl: "http://localhost:1/v1" } } },
         channels: { dingtalk: { dmPolicy: "open", allowFrom: ["*"] } } }"#;
-    let c = load_ok(text, &[("DINGTALK_CLIENT_ID", "i"), ("DINGTALK_CLIENT_SECRET", "s")]).config;
+    let c = load_ok(
+        text,
+        &[("DINGTALK_CLIENT_ID", "i"), ("DINGTALK_CLIENT_SECRET", "s")],
+    )
+    .config;
     assert_eq!(c.accounts[0].client_id, "i");
     assert_eq!(c.accounts[0].dm_policy, DmPolicy::Open);
 
     let err = load_err(text, &[("DINGTALK_CLIENT_ID", "i")]);
     assert_eq!(err.errors.len(), 1);
     assert_eq!(err.errors[0].path, "channels.dingtalk.clientSecret");
-    assert!(err.errors[0].fix.as_deref().unwrap().contains("DINGTALK_CLIENT_SECRET"));
+    assert!(
+        err.errors[0]
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("DINGTALK_CLIENT_SECRET")
+    );
 }
 
 const BROKEN: &str = r#"{
@@ -381,19 +424,30 @@ fn broken_config_reports_every_error_with_its_path() {
         ("models.providers.mine.apiKey", "MINE_KEY is not set"),
         ("models.providers.mine.baseUrl", "no baseUrl"),
         ("channels.dingtalk.accounts.bot1.dmPolicy", "not a valid value"),
-        ("channels.dingtalk.accounts.bot2.requireMention", "expected true or false"),
+        (
+            "channels.dingtalk.accounts.bot2.requireMention",
+            "expected true or false",
+        ),
         ("channels.dingtalk.accounts.bot2.mode", "only Stream mode"),
         ("channels.dingtalk.accounts.bot2.clientSecret", "no clientSecret"),
-        ("channels.dingtalk.accounts.bot2.groupAllowFrom", "empty groupAllowFrom"),
+        (
+            "channels.dingtalk.accounts.bot2.groupAllowFrom",
+            "empty groupAllowFrom",
+        ),
         ("channels.dingtalk.accounts.bot2.clientId", "already used"),
         ("bindings[0].agentId", "unknown agent"),
-        ("bindings[0].match.accountId", "no dingtalk account named \"bot9\""),
+        (
+            "bindings[0].match.accountId",
+            "no dingtalk account named \"bot9\"",
+        ),
         ("session.reset.mode", "not a valid value"),
         ("gateway.auth.token", "without an auth token"),
     ];
     for (path, text) in expect {
         assert!(
-            err.errors.iter().any(|e| e.path == path && e.to_string().contains(text)),
+            err.errors
+                .iter()
+                .any(|e| e.path == path && e.to_string().contains(text)),
             "missing error at {path} ({text}); got:\n{}",
             got.join("\n")
         );
@@ -402,7 +456,10 @@ fn broken_config_reports_every_error_with_its_path() {
     // Every error carries a fix; the dmPolicy one lists the choices.
     assert!(err.errors.iter().all(|e| e.fix.is_some()));
     let dm = err.errors.iter().find(|e| e.path.ends_with("dmPolicy")).unwrap();
-    assert_eq!(dm.fix.as_deref(), Some("expected one of pairing|allowlist|open|disabled"));
+    assert_eq!(
+        dm.fix.as_deref(),
+        Some("expected one of pairing|allowlist|open|disabled")
+    );
 }
 
 #[test]
@@ -424,7 +481,11 @@ fn secrets_never_leak() {
     let dump = format!("{err} {err:?}");
     assert!(!dump.contains("sk-LITERAL-1"), "{dump}");
     assert!(!dump.contains("sk-LITERAL-2"), "{dump}");
-    assert!(err.errors.iter().any(|e| e.path == "channels.dingtalk.clientSecret"));
+    assert!(
+        err.errors
+            .iter()
+            .any(|e| e.path == "channels.dingtalk.clientSecret")
+    );
 }
 
 #[test]
@@ -454,8 +515,14 @@ fn typos_are_warnings_with_hints() {
     let loaded = load_ok(text, &[]);
     let w: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
     let find = |p: &str| w.iter().find(|s| s.starts_with(p)).cloned().unwrap_or_default();
-    assert!(find("channels.dingtalk.dmpolicy:").contains("did you mean `dmPolicy`"), "{w:?}");
-    assert!(find("channels.dingtalk.requireMentoin:").contains("did you mean `requireMention`"), "{w:?}");
+    assert!(
+        find("channels.dingtalk.dmpolicy:").contains("did you mean `dmPolicy`"),
+        "{w:?}"
+    );
+    assert!(
+        find("channels.dingtalk.requireMentoin:").contains("did you mean `requireMention`"),
+        "{w:?}"
+    );
     assert!(find("sesion:").contains("did you mean `session`"), "{w:?}");
 }
 
@@ -492,6 +559,11 @@ fn lan_bind_with_token_and_custom_store() {
     assert_eq!(c.gateway.bind, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     assert_eq!(c.gateway.state_dir, PathBuf::from("/var/lib/clawtalk"));
     assert_eq!(c.store.url, "postgres://claw@db/claw");
+    assert_eq!(
+        types::redact_url_password("postgres://claw:pw@db:5432/claw"),
+        "postgres://claw:***@db:5432/claw"
+    );
+    assert_eq!(types::redact_url_password("sqlite:///x/y.db"), "sqlite:///x/y.db");
     let e = &c.accounts[0].endpoints;
     assert_eq!(e.api_url("/v1.0/x").as_str(), "http://127.0.0.1:8788/sim/v1.0/x");
     assert_eq!(e.oapi, e.api);
@@ -516,4 +588,20 @@ fn openclaw_file_gets_a_dm_policy_notice() {
         .find(|w| w.path == "channels.dingtalk.dmPolicy")
         .expect("dmPolicy notice");
     assert!(notice.message.contains("pairing"));
+}
+
+#[test]
+fn one_error_per_problem() {
+    // A SecretInput naming a missing variable is one error, not also "no clientSecret"; a
+    // built-in provider without a key is reported once even when several agents use it.
+    let text = r#"{
+      agents: { list: [ { id: "a", model: "deepseek/x" }, { id: "b", model: "deepseek/y" } ] },
+      channels: { dingtalk: { clientId: "i", clientSecret: { source: "env", id: "NOPE" }, dmPolicy: "pairing" } },
+    }"#;
+    let err = load_err(text, &[]);
+    let got: Vec<String> = err.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(err.errors.len(), 2, "{got:#?}");
+    assert_eq!(err.errors[0].path, "agents.list[0].model");
+    assert!(got[0].contains("DEEPSEEK_API_KEY"));
+    assert_eq!(err.errors[1].path, "channels.dingtalk.clientSecret.id");
 }

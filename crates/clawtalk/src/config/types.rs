@@ -53,10 +53,36 @@ pub struct GatewayConfig {
 }
 
 /// `store.*` (clawtalk key).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct StoreConfig {
-    /// `store.url`, default `sqlite://<state_dir>/clawtalk.db`.
+    /// `store.url`, default `sqlite://<state_dir>/clawtalk.db`; `postgres://user:pass@host/db`
+    /// is accepted too. May hold a password: `Debug` masks it, so never log it with `Display`.
     pub url: String,
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &redact_url_password(&self.url))
+            .finish()
+    }
+}
+
+/// `scheme://user:pass@host/…` → `scheme://user:***@host/…`; other strings unchanged.
+pub(crate) fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let masked = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{masked}@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
 }
 
 /// One agent: a model, a prompt and a workspace.

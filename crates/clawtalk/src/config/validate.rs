@@ -14,9 +14,8 @@ use super::openclaw::Draft;
 use super::presets::{PRESET_IDS, preset_for};
 use super::reader::{Ctx, is_valid_id};
 use super::types::{
-    AccountMatch, AgentConfig, ApiKind, Binding, Config, ConnectionMode, DingTalkAccount,
-    DmPolicy, GatewayConfig, GroupPolicy, ModelRef, Peer, ProviderConfig, ProviderPreset,
-    StoreConfig,
+    AccountMatch, AgentConfig, ApiKind, Binding, Config, ConnectionMode, DingTalkAccount, DmPolicy,
+    GatewayConfig, GroupPolicy, ModelRef, Peer, ProviderConfig, ProviderPreset, StoreConfig,
 };
 
 /// Id of the agent created when the file lists none (OpenClaw's default agent id).
@@ -30,13 +29,7 @@ pub(crate) fn assemble(draft: Draft, cx: &mut Ctx<'_>, openclaw_file: bool) -> C
     let (agents, default_agent, used_models) = agents(&draft, &gateway, cx);
     let providers = providers(draft.providers, &used_models, cx);
     let accounts = accounts(draft.channels.accounts, cx, openclaw_file);
-    let bindings = bindings(
-        draft.bindings,
-        &agents,
-        &accounts,
-        &draft.channels.defaults,
-        cx,
-    );
+    let bindings = bindings(draft.bindings, &agents, &accounts, &draft.channels.defaults, cx);
     Config {
         gateway,
         store,
@@ -62,10 +55,7 @@ fn gateway(draft: &Draft, cx: &mut Ctx<'_>) -> GatewayConfig {
     if !g.bind.is_loopback() && (g.auth_token.is_none() || g.auth_disabled) {
         cx.diags.error(
             "gateway.auth.token",
-            format!(
-                "gateway binds to {} (not loopback) without an auth token",
-                g.bind
-            ),
+            format!("gateway binds to {} (not loopback) without an auth token", g.bind),
             "set gateway.auth.token (e.g. \"${CLAWTALK_GATEWAY_TOKEN}\") or bind: \"loopback\"",
         );
     }
@@ -88,9 +78,10 @@ fn store(draft: &Draft, gateway: &GatewayConfig, cx: &mut Ctx<'_>) -> StoreConfi
                 || url.starts_with("postgres://")
                 || url.starts_with("postgresql://");
             if !ok {
+                // The URL may carry a password, so it is not echoed.
                 cx.diags.error(
                     path,
-                    format!("{url:?} is not a store URL"),
+                    "not a supported store URL (sqlite: or postgres://)",
                     "use sqlite:///path/to/clawtalk.db or postgres://user@host/db",
                 );
             }
@@ -216,22 +207,20 @@ fn agents(
         }
         used.extend(fallbacks.iter().cloned());
         let is_default = a.id == default_id;
-        let workspace = a.workspace.clone().unwrap_or_else(|| {
-            match (is_default, &defaults.workspace) {
+        let workspace = a
+            .workspace
+            .clone()
+            .unwrap_or_else(|| match (is_default, &defaults.workspace) {
                 (true, Some(w)) => w.clone(),
                 (true, None) => gateway.state_dir.join("workspace"),
                 (false, _) => gateway.state_dir.join(format!("workspace-{}", a.id)),
-            }
-        });
+            });
         out.push(AgentConfig {
             id: a.id.clone(),
             name: a.name.clone(),
             model: primary.model,
             fallbacks: fallbacks.into_iter().map(|m| m.model).collect(),
-            system_prompt: a
-                .system_prompt
-                .clone()
-                .or_else(|| defaults.system_prompt.clone()),
+            system_prompt: a.system_prompt.clone().or_else(|| defaults.system_prompt.clone()),
             workspace,
             identity: a.identity.clone(),
         });
@@ -249,9 +238,10 @@ fn providers(
     for p in declared {
         let preset = preset_for(&p.id);
         let is_used = used.iter().any(|m| m.model.provider == p.id);
-        let base_url = p.base_url.clone().or_else(|| {
-            preset.and_then(|pr| Url::parse(pr.base_url).ok())
-        });
+        let base_url = p
+            .base_url
+            .clone()
+            .or_else(|| preset.and_then(|pr| Url::parse(pr.base_url).ok()));
         let Some(base_url) = base_url else {
             cx.diags.error(
                 format!("{}.baseUrl", p.path),
@@ -261,7 +251,9 @@ fn providers(
             continue;
         };
         let api_key = p.api_key.clone().or_else(|| preset_key(cx, &p.id));
+        let key_path = format!("{}.apiKey", p.path);
         if api_key.is_none()
+            && !cx.diags.has_error_at(&key_path)
             && let Some(pr) = preset
         {
             let (message, fix) = (
@@ -272,9 +264,9 @@ fn providers(
                 ),
             );
             if is_used {
-                cx.diags.error(format!("{}.apiKey", p.path), message, fix);
+                cx.diags.error(key_path, message, fix);
             } else {
-                cx.diags.warn(format!("{}.apiKey", p.path), message, Some(fix));
+                cx.diags.warn(key_path, message, Some(fix));
             }
         }
         out.insert(
@@ -319,6 +311,8 @@ fn providers(
             continue;
         };
         let api_key = preset_key(cx, id);
+        // Inserted below even without a key, so later uses hit `out.get` above: one error per
+        // provider, at its first use.
         if api_key.is_none() {
             cx.diags.error(
                 &m.path,
@@ -356,11 +350,7 @@ fn preset_key(cx: &Ctx<'_>, id: &str) -> Option<dingtalk::Secret> {
         .map(dingtalk::Secret::new)
 }
 
-fn accounts(
-    drafts: Vec<AccountDraft>,
-    cx: &mut Ctx<'_>,
-    openclaw_file: bool,
-) -> Vec<DingTalkAccount> {
+fn accounts(drafts: Vec<AccountDraft>, cx: &mut Ctx<'_>, openclaw_file: bool) -> Vec<DingTalkAccount> {
     if drafts.is_empty() {
         cx.diags.error(
             "channels.dingtalk",
@@ -424,9 +414,10 @@ fn check_account(d: &AccountDraft, cx: &mut Ctx<'_>, openclaw_file: bool) {
             "remove mode or set mode: \"stream\"",
         );
     }
-    if a.client_id.is_empty() {
+    let id_path = d.key_path("clientId");
+    if a.client_id.is_empty() && !cx.diags.has_error_at(&id_path) {
         cx.diags.error(
-            d.key_path("clientId"),
+            id_path,
             format!("account {:?} has no clientId", a.id),
             if is_default {
                 "set clientId (the app's AppKey) or export DINGTALK_CLIENT_ID"
@@ -435,9 +426,10 @@ fn check_account(d: &AccountDraft, cx: &mut Ctx<'_>, openclaw_file: bool) {
             },
         );
     }
-    if a.client_secret.is_empty() {
+    let secret_path = d.key_path("clientSecret");
+    if a.client_secret.is_empty() && !cx.diags.has_error_at(&secret_path) {
         cx.diags.error(
-            d.key_path("clientSecret"),
+            secret_path,
             format!("account {:?} has no clientSecret", a.id),
             if is_default {
                 "set clientSecret (e.g. \"${DINGTALK_CLIENT_SECRET}\") or export DINGTALK_CLIENT_SECRET"
@@ -499,13 +491,10 @@ fn bindings(
             );
             ok = false;
         }
-        let of_channel: Vec<&DingTalkAccount> =
-            accounts.iter().filter(|a| a.channel == b.channel).collect();
+        let of_channel: Vec<&DingTalkAccount> = accounts.iter().filter(|a| a.channel == b.channel).collect();
         let account = match b.account_id.as_deref() {
             Some("*") => Some(AccountMatch::Any),
-            Some(id) if of_channel.iter().any(|a| a.id == id) => {
-                Some(AccountMatch::Id(id.to_owned()))
-            }
+            Some(id) if of_channel.iter().any(|a| a.id == id) => Some(AccountMatch::Id(id.to_owned())),
             Some(id) => {
                 cx.diags.error(
                     format!("{}.match.accountId", b.path),

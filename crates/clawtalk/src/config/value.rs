@@ -35,7 +35,7 @@ impl Number {
             Number::Int(i) => u64::try_from(i).ok(),
             Number::UInt(u) => Some(u),
             // Only whole floats within range count; `1.5` is not a port.
-            Number::Float(f) if f.fract() == 0.0 && f >= 0.0 && f < 1.8e19 => Some(f as u64),
+            Number::Float(f) if f.fract() == 0.0 && (0.0..1.8e19).contains(&f) => Some(f as u64),
             Number::Float(_) => None,
         }
     }
@@ -194,7 +194,10 @@ mod tests {
     #[test]
     fn paths() {
         assert_eq!(join_key("", "agents"), "agents");
-        assert_eq!(join_key("channels", "dingtalk-connector"), "channels.dingtalk-connector");
+        assert_eq!(
+            join_key("channels", "dingtalk-connector"),
+            "channels.dingtalk-connector"
+        );
         assert_eq!(join_key("a", "x.y"), "a[\"x.y\"]");
         assert_eq!(join_index("agents.list", 2), "agents.list[2]");
     }
