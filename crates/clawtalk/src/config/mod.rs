@@ -70,7 +70,8 @@ impl Config {
         load::load(explicit_path, env)
     }
 
-    /// Reads configuration from JSON5 text (for tests and embedding). `HOME` comes from `env`.
+    /// Reads configuration from JSON5 text (for tests and embedding). `HOME` comes from `env`;
+    /// without it, set `gateway.stateDir` or the state directory is reported missing.
     pub fn from_json5(
         text: &str,
         env: &dyn Fn(&str) -> Option<String>,
@@ -81,6 +82,9 @@ impl Config {
     }
 
     /// The agent answering when no binding matches.
+    ///
+    /// # Panics
+    /// Only on a hand-built `Config` with no agents; loaded configs always have one.
     #[must_use]
     pub fn default_agent(&self) -> &AgentConfig {
         // `assemble` guarantees the default id names an agent; fall back to the first anyway.
