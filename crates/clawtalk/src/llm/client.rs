@@ -23,8 +23,10 @@ use super::types::{ChatRequest, ChatResponse, WireResponse};
 pub struct Timeouts {
     /// TCP + TLS connection setup.
     pub connect: Duration,
-    /// From sending a streamed request to its first body bytes. Thinking models can be slow
-    /// to start, but providers send keep-alive comments while queued, which count as bytes.
+    /// From sending a streamed request to its first event (text, reasoning or tool call).
+    /// Keep-alive comments and the empty role chunk do not count, so a request stuck in a
+    /// provider's queue is abandoned and retried. Generous because thinking models can take
+    /// a while to start.
     pub first_byte: Duration,
     /// Longest silence between two chunks of a stream that has started.
     pub idle: Duration,

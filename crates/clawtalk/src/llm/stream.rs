@@ -94,7 +94,8 @@ pub(crate) struct Reader {
     queue: VecDeque<StreamEvent>,
     /// No more reading: the answer is complete or failed.
     ended: bool,
-    /// Until the first body bytes arrive, the first-byte budget applies.
+    /// Until the first event is decoded, the first-byte budget applies (keep-alive comments
+    /// and the empty role chunk do not count as output).
     first_byte_deadline: Option<Instant>,
     idle: Duration,
     first_byte: Duration,
@@ -208,7 +209,6 @@ impl Reader {
         let mut events = Vec::new();
         match next {
             Some(Ok(bytes)) => {
-                self.first_byte_deadline = None;
                 if let Some(p) = self.parser.as_mut() {
                     p.push(&bytes, &mut events);
                 }
@@ -232,6 +232,10 @@ impl Reader {
                 self.ended = true;
                 break;
             }
+        }
+        if !self.queue.is_empty() {
+            // The first real event: from now on only silence between chunks counts.
+            self.first_byte_deadline = None;
         }
         Ok(())
     }
