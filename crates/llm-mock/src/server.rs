@@ -256,13 +256,15 @@ pub(crate) async fn handle(
 
     let injected = {
         let mut failures = lock(&shared.failures);
-        failures
+        let hit = failures
             .iter_mut()
             .find(|f| f.applies(&model, auth.key_id.as_deref()))
             .map(|f| {
                 f.times -= 1;
                 f.script()
-            })
+            });
+        failures.retain(|f| f.times > 0);
+        hit
     };
     let script = injected.or_else(|| {
         let mut scripts = lock(&shared.scripts);

@@ -229,6 +229,8 @@ async fn serves_many_concurrent_requests() -> anyhow::Result<()> {
         assert!(text.contains("offline"));
     }
     assert_eq!(mock.request_count(), 400);
+    let per_sec = 400.0 / t.elapsed().as_secs_f64();
+    eprintln!("llm-mock: 400 requests (client included, debug build) at {per_sec:.0}/s");
     // Generous bound for a debug build on two shared cores; catches lock convoys, not speed.
     assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
     Ok(())
