@@ -8,12 +8,14 @@
 //! - [`commands`]: `/stop`, `/new`, `/reset` and their Chinese forms.
 //! - [`policy`]: dmPolicy, groupPolicy, allowlists, the mention rule and pairing replies.
 //! - [`routing`]: bindings → agent, and session keys.
+//! - [`llm`]: the OpenAI-compatible model client (DashScope, DeepSeek, Kimi, GLM, any `baseUrl`).
 //! - [`sim`]: `clawtalk sim`, the offline DingTalk simulator seeded with a demo organisation.
 
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod inbound;
+pub mod llm;
 pub mod policy;
 pub mod routing;
 pub mod sim;

@@ -237,7 +237,7 @@ fn openclaw_current_config_with_entries() {
     );
 
     let kimi = c.provider("kimi").unwrap();
-    assert_eq!(kimi.preset, ProviderPreset::Kimi);
+    assert_eq!(kimi.preset, ProviderPreset::Moonshot);
     assert_eq!(kimi.base_url.as_str(), "https://api.moonshot.cn/v1");
     assert_eq!(kimi.api_key.as_ref().unwrap().expose(), "k2");
     let zai = c.provider("zai").unwrap();

@@ -163,20 +163,7 @@ pub struct ProviderConfig {
     pub models: Vec<ModelInfo>,
 }
 
-/// Built-in provider presets for Chinese model vendors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProviderPreset {
-    /// Alibaba DashScope / Model Studio / Bailian (Qwen). Ids `qwen`, `dashscope`, `bailian`, `modelstudio`.
-    DashScope,
-    /// DeepSeek. Id `deepseek`.
-    DeepSeek,
-    /// Moonshot (Kimi). Ids `moonshot`, `kimi`.
-    Kimi,
-    /// Zhipu GLM (`zhipu`, `glm`, `bigmodel`: open.bigmodel.cn) and Z.AI (`zai`: api.z.ai).
-    Glm,
-    /// Anything else; `baseUrl` is required.
-    Custom,
-}
+pub use crate::llm::ProviderPreset;
 
 /// `api` of a provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
