@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //!
+//! - [`agent`]: the agent runtime: model turns with tool rounds, fallbacks and cancellation.
 //! - [`cli`]: argument parsing and dispatch of the `clawtalk` binary.
 //! - [`config`]: loading and validating `clawtalk.json` / OpenClaw's `openclaw.json`.
 //! - [`inbound`]: the one message type every transport produces.
@@ -11,6 +12,7 @@
 //! - [`llm`]: the OpenAI-compatible model client (DashScope, DeepSeek, Kimi, GLM, any `baseUrl`).
 //! - [`sim`]: `clawtalk sim`, the offline DingTalk simulator seeded with a demo organisation.
 
+pub mod agent;
 pub mod cli;
 pub mod commands;
 pub mod config;

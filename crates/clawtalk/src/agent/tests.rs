@@ -1,0 +1,136 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use llm_mock::{Failure, MockModel, Script};
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::llm::Role;
+use crate::test_support::config;
+
+async fn runtime(mock: &MockModel, extra_agent: &str) -> AgentRuntime {
+    let cfg = config(&format!(
+        r#"{{ agents: {{ list: [ {{ id: "main", model: {{ primary: "mock/primary-model", fallbacks: ["mock/backup-model"] }},
+                                   systemPrompt: "You are the test agent." }} {extra_agent} ] }},
+              models: {{ providers: {{ mock: {{ baseUrl: "{}", apiKey: "sk-mock" }} }} }},
+              channels: {{ dingtalk: {{ clientId: "dingbot", clientSecret: "s" }} }} }}"#,
+        mock.base_url()
+    ));
+    AgentRuntime::new(Arc::new(cfg), ToolRegistry::builtin()).unwrap()
+}
+
+#[tokio::test]
+async fn a_tool_round_trip_ends_with_the_models_answer() {
+    let mock = MockModel::start().await.unwrap();
+    mock.push(Script::tool_call("get_time", "{}"));
+    mock.push(Script::text("It is morning in Beijing."));
+    let rt = runtime(&mock, "").await;
+    let out = rt
+        .run_turn(
+            "main",
+            &[],
+            ChatMessage::user("what time is it?"),
+            &ToolContext::default(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.reply, "It is morning in Beijing.");
+    assert_eq!(out.model, "mock/primary-model");
+    // assistant(tool call), tool result, final assistant.
+    let roles: Vec<Role> = out.appended.iter().map(|m| m.role).collect();
+    assert_eq!(roles, vec![Role::Assistant, Role::Tool, Role::Assistant]);
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].messages[0]["content"], "You are the test agent.");
+    assert!(
+        requests[0]
+            .tools
+            .iter()
+            .any(|t| t["function"]["name"] == "get_time")
+    );
+    assert!(
+        requests[1]
+            .messages
+            .iter()
+            .any(|m| m["role"] == "tool" && m["content"].as_str().unwrap().contains("+08:00"))
+    );
+}
+
+#[tokio::test]
+async fn the_fallback_model_answers_when_the_primary_fails() {
+    let mock = MockModel::start().await.unwrap();
+    mock.inject(Failure::status(400).for_model("primary-model").times(10));
+    mock.push(Script::text("backup here"));
+    let rt = runtime(&mock, "").await;
+    let out = rt
+        .run_turn(
+            "main",
+            &[],
+            ChatMessage::user("hi"),
+            &ToolContext::default(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.reply, "backup here");
+    assert_eq!(out.model, "mock/backup-model");
+}
+
+#[tokio::test]
+async fn cancelling_stops_a_slow_turn() {
+    let mock = MockModel::start().await.unwrap();
+    mock.push(Script::text("too late").delay(Duration::from_secs(30), Duration::ZERO));
+    let rt = runtime(&mock, "").await;
+    let cancel = CancellationToken::new();
+    let stopper = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stopper.cancel();
+    });
+    let started = std::time::Instant::now();
+    let err = rt
+        .run_turn(
+            "main",
+            &[],
+            ChatMessage::user("hi"),
+            &ToolContext::default(),
+            &cancel,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TurnError::Cancelled));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(err.user_message().contains("Stopped"));
+}
+
+#[tokio::test]
+async fn failures_become_a_plain_bilingual_message() {
+    let mock = MockModel::start().await.unwrap();
+    mock.inject(Failure::status(401).times(10));
+    let rt = runtime(&mock, "").await;
+    let err = rt
+        .run_turn(
+            "main",
+            &[],
+            ChatMessage::user("hi"),
+            &ToolContext::default(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+    let text = err.user_message();
+    assert!(text.contains("API Key") && text.contains("API key"), "{text}");
+    assert!(!text.contains("sk-mock"));
+    let unknown = rt
+        .run_turn(
+            "ghost",
+            &[],
+            ChatMessage::user("hi"),
+            &ToolContext::default(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(unknown, TurnError::UnknownAgent(_)));
+}
