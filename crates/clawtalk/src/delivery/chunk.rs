@@ -177,14 +177,15 @@ impl<'a> Doc<'a> {
     fn parse(text: &'a str, code_fences: bool) -> Self {
         let mut lines = Vec::new();
         let mut fences: Vec<Fence> = Vec::new();
-        // (fence index, marker char, marker length) of the open block.
-        let mut open: Option<(usize, char, usize)> = None;
+        // (fence index, marker char, marker length) of the open block; no index for blocks whose
+        // marker is too long to repeat in every part (they are tracked, not reopened).
+        let mut open: Option<(Option<usize>, char, usize)> = None;
         let mut start = 0;
         for raw in text.split_inclusive('\n') {
             let content = raw
                 .strip_suffix('\n')
                 .map_or(raw, |l| l.strip_suffix('\r').unwrap_or(l));
-            let before = open.map(|o| o.0);
+            let before = open.and_then(|o| o.0);
             let mut is_fence = false;
             if code_fences {
                 match (open, fence_line(content)) {
@@ -194,6 +195,7 @@ impl<'a> Doc<'a> {
                     }
                     (None, Some(f)) if !(f.ch == '`' && f.info.contains('`')) => {
                         is_fence = true;
+                        let mut index = None;
                         if f.len <= MAX_FENCE_MARKER {
                             let marker: String = std::iter::repeat_n(f.ch, f.len).collect();
                             let with_info = format!("{marker}{}", f.info);
@@ -206,8 +208,9 @@ impl<'a> Doc<'a> {
                                 reopen,
                                 close: marker,
                             });
-                            open = Some((fences.len() - 1, f.ch, f.len));
+                            index = Some(fences.len() - 1);
                         }
+                        open = Some((index, f.ch, f.len));
                     }
                     _ => {}
                 }
@@ -216,7 +219,7 @@ impl<'a> Doc<'a> {
                 start,
                 content_end: start + content.len(),
                 before,
-                after: open.map(|o| o.0),
+                after: open.and_then(|o| o.0),
                 is_fence,
             });
             start += raw.len();

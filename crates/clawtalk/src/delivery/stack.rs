@@ -95,7 +95,7 @@ mod tests {
             })
             .build();
         let msg = OutboundMessage::new("a", Target::User(StaffId::new("u")), Body::text("x"), "k");
-        // The QPS error's 500 ms pause is honoured by the retry layer.
+        // The retry layer waits out the 503's 500 ms pause, then the rate limiter lets it through.
         stack.send(&msg).await.unwrap();
         assert_eq!(rec.attempts(), 2);
         assert_eq!(rec.sent().len(), 1);

@@ -77,3 +77,67 @@ impl Outbound for Trace {
         self.inner.planned_path(msg)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::{Body, Failure, RecordingOutbound, Target};
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    /// Collects formatted log lines.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn logs_outcomes_without_bodies_or_secrets() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let rec = Arc::new(RecordingOutbound::new());
+        let trace = Trace::new(Arc::clone(&rec) as Arc<dyn Outbound>);
+        let msg = OutboundMessage::new(
+            "acct-7",
+            Target::CustomRobot {
+                webhook: url::Url::parse("https://oapi.dingtalk.com/robot/send?access_token=tok123").unwrap(),
+                secret: Some(dingtalk::Secret::new("SECsecret")),
+            },
+            Body::text("TOP SECRET BODY"),
+            "turn-9/part-1",
+        );
+        trace.send(&msg).await.unwrap();
+        rec.fail_next(1, Failure::InvalidParam);
+        trace.send(&msg).await.unwrap_err();
+
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(logs.contains("message delivered"), "{logs}");
+        assert!(logs.contains("message not delivered"), "{logs}");
+        assert!(
+            logs.contains("turn-9/part-1") && logs.contains("acct-7"),
+            "{logs}"
+        );
+        assert!(
+            logs.contains("custom_robot") && logs.contains("permanent_error"),
+            "{logs}"
+        );
+        for secret in ["TOP SECRET BODY", "tok123", "SECsecret"] {
+            assert!(!logs.contains(secret), "{secret} leaked: {logs}");
+        }
+    }
+}

@@ -163,6 +163,16 @@ fn tilde_fences_and_unclosed_blocks() {
 }
 
 #[test]
+fn very_long_fence_markers_are_tracked_but_not_reopened() {
+    let fence = "`".repeat(20);
+    let text = format!("{fence}\n{}{fence}\n\nafter", "```\nnot a fence\n".repeat(20));
+    // `check` fails on any added fence line: the inner ``` lines are code, and the 20-backtick
+    // block is too wide to repeat in every part.
+    let parts = check(&text, &opts(MIN_CHARS));
+    assert!(parts.len() > 1);
+}
+
+#[test]
 fn plain_text_mode_ignores_fences() {
     let text = format!("```\n{}", "a b c d e\n".repeat(40));
     let options = ChunkOptions {
@@ -203,6 +213,24 @@ fn default_limit_is_3800_chars() {
     let parts = split(&text, DEFAULT_MAX_CHARS);
     assert_eq!(parts.len(), 3);
     assert!(parts.iter().all(|p| p.chars().count() <= DEFAULT_MAX_CHARS));
+}
+
+#[test]
+fn large_texts_split_in_linear_time() {
+    let para = format!(
+        "{}\n\n```sh\n{}```\n\n",
+        "句子。".repeat(300),
+        "echo hi\n".repeat(200)
+    );
+    let text = para.repeat(40); // ~ 100 000 chars
+    let started = std::time::Instant::now();
+    let parts = split(&text, DEFAULT_MAX_CHARS);
+    assert!(parts.len() > 25);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 fn markdownish() -> impl Strategy<Value = String> {
