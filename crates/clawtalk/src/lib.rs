@@ -3,10 +3,24 @@
 //! # Layout
 //!
 //! - [`cli`]: argument parsing and dispatch of the `clawtalk` binary.
+//! - [`config`]: loading and validating `clawtalk.json` / OpenClaw's `openclaw.json`.
+//! - [`inbound`]: the one message type every transport produces.
+//! - [`commands`]: `/stop`, `/new`, `/reset` and their Chinese forms.
+//! - [`policy`]: dmPolicy, groupPolicy, allowlists, the mention rule and pairing replies.
+//! - [`routing`]: bindings → agent, and session keys.
+//! - [`llm`]: the OpenAI-compatible model client (DashScope, DeepSeek, Kimi, GLM, any `baseUrl`).
 //! - [`delivery`]: outbound messages: one `Outbound` trait, the DingTalk sender, chunking, and
 //!   rate-limit, retry and tracing layers.
 //! - [`sim`]: `clawtalk sim`, the offline DingTalk simulator seeded with a demo organisation.
 
 pub mod cli;
+pub mod commands;
+pub mod config;
 pub mod delivery;
+pub mod inbound;
+pub mod llm;
+pub mod policy;
+pub mod routing;
 pub mod sim;
+#[cfg(test)]
+mod test_support;

@@ -7,6 +7,24 @@
 //! The wire protocol is implemented here independently of the `dingtalk` client crate (raw
 //! `serde_json`), so a bug in the client cannot be cancelled out by the same bug here.
 //!
+//! # Endpoints
+//!
+//! DingTalk: `POST /v1.0/oauth2/accessToken`, `GET /gettoken`, `POST /v1.0/gateway/connections/open`,
+//! `GET /connect?ticket=` (WebSocket), `POST /v1.0/robot/oToMessages/batchSend`,
+//! `POST /v1.0/robot/groupMessages/send`, `POST /v1.0/robot/otoMessages/batchRecall`,
+//! `POST /v1.0/robot/groupMessages/recall`, `POST /v1.0/robot/messageFiles/download` (→ `GET /_download/{token}`),
+//! `POST /media/upload`, `POST /robot/sendBySession?session=`, `POST /robot/send?access_token=`,
+//! `POST /v1.0/card/instances/createAndDeliver`, `PUT /v1.0/card/streaming`, `PUT /v1.0/card/instances`.
+//!
+//! Control (JSON, snake_case): `GET /_sim/state`, `POST /_sim/apps`, `POST /_sim/apps/update`,
+//! `POST /_sim/apps/expire_tokens`, `POST /_sim/users`, `POST /_sim/groups`, `POST|DELETE /_sim/groups/bots`,
+//! `POST /_sim/groups/members`, `GET /_sim/dm?app=&staff_id=`, `POST /_sim/inject/{message,event,card_callback}`,
+//! `POST /_sim/media`, `GET /_sim/{sent?since=&conversation=, user_messages?conversation=, deliveries, connections,
+//! pings, violations, opens, stats, cards?out_track_id=, custom_robots, http_push/log}`,
+//! `POST /_sim/faults/{drop_connections, disconnect, zombie, fail_next_opens, api, qps, clear}`,
+//! `POST /_sim/sessions/expire`, `POST /_sim/custom_robots`, `POST /_sim/http_push`, `POST /_sim/http_push/check_url`,
+//! `POST /_sim/http_bot`. Every one has a twin method on [`Simulator`].
+//!
 //! ```no_run
 //! # async fn demo() -> dingtalk_sim::Result<()> {
 //! use dingtalk_sim::{AppSpec, InjectMessage, SimConfig, Simulator, UserSpec};
@@ -36,6 +54,7 @@ mod inject;
 mod media;
 mod model;
 mod oauth;
+mod payload;
 mod robot_api;
 mod server;
 mod server_ext;

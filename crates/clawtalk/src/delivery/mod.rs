@@ -30,6 +30,7 @@ mod dingtalk;
 mod error;
 mod rate_limit;
 mod recording;
+mod reply;
 mod retry;
 mod stack;
 mod trace;

@@ -1,0 +1,212 @@
+//! An in-process mock of an OpenAI-compatible chat completions server.
+//!
+//! Two jobs:
+//!
+//! - **Tests**: queue [`Script`]s (text, reasoning, tool calls streamed in fragments, HTTP
+//!   errors, errors inside the stream, delays, cut-off streams), inject [`Failure`]s per model
+//!   or key, and assert on every [`RecordedRequest`].
+//! - **The offline demo model**: with nothing queued, any prompt gets a deterministic,
+//!   clearly labelled answer ([`offline_reply`]), which is what `clawtalk demo` talks to when
+//!   no API key is configured.
+//!
+//! ```
+//! # async fn demo() -> std::io::Result<()> {
+//! use llm_mock::{MockModel, Script};
+//!
+//! let mock = MockModel::start().await?;
+//! mock.push(Script::text("Hello from the script"));
+//! // Point any OpenAI-compatible client at mock.base_url() ("http://127.0.0.1:PORT/v1").
+//! # Ok(()) }
+//! ```
+//!
+//! Every path ending in `/chat/completions` is served, so a base URL with any prefix works
+//! (`/v1`, `/compatible-mode/v1`, `/api/paas/v4`).
+//!
+//! # Layout
+//!
+//! - `script`: [`Script`], one scripted answer.
+//! - `render`: scripts to OpenAI-format JSON and SSE bodies, pacing and truncation.
+//! - `offline`: the default responder.
+//! - `server`: the handler, recording and failure injection.
+
+mod offline;
+mod render;
+mod script;
+mod server;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub use offline::{OFFLINE_LABEL, offline_reply};
+pub use script::Script;
+pub use server::{AuthSeen, Failure, RecordedRequest};
+
+use server::{Settings, Shared, lock};
+
+/// The model id the offline demo model suggests using (any id is accepted).
+pub const OFFLINE_MODEL: &str = "offline-demo";
+
+/// A running mock server on `127.0.0.1`. Stops when dropped.
+#[derive(Debug)]
+pub struct MockModel {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+/// Options for [`MockModel`].
+#[derive(Debug, Clone)]
+pub struct MockModelBuilder {
+    settings: Settings,
+    addr: SocketAddr,
+}
+
+impl Default for MockModelBuilder {
+    fn default() -> Self {
+        Self {
+            settings: Settings {
+                record: true,
+                ..Settings::default()
+            },
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        }
+    }
+}
+
+impl MockModelBuilder {
+    /// Ignore every scripted and offline delay (benchmarks).
+    #[must_use]
+    pub fn zero_delay(mut self) -> Self {
+        self.settings.zero_delay = true;
+        self
+    }
+
+    /// Keep (default) or skip recording requests; skip it in long benchmarks.
+    #[must_use]
+    pub fn record(mut self, record: bool) -> Self {
+        self.settings.record = record;
+        self
+    }
+
+    /// Registers an API key under an id. Once any key is registered, requests with another
+    /// key (or none) are answered `401`, and [`AuthSeen::key_id`] names the key used.
+    #[must_use]
+    pub fn api_key(mut self, id: impl Into<String>, key: impl Into<String>) -> Self {
+        self.settings.keys.push((id.into(), key.into()));
+        self
+    }
+
+    /// Delay between chunks of offline answers, so that a demo visibly streams
+    /// (default: none).
+    #[must_use]
+    pub fn offline_pacing(mut self, per_chunk: Duration) -> Self {
+        self.settings.offline_pacing = per_chunk;
+        self
+    }
+
+    /// Listen on this address instead of `127.0.0.1:0`.
+    #[must_use]
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// Binds and starts serving.
+    pub async fn start(self) -> std::io::Result<MockModel> {
+        let listener = TcpListener::bind(self.addr).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            settings: self.settings,
+            ..Shared::default()
+        });
+        let app = axum::Router::new()
+            .fallback(server::handle)
+            .with_state(shared.clone());
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::warn!(error = %e, "llm-mock server stopped");
+            }
+        });
+        Ok(MockModel { addr, shared, task })
+    }
+}
+
+impl MockModel {
+    /// Starts a mock with default options on `127.0.0.1` and a free port.
+    pub async fn start() -> std::io::Result<Self> {
+        MockModelBuilder::default().start().await
+    }
+
+    /// Options before starting.
+    #[must_use]
+    pub fn builder() -> MockModelBuilder {
+        MockModelBuilder::default()
+    }
+
+    /// `http://127.0.0.1:PORT/v1`, the base URL to give a client.
+    #[must_use]
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// The listening address.
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Queues a scripted answer.
+    pub fn push(&self, script: Script) {
+        lock(&self.shared.scripts).push_back(script);
+    }
+
+    /// Queues several scripted answers, in order.
+    pub fn push_all(&self, scripts: impl IntoIterator<Item = Script>) {
+        lock(&self.shared.scripts).extend(scripts);
+    }
+
+    /// Scripts not used yet.
+    #[must_use]
+    pub fn pending_scripts(&self) -> usize {
+        lock(&self.shared.scripts).len()
+    }
+
+    /// Adds a failure that takes precedence over scripts while it lasts.
+    pub fn inject(&self, failure: Failure) {
+        lock(&self.shared.failures).push(failure);
+    }
+
+    /// Every request received so far (empty when recording is off).
+    #[must_use]
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.records).clone()
+    }
+
+    /// The most recent request.
+    #[must_use]
+    pub fn last_request(&self) -> Option<RecordedRequest> {
+        lock(&self.shared.records).last().cloned()
+    }
+
+    /// Number of requests received (counted even when recording is off).
+    #[must_use]
+    pub fn request_count(&self) -> u64 {
+        self.shared.count.load(Ordering::Relaxed)
+    }
+
+    /// Forgets recorded requests.
+    pub fn clear_requests(&self) {
+        lock(&self.shared.records).clear();
+    }
+}
+
+impl Drop for MockModel {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,286 @@
+//! Turns a [`Script`] into an HTTP response in the OpenAI chat completions format.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use crate::script::{Kind, Reply, Script, split_chars};
+
+/// What the response needs to know about the request.
+pub(crate) struct Ctx<'a> {
+    pub request_id: &'a str,
+    pub model: &'a str,
+    pub stream: bool,
+    /// A rough prompt size, for the default usage numbers.
+    pub prompt_chars: usize,
+    /// Ignore every delay (benchmarks).
+    pub zero_delay: bool,
+}
+
+pub(crate) async fn render(script: Script, ctx: &Ctx<'_>) -> Response {
+    let (first_byte, per_chunk) = if ctx.zero_delay {
+        (Duration::ZERO, Duration::ZERO)
+    } else {
+        (script.first_byte, script.per_chunk)
+    };
+    match script.kind {
+        Kind::Error {
+            status,
+            body,
+            retry_after,
+        } => {
+            sleep(first_byte).await;
+            let mut r = plain(status, body, ctx.request_id);
+            if let Some(wait) = retry_after {
+                let h = r.headers_mut();
+                let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                h.insert("retry-after-ms", HeaderValue::from(wait.as_millis() as u64));
+            }
+            r
+        }
+        Kind::Raw { content_type, chunks } => {
+            let chunks = chunks.into_iter().map(Bytes::from).collect();
+            streaming(
+                chunks,
+                &content_type,
+                Pace {
+                    first_byte,
+                    per_chunk,
+                    truncate_after: script.truncate_after,
+                },
+                ctx.request_id,
+            )
+        }
+        Kind::Reply(reply) if ctx.stream => {
+            let chunks = sse_chunks(&reply, ctx, script.send_done);
+            streaming(
+                chunks,
+                "text/event-stream",
+                Pace {
+                    first_byte,
+                    per_chunk,
+                    truncate_after: script.truncate_after,
+                },
+                ctx.request_id,
+            )
+        }
+        Kind::Reply(reply) => {
+            sleep(first_byte).await;
+            let body = match &reply.error {
+                Some(err) => err.to_string(),
+                None => full_body(&reply, ctx).to_string(),
+            };
+            match script.truncate_after {
+                // Half a JSON body, then the connection drops.
+                Some(_) => {
+                    let half = Bytes::from(body.into_bytes());
+                    let half = half.slice(..half.len() / 2);
+                    streaming(
+                        vec![half],
+                        "application/json",
+                        Pace {
+                            truncate_after: Some(1),
+                            ..Pace::default()
+                        },
+                        ctx.request_id,
+                    )
+                }
+                None => plain(200, body, ctx.request_id),
+            }
+        }
+    }
+}
+
+async fn sleep(d: Duration) {
+    if !d.is_zero() {
+        tokio::time::sleep(d).await;
+    }
+}
+
+fn finish_reason(r: &Reply) -> String {
+    r.finish_reason.clone().unwrap_or_else(|| {
+        if r.tool_calls.is_empty() {
+            "stop".to_owned()
+        } else {
+            "tool_calls".to_owned()
+        }
+    })
+}
+
+fn usage(r: &Reply, ctx: &Ctx<'_>) -> Value {
+    let (p, c) = r.usage.unwrap_or_else(|| {
+        let answer: usize = r
+            .content
+            .iter()
+            .chain(&r.reasoning)
+            .map(|s| s.chars().count())
+            .sum();
+        ((ctx.prompt_chars / 2).max(1) as u64, (answer / 2).max(1) as u64)
+    });
+    json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c})
+}
+
+fn chunk(ctx: &Ctx<'_>, delta: Value, finish: Option<&str>) -> Bytes {
+    let v = json!({
+        "id": format!("chatcmpl-{}", ctx.request_id),
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": ctx.model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    });
+    sse(&v)
+}
+
+fn sse(v: &Value) -> Bytes {
+    Bytes::from(format!("data: {v}\n\n"))
+}
+
+/// The SSE events of a streamed reply, one body chunk each.
+fn sse_chunks(r: &Reply, ctx: &Ctx<'_>, send_done: bool) -> Vec<Bytes> {
+    let mut out = vec![chunk(ctx, json!({"role": "assistant", "content": ""}), None)];
+    for piece in &r.reasoning {
+        out.push(chunk(ctx, json!({"reasoning_content": piece}), None));
+    }
+    for piece in &r.content {
+        out.push(chunk(ctx, json!({"content": piece}), None));
+    }
+    for (i, call) in r.tool_calls.iter().enumerate() {
+        // Name and id first, then the arguments in fragments (the OpenAI pattern).
+        out.push(chunk(
+            ctx,
+            json!({"tool_calls": [{"index": i, "id": call.id, "type": "function",
+                   "function": {"name": call.name, "arguments": ""}}]}),
+            None,
+        ));
+        for frag in split_chars(&call.arguments, 5) {
+            out.push(chunk(
+                ctx,
+                json!({"tool_calls": [{"index": i, "function": {"arguments": frag}}]}),
+                None,
+            ));
+        }
+    }
+    if let Some(err) = &r.error {
+        out.push(sse(err));
+        return out;
+    }
+    out.push(chunk(ctx, json!({}), Some(&finish_reason(r))));
+    out.push(sse(&json!({
+        "id": format!("chatcmpl-{}", ctx.request_id),
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": ctx.model,
+        "choices": [],
+        "usage": usage(r, ctx),
+    })));
+    if send_done {
+        out.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    }
+    out
+}
+
+fn full_body(r: &Reply, ctx: &Ctx<'_>) -> Value {
+    let mut message = json!({"role": "assistant", "content": r.content.concat()});
+    if !r.reasoning.is_empty() {
+        message["reasoning_content"] = Value::String(r.reasoning.concat());
+    }
+    if !r.tool_calls.is_empty() {
+        message["tool_calls"] = r
+            .tool_calls
+            .iter()
+            .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
+            .collect();
+        if r.content.is_empty() {
+            message["content"] = Value::Null;
+        }
+    }
+    json!({
+        "id": format!("chatcmpl-{}", ctx.request_id),
+        "object": "chat.completion",
+        "created": 0,
+        "model": ctx.model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason(r)}],
+        "usage": usage(r, ctx),
+    })
+}
+
+/// A complete response; JSON bodies get a JSON content type.
+pub(crate) fn plain(status: u16, body: String, request_id: &str) -> Response {
+    let content_type = if serde_json::from_str::<Value>(&body).is_ok() {
+        "application/json"
+    } else {
+        "text/plain; charset=utf-8"
+    };
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    set_common(&mut r, content_type, request_id);
+    r
+}
+
+fn set_common(r: &mut Response, content_type: &str, request_id: &str) {
+    let h = r.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-request-id", v);
+    }
+}
+
+#[derive(Default, Clone, Copy)]
+struct Pace {
+    first_byte: Duration,
+    per_chunk: Duration,
+    truncate_after: Option<usize>,
+}
+
+/// A 200 response whose body is sent chunk by chunk, paced, and maybe cut off.
+fn streaming(chunks: Vec<Bytes>, content_type: &str, pace: Pace, request_id: &str) -> Response {
+    struct State {
+        chunks: std::vec::IntoIter<Bytes>,
+        sent: usize,
+        pace: Pace,
+        stopped: bool,
+    }
+    let state = State {
+        chunks: chunks.into_iter(),
+        sent: 0,
+        pace,
+        stopped: false,
+    };
+    let body = futures_util::stream::unfold(state, |mut s| async move {
+        if s.stopped {
+            return None;
+        }
+        if s.pace.truncate_after == Some(s.sent) {
+            // An error from the body stream makes hyper drop the connection without the
+            // final chunk, which is what a provider crash or network cut looks like. Pause
+            // first: hyper flushes what it buffered only when the body is pending, and a
+            // cut that loses the chunks already "sent" would test nothing.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            s.stopped = true;
+            return Some((Err(std::io::Error::other("llm-mock: truncated on purpose")), s));
+        }
+        let next = s.chunks.next()?;
+        sleep(if s.sent == 0 {
+            s.pace.first_byte
+        } else {
+            s.pace.per_chunk
+        })
+        .await;
+        s.sent += 1;
+        Some((Ok::<_, std::io::Error>(next), s))
+    });
+    let mut r = Response::new(Body::from_stream(body));
+    set_common(&mut r, content_type, request_id);
+    if content_type == "text/event-stream" {
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    }
+    r
+}
