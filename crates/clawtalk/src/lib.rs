@@ -10,12 +10,15 @@
 //! - [`policy`]: dmPolicy, groupPolicy, allowlists, the mention rule and pairing replies.
 //! - [`routing`]: bindings → agent, and session keys.
 //! - [`llm`]: the OpenAI-compatible model client (DashScope, DeepSeek, Kimi, GLM, any `baseUrl`).
+//! - [`delivery`]: outbound messages: one `Outbound` trait, the DingTalk sender, chunking, and
+//!   rate-limit, retry and tracing layers.
 //! - [`sim`]: `clawtalk sim`, the offline DingTalk simulator seeded with a demo organisation.
 
 pub mod agent;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod delivery;
 pub mod inbound;
 pub mod llm;
 pub mod policy;

@@ -1,0 +1,404 @@
+//! [`DingTalkOutbound`]: the real sender of one account, choosing between sessionWebhook,
+//! robot OpenAPI and custom robot.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use dingtalk::ApiErrorKind;
+use dingtalk::api::{CustomRobotClient, OpenApiClient, SessionWebhookClient};
+use dingtalk::ids::{ConversationId, RobotCode, StaffId};
+use dingtalk::model::outbound::{At, RobotMessage, WebhookMessage};
+use url::Url;
+
+use super::{
+    Body, Clock, DeliveryError, DeliveryPath, Outbound, OutboundMessage, ReplyContext, SendReceipt, Target,
+    plan, redact_url, system_clock,
+};
+
+/// How long before its expiry a sessionWebhook is no longer used: a reply posted in the last
+/// seconds could arrive after DingTalk dropped the session.
+pub const DEFAULT_WEBHOOK_MARGIN: Duration = Duration::from_secs(60);
+
+/// sessionWebhooks that DingTalk already reported expired, remembered so that the later parts
+/// of a long reply go straight to the robot OpenAPI.
+const DEAD_WEBHOOKS_REMEMBERED: usize = 256;
+
+/// Sends the messages of one DingTalk account.
+///
+/// - Replies go through the sessionWebhook while it has more than [`DEFAULT_WEBHOOK_MARGIN`] to
+///   live; in groups the sender is @-ed (`at.atUserIds` plus `@<staffId>` in the text, both are
+///   needed for the mention to render). When the webhook expired, or DingTalk refuses the post,
+///   the message goes through the robot OpenAPI instead (which cannot @).
+/// - Proactive messages use the robot OpenAPI: `batchSend` to one user or `groupMessages/send`.
+/// - Custom robots post to their webhook, signed when a secret is set.
+///
+/// It makes one attempt per path; retries and rate limits are the job of the layers around it.
+pub struct DingTalkOutbound {
+    account_id: String,
+    robot_code: RobotCode,
+    api: OpenApiClient,
+    webhooks: SessionWebhookClient,
+    custom_robots: CustomRobotClient,
+    clock: Clock,
+    webhook_margin: Duration,
+    dead_webhooks: Mutex<DeadWebhooks>,
+}
+
+impl std::fmt::Debug for DingTalkOutbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DingTalkOutbound")
+            .field("account_id", &self.account_id)
+            .field("robot_code", &self.robot_code)
+            .field("webhook_margin", &self.webhook_margin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DingTalkOutbound {
+    /// A sender for `account_id` acting as `robot_code` through `api`. sessionWebhook replies
+    /// share `api`'s connection pool and counters; custom robots use a default client.
+    pub fn new(account_id: impl Into<String>, robot_code: RobotCode, api: OpenApiClient) -> Self {
+        Self {
+            account_id: account_id.into(),
+            robot_code,
+            webhooks: api.session_webhook_client(),
+            custom_robots: CustomRobotClient::new(custom_robot_http(), Arc::clone(api.metrics())),
+            api,
+            clock: system_clock(),
+            webhook_margin: DEFAULT_WEBHOOK_MARGIN,
+            dead_webhooks: Mutex::default(),
+        }
+    }
+
+    /// Uses `client` for sessionWebhook replies.
+    #[must_use]
+    pub fn with_session_webhook_client(mut self, client: SessionWebhookClient) -> Self {
+        self.webhooks = client;
+        self
+    }
+
+    /// Uses `client` for custom robots.
+    #[must_use]
+    pub fn with_custom_robot_client(mut self, client: CustomRobotClient) -> Self {
+        self.custom_robots = client;
+        self
+    }
+
+    /// Reads "now" (epoch ms) from `clock` instead of the system clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Stops using a sessionWebhook this long before it expires (default 60 s).
+    #[must_use]
+    pub fn with_webhook_margin(mut self, margin: Duration) -> Self {
+        self.webhook_margin = margin;
+        self
+    }
+
+    /// The account this sender belongs to.
+    #[must_use]
+    pub fn account_id(&self) -> &str {
+        &self.account_id
+    }
+
+    async fn reply_via_webhook(
+        &self,
+        reply: &ReplyContext,
+        body: &Body,
+    ) -> Result<SendReceipt, dingtalk::Error> {
+        let message = webhook_message(body, mention(reply));
+        self.webhooks.send(&reply.session_webhook, &message).await?;
+        Ok(SendReceipt {
+            path: DeliveryPath::SessionWebhook,
+            process_query_key: None,
+            parts: 1,
+        })
+    }
+
+    async fn send_via_robot_api(
+        &self,
+        target: RobotTarget<'_>,
+        body: &Body,
+    ) -> Result<SendReceipt, DeliveryError> {
+        let message = robot_message(body);
+        let key = match target {
+            RobotTarget::User(user) => self.dm(user, &message).await?,
+            RobotTarget::Group(group) => self
+                .group(group, &message)
+                .await
+                .map_err(|e| DeliveryError::dingtalk(DeliveryPath::RobotApi, e))?,
+        };
+        Ok(SendReceipt {
+            path: DeliveryPath::RobotApi,
+            process_query_key: Some(key),
+            parts: 1,
+        })
+    }
+
+    async fn dm(
+        &self,
+        user: &StaffId,
+        message: &RobotMessage,
+    ) -> Result<dingtalk::ids::ProcessQueryKey, DeliveryError> {
+        let response = self
+            .api
+            .batch_send_to_users(&self.robot_code, std::slice::from_ref(user), message)
+            .await
+            .map_err(|e| DeliveryError::dingtalk(DeliveryPath::RobotApi, e))?;
+        // batchSend answers 200 even when the one recipient did not get the message.
+        if response.flow_controlled_staff_id_list.contains(user) {
+            return Err(DeliveryError::FlowControlled { user: user.clone() });
+        }
+        if response.invalid_staff_id_list.contains(user) {
+            return Err(DeliveryError::UnknownRecipient { user: user.clone() });
+        }
+        Ok(response.process_query_key)
+    }
+
+    async fn group(
+        &self,
+        group: &ConversationId,
+        message: &RobotMessage,
+    ) -> Result<dingtalk::ids::ProcessQueryKey, dingtalk::Error> {
+        let response = self
+            .api
+            .send_to_group(&self.robot_code, group, message, None)
+            .await?;
+        Ok(response.process_query_key)
+    }
+
+    async fn send_via_custom_robot(
+        &self,
+        webhook: &Url,
+        secret: Option<&dingtalk::Secret>,
+        msg: &OutboundMessage,
+    ) -> Result<SendReceipt, DeliveryError> {
+        let mut message = webhook_message(&msg.body, None);
+        // Custom robots document `msgUuid` as an idempotency key for retried posts.
+        message.msg_uuid = Some(msg.idempotency_key.clone()).filter(|k| !k.is_empty());
+        self.custom_robots
+            .send(webhook, secret.map(dingtalk::Secret::expose), &message)
+            .await
+            .map_err(|e| DeliveryError::dingtalk(DeliveryPath::CustomRobot, e))?;
+        Ok(SendReceipt {
+            path: DeliveryPath::CustomRobot,
+            process_query_key: None,
+            parts: 1,
+        })
+    }
+
+    fn is_dead(&self, url: &Url) -> bool {
+        self.dead_webhooks
+            .lock()
+            .is_ok_and(|dead| dead.set.contains(url.as_str()))
+    }
+
+    fn mark_dead(&self, url: &Url) {
+        if let Ok(mut dead) = self.dead_webhooks.lock() {
+            dead.insert(url.as_str());
+        }
+    }
+}
+
+#[async_trait]
+impl Outbound for DingTalkOutbound {
+    async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, DeliveryError> {
+        if msg.account_id != self.account_id {
+            return Err(DeliveryError::WrongAccount {
+                message_account: msg.account_id.clone(),
+                sender_account: self.account_id.clone(),
+            });
+        }
+        let target = match &msg.target {
+            Target::CustomRobot { webhook, secret } => {
+                return self.send_via_custom_robot(webhook, secret.as_ref(), msg).await;
+            }
+            Target::User(user) => RobotTarget::User(user),
+            Target::Group(group) => RobotTarget::Group(group),
+        };
+        if let (DeliveryPath::SessionWebhook, Some(reply)) = (self.planned_path(msg), &msg.reply) {
+            match self.reply_via_webhook(reply, &msg.body).await {
+                Ok(receipt) => return Ok(receipt),
+                Err(err) if falls_back(&err) => {
+                    if err.kind() == Some(ApiErrorKind::SessionWebhookExpired) {
+                        self.mark_dead(&reply.session_webhook);
+                    }
+                    tracing::info!(
+                        account = %self.account_id,
+                        idempotency_key = %msg.idempotency_key,
+                        webhook = %redact_url(&reply.session_webhook),
+                        error = %err,
+                        "sessionWebhook refused the reply; sending through the robot OpenAPI"
+                    );
+                }
+                Err(err) => return Err(DeliveryError::dingtalk(DeliveryPath::SessionWebhook, err)),
+            }
+        }
+        self.send_via_robot_api(target, &msg.body).await
+    }
+
+    fn planned_path(&self, msg: &OutboundMessage) -> DeliveryPath {
+        match plan(msg, (self.clock)(), self.webhook_margin) {
+            DeliveryPath::SessionWebhook
+                if msg
+                    .reply
+                    .as_ref()
+                    .is_some_and(|r| self.is_dead(&r.session_webhook)) =>
+            {
+                DeliveryPath::RobotApi
+            }
+            path => path,
+        }
+    }
+}
+
+/// Where a robot OpenAPI send goes.
+#[derive(Clone, Copy)]
+enum RobotTarget<'a> {
+    User(&'a StaffId),
+    Group(&'a ConversationId),
+}
+
+/// Whether a failed sessionWebhook post should be retried through the robot OpenAPI right away.
+///
+/// Only when DingTalk answered: then nothing was delivered, whereas a timeout may have delivered
+/// the reply and a second path would duplicate it. Content DingTalk rejects as such would be
+/// rejected by the robot API too, and local checks (size) fail the same way on both paths.
+fn falls_back(err: &dingtalk::Error) -> bool {
+    match err.kind() {
+        None => false,
+        Some(kind) => !matches!(kind, ApiErrorKind::MessageTooLong | ApiErrorKind::ContentRejected),
+    }
+}
+
+/// `at` for a group reply to a sender with a staff id.
+fn mention(reply: &ReplyContext) -> Option<StaffId> {
+    reply
+        .sender_staff_id
+        .as_ref()
+        .filter(|id| reply.is_group && !id.is_empty())
+        .cloned()
+}
+
+/// The webhook body, @-ing `at` when given (the text must name them too for it to render).
+fn webhook_message(body: &Body, at: Option<StaffId>) -> WebhookMessage {
+    let suffix = at.as_ref().map(|id| format!("\n\n@{id}")).unwrap_or_default();
+    let message = match body {
+        Body::Text(text) => WebhookMessage::text(format!("{text}{suffix}")),
+        Body::Markdown { title, text } => WebhookMessage::markdown(title, format!("{text}{suffix}")),
+    };
+    match at {
+        Some(id) => message.with_at(At::users([id])),
+        None => message,
+    }
+}
+
+fn robot_message(body: &Body) -> RobotMessage {
+    match body {
+        Body::Text(text) => RobotMessage::text(text),
+        Body::Markdown { title, text } => RobotMessage::markdown(title, text),
+    }
+}
+
+/// HTTP client for custom robots, with the same timeouts as the DingTalk clients' default.
+fn custom_robot_http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .build()
+        // Only fails when the TLS backend cannot initialise; the default client fails the same way.
+        .unwrap_or_default()
+}
+
+/// A bounded set, oldest entries forgotten first.
+#[derive(Default)]
+struct DeadWebhooks {
+    set: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl DeadWebhooks {
+    fn insert(&mut self, url: &str) {
+        if self.set.insert(url.to_owned()) {
+            self.order.push_back(url.to_owned());
+            while self.order.len() > DEAD_WEBHOOKS_REMEMBERED {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(is_group: bool, sender: Option<&str>) -> ReplyContext {
+        ReplyContext {
+            session_webhook: Url::parse("http://127.0.0.1/robot/sendBySession?session=x").unwrap(),
+            expires_at_ms: 0,
+            sender_staff_id: sender.map(StaffId::new),
+            is_group,
+        }
+    }
+
+    #[test]
+    fn group_replies_mention_the_sender_in_text_and_at() {
+        let at = mention(&reply(true, Some("0312")));
+        let msg = webhook_message(&Body::markdown("T", "**hi**"), at);
+        let json = serde_json::to_value(&msg).unwrap();
+        assert_eq!(json["markdown"]["text"], "**hi**\n\n@0312");
+        assert_eq!(json["at"]["atUserIds"][0], "0312");
+        let text = webhook_message(&Body::text("plain"), mention(&reply(true, Some("0312"))));
+        assert_eq!(
+            serde_json::to_value(&text).unwrap()["text"]["content"],
+            "plain\n\n@0312"
+        );
+    }
+
+    #[test]
+    fn dms_and_external_senders_are_not_mentioned() {
+        assert_eq!(mention(&reply(false, Some("0312"))), None);
+        assert_eq!(mention(&reply(true, None)), None);
+        assert_eq!(mention(&reply(true, Some(""))), None);
+        let msg = webhook_message(&Body::text("x"), None);
+        assert!(serde_json::to_value(&msg).unwrap().get("at").is_none());
+    }
+
+    #[test]
+    fn only_answered_refusals_fall_back() {
+        let err = |status, body: &str| -> dingtalk::Error {
+            dingtalk::ApiError::from_response("sessionWebhook", status, body)
+                .unwrap()
+                .into()
+        };
+        assert!(falls_back(&err(
+            200,
+            r#"{"errcode":300001,"errmsg":"session 不存在"}"#
+        )));
+        assert!(falls_back(&err(503, "")));
+        assert!(falls_back(&err(200, r#"{"errcode":410100,"errmsg":"too fast"}"#)));
+        assert!(!falls_back(&err(
+            200,
+            r#"{"errcode":460101,"errmsg":"too long"}"#
+        )));
+        assert!(!falls_back(&dingtalk::Error::InvalidRequest("x".into())));
+    }
+
+    #[test]
+    fn dead_webhooks_are_bounded() {
+        let mut dead = DeadWebhooks::default();
+        for i in 0..(DEAD_WEBHOOKS_REMEMBERED + 10) {
+            dead.insert(&format!("u{i}"));
+        }
+        assert_eq!(dead.set.len(), DEAD_WEBHOOKS_REMEMBERED);
+        assert!(!dead.set.contains("u0"));
+        assert!(dead.set.contains(&format!("u{}", DEAD_WEBHOOKS_REMEMBERED + 9)));
+    }
+}

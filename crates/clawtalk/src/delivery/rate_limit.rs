@@ -1,0 +1,286 @@
+//! [`RateLimit`]: waits until DingTalk's limits allow a send, so nothing is dropped.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use super::{DeliveryError, DeliveryPath, Outbound, OutboundMessage, SendReceipt, Target};
+
+/// At most `max` sends in any window of `per`, as DingTalk counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateQuota {
+    max: NonZeroU32,
+    per: Duration,
+}
+
+impl RateQuota {
+    /// `max` sends per `per`; `None` when either is zero.
+    #[must_use]
+    pub fn new(max: u32, per: Duration) -> Option<Self> {
+        let max = NonZeroU32::new(max)?;
+        (!per.is_zero()).then_some(Self { max, per })
+    }
+
+    /// `max` sends per second.
+    #[must_use]
+    pub const fn per_second(max: NonZeroU32) -> Self {
+        Self {
+            max,
+            per: Duration::from_secs(1),
+        }
+    }
+
+    /// `max` sends per minute.
+    #[must_use]
+    pub const fn per_minute(max: NonZeroU32) -> Self {
+        Self {
+            max,
+            per: Duration::from_secs(60),
+        }
+    }
+
+    /// The most sends per window.
+    #[must_use]
+    pub fn max(&self) -> u32 {
+        self.max.get()
+    }
+
+    /// The window.
+    #[must_use]
+    pub fn per(&self) -> Duration {
+        self.per
+    }
+
+    /// A GCRA quota that never puts more than `max - 1` sends into any window of `per`.
+    ///
+    /// A GCRA limiter with burst `b` and interval `t` admits up to `b + per / t` cells in a window
+    /// of `per`. DingTalk counts in fixed (QPS) or sliding (custom robot) windows, and exceeding a
+    /// custom robot's limit bans it for ten minutes, so `b + per / t` is kept one below `max` (the
+    /// spare absorbs network jitter reordering two sends). A quarter of that goes to the burst, so
+    /// a short multi-part reply leaves at once; the rest is spread evenly over the window.
+    fn governor(&self) -> Quota {
+        let budget = self.max.get().saturating_sub(1).max(1);
+        let burst = (budget / 4).max(1);
+        let steady = budget - burst;
+        let interval = if steady == 0 { self.per } else { self.per / steady };
+        let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+        Quota::with_period(interval.max(Duration::from_nanos(1)))
+            .unwrap_or_else(|| Quota::per_second(burst))
+            .allow_burst(burst)
+    }
+}
+
+const TWENTY: NonZeroU32 = match NonZeroU32::new(20) {
+    Some(n) => n,
+    None => NonZeroU32::MIN,
+};
+
+/// Quotas of the [`RateLimit`] layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// Per account and robot API (`batchSend`, `groupMessages/send`): DingTalk allows 20 calls
+    /// per second per app and API.
+    pub robot_api: RateQuota,
+    /// Per account, sessionWebhook replies (DingTalk documents no limit; same as the robot API).
+    pub session_webhook: RateQuota,
+    /// Per custom robot webhook: 20 messages a minute, above which the robot is banned for
+    /// 10 minutes.
+    pub custom_robot: RateQuota,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            robot_api: RateQuota::per_second(TWENTY),
+            session_webhook: RateQuota::per_second(TWENTY),
+            custom_robot: RateQuota::per_minute(TWENTY),
+        }
+    }
+}
+
+/// What one limiter slot counts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    /// (account, robot API).
+    RobotApi(String, RobotApi),
+    /// account.
+    SessionWebhook(String),
+    /// The webhook URL (its `access_token` identifies the robot; kept in memory only).
+    CustomRobot(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum RobotApi {
+    BatchSend,
+    GroupSend,
+}
+
+/// Waits for a permit before every send, keyed by account and API (or custom robot webhook).
+///
+/// It asks the inner sender which path a message will take ([`Outbound::planned_path`]). When a
+/// reply falls back from the sessionWebhook to the robot API inside the inner sender, the robot
+/// API's budget is charged afterwards (without waiting) so that the following sends slow down.
+pub struct RateLimit {
+    inner: Arc<dyn Outbound>,
+    robot_api: DefaultKeyedRateLimiter<Key>,
+    session_webhook: DefaultKeyedRateLimiter<Key>,
+    custom_robot: DefaultKeyedRateLimiter<Key>,
+}
+
+impl RateLimit {
+    /// Wraps `inner` with `config`'s quotas.
+    pub fn new(inner: Arc<dyn Outbound>, config: RateLimitConfig) -> Self {
+        Self {
+            inner,
+            robot_api: RateLimiter::keyed(config.robot_api.governor()),
+            session_webhook: RateLimiter::keyed(config.session_webhook.governor()),
+            custom_robot: RateLimiter::keyed(config.custom_robot.governor()),
+        }
+    }
+
+    fn slot(&self, msg: &OutboundMessage, path: DeliveryPath) -> (&DefaultKeyedRateLimiter<Key>, Key) {
+        if let Target::CustomRobot { webhook, .. } = &msg.target {
+            return (&self.custom_robot, Key::CustomRobot(webhook_key(webhook)));
+        }
+        let account = msg.account_id.clone();
+        match (path, &msg.target) {
+            (DeliveryPath::SessionWebhook, _) => (&self.session_webhook, Key::SessionWebhook(account)),
+            (_, Target::Group(_)) => (&self.robot_api, Key::RobotApi(account, RobotApi::GroupSend)),
+            _ => (&self.robot_api, Key::RobotApi(account, RobotApi::BatchSend)),
+        }
+    }
+}
+
+fn webhook_key(webhook: &url::Url) -> String {
+    webhook.as_str().to_owned()
+}
+
+#[async_trait]
+impl Outbound for RateLimit {
+    async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, DeliveryError> {
+        let planned = self.inner.planned_path(msg);
+        let (limiter, key) = self.slot(msg, planned);
+        if limiter.check_key(&key).is_err() {
+            tracing::debug!(
+                account = %msg.account_id,
+                idempotency_key = %msg.idempotency_key,
+                path = planned.as_str(),
+                "rate limit reached, waiting for a permit"
+            );
+            limiter.until_key_ready(&key).await;
+        }
+        let result = self.inner.send(msg).await;
+        let actual = match &result {
+            Ok(receipt) => Some(receipt.path),
+            Err(err) => err.path(),
+        };
+        if let Some(actual) = actual.filter(|p| *p != planned) {
+            let (limiter, key) = self.slot(msg, actual);
+            // Best effort: a denied check charges nothing, the next send waits as usual.
+            let _ = limiter.check_key(&key);
+        }
+        result
+    }
+
+    fn planned_path(&self, msg: &OutboundMessage) -> DeliveryPath {
+        self.inner.planned_path(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::{Body, RecordingOutbound};
+    use dingtalk::ids::StaffId;
+    use std::time::Instant;
+
+    fn quota(max: u32, per_ms: u64) -> RateQuota {
+        RateQuota::new(max, Duration::from_millis(per_ms)).unwrap()
+    }
+
+    #[test]
+    fn quotas_keep_one_send_of_headroom_per_window() {
+        for (max, per) in [
+            (20, 1000),
+            (20, 60_000),
+            (5, 1000),
+            (2, 1000),
+            (1, 1000),
+            (100, 1000),
+        ] {
+            let q = quota(max, per).governor();
+            let burst = q.burst_size().get();
+            let window = Duration::from_millis(per);
+            let per_window =
+                burst + u32::try_from(window.as_nanos() / q.replenish_interval().as_nanos()).unwrap();
+            // One below the limit; a limit of 1 or 2 gets one send per window plus the boundary.
+            assert!(
+                per_window <= (max - 1).max(2),
+                "{max}/{per}ms admits {per_window}"
+            );
+            assert!(burst >= 1);
+        }
+        assert_eq!(quota(20, 1000).governor().burst_size().get(), 4);
+        assert!(RateQuota::new(0, Duration::from_secs(1)).is_none());
+        assert!(RateQuota::new(1, Duration::ZERO).is_none());
+    }
+
+    #[tokio::test]
+    async fn sends_wait_instead_of_failing() {
+        let rec = Arc::new(RecordingOutbound::new());
+        let config = RateLimitConfig {
+            robot_api: quota(5, 200),
+            ..RateLimitConfig::default()
+        };
+        let limited = Arc::new(RateLimit::new(Arc::clone(&rec) as Arc<dyn Outbound>, config));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for i in 0..10 {
+            let limited = Arc::clone(&limited);
+            tasks.push(tokio::spawn(async move {
+                let msg = OutboundMessage::new(
+                    "a",
+                    Target::User(StaffId::new("u")),
+                    Body::text(format!("{i}")),
+                    format!("k{i}"),
+                );
+                limited.send(&msg).await
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        // 5 per 200 ms with one spare: burst 1, then 3 per 200 ms → 10 sends take ≥ 600 ms.
+        assert!(
+            started.elapsed() >= Duration::from_millis(550),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(rec.sent().len(), 10);
+    }
+
+    #[tokio::test]
+    async fn accounts_and_apis_have_separate_budgets() {
+        let rec = Arc::new(RecordingOutbound::new());
+        let config = RateLimitConfig {
+            robot_api: quota(2, 60_000),
+            ..RateLimitConfig::default()
+        };
+        let limited = RateLimit::new(Arc::clone(&rec) as Arc<dyn Outbound>, config);
+        let started = Instant::now();
+        for account in ["a", "b"] {
+            for target in [
+                Target::User(StaffId::new("u")),
+                Target::Group(dingtalk::ids::ConversationId::new("c")),
+            ] {
+                let msg = OutboundMessage::new(account, target, Body::text("x"), "k");
+                limited.send(&msg).await.unwrap();
+            }
+        }
+        // Four different slots, one send each: nobody waited a minute.
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}
