@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and dispatch.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
@@ -33,6 +34,26 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8788")]
         addr: SocketAddr,
     },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+/// `clawtalk config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check the configuration and print every error and warning (exit 1 when invalid).
+    Validate {
+        /// Config file to check instead of the usual search (CLAWTALK_CONFIG,
+        /// ~/.clawtalk/clawtalk.json, ~/.openclaw/openclaw.json, environment only).
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Logs go to stderr; `RUST_LOG` overrides the default `info` level.
@@ -50,5 +71,35 @@ pub fn init_tracing(format: LogFormat) {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Sim { addr } => crate::sim::run(addr).await,
+        Command::Config { command } => run_config(command),
+    }
+}
+
+fn run_config(command: ConfigCommand) -> anyhow::Result<()> {
+    use crate::config::command::{OutputFormat, validate};
+    use std::io::Write;
+    match command {
+        ConfigCommand::Validate { config, json } => {
+            let format = if json {
+                OutputFormat::Json
+            } else {
+                OutputFormat::Text
+            };
+            let mut stdout = std::io::stdout().lock();
+            let valid = validate(
+                config.as_deref(),
+                format,
+                &|name| std::env::var(name).ok(),
+                &mut stdout,
+            )?;
+            stdout.flush()?;
+            if !valid {
+                // The report is the error message; exiting here keeps `run`'s shared signature
+                // and avoids a second "error: …" line. Nothing has been started that needs
+                // cleaning up.
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }

@@ -132,8 +132,7 @@ async fn add_member(State(sh): S, Json(req): Json<GroupMember>) -> Response {
 }
 
 async fn inject_message(State(sh): S, Json(req): Json<InjectMessage>) -> Response {
-    let s = Arc::clone(&sh);
-    ok(sh.mutate(|st| st.inject_message(&s, &req)))
+    ok(crate::simulator::inject_message(&sh, &req))
 }
 
 async fn inject_event(State(sh): S, Json(req): Json<InjectEvent>) -> Response {

@@ -7,6 +7,24 @@
 //! The wire protocol is implemented here independently of the `dingtalk` client crate (raw
 //! `serde_json`), so a bug in the client cannot be cancelled out by the same bug here.
 //!
+//! # Endpoints
+//!
+//! DingTalk: `POST /v1.0/oauth2/accessToken`, `GET /gettoken`, `POST /v1.0/gateway/connections/open`,
+//! `GET /connect?ticket=` (WebSocket), `POST /v1.0/robot/oToMessages/batchSend`,
+//! `POST /v1.0/robot/groupMessages/send`, `POST /v1.0/robot/otoMessages/batchRecall`,
+//! `POST /v1.0/robot/groupMessages/recall`, `POST /v1.0/robot/messageFiles/download` (→ `GET /_download/{token}`),
+//! `POST /media/upload`, `POST /robot/sendBySession?session=`, `POST /robot/send?access_token=`,
+//! `POST /v1.0/card/instances/createAndDeliver`, `PUT /v1.0/card/streaming`, `PUT /v1.0/card/instances`.
+//!
+//! Control (JSON, snake_case): `GET /_sim/state`, `POST /_sim/apps`, `POST /_sim/apps/update`,
+//! `POST /_sim/apps/expire_tokens`, `POST /_sim/users`, `POST /_sim/groups`, `POST|DELETE /_sim/groups/bots`,
+//! `POST /_sim/groups/members`, `GET /_sim/dm?app=&staff_id=`, `POST /_sim/inject/{message,event,card_callback}`,
+//! `POST /_sim/media`, `GET /_sim/{sent?since=&conversation=, user_messages?conversation=, deliveries, connections,
+//! pings, violations, opens, stats, cards?out_track_id=, custom_robots, http_push/log}`,
+//! `POST /_sim/faults/{drop_connections, disconnect, zombie, fail_next_opens, api, qps, clear}`,
+//! `POST /_sim/sessions/expire`, `POST /_sim/custom_robots`, `POST /_sim/http_push`, `POST /_sim/http_push/check_url`,
+//! `POST /_sim/http_bot`. Every one has a twin method on [`Simulator`].
+//!
 //! ```no_run
 //! # async fn demo() -> dingtalk_sim::Result<()> {
 //! use dingtalk_sim::{AppSpec, InjectMessage, SimConfig, Simulator, UserSpec};
@@ -18,37 +36,54 @@
 //! # Ok(()) }
 //! ```
 
-// Milestone-2 plumbing is partly unused until its endpoints land.
-#![allow(dead_code)]
-
+mod body;
 mod cards;
+mod chat_page;
 mod config;
 mod control;
 mod control_ext;
+mod custom_robot;
 mod delivery;
 mod directory;
 mod error;
+mod evcrypto;
 mod faults;
 mod http_push;
 mod ids;
 mod inject;
+mod media;
 mod model;
 mod oauth;
+mod payload;
+mod robot_api;
 mod server;
 mod server_ext;
+mod session_webhook;
+mod sign;
 mod simulator;
+mod simulator_ext;
+mod standalone;
 mod state;
 mod state_ext;
 mod stream_gateway;
 
 pub use cards::{Card, CardSpace, CardStatus, StreamUpdate};
 pub use config::SimConfig;
+pub use custom_robot::{CustomRobot, CustomRobotSpec};
 pub use directory::AppPatch;
 pub use error::{Result, SimError};
 pub use faults::ApiFault;
+pub use http_push::{HttpPushRecord, HttpPushSpec};
 pub use inject::{
     InjectCardCallback, InjectEvent, InjectMessage, Injected, MediaSpec, MessageSpec, RichSegment,
     TOPIC_BOT_MESSAGE, TOPIC_CARD_CALLBACK,
 };
 pub use model::*;
 pub use simulator::{ApiCallCount, Simulator};
+pub use simulator_ext::DemoSeed;
+pub use standalone::run_standalone;
+
+/// Event-push crypto for fake receivers in tests (the sim's own, independent implementation).
+pub mod push_crypto {
+    pub use crate::evcrypto::{open_push, seal_reply};
+}

@@ -253,8 +253,7 @@ impl Simulator {
 
     /// A user sends a message (delivered to the bot when DingTalk would deliver it).
     pub fn inject_message(&self, req: &InjectMessage) -> Result<Injected> {
-        let s = Arc::clone(&self.shared);
-        self.shared.mutate(|st| st.inject_message(&s, req))
+        inject_message(&self.shared, req)
     }
 
     /// The platform emits an event; returns its eventId.
@@ -494,6 +493,14 @@ impl Drop for Simulator {
 pub(crate) fn inject_event(shared: &Arc<Shared>, req: &InjectEvent) -> Result<String> {
     let s = Arc::clone(shared);
     let id = shared.mutate(|st| st.inject_event(&s, req))?;
-    crate::http_push::after_event_injected(shared, req, &id);
+    crate::http_push::flush_outbox(shared);
     Ok(id)
+}
+
+/// Shared by [`Simulator::inject_message`] and the control API.
+pub(crate) fn inject_message(shared: &Arc<Shared>, req: &InjectMessage) -> Result<Injected> {
+    let s = Arc::clone(shared);
+    let injected = shared.mutate(|st| st.inject_message(&s, req))?;
+    crate::http_push::flush_outbox(shared);
+    Ok(injected)
 }

@@ -61,10 +61,7 @@ pub(crate) enum FrameRef {
 pub(crate) struct SessionEntry {
     pub app: String,
     pub conversation_id: String,
-    pub group: Option<String>,
-    pub sender: String,
     pub expires_at: Instant,
-    pub expired_time_ms: u64,
 }
 
 /// Bytes behind a download code or media id.
@@ -191,10 +188,6 @@ impl Shared {
     pub fn shutdown_rx(&self) -> watch::Receiver<bool> {
         self.shutdown.subscribe()
     }
-
-    pub fn is_shut_down(&self) -> bool {
-        *self.shutdown.borrow()
-    }
 }
 
 impl State {
@@ -232,10 +225,6 @@ impl State {
             .ok_or_else(|| crate::SimError::UnknownApp(client_id.to_owned()))
     }
 
-    pub fn app_by_robot_code(&self, robot_code: &str) -> Option<&App> {
-        self.apps.values().find(|a| a.robot_code == robot_code)
-    }
-
     pub fn user(&self, staff_id: &str) -> crate::Result<&User> {
         self.users
             .get(staff_id)
@@ -254,14 +243,6 @@ impl State {
             .entry((app.to_owned(), staff_id.to_owned()))
             .or_insert_with(crate::ids::conversation_id)
             .clone()
-    }
-
-    /// Reverse lookup of a DM conversation.
-    pub fn dm_partner(&self, conversation_id: &str) -> Option<(String, String)> {
-        self.dm_conversations
-            .iter()
-            .find(|(_, cid)| cid.as_str() == conversation_id)
-            .map(|(k, _)| k.clone())
     }
 
     pub fn push_sent(&mut self, mut msg: SentMessage) -> u64 {

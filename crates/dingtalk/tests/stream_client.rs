@@ -135,15 +135,7 @@ async fn a_silent_socket_is_detected_and_replaced() {
     let first = sim.wait_for_connections(APP, 1, WAIT).await.unwrap().remove(0);
     assert_eq!(sim.set_zombie(APP, true), 1);
 
-    let reason = tokio::time::timeout(WAIT, async {
-        loop {
-            if let Some(StreamEvent::Disconnected { reason, .. }) = events.recv().await {
-                return reason;
-            }
-        }
-    })
-    .await
-    .expect("the zombie is noticed");
+    let reason = next_disconnected(&mut events, WAIT).await;
     assert_eq!(reason, CloseReason::Zombie);
     next_connected(&mut events, WAIT).await;
     assert_eq!(handle.stats().zombies, 1);
@@ -198,15 +190,7 @@ async fn ack_after_the_socket_died_fails_and_the_frame_comes_back() {
     let first = next_frame(&mut events, WAIT).await;
     sim.drop_connections(APP);
     // Wait until the client has noticed, then the late ACK has nowhere to go.
-    tokio::time::timeout(WAIT, async {
-        loop {
-            if let Some(StreamEvent::Disconnected { .. }) = events.recv().await {
-                break;
-            }
-        }
-    })
-    .await
-    .unwrap();
+    next_disconnected(&mut events, WAIT).await;
     assert!(first.acker().ok().is_err());
     let again = next_frame(&mut events, WAIT).await;
     assert_eq!(bot_message(&again).msg_id.as_str(), injected.msg_id);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use dingtalk::model::{BotMessage, Inbound};
 use dingtalk::stream::{
-    Backoff, Delivery, StreamClient, StreamConfig, StreamEvent, StreamEvents, StreamHandle,
+    Backoff, CloseReason, Delivery, StreamClient, StreamConfig, StreamEvent, StreamEvents, StreamHandle,
 };
 use dingtalk_sim::{AppSpec, GroupSpec, SimConfig, Simulator, UserSpec};
 
@@ -80,4 +80,18 @@ pub fn bot_message(delivery: &Delivery) -> BotMessage {
         Inbound::BotMessage(message) => *message,
         other => panic!("expected a bot message, got {other:?}"),
     }
+}
+
+/// Waits for the next `Disconnected` event and returns its reason.
+pub async fn next_disconnected(events: &mut StreamEvents, within: Duration) -> CloseReason {
+    tokio::time::timeout(within, async {
+        loop {
+            if let StreamEvent::Disconnected { reason, .. } = events.recv().await.expect("client is running")
+            {
+                return reason;
+            }
+        }
+    })
+    .await
+    .expect("a connection ends in time")
 }

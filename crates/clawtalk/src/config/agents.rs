@@ -1,0 +1,545 @@
+//! `agents` (legacy `agents.list` and current `agents.entries`), `models.providers` and
+//! `bindings`, read into drafts that still remember their key paths for cross-checks.
+
+use std::path::PathBuf;
+
+use dingtalk::Secret;
+use url::Url;
+
+use super::channels::CHANNELS;
+use super::reader::{Ctx, IGNORED_KEY, Node, Obj, is_valid_id, path_value};
+use super::types::{ApiKind, Identity, ModelInfo, ModelRef, PeerKind};
+
+/// A model reference and the key path it was written at.
+#[derive(Clone)]
+pub(crate) struct ModelAt {
+    pub(crate) model: ModelRef,
+    pub(crate) path: String,
+}
+
+/// `{primary, fallbacks}` as written; `fallbacks: None` means "not given" (inherit).
+#[derive(Clone, Default)]
+pub(crate) struct ModelSpec {
+    pub(crate) primary: Option<ModelAt>,
+    pub(crate) fallbacks: Option<Vec<ModelAt>>,
+    /// A primary was written (so if `primary` is `None` it was invalid and already reported).
+    pub(crate) written: bool,
+}
+
+pub(crate) struct AgentDraft {
+    pub(crate) path: String,
+    pub(crate) id: String,
+    pub(crate) is_default: bool,
+    pub(crate) name: Option<String>,
+    pub(crate) model: ModelSpec,
+    pub(crate) system_prompt: Option<String>,
+    pub(crate) workspace: Option<PathBuf>,
+    pub(crate) identity: Identity,
+}
+
+/// `agents.defaults`.
+#[derive(Default)]
+pub(crate) struct AgentDefaults {
+    pub(crate) model: ModelSpec,
+    pub(crate) workspace: Option<PathBuf>,
+    pub(crate) system_prompt: Option<String>,
+}
+
+#[derive(Default)]
+pub(crate) struct Agents {
+    pub(crate) list: Vec<AgentDraft>,
+    pub(crate) defaults: AgentDefaults,
+}
+
+/// Per-agent OpenClaw keys clawtalk does not use.
+const AGENT_KEYS_IGNORED: &[&str] = &[
+    "agentDir",
+    "utilityModel",
+    "thinkingDefault",
+    "reasoningDefault",
+    "fastModeDefault",
+    "params",
+    "skills",
+    "groupChat",
+    "sandbox",
+    "runtime",
+    "subagents",
+    "tools",
+    "tts",
+    "heartbeat",
+    "memorySearch",
+    "humanDelay",
+    "blockStreamingDefault",
+    "contextPruning",
+    "compaction",
+];
+
+/// `agents.defaults` keys clawtalk does not use.
+const DEFAULTS_KEYS_IGNORED: &[&str] = &[
+    "models",
+    "userTimezone",
+    "timeFormat",
+    "envelopeTimezone",
+    "envelopeTimestamp",
+    "envelopeElapsed",
+    "imageModel",
+    "thinkingDefault",
+    "verboseDefault",
+    "elevatedDefault",
+    "blockStreamingDefault",
+    "blockStreamingBreak",
+    "blockStreamingChunk",
+    "humanDelay",
+    "timeoutSeconds",
+    "mediaMaxMb",
+    "typingIntervalSeconds",
+    "typingMode",
+    "heartbeat",
+    "maxConcurrent",
+    "subagents",
+    "sandbox",
+    "contextPruning",
+    "compaction",
+    "memorySearch",
+    "skipBootstrap",
+    "bootstrapMaxChars",
+    "contextTokens",
+    "cliBackends",
+    "repoRoot",
+    "utilityModel",
+    "params",
+    "skills",
+    "tools",
+];
+
+pub(crate) fn read_agents(agents: &Obj<'_>, cx: &mut Ctx<'_>) -> Agents {
+    let mut out = Agents::default();
+    if let Some(defaults) = agents.get("defaults").and_then(|n| n.node().object(cx)) {
+        out.defaults = AgentDefaults {
+            model: defaults
+                .get("model")
+                .map(|n| read_model_spec(&n.node(), cx))
+                .unwrap_or_default(),
+            workspace: defaults.get("workspace").and_then(|n| path_value(&n.node(), cx)),
+            system_prompt: defaults.get("systemPrompt").and_then(|n| n.node().string(cx)),
+        };
+        defaults.finish(cx, DEFAULTS_KEYS_IGNORED, IGNORED_KEY);
+    }
+    let list = agents.get("list");
+    let entries = agents.get("entries");
+    if let (Some(_), Some(entries)) = (&list, &entries) {
+        cx.diags.error(
+            &entries.path,
+            "both agents.list and agents.entries are set",
+            "keep one of them (`openclaw doctor --fix` converts agents.list to agents.entries)",
+        );
+    }
+    if let Some(items) = list.and_then(|n| n.node().array(cx)) {
+        for item in items {
+            let Some(obj) = item.node().object(cx) else {
+                continue;
+            };
+            let id = match obj.get("id") {
+                Some(n) => n.node().nonempty_string(cx),
+                None => {
+                    cx.diags.error(
+                        obj.key_path("id"),
+                        "agent has no id",
+                        "add id: \"main\" (letters, digits, - or _)",
+                    );
+                    None
+                }
+            };
+            if let Some(draft) = read_agent(id, &obj, cx) {
+                out.list.push(draft);
+            }
+        }
+    }
+    if let Some(map) = entries.and_then(|n| n.node().object(cx)) {
+        for (key, node) in map.entries() {
+            let Some(obj) = node.node().object(cx) else {
+                continue;
+            };
+            // The map key is the id; an inner `id` must agree with it.
+            if let Some(inner) = obj.get("id").and_then(|n| n.node().nonempty_string(cx))
+                && inner != key
+            {
+                cx.diags.error(
+                    obj.key_path("id"),
+                    format!("id {inner:?} differs from the entry key {key:?}"),
+                    "remove id (the key is the id) or make them equal",
+                );
+            }
+            if let Some(draft) = read_agent(Some(key.to_owned()), &obj, cx) {
+                out.list.push(draft);
+            }
+        }
+    }
+    agents.accept(&["ownership"]);
+    agents.finish(cx, &[], IGNORED_KEY);
+    out
+}
+
+fn read_agent(id: Option<String>, obj: &Obj<'_>, cx: &mut Ctx<'_>) -> Option<AgentDraft> {
+    let is_default = obj
+        .get("default")
+        .and_then(|n| n.node().bool(cx))
+        .unwrap_or(false);
+    let name = obj.get("name").and_then(|n| n.node().nonempty_string(cx));
+    let model = obj
+        .get("model")
+        .map(|n| read_model_spec(&n.node(), cx))
+        .unwrap_or_default();
+    // `systemPrompt` is clawtalk's name; `systemPromptOverride` is OpenClaw's legacy one.
+    let system_prompt = obj
+        .get("systemPrompt")
+        .or_else(|| obj.get("systemPromptOverride"))
+        .and_then(|n| n.node().string(cx));
+    obj.accept(&["systemPromptOverride"]);
+    let workspace = obj.get("workspace").and_then(|n| path_value(&n.node(), cx));
+    let identity = obj
+        .get("identity")
+        .and_then(|n| n.node().object(cx))
+        .map(|ident| {
+            let mut field = |k| ident.get(k).and_then(|n| n.node().nonempty_string(cx));
+            let identity = Identity {
+                name: field("name"),
+                emoji: field("emoji"),
+                theme: field("theme"),
+                avatar: field("avatar"),
+            };
+            ident.finish(cx, &[], IGNORED_KEY);
+            identity
+        })
+        .unwrap_or_default();
+    obj.finish(cx, AGENT_KEYS_IGNORED, IGNORED_KEY);
+    let id = id?;
+    if !is_valid_id(&id) {
+        cx.diags.error(
+            obj.key_path("id"),
+            format!("agent id {id:?} is not usable"),
+            "use 1–64 letters, digits, - or _",
+        );
+        return None;
+    }
+    Some(AgentDraft {
+        path: obj.path().to_owned(),
+        id,
+        is_default,
+        name,
+        model,
+        system_prompt,
+        workspace,
+        identity,
+    })
+}
+
+/// `model: "provider/model"` (a strict primary: no fallbacks) or `{primary, fallbacks}`.
+fn read_model_spec(node: &Node<'_, '_>, cx: &mut Ctx<'_>) -> ModelSpec {
+    match node.value {
+        super::value::Value::String(_) => ModelSpec {
+            primary: read_model_ref(node, cx),
+            fallbacks: Some(Vec::new()),
+            written: true,
+        },
+        _ => {
+            let Some(obj) = node.object(cx) else {
+                return ModelSpec {
+                    written: true,
+                    ..ModelSpec::default()
+                };
+            };
+            let primary = obj.get("primary").and_then(|n| read_model_ref(&n.node(), cx));
+            let fallbacks = obj
+                .get("fallbacks")
+                .and_then(|n| n.node().array(cx))
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|i| read_model_ref(&i.node(), cx))
+                        .collect()
+                });
+            obj.finish(cx, &[], IGNORED_KEY);
+            // Without `primary` the object only sets fallbacks; the primary is inherited.
+            ModelSpec {
+                primary,
+                fallbacks,
+                written: obj.has("primary"),
+            }
+        }
+    }
+}
+
+pub(crate) fn read_model_ref(node: &Node<'_, '_>, cx: &mut Ctx<'_>) -> Option<ModelAt> {
+    let s = node.nonempty_string(cx)?;
+    match ModelRef::parse(&s) {
+        Some(model) => Some(ModelAt {
+            model,
+            path: node.path.to_owned(),
+        }),
+        None => {
+            cx.diags.error(
+                node.path,
+                format!("{s:?} is not a provider/model reference"),
+                "write \"provider/model\", e.g. \"deepseek/deepseek-chat\"",
+            );
+            None
+        }
+    }
+}
+
+/// A provider as written in `models.providers.<id>`.
+pub(crate) struct ProviderDraft {
+    pub(crate) path: String,
+    pub(crate) id: String,
+    pub(crate) base_url: Option<Url>,
+    pub(crate) api_key: Option<Secret>,
+    pub(crate) api: ApiKind,
+    pub(crate) models: Vec<ModelInfo>,
+}
+
+const PROVIDER_KEYS_IGNORED: &[&str] = &[
+    "headers",
+    "auth",
+    "authHeader",
+    "params",
+    "compat",
+    "request",
+    "timeout",
+];
+/// Per-model catalogue fields that only matter to OpenClaw's UI and pricing.
+const MODEL_KEYS_IGNORED: &[&str] = &[
+    "input",
+    "reasoning",
+    "cost",
+    "contextTokens",
+    "compat",
+    "headers",
+    "params",
+    "api",
+];
+
+pub(crate) fn read_providers(models: &Obj<'_>, cx: &mut Ctx<'_>) -> Vec<ProviderDraft> {
+    let mut out = Vec::new();
+    if let Some(providers) = models.get("providers").and_then(|n| n.node().object(cx)) {
+        for (id, node) in providers.entries() {
+            let Some(obj) = node.node().object(cx) else {
+                continue;
+            };
+            let base_url = obj.get("baseUrl").and_then(|n| n.node().url(cx));
+            let api_key = obj.get("apiKey").and_then(|n| n.node().secret(cx));
+            let api = obj
+                .get("api")
+                .and_then(|n| {
+                    n.node().choice(
+                        cx,
+                        &[
+                            ("openai-completions", ApiKind::OpenAiCompletions),
+                            ("openai-responses", ApiKind::OpenAiResponses),
+                            ("anthropic-messages", ApiKind::AnthropicMessages),
+                        ],
+                    )
+                })
+                .unwrap_or(ApiKind::OpenAiCompletions);
+            let catalogue = obj
+                .get("models")
+                .and_then(|n| n.node().array(cx))
+                .unwrap_or_default();
+            let mut models = Vec::new();
+            for item in catalogue {
+                // A bare string is a model id.
+                if let super::value::Value::String(_) = item.value {
+                    if let Some(id) = item.node().nonempty_string(cx) {
+                        models.push(ModelInfo {
+                            id,
+                            name: None,
+                            context_window: None,
+                            max_tokens: None,
+                        });
+                    }
+                    continue;
+                }
+                let Some(m) = item.node().object(cx) else {
+                    continue;
+                };
+                let mid = m.get("id").and_then(|n| n.node().nonempty_string(cx));
+                if m.get("id").is_none() {
+                    cx.diags.error(
+                        m.key_path("id"),
+                        "model entry has no id",
+                        "add id: the model name the provider expects",
+                    );
+                }
+                let name = m.get("name").and_then(|n| n.node().nonempty_string(cx));
+                let context_window = m
+                    .get("contextWindow")
+                    .and_then(|n| n.node().int_in(cx, 1, i64::MAX))
+                    .and_then(|n| u64::try_from(n).ok());
+                let max_tokens = m
+                    .get("maxTokens")
+                    .and_then(|n| n.node().int_in(cx, 1, i64::MAX))
+                    .and_then(|n| u64::try_from(n).ok());
+                // Catalogue metadata (pricing, modalities) is descriptive; accept it quietly.
+                m.accept(MODEL_KEYS_IGNORED);
+                m.finish(cx, &[], IGNORED_KEY);
+                if let Some(id) = mid {
+                    models.push(ModelInfo {
+                        id,
+                        name,
+                        context_window,
+                        max_tokens,
+                    });
+                }
+            }
+            obj.finish(cx, PROVIDER_KEYS_IGNORED, IGNORED_KEY);
+            out.push(ProviderDraft {
+                path: obj.path().to_owned(),
+                id: id.to_owned(),
+                base_url,
+                api_key,
+                api,
+                models,
+            });
+        }
+    }
+    // `mode: merge|replace` decides how OpenClaw merges with its built-in catalogue; clawtalk
+    // has only presets, which never override a declared provider, so both mean the same here.
+    models.accept(&["mode"]);
+    models.finish(cx, &["bedrockDiscovery"], IGNORED_KEY);
+    out
+}
+
+/// A binding as written, before agent/account cross-checks.
+pub(crate) struct BindingDraft {
+    pub(crate) path: String,
+    pub(crate) agent_id: String,
+    pub(crate) channel: String,
+    /// `None` = omitted (the channel's default account); `Some("*")` = any.
+    pub(crate) account_id: Option<String>,
+    pub(crate) peer: Option<(PeerKind, String)>,
+    pub(crate) department: Option<i64>,
+}
+
+pub(crate) fn read_bindings(node: &Node<'_, '_>, cx: &mut Ctx<'_>) -> Vec<BindingDraft> {
+    let mut out = Vec::new();
+    for item in node.array(cx).unwrap_or_default() {
+        let Some(obj) = item.node().object(cx) else {
+            continue;
+        };
+        if let Some(draft) = read_binding(&obj, cx) {
+            out.push(draft);
+        }
+    }
+    out
+}
+
+fn read_binding(obj: &Obj<'_>, cx: &mut Ctx<'_>) -> Option<BindingDraft> {
+    obj.accept(&["comment"]);
+    let kind = obj
+        .get("type")
+        .and_then(|n| n.node().choice(cx, &[("route", true), ("acp", false)]));
+    let agent_id = obj.get("agentId").and_then(|n| n.node().nonempty_string(cx));
+    if obj.get("agentId").is_none() {
+        cx.diags.error(
+            obj.key_path("agentId"),
+            "binding has no agentId",
+            "add agentId: the id of the agent that should answer",
+        );
+    }
+    let matcher = obj.get("match").and_then(|n| n.node().object(cx));
+    if obj.get("match").is_none() {
+        cx.diags.error(
+            obj.key_path("match"),
+            "binding has no match",
+            "add match: { channel: \"dingtalk\", … }",
+        );
+    }
+    obj.finish(cx, &["session"], IGNORED_KEY);
+    let matcher = matcher?;
+    let channel = matcher.get("channel").and_then(|n| n.node().nonempty_string(cx));
+    if matcher.get("channel").is_none() {
+        cx.diags.error(
+            matcher.key_path("channel"),
+            "binding match has no channel",
+            "add channel: \"dingtalk\"",
+        );
+    }
+    let account_id = matcher.get("accountId").and_then(|n| n.node().id_string(cx));
+    let peer = matcher.get("peer").and_then(|n| {
+        let p = n.node().object(cx)?;
+        let kind = p.get("kind").and_then(|k| {
+            k.node().choice(
+                cx,
+                &[
+                    ("direct", Some(PeerKind::Direct)),
+                    ("dm", Some(PeerKind::Direct)),
+                    ("group", Some(PeerKind::Group)),
+                    ("channel", None),
+                ],
+            )
+        });
+        if kind == Some(None) {
+            cx.diags.error(
+                p.key_path("kind"),
+                "DingTalk has no \"channel\" peers",
+                "use kind: \"direct\" or \"group\"",
+            );
+        }
+        if p.get("kind").is_none() {
+            cx.diags.error(
+                p.key_path("kind"),
+                "peer has no kind",
+                "add kind: \"direct\" or \"group\"",
+            );
+        }
+        let id = p.get("id").and_then(|i| i.node().id_string(cx));
+        if p.get("id").is_none() {
+            cx.diags.error(
+                p.key_path("id"),
+                "peer has no id",
+                "add id: the sender id (direct) or conversationId (group)",
+            );
+        }
+        p.finish(cx, &[], IGNORED_KEY);
+        Some((kind??, id?))
+    });
+    let department = matcher
+        .get("department")
+        .and_then(|n| n.node().int_in(cx, 0, i64::MAX));
+    matcher.finish(cx, &["guildId", "teamId", "roles"], IGNORED_KEY);
+
+    if kind == Some(false) {
+        cx.diags.warn(
+            obj.path(),
+            "ACP bindings are not supported by clawtalk; binding ignored",
+            None,
+        );
+        return None;
+    }
+    let channel = normalize_channel(&channel?);
+    if !CHANNELS.contains(&channel.as_str()) {
+        cx.diags.warn(
+            obj.path(),
+            format!("binding for channel {channel:?} ignored: clawtalk serves DingTalk only"),
+            None,
+        );
+        return None;
+    }
+    Some(BindingDraft {
+        path: obj.path().to_owned(),
+        agent_id: agent_id?,
+        channel,
+        account_id,
+        peer,
+        department,
+    })
+}
+
+/// Lower-cases and maps the connector's aliases (`dd`, `ding`) to its channel id.
+fn normalize_channel(raw: &str) -> String {
+    let lower = raw.trim().to_ascii_lowercase();
+    match lower.as_str() {
+        "dd" | "ding" => "dingtalk-connector".to_owned(),
+        _ => lower,
+    }
+}

@@ -1,0 +1,427 @@
+//! `channels.dingtalk` (soimy / openclaw-china plugins) and `channels.dingtalk-connector`
+//! (DingTalk's official connector) → [`DingTalkAccount`]s.
+//!
+//! Both sections accept the same keys here: a single bot at the top level, or several under
+//! `accounts.<id>` that inherit the top-level keys (the top-level credentials then only fill in
+//! for accounts that omit their own, as the connector documents).
+
+use dingtalk::{Endpoints, Secret};
+
+use super::reader::{Ctx, IGNORED_KEY, Layered, Obj, OwnedNode};
+use super::types::{
+    ConnectionMode, DingTalkAccount, DmPolicy, GroupPolicy, GroupScope, MessageType, SessionScope,
+};
+
+/// Channel ids clawtalk serves.
+pub(crate) const CHANNELS: [&str; 2] = ["dingtalk", "dingtalk-connector"];
+
+/// An account plus where it was written, for later cross-checks.
+pub(crate) struct AccountDraft {
+    pub(crate) account: DingTalkAccount,
+    /// Object path of the account (`channels.dingtalk.accounts.bot2`); `None` for env-only.
+    pub(crate) path: Option<String>,
+    /// Whether `dmPolicy` was written (the default differs from the plugins').
+    pub(crate) dm_policy_set: bool,
+}
+
+impl AccountDraft {
+    /// Path of a key of this account. An env-only account has no object: its credentials are
+    /// named by their variables, anything else by where it would go in the file.
+    pub(crate) fn key_path(&self, key: &str) -> String {
+        match (&self.path, key) {
+            (Some(p), _) => super::value::join_key(p, key),
+            (None, "clientId") => "env DINGTALK_CLIENT_ID".into(),
+            (None, "clientSecret") => "env DINGTALK_CLIENT_SECRET".into(),
+            (None, _) => super::value::join_key("channels.dingtalk", key),
+        }
+    }
+}
+
+/// Accounts of both channel sections plus each channel's default account id.
+#[derive(Default)]
+pub(crate) struct Channels {
+    pub(crate) accounts: Vec<AccountDraft>,
+    /// `(channel, default account id)`.
+    pub(crate) defaults: Vec<(String, String)>,
+}
+
+/// Keys the DingTalk plugins define that clawtalk does not (yet) honour.
+const PLUGIN_KEYS_IGNORED: &[&str] = &[
+    // soimy
+    "groups",
+    "cardStreamInterval",
+    "cardRealTimeStream",
+    "cardTemplateId",
+    "cardTemplateKey",
+    "cardAtSender",
+    "cardStatusLine",
+    "aicardDegradeMs",
+    "convertMarkdownTables",
+    "ackReaction",
+    "contextVisibility",
+    "displayNameResolution",
+    "journalTTLDays",
+    "mediaMaxMb",
+    "mediaUrlAllowlist",
+    "bypassProxyForSend",
+    "proactivePermissionHint",
+    "learningEnabled",
+    "learningAutoApply",
+    "learningNoteTtlMs",
+    "maxConnectionAttempts",
+    "initialReconnectDelay",
+    "maxReconnectDelay",
+    "reconnectJitter",
+    "maxReconnectCycles",
+    "reconnectDeadlineMs",
+    "useConnectionManager",
+    "keepAlive",
+    "showThinkingStream",
+    // connector
+    "asyncMode",
+    "ackText",
+    "groupReplyMode",
+    "textChunkLimit",
+    "tools",
+    "historyLimit",
+    "dmHistoryLimit",
+    "typingIndicator",
+    "resolveSenderNames",
+    "enableMediaUpload",
+    "systemPrompt",
+    "chatbotUserId",
+    "chatbotCorpId",
+    "gatewayToken",
+    "gatewayPassword",
+    // openclaw-china
+    "enableAICard",
+    "longTaskNoticeDelayMs",
+    "maxFileSizeMB",
+    "inboundMedia",
+    // OpenClaw channel conventions
+    "dms",
+    "configWrites",
+    "implicitMentions",
+];
+
+/// Reads both DingTalk sections of `channels` and applies the `DINGTALK_CLIENT_*` variables.
+pub(crate) fn read_channels(channels: Option<&Obj<'_>>, cx: &mut Ctx<'_>) -> Channels {
+    let mut out = Channels::default();
+    if let Some(channels) = channels {
+        for channel in CHANNELS {
+            if let Some(section) = channels.get(channel).and_then(|n| n.node().object(cx)) {
+                read_section(channel, &section, cx, &mut out);
+                section.finish(cx, PLUGIN_KEYS_IGNORED, IGNORED_KEY);
+            }
+        }
+    }
+    apply_env(cx, &mut out);
+    out
+}
+
+fn read_section(channel: &str, section: &Obj<'_>, cx: &mut Ctx<'_>, out: &mut Channels) {
+    let accounts = section.get("accounts").and_then(|n| n.node().object(cx));
+    let default_account = section
+        .get("defaultAccount")
+        .and_then(|n| n.node().nonempty_string(cx));
+    let first_index = out.accounts.len();
+    match accounts.as_ref().filter(|a| !a.is_empty()) {
+        Some(accounts) => {
+            let mut all_have_own_creds = true;
+            for (id, node) in accounts.entries() {
+                let Some(own) = node.node().object(cx) else {
+                    continue;
+                };
+                all_have_own_creds &= own.has("clientId");
+                let layer = Layered {
+                    own: Some(&own),
+                    base: Some(section),
+                };
+                out.accounts
+                    .push(read_account(id, channel, &layer, own.path(), cx));
+                own.finish(cx, PLUGIN_KEYS_IGNORED, IGNORED_KEY);
+            }
+            // Top-level credentials next to `accounts` only fill in for accounts without their
+            // own; say so rather than silently ignoring them.
+            if all_have_own_creds && section.has("clientId") {
+                cx.diags.warn(
+                    section.key_path("clientId"),
+                    "unused: every account under accounts sets its own clientId",
+                    Some("move it into accounts.<id> or delete it".into()),
+                );
+            }
+        }
+        None => {
+            let layer = Layered {
+                own: None,
+                base: Some(section),
+            };
+            out.accounts
+                .push(read_account("default", channel, &layer, section.path(), cx));
+        }
+    }
+    let ours = &out.accounts[first_index..];
+    let default_id = match default_account {
+        Some(id) => {
+            if !ours.iter().any(|a| a.account.id == id) {
+                cx.diags.error(
+                    section.key_path("defaultAccount"),
+                    format!("no account named {id:?} under accounts"),
+                    format!("use one of: {}", ids(ours)),
+                );
+            }
+            Some(id)
+        }
+        None => ours
+            .iter()
+            .find(|a| a.account.id == "default")
+            .or(ours.first())
+            .map(|a| a.account.id.clone()),
+    };
+    if let Some(id) = default_id {
+        out.defaults.push((channel.to_owned(), id));
+    }
+}
+
+fn ids(accounts: &[AccountDraft]) -> String {
+    accounts
+        .iter()
+        .map(|a| a.account.id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn read_account(
+    id: &str,
+    channel: &str,
+    layer: &Layered<'_, '_>,
+    path: &str,
+    cx: &mut Ctx<'_>,
+) -> AccountDraft {
+    let get = |key| layer.get(key);
+    let bool_or = |node: Option<OwnedNode<'_>>, cx: &mut Ctx<'_>, default| {
+        node.and_then(|n| n.node().bool(cx)).unwrap_or(default)
+    };
+
+    let enabled = bool_or(get("enabled"), cx, true);
+    let name = get("name").and_then(|n| n.node().nonempty_string(cx));
+    let mode = get("mode")
+        .and_then(|n| {
+            n.node().choice(
+                cx,
+                &[
+                    ("stream", ConnectionMode::Stream),
+                    ("http", ConnectionMode::Http),
+                    ("customRobot", ConnectionMode::CustomRobot),
+                ],
+            )
+        })
+        .unwrap_or(ConnectionMode::Stream);
+    let client_id = get("clientId")
+        .and_then(|n| n.node().id_string(cx))
+        .unwrap_or_default();
+    let client_secret = get("clientSecret")
+        .and_then(|n| n.node().secret(cx))
+        .unwrap_or_default();
+    let robot_code = get("robotCode").and_then(|n| n.node().id_string(cx));
+    let corp_id = get("corpId").and_then(|n| n.node().id_string(cx));
+    let app_agent_id = get("agentId").and_then(|n| n.node().id_string(cx));
+    let dm_node = get("dmPolicy");
+    let dm_policy_set = dm_node.is_some();
+    let dm_policy = dm_node
+        .and_then(|n| {
+            n.node().choice(
+                cx,
+                &[
+                    ("pairing", DmPolicy::Pairing),
+                    ("allowlist", DmPolicy::Allowlist),
+                    ("open", DmPolicy::Open),
+                    ("disabled", DmPolicy::Disabled),
+                ],
+            )
+        })
+        .unwrap_or(DmPolicy::Pairing);
+    let group_policy = get("groupPolicy")
+        .and_then(|n| {
+            n.node().choice(
+                cx,
+                &[
+                    ("open", GroupPolicy::Open),
+                    ("allowlist", GroupPolicy::Allowlist),
+                    ("disabled", GroupPolicy::Disabled),
+                ],
+            )
+        })
+        .unwrap_or(GroupPolicy::Open);
+    let allow_from = get("allowFrom")
+        .and_then(|n| n.node().id_list(cx))
+        .unwrap_or_default();
+    let group_allow_from = get("groupAllowFrom")
+        .and_then(|n| n.node().id_list(cx))
+        .unwrap_or_default();
+    let require_mention = bool_or(get("requireMention"), cx, true);
+    let message_type = get("messageType")
+        .and_then(|n| {
+            n.node().choice(
+                cx,
+                &[
+                    ("markdown", MessageType::Markdown),
+                    ("text", MessageType::Text),
+                    ("card", MessageType::Card),
+                    ("aicard", MessageType::Card),
+                ],
+            )
+        })
+        .unwrap_or(MessageType::Markdown);
+    // soimy's `cardStreamingMode` maps onto our on/off switch; an explicit `streaming` wins.
+    let card_streaming = get("cardStreamingMode").and_then(|n| {
+        n.node()
+            .choice(cx, &[("off", false), ("answer", true), ("all", true)])
+    });
+    let streaming = get("streaming")
+        .and_then(|n| n.node().bool(cx))
+        .or(card_streaming)
+        .unwrap_or(false);
+    let defaults = SessionScope::default();
+    let session = SessionScope {
+        separate_by_conversation: bool_or(
+            get("separateSessionByConversation"),
+            cx,
+            defaults.separate_by_conversation,
+        ),
+        group_scope: get("groupSessionScope")
+            .and_then(|n| {
+                n.node().choice(
+                    cx,
+                    &[
+                        ("group", GroupScope::Group),
+                        ("group_sender", GroupScope::GroupSender),
+                    ],
+                )
+            })
+            .unwrap_or(defaults.group_scope),
+        shared_memory: bool_or(get("sharedMemoryAcrossConversations"), cx, defaults.shared_memory),
+    };
+    let debug = bool_or(get("debug"), cx, false);
+    let endpoints = read_endpoints(layer, cx);
+
+    let robot_code = robot_code.unwrap_or_else(|| client_id.clone());
+    AccountDraft {
+        account: DingTalkAccount {
+            id: id.to_owned(),
+            channel: channel.to_owned(),
+            name,
+            enabled,
+            mode,
+            client_id,
+            client_secret,
+            robot_code,
+            corp_id,
+            app_agent_id,
+            dm_policy,
+            group_policy,
+            allow_from,
+            group_allow_from,
+            require_mention,
+            message_type,
+            streaming,
+            session,
+            debug,
+            endpoints,
+        },
+        path: Some(path.to_owned()),
+        dm_policy_set,
+    }
+}
+
+/// `endpoints: "http://sim"` (both APIs on one host), `endpoints: { api, oapi }`, or the
+/// connector's `endpoint` (API host only).
+fn read_endpoints(layer: &Layered<'_, '_>, cx: &mut Ctx<'_>) -> Endpoints {
+    let mut endpoints = Endpoints::default();
+    if let Some(url) = layer.get("endpoint").and_then(|n| n.node().url(cx)) {
+        endpoints.api = url;
+    }
+    if let Some(node) = layer.get("endpoints") {
+        let node = node.node();
+        if matches!(node.value, super::value::Value::String(_)) {
+            if let Some(url) = node.url(cx) {
+                endpoints = Endpoints::single(url);
+            }
+        } else if let Some(obj) = node.object(cx) {
+            if let Some(url) = obj.get("api").and_then(|n| n.node().url(cx)) {
+                endpoints.api = url;
+            }
+            if let Some(url) = obj.get("oapi").and_then(|n| n.node().url(cx)) {
+                endpoints.oapi = url;
+            }
+            obj.finish(cx, &[], IGNORED_KEY);
+        }
+    }
+    endpoints
+}
+
+/// `DINGTALK_CLIENT_ID` / `DINGTALK_CLIENT_SECRET` fill in the `default` account, creating it
+/// when no DingTalk account is configured at all (OpenClaw: env credentials only apply to the
+/// default account).
+fn apply_env(cx: &mut Ctx<'_>, out: &mut Channels) {
+    let id = cx.var("DINGTALK_CLIENT_ID");
+    let secret = cx.var("DINGTALK_CLIENT_SECRET");
+    if id.is_none() && secret.is_none() {
+        return;
+    }
+    if out.accounts.is_empty() {
+        let mut draft = env_account();
+        draft.account.client_id = id.unwrap_or_default();
+        draft.account.robot_code = draft.account.client_id.clone();
+        draft.account.client_secret = secret.map(Secret::new).unwrap_or_default();
+        out.defaults.push(("dingtalk".into(), "default".into()));
+        out.accounts.push(draft);
+        return;
+    }
+    if let Some(draft) = out.accounts.iter_mut().find(|a| a.account.id == "default") {
+        let account = &mut draft.account;
+        if account.client_id.is_empty()
+            && let Some(id) = id
+        {
+            if account.robot_code.is_empty() {
+                account.robot_code = id.clone();
+            }
+            account.client_id = id;
+        }
+        if account.client_secret.is_empty()
+            && let Some(secret) = secret
+        {
+            account.client_secret = Secret::new(secret);
+        }
+    }
+}
+
+/// An account made only from environment variables, with every default applied.
+fn env_account() -> AccountDraft {
+    AccountDraft {
+        account: DingTalkAccount {
+            id: "default".into(),
+            channel: "dingtalk".into(),
+            name: None,
+            enabled: true,
+            mode: ConnectionMode::Stream,
+            client_id: String::new(),
+            client_secret: Secret::default(),
+            robot_code: String::new(),
+            corp_id: None,
+            app_agent_id: None,
+            dm_policy: DmPolicy::Pairing,
+            group_policy: GroupPolicy::Open,
+            allow_from: Vec::new(),
+            group_allow_from: Vec::new(),
+            require_mention: true,
+            message_type: MessageType::Markdown,
+            streaming: false,
+            session: SessionScope::default(),
+            debug: false,
+            endpoints: Endpoints::default(),
+        },
+        path: None,
+        dm_policy_set: false,
+    }
+}

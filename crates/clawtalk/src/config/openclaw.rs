@@ -1,0 +1,373 @@
+//! The file format: OpenClaw's `openclaw.json` shape, plus clawtalk's own keys (`gateway.stateDir`,
+//! `store`, account `mode`/`endpoints`, binding `match.department`). One reader serves both our
+//! `clawtalk.json` and an unchanged OpenClaw file.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use dingtalk::Secret;
+
+use super::agents::{Agents, BindingDraft, ProviderDraft, read_agents, read_bindings, read_providers};
+use super::channels::{Channels, read_channels};
+use super::reader::{Ctx, IGNORED_KEY, Obj, path_value};
+use super::types::{DEFAULT_IDLE_RESET, DEFAULT_PORT, SessionConfig};
+use super::value::Value;
+
+/// Everything read from the document, before cross-checks.
+pub(crate) struct Draft {
+    pub(crate) gateway: GatewayDraft,
+    pub(crate) store_url: Option<(String, String)>,
+    pub(crate) session: SessionConfig,
+    pub(crate) agents: Agents,
+    pub(crate) providers: Vec<ProviderDraft>,
+    pub(crate) bindings: Vec<BindingDraft>,
+    pub(crate) channels: Channels,
+}
+
+pub(crate) struct GatewayDraft {
+    pub(crate) port: u16,
+    pub(crate) bind: IpAddr,
+    /// `None` when no home directory and no explicit state dir exist (reported as an error).
+    pub(crate) state_dir: Option<PathBuf>,
+    pub(crate) auth_token: Option<Secret>,
+    /// `gateway.auth.mode: none` was set explicitly.
+    pub(crate) auth_disabled: bool,
+}
+
+/// Top-level OpenClaw sections clawtalk has no use for.
+const ROOT_KEYS_IGNORED: &[&str] = &[
+    "$schema",
+    "meta",
+    "wizard",
+    "auth",
+    "plugins",
+    "messages",
+    "commands",
+    "hooks",
+    "cron",
+    "automations",
+    "tools",
+    "skills",
+    "browser",
+    "ui",
+    "logging",
+    "diagnostics",
+    "update",
+    "memory",
+    "talk",
+    "web",
+    "discovery",
+    "canvasHost",
+    "broadcast",
+    "approvals",
+    "nodeHost",
+    "secrets",
+    "acp",
+    "mcp",
+    "media",
+    "audio",
+];
+
+/// Channel ids of other OpenClaw channels, so they are not reported as typos.
+const OTHER_CHANNELS: &[&str] = &[
+    "telegram",
+    "whatsapp",
+    "discord",
+    "slack",
+    "signal",
+    "imessage",
+    "bluebubbles",
+    "googlechat",
+    "msteams",
+    "matrix",
+    "mattermost",
+    "feishu",
+    "lark",
+    "line",
+    "irc",
+    "nostr",
+    "twitch",
+    "zalo",
+    "wecom",
+    "qqbot",
+    "nextcloud-talk",
+    "ddingtalk",
+    "defaults",
+    "modelByChannel",
+];
+
+/// Reads the whole document. `root` must be an object (checked by the caller's error path).
+pub(crate) fn read_document(root: &Value, cx: &mut Ctx<'_>) -> Draft {
+    let entries: &[(String, Value)] = match root {
+        Value::Object(e) => e,
+        other => {
+            cx.diags.error(
+                "(root)",
+                format!("the file must hold an object, found {}", other.kind()),
+                "wrap the settings in { … }",
+            );
+            &[]
+        }
+    };
+    let root = Obj::new(entries, String::new());
+
+    // `env` first: its variables are available to `${VAR}` everywhere else.
+    if let Some(env) = root.get("env").and_then(|n| n.node().object(cx)) {
+        read_env(&env, cx);
+    }
+    let gateway_obj = root.get("gateway").and_then(|n| n.node().object(cx));
+    let gateway = read_gateway(gateway_obj.as_ref(), cx);
+    let store_url = root
+        .get("store")
+        .and_then(|n| n.node().object(cx))
+        .and_then(|store| {
+            let url = store
+                .get("url")
+                .and_then(|n| n.node().nonempty_string(cx).map(|u| (u, n.path.clone())));
+            store.finish(cx, &[], IGNORED_KEY);
+            url
+        });
+    let session = root
+        .get("session")
+        .and_then(|n| n.node().object(cx))
+        .map(|s| read_session(&s, cx))
+        .unwrap_or_default();
+    let providers = root
+        .get("models")
+        .and_then(|n| n.node().object(cx))
+        .map(|m| read_providers(&m, cx))
+        .unwrap_or_default();
+    let agents = root
+        .get("agents")
+        .and_then(|n| n.node().object(cx))
+        .map(|a| read_agents(&a, cx))
+        .unwrap_or_default();
+    let channels_obj = root.get("channels").and_then(|n| n.node().object(cx));
+    let channels = read_channels(channels_obj.as_ref(), cx);
+    if let Some(obj) = &channels_obj {
+        obj.finish(cx, OTHER_CHANNELS, "channel not served by clawtalk; ignored");
+    }
+    let bindings = root
+        .get("bindings")
+        .map(|n| read_bindings(&n.node(), cx))
+        .unwrap_or_default();
+    root.finish(
+        cx,
+        ROOT_KEYS_IGNORED,
+        "OpenClaw section not used by clawtalk; ignored",
+    );
+
+    Draft {
+        gateway,
+        store_url,
+        session,
+        agents,
+        providers,
+        bindings,
+        channels,
+    }
+}
+
+/// OpenClaw's `env`: `{ vars: { K: "v" }, K: "v", shellEnv: {…} }`.
+fn read_env(env: &Obj<'_>, cx: &mut Ctx<'_>) {
+    let add = |k: &str, v: &Value, cx: &mut Ctx<'_>| {
+        if let Value::String(s) = v {
+            cx.add_config_env(k.to_owned(), s.clone());
+        }
+    };
+    for (key, node) in env.entries() {
+        match (key, node.value) {
+            ("vars", Value::Object(vars)) => {
+                for (k, v) in vars {
+                    add(k, v, cx);
+                }
+            }
+            ("shellEnv", _) => {}
+            (k, v @ Value::String(_)) => add(k, v, cx),
+            _ => cx.diags.warn(&node.path, "expected a string; ignored", None),
+        }
+    }
+}
+
+fn read_gateway(gateway: Option<&Obj<'_>>, cx: &mut Ctx<'_>) -> GatewayDraft {
+    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let mut draft = GatewayDraft {
+        port: DEFAULT_PORT,
+        bind: loopback,
+        state_dir: None,
+        auth_token: None,
+        auth_disabled: false,
+    };
+    if let Some(g) = gateway {
+        if let Some(port) = g.get("port").and_then(|n| n.node().int_in(cx, 1, 65535)) {
+            draft.port = u16::try_from(port).unwrap_or(DEFAULT_PORT);
+        }
+        if let Some(node) = g.get("bind") {
+            draft.bind = read_bind(g, &node.node(), cx).unwrap_or(loopback);
+        }
+        g.accept(&["customBindHost"]);
+        draft.state_dir = g.get("stateDir").and_then(|n| path_value(&n.node(), cx));
+        if let Some(auth) = g.get("auth").and_then(|n| n.node().object(cx)) {
+            let mode = auth.get("mode").and_then(|n| {
+                n.node().choice(
+                    cx,
+                    &[
+                        ("token", "token"),
+                        ("none", "none"),
+                        ("password", "password"),
+                        ("trusted-proxy", "trusted-proxy"),
+                    ],
+                )
+            });
+            if let Some(m @ ("password" | "trusted-proxy")) = mode {
+                cx.diags.warn(
+                    auth.key_path("mode"),
+                    format!("auth mode {m:?} is not supported by clawtalk; token auth is used"),
+                    Some("set gateway.auth.token".into()),
+                );
+            }
+            draft.auth_disabled = mode == Some("none");
+            draft.auth_token = auth.get("token").and_then(|n| n.node().secret(cx));
+            auth.finish(
+                cx,
+                &["password", "allowTailscale", "rateLimit", "trustedProxy"],
+                IGNORED_KEY,
+            );
+        }
+        g.finish(
+            cx,
+            &[
+                "mode",
+                "controlUi",
+                "reload",
+                "http",
+                "remote",
+                "tailscale",
+                "trustedProxies",
+                "tls",
+                "nodes",
+                "push",
+                "channelHealthCheckMinutes",
+            ],
+            IGNORED_KEY,
+        );
+    }
+    if draft.state_dir.is_none() {
+        draft.state_dir = cx
+            .var("CLAWTALK_STATE_DIR")
+            .map(|d| cx.path_from(&d))
+            .or_else(|| cx.home.as_ref().map(|h| h.join(".clawtalk")));
+    }
+    draft
+}
+
+/// `loopback`, `lan`, an IP literal, or OpenClaw's `custom` + `customBindHost`.
+fn read_bind(g: &Obj<'_>, node: &super::reader::Node<'_, '_>, cx: &mut Ctx<'_>) -> Option<IpAddr> {
+    let raw = node.nonempty_string(cx)?;
+    match raw.as_str() {
+        "loopback" | "localhost" => Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        "lan" | "all" => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        "custom" => {
+            let host = g.get("customBindHost");
+            let ip = host.as_ref().and_then(|h| {
+                let s = h.node().nonempty_string(cx)?;
+                s.parse::<IpAddr>().ok()
+            });
+            if ip.is_none() {
+                cx.diags.error(
+                    g.key_path("customBindHost"),
+                    "bind \"custom\" needs customBindHost to be an IP address",
+                    "set customBindHost: \"192.168.1.10\" or use bind: \"lan\"",
+                );
+            }
+            ip
+        }
+        "tailnet" | "auto" => {
+            cx.diags.warn(
+                node.path,
+                format!("bind {raw:?} is not supported by clawtalk; using loopback"),
+                Some("use \"loopback\", \"lan\" or an IP address".into()),
+            );
+            None
+        }
+        other => match other.parse::<IpAddr>() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                cx.diags.error(
+                    node.path,
+                    format!("{other:?} is not a bind address"),
+                    "expected loopback|lan|custom or an IP address such as 0.0.0.0",
+                );
+                None
+            }
+        },
+    }
+}
+
+fn read_session(s: &Obj<'_>, cx: &mut Ctx<'_>) -> SessionConfig {
+    let mut out = SessionConfig::default();
+    let minutes = |n: Option<super::reader::OwnedNode<'_>>, cx: &mut Ctx<'_>| {
+        n.and_then(|n| n.node().int_in(cx, 1, 525_600))
+            .and_then(|m| u64::try_from(m).ok())
+            .map(|m| Duration::from_secs(m * 60))
+    };
+    // Legacy top-level `session.idleMinutes`.
+    let legacy_idle = minutes(s.get("idleMinutes"), cx);
+    if let Some(d) = legacy_idle {
+        out.idle_reset = Some(d);
+    }
+    if let Some(reset) = s.get("reset").and_then(|n| n.node().object(cx)) {
+        let mode = reset.get("mode").and_then(|n| {
+            n.node()
+                .choice(cx, &[("idle", "idle"), ("daily", "daily"), ("none", "none")])
+        });
+        let idle = minutes(reset.get("idleMinutes"), cx).or(legacy_idle);
+        let hour = reset
+            .get("atHour")
+            .and_then(|n| n.node().int_in(cx, 0, 23))
+            .and_then(|h| u8::try_from(h).ok());
+        match mode {
+            Some("none") => {
+                out.idle_reset = None;
+                out.daily_reset_hour = None;
+            }
+            Some("daily") => {
+                // OpenClaw resets at 4 am by default; an idle limit may apply as well.
+                out.daily_reset_hour = Some(hour.unwrap_or(4));
+                out.idle_reset = idle;
+            }
+            _ => out.idle_reset = Some(idle.unwrap_or(DEFAULT_IDLE_RESET)),
+        }
+        reset.finish(cx, &[], IGNORED_KEY);
+    }
+    if let Some(items) = s.get("resetTriggers").and_then(|n| n.node().array(cx)) {
+        out.reset_triggers = items
+            .iter()
+            .filter_map(|i| i.node().nonempty_string(cx))
+            .collect();
+    }
+    s.finish(
+        cx,
+        &[
+            "dmScope",
+            "scope",
+            "groupScope",
+            "identityLinks",
+            "resetByType",
+            "resetByChannel",
+            "store",
+            "maintenance",
+            "sendPolicy",
+            "threadBindings",
+            "sharing",
+            "notifyOnCreate",
+            "mainKey",
+            "typingIntervalSeconds",
+            "typingMode",
+            "agentToAgent",
+        ],
+        IGNORED_KEY,
+    );
+    out
+}

@@ -1,0 +1,607 @@
+//! End-to-end tests of the config reader: whole documents in, normalized [`Config`] out.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::*;
+
+/// An environment made of fixed pairs; `HOME` is `/home/u` unless given.
+fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let mut pairs: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    if !pairs.iter().any(|(k, _)| k == "HOME") {
+        pairs.push(("HOME".into(), "/home/u".into()));
+    }
+    move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+}
+
+fn load_ok(text: &str, env: &[(&str, &str)]) -> LoadedConfig {
+    match Config::from_json5(text, &env_of(env)) {
+        Ok(c) => c,
+        Err(e) => panic!("{e}\nwarnings: {:?}", e.warnings),
+    }
+}
+
+fn load_err(text: &str, env: &[(&str, &str)]) -> ConfigErrors {
+    match Config::from_json5(text, &env_of(env)) {
+        Ok(c) => panic!("expected errors, got {:#?}", c.config),
+        Err(e) => e,
+    }
+}
+
+fn model(s: &str) -> ModelRef {
+    ModelRef::parse(s).unwrap()
+}
+
+const LEGACY: &str = r#"
+// OpenClaw 2026.4-era file, as the soimy plugin docs show it.
+{
+  meta: { lastTouchedVersion: "2026.4.9" },
+  agents: {
+    defaults: { model: { primary: "bailian/qwen3.5-plus", fallbacks: ["deepseek/deepseek-chat"] }, userTimezone: "Asia/Shanghai" },
+    list: [
+      { id: "main", default: true, name: "Assistant", identity: { name: "Claw", emoji: "🦞" } },
+      { id: "dev", workspace: "~/.openclaw/workspace-dev", model: "deepseek/deepseek-reasoner",
+        systemPromptOverride: "You review code.", skills: [] },
+    ],
+  },
+  bindings: [
+    { agentId: "dev", match: { channel: "dingtalk", accountId: "bot2", peer: { kind: "group", id: "cidXYZ==" } } },
+    { agentId: "main", match: { channel: "dingtalk" } },
+    { agentId: "main", match: { channel: "telegram" } },
+  ],
+  channels: {
+    dingtalk: {
+      enabled: true,
+      dmPolicy: "allowlist",
+      allowFrom: ["manager1234", 42],
+      messageType: "card",
+      cardStreamingMode: "answer",
+      accounts: {
+        bot1: { clientId: "dingbot1", clientSecret: "${BOT1_SECRET}", name: "Ops bot" },
+        bot2: { clientId: 12345, clientSecret: { source: "env", id: "BOT2_SECRET" },
+                dmPolicy: "open", allowFrom: ["*"], groupPolicy: "allowlist", groupAllowFrom: ["cidXYZ=="] },
+      },
+    },
+    telegram: { botToken: "${TELEGRAM_TOKEN}" },
+  },
+  models: {
+    mode: "merge",
+    providers: {
+      bailian: {
+        baseUrl: "https://dashscope.aliyuncs.com/compatible-mode/v1",
+        apiKey: "${DASHSCOPE_API_KEY}",
+        api: "openai-completions",
+        models: [{ id: "qwen3.5-plus", name: "Qwen 3.5 Plus", contextWindow: 131072, input: ["text"] }],
+      },
+    },
+  },
+  gateway: { port: 18790, bind: "loopback", auth: { mode: "token", token: "${GW_TOKEN}" } },
+  session: { reset: { mode: "idle", idleMinutes: 120 }, resetTriggers: ["/new", "/reset", "/clear"] },
+  plugins: { allow: ["dingtalk"] },
+}
+"#;
+
+const LEGACY_ENV: &[(&str, &str)] = &[
+    ("BOT1_SECRET", "s1-value"),
+    ("BOT2_SECRET", "s2-value"),
+    ("DASHSCOPE_API_KEY", "sk-dash"),
+    ("DEEPSEEK_API_KEY", "sk-deep"),
+    ("GW_TOKEN", "gw-token-value"),
+];
+
+#[test]
+fn openclaw_legacy_config() {
+    let loaded = load_ok(LEGACY, LEGACY_ENV);
+    let c = &loaded.config;
+
+    assert_eq!(c.gateway.port, 18790);
+    assert_eq!(c.gateway.bind, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    assert_eq!(c.gateway.state_dir, PathBuf::from("/home/u/.clawtalk"));
+    assert_eq!(c.gateway.auth_token.as_ref().unwrap().expose(), "gw-token-value");
+    assert_eq!(c.store.url, "sqlite:///home/u/.clawtalk/clawtalk.db");
+
+    assert_eq!(c.default_agent, "main");
+    let main = c.agent("main").unwrap();
+    assert_eq!(main.name.as_deref(), Some("Assistant"));
+    assert_eq!(main.model, model("bailian/qwen3.5-plus"));
+    assert_eq!(main.fallbacks, vec![model("deepseek/deepseek-chat")]);
+    assert_eq!(main.identity.emoji.as_deref(), Some("🦞"));
+    assert_eq!(main.workspace, PathBuf::from("/home/u/.clawtalk/workspace"));
+    let dev = c.agent("dev").unwrap();
+    assert_eq!(dev.model, model("deepseek/deepseek-reasoner"));
+    assert!(dev.fallbacks.is_empty(), "a string model is a strict primary");
+    assert_eq!(dev.system_prompt.as_deref(), Some("You review code."));
+    assert_eq!(dev.workspace, PathBuf::from("/home/u/.openclaw/workspace-dev"));
+
+    // Declared provider plus the deepseek preset that the agents use.
+    let bailian = c.provider("bailian").unwrap();
+    assert_eq!(bailian.preset, ProviderPreset::DashScope);
+    assert_eq!(bailian.api_key.as_ref().unwrap().expose(), "sk-dash");
+    assert_eq!(bailian.models[0].context_window, Some(131_072));
+    let deepseek = c.provider_for(&dev.model).unwrap();
+    assert_eq!(deepseek.preset, ProviderPreset::DeepSeek);
+    assert_eq!(deepseek.base_url.as_str(), "https://api.deepseek.com/");
+    assert_eq!(deepseek.api_key.as_ref().unwrap().expose(), "sk-deep");
+    assert_eq!(c.providers.len(), 2);
+
+    assert_eq!(c.accounts.len(), 2);
+    let bot1 = c.account("bot1").unwrap();
+    assert_eq!(bot1.channel, "dingtalk");
+    assert_eq!(bot1.name.as_deref(), Some("Ops bot"));
+    assert_eq!(bot1.client_id, "dingbot1");
+    assert_eq!(bot1.robot_code, "dingbot1");
+    assert_eq!(bot1.client_secret.expose(), "s1-value");
+    // Inherited from the channel level.
+    assert_eq!(bot1.dm_policy, DmPolicy::Allowlist);
+    assert_eq!(bot1.allow_from, ["manager1234", "42"]);
+    assert_eq!(bot1.message_type, MessageType::Card);
+    assert!(bot1.streaming);
+    assert_eq!(bot1.group_policy, GroupPolicy::Open);
+    assert!(bot1.require_mention);
+    let bot2 = c.account("bot2").unwrap();
+    assert_eq!(bot2.client_id, "12345");
+    assert_eq!(bot2.client_secret.expose(), "s2-value");
+    assert_eq!(bot2.dm_policy, DmPolicy::Open);
+    assert_eq!(bot2.group_policy, GroupPolicy::Allowlist);
+    assert_eq!(bot2.group_allow_from, ["cidXYZ=="]);
+    assert_eq!(bot2.endpoints, dingtalk::Endpoints::default());
+
+    // The telegram binding is dropped; the one without accountId gets the first account.
+    assert_eq!(
+        c.bindings,
+        vec![
+            Binding {
+                agent_id: "dev".into(),
+                channel: "dingtalk".into(),
+                account: AccountMatch::Id("bot2".into()),
+                peer: Some(Peer {
+                    kind: PeerKind::Group,
+                    id: "cidXYZ==".into()
+                }),
+                department: None,
+            },
+            Binding {
+                agent_id: "main".into(),
+                channel: "dingtalk".into(),
+                account: AccountMatch::Id("bot1".into()),
+                peer: None,
+                department: None,
+            },
+        ]
+    );
+
+    assert_eq!(
+        c.session,
+        SessionConfig {
+            idle_reset: Some(Duration::from_secs(7200)),
+            daily_reset_hour: None,
+            reset_triggers: vec!["/new".into(), "/reset".into(), "/clear".into()],
+        }
+    );
+
+    // Ignored OpenClaw keys are reported, never fatal; the unused telegram token needs no env.
+    let warned: Vec<&str> = loaded.warnings.iter().map(|w| w.path.as_str()).collect();
+    for path in [
+        "meta",
+        "plugins",
+        "channels.telegram",
+        "agents.defaults.userTimezone",
+        "agents.list[1].skills",
+        "bindings[2]",
+    ] {
+        assert!(warned.contains(&path), "no warning at {path}: {warned:?}");
+    }
+}
+
+#[test]
+fn openclaw_current_config_with_entries() {
+    let text = r#"{
+      agents: {
+        ownership: "explicit",
+        defaults: { model: { primary: "deepseek/deepseek-chat" }, workspace: "~/work/main" },
+        entries: {
+          ops: { name: "Ops", model: { primary: "kimi/kimi-k2", fallbacks: ["zai/glm-4.6"] } },
+          helper: { identity: { name: "Helper", emoji: "🤖", theme: "calm" }, systemPrompt: "Be brief." },
+        },
+      },
+      channels: { dingtalk: { clientId: "dingapp", clientSecret: "${DINGTALK_CLIENT_SECRET}", dmPolicy: "pairing" } },
+      bindings: [{ agentId: "helper", match: { channel: "dingtalk", accountId: "*", peer: { kind: "direct", id: "user7" } } }],
+    }"#;
+    let env = [
+        ("DINGTALK_CLIENT_SECRET", "app-secret"),
+        ("DEEPSEEK_API_KEY", "k1"),
+        ("KIMI_API_KEY", "k2"),
+        ("ZHIPUAI_API_KEY", "k3"),
+    ];
+    let c = load_ok(text, &env).config;
+    assert_eq!(
+        c.agents.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+        ["ops", "helper"]
+    );
+    assert_eq!(c.default_agent, "ops", "first entry in file order");
+    let ops = c.agent("ops").unwrap();
+    assert_eq!(ops.model, model("kimi/kimi-k2"));
+    assert_eq!(ops.fallbacks, vec![model("zai/glm-4.6")]);
+    assert_eq!(ops.workspace, PathBuf::from("/home/u/work/main"));
+    let helper = c.agent("helper").unwrap();
+    assert_eq!(helper.model, model("deepseek/deepseek-chat"));
+    assert_eq!(helper.identity.theme.as_deref(), Some("calm"));
+    assert_eq!(helper.system_prompt.as_deref(), Some("Be brief."));
+    assert_eq!(
+        helper.workspace,
+        PathBuf::from("/home/u/.clawtalk/workspace-helper")
+    );
+
+    let kimi = c.provider("kimi").unwrap();
+    assert_eq!(kimi.preset, ProviderPreset::Kimi);
+    assert_eq!(kimi.base_url.as_str(), "https://api.moonshot.cn/v1");
+    assert_eq!(kimi.api_key.as_ref().unwrap().expose(), "k2");
+    let zai = c.provider("zai").unwrap();
+    assert_eq!(zai.base_url.as_str(), "https://api.z.ai/api/paas/v4");
+    assert_eq!(
+        zai.api_key.as_ref().unwrap().expose(),
+        "k3",
+        "falls back to ZHIPUAI_API_KEY"
+    );
+
+    let acct = &c.accounts[0];
+    assert_eq!(
+        (acct.id.as_str(), acct.client_id.as_str()),
+        ("default", "dingapp")
+    );
+    assert_eq!(acct.client_secret.expose(), "app-secret");
+    assert_eq!(acct.dm_policy, DmPolicy::Pairing);
+    assert_eq!(c.bindings[0].account, AccountMatch::Any);
+    assert_eq!(c.bindings[0].peer.as_ref().unwrap().kind, PeerKind::Direct);
+}
+
+#[test]
+fn connector_accounts_with_session_keys() {
+    let text = r#"{
+      agents: { defaults: { model: "local/llama3" } },
+      models: { providers: { local: { baseUrl: "http://127.0.0.1:11434/v1" } } },
+      channels: {
+        "dingtalk-connector": {
+          clientSecret: "shared-fallback",
+          requireMention: true,
+          endpoint: "http://127.0.0.1:8788",
+          defaultAccount: "sales",
+          accounts: {
+            support: { clientId: "dingsupport", clientSecret: "sup-secret", separateSessionByConversation: false,
+                       groupSessionScope: "group_sender", sharedMemoryAcrossConversations: true, debug: true },
+            sales: { clientId: "dingsales", name: "Sales", corpId: "ding-corp", agentId: 3003,
+                     endpoints: { api: "http://127.0.0.1:9000", oapi: "http://127.0.0.1:9001" }, groupReplyMode: "text" },
+          },
+        },
+      },
+      bindings: [ { agentId: "main", match: { channel: "dingtalk-connector", department: 7 } } ],
+    }"#;
+    let loaded = load_ok(text, &[]);
+    let c = &loaded.config;
+    let local = c.provider("local").unwrap();
+    assert_eq!(local.preset, ProviderPreset::Custom);
+    assert!(local.api_key.is_none());
+
+    let support = c.account("support").unwrap();
+    assert_eq!(support.channel, "dingtalk-connector");
+    assert_eq!(support.client_secret.expose(), "sup-secret");
+    assert_eq!(
+        support.session,
+        SessionScope {
+            separate_by_conversation: false,
+            group_scope: GroupScope::GroupSender,
+            shared_memory: true,
+        }
+    );
+    assert!(support.debug);
+    assert_eq!(support.endpoints.api.as_str(), "http://127.0.0.1:8788/");
+    assert_eq!(support.endpoints.oapi.as_str(), "https://oapi.dingtalk.com/");
+    assert_eq!(support.dm_policy, DmPolicy::Pairing, "clawtalk default");
+
+    let sales = c.account("sales").unwrap();
+    assert_eq!(
+        sales.client_secret.expose(),
+        "shared-fallback",
+        "top-level creds are a fallback"
+    );
+    assert_eq!(sales.corp_id.as_deref(), Some("ding-corp"));
+    assert_eq!(sales.app_agent_id.as_deref(), Some("3003"));
+    assert_eq!(sales.session, SessionScope::default());
+    assert_eq!(sales.endpoints.oapi.as_str(), "http://127.0.0.1:9001/");
+
+    assert_eq!(c.default_agent, "main", "implicit agent");
+    assert_eq!(
+        c.bindings[0].account,
+        AccountMatch::Id("sales".into()),
+        "defaultAccount"
+    );
+    assert_eq!(c.bindings[0].department, Some(7));
+    let warned: Vec<&str> = loaded.warnings.iter().map(|w| w.path.as_str()).collect();
+    assert!(warned.contains(&"channels.dingtalk-connector.accounts.sales.groupReplyMode"));
+}
+
+#[test]
+fn env_only_config() {
+    let home = tempfile::tempdir().unwrap();
+    let env = env_of(&[
+        ("HOME", home.path().to_str().unwrap()),
+        ("DINGTALK_CLIENT_ID", "dingenv"),
+        ("DINGTALK_CLIENT_SECRET", "env-secret"),
+        ("CLAWTALK_MODEL", "qwen/qwen-plus"),
+        ("QWEN_API_KEY", "sk-q"),
+    ]);
+    let loaded = Config::load_with_env(None, &env).unwrap();
+    assert_eq!(loaded.source, ConfigSource::Defaults);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let c = loaded.config;
+    assert_eq!(c.accounts.len(), 1);
+    let a = &c.accounts[0];
+    assert_eq!(
+        (a.id.as_str(), a.client_id.as_str(), a.robot_code.as_str()),
+        ("default", "dingenv", "dingenv")
+    );
+    assert_eq!(a.client_secret.expose(), "env-secret");
+    assert_eq!(a.mode, ConnectionMode::Stream);
+    assert_eq!(c.default_agent().id, "main");
+    assert_eq!(c.default_agent().model, model("qwen/qwen-plus"));
+    assert_eq!(
+        c.provider("qwen").unwrap().api_key.as_ref().unwrap().expose(),
+        "sk-q"
+    );
+    assert_eq!(c.gateway.port, DEFAULT_PORT);
+    assert_eq!(c.gateway.state_dir, home.path().join(".clawtalk"));
+    assert_eq!(c.session, SessionConfig::default());
+}
+
+#[test]
+fn empty_environment_says_what_to_set() {
+    let env = env_of(&[("HOME", "/nonexistent-home")]);
+    let err = Config::load_with_env(None, &env).unwrap_err();
+    let paths: Vec<&str> = err.errors.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["agents.defaults.model.primary", "channels.dingtalk"]);
+    assert!(
+        err.errors[1]
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("DINGTALK_CLIENT_ID")
+    );
+}
+
+#[test]
+fn env_fills_the_default_account_only() {
+    let text = r#"{ agents: { defaults: { model: "custom/m" } },
+        models: { providers: { custom: { baseUrl: "http://localhost:1/v1" } } },
+        channels: { dingtalk: { dmPolicy: "open", allowFrom: ["*"] } } }"#;
+    let c = load_ok(
+        text,
+        &[("DINGTALK_CLIENT_ID", "i"), ("DINGTALK_CLIENT_SECRET", "s")],
+    )
+    .config;
+    assert_eq!(c.accounts[0].client_id, "i");
+    assert_eq!(c.accounts[0].dm_policy, DmPolicy::Open);
+
+    let err = load_err(text, &[("DINGTALK_CLIENT_ID", "i")]);
+    assert_eq!(err.errors.len(), 1);
+    assert_eq!(err.errors[0].path, "channels.dingtalk.clientSecret");
+    assert!(
+        err.errors[0]
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("DINGTALK_CLIENT_SECRET")
+    );
+}
+
+const BROKEN: &str = r#"{
+  gateway: { port: 70000, bind: "lan" },
+  agents: { list: [
+    { id: "main", model: "deepseek-chat" },
+    { id: "main", model: "nowhere/m1" },
+  ] },
+  bindings: [ { agentId: "ghost", match: { channel: "dingtalk", accountId: "bot9" } } ],
+  models: { providers: { mine: { apiKey: "${MINE_KEY}" } } },
+  channels: { dingtalk: { accounts: {
+    bot1: { clientId: "dup", clientSecret: "x1", dmPolicy: "opne" },
+    bot2: { clientId: "dup", groupPolicy: "allowlist", requireMention: "yes", mode: "http" },
+  } } },
+  session: { reset: { mode: "weekly" } },
+}"#;
+
+#[test]
+fn broken_config_reports_every_error_with_its_path() {
+    let err = load_err(BROKEN, &[]);
+    let got: Vec<String> = err.errors.iter().map(ToString::to_string).collect();
+    let expect = [
+        ("gateway.port", "out of range"),
+        ("agents.list[0].model", "not a provider/model reference"),
+        ("agents.list[1].id", "already used"),
+        ("agents.list[1].model", "not defined"),
+        ("models.providers.mine.apiKey", "MINE_KEY is not set"),
+        ("models.providers.mine.baseUrl", "no baseUrl"),
+        ("channels.dingtalk.accounts.bot1.dmPolicy", "not a valid value"),
+        (
+            "channels.dingtalk.accounts.bot2.requireMention",
+            "expected true or false",
+        ),
+        ("channels.dingtalk.accounts.bot2.mode", "only Stream mode"),
+        ("channels.dingtalk.accounts.bot2.clientSecret", "no clientSecret"),
+        (
+            "channels.dingtalk.accounts.bot2.groupAllowFrom",
+            "empty groupAllowFrom",
+        ),
+        ("channels.dingtalk.accounts.bot2.clientId", "already used"),
+        ("bindings[0].agentId", "unknown agent"),
+        (
+            "bindings[0].match.accountId",
+            "no dingtalk account named \"bot9\"",
+        ),
+        ("session.reset.mode", "not a valid value"),
+        ("gateway.auth.token", "without an auth token"),
+    ];
+    for (path, text) in expect {
+        assert!(
+            err.errors
+                .iter()
+                .any(|e| e.path == path && e.to_string().contains(text)),
+            "missing error at {path} ({text}); got:\n{}",
+            got.join("\n")
+        );
+    }
+    assert_eq!(err.errors.len(), expect.len(), "{}", got.join("\n"));
+    // Every error carries a fix; the dmPolicy one lists the choices.
+    assert!(err.errors.iter().all(|e| e.fix.is_some()));
+    let dm = err.errors.iter().find(|e| e.path.ends_with("dmPolicy")).unwrap();
+    assert_eq!(
+        dm.fix.as_deref(),
+        Some("expected one of pairing|allowlist|open|disabled")
+    );
+}
+
+#[test]
+fn secrets_never_leak() {
+    // Valid config: Debug of everything.
+    let loaded = load_ok(LEGACY, LEGACY_ENV);
+    let dump = format!("{:?} {:?}", loaded.config, loaded.warnings);
+    for (_, secret) in LEGACY_ENV {
+        assert!(!dump.contains(secret), "{secret} leaked");
+    }
+    // Invalid config: secret-bearing keys with bad shapes and problems elsewhere.
+    let text = r#"{
+      gateway: { bind: "0.0.0.0", auth: { token: "" } },
+      models: { providers: { deepseek: { apiKey: "sk-LITERAL-1" , api: "grpc" } } },
+      agents: { defaults: { model: "deepseek/x" } },
+      channels: { dingtalk: { clientId: "id", clientSecret: ["sk-LITERAL-2"], dmPolicy: "sk-LITERAL-3-not" } },
+    }"#;
+    let err = load_err(text, &[]);
+    let dump = format!("{err} {err:?}");
+    assert!(!dump.contains("sk-LITERAL-1"), "{dump}");
+    assert!(!dump.contains("sk-LITERAL-2"), "{dump}");
+    assert!(
+        err.errors
+            .iter()
+            .any(|e| e.path == "channels.dingtalk.clientSecret")
+    );
+}
+
+#[test]
+fn escapes_and_config_env() {
+    let text = r#"{
+      env: { vars: { BOT_SECRET: "from-file-env" }, OTHER: "x" },
+      agents: { list: [{ id: "main", model: "m/x", systemPrompt: "Use $${NAME} and ${lower} literally." }] },
+      models: { providers: { m: { baseUrl: "http://localhost:9/v1" } } },
+      channels: { dingtalk: { clientId: "a", clientSecret: "${BOT_SECRET}", dmPolicy: "disabled" } },
+    }"#;
+    let c = load_ok(text, &[]).config;
+    assert_eq!(
+        c.agents[0].system_prompt.as_deref(),
+        Some("Use ${NAME} and ${lower} literally.")
+    );
+    assert_eq!(c.accounts[0].client_secret.expose(), "from-file-env");
+}
+
+#[test]
+fn typos_are_warnings_with_hints() {
+    let text = r#"{
+      agents: { defaults: { model: "m/x" } },
+      models: { providers: { m: { baseUrl: "http://localhost:9/v1" } } },
+      channels: { dingtalk: { clientId: "a", clientSecret: "b", dmpolicy: "open", requireMentoin: false } },
+      sesion: {},
+    }"#;
+    let loaded = load_ok(text, &[]);
+    let w: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    let find = |p: &str| w.iter().find(|s| s.starts_with(p)).cloned().unwrap_or_default();
+    assert!(
+        find("channels.dingtalk.dmpolicy:").contains("did you mean `dmPolicy`"),
+        "{w:?}"
+    );
+    assert!(
+        find("channels.dingtalk.requireMentoin:").contains("did you mean `requireMention`"),
+        "{w:?}"
+    );
+    assert!(find("sesion:").contains("did you mean `session`"), "{w:?}");
+}
+
+#[test]
+fn session_reset_modes() {
+    let base = r#"agents: { defaults: { model: "m/x" } },
+      models: { providers: { m: { baseUrl: "http://localhost:9/v1" } } },
+      channels: { dingtalk: { clientId: "a", clientSecret: "b", dmPolicy: "pairing" } },"#;
+    let session = |s: &str| load_ok(&format!("{{ {base} session: {s} }}"), &[]).config.session;
+    assert_eq!(session("{ reset: { mode: \"none\" } }").idle_reset, None);
+    let daily = session("{ reset: { mode: \"daily\", atHour: 6 } }");
+    assert_eq!((daily.idle_reset, daily.daily_reset_hour), (None, Some(6)));
+    assert_eq!(
+        session("{ idleMinutes: 15 }").idle_reset,
+        Some(Duration::from_secs(900))
+    );
+    assert_eq!(
+        session("{ reset: { mode: \"idle\" } }").idle_reset,
+        Some(DEFAULT_IDLE_RESET)
+    );
+}
+
+#[test]
+fn lan_bind_with_token_and_custom_store() {
+    let text = r#"{
+      gateway: { bind: "lan", auth: { token: "${T}" }, stateDir: "/var/lib/clawtalk" },
+      store: { url: "postgres://claw@db/claw" },
+      agents: { defaults: { model: "m/x" } },
+      models: { providers: { m: { baseUrl: "http://localhost:9/v1" } } },
+      channels: { dingtalk: { clientId: "a", clientSecret: "b", dmPolicy: "pairing",
+                              endpoints: "http://127.0.0.1:8788/sim" } },
+    }"#;
+    let c = load_ok(text, &[("T", "tok")]).config;
+    assert_eq!(c.gateway.bind, IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    assert_eq!(c.gateway.state_dir, PathBuf::from("/var/lib/clawtalk"));
+    assert_eq!(c.store.url, "postgres://claw@db/claw");
+    assert_eq!(
+        types::redact_url_password("postgres://claw:pw@db:5432/claw"),
+        "postgres://claw:***@db:5432/claw"
+    );
+    assert_eq!(types::redact_url_password("sqlite:///x/y.db"), "sqlite:///x/y.db");
+    let e = &c.accounts[0].endpoints;
+    assert_eq!(e.api_url("/v1.0/x").as_str(), "http://127.0.0.1:8788/sim/v1.0/x");
+    assert_eq!(e.oapi, e.api);
+}
+
+#[test]
+fn openclaw_file_gets_a_dm_policy_notice() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("openclaw.json");
+    std::fs::write(
+        &path,
+        r#"{ agents: { defaults: { model: "m/x" } },
+             models: { providers: { m: { baseUrl: "http://localhost:9/v1" } } },
+             channels: { dingtalk: { clientId: "a", clientSecret: "b" } } }"#,
+    )
+    .unwrap();
+    let loaded = Config::load_with_env(Some(&path), &env_of(&[])).unwrap();
+    assert!(loaded.source.is_openclaw());
+    let notice = loaded
+        .warnings
+        .iter()
+        .find(|w| w.path == "channels.dingtalk.dmPolicy")
+        .expect("dmPolicy notice");
+    assert!(notice.message.contains("pairing"));
+}
+
+#[test]
+fn one_error_per_problem() {
+    // A SecretInput naming a missing variable is one error, not also "no clientSecret"; a
+    // built-in provider without a key is reported once even when several agents use it.
+    let text = r#"{
+      agents: { list: [ { id: "a", model: "deepseek/x" }, { id: "b", model: "deepseek/y" } ] },
+      channels: { dingtalk: { clientId: "i", clientSecret: { source: "env", id: "NOPE" }, dmPolicy: "pairing" } },
+    }"#;
+    let err = load_err(text, &[]);
+    let got: Vec<String> = err.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(err.errors.len(), 2, "{got:#?}");
+    assert_eq!(err.errors[0].path, "agents.list[0].model");
+    assert!(got[0].contains("DEEPSEEK_API_KEY"));
+    assert_eq!(err.errors[1].path, "channels.dingtalk.clientSecret.id");
+}

@@ -1,0 +1,394 @@
+//! The normalized configuration the gateway runs on, independent of the file dialect
+//! (clawtalk's own file or an OpenClaw `openclaw.json`).
+//!
+//! Defaults that differ from OpenClaw or its DingTalk plugins are called out on the field.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use dingtalk::{Endpoints, Secret};
+use url::Url;
+
+/// Default control-plane port, the same as OpenClaw's so existing clients find us.
+pub const DEFAULT_PORT: u16 = 18789;
+/// Default idle time after which a conversation starts a fresh session.
+pub const DEFAULT_IDLE_RESET: Duration = Duration::from_secs(30 * 60);
+
+/// Everything the gateway needs, already validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Listener, auth and state directory.
+    pub gateway: GatewayConfig,
+    /// Where sessions, dedup records and pairing state are persisted.
+    pub store: StoreConfig,
+    /// Agents in file order; never empty (an implicit `main` agent exists when none is listed).
+    pub agents: Vec<AgentConfig>,
+    /// Id of the agent that answers when no binding matches.
+    pub default_agent: String,
+    /// LLM providers by id, including built-in presets that agents refer to.
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// Routing rules in file order; the router applies OpenClaw's precedence tiers.
+    pub bindings: Vec<Binding>,
+    /// DingTalk bots (one Stream connection each when enabled).
+    pub accounts: Vec<DingTalkAccount>,
+    /// Session lifetime rules.
+    pub session: SessionConfig,
+}
+
+/// `gateway.*`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayConfig {
+    /// `gateway.port`, default 18789.
+    pub port: u16,
+    /// `gateway.bind`: `loopback` → 127.0.0.1 (default), `lan` → 0.0.0.0, or an IP address.
+    pub bind: IpAddr,
+    /// `gateway.stateDir` (clawtalk key), else `$CLAWTALK_STATE_DIR`, else `~/.clawtalk`.
+    /// Never OpenClaw's directory, even when reading `openclaw.json`.
+    pub state_dir: PathBuf,
+    /// `gateway.auth.token`; required when `bind` is not loopback.
+    pub auth_token: Option<Secret>,
+}
+
+/// `store.*` (clawtalk key).
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// `store.url`, default `sqlite://<state_dir>/clawtalk.db`; `postgres://user:pass@host/db`
+    /// is accepted too. May hold a password: `Debug` masks it, so never log it with `Display`.
+    pub url: String,
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &redact_url_password(&self.url))
+            .finish()
+    }
+}
+
+/// `scheme://user:pass@host/…` → `scheme://user:***@host/…`; other strings unchanged.
+pub(crate) fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let masked = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{masked}@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// One agent: a model, a prompt and a workspace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentConfig {
+    /// Unique id (`[A-Za-z0-9_-]`, ≤ 64 chars); bindings refer to it.
+    pub id: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Primary model: the agent's own `model`, else `agents.defaults.model`, else `$CLAWTALK_MODEL`.
+    pub model: ModelRef,
+    /// Tried in order when the primary fails.
+    pub fallbacks: Vec<ModelRef>,
+    /// `systemPrompt` (clawtalk) or `systemPromptOverride` (OpenClaw legacy).
+    pub system_prompt: Option<String>,
+    /// Workspace directory (memory files). Default `<state_dir>/workspace` for the default agent
+    /// and `<state_dir>/workspace-<id>` for the others, like OpenClaw.
+    pub workspace: PathBuf,
+    /// Persona shown to users.
+    pub identity: Identity,
+}
+
+/// `identity { name, emoji, theme, avatar }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// Name the agent uses for itself.
+    pub name: Option<String>,
+    /// Emoji, e.g. for acknowledgement reactions.
+    pub emoji: Option<String>,
+    /// Free-form persona description.
+    pub theme: Option<String>,
+    /// Avatar URL or path.
+    pub avatar: Option<String>,
+}
+
+/// A `provider/model` reference. The model part may itself contain `/`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ModelRef {
+    /// Key into [`Config::providers`].
+    pub provider: String,
+    /// Model id sent to the provider.
+    pub model: String,
+}
+
+impl ModelRef {
+    /// Splits `provider/model` at the first `/`; `None` when either side is empty.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        let (provider, model) = s.trim().split_once('/')?;
+        (!provider.is_empty() && !model.is_empty()).then(|| Self {
+            provider: provider.to_owned(),
+            model: model.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for ModelRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.provider, self.model)
+    }
+}
+
+/// `models.providers.<id>`: an OpenAI-compatible endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderConfig {
+    /// The provider id (map key).
+    pub id: String,
+    /// Which built-in preset the id names, if any.
+    pub preset: ProviderPreset,
+    /// `baseUrl`; filled from the preset when omitted. `/chat/completions` is appended to it.
+    pub base_url: Url,
+    /// `apiKey`, else the preset's environment variables (e.g. `DEEPSEEK_API_KEY`).
+    /// `None` only for custom providers (local servers often need no key).
+    pub api_key: Option<Secret>,
+    /// Wire protocol.
+    pub api: ApiKind,
+    /// Declared models (optional catalogue; informational).
+    pub models: Vec<ModelInfo>,
+}
+
+/// Built-in provider presets for Chinese model vendors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderPreset {
+    /// Alibaba DashScope / Model Studio / Bailian (Qwen). Ids `qwen`, `dashscope`, `bailian`, `modelstudio`.
+    DashScope,
+    /// DeepSeek. Id `deepseek`.
+    DeepSeek,
+    /// Moonshot (Kimi). Ids `moonshot`, `kimi`.
+    Kimi,
+    /// Zhipu GLM (`zhipu`, `glm`, `bigmodel`: open.bigmodel.cn) and Z.AI (`zai`: api.z.ai).
+    Glm,
+    /// Anything else; `baseUrl` is required.
+    Custom,
+}
+
+/// `api` of a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiKind {
+    /// `openai-completions` (default): `POST {baseUrl}/chat/completions`.
+    OpenAiCompletions,
+    /// `openai-responses`: `POST {baseUrl}/responses`.
+    OpenAiResponses,
+    /// `anthropic-messages`.
+    AnthropicMessages,
+}
+
+/// One entry of `models.providers.<id>.models`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelInfo {
+    /// Model id.
+    pub id: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// `contextWindow` in tokens.
+    pub context_window: Option<u64>,
+    /// `maxTokens` for replies.
+    pub max_tokens: Option<u64>,
+}
+
+/// `bindings[]`: which agent answers which DingTalk conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// Target agent (exists in [`Config::agents`]).
+    pub agent_id: String,
+    /// `match.channel`: `dingtalk` or `dingtalk-connector`, compared with
+    /// [`DingTalkAccount::channel`]. Bindings for other channels are dropped with a warning.
+    pub channel: String,
+    /// `match.accountId`.
+    pub account: AccountMatch,
+    /// `match.peer`.
+    pub peer: Option<Peer>,
+    /// `match.department` (clawtalk extension): the sender's DingTalk department id.
+    pub department: Option<i64>,
+}
+
+/// `match.accountId` of a binding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountMatch {
+    /// `"*"`: any account of the channel.
+    Any,
+    /// One account. An omitted `accountId` is resolved at load time to the channel's default
+    /// account (`defaultAccount`, else `default`, else the first), as OpenClaw does.
+    Id(String),
+}
+
+/// `match.peer`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// Direct message or group.
+    pub kind: PeerKind,
+    /// Sender id (DMs) or `conversationId` (`cid…`, groups).
+    pub id: String,
+}
+
+/// `match.peer.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerKind {
+    /// `direct` (also `dm`).
+    Direct,
+    /// `group`.
+    Group,
+}
+
+/// One DingTalk bot (an app's robot), from `channels.dingtalk`, `channels.dingtalk-connector`
+/// (either at the top level or under `accounts.<id>`, inheriting top-level keys), or from the
+/// `DINGTALK_CLIENT_ID`/`DINGTALK_CLIENT_SECRET` environment variables.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DingTalkAccount {
+    /// Account id; `default` for a single top-level or env-only account. Unique across channels.
+    pub id: String,
+    /// `dingtalk` or `dingtalk-connector`: the section it came from (bindings match on it).
+    pub channel: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// `enabled`, default true. Disabled accounts are kept but not connected.
+    pub enabled: bool,
+    /// `mode`, default `stream`.
+    pub mode: ConnectionMode,
+    /// `clientId` (AppKey).
+    pub client_id: String,
+    /// `clientSecret` (AppSecret).
+    pub client_secret: Secret,
+    /// `robotCode`, default `client_id` (true for every Stream-mode robot).
+    pub robot_code: String,
+    /// `corpId`, when known.
+    pub corp_id: Option<String>,
+    /// `agentId` of the DingTalk app (needed for work notifications), when known.
+    pub app_agent_id: Option<String>,
+    /// `dmPolicy`. Default `pairing` like OpenClaw core; both DingTalk plugins default to `open`.
+    pub dm_policy: DmPolicy,
+    /// `groupPolicy`. Default `open` like both DingTalk plugins (OpenClaw core's default is
+    /// `allowlist`, which with an empty list would silence every group).
+    pub group_policy: GroupPolicy,
+    /// `allowFrom`: DM senders allowed besides paired ones; `"*"` = everyone.
+    pub allow_from: Vec<String>,
+    /// `groupAllowFrom`: group senders or conversation ids allowed under `groupPolicy: allowlist`.
+    pub group_allow_from: Vec<String>,
+    /// `requireMention`, default true (DingTalk only delivers @-mentions in groups anyway).
+    pub require_mention: bool,
+    /// `messageType`, default `markdown` (cards cost API quota per update).
+    pub message_type: MessageType,
+    /// `streaming`, default false; soimy `cardStreamingMode: answer|all` also turns it on.
+    pub streaming: bool,
+    /// Session keying (connector keys).
+    pub session: SessionScope,
+    /// `debug`, default false.
+    pub debug: bool,
+    /// `endpoints { api, oapi }` (clawtalk) or `endpoint` (connector, API host). Default:
+    /// production hosts. Point both at the simulator in tests.
+    pub endpoints: Endpoints,
+}
+
+/// How the bot receives messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionMode {
+    /// DingTalk Stream (outbound WebSocket). The only mode implemented.
+    Stream,
+    /// HTTP callback (not implemented yet; rejected by validation).
+    Http,
+    /// Group custom robot webhook (not implemented yet; rejected by validation).
+    CustomRobot,
+}
+
+/// Who may talk to the bot in direct messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DmPolicy {
+    /// Unknown senders get a pairing code an operator approves.
+    Pairing,
+    /// Only `allow_from`.
+    Allowlist,
+    /// Everyone.
+    Open,
+    /// No DMs.
+    Disabled,
+}
+
+/// Which groups the bot answers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupPolicy {
+    /// Every group it is @-mentioned in.
+    Open,
+    /// Only `group_allow_from`.
+    Allowlist,
+    /// No groups.
+    Disabled,
+}
+
+/// Reply rendering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageType {
+    /// Markdown message (default).
+    Markdown,
+    /// Plain text.
+    Text,
+    /// AI card (`card`, also `aicard`).
+    Card,
+}
+
+/// How conversations map to sessions (DingTalk connector keys, accepted for all accounts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionScope {
+    /// `separateSessionByConversation`, default true; false = one session per user across DM and groups.
+    pub separate_by_conversation: bool,
+    /// `groupSessionScope`, default `group`.
+    pub group_scope: GroupScope,
+    /// `sharedMemoryAcrossConversations`, default false.
+    pub shared_memory: bool,
+}
+
+impl Default for SessionScope {
+    fn default() -> Self {
+        Self {
+            separate_by_conversation: true,
+            group_scope: GroupScope::Group,
+            shared_memory: false,
+        }
+    }
+}
+
+/// `groupSessionScope`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupScope {
+    /// One session per group.
+    Group,
+    /// One session per member within a group (`group_sender`).
+    GroupSender,
+}
+
+/// `session.*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Idle time after which the next message starts a fresh session.
+    /// Default 30 minutes (OpenClaw's current default is no reset). `None` = never.
+    pub idle_reset: Option<Duration>,
+    /// Hour of day (0–23, local time) for a daily reset, from `session.reset.mode: "daily"`.
+    pub daily_reset_hour: Option<u8>,
+    /// Messages that reset the session, default `["/new", "/reset"]`.
+    pub reset_triggers: Vec<String>,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle_reset: Some(DEFAULT_IDLE_RESET),
+            daily_reset_hour: None,
+            reset_triggers: vec!["/new".into(), "/reset".into()],
+        }
+    }
+}

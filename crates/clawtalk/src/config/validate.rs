@@ -1,0 +1,539 @@
+//! Cross-checks between sections (bindings → agents/accounts, agents → providers, account
+//! credentials and policies) and assembly of the final [`Config`].
+//!
+//! Every problem is recorded; nothing stops early, so `clawtalk config validate` lists them all.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use url::Url;
+
+use super::agents::{AgentDraft, BindingDraft, ModelAt, ModelSpec, ProviderDraft};
+use super::channels::AccountDraft;
+use super::openclaw::Draft;
+use super::presets::{PRESET_IDS, preset_for};
+use super::reader::{Ctx, is_valid_id};
+use super::types::{
+    AccountMatch, AgentConfig, ApiKind, Binding, Config, ConnectionMode, DingTalkAccount, DmPolicy,
+    GatewayConfig, GroupPolicy, ModelRef, Peer, ProviderConfig, ProviderPreset, StoreConfig,
+};
+
+/// Id of the agent created when the file lists none (OpenClaw's default agent id).
+const IMPLICIT_AGENT: &str = "main";
+
+/// Turns the draft into a [`Config`], recording every cross-section problem in `cx`.
+/// The result is only meaningful when `cx` holds no errors.
+pub(crate) fn assemble(draft: Draft, cx: &mut Ctx<'_>, openclaw_file: bool) -> Config {
+    let gateway = gateway(&draft, cx);
+    let store = store(&draft, &gateway, cx);
+    let (agents, default_agent, used_models) = agents(&draft, &gateway, cx);
+    let providers = providers(draft.providers, &used_models, cx);
+    let accounts = accounts(draft.channels.accounts, cx, openclaw_file);
+    let bindings = bindings(draft.bindings, &agents, &accounts, &draft.channels.defaults, cx);
+    Config {
+        gateway,
+        store,
+        agents,
+        default_agent,
+        providers,
+        bindings,
+        accounts,
+        session: draft.session,
+    }
+}
+
+fn gateway(draft: &Draft, cx: &mut Ctx<'_>) -> GatewayConfig {
+    let g = &draft.gateway;
+    let state_dir = g.state_dir.clone().unwrap_or_else(|| {
+        cx.diags.error(
+            "gateway.stateDir",
+            "no home directory to put the state directory in",
+            "set gateway.stateDir or export CLAWTALK_STATE_DIR",
+        );
+        PathBuf::from(".clawtalk")
+    });
+    if !g.bind.is_loopback() && (g.auth_token.is_none() || g.auth_disabled) {
+        cx.diags.error(
+            "gateway.auth.token",
+            format!("gateway binds to {} (not loopback) without an auth token", g.bind),
+            "set gateway.auth.token (e.g. \"${CLAWTALK_GATEWAY_TOKEN}\") or bind: \"loopback\"",
+        );
+    }
+    GatewayConfig {
+        port: g.port,
+        bind: g.bind,
+        state_dir,
+        auth_token: if g.auth_disabled {
+            None
+        } else {
+            g.auth_token.clone()
+        },
+    }
+}
+
+fn store(draft: &Draft, gateway: &GatewayConfig, cx: &mut Ctx<'_>) -> StoreConfig {
+    match &draft.store_url {
+        Some((url, path)) => {
+            let ok = url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://");
+            if !ok {
+                // The URL may carry a password, so it is not echoed.
+                cx.diags.error(
+                    path,
+                    "not a supported store URL (sqlite: or postgres://)",
+                    "use sqlite:///path/to/clawtalk.db or postgres://user@host/db",
+                );
+            }
+            StoreConfig { url: url.clone() }
+        }
+        None => StoreConfig {
+            url: format!("sqlite://{}", gateway.state_dir.join("clawtalk.db").display()),
+        },
+    }
+}
+
+/// Resolves agents and returns them with the default agent id and every model they use.
+fn agents(
+    draft: &Draft,
+    gateway: &GatewayConfig,
+    cx: &mut Ctx<'_>,
+) -> (Vec<AgentConfig>, String, Vec<ModelAt>) {
+    let defaults = &draft.agents.defaults;
+    let env_model = cx.var("CLAWTALK_MODEL").and_then(|s| match ModelRef::parse(&s) {
+        Some(model) => Some(ModelAt {
+            model,
+            path: "env CLAWTALK_MODEL".into(),
+        }),
+        None => {
+            cx.diags.error(
+                "env CLAWTALK_MODEL",
+                format!("{s:?} is not a provider/model reference"),
+                "export CLAWTALK_MODEL=provider/model, e.g. deepseek/deepseek-chat",
+            );
+            None
+        }
+    });
+
+    let implicit;
+    let list: Vec<&AgentDraft> = if draft.agents.list.is_empty() {
+        implicit = AgentDraft {
+            path: "agents".into(),
+            id: IMPLICIT_AGENT.into(),
+            is_default: true,
+            name: None,
+            model: ModelSpec::default(),
+            system_prompt: None,
+            workspace: None,
+            identity: Default::default(),
+        };
+        vec![&implicit]
+    } else {
+        draft.agents.list.iter().collect()
+    };
+
+    let mut seen: HashMap<&str, &str> = HashMap::new();
+    for a in &list {
+        if let Some(first) = seen.insert(&a.id, &a.path) {
+            cx.diags.error(
+                format!("{}.id", a.path),
+                format!("agent id {:?} is already used at {first}", a.id),
+                "give every agent a unique id",
+            );
+        }
+    }
+    let defaults_marked: Vec<&&AgentDraft> = list.iter().filter(|a| a.is_default).collect();
+    if defaults_marked.len() > 1 {
+        cx.diags.warn(
+            format!("{}.default", defaults_marked[1].path),
+            format!(
+                "more than one agent has default: true; {:?} is the default",
+                defaults_marked[0].id
+            ),
+            Some("mark only one agent as default".into()),
+        );
+    }
+    let default_id = defaults_marked
+        .first()
+        .map(|a| a.id.clone())
+        .unwrap_or_else(|| list[0].id.clone());
+
+    let mut used = Vec::new();
+    let mut out = Vec::new();
+    for a in list {
+        let primary = a
+            .model
+            .primary
+            .clone()
+            .or_else(|| defaults.model.primary.clone())
+            .or_else(|| env_model.clone());
+        // A string model is a strict primary (no fallbacks); an object without fallbacks
+        // inherits the defaults' list, as in OpenClaw.
+        let fallbacks = match (&a.model.primary, &a.model.fallbacks) {
+            (_, Some(f)) => f.clone(),
+            (_, None) => defaults.model.fallbacks.clone().unwrap_or_default(),
+        };
+        let primary = match primary {
+            Some(p) => p,
+            None => {
+                // An invalid `model` value was reported where it was read; only a model that is
+                // missing everywhere needs its own error.
+                if !a.model.written {
+                    let path = if a.path == "agents" {
+                        "agents.defaults.model.primary".to_owned()
+                    } else {
+                        format!("{}.model", a.path)
+                    };
+                    cx.diags.error(
+                        path,
+                        format!("agent {:?} has no model", a.id),
+                        "set agents.defaults.model.primary (e.g. \"deepseek/deepseek-chat\") or export CLAWTALK_MODEL",
+                    );
+                }
+                // Placeholder so later checks (bindings) still see the agent; the config is
+                // not returned because an error was recorded.
+                ModelAt {
+                    model: ModelRef {
+                        provider: String::new(),
+                        model: String::new(),
+                    },
+                    path: a.path.clone(),
+                }
+            }
+        };
+        let has_model = !primary.model.provider.is_empty();
+        if has_model {
+            used.push(primary.clone());
+        }
+        used.extend(fallbacks.iter().cloned());
+        let is_default = a.id == default_id;
+        let workspace = a
+            .workspace
+            .clone()
+            .unwrap_or_else(|| match (is_default, &defaults.workspace) {
+                (true, Some(w)) => w.clone(),
+                (true, None) => gateway.state_dir.join("workspace"),
+                (false, _) => gateway.state_dir.join(format!("workspace-{}", a.id)),
+            });
+        out.push(AgentConfig {
+            id: a.id.clone(),
+            name: a.name.clone(),
+            model: primary.model,
+            fallbacks: fallbacks.into_iter().map(|m| m.model).collect(),
+            system_prompt: a.system_prompt.clone().or_else(|| defaults.system_prompt.clone()),
+            workspace,
+            identity: a.identity.clone(),
+        });
+    }
+    (out, default_id, used)
+}
+
+/// Declared providers plus presets that agents use without declaring them.
+fn providers(
+    declared: Vec<ProviderDraft>,
+    used: &[ModelAt],
+    cx: &mut Ctx<'_>,
+) -> BTreeMap<String, ProviderConfig> {
+    let mut out = BTreeMap::new();
+    for p in declared {
+        let preset = preset_for(&p.id);
+        let is_used = used.iter().any(|m| m.model.provider == p.id);
+        let base_url = p
+            .base_url
+            .clone()
+            .or_else(|| preset.and_then(|pr| Url::parse(pr.base_url).ok()));
+        let Some(base_url) = base_url else {
+            cx.diags.error(
+                format!("{}.baseUrl", p.path),
+                format!("provider {:?} has no baseUrl", p.id),
+                "set baseUrl to the OpenAI-compatible endpoint, e.g. https://host/v1",
+            );
+            continue;
+        };
+        let api_key = p.api_key.clone().or_else(|| preset_key(cx, &p.id));
+        let key_path = format!("{}.apiKey", p.path);
+        if api_key.is_none()
+            && !cx.diags.has_error_at(&key_path)
+            && let Some(pr) = preset
+        {
+            let (message, fix) = (
+                format!("provider {:?} has no API key", p.id),
+                format!(
+                    "set apiKey (e.g. \"${{{}}}\") or export {}",
+                    pr.key_envs[0], pr.key_envs[0]
+                ),
+            );
+            if is_used {
+                cx.diags.error(key_path, message, fix);
+            } else {
+                cx.diags.warn(key_path, message, Some(fix));
+            }
+        }
+        out.insert(
+            p.id.clone(),
+            ProviderConfig {
+                id: p.id,
+                preset: preset.map_or(ProviderPreset::Custom, |pr| pr.kind),
+                base_url,
+                api_key,
+                api: p.api,
+                models: p.models,
+            },
+        );
+    }
+    let declared_ids: Vec<String> = out.keys().cloned().collect();
+    for m in used {
+        let id = &m.model.provider;
+        if let Some(p) = out.get(id) {
+            if !p.models.is_empty() && !p.models.iter().any(|x| x.id == m.model.model) {
+                cx.diags.warn(
+                    &m.path,
+                    format!(
+                        "model {:?} is not listed in models.providers.{id}.models",
+                        m.model.model
+                    ),
+                    Some("add it to the provider's models list or check the spelling".into()),
+                );
+            }
+            continue;
+        }
+        if declared_ids.contains(id) {
+            continue;
+        }
+        let Some(preset) = preset_for(id) else {
+            cx.diags.error(
+                &m.path,
+                format!("model {} uses provider {id:?}, which is not defined", m.model),
+                format!(
+                    "add models.providers.{id} with baseUrl and apiKey, or use a built-in provider ({PRESET_IDS})"
+                ),
+            );
+            continue;
+        };
+        let api_key = preset_key(cx, id);
+        // Inserted below even without a key, so later uses hit `out.get` above: one error per
+        // provider, at its first use.
+        if api_key.is_none() {
+            cx.diags.error(
+                &m.path,
+                format!("provider {id:?} (built in) needs an API key"),
+                format!(
+                    "export {} or add models.providers.{id}.apiKey",
+                    preset.key_envs.join(" / ")
+                ),
+            );
+        }
+        let Ok(base_url) = Url::parse(preset.base_url) else {
+            continue;
+        };
+        out.insert(
+            id.clone(),
+            ProviderConfig {
+                id: id.clone(),
+                preset: preset.kind,
+                base_url,
+                api_key,
+                api: ApiKind::OpenAiCompletions,
+                models: Vec::new(),
+            },
+        );
+    }
+    out
+}
+
+fn preset_key(cx: &Ctx<'_>, id: &str) -> Option<dingtalk::Secret> {
+    let preset = preset_for(id)?;
+    preset
+        .key_envs
+        .iter()
+        .find_map(|name| cx.var(name))
+        .map(dingtalk::Secret::new)
+}
+
+fn accounts(drafts: Vec<AccountDraft>, cx: &mut Ctx<'_>, openclaw_file: bool) -> Vec<DingTalkAccount> {
+    if drafts.is_empty() {
+        cx.diags.error(
+            "channels.dingtalk",
+            "no DingTalk bot is configured",
+            "set channels.dingtalk.clientId and clientSecret, or export DINGTALK_CLIENT_ID and DINGTALK_CLIENT_SECRET",
+        );
+    } else if drafts.iter().all(|d| !d.account.enabled) {
+        cx.diags.warn(
+            "channels.dingtalk",
+            "every DingTalk account has enabled: false; the gateway will not connect",
+            None,
+        );
+    }
+    let mut ids: HashMap<String, String> = HashMap::new();
+    let mut client_ids: HashMap<String, String> = HashMap::new();
+    for d in &drafts {
+        let a = &d.account;
+        let here = d.path.clone().unwrap_or_else(|| "env".into());
+        if !is_valid_id(&a.id) {
+            cx.diags.error(
+                &here,
+                format!("account id {:?} is not usable", a.id),
+                "use 1–64 letters, digits, - or _",
+            );
+        }
+        if let Some(first) = ids.insert(a.id.clone(), here.clone()) {
+            cx.diags.error(
+                &here,
+                format!("account id {:?} is already used at {first}", a.id),
+                "give every DingTalk account a unique id across channels.dingtalk and channels.dingtalk-connector",
+            );
+        }
+        check_account(d, cx, openclaw_file);
+        if a.enabled
+            && !a.client_id.is_empty()
+            && let Some(first) = client_ids.insert(a.client_id.clone(), here.clone())
+        {
+            cx.diags.error(
+                d.key_path("clientId"),
+                format!(
+                    "clientId {:?} is already used by {first}; two connections to one app split its messages",
+                    a.client_id
+                ),
+                "remove the duplicate account or disable one of them",
+            );
+        }
+    }
+    drafts.into_iter().map(|d| d.account).collect()
+}
+
+fn check_account(d: &AccountDraft, cx: &mut Ctx<'_>, openclaw_file: bool) {
+    let a = &d.account;
+    if !a.enabled {
+        return;
+    }
+    let is_default = a.id == "default";
+    if a.mode != ConnectionMode::Stream {
+        cx.diags.error(
+            d.key_path("mode"),
+            "only Stream mode is implemented so far",
+            "remove mode or set mode: \"stream\"",
+        );
+    }
+    let id_path = d.key_path("clientId");
+    if a.client_id.is_empty() && !cx.diags.has_error_at(&id_path) {
+        cx.diags.error(
+            id_path,
+            format!("account {:?} has no clientId", a.id),
+            if is_default {
+                "set clientId (the app's AppKey) or export DINGTALK_CLIENT_ID"
+            } else {
+                "set clientId (the app's AppKey)"
+            },
+        );
+    }
+    let secret_path = d.key_path("clientSecret");
+    if a.client_secret.is_empty() && !cx.diags.has_error_at(&secret_path) {
+        cx.diags.error(
+            secret_path,
+            format!("account {:?} has no clientSecret", a.id),
+            if is_default {
+                "set clientSecret (e.g. \"${DINGTALK_CLIENT_SECRET}\") or export DINGTALK_CLIENT_SECRET"
+            } else {
+                "set clientSecret (e.g. \"${BOT_SECRET}\" or {source: \"env\", id: \"BOT_SECRET\"})"
+            },
+        );
+    }
+    let dm_path = d.key_path("dmPolicy");
+    match a.dm_policy {
+        DmPolicy::Open if !a.allow_from.iter().any(|x| x == "*") => cx.diags.warn(
+            &dm_path,
+            "dmPolicy \"open\" lets anyone message the bot; OpenClaw also requires allowFrom: [\"*\"] for this",
+            Some("add allowFrom: [\"*\"] to confirm, or use dmPolicy \"pairing\"".into()),
+        ),
+        DmPolicy::Allowlist if a.allow_from.is_empty() => cx.diags.warn(
+            &dm_path,
+            "dmPolicy \"allowlist\" with an empty allowFrom: nobody can message the bot directly",
+            Some("list user ids in allowFrom".into()),
+        ),
+        _ => {}
+    }
+    if !d.dm_policy_set && openclaw_file && d.path.is_some() {
+        cx.diags.warn(
+            dm_path,
+            "not set: clawtalk defaults to \"pairing\" (the DingTalk plugins default to \"open\")",
+            Some("set dmPolicy explicitly to keep the old behaviour".into()),
+        );
+    }
+    if a.group_policy == GroupPolicy::Allowlist && a.group_allow_from.is_empty() {
+        cx.diags.error(
+            d.key_path("groupAllowFrom"),
+            "groupPolicy \"allowlist\" with an empty groupAllowFrom silences every group",
+            "list the allowed group conversation ids or sender ids in groupAllowFrom, or set groupPolicy to \"open\" or \"disabled\"",
+        );
+    }
+}
+
+fn bindings(
+    drafts: Vec<BindingDraft>,
+    agents: &[AgentConfig],
+    accounts: &[DingTalkAccount],
+    defaults: &[(String, String)],
+    cx: &mut Ctx<'_>,
+) -> Vec<Binding> {
+    let agent_ids = agents
+        .iter()
+        .map(|a| a.id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut out = Vec::new();
+    for b in drafts {
+        let mut ok = true;
+        if !agents.iter().any(|a| a.id == b.agent_id) {
+            cx.diags.error(
+                format!("{}.agentId", b.path),
+                format!("unknown agent {:?}", b.agent_id),
+                format!("use one of: {agent_ids}"),
+            );
+            ok = false;
+        }
+        let of_channel: Vec<&DingTalkAccount> = accounts.iter().filter(|a| a.channel == b.channel).collect();
+        let account = match b.account_id.as_deref() {
+            Some("*") => Some(AccountMatch::Any),
+            Some(id) if of_channel.iter().any(|a| a.id == id) => Some(AccountMatch::Id(id.to_owned())),
+            Some(id) => {
+                cx.diags.error(
+                    format!("{}.match.accountId", b.path),
+                    format!("no {} account named {id:?}", b.channel),
+                    account_fix(&b.channel, &of_channel),
+                );
+                None
+            }
+            None => match defaults.iter().find(|(c, _)| *c == b.channel) {
+                Some((_, id)) => Some(AccountMatch::Id(id.clone())),
+                None => {
+                    cx.diags.error(
+                        format!("{}.match.channel", b.path),
+                        format!("no {} account is configured", b.channel),
+                        account_fix(&b.channel, &of_channel),
+                    );
+                    None
+                }
+            },
+        };
+        let (Some(account), true) = (account, ok) else {
+            continue;
+        };
+        out.push(Binding {
+            agent_id: b.agent_id,
+            channel: b.channel,
+            account,
+            peer: b.peer.map(|(kind, id)| Peer { kind, id }),
+            department: b.department,
+        });
+    }
+    out
+}
+
+fn account_fix(channel: &str, accounts: &[&DingTalkAccount]) -> String {
+    if accounts.is_empty() {
+        format!("configure channels.{channel} or change match.channel")
+    } else {
+        let ids: Vec<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
+        format!("use \"*\" or one of: {}", ids.join(", "))
+    }
+}

@@ -1,0 +1,294 @@
+//! The one inbound message type shared by every transport.
+//!
+//! Stream callbacks, HTTP-mode callbacks and outgoing-robot callbacks all carry the same bot
+//! payload; each is turned into an [`InboundMessage`] here, so policy, routing and sessions
+//! never know how a message arrived.
+
+use dingtalk::ids::{ConversationId, DingtalkId, DownloadCode, MsgId, RobotCode, StaffId, UnionId};
+use dingtalk::model::{BotMessage, MessageBody, RichTextItem};
+use serde::{Deserialize, Serialize};
+
+/// How the message reached the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// Stream mode (outbound WebSocket).
+    Stream,
+    /// HTTP-mode bot callback to `/webhooks/dingtalk`.
+    HttpCallback,
+    /// Outgoing (custom) robot callback.
+    OutgoingRobot,
+}
+
+/// DM or group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatKind {
+    /// One-to-one chat with the bot.
+    Direct,
+    /// Group chat (the bot only sees messages that @ it).
+    Group,
+}
+
+/// Who wrote the message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sender {
+    /// Org user id; `None` for external members.
+    pub staff_id: Option<StaffId>,
+    /// Cross-org id.
+    pub union_id: Option<UnionId>,
+    /// Encrypted per-app id; always present in practice, used when there is no staff id.
+    pub dingtalk_id: Option<DingtalkId>,
+    /// Display name.
+    pub nick: String,
+}
+
+impl Sender {
+    /// A stable key for policy and sessions: the staff id, else the encrypted id.
+    #[must_use]
+    pub fn key(&self) -> Option<&str> {
+        self.staff_id
+            .as_ref()
+            .map(StaffId::as_str)
+            .or_else(|| self.dingtalk_id.as_ref().map(DingtalkId::as_str))
+            .filter(|k| !k.is_empty())
+    }
+}
+
+/// Kind of attached media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaKind {
+    /// A picture (or a picture inside rich text).
+    Picture,
+    /// A voice message (its recognition text is in [`InboundMessage::text`]).
+    Audio,
+    /// A video.
+    Video,
+    /// A file.
+    File,
+}
+
+/// Media that can be fetched with `messageFiles/download`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaRef {
+    /// What it is.
+    pub kind: MediaKind,
+    /// The download code.
+    pub download_code: DownloadCode,
+    /// File name, for files.
+    pub file_name: Option<String>,
+}
+
+/// Where a reply to this message can go without an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyTarget {
+    /// The per-message sessionWebhook URL.
+    pub session_webhook: String,
+    /// When it stops working, epoch ms.
+    pub expires_at_ms: i64,
+}
+
+/// One user message to the bot, transport-independent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboundMessage {
+    /// Configured account (bot) that received it.
+    pub account_id: String,
+    /// How it arrived.
+    pub transport: Transport,
+    /// The receiving bot's code (the payload's, else the account's).
+    pub robot_code: RobotCode,
+    /// Platform message id: with `robot_code`, the dedup key.
+    pub msg_id: MsgId,
+    /// Conversation (case kept exactly as sent).
+    pub conversation_id: ConversationId,
+    /// DM or group.
+    pub chat: ChatKind,
+    /// Group name.
+    pub conversation_title: Option<String>,
+    /// Author.
+    pub sender: Sender,
+    /// What the user said, bot mention stripped, trimmed (audio: the recognition text).
+    pub text: String,
+    /// The bot was @-mentioned.
+    pub mentions_bot: bool,
+    /// Attached media.
+    pub media: Vec<MediaRef>,
+    /// Text of a quoted message, when the user replied to one.
+    pub quoted_text: Option<String>,
+    /// Token-free reply path.
+    pub reply: Option<ReplyTarget>,
+    /// When DingTalk says it was sent, epoch ms (else when it was received).
+    pub created_at_ms: i64,
+    /// `msgtype` as sent.
+    pub msgtype: String,
+}
+
+impl InboundMessage {
+    /// Maps a decoded bot payload. `default_robot_code` is the account's robot code, used
+    /// when the payload has none.
+    #[must_use]
+    pub fn from_bot_message(
+        account_id: &str,
+        default_robot_code: &RobotCode,
+        transport: Transport,
+        message: &BotMessage,
+        now_ms: i64,
+    ) -> Self {
+        let robot_code = message
+            .robot_code
+            .clone()
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| default_robot_code.clone());
+        let reply = match (&message.session_webhook, message.session_webhook_expired_time) {
+            (Some(url), Some(expires)) if !url.is_empty() => Some(ReplyTarget {
+                session_webhook: url.clone(),
+                expires_at_ms: expires,
+            }),
+            _ => None,
+        };
+        Self {
+            account_id: account_id.to_owned(),
+            transport,
+            robot_code,
+            msg_id: message.msg_id.clone(),
+            conversation_id: message.conversation_id.clone(),
+            chat: if message.is_group() {
+                ChatKind::Group
+            } else {
+                ChatKind::Direct
+            },
+            conversation_title: message.conversation_title.clone(),
+            sender: Sender {
+                staff_id: message.sender_staff_id.clone(),
+                union_id: message.sender_union_id.clone(),
+                dingtalk_id: message.sender_id.clone(),
+                nick: message.sender_nick.clone().unwrap_or_default(),
+            },
+            text: message.plain_text(),
+            mentions_bot: message.mentions_bot(),
+            media: media_of(&message.body),
+            quoted_text: quoted_text(&message.body),
+            reply,
+            created_at_ms: message.create_at.unwrap_or(now_ms),
+            msgtype: message.msgtype.clone(),
+        }
+    }
+
+    /// True for group chats.
+    #[must_use]
+    pub fn is_group(&self) -> bool {
+        self.chat == ChatKind::Group
+    }
+}
+
+fn media_of(body: &MessageBody) -> Vec<MediaRef> {
+    let one = |kind, code: &Option<DownloadCode>, file_name: Option<String>| {
+        code.clone().map(|download_code| MediaRef {
+            kind,
+            download_code,
+            file_name,
+        })
+    };
+    match body {
+        MessageBody::Picture {
+            download_code,
+            picture_download_code,
+        } => one(
+            MediaKind::Picture,
+            &download_code.clone().or_else(|| picture_download_code.clone()),
+            None,
+        )
+        .into_iter()
+        .collect(),
+        MessageBody::RichText(items) => items
+            .iter()
+            .filter(|item| matches!(item, RichTextItem::Picture { .. }))
+            .filter_map(|item| item.download_code().cloned())
+            .map(|download_code| MediaRef {
+                kind: MediaKind::Picture,
+                download_code,
+                file_name: None,
+            })
+            .collect(),
+        MessageBody::Audio { download_code, .. } => {
+            one(MediaKind::Audio, download_code, None).into_iter().collect()
+        }
+        MessageBody::Video { download_code, .. } => {
+            one(MediaKind::Video, download_code, None).into_iter().collect()
+        }
+        MessageBody::File {
+            download_code,
+            file_name,
+            ..
+        } => one(MediaKind::File, download_code, file_name.clone())
+            .into_iter()
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn quoted_text(body: &MessageBody) -> Option<String> {
+    match body {
+        MessageBody::Text(text) => text
+            .replied_msg
+            .as_ref()
+            .and_then(|quoted| quoted.text.clone())
+            .filter(|t| !t.trim().is_empty()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> BotMessage {
+        let path = format!("{}/../dingtalk/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        BotMessage::from_json(&text).unwrap()
+    }
+
+    fn map(name: &str) -> InboundMessage {
+        InboundMessage::from_bot_message(
+            "default",
+            &RobotCode::new("fallback"),
+            Transport::Stream,
+            &fixture(name),
+            1,
+        )
+    }
+
+    #[test]
+    fn group_text_keeps_ids_and_strips_the_mention() {
+        let m = map("bot-text-group-at.json");
+        assert!(m.is_group());
+        assert!(m.mentions_bot);
+        assert_eq!(m.robot_code.as_str(), "dingq7vxkt3mwz2hb8ns");
+        assert_eq!(m.conversation_id.as_str(), "cidGk2Zz9Lw0pQxRtY7uVb3nM1Q==");
+        assert!(!m.text.starts_with(' '));
+        assert_eq!(m.sender.key(), Some("0312454236781234"));
+        assert!(m.reply.as_ref().is_some_and(|r| r.expires_at_ms > 0));
+    }
+
+    #[test]
+    fn media_and_quotes_are_carried() {
+        assert_eq!(map("bot-richtext.json").media.len(), 2);
+        let file = map("bot-file.json");
+        assert_eq!(file.media[0].kind, MediaKind::File);
+        assert_eq!(file.media[0].file_name.as_deref(), Some("q3-incident-report.pdf"));
+        let audio = map("bot-audio.json");
+        assert_eq!(
+            audio.text,
+            "Please remind me about the release meeting tomorrow at ten"
+        );
+        assert_eq!(audio.media[0].kind, MediaKind::Audio);
+        assert_eq!(
+            map("bot-text-quote-reply.json").quoted_text.as_deref(),
+            Some("Summarize yesterday's deploy log, please")
+        );
+        let dm = map("bot-text-dm.json");
+        assert_eq!(dm.chat, ChatKind::Direct);
+        assert!(!dm.mentions_bot);
+    }
+}

@@ -1,0 +1,200 @@
+//! Which agent answers a message, and which session it belongs to.
+
+use crate::config::{AccountMatch, Binding, Config, DingTalkAccount, GroupScope, PeerKind};
+use crate::inbound::{ChatKind, InboundMessage};
+
+/// The agent and session chosen for one inbound message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Agent id from the config.
+    pub agent_id: String,
+    /// Session key: turns with the same key share history and run one at a time.
+    pub session_key: String,
+}
+
+/// Routes `message`, received by `account`, whose sender belongs to `departments`.
+#[must_use]
+pub fn route(
+    config: &Config,
+    account: &DingTalkAccount,
+    message: &InboundMessage,
+    departments: &[i64],
+) -> Route {
+    let agent_id = choose_agent(config, account, message, departments).to_owned();
+    let session_key = session_key(&agent_id, account, message);
+    Route {
+        agent_id,
+        session_key,
+    }
+}
+
+/// Binding precedence, first match wins inside a tier (as OpenClaw): exact peer, peer
+/// wildcard, department, exact account, any account, then the default agent. Every field a
+/// binding sets must match.
+fn choose_agent<'a>(
+    config: &'a Config,
+    account: &DingTalkAccount,
+    message: &InboundMessage,
+    departments: &[i64],
+) -> &'a str {
+    let candidates: Vec<&Binding> = config
+        .bindings
+        .iter()
+        .filter(|b| b.channel == account.channel && account_matches(&b.account, &account.id))
+        .filter(|b| {
+            b.peer
+                .as_ref()
+                .is_none_or(|peer| peer_matches(peer.kind, &peer.id, message))
+        })
+        .filter(|b| b.department.is_none_or(|d| departments.contains(&d)))
+        .collect();
+    let tiers: [&dyn Fn(&Binding) -> bool; 5] = [
+        &|b| b.peer.as_ref().is_some_and(|p| p.id != "*"),
+        &|b| b.peer.as_ref().is_some_and(|p| p.id == "*"),
+        &|b| b.peer.is_none() && b.department.is_some(),
+        &|b| b.peer.is_none() && b.department.is_none() && matches!(b.account, AccountMatch::Id(_)),
+        &|b| b.peer.is_none() && b.department.is_none() && b.account == AccountMatch::Any,
+    ];
+    tiers
+        .iter()
+        .find_map(|tier| candidates.iter().find(|b| tier(b)))
+        .map_or(config.default_agent.as_str(), |b| b.agent_id.as_str())
+}
+
+fn account_matches(matcher: &AccountMatch, account_id: &str) -> bool {
+    match matcher {
+        AccountMatch::Any => true,
+        AccountMatch::Id(id) => id == account_id,
+    }
+}
+
+/// DM peers are senders, group peers are conversations; ids compare case-sensitively.
+fn peer_matches(kind: PeerKind, id: &str, message: &InboundMessage) -> bool {
+    match (kind, message.chat) {
+        (PeerKind::Direct, ChatKind::Direct) => {
+            id == "*"
+                || message.sender.key() == Some(id)
+                || message.sender.union_id.as_ref().is_some_and(|u| u.as_str() == id)
+        }
+        (PeerKind::Group, ChatKind::Group) => id == "*" || message.conversation_id.as_str() == id,
+        _ => false,
+    }
+}
+
+/// `agent:<agent>:dingtalk:<account>:…` so that a rebinding starts a fresh history.
+fn session_key(agent_id: &str, account: &DingTalkAccount, message: &InboundMessage) -> String {
+    let sender = message.sender.key().unwrap_or("unknown");
+    let scope = account.session;
+    let tail = if !scope.separate_by_conversation {
+        format!("user:{sender}")
+    } else {
+        match (message.chat, scope.group_scope) {
+            (ChatKind::Direct, _) => format!("dm:{sender}"),
+            (ChatKind::Group, GroupScope::Group) => format!("group:{}", message.conversation_id),
+            (ChatKind::Group, GroupScope::GroupSender) => {
+                format!("group:{}:{sender}", message.conversation_id)
+            }
+        }
+    };
+    format!("agent:{agent_id}:dingtalk:{}:{tail}", account.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{config, dm, group};
+
+    const CONFIG: &str = r#"{
+      agents: { list: [ { id: "main", default: true, model: "deepseek/deepseek-chat" },
+                        { id: "ops", model: "deepseek/deepseek-chat" },
+                        { id: "alice-agent", model: "deepseek/deepseek-chat" },
+                        { id: "groups", model: "deepseek/deepseek-chat" },
+                        { id: "bot2-agent", model: "deepseek/deepseek-chat" } ] },
+      bindings: [
+        { agentId: "bot2-agent", match: { channel: "dingtalk", accountId: "bot2" } },
+        { agentId: "groups", match: { channel: "dingtalk", accountId: "*", peer: { kind: "group", id: "*" } } },
+        { agentId: "ops", match: { channel: "dingtalk", accountId: "*", peer: { kind: "group", id: "cidOpsRoom==" } } },
+        { agentId: "alice-agent", match: { channel: "dingtalk", accountId: "bot1", peer: { kind: "direct", id: "alice" } } },
+      ],
+      channels: { dingtalk: { dmPolicy: "open", accounts: {
+        bot1: { clientId: "dingbot1", clientSecret: "s1" },
+        bot2: { clientId: "dingbot2", clientSecret: "s2", groupSessionScope: "group_sender" },
+        bot3: { clientId: "dingbot3", clientSecret: "s3", separateSessionByConversation: false },
+      } } },
+    }"#;
+
+    fn route_for(cfg: &Config, m: &InboundMessage) -> Route {
+        route(cfg, cfg.account(&m.account_id).unwrap(), m, &[])
+    }
+
+    #[test]
+    fn precedence_is_exact_peer_then_wildcard_then_account_then_default() {
+        let cfg = config(CONFIG);
+        assert_eq!(
+            route_for(&cfg, &dm("bot1", "alice", "hi")).agent_id,
+            "alice-agent"
+        );
+        assert_eq!(route_for(&cfg, &dm("bot1", "bob", "hi")).agent_id, "main");
+        assert_eq!(
+            route_for(&cfg, &group("bot1", "cidOpsRoom==", "bob", "hi", true)).agent_id,
+            "ops"
+        );
+        assert_eq!(
+            route_for(&cfg, &group("bot1", "cidOther==", "bob", "hi", true)).agent_id,
+            "groups"
+        );
+        // Peer bindings outrank the account binding of bot2.
+        assert_eq!(
+            route_for(&cfg, &group("bot2", "cidOpsRoom==", "bob", "hi", true)).agent_id,
+            "ops"
+        );
+        assert_eq!(route_for(&cfg, &dm("bot2", "alice", "hi")).agent_id, "bot2-agent");
+    }
+
+    #[test]
+    fn conversation_ids_compare_case_sensitively() {
+        let cfg = config(CONFIG);
+        assert_eq!(
+            route_for(&cfg, &group("bot1", "cidopsroom==", "bob", "hi", true)).agent_id,
+            "groups"
+        );
+    }
+
+    #[test]
+    fn session_keys_follow_the_account_scope() {
+        let cfg = config(CONFIG);
+        assert_eq!(
+            route_for(&cfg, &dm("bot1", "bob", "x")).session_key,
+            "agent:main:dingtalk:bot1:dm:bob"
+        );
+        assert_eq!(
+            route_for(&cfg, &group("bot1", "cidA==", "bob", "x", true)).session_key,
+            "agent:groups:dingtalk:bot1:group:cidA=="
+        );
+        assert_eq!(
+            route_for(&cfg, &group("bot2", "cidA==", "bob", "x", true)).session_key,
+            "agent:groups:dingtalk:bot2:group:cidA==:bob"
+        );
+        assert_eq!(
+            route_for(&cfg, &dm("bot3", "bob", "x")).session_key,
+            "agent:main:dingtalk:bot3:user:bob"
+        );
+        assert_eq!(
+            route_for(&cfg, &group("bot3", "cidA==", "bob", "x", true)).session_key,
+            "agent:groups:dingtalk:bot3:user:bob"
+        );
+    }
+
+    #[test]
+    fn department_bindings_apply_when_the_sender_is_in_the_department() {
+        let cfg = config(
+            r#"{ agents: { list: [ { id: "main", model: "deepseek/deepseek-chat" }, { id: "hr", model: "deepseek/deepseek-chat" } ] },
+                 bindings: [ { agentId: "hr", match: { channel: "dingtalk", department: 42 } } ],
+                 channels: { dingtalk: { clientId: "dingbot", clientSecret: "s", dmPolicy: "open" } } }"#,
+        );
+        let m = dm("default", "carol", "hi");
+        let account = cfg.account("default").unwrap();
+        assert_eq!(route(&cfg, account, &m, &[7, 42]).agent_id, "hr");
+        assert_eq!(route(&cfg, account, &m, &[7]).agent_id, "main");
+    }
+}

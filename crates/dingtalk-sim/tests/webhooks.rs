@@ -1,0 +1,222 @@
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use common::*;
+use dingtalk_sim::{CustomRobotSpec, InjectMessage, SentTarget, SimConfig};
+use hmac::{Hmac, Mac as _};
+use serde_json::{Value, json};
+
+async fn post_json(env: &Env, url: &str, body: &Value) -> Value {
+    env.http
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn session_webhook_accepts_replies_until_it_expires() {
+    let env = env(SimConfig::fast().with_session_webhook_ttl(Duration::from_millis(400))).await;
+    let inj = env
+        .sim
+        .inject_message(&InjectMessage::group_text(APP, ALICE, &env.group, "hi", true))
+        .unwrap();
+    let md = json!({"msgtype": "markdown", "markdown": {"title": "t", "text": "### hello @0312454236781234"},
+                    "at": {"atUserIds": [ALICE], "isAtAll": false}});
+    assert_eq!(
+        post_json(&env, &inj.session_webhook, &md).await,
+        json!({"errcode": 0, "errmsg": "ok"})
+    );
+    let sent = env.sim.sent_messages();
+    assert_eq!(sent[0].api, "sessionWebhook");
+    assert_eq!(sent[0].conversation_id.as_deref(), Some(env.group.as_str()));
+    assert_eq!(sent[0].body["at"]["atUserIds"], json!([ALICE]));
+    assert!(matches!(sent[0].target, SentTarget::SessionWebhook { .. }));
+
+    // Unsupported type, missing field, wrong content type, too large.
+    let v = post_json(
+        &env,
+        &inj.session_webhook,
+        &json!({"msgtype": "image", "image": {}}),
+    )
+    .await;
+    assert_eq!(v["errcode"], 400105);
+    let v = post_json(
+        &env,
+        &inj.session_webhook,
+        &json!({"msgtype": "text", "text": {}}),
+    )
+    .await;
+    assert_ne!(v["errcode"], 0);
+    let v: Value = env
+        .http
+        .post(&inj.session_webhook)
+        .header("Content-Type", "text/plain")
+        .body(json!({"msgtype": "text", "text": {"content": "x"}}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["errcode"], 43004);
+    let big = "x".repeat(20_001);
+    let v = post_json(
+        &env,
+        &inj.session_webhook,
+        &json!({"msgtype": "text", "text": {"content": big}}),
+    )
+    .await;
+    assert_eq!(v["errcode"], 460101);
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let v = post_json(
+        &env,
+        &inj.session_webhook,
+        &json!({"msgtype": "text", "text": {"content": "late"}}),
+    )
+    .await;
+    assert_eq!(v, json!({"errcode": 300001, "errmsg": "session 不存在"}));
+    assert_eq!(env.sim.sent_messages().len(), 1);
+}
+
+#[tokio::test]
+async fn session_webhook_can_be_expired_by_control() {
+    let env = env(SimConfig::fast()).await;
+    let inj = env
+        .sim
+        .inject_message(&InjectMessage::dm_text(APP, ALICE, "hi"))
+        .unwrap();
+    assert!(env.sim.expire_session_webhook(&inj.session_webhook));
+    let v = post_json(
+        &env,
+        &inj.session_webhook,
+        &json!({"msgtype": "text", "text": {"content": "x"}}),
+    )
+    .await;
+    assert_eq!(v["errcode"], 300001);
+}
+
+fn sign(secret: &str, ts: &str) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{ts}\n{secret}").as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn custom_robot_checks_sign_keywords_and_content_type() {
+    let env = env(SimConfig::fast()).await;
+    let robot = env
+        .sim
+        .create_custom_robot(CustomRobotSpec {
+            group: env.group.clone(),
+            secret: Some(String::new()),
+            keywords: vec!["alert".into()],
+            ..CustomRobotSpec::default()
+        })
+        .unwrap();
+    let secret = robot.secret.clone().unwrap();
+    assert!(secret.starts_with("SEC"));
+    let body = json!({"msgtype": "text", "text": {"content": "alert: disk full"}});
+    let send = |ts: String, sig: String, body: Value| {
+        let url =
+            reqwest::Url::parse_with_params(&robot.webhook_url, &[("timestamp", ts), ("sign", sig)]).unwrap();
+        let http = env.http.clone();
+        async move {
+            http.post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let ts = now_ms().to_string();
+    assert_eq!(
+        send(ts.clone(), sign(&secret, &ts), body.clone()).await["errcode"],
+        0
+    );
+    let v = send(ts.clone(), sign("SECwrong", &ts), body.clone()).await;
+    assert_eq!(v["errcode"], 310000);
+    assert!(v["errmsg"].as_str().unwrap().contains("sign not match"));
+    let old = (now_ms() - 2 * 3_600_000).to_string();
+    let v = send(old.clone(), sign(&secret, &old), body.clone()).await;
+    assert_eq!(v["errmsg"], "invalid timestamp");
+    let v = send(
+        ts.clone(),
+        sign(&secret, &ts),
+        json!({"msgtype": "text", "text": {"content": "hello"}}),
+    )
+    .await;
+    assert_eq!(v["errmsg"], "keywords not in content");
+    let v: Value = env
+        .http
+        .post(&robot.webhook_url)
+        .header("Content-Type", "text/plain")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["errcode"], 43004);
+    let v = post_json(&env, &env.url("/robot/send?access_token=nope"), &body).await;
+    assert_eq!(v["errcode"], 300005);
+    let sent = env.sim.sent_messages();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].api, "customRobot");
+    assert_eq!(sent[0].conversation_id.as_deref(), Some(env.group.as_str()));
+}
+
+#[tokio::test]
+async fn custom_robot_rate_limit_bans_the_robot() {
+    let env = env(SimConfig::fast().with_custom_robot_limits(
+        3,
+        Duration::from_secs(60),
+        Duration::from_millis(400),
+    ))
+    .await;
+    let robot = env
+        .sim
+        .create_custom_robot(CustomRobotSpec {
+            group: env.group.clone(),
+            ..CustomRobotSpec::default()
+        })
+        .unwrap();
+    let body = json!({"msgtype": "text", "text": {"content": "x"}});
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        codes.push(
+            post_json(&env, &robot.webhook_url, &body).await["errcode"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    assert_eq!(codes, [0, 0, 0, 410100, 410100]);
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    // Ban over, but the rolling minute still holds 3 messages.
+    assert_eq!(
+        post_json(&env, &robot.webhook_url, &body).await["errcode"],
+        410100
+    );
+    assert_eq!(env.sim.sent_messages().len(), 3);
+}
