@@ -38,7 +38,10 @@ async fn record_queued(store: &SqliteStore, msg_id: &str, session: &str) -> Inbo
     else {
         panic!("{msg_id} was not new");
     };
-    store.route_inbound(id, Route::Queue, 1_000).await.expect("queue");
+    store
+        .dispatch_inbound(id, Dispatch::Queue, 1_000)
+        .await
+        .expect("queue");
     id
 }
 
@@ -317,14 +320,14 @@ async fn routing_and_cancellation() {
     let RecordOutcome::New(id) = store.record_inbound(message("m1", "s1", "cidA")).await.unwrap() else {
         panic!("new");
     };
-    store.route_inbound(id, Route::Ignore, 1_500).await.unwrap();
-    store.route_inbound(id, Route::Ignore, 1_501).await.unwrap();
+    store.dispatch_inbound(id, Dispatch::Ignore, 1_500).await.unwrap();
+    store.dispatch_inbound(id, Dispatch::Ignore, 1_501).await.unwrap();
     assert!(matches!(
-        store.route_inbound(id, Route::Queue, 1_502).await,
+        store.dispatch_inbound(id, Dispatch::Queue, 1_502).await,
         Err(StoreError::InvalidTransition { .. })
     ));
     assert!(matches!(
-        store.route_inbound(999, Route::Queue, 1_502).await,
+        store.dispatch_inbound(999, Dispatch::Queue, 1_502).await,
         Err(StoreError::NotFound { .. })
     ));
 
@@ -398,7 +401,10 @@ async fn only_the_lease_holder_plans_and_stop_ends_unsent_parts() {
         .mark_reply_sent(planned[0].id, SendReceipt::default(), 1_000)
         .await
         .unwrap();
-    store.route_inbound(cmd, Route::Replied, 1_001).await.unwrap();
+    store
+        .dispatch_inbound(cmd, Dispatch::Replied, 1_001)
+        .await
+        .unwrap();
     assert_eq!(
         store
             .plan_reply(cmd, vec![part(1, "late")], &me, LEASE, 1_002)
@@ -761,9 +767,9 @@ async fn pairing_lifecycle() {
         ttl_ms: 3_600_000,
         max_pending_per_account: 2,
     };
-    let alice = StaffId::new("alice");
+    let alice = "alice";
     let PairingOutcome::Created(code) = store
-        .pairing_request("acct", &alice, "Alice", policy, 0)
+        .pairing_request("acct", alice, "Alice", policy, 0)
         .await
         .unwrap()
     else {
@@ -774,15 +780,15 @@ async fn pairing_lifecycle() {
     // Asking again returns the same live code (rate limit).
     assert_eq!(
         store
-            .pairing_request("acct", &alice, "Alice", policy, 10)
+            .pairing_request("acct", alice, "Alice", policy, 10)
             .await
             .unwrap(),
         PairingOutcome::Existing(code.clone())
     );
     // At most two pending per account.
-    let bob = StaffId::new("bob");
+    let bob = "bob";
     let PairingOutcome::Created(bob_code) = store
-        .pairing_request("acct", &bob, "Bob", policy, 20)
+        .pairing_request("acct", bob, "Bob", policy, 20)
         .await
         .unwrap()
     else {
@@ -790,7 +796,7 @@ async fn pairing_lifecycle() {
     };
     assert_eq!(
         store
-            .pairing_request("acct", &StaffId::new("carol"), "Carol", policy, 30)
+            .pairing_request("acct", "carol", "Carol", policy, 30)
             .await
             .unwrap(),
         PairingOutcome::TooManyPending { limit: 2 }
@@ -798,7 +804,7 @@ async fn pairing_lifecycle() {
     // Another account has its own budget.
     assert!(matches!(
         store
-            .pairing_request("acct2", &StaffId::new("carol"), "Carol", policy, 30)
+            .pairing_request("acct2", "carol", "Carol", policy, 30)
             .await
             .unwrap(),
         PairingOutcome::Created(_)
@@ -807,23 +813,23 @@ async fn pairing_lifecycle() {
     assert_eq!(pending.len(), 3);
 
     // Approve (typed in lower case with a dash) → allowlisted; single use.
-    assert!(!store.is_approved("acct", &alice).await.unwrap());
+    assert!(!store.is_approved("acct", alice).await.unwrap());
     let typed = format!("{}-{}", &code.code[..4], &code.code[4..]).to_lowercase();
     let approved = store.pairing_approve(&typed, 100).await.unwrap();
     assert_eq!(
-        (approved.account_id.as_str(), approved.staff_id.as_str()),
+        (approved.account_id.as_str(), approved.sender_id.as_str()),
         ("acct", "alice")
     );
     assert_eq!(approved.via_code.as_deref(), Some(code.code.as_str()));
-    assert!(store.is_approved("acct", &alice).await.unwrap());
-    assert!(!store.is_approved("acct2", &alice).await.unwrap());
+    assert!(store.is_approved("acct", alice).await.unwrap());
+    assert!(!store.is_approved("acct2", alice).await.unwrap());
     assert!(matches!(
         store.pairing_approve(&code.code, 101).await,
         Err(StoreError::Pairing(PairingError::AlreadyDecided { .. }))
     ));
     assert_eq!(
         store
-            .pairing_request("acct", &alice, "Alice", policy, 102)
+            .pairing_request("acct", alice, "Alice", policy, 102)
             .await
             .unwrap(),
         PairingOutcome::AlreadyApproved
@@ -832,16 +838,16 @@ async fn pairing_lifecycle() {
     // Reject → not approved, code used up.
     let rejected = store.pairing_reject(&bob_code.code, 200).await.unwrap();
     assert_eq!(rejected.status, PairingStatus::Rejected);
-    assert!(!store.is_approved("acct", &bob).await.unwrap());
+    assert!(!store.is_approved("acct", bob).await.unwrap());
     assert!(matches!(
         store.pairing_approve(&bob_code.code, 201).await,
         Err(StoreError::Pairing(PairingError::AlreadyDecided { .. }))
     ));
 
     // Expiry: a code can't be approved after its hour; asking again gives a new code.
-    let dave = StaffId::new("dave");
+    let dave = "dave";
     let PairingOutcome::Created(old) = store
-        .pairing_request("acct", &dave, "Dave", policy, 1_000)
+        .pairing_request("acct", dave, "Dave", policy, 1_000)
         .await
         .unwrap()
     else {
@@ -863,7 +869,7 @@ async fn pairing_lifecycle() {
             .all(|r| r.code != old.code)
     );
     let PairingOutcome::Created(fresh) = store
-        .pairing_request("acct", &dave, "Dave", policy, late)
+        .pairing_request("acct", dave, "Dave", policy, late)
         .await
         .unwrap()
     else {
@@ -881,9 +887,9 @@ async fn pairing_lifecycle() {
         Err(StoreError::Pairing(PairingError::UnknownCode { .. }))
     ));
     assert_eq!(store.approved_senders(Some("acct")).await.unwrap().len(), 1);
-    assert!(store.revoke_sender("acct", &alice).await.unwrap());
-    assert!(!store.revoke_sender("acct", &alice).await.unwrap());
-    assert!(!store.is_approved("acct", &alice).await.unwrap());
+    assert!(store.revoke_sender("acct", alice).await.unwrap());
+    assert!(!store.revoke_sender("acct", alice).await.unwrap());
+    assert!(!store.is_approved("acct", alice).await.unwrap());
     store.close().await;
 }
 
@@ -902,14 +908,14 @@ async fn migrations_are_idempotent_and_data_survives_reopen() {
     // Two stores on one file at once (gateway + `clawtalk pairing approve`) both work.
     let (a, b) = (open(&path).await, open(&path).await);
     let PairingOutcome::Created(req) = a
-        .pairing_request("acct", &StaffId::new("x"), "X", PairingPolicy::default(), 0)
+        .pairing_request("acct", "x", "X", PairingPolicy::default(), 0)
         .await
         .unwrap()
     else {
         panic!("created");
     };
     b.pairing_approve(&req.code, 1).await.unwrap();
-    assert!(a.is_approved("acct", &StaffId::new("x")).await.unwrap());
+    assert!(a.is_approved("acct", "x").await.unwrap());
     a.close().await;
     b.close().await;
 
@@ -1038,7 +1044,7 @@ async fn purge_keeps_open_work_and_recent_history() {
 async fn the_gateway_can_hold_it_as_a_trait_object() {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
     let pairing: Arc<dyn PairingStore> = store.clone();
-    assert!(!pairing.is_approved("a", &StaffId::new("s")).await.unwrap());
+    assert!(!pairing.is_approved("a", "s").await.unwrap());
     assert!(matches!(
         store.record_inbound(message("m", "s", "c")).await.unwrap(),
         RecordOutcome::New(_)
@@ -1086,7 +1092,7 @@ async fn run_lanes(store: &Arc<SqliteStore>, lanes: usize, messages: usize, tag:
                     if !full {
                         continue;
                     }
-                    store.route_inbound(id, Route::Queue, 1).await.unwrap();
+                    store.dispatch_inbound(id, Dispatch::Queue, 1).await.unwrap();
                     let scope = ClaimScope::Session(&session);
                     let turn = store
                         .claim_next_turn(scope, &me, LEASE, 2)

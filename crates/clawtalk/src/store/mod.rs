@@ -11,7 +11,7 @@
 //! 1. [`InboxStore::record_inbound`] **before** acking the Stream frame. `Duplicate` → ack
 //!    and stop. A failed write → do not ack, so DingTalk redelivers.
 //! 2. Ack the frame.
-//! 3. Decide (policy, pairing, commands) and call [`InboxStore::route_inbound`]: `Queue` for
+//! 3. Decide (policy, pairing, commands) and call [`InboxStore::dispatch_inbound`]: `Queue` for
 //!    agent turns; `Ignore`/`Replied` for everything else.
 //! 4. A worker calls [`InboxStore::claim_next_turn`]: it gets the oldest queued message of a
 //!    session with no running turn, under a lease. Renew the lease during long turns
@@ -21,7 +21,7 @@
 //!    after each accepted send.
 //! 6. [`InboxStore::finish_turn`].
 //!
-//! At start-up, call [`InboxStore::recover_unfinished`] once: route its `Received` rows again
+//! At start-up, call [`InboxStore::recover_unfinished`] once: dispatch its `Received` rows again
 //! and start workers for the sessions of its `Queued` rows. A reclaimed turn first checks
 //! [`OutboxStore::reply_parts`]: if a reply was planned, send the unsent parts instead of
 //! asking the agent again. [`OutboxStore::claim_unsent_replies`] picks up parts whose sender
@@ -34,7 +34,6 @@ mod model;
 pub mod sqlite;
 
 use async_trait::async_trait;
-use dingtalk::ids::StaffId;
 
 pub use error::{PairingError, StoreError};
 pub use model::*;
@@ -51,7 +50,7 @@ pub trait InboxStore: Send + Sync {
     async fn record_inbound(&self, record: InboundRecord) -> StoreResult<RecordOutcome>;
 
     /// Moves a `received` message on; fails with `InvalidTransition` from any other status.
-    async fn route_inbound(&self, id: InboundId, route: Route, now_ms: i64) -> StoreResult<()>;
+    async fn dispatch_inbound(&self, id: InboundId, dispatch: Dispatch, now_ms: i64) -> StoreResult<()>;
 
     /// Leases the oldest claimable turn: a `queued` message (or a `running` one whose lease
     /// expired) of a session that has no live running turn. `None` when there is none.
@@ -112,7 +111,7 @@ pub trait OutboxStore: Send + Sync {
     /// leases every still-`Planned` part (new, or whose lease lapsed or is already
     /// `worker`'s) to `worker`. Returns all parts of the message in order; send only those
     /// `Planned` and leased to you. Allowed while the message is `Running` under `worker`'s
-    /// lease, or still `Received` (a command answered before routing); otherwise
+    /// lease, or still `Received` (a command answered before dispatching); otherwise
     /// `LeaseLost` (cancelled, reclaimed, finished).
     async fn plan_reply(
         &self,
@@ -183,6 +182,9 @@ pub trait SessionStore: Send + Sync {
 }
 
 /// Pairing codes and the per-account allowlist they feed.
+///
+/// Senders are identified by their sender key (`inbound::Sender::key()`: the staff id, else
+/// the encrypted per-app id), the same key the policy and session keys use.
 #[async_trait]
 pub trait PairingStore: Send + Sync {
     /// Gives a sender a pairing code: their live one if they have it, else a new random
@@ -190,7 +192,7 @@ pub trait PairingStore: Send + Sync {
     async fn pairing_request(
         &self,
         account_id: &str,
-        staff_id: &StaffId,
+        sender_id: &str,
         nick: &str,
         policy: PairingPolicy,
         now_ms: i64,
@@ -207,13 +209,13 @@ pub trait PairingStore: Send + Sync {
     async fn pairing_reject(&self, code: &str, now_ms: i64) -> StoreResult<PairingRequest>;
 
     /// True when the sender is on the account's allowlist.
-    async fn is_approved(&self, account_id: &str, staff_id: &StaffId) -> StoreResult<bool>;
+    async fn is_approved(&self, account_id: &str, sender_id: &str) -> StoreResult<bool>;
 
     /// The allowlist, optionally of one account.
     async fn approved_senders(&self, account_id: Option<&str>) -> StoreResult<Vec<ApprovedSender>>;
 
     /// Removes a sender from an account's allowlist; false when they were not on it.
-    async fn revoke_sender(&self, account_id: &str, staff_id: &StaffId) -> StoreResult<bool>;
+    async fn revoke_sender(&self, account_id: &str, sender_id: &str) -> StoreResult<bool>;
 }
 
 /// The whole store, as the gateway holds it: `Arc<dyn Store>`.

@@ -87,7 +87,7 @@ pub struct InboundRecord {
 /// message can also be finished directly (ignored by policy, answered by a command).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InboundStatus {
-    /// Stored, not yet routed.
+    /// Stored, not yet dispatched.
     Received,
     /// Waiting for its session's turn.
     Queued,
@@ -153,7 +153,7 @@ impl fmt::Display for InboundStatus {
 /// Result of [`InboxStore::record_inbound`](crate::store::InboxStore::record_inbound).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordOutcome {
-    /// First time this `(robot_code, msg_id)` was seen: ack it, then route it.
+    /// First time this `(robot_code, msg_id)` was seen: ack it, then dispatch it.
     New(InboundId),
     /// Seen before (redelivery): ack it and do nothing else.
     Duplicate {
@@ -166,7 +166,7 @@ pub enum RecordOutcome {
 
 /// Where a `received` message goes once the gateway has looked at it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
+pub enum Dispatch {
     /// Into its session's queue, to become a turn.
     Queue,
     /// Dropped by policy.
@@ -177,7 +177,7 @@ pub enum Route {
     Failed,
 }
 
-impl Route {
+impl Dispatch {
     /// The status the row takes.
     #[must_use]
     pub fn status(self) -> InboundStatus {

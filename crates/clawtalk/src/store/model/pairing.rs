@@ -3,8 +3,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use dingtalk::ids::StaffId;
-
 use crate::store::error::StoreError;
 
 /// Pairing limits.
@@ -77,8 +75,8 @@ pub struct PairingRequest {
     pub code: String,
     /// Account (bot) the sender wrote to.
     pub account_id: String,
-    /// The sender.
-    pub staff_id: StaffId,
+    /// The sender key (`Sender::key()`: staff id, else the encrypted per-app id).
+    pub sender_id: String,
     /// Sender's display name at request time.
     pub nick: String,
     /// State (pending past its expiry reads as expired).
@@ -121,8 +119,8 @@ pub enum PairingFilter {
 pub struct ApprovedSender {
     /// Account.
     pub account_id: String,
-    /// Sender.
-    pub staff_id: StaffId,
+    /// The sender key.
+    pub sender_id: String,
     /// Display name when approved.
     pub nick: String,
     /// When, epoch ms.

@@ -9,7 +9,7 @@ use super::SqliteStore;
 use super::row::{count, get, lease, parse};
 use crate::store::error::StoreError;
 use crate::store::model::{
-    CancelScope, ClaimScope, InboundId, InboundRecord, InboundStatus, RecordOutcome, Route, StoredInbound,
+    CancelScope, ClaimScope, Dispatch, InboundId, InboundRecord, InboundStatus, RecordOutcome, StoredInbound,
     TurnOutcome, WorkerId,
 };
 use crate::store::{InboxStore, StoreResult};
@@ -165,8 +165,8 @@ impl InboxStore for SqliteStore {
         .await
     }
 
-    async fn route_inbound(&self, id: InboundId, route: Route, now_ms: i64) -> StoreResult<()> {
-        let to = route.status();
+    async fn dispatch_inbound(&self, id: InboundId, dispatch: Dispatch, now_ms: i64) -> StoreResult<()> {
+        let to = dispatch.status();
         self.write_one(move |conn| {
             Box::pin(async move {
                 let done = sqlx::query(

@@ -113,7 +113,7 @@ impl OutboxStore for SqliteStore {
                         id: inbound_id.to_string(),
                     })?;
                 // Fencing: only the turn's lease holder (or the router, for a message it
-                // answers on the spot before routing it) may plan; a cancelled (`/stop`) or
+                // answers on the spot before dispatching it) may plan; a cancelled (`/stop`) or
                 // reclaimed turn must not add replies.
                 let mine = owner.as_deref() == Some(worker.instance.as_str())
                     && incarnation.as_deref() == Some(worker.incarnation.as_str());

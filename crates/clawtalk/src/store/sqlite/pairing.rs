@@ -1,7 +1,6 @@
 //! Pairing codes and the allowlist on SQLite.
 
 use async_trait::async_trait;
-use dingtalk::ids::StaffId;
 use rand::Rng;
 use sqlx::SqliteConnection;
 use sqlx::sqlite::SqliteRow;
@@ -24,7 +23,7 @@ const CODE_ATTEMPTS: usize = 4;
 
 macro_rules! columns {
     () => {
-        "code, account_id, staff_id, nick, status, created_at_ms, expires_at_ms, decided_at_ms"
+        "code, account_id, sender_id, nick, status, created_at_ms, expires_at_ms, decided_at_ms"
     };
 }
 
@@ -58,7 +57,7 @@ fn decode(row: &SqliteRow, now_ms: i64) -> Result<PairingRequest, StoreError> {
     Ok(PairingRequest {
         code: get(row, "code")?,
         account_id: get(row, "account_id")?,
-        staff_id: StaffId::new(get::<String>(row, "staff_id")?),
+        sender_id: get(row, "sender_id")?,
         nick: get(row, "nick")?,
         status,
         created_at_ms: get(row, "created_at_ms")?,
@@ -70,7 +69,7 @@ fn decode(row: &SqliteRow, now_ms: i64) -> Result<PairingRequest, StoreError> {
 fn decode_sender(row: &SqliteRow) -> Result<ApprovedSender, StoreError> {
     Ok(ApprovedSender {
         account_id: get(row, "account_id")?,
-        staff_id: StaffId::new(get::<String>(row, "staff_id")?),
+        sender_id: get(row, "sender_id")?,
         nick: get(row, "nick")?,
         approved_at_ms: get(row, "approved_at_ms")?,
         via_code: get(row, "via_code")?,
@@ -114,7 +113,7 @@ impl PairingStore for SqliteStore {
     async fn pairing_request(
         &self,
         account_id: &str,
-        staff_id: &StaffId,
+        sender_id: &str,
         nick: &str,
         policy: PairingPolicy,
         now_ms: i64,
@@ -124,15 +123,15 @@ impl PairingStore for SqliteStore {
                 "pairing policy {policy:?} allows no codes"
             )));
         }
-        let (account_id, staff_id, nick) = (account_id.to_owned(), staff_id.clone(), nick.to_owned());
+        let (account_id, sender_id, nick) = (account_id.to_owned(), sender_id.to_owned(), nick.to_owned());
         let codes = fresh_codes();
         self.write(move |conn| {
             Box::pin(async move {
                 let approved: Option<i64> = sqlx::query_scalar(
-                    "SELECT 1 FROM approved_senders WHERE account_id = ?1 AND staff_id = ?2",
+                    "SELECT 1 FROM approved_senders WHERE account_id = ?1 AND sender_id = ?2",
                 )
                 .bind(&account_id)
-                .bind(staff_id.as_str())
+                .bind(&sender_id)
                 .fetch_optional(&mut *conn)
                 .await?;
                 if approved.is_some() {
@@ -141,18 +140,18 @@ impl PairingStore for SqliteStore {
                 // Lapsed codes of this sender are closed so the list shows one live code each.
                 sqlx::query(
                     "UPDATE pairing_requests SET status = 'expired' \
-                     WHERE account_id = ?1 AND staff_id = ?2 AND status = 'pending' AND expires_at_ms <= ?3",
+                     WHERE account_id = ?1 AND sender_id = ?2 AND status = 'pending' AND expires_at_ms <= ?3",
                 )
                 .bind(&account_id)
-                .bind(staff_id.as_str())
+                .bind(&sender_id)
                 .bind(now_ms)
                 .execute(&mut *conn)
                 .await?;
                 let sql: &str = concat!("SELECT ", columns!(), " FROM pairing_requests \
-                     WHERE account_id = ?1 AND staff_id = ?2 AND status = 'pending' ORDER BY id DESC LIMIT 1");
+                     WHERE account_id = ?1 AND sender_id = ?2 AND status = 'pending' ORDER BY id DESC LIMIT 1");
                 let live = sqlx::query(sql)
                     .bind(&account_id)
-                    .bind(staff_id.as_str())
+                    .bind(&sender_id)
                     .fetch_optional(&mut *conn)
                     .await?;
                 if let Some(row) = live {
@@ -171,13 +170,13 @@ impl PairingStore for SqliteStore {
                         limit: policy.max_pending_per_account,
                     });
                 }
-                let sql: &str = concat!("INSERT INTO pairing_requests (code, account_id, staff_id, nick, created_at_ms, expires_at_ms) \
+                let sql: &str = concat!("INSERT INTO pairing_requests (code, account_id, sender_id, nick, created_at_ms, expires_at_ms) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (code) DO NOTHING RETURNING ", columns!());
                 for code in &codes {
                     let row = sqlx::query(sql)
                         .bind(code)
                         .bind(&account_id)
-                        .bind(staff_id.as_str())
+                        .bind(&sender_id)
                         .bind(&nick)
                         .bind(now_ms)
                         .bind(now_ms.saturating_add(policy.ttl_ms))
@@ -232,14 +231,14 @@ impl PairingStore for SqliteStore {
                 .execute(&mut *conn)
                 .await?;
                 let row = sqlx::query(
-                    "INSERT INTO approved_senders (account_id, staff_id, nick, approved_at_ms, via_code) \
+                    "INSERT INTO approved_senders (account_id, sender_id, nick, approved_at_ms, via_code) \
                      VALUES (?1, ?2, ?3, ?4, ?5) \
-                     ON CONFLICT (account_id, staff_id) DO UPDATE SET \
+                     ON CONFLICT (account_id, sender_id) DO UPDATE SET \
                          nick = excluded.nick, approved_at_ms = excluded.approved_at_ms, via_code = excluded.via_code \
-                     RETURNING account_id, staff_id, nick, approved_at_ms, via_code",
+                     RETURNING account_id, sender_id, nick, approved_at_ms, via_code",
                 )
                 .bind(&request.account_id)
-                .bind(request.staff_id.as_str())
+                .bind(&request.sender_id)
                 .bind(&request.nick)
                 .bind(now_ms)
                 .bind(&code)
@@ -272,15 +271,15 @@ impl PairingStore for SqliteStore {
         .await
     }
 
-    async fn is_approved(&self, account_id: &str, staff_id: &StaffId) -> StoreResult<bool> {
-        let (account_id, staff_id) = (account_id.to_owned(), staff_id.clone());
+    async fn is_approved(&self, account_id: &str, sender_id: &str) -> StoreResult<bool> {
+        let (account_id, sender_id) = (account_id.to_owned(), sender_id.to_owned());
         self.read(move |conn| {
             Box::pin(async move {
                 let found: Option<i64> = sqlx::query_scalar(
-                    "SELECT 1 FROM approved_senders WHERE account_id = ?1 AND staff_id = ?2",
+                    "SELECT 1 FROM approved_senders WHERE account_id = ?1 AND sender_id = ?2",
                 )
                 .bind(&account_id)
-                .bind(staff_id.as_str())
+                .bind(&sender_id)
                 .fetch_optional(&mut *conn)
                 .await?;
                 Ok(found.is_some())
@@ -294,7 +293,7 @@ impl PairingStore for SqliteStore {
         self.read(move |conn| {
             Box::pin(async move {
                 let rows = sqlx::query(
-                    "SELECT account_id, staff_id, nick, approved_at_ms, via_code FROM approved_senders \
+                    "SELECT account_id, sender_id, nick, approved_at_ms, via_code FROM approved_senders \
                      WHERE ?1 IS NULL OR account_id = ?1 ORDER BY account_id, approved_at_ms",
                 )
                 .bind(account_id)
@@ -306,14 +305,14 @@ impl PairingStore for SqliteStore {
         .await
     }
 
-    async fn revoke_sender(&self, account_id: &str, staff_id: &StaffId) -> StoreResult<bool> {
-        let (account_id, staff_id) = (account_id.to_owned(), staff_id.clone());
+    async fn revoke_sender(&self, account_id: &str, sender_id: &str) -> StoreResult<bool> {
+        let (account_id, sender_id) = (account_id.to_owned(), sender_id.to_owned());
         self.write_one(move |conn| {
             Box::pin(async move {
                 let done =
-                    sqlx::query("DELETE FROM approved_senders WHERE account_id = ?1 AND staff_id = ?2")
+                    sqlx::query("DELETE FROM approved_senders WHERE account_id = ?1 AND sender_id = ?2")
                         .bind(&account_id)
-                        .bind(staff_id.as_str())
+                        .bind(&sender_id)
                         .execute(&mut *conn)
                         .await?;
                 Ok(done.rows_affected() == 1)
