@@ -249,6 +249,58 @@ async fn expired_lease_is_reclaimed() {
 }
 
 #[tokio::test]
+async fn a_lapsed_turn_is_reclaimed_before_older_queued_work_of_its_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = open(&path).await;
+    let RecordOutcome::New(older) = store.record_inbound(message("a", "s1", "cidA")).await.unwrap() else {
+        panic!("new");
+    };
+    let newer = record_queued(&store, "b", "s1").await;
+    let w = WorkerId::new("gw");
+    let first = store
+        .claim_next_turn(ClaimScope::Any, &w, 1_000, 2_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.id, newer);
+    // The older message is dispatched late, while the newer one runs.
+    store
+        .dispatch_inbound(older, Dispatch::Queue, 2_100)
+        .await
+        .unwrap();
+    let next = store
+        .claim_next_turn(ClaimScope::Any, &w, LEASE, 5_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (next.id, next.attempts),
+        (newer, 2),
+        "take over the lapsed turn first"
+    );
+    assert!(
+        store
+            .claim_next_turn(ClaimScope::Any, &w, LEASE, 5_001)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.close().await;
+
+    // The database itself refuses a second running turn in a session.
+    let mut conn =
+        <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+    let second = sqlx::query("UPDATE inbox SET status = 'running' WHERE id = ?1")
+        .bind(older)
+        .execute(&mut conn)
+        .await;
+    assert!(second.is_err(), "unique index inbox_one_running_per_session");
+}
+
+#[tokio::test]
 async fn unfinished_turns_are_recovered_after_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_path(&dir);

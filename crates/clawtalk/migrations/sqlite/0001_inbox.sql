@@ -34,8 +34,12 @@ CREATE INDEX inbox_open ON inbox (id)
     WHERE status IN ('received', 'queued', 'running');
 CREATE INDEX inbox_open_by_session ON inbox (session_key, id)
     WHERE status IN ('received', 'queued', 'running');
--- "Does this session have a live running turn?"
-CREATE INDEX inbox_running ON inbox (session_key, lease_expires_at_ms)
+-- One turn at a time per session, enforced by the database itself; also answers "does
+-- this session have a running turn?" for the claim.
+CREATE UNIQUE INDEX inbox_one_running_per_session ON inbox (session_key)
+    WHERE status = 'running';
+-- Running turns by lease expiry: finds the ones whose worker died.
+CREATE INDEX inbox_running_by_expiry ON inbox (lease_expires_at_ms)
     WHERE status = 'running';
 -- Purging finished history.
 CREATE INDEX inbox_updated ON inbox (updated_at_ms);

@@ -52,8 +52,11 @@ pub trait InboxStore: Send + Sync {
     /// Moves a `received` message on; fails with `InvalidTransition` from any other status.
     async fn dispatch_inbound(&self, id: InboundId, dispatch: Dispatch, now_ms: i64) -> StoreResult<()>;
 
-    /// Leases the oldest claimable turn: a `queued` message (or a `running` one whose lease
-    /// expired) of a session that has no live running turn. `None` when there is none.
+    /// Leases a turn: first a `running` turn whose lease lapsed (its worker died; taken over
+    /// in place, `attempts` grows), else the oldest `queued` message of a session with no
+    /// running turn. At most one turn per session is ever running (a unique index enforces
+    /// it). `None` when there is nothing to do. Give up on a message whose `attempts` keeps
+    /// growing (it may be crashing the process) with `finish_turn(.., Failed)`.
     async fn claim_next_turn(
         &self,
         scope: ClaimScope<'_>,

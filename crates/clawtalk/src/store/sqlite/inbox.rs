@@ -75,31 +75,53 @@ async fn transition_error(
     })
 }
 
-/// The claim statement. A candidate is the oldest queued row, or a running row whose lease
-/// lapsed (its worker died), of a session with no live running turn: one turn at a time per
-/// session. The repeated `status IN (...)` term lets SQLite use the partial indexes.
+/// Claim statements, tried in order until one takes a row.
+///
+/// First a running turn whose lease lapsed (its worker died) is taken over in place; only
+/// when there is none is the oldest queued row of a session with no running turn started.
+/// That order keeps "at most one running row per session" true at all times, which the
+/// unique index `inbox_one_running_per_session` enforces (and would enforce across replicas
+/// on a shared database). The repeated `status IN (...)` term lets SQLite use the partial
+/// indexes.
 macro_rules! claim_sql {
-    ($session_filter:literal) => {
+    ($pick:expr) => {
         concat!(
             "UPDATE inbox SET status = 'running', attempts = attempts + 1, lease_owner = ?1, \
                  lease_incarnation = ?2, lease_expires_at_ms = ?3, updated_at_ms = ?4 \
-             WHERE id = ( \
-                 SELECT c.id FROM inbox AS c \
-                 WHERE c.status IN ('received', 'queued', 'running') ",
-            $session_filter,
-            " AND (c.status = 'queued' OR (c.status = 'running' AND c.lease_expires_at_ms <= ?4)) \
-                   AND NOT EXISTS ( \
-                       SELECT 1 FROM inbox AS b \
-                       WHERE b.status = 'running' AND b.session_key = c.session_key \
-                         AND b.lease_expires_at_ms > ?4) \
-                 ORDER BY c.id LIMIT 1) \
-             RETURNING ",
+             WHERE id = (",
+            $pick,
+            ") RETURNING ",
             columns!()
         )
     };
 }
-const CLAIM_ANY: &str = claim_sql!("");
-const CLAIM_SESSION: &str = claim_sql!("AND c.session_key = ?5");
+macro_rules! reclaim_pick {
+    ($session_filter:literal) => {
+        concat!(
+            "SELECT id FROM inbox WHERE status = 'running' AND lease_expires_at_ms <= ?4 ",
+            $session_filter,
+            // By expiry, not id, so that `inbox_running_by_expiry` serves the order too.
+            " ORDER BY lease_expires_at_ms, id LIMIT 1"
+        )
+    };
+}
+macro_rules! queued_pick {
+    ($session_filter:literal) => {
+        concat!(
+            "SELECT c.id FROM inbox AS c \
+             WHERE c.status IN ('received', 'queued', 'running') AND c.status = 'queued' ",
+            $session_filter,
+            " AND NOT EXISTS ( \
+                 SELECT 1 FROM inbox AS b WHERE b.status = 'running' AND b.session_key = c.session_key) \
+             ORDER BY c.id LIMIT 1"
+        )
+    };
+}
+const CLAIM_ANY: [&str; 2] = [claim_sql!(reclaim_pick!("")), claim_sql!(queued_pick!(""))];
+const CLAIM_SESSION: [&str; 2] = [
+    claim_sql!(reclaim_pick!("AND session_key = ?5")),
+    claim_sql!(queued_pick!("AND c.session_key = ?5")),
+];
 
 macro_rules! cancel_sql {
     ($statuses:literal) => {
@@ -205,20 +227,28 @@ impl InboxStore for SqliteStore {
         };
         self.write_one(move |conn| {
             Box::pin(async move {
-                let sql = if session.is_some() {
+                let statements = if session.is_some() {
                     CLAIM_SESSION
                 } else {
                     CLAIM_ANY
                 };
-                let mut query = sqlx::query(sql)
-                    .bind(&worker.instance)
-                    .bind(&worker.incarnation)
-                    .bind(now_ms.saturating_add(lease_ms))
-                    .bind(now_ms);
-                if let Some(session) = &session {
-                    query = query.bind(session);
+                // Only the statement that finds a row changes anything, so this is still a
+                // single-write job.
+                let mut row = None;
+                for sql in statements {
+                    let mut query = sqlx::query(sql)
+                        .bind(&worker.instance)
+                        .bind(&worker.incarnation)
+                        .bind(now_ms.saturating_add(lease_ms))
+                        .bind(now_ms);
+                    if let Some(session) = &session {
+                        query = query.bind(session);
+                    }
+                    row = query.fetch_optional(&mut *conn).await?;
+                    if row.is_some() {
+                        break;
+                    }
                 }
-                let row = query.fetch_optional(&mut *conn).await?;
                 row.as_ref().map(decode).transpose()
             })
         })
