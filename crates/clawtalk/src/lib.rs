@@ -12,6 +12,7 @@
 //! - [`llm`]: the OpenAI-compatible model client (DashScope, DeepSeek, Kimi, GLM, any `baseUrl`).
 //! - [`delivery`]: outbound messages: one `Outbound` trait, the DingTalk sender, chunking, and
 //!   rate-limit, retry and tracing layers.
+//! - [`store`]: durable inbox, outbox, sessions and pairing (SQLite; one trait for all backends).
 //! - [`sim`]: `clawtalk sim`, the offline DingTalk simulator seeded with a demo organisation.
 
 pub mod agent;
@@ -24,5 +25,6 @@ pub mod llm;
 pub mod policy;
 pub mod routing;
 pub mod sim;
+pub mod store;
 #[cfg(test)]
 mod test_support;

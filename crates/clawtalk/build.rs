@@ -1,0 +1,5 @@
+//! Rebuilds when a migration is added: `sqlx::migrate!` embeds the SQL files at compile time
+//! but cannot ask the compiler to watch the folder on stable Rust.
+fn main() {
+    println!("cargo:rerun-if-changed=migrations");
+}

@@ -1,0 +1,229 @@
+//! Durable state of the gateway: inbox, outbox, sessions and pairing, behind one trait.
+//!
+//! The gateway holds an `Arc<dyn Store>`. [`Store`] is the union of four per-domain traits
+//! ([`InboxStore`], [`OutboxStore`], [`SessionStore`], [`PairingStore`]); a module that needs
+//! only one domain can take `Arc<dyn PairingStore>` (trait upcasting) and tests can fake just
+//! that. [`SqliteStore`] is the only backend today; a PostgreSQL backend for several replicas
+//! implements the same traits (row leases with `SKIP LOCKED`, idempotency keys).
+//!
+//! # Call order for one message (zero lost, zero duplicated replies)
+//!
+//! 1. [`InboxStore::record_inbound`] **before** acking the Stream frame. `Duplicate` → ack
+//!    and stop. A failed write → do not ack, so DingTalk redelivers.
+//! 2. Ack the frame.
+//! 3. Decide (policy, pairing, commands) and call [`InboxStore::dispatch_inbound`]: `Queue` for
+//!    agent turns; `Ignore`/`Replied` for everything else.
+//! 4. A worker calls [`InboxStore::claim_next_turn`]: it gets the oldest queued message of a
+//!    session with no running turn, under a lease. Renew the lease during long turns
+//!    ([`InboxStore::renew_lease`]); `LeaseLost` means stop working on it.
+//! 5. Before sending anything: [`OutboxStore::plan_reply`] writes every part. Then send each
+//!    part still `Planned` and leased to you, and call [`OutboxStore::mark_reply_sent`] right
+//!    after each accepted send.
+//! 6. [`InboxStore::finish_turn`].
+//!
+//! At start-up, call [`InboxStore::recover_unfinished`] once: dispatch its `Received` rows again
+//! and start workers for the sessions of its `Queued` rows. A reclaimed turn first checks
+//! [`OutboxStore::reply_parts`]: if a reply was planned, send the unsent parts instead of
+//! asking the agent again. [`OutboxStore::claim_unsent_replies`] picks up parts whose sender
+//! died.
+//!
+//! The store never reads a clock: every time is passed in as epoch milliseconds.
+
+mod error;
+mod model;
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+pub use error::{PairingError, StoreError};
+pub use model::*;
+pub use sqlite::{Durability, SqliteOptions, SqliteStore};
+
+/// Result alias for store calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Inbound messages and the per-session turn queue.
+#[async_trait]
+pub trait InboxStore: Send + Sync {
+    /// Stores a message as `received` unless `(robot_code, msg_id)` is already stored.
+    /// Durable when it returns: only then may the frame be acked.
+    async fn record_inbound(&self, record: InboundRecord) -> StoreResult<RecordOutcome>;
+
+    /// Moves a `received` message on; fails with `InvalidTransition` from any other status.
+    async fn dispatch_inbound(&self, id: InboundId, dispatch: Dispatch, now_ms: i64) -> StoreResult<()>;
+
+    /// Leases a turn: first a `running` turn whose lease lapsed (its worker died; taken over
+    /// in place, `attempts` grows), else the oldest `queued` message of a session with no
+    /// running turn. At most one turn per session is ever running (a unique index enforces
+    /// it). `None` when there is nothing to do. Give up on a message whose `attempts` keeps
+    /// growing (it may be crashing the process) with `finish_turn(.., Failed)`.
+    async fn claim_next_turn(
+        &self,
+        scope: ClaimScope<'_>,
+        worker: &WorkerId,
+        lease_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<Option<StoredInbound>>;
+
+    /// Extends the caller's lease; `LeaseLost` when it no longer holds it.
+    async fn renew_lease(
+        &self,
+        id: InboundId,
+        worker: &WorkerId,
+        lease_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+
+    /// Ends a running turn held by `worker`; `LeaseLost` when it was cancelled or reclaimed
+    /// meanwhile (then its result must be dropped, not sent).
+    async fn finish_turn(
+        &self,
+        id: InboundId,
+        worker: &WorkerId,
+        outcome: TurnOutcome,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+
+    /// `/stop`: marks the session's running turn (and optionally its queue) cancelled, ends
+    /// their still-unsent reply parts as failed, and returns the ids so the gateway can abort
+    /// their tasks.
+    async fn cancel_running(
+        &self,
+        session_key: &str,
+        scope: CancelScope,
+        now_ms: i64,
+    ) -> StoreResult<Vec<InboundId>>;
+
+    /// Start-up recovery: puts running turns of `me`'s previous incarnations and turns with
+    /// lapsed leases back in the queue, then returns every `received` and `queued` row,
+    /// oldest first. Live leases of other instances are left alone.
+    async fn recover_unfinished(&self, me: &WorkerId, now_ms: i64) -> StoreResult<Vec<StoredInbound>>;
+
+    /// One inbox row.
+    async fn inbound(&self, id: InboundId) -> StoreResult<Option<StoredInbound>>;
+
+    /// Deletes finished messages (and their reply parts) last updated before `before_ms`.
+    /// Dedup only covers what is kept, so keep longer than DingTalk redelivers (days).
+    async fn purge_finished(&self, before_ms: i64) -> StoreResult<u64>;
+}
+
+/// Reply parts, written before they are sent (exactly-once replies).
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Writes the parts not yet planned for `inbound_id` (the first plan of a part wins) and
+    /// leases every still-`Planned` part (new, or whose lease lapsed or is already
+    /// `worker`'s) to `worker`. Returns all parts of the message in order; send only those
+    /// `Planned` and leased to you. Allowed while the message is `Running` under `worker`'s
+    /// lease, or still `Received` (a command answered before dispatching); otherwise
+    /// `LeaseLost` (cancelled, reclaimed, finished).
+    async fn plan_reply(
+        &self,
+        inbound_id: InboundId,
+        parts: Vec<NewReplyPart>,
+        worker: &WorkerId,
+        lease_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<Vec<ReplyPart>>;
+
+    /// Records that DingTalk accepted the part. Idempotent.
+    async fn mark_reply_sent(&self, id: ReplyPartId, receipt: SendReceipt, now_ms: i64) -> StoreResult<()>;
+
+    /// Records a failed send: `permanent` ends the part as `Failed`; otherwise it stays
+    /// `Planned` and keeps its lease, so the sender may retry within the lease and, once the
+    /// lease lapses, [`OutboxStore::claim_unsent_replies`] hands it to someone else.
+    async fn mark_reply_failed(
+        &self,
+        id: ReplyPartId,
+        error: &str,
+        permanent: bool,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+
+    /// All parts of one message, in order.
+    async fn reply_parts(&self, inbound_id: InboundId) -> StoreResult<Vec<ReplyPart>>;
+
+    /// Leases up to `limit` `Planned` parts nobody holds a live lease on, oldest first.
+    async fn claim_unsent_replies(
+        &self,
+        worker: &WorkerId,
+        lease_ms: i64,
+        limit: u32,
+        now_ms: i64,
+    ) -> StoreResult<Vec<ReplyPart>>;
+}
+
+/// Sessions and their transcripts.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Returns the session for `key`, creating it, and starts a new generation when it was
+    /// idle longer than `idle_reset_ms` (`None`: never) or its agent changed. Marks it
+    /// active at `now_ms`.
+    async fn session_get_or_create(
+        &self,
+        key: &str,
+        agent_id: &str,
+        now_ms: i64,
+        idle_reset_ms: Option<i64>,
+    ) -> StoreResult<OpenedSession>;
+
+    /// The session for `key`, if any; does not touch it.
+    async fn session_get(&self, key: &str) -> StoreResult<Option<Session>>;
+
+    /// `/new`, `/reset`: starts a new generation. `None` when there is no such session.
+    async fn session_reset(&self, key: &str, now_ms: i64) -> StoreResult<Option<Session>>;
+
+    /// Appends entries to a generation of a session's transcript, in order.
+    async fn transcript_append(
+        &self,
+        session_id: SessionId,
+        generation: u32,
+        entries: Vec<NewTranscriptEntry>,
+    ) -> StoreResult<()>;
+
+    /// The last `limit` entries of the session's current generation, oldest first.
+    async fn transcript_load(&self, session_id: SessionId, limit: u32) -> StoreResult<Vec<TranscriptEntry>>;
+}
+
+/// Pairing codes and the per-account allowlist they feed.
+///
+/// Senders are identified by their sender key (`inbound::Sender::key()`: the staff id, else
+/// the encrypted per-app id), the same key the policy and session keys use.
+#[async_trait]
+pub trait PairingStore: Send + Sync {
+    /// Gives a sender a pairing code: their live one if they have it, else a new random
+    /// one, unless the account already has `max_pending_per_account` live requests.
+    async fn pairing_request(
+        &self,
+        account_id: &str,
+        sender_id: &str,
+        nick: &str,
+        policy: PairingPolicy,
+        now_ms: i64,
+    ) -> StoreResult<PairingOutcome>;
+
+    /// Lists requests (for `clawtalk pairing list`).
+    async fn pairing_list(&self, filter: PairingFilter, now_ms: i64) -> StoreResult<Vec<PairingRequest>>;
+
+    /// Approves a live code: the sender joins the account's allowlist. Case and separators
+    /// in `code` are ignored. Fails with [`PairingError`] for unknown, expired or used codes.
+    async fn pairing_approve(&self, code: &str, now_ms: i64) -> StoreResult<ApprovedSender>;
+
+    /// Rejects a pending code (expired ones may be rejected too, to clear them).
+    async fn pairing_reject(&self, code: &str, now_ms: i64) -> StoreResult<PairingRequest>;
+
+    /// True when the sender is on the account's allowlist.
+    async fn is_approved(&self, account_id: &str, sender_id: &str) -> StoreResult<bool>;
+
+    /// The allowlist, optionally of one account.
+    async fn approved_senders(&self, account_id: Option<&str>) -> StoreResult<Vec<ApprovedSender>>;
+
+    /// Removes a sender from an account's allowlist; false when they were not on it.
+    async fn revoke_sender(&self, account_id: &str, sender_id: &str) -> StoreResult<bool>;
+}
+
+/// The whole store, as the gateway holds it: `Arc<dyn Store>`.
+#[async_trait]
+pub trait Store: InboxStore + OutboxStore + SessionStore + PairingStore {
+    /// Finishes pending writes and closes the database. Later calls fail with `Closed`.
+    async fn close(&self);
+}

@@ -1,0 +1,14 @@
+//! Domain types shared by every store backend.
+//!
+//! Times are epoch milliseconds (`i64`) passed in by the caller, so tests control the clock
+//! and the store never reads one. Ids from DingTalk keep their exact bytes and case.
+
+mod inbox;
+mod outbox;
+mod pairing;
+mod session;
+
+pub use inbox::*;
+pub use outbox::*;
+pub use pairing::*;
+pub use session::*;

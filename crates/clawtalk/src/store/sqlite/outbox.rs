@@ -1,0 +1,282 @@
+//! Outbox (reply parts) on SQLite.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use sqlx::SqliteConnection;
+use sqlx::sqlite::SqliteRow;
+
+use super::SqliteStore;
+use super::row::{count, get, int, lease, parse};
+use crate::store::error::StoreError;
+use crate::store::model::{
+    InboundId, InboundStatus, NewReplyPart, ReplyPart, ReplyPartId, SendReceipt, WorkerId,
+};
+use crate::store::{OutboxStore, StoreResult};
+
+macro_rules! columns {
+    () => {
+        "id, inbound_id, part, idempotency_key, kind, body_json, status, attempts, \
+    lease_owner, lease_incarnation, lease_expires_at_ms, process_query_key, sent_at_ms, last_error"
+    };
+}
+
+fn decode(row: &SqliteRow) -> Result<ReplyPart, StoreError> {
+    Ok(ReplyPart {
+        id: get(row, "id")?,
+        inbound_id: get(row, "inbound_id")?,
+        part: count(row, "part")?,
+        idempotency_key: get(row, "idempotency_key")?,
+        kind: get(row, "kind")?,
+        body_json: get(row, "body_json")?,
+        status: parse(row, "status")?,
+        attempts: count(row, "attempts")?,
+        lease: lease(row)?,
+        process_query_key: get(row, "process_query_key")?,
+        sent_at_ms: get(row, "sent_at_ms")?,
+        last_error: get(row, "last_error")?,
+    })
+}
+
+/// Derived from the platform's message identity, not from local row ids, so the key is the
+/// same whichever store (or restored backup) plans the reply, and is short and URL-safe
+/// whatever characters the message id has.
+pub(super) fn idempotency_key(robot_code: &str, msg_id: &str, part: u32) -> String {
+    let mut hash = Sha256::new();
+    hash.update(robot_code.as_bytes());
+    hash.update([0]);
+    hash.update(msg_id.as_bytes());
+    hash.update([0]);
+    hash.update(part.to_be_bytes());
+    let digest = hash.finalize();
+    let mut key = String::from("ct");
+    for byte in &digest[..15] {
+        let _ = write!(key, "{byte:02x}");
+    }
+    key
+}
+
+async fn parts_of(conn: &mut SqliteConnection, inbound_id: InboundId) -> Result<Vec<ReplyPart>, StoreError> {
+    let sql: &str = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM outbox WHERE inbound_id = ?1 ORDER BY part"
+    );
+    let rows = sqlx::query(sql).bind(inbound_id).fetch_all(&mut *conn).await?;
+    rows.iter().map(decode).collect()
+}
+
+async fn exists(conn: &mut SqliteConnection, id: ReplyPartId) -> Result<(), StoreError> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM outbox WHERE id = ?1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    found.map(drop).ok_or_else(|| StoreError::NotFound {
+        what: "reply part",
+        id: id.to_string(),
+    })
+}
+
+#[async_trait]
+impl OutboxStore for SqliteStore {
+    async fn plan_reply(
+        &self,
+        inbound_id: InboundId,
+        parts: Vec<NewReplyPart>,
+        worker: &WorkerId,
+        lease_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<Vec<ReplyPart>> {
+        let mut seen = HashSet::new();
+        if let Some(dup) = parts.iter().find(|p| !seen.insert(p.part)) {
+            return Err(StoreError::Invalid(format!(
+                "reply part {} planned twice",
+                dup.part
+            )));
+        }
+        let worker = worker.clone();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let message: Option<(String, String, String, Option<String>, Option<String>)> =
+                    sqlx::query_as(
+                        "SELECT robot_code, msg_id, status, lease_owner, lease_incarnation \
+                         FROM inbox WHERE id = ?1",
+                    )
+                    .bind(inbound_id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                let (robot_code, msg_id, status, owner, incarnation) =
+                    message.ok_or_else(|| StoreError::NotFound {
+                        what: "inbound message",
+                        id: inbound_id.to_string(),
+                    })?;
+                // Fencing: only the turn's lease holder (or the router, for a message it
+                // answers on the spot before dispatching it) may plan; a cancelled (`/stop`) or
+                // reclaimed turn must not add replies.
+                let mine = owner.as_deref() == Some(worker.instance.as_str())
+                    && incarnation.as_deref() == Some(worker.incarnation.as_str());
+                match status.parse::<InboundStatus>()? {
+                    InboundStatus::Received => {}
+                    InboundStatus::Running if mine => {}
+                    _ => return Err(StoreError::LeaseLost { id: inbound_id }),
+                }
+                for part in &parts {
+                    // First plan wins: a resumed turn sends what was planned before the
+                    // crash, not a second, different answer.
+                    sqlx::query(
+                        "INSERT INTO outbox (inbound_id, part, idempotency_key, kind, body_json, \
+                             created_at_ms, updated_at_ms) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) \
+                         ON CONFLICT (inbound_id, part) DO NOTHING",
+                    )
+                    .bind(inbound_id)
+                    .bind(int(part.part))
+                    .bind(idempotency_key(&robot_code, &msg_id, part.part))
+                    .bind(&part.kind)
+                    .bind(&part.body_json)
+                    .bind(now_ms)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                sqlx::query(
+                    "UPDATE outbox SET lease_owner = ?2, lease_incarnation = ?3, lease_expires_at_ms = ?4 \
+                     WHERE inbound_id = ?1 AND status = 'planned' \
+                       AND (lease_expires_at_ms IS NULL OR lease_expires_at_ms <= ?5 \
+                            OR (lease_owner = ?2 AND lease_incarnation = ?3))",
+                )
+                .bind(inbound_id)
+                .bind(&worker.instance)
+                .bind(&worker.incarnation)
+                .bind(now_ms.saturating_add(lease_ms))
+                .bind(now_ms)
+                .execute(&mut *conn)
+                .await?;
+                parts_of(conn, inbound_id).await
+            })
+        })
+        .await
+    }
+
+    async fn mark_reply_sent(&self, id: ReplyPartId, receipt: SendReceipt, now_ms: i64) -> StoreResult<()> {
+        self.write_one(move |conn| {
+            Box::pin(async move {
+                // `status <> 'sent'` keeps the first receipt when a mark is repeated.
+                let done = sqlx::query(
+                    "UPDATE outbox SET status = 'sent', sent_at_ms = ?2, process_query_key = ?3, \
+                         response_json = ?4, lease_expires_at_ms = NULL, updated_at_ms = ?2 \
+                     WHERE id = ?1 AND status <> 'sent'",
+                )
+                .bind(id)
+                .bind(now_ms)
+                .bind(receipt.process_query_key)
+                .bind(receipt.response_json)
+                .execute(&mut *conn)
+                .await?;
+                if done.rows_affected() == 0 {
+                    exists(conn, id).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn mark_reply_failed(
+        &self,
+        id: ReplyPartId,
+        error: &str,
+        permanent: bool,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        let error = error.to_owned();
+        self.write_one(move |conn| {
+            Box::pin(async move {
+                // A retryable failure keeps the lease: the sender retries within it, and once
+                // it lapses `claim_unsent_replies` hands the part to someone else.
+                let done = sqlx::query(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, updated_at_ms = ?3, \
+                         status = CASE WHEN ?4 THEN 'failed' ELSE status END, \
+                         lease_expires_at_ms = CASE WHEN ?4 THEN NULL ELSE lease_expires_at_ms END \
+                     WHERE id = ?1 AND status = 'planned'",
+                )
+                .bind(id)
+                .bind(&error)
+                .bind(now_ms)
+                .bind(permanent)
+                .execute(&mut *conn)
+                .await?;
+                if done.rows_affected() == 0 {
+                    // Already sent or failed: the first final state stands.
+                    exists(conn, id).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn reply_parts(&self, inbound_id: InboundId) -> StoreResult<Vec<ReplyPart>> {
+        self.read(move |conn| Box::pin(async move { parts_of(conn, inbound_id).await }))
+            .await
+    }
+
+    async fn claim_unsent_replies(
+        &self,
+        worker: &WorkerId,
+        lease_ms: i64,
+        limit: u32,
+        now_ms: i64,
+    ) -> StoreResult<Vec<ReplyPart>> {
+        let worker = worker.clone();
+        self.write_one(move |conn| {
+            Box::pin(async move {
+                // Parts of a turn that is still running under a live lease belong to that
+                // turn's worker, even if the part's own lease lapsed.
+                let sql: &str = concat!(
+                    "UPDATE outbox SET lease_owner = ?1, lease_incarnation = ?2, lease_expires_at_ms = ?3 \
+                     WHERE id IN ( \
+                         SELECT o.id FROM outbox AS o \
+                         WHERE o.status = 'planned' \
+                           AND (o.lease_expires_at_ms IS NULL OR o.lease_expires_at_ms <= ?4) \
+                           AND NOT EXISTS ( \
+                               SELECT 1 FROM inbox AS i WHERE i.id = o.inbound_id \
+                                 AND i.status = 'running' AND i.lease_expires_at_ms > ?4) \
+                         ORDER BY o.id LIMIT ?5) \
+                     RETURNING ",
+                    columns!()
+                );
+                let rows = sqlx::query(sql)
+                    .bind(&worker.instance)
+                    .bind(&worker.incarnation)
+                    .bind(now_ms.saturating_add(lease_ms))
+                    .bind(now_ms)
+                    .bind(int(limit))
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let mut parts = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+                parts.sort_by_key(|p| (p.inbound_id, p.part));
+                Ok(parts)
+            })
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::idempotency_key;
+
+    #[test]
+    fn idempotency_keys_are_stable_short_and_distinct() {
+        let a = idempotency_key("ding1", "msgA==", 0);
+        assert_eq!(a, idempotency_key("ding1", "msgA==", 0));
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, idempotency_key("ding1", "msgA==", 1));
+        assert_ne!(a, idempotency_key("ding1", "msga==", 0));
+        // The separator keeps ("ab", "c") and ("a", "bc") apart.
+        assert_ne!(idempotency_key("ab", "c", 0), idempotency_key("a", "bc", 0));
+    }
+}

@@ -1,0 +1,345 @@
+//! Pairing codes and the allowlist on SQLite.
+
+use async_trait::async_trait;
+use rand::Rng;
+use sqlx::SqliteConnection;
+use sqlx::sqlite::SqliteRow;
+
+use super::SqliteStore;
+use super::row::{get, int, parse};
+use crate::store::error::{PairingError, StoreError};
+use crate::store::model::{
+    ApprovedSender, PairingFilter, PairingOutcome, PairingPolicy, PairingRequest, PairingStatus,
+};
+use crate::store::{PairingStore, StoreResult};
+
+/// Upper-case letters and digits without the look-alikes 0/O and 1/I: codes are read off a
+/// phone and typed into a terminal. 32 symbols, so 8 of them are 40 random bits.
+const ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+/// Code length.
+const CODE_LEN: usize = 8;
+/// Fresh codes tried per request; a collision among 2^40 codes is already unlikely.
+const CODE_ATTEMPTS: usize = 4;
+
+macro_rules! columns {
+    () => {
+        "code, account_id, sender_id, nick, status, created_at_ms, expires_at_ms, decided_at_ms"
+    };
+}
+
+/// Random codes from the thread's CSPRNG (ChaCha, OS-seeded), so codes cannot be predicted
+/// from earlier ones.
+fn fresh_codes() -> Vec<String> {
+    let mut rng = rand::rng();
+    (0..CODE_ATTEMPTS)
+        .map(|_| {
+            (0..CODE_LEN)
+                .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+                .collect()
+        })
+        .collect()
+}
+
+/// Accepts what an operator may type: any case, spaces or dashes between groups.
+fn normalize_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+fn decode(row: &SqliteRow, now_ms: i64) -> Result<PairingRequest, StoreError> {
+    let mut status: PairingStatus = parse(row, "status")?;
+    let expires_at_ms: i64 = get(row, "expires_at_ms")?;
+    if status == PairingStatus::Pending && expires_at_ms <= now_ms {
+        status = PairingStatus::Expired;
+    }
+    Ok(PairingRequest {
+        code: get(row, "code")?,
+        account_id: get(row, "account_id")?,
+        sender_id: get(row, "sender_id")?,
+        nick: get(row, "nick")?,
+        status,
+        created_at_ms: get(row, "created_at_ms")?,
+        expires_at_ms,
+        decided_at_ms: get(row, "decided_at_ms")?,
+    })
+}
+
+fn decode_sender(row: &SqliteRow) -> Result<ApprovedSender, StoreError> {
+    Ok(ApprovedSender {
+        account_id: get(row, "account_id")?,
+        sender_id: get(row, "sender_id")?,
+        nick: get(row, "nick")?,
+        approved_at_ms: get(row, "approved_at_ms")?,
+        via_code: get(row, "via_code")?,
+    })
+}
+
+/// The request behind `code`, checked to be pending and unexpired.
+async fn live_request(
+    conn: &mut SqliteConnection,
+    code: &str,
+    now_ms: i64,
+    allow_expired: bool,
+) -> Result<PairingRequest, StoreError> {
+    let sql: &str = concat!("SELECT ", columns!(), " FROM pairing_requests WHERE code = ?1");
+    let row = sqlx::query(sql).bind(code).fetch_optional(&mut *conn).await?;
+    let Some(row) = row else {
+        return Err(PairingError::UnknownCode {
+            code: code.to_owned(),
+        }
+        .into());
+    };
+    let request = decode(&row, now_ms)?;
+    match request.status {
+        PairingStatus::Pending => Ok(request),
+        PairingStatus::Expired if allow_expired && get::<String>(&row, "status")? == "pending" => Ok(request),
+        PairingStatus::Expired => Err(PairingError::Expired {
+            code: request.code,
+            expired_at_ms: request.expires_at_ms,
+        }
+        .into()),
+        decided => Err(PairingError::AlreadyDecided {
+            code: request.code,
+            status: decided.to_string(),
+        }
+        .into()),
+    }
+}
+
+#[async_trait]
+impl PairingStore for SqliteStore {
+    async fn pairing_request(
+        &self,
+        account_id: &str,
+        sender_id: &str,
+        nick: &str,
+        policy: PairingPolicy,
+        now_ms: i64,
+    ) -> StoreResult<PairingOutcome> {
+        if policy.ttl_ms <= 0 || policy.max_pending_per_account == 0 {
+            return Err(StoreError::Invalid(format!(
+                "pairing policy {policy:?} allows no codes"
+            )));
+        }
+        let (account_id, sender_id, nick) = (account_id.to_owned(), sender_id.to_owned(), nick.to_owned());
+        let codes = fresh_codes();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let approved: Option<i64> = sqlx::query_scalar(
+                    "SELECT 1 FROM approved_senders WHERE account_id = ?1 AND sender_id = ?2",
+                )
+                .bind(&account_id)
+                .bind(&sender_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+                if approved.is_some() {
+                    return Ok(PairingOutcome::AlreadyApproved);
+                }
+                // Lapsed codes of this sender are closed so the list shows one live code each.
+                sqlx::query(
+                    "UPDATE pairing_requests SET status = 'expired' \
+                     WHERE account_id = ?1 AND sender_id = ?2 AND status = 'pending' AND expires_at_ms <= ?3",
+                )
+                .bind(&account_id)
+                .bind(&sender_id)
+                .bind(now_ms)
+                .execute(&mut *conn)
+                .await?;
+                let sql: &str = concat!("SELECT ", columns!(), " FROM pairing_requests \
+                     WHERE account_id = ?1 AND sender_id = ?2 AND status = 'pending' ORDER BY id DESC LIMIT 1");
+                let live = sqlx::query(sql)
+                    .bind(&account_id)
+                    .bind(&sender_id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                if let Some(row) = live {
+                    return Ok(PairingOutcome::Existing(decode(&row, now_ms)?));
+                }
+                let pending: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM pairing_requests \
+                     WHERE account_id = ?1 AND status = 'pending' AND expires_at_ms > ?2",
+                )
+                .bind(&account_id)
+                .bind(now_ms)
+                .fetch_one(&mut *conn)
+                .await?;
+                if pending >= int(policy.max_pending_per_account) {
+                    return Ok(PairingOutcome::TooManyPending {
+                        limit: policy.max_pending_per_account,
+                    });
+                }
+                let sql: &str = concat!("INSERT INTO pairing_requests (code, account_id, sender_id, nick, created_at_ms, expires_at_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (code) DO NOTHING RETURNING ", columns!());
+                for code in &codes {
+                    let row = sqlx::query(sql)
+                        .bind(code)
+                        .bind(&account_id)
+                        .bind(&sender_id)
+                        .bind(&nick)
+                        .bind(now_ms)
+                        .bind(now_ms.saturating_add(policy.ttl_ms))
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                    if let Some(row) = row {
+                        return Ok(PairingOutcome::Created(decode(&row, now_ms)?));
+                    }
+                }
+                Err(StoreError::Database {
+                    code: None,
+                    detail: "could not draw an unused pairing code".to_owned(),
+                })
+            })
+        })
+        .await
+    }
+
+    async fn pairing_list(&self, filter: PairingFilter, now_ms: i64) -> StoreResult<Vec<PairingRequest>> {
+        self.read(move |conn| {
+            Box::pin(async move {
+                let sql = match filter {
+                    PairingFilter::Pending => concat!(
+                        "SELECT ",
+                        columns!(),
+                        " FROM pairing_requests \
+                         WHERE status = 'pending' AND expires_at_ms > ?1 ORDER BY id"
+                    ),
+                    PairingFilter::All => {
+                        concat!("SELECT ", columns!(), " FROM pairing_requests ORDER BY id DESC")
+                    }
+                };
+                let rows = sqlx::query(sql).bind(now_ms).fetch_all(&mut *conn).await?;
+                rows.iter().map(|row| decode(row, now_ms)).collect()
+            })
+        })
+        .await
+    }
+
+    async fn pairing_approve(&self, code: &str, now_ms: i64) -> StoreResult<ApprovedSender> {
+        let code = normalize_code(code);
+        self.write(move |conn| {
+            Box::pin(async move {
+                let request = live_request(conn, &code, now_ms, false).await?;
+                // Single use: the conditional update is what makes a second approval fail.
+                sqlx::query(
+                    "UPDATE pairing_requests SET status = 'approved', decided_at_ms = ?2 \
+                     WHERE code = ?1 AND status = 'pending'",
+                )
+                .bind(&code)
+                .bind(now_ms)
+                .execute(&mut *conn)
+                .await?;
+                let row = sqlx::query(
+                    "INSERT INTO approved_senders (account_id, sender_id, nick, approved_at_ms, via_code) \
+                     VALUES (?1, ?2, ?3, ?4, ?5) \
+                     ON CONFLICT (account_id, sender_id) DO UPDATE SET \
+                         nick = excluded.nick, approved_at_ms = excluded.approved_at_ms, via_code = excluded.via_code \
+                     RETURNING account_id, sender_id, nick, approved_at_ms, via_code",
+                )
+                .bind(&request.account_id)
+                .bind(&request.sender_id)
+                .bind(&request.nick)
+                .bind(now_ms)
+                .bind(&code)
+                .fetch_one(&mut *conn)
+                .await?;
+                decode_sender(&row)
+            })
+        })
+        .await
+    }
+
+    async fn pairing_reject(&self, code: &str, now_ms: i64) -> StoreResult<PairingRequest> {
+        let code = normalize_code(code);
+        self.write_one(move |conn| {
+            Box::pin(async move {
+                live_request(conn, &code, now_ms, true).await?;
+                let sql: &str = concat!(
+                    "UPDATE pairing_requests SET status = 'rejected', decided_at_ms = ?2 \
+                     WHERE code = ?1 AND status = 'pending' RETURNING ",
+                    columns!()
+                );
+                let row = sqlx::query(sql)
+                    .bind(&code)
+                    .bind(now_ms)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                decode(&row, now_ms)
+            })
+        })
+        .await
+    }
+
+    async fn is_approved(&self, account_id: &str, sender_id: &str) -> StoreResult<bool> {
+        let (account_id, sender_id) = (account_id.to_owned(), sender_id.to_owned());
+        self.read(move |conn| {
+            Box::pin(async move {
+                let found: Option<i64> = sqlx::query_scalar(
+                    "SELECT 1 FROM approved_senders WHERE account_id = ?1 AND sender_id = ?2",
+                )
+                .bind(&account_id)
+                .bind(&sender_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+                Ok(found.is_some())
+            })
+        })
+        .await
+    }
+
+    async fn approved_senders(&self, account_id: Option<&str>) -> StoreResult<Vec<ApprovedSender>> {
+        let account_id = account_id.map(str::to_owned);
+        self.read(move |conn| {
+            Box::pin(async move {
+                let rows = sqlx::query(
+                    "SELECT account_id, sender_id, nick, approved_at_ms, via_code FROM approved_senders \
+                     WHERE ?1 IS NULL OR account_id = ?1 ORDER BY account_id, approved_at_ms",
+                )
+                .bind(account_id)
+                .fetch_all(&mut *conn)
+                .await?;
+                rows.iter().map(decode_sender).collect()
+            })
+        })
+        .await
+    }
+
+    async fn revoke_sender(&self, account_id: &str, sender_id: &str) -> StoreResult<bool> {
+        let (account_id, sender_id) = (account_id.to_owned(), sender_id.to_owned());
+        self.write_one(move |conn| {
+            Box::pin(async move {
+                let done =
+                    sqlx::query("DELETE FROM approved_senders WHERE account_id = ?1 AND sender_id = ?2")
+                        .bind(&account_id)
+                        .bind(&sender_id)
+                        .execute(&mut *conn)
+                        .await?;
+                Ok(done.rows_affected() == 1)
+            })
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_use_the_unambiguous_alphabet() {
+        for code in fresh_codes() {
+            assert_eq!(code.len(), CODE_LEN);
+            assert!(code.bytes().all(|b| ALPHABET.contains(&b)), "{code}");
+            assert!(!code.contains(['0', 'O', '1', 'I']));
+        }
+        let codes = fresh_codes();
+        assert_ne!(codes[0], codes[1]);
+    }
+
+    #[test]
+    fn typed_codes_are_normalized() {
+        assert_eq!(normalize_code(" abcd-efgh "), "ABCDEFGH");
+        assert_eq!(normalize_code("AB CD EF GH"), "ABCDEFGH");
+    }
+}
