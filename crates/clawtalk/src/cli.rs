@@ -34,10 +34,32 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8788")]
         addr: SocketAddr,
     },
+    /// Run the gateway in the foreground (Ctrl-C or SIGTERM stops it gracefully).
+    Gateway {
+        #[command(subcommand)]
+        command: GatewayCommand,
+    },
+    /// Start the DingTalk simulator, the gateway and a model, and chat in your browser.
+    Demo {
+        /// Address of the simulator's chat page and APIs.
+        #[arg(long, default_value = "127.0.0.1:8788")]
+        addr: SocketAddr,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+}
+
+/// `clawtalk gateway …`.
+#[derive(Debug, Subcommand)]
+pub enum GatewayCommand {
+    /// Connect every configured bot and answer messages until stopped.
+    Run {
+        /// Config file instead of the usual search.
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
     },
 }
 
@@ -72,6 +94,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Sim { addr } => crate::sim::run(addr).await,
         Command::Config { command } => run_config(command),
+        Command::Gateway {
+            command: GatewayCommand::Run { config },
+        } => crate::gateway::run(config.as_deref()).await,
+        Command::Demo { addr } => crate::demo::run(addr).await,
     }
 }
 

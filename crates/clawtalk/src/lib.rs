@@ -5,6 +5,8 @@
 //! - [`agent`]: the agent runtime: model turns with tool rounds, fallbacks and cancellation.
 //! - [`cli`]: argument parsing and dispatch of the `clawtalk` binary.
 //! - [`config`]: loading and validating `clawtalk.json` / OpenClaw's `openclaw.json`.
+//! - [`demo`]: `clawtalk demo`: simulator + gateway + model on embedded defaults.
+//! - [`gateway`]: the pipeline: ingest (persist before ack), decide, per-session turns, replies.
 //! - [`inbound`]: the one message type every transport produces.
 //! - [`commands`]: `/stop`, `/new`, `/reset` and their Chinese forms.
 //! - [`policy`]: dmPolicy, groupPolicy, allowlists, the mention rule and pairing replies.
@@ -20,6 +22,8 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod delivery;
+pub mod demo;
+pub mod gateway;
 pub mod inbound;
 pub mod llm;
 pub mod policy;

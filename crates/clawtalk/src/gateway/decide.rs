@@ -1,0 +1,130 @@
+//! What happens to a stored message: policy, pairing, chat commands, or the agent's queue.
+
+use std::sync::Arc;
+
+use super::{Shared, now_ms, reply};
+use crate::commands::{self, ChatCommand};
+use crate::config::DingTalkAccount;
+use crate::inbound::InboundMessage;
+use crate::policy::{self, Verdict};
+use crate::routing::Route;
+use crate::store::{CancelScope, Dispatch, InboundId, PairingOutcome, PairingPolicy};
+
+/// Settles a freshly stored (`received`) message. Errors are logged; the row stays
+/// `received` and start-up recovery decides it again.
+pub(crate) async fn decide(
+    shared: &Arc<Shared>,
+    account: &DingTalkAccount,
+    id: InboundId,
+    inbound: &InboundMessage,
+    route: &Route,
+) {
+    if let Err(error) = try_decide(shared, account, id, inbound, route).await {
+        tracing::error!(inbound = ?id, account = %account.id, error = %format!("{error:#}"), "could not settle a message; it will be retried at start-up");
+    }
+}
+
+async fn try_decide(
+    shared: &Arc<Shared>,
+    account: &DingTalkAccount,
+    id: InboundId,
+    inbound: &InboundMessage,
+    route: &Route,
+) -> anyhow::Result<()> {
+    let store = &shared.store;
+    let sender = inbound.sender.key().unwrap_or_default().to_owned();
+    let approved = account.dm_policy == crate::config::DmPolicy::Pairing
+        && !sender.is_empty()
+        && store.is_approved(&account.id, &sender).await?;
+    match policy::evaluate(account, inbound, approved) {
+        Verdict::Allow => {}
+        Verdict::Ignore(reason) => {
+            tracing::info!(inbound = ?id, account = %account.id, reason, "message ignored");
+            return Ok(store.dispatch_inbound(id, Dispatch::Ignore, now_ms()).await?);
+        }
+        Verdict::Refuse(text) => return answer(shared, id, inbound, text).await,
+        Verdict::NeedsPairing => {
+            let outcome = store
+                .pairing_request(
+                    &account.id,
+                    &sender,
+                    &inbound.sender.nick,
+                    PairingPolicy::default(),
+                    now_ms(),
+                )
+                .await?;
+            let text = match outcome {
+                PairingOutcome::Created(request) | PairingOutcome::Existing(request) => {
+                    let minutes = (request.expires_at_ms - now_ms()).max(0) / 60_000;
+                    policy::pairing_reply(&request.code, u64::try_from(minutes).unwrap_or(0).max(1))
+                }
+                PairingOutcome::AlreadyApproved => {
+                    // Approved between the check and the request: handle it as allowed.
+                    return queue(shared, id, route).await;
+                }
+                PairingOutcome::TooManyPending { .. } => "⏳ 当前待处理的配对请求太多，请稍后再试。 \
+                     Too many pairing requests are waiting for the administrator; please try again later."
+                    .to_owned(),
+            };
+            return answer(shared, id, inbound, text).await;
+        }
+    }
+    match commands::parse(&inbound.text) {
+        Some(ChatCommand::Stop) => {
+            let cancelled = store
+                .cancel_running(&route.session_key, CancelScope::Running, now_ms())
+                .await?;
+            if let Some(token) = shared
+                .running
+                .lock()
+                .map_err(|_| anyhow::anyhow!("lock poisoned"))?
+                .get(&route.session_key)
+            {
+                token.cancel();
+            }
+            let text = if cancelled.is_empty() {
+                "没有正在进行的回答。 Nothing is running."
+            } else {
+                "⏹ 已停止。 Stopped."
+            };
+            answer(shared, id, inbound, text.to_owned()).await
+        }
+        Some(ChatCommand::Reset) => {
+            store.session_reset(&route.session_key, now_ms()).await?;
+            answer(
+                shared,
+                id,
+                inbound,
+                "🆕 已开始新对话。 Started a new conversation.".to_owned(),
+            )
+            .await
+        }
+        None => queue(shared, id, route).await,
+    }
+}
+
+async fn queue(shared: &Arc<Shared>, id: InboundId, route: &Route) -> anyhow::Result<()> {
+    shared
+        .store
+        .dispatch_inbound(id, Dispatch::Queue, now_ms())
+        .await?;
+    let _ = shared.wake.send(route.session_key.clone());
+    Ok(())
+}
+
+/// Replies directly (no agent) and settles the message.
+async fn answer(
+    shared: &Arc<Shared>,
+    id: InboundId,
+    inbound: &InboundMessage,
+    text: String,
+) -> anyhow::Result<()> {
+    let outcome = reply::send(shared, id, inbound, &text).await;
+    let dispatch = if outcome.is_ok() {
+        Dispatch::Replied
+    } else {
+        Dispatch::Failed
+    };
+    shared.store.dispatch_inbound(id, dispatch, now_ms()).await?;
+    outcome
+}

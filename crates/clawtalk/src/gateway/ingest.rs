@@ -1,0 +1,116 @@
+//! Stream frames in: persist, then acknowledge, then decide.
+
+use std::sync::Arc;
+
+use dingtalk::ids::RobotCode;
+use dingtalk::model::Inbound;
+use dingtalk::stream::{Acker, StreamClient, StreamConfig, StreamEvent};
+
+use super::{Shared, decide, now_ms};
+use crate::config::DingTalkAccount;
+use crate::inbound::{InboundMessage, Transport};
+use crate::routing;
+use crate::store::{InboundRecord, RecordOutcome};
+
+/// Keeps one account's Stream connection and feeds its messages in until shutdown.
+pub(crate) async fn run_stream(shared: Arc<Shared>, account: DingTalkAccount) {
+    let config = StreamConfig::new(
+        account.client_id.as_str(),
+        account.client_secret.clone(),
+        account.endpoints.clone(),
+    );
+    let (handle, mut events) = StreamClient::spawn(config);
+    loop {
+        let event = tokio::select! {
+            () = shared.shutdown.cancelled() => break,
+            event = events.recv() => match event {
+                Some(event) => event,
+                None => break,
+            },
+        };
+        match event {
+            StreamEvent::Frame(delivery) => {
+                let (frame, acker) = delivery.into_parts();
+                match frame.classify() {
+                    Ok(Inbound::BotMessage(message)) => {
+                        let inbound = InboundMessage::from_bot_message(
+                            &account.id,
+                            &RobotCode::new(account.robot_code.clone()),
+                            Transport::Stream,
+                            &message,
+                            now_ms(),
+                        );
+                        accept(&shared, &account, inbound, &acker).await;
+                    }
+                    Ok(other) => {
+                        // Card callbacks and events are handled by later features; acknowledge
+                        // them so DingTalk does not redeliver.
+                        tracing::debug!(account = %account.id, kind = ?std::mem::discriminant(&other), "frame acknowledged, not handled");
+                        let _ = acker.ok();
+                    }
+                    Err(error) => {
+                        tracing::error!(account = %account.id, %error, data = %truncate(&frame.data, 300), "unreadable frame acknowledged and skipped");
+                        let _ = acker.ok();
+                    }
+                }
+            }
+            StreamEvent::Connected { connection } => {
+                tracing::info!(account = %account.id, connection, "DingTalk connected")
+            }
+            StreamEvent::Disconnected { connection, reason } => {
+                tracing::info!(account = %account.id, connection, ?reason, "DingTalk connection ended");
+            }
+            StreamEvent::ConnectFailed {
+                failures,
+                error,
+                retry_in,
+            } => {
+                tracing::warn!(account = %account.id, failures, %error, ?retry_in, "cannot connect to DingTalk");
+            }
+            other => tracing::debug!(account = %account.id, ?other, "stream event"),
+        }
+    }
+    handle.shutdown().await;
+}
+
+/// Persist, ack, decide. A failed write is not acknowledged, so DingTalk redelivers it.
+async fn accept(shared: &Arc<Shared>, account: &DingTalkAccount, inbound: InboundMessage, acker: &Acker) {
+    let route = routing::route(&shared.config, account, &inbound, &[]);
+    let record = InboundRecord {
+        account_id: account.id.clone(),
+        robot_code: inbound.robot_code.clone(),
+        msg_id: inbound.msg_id.clone(),
+        conversation_id: inbound.conversation_id.clone(),
+        sender_staff_id: inbound.sender.staff_id.clone(),
+        session_key: route.session_key.clone(),
+        received_at_ms: now_ms(),
+        raw_payload_json: match serde_json::to_string(&inbound) {
+            Ok(json) => json,
+            Err(error) => {
+                tracing::error!(%error, "cannot serialise an inbound message; not acknowledged");
+                return;
+            }
+        },
+        text: inbound.text.clone(),
+    };
+    match shared.store.record_inbound(record).await {
+        Ok(RecordOutcome::New(id)) => {
+            let _ = acker.ok();
+            decide::decide(shared, account, id, &inbound, &route).await;
+        }
+        Ok(RecordOutcome::Duplicate { id, status }) => {
+            tracing::debug!(inbound = ?id, ?status, "duplicate delivery acknowledged");
+            let _ = acker.ok();
+        }
+        Err(error) => {
+            tracing::error!(account = %account.id, %error, "cannot store an inbound message; leaving it unacknowledged for redelivery");
+        }
+    }
+}
+
+fn truncate(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => &text[..i],
+        None => text,
+    }
+}

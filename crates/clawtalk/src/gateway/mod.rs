@@ -1,0 +1,155 @@
+//! The gateway: DingTalk in, agents in the middle, DingTalk out — with nothing lost.
+//!
+//! Flow of one message (see `store` for the durable state machine):
+//!
+//! 1. [`ingest`]: a Stream frame becomes an [`InboundMessage`]; it is written to the inbox
+//!    *before* the frame is acknowledged, and deduplicated on `robotCode + msgId`.
+//! 2. [`decide`]: policy, pairing and chat commands settle it, or queue it for its session.
+//! 3. [`scheduler`]: one worker per busy session claims its turns one at a time; sessions run
+//!    in parallel.
+//! 4. [`turn`]: the agent answers with the session's history.
+//! 5. [`reply`]: the answer is split into parts, planned in the outbox, then sent; a part
+//!    DingTalk accepted is never sent again, even after a crash.
+
+mod decide;
+mod ingest;
+mod reply;
+mod scheduler;
+pub(crate) mod serve;
+mod turn;
+
+pub use serve::{instance_name, open_store, run};
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use dingtalk::api::OpenApiClient;
+use dingtalk::ids::RobotCode;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::{AgentRuntime, ToolRegistry};
+use crate::config::Config;
+use crate::delivery::{DeliveryStack, DingTalkOutbound, Outbound, RateLimitConfig, RetryPolicy};
+use crate::inbound::InboundMessage;
+use crate::store::{Store, WorkerId};
+
+/// How long a claimed turn is ours before another worker may take it over.
+const LEASE: Duration = Duration::from_secs(60);
+/// Messages of the session history sent to the model.
+const HISTORY_LIMIT: u32 = 40;
+
+/// Epoch milliseconds now.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Everything the gateway's tasks share.
+pub(crate) struct Shared {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub agent: AgentRuntime,
+    /// One delivery stack per account id.
+    pub outbound: HashMap<String, Arc<dyn Outbound>>,
+    pub me: WorkerId,
+    /// Cancellation of the turn running in each session (for `/stop`).
+    pub running: Mutex<HashMap<String, CancellationToken>>,
+    /// Wakes the scheduler for a session key.
+    pub wake: mpsc::UnboundedSender<String>,
+    /// Stops everything.
+    pub shutdown: CancellationToken,
+}
+
+impl Shared {
+    pub(crate) fn lease_ms() -> i64 {
+        i64::try_from(LEASE.as_millis()).unwrap_or(60_000)
+    }
+
+    pub(crate) fn outbound_for(&self, account_id: &str) -> anyhow::Result<&Arc<dyn Outbound>> {
+        self.outbound
+            .get(account_id)
+            .with_context(|| format!("no DingTalk account {account_id:?} is configured any more"))
+    }
+}
+
+/// A running gateway.
+pub struct Gateway {
+    shared: Arc<Shared>,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl Gateway {
+    /// Connects every enabled account and starts serving.
+    ///
+    /// # Errors
+    /// A model provider or account the runtime cannot use.
+    pub async fn start(config: Arc<Config>, store: Arc<dyn Store>, instance: &str) -> anyhow::Result<Self> {
+        let agent = AgentRuntime::new(Arc::clone(&config), ToolRegistry::builtin())
+            .context("setting up the model providers")?;
+        let outbound = config
+            .enabled_accounts()
+            .map(|account| (account.id.clone(), delivery_stack(account)))
+            .collect();
+        let (wake, wake_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            config: Arc::clone(&config),
+            store,
+            agent,
+            outbound,
+            me: WorkerId::new(instance),
+            running: Mutex::new(HashMap::new()),
+            wake,
+            shutdown: CancellationToken::new(),
+        });
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(scheduler::run(Arc::clone(&shared), wake_rx));
+        scheduler::recover(&shared)
+            .await
+            .context("resuming unfinished turns")?;
+        for account in config.enabled_accounts() {
+            tasks.spawn(ingest::run_stream(Arc::clone(&shared), account.clone()));
+        }
+        Ok(Self { shared, tasks })
+    }
+
+    /// Stops taking messages, lets running turns finish for up to `grace`, then stops. Turns
+    /// still unfinished stay in the store and resume at the next start.
+    pub async fn shutdown(mut self, grace: Duration) {
+        self.shared.shutdown.cancel();
+        let drained =
+            tokio::time::timeout(grace, async { while self.tasks.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tracing::warn!(
+                ?grace,
+                "turns still running at shutdown; they resume at the next start"
+            );
+            self.tasks.abort_all();
+        }
+        self.shared.store.close().await;
+    }
+}
+
+fn delivery_stack(account: &crate::config::DingTalkAccount) -> Arc<dyn Outbound> {
+    let api = OpenApiClient::builder(account.client_id.as_str().into(), account.client_secret.clone())
+        .endpoints(account.endpoints.clone())
+        .build();
+    let sender = DingTalkOutbound::new(
+        account.id.clone(),
+        RobotCode::new(account.robot_code.clone()),
+        api,
+    );
+    DeliveryStack::new(Arc::new(sender))
+        .with_retry(RetryPolicy::default())
+        .with_rate_limit(RateLimitConfig::default())
+        .with_trace()
+        .build()
+}
+
+/// The inbound message stored with an inbox row.
+pub(crate) fn decode_inbound(raw: &str) -> anyhow::Result<InboundMessage> {
+    serde_json::from_str(raw).context("stored inbound message is not readable (written by another version?)")
+}

@@ -1,0 +1,138 @@
+//! Replies out: split, planned in the outbox, then sent part by part.
+//!
+//! Planning before sending is what makes replies exactly-once: a part is written with its
+//! text first, marked sent right after DingTalk accepts it, and after a crash only the
+//! parts still `planned` are sent again.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use super::{Shared, now_ms};
+use crate::config::MessageType;
+use crate::delivery::{Body, OutboundMessage, chunk};
+use crate::inbound::InboundMessage;
+use crate::store::{InboundId, NewReplyPart, ReplyPart, ReplyStatus, SendReceipt};
+
+/// A planned part as stored in the outbox.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredBody {
+    markdown: bool,
+    title: String,
+    text: String,
+}
+
+/// Splits `text`, plans the parts for `id`, and sends them.
+pub(crate) async fn send(
+    shared: &Arc<Shared>,
+    id: InboundId,
+    inbound: &InboundMessage,
+    text: &str,
+) -> anyhow::Result<()> {
+    let markdown = shared
+        .config
+        .account(&inbound.account_id)
+        .is_none_or(|a| a.message_type != MessageType::Text);
+    let title = title_of(text);
+    let parts = chunk::split(text, chunk::DEFAULT_MAX_CHARS)
+        .into_iter()
+        .zip(1u32..)
+        .map(|(text, part)| {
+            let body = StoredBody {
+                markdown,
+                title: title.clone(),
+                text,
+            };
+            Ok(NewReplyPart {
+                part,
+                kind: if markdown { "markdown" } else { "text" }.to_owned(),
+                body_json: serde_json::to_string(&body)?,
+            })
+        })
+        .collect::<Result<Vec<_>, serde_json::Error>>()?;
+    let planned = shared
+        .store
+        .plan_reply(id, parts, &shared.me, Shared::lease_ms(), now_ms())
+        .await?;
+    send_planned(shared, inbound, &planned).await
+}
+
+/// Sends every part that is still planned and leased to this worker.
+pub(crate) async fn send_planned(
+    shared: &Arc<Shared>,
+    inbound: &InboundMessage,
+    parts: &[ReplyPart],
+) -> anyhow::Result<()> {
+    let outbound = shared.outbound_for(&inbound.account_id)?;
+    let now = now_ms();
+    for part in parts {
+        let mine = part.lease.as_ref().is_some_and(|l| l.is_held_by(&shared.me, now));
+        if part.status != ReplyStatus::Planned || !mine {
+            continue;
+        }
+        let stored: StoredBody =
+            serde_json::from_str(&part.body_json).context("unreadable reply part in the outbox")?;
+        let body = if stored.markdown {
+            Body::Markdown {
+                title: stored.title,
+                text: stored.text,
+            }
+        } else {
+            Body::Text(stored.text)
+        };
+        let message = OutboundMessage::reply_to(inbound, body, part.idempotency_key.clone());
+        match outbound.send(&message).await {
+            Ok(receipt) => {
+                let receipt = SendReceipt {
+                    process_query_key: receipt.process_query_key.map(|k| k.as_str().to_owned()),
+                    response_json: None,
+                };
+                shared.store.mark_reply_sent(part.id, receipt, now_ms()).await?;
+            }
+            Err(error) => {
+                shared
+                    .store
+                    .mark_reply_failed(part.id, &error.to_string(), error.is_permanent(), now_ms())
+                    .await?;
+                return Err(anyhow::Error::new(error).context(format!("sending reply part {}", part.part)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// DingTalk shows a markdown message's title in the conversation list: the first line, plain.
+fn title_of(text: &str) -> String {
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or_default();
+    let plain: String = first
+        .trim_start_matches(['#', '>', '-', '*', ' '])
+        .replace(['*', '`', '_'], "");
+    let title: String = plain.chars().take(24).collect();
+    if title.is_empty() {
+        "回复 Reply".to_owned()
+    } else {
+        title
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::title_of;
+
+    #[test]
+    fn titles_are_the_plain_first_line() {
+        assert_eq!(title_of("## **Deploy** summary\n- ok"), "Deploy summary");
+        assert_eq!(title_of("\n\n   "), "回复 Reply");
+        assert_eq!(
+            title_of("这是一个很长很长很长很长很长很长很长很长很长很长的标题")
+                .chars()
+                .count(),
+            24
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! One worker per busy session: turns of a session run one at a time, sessions in parallel.
+//!
+//! The store enforces "one running turn per session" (a unique index), so the in-memory
+//! bookkeeping here only avoids needless workers; it is not what keeps turns apart.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::{Shared, decide, decode_inbound, now_ms, reply, turn};
+use crate::routing;
+use crate::store::{ClaimScope, InboundStatus, StoredInbound};
+
+/// How often lapsed leases and unsent reply parts are picked up.
+const SWEEP: Duration = Duration::from_secs(5);
+
+/// Runs until shutdown, then waits for the workers to finish their current turn.
+pub(crate) async fn run(shared: Arc<Shared>, mut wake: mpsc::UnboundedReceiver<String>) {
+    // Session key → "woken again while busy".
+    let mut active: HashMap<String, bool> = HashMap::new();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<String>();
+    let mut workers = JoinSet::new();
+    let mut sweep = tokio::time::interval(SWEEP);
+    loop {
+        tokio::select! {
+            () = shared.shutdown.cancelled() => break,
+            Some(key) = wake.recv() => {
+                if let Some(pending) = active.get_mut(&key) {
+                    *pending = true;
+                } else {
+                    active.insert(key.clone(), false);
+                    workers.spawn(session_worker(Arc::clone(&shared), key, None, done_tx.clone()));
+                }
+            }
+            Some(key) = done_rx.recv() => {
+                if active.remove(&key) == Some(true) {
+                    active.insert(key.clone(), false);
+                    workers.spawn(session_worker(Arc::clone(&shared), key, None, done_tx.clone()));
+                }
+            }
+            _ = sweep.tick() => {
+                for turn in claim_orphans(&shared).await {
+                    let key = turn.record.session_key.clone();
+                    if active.contains_key(&key) {
+                        let shared = Arc::clone(&shared);
+                        workers.spawn(async move { turn::run(&shared, turn).await });
+                    } else {
+                        active.insert(key.clone(), false);
+                        workers.spawn(session_worker(Arc::clone(&shared), key, Some(turn), done_tx.clone()));
+                    }
+                }
+                resend_orphaned_parts(&shared).await;
+            }
+            Some(_) = workers.join_next(), if !workers.is_empty() => {}
+        }
+    }
+    while workers.join_next().await.is_some() {}
+}
+
+async fn session_worker(
+    shared: Arc<Shared>,
+    key: String,
+    mut first: Option<StoredInbound>,
+    done: mpsc::UnboundedSender<String>,
+) {
+    while !shared.shutdown.is_cancelled() {
+        let next = match first.take() {
+            Some(turn) => turn,
+            None => {
+                match shared
+                    .store
+                    .claim_next_turn(
+                        ClaimScope::Session(&key),
+                        &shared.me,
+                        Shared::lease_ms(),
+                        now_ms(),
+                    )
+                    .await
+                {
+                    Ok(Some(turn)) => turn,
+                    Ok(None) => break,
+                    Err(error) => {
+                        tracing::error!(session = %key, %error, "cannot claim the next turn; retrying at the next sweep");
+                        break;
+                    }
+                }
+            }
+        };
+        turn::run(&shared, next).await;
+    }
+    let _ = done.send(key);
+}
+
+/// Turns whose worker died (lapsed lease) or that nobody woke up.
+async fn claim_orphans(shared: &Arc<Shared>) -> Vec<StoredInbound> {
+    let mut claimed = Vec::new();
+    while claimed.len() < 64 {
+        match shared
+            .store
+            .claim_next_turn(ClaimScope::Any, &shared.me, Shared::lease_ms(), now_ms())
+            .await
+        {
+            Ok(Some(turn)) => claimed.push(turn),
+            Ok(None) => break,
+            Err(error) => {
+                tracing::error!(%error, "cannot look for orphaned turns");
+                break;
+            }
+        }
+    }
+    claimed
+}
+
+/// Reply parts planned by a worker that died before sending them.
+async fn resend_orphaned_parts(shared: &Arc<Shared>) {
+    let parts = match shared
+        .store
+        .claim_unsent_replies(&shared.me, Shared::lease_ms(), 64, now_ms())
+        .await
+    {
+        Ok(parts) => parts,
+        Err(error) => return tracing::error!(%error, "cannot look for unsent reply parts"),
+    };
+    for part in parts {
+        let inbound = match shared.store.inbound(part.inbound_id).await {
+            Ok(Some(row)) => decode_inbound(&row.record.raw_payload_json),
+            Ok(None) => continue,
+            Err(error) => Err(error.into()),
+        };
+        let result = match inbound {
+            Ok(inbound) => reply::send_planned(shared, &inbound, std::slice::from_ref(&part)).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = result {
+            tracing::warn!(part = ?part.id, error = %format!("{error:#}"), "resending a reply part failed; will retry");
+        }
+    }
+}
+
+/// Start-up: settle messages stored but never decided, and wake sessions with queued turns.
+pub(crate) async fn recover(shared: &Arc<Shared>) -> anyhow::Result<()> {
+    let rows = shared.store.recover_unfinished(&shared.me, now_ms()).await?;
+    if !rows.is_empty() {
+        tracing::info!(count = rows.len(), "resuming unfinished messages");
+    }
+    for row in rows {
+        match row.status {
+            InboundStatus::Received => {
+                let inbound = match decode_inbound(&row.record.raw_payload_json) {
+                    Ok(inbound) => inbound,
+                    Err(error) => {
+                        tracing::error!(inbound = ?row.id, error = %format!("{error:#}"), "skipping an unreadable stored message");
+                        continue;
+                    }
+                };
+                let Some(account) = shared.config.account(&inbound.account_id).cloned() else {
+                    tracing::warn!(inbound = ?row.id, account = %inbound.account_id, "stored message for an account that is no longer configured");
+                    continue;
+                };
+                let route = routing::route(&shared.config, &account, &inbound, &[]);
+                decide::decide(shared, &account, row.id, &inbound, &route).await;
+            }
+            _ => {
+                let _ = shared.wake.send(row.record.session_key);
+            }
+        }
+    }
+    Ok(())
+}

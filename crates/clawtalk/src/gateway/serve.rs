@@ -1,0 +1,101 @@
+//! `clawtalk gateway run`: load the configuration, open the store, serve until a signal.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::Gateway;
+use crate::config::Config;
+use crate::store::{SqliteStore, Store};
+
+/// How long running turns may take to finish at shutdown before they are left to resume.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Opens the configured store (`sqlite://<path>`), creating its directory with mode 0700.
+///
+/// # Errors
+/// An unsupported URL or a database that cannot be opened.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let url = &config.store.url;
+    let Some(path) = url.strip_prefix("sqlite://") else {
+        anyhow::bail!(
+            "store.url {:?} is not supported yet: use sqlite://<path> (PostgreSQL comes with multi-replica support)",
+            url.split("://").next().unwrap_or_default()
+        );
+    };
+    let path = Path::new(path);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_private_dir(dir)?;
+    }
+    let store = SqliteStore::open(path)
+        .await
+        .with_context(|| format!("opening the store at {}", path.display()))?;
+    Ok(Arc::new(store))
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("creating the state directory {}", dir.display()))
+}
+
+/// A stable name for this gateway process's leases: `CLAWTALK_INSTANCE`, else the host name.
+#[must_use]
+pub fn instance_name() -> String {
+    std::env::var("CLAWTALK_INSTANCE")
+        .ok()
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "clawtalk".to_owned())
+}
+
+/// Runs the gateway in the foreground until Ctrl-C or SIGTERM.
+///
+/// # Errors
+/// Invalid configuration, an unusable store or provider.
+pub async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
+    let loaded = Config::load(config_path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    for warning in &loaded.warnings {
+        tracing::warn!("config: {warning}");
+    }
+    let config = Arc::new(loaded.config);
+    if config.enabled_accounts().next().is_none() {
+        anyhow::bail!(
+            "no DingTalk account is configured: set channels.dingtalk.clientId/clientSecret in the config or \
+             DINGTALK_CLIENT_ID/DINGTALK_CLIENT_SECRET"
+        );
+    }
+    let store = open_store(&config).await?;
+    let gateway = Gateway::start(Arc::clone(&config), store, &instance_name()).await?;
+    tracing::info!(accounts = config.enabled_accounts().count(), source = %loaded.source, "gateway running");
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    gateway.shutdown(SHUTDOWN_GRACE).await;
+    Ok(())
+}
+
+/// Ctrl-C or, on Unix, SIGTERM (what `kill` and service managers send).
+pub(crate) async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,220 @@
+//! One agent turn for one claimed message.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use super::{HISTORY_LIMIT, LEASE, Shared, decode_inbound, now_ms, reply};
+use crate::agent::{ToolContext, TurnError};
+use crate::inbound::{InboundMessage, MediaKind};
+use crate::llm::{ChatMessage, Role as LlmRole};
+use crate::routing;
+use crate::store::{NewTranscriptEntry, Role, StoreError, StoredInbound, TurnOutcome};
+
+/// A message that keeps failing (or crashing the process) is given up after this many tries.
+const MAX_ATTEMPTS: u32 = 3;
+
+/// Runs a claimed turn to its end; failures are logged and, where possible, told to the user.
+pub(crate) async fn run(shared: &Arc<Shared>, turn: StoredInbound) {
+    let id = turn.id;
+    if let Err(error) = try_run(shared, turn).await {
+        tracing::error!(inbound = ?id, error = %format!("{error:#}"), "turn failed");
+    }
+}
+
+async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()> {
+    let id = turn.id;
+    let inbound = match decode_inbound(&turn.record.raw_payload_json) {
+        Ok(inbound) => inbound,
+        Err(error) => return finish(shared, id, TurnOutcome::Failed(format!("{error:#}"))).await,
+    };
+    // A reclaimed turn whose reply was already planned: send what is left, never ask again.
+    let planned = shared.store.reply_parts(id).await?;
+    if !planned.is_empty() {
+        let parts = shared
+            .store
+            .plan_reply(id, Vec::new(), &shared.me, Shared::lease_ms(), now_ms())
+            .await?;
+        reply::send_planned(shared, &inbound, &parts).await?;
+        return finish(shared, id, TurnOutcome::Replied).await;
+    }
+    if turn.attempts > MAX_ATTEMPTS {
+        let error = format!("gave up after {} attempts", turn.attempts);
+        let _ = reply::send(
+            shared,
+            id,
+            &inbound,
+            "⚠️ 这条消息处理多次失败，已放弃。 This message failed repeatedly and was dropped.",
+        )
+        .await;
+        return finish(shared, id, TurnOutcome::Failed(error)).await;
+    }
+
+    let account = shared
+        .config
+        .account(&inbound.account_id)
+        .context("the message's account is no longer configured")?;
+    let agent_id = routing::route(&shared.config, account, &inbound, &[]).agent_id;
+    let key = turn.record.session_key.clone();
+    let idle_reset = shared
+        .config
+        .session
+        .idle_reset
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let opened = shared
+        .store
+        .session_get_or_create(&key, &agent_id, now_ms(), idle_reset)
+        .await?;
+    let history = shared
+        .store
+        .transcript_load(opened.session.id, HISTORY_LIMIT)
+        .await?
+        .iter()
+        .filter_map(|entry| serde_json::from_str::<ChatMessage>(&entry.content_json).ok())
+        .collect::<Vec<_>>();
+    let user = ChatMessage::user(prompt_text(&inbound));
+    let context = ToolContext {
+        account_id: inbound.account_id.clone(),
+        session_key: key.clone(),
+        sender: inbound.sender.staff_id.as_ref().map(|s| s.as_str().to_owned()),
+    };
+
+    let cancel = CancellationToken::new();
+    register(shared, &key, Some(cancel.clone()));
+    let result = tokio::select! {
+        result = shared.agent.run_turn(&agent_id, trim_history(&history), user.clone(), &context, &cancel) => Some(result),
+        lost = keep_lease(shared, &turn) => {
+            tracing::warn!(inbound = ?id, ?lost, "lost the turn's lease; dropping its result");
+            None
+        }
+    };
+    register(shared, &key, None);
+    let Some(result) = result else { return Ok(()) };
+
+    match result {
+        Ok(outcome) => {
+            let mut entries = vec![entry(&user, id)?];
+            for message in &outcome.appended {
+                entries.push(entry(message, id)?);
+            }
+            shared
+                .store
+                .transcript_append(opened.session.id, opened.session.generation, entries)
+                .await?;
+            tracing::info!(inbound = ?id, agent = %agent_id, model = %outcome.model, prompt_tokens = outcome.usage.prompt_tokens, completion_tokens = outcome.usage.completion_tokens, "turn answered");
+            let text = if outcome.reply.trim().is_empty() {
+                "（模型没有给出回答。 The model returned no answer.）"
+            } else {
+                &outcome.reply
+            };
+            reply::send(shared, id, &inbound, text).await?;
+            finish(shared, id, TurnOutcome::Replied).await
+        }
+        Err(TurnError::Cancelled) => {
+            // `/stop` already marked the turn cancelled in the store and answered the user.
+            tracing::info!(inbound = ?id, "turn stopped");
+            finish(shared, id, TurnOutcome::Cancelled).await
+        }
+        Err(error) => {
+            let send = reply::send(shared, id, &inbound, &error.user_message()).await;
+            finish(shared, id, TurnOutcome::Failed(error.to_string())).await?;
+            send
+        }
+    }
+}
+
+/// Renews the lease until it is lost; never returns while the lease is held.
+async fn keep_lease(shared: &Arc<Shared>, turn: &StoredInbound) -> StoreError {
+    loop {
+        tokio::time::sleep(LEASE / 3).await;
+        if let Err(error) = shared
+            .store
+            .renew_lease(turn.id, &shared.me, Shared::lease_ms(), now_ms())
+            .await
+        {
+            if matches!(error, StoreError::LeaseLost { .. }) {
+                return error;
+            }
+            tracing::warn!(%error, "could not renew a turn lease; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+/// A cancelled or reclaimed turn may no longer be ours to finish; that is not an error.
+async fn finish(
+    shared: &Arc<Shared>,
+    id: crate::store::InboundId,
+    outcome: TurnOutcome,
+) -> anyhow::Result<()> {
+    match shared.store.finish_turn(id, &shared.me, outcome, now_ms()).await {
+        Ok(()) | Err(StoreError::LeaseLost { .. }) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn register(shared: &Arc<Shared>, key: &str, token: Option<CancellationToken>) {
+    if let Ok(mut running) = shared.running.lock() {
+        match token {
+            Some(token) => running.insert(key.to_owned(), token),
+            None => running.remove(key),
+        };
+    }
+}
+
+/// The user message as the model sees it: who speaks (in groups), the quoted message, and
+/// placeholders for media (described, until media handling lands).
+fn prompt_text(inbound: &InboundMessage) -> String {
+    let mut text = String::new();
+    if let Some(quoted) = &inbound.quoted_text {
+        for line in quoted.lines() {
+            text.push_str("> ");
+            text.push_str(line);
+            text.push('\n');
+        }
+        text.push('\n');
+    }
+    if inbound.is_group() && !inbound.sender.nick.is_empty() {
+        text.push_str(&format!("[{}] ", inbound.sender.nick));
+    }
+    text.push_str(&inbound.text);
+    for media in &inbound.media {
+        let what = match media.kind {
+            MediaKind::Picture => "picture",
+            MediaKind::Audio => "voice message",
+            MediaKind::Video => "video",
+            MediaKind::File => "file",
+        };
+        match &media.file_name {
+            Some(name) => text.push_str(&format!("\n[attached {what}: {name}]")),
+            None => text.push_str(&format!("\n[attached {what}]")),
+        }
+    }
+    text
+}
+
+/// Never start the history with tool results whose call was cut off by the limit.
+fn trim_history(history: &[ChatMessage]) -> &[ChatMessage] {
+    let start = history
+        .iter()
+        .position(|m| m.role == LlmRole::User)
+        .unwrap_or(history.len());
+    &history[start..]
+}
+
+fn entry(message: &ChatMessage, inbound: crate::store::InboundId) -> anyhow::Result<NewTranscriptEntry> {
+    let role = match message.role {
+        LlmRole::System => Role::System,
+        LlmRole::User => Role::User,
+        LlmRole::Assistant => Role::Assistant,
+        LlmRole::Tool => Role::Tool,
+    };
+    Ok(NewTranscriptEntry {
+        role,
+        content_json: serde_json::to_string(message)?,
+        inbound_id: Some(inbound),
+        at_ms: now_ms(),
+    })
+}
