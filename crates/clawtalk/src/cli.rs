@@ -61,6 +61,15 @@ pub enum GatewayCommand {
         #[arg(long, value_name = "PATH")]
         config: Option<PathBuf>,
     },
+    /// Show whether the gateway is running and each account's connection (exit 1 if not running).
+    Status {
+        /// Config file instead of the usual search (locates the state directory).
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Print the status as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `clawtalk config …`.
@@ -97,6 +106,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gateway {
             command: GatewayCommand::Run { config },
         } => crate::gateway::run(config.as_deref()).await,
+        Command::Gateway {
+            command: GatewayCommand::Status { config, json },
+        } => {
+            if !crate::gateway::print_status(config.as_deref(), json)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Demo { addr } => crate::demo::run(addr).await,
     }
 }

@@ -33,6 +33,10 @@ pub(crate) async fn run_stream(shared: Arc<Shared>, account: DingTalkAccount) {
                 let (frame, acker) = delivery.into_parts();
                 match frame.classify() {
                     Ok(Inbound::BotMessage(message)) => {
+                        shared.status.update(&account.id, |s| {
+                            s.messages += 1;
+                            s.last_message_ms = Some(now_ms());
+                        });
                         let inbound = InboundMessage::from_bot_message(
                             &account.id,
                             &RobotCode::new(account.robot_code.clone()),
@@ -55,10 +59,21 @@ pub(crate) async fn run_stream(shared: Arc<Shared>, account: DingTalkAccount) {
                 }
             }
             StreamEvent::Connected { connection } => {
-                tracing::info!(account = %account.id, connection, "DingTalk connected")
+                tracing::info!(account = %account.id, connection, "DingTalk connected");
+                shared.status.update(&account.id, |s| {
+                    s.open_connections += 1;
+                    s.connected = true;
+                    s.connects += 1;
+                    s.last_connected_ms = Some(now_ms());
+                    s.last_error = None;
+                });
             }
             StreamEvent::Disconnected { connection, reason } => {
                 tracing::info!(account = %account.id, connection, ?reason, "DingTalk connection ended");
+                shared.status.update(&account.id, |s| {
+                    s.open_connections = s.open_connections.saturating_sub(1);
+                    s.connected = s.open_connections > 0;
+                });
             }
             StreamEvent::ConnectFailed {
                 failures,
@@ -66,6 +81,9 @@ pub(crate) async fn run_stream(shared: Arc<Shared>, account: DingTalkAccount) {
                 retry_in,
             } => {
                 tracing::warn!(account = %account.id, failures, %error, ?retry_in, "cannot connect to DingTalk");
+                shared
+                    .status
+                    .update(&account.id, |s| s.last_error = Some(error.to_string()));
             }
             other => tracing::debug!(account = %account.id, ?other, "stream event"),
         }

@@ -16,9 +16,10 @@ mod ingest;
 mod reply;
 mod scheduler;
 pub(crate) mod serve;
+pub mod status;
 mod turn;
 
-pub use serve::{instance_name, open_store, run};
+pub use serve::{instance_name, open_store, print_status, run};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -62,6 +63,8 @@ pub(crate) struct Shared {
     pub wake: mpsc::UnboundedSender<String>,
     /// Stops everything.
     pub shutdown: CancellationToken,
+    /// What `clawtalk gateway status` reads.
+    pub status: status::StatusBoard,
 }
 
 impl Shared {
@@ -104,9 +107,15 @@ impl Gateway {
             running: Mutex::new(HashMap::new()),
             wake,
             shutdown: CancellationToken::new(),
+            status: status::StatusBoard::new(
+                &config.gateway.state_dir,
+                instance,
+                config.enabled_accounts().map(|a| a.id.clone()),
+            ),
         });
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(scheduler::run(Arc::clone(&shared), wake_rx));
+        tasks.spawn(keep_status(Arc::clone(&shared)));
         scheduler::recover(&shared)
             .await
             .context("resuming unfinished turns")?;
@@ -131,6 +140,22 @@ impl Gateway {
         }
         self.shared.store.close().await;
     }
+}
+
+/// Rewrites the status file until shutdown, then removes it.
+async fn keep_status(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(status::REFRESH);
+    loop {
+        tokio::select! {
+            () = shared.shutdown.cancelled() => break,
+            _ = tick.tick() => {
+                if let Err(error) = shared.status.write() {
+                    tracing::warn!(error = %format!("{error:#}"), "cannot write the status file");
+                }
+            }
+        }
+    }
+    shared.status.remove();
 }
 
 fn delivery_stack(account: &crate::config::DingTalkAccount) -> Arc<dyn Outbound> {

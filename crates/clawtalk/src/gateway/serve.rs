@@ -99,3 +99,51 @@ pub(crate) async fn wait_for_signal() {
     }
     let _ = tokio::signal::ctrl_c().await;
 }
+
+/// `clawtalk gateway status`: prints the status; false when no gateway is running.
+///
+/// # Errors
+/// Invalid configuration.
+pub fn print_status(config_path: Option<&Path>, json: bool) -> anyhow::Result<bool> {
+    let loaded = Config::load(config_path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    let state_dir = &loaded.config.gateway.state_dir;
+    let status = match super::status::read(state_dir) {
+        Ok(status) => status,
+        Err(error) => {
+            println!("gateway: not running ({error:#})");
+            return Ok(false);
+        }
+    };
+    let live = status.is_live(super::now_ms());
+    if json {
+        let value = serde_json::json!({ "running": live, "status": status });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(live);
+    }
+    if !live {
+        println!(
+            "gateway: not running (last seen {} s ago, pid {})",
+            (super::now_ms() - status.updated_at_ms) / 1000,
+            status.pid
+        );
+        return Ok(false);
+    }
+    let uptime = (super::now_ms() - status.started_at_ms) / 1000;
+    println!(
+        "gateway: running (pid {}, instance {}, version {}, up {uptime} s)",
+        status.pid, status.instance, status.version
+    );
+    for a in &status.accounts {
+        let state = if a.connected { "connected" } else { "disconnected" };
+        let error = a
+            .last_error
+            .as_deref()
+            .map(|e| format!(", last error: {e}"))
+            .unwrap_or_default();
+        println!(
+            "  {:<16} {state:<12} connects {:<4} messages {}{error}",
+            a.id, a.connects, a.messages
+        );
+    }
+    Ok(true)
+}
