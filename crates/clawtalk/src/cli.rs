@@ -1,4 +1,12 @@
 //! Command-line interface: argument parsing and dispatch.
+//!
+//! Each operator command lives in its own module under `cli/`; this file only names the
+//! commands and routes to them.
+
+mod channels;
+mod common;
+mod message;
+mod pairing;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +47,21 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Approve or reject users who asked to talk to a bot (dmPolicy `pairing`).
+    Pairing {
+        #[command(subcommand)]
+        command: pairing::PairingCommand,
+    },
+    /// Send messages as a bot.
+    Message {
+        #[command(subcommand)]
+        command: message::MessageCommand,
+    },
+    /// Show the DingTalk accounts and check them against DingTalk.
+    Channels {
+        #[command(subcommand)]
+        command: channels::ChannelsCommand,
+    },
 }
 
 /// `clawtalk config …`.
@@ -72,6 +95,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Sim { addr } => crate::sim::run(addr).await,
         Command::Config { command } => run_config(command),
+        Command::Pairing { command } => pairing::run(command).await,
+        Command::Message { command } => message::run(command).await,
+        Command::Channels { command } => channels::run(command).await,
     }
 }
 
