@@ -1,4 +1,12 @@
 //! Command-line interface: argument parsing and dispatch.
+//!
+//! Each operator command lives in its own module under `cli/`; this file only names the
+//! commands and routes to them.
+
+mod channels;
+mod common;
+mod message;
+mod pairing;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,6 +57,21 @@ pub enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Approve or reject users who asked to talk to a bot (dmPolicy `pairing`).
+    Pairing {
+        #[command(subcommand)]
+        command: pairing::PairingCommand,
+    },
+    /// Send messages as a bot.
+    Message {
+        #[command(subcommand)]
+        command: message::MessageCommand,
+    },
+    /// Show the DingTalk accounts and check them against DingTalk.
+    Channels {
+        #[command(subcommand)]
+        command: channels::ChannelsCommand,
     },
 }
 
@@ -115,6 +138,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo { addr } => crate::demo::run(addr).await,
+        Command::Pairing { command } => pairing::run(command).await,
+        Command::Message { command } => message::run(command).await,
+        Command::Channels { command } => channels::run(command).await,
     }
 }
 

@@ -4,45 +4,19 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
-
 use super::Gateway;
 use crate::config::Config;
-use crate::store::{SqliteStore, Store};
+use crate::store::Store;
 
 /// How long running turns may take to finish at shutdown before they are left to resume.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// Opens the configured store (`sqlite://<path>`), creating its directory with mode 0700.
+/// Opens the configured store as the gateway holds it.
 ///
 /// # Errors
 /// An unsupported URL or a database that cannot be opened.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let url = &config.store.url;
-    let Some(path) = url.strip_prefix("sqlite://") else {
-        anyhow::bail!(
-            "store.url {:?} is not supported yet: use sqlite://<path> (PostgreSQL comes with multi-replica support)",
-            url.split("://").next().unwrap_or_default()
-        );
-    };
-    let path = Path::new(path);
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        create_private_dir(dir)?;
-    }
-    let store = SqliteStore::open(path)
-        .await
-        .with_context(|| format!("opening the store at {}", path.display()))?;
-    Ok(Arc::new(store))
-}
-
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .with_context(|| format!("creating the state directory {}", dir.display()))
+    Ok(Arc::new(crate::store::open_configured(config).await?))
 }
 
 /// A stable name for this gateway process's leases: `CLAWTALK_INSTANCE`, else the host name.

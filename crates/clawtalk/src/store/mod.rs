@@ -31,12 +31,14 @@
 
 mod error;
 mod model;
+mod open;
 pub mod sqlite;
 
 use async_trait::async_trait;
 
 pub use error::{PairingError, StoreError};
 pub use model::*;
+pub use open::open_configured;
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};
 
 /// Result alias for store calls.

@@ -42,6 +42,7 @@ pub use config::StreamConfig;
 pub use connection::CloseReason;
 pub use delivery::{Acker, Delivery};
 pub use error::{AckError, StreamError};
+pub use open::probe_open;
 pub use stats::{StatsSnapshot, StreamStats};
 
 use crate::model::frame::FrameError;

@@ -37,6 +37,27 @@ pub(crate) async fn open_socket(
     }
 }
 
+/// Checks that DingTalk would let this app open a Stream connection, without opening one:
+/// `connections/open` must issue a ticket with a usable `ws(s)://` endpoint. The ticket is
+/// left unused; DingTalk drops unused tickets after about 90 s, so probing has no lasting
+/// effect (no connection shows up in the developer console).
+///
+/// Fails with the same [`StreamError`]s as a real connection attempt would: `OpenRejected`
+/// for wrong credentials, an unpublished app or a bot not in Stream mode (DingTalk's code is
+/// in the body), `Http`/`Timeout` when DingTalk cannot be reached.
+pub async fn probe_open(http: &reqwest::Client, config: &StreamConfig) -> Result<(), StreamError> {
+    let work = async {
+        let ticket = register(http, config).await?;
+        socket_url(&ticket).map(drop)
+    };
+    match config.connect_timeout {
+        Some(limit) => tokio::time::timeout(limit, work)
+            .await
+            .map_err(|_| StreamError::Timeout("probing connections/open"))?,
+        None => work.await,
+    }
+}
+
 async fn register(
     http: &reqwest::Client,
     config: &StreamConfig,

@@ -1,0 +1,368 @@
+//! `clawtalk channels status [--probe] [--json]`: the configured DingTalk accounts and, with
+//! `--probe`, whether DingTalk accepts each one right now.
+//!
+//! A probe does what the gateway does at start-up, minus the WebSocket: fetch an access token
+//! (credentials) and ask `connections/open` for a ticket (app published, bot in Stream mode).
+//! Opening the socket is left out on purpose: a second connection would make DingTalk split
+//! the running gateway's messages between the two.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use clap::{Args, Subcommand};
+use dingtalk::ids::ClientId;
+use dingtalk::stream::{StreamConfig, StreamError, probe_open};
+use dingtalk::token::{TokenCache, TokenFlavor};
+use dingtalk::{ApiErrorKind, Endpoints};
+use serde_json::{Value, json};
+
+use super::common::{ConfigArg, dm_policy_name, group_policy_name, mode_name, table};
+use crate::config::{ConnectionMode, DingTalkAccount};
+
+/// Per-request limits of a probe: long enough for a slow link, short enough for a status check.
+const PROBE_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `clawtalk channels …`.
+#[derive(Debug, Subcommand)]
+pub enum ChannelsCommand {
+    /// List the DingTalk accounts; --probe checks each enabled Stream account against DingTalk.
+    Status(StatusArgs),
+}
+
+/// `channels status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Fetch an access token and a Stream ticket for every enabled Stream account (exit 1 if
+    /// any fails). No WebSocket is opened.
+    #[arg(long)]
+    probe: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs a `channels` subcommand.
+pub async fn run(command: ChannelsCommand) -> anyhow::Result<()> {
+    match command {
+        ChannelsCommand::Status(args) => status(args).await,
+    }
+}
+
+async fn status(args: StatusArgs) -> anyhow::Result<()> {
+    let config = args.config.load()?;
+    let probes = if args.probe {
+        let http = probe_http_client()?;
+        let runs = config.accounts.iter().map(|a| probe(&http, a));
+        Some(futures_util::future::join_all(runs).await)
+    } else {
+        None
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{:#}", to_json(&config.accounts, probes.as_deref()))?;
+    } else {
+        write_text(&mut out, &config.accounts, probes.as_deref())?;
+    }
+    out.flush()?;
+    let count = |pred: fn(&Probe) -> bool| probes.iter().flatten().filter(|p| pred(p)).count();
+    let failed = count(|p| matches!(p, Probe::Failed(_)));
+    if failed > 0 {
+        let probed = count(|p| !matches!(p, Probe::Skipped(_)));
+        bail!(
+            "{failed} of {probed} probed account{} failed; see the report above",
+            if probed == 1 { "" } else { "s" }
+        );
+    }
+    Ok(())
+}
+
+/// Result of probing one account.
+#[derive(Debug)]
+enum Probe {
+    /// Token and ticket issued.
+    Ok(Duration),
+    /// Not probed, and why.
+    Skipped(&'static str),
+    /// What DingTalk (or the network) said.
+    Failed(Failure),
+}
+
+/// Why a probe failed, already in operator terms.
+#[derive(Debug)]
+struct Failure {
+    /// `access token` or `connections/open`.
+    step: &'static str,
+    /// Stable name for scripts (`wrong_credentials`, `stream_not_enabled`, …).
+    kind: &'static str,
+    /// One line: what is wrong and what to do. Never holds the secret (DingTalk's error bodies
+    /// and our transport errors do not echo it).
+    message: String,
+}
+
+fn probe_http_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(PROBE_CONNECT_TIMEOUT)
+        .timeout(PROBE_TIMEOUT)
+        .user_agent(concat!(
+            "clawtalk/",
+            env!("CARGO_PKG_VERSION"),
+            " (channels status --probe)"
+        ))
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot set up an HTTP client for the probe: {e}"))
+}
+
+async fn probe(http: &reqwest::Client, account: &DingTalkAccount) -> Probe {
+    if !account.enabled {
+        return Probe::Skipped("disabled");
+    }
+    if account.mode != ConnectionMode::Stream {
+        return Probe::Skipped("not a Stream account");
+    }
+    let started = Instant::now();
+    let client_id = ClientId::new(account.client_id.clone());
+    // One attempt: a status check should report a failure, not hide it behind retries.
+    let tokens = TokenCache::builder(client_id.clone(), account.client_secret.clone())
+        .flavor(TokenFlavor::OpenApi)
+        .endpoints(account.endpoints.clone())
+        .http_client(http.clone())
+        .max_attempts(1)
+        .build();
+    if let Err(e) = tokens.token().await {
+        return Probe::Failed(token_failure(&e, account));
+    }
+    let mut stream = StreamConfig::new(
+        client_id,
+        account.client_secret.clone(),
+        account.endpoints.clone(),
+    );
+    stream.connect_timeout = Some(PROBE_TIMEOUT);
+    match probe_open(http, &stream).await {
+        Ok(()) => Probe::Ok(started.elapsed()),
+        Err(e) => Probe::Failed(open_failure(&e, account)),
+    }
+}
+
+fn token_failure(error: &dingtalk::Error, account: &DingTalkAccount) -> Failure {
+    let step = "access token";
+    if matches!(error, dingtalk::Error::Transport { .. }) {
+        return unreachable(step, &account.endpoints, error);
+    }
+    match error.kind() {
+        Some(ApiErrorKind::InvalidCredentials) => wrong_credentials(step, account),
+        _ => Failure {
+            step,
+            kind: "rejected",
+            message: error.to_string(),
+        },
+    }
+}
+
+fn open_failure(error: &StreamError, account: &DingTalkAccount) -> Failure {
+    let step = "connections/open";
+    match error {
+        StreamError::OpenRejected { status, body } => {
+            let (code, message) = error_fields(body);
+            let lower = code.to_ascii_lowercase();
+            if lower.contains("invalidclientidorsecret") {
+                wrong_credentials(step, account)
+            } else if lower.contains("stream") {
+                Failure {
+                    step,
+                    kind: "stream_not_enabled",
+                    message: format!(
+                        "the bot does not receive messages in Stream mode ({code}); set the \
+                         robot's message receiving mode to Stream in the DingTalk developer \
+                         console and publish the app"
+                    ),
+                }
+            } else if lower.contains("notpublished") {
+                Failure {
+                    step,
+                    kind: "app_not_published",
+                    message: format!(
+                        "the app is not published ({code}); publish a version in the DingTalk \
+                         developer console"
+                    ),
+                }
+            } else {
+                Failure {
+                    step,
+                    kind: "rejected",
+                    message: format!("DingTalk refused (HTTP {status}, code {code}): {message}"),
+                }
+            }
+        }
+        StreamError::Http(_) | StreamError::Timeout(_) => unreachable(step, &account.endpoints, error),
+        other => Failure {
+            step,
+            kind: "unexpected_answer",
+            message: other.to_string(),
+        },
+    }
+}
+
+fn wrong_credentials(step: &'static str, account: &DingTalkAccount) -> Failure {
+    Failure {
+        step,
+        kind: "wrong_credentials",
+        message: format!(
+            "DingTalk rejected clientId {} with this clientSecret (invalidClientIdOrSecret); copy \
+             both again from the app's credentials page and check the account's clientSecret",
+            account.client_id
+        ),
+    }
+}
+
+fn unreachable(step: &'static str, endpoints: &Endpoints, error: &dyn std::fmt::Display) -> Failure {
+    // Only scheme, host and port: a URL from the config could carry userinfo.
+    let host = format!(
+        "{}://{}{}",
+        endpoints.api.scheme(),
+        endpoints.api.host_str().unwrap_or("?"),
+        endpoints.api.port().map(|p| format!(":{p}")).unwrap_or_default()
+    );
+    Failure {
+        step,
+        kind: "unreachable",
+        message: format!(
+            "cannot reach DingTalk at {host} ({}); check the network, proxy and firewall, and \
+             the account's endpoints",
+            one_line(&error.to_string())
+        ),
+    }
+}
+
+/// `code` and `message` of a DingTalk error body, when it is JSON.
+fn error_fields(body: &str) -> (String, String) {
+    let json: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let field = |name: &str| {
+        json.get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let code = field("code");
+    let message = field("message");
+    if code.is_empty() && message.is_empty() {
+        ("unknown".to_owned(), one_line(body))
+    } else {
+        (code, message)
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn write_text(
+    out: &mut dyn Write,
+    accounts: &[DingTalkAccount],
+    probes: Option<&[Probe]>,
+) -> std::io::Result<()> {
+    if accounts.is_empty() {
+        writeln!(
+            out,
+            "no DingTalk account is configured; add channels.dingtalk.clientId/clientSecret or \
+             set DINGTALK_CLIENT_ID/DINGTALK_CLIENT_SECRET"
+        )?;
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = accounts
+        .iter()
+        .map(|a| {
+            vec![
+                a.id.clone(),
+                a.channel.clone(),
+                mode_name(a.mode).to_owned(),
+                a.client_id.clone(),
+                if a.enabled { "yes" } else { "no" }.to_owned(),
+                dm_policy_name(a.dm_policy).to_owned(),
+                group_policy_name(a.group_policy).to_owned(),
+            ]
+        })
+        .collect();
+    let header = [
+        "ACCOUNT",
+        "CHANNEL",
+        "MODE",
+        "CLIENT ID",
+        "ENABLED",
+        "DM POLICY",
+        "GROUP POLICY",
+    ];
+    write!(out, "{}", table(&header, &rows))?;
+    let Some(probes) = probes else {
+        return Ok(());
+    };
+    writeln!(out)?;
+    for (account, probe) in accounts.iter().zip(probes) {
+        match probe {
+            Probe::Ok(took) => writeln!(
+                out,
+                "probe {}: ok (access token and Stream ticket issued in {} ms)",
+                account.id,
+                took.as_millis()
+            )?,
+            Probe::Skipped(why) => writeln!(out, "probe {}: skipped ({why})", account.id)?,
+            Probe::Failed(f) => writeln!(
+                out,
+                "probe {}: FAILED at {} [{}]: {}",
+                account.id, f.step, f.kind, f.message
+            )?,
+        }
+    }
+    Ok(())
+}
+
+fn to_json(accounts: &[DingTalkAccount], probes: Option<&[Probe]>) -> Value {
+    let list: Vec<Value> = accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let probe = probes.and_then(|p| p.get(i)).map(|p| match p {
+                Probe::Ok(took) => json!({"status": "ok", "ms": took.as_millis()}),
+                Probe::Skipped(why) => json!({"status": "skipped", "reason": why}),
+                Probe::Failed(f) => json!({
+                    "status": "failed", "step": f.step, "kind": f.kind, "message": f.message,
+                }),
+            });
+            json!({
+                "id": a.id,
+                "channel": a.channel,
+                "name": a.name,
+                "mode": mode_name(a.mode),
+                "clientId": a.client_id,
+                "robotCode": a.robot_code,
+                "enabled": a.enabled,
+                "dmPolicy": dm_policy_name(a.dm_policy),
+                "groupPolicy": group_policy_name(a.group_policy),
+                "probe": probe,
+            })
+        })
+        .collect();
+    json!({ "accounts": list })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_are_read_for_code_and_message() {
+        let (code, message) = error_fields(r#"{"code":"gateway.streamModeNotEnabled","message":"no"}"#);
+        assert_eq!(
+            (code.as_str(), message.as_str()),
+            ("gateway.streamModeNotEnabled", "no")
+        );
+        let (code, message) = error_fields("<html>\n bad gateway </html>");
+        assert_eq!(
+            (code.as_str(), message.as_str()),
+            ("unknown", "<html> bad gateway </html>")
+        );
+    }
+}

@@ -1,0 +1,208 @@
+//! `clawtalk message send`: a proactive message from a bot to a user or a group, through the
+//! same delivery stack the gateway uses (robot OpenAPI, retries, rate limits, chunking).
+
+use std::io::Read;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail};
+use clap::{Args, Subcommand};
+use dingtalk::api::OpenApiClient;
+use dingtalk::ids::{ClientId, ConversationId, RobotCode, StaffId};
+
+use super::common::{ConfigArg, now_ms, pick_account};
+use crate::delivery::chunk::{self, ChunkOptions};
+use crate::delivery::{
+    Body, DeliveryStack, DingTalkOutbound, Outbound, OutboundMessage, RateLimitConfig, RetryPolicy, Target,
+};
+
+/// Longest default title: DingTalk shows it in the conversation list and notifications.
+const MAX_DEFAULT_TITLE_CHARS: usize = 32;
+
+/// `clawtalk message …`.
+#[derive(Debug, Subcommand)]
+pub enum MessageCommand {
+    /// Send a message as a bot (robot OpenAPI: batchSend to a user, groupMessages/send to a group).
+    Send(SendArgs),
+}
+
+/// `message send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Recipient: dingtalk:user:<staffId> or dingtalk:group:<openConversationId>. The
+    /// `dingtalk:` prefix is optional; a bare `cid…` is a group, anything else a user.
+    #[arg(long, value_name = "TARGET")]
+    to: String,
+    /// Account (bot) to send as; default: the only enabled account, else `default`.
+    #[arg(long, value_name = "ID")]
+    account: Option<String>,
+    /// Send as DingTalk markdown instead of plain text.
+    #[arg(long)]
+    markdown: bool,
+    /// Markdown title shown in the conversation list (default: the first line of the text).
+    #[arg(long, value_name = "T", requires = "markdown")]
+    title: Option<String>,
+    /// The message; `-` reads it from stdin. Long text is split into numbered parts.
+    text: String,
+}
+
+/// Runs a `message` subcommand.
+pub async fn run(command: MessageCommand) -> anyhow::Result<()> {
+    match command {
+        MessageCommand::Send(args) => send(args).await,
+    }
+}
+
+async fn send(args: SendArgs) -> anyhow::Result<()> {
+    let target = parse_target(&args.to)?;
+    let text = if args.text == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| anyhow!("cannot read the message from stdin: {e}"))?;
+        text
+    } else {
+        args.text.clone()
+    };
+    if text.trim().is_empty() {
+        bail!("the message is empty; pass the text as the last argument (or `-` to read stdin)");
+    }
+    let config = args.config.load()?;
+    let account = pick_account(&config, args.account.as_deref())?;
+
+    let api = OpenApiClient::builder(
+        ClientId::new(account.client_id.clone()),
+        account.client_secret.clone(),
+    )
+    .endpoints(account.endpoints.clone())
+    .build();
+    let sender = DingTalkOutbound::new(&account.id, RobotCode::new(account.robot_code.clone()), api);
+    let outbound = DeliveryStack::new(Arc::new(sender))
+        .with_retry(RetryPolicy::default())
+        .with_rate_limit(RateLimitConfig::default())
+        .build();
+
+    let parts = chunk::split_with(
+        &text,
+        &ChunkOptions {
+            // Fences only mean something in markdown; plain text is cut anywhere suitable.
+            code_fences: args.markdown,
+            ..ChunkOptions::default()
+        },
+    );
+    let title = args.title.clone().unwrap_or_else(|| default_title(&text));
+    let batch = now_ms();
+    let n = parts.len();
+    for (i, part) in parts.into_iter().enumerate() {
+        let body = if args.markdown {
+            Body::markdown(title.clone(), part.text)
+        } else {
+            Body::text(part.text)
+        };
+        let msg = OutboundMessage::new(
+            account.id.clone(),
+            target.clone(),
+            body,
+            format!("cli-{batch}/part-{}", i + 1),
+        );
+        let receipt = outbound.send(&msg).await.map_err(|e| {
+            let sent = if i == 0 {
+                String::new()
+            } else {
+                format!(" ({i} part{} already delivered)", if i == 1 { "" } else { "s" })
+            };
+            anyhow!(
+                "part {}/{n} to {} was not delivered{sent}: {e}",
+                i + 1,
+                describe(&target)
+            )
+        })?;
+        let key = receipt
+            .process_query_key
+            .map_or_else(|| "-".to_owned(), |k| k.to_string());
+        println!(
+            "sent {}/{n} to {} as {}: processQueryKey {key}",
+            i + 1,
+            describe(&target),
+            account.id
+        );
+    }
+    Ok(())
+}
+
+/// Parses `--to`: `[dingtalk:](user:|group:)id`; a bare id is a group when it looks like an
+/// openConversationId (`cid…`), else a staff id.
+fn parse_target(to: &str) -> anyhow::Result<Target> {
+    let raw = to.trim();
+    let rest = raw.strip_prefix("dingtalk:").unwrap_or(raw);
+    let (target, id) = if let Some(id) = rest.strip_prefix("user:") {
+        (Target::User(StaffId::new(id.trim())), id.trim())
+    } else if let Some(id) = rest.strip_prefix("group:") {
+        (Target::Group(ConversationId::new(id.trim())), id.trim())
+    } else if rest.starts_with("cid") {
+        (Target::Group(ConversationId::new(rest)), rest)
+    } else {
+        (Target::User(StaffId::new(rest)), rest)
+    };
+    if id.is_empty() || id.contains(char::is_whitespace) {
+        bail!(
+            "--to {to:?} names no recipient; use dingtalk:user:<staffId> or \
+             dingtalk:group:<openConversationId>"
+        );
+    }
+    Ok(target)
+}
+
+fn describe(target: &Target) -> String {
+    match target {
+        Target::User(id) => format!("user:{id}"),
+        Target::Group(id) => format!("group:{id}"),
+        other => other.kind().to_owned(),
+    }
+}
+
+/// The first non-empty line without markdown heading marks, cut to a notification-sized length.
+fn default_title(text: &str) -> String {
+    let line = text
+        .lines()
+        .map(|l| l.trim().trim_start_matches('#').trim())
+        .find(|l| !l.is_empty())
+        .unwrap_or("clawtalk");
+    let mut title: String = line.chars().take(MAX_DEFAULT_TITLE_CHARS).collect();
+    if line.chars().count() > MAX_DEFAULT_TITLE_CHARS {
+        title.push('…');
+    }
+    title
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_with_and_without_prefixes() {
+        let user = |s: &str| Target::User(StaffId::new(s));
+        let group = |s: &str| Target::Group(ConversationId::new(s));
+        assert_eq!(parse_target("dingtalk:user:0312").unwrap(), user("0312"));
+        assert_eq!(parse_target("user:0312").unwrap(), user("0312"));
+        assert_eq!(parse_target("0312").unwrap(), user("0312"));
+        assert_eq!(
+            parse_target("dingtalk:group:cidAbC==").unwrap(),
+            group("cidAbC==")
+        );
+        assert_eq!(parse_target("cidAbC==").unwrap(), group("cidAbC=="));
+        assert_eq!(parse_target("dingtalk:cidX").unwrap(), group("cidX"));
+        for bad in ["", "dingtalk:", "user:", "group: ", "a b"] {
+            assert!(parse_target(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn default_titles_come_from_the_first_line() {
+        assert_eq!(default_title("\n## Deploy done\nall green"), "Deploy done");
+        assert_eq!(default_title("   "), "clawtalk");
+        let long = "x".repeat(40);
+        assert_eq!(default_title(&long).chars().count(), MAX_DEFAULT_TITLE_CHARS + 1);
+    }
+}

@@ -1,0 +1,167 @@
+//! `clawtalk pairing list|approve|reject`: the operator's side of `dmPolicy: pairing`.
+//!
+//! An unknown sender gets a code from the gateway; the operator lists pending codes and
+//! approves or rejects them here. This is a separate process from the gateway: both open the
+//! same SQLite file, and the gateway reads the allowlist from it on the sender's next message.
+
+use std::io::Write;
+
+use anyhow::anyhow;
+use clap::{Args, Subcommand};
+
+use super::common::{ConfigArg, human_duration, now_ms, open_store, table};
+use crate::store::{
+    PairingError, PairingFilter, PairingRequest, PairingStatus, PairingStore, Store, StoreError,
+};
+
+/// `clawtalk pairing …`.
+#[derive(Debug, Subcommand)]
+pub enum PairingCommand {
+    /// List pairing requests (pending ones unless --all).
+    List(ListArgs),
+    /// Approve a pairing code: its sender may then message the bot.
+    Approve(DecideArgs),
+    /// Reject a pairing code.
+    Reject(DecideArgs),
+}
+
+/// `pairing list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Only requests to this account.
+    #[arg(long, value_name = "ID")]
+    account: Option<String>,
+    /// Also approved, rejected and expired requests, newest first.
+    #[arg(long)]
+    all: bool,
+}
+
+/// `pairing approve|reject`.
+#[derive(Debug, Args)]
+pub struct DecideArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The code the user was shown (case, spaces and dashes do not matter).
+    code: String,
+}
+
+/// Runs a `pairing` subcommand.
+pub async fn run(command: PairingCommand) -> anyhow::Result<()> {
+    let config = match &command {
+        PairingCommand::List(a) => &a.config,
+        PairingCommand::Approve(a) | PairingCommand::Reject(a) => &a.config,
+    }
+    .load()?;
+    let store = open_store(&config).await?;
+    let result = match command {
+        PairingCommand::List(args) => list(&store, &args).await,
+        PairingCommand::Approve(args) => approve(&store, &args.code).await,
+        PairingCommand::Reject(args) => reject(&store, &args.code).await,
+    };
+    // Closing waits for the writer to finish, so nothing decided here is left unwritten.
+    store.close().await;
+    result
+}
+
+async fn list(store: &dyn PairingStore, args: &ListArgs) -> anyhow::Result<()> {
+    let now = now_ms();
+    let filter = if args.all {
+        PairingFilter::All
+    } else {
+        PairingFilter::Pending
+    };
+    let requests: Vec<PairingRequest> = store
+        .pairing_list(filter, now)
+        .await?
+        .into_iter()
+        .filter(|r| args.account.as_deref().is_none_or(|a| r.account_id == a))
+        .collect();
+    let mut out = std::io::stdout().lock();
+    if requests.is_empty() {
+        let which = if args.all { "" } else { "pending " };
+        let scope = args
+            .account
+            .as_deref()
+            .map(|a| format!(" for account {a}"))
+            .unwrap_or_default();
+        writeln!(out, "no {which}pairing requests{scope}")?;
+        return Ok(());
+    }
+    let mut header = vec!["CODE", "ACCOUNT", "SENDER ID", "NICK", "REQUESTED", "EXPIRES IN"];
+    if args.all {
+        header.push("STATUS");
+    }
+    let rows: Vec<Vec<String>> = requests
+        .iter()
+        .map(|r| {
+            let mut row = vec![
+                r.code.clone(),
+                r.account_id.clone(),
+                r.sender_id.clone(),
+                r.nick.clone(),
+                format!("{} ago", human_duration(now - r.created_at_ms)),
+                match r.status {
+                    PairingStatus::Pending => human_duration(r.expires_at_ms - now),
+                    _ => "-".to_owned(),
+                },
+            ];
+            if args.all {
+                row.push(r.status.to_string());
+            }
+            row
+        })
+        .collect();
+    write!(out, "{}", table(&header, &rows))?;
+    Ok(())
+}
+
+async fn approve(store: &dyn PairingStore, code: &str) -> anyhow::Result<()> {
+    let sender = store
+        .pairing_approve(code, now_ms())
+        .await
+        .map_err(|e| decision_error(e, "approve"))?;
+    let nick = if sender.nick.is_empty() {
+        String::new()
+    } else {
+        format!("{} ", sender.nick)
+    };
+    println!(
+        "approved: {nick}({}) may now message account {}",
+        sender.sender_id, sender.account_id
+    );
+    Ok(())
+}
+
+async fn reject(store: &dyn PairingStore, code: &str) -> anyhow::Result<()> {
+    let request = store
+        .pairing_reject(code, now_ms())
+        .await
+        .map_err(|e| decision_error(e, "reject"))?;
+    println!(
+        "rejected pairing code {} of {} ({}) for account {}",
+        request.code, request.nick, request.sender_id, request.account_id
+    );
+    Ok(())
+}
+
+/// Pairing refusals in operator terms: the store reports expiry in epoch ms, which nobody
+/// reads at a terminal.
+fn decision_error(error: StoreError, verb: &str) -> anyhow::Error {
+    match error {
+        StoreError::Pairing(PairingError::Expired { code, expired_at_ms }) => anyhow!(
+            "cannot {verb} pairing code {code}: it expired {} ago; ask the user to message the \
+             bot again for a new code",
+            human_duration(now_ms() - expired_at_ms)
+        ),
+        StoreError::Pairing(PairingError::UnknownCode { code }) => anyhow!(
+            "cannot {verb} pairing code {code}: no such code; check for typos, or run \
+             `clawtalk pairing list` to see pending codes"
+        ),
+        StoreError::Pairing(PairingError::AlreadyDecided { code, status }) => {
+            anyhow!("cannot {verb} pairing code {code}: it was already {status} (codes are single use)")
+        }
+        other => anyhow!("cannot {verb} the pairing code: {other}"),
+    }
+}

@@ -1,0 +1,482 @@
+//! The operator commands (`message send`, `channels status`, `pairing …`) run as real
+//! processes against the DingTalk simulator and a store in a temp dir.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use clawtalk::store::{PairingOutcome, PairingPolicy, PairingStore, SqliteStore, Store};
+use dingtalk_sim::{AppPatch, AppSpec, GroupSpec, SimConfig, Simulator, UserSpec};
+use serde_json::json;
+use tempfile::TempDir;
+
+const APP: &str = "dingq7vxkt3mwz2hb8ns";
+const SECRET: &str = "sim-secret-for-tests";
+const ALICE: &str = "0312454236781234";
+const BOB: &str = "0298765432109876";
+
+/// A simulator with one app, two users and a group with the bot, plus a temp dir holding a
+/// config that points at it.
+struct Env {
+    sim: Simulator,
+    group: String,
+    dir: TempDir,
+    config: PathBuf,
+}
+
+impl Env {
+    async fn new() -> Self {
+        Self::with_secret(SECRET).await
+    }
+
+    /// The config carries `secret` (the app's real one is always [`SECRET`]).
+    async fn with_secret(secret: &str) -> Self {
+        let sim = Simulator::start_with(SimConfig::fast())
+            .await
+            .expect("simulator starts");
+        sim.create_app(AppSpec::new(APP, SECRET)).expect("app");
+        sim.create_user(UserSpec::new(ALICE, "Alice Zhang"))
+            .expect("alice");
+        sim.create_user(UserSpec::new(BOB, "Bob Li")).expect("bob");
+        let group = sim
+            .create_group(GroupSpec::new("Ops", [ALICE, BOB]).with_bot(APP))
+            .expect("group")
+            .open_conversation_id;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let endpoints = sim.base_url().to_string();
+        let config = write_config(dir.path(), &endpoints, secret, None);
+        Self {
+            sim,
+            group,
+            dir,
+            config,
+        }
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn db(&self) -> PathBuf {
+        self.state_dir().join("clawtalk.db")
+    }
+
+    /// Runs `clawtalk <args> --config <file>`.
+    async fn run(&self, args: &[&str]) -> Output {
+        let mut all: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+        all.push("--config".into());
+        all.push(self.config.display().to_string());
+        clawtalk(self.dir.path(), all).await
+    }
+}
+
+/// A valid config: one Stream account against `endpoints`, a placeholder model provider (never
+/// called by these commands) and the state dir inside `dir`.
+fn write_config(dir: &Path, endpoints: &str, secret: &str, store_url: Option<&str>) -> PathBuf {
+    let mut config = json!({
+        "gateway": { "stateDir": dir.join("state") },
+        "agents": { "defaults": { "model": "mock/m" } },
+        "models": { "providers": { "mock": { "baseUrl": "http://127.0.0.1:9/v1", "apiKey": "x" } } },
+        "channels": { "dingtalk": {
+            "clientId": APP,
+            "clientSecret": secret,
+            "endpoints": endpoints,
+        } },
+    });
+    if let Some(url) = store_url {
+        config["store"] = json!({ "url": url });
+    }
+    let path = dir.join("clawtalk.json");
+    std::fs::write(&path, config.to_string()).expect("write config");
+    path
+}
+
+/// Runs the binary off the async runtime (the simulator serves on it meanwhile), with a clean
+/// environment so the developer's own config cannot leak in.
+async fn clawtalk(home: &Path, args: Vec<String>) -> Output {
+    let home = home.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_clawtalk"))
+            .env_clear()
+            .env("HOME", home)
+            .env("RUST_LOG", "warn")
+            .args(args)
+            .output()
+            .expect("run clawtalk")
+    })
+    .await
+    .expect("join")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Exit 1 with exactly one `error: …` line on stderr.
+fn assert_fails_with(out: &Output, needle: &str) -> String {
+    let err = stderr(out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout: {}\nstderr: {err}",
+        stdout(out)
+    );
+    assert_eq!(err.lines().count(), 1, "one line expected: {err}");
+    assert!(err.starts_with("error: ") && err.contains(needle), "{err}");
+    err
+}
+
+fn assert_ok(out: &Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        stdout(out),
+        stderr(out)
+    );
+    stdout(out)
+}
+
+// ---- message send ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn message_send_reaches_a_user_and_a_group() {
+    let env = Env::new().await;
+    let to_user = format!("dingtalk:user:{ALICE}");
+    let out = assert_ok(
+        &env.run(&["message", "send", "--to", &to_user, "hello Alice"])
+            .await,
+    );
+    let sent = env.sim.sent_messages();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].api, "robot.batchSend");
+    assert_eq!(sent[0].msg_type, "sampleText");
+    assert_eq!(sent[0].text, "hello Alice");
+    let key = sent[0].process_query_key.clone().expect("robot API key");
+    assert_eq!(
+        out,
+        format!("sent 1/1 to user:{ALICE} as default: processQueryKey {key}\n")
+    );
+
+    let to_group = format!("group:{}", env.group);
+    let out = env
+        .run(&[
+            "message",
+            "send",
+            "--to",
+            &to_group,
+            "--markdown",
+            "--title",
+            "Deploy",
+            "**green**",
+        ])
+        .await;
+    assert_ok(&out);
+    let sent = env.sim.sent_messages();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1].api, "robot.groupSend");
+    assert_eq!(sent[1].msg_type, "sampleMarkdown");
+    assert_eq!(sent[1].conversation_id.as_deref(), Some(env.group.as_str()));
+    assert_eq!(sent[1].text, "**green**");
+    assert_eq!(sent[1].body["msgParamParsed"]["title"], "Deploy");
+
+    // A bare openConversationId is a group too.
+    assert_ok(&env.run(&["message", "send", "--to", &env.group, "bare"]).await);
+    assert_eq!(env.sim.sent_messages()[2].api, "robot.groupSend");
+}
+
+#[tokio::test]
+async fn long_messages_are_sent_in_numbered_parts() {
+    let env = Env::new().await;
+    let text: String = (0..300)
+        .map(|i| format!("Line {i} of a long report.\n"))
+        .collect();
+    let out = assert_ok(
+        &env.run(&["message", "send", "--to", ALICE, "--markdown", &text])
+            .await,
+    );
+    let sent = env.sim.sent_messages();
+    assert!(sent.len() >= 2, "{}", sent.len());
+    let n = sent.len();
+    assert_eq!(out.lines().count(), n, "{out}");
+    for (i, m) in sent.iter().enumerate() {
+        assert!(m.text.contains(&format!("({}/{n})", i + 1)), "{}", m.text);
+        assert!(out.contains(m.process_query_key.as_deref().unwrap()));
+    }
+}
+
+#[tokio::test]
+async fn message_send_errors_are_one_line_and_hide_the_secret() {
+    let env = Env::with_secret("wrong-secret-value").await;
+    let out = env.run(&["message", "send", "--to", ALICE, "hi"]).await;
+    let err = assert_fails_with(&out, "was not delivered");
+    assert!(err.contains("clientId/clientSecret"), "{err}");
+    assert!(!err.contains("wrong-secret-value") && !stdout(&out).contains("wrong-secret-value"));
+    assert!(env.sim.sent_messages().is_empty());
+
+    let env = Env::new().await;
+    assert_fails_with(
+        &env.run(&["message", "send", "--to", "user:", "hi"]).await,
+        "names no recipient",
+    );
+    assert_fails_with(&env.run(&["message", "send", "--to", ALICE, " "]).await, "empty");
+    assert_fails_with(
+        &env.run(&["message", "send", "--account", "nope", "--to", ALICE, "hi"])
+            .await,
+        "no DingTalk account \"nope\"",
+    );
+    assert_fails_with(
+        &env.run(&["message", "send", "--to", "nobody", "hi"]).await,
+        "does not know user nobody",
+    );
+}
+
+// ---- channels status ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn channels_status_lists_accounts_and_probe_succeeds() {
+    let env = Env::new().await;
+    let out = assert_ok(&env.run(&["channels", "status"]).await);
+    let mut lines = out.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("ACCOUNT  CHANNEL   MODE    CLIENT ID"),
+        "{out}"
+    );
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        row,
+        ["default", "dingtalk", "stream", APP, "yes", "pairing", "open"]
+    );
+    assert!(!out.contains("probe"));
+
+    let out = assert_ok(&env.run(&["channels", "status", "--probe"]).await);
+    let probe = out.lines().last().unwrap();
+    assert!(
+        probe.starts_with("probe default: ok (access token and Stream ticket issued"),
+        "{out}"
+    );
+    // A ticket was issued, but no WebSocket opened: the running gateway keeps its connection.
+    assert_eq!(env.sim.open_log().len(), 1);
+    assert!(env.sim.connections().is_empty());
+
+    let out = assert_ok(&env.run(&["channels", "status", "--probe", "--json"]).await);
+    let report: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let account = &report["accounts"][0];
+    assert_eq!(account["id"], "default");
+    assert_eq!(account["clientId"], APP);
+    assert_eq!(account["dmPolicy"], "pairing");
+    assert_eq!(account["probe"]["status"], "ok");
+    assert!(!out.contains(SECRET));
+}
+
+#[tokio::test]
+async fn probe_reports_a_wrong_secret_without_printing_it() {
+    let env = Env::with_secret("not-the-right-secret").await;
+    let out = env.run(&["channels", "status", "--probe"]).await;
+    assert_fails_with(&out, "1 of 1 probed account failed");
+    let text = stdout(&out);
+    let probe = text.lines().last().unwrap();
+    assert!(
+        probe.starts_with("probe default: FAILED at access token [wrong_credentials]: "),
+        "{probe}"
+    );
+    assert!(probe.contains(APP), "{probe}");
+    for output in [text.as_str(), stderr(&out).as_str()] {
+        assert!(!output.contains("not-the-right-secret"), "{output}");
+    }
+
+    let out = env.run(&["channels", "status", "--probe", "--json"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["accounts"][0]["probe"]["kind"], "wrong_credentials");
+}
+
+#[tokio::test]
+async fn probe_reports_stream_mode_off_and_unreachable_hosts() {
+    let env = Env::new().await;
+    env.sim
+        .update_app(
+            APP,
+            &AppPatch {
+                stream_enabled: Some(false),
+                ..AppPatch::default()
+            },
+        )
+        .unwrap();
+    let out = env.run(&["channels", "status", "--probe"]).await;
+    assert_fails_with(&out, "probed account failed");
+    let text = stdout(&out);
+    let probe = text.lines().last().unwrap();
+    assert!(
+        probe.starts_with("probe default: FAILED at connections/open [stream_not_enabled]: "),
+        "{probe}"
+    );
+    assert!(probe.contains("Stream"), "{probe}");
+
+    // Nothing listens on the discard port.
+    write_config(env.dir.path(), "http://127.0.0.1:9", SECRET, None);
+    let out = env.run(&["channels", "status", "--probe"]).await;
+    assert_fails_with(&out, "probed account failed");
+    let text = stdout(&out);
+    let probe = text.lines().last().unwrap();
+    assert!(
+        probe.starts_with(
+            "probe default: FAILED at access token [unreachable]: cannot reach DingTalk at http://127.0.0.1:9"
+        ),
+        "{probe}"
+    );
+}
+
+// ---- pairing --------------------------------------------------------------------------------
+
+async fn request_code(store: &SqliteStore, sender: &str, nick: &str, now_ms: i64) -> String {
+    match store
+        .pairing_request("default", sender, nick, PairingPolicy::default(), now_ms)
+        .await
+        .expect("pairing request")
+    {
+        PairingOutcome::Created(r) => r.code,
+        other => panic!("no new code: {other:?}"),
+    }
+}
+
+fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(d.as_millis()).unwrap()
+}
+
+#[tokio::test]
+async fn pairing_list_approve_and_reject_while_the_store_is_open_elsewhere() {
+    let env = Env::new().await;
+    // Held open for the whole test, as a running gateway would hold it.
+    let store = SqliteStore::open(env.db()).await.expect("store");
+    let alice = request_code(&store, ALICE, "Alice Zhang", now_ms()).await;
+    let bob = request_code(&store, BOB, "Bob Li", now_ms()).await;
+
+    let out = assert_ok(&env.run(&["pairing", "list"]).await);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(lines[0].starts_with("CODE      ACCOUNT  SENDER ID"), "{out}");
+    assert!(lines[0].ends_with("REQUESTED  EXPIRES IN"), "{out}");
+    let row: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(row[..5], [alice.as_str(), "default", ALICE, "Alice", "Zhang"]);
+    assert_eq!(row[5..], ["0s", "ago", "59m"]);
+
+    // Lower case and a dash, as someone might type it.
+    let typed = format!("{}-{}", &alice[..4], &alice[4..]).to_lowercase();
+    let out = assert_ok(&env.run(&["pairing", "approve", &typed]).await);
+    assert_eq!(
+        out,
+        format!("approved: Alice Zhang ({ALICE}) may now message account default\n")
+    );
+    assert!(store.is_approved("default", ALICE).await.unwrap());
+
+    let out = assert_ok(&env.run(&["pairing", "reject", &bob]).await);
+    assert_eq!(
+        out,
+        format!("rejected pairing code {bob} of Bob Li ({BOB}) for account default\n")
+    );
+    assert!(!store.is_approved("default", BOB).await.unwrap());
+
+    assert_fails_with(
+        &env.run(&["pairing", "approve", &bob]).await,
+        &format!("cannot approve pairing code {bob}: it was already rejected"),
+    );
+    assert_fails_with(
+        &env.run(&["pairing", "approve", "ZZZZ2222"]).await,
+        "no such code",
+    );
+
+    assert_eq!(
+        assert_ok(&env.run(&["pairing", "list"]).await),
+        "no pending pairing requests\n"
+    );
+    let all = assert_ok(&env.run(&["pairing", "list", "--all"]).await);
+    assert!(all.lines().next().unwrap().ends_with("STATUS"), "{all}");
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with(&alice) && l.ends_with("approved")),
+        "{all}"
+    );
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with(&bob) && l.ends_with("rejected")),
+        "{all}"
+    );
+    assert_eq!(
+        assert_ok(&env.run(&["pairing", "list", "--all", "--account", "other"]).await),
+        "no pairing requests for account other\n"
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn approving_an_expired_code_fails_clearly() {
+    let env = Env::new().await;
+    let store = SqliteStore::open(env.db()).await.expect("store");
+    let two_hours_ago = now_ms() - 2 * 3_600_000;
+    let code = request_code(&store, ALICE, "Alice Zhang", two_hours_ago).await;
+    store.close().await;
+
+    assert_eq!(
+        assert_ok(&env.run(&["pairing", "list"]).await),
+        "no pending pairing requests\n"
+    );
+    let out = env.run(&["pairing", "approve", &code]).await;
+    let err = assert_fails_with(
+        &out,
+        &format!("cannot approve pairing code {code}: it expired 1h"),
+    );
+    assert!(err.contains("message the bot again"), "{err}");
+}
+
+// ---- shared errors --------------------------------------------------------------------------
+
+#[tokio::test]
+async fn store_and_config_problems_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "http://127.0.0.1:9",
+        SECRET,
+        Some("postgres://clawtalk:pg-password@db/clawtalk"),
+    );
+    let args = |cmd: &[&str]| {
+        let mut v: Vec<String> = cmd.iter().map(|s| (*s).to_owned()).collect();
+        v.extend(["--config".to_owned(), config.display().to_string()]);
+        v
+    };
+    let out = clawtalk(dir.path(), args(&["pairing", "list"])).await;
+    let err = assert_fails_with(&out, "PostgreSQL, which clawtalk does not support yet");
+    assert!(!err.contains("pg-password"), "{err}");
+
+    std::fs::write(&config, r#"{ gateway: { port: "x" } }"#).unwrap();
+    let out = clawtalk(dir.path(), args(&["channels", "status"])).await;
+    let err = assert_fails_with(&out, "is invalid: ");
+    assert!(
+        err.contains("more); run `clawtalk config validate --config"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn the_state_dir_is_created_private() {
+    let env = Env::new().await;
+    assert!(!env.state_dir().exists());
+    assert_ok(&env.run(&["pairing", "list"]).await);
+    assert!(env.db().is_file());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(env.state_dir()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+}
