@@ -84,7 +84,9 @@ pub struct RateLimitConfig {
     /// Per account and robot API (`batchSend`, `groupMessages/send`): DingTalk allows 20 calls
     /// per second per app and API.
     pub robot_api: RateQuota,
-    /// Per account, sessionWebhook replies (DingTalk documents no limit; same as the robot API).
+    /// Per conversation, sessionWebhook replies. DingTalk documents no limit; the protocol
+    /// notes assume the custom robot's 20 a minute per conversation, which bounds one chat
+    /// without capping the account's total (many conversations reply in parallel).
     pub session_webhook: RateQuota,
     /// Per custom robot webhook: 20 messages a minute, above which the robot is banned for
     /// 10 minutes.
@@ -95,19 +97,22 @@ impl Default for RateLimitConfig {
     fn default() -> Self {
         Self {
             robot_api: RateQuota::per_second(TWENTY),
-            session_webhook: RateQuota::per_second(TWENTY),
+            session_webhook: RateQuota::per_minute(TWENTY),
             custom_robot: RateQuota::per_minute(TWENTY),
         }
     }
 }
+
+/// Conversations whose sessionWebhook budget is tracked before idle ones are pruned.
+const MAX_TRACKED_CONVERSATIONS: usize = 10_000;
 
 /// What one limiter slot counts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
     /// (account, robot API).
     RobotApi(String, RobotApi),
-    /// account.
-    SessionWebhook(String),
+    /// (account, conversation: the user or group the reply goes to).
+    SessionWebhook(String, String),
     /// The webhook URL (its `access_token` identifies the robot; kept in memory only).
     CustomRobot(String),
 }
@@ -147,10 +152,21 @@ impl RateLimit {
         }
         let account = msg.account_id.clone();
         match (path, &msg.target) {
-            (DeliveryPath::SessionWebhook, _) => (&self.session_webhook, Key::SessionWebhook(account)),
+            (DeliveryPath::SessionWebhook, target) => (
+                &self.session_webhook,
+                Key::SessionWebhook(account, conversation_key(target)),
+            ),
             (_, Target::Group(_)) => (&self.robot_api, Key::RobotApi(account, RobotApi::GroupSend)),
             _ => (&self.robot_api, Key::RobotApi(account, RobotApi::BatchSend)),
         }
+    }
+}
+
+fn conversation_key(target: &Target) -> String {
+    match target {
+        Target::User(user) => format!("user:{user}"),
+        Target::Group(group) => format!("group:{group}"),
+        _ => String::new(),
     }
 }
 
@@ -171,6 +187,10 @@ impl Outbound for RateLimit {
                 "rate limit reached, waiting for a permit"
             );
             limiter.until_key_ready(&key).await;
+        }
+        // One slot per conversation: forget idle ones so a long-running gateway stays small.
+        if self.session_webhook.len() > MAX_TRACKED_CONVERSATIONS {
+            self.session_webhook.retain_recent();
         }
         let result = self.inner.send(msg).await;
         let actual = match &result {
@@ -193,7 +213,7 @@ impl Outbound for RateLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::{Body, RecordingOutbound};
+    use crate::delivery::{Body, RecordingOutbound, ReplyContext};
     use dingtalk::ids::StaffId;
     use std::time::Instant;
 
@@ -282,5 +302,43 @@ mod tests {
         }
         // Four different slots, one send each: nobody waited a minute.
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn session_webhook_budgets_are_per_conversation() {
+        let rec = Arc::new(RecordingOutbound::new());
+        let config = RateLimitConfig {
+            session_webhook: quota(2, 60_000),
+            ..RateLimitConfig::default()
+        };
+        let limited = RateLimit::new(Arc::clone(&rec) as Arc<dyn Outbound>, config);
+        let reply = |user: &str| {
+            let context = ReplyContext {
+                session_webhook: url::Url::parse("http://127.0.0.1:1/robot/sendBySession?session=s").unwrap(),
+                expires_at_ms: i64::MAX,
+                sender_staff_id: None,
+                is_group: false,
+            };
+            OutboundMessage::new("a", Target::User(StaffId::new(user)), Body::text("x"), "k")
+                .in_reply(context)
+        };
+        assert_eq!(limited.planned_path(&reply("u0")), DeliveryPath::SessionWebhook);
+        let started = Instant::now();
+        // Fifty conversations of one account, one reply each: no waiting.
+        for i in 0..50 {
+            limited.send(&reply(&format!("u{i}"))).await.unwrap();
+        }
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // One conversation beyond its per-minute budget has to wait.
+        let second = tokio::time::timeout(Duration::from_millis(500), async {
+            for _ in 0..3 {
+                limited.send(&reply("u0")).await.unwrap();
+            }
+        })
+        .await;
+        assert!(
+            second.is_err(),
+            "a single conversation must not exceed its budget"
+        );
     }
 }
