@@ -6,7 +6,7 @@ mod support;
 use dingtalk_sim::{InjectMessage, MessageSpec};
 use llm_mock::Script;
 use serde_json::json;
-use support::world::{ALICE, APP1, APP2, BOB, texts_of};
+use support::world::{ALICE, APP1, APP2, BOB, OPEN, texts_of};
 use support::{TIMEOUT, World, WorldOptions, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -15,7 +15,7 @@ async fn dm_reaches_the_model_and_the_reply_comes_back_through_the_session_webho
     world
         .model
         .push(Script::text("Hi Alice, the gateway works. 网关正常。").when_last_user_contains("hello gateway"));
-    let config = world.write_config(&world.config("", ""));
+    let config = world.write_config(&world.config(OPEN, ""));
     let _gateway = world.start_gateway(&config).await;
 
     let injected = world.dm(APP1, ALICE, "hello gateway, are you there?");
@@ -50,7 +50,7 @@ async fn group_replies_only_when_mentioned_and_mentions_the_sender() {
     world
         .model
         .push(Script::text("The plan is to ship on Friday.").when_last_user_contains("plan"));
-    let config = world.write_config(&world.config("requireMention: true", ""));
+    let config = world.write_config(&world.config(&format!("{OPEN} requireMention: true"), ""));
     let gateway = world.start_gateway(&config).await;
 
     // DingTalk does not even deliver a group message that does not @ the bot.

@@ -14,6 +14,8 @@ pub mod world;
 
 use std::time::{Duration, Instant};
 
+// Not every test binary uses both.
+#[allow(unused_imports)]
 pub use world::{World, WorldOptions};
 
 /// Default wait for anything the gateway should do promptly. Generous: debug builds on two

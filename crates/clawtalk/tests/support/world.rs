@@ -20,6 +20,9 @@ pub const ALICE: &str = "0312454236781234";
 pub const BOB: &str = "0298765432109876";
 pub const CAROL: &str = "0456123498761234";
 
+/// Policies that let everyone in (the plugins' defaults), for `channels_extra`.
+pub const OPEN: &str = r#"dmPolicy: "open", allowFrom: ["*"], groupPolicy: "open","#;
+
 /// How to build a [`World`].
 #[derive(Debug, Clone)]
 pub struct WorldOptions {
@@ -135,7 +138,8 @@ impl World {
     }
 
     /// The usual config: one bot (`default` account), agent `main` on `mock/e2e-model`, and
-    /// `channels_extra` / `top_extra` spliced into `channels.dingtalk` and the top level.
+    /// `channels_extra` / `top_extra` spliced into `channels.dingtalk` and the top level
+    /// (policies go in `channels_extra`, e.g. [`OPEN`]).
     pub fn config(&self, channels_extra: &str, top_extra: &str) -> String {
         self.fill(&format!(
             r#"// Written by the e2e harness.
@@ -144,7 +148,6 @@ impl World {
   models: {{ providers: {{ mock: {{ baseUrl: "{{MODEL}}", apiKey: "sk-e2e-mock" }} }} }},
   channels: {{ dingtalk: {{
     clientId: "{{APP1}}", clientSecret: "{{SECRET1}}", endpoints: "{{SIM}}",
-    dmPolicy: "open", allowFrom: ["*"], groupPolicy: "open",
     {channels_extra}
   }} }},
   gateway: {{ stateDir: "{{STATE}}" }},
