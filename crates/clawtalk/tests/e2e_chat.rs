@@ -12,9 +12,9 @@ use support::{TIMEOUT, World, WorldOptions, wait_until};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dm_reaches_the_model_and_the_reply_comes_back_through_the_session_webhook() {
     let world = World::start().await;
-    world
-        .model
-        .push(Script::text("Hi Alice, the gateway works. 网关正常。").when_last_user_contains("hello gateway"));
+    world.model.push(
+        Script::text("Hi Alice, the gateway works. 网关正常。").when_last_user_contains("hello gateway"),
+    );
     let config = world.write_config(&world.config(OPEN, ""));
     let _gateway = world.start_gateway(&config).await;
 
@@ -30,7 +30,10 @@ async fn dm_reaches_the_model_and_the_reply_comes_back_through_the_session_webho
     );
     assert_eq!(texts_of(&request, "system").len(), 1, "one system prompt");
     let reply = &replies[0];
-    assert_eq!(reply.api, "sessionWebhook", "replies use the sessionWebhook: {reply:?}");
+    assert_eq!(
+        reply.api, "sessionWebhook",
+        "replies use the sessionWebhook: {reply:?}"
+    );
     assert_eq!(reply.app.as_deref(), Some(APP1));
     assert!(
         reply.text.contains("the gateway works"),
@@ -98,7 +101,9 @@ async fn group_replies_only_when_mentioned_and_mentions_the_sender() {
     );
     let request = world.wait_request_for("[g2]").await;
     assert!(
-        request.last_user_text().is_some_and(|t| t.contains("Alice Zhang")),
+        request
+            .last_user_text()
+            .is_some_and(|t| t.contains("Alice Zhang")),
         "in groups the model is told who speaks: {:?}",
         request.last_user_text()
     );
@@ -113,10 +118,17 @@ async fn group_replies_only_when_mentioned_and_mentions_the_sender() {
     })
     .await;
     assert!(delivery.acked_at_ms.is_some());
-    assert!(world.requests_for("[g1]").is_empty(), "ignored message reached the model");
+    assert!(
+        world.requests_for("[g1]").is_empty(),
+        "ignored message reached the model"
+    );
     assert!(world.requests_for("[g0]").is_empty());
     assert!(
-        world.model.requests().iter().all(|r| !r.messages.iter().any(|m| m.to_string().contains("[g1]"))),
+        world
+            .model
+            .requests()
+            .iter()
+            .all(|r| !r.messages.iter().any(|m| m.to_string().contains("[g1]"))),
         "the ignored message is not in any history either"
     );
     assert_eq!(world.replies(&world.group).len(), 1, "one reply in the group");

@@ -96,23 +96,35 @@ async fn fifty_dms_survive_a_sigkill_and_each_gets_exactly_one_reply() {
     // window (milliseconds) is the one place exactly-once cannot be promised.
     let quick: Vec<String> = (0..ANSWERED).map(|i| tag(i, "")).collect();
     let slow: Vec<String> = (ANSWERED..USERS).map(|i| tag(i, "")).collect();
-    wait_until_async("quick answers sent and recorded, slow turns running, follow-ups queued", TIMEOUT, || {
-        let quick_sent = quick.iter().all(|t| world.replies(&sent[t]).iter().any(|m| m.text.contains(t.as_str())));
-        let slow_running = slow.iter().all(|t| !world.requests_for(t).is_empty());
-        let db = db.clone();
-        async move {
-            if !(quick_sent && slow_running) {
-                return None;
+    wait_until_async(
+        "quick answers sent and recorded, slow turns running, follow-ups queued",
+        TIMEOUT,
+        || {
+            let quick_sent = quick.iter().all(|t| {
+                world
+                    .replies(&sent[t])
+                    .iter()
+                    .any(|m| m.text.contains(t.as_str()))
+            });
+            let slow_running = slow.iter().all(|t| !world.requests_for(t).is_empty());
+            let db = db.clone();
+            async move {
+                if !(quick_sent && slow_running) {
+                    return None;
+                }
+                let marked = db::count(&db, "outbox", "sent").await == ANSWERED as i64;
+                let queued = db::count(&db, "inbox", "queued").await == FOLLOW_UPS.len() as i64;
+                (marked && queued).then_some(())
             }
-            let marked = db::count(&db, "outbox", "sent").await == ANSWERED as i64;
-            let queued = db::count(&db, "inbox", "queued").await == FOLLOW_UPS.len() as i64;
-            (marked && queued).then_some(())
-        }
-    })
+        },
+    )
     .await;
     gateway.kill();
     let before_restart = world.sim.sent_messages().len();
-    assert_eq!(before_restart, ANSWERED, "only the quick answers went out before the kill");
+    assert_eq!(
+        before_restart, ANSWERED,
+        "only the quick answers went out before the kill"
+    );
 
     // DingTalk keeps what users write while the bot is offline and delivers it later.
     for i in WHILE_DOWN {
@@ -143,7 +155,11 @@ async fn fifty_dms_survive_a_sigkill_and_each_gets_exactly_one_reply() {
     }
     assert_eq!(all.len(), sent.len(), "no other message was sent");
     for t in &quick {
-        assert_eq!(world.requests_for(t).len(), 1, "{t}: an answered turn is never re-run");
+        assert_eq!(
+            world.requests_for(t).len(),
+            1,
+            "{t}: an answered turn is never re-run"
+        );
     }
     let inbox = db::statuses(&db, "inbox").await;
     assert_eq!(
@@ -191,7 +207,10 @@ async fn seed_unfinished_turn(
     let RecordOutcome::New(id) = outcome else {
         panic!("expected a new row: {outcome:?}")
     };
-    store.dispatch_inbound(id, Dispatch::Queue, now).await.expect("queue");
+    store
+        .dispatch_inbound(id, Dispatch::Queue, now)
+        .await
+        .expect("queue");
     let claimed = store
         .claim_next_turn(ClaimScope::Session(&route.session_key), dead, 60_000, now)
         .await
@@ -218,7 +237,10 @@ async fn seed_unfinished_turn(
             process_query_key: None,
             response_json: None,
         };
-        store.mark_reply_sent(parts[0].id, receipt, now).await.expect("mark sent");
+        store
+            .mark_reply_sent(parts[0].id, receipt, now)
+            .await
+            .expect("mark sent");
     }
 }
 
@@ -261,8 +283,13 @@ async fn replies_planned_or_sent_by_a_dead_process_are_finished_without_asking_a
     let _gateway = world.start_gateway(&config_path).await;
     // Without taking over the dead incarnation's reply leases at start-up, this reply would
     // wait for the lease to lapse (a minute) and the timeout would fail the test.
-    let reply = world.wait_reply_containing(&planned.conversation_id, "[c1]").await;
-    assert_eq!(reply.text, "PLANNED ANSWER [c1]", "the planned text, not a new answer");
+    let reply = world
+        .wait_reply_containing(&planned.conversation_id, "[c1]")
+        .await;
+    assert_eq!(
+        reply.text, "PLANNED ANSWER [c1]",
+        "the planned text, not a new answer"
+    );
     let db = world.state_dir().join("clawtalk.db");
     wait_until_async("both turns to finish", TIMEOUT, || {
         let db = db.clone();

@@ -92,7 +92,8 @@ async fn an_openclaw_config_is_used_as_is() {
     .await;
     let openclaw_dir = world.home().join(".openclaw");
     std::fs::create_dir_all(&openclaw_dir).expect("create ~/.openclaw");
-    std::fs::write(openclaw_dir.join("openclaw.json"), world.fill(OPENCLAW_JSON)).expect("write openclaw.json");
+    std::fs::write(openclaw_dir.join("openclaw.json"), world.fill(OPENCLAW_JSON))
+        .expect("write openclaw.json");
     let env = [
         ("DINGTALK_APP_SECRET", support::world::SECRET1),
         ("DASHSCOPE_API_KEY", "sk-e2e-dashscope-key"),
@@ -108,12 +109,22 @@ async fn an_openclaw_config_is_used_as_is() {
 
     let main = world.wait_request_for("[o1]").await;
     assert_eq!(main.model, "qwen3.5-plus", "agents.defaults.model.primary");
-    assert_eq!(main.auth.key_id.as_deref(), Some("dashscope"), "apiKey from ${{VAR}}");
+    assert_eq!(
+        main.auth.key_id.as_deref(),
+        Some("dashscope"),
+        "apiKey from ${{VAR}}"
+    );
     let system = texts_of(&main, "system");
-    assert!(system[0].contains("Claw"), "identity.name in the default prompt: {system:?}");
+    assert!(
+        system[0].contains("Claw"),
+        "identity.name in the default prompt: {system:?}"
+    );
 
     let ops = world.wait_request_for("[o2]").await;
-    assert_eq!(ops.model, "qwen3-max", "the group's peer binding picks the ops agent");
+    assert_eq!(
+        ops.model, "qwen3-max",
+        "the group's peer binding picks the ops agent"
+    );
     assert_eq!(
         texts_of(&ops, "system"),
         ["You are the on-call ops assistant. Be brief."],
@@ -130,8 +141,15 @@ async fn an_openclaw_config_is_used_as_is() {
         .expect("list ~/.openclaw")
         .map(|e| e.expect("dir entry").file_name())
         .collect();
-    assert_eq!(in_openclaw_dir, ["openclaw.json"], "OpenClaw's directory is left alone");
+    assert_eq!(
+        in_openclaw_dir,
+        ["openclaw.json"],
+        "OpenClaw's directory is left alone"
+    );
     let log = gateway.log();
     assert!(log.contains("openclaw.json"), "the log names the file it read");
-    assert!(!log.contains("e2e-gateway-token") && !log.contains("sk-e2e-dashscope-key"), "no secret is logged");
+    assert!(
+        !log.contains("e2e-gateway-token") && !log.contains("sk-e2e-dashscope-key"),
+        "no secret is logged"
+    );
 }

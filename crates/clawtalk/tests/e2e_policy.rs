@@ -47,7 +47,11 @@ async fn pairing_code_then_approval_then_the_model_answers() {
     world.dm(APP1, BOB, "hello? [p2]");
     let replies = world.wait_replies(&first.conversation_id, 2).await;
     assert_eq!(pairing_code(&replies[1].text), code, "a pending code is reused");
-    assert_eq!(world.model.request_count(), 0, "unpaired senders never reach the model");
+    assert_eq!(
+        world.model.request_count(),
+        0,
+        "unpaired senders never reach the model"
+    );
 
     // The operator approves while the gateway runs (`clawtalk pairing approve` does the same
     // through the store; SQLite WAL lets a second process write next to the gateway).
@@ -62,12 +66,12 @@ async fn pairing_code_then_approval_then_the_model_answers() {
 
     world.dm(APP1, BOB, "thanks, now a real question [p3]");
     let answer = world.wait_reply_containing(&first.conversation_id, "[p3]").await;
-    assert!(
-        !answer.text.contains("Pairing code"),
-        "{:?}",
-        answer.text
+    assert!(!answer.text.contains("Pairing code"), "{:?}", answer.text);
+    assert_eq!(
+        world.requests_for("[p3]").len(),
+        1,
+        "the model answers once paired"
     );
-    assert_eq!(world.requests_for("[p3]").len(), 1, "the model answers once paired");
     assert_eq!(world.model.requests().len(), 1, "and only for [p3]");
     assert_eq!(world.replies(&first.conversation_id).len(), 3);
 }
@@ -75,10 +79,8 @@ async fn pairing_code_then_approval_then_the_model_answers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allowlist_answers_listed_senders_and_refuses_others_by_id() {
     let world = World::start().await;
-    let config = world.write_config(&world.config(
-        &format!(r#"dmPolicy: "allowlist", allowFrom: ["{ALICE}"],"#),
-        "",
-    ));
+    let config =
+        world.write_config(&world.config(&format!(r#"dmPolicy: "allowlist", allowFrom: ["{ALICE}"],"#), ""));
     let _gateway = world.start_gateway(&config).await;
 
     let alice = world.dm(APP1, ALICE, "status report please [a1]");
@@ -93,7 +95,10 @@ async fn allowlist_answers_listed_senders_and_refuses_others_by_id() {
         "the refusal is bilingual and says what to do: {refusal:?}"
     );
     assert!(refusal.contains(BOB), "the refusal names bob's id: {refusal:?}");
-    assert!(world.requests_for("[a2]").is_empty(), "bob never reaches the model");
+    assert!(
+        world.requests_for("[a2]").is_empty(),
+        "bob never reaches the model"
+    );
     assert_eq!(world.model.requests().len(), 1, "only alice's message was asked");
     assert_eq!(world.replies(&alice.conversation_id).len(), 1);
     assert_eq!(world.replies(&bob.conversation_id).len(), 1);

@@ -61,7 +61,9 @@ async fn new_and_reset_commands_start_a_fresh_session() {
 
     for (user, command, tag) in [(ALICE, "/new", "n"), (BOB, "重置", "r")] {
         let dm = world.dm(APP1, user, &format!("remember 42 [{tag}1]"));
-        world.wait_reply_containing(&dm.conversation_id, &format!("[{tag}1]")).await;
+        world
+            .wait_reply_containing(&dm.conversation_id, &format!("[{tag}1]"))
+            .await;
         let asked = world.model.request_count();
 
         world.dm(APP1, user, command);
@@ -71,10 +73,16 @@ async fn new_and_reset_commands_start_a_fresh_session() {
             text.contains("新对话") && text.contains("Started a new conversation"),
             "{command}: bilingual confirmation: {text:?}"
         );
-        assert_eq!(world.model.request_count(), asked, "{command} is not sent to the model");
+        assert_eq!(
+            world.model.request_count(),
+            asked,
+            "{command} is not sent to the model"
+        );
 
         world.dm(APP1, user, &format!("which number? [{tag}2]"));
-        world.wait_reply_containing(&dm.conversation_id, &format!("[{tag}2]")).await;
+        world
+            .wait_reply_containing(&dm.conversation_id, &format!("[{tag}2]"))
+            .await;
         let after = world.wait_request_for(&format!("[{tag}2]")).await;
         assert_eq!(
             texts_of(&after, "user").len(),
@@ -116,7 +124,10 @@ async fn stop_cancels_the_running_turn_and_its_answer_never_arrives() {
     // Nothing running: says so.
     let carol = world.dm(APP1, CAROL, "/stop");
     let idle = world.wait_replies(&carol.conversation_id, 1).await;
-    assert!(idle.iter().any(|m| m.text.contains("Nothing is running")), "{idle:?}");
+    assert!(
+        idle.iter().any(|m| m.text.contains("Nothing is running")),
+        "{idle:?}"
+    );
 
     // The session is usable again at once, and the stopped turn left no history.
     world.dm(APP1, ALICE, "after the stop [s3]");

@@ -329,9 +329,7 @@ fn read_session(s: &Obj<'_>, cx: &mut Ctx<'_>) -> SessionConfig {
             .and_then(|n| n.node().int_in(cx, 1, 525_600 * 60_000))
             .and_then(|ms| u64::try_from(ms).ok())
             .map(Duration::from_millis);
-        let idle = idle_ms
-            .or(minutes(reset.get("idleMinutes"), cx))
-            .or(legacy_idle);
+        let idle = idle_ms.or(minutes(reset.get("idleMinutes"), cx)).or(legacy_idle);
         let hour = reset
             .get("atHour")
             .and_then(|n| n.node().int_in(cx, 0, 23))

@@ -27,9 +27,9 @@ pub async fn statuses(db: &Path, table: &str) -> BTreeMap<String, i64> {
     };
     let mut conn = connect(db).await;
     let rows: Vec<(String, i64)> = sqlx::query_as(sql)
-            .fetch_all(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("count {table} rows by status: {e}"));
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("count {table} rows by status: {e}"));
     rows.into_iter().collect()
 }
 

@@ -71,10 +71,7 @@ impl GatewayProcess {
     /// Panics with the log when the process has exited (e.g. a config error at start-up).
     pub fn assert_running(&mut self) {
         if let Some(status) = self.try_exit() {
-            panic!(
-                "the gateway exited early with {status}; its log:\n{}",
-                self.log()
-            );
+            panic!("the gateway exited early with {status}; its log:\n{}", self.log());
         }
     }
 

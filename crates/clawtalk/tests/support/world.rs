@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use dingtalk_sim::{AppSpec, GroupSpec, InjectMessage, Injected, SentMessage, SimConfig, Simulator, UserSpec};
+use dingtalk_sim::{
+    AppSpec, GroupSpec, InjectMessage, Injected, SentMessage, SimConfig, Simulator, UserSpec,
+};
 use llm_mock::{MockModel, RecordedRequest};
 use tempfile::TempDir;
 
@@ -82,13 +84,8 @@ impl World {
             sim.create_app(AppSpec::new(APP2, SECRET2).name("OpsBot"))
                 .expect("create app 2");
         }
-        for (id, nick) in [
-            (ALICE, "Alice Zhang"),
-            (BOB, "Bob Li"),
-            (CAROL, "Carol Wang"),
-        ] {
-            sim.create_user(UserSpec::new(id, nick))
-                .expect("create a user");
+        for (id, nick) in [(ALICE, "Alice Zhang"), (BOB, "Bob Li"), (CAROL, "Carol Wang")] {
+            sim.create_user(UserSpec::new(id, nick)).expect("create a user");
         }
         let mut spec = GroupSpec::new("E2E Group", [ALICE, BOB, CAROL]).with_bot(APP1);
         if options.second_app {
