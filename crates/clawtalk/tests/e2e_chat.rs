@@ -6,7 +6,7 @@ mod support;
 use dingtalk_sim::{InjectMessage, MessageSpec};
 use llm_mock::Script;
 use serde_json::json;
-use support::world::{ALICE, APP1, APP2, BOB, OPEN, texts_of};
+use support::world::{ALICE, APP1, APP2, BOB, CAROL, OPEN, texts_of};
 use support::{TIMEOUT, World, WorldOptions, wait_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,6 +59,15 @@ async fn group_replies_only_when_mentioned_and_mentions_the_sender() {
     // DingTalk does not even deliver a group message that does not @ the bot.
     let silent = world.group_msg(APP1, BOB, "nobody @s the bot here [g0]", false);
     assert!(!silent.delivered, "{silent:?}");
+    // Nor one that @s another member only.
+    let other = world
+        .sim
+        .inject_message(
+            &InjectMessage::group_text(APP1, BOB, &world.group, "@Carol have a look [g0]", false)
+                .at_users([CAROL]),
+        )
+        .expect("inject");
+    assert!(!other.delivered, "{other:?}");
 
     // Delivered, but it @s another user only (as when the bot may read every group message):
     // requireMention makes the gateway ignore it.
