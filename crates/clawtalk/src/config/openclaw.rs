@@ -322,7 +322,14 @@ fn read_session(s: &Obj<'_>, cx: &mut Ctx<'_>) -> SessionConfig {
             n.node()
                 .choice(cx, &[("idle", "idle"), ("daily", "daily"), ("none", "none")])
         });
-        let idle = minutes(reset.get("idleMinutes"), cx).or(legacy_idle);
+        // `idleMs` is a clawtalk extension for sub-minute idle resets (tests, demos); it
+        // wins over `idleMinutes` when both are set.
+        let idle_ms = reset
+            .get("idleMs")
+            .and_then(|n| n.node().int_in(cx, 1, 525_600 * 60_000))
+            .and_then(|ms| u64::try_from(ms).ok())
+            .map(Duration::from_millis);
+        let idle = idle_ms.or(minutes(reset.get("idleMinutes"), cx)).or(legacy_idle);
         let hour = reset
             .get("atHour")
             .and_then(|n| n.node().int_in(cx, 0, 23))

@@ -543,6 +543,11 @@ fn session_reset_modes() {
         session("{ reset: { mode: \"idle\" } }").idle_reset,
         Some(DEFAULT_IDLE_RESET)
     );
+    assert_eq!(
+        session("{ reset: { idleMs: 1500, idleMinutes: 5 } }").idle_reset,
+        Some(Duration::from_millis(1500)),
+        "idleMs (clawtalk extension) wins over idleMinutes"
+    );
 }
 
 #[test]

@@ -361,7 +361,9 @@ pub enum GroupScope {
 /// `session.*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionConfig {
-    /// Idle time after which the next message starts a fresh session.
+    /// Idle time after which the next message starts a fresh session:
+    /// `session.reset.idleMinutes`, or `session.reset.idleMs` (clawtalk extension for
+    /// sub-minute values; wins when both are set).
     /// Default 30 minutes (OpenClaw's current default is no reset). `None` = never.
     pub idle_reset: Option<Duration>,
     /// Hour of day (0–23, local time) for a daily reset, from `session.reset.mode: "daily"`.

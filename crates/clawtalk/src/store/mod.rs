@@ -97,8 +97,10 @@ pub trait InboxStore: Send + Sync {
     ) -> StoreResult<Vec<InboundId>>;
 
     /// Start-up recovery: puts running turns of `me`'s previous incarnations and turns with
-    /// lapsed leases back in the queue, then returns every `received` and `queued` row,
-    /// oldest first. Live leases of other instances are left alone.
+    /// lapsed leases back in the queue, releases the leases `me`'s previous incarnations
+    /// hold on unsent reply parts (so they are sent now, not when the lease lapses), then
+    /// returns every `received` and `queued` row, oldest first. Live leases of other
+    /// instances are left alone.
     async fn recover_unfinished(&self, me: &WorkerId, now_ms: i64) -> StoreResult<Vec<StoredInbound>>;
 
     /// One inbox row.

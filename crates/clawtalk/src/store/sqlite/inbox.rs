@@ -363,13 +363,26 @@ impl InboxStore for SqliteStore {
 
     async fn recover_unfinished(&self, me: &WorkerId, now_ms: i64) -> StoreResult<Vec<StoredInbound>> {
         let me = me.clone();
-        self.write_one(move |conn| {
+        // Two updates: needs the savepoint of `write`.
+        self.write(move |conn| {
             Box::pin(async move {
                 sqlx::query(
                     "UPDATE inbox SET status = 'queued', lease_expires_at_ms = NULL, updated_at_ms = ?1 \
                      WHERE status = 'running' \
                        AND (lease_expires_at_ms IS NULL OR lease_expires_at_ms <= ?1 \
                             OR (lease_owner = ?2 AND lease_incarnation IS NOT ?3))",
+                )
+                .bind(now_ms)
+                .bind(&me.instance)
+                .bind(&me.incarnation)
+                .execute(&mut *conn)
+                .await?;
+                // Reply parts a previous incarnation planned but did not send: free them too,
+                // so the resumed turn sends them now instead of after the dead lease lapses.
+                sqlx::query(
+                    "UPDATE outbox SET lease_expires_at_ms = NULL, updated_at_ms = ?1 \
+                     WHERE status = 'planned' AND lease_expires_at_ms IS NOT NULL \
+                       AND lease_owner = ?2 AND lease_incarnation IS NOT ?3",
                 )
                 .bind(now_ms)
                 .bind(&me.instance)

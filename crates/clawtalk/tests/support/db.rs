@@ -1,0 +1,39 @@
+//! Read-only looks into the gateway's SQLite database while it runs (WAL allows a reader next
+//! to the writer). Only for *observing* the state machine: timing a kill between replies, and
+//! checking that nothing is left unfinished.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, SqliteConnection};
+
+async fn connect(db: &Path) -> SqliteConnection {
+    SqliteConnectOptions::new()
+        .filename(db)
+        .read_only(true)
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("open {} read-only: {e}", db.display()))
+}
+
+/// `status → rows` of `table` (`inbox` or `outbox`).
+pub async fn statuses(db: &Path, table: &str) -> BTreeMap<String, i64> {
+    let sql = match table {
+        "inbox" => "SELECT status, count(*) FROM inbox GROUP BY status",
+        "outbox" => "SELECT status, count(*) FROM outbox GROUP BY status",
+        other => panic!("unknown table {other}"),
+    };
+    let mut conn = connect(db).await;
+    let rows: Vec<(String, i64)> = sqlx::query_as(sql)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("count {table} rows by status: {e}"));
+    rows.into_iter().collect()
+}
+
+/// Rows of `table` with `status`.
+pub async fn count(db: &Path, table: &str, status: &str) -> i64 {
+    statuses(db, table).await.get(status).copied().unwrap_or(0)
+}
