@@ -18,7 +18,7 @@ use llm_mock::MockModel;
 
 const APP: &str = "dingbenchbot00000001";
 const SECRET: &str = "bench-secret";
-const USERS: usize = 500;
+const USERS: usize = 5_000;
 const LATENCY_SAMPLES: usize = 300;
 const THROUGHPUT_MESSAGES: usize = 5_000;
 

@@ -76,6 +76,11 @@ impl Simulator {
         let router = crate::server::router(Arc::clone(&shared));
         let mut shutdown = shared.shutdown_rx();
         let server = tokio::spawn(async move {
+            // Small responses must not wait for the client's delayed ACK (Nagle): real DingTalk
+            // answers at once, and a 40 ms stall per call would distort every latency measured.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let result = axum::serve(listener, router)
                 .with_graceful_shutdown(async move {
                     let _ = shutdown.wait_for(|down| *down).await;

@@ -128,6 +128,10 @@ impl MockModelBuilder {
             .fallback(server::handle)
             .with_state(shared.clone());
         let task = tokio::spawn(async move {
+            // No Nagle: streamed chunks must leave at once, as from a real provider.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::warn!(error = %e, "llm-mock server stopped");
             }

@@ -24,7 +24,8 @@ pub(crate) async fn open_socket(
         let ws_config = WebSocketConfig::default()
             .max_message_size(Some(config.max_frame_bytes))
             .max_frame_size(Some(config.max_frame_bytes));
-        let (socket, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(ws_config), false)
+        // `true` disables Nagle: an ACK is one small frame and must not wait for a delayed ACK.
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(ws_config), true)
             .await
             .map_err(|e| StreamError::WebSocket(Box::new(e)))?;
         Ok(socket)
