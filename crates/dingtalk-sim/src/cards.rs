@@ -488,6 +488,21 @@ fn streaming_inner(shared: &Shared, headers: &HeaderMap, raw: &[u8]) -> Result<V
             return Ok(json!({"success": true, "result": true}));
         }
         let finished = matches!(card.status, CardStatus::Finished | CardStatus::Failed);
+        let current_len = card.card_data.get(&key).map_or(0, String::len);
+        let new_len = if is_full {
+            content.len()
+        } else {
+            current_len + content.len()
+        };
+        if new_len > shared.config.card_content_max_bytes {
+            return Err(ApiError::bad_request(
+                "param.stream.content",
+                format!(
+                    "content is too large ({new_len} bytes; at most {})",
+                    shared.config.card_content_max_bytes
+                ),
+            ));
+        }
         let slot = card.card_data.entry(key.clone()).or_default();
         if is_full {
             slot.clone_from(&content);

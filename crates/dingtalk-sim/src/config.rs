@@ -30,6 +30,9 @@ pub struct SimConfig {
     pub default_qps_limit: u32,
     /// Length of a QPS window (1 s).
     pub qps_window: Duration,
+    /// Largest streamed card variable, in bytes (9,000: DingTalk clients show cards above
+    /// ~3,000 CJK characters blank; the API answers `param.stream.content` for too large).
+    pub card_content_max_bytes: usize,
     /// Custom robot: messages allowed per [`SimConfig::custom_robot_window`] (20).
     pub custom_robot_limit: u32,
     /// Custom robot rolling window (1 min).
@@ -63,6 +66,7 @@ impl Default for SimConfig {
             download_url_ttl: Duration::from_secs(3600),
             default_qps_limit: 20,
             qps_window: Duration::from_secs(1),
+            card_content_max_bytes: 9_000,
             custom_robot_limit: 20,
             custom_robot_window: Duration::from_secs(60),
             custom_robot_ban: Duration::from_secs(600),

@@ -3,6 +3,7 @@
 //! Clients are built once per configured provider. A turn tries the agent's primary model
 //! and then its fallbacks; it stops promptly when cancelled (`/stop`).
 
+mod events;
 mod tools;
 
 use std::collections::BTreeMap;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+pub use events::{AgentEvent, Observer};
 pub use tools::{Tool, ToolContext, ToolRegistry};
 
 use crate::config::{AgentConfig, Config, ModelRef};
@@ -126,6 +128,24 @@ impl AgentRuntime {
         context: &ToolContext,
         cancel: &CancellationToken,
     ) -> Result<TurnOutcome, TurnError> {
+        self.run_turn_observed(agent_id, history, user, context, cancel, &Observer::none())
+            .await
+    }
+
+    /// [`AgentRuntime::run_turn`], reporting the answer as it streams (for AI cards and
+    /// progress notes) to `observer`.
+    ///
+    /// # Errors
+    /// [`TurnError`].
+    pub async fn run_turn_observed(
+        &self,
+        agent_id: &str,
+        history: &[ChatMessage],
+        user: ChatMessage,
+        context: &ToolContext,
+        cancel: &CancellationToken,
+        observer: &Observer,
+    ) -> Result<TurnOutcome, TurnError> {
         let agent = self
             .config
             .agent(agent_id)
@@ -133,7 +153,17 @@ impl AgentRuntime {
         let mut last_error = None;
         for model in std::iter::once(&agent.model).chain(&agent.fallbacks) {
             match self
-                .run_with_model(agent, model, history, &user, context, cancel)
+                .run_with_model(
+                    agent,
+                    model,
+                    &TurnInput {
+                        history,
+                        user: &user,
+                        context,
+                        cancel,
+                        observer,
+                    },
+                )
                 .await
             {
                 Ok(outcome) => return Ok(outcome),
@@ -151,11 +181,15 @@ impl AgentRuntime {
         &self,
         agent: &AgentConfig,
         model: &ModelRef,
-        history: &[ChatMessage],
-        user: &ChatMessage,
-        context: &ToolContext,
-        cancel: &CancellationToken,
+        input: &TurnInput<'_>,
     ) -> Result<TurnOutcome, TurnError> {
+        let TurnInput {
+            history,
+            user,
+            context,
+            cancel,
+            observer,
+        } = *input;
         let client = self
             .clients
             .get(&model.provider)
@@ -178,10 +212,11 @@ impl AgentRuntime {
                 self.tools.specs()
             };
             let request = ChatRequest::new(&model.model, messages.clone()).with_tools(tools);
+            observer.send(AgentEvent::RoundStart);
             let response = tokio::select! {
                 biased;
                 () = cancel.cancelled() => return Err(TurnError::Cancelled),
-                r = async { client.stream(request).await?.collect_response().await } => r?,
+                r = async { events::collect_observed(client.stream(request).await?, observer).await } => r?,
             };
             if let Some(u) = &response.usage {
                 usage.prompt_tokens += u.prompt_tokens;
@@ -207,12 +242,24 @@ impl AgentRuntime {
                     return Err(TurnError::Cancelled);
                 }
                 tracing::debug!(tool = %call.name, "tool call");
+                observer.send(AgentEvent::ToolStart(call.name.clone()));
                 let result = self.tools.call(&call.name, &call.arguments, context).await;
+                observer.send(AgentEvent::ToolDone(call.name.clone()));
                 messages.push(ChatMessage::tool(&call.id, result));
             }
             round += 1;
         }
     }
+}
+
+/// What one turn works from, the same for every model tried.
+#[derive(Clone, Copy)]
+struct TurnInput<'a> {
+    history: &'a [ChatMessage],
+    user: &'a ChatMessage,
+    context: &'a ToolContext,
+    cancel: &'a CancellationToken,
+    observer: &'a Observer,
 }
 
 fn model_name(model: &ModelRef) -> String {

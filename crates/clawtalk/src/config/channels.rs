@@ -5,11 +5,14 @@
 //! `accounts.<id>` that inherit the top-level keys (the top-level credentials then only fill in
 //! for accounts that omit their own, as the connector documents).
 
+use std::time::Duration;
+
 use dingtalk::{Endpoints, Secret};
 
 use super::reader::{Ctx, IGNORED_KEY, Layered, Obj, OwnedNode};
 use super::types::{
-    ConnectionMode, DingTalkAccount, DmPolicy, GroupPolicy, GroupScope, MessageType, SessionScope,
+    CardSettings, ConnectionMode, DingTalkAccount, DmPolicy, GroupPolicy, GroupScope, MessageType,
+    SessionScope,
 };
 
 /// Channel ids clawtalk serves.
@@ -49,13 +52,9 @@ pub(crate) struct Channels {
 const PLUGIN_KEYS_IGNORED: &[&str] = &[
     // soimy
     "groups",
-    "cardStreamInterval",
     "cardRealTimeStream",
-    "cardTemplateId",
-    "cardTemplateKey",
     "cardAtSender",
     "cardStatusLine",
-    "aicardDegradeMs",
     "convertMarkdownTables",
     "ackReaction",
     "contextVisibility",
@@ -282,6 +281,8 @@ fn read_account(
         .and_then(|n| n.node().bool(cx))
         .or(card_streaming)
         .unwrap_or(false);
+    let card = read_card_settings(layer, cx);
+    let progress_notes = bool_or(get("progressNotes"), cx, true);
     let defaults = SessionScope::default();
     let session = SessionScope {
         separate_by_conversation: bool_or(
@@ -325,12 +326,38 @@ fn read_account(
             require_mention,
             message_type,
             streaming,
+            card,
+            progress_notes,
             session,
             debug,
             endpoints,
         },
         path: Some(path.to_owned()),
         dm_policy_set,
+    }
+}
+
+/// The AI card keys (soimy's names where they exist).
+fn read_card_settings(layer: &Layered<'_, '_>, cx: &mut Ctx<'_>) -> CardSettings {
+    let d = CardSettings::default();
+    let int = |key, min, max, cx: &mut Ctx<'_>| layer.get(key).and_then(|n| n.node().int_in(cx, min, max));
+    let ms = |v: i64| Duration::from_millis(u64::try_from(v).unwrap_or(0));
+    CardSettings {
+        template_id: layer
+            .get("cardTemplateId")
+            .and_then(|n| n.node().nonempty_string(cx))
+            .unwrap_or(d.template_id),
+        content_key: layer
+            .get("cardTemplateKey")
+            .and_then(|n| n.node().nonempty_string(cx))
+            .unwrap_or(d.content_key),
+        qps: int("cardQps", 1, 1_000, cx).map_or(d.qps, |v| u32::try_from(v).unwrap_or(d.qps)),
+        min_interval: int("cardStreamInterval", 200, 60_000, cx).map_or(d.min_interval, ms),
+        update_tokens: int("cardUpdateTokens", 1, 100_000, cx)
+            .map_or(d.update_tokens, |v| u32::try_from(v).unwrap_or(d.update_tokens)),
+        max_bytes: int("cardMaxBytes", 1_000, 1_000_000, cx)
+            .map_or(d.max_bytes, |v| usize::try_from(v).unwrap_or(d.max_bytes)),
+        degrade: int("aicardDegradeMs", 60_000, 86_400_000, cx).map_or(d.degrade, ms),
     }
 }
 
@@ -417,6 +444,8 @@ fn env_account() -> AccountDraft {
             require_mention: true,
             message_type: MessageType::Markdown,
             streaming: false,
+            card: CardSettings::default(),
+            progress_notes: true,
             session: SessionScope::default(),
             debug: false,
             endpoints: Endpoints::default(),

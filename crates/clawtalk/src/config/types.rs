@@ -273,6 +273,11 @@ pub struct DingTalkAccount {
     pub message_type: MessageType,
     /// `streaming`, default false; soimy `cardStreamingMode: answer|all` also turns it on.
     pub streaming: bool,
+    /// AI card settings (used when `message_type` is `card`).
+    pub card: CardSettings,
+    /// `progressNotes`, default true: in markdown mode, tell the user with a short note when
+    /// the agent calls a tool (cards show it in the card instead).
+    pub progress_notes: bool,
     /// Session keying (connector keys).
     pub session: SessionScope,
     /// `debug`, default false.
@@ -280,6 +285,49 @@ pub struct DingTalkAccount {
     /// `endpoints { api, oapi }` (clawtalk) or `endpoint` (connector, API host). Default:
     /// production hosts. Point both at the simulator in tests.
     pub endpoints: Endpoints,
+}
+
+/// AI card streaming: which template, and how many DingTalk API calls it may spend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardSettings {
+    /// `cardTemplateId`: the AI card template (import `assets/card-template.json` into your
+    /// app in the DingTalk card platform, or use your own with a markdown variable).
+    pub template_id: String,
+    /// `cardTemplateKey`, default `content`: the template's streamed markdown variable.
+    pub content_key: String,
+    /// `cardQps`, default 20: card API calls per second this app may make, per API, shared by
+    /// every conversation (DingTalk's standard-edition limit is 20/s per app per API).
+    pub qps: u32,
+    /// `cardStreamInterval`, default 1000 ms (min 200): least time between two updates of one card.
+    pub min_interval: std::time::Duration,
+    /// `cardUpdateTokens`, default 250: streamed tokens between two updates of one card, so a
+    /// 2,000-token answer costs at most 12 calls (create, 8 updates, finalize, and the create
+    /// and finalize of a continuation card when it outgrows the first).
+    pub update_tokens: u32,
+    /// `cardMaxBytes`, default 8,000: content per card; more continues in another card
+    /// (cards above ~9 KB render blank in DingTalk clients).
+    pub max_bytes: usize,
+    /// `aicardDegradeMs`, default 30 min: after a card permission error, reply in markdown
+    /// for this long before trying cards again.
+    pub degrade: std::time::Duration,
+}
+
+/// The template id used when `cardTemplateId` is not set: the official streaming tutorial's
+/// template (variable `content`), which DingTalk says is for testing only.
+pub const DEFAULT_CARD_TEMPLATE: &str = "8aebdfb9-28f4-4a98-98f5-396c3dde41a0.schema";
+
+impl Default for CardSettings {
+    fn default() -> Self {
+        Self {
+            template_id: DEFAULT_CARD_TEMPLATE.to_owned(),
+            content_key: "content".to_owned(),
+            qps: 20,
+            min_interval: std::time::Duration::from_millis(1000),
+            update_tokens: 250,
+            max_bytes: 8_000,
+            degrade: std::time::Duration::from_secs(30 * 60),
+        }
+    }
 }
 
 /// How the bot receives messages.

@@ -25,6 +25,7 @@
 //!
 //! [`RecordingOutbound`] stands in for all of it in other modules' tests.
 
+pub mod card;
 pub mod chunk;
 mod dingtalk;
 mod error;

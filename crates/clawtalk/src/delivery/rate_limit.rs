@@ -61,7 +61,7 @@ impl RateQuota {
     /// custom robot's limit bans it for ten minutes, so `b + per / t` is kept one below `max` (the
     /// spare absorbs network jitter reordering two sends). A quarter of that goes to the burst, so
     /// a short multi-part reply leaves at once; the rest is spread evenly over the window.
-    fn governor(&self) -> Quota {
+    pub(crate) fn governor(&self) -> Quota {
         let budget = self.max.get().saturating_sub(1).max(1);
         let burst = (budget / 4).max(1);
         let steady = budget - burst;

@@ -11,8 +11,10 @@
 //! 5. [`reply`]: the answer is split into parts, planned in the outbox, then sent; a part
 //!    DingTalk accepted is never sent again, even after a crash.
 
+mod card_reply;
 mod decide;
 mod ingest;
+mod progress;
 mod reply;
 mod scheduler;
 pub(crate) mod serve;
@@ -33,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agent::{AgentRuntime, ToolRegistry};
 use crate::config::Config;
+use crate::delivery::card::CardAccount;
 use crate::delivery::{DeliveryStack, DingTalkOutbound, Outbound, RateLimitConfig, RetryPolicy};
 use crate::inbound::InboundMessage;
 use crate::store::{Store, WorkerId};
@@ -56,6 +59,8 @@ pub(crate) struct Shared {
     pub agent: AgentRuntime,
     /// One delivery stack per account id.
     pub outbound: HashMap<String, Arc<dyn Outbound>>,
+    /// AI card machinery per account id (every account has one; only card-mode ones use it).
+    pub cards: HashMap<String, Arc<CardAccount>>,
     pub me: WorkerId,
     /// Cancellation of the turn running in each session (for `/stop`).
     pub running: Mutex<HashMap<String, CancellationToken>>,
@@ -93,16 +98,25 @@ impl Gateway {
     pub async fn start(config: Arc<Config>, store: Arc<dyn Store>, instance: &str) -> anyhow::Result<Self> {
         let agent = AgentRuntime::new(Arc::clone(&config), ToolRegistry::builtin())
             .context("setting up the model providers")?;
-        let outbound = config
-            .enabled_accounts()
-            .map(|account| (account.id.clone(), delivery_stack(account)))
-            .collect();
+        let mut outbound = HashMap::new();
+        let mut cards = HashMap::new();
+        for account in config.enabled_accounts() {
+            let api =
+                OpenApiClient::builder(account.client_id.as_str().into(), account.client_secret.clone())
+                    .endpoints(account.endpoints.clone())
+                    .build();
+            let robot_code = RobotCode::new(account.robot_code.clone());
+            let card = CardAccount::new(api.clone(), robot_code, account.card.clone());
+            cards.insert(account.id.clone(), Arc::new(card));
+            outbound.insert(account.id.clone(), delivery_stack(account, api));
+        }
         let (wake, wake_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             config: Arc::clone(&config),
             store,
             agent,
             outbound,
+            cards,
             me: WorkerId::new(instance),
             running: Mutex::new(HashMap::new()),
             wake,
@@ -116,6 +130,8 @@ impl Gateway {
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(scheduler::run(Arc::clone(&shared), wake_rx));
         tasks.spawn(keep_status(Arc::clone(&shared)));
+        let closing = Arc::clone(&shared);
+        tasks.spawn(async move { card_reply::close_interrupted(&closing).await });
         scheduler::recover(&shared)
             .await
             .context("resuming unfinished turns")?;
@@ -158,10 +174,7 @@ async fn keep_status(shared: Arc<Shared>) {
     shared.status.remove();
 }
 
-fn delivery_stack(account: &crate::config::DingTalkAccount) -> Arc<dyn Outbound> {
-    let api = OpenApiClient::builder(account.client_id.as_str().into(), account.client_secret.clone())
-        .endpoints(account.endpoints.clone())
-        .build();
+fn delivery_stack(account: &crate::config::DingTalkAccount, api: OpenApiClient) -> Arc<dyn Outbound> {
     let sender = DingTalkOutbound::new(
         account.id.clone(),
         RobotCode::new(account.robot_code.clone()),

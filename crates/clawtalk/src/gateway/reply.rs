@@ -5,12 +5,14 @@
 //! parts still `planned` are sent again.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::{Shared, now_ms};
 use crate::config::MessageType;
+use crate::delivery::card::CardPart;
 use crate::delivery::{Body, OutboundMessage, chunk};
 use crate::inbound::InboundMessage;
 use crate::store::{InboundId, NewReplyPart, ReplyPart, ReplyStatus, SendReceipt};
@@ -21,6 +23,9 @@ struct StoredBody {
     markdown: bool,
     title: String,
     text: String,
+    /// Set for an AI card part: the card to finalize with `text`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    card: Option<CardPart>,
 }
 
 /// Splits `text`, plans the parts for `id`, and sends them.
@@ -43,6 +48,7 @@ pub(crate) async fn send(
                 markdown,
                 title: title.clone(),
                 text,
+                card: None,
             };
             Ok(NewReplyPart {
                 part,
@@ -55,14 +61,59 @@ pub(crate) async fn send(
         .store
         .plan_reply(id, parts, &shared.me, Shared::lease_ms(), now_ms())
         .await?;
-    send_planned(shared, inbound, &planned).await
+    send_planned(shared, inbound, &planned, false).await
 }
 
-/// Sends every part that is still planned and leased to this worker.
+/// Plans the final contents of a turn's AI cards, then finalizes them; `calls` counts the
+/// card API calls.
+pub(crate) async fn send_cards(
+    shared: &Arc<Shared>,
+    id: InboundId,
+    inbound: &InboundMessage,
+    cards: Vec<CardPart>,
+    calls: &AtomicU32,
+) -> anyhow::Result<()> {
+    let parts = cards
+        .into_iter()
+        .zip(1u32..)
+        .map(|(card, part)| {
+            let body = StoredBody {
+                markdown: true,
+                title: title_of(&card.text),
+                text: card.text.clone(),
+                card: Some(card),
+            };
+            Ok(NewReplyPart {
+                part,
+                kind: "card".to_owned(),
+                body_json: serde_json::to_string(&body)?,
+            })
+        })
+        .collect::<Result<Vec<_>, serde_json::Error>>()?;
+    let planned = shared
+        .store
+        .plan_reply(id, parts, &shared.me, Shared::lease_ms(), now_ms())
+        .await?;
+    send_planned_counting(shared, inbound, &planned, false, calls).await
+}
+
+/// Sends every part that is still planned and leased to this worker. `resumed`: a previous
+/// incarnation may have sent some of them before it died.
 pub(crate) async fn send_planned(
     shared: &Arc<Shared>,
     inbound: &InboundMessage,
     parts: &[ReplyPart],
+    resumed: bool,
+) -> anyhow::Result<()> {
+    send_planned_counting(shared, inbound, parts, resumed, &AtomicU32::new(0)).await
+}
+
+async fn send_planned_counting(
+    shared: &Arc<Shared>,
+    inbound: &InboundMessage,
+    parts: &[ReplyPart],
+    resumed: bool,
+    card_calls: &AtomicU32,
 ) -> anyhow::Result<()> {
     let outbound = shared.outbound_for(&inbound.account_id)?;
     let now = now_ms();
@@ -73,6 +124,15 @@ pub(crate) async fn send_planned(
         }
         let stored: StoredBody =
             serde_json::from_str(&part.body_json).context("unreadable reply part in the outbox")?;
+        if let Some(card) = &stored.card {
+            super::card_reply::send_part(shared, inbound, part.inbound_id, card, resumed, card_calls).await?;
+            let receipt = SendReceipt {
+                process_query_key: None,
+                response_json: None,
+            };
+            shared.store.mark_reply_sent(part.id, receipt, now_ms()).await?;
+            continue;
+        }
         let body = if stored.markdown {
             Body::Markdown {
                 title: stored.title,
@@ -103,7 +163,7 @@ pub(crate) async fn send_planned(
 }
 
 /// DingTalk shows a markdown message's title in the conversation list: the first line, plain.
-fn title_of(text: &str) -> String {
+pub(crate) fn title_of(text: &str) -> String {
     let first = text
         .lines()
         .map(str::trim)

@@ -131,7 +131,7 @@ async fn resend_orphaned_parts(shared: &Arc<Shared>) {
             Err(error) => Err(error.into()),
         };
         let result = match inbound {
-            Ok(inbound) => reply::send_planned(shared, &inbound, std::slice::from_ref(&part)).await,
+            Ok(inbound) => reply::send_planned(shared, &inbound, std::slice::from_ref(&part), true).await,
             Err(error) => Err(error),
         };
         if let Err(error) = result {

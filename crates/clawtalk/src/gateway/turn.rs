@@ -6,8 +6,11 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use super::{HISTORY_LIMIT, LEASE, Shared, decode_inbound, now_ms, reply};
-use crate::agent::{ToolContext, TurnError};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::{HISTORY_LIMIT, LEASE, Shared, card_reply, decode_inbound, now_ms, progress, reply};
+use crate::agent::{Observer, ToolContext, TurnError};
+use crate::delivery::card::{CardTurn, plan_fresh};
 use crate::inbound::{InboundMessage, MediaKind};
 use crate::llm::{ChatMessage, Role as LlmRole};
 use crate::routing;
@@ -37,7 +40,7 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()
             .store
             .plan_reply(id, Vec::new(), &shared.me, Shared::lease_ms(), now_ms())
             .await?;
-        reply::send_planned(shared, &inbound, &parts).await?;
+        reply::send_planned(shared, &inbound, &parts, true).await?;
         return finish(shared, id, TurnOutcome::Replied).await;
     }
     if turn.attempts > MAX_ATTEMPTS {
@@ -75,6 +78,7 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()
         .filter_map(|entry| serde_json::from_str::<ChatMessage>(&entry.content_json).ok())
         .collect::<Vec<_>>();
     let user = ChatMessage::user(prompt_text(&inbound));
+    let user_message = user.clone();
     let context = ToolContext {
         account_id: inbound.account_id.clone(),
         session_key: key.clone(),
@@ -83,8 +87,33 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()
 
     let cancel = CancellationToken::new();
     register(shared, &key, Some(cancel.clone()));
+    let mut card = card_reply::open_streaming(shared, &inbound, id, &key).await;
+    let (observer, mut events) = Observer::channel();
+    let notes = progress::Notes::new(shared, &inbound, card.is_none());
+    let running_agent = agent_id.clone();
+    // Everything moves in, the observer above all: dropping it when the turn ends is what
+    // tells the display below that the answer is complete.
+    let run = async move {
+        shared
+            .agent
+            .run_turn_observed(
+                &running_agent,
+                trim_history(&history),
+                user,
+                &context,
+                &cancel,
+                &observer,
+            )
+            .await
+    };
+    let display = async {
+        match card.as_mut() {
+            Some(card) => card.drive(&mut events).await,
+            None => notes.drive(&mut events).await,
+        }
+    };
     let result = tokio::select! {
-        result = shared.agent.run_turn(&agent_id, trim_history(&history), user.clone(), &context, &cancel) => Some(result),
+        (result, ()) = async { tokio::join!(run, display) } => Some(result),
         lost = keep_lease(shared, &turn) => {
             tracing::warn!(inbound = ?id, ?lost, "lost the turn's lease; dropping its result");
             None
@@ -95,7 +124,7 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()
 
     match result {
         Ok(outcome) => {
-            let mut entries = vec![entry(&user, id)?];
+            let mut entries = vec![entry(&user_message, id)?];
             for message in &outcome.appended {
                 entries.push(entry(message, id)?);
             }
@@ -109,20 +138,54 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()
             } else {
                 &outcome.reply
             };
-            reply::send(shared, id, &inbound, text).await?;
+            answer(shared, id, &inbound, card, text, false).await?;
             finish(shared, id, TurnOutcome::Replied).await
         }
         Err(TurnError::Cancelled) => {
             // `/stop` already marked the turn cancelled in the store and answered the user.
             tracing::info!(inbound = ?id, "turn stopped");
+            if let Some(card) = card {
+                let calls = card.call_counter();
+                let parts = card.finish(&TurnError::Cancelled.user_message(), true).await;
+                let _ = reply::send_cards(shared, id, &inbound, parts, &calls).await;
+            }
             finish(shared, id, TurnOutcome::Cancelled).await
         }
         Err(error) => {
-            let send = reply::send(shared, id, &inbound, &error.user_message()).await;
+            let send = answer(shared, id, &inbound, card, &error.user_message(), true).await;
             finish(shared, id, TurnOutcome::Failed(error.to_string())).await?;
             send
         }
     }
+}
+
+/// Sends the turn's answer (or failure notice): into its streaming card, into fresh cards in
+/// non-streaming card mode, else as markdown or text messages.
+async fn answer(
+    shared: &Arc<Shared>,
+    id: crate::store::InboundId,
+    inbound: &InboundMessage,
+    card: Option<CardTurn>,
+    text: &str,
+    failed: bool,
+) -> anyhow::Result<()> {
+    if let Some(card) = card {
+        let streamed = card.calls();
+        let latency = card.first_text_latency();
+        let calls = card.call_counter();
+        let parts = card.finish(text, failed).await;
+        let result = reply::send_cards(shared, id, inbound, parts, &calls).await;
+        tracing::info!(inbound = ?id, card_calls = calls.load(Ordering::Relaxed), streamed_calls = streamed, first_text_ms = latency.map(|d| d.as_millis()), "AI card answer");
+        return result;
+    }
+    if let Some((cards, _)) = card_reply::card_account(shared, inbound) {
+        let calls = AtomicU32::new(0);
+        let parts = plan_fresh(text, cards.settings.max_bytes, failed);
+        let result = reply::send_cards(shared, id, inbound, parts, &calls).await;
+        tracing::info!(inbound = ?id, card_calls = calls.load(Ordering::Relaxed), "AI card answer");
+        return result;
+    }
+    reply::send(shared, id, inbound, text).await
 }
 
 /// Renews the lease until it is lost; never returns while the lease is held.

@@ -51,13 +51,24 @@ impl ChatStream {
     }
 
     /// Reads the stream to its end and assembles the complete answer.
-    pub async fn collect_response(mut self) -> Result<ChatResponse, LlmError> {
+    pub async fn collect_response(self) -> Result<ChatResponse, LlmError> {
+        self.collect_response_with(|_| {}).await
+    }
+
+    /// [`ChatStream::collect_response`], showing each event to `on_event` as it arrives (to
+    /// display the answer while it streams).
+    pub async fn collect_response_with(
+        mut self,
+        mut on_event: impl FnMut(&StreamEvent) + Send,
+    ) -> Result<ChatResponse, LlmError> {
         let mut r = ChatResponse {
             request_id: self.request_id.clone(),
             ..ChatResponse::default()
         };
         while let Some(ev) = self.inner.next().await {
-            match ev? {
+            let ev = ev?;
+            on_event(&ev);
+            match ev {
                 StreamEvent::ContentDelta(t) => r.content.push_str(&t),
                 StreamEvent::ReasoningDelta(t) => {
                     r.reasoning.get_or_insert_with(String::new).push_str(&t);

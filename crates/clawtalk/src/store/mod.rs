@@ -225,9 +225,34 @@ pub trait PairingStore: Send + Sync {
     async fn revoke_sender(&self, account_id: &str, sender_id: &str) -> StoreResult<bool>;
 }
 
+/// AI cards the gateway opened: what was last shown in each, and whether it was finalized.
+#[async_trait]
+pub trait CardStore: Send + Sync {
+    /// Records a card right before it is created, so a crash cannot leave it unknown.
+    async fn card_open(&self, card: NewCard, now_ms: i64) -> StoreResult<()>;
+
+    /// Remembers the content last pushed into an open card.
+    async fn card_progress(&self, out_track_id: &str, content: &str, now_ms: i64) -> StoreResult<()>;
+
+    /// Marks a card closed (finished, failed or interrupted) with its final content.
+    async fn card_close(
+        &self,
+        out_track_id: &str,
+        status: CardStatus,
+        content: &str,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+
+    /// One card by its `outTrackId`.
+    async fn card(&self, out_track_id: &str) -> StoreResult<Option<CardRecord>>;
+
+    /// Cards still open, oldest first (of one account, or all).
+    async fn cards_open(&self, account_id: Option<&str>) -> StoreResult<Vec<CardRecord>>;
+}
+
 /// The whole store, as the gateway holds it: `Arc<dyn Store>`.
 #[async_trait]
-pub trait Store: InboxStore + OutboxStore + SessionStore + PairingStore {
+pub trait Store: InboxStore + OutboxStore + SessionStore + PairingStore + CardStore {
     /// Finishes pending writes and closes the database. Later calls fail with `Closed`.
     async fn close(&self);
 }

@@ -3,11 +3,13 @@
 //! Times are epoch milliseconds (`i64`) passed in by the caller, so tests control the clock
 //! and the store never reads one. Ids from DingTalk keep their exact bytes and case.
 
+mod cards;
 mod inbox;
 mod outbox;
 mod pairing;
 mod session;
 
+pub use cards::*;
 pub use inbox::*;
 pub use outbox::*;
 pub use pairing::*;

@@ -4,6 +4,7 @@
 //! read-only pool; WAL lets the readers run while the writer commits. Two cores gain
 //! nothing from more: SQLite has one write lock and each connection has its own thread.
 
+mod cards;
 mod inbox;
 mod outbox;
 mod pairing;

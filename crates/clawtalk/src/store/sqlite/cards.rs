@@ -1,0 +1,183 @@
+//! AI cards on SQLite.
+
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+
+use super::SqliteStore;
+use super::row::{get, parse};
+use crate::store::error::StoreError;
+use crate::store::model::{CardRecord, CardStatus, NewCard};
+use crate::store::{CardStore, StoreResult};
+
+macro_rules! columns {
+    () => {
+        "out_track_id, account_id, inbound_id, session_key, conversation_id, content, status, \
+         created_at_ms, updated_at_ms"
+    };
+}
+
+fn decode(row: &SqliteRow) -> Result<CardRecord, StoreError> {
+    Ok(CardRecord {
+        out_track_id: get(row, "out_track_id")?,
+        account_id: get(row, "account_id")?,
+        inbound_id: get(row, "inbound_id")?,
+        session_key: get(row, "session_key")?,
+        conversation_id: get(row, "conversation_id")?,
+        content: get(row, "content")?,
+        status: parse(row, "status")?,
+        created_at_ms: get(row, "created_at_ms")?,
+        updated_at_ms: get(row, "updated_at_ms")?,
+    })
+}
+
+fn not_found(out_track_id: String) -> StoreError {
+    StoreError::NotFound {
+        what: "card",
+        id: out_track_id,
+    }
+}
+
+#[async_trait]
+impl CardStore for SqliteStore {
+    async fn card_open(&self, card: NewCard, now_ms: i64) -> StoreResult<()> {
+        self.write_one(move |conn| {
+            Box::pin(async move {
+                // A retried create reuses the row: the id is ours and the card is the same.
+                sqlx::query(
+                    "INSERT INTO cards (out_track_id, account_id, inbound_id, session_key, conversation_id, \
+                     created_at_ms, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) \
+                     ON CONFLICT (out_track_id) DO NOTHING",
+                )
+                .bind(&card.out_track_id)
+                .bind(&card.account_id)
+                .bind(card.inbound_id)
+                .bind(&card.session_key)
+                .bind(&card.conversation_id)
+                .bind(now_ms)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn card_progress(&self, out_track_id: &str, content: &str, now_ms: i64) -> StoreResult<()> {
+        let (id, content) = (out_track_id.to_owned(), content.to_owned());
+        self.write_one(move |conn| {
+            Box::pin(async move {
+                let done =
+                    sqlx::query("UPDATE cards SET content = ?2, updated_at_ms = ?3 WHERE out_track_id = ?1")
+                        .bind(&id)
+                        .bind(&content)
+                        .bind(now_ms)
+                        .execute(&mut *conn)
+                        .await?;
+                if done.rows_affected() == 0 {
+                    return Err(not_found(id));
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn card_close(
+        &self,
+        out_track_id: &str,
+        status: CardStatus,
+        content: &str,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        let (id, content) = (out_track_id.to_owned(), content.to_owned());
+        self.write_one(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "UPDATE cards SET status = ?2, content = ?3, updated_at_ms = ?4 WHERE out_track_id = ?1",
+                )
+                .bind(&id)
+                .bind(status.as_str())
+                .bind(&content)
+                .bind(now_ms)
+                .execute(&mut *conn)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err(not_found(id));
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn card(&self, out_track_id: &str) -> StoreResult<Option<CardRecord>> {
+        let id = out_track_id.to_owned();
+        self.read(move |conn| {
+            Box::pin(async move {
+                let sql: &str = concat!("SELECT ", columns!(), " FROM cards WHERE out_track_id = ?1");
+                let row = sqlx::query(sql).bind(&id).fetch_optional(&mut *conn).await?;
+                row.as_ref().map(decode).transpose()
+            })
+        })
+        .await
+    }
+
+    async fn cards_open(&self, account_id: Option<&str>) -> StoreResult<Vec<CardRecord>> {
+        let account = account_id.map(str::to_owned);
+        self.read(move |conn| {
+            Box::pin(async move {
+                let sql: &str = concat!(
+                    "SELECT ",
+                    columns!(),
+                    " FROM cards WHERE status = 'open' AND (?1 IS NULL OR account_id = ?1) \
+                     ORDER BY created_at_ms, out_track_id"
+                );
+                let rows = sqlx::query(sql).bind(&account).fetch_all(&mut *conn).await?;
+                rows.iter().map(decode).collect()
+            })
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn card(id: &str, account: &str) -> NewCard {
+        NewCard {
+            out_track_id: id.to_owned(),
+            account_id: account.to_owned(),
+            inbound_id: None,
+            session_key: "s".to_owned(),
+            conversation_id: "cidABC==".to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn open_cards_are_listed_until_closed() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        store.card_open(card("c1", "a"), 1).await.unwrap();
+        store.card_open(card("c2", "b"), 2).await.unwrap();
+        store.card_open(card("c1", "a"), 3).await.unwrap();
+        store.card_progress("c1", "partial", 4).await.unwrap();
+        let open = store.cards_open(None).await.unwrap();
+        assert_eq!(
+            open.iter().map(|c| c.out_track_id.as_str()).collect::<Vec<_>>(),
+            ["c1", "c2"]
+        );
+        assert_eq!(open[0].content, "partial");
+        assert_eq!(store.cards_open(Some("b")).await.unwrap().len(), 1);
+        store
+            .card_close("c1", CardStatus::Finished, "final", 5)
+            .await
+            .unwrap();
+        let c1 = store.card("c1").await.unwrap().unwrap();
+        assert_eq!((c1.status, c1.content.as_str()), (CardStatus::Finished, "final"));
+        assert_eq!(store.cards_open(None).await.unwrap().len(), 1);
+        assert!(matches!(
+            store.card_progress("nope", "x", 6).await,
+            Err(StoreError::NotFound { what: "card", .. })
+        ));
+    }
+}

@@ -1,0 +1,361 @@
+//! AI card streaming against the simulator, with the gateway in process: exact content,
+//! shared QPS budget, long answers, `QpsLimit` storms, the call budget, and fallbacks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clawtalk::config::Config;
+use clawtalk::gateway::Gateway;
+use clawtalk::store::{SqliteStore, Store};
+use dingtalk_sim::{
+    AppSpec, Card, CardStatus, InjectMessage, SCOPE_ROBOT_SEND, SimConfig, Simulator, UserSpec,
+};
+use llm_mock::{MockModel, Script};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const APP: &str = "dingcardbot000000001";
+const SECRET: &str = "card-secret-not-real";
+const CARD_PATHS: [&str; 3] = [
+    "/v1.0/card/instances/createAndDeliver",
+    "/v1.0/card/streaming",
+    "/v1.0/card/instances",
+];
+
+struct World {
+    sim: Simulator,
+    model: MockModel,
+    gateway: Option<Gateway>,
+    _dir: tempfile::TempDir,
+}
+
+fn staff(i: usize) -> String {
+    format!("03{i:014}")
+}
+
+impl World {
+    async fn start(users: usize, card_keys: &str, app: AppSpec) -> Self {
+        let sim = Simulator::start_with(SimConfig::default()).await.unwrap();
+        sim.create_app(app).unwrap();
+        for i in 0..users {
+            sim.create_user(UserSpec::new(staff(i), format!("User {i}")))
+                .unwrap();
+        }
+        let model = MockModel::builder().record(false).start().await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            r#"{{
+              agents: {{ list: [ {{ id: "main", model: "mock/m" }} ] }},
+              models: {{ providers: {{ mock: {{ baseUrl: "{}", apiKey: "k" }} }} }},
+              channels: {{ dingtalk: {{ clientId: "{APP}", clientSecret: "{SECRET}", endpoints: "{}",
+                dmPolicy: "open", allowFrom: ["*"], messageType: "card", {card_keys} }} }},
+              gateway: {{ stateDir: "{}" }},
+            }}"#,
+            model.base_url(),
+            sim.base_url(),
+            dir.path().display()
+        );
+        let env = |name: &str| (name == "HOME").then(|| "/nonexistent".to_owned());
+        let config = Arc::new(Config::from_json5(&text, &env).unwrap().config);
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
+        let gateway = Gateway::start(config, store, "cards-test").await.unwrap();
+        sim.wait_for_connections(APP, 1, Duration::from_secs(10))
+            .await
+            .unwrap();
+        Self {
+            sim,
+            model,
+            gateway: Some(gateway),
+            _dir: dir,
+        }
+    }
+
+    fn ask(&self, user: usize, text: &str) {
+        self.sim
+            .inject_message(&InjectMessage::dm_text(APP, staff(user), text))
+            .unwrap();
+    }
+
+    /// Cards of one user's DM, oldest first.
+    fn cards_of(&self, user: usize) -> Vec<Card> {
+        let space = staff(user);
+        let mut cards: Vec<Card> = self
+            .sim
+            .cards()
+            .into_iter()
+            .filter(|c| c.spaces.iter().any(|s| s.space_id == space))
+            .collect();
+        cards.sort_by_key(|c| (c.created_at_ms, c.stream_history.first().map(|u| u.at_ms)));
+        cards
+    }
+
+    fn content(card: &Card) -> String {
+        card.card_data.get("content").cloned().unwrap_or_default()
+    }
+
+    /// Waits until `user` has cards that are all closed, and returns them.
+    async fn finished_cards(&self, user: usize) -> Vec<Card> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let cards = self.cards_of(user);
+            let done = !cards.is_empty()
+                && cards
+                    .iter()
+                    .all(|c| matches!(c.status, CardStatus::Finished | CardStatus::Failed));
+            if done {
+                return cards;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "user {user}'s cards never finished: {:?}",
+                cards
+                    .iter()
+                    .map(|c| (&c.status, Self::content(c).len()))
+                    .collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn card_calls(&self) -> u64 {
+        CARD_PATHS.iter().map(|p| self.sim.api_call_count(APP, p)).sum()
+    }
+
+    fn qps_rejections(&self) -> u64 {
+        CARD_PATHS.iter().map(|p| self.sim.qps_rejections(APP, p)).sum()
+    }
+
+    fn assert_no_violations(&self) {
+        let violations = self.sim.violations();
+        assert!(violations.is_empty(), "{violations:#?}");
+    }
+
+    async fn stop(mut self) {
+        if let Some(gateway) = self.gateway.take() {
+            gateway.shutdown(Duration::from_secs(5)).await;
+        }
+    }
+}
+
+/// Splits `text` into `n`-ish chunks on char boundaries, as a model streams tokens.
+fn tokens(text: &str, per_chunk: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    chars
+        .chunks(per_chunk.max(1))
+        .map(|c| c.iter().collect())
+        .collect()
+}
+
+fn random_answer(rng: &mut StdRng) -> String {
+    const PIECES: &[&str] = &[
+        "你好",
+        "钉钉",
+        "部署",
+        " the ",
+        "answer",
+        "\n",
+        "\n\n",
+        "## 标题\n",
+        "- item\n",
+        "```rust\nfn main() {}\n```\n",
+        "**粗体**",
+        "`code`",
+        "😀",
+        "| a | b |\n|---|---|\n| 1 | 2 |\n",
+        "1. 第一\n",
+        "> quote\n",
+        " ",
+        "é",
+        "\t",
+    ];
+    let len = rng.random_range(1..120);
+    (0..len)
+        .map(|_| PIECES[rng.random_range(0..PIECES.len())])
+        .collect()
+}
+
+fn streaming(interval_ms: u64, tokens: u32) -> String {
+    format!("streaming: true, cardStreamInterval: {interval_ms}, cardUpdateTokens: {tokens},")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_cards_equal_the_answer_byte_for_byte_over_100_random_answers() {
+    let world = World::start(100, &streaming(200, 5), AppSpec::new(APP, SECRET)).await;
+    let mut rng = StdRng::seed_from_u64(0x0ca7d);
+    let answers: Vec<String> = (0..100).map(|_| random_answer(&mut rng)).collect();
+    for (i, answer) in answers.iter().enumerate() {
+        let per_chunk = rng.random_range(1..6);
+        world.model.push(
+            Script::chunks(tokens(answer, per_chunk))
+                .delay(Duration::from_millis(5), Duration::from_millis(2))
+                .when_last_user_contains(format!("question {i}?")),
+        );
+    }
+    for i in 0..100 {
+        world.ask(i, &format!("question {i}?"));
+    }
+    for (i, answer) in answers.iter().enumerate() {
+        let cards = world.finished_cards(i).await;
+        assert_eq!(cards.len(), 1, "answer {i} fits one card");
+        assert_eq!(cards[0].status, CardStatus::Finished);
+        assert_eq!(World::content(&cards[0]), *answer, "answer {i}");
+    }
+    assert_eq!(
+        world.qps_rejections(),
+        0,
+        "the shared budget kept every call under the limit"
+    );
+    world.assert_no_violations();
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_concurrent_streams_never_exceed_the_qps_limit_and_all_finish() {
+    // Each card alone would update ten times a second: 200 wanted calls/s against 20/s.
+    let world = World::start(20, &streaming(200, 1), AppSpec::new(APP, SECRET)).await;
+    let answers: Vec<String> = (0..20)
+        .map(|i| format!("回答 {i}: ") + &"流式输出的内容 streaming words. ".repeat(40))
+        .collect();
+    for (i, answer) in answers.iter().enumerate() {
+        world.model.push(
+            Script::chunks(tokens(answer, 3))
+                .delay(Duration::from_millis(10), Duration::from_millis(5))
+                .when_last_user_contains(format!("q{i}!")),
+        );
+    }
+    for i in 0..20 {
+        world.ask(i, &format!("q{i}!"));
+    }
+    for (i, answer) in answers.iter().enumerate() {
+        let cards = world.finished_cards(i).await;
+        let joined: String = cards.iter().map(World::content).collect();
+        assert_eq!(joined, *answer);
+        assert!(
+            cards[0].stream_history.len() >= 2,
+            "card {i} streamed ({} updates)",
+            cards[0].stream_history.len()
+        );
+    }
+    assert_eq!(world.qps_rejections(), 0);
+    world.assert_no_violations();
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ten_thousand_character_answer_arrives_whole_across_cards() {
+    let world = World::start(1, &streaming(200, 50), AppSpec::new(APP, SECRET)).await;
+    let answer: String = (0..10_000)
+        .map(|i| match i % 97 {
+            0 => '\n',
+            n if n % 3 == 0 => '钉',
+            n if n % 7 == 0 => ' ',
+            _ => 'x',
+        })
+        .collect();
+    assert_eq!(answer.chars().count(), 10_000);
+    world
+        .model
+        .push(Script::chunks(tokens(&answer, 20)).delay(Duration::ZERO, Duration::from_millis(1)));
+    world.ask(0, "long please");
+    // The content pieces join back to the answer; the count settles once the last card closes.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let cards = loop {
+        let cards = world.finished_cards(0).await;
+        let joined: String = cards.iter().map(World::content).collect();
+        if joined == answer {
+            break cards;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never whole: {} of {} bytes",
+            joined.len(),
+            answer.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(cards.len() >= 2, "continued in a second card");
+    for card in &cards {
+        assert_eq!(card.status, CardStatus::Finished);
+        assert!(!World::content(card).trim().is_empty(), "no blank card");
+        assert!(World::content(card).len() <= 8_000);
+    }
+    world.assert_no_violations();
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_qps_limit_storm_loses_no_text() {
+    let world = World::start(5, &streaming(200, 2), AppSpec::new(APP, SECRET)).await;
+    // DingTalk allows only 2 streaming calls a second now: most updates answer 403 QpsLimit.
+    world.sim.set_qps_limit(APP, "/v1.0/card/streaming", 2);
+    let answers: Vec<String> = (0..5)
+        .map(|i| format!("storm {i} ") + &"风暴中的文字 ".repeat(60))
+        .collect();
+    for (i, answer) in answers.iter().enumerate() {
+        world.model.push(
+            Script::chunks(tokens(answer, 2))
+                .delay(Duration::ZERO, Duration::from_millis(3))
+                .when_last_user_contains(format!("storm{i}?")),
+        );
+    }
+    for i in 0..5 {
+        world.ask(i, &format!("storm{i}?"));
+    }
+    for (i, answer) in answers.iter().enumerate() {
+        let cards = world.finished_cards(i).await;
+        assert_eq!(cards.len(), 1);
+        assert_eq!(cards[0].status, CardStatus::Finished);
+        assert_eq!(World::content(&cards[0]), *answer);
+    }
+    assert!(world.qps_rejections() > 0, "the storm happened");
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_thousand_token_answer_costs_at_most_twelve_card_calls_by_default() {
+    let world = World::start(1, "streaming: true,", AppSpec::new(APP, SECRET)).await;
+    // Tokens of four bytes, as English averages: 8,000 bytes, right at one card's size.
+    let answer: Vec<String> = (0..2_000).map(|i| format!("t{} ", i % 10)).collect();
+    world
+        .model
+        .push(Script::chunks(answer.clone()).delay(Duration::ZERO, Duration::from_millis(2)));
+    world.ask(0, "two thousand tokens please");
+    let cards = world.finished_cards(0).await;
+    let joined: String = cards.iter().map(World::content).collect();
+    assert_eq!(joined, answer.concat());
+    let calls = world.card_calls();
+    assert!(calls <= 12, "{calls} card API calls");
+    assert!(cards[0].stream_history.len() >= 3, "it still streamed");
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_card_permissions_fall_back_to_markdown() {
+    let app = AppSpec::new(APP, SECRET).permissions([SCOPE_ROBOT_SEND]);
+    let world = World::start(1, "streaming: true,", app).await;
+    world.model.push(Script::text("plain answer"));
+    world.ask(0, "hello");
+    let sent = world.sim.wait_for_sent(1, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(sent[0].msg_type, "markdown");
+    assert_eq!(sent[0].text, "plain answer");
+    assert!(world.sim.cards().is_empty());
+    // Degraded: the next answer does not even try a card.
+    let calls = world.card_calls();
+    world.model.push(Script::text("second"));
+    world.ask(0, "again");
+    world.sim.wait_for_sent(2, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(world.card_calls(), calls);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_streaming_card_mode_sends_one_finished_card() {
+    let world = World::start(1, "", AppSpec::new(APP, SECRET)).await;
+    world.model.push(Script::text("# 结果\n完成 done"));
+    world.ask(0, "hi");
+    let cards = world.finished_cards(0).await;
+    assert_eq!(World::content(&cards[0]), "# 结果\n完成 done");
+    assert_eq!(cards[0].status, CardStatus::Finished);
+    assert_eq!(world.card_calls(), 2, "create + finalize");
+    world.stop().await;
+}
