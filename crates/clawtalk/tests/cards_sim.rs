@@ -26,7 +26,20 @@ struct World {
     sim: Simulator,
     model: MockModel,
     gateway: Option<Gateway>,
+    config_text: String,
     _dir: tempfile::TempDir,
+}
+
+fn config_from(text: &str) -> Arc<Config> {
+    let env = |name: &str| (name == "HOME").then(|| "/nonexistent".to_owned());
+    Arc::new(Config::from_json5(text, &env).unwrap().config)
+}
+
+async fn open_store(db: Option<&std::path::Path>) -> Arc<dyn Store> {
+    match db {
+        Some(path) => Arc::new(SqliteStore::open(path).await.unwrap()),
+        None => Arc::new(SqliteStore::in_memory().await.unwrap()),
+    }
 }
 
 fn staff(i: usize) -> String {
@@ -35,6 +48,11 @@ fn staff(i: usize) -> String {
 
 impl World {
     async fn start(users: usize, card_keys: &str, app: AppSpec) -> Self {
+        Self::start_on(users, card_keys, app, None).await
+    }
+
+    /// With `db`, the store is that SQLite file (to restart on it); else in memory.
+    async fn start_on(users: usize, card_keys: &str, app: AppSpec, db: Option<&std::path::Path>) -> Self {
         let sim = Simulator::start_with(SimConfig::default()).await.unwrap();
         sim.create_app(app).unwrap();
         for i in 0..users {
@@ -55,9 +73,8 @@ impl World {
             sim.base_url(),
             dir.path().display()
         );
-        let env = |name: &str| (name == "HOME").then(|| "/nonexistent".to_owned());
-        let config = Arc::new(Config::from_json5(&text, &env).unwrap().config);
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
+        let config = config_from(&text);
+        let store = open_store(db).await;
         let gateway = Gateway::start(config, store, "cards-test").await.unwrap();
         sim.wait_for_connections(APP, 1, Duration::from_secs(10))
             .await
@@ -66,8 +83,21 @@ impl World {
             sim,
             model,
             gateway: Some(gateway),
+            config_text: text,
             _dir: dir,
         }
+    }
+
+    /// Kills the gateway abruptly (tasks aborted mid-turn), then starts another on `db`.
+    async fn crash_and_restart(&mut self, db: &std::path::Path) {
+        if let Some(gateway) = self.gateway.take() {
+            gateway.shutdown(Duration::ZERO).await;
+        }
+        let store = open_store(Some(db)).await;
+        let gateway = Gateway::start(config_from(&self.config_text), store, "cards-test")
+            .await
+            .unwrap();
+        self.gateway = Some(gateway);
     }
 
     fn ask(&self, user: usize, text: &str) {
@@ -357,5 +387,65 @@ async fn non_streaming_card_mode_sends_one_finished_card() {
     assert_eq!(World::content(&cards[0]), "# 结果\n完成 done");
     assert_eq!(cards[0].status, CardStatus::Finished);
     assert_eq!(world.card_calls(), 2, "create + finalize");
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_left_streaming_by_a_crash_is_closed_at_start_up_and_the_answer_follows() {
+    let db_dir = tempfile::tempdir().unwrap();
+    let db = db_dir.path().join("state.db");
+    let mut world = World::start_on(1, &streaming(200, 1), AppSpec::new(APP, SECRET), Some(&db)).await;
+    let slow: Vec<String> = (0..400).map(|i| format!("慢{i} ")).collect();
+    world
+        .model
+        .push(Script::chunks(slow).delay(Duration::ZERO, Duration::from_millis(20)));
+    world.model.push(Script::text("完整的回答 the whole answer"));
+    world.ask(0, "crash me");
+    // Wait until the first card shows streamed text, then crash.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !world
+        .cards_of(0)
+        .first()
+        .is_some_and(|c| World::content(c).starts_with("慢0"))
+    {
+        assert!(tokio::time::Instant::now() < deadline, "the card never streamed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    world.crash_and_restart(&db).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let cards = loop {
+        let cards = world.cards_of(0);
+        let all_closed = cards.len() == 2
+            && cards
+                .iter()
+                .all(|c| matches!(c.status, CardStatus::Finished | CardStatus::Failed));
+        if all_closed {
+            break cards;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "cards: {:?}",
+            cards
+                .iter()
+                .map(|c| (&c.status, World::content(c)))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let interrupted = cards
+        .iter()
+        .find(|c| c.status == CardStatus::Failed)
+        .expect("the old card failed");
+    assert!(
+        World::content(interrupted).starts_with("慢0"),
+        "kept what users saw"
+    );
+    assert!(World::content(interrupted).contains("Interrupted"));
+    let answer = cards
+        .iter()
+        .find(|c| c.status == CardStatus::Finished)
+        .expect("a new card");
+    assert_eq!(World::content(answer), "完整的回答 the whole answer");
+    world.assert_no_violations();
     world.stop().await;
 }
