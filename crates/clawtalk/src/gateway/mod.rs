@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agent::{AgentRuntime, ToolRegistry};
 use crate::config::Config;
-use crate::delivery::card::CardAccount;
+use crate::delivery::card::{CardAccount, CardStats};
 use crate::delivery::{DeliveryStack, DingTalkOutbound, Outbound, RateLimitConfig, RetryPolicy};
 use crate::inbound::InboundMessage;
 use crate::store::{Store, WorkerId};
@@ -141,6 +141,17 @@ impl Gateway {
         Ok(Self { shared, tasks })
     }
 
+    /// AI card figures per account id: API calls, `QpsLimit` answers, and the latency from
+    /// the model's first answer token to that text showing in a card, per streamed card.
+    #[must_use]
+    pub fn card_stats(&self) -> Vec<(String, CardStats)> {
+        self.shared
+            .cards
+            .iter()
+            .map(|(id, cards)| (id.clone(), cards.stats()))
+            .collect()
+    }
+
     /// Stops taking messages, lets running turns finish for up to `grace`, then stops. Turns
     /// still unfinished stay in the store and resume at the next start.
     pub async fn shutdown(mut self, grace: Duration) {
@@ -165,6 +176,12 @@ async fn keep_status(shared: Arc<Shared>) {
         tokio::select! {
             () = shared.shutdown.cancelled() => break,
             _ = tick.tick() => {
+                for (id, cards) in &shared.cards {
+                    shared.status.update(id, |a| {
+                        a.card_calls = cards.calls();
+                        a.card_qps_limits = cards.budget.qps_hits();
+                    });
+                }
                 if let Err(error) = shared.status.write() {
                     tracing::warn!(error = %format!("{error:#}"), "cannot write the status file");
                 }

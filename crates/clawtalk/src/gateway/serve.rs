@@ -115,8 +115,8 @@ pub fn print_status(config_path: Option<&Path>, json: bool) -> anyhow::Result<bo
             .map(|e| format!(", last error: {e}"))
             .unwrap_or_default();
         println!(
-            "  {:<16} {state:<12} connects {:<4} messages {}{error}",
-            a.id, a.connects, a.messages
+            "  {:<16} {state:<12} connects {:<4} messages {:<6} card calls {} (QpsLimit {}){error}",
+            a.id, a.connects, a.messages, a.card_calls, a.card_qps_limits
         );
     }
     Ok(true)

@@ -33,6 +33,12 @@ pub struct AccountStatus {
     pub messages: u64,
     /// The last connection error, if the connection is down.
     pub last_error: Option<String>,
+    /// AI card API calls since start (DingTalk counts them against the org's quota).
+    #[serde(default)]
+    pub card_calls: u64,
+    /// `QpsLimit` answers to card calls since start.
+    #[serde(default)]
+    pub card_qps_limits: u64,
 }
 
 /// The whole file.

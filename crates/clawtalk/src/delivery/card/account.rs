@@ -49,7 +49,23 @@ pub struct CardAccount {
     pub settings: CardSettings,
     degraded_until: Mutex<Option<Instant>>,
     calls: AtomicU64,
+    first_text: Mutex<Vec<Duration>>,
 }
+
+/// Figures of one account's cards.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CardStats {
+    /// API calls since start.
+    pub calls: u64,
+    /// `QpsLimit` answers since start.
+    pub qps_limits: u64,
+    /// Model's first answer token → that text shown in the card, per card (the latest
+    /// [`FIRST_TEXT_SAMPLES`]).
+    pub first_text: Vec<Duration>,
+}
+
+/// Latency samples kept for [`CardStats::first_text`].
+pub const FIRST_TEXT_SAMPLES: usize = 10_000;
 
 impl std::fmt::Debug for CardAccount {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -71,6 +87,7 @@ impl CardAccount {
             settings,
             degraded_until: Mutex::new(None),
             calls: AtomicU64::new(0),
+            first_text: Mutex::new(Vec::new()),
         }
     }
 
@@ -78,6 +95,26 @@ impl CardAccount {
     #[must_use]
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Notes how long the first answer text of a card took to show.
+    pub fn record_first_text(&self, latency: Duration) {
+        if let Ok(mut samples) = self.first_text.lock() {
+            if samples.len() == FIRST_TEXT_SAMPLES {
+                samples.remove(0);
+            }
+            samples.push(latency);
+        }
+    }
+
+    /// Calls, `QpsLimit` answers and first-text latencies so far.
+    #[must_use]
+    pub fn stats(&self) -> CardStats {
+        CardStats {
+            calls: self.calls(),
+            qps_limits: self.budget.qps_hits(),
+            first_text: self.first_text.lock().map(|s| s.clone()).unwrap_or_default(),
+        }
     }
 
     /// False while replies fall back to markdown after a card permission error.

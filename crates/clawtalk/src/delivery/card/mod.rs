@@ -13,6 +13,6 @@ pub mod split;
 pub mod stream;
 pub mod throttle;
 
-pub use account::{CardAccount, CardSpace, is_permission_error};
+pub use account::{CardAccount, CardSpace, CardStats, FIRST_TEXT_SAMPLES, is_permission_error};
 pub use budget::{CardApi, CardBudget};
 pub use stream::{CardPart, CardTurn, WAITING, new_out_track_id, plan_fresh};

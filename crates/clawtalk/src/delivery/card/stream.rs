@@ -246,8 +246,13 @@ impl CardTurn {
             Ok(true) => {
                 self.retry_at = None;
                 self.throttle.pushed(now);
-                if self.first_text_at.is_some() && !self.answer.is_empty() {
-                    self.first_shown_at.get_or_insert_with(Instant::now);
+                if let Some(first) = self.first_text_at
+                    && self.first_shown_at.is_none()
+                    && !self.answer.is_empty()
+                {
+                    let shown = Instant::now();
+                    self.first_shown_at = Some(shown);
+                    self.account.record_first_text(shown.duration_since(first));
                 }
                 if let (Some(id), Some(piece)) = (self.cards.last(), pieces.last()) {
                     let _ = self
