@@ -290,8 +290,9 @@ pub struct DingTalkAccount {
 /// AI card streaming: which template, and how many DingTalk API calls it may spend.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardSettings {
-    /// `cardTemplateId`: the AI card template (import `assets/card-template.json` into your
-    /// app in the DingTalk card platform, or use your own with a markdown variable).
+    /// `cardTemplateId`: the AI card template. Create one in the DingTalk card platform
+    /// (type 消息卡片, scenario AI 卡片) with a markdown component bound to a streaming
+    /// variable (`content` unless `cardTemplateKey` says otherwise) and link it to the app.
     pub template_id: String,
     /// `cardTemplateKey`, default `content`: the template's streamed markdown variable.
     pub content_key: String,
