@@ -6,10 +6,11 @@ use dingtalk::ids::RobotCode;
 use dingtalk::model::Inbound;
 use dingtalk::stream::{Acker, StreamClient, StreamConfig, StreamEvent};
 
+use super::lanes::Lanes;
 use super::{Shared, decide, now_ms};
 use crate::config::DingTalkAccount;
 use crate::inbound::{InboundMessage, Transport};
-use crate::routing;
+use crate::routing::{self, Route};
 use crate::store::{InboundRecord, RecordOutcome};
 
 /// Keeps one account's Stream connection and feeds its messages in until shutdown.
@@ -20,9 +21,21 @@ pub(crate) async fn run_stream(shared: Arc<Shared>, account: DingTalkAccount) {
         account.endpoints.clone(),
     );
     let (handle, mut events) = StreamClient::spawn(config);
+    let account = Arc::new(account);
+    let mut lanes = {
+        let (shared, account) = (Arc::clone(&shared), Arc::clone(&account));
+        Lanes::new(move |(inbound, route, acker): (InboundMessage, Route, Acker)| {
+            let (shared, account) = (Arc::clone(&shared), Arc::clone(&account));
+            async move { accept(&shared, &account, inbound, route, &acker).await }
+        })
+    };
     loop {
         let event = tokio::select! {
             () = shared.shutdown.cancelled() => break,
+            Some(idle) = lanes.idle() => {
+                lanes.retire(idle);
+                continue;
+            }
             event = events.recv() => match event {
                 Some(event) => event,
                 None => break,
@@ -44,7 +57,9 @@ pub(crate) async fn run_stream(shared: Arc<Shared>, account: DingTalkAccount) {
                             &message,
                             now_ms(),
                         );
-                        accept(&shared, &account, inbound, &acker).await;
+                        let route = routing::route(&shared.config, &account, &inbound, &[]);
+                        let key = route.session_key.clone();
+                        lanes.push(&key, (inbound, route, acker));
                     }
                     Ok(other) => {
                         // Card callbacks and events are handled by later features; acknowledge
@@ -92,8 +107,13 @@ pub(crate) async fn run_stream(shared: Arc<Shared>, account: DingTalkAccount) {
 }
 
 /// Persist, ack, decide. A failed write is not acknowledged, so DingTalk redelivers it.
-async fn accept(shared: &Arc<Shared>, account: &DingTalkAccount, inbound: InboundMessage, acker: &Acker) {
-    let route = routing::route(&shared.config, account, &inbound, &[]);
+async fn accept(
+    shared: &Arc<Shared>,
+    account: &DingTalkAccount,
+    inbound: InboundMessage,
+    route: Route,
+    acker: &Acker,
+) {
     let record = InboundRecord {
         account_id: account.id.clone(),
         robot_code: inbound.robot_code.clone(),

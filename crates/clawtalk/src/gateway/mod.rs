@@ -14,6 +14,7 @@
 mod card_reply;
 mod decide;
 mod ingest;
+mod lanes;
 mod progress;
 mod reply;
 mod scheduler;

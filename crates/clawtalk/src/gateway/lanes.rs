@@ -1,0 +1,192 @@
+//! Inbound lanes: frames of one session are stored and decided in arrival order, frames of
+//! different sessions in parallel.
+//!
+//! Storing a frame waits for a durable commit (an fsync). Done one frame at a time, the
+//! commit rate would cap the whole gateway at a few hundred messages a second; in parallel,
+//! the store's group commit folds many frames into one fsync. Order only matters within a
+//! session (its turns run in inbox order), so each session key gets a lane: a FIFO queue
+//! with one worker, created on demand and dropped once idle.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::{Semaphore, mpsc};
+
+/// Frames (of all lanes) stored and decided at once, at most: bounds memory and keeps the
+/// store's queue short under a flood.
+const MAX_IN_FLIGHT: usize = 512;
+
+struct Lane<J> {
+    id: u64,
+    tx: mpsc::UnboundedSender<J>,
+    /// Jobs sent and not yet finished (queued or running).
+    pending: Arc<AtomicUsize>,
+}
+
+/// Per-key FIFO lanes feeding `work`.
+pub(crate) struct Lanes<J, F> {
+    lanes: HashMap<String, Lane<J>>,
+    next_id: u64,
+    idle_tx: mpsc::UnboundedSender<(String, u64)>,
+    idle_rx: mpsc::UnboundedReceiver<(String, u64)>,
+    permits: Arc<Semaphore>,
+    work: F,
+}
+
+impl<J, F, Fut> Lanes<J, F>
+where
+    J: Send + 'static,
+    F: Fn(J) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    pub(crate) fn new(work: F) -> Self {
+        let (idle_tx, idle_rx) = mpsc::unbounded_channel();
+        Self {
+            lanes: HashMap::new(),
+            next_id: 0,
+            idle_tx,
+            idle_rx,
+            permits: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            work,
+        }
+    }
+
+    /// Queues `job` behind the other jobs of `key`.
+    pub(crate) fn push(&mut self, key: &str, job: J) {
+        let job = match self.lanes.get(key) {
+            Some(lane) => {
+                lane.pending.fetch_add(1, Ordering::SeqCst);
+                match lane.tx.send(job) {
+                    Ok(()) => return,
+                    // The worker is gone (it panicked): start a new lane.
+                    Err(mpsc::error::SendError(job)) => job,
+                }
+            }
+            None => job,
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let pending = Arc::new(AtomicUsize::new(1));
+        self.next_id += 1;
+        let id = self.next_id;
+        let _ = tx.send(job);
+        tokio::spawn(run_lane(
+            key.to_owned(),
+            id,
+            rx,
+            Arc::clone(&pending),
+            self.idle_tx.clone(),
+            Arc::clone(&self.permits),
+            self.work.clone(),
+        ));
+        self.lanes.insert(key.to_owned(), Lane { id, tx, pending });
+    }
+
+    /// The next lane that reported itself idle; call [`Lanes::retire`] with it.
+    pub(crate) async fn idle(&mut self) -> Option<(String, u64)> {
+        self.idle_rx.recv().await
+    }
+
+    /// Drops the lane if it is still the one that reported and has nothing queued or running;
+    /// its worker then ends.
+    pub(crate) fn retire(&mut self, (key, id): (String, u64)) {
+        let idle = self
+            .lanes
+            .get(&key)
+            .is_some_and(|lane| lane.id == id && lane.pending.load(Ordering::SeqCst) == 0);
+        if idle {
+            self.lanes.remove(&key);
+        }
+    }
+
+    /// Lanes currently open.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lanes.len()
+    }
+}
+
+async fn run_lane<J, F, Fut>(
+    key: String,
+    id: u64,
+    mut rx: mpsc::UnboundedReceiver<J>,
+    pending: Arc<AtomicUsize>,
+    idle: mpsc::UnboundedSender<(String, u64)>,
+    permits: Arc<Semaphore>,
+    work: F,
+) where
+    F: Fn(J) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    while let Some(job) = rx.recv().await {
+        {
+            let _permit = permits.acquire().await;
+            work(job).await;
+        }
+        if pending.fetch_sub(1, Ordering::SeqCst) == 1 {
+            // Nothing queued: offer to retire. More may arrive meanwhile; `retire` checks.
+            let _ = idle.send((key.clone(), id));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn jobs_of_a_key_run_in_order_and_keys_in_parallel() {
+        let log = Arc::new(Mutex::new(Vec::<(String, u32)>::new()));
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let work = {
+            let (log, running, peak) = (Arc::clone(&log), Arc::clone(&running), Arc::clone(&peak));
+            move |(key, n): (String, u32)| {
+                let (log, running, peak) = (Arc::clone(&log), Arc::clone(&running), Arc::clone(&peak));
+                async move {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(u64::from(n % 3))).await;
+                    log.lock().unwrap().push((key, n));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+        };
+        let mut lanes = Lanes::new(work);
+        for n in 0..300u32 {
+            let key = format!("k{}", n % 10);
+            lanes.push(&key, (key.clone(), n));
+            // Retire idle lanes as the ingest loop does, while pushing continues.
+            while let Ok(idle) = lanes.idle_rx.try_recv() {
+                lanes.retire(idle);
+            }
+            if n % 50 == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while log.lock().unwrap().len() < 300 {
+            assert!(tokio::time::Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let log = log.lock().unwrap().clone();
+        for k in 0..10 {
+            let key = format!("k{k}");
+            let order: Vec<u32> = log.iter().filter(|(k, _)| *k == key).map(|(_, n)| *n).collect();
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert_eq!(order, sorted, "lane {key} kept its order");
+            assert_eq!(order.len(), 30);
+        }
+        assert!(peak.load(Ordering::SeqCst) > 1, "lanes ran in parallel");
+        // Idle lanes retire.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        while let Ok(idle) = lanes.idle_rx.try_recv() {
+            lanes.retire(idle);
+        }
+        assert_eq!(lanes.len(), 0);
+    }
+}
