@@ -25,6 +25,10 @@ pub(crate) struct Draft {
     pub(crate) channels: Channels,
 }
 
+/// Agent turns running at once across all sessions, by default: each holds a model request
+/// and its buffers, so an unbounded flood would grow memory without answering faster.
+pub(crate) const DEFAULT_MAX_CONCURRENT_TURNS: usize = 128;
+
 pub(crate) struct GatewayDraft {
     pub(crate) port: u16,
     pub(crate) bind: IpAddr,
@@ -33,6 +37,7 @@ pub(crate) struct GatewayDraft {
     pub(crate) auth_token: Option<Secret>,
     /// `gateway.auth.mode: none` was set explicitly.
     pub(crate) auth_disabled: bool,
+    pub(crate) max_concurrent_turns: usize,
 }
 
 /// Top-level OpenClaw sections clawtalk has no use for.
@@ -198,6 +203,7 @@ fn read_gateway(gateway: Option<&Obj<'_>>, cx: &mut Ctx<'_>) -> GatewayDraft {
         state_dir: None,
         auth_token: None,
         auth_disabled: false,
+        max_concurrent_turns: DEFAULT_MAX_CONCURRENT_TURNS,
     };
     if let Some(g) = gateway {
         if let Some(port) = g.get("port").and_then(|n| n.node().int_in(cx, 1, 65535)) {
@@ -207,6 +213,12 @@ fn read_gateway(gateway: Option<&Obj<'_>>, cx: &mut Ctx<'_>) -> GatewayDraft {
             draft.bind = read_bind(g, &node.node(), cx).unwrap_or(loopback);
         }
         g.accept(&["customBindHost"]);
+        if let Some(n) = g
+            .get("maxConcurrentTurns")
+            .and_then(|n| n.node().int_in(cx, 1, 100_000))
+        {
+            draft.max_concurrent_turns = usize::try_from(n).unwrap_or(DEFAULT_MAX_CONCURRENT_TURNS);
+        }
         draft.state_dir = g.get("stateDir").and_then(|n| path_value(&n.node(), cx));
         if let Some(auth) = g.get("auth").and_then(|n| n.node().object(cx)) {
             let mode = auth.get("mode").and_then(|n| {

@@ -610,3 +610,30 @@ fn one_error_per_problem() {
     assert!(got[0].contains("DEEPSEEK_API_KEY"));
     assert_eq!(err.errors[1].path, "channels.dingtalk.clientSecret.id");
 }
+
+#[test]
+fn concurrent_turns_and_card_settings() {
+    let loaded = load_ok(
+        r#"{ agents: { list: [ { id: "main", model: "deepseek/deepseek-chat" } ] },
+             gateway: { maxConcurrentTurns: 7 },
+             channels: { dingtalk: { clientId: "dingx", clientSecret: "s", messageType: "card",
+                                     cardStreamingMode: "answer", cardTemplateId: "tpl.schema",
+                                     cardStreamInterval: 500, cardQps: 10, progressNotes: false } } }"#,
+        &[("DEEPSEEK_API_KEY", "k")],
+    );
+    let c = &loaded.config;
+    assert_eq!(c.gateway.max_concurrent_turns, 7);
+    let account = &c.accounts[0];
+    assert!(account.streaming);
+    assert!(!account.progress_notes);
+    assert_eq!(account.card.template_id, "tpl.schema");
+    assert_eq!(account.card.min_interval, std::time::Duration::from_millis(500));
+    assert_eq!(account.card.qps, 10);
+    assert_eq!(account.card.update_tokens, 250);
+    let defaults = load_ok(
+        r#"{ agents: { list: [ { id: "main", model: "deepseek/deepseek-chat" } ] },
+             channels: { dingtalk: { clientId: "dingx", clientSecret: "s" } } }"#,
+        &[("DEEPSEEK_API_KEY", "k")],
+    );
+    assert_eq!(defaults.config.gateway.max_concurrent_turns, 128);
+}

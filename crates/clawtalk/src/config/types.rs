@@ -50,6 +50,9 @@ pub struct GatewayConfig {
     pub state_dir: PathBuf,
     /// `gateway.auth.token`; required when `bind` is not loopback.
     pub auth_token: Option<Secret>,
+    /// `gateway.maxConcurrentTurns` (clawtalk key), default 128: agent turns running at once
+    /// across all sessions; more wait their turn in the store.
+    pub max_concurrent_turns: usize,
 }
 
 /// `store.*` (clawtalk key).

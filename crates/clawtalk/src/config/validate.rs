@@ -68,6 +68,7 @@ fn gateway(draft: &Draft, cx: &mut Ctx<'_>) -> GatewayConfig {
         } else {
             g.auth_token.clone()
         },
+        max_concurrent_turns: g.max_concurrent_turns,
     }
 }
 

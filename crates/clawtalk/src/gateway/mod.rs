@@ -65,6 +65,8 @@ pub(crate) struct Shared {
     pub me: WorkerId,
     /// Cancellation of the turn running in each session (for `/stop`).
     pub running: Mutex<HashMap<String, CancellationToken>>,
+    /// Permits for running agent turns (`gateway.maxConcurrentTurns`).
+    pub turn_permits: Arc<tokio::sync::Semaphore>,
     /// Wakes the scheduler for a session key.
     pub wake: mpsc::UnboundedSender<String>,
     /// Stops everything.
@@ -120,6 +122,9 @@ impl Gateway {
             cards,
             me: WorkerId::new(instance),
             running: Mutex::new(HashMap::new()),
+            turn_permits: Arc::new(tokio::sync::Semaphore::new(
+                config.gateway.max_concurrent_turns.max(1),
+            )),
             wake,
             shutdown: CancellationToken::new(),
             status: status::StatusBoard::new(

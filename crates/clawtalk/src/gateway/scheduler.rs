@@ -46,7 +46,10 @@ pub(crate) async fn run(shared: Arc<Shared>, mut wake: mpsc::UnboundedReceiver<S
                     let key = turn.record.session_key.clone();
                     if active.contains_key(&key) {
                         let shared = Arc::clone(&shared);
-                        workers.spawn(async move { turn::run(&shared, turn).await });
+                        workers.spawn(async move {
+                            let _permit = shared.turn_permits.acquire().await;
+                            turn::run(&shared, turn).await;
+                        });
                     } else {
                         active.insert(key.clone(), false);
                         workers.spawn(session_worker(Arc::clone(&shared), key, Some(turn), done_tx.clone()));
@@ -67,6 +70,9 @@ async fn session_worker(
     done: mpsc::UnboundedSender<String>,
 ) {
     while !shared.shutdown.is_cancelled() {
+        // A permit before the claim: a turn waiting for one must not sit on a ticking lease.
+        // The semaphore is never closed, so `acquire` only waits.
+        let _permit = shared.turn_permits.acquire().await;
         let next = match first.take() {
             Some(turn) => turn,
             None => {
