@@ -61,6 +61,15 @@ fn choose_agent<'a>(
         .map_or(config.default_agent.as_str(), |b| b.agent_id.as_str())
 }
 
+/// Whether some binding for `account` matches on the sender's department (only then are
+/// departments looked up).
+#[must_use]
+pub fn routes_by_department(config: &Config, account: &DingTalkAccount) -> bool {
+    config.bindings.iter().any(|b| {
+        b.department.is_some() && b.channel == account.channel && account_matches(&b.account, &account.id)
+    })
+}
+
 fn account_matches(matcher: &AccountMatch, account_id: &str) -> bool {
     match matcher {
         AccountMatch::Any => true,
@@ -79,6 +88,15 @@ fn peer_matches(kind: PeerKind, id: &str, message: &InboundMessage) -> bool {
         (PeerKind::Group, ChatKind::Group) => id == "*" || message.conversation_id.as_str() == id,
         _ => false,
     }
+}
+
+/// The agent a session key was made for (agent ids contain no `:`).
+#[must_use]
+pub fn agent_of_session_key(key: &str) -> Option<&str> {
+    key.strip_prefix("agent:")?
+        .split_once(':')
+        .map(|(agent, _)| agent)
+        .filter(|agent| !agent.is_empty())
 }
 
 /// `agent:<agent>:dingtalk:<account>:…` so that a rebinding starts a fresh history.
@@ -102,6 +120,16 @@ fn session_key(agent_id: &str, account: &DingTalkAccount, message: &InboundMessa
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_agent_is_read_back_from_a_session_key() {
+        assert_eq!(
+            agent_of_session_key("agent:ops-2:dingtalk:bot1:dm:alice"),
+            Some("ops-2")
+        );
+        assert_eq!(agent_of_session_key("agent::dingtalk:bot1:dm:alice"), None);
+        assert_eq!(agent_of_session_key("dingtalk:bot1:dm:alice"), None);
+    }
     use crate::test_support::{config, dm, group};
 
     const CONFIG: &str = r#"{

@@ -192,3 +192,45 @@ async fn two_bots_are_bound_to_two_agents() {
     assert!(one[0].text.contains("[b1]") && two[0].text.contains("[b2]"));
     assert_eq!(world.model.requests().len(), 2, "one model call per message");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn department_bindings_route_by_the_senders_department_looked_up_once() {
+    let world = World::start().await;
+    let mut finance = dingtalk_sim::UserSpec::new("0777000011112222", "Dave (finance)");
+    finance.departments = vec![1, 42];
+    world.sim.create_user(finance).expect("create a finance user");
+    let config = world.write_config(&world.fill(
+        r#"{
+  agents: { list: [
+    { id: "general", default: true, model: "mock/model-general" },
+    { id: "finance", model: "mock/model-finance" },
+  ] },
+  bindings: [ { agentId: "finance", match: { channel: "dingtalk", department: 42 } } ],
+  models: { providers: { mock: { baseUrl: "{MODEL}", apiKey: "sk-e2e-mock" } } },
+  channels: { dingtalk: { endpoints: "{SIM}", dmPolicy: "open", allowFrom: ["*"],
+                          clientId: "{APP1}", clientSecret: "{SECRET1}" } },
+  gateway: { stateDir: "{STATE}" },
+}"#,
+    ));
+    let _gateway = world.start_gateway(&config).await;
+
+    let from_finance = world.dm(APP1, "0777000011112222", "invoice question [d1]");
+    world.wait_replies(&from_finance.conversation_id, 1).await;
+    let again = world.dm(APP1, "0777000011112222", "another invoice question [d2]");
+    world.wait_replies(&again.conversation_id, 2).await;
+    let from_alice = world.dm(APP1, ALICE, "general question [d3]");
+    world.wait_replies(&from_alice.conversation_id, 1).await;
+
+    assert_eq!(world.wait_request_for("[d1]").await.model, "model-finance");
+    assert_eq!(world.wait_request_for("[d2]").await.model, "model-finance");
+    assert_eq!(
+        world.wait_request_for("[d3]").await.model,
+        "model-general",
+        "Alice is in department 1 only"
+    );
+    assert_eq!(
+        world.sim.api_call_count(APP1, "/topapi/v2/user/get"),
+        2,
+        "one contacts lookup per user, cached for the second message"
+    );
+}

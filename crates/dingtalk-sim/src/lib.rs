@@ -13,7 +13,7 @@
 //! `GET /connect?ticket=` (WebSocket), `POST /v1.0/robot/oToMessages/batchSend`,
 //! `POST /v1.0/robot/groupMessages/send`, `POST /v1.0/robot/otoMessages/batchRecall`,
 //! `POST /v1.0/robot/groupMessages/recall`, `POST /v1.0/robot/messageFiles/download` (→ `GET /_download/{token}`),
-//! `POST /media/upload`, `POST /robot/sendBySession?session=`, `POST /robot/send?access_token=`,
+//! `POST /media/upload`, `POST /topapi/v2/user/get`, `POST /robot/sendBySession?session=`, `POST /robot/send?access_token=`,
 //! `POST /v1.0/card/instances/createAndDeliver`, `PUT /v1.0/card/streaming`, `PUT /v1.0/card/instances`.
 //!
 //! Control (JSON, snake_case): `GET /_sim/state`, `POST /_sim/apps`, `POST /_sim/apps/update`,
@@ -40,6 +40,7 @@ mod body;
 mod cards;
 mod chat_page;
 mod config;
+mod contact;
 mod control;
 mod control_ext;
 mod custom_robot;

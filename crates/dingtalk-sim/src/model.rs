@@ -14,8 +14,15 @@ pub const SCOPE_ROBOT_SEND: &str = "qyapi_robot_sendmsg";
 pub const SCOPE_CARD_INSTANCE: &str = "Card.Instance.Write";
 /// Permission scope for card streaming.
 pub const SCOPE_CARD_STREAMING: &str = "Card.Streaming.Write";
+/// Permission scope for reading contacts (a user's details and departments).
+pub const SCOPE_CONTACT_READ: &str = "qyapi_get_member";
 /// Every scope the simulator checks; new apps get all of them unless told otherwise.
-pub const ALL_SCOPES: &[&str] = &[SCOPE_ROBOT_SEND, SCOPE_CARD_INSTANCE, SCOPE_CARD_STREAMING];
+pub const ALL_SCOPES: &[&str] = &[
+    SCOPE_ROBOT_SEND,
+    SCOPE_CARD_INSTANCE,
+    SCOPE_CARD_STREAMING,
+    SCOPE_CONTACT_READ,
+];
 
 fn yes() -> bool {
     true

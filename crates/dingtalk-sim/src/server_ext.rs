@@ -6,7 +6,7 @@ use axum::Router;
 use axum::routing::{get, post, put};
 
 use crate::state::Shared;
-use crate::{cards, chat_page, custom_robot, media, robot_api, session_webhook};
+use crate::{cards, chat_page, contact, custom_robot, media, robot_api, session_webhook};
 
 /// DingTalk endpoints (behind the fault middleware).
 pub(crate) fn routes() -> Router<Arc<Shared>> {
@@ -25,6 +25,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route(cards::CREATE_AND_DELIVER, post(cards::create_and_deliver))
         .route(cards::STREAMING, put(cards::streaming))
         .route(cards::INSTANCES, put(cards::update_instance))
+        .route(contact::USER_GET, post(contact::user_get))
 }
 
 /// Other endpoints (chat page, download URLs).

@@ -456,7 +456,10 @@ fn classify_legacy(errcode: i64) -> Option<ApiErrorKind> {
         410100 | 130101 | 660026 => K::RateLimitedRobot,
         460101 | 101002 => K::MessageTooLong,
         430101..=430104 => K::ContentRejected,
-        300005 | 400101 | 400106 => K::NotFound,
+        // 60121: no such user (contacts).
+        300005 | 400101 | 400106 | 60121 => K::NotFound,
+        // 60011: the app lacks the contacts permission the call needs.
+        60011 => K::PermissionMissing,
         40035 | 43004 | 400105 | 40004 => K::InvalidParam,
         15 | 88 => K::Timeout,
         -1 => K::ServerBusy,

@@ -24,9 +24,13 @@ pub(crate) async fn run_stream(shared: Arc<Shared>, account: DingTalkAccount) {
     let account = Arc::new(account);
     let mut lanes = {
         let (shared, account) = (Arc::clone(&shared), Arc::clone(&account));
-        Lanes::new(move |(inbound, route, acker): (InboundMessage, Route, Acker)| {
+        Lanes::new(move |(inbound, acker): (InboundMessage, Acker)| {
             let (shared, account) = (Arc::clone(&shared), Arc::clone(&account));
-            async move { accept(&shared, &account, inbound, route, &acker).await }
+            async move {
+                let departments = shared.departments_of(&account.id, &inbound).await;
+                let route = routing::route(&shared.config, &account, &inbound, &departments);
+                accept(&shared, &account, inbound, route, &acker).await;
+            }
         })
     };
     loop {
@@ -57,9 +61,10 @@ pub(crate) async fn run_stream(shared: Arc<Shared>, account: DingTalkAccount) {
                             &message,
                             now_ms(),
                         );
-                        let route = routing::route(&shared.config, &account, &inbound, &[]);
-                        let key = route.session_key.clone();
-                        lanes.push(&key, (inbound, route, acker));
+                        // The lane only orders frames: a sender's departments (looked up in the
+                        // lane) may change the agent, never which frames share a lane.
+                        let lane = routing::route(&shared.config, &account, &inbound, &[]).session_key;
+                        lanes.push(&lane, (inbound, acker));
                     }
                     Ok(other) => {
                         // Card callbacks and events are handled by later features; acknowledge

@@ -13,6 +13,7 @@
 
 mod card_reply;
 mod decide;
+mod departments;
 mod ingest;
 mod lanes;
 mod progress;
@@ -62,6 +63,8 @@ pub(crate) struct Shared {
     pub outbound: HashMap<String, Arc<dyn Outbound>>,
     /// AI card machinery per account id (every account has one; only card-mode ones use it).
     pub cards: HashMap<String, Arc<CardAccount>>,
+    /// Department lookups per account id, only for accounts that bindings route by department.
+    pub departments: HashMap<String, departments::Departments>,
     pub me: WorkerId,
     /// Cancellation of the turn running in each session (for `/stop`).
     pub running: Mutex<HashMap<String, CancellationToken>>,
@@ -78,6 +81,14 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn lease_ms() -> i64 {
         i64::try_from(LEASE.as_millis()).unwrap_or(60_000)
+    }
+
+    /// The sender's departments when bindings of `account` route by department, else none.
+    pub(crate) async fn departments_of(&self, account_id: &str, inbound: &InboundMessage) -> Vec<i64> {
+        match (self.departments.get(account_id), &inbound.sender.staff_id) {
+            (Some(lookups), Some(staff)) => lookups.of(staff).await,
+            _ => Vec::new(),
+        }
     }
 
     pub(crate) fn outbound_for(&self, account_id: &str) -> anyhow::Result<&Arc<dyn Outbound>> {
@@ -103,6 +114,7 @@ impl Gateway {
             .context("setting up the model providers")?;
         let mut outbound = HashMap::new();
         let mut cards = HashMap::new();
+        let mut departments = HashMap::new();
         for account in config.enabled_accounts() {
             let api =
                 OpenApiClient::builder(account.client_id.as_str().into(), account.client_secret.clone())
@@ -111,6 +123,9 @@ impl Gateway {
             let robot_code = RobotCode::new(account.robot_code.clone());
             let card = CardAccount::new(api.clone(), robot_code, account.card.clone());
             cards.insert(account.id.clone(), Arc::new(card));
+            if crate::routing::routes_by_department(&config, account) {
+                departments.insert(account.id.clone(), departments::Departments::new(api.clone()));
+            }
             outbound.insert(account.id.clone(), delivery_stack(account, api));
         }
         let (wake, wake_rx) = mpsc::unbounded_channel();
@@ -120,6 +135,7 @@ impl Gateway {
             agent,
             outbound,
             cards,
+            departments,
             me: WorkerId::new(instance),
             running: Mutex::new(HashMap::new()),
             turn_permits: Arc::new(tokio::sync::Semaphore::new(

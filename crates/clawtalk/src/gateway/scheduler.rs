@@ -166,7 +166,8 @@ pub(crate) async fn recover(shared: &Arc<Shared>) -> anyhow::Result<()> {
                     tracing::warn!(inbound = ?row.id, account = %inbound.account_id, "stored message for an account that is no longer configured");
                     continue;
                 };
-                let route = routing::route(&shared.config, &account, &inbound, &[]);
+                let departments = shared.departments_of(&account.id, &inbound).await;
+                let route = routing::route(&shared.config, &account, &inbound, &departments);
                 decide::decide(shared, &account, row.id, &inbound, &route).await;
             }
             _ => {

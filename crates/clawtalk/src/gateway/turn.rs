@@ -59,8 +59,12 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()
         .config
         .account(&inbound.account_id)
         .context("the message's account is no longer configured")?;
-    let agent_id = routing::route(&shared.config, account, &inbound, &[]).agent_id;
     let key = turn.record.session_key.clone();
+    // The route was settled at ingest (with the sender's departments); the key records it.
+    let agent_id = match routing::agent_of_session_key(&key) {
+        Some(agent) if shared.config.agent(agent).is_some() => agent.to_owned(),
+        _ => routing::route(&shared.config, account, &inbound, &[]).agent_id,
+    };
     let idle_reset = shared
         .config
         .session

@@ -40,11 +40,13 @@ pub enum ApiEndpoint {
     SessionWebhook,
     /// `POST <custom robot webhook>`.
     CustomRobot,
+    /// Legacy `POST /topapi/v2/user/get` (a user's departments).
+    UserGet,
 }
 
 impl ApiEndpoint {
     /// All endpoints, in counter order.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::AccessToken,
         Self::LegacyToken,
         Self::BatchSend,
@@ -59,6 +61,7 @@ impl ApiEndpoint {
         Self::CardUpdate,
         Self::SessionWebhook,
         Self::CustomRobot,
+        Self::UserGet,
     ];
 
     /// Stable short name used in logs, errors and metrics.
@@ -79,6 +82,7 @@ impl ApiEndpoint {
             Self::CardUpdate => "card.update",
             Self::SessionWebhook => "sessionWebhook",
             Self::CustomRobot => "customRobot.send",
+            Self::UserGet => "contact.userGet",
         }
     }
 

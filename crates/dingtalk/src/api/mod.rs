@@ -10,6 +10,7 @@
 
 mod card;
 mod client;
+mod contact;
 mod custom_robot;
 pub(crate) mod http;
 mod media;
