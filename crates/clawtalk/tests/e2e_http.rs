@@ -135,6 +135,30 @@ async fn bot_callbacks_are_verified_and_only_genuine_ones_reach_the_agent() {
     ] {
         assert!(log.contains(reason), "log lacks {reason:?}:\n{log}");
     }
+    let client = reqwest::Client::new();
+    let unknown = client
+        .post(format!("{url}/nobody"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        unknown.status().as_u16(),
+        404,
+        "an account that is not configured"
+    );
+    let push = client
+        .post(format!("{url}?msg_signature=x&timestamp=1&nonce=n"))
+        .body(r#"{"encrypt":"x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        push.status().as_u16(),
+        404,
+        "no token/aesKey: no event subscription"
+    );
+    assert!(push.text().await.unwrap().contains("set token and aesKey"));
     for text in ["[f]", "[s]", "[r2]"] {
         assert!(world.requests_for(text).is_empty(), "{text} reached the model");
     }
@@ -196,6 +220,10 @@ async fn encrypted_events_reach_the_workflow_agent_once_and_bad_pushes_are_refus
     world.sim.inject_event(&event).unwrap();
     let pushes = world.sim.wait_for_http_pushes(3, TIMEOUT).await.unwrap();
     assert!(pushes.iter().all(|p| p.ok), "{pushes:?}");
+    for p in &pushes {
+        assert!(p.latency_ms < 2_500, "answered within DingTalk's deadline: {p:?}");
+        eprintln!("{} answered in {} ms", p.kind, p.latency_ms);
+    }
 
     // Tampered ciphertext: the signature no longer matches.
     let crypto = EventCrypto::new(TOKEN, AES_KEY, APP1).unwrap();
