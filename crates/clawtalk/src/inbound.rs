@@ -16,6 +16,8 @@ pub enum Transport {
     Stream,
     /// HTTP-mode bot callback to `/webhooks/dingtalk`.
     HttpCallback,
+    /// Encrypted event push (HTTP 推送) to `/webhooks/dingtalk`.
+    HttpPush,
     /// Outgoing (custom) robot callback.
     OutgoingRobot,
 }
@@ -120,8 +122,21 @@ pub struct InboundMessage {
     pub reply: Option<ReplyTarget>,
     /// When DingTalk says it was sent, epoch ms (else when it was received).
     pub created_at_ms: i64,
-    /// `msgtype` as sent.
+    /// `msgtype` as sent (for approval events: the event type).
     pub msgtype: String,
+    /// Set when this is an approval event for a workflow agent rather than a user's message:
+    /// policy and chat commands do not apply, and the rule's agent answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<WorkflowTurn>,
+}
+
+/// The workflow rule's decision, stored with the event so a restart routes it the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkflowTurn {
+    /// The agent that writes the notification.
+    pub agent_id: String,
+    /// The approval instance: one session per instance, so its events share a history.
+    pub process_instance_id: String,
 }
 
 impl InboundMessage {
@@ -172,6 +187,7 @@ impl InboundMessage {
             reply,
             created_at_ms: message.create_at.unwrap_or(now_ms),
             msgtype: message.msgtype.clone(),
+            workflow: None,
         }
     }
 

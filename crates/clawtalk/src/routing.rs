@@ -20,6 +20,15 @@ pub fn route(
     message: &InboundMessage,
     departments: &[i64],
 ) -> Route {
+    if let Some(workflow) = &message.workflow {
+        return Route {
+            session_key: format!(
+                "agent:{}:dingtalk:{}:workflow:{}",
+                workflow.agent_id, account.id, workflow.process_instance_id
+            ),
+            agent_id: workflow.agent_id.clone(),
+        };
+    }
     let agent_id = choose_agent(config, account, message, departments).to_owned();
     let session_key = session_key(&agent_id, account, message);
     Route {

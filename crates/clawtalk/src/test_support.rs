@@ -64,5 +64,6 @@ fn message(
         reply: None,
         created_at_ms: 0,
         msgtype: "text".to_owned(),
+        workflow: None,
     }
 }

@@ -25,6 +25,17 @@ pub(crate) struct AccountDraft {
     pub(crate) path: Option<String>,
     /// Whether `dmPolicy` was written (the default differs from the plugins').
     pub(crate) dm_policy_set: bool,
+    /// `token` and `aesKey` as written; validation requires both or neither.
+    pub(crate) push_keys: PushKeys,
+}
+
+/// The HTTP event push credentials as written, before the both-or-neither check.
+#[derive(Default)]
+pub(crate) struct PushKeys {
+    pub(crate) token: Option<Secret>,
+    pub(crate) aes_key: Option<Secret>,
+    /// The spelling the aes key was written with (`aesKey` or `aes_key`), for messages.
+    pub(crate) aes_key_name: &'static str,
 }
 
 impl AccountDraft {
@@ -305,6 +316,7 @@ fn read_account(
     };
     let debug = bool_or(get("debug"), cx, false);
     let endpoints = read_endpoints(layer, cx);
+    let push_keys = read_push_keys(layer, cx);
 
     let robot_code = robot_code.unwrap_or_else(|| client_id.clone());
     AccountDraft {
@@ -314,6 +326,7 @@ fn read_account(
             name,
             enabled,
             mode,
+            event_push: None,
             client_id,
             client_secret,
             robot_code,
@@ -334,6 +347,23 @@ fn read_account(
         },
         path: Some(path.to_owned()),
         dm_policy_set,
+        push_keys,
+    }
+}
+
+/// `token` and `aesKey` (the seed files' `aes_key` is accepted too).
+fn read_push_keys(layer: &Layered<'_, '_>, cx: &mut Ctx<'_>) -> PushKeys {
+    let token = layer.get("token").and_then(|n| n.node().secret(cx));
+    let (aes_key_name, aes_node) = match (layer.get("aesKey"), layer.get("aes_key")) {
+        (None, Some(node)) => ("aes_key", Some(node)),
+        (node, _) => ("aesKey", node),
+    };
+    PushKeys {
+        token: token.filter(|t| !t.is_empty()),
+        aes_key: aes_node
+            .and_then(|n| n.node().secret(cx))
+            .filter(|k| !k.is_empty()),
+        aes_key_name,
     }
 }
 
@@ -432,6 +462,7 @@ fn env_account() -> AccountDraft {
             name: None,
             enabled: true,
             mode: ConnectionMode::Stream,
+            event_push: None,
             client_id: String::new(),
             client_secret: Secret::default(),
             robot_code: String::new(),
@@ -452,5 +483,6 @@ fn env_account() -> AccountDraft {
         },
         path: None,
         dm_policy_set: false,
+        push_keys: PushKeys::default(),
     }
 }

@@ -47,6 +47,7 @@ mod secrets;
 mod types;
 mod validate;
 mod value;
+mod workflows;
 
 use std::path::Path;
 

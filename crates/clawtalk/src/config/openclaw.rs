@@ -13,6 +13,7 @@ use super::channels::{Channels, read_channels};
 use super::reader::{Ctx, IGNORED_KEY, Obj, path_value};
 use super::types::{DEFAULT_IDLE_RESET, DEFAULT_PORT, SessionConfig};
 use super::value::Value;
+use super::workflows::{WorkflowDraft, read_workflows};
 
 /// Everything read from the document, before cross-checks.
 pub(crate) struct Draft {
@@ -23,6 +24,7 @@ pub(crate) struct Draft {
     pub(crate) providers: Vec<ProviderDraft>,
     pub(crate) bindings: Vec<BindingDraft>,
     pub(crate) channels: Channels,
+    pub(crate) workflows: Vec<WorkflowDraft>,
 }
 
 /// Agent turns running at once across all sessions, by default: each holds a model request
@@ -157,6 +159,10 @@ pub(crate) fn read_document(root: &Value, cx: &mut Ctx<'_>) -> Draft {
         .get("bindings")
         .map(|n| read_bindings(&n.node(), cx))
         .unwrap_or_default();
+    let workflows = root
+        .get("workflows")
+        .map(|n| read_workflows(&n.node(), cx))
+        .unwrap_or_default();
     root.finish(
         cx,
         ROOT_KEYS_IGNORED,
@@ -171,6 +177,7 @@ pub(crate) fn read_document(root: &Value, cx: &mut Ctx<'_>) -> Draft {
         providers,
         bindings,
         channels,
+        workflows,
     }
 }
 
@@ -206,7 +213,7 @@ fn read_gateway(gateway: Option<&Obj<'_>>, cx: &mut Ctx<'_>) -> GatewayDraft {
         max_concurrent_turns: DEFAULT_MAX_CONCURRENT_TURNS,
     };
     if let Some(g) = gateway {
-        if let Some(port) = g.get("port").and_then(|n| n.node().int_in(cx, 1, 65535)) {
+        if let Some(port) = g.get("port").and_then(|n| n.node().int_in(cx, 0, 65535)) {
             draft.port = u16::try_from(port).unwrap_or(DEFAULT_PORT);
         }
         if let Some(node) = g.get("bind") {

@@ -407,7 +407,7 @@ const BROKEN: &str = r#"{
   models: { providers: { mine: { apiKey: "${MINE_KEY}" } } },
   channels: { dingtalk: { accounts: {
     bot1: { clientId: "dup", clientSecret: "x1", dmPolicy: "opne" },
-    bot2: { clientId: "dup", groupPolicy: "allowlist", requireMention: "yes", mode: "http" },
+    bot2: { clientId: "dup", groupPolicy: "allowlist", requireMention: "yes", mode: "http", token: "tok" },
   } } },
   session: { reset: { mode: "weekly" } },
 }"#;
@@ -428,7 +428,10 @@ fn broken_config_reports_every_error_with_its_path() {
             "channels.dingtalk.accounts.bot2.requireMention",
             "expected true or false",
         ),
-        ("channels.dingtalk.accounts.bot2.mode", "only Stream mode"),
+        (
+            "channels.dingtalk.accounts.bot2.aesKey",
+            "sets token but not aesKey",
+        ),
         ("channels.dingtalk.accounts.bot2.clientSecret", "no clientSecret"),
         (
             "channels.dingtalk.accounts.bot2.groupAllowFrom",

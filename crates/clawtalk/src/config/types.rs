@@ -36,12 +36,15 @@ pub struct Config {
     pub accounts: Vec<DingTalkAccount>,
     /// Session lifetime rules.
     pub session: SessionConfig,
+    /// `workflows[]` (clawtalk key): approval events → workflow agents, first match wins.
+    pub workflows: Vec<WorkflowRule>,
 }
 
 /// `gateway.*`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GatewayConfig {
-    /// `gateway.port`, default 18789.
+    /// `gateway.port`, default 18789: the HTTP listener (DingTalk webhooks in HTTP mode).
+    /// `0` picks a free port, which is logged.
     pub port: u16,
     /// `gateway.bind`: `loopback` → 127.0.0.1 (default), `lan` → 0.0.0.0, or an IP address.
     pub bind: IpAddr,
@@ -251,6 +254,9 @@ pub struct DingTalkAccount {
     pub enabled: bool,
     /// `mode`, default `stream`.
     pub mode: ConnectionMode,
+    /// `token` + `aesKey`: the app's event subscription over HTTP (HTTP 推送), served at the
+    /// account's webhook path. `None` = events arrive over Stream only.
+    pub event_push: Option<EventPush>,
     /// `clientId` (AppKey).
     pub client_id: String,
     /// `clientSecret` (AppSecret).
@@ -334,12 +340,22 @@ impl Default for CardSettings {
     }
 }
 
+/// The console's HTTP event push credentials (both are required together).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventPush {
+    /// `token`: signs every push (SHA1 over token, timestamp, nonce and ciphertext).
+    pub token: Secret,
+    /// `aesKey` (also `aes_key`): the 43-character AES key.
+    pub aes_key: Secret,
+}
+
 /// How the bot receives messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectionMode {
-    /// DingTalk Stream (outbound WebSocket). The only mode implemented.
+    /// DingTalk Stream (outbound WebSocket).
     Stream,
-    /// HTTP callback (not implemented yet; rejected by validation).
+    /// HTTP callback: DingTalk POSTs signed bot messages to `/webhooks/dingtalk[/<accountId>]`
+    /// on `gateway.bind:gateway.port`; no Stream connection is opened.
     Http,
     /// Group custom robot webhook (not implemented yet; rejected by validation).
     CustomRobot,
@@ -432,4 +448,35 @@ impl Default for SessionConfig {
             reset_triggers: vec!["/new".into(), "/reset".into()],
         }
     }
+}
+
+/// `workflows[]`: which approval events a workflow agent handles, and whom its answer goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowRule {
+    /// `match.accountId`: the receiving account; `None` = any.
+    pub account_id: Option<String>,
+    /// `match.event`: `bpms_instance_change` or `bpms_task_change`; `None` = both.
+    pub event: Option<String>,
+    /// `match.processCode`: the approval template (`PROC-…`).
+    pub process_code: Option<String>,
+    /// `match.type`: e.g. `start`, `finish`, `terminate`.
+    pub change_type: Option<String>,
+    /// `match.result`: e.g. `agree`, `refuse`.
+    pub result: Option<String>,
+    /// `agent`: the agent that writes the notification (exists in [`Config::agents`]).
+    pub agent_id: String,
+    /// `notify`: where the agent's answer is posted.
+    pub notify: WorkflowNotify,
+}
+
+/// `notify` of a workflow rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WorkflowNotify {
+    /// `"approver"`: a DM to the task's approver (`staffId` of `bpms_task_change`).
+    Approver,
+    /// `"originator"`: a DM to the initiator (`staffId` of `bpms_instance_change`).
+    Originator,
+    /// `{ group: "cid…" }`: a group the bot is in.
+    Group(String),
 }

@@ -15,7 +15,7 @@ use super::presets::{PRESET_IDS, preset_for};
 use super::reader::{Ctx, is_valid_id};
 use super::types::{
     AccountMatch, AgentConfig, ApiKind, Binding, Config, ConnectionMode, DingTalkAccount, DmPolicy,
-    GatewayConfig, GroupPolicy, ModelRef, Peer, ProviderConfig, ProviderPreset, StoreConfig,
+    EventPush, GatewayConfig, GroupPolicy, ModelRef, Peer, ProviderConfig, ProviderPreset, StoreConfig,
 };
 
 /// Id of the agent created when the file lists none (OpenClaw's default agent id).
@@ -30,6 +30,7 @@ pub(crate) fn assemble(draft: Draft, cx: &mut Ctx<'_>, openclaw_file: bool) -> C
     let providers = providers(draft.providers, &used_models, cx);
     let accounts = accounts(draft.channels.accounts, cx, openclaw_file);
     let bindings = bindings(draft.bindings, &agents, &accounts, &draft.channels.defaults, cx);
+    let workflows = super::workflows::check_workflows(draft.workflows, &agents, &accounts, cx);
     Config {
         gateway,
         store,
@@ -39,6 +40,7 @@ pub(crate) fn assemble(draft: Draft, cx: &mut Ctx<'_>, openclaw_file: bool) -> C
         bindings,
         accounts,
         session: draft.session,
+        workflows,
     }
 }
 
@@ -399,7 +401,67 @@ fn accounts(drafts: Vec<AccountDraft>, cx: &mut Ctx<'_>, openclaw_file: bool) ->
             );
         }
     }
-    drafts.into_iter().map(|d| d.account).collect()
+    drafts
+        .into_iter()
+        .map(|d| {
+            let event_push = event_push(&d, cx);
+            DingTalkAccount {
+                event_push,
+                ..d.account
+            }
+        })
+        .collect()
+}
+
+/// `token` + `aesKey`, both or neither: with only one, every push would be refused, so the
+/// gateway must not start.
+fn event_push(d: &AccountDraft, cx: &mut Ctx<'_>) -> Option<EventPush> {
+    let keys = &d.push_keys;
+    let aes_name = keys.aes_key_name;
+    match (&keys.token, &keys.aes_key) {
+        (None, None) => None,
+        (Some(_), None) => {
+            cx.diags.error(
+                d.key_path(aes_name),
+                format!("account {:?} sets token but not {aes_name}: encrypted event pushes could not be read", d.account.id),
+                format!("copy {aes_name} (43 characters) from the app's event subscription settings, or remove token"),
+            );
+            None
+        }
+        (None, Some(_)) => {
+            cx.diags.error(
+                d.key_path("token"),
+                format!(
+                    "account {:?} sets {aes_name} but not token: event push signatures could not be checked",
+                    d.account.id
+                ),
+                format!("copy token from the app's event subscription settings, or remove {aes_name}"),
+            );
+            None
+        }
+        (Some(token), Some(aes_key)) => {
+            // The crypto's own checks (length, alphabet) name the problem without the key.
+            let owner = if d.account.client_id.is_empty() {
+                "-"
+            } else {
+                &d.account.client_id
+            };
+            match dingtalk::crypto::EventCrypto::new(token.expose(), aes_key.expose(), owner) {
+                Ok(_) => Some(EventPush {
+                    token: token.clone(),
+                    aes_key: aes_key.clone(),
+                }),
+                Err(error) => {
+                    cx.diags.error(
+                        d.key_path(aes_name),
+                        error.to_string(),
+                        "copy the aes_key again from the app's event subscription (HTTP push) settings",
+                    );
+                    None
+                }
+            }
+        }
+    }
 }
 
 fn check_account(d: &AccountDraft, cx: &mut Ctx<'_>, openclaw_file: bool) {
@@ -408,11 +470,11 @@ fn check_account(d: &AccountDraft, cx: &mut Ctx<'_>, openclaw_file: bool) {
         return;
     }
     let is_default = a.id == "default";
-    if a.mode != ConnectionMode::Stream {
+    if a.mode == ConnectionMode::CustomRobot {
         cx.diags.error(
             d.key_path("mode"),
-            "only Stream mode is implemented so far",
-            "remove mode or set mode: \"stream\"",
+            "Custom Robot accounts are not implemented yet",
+            "set mode: \"stream\" or mode: \"http\"",
         );
     }
     let id_path = d.key_path("clientId");

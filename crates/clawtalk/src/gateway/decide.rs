@@ -31,6 +31,10 @@ async fn try_decide(
     inbound: &InboundMessage,
     route: &Route,
 ) -> anyhow::Result<()> {
+    // Approval events come from DingTalk itself, not from a user: no policy, no commands.
+    if inbound.workflow.is_some() {
+        return queue(shared, id, route).await;
+    }
     let store = &shared.store;
     let sender = inbound.sender.key().unwrap_or_default().to_owned();
     let approved = account.dm_policy == crate::config::DmPolicy::Pairing

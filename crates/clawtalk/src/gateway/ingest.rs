@@ -7,11 +7,11 @@ use dingtalk::model::Inbound;
 use dingtalk::stream::{Acker, StreamClient, StreamConfig, StreamEvent};
 
 use super::lanes::Lanes;
-use super::{Shared, decide, now_ms};
+use super::{Shared, decide, now_ms, workflow};
 use crate::config::DingTalkAccount;
 use crate::inbound::{InboundMessage, Transport};
 use crate::routing::{self, Route};
-use crate::store::{InboundRecord, RecordOutcome};
+use crate::store::{InboundId, InboundRecord, RecordOutcome};
 
 /// Keeps one account's Stream connection and feeds its messages in until shutdown.
 pub(crate) async fn run_stream(shared: Arc<Shared>, account: DingTalkAccount) {
@@ -66,9 +66,17 @@ pub(crate) async fn run_stream(shared: Arc<Shared>, account: DingTalkAccount) {
                         let lane = routing::route(&shared.config, &account, &inbound, &[]).session_key;
                         lanes.push(&lane, (inbound, acker));
                     }
+                    Ok(Inbound::Event(event)) => {
+                        let (shared, account) = (Arc::clone(&shared), Arc::clone(&account));
+                        tokio::spawn(async move {
+                            if workflow::accept(&shared, &account, *event, Transport::Stream).await {
+                                let _ = acker.ok();
+                            }
+                        });
+                    }
                     Ok(other) => {
-                        // Card callbacks and events are handled by later features; acknowledge
-                        // them so DingTalk does not redeliver.
+                        // Card callbacks are handled by a later feature; acknowledge them so
+                        // DingTalk does not redeliver.
                         tracing::debug!(account = %account.id, kind = ?std::mem::discriminant(&other), "frame acknowledged, not handled");
                         let _ = acker.ok();
                     }
@@ -119,6 +127,37 @@ async fn accept(
     route: Route,
     acker: &Acker,
 ) {
+    match persist(shared, account, &inbound, &route).await {
+        Stored::New(id) => {
+            let _ = acker.ok();
+            decide::decide(shared, account, id, &inbound, &route).await;
+        }
+        Stored::Duplicate => {
+            let _ = acker.ok();
+        }
+        Stored::Failed => {}
+    }
+}
+
+/// What [`persist`] did with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stored {
+    /// Written; decide it next.
+    New(InboundId),
+    /// Seen before (`robotCode + msgId`); acknowledge and forget it.
+    Duplicate,
+    /// Not written (logged); do not acknowledge, so DingTalk delivers it again.
+    Failed,
+}
+
+/// Writes an inbound message (a bot message from any transport, or an approval event) to the
+/// inbox. Every transport goes through here before it answers DingTalk.
+pub(crate) async fn persist(
+    shared: &Arc<Shared>,
+    account: &DingTalkAccount,
+    inbound: &InboundMessage,
+    route: &Route,
+) -> Stored {
     let record = InboundRecord {
         account_id: account.id.clone(),
         robot_code: inbound.robot_code.clone(),
@@ -127,26 +166,24 @@ async fn accept(
         sender_staff_id: inbound.sender.staff_id.clone(),
         session_key: route.session_key.clone(),
         received_at_ms: now_ms(),
-        raw_payload_json: match serde_json::to_string(&inbound) {
+        raw_payload_json: match serde_json::to_string(inbound) {
             Ok(json) => json,
             Err(error) => {
                 tracing::error!(%error, "cannot serialise an inbound message; not acknowledged");
-                return;
+                return Stored::Failed;
             }
         },
         text: inbound.text.clone(),
     };
     match shared.store.record_inbound(record).await {
-        Ok(RecordOutcome::New(id)) => {
-            let _ = acker.ok();
-            decide::decide(shared, account, id, &inbound, &route).await;
-        }
+        Ok(RecordOutcome::New(id)) => Stored::New(id),
         Ok(RecordOutcome::Duplicate { id, status }) => {
-            tracing::debug!(inbound = ?id, ?status, "duplicate delivery acknowledged");
-            let _ = acker.ok();
+            tracing::debug!(inbound = ?id, ?status, transport = ?inbound.transport, "duplicate delivery acknowledged");
+            Stored::Duplicate
         }
         Err(error) => {
             tracing::error!(account = %account.id, %error, "cannot store an inbound message; leaving it unacknowledged for redelivery");
+            Stored::Failed
         }
     }
 }

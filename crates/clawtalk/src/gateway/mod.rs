@@ -2,8 +2,10 @@
 //!
 //! Flow of one message (see `store` for the durable state machine):
 //!
-//! 1. [`ingest`]: a Stream frame becomes an [`InboundMessage`]; it is written to the inbox
-//!    *before* the frame is acknowledged, and deduplicated on `robotCode + msgId`.
+//! 1. [`ingest`]: a Stream frame (or an HTTP-mode callback, [`http`]) becomes an
+//!    [`InboundMessage`]; it is written to the inbox *before* the frame is acknowledged (the
+//!    request answered), and deduplicated on `robotCode + msgId`. Approval events become
+//!    turns of a workflow agent ([`workflow`]), deduplicated on `eventId`.
 //! 2. [`decide`]: policy, pairing and chat commands settle it, or queue it for its session.
 //! 3. [`scheduler`]: one worker per busy session claims its turns one at a time; sessions run
 //!    in parallel.
@@ -14,6 +16,7 @@
 mod card_reply;
 mod decide;
 mod departments;
+mod http;
 mod ingest;
 mod lanes;
 mod progress;
@@ -22,6 +25,7 @@ mod scheduler;
 pub(crate) mod serve;
 pub mod status;
 mod turn;
+mod workflow;
 
 pub use serve::{instance_name, open_store, print_status, run};
 
@@ -157,7 +161,13 @@ impl Gateway {
         scheduler::recover(&shared)
             .await
             .context("resuming unfinished turns")?;
-        for account in config.enabled_accounts() {
+        if let Some(webhooks) = http::bind(&shared).await? {
+            tasks.spawn(webhooks);
+        }
+        for account in config
+            .enabled_accounts()
+            .filter(|a| a.mode == crate::config::ConnectionMode::Stream)
+        {
             tasks.spawn(ingest::run_stream(Arc::clone(&shared), account.clone()));
         }
         Ok(Self { shared, tasks })

@@ -10,6 +10,7 @@
 
 pub mod db;
 pub mod process;
+pub mod webhook;
 pub mod world;
 
 use std::time::{Duration, Instant};

@@ -1,0 +1,107 @@
+//! HTTP-mode bot message callbacks (protocol §8): `timestamp` + `sign` headers, the same
+//! payload as a Stream bot message, the same inbox, policy and routing.
+
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use dingtalk::crypto::verify_timestamped_sign;
+use dingtalk::ids::RobotCode;
+use dingtalk::model::BotMessage;
+
+use super::{Endpoint, refuse};
+use crate::config::ConnectionMode;
+use crate::gateway::ingest::{Stored, persist};
+use crate::gateway::{Shared, decide, now_ms};
+use crate::inbound::{InboundMessage, Transport};
+use crate::routing;
+
+pub(super) async fn handle(
+    shared: &Arc<Shared>,
+    endpoint: &Endpoint,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let account = &endpoint.account;
+    if account.mode != ConnectionMode::Http {
+        tracing::warn!(account = %account.id, "bot callback over HTTP for an account in Stream mode; refused");
+        return refuse(
+            StatusCode::NOT_FOUND,
+            format!(
+                "account {:?} receives bot messages over Stream; set mode: \"http\" to use this URL",
+                account.id
+            ),
+        );
+    }
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let (Some(timestamp), Some(sign)) = (header("timestamp"), header("sign")) else {
+        tracing::warn!(account = %account.id, "bot callback rejected: no timestamp/sign headers");
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "missing timestamp/sign headers: a bot callback must be signed with the app secret".into(),
+        );
+    };
+    let now = now_ms();
+    if let Err(error) = verify_timestamped_sign(account.client_secret.expose(), timestamp, sign, now) {
+        tracing::warn!(account = %account.id, reason = %error, "bot callback rejected");
+        return refuse(StatusCode::UNAUTHORIZED, error.to_string());
+    }
+    // Verified, so the timestamp is epoch-ms digits.
+    let timestamp_ms = timestamp.parse().unwrap_or(now);
+    if !endpoint.replay.admit(timestamp, sign, timestamp_ms, now) {
+        tracing::warn!(account = %account.id, timestamp, reason = "replayed: this timestamp/sign pair was already used", "bot callback rejected");
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "replayed: this timestamp/sign pair was already used".into(),
+        );
+    }
+    let message = match std::str::from_utf8(body)
+        .map_err(|e| e.to_string())
+        .and_then(|text| BotMessage::from_json(text).map_err(|e| e.to_string()))
+    {
+        Ok(message) => message,
+        Err(error) => {
+            tracing::error!(account = %account.id, %error, "signed bot callback with an unreadable body; refused");
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                format!("unreadable bot message: {error}"),
+            );
+        }
+    };
+    shared.status.update(&account.id, |s| {
+        s.messages += 1;
+        s.last_message_ms = Some(now);
+    });
+    let inbound = InboundMessage::from_bot_message(
+        &account.id,
+        &RobotCode::new(account.robot_code.clone()),
+        Transport::HttpCallback,
+        &message,
+        now,
+    );
+    let departments = shared.departments_of(&account.id, &inbound).await;
+    let route = routing::route(&shared.config, account, &inbound, &departments);
+    match persist(shared, account, &inbound, &route).await {
+        Stored::New(id) => {
+            // Answered now; deciding may send a message (pairing, commands) and must not hold
+            // DingTalk's request open.
+            let (shared, account) = (Arc::clone(shared), Arc::clone(account));
+            tokio::spawn(async move { decide::decide(&shared, &account, id, &inbound, &route).await });
+            ok()
+        }
+        Stored::Duplicate => ok(),
+        Stored::Failed => {
+            endpoint.replay.forget(timestamp, sign);
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the message could not be stored; deliver it again".into(),
+            )
+        }
+    }
+}
+
+/// No message in the body: older robots posted a `msgtype` answer into the chat, and replies
+/// go through the sessionWebhook or the OpenAPI instead.
+fn ok() -> Response {
+    (StatusCode::OK, axum::Json(serde_json::json!({}))).into_response()
+}

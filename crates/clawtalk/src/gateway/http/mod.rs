@@ -1,0 +1,182 @@
+//! HTTP mode: DingTalk POSTs to `gateway.bind:gateway.port`.
+//!
+//! - `POST /webhooks/dingtalk/<accountId>` for every account in `mode: "http"` or with
+//!   `token` + `aesKey`; `POST /webhooks/dingtalk` for the default one (the account named
+//!   `default`, else the only such account).
+//! - A request with `msg_signature` (or `signature`) in its query is an encrypted event push
+//!   ([`push`]); one with `timestamp` and `sign` headers is a bot message callback
+//!   ([`callback`]). Both are stored before the 200 goes out, like a Stream frame before its ACK.
+
+mod callback;
+mod push;
+mod replay;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use dingtalk::crypto::EventCrypto;
+
+use super::Shared;
+use crate::config::{ConnectionMode, DingTalkAccount};
+use replay::ReplayGuard;
+
+/// Path prefix of every DingTalk webhook.
+pub(crate) const WEBHOOK_PATH: &str = "/webhooks/dingtalk";
+
+/// What the listener knows about one account.
+struct Endpoint {
+    account: Arc<DingTalkAccount>,
+    /// Set when the account has `token` + `aesKey`.
+    crypto: Option<EventCrypto>,
+    replay: ReplayGuard,
+}
+
+struct Webhooks {
+    shared: Arc<Shared>,
+    endpoints: HashMap<String, Endpoint>,
+    /// Served at the bare [`WEBHOOK_PATH`].
+    default: Option<String>,
+}
+
+type St = State<Arc<Webhooks>>;
+
+/// Whether an account needs the listener.
+pub(crate) fn serves(account: &DingTalkAccount) -> bool {
+    account.mode == ConnectionMode::Http || account.event_push.is_some()
+}
+
+/// Binds the listener when some enabled account needs it and returns the task serving it
+/// until shutdown.
+///
+/// # Errors
+/// The address cannot be bound, or an account's event crypto cannot be built (validation
+/// normally catches that first).
+pub(crate) async fn bind(
+    shared: &Arc<Shared>,
+) -> anyhow::Result<Option<impl Future<Output = ()> + Send + 'static>> {
+    let mut endpoints = HashMap::new();
+    for account in shared.config.enabled_accounts().filter(|a| serves(a)) {
+        let crypto = account
+            .event_push
+            .as_ref()
+            .map(|p| EventCrypto::new(p.token.expose(), p.aes_key.expose(), &account.client_id))
+            .transpose()
+            .with_context(|| format!("account {:?}: token / aesKey", account.id))?;
+        endpoints.insert(
+            account.id.clone(),
+            Endpoint {
+                account: Arc::new(account.clone()),
+                crypto,
+                replay: ReplayGuard::default(),
+            },
+        );
+    }
+    if endpoints.is_empty() {
+        return Ok(None);
+    }
+    let default = if endpoints.contains_key("default") {
+        Some("default".to_owned())
+    } else if endpoints.len() == 1 {
+        endpoints.keys().next().cloned()
+    } else {
+        None
+    };
+    let gateway = &shared.config.gateway;
+    let wanted = SocketAddr::new(gateway.bind, gateway.port);
+    let listener = tokio::net::TcpListener::bind(wanted).await.with_context(|| {
+        format!(
+            "cannot listen on {wanted} for DingTalk webhooks; free the port or set gateway.port / gateway.bind"
+        )
+    })?;
+    let addr = listener.local_addr().context("reading the listener address")?;
+    let mut paths: Vec<String> = endpoints
+        .keys()
+        .map(|id| format!("{WEBHOOK_PATH}/{id}"))
+        .collect();
+    paths.sort();
+    if let Some(id) = &default {
+        paths.insert(0, format!("{WEBHOOK_PATH} ({id})"));
+    }
+    tracing::info!(%addr, paths = %paths.join(", "), "DingTalk webhooks listening on http://{addr}{WEBHOOK_PATH}");
+    let state = Arc::new(Webhooks {
+        shared: Arc::clone(shared),
+        endpoints,
+        default,
+    });
+    let shutdown = shared.shutdown.clone();
+    let app = Router::new()
+        .route(WEBHOOK_PATH, post(default_account))
+        .route(&format!("{WEBHOOK_PATH}/{{account}}"), post(named_account))
+        .with_state(state);
+    Ok(Some(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "the webhook listener stopped");
+        }
+    }))
+}
+
+async fn default_account(State(hooks): St, query: RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(id) = hooks.default.clone() else {
+        let known: Vec<String> = hooks
+            .endpoints
+            .keys()
+            .map(|id| format!("{WEBHOOK_PATH}/{id}"))
+            .collect();
+        tracing::warn!("webhook for the default account, but no account named \"default\" uses HTTP mode");
+        return refuse(
+            StatusCode::NOT_FOUND,
+            format!("no default HTTP-mode account; use one of: {}", known.join(", ")),
+        );
+    };
+    dispatch(&hooks, &id, query, &headers, body).await
+}
+
+async fn named_account(
+    State(hooks): St,
+    Path(account): Path<String>,
+    query: RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    dispatch(&hooks, &account, query, &headers, body).await
+}
+
+async fn dispatch(
+    hooks: &Arc<Webhooks>,
+    account_id: &str,
+    RawQuery(query): RawQuery,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(endpoint) = hooks.endpoints.get(account_id) else {
+        tracing::warn!(account = %account_id, "webhook for an account that is not configured for HTTP");
+        return refuse(
+            StatusCode::NOT_FOUND,
+            format!("no account {account_id:?} in HTTP mode or with an event subscription"),
+        );
+    };
+    let query = query.unwrap_or_default();
+    let is_push =
+        url::form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "msg_signature" || k == "signature");
+    if is_push {
+        push::handle(&hooks.shared, endpoint, &query, &body).await
+    } else {
+        callback::handle(&hooks.shared, endpoint, headers, &body).await
+    }
+}
+
+/// A refusal: the reason is logged by the caller and also sent back (it names no secret).
+fn refuse(status: StatusCode, reason: String) -> Response {
+    (status, reason).into_response()
+}

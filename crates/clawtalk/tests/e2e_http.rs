@@ -1,0 +1,304 @@
+//! End to end, HTTP mode: signed bot callbacks (valid, stale, forged, replayed) and encrypted
+//! event pushes (check_url, valid, tampered, wrong key), against the simulator pushing to the
+//! real `clawtalk` binary, plus start-up refusal of half-configured event crypto.
+
+mod support;
+
+use std::time::Duration;
+
+use dingtalk::crypto::{EventCrypto, robot_sign};
+use dingtalk_sim::{HttpPushSpec, InjectEvent};
+use llm_mock::Script;
+use serde_json::json;
+use support::process::GatewayProcess;
+use support::webhook::{listen_addr, post_callback};
+use support::world::{ALICE, APP1, BOB, SECRET1};
+use support::{TIMEOUT, World, wait_until};
+
+const TOKEN: &str = "e2eToken42";
+const AES_KEY: &str = "Yue0EfdN5900c1ce5cf6A152c63DDe1808a60c5ecd7";
+const OTHER_AES_KEY: &str = "1234567890123456789012345678901234567890123";
+
+/// One bot in HTTP mode with an event subscription, an `approvals` agent for task events,
+/// and the listener on a free port.
+fn http_config(world: &World, account_extra: &str) -> String {
+    world.fill(&format!(
+        r#"{{
+  agents: {{ list: [ {{ id: "main", model: "mock/e2e-model" }},
+                     {{ id: "approvals", model: "mock/e2e-model", systemPrompt: "You notify approvers." }} ] }},
+  models: {{ providers: {{ mock: {{ baseUrl: "{{MODEL}}", apiKey: "sk-e2e-mock" }} }} }},
+  channels: {{ dingtalk: {{
+    clientId: "{{APP1}}", clientSecret: "{{SECRET1}}", endpoints: "{{SIM}}",
+    mode: "http", dmPolicy: "open", allowFrom: ["*"],
+    {account_extra}
+  }} }},
+  workflows: [ {{ match: {{ event: "bpms_task_change", type: "start" }}, agent: "approvals", notify: "approver" }} ],
+  gateway: {{ stateDir: "{{STATE}}", port: 0 }},
+}}"#
+    ))
+}
+
+async fn start(world: &World, config: &str) -> (GatewayProcess, String) {
+    let path = world.write_config(config);
+    let mut gateway = world.launch(Some(&path), &[], &[]).await;
+    let addr = listen_addr(&mut gateway).await;
+    (gateway, format!("http://{addr}/webhooks/dingtalk"))
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+/// A copy of a delivered bot payload with a new msgId and text.
+fn variant(payload: &serde_json::Value, msg_id: &str, text: &str) -> serde_json::Value {
+    let mut p = payload.clone();
+    p["msgId"] = json!(msg_id);
+    p["text"] = json!({ "content": text });
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bot_callbacks_are_verified_and_only_genuine_ones_reach_the_agent() {
+    let world = World::start().await;
+    world
+        .model
+        .push(Script::text("Hello over HTTP.").when_last_user_contains("via http"));
+    let (gateway, url) = start(&world, &http_config(&world, "")).await;
+    assert!(
+        world.sim.open_connections(APP1).is_empty(),
+        "an HTTP-mode account opens no Stream connection"
+    );
+
+    // Valid: the simulator signs with the app secret and POSTs to the default path.
+    world.sim.set_http_bot_callback(APP1, Some(url.clone())).unwrap();
+    let injected = world.dm(APP1, ALICE, "hello via http");
+    let reply = world
+        .wait_reply_containing(&injected.conversation_id, "Hello over HTTP.")
+        .await;
+    assert_eq!(reply.api, "sessionWebhook", "{reply:?}");
+    let pushes = world.sim.wait_for_http_pushes(1, TIMEOUT).await.unwrap();
+    assert!(pushes[0].ok && pushes[0].status == Some(200), "{pushes:?}");
+    assert_eq!(world.requests_for("hello via http").len(), 1);
+
+    let url_default = format!("{url}/default");
+    let forged = variant(&injected.payload, "msgForged01", "forged order [f]");
+    let ts = now_ms().to_string();
+    let (status, body) = post_callback(
+        &url_default,
+        &ts,
+        &robot_sign("not-the-secret", now_ms()),
+        &forged,
+    )
+    .await;
+    assert_eq!(status, 401, "forged: {body}");
+    assert!(body.contains("does not match"), "{body}");
+
+    let stale_ts = now_ms() - 2 * 3_600_000;
+    let stale = variant(&injected.payload, "msgStale01", "stale order [s]");
+    let (status, body) = post_callback(
+        &url_default,
+        &stale_ts.to_string(),
+        &robot_sign(SECRET1, stale_ts),
+        &stale,
+    )
+    .await;
+    assert_eq!(status, 401, "stale: {body}");
+    assert!(body.contains("away from this host's clock"), "{body}");
+
+    // A genuine pair is accepted once; the same pair with another body is a replay.
+    let fresh = now_ms();
+    let sign = robot_sign(SECRET1, fresh);
+    let first = variant(&injected.payload, "msgFresh01", "first signed [r1]");
+    let (status, body) = post_callback(&url_default, &fresh.to_string(), &sign, &first).await;
+    assert_eq!(status, 200, "fresh: {body}");
+    let replay = variant(&injected.payload, "msgReplay01", "replayed order [r2]");
+    let (status, body) = post_callback(&url_default, &fresh.to_string(), &sign, &replay).await;
+    assert_eq!(status, 401, "replayed: {body}");
+    assert!(body.contains("replayed"), "{body}");
+
+    world.wait_request_for("first signed [r1]").await;
+    let log = wait_until("the rejections to be logged", TIMEOUT, || {
+        let log = gateway.log();
+        (log.matches("bot callback rejected").count() >= 3).then_some(log)
+    })
+    .await;
+    for reason in [
+        "signature does not match",
+        "away from this host's clock",
+        "replayed",
+    ] {
+        assert!(log.contains(reason), "log lacks {reason:?}:\n{log}");
+    }
+    let client = reqwest::Client::new();
+    let unknown = client
+        .post(format!("{url}/nobody"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        unknown.status().as_u16(),
+        404,
+        "an account that is not configured"
+    );
+    let push = client
+        .post(format!("{url}?msg_signature=x&timestamp=1&nonce=n"))
+        .body(r#"{"encrypt":"x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        push.status().as_u16(),
+        404,
+        "no token/aesKey: no event subscription"
+    );
+    assert!(push.text().await.unwrap().contains("set token and aesKey"));
+    for text in ["[f]", "[s]", "[r2]"] {
+        assert!(world.requests_for(text).is_empty(), "{text} reached the model");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypted_events_reach_the_workflow_agent_once_and_bad_pushes_are_refused() {
+    let world = World::start().await;
+    world.model.push(
+        Script::text("Bob, please review Alice's trip request.").when_last_user_contains("business trip"),
+    );
+    let config = http_config(&world, &format!(r#"token: "{TOKEN}", aesKey: "{AES_KEY}","#));
+    let (gateway, url) = start(&world, &config).await;
+    let push_url = format!("{url}/default");
+    let spec = |aes_key: &str| HttpPushSpec {
+        url: push_url.clone(),
+        token: TOKEN.into(),
+        aes_key: aes_key.into(),
+        owner_key: None,
+        events: true,
+    };
+    world.sim.register_http_push(APP1, spec(AES_KEY)).unwrap();
+
+    let check = world.sim.check_url(APP1).await.unwrap();
+    assert!(
+        check.ok,
+        "check_url answered with the encrypted success: {check:?}"
+    );
+    assert!(check.latency_ms < 2_500, "{check:?}");
+
+    let data = json!({
+        "processInstanceId": "procInstE2E01", "processCode": "PROC-E2E-TRIP", "type": "start",
+        "title": "Alice Zhang's business trip request", "taskId": 811165, "staffId": BOB,
+        "createTime": 1_767_226_000_000_i64,
+    });
+    let mut event = InjectEvent::new(APP1, "bpms_task_change", data);
+    event.event_id = Some("evE2Ehttp0001".into());
+    world.sim.inject_event(&event).unwrap();
+    let bob_dm = world.sim.dm_conversation_id(APP1, BOB);
+    let dm = world
+        .wait_reply_containing(&bob_dm, "please review Alice's trip request")
+        .await;
+    assert_eq!(dm.api, "robot.batchSend", "a DM by staff id: {dm:?}");
+    let request = world.wait_request_for("business trip").await;
+    let prompt = request.last_user_text().unwrap();
+    for needle in [
+        "bpms_task_change",
+        "a task is waiting for the approver",
+        "PROC-E2E-TRIP",
+        BOB,
+    ] {
+        assert!(
+            prompt.contains(needle),
+            "{needle:?} missing from the summary:\n{prompt}"
+        );
+    }
+
+    // The same eventId again (DingTalk redelivers): answered, not handled twice.
+    world.sim.inject_event(&event).unwrap();
+    let pushes = world.sim.wait_for_http_pushes(3, TIMEOUT).await.unwrap();
+    assert!(pushes.iter().all(|p| p.ok), "{pushes:?}");
+    for p in &pushes {
+        assert!(p.latency_ms < 2_500, "answered within DingTalk's deadline: {p:?}");
+        eprintln!("{} answered in {} ms", p.kind, p.latency_ms);
+    }
+
+    // Tampered ciphertext: the signature no longer matches.
+    let crypto = EventCrypto::new(TOKEN, AES_KEY, APP1).unwrap();
+    let sealed = crypto.seal(r#"{"EventType":"check_url"}"#, "1767225600000", "nonceE2E");
+    let mut tampered = sealed.encrypt.clone();
+    tampered.replace_range(0..1, if tampered.starts_with('A') { "B" } else { "A" });
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{push_url}?msg_signature={}&timestamp={}&nonce={}",
+            sealed.msg_signature, sealed.timestamp, sealed.nonce
+        ))
+        .json(&json!({ "encrypt": tampered }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+
+    // Wrong key: the simulator encrypts with another aes_key; the gateway cannot open it.
+    world.sim.register_http_push(APP1, spec(OTHER_AES_KEY)).unwrap();
+    let mut wrong = InjectEvent::new(
+        APP1,
+        "bpms_task_change",
+        json!({"processInstanceId": "procInstE2E02", "type": "start", "staffId": BOB, "title": "wrong key trip"}),
+    );
+    wrong.event_id = Some("evE2Ehttp0002".into());
+    world.sim.inject_event(&wrong).unwrap();
+    let pushes = world.sim.wait_for_http_pushes(4, TIMEOUT).await.unwrap();
+    let last = pushes.last().unwrap();
+    assert!(!last.ok && last.status == Some(400), "{last:?}");
+
+    let log = wait_until("both refusals in the log", TIMEOUT, || {
+        let log = gateway.log();
+        (log.matches("event push rejected").count() >= 2).then_some(log)
+    })
+    .await;
+    assert!(log.contains("msg_signature does not match"), "{log}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        world.requests_for("business trip").len(),
+        1,
+        "one turn per eventId"
+    );
+    assert_eq!(world.replies(&bob_dm).len(), 1, "one DM per eventId");
+    assert!(world.requests_for("wrong key trip").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_configured_event_crypto_refuses_to_start() {
+    let world = World::start().await;
+    let path = world.write_config(&http_config(&world, &format!(r#"token: "{TOKEN}","#)));
+    let mut gateway = world.launch(Some(&path), &[], &[]).await;
+    let status = gateway.wait_exit(TIMEOUT).await;
+    assert!(!status.success(), "{status}");
+    let log = gateway.log();
+    assert!(
+        log.contains("channels.dingtalk.aesKey") && log.contains("sets token but not aesKey"),
+        "{log}"
+    );
+
+    let bad_key = world.write_config(&http_config(
+        &world,
+        &format!(r#"token: "{TOKEN}", aesKey: "tooShort","#),
+    ));
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_clawtalk"))
+        .args(["config", "validate", "--config"])
+        .arg(&bad_key)
+        .env_clear()
+        .env("HOME", world.home())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).to_string() + &String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{text}");
+    assert!(
+        text.contains("channels.dingtalk.aesKey") && text.contains("exactly 43 characters"),
+        "{text}"
+    );
+    assert!(!text.contains("tooShort"), "the key is not echoed: {text}");
+}

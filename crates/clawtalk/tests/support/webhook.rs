@@ -1,0 +1,40 @@
+//! HTTP-mode helpers: where the gateway listens, and hand-made (signed, forged, replayed)
+//! requests to it.
+
+use std::net::SocketAddr;
+
+use super::process::GatewayProcess;
+use super::{TIMEOUT, wait_until};
+
+/// Waits for the gateway's "DingTalk webhooks listening on http://…" line (it binds
+/// `gateway.port: 0`, so the port is only known from the log).
+pub async fn listen_addr(process: &mut GatewayProcess) -> SocketAddr {
+    const MARK: &str = "DingTalk webhooks listening on http://";
+    wait_until("the gateway to log its webhook address", TIMEOUT, || {
+        process.assert_running();
+        let log = process.log();
+        let rest = &log[log.find(MARK)? + MARK.len()..];
+        rest[..rest.find('/')?].parse().ok()
+    })
+    .await
+}
+
+/// POSTs a bot callback body with the given `timestamp` / `sign` headers.
+pub async fn post_callback(
+    url: &str,
+    timestamp: &str,
+    sign: &str,
+    body: &serde_json::Value,
+) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("Content-Type", "application/json; charset=utf-8")
+        .header("timestamp", timestamp)
+        .header("sign", sign)
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("the gateway answers");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
