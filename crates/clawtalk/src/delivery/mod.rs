@@ -37,6 +37,7 @@ mod rate_limit;
 mod recording;
 mod reply;
 mod retry;
+mod robot_account;
 mod stack;
 mod trace;
 
@@ -57,6 +58,7 @@ pub use mention::{MAX_MENTIONS, Mentions};
 pub use rate_limit::{RateLimit, RateLimitConfig, RateQuota};
 pub use recording::{Failure, RecordingOutbound};
 pub use retry::{Retry, RetryPolicy};
+pub use robot_account::CustomRobotAccount;
 pub use stack::DeliveryStack;
 pub use trace::Trace;
 
