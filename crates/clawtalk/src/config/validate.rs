@@ -413,7 +413,7 @@ fn check_account(d: &AccountDraft, cx: &mut Ctx<'_>, openclaw_file: bool) {
         ConnectionMode::CustomRobot => return check_custom_robot(d, cx),
         ConnectionMode::Http => cx.diags.error(
             d.key_path("mode"),
-            "HTTP mode is not implemented in this build",
+            "only Stream mode and customRobot are implemented so far",
             "remove mode or set mode: \"stream\" (or \"customRobot\" for a group webhook)",
         ),
     }
