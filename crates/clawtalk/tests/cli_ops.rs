@@ -480,3 +480,68 @@ async fn the_state_dir_is_created_private() {
         assert_eq!(mode & 0o777, 0o700);
     }
 }
+
+#[tokio::test]
+async fn message_send_through_a_custom_robot_mentions_the_mobile() {
+    let env = Env::new().await;
+    let robot = env
+        .sim
+        .create_custom_robot(dingtalk_sim::CustomRobotSpec {
+            group: env.group.clone(),
+            name: Some("alerts".into()),
+            access_token: None,
+            secret: Some(String::new()),
+            keywords: vec!["review".into()],
+        })
+        .expect("custom robot");
+    let config = json!({
+        "gateway": { "stateDir": env.state_dir() },
+        "agents": { "defaults": { "model": "mock/m" } },
+        "models": { "providers": { "mock": { "baseUrl": "http://127.0.0.1:9/v1", "apiKey": "x" } } },
+        "channels": { "dingtalk": {
+            "mode": "customRobot",
+            "webhookUrl": robot.webhook_url,
+            "secret": robot.secret,
+            "keywords": ["review"],
+        } },
+    });
+    let path = env.dir.path().join("robot.json");
+    std::fs::write(&path, config.to_string()).expect("write config");
+    let config_arg = path.display().to_string();
+    let run = |args: &[&str]| {
+        let mut all: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+        all.extend(["--config".to_owned(), config_arg.clone()]);
+        clawtalk(env.dir.path(), all)
+    };
+    assert_ok(
+        &run(&[
+            "message",
+            "send",
+            "--to",
+            "dingtalk",
+            "@13800138000 please review",
+        ])
+        .await,
+    );
+    let sent = env.sim.sent_messages();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].api, "customRobot");
+    assert_eq!(sent[0].body["text"]["content"], "@13800138000 please review");
+    assert_eq!(sent[0].body["at"]["atMobiles"][0], "13800138000");
+    // A custom robot only reaches its own group.
+    let to_user = format!("dingtalk:user:{ALICE}");
+    assert_fails_with(
+        &run(&["message", "send", "--to", &to_user, "hi"]).await,
+        "--to dingtalk",
+    );
+    // Without a webhook the config is refused with the key to set.
+    let broken = json!({ "channels": { "dingtalk": { "mode": "customRobot", "keywords": [" "] } } });
+    std::fs::write(&path, broken.to_string()).expect("write config");
+    let out = run(&["config", "validate"]).await;
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        format!("{}{}", stdout(&out), stderr(&out)).contains("webhookUrl"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -377,6 +377,7 @@ async fn custom_robot_burst_is_paced_under_its_limit_without_a_ban() {
     let target = Target::CustomRobot {
         webhook: Url::parse(&robot.webhook_url).unwrap(),
         secret: robot.secret.clone().map(Secret::new),
+        keywords: Vec::new(),
     };
     let config = RateLimitConfig {
         custom_robot: RateQuota::new(20, window).unwrap(),

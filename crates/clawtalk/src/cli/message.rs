@@ -12,7 +12,8 @@ use dingtalk::ids::{ClientId, ConversationId, RobotCode, StaffId};
 use super::common::{ConfigArg, now_ms, pick_account};
 use crate::delivery::chunk::{self, ChunkOptions};
 use crate::delivery::{
-    Body, DeliveryStack, DingTalkOutbound, Outbound, OutboundMessage, RateLimitConfig, RetryPolicy, Target,
+    Body, DeliveryStack, DingTalkOutbound, MAX_MENTIONS, Mentions, Outbound, OutboundMessage, RetryPolicy,
+    Target,
 };
 
 /// Longest default title: DingTalk shows it in the conversation list and notifications.
@@ -31,9 +32,17 @@ pub struct SendArgs {
     #[command(flatten)]
     config: ConfigArg,
     /// Recipient: dingtalk:user:<staffId> or dingtalk:group:<openConversationId>. The
-    /// `dingtalk:` prefix is optional; a bare `cid…` is a group, anything else a user.
+    /// `dingtalk:` prefix is optional; a bare `cid…` is a group, anything else a user. A
+    /// custom-robot account sends to its group: `--to dingtalk`.
     #[arg(long, value_name = "TARGET")]
     to: String,
+    /// @-mention this staff id as well (repeatable; `@<mobile>` in the text is mentioned
+    /// automatically). Webhook sends only: the robot OpenAPI cannot @.
+    #[arg(long, value_name = "STAFF_ID")]
+    at_user: Vec<String>,
+    /// @-mention everyone in the group (webhook sends only).
+    #[arg(long)]
+    at_all: bool,
     /// Account (bot) to send as; default: the only enabled account, else `default`.
     #[arg(long, value_name = "ID")]
     account: Option<String>,
@@ -55,7 +64,7 @@ pub async fn run(command: MessageCommand) -> anyhow::Result<()> {
 }
 
 async fn send(args: SendArgs) -> anyhow::Result<()> {
-    let target = parse_target(&args.to)?;
+    let named = parse_target(&args.to)?;
     let text = if args.text == "-" {
         let mut text = String::new();
         std::io::stdin()
@@ -70,6 +79,20 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
     }
     let config = args.config.load()?;
     let account = pick_account(&config, args.account.as_deref())?;
+    let robot = account.custom_robot_target();
+    let target = match (named, &robot) {
+        (None, Some(robot)) => robot.clone(),
+        (Some(target), None) => target,
+        (Some(_), Some(_)) => bail!(
+            "account {:?} is a custom robot: it can only post to its own group; use --to dingtalk",
+            account.id
+        ),
+        (None, None) => bail!(
+            "--to {:?} names no recipient; use dingtalk:user:<staffId> or dingtalk:group:<openConversationId> \
+             (only custom-robot accounts send with --to dingtalk)",
+            args.to
+        ),
+    };
 
     let api = OpenApiClient::builder(
         ClientId::new(account.client_id.clone()),
@@ -80,8 +103,19 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
     let sender = DingTalkOutbound::new(&account.id, RobotCode::new(account.robot_code.clone()), api);
     let outbound = DeliveryStack::new(Arc::new(sender))
         .with_retry(RetryPolicy::default())
-        .with_rate_limit(RateLimitConfig::default())
+        .with_rate_limit(account.rate_limits())
         .build();
+    let mut mentions = Mentions::from_text(&text);
+    mentions
+        .user_ids
+        .extend(args.at_user.iter().map(|id| StaffId::new(id.trim())));
+    mentions.all |= args.at_all;
+    if mentions.count() > MAX_MENTIONS {
+        bail!(
+            "{} people are mentioned; DingTalk allows at most {MAX_MENTIONS} per message",
+            mentions.count()
+        );
+    }
 
     let parts = chunk::split_with(
         &text,
@@ -105,7 +139,8 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
             target.clone(),
             body,
             format!("cli-{batch}/part-{}", i + 1),
-        );
+        )
+        .with_mentions(mentions.clone());
         let receipt = outbound.send(&msg).await.map_err(|e| {
             let sent = if i == 0 {
                 String::new()
@@ -132,9 +167,13 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
 }
 
 /// Parses `--to`: `[dingtalk:](user:|group:)id`; a bare id is a group when it looks like an
-/// openConversationId (`cid…`), else a staff id.
-fn parse_target(to: &str) -> anyhow::Result<Target> {
+/// openConversationId (`cid…`), else a staff id. `dingtalk` alone names no one (`None`): the
+/// account's own custom robot.
+fn parse_target(to: &str) -> anyhow::Result<Option<Target>> {
     let raw = to.trim();
+    if raw == "dingtalk" {
+        return Ok(None);
+    }
     let rest = raw.strip_prefix("dingtalk:").unwrap_or(raw);
     let (target, id) = if let Some(id) = rest.strip_prefix("user:") {
         (Target::User(StaffId::new(id.trim())), id.trim())
@@ -151,7 +190,7 @@ fn parse_target(to: &str) -> anyhow::Result<Target> {
              dingtalk:group:<openConversationId>"
         );
     }
-    Ok(target)
+    Ok(Some(target))
 }
 
 fn describe(target: &Target) -> String {
@@ -182,8 +221,9 @@ mod tests {
 
     #[test]
     fn targets_parse_with_and_without_prefixes() {
-        let user = |s: &str| Target::User(StaffId::new(s));
-        let group = |s: &str| Target::Group(ConversationId::new(s));
+        let user = |s: &str| Some(Target::User(StaffId::new(s)));
+        let group = |s: &str| Some(Target::Group(ConversationId::new(s)));
+        assert_eq!(parse_target(" dingtalk ").unwrap(), None);
         assert_eq!(parse_target("dingtalk:user:0312").unwrap(), user("0312"));
         assert_eq!(parse_target("user:0312").unwrap(), user("0312"));
         assert_eq!(parse_target("0312").unwrap(), user("0312"));

@@ -317,6 +317,8 @@ fn read_account(
     let debug = bool_or(get("debug"), cx, false);
     let endpoints = read_endpoints(layer, cx);
     let push_keys = read_push_keys(layer, cx);
+    let custom_robot = super::custom_robot::read(layer, cx);
+    let batch_responses = super::custom_robot::batch_responses(layer, cx);
 
     let robot_code = robot_code.unwrap_or_else(|| client_id.clone());
     AccountDraft {
@@ -344,6 +346,8 @@ fn read_account(
             session,
             debug,
             endpoints,
+            custom_robot,
+            batch_responses,
         },
         path: Some(path.to_owned()),
         dm_policy_set,
@@ -480,6 +484,8 @@ fn env_account() -> AccountDraft {
             session: SessionScope::default(),
             debug: false,
             endpoints: Endpoints::default(),
+            custom_robot: None,
+            batch_responses: true,
         },
         path: None,
         dm_policy_set: false,

@@ -38,6 +38,7 @@
 mod agents;
 mod channels;
 pub mod command;
+mod custom_robot;
 mod issue;
 mod load;
 mod openclaw;

@@ -294,6 +294,43 @@ pub struct DingTalkAccount {
     /// `endpoints { api, oapi }` (clawtalk) or `endpoint` (connector, API host). Default:
     /// production hosts. Point both at the simulator in tests.
     pub endpoints: Endpoints,
+    /// `webhookUrl` + `secret` / `keywords`: the group custom robot of a `mode: "customRobot"`
+    /// account (required there; ignored by other modes).
+    pub custom_robot: Option<CustomRobotSettings>,
+    /// `batchResponses` (also `batch_responses`), default true: short replies queued behind a
+    /// rate limit (custom robot 20/min, a conversation's sessionWebhook) leave merged.
+    pub batch_responses: bool,
+}
+
+/// A group custom robot (`mode: "customRobot"`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct CustomRobotSettings {
+    /// `webhookUrl`: `https://oapi.dingtalk.com/robot/send?access_token=…` (a credential).
+    pub webhook: url::Url,
+    /// `secret`: the `SEC…` signing secret, when signing (加签) is on.
+    pub secret: Option<Secret>,
+    /// `keywords` (or one `keyword`): security keywords; a message lacking them all gets the
+    /// first one added.
+    pub keywords: Vec<String>,
+}
+
+impl std::fmt::Debug for CustomRobotSettings {
+    // The webhook's access_token is a credential.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomRobotSettings")
+            .field(
+                "webhook",
+                &format!(
+                    "{}://{}{}?…",
+                    self.webhook.scheme(),
+                    self.webhook.host_str().unwrap_or(""),
+                    self.webhook.path()
+                ),
+            )
+            .field("secret", &self.secret)
+            .field("keywords", &self.keywords)
+            .finish()
+    }
 }
 
 /// AI card streaming: which template, and how many DingTalk API calls it may spend.
@@ -357,7 +394,8 @@ pub enum ConnectionMode {
     /// HTTP callback: DingTalk POSTs signed bot messages to `/webhooks/dingtalk[/<accountId>]`
     /// on `gateway.bind:gateway.port`; no Stream connection is opened.
     Http,
-    /// Group custom robot webhook (not implemented yet; rejected by validation).
+    /// Group custom robot: sends through `webhookUrl` (20 messages a minute); no Stream
+    /// connection and no app credentials.
     CustomRobot,
 }
 

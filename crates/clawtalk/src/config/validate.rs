@@ -471,11 +471,7 @@ fn check_account(d: &AccountDraft, cx: &mut Ctx<'_>, openclaw_file: bool) {
     }
     let is_default = a.id == "default";
     if a.mode == ConnectionMode::CustomRobot {
-        cx.diags.error(
-            d.key_path("mode"),
-            "Custom Robot accounts are not implemented yet",
-            "set mode: \"stream\" or mode: \"http\"",
-        );
+        return check_custom_robot(d, cx);
     }
     let id_path = d.key_path("clientId");
     if a.client_id.is_empty() && !cx.diags.has_error_at(&id_path) {
@@ -598,5 +594,31 @@ fn account_fix(channel: &str, accounts: &[&DingTalkAccount]) -> String {
     } else {
         let ids: Vec<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
         format!("use \"*\" or one of: {}", ids.join(", "))
+    }
+}
+
+/// A custom-robot account needs its webhook, not app credentials.
+fn check_custom_robot(d: &AccountDraft, cx: &mut Ctx<'_>) {
+    let a = &d.account;
+    let Some(robot) = &a.custom_robot else {
+        let path = d.key_path("webhookUrl");
+        if !cx.diags.has_error_at(&path) {
+            cx.diags.error(
+                path,
+                format!("account {:?} is a custom robot but has no webhookUrl", a.id),
+                "set webhookUrl to the URL from the group's robot settings (https://oapi.dingtalk.com/robot/send?access_token=…)",
+            );
+        }
+        return;
+    };
+    for (key, message, fix) in super::custom_robot::problems(robot) {
+        cx.diags.error(d.key_path(key), message, fix);
+    }
+    if a.message_type == super::types::MessageType::Card {
+        cx.diags.error(
+            d.key_path("messageType"),
+            "custom robots cannot send AI cards",
+            "use messageType \"markdown\" or \"text\"",
+        );
     }
 }

@@ -9,12 +9,12 @@ use async_trait::async_trait;
 use dingtalk::ApiErrorKind;
 use dingtalk::api::{CustomRobotClient, OpenApiClient, SessionWebhookClient};
 use dingtalk::ids::{ConversationId, RobotCode, StaffId};
-use dingtalk::model::outbound::{At, RobotMessage, WebhookMessage};
+use dingtalk::model::outbound::{BtnOrientation, RobotMessage, WebhookBody, WebhookMessage};
 use url::Url;
 
 use super::{
-    Body, Clock, DeliveryError, DeliveryPath, Outbound, OutboundMessage, ReplyContext, SendReceipt, Target,
-    plan, redact_url, system_clock,
+    Body, Clock, DeliveryError, DeliveryPath, Mentions, Outbound, OutboundMessage, ReplyContext, SendReceipt,
+    Target, ensure_keyword, plan, redact_url, system_clock,
 };
 
 /// How long before its expiry a sessionWebhook is no longer used: a reply posted in the last
@@ -109,9 +109,16 @@ impl DingTalkOutbound {
     async fn reply_via_webhook(
         &self,
         reply: &ReplyContext,
-        body: &Body,
+        msg: &OutboundMessage,
     ) -> Result<SendReceipt, dingtalk::Error> {
-        let message = webhook_message(body, mention(reply));
+        let mut mentions = msg.mentions.clone();
+        if let Some(sender) = mention(reply) {
+            mentions.extend(&Mentions {
+                user_ids: vec![sender],
+                ..Mentions::default()
+            });
+        }
+        let message = webhook_message(&msg.body, &mentions);
         self.webhooks.send(&reply.session_webhook, &message).await?;
         Ok(SendReceipt {
             path: DeliveryPath::SessionWebhook,
@@ -125,7 +132,7 @@ impl DingTalkOutbound {
         target: RobotTarget<'_>,
         body: &Body,
     ) -> Result<SendReceipt, DeliveryError> {
-        let message = robot_message(body);
+        let message = robot_message(body).map_err(|e| DeliveryError::dingtalk(DeliveryPath::RobotApi, e))?;
         let key = match target {
             RobotTarget::User(user) => self.dm(user, &message).await?,
             RobotTarget::Group(group) => self
@@ -176,9 +183,12 @@ impl DingTalkOutbound {
         &self,
         webhook: &Url,
         secret: Option<&dingtalk::Secret>,
+        keywords: &[String],
         msg: &OutboundMessage,
     ) -> Result<SendReceipt, DeliveryError> {
-        let mut message = webhook_message(&msg.body, None);
+        let mut body = msg.body.clone();
+        ensure_keyword(&mut body, keywords);
+        let mut message = webhook_message(&body, &msg.mentions);
         // Custom robots document `msgUuid` as an idempotency key for retried posts.
         message.msg_uuid = Some(msg.idempotency_key.clone()).filter(|k| !k.is_empty());
         self.custom_robots
@@ -215,14 +225,20 @@ impl Outbound for DingTalkOutbound {
             });
         }
         let target = match &msg.target {
-            Target::CustomRobot { webhook, secret } => {
-                return self.send_via_custom_robot(webhook, secret.as_ref(), msg).await;
+            Target::CustomRobot {
+                webhook,
+                secret,
+                keywords,
+            } => {
+                return self
+                    .send_via_custom_robot(webhook, secret.as_ref(), keywords, msg)
+                    .await;
             }
             Target::User(user) => RobotTarget::User(user),
             Target::Group(group) => RobotTarget::Group(group),
         };
         if let (DeliveryPath::SessionWebhook, Some(reply)) = (self.planned_path(msg), &msg.reply) {
-            match self.reply_via_webhook(reply, &msg.body).await {
+            match self.reply_via_webhook(reply, msg).await {
                 Ok(receipt) => return Ok(receipt),
                 Err(err) if falls_back(&err) => {
                     if err.kind() == Some(ApiErrorKind::SessionWebhookExpired) {
@@ -285,24 +301,84 @@ fn mention(reply: &ReplyContext) -> Option<StaffId> {
         .cloned()
 }
 
-/// The webhook body, @-ing `at` when given (the text must name them too for it to render).
-fn webhook_message(body: &Body, at: Option<StaffId>) -> WebhookMessage {
-    let suffix = at.as_ref().map(|id| format!("\n\n@{id}")).unwrap_or_default();
-    let message = match body {
-        Body::Text(text) => WebhookMessage::text(format!("{text}{suffix}")),
-        Body::Markdown { title, text } => WebhookMessage::markdown(title, format!("{text}{suffix}")),
+/// The webhook body with `mentions` (text and markdown only; the text must name everyone it
+/// @-s for the mention to render, so missing `@<id>` tags are appended).
+fn webhook_message(body: &Body, mentions: &Mentions) -> WebhookMessage {
+    let of = |body| WebhookMessage {
+        body,
+        at: None,
+        msg_uuid: None,
     };
-    match at {
-        Some(id) => message.with_at(At::users([id])),
+    let message = match body {
+        Body::Text(text) => WebhookMessage::text(tagged(text, mentions)),
+        Body::Markdown { title, text } => WebhookMessage::markdown(title, tagged(text, mentions)),
+        Body::Link(link) => return of(WebhookBody::Link { link: link.clone() }),
+        Body::ActionCard(card) => {
+            return of(WebhookBody::ActionCard {
+                action_card: card.clone(),
+            });
+        }
+        Body::FeedCard(links) => return WebhookMessage::feed_card(links.clone()),
+    };
+    match mentions.to_at() {
+        Some(at) => message.with_at(at),
         None => message,
     }
 }
 
-fn robot_message(body: &Body) -> RobotMessage {
-    match body {
+/// `text` followed by an `@<id>` for each mention it does not already contain.
+fn tagged(text: &str, mentions: &Mentions) -> String {
+    let missing: Vec<String> = mentions
+        .mobiles
+        .iter()
+        .map(String::as_str)
+        .chain(mentions.user_ids.iter().map(StaffId::as_str))
+        .map(|id| format!("@{id}"))
+        .filter(|tag| !text.contains(tag.as_str()))
+        .collect();
+    if missing.is_empty() {
+        text.to_owned()
+    } else {
+        format!("{text}\n\n{}", missing.join(" "))
+    }
+}
+
+fn robot_message(body: &Body) -> Result<RobotMessage, dingtalk::Error> {
+    Ok(match body {
         Body::Text(text) => RobotMessage::text(text),
         Body::Markdown { title, text } => RobotMessage::markdown(title, text),
-    }
+        Body::Link(link) => RobotMessage::Link {
+            title: link.title.clone(),
+            text: link.text.clone(),
+            message_url: link.message_url.clone(),
+            pic_url: link.pic_url.clone(),
+        },
+        Body::ActionCard(card) => match (&card.single_title, &card.single_url) {
+            (Some(single_title), Some(single_url)) if card.btns.is_empty() => RobotMessage::ActionCard {
+                title: card.title.clone(),
+                text: card.text.clone(),
+                single_title: single_title.clone(),
+                single_url: single_url.clone(),
+            },
+            _ => RobotMessage::ActionCardButtons {
+                title: card.title.clone(),
+                text: card.text.clone(),
+                buttons: card
+                    .btns
+                    .iter()
+                    .map(|b| (b.title.clone(), b.action_url.clone()))
+                    .collect(),
+                horizontal: card.btn_orientation == Some(BtnOrientation::Horizontal),
+            },
+        },
+        Body::FeedCard(_) => {
+            return Err(dingtalk::Error::InvalidRequest(
+                "feed cards can only be sent through a custom robot or a sessionWebhook, not the robot \
+                 OpenAPI; send a link or markdown message instead"
+                    .into(),
+            ));
+        }
+    })
 }
 
 /// HTTP client for custom robots, with the same timeouts as the DingTalk clients' default.
@@ -350,12 +426,12 @@ mod tests {
 
     #[test]
     fn group_replies_mention_the_sender_in_text_and_at() {
-        let at = mention(&reply(true, Some("0312")));
-        let msg = webhook_message(&Body::markdown("T", "**hi**"), at);
+        let at = sender_mentions(&reply(true, Some("0312")));
+        let msg = webhook_message(&Body::markdown("T", "**hi**"), &at);
         let json = serde_json::to_value(&msg).unwrap();
         assert_eq!(json["markdown"]["text"], "**hi**\n\n@0312");
         assert_eq!(json["at"]["atUserIds"][0], "0312");
-        let text = webhook_message(&Body::text("plain"), mention(&reply(true, Some("0312"))));
+        let text = webhook_message(&Body::text("plain"), &sender_mentions(&reply(true, Some("0312"))));
         assert_eq!(
             serde_json::to_value(&text).unwrap()["text"]["content"],
             "plain\n\n@0312"
@@ -367,8 +443,59 @@ mod tests {
         assert_eq!(mention(&reply(false, Some("0312"))), None);
         assert_eq!(mention(&reply(true, None)), None);
         assert_eq!(mention(&reply(true, Some(""))), None);
-        let msg = webhook_message(&Body::text("x"), None);
+        let msg = webhook_message(&Body::text("x"), &Mentions::default());
         assert!(serde_json::to_value(&msg).unwrap().get("at").is_none());
+    }
+
+    fn sender_mentions(reply: &ReplyContext) -> Mentions {
+        Mentions {
+            user_ids: mention(reply).into_iter().collect(),
+            ..Mentions::default()
+        }
+    }
+
+    #[test]
+    fn mobiles_already_in_the_text_are_not_repeated() {
+        let mentions = Mentions::from_text("@13800138000 please review");
+        let msg = webhook_message(&Body::text("@13800138000 please review"), &mentions);
+        let json = serde_json::to_value(&msg).unwrap();
+        assert_eq!(json["text"]["content"], "@13800138000 please review");
+        assert_eq!(json["at"]["atMobiles"][0], "13800138000");
+        let named = webhook_message(&Body::markdown("T", "hi"), &Mentions::mobiles(["13900139000"]));
+        let json = serde_json::to_value(&named).unwrap();
+        assert_eq!(json["markdown"]["text"], "hi\n\n@13900139000");
+    }
+
+    #[test]
+    fn cards_and_links_map_to_both_apis() {
+        let card = Body::ActionCard(dingtalk::model::outbound::WebhookActionCard {
+            title: "Release".into(),
+            text: "ship it?".into(),
+            single_title: None,
+            single_url: None,
+            btn_orientation: Some(BtnOrientation::Horizontal),
+            btns: vec![
+                dingtalk::model::outbound::WebhookButton {
+                    title: "Yes".into(),
+                    action_url: "https://e.com/y".into(),
+                },
+                dingtalk::model::outbound::WebhookButton {
+                    title: "No".into(),
+                    action_url: "https://e.com/n".into(),
+                },
+            ],
+        });
+        let json = serde_json::to_value(webhook_message(&card, &Mentions::mobiles(["13800138000"]))).unwrap();
+        assert_eq!(json["msgtype"], "actionCard");
+        assert_eq!(json["actionCard"]["btnOrientation"], "1");
+        assert!(json.get("at").is_none(), "cards cannot @");
+        assert_eq!(
+            robot_message(&card).unwrap().msg_key().unwrap(),
+            "sampleActionCard6"
+        );
+        let feed = Body::FeedCard(Vec::new());
+        let err = robot_message(&feed).unwrap_err();
+        assert!(err.to_string().contains("custom robot"), "{err}");
     }
 
     #[test]

@@ -58,6 +58,11 @@ pub enum DeliveryError {
         sender_account: String,
     },
 
+    /// The task sending queued messages stopped before this one was sent (a bug, or the runtime
+    /// shutting down); sending it again is safe.
+    #[error("the delivery queue stopped before sending this message; send it again")]
+    Interrupted,
+
     /// The retry layer stopped trying; `last` is the final failure.
     #[error("gave up after {attempts} attempts: {last}")]
     GaveUp {
@@ -84,7 +89,7 @@ impl DeliveryError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::DingTalk { error, .. } => error.is_retryable(),
-            Self::FlowControlled { .. } => true,
+            Self::FlowControlled { .. } | Self::Interrupted => true,
             Self::UnknownRecipient { .. } | Self::WrongAccount { .. } => false,
             Self::GaveUp { last, .. } => last.is_retryable(),
         }
@@ -103,7 +108,7 @@ impl DeliveryError {
         match self {
             Self::DingTalk { error, .. } => error.retry_after(),
             Self::FlowControlled { .. } => Some(FLOW_CONTROL_PAUSE),
-            Self::UnknownRecipient { .. } | Self::WrongAccount { .. } => None,
+            Self::UnknownRecipient { .. } | Self::WrongAccount { .. } | Self::Interrupted => None,
             Self::GaveUp { last, .. } => last.retry_after(),
         }
     }
@@ -114,7 +119,7 @@ impl DeliveryError {
         match self {
             Self::DingTalk { path, .. } => Some(*path),
             Self::FlowControlled { .. } | Self::UnknownRecipient { .. } => Some(DeliveryPath::RobotApi),
-            Self::WrongAccount { .. } => None,
+            Self::WrongAccount { .. } | Self::Interrupted => None,
             Self::GaveUp { last, .. } => last.path(),
         }
     }

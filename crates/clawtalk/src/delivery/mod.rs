@@ -25,14 +25,19 @@
 //!
 //! [`RecordingOutbound`] stands in for all of it in other modules' tests.
 
+mod batch;
 pub mod card;
 pub mod chunk;
 mod dingtalk;
 mod error;
+mod keyword;
+mod lane;
+mod mention;
 mod rate_limit;
 mod recording;
 mod reply;
 mod retry;
+mod robot_account;
 mod stack;
 mod trace;
 
@@ -42,14 +47,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ::dingtalk::Secret;
 use ::dingtalk::ids::{ConversationId, ProcessQueryKey, StaffId};
+use ::dingtalk::model::outbound::{WebhookActionCard, WebhookFeedLink, WebhookLink};
 use async_trait::async_trait;
 use url::Url;
 
 pub use self::dingtalk::{DEFAULT_WEBHOOK_MARGIN, DingTalkOutbound};
 pub use error::DeliveryError;
+pub use keyword::{KeywordError, ensure_keyword, validate_keywords};
+pub use mention::{MAX_MENTIONS, Mentions};
 pub use rate_limit::{RateLimit, RateLimitConfig, RateQuota};
 pub use recording::{Failure, RecordingOutbound};
 pub use retry::{Retry, RetryPolicy};
+pub use robot_account::CustomRobotAccount;
 pub use stack::DeliveryStack;
 pub use trace::Trace;
 
@@ -67,6 +76,8 @@ pub struct OutboundMessage {
     /// Stable key of this part in the gateway's outbox (logged; used as the custom robot's
     /// `msgUuid`).
     pub idempotency_key: String,
+    /// Whom it @-mentions (webhook paths only; the robot OpenAPI cannot @).
+    pub mentions: Mentions,
 }
 
 impl OutboundMessage {
@@ -83,7 +94,15 @@ impl OutboundMessage {
             body,
             reply: None,
             idempotency_key: idempotency_key.into(),
+            mentions: Mentions::default(),
         }
+    }
+
+    /// Adds `mentions` (the text should name them too, see [`Mentions`]).
+    #[must_use]
+    pub fn with_mentions(mut self, mentions: Mentions) -> Self {
+        self.mentions = mentions;
+        self
     }
 
     /// Makes this a reply through `reply`'s sessionWebhook.
@@ -102,13 +121,15 @@ pub enum Target {
     User(StaffId),
     /// A group the bot is a member of (`openConversationId`).
     Group(ConversationId),
-    /// A group custom robot: its webhook URL (carries the robot's `access_token`) and the optional
-    /// `SEC…` signing secret.
+    /// A group custom robot: its webhook URL (carries the robot's `access_token`), the optional
+    /// `SEC…` signing secret and its security keywords.
     CustomRobot {
         /// Webhook URL from the group settings.
         webhook: Url,
         /// Signing secret, when the robot has signing enabled.
         secret: Option<Secret>,
+        /// Security keywords; a message lacking all of them gets the first one added.
+        keywords: Vec<String>,
     },
 }
 
@@ -130,10 +151,15 @@ impl fmt::Debug for Target {
         match self {
             Self::User(id) => f.debug_tuple("User").field(id).finish(),
             Self::Group(id) => f.debug_tuple("Group").field(id).finish(),
-            Self::CustomRobot { webhook, secret } => f
+            Self::CustomRobot {
+                webhook,
+                secret,
+                keywords,
+            } => f
                 .debug_struct("CustomRobot")
                 .field("webhook", &redact_url(webhook))
                 .field("secret", secret)
+                .field("keywords", keywords)
                 .finish(),
         }
     }
@@ -152,6 +178,13 @@ pub enum Body {
         /// The markdown.
         text: String,
     },
+    /// A link preview (webhook `link` / `sampleLink`).
+    Link(WebhookLink),
+    /// An action card with one whole-card button or its own buttons (webhook `actionCard` /
+    /// `sampleActionCard…`).
+    ActionCard(WebhookActionCard),
+    /// A list of links with pictures (webhook `feedCard`; custom robots and sessionWebhooks only).
+    FeedCard(Vec<WebhookFeedLink>),
 }
 
 impl Body {
@@ -168,11 +201,15 @@ impl Body {
         }
     }
 
-    /// The text of the message (the markdown source for markdown).
+    /// The text of the message (the markdown source for markdown, a card's body; the first
+    /// entry's title for a feed card).
     #[must_use]
     pub fn content(&self) -> &str {
         match self {
             Self::Text(text) | Self::Markdown { text, .. } => text,
+            Self::Link(link) => &link.text,
+            Self::ActionCard(card) => &card.text,
+            Self::FeedCard(links) => links.first().map_or("", |l| l.title.as_str()),
         }
     }
 
@@ -182,6 +219,9 @@ impl Body {
         match self {
             Self::Text(_) => "text",
             Self::Markdown { .. } => "markdown",
+            Self::Link(_) => "link",
+            Self::ActionCard(_) => "actionCard",
+            Self::FeedCard(_) => "feedCard",
         }
     }
 }
@@ -364,6 +404,7 @@ mod tests {
             Target::CustomRobot {
                 webhook: Url::parse("https://oapi.dingtalk.com/robot/send?access_token=t").unwrap(),
                 secret: None,
+                keywords: Vec::new(),
             },
             Body::text("x"),
             "k",
@@ -379,6 +420,7 @@ mod tests {
             Target::CustomRobot {
                 webhook: Url::parse("https://oapi.dingtalk.com/robot/send?access_token=tok123").unwrap(),
                 secret: Some(Secret::new("SECabc")),
+                keywords: vec!["alert".into()],
             },
             Body::text("x"),
             "k",

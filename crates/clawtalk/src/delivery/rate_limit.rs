@@ -1,12 +1,16 @@
-//! [`RateLimit`]: waits until DingTalk's limits allow a send, so nothing is dropped.
+//! [`RateLimit`]: waits until DingTalk's limits allow a send, so nothing is dropped, and keeps
+//! the order of sends to one custom robot or conversation.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::time::Instant;
 
+use super::lane::Lanes;
 use super::{DeliveryError, DeliveryPath, Outbound, OutboundMessage, SendReceipt, Target};
 
 /// At most `max` sends in any window of `per`, as DingTalk counts them.
@@ -91,6 +95,9 @@ pub struct RateLimitConfig {
     /// Per custom robot webhook: 20 messages a minute, above which the robot is banned for
     /// 10 minutes.
     pub custom_robot: RateQuota,
+    /// `batchResponses` (default on): short text or markdown messages that wait behind a
+    /// custom robot's or conversation's limit leave merged into one message.
+    pub batch_responses: bool,
 }
 
 impl Default for RateLimitConfig {
@@ -99,12 +106,17 @@ impl Default for RateLimitConfig {
             robot_api: RateQuota::per_second(TWENTY),
             session_webhook: RateQuota::per_minute(TWENTY),
             custom_robot: RateQuota::per_minute(TWENTY),
+            batch_responses: true,
         }
     }
 }
 
 /// Conversations whose sessionWebhook budget is tracked before idle ones are pruned.
 const MAX_TRACKED_CONVERSATIONS: usize = 10_000;
+
+/// A failure that throttles a robot for this long or more stops its lane until then: posting
+/// into a ban cannot succeed and might prolong it.
+const PAUSE_AT_LEAST: Duration = Duration::from_secs(60);
 
 /// What one limiter slot counts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -115,6 +127,14 @@ enum Key {
     SessionWebhook(String, String),
     /// The webhook URL (its `access_token` identifies the robot; kept in memory only).
     CustomRobot(String),
+}
+
+impl Key {
+    /// Sends on these keys go through an ordered lane: they wait long (a minute's budget is 20)
+    /// and their order is visible in one chat. Robot API sends only wait milliseconds.
+    fn is_ordered(&self) -> bool {
+        !matches!(self, Self::RobotApi(..))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -128,38 +148,170 @@ enum RobotApi {
 /// It asks the inner sender which path a message will take ([`Outbound::planned_path`]). When a
 /// reply falls back from the sessionWebhook to the robot API inside the inner sender, the robot
 /// API's budget is charged afterwards (without waiting) so that the following sends slow down.
+///
+/// Custom robot and sessionWebhook sends queue in one lane per robot or conversation and leave
+/// in arrival order; with [`RateLimitConfig::batch_responses`] the short ones that had to wait
+/// are merged into one message. When DingTalk throttles a robot anyway (another sender used its
+/// budget), its lane answers every send with that error until the throttle ends, without
+/// posting; the callers keep the messages (the gateway's outbox sends them again later).
 pub struct RateLimit {
+    core: Arc<Core>,
+}
+
+struct Core {
     inner: Arc<dyn Outbound>,
     robot_api: DefaultKeyedRateLimiter<Key>,
     session_webhook: DefaultKeyedRateLimiter<Key>,
     custom_robot: DefaultKeyedRateLimiter<Key>,
+    batch_responses: bool,
+    lanes: Lanes<Key>,
+    paused: Mutex<HashMap<Key, (Instant, DeliveryError)>>,
 }
 
 impl RateLimit {
     /// Wraps `inner` with `config`'s quotas.
     pub fn new(inner: Arc<dyn Outbound>, config: RateLimitConfig) -> Self {
         Self {
-            inner,
-            robot_api: RateLimiter::keyed(config.robot_api.governor()),
-            session_webhook: RateLimiter::keyed(config.session_webhook.governor()),
-            custom_robot: RateLimiter::keyed(config.custom_robot.governor()),
+            core: Arc::new(Core {
+                inner,
+                robot_api: RateLimiter::keyed(config.robot_api.governor()),
+                session_webhook: RateLimiter::keyed(config.session_webhook.governor()),
+                custom_robot: RateLimiter::keyed(config.custom_robot.governor()),
+                batch_responses: config.batch_responses,
+                lanes: Lanes::default(),
+                paused: Mutex::default(),
+            }),
         }
     }
+}
 
-    fn slot(&self, msg: &OutboundMessage, path: DeliveryPath) -> (&DefaultKeyedRateLimiter<Key>, Key) {
+impl Core {
+    fn slot(&self, msg: &OutboundMessage, path: DeliveryPath) -> Key {
         if let Target::CustomRobot { webhook, .. } = &msg.target {
-            return (&self.custom_robot, Key::CustomRobot(webhook_key(webhook)));
+            return Key::CustomRobot(webhook_key(webhook));
         }
         let account = msg.account_id.clone();
         match (path, &msg.target) {
-            (DeliveryPath::SessionWebhook, target) => (
-                &self.session_webhook,
-                Key::SessionWebhook(account, conversation_key(target)),
-            ),
-            (_, Target::Group(_)) => (&self.robot_api, Key::RobotApi(account, RobotApi::GroupSend)),
-            _ => (&self.robot_api, Key::RobotApi(account, RobotApi::BatchSend)),
+            (DeliveryPath::SessionWebhook, target) => Key::SessionWebhook(account, conversation_key(target)),
+            (_, Target::Group(_)) => Key::RobotApi(account, RobotApi::GroupSend),
+            _ => Key::RobotApi(account, RobotApi::BatchSend),
         }
     }
+
+    fn limiter(&self, key: &Key) -> &DefaultKeyedRateLimiter<Key> {
+        match key {
+            Key::RobotApi(..) => &self.robot_api,
+            Key::SessionWebhook(..) => &self.session_webhook,
+            Key::CustomRobot(..) => &self.custom_robot,
+        }
+    }
+
+    /// Waits for `key`'s permit; true when it had to wait.
+    async fn permit(&self, key: &Key, msg: &OutboundMessage) -> bool {
+        let limiter = self.limiter(key);
+        if limiter.check_key(key).is_ok() {
+            return false;
+        }
+        tracing::debug!(
+            account = %msg.account_id,
+            idempotency_key = %msg.idempotency_key,
+            kind = key.kind(),
+            "rate limit reached, waiting for a permit"
+        );
+        limiter.until_key_ready(key).await;
+        true
+    }
+
+    /// Sends through the inner sender and charges the path it really took.
+    async fn send_now(
+        &self,
+        msg: &OutboundMessage,
+        planned: DeliveryPath,
+    ) -> Result<SendReceipt, DeliveryError> {
+        // One slot per conversation: forget idle ones so a long-running gateway stays small.
+        if self.session_webhook.len() > MAX_TRACKED_CONVERSATIONS {
+            self.session_webhook.retain_recent();
+        }
+        let result = self.inner.send(msg).await;
+        let actual = match &result {
+            Ok(receipt) => Some(receipt.path),
+            Err(err) => err.path(),
+        };
+        if let Some(actual) = actual.filter(|p| *p != planned) {
+            let key = self.slot(msg, actual);
+            // Best effort: a denied check charges nothing, the next send waits as usual.
+            let _ = self.limiter(&key).check_key(&key);
+        }
+        result
+    }
+
+    /// The error a paused lane answers with, while the pause lasts.
+    fn pause_of(&self, key: &Key) -> Option<DeliveryError> {
+        let mut paused = self
+            .paused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match paused.get(key) {
+            Some((until, error)) if *until > Instant::now() => Some(error.clone()),
+            Some(_) => {
+                paused.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn pause_after(&self, key: &Key, result: &Result<SendReceipt, DeliveryError>) {
+        let Err(error) = result else { return };
+        if let Some(pause) = error.retry_after().filter(|p| *p >= PAUSE_AT_LEAST) {
+            tracing::warn!(kind = key.kind(), pause_s = pause.as_secs(), error = %error, "DingTalk throttled this robot; holding its messages until the throttle ends");
+            self.paused
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(key.clone(), (Instant::now() + pause, error.clone()));
+        }
+    }
+}
+
+/// Sends the messages queued on `key`'s lane until it is empty.
+async fn drain(core: Arc<Core>, key: Key, planned: DeliveryPath) {
+    // Closes the lane if this task ends early (a panic below), so the next send opens a new one.
+    struct Guard<'a>(&'a Core, &'a Key, bool);
+    impl Drop for Guard<'_> {
+        fn drop(&mut self) {
+            if !self.2 {
+                self.0.lanes.fail_all(self.1, &DeliveryError::Interrupted);
+            }
+        }
+    }
+    let mut guard = Guard(&core, &key, false);
+    while !core.lanes.close_if_empty(&key) {
+        if let Some(error) = core.pause_of(&key) {
+            core.lanes.fail_all(&key, &error);
+            continue;
+        }
+        let Some(single) = core.lanes.take(&key) else {
+            continue;
+        };
+        let waited = core.permit(&key, &single.msg).await;
+        // Messages queued while we waited for the permit ride along (`batchResponses`).
+        let batch = if waited && core.batch_responses {
+            core.lanes.extend(&key, single)
+        } else {
+            single
+        };
+        if batch.len() > 1 {
+            tracing::info!(
+                kind = key.kind(),
+                merged = batch.len(),
+                "merged queued messages into one send (batchResponses)"
+            );
+        }
+        let result = core.send_now(&batch.msg, planned).await;
+        core.pause_after(&key, &result);
+        batch.finish(&result);
+    }
+    guard.2 = true;
 }
 
 fn conversation_key(target: &Target) -> String {
@@ -174,39 +326,38 @@ fn webhook_key(webhook: &url::Url) -> String {
     webhook.as_str().to_owned()
 }
 
+impl Key {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::RobotApi(..) => "robot_api",
+            Self::SessionWebhook(..) => "session_webhook",
+            Self::CustomRobot(..) => "custom_robot",
+        }
+    }
+}
+
 #[async_trait]
 impl Outbound for RateLimit {
     async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, DeliveryError> {
-        let planned = self.inner.planned_path(msg);
-        let (limiter, key) = self.slot(msg, planned);
-        if limiter.check_key(&key).is_err() {
-            tracing::debug!(
-                account = %msg.account_id,
-                idempotency_key = %msg.idempotency_key,
-                path = planned.as_str(),
-                "rate limit reached, waiting for a permit"
-            );
-            limiter.until_key_ready(&key).await;
+        let core = &self.core;
+        let planned = core.inner.planned_path(msg);
+        let key = core.slot(msg, planned);
+        if !key.is_ordered() {
+            core.permit(&key, msg).await;
+            return core.send_now(msg, planned).await;
         }
-        // One slot per conversation: forget idle ones so a long-running gateway stays small.
-        if self.session_webhook.len() > MAX_TRACKED_CONVERSATIONS {
-            self.session_webhook.retain_recent();
+        if let Some(error) = core.pause_of(&key) {
+            return Err(error);
         }
-        let result = self.inner.send(msg).await;
-        let actual = match &result {
-            Ok(receipt) => Some(receipt.path),
-            Err(err) => err.path(),
-        };
-        if let Some(actual) = actual.filter(|p| *p != planned) {
-            let (limiter, key) = self.slot(msg, actual);
-            // Best effort: a denied check charges nothing, the next send waits as usual.
-            let _ = limiter.check_key(&key);
+        let (outcome, opened) = core.lanes.push(&key, msg.clone());
+        if opened {
+            tokio::spawn(drain(Arc::clone(core), key, planned));
         }
-        result
+        outcome.await.unwrap_or(Err(DeliveryError::Interrupted))
     }
 
     fn planned_path(&self, msg: &OutboundMessage) -> DeliveryPath {
-        self.inner.planned_path(msg)
+        self.core.inner.planned_path(msg)
     }
 }
 

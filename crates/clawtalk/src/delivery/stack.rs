@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use super::{Outbound, RateLimit, RateLimitConfig, Retry, RetryPolicy, Trace};
+use super::{CustomRobotAccount, Outbound, RateLimit, RateLimitConfig, Retry, RetryPolicy, Target, Trace};
 
-/// Builds `Trace → Retry → RateLimit → inner`, whatever order the options are given in.
+/// Builds `Trace → Retry → RateLimit → [CustomRobotAccount →] inner`, whatever order the options are given in.
 ///
 /// Rate limiting sits under the retry layer so every attempt waits for a permit, and tracing on
 /// top so one span covers all attempts of a message.
@@ -25,6 +25,7 @@ pub struct DeliveryStack {
     inner: Arc<dyn Outbound>,
     retry: Option<RetryPolicy>,
     rate_limit: Option<RateLimitConfig>,
+    custom_robot: Option<Target>,
     trace: bool,
 }
 
@@ -35,6 +36,7 @@ impl DeliveryStack {
             inner,
             retry: None,
             rate_limit: None,
+            custom_robot: None,
             trace: false,
         }
     }
@@ -51,6 +53,12 @@ impl DeliveryStack {
         self
     }
 
+    /// Sends everything through one custom robot ([`CustomRobotAccount`], under the rate limit).
+    pub fn with_custom_robot(mut self, robot: Target) -> Self {
+        self.custom_robot = Some(robot);
+        self
+    }
+
     /// Adds a [`Trace`] layer.
     pub fn with_trace(mut self) -> Self {
         self.trace = true;
@@ -61,6 +69,9 @@ impl DeliveryStack {
     #[must_use]
     pub fn build(self) -> Arc<dyn Outbound> {
         let mut outbound = self.inner;
+        if let Some(robot) = self.custom_robot {
+            outbound = Arc::new(CustomRobotAccount::new(outbound, robot));
+        }
         if let Some(config) = self.rate_limit {
             outbound = Arc::new(RateLimit::new(outbound, config));
         }

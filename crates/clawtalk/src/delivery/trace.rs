@@ -117,6 +117,7 @@ mod tests {
             Target::CustomRobot {
                 webhook: url::Url::parse("https://oapi.dingtalk.com/robot/send?access_token=tok123").unwrap(),
                 secret: Some(dingtalk::Secret::new("SECsecret")),
+                keywords: Vec::new(),
             },
             Body::text("TOP SECRET BODY"),
             "turn-9/part-1",

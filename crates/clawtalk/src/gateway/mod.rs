@@ -42,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 use crate::agent::{AgentRuntime, ToolRegistry};
 use crate::config::Config;
 use crate::delivery::card::{CardAccount, CardStats};
-use crate::delivery::{DeliveryStack, DingTalkOutbound, Outbound, RateLimitConfig, RetryPolicy};
+use crate::delivery::{DeliveryStack, DingTalkOutbound, Outbound, RetryPolicy};
 use crate::inbound::InboundMessage;
 use crate::store::{Store, WorkerId};
 
@@ -164,6 +164,7 @@ impl Gateway {
         if let Some(webhooks) = http::bind(&shared).await? {
             tasks.spawn(webhooks);
         }
+        // HTTP-mode accounts receive over `/webhooks/dingtalk`; custom robots only send.
         for account in config
             .enabled_accounts()
             .filter(|a| a.mode == crate::config::ConnectionMode::Stream)
@@ -229,11 +230,14 @@ fn delivery_stack(account: &crate::config::DingTalkAccount, api: OpenApiClient) 
         RobotCode::new(account.robot_code.clone()),
         api,
     );
-    DeliveryStack::new(Arc::new(sender))
+    let stack = DeliveryStack::new(Arc::new(sender))
         .with_retry(RetryPolicy::default())
-        .with_rate_limit(RateLimitConfig::default())
-        .with_trace()
-        .build()
+        .with_rate_limit(account.rate_limits())
+        .with_trace();
+    match account.custom_robot_target() {
+        Some(robot) => stack.with_custom_robot(robot).build(),
+        None => stack.build(),
+    }
 }
 
 /// The inbound message stored with an inbox row.

@@ -1,0 +1,92 @@
+//! Custom Robot accounts (`mode: "customRobot"`): a group webhook (`webhookUrl`), its `SEC…`
+//! signing `secret` and/or security `keywords`, and `batchResponses`.
+
+use url::Url;
+
+use super::reader::{Ctx, Layered};
+use super::types::{ConnectionMode, CustomRobotSettings, DingTalkAccount};
+use crate::delivery::{RateLimitConfig, Target, validate_keywords};
+
+impl DingTalkAccount {
+    /// The webhook every message of a `mode: "customRobot"` account goes to.
+    #[must_use]
+    pub fn custom_robot_target(&self) -> Option<Target> {
+        let robot = self
+            .custom_robot
+            .as_ref()
+            .filter(|_| self.mode == ConnectionMode::CustomRobot)?;
+        Some(Target::CustomRobot {
+            webhook: robot.webhook.clone(),
+            secret: robot.secret.clone().filter(|s| !s.is_empty()),
+            keywords: robot.keywords.clone(),
+        })
+    }
+
+    /// DingTalk's limits with this account's `batchResponses`.
+    #[must_use]
+    pub fn rate_limits(&self) -> RateLimitConfig {
+        RateLimitConfig {
+            batch_responses: self.batch_responses,
+            ..RateLimitConfig::default()
+        }
+    }
+}
+
+/// Reads the custom-robot keys of an account (`webhook_url` / `batch_responses` spellings of
+/// the seed format accepted too). `None` when the account names no webhook.
+pub(crate) fn read(layer: &Layered<'_, '_>, cx: &mut Ctx<'_>) -> Option<CustomRobotSettings> {
+    let pick = |a: &'static str, b: &'static str| layer.get(a).or_else(|| layer.get(b));
+    let webhook = pick("webhookUrl", "webhook_url").and_then(|n| n.node().url(cx));
+    let secret = layer.get("secret").and_then(|n| n.node().secret(cx));
+    let mut keywords = layer
+        .get("keywords")
+        .and_then(|n| n.node().id_list(cx))
+        .unwrap_or_default();
+    if let Some(one) = layer.get("keyword").and_then(|n| n.node().string(cx)) {
+        keywords.insert(0, one);
+    }
+    Some(CustomRobotSettings {
+        webhook: webhook?,
+        secret,
+        keywords,
+    })
+}
+
+/// `batchResponses` (also `batch_responses`), default true.
+pub(crate) fn batch_responses(layer: &Layered<'_, '_>, cx: &mut Ctx<'_>) -> bool {
+    layer
+        .get("batchResponses")
+        .or_else(|| layer.get("batch_responses"))
+        .and_then(|n| n.node().bool(cx))
+        .unwrap_or(true)
+}
+
+/// What is wrong with a custom robot's settings, as (key, message, fix).
+pub(crate) fn problems(robot: &CustomRobotSettings) -> Vec<(&'static str, String, String)> {
+    let mut out = Vec::new();
+    if !has_access_token(&robot.webhook) {
+        out.push((
+            "webhookUrl",
+            "the webhook URL has no access_token".to_owned(),
+            "copy the whole URL from the group's robot settings: https://oapi.dingtalk.com/robot/send?access_token=…".to_owned(),
+        ));
+    }
+    if let Some(secret) = &robot.secret
+        && !secret.expose().starts_with("SEC")
+    {
+        out.push((
+            "secret",
+            "the signing secret does not start with SEC".to_owned(),
+            "copy the 加签 secret (SEC…) from the robot's security settings, or remove secret when signing is off".to_owned(),
+        ));
+    }
+    if let Err(error) = validate_keywords(&robot.keywords) {
+        out.push(("keywords", error.to_string(), "fix the keywords list".to_owned()));
+    }
+    out
+}
+
+fn has_access_token(url: &Url) -> bool {
+    url.query_pairs()
+        .any(|(k, v)| k == "access_token" && !v.trim().is_empty())
+}
