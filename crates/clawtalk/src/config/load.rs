@@ -191,9 +191,21 @@ fn sibling_channels_yaml(config: &Path) -> Option<PathBuf> {
 }
 
 /// Adds the bots of a `channels.yaml` beside the config file to it; diagnostics about them
-/// are prefixed with the YAML file's name.
+/// are prefixed with the YAML file's name. A config that configures DingTalk itself (for
+/// example one made by `config import` from that very file) wins, so nothing counts twice.
 fn merge_sibling(root: Value, yaml_path: &Path, cx: &mut Ctx<'_>) -> (Value, PathMap) {
     let name = yaml_path.display().to_string();
+    let own = super::channels::CHANNELS
+        .iter()
+        .any(|c| root.get("channels").and_then(|ch| ch.get(c)).is_some());
+    if own {
+        cx.diags.warn(
+            name,
+            "not read: the config file beside it configures DingTalk channels itself",
+            Some("delete or move channels.yaml once it is imported (clawtalk config import)".into()),
+        );
+        return (root, PathMap::default());
+    }
     let parsed = std::fs::read_to_string(yaml_path)
         .map_err(|e| format!("cannot read it: {e}"))
         .and_then(|text| parse_yaml(&text).map_err(|e| format!("not valid YAML: {e}")));

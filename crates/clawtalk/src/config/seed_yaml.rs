@@ -751,5 +751,21 @@ channels:
                 .ends_with("channels.yaml: channels.bot.app_secret"),
             "{err}"
         );
+        // Once imported, the JSON's own channels win and the YAML is not read twice.
+        std::fs::write(
+            dir.path().join("clawtalk.json"),
+            r#"{ agents: { list: [ { id: "main", model: "deepseek/deepseek-chat" } ] },
+                 channels: { dingtalk: { clientId: "dingjson", clientSecret: "s" } } }"#,
+        )
+        .unwrap();
+        let loaded = Config::load_with_env(Some(&dir.path().join("clawtalk.json")), &env).unwrap();
+        assert_eq!(loaded.config.accounts.len(), 1);
+        assert_eq!(loaded.config.accounts[0].client_id, "dingjson");
+        assert!(
+            loaded
+                .warnings
+                .iter()
+                .any(|w| w.path.ends_with("channels.yaml") && w.message.contains("not read"))
+        );
     }
 }

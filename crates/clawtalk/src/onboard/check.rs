@@ -71,9 +71,25 @@ fn robot_failure(error: &dingtalk::Error, webhook_url: &Url) -> Failure {
              webhook URL and the SEC… secret again from the group's robot settings"
                 .to_owned(),
         ),
-        // The body (e.g. a keyword-security refusal) explains itself; the webhook token is in
-        // the URL, which is not part of the error text.
+        Some(ApiErrorKind::SecurityCheckFailed) => (
+            "security_check_failed",
+            format!(
+                "the robot's security check refused the message ({}); check the SEC… signing \
+                 secret (or the keyword, or the IP allowlist) in the group's robot settings, \
+                 and this machine's clock",
+                one_line(error)
+            ),
+        ),
+        // The webhook token is in the URL, which is not part of the error text.
         _ => ("rejected", error.to_string()),
     };
     Failure { step, kind, message }
+}
+
+/// DingTalk's refusal reason, without the error's own advice (ours replaces it).
+fn one_line(error: &dingtalk::Error) -> String {
+    match error {
+        dingtalk::Error::Api(api) => format!("code {}: {}", api.code, api.message),
+        other => other.to_string(),
+    }
 }
