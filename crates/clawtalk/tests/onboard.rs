@@ -523,6 +523,60 @@ async fn a_custom_robot_is_tested_with_a_signed_message_only_when_asked() {
     assert!(bot.get("clientId").is_none());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_mode_checks_the_token_and_the_event_keys() {
+    let world = World::start().await;
+    let config = world.home().join("clawtalk.json");
+    let path = config.to_str().unwrap().to_owned();
+    let sim = world.sim.base_url().to_string();
+    let aes_key = "a".repeat(43);
+    let run = |aes_key: &str| {
+        args(&[
+            "onboard",
+            "dingtalk",
+            "--non-interactive",
+            "--config",
+            &path,
+            "--endpoints",
+            &sim,
+            "--mode",
+            "http",
+            "--client-id",
+            APP1,
+            "--client-secret",
+            SECRET1,
+            "--token",
+            "tok",
+            "--aes-key",
+            aes_key,
+        ])
+    };
+    let out = clawtalk(world.home(), &run("short"), &[]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("has 5 characters, DingTalk's have 43"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!config.exists());
+
+    let out = clawtalk(world.home(), &run(&aes_key), &[]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("access token issued"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        !text(&out.stdout).contains("Stream ticket"),
+        "HTTP mode opens no Stream"
+    );
+    let bot = &read_json(&config)["channels"]["dingtalk"];
+    assert_eq!(bot["mode"], "http");
+    assert_eq!(bot["token"], "tok");
+    assert_eq!(bot["aesKey"], aes_key.as_str());
+}
+
 fn seed_yaml(world: &World, secret_ref: &str) -> String {
     world.fill(&format!(
         r#"# A seed deployment file.

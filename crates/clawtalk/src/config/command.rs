@@ -46,17 +46,7 @@ fn write_text(
     summary: Option<&str>,
 ) -> io::Result<()> {
     writeln!(out, "config: {source}")?;
-    for (severity, issue) in errors
-        .iter()
-        .map(|e| ("error", e))
-        .chain(warnings.iter().map(|w| ("warning", w)))
-    {
-        write!(out, "{}: {severity}: {}", issue.path, issue.message)?;
-        if let Some(fix) = &issue.fix {
-            write!(out, "; fix: {fix}")?;
-        }
-        writeln!(out)?;
-    }
+    write_issues(out, errors, warnings)?;
     let counts = format!(
         "{} error{}, {} warning{}",
         errors.len(),
@@ -68,6 +58,22 @@ fn write_text(
         Some(s) if errors.is_empty() => writeln!(out, "config is valid ({counts}): {s}"),
         _ => writeln!(out, "config is invalid ({counts})"),
     }
+}
+
+/// One line per issue, errors first: `path: severity: message; fix: …`.
+fn write_issues(out: &mut dyn Write, errors: &[ConfigIssue], warnings: &[ConfigIssue]) -> io::Result<()> {
+    for (severity, issue) in errors
+        .iter()
+        .map(|e| ("error", e))
+        .chain(warnings.iter().map(|w| ("warning", w)))
+    {
+        write!(out, "{}: {severity}: {}", issue.path, issue.message)?;
+        if let Some(fix) = &issue.fix {
+            write!(out, "; fix: {fix}")?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
 }
 
 fn write_json(
@@ -205,20 +211,7 @@ pub fn import(
             fix: Some(format!("export {name}=… where the gateway runs")),
         });
     }
-    let report = |out: &mut dyn Write| -> io::Result<()> {
-        for (severity, issue) in errors
-            .iter()
-            .map(|e| ("error", e))
-            .chain(warnings.iter().map(|w| ("warning", w)))
-        {
-            write!(out, "{}: {severity}: {}", issue.path, issue.message)?;
-            if let Some(fix) = &issue.fix {
-                write!(out, "; fix: {fix}")?;
-            }
-            writeln!(out)?;
-        }
-        Ok(())
-    };
+    let report = |out: &mut dyn Write| write_issues(out, &errors, &warnings);
     if !errors.is_empty() {
         report(out)?;
         writeln!(

@@ -69,10 +69,11 @@ impl PathMap {
         };
         let rest = &issue.path[ours.len()..];
         let mapped = format!("{}{theirs}{rest}", self.prefix);
-        let replace = |text: &str| text.replace(issue.path.as_str(), &mapped);
-        issue.message = replace(&issue.message);
-        issue.fix = issue.fix.as_deref().map(replace);
-        issue.path = mapped;
+        let old = std::mem::replace(&mut issue.path, mapped);
+        issue.message = issue.message.replace(&old, &issue.path);
+        if let Some(fix) = &mut issue.fix {
+            *fix = fix.replace(&old, &issue.path);
+        }
     }
 }
 
@@ -216,7 +217,7 @@ pub(crate) fn translate(yaml: &Value, mut base: Value, prefix: &str, cx: &mut Ct
             ));
         }
         if let Some(rules) = channel.get("routing") {
-            for (rule, rule_path) in routing(&rules.value, &theirs("routing"), prefix, cx) {
+            for (rule, rule_path) in routing(rules.value, &theirs("routing"), prefix, cx) {
                 agents.add(&rule.agent, &here(&join_key(&rule_path, "agent")));
                 bindings.push((
                     binding(&rule.agent, &id, Some(rule.dept.clone())),

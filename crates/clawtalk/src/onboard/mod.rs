@@ -434,7 +434,7 @@ impl Flow<'_> {
                     )?
                     .ok_or_else(|| missing("--client-secret or --client-secret-env", "the Client Secret"))?;
                 let (token, aes_key) = if mode == Mode::Http {
-                    self.event_keys(account)?
+                    self.event_keys()?
                 } else {
                     (None, None)
                 };
@@ -473,37 +473,37 @@ impl Flow<'_> {
         }
     }
 
-    fn event_keys(&mut self, account: &str) -> anyhow::Result<(Option<SecretEntry>, Option<SecretEntry>)> {
-        let (token, aes_key) = (self.args.token.take(), self.args.aes_key.take());
+    /// HTTP mode's optional event subscription keys: both or neither.
+    fn event_keys(&mut self) -> anyhow::Result<(Option<SecretEntry>, Option<SecretEntry>)> {
+        let (mut token, mut aes_key) = (self.args.token.take(), self.args.aes_key.take());
+        if let Some(ui) = &self.ui
+            && token.is_none()
+            && aes_key.is_none()
+            && ui.confirm(
+                "Receive event subscriptions over HTTP too (needs the token and aes_key)?",
+                false,
+            )?
+        {
+            token = Some(ui.text("Event subscription token", None, required("the token"))?);
+            aes_key = Some(ui.secret("Event subscription aes_key (43 characters)", false)?);
+        }
+        match (&token, &aes_key) {
+            (Some(_), None) | (None, Some(_)) => {
+                bail!(
+                    "HTTP event subscription needs both the token and the aes_key (--token and --aes-key), or neither"
+                )
+            }
+            (_, Some(key)) if key.len() != 43 => bail!(
+                "the aes_key has {} characters, DingTalk's have 43; copy it again from the app's event subscription page",
+                key.len()
+            ),
+            _ => {}
+        }
         let literal = |v: String| SecretEntry {
             value: Some(Secret::new(v)),
             env: None,
         };
-        let Some(ui) = &self.ui else {
-            if token.is_some() != aes_key.is_some() {
-                bail!("HTTP event subscription needs both --token and --aes-key (or neither)");
-            }
-            return Ok((token.map(literal), aes_key.map(literal)));
-        };
-        if token.is_some() || aes_key.is_some() {
-            return Ok((token.map(literal), aes_key.map(literal)));
-        }
-        if !ui.confirm(
-            "Receive event subscriptions over HTTP too (needs the token and aes_key)?",
-            false,
-        )? {
-            return Ok((None, None));
-        }
-        let token = ui.text("Event subscription token", None, required("the token"))?;
-        let aes_key = ui.secret("Event subscription aes_key (43 characters)", false)?;
-        if aes_key.len() != 43 {
-            bail!(
-                "the aes_key has {} characters, DingTalk's have 43; copy it again",
-                aes_key.len()
-            );
-        }
-        let _ = account;
-        Ok((Some(literal(token)), Some(literal(aes_key))))
+        Ok((token.map(literal), aes_key.map(literal)))
     }
 
     /// A secret from flags (value and/or variable) or prompts, and how it is written.
