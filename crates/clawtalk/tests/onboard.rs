@@ -7,8 +7,9 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use dingtalk_sim::CustomRobotSpec;
+use dingtalk_sim::{CustomRobot, CustomRobotSpec};
 use expectrl::Expect;
+use expectrl::process::Termios;
 use expectrl::session::OsSession as Session;
 use llm_mock::Script;
 use support::world::{ALICE, APP1, APP2, SECRET1, SECRET2};
@@ -17,8 +18,13 @@ use support::{TIMEOUT, World, WorldOptions};
 const DOWN: &str = "\x1b[B";
 const ENTER: &str = "\r";
 
-/// The wizard on a pseudo-terminal, with a cleared environment plus `env`.
+/// `clawtalk onboard dingtalk` on a pseudo-terminal, with a cleared environment plus `env`.
 fn wizard(home: &Path, args: &[String], env: &[(&str, &str)]) -> Session {
+    on_pty(home, &["onboard", "dingtalk"], args, env)
+}
+
+/// `clawtalk <command> <args>` on a pseudo-terminal.
+fn on_pty(home: &Path, command_words: &[&str], args: &[String], env: &[(&str, &str)]) -> Session {
     let mut command = Command::new(env!("CARGO_BIN_EXE_clawtalk"));
     command
         .env_clear()
@@ -26,7 +32,7 @@ fn wizard(home: &Path, args: &[String], env: &[(&str, &str)]) -> Session {
         .env("TERM", "xterm-256color")
         .env("RUST_LOG", "warn")
         .envs(env.iter().copied())
-        .args(["onboard", "dingtalk"])
+        .args(command_words)
         .args(args);
     let mut session = Session::spawn(command).expect("spawn clawtalk on a pty");
     session.set_expect_timeout(Some(TIMEOUT));
@@ -41,6 +47,24 @@ fn answer(session: &mut Session, needle: &str, keys: &str) {
     if !keys.is_empty() {
         session.send(keys).expect("type into the pty");
     }
+}
+
+/// Like [`answer`] for a hidden (password) prompt. Its terminal switch discards whatever was
+/// typed before it (TCSAFLUSH), so wait until echo is off, as a person would see the prompt
+/// before typing.
+fn answer_secret(session: &mut Session, needle: &str, keys: &str) {
+    if let Err(e) = session.expect(needle) {
+        panic!("the wizard never showed {needle:?}: {e}");
+    }
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while session.get_process().is_echo().expect("read the pty mode") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "echo never went off at {needle:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    session.send(keys).expect("type into the pty");
 }
 
 /// Runs `clawtalk <args>` without a terminal.
@@ -84,6 +108,20 @@ fn mode_of(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
+/// A Custom Robot in the world's group that signs (the simulator picks the `SEC…` secret).
+fn signed_robot(world: &World) -> CustomRobot {
+    world
+        .sim
+        .create_custom_robot(CustomRobotSpec {
+            group: world.group.clone(),
+            name: Some("Alerts".into()),
+            access_token: None,
+            secret: Some(String::new()),
+            keywords: Vec::new(),
+        })
+        .expect("create a custom robot")
+}
+
 /// Sends a DM to APP1 and waits for the model's scripted answer.
 async fn assert_dm_answered(world: &World, needle: &str) {
     world
@@ -113,13 +151,13 @@ async fn the_wizard_on_a_terminal_rejects_a_wrong_secret_then_writes_a_config_th
         let mut s = wizard(&home, &cli, &[]);
         answer(&mut s, "How does the bot connect?", ENTER);
         answer(&mut s, "Client ID", &format!("{APP1}{ENTER}"));
-        answer(&mut s, "Client Secret", &format!("not-the-secret{ENTER}"));
+        answer_secret(&mut s, "Client Secret", &format!("not-the-secret{ENTER}"));
         answer(&mut s, "Where should this secret live?", ENTER);
         answer(&mut s, "FAILED at access token [wrong_credentials]", "");
         answer(&mut s, &format!("rejected clientId {APP1}"), "");
         answer(&mut s, "What now?", ENTER);
         answer(&mut s, "Client ID", &format!("{APP1}{ENTER}"));
-        answer(&mut s, "Client Secret", &format!("{SECRET1}{ENTER}"));
+        answer_secret(&mut s, "Client Secret", &format!("{SECRET1}{ENTER}"));
         answer(
             &mut s,
             "Where should this secret live?",
@@ -142,7 +180,7 @@ async fn the_wizard_on_a_terminal_rejects_a_wrong_secret_then_writes_a_config_th
         answer(&mut s, "Provider id", ENTER);
         answer(&mut s, "Base URL", &format!("{model_url}{ENTER}"));
         answer(&mut s, "Model", &format!("e2e-model{ENTER}"));
-        answer(&mut s, "API key", &format!("sk-e2e-mock{ENTER}"));
+        answer_secret(&mut s, "API key", &format!("sk-e2e-mock{ENTER}"));
         answer(&mut s, "Where should this secret live?", ENTER);
         answer(&mut s, "Write ", ENTER);
         answer(&mut s, "saved account \"default\" (stream)", "");
@@ -453,16 +491,7 @@ async fn channels_add_adds_a_second_account_and_keeps_the_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_custom_robot_is_tested_with_a_signed_message_only_when_asked() {
     let world = World::start().await;
-    let robot = world
-        .sim
-        .create_custom_robot(CustomRobotSpec {
-            group: world.group.clone(),
-            name: Some("Alerts".into()),
-            access_token: None,
-            secret: Some(String::new()),
-            keywords: Vec::new(),
-        })
-        .unwrap();
+    let robot = signed_robot(&world);
     let secret = robot.secret.clone().unwrap();
     let config = world.home().join("clawtalk.json");
     let path = config.to_str().unwrap().to_owned();
@@ -575,6 +604,68 @@ async fn http_mode_checks_the_token_and_the_event_keys() {
     assert_eq!(bot["mode"], "http");
     assert_eq!(bot["token"], "tok");
     assert_eq!(bot["aesKey"], aes_key.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_add_on_a_terminal_asks_for_a_new_id_and_tests_a_robot_when_agreed() {
+    let world = World::start().await;
+    let robot = signed_robot(&world);
+    let config = world.home().join("clawtalk.json");
+    std::fs::write(
+        &config,
+        world.fill(
+            r#"{ agents: { defaults: { model: "mock/e2e-model" } },
+                 channels: { dingtalk: { clientId: "{APP1}", clientSecret: "{SECRET1}", dmPolicy: "open" } } }"#,
+        ),
+    )
+    .unwrap();
+    let home = world.home().to_path_buf();
+    let cli = args(&["--config", config.to_str().unwrap()]);
+    let secret = robot.secret.clone().unwrap();
+    let (url, typed) = (robot.webhook_url.clone(), secret.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut s = on_pty(&home, &["channels", "add"], &cli, &[("NO_COLOR", "1")]);
+        answer(
+            &mut s,
+            "Account id (existing: default)",
+            &format!("default{ENTER}"),
+        );
+        answer(&mut s, "exists. Replace", &format!("n{ENTER}"));
+        answer(&mut s, "Account id", &format!("alerts{ENTER}"));
+        answer(
+            &mut s,
+            "How does the bot connect?",
+            &format!("{DOWN}{DOWN}{ENTER}"),
+        );
+        answer(&mut s, "Webhook URL", &format!("{url}{ENTER}"));
+        answer_secret(&mut s, "Signing secret", &format!("{typed}{ENTER}"));
+        answer(&mut s, "Where should this secret live?", ENTER);
+        answer(&mut s, "Post a test message", &format!("y{ENTER}"));
+        answer(&mut s, "DingTalk accepted the test message", "");
+        answer(&mut s, "Answer in groups?", ENTER);
+        answer(&mut s, "The default model is mock/e2e-model. Change it?", ENTER);
+        answer(&mut s, "Write ", ENTER);
+        answer(&mut s, "saved account \"alerts\" (customRobot)", "");
+        s.get_process_mut().wait().expect("the wizard exits");
+    })
+    .await
+    .expect("the wizard script ran");
+    world
+        .wait_reply_containing(&world.group, "test message from")
+        .await;
+    let doc = read_json(&config);
+    let accounts = &doc["channels"]["dingtalk"]["accounts"];
+    assert_eq!(
+        accounts["default"]["clientId"], APP1,
+        "the first bot moved under accounts"
+    );
+    assert_eq!(
+        doc["channels"]["dingtalk"]["dmPolicy"], "open",
+        "shared keys stay shared"
+    );
+    assert_eq!(accounts["alerts"]["mode"], "customRobot");
+    assert_eq!(accounts["alerts"]["secret"], secret.as_str());
+    assert_eq!(doc["agents"]["defaults"]["model"], "mock/e2e-model");
 }
 
 fn seed_yaml(world: &World, secret_ref: &str) -> String {
