@@ -237,7 +237,7 @@ pub(crate) fn translate(yaml: &Value, mut base: Value, prefix: &str, cx: &mut Ct
         if base.at(&["channels", "dingtalk"]).is_some() {
             cx.diags.error(
                 here("channels"),
-                "the config file beside channels.yaml also configures channels.dingtalk",
+                "channels.dingtalk is already configured in the config file these channels go into",
                 "keep the DingTalk bots in one file (`clawtalk config import channels.yaml` merges them)",
             );
         } else {

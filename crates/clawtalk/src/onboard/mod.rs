@@ -708,33 +708,32 @@ impl Flow<'_> {
             || format!("{}_API_KEY", provider.to_ascii_uppercase().replace('-', "_")),
             |v| (*v).to_owned(),
         );
-        let api_key = match (self.args.api_key.take(), self.args.api_key_env.take(), &self.ui) {
-            (None, None, Some(ui)) => {
-                if let Some(set) = key_vars
-                    .iter()
-                    .find(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
-                {
-                    println!("  using ${set} from the environment at start-up");
-                    None
-                } else {
-                    self.secret(
-                        &format!("API key (empty: read ${suggested} at start-up)"),
-                        None,
-                        None,
-                        &suggested,
-                        ("--api-key", "--api-key-env"),
-                        true,
-                    )?
-                    .or_else(|| {
-                        let _ = ui;
-                        preset.is_none().then(|| SecretEntry {
-                            value: None,
-                            env: Some(suggested.clone()),
-                        })
-                    })
-                }
+        let from_env = key_vars
+            .iter()
+            .find(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
+        let (value, env) = (self.args.api_key.take(), self.args.api_key_env.take());
+        let api_key = match (&value, &env, &self.ui, from_env) {
+            (None, None, Some(_), Some(set)) => {
+                println!("  the API key comes from ${set} at start-up");
+                None
             }
-            (value, env, _) => self.secret(
+            (None, None, Some(_), None) => {
+                // Presets read their variables by themselves; a custom server may need no key.
+                let empty = if preset.is_some() {
+                    format!("empty: read ${suggested} at start-up")
+                } else {
+                    "empty: none".to_owned()
+                };
+                self.secret(
+                    &format!("API key ({empty})"),
+                    None,
+                    None,
+                    &suggested,
+                    ("--api-key", "--api-key-env"),
+                    true,
+                )?
+            }
+            _ => self.secret(
                 "API key",
                 value,
                 env,
