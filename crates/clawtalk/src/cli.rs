@@ -3,7 +3,7 @@
 //! Each operator command lives in its own module under `cli/`; this file only names the
 //! commands and routes to them.
 
-mod channels;
+pub(crate) mod channels;
 mod common;
 mod message;
 mod pairing;
@@ -68,11 +68,23 @@ pub enum Command {
         #[command(subcommand)]
         command: message::MessageCommand,
     },
-    /// Show the DingTalk accounts and check them against DingTalk.
+    /// Set up a bot step by step (or with flags and --non-interactive), test it and save it.
+    Onboard {
+        #[command(subcommand)]
+        command: OnboardCommand,
+    },
+    /// Show the DingTalk accounts and check them against DingTalk, or add one.
     Channels {
         #[command(subcommand)]
         command: channels::ChannelsCommand,
     },
+}
+
+/// `clawtalk onboard …`.
+#[derive(Debug, Subcommand)]
+pub enum OnboardCommand {
+    /// A DingTalk bot: mode, credentials (tested against DingTalk), policies and a model.
+    Dingtalk(Box<crate::onboard::OnboardArgs>),
 }
 
 /// `clawtalk gateway …`.
@@ -108,6 +120,16 @@ pub enum ConfigCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Convert a channels.yaml (seed format) into clawtalk's JSON config, checked as the
+    /// gateway would check it (exit 1 on errors, nothing written).
+    Import {
+        /// The channels.yaml to read.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Write (merge) into this file, mode 0600, instead of printing the JSON.
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// Logs go to stderr; `RUST_LOG` overrides the default `info` level.
@@ -141,13 +163,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pairing { command } => pairing::run(command).await,
         Command::Message { command } => message::run(command).await,
         Command::Channels { command } => channels::run(command).await,
+        Command::Onboard {
+            command: OnboardCommand::Dingtalk(args),
+        } => crate::onboard::run(*args, crate::onboard::Flavor::Onboard).await,
     }
 }
 
 fn run_config(command: ConfigCommand) -> anyhow::Result<()> {
-    use crate::config::command::{OutputFormat, validate};
+    use crate::config::command::{OutputFormat, import, validate};
     use std::io::Write;
     match command {
+        ConfigCommand::Import { file, out } => {
+            let mut stdout = std::io::stdout().lock();
+            let ok = import(
+                &file,
+                out.as_deref(),
+                &|name| std::env::var(name).ok(),
+                &mut stdout,
+            )?;
+            stdout.flush()?;
+            if !ok {
+                // As for validate: the report above is the error message.
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         ConfigCommand::Validate { config, json } => {
             let format = if json {
                 OutputFormat::Json

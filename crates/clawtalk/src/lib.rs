@@ -12,6 +12,7 @@
 //! - [`policy`]: dmPolicy, groupPolicy, allowlists, the mention rule and pairing replies.
 //! - [`routing`]: bindings → agent, and session keys.
 //! - [`llm`]: the OpenAI-compatible model client (DashScope, DeepSeek, Kimi, GLM, any `baseUrl`).
+//! - [`onboard`]: `clawtalk onboard dingtalk` / `channels add`: the setup wizard.
 //! - [`delivery`]: outbound messages: one `Outbound` trait, the DingTalk sender, chunking, and
 //!   rate-limit, retry and tracing layers.
 //! - [`store`]: durable inbox, outbox, sessions and pairing (SQLite; one trait for all backends).
@@ -26,6 +27,7 @@ pub mod demo;
 pub mod gateway;
 pub mod inbound;
 pub mod llm;
+pub mod onboard;
 pub mod policy;
 pub mod routing;
 pub mod sim;

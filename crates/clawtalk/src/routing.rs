@@ -222,6 +222,85 @@ mod tests {
         );
     }
 
+    /// `memoryScope` per account: who shares a history with whom.
+    const SCOPES: &str = r#"{
+      agents: { list: [ { id: "main", model: "deepseek/deepseek-chat" } ] },
+      channels: { dingtalk: { dmPolicy: "open", accounts: {
+        u: { clientId: "dingu", clientSecret: "s", memoryScope: "user" },
+        c: { clientId: "dingc", clientSecret: "s", memoryScope: "conversation" },
+        g: { clientId: "dingg", clientSecret: "s", memoryScope: "group" },
+      } } },
+    }"#;
+
+    fn keys(cfg: &Config, account: &str) -> [String; 4] {
+        [
+            route_for(cfg, &dm(account, "bob", "x")).session_key,
+            route_for(cfg, &group(account, "cidA==", "bob", "x", true)).session_key,
+            route_for(cfg, &group(account, "cidA==", "carol", "x", true)).session_key,
+            route_for(cfg, &group(account, "cidB==", "bob", "x", true)).session_key,
+        ]
+    }
+
+    #[test]
+    fn memory_scope_user_shares_one_history_across_dms_and_groups() {
+        let cfg = config(SCOPES);
+        let [bob_dm, bob_a, carol_a, bob_b] = keys(&cfg, "u");
+        assert_eq!(bob_dm, "agent:main:dingtalk:u:user:bob");
+        assert_eq!(bob_a, bob_dm);
+        assert_eq!(bob_b, bob_dm);
+        assert_eq!(carol_a, "agent:main:dingtalk:u:user:carol");
+    }
+
+    #[test]
+    fn memory_scope_conversation_separates_members_within_a_group() {
+        let cfg = config(SCOPES);
+        let [bob_dm, bob_a, carol_a, bob_b] = keys(&cfg, "c");
+        assert_eq!(bob_dm, "agent:main:dingtalk:c:dm:bob");
+        assert_eq!(bob_a, "agent:main:dingtalk:c:group:cidA==:bob");
+        assert_eq!(carol_a, "agent:main:dingtalk:c:group:cidA==:carol");
+        assert_eq!(bob_b, "agent:main:dingtalk:c:group:cidB==:bob");
+    }
+
+    #[test]
+    fn memory_scope_group_shares_one_history_per_group() {
+        let cfg = config(SCOPES);
+        let [bob_dm, bob_a, carol_a, bob_b] = keys(&cfg, "g");
+        assert_eq!(bob_dm, "agent:main:dingtalk:g:dm:bob");
+        assert_eq!(bob_a, "agent:main:dingtalk:g:group:cidA==");
+        assert_eq!(carol_a, bob_a);
+        assert_eq!(bob_b, "agent:main:dingtalk:g:group:cidB==");
+    }
+
+    #[test]
+    fn memory_scope_conflicting_with_connector_keys_is_an_error() {
+        let err = crate::config::Config::from_json5(
+            r#"{ agents: { list: [ { id: "main", model: "deepseek/deepseek-chat" } ] },
+                 gateway: { stateDir: "/tmp/x" },
+                 channels: { dingtalk: { clientId: "d", clientSecret: "s", memoryScope: "user",
+                                         groupSessionScope: "group_sender" } } }"#,
+            &|_| None,
+        )
+        .unwrap_err();
+        let issue = err
+            .errors
+            .iter()
+            .find(|e| e.path == "channels.dingtalk.groupSessionScope")
+            .expect("the conflict is reported at the connector key");
+        assert!(issue.message.contains("channels.dingtalk.memoryScope"), "{issue}");
+        let err = crate::config::Config::from_json5(
+            r#"{ gateway: { stateDir: "/tmp/x" }, agents: { list: [ { id: "main", model: "deepseek/deepseek-chat" } ] },
+                 channels: { dingtalk: { clientId: "d", clientSecret: "s", memoryScope: "team" } } }"#,
+            &|_| None,
+        )
+        .unwrap_err();
+        let issue = err
+            .errors
+            .iter()
+            .find(|e| e.path == "channels.dingtalk.memoryScope")
+            .unwrap();
+        assert!(issue.fix.as_deref().unwrap().contains("user|conversation|group"));
+    }
+
     #[test]
     fn department_bindings_apply_when_the_sender_is_in_the_department() {
         let cfg = config(

@@ -29,6 +29,8 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum ChannelsCommand {
     /// List the DingTalk accounts; --probe checks each enabled Stream account against DingTalk.
     Status(StatusArgs),
+    /// Add a DingTalk account (the onboarding wizard, or flags with --non-interactive).
+    Add(Box<crate::onboard::OnboardArgs>),
 }
 
 /// `channels status`.
@@ -49,6 +51,7 @@ pub struct StatusArgs {
 pub async fn run(command: ChannelsCommand) -> anyhow::Result<()> {
     match command {
         ChannelsCommand::Status(args) => status(args).await,
+        ChannelsCommand::Add(args) => crate::onboard::run(*args, crate::onboard::Flavor::ChannelsAdd).await,
     }
 }
 
@@ -93,17 +96,17 @@ enum Probe {
 
 /// Why a probe failed, already in operator terms.
 #[derive(Debug)]
-struct Failure {
+pub(crate) struct Failure {
     /// `access token` or `connections/open`.
-    step: &'static str,
+    pub(crate) step: &'static str,
     /// Stable name for scripts (`wrong_credentials`, `stream_not_enabled`, …).
-    kind: &'static str,
+    pub(crate) kind: &'static str,
     /// One line: what is wrong and what to do. Never holds the secret (DingTalk's error bodies
     /// and our transport errors do not echo it).
-    message: String,
+    pub(crate) message: String,
 }
 
-fn probe_http_client() -> anyhow::Result<reqwest::Client> {
+pub(crate) fn probe_http_client() -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
         .connect_timeout(PROBE_CONNECT_TIMEOUT)
         .timeout(PROBE_TIMEOUT)
@@ -123,37 +126,59 @@ async fn probe(http: &reqwest::Client, account: &DingTalkAccount) -> Probe {
     if account.mode != ConnectionMode::Stream {
         return Probe::Skipped("not a Stream account");
     }
+    match check_app(
+        http,
+        &account.client_id,
+        &account.client_secret,
+        &account.endpoints,
+        true,
+    )
+    .await
+    {
+        Ok(took) => Probe::Ok(took),
+        Err(failure) => Probe::Failed(failure),
+    }
+}
+
+/// Fetches an access token and, with `open_stream`, a Stream ticket for an app's credentials;
+/// the time it took, or what is wrong in operator terms. Shared with `clawtalk onboard`.
+pub(crate) async fn check_app(
+    http: &reqwest::Client,
+    client_id: &str,
+    client_secret: &dingtalk::Secret,
+    endpoints: &Endpoints,
+    open_stream: bool,
+) -> Result<Duration, Failure> {
     let started = Instant::now();
-    let client_id = ClientId::new(account.client_id.clone());
+    let id = ClientId::new(client_id.to_owned());
     // One attempt: a status check should report a failure, not hide it behind retries.
-    let tokens = TokenCache::builder(client_id.clone(), account.client_secret.clone())
+    let tokens = TokenCache::builder(id.clone(), client_secret.clone())
         .flavor(TokenFlavor::OpenApi)
-        .endpoints(account.endpoints.clone())
+        .endpoints(endpoints.clone())
         .http_client(http.clone())
         .max_attempts(1)
         .build();
     if let Err(e) = tokens.token().await {
-        return Probe::Failed(token_failure(&e, account));
+        return Err(token_failure(&e, client_id, endpoints));
     }
-    let mut stream = StreamConfig::new(
-        client_id,
-        account.client_secret.clone(),
-        account.endpoints.clone(),
-    );
+    if !open_stream {
+        return Ok(started.elapsed());
+    }
+    let mut stream = StreamConfig::new(id, client_secret.clone(), endpoints.clone());
     stream.connect_timeout = Some(PROBE_TIMEOUT);
     match probe_open(http, &stream).await {
-        Ok(()) => Probe::Ok(started.elapsed()),
-        Err(e) => Probe::Failed(open_failure(&e, account)),
+        Ok(()) => Ok(started.elapsed()),
+        Err(e) => Err(open_failure(&e, client_id, endpoints)),
     }
 }
 
-fn token_failure(error: &dingtalk::Error, account: &DingTalkAccount) -> Failure {
+fn token_failure(error: &dingtalk::Error, client_id: &str, endpoints: &Endpoints) -> Failure {
     let step = "access token";
     if matches!(error, dingtalk::Error::Transport { .. }) {
-        return unreachable(step, &account.endpoints, error);
+        return unreachable(step, endpoints, error);
     }
     match error.kind() {
-        Some(ApiErrorKind::InvalidCredentials) => wrong_credentials(step, account),
+        Some(ApiErrorKind::InvalidCredentials) => wrong_credentials(step, client_id),
         _ => Failure {
             step,
             kind: "rejected",
@@ -162,14 +187,14 @@ fn token_failure(error: &dingtalk::Error, account: &DingTalkAccount) -> Failure 
     }
 }
 
-fn open_failure(error: &StreamError, account: &DingTalkAccount) -> Failure {
+fn open_failure(error: &StreamError, client_id: &str, endpoints: &Endpoints) -> Failure {
     let step = "connections/open";
     match error {
         StreamError::OpenRejected { status, body } => {
             let (code, message) = error_fields(body);
             let lower = code.to_ascii_lowercase();
             if lower.contains("invalidclientidorsecret") {
-                wrong_credentials(step, account)
+                wrong_credentials(step, client_id)
             } else if lower.contains("stream") {
                 Failure {
                     step,
@@ -197,7 +222,7 @@ fn open_failure(error: &StreamError, account: &DingTalkAccount) -> Failure {
                 }
             }
         }
-        StreamError::Http(_) | StreamError::Timeout(_) => unreachable(step, &account.endpoints, error),
+        StreamError::Http(_) | StreamError::Timeout(_) => unreachable(step, endpoints, error),
         other => Failure {
             step,
             kind: "unexpected_answer",
@@ -206,19 +231,22 @@ fn open_failure(error: &StreamError, account: &DingTalkAccount) -> Failure {
     }
 }
 
-fn wrong_credentials(step: &'static str, account: &DingTalkAccount) -> Failure {
+fn wrong_credentials(step: &'static str, client_id: &str) -> Failure {
     Failure {
         step,
         kind: "wrong_credentials",
         message: format!(
-            "DingTalk rejected clientId {} with this clientSecret (invalidClientIdOrSecret); copy \
+            "DingTalk rejected clientId {client_id} with this clientSecret (invalidClientIdOrSecret); copy \
              both again from the app's credentials page and check the account's clientSecret",
-            account.client_id
         ),
     }
 }
 
-fn unreachable(step: &'static str, endpoints: &Endpoints, error: &dyn std::fmt::Display) -> Failure {
+pub(crate) fn unreachable(
+    step: &'static str,
+    endpoints: &Endpoints,
+    error: &dyn std::fmt::Display,
+) -> Failure {
     // Only scheme, host and port: a URL from the config could carry userinfo.
     let host = format!(
         "{}://{}{}",

@@ -11,8 +11,8 @@ use dingtalk::{Endpoints, Secret};
 
 use super::reader::{Ctx, IGNORED_KEY, Layered, Obj, OwnedNode};
 use super::types::{
-    CardSettings, ConnectionMode, DingTalkAccount, DmPolicy, GroupPolicy, GroupScope, MessageType,
-    SessionScope,
+    CardSettings, ConnectionMode, DingTalkAccount, DmPolicy, GroupPolicy, GroupScope, MemoryScope,
+    MessageType, SessionScope,
 };
 
 /// Channel ids clawtalk serves.
@@ -294,26 +294,7 @@ fn read_account(
         .unwrap_or(false);
     let card = read_card_settings(layer, cx);
     let progress_notes = bool_or(get("progressNotes"), cx, true);
-    let defaults = SessionScope::default();
-    let session = SessionScope {
-        separate_by_conversation: bool_or(
-            get("separateSessionByConversation"),
-            cx,
-            defaults.separate_by_conversation,
-        ),
-        group_scope: get("groupSessionScope")
-            .and_then(|n| {
-                n.node().choice(
-                    cx,
-                    &[
-                        ("group", GroupScope::Group),
-                        ("group_sender", GroupScope::GroupSender),
-                    ],
-                )
-            })
-            .unwrap_or(defaults.group_scope),
-        shared_memory: bool_or(get("sharedMemoryAcrossConversations"), cx, defaults.shared_memory),
-    };
+    let session = read_session_scope(layer, cx);
     let debug = bool_or(get("debug"), cx, false);
     let endpoints = read_endpoints(layer, cx);
     let push_keys = read_push_keys(layer, cx);
@@ -368,6 +349,55 @@ fn read_push_keys(layer: &Layered<'_, '_>, cx: &mut Ctx<'_>) -> PushKeys {
             .and_then(|n| n.node().secret(cx))
             .filter(|k| !k.is_empty()),
         aes_key_name,
+    }
+}
+
+/// `memoryScope`, or the connector's `separateSessionByConversation` / `groupSessionScope` /
+/// `sharedMemoryAcrossConversations`; not both, since they would contradict each other.
+fn read_session_scope(layer: &Layered<'_, '_>, cx: &mut Ctx<'_>) -> SessionScope {
+    let defaults = SessionScope::default();
+    let bool_or = |node: Option<OwnedNode<'_>>, cx: &mut Ctx<'_>, default| {
+        node.and_then(|n| n.node().bool(cx)).unwrap_or(default)
+    };
+    let get = |key| layer.get(key);
+    if let Some(node) = get("memoryScope") {
+        let scope = node.node().choice(
+            cx,
+            &[
+                ("user", MemoryScope::User),
+                ("conversation", MemoryScope::Conversation),
+                ("group", MemoryScope::Group),
+            ],
+        );
+        for key in ["separateSessionByConversation", "groupSessionScope"] {
+            if let Some(other) = get(key) {
+                cx.diags.error(
+                    other.path,
+                    format!("conflicts with {}", node.path),
+                    "keep memoryScope (user|conversation|group) and delete this key",
+                );
+            }
+        }
+        return scope.map_or(defaults, MemoryScope::session_scope);
+    }
+    SessionScope {
+        separate_by_conversation: bool_or(
+            get("separateSessionByConversation"),
+            cx,
+            defaults.separate_by_conversation,
+        ),
+        group_scope: get("groupSessionScope")
+            .and_then(|n| {
+                n.node().choice(
+                    cx,
+                    &[
+                        ("group", GroupScope::Group),
+                        ("group_sender", GroupScope::GroupSender),
+                    ],
+                )
+            })
+            .unwrap_or(defaults.group_scope),
+        shared_memory: bool_or(get("sharedMemoryAcrossConversations"), cx, defaults.shared_memory),
     }
 }
 

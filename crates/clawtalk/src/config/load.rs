@@ -7,6 +7,9 @@
 //! 4. `$OPENCLAW_CONFIG_PATH`, else `$OPENCLAW_STATE_DIR/openclaw.json`, else
 //!    `~/.openclaw/openclaw.json` (read unchanged),
 //! 5. no file: built-in defaults plus environment variables.
+//!
+//! A file ending in `.yaml`/`.yml` is read as `channels.yaml` (the seed format, see
+//! [`super::seed_yaml`]); a `channels.yaml` beside a JSON config adds its bots to it.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -14,6 +17,7 @@ use std::path::{Path, PathBuf};
 use super::issue::{ConfigErrors, ConfigIssue, Diagnostics};
 use super::openclaw::read_document;
 use super::reader::{Ctx, EnvLookup};
+use super::seed_yaml::{PathMap, is_yaml_path, parse_yaml, translate};
 use super::types::Config;
 use super::validate::assemble;
 use super::value::{Value, parse_json5};
@@ -131,29 +135,106 @@ pub(crate) fn parse_and_build(
     mut cx: Ctx<'_>,
     openclaw: bool,
 ) -> Result<LoadedConfig, ConfigErrors> {
-    let root = match text {
-        None => Value::Object(Vec::new()),
-        Some(text) => match parse_json5(text) {
-            Ok(v) => v,
-            Err(e) => {
-                let path = source
-                    .path()
-                    .map_or_else(|| "(text)".to_owned(), |p| p.display().to_string());
-                cx.diags.error(
-                    path,
-                    format!("not valid JSON5: {e}"),
-                    "fix the syntax at that position (comments and trailing commas are fine)",
-                );
-                return Err(ConfigErrors {
-                    source,
-                    errors: cx.diags.errors,
-                    warnings: cx.diags.warnings,
-                });
-            }
-        },
+    let is_yaml = source.path().is_some_and(is_yaml_path);
+    let parsed = match text {
+        None => Ok(Value::Object(Vec::new())),
+        Some(text) if is_yaml => parse_yaml(text),
+        Some(text) => parse_json5(text),
     };
-    let draft = read_document(&root, &mut cx);
+    let root = match parsed {
+        Ok(v) => v,
+        Err(e) => {
+            let path = source
+                .path()
+                .map_or_else(|| "(text)".to_owned(), |p| p.display().to_string());
+            let (what, fix) = if is_yaml {
+                (
+                    "YAML",
+                    "fix the syntax at that position (indent with spaces, `key: value`)",
+                )
+            } else {
+                (
+                    "JSON5",
+                    "fix the syntax at that position (comments and trailing commas are fine)",
+                )
+            };
+            cx.diags.error(path, format!("not valid {what}: {e}"), fix);
+            return Err(ConfigErrors {
+                source,
+                errors: cx.diags.errors,
+                warnings: cx.diags.warnings,
+            });
+        }
+    };
+    let (root, paths) = if is_yaml {
+        translate(&root, Value::Object(Vec::new()), "", &mut cx)
+    } else {
+        match source
+            .path()
+            .filter(|_| !openclaw)
+            .and_then(sibling_channels_yaml)
+        {
+            Some(yaml_path) => merge_sibling(root, &yaml_path, &mut cx),
+            None => (root, PathMap::default()),
+        }
+    };
+    build(&root, source, cx, openclaw, &paths)
+}
+
+/// `channels.yaml` next to a JSON config file, when there is one.
+fn sibling_channels_yaml(config: &Path) -> Option<PathBuf> {
+    let dir = config.parent()?;
+    ["channels.yaml", "channels.yml"]
+        .iter()
+        .map(|name| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Adds the bots of a `channels.yaml` beside the config file to it; diagnostics about them
+/// are prefixed with the YAML file's name. A config that configures DingTalk itself (for
+/// example one made by `config import` from that very file) wins, so nothing counts twice.
+fn merge_sibling(root: Value, yaml_path: &Path, cx: &mut Ctx<'_>) -> (Value, PathMap) {
+    let name = yaml_path.display().to_string();
+    let own = super::channels::CHANNELS
+        .iter()
+        .any(|c| root.get("channels").and_then(|ch| ch.get(c)).is_some());
+    if own {
+        cx.diags.warn(
+            name,
+            "not read: the config file beside it configures DingTalk channels itself",
+            Some("delete or move channels.yaml once it is imported (clawtalk config import)".into()),
+        );
+        return (root, PathMap::default());
+    }
+    let parsed = std::fs::read_to_string(yaml_path)
+        .map_err(|e| format!("cannot read it: {e}"))
+        .and_then(|text| parse_yaml(&text).map_err(|e| format!("not valid YAML: {e}")));
+    match parsed {
+        Ok(yaml) => translate(&yaml, root, &format!("{name}: "), cx),
+        Err(e) => {
+            cx.diags.error(
+                name,
+                e,
+                "fix the file, or move it away if it is not meant for clawtalk",
+            );
+            (root, PathMap::default())
+        }
+    }
+}
+
+/// Reads and validates a parsed document; `paths` maps diagnostics back to `channels.yaml` keys.
+pub(crate) fn build(
+    root: &Value,
+    source: ConfigSource,
+    mut cx: Ctx<'_>,
+    openclaw: bool,
+    paths: &PathMap,
+) -> Result<LoadedConfig, ConfigErrors> {
+    let draft = read_document(root, &mut cx);
     let config = assemble(draft, &mut cx, openclaw);
+    for issue in cx.diags.errors.iter_mut().chain(cx.diags.warnings.iter_mut()) {
+        paths.remap(issue);
+    }
     // Issues are found section by section; sorting by path gives a stable report that groups
     // everything about one account or agent together.
     cx.diags.errors.sort_by(|a, b| a.path.cmp(&b.path));

@@ -39,12 +39,14 @@ mod agents;
 mod channels;
 pub mod command;
 mod custom_robot;
+mod document;
 mod issue;
 mod load;
 mod openclaw;
 mod presets;
 mod reader;
 mod secrets;
+mod seed_yaml;
 mod types;
 mod validate;
 mod value;
@@ -52,9 +54,16 @@ mod workflows;
 
 use std::path::Path;
 
+pub(crate) use document::write_private;
 pub use issue::{ConfigErrors, ConfigIssue};
 pub use load::{ConfigSource, LoadedConfig};
 pub use types::*;
+pub(crate) use value::Value;
+
+/// Parses JSON5 config text into the editable document tree (for tools that rewrite a file).
+pub(crate) fn parse_document(text: &str) -> Result<Value, String> {
+    value::parse_json5(text)
+}
 
 impl Config {
     /// Finds and reads the configuration using the process environment (see the module docs

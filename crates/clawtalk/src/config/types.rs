@@ -464,6 +464,41 @@ pub enum GroupScope {
     GroupSender,
 }
 
+/// `memoryScope` (clawtalk key; `memory_scope` in `channels.yaml`): whose history an agent
+/// sees, as one word instead of the connector's two session keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MemoryScope {
+    /// One history per user, shared by their DMs and every group they talk in
+    /// (connector `separateSessionByConversation: false`).
+    User,
+    /// One history per conversation a user has with the bot: their DM, and separately their
+    /// thread in each group, so group members never see each other's history
+    /// (`groupSessionScope: group_sender`). OpenClaw keys DMs by sender and groups by `cid`;
+    /// "conversation" is the (chat, sender) pair, which is what makes it differ from `group`.
+    Conversation,
+    /// One history per group shared by all its members, DMs per user (the default,
+    /// `groupSessionScope: group`).
+    Group,
+}
+
+impl MemoryScope {
+    /// The session keying this scope stands for.
+    #[must_use]
+    pub fn session_scope(self) -> SessionScope {
+        let (separate_by_conversation, group_scope) = match self {
+            Self::User => (false, GroupScope::Group),
+            Self::Conversation => (true, GroupScope::GroupSender),
+            Self::Group => (true, GroupScope::Group),
+        };
+        SessionScope {
+            separate_by_conversation,
+            group_scope,
+            shared_memory: false,
+        }
+    }
+}
+
 /// `session.*`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionConfig {
