@@ -111,7 +111,7 @@ impl DingTalkOutbound {
         reply: &ReplyContext,
         body: &Body,
     ) -> Result<SendReceipt, dingtalk::Error> {
-        let message = webhook_message(body, mention(reply));
+        let message = webhook_message(body, mention(reply)).ok_or_else(|| media_on_webhook(body))?;
         self.webhooks.send(&reply.session_webhook, &message).await?;
         Ok(SendReceipt {
             path: DeliveryPath::SessionWebhook,
@@ -178,7 +178,8 @@ impl DingTalkOutbound {
         secret: Option<&dingtalk::Secret>,
         msg: &OutboundMessage,
     ) -> Result<SendReceipt, DeliveryError> {
-        let mut message = webhook_message(&msg.body, None);
+        let mut message = webhook_message(&msg.body, None)
+            .ok_or_else(|| DeliveryError::dingtalk(DeliveryPath::CustomRobot, media_on_webhook(&msg.body)))?;
         // Custom robots document `msgUuid` as an idempotency key for retried posts.
         message.msg_uuid = Some(msg.idempotency_key.clone()).filter(|k| !k.is_empty());
         self.custom_robots
@@ -286,22 +287,44 @@ fn mention(reply: &ReplyContext) -> Option<StaffId> {
 }
 
 /// The webhook body, @-ing `at` when given (the text must name them too for it to render).
-fn webhook_message(body: &Body, at: Option<StaffId>) -> WebhookMessage {
+/// `None` for media: webhooks (sessionWebhook and custom robots) have no image or file message.
+fn webhook_message(body: &Body, at: Option<StaffId>) -> Option<WebhookMessage> {
     let suffix = at.as_ref().map(|id| format!("\n\n@{id}")).unwrap_or_default();
     let message = match body {
         Body::Text(text) => WebhookMessage::text(format!("{text}{suffix}")),
         Body::Markdown { title, text } => WebhookMessage::markdown(title, format!("{text}{suffix}")),
+        Body::Image { .. } | Body::File { .. } => return None,
     };
-    match at {
+    Some(match at {
         Some(id) => message.with_at(At::users([id])),
         None => message,
-    }
+    })
+}
+
+fn media_on_webhook(body: &Body) -> dingtalk::Error {
+    dingtalk::Error::InvalidRequest(format!(
+        "a {} message cannot go through a webhook (DingTalk webhooks take text, markdown, links and \
+         cards); send it to the user or group through the robot OpenAPI",
+        body.kind()
+    ))
 }
 
 fn robot_message(body: &Body) -> RobotMessage {
     match body {
         Body::Text(text) => RobotMessage::text(text),
         Body::Markdown { title, text } => RobotMessage::markdown(title, text),
+        Body::Image { media_id } => RobotMessage::Image {
+            photo_url: media_id.as_str().to_owned(),
+        },
+        Body::File {
+            media_id,
+            file_name,
+            file_type,
+        } => RobotMessage::File {
+            media_id: media_id.clone(),
+            file_name: file_name.clone(),
+            file_type: file_type.clone(),
+        },
     }
 }
 
@@ -351,11 +374,11 @@ mod tests {
     #[test]
     fn group_replies_mention_the_sender_in_text_and_at() {
         let at = mention(&reply(true, Some("0312")));
-        let msg = webhook_message(&Body::markdown("T", "**hi**"), at);
+        let msg = webhook_message(&Body::markdown("T", "**hi**"), at).unwrap();
         let json = serde_json::to_value(&msg).unwrap();
         assert_eq!(json["markdown"]["text"], "**hi**\n\n@0312");
         assert_eq!(json["at"]["atUserIds"][0], "0312");
-        let text = webhook_message(&Body::text("plain"), mention(&reply(true, Some("0312"))));
+        let text = webhook_message(&Body::text("plain"), mention(&reply(true, Some("0312")))).unwrap();
         assert_eq!(
             serde_json::to_value(&text).unwrap()["text"]["content"],
             "plain\n\n@0312"
@@ -367,7 +390,7 @@ mod tests {
         assert_eq!(mention(&reply(false, Some("0312"))), None);
         assert_eq!(mention(&reply(true, None)), None);
         assert_eq!(mention(&reply(true, Some(""))), None);
-        let msg = webhook_message(&Body::text("x"), None);
+        let msg = webhook_message(&Body::text("x"), None).unwrap();
         assert!(serde_json::to_value(&msg).unwrap().get("at").is_none());
     }
 
@@ -389,6 +412,23 @@ mod tests {
             r#"{"errcode":460101,"errmsg":"too long"}"#
         )));
         assert!(!falls_back(&dingtalk::Error::InvalidRequest("x".into())));
+    }
+
+    #[test]
+    fn media_bodies_map_to_robot_templates_and_never_to_webhooks() {
+        let file = Body::File {
+            media_id: dingtalk::ids::MediaId::new("@lAfile"),
+            file_name: "plan.pdf".into(),
+            file_type: "pdf".into(),
+        };
+        assert!(webhook_message(&file, None).is_none());
+        let robot = robot_message(&file);
+        assert_eq!(robot.msg_key().unwrap(), "sampleFile");
+        let image = robot_message(&Body::Image {
+            media_id: dingtalk::ids::MediaId::new("@lAimg"),
+        });
+        assert_eq!(image.msg_key().unwrap(), "sampleImageMsg");
+        assert!(image.msg_param_json().unwrap().contains("@lAimg"));
     }
 
     #[test]

@@ -41,7 +41,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ::dingtalk::Secret;
-use ::dingtalk::ids::{ConversationId, ProcessQueryKey, StaffId};
+use ::dingtalk::ids::{ConversationId, MediaId, ProcessQueryKey, StaffId};
 use async_trait::async_trait;
 use url::Url;
 
@@ -152,6 +152,21 @@ pub enum Body {
         /// The markdown.
         text: String,
     },
+    /// An uploaded image (`sampleImageMsg`; robot OpenAPI only, the sessionWebhook has no
+    /// image message).
+    Image {
+        /// From `media/upload` with type `image`.
+        media_id: MediaId,
+    },
+    /// An uploaded file (`sampleFile`; robot OpenAPI only).
+    File {
+        /// From `media/upload` with type `file`.
+        media_id: MediaId,
+        /// Name shown in the chat.
+        file_name: String,
+        /// Extension, e.g. `pdf`.
+        file_type: String,
+    },
 }
 
 impl Body {
@@ -168,11 +183,14 @@ impl Body {
         }
     }
 
-    /// The text of the message (the markdown source for markdown).
+    /// The text of the message (the markdown source for markdown; the file name or media id
+    /// for media).
     #[must_use]
     pub fn content(&self) -> &str {
         match self {
             Self::Text(text) | Self::Markdown { text, .. } => text,
+            Self::Image { media_id } => media_id.as_str(),
+            Self::File { file_name, .. } => file_name,
         }
     }
 
@@ -182,7 +200,15 @@ impl Body {
         match self {
             Self::Text(_) => "text",
             Self::Markdown { .. } => "markdown",
+            Self::Image { .. } => "image",
+            Self::File { .. } => "file",
         }
+    }
+
+    /// Uploaded media, which only the robot OpenAPI can send.
+    #[must_use]
+    pub fn is_media(&self) -> bool {
+        matches!(self, Self::Image { .. } | Self::File { .. })
     }
 }
 
@@ -301,6 +327,8 @@ pub(crate) fn plan(msg: &OutboundMessage, now_ms: i64, margin: std::time::Durati
         return DeliveryPath::CustomRobot;
     }
     match &msg.reply {
+        // The sessionWebhook takes text, markdown, links and cards only (protocol §4.1).
+        Some(_) if msg.body.is_media() => DeliveryPath::RobotApi,
         Some(reply) if webhook_usable(reply, now_ms, margin) => DeliveryPath::SessionWebhook,
         _ => DeliveryPath::RobotApi,
     }
@@ -370,6 +398,15 @@ mod tests {
         )
         .in_reply(reply(i64::MAX));
         assert_eq!(plan(&robot, 0, margin), DeliveryPath::CustomRobot);
+        let mut image = group_msg().in_reply(reply(1_000_000));
+        image.body = Body::Image {
+            media_id: MediaId::new("@lADPmedia"),
+        };
+        assert_eq!(
+            plan(&image, 0, margin),
+            DeliveryPath::RobotApi,
+            "the sessionWebhook cannot carry images"
+        );
     }
 
     #[test]

@@ -39,6 +39,7 @@ use crate::config::Config;
 use crate::delivery::card::{CardAccount, CardStats};
 use crate::delivery::{DeliveryStack, DingTalkOutbound, Outbound, RateLimitConfig, RetryPolicy};
 use crate::inbound::InboundMessage;
+use crate::media::send::DingTalkMediaSender;
 use crate::store::{Store, WorkerId};
 
 /// How long a claimed turn is ours before another worker may take it over.
@@ -62,6 +63,8 @@ pub(crate) struct Shared {
     pub outbound: HashMap<String, Arc<dyn Outbound>>,
     /// AI card machinery per account id (every account has one; only card-mode ones use it).
     pub cards: HashMap<String, Arc<CardAccount>>,
+    /// The OpenAPI client per account id (media downloads).
+    pub apis: HashMap<String, OpenApiClient>,
     pub me: WorkerId,
     /// Cancellation of the turn running in each session (for `/stop`).
     pub running: Mutex<HashMap<String, CancellationToken>>,
@@ -99,10 +102,10 @@ impl Gateway {
     /// # Errors
     /// A model provider or account the runtime cannot use.
     pub async fn start(config: Arc<Config>, store: Arc<dyn Store>, instance: &str) -> anyhow::Result<Self> {
-        let agent = AgentRuntime::new(Arc::clone(&config), ToolRegistry::builtin())
-            .context("setting up the model providers")?;
         let mut outbound = HashMap::new();
         let mut cards = HashMap::new();
+        let mut apis = HashMap::new();
+        let mut media = DingTalkMediaSender::new();
         for account in config.enabled_accounts() {
             let api =
                 OpenApiClient::builder(account.client_id.as_str().into(), account.client_secret.clone())
@@ -111,8 +114,13 @@ impl Gateway {
             let robot_code = RobotCode::new(account.robot_code.clone());
             let card = CardAccount::new(api.clone(), robot_code, account.card.clone());
             cards.insert(account.id.clone(), Arc::new(card));
-            outbound.insert(account.id.clone(), delivery_stack(account, api));
+            let stack = delivery_stack(account, api.clone());
+            media = media.with_account(account.id.clone(), api.clone(), Arc::clone(&stack));
+            apis.insert(account.id.clone(), api);
+            outbound.insert(account.id.clone(), stack);
         }
+        let agent = AgentRuntime::new(Arc::clone(&config), ToolRegistry::with_media(Arc::new(media)))
+            .context("setting up the model providers")?;
         let (wake, wake_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             config: Arc::clone(&config),
@@ -120,6 +128,7 @@ impl Gateway {
             agent,
             outbound,
             cards,
+            apis,
             me: WorkerId::new(instance),
             running: Mutex::new(HashMap::new()),
             turn_permits: Arc::new(tokio::sync::Semaphore::new(
