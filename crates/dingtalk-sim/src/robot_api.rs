@@ -148,7 +148,12 @@ fn check_send(shared: &Shared, headers: &HeaderMap, raw: &[u8], api: &str) -> Re
 
 /// Media templates must name media this app uploaded (`sampleImageMsg` may also take a URL).
 /// The real error for an unknown id is undocumented; this one names the field.
-fn check_media_ids(shared: &Shared, app: &App, msg_key: &str, params: &Map<String, Value>) -> Result<(), ApiError> {
+fn check_media_ids(
+    shared: &Shared,
+    app: &App,
+    msg_key: &str,
+    params: &Map<String, Value>,
+) -> Result<(), ApiError> {
     let fields: &[&str] = match msg_key {
         "sampleImageMsg" => &["photoURL"],
         "sampleAudio" | "sampleFile" => &["mediaId"],

@@ -146,11 +146,7 @@ fn xml_text(
             .read_event_into(&mut buf)
             .map_err(|e| ExtractError::malformed(kind, e))?;
         match event {
-            Event::Start(e) => {
-                if mark(e.local_name().as_ref()) == Some(Mark::Text) {
-                    in_text += 1;
-                }
-            }
+            Event::Start(e) if mark(e.local_name().as_ref()) == Some(Mark::Text) => in_text += 1,
             Event::End(e) => match mark(e.local_name().as_ref()) {
                 Some(Mark::Text) => in_text = in_text.saturating_sub(1),
                 Some(Mark::EndLine) => budget.push("\n"),
