@@ -80,6 +80,9 @@ pub struct MediaRef {
     pub download_code: DownloadCode,
     /// File name, for files.
     pub file_name: Option<String>,
+    /// It belongs to the message the user quoted, not to the new one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub quoted: bool,
 }
 
 /// Where a reply to this message can go without an access token.
@@ -182,7 +185,10 @@ impl InboundMessage {
             },
             text: message.plain_text(),
             mentions_bot: message.mentions_bot(),
-            media: media_of(&message.body),
+            media: media_of(&message.body)
+                .into_iter()
+                .chain(quoted_media(&message.body))
+                .collect(),
             quoted_text: quoted_text(&message.body),
             reply,
             created_at_ms: message.create_at.unwrap_or(now_ms),
@@ -204,6 +210,7 @@ fn media_of(body: &MessageBody) -> Vec<MediaRef> {
             kind,
             download_code,
             file_name,
+            quoted: false,
         })
     };
     match body {
@@ -225,6 +232,7 @@ fn media_of(body: &MessageBody) -> Vec<MediaRef> {
                 kind: MediaKind::Picture,
                 download_code,
                 file_name: None,
+                quoted: false,
             })
             .collect(),
         MessageBody::Audio { download_code, .. } => {
@@ -245,14 +253,45 @@ fn media_of(body: &MessageBody) -> Vec<MediaRef> {
 }
 
 fn quoted_text(body: &MessageBody) -> Option<String> {
-    match body {
-        MessageBody::Text(text) => text
-            .replied_msg
-            .as_ref()
-            .and_then(|quoted| quoted.text.clone())
-            .filter(|t| !t.trim().is_empty()),
+    let MessageBody::Text(text) = body else {
+        return None;
+    };
+    let quoted = text.replied_msg.as_ref()?;
+    if let Some(text) = quoted.text.clone().filter(|t| !t.trim().is_empty()) {
+        return Some(text);
+    }
+    // A quoted picture or file has no text; say what it was so the reply makes sense.
+    match quoted.msg_type.as_deref() {
+        Some("picture") => Some("[a picture]".to_owned()),
+        Some("file") => Some(format!(
+            "[a file: {}]",
+            quoted.file_name.as_deref().unwrap_or("unnamed")
+        )),
+        Some("video") => Some("[a video]".to_owned()),
+        Some("audio") => Some("[a voice message]".to_owned()),
         _ => None,
     }
+}
+
+/// Media of the quoted message, when DingTalk included its download code (reported, not
+/// documented: codes of old messages may have expired, which the download then reports).
+fn quoted_media(body: &MessageBody) -> Option<MediaRef> {
+    let MessageBody::Text(text) = body else {
+        return None;
+    };
+    let quoted = text.replied_msg.as_ref()?;
+    let kind = match quoted.msg_type.as_deref()? {
+        "picture" => MediaKind::Picture,
+        "file" => MediaKind::File,
+        "video" => MediaKind::Video,
+        _ => return None,
+    };
+    Some(MediaRef {
+        kind,
+        download_code: quoted.download_code.clone()?,
+        file_name: quoted.file_name.clone(),
+        quoted: true,
+    })
 }
 
 #[cfg(test)]
@@ -303,6 +342,22 @@ mod tests {
             map("bot-text-quote-reply.json").quoted_text.as_deref(),
             Some("Summarize yesterday's deploy log, please")
         );
+        let quoted_file = InboundMessage::from_bot_message(
+            "default",
+            &RobotCode::new("fallback"),
+            Transport::Stream,
+            &BotMessage::from_json(
+                r#"{"msgId":"m1","msgtype":"text","conversationType":"1","conversationId":"cid1",
+                    "text":{"content":"what does it say?","isReplyMsg":true,
+                            "repliedMsg":{"msgType":"file","content":{"downloadCode":"dc1","fileName":"plan.docx"}}}}"#,
+            )
+            .unwrap(),
+            1,
+        );
+        assert_eq!(quoted_file.quoted_text.as_deref(), Some("[a file: plan.docx]"));
+        assert_eq!(quoted_file.media.len(), 1);
+        assert!(quoted_file.media[0].quoted);
+        assert_eq!(quoted_file.media[0].file_name.as_deref(), Some("plan.docx"));
         let dm = map("bot-text-dm.json");
         assert_eq!(dm.chat, ChatKind::Direct);
         assert!(!dm.mentions_bot);

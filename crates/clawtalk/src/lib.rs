@@ -11,6 +11,7 @@
 //! - [`commands`]: `/stop`, `/new`, `/reset` and their Chinese forms.
 //! - [`policy`]: dmPolicy, groupPolicy, allowlists, the mention rule and pairing replies.
 //! - [`routing`]: bindings → agent, and session keys.
+//! - [`media`]: received pictures and files for the agent, images and files it sends.
 //! - [`llm`]: the OpenAI-compatible model client (DashScope, DeepSeek, Kimi, GLM, any `baseUrl`).
 //! - [`onboard`]: `clawtalk onboard dingtalk` / `channels add`: the setup wizard.
 //! - [`delivery`]: outbound messages: one `Outbound` trait, the DingTalk sender, chunking, and
@@ -28,6 +29,7 @@ pub mod gateway;
 pub mod inbound;
 pub mod llm;
 pub mod onboard;
+pub mod media;
 pub mod policy;
 pub mod routing;
 pub mod sim;

@@ -137,12 +137,48 @@ fn check_send(shared: &Shared, headers: &HeaderMap, raw: &[u8], api: &str) -> Re
             ));
         }
     }
+    check_media_ids(shared, &app, &msg_key, &params)?;
     Ok(Checked {
         app,
         body,
         msg_key,
         params,
     })
+}
+
+/// Media templates must name media this app uploaded (`sampleImageMsg` may also take a URL).
+/// The real error for an unknown id is undocumented; this one names the field.
+fn check_media_ids(
+    shared: &Shared,
+    app: &App,
+    msg_key: &str,
+    params: &Map<String, Value>,
+) -> Result<(), ApiError> {
+    let fields: &[&str] = match msg_key {
+        "sampleImageMsg" => &["photoURL"],
+        "sampleAudio" | "sampleFile" => &["mediaId"],
+        "sampleVideo" => &["videoMediaId", "picMediaId"],
+        _ => return Ok(()),
+    };
+    for field in fields {
+        let value = params.get(*field).and_then(Value::as_str).unwrap_or_default();
+        if msg_key == "sampleImageMsg" && (value.starts_with("http://") || value.starts_with("https://")) {
+            continue;
+        }
+        let known = shared.read(|st| {
+            st.ext
+                .uploads
+                .get(value)
+                .is_some_and(|blob| blob.app == app.client_id)
+        });
+        if !known {
+            return Err(ApiError::bad_request(
+                "invalidParameter.msgParam.invalid",
+                format!("msgParam {field} {value:?} 不是本应用上传的 media_id"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn check_robot_code(app: &App, body: &Value) -> Result<(), ApiError> {

@@ -134,6 +134,44 @@ async fn media_upload_checks_type_and_size() {
         40006
     );
     assert_eq!(upload("image", "a.exe", vec![1]).await["errcode"], 40005);
+
+    // Image and file messages must name media of this app; the sent log records them.
+    let send = |msg_key: &str, param: Value| {
+        let body =
+            json!({"robotCode": APP, "userIds": [ALICE], "msgKey": msg_key, "msgParam": param.to_string()});
+        let request = env
+            .http
+            .post(env.url("/v1.0/robot/oToMessages/batchSend"))
+            .header("x-acs-dingtalk-access-token", token.clone())
+            .json(&body);
+        async move {
+            let r = request.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (st, v) = send("sampleImageMsg", json!({"photoURL": media_id})).await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = send(
+        "sampleImageMsg",
+        json!({"photoURL": "https://img.example.com/a.png"}),
+    )
+    .await;
+    assert_eq!(st, 200, "a full URL is fine too: {v}");
+    let (st, v) = send(
+        "sampleFile",
+        json!({"mediaId": "@lAnever-uploaded", "fileName": "a.pdf", "fileType": "pdf"}),
+    )
+    .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("mediaId"), "{v}");
+    let sent = env.sim.sent_messages();
+    let image = sent
+        .iter()
+        .find(|m| m.text.contains(media_id))
+        .expect("the image message is logged");
+    assert_eq!(image.body["msgKey"], "sampleImageMsg");
+    assert_eq!(image.body["msgParamParsed"]["photoURL"], media_id);
+    assert_eq!(sent.len(), 2, "the refused file message is not logged");
     let v: Value = env
         .http
         .post(env.url("/media/upload?access_token=bad&type=image"))

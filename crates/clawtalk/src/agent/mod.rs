@@ -4,6 +4,7 @@
 //! and then its fallbacks; it stops promptly when cancelled (`/stop`).
 
 mod events;
+mod media_tools;
 mod tools;
 
 use std::collections::BTreeMap;
@@ -197,7 +198,11 @@ impl AgentRuntime {
         let mut messages = Vec::with_capacity(history.len() + 2);
         messages.push(ChatMessage::system(system_prompt(agent)));
         messages.extend_from_slice(history);
-        messages.push(user.clone());
+        if self.config.model_sees_images(model) {
+            messages.push(user.clone());
+        } else {
+            messages.push(crate::media::without_images(user));
+        }
         let first_new = messages.len();
         let mut usage = Usage::default();
         let mut request_id = None;

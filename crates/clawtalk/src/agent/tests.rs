@@ -134,3 +134,55 @@ async fn failures_become_a_plain_bilingual_message() {
         .unwrap_err();
     assert!(matches!(unknown, TurnError::UnknownAgent(_)));
 }
+
+#[tokio::test]
+async fn images_reach_vision_models_and_become_a_note_for_the_others() {
+    let mock = MockModel::start().await.unwrap();
+    let cfg = config(&format!(
+        r#"{{ agents: {{ list: [ {{ id: "main", model: "mock/text-model" }}, {{ id: "eyes", model: "mock/eyes-model" }} ] }},
+              models: {{ providers: {{ mock: {{ baseUrl: "{}", apiKey: "sk-mock",
+                         models: [ {{ id: "eyes-model", input: ["text", "image"] }} ] }} }} }},
+              channels: {{ dingtalk: {{ clientId: "dingbot", clientSecret: "s" }} }} }}"#,
+        mock.base_url()
+    ));
+    let rt = AgentRuntime::new(Arc::new(cfg), ToolRegistry::builtin()).unwrap();
+    let user = ChatMessage::user_parts(vec![
+        crate::llm::ContentPart::Text {
+            text: "what is in this picture?".into(),
+        },
+        crate::llm::ContentPart::ImageUrl {
+            image_url: crate::llm::ImageUrl {
+                url: "data:image/png;base64,iVBORw0KGgo=".into(),
+                detail: None,
+            },
+        },
+    ]);
+    for agent in ["eyes", "main"] {
+        mock.push(Script::text("ok"));
+        rt.run_turn(
+            agent,
+            &[],
+            user.clone(),
+            &ToolContext::default(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    }
+    let requests = mock.requests();
+    let last_user = |i: usize| requests[i].messages.last().unwrap()["content"].clone();
+    assert_eq!(
+        last_user(0)[1]["type"],
+        "image_url",
+        "the vision model gets the image part"
+    );
+    assert_eq!(
+        last_user(0)[1]["image_url"]["url"],
+        "data:image/png;base64,iVBORw0KGgo="
+    );
+    let text_only = last_user(1);
+    let text_only = text_only.as_str().expect("plain text for a text-only model");
+    assert!(text_only.starts_with("what is in this picture?"), "{text_only}");
+    assert!(text_only.contains("cannot view images"), "{text_only}");
+    assert!(!text_only.contains("base64"), "{text_only}");
+}

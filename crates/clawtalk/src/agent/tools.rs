@@ -1,12 +1,15 @@
 //! Tools the agent may call during a turn.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
+use crate::delivery::Target;
 use crate::llm::ToolSpec;
+use crate::media::send::MediaSender;
 
 /// Facts about the conversation a tool may need (who asked, where).
 #[derive(Debug, Clone, Default)]
@@ -17,6 +20,11 @@ pub struct ToolContext {
     pub session_key: String,
     /// Sender's staff id, when known.
     pub sender: Option<String>,
+    /// Where messages the agent sends itself go: the sender (DM) or the group. `None` when
+    /// there is nobody to address (an external DM sender has no staff id).
+    pub target: Option<Target>,
+    /// The agent's workspace: the only place files may be sent from.
+    pub workspace: Option<PathBuf>,
 }
 
 /// One callable tool.
@@ -48,6 +56,17 @@ impl ToolRegistry {
     pub fn builtin() -> Self {
         let mut registry = Self::default();
         registry.register(Arc::new(CurrentTime));
+        registry
+    }
+
+    /// The built-in tools plus `send_image` and `send_file`, sending through `sender`.
+    #[must_use]
+    pub fn with_media(sender: Arc<dyn MediaSender>) -> Self {
+        let mut registry = Self::builtin();
+        registry.register(Arc::new(super::media_tools::SendMedia::image(Arc::clone(
+            &sender,
+        ))));
+        registry.register(Arc::new(super::media_tools::SendMedia::file(sender)));
         registry
     }
 

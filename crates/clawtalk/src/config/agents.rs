@@ -309,7 +309,6 @@ const PROVIDER_KEYS_IGNORED: &[&str] = &[
 ];
 /// Per-model catalogue fields that only matter to OpenClaw's UI and pricing.
 const MODEL_KEYS_IGNORED: &[&str] = &[
-    "input",
     "reasoning",
     "cost",
     "contextTokens",
@@ -355,6 +354,7 @@ pub(crate) fn read_providers(models: &Obj<'_>, cx: &mut Ctx<'_>) -> Vec<Provider
                             name: None,
                             context_window: None,
                             max_tokens: None,
+                            images: None,
                         });
                     }
                     continue;
@@ -379,7 +379,14 @@ pub(crate) fn read_providers(models: &Obj<'_>, cx: &mut Ctx<'_>) -> Vec<Provider
                     .get("maxTokens")
                     .and_then(|n| n.node().int_in(cx, 1, i64::MAX))
                     .and_then(|n| u64::try_from(n).ok());
-                // Catalogue metadata (pricing, modalities) is descriptive; accept it quietly.
+                // OpenClaw's `input: ["text", "image"]` is how a catalogue says a model sees images.
+                let images = m.get("input").and_then(|n| n.node().array(cx)).map(|kinds| {
+                    kinds
+                        .iter()
+                        .filter_map(|k| k.node().string(cx))
+                        .any(|k| k.eq_ignore_ascii_case("image"))
+                });
+                // Other catalogue metadata (pricing, reasoning) is descriptive; accept it quietly.
                 m.accept(MODEL_KEYS_IGNORED);
                 m.finish(cx, &[], IGNORED_KEY);
                 if let Some(id) = mid {
@@ -388,6 +395,7 @@ pub(crate) fn read_providers(models: &Obj<'_>, cx: &mut Ctx<'_>) -> Vec<Provider
                         name,
                         context_window,
                         max_tokens,
+                        images,
                     });
                 }
             }

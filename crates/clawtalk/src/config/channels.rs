@@ -59,6 +59,11 @@ pub(crate) struct Channels {
     pub(crate) defaults: Vec<(String, String)>,
 }
 
+/// Received media above this size are not downloaded (DingTalk's own upload limit is 20 MB).
+pub const DEFAULT_MEDIA_MAX_BYTES: u64 = 20 * 1024 * 1024;
+/// Largest `mediaMaxMb` accepted: everything is written to disk, but a gigabyte is a mistake.
+const MAX_MEDIA_MB: i64 = 1024;
+
 /// Keys the DingTalk plugins define that clawtalk does not (yet) honour.
 const PLUGIN_KEYS_IGNORED: &[&str] = &[
     // soimy
@@ -71,7 +76,6 @@ const PLUGIN_KEYS_IGNORED: &[&str] = &[
     "contextVisibility",
     "displayNameResolution",
     "journalTTLDays",
-    "mediaMaxMb",
     "mediaUrlAllowlist",
     "bypassProxyForSend",
     "proactivePermissionHint",
@@ -106,7 +110,6 @@ const PLUGIN_KEYS_IGNORED: &[&str] = &[
     // openclaw-china
     "enableAICard",
     "longTaskNoticeDelayMs",
-    "maxFileSizeMB",
     "inboundMedia",
     // OpenClaw channel conventions
     "dms",
@@ -294,6 +297,13 @@ fn read_account(
         .unwrap_or(false);
     let card = read_card_settings(layer, cx);
     let progress_notes = bool_or(get("progressNotes"), cx, true);
+    // soimy's `mediaMaxMb`, else the connector's `maxFileSizeMB`.
+    let media_max_bytes = get("mediaMaxMb")
+        .or_else(|| get("maxFileSizeMB"))
+        .and_then(|n| n.node().int_in(cx, 1, MAX_MEDIA_MB))
+        .map_or(DEFAULT_MEDIA_MAX_BYTES, |mb| {
+            u64::try_from(mb).unwrap_or(1) * 1024 * 1024
+        });
     let session = read_session_scope(layer, cx);
     let debug = bool_or(get("debug"), cx, false);
     let endpoints = read_endpoints(layer, cx);
@@ -324,6 +334,7 @@ fn read_account(
             streaming,
             card,
             progress_notes,
+            media_max_bytes,
             session,
             debug,
             endpoints,
@@ -511,6 +522,7 @@ fn env_account() -> AccountDraft {
             streaming: false,
             card: CardSettings::default(),
             progress_notes: true,
+            media_max_bytes: DEFAULT_MEDIA_MAX_BYTES,
             session: SessionScope::default(),
             debug: false,
             endpoints: Endpoints::default(),

@@ -55,6 +55,7 @@ mod workflows;
 use std::path::Path;
 
 pub(crate) use document::write_private;
+pub use channels::DEFAULT_MEDIA_MAX_BYTES;
 pub use issue::{ConfigErrors, ConfigIssue};
 pub use load::{ConfigSource, LoadedConfig};
 pub use types::*;
@@ -130,6 +131,29 @@ impl Config {
     pub fn provider_for(&self, model: &ModelRef) -> Option<&ProviderConfig> {
         self.providers.get(&model.provider)
     }
+
+    /// Whether `model` accepts images: as its catalogue entry's `input` says, else guessed
+    /// from well-known vision model names (`qwen-vl-max`, `glm-4v`, `kimi-vl`, `gpt-4o`…).
+    #[must_use]
+    pub fn model_sees_images(&self, model: &ModelRef) -> bool {
+        let declared = self
+            .provider_for(model)
+            .and_then(|p| p.models.iter().find(|m| m.id == model.model))
+            .and_then(|m| m.images);
+        declared.unwrap_or_else(|| known_vision_model(&model.model))
+    }
+}
+
+/// Vision model families of the providers clawtalk has presets for, plus OpenAI's. A model
+/// missing here can be declared with `input: ["text", "image"]` in its catalogue entry.
+fn known_vision_model(id: &str) -> bool {
+    let id = id.to_ascii_lowercase();
+    let family = id.rsplit('/').next().unwrap_or(&id);
+    [
+        "-vl", "vl-", "qvq", "-vision", "glm-4v", "glm-4.1v", "glm-4.5v", "gpt-4o", "gpt-4.1", "omni",
+    ]
+    .iter()
+    .any(|marker| family.contains(marker))
 }
 
 #[cfg(test)]

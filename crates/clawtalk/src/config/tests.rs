@@ -640,3 +640,53 @@ fn concurrent_turns_and_card_settings() {
     );
     assert_eq!(defaults.config.gateway.max_concurrent_turns, 128);
 }
+
+#[test]
+fn media_limit_and_vision_capability() {
+    let loaded = load_ok(
+        r#"{ agents: { list: [ { id: "main", model: "bailian/qwen3.5-plus" } ] },
+             models: { providers: { bailian: { apiKey: "k", models: [
+               { id: "qwen3.5-plus", input: ["text", "image"] },
+               { id: "qwen-vl-max", input: ["text"] },
+               "qwen-turbo",
+             ] } } },
+             channels: { dingtalk: { clientId: "dingx", clientSecret: "s", mediaMaxMb: 5,
+                                     accounts: { a: { clientId: "dingy", clientSecret: "t" },
+                                                 other: { clientId: "dingz", clientSecret: "u", mediaMaxMb: 2 } } } } }"#,
+        &[],
+    );
+    let c = &loaded.config;
+    let limits: Vec<(&str, u64)> = c
+        .accounts
+        .iter()
+        .map(|a| (a.id.as_str(), a.media_max_bytes))
+        .collect();
+    assert!(limits.contains(&("a", 5 * 1024 * 1024)), "{limits:?}");
+    assert!(limits.contains(&("other", 2 * 1024 * 1024)), "{limits:?}");
+    // A declared `input` wins over the name; undeclared models are judged by their name.
+    assert!(c.model_sees_images(&model("bailian/qwen3.5-plus")));
+    assert!(!c.model_sees_images(&model("bailian/qwen-vl-max")));
+    assert!(!c.model_sees_images(&model("bailian/qwen-turbo")));
+    assert!(c.model_sees_images(&model("bailian/qwen2.5-vl-72b-instruct")));
+    assert!(c.model_sees_images(&model("zhipu/glm-4v-plus")));
+    assert!(!c.model_sees_images(&model("deepseek/deepseek-chat")));
+
+    let defaults = load_ok(
+        r#"{ agents: { list: [ { id: "main", model: "deepseek/deepseek-chat" } ] },
+             channels: { dingtalk: { clientId: "dingx", clientSecret: "s" } } }"#,
+        &[("DEEPSEEK_API_KEY", "k")],
+    );
+    assert_eq!(defaults.config.accounts[0].media_max_bytes, 20 * 1024 * 1024);
+    let connector = load_ok(
+        r#"{ agents: { list: [ { id: "main", model: "deepseek/deepseek-chat" } ] },
+             channels: { "dingtalk-connector": { clientId: "dingx", clientSecret: "s", maxFileSizeMB: 3 } } }"#,
+        &[("DEEPSEEK_API_KEY", "k")],
+    );
+    assert_eq!(connector.config.accounts[0].media_max_bytes, 3 * 1024 * 1024);
+    let err = load_err(
+        r#"{ agents: { list: [ { id: "main", model: "deepseek/deepseek-chat" } ] },
+             channels: { dingtalk: { clientId: "dingx", clientSecret: "s", mediaMaxMb: 0 } } }"#,
+        &[("DEEPSEEK_API_KEY", "k")],
+    );
+    assert!(err.errors.iter().any(|e| e.path.ends_with("mediaMaxMb")), "{err}");
+}

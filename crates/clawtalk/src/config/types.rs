@@ -193,6 +193,8 @@ pub struct ModelInfo {
     pub context_window: Option<u64>,
     /// `maxTokens` for replies.
     pub max_tokens: Option<u64>,
+    /// `input` lists `image`: the model accepts image parts. `None` when `input` is absent.
+    pub images: Option<bool>,
 }
 
 /// `bindings[]`: which agent answers which DingTalk conversation.
@@ -287,6 +289,9 @@ pub struct DingTalkAccount {
     /// `progressNotes`, default true: in markdown mode, tell the user with a short note when
     /// the agent calls a tool (cards show it in the card instead).
     pub progress_notes: bool,
+    /// `mediaMaxMb` (soimy) or `maxFileSizeMB` (connector), default 20: received pictures,
+    /// files and videos larger than this are not downloaded, and the user is told so.
+    pub media_max_bytes: u64,
     /// Session keying (connector keys).
     pub session: SessionScope,
     /// `debug`, default false.

@@ -118,7 +118,8 @@ impl DingTalkOutbound {
                 ..Mentions::default()
             });
         }
-        let message = webhook_message(&msg.body, &mentions);
+        let message =
+            webhook_message(&msg.body, &mentions).ok_or_else(|| media_on_webhook(&msg.body))?;
         self.webhooks.send(&reply.session_webhook, &message).await?;
         Ok(SendReceipt {
             path: DeliveryPath::SessionWebhook,
@@ -188,7 +189,8 @@ impl DingTalkOutbound {
     ) -> Result<SendReceipt, DeliveryError> {
         let mut body = msg.body.clone();
         ensure_keyword(&mut body, keywords);
-        let mut message = webhook_message(&body, &msg.mentions);
+        let mut message = webhook_message(&body, &msg.mentions)
+            .ok_or_else(|| DeliveryError::dingtalk(DeliveryPath::CustomRobot, media_on_webhook(&msg.body)))?;
         // Custom robots document `msgUuid` as an idempotency key for retried posts.
         message.msg_uuid = Some(msg.idempotency_key.clone()).filter(|k| !k.is_empty());
         self.custom_robots
@@ -302,8 +304,9 @@ fn mention(reply: &ReplyContext) -> Option<StaffId> {
 }
 
 /// The webhook body with `mentions` (text and markdown only; the text must name everyone it
-/// @-s for the mention to render, so missing `@<id>` tags are appended).
-fn webhook_message(body: &Body, mentions: &Mentions) -> WebhookMessage {
+/// @-s for the mention to render, so missing `@<id>` tags are appended). `None` for media:
+/// webhooks (sessionWebhook and custom robots) have no image or file message.
+fn webhook_message(body: &Body, mentions: &Mentions) -> Option<WebhookMessage> {
     let of = |body| WebhookMessage {
         body,
         at: None,
@@ -312,18 +315,27 @@ fn webhook_message(body: &Body, mentions: &Mentions) -> WebhookMessage {
     let message = match body {
         Body::Text(text) => WebhookMessage::text(tagged(text, mentions)),
         Body::Markdown { title, text } => WebhookMessage::markdown(title, tagged(text, mentions)),
-        Body::Link(link) => return of(WebhookBody::Link { link: link.clone() }),
+        Body::Link(link) => return Some(of(WebhookBody::Link { link: link.clone() })),
         Body::ActionCard(card) => {
-            return of(WebhookBody::ActionCard {
+            return Some(of(WebhookBody::ActionCard {
                 action_card: card.clone(),
-            });
+            }));
         }
-        Body::FeedCard(links) => return WebhookMessage::feed_card(links.clone()),
+        Body::FeedCard(links) => return Some(WebhookMessage::feed_card(links.clone())),
+        Body::Image { .. } | Body::File { .. } => return None,
     };
-    match mentions.to_at() {
+    Some(match mentions.to_at() {
         Some(at) => message.with_at(at),
         None => message,
-    }
+    })
+}
+
+fn media_on_webhook(body: &Body) -> dingtalk::Error {
+    dingtalk::Error::InvalidRequest(format!(
+        "a {} message cannot go through a webhook (DingTalk webhooks take text, markdown, links and \
+         cards); send it to the user or group through the robot OpenAPI",
+        body.kind()
+    ))
 }
 
 /// `text` followed by an `@<id>` for each mention it does not already contain.
@@ -378,6 +390,18 @@ fn robot_message(body: &Body) -> Result<RobotMessage, dingtalk::Error> {
                     .into(),
             ));
         }
+        Body::Image { media_id } => RobotMessage::Image {
+            photo_url: media_id.as_str().to_owned(),
+        },
+        Body::File {
+            media_id,
+            file_name,
+            file_type,
+        } => RobotMessage::File {
+            media_id: media_id.clone(),
+            file_name: file_name.clone(),
+            file_type: file_type.clone(),
+        },
     })
 }
 
@@ -427,11 +451,11 @@ mod tests {
     #[test]
     fn group_replies_mention_the_sender_in_text_and_at() {
         let at = sender_mentions(&reply(true, Some("0312")));
-        let msg = webhook_message(&Body::markdown("T", "**hi**"), &at);
+        let msg = webhook_message(&Body::markdown("T", "**hi**"), &at).unwrap();
         let json = serde_json::to_value(&msg).unwrap();
         assert_eq!(json["markdown"]["text"], "**hi**\n\n@0312");
         assert_eq!(json["at"]["atUserIds"][0], "0312");
-        let text = webhook_message(&Body::text("plain"), &sender_mentions(&reply(true, Some("0312"))));
+        let text = webhook_message(&Body::text("plain"), &sender_mentions(&reply(true, Some("0312")))).unwrap();
         assert_eq!(
             serde_json::to_value(&text).unwrap()["text"]["content"],
             "plain\n\n@0312"
@@ -443,7 +467,7 @@ mod tests {
         assert_eq!(mention(&reply(false, Some("0312"))), None);
         assert_eq!(mention(&reply(true, None)), None);
         assert_eq!(mention(&reply(true, Some(""))), None);
-        let msg = webhook_message(&Body::text("x"), &Mentions::default());
+        let msg = webhook_message(&Body::text("x"), &Mentions::default()).unwrap();
         assert!(serde_json::to_value(&msg).unwrap().get("at").is_none());
     }
 
@@ -516,6 +540,24 @@ mod tests {
             r#"{"errcode":460101,"errmsg":"too long"}"#
         )));
         assert!(!falls_back(&dingtalk::Error::InvalidRequest("x".into())));
+    }
+
+    #[test]
+    fn media_bodies_map_to_robot_templates_and_never_to_webhooks() {
+        let file = Body::File {
+            media_id: dingtalk::ids::MediaId::new("@lAfile"),
+            file_name: "plan.pdf".into(),
+            file_type: "pdf".into(),
+        };
+        assert!(webhook_message(&file, &Mentions::default()).is_none());
+        let robot = robot_message(&file).unwrap();
+        assert_eq!(robot.msg_key().unwrap(), "sampleFile");
+        let image = robot_message(&Body::Image {
+            media_id: dingtalk::ids::MediaId::new("@lAimg"),
+        })
+        .unwrap();
+        assert_eq!(image.msg_key().unwrap(), "sampleImageMsg");
+        assert!(image.msg_param_json().unwrap().contains("@lAimg"));
     }
 
     #[test]

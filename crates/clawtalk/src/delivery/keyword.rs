@@ -76,6 +76,8 @@ pub fn ensure_keyword(body: &mut Body, keywords: &[String]) -> bool {
             }
             None => return false,
         },
+        // Media never go through a custom robot (it has no image or file message).
+        Body::Image { .. } | Body::File { .. } => return false,
     };
     if !target.is_empty() {
         target.push_str("\n\n");
@@ -107,6 +109,7 @@ fn visible_text(body: &Body) -> String {
             .map(|l| l.title.as_str())
             .collect::<Vec<_>>()
             .join("\n"),
+        Body::Image { .. } | Body::File { .. } => String::new(),
     }
 }
 

@@ -46,7 +46,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ::dingtalk::Secret;
-use ::dingtalk::ids::{ConversationId, ProcessQueryKey, StaffId};
+use ::dingtalk::ids::{ConversationId, MediaId, ProcessQueryKey, StaffId};
 use ::dingtalk::model::outbound::{WebhookActionCard, WebhookFeedLink, WebhookLink};
 use async_trait::async_trait;
 use url::Url;
@@ -185,6 +185,21 @@ pub enum Body {
     ActionCard(WebhookActionCard),
     /// A list of links with pictures (webhook `feedCard`; custom robots and sessionWebhooks only).
     FeedCard(Vec<WebhookFeedLink>),
+    /// An uploaded image (`sampleImageMsg`; robot OpenAPI only, the sessionWebhook has no
+    /// image message).
+    Image {
+        /// From `media/upload` with type `image`.
+        media_id: MediaId,
+    },
+    /// An uploaded file (`sampleFile`; robot OpenAPI only).
+    File {
+        /// From `media/upload` with type `file`.
+        media_id: MediaId,
+        /// Name shown in the chat.
+        file_name: String,
+        /// Extension, e.g. `pdf`.
+        file_type: String,
+    },
 }
 
 impl Body {
@@ -202,7 +217,7 @@ impl Body {
     }
 
     /// The text of the message (the markdown source for markdown, a card's body; the first
-    /// entry's title for a feed card).
+    /// entry's title for a feed card; the file name or media id for media).
     #[must_use]
     pub fn content(&self) -> &str {
         match self {
@@ -210,6 +225,8 @@ impl Body {
             Self::Link(link) => &link.text,
             Self::ActionCard(card) => &card.text,
             Self::FeedCard(links) => links.first().map_or("", |l| l.title.as_str()),
+            Self::Image { media_id } => media_id.as_str(),
+            Self::File { file_name, .. } => file_name,
         }
     }
 
@@ -222,7 +239,15 @@ impl Body {
             Self::Link(_) => "link",
             Self::ActionCard(_) => "actionCard",
             Self::FeedCard(_) => "feedCard",
+            Self::Image { .. } => "image",
+            Self::File { .. } => "file",
         }
+    }
+
+    /// Uploaded media, which only the robot OpenAPI can send.
+    #[must_use]
+    pub fn is_media(&self) -> bool {
+        matches!(self, Self::Image { .. } | Self::File { .. })
     }
 }
 
@@ -341,6 +366,8 @@ pub(crate) fn plan(msg: &OutboundMessage, now_ms: i64, margin: std::time::Durati
         return DeliveryPath::CustomRobot;
     }
     match &msg.reply {
+        // The sessionWebhook takes text, markdown, links and cards only (protocol §4.1).
+        Some(_) if msg.body.is_media() => DeliveryPath::RobotApi,
         Some(reply) if webhook_usable(reply, now_ms, margin) => DeliveryPath::SessionWebhook,
         _ => DeliveryPath::RobotApi,
     }
@@ -411,6 +438,15 @@ mod tests {
         )
         .in_reply(reply(i64::MAX));
         assert_eq!(plan(&robot, 0, margin), DeliveryPath::CustomRobot);
+        let mut image = group_msg().in_reply(reply(1_000_000));
+        image.body = Body::Image {
+            media_id: MediaId::new("@lADPmedia"),
+        };
+        assert_eq!(
+            plan(&image, 0, margin),
+            DeliveryPath::RobotApi,
+            "the sessionWebhook cannot carry images"
+        );
     }
 
     #[test]

@@ -20,6 +20,24 @@ impl ReplyContext {
     }
 }
 
+impl Target {
+    /// Where a proactive message about `inbound` goes: its group, or for DMs its sender.
+    /// `None` for a DM from someone without a staff id (external users cannot be messaged
+    /// through the robot OpenAPI).
+    #[must_use]
+    pub fn for_inbound(inbound: &InboundMessage) -> Option<Self> {
+        if inbound.is_group() {
+            return Some(Self::Group(inbound.conversation_id.clone()));
+        }
+        inbound
+            .sender
+            .staff_id
+            .clone()
+            .filter(|id| !id.is_empty())
+            .map(Self::User)
+    }
+}
+
 impl OutboundMessage {
     /// A reply to `inbound`: through its sessionWebhook while valid, else to the same group or,
     /// for DMs, to the sender through the robot OpenAPI.

@@ -44,6 +44,7 @@ use crate::config::Config;
 use crate::delivery::card::{CardAccount, CardStats};
 use crate::delivery::{DeliveryStack, DingTalkOutbound, Outbound, RetryPolicy};
 use crate::inbound::InboundMessage;
+use crate::media::send::DingTalkMediaSender;
 use crate::store::{Store, WorkerId};
 
 /// How long a claimed turn is ours before another worker may take it over.
@@ -69,6 +70,8 @@ pub(crate) struct Shared {
     pub cards: HashMap<String, Arc<CardAccount>>,
     /// Department lookups per account id, only for accounts that bindings route by department.
     pub departments: HashMap<String, departments::Departments>,
+    /// The OpenAPI client per account id (media downloads).
+    pub apis: HashMap<String, OpenApiClient>,
     pub me: WorkerId,
     /// Cancellation of the turn running in each session (for `/stop`).
     pub running: Mutex<HashMap<String, CancellationToken>>,
@@ -114,11 +117,11 @@ impl Gateway {
     /// # Errors
     /// A model provider or account the runtime cannot use.
     pub async fn start(config: Arc<Config>, store: Arc<dyn Store>, instance: &str) -> anyhow::Result<Self> {
-        let agent = AgentRuntime::new(Arc::clone(&config), ToolRegistry::builtin())
-            .context("setting up the model providers")?;
         let mut outbound = HashMap::new();
         let mut cards = HashMap::new();
         let mut departments = HashMap::new();
+        let mut apis = HashMap::new();
+        let mut media = DingTalkMediaSender::new();
         for account in config.enabled_accounts() {
             let api =
                 OpenApiClient::builder(account.client_id.as_str().into(), account.client_secret.clone())
@@ -130,8 +133,13 @@ impl Gateway {
             if crate::routing::routes_by_department(&config, account) {
                 departments.insert(account.id.clone(), departments::Departments::new(api.clone()));
             }
-            outbound.insert(account.id.clone(), delivery_stack(account, api));
+            let stack = delivery_stack(account, api.clone());
+            media = media.with_account(account.id.clone(), api.clone(), Arc::clone(&stack));
+            apis.insert(account.id.clone(), api);
+            outbound.insert(account.id.clone(), stack);
         }
+        let agent = AgentRuntime::new(Arc::clone(&config), ToolRegistry::with_media(Arc::new(media)))
+            .context("setting up the model providers")?;
         let (wake, wake_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             config: Arc::clone(&config),
@@ -140,6 +148,7 @@ impl Gateway {
             outbound,
             cards,
             departments,
+            apis,
             me: WorkerId::new(instance),
             running: Mutex::new(HashMap::new()),
             turn_permits: Arc::new(tokio::sync::Semaphore::new(

@@ -1,5 +1,6 @@
 //! One agent turn for one claimed message.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,9 +11,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::{HISTORY_LIMIT, LEASE, Shared, card_reply, decode_inbound, now_ms, progress, reply};
 use crate::agent::{Observer, ToolContext, TurnError};
+use crate::delivery::Target;
 use crate::delivery::card::{CardTurn, plan_fresh};
-use crate::inbound::{InboundMessage, MediaKind};
+use crate::inbound::InboundMessage;
 use crate::llm::{ChatMessage, Role as LlmRole};
+use crate::media::extract::ExtractLimits;
+use crate::media::{self, attach, fetch};
 use crate::routing;
 use crate::store::{NewTranscriptEntry, Role, StoreError, StoredInbound, TurnOutcome};
 
@@ -81,12 +85,18 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()
         .iter()
         .filter_map(|entry| serde_json::from_str::<ChatMessage>(&entry.content_json).ok())
         .collect::<Vec<_>>();
-    let user = ChatMessage::user(prompt_text(&inbound));
-    let user_message = user.clone();
+    let media_dir = media::inbound_dir(&shared.config.gateway.state_dir, id);
+    let _remove_media = RemoveOnDrop(media_dir.clone());
+    let prepared = prepare_user(shared, &inbound, &media_dir, account.media_max_bytes).await;
+    let user = prepared.for_model;
+    let user_message = prepared.for_transcript;
+    let notices = prepared.notices;
     let context = ToolContext {
         account_id: inbound.account_id.clone(),
         session_key: key.clone(),
         sender: inbound.sender.staff_id.as_ref().map(|s| s.as_str().to_owned()),
+        target: Target::for_inbound(&inbound),
+        workspace: shared.config.agent(&agent_id).map(|a| a.workspace.clone()),
     };
 
     let cancel = CancellationToken::new();
@@ -142,7 +152,7 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()
             } else {
                 &outcome.reply
             };
-            answer(shared, id, &inbound, card, text, false).await?;
+            answer(shared, id, &inbound, card, &with_notices(&notices, text), false).await?;
             finish(shared, id, TurnOutcome::Replied).await
         }
         Err(TurnError::Cancelled) => {
@@ -156,7 +166,8 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()
             finish(shared, id, TurnOutcome::Cancelled).await
         }
         Err(error) => {
-            let send = answer(shared, id, &inbound, card, &error.user_message(), true).await;
+            let text = with_notices(&notices, &error.user_message());
+            let send = answer(shared, id, &inbound, card, &text, true).await;
             finish(shared, id, TurnOutcome::Failed(error.to_string())).await?;
             send
         }
@@ -231,8 +242,53 @@ fn register(shared: &Arc<Shared>, key: &str, token: Option<CancellationToken>) {
     }
 }
 
+/// Downloads and reads the message's attachments, and builds the user message from them.
+async fn prepare_user(
+    shared: &Arc<Shared>,
+    inbound: &InboundMessage,
+    dir: &Path,
+    max_bytes: u64,
+) -> media::UserTurn {
+    let text = prompt_text(inbound);
+    if inbound.media.is_empty() {
+        return media::compose(&text, &[]);
+    }
+    let fetched = match shared.apis.get(&inbound.account_id) {
+        Some(api) => fetch::fetch_all(api, &inbound.robot_code, &inbound.media, dir, max_bytes).await,
+        None => inbound
+            .media
+            .iter()
+            .map(|_| fetch::Fetched::Failed("the account is not connected".into()))
+            .collect(),
+    };
+    let attachments = attach::describe_all(&inbound.media, fetched, ExtractLimits::default()).await;
+    media::compose(&text, &attachments)
+}
+
+/// The answer with the attachment notices (files not read) above it.
+fn with_notices(notices: &[String], text: &str) -> String {
+    if notices.is_empty() {
+        return text.to_owned();
+    }
+    format!("{}\n\n{text}", notices.join("\n"))
+}
+
+/// Removes a turn's downloaded attachments when the turn ends, however it ends; a reclaimed
+/// turn downloads them again.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        match std::fs::remove_dir_all(&self.0) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(dir = %self.0.display(), error = %e, "cannot remove received media"),
+        }
+    }
+}
+
 /// The user message as the model sees it: who speaks (in groups), the quoted message, and
-/// placeholders for media (described, until media handling lands).
+/// the text; attachments are described by [`prepare_user`].
 fn prompt_text(inbound: &InboundMessage) -> String {
     let mut text = String::new();
     if let Some(quoted) = &inbound.quoted_text {
@@ -247,18 +303,6 @@ fn prompt_text(inbound: &InboundMessage) -> String {
         text.push_str(&format!("[{}] ", inbound.sender.nick));
     }
     text.push_str(&inbound.text);
-    for media in &inbound.media {
-        let what = match media.kind {
-            MediaKind::Picture => "picture",
-            MediaKind::Audio => "voice message",
-            MediaKind::Video => "video",
-            MediaKind::File => "file",
-        };
-        match &media.file_name {
-            Some(name) => text.push_str(&format!("\n[attached {what}: {name}]")),
-            None => text.push_str(&format!("\n[attached {what}]")),
-        }
-    }
     text
 }
 
