@@ -17,6 +17,8 @@ pub struct ToolContext {
     pub session_key: String,
     /// Sender's staff id, when known.
     pub sender: Option<String>,
+    /// Where `send_action_card` leaves the cards to send with the answer.
+    pub action_cards: super::action_card_tool::ActionCards,
 }
 
 /// One callable tool.
@@ -48,6 +50,7 @@ impl ToolRegistry {
     pub fn builtin() -> Self {
         let mut registry = Self::default();
         registry.register(Arc::new(CurrentTime));
+        registry.register(Arc::new(super::action_card_tool::SendActionCard));
         registry
     }
 
@@ -133,6 +136,7 @@ mod tests {
         let registry = ToolRegistry::builtin();
         let out = registry.call("nope", "{}", &ToolContext::default()).await;
         assert!(out.contains("no tool named") && out.contains("get_time"));
+        assert!(out.contains("send_action_card"));
         let time = registry.call("get_time", "{}", &ToolContext::default()).await;
         assert!(time.contains("+08:00"));
     }

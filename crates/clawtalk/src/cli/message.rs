@@ -83,6 +83,11 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
         .with_rate_limit(RateLimitConfig::default())
         .build();
 
+    let text = if args.markdown {
+        crate::delivery::markdown::to_dingtalk(&text)
+    } else {
+        text
+    };
     let parts = chunk::split_with(
         &text,
         &ChunkOptions {

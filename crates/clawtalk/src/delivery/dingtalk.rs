@@ -287,10 +287,15 @@ fn mention(reply: &ReplyContext) -> Option<StaffId> {
 
 /// The webhook body, @-ing `at` when given (the text must name them too for it to render).
 fn webhook_message(body: &Body, at: Option<StaffId>) -> WebhookMessage {
+    if let Body::ActionCard(card) = body {
+        // `at` only renders in text and markdown; a card would show the raw `@id`.
+        return card.webhook_message();
+    }
     let suffix = at.as_ref().map(|id| format!("\n\n@{id}")).unwrap_or_default();
     let message = match body {
         Body::Text(text) => WebhookMessage::text(format!("{text}{suffix}")),
         Body::Markdown { title, text } => WebhookMessage::markdown(title, format!("{text}{suffix}")),
+        Body::ActionCard(card) => card.webhook_message(),
     };
     match at {
         Some(id) => message.with_at(At::users([id])),
@@ -302,6 +307,7 @@ fn robot_message(body: &Body) -> RobotMessage {
     match body {
         Body::Text(text) => RobotMessage::text(text),
         Body::Markdown { title, text } => RobotMessage::markdown(title, text),
+        Body::ActionCard(card) => card.robot_message(),
     }
 }
 

@@ -25,10 +25,12 @@
 //!
 //! [`RecordingOutbound`] stands in for all of it in other modules' tests.
 
+pub mod action_card;
 pub mod card;
 pub mod chunk;
 mod dingtalk;
 mod error;
+pub mod markdown;
 mod rate_limit;
 mod recording;
 mod reply;
@@ -46,6 +48,7 @@ use async_trait::async_trait;
 use url::Url;
 
 pub use self::dingtalk::{DEFAULT_WEBHOOK_MARGIN, DingTalkOutbound};
+pub use action_card::{ActionCard, ActionCardError, ButtonTarget, CardButton};
 pub use error::DeliveryError;
 pub use rate_limit::{RateLimit, RateLimitConfig, RateQuota};
 pub use recording::{Failure, RecordingOutbound};
@@ -152,6 +155,8 @@ pub enum Body {
         /// The markdown.
         text: String,
     },
+    /// An action card (webhook `actionCard` / `sampleActionCard`…): markdown with buttons.
+    ActionCard(ActionCard),
 }
 
 impl Body {
@@ -173,6 +178,7 @@ impl Body {
     pub fn content(&self) -> &str {
         match self {
             Self::Text(text) | Self::Markdown { text, .. } => text,
+            Self::ActionCard(card) => &card.text,
         }
     }
 
@@ -182,6 +188,7 @@ impl Body {
         match self {
             Self::Text(_) => "text",
             Self::Markdown { .. } => "markdown",
+            Self::ActionCard(_) => "action_card",
         }
     }
 }

@@ -9,7 +9,8 @@ use tokio_util::sync::CancellationToken;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::{HISTORY_LIMIT, LEASE, Shared, card_reply, decode_inbound, now_ms, progress, reply};
-use crate::agent::{Observer, ToolContext, TurnError};
+use crate::agent::{ActionCards, Observer, ToolContext, TurnError};
+use crate::delivery::ActionCard;
 use crate::delivery::card::{CardTurn, plan_fresh};
 use crate::inbound::{InboundMessage, MediaKind};
 use crate::llm::{ChatMessage, Role as LlmRole};
@@ -83,7 +84,9 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()
         account_id: inbound.account_id.clone(),
         session_key: key.clone(),
         sender: inbound.sender.staff_id.as_ref().map(|s| s.as_str().to_owned()),
+        action_cards: ActionCards::default(),
     };
+    let action_cards = context.action_cards.clone();
 
     let cancel = CancellationToken::new();
     register(shared, &key, Some(cancel.clone()));
@@ -138,7 +141,7 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()
             } else {
                 &outcome.reply
             };
-            answer(shared, id, &inbound, card, text, false).await?;
+            answer(shared, id, &inbound, card, text, false, &action_cards.take()).await?;
             finish(shared, id, TurnOutcome::Replied).await
         }
         Err(TurnError::Cancelled) => {
@@ -147,12 +150,12 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()
             if let Some(card) = card {
                 let calls = card.call_counter();
                 let parts = card.finish(&TurnError::Cancelled.user_message(), true).await;
-                let _ = reply::send_cards(shared, id, &inbound, parts, &calls).await;
+                let _ = reply::send_cards(shared, id, &inbound, parts, &[], &calls).await;
             }
             finish(shared, id, TurnOutcome::Cancelled).await
         }
         Err(error) => {
-            let send = answer(shared, id, &inbound, card, &error.user_message(), true).await;
+            let send = answer(shared, id, &inbound, card, &error.user_message(), true, &[]).await;
             finish(shared, id, TurnOutcome::Failed(error.to_string())).await?;
             send
         }
@@ -160,7 +163,7 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()
 }
 
 /// Sends the turn's answer (or failure notice): into its streaming card, into fresh cards in
-/// non-streaming card mode, else as markdown or text messages.
+/// non-streaming card mode, else as markdown or text messages; the action cards follow.
 async fn answer(
     shared: &Arc<Shared>,
     id: crate::store::InboundId,
@@ -168,24 +171,25 @@ async fn answer(
     card: Option<CardTurn>,
     text: &str,
     failed: bool,
+    action_cards: &[ActionCard],
 ) -> anyhow::Result<()> {
     if let Some(card) = card {
         let streamed = card.calls();
         let latency = card.first_text_latency();
         let calls = card.call_counter();
         let parts = card.finish(text, failed).await;
-        let result = reply::send_cards(shared, id, inbound, parts, &calls).await;
+        let result = reply::send_cards(shared, id, inbound, parts, action_cards, &calls).await;
         tracing::info!(inbound = ?id, card_calls = calls.load(Ordering::Relaxed), streamed_calls = streamed, first_text_ms = latency.map(|d| d.as_millis()), "AI card answer");
         return result;
     }
     if let Some((cards, _)) = card_reply::card_account(shared, inbound) {
         let calls = AtomicU32::new(0);
         let parts = plan_fresh(text, cards.settings.max_bytes, failed);
-        let result = reply::send_cards(shared, id, inbound, parts, &calls).await;
+        let result = reply::send_cards(shared, id, inbound, parts, action_cards, &calls).await;
         tracing::info!(inbound = ?id, card_calls = calls.load(Ordering::Relaxed), "AI card answer");
         return result;
     }
-    reply::send(shared, id, inbound, text).await
+    reply::send_with_cards(shared, id, inbound, text, action_cards).await
 }
 
 /// Renews the lease until it is lost; never returns while the lease is held.
