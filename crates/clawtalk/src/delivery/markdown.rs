@@ -400,10 +400,10 @@ fn indent_continuation(body: &str) -> String {
         }
         out.push_str(line);
         match (fence, marker) {
-            (Some((c, open)), Some((m, run))) if m == c && run >= open => {
-                if line.trim_start_matches(c).trim().is_empty() {
-                    fence = None;
-                }
+            (Some((c, open)), Some((m, run)))
+                if m == c && run >= open && line.trim_start_matches(c).trim().is_empty() =>
+            {
+                fence = None;
             }
             (None, Some(marker)) => fence = Some(marker),
             _ => {}

@@ -210,7 +210,8 @@ proptest! {
     }
 
     #[test]
-    fn conversion_never_panics_and_keeps_words_of_arbitrary_text(md in "[a-z0-9 \n*_#>|`~.+-]{0,200}") {
+    // No `|`: GFM itself drops cells past the header's count (tables are covered above).
+    fn conversion_never_panics_and_keeps_words_of_arbitrary_text(md in "[a-z0-9 \n*_#>`~.+-]{0,200}") {
         let out = to_dingtalk(&md);
         let mut out_words = words(&out);
         out_words.sort_unstable();
