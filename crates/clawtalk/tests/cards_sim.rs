@@ -449,3 +449,36 @@ async fn a_card_left_streaming_by_a_crash_is_closed_at_start_up_and_the_answer_f
     world.assert_no_violations();
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reasoning_and_tool_use_show_as_a_status_line_and_leave_the_final_content_exact() {
+    let world = World::start(1, &streaming(200, 1), AppSpec::new(APP, SECRET)).await;
+    world.model.push(
+        Script::reasoning_then_text("let me check the clock", "")
+            .and_tool_call("get_time", "{}")
+            .delay(Duration::from_millis(300), Duration::from_millis(300))
+            .when_last_user_contains("what time"),
+    );
+    world.model.push(
+        Script::text("现在是下午 it is afternoon")
+            .delay(Duration::from_millis(300), Duration::ZERO)
+            .when_last_user_contains("what time"),
+    );
+    world.ask(0, "what time is it?");
+    let cards = world.finished_cards(0).await;
+    assert_eq!(World::content(&cards[0]), "现在是下午 it is afternoon");
+    let shown: Vec<&str> = cards[0]
+        .stream_history
+        .iter()
+        .map(|u| u.content.as_str())
+        .collect();
+    assert!(
+        shown.iter().any(|c| c.contains("Thinking")),
+        "reasoning shows a status line: {shown:?}"
+    );
+    assert!(
+        shown.iter().any(|c| c.contains("`get_time`")),
+        "tool use shows a status line: {shown:?}"
+    );
+    world.stop().await;
+}

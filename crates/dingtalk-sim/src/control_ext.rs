@@ -28,6 +28,14 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/http_bot", post(register_bot))
         .route("/dm", get(dm))
         .route("/media", post(register_media))
+        .route("/action_cards/press", post(press_button))
+}
+
+async fn press_button(State(sh): S, Json(req): Json<crate::PressButton>) -> Response {
+    match crate::action_cards::press(&sh, &req) {
+        Ok(pressed) => Json(pressed).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 /// `?out_track_id=` → one card; otherwise all cards.

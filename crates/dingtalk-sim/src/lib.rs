@@ -36,6 +36,7 @@
 //! # Ok(()) }
 //! ```
 
+mod action_cards;
 mod body;
 mod cards;
 mod chat_page;
@@ -68,6 +69,7 @@ mod state;
 mod state_ext;
 mod stream_gateway;
 
+pub use action_cards::{PressButton, Pressed, buttons_of};
 pub use cards::{Card, CardSpace, CardStatus, StreamUpdate};
 pub use config::SimConfig;
 pub use custom_robot::{CustomRobot, CustomRobotSpec};

@@ -272,6 +272,11 @@ impl Simulator {
         self.shared.mutate(|st| st.inject_card_callback(&s, req))
     }
 
+    /// A user presses a button of an action card the bot sent (see [`crate::PressButton`]).
+    pub fn press_button(&self, req: &crate::PressButton) -> Result<crate::Pressed> {
+        crate::action_cards::press(&self.shared, req)
+    }
+
     // ----- logs -----
 
     /// Everything the bots sent, in order.

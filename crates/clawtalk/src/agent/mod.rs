@@ -3,6 +3,7 @@
 //! Clients are built once per configured provider. A turn tries the agent's primary model
 //! and then its fallbacks; it stops promptly when cancelled (`/stop`).
 
+mod action_card_tool;
 mod events;
 mod media_tools;
 mod tools;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+pub use action_card_tool::{ActionCards, MAX_CARDS_PER_TURN};
 pub use events::{AgentEvent, Observer};
 pub use tools::{Tool, ToolContext, ToolRegistry};
 

@@ -25,6 +25,8 @@ pub struct ToolContext {
     pub target: Option<Target>,
     /// The agent's workspace: the only place files may be sent from.
     pub workspace: Option<PathBuf>,
+    /// Where `send_action_card` leaves the cards to send with the answer.
+    pub action_cards: super::action_card_tool::ActionCards,
 }
 
 /// One callable tool.
@@ -56,6 +58,7 @@ impl ToolRegistry {
     pub fn builtin() -> Self {
         let mut registry = Self::default();
         registry.register(Arc::new(CurrentTime));
+        registry.register(Arc::new(super::action_card_tool::SendActionCard));
         registry
     }
 
@@ -152,6 +155,7 @@ mod tests {
         let registry = ToolRegistry::builtin();
         let out = registry.call("nope", "{}", &ToolContext::default()).await;
         assert!(out.contains("no tool named") && out.contains("get_time"));
+        assert!(out.contains("send_action_card"));
         let time = registry.call("get_time", "{}", &ToolContext::default()).await;
         assert!(time.contains("+08:00"));
     }

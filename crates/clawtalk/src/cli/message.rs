@@ -117,6 +117,11 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
         );
     }
 
+    let text = if args.markdown {
+        crate::delivery::markdown::to_dingtalk(&text)
+    } else {
+        text
+    };
     let parts = chunk::split_with(
         &text,
         &ChunkOptions {

@@ -54,8 +54,8 @@ mod workflows;
 
 use std::path::Path;
 
-pub(crate) use document::write_private;
 pub use channels::DEFAULT_MEDIA_MAX_BYTES;
+pub(crate) use document::write_private;
 pub use issue::{ConfigErrors, ConfigIssue};
 pub use load::{ConfigSource, LoadedConfig};
 pub use types::*;

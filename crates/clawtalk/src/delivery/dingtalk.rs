@@ -118,8 +118,7 @@ impl DingTalkOutbound {
                 ..Mentions::default()
             });
         }
-        let message =
-            webhook_message(&msg.body, &mentions).ok_or_else(|| media_on_webhook(&msg.body))?;
+        let message = webhook_message(&msg.body, &mentions).ok_or_else(|| media_on_webhook(&msg.body))?;
         self.webhooks.send(&reply.session_webhook, &message).await?;
         Ok(SendReceipt {
             path: DeliveryPath::SessionWebhook,
@@ -306,7 +305,7 @@ fn mention(reply: &ReplyContext) -> Option<StaffId> {
 /// The webhook body with `mentions` (text and markdown only; the text must name everyone it
 /// @-s for the mention to render, so missing `@<id>` tags are appended). `None` for media:
 /// webhooks (sessionWebhook and custom robots) have no image or file message.
-fn webhook_message(body: &Body, mentions: &Mentions) -> Option<WebhookMessage> {
+pub(super) fn webhook_message(body: &Body, mentions: &Mentions) -> Option<WebhookMessage> {
     let of = |body| WebhookMessage {
         body,
         at: None,
@@ -355,7 +354,7 @@ fn tagged(text: &str, mentions: &Mentions) -> String {
     }
 }
 
-fn robot_message(body: &Body) -> Result<RobotMessage, dingtalk::Error> {
+pub(super) fn robot_message(body: &Body) -> Result<RobotMessage, dingtalk::Error> {
     Ok(match body {
         Body::Text(text) => RobotMessage::text(text),
         Body::Markdown { title, text } => RobotMessage::markdown(title, text),
@@ -455,7 +454,8 @@ mod tests {
         let json = serde_json::to_value(&msg).unwrap();
         assert_eq!(json["markdown"]["text"], "**hi**\n\n@0312");
         assert_eq!(json["at"]["atUserIds"][0], "0312");
-        let text = webhook_message(&Body::text("plain"), &sender_mentions(&reply(true, Some("0312")))).unwrap();
+        let text =
+            webhook_message(&Body::text("plain"), &sender_mentions(&reply(true, Some("0312")))).unwrap();
         assert_eq!(
             serde_json::to_value(&text).unwrap()["text"]["content"],
             "plain\n\n@0312"

@@ -25,6 +25,7 @@
 //!
 //! [`RecordingOutbound`] stands in for all of it in other modules' tests.
 
+pub mod action_card;
 mod batch;
 pub mod card;
 pub mod chunk;
@@ -32,6 +33,7 @@ mod dingtalk;
 mod error;
 mod keyword;
 mod lane;
+pub mod markdown;
 mod mention;
 mod rate_limit;
 mod recording;
@@ -52,6 +54,7 @@ use async_trait::async_trait;
 use url::Url;
 
 pub use self::dingtalk::{DEFAULT_WEBHOOK_MARGIN, DingTalkOutbound};
+pub use action_card::{ActionCard, ActionCardError, ButtonTarget, CardButton};
 pub use error::DeliveryError;
 pub use keyword::{KeywordError, ensure_keyword, validate_keywords};
 pub use mention::{MAX_MENTIONS, Mentions};

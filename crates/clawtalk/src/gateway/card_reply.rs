@@ -156,7 +156,9 @@ async fn send_as_markdown(
     part: &CardPart,
 ) -> anyhow::Result<()> {
     let outbound = shared.outbound_for(&inbound.account_id)?;
-    let body = Body::markdown(super::reply::title_of(&part.text), part.text.clone());
+    // The card's own renderer is gone: this is a message, so DingTalk's message markdown rules.
+    let text = crate::delivery::markdown::to_dingtalk(&part.text);
+    let body = Body::markdown(super::reply::title_of(&text), text);
     let message = OutboundMessage::reply_to(inbound, body, part.out_track_id.clone());
     outbound.send(&message).await?;
     Ok(())

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{Shared, now_ms};
 use crate::config::MessageType;
 use crate::delivery::card::CardPart;
-use crate::delivery::{Body, OutboundMessage, chunk};
+use crate::delivery::{ActionCard, Body, ButtonTarget, CardButton, OutboundMessage, chunk, markdown};
 use crate::inbound::InboundMessage;
 use crate::store::{InboundId, NewReplyPart, ReplyPart, ReplyStatus, SendReceipt};
 
@@ -26,19 +26,111 @@ struct StoredBody {
     /// Set for an AI card part: the card to finalize with `text`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     card: Option<CardPart>,
+    /// Set for an action card part (`title` and `text` are the card's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    action_card: Option<StoredActionCard>,
 }
 
-/// Splits `text`, plans the parts for `id`, and sends them.
+/// An action card as stored in the outbox.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredActionCard {
+    horizontal: bool,
+    /// `(label, URL)`; replies are stored as their `sendMessage` link.
+    buttons: Vec<(String, String)>,
+}
+
+impl StoredBody {
+    fn action_card(card: &ActionCard) -> Self {
+        Self {
+            markdown: true,
+            title: card.title.clone(),
+            text: card.text.clone(),
+            card: None,
+            action_card: Some(StoredActionCard {
+                horizontal: card.horizontal,
+                buttons: card
+                    .buttons
+                    .iter()
+                    .map(|b| (b.title.clone(), b.target.url()))
+                    .collect(),
+            }),
+        }
+    }
+
+    fn into_body(self) -> anyhow::Result<Body> {
+        let Some(stored) = self.action_card else {
+            return Ok(if self.markdown {
+                Body::Markdown {
+                    title: self.title,
+                    text: self.text,
+                }
+            } else {
+                Body::Text(self.text)
+            });
+        };
+        let buttons = stored
+            .buttons
+            .into_iter()
+            .map(|(title, url)| {
+                let target = match ButtonTarget::reply_of(&url) {
+                    Some(reply) => ButtonTarget::Reply(reply),
+                    None => ButtonTarget::Url(url.parse().context("bad button URL in the outbox")?),
+                };
+                Ok(CardButton { title, target })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let card = ActionCard::new(self.title, self.text, buttons, stored.horizontal)
+            .context("invalid action card in the outbox")?;
+        Ok(Body::ActionCard(card.to_webhook()))
+    }
+}
+
+/// The outbox parts of `cards`, numbered on from `first`.
+fn action_card_parts(cards: &[ActionCard], first: u32) -> Result<Vec<NewReplyPart>, serde_json::Error> {
+    cards
+        .iter()
+        .zip(first..)
+        .map(|(card, part)| {
+            Ok(NewReplyPart {
+                part,
+                kind: "action_card".to_owned(),
+                body_json: serde_json::to_string(&StoredBody::action_card(card))?,
+            })
+        })
+        .collect()
+}
+
+/// Converts `text` to DingTalk markdown (in markdown mode), splits it, plans the parts for
+/// `id`, and sends them.
 pub(crate) async fn send(
     shared: &Arc<Shared>,
     id: InboundId,
     inbound: &InboundMessage,
     text: &str,
 ) -> anyhow::Result<()> {
+    send_with_cards(shared, id, inbound, text, &[]).await
+}
+
+/// [`send`], followed by `action_cards` (planned together, so each is sent exactly once).
+pub(crate) async fn send_with_cards(
+    shared: &Arc<Shared>,
+    id: InboundId,
+    inbound: &InboundMessage,
+    text: &str,
+    action_cards: &[ActionCard],
+) -> anyhow::Result<()> {
     let markdown = shared
         .config
         .account(&inbound.account_id)
         .is_none_or(|a| a.message_type != MessageType::Text);
+    // Converted before splitting, so the chunker's fence handling sees the fences DingTalk will.
+    let converted;
+    let text = if markdown {
+        converted = markdown::to_dingtalk(text);
+        &converted
+    } else {
+        text
+    };
     let title = title_of(text);
     let parts = chunk::split(text, chunk::DEFAULT_MAX_CHARS)
         .into_iter()
@@ -49,6 +141,7 @@ pub(crate) async fn send(
                 title: title.clone(),
                 text,
                 card: None,
+                action_card: None,
             };
             Ok(NewReplyPart {
                 part,
@@ -57,11 +150,21 @@ pub(crate) async fn send(
             })
         })
         .collect::<Result<Vec<_>, serde_json::Error>>()?;
+    let parts = with_action_cards(parts, action_cards)?;
     let planned = shared
         .store
         .plan_reply(id, parts, &shared.me, Shared::lease_ms(), now_ms())
         .await?;
     send_planned(shared, inbound, &planned, false).await
+}
+
+fn with_action_cards(
+    mut parts: Vec<NewReplyPart>,
+    action_cards: &[ActionCard],
+) -> Result<Vec<NewReplyPart>, serde_json::Error> {
+    let next = parts.last().map_or(1, |p| p.part + 1);
+    parts.extend(action_card_parts(action_cards, next)?);
+    Ok(parts)
 }
 
 /// Plans the final contents of a turn's AI cards, then finalizes them; `calls` counts the
@@ -71,6 +174,7 @@ pub(crate) async fn send_cards(
     id: InboundId,
     inbound: &InboundMessage,
     cards: Vec<CardPart>,
+    action_cards: &[ActionCard],
     calls: &AtomicU32,
 ) -> anyhow::Result<()> {
     let parts = cards
@@ -82,6 +186,7 @@ pub(crate) async fn send_cards(
                 title: title_of(&card.text),
                 text: card.text.clone(),
                 card: Some(card),
+                action_card: None,
             };
             Ok(NewReplyPart {
                 part,
@@ -90,6 +195,7 @@ pub(crate) async fn send_cards(
             })
         })
         .collect::<Result<Vec<_>, serde_json::Error>>()?;
+    let parts = with_action_cards(parts, action_cards)?;
     let planned = shared
         .store
         .plan_reply(id, parts, &shared.me, Shared::lease_ms(), now_ms())
@@ -133,14 +239,7 @@ async fn send_planned_counting(
             shared.store.mark_reply_sent(part.id, receipt, now_ms()).await?;
             continue;
         }
-        let body = if stored.markdown {
-            Body::Markdown {
-                title: stored.title,
-                text: stored.text,
-            }
-        } else {
-            Body::Text(stored.text)
-        };
+        let body = stored.into_body()?;
         let message = OutboundMessage::reply_to(inbound, body, part.idempotency_key.clone());
         match outbound.send(&message).await {
             Ok(receipt) => {

@@ -10,9 +10,9 @@ use tokio_util::sync::CancellationToken;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::{HISTORY_LIMIT, LEASE, Shared, card_reply, decode_inbound, now_ms, progress, reply};
-use crate::agent::{Observer, ToolContext, TurnError};
-use crate::delivery::Target;
+use crate::agent::{ActionCards, Observer, ToolContext, TurnError};
 use crate::delivery::card::{CardTurn, plan_fresh};
+use crate::delivery::{ActionCard, Target};
 use crate::inbound::InboundMessage;
 use crate::llm::{ChatMessage, Role as LlmRole};
 use crate::media::extract::ExtractLimits;
@@ -97,7 +97,9 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()
         sender: inbound.sender.staff_id.as_ref().map(|s| s.as_str().to_owned()),
         target: Target::for_inbound(&inbound),
         workspace: shared.config.agent(&agent_id).map(|a| a.workspace.clone()),
+        action_cards: ActionCards::default(),
     };
+    let action_cards = context.action_cards.clone();
 
     let cancel = CancellationToken::new();
     register(shared, &key, Some(cancel.clone()));
@@ -152,7 +154,16 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()
             } else {
                 &outcome.reply
             };
-            answer(shared, id, &inbound, card, &with_notices(&notices, text), false).await?;
+            answer(
+                shared,
+                id,
+                &inbound,
+                card,
+                &with_notices(&notices, text),
+                false,
+                &action_cards.take(),
+            )
+            .await?;
             finish(shared, id, TurnOutcome::Replied).await
         }
         Err(TurnError::Cancelled) => {
@@ -161,13 +172,13 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()
             if let Some(card) = card {
                 let calls = card.call_counter();
                 let parts = card.finish(&TurnError::Cancelled.user_message(), true).await;
-                let _ = reply::send_cards(shared, id, &inbound, parts, &calls).await;
+                let _ = reply::send_cards(shared, id, &inbound, parts, &[], &calls).await;
             }
             finish(shared, id, TurnOutcome::Cancelled).await
         }
         Err(error) => {
             let text = with_notices(&notices, &error.user_message());
-            let send = answer(shared, id, &inbound, card, &text, true).await;
+            let send = answer(shared, id, &inbound, card, &text, true, &[]).await;
             finish(shared, id, TurnOutcome::Failed(error.to_string())).await?;
             send
         }
@@ -175,7 +186,7 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()
 }
 
 /// Sends the turn's answer (or failure notice): into its streaming card, into fresh cards in
-/// non-streaming card mode, else as markdown or text messages.
+/// non-streaming card mode, else as markdown or text messages; the action cards follow.
 async fn answer(
     shared: &Arc<Shared>,
     id: crate::store::InboundId,
@@ -183,24 +194,25 @@ async fn answer(
     card: Option<CardTurn>,
     text: &str,
     failed: bool,
+    action_cards: &[ActionCard],
 ) -> anyhow::Result<()> {
     if let Some(card) = card {
         let streamed = card.calls();
         let latency = card.first_text_latency();
         let calls = card.call_counter();
         let parts = card.finish(text, failed).await;
-        let result = reply::send_cards(shared, id, inbound, parts, &calls).await;
+        let result = reply::send_cards(shared, id, inbound, parts, action_cards, &calls).await;
         tracing::info!(inbound = ?id, card_calls = calls.load(Ordering::Relaxed), streamed_calls = streamed, first_text_ms = latency.map(|d| d.as_millis()), "AI card answer");
         return result;
     }
     if let Some((cards, _)) = card_reply::card_account(shared, inbound) {
         let calls = AtomicU32::new(0);
         let parts = plan_fresh(text, cards.settings.max_bytes, failed);
-        let result = reply::send_cards(shared, id, inbound, parts, &calls).await;
+        let result = reply::send_cards(shared, id, inbound, parts, action_cards, &calls).await;
         tracing::info!(inbound = ?id, card_calls = calls.load(Ordering::Relaxed), "AI card answer");
         return result;
     }
-    reply::send(shared, id, inbound, text).await
+    reply::send_with_cards(shared, id, inbound, text, action_cards).await
 }
 
 /// Renews the lease until it is lost; never returns while the lease is held.
