@@ -482,3 +482,49 @@ async fn reasoning_and_tool_use_show_as_a_status_line_and_leave_the_final_conten
     );
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_button_press_comes_back_to_its_session_and_is_answered_once() {
+    let world = World::start(1, &streaming(200, 20), AppSpec::new(APP, SECRET)).await;
+    world
+        .model
+        .push(Script::text("Here is the plan: ship on Friday."));
+    world
+        .model
+        .push(Script::text("Thanks for the thumbs up!").when_last_user_contains("feedback_up"));
+    world.ask(0, "make a plan");
+    let first = world.finished_cards(0).await;
+    assert_eq!(first.len(), 1, "one answer card");
+
+    let press = dingtalk_sim::InjectCardCallback::new(
+        first[0].out_track_id.clone(),
+        staff(0),
+        "feedback_up",
+        serde_json::json!({ "value": "up" }),
+    );
+    world.sim.inject_card_callback(&press).unwrap();
+    // DingTalk redelivers a callback with the same payload: it must not be answered twice.
+    world.sim.inject_card_callback(&press).unwrap();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let cards = loop {
+        let cards = world.finished_cards(0).await;
+        if cards.len() >= 2 {
+            break cards;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the press was never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        World::content(&cards[1]),
+        "Thanks for the thumbs up!",
+        "the press reached the model as the session's next turn"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(world.cards_of(0).len(), 2, "the repeated press is answered once");
+    assert_eq!(world.model.pending_scripts(), 0);
+    world.stop().await;
+}

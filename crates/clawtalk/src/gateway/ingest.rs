@@ -7,7 +7,7 @@ use dingtalk::model::Inbound;
 use dingtalk::stream::{Acker, StreamClient, StreamConfig, StreamEvent};
 
 use super::lanes::Lanes;
-use super::{Shared, decide, now_ms, workflow};
+use super::{Shared, card_callback, decide, now_ms, workflow};
 use crate::config::DingTalkAccount;
 use crate::inbound::{InboundMessage, Transport};
 use crate::routing::{self, Route};
@@ -74,9 +74,16 @@ pub(crate) async fn run_stream(shared: Arc<Shared>, account: DingTalkAccount) {
                             }
                         });
                     }
+                    Ok(Inbound::CardCallback(callback)) => {
+                        // DingTalk wants the answer within 2 s: store, acknowledge, then decide.
+                        let (shared, account) = (Arc::clone(&shared), Arc::clone(&account));
+                        tokio::spawn(async move {
+                            if card_callback::accept(&shared, &account, &callback).await {
+                                let _ = acker.ok();
+                            }
+                        });
+                    }
                     Ok(other) => {
-                        // Card callbacks are handled by a later feature; acknowledge them so
-                        // DingTalk does not redeliver.
                         tracing::debug!(account = %account.id, kind = ?std::mem::discriminant(&other), "frame acknowledged, not handled");
                         let _ = acker.ok();
                     }

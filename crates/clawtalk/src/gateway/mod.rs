@@ -13,6 +13,7 @@
 //! 5. [`reply`]: the answer is split into parts, planned in the outbox, then sent; a part
 //!    DingTalk accepted is never sent again, even after a crash.
 
+mod card_callback;
 mod card_reply;
 mod decide;
 mod departments;
