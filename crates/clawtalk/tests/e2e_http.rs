@@ -302,3 +302,79 @@ async fn half_configured_event_crypto_refuses_to_start() {
     );
     assert!(!text.contains("tooShort"), "the key is not echoed: {text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_robots_outgoing_callbacks_are_verified_and_answered_in_its_group() {
+    const OUTGOING: &str = "e2e-outgoing-token";
+    let world = World::start().await;
+    world
+        .model
+        .push(Script::text("The build is green.").when_last_user_contains("check the build"));
+    let robot = world
+        .sim
+        .create_custom_robot(dingtalk_sim::CustomRobotSpec {
+            group: world.group.clone(),
+            name: Some("helper".into()),
+            access_token: None,
+            secret: None,
+            keywords: Vec::new(),
+        })
+        .expect("custom robot");
+    let config = world.fill(&format!(
+        r#"{{
+  agents: {{ list: [ {{ id: "main", model: "mock/e2e-model" }} ] }},
+  models: {{ providers: {{ mock: {{ baseUrl: "{{MODEL}}", apiKey: "sk-e2e-mock" }} }} }},
+  channels: {{ dingtalk: {{ accounts: {{ helper: {{
+    mode: "customRobot", webhookUrl: "{}", outgoingToken: "{OUTGOING}", groupPolicy: "open",
+  }} }} }} }},
+  gateway: {{ stateDir: "{{STATE}}", port: 0 }},
+}}"#,
+        robot.webhook_url
+    ));
+    let (_gateway, url) = start(&world, &config).await;
+    let url = format!("{url}/helper");
+    let payload = json!({
+        "conversationId": world.group, "conversationType": "2", "conversationTitle": "E2E",
+        "msgId": "msgOutgoing01", "msgtype": "text", "text": { "content": " check the build" },
+        "senderNick": "Alice", "senderStaffId": ALICE, "senderId": "$:LWCP_v1:$alice",
+        "isInAtList": true, "createAt": now_ms(), "robotCode": "normal",
+        "sessionWebhook": "http://127.0.0.1:9/robot/sendBySession?session=x",
+        "sessionWebhookExpiredTime": now_ms() + 3_600_000,
+    });
+
+    let forged_at = now_ms();
+    let (status, body) = post_callback(
+        &url,
+        &forged_at.to_string(),
+        &robot_sign("not-the-token", forged_at),
+        &payload,
+    )
+    .await;
+    assert_eq!(status, 401, "signed with another key: {body}");
+
+    let at = now_ms();
+    let (status, body) = post_callback(&url, &at.to_string(), &robot_sign(OUTGOING, at), &payload).await;
+    assert_eq!(status, 200, "{body}");
+    // The same message delivered again (a retry with a fresh signature) is answered once.
+    let again = now_ms() + 1;
+    let (status, _) = post_callback(&url, &again.to_string(), &robot_sign(OUTGOING, again), &payload).await;
+    assert_eq!(status, 200);
+
+    let sent = wait_until("the robot to answer in its group", TIMEOUT, || {
+        let sent: Vec<_> = world
+            .sim
+            .sent_messages()
+            .into_iter()
+            .filter(|m| m.api == "customRobot")
+            .collect();
+        (!sent.is_empty()).then_some(sent)
+    })
+    .await;
+    assert!(
+        sent[0].body.to_string().contains("The build is green."),
+        "{:?}",
+        sent[0].body
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(world.requests_for("check the build").len(), 1, "answered once");
+}

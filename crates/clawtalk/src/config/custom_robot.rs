@@ -45,10 +45,12 @@ pub(crate) fn read(layer: &Layered<'_, '_>, cx: &mut Ctx<'_>) -> Option<CustomRo
     if let Some(one) = layer.get("keyword").and_then(|n| n.node().string(cx)) {
         keywords.insert(0, one);
     }
+    let outgoing_token = pick("outgoingToken", "outgoing_token").and_then(|n| n.node().secret(cx));
     Some(CustomRobotSettings {
         webhook: webhook?,
         secret,
         keywords,
+        outgoing_token,
     })
 }
 

@@ -317,6 +317,10 @@ pub struct CustomRobotSettings {
     /// `keywords` (or one `keyword`): security keywords; a message lacking them all gets the
     /// first one added.
     pub keywords: Vec<String>,
+    /// `outgoingToken`: the key of the robot's Outgoing mechanism. When set, messages that @ the
+    /// robot are POSTed by DingTalk to `/webhooks/dingtalk/<accountId>`, signed like HTTP-mode
+    /// bot callbacks (`timestamp` + `sign`) with this key.
+    pub outgoing_token: Option<Secret>,
 }
 
 impl std::fmt::Debug for CustomRobotSettings {
@@ -334,6 +338,7 @@ impl std::fmt::Debug for CustomRobotSettings {
             )
             .field("secret", &self.secret)
             .field("keywords", &self.keywords)
+            .field("outgoing_token", &self.outgoing_token)
             .finish()
     }
 }

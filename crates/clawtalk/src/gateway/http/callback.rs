@@ -23,16 +23,22 @@ pub(super) async fn handle(
     body: &[u8],
 ) -> Response {
     let account = &endpoint.account;
-    if account.mode != ConnectionMode::Http {
-        tracing::warn!(account = %account.id, "bot callback over HTTP for an account in Stream mode; refused");
-        return refuse(
-            StatusCode::NOT_FOUND,
-            format!(
-                "account {:?} receives bot messages over Stream; set mode: \"http\" to use this URL",
-                account.id
-            ),
-        );
-    }
+    // HTTP-mode bots sign with the app secret; a custom robot's Outgoing callbacks with its
+    // outgoing token.
+    let (key, transport) = match (account.mode, super::outgoing_token(account)) {
+        (ConnectionMode::Http, _) => (account.client_secret.expose(), Transport::HttpCallback),
+        (ConnectionMode::CustomRobot, Some(token)) => (token.expose(), Transport::OutgoingRobot),
+        _ => {
+            tracing::warn!(account = %account.id, "bot callback over HTTP for an account that does not take them; refused");
+            return refuse(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "account {:?} does not take bot callbacks over HTTP; set mode: \"http\" (an app) or outgoingToken (a custom robot) to use this URL",
+                    account.id
+                ),
+            );
+        }
+    };
     let header = |name| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
     let (Some(timestamp), Some(sign)) = (header("timestamp"), header("sign")) else {
         tracing::warn!(account = %account.id, "bot callback rejected: no timestamp/sign headers");
@@ -42,7 +48,7 @@ pub(super) async fn handle(
         );
     };
     let now = now_ms();
-    if let Err(error) = verify_timestamped_sign(account.client_secret.expose(), timestamp, sign, now) {
+    if let Err(error) = verify_timestamped_sign(key, timestamp, sign, now) {
         tracing::warn!(account = %account.id, reason = %error, "bot callback rejected");
         return refuse(StatusCode::UNAUTHORIZED, error.to_string());
     }
@@ -75,7 +81,7 @@ pub(super) async fn handle(
     let inbound = InboundMessage::from_bot_message(
         &account.id,
         &RobotCode::new(account.robot_code.clone()),
-        Transport::HttpCallback,
+        transport,
         &message,
         now,
     );

@@ -1,7 +1,7 @@
 //! HTTP mode: DingTalk POSTs to `gateway.bind:gateway.port`.
 //!
-//! - `POST /webhooks/dingtalk/<accountId>` for every account in `mode: "http"` or with
-//!   `token` + `aesKey`; `POST /webhooks/dingtalk` for the default one (the account named
+//! - `POST /webhooks/dingtalk/<accountId>` for every account in `mode: "http"`, with
+//!   `token` + `aesKey`, or a custom robot with `outgoingToken` (its Outgoing callbacks); `POST /webhooks/dingtalk` for the default one (the account named
 //!   `default`, else the only such account).
 //! - A request with `msg_signature` (or `signature`) in its query is an encrypted event push
 //!   ([`push`]); one with `timestamp` and `sign` headers is a bot message callback
@@ -50,7 +50,16 @@ type St = State<Arc<Webhooks>>;
 
 /// Whether an account needs the listener.
 pub(crate) fn serves(account: &DingTalkAccount) -> bool {
-    account.mode == ConnectionMode::Http || account.event_push.is_some()
+    account.mode == ConnectionMode::Http || account.event_push.is_some() || outgoing_token(account).is_some()
+}
+
+/// The key a custom robot's Outgoing callbacks are signed with, when it has the mechanism on.
+pub(crate) fn outgoing_token(account: &DingTalkAccount) -> Option<&dingtalk::Secret> {
+    account
+        .custom_robot
+        .as_ref()
+        .filter(|_| account.mode == ConnectionMode::CustomRobot)
+        .and_then(|robot| robot.outgoing_token.as_ref())
 }
 
 /// Binds the listener when some enabled account needs it and returns the task serving it
