@@ -154,16 +154,18 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()
             } else {
                 &outcome.reply
             };
-            answer(
+            let text = with_notices(&notices, text);
+            let sent = under_lease(
                 shared,
-                id,
-                &inbound,
-                card,
-                &with_notices(&notices, text),
-                false,
-                &action_cards.take(),
+                &turn,
+                answer(shared, id, &inbound, card, &text, false, &action_cards.take()),
             )
-            .await?;
+            .await;
+            match sent {
+                Some(sent) => sent?,
+                // Another worker owns the turn now and sends the planned parts.
+                None => return Ok(()),
+            }
             finish(shared, id, TurnOutcome::Replied).await
         }
         Err(TurnError::Cancelled) => {
@@ -178,7 +180,15 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()
         }
         Err(error) => {
             let text = with_notices(&notices, &error.user_message());
-            let send = answer(shared, id, &inbound, card, &text, true, &[]).await;
+            let Some(send) = under_lease(
+                shared,
+                &turn,
+                answer(shared, id, &inbound, card, &text, true, &[]),
+            )
+            .await
+            else {
+                return Ok(());
+            };
             finish(shared, id, TurnOutcome::Failed(error.to_string())).await?;
             send
         }
@@ -213,6 +223,23 @@ async fn answer(
         return result;
     }
     reply::send_with_cards(shared, id, inbound, text, action_cards).await
+}
+
+/// Runs `work` while renewing the turn's lease: replies can wait minutes behind DingTalk's
+/// rate limits, and a lapsed lease would let another worker send the same parts again.
+/// `None` when the lease was lost (the new owner finishes the turn).
+async fn under_lease<T>(
+    shared: &Arc<Shared>,
+    turn: &StoredInbound,
+    work: impl Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        done = work => Some(done),
+        lost = keep_lease(shared, turn) => {
+            tracing::warn!(inbound = ?turn.id, ?lost, "lost the turn's lease while replying; its new owner sends the rest");
+            None
+        }
+    }
 }
 
 /// Renews the lease until it is lost; never returns while the lease is held.
