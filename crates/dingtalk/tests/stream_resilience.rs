@@ -69,6 +69,16 @@ async fn survives_100_drops_and_10_rotations_with_every_message_exactly_once() {
         if round % 11 == 10 && rotations < ROTATIONS {
             if sim.send_disconnect(APP) > 0 {
                 rotations += 1;
+                // Let the client read the notice before the next drop: a drop landing first
+                // would hide the notice (the client reconnects for the drop instead), which
+                // a loaded machine makes likely.
+                let seen = tokio::time::timeout(Duration::from_secs(5), async {
+                    while handle.stats().disconnect_notices < rotations as u64 {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                })
+                .await;
+                assert!(seen.is_ok(), "the client never saw disconnect notice {rotations}");
             }
         } else if drops < DROPS && sim.drop_connections(APP) > 0 {
             drops += 1;
