@@ -328,6 +328,15 @@ fn trim_history(history: &[ChatMessage]) -> &[ChatMessage] {
 }
 
 fn entry(message: &ChatMessage, inbound: crate::store::InboundId) -> anyhow::Result<NewTranscriptEntry> {
+    transcript_entry(message, Some(inbound), now_ms())
+}
+
+/// A model message as a transcript entry (also used by WebChat, which has no inbound row).
+pub(crate) fn transcript_entry(
+    message: &ChatMessage,
+    inbound: Option<crate::store::InboundId>,
+    at_ms: i64,
+) -> anyhow::Result<NewTranscriptEntry> {
     let role = match message.role {
         LlmRole::System => Role::System,
         LlmRole::User => Role::User,
@@ -337,7 +346,7 @@ fn entry(message: &ChatMessage, inbound: crate::store::InboundId) -> anyhow::Res
     Ok(NewTranscriptEntry {
         role,
         content_json: serde_json::to_string(message)?,
-        inbound_id: Some(inbound),
-        at_ms: now_ms(),
+        inbound_id: inbound,
+        at_ms,
     })
 }
