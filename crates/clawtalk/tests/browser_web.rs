@@ -106,7 +106,7 @@ async fn text_of(browser: &Client, css: &str) -> String {
     browser
         .find(Locator::Css(css))
         .await
-        .unwrap_or_else(|e| panic!("no {css} on {:?}: {e}", browser.current_url().await))
+        .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
         .text()
         .await
         .expect("element text")
