@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use llm_mock::Script;
-use support::web::{client, web_addr};
+use support::web::{client, pairing_code, web_addr};
 use support::world::{ALICE, APP1, BOB};
 use support::{TIMEOUT, World, wait_until_async};
 
@@ -112,6 +112,22 @@ async fn text_of(browser: &Client, css: &str) -> String {
         .expect("element text")
 }
 
+async fn type_into(browser: &Client, css: &str, text: &str) {
+    let field = browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"));
+    field.send_keys(text).await.expect("type into the field");
+}
+
+async fn click(browser: &Client, css: &str) {
+    let button = browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"));
+    button.click().await.expect("click");
+}
+
 async fn path_of(browser: &Client) -> String {
     browser
         .current_url()
@@ -159,40 +175,16 @@ async fn browser_logs_in_sees_status_approves_pairing_and_chats() {
     browser.goto(&format!("{base}/")).await.unwrap();
     assert_eq!(path_of(&browser).await, "/login");
     screenshot(&browser, "01-login").await;
-    browser
-        .find(Locator::Css("#token"))
-        .await
-        .unwrap()
-        .send_keys("wrong")
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&browser, "#token", "wrong").await;
+    click(&browser, "button[type=submit]").await;
     assert!(
         text_of(&browser, ".error")
             .await
             .contains("not the gateway token")
     );
 
-    browser
-        .find(Locator::Css("#token"))
-        .await
-        .unwrap()
-        .send_keys(TOKEN)
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&browser, "#token", TOKEN).await;
+    click(&browser, "button[type=submit]").await;
     assert_eq!(path_of(&browser).await, "/");
     let row = text_of(&browser, "tr[data-account=default]").await;
     assert!(
@@ -204,15 +196,7 @@ async fn browser_logs_in_sees_status_approves_pairing_and_chats() {
     // An unknown sender asks to pair; the operator approves in the browser.
     let bob = world.dm(APP1, BOB, "let me in [b0]");
     let reply = world.wait_replies(&bob.conversation_id, 1).await;
-    let code = reply[0]
-        .text
-        .split("Pairing code:")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let code = pairing_code(&reply[0].text);
     browser.goto(&format!("{base}/pairing")).await.unwrap();
     screenshot(&browser, "03-pairing").await;
     browser
@@ -235,20 +219,8 @@ async fn browser_logs_in_sees_status_approves_pairing_and_chats() {
 
     // WebChat: type, send, and the agent's reply is on the page.
     browser.goto(&format!("{base}/chat")).await.unwrap();
-    browser
-        .find(Locator::Css("#message"))
-        .await
-        .unwrap()
-        .send_keys("Hello agent [b1]")
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("#send"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&browser, "#message", "Hello agent [b1]").await;
+    click(&browser, "#send").await;
     let page = &browser;
     let transcript = wait_until_async("the WebChat reply", TIMEOUT, || async move {
         // Tolerant: the page may be between the POST and the redirect's GET.
@@ -262,13 +234,7 @@ async fn browser_logs_in_sees_status_approves_pairing_and_chats() {
 
     browser.goto(&format!("{base}/conversations")).await.unwrap();
     screenshot(&browser, "06-conversations").await;
-    browser
-        .find(Locator::Css("td a"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "td a").await;
     assert!(path_of(&browser).await.starts_with("/conversations/"));
     screenshot(&browser, "07-transcript").await;
     browser.goto(&format!("{base}/config")).await.unwrap();

@@ -6,7 +6,7 @@
 mod support;
 
 use llm_mock::Script;
-use support::web::{WebSession, client, printed_token, web_addr};
+use support::web::{WebSession, client, pairing_code, printed_token, web_addr};
 use support::world::{ALICE, APP1, BOB, SECRET1};
 use support::{TIMEOUT, World, wait_until};
 
@@ -154,7 +154,7 @@ async fn pages_show_status_transcripts_pairing_webchat_and_masked_config() {
     let (status, page) = session.get("/").await;
     assert_eq!(status, 200);
     assert!(page.contains("data-account=\"default\""), "{page}");
-    assert!(page.contains("connected"), "{page}");
+    assert!(page.contains("<span class=\"ok\">connected</span>"), "{page}");
 
     // A transcript with markup in it is shown as text.
     let dm = world.dm(APP1, ALICE, "<script>alert('xss')</script> [x1]");
@@ -180,15 +180,7 @@ async fn pages_show_status_transcripts_pairing_webchat_and_masked_config() {
     // Pairing: bob is unknown, gets a code, and the operator approves it here.
     let bob = world.dm(APP1, BOB, "may I? [p1]");
     let reply = world.wait_replies(&bob.conversation_id, 1).await;
-    let code = reply[0]
-        .text
-        .split("Pairing code:")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let code = pairing_code(&reply[0].text);
     let (_, pairing) = session.get("/pairing").await;
     assert!(pairing.contains(&format!("data-code=\"{code}\"")), "{pairing}");
     let (status, _, _) = session

@@ -60,6 +60,14 @@ pub(crate) fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// `session.idleReset` in ms, for [`crate::store::SessionStore::session_get_or_create`].
+pub(crate) fn idle_reset_ms(config: &Config) -> Option<i64> {
+    config
+        .session
+        .idle_reset
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Everything the gateway's tasks share.
 pub(crate) struct Shared {
     pub config: Arc<Config>,

@@ -69,11 +69,7 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()
         Some(agent) if shared.config.agent(agent).is_some() => agent.to_owned(),
         _ => routing::route(&shared.config, account, &inbound, &[]).agent_id,
     };
-    let idle_reset = shared
-        .config
-        .session
-        .idle_reset
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let idle_reset = super::idle_reset_ms(&shared.config);
     let opened = shared
         .store
         .session_get_or_create(&key, &agent_id, now_ms(), idle_reset)

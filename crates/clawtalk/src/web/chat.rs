@@ -175,11 +175,7 @@ pub(crate) async fn send(
 /// One turn: history from the store, the agent runtime, then the transcript.
 async fn run_turn(shared: &Arc<Shared>, agent_id: &str, text: &str) -> anyhow::Result<()> {
     let key = session_key(agent_id);
-    let idle_reset = shared
-        .config
-        .session
-        .idle_reset
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let idle_reset = crate::gateway::idle_reset_ms(&shared.config);
     let opened = shared
         .store
         .session_get_or_create(&key, agent_id, now_ms(), idle_reset)

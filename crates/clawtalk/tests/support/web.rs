@@ -28,6 +28,17 @@ pub fn printed_token(log: &str) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
+/// The code in a pairing reply ("… Pairing code: K7QX2M9P …").
+pub fn pairing_code(reply: &str) -> String {
+    let (_, rest) = reply
+        .split_once("Pairing code:")
+        .unwrap_or_else(|| panic!("no pairing code in {reply:?}"));
+    rest.split_whitespace()
+        .next()
+        .expect("a code after the label")
+        .to_owned()
+}
+
 /// A client that keeps no cookies and follows no redirects.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
