@@ -41,6 +41,30 @@ async fn nothing_without_a_session_and_the_token_is_shown_once() {
         assert_eq!(mode & 0o777, 0o600, "the token file is private");
     }
 
+    // `gateway token` prints it again; `dashboard` gives the address and a hint, not the token.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_clawtalk"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env_clear()
+            .env("HOME", world.home())
+            .output()
+            .expect("run clawtalk");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(cli(&["gateway", "token"]).trim(), token);
+    let dashboard = cli(&["dashboard"]);
+    assert!(
+        dashboard.contains("Web UI: http://127.0.0.1:18789/"),
+        "{dashboard}"
+    );
+    assert!(
+        dashboard.contains("gateway-token") && !dashboard.contains(&token),
+        "{dashboard}"
+    );
+
     let http = client();
     for path in PAGES {
         let response = http.get(format!("{base}{path}")).send().await.unwrap();
