@@ -5,10 +5,11 @@
 
 pub(crate) mod channels;
 mod common;
+mod dashboard;
 mod message;
-mod pairing;
+pub(crate) mod pairing;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -78,6 +79,8 @@ pub enum Command {
         #[command(subcommand)]
         command: channels::ChannelsCommand,
     },
+    /// Print the web UI's address and how to log in.
+    Dashboard(common::ConfigArg),
 }
 
 /// `clawtalk onboard …`.
@@ -95,7 +98,15 @@ pub enum GatewayCommand {
         /// Config file instead of the usual search.
         #[arg(long, value_name = "PATH")]
         config: Option<PathBuf>,
+        /// Listen address instead of gateway.bind: `loopback` (127.0.0.1), `lan` (0.0.0.0) or an IP.
+        #[arg(long, value_name = "ADDR", value_parser = parse_bind)]
+        bind: Option<IpAddr>,
+        /// Port instead of gateway.port (0 picks a free one, which is logged).
+        #[arg(long, value_name = "PORT")]
+        port: Option<u16>,
     },
+    /// Print the token to log in to the web UI with.
+    Token(common::ConfigArg),
     /// Show whether the gateway is running and each account's connection (exit 1 if not running).
     Status {
         /// Config file instead of the usual search (locates the state directory).
@@ -132,6 +143,17 @@ pub enum ConfigCommand {
     },
 }
 
+/// `--bind`: the names `gateway.bind` accepts, or an IP address.
+fn parse_bind(value: &str) -> Result<IpAddr, String> {
+    match value {
+        "loopback" | "localhost" => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        "lan" | "all" => Ok(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        other => other
+            .parse()
+            .map_err(|_| format!("{other:?} is not loopback, lan or an IP address")),
+    }
+}
+
 /// Logs go to stderr; `RUST_LOG` overrides the default `info` level.
 pub fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -149,8 +171,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sim { addr } => crate::sim::run(addr).await,
         Command::Config { command } => run_config(command),
         Command::Gateway {
-            command: GatewayCommand::Run { config },
-        } => crate::gateway::run(config.as_deref()).await,
+            command: GatewayCommand::Run { config, bind, port },
+        } => crate::gateway::run(config.as_deref(), crate::gateway::Listen { bind, port }).await,
+        Command::Gateway {
+            command: GatewayCommand::Token(args),
+        } => dashboard::print_token(&args),
+        Command::Dashboard(args) => dashboard::dashboard(&args),
         Command::Gateway {
             command: GatewayCommand::Status { config, json },
         } => {

@@ -17,6 +17,7 @@
 //! - [`delivery`]: outbound messages: one `Outbound` trait, the DingTalk sender, chunking, and
 //!   rate-limit, retry and tracing layers.
 //! - [`store`]: durable inbox, outbox, sessions and pairing (SQLite; one trait for all backends).
+//! - [`web`]: the web UI the gateway serves: status, conversations, pairing, WebChat, config.
 //! - [`sim`]: `clawtalk sim`, the offline DingTalk simulator seeded with a demo organisation.
 
 pub mod agent;
@@ -36,3 +37,4 @@ pub mod sim;
 pub mod store;
 #[cfg(test)]
 mod test_support;
+pub mod web;

@@ -1172,3 +1172,26 @@ async fn run_lanes(store: &Arc<SqliteStore>, lanes: usize, messages: usize, tag:
     }
     messages as f64 / started.elapsed().as_secs_f64()
 }
+
+#[tokio::test]
+async fn sessions_list_most_recent_first_and_read_by_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db_path(&dir)).await;
+    let old = store
+        .session_get_or_create("dm:old", "main", 1_000, None)
+        .await
+        .unwrap()
+        .session;
+    let new = store
+        .session_get_or_create("dm:new", "main", 5_000, None)
+        .await
+        .unwrap()
+        .session;
+    let listed = store.session_list(10).await.unwrap();
+    let keys: Vec<&str> = listed.iter().map(|s| s.key.as_str()).collect();
+    assert_eq!(keys, ["dm:new", "dm:old"]);
+    assert_eq!(store.session_list(1).await.unwrap().len(), 1);
+    assert_eq!(store.session_by_id(old.id).await.unwrap(), Some(old));
+    assert_eq!(store.session_by_id(new.id + 100).await.unwrap(), None);
+    store.close().await;
+}

@@ -148,7 +148,7 @@ async fn reject(store: &dyn PairingStore, code: &str) -> anyhow::Result<()> {
 
 /// Pairing refusals in operator terms: the store reports expiry in epoch ms, which nobody
 /// reads at a terminal.
-fn decision_error(error: StoreError, verb: &str) -> anyhow::Error {
+pub(crate) fn decision_error(error: StoreError, verb: &str) -> anyhow::Error {
     match error {
         StoreError::Pairing(PairingError::Expired { code, expired_at_ms }) => anyhow!(
             "cannot {verb} pairing code {code}: it expired {} ago; ask the user to message the \

@@ -98,7 +98,7 @@ fn write_json(
     writeln!(out, "{report:#}")
 }
 
-fn describe(c: &Config) -> String {
+pub(crate) fn describe(c: &Config) -> String {
     let enabled = c.enabled_accounts().count();
     format!(
         "{} agent{} (default {:?}), {} DingTalk account{} ({enabled} enabled), {} binding{}, {} provider{}",

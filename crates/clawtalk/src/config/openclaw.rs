@@ -40,6 +40,8 @@ pub(crate) struct GatewayDraft {
     /// `gateway.auth.mode: none` was set explicitly.
     pub(crate) auth_disabled: bool,
     pub(crate) max_concurrent_turns: usize,
+    /// `gateway.controlUi.enabled`, default true.
+    pub(crate) control_ui: bool,
 }
 
 /// Top-level OpenClaw sections clawtalk has no use for.
@@ -211,6 +213,7 @@ fn read_gateway(gateway: Option<&Obj<'_>>, cx: &mut Ctx<'_>) -> GatewayDraft {
         auth_token: None,
         auth_disabled: false,
         max_concurrent_turns: DEFAULT_MAX_CONCURRENT_TURNS,
+        control_ui: true,
     };
     if let Some(g) = gateway {
         if let Some(port) = g.get("port").and_then(|n| n.node().int_in(cx, 0, 65535)) {
@@ -227,6 +230,16 @@ fn read_gateway(gateway: Option<&Obj<'_>>, cx: &mut Ctx<'_>) -> GatewayDraft {
             draft.max_concurrent_turns = usize::try_from(n).unwrap_or(DEFAULT_MAX_CONCURRENT_TURNS);
         }
         draft.state_dir = g.get("stateDir").and_then(|n| path_value(&n.node(), cx));
+        if let Some(ui) = g.get("controlUi").and_then(|n| n.node().object(cx)) {
+            if let Some(enabled) = ui.get("enabled").and_then(|n| n.node().bool(cx)) {
+                draft.control_ui = enabled;
+            }
+            ui.finish(
+                cx,
+                &["basePath", "allowedOrigins", "allowInsecureAuth", "root"],
+                IGNORED_KEY,
+            );
+        }
         if let Some(auth) = g.get("auth").and_then(|n| n.node().object(cx)) {
             let mode = auth.get("mode").and_then(|n| {
                 n.node().choice(
@@ -258,7 +271,6 @@ fn read_gateway(gateway: Option<&Obj<'_>>, cx: &mut Ctx<'_>) -> GatewayDraft {
             cx,
             &[
                 "mode",
-                "controlUi",
                 "reload",
                 "http",
                 "remote",

@@ -690,3 +690,16 @@ fn media_limit_and_vision_capability() {
     );
     assert!(err.errors.iter().any(|e| e.path.ends_with("mediaMaxMb")), "{err}");
 }
+
+#[test]
+fn control_ui_is_on_unless_disabled() {
+    let base = r#"agents: { list: [ { id: "main", model: "deepseek/deepseek-chat" } ] },
+             channels: { dingtalk: { clientId: "dingx", clientSecret: "s" } }"#;
+    let defaults = load_ok(&format!("{{ {base} }}"), &[("DEEPSEEK_API_KEY", "k")]);
+    assert!(defaults.config.gateway.control_ui);
+    let off = load_ok(
+        &format!("{{ {base}, gateway: {{ controlUi: {{ enabled: false, basePath: \"/ui\" }} }} }}"),
+        &[("DEEPSEEK_API_KEY", "k")],
+    );
+    assert!(!off.config.gateway.control_ui);
+}

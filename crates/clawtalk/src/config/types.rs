@@ -56,6 +56,9 @@ pub struct GatewayConfig {
     /// `gateway.maxConcurrentTurns` (clawtalk key), default 128: agent turns running at once
     /// across all sessions; more wait their turn in the store.
     pub max_concurrent_turns: usize,
+    /// `gateway.controlUi.enabled`, default true: `gateway run` serves the web UI on
+    /// `bind:port` (login with the gateway token).
+    pub control_ui: bool,
 }
 
 /// `store.*` (clawtalk key).

@@ -71,6 +71,7 @@ fn gateway(draft: &Draft, cx: &mut Ctx<'_>) -> GatewayConfig {
             g.auth_token.clone()
         },
         max_concurrent_turns: g.max_concurrent_turns,
+        control_ui: g.control_ui,
     }
 }
 

@@ -28,7 +28,8 @@ pub mod status;
 mod turn;
 mod workflow;
 
-pub use serve::{instance_name, open_store, print_status, run};
+pub use serve::{Listen, instance_name, open_store, print_status, run};
+pub(crate) use turn::transcript_entry;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -58,6 +59,14 @@ pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// `session.idleReset` in ms, for [`crate::store::SessionStore::session_get_or_create`].
+pub(crate) fn idle_reset_ms(config: &Config) -> Option<i64> {
+    config
+        .session
+        .idle_reset
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Everything the gateway's tasks share.
@@ -110,14 +119,29 @@ impl Shared {
 pub struct Gateway {
     shared: Arc<Shared>,
     tasks: tokio::task::JoinSet<()>,
+    http_addr: Option<std::net::SocketAddr>,
 }
 
 impl Gateway {
-    /// Connects every enabled account and starts serving.
+    /// Connects every enabled account and starts serving (no web UI).
     ///
     /// # Errors
     /// A model provider or account the runtime cannot use.
     pub async fn start(config: Arc<Config>, store: Arc<dyn Store>, instance: &str) -> anyhow::Result<Self> {
+        Self::start_with(config, store, instance, None).await
+    }
+
+    /// [`Gateway::start`], also serving the web UI on `gateway.bind:gateway.port` when `web`
+    /// is given.
+    ///
+    /// # Errors
+    /// A model provider or account the runtime cannot use, or a port that cannot be bound.
+    pub async fn start_with(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        instance: &str,
+        web: Option<crate::web::WebUi>,
+    ) -> anyhow::Result<Self> {
         let mut outbound = HashMap::new();
         let mut cards = HashMap::new();
         let mut departments = HashMap::new();
@@ -171,8 +195,15 @@ impl Gateway {
         scheduler::recover(&shared)
             .await
             .context("resuming unfinished turns")?;
-        if let Some(webhooks) = http::bind(&shared).await? {
-            tasks.spawn(webhooks);
+        let web_routes = web.map(|ui| crate::web::router(Arc::clone(&shared), ui));
+        let web_enabled = web_routes.is_some();
+        let mut http_addr = None;
+        if let Some((addr, serving)) = http::bind(&shared, web_routes).await? {
+            if web_enabled {
+                tracing::info!(%addr, "web UI listening on http://{addr}/");
+            }
+            http_addr = Some(addr);
+            tasks.spawn(serving);
         }
         // HTTP-mode accounts receive over `/webhooks/dingtalk`; custom robots only send.
         for account in config
@@ -181,7 +212,17 @@ impl Gateway {
         {
             tasks.spawn(ingest::run_stream(Arc::clone(&shared), account.clone()));
         }
-        Ok(Self { shared, tasks })
+        Ok(Self {
+            shared,
+            tasks,
+            http_addr,
+        })
+    }
+
+    /// Where the HTTP listener (webhooks, web UI) listens, when it runs.
+    #[must_use]
+    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.http_addr
     }
 
     /// AI card figures per account id: API calls, `QpsLimit` answers, and the latency from

@@ -1,12 +1,17 @@
 //! `clawtalk gateway run`: load the configuration, open the store, serve until a signal.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
+use dingtalk::Secret;
+
 use super::Gateway;
 use crate::config::Config;
 use crate::store::Store;
+use crate::web::token::TokenSource;
 
 /// How long running turns may take to finish at shutdown before they are left to resume.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -33,14 +38,29 @@ pub fn instance_name() -> String {
         .unwrap_or_else(|| "clawtalk".to_owned())
 }
 
+/// `gateway run --bind/--port`: overrides of `gateway.bind` / `gateway.port`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Listen {
+    /// Instead of `gateway.bind`.
+    pub bind: Option<IpAddr>,
+    /// Instead of `gateway.port`.
+    pub port: Option<u16>,
+}
+
 /// Runs the gateway in the foreground until Ctrl-C or SIGTERM.
 ///
 /// # Errors
 /// Invalid configuration, an unusable store or provider.
-pub async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
-    let loaded = Config::load(config_path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+pub async fn run(config_path: Option<&Path>, listen: Listen) -> anyhow::Result<()> {
+    let mut loaded = Config::load(config_path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
     for warning in &loaded.warnings {
         tracing::warn!("config: {warning}");
+    }
+    if let Some(bind) = listen.bind {
+        loaded.config.gateway.bind = bind;
+    }
+    if let Some(port) = listen.port {
+        loaded.config.gateway.port = port;
     }
     let config = Arc::new(loaded.config);
     if config.enabled_accounts().next().is_none() {
@@ -49,13 +69,47 @@ pub async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
              DINGTALK_CLIENT_ID/DINGTALK_CLIENT_SECRET"
         );
     }
+    let web_token = if config.gateway.control_ui {
+        Some(crate::web::token::resolve(&config).context("the web UI's gateway token")?)
+    } else {
+        None
+    };
     let store = open_store(&config).await?;
-    let gateway = Gateway::start(Arc::clone(&config), store, &instance_name()).await?;
+    let web = web_token
+        .as_ref()
+        .map(|(token, _)| crate::web::WebUi { token: token.clone() });
+    let gateway = Gateway::start_with(Arc::clone(&config), store, &instance_name(), web).await?;
     tracing::info!(accounts = config.enabled_accounts().count(), source = %loaded.source, "gateway running");
+    if let (Some(addr), Some((token, source))) = (gateway.http_addr(), &web_token) {
+        announce_web_ui(addr, token, source);
+    }
     wait_for_signal().await;
     tracing::info!("shutting down");
     gateway.shutdown(SHUTDOWN_GRACE).await;
     Ok(())
+}
+
+/// Where the web UI is and how to log in, on stdout (not in the logs). A freshly generated
+/// token is shown this once; later starts only say where it is kept.
+fn announce_web_ui(addr: SocketAddr, token: &Secret, source: &TokenSource) {
+    let shown = if addr.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
+    } else {
+        addr
+    };
+    println!("Web UI: http://{shown}/");
+    match source {
+        TokenSource::Generated(path) => println!(
+            "Log in with this gateway token (shown once; kept in {}, `clawtalk gateway token` prints it again):\n  {}",
+            path.display(),
+            token.expose()
+        ),
+        TokenSource::Stored(path) => println!(
+            "Log in with the gateway token in {} (`clawtalk gateway token` prints it).",
+            path.display()
+        ),
+        _ => println!("Log in with gateway.auth.token from the config."),
+    }
 }
 
 /// Ctrl-C or, on Unix, SIGTERM (what `kill` and service managers send).

@@ -136,7 +136,7 @@ impl StatusBoard {
         }
     }
 
-    fn snapshot(&self) -> GatewayStatus {
+    pub(crate) fn snapshot(&self) -> GatewayStatus {
         GatewayStatus {
             pid: std::process::id(),
             instance: self.instance.clone(),

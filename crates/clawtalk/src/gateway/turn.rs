@@ -69,11 +69,7 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()
         Some(agent) if shared.config.agent(agent).is_some() => agent.to_owned(),
         _ => routing::route(&shared.config, account, &inbound, &[]).agent_id,
     };
-    let idle_reset = shared
-        .config
-        .session
-        .idle_reset
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let idle_reset = super::idle_reset_ms(&shared.config);
     let opened = shared
         .store
         .session_get_or_create(&key, &agent_id, now_ms(), idle_reset)
@@ -355,6 +351,15 @@ fn trim_history(history: &[ChatMessage]) -> &[ChatMessage] {
 }
 
 fn entry(message: &ChatMessage, inbound: crate::store::InboundId) -> anyhow::Result<NewTranscriptEntry> {
+    transcript_entry(message, Some(inbound), now_ms())
+}
+
+/// A model message as a transcript entry (also used by WebChat, which has no inbound row).
+pub(crate) fn transcript_entry(
+    message: &ChatMessage,
+    inbound: Option<crate::store::InboundId>,
+    at_ms: i64,
+) -> anyhow::Result<NewTranscriptEntry> {
     let role = match message.role {
         LlmRole::System => Role::System,
         LlmRole::User => Role::User,
@@ -364,7 +369,7 @@ fn entry(message: &ChatMessage, inbound: crate::store::InboundId) -> anyhow::Res
     Ok(NewTranscriptEntry {
         role,
         content_json: serde_json::to_string(message)?,
-        inbound_id: Some(inbound),
-        at_ms: now_ms(),
+        inbound_id: inbound,
+        at_ms,
     })
 }

@@ -38,6 +38,7 @@ use async_trait::async_trait;
 
 pub use error::{PairingError, StoreError};
 pub use model::*;
+pub(crate) use open::create_private_dir;
 pub use open::open_configured;
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};
 
@@ -186,6 +187,12 @@ pub trait SessionStore: Send + Sync {
 
     /// The last `limit` entries of the session's current generation, oldest first.
     async fn transcript_load(&self, session_id: SessionId, limit: u32) -> StoreResult<Vec<TranscriptEntry>>;
+
+    /// The `limit` most recently active sessions, most recent first (for the web UI).
+    async fn session_list(&self, limit: u32) -> StoreResult<Vec<Session>>;
+
+    /// One session by row id; does not touch it.
+    async fn session_by_id(&self, id: SessionId) -> StoreResult<Option<Session>>;
 }
 
 /// Pairing codes and the per-account allowlist they feed.

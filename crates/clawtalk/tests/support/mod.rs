@@ -10,6 +10,7 @@
 
 pub mod db;
 pub mod process;
+pub mod web;
 pub mod webhook;
 pub mod world;
 

@@ -35,7 +35,9 @@ impl GatewayProcess {
         let log = File::create(&launch.log).expect("create the gateway log file");
         let log_err = log.try_clone().expect("clone the log file handle");
         let mut command = Command::new(env!("CARGO_BIN_EXE_clawtalk"));
-        command.args(["gateway", "run"]);
+        // A free port for the web UI (on by default), so tests can run side by side; the
+        // address is logged ("web UI listening on http://…").
+        command.args(["gateway", "run", "--port", "0"]);
         if let Some(config) = launch.config {
             command.arg("--config").arg(config);
         }

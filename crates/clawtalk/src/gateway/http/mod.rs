@@ -62,15 +62,47 @@ pub(crate) fn outgoing_token(account: &DingTalkAccount) -> Option<&dingtalk::Sec
         .and_then(|robot| robot.outgoing_token.as_ref())
 }
 
-/// Binds the listener when some enabled account needs it and returns the task serving it
-/// until shutdown.
+/// Binds the listener when some enabled account needs it or `extra` routes (the web UI) are
+/// given, and returns its address and the task serving it until shutdown.
 ///
 /// # Errors
 /// The address cannot be bound, or an account's event crypto cannot be built (validation
 /// normally catches that first).
 pub(crate) async fn bind(
     shared: &Arc<Shared>,
-) -> anyhow::Result<Option<impl Future<Output = ()> + Send + 'static>> {
+    extra: Option<Router>,
+) -> anyhow::Result<Option<(SocketAddr, impl Future<Output = ()> + Send + 'static)>> {
+    let webhooks = webhook_routes(shared)?;
+    let app = match (webhooks, extra) {
+        (None, None) => return Ok(None),
+        (Some(hooks), None) => hooks,
+        (None, Some(extra)) => extra,
+        (Some(hooks), Some(extra)) => hooks.merge(extra),
+    };
+    let gateway = &shared.config.gateway;
+    let wanted = SocketAddr::new(gateway.bind, gateway.port);
+    let listener = tokio::net::TcpListener::bind(wanted).await.with_context(|| {
+        format!(
+            "cannot listen on {wanted}; free the port or set gateway.port / gateway.bind (or --port / --bind)"
+        )
+    })?;
+    let addr = listener.local_addr().context("reading the listener address")?;
+    if let Some(paths) = webhook_paths(shared) {
+        tracing::info!(%addr, paths = %paths, "DingTalk webhooks listening on http://{addr}{WEBHOOK_PATH}");
+    }
+    let shutdown = shared.shutdown.clone();
+    Ok(Some((addr, async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "the HTTP listener stopped");
+        }
+    })))
+}
+
+/// The webhook routes, when some enabled account receives over HTTP.
+fn webhook_routes(shared: &Arc<Shared>) -> anyhow::Result<Option<Router>> {
     let mut endpoints = HashMap::new();
     for account in shared.config.enabled_accounts().filter(|a| serves(a)) {
         let crypto = account
@@ -91,48 +123,49 @@ pub(crate) async fn bind(
     if endpoints.is_empty() {
         return Ok(None);
     }
-    let default = if endpoints.contains_key("default") {
-        Some("default".to_owned())
-    } else if endpoints.len() == 1 {
-        endpoints.keys().next().cloned()
-    } else {
-        None
-    };
-    let gateway = &shared.config.gateway;
-    let wanted = SocketAddr::new(gateway.bind, gateway.port);
-    let listener = tokio::net::TcpListener::bind(wanted).await.with_context(|| {
-        format!(
-            "cannot listen on {wanted} for DingTalk webhooks; free the port or set gateway.port / gateway.bind"
-        )
-    })?;
-    let addr = listener.local_addr().context("reading the listener address")?;
-    let mut paths: Vec<String> = endpoints
-        .keys()
-        .map(|id| format!("{WEBHOOK_PATH}/{id}"))
-        .collect();
-    paths.sort();
-    if let Some(id) = &default {
-        paths.insert(0, format!("{WEBHOOK_PATH} ({id})"));
-    }
-    tracing::info!(%addr, paths = %paths.join(", "), "DingTalk webhooks listening on http://{addr}{WEBHOOK_PATH}");
+    let default = default_account_id(endpoints.keys());
     let state = Arc::new(Webhooks {
         shared: Arc::clone(shared),
         endpoints,
         default,
     });
-    let shutdown = shared.shutdown.clone();
-    let app = Router::new()
-        .route(WEBHOOK_PATH, post(default_account))
-        .route(&format!("{WEBHOOK_PATH}/{{account}}"), post(named_account))
-        .with_state(state);
-    Ok(Some(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "the webhook listener stopped");
-        }
-    }))
+    Ok(Some(
+        Router::new()
+            .route(WEBHOOK_PATH, post(default_account))
+            .route(&format!("{WEBHOOK_PATH}/{{account}}"), post(named_account))
+            .with_state(state),
+    ))
+}
+
+/// The account served at the bare [`WEBHOOK_PATH`]: `default`, else the only one.
+fn default_account_id<'a>(ids: impl ExactSizeIterator<Item = &'a String>) -> Option<String> {
+    let ids: Vec<&String> = ids.collect();
+    if ids.iter().any(|id| *id == "default") {
+        Some("default".to_owned())
+    } else if let [only] = ids.as_slice() {
+        Some((*only).clone())
+    } else {
+        None
+    }
+}
+
+/// The webhook paths for the start-up log line, `None` when no account receives over HTTP.
+fn webhook_paths(shared: &Shared) -> Option<String> {
+    let ids: Vec<String> = shared
+        .config
+        .enabled_accounts()
+        .filter(|a| serves(a))
+        .map(|a| a.id.clone())
+        .collect();
+    if ids.is_empty() {
+        return None;
+    }
+    let mut paths: Vec<String> = ids.iter().map(|id| format!("{WEBHOOK_PATH}/{id}")).collect();
+    paths.sort();
+    if let Some(id) = default_account_id(ids.iter()) {
+        paths.insert(0, format!("{WEBHOOK_PATH} ({id})"));
+    }
+    Some(paths.join(", "))
 }
 
 async fn default_account(State(hooks): St, query: RawQuery, headers: HeaderMap, body: Bytes) -> Response {

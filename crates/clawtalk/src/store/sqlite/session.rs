@@ -215,6 +215,32 @@ impl SessionStore for SqliteStore {
         })
         .await
     }
+
+    async fn session_list(&self, limit: u32) -> StoreResult<Vec<Session>> {
+        self.read(move |conn| {
+            Box::pin(async move {
+                let sql: &str = concat!(
+                    "SELECT ",
+                    columns!(),
+                    " FROM sessions ORDER BY last_active_ms DESC, id DESC LIMIT ?1"
+                );
+                let rows = sqlx::query(sql).bind(int(limit)).fetch_all(&mut *conn).await?;
+                rows.iter().map(decode).collect()
+            })
+        })
+        .await
+    }
+
+    async fn session_by_id(&self, id: SessionId) -> StoreResult<Option<Session>> {
+        self.read(move |conn| {
+            Box::pin(async move {
+                let sql: &str = concat!("SELECT ", columns!(), " FROM sessions WHERE id = ?1");
+                let row = sqlx::query(sql).bind(id).fetch_optional(&mut *conn).await?;
+                row.as_ref().map(decode).transpose()
+            })
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,150 @@
+//! Login, logout, and the session check in front of every other route.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Form;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::layout::page;
+use super::sessions::{WebSession, clear_cookie, cookie_value, set_cookie};
+use super::{St, WebState, token};
+
+/// Lets a request through only with a live session, which handlers then read as an
+/// `Extension<WebSession>`. Pages redirect to the login; APIs answer 401.
+pub(crate) async fn require_session(
+    State(web): State<Arc<WebState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let session = session_of(&web, request.headers());
+    match session {
+        Some(session) => {
+            request.extensions_mut().insert(session);
+            next.run(request).await
+        }
+        None if request.uri().path().starts_with("/api/") => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Cookie realm=\"clawtalk\"")],
+            axum::Json(serde_json::json!({
+                "error": "not logged in: POST the gateway token to /login first"
+            })),
+        )
+            .into_response(),
+        None => Redirect::to("/login").into_response(),
+    }
+}
+
+fn session_of(web: &WebState, headers: &HeaderMap) -> Option<WebSession> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(cookie_value)
+        .and_then(|id| web.sessions.touch(id, Instant::now()))
+}
+
+fn session_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(cookie_value)
+        .map(str::to_owned)
+}
+
+fn login_form(error: Option<&str>) -> Markup {
+    let body = html! {
+        div.login {
+            h1 { "Log in" }
+            @if let Some(error) = error { p.error { (error) } }
+            form method="post" action="/login" {
+                label for="token" { "Gateway token" }
+                input #token type="password" name="token" autocomplete="current-password" autofocus required;
+                button type="submit" { "Log in" }
+            }
+            p.muted {
+                "The token is gateway.auth.token in the config, or the one `clawtalk gateway run` "
+                "printed on its first start (`clawtalk gateway token` shows it again)."
+            }
+        }
+    };
+    page("Log in", "/login", None, &body)
+}
+
+pub(crate) async fn login_page(State(web): St, headers: HeaderMap) -> Response {
+    if session_of(&web, &headers).is_some() {
+        return Redirect::to("/").into_response();
+    }
+    login_form(None).into_response()
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    #[serde(default)]
+    token: String,
+}
+
+/// The token comes in the form body, never in the URL, so no access log can record it.
+pub(crate) async fn login(State(web): St, Form(form): Form<LoginForm>) -> Response {
+    if !token::matches(&web.token, &form.token) {
+        tracing::warn!("web UI login refused: wrong gateway token");
+        return (
+            StatusCode::UNAUTHORIZED,
+            login_form(Some("That is not the gateway token.")),
+        )
+            .into_response();
+    }
+    let id = web.sessions.create(Instant::now());
+    tracing::info!("web UI login");
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, set_cookie(&id)),
+            (header::LOCATION, "/".to_owned()),
+        ],
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CsrfForm {
+    #[serde(default)]
+    pub csrf: String,
+}
+
+pub(crate) async fn logout(
+    State(web): St,
+    headers: HeaderMap,
+    axum::Extension(session): axum::Extension<WebSession>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !session.csrf_ok(&form.csrf) {
+        return csrf_refused();
+    }
+    if let Some(id) = session_id(&headers) {
+        web.sessions.remove(&id);
+    }
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, clear_cookie()),
+            (header::LOCATION, "/login".to_owned()),
+        ],
+    )
+        .into_response()
+}
+
+/// A form without this session's CSRF token: made by another site, or from before a restart.
+pub(crate) fn csrf_refused() -> Response {
+    tracing::warn!("web UI form refused: missing or wrong CSRF token");
+    let body = html! {
+        p.error { "This form is out of date or did not come from this page. Go back, reload the page and try again." }
+    };
+    (StatusCode::FORBIDDEN, page("Refused", "", None, &body)).into_response()
+}

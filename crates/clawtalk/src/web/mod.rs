@@ -1,0 +1,101 @@
+//! The web UI the gateway serves on `gateway.bind:gateway.port` (default 127.0.0.1:18789).
+//!
+//! Server-rendered HTML that works without JavaScript; the CSS is embedded in every page. A
+//! browser logs in by POSTing the gateway token ([`token`]); it gets an HttpOnly,
+//! SameSite=Strict cookie naming a server-side session ([`sessions`]). Every other route
+//! needs that session: pages answer 303 to `/login` without it, `/api/…` answers 401. Every
+//! form that changes something carries the session's CSRF token.
+//!
+//! Pages ([`pages`]): account status, conversations and transcripts, pairing requests, a
+//! WebChat that runs agent turns through the gateway's agent runtime, and the config with
+//! secrets masked.
+
+mod auth;
+mod chat;
+mod layout;
+mod pages;
+pub mod sessions;
+pub mod token;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderValue;
+use axum::http::header;
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use dingtalk::Secret;
+
+use crate::gateway::Shared;
+use sessions::Sessions;
+
+/// What the gateway needs to serve the web UI.
+#[derive(Debug, Clone)]
+pub struct WebUi {
+    /// The token a browser logs in with.
+    pub token: Secret,
+}
+
+/// State shared by every web handler.
+pub(crate) struct WebState {
+    pub shared: Arc<Shared>,
+    pub token: Secret,
+    pub sessions: Sessions,
+}
+
+pub(crate) type St = State<Arc<WebState>>;
+
+/// The web UI's routes, ready to be merged into the gateway's HTTP server.
+pub(crate) fn router(shared: Arc<Shared>, ui: WebUi) -> Router {
+    let state = Arc::new(WebState {
+        shared,
+        token: ui.token,
+        sessions: Sessions::default(),
+    });
+    let protected = Router::new()
+        .route("/", get(pages::status::page))
+        .route("/conversations", get(pages::conversations::list))
+        .route("/conversations/{id}", get(pages::conversations::transcript))
+        .route("/pairing", get(pages::pairing::page))
+        .route("/pairing/decide", post(pages::pairing::decide))
+        .route("/chat", get(chat::page).post(chat::send))
+        .route("/config", get(pages::config::config_page))
+        .route("/logout", post(auth::logout))
+        .route("/api/status", get(pages::status::api))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            auth::require_session,
+        ));
+    Router::new()
+        .route("/login", get(auth::login_page).post(auth::login))
+        .merge(protected)
+        .layer(middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+/// No caching of pages with conversation content, no framing, no scripts at all.
+async fn security_headers(response: Response) -> Response {
+    let mut response = response.into_response();
+    let headers = response.headers_mut();
+    let set = [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    ];
+    for (name, value) in set {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// `text` for a URL query value.
+pub(crate) fn query_value(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}

@@ -1,0 +1,24 @@
+//! `/config`: the running configuration with every secret masked.
+
+use axum::extract::{Extension, State};
+use axum::response::{IntoResponse, Response};
+use maud::html;
+
+use crate::config::command::describe;
+use crate::web::St;
+use crate::web::layout::page;
+use crate::web::sessions::WebSession;
+
+pub(crate) async fn config_page(State(web): St, Extension(session): Extension<WebSession>) -> Response {
+    let config = &web.shared.config;
+    // `Debug` of the config masks every secret (`Secret(***)`, store passwords, webhook
+    // access tokens): the same masking the logs rely on.
+    let dump = format!("{config:#?}");
+    let body = html! {
+        h1 { "Config" }
+        p { (describe(config)) }
+        p.muted { "As loaded at start-up; secrets are masked. Check a changed file with `clawtalk config validate`." }
+        pre #config { (dump) }
+    };
+    page("Config", "/config", Some(&session.csrf), &body).into_response()
+}

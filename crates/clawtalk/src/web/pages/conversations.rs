@@ -1,0 +1,145 @@
+//! `/conversations`: sessions, most recently active first; `/conversations/<id>`: the
+//! transcript of a session's current generation.
+
+use axum::extract::{Extension, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+
+use super::error_page;
+use crate::gateway::now_ms;
+use crate::llm::ChatMessage;
+use crate::store::{Role, TranscriptEntry};
+use crate::web::St;
+use crate::web::layout::{ago, page, utc};
+use crate::web::sessions::WebSession;
+
+/// Sessions listed at most.
+const LIST_LIMIT: u32 = 500;
+/// Transcript entries shown at most (the newest).
+const TRANSCRIPT_LIMIT: u32 = 500;
+
+pub(crate) async fn list(State(web): St, Extension(session): Extension<WebSession>) -> Response {
+    let sessions = match web.shared.store.session_list(LIST_LIMIT).await {
+        Ok(s) => s,
+        Err(e) => {
+            return error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &session.csrf,
+                &format!("cannot read the sessions: {e}"),
+            );
+        }
+    };
+    let now = now_ms();
+    let body = html! {
+        h1 { "Conversations" }
+        @if sessions.is_empty() {
+            p.muted { "No conversations yet." }
+        } @else {
+            table {
+                thead { tr { th { "Session" } th { "Agent" } th { "Generation" } th { "Last active" } } }
+                tbody {
+                    @for s in &sessions {
+                        tr {
+                            td { a href={ "/conversations/" (s.id) } { (s.key) } }
+                            td { (s.agent_id) }
+                            td { (s.generation) }
+                            td { (ago(now, s.last_active_ms)) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page("Conversations", "/conversations", Some(&session.csrf), &body).into_response()
+}
+
+pub(crate) async fn transcript(
+    State(web): St,
+    Extension(session): Extension<WebSession>,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = id.parse::<i64>() else {
+        return error_page(
+            StatusCode::NOT_FOUND,
+            &session.csrf,
+            "No such conversation: the id is not a number.",
+        );
+    };
+    let store = &web.shared.store;
+    let conversation = match store.session_by_id(id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return error_page(
+                StatusCode::NOT_FOUND,
+                &session.csrf,
+                &format!("No conversation {id}."),
+            );
+        }
+        Err(e) => {
+            return error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &session.csrf,
+                &format!("cannot read the session: {e}"),
+            );
+        }
+    };
+    let entries = match store.transcript_load(id, TRANSCRIPT_LIMIT).await {
+        Ok(e) => e,
+        Err(e) => {
+            return error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &session.csrf,
+                &format!("cannot read the transcript: {e}"),
+            );
+        }
+    };
+    let body = html! {
+        h1 { "Conversation " (conversation.key) }
+        p.muted {
+            "Agent " (conversation.agent_id) " · generation " (conversation.generation)
+            " since " (utc(conversation.generation_started_at_ms))
+        }
+        (transcript_view(&entries))
+    };
+    page("Conversation", "/conversations", Some(&session.csrf), &body).into_response()
+}
+
+/// A transcript as chat bubbles.
+pub(crate) fn transcript_view(entries: &[TranscriptEntry]) -> Markup {
+    html! {
+        @if entries.is_empty() {
+            p.muted { "No messages in this conversation yet." }
+        }
+        @for entry in entries {
+            div class={ "msg " (entry.role.as_str()) } {
+                span.who { (role_label(entry.role)) " · " (utc(entry.at_ms)) }
+                (entry_text(entry))
+            }
+        }
+    }
+}
+
+fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::System => "system",
+        Role::User => "user",
+        Role::Assistant => "agent",
+        Role::Tool => "tool result",
+    }
+}
+
+/// What a stored message says: its text, or the tools it called.
+fn entry_text(entry: &TranscriptEntry) -> String {
+    let Ok(message) = serde_json::from_str::<ChatMessage>(&entry.content_json) else {
+        return entry.content_json.clone();
+    };
+    let mut text = message.text().unwrap_or_default();
+    for call in &message.tool_calls {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&format!("→ calls {}({})", call.name, call.arguments));
+    }
+    text
+}

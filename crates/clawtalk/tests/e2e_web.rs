@@ -1,0 +1,290 @@
+//! End to end, the web UI over plain HTTP: the real `clawtalk gateway run` against the
+//! simulator and the mock model. Auth rules (no session → 303 / 401, wrong token, CSRF,
+//! logout), the token shown once, and every page: status, conversations and transcripts
+//! (escaped), pairing approval, WebChat, the masked config.
+
+mod support;
+
+use llm_mock::Script;
+use support::web::{WebSession, client, pairing_code, printed_token, web_addr};
+use support::world::{ALICE, APP1, BOB, SECRET1};
+use support::{TIMEOUT, World, wait_until};
+
+const PAGES: [&str; 6] = [
+    "/",
+    "/conversations",
+    "/conversations/1",
+    "/pairing",
+    "/chat",
+    "/config",
+];
+
+fn pairing_config(world: &World) -> String {
+    world.config(&format!(r#"dmPolicy: "pairing", allowFrom: ["{ALICE}"],"#), "")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_without_a_session_and_the_token_is_shown_once() {
+    let world = World::start().await;
+    let config = world.write_config(&pairing_config(&world));
+    let mut gateway = world.start_gateway(&config).await;
+    let base = format!("http://{}", web_addr(&mut gateway).await);
+    let token = wait_until("the first start to print the token", TIMEOUT, || {
+        printed_token(&gateway.log())
+    })
+    .await;
+    let token_file = world.state_dir().join("gateway-token");
+    assert_eq!(std::fs::read_to_string(&token_file).unwrap().trim(), token);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the token file is private");
+    }
+
+    // `gateway token` prints it again; `dashboard` gives the address and a hint, not the token.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_clawtalk"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env_clear()
+            .env("HOME", world.home())
+            .output()
+            .expect("run clawtalk");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(cli(&["gateway", "token"]).trim(), token);
+    let dashboard = cli(&["dashboard"]);
+    assert!(
+        dashboard.contains("Web UI: http://127.0.0.1:18789/"),
+        "{dashboard}"
+    );
+    assert!(
+        dashboard.contains("gateway-token") && !dashboard.contains(&token),
+        "{dashboard}"
+    );
+
+    let http = client();
+    for path in PAGES {
+        let response = http.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(response.status(), 303, "GET {path} without a session");
+        assert_eq!(response.headers()["location"], "/login", "GET {path}");
+    }
+    for path in ["/pairing/decide", "/chat", "/logout"] {
+        let response = http
+            .post(format!("{base}{path}"))
+            .form(&[("csrf", "x"), ("code", "ABCD2345"), ("action", "approve")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303, "POST {path} without a session");
+    }
+    let api = http.get(format!("{base}/api/status")).send().await.unwrap();
+    assert_eq!(api.status(), 401, "APIs answer 401 without a session");
+    let forged = http
+        .get(format!("{base}/api/status"))
+        .header("cookie", format!("clawtalk_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401, "the token itself is not a session id");
+
+    let login_page = http.get(format!("{base}/login")).send().await.unwrap();
+    assert_eq!(login_page.status(), 200);
+    assert_eq!(login_page.headers()["cache-control"], "no-store");
+    assert!(
+        login_page
+            .text()
+            .await
+            .unwrap()
+            .contains("method=\"post\" action=\"/login\"")
+    );
+    let wrong = http
+        .post(format!("{base}/login"))
+        .form(&[("token", "not-the-token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.headers().get("set-cookie").is_none());
+    assert!(wrong.text().await.unwrap().contains("not the gateway token"));
+
+    let raw = http
+        .post(format!("{base}/login"))
+        .form(&[("token", &token)])
+        .send()
+        .await
+        .unwrap();
+    let set_cookie = raw.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set_cookie.contains(flag), "{set_cookie}");
+    }
+    assert!(
+        !set_cookie.contains(&token),
+        "the cookie is a session id, not the token"
+    );
+    let session = WebSession::login(&base, &token).await;
+    let (status, body) = session.get("/api/status").await;
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["accounts"][0]["id"], "default");
+
+    // Logging out needs the CSRF token, then ends the session.
+    let (status, _, _) = session.post("/logout", &[("csrf", "wrong")]).await;
+    assert_eq!(status, 403);
+    let csrf = session.csrf().await;
+    let (status, location, _) = session.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!((status, location.as_deref()), (303, Some("/login")));
+    assert_eq!(session.get("/api/status").await.0, 401, "logged out");
+    assert!(!gateway.log().contains(&format!("token={token}")));
+
+    // A restart reuses the stored token and does not print it again.
+    gateway.terminate();
+    gateway.wait_exit(TIMEOUT).await;
+    let mut again = world.start_gateway(&config).await;
+    let base = format!("http://{}", web_addr(&mut again).await);
+    let log = again.log();
+    assert!(log.contains("Log in with the gateway token in"), "{log}");
+    assert!(
+        !log.contains(&token),
+        "the token is shown only on the first start"
+    );
+    WebSession::login(&base, &token).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_show_status_transcripts_pairing_webchat_and_masked_config() {
+    let world = World::start().await;
+    world
+        .model
+        .push(Script::text("Escaped? <b>bold</b> [x1]").when_last_user_contains("[x1]"));
+    world
+        .model
+        .push(Script::text("Hello from the agent in WebChat [w1]").when_last_user_contains("[w1]"));
+    let text =
+        pairing_config(&world).replace("gateway: {", r#"gateway: { auth: { token: "web-e2e-token-42" },"#);
+    let config = world.write_config(&text);
+    let mut gateway = world.start_gateway(&config).await;
+    let base = format!("http://{}", web_addr(&mut gateway).await);
+    assert!(
+        printed_token(&gateway.log()).is_none(),
+        "a configured token is never printed"
+    );
+    let session = WebSession::login(&base, "web-e2e-token-42").await;
+    let csrf = session.csrf().await;
+
+    // Status: the Stream connection of the default account.
+    let (status, page) = session.get("/").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("data-account=\"default\""), "{page}");
+    assert!(page.contains("<span class=\"ok\">connected</span>"), "{page}");
+
+    // A transcript with markup in it is shown as text.
+    let dm = world.dm(APP1, ALICE, "<script>alert('xss')</script> [x1]");
+    world.wait_reply_containing(&dm.conversation_id, "[x1]").await;
+    let (_, list) = session.get("/conversations").await;
+    let id = {
+        let mark = "href=\"/conversations/";
+        let rest = &list[list.find(mark).expect("a conversation link") + mark.len()..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    };
+    let (status, transcript) = session.get(&format!("/conversations/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        transcript.contains("&lt;script&gt;alert('xss')&lt;/script&gt; [x1]"),
+        "{transcript}"
+    );
+    assert!(transcript.contains("&lt;b&gt;bold&lt;/b&gt;"), "{transcript}");
+    assert!(!transcript.contains("<script>alert"), "user content is escaped");
+    assert!(!transcript.contains("<b>bold"), "agent content is escaped");
+    assert_eq!(session.get("/conversations/99999").await.0, 404);
+    assert_eq!(session.get("/conversations/nope").await.0, 404);
+
+    // Pairing: bob is unknown, gets a code, and the operator approves it here.
+    let bob = world.dm(APP1, BOB, "may I? [p1]");
+    let reply = world.wait_replies(&bob.conversation_id, 1).await;
+    let code = pairing_code(&reply[0].text);
+    let (_, pairing) = session.get("/pairing").await;
+    assert!(pairing.contains(&format!("data-code=\"{code}\"")), "{pairing}");
+    let (status, _, _) = session
+        .post(
+            "/pairing/decide",
+            &[("csrf", "forged"), ("code", &code), ("action", "approve")],
+        )
+        .await;
+    assert_eq!(status, 403, "no CSRF token, no approval");
+    let (status, location, _) = session
+        .post(
+            "/pairing/decide",
+            &[("csrf", &csrf), ("code", &code), ("action", "approve")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        location.as_deref(),
+        Some(format!("/pairing?approved={code}").as_str())
+    );
+    let (_, pairing) = session.get(location.as_deref().unwrap()).await;
+    assert!(pairing.contains(&format!("Approved {code}")), "{pairing}");
+    assert!(
+        !pairing.contains(&format!("data-code=\"{code}\"")),
+        "no longer pending"
+    );
+    let (_, location, _) = session
+        .post(
+            "/pairing/decide",
+            &[("csrf", &csrf), ("code", &code), ("action", "approve")],
+        )
+        .await;
+    let (_, again) = session.get(location.as_deref().unwrap()).await;
+    assert!(again.contains("already approved"), "a used code says so: {again}");
+    world.dm(APP1, BOB, "thanks [p2]");
+    world.wait_reply_containing(&bob.conversation_id, "[p2]").await;
+
+    // WebChat: a turn through the agent runtime; the reply is on the page after the redirect.
+    let (status, location, _) = session
+        .post(
+            "/chat",
+            &[
+                ("csrf", &csrf),
+                ("agent", "main"),
+                ("message", "hi from the browser [w1]"),
+            ],
+        )
+        .await;
+    assert_eq!((status, location.as_deref()), (303, Some("/chat?agent=main")));
+    let (_, chat) = session.get("/chat?agent=main").await;
+    assert!(chat.contains("hi from the browser [w1]"), "{chat}");
+    assert!(chat.contains("Hello from the agent in WebChat [w1]"), "{chat}");
+    assert_eq!(world.requests_for("[w1]").len(), 1);
+    let (status, _, body) = session
+        .post("/chat", &[("csrf", &csrf), ("agent", "nobody"), ("message", "x")])
+        .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("There is no agent"), "{body}");
+    let (status, _, _) = session
+        .post(
+            "/chat",
+            &[("csrf", "forged"), ("agent", "main"), ("message", "x")],
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (_, list) = session.get("/conversations").await;
+    assert!(
+        list.contains("agent:main:webchat:operator"),
+        "WebChat is a conversation too"
+    );
+
+    // Config: summarised and dumped, secrets masked.
+    let (status, config) = session.get("/config").await;
+    assert_eq!(status, 200);
+    assert!(config.contains("Secret(***)"), "{config}");
+    for secret in [SECRET1, "sk-e2e-mock", "web-e2e-token-42"] {
+        assert!(!config.contains(secret), "{secret} leaked into the config page");
+    }
+    assert!(
+        !gateway.log().contains("web-e2e-token-42"),
+        "the token never reaches the log"
+    );
+}
