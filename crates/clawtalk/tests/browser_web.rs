@@ -128,6 +128,16 @@ async fn click(browser: &Client, css: &str) {
     button.click().await.expect("click");
 }
 
+/// Waits until a click's navigation lands on a path accepted by `wanted`.
+async fn wait_path(browser: &Client, what: &str, wanted: impl Fn(&str) -> bool) {
+    let wanted = &wanted;
+    wait_until_async(what, TIMEOUT, || async move {
+        let url = browser.current_url().await.ok()?;
+        wanted(url.path()).then_some(())
+    })
+    .await;
+}
+
 async fn path_of(browser: &Client) -> String {
     browser
         .current_url()
@@ -177,15 +187,17 @@ async fn browser_logs_in_sees_status_approves_pairing_and_chats() {
     screenshot(&browser, "01-login").await;
     type_into(&browser, "#token", "wrong").await;
     click(&browser, "button[type=submit]").await;
-    assert!(
-        text_of(&browser, ".error")
-            .await
-            .contains("not the gateway token")
-    );
+    let page = &browser;
+    wait_until_async("the wrong-token error", TIMEOUT, || async move {
+        let element = page.find(Locator::Css(".error")).await.ok()?;
+        let text = element.text().await.ok()?;
+        text.contains("not the gateway token").then_some(())
+    })
+    .await;
 
     type_into(&browser, "#token", TOKEN).await;
     click(&browser, "button[type=submit]").await;
-    assert_eq!(path_of(&browser).await, "/");
+    wait_path(&browser, "the status page after login", |p| p == "/").await;
     let row = text_of(&browser, "tr[data-account=default]").await;
     assert!(
         row.contains("connected") && !row.contains("disconnected"),
@@ -208,11 +220,16 @@ async fn browser_logs_in_sees_status_approves_pairing_and_chats() {
         .click()
         .await
         .unwrap();
-    assert!(
-        text_of(&browser, ".notice")
-            .await
-            .contains(&format!("Approved {code}"))
-    );
+    // The click posts and redirects: wait for the next page rather than reading the old one.
+    let approved = format!("Approved {code}");
+    let page = &browser;
+    let approved = &approved;
+    wait_until_async("the approval notice", TIMEOUT, || async move {
+        let element = page.find(Locator::Css(".notice")).await.ok()?;
+        let text = element.text().await.ok()?;
+        text.contains(approved.as_str()).then_some(())
+    })
+    .await;
     screenshot(&browser, "04-pairing-approved").await;
     world.dm(APP1, BOB, "thank you [b2]");
     world.wait_reply_containing(&bob.conversation_id, "[b2]").await;
@@ -235,7 +252,10 @@ async fn browser_logs_in_sees_status_approves_pairing_and_chats() {
     browser.goto(&format!("{base}/conversations")).await.unwrap();
     screenshot(&browser, "06-conversations").await;
     click(&browser, "td a").await;
-    assert!(path_of(&browser).await.starts_with("/conversations/"));
+    wait_path(&browser, "a transcript page", |p| {
+        p.starts_with("/conversations/")
+    })
+    .await;
     screenshot(&browser, "07-transcript").await;
     browser.goto(&format!("{base}/config")).await.unwrap();
     assert!(text_of(&browser, "#config").await.contains("Secret(***)"));
