@@ -14,11 +14,15 @@
 //!    DingTalk accepted is never sent again, even after a crash.
 
 mod card_reply;
+pub mod control_client;
 mod decide;
 mod departments;
 mod http;
 mod ingest;
 mod lanes;
+mod listen;
+pub(crate) mod metrics;
+mod ops;
 mod progress;
 mod reply;
 mod scheduler;
@@ -83,6 +87,8 @@ pub(crate) struct Shared {
     pub shutdown: CancellationToken,
     /// What `clawtalk gateway status` reads.
     pub status: status::StatusBoard,
+    /// Counters and latencies for `/metrics`.
+    pub metrics: metrics::GatewayMetrics,
 }
 
 impl Shared {
@@ -161,6 +167,7 @@ impl Gateway {
                 instance,
                 config.enabled_accounts().map(|a| a.id.clone()),
             ),
+            metrics: metrics::GatewayMetrics::default(),
         });
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(scheduler::run(Arc::clone(&shared), wake_rx));
@@ -170,8 +177,8 @@ impl Gateway {
         scheduler::recover(&shared)
             .await
             .context("resuming unfinished turns")?;
-        if let Some(webhooks) = http::bind(&shared).await? {
-            tasks.spawn(webhooks);
+        if let Some(listener) = listen::bind(&shared).await? {
+            tasks.spawn(listener);
         }
         // HTTP-mode accounts receive over `/webhooks/dingtalk`; custom robots only send.
         for account in config

@@ -12,7 +12,6 @@ mod push;
 mod replay;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -53,15 +52,12 @@ pub(crate) fn serves(account: &DingTalkAccount) -> bool {
     account.mode == ConnectionMode::Http || account.event_push.is_some()
 }
 
-/// Binds the listener when some enabled account needs it and returns the task serving it
-/// until shutdown.
+/// The webhook routes, when some enabled account receives over HTTP (the listener itself is
+/// `gateway::listen`'s).
 ///
 /// # Errors
-/// The address cannot be bound, or an account's event crypto cannot be built (validation
-/// normally catches that first).
-pub(crate) async fn bind(
-    shared: &Arc<Shared>,
-) -> anyhow::Result<Option<impl Future<Output = ()> + Send + 'static>> {
+/// An account's event crypto cannot be built (validation normally catches that first).
+pub(crate) fn router(shared: &Arc<Shared>) -> anyhow::Result<Option<Router>> {
     let mut endpoints = HashMap::new();
     for account in shared.config.enabled_accounts().filter(|a| serves(a)) {
         let crypto = account
@@ -89,14 +85,6 @@ pub(crate) async fn bind(
     } else {
         None
     };
-    let gateway = &shared.config.gateway;
-    let wanted = SocketAddr::new(gateway.bind, gateway.port);
-    let listener = tokio::net::TcpListener::bind(wanted).await.with_context(|| {
-        format!(
-            "cannot listen on {wanted} for DingTalk webhooks; free the port or set gateway.port / gateway.bind"
-        )
-    })?;
-    let addr = listener.local_addr().context("reading the listener address")?;
     let mut paths: Vec<String> = endpoints
         .keys()
         .map(|id| format!("{WEBHOOK_PATH}/{id}"))
@@ -105,25 +93,18 @@ pub(crate) async fn bind(
     if let Some(id) = &default {
         paths.insert(0, format!("{WEBHOOK_PATH} ({id})"));
     }
-    tracing::info!(%addr, paths = %paths.join(", "), "DingTalk webhooks listening on http://{addr}{WEBHOOK_PATH}");
+    tracing::info!(paths = %paths.join(", "), "DingTalk webhooks served at {WEBHOOK_PATH}");
     let state = Arc::new(Webhooks {
         shared: Arc::clone(shared),
         endpoints,
         default,
     });
-    let shutdown = shared.shutdown.clone();
-    let app = Router::new()
-        .route(WEBHOOK_PATH, post(default_account))
-        .route(&format!("{WEBHOOK_PATH}/{{account}}"), post(named_account))
-        .with_state(state);
-    Ok(Some(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "the webhook listener stopped");
-        }
-    }))
+    Ok(Some(
+        Router::new()
+            .route(WEBHOOK_PATH, post(default_account))
+            .route(&format!("{WEBHOOK_PATH}/{{account}}"), post(named_account))
+            .with_state(state),
+    ))
 }
 
 async fn default_account(State(hooks): St, query: RawQuery, headers: HeaderMap, body: Bytes) -> Response {
