@@ -92,7 +92,12 @@ fn report(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    for secret in [SECRET, MODEL_KEY, "wrong-secret-also-never-printed", "sk-wrong-key-never-printed"] {
+    for secret in [
+        SECRET,
+        MODEL_KEY,
+        "wrong-secret-also-never-printed",
+        "sk-wrong-key-never-printed",
+    ] {
         assert!(!text.contains(secret), "a secret leaked into the report:\n{text}");
     }
     text
@@ -109,7 +114,11 @@ fn assert_one_problem(out: &Output, needles: &[&str]) {
     let problems = problems(&text);
     assert_eq!(problems.len(), 1, "one problem expected:\n{text}");
     for needle in needles {
-        assert!(problems[0].contains(needle), "{needle:?} missing in {:?}\n{text}", problems[0]);
+        assert!(
+            problems[0].contains(needle),
+            "{needle:?} missing in {:?}\n{text}",
+            problems[0]
+        );
     }
 }
 
@@ -137,8 +146,15 @@ async fn a_healthy_setup_passes_every_check() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_secret_is_one_problem() {
     let env = Env::new().await;
-    let config = env.config("wrong-secret-also-never-printed", &env.model.base_url(), MODEL_KEY);
-    assert_one_problem(&env.doctor(&config).await, &["account default", "wrong_credentials", "clientSecret"]);
+    let config = env.config(
+        "wrong-secret-also-never-printed",
+        &env.model.base_url(),
+        MODEL_KEY,
+    );
+    assert_one_problem(
+        &env.doctor(&config).await,
+        &["account default", "wrong_credentials", "clientSecret"],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,7 +169,10 @@ async fn stream_mode_not_enabled_is_one_problem() {
             },
         )
         .expect("patch the app");
-    assert_one_problem(&env.doctor(&env.healthy_config()).await, &["stream_not_enabled", "Stream"]);
+    assert_one_problem(
+        &env.doctor(&env.healthy_config()).await,
+        &["stream_not_enabled", "Stream"],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,12 +198,18 @@ async fn an_unreachable_model_provider_is_one_problem() {
     let env = Env::new().await;
     // Port 9 (discard) has nothing listening on a test machine.
     let config = env.config(SECRET, "http://127.0.0.1:9/v1", MODEL_KEY);
-    assert_one_problem(&env.doctor(&config).await, &["model provider mock", "unreachable"]);
+    assert_one_problem(
+        &env.doctor(&config).await,
+        &["model provider mock", "unreachable"],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_model_key_is_one_problem_without_the_key() {
     let env = Env::new().await;
     let config = env.config(SECRET, &env.model.base_url(), "sk-wrong-key-never-printed");
-    assert_one_problem(&env.doctor(&config).await, &["model provider mock", "rejected the API key"]);
+    assert_one_problem(
+        &env.doctor(&config).await,
+        &["model provider mock", "rejected the API key"],
+    );
 }

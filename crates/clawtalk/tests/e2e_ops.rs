@@ -113,12 +113,12 @@ async fn probes_follow_the_connection_and_metrics_count_a_dm_round_trip() {
 
     let injected = world.dm(APP1, ALICE, "ping metrics please");
     world.wait_replies(&injected.conversation_id, 1).await;
-    // The turn is finished just after the reply is accepted.
+    // The turn is finished just after the reply is accepted; its duration is recorded last.
     let deadline = Instant::now() + TIMEOUT;
     let metrics = loop {
         let (status, text) = get(addr, "/metrics", None).await;
         assert_eq!(status, 200, "{text}");
-        if sample(&text, "clawtalk_turns_total{outcome=\"replied\"}") == Some(1.0) {
+        if sample(&text, "clawtalk_turn_duration_seconds_count") == Some(1.0) {
             break text;
         }
         assert!(Instant::now() < deadline, "no finished turn in:\n{text}");
@@ -130,14 +130,25 @@ async fn probes_follow_the_connection_and_metrics_count_a_dm_round_trip() {
     };
     at_least_one("clawtalk_messages_in_total{account=\"default\"}");
     at_least_one("clawtalk_messages_out_total{account=\"default\"}");
-    at_least_one("clawtalk_turn_duration_seconds_count");
+    assert_eq!(
+        sample(&metrics, "clawtalk_turns_total{outcome=\"replied\"}"),
+        Some(1.0),
+        "{metrics}"
+    );
     at_least_one("clawtalk_reply_latency_seconds_count");
     at_least_one("clawtalk_reply_latency_seconds_bucket{le=\"+Inf\"}");
     at_least_one("clawtalk_stream_connected{account=\"default\"}");
     at_least_one("clawtalk_dingtalk_api_calls_total{account=\"default\",endpoint=\"sessionWebhook\"}");
     assert_eq!(sample(&metrics, "clawtalk_pending_turns"), Some(0.0), "{metrics}");
-    assert_eq!(sample(&metrics, "clawtalk_outbox_planned_parts"), Some(0.0), "{metrics}");
-    assert!(metrics.contains("# TYPE clawtalk_turn_duration_seconds histogram"), "{metrics}");
+    assert_eq!(
+        sample(&metrics, "clawtalk_outbox_planned_parts"),
+        Some(0.0),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("# TYPE clawtalk_turn_duration_seconds histogram"),
+        "{metrics}"
+    );
 
     // A dropped connection is a reconnect.
     world.sim.drop_connections(APP1);
@@ -163,7 +174,11 @@ async fn the_control_api_needs_the_token_and_logs_can_be_followed() {
     let (status, body) = get(addr, "/control/status", None).await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(get(addr, "/control/status", Some("not-the-token")).await.0, 401);
-    assert_eq!(get(addr, "/metrics", None).await.0, 401, "metrics are behind the token too");
+    assert_eq!(
+        get(addr, "/metrics", None).await.0,
+        401,
+        "metrics are behind the token too"
+    );
     let (status, body) = get(addr, "/control/status", Some(TOKEN)).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"connected\":true"), "{body}");
@@ -172,7 +187,10 @@ async fn the_control_api_needs_the_token_and_logs_can_be_followed() {
     let out = clawtalk(&world, &["gateway", "status", "--config", &config_arg]).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains(&format!("from the control API on {addr}")), "{text}");
+    assert!(
+        text.contains(&format!("from the control API on {addr}")),
+        "{text}"
+    );
     assert!(text.contains("default") && text.contains("connected"), "{text}");
     assert!(!text.contains(TOKEN), "{text}");
 
@@ -189,14 +207,16 @@ async fn the_control_api_needs_the_token_and_logs_can_be_followed() {
     }
 
     // `--follow` shows a line written later: a connection drop makes the gateway log one.
-    let mut follower = KillOnDrop(Command::new(env!("CARGO_BIN_EXE_clawtalk"))
-        .env_clear()
-        .env("HOME", world.home())
-        .args(["logs", "--config", &config_arg, "-n", "0", "--follow"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn logs --follow"));
+    let mut follower = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_clawtalk"))
+            .env_clear()
+            .env("HOME", world.home())
+            .args(["logs", "--config", &config_arg, "-n", "0", "--follow"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn logs --follow"),
+    );
     let mut stdout = follower.0.stdout.take().expect("piped stdout");
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
@@ -213,12 +233,18 @@ async fn the_control_api_needs_the_token_and_logs_can_be_followed() {
     let mut seen = String::new();
     let deadline = Instant::now() + TIMEOUT;
     while !seen.contains("DingTalk connection ended") {
-        assert!(Instant::now() < deadline, "--follow never showed the new line; got:\n{seen}");
+        assert!(
+            Instant::now() < deadline,
+            "--follow never showed the new line; got:\n{seen}"
+        );
         if let Ok(chunk) = rx.recv_timeout(Duration::from_millis(100)) {
             seen.push_str(&chunk);
         }
     }
-    assert!(!seen.contains("gateway running"), "-n 0 starts at the end:\n{seen}");
+    assert!(
+        !seen.contains("gateway running"),
+        "-n 0 starts at the end:\n{seen}"
+    );
 }
 
 /// A child process that is killed and reaped however the test ends.

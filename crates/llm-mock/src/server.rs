@@ -299,7 +299,8 @@ fn list_models(keys: &[(String, String)], headers: &HeaderMap, request_id: &str)
         );
         return plain(401, error_json(&msg, "invalid_api_key"), request_id);
     }
-    let body = json!({"object": "list", "data": [{"id": "mock-model", "object": "model", "owned_by": "llm-mock"}]});
+    let body =
+        json!({"object": "list", "data": [{"id": "mock-model", "object": "model", "owned_by": "llm-mock"}]});
     plain(200, body.to_string(), request_id)
 }
 

@@ -52,8 +52,8 @@ pub async fn fetch_status(config: &Config, addr: SocketAddr) -> anyhow::Result<G
             text.trim()
         );
     }
-    let body: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{addr} answered something that is not a gateway status"))?;
+    let body: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{addr} answered something that is not a gateway status"))?;
     let state_dir = body.get("stateDir").and_then(serde_json::Value::as_str);
     if state_dir.map(std::path::Path::new) != Some(config.gateway.state_dir.as_path()) {
         bail!(
@@ -72,7 +72,8 @@ mod tests {
 
     #[test]
     fn the_recorded_address_wins_and_a_wildcard_is_reached_over_loopback() {
-        let config = crate::test_support::config(r#"{ gateway: { port: 4321, bind: "lan", auth: { token: "t" } } }"#);
+        let config =
+            crate::test_support::config(r#"{ gateway: { port: 4321, bind: "lan", auth: { token: "t" } } }"#);
         assert_eq!(control_addr(&config, None), "127.0.0.1:4321".parse().unwrap());
         let recorded: SocketAddr = "127.0.0.1:5555".parse().unwrap();
         assert_eq!(control_addr(&config, Some(recorded)), recorded);

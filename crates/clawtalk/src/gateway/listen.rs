@@ -41,6 +41,10 @@ pub(crate) async fn bind(
     };
     let addr = listener.local_addr().context("reading the listener address")?;
     shared.status.set_http_addr(addr);
+    // At once rather than at the next refresh, so `gateway status` finds the address.
+    if let Err(error) = shared.status.write() {
+        tracing::warn!(error = %format!("{error:#}"), "cannot write the status file");
+    }
     let mut app = super::ops::router(Arc::clone(shared));
     if let Some(webhooks) = webhooks {
         app = app.merge(webhooks);

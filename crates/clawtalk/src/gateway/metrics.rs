@@ -58,7 +58,11 @@ impl Histogram {
     fn write(&self, out: &mut Exposition, name: &str) {
         for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&self.buckets) {
             let le = bound.to_string();
-            out.sample(&format!("{name}_bucket"), &[("le", &le)], bucket.load(Ordering::Relaxed));
+            out.sample(
+                &format!("{name}_bucket"),
+                &[("le", &le)],
+                bucket.load(Ordering::Relaxed),
+            );
         }
         let count = self.count.load(Ordering::Relaxed);
         out.sample(&format!("{name}_bucket"), &[("le", "+Inf")], count);
@@ -137,37 +141,70 @@ fn escape(value: &str) -> String {
 /// The whole exposition.
 pub(crate) fn render(own: &GatewayMetrics, accounts: &[AccountFigures], depths: Option<Depths>) -> String {
     let mut out = Exposition { text: String::new() };
-    out.family("clawtalk_messages_in_total", "counter", "Messages received from DingTalk.");
+    out.family(
+        "clawtalk_messages_in_total",
+        "counter",
+        "Messages received from DingTalk.",
+    );
     for a in accounts {
         out.sample("clawtalk_messages_in_total", &[("account", &a.id)], a.messages_in);
     }
-    out.family("clawtalk_messages_out_total", "counter", "Reply parts DingTalk accepted.");
+    out.family(
+        "clawtalk_messages_out_total",
+        "counter",
+        "Reply parts DingTalk accepted.",
+    );
     let sent: BTreeMap<String, u64> = own.messages_out.snapshot().into_iter().collect();
     for a in accounts {
         let n = sent.get(&a.id).copied().unwrap_or(0);
         out.sample("clawtalk_messages_out_total", &[("account", &a.id)], n);
     }
-    out.family("clawtalk_turns_total", "counter", "Agent turns finished, by outcome.");
+    out.family(
+        "clawtalk_turns_total",
+        "counter",
+        "Agent turns finished, by outcome.",
+    );
     for (outcome, n) in own.turns.snapshot() {
         out.sample("clawtalk_turns_total", &[("outcome", &outcome)], n);
     }
-    out.family("clawtalk_turn_duration_seconds", "histogram", "From claiming a turn to its end.");
+    out.family(
+        "clawtalk_turn_duration_seconds",
+        "histogram",
+        "From claiming a turn to its end.",
+    );
     own.turn_latency.write(&mut out, "clawtalk_turn_duration_seconds");
     out.family(
         "clawtalk_reply_latency_seconds",
         "histogram",
         "From a message's arrival to the end of its reply.",
     );
-    own.reply_latency.write(&mut out, "clawtalk_reply_latency_seconds");
-    out.family("clawtalk_stream_connected", "gauge", "1 while the account's Stream connection is up.");
+    own.reply_latency
+        .write(&mut out, "clawtalk_reply_latency_seconds");
+    out.family(
+        "clawtalk_stream_connected",
+        "gauge",
+        "1 while the account's Stream connection is up.",
+    );
     for a in accounts {
-        out.sample("clawtalk_stream_connected", &[("account", &a.id)], u64::from(a.connected));
+        out.sample(
+            "clawtalk_stream_connected",
+            &[("account", &a.id)],
+            u64::from(a.connected),
+        );
     }
-    out.family("clawtalk_reconnects_total", "counter", "Stream connections opened after the first.");
+    out.family(
+        "clawtalk_reconnects_total",
+        "counter",
+        "Stream connections opened after the first.",
+    );
     for a in accounts {
         out.sample("clawtalk_reconnects_total", &[("account", &a.id)], a.reconnects);
     }
-    out.family("clawtalk_dingtalk_api_calls_total", "counter", "DingTalk HTTP requests, by endpoint.");
+    out.family(
+        "clawtalk_dingtalk_api_calls_total",
+        "counter",
+        "DingTalk HTTP requests, by endpoint.",
+    );
     for a in accounts {
         for (endpoint, n) in &a.api_calls {
             out.sample(
@@ -177,14 +214,30 @@ pub(crate) fn render(own: &GatewayMetrics, accounts: &[AccountFigures], depths: 
             );
         }
     }
-    out.family("clawtalk_qps_limit_hits_total", "counter", "QpsLimit answers from DingTalk.");
+    out.family(
+        "clawtalk_qps_limit_hits_total",
+        "counter",
+        "QpsLimit answers from DingTalk.",
+    );
     for a in accounts {
-        out.sample("clawtalk_qps_limit_hits_total", &[("account", &a.id)], a.qps_limit_hits);
+        out.sample(
+            "clawtalk_qps_limit_hits_total",
+            &[("account", &a.id)],
+            a.qps_limit_hits,
+        );
     }
     if let Some(d) = depths {
-        out.family("clawtalk_pending_turns", "gauge", "Messages queued or running for an agent turn.");
+        out.family(
+            "clawtalk_pending_turns",
+            "gauge",
+            "Messages queued or running for an agent turn.",
+        );
         out.sample("clawtalk_pending_turns", &[], d.pending_turns);
-        out.family("clawtalk_outbox_planned_parts", "gauge", "Reply parts planned but not yet sent.");
+        out.family(
+            "clawtalk_outbox_planned_parts",
+            "gauge",
+            "Reply parts planned but not yet sent.",
+        );
         out.sample("clawtalk_outbox_planned_parts", &[], d.planned_parts);
     }
     out.text
@@ -209,18 +262,48 @@ mod tests {
             api_calls: vec![("robot.batchSend", 4)],
             qps_limit_hits: 0,
         }];
-        let text = render(&own, &accounts, Some(Depths { pending_turns: 1, planned_parts: 0 }));
+        let text = render(
+            &own,
+            &accounts,
+            Some(Depths {
+                pending_turns: 1,
+                planned_parts: 0,
+            }),
+        );
         assert!(text.contains("# TYPE clawtalk_turns_total counter"), "{text}");
-        assert!(text.contains("clawtalk_messages_in_total{account=\"bot\\\"1\"} 2"), "{text}");
-        assert!(text.contains("clawtalk_messages_out_total{account=\"bot\\\"1\"} 1"), "{text}");
-        assert!(text.contains("clawtalk_turns_total{outcome=\"replied\"} 1"), "{text}");
-        assert!(text.contains("clawtalk_turn_duration_seconds_bucket{le=\"0.25\"} 0"), "{text}");
-        assert!(text.contains("clawtalk_turn_duration_seconds_bucket{le=\"0.5\"} 1"), "{text}");
-        assert!(text.contains("clawtalk_turn_duration_seconds_bucket{le=\"5\"} 2"), "{text}");
-        assert!(text.contains("clawtalk_turn_duration_seconds_bucket{le=\"+Inf\"} 2"), "{text}");
+        assert!(
+            text.contains("clawtalk_messages_in_total{account=\"bot\\\"1\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("clawtalk_messages_out_total{account=\"bot\\\"1\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("clawtalk_turns_total{outcome=\"replied\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("clawtalk_turn_duration_seconds_bucket{le=\"0.25\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("clawtalk_turn_duration_seconds_bucket{le=\"0.5\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("clawtalk_turn_duration_seconds_bucket{le=\"5\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("clawtalk_turn_duration_seconds_bucket{le=\"+Inf\"} 2"),
+            "{text}"
+        );
         assert!(text.contains("clawtalk_turn_duration_seconds_sum 3.3"), "{text}");
         assert!(
-            text.contains("clawtalk_dingtalk_api_calls_total{account=\"bot\\\"1\",endpoint=\"robot.batchSend\"} 4"),
+            text.contains(
+                "clawtalk_dingtalk_api_calls_total{account=\"bot\\\"1\",endpoint=\"robot.batchSend\"} 4"
+            ),
             "{text}"
         );
         assert!(text.contains("clawtalk_pending_turns 1"), "{text}");

@@ -99,6 +99,8 @@ pub(crate) struct StatusBoard {
     started_at_ms: i64,
     accounts: Mutex<BTreeMap<String, AccountStatus>>,
     http_addr: Mutex<Option<SocketAddr>>,
+    /// Two writers (the refresh task, the listener at bind) share one temp file.
+    writing: Mutex<()>,
 }
 
 impl StatusBoard {
@@ -125,6 +127,7 @@ impl StatusBoard {
             started_at_ms: now_ms(),
             accounts: Mutex::new(accounts),
             http_addr: Mutex::new(None),
+            writing: Mutex::new(()),
         }
     }
 
@@ -168,6 +171,7 @@ impl StatusBoard {
 
     /// Rewrites the file (write then rename, so readers never see half a file).
     pub(crate) fn write(&self) -> anyhow::Result<()> {
+        let _writing = self.writing.lock();
         let json = serde_json::to_vec_pretty(&self.snapshot())?;
         let tmp = self.path.with_extension("json.tmp");
         std::fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;

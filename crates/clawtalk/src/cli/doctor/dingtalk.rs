@@ -101,15 +101,21 @@ async fn check_account(http: &reqwest::Client, account: &DingTalkAccount) -> Vec
         if stream {
             "credentials accepted and a Stream ticket issued".to_owned()
         } else {
-            format!("credentials accepted ({} mode: no Stream ticket needed)", mode_name(account.mode))
+            format!(
+                "credentials accepted ({} mode: no Stream ticket needed)",
+                mode_name(account.mode)
+            )
         },
     )];
-    let tokens = TokenCache::builder(ClientId::new(account.client_id.clone()), account.client_secret.clone())
-        .flavor(TokenFlavor::OpenApi)
-        .endpoints(account.endpoints.clone())
-        .http_client(http.clone())
-        .max_attempts(1)
-        .build();
+    let tokens = TokenCache::builder(
+        ClientId::new(account.client_id.clone()),
+        account.client_secret.clone(),
+    )
+    .flavor(TokenFlavor::OpenApi)
+    .endpoints(account.endpoints.clone())
+    .http_client(http.clone())
+    .max_attempts(1)
+    .build();
     let token = match tokens.token().await {
         Ok(token) => token,
         Err(error) => {
@@ -122,7 +128,10 @@ async fn check_account(http: &reqwest::Client, account: &DingTalkAccount) -> Vec
         let url = match account.endpoints.api.join(probe.path) {
             Ok(url) => url,
             Err(error) => {
-                findings.push(Finding::problem(subject.clone(), format!("bad endpoints.api: {error}")));
+                findings.push(Finding::problem(
+                    subject.clone(),
+                    format!("bad endpoints.api: {error}"),
+                ));
                 break;
             }
         };
@@ -206,7 +215,10 @@ fn skew_finding(subject: &str, mode: ConnectionMode, theirs: SystemTime, ours: S
         } else {
             "signatures are at risk"
         };
-        Finding::warn(subject, format!("this machine's clock is {secs} s {ahead} DingTalk's; {hurts}; {advice}"))
+        Finding::warn(
+            subject,
+            format!("this machine's clock is {secs} s {ahead} DingTalk's; {hurts}; {advice}"),
+        )
     } else {
         Finding::ok(subject, format!("clock within {secs} s of DingTalk's"))
     }
@@ -231,8 +243,18 @@ mod tests {
         let body = r#"{"code":"Forbidden.AccessDenied.AccessTokenPermissionDenied","message":"no","accessdenieddetail":{"requiredScopes":["Card.Instance.Write"]}}"#;
         let f = permission_finding("account a", &probe(), 403, body);
         assert_eq!(f.severity, Severity::Problem);
-        assert!(f.message.contains("missing DingTalk permission Card.Instance.Write"), "{}", f.message);
-        let f = permission_finding("account a", &probe(), 400, r#"{"code":"MissingParameter","message":"cardTemplateId"}"#);
+        assert!(
+            f.message
+                .contains("missing DingTalk permission Card.Instance.Write"),
+            "{}",
+            f.message
+        );
+        let f = permission_finding(
+            "account a",
+            &probe(),
+            400,
+            r#"{"code":"MissingParameter","message":"cardTemplateId"}"#,
+        );
         assert_eq!(f.severity, Severity::Ok, "{}", f.message);
     }
 

@@ -181,6 +181,9 @@ mod tests {
             findings: Vec::new(),
             secrets: vec!["sk-very-secret".into(), "ab".into()],
         };
-        assert_eq!(report.mask("key sk-very-secret rejected ab"), "key *** rejected ab");
+        assert_eq!(
+            report.mask("key sk-very-secret rejected ab"),
+            "key *** rejected ab"
+        );
     }
 }

@@ -67,7 +67,10 @@ async fn check(http: &reqwest::Client, provider: &ProviderConfig) -> Finding {
         ),
         200..=299 => Finding::ok(subject, format!("{host} reachable, API key accepted")),
         // Reachable; some OpenAI-compatible servers have no model list.
-        404 | 405 => Finding::ok(subject, format!("{host} reachable (no model list to check the key against)")),
+        404 | 405 => Finding::ok(
+            subject,
+            format!("{host} reachable (no model list to check the key against)"),
+        ),
         status => Finding::warn(
             subject,
             format!("{host} answered HTTP {status} to GET /models; the provider may be having trouble"),

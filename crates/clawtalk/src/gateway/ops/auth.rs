@@ -69,7 +69,10 @@ mod tests {
 
     fn bearer(token: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).unwrap());
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+        );
         h
     }
 
@@ -79,7 +82,10 @@ mod tests {
         let remote: SocketAddr = "192.168.1.9:5000".parse().unwrap();
         assert_eq!(check(local, &HeaderMap::new(), None), Ok(()));
         assert_eq!(check(remote, &bearer("t"), Some("t")), Err(Refusal::NotLoopback));
-        assert_eq!(check(local, &HeaderMap::new(), Some("t")), Err(Refusal::MissingToken));
+        assert_eq!(
+            check(local, &HeaderMap::new(), Some("t")),
+            Err(Refusal::MissingToken)
+        );
         assert_eq!(check(local, &bearer("tt"), Some("t")), Err(Refusal::WrongToken));
         assert_eq!(check(local, &bearer("t"), Some("t")), Ok(()));
         assert_eq!(check("[::1]:1".parse().unwrap(), &bearer("t"), Some("t")), Ok(()));

@@ -53,10 +53,7 @@ async fn readyz(State(shared): St) -> Response {
         .enabled_accounts()
         .filter(|a| a.mode == ConnectionMode::Stream)
     {
-        let connected = board
-            .accounts
-            .iter()
-            .any(|s| s.id == account.id && s.connected);
+        let connected = board.accounts.iter().any(|s| s.id == account.id && s.connected);
         if !connected {
             problems.push(format!("account {}: Stream not connected", account.id));
         }
@@ -69,7 +66,11 @@ async fn readyz(State(shared): St) -> Response {
     }
 }
 
-async fn metrics(State(shared): St, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
+async fn metrics(
+    State(shared): St,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
     if let Err(refusal) = allowed(&shared, peer, &headers) {
         return refusal;
     }
@@ -91,7 +92,11 @@ async fn metrics(State(shared): St, ConnectInfo(peer): ConnectInfo<SocketAddr>, 
         .into_response()
 }
 
-async fn status(State(shared): St, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
+async fn status(
+    State(shared): St,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
     if let Err(refusal) = allowed(&shared, peer, &headers) {
         return refusal;
     }

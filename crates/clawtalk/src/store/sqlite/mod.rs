@@ -20,8 +20,8 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, SqliteConnection, SqlitePool};
 
-use super::{Store, StoreResult};
 use super::error::StoreError;
+use super::{Store, StoreResult};
 use writer::{BoxFut, Writer};
 
 /// Embedded schema; applied on every open (already-applied steps are skipped).
