@@ -151,14 +151,26 @@ mod tests {
     fn rotates_at_the_cap_without_splitting_lines() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE_NAME);
-        let mut file = CappedFile::open(path.clone(), 30).unwrap();
+        let mut file = CappedFile::open(path.clone(), 50).unwrap();
         file.write_all(b"{\"n\":1,\"pad\":\"xxxxxx\"}\n").unwrap();
         file.write_all(b"{\"n\":2,\"pad\":\"xxxxxx\"}\n").unwrap();
         file.write_all(b"{\"n\":3}\n").unwrap();
         let current = std::fs::read_to_string(&path).unwrap();
         let rotated = std::fs::read_to_string(rotated_path(dir.path())).unwrap();
-        assert_eq!(rotated, "{\"n\":1,\"pad\":\"xxxxxx\"}\n");
-        assert_eq!(current, "{\"n\":2,\"pad\":\"xxxxxx\"}\n{\"n\":3}\n");
+        assert_eq!(
+            rotated,
+            "{\"n\":1,\"pad\":\"xxxxxx\"}\n{\"n\":2,\"pad\":\"xxxxxx\"}\n"
+        );
+        assert_eq!(current, "{\"n\":3}\n");
+        // A reopened file continues counting from its size.
+        drop(file);
+        let mut file = CappedFile::open(path.clone(), 50).unwrap();
+        file.write_all(&[b'x'; 45]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap().len(),
+            45,
+            "rotated again at 8 + 45 > 50"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

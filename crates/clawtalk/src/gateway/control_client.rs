@@ -72,8 +72,11 @@ mod tests {
 
     #[test]
     fn the_recorded_address_wins_and_a_wildcard_is_reached_over_loopback() {
-        let config =
-            crate::test_support::config(r#"{ gateway: { port: 4321, bind: "lan", auth: { token: "t" } } }"#);
+        let config = crate::test_support::config(
+            r#"{ gateway: { port: 4321, bind: "lan", auth: { token: "t" } },
+                 agents: { defaults: { model: "deepseek/deepseek-chat" } },
+                 channels: { dingtalk: { clientId: "dingx", clientSecret: "s" } } }"#,
+        );
         assert_eq!(control_addr(&config, None), "127.0.0.1:4321".parse().unwrap());
         let recorded: SocketAddr = "127.0.0.1:5555".parse().unwrap();
         assert_eq!(control_addr(&config, Some(recorded)), recorded);
