@@ -151,17 +151,14 @@ async fn check_account(http: &reqwest::Client, account: &DingTalkAccount) -> Vec
                 continue;
             }
         };
-        if !skew_seen {
-            if let Some(finding) = response
-                .headers()
-                .get(DATE)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|d| httpdate::parse_http_date(d).ok())
-                .map(|theirs| skew_finding(&subject, account.mode, theirs, SystemTime::now()))
-            {
-                skew_seen = true;
-                findings.push(finding);
-            }
+        let their_clock = response
+            .headers()
+            .get(DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|d| httpdate::parse_http_date(d).ok());
+        if !skew_seen && let Some(theirs) = their_clock {
+            skew_seen = true;
+            findings.push(skew_finding(&subject, account.mode, theirs, SystemTime::now()));
         }
         let status = response.status().as_u16();
         let body = response.text().await.unwrap_or_default();

@@ -71,7 +71,7 @@ async fn metrics(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refusal) = allowed(&shared, peer, &headers) {
+    if let Some(refusal) = refusal(&shared, peer, &headers) {
         return refusal;
     }
     let depths = match shared.store.queue_depths().await {
@@ -97,7 +97,7 @@ async fn status(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refusal) = allowed(&shared, peer, &headers) {
+    if let Some(refusal) = refusal(&shared, peer, &headers) {
         return refusal;
     }
     let body = json!({
@@ -107,12 +107,12 @@ async fn status(
     axum::Json(body).into_response()
 }
 
-fn allowed(shared: &Shared, peer: SocketAddr, headers: &HeaderMap) -> Result<(), Response> {
+/// The answer to a caller that may not see this, if it may not.
+fn refusal(shared: &Shared, peer: SocketAddr, headers: &HeaderMap) -> Option<Response> {
     let token = shared.config.gateway.auth_token.as_ref().map(|t| t.expose());
-    auth::check(peer, headers, token).map_err(|refusal| {
-        tracing::warn!(%peer, reason = refusal.message(), "control API request refused");
-        (refusal.status(), format!("{}\n", refusal.message())).into_response()
-    })
+    let refusal = auth::check(peer, headers, token).err()?;
+    tracing::warn!(%peer, reason = refusal.message(), "control API request refused");
+    Some((refusal.status(), format!("{}\n", refusal.message())).into_response())
 }
 
 fn account_figures(shared: &Shared) -> Vec<AccountFigures> {
