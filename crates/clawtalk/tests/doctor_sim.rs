@@ -1,8 +1,10 @@
 //! `clawtalk doctor` as a real process against the DingTalk simulator and the mock model:
 //! a healthy setup passes, and each injected fault is one clear PROBLEM line.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use dingtalk_sim::{AppPatch, AppSpec, SimConfig, Simulator};
 use llm_mock::MockModel;
@@ -68,20 +70,8 @@ impl Env {
     }
 
     async fn doctor(&self, config: &Path) -> Output {
-        let (home, config) = (self.dir.path().to_path_buf(), config.to_path_buf());
-        tokio::task::spawn_blocking(move || {
-            Command::new(env!("CARGO_BIN_EXE_clawtalk"))
-                .env_clear()
-                .env("HOME", home)
-                .env("RUST_LOG", "warn")
-                .arg("doctor")
-                .arg("--config")
-                .arg(config)
-                .output()
-                .expect("run clawtalk doctor")
-        })
-        .await
-        .expect("join")
+        let config = config.display().to_string();
+        support::process::run_cli(self.dir.path(), &["doctor", "--config", &config]).await
     }
 }
 

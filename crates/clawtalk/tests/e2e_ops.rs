@@ -59,19 +59,7 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
 }
 
 async fn clawtalk(world: &World, args: &[&str]) -> Output {
-    let home = world.home().to_path_buf();
-    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_clawtalk"))
-            .env_clear()
-            .env("HOME", home)
-            .env("RUST_LOG", "warn")
-            .args(args)
-            .output()
-            .expect("run clawtalk")
-    })
-    .await
-    .expect("join")
+    support::process::run_cli(world.home(), args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
