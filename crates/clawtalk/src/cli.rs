@@ -6,6 +6,8 @@
 pub(crate) mod channels;
 mod common;
 mod dashboard;
+mod doctor;
+mod logs;
 mod message;
 pub(crate) mod pairing;
 
@@ -81,6 +83,11 @@ pub enum Command {
     },
     /// Print the web UI's address and how to log in.
     Dashboard(common::ConfigArg),
+    /// Check the config, state directory, store, DingTalk accounts, permissions, clock and
+    /// model providers; one line per finding (exit 1 on problems).
+    Doctor(doctor::DoctorArgs),
+    /// Print the gateway's log file (the last lines; --follow keeps printing new ones).
+    Logs(logs::LogsArgs),
 }
 
 /// `clawtalk onboard …`.
@@ -154,16 +161,27 @@ fn parse_bind(value: &str) -> Result<IpAddr, String> {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` overrides the default `info` level.
+/// Logs go to stderr; `RUST_LOG` overrides the default `info` level. A second layer writes
+/// JSON lines to the gateway's log file once `gateway run` attaches it ([`crate::logfile`]).
 pub fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Pretty => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let stderr = match format {
+        LogFormat::Pretty => stderr.boxed(),
+        LogFormat::Json => stderr.json().boxed(),
+    };
+    let file = tracing_subscriber::fmt::layer()
+        .json()
+        .with_ansi(false)
+        .with_writer(crate::logfile::FileSink);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(stderr)
+        .with(file)
+        .init();
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -180,7 +198,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gateway {
             command: GatewayCommand::Status { config, json },
         } => {
-            if !crate::gateway::print_status(config.as_deref(), json)? {
+            if !crate::gateway::print_status(config.as_deref(), json).await? {
                 std::process::exit(1);
             }
             Ok(())
@@ -189,6 +207,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pairing { command } => pairing::run(command).await,
         Command::Message { command } => message::run(command).await,
         Command::Channels { command } => channels::run(command).await,
+        Command::Doctor(args) => doctor::run(args).await,
+        Command::Logs(args) => logs::run(args).await,
         Command::Onboard {
             command: OnboardCommand::Dingtalk(args),
         } => crate::onboard::run(*args, crate::onboard::Flavor::Onboard).await,

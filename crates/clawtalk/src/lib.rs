@@ -12,6 +12,7 @@
 //! - [`policy`]: dmPolicy, groupPolicy, allowlists, the mention rule and pairing replies.
 //! - [`routing`]: bindings → agent, and session keys.
 //! - [`media`]: received pictures and files for the agent, images and files it sends.
+//! - [`logfile`]: the gateway's size-capped JSON-lines log file (`clawtalk logs`).
 //! - [`llm`]: the OpenAI-compatible model client (DashScope, DeepSeek, Kimi, GLM, any `baseUrl`).
 //! - [`onboard`]: `clawtalk onboard dingtalk` / `channels add`: the setup wizard.
 //! - [`delivery`]: outbound messages: one `Outbound` trait, the DingTalk sender, chunking, and
@@ -29,6 +30,7 @@ pub mod demo;
 pub mod gateway;
 pub mod inbound;
 pub mod llm;
+pub mod logfile;
 pub mod media;
 pub mod onboard;
 pub mod policy;

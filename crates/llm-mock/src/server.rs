@@ -200,6 +200,9 @@ pub(crate) async fn handle(
 ) -> Response {
     let n = shared.count.fetch_add(1, Ordering::Relaxed);
     let request_id = format!("mock-req-{n}");
+    if uri.path().ends_with("/models") && method == Method::GET {
+        return list_models(&shared.settings.keys, &headers, &request_id);
+    }
     if !uri.path().ends_with("/chat/completions") {
         return plain(404, error_json("unknown path", "not_found"), &request_id);
     }
@@ -283,6 +286,22 @@ pub(crate) async fn handle(
         zero_delay: settings.zero_delay,
     };
     render(script, &ctx).await
+}
+
+/// `GET /models`, as OpenAI-compatible servers answer it (checked keys, a model list). Not
+/// recorded: it is not a completion request.
+fn list_models(keys: &[(String, String)], headers: &HeaderMap, request_id: &str) -> Response {
+    let (auth, token) = auth_of(headers, keys);
+    if !keys.is_empty() && auth.key_id.is_none() {
+        let msg = format!(
+            "Incorrect API key provided: {}",
+            token.as_deref().unwrap_or("(none)")
+        );
+        return plain(401, error_json(&msg, "invalid_api_key"), request_id);
+    }
+    let body =
+        json!({"object": "list", "data": [{"id": "mock-model", "object": "model", "owned_by": "llm-mock"}]});
+    plain(200, body.to_string(), request_id)
 }
 
 fn array(v: &Value, key: &str) -> Vec<Value> {

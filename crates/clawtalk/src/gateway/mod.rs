@@ -15,11 +15,15 @@
 
 mod card_callback;
 mod card_reply;
+pub mod control_client;
 mod decide;
 mod departments;
 mod http;
 mod ingest;
 mod lanes;
+mod listen;
+pub(crate) mod metrics;
+mod ops;
 mod progress;
 mod reply;
 mod scheduler;
@@ -93,6 +97,8 @@ pub(crate) struct Shared {
     pub shutdown: CancellationToken,
     /// What `clawtalk gateway status` reads.
     pub status: status::StatusBoard,
+    /// Counters and latencies for `/metrics`.
+    pub metrics: metrics::GatewayMetrics,
 }
 
 impl Shared {
@@ -186,6 +192,7 @@ impl Gateway {
                 instance,
                 config.enabled_accounts().map(|a| a.id.clone()),
             ),
+            metrics: metrics::GatewayMetrics::default(),
         });
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(scheduler::run(Arc::clone(&shared), wake_rx));
@@ -198,7 +205,7 @@ impl Gateway {
         let web_routes = web.map(|ui| crate::web::router(Arc::clone(&shared), ui));
         let web_enabled = web_routes.is_some();
         let mut http_addr = None;
-        if let Some((addr, serving)) = http::bind(&shared, web_routes).await? {
+        if let Some((addr, serving)) = listen::bind(&shared, web_routes).await? {
             if web_enabled {
                 tracing::info!(%addr, "web UI listening on http://{addr}/");
             }

@@ -237,6 +237,7 @@ async fn send_planned_counting(
                 response_json: None,
             };
             shared.store.mark_reply_sent(part.id, receipt, now_ms()).await?;
+            shared.metrics.messages_out.inc(&inbound.account_id);
             continue;
         }
         let body = stored.into_body()?;
@@ -248,6 +249,7 @@ async fn send_planned_counting(
                     response_json: None,
                 };
                 shared.store.mark_reply_sent(part.id, receipt, now_ms()).await?;
+                shared.metrics.messages_out.inc(&inbound.account_id);
             }
             Err(error) => {
                 shared

@@ -63,6 +63,10 @@ pub async fn run(config_path: Option<&Path>, listen: Listen) -> anyhow::Result<(
         loaded.config.gateway.port = port;
     }
     let config = Arc::new(loaded.config);
+    match crate::logfile::attach(&config.gateway.state_dir) {
+        Ok(path) => tracing::info!(path = %path.display(), "writing logs to the log file too"),
+        Err(error) => tracing::warn!(%error, "cannot write the log file; logging to stderr only"),
+    }
     if config.enabled_accounts().next().is_none() {
         anyhow::bail!(
             "no DingTalk account is configured: set channels.dingtalk.clientId/clientSecret in the config or \
@@ -128,23 +132,34 @@ pub(crate) async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// `clawtalk gateway status`: prints the status; false when no gateway is running.
+/// `clawtalk gateway status`: prints the status; false when no gateway is running. Asks the
+/// gateway over its control API when it answers, else reads the status file it rewrites.
 ///
 /// # Errors
 /// Invalid configuration.
-pub fn print_status(config_path: Option<&Path>, json: bool) -> anyhow::Result<bool> {
+pub async fn print_status(config_path: Option<&Path>, json: bool) -> anyhow::Result<bool> {
     let loaded = Config::load(config_path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
-    let state_dir = &loaded.config.gateway.state_dir;
-    let status = match super::status::read(state_dir) {
-        Ok(status) => status,
-        Err(error) => {
-            println!("gateway: not running ({error:#})");
-            return Ok(false);
-        }
+    let config = &loaded.config;
+    let state_dir = &config.gateway.state_dir;
+    let from_file = super::status::read(state_dir);
+    let recorded = from_file.as_ref().ok().and_then(|s| s.http_addr);
+    let addr = super::control_client::control_addr(config, recorded);
+    let (status, source) = match super::control_client::fetch_status(config, addr).await {
+        Ok(status) => (status, format!("control API on {addr}")),
+        Err(api_error) => match from_file {
+            Ok(status) => {
+                tracing::debug!(error = %format!("{api_error:#}"), "control API unavailable; reading the status file");
+                (status, "status file".to_owned())
+            }
+            Err(error) => {
+                println!("gateway: not running ({error:#}; {api_error:#})");
+                return Ok(false);
+            }
+        },
     };
-    let live = status.is_live(super::now_ms());
+    let live = source != "status file" || status.is_live(super::now_ms());
     if json {
-        let value = serde_json::json!({ "running": live, "status": status });
+        let value = serde_json::json!({ "running": live, "source": source, "status": status });
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(live);
     }
@@ -158,7 +173,7 @@ pub fn print_status(config_path: Option<&Path>, json: bool) -> anyhow::Result<bo
     }
     let uptime = (super::now_ms() - status.started_at_ms) / 1000;
     println!(
-        "gateway: running (pid {}, instance {}, version {}, up {uptime} s)",
+        "gateway: running (pid {}, instance {}, version {}, up {uptime} s; from the {source})",
         status.pid, status.instance, status.version
     );
     for a in &status.accounts {

@@ -2,6 +2,7 @@
 //! state directory every few seconds; the command reads it and checks the process is alive.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -56,6 +57,9 @@ pub struct GatewayStatus {
     pub updated_at_ms: i64,
     /// Per account.
     pub accounts: Vec<AccountStatus>,
+    /// Where the gateway's HTTP listener (control API, `/metrics`) is, when it has one.
+    #[serde(default)]
+    pub http_addr: Option<SocketAddr>,
 }
 
 impl GatewayStatus {
@@ -94,6 +98,9 @@ pub(crate) struct StatusBoard {
     instance: String,
     started_at_ms: i64,
     accounts: Mutex<BTreeMap<String, AccountStatus>>,
+    http_addr: Mutex<Option<SocketAddr>>,
+    /// Two writers (the refresh task, the listener at bind) share one temp file.
+    writing: Mutex<()>,
 }
 
 impl StatusBoard {
@@ -119,6 +126,8 @@ impl StatusBoard {
             instance: instance.to_owned(),
             started_at_ms: now_ms(),
             accounts: Mutex::new(accounts),
+            http_addr: Mutex::new(None),
+            writing: Mutex::new(()),
         }
     }
 
@@ -136,6 +145,14 @@ impl StatusBoard {
         }
     }
 
+    /// Records where the HTTP listener is bound.
+    pub(crate) fn set_http_addr(&self, addr: SocketAddr) {
+        if let Ok(mut slot) = self.http_addr.lock() {
+            *slot = Some(addr);
+        }
+    }
+
+    /// The status as it is now.
     pub(crate) fn snapshot(&self) -> GatewayStatus {
         GatewayStatus {
             pid: std::process::id(),
@@ -148,11 +165,13 @@ impl StatusBoard {
                 .lock()
                 .map(|a| a.values().cloned().collect())
                 .unwrap_or_default(),
+            http_addr: self.http_addr.lock().ok().and_then(|a| *a),
         }
     }
 
     /// Rewrites the file (write then rename, so readers never see half a file).
     pub(crate) fn write(&self) -> anyhow::Result<()> {
+        let _writing = self.writing.lock();
         let json = serde_json::to_vec_pretty(&self.snapshot())?;
         let tmp = self.path.with_extension("json.tmp");
         std::fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;

@@ -26,12 +26,28 @@ const MAX_ATTEMPTS: u32 = 3;
 /// Runs a claimed turn to its end; failures are logged and, where possible, told to the user.
 pub(crate) async fn run(shared: &Arc<Shared>, turn: StoredInbound) {
     let id = turn.id;
-    if let Err(error) = try_run(shared, turn).await {
-        tracing::error!(inbound = ?id, error = %format!("{error:#}"), "turn failed");
+    let started = std::time::Instant::now();
+    let received_at_ms = turn.record.received_at_ms;
+    match try_run(shared, turn).await {
+        Ok(replied) => {
+            if replied {
+                let waited = u64::try_from(now_ms() - received_at_ms).unwrap_or(0);
+                shared
+                    .metrics
+                    .reply_latency
+                    .observe(Duration::from_millis(waited));
+            }
+        }
+        Err(error) => {
+            shared.metrics.turns.inc("error");
+            tracing::error!(inbound = ?id, error = %format!("{error:#}"), "turn failed");
+        }
     }
+    shared.metrics.turn_latency.observe(started.elapsed());
 }
 
-async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()> {
+/// True when the turn ended with a reply.
+async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<bool> {
     let id = turn.id;
     let inbound = match decode_inbound(&turn.record.raw_payload_json) {
         Ok(inbound) => inbound,
@@ -132,7 +148,7 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()
         }
     };
     register(shared, &key, None);
-    let Some(result) = result else { return Ok(()) };
+    let Some(result) = result else { return Ok(false) };
 
     match result {
         Ok(outcome) => {
@@ -160,7 +176,7 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()
             match sent {
                 Some(sent) => sent?,
                 // Another worker owns the turn now and sends the planned parts.
-                None => return Ok(()),
+                None => return Ok(false),
             }
             finish(shared, id, TurnOutcome::Replied).await
         }
@@ -183,10 +199,10 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()
             )
             .await
             else {
-                return Ok(());
+                return Ok(false);
             };
             finish(shared, id, TurnOutcome::Failed(error.to_string())).await?;
-            send
+            send.map(|()| false)
         }
     }
 }
@@ -261,9 +277,16 @@ async fn finish(
     shared: &Arc<Shared>,
     id: crate::store::InboundId,
     outcome: TurnOutcome,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
+    let label = match &outcome {
+        TurnOutcome::Replied => "replied",
+        TurnOutcome::Failed(_) => "failed",
+        TurnOutcome::Cancelled => "cancelled",
+        TurnOutcome::Ignored => "ignored",
+    };
+    shared.metrics.turns.inc(label);
     match shared.store.finish_turn(id, &shared.me, outcome, now_ms()).await {
-        Ok(()) | Err(StoreError::LeaseLost { .. }) => Ok(()),
+        Ok(()) | Err(StoreError::LeaseLost { .. }) => Ok(label == "replied"),
         Err(error) => Err(error.into()),
     }
 }

@@ -262,4 +262,16 @@ pub trait CardStore: Send + Sync {
 pub trait Store: InboxStore + OutboxStore + SessionStore + PairingStore + CardStore {
     /// Finishes pending writes and closes the database. Later calls fail with `Closed`.
     async fn close(&self);
+
+    /// How much work is waiting (for metrics and readiness; also a cheap liveness query).
+    async fn queue_depths(&self) -> StoreResult<QueueDepths>;
+}
+
+/// Work waiting in the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepths {
+    /// Inbox rows `queued` or `running` (agent turns not finished).
+    pub pending_turns: u64,
+    /// Outbox parts `planned` (not yet accepted by DingTalk).
+    pub planned_parts: u64,
 }

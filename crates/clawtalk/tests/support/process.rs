@@ -139,3 +139,21 @@ impl Drop for GatewayProcess {
         self.kill();
     }
 }
+
+/// Runs `clawtalk <args>` to completion off the async runtime (the simulator serves on it
+/// meanwhile), with a cleared environment and `home` as HOME.
+pub async fn run_cli(home: &Path, args: &[&str]) -> std::process::Output {
+    let home = home.to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_clawtalk"))
+            .env_clear()
+            .env("HOME", home)
+            .env("RUST_LOG", "warn")
+            .args(args)
+            .output()
+            .expect("run clawtalk")
+    })
+    .await
+    .expect("join")
+}

@@ -12,7 +12,6 @@ mod push;
 mod replay;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -62,47 +61,12 @@ pub(crate) fn outgoing_token(account: &DingTalkAccount) -> Option<&dingtalk::Sec
         .and_then(|robot| robot.outgoing_token.as_ref())
 }
 
-/// Binds the listener when some enabled account needs it or `extra` routes (the web UI) are
-/// given, and returns its address and the task serving it until shutdown.
+/// The webhook routes, when some enabled account receives over HTTP (the listener itself is
+/// `gateway::listen`'s).
 ///
 /// # Errors
-/// The address cannot be bound, or an account's event crypto cannot be built (validation
-/// normally catches that first).
-pub(crate) async fn bind(
-    shared: &Arc<Shared>,
-    extra: Option<Router>,
-) -> anyhow::Result<Option<(SocketAddr, impl Future<Output = ()> + Send + 'static)>> {
-    let webhooks = webhook_routes(shared)?;
-    let app = match (webhooks, extra) {
-        (None, None) => return Ok(None),
-        (Some(hooks), None) => hooks,
-        (None, Some(extra)) => extra,
-        (Some(hooks), Some(extra)) => hooks.merge(extra),
-    };
-    let gateway = &shared.config.gateway;
-    let wanted = SocketAddr::new(gateway.bind, gateway.port);
-    let listener = tokio::net::TcpListener::bind(wanted).await.with_context(|| {
-        format!(
-            "cannot listen on {wanted}; free the port or set gateway.port / gateway.bind (or --port / --bind)"
-        )
-    })?;
-    let addr = listener.local_addr().context("reading the listener address")?;
-    if let Some(paths) = webhook_paths(shared) {
-        tracing::info!(%addr, paths = %paths, "DingTalk webhooks listening on http://{addr}{WEBHOOK_PATH}");
-    }
-    let shutdown = shared.shutdown.clone();
-    Ok(Some((addr, async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "the HTTP listener stopped");
-        }
-    })))
-}
-
-/// The webhook routes, when some enabled account receives over HTTP.
-fn webhook_routes(shared: &Arc<Shared>) -> anyhow::Result<Option<Router>> {
+/// An account's event crypto cannot be built (validation normally catches that first).
+pub(crate) fn router(shared: &Arc<Shared>) -> anyhow::Result<Option<Router>> {
     let mut endpoints = HashMap::new();
     for account in shared.config.enabled_accounts().filter(|a| serves(a)) {
         let crypto = account
@@ -150,7 +114,7 @@ fn default_account_id<'a>(ids: impl ExactSizeIterator<Item = &'a String>) -> Opt
 }
 
 /// The webhook paths for the start-up log line, `None` when no account receives over HTTP.
-fn webhook_paths(shared: &Shared) -> Option<String> {
+pub(crate) fn webhook_paths(shared: &Shared) -> Option<String> {
     let ids: Vec<String> = shared
         .config
         .enabled_accounts()

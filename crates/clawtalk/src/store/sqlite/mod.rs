@@ -20,8 +20,8 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, SqliteConnection, SqlitePool};
 
-use super::Store;
 use super::error::StoreError;
+use super::{Store, StoreResult};
 use writer::{BoxFut, Writer};
 
 /// Embedded schema; applied on every open (already-applied steps are skipped).
@@ -180,6 +180,21 @@ impl Store for SqliteStore {
         if let Some(pool) = &self.readers {
             pool.close().await;
         }
+    }
+
+    async fn queue_depths(&self) -> StoreResult<super::QueueDepths> {
+        self.read(|conn| {
+            Box::pin(async move {
+                let sql = "SELECT (SELECT COUNT(*) FROM inbox WHERE status IN ('queued', 'running')), \
+                                  (SELECT COUNT(*) FROM outbox WHERE status = 'planned')";
+                let (turns, parts): (i64, i64) = sqlx::query_as(sql).fetch_one(&mut *conn).await?;
+                Ok(super::QueueDepths {
+                    pending_turns: u64::try_from(turns).unwrap_or(0),
+                    planned_parts: u64::try_from(parts).unwrap_or(0),
+                })
+            })
+        })
+        .await
     }
 }
 
