@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::{HISTORY_LIMIT, LEASE, Shared, card_reply, decode_inbound, now_ms, progress, reply};
+use super::{HISTORY_LIMIT, LEASE, Shared, card_reply, cron, decode_inbound, now_ms, progress, reply};
 use crate::agent::{ActionCards, Observer, ToolContext, TurnError};
 use crate::delivery::card::{CardTurn, plan_fresh};
 use crate::delivery::{ActionCard, Target};
@@ -26,8 +26,15 @@ const MAX_ATTEMPTS: u32 = 3;
 /// Runs a claimed turn to its end; failures are logged and, where possible, told to the user.
 pub(crate) async fn run(shared: &Arc<Shared>, turn: StoredInbound) {
     let id = turn.id;
-    if let Err(error) = try_run(shared, turn).await {
+    let cron_task = decode_inbound(&turn.record.raw_payload_json)
+        .ok()
+        .and_then(|inbound| inbound.cron.map(|c| c.task_id));
+    let result = try_run(shared, turn).await;
+    if let Err(error) = &result {
         tracing::error!(inbound = ?id, error = %format!("{error:#}"), "turn failed");
+    }
+    if let Some(task) = cron_task {
+        cron::record_outcome(shared, task, id, result.as_ref().err()).await;
     }
 }
 
@@ -177,7 +184,7 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()
             finish(shared, id, TurnOutcome::Cancelled).await
         }
         Err(error) => {
-            let text = with_notices(&notices, &error.user_message());
+            let text = with_notices(&notices, &cron::failure_notice(&inbound, &error.user_message()));
             let send = answer(shared, id, &inbound, card, &text, true, &[]).await;
             finish(shared, id, TurnOutcome::Failed(error.to_string())).await?;
             send
