@@ -184,7 +184,7 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<()
             finish(shared, id, TurnOutcome::Cancelled).await
         }
         Err(error) => {
-            let text = with_notices(&notices, &cron::failure_notice(&inbound, &error.user_message()));
+            let text = with_notices(&notices, &error.user_message());
             let send = answer(shared, id, &inbound, card, &text, true, &[]).await;
             finish(shared, id, TurnOutcome::Failed(error.to_string())).await?;
             send
@@ -203,6 +203,13 @@ async fn answer(
     failed: bool,
     action_cards: &[ActionCard],
 ) -> anyhow::Result<()> {
+    let notice;
+    let text = if failed {
+        notice = cron::failure_notice(inbound, text);
+        &notice
+    } else {
+        text
+    };
     if let Some(card) = card {
         let streamed = card.calls();
         let latency = card.first_text_latency();

@@ -61,6 +61,29 @@ fn decode(row: &SqliteRow) -> Result<CronTask, StoreError> {
     })
 }
 
+impl SqliteStore {
+    /// Runs `sql` (an `UPDATE … WHERE id = ?1 AND status = 'active' RETURNING`) with the id
+    /// and the time `?2`; the task after it, when it was active.
+    async fn update_active(
+        &self,
+        sql: &'static str,
+        id: CronTaskId,
+        now_ms: i64,
+    ) -> StoreResult<Option<CronTask>> {
+        self.write_one(move |conn| {
+            Box::pin(async move {
+                let row = sqlx::query(sql)
+                    .bind(id)
+                    .bind(now_ms)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                row.as_ref().map(decode).transpose()
+            })
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl CronStore for SqliteStore {
     async fn cron_create(&self, task: NewCronTask, now_ms: i64) -> StoreResult<CronTask> {
@@ -130,41 +153,21 @@ impl CronStore for SqliteStore {
     }
 
     async fn cron_cancel(&self, id: CronTaskId, now_ms: i64) -> StoreResult<Option<CronTask>> {
-        self.write_one(move |conn| {
-            Box::pin(async move {
-                let sql: &str = concat!(
-                    "UPDATE cron_tasks SET status = 'cancelled', run_requested_at_ms = NULL, updated_at_ms = ?2 \
-                     WHERE id = ?1 AND status = 'active' RETURNING ",
-                    columns!()
-                );
-                let row = sqlx::query(sql)
-                    .bind(id)
-                    .bind(now_ms)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                row.as_ref().map(decode).transpose()
-            })
-        })
-        .await
+        let sql: &'static str = concat!(
+            "UPDATE cron_tasks SET status = 'cancelled', run_requested_at_ms = NULL, updated_at_ms = ?2 \
+             WHERE id = ?1 AND status = 'active' RETURNING ",
+            columns!()
+        );
+        self.update_active(sql, id, now_ms).await
     }
 
     async fn cron_run_now(&self, id: CronTaskId, now_ms: i64) -> StoreResult<Option<CronTask>> {
-        self.write_one(move |conn| {
-            Box::pin(async move {
-                let sql: &str = concat!(
-                    "UPDATE cron_tasks SET run_requested_at_ms = ?2, updated_at_ms = ?2 \
-                     WHERE id = ?1 AND status = 'active' RETURNING ",
-                    columns!()
-                );
-                let row = sqlx::query(sql)
-                    .bind(id)
-                    .bind(now_ms)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                row.as_ref().map(decode).transpose()
-            })
-        })
-        .await
+        let sql: &'static str = concat!(
+            "UPDATE cron_tasks SET run_requested_at_ms = ?2, updated_at_ms = ?2 \
+             WHERE id = ?1 AND status = 'active' RETURNING ",
+            columns!()
+        );
+        self.update_active(sql, id, now_ms).await
     }
 
     async fn cron_claim_due(
