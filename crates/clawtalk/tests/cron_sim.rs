@@ -14,9 +14,7 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use clawtalk::config::Config;
 use clawtalk::gateway::Gateway;
-use clawtalk::store::{
-    CronKind, CronRunStatus, CronStatus, CronStore, CronTarget, NewCronTask, SqliteStore, Store,
-};
+use clawtalk::store::{CronKind, CronRunStatus, CronStatus, CronTarget, NewCronTask, SqliteStore, Store};
 use dingtalk_sim::{
     AppSpec, CustomRobot, CustomRobotSpec, GroupSpec, InjectMessage, SentMessage, SimConfig, Simulator,
     UserSpec,
