@@ -5,6 +5,7 @@
 
 pub(crate) mod channels;
 mod common;
+mod cron;
 mod dashboard;
 mod doctor;
 mod logs;
@@ -65,6 +66,11 @@ pub enum Command {
     Pairing {
         #[command(subcommand)]
         command: pairing::PairingCommand,
+    },
+    /// Scheduled tasks: list, add, cancel, or run one now.
+    Cron {
+        #[command(subcommand)]
+        command: cron::CronCommand,
     },
     /// Send messages as a bot.
     Message {
@@ -206,6 +212,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo { addr } => crate::demo::run(addr).await,
         Command::Pairing { command } => pairing::run(command).await,
         Command::Message { command } => message::run(command).await,
+        Command::Cron { command } => cron::run(command).await,
         Command::Channels { command } => channels::run(command).await,
         Command::Doctor(args) => doctor::run(args).await,
         Command::Logs(args) => logs::run(args).await,

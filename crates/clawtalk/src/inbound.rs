@@ -20,6 +20,8 @@ pub enum Transport {
     HttpPush,
     /// Outgoing (custom) robot callback.
     OutgoingRobot,
+    /// Started by the gateway itself: a scheduled task's run.
+    Scheduler,
 }
 
 /// DM or group.
@@ -131,6 +133,48 @@ pub struct InboundMessage {
     /// policy and chat commands do not apply, and the rule's agent answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow: Option<WorkflowTurn>,
+    /// Set when this is a run of a scheduled task: policy and chat commands do not apply,
+    /// the task's agent answers in the task's own session, and the answer goes to the
+    /// task's target (the webhook, when it has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<CronTurn>,
+}
+
+/// A scheduled task's run, stored with the turn so a restart delivers it the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CronTurn {
+    /// The task.
+    pub task_id: i64,
+    /// Its agent.
+    pub agent_id: String,
+    /// Its name, for failure notices.
+    pub name: String,
+    /// The custom robot the answer goes to, when the target is a webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<CronWebhook>,
+    /// The text is a notice to post as is (a missed run), not a prompt for the agent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub notice: bool,
+}
+
+/// A custom robot webhook and its signing secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CronWebhook {
+    /// `…/robot/send?access_token=…` (a credential).
+    pub url: String,
+    /// `SEC…`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl std::fmt::Debug for CronWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let target = crate::store::CronTarget::Webhook {
+            url: self.url.clone(),
+            secret: self.secret.clone(),
+        };
+        f.write_str(&target.describe())
+    }
 }
 
 /// The workflow rule's decision, stored with the event so a restart routes it the same way.
@@ -194,6 +238,7 @@ impl InboundMessage {
             created_at_ms: message.create_at.unwrap_or(now_ms),
             msgtype: message.msgtype.clone(),
             workflow: None,
+            cron: None,
         }
     }
 

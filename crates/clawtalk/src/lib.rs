@@ -5,6 +5,7 @@
 //! - [`agent`]: the agent runtime: model turns with tool rounds, fallbacks and cancellation.
 //! - [`cli`]: argument parsing and dispatch of the `clawtalk` binary.
 //! - [`config`]: loading and validating `clawtalk.json` / OpenClaw's `openclaw.json`.
+//! - [`cron`]: scheduled tasks: cron and one-shot schedules, time zones, the missed-run policy.
 //! - [`demo`]: `clawtalk demo`: simulator + gateway + model on embedded defaults.
 //! - [`gateway`]: the pipeline: ingest (persist before ack), decide, per-session turns, replies.
 //! - [`inbound`]: the one message type every transport produces.
@@ -25,6 +26,7 @@ pub mod agent;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod cron;
 pub mod delivery;
 pub mod demo;
 pub mod gateway;

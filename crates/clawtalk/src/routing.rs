@@ -29,6 +29,12 @@ pub fn route(
             agent_id: workflow.agent_id.clone(),
         };
     }
+    if let Some(cron) = &message.cron {
+        return Route {
+            session_key: cron_session_key(&cron.agent_id, &account.id, cron.task_id),
+            agent_id: cron.agent_id.clone(),
+        };
+    }
     let agent_id = choose_agent(config, account, message, departments).to_owned();
     let session_key = session_key(&agent_id, account, message);
     Route {
@@ -106,6 +112,13 @@ pub fn agent_of_session_key(key: &str) -> Option<&str> {
         .split_once(':')
         .map(|(agent, _)| agent)
         .filter(|agent| !agent.is_empty())
+}
+
+/// A scheduled task's own session: its runs share one history (so a run can compare with
+/// the previous one), apart from the chat it was created in.
+#[must_use]
+pub fn cron_session_key(agent_id: &str, account_id: &str, task_id: i64) -> String {
+    format!("agent:{agent_id}:dingtalk:{account_id}:cron:{task_id}")
 }
 
 /// `agent:<agent>:dingtalk:<account>:…` so that a rebinding starts a fresh history.

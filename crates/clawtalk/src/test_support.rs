@@ -65,5 +65,6 @@ fn message(
         created_at_ms: 0,
         msgtype: "text".to_owned(),
         workflow: None,
+        cron: None,
     }
 }

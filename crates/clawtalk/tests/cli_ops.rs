@@ -545,3 +545,134 @@ async fn message_send_through_a_custom_robot_mentions_the_mobile() {
         stderr(&out)
     );
 }
+
+// ---- cron ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn cron_add_list_run_now_and_rm_against_the_gateways_store() {
+    use clawtalk::store::CronStore;
+    let env = Env::new().await;
+    let robot = env
+        .sim
+        .create_custom_robot(dingtalk_sim::CustomRobotSpec {
+            group: env.group.clone(),
+            name: Some("weather".into()),
+            access_token: None,
+            secret: None,
+            keywords: Vec::new(),
+        })
+        .expect("custom robot");
+    let added = assert_ok(
+        &env.run(&[
+            "cron",
+            "add",
+            "--name",
+            "daily",
+            "--prompt",
+            "Beijing weather",
+            "--cron",
+            "0 9 * * *",
+            "--webhook",
+            &robot.webhook_url,
+        ])
+        .await,
+    );
+    assert!(
+        added.contains("scheduled task #1 \"daily\": cron 0 9 * * * (Asia/Shanghai)"),
+        "{added}"
+    );
+    assert!(added.contains("09:00 (Asia/Shanghai)"), "{added}");
+    assert!(
+        !added.contains(&robot.access_token),
+        "the token is never printed: {added}"
+    );
+    let added = assert_ok(
+        &env.run(&[
+            "cron",
+            "add",
+            "--prompt",
+            "ping the team",
+            "--at",
+            "in 10 minutes",
+            "--group",
+            &env.group,
+            "--tz",
+            "Europe/Berlin",
+        ])
+        .await,
+    );
+    assert!(added.contains("#2 \"ping the team\": once at"), "{added}");
+    assert!(added.contains("(Europe/Berlin)"), "{added}");
+
+    let listed = assert_ok(&env.run(&["cron", "list"]).await);
+    assert!(listed.starts_with("ID"), "{listed}");
+    assert!(
+        listed.contains("daily") && listed.contains("ping the team"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&robot.access_token), "{listed}");
+
+    let asked = assert_ok(&env.run(&["cron", "run-now", "1"]).await);
+    assert!(asked.contains("run requested for scheduled task #1"), "{asked}");
+    let store = SqliteStore::open(env.db()).await.expect("store");
+    let task = store.cron_get(1).await.unwrap().unwrap();
+    assert!(task.run_requested_at_ms.is_some(), "{task:?}");
+    store.close().await;
+
+    let removed = assert_ok(&env.run(&["cron", "rm", "1"]).await);
+    assert!(
+        removed.contains("cancelled scheduled task #1 \"daily\""),
+        "{removed}"
+    );
+    assert_fails_with(&env.run(&["cron", "rm", "1"]).await, "#1 is already cancelled");
+    assert_fails_with(
+        &env.run(&["cron", "run-now", "1"]).await,
+        "#1 is already cancelled",
+    );
+    assert_fails_with(&env.run(&["cron", "rm", "99"]).await, "no scheduled task #99");
+    let listed = assert_ok(&env.run(&["cron", "list"]).await);
+    assert!(
+        !listed.contains("daily") && listed.contains("ping the team"),
+        "{listed}"
+    );
+    let all = assert_ok(&env.run(&["cron", "list", "--all"]).await);
+    assert!(all.contains("daily") && all.contains("cancelled"), "{all}");
+}
+
+#[tokio::test]
+async fn cron_add_refuses_bad_schedules_and_targets_in_one_line() {
+    let env = Env::new().await;
+    let cases: [(&[&str], &str); 6] = [
+        (&["--cron", "every day", "--user", ALICE], "five fields"),
+        (
+            &["--at", "2020-01-01 09:00", "--user", ALICE],
+            "has already passed",
+        ),
+        (
+            &["--cron", "0 9 * * *", "--tz", "Beijing", "--user", ALICE],
+            "unknown time zone",
+        ),
+        (&["--cron", "0 9 * * *"], "say where the answers go"),
+        (
+            &[
+                "--cron",
+                "0 9 * * *",
+                "--webhook",
+                "https://evil.example/robot/send?access_token=tokzz9",
+            ],
+            "not a DingTalk custom robot URL",
+        ),
+        (
+            &["--cron", "0 9 * * *", "--user", ALICE, "--agent", "ghost"],
+            "agent \"ghost\" is not configured",
+        ),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["cron", "add", "--prompt", "x"];
+        args.extend_from_slice(extra);
+        let err = assert_fails_with(&env.run(&args).await, needle);
+        assert!(!err.contains("tokzz9"), "{err}");
+    }
+    let listed = assert_ok(&env.run(&["cron", "list"]).await);
+    assert!(listed.contains("no active scheduled tasks"), "{listed}");
+}

@@ -4,6 +4,7 @@
 //! and then its fallbacks; it stops promptly when cancelled (`/stop`).
 
 mod action_card_tool;
+mod cron_tools;
 mod events;
 mod media_tools;
 mod tools;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 pub use action_card_tool::{ActionCards, MAX_CARDS_PER_TURN};
+pub use cron_tools::{CronTools, MAX_ACTIVE_TASKS};
 pub use events::{AgentEvent, Observer};
 pub use tools::{Tool, ToolContext, ToolRegistry};
 

@@ -73,6 +73,13 @@ impl ToolRegistry {
         registry
     }
 
+    /// Adds `cron_create`, `cron_list` and `cron_cancel`.
+    pub fn register_cron(&mut self, cron: super::cron_tools::CronTools) {
+        for tool in cron.tools() {
+            self.register(tool);
+        }
+    }
+
     /// Adds (or replaces) a tool.
     pub fn register(&mut self, tool: Arc<dyn Tool>) {
         self.tools.insert(tool.spec().name, tool);

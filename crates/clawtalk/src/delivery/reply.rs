@@ -26,6 +26,9 @@ impl Target {
     /// through the robot OpenAPI).
     #[must_use]
     pub fn for_inbound(inbound: &InboundMessage) -> Option<Self> {
+        if let Some(robot) = Self::cron_webhook(inbound) {
+            return Some(robot);
+        }
         if inbound.is_group() {
             return Some(Self::Group(inbound.conversation_id.clone()));
         }
@@ -38,13 +41,31 @@ impl Target {
     }
 }
 
+impl Target {
+    /// The custom robot a scheduled task's run answers to, when its target is a webhook.
+    fn cron_webhook(inbound: &InboundMessage) -> Option<Self> {
+        let webhook = inbound.cron.as_ref()?.webhook.as_ref()?;
+        Some(Self::CustomRobot {
+            // Checked when the task was created; a stored URL that no longer parses sends
+            // nowhere rather than to the group fallback.
+            webhook: Url::parse(&webhook.url).ok()?,
+            secret: webhook.secret.clone().map(dingtalk::Secret::new),
+            keywords: Vec::new(),
+        })
+    }
+}
+
 impl OutboundMessage {
     /// A reply to `inbound`: through its sessionWebhook while valid, else to the same group or,
-    /// for DMs, to the sender through the robot OpenAPI.
+    /// for DMs, to the sender through the robot OpenAPI. A scheduled task's run with a webhook
+    /// target goes to that custom robot.
     ///
     /// A DM from someone without a staff id (an external user) can only be answered through the
     /// sessionWebhook; the fallback then fails with [`super::DeliveryError::UnknownRecipient`].
     pub fn reply_to(inbound: &InboundMessage, body: Body, idempotency_key: impl Into<String>) -> Self {
+        if let Some(robot) = Target::cron_webhook(inbound) {
+            return Self::new(inbound.account_id.clone(), robot, body, idempotency_key);
+        }
         let target = if inbound.is_group() {
             Target::Group(inbound.conversation_id.clone())
         } else {

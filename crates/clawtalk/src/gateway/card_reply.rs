@@ -21,7 +21,9 @@ pub(crate) fn card_account(
     inbound: &InboundMessage,
 ) -> Option<(Arc<CardAccount>, CardSpace)> {
     let account = shared.config.account(&inbound.account_id)?;
-    if account.message_type != MessageType::Card {
+    // A custom robot webhook cannot show AI cards.
+    let to_webhook = inbound.cron.as_ref().is_some_and(|c| c.webhook.is_some());
+    if account.message_type != MessageType::Card || to_webhook {
         return None;
     }
     let cards = shared.cards.get(&inbound.account_id)?;

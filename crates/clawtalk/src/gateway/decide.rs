@@ -31,8 +31,12 @@ async fn try_decide(
     inbound: &InboundMessage,
     route: &Route,
 ) -> anyhow::Result<()> {
-    // Approval events come from DingTalk itself, not from a user: no policy, no commands.
-    if inbound.workflow.is_some() {
+    // Approval events come from DingTalk itself, not from a user, and scheduled runs were
+    // allowed when their task was created: no policy, no commands.
+    if inbound.cron.as_ref().is_some_and(|c| c.notice) {
+        return answer(shared, id, inbound, inbound.text.clone()).await;
+    }
+    if inbound.workflow.is_some() || inbound.cron.is_some() {
         return queue(shared, id, route).await;
     }
     let store = &shared.store;

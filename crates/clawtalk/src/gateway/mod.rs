@@ -12,10 +12,14 @@
 //! 4. [`turn`]: the agent answers with the session's history.
 //! 5. [`reply`]: the answer is split into parts, planned in the outbox, then sent; a part
 //!    DingTalk accepted is never sent again, even after a crash.
+//!
+//! Scheduled tasks ([`cron`]) enter at step 2: each due run is stored as a turn of the
+//! task's agent and answered to the task's target by the same steps.
 
 mod card_callback;
 mod card_reply;
 pub mod control_client;
+mod cron;
 mod decide;
 mod departments;
 mod http;
@@ -93,6 +97,8 @@ pub(crate) struct Shared {
     pub turn_permits: Arc<tokio::sync::Semaphore>,
     /// Wakes the scheduler for a session key.
     pub wake: mpsc::UnboundedSender<String>,
+    /// Wakes the scheduled-task loop (a task was created).
+    pub cron_wake: Arc<tokio::sync::Notify>,
     /// Stops everything.
     pub shutdown: CancellationToken,
     /// What `clawtalk gateway status` reads.
@@ -169,8 +175,15 @@ impl Gateway {
             apis.insert(account.id.clone(), api);
             outbound.insert(account.id.clone(), stack);
         }
-        let agent = AgentRuntime::new(Arc::clone(&config), ToolRegistry::with_media(Arc::new(media)))
-            .context("setting up the model providers")?;
+        let cron_wake = Arc::new(tokio::sync::Notify::new());
+        let mut tools = ToolRegistry::with_media(Arc::new(media));
+        tools.register_cron(crate::agent::CronTools::new(
+            Arc::clone(&config),
+            Arc::clone(&store) as Arc<dyn crate::store::CronStore>,
+            Arc::clone(&cron_wake),
+        ));
+        let agent =
+            AgentRuntime::new(Arc::clone(&config), tools).context("setting up the model providers")?;
         let (wake, wake_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             config: Arc::clone(&config),
@@ -186,6 +199,7 @@ impl Gateway {
                 config.gateway.max_concurrent_turns.max(1),
             )),
             wake,
+            cron_wake,
             shutdown: CancellationToken::new(),
             status: status::StatusBoard::new(
                 &config.gateway.state_dir,
@@ -197,6 +211,7 @@ impl Gateway {
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(scheduler::run(Arc::clone(&shared), wake_rx));
         tasks.spawn(keep_status(Arc::clone(&shared)));
+        tasks.spawn(cron::run(Arc::clone(&shared)));
         let closing = Arc::clone(&shared);
         tasks.spawn(async move { card_reply::close_interrupted(&closing).await });
         scheduler::recover(&shared)

@@ -19,9 +19,11 @@ pub(crate) struct Notes {
 }
 
 impl Notes {
-    /// Notes for `inbound` when the account wants them and the turn has no card.
+    /// Notes for `inbound` when the account wants them and the turn has no card. Scheduled
+    /// runs post their answer only: nobody is watching a turn that nobody started.
     pub(crate) fn new(shared: &Shared, inbound: &InboundMessage, enabled: bool) -> Self {
         let wanted = enabled
+            && inbound.cron.is_none()
             && shared
                 .config
                 .account(&inbound.account_id)

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::{HISTORY_LIMIT, LEASE, Shared, card_reply, decode_inbound, now_ms, progress, reply};
+use super::{HISTORY_LIMIT, LEASE, Shared, card_reply, cron, decode_inbound, now_ms, progress, reply};
 use crate::agent::{ActionCards, Observer, ToolContext, TurnError};
 use crate::delivery::card::{CardTurn, plan_fresh};
 use crate::delivery::{ActionCard, Target};
@@ -28,9 +28,13 @@ pub(crate) async fn run(shared: &Arc<Shared>, turn: StoredInbound) {
     let id = turn.id;
     let started = std::time::Instant::now();
     let received_at_ms = turn.record.received_at_ms;
-    match try_run(shared, turn).await {
+    let cron_task = decode_inbound(&turn.record.raw_payload_json)
+        .ok()
+        .and_then(|inbound| inbound.cron.map(|c| c.task_id));
+    let result = try_run(shared, turn).await;
+    match &result {
         Ok(replied) => {
-            if replied {
+            if *replied {
                 let waited = u64::try_from(now_ms() - received_at_ms).unwrap_or(0);
                 shared
                     .metrics
@@ -44,6 +48,9 @@ pub(crate) async fn run(shared: &Arc<Shared>, turn: StoredInbound) {
         }
     }
     shared.metrics.turn_latency.observe(started.elapsed());
+    if let Some(task) = cron_task {
+        cron::record_outcome(shared, task, id, result.as_ref().err()).await;
+    }
 }
 
 /// True when the turn ended with a reply.
@@ -218,6 +225,13 @@ async fn answer(
     failed: bool,
     action_cards: &[ActionCard],
 ) -> anyhow::Result<()> {
+    let notice;
+    let text = if failed {
+        notice = cron::failure_notice(inbound, text);
+        &notice
+    } else {
+        text
+    };
     if let Some(card) = card {
         let streamed = card.calls();
         let latency = card.first_text_latency();

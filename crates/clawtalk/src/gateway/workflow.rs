@@ -214,6 +214,7 @@ fn inbound_for(
             agent_id: rule.agent_id.clone(),
             process_instance_id: approval.process_instance_id.to_owned(),
         }),
+        cron: None,
     })
 }
 

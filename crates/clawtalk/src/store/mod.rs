@@ -1,4 +1,5 @@
-//! Durable state of the gateway: inbox, outbox, sessions and pairing, behind one trait.
+//! Durable state of the gateway: inbox, outbox, sessions, pairing, cards and scheduled tasks,
+//! behind one trait.
 //!
 //! The gateway holds an `Arc<dyn Store>`. [`Store`] is the union of four per-domain traits
 //! ([`InboxStore`], [`OutboxStore`], [`SessionStore`], [`PairingStore`]); a module that needs
@@ -257,9 +258,64 @@ pub trait CardStore: Send + Sync {
     async fn cards_open(&self, account_id: Option<&str>) -> StoreResult<Vec<CardRecord>>;
 }
 
+/// Scheduled tasks (`cron_create`, `clawtalk cron`), and the claim that fires each due run
+/// once however many gateways share the store.
+#[async_trait]
+pub trait CronStore: Send + Sync {
+    /// Stores a new active task.
+    async fn cron_create(&self, task: NewCronTask, now_ms: i64) -> StoreResult<CronTask>;
+
+    /// One task.
+    async fn cron_get(&self, id: CronTaskId) -> StoreResult<Option<CronTask>>;
+
+    /// Tasks in id order: active ones, or with `include_finished` also done and cancelled.
+    async fn cron_list(&self, include_finished: bool) -> StoreResult<Vec<CronTask>>;
+
+    /// Cancels an active task; `None` when there is no active task `id` (unknown, done, or
+    /// already cancelled). A run already started still delivers its answer.
+    async fn cron_cancel(&self, id: CronTaskId, now_ms: i64) -> StoreResult<Option<CronTask>>;
+
+    /// Asks for one extra run as soon as a gateway sees it; `None` when `id` is not active.
+    async fn cron_run_now(&self, id: CronTaskId, now_ms: i64) -> StoreResult<Option<CronTask>>;
+
+    /// Leases up to `limit` active tasks that are due (`next_run_at_ms <= now_ms` or a
+    /// `run-now` request) and not leased by a live worker, in one atomic `UPDATE … RETURNING`:
+    /// two gateways never both get the same task while the lease lives.
+    async fn cron_claim_due(
+        &self,
+        worker: &WorkerId,
+        lease_ms: i64,
+        limit: u32,
+        now_ms: i64,
+    ) -> StoreResult<Vec<CronTask>>;
+
+    /// Records what the lease holder did and releases the lease. False when `worker` no
+    /// longer held it (it lapsed and someone else took over); nothing is changed then.
+    async fn cron_fired(
+        &self,
+        id: CronTaskId,
+        worker: &WorkerId,
+        fired: CronFired,
+        now_ms: i64,
+    ) -> StoreResult<bool>;
+
+    /// Records how a run ended (`error` for failed and missed runs).
+    async fn cron_record_result(
+        &self,
+        id: CronTaskId,
+        status: CronRunStatus,
+        error: Option<&str>,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+
+    /// When the next active task not leased by a live worker at `now_ms` is due (a pending
+    /// `run-now` counts as due at its request time); `None` when nothing is scheduled.
+    async fn cron_next_due(&self, now_ms: i64) -> StoreResult<Option<i64>>;
+}
+
 /// The whole store, as the gateway holds it: `Arc<dyn Store>`.
 #[async_trait]
-pub trait Store: InboxStore + OutboxStore + SessionStore + PairingStore + CardStore {
+pub trait Store: InboxStore + OutboxStore + SessionStore + PairingStore + CardStore + CronStore {
     /// Finishes pending writes and closes the database. Later calls fail with `Closed`.
     async fn close(&self);
 

@@ -4,12 +4,14 @@
 //! and the store never reads one. Ids from DingTalk keep their exact bytes and case.
 
 mod cards;
+mod cron;
 mod inbox;
 mod outbox;
 mod pairing;
 mod session;
 
 pub use cards::*;
+pub use cron::*;
 pub use inbox::*;
 pub use outbox::*;
 pub use pairing::*;

@@ -5,6 +5,7 @@
 //! nothing from more: SQLite has one write lock and each connection has its own thread.
 
 mod cards;
+mod cron;
 mod inbox;
 mod outbox;
 mod pairing;
