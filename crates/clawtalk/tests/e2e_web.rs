@@ -10,11 +10,12 @@ use support::web::{WebSession, client, pairing_code, printed_token, web_addr};
 use support::world::{ALICE, APP1, BOB, SECRET1};
 use support::{TIMEOUT, World, wait_until};
 
-const PAGES: [&str; 6] = [
+const PAGES: [&str; 7] = [
     "/",
     "/conversations",
     "/conversations/1",
     "/pairing",
+    "/cron",
     "/chat",
     "/config",
 ];
@@ -274,6 +275,53 @@ async fn pages_show_status_transcripts_pairing_webchat_and_masked_config() {
     assert!(
         list.contains("agent:main:webchat:operator"),
         "WebChat is a conversation too"
+    );
+
+    // Scheduled tasks: one added with the CLI shows, its target without the webhook token.
+    let robot = world
+        .sim
+        .create_custom_robot(dingtalk_sim::CustomRobotSpec {
+            group: world.group.clone(),
+            name: Some("weather".into()),
+            access_token: None,
+            secret: None,
+            keywords: Vec::new(),
+        })
+        .expect("custom robot");
+    let config_arg = config.display().to_string();
+    let added = support::process::run_cli(
+        world.home(),
+        &[
+            "cron",
+            "add",
+            "--config",
+            &config_arg,
+            "--name",
+            "daily <weather>",
+            "--prompt",
+            "Beijing weather",
+            "--cron",
+            "0 9 * * *",
+            "--webhook",
+            &robot.webhook_url,
+        ],
+    )
+    .await;
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let (status, cron) = session.get("/cron").await;
+    assert_eq!(status, 200);
+    assert!(
+        cron.contains("daily &lt;weather&gt;"),
+        "listed and escaped: {cron}"
+    );
+    assert!(cron.contains("09:00"), "{cron}");
+    assert!(
+        !cron.contains(&robot.access_token),
+        "the webhook token never shows"
     );
 
     // Config: summarised and dumped, secrets masked.

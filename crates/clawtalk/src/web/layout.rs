@@ -36,10 +36,11 @@ pre{background:#fff;padding:1em;overflow:auto;border:1px solid #e5e6eb;white-spa
 ";
 
 /// Navigation entries: path and label.
-const NAV: [(&str, &str); 5] = [
+const NAV: [(&str, &str); 6] = [
     ("/", "Status"),
     ("/conversations", "Conversations"),
     ("/pairing", "Pairing"),
+    ("/cron", "Scheduled"),
     ("/chat", "WebChat"),
     ("/config", "Config"),
 ];

@@ -59,6 +59,7 @@ pub(crate) fn router(shared: Arc<Shared>, ui: WebUi) -> Router {
         .route("/conversations", get(pages::conversations::list))
         .route("/conversations/{id}", get(pages::conversations::transcript))
         .route("/pairing", get(pages::pairing::page))
+        .route("/cron", get(pages::cron::page_handler))
         .route("/pairing/decide", post(pages::pairing::decide))
         .route("/chat", get(chat::page).post(chat::send))
         .route("/config", get(pages::config::config_page))

@@ -2,6 +2,7 @@
 
 pub(crate) mod config;
 pub(crate) mod conversations;
+pub(crate) mod cron;
 pub(crate) mod pairing;
 pub(crate) mod status;
 
