@@ -1,8 +1,10 @@
 //! The operator commands (`message send`, `channels status`, `pairing …`) run as real
 //! processes against the DingTalk simulator and a store in a temp dir.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use clawtalk::store::{PairingOutcome, PairingPolicy, PairingStore, SqliteStore, Store};
 use dingtalk_sim::{AppPatch, AppSpec, GroupSpec, SimConfig, Simulator, UserSpec};
@@ -90,21 +92,11 @@ fn write_config(dir: &Path, endpoints: &str, secret: &str, store_url: Option<&st
     path
 }
 
-/// Runs the binary off the async runtime (the simulator serves on it meanwhile), with a clean
-/// environment so the developer's own config cannot leak in.
+/// Runs the binary off the async runtime with a clean environment (see
+/// [`support::process::run_cli`]), so the developer's own config cannot leak in.
 async fn clawtalk(home: &Path, args: Vec<String>) -> Output {
-    let home = home.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_clawtalk"))
-            .env_clear()
-            .env("HOME", home)
-            .env("RUST_LOG", "warn")
-            .args(args)
-            .output()
-            .expect("run clawtalk")
-    })
-    .await
-    .expect("join")
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    support::process::run_cli(home, &args).await
 }
 
 fn stdout(out: &Output) -> String {
