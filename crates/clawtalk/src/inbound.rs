@@ -186,6 +186,31 @@ pub struct WorkflowTurn {
     pub process_instance_id: String,
 }
 
+/// What a gateway-originated turn is made of ([`InboundMessage::gateway_originated`]).
+#[derive(Debug, Clone)]
+pub struct GatewayOrigin {
+    /// Configured account that speaks.
+    pub account_id: String,
+    /// How the turn arose.
+    pub transport: Transport,
+    /// The account's robot code.
+    pub robot_code: RobotCode,
+    /// A stable id: with `robot_code`, the dedup key (a redelivery maps to the same row).
+    pub msg_id: MsgId,
+    /// The group, or empty for a DM.
+    pub conversation_id: ConversationId,
+    /// DM or group.
+    pub chat: ChatKind,
+    /// The DM's user.
+    pub staff_id: Option<StaffId>,
+    /// The prompt (or notice).
+    pub text: String,
+    /// When it was due or happened, epoch ms.
+    pub created_at_ms: i64,
+    /// `msgtype` to record.
+    pub msgtype: String,
+}
+
 impl InboundMessage {
     /// Maps a decoded bot payload. `default_robot_code` is the account's robot code, used
     /// when the payload has none.
@@ -237,6 +262,37 @@ impl InboundMessage {
             reply,
             created_at_ms: message.create_at.unwrap_or(now_ms),
             msgtype: message.msgtype.clone(),
+            workflow: None,
+            cron: None,
+        }
+    }
+
+    /// A turn the gateway starts itself (a scheduled run, an approval event) rather than a
+    /// user's message: no sender beyond `staff_id`, no mention, media or reply webhook.
+    /// Callers then set `workflow` or `cron`.
+    #[must_use]
+    pub fn gateway_originated(origin: GatewayOrigin) -> Self {
+        Self {
+            account_id: origin.account_id,
+            transport: origin.transport,
+            robot_code: origin.robot_code,
+            msg_id: origin.msg_id,
+            conversation_id: origin.conversation_id,
+            chat: origin.chat,
+            conversation_title: None,
+            sender: Sender {
+                staff_id: origin.staff_id,
+                union_id: None,
+                dingtalk_id: None,
+                nick: String::new(),
+            },
+            text: origin.text,
+            mentions_bot: false,
+            media: Vec::new(),
+            quoted_text: None,
+            reply: None,
+            created_at_ms: origin.created_at_ms,
+            msgtype: origin.msgtype,
             workflow: None,
             cron: None,
         }

@@ -10,7 +10,7 @@ use dingtalk::crypto::{EventCrypto, robot_sign};
 use dingtalk_sim::{HttpPushSpec, InjectEvent};
 use llm_mock::Script;
 use serde_json::json;
-use support::process::GatewayProcess;
+use support::process::{GatewayProcess, run_cli};
 use support::webhook::{listen_addr, post_callback};
 use support::world::{ALICE, APP1, BOB, SECRET1};
 use support::{TIMEOUT, World, wait_until};
@@ -162,6 +162,16 @@ async fn bot_callbacks_are_verified_and_only_genuine_ones_reach_the_agent() {
     for text in ["[f]", "[s]", "[r2]"] {
         assert!(world.requests_for(text).is_empty(), "{text} reached the model");
     }
+
+    // `gateway status` does not call an HTTP-mode account "disconnected": it has no Stream.
+    let config_arg = world.home().join("clawtalk.json").display().to_string();
+    let out = run_cli(world.home(), &["gateway", "status", "--config", &config_arg]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("http-callback") && !text.contains("disconnected"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,7 +20,7 @@ use crate::cron::Schedule;
 use crate::cron::due::{self, Action};
 use crate::cron::request::next_run_text;
 use crate::cron::schedule::local;
-use crate::inbound::{ChatKind, CronTurn, CronWebhook, InboundMessage, Sender, Transport};
+use crate::inbound::{ChatKind, CronTurn, CronWebhook, GatewayOrigin, InboundMessage, Transport};
 use crate::routing;
 use crate::store::{CronFired, CronRunStatus, CronTarget, CronTask, CronTaskId, InboundId, InboundStatus};
 
@@ -187,27 +187,6 @@ fn inbound_for(
         ),
     };
     InboundMessage {
-        account_id: account.id.clone(),
-        transport: Transport::Scheduler,
-        robot_code: RobotCode::new(account.robot_code.clone()),
-        msg_id: MsgId::new(run_key(task.id, due_ms)),
-        conversation_id: ConversationId::new(conversation_id),
-        chat,
-        conversation_title: None,
-        sender: Sender {
-            staff_id,
-            union_id: None,
-            dingtalk_id: None,
-            nick: String::new(),
-        },
-        text,
-        mentions_bot: false,
-        media: Vec::new(),
-        quoted_text: None,
-        reply: None,
-        created_at_ms: due_ms,
-        msgtype: "cron".to_owned(),
-        workflow: None,
         cron: Some(CronTurn {
             task_id: task.id,
             agent_id: task.spec.agent_id.clone(),
@@ -215,6 +194,18 @@ fn inbound_for(
             webhook,
             notice,
         }),
+        ..InboundMessage::gateway_originated(GatewayOrigin {
+            account_id: account.id.clone(),
+            transport: Transport::Scheduler,
+            robot_code: RobotCode::new(account.robot_code.clone()),
+            msg_id: MsgId::new(run_key(task.id, due_ms)),
+            conversation_id: ConversationId::new(conversation_id),
+            chat,
+            staff_id,
+            text,
+            created_at_ms: due_ms,
+            msgtype: "cron".to_owned(),
+        })
     }
 }
 

@@ -9,7 +9,7 @@ use anyhow::Context;
 use dingtalk::Secret;
 
 use super::Gateway;
-use crate::config::Config;
+use crate::config::{Config, ConnectionMode};
 use crate::store::Store;
 use crate::web::token::TokenSource;
 
@@ -177,14 +177,20 @@ pub async fn print_status(config_path: Option<&Path>, json: bool) -> anyhow::Res
         status.pid, status.instance, status.version
     );
     for a in &status.accounts {
-        let state = if a.connected { "connected" } else { "disconnected" };
+        let state = match config.account(&a.id).map(|acc| acc.mode) {
+            Some(ConnectionMode::Stream) | None if a.connected => "connected",
+            Some(ConnectionMode::Stream) | None => "disconnected",
+            // No Stream connection to report: these only receive callbacks or only send.
+            Some(ConnectionMode::Http) => "http-callback",
+            Some(_) => "send-only",
+        };
         let error = a
             .last_error
             .as_deref()
             .map(|e| format!(", last error: {e}"))
             .unwrap_or_default();
         println!(
-            "  {:<16} {state:<12} connects {:<4} messages {:<6} card calls {} (QpsLimit {}){error}",
+            "  {:<16} {state:<13} connects {:<4} messages {:<6} card calls {} (QpsLimit {}){error}",
             a.id, a.connects, a.messages, a.card_calls, a.card_qps_limits
         );
     }

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::ingest::{Stored, persist};
 use super::{Shared, decide, now_ms};
 use crate::config::{DingTalkAccount, WorkflowNotify, WorkflowRule};
-use crate::inbound::{ChatKind, InboundMessage, Sender, Transport, WorkflowTurn};
+use crate::inbound::{ChatKind, GatewayOrigin, InboundMessage, Transport, WorkflowTurn};
 use crate::routing;
 
 /// Handles one event from either transport. Returns true when DingTalk may be told it was
@@ -190,31 +190,22 @@ fn inbound_for(
         WorkflowNotify::Group(cid) => (ChatKind::Group, ConversationId::new(cid.clone()), None),
     };
     Some(InboundMessage {
-        account_id: account.id.clone(),
-        transport,
-        robot_code: RobotCode::new(account.robot_code.clone()),
-        msg_id: MsgId::new(format!("event:{}", dedup_key(event))),
-        conversation_id,
-        chat,
-        conversation_title: None,
-        sender: Sender {
-            staff_id,
-            union_id: None,
-            dingtalk_id: None,
-            nick: String::new(),
-        },
-        text: approval.summary(&rule.notify),
-        mentions_bot: false,
-        media: Vec::new(),
-        quoted_text: None,
-        reply: None,
-        created_at_ms: event.envelope.born_time.unwrap_or_else(now_ms),
-        msgtype: approval.event_type.to_owned(),
         workflow: Some(WorkflowTurn {
             agent_id: rule.agent_id.clone(),
             process_instance_id: approval.process_instance_id.to_owned(),
         }),
-        cron: None,
+        ..InboundMessage::gateway_originated(GatewayOrigin {
+            account_id: account.id.clone(),
+            transport,
+            robot_code: RobotCode::new(account.robot_code.clone()),
+            msg_id: MsgId::new(format!("event:{}", dedup_key(event))),
+            conversation_id,
+            chat,
+            staff_id,
+            text: approval.summary(&rule.notify),
+            created_at_ms: event.envelope.born_time.unwrap_or_else(now_ms),
+            msgtype: approval.event_type.to_owned(),
+        })
     })
 }
 
