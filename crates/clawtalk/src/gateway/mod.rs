@@ -57,8 +57,6 @@ use crate::inbound::InboundMessage;
 use crate::media::send::DingTalkMediaSender;
 use crate::store::{Store, WorkerId};
 
-/// How long a claimed turn is ours before another worker may take it over.
-const LEASE: Duration = Duration::from_secs(60);
 /// Messages of the session history sent to the model.
 const HISTORY_LIMIT: u32 = 40;
 
@@ -108,8 +106,10 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn lease_ms() -> i64 {
-        i64::try_from(LEASE.as_millis()).unwrap_or(60_000)
+    /// `gateway.turnLeaseSeconds`: how long a claimed turn is ours before another worker may
+    /// take it over.
+    pub(crate) fn lease_ms(&self) -> i64 {
+        i64::try_from(self.config.gateway.turn_lease.as_millis()).unwrap_or(60_000)
     }
 
     /// The sender's departments when bindings of `account` route by department, else none.

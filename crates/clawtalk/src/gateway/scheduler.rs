@@ -14,7 +14,8 @@ use super::{Shared, decide, decode_inbound, now_ms, reply, turn};
 use crate::routing;
 use crate::store::{ClaimScope, InboundStatus, StoredInbound};
 
-/// How often lapsed leases and unsent reply parts are picked up.
+/// How often lapsed leases and unsent reply parts are picked up (more often with leases
+/// shorter than 10 s, so a takeover never waits much longer than the lease).
 const SWEEP: Duration = Duration::from_secs(5);
 
 /// Runs until shutdown, then waits for the workers to finish their current turn.
@@ -23,7 +24,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut wake: mpsc::UnboundedReceiver<S
     let mut active: HashMap<String, bool> = HashMap::new();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<String>();
     let mut workers = JoinSet::new();
-    let mut sweep = tokio::time::interval(SWEEP);
+    let mut sweep = tokio::time::interval(SWEEP.min(shared.config.gateway.turn_lease / 2));
     loop {
         tokio::select! {
             () = shared.shutdown.cancelled() => break,
@@ -78,12 +79,7 @@ async fn session_worker(
             None => {
                 match shared
                     .store
-                    .claim_next_turn(
-                        ClaimScope::Session(&key),
-                        &shared.me,
-                        Shared::lease_ms(),
-                        now_ms(),
-                    )
+                    .claim_next_turn(ClaimScope::Session(&key), &shared.me, shared.lease_ms(), now_ms())
                     .await
                 {
                     Ok(Some(turn)) => turn,
@@ -106,7 +102,7 @@ async fn claim_orphans(shared: &Arc<Shared>) -> Vec<StoredInbound> {
     while claimed.len() < 64 {
         match shared
             .store
-            .claim_next_turn(ClaimScope::Any, &shared.me, Shared::lease_ms(), now_ms())
+            .claim_next_turn(ClaimScope::Any, &shared.me, shared.lease_ms(), now_ms())
             .await
         {
             Ok(Some(turn)) => claimed.push(turn),
@@ -124,7 +120,7 @@ async fn claim_orphans(shared: &Arc<Shared>) -> Vec<StoredInbound> {
 async fn resend_orphaned_parts(shared: &Arc<Shared>) {
     let parts = match shared
         .store
-        .claim_unsent_replies(&shared.me, Shared::lease_ms(), 64, now_ms())
+        .claim_unsent_replies(&shared.me, shared.lease_ms(), 64, now_ms())
         .await
     {
         Ok(parts) => parts,
