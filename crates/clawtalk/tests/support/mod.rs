@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod db;
+pub mod faults;
 pub mod process;
 pub mod web;
 pub mod webhook;
