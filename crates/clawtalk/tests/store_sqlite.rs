@@ -1195,3 +1195,32 @@ async fn sessions_list_most_recent_first_and_read_by_id() {
     assert_eq!(store.session_by_id(new.id + 100).await.unwrap(), None);
     store.close().await;
 }
+
+#[tokio::test]
+async fn undecided_rows_are_found_once_they_are_old_enough() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&db_path(&dir)).await;
+    let mut stale = message("m-stale", "s1", "cidA");
+    stale.received_at_ms = 1_000;
+    let mut fresh = message("m-fresh", "s2", "cidA");
+    fresh.received_at_ms = 5_000;
+    let RecordOutcome::New(stale_id) = store.record_inbound(stale).await.unwrap() else {
+        panic!("new")
+    };
+    store.record_inbound(fresh).await.unwrap();
+    // Decided rows are not "undecided", however old.
+    record_queued(&store, "m-queued", "s3").await;
+
+    let found = store.undecided_before(3_000, 10).await.unwrap();
+    let ids: Vec<_> = found.iter().map(|m| (m.id, m.status)).collect();
+    assert_eq!(ids, [(stale_id, InboundStatus::Received)]);
+    assert_eq!(store.undecided_before(9_000, 10).await.unwrap().len(), 2);
+    assert_eq!(store.undecided_before(9_000, 1).await.unwrap().len(), 1, "limit");
+
+    store
+        .dispatch_inbound(stale_id, Dispatch::Queue, 6_000)
+        .await
+        .unwrap();
+    assert!(store.undecided_before(3_000, 10).await.unwrap().is_empty());
+    store.close().await;
+}

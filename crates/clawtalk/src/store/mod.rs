@@ -23,7 +23,8 @@
 //! 6. [`InboxStore::finish_turn`].
 //!
 //! At start-up, call [`InboxStore::recover_unfinished`] once: dispatch its `Received` rows again
-//! and start workers for the sessions of its `Queued` rows. A reclaimed turn first checks
+//! and start workers for the sessions of its `Queued` rows. While running, decide the rows
+//! [`InboxStore::undecided_before`] returns (stored a lease ago and still `Received`). A reclaimed turn first checks
 //! [`OutboxStore::reply_parts`]: if a reply was planned, send the unsent parts instead of
 //! asking the agent again. [`OutboxStore::claim_unsent_replies`] picks up parts whose sender
 //! died.
@@ -104,6 +105,13 @@ pub trait InboxStore: Send + Sync {
     /// returns every `received` and `queued` row, oldest first. Live leases of other
     /// instances are left alone.
     async fn recover_unfinished(&self, me: &WorkerId, now_ms: i64) -> StoreResult<Vec<StoredInbound>>;
+
+    /// Rows still `received` that were stored before `received_before_ms`, oldest first, at
+    /// most `limit`: their frame was acknowledged but they were never decided, because the
+    /// process that stored them died (another replica finds them here) or a store write
+    /// failed (disk full). Deciding one twice is harmless: only the first
+    /// [`InboxStore::dispatch_inbound`] moves it.
+    async fn undecided_before(&self, received_before_ms: i64, limit: u32) -> StoreResult<Vec<StoredInbound>>;
 
     /// One inbox row.
     async fn inbound(&self, id: InboundId) -> StoreResult<Option<StoredInbound>>;
