@@ -6,6 +6,7 @@ mod support;
 
 use std::time::Duration;
 
+use dingtalk_sim::CardStatus;
 use llm_mock::Script;
 use support::faults::{self, Asked, Expect};
 use support::world::{ConfigExtras, OPEN};
@@ -32,13 +33,17 @@ fn failure(a: &Asked, status: u16, body: &str) -> Script {
 
 /// A world whose scripted delays are honoured, and a gateway with model timeouts of 1 s.
 async fn start() -> (World, support::process::GatewayProcess) {
+    start_with(OPEN).await
+}
+
+async fn start_with(channels: &str) -> (World, support::process::GatewayProcess) {
     let world = World::start_with(WorldOptions {
         model_delays: true,
         ..WorldOptions::default()
     })
     .await;
     let config = world.write_config(&world.config_with(&ConfigExtras {
-        channels: OPEN,
+        channels,
         provider: "timeoutSeconds: 1,",
         ..ConfigExtras::default()
     }));
@@ -192,6 +197,58 @@ async fn a_stream_cut_before_done_never_sends_half_an_answer() {
     .await;
     let tries: Vec<usize> = asked.iter().map(|a| world.requests_for(&a.tag).len()).collect();
     assert_eq!(tries, [1, 1, 1, 2, 2, 2], "attempts per message");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_stream_streamed_into_an_ai_card_ends_as_the_notice_not_half_an_answer() {
+    let channels = format!(
+        "{OPEN} messageType: \"card\", streaming: true, cardStreamInterval: 200, cardUpdateTokens: 2,"
+    );
+    let (world, _gateway) = start_with(&channels).await;
+    let mut asked = Vec::new();
+    for i in 0..3 {
+        asked.push(ask_scripted(&world, "cardcut", i, |a| {
+            let words = format!(
+                "Half of the answer to {} is streamed and then the line goes dead",
+                a.tag
+            );
+            let chunks: Vec<String> = words.split_inclusive(' ').map(str::to_owned).collect();
+            vec![
+                Script::chunks(chunks)
+                    .delay(Duration::ZERO, Duration::from_millis(150))
+                    .truncate_after(10)
+                    .when_last_user_contains(&a.tag),
+            ]
+        }));
+    }
+    let db = world.state_dir().join("clawtalk.db");
+    faults::assert_settled_once(&world, &db, &asked, TIMEOUT, |_| Expect::OneMessage).await;
+    let sent = world.sim.sent_messages();
+    for a in &asked {
+        let track = faults::replies_to(&sent, a)[0]
+            .out_track_id
+            .clone()
+            .expect("the reply is a card");
+        let card = support::wait_until("the card to be closed", TIMEOUT, || {
+            world
+                .sim
+                .card(&track)
+                .filter(|c| matches!(c.status, CardStatus::Finished | CardStatus::Failed))
+        })
+        .await;
+        let content = card.card_data.get("content").cloned().unwrap_or_default();
+        assert!(
+            content.contains(CUT_OFF) && faults::is_bilingual(&content) && !content.contains(&a.tag),
+            "{}: the card ends as the notice alone, got {content:?}",
+            a.tag
+        );
+        let streamed_half = card
+            .stream_history
+            .iter()
+            .any(|u| u.content.contains("Half of the answer"));
+        assert!(streamed_half, "{}: the half answer was streamed first", a.tag);
+        assert_eq!(world.requests_for(&a.tag).len(), 1, "{}: not retried", a.tag);
+    }
 }
 
 fn asked_index(a: &Asked) -> usize {

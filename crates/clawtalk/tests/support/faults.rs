@@ -34,6 +34,9 @@ pub enum Expect {
     Answer,
     /// One notice containing this text (a piece of the bilingual failure message).
     Notice(&'static str),
+    /// One message whose content the caller checks (an AI card: its text is streamed into
+    /// the card after the message is sent).
+    OneMessage,
 }
 
 /// The tag of message `i` of `batch`.
@@ -170,7 +173,7 @@ pub fn assert_each_answered_once(world: &World, asked: &[Asked], expect: impl Fn
 }
 
 /// Chinese and English both: the notices say everything twice.
-fn is_bilingual(text: &str) -> bool {
+pub fn is_bilingual(text: &str) -> bool {
     let cjk = text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
     let latin_words = text
         .split(|c: char| !c.is_ascii_alphabetic())
