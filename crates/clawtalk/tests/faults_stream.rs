@@ -1,5 +1,5 @@
 //! Fault suite, Stream connection: sockets cut mid-frame or before the ACK, a zombie socket,
-//! a storm of server `disconnect` notices. Each injects messages during the fault and ends
+//! a storm of server `disconnect` notices with refused reconnects. Each injects messages during the fault and ends
 //! with every message answered exactly once (the offline model echoes each message's tag).
 
 mod support;
@@ -122,6 +122,10 @@ async fn a_storm_of_disconnect_notices_loses_and_duplicates_nothing() {
     let mut asked = Vec::new();
     let mut notices = 0;
     for i in 0..12 {
+        if i == 6 {
+            // Halfway, reconnecting fails too for a while.
+            world.sim.fail_next_opens(2, 503);
+        }
         notices += world.sim.send_disconnect(APP1);
         asked.push(faults::ask(&world, "storm", i));
         tokio::time::sleep(Duration::from_millis(80)).await;
@@ -136,4 +140,9 @@ async fn a_storm_of_disconnect_notices_loses_and_duplicates_nothing() {
         "the gateway kept reconnecting ({opened} connections)"
     );
     assert!(world.sim.violations().is_empty(), "{:#?}", world.sim.violations());
+    let log = gateway.log();
+    assert!(
+        log.contains("cannot connect to DingTalk") && log.contains("keeps retrying"),
+        "the refused reconnects happened and were logged as passing trouble"
+    );
 }
