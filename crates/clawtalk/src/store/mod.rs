@@ -43,7 +43,7 @@ use async_trait::async_trait;
 pub use error::{PairingError, StoreError};
 pub use model::*;
 pub(crate) use open::create_private_dir;
-pub use open::open_configured;
+pub use open::{StoreBackend, open_configured};
 pub use postgres::{PgOptions, PgStore};
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};
 
