@@ -449,7 +449,10 @@ async fn store_and_config_problems_are_one_line_errors() {
     };
     let out = clawtalk(dir.path(), args(&["pairing", "list"])).await;
     let err = assert_fails_with(&out, "cannot reach PostgreSQL at 127.0.0.1:9");
-    assert!(!err.contains("pg-password") && err.contains("clawtalk:***@"), "{err}");
+    assert!(
+        !err.contains("pg-password") && err.contains("clawtalk:***@"),
+        "{err}"
+    );
 
     std::fs::write(&config, r#"{ gateway: { port: "x" } }"#).unwrap();
     let out = clawtalk(dir.path(), args(&["channels", "status"])).await;
