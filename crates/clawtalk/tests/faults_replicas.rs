@@ -1,5 +1,5 @@
-//! Fault suite, replicas: two gateway processes share one store (SQLite in WAL mode, leased
-//! turns); one is SIGKILLed under load. The survivor takes over the dead one's turns once
+//! Fault suite, replicas: two gateway processes share one store (SQLite in WAL mode, or
+//! PostgreSQL when `CLAWTALK_TEST_PG` is set; leased turns); one is SIGKILLed under load. The survivor takes over the dead one's turns once
 //! their leases lapse, DingTalk redelivers what the dead one had not acknowledged, and every
 //! message is answered exactly once.
 
@@ -14,10 +14,10 @@ use dingtalk::ids::RobotCode;
 use dingtalk::model::BotMessage;
 use dingtalk_sim::DeliveryStatus;
 use llm_mock::Script;
-use support::faults::{self, Asked, Expect};
+use support::faults::{self, Asked, Expect, StoreProbe};
 use support::process::GatewayProcess;
 use support::world::{APP1, ConfigExtras, OPEN};
-use support::{TIMEOUT, World, WorldOptions, db, wait_until, wait_until_async};
+use support::{TIMEOUT, World, WorldOptions, pg, wait_until, wait_until_async};
 
 const REPLICAS: [&str; 2] = ["replica-a", "replica-b"];
 
@@ -26,21 +26,17 @@ async fn launch(world: &World, config: &std::path::Path, instance: &str) -> Gate
     world.launch(Some(config), &env, &[APP1]).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replica_killed_under_load_is_taken_over_and_every_message_answered_once() {
-    let world = World::start_with(WorldOptions {
-        model_delays: true,
-        ..WorldOptions::default()
-    })
-    .await;
+/// Two replicas sharing `store_top` (`store: {…}` or nothing: the SQLite file in the shared
+/// state dir); one is killed while both hold turns.
+async fn kill_one_replica_under_load(world: &World, store_top: &str, store: StoreProbe<'_>) {
     let config = world.write_config(&world.config_with(&ConfigExtras {
         channels: OPEN,
         gateway: "turnLeaseSeconds: 3,",
+        top: store_top,
         ..ConfigExtras::default()
     }));
-    let mut victim = launch(&world, &config, REPLICAS[0]).await;
-    let mut survivor = launch(&world, &config, REPLICAS[1]).await;
-    let db = world.state_dir().join("clawtalk.db");
+    let mut victim = launch(world, &config, REPLICAS[0]).await;
+    let mut survivor = launch(world, &config, REPLICAS[1]).await;
 
     // Slow answers: every turn is still at the model when the victim dies, so nothing is
     // half sent (a kill between DingTalk's "ok" and the store's record is the one window
@@ -54,14 +50,13 @@ async fn a_replica_killed_under_load_is_taken_over_and_every_message_answered_on
                 .when_last_user_contains(tag),
         );
     }
-    let mut asked = faults::ask_many(&world, "load", 0, n);
+    let mut asked = faults::ask_many(world, "load", 0, n);
     // The sim spreads the pushes over both connections at random: wait until both replicas
     // hold turns, and all are at the model.
     wait_until_async("both replicas to run turns", TIMEOUT, || {
-        let db = db.clone();
         let all_asked = asked.iter().all(|a| !world.requests_for(&a.tag).is_empty());
         async move {
-            let owners = db::running_by_owner(&db).await;
+            let owners = store.running_by_owner().await;
             let both = REPLICAS.iter().all(|r| owners.get(*r).copied().unwrap_or(0) > 0);
             (all_asked && both).then_some(())
         }
@@ -69,14 +64,39 @@ async fn a_replica_killed_under_load_is_taken_over_and_every_message_answered_on
     .await;
     assert!(world.sim.sent_messages().is_empty(), "nothing answered yet");
     victim.kill();
-    let orphaned = db::running_by_owner(&db).await[REPLICAS[0]];
+    let orphaned = store.running_by_owner().await[REPLICAS[0]];
 
     // The load goes on: everything now reaches the survivor.
-    asked.extend(faults::ask_many(&world, "after", 0, 6));
-    faults::assert_settled_once(&world, &db, &asked, TIMEOUT * 2, |_| Expect::Answer).await;
+    asked.extend(faults::ask_many(world, "after", 0, 6));
+    faults::assert_settled_once(world, store, &asked, TIMEOUT * 2, |_| Expect::Answer).await;
     survivor.assert_running();
     assert!(orphaned > 0, "the victim died holding turns");
     assert!(survivor.log().contains("turn answered"), "the survivor answered");
+}
+
+fn slow_world() -> WorldOptions {
+    WorldOptions {
+        model_delays: true,
+        ..WorldOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_under_load_is_taken_over_and_every_message_answered_once() {
+    let world = World::start_with(slow_world()).await;
+    let db = world.state_dir().join("clawtalk.db");
+    kill_one_replica_under_load(&world, "", StoreProbe::from(&db)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_replica_killed_under_load_is_taken_over_and_every_message_answered_once() {
+    let Some(schema) = pg::TestSchema::create("faults_replicas_kill_on_postgres").await else {
+        return;
+    };
+    let world = World::start_with(slow_world()).await;
+    let store_top = format!("store: {{ url: {} }},", serde_json::json!(schema.url()));
+    let pool = schema.pool().await;
+    kill_one_replica_under_load(&world, &store_top, StoreProbe::from(&pool)).await;
 }
 
 fn now_ms() -> i64 {

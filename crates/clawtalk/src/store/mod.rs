@@ -4,8 +4,9 @@
 //! The gateway holds an `Arc<dyn Store>`. [`Store`] is the union of four per-domain traits
 //! ([`InboxStore`], [`OutboxStore`], [`SessionStore`], [`PairingStore`]); a module that needs
 //! only one domain can take `Arc<dyn PairingStore>` (trait upcasting) and tests can fake just
-//! that. [`SqliteStore`] is the only backend today; a PostgreSQL backend for several replicas
-//! implements the same traits (row leases with `SKIP LOCKED`, idempotency keys).
+//! that. Two backends implement them with the same semantics: [`SqliteStore`] (one file, one
+//! gateway) and [`PgStore`] (one database shared by several gateway replicas: row leases with
+//! `SKIP LOCKED`, a unique index for one running turn per session, dedup by `ON CONFLICT`).
 //!
 //! # Call order for one message (zero lost, zero duplicated replies)
 //!
@@ -31,9 +32,11 @@
 //!
 //! The store never reads a clock: every time is passed in as epoch milliseconds.
 
+mod decode;
 mod error;
 mod model;
 mod open;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -41,7 +44,8 @@ use async_trait::async_trait;
 pub use error::{PairingError, StoreError};
 pub use model::*;
 pub(crate) use open::create_private_dir;
-pub use open::open_configured;
+pub use open::{StoreBackend, open_configured};
+pub use postgres::{PgOptions, PgStore};
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};
 
 /// Result alias for store calls.

@@ -6,10 +6,12 @@
 //! message in that conversation" then means "answered once", whatever the answer says. The
 //! model is scripted (or the offline model echoes) so a real answer quotes the message's tag.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dingtalk_sim::{DeliveryStatus, SentMessage, UserSpec};
+use sqlx::PgPool;
 
 use super::world::{APP1, World};
 use super::{TIMEOUT, db, wait_until, wait_until_async};
@@ -90,21 +92,66 @@ pub async fn wait_all_replied(world: &World, asked: &[Asked], timeout: Duration)
     .await;
 }
 
+/// The gateway's store, looked at from the test: the SQLite file or a PostgreSQL schema.
+#[derive(Clone, Copy)]
+pub enum StoreProbe<'a> {
+    Sqlite(&'a Path),
+    Postgres(&'a PgPool),
+}
+
+impl<'a> From<&'a PathBuf> for StoreProbe<'a> {
+    fn from(path: &'a PathBuf) -> Self {
+        Self::Sqlite(path)
+    }
+}
+
+impl<'a> From<&'a PgPool> for StoreProbe<'a> {
+    fn from(pool: &'a PgPool) -> Self {
+        Self::Postgres(pool)
+    }
+}
+
+impl StoreProbe<'_> {
+    /// Inbox rows not in a final state, and reply parts not sent.
+    pub async fn unfinished(self) -> (i64, i64) {
+        match self {
+            Self::Sqlite(path) => {
+                let inbox = db::statuses(path, "inbox").await;
+                let open: i64 = ["received", "queued", "running"]
+                    .iter()
+                    .map(|s| inbox.get(*s).copied().unwrap_or(0))
+                    .sum();
+                (open, db::count(path, "outbox", "planned").await)
+            }
+            Self::Postgres(pool) => super::replicas::unfinished(pool).await,
+        }
+    }
+
+    /// `lease owner → running turns`.
+    pub async fn running_by_owner(self) -> BTreeMap<String, i64> {
+        match self {
+            Self::Sqlite(path) => db::running_by_owner(path).await,
+            Self::Postgres(pool) => {
+                let rows: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT COALESCE(lease_owner, ''), count(*) FROM inbox \
+                     WHERE status = 'running' GROUP BY 1",
+                )
+                .fetch_all(pool)
+                .await
+                .expect("count running turns by owner");
+                rows.into_iter().collect()
+            }
+        }
+    }
+}
+
 /// Waits until the store has nothing left to do (no message waiting, running or undecided, no
 /// reply part unsent) and every injected message was acknowledged to DingTalk: after that no
 /// late duplicate can follow, so counting replies is final.
-pub async fn wait_settled(world: &World, db_path: &Path, asked: &[Asked]) {
-    wait_until_async("the store to settle", TIMEOUT, || {
-        let db_path = db_path.to_path_buf();
-        async move {
-            let inbox = db::statuses(&db_path, "inbox").await;
-            let open: i64 = ["received", "queued", "running"]
-                .iter()
-                .map(|s| inbox.get(*s).copied().unwrap_or(0))
-                .sum();
-            let planned = db::count(&db_path, "outbox", "planned").await;
-            (open == 0 && planned == 0).then_some(())
-        }
+pub async fn wait_settled<'a>(world: &World, store: impl Into<StoreProbe<'a>>, asked: &[Asked]) {
+    let store = store.into();
+    wait_until_async("the store to settle", TIMEOUT, || async move {
+        (store.unfinished().await == (0, 0)).then_some(())
     })
     .await;
     wait_until("every injected message to be acknowledged", TIMEOUT, || {
@@ -183,14 +230,14 @@ pub fn is_bilingual(text: &str) -> bool {
 }
 
 /// Waits for replies, then for the store to settle, then checks [`assert_each_answered_once`].
-pub async fn assert_settled_once(
+pub async fn assert_settled_once<'a>(
     world: &World,
-    db_path: &Path,
+    store: impl Into<StoreProbe<'a>>,
     asked: &[Asked],
     timeout: Duration,
     expect: impl Fn(&Asked) -> Expect,
 ) {
     wait_all_replied(world, asked, timeout).await;
-    wait_settled(world, db_path, asked).await;
+    wait_settled(world, store, asked).await;
     assert_each_answered_once(world, asked, expect);
 }
