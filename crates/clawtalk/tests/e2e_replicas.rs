@@ -130,3 +130,39 @@ async fn two_replicas_answer_every_message_once_and_in_order() {
     // Let the killed processes' connections go before the schema is dropped.
     tokio::time::sleep(Duration::from_millis(200)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_names_the_postgres_store_and_never_its_password() {
+    let Some(schema) = TestSchema::create("doctor_names_the_postgres_store_and_never_its_password").await
+    else {
+        return;
+    };
+    let world = World::start().await;
+    // The test server trusts local connections, so the password is never asked for; it must
+    // still never be printed.
+    let mut url = url::Url::parse(&schema.url()).expect("CLAWTALK_TEST_PG is a URL");
+    url.set_password(Some("doctor-pg-password"))
+        .expect("a URL with a user");
+    let (user, url) = (url.username().to_owned(), url.to_string());
+    let config = support::replicas::write_replica_config(&world, "doctor", OPEN, &url);
+    let out = support::process::run_cli(
+        world.home(),
+        &["doctor", "--config", &config.display().to_string()],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let store_line = stdout
+        .lines()
+        .find(|l| l.contains("store"))
+        .unwrap_or_else(|| panic!("no store line in:\n{stdout}\n{stderr}"));
+    assert!(
+        store_line.contains(&format!("PostgreSQL postgres://{user}:***@"))
+            && store_line.contains("reachable, schema up to date"),
+        "{store_line}"
+    );
+    assert!(
+        !stdout.contains("doctor-pg-password") && !stderr.contains("doctor-pg-password"),
+        "{stdout}\n{stderr}"
+    );
+}

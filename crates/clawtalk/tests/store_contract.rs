@@ -25,6 +25,8 @@ const LEASE: i64 = 30_000;
 trait Db {
     /// A new store handle on the database (a restart, or another replica).
     async fn open(&self) -> Arc<dyn Store>;
+    /// The same database as a send budget (a separate handle, as another gateway holds it).
+    async fn open_budget(&self) -> Arc<dyn RateBudgetStore>;
     /// Runs raw SQL behind the store's back (to prove what the schema itself refuses).
     async fn execute(&self, sql: &str) -> Result<(), String>;
     /// The single integer `sql` selects.
@@ -55,6 +57,10 @@ impl SqliteDb {
 #[async_trait(?Send)]
 impl Db for SqliteDb {
     async fn open(&self) -> Arc<dyn Store> {
+        Arc::new(SqliteStore::open(&self.path).await.expect("open store"))
+    }
+
+    async fn open_budget(&self) -> Arc<dyn RateBudgetStore> {
         Arc::new(SqliteStore::open(&self.path).await.expect("open store"))
     }
 
@@ -98,6 +104,10 @@ impl PgDb {
 #[async_trait(?Send)]
 impl Db for PgDb {
     async fn open(&self) -> Arc<dyn Store> {
+        Arc::new(PgStore::open(&self.schema.url()).await.expect("open store"))
+    }
+
+    async fn open_budget(&self) -> Arc<dyn RateBudgetStore> {
         Arc::new(PgStore::open(&self.schema.url()).await.expect("open store"))
     }
 
@@ -178,6 +188,9 @@ contract!(
     replicas_approve_a_code_once_and_give_a_sender_one_code,
     replicas_opening_a_session_create_it_once,
     replicas_claim_disjoint_unsent_replies,
+    rate_budgets_count_a_sliding_window,
+    replicas_taking_from_one_budget_never_exceed_it,
+    rate_limit_layers_on_one_store_stay_within_the_quota_together,
 );
 
 fn message(msg_id: &str, session: &str, conversation: &str) -> InboundRecord {
@@ -1684,4 +1697,180 @@ async fn replicas_claim_disjoint_unsent_replies(db: &dyn Db) {
     assert_eq!(unique.len(), claimed.len(), "a part leased twice: {claimed:?}");
     assert_eq!(unique, planned);
     close_all(&stores).await;
+}
+
+async fn rate_budgets_count_a_sliding_window(db: &dyn Db) {
+    let budget = db.open_budget().await;
+    for at in [0, 10, 20] {
+        assert_eq!(budget.rate_take("k", 3, 1_000, at).await.unwrap(), None, "{at}");
+    }
+    assert_eq!(
+        budget.rate_take("k", 3, 1_000, 30).await.unwrap(),
+        Some(970),
+        "full until the send at 0 leaves the window"
+    );
+    assert_eq!(
+        budget.rate_take("other", 3, 1_000, 30).await.unwrap(),
+        None,
+        "budgets are per key"
+    );
+    assert_eq!(
+        budget.rate_take("k", 3, 1_000, 1_000).await.unwrap(),
+        None,
+        "the send at 0 left"
+    );
+    assert_eq!(budget.rate_take("k", 3, 1_000, 1_001).await.unwrap(), Some(9));
+    assert_eq!(budget.rate_take("k", 3, 1_000, 1_010).await.unwrap(), None);
+}
+
+async fn replicas_taking_from_one_budget_never_exceed_it(db: &dyn Db) {
+    let mut budgets = Vec::new();
+    for _ in 0..2 {
+        budgets.push(db.open_budget().await);
+    }
+    let takers: Vec<_> = (0..6)
+        .map(|n| {
+            let budget = Arc::clone(&budgets[n % 2]);
+            tokio::spawn(async move {
+                let mut granted = 0;
+                for _ in 0..10 {
+                    if budget
+                        .rate_take("app:batchSend", 7, 1_000, 5_000)
+                        .await
+                        .unwrap()
+                        .is_none()
+                    {
+                        granted += 1;
+                    }
+                }
+                granted
+            })
+        })
+        .collect();
+    let mut granted = 0;
+    for taker in takers {
+        granted += taker.await.unwrap();
+    }
+    assert_eq!(granted, 7, "exactly the budget, however the takes interleave");
+}
+
+/// A budget that remembers when it granted each send (the store's clock).
+struct GrantLog {
+    inner: Arc<dyn RateBudgetStore>,
+    granted: Arc<Mutex<Vec<i64>>>,
+}
+
+#[async_trait]
+impl RateBudgetStore for GrantLog {
+    async fn rate_take(
+        &self,
+        key: &str,
+        limit: u32,
+        window_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<Option<i64>> {
+        let wait = self.inner.rate_take(key, limit, window_ms, now_ms).await?;
+        if wait.is_none() {
+            self.granted.lock().unwrap().push(now_ms);
+        }
+        Ok(wait)
+    }
+}
+
+/// Counts sends that reached the inner sender.
+#[derive(Default)]
+struct SendCount(Mutex<usize>);
+
+#[async_trait]
+impl clawtalk::delivery::Outbound for SendCount {
+    async fn send(
+        &self,
+        _msg: &clawtalk::delivery::OutboundMessage,
+    ) -> Result<clawtalk::delivery::SendReceipt, clawtalk::delivery::DeliveryError> {
+        *self.0.lock().unwrap() += 1;
+        Ok(clawtalk::delivery::SendReceipt {
+            path: clawtalk::delivery::DeliveryPath::RobotApi,
+            process_query_key: None,
+            parts: 1,
+        })
+    }
+}
+
+async fn rate_limit_layers_on_one_store_stay_within_the_quota_together(db: &dyn Db) {
+    use clawtalk::delivery::{
+        Body, Outbound, OutboundMessage, RateLimit, RateLimitConfig, RateQuota, Target,
+    };
+    const MAX: u32 = 6;
+    const SENDS: usize = 24;
+    let window = std::time::Duration::from_millis(500);
+    let config = RateLimitConfig {
+        robot_api: RateQuota::new(MAX, window).unwrap(),
+        ..RateLimitConfig::default()
+    };
+    // Two gateways: each its own in-process limiter, both on the store's budget.
+    let sent = Arc::new(SendCount::default());
+    let granted = Arc::new(Mutex::new(Vec::new()));
+    let mut layers = Vec::new();
+    for _ in 0..2 {
+        let budget = GrantLog {
+            inner: db.open_budget().await,
+            granted: Arc::clone(&granted),
+        };
+        let inner: Arc<dyn Outbound> = Arc::clone(&sent) as Arc<dyn Outbound>;
+        layers.push(Arc::new(RateLimit::with_shared_budget(
+            inner,
+            config,
+            Some(Arc::new(budget)),
+        )));
+    }
+    let started = std::time::Instant::now();
+    let senders: Vec<_> = (0..6)
+        .map(|n| {
+            let layer = Arc::clone(&layers[n % 2]);
+            tokio::spawn(async move {
+                for i in 0..SENDS / 6 {
+                    // Robot API DMs: no sessionWebhook, so the robot API budget is the one.
+                    let msg = OutboundMessage::new(
+                        "default",
+                        Target::User(StaffId::new(format!("u{n}"))),
+                        Body::text("x"),
+                        format!("k{n}-{i}"),
+                    );
+                    layer.send(&msg).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(*sent.0.lock().unwrap(), SENDS);
+    let mut granted = granted.lock().unwrap().clone();
+    granted.sort_unstable();
+    assert_eq!(
+        granted.len(),
+        SENDS,
+        "every send was taken from the shared budget"
+    );
+    // The shared budget admits MAX - 1 per window (one of headroom, as the in-process limiter
+    // does), over a window a tenth longer than DingTalk's.
+    let shared_window = i64::try_from((window + window / 10).as_millis()).unwrap();
+    for (i, start) in granted.iter().enumerate() {
+        let in_window = granted[i..]
+            .iter()
+            .take_while(|t| **t - start < shared_window)
+            .count();
+        assert!(
+            in_window < MAX as usize,
+            "{in_window} sends within {shared_window} ms from send {i}: {granted:?}"
+        );
+    }
+    // Each process alone would allow MAX - 1 per window, both together twice that: 24 sends
+    // in about 1.1 s. Shared, they need at least four more windows after the first five.
+    let floor = 4 * shared_window;
+    assert!(
+        i64::try_from(elapsed.as_millis()).unwrap() >= floor,
+        "{SENDS} sends took {elapsed:?}, less than {floor} ms: the budget was not shared"
+    );
 }

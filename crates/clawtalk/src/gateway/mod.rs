@@ -170,7 +170,7 @@ impl Gateway {
             if crate::routing::routes_by_department(&config, account) {
                 departments.insert(account.id.clone(), departments::Departments::new(api.clone()));
             }
-            let stack = delivery_stack(account, api.clone());
+            let stack = delivery_stack(account, api.clone(), store.shared_rate_budget());
             media = media.with_account(account.id.clone(), api.clone(), Arc::clone(&stack));
             apis.insert(account.id.clone(), api);
             outbound.insert(account.id.clone(), stack);
@@ -297,7 +297,11 @@ async fn keep_status(shared: Arc<Shared>) {
     shared.status.remove();
 }
 
-fn delivery_stack(account: &crate::config::DingTalkAccount, api: OpenApiClient) -> Arc<dyn Outbound> {
+fn delivery_stack(
+    account: &crate::config::DingTalkAccount,
+    api: OpenApiClient,
+    shared_budget: Option<Arc<dyn crate::store::RateBudgetStore>>,
+) -> Arc<dyn Outbound> {
     let sender = DingTalkOutbound::new(
         account.id.clone(),
         RobotCode::new(account.robot_code.clone()),
@@ -306,6 +310,7 @@ fn delivery_stack(account: &crate::config::DingTalkAccount, api: OpenApiClient) 
     let stack = DeliveryStack::new(Arc::new(sender))
         .with_retry(RetryPolicy::default())
         .with_rate_limit(account.rate_limits())
+        .with_shared_budget(shared_budget)
         .with_trace();
     match account.custom_robot_target() {
         Some(robot) => stack.with_custom_robot(robot).build(),

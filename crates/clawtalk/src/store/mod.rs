@@ -325,11 +325,58 @@ pub trait CronStore: Send + Sync {
     async fn cron_next_due(&self, now_ms: i64) -> StoreResult<Option<i64>>;
 }
 
+/// Send budgets (DingTalk's rate limits) counted in the store, so that several gateways on
+/// one database together stay within a quota that DingTalk counts per app or per robot.
+#[async_trait]
+pub trait RateBudgetStore: Send + Sync {
+    /// Takes one send from `key`'s budget of `limit` sends in any `window_ms` (a sliding
+    /// window ending at `now_ms`): `None` when taken, else `Some(ms)` to wait before the
+    /// oldest counted send leaves the window. Atomic across every process on the store.
+    async fn rate_take(&self, key: &str, limit: u32, window_ms: i64, now_ms: i64)
+    -> StoreResult<Option<i64>>;
+}
+
+/// Sends older than this are dropped whatever their budget: windows are seconds or minutes.
+pub(crate) const RATE_SENDS_STALE_AFTER_MS: i64 = 86_400_000;
+
+/// Sends of a budget at or before this are forgotten by a take at `now_ms`. Two windows, not
+/// one: a taker whose clock is behind (another replica's, or one that waited for the lock)
+/// still counts the sends of its own window, so no window ever holds more than the limit.
+pub(crate) fn forget_before(window_ms: i64, now_ms: i64) -> i64 {
+    now_ms.saturating_sub(window_ms.saturating_mul(2))
+}
+
+/// How long a take from a budget with `used` sends in the window (the oldest at `oldest`)
+/// must wait; `None` when one more fits. Both backends decide with this.
+pub(crate) fn rate_budget_wait(
+    used: i64,
+    oldest: Option<i64>,
+    limit: u32,
+    window_ms: i64,
+    now_ms: i64,
+) -> Option<i64> {
+    if used < i64::from(limit.max(1)) {
+        return None;
+    }
+    let window_ms = window_ms.max(1);
+    // The oldest send leaves the window `window_ms` after it was made; at least 1 ms.
+    let leaves_at = oldest.unwrap_or(now_ms).saturating_add(window_ms);
+    Some(leaves_at.saturating_sub(now_ms).max(1))
+}
+
 /// The whole store, as the gateway holds it: `Arc<dyn Store>`.
 #[async_trait]
 pub trait Store: InboxStore + OutboxStore + SessionStore + PairingStore + CardStore + CronStore {
     /// Finishes pending writes and closes the database. Later calls fail with `Closed`.
     async fn close(&self);
+
+    /// The send budget to share with the other gateways on this store, when the backend is
+    /// meant to be shared by replicas (PostgreSQL). `None` (the default, and SQLite's: one
+    /// gateway per file, whose in-process limiter already sees every send) saves a store
+    /// round trip per send.
+    fn shared_rate_budget(&self) -> Option<std::sync::Arc<dyn RateBudgetStore>> {
+        None
+    }
 
     /// How much work is waiting (for metrics and readiness; also a cheap liveness query).
     async fn queue_depths(&self) -> StoreResult<QueueDepths>;

@@ -17,6 +17,7 @@ mod cron;
 mod inbox;
 mod outbox;
 mod pairing;
+mod rate_budget;
 mod session;
 
 use async_trait::async_trait;
@@ -91,6 +92,10 @@ fn positive(name: &str, value: i64) -> Result<(), StoreError> {
 impl Store for PgStore {
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    fn shared_rate_budget(&self) -> Option<std::sync::Arc<dyn super::RateBudgetStore>> {
+        Some(std::sync::Arc::new(self.clone()))
     }
 
     async fn queue_depths(&self) -> StoreResult<QueueDepths> {

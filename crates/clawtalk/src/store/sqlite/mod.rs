@@ -9,6 +9,7 @@ mod cron;
 mod inbox;
 mod outbox;
 mod pairing;
+mod rate_budget;
 mod row;
 mod session;
 mod writer;
