@@ -439,7 +439,8 @@ async fn store_and_config_problems_are_one_line_errors() {
         dir.path(),
         "http://127.0.0.1:9",
         SECRET,
-        Some("postgres://clawtalk:pg-password@db/clawtalk"),
+        // Nothing listens on port 9: refused at once.
+        Some("postgres://clawtalk:pg-password@127.0.0.1:9/clawtalk"),
     );
     let args = |cmd: &[&str]| {
         let mut v: Vec<String> = cmd.iter().map(|s| (*s).to_owned()).collect();
@@ -447,8 +448,11 @@ async fn store_and_config_problems_are_one_line_errors() {
         v
     };
     let out = clawtalk(dir.path(), args(&["pairing", "list"])).await;
-    let err = assert_fails_with(&out, "PostgreSQL, which clawtalk does not support yet");
-    assert!(!err.contains("pg-password"), "{err}");
+    let err = assert_fails_with(&out, "cannot reach PostgreSQL at 127.0.0.1:9");
+    assert!(
+        !err.contains("pg-password") && err.contains("clawtalk:***@"),
+        "{err}"
+    );
 
     std::fs::write(&config, r#"{ gateway: { port: "x" } }"#).unwrap();
     let out = clawtalk(dir.path(), args(&["channels", "status"])).await;

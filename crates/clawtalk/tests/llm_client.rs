@@ -274,10 +274,22 @@ async fn a_stream_cut_mid_way_is_truncated_not_success() -> anyhow::Result<()> {
         .await?;
     assert_eq!(r.content, "complete");
 
-    // Non-streamed: half a JSON body.
-    mock.push(Script::text("whole answer").truncate_after(1));
+    // Non-streamed: half a JSON body. Nothing was handed out, so it is tried again.
+    let before = mock.request_count();
+    mock.push_all(vec![Script::text("whole answer").truncate_after(1); 3]);
     let err = client_for(&mock).complete(ask("hi")).await.unwrap_err();
     assert!(matches!(err, LlmError::Truncated { .. }), "{err:?}");
+    assert_eq!(mock.request_count() - before, 3, "retried while nothing was said");
+
+    // Streamed, cut before the first event (only the role chunk came): retried too.
+    mock.push(Script::text("never seen").truncate_after(1));
+    mock.push(Script::text("second try"));
+    let r = client_for(&mock)
+        .stream(ask("hi"))
+        .await?
+        .collect_response()
+        .await?;
+    assert_eq!(r.content, "second try");
     Ok(())
 }
 

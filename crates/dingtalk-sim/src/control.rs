@@ -50,6 +50,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/faults/drop_connections", post(drop_connections))
         .route("/faults/disconnect", post(disconnect))
         .route("/faults/zombie", post(zombie))
+        .route("/faults/cut_next_frame", post(cut_next_frame))
         .route("/faults/fail_next_opens", post(fail_next_opens))
         .route("/faults/api", post(api_fault))
         .route("/faults/qps", post(qps))
@@ -242,6 +243,17 @@ struct ZombieReq {
 
 async fn zombie(State(sh): S, Json(req): Json<ZombieReq>) -> Response {
     let n = sh.mutate(|st| st.set_zombie(&req.app, req.on));
+    Json(json!({"connections": n})).into_response()
+}
+
+#[derive(Deserialize)]
+struct CutReq {
+    app: String,
+    how: crate::model::FrameCut,
+}
+
+async fn cut_next_frame(State(sh): S, Json(req): Json<CutReq>) -> Response {
+    let n = sh.mutate(|st| st.command_app_connections(&req.app, || ConnCmd::Cut(req.how)));
     Json(json!({"connections": n})).into_response()
 }
 

@@ -21,7 +21,7 @@
 //! `POST /_sim/groups/members`, `GET /_sim/dm?app=&staff_id=`, `POST /_sim/inject/{message,event,card_callback}`,
 //! `POST /_sim/media`, `GET /_sim/{sent?since=&conversation=, user_messages?conversation=, deliveries, connections,
 //! pings, violations, opens, stats, cards?out_track_id=, custom_robots, http_push/log}`,
-//! `POST /_sim/faults/{drop_connections, disconnect, zombie, fail_next_opens, api, qps, clear}`,
+//! `POST /_sim/faults/{drop_connections, disconnect, zombie, cut_next_frame, fail_next_opens, api, qps, clear}`,
 //! `POST /_sim/sessions/expire`, `POST /_sim/custom_robots`, `POST /_sim/http_push`, `POST /_sim/http_push/check_url`,
 //! `POST /_sim/http_bot`. Every one has a twin method on [`Simulator`].
 //!

@@ -361,6 +361,19 @@ pub enum DeliveryStatus {
     GaveUp,
 }
 
+/// Where fault `cut_next_frame` cuts a connection: at the next pushed CALLBACK/EVENT frame,
+/// before the client's ACK can come back, so the push is redelivered on a new connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameCut {
+    /// The whole frame is written, then the TCP stream is dropped (no close frame): the
+    /// client may have acted on the message, but its ACK cannot arrive.
+    AfterFrame,
+    /// Only the first half of the frame's JSON text is written, then the stream is dropped:
+    /// what a reader gets of a message whose connection died while it was being written.
+    MidFrame,
+}
+
 /// Result of one push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -14,8 +14,8 @@ use crate::error::{Result, SimError};
 use crate::faults::ApiFault;
 use crate::inject::{InjectCardCallback, InjectEvent, InjectMessage, Injected};
 use crate::model::{
-    App, AppSpec, ConnectionInfo, Delivery, DeliveryStatus, Group, GroupSpec, OpenRecord, PingRecord,
-    SentMessage, User, UserMessage, UserSpec, Violation,
+    App, AppSpec, ConnectionInfo, Delivery, DeliveryStatus, FrameCut, Group, GroupSpec, OpenRecord,
+    PingRecord, SentMessage, User, UserMessage, UserSpec, Violation,
 };
 use crate::state::{ConnCmd, Shared};
 
@@ -361,6 +361,13 @@ impl Simulator {
     /// Turns the app's open connections into zombies (no frames, no pings, no pongs) or back.
     pub fn set_zombie(&self, client_id: &str, on: bool) -> usize {
         self.shared.mutate(|st| st.set_zombie(client_id, on))
+    }
+
+    /// Cuts each open connection of the app at its next pushed frame (see [`FrameCut`]): the
+    /// push is redelivered once the client reconnects. Returns how many connections.
+    pub fn cut_next_frame(&self, client_id: &str, how: FrameCut) -> usize {
+        self.shared
+            .mutate(|st| st.command_app_connections(client_id, || ConnCmd::Cut(how)))
     }
 
     // ----- API faults -----

@@ -27,6 +27,8 @@ pub(crate) enum ConnCmd {
     Drop,
     /// Toggle the zombie fault.
     Zombie(bool),
+    /// Cut the connection at the next pushed frame.
+    Cut(crate::model::FrameCut),
 }
 
 pub(crate) struct ConnEntry {

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use crate::delivery::frame_text;
 use crate::error::ApiError;
 use crate::ids;
-use crate::model::{ConnectionInfo, OpenRecord, PingRecord, Subscription};
+use crate::model::{ConnectionInfo, FrameCut, OpenRecord, PingRecord, Subscription};
 use crate::state::{ConnCmd, ConnEntry, FrameRef, Shared, State as SimState, TicketEntry};
 
 const OPEN_PATH: &str = "/v1.0/gateway/connections/open";
@@ -357,6 +357,7 @@ async fn run_connection(shared: Arc<Shared>, socket: WebSocket, claim: Claim) {
     let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut zombie = false;
+    let mut cut: Option<FrameCut> = None;
     let mut close_at: Option<Instant> = None;
 
     let reason: String = loop {
@@ -370,6 +371,15 @@ async fn run_connection(shared: Arc<Shared>, socket: WebSocket, claim: Claim) {
                 Some(ConnCmd::Frame(text)) => {
                     if zombie {
                         shared.mutate(|st| bump(st, &conn_id, |i| i.frames_swallowed += 1));
+                    } else if let Some(how) = cut.take() {
+                        let written = match how {
+                            FrameCut::AfterFrame => text.as_str(),
+                            FrameCut::MidFrame => first_half(&text),
+                        };
+                        let _ = sink.send(Message::Text(written.to_owned().into())).await;
+                        shared.mutate(|st| bump(st, &conn_id, |i| i.frames_sent += 1));
+                        tracing::info!(connection = %conn_id, ?how, "cutting the connection at a frame");
+                        break format!("cut by simulator ({how:?}, no close frame)");
                     } else if let Err(e) = sink.send(Message::Text(text.into())).await {
                         break format!("write failed: {e}");
                     } else {
@@ -387,6 +397,7 @@ async fn run_connection(shared: Arc<Shared>, socket: WebSocket, claim: Claim) {
                     }
                 }
                 Some(ConnCmd::Drop) => break "dropped by simulator (no close frame)".into(),
+                Some(ConnCmd::Cut(how)) => cut = Some(how),
                 Some(ConnCmd::Zombie(on)) => {
                     tracing::info!(connection = %conn_id, on, "zombie fault");
                     zombie = on;
@@ -431,6 +442,15 @@ async fn run_connection(shared: Arc<Shared>, socket: WebSocket, claim: Claim) {
     // Dropping both halves drops the TCP stream; no close frame unless sent above.
     drop(sink);
     drop(stream);
+}
+
+/// The first half of `text`, cut at a character boundary.
+fn first_half(text: &str) -> &str {
+    let mut end = text.len() / 2;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 fn close_msg(code: u16, reason: &str) -> Message {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use common::*;
 use dingtalk_sim::{
-    AppPatch, DeliveryKind, DeliveryStatus, InjectEvent, InjectMessage, PushOutcome, SimConfig,
+    AppPatch, DeliveryKind, DeliveryStatus, FrameCut, InjectEvent, InjectMessage, PushOutcome, SimConfig,
 };
 use futures_util::StreamExt as _;
 use serde_json::{Value, json};
@@ -394,6 +394,62 @@ async fn disconnect_frame_then_close_after_grace() {
         env.sim.delivery(&inj.msg_id).unwrap().status,
         DeliveryStatus::Pending
     );
+}
+
+#[tokio::test]
+async fn a_cut_after_a_frame_drops_the_socket_before_the_ack_and_redelivers() {
+    let env = env(no_ping()).await;
+    let mut a = env.connect().await;
+    let conn = env.sim.wait_for_connections(APP, 1, T).await.unwrap()[0].clone();
+    assert_eq!(env.sim.cut_next_frame(APP, FrameCut::AfterFrame), 1);
+    let inj = env
+        .sim
+        .inject_message(&InjectMessage::dm_text(APP, ALICE, "cut"))
+        .unwrap();
+    // The whole frame arrives, then the stream ends without a close frame.
+    let f1 = next_data_frame(&mut a, T).await.unwrap();
+    assert_eq!(data(&f1)["msgId"], inj.msg_id.as_str());
+    let end = tokio::time::timeout(T, a.next()).await.unwrap();
+    assert!(!matches!(end, Some(Ok(Message::Close(_)))), "{end:?}");
+    let info = env.sim.wait_for_close(&conn.connection_id, T).await.unwrap();
+    assert!(info.close_reason.unwrap().contains("cut by simulator"));
+    // Only the next frame is cut: the redelivery on a new connection arrives whole.
+    let mut b = env.connect().await;
+    let f2 = next_data_frame(&mut b, T).await.unwrap();
+    assert_eq!(data(&f2)["msgId"], inj.msg_id.as_str());
+    let d = env.sim.delivery(&inj.msg_id).unwrap();
+    assert_eq!(d.pushes[0].outcome, PushOutcome::ConnectionClosed);
+    ack_callback(&mut b, &f2).await;
+    env.sim
+        .wait_for_delivery(&inj.msg_id, DeliveryStatus::Acked, T)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_cut_mid_frame_writes_half_the_frame_then_drops_the_socket() {
+    let env = env(no_ping()).await;
+    let mut a = env.connect().await;
+    env.sim.wait_for_connections(APP, 1, T).await.unwrap();
+    env.sim.cut_next_frame(APP, FrameCut::MidFrame);
+    let inj = env
+        .sim
+        .inject_message(&InjectMessage::dm_text(APP, ALICE, "cut in half"))
+        .unwrap();
+    let msg = tokio::time::timeout(T, a.next()).await.unwrap().unwrap().unwrap();
+    let Message::Text(text) = msg else {
+        panic!("expected the cut text, got {msg:?}")
+    };
+    assert!(text.as_str().starts_with('{'), "{text}");
+    assert!(
+        serde_json::from_str::<Value>(text.as_str()).is_err(),
+        "half a frame: {text}"
+    );
+    let end = tokio::time::timeout(T, a.next()).await.unwrap();
+    assert!(!matches!(end, Some(Ok(Message::Close(_)))), "{end:?}");
+    let mut b = env.connect().await;
+    let f = next_data_frame(&mut b, T).await.unwrap();
+    assert_eq!(data(&f)["msgId"], inj.msg_id.as_str());
 }
 
 #[tokio::test]

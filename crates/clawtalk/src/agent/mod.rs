@@ -101,10 +101,14 @@ impl AgentRuntime {
             // Local OpenAI-compatible servers often need no key.
             let key = provider.api_key.clone().unwrap_or_default();
             let url = provider.base_url.as_str();
-            let llm = match provider.preset {
+            let mut llm = match provider.preset {
                 ProviderPreset::Custom => LlmConfig::custom(url, key),
                 preset => LlmConfig::new(preset, key).with_base_url(url),
             };
+            if let Some(wait) = provider.timeout {
+                llm.timeouts.first_byte = wait;
+                llm.timeouts.idle = wait;
+            }
             clients.insert(id.clone(), LlmClient::new(llm)?);
         }
         Ok(Self {

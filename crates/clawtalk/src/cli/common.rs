@@ -54,7 +54,7 @@ fn config_error(errors: &ConfigErrors, explicit: Option<&Path>) -> anyhow::Error
 }
 
 /// Opens the configured store (see [`crate::store::open_configured`]).
-pub async fn open_store(config: &Config) -> anyhow::Result<crate::store::SqliteStore> {
+pub async fn open_store(config: &Config) -> anyhow::Result<std::sync::Arc<dyn crate::store::Store>> {
     crate::store::open_configured(config).await
 }
 

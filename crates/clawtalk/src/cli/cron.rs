@@ -12,7 +12,7 @@ use super::common::{ConfigArg, now_ms, open_store, pick_account, table};
 use crate::config::Config;
 use crate::cron::Schedule;
 use crate::cron::request::{Requester, TaskRequest, check, next_run_text, webhook_target};
-use crate::store::{CronStore, CronTarget, CronTask, CronTaskId, Store};
+use crate::store::{CronStore, CronTarget, CronTask, CronTaskId};
 
 /// `clawtalk cron …`.
 #[derive(Debug, Subcommand)]
@@ -96,10 +96,10 @@ pub async fn run(command: CronCommand) -> anyhow::Result<()> {
     .load()?;
     let store = open_store(&config).await?;
     let result = match command {
-        CronCommand::List(args) => list(&store, args.all).await,
-        CronCommand::Add(args) => add(&store, &config, &args).await,
-        CronCommand::Rm(args) => rm(&store, args.id).await,
-        CronCommand::RunNow(args) => run_now(&store, args.id).await,
+        CronCommand::List(args) => list(&*store, args.all).await,
+        CronCommand::Add(args) => add(&*store, &config, &args).await,
+        CronCommand::Rm(args) => rm(&*store, args.id).await,
+        CronCommand::RunNow(args) => run_now(&*store, args.id).await,
     };
     store.close().await;
     result

@@ -10,9 +10,7 @@ use anyhow::anyhow;
 use clap::{Args, Subcommand};
 
 use super::common::{ConfigArg, human_duration, now_ms, open_store, table};
-use crate::store::{
-    PairingError, PairingFilter, PairingRequest, PairingStatus, PairingStore, Store, StoreError,
-};
+use crate::store::{PairingError, PairingFilter, PairingRequest, PairingStatus, PairingStore, StoreError};
 
 /// `clawtalk pairing …`.
 #[derive(Debug, Subcommand)]
@@ -56,9 +54,9 @@ pub async fn run(command: PairingCommand) -> anyhow::Result<()> {
     .load()?;
     let store = open_store(&config).await?;
     let result = match command {
-        PairingCommand::List(args) => list(&store, &args).await,
-        PairingCommand::Approve(args) => approve(&store, &args.code).await,
-        PairingCommand::Reject(args) => reject(&store, &args.code).await,
+        PairingCommand::List(args) => list(&*store, &args).await,
+        PairingCommand::Approve(args) => approve(&*store, &args.code).await,
+        PairingCommand::Reject(args) => reject(&*store, &args.code).await,
     };
     // Closing waits for the writer to finish, so nothing decided here is left unwritten.
     store.close().await;

@@ -296,6 +296,7 @@ pub(crate) struct ProviderDraft {
     pub(crate) api_key: Option<Secret>,
     pub(crate) api: ApiKind,
     pub(crate) models: Vec<ModelInfo>,
+    pub(crate) timeout: Option<std::time::Duration>,
 }
 
 const PROVIDER_KEYS_IGNORED: &[&str] = &[
@@ -399,6 +400,11 @@ pub(crate) fn read_providers(models: &Obj<'_>, cx: &mut Ctx<'_>) -> Vec<Provider
                     });
                 }
             }
+            let timeout = obj
+                .get("timeoutSeconds")
+                .and_then(|n| n.node().int_in(cx, 1, 3600))
+                .and_then(|s| u64::try_from(s).ok())
+                .map(std::time::Duration::from_secs);
             obj.finish(cx, PROVIDER_KEYS_IGNORED, IGNORED_KEY);
             out.push(ProviderDraft {
                 path: obj.path().to_owned(),
@@ -407,6 +413,7 @@ pub(crate) fn read_providers(models: &Obj<'_>, cx: &mut Ctx<'_>) -> Vec<Provider
                 api_key,
                 api,
                 models,
+                timeout,
             });
         }
     }

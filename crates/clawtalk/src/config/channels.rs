@@ -11,8 +11,8 @@ use dingtalk::{Endpoints, Secret};
 
 use super::reader::{Ctx, IGNORED_KEY, Layered, Obj, OwnedNode};
 use super::types::{
-    CardSettings, ConnectionMode, DingTalkAccount, DmPolicy, GroupPolicy, GroupScope, MemoryScope,
-    MessageType, SessionScope,
+    CardSettings, ConnectionMode, DEFAULT_STREAM_IDLE_TIMEOUT, DingTalkAccount, DmPolicy, GroupPolicy,
+    GroupScope, MemoryScope, MessageType, SessionScope,
 };
 
 /// Channel ids clawtalk serves.
@@ -310,6 +310,10 @@ fn read_account(
     let push_keys = read_push_keys(layer, cx);
     let custom_robot = super::custom_robot::read(layer, cx);
     let batch_responses = super::custom_robot::batch_responses(layer, cx);
+    let stream_idle_timeout = get("streamIdleTimeoutSeconds")
+        .and_then(|n| n.node().int_in(cx, 3, 600))
+        .and_then(|s| u64::try_from(s).ok())
+        .map_or(DEFAULT_STREAM_IDLE_TIMEOUT, Duration::from_secs);
 
     let robot_code = robot_code.unwrap_or_else(|| client_id.clone());
     AccountDraft {
@@ -340,6 +344,7 @@ fn read_account(
             endpoints,
             custom_robot,
             batch_responses,
+            stream_idle_timeout,
         },
         path: Some(path.to_owned()),
         dm_policy_set,
@@ -528,6 +533,7 @@ fn env_account() -> AccountDraft {
             endpoints: Endpoints::default(),
             custom_robot: None,
             batch_responses: true,
+            stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
         },
         path: None,
         dm_policy_set: false,

@@ -31,6 +31,11 @@ pub(crate) struct Draft {
 /// and its buffers, so an unbounded flood would grow memory without answering faster.
 pub(crate) const DEFAULT_MAX_CONCURRENT_TURNS: usize = 128;
 
+/// How long a claimed turn is one process's before another may take it over, by default:
+/// long enough that a busy process renews in time (every third of it), short enough that a
+/// crashed replica's users wait only about a minute.
+pub(crate) const DEFAULT_TURN_LEASE: Duration = Duration::from_secs(60);
+
 pub(crate) struct GatewayDraft {
     pub(crate) port: u16,
     pub(crate) bind: IpAddr,
@@ -40,6 +45,7 @@ pub(crate) struct GatewayDraft {
     /// `gateway.auth.mode: none` was set explicitly.
     pub(crate) auth_disabled: bool,
     pub(crate) max_concurrent_turns: usize,
+    pub(crate) turn_lease: Duration,
     /// `gateway.controlUi.enabled`, default true.
     pub(crate) control_ui: bool,
 }
@@ -213,6 +219,7 @@ fn read_gateway(gateway: Option<&Obj<'_>>, cx: &mut Ctx<'_>) -> GatewayDraft {
         auth_token: None,
         auth_disabled: false,
         max_concurrent_turns: DEFAULT_MAX_CONCURRENT_TURNS,
+        turn_lease: DEFAULT_TURN_LEASE,
         control_ui: true,
     };
     if let Some(g) = gateway {
@@ -228,6 +235,13 @@ fn read_gateway(gateway: Option<&Obj<'_>>, cx: &mut Ctx<'_>) -> GatewayDraft {
             .and_then(|n| n.node().int_in(cx, 1, 100_000))
         {
             draft.max_concurrent_turns = usize::try_from(n).unwrap_or(DEFAULT_MAX_CONCURRENT_TURNS);
+        }
+        // Below 3 s a renewal (every third of the lease) would race a loaded store.
+        if let Some(s) = g
+            .get("turnLeaseSeconds")
+            .and_then(|n| n.node().int_in(cx, 3, 3600))
+        {
+            draft.turn_lease = Duration::from_secs(u64::try_from(s).unwrap_or(60));
         }
         draft.state_dir = g.get("stateDir").and_then(|n| path_value(&n.node(), cx));
         if let Some(ui) = g.get("controlUi").and_then(|n| n.node().object(cx)) {

@@ -618,17 +618,20 @@ fn one_error_per_problem() {
 fn concurrent_turns_and_card_settings() {
     let loaded = load_ok(
         r#"{ agents: { list: [ { id: "main", model: "deepseek/deepseek-chat" } ] },
-             gateway: { maxConcurrentTurns: 7 },
+             gateway: { maxConcurrentTurns: 7, turnLeaseSeconds: 5 },
              channels: { dingtalk: { clientId: "dingx", clientSecret: "s", messageType: "card",
                                      cardStreamingMode: "answer", cardTemplateId: "tpl.schema",
-                                     cardStreamInterval: 500, cardQps: 10, progressNotes: false } } }"#,
+                                     cardStreamInterval: 500, cardQps: 10, progressNotes: false,
+                                     streamIdleTimeoutSeconds: 6 } } }"#,
         &[("DEEPSEEK_API_KEY", "k")],
     );
     let c = &loaded.config;
     assert_eq!(c.gateway.max_concurrent_turns, 7);
+    assert_eq!(c.gateway.turn_lease, std::time::Duration::from_secs(5));
     let account = &c.accounts[0];
     assert!(account.streaming);
     assert!(!account.progress_notes);
+    assert_eq!(account.stream_idle_timeout, std::time::Duration::from_secs(6));
     assert_eq!(account.card.template_id, "tpl.schema");
     assert_eq!(account.card.min_interval, std::time::Duration::from_millis(500));
     assert_eq!(account.card.qps, 10);
@@ -639,6 +642,14 @@ fn concurrent_turns_and_card_settings() {
         &[("DEEPSEEK_API_KEY", "k")],
     );
     assert_eq!(defaults.config.gateway.max_concurrent_turns, 128);
+    assert_eq!(
+        defaults.config.accounts[0].stream_idle_timeout,
+        std::time::Duration::from_secs(30)
+    );
+    assert_eq!(
+        defaults.config.gateway.turn_lease,
+        std::time::Duration::from_secs(60)
+    );
 }
 
 #[test]
@@ -702,4 +713,21 @@ fn control_ui_is_on_unless_disabled() {
         &[("DEEPSEEK_API_KEY", "k")],
     );
     assert!(!off.config.gateway.control_ui);
+}
+
+#[test]
+fn provider_timeout_seconds() {
+    let text = r#"{
+      agents: { defaults: { model: "local/llama3" } },
+      models: { providers: { local: { baseUrl: "http://127.0.0.1:11434/v1", timeoutSeconds: 7 } } },
+      channels: { dingtalk: { clientId: "dingx", clientSecret: "s" } },
+    }"#;
+    let loaded = load_ok(text, &[]);
+    let local = loaded.config.provider("local").unwrap();
+    assert_eq!(local.timeout, Some(std::time::Duration::from_secs(7)));
+    let errors = load_err(&text.replace("timeoutSeconds: 7", "timeoutSeconds: 0"), &[]);
+    assert!(
+        errors.to_string().contains("timeoutSeconds"),
+        "a zero timeout is refused at its path: {errors}"
+    );
 }

@@ -56,6 +56,10 @@ pub struct GatewayConfig {
     /// `gateway.maxConcurrentTurns` (clawtalk key), default 128: agent turns running at once
     /// across all sessions; more wait their turn in the store.
     pub max_concurrent_turns: usize,
+    /// `gateway.turnLeaseSeconds` (clawtalk key), default 60: how long a claimed turn (and its
+    /// unsent reply parts) stays with one process without a renewal; after a crash, another
+    /// replica takes the turn over this long after the last renewal.
+    pub turn_lease: Duration,
     /// `gateway.controlUi.enabled`, default true: `gateway run` serves the web UI on
     /// `bind:port` (login with the gateway token).
     pub control_ui: bool,
@@ -170,6 +174,10 @@ pub struct ProviderConfig {
     pub api: ApiKind,
     /// Declared models (optional catalogue; informational).
     pub models: Vec<ModelInfo>,
+    /// `timeoutSeconds` (clawtalk key): the longest wait for a streamed answer's first output
+    /// and the longest silence inside it (defaults 90 s and 60 s). A wait for the first
+    /// output that runs out is retried; a silence mid-answer ends the turn with a notice.
+    pub timeout: Option<Duration>,
 }
 
 pub use crate::llm::ProviderPreset;
@@ -308,7 +316,14 @@ pub struct DingTalkAccount {
     /// `batchResponses` (also `batch_responses`), default true: short replies queued behind a
     /// rate limit (custom robot 20/min, a conversation's sessionWebhook) leave merged.
     pub batch_responses: bool,
+    /// `streamIdleTimeoutSeconds` (clawtalk key), default 30: a Stream connection on which
+    /// nothing (no frame, no pong) arrived for this long is treated as dead and replaced; the
+    /// client pings after two thirds of it.
+    pub stream_idle_timeout: Duration,
 }
+
+/// Default of [`DingTalkAccount::stream_idle_timeout`].
+pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A group custom robot (`mode: "customRobot"`).
 #[derive(Clone, PartialEq, Eq)]

@@ -71,6 +71,7 @@ fn gateway(draft: &Draft, cx: &mut Ctx<'_>) -> GatewayConfig {
             g.auth_token.clone()
         },
         max_concurrent_turns: g.max_concurrent_turns,
+        turn_lease: g.turn_lease,
         control_ui: g.control_ui,
     }
 }
@@ -282,6 +283,7 @@ fn providers(
                 api_key,
                 api: p.api,
                 models: p.models,
+                timeout: p.timeout,
             },
         );
     }
@@ -339,6 +341,7 @@ fn providers(
                 api_key,
                 api: ApiKind::OpenAiCompletions,
                 models: Vec::new(),
+                timeout: None,
             },
         );
     }

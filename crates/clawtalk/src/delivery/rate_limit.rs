@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::lane::Lanes;
 use super::{DeliveryError, DeliveryPath, Outbound, OutboundMessage, SendReceipt, Target};
+use crate::store::RateBudgetStore;
 
 /// At most `max` sends in any window of `per`, as DingTalk counts them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +161,10 @@ pub struct RateLimit {
 
 struct Core {
     inner: Arc<dyn Outbound>,
+    config: RateLimitConfig,
+    /// The budget other gateways on the same store count in too; checked after the
+    /// in-process limiter (which smooths this process's sends), it caps all replicas together.
+    shared: Option<Arc<dyn RateBudgetStore>>,
     robot_api: DefaultKeyedRateLimiter<Key>,
     session_webhook: DefaultKeyedRateLimiter<Key>,
     custom_robot: DefaultKeyedRateLimiter<Key>,
@@ -171,9 +176,22 @@ struct Core {
 impl RateLimit {
     /// Wraps `inner` with `config`'s quotas.
     pub fn new(inner: Arc<dyn Outbound>, config: RateLimitConfig) -> Self {
+        Self::with_shared_budget(inner, config, None)
+    }
+
+    /// [`RateLimit::new`] that also takes every send from `shared` (see
+    /// [`crate::store::Store::shared_rate_budget`]), so that the gateways sharing that store
+    /// together stay within each quota.
+    pub fn with_shared_budget(
+        inner: Arc<dyn Outbound>,
+        config: RateLimitConfig,
+        shared: Option<Arc<dyn RateBudgetStore>>,
+    ) -> Self {
         Self {
             core: Arc::new(Core {
                 inner,
+                config,
+                shared,
                 robot_api: RateLimiter::keyed(config.robot_api.governor()),
                 session_webhook: RateLimiter::keyed(config.session_webhook.governor()),
                 custom_robot: RateLimiter::keyed(config.custom_robot.governor()),
@@ -206,20 +224,33 @@ impl Core {
         }
     }
 
-    /// Waits for `key`'s permit; true when it had to wait.
+    fn quota(&self, key: &Key) -> RateQuota {
+        match key {
+            Key::RobotApi(..) => self.config.robot_api,
+            Key::SessionWebhook(..) => self.config.session_webhook,
+            Key::CustomRobot(..) => self.config.custom_robot,
+        }
+    }
+
+    /// Waits for `key`'s permit, in this process and then in the shared budget; true when
+    /// it had to wait.
     async fn permit(&self, key: &Key, msg: &OutboundMessage) -> bool {
         let limiter = self.limiter(key);
-        if limiter.check_key(key).is_ok() {
-            return false;
+        let mut waited = false;
+        if limiter.check_key(key).is_err() {
+            tracing::debug!(
+                account = %msg.account_id,
+                idempotency_key = %msg.idempotency_key,
+                kind = key.kind(),
+                "rate limit reached, waiting for a permit"
+            );
+            limiter.until_key_ready(key).await;
+            waited = true;
         }
-        tracing::debug!(
-            account = %msg.account_id,
-            idempotency_key = %msg.idempotency_key,
-            kind = key.kind(),
-            "rate limit reached, waiting for a permit"
-        );
-        limiter.until_key_ready(key).await;
-        true
+        if let Some(shared) = &self.shared {
+            waited |= take_shared(shared.as_ref(), key, self.quota(key)).await;
+        }
+        waited
     }
 
     /// Sends through the inner sender and charges the path it really took.
@@ -271,6 +302,44 @@ impl Core {
                 .insert(key.clone(), (Instant::now() + pause, error.clone()));
         }
     }
+}
+
+/// Longest single wait for the shared budget before asking it again.
+const SHARED_WAIT_MAX: Duration = Duration::from_secs(5);
+
+/// Takes one send from the shared budget of `key`, waiting while the other gateways used it
+/// up; true when it had to wait. A store failure lets the send go (the in-process limiter
+/// still applies): holding every reply because the database hiccuped would be worse.
+async fn take_shared(shared: &dyn RateBudgetStore, key: &Key, quota: RateQuota) -> bool {
+    // The same one-send headroom as the in-process limiter (see `RateQuota::governor`), and a
+    // window a tenth longer than DingTalk's: a send is counted when it is taken, and reaches
+    // DingTalk a little later, so two replicas' sends bunch up by that jitter at the edges.
+    let limit = quota.max().saturating_sub(1).max(1);
+    let per = quota.per() + quota.per() / 10;
+    let window_ms = i64::try_from(per.as_millis()).unwrap_or(i64::MAX).max(1);
+    let budget_key = key.shared_name();
+    let mut waited = false;
+    loop {
+        match shared.rate_take(&budget_key, limit, window_ms, epoch_ms()).await {
+            Ok(None) => return waited,
+            Ok(Some(wait_ms)) => {
+                waited = true;
+                let wait = Duration::from_millis(u64::try_from(wait_ms).unwrap_or(1));
+                tokio::time::sleep(wait.min(SHARED_WAIT_MAX)).await;
+            }
+            Err(error) => {
+                tracing::warn!(kind = key.kind(), %error, "shared send budget unavailable; sending on the local limit only");
+                return waited;
+            }
+        }
+    }
+}
+
+fn epoch_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Sends the messages queued on `key`'s lane until it is empty.
@@ -327,6 +396,24 @@ fn webhook_key(webhook: &url::Url) -> String {
 }
 
 impl Key {
+    /// The budget's name in the shared store. Webhook URLs carry their robot's access token,
+    /// so a custom robot is named by a hash of its URL, never the URL.
+    fn shared_name(&self) -> String {
+        match self {
+            Self::RobotApi(account, RobotApi::BatchSend) => format!("robot_api:{account}:batchSend"),
+            Self::RobotApi(account, RobotApi::GroupSend) => format!("robot_api:{account}:groupSend"),
+            Self::SessionWebhook(account, conversation) => {
+                format!("session_webhook:{account}:{conversation}")
+            }
+            Self::CustomRobot(webhook) => {
+                use sha2::{Digest, Sha256};
+                let digest = Sha256::digest(webhook.as_bytes());
+                let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+                format!("custom_robot:{hex}")
+            }
+        }
+    }
+
     fn kind(&self) -> &'static str {
         match self {
             Self::RobotApi(..) => "robot_api",

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::{CustomRobotAccount, Outbound, RateLimit, RateLimitConfig, Retry, RetryPolicy, Target, Trace};
+use crate::store::RateBudgetStore;
 
 /// Builds `Trace → Retry → RateLimit → [CustomRobotAccount →] inner`, whatever order the options are given in.
 ///
@@ -25,6 +26,7 @@ pub struct DeliveryStack {
     inner: Arc<dyn Outbound>,
     retry: Option<RetryPolicy>,
     rate_limit: Option<RateLimitConfig>,
+    shared_budget: Option<Arc<dyn RateBudgetStore>>,
     custom_robot: Option<Target>,
     trace: bool,
 }
@@ -36,6 +38,7 @@ impl DeliveryStack {
             inner,
             retry: None,
             rate_limit: None,
+            shared_budget: None,
             custom_robot: None,
             trace: false,
         }
@@ -50,6 +53,13 @@ impl DeliveryStack {
     /// Adds a [`RateLimit`] layer.
     pub fn with_rate_limit(mut self, config: RateLimitConfig) -> Self {
         self.rate_limit = Some(config);
+        self
+    }
+
+    /// Makes the [`RateLimit`] layer also take from a budget shared with other gateways
+    /// (`None`: this process's limiter alone).
+    pub fn with_shared_budget(mut self, budget: Option<Arc<dyn RateBudgetStore>>) -> Self {
+        self.shared_budget = budget;
         self
     }
 
@@ -73,7 +83,11 @@ impl DeliveryStack {
             outbound = Arc::new(CustomRobotAccount::new(outbound, robot));
         }
         if let Some(config) = self.rate_limit {
-            outbound = Arc::new(RateLimit::new(outbound, config));
+            outbound = Arc::new(RateLimit::with_shared_budget(
+                outbound,
+                config,
+                self.shared_budget,
+            ));
         }
         if let Some(policy) = self.retry {
             outbound = Arc::new(Retry::new(outbound, policy));

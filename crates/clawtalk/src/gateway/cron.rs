@@ -61,7 +61,7 @@ async fn fire_due(shared: &Arc<Shared>) {
     let now = now_ms();
     let tasks = match shared
         .store
-        .cron_claim_due(&shared.me, Shared::lease_ms(), CLAIM_BATCH, now)
+        .cron_claim_due(&shared.me, shared.lease_ms(), CLAIM_BATCH, now)
         .await
     {
         Ok(tasks) => tasks,

@@ -11,7 +11,7 @@ use crate::routing::Route;
 use crate::store::{CancelScope, Dispatch, InboundId, PairingOutcome, PairingPolicy};
 
 /// Settles a freshly stored (`received`) message. Errors are logged; the row stays
-/// `received` and start-up recovery decides it again.
+/// `received` and the scheduler's sweep decides it again a lease later.
 pub(crate) async fn decide(
     shared: &Arc<Shared>,
     account: &DingTalkAccount,
@@ -20,7 +20,7 @@ pub(crate) async fn decide(
     route: &Route,
 ) {
     if let Err(error) = try_decide(shared, account, id, inbound, route).await {
-        tracing::error!(inbound = ?id, account = %account.id, error = %format!("{error:#}"), "could not settle a message; it will be retried at start-up");
+        tracing::error!(inbound = ?id, account = %account.id, error = %format!("{error:#}"), "could not settle a message; it will be retried in a lease period");
     }
 }
 

@@ -15,11 +15,13 @@ use crate::store::{InboundId, InboundRecord, RecordOutcome};
 
 /// Keeps one account's Stream connection and feeds its messages in until shutdown.
 pub(crate) async fn run_stream(shared: Arc<Shared>, account: DingTalkAccount) {
-    let config = StreamConfig::new(
+    let mut config = StreamConfig::new(
         account.client_id.as_str(),
         account.client_secret.clone(),
         account.endpoints.clone(),
     );
+    config.idle_timeout = account.stream_idle_timeout;
+    config.ping_interval = account.stream_idle_timeout * 2 / 3;
     let (handle, mut events) = StreamClient::spawn(config);
     let account = Arc::new(account);
     let mut lanes = {

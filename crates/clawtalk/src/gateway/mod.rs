@@ -57,8 +57,6 @@ use crate::inbound::InboundMessage;
 use crate::media::send::DingTalkMediaSender;
 use crate::store::{Store, WorkerId};
 
-/// How long a claimed turn is ours before another worker may take it over.
-const LEASE: Duration = Duration::from_secs(60);
 /// Messages of the session history sent to the model.
 const HISTORY_LIMIT: u32 = 40;
 
@@ -108,8 +106,10 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn lease_ms() -> i64 {
-        i64::try_from(LEASE.as_millis()).unwrap_or(60_000)
+    /// `gateway.turnLeaseSeconds`: how long a claimed turn is ours before another worker may
+    /// take it over.
+    pub(crate) fn lease_ms(&self) -> i64 {
+        i64::try_from(self.config.gateway.turn_lease.as_millis()).unwrap_or(60_000)
     }
 
     /// The sender's departments when bindings of `account` route by department, else none.
@@ -170,7 +170,7 @@ impl Gateway {
             if crate::routing::routes_by_department(&config, account) {
                 departments.insert(account.id.clone(), departments::Departments::new(api.clone()));
             }
-            let stack = delivery_stack(account, api.clone());
+            let stack = delivery_stack(account, api.clone(), store.shared_rate_budget());
             media = media.with_account(account.id.clone(), api.clone(), Arc::clone(&stack));
             apis.insert(account.id.clone(), api);
             outbound.insert(account.id.clone(), stack);
@@ -297,7 +297,11 @@ async fn keep_status(shared: Arc<Shared>) {
     shared.status.remove();
 }
 
-fn delivery_stack(account: &crate::config::DingTalkAccount, api: OpenApiClient) -> Arc<dyn Outbound> {
+fn delivery_stack(
+    account: &crate::config::DingTalkAccount,
+    api: OpenApiClient,
+    shared_budget: Option<Arc<dyn crate::store::RateBudgetStore>>,
+) -> Arc<dyn Outbound> {
     let sender = DingTalkOutbound::new(
         account.id.clone(),
         RobotCode::new(account.robot_code.clone()),
@@ -306,6 +310,7 @@ fn delivery_stack(account: &crate::config::DingTalkAccount, api: OpenApiClient) 
     let stack = DeliveryStack::new(Arc::new(sender))
         .with_retry(RetryPolicy::default())
         .with_rate_limit(account.rate_limits())
+        .with_shared_budget(shared_budget)
         .with_trace();
     match account.custom_robot_target() {
         Some(robot) => stack.with_custom_robot(robot).build(),

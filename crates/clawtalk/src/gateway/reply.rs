@@ -153,7 +153,7 @@ pub(crate) async fn send_with_cards(
     let parts = with_action_cards(parts, action_cards)?;
     let planned = shared
         .store
-        .plan_reply(id, parts, &shared.me, Shared::lease_ms(), now_ms())
+        .plan_reply(id, parts, &shared.me, shared.lease_ms(), now_ms())
         .await?;
     send_planned(shared, inbound, &planned, false).await
 }
@@ -198,7 +198,7 @@ pub(crate) async fn send_cards(
     let parts = with_action_cards(parts, action_cards)?;
     let planned = shared
         .store
-        .plan_reply(id, parts, &shared.me, Shared::lease_ms(), now_ms())
+        .plan_reply(id, parts, &shared.me, shared.lease_ms(), now_ms())
         .await?;
     send_planned_counting(shared, inbound, &planned, false, calls).await
 }

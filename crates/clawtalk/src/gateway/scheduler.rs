@@ -12,9 +12,10 @@ use tokio::task::JoinSet;
 
 use super::{Shared, decide, decode_inbound, now_ms, reply, turn};
 use crate::routing;
-use crate::store::{ClaimScope, InboundStatus, StoredInbound};
+use crate::store::{ClaimScope, Dispatch, InboundStatus, StoredInbound};
 
-/// How often lapsed leases and unsent reply parts are picked up.
+/// How often lapsed leases and unsent reply parts are picked up (more often with leases
+/// shorter than 10 s, so a takeover never waits much longer than the lease).
 const SWEEP: Duration = Duration::from_secs(5);
 
 /// Runs until shutdown, then waits for the workers to finish their current turn.
@@ -23,7 +24,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut wake: mpsc::UnboundedReceiver<S
     let mut active: HashMap<String, bool> = HashMap::new();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<String>();
     let mut workers = JoinSet::new();
-    let mut sweep = tokio::time::interval(SWEEP);
+    let mut sweep = tokio::time::interval(SWEEP.min(shared.config.gateway.turn_lease / 2));
     loop {
         tokio::select! {
             () = shared.shutdown.cancelled() => break,
@@ -56,6 +57,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut wake: mpsc::UnboundedReceiver<S
                     }
                 }
                 resend_orphaned_parts(&shared).await;
+                settle_undecided(&shared).await;
             }
             Some(_) = workers.join_next(), if !workers.is_empty() => {}
         }
@@ -78,12 +80,7 @@ async fn session_worker(
             None => {
                 match shared
                     .store
-                    .claim_next_turn(
-                        ClaimScope::Session(&key),
-                        &shared.me,
-                        Shared::lease_ms(),
-                        now_ms(),
-                    )
+                    .claim_next_turn(ClaimScope::Session(&key), &shared.me, shared.lease_ms(), now_ms())
                     .await
                 {
                     Ok(Some(turn)) => turn,
@@ -106,7 +103,7 @@ async fn claim_orphans(shared: &Arc<Shared>) -> Vec<StoredInbound> {
     while claimed.len() < 64 {
         match shared
             .store
-            .claim_next_turn(ClaimScope::Any, &shared.me, Shared::lease_ms(), now_ms())
+            .claim_next_turn(ClaimScope::Any, &shared.me, shared.lease_ms(), now_ms())
             .await
         {
             Ok(Some(turn)) => claimed.push(turn),
@@ -124,7 +121,7 @@ async fn claim_orphans(shared: &Arc<Shared>) -> Vec<StoredInbound> {
 async fn resend_orphaned_parts(shared: &Arc<Shared>) {
     let parts = match shared
         .store
-        .claim_unsent_replies(&shared.me, Shared::lease_ms(), 64, now_ms())
+        .claim_unsent_replies(&shared.me, shared.lease_ms(), 64, now_ms())
         .await
     {
         Ok(parts) => parts,
@@ -154,26 +151,57 @@ pub(crate) async fn recover(shared: &Arc<Shared>) -> anyhow::Result<()> {
     }
     for row in rows {
         match row.status {
-            InboundStatus::Received => {
-                let inbound = match decode_inbound(&row.record.raw_payload_json) {
-                    Ok(inbound) => inbound,
-                    Err(error) => {
-                        tracing::error!(inbound = ?row.id, error = %format!("{error:#}"), "skipping an unreadable stored message");
-                        continue;
-                    }
-                };
-                let Some(account) = shared.config.account(&inbound.account_id).cloned() else {
-                    tracing::warn!(inbound = ?row.id, account = %inbound.account_id, "stored message for an account that is no longer configured");
-                    continue;
-                };
-                let departments = shared.departments_of(&account.id, &inbound).await;
-                let route = routing::route(&shared.config, &account, &inbound, &departments);
-                decide::decide(shared, &account, row.id, &inbound, &route).await;
-            }
+            InboundStatus::Received => redecide(shared, &row, true).await,
             _ => {
                 let _ = shared.wake.send(row.record.session_key);
             }
         }
     }
     Ok(())
+}
+
+/// Messages stored (and acknowledged) a lease ago but never decided: the replica that stored
+/// them died in between, or a store write failed (disk full). Without this they would wait
+/// for the next start-up.
+async fn settle_undecided(shared: &Arc<Shared>) {
+    let before = now_ms() - shared.lease_ms();
+    let rows = match shared.store.undecided_before(before, 64).await {
+        Ok(rows) => rows,
+        Err(error) => return tracing::error!(%error, "cannot look for undecided messages"),
+    };
+    if !rows.is_empty() {
+        tracing::info!(count = rows.len(), "settling messages stored but never decided");
+    }
+    for row in rows {
+        redecide(shared, &row, false).await;
+    }
+}
+
+/// Decides a stored `received` row again, from its stored payload. A row of an account this
+/// process does not serve is left for a process that does (warned about at start-up only, as
+/// the sweep meets it again and again).
+async fn redecide(shared: &Arc<Shared>, row: &StoredInbound, at_start_up: bool) {
+    let inbound = match decode_inbound(&row.record.raw_payload_json) {
+        Ok(inbound) => inbound,
+        Err(error) => {
+            tracing::error!(inbound = ?row.id, error = %format!("{error:#}"), "an unreadable stored message is marked failed");
+            if let Err(error) = shared
+                .store
+                .dispatch_inbound(row.id, Dispatch::Failed, now_ms())
+                .await
+            {
+                tracing::warn!(inbound = ?row.id, %error, "cannot mark an unreadable message failed");
+            }
+            return;
+        }
+    };
+    let Some(account) = shared.config.account(&inbound.account_id).cloned() else {
+        if at_start_up {
+            tracing::warn!(inbound = ?row.id, account = %inbound.account_id, "stored message for an account that is no longer configured");
+        }
+        return;
+    };
+    let departments = shared.departments_of(&account.id, &inbound).await;
+    let route = routing::route(&shared.config, &account, &inbound, &departments);
+    decide::decide(shared, &account, row.id, &inbound, &route).await;
 }

@@ -21,7 +21,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// # Errors
 /// An unsupported URL or a database that cannot be opened.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    Ok(Arc::new(crate::store::open_configured(config).await?))
+    crate::store::open_configured(config).await
 }
 
 /// A stable name for this gateway process's leases: `CLAWTALK_INSTANCE`, else the host name.

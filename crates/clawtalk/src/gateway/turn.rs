@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::{HISTORY_LIMIT, LEASE, Shared, card_reply, cron, decode_inbound, now_ms, progress, reply};
+use super::{HISTORY_LIMIT, Shared, card_reply, cron, decode_inbound, now_ms, progress, reply};
 use crate::agent::{ActionCards, Observer, ToolContext, TurnError};
 use crate::delivery::card::{CardTurn, plan_fresh};
 use crate::delivery::{ActionCard, Target};
@@ -65,7 +65,7 @@ async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<bo
     if !planned.is_empty() {
         let parts = shared
             .store
-            .plan_reply(id, Vec::new(), &shared.me, Shared::lease_ms(), now_ms())
+            .plan_reply(id, Vec::new(), &shared.me, shared.lease_ms(), now_ms())
             .await?;
         reply::send_planned(shared, &inbound, &parts, true).await?;
         return finish(shared, id, TurnOutcome::Replied).await;
@@ -271,10 +271,10 @@ async fn under_lease<T>(
 /// Renews the lease until it is lost; never returns while the lease is held.
 async fn keep_lease(shared: &Arc<Shared>, turn: &StoredInbound) -> StoreError {
     loop {
-        tokio::time::sleep(LEASE / 3).await;
+        tokio::time::sleep(shared.config.gateway.turn_lease / 3).await;
         if let Err(error) = shared
             .store
-            .renew_lease(turn.id, &shared.me, Shared::lease_ms(), now_ms())
+            .renew_lease(turn.id, &shared.me, shared.lease_ms(), now_ms())
             .await
         {
             if matches!(error, StoreError::LeaseLost { .. }) {

@@ -345,6 +345,7 @@ impl LlmClient {
                 .map_err(|e| LlmError::Truncated {
                     reason: error_chain(&e),
                     request_id: request_id.clone(),
+                    before_output: true,
                 })?;
             let r = self.parse_full_body(&bytes, request_id)?;
             let rid = r.request_id.clone();
@@ -363,9 +364,19 @@ impl LlmClient {
             started,
         );
         // Read the first event before returning, so that failures that happen before any
-        // output (slow first byte, rate-limit error event) can still be retried.
+        // output (slow first byte, rate-limit error event, a cut before the first event) can
+        // still be retried.
         match reader.next().await {
             Some(Ok(ev)) => reader.unread(ev),
+            Some(Err(LlmError::Truncated {
+                reason, request_id, ..
+            })) => {
+                return Err(LlmError::Truncated {
+                    reason,
+                    request_id,
+                    before_output: true,
+                });
+            }
             Some(Err(e)) => return Err(e),
             None => {}
         }
@@ -387,9 +398,11 @@ impl LlmClient {
     async fn complete_once(&self, body: Bytes) -> Result<ChatResponse, LlmError> {
         let resp = self.send(body, false).await?;
         let request_id = request_id_from_headers(resp.headers());
+        // Nothing is handed out before the whole body parsed, so a cut body may be retried.
         let bytes = resp.bytes().await.map_err(|e| LlmError::Truncated {
             reason: error_chain(&e),
             request_id: request_id.clone(),
+            before_output: true,
         })?;
         self.parse_full_body(&bytes, request_id)
     }

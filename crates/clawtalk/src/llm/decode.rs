@@ -143,6 +143,7 @@ impl Decoder {
         LlmError::Truncated {
             reason: reason.to_owned(),
             request_id: self.request_id.clone(),
+            before_output: false,
         }
     }
 

@@ -111,6 +111,9 @@ pub enum LlmError {
         reason: String,
         /// Provider request id.
         request_id: Option<String>,
+        /// The stream ended before its first event: nothing of the answer was handed out,
+        /// so trying again cannot duplicate output.
+        before_output: bool,
     },
 
     /// The provider's answer could not be understood.
@@ -171,7 +174,7 @@ impl LlmError {
     }
 
     /// Whether trying the same request again may succeed: 429, 500/502/503/504, connect
-    /// failures and timeouts before any answer arrived.
+    /// failures, and timeouts and cut streams before any answer arrived.
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -181,6 +184,7 @@ impl LlmError {
             Self::Timeout { phase, .. } => {
                 matches!(phase, TimeoutPhase::Connect | TimeoutPhase::FirstByte)
             }
+            Self::Truncated { before_output, .. } => *before_output,
             _ => false,
         }
     }
@@ -403,5 +407,12 @@ mod tests {
             }
             .is_retryable()
         );
+        let cut = |before_output| LlmError::Truncated {
+            reason: "reset".into(),
+            request_id: None,
+            before_output,
+        };
+        assert!(cut(true).is_retryable(), "nothing was said yet");
+        assert!(!cut(false).is_retryable(), "a retry would repeat what was said");
     }
 }

@@ -85,6 +85,7 @@ impl ChatStream {
         Err(LlmError::Truncated {
             reason: "the event stream ended without Done".to_owned(),
             request_id: r.request_id,
+            before_output: false,
         })
     }
 }

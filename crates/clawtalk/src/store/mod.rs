@@ -4,8 +4,9 @@
 //! The gateway holds an `Arc<dyn Store>`. [`Store`] is the union of four per-domain traits
 //! ([`InboxStore`], [`OutboxStore`], [`SessionStore`], [`PairingStore`]); a module that needs
 //! only one domain can take `Arc<dyn PairingStore>` (trait upcasting) and tests can fake just
-//! that. [`SqliteStore`] is the only backend today; a PostgreSQL backend for several replicas
-//! implements the same traits (row leases with `SKIP LOCKED`, idempotency keys).
+//! that. Two backends implement them with the same semantics: [`SqliteStore`] (one file, one
+//! gateway) and [`PgStore`] (one database shared by several gateway replicas: row leases with
+//! `SKIP LOCKED`, a unique index for one running turn per session, dedup by `ON CONFLICT`).
 //!
 //! # Call order for one message (zero lost, zero duplicated replies)
 //!
@@ -23,16 +24,19 @@
 //! 6. [`InboxStore::finish_turn`].
 //!
 //! At start-up, call [`InboxStore::recover_unfinished`] once: dispatch its `Received` rows again
-//! and start workers for the sessions of its `Queued` rows. A reclaimed turn first checks
+//! and start workers for the sessions of its `Queued` rows. While running, decide the rows
+//! [`InboxStore::undecided_before`] returns (stored a lease ago and still `Received`). A reclaimed turn first checks
 //! [`OutboxStore::reply_parts`]: if a reply was planned, send the unsent parts instead of
 //! asking the agent again. [`OutboxStore::claim_unsent_replies`] picks up parts whose sender
 //! died.
 //!
 //! The store never reads a clock: every time is passed in as epoch milliseconds.
 
+mod decode;
 mod error;
 mod model;
 mod open;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -40,7 +44,8 @@ use async_trait::async_trait;
 pub use error::{PairingError, StoreError};
 pub use model::*;
 pub(crate) use open::create_private_dir;
-pub use open::open_configured;
+pub use open::{StoreBackend, open_configured};
+pub use postgres::{PgOptions, PgStore};
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};
 
 /// Result alias for store calls.
@@ -104,6 +109,13 @@ pub trait InboxStore: Send + Sync {
     /// returns every `received` and `queued` row, oldest first. Live leases of other
     /// instances are left alone.
     async fn recover_unfinished(&self, me: &WorkerId, now_ms: i64) -> StoreResult<Vec<StoredInbound>>;
+
+    /// Rows still `received` that were stored before `received_before_ms`, oldest first, at
+    /// most `limit`: their frame was acknowledged but they were never decided, because the
+    /// process that stored them died (another replica finds them here) or a store write
+    /// failed (disk full). Deciding one twice is harmless: only the first
+    /// [`InboxStore::dispatch_inbound`] moves it.
+    async fn undecided_before(&self, received_before_ms: i64, limit: u32) -> StoreResult<Vec<StoredInbound>>;
 
     /// One inbox row.
     async fn inbound(&self, id: InboundId) -> StoreResult<Option<StoredInbound>>;
@@ -313,11 +325,58 @@ pub trait CronStore: Send + Sync {
     async fn cron_next_due(&self, now_ms: i64) -> StoreResult<Option<i64>>;
 }
 
+/// Send budgets (DingTalk's rate limits) counted in the store, so that several gateways on
+/// one database together stay within a quota that DingTalk counts per app or per robot.
+#[async_trait]
+pub trait RateBudgetStore: Send + Sync {
+    /// Takes one send from `key`'s budget of `limit` sends in any `window_ms` (a sliding
+    /// window ending at `now_ms`): `None` when taken, else `Some(ms)` to wait before the
+    /// oldest counted send leaves the window. Atomic across every process on the store.
+    async fn rate_take(&self, key: &str, limit: u32, window_ms: i64, now_ms: i64)
+    -> StoreResult<Option<i64>>;
+}
+
+/// Sends older than this are dropped whatever their budget: windows are seconds or minutes.
+pub(crate) const RATE_SENDS_STALE_AFTER_MS: i64 = 86_400_000;
+
+/// Sends of a budget at or before this are forgotten by a take at `now_ms`. Two windows, not
+/// one: a taker whose clock is behind (another replica's, or one that waited for the lock)
+/// still counts the sends of its own window, so no window ever holds more than the limit.
+pub(crate) fn forget_before(window_ms: i64, now_ms: i64) -> i64 {
+    now_ms.saturating_sub(window_ms.saturating_mul(2))
+}
+
+/// How long a take from a budget with `used` sends in the window (the oldest at `oldest`)
+/// must wait; `None` when one more fits. Both backends decide with this.
+pub(crate) fn rate_budget_wait(
+    used: i64,
+    oldest: Option<i64>,
+    limit: u32,
+    window_ms: i64,
+    now_ms: i64,
+) -> Option<i64> {
+    if used < i64::from(limit.max(1)) {
+        return None;
+    }
+    let window_ms = window_ms.max(1);
+    // The oldest send leaves the window `window_ms` after it was made; at least 1 ms.
+    let leaves_at = oldest.unwrap_or(now_ms).saturating_add(window_ms);
+    Some(leaves_at.saturating_sub(now_ms).max(1))
+}
+
 /// The whole store, as the gateway holds it: `Arc<dyn Store>`.
 #[async_trait]
 pub trait Store: InboxStore + OutboxStore + SessionStore + PairingStore + CardStore + CronStore {
     /// Finishes pending writes and closes the database. Later calls fail with `Closed`.
     async fn close(&self);
+
+    /// The send budget to share with the other gateways on this store, when the backend is
+    /// meant to be shared by replicas (PostgreSQL). `None` (the default, and SQLite's: one
+    /// gateway per file, whose in-process limiter already sees every send) saves a store
+    /// round trip per send.
+    fn shared_rate_budget(&self) -> Option<std::sync::Arc<dyn RateBudgetStore>> {
+        None
+    }
 
     /// How much work is waiting (for metrics and readiness; also a cheap liveness query).
     async fn queue_depths(&self) -> StoreResult<QueueDepths>;

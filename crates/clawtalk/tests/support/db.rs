@@ -37,3 +37,15 @@ pub async fn statuses(db: &Path, table: &str) -> BTreeMap<String, i64> {
 pub async fn count(db: &Path, table: &str, status: &str) -> i64 {
     statuses(db, table).await.get(status).copied().unwrap_or(0)
 }
+
+/// `lease owner → running turns`: which process is working on what.
+pub async fn running_by_owner(db: &Path) -> BTreeMap<String, i64> {
+    let mut conn = connect(db).await;
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT COALESCE(lease_owner, ''), count(*) FROM inbox WHERE status = 'running' GROUP BY 1",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap_or_else(|e| panic!("count running turns by owner: {e}"));
+    rows.into_iter().collect()
+}

@@ -5,11 +5,16 @@
 //!   HOME with the state directory, config files, injecting messages and reading replies.
 //! - [`process`]: the gateway child process: spawn, SIGKILL, SIGTERM, logs; always killed on drop.
 //! - [`db`]: read-only looks into the gateway's SQLite state (WAL lets us read while it runs).
+//! - [`pg`]: a private PostgreSQL schema per test (`CLAWTALK_TEST_PG`), and its `store.url`.
+//! - [`replicas`]: several gateways on one PostgreSQL store and one app.
 
 #![allow(dead_code)]
 
 pub mod db;
+pub mod faults;
+pub mod pg;
 pub mod process;
+pub mod replicas;
 pub mod web;
 pub mod webhook;
 pub mod world;

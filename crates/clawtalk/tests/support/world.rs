@@ -25,6 +25,19 @@ pub const CAROL: &str = "0456123498761234";
 /// Policies that let everyone in (the plugins' defaults), for `channels_extra`.
 pub const OPEN: &str = r#"dmPolicy: "open", allowFrom: ["*"], groupPolicy: "open","#;
 
+/// Keys spliced into the sections of [`World::config_with`] (each ends with a comma).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConfigExtras<'a> {
+    /// Into `channels.dingtalk` (policies, e.g. [`OPEN`]).
+    pub channels: &'a str,
+    /// Into `gateway`.
+    pub gateway: &'a str,
+    /// Into `models.providers.mock`.
+    pub provider: &'a str,
+    /// At the top level.
+    pub top: &'a str,
+}
+
 /// How to build a [`World`].
 #[derive(Debug, Clone)]
 pub struct WorldOptions {
@@ -138,17 +151,32 @@ impl World {
     /// `channels_extra` / `top_extra` spliced into `channels.dingtalk` and the top level
     /// (policies go in `channels_extra`, e.g. [`OPEN`]).
     pub fn config(&self, channels_extra: &str, top_extra: &str) -> String {
+        self.config_with(&ConfigExtras {
+            channels: channels_extra,
+            top: top_extra,
+            ..ConfigExtras::default()
+        })
+    }
+
+    /// [`World::config`] with keys spliced into more sections.
+    pub fn config_with(&self, extra: &ConfigExtras<'_>) -> String {
+        let ConfigExtras {
+            channels,
+            gateway,
+            provider,
+            top,
+        } = extra;
         self.fill(&format!(
             r#"// Written by the e2e harness.
 {{
   agents: {{ list: [ {{ id: "main", name: "E2E Bot", model: "mock/e2e-model" }} ] }},
-  models: {{ providers: {{ mock: {{ baseUrl: "{{MODEL}}", apiKey: "sk-e2e-mock" }} }} }},
+  models: {{ providers: {{ mock: {{ baseUrl: "{{MODEL}}", apiKey: "sk-e2e-mock", {provider} }} }} }},
   channels: {{ dingtalk: {{
     clientId: "{{APP1}}", clientSecret: "{{SECRET1}}", endpoints: "{{SIM}}",
-    {channels_extra}
+    {channels}
   }} }},
-  gateway: {{ stateDir: "{{STATE}}" }},
-  {top_extra}
+  gateway: {{ stateDir: "{{STATE}}", {gateway} }},
+  {top}
 }}"#
         ))
     }

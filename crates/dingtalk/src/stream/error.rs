@@ -7,8 +7,8 @@ pub enum StreamError {
     /// `connections/open` answered with an error status (wrong credentials, app unpublished,
     /// bot not in Stream mode, IP allowlist, platform trouble).
     #[error(
-        "DingTalk refused to open a Stream connection (HTTP {status}): {body}. Check the Client ID / \
-         Client Secret, that the app is published and that the bot's receive mode is Stream"
+        "DingTalk refused to open a Stream connection (HTTP {status}): {body}. {}",
+        open_rejected_hint(*.status)
     )]
     OpenRejected {
         /// HTTP status.
@@ -33,7 +33,42 @@ pub enum StreamError {
     Timeout(&'static str),
 }
 
+/// What to do about a refused `connections/open`: a 429 or 5xx is DingTalk's trouble and
+/// passes by itself; anything else is most likely the app's settings.
+fn open_rejected_hint(status: u16) -> &'static str {
+    if status == 429 || status >= 500 {
+        "DingTalk is unavailable or busy for now; the client keeps retrying"
+    } else {
+        "Check the Client ID / Client Secret, that the app is published and that the bot's \
+         receive mode is Stream"
+    }
+}
+
 /// The ACK could not be written because its connection is gone; the server will redeliver.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("the Stream connection that carried this frame is closed; DingTalk will redeliver it")]
 pub struct AckError;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_open_points_at_the_settings_only_when_they_can_be_the_cause() {
+        let rejected = |status| {
+            StreamError::OpenRejected {
+                status,
+                body: r#"{"code":"x"}"#.into(),
+            }
+            .to_string()
+        };
+        assert!(rejected(400).contains("Check the Client ID"), "{}", rejected(400));
+        for status in [429, 500, 503] {
+            let text = rejected(status);
+            assert!(
+                !text.contains("Client ID") && text.contains("keeps retrying"),
+                "{text}"
+            );
+        }
+    }
+}

@@ -124,38 +124,50 @@ fn mode_of(_path: &Path) -> Option<u32> {
 }
 
 /// Opens the store as the gateway does (which applies pending migrations) and reads from it;
-/// checks the database file is writable.
+/// names the backend (PostgreSQL URLs with the password masked) and, for SQLite, checks the
+/// database file is writable.
 pub(super) async fn check_store(config: &Config, findings: &mut Vec<Finding>) {
-    let store = match crate::store::open_configured(config).await {
-        Ok(store) => store,
+    let backend = match crate::store::StoreBackend::from_url(&config.store.url) {
+        Ok(backend) => backend,
         Err(error) => {
             findings.push(Finding::problem("store", format!("{error:#}")));
             return;
         }
     };
-    let db = config
-        .store
-        .url
-        .strip_prefix("sqlite://")
-        .or_else(|| config.store.url.strip_prefix("sqlite:"))
-        .map(|p| p.split('?').next().unwrap_or_default().to_owned())
-        .unwrap_or_default();
-    let writable = std::fs::OpenOptions::new().append(true).open(&db);
-    let depths = crate::store::Store::queue_depths(&store).await;
-    crate::store::Store::close(&store).await;
+    let shown = backend.describe();
+    let store = match crate::store::open_configured(config).await {
+        Ok(store) => store,
+        Err(error) => {
+            findings.push(Finding::problem("store", format!("{shown}: {error:#}")));
+            return;
+        }
+    };
+    let depths = store.queue_depths().await;
+    store.close().await;
+    let writable = match &backend {
+        crate::store::StoreBackend::Sqlite(path) => {
+            std::fs::OpenOptions::new().append(true).open(path).map(drop)
+        }
+        // The server decides; the migration that just ran proves we may write.
+        crate::store::StoreBackend::Postgres(_) => Ok(()),
+    };
+    let reached = match backend {
+        crate::store::StoreBackend::Sqlite(_) => "opens",
+        crate::store::StoreBackend::Postgres(_) => "reachable",
+    };
     match (depths, writable) {
         (Err(error), _) => findings.push(Finding::problem(
             "store",
-            format!("{db} opens but cannot be read ({error}); restore it from a backup or move it away"),
+            format!("{shown} {reached} but cannot be read ({error}); restore it from a backup or move it away"),
         )),
         (_, Err(error)) => findings.push(Finding::problem(
             "store",
-            format!("{db} is not writable ({error}); fix its owner and mode (0600)"),
+            format!("{shown} is not writable ({error}); fix its owner and mode (0600)"),
         )),
-        (Ok(d), Ok(_)) => findings.push(Finding::ok(
+        (Ok(d), Ok(())) => findings.push(Finding::ok(
             "store",
             format!(
-                "{db} opens, schema up to date, writable ({} pending turn(s), {} unsent reply part(s))",
+                "{shown} {reached}, schema up to date, writable ({} pending turn(s), {} unsent reply part(s))",
                 d.pending_turns, d.planned_parts
             ),
         )),

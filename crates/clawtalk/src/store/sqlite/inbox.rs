@@ -403,6 +403,28 @@ impl InboxStore for SqliteStore {
         .await
     }
 
+    async fn undecided_before(&self, received_before_ms: i64, limit: u32) -> StoreResult<Vec<StoredInbound>> {
+        self.read(move |conn| {
+            Box::pin(async move {
+                let sql: &str = concat!(
+                    "SELECT ",
+                    columns!(),
+                    " FROM inbox \
+                     WHERE status IN ('received', 'queued', 'running') AND status = 'received' \
+                       AND received_at_ms < ?1 \
+                     ORDER BY id LIMIT ?2"
+                );
+                let rows = sqlx::query(sql)
+                    .bind(received_before_ms)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *conn)
+                    .await?;
+                rows.iter().map(decode).collect()
+            })
+        })
+        .await
+    }
+
     async fn inbound(&self, id: InboundId) -> StoreResult<Option<StoredInbound>> {
         self.read(move |conn| {
             Box::pin(async move {

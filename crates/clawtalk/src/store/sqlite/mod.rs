@@ -9,6 +9,7 @@ mod cron;
 mod inbox;
 mod outbox;
 mod pairing;
+mod rate_budget;
 mod row;
 mod session;
 mod writer;
@@ -24,6 +25,11 @@ use sqlx::{ConnectOptions, SqliteConnection, SqlitePool};
 use super::error::StoreError;
 use super::{Store, StoreResult};
 use writer::{BoxFut, Writer};
+
+// Rules both backends share: reply idempotency keys, pairing codes, session generations.
+pub(crate) use outbox::idempotency_key;
+pub(crate) use pairing::{fresh_codes, normalize_code};
+pub(crate) use session::needs_new_generation;
 
 /// Embedded schema; applied on every open (already-applied steps are skipped).
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

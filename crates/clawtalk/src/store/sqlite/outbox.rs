@@ -43,7 +43,7 @@ fn decode(row: &SqliteRow) -> Result<ReplyPart, StoreError> {
 /// Derived from the platform's message identity, not from local row ids, so the key is the
 /// same whichever store (or restored backup) plans the reply, and is short and URL-safe
 /// whatever characters the message id has.
-pub(super) fn idempotency_key(robot_code: &str, msg_id: &str, part: u32) -> String {
+pub(crate) fn idempotency_key(robot_code: &str, msg_id: &str, part: u32) -> String {
     let mut hash = Sha256::new();
     hash.update(robot_code.as_bytes());
     hash.update([0]);

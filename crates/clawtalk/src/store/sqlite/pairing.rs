@@ -29,7 +29,7 @@ macro_rules! columns {
 
 /// Random codes from the thread's CSPRNG (ChaCha, OS-seeded), so codes cannot be predicted
 /// from earlier ones.
-fn fresh_codes() -> Vec<String> {
+pub(crate) fn fresh_codes() -> Vec<String> {
     let mut rng = rand::rng();
     (0..CODE_ATTEMPTS)
         .map(|_| {
@@ -41,7 +41,7 @@ fn fresh_codes() -> Vec<String> {
 }
 
 /// Accepts what an operator may type: any case, spaces or dashes between groups.
-fn normalize_code(code: &str) -> String {
+pub(crate) fn normalize_code(code: &str) -> String {
     code.chars()
         .filter(|c| !c.is_whitespace() && *c != '-')
         .map(|c| c.to_ascii_uppercase())

@@ -47,7 +47,7 @@ async fn by_key(conn: &mut SqliteConnection, key: &str) -> Result<Option<Session
 }
 
 /// Whether an existing session starts a new generation now.
-fn needs_new_generation(
+pub(crate) fn needs_new_generation(
     session: &Session,
     agent_id: &str,
     now_ms: i64,

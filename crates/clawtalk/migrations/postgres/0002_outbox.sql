@@ -1,0 +1,25 @@
+-- Outbox: each reply part is written before it is sent and marked sent right after, so a
+-- restart resends exactly the parts that were never confirmed.
+CREATE TABLE outbox (
+    id                  BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    inbound_id          BIGINT  NOT NULL REFERENCES inbox (id) ON DELETE CASCADE,
+    part                BIGINT  NOT NULL CHECK (part >= 0),
+    -- Stable per (robot_code, msg_id, part): the send's idempotency key where the API has one.
+    idempotency_key     TEXT    NOT NULL UNIQUE,
+    kind                TEXT    NOT NULL,
+    body_json           TEXT    NOT NULL,
+    status              TEXT    NOT NULL DEFAULT 'planned' CHECK (status IN ('planned', 'sent', 'failed')),
+    attempts            BIGINT  NOT NULL DEFAULT 0,
+    lease_owner         TEXT,
+    lease_incarnation   TEXT,
+    lease_expires_at_ms BIGINT,
+    created_at_ms       BIGINT  NOT NULL,
+    updated_at_ms       BIGINT  NOT NULL,
+    sent_at_ms          BIGINT,
+    process_query_key   TEXT,
+    response_json       TEXT,
+    last_error          TEXT,
+    UNIQUE (inbound_id, part)
+);
+
+CREATE INDEX outbox_unsent ON outbox (id) WHERE status = 'planned';

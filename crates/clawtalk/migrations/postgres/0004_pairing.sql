@@ -1,0 +1,26 @@
+-- Pairing: a DM sender gets a short code; the operator approves it with the CLI and the
+-- sender joins the account's allowlist.
+CREATE TABLE pairing_requests (
+    id             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    code           TEXT   NOT NULL UNIQUE COLLATE "C",
+    account_id     TEXT   NOT NULL,
+    -- The sender key: staff id, else the encrypted per-app id (external members).
+    sender_id      TEXT   NOT NULL COLLATE "C",
+    nick           TEXT   NOT NULL,
+    -- 'pending' past expires_at_ms reads as expired; 'expired' is stored when superseded.
+    status         TEXT   NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'approved', 'rejected', 'expired')),
+    created_at_ms  BIGINT NOT NULL,
+    expires_at_ms  BIGINT NOT NULL,
+    decided_at_ms  BIGINT
+);
+
+CREATE INDEX pairing_pending ON pairing_requests (account_id, sender_id) WHERE status = 'pending';
+
+CREATE TABLE approved_senders (
+    account_id     TEXT   NOT NULL,
+    sender_id      TEXT   NOT NULL COLLATE "C",
+    nick           TEXT   NOT NULL,
+    approved_at_ms BIGINT NOT NULL,
+    via_code       TEXT,
+    PRIMARY KEY (account_id, sender_id)
+);

@@ -1,0 +1,8 @@
+-- Send budgets shared by every gateway on this database: one row per send DingTalk counted,
+-- kept for one window (a sliding log, as strict as DingTalk's own sliding windows).
+CREATE TABLE rate_sends (
+    budget_key TEXT   NOT NULL COLLATE "C",
+    at_ms      BIGINT NOT NULL
+);
+
+CREATE INDEX rate_sends_by_key ON rate_sends (budget_key, at_ms);

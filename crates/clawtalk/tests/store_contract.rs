@@ -1,0 +1,1876 @@
+//! The store contract: the same cases against every backend, through `Arc<dyn Store>`.
+//!
+//! SQLite always (a file in a temp dir); PostgreSQL when `CLAWTALK_TEST_PG` names a server
+//! (each test in its own schema, dropped afterwards), otherwise those tests print that they
+//! were skipped. "Opening again" is a process restart on SQLite and another replica's pool
+//! on PostgreSQL; the `replicas_*` cases race several opened stores against each other.
+
+#[path = "support/pg.rs"]
+#[allow(dead_code)] // Helpers for the e2e tests too.
+mod pg;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use clawtalk::store::*;
+use dingtalk::ids::{ConversationId, MsgId, RobotCode, StaffId};
+use sqlx::Connection;
+
+const LEASE: i64 = 30_000;
+
+/// One database, opened as many times as a test likes.
+#[async_trait(?Send)]
+trait Db {
+    /// A new store handle on the database (a restart, or another replica).
+    async fn open(&self) -> Arc<dyn Store>;
+    /// The same database as a send budget (a separate handle, as another gateway holds it).
+    async fn open_budget(&self) -> Arc<dyn RateBudgetStore>;
+    /// Runs raw SQL behind the store's back (to prove what the schema itself refuses).
+    async fn execute(&self, sql: &str) -> Result<(), String>;
+    /// The single integer `sql` selects.
+    async fn count(&self, sql: &str) -> i64;
+    /// The backend's folder under `migrations/`.
+    fn migrations_dir(&self) -> &'static str;
+}
+
+struct SqliteDb {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl SqliteDb {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state").join("clawtalk.db");
+        Self { _dir: dir, path }
+    }
+
+    async fn connect(&self) -> sqlx::SqliteConnection {
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}", self.path.display()))
+            .await
+            .unwrap()
+    }
+}
+
+#[async_trait(?Send)]
+impl Db for SqliteDb {
+    async fn open(&self) -> Arc<dyn Store> {
+        Arc::new(SqliteStore::open(&self.path).await.expect("open store"))
+    }
+
+    async fn open_budget(&self) -> Arc<dyn RateBudgetStore> {
+        Arc::new(SqliteStore::open(&self.path).await.expect("open store"))
+    }
+
+    async fn execute(&self, sql: &str) -> Result<(), String> {
+        let mut conn = self.connect().await;
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut conn)
+            .await;
+        done.map(drop).map_err(|e| e.to_string())
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        let mut conn = self.connect().await;
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    }
+
+    fn migrations_dir(&self) -> &'static str {
+        "sqlite"
+    }
+}
+
+struct PgDb {
+    schema: pg::TestSchema,
+}
+
+impl PgDb {
+    async fn create(test: &str) -> Option<Self> {
+        Some(Self {
+            schema: pg::TestSchema::create(test).await?,
+        })
+    }
+
+    async fn connect(&self) -> sqlx::PgConnection {
+        sqlx::PgConnection::connect(&self.schema.url()).await.unwrap()
+    }
+}
+
+#[async_trait(?Send)]
+impl Db for PgDb {
+    async fn open(&self) -> Arc<dyn Store> {
+        Arc::new(PgStore::open(&self.schema.url()).await.expect("open store"))
+    }
+
+    async fn open_budget(&self) -> Arc<dyn RateBudgetStore> {
+        Arc::new(PgStore::open(&self.schema.url()).await.expect("open store"))
+    }
+
+    async fn execute(&self, sql: &str) -> Result<(), String> {
+        let mut conn = self.connect().await;
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut conn)
+            .await;
+        done.map(drop).map_err(|e| e.to_string())
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        let mut conn = self.connect().await;
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    }
+
+    fn migrations_dir(&self) -> &'static str {
+        "postgres"
+    }
+}
+
+/// Every case below, once per backend: `sqlite::<case>` and `postgres::<case>`.
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let db = super::SqliteDb::new();
+                    super::$case(&db).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(db) = super::PgDb::create(stringify!($case)).await else {
+                        return;
+                    };
+                    super::$case(&db).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    dedup_survives_reopen,
+    concurrent_duplicates_yield_exactly_one_new,
+    one_turn_per_session_across_two_workers,
+    concurrent_claims_never_run_a_session_twice,
+    expired_lease_is_reclaimed,
+    a_lapsed_turn_is_reclaimed_before_older_queued_work_of_its_session,
+    unfinished_turns_are_recovered_after_reopen,
+    undecided_rows_are_found_once_they_are_old_enough,
+    routing_and_cancellation,
+    only_the_lease_holder_plans_and_stop_ends_unsent_parts,
+    outbox_resends_only_unsent_parts_after_reopen,
+    unsent_parts_of_dead_senders_are_claimed_once,
+    idle_reset_starts_a_new_generation_and_history,
+    conversation_and_session_ids_are_case_sensitive,
+    pairing_lifecycle,
+    migrations_are_idempotent_and_data_survives_reopen,
+    purge_keeps_open_work_and_recent_history,
+    the_gateway_can_hold_it_as_a_trait_object,
+    sessions_list_most_recent_first_and_read_by_id,
+    open_cards_are_listed_until_closed,
+    cron_tasks_round_trip_and_hide_the_webhook_token_in_debug,
+    only_due_unleased_cron_tasks_are_claimed_and_firing_moves_them_on,
+    one_shot_cron_tasks_end_and_cancelled_or_run_now_tasks_behave,
+    replicas_racing_one_message_record_it_once,
+    replicas_claiming_turns_never_run_a_session_twice_and_keep_its_order,
+    replicas_claim_each_due_cron_run_once,
+    replicas_approve_a_code_once_and_give_a_sender_one_code,
+    replicas_opening_a_session_create_it_once,
+    replicas_claim_disjoint_unsent_replies,
+    rate_budgets_count_a_sliding_window,
+    replicas_taking_from_one_budget_never_exceed_it,
+    rate_limit_layers_on_one_store_stay_within_the_quota_together,
+);
+
+fn message(msg_id: &str, session: &str, conversation: &str) -> InboundRecord {
+    InboundRecord {
+        account_id: "default".into(),
+        robot_code: RobotCode::new("dingbot"),
+        msg_id: MsgId::new(msg_id),
+        conversation_id: ConversationId::new(conversation),
+        sender_staff_id: Some(StaffId::new("0312")),
+        session_key: session.into(),
+        received_at_ms: 1_000,
+        raw_payload_json: format!(r#"{{"msgId":"{msg_id}"}}"#),
+        text: format!("hello {msg_id}"),
+    }
+}
+
+async fn record_queued(store: &Arc<dyn Store>, msg_id: &str, session: &str) -> InboundId {
+    let RecordOutcome::New(id) = store
+        .record_inbound(message(msg_id, session, "cidA"))
+        .await
+        .expect("record")
+    else {
+        panic!("{msg_id} was not new");
+    };
+    store
+        .dispatch_inbound(id, Dispatch::Queue, 1_000)
+        .await
+        .expect("queue");
+    id
+}
+
+fn part(n: u32, text: &str) -> NewReplyPart {
+    NewReplyPart {
+        part: n,
+        kind: "sampleMarkdown".into(),
+        body_json: format!(r#"{{"text":"{text}"}}"#),
+    }
+}
+
+async fn dedup_survives_reopen(db: &dyn Db) {
+    let store = db.open().await;
+    let first = store.record_inbound(message("m1", "s1", "cidA")).await.unwrap();
+    let RecordOutcome::New(id) = first else {
+        panic!("first delivery must be new: {first:?}")
+    };
+    store.close().await;
+
+    let store = db.open().await;
+    assert_eq!(
+        store.record_inbound(message("m1", "s1", "cidA")).await.unwrap(),
+        RecordOutcome::Duplicate {
+            id,
+            status: InboundStatus::Received
+        }
+    );
+    // Same msg id for another robot is another message.
+    let mut other_bot = message("m1", "s1", "cidA");
+    other_bot.robot_code = RobotCode::new("dingbot2");
+    assert!(matches!(
+        store.record_inbound(other_bot).await.unwrap(),
+        RecordOutcome::New(_)
+    ));
+    let stored = store.inbound(id).await.unwrap().unwrap();
+    assert_eq!(stored.record, message("m1", "s1", "cidA"));
+    store.close().await;
+}
+
+async fn concurrent_duplicates_yield_exactly_one_new(db: &dyn Db) {
+    let store = db.open().await;
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.record_inbound(message("same", "s1", "cidA")).await })
+        })
+        .collect();
+    let mut new = Vec::new();
+    let mut duplicates = 0;
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            RecordOutcome::New(id) => new.push(id),
+            RecordOutcome::Duplicate { .. } => duplicates += 1,
+        }
+    }
+    assert_eq!(new.len(), 1, "exactly one task sees the message as new");
+    assert_eq!(duplicates, 19);
+    store.close().await;
+}
+
+async fn one_turn_per_session_across_two_workers(db: &dyn Db) {
+    let store = db.open().await;
+    let a1 = record_queued(&store, "a1", "sA").await;
+    let a2 = record_queued(&store, "a2", "sA").await;
+    let b1 = record_queued(&store, "b1", "sB").await;
+    let (w1, w2) = (WorkerId::new("gw"), WorkerId::new("gw"));
+
+    let t1 = store
+        .claim_next_turn(ClaimScope::Any, &w1, LEASE, 2_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(t1.id, a1);
+    assert_eq!(t1.status, InboundStatus::Running);
+    assert_eq!(t1.attempts, 1);
+    assert!(t1.lease.as_ref().unwrap().is_held_by(&w1, 2_000));
+    // sA is busy, so the second worker gets sB, not a2.
+    let t2 = store
+        .claim_next_turn(ClaimScope::Any, &w2, LEASE, 2_001)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(t2.id, b1);
+    assert!(
+        store
+            .claim_next_turn(ClaimScope::Any, &w2, LEASE, 2_002)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .claim_next_turn(ClaimScope::Session("sA"), &w2, LEASE, 2_002)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    store
+        .finish_turn(a1, &w1, TurnOutcome::Replied, 3_000)
+        .await
+        .unwrap();
+    let t3 = store
+        .claim_next_turn(ClaimScope::Session("sA"), &w2, LEASE, 3_001)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(t3.id, a2);
+    // Finishing twice, or with the wrong worker, is refused.
+    assert_eq!(
+        store.finish_turn(a1, &w1, TurnOutcome::Replied, 3_002).await,
+        Err(StoreError::LeaseLost { id: a1 })
+    );
+    assert_eq!(
+        store.finish_turn(a2, &w1, TurnOutcome::Replied, 3_002).await,
+        Err(StoreError::LeaseLost { id: a2 })
+    );
+    store.close().await;
+}
+
+async fn concurrent_claims_never_run_a_session_twice(db: &dyn Db) {
+    let store = db.open().await;
+    for i in 0..10 {
+        record_queued(&store, &format!("m{i}"), &format!("s{}", i % 3)).await;
+    }
+    let workers: Vec<_> = (0..6)
+        .map(|n| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let me = WorkerId::new(format!("w{n}"));
+                let mut got = Vec::new();
+                if let Some(turn) = store
+                    .claim_next_turn(ClaimScope::Any, &me, LEASE, 2_000)
+                    .await
+                    .unwrap()
+                {
+                    got.push(turn.record.session_key);
+                }
+                got
+            })
+        })
+        .collect();
+    let mut sessions = Vec::new();
+    for worker in workers {
+        sessions.extend(worker.await.unwrap());
+    }
+    sessions.sort();
+    assert_eq!(sessions, ["s0", "s1", "s2"], "one running turn per session");
+    store.close().await;
+}
+
+async fn expired_lease_is_reclaimed(db: &dyn Db) {
+    let store = db.open().await;
+    let id = record_queued(&store, "m1", "s1").await;
+    let (dead, alive) = (WorkerId::new("a"), WorkerId::new("b"));
+    store
+        .claim_next_turn(ClaimScope::Any, &dead, 1_000, 10_000)
+        .await
+        .unwrap()
+        .unwrap();
+    // Still leased at 10_999; lapsed at 11_000.
+    assert!(
+        store
+            .claim_next_turn(ClaimScope::Any, &alive, LEASE, 10_999)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let again = store
+        .claim_next_turn(ClaimScope::Any, &alive, LEASE, 11_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.id, id);
+    assert_eq!(again.attempts, 2);
+    assert_eq!(
+        store.renew_lease(id, &dead, LEASE, 11_001).await,
+        Err(StoreError::LeaseLost { id })
+    );
+    assert_eq!(
+        store.finish_turn(id, &dead, TurnOutcome::Replied, 11_002).await,
+        Err(StoreError::LeaseLost { id })
+    );
+    store.renew_lease(id, &alive, LEASE, 11_003).await.unwrap();
+    store
+        .finish_turn(id, &alive, TurnOutcome::Failed("model down".into()), 12_000)
+        .await
+        .unwrap();
+    let row = store.inbound(id).await.unwrap().unwrap();
+    assert_eq!(row.status, InboundStatus::Failed);
+    assert_eq!(row.error.as_deref(), Some("model down"));
+    assert!(row.lease.is_none());
+    store.close().await;
+}
+
+async fn a_lapsed_turn_is_reclaimed_before_older_queued_work_of_its_session(db: &dyn Db) {
+    let store = db.open().await;
+    let RecordOutcome::New(older) = store.record_inbound(message("a", "s1", "cidA")).await.unwrap() else {
+        panic!("new");
+    };
+    let newer = record_queued(&store, "b", "s1").await;
+    let w = WorkerId::new("gw");
+    let first = store
+        .claim_next_turn(ClaimScope::Any, &w, 1_000, 2_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.id, newer);
+    // The older message is dispatched late, while the newer one runs.
+    store
+        .dispatch_inbound(older, Dispatch::Queue, 2_100)
+        .await
+        .unwrap();
+    let next = store
+        .claim_next_turn(ClaimScope::Any, &w, LEASE, 5_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (next.id, next.attempts),
+        (newer, 2),
+        "take over the lapsed turn first"
+    );
+    assert!(
+        store
+            .claim_next_turn(ClaimScope::Any, &w, LEASE, 5_001)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.close().await;
+
+    // The database itself refuses a second running turn in a session.
+    let second = db
+        .execute(&format!("UPDATE inbox SET status = 'running' WHERE id = {older}"))
+        .await;
+    assert!(second.is_err(), "unique index inbox_one_running_per_session");
+}
+
+async fn unfinished_turns_are_recovered_after_reopen(db: &dyn Db) {
+    let store = db.open().await;
+    let running = record_queued(&store, "run", "s1").await;
+    let queued = record_queued(&store, "queued", "s2").await;
+    let other_replica = record_queued(&store, "other", "s3").await;
+    let done = record_queued(&store, "done", "s4").await;
+    let RecordOutcome::New(received) = store.record_inbound(message("recv", "s5", "cidA")).await.unwrap()
+    else {
+        panic!("new");
+    };
+    let before = WorkerId::new("gw-1");
+    let replica = WorkerId::new("gw-2");
+    store
+        .claim_next_turn(ClaimScope::Session("s1"), &before, LEASE, 2_000)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .claim_next_turn(ClaimScope::Session("s3"), &replica, LEASE, 2_000)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .claim_next_turn(ClaimScope::Session("s4"), &before, LEASE, 2_000)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .finish_turn(done, &before, TurnOutcome::Replied, 2_100)
+        .await
+        .unwrap();
+    // Crash: no close.
+    drop(store);
+
+    let store = db.open().await;
+    let after = WorkerId::new("gw-1");
+    // Leases are still live at 3_000: only our own previous incarnation's turn is reclaimed.
+    let unfinished = store.recover_unfinished(&after, 3_000).await.unwrap();
+    let ids: Vec<_> = unfinished.iter().map(|m| (m.id, m.status)).collect();
+    assert_eq!(
+        ids,
+        [
+            (running, InboundStatus::Queued),
+            (queued, InboundStatus::Queued),
+            (received, InboundStatus::Received)
+        ]
+    );
+    assert_eq!(
+        store.inbound(other_replica).await.unwrap().unwrap().status,
+        InboundStatus::Running
+    );
+    let resumed = store
+        .claim_next_turn(ClaimScope::Session("s1"), &after, LEASE, 3_001)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((resumed.id, resumed.attempts), (running, 2));
+    // Once the other replica's lease lapses, recovery takes it too.
+    let later = store.recover_unfinished(&after, 2_000 + LEASE).await.unwrap();
+    assert!(later.iter().any(|m| m.id == other_replica));
+    store.close().await;
+}
+
+async fn undecided_rows_are_found_once_they_are_old_enough(db: &dyn Db) {
+    let store = db.open().await;
+    let mut stale = message("m-stale", "s1", "cidA");
+    stale.received_at_ms = 1_000;
+    let mut fresh = message("m-fresh", "s2", "cidA");
+    fresh.received_at_ms = 5_000;
+    let RecordOutcome::New(stale_id) = store.record_inbound(stale).await.unwrap() else {
+        panic!("new")
+    };
+    store.record_inbound(fresh).await.unwrap();
+    // Decided rows are not "undecided", however old.
+    record_queued(&store, "m-queued", "s3").await;
+
+    let found = store.undecided_before(3_000, 10).await.unwrap();
+    let ids: Vec<_> = found.iter().map(|m| (m.id, m.status)).collect();
+    assert_eq!(ids, [(stale_id, InboundStatus::Received)]);
+    assert_eq!(store.undecided_before(9_000, 10).await.unwrap().len(), 2);
+    assert_eq!(store.undecided_before(9_000, 1).await.unwrap().len(), 1, "limit");
+
+    store
+        .dispatch_inbound(stale_id, Dispatch::Queue, 6_000)
+        .await
+        .unwrap();
+    assert!(store.undecided_before(3_000, 10).await.unwrap().is_empty());
+    store.close().await;
+}
+
+async fn routing_and_cancellation(db: &dyn Db) {
+    let store = db.open().await;
+    let RecordOutcome::New(id) = store.record_inbound(message("m1", "s1", "cidA")).await.unwrap() else {
+        panic!("new");
+    };
+    store.dispatch_inbound(id, Dispatch::Ignore, 1_500).await.unwrap();
+    store.dispatch_inbound(id, Dispatch::Ignore, 1_501).await.unwrap();
+    assert!(matches!(
+        store.dispatch_inbound(id, Dispatch::Queue, 1_502).await,
+        Err(StoreError::InvalidTransition { .. })
+    ));
+    assert!(matches!(
+        store.dispatch_inbound(999, Dispatch::Queue, 1_502).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    let a = record_queued(&store, "a", "s2").await;
+    let b = record_queued(&store, "b", "s2").await;
+    let c = record_queued(&store, "c", "s2").await;
+    let me = WorkerId::new("gw");
+    store
+        .claim_next_turn(ClaimScope::Any, &me, LEASE, 2_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .cancel_running("s2", CancelScope::Running, 2_100)
+            .await
+            .unwrap(),
+        [a]
+    );
+    assert_eq!(
+        store.finish_turn(a, &me, TurnOutcome::Replied, 2_200).await,
+        Err(StoreError::LeaseLost { id: a })
+    );
+    assert_eq!(
+        store.inbound(a).await.unwrap().unwrap().status,
+        InboundStatus::Cancelled
+    );
+    let next = store
+        .claim_next_turn(ClaimScope::Any, &me, LEASE, 2_300)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.id, b);
+    assert_eq!(
+        store
+            .cancel_running("s2", CancelScope::RunningAndQueued, 2_400)
+            .await
+            .unwrap(),
+        [b, c]
+    );
+    assert!(
+        store
+            .claim_next_turn(ClaimScope::Any, &me, LEASE, 2_500)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .cancel_running("s2", CancelScope::Running, 2_600)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store.close().await;
+}
+
+async fn only_the_lease_holder_plans_and_stop_ends_unsent_parts(db: &dyn Db) {
+    let store = db.open().await;
+    let (me, other) = (WorkerId::new("gw"), WorkerId::new("gw"));
+    // A command answered before routing may plan while the message is still `received`.
+    let RecordOutcome::New(cmd) = store.record_inbound(message("cmd", "s0", "cidA")).await.unwrap() else {
+        panic!("new");
+    };
+    let planned = store
+        .plan_reply(cmd, vec![part(0, "new session")], &me, LEASE, 1_000)
+        .await
+        .unwrap();
+    store
+        .mark_reply_sent(planned[0].id, SendReceipt::default(), 1_000)
+        .await
+        .unwrap();
+    store
+        .dispatch_inbound(cmd, Dispatch::Replied, 1_001)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .plan_reply(cmd, vec![part(1, "late")], &me, LEASE, 1_002)
+            .await,
+        Err(StoreError::LeaseLost { id: cmd })
+    );
+
+    let id = record_queued(&store, "m1", "s1").await;
+    assert_eq!(
+        store.plan_reply(id, vec![part(0, "x")], &me, LEASE, 1_500).await,
+        Err(StoreError::LeaseLost { id }),
+        "queued, not claimed"
+    );
+    store
+        .claim_next_turn(ClaimScope::Any, &me, LEASE, 2_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .plan_reply(id, vec![part(0, "x")], &other, LEASE, 2_001)
+            .await,
+        Err(StoreError::LeaseLost { id })
+    );
+    let parts = store
+        .plan_reply(id, vec![part(0, "x"), part(1, "y")], &me, LEASE, 2_002)
+        .await
+        .unwrap();
+    store
+        .mark_reply_sent(parts[0].id, SendReceipt::default(), 2_003)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .cancel_running("s1", CancelScope::Running, 2_004)
+            .await
+            .unwrap(),
+        [id]
+    );
+    let after = store.reply_parts(id).await.unwrap();
+    assert_eq!(after[0].status, ReplyStatus::Sent);
+    assert_eq!(after[1].status, ReplyStatus::Failed);
+    assert_eq!(after[1].last_error.as_deref(), Some("cancelled"));
+    assert_eq!(
+        store.plan_reply(id, vec![part(2, "z")], &me, LEASE, 2_005).await,
+        Err(StoreError::LeaseLost { id })
+    );
+    assert!(
+        store
+            .claim_unsent_replies(&other, LEASE, 10, i64::MAX / 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store.close().await;
+}
+
+async fn outbox_resends_only_unsent_parts_after_reopen(db: &dyn Db) {
+    let store = db.open().await;
+    let id = record_queued(&store, "m1", "s1").await;
+    let me = WorkerId::new("gw");
+    store
+        .claim_next_turn(ClaimScope::Any, &me, LEASE, 2_000)
+        .await
+        .unwrap()
+        .unwrap();
+    let parts = store
+        .plan_reply(id, vec![part(0, "one"), part(1, "two")], &me, LEASE, 2_100)
+        .await
+        .unwrap();
+    assert_eq!(parts.len(), 2);
+    assert!(parts.iter().all(|p| p.status == ReplyStatus::Planned));
+    assert!(
+        parts
+            .iter()
+            .all(|p| p.lease.as_ref().is_some_and(|l| l.is_held_by(&me, 2_100)))
+    );
+    assert_ne!(parts[0].idempotency_key, parts[1].idempotency_key);
+    let receipt = SendReceipt {
+        process_query_key: Some("pqk-1".into()),
+        response_json: Some(r#"{"processQueryKey":"pqk-1"}"#.into()),
+    };
+    store
+        .mark_reply_sent(parts[0].id, receipt.clone(), 2_200)
+        .await
+        .unwrap();
+    // A repeated mark keeps the first receipt.
+    store
+        .mark_reply_sent(parts[0].id, SendReceipt::default(), 2_201)
+        .await
+        .unwrap();
+    drop(store); // crash before part 1 was sent
+
+    let store = db.open().await;
+    let after = WorkerId::new("gw");
+    store.recover_unfinished(&after, 3_000).await.unwrap();
+    let turn = store
+        .claim_next_turn(ClaimScope::Any, &after, LEASE, 3_001)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(turn.id, id);
+    // The resumed turn re-plans (a different answer would be ignored: first plan wins) and
+    // takes over the unsent part once the dead worker's part lease lapsed.
+    let replanned = store
+        .plan_reply(
+            id,
+            vec![part(0, "ONE"), part(1, "TWO")],
+            &after,
+            LEASE,
+            2_100 + LEASE,
+        )
+        .await
+        .unwrap();
+    assert_eq!(replanned[0].status, ReplyStatus::Sent);
+    assert_eq!(replanned[0].process_query_key.as_deref(), Some("pqk-1"));
+    assert_eq!(replanned[0].body_json, parts[0].body_json);
+    assert_eq!(replanned[1].status, ReplyStatus::Planned);
+    assert_eq!(replanned[1].idempotency_key, parts[1].idempotency_key);
+    assert!(
+        replanned[1]
+            .lease
+            .as_ref()
+            .unwrap()
+            .is_held_by(&after, 2_100 + LEASE)
+    );
+    let to_send: Vec<_> = replanned
+        .iter()
+        .filter(|p| p.status == ReplyStatus::Planned)
+        .map(|p| p.part)
+        .collect();
+    assert_eq!(to_send, [1]);
+
+    // A retryable failure keeps it planned; a permanent one ends it.
+    store
+        .mark_reply_failed(replanned[1].id, "429", false, 3_100)
+        .await
+        .unwrap();
+    let now = store.reply_parts(id).await.unwrap();
+    assert_eq!((now[1].status, now[1].attempts), (ReplyStatus::Planned, 1));
+    assert_eq!(now[1].last_error.as_deref(), Some("429"));
+    store.mark_reply_sent(now[1].id, receipt, 3_200).await.unwrap();
+    store
+        .mark_reply_failed(now[1].id, "late", true, 3_300)
+        .await
+        .unwrap();
+    assert_eq!(store.reply_parts(id).await.unwrap()[1].status, ReplyStatus::Sent);
+    store
+        .finish_turn(id, &after, TurnOutcome::Replied, 3_400)
+        .await
+        .unwrap();
+    store.close().await;
+}
+
+async fn unsent_parts_of_dead_senders_are_claimed_once(db: &dyn Db) {
+    let store = db.open().await;
+    let id = record_queued(&store, "m1", "s1").await;
+    let dead = WorkerId::new("a");
+    store
+        .claim_next_turn(ClaimScope::Any, &dead, 1_000, 2_000)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .plan_reply(id, vec![part(0, "x"), part(1, "y")], &dead, 1_000, 2_000)
+        .await
+        .unwrap();
+    store
+        .finish_turn(id, &dead, TurnOutcome::Replied, 2_001)
+        .await
+        .unwrap();
+    let courier = WorkerId::new("b");
+    // Still leased by the (dead) planner.
+    assert!(
+        store
+            .claim_unsent_replies(&courier, LEASE, 10, 2_500)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let claimed = store
+        .claim_unsent_replies(&courier, LEASE, 10, 3_000)
+        .await
+        .unwrap();
+    assert_eq!(claimed.iter().map(|p| p.part).collect::<Vec<_>>(), [0, 1]);
+    // Nobody else gets them while the courier's lease is live.
+    assert!(
+        store
+            .claim_unsent_replies(&dead, LEASE, 10, 3_001)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        store.mark_reply_sent(12345, SendReceipt::default(), 1).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store
+            .plan_reply(id, vec![part(3, "a"), part(3, "b")], &dead, 1, 1)
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    store.close().await;
+}
+
+async fn idle_reset_starts_a_new_generation_and_history(db: &dyn Db) {
+    let store = db.open().await;
+    const IDLE: Option<i64> = Some(30 * 60 * 1000);
+    let opened = store
+        .session_get_or_create("dm:alice", "main", 1_000, IDLE)
+        .await
+        .unwrap();
+    assert_eq!(opened.new_generation, Some(NewGeneration::Created));
+    let s = opened.session;
+    assert_eq!(s.generation, 1);
+    let entry = |role, text: &str, at_ms| NewTranscriptEntry {
+        role,
+        content_json: format!(r#""{text}""#),
+        inbound_id: None,
+        at_ms,
+    };
+    store
+        .transcript_append(
+            s.id,
+            1,
+            vec![
+                entry(Role::User, "hi", 1_000),
+                entry(Role::Assistant, "hello", 1_001),
+            ],
+        )
+        .await
+        .unwrap();
+
+    let same = store
+        .session_get_or_create("dm:alice", "main", 60_000, IDLE)
+        .await
+        .unwrap();
+    assert_eq!((same.session.generation, same.new_generation), (1, None));
+    assert_eq!(store.transcript_load(s.id, 10).await.unwrap().len(), 2);
+
+    let idle = 60_000 + 30 * 60 * 1000 + 1;
+    let reset = store
+        .session_get_or_create("dm:alice", "main", idle, IDLE)
+        .await
+        .unwrap();
+    assert_eq!(reset.new_generation, Some(NewGeneration::IdleReset));
+    assert_eq!((reset.session.id, reset.session.generation), (s.id, 2));
+    assert!(store.transcript_load(s.id, 10).await.unwrap().is_empty());
+    store
+        .transcript_append(
+            s.id,
+            2,
+            vec![
+                entry(Role::User, "a", idle),
+                entry(Role::Assistant, "b", idle + 1),
+                entry(Role::User, "c", idle + 2),
+            ],
+        )
+        .await
+        .unwrap();
+    let last_two = store.transcript_load(s.id, 2).await.unwrap();
+    assert_eq!(
+        last_two
+            .iter()
+            .map(|e| e.content_json.as_str())
+            .collect::<Vec<_>>(),
+        [r#""b""#, r#""c""#]
+    );
+    assert!(last_two.iter().all(|e| e.generation == 2));
+
+    let manual = store.session_reset("dm:alice", idle + 10).await.unwrap().unwrap();
+    assert_eq!(manual.generation, 3);
+    assert!(store.transcript_load(s.id, 10).await.unwrap().is_empty());
+    assert!(store.session_reset("dm:nobody", 1).await.unwrap().is_none());
+    let moved = store
+        .session_get_or_create("dm:alice", "other", idle + 20, IDLE)
+        .await
+        .unwrap();
+    assert_eq!(moved.new_generation, Some(NewGeneration::AgentChanged));
+    assert_eq!(moved.session.generation, 4);
+    assert!(matches!(
+        store
+            .transcript_append(s.id, 9, vec![entry(Role::User, "x", 1)])
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store.transcript_append(777, 1, vec![]).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    store.close().await;
+}
+
+async fn conversation_and_session_ids_are_case_sensitive(db: &dyn Db) {
+    let store = db.open().await;
+    let upper = store
+        .record_inbound(message("msgX", "group:cidAbC", "cidAbC"))
+        .await
+        .unwrap();
+    let lower = store
+        .record_inbound(message("msgx", "group:cidabc", "cidabc"))
+        .await
+        .unwrap();
+    let (RecordOutcome::New(u), RecordOutcome::New(l)) = (upper, lower) else {
+        panic!("ids differing only by case are different messages: {upper:?} {lower:?}");
+    };
+    assert_eq!(
+        store
+            .inbound(u)
+            .await
+            .unwrap()
+            .unwrap()
+            .record
+            .conversation_id
+            .as_str(),
+        "cidAbC"
+    );
+    assert_eq!(
+        store
+            .inbound(l)
+            .await
+            .unwrap()
+            .unwrap()
+            .record
+            .conversation_id
+            .as_str(),
+        "cidabc"
+    );
+    let a = store
+        .session_get_or_create("group:cidAbC", "main", 1, None)
+        .await
+        .unwrap();
+    let b = store
+        .session_get_or_create("group:cidabc", "main", 1, None)
+        .await
+        .unwrap();
+    assert_ne!(a.session.id, b.session.id);
+    assert_eq!(store.session_get("group:CIDABC").await.unwrap(), None);
+    assert_eq!(
+        store.session_get("group:cidAbC").await.unwrap().unwrap().key,
+        "group:cidAbC"
+    );
+    store.close().await;
+}
+
+async fn pairing_lifecycle(db: &dyn Db) {
+    let store = db.open().await;
+    let policy = PairingPolicy {
+        ttl_ms: 3_600_000,
+        max_pending_per_account: 2,
+    };
+    let alice = "alice";
+    let PairingOutcome::Created(code) = store
+        .pairing_request("acct", alice, "Alice", policy, 0)
+        .await
+        .unwrap()
+    else {
+        panic!("first request creates a code");
+    };
+    assert_eq!(code.code.len(), 8);
+    assert_eq!(code.expires_at_ms, 3_600_000);
+    // Asking again returns the same live code (rate limit).
+    assert_eq!(
+        store
+            .pairing_request("acct", alice, "Alice", policy, 10)
+            .await
+            .unwrap(),
+        PairingOutcome::Existing(code.clone())
+    );
+    // At most two pending per account.
+    let bob = "bob";
+    let PairingOutcome::Created(bob_code) = store
+        .pairing_request("acct", bob, "Bob", policy, 20)
+        .await
+        .unwrap()
+    else {
+        panic!("second sender gets a code");
+    };
+    assert_eq!(
+        store
+            .pairing_request("acct", "carol", "Carol", policy, 30)
+            .await
+            .unwrap(),
+        PairingOutcome::TooManyPending { limit: 2 }
+    );
+    // Another account has its own budget.
+    assert!(matches!(
+        store
+            .pairing_request("acct2", "carol", "Carol", policy, 30)
+            .await
+            .unwrap(),
+        PairingOutcome::Created(_)
+    ));
+    let pending = store.pairing_list(PairingFilter::Pending, 40).await.unwrap();
+    assert_eq!(pending.len(), 3);
+
+    // Approve (typed in lower case with a dash) → allowlisted; single use.
+    assert!(!store.is_approved("acct", alice).await.unwrap());
+    let typed = format!("{}-{}", &code.code[..4], &code.code[4..]).to_lowercase();
+    let approved = store.pairing_approve(&typed, 100).await.unwrap();
+    assert_eq!(
+        (approved.account_id.as_str(), approved.sender_id.as_str()),
+        ("acct", "alice")
+    );
+    assert_eq!(approved.via_code.as_deref(), Some(code.code.as_str()));
+    assert!(store.is_approved("acct", alice).await.unwrap());
+    assert!(!store.is_approved("acct2", alice).await.unwrap());
+    assert!(matches!(
+        store.pairing_approve(&code.code, 101).await,
+        Err(StoreError::Pairing(PairingError::AlreadyDecided { .. }))
+    ));
+    assert_eq!(
+        store
+            .pairing_request("acct", alice, "Alice", policy, 102)
+            .await
+            .unwrap(),
+        PairingOutcome::AlreadyApproved
+    );
+
+    // Reject → not approved, code used up.
+    let rejected = store.pairing_reject(&bob_code.code, 200).await.unwrap();
+    assert_eq!(rejected.status, PairingStatus::Rejected);
+    assert!(!store.is_approved("acct", bob).await.unwrap());
+    assert!(matches!(
+        store.pairing_approve(&bob_code.code, 201).await,
+        Err(StoreError::Pairing(PairingError::AlreadyDecided { .. }))
+    ));
+
+    // Expiry: a code can't be approved after its hour; asking again gives a new code.
+    let dave = "dave";
+    let PairingOutcome::Created(old) = store
+        .pairing_request("acct", dave, "Dave", policy, 1_000)
+        .await
+        .unwrap()
+    else {
+        panic!("dave gets a code");
+    };
+    let late = 1_000 + policy.ttl_ms;
+    let err = store.pairing_approve(&old.code, late).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Pairing(PairingError::Expired { .. })),
+        "{err}"
+    );
+    assert!(err.to_string().contains("expired"));
+    assert!(
+        store
+            .pairing_list(PairingFilter::Pending, late)
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.code != old.code)
+    );
+    let PairingOutcome::Created(fresh) = store
+        .pairing_request("acct", dave, "Dave", policy, late)
+        .await
+        .unwrap()
+    else {
+        panic!("a new code after expiry");
+    };
+    assert_ne!(fresh.code, old.code);
+    let all = store.pairing_list(PairingFilter::All, late).await.unwrap();
+    assert_eq!(
+        all.iter().find(|r| r.code == old.code).unwrap().status,
+        PairingStatus::Expired
+    );
+
+    assert!(matches!(
+        store.pairing_approve("ZZZZZZZZ", late).await,
+        Err(StoreError::Pairing(PairingError::UnknownCode { .. }))
+    ));
+    assert_eq!(store.approved_senders(Some("acct")).await.unwrap().len(), 1);
+    assert!(store.revoke_sender("acct", alice).await.unwrap());
+    assert!(!store.revoke_sender("acct", alice).await.unwrap());
+    assert!(!store.is_approved("acct", alice).await.unwrap());
+    store.close().await;
+}
+
+async fn migrations_are_idempotent_and_data_survives_reopen(db: &dyn Db) {
+    let store = db.open().await;
+    store.session_get_or_create("k", "main", 1, None).await.unwrap();
+    store.close().await;
+    for _ in 0..2 {
+        let store = db.open().await;
+        assert!(store.session_get("k").await.unwrap().is_some());
+        store.close().await;
+    }
+    // Two stores on one file at once (gateway + `clawtalk pairing approve`) both work.
+    let (a, b) = (db.open().await, db.open().await);
+    let PairingOutcome::Created(req) = a
+        .pairing_request("acct", "x", "X", PairingPolicy::default(), 0)
+        .await
+        .unwrap()
+    else {
+        panic!("created");
+    };
+    b.pairing_approve(&req.code, 1).await.unwrap();
+    assert!(a.is_approved("acct", "x").await.unwrap());
+    a.close().await;
+    b.close().await;
+
+    let applied = db
+        .count("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+        .await;
+    let dir = format!(
+        "{}/migrations/{}",
+        env!("CARGO_MANIFEST_DIR"),
+        db.migrations_dir()
+    );
+    let files = std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
+        })
+        .count();
+    assert_eq!(usize::try_from(applied).unwrap(), files);
+}
+
+async fn purge_keeps_open_work_and_recent_history(db: &dyn Db) {
+    let store = db.open().await;
+    let me = WorkerId::new("gw");
+    let old = record_queued(&store, "old", "s1").await;
+    store
+        .claim_next_turn(ClaimScope::Any, &me, LEASE, 2_000)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .plan_reply(old, vec![part(0, "x")], &me, LEASE, 2_000)
+        .await
+        .unwrap();
+    store
+        .finish_turn(old, &me, TurnOutcome::Replied, 2_000)
+        .await
+        .unwrap();
+    let open_one = record_queued(&store, "open", "s2").await;
+    let recent = record_queued(&store, "recent", "s3").await;
+    store
+        .claim_next_turn(ClaimScope::Session("s3"), &me, LEASE, 9_000)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .finish_turn(recent, &me, TurnOutcome::Replied, 9_000)
+        .await
+        .unwrap();
+
+    assert_eq!(store.purge_finished(5_000).await.unwrap(), 1);
+    assert!(store.inbound(old).await.unwrap().is_none());
+    assert!(
+        store.reply_parts(old).await.unwrap().is_empty(),
+        "parts go with their message"
+    );
+    assert!(store.inbound(open_one).await.unwrap().is_some());
+    assert!(store.inbound(recent).await.unwrap().is_some());
+    store.close().await;
+    assert_eq!(store.inbound(open_one).await, Err(StoreError::Closed));
+}
+
+async fn the_gateway_can_hold_it_as_a_trait_object(db: &dyn Db) {
+    let store: Arc<dyn Store> = db.open().await;
+    let pairing: Arc<dyn PairingStore> = store.clone();
+    assert!(!pairing.is_approved("a", "s").await.unwrap());
+    assert!(matches!(
+        store.record_inbound(message("m", "s", "c")).await.unwrap(),
+        RecordOutcome::New(_)
+    ));
+    store.close().await;
+}
+
+async fn sessions_list_most_recent_first_and_read_by_id(db: &dyn Db) {
+    let store = db.open().await;
+    let old = store
+        .session_get_or_create("dm:old", "main", 1_000, None)
+        .await
+        .unwrap()
+        .session;
+    let new = store
+        .session_get_or_create("dm:new", "main", 5_000, None)
+        .await
+        .unwrap()
+        .session;
+    let listed = store.session_list(10).await.unwrap();
+    let keys: Vec<&str> = listed.iter().map(|s| s.key.as_str()).collect();
+    assert_eq!(keys, ["dm:new", "dm:old"]);
+    assert_eq!(store.session_list(1).await.unwrap().len(), 1);
+    assert_eq!(store.session_by_id(old.id).await.unwrap(), Some(old));
+    assert_eq!(store.session_by_id(new.id + 100).await.unwrap(), None);
+    store.close().await;
+}
+
+fn card(id: &str, account: &str) -> NewCard {
+    NewCard {
+        out_track_id: id.to_owned(),
+        account_id: account.to_owned(),
+        inbound_id: None,
+        session_key: "s".to_owned(),
+        conversation_id: "cidABC==".to_owned(),
+    }
+}
+
+async fn open_cards_are_listed_until_closed(db: &dyn Db) {
+    let store = db.open().await;
+    store.card_open(card("c1", "a"), 1).await.unwrap();
+    store.card_open(card("c2", "b"), 2).await.unwrap();
+    store.card_open(card("c1", "a"), 3).await.unwrap();
+    store.card_progress("c1", "partial", 4).await.unwrap();
+    let open = store.cards_open(None).await.unwrap();
+    assert_eq!(
+        open.iter().map(|c| c.out_track_id.as_str()).collect::<Vec<_>>(),
+        ["c1", "c2"]
+    );
+    assert_eq!(open[0].content, "partial");
+    assert_eq!(store.cards_open(Some("b")).await.unwrap().len(), 1);
+    store
+        .card_close("c1", CardStatus::Finished, "final", 5)
+        .await
+        .unwrap();
+    let c1 = store.card("c1").await.unwrap().unwrap();
+    assert_eq!((c1.status, c1.content.as_str()), (CardStatus::Finished, "final"));
+    assert_eq!(store.cards_open(None).await.unwrap().len(), 1);
+    assert!(matches!(
+        store.card_progress("nope", "x", 6).await,
+        Err(StoreError::NotFound { what: "card", .. })
+    ));
+}
+
+fn webhook_task(next_run_at_ms: i64) -> NewCronTask {
+    NewCronTask {
+        account_id: "default".into(),
+        agent_id: "main".into(),
+        name: "weather".into(),
+        prompt: "Beijing weather".into(),
+        kind: CronKind::Cron,
+        schedule: "0 9 * * *".into(),
+        timezone: "Asia/Shanghai".into(),
+        target: CronTarget::Webhook {
+            url: "https://oapi.dingtalk.com/robot/send?access_token=tok-secret".into(),
+            secret: Some("SECsecret".into()),
+        },
+        created_by: Some("0312".into()),
+        origin: Some("user:0312".into()),
+        next_run_at_ms,
+    }
+}
+
+async fn cron_tasks_round_trip_and_hide_the_webhook_token_in_debug(db: &dyn Db) {
+    let store = db.open().await;
+    let created = store.cron_create(webhook_task(1_000), 10).await.unwrap();
+    assert_eq!(created.status, CronStatus::Active);
+    assert_eq!(created.next_run_at_ms, Some(1_000));
+    assert_eq!(store.cron_get(created.id).await.unwrap().unwrap(), created);
+    let shown = format!("{created:?}");
+    assert!(
+        !shown.contains("tok-secret") && !shown.contains("SECsecret"),
+        "{shown}"
+    );
+    assert!(shown.contains("oapi.dingtalk.com/robot/send"), "{shown}");
+}
+
+async fn only_due_unleased_cron_tasks_are_claimed_and_firing_moves_them_on(db: &dyn Db) {
+    let store = db.open().await;
+    let me = WorkerId::new("a");
+    let task = store.cron_create(webhook_task(1_000), 0).await.unwrap();
+    assert!(
+        store
+            .cron_claim_due(&me, 60_000, 10, 999)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due yet"
+    );
+    assert_eq!(store.cron_next_due(0).await.unwrap(), Some(1_000));
+    let claimed = store.cron_claim_due(&me, 60_000, 10, 1_000).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(
+        store
+            .cron_claim_due(&WorkerId::new("b"), 60_000, 10, 2_000)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+    let fired = CronFired {
+        next_run_at_ms: Some(90_000),
+        served_request_ms: None,
+        ran: true,
+    };
+    assert!(store.cron_fired(task.id, &me, fired, 2_000).await.unwrap());
+    let after = store.cron_get(task.id).await.unwrap().unwrap();
+    assert_eq!(
+        (after.next_run_at_ms, after.runs, after.last_run_at_ms),
+        (Some(90_000), 1, Some(2_000))
+    );
+    assert!(after.lease.is_none());
+    assert!(
+        !store.cron_fired(task.id, &me, fired, 2_001).await.unwrap(),
+        "the lease was released"
+    );
+
+    // A lapsed lease is taken over; the old holder's report is then refused.
+    store.cron_claim_due(&me, 1_000, 10, 90_000).await.unwrap();
+    let other = WorkerId::new("b");
+    assert_eq!(
+        store
+            .cron_claim_due(&other, 60_000, 10, 91_000)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(!store.cron_fired(task.id, &me, fired, 91_001).await.unwrap());
+}
+
+async fn one_shot_cron_tasks_end_and_cancelled_or_run_now_tasks_behave(db: &dyn Db) {
+    let store = db.open().await;
+    let me = WorkerId::new("a");
+    let mut once = webhook_task(5_000);
+    once.kind = CronKind::Once;
+    let once = store.cron_create(once, 0).await.unwrap();
+    store.cron_claim_due(&me, 60_000, 10, 5_000).await.unwrap();
+    let fired = CronFired {
+        next_run_at_ms: None,
+        served_request_ms: None,
+        ran: true,
+    };
+    assert!(store.cron_fired(once.id, &me, fired, 5_001).await.unwrap());
+    assert_eq!(
+        store.cron_get(once.id).await.unwrap().unwrap().status,
+        CronStatus::Done
+    );
+    assert!(store.cron_list(false).await.unwrap().is_empty());
+    assert_eq!(store.cron_list(true).await.unwrap().len(), 1);
+
+    let daily = store.cron_create(webhook_task(1_000_000), 0).await.unwrap();
+    let requested = store.cron_run_now(daily.id, 10).await.unwrap().unwrap();
+    assert_eq!(requested.run_requested_at_ms, Some(10));
+    assert_eq!(store.cron_next_due(10).await.unwrap(), Some(10));
+    assert_eq!(
+        store.cron_claim_due(&me, 60_000, 10, 11).await.unwrap().len(),
+        1,
+        "run-now is due at once"
+    );
+    let served = CronFired {
+        next_run_at_ms: Some(1_000_000),
+        served_request_ms: Some(10),
+        ran: true,
+    };
+    assert!(store.cron_fired(daily.id, &me, served, 12).await.unwrap());
+    assert_eq!(
+        store
+            .cron_get(daily.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .run_requested_at_ms,
+        None
+    );
+
+    assert!(store.cron_cancel(daily.id, 20).await.unwrap().is_some());
+    assert!(
+        store.cron_cancel(daily.id, 21).await.unwrap().is_none(),
+        "already cancelled"
+    );
+    assert!(store.cron_run_now(daily.id, 22).await.unwrap().is_none());
+    assert!(
+        store
+            .cron_claim_due(&me, 60_000, 10, 2_000_000)
+            .await
+            .unwrap()
+            .is_empty(),
+        "cancelled tasks never fire"
+    );
+    store
+        .cron_record_result(daily.id, CronRunStatus::Failed, Some("model down"), 30)
+        .await
+        .unwrap();
+    let last = store.cron_get(daily.id).await.unwrap().unwrap();
+    assert_eq!(
+        (last.last_status, last.last_error.as_deref()),
+        (Some(CronRunStatus::Failed), Some("model down"))
+    );
+}
+
+/// Opens `n` stores on one database: `n` replicas (PostgreSQL) or processes (SQLite file).
+async fn replicas(db: &dyn Db, n: usize) -> Vec<Arc<dyn Store>> {
+    let mut stores = Vec::with_capacity(n);
+    for _ in 0..n {
+        stores.push(db.open().await);
+    }
+    stores
+}
+
+async fn close_all(stores: &[Arc<dyn Store>]) {
+    for store in stores {
+        store.close().await;
+    }
+}
+
+async fn replicas_racing_one_message_record_it_once(db: &dyn Db) {
+    let stores = replicas(db, 4).await;
+    for round in 0..10 {
+        let msg_id = format!("redelivered-{round}");
+        // DingTalk hands the same msgId to every connection: 4 replicas × 3 tasks each.
+        let tasks: Vec<_> = (0..12)
+            .map(|n| {
+                let store = Arc::clone(&stores[n % stores.len()]);
+                let msg_id = msg_id.clone();
+                tokio::spawn(async move {
+                    store
+                        .record_inbound(message(&msg_id, "s1", "cidA"))
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut new = Vec::new();
+        let mut duplicate_of = HashSet::new();
+        for task in tasks {
+            match task.await.unwrap() {
+                RecordOutcome::New(id) => new.push(id),
+                RecordOutcome::Duplicate { id, .. } => {
+                    duplicate_of.insert(id);
+                }
+            }
+        }
+        assert_eq!(new.len(), 1, "round {round}: exactly one replica sees it new");
+        assert_eq!(duplicate_of, HashSet::from([new[0]]), "round {round}");
+    }
+    close_all(&stores).await;
+}
+
+async fn replicas_claiming_turns_never_run_a_session_twice_and_keep_its_order(db: &dyn Db) {
+    const SESSIONS: usize = 20;
+    const MESSAGES: usize = 200;
+    let stores = replicas(db, 2).await;
+    let mut expected: BTreeMap<String, Vec<InboundId>> = BTreeMap::new();
+    for i in 0..MESSAGES {
+        let session = format!("s{}", i % SESSIONS);
+        let id = record_queued(&stores[i % 2], &format!("m{i}"), &session).await;
+        expected.entry(session).or_default().push(id);
+    }
+    // Sessions some worker holds right now, and each session's turns in claim order.
+    let running = Arc::new(Mutex::new(HashSet::<String>::new()));
+    let started = Arc::new(Mutex::new(BTreeMap::<String, Vec<InboundId>>::new()));
+    let workers: Vec<_> = (0..8)
+        .map(|n| {
+            let store = Arc::clone(&stores[n % 2]);
+            let (running, started) = (Arc::clone(&running), Arc::clone(&started));
+            tokio::spawn(async move {
+                let me = WorkerId::new(format!("replica{}-w{n}", n % 2));
+                let mut idle_rounds = 0;
+                while idle_rounds < 20 {
+                    let Some(turn) = store
+                        .claim_next_turn(ClaimScope::Any, &me, LEASE, 2_000)
+                        .await
+                        .unwrap()
+                    else {
+                        idle_rounds += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                        continue;
+                    };
+                    idle_rounds = 0;
+                    let session = turn.record.session_key.clone();
+                    assert!(
+                        running.lock().unwrap().insert(session.clone()),
+                        "{session} got a second running turn ({})",
+                        turn.id
+                    );
+                    started
+                        .lock()
+                        .unwrap()
+                        .entry(session.clone())
+                        .or_default()
+                        .push(turn.id);
+                    tokio::task::yield_now().await;
+                    // Out of the set before the finish commits: until then nobody can claim it.
+                    running.lock().unwrap().remove(&session);
+                    store
+                        .finish_turn(turn.id, &me, TurnOutcome::Replied, 2_001)
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let started = started.lock().unwrap().clone();
+    assert_eq!(
+        started, expected,
+        "every message claimed once, each session in order"
+    );
+    close_all(&stores).await;
+}
+
+async fn replicas_claim_each_due_cron_run_once(db: &dyn Db) {
+    let stores = replicas(db, 2).await;
+    let mut created = HashSet::new();
+    for round in 0..30 {
+        created.insert(stores[0].cron_create(webhook_task(round), 0).await.unwrap().id);
+    }
+    let claimers: Vec<_> = (0..4)
+        .map(|n| {
+            let store = Arc::clone(&stores[n % 2]);
+            tokio::spawn(async move {
+                let me = WorkerId::new(format!("gw-{n}"));
+                let mut got = Vec::new();
+                loop {
+                    let batch = store.cron_claim_due(&me, 60_000, 3, 1_000).await.unwrap();
+                    if batch.is_empty() {
+                        return got;
+                    }
+                    got.extend(batch.into_iter().map(|t| t.id));
+                }
+            })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for claimer in claimers {
+        claimed.extend(claimer.await.unwrap());
+    }
+    let unique: HashSet<_> = claimed.iter().copied().collect();
+    assert_eq!(unique.len(), claimed.len(), "a run claimed twice: {claimed:?}");
+    assert_eq!(unique, created, "every due run claimed");
+    close_all(&stores).await;
+}
+
+async fn replicas_approve_a_code_once_and_give_a_sender_one_code(db: &dyn Db) {
+    let stores = replicas(db, 2).await;
+    for round in 0..5 {
+        let sender = format!("sender{round}");
+        let requests: Vec<_> = (0..4)
+            .map(|n| {
+                let store = Arc::clone(&stores[n % 2]);
+                let sender = sender.clone();
+                tokio::spawn(async move {
+                    store
+                        .pairing_request("acct", &sender, "Nick", PairingPolicy::default(), 1_000)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut codes = HashSet::new();
+        let mut created = 0;
+        for request in requests {
+            match request.await.unwrap() {
+                PairingOutcome::Created(r) => {
+                    created += 1;
+                    codes.insert(r.code);
+                }
+                PairingOutcome::Existing(r) => {
+                    codes.insert(r.code);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!((created, codes.len()), (1, 1), "one live code per sender");
+        let code = codes.into_iter().next().unwrap();
+        let approvals: Vec<_> = (0..4)
+            .map(|n| {
+                let store = Arc::clone(&stores[n % 2]);
+                let code = code.clone();
+                tokio::spawn(async move { store.pairing_approve(&code, 2_000).await })
+            })
+            .collect();
+        let mut approved = 0;
+        for approval in approvals {
+            match approval.await.unwrap() {
+                Ok(_) => approved += 1,
+                Err(StoreError::Pairing(PairingError::AlreadyDecided { .. })) => {}
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(approved, 1, "codes are single use");
+        assert!(stores[1].is_approved("acct", &sender).await.unwrap());
+    }
+    close_all(&stores).await;
+}
+
+async fn replicas_opening_a_session_create_it_once(db: &dyn Db) {
+    let stores = replicas(db, 2).await;
+    for round in 0..10 {
+        let key = format!("dm:{round}");
+        let opens: Vec<_> = (0..4)
+            .map(|n| {
+                let store = Arc::clone(&stores[n % 2]);
+                let key = key.clone();
+                tokio::spawn(async move {
+                    store
+                        .session_get_or_create(&key, "main", 1_000, None)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut ids = HashSet::new();
+        let mut created = 0;
+        for open in opens {
+            let opened = open.await.unwrap();
+            ids.insert(opened.session.id);
+            created += usize::from(opened.new_generation == Some(NewGeneration::Created));
+            assert_eq!(
+                opened.session.generation, 1,
+                "no replica starts a second generation"
+            );
+        }
+        assert_eq!((created, ids.len()), (1, 1), "{key}");
+    }
+    close_all(&stores).await;
+}
+
+async fn replicas_claim_disjoint_unsent_replies(db: &dyn Db) {
+    let stores = replicas(db, 2).await;
+    let dead = WorkerId::new("dead");
+    let mut planned = HashSet::new();
+    for i in 0..10 {
+        let id = record_queued(&stores[0], &format!("m{i}"), &format!("s{i}")).await;
+        stores[0]
+            .claim_next_turn(ClaimScope::Session(&format!("s{i}")), &dead, 1_000, 2_000)
+            .await
+            .unwrap()
+            .unwrap();
+        let parts = stores[0]
+            .plan_reply(id, vec![part(0, "a"), part(1, "b")], &dead, 1_000, 2_000)
+            .await
+            .unwrap();
+        planned.extend(parts.iter().map(|p| p.id));
+        stores[0]
+            .finish_turn(id, &dead, TurnOutcome::Replied, 2_001)
+            .await
+            .unwrap();
+    }
+    let couriers: Vec<_> = (0..4)
+        .map(|n| {
+            let store = Arc::clone(&stores[n % 2]);
+            tokio::spawn(async move {
+                let me = WorkerId::new(format!("courier{n}"));
+                let mut got = Vec::new();
+                loop {
+                    let batch = store.claim_unsent_replies(&me, LEASE, 3, 5_000).await.unwrap();
+                    if batch.is_empty() {
+                        return got;
+                    }
+                    got.extend(batch.into_iter().map(|p| p.id));
+                }
+            })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for courier in couriers {
+        claimed.extend(courier.await.unwrap());
+    }
+    let unique: HashSet<_> = claimed.iter().copied().collect();
+    assert_eq!(unique.len(), claimed.len(), "a part leased twice: {claimed:?}");
+    assert_eq!(unique, planned);
+    close_all(&stores).await;
+}
+
+async fn rate_budgets_count_a_sliding_window(db: &dyn Db) {
+    let budget = db.open_budget().await;
+    for at in [0, 10, 20] {
+        assert_eq!(budget.rate_take("k", 3, 1_000, at).await.unwrap(), None, "{at}");
+    }
+    assert_eq!(
+        budget.rate_take("k", 3, 1_000, 30).await.unwrap(),
+        Some(970),
+        "full until the send at 0 leaves the window"
+    );
+    assert_eq!(
+        budget.rate_take("other", 3, 1_000, 30).await.unwrap(),
+        None,
+        "budgets are per key"
+    );
+    assert_eq!(
+        budget.rate_take("k", 3, 1_000, 1_000).await.unwrap(),
+        None,
+        "the send at 0 left"
+    );
+    assert_eq!(budget.rate_take("k", 3, 1_000, 1_001).await.unwrap(), Some(9));
+    assert_eq!(budget.rate_take("k", 3, 1_000, 1_010).await.unwrap(), None);
+}
+
+async fn replicas_taking_from_one_budget_never_exceed_it(db: &dyn Db) {
+    let mut budgets = Vec::new();
+    for _ in 0..2 {
+        budgets.push(db.open_budget().await);
+    }
+    let takers: Vec<_> = (0..6)
+        .map(|n| {
+            let budget = Arc::clone(&budgets[n % 2]);
+            tokio::spawn(async move {
+                let mut granted = 0;
+                for _ in 0..10 {
+                    if budget
+                        .rate_take("app:batchSend", 7, 1_000, 5_000)
+                        .await
+                        .unwrap()
+                        .is_none()
+                    {
+                        granted += 1;
+                    }
+                }
+                granted
+            })
+        })
+        .collect();
+    let mut granted = 0;
+    for taker in takers {
+        granted += taker.await.unwrap();
+    }
+    assert_eq!(granted, 7, "exactly the budget, however the takes interleave");
+}
+
+/// A budget that remembers when it granted each send (the store's clock).
+struct GrantLog {
+    inner: Arc<dyn RateBudgetStore>,
+    granted: Arc<Mutex<Vec<i64>>>,
+}
+
+#[async_trait]
+impl RateBudgetStore for GrantLog {
+    async fn rate_take(
+        &self,
+        key: &str,
+        limit: u32,
+        window_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<Option<i64>> {
+        let wait = self.inner.rate_take(key, limit, window_ms, now_ms).await?;
+        if wait.is_none() {
+            self.granted.lock().unwrap().push(now_ms);
+        }
+        Ok(wait)
+    }
+}
+
+/// Counts sends that reached the inner sender.
+#[derive(Default)]
+struct SendCount(Mutex<usize>);
+
+#[async_trait]
+impl clawtalk::delivery::Outbound for SendCount {
+    async fn send(
+        &self,
+        _msg: &clawtalk::delivery::OutboundMessage,
+    ) -> Result<clawtalk::delivery::SendReceipt, clawtalk::delivery::DeliveryError> {
+        *self.0.lock().unwrap() += 1;
+        Ok(clawtalk::delivery::SendReceipt {
+            path: clawtalk::delivery::DeliveryPath::RobotApi,
+            process_query_key: None,
+            parts: 1,
+        })
+    }
+}
+
+async fn rate_limit_layers_on_one_store_stay_within_the_quota_together(db: &dyn Db) {
+    use clawtalk::delivery::{
+        Body, Outbound, OutboundMessage, RateLimit, RateLimitConfig, RateQuota, Target,
+    };
+    const MAX: u32 = 6;
+    const SENDS: usize = 24;
+    let window = std::time::Duration::from_millis(500);
+    let config = RateLimitConfig {
+        robot_api: RateQuota::new(MAX, window).unwrap(),
+        ..RateLimitConfig::default()
+    };
+    // Two gateways: each its own in-process limiter, both on the store's budget.
+    let sent = Arc::new(SendCount::default());
+    let granted = Arc::new(Mutex::new(Vec::new()));
+    let mut layers = Vec::new();
+    for _ in 0..2 {
+        let budget = GrantLog {
+            inner: db.open_budget().await,
+            granted: Arc::clone(&granted),
+        };
+        let inner: Arc<dyn Outbound> = Arc::clone(&sent) as Arc<dyn Outbound>;
+        layers.push(Arc::new(RateLimit::with_shared_budget(
+            inner,
+            config,
+            Some(Arc::new(budget)),
+        )));
+    }
+    let started = std::time::Instant::now();
+    let senders: Vec<_> = (0..6)
+        .map(|n| {
+            let layer = Arc::clone(&layers[n % 2]);
+            tokio::spawn(async move {
+                for i in 0..SENDS / 6 {
+                    // Robot API DMs: no sessionWebhook, so the robot API budget is the one.
+                    let msg = OutboundMessage::new(
+                        "default",
+                        Target::User(StaffId::new(format!("u{n}"))),
+                        Body::text("x"),
+                        format!("k{n}-{i}"),
+                    );
+                    layer.send(&msg).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(*sent.0.lock().unwrap(), SENDS);
+    let mut granted = granted.lock().unwrap().clone();
+    granted.sort_unstable();
+    assert_eq!(
+        granted.len(),
+        SENDS,
+        "every send was taken from the shared budget"
+    );
+    // The shared budget admits MAX - 1 per window (one of headroom, as the in-process limiter
+    // does), over a window a tenth longer than DingTalk's.
+    let shared_window = i64::try_from((window + window / 10).as_millis()).unwrap();
+    for (i, start) in granted.iter().enumerate() {
+        let in_window = granted[i..]
+            .iter()
+            .take_while(|t| **t - start < shared_window)
+            .count();
+        assert!(
+            in_window < MAX as usize,
+            "{in_window} sends within {shared_window} ms from send {i}: {granted:?}"
+        );
+    }
+    // Each process alone would allow MAX - 1 per window, both together twice that: 24 sends
+    // in about 1.1 s. Shared, they need at least four more windows after the first five.
+    let floor = 4 * shared_window;
+    assert!(
+        i64::try_from(elapsed.as_millis()).unwrap() >= floor,
+        "{SENDS} sends took {elapsed:?}, less than {floor} ms: the budget was not shared"
+    );
+}
