@@ -1874,3 +1874,29 @@ async fn rate_limit_layers_on_one_store_stay_within_the_quota_together(db: &dyn 
         "{SENDS} sends took {elapsed:?}, less than {floor} ms: the budget was not shared"
     );
 }
+
+/// What a shared send budget costs per send: `cargo test -p clawtalk --test store_contract --
+/// --ignored --nocapture rate_take_cost` (with `CLAWTALK_TEST_PG` for the PostgreSQL figure).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark; run by hand"]
+async fn rate_take_cost() {
+    async fn measure(name: &str, db: &dyn Db) {
+        let budget = db.open_budget().await;
+        const TAKES: u32 = 500;
+        let started = std::time::Instant::now();
+        for i in 0..TAKES {
+            // 20 sends a second, as the robot API allows: every take is granted.
+            let now = 1_000_000 + i64::from(i) * 60;
+            assert_eq!(
+                budget.rate_take("app:batchSend", 19, 1_100, now).await.unwrap(),
+                None
+            );
+        }
+        let per_take = started.elapsed() / TAKES;
+        println!("{name}: {per_take:?} per rate_take (one send), sequential");
+    }
+    measure("sqlite (synchronous=FULL)", &SqliteDb::new()).await;
+    if let Some(db) = PgDb::create("rate_take_cost").await {
+        measure("postgres (127.0.0.1)", &db).await;
+    }
+}

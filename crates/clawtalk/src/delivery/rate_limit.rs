@@ -248,7 +248,7 @@ impl Core {
             waited = true;
         }
         if let Some(shared) = &self.shared {
-            waited |= take_shared(shared.as_ref(), key, self.quota(key)).await;
+            waited |= take_shared(shared.as_ref(), &key.shared_name(), key.kind(), self.quota(key)).await;
         }
         waited
     }
@@ -307,20 +307,20 @@ impl Core {
 /// Longest single wait for the shared budget before asking it again.
 const SHARED_WAIT_MAX: Duration = Duration::from_secs(5);
 
-/// Takes one send from the shared budget of `key`, waiting while the other gateways used it
-/// up; true when it had to wait. A store failure lets the send go (the in-process limiter
-/// still applies): holding every reply because the database hiccuped would be worse.
-async fn take_shared(shared: &dyn RateBudgetStore, key: &Key, quota: RateQuota) -> bool {
-    // The same one-send headroom as the in-process limiter (see `RateQuota::governor`), and a
-    // window a tenth longer than DingTalk's: a send is counted when it is taken, and reaches
-    // DingTalk a little later, so two replicas' sends bunch up by that jitter at the edges.
-    let limit = quota.max().saturating_sub(1).max(1);
-    let per = quota.per() + quota.per() / 10;
-    let window_ms = i64::try_from(per.as_millis()).unwrap_or(i64::MAX).max(1);
-    let budget_key = key.shared_name();
+/// Takes one send from the shared budget `budget_key` (of `quota`), waiting while the other
+/// gateways used it up; true when it had to wait. A store failure lets the send go (the
+/// in-process limiter still applies): holding every reply because the database hiccuped
+/// would be worse.
+pub(crate) async fn take_shared(
+    shared: &dyn RateBudgetStore,
+    budget_key: &str,
+    kind: &str,
+    quota: RateQuota,
+) -> bool {
+    let (limit, window_ms) = shared_limit(quota);
     let mut waited = false;
     loop {
-        match shared.rate_take(&budget_key, limit, window_ms, epoch_ms()).await {
+        match shared.rate_take(budget_key, limit, window_ms, epoch_ms()).await {
             Ok(None) => return waited,
             Ok(Some(wait_ms)) => {
                 waited = true;
@@ -328,11 +328,38 @@ async fn take_shared(shared: &dyn RateBudgetStore, key: &Key, quota: RateQuota) 
                 tokio::time::sleep(wait.min(SHARED_WAIT_MAX)).await;
             }
             Err(error) => {
-                tracing::warn!(kind = key.kind(), %error, "shared send budget unavailable; sending on the local limit only");
+                tracing::warn!(kind, %error, "shared send budget unavailable; sending on the local limit only");
                 return waited;
             }
         }
     }
+}
+
+/// One try at the shared budget: true when a send was taken (or the store failed, see
+/// [`take_shared`]).
+pub(crate) async fn try_take_shared(
+    shared: &dyn RateBudgetStore,
+    budget_key: &str,
+    quota: RateQuota,
+) -> bool {
+    let (limit, window_ms) = shared_limit(quota);
+    match shared.rate_take(budget_key, limit, window_ms, epoch_ms()).await {
+        Ok(wait) => wait.is_none(),
+        Err(error) => {
+            tracing::warn!(%error, "shared send budget unavailable; sending on the local limit only");
+            true
+        }
+    }
+}
+
+/// The limit and window a quota is counted with in the shared budget.
+fn shared_limit(quota: RateQuota) -> (u32, i64) {
+    // The same one-send headroom as the in-process limiter (see `RateQuota::governor`), and a
+    // window a tenth longer than DingTalk's: a send is counted when it is taken, and reaches
+    // DingTalk a little later, so two replicas' sends bunch up by that jitter at the edges.
+    let limit = quota.max().saturating_sub(1).max(1);
+    let per = quota.per() + quota.per() / 10;
+    (limit, i64::try_from(per.as_millis()).unwrap_or(i64::MAX).max(1))
 }
 
 fn epoch_ms() -> i64 {

@@ -165,7 +165,8 @@ impl Gateway {
                     .endpoints(account.endpoints.clone())
                     .build();
             let robot_code = RobotCode::new(account.robot_code.clone());
-            let card = CardAccount::new(api.clone(), robot_code, account.card.clone());
+            let card = CardAccount::new(api.clone(), robot_code, account.card.clone())
+                .with_shared_budget(store.shared_rate_budget());
             cards.insert(account.id.clone(), Arc::new(card));
             if crate::routing::routes_by_department(&config, account) {
                 departments.insert(account.id.clone(), departments::Departments::new(api.clone()));

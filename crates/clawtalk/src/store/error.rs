@@ -115,6 +115,15 @@ pub enum StoreError {
     /// The store was closed, or its writer stopped.
     #[error("the store is closed")]
     Closed,
+    /// The database server is down, restarting, or dropped the connection (PostgreSQL).
+    #[error(
+        "the database server is unavailable or dropped the connection ({detail}); the call can \
+         be retried; check that PostgreSQL runs and is reachable"
+    )]
+    Unavailable {
+        /// Driver message.
+        detail: String,
+    },
     /// Any other database error.
     #[error("database error: {detail}")]
     Database {
@@ -129,7 +138,10 @@ impl StoreError {
     /// True when the same call may succeed if simply retried later.
     #[must_use]
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Busy { .. } | Self::Io { .. })
+        matches!(
+            self,
+            Self::Busy { .. } | Self::Io { .. } | Self::Unavailable { .. }
+        )
     }
 
     /// True when the failure concerns the whole database (full, read-only, corrupt, I/O),
@@ -144,6 +156,7 @@ impl StoreError {
                 | Self::Corrupt { .. }
                 | Self::Io { .. }
                 | Self::CantOpen { .. }
+                | Self::Unavailable { .. }
                 | Self::Closed
         )
     }
@@ -212,6 +225,11 @@ impl From<sqlx::Error> for StoreError {
                         return kind;
                     }
                 }
+                if db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some()
+                    && let Some(kind) = code.as_deref().and_then(|c| classify_postgres(c, &detail))
+                {
+                    return kind;
+                }
                 Self::Database { code, detail }
             }
             sqlx::Error::Io(io) => classify_io(&io),
@@ -249,6 +267,21 @@ fn classify_sqlite(primary: i32, detail: &str) -> Option<StoreError> {
             path: String::new(),
             detail,
         },
+        _ => return None,
+    })
+}
+
+/// PostgreSQL SQLSTATEs we classify (see the PostgreSQL manual, appendix A).
+fn classify_postgres(sqlstate: &str, detail: &str) -> Option<StoreError> {
+    let detail = detail.to_owned();
+    Some(match sqlstate {
+        "53100" => StoreError::DiskFull { detail },
+        "25006" => StoreError::ReadOnly { detail },
+        "XX001" | "XX002" => StoreError::Corrupt { detail },
+        // Connection exceptions; admin shutdown, crash shutdown, cannot connect now.
+        s if s.starts_with("08") || matches!(s, "57P01" | "57P02" | "57P03") => {
+            StoreError::Unavailable { detail }
+        }
         _ => return None,
     })
 }
@@ -317,6 +350,24 @@ mod tests {
         ));
         assert!(matches!(classify_sqlite(5, "x"), Some(StoreError::Busy { .. })));
         assert!(classify_sqlite(19, "constraint").is_none());
+    }
+
+    #[test]
+    fn postgres_sqlstates_are_classified() {
+        assert!(matches!(
+            classify_postgres("57P01", "terminating connection due to administrator command"),
+            Some(StoreError::Unavailable { .. })
+        ));
+        assert!(matches!(
+            classify_postgres("08006", "x"),
+            Some(StoreError::Unavailable { .. })
+        ));
+        assert!(matches!(
+            classify_postgres("53100", "x"),
+            Some(StoreError::DiskFull { .. })
+        ));
+        assert!(classify_postgres("23505", "unique").is_none());
+        assert!(StoreError::Unavailable { detail: "x".into() }.is_transient());
     }
 
     #[test]

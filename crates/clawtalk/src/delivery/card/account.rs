@@ -91,6 +91,18 @@ impl CardAccount {
         }
     }
 
+    /// Makes the card budget also count in `store`'s shared budget (other replicas on the same
+    /// app take from it too); `None` keeps it in this process.
+    #[must_use]
+    pub fn with_shared_budget(
+        mut self,
+        store: Option<std::sync::Arc<dyn crate::store::RateBudgetStore>>,
+    ) -> Self {
+        let app = self.robot_code.as_str().to_owned();
+        self.budget = self.budget.with_shared(&app, store);
+        self
+    }
+
     /// Card API calls made since start (every attempt counts: DingTalk bills them).
     #[must_use]
     pub fn calls(&self) -> u64 {
@@ -182,7 +194,7 @@ impl CardAccount {
     ) -> Result<bool, ApiCallError> {
         if wait {
             self.budget.acquire(CardApi::Stream).await;
-        } else if !self.budget.try_acquire(CardApi::Stream) {
+        } else if !self.budget.try_acquire(CardApi::Stream).await {
             return Ok(false);
         }
         let request = self.stream_request(out_track_id, content);

@@ -225,6 +225,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_search_path_without_a_schema_says_to_create_it() {
+        let Ok(server) = std::env::var("CLAWTALK_TEST_PG") else {
+            eprintln!("skipped: CLAWTALK_TEST_PG unset");
+            return;
+        };
+        let separator = if server.contains('?') { '&' } else { '?' };
+        let url = format!("{server}{separator}options=-csearch_path%3Dclawtalk_no_such_schema");
+        let error = super::super::PgStore::open(&url).await.unwrap_err().to_string();
+        assert!(
+            error.contains("clawtalk_no_such_schema") && error.contains("CREATE SCHEMA"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
     async fn bad_urls_are_refused_without_echoing_them() {
         let error = super::super::PgStore::open("postgres://u:hunter2@host:notaport/db")
             .await
