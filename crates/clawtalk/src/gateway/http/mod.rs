@@ -24,11 +24,14 @@ use axum::routing::post;
 use dingtalk::crypto::EventCrypto;
 
 use super::Shared;
+use super::routes::{Access, RouteTable, router_of};
 use crate::config::{ConnectionMode, DingTalkAccount};
 use replay::ReplayGuard;
 
 /// Path prefix of every DingTalk webhook.
 pub(crate) const WEBHOOK_PATH: &str = "/webhooks/dingtalk";
+/// The webhook of one account, by id.
+const NAMED_WEBHOOK_PATH: &str = "/webhooks/dingtalk/{account}";
 
 /// Largest webhook body read: DingTalk's bot messages and event pushes are a few KiB (media
 /// arrive as download codes, never inline), so anything near this is not DingTalk's and
@@ -43,7 +46,7 @@ struct Endpoint {
     replay: ReplayGuard,
 }
 
-struct Webhooks {
+pub(crate) struct Webhooks {
     shared: Arc<Shared>,
     endpoints: HashMap<String, Endpoint>,
     /// Served at the bare [`WEBHOOK_PATH`].
@@ -99,12 +102,19 @@ pub(crate) fn router(shared: &Arc<Shared>) -> anyhow::Result<Option<Router>> {
         default,
     });
     Ok(Some(
-        Router::new()
-            .route(WEBHOOK_PATH, post(default_account))
-            .route(&format!("{WEBHOOK_PATH}/{{account}}"), post(named_account))
+        router_of(routes(), Access::Signed, |r| r)
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(state),
     ))
+}
+
+/// The webhook routes: DingTalk signs every request, and the handlers check the signature
+/// (they know which account, and so which key and scheme, a request is for).
+pub(crate) fn routes() -> RouteTable<Arc<Webhooks>> {
+    vec![
+        (WEBHOOK_PATH, Access::Signed, post(default_account)),
+        (NAMED_WEBHOOK_PATH, Access::Signed, post(named_account)),
+    ]
 }
 
 /// The account served at the bare [`WEBHOOK_PATH`]: `default`, else the only one.
