@@ -165,4 +165,19 @@ async fn every_route_refuses_callers_without_or_with_wrong_credentials() {
             "{path} with credentials: {status}"
         );
     }
+
+    // Guessing the token online: ten wrong tries from an address, then even the right token
+    // waits out the minute (so the answers give nothing away), and says for how long.
+    let login = |token: &'static str| {
+        let http = http.clone();
+        let url = format!("{base}/login");
+        async move { http.post(url).form(&[("token", token)]).send().await.unwrap() }
+    };
+    for attempt in 0..10 {
+        assert_eq!(login("guess").await.status(), 401, "wrong token #{attempt}");
+    }
+    let locked = login(TOKEN).await;
+    assert_eq!(locked.status(), 429, "locked out");
+    let retry: u64 = locked.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
 }

@@ -15,6 +15,7 @@ mod chat;
 mod layout;
 mod pages;
 pub mod sessions;
+mod throttle;
 pub mod token;
 
 use std::sync::Arc;
@@ -44,6 +45,8 @@ pub(crate) struct WebState {
     pub shared: Arc<Shared>,
     pub token: Secret,
     pub sessions: Sessions,
+    /// Wrong-token attempts at `/login` per client address.
+    pub login_throttle: throttle::LoginThrottle,
 }
 
 pub(crate) type St = State<Arc<WebState>>;
@@ -76,6 +79,7 @@ pub(crate) fn router(shared: Arc<Shared>, ui: WebUi) -> Router {
         shared,
         token: ui.token,
         sessions: Sessions::default(),
+        login_throttle: throttle::LoginThrottle::default(),
     });
     let public = router_of(routes(), Access::Public, |r| r);
     let protected = router_of(routes(), Access::Session, |r| {
