@@ -152,3 +152,20 @@ fn missing_file_and_no_config() {
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.starts_with("config: no config file; defaults and environment variables"));
 }
+
+#[test]
+fn absurdly_deep_nesting_is_reported_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "clawtalk.json",
+        &format!("{{ a: {} }}", "[".repeat(100_000)),
+    );
+    let out = run(dir.path(), &["config", "validate", "--config", &path], &[]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "an error, not an abort: {text}");
+    assert!(
+        text.contains("not valid JSON5") && text.contains("nested more than 128 levels"),
+        "{text}"
+    );
+}

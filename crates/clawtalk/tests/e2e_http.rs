@@ -388,3 +388,122 @@ async fn a_custom_robots_outgoing_callbacks_are_verified_and_answered_in_its_gro
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(world.requests_for("check the build").len(), 1, "answered once");
 }
+
+/// POSTs raw bytes with the given headers; returns status and body.
+async fn post_raw(url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, String) {
+    let mut request = reqwest::Client::new().post(url).body(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("the gateway answers");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_malformed_and_oversize_webhooks_are_refused_and_nothing_is_stored() {
+    let world = World::start().await;
+    let config = http_config(&world, &format!(r#"token: "{TOKEN}", aesKey: "{AES_KEY}","#));
+    let (mut gateway, url) = start(&world, &config).await;
+    let json = ("Content-Type", "application/json");
+    // Every signed request gets its own timestamp: a verified pair is never accepted twice.
+    let mut at = now_ms();
+    let mut signed = || {
+        at += 1;
+        (at.to_string(), robot_sign(SECRET1, at))
+    };
+    let message = json!({
+        "conversationId": "cidRefused", "conversationType": "1", "msgId": "msgRefused01",
+        "msgtype": "text", "text": { "content": "must not arrive [x]" }, "senderStaffId": ALICE,
+        "senderId": "$:LWCP_v1:$alice", "senderNick": "Alice", "createAt": now_ms(),
+        "robotCode": APP1, "chatbotUserId": "$:LWCP_v1:$bot",
+    })
+    .to_string();
+
+    let (status, body) = post_raw(&url, &[json], message.clone().into_bytes()).await;
+    assert_eq!(status, 401, "unsigned: {body}");
+    assert!(body.contains("missing timestamp/sign"), "{body}");
+    let (ts, _) = signed();
+    let (status, _) = post_raw(&url, &[json, ("timestamp", &ts)], message.clone().into_bytes()).await;
+    assert_eq!(status, 401, "a timestamp without a sign");
+    let (_, sign) = signed();
+    let (status, body) = post_raw(
+        &url,
+        &[json, ("timestamp", "soon"), ("sign", &sign)],
+        message.clone().into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("not a decimal number"), "{body}");
+    let (ts, _) = signed();
+    let (status, body) = post_raw(
+        &url,
+        &[json, ("timestamp", &ts), ("sign", "a b%2F")],
+        message.clone().into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("not a Base64 character"), "{body}");
+
+    // Correctly signed, but not a JSON bot message.
+    let (ts, sign) = signed();
+    let (status, body) = post_raw(
+        &url,
+        &[
+            ("Content-Type", "text/plain"),
+            ("timestamp", &ts),
+            ("sign", &sign),
+        ],
+        message.clone().into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 415, "{body}");
+    assert!(body.contains("not JSON"), "{body}");
+    for (what, bad) in [
+        ("truncated JSON", b"{\"msgId\": \"msgRefused02\", ".to_vec()),
+        ("JSON that is no bot message", b"{\"hello\": [1, 2, 3]}".to_vec()),
+        ("not UTF-8", vec![b'{', 0xff, 0xfe, b'}']),
+        ("empty", Vec::new()),
+    ] {
+        let (ts, sign) = signed();
+        let (status, body) = post_raw(&url, &[json, ("timestamp", &ts), ("sign", &sign)], bad).await;
+        assert_eq!(status, 400, "{what}: {body}");
+        assert!(body.contains("unreadable bot message"), "{what}: {body}");
+    }
+    let (ts, sign) = signed();
+    let huge = format!(r#"{{"text": {{"content": "{}"}}}}"#, "x".repeat(2 * 1024 * 1024));
+    let (status, _) = post_raw(
+        &url,
+        &[json, ("timestamp", &ts), ("sign", &sign)],
+        huge.clone().into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 413, "over the 1 MiB body limit");
+
+    // Event pushes: missing parameters, a body that is not {"encrypt": …}, too big.
+    let push = format!("{url}?msg_signature=abc&timestamp=1&nonce=n");
+    let (status, body) = post_raw(
+        &format!("{url}?msg_signature=abc"),
+        &[json],
+        br#"{"encrypt":"x"}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = post_raw(&push, &[json], b"[1]".to_vec()).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("body is not"), "{body}");
+    let (status, _) = post_raw(&push, &[("Content-Type", "text/xml")], b"<xml/>".to_vec()).await;
+    assert_eq!(status, 415);
+    let (status, _) = post_raw(&push, &[json], huge.into_bytes()).await;
+    assert_eq!(status, 413);
+
+    // Nothing was stored or answered, and the gateway is still serving.
+    gateway.assert_running();
+    let db = world.state_dir().join("clawtalk.db");
+    let inbox = support::db::statuses(&db, "inbox").await;
+    assert!(inbox.is_empty(), "refused requests were stored: {inbox:?}");
+    assert!(world.requests_for("[x]").is_empty());
+    let (status, _) = post_raw(&url.replace("/webhooks/dingtalk", "/healthz"), &[], Vec::new()).await;
+    assert_eq!(status, 405, "the listener still answers (GET-only route)");
+    assert!(!gateway.log().contains("panicked"), "{}", gateway.log());
+}

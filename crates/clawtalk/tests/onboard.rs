@@ -456,8 +456,18 @@ async fn channels_add_adds_a_second_account_and_keeps_the_first() {
         }
         a
     };
+    // A config someone made world-readable comes back owner-only: it now holds two secrets.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
     let out = clawtalk(world.home(), &add("ops", false), &[]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        mode_of(&config),
+        0o600,
+        "channels add writes the config owner-only"
+    );
     let out = clawtalk(world.home(), &add("ops", false), &[]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(

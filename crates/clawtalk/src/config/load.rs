@@ -35,7 +35,7 @@ pub enum ConfigSource {
     OpenClawEnv(PathBuf),
     /// `~/.openclaw/openclaw.json`.
     OpenClawHome(PathBuf),
-    /// Text handed to [`Config::from_json5`].
+    /// Text handed to [`Config::from_json5`] or [`Config::from_text`].
     Inline,
     /// No file: defaults and environment variables only.
     Defaults,
@@ -125,17 +125,18 @@ pub(crate) fn load(explicit: Option<&Path>, env: EnvLookup<'_>) -> Result<Loaded
     let mut cx = Ctx::new(env, home);
     cx.diags.warnings = early.warnings;
     let openclaw = source.is_openclaw();
-    parse_and_build(text.as_deref(), source, cx, openclaw)
+    let is_yaml = source.path().is_some_and(is_yaml_path);
+    parse_and_build(text.as_deref(), source, cx, is_yaml, openclaw)
 }
 
-/// Parses `text` (or an empty document) and builds the config.
+/// Parses `text` (or an empty document) as YAML (`channels.yaml`) or JSON5 and builds the config.
 pub(crate) fn parse_and_build(
     text: Option<&str>,
     source: ConfigSource,
     mut cx: Ctx<'_>,
+    is_yaml: bool,
     openclaw: bool,
 ) -> Result<LoadedConfig, ConfigErrors> {
-    let is_yaml = source.path().is_some_and(is_yaml_path);
     let parsed = match text {
         None => Ok(Value::Object(Vec::new())),
         Some(text) if is_yaml => parse_yaml(text),

@@ -61,6 +61,17 @@ pub use load::{ConfigSource, LoadedConfig};
 pub use types::*;
 pub(crate) use value::Value;
 
+/// The kinds of config file [`Config::from_text`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigFormat {
+    /// `clawtalk.json` (JSON5).
+    Clawtalk,
+    /// An OpenClaw `openclaw.json`, read unchanged (JSON5).
+    OpenClaw,
+    /// `channels.yaml`, the seed format.
+    ChannelsYaml,
+}
+
 /// Parses JSON5 config text into the editable document tree (for tools that rewrite a file).
 pub(crate) fn parse_document(text: &str) -> Result<Value, String> {
     value::parse_json5(text)
@@ -88,9 +99,25 @@ impl Config {
         text: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<LoadedConfig, ConfigErrors> {
+        Self::from_text(text, ConfigFormat::Clawtalk, env)
+    }
+
+    /// Reads configuration from text in any of the file formats, exactly as a file of that
+    /// kind is read (minus the search for a file and a sibling `channels.yaml`). For
+    /// embedding, and for the fuzz targets, which must reach every parser and check.
+    pub fn from_text(
+        text: &str,
+        format: ConfigFormat,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<LoadedConfig, ConfigErrors> {
         let home = env("HOME").map(std::path::PathBuf::from);
         let cx = reader::Ctx::new(env, home);
-        load::parse_and_build(Some(text), ConfigSource::Inline, cx, false)
+        let (yaml, openclaw) = match format {
+            ConfigFormat::Clawtalk => (false, false),
+            ConfigFormat::OpenClaw => (false, true),
+            ConfigFormat::ChannelsYaml => (true, false),
+        };
+        load::parse_and_build(Some(text), ConfigSource::Inline, cx, yaml, openclaw)
     }
 
     /// The agent answering when no binding matches.

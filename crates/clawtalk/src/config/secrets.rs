@@ -65,13 +65,26 @@ fn reference(s: &str) -> Option<&str> {
     valid.then_some(name)
 }
 
+/// Longest secret file read. Keys and tokens are well under 1 KiB; the cap keeps a path
+/// to a device (`/dev/zero`) or a wrong, huge file from eating all memory at start-up.
+const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
 /// Reads a secret from a file named by a SecretInput `{ source: "file", id }`.
 /// Trailing newlines are dropped because editors and `echo` add them.
 pub(crate) fn read_secret_file(path: &Path) -> Result<String, String> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(text.trim_end_matches(['\r', '\n']).to_owned()),
-        Err(e) => Err(e.kind().to_string()),
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_SECRET_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| e.kind().to_string())?;
+    if bytes.len() as u64 > MAX_SECRET_FILE_BYTES {
+        return Err(format!(
+            "larger than {} KiB, so not a key or token file",
+            MAX_SECRET_FILE_BYTES / 1024
+        ));
     }
+    let text = String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 /// Expands a leading `~` to the home directory.
@@ -115,6 +128,30 @@ mod tests {
             expand_vars("${A}-${EMPTY}-${A}", &env).unwrap_err(),
             vec!["A".to_string(), "EMPTY".to_string()]
         );
+    }
+
+    #[test]
+    fn secret_files_are_read_trimmed_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key");
+        std::fs::write(&key, "sk-file\r\n").unwrap();
+        assert_eq!(read_secret_file(&key).unwrap(), "sk-file");
+        let huge = dir.path().join("huge");
+        std::fs::write(&huge, vec![b'a'; 64 * 1024 + 1]).unwrap();
+        assert!(
+            read_secret_file(&huge)
+                .unwrap_err()
+                .contains("larger than 64 KiB")
+        );
+        // A device never ends; the cap stops the read.
+        #[cfg(unix)]
+        assert!(
+            read_secret_file(Path::new("/dev/zero"))
+                .unwrap_err()
+                .contains("larger than")
+        );
+        std::fs::write(&key, [0xff, 0xfe]).unwrap();
+        assert_eq!(read_secret_file(&key).unwrap_err(), "not UTF-8 text");
     }
 
     #[test]

@@ -75,13 +75,49 @@ impl Value {
     }
 }
 
+/// Deepest nesting of arrays and objects read. The JSON5 parser recurses once per level and
+/// has no limit of its own, so `[[[[…` a few ten thousand deep would overflow the stack and
+/// abort the process instead of being reported; real configs are under ten levels deep.
+/// (128, like serde_json's and serde_yaml's limits.)
+pub(crate) const MAX_DEPTH: usize = 128;
+
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ValueVisitor)
+        deserializer.deserialize_any(ValueVisitor { depth: 0 })
     }
 }
 
-struct ValueVisitor;
+/// Reads one value `depth` levels down.
+#[derive(Clone, Copy)]
+struct Nested {
+    depth: usize,
+}
+
+impl<'de> de::DeserializeSeed<'de> for Nested {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(ValueVisitor { depth: self.depth })
+    }
+}
+
+struct ValueVisitor {
+    depth: usize,
+}
+
+impl ValueVisitor {
+    /// The reader for this container's children, unless they would be too deep.
+    fn children<E: de::Error>(&self) -> Result<Nested, E> {
+        if self.depth >= MAX_DEPTH {
+            return Err(E::custom(format!(
+                "arrays and objects nested more than {MAX_DEPTH} levels deep"
+            )));
+        }
+        Ok(Nested {
+            depth: self.depth + 1,
+        })
+    }
+}
 
 impl<'de> Visitor<'de> for ValueVisitor {
     type Value = Value;
@@ -99,7 +135,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        Value::deserialize(d)
+        d.deserialize_any(self)
     }
 
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
@@ -127,17 +163,19 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let child = self.children()?;
         let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Value>()? {
+        while let Some(item) = seq.next_element_seed(child)? {
             items.push(item);
         }
         Ok(Value::Array(items))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let child = self.children()?;
         let mut entries = Vec::new();
-        while let Some((key, value)) = map.next_entry::<String, Value>()? {
-            entries.push((key, value));
+        while let Some(key) = map.next_key::<String>()? {
+            entries.push((key, map.next_value_seed(child)?));
         }
         Ok(Value::Object(entries))
     }
@@ -169,6 +207,22 @@ pub(crate) fn join_index(path: &str, index: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found in the security review (the JSON5 parser has no depth limit): `clawtalk config
+    /// validate` on 100,000 `[` aborted with a stack overflow instead of reporting an error.
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let deep = format!("{{ a: {} }}", "[".repeat(100_000));
+        let error = parse_json5(&deep).unwrap_err();
+        assert!(error.contains("nested more than 128 levels"), "{error}");
+        let objects = "{a:".repeat(10_000);
+        assert!(parse_json5(&objects).unwrap_err().contains("nested more than"));
+        // The limit itself is fine; one more level is not.
+        let nested = |levels: usize| format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+        assert!(parse_json5(&nested(MAX_DEPTH)).is_ok());
+        assert!(parse_json5(&nested(MAX_DEPTH + 1)).is_err());
+        assert!(super::super::seed_yaml::parse_yaml(&nested(MAX_DEPTH + 1)).is_err());
+    }
 
     #[test]
     fn keeps_key_order_comments_and_trailing_commas() {

@@ -30,6 +30,7 @@ pub(crate) mod metrics;
 mod ops;
 mod progress;
 mod reply;
+pub mod routes;
 mod scheduler;
 pub(crate) mod serve;
 pub mod status;

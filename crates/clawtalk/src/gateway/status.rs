@@ -169,13 +169,13 @@ impl StatusBoard {
         }
     }
 
-    /// Rewrites the file (write then rename, so readers never see half a file).
+    /// Rewrites the file (write then rename, so readers never see half a file), owner-only
+    /// like everything in the state directory: it names accounts and their last errors.
     pub(crate) fn write(&self) -> anyhow::Result<()> {
         let _writing = self.writing.lock();
-        let json = serde_json::to_vec_pretty(&self.snapshot())?;
-        let tmp = self.path.with_extension("json.tmp");
-        std::fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &self.path).with_context(|| format!("replacing {}", self.path.display()))
+        let json = serde_json::to_string_pretty(&self.snapshot())?;
+        crate::config::write_private(&self.path, &json)
+            .with_context(|| format!("writing {}", self.path.display()))
     }
 
     /// Removes the file at shutdown so `status` says "not running" at once.
@@ -197,6 +197,15 @@ mod tests {
             a.messages = 3;
         });
         board.write().unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(status_path(dir.path()))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "owner-only");
+        }
         let status = read(dir.path()).unwrap();
         assert_eq!(status.accounts[0].messages, 3);
         assert!(status.is_live(now_ms()));

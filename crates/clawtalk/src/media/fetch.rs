@@ -82,12 +82,13 @@ async fn fetch_one(
     path: &Path,
     max_bytes: u64,
 ) -> Fetched {
+    // Owner-only, like the rest of the state directory: these are the users' own files.
     if let Some(parent) = path.parent()
-        && let Err(e) = tokio::fs::create_dir_all(parent).await
+        && let Err(e) = private_dir_builder().create(parent).await
     {
         return Fetched::Failed(format!("cannot create {}: {e}", parent.display()));
     }
-    let mut file = match tokio::fs::File::create(path).await {
+    let mut file = match private_file_options().open(path).await {
         Ok(file) => file,
         Err(e) => return Fetched::Failed(format!("cannot write {}: {e}", path.display())),
     };
@@ -135,9 +136,40 @@ pub fn safe_file_name(name: &str) -> String {
     }
 }
 
+fn private_dir_builder() -> tokio::fs::DirBuilder {
+    let mut builder = tokio::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    builder.mode(0o700);
+    builder
+}
+
+fn private_file_options() -> tokio::fs::OpenOptions {
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    options
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn received_files_and_their_directories_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("media").join("inbound").join("7");
+        private_dir_builder().create(&dir).await.unwrap();
+        let file = dir.join("photo.jpg");
+        drop(private_file_options().open(&file).await.unwrap());
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&root.path().join("media")), 0o700);
+        assert_eq!(mode(&file), 0o600);
+    }
 
     #[test]
     fn file_names_cannot_escape_the_directory() {

@@ -1,10 +1,11 @@
 //! Login, logout, and the session check in front of every other route.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Form;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -91,16 +92,36 @@ pub(crate) struct LoginForm {
 }
 
 /// The token comes in the form body, never in the URL, so no access log can record it.
-pub(crate) async fn login(State(web): St, Form(form): Form<LoginForm>) -> Response {
+/// Wrong tokens are counted per client address ([`super::throttle`]).
+pub(crate) async fn login(
+    State(web): St,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let now = Instant::now();
+    if let Err(wait) = web.login_throttle.check(peer.ip(), now) {
+        tracing::warn!(%peer, "web UI login refused: too many wrong tokens from this address");
+        let retry = wait.as_secs().max(1);
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, retry.to_string())],
+            login_form(Some(&format!(
+                "Too many wrong tokens from this address; try again in {retry} s."
+            ))),
+        )
+            .into_response();
+    }
     if !token::matches(&web.token, &form.token) {
-        tracing::warn!("web UI login refused: wrong gateway token");
+        web.login_throttle.failed(peer.ip(), now);
+        tracing::warn!(%peer, "web UI login refused: wrong gateway token");
         return (
             StatusCode::UNAUTHORIZED,
             login_form(Some("That is not the gateway token.")),
         )
             .into_response();
     }
-    let id = web.sessions.create(Instant::now());
+    web.login_throttle.succeeded(peer.ip());
+    let id = web.sessions.create(now);
     tracing::info!("web UI login");
     (
         StatusCode::SEE_OTHER,

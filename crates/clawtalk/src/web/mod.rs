@@ -15,6 +15,7 @@ mod chat;
 mod layout;
 mod pages;
 pub mod sessions;
+mod throttle;
 pub mod token;
 
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use axum::routing::{get, post};
 use dingtalk::Secret;
 
 use crate::gateway::Shared;
+use crate::gateway::routes::{Access, RouteTable, router_of};
 use sessions::Sessions;
 
 /// What the gateway needs to serve the web UI.
@@ -43,9 +45,33 @@ pub(crate) struct WebState {
     pub shared: Arc<Shared>,
     pub token: Secret,
     pub sessions: Sessions,
+    /// Wrong-token attempts at `/login` per client address.
+    pub login_throttle: throttle::LoginThrottle,
 }
 
 pub(crate) type St = State<Arc<WebState>>;
+
+/// The web UI's routes: the login page is public, everything else needs a session.
+pub(crate) fn routes() -> RouteTable<Arc<WebState>> {
+    use Access::{Public, Session};
+    vec![
+        ("/login", Public, get(auth::login_page).post(auth::login)),
+        ("/", Session, get(pages::status::page)),
+        ("/conversations", Session, get(pages::conversations::list)),
+        (
+            "/conversations/{id}",
+            Session,
+            get(pages::conversations::transcript),
+        ),
+        ("/pairing", Session, get(pages::pairing::page)),
+        ("/cron", Session, get(pages::cron::page_handler)),
+        ("/pairing/decide", Session, post(pages::pairing::decide)),
+        ("/chat", Session, get(chat::page).post(chat::send)),
+        ("/config", Session, get(pages::config::config_page)),
+        ("/logout", Session, post(auth::logout)),
+        ("/api/status", Session, get(pages::status::api)),
+    ]
+}
 
 /// The web UI's routes, ready to be merged into the gateway's HTTP server.
 pub(crate) fn router(shared: Arc<Shared>, ui: WebUi) -> Router {
@@ -53,24 +79,16 @@ pub(crate) fn router(shared: Arc<Shared>, ui: WebUi) -> Router {
         shared,
         token: ui.token,
         sessions: Sessions::default(),
+        login_throttle: throttle::LoginThrottle::default(),
     });
-    let protected = Router::new()
-        .route("/", get(pages::status::page))
-        .route("/conversations", get(pages::conversations::list))
-        .route("/conversations/{id}", get(pages::conversations::transcript))
-        .route("/pairing", get(pages::pairing::page))
-        .route("/cron", get(pages::cron::page_handler))
-        .route("/pairing/decide", post(pages::pairing::decide))
-        .route("/chat", get(chat::page).post(chat::send))
-        .route("/config", get(pages::config::config_page))
-        .route("/logout", post(auth::logout))
-        .route("/api/status", get(pages::status::api))
-        .route_layer(middleware::from_fn_with_state(
+    let public = router_of(routes(), Access::Public, |r| r);
+    let protected = router_of(routes(), Access::Session, |r| {
+        r.route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             auth::require_session,
-        ));
-    Router::new()
-        .route("/login", get(auth::login_page).post(auth::login))
+        ))
+    });
+    public
         .merge(protected)
         .layer(middleware::map_response(security_headers))
         .with_state(state)

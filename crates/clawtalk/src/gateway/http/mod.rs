@@ -17,18 +17,26 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use dingtalk::crypto::EventCrypto;
 
 use super::Shared;
+use super::routes::{Access, RouteTable, router_of};
 use crate::config::{ConnectionMode, DingTalkAccount};
 use replay::ReplayGuard;
 
 /// Path prefix of every DingTalk webhook.
 pub(crate) const WEBHOOK_PATH: &str = "/webhooks/dingtalk";
+/// The webhook of one account, by id.
+const NAMED_WEBHOOK_PATH: &str = "/webhooks/dingtalk/{account}";
+
+/// Largest webhook body read: DingTalk's bot messages and event pushes are a few KiB (media
+/// arrive as download codes, never inline), so anything near this is not DingTalk's and
+/// reading it would only cost memory. Bigger bodies get 413 before any handler runs.
+pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// What the listener knows about one account.
 struct Endpoint {
@@ -38,7 +46,7 @@ struct Endpoint {
     replay: ReplayGuard,
 }
 
-struct Webhooks {
+pub(crate) struct Webhooks {
     shared: Arc<Shared>,
     endpoints: HashMap<String, Endpoint>,
     /// Served at the bare [`WEBHOOK_PATH`].
@@ -94,11 +102,19 @@ pub(crate) fn router(shared: &Arc<Shared>) -> anyhow::Result<Option<Router>> {
         default,
     });
     Ok(Some(
-        Router::new()
-            .route(WEBHOOK_PATH, post(default_account))
-            .route(&format!("{WEBHOOK_PATH}/{{account}}"), post(named_account))
+        router_of(routes(), Access::Signed, |r| r)
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(state),
     ))
+}
+
+/// The webhook routes: DingTalk signs every request, and the handlers check the signature
+/// (they know which account, and so which key and scheme, a request is for).
+pub(crate) fn routes() -> RouteTable<Arc<Webhooks>> {
+    vec![
+        (WEBHOOK_PATH, Access::Signed, post(default_account)),
+        (NAMED_WEBHOOK_PATH, Access::Signed, post(named_account)),
+    ]
 }
 
 /// The account served at the bare [`WEBHOOK_PATH`]: `default`, else the only one.
@@ -172,6 +188,10 @@ async fn dispatch(
             format!("no account {account_id:?} in HTTP mode or with an event subscription"),
         );
     };
+    if let Some(refusal) = non_json(headers) {
+        tracing::warn!(account = %account_id, reason = %refusal, "webhook rejected");
+        return refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, refusal);
+    }
     let query = query.unwrap_or_default();
     let is_push =
         url::form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "msg_signature" || k == "signature");
@@ -182,7 +202,59 @@ async fn dispatch(
     }
 }
 
+/// Why a body declared as something other than JSON is refused. DingTalk always sends
+/// `application/json`; a request without a `Content-Type` is still read (its body must parse).
+fn non_json(headers: &HeaderMap) -> Option<String> {
+    let declared = headers.get(axum::http::header::CONTENT_TYPE)?;
+    let essence = declared
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    match essence.as_deref() {
+        Some("application/json") => None,
+        Some(other) if other.ends_with("+json") => None,
+        Some(other) => Some(format!(
+            "Content-Type {other:?} is not JSON: DingTalk webhooks carry application/json"
+        )),
+        None => Some("Content-Type is not valid text: DingTalk webhooks carry application/json".into()),
+    }
+}
+
 /// A refusal: the reason is logged by the caller and also sent back (it names no secret).
 fn refuse(status: StatusCode, reason: String) -> Response {
     (status, reason).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue, header};
+
+    use super::non_json;
+
+    fn typed(value: &[u8]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_bytes(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn only_json_bodies_are_read() {
+        assert_eq!(
+            non_json(&HeaderMap::new()),
+            None,
+            "no Content-Type: the body decides"
+        );
+        assert_eq!(non_json(&typed(b"application/json")), None);
+        assert_eq!(non_json(&typed(b"Application/JSON; charset=utf-8")), None);
+        assert_eq!(non_json(&typed(b"application/vnd.api+json")), None);
+        let refusal = non_json(&typed(b"text/plain")).unwrap();
+        assert!(refusal.contains("\"text/plain\" is not JSON"), "{refusal}");
+        assert!(non_json(&typed(b"application/x-www-form-urlencoded")).is_some());
+        assert!(
+            non_json(&typed(&[0xff, 0xfe]))
+                .unwrap()
+                .contains("not valid text")
+        );
+    }
 }

@@ -13,14 +13,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
 use super::Shared;
 use super::metrics::{AccountFigures, Depths};
+use super::routes::{Access, RouteTable, router_of};
 use crate::config::ConnectionMode;
 
 /// Path of the control API's status.
@@ -28,14 +30,40 @@ pub(crate) const STATUS_PATH: &str = "/control/status";
 
 type St = State<Arc<Shared>>;
 
+/// The operations routes: the probes are public, the rest need [`require_token`].
+pub(crate) fn routes() -> RouteTable<Arc<Shared>> {
+    vec![
+        ("/healthz", Access::Public, get(healthz)),
+        ("/readyz", Access::Public, get(readyz)),
+        ("/metrics", Access::Token, get(metrics)),
+        (STATUS_PATH, Access::Token, get(status)),
+    ]
+}
+
 /// The operations routes, ready to merge into the gateway's listener.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route(STATUS_PATH, get(status))
-        .with_state(shared)
+    let open = router_of(routes(), Access::Public, |r| r);
+    let guarded = router_of(routes(), Access::Token, |r| {
+        r.route_layer(middleware::from_fn_with_state(Arc::clone(&shared), require_token))
+    });
+    open.merge(guarded).with_state(shared)
+}
+
+/// Lets a request through only from loopback with the gateway token (when one is set).
+async fn require_token(
+    State(shared): St,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let token = shared.config.gateway.auth_token.as_ref().map(|t| t.expose());
+    match auth::check(peer, request.headers(), token) {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => {
+            tracing::warn!(%peer, path = %request.uri().path(), reason = refusal.message(), "control API request refused");
+            (refusal.status(), format!("{}\n", refusal.message())).into_response()
+        }
+    }
 }
 
 async fn healthz() -> Response {
@@ -66,14 +94,7 @@ async fn readyz(State(shared): St) -> Response {
     }
 }
 
-async fn metrics(
-    State(shared): St,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(refusal) = refusal(&shared, peer, &headers) {
-        return refusal;
-    }
+async fn metrics(State(shared): St) -> Response {
     let depths = match shared.store.queue_depths().await {
         Ok(d) => Some(Depths {
             pending_turns: d.pending_turns,
@@ -92,27 +113,12 @@ async fn metrics(
         .into_response()
 }
 
-async fn status(
-    State(shared): St,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(refusal) = refusal(&shared, peer, &headers) {
-        return refusal;
-    }
+async fn status(State(shared): St) -> Response {
     let body = json!({
         "stateDir": shared.config.gateway.state_dir,
         "status": shared.status.snapshot(),
     });
     axum::Json(body).into_response()
-}
-
-/// The answer to a caller that may not see this, if it may not.
-fn refusal(shared: &Shared, peer: SocketAddr, headers: &HeaderMap) -> Option<Response> {
-    let token = shared.config.gateway.auth_token.as_ref().map(|t| t.expose());
-    let refusal = auth::check(peer, headers, token).err()?;
-    tracing::warn!(%peer, reason = refusal.message(), "control API request refused");
-    Some((refusal.status(), format!("{}\n", refusal.message())).into_response())
 }
 
 fn account_figures(shared: &Shared) -> Vec<AccountFigures> {
