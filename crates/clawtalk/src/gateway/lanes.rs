@@ -122,7 +122,9 @@ async fn run_lane<J, F, Fut>(
     while let Some(job) = rx.recv().await {
         {
             let _permit = permits.acquire().await;
-            work(job).await;
+            // Boxed so that a lane waiting for a permit (thousands of them under a flood) is
+            // small: only the in-flight jobs hold their storing-and-deciding future.
+            Box::pin(work(job)).await;
         }
         if pending.fetch_sub(1, Ordering::SeqCst) == 1 {
             // Nothing queued: offer to retire. More may arrive meanwhile; `retire` checks.
