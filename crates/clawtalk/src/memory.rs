@@ -23,16 +23,6 @@ pub fn tune_allocator() {
     }
 }
 
-/// Returns free heap pages to the kernel (glibc keeps freed memory in its arenas). Cheap
-/// enough to call every few seconds from a background loop: it walks the free lists only.
-pub fn trim_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: `malloc_trim` takes the arena locks itself and only releases free pages.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 /// Drops this process's mappings of the executable's read-only pages, typically right after
 /// start-up; returns how many kB were resident in them.
 ///
