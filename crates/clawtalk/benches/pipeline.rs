@@ -10,26 +10,19 @@
 //! The simulator and the mock model share the two cores with the gateway, so throughput is a
 //! lower bound of what the gateway does alone.
 
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::time::{Duration, Instant};
 
 use dingtalk_sim::{AppSpec, InjectMessage, SimConfig, Simulator, UserSpec};
 use llm_mock::MockModel;
+use support::{
+    APP, Gateway, SECRET, config_text, cpu_time, hwm_kb, mb, ms, pct, rss_kb, rss_split_kb, staff,
+};
 
-const APP: &str = "dingbenchbot00000001";
-const SECRET: &str = "bench-secret";
 const USERS: usize = 5_000;
 const LATENCY_SAMPLES: usize = 300;
 const THROUGHPUT_MESSAGES: usize = 5_000;
-
-struct Gateway(Child);
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -56,12 +49,12 @@ async fn bench() {
         .expect("mock model");
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("clawtalk.json");
-    std::fs::write(&config, config_text(&sim, &model, dir.path())).expect("config");
+    std::fs::write(&config, config_text(&sim, &model, dir.path(), "")).expect("config");
 
     // Start to connected.
     let started = Instant::now();
-    let gateway = spawn(&config, dir.path());
-    let pid = gateway.0.id();
+    let gateway = Gateway::spawn(&config, dir.path());
+    let pid = gateway.pid();
     sim.wait_for_connections(APP, 1, Duration::from_secs(30))
         .await
         .expect("gateway connects");
@@ -70,6 +63,7 @@ async fn bench() {
     // Idle RSS with one connected bot.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle_rss_kb = rss_kb(pid);
+    let (idle_anon_kb, idle_file_kb) = rss_split_kb(pid);
 
     // Latency, one message at a time (each from another user, so no session waits on another).
     let mut latencies = Vec::with_capacity(LATENCY_SAMPLES);
@@ -91,6 +85,7 @@ async fn bench() {
 
     // Throughput: everything at once, spread over all users.
     let before = sim.sent_messages().len();
+    let (gateway_cpu, bench_cpu) = (cpu_time(pid), cpu_time(std::process::id()));
     let t = Instant::now();
     for i in 0..THROUGHPUT_MESSAGES {
         sim.inject_message(&InjectMessage::dm_text(
@@ -105,6 +100,8 @@ async fn bench() {
         .await
         .expect("all replies");
     let elapsed = t.elapsed();
+    let gateway_cpu = cpu_time(pid) - gateway_cpu;
+    let bench_cpu = cpu_time(std::process::id()) - bench_cpu;
     let busy_rss_kb = rss_kb(pid);
     let peak_rss_kb = hwm_kb(pid);
     drop(gateway);
@@ -114,8 +111,10 @@ async fn bench() {
     println!("|---|---|");
     println!("| start → connected | {:.1} ms |", ms(connected));
     println!(
-        "| idle RSS, one connected bot | {:.1} MB |",
-        idle_rss_kb as f64 / 1024.0
+        "| idle RSS, one connected bot | {:.1} MB ({:.1} MB anonymous, {:.1} MB file-backed) |",
+        mb(idle_rss_kb),
+        mb(idle_anon_kb),
+        mb(idle_file_kb)
     );
     println!(
         "| latency inject → reply at simulator, p50 | {:.2} ms |",
@@ -135,70 +134,13 @@ async fn bench() {
         injected.as_secs_f64()
     );
     println!(
-        "| RSS after the load / peak | {:.1} MB / {:.1} MB |",
-        busy_rss_kb as f64 / 1024.0,
-        peak_rss_kb as f64 / 1024.0
+        "| CPU per message in the throughput phase: gateway / simulator + mock model | {:.0} µs / {:.0} µs |",
+        gateway_cpu.as_secs_f64() * 1e6 / THROUGHPUT_MESSAGES as f64,
+        bench_cpu.as_secs_f64() * 1e6 / THROUGHPUT_MESSAGES as f64
     );
-}
-
-fn staff(i: usize) -> String {
-    format!("0{:015}", i)
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(idx).copied().unwrap_or_default()
-}
-
-fn spawn(config: &std::path::Path, home: &std::path::Path) -> Gateway {
-    let child = Command::new(env!("CARGO_BIN_EXE_clawtalk"))
-        .args(["gateway", "run", "--config"])
-        .arg(config)
-        .env_clear()
-        .env("HOME", home)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn the gateway");
-    Gateway(child)
-}
-
-fn config_text(sim: &Simulator, model: &MockModel, state: &std::path::Path) -> String {
-    format!(
-        r#"{{
-          agents: {{ list: [ {{ id: "main", model: "mock/bench" }} ] }},
-          models: {{ providers: {{ mock: {{ baseUrl: "{}", apiKey: "k" }} }} }},
-          channels: {{ dingtalk: {{ clientId: "{APP}", clientSecret: "{SECRET}", endpoints: "{}",
-                                    dmPolicy: "open", allowFrom: ["*"] }} }},
-          gateway: {{ stateDir: "{}" }},
-        }}"#,
-        model.base_url(),
-        sim.base_url(),
-        state.display()
-    )
-}
-
-fn proc_status_kb(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    proc_status_kb(pid, "VmRSS:")
-}
-
-fn hwm_kb(pid: u32) -> u64 {
-    proc_status_kb(pid, "VmHWM:")
+    println!(
+        "| RSS after the load / peak | {:.1} MB / {:.1} MB |",
+        mb(busy_rss_kb),
+        mb(peak_rss_kb)
+    );
 }

@@ -13,6 +13,7 @@
 //! - [`policy`]: dmPolicy, groupPolicy, allowlists, the mention rule and pairing replies.
 //! - [`routing`]: bindings → agent, and session keys.
 //! - [`media`]: received pictures and files for the agent, images and files it sends.
+//! - [`memory`]: allocator settings and dropping start-up pages from the resident set.
 //! - [`logfile`]: the gateway's size-capped JSON-lines log file (`clawtalk logs`).
 //! - [`llm`]: the OpenAI-compatible model client (DashScope, DeepSeek, Kimi, GLM, any `baseUrl`).
 //! - [`onboard`]: `clawtalk onboard dingtalk` / `channels add`: the setup wizard.
@@ -34,6 +35,7 @@ pub mod inbound;
 pub mod llm;
 pub mod logfile;
 pub mod media;
+pub mod memory;
 pub mod onboard;
 pub mod policy;
 pub mod routing;

@@ -6,6 +6,7 @@ use clap::Parser;
 use clawtalk::cli;
 
 fn main() -> ExitCode {
+    clawtalk::memory::tune_allocator();
     let cli = cli::Cli::parse();
     cli::init_tracing(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -109,6 +109,15 @@ impl MockModelBuilder {
         self
     }
 
+    /// Wait this long before the first byte of every offline answer, like a slow model
+    /// (the load benchmark's "2-second model"); default none. Scripted answers keep their own
+    /// delays.
+    #[must_use]
+    pub fn answer_delay(mut self, delay: Duration) -> Self {
+        self.settings.answer_delay = delay;
+        self
+    }
+
     /// Listen on this address instead of `127.0.0.1:0`.
     #[must_use]
     pub fn bind(mut self, addr: SocketAddr) -> Self {

@@ -171,6 +171,8 @@ pub(crate) struct Settings {
     pub keys: Vec<(String, String)>,
     /// Delay between chunks of offline answers (a readable pace in demos).
     pub offline_pacing: Duration,
+    /// Extra wait before the first byte of offline answers (a slow model).
+    pub answer_delay: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -276,7 +278,7 @@ pub(crate) async fn handle(
     });
     let script = script.unwrap_or_else(|| {
         let pace = settings.offline_pacing;
-        offline_reply(&json).delay(pace, pace)
+        offline_reply(&json).delay(settings.answer_delay + pace, pace)
     });
     let ctx = Ctx {
         request_id: &request_id,

@@ -204,6 +204,25 @@ async fn delays_apply_unless_zero_delay() -> anyhow::Result<()> {
     Ok(())
 }
 
+#[tokio::test]
+async fn answer_delay_holds_back_offline_answers() -> anyhow::Result<()> {
+    let slow = MockModel::builder()
+        .answer_delay(Duration::from_millis(300))
+        .start()
+        .await?;
+    let t = Instant::now();
+    let text = post(&slow, "/v1/chat/completions", None, &body("load 7", false))
+        .await
+        .text()
+        .await?;
+    assert!(t.elapsed() >= Duration::from_millis(300), "{:?}", t.elapsed());
+    assert!(
+        text.contains("load 7"),
+        "the answer still echoes the prompt: {text}"
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_many_concurrent_requests() -> anyhow::Result<()> {
     let mock = MockModel::builder().zero_delay().record(false).start().await?;

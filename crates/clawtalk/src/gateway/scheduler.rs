@@ -49,7 +49,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut wake: mpsc::UnboundedReceiver<S
                         let shared = Arc::clone(&shared);
                         workers.spawn(async move {
                             let _permit = shared.turn_permits.acquire().await;
-                            turn::run(&shared, turn).await;
+                            Box::pin(turn::run(&shared, turn)).await;
                         });
                     } else {
                         active.insert(key.clone(), false);
@@ -92,7 +92,10 @@ async fn session_worker(
                 }
             }
         };
-        turn::run(&shared, next).await;
+        // Boxed: a turn's future is tens of kB, and a worker exists for every busy session
+        // while only `maxConcurrentTurns` of them run; inline, every waiting worker would
+        // hold that much memory from the moment it was spawned.
+        Box::pin(turn::run(&shared, next)).await;
     }
     let _ = done.send(key);
 }

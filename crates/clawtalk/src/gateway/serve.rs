@@ -84,6 +84,10 @@ pub async fn run(config_path: Option<&Path>, listen: Listen) -> anyhow::Result<(
         .map(|(token, _)| crate::web::WebUi { token: token.clone() });
     let gateway = Gateway::start_with(Arc::clone(&config), store, &instance_name(), web).await?;
     tracing::info!(accounts = config.enabled_accounts().count(), source = %loaded.source, "gateway running");
+    // Start-up code (config, migrations, TLS roots) never runs again: let it leave the
+    // resident set; see `memory::release_startup_pages`.
+    let released_kb = crate::memory::release_startup_pages();
+    tracing::debug!(released_kb, "start-up pages released");
     if let (Some(addr), Some((token, source))) = (gateway.http_addr(), &web_token) {
         announce_web_ui(addr, token, source);
     }

@@ -28,10 +28,13 @@ pub(crate) async fn run(shared: &Arc<Shared>, turn: StoredInbound) {
     let id = turn.id;
     let started = std::time::Instant::now();
     let received_at_ms = turn.record.received_at_ms;
-    let cron_task = decode_inbound(&turn.record.raw_payload_json)
+    // Decoded once for the whole turn: the stored payload is the message's full JSON.
+    let inbound = decode_inbound(&turn.record.raw_payload_json);
+    let cron_task = inbound
+        .as_ref()
         .ok()
-        .and_then(|inbound| inbound.cron.map(|c| c.task_id));
-    let result = try_run(shared, turn).await;
+        .and_then(|inbound| inbound.cron.as_ref().map(|c| c.task_id));
+    let result = try_run(shared, turn, inbound).await;
     match &result {
         Ok(replied) => {
             if *replied {
@@ -54,9 +57,13 @@ pub(crate) async fn run(shared: &Arc<Shared>, turn: StoredInbound) {
 }
 
 /// True when the turn ended with a reply.
-async fn try_run(shared: &Arc<Shared>, turn: StoredInbound) -> anyhow::Result<bool> {
+async fn try_run(
+    shared: &Arc<Shared>,
+    turn: StoredInbound,
+    inbound: anyhow::Result<InboundMessage>,
+) -> anyhow::Result<bool> {
     let id = turn.id;
-    let inbound = match decode_inbound(&turn.record.raw_payload_json) {
+    let inbound = match inbound {
         Ok(inbound) => inbound,
         Err(error) => return finish(shared, id, TurnOutcome::Failed(format!("{error:#}"))).await,
     };

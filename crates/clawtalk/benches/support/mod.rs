@@ -1,0 +1,125 @@
+//! What the whole-gateway benchmarks share: the release binary as a child process, its
+//! configuration, and its memory as `/proc` reports it.
+
+#![allow(dead_code)] // Each bench uses its own subset.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use dingtalk_sim::Simulator;
+use llm_mock::MockModel;
+
+pub const APP: &str = "dingbenchbot00000001";
+pub const SECRET: &str = "bench-secret";
+
+/// The gateway process; killed when dropped.
+pub struct Gateway(Child);
+
+impl Gateway {
+    /// Starts `clawtalk gateway run` on `config`, with `home` as its HOME.
+    pub fn spawn(config: &Path, home: &Path) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_clawtalk"))
+            .args(["gateway", "run", "--config"])
+            .arg(config)
+            .env_clear()
+            .env("HOME", home)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn the gateway");
+        Self(child)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A gateway config for the simulator and the mock model; `gateway_extra` goes into the
+/// `gateway` object (e.g. `maxConcurrentTurns: 1000,`).
+pub fn config_text(sim: &Simulator, model: &MockModel, state: &Path, gateway_extra: &str) -> String {
+    format!(
+        r#"{{
+          agents: {{ list: [ {{ id: "main", model: "mock/bench" }} ] }},
+          models: {{ providers: {{ mock: {{ baseUrl: "{}", apiKey: "k" }} }} }},
+          channels: {{ dingtalk: {{ clientId: "{APP}", clientSecret: "{SECRET}", endpoints: "{}",
+                                    dmPolicy: "open", allowFrom: ["*"], groupPolicy: "open" }} }},
+          gateway: {{ {gateway_extra} stateDir: "{}" }},
+        }}"#,
+        model.base_url(),
+        sim.base_url(),
+        state.display()
+    )
+}
+
+/// A simulator staff id.
+pub fn staff(i: usize) -> String {
+    format!("0{:015}", i)
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The `p` quantile of sorted samples (nearest rank).
+pub fn pct<T: Copy + Default>(sorted: &[T], p: f64) -> T {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(idx).copied().unwrap_or_default()
+}
+
+fn proc_status_kb(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Resident set now.
+pub fn rss_kb(pid: u32) -> u64 {
+    proc_status_kb(pid, "VmRSS:")
+}
+
+/// Peak resident set.
+pub fn hwm_kb(pid: u32) -> u64 {
+    proc_status_kb(pid, "VmHWM:")
+}
+
+/// Anonymous (heap, stacks) and file-backed (the binary's code, libraries) parts of the
+/// resident set now.
+pub fn rss_split_kb(pid: u32) -> (u64, u64) {
+    (proc_status_kb(pid, "RssAnon:"), proc_status_kb(pid, "RssFile:"))
+}
+
+pub fn mb(kb: u64) -> f64 {
+    kb as f64 / 1024.0
+}
+
+/// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat`.
+pub fn cpu_time(pid: u32) -> Duration {
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // Fields after the command name (which is in parentheses and may hold spaces):
+            // utime and stime are the 12th and 13th.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    // USER_HZ is 100 on every Linux this runs on.
+    Duration::from_millis(ticks * 10)
+}
