@@ -255,3 +255,44 @@ fn asked_index(a: &Asked) -> usize {
     let digits: String = a.tag.chars().filter(char::is_ascii_digit).collect();
     digits.parse().expect("tags end with a number")
 }
+
+/// Saturation: more sessions want a turn than `maxConcurrentTurns` allows, and each turn takes
+/// most of a lease. The lease sweep must not claim the waiting sessions' turns while no permit
+/// is free: a claimed turn waiting for a permit would lapse, be re-claimed by the next sweep
+/// (its attempt count growing until the turn is given up) or be run twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turns_waiting_for_a_permit_are_not_claimed_by_the_lease_sweep() {
+    let world = World::start_with(WorldOptions {
+        model_delays: true,
+        ..WorldOptions::default()
+    })
+    .await;
+    let config = world.write_config(&world.config_with(&ConfigExtras {
+        channels: OPEN,
+        gateway: "maxConcurrentTurns: 1, turnLeaseSeconds: 3,",
+        ..ConfigExtras::default()
+    }));
+    let _gateway = world.start_gateway(&config).await;
+    let asked: Vec<Asked> = (0..5)
+        .map(|i| {
+            ask_scripted(&world, "saturated", i, |a| {
+                vec![answer(a).delay(Duration::from_millis(2500), Duration::ZERO)]
+            })
+        })
+        .collect();
+    let db = world.state_dir().join("clawtalk.db");
+    faults::assert_settled_once(&world, &db, &asked, Duration::from_secs(60), |_| Expect::Answer).await;
+    for a in &asked {
+        assert_eq!(
+            world.requests_for(&a.tag).len(),
+            1,
+            "{}: the model was asked more than once",
+            a.tag
+        );
+    }
+    assert_eq!(
+        support::db::max_attempts(&db).await,
+        1,
+        "a turn was claimed again while it waited for a permit"
+    );
+}

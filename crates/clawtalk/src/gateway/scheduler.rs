@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::task::JoinSet;
 
 use super::{Shared, decide, decode_inbound, now_ms, reply, turn};
@@ -43,17 +43,17 @@ pub(crate) async fn run(shared: Arc<Shared>, mut wake: mpsc::UnboundedReceiver<S
                 }
             }
             _ = sweep.tick() => {
-                for turn in claim_orphans(&shared).await {
+                for (turn, permit) in claim_orphans(&shared).await {
                     let key = turn.record.session_key.clone();
                     if active.contains_key(&key) {
                         let shared = Arc::clone(&shared);
                         workers.spawn(async move {
-                            let _permit = shared.turn_permits.acquire().await;
+                            let _permit = permit;
                             Box::pin(turn::run(&shared, turn)).await;
                         });
                     } else {
                         active.insert(key.clone(), false);
-                        workers.spawn(session_worker(Arc::clone(&shared), key, Some(turn), done_tx.clone()));
+                        workers.spawn(session_worker(Arc::clone(&shared), key, Some((turn, permit)), done_tx.clone()));
                     }
                 }
                 resend_orphaned_parts(&shared).await;
@@ -68,22 +68,24 @@ pub(crate) async fn run(shared: Arc<Shared>, mut wake: mpsc::UnboundedReceiver<S
 async fn session_worker(
     shared: Arc<Shared>,
     key: String,
-    mut first: Option<StoredInbound>,
+    mut first: Option<(StoredInbound, OwnedSemaphorePermit)>,
     done: mpsc::UnboundedSender<String>,
 ) {
     while !shared.shutdown.is_cancelled() {
-        // A permit before the claim: a turn waiting for one must not sit on a ticking lease.
-        // The semaphore is never closed, so `acquire` only waits.
-        let _permit = shared.turn_permits.acquire().await;
-        let next = match first.take() {
-            Some(turn) => turn,
+        let (next, _permit) = match first.take() {
+            Some(claimed) => claimed,
             None => {
+                // A permit before the claim: a turn waiting for one must not sit on a ticking
+                // lease. The semaphore is never closed, so `acquire` only waits.
+                let Ok(permit) = Arc::clone(&shared.turn_permits).acquire_owned().await else {
+                    break;
+                };
                 match shared
                     .store
                     .claim_next_turn(ClaimScope::Session(&key), &shared.me, shared.lease_ms(), now_ms())
                     .await
                 {
-                    Ok(Some(turn)) => turn,
+                    Ok(Some(turn)) => (turn, permit),
                     Ok(None) => break,
                     Err(error) => {
                         tracing::error!(session = %key, %error, "cannot claim the next turn; retrying at the next sweep");
@@ -100,16 +102,23 @@ async fn session_worker(
     let _ = done.send(key);
 }
 
-/// Turns whose worker died (lapsed lease) or that nobody woke up.
-async fn claim_orphans(shared: &Arc<Shared>) -> Vec<StoredInbound> {
+/// Turns whose worker died (lapsed lease) or that nobody woke up, each with the permit it
+/// runs under. Claims only while permits are free: when every permit is taken, a claimed turn
+/// would wait on a ticking lease (possibly longer than the lease, handing it to another
+/// replica), and the queued turns of sessions whose worker waits for a permit would be
+/// claimed out from under it. A later sweep picks up what is left.
+async fn claim_orphans(shared: &Arc<Shared>) -> Vec<(StoredInbound, OwnedSemaphorePermit)> {
     let mut claimed = Vec::new();
     while claimed.len() < 64 {
+        let Ok(permit) = Arc::clone(&shared.turn_permits).try_acquire_owned() else {
+            break;
+        };
         match shared
             .store
             .claim_next_turn(ClaimScope::Any, &shared.me, shared.lease_ms(), now_ms())
             .await
         {
-            Ok(Some(turn)) => claimed.push(turn),
+            Ok(Some(turn)) => claimed.push((turn, permit)),
             Ok(None) => break,
             Err(error) => {
                 tracing::error!(%error, "cannot look for orphaned turns");

@@ -49,3 +49,12 @@ pub async fn running_by_owner(db: &Path) -> BTreeMap<String, i64> {
     .unwrap_or_else(|e| panic!("count running turns by owner: {e}"));
     rows.into_iter().collect()
 }
+
+/// The most times any inbox row was claimed (1 = every turn ran on its first claim).
+pub async fn max_attempts(db: &Path) -> i64 {
+    let mut conn = connect(db).await;
+    sqlx::query_scalar("SELECT COALESCE(max(attempts), 0) FROM inbox")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("read claim attempts: {e}"))
+}
