@@ -12,12 +12,11 @@ use clawtalk::inbound::{InboundMessage, Transport};
 use clawtalk::store::{InboundRecord, InboxStore, RecordOutcome, SqliteStore, Store};
 use dingtalk::ids::RobotCode;
 use dingtalk::model::BotMessage;
-use dingtalk_sim::DeliveryStatus;
 use llm_mock::Script;
 use support::faults::{self, Asked, Expect, StoreProbe};
 use support::process::GatewayProcess;
 use support::world::{APP1, ConfigExtras, OPEN};
-use support::{TIMEOUT, World, WorldOptions, pg, wait_until, wait_until_async};
+use support::{TIMEOUT, World, WorldOptions, pg, wait_until_async};
 
 const REPLICAS: [&str; 2] = ["replica-a", "replica-b"];
 
@@ -176,18 +175,7 @@ async fn a_message_a_dead_replica_stored_but_never_decided_is_answered_by_the_su
     }
     world.sim.set_zombie(APP1, false);
     // The redelivery reaches the survivor, which knows the msgId: acknowledged, not redone.
-    wait_until("the frames to be acknowledged as duplicates", TIMEOUT, || {
-        asked
-            .iter()
-            .all(|a| {
-                world
-                    .sim
-                    .delivery(&a.msg_id)
-                    .is_some_and(|d| d.status == DeliveryStatus::Acked)
-            })
-            .then_some(())
-    })
-    .await;
+    faults::wait_all_acked(&world, &asked, "the frames to be acknowledged as duplicates").await;
     let db = world.state_dir().join("clawtalk.db");
     faults::assert_settled_once(&world, &db, &asked, TIMEOUT, |_| Expect::Answer).await;
     assert!(

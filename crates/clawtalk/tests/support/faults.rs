@@ -154,7 +154,12 @@ pub async fn wait_settled<'a>(world: &World, store: impl Into<StoreProbe<'a>>, a
         (store.unfinished().await == (0, 0)).then_some(())
     })
     .await;
-    wait_until("every injected message to be acknowledged", TIMEOUT, || {
+    wait_all_acked(world, asked, "every injected message to be acknowledged").await;
+}
+
+/// Waits until DingTalk holds an ACK for every frame of `asked` (`what` names the wait).
+pub async fn wait_all_acked(world: &World, asked: &[Asked], what: &str) {
+    wait_until(what, TIMEOUT, || {
         asked
             .iter()
             .all(|a| {
