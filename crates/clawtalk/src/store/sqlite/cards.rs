@@ -1,34 +1,12 @@
 //! AI cards on SQLite.
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStore;
-use super::row::{get, parse};
+use crate::store::decode::{card, card_columns};
 use crate::store::error::StoreError;
 use crate::store::model::{CardRecord, CardStatus, NewCard};
 use crate::store::{CardStore, StoreResult};
-
-macro_rules! columns {
-    () => {
-        "out_track_id, account_id, inbound_id, session_key, conversation_id, content, status, \
-         created_at_ms, updated_at_ms"
-    };
-}
-
-fn decode(row: &SqliteRow) -> Result<CardRecord, StoreError> {
-    Ok(CardRecord {
-        out_track_id: get(row, "out_track_id")?,
-        account_id: get(row, "account_id")?,
-        inbound_id: get(row, "inbound_id")?,
-        session_key: get(row, "session_key")?,
-        conversation_id: get(row, "conversation_id")?,
-        content: get(row, "content")?,
-        status: parse(row, "status")?,
-        created_at_ms: get(row, "created_at_ms")?,
-        updated_at_ms: get(row, "updated_at_ms")?,
-    })
-}
 
 fn not_found(out_track_id: String) -> StoreError {
     StoreError::NotFound {
@@ -114,9 +92,9 @@ impl CardStore for SqliteStore {
         let id = out_track_id.to_owned();
         self.read(move |conn| {
             Box::pin(async move {
-                let sql: &str = concat!("SELECT ", columns!(), " FROM cards WHERE out_track_id = ?1");
+                let sql: &str = concat!("SELECT ", card_columns!(), " FROM cards WHERE out_track_id = ?1");
                 let row = sqlx::query(sql).bind(&id).fetch_optional(&mut *conn).await?;
-                row.as_ref().map(decode).transpose()
+                row.as_ref().map(card).transpose()
             })
         })
         .await
@@ -128,12 +106,12 @@ impl CardStore for SqliteStore {
             Box::pin(async move {
                 let sql: &str = concat!(
                     "SELECT ",
-                    columns!(),
+                    card_columns!(),
                     " FROM cards WHERE status = 'open' AND (?1 IS NULL OR account_id = ?1) \
                      ORDER BY created_at_ms, out_track_id"
                 );
                 let rows = sqlx::query(sql).bind(&account).fetch_all(&mut *conn).await?;
-                rows.iter().map(decode).collect()
+                rows.iter().map(card).collect()
             })
         })
         .await

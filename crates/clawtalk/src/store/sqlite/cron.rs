@@ -1,65 +1,14 @@
 //! Scheduled tasks on SQLite.
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStore;
-use super::row::{count, get, int, lease, parse};
-use crate::store::error::StoreError;
+use super::row::int;
+use crate::store::decode::{cron_columns, cron_task};
 use crate::store::model::{
-    CronFired, CronKind, CronRunStatus, CronStatus, CronTarget, CronTask, CronTaskId, NewCronTask, WorkerId,
+    CronFired, CronRunStatus, CronTarget, CronTask, CronTaskId, NewCronTask, WorkerId,
 };
 use crate::store::{CronStore, StoreResult};
-
-macro_rules! columns {
-    () => {
-        "id, account_id, agent_id, name, prompt, schedule_kind, schedule, timezone, target_kind, target, \
-         webhook_secret, created_by, origin, status, next_run_at_ms, run_requested_at_ms, lease_owner, \
-         lease_incarnation, lease_expires_at_ms, runs, last_run_at_ms, last_status, last_error, \
-         created_at_ms, updated_at_ms"
-    };
-}
-
-fn decode(row: &SqliteRow) -> Result<CronTask, StoreError> {
-    let kind: String = get(row, "target_kind")?;
-    let target_value: String = get(row, "target")?;
-    let target = match kind.as_str() {
-        "user" => CronTarget::User(target_value),
-        "group" => CronTarget::Group(target_value),
-        "webhook" => CronTarget::Webhook {
-            url: target_value,
-            secret: get(row, "webhook_secret")?,
-        },
-        other => return Err(StoreError::decode(format!("unknown cron target kind {other:?}"))),
-    };
-    let last_status: Option<String> = get(row, "last_status")?;
-    Ok(CronTask {
-        id: get(row, "id")?,
-        spec: NewCronTask {
-            account_id: get(row, "account_id")?,
-            agent_id: get(row, "agent_id")?,
-            name: get(row, "name")?,
-            prompt: get(row, "prompt")?,
-            kind: parse::<CronKind>(row, "schedule_kind")?,
-            schedule: get(row, "schedule")?,
-            timezone: get(row, "timezone")?,
-            target,
-            created_by: get(row, "created_by")?,
-            origin: get(row, "origin")?,
-            next_run_at_ms: get::<Option<i64>>(row, "next_run_at_ms")?.unwrap_or_default(),
-        },
-        status: parse::<CronStatus>(row, "status")?,
-        next_run_at_ms: get(row, "next_run_at_ms")?,
-        run_requested_at_ms: get(row, "run_requested_at_ms")?,
-        lease: lease(row)?,
-        runs: count(row, "runs")?,
-        last_run_at_ms: get(row, "last_run_at_ms")?,
-        last_status: last_status.map(|s| s.parse::<CronRunStatus>()).transpose()?,
-        last_error: get(row, "last_error")?,
-        created_at_ms: get(row, "created_at_ms")?,
-        updated_at_ms: get(row, "updated_at_ms")?,
-    })
-}
 
 impl SqliteStore {
     /// Runs `sql` (an `UPDATE … WHERE id = ?1 AND status = 'active' RETURNING`) with the id
@@ -77,7 +26,7 @@ impl SqliteStore {
                     .bind(now_ms)
                     .fetch_optional(&mut *conn)
                     .await?;
-                row.as_ref().map(decode).transpose()
+                row.as_ref().map(cron_task).transpose()
             })
         })
         .await
@@ -98,7 +47,7 @@ impl CronStore for SqliteStore {
                      timezone, target_kind, target, webhook_secret, created_by, origin, next_run_at_ms, \
                      created_at_ms, updated_at_ms) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14) RETURNING ",
-                    columns!()
+                    cron_columns!()
                 );
                 let row = sqlx::query(sql)
                     .bind(&task.account_id)
@@ -117,7 +66,7 @@ impl CronStore for SqliteStore {
                     .bind(now_ms)
                     .fetch_one(&mut *conn)
                     .await?;
-                decode(&row)
+                cron_task(&row)
             })
         })
         .await
@@ -126,9 +75,9 @@ impl CronStore for SqliteStore {
     async fn cron_get(&self, id: CronTaskId) -> StoreResult<Option<CronTask>> {
         self.read(move |conn| {
             Box::pin(async move {
-                let sql: &str = concat!("SELECT ", columns!(), " FROM cron_tasks WHERE id = ?1");
+                let sql: &str = concat!("SELECT ", cron_columns!(), " FROM cron_tasks WHERE id = ?1");
                 let row = sqlx::query(sql).bind(id).fetch_optional(&mut *conn).await?;
-                row.as_ref().map(decode).transpose()
+                row.as_ref().map(cron_task).transpose()
             })
         })
         .await
@@ -139,14 +88,14 @@ impl CronStore for SqliteStore {
             Box::pin(async move {
                 let sql: &str = concat!(
                     "SELECT ",
-                    columns!(),
+                    cron_columns!(),
                     " FROM cron_tasks WHERE ?1 OR status = 'active' ORDER BY id"
                 );
                 let rows = sqlx::query(sql)
                     .bind(include_finished)
                     .fetch_all(&mut *conn)
                     .await?;
-                rows.iter().map(decode).collect()
+                rows.iter().map(cron_task).collect()
             })
         })
         .await
@@ -156,7 +105,7 @@ impl CronStore for SqliteStore {
         let sql: &'static str = concat!(
             "UPDATE cron_tasks SET status = 'cancelled', run_requested_at_ms = NULL, updated_at_ms = ?2 \
              WHERE id = ?1 AND status = 'active' RETURNING ",
-            columns!()
+            cron_columns!()
         );
         self.update_active(sql, id, now_ms).await
     }
@@ -165,7 +114,7 @@ impl CronStore for SqliteStore {
         let sql: &'static str = concat!(
             "UPDATE cron_tasks SET run_requested_at_ms = ?2, updated_at_ms = ?2 \
              WHERE id = ?1 AND status = 'active' RETURNING ",
-            columns!()
+            cron_columns!()
         );
         self.update_active(sql, id, now_ms).await
     }
@@ -191,7 +140,7 @@ impl CronStore for SqliteStore {
                            AND (lease_expires_at_ms IS NULL OR lease_expires_at_ms <= ?3) \
                          ORDER BY coalesce(run_requested_at_ms, next_run_at_ms), id LIMIT ?5) \
                      RETURNING ",
-                    columns!()
+                    cron_columns!()
                 );
                 let rows = sqlx::query(sql)
                     .bind(&worker.instance)
@@ -201,7 +150,7 @@ impl CronStore for SqliteStore {
                     .bind(int(limit))
                     .fetch_all(&mut *conn)
                     .await?;
-                let mut tasks = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+                let mut tasks = rows.iter().map(cron_task).collect::<Result<Vec<_>, _>>()?;
                 tasks.sort_by_key(|t| t.id);
                 Ok(tasks)
             })

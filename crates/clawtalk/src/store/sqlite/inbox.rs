@@ -1,12 +1,11 @@
 //! Inbox and turn queue on SQLite.
 
 use async_trait::async_trait;
-use dingtalk::ids::{ConversationId, MsgId, RobotCode, StaffId};
+use dingtalk::ids::StaffId;
 use sqlx::SqliteConnection;
-use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStore;
-use super::row::{count, get, lease, parse};
+use crate::store::decode::{inbound, inbox_columns};
 use crate::store::error::StoreError;
 use crate::store::model::{
     CancelScope, ClaimScope, Dispatch, InboundId, InboundRecord, InboundStatus, RecordOutcome, StoredInbound,
@@ -14,39 +13,8 @@ use crate::store::model::{
 };
 use crate::store::{InboxStore, StoreResult};
 
-macro_rules! columns {
-    () => {
-        "id, account_id, robot_code, msg_id, conversation_id, sender_staff_id, \
-    session_key, received_at_ms, raw_payload_json, text, status, attempts, lease_owner, \
-    lease_incarnation, lease_expires_at_ms, updated_at_ms, error"
-    };
-}
-
 /// Rows deleted per purge transaction, so a big purge never holds the write lock for long.
 const PURGE_CHUNK: i64 = 1000;
-
-fn decode(row: &SqliteRow) -> Result<StoredInbound, StoreError> {
-    let sender: Option<String> = get(row, "sender_staff_id")?;
-    Ok(StoredInbound {
-        id: get(row, "id")?,
-        record: InboundRecord {
-            account_id: get(row, "account_id")?,
-            robot_code: RobotCode::new(get::<String>(row, "robot_code")?),
-            msg_id: MsgId::new(get::<String>(row, "msg_id")?),
-            conversation_id: ConversationId::new(get::<String>(row, "conversation_id")?),
-            sender_staff_id: sender.map(StaffId::new),
-            session_key: get(row, "session_key")?,
-            received_at_ms: get(row, "received_at_ms")?,
-            raw_payload_json: get(row, "raw_payload_json")?,
-            text: get(row, "text")?,
-        },
-        status: parse(row, "status")?,
-        attempts: count(row, "attempts")?,
-        lease: lease(row)?,
-        updated_at_ms: get(row, "updated_at_ms")?,
-        error: get(row, "error")?,
-    })
-}
 
 async fn status_of(conn: &mut SqliteConnection, id: InboundId) -> Result<Option<InboundStatus>, StoreError> {
     let status: Option<String> = sqlx::query_scalar("SELECT status FROM inbox WHERE id = ?1")
@@ -95,7 +63,7 @@ macro_rules! claim_sql {
             "), (",
             $queued,
             ")) RETURNING ",
-            columns!()
+            inbox_columns!()
         )
     };
 }
@@ -245,7 +213,7 @@ impl InboxStore for SqliteStore {
                     query = query.bind(session);
                 }
                 let row = query.fetch_optional(&mut *conn).await?;
-                row.as_ref().map(decode).transpose()
+                row.as_ref().map(inbound).transpose()
             })
         })
         .await
@@ -387,13 +355,13 @@ impl InboxStore for SqliteStore {
                 .await?;
                 let sql: &str = concat!(
                     "SELECT ",
-                    columns!(),
+                    inbox_columns!(),
                     " FROM inbox \
                      WHERE status IN ('received', 'queued', 'running') AND status IN ('received', 'queued') \
                      ORDER BY id"
                 );
                 let rows = sqlx::query(sql).fetch_all(&mut *conn).await?;
-                rows.iter().map(decode).collect()
+                rows.iter().map(inbound).collect()
             })
         })
         .await
@@ -404,7 +372,7 @@ impl InboxStore for SqliteStore {
             Box::pin(async move {
                 let sql: &str = concat!(
                     "SELECT ",
-                    columns!(),
+                    inbox_columns!(),
                     " FROM inbox \
                      WHERE status IN ('received', 'queued', 'running') AND status = 'received' \
                        AND received_at_ms < ?1 \
@@ -415,7 +383,7 @@ impl InboxStore for SqliteStore {
                     .bind(i64::from(limit))
                     .fetch_all(&mut *conn)
                     .await?;
-                rows.iter().map(decode).collect()
+                rows.iter().map(inbound).collect()
             })
         })
         .await
@@ -424,9 +392,9 @@ impl InboxStore for SqliteStore {
     async fn inbound(&self, id: InboundId) -> StoreResult<Option<StoredInbound>> {
         self.read(move |conn| {
             Box::pin(async move {
-                let sql: &str = concat!("SELECT ", columns!(), " FROM inbox WHERE id = ?1");
+                let sql: &str = concat!("SELECT ", inbox_columns!(), " FROM inbox WHERE id = ?1");
                 let row = sqlx::query(sql).bind(id).fetch_optional(&mut *conn).await?;
-                row.as_ref().map(decode).transpose()
+                row.as_ref().map(inbound).transpose()
             })
         })
         .await

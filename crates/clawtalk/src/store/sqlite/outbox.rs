@@ -6,39 +6,15 @@ use std::fmt::Write as _;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use sqlx::SqliteConnection;
-use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStore;
-use super::row::{count, get, int, lease, parse};
+use super::row::int;
+use crate::store::decode::{outbox_columns, reply_part};
 use crate::store::error::StoreError;
 use crate::store::model::{
     InboundId, InboundStatus, NewReplyPart, ReplyPart, ReplyPartId, SendReceipt, WorkerId,
 };
 use crate::store::{OutboxStore, StoreResult};
-
-macro_rules! columns {
-    () => {
-        "id, inbound_id, part, idempotency_key, kind, body_json, status, attempts, \
-    lease_owner, lease_incarnation, lease_expires_at_ms, process_query_key, sent_at_ms, last_error"
-    };
-}
-
-fn decode(row: &SqliteRow) -> Result<ReplyPart, StoreError> {
-    Ok(ReplyPart {
-        id: get(row, "id")?,
-        inbound_id: get(row, "inbound_id")?,
-        part: count(row, "part")?,
-        idempotency_key: get(row, "idempotency_key")?,
-        kind: get(row, "kind")?,
-        body_json: get(row, "body_json")?,
-        status: parse(row, "status")?,
-        attempts: count(row, "attempts")?,
-        lease: lease(row)?,
-        process_query_key: get(row, "process_query_key")?,
-        sent_at_ms: get(row, "sent_at_ms")?,
-        last_error: get(row, "last_error")?,
-    })
-}
 
 /// Derived from the platform's message identity, not from local row ids, so the key is the
 /// same whichever store (or restored backup) plans the reply, and is short and URL-safe
@@ -61,11 +37,11 @@ pub(crate) fn idempotency_key(robot_code: &str, msg_id: &str, part: u32) -> Stri
 async fn parts_of(conn: &mut SqliteConnection, inbound_id: InboundId) -> Result<Vec<ReplyPart>, StoreError> {
     let sql: &str = concat!(
         "SELECT ",
-        columns!(),
+        outbox_columns!(),
         " FROM outbox WHERE inbound_id = ?1 ORDER BY part"
     );
     let rows = sqlx::query(sql).bind(inbound_id).fetch_all(&mut *conn).await?;
-    rows.iter().map(decode).collect()
+    rows.iter().map(reply_part).collect()
 }
 
 async fn exists(conn: &mut SqliteConnection, id: ReplyPartId) -> Result<(), StoreError> {
@@ -245,7 +221,7 @@ impl OutboxStore for SqliteStore {
                                  AND i.status = 'running' AND i.lease_expires_at_ms > ?4) \
                          ORDER BY o.id LIMIT ?5) \
                      RETURNING ",
-                    columns!()
+                    outbox_columns!()
                 );
                 let rows = sqlx::query(sql)
                     .bind(&worker.instance)
@@ -255,7 +231,7 @@ impl OutboxStore for SqliteStore {
                     .bind(int(limit))
                     .fetch_all(&mut *conn)
                     .await?;
-                let mut parts = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+                let mut parts = rows.iter().map(reply_part).collect::<Result<Vec<_>, _>>()?;
                 parts.sort_by_key(|p| (p.inbound_id, p.part));
                 Ok(parts)
             })

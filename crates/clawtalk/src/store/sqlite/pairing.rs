@@ -3,10 +3,10 @@
 use async_trait::async_trait;
 use rand::Rng;
 use sqlx::SqliteConnection;
-use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStore;
-use super::row::{get, int, parse};
+use super::row::{get, int};
+use crate::store::decode::{approved_columns, approved_sender, pairing_columns, pairing_request};
 use crate::store::error::{PairingError, StoreError};
 use crate::store::model::{
     ApprovedSender, PairingFilter, PairingOutcome, PairingPolicy, PairingRequest, PairingStatus,
@@ -20,12 +20,6 @@ const ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 const CODE_LEN: usize = 8;
 /// Fresh codes tried per request; a collision among 2^40 codes is already unlikely.
 const CODE_ATTEMPTS: usize = 4;
-
-macro_rules! columns {
-    () => {
-        "code, account_id, sender_id, nick, status, created_at_ms, expires_at_ms, decided_at_ms"
-    };
-}
 
 /// Random codes from the thread's CSPRNG (ChaCha, OS-seeded), so codes cannot be predicted
 /// from earlier ones.
@@ -48,34 +42,6 @@ pub(crate) fn normalize_code(code: &str) -> String {
         .collect()
 }
 
-fn decode(row: &SqliteRow, now_ms: i64) -> Result<PairingRequest, StoreError> {
-    let mut status: PairingStatus = parse(row, "status")?;
-    let expires_at_ms: i64 = get(row, "expires_at_ms")?;
-    if status == PairingStatus::Pending && expires_at_ms <= now_ms {
-        status = PairingStatus::Expired;
-    }
-    Ok(PairingRequest {
-        code: get(row, "code")?,
-        account_id: get(row, "account_id")?,
-        sender_id: get(row, "sender_id")?,
-        nick: get(row, "nick")?,
-        status,
-        created_at_ms: get(row, "created_at_ms")?,
-        expires_at_ms,
-        decided_at_ms: get(row, "decided_at_ms")?,
-    })
-}
-
-fn decode_sender(row: &SqliteRow) -> Result<ApprovedSender, StoreError> {
-    Ok(ApprovedSender {
-        account_id: get(row, "account_id")?,
-        sender_id: get(row, "sender_id")?,
-        nick: get(row, "nick")?,
-        approved_at_ms: get(row, "approved_at_ms")?,
-        via_code: get(row, "via_code")?,
-    })
-}
-
 /// The request behind `code`, checked to be pending and unexpired.
 async fn live_request(
     conn: &mut SqliteConnection,
@@ -83,7 +49,11 @@ async fn live_request(
     now_ms: i64,
     allow_expired: bool,
 ) -> Result<PairingRequest, StoreError> {
-    let sql: &str = concat!("SELECT ", columns!(), " FROM pairing_requests WHERE code = ?1");
+    let sql: &str = concat!(
+        "SELECT ",
+        pairing_columns!(),
+        " FROM pairing_requests WHERE code = ?1"
+    );
     let row = sqlx::query(sql).bind(code).fetch_optional(&mut *conn).await?;
     let Some(row) = row else {
         return Err(PairingError::UnknownCode {
@@ -91,7 +61,7 @@ async fn live_request(
         }
         .into());
     };
-    let request = decode(&row, now_ms)?;
+    let request = pairing_request(&row, now_ms)?;
     match request.status {
         PairingStatus::Pending => Ok(request),
         PairingStatus::Expired if allow_expired && get::<String>(&row, "status")? == "pending" => Ok(request),
@@ -147,7 +117,7 @@ impl PairingStore for SqliteStore {
                 .bind(now_ms)
                 .execute(&mut *conn)
                 .await?;
-                let sql: &str = concat!("SELECT ", columns!(), " FROM pairing_requests \
+                let sql: &str = concat!("SELECT ", pairing_columns!(), " FROM pairing_requests \
                      WHERE account_id = ?1 AND sender_id = ?2 AND status = 'pending' ORDER BY id DESC LIMIT 1");
                 let live = sqlx::query(sql)
                     .bind(&account_id)
@@ -155,7 +125,7 @@ impl PairingStore for SqliteStore {
                     .fetch_optional(&mut *conn)
                     .await?;
                 if let Some(row) = live {
-                    return Ok(PairingOutcome::Existing(decode(&row, now_ms)?));
+                    return Ok(PairingOutcome::Existing(pairing_request(&row, now_ms)?));
                 }
                 let pending: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM pairing_requests \
@@ -171,7 +141,7 @@ impl PairingStore for SqliteStore {
                     });
                 }
                 let sql: &str = concat!("INSERT INTO pairing_requests (code, account_id, sender_id, nick, created_at_ms, expires_at_ms) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (code) DO NOTHING RETURNING ", columns!());
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (code) DO NOTHING RETURNING ", pairing_columns!());
                 for code in &codes {
                     let row = sqlx::query(sql)
                         .bind(code)
@@ -183,7 +153,7 @@ impl PairingStore for SqliteStore {
                         .fetch_optional(&mut *conn)
                         .await?;
                     if let Some(row) = row {
-                        return Ok(PairingOutcome::Created(decode(&row, now_ms)?));
+                        return Ok(PairingOutcome::Created(pairing_request(&row, now_ms)?));
                     }
                 }
                 Err(StoreError::Database {
@@ -201,16 +171,20 @@ impl PairingStore for SqliteStore {
                 let sql = match filter {
                     PairingFilter::Pending => concat!(
                         "SELECT ",
-                        columns!(),
+                        pairing_columns!(),
                         " FROM pairing_requests \
                          WHERE status = 'pending' AND expires_at_ms > ?1 ORDER BY id"
                     ),
                     PairingFilter::All => {
-                        concat!("SELECT ", columns!(), " FROM pairing_requests ORDER BY id DESC")
+                        concat!(
+                            "SELECT ",
+                            pairing_columns!(),
+                            " FROM pairing_requests ORDER BY id DESC"
+                        )
                     }
                 };
                 let rows = sqlx::query(sql).bind(now_ms).fetch_all(&mut *conn).await?;
-                rows.iter().map(|row| decode(row, now_ms)).collect()
+                rows.iter().map(|row| pairing_request(row, now_ms)).collect()
             })
         })
         .await
@@ -244,7 +218,7 @@ impl PairingStore for SqliteStore {
                 .bind(&code)
                 .fetch_one(&mut *conn)
                 .await?;
-                decode_sender(&row)
+                approved_sender(&row)
             })
         })
         .await
@@ -258,14 +232,14 @@ impl PairingStore for SqliteStore {
                 let sql: &str = concat!(
                     "UPDATE pairing_requests SET status = 'rejected', decided_at_ms = ?2 \
                      WHERE code = ?1 AND status = 'pending' RETURNING ",
-                    columns!()
+                    pairing_columns!()
                 );
                 let row = sqlx::query(sql)
                     .bind(&code)
                     .bind(now_ms)
                     .fetch_one(&mut *conn)
                     .await?;
-                decode(&row, now_ms)
+                pairing_request(&row, now_ms)
             })
         })
         .await
@@ -292,14 +266,14 @@ impl PairingStore for SqliteStore {
         let account_id = account_id.map(str::to_owned);
         self.read(move |conn| {
             Box::pin(async move {
-                let rows = sqlx::query(
-                    "SELECT account_id, sender_id, nick, approved_at_ms, via_code FROM approved_senders \
-                     WHERE ?1 IS NULL OR account_id = ?1 ORDER BY account_id, approved_at_ms",
-                )
-                .bind(account_id)
-                .fetch_all(&mut *conn)
-                .await?;
-                rows.iter().map(decode_sender).collect()
+                let sql: &str = concat!(
+                    "SELECT ",
+                    approved_columns!(),
+                    " FROM approved_senders WHERE ?1 IS NULL OR account_id = ?1 \
+                     ORDER BY account_id, approved_at_ms"
+                );
+                let rows = sqlx::query(sql).bind(account_id).fetch_all(&mut *conn).await?;
+                rows.iter().map(approved_sender).collect()
             })
         })
         .await

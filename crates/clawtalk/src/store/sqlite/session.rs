@@ -2,48 +2,24 @@
 
 use async_trait::async_trait;
 use sqlx::SqliteConnection;
-use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStore;
-use super::row::{count, get, int, parse};
+use super::row::int;
+use crate::store::decode::{session, session_columns, transcript_entry};
 use crate::store::error::StoreError;
 use crate::store::model::{
     NewGeneration, NewTranscriptEntry, OpenedSession, Session, SessionId, TranscriptEntry,
 };
 use crate::store::{SessionStore, StoreResult};
 
-macro_rules! columns {
-    () => {
-        "id, session_key, agent_id, generation, generation_started_at_ms, last_active_ms"
-    };
-}
-
-fn decode(row: &SqliteRow) -> Result<Session, StoreError> {
-    Ok(Session {
-        id: get(row, "id")?,
-        key: get(row, "session_key")?,
-        agent_id: get(row, "agent_id")?,
-        generation: count(row, "generation")?,
-        generation_started_at_ms: get(row, "generation_started_at_ms")?,
-        last_active_ms: get(row, "last_active_ms")?,
-    })
-}
-
-fn decode_entry(row: &SqliteRow) -> Result<TranscriptEntry, StoreError> {
-    Ok(TranscriptEntry {
-        id: get(row, "id")?,
-        generation: count(row, "generation")?,
-        role: parse(row, "role")?,
-        content_json: get(row, "content_json")?,
-        inbound_id: get(row, "inbound_id")?,
-        at_ms: get(row, "at_ms")?,
-    })
-}
-
 async fn by_key(conn: &mut SqliteConnection, key: &str) -> Result<Option<Session>, StoreError> {
-    let sql: &str = concat!("SELECT ", columns!(), " FROM sessions WHERE session_key = ?1");
+    let sql: &str = concat!(
+        "SELECT ",
+        session_columns!(),
+        " FROM sessions WHERE session_key = ?1"
+    );
     let row = sqlx::query(sql).bind(key).fetch_optional(&mut *conn).await?;
-    row.as_ref().map(decode).transpose()
+    row.as_ref().map(session).transpose()
 }
 
 /// Whether an existing session starts a new generation now.
@@ -81,7 +57,7 @@ impl SessionStore for SqliteStore {
                         "INSERT INTO sessions (session_key, agent_id, generation, created_at_ms, \
                              generation_started_at_ms, last_active_ms) \
                          VALUES (?1, ?2, 1, ?3, ?3, ?3) RETURNING ",
-                        columns!()
+                        session_columns!()
                     );
                     let row = sqlx::query(sql)
                         .bind(&key)
@@ -90,7 +66,7 @@ impl SessionStore for SqliteStore {
                         .fetch_one(&mut *conn)
                         .await?;
                     return Ok(OpenedSession {
-                        session: decode(&row)?,
+                        session: session(&row)?,
                         new_generation: Some(NewGeneration::Created),
                     });
                 };
@@ -104,7 +80,7 @@ impl SessionStore for SqliteStore {
                     "UPDATE sessions SET agent_id = ?2, generation = ?3, generation_started_at_ms = ?4, \
                          last_active_ms = MAX(last_active_ms, ?5) \
                      WHERE id = ?1 RETURNING ",
-                    columns!()
+                    session_columns!()
                 );
                 let row = sqlx::query(sql)
                     .bind(existing.id)
@@ -115,7 +91,7 @@ impl SessionStore for SqliteStore {
                     .fetch_one(&mut *conn)
                     .await?;
                 Ok(OpenedSession {
-                    session: decode(&row)?,
+                    session: session(&row)?,
                     new_generation,
                 })
             })
@@ -137,14 +113,14 @@ impl SessionStore for SqliteStore {
                     "UPDATE sessions SET generation = generation + 1, generation_started_at_ms = ?2, \
                          last_active_ms = MAX(last_active_ms, ?2) \
                      WHERE session_key = ?1 RETURNING ",
-                    columns!()
+                    session_columns!()
                 );
                 let row = sqlx::query(sql)
                     .bind(&key)
                     .bind(now_ms)
                     .fetch_optional(&mut *conn)
                     .await?;
-                row.as_ref().map(decode).transpose()
+                row.as_ref().map(session).transpose()
             })
         })
         .await
@@ -210,7 +186,7 @@ impl SessionStore for SqliteStore {
                 .bind(int(limit))
                 .fetch_all(&mut *conn)
                 .await?;
-                rows.iter().map(decode_entry).collect()
+                rows.iter().map(transcript_entry).collect()
             })
         })
         .await
@@ -221,11 +197,11 @@ impl SessionStore for SqliteStore {
             Box::pin(async move {
                 let sql: &str = concat!(
                     "SELECT ",
-                    columns!(),
+                    session_columns!(),
                     " FROM sessions ORDER BY last_active_ms DESC, id DESC LIMIT ?1"
                 );
                 let rows = sqlx::query(sql).bind(int(limit)).fetch_all(&mut *conn).await?;
-                rows.iter().map(decode).collect()
+                rows.iter().map(session).collect()
             })
         })
         .await
@@ -234,9 +210,9 @@ impl SessionStore for SqliteStore {
     async fn session_by_id(&self, id: SessionId) -> StoreResult<Option<Session>> {
         self.read(move |conn| {
             Box::pin(async move {
-                let sql: &str = concat!("SELECT ", columns!(), " FROM sessions WHERE id = ?1");
+                let sql: &str = concat!("SELECT ", session_columns!(), " FROM sessions WHERE id = ?1");
                 let row = sqlx::query(sql).bind(id).fetch_optional(&mut *conn).await?;
-                row.as_ref().map(decode).transpose()
+                row.as_ref().map(session).transpose()
             })
         })
         .await
