@@ -19,12 +19,19 @@ pub struct Gateway(Child);
 impl Gateway {
     /// Starts `clawtalk gateway run` on `config`, with `home` as its HOME.
     pub fn spawn(config: &Path, home: &Path) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_clawtalk"))
+        // CLAWTALK_BENCH_BIN runs another build of the gateway, e.g. one with symbols for perf.
+        let bin =
+            std::env::var_os("CLAWTALK_BENCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_clawtalk").into());
+        let child = Command::new(bin)
             .args(["gateway", "run", "--config"])
             .arg(config)
             .env_clear()
             .env("HOME", home)
-            .env("RUST_LOG", "warn")
+            // CLAWTALK_BENCH_LOG: the gateway's log filter (its log goes to the bench's stderr).
+            .env(
+                "RUST_LOG",
+                std::env::var("CLAWTALK_BENCH_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

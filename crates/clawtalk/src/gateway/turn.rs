@@ -68,7 +68,13 @@ async fn try_run(
         Err(error) => return finish(shared, id, TurnOutcome::Failed(format!("{error:#}"))).await,
     };
     // A reclaimed turn whose reply was already planned: send what is left, never ask again.
-    let planned = shared.store.reply_parts(id).await?;
+    // Only an earlier run of this turn plans its reply, and every claim counts an attempt,
+    // so a first attempt has nothing planned (one read less per message).
+    let planned = if turn.attempts > 1 {
+        shared.store.reply_parts(id).await?
+    } else {
+        Vec::new()
+    };
     if !planned.is_empty() {
         let parts = shared
             .store
@@ -100,14 +106,11 @@ async fn try_run(
         _ => routing::route(&shared.config, account, &inbound, &[]).agent_id,
     };
     let idle_reset = super::idle_reset_ms(&shared.config);
-    let opened = shared
+    let (opened, history) = shared
         .store
-        .session_get_or_create(&key, &agent_id, now_ms(), idle_reset)
+        .session_open_with_history(&key, &agent_id, now_ms(), idle_reset, HISTORY_LIMIT)
         .await?;
-    let history = shared
-        .store
-        .transcript_load(opened.session.id, HISTORY_LIMIT)
-        .await?
+    let history = history
         .iter()
         .filter_map(|entry| serde_json::from_str::<ChatMessage>(&entry.content_json).ok())
         .collect::<Vec<_>>();

@@ -316,6 +316,38 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     }
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        use rusqlite::Error as E;
+        match error {
+            E::SqliteFailure(failure, message) => {
+                let detail = message.unwrap_or_else(|| failure.to_string());
+                if let Some(kind) = classify_sqlite(failure.extended_code & 0xff, &detail) {
+                    return kind;
+                }
+                Self::Database {
+                    code: Some(failure.extended_code.to_string()),
+                    detail,
+                }
+            }
+            E::QueryReturnedNoRows => Self::NotFound {
+                what: "row",
+                id: String::new(),
+            },
+            E::FromSqlConversionFailure(..)
+            | E::IntegralValueOutOfRange(..)
+            | E::InvalidColumnType(..)
+            | E::InvalidColumnIndex(_)
+            | E::InvalidColumnName(_)
+            | E::Utf8Error(..) => Self::decode(error),
+            other => Self::Database {
+                code: None,
+                detail: other.to_string(),
+            },
+        }
+    }
+}
+
 impl From<std::io::Error> for StoreError {
     fn from(error: std::io::Error) -> Self {
         classify_io(&error)

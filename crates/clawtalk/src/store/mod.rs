@@ -184,6 +184,24 @@ pub trait SessionStore: Send + Sync {
         idle_reset_ms: Option<i64>,
     ) -> StoreResult<OpenedSession>;
 
+    /// [`SessionStore::session_get_or_create`], then the last `limit` entries of the
+    /// session's current generation ([`SessionStore::transcript_load`]): what a turn needs to
+    /// start. Backends that can do both in one step override it.
+    async fn session_open_with_history(
+        &self,
+        key: &str,
+        agent_id: &str,
+        now_ms: i64,
+        idle_reset_ms: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<(OpenedSession, Vec<TranscriptEntry>)> {
+        let opened = self
+            .session_get_or_create(key, agent_id, now_ms, idle_reset_ms)
+            .await?;
+        let history = self.transcript_load(opened.session.id, limit).await?;
+        Ok((opened, history))
+    }
+
     /// The session for `key`, if any; does not touch it.
     async fn session_get(&self, key: &str) -> StoreResult<Option<Session>>;
 

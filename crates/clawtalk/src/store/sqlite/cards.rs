@@ -1,8 +1,10 @@
 //! AI cards on SQLite.
 
 use async_trait::async_trait;
+use rusqlite::params;
 
 use super::SqliteStore;
+use super::sql::{execute, query_all, query_opt};
 use crate::store::decode::{card, card_columns};
 use crate::store::error::StoreError;
 use crate::store::model::{CardRecord, CardStatus, NewCard};
@@ -19,23 +21,22 @@ fn not_found(out_track_id: String) -> StoreError {
 impl CardStore for SqliteStore {
     async fn card_open(&self, card: NewCard, now_ms: i64) -> StoreResult<()> {
         self.write_one(move |conn| {
-            Box::pin(async move {
-                // A retried create reuses the row: the id is ours and the card is the same.
-                sqlx::query(
-                    "INSERT INTO cards (out_track_id, account_id, inbound_id, session_key, conversation_id, \
-                     created_at_ms, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) \
-                     ON CONFLICT (out_track_id) DO NOTHING",
-                )
-                .bind(&card.out_track_id)
-                .bind(&card.account_id)
-                .bind(card.inbound_id)
-                .bind(&card.session_key)
-                .bind(&card.conversation_id)
-                .bind(now_ms)
-                .execute(&mut *conn)
-                .await?;
-                Ok(())
-            })
+            // A retried create reuses the row: the id is ours and the card is the same.
+            execute(
+                conn,
+                "INSERT INTO cards (out_track_id, account_id, inbound_id, session_key, conversation_id, \
+                 created_at_ms, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) \
+                 ON CONFLICT (out_track_id) DO NOTHING",
+                params![
+                    card.out_track_id,
+                    card.account_id,
+                    card.inbound_id,
+                    card.session_key,
+                    card.conversation_id,
+                    now_ms
+                ],
+            )?;
+            Ok(())
         })
         .await
     }
@@ -43,19 +44,15 @@ impl CardStore for SqliteStore {
     async fn card_progress(&self, out_track_id: &str, content: &str, now_ms: i64) -> StoreResult<()> {
         let (id, content) = (out_track_id.to_owned(), content.to_owned());
         self.write_one(move |conn| {
-            Box::pin(async move {
-                let done =
-                    sqlx::query("UPDATE cards SET content = ?2, updated_at_ms = ?3 WHERE out_track_id = ?1")
-                        .bind(&id)
-                        .bind(&content)
-                        .bind(now_ms)
-                        .execute(&mut *conn)
-                        .await?;
-                if done.rows_affected() == 0 {
-                    return Err(not_found(id));
-                }
-                Ok(())
-            })
+            let done = execute(
+                conn,
+                "UPDATE cards SET content = ?2, updated_at_ms = ?3 WHERE out_track_id = ?1",
+                params![id, content, now_ms],
+            )?;
+            if done == 0 {
+                return Err(not_found(id));
+            }
+            Ok(())
         })
         .await
     }
@@ -69,21 +66,15 @@ impl CardStore for SqliteStore {
     ) -> StoreResult<()> {
         let (id, content) = (out_track_id.to_owned(), content.to_owned());
         self.write_one(move |conn| {
-            Box::pin(async move {
-                let done = sqlx::query(
-                    "UPDATE cards SET status = ?2, content = ?3, updated_at_ms = ?4 WHERE out_track_id = ?1",
-                )
-                .bind(&id)
-                .bind(status.as_str())
-                .bind(&content)
-                .bind(now_ms)
-                .execute(&mut *conn)
-                .await?;
-                if done.rows_affected() == 0 {
-                    return Err(not_found(id));
-                }
-                Ok(())
-            })
+            let done = execute(
+                conn,
+                "UPDATE cards SET status = ?2, content = ?3, updated_at_ms = ?4 WHERE out_track_id = ?1",
+                params![id, status.as_str(), content, now_ms],
+            )?;
+            if done == 0 {
+                return Err(not_found(id));
+            }
+            Ok(())
         })
         .await
     }
@@ -91,11 +82,8 @@ impl CardStore for SqliteStore {
     async fn card(&self, out_track_id: &str) -> StoreResult<Option<CardRecord>> {
         let id = out_track_id.to_owned();
         self.read(move |conn| {
-            Box::pin(async move {
-                let sql: &str = concat!("SELECT ", card_columns!(), " FROM cards WHERE out_track_id = ?1");
-                let row = sqlx::query(sql).bind(&id).fetch_optional(&mut *conn).await?;
-                row.as_ref().map(card).transpose()
-            })
+            let sql: &str = concat!("SELECT ", card_columns!(), " FROM cards WHERE out_track_id = ?1");
+            query_opt(conn, sql, [&id], |row| card(row))
         })
         .await
     }
@@ -103,16 +91,13 @@ impl CardStore for SqliteStore {
     async fn cards_open(&self, account_id: Option<&str>) -> StoreResult<Vec<CardRecord>> {
         let account = account_id.map(str::to_owned);
         self.read(move |conn| {
-            Box::pin(async move {
-                let sql: &str = concat!(
-                    "SELECT ",
-                    card_columns!(),
-                    " FROM cards WHERE status = 'open' AND (?1 IS NULL OR account_id = ?1) \
-                     ORDER BY created_at_ms, out_track_id"
-                );
-                let rows = sqlx::query(sql).bind(&account).fetch_all(&mut *conn).await?;
-                rows.iter().map(card).collect()
-            })
+            let sql: &str = concat!(
+                "SELECT ",
+                card_columns!(),
+                " FROM cards WHERE status = 'open' AND (?1 IS NULL OR account_id = ?1) \
+                 ORDER BY created_at_ms, out_track_id"
+            );
+            query_all(conn, sql, [&account], |row| card(row))
         })
         .await
     }

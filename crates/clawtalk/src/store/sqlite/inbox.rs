@@ -2,10 +2,11 @@
 
 use async_trait::async_trait;
 use dingtalk::ids::StaffId;
-use sqlx::SqliteConnection;
+use rusqlite::{Connection, params};
 
 use super::SqliteStore;
-use crate::store::decode::{inbound, inbox_columns};
+use super::sql::{execute, query_all, query_opt, scalar_opt};
+use crate::store::decode::{Columns, inbound, inbox_columns};
 use crate::store::error::StoreError;
 use crate::store::model::{
     CancelScope, ClaimScope, Dispatch, InboundId, InboundRecord, InboundStatus, RecordOutcome, StoredInbound,
@@ -16,21 +17,14 @@ use crate::store::{InboxStore, StoreResult};
 /// Rows deleted per purge transaction, so a big purge never holds the write lock for long.
 const PURGE_CHUNK: i64 = 1000;
 
-async fn status_of(conn: &mut SqliteConnection, id: InboundId) -> Result<Option<InboundStatus>, StoreError> {
-    let status: Option<String> = sqlx::query_scalar("SELECT status FROM inbox WHERE id = ?1")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
+fn status_of(conn: &Connection, id: InboundId) -> Result<Option<InboundStatus>, StoreError> {
+    let status: Option<String> = scalar_opt(conn, "SELECT status FROM inbox WHERE id = ?1", [id])?;
     status.map(|s| s.parse()).transpose()
 }
 
 /// Explains why a conditional update touched no row.
-async fn transition_error(
-    conn: &mut SqliteConnection,
-    id: InboundId,
-    to: InboundStatus,
-) -> Result<StoreError, StoreError> {
-    Ok(match status_of(conn, id).await? {
+fn transition_error(conn: &Connection, id: InboundId, to: InboundStatus) -> Result<StoreError, StoreError> {
+    Ok(match status_of(conn, id)? {
         None => StoreError::NotFound {
             what: "inbound message",
             id: id.to_string(),
@@ -120,40 +114,39 @@ fn positive(name: &str, value: i64) -> Result<(), StoreError> {
 impl InboxStore for SqliteStore {
     async fn record_inbound(&self, record: InboundRecord) -> StoreResult<RecordOutcome> {
         self.write_one(move |conn| {
-            Box::pin(async move {
-                let inserted: Option<i64> = sqlx::query_scalar(
-                    "INSERT INTO inbox (account_id, robot_code, msg_id, conversation_id, sender_staff_id, \
-                         session_key, received_at_ms, raw_payload_json, text, updated_at_ms) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?7) \
-                     ON CONFLICT (robot_code, msg_id) DO NOTHING RETURNING id",
-                )
-                .bind(&record.account_id)
-                .bind(record.robot_code.as_str())
-                .bind(record.msg_id.as_str())
-                .bind(record.conversation_id.as_str())
-                .bind(record.sender_staff_id.as_ref().map(StaffId::as_str))
-                .bind(&record.session_key)
-                .bind(record.received_at_ms)
-                .bind(&record.raw_payload_json)
-                .bind(&record.text)
-                .fetch_optional(&mut *conn)
-                .await?;
-                if let Some(id) = inserted {
-                    return Ok(RecordOutcome::New(id));
-                }
-                let row: Option<(i64, String)> =
-                    sqlx::query_as("SELECT id, status FROM inbox WHERE robot_code = ?1 AND msg_id = ?2")
-                        .bind(record.robot_code.as_str())
-                        .bind(record.msg_id.as_str())
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                let (id, status) = row.ok_or_else(|| {
-                    StoreError::decode("insert conflicted but the existing inbox row is missing")
-                })?;
-                Ok(RecordOutcome::Duplicate {
-                    id,
-                    status: status.parse()?,
-                })
+            let inserted: Option<i64> = scalar_opt(
+                conn,
+                "INSERT INTO inbox (account_id, robot_code, msg_id, conversation_id, sender_staff_id, \
+                     session_key, received_at_ms, raw_payload_json, text, updated_at_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?7) \
+                 ON CONFLICT (robot_code, msg_id) DO NOTHING RETURNING id",
+                params![
+                    record.account_id,
+                    record.robot_code.as_str(),
+                    record.msg_id.as_str(),
+                    record.conversation_id.as_str(),
+                    record.sender_staff_id.as_ref().map(StaffId::as_str),
+                    record.session_key,
+                    record.received_at_ms,
+                    record.raw_payload_json,
+                    record.text
+                ],
+            )?;
+            if let Some(id) = inserted {
+                return Ok(RecordOutcome::New(id));
+            }
+            let row = query_opt(
+                conn,
+                "SELECT id, status FROM inbox WHERE robot_code = ?1 AND msg_id = ?2",
+                params![record.robot_code.as_str(), record.msg_id.as_str()],
+                |row| Ok((row.int("id")?, row.text("status")?)),
+            )?;
+            let (id, status) = row.ok_or_else(|| {
+                StoreError::decode("insert conflicted but the existing inbox row is missing")
+            })?;
+            Ok(RecordOutcome::Duplicate {
+                id,
+                status: status.parse()?,
             })
         })
         .await
@@ -161,27 +154,28 @@ impl InboxStore for SqliteStore {
 
     async fn dispatch_inbound(&self, id: InboundId, dispatch: Dispatch, now_ms: i64) -> StoreResult<()> {
         let to = dispatch.status();
-        self.write_one(move |conn| {
-            Box::pin(async move {
-                let done = sqlx::query(
-                    "UPDATE inbox SET status = ?2, updated_at_ms = ?3 WHERE id = ?1 AND status = 'received'",
-                )
-                .bind(id)
-                .bind(to.as_str())
-                .bind(now_ms)
-                .execute(&mut *conn)
-                .await?;
-                if done.rows_affected() == 1 {
-                    return Ok(());
-                }
-                // Routing the same way twice (e.g. after a restart) is not an error.
-                match status_of(conn, id).await? {
-                    Some(current) if current == to => Ok(()),
-                    _ => Err(transition_error(conn, id, to).await?),
-                }
-            })
-        })
-        .await
+        let work = move |conn: &Connection| {
+            let done = execute(
+                conn,
+                "UPDATE inbox SET status = ?2, updated_at_ms = ?3 WHERE id = ?1 AND status = 'received'",
+                params![id, to.as_str(), now_ms],
+            )?;
+            if done == 1 {
+                return Ok(());
+            }
+            // Routing the same way twice (e.g. after a restart) is not an error.
+            match status_of(conn, id)? {
+                Some(current) if current == to => Ok(()),
+                _ => Err(transition_error(conn, id, to)?),
+            }
+        };
+        match dispatch {
+            // Lost to a power cut, the message is still `received` and is decided again
+            // the same way; nothing was sent for it yet.
+            Dispatch::Queue | Dispatch::Ignore => self.write_one_relaxed(work).await,
+            // Answered on the spot: the answer was sent, so this must stick.
+            Dispatch::Replied | Dispatch::Failed => self.write_one(work).await,
+        }
     }
 
     async fn claim_next_turn(
@@ -197,24 +191,23 @@ impl InboxStore for SqliteStore {
             ClaimScope::Session(key) => Some(key.to_owned()),
             ClaimScope::Any => None,
         };
-        self.write_one(move |conn| {
-            Box::pin(async move {
-                let sql = if session.is_some() {
-                    CLAIM_SESSION
-                } else {
-                    CLAIM_ANY
-                };
-                let mut query = sqlx::query(sql)
-                    .bind(&worker.instance)
-                    .bind(&worker.incarnation)
-                    .bind(now_ms.saturating_add(lease_ms))
-                    .bind(now_ms);
-                if let Some(session) = &session {
-                    query = query.bind(session);
-                }
-                let row = query.fetch_optional(&mut *conn).await?;
-                row.as_ref().map(inbound).transpose()
-            })
+        // A claim lost to a power cut leaves the turn queued: it is claimed again.
+        self.write_one_relaxed(move |conn| {
+            let expires = now_ms.saturating_add(lease_ms);
+            match &session {
+                Some(session) => query_opt(
+                    conn,
+                    CLAIM_SESSION,
+                    params![worker.instance, worker.incarnation, expires, now_ms, session],
+                    |row| inbound(row),
+                ),
+                None => query_opt(
+                    conn,
+                    CLAIM_ANY,
+                    params![worker.instance, worker.incarnation, expires, now_ms],
+                    |row| inbound(row),
+                ),
+            }
         })
         .await
     }
@@ -228,25 +221,25 @@ impl InboxStore for SqliteStore {
     ) -> StoreResult<()> {
         positive("lease_ms", lease_ms)?;
         let worker = worker.clone();
-        self.write_one(move |conn| {
-            Box::pin(async move {
-                let done = sqlx::query(
-                    "UPDATE inbox SET lease_expires_at_ms = ?2, updated_at_ms = ?3 \
-                     WHERE id = ?1 AND status = 'running' AND lease_owner = ?4 AND lease_incarnation = ?5",
-                )
-                .bind(id)
-                .bind(now_ms.saturating_add(lease_ms))
-                .bind(now_ms)
-                .bind(&worker.instance)
-                .bind(&worker.incarnation)
-                .execute(&mut *conn)
-                .await?;
-                if done.rows_affected() == 1 {
-                    Ok(())
-                } else {
-                    Err(StoreError::LeaseLost { id })
-                }
-            })
+        // A lost renewal only shortens the lease; the next one renews it again.
+        self.write_one_relaxed(move |conn| {
+            let done = execute(
+                conn,
+                "UPDATE inbox SET lease_expires_at_ms = ?2, updated_at_ms = ?3 \
+                 WHERE id = ?1 AND status = 'running' AND lease_owner = ?4 AND lease_incarnation = ?5",
+                params![
+                    id,
+                    now_ms.saturating_add(lease_ms),
+                    now_ms,
+                    worker.instance,
+                    worker.incarnation
+                ],
+            )?;
+            if done == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::LeaseLost { id })
+            }
         })
         .await
     }
@@ -259,31 +252,31 @@ impl InboxStore for SqliteStore {
         now_ms: i64,
     ) -> StoreResult<()> {
         let worker = worker.clone();
-        self.write_one(move |conn| {
-            Box::pin(async move {
-                let error = match &outcome {
-                    TurnOutcome::Failed(reason) => Some(reason.as_str()),
-                    _ => None,
-                };
-                // The lease owner stays on the row (who ran it); clearing the expiry ends it.
-                let done = sqlx::query(
-                    "UPDATE inbox SET status = ?2, error = ?3, lease_expires_at_ms = NULL, updated_at_ms = ?4 \
-                     WHERE id = ?1 AND status = 'running' AND lease_owner = ?5 AND lease_incarnation = ?6",
-                )
-                .bind(id)
-                .bind(outcome.status().as_str())
-                .bind(error)
-                .bind(now_ms)
-                .bind(&worker.instance)
-                .bind(&worker.incarnation)
-                .execute(&mut *conn)
-                .await?;
-                if done.rows_affected() == 1 {
-                    Ok(())
-                } else {
-                    Err(StoreError::LeaseLost { id })
-                }
-            })
+        // Lost to a power cut, the turn is recovered, finds its reply sent, and finishes again.
+        self.write_one_relaxed(move |conn| {
+            let error = match &outcome {
+                TurnOutcome::Failed(reason) => Some(reason.as_str()),
+                _ => None,
+            };
+            // The lease owner stays on the row (who ran it); clearing the expiry ends it.
+            let done = execute(
+                conn,
+                "UPDATE inbox SET status = ?2, error = ?3, lease_expires_at_ms = NULL, updated_at_ms = ?4 \
+                 WHERE id = ?1 AND status = 'running' AND lease_owner = ?5 AND lease_incarnation = ?6",
+                params![
+                    id,
+                    outcome.status().as_str(),
+                    error,
+                    now_ms,
+                    worker.instance,
+                    worker.incarnation
+                ],
+            )?;
+            if done == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::LeaseLost { id })
+            }
         })
         .await
     }
@@ -296,31 +289,23 @@ impl InboxStore for SqliteStore {
     ) -> StoreResult<Vec<InboundId>> {
         let session_key = session_key.to_owned();
         self.write(move |conn| {
-            Box::pin(async move {
-                let sql = match scope {
-                    CancelScope::Running => cancel_sql!("('running')"),
-                    CancelScope::RunningAndQueued => cancel_sql!("('running', 'queued')"),
-                };
-                let mut ids: Vec<i64> = sqlx::query_scalar(sql)
-                    .bind(&session_key)
-                    .bind(now_ms)
-                    .fetch_all(&mut *conn)
-                    .await?;
-                ids.sort_unstable();
-                // What was planned but not yet sent stays unsent: the user said stop.
-                for id in &ids {
-                    sqlx::query(
-                        "UPDATE outbox SET status = 'failed', last_error = 'cancelled', \
-                             lease_expires_at_ms = NULL, updated_at_ms = ?2 \
-                         WHERE inbound_id = ?1 AND status = 'planned'",
-                    )
-                    .bind(id)
-                    .bind(now_ms)
-                    .execute(&mut *conn)
-                    .await?;
-                }
-                Ok(ids)
-            })
+            let sql = match scope {
+                CancelScope::Running => cancel_sql!("('running')"),
+                CancelScope::RunningAndQueued => cancel_sql!("('running', 'queued')"),
+            };
+            let mut ids: Vec<i64> = query_all(conn, sql, params![session_key, now_ms], |row| row.int("id"))?;
+            ids.sort_unstable();
+            // What was planned but not yet sent stays unsent: the user said stop.
+            for id in &ids {
+                execute(
+                    conn,
+                    "UPDATE outbox SET status = 'failed', last_error = 'cancelled', \
+                         lease_expires_at_ms = NULL, updated_at_ms = ?2 \
+                     WHERE inbound_id = ?1 AND status = 'planned'",
+                    params![id, now_ms],
+                )?;
+            }
+            Ok(ids)
         })
         .await
     }
@@ -329,61 +314,47 @@ impl InboxStore for SqliteStore {
         let me = me.clone();
         // Two updates: needs the savepoint of `write`.
         self.write(move |conn| {
-            Box::pin(async move {
-                sqlx::query(
-                    "UPDATE inbox SET status = 'queued', lease_expires_at_ms = NULL, updated_at_ms = ?1 \
-                     WHERE status = 'running' \
-                       AND (lease_expires_at_ms IS NULL OR lease_expires_at_ms <= ?1 \
-                            OR (lease_owner = ?2 AND lease_incarnation IS NOT ?3))",
-                )
-                .bind(now_ms)
-                .bind(&me.instance)
-                .bind(&me.incarnation)
-                .execute(&mut *conn)
-                .await?;
-                // Reply parts a previous incarnation planned but did not send: free them too,
-                // so the resumed turn sends them now instead of after the dead lease lapses.
-                sqlx::query(
-                    "UPDATE outbox SET lease_expires_at_ms = NULL, updated_at_ms = ?1 \
-                     WHERE status = 'planned' AND lease_expires_at_ms IS NOT NULL \
-                       AND lease_owner = ?2 AND lease_incarnation IS NOT ?3",
-                )
-                .bind(now_ms)
-                .bind(&me.instance)
-                .bind(&me.incarnation)
-                .execute(&mut *conn)
-                .await?;
-                let sql: &str = concat!(
-                    "SELECT ",
-                    inbox_columns!(),
-                    " FROM inbox \
-                     WHERE status IN ('received', 'queued', 'running') AND status IN ('received', 'queued') \
-                     ORDER BY id"
-                );
-                let rows = sqlx::query(sql).fetch_all(&mut *conn).await?;
-                rows.iter().map(inbound).collect()
-            })
+            execute(
+                conn,
+                "UPDATE inbox SET status = 'queued', lease_expires_at_ms = NULL, updated_at_ms = ?1 \
+                 WHERE status = 'running' \
+                   AND (lease_expires_at_ms IS NULL OR lease_expires_at_ms <= ?1 \
+                        OR (lease_owner = ?2 AND lease_incarnation IS NOT ?3))",
+                params![now_ms, me.instance, me.incarnation],
+            )?;
+            // Reply parts a previous incarnation planned but did not send: free them too,
+            // so the resumed turn sends them now instead of after the dead lease lapses.
+            execute(
+                conn,
+                "UPDATE outbox SET lease_expires_at_ms = NULL, updated_at_ms = ?1 \
+                 WHERE status = 'planned' AND lease_expires_at_ms IS NOT NULL \
+                   AND lease_owner = ?2 AND lease_incarnation IS NOT ?3",
+                params![now_ms, me.instance, me.incarnation],
+            )?;
+            let sql: &str = concat!(
+                "SELECT ",
+                inbox_columns!(),
+                " FROM inbox \
+                 WHERE status IN ('received', 'queued', 'running') AND status IN ('received', 'queued') \
+                 ORDER BY id"
+            );
+            query_all(conn, sql, [], |row| inbound(row))
         })
         .await
     }
 
     async fn undecided_before(&self, received_before_ms: i64, limit: u32) -> StoreResult<Vec<StoredInbound>> {
         self.read(move |conn| {
-            Box::pin(async move {
-                let sql: &str = concat!(
-                    "SELECT ",
-                    inbox_columns!(),
-                    " FROM inbox \
-                     WHERE status IN ('received', 'queued', 'running') AND status = 'received' \
-                       AND received_at_ms < ?1 \
-                     ORDER BY id LIMIT ?2"
-                );
-                let rows = sqlx::query(sql)
-                    .bind(received_before_ms)
-                    .bind(i64::from(limit))
-                    .fetch_all(&mut *conn)
-                    .await?;
-                rows.iter().map(inbound).collect()
+            let sql: &str = concat!(
+                "SELECT ",
+                inbox_columns!(),
+                " FROM inbox \
+                 WHERE status IN ('received', 'queued', 'running') AND status = 'received' \
+                   AND received_at_ms < ?1 \
+                 ORDER BY id LIMIT ?2"
+            );
+            query_all(conn, sql, params![received_before_ms, i64::from(limit)], |row| {
+                inbound(row)
             })
         })
         .await
@@ -391,11 +362,8 @@ impl InboxStore for SqliteStore {
 
     async fn inbound(&self, id: InboundId) -> StoreResult<Option<StoredInbound>> {
         self.read(move |conn| {
-            Box::pin(async move {
-                let sql: &str = concat!("SELECT ", inbox_columns!(), " FROM inbox WHERE id = ?1");
-                let row = sqlx::query(sql).bind(id).fetch_optional(&mut *conn).await?;
-                row.as_ref().map(inbound).transpose()
-            })
+            let sql: &str = concat!("SELECT ", inbox_columns!(), " FROM inbox WHERE id = ?1");
+            query_opt(conn, sql, [id], |row| inbound(row))
         })
         .await
     }
@@ -405,23 +373,19 @@ impl InboxStore for SqliteStore {
         loop {
             let deleted = self
                 .write_one(move |conn| {
-                    Box::pin(async move {
-                        // One statement: the cascade to the outbox is part of it.
-                        let done = sqlx::query(
-                            "DELETE FROM inbox WHERE id IN ( \
-                                 SELECT id FROM inbox \
-                                 WHERE updated_at_ms < ?1 \
-                                   AND status IN ('replied', 'failed', 'cancelled', 'ignored') \
-                                 LIMIT ?2)",
-                        )
-                        .bind(before_ms)
-                        .bind(PURGE_CHUNK)
-                        .execute(&mut *conn)
-                        .await?;
-                        Ok(done.rows_affected())
-                    })
+                    // One statement: the cascade to the outbox is part of it.
+                    execute(
+                        conn,
+                        "DELETE FROM inbox WHERE id IN ( \
+                             SELECT id FROM inbox \
+                             WHERE updated_at_ms < ?1 \
+                               AND status IN ('replied', 'failed', 'cancelled', 'ignored') \
+                             LIMIT ?2)",
+                        params![before_ms, PURGE_CHUNK],
+                    )
                 })
                 .await?;
+            let deleted = deleted as u64;
             total += deleted;
             if deleted < PURGE_CHUNK.unsigned_abs() {
                 return Ok(total);

@@ -1,30 +1,36 @@
 //! SQLite backend: one file in the state dir, WAL mode, group-committed writes.
 //!
-//! Connections: one writer (owned by the group-commit task in `writer.rs`) plus a small
-//! read-only pool; WAL lets the readers run while the writer commits. Two cores gain
-//! nothing from more: SQLite has one write lock and each connection has its own thread.
+//! Connections (rusqlite): one writer, owned by the group-commit thread in `writer.rs`, plus
+//! two read-only connections on threads of their own (`readers.rs`); WAL lets the readers run
+//! while the writer commits. Two cores gain nothing from more: SQLite has one write lock.
+//! Jobs are synchronous closures handed to a connection's thread once, whatever number of
+//! statements they run. The schema is applied with sqlx's migrator (`connect.rs`), which
+//! the PostgreSQL backend shares.
 
 mod cards;
+mod connect;
 mod cron;
 mod inbox;
 mod outbox;
 mod pairing;
 mod rate_budget;
+mod readers;
 mod row;
 mod session;
+mod sql;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, SqliteConnection, SqlitePool};
+use rusqlite::Connection;
 
 use super::error::StoreError;
 use super::{Store, StoreResult};
-use writer::{BoxFut, Writer};
+use connect::Target;
+use readers::Readers;
+use writer::{Sync, WriteKind, Writer};
 
 // Rules both backends share: reply idempotency keys, pairing codes, session generations.
 pub(crate) use outbox::idempotency_key;
@@ -78,7 +84,7 @@ pub struct SqliteStore {
     writer: Writer,
     /// `None` for in-memory databases: those live in one connection, so reads go through
     /// the writer too.
-    readers: Option<SqlitePool>,
+    readers: Option<Readers>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -100,47 +106,38 @@ impl SqliteStore {
     pub async fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         create_private_file(&path)?;
-        let base = SqliteConnectOptions::new()
-            .filename(&path)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(options.busy_timeout)
-            .foreign_keys(true)
-            // SQLite never shrinks the WAL by itself; after a burst, cut it back to 64 MiB.
-            .pragma("journal_size_limit", "67108864")
-            .synchronous(match options.durability {
-                Durability::Full => SqliteSynchronous::Full,
-                Durability::Normal => SqliteSynchronous::Normal,
-            });
-        let cant_open = |error: sqlx::Error| match StoreError::from(error) {
-            StoreError::CantOpen { detail, .. } => StoreError::CantOpen {
-                path: path.display().to_string(),
-                detail,
-            },
-            other => other,
-        };
-        let mut conn = base.clone().connect().await.map_err(cant_open)?;
-        MIGRATOR.run(&mut conn).await?;
-        let readers = SqlitePoolOptions::new()
-            .max_connections(options.read_connections.max(1))
-            .min_connections(0)
-            .connect_with(base.create_if_missing(false).pragma("query_only", "ON"))
+        let target = Target::File(&path);
+        connect::migrate(&target, options.busy_timeout)
             .await
-            .map_err(cant_open)?;
+            .map_err(|error| match error {
+                StoreError::CantOpen { detail, .. } => StoreError::CantOpen {
+                    path: path.display().to_string(),
+                    detail,
+                },
+                other => other,
+            })?;
+        let writer = connect::writer(&target, &options)?;
+        let readers = (0..options.read_connections.max(1))
+            .map(|_| connect::reader(&path, &options))
+            .collect::<Result<Vec<_>, _>>()?;
+        let sync = Sync {
+            full: options.durability == Durability::Full,
+        };
         Ok(Self {
-            writer: Writer::spawn(conn),
-            readers: Some(readers),
+            writer: Writer::spawn(writer, sync)?,
+            readers: Some(Readers::spawn(readers)?),
         })
     }
 
     /// A private in-memory database, for tests of the gateway's other modules.
     pub async fn in_memory() -> Result<Self, StoreError> {
-        let mut conn = SqliteConnectOptions::from_str("sqlite::memory:")?
-            .foreign_keys(true)
-            .connect()
-            .await?;
-        MIGRATOR.run(&mut conn).await?;
+        let target = Target::fresh_memory();
+        // Opened first: the database lives as long as a connection to it is open.
+        let writer = connect::writer(&target, &SqliteOptions::default())?;
+        connect::migrate(&target, Duration::from_secs(5)).await?;
         Ok(Self {
-            writer: Writer::spawn(conn),
+            // Nothing to fsync in memory.
+            writer: Writer::spawn(writer, Sync { full: false })?,
             readers: None,
         })
     }
@@ -149,9 +146,13 @@ impl SqliteStore {
     async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFut<'c, Result<T, StoreError>> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        self.writer.write(false, work).await
+        let kind = WriteKind {
+            single_statement: false,
+            durable: true,
+        };
+        self.writer.write(kind, work).await
     }
 
     /// Runs a write job that changes the database with at most one statement (it may read
@@ -159,23 +160,58 @@ impl SqliteStore {
     async fn write_one<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFut<'c, Result<T, StoreError>> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        self.writer.write(true, work).await
+        let kind = WriteKind {
+            single_statement: true,
+            durable: true,
+        };
+        self.writer.write(kind, work).await
+    }
+
+    /// [`SqliteStore::write`] for writes that recovery recomputes when a power cut loses
+    /// them: no fsync of their own (see `writer.rs`).
+    async fn write_relaxed<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let kind = WriteKind {
+            single_statement: false,
+            durable: false,
+        };
+        self.writer.write(kind, work).await
+    }
+
+    /// [`SqliteStore::write_one`] for writes that recovery recomputes when a power cut loses
+    /// them: no fsync of their own (see `writer.rs`).
+    async fn write_one_relaxed<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let kind = WriteKind {
+            single_statement: true,
+            durable: false,
+        };
+        self.writer.write(kind, work).await
     }
 
     /// Runs a read on a reader connection (or on the writer for in-memory databases).
     async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFut<'c, Result<T, StoreError>> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         match &self.readers {
-            Some(pool) => {
-                let mut conn = pool.acquire().await?;
-                work(&mut conn).await
+            Some(readers) => readers.read(work).await,
+            None => {
+                let kind = WriteKind {
+                    single_statement: true,
+                    durable: false,
+                };
+                self.writer.write(kind, work).await
             }
-            None => self.writer.write(true, work).await,
         }
     }
 }
@@ -184,20 +220,20 @@ impl SqliteStore {
 impl Store for SqliteStore {
     async fn close(&self) {
         self.writer.close().await;
-        if let Some(pool) = &self.readers {
-            pool.close().await;
+        if let Some(readers) = &self.readers {
+            readers.close().await;
         }
     }
 
     async fn queue_depths(&self) -> StoreResult<super::QueueDepths> {
         self.read(|conn| {
-            Box::pin(async move {
-                let sql = "SELECT (SELECT COUNT(*) FROM inbox WHERE status IN ('queued', 'running')), \
-                                  (SELECT COUNT(*) FROM outbox WHERE status = 'planned')";
-                let (turns, parts): (i64, i64) = sqlx::query_as(sql).fetch_one(&mut *conn).await?;
+            let sql = "SELECT (SELECT COUNT(*) FROM inbox WHERE status IN ('queued', 'running')) AS turns, \
+                              (SELECT COUNT(*) FROM outbox WHERE status = 'planned') AS parts";
+            sql::query_one(conn, sql, [], |row| {
+                use super::decode::Columns;
                 Ok(super::QueueDepths {
-                    pending_turns: u64::try_from(turns).unwrap_or(0),
-                    planned_parts: u64::try_from(parts).unwrap_or(0),
+                    pending_turns: u64::try_from(row.int("turns")?).unwrap_or(0),
+                    planned_parts: u64::try_from(row.int("parts")?).unwrap_or(0),
                 })
             })
         })

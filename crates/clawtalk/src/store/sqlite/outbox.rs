@@ -4,12 +4,13 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use async_trait::async_trait;
+use rusqlite::{Connection, params};
 use sha2::{Digest, Sha256};
-use sqlx::SqliteConnection;
 
 use super::SqliteStore;
 use super::row::int;
-use crate::store::decode::{outbox_columns, reply_part};
+use super::sql::{execute, query_all, query_opt, scalar_opt};
+use crate::store::decode::{Columns, outbox_columns, reply_part};
 use crate::store::error::StoreError;
 use crate::store::model::{
     InboundId, InboundStatus, NewReplyPart, ReplyPart, ReplyPartId, SendReceipt, WorkerId,
@@ -34,21 +35,17 @@ pub(crate) fn idempotency_key(robot_code: &str, msg_id: &str, part: u32) -> Stri
     key
 }
 
-async fn parts_of(conn: &mut SqliteConnection, inbound_id: InboundId) -> Result<Vec<ReplyPart>, StoreError> {
+fn parts_of(conn: &Connection, inbound_id: InboundId) -> Result<Vec<ReplyPart>, StoreError> {
     let sql: &str = concat!(
         "SELECT ",
         outbox_columns!(),
         " FROM outbox WHERE inbound_id = ?1 ORDER BY part"
     );
-    let rows = sqlx::query(sql).bind(inbound_id).fetch_all(&mut *conn).await?;
-    rows.iter().map(reply_part).collect()
+    query_all(conn, sql, [inbound_id], |row| reply_part(row))
 }
 
-async fn exists(conn: &mut SqliteConnection, id: ReplyPartId) -> Result<(), StoreError> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM outbox WHERE id = ?1")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
+fn exists(conn: &Connection, id: ReplyPartId) -> Result<(), StoreError> {
+    let found: Option<i64> = scalar_opt(conn, "SELECT id FROM outbox WHERE id = ?1", [id])?;
     found.map(drop).ok_or_else(|| StoreError::NotFound {
         what: "reply part",
         id: id.to_string(),
@@ -74,87 +71,88 @@ impl OutboxStore for SqliteStore {
         }
         let worker = worker.clone();
         self.write(move |conn| {
-            Box::pin(async move {
-                let message: Option<(String, String, String, Option<String>, Option<String>)> =
-                    sqlx::query_as(
-                        "SELECT robot_code, msg_id, status, lease_owner, lease_incarnation \
-                         FROM inbox WHERE id = ?1",
-                    )
-                    .bind(inbound_id)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                let (robot_code, msg_id, status, owner, incarnation) =
-                    message.ok_or_else(|| StoreError::NotFound {
-                        what: "inbound message",
-                        id: inbound_id.to_string(),
-                    })?;
-                // Fencing: only the turn's lease holder (or the router, for a message it
-                // answers on the spot before dispatching it) may plan; a cancelled (`/stop`) or
-                // reclaimed turn must not add replies.
-                let mine = owner.as_deref() == Some(worker.instance.as_str())
-                    && incarnation.as_deref() == Some(worker.incarnation.as_str());
-                match status.parse::<InboundStatus>()? {
-                    InboundStatus::Received => {}
-                    InboundStatus::Running if mine => {}
-                    _ => return Err(StoreError::LeaseLost { id: inbound_id }),
-                }
-                for part in &parts {
-                    // First plan wins: a resumed turn sends what was planned before the
-                    // crash, not a second, different answer.
-                    sqlx::query(
-                        "INSERT INTO outbox (inbound_id, part, idempotency_key, kind, body_json, \
-                             created_at_ms, updated_at_ms) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) \
-                         ON CONFLICT (inbound_id, part) DO NOTHING",
-                    )
-                    .bind(inbound_id)
-                    .bind(int(part.part))
-                    .bind(idempotency_key(&robot_code, &msg_id, part.part))
-                    .bind(&part.kind)
-                    .bind(&part.body_json)
-                    .bind(now_ms)
-                    .execute(&mut *conn)
-                    .await?;
-                }
-                sqlx::query(
-                    "UPDATE outbox SET lease_owner = ?2, lease_incarnation = ?3, lease_expires_at_ms = ?4 \
-                     WHERE inbound_id = ?1 AND status = 'planned' \
-                       AND (lease_expires_at_ms IS NULL OR lease_expires_at_ms <= ?5 \
-                            OR (lease_owner = ?2 AND lease_incarnation = ?3))",
-                )
-                .bind(inbound_id)
-                .bind(&worker.instance)
-                .bind(&worker.incarnation)
-                .bind(now_ms.saturating_add(lease_ms))
-                .bind(now_ms)
-                .execute(&mut *conn)
-                .await?;
-                parts_of(conn, inbound_id).await
-            })
+            let message = query_opt(
+                conn,
+                "SELECT robot_code, msg_id, status, lease_owner, lease_incarnation \
+                 FROM inbox WHERE id = ?1",
+                [inbound_id],
+                |row| {
+                    Ok((
+                        row.text("robot_code")?,
+                        row.text("msg_id")?,
+                        row.text("status")?,
+                        row.text_opt("lease_owner")?,
+                        row.text_opt("lease_incarnation")?,
+                    ))
+                },
+            )?;
+            let (robot_code, msg_id, status, owner, incarnation) =
+                message.ok_or_else(|| StoreError::NotFound {
+                    what: "inbound message",
+                    id: inbound_id.to_string(),
+                })?;
+            // Fencing: only the turn's lease holder (or the router, for a message it
+            // answers on the spot before dispatching it) may plan; a cancelled (`/stop`) or
+            // reclaimed turn must not add replies.
+            let mine = owner.as_deref() == Some(worker.instance.as_str())
+                && incarnation.as_deref() == Some(worker.incarnation.as_str());
+            match status.parse::<InboundStatus>()? {
+                InboundStatus::Received => {}
+                InboundStatus::Running if mine => {}
+                _ => return Err(StoreError::LeaseLost { id: inbound_id }),
+            }
+            for part in &parts {
+                // First plan wins: a resumed turn sends what was planned before the
+                // crash, not a second, different answer.
+                execute(
+                    conn,
+                    "INSERT INTO outbox (inbound_id, part, idempotency_key, kind, body_json, \
+                         created_at_ms, updated_at_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) \
+                     ON CONFLICT (inbound_id, part) DO NOTHING",
+                    params![
+                        inbound_id,
+                        int(part.part),
+                        idempotency_key(&robot_code, &msg_id, part.part),
+                        part.kind,
+                        part.body_json,
+                        now_ms
+                    ],
+                )?;
+            }
+            execute(
+                conn,
+                "UPDATE outbox SET lease_owner = ?2, lease_incarnation = ?3, lease_expires_at_ms = ?4 \
+                 WHERE inbound_id = ?1 AND status = 'planned' \
+                   AND (lease_expires_at_ms IS NULL OR lease_expires_at_ms <= ?5 \
+                        OR (lease_owner = ?2 AND lease_incarnation = ?3))",
+                params![
+                    inbound_id,
+                    worker.instance,
+                    worker.incarnation,
+                    now_ms.saturating_add(lease_ms),
+                    now_ms
+                ],
+            )?;
+            parts_of(conn, inbound_id)
         })
         .await
     }
 
     async fn mark_reply_sent(&self, id: ReplyPartId, receipt: SendReceipt, now_ms: i64) -> StoreResult<()> {
         self.write_one(move |conn| {
-            Box::pin(async move {
-                // `status <> 'sent'` keeps the first receipt when a mark is repeated.
-                let done = sqlx::query(
-                    "UPDATE outbox SET status = 'sent', sent_at_ms = ?2, process_query_key = ?3, \
-                         response_json = ?4, lease_expires_at_ms = NULL, updated_at_ms = ?2 \
-                     WHERE id = ?1 AND status <> 'sent'",
-                )
-                .bind(id)
-                .bind(now_ms)
-                .bind(receipt.process_query_key)
-                .bind(receipt.response_json)
-                .execute(&mut *conn)
-                .await?;
-                if done.rows_affected() == 0 {
-                    exists(conn, id).await?;
-                }
-                Ok(())
-            })
+            // `status <> 'sent'` keeps the first receipt when a mark is repeated.
+            let done = execute(
+                conn,
+                "UPDATE outbox SET status = 'sent', sent_at_ms = ?2, process_query_key = ?3, \
+                     response_json = ?4, lease_expires_at_ms = NULL, updated_at_ms = ?2 \
+                 WHERE id = ?1 AND status <> 'sent'",
+                params![id, now_ms, receipt.process_query_key, receipt.response_json],
+            )?;
+            if done == 0 {
+                exists(conn, id)?;
+            }
+            Ok(())
         })
         .await
     }
@@ -168,34 +166,27 @@ impl OutboxStore for SqliteStore {
     ) -> StoreResult<()> {
         let error = error.to_owned();
         self.write_one(move |conn| {
-            Box::pin(async move {
-                // A retryable failure keeps the lease: the sender retries within it, and once
-                // it lapses `claim_unsent_replies` hands the part to someone else.
-                let done = sqlx::query(
-                    "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, updated_at_ms = ?3, \
-                         status = CASE WHEN ?4 THEN 'failed' ELSE status END, \
-                         lease_expires_at_ms = CASE WHEN ?4 THEN NULL ELSE lease_expires_at_ms END \
-                     WHERE id = ?1 AND status = 'planned'",
-                )
-                .bind(id)
-                .bind(&error)
-                .bind(now_ms)
-                .bind(permanent)
-                .execute(&mut *conn)
-                .await?;
-                if done.rows_affected() == 0 {
-                    // Already sent or failed: the first final state stands.
-                    exists(conn, id).await?;
-                }
-                Ok(())
-            })
+            // A retryable failure keeps the lease: the sender retries within it, and once
+            // it lapses `claim_unsent_replies` hands the part to someone else.
+            let done = execute(
+                conn,
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, updated_at_ms = ?3, \
+                     status = CASE WHEN ?4 THEN 'failed' ELSE status END, \
+                     lease_expires_at_ms = CASE WHEN ?4 THEN NULL ELSE lease_expires_at_ms END \
+                 WHERE id = ?1 AND status = 'planned'",
+                params![id, error, now_ms, permanent],
+            )?;
+            if done == 0 {
+                // Already sent or failed: the first final state stands.
+                exists(conn, id)?;
+            }
+            Ok(())
         })
         .await
     }
 
     async fn reply_parts(&self, inbound_id: InboundId) -> StoreResult<Vec<ReplyPart>> {
-        self.read(move |conn| Box::pin(async move { parts_of(conn, inbound_id).await }))
-            .await
+        self.read(move |conn| parts_of(conn, inbound_id)).await
     }
 
     async fn claim_unsent_replies(
@@ -207,34 +198,31 @@ impl OutboxStore for SqliteStore {
     ) -> StoreResult<Vec<ReplyPart>> {
         let worker = worker.clone();
         self.write_one(move |conn| {
-            Box::pin(async move {
-                // Parts of a turn that is still running under a live lease belong to that
-                // turn's worker, even if the part's own lease lapsed.
-                let sql: &str = concat!(
-                    "UPDATE outbox SET lease_owner = ?1, lease_incarnation = ?2, lease_expires_at_ms = ?3 \
-                     WHERE id IN ( \
-                         SELECT o.id FROM outbox AS o \
-                         WHERE o.status = 'planned' \
-                           AND (o.lease_expires_at_ms IS NULL OR o.lease_expires_at_ms <= ?4) \
-                           AND NOT EXISTS ( \
-                               SELECT 1 FROM inbox AS i WHERE i.id = o.inbound_id \
-                                 AND i.status = 'running' AND i.lease_expires_at_ms > ?4) \
-                         ORDER BY o.id LIMIT ?5) \
-                     RETURNING ",
-                    outbox_columns!()
-                );
-                let rows = sqlx::query(sql)
-                    .bind(&worker.instance)
-                    .bind(&worker.incarnation)
-                    .bind(now_ms.saturating_add(lease_ms))
-                    .bind(now_ms)
-                    .bind(int(limit))
-                    .fetch_all(&mut *conn)
-                    .await?;
-                let mut parts = rows.iter().map(reply_part).collect::<Result<Vec<_>, _>>()?;
-                parts.sort_by_key(|p| (p.inbound_id, p.part));
-                Ok(parts)
-            })
+            // Parts of a turn that is still running under a live lease belong to that
+            // turn's worker, even if the part's own lease lapsed.
+            let sql: &str = concat!(
+                "UPDATE outbox SET lease_owner = ?1, lease_incarnation = ?2, lease_expires_at_ms = ?3 \
+                 WHERE id IN ( \
+                     SELECT o.id FROM outbox AS o \
+                     WHERE o.status = 'planned' \
+                       AND (o.lease_expires_at_ms IS NULL OR o.lease_expires_at_ms <= ?4) \
+                       AND NOT EXISTS ( \
+                           SELECT 1 FROM inbox AS i WHERE i.id = o.inbound_id \
+                             AND i.status = 'running' AND i.lease_expires_at_ms > ?4) \
+                     ORDER BY o.id LIMIT ?5) \
+                 RETURNING ",
+                outbox_columns!()
+            );
+            let params = params![
+                worker.instance,
+                worker.incarnation,
+                now_ms.saturating_add(lease_ms),
+                now_ms,
+                int(limit)
+            ];
+            let mut parts = query_all(conn, sql, params, |row| reply_part(row))?;
+            parts.sort_by_key(|p| (p.inbound_id, p.part));
+            Ok(parts)
         })
         .await
     }

@@ -2,11 +2,12 @@
 
 use async_trait::async_trait;
 use rand::Rng;
-use sqlx::SqliteConnection;
+use rusqlite::{Connection, params};
 
 use super::SqliteStore;
-use super::row::{get, int};
-use crate::store::decode::{approved_columns, approved_sender, pairing_columns, pairing_request};
+use super::row::int;
+use super::sql::{execute, query_all, query_one, query_opt, scalar, scalar_opt};
+use crate::store::decode::{Columns, approved_columns, approved_sender, pairing_columns, pairing_request};
 use crate::store::error::{PairingError, StoreError};
 use crate::store::model::{
     ApprovedSender, PairingFilter, PairingOutcome, PairingPolicy, PairingRequest, PairingStatus,
@@ -43,8 +44,8 @@ pub(crate) fn normalize_code(code: &str) -> String {
 }
 
 /// The request behind `code`, checked to be pending and unexpired.
-async fn live_request(
-    conn: &mut SqliteConnection,
+fn live_request(
+    conn: &Connection,
     code: &str,
     now_ms: i64,
     allow_expired: bool,
@@ -54,17 +55,18 @@ async fn live_request(
         pairing_columns!(),
         " FROM pairing_requests WHERE code = ?1"
     );
-    let row = sqlx::query(sql).bind(code).fetch_optional(&mut *conn).await?;
-    let Some(row) = row else {
+    let found = query_opt(conn, sql, [code], |row| {
+        Ok((pairing_request(row, now_ms)?, row.text("status")? == "pending"))
+    })?;
+    let Some((request, stored_pending)) = found else {
         return Err(PairingError::UnknownCode {
             code: code.to_owned(),
         }
         .into());
     };
-    let request = pairing_request(&row, now_ms)?;
     match request.status {
         PairingStatus::Pending => Ok(request),
-        PairingStatus::Expired if allow_expired && get::<String>(&row, "status")? == "pending" => Ok(request),
+        PairingStatus::Expired if allow_expired && stored_pending => Ok(request),
         PairingStatus::Expired => Err(PairingError::Expired {
             code: request.code,
             expired_at_ms: request.expires_at_ms,
@@ -96,70 +98,57 @@ impl PairingStore for SqliteStore {
         let (account_id, sender_id, nick) = (account_id.to_owned(), sender_id.to_owned(), nick.to_owned());
         let codes = fresh_codes();
         self.write(move |conn| {
-            Box::pin(async move {
-                let approved: Option<i64> = sqlx::query_scalar(
-                    "SELECT 1 FROM approved_senders WHERE account_id = ?1 AND sender_id = ?2",
-                )
-                .bind(&account_id)
-                .bind(&sender_id)
-                .fetch_optional(&mut *conn)
-                .await?;
-                if approved.is_some() {
-                    return Ok(PairingOutcome::AlreadyApproved);
+            let approved: Option<i64> = scalar_opt(
+                conn,
+                "SELECT 1 FROM approved_senders WHERE account_id = ?1 AND sender_id = ?2",
+                params![account_id, sender_id],
+            )?;
+            if approved.is_some() {
+                return Ok(PairingOutcome::AlreadyApproved);
+            }
+            // Lapsed codes of this sender are closed so the list shows one live code each.
+            execute(
+                conn,
+                "UPDATE pairing_requests SET status = 'expired' \
+                 WHERE account_id = ?1 AND sender_id = ?2 AND status = 'pending' AND expires_at_ms <= ?3",
+                params![account_id, sender_id, now_ms],
+            )?;
+            let sql: &str = concat!("SELECT ", pairing_columns!(), " FROM pairing_requests \
+                 WHERE account_id = ?1 AND sender_id = ?2 AND status = 'pending' ORDER BY id DESC LIMIT 1");
+            if let Some(live) = query_opt(conn, sql, params![account_id, sender_id], |row| {
+                pairing_request(row, now_ms)
+            })? {
+                return Ok(PairingOutcome::Existing(live));
+            }
+            let pending: i64 = scalar(
+                conn,
+                "SELECT COUNT(*) FROM pairing_requests \
+                 WHERE account_id = ?1 AND status = 'pending' AND expires_at_ms > ?2",
+                params![account_id, now_ms],
+            )?;
+            if pending >= int(policy.max_pending_per_account) {
+                return Ok(PairingOutcome::TooManyPending {
+                    limit: policy.max_pending_per_account,
+                });
+            }
+            let sql: &str = concat!("INSERT INTO pairing_requests (code, account_id, sender_id, nick, created_at_ms, expires_at_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (code) DO NOTHING RETURNING ", pairing_columns!());
+            for code in &codes {
+                let params = params![
+                    code,
+                    account_id,
+                    sender_id,
+                    nick,
+                    now_ms,
+                    now_ms.saturating_add(policy.ttl_ms)
+                ];
+                if let Some(created) = query_opt(conn, sql, params, |row| pairing_request(row, now_ms))? {
+                    return Ok(PairingOutcome::Created(created));
                 }
-                // Lapsed codes of this sender are closed so the list shows one live code each.
-                sqlx::query(
-                    "UPDATE pairing_requests SET status = 'expired' \
-                     WHERE account_id = ?1 AND sender_id = ?2 AND status = 'pending' AND expires_at_ms <= ?3",
-                )
-                .bind(&account_id)
-                .bind(&sender_id)
-                .bind(now_ms)
-                .execute(&mut *conn)
-                .await?;
-                let sql: &str = concat!("SELECT ", pairing_columns!(), " FROM pairing_requests \
-                     WHERE account_id = ?1 AND sender_id = ?2 AND status = 'pending' ORDER BY id DESC LIMIT 1");
-                let live = sqlx::query(sql)
-                    .bind(&account_id)
-                    .bind(&sender_id)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                if let Some(row) = live {
-                    return Ok(PairingOutcome::Existing(pairing_request(&row, now_ms)?));
-                }
-                let pending: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM pairing_requests \
-                     WHERE account_id = ?1 AND status = 'pending' AND expires_at_ms > ?2",
-                )
-                .bind(&account_id)
-                .bind(now_ms)
-                .fetch_one(&mut *conn)
-                .await?;
-                if pending >= int(policy.max_pending_per_account) {
-                    return Ok(PairingOutcome::TooManyPending {
-                        limit: policy.max_pending_per_account,
-                    });
-                }
-                let sql: &str = concat!("INSERT INTO pairing_requests (code, account_id, sender_id, nick, created_at_ms, expires_at_ms) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (code) DO NOTHING RETURNING ", pairing_columns!());
-                for code in &codes {
-                    let row = sqlx::query(sql)
-                        .bind(code)
-                        .bind(&account_id)
-                        .bind(&sender_id)
-                        .bind(&nick)
-                        .bind(now_ms)
-                        .bind(now_ms.saturating_add(policy.ttl_ms))
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                    if let Some(row) = row {
-                        return Ok(PairingOutcome::Created(pairing_request(&row, now_ms)?));
-                    }
-                }
-                Err(StoreError::Database {
-                    code: None,
-                    detail: "could not draw an unused pairing code".to_owned(),
-                })
+            }
+            Err(StoreError::Database {
+                code: None,
+                detail: "could not draw an unused pairing code".to_owned(),
             })
         })
         .await
@@ -167,25 +156,26 @@ impl PairingStore for SqliteStore {
 
     async fn pairing_list(&self, filter: PairingFilter, now_ms: i64) -> StoreResult<Vec<PairingRequest>> {
         self.read(move |conn| {
-            Box::pin(async move {
-                let sql = match filter {
-                    PairingFilter::Pending => concat!(
+            let decode = |row: &rusqlite::Row<'_>| pairing_request(row, now_ms);
+            match filter {
+                PairingFilter::Pending => {
+                    let sql = concat!(
                         "SELECT ",
                         pairing_columns!(),
                         " FROM pairing_requests \
                          WHERE status = 'pending' AND expires_at_ms > ?1 ORDER BY id"
-                    ),
-                    PairingFilter::All => {
-                        concat!(
-                            "SELECT ",
-                            pairing_columns!(),
-                            " FROM pairing_requests ORDER BY id DESC"
-                        )
-                    }
-                };
-                let rows = sqlx::query(sql).bind(now_ms).fetch_all(&mut *conn).await?;
-                rows.iter().map(|row| pairing_request(row, now_ms)).collect()
-            })
+                    );
+                    query_all(conn, sql, [now_ms], decode)
+                }
+                PairingFilter::All => {
+                    let sql = concat!(
+                        "SELECT ",
+                        pairing_columns!(),
+                        " FROM pairing_requests ORDER BY id DESC"
+                    );
+                    query_all(conn, sql, [], decode)
+                }
+            }
         })
         .await
     }
@@ -193,33 +183,24 @@ impl PairingStore for SqliteStore {
     async fn pairing_approve(&self, code: &str, now_ms: i64) -> StoreResult<ApprovedSender> {
         let code = normalize_code(code);
         self.write(move |conn| {
-            Box::pin(async move {
-                let request = live_request(conn, &code, now_ms, false).await?;
-                // Single use: the conditional update is what makes a second approval fail.
-                sqlx::query(
-                    "UPDATE pairing_requests SET status = 'approved', decided_at_ms = ?2 \
-                     WHERE code = ?1 AND status = 'pending'",
-                )
-                .bind(&code)
-                .bind(now_ms)
-                .execute(&mut *conn)
-                .await?;
-                let row = sqlx::query(
-                    "INSERT INTO approved_senders (account_id, sender_id, nick, approved_at_ms, via_code) \
-                     VALUES (?1, ?2, ?3, ?4, ?5) \
-                     ON CONFLICT (account_id, sender_id) DO UPDATE SET \
-                         nick = excluded.nick, approved_at_ms = excluded.approved_at_ms, via_code = excluded.via_code \
-                     RETURNING account_id, sender_id, nick, approved_at_ms, via_code",
-                )
-                .bind(&request.account_id)
-                .bind(&request.sender_id)
-                .bind(&request.nick)
-                .bind(now_ms)
-                .bind(&code)
-                .fetch_one(&mut *conn)
-                .await?;
-                approved_sender(&row)
-            })
+            let request = live_request(conn, &code, now_ms, false)?;
+            // Single use: the conditional update is what makes a second approval fail.
+            execute(
+                conn,
+                "UPDATE pairing_requests SET status = 'approved', decided_at_ms = ?2 \
+                 WHERE code = ?1 AND status = 'pending'",
+                params![code, now_ms],
+            )?;
+            query_one(
+                conn,
+                "INSERT INTO approved_senders (account_id, sender_id, nick, approved_at_ms, via_code) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (account_id, sender_id) DO UPDATE SET \
+                     nick = excluded.nick, approved_at_ms = excluded.approved_at_ms, via_code = excluded.via_code \
+                 RETURNING account_id, sender_id, nick, approved_at_ms, via_code",
+                params![request.account_id, request.sender_id, request.nick, now_ms, code],
+                |row| approved_sender(row),
+            )
         })
         .await
     }
@@ -227,19 +208,14 @@ impl PairingStore for SqliteStore {
     async fn pairing_reject(&self, code: &str, now_ms: i64) -> StoreResult<PairingRequest> {
         let code = normalize_code(code);
         self.write_one(move |conn| {
-            Box::pin(async move {
-                live_request(conn, &code, now_ms, true).await?;
-                let sql: &str = concat!(
-                    "UPDATE pairing_requests SET status = 'rejected', decided_at_ms = ?2 \
-                     WHERE code = ?1 AND status = 'pending' RETURNING ",
-                    pairing_columns!()
-                );
-                let row = sqlx::query(sql)
-                    .bind(&code)
-                    .bind(now_ms)
-                    .fetch_one(&mut *conn)
-                    .await?;
-                pairing_request(&row, now_ms)
+            live_request(conn, &code, now_ms, true)?;
+            let sql: &str = concat!(
+                "UPDATE pairing_requests SET status = 'rejected', decided_at_ms = ?2 \
+                 WHERE code = ?1 AND status = 'pending' RETURNING ",
+                pairing_columns!()
+            );
+            query_one(conn, sql, params![code, now_ms], |row| {
+                pairing_request(row, now_ms)
             })
         })
         .await
@@ -248,16 +224,12 @@ impl PairingStore for SqliteStore {
     async fn is_approved(&self, account_id: &str, sender_id: &str) -> StoreResult<bool> {
         let (account_id, sender_id) = (account_id.to_owned(), sender_id.to_owned());
         self.read(move |conn| {
-            Box::pin(async move {
-                let found: Option<i64> = sqlx::query_scalar(
-                    "SELECT 1 FROM approved_senders WHERE account_id = ?1 AND sender_id = ?2",
-                )
-                .bind(&account_id)
-                .bind(&sender_id)
-                .fetch_optional(&mut *conn)
-                .await?;
-                Ok(found.is_some())
-            })
+            let found: Option<i64> = scalar_opt(
+                conn,
+                "SELECT 1 FROM approved_senders WHERE account_id = ?1 AND sender_id = ?2",
+                params![account_id, sender_id],
+            )?;
+            Ok(found.is_some())
         })
         .await
     }
@@ -265,16 +237,13 @@ impl PairingStore for SqliteStore {
     async fn approved_senders(&self, account_id: Option<&str>) -> StoreResult<Vec<ApprovedSender>> {
         let account_id = account_id.map(str::to_owned);
         self.read(move |conn| {
-            Box::pin(async move {
-                let sql: &str = concat!(
-                    "SELECT ",
-                    approved_columns!(),
-                    " FROM approved_senders WHERE ?1 IS NULL OR account_id = ?1 \
-                     ORDER BY account_id, approved_at_ms"
-                );
-                let rows = sqlx::query(sql).bind(account_id).fetch_all(&mut *conn).await?;
-                rows.iter().map(approved_sender).collect()
-            })
+            let sql: &str = concat!(
+                "SELECT ",
+                approved_columns!(),
+                " FROM approved_senders WHERE ?1 IS NULL OR account_id = ?1 \
+                 ORDER BY account_id, approved_at_ms"
+            );
+            query_all(conn, sql, [account_id], |row| approved_sender(row))
         })
         .await
     }
@@ -282,15 +251,12 @@ impl PairingStore for SqliteStore {
     async fn revoke_sender(&self, account_id: &str, sender_id: &str) -> StoreResult<bool> {
         let (account_id, sender_id) = (account_id.to_owned(), sender_id.to_owned());
         self.write_one(move |conn| {
-            Box::pin(async move {
-                let done =
-                    sqlx::query("DELETE FROM approved_senders WHERE account_id = ?1 AND sender_id = ?2")
-                        .bind(&account_id)
-                        .bind(&sender_id)
-                        .execute(&mut *conn)
-                        .await?;
-                Ok(done.rows_affected() == 1)
-            })
+            let done = execute(
+                conn,
+                "DELETE FROM approved_senders WHERE account_id = ?1 AND sender_id = ?2",
+                params![account_id, sender_id],
+            )?;
+            Ok(done == 1)
         })
         .await
     }

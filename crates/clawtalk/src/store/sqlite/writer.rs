@@ -1,27 +1,33 @@
-//! Group commit: one task owns the only writing connection and commits many callers' writes
+//! Group commit: one thread owns the only writing connection and commits many callers' writes
 //! in one transaction.
 //!
 //! Why: "loses nothing" needs `synchronous=FULL` (the inbox row must survive a power cut
-//! once the frame is acked), and FULL costs one fsync per commit — 0.7–1.8 ms on this
-//! class of disk, so at most ~1,000 commits/s. Batching every write that arrives while the
-//! previous commit is in flight makes the fsync cost per batch instead of per call, which
-//! is what lets the inbox reach thousands of messages per second. A single writer also
-//! means our own writes never fight over SQLite's one write lock.
+//! once the frame is acked), and FULL costs one fsync per commit — 0.2–1.8 ms on this
+//! class of disk. Batching every write that arrives while the previous commit is in flight
+//! makes the fsync cost per batch instead of per call. A single writer also means our own
+//! writes never fight over SQLite's one write lock.
+//!
+//! Why a thread of its own with synchronous jobs: SQLite calls block, and handing every
+//! statement to a connection thread and its result back (as an async driver must) cost about
+//! twenty context switches per message. Here a whole batch — every job's statements, the
+//! savepoints and the commit — runs in one go on this thread, and each caller is woken once.
+//!
+//! Writes that recovery recomputes when a power cut loses them (a claim, a lease, a session's
+//! activity, a transcript) may be committed without an fsync of their own: a batch of only
+//! such jobs commits with `synchronous=NORMAL`. That stays safe because the WAL is one
+//! append-only file — the next durable commit's fsync makes every earlier commit durable too
+//! — and every external effect (the ACK after the inbox row, a send after its plan) waits for
+//! a durable commit. A process crash loses nothing either way.
 //!
 //! Each job runs inside a savepoint, so one job's failure (say, a constraint) rolls back
 //! only its own statements. Errors that may have rolled back the whole transaction (disk
 //! full, I/O, busy) fail the whole batch. Callers hear back only after the commit.
 
-use std::future::Future;
-use std::pin::Pin;
-
-use sqlx::SqliteConnection;
+use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::sql::exec;
 use crate::store::error::StoreError;
-
-/// Future returned by job closures.
-pub(crate) type BoxFut<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
 
 /// Most jobs committed together; bounds the time one batch holds the write lock.
 const MAX_BATCH: usize = 512;
@@ -29,17 +35,30 @@ const MAX_BATCH: usize = 512;
 /// A type-erased write job.
 trait Job: Send {
     /// Runs the statements; the typed result stays inside until [`Job::finish`].
-    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFut<'c, Result<(), StoreError>>;
+    fn run(&mut self, conn: &Connection) -> Result<(), StoreError>;
     /// Reports the result, or `batch_error` when the batch did not commit.
     fn finish(self: Box<Self>, batch_error: Option<StoreError>);
     /// False when the job writes with at most one statement: SQLite undoes a failed
-    /// statement by itself, so such a job needs no savepoint (two round trips saved).
+    /// statement by itself, so such a job needs no savepoint.
     fn needs_savepoint(&self) -> bool;
+    /// False when a power cut may lose this write (recovery recomputes it).
+    fn durable(&self) -> bool;
+}
+
+/// What a write promises, for how it is committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WriteKind {
+    /// The job changes the database with at most one statement (it may read more), so it
+    /// needs no savepoint.
+    pub single_statement: bool,
+    /// The write must survive a power cut before the caller hears back.
+    pub durable: bool,
 }
 
 struct TypedJob<T, F> {
     work: Option<F>,
     savepoint: bool,
+    durable: bool,
     result: Option<Result<T, StoreError>>,
     reply: oneshot::Sender<Result<T, StoreError>>,
 }
@@ -47,18 +66,16 @@ struct TypedJob<T, F> {
 impl<T, F> Job for TypedJob<T, F>
 where
     T: Send + 'static,
-    F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFut<'c, Result<T, StoreError>> + Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
 {
-    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFut<'c, Result<(), StoreError>> {
-        Box::pin(async move {
-            let Some(work) = self.work.take() else {
-                return Ok(());
-            };
-            let result = work(conn).await;
-            let status = result.as_ref().map(|_| ()).map_err(Clone::clone);
-            self.result = Some(result);
-            status
-        })
+    fn run(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        let Some(work) = self.work.take() else {
+            return Ok(());
+        };
+        let result = work(conn);
+        let status = result.as_ref().map(|_| ()).map_err(Clone::clone);
+        self.result = Some(result);
+        status
     }
 
     fn finish(self: Box<Self>, batch_error: Option<StoreError>) {
@@ -76,6 +93,10 @@ where
     fn needs_savepoint(&self) -> bool {
         self.savepoint
     }
+
+    fn durable(&self) -> bool {
+        self.durable
+    }
 }
 
 enum Msg {
@@ -83,33 +104,44 @@ enum Msg {
     Close(oneshot::Sender<()>),
 }
 
-/// Handle to the writer task. Cheap to clone.
+/// Handle to the writer thread. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Writer {
     tx: mpsc::Sender<Msg>,
 }
 
+/// How the writer commits: `full` is the configured durability (`synchronous=FULL`), which
+/// only batches of durable jobs need.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sync {
+    pub full: bool,
+}
+
 impl Writer {
-    /// Starts the writer task on `conn` (already migrated and configured).
-    pub(crate) fn spawn(conn: SqliteConnection) -> Self {
+    /// Starts the writer thread on `conn` (already migrated and configured).
+    pub(crate) fn spawn(conn: Connection, sync: Sync) -> Result<Self, StoreError> {
         // Bounded: when the disk cannot keep up, callers wait instead of piling up memory.
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
-        tokio::spawn(run(conn, rx));
-        Self { tx }
+        std::thread::Builder::new()
+            .name("store-writer".to_owned())
+            .spawn(move || run(conn, sync, rx))
+            .map_err(|error| StoreError::Unavailable {
+                detail: format!("cannot start the store's writer thread: {error}"),
+            })?;
+        Ok(Self { tx })
     }
 
     /// Runs `work` in the next group commit and returns its result once committed.
-    /// `single_write` promises that `work` changes the database with at most one statement
-    /// (it may read more).
-    pub(crate) async fn write<T, F>(&self, single_write: bool, work: F) -> Result<T, StoreError>
+    pub(crate) async fn write<T, F>(&self, kind: WriteKind, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFut<'c, Result<T, StoreError>> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
         let job = TypedJob {
             work: Some(work),
-            savepoint: !single_write,
+            savepoint: !kind.single_statement,
+            durable: kind.durable,
             result: None,
             reply,
         };
@@ -129,9 +161,11 @@ impl Writer {
     }
 }
 
-async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Msg>) {
+fn run(conn: Connection, sync: Sync, mut rx: mpsc::Receiver<Msg>) {
     let mut closing = None;
-    while let Some(first) = rx.recv().await {
+    // The connection starts with the configured mode.
+    let mut full_now = sync.full;
+    while let Some(first) = rx.blocking_recv() {
         let mut batch = Vec::new();
         match first {
             Msg::Job(job) => batch.push(job),
@@ -145,7 +179,28 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Msg>) {
             }
         }
         if !batch.is_empty() {
-            commit_batch(&mut conn, batch).await;
+            let full = sync.full && batch.iter().any(|job| job.durable());
+            if full != full_now {
+                let pragma = if full {
+                    "PRAGMA synchronous = FULL"
+                } else {
+                    "PRAGMA synchronous = NORMAL"
+                };
+                if let Err(error) = exec(&conn, pragma) {
+                    // Not switching down costs an fsync; not switching up would break the
+                    // promise, so such a batch fails.
+                    if full {
+                        for job in batch {
+                            job.finish(Some(error.clone()));
+                        }
+                        continue;
+                    }
+                    tracing::debug!(%error, "could not relax synchronous for a batch");
+                } else {
+                    full_now = full;
+                }
+            }
+            commit_batch(&conn, batch);
         }
         if closing.is_some() {
             break;
@@ -162,24 +217,18 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Msg>) {
         }
     }
     // Closing the last connection checkpoints the WAL; failure only leaves a longer WAL.
-    if let Err(error) = sqlx::Connection::close(conn).await {
-        tracing::warn!(%error, "closing the store's write connection failed");
+    if let Err((_, error)) = conn.close() {
+        tracing::warn!(error = %StoreError::from(error), "closing the store's write connection failed");
     }
     if let Some(done) = closing {
         let _ = done.send(());
     }
 }
 
-async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), StoreError> {
-    // Prepared once and cached by the connection: these run several times per batch.
-    sqlx::query(sql).execute(&mut *conn).await?;
-    Ok(())
-}
-
-async fn commit_batch(conn: &mut SqliteConnection, mut batch: Vec<Box<dyn Job>>) {
+fn commit_batch(conn: &Connection, mut batch: Vec<Box<dyn Job>>) {
     // IMMEDIATE takes the write lock up front, so a job that reads then writes can never
     // fail half-way on a lock upgrade (another process, e.g. the CLI, may be writing).
-    if let Err(error) = exec(conn, "BEGIN IMMEDIATE").await {
+    if let Err(error) = exec(conn, "BEGIN IMMEDIATE") {
         for job in batch {
             job.finish(Some(error.clone()));
         }
@@ -190,13 +239,13 @@ async fn commit_batch(conn: &mut SqliteConnection, mut batch: Vec<Box<dyn Job>>)
     let mut abort = None;
     for job in &mut batch {
         let savepoint = !lone && job.needs_savepoint();
-        if savepoint && let Err(error) = exec(conn, "SAVEPOINT job").await {
+        if savepoint && let Err(error) = exec(conn, "SAVEPOINT job") {
             abort = Some(error);
             break;
         }
-        match job.run(conn).await {
+        match job.run(conn) {
             Ok(()) => {
-                if savepoint && let Err(error) = exec(conn, "RELEASE job").await {
+                if savepoint && let Err(error) = exec(conn, "RELEASE job") {
                     abort = Some(error);
                     break;
                 }
@@ -208,10 +257,7 @@ async fn commit_batch(conn: &mut SqliteConnection, mut batch: Vec<Box<dyn Job>>)
             // Its one write failed and SQLite already undid that statement.
             Err(_) if !savepoint => {}
             Err(_) => {
-                let undone = match exec(conn, "ROLLBACK TO job").await {
-                    Ok(()) => exec(conn, "RELEASE job").await,
-                    Err(error) => Err(error),
-                };
+                let undone = exec(conn, "ROLLBACK TO job").and_then(|()| exec(conn, "RELEASE job"));
                 if let Err(error) = undone {
                     abort = Some(error);
                     break;
@@ -221,13 +267,13 @@ async fn commit_batch(conn: &mut SqliteConnection, mut batch: Vec<Box<dyn Job>>)
     }
     let batch_error = match abort {
         Some(error) => {
-            rollback(conn).await;
+            rollback(conn);
             Some(error)
         }
-        None => match exec(conn, "COMMIT").await {
+        None => match exec(conn, "COMMIT") {
             Ok(()) => None,
             Err(error) => {
-                rollback(conn).await;
+                rollback(conn);
                 Some(error)
             }
         },
@@ -237,67 +283,75 @@ async fn commit_batch(conn: &mut SqliteConnection, mut batch: Vec<Box<dyn Job>>)
     }
 }
 
-async fn rollback(conn: &mut SqliteConnection) {
+fn rollback(conn: &Connection) {
     // Fails harmlessly when SQLite already rolled back (e.g. after SQLITE_FULL).
-    if let Err(error) = exec(conn, "ROLLBACK").await {
+    if let Err(error) = exec(conn, "ROLLBACK") {
         tracing::debug!(%error, "rollback after a failed batch");
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::str::FromStr;
-
-    use sqlx::sqlite::SqliteConnectOptions;
-    use sqlx::{ConnectOptions, SqliteConnection};
-
     use super::*;
+    use crate::store::decode::Columns;
+    use crate::store::sqlite::sql::{execute, query_all};
 
-    async fn insert(conn: &mut SqliteConnection, x: i64) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO t (x) VALUES (?1)")
-            .bind(x)
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
+    fn insert(conn: &Connection, x: i64) -> Result<(), StoreError> {
+        execute(conn, "INSERT INTO t (x) VALUES (?1)", [x]).map(drop)
+    }
+
+    type Reply<T> = oneshot::Receiver<Result<T, StoreError>>;
+
+    fn job<T, F>(single_statement: bool, work: F) -> (Box<dyn Job>, Reply<T>)
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job = TypedJob {
+            work: Some(work),
+            savepoint: !single_statement,
+            durable: true,
+            result: None,
+            reply,
+        };
+        (Box::new(job), rx)
     }
 
     #[tokio::test]
     async fn a_failed_job_is_undone_alone_and_the_batch_commits() {
-        let mut conn = SqliteConnectOptions::from_str("sqlite::memory:")
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        sqlx::query("CREATE TABLE t (x INTEGER UNIQUE)")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let writer = Writer::spawn(conn);
-        // On the current-thread test runtime the writer task runs only once all three are
-        // queued, so they share one transaction.
-        let (multi_fails, ok, single_fails) = tokio::join!(
-            writer.write(false, |c| Box::pin(async move {
-                insert(c, 1).await?;
-                Err::<(), _>(StoreError::Invalid("after a write".into()))
-            })),
-            writer.write(false, |c| Box::pin(async move { insert(c, 2).await })),
-            writer.write(true, |c| Box::pin(async move { insert(c, 2).await })),
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER UNIQUE)").unwrap();
+        let (multi, multi_fails) = job(false, |c| {
+            insert(c, 1)?;
+            Err::<(), _>(StoreError::Invalid("after a write".into()))
+        });
+        let (good, ok) = job(false, |c| insert(c, 2));
+        let (single, single_fails) = job(true, |c| insert(c, 2));
+        commit_batch(&conn, vec![multi, good, single]);
+        assert_eq!(
+            multi_fails.await.unwrap(),
+            Err(StoreError::Invalid("after a write".into()))
         );
-        assert_eq!(multi_fails, Err(StoreError::Invalid("after a write".into())));
-        assert_eq!(ok, Ok(()));
+        assert_eq!(ok.await.unwrap(), Ok(()));
+        let single_fails = single_fails.await.unwrap();
         assert!(
             matches!(single_fails, Err(StoreError::Database { .. })),
             "{single_fails:?}"
         );
+
+        let writer = Writer::spawn(conn, Sync { full: true }).unwrap();
+        let kind = WriteKind {
+            single_statement: true,
+            durable: true,
+        };
         let rows: Vec<i64> = writer
-            .write(true, |c| {
-                Box::pin(async move { Ok(sqlx::query_scalar("SELECT x FROM t").fetch_all(&mut *c).await?) })
-            })
+            .write(kind, |c| query_all(c, "SELECT x FROM t", [], |r| r.int("x")))
             .await
             .unwrap();
         assert_eq!(rows, [2]);
         writer.close().await;
-        let after = writer.write(true, |_| Box::pin(async { Ok(()) })).await;
+        let after = writer.write(kind, |_| Ok(())).await;
         assert_eq!(after, Err(StoreError::Closed));
     }
 }
