@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
@@ -18,28 +19,46 @@ use crate::store::{ClaimScope, Dispatch, InboundStatus, StoredInbound};
 /// shorter than 10 s, so a takeover never waits much longer than the lease).
 const SWEEP: Duration = Duration::from_secs(5);
 
+/// "Woken again while busy": set by the scheduler when a session with a worker gets another
+/// message queued, taken by the worker after each turn. A worker claims again only when it
+/// is set, so the common case — one message, one turn — ends without a claim that finds
+/// nothing (one store round trip per message).
+type Pending = Arc<AtomicBool>;
+
 /// Runs until shutdown, then waits for the workers to finish their current turn.
 pub(crate) async fn run(shared: Arc<Shared>, mut wake: mpsc::UnboundedReceiver<String>) {
-    // Session key → "woken again while busy".
-    let mut active: HashMap<String, bool> = HashMap::new();
+    let mut active: HashMap<String, Pending> = HashMap::new();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<String>();
     let mut workers = JoinSet::new();
     let mut sweep = tokio::time::interval(SWEEP.min(shared.config.gateway.turn_lease / 2));
+    let spawn = |workers: &mut JoinSet<()>,
+                 active: &mut HashMap<String, Pending>,
+                 key: String,
+                 first: Option<(StoredInbound, OwnedSemaphorePermit)>| {
+        let pending = Arc::new(AtomicBool::new(false));
+        active.insert(key.clone(), Arc::clone(&pending));
+        workers.spawn(session_worker(
+            Arc::clone(&shared),
+            key,
+            first,
+            pending,
+            done_tx.clone(),
+        ));
+    };
     loop {
         tokio::select! {
             () = shared.shutdown.cancelled() => break,
             Some(key) = wake.recv() => {
-                if let Some(pending) = active.get_mut(&key) {
-                    *pending = true;
+                if let Some(pending) = active.get(&key) {
+                    pending.store(true, Ordering::Release);
                 } else {
-                    active.insert(key.clone(), false);
-                    workers.spawn(session_worker(Arc::clone(&shared), key, None, done_tx.clone()));
+                    spawn(&mut workers, &mut active, key, None);
                 }
             }
             Some(key) = done_rx.recv() => {
-                if active.remove(&key) == Some(true) {
-                    active.insert(key.clone(), false);
-                    workers.spawn(session_worker(Arc::clone(&shared), key, None, done_tx.clone()));
+                // Woken after the worker's last look: a turn may be queued for it.
+                if active.remove(&key).is_some_and(|pending| pending.load(Ordering::Acquire)) {
+                    spawn(&mut workers, &mut active, key, None);
                 }
             }
             _ = sweep.tick() => {
@@ -52,8 +71,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut wake: mpsc::UnboundedReceiver<S
                             Box::pin(turn::run(&shared, turn)).await;
                         });
                     } else {
-                        active.insert(key.clone(), false);
-                        workers.spawn(session_worker(Arc::clone(&shared), key, Some((turn, permit)), done_tx.clone()));
+                        spawn(&mut workers, &mut active, key, Some((turn, permit)));
                     }
                 }
                 resend_orphaned_parts(&shared).await;
@@ -69,12 +87,21 @@ async fn session_worker(
     shared: Arc<Shared>,
     key: String,
     mut first: Option<(StoredInbound, OwnedSemaphorePermit)>,
+    pending: Pending,
     done: mpsc::UnboundedSender<String>,
 ) {
+    // A worker the sweep started claims until its session's queue is empty; one started by a
+    // wake claims once for that wake, then again only when woken meanwhile.
+    let drain = first.is_some();
+    let mut woken = true;
     while !shared.shutdown.is_cancelled() {
         let (next, _permit) = match first.take() {
             Some(claimed) => claimed,
             None => {
+                let claim = drain || std::mem::take(&mut woken) || pending.swap(false, Ordering::AcqRel);
+                if !claim {
+                    break;
+                }
                 // A permit before the claim: a turn waiting for one must not sit on a ticking
                 // lease. The semaphore is never closed, so `acquire` only waits.
                 let Ok(permit) = Arc::clone(&shared.turn_permits).acquire_owned().await else {
