@@ -220,7 +220,7 @@ impl AgentRuntime {
             // The last round offers no tools, so a model stuck calling them must answer.
             let last_round = round == MAX_TOOL_ROUNDS;
             let tools = if last_round {
-                Vec::new()
+                Arc::from([])
             } else {
                 self.tools.specs()
             };

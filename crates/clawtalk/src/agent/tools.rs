@@ -44,6 +44,8 @@ pub trait Tool: Send + Sync {
 #[derive(Clone, Default)]
 pub struct ToolRegistry {
     tools: BTreeMap<String, Arc<dyn Tool>>,
+    /// The tools' specs, in name order: the same in every request.
+    specs: Arc<[ToolSpec]>,
 }
 
 impl std::fmt::Debug for ToolRegistry {
@@ -83,12 +85,13 @@ impl ToolRegistry {
     /// Adds (or replaces) a tool.
     pub fn register(&mut self, tool: Arc<dyn Tool>) {
         self.tools.insert(tool.spec().name, tool);
+        self.specs = self.tools.values().map(|t| t.spec()).collect();
     }
 
-    /// Specs of every tool, for the request.
+    /// Specs of every tool, for the request (built once, when tools are registered).
     #[must_use]
-    pub fn specs(&self) -> Vec<ToolSpec> {
-        self.tools.values().map(|t| t.spec()).collect()
+    pub fn specs(&self) -> Arc<[ToolSpec]> {
+        Arc::clone(&self.specs)
     }
 
     /// Runs the named tool; an unknown name is reported to the model, not raised.

@@ -115,7 +115,9 @@ async fn try_run(
         .filter_map(|entry| serde_json::from_str::<ChatMessage>(&entry.content_json).ok())
         .collect::<Vec<_>>();
     let media_dir = media::inbound_dir(&shared.config.gateway.state_dir, id);
-    let _remove_media = RemoveOnDrop(media_dir.clone());
+    // Only messages with attachments download any (no blocking call on a runtime thread
+    // for the others).
+    let _remove_media = (!inbound.media.is_empty()).then(|| RemoveOnDrop(media_dir.clone()));
     let prepared = prepare_user(shared, &inbound, &media_dir, account.media_max_bytes).await;
     let user = prepared.for_model;
     let user_message = prepared.for_transcript;

@@ -5,6 +5,8 @@
 //! choice…). Requests carry an `extra` map that is flattened into the JSON body, so a
 //! provider-specific parameter never needs a code change; responses ignore what they do not know.
 
+use std::sync::Arc;
+
 use serde::de::Deserializer;
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
@@ -273,9 +275,11 @@ pub struct ChatRequest {
     pub model: String,
     /// The conversation so far.
     pub messages: Vec<ChatMessage>,
-    /// Tools the model may call; omitted from the body when empty.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tools: Vec<ToolSpec>,
+    /// Tools the model may call; omitted from the body when empty. Shared: an agent's tool
+    /// list is the same in every request, and building it anew per request was a large part
+    /// of a turn's allocations.
+    #[serde(skip_serializing_if = "no_tools", serialize_with = "serialize_tools")]
+    pub tools: Arc<[ToolSpec]>,
     /// Sampling temperature.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,
@@ -291,13 +295,21 @@ pub struct ChatRequest {
     pub extra: Map<String, Value>,
 }
 
+fn no_tools(tools: &Arc<[ToolSpec]>) -> bool {
+    tools.is_empty()
+}
+
+fn serialize_tools<S: Serializer>(tools: &Arc<[ToolSpec]>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(tools.iter())
+}
+
 impl ChatRequest {
     /// A request for `model` with these messages and defaults for everything else.
     pub fn new(model: impl Into<String>, messages: Vec<ChatMessage>) -> Self {
         Self {
             model: model.into(),
             messages,
-            tools: Vec::new(),
+            tools: Arc::from([]),
             temperature: None,
             max_tokens: None,
             stream: false,
@@ -307,8 +319,8 @@ impl ChatRequest {
 
     /// Adds tools the model may call.
     #[must_use]
-    pub fn with_tools(mut self, tools: Vec<ToolSpec>) -> Self {
-        self.tools = tools;
+    pub fn with_tools(mut self, tools: impl Into<Arc<[ToolSpec]>>) -> Self {
+        self.tools = tools.into();
         self
     }
 
