@@ -66,26 +66,28 @@ where
         .map_err(|error| StoreError::decode(format!("column {column}: {error}")))
 }
 
+/// `impl Columns for $row`, reading every shape with `$typed(row, column)` (each backend's
+/// typed column read with a decode error naming the column).
 macro_rules! impl_columns {
-    ($row:ty) => {
-        impl Columns for $row {
-            fn text(&self, column: &str) -> Result<String, StoreError> {
-                typed(self, column)
+    ($row:ty, $typed:path) => {
+        impl $crate::store::decode::Columns for $row {
+            fn text(&self, column: &str) -> Result<String, $crate::store::error::StoreError> {
+                $typed(self, column)
             }
-            fn text_opt(&self, column: &str) -> Result<Option<String>, StoreError> {
-                typed(self, column)
+            fn text_opt(&self, column: &str) -> Result<Option<String>, $crate::store::error::StoreError> {
+                $typed(self, column)
             }
-            fn int(&self, column: &str) -> Result<i64, StoreError> {
-                typed(self, column)
+            fn int(&self, column: &str) -> Result<i64, $crate::store::error::StoreError> {
+                $typed(self, column)
             }
-            fn int_opt(&self, column: &str) -> Result<Option<i64>, StoreError> {
-                typed(self, column)
+            fn int_opt(&self, column: &str) -> Result<Option<i64>, $crate::store::error::StoreError> {
+                $typed(self, column)
             }
         }
     };
 }
-impl_columns!(sqlx::sqlite::SqliteRow);
-impl_columns!(sqlx::postgres::PgRow);
+pub(crate) use impl_columns;
+impl_columns!(sqlx::postgres::PgRow, typed);
 
 /// Column list of [`inbound`].
 macro_rules! inbox_columns {

@@ -1,17 +1,13 @@
 //! Outbox (reply parts) on PostgreSQL.
 
-use std::collections::HashSet;
-
 use async_trait::async_trait;
 use sqlx::PgExecutor;
 
 use super::PgStore;
 use crate::store::decode::{outbox_columns, reply_part};
 use crate::store::error::StoreError;
-use crate::store::model::{
-    InboundId, InboundStatus, NewReplyPart, ReplyPart, ReplyPartId, SendReceipt, WorkerId,
-};
-use crate::store::sqlite::idempotency_key;
+use crate::store::model::{InboundId, NewReplyPart, ReplyPart, ReplyPartId, SendReceipt, WorkerId};
+use crate::store::sqlite::{distinct_parts, idempotency_key, may_plan};
 use crate::store::{OutboxStore, StoreResult};
 
 async fn parts_of<'e>(
@@ -48,13 +44,7 @@ impl OutboxStore for PgStore {
         lease_ms: i64,
         now_ms: i64,
     ) -> StoreResult<Vec<ReplyPart>> {
-        let mut seen = HashSet::new();
-        if let Some(dup) = parts.iter().find(|p| !seen.insert(p.part)) {
-            return Err(StoreError::Invalid(format!(
-                "reply part {} planned twice",
-                dup.part
-            )));
-        }
+        distinct_parts(&parts)?;
         let mut tx = self.pool.begin().await?;
         // The row lock holds off a concurrent `/stop` or reclaim until these parts are in, so
         // the cancel then ends them too instead of missing them.
@@ -70,15 +60,13 @@ impl OutboxStore for PgStore {
                 what: "inbound message",
                 id: inbound_id.to_string(),
             })?;
-        // Fencing: only the turn's lease holder (or the router, for a message it answers on
-        // the spot before dispatching it) may plan.
-        let mine = owner.as_deref() == Some(worker.instance.as_str())
-            && incarnation.as_deref() == Some(worker.incarnation.as_str());
-        match status.parse::<InboundStatus>()? {
-            InboundStatus::Received => {}
-            InboundStatus::Running if mine => {}
-            _ => return Err(StoreError::LeaseLost { id: inbound_id }),
-        }
+        may_plan(
+            inbound_id,
+            &status,
+            owner.as_deref(),
+            incarnation.as_deref(),
+            worker,
+        )?;
         for part in &parts {
             // First plan wins: a resumed turn sends what was planned before the crash.
             sqlx::query(

@@ -100,6 +100,15 @@ macro_rules! cancel_sql {
     };
 }
 
+/// A lease-fenced update changed its row, or the lease is no longer ours.
+fn lease_held(changed: usize, id: InboundId) -> Result<(), StoreError> {
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::LeaseLost { id })
+    }
+}
+
 fn positive(name: &str, value: i64) -> Result<(), StoreError> {
     if value > 0 {
         Ok(())
@@ -235,11 +244,7 @@ impl InboxStore for SqliteStore {
                     worker.incarnation
                 ],
             )?;
-            if done == 1 {
-                Ok(())
-            } else {
-                Err(StoreError::LeaseLost { id })
-            }
+            lease_held(done, id)
         })
         .await
     }
@@ -272,11 +277,7 @@ impl InboxStore for SqliteStore {
                     worker.incarnation
                 ],
             )?;
-            if done == 1 {
-                Ok(())
-            } else {
-                Err(StoreError::LeaseLost { id })
-            }
+            lease_held(done, id)
         })
         .await
     }

@@ -30,10 +30,10 @@ use super::error::StoreError;
 use super::{Store, StoreResult};
 use connect::Target;
 use readers::Readers;
-use writer::{Sync, WriteKind, Writer};
+use writer::{WriteKind, Writer};
 
 // Rules both backends share: reply idempotency keys, pairing codes, session generations.
-pub(crate) use outbox::idempotency_key;
+pub(crate) use outbox::{distinct_parts, idempotency_key, may_plan};
 pub(crate) use pairing::{fresh_codes, normalize_code};
 pub(crate) use session::needs_new_generation;
 
@@ -120,11 +120,8 @@ impl SqliteStore {
         let readers = (0..options.read_connections.max(1))
             .map(|_| connect::reader(&path, &options))
             .collect::<Result<Vec<_>, _>>()?;
-        let sync = Sync {
-            full: options.durability == Durability::Full,
-        };
         Ok(Self {
-            writer: Writer::spawn(writer, sync)?,
+            writer: Writer::spawn(writer, options.durability == Durability::Full)?,
             readers: Some(Readers::spawn(readers)?),
         })
     }
@@ -137,7 +134,7 @@ impl SqliteStore {
         connect::migrate(&target, Duration::from_secs(5)).await?;
         Ok(Self {
             // Nothing to fsync in memory.
-            writer: Writer::spawn(writer, Sync { full: false })?,
+            writer: Writer::spawn(writer, false)?,
             readers: None,
         })
     }
@@ -148,11 +145,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let kind = WriteKind {
-            single_statement: false,
-            durable: true,
-        };
-        self.writer.write(kind, work).await
+        self.writer.write(WriteKind::ATOMIC, work).await
     }
 
     /// Runs a write job that changes the database with at most one statement (it may read
@@ -162,11 +155,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let kind = WriteKind {
-            single_statement: true,
-            durable: true,
-        };
-        self.writer.write(kind, work).await
+        self.writer.write(WriteKind::ONE, work).await
     }
 
     /// [`SqliteStore::write`] for writes that recovery recomputes when a power cut loses
@@ -176,11 +165,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let kind = WriteKind {
-            single_statement: false,
-            durable: false,
-        };
-        self.writer.write(kind, work).await
+        self.writer.write(WriteKind::ATOMIC_RELAXED, work).await
     }
 
     /// [`SqliteStore::write_one`] for writes that recovery recomputes when a power cut loses
@@ -190,11 +175,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let kind = WriteKind {
-            single_statement: true,
-            durable: false,
-        };
-        self.writer.write(kind, work).await
+        self.writer.write(WriteKind::ONE_RELAXED, work).await
     }
 
     /// Runs a read on a reader connection (or on the writer for in-memory databases).
@@ -205,13 +186,7 @@ impl SqliteStore {
     {
         match &self.readers {
             Some(readers) => readers.read(work).await,
-            None => {
-                let kind = WriteKind {
-                    single_statement: true,
-                    durable: false,
-                };
-                self.writer.write(kind, work).await
-            }
+            None => self.writer.write(WriteKind::ONE_RELAXED, work).await,
         }
     }
 }

@@ -35,6 +35,36 @@ pub(crate) fn idempotency_key(robot_code: &str, msg_id: &str, part: u32) -> Stri
     key
 }
 
+/// Refuses a plan with a part number twice.
+pub(crate) fn distinct_parts(parts: &[NewReplyPart]) -> Result<(), StoreError> {
+    let mut seen = HashSet::new();
+    match parts.iter().find(|p| !seen.insert(p.part)) {
+        Some(dup) => Err(StoreError::Invalid(format!(
+            "reply part {} planned twice",
+            dup.part
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Fencing: only the turn's lease holder (or the router, for a message it answers on the
+/// spot before dispatching it) may plan; a cancelled (`/stop`) or reclaimed turn must not add
+/// replies. `status`, `owner` and `incarnation` are the inbox row's.
+pub(crate) fn may_plan(
+    inbound_id: InboundId,
+    status: &str,
+    owner: Option<&str>,
+    incarnation: Option<&str>,
+    worker: &WorkerId,
+) -> Result<(), StoreError> {
+    let mine = owner == Some(worker.instance.as_str()) && incarnation == Some(worker.incarnation.as_str());
+    match status.parse::<InboundStatus>()? {
+        InboundStatus::Received => Ok(()),
+        InboundStatus::Running if mine => Ok(()),
+        _ => Err(StoreError::LeaseLost { id: inbound_id }),
+    }
+}
+
 fn parts_of(conn: &Connection, inbound_id: InboundId) -> Result<Vec<ReplyPart>, StoreError> {
     let sql: &str = concat!(
         "SELECT ",
@@ -62,13 +92,7 @@ impl OutboxStore for SqliteStore {
         lease_ms: i64,
         now_ms: i64,
     ) -> StoreResult<Vec<ReplyPart>> {
-        let mut seen = HashSet::new();
-        if let Some(dup) = parts.iter().find(|p| !seen.insert(p.part)) {
-            return Err(StoreError::Invalid(format!(
-                "reply part {} planned twice",
-                dup.part
-            )));
-        }
+        distinct_parts(&parts)?;
         let worker = worker.clone();
         self.write(move |conn| {
             let message = query_opt(
@@ -91,16 +115,13 @@ impl OutboxStore for SqliteStore {
                     what: "inbound message",
                     id: inbound_id.to_string(),
                 })?;
-            // Fencing: only the turn's lease holder (or the router, for a message it
-            // answers on the spot before dispatching it) may plan; a cancelled (`/stop`) or
-            // reclaimed turn must not add replies.
-            let mine = owner.as_deref() == Some(worker.instance.as_str())
-                && incarnation.as_deref() == Some(worker.incarnation.as_str());
-            match status.parse::<InboundStatus>()? {
-                InboundStatus::Received => {}
-                InboundStatus::Running if mine => {}
-                _ => return Err(StoreError::LeaseLost { id: inbound_id }),
-            }
+            may_plan(
+                inbound_id,
+                &status,
+                owner.as_deref(),
+                incarnation.as_deref(),
+                &worker,
+            )?;
             for part in &parts {
                 // First plan wins: a resumed turn sends what was planned before the
                 // crash, not a second, different answer.

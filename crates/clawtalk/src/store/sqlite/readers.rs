@@ -14,7 +14,8 @@ type Task = Box<dyn FnOnce(&Connection) + Send>;
 
 enum Msg {
     Task(Task),
-    Close,
+    /// Stop; the sender hears once this thread (and, for the last one, the queue) is closed.
+    Close(oneshot::Sender<()>),
 }
 
 /// Handle to the reader threads. Cheap to clone.
@@ -36,7 +37,7 @@ impl Readers {
             let running = Arc::clone(&running);
             std::thread::Builder::new()
                 .name(format!("store-reader-{i}"))
-                .spawn(move || serve(&conn, &rx, &running))
+                .spawn(move || serve(conn, &rx, &running))
                 .map_err(|error| StoreError::Unavailable {
                     detail: format!("cannot start a store reader thread: {error}"),
                 })?;
@@ -64,20 +65,23 @@ impl Readers {
     /// Lets queued reads finish, then closes every connection; later reads fail with
     /// [`StoreError::Closed`].
     pub(crate) async fn close(&self) {
+        let mut closed = Vec::with_capacity(self.threads);
         for _ in 0..self.threads {
-            if self.tx.send(Msg::Close).await.is_err() {
+            let (done, wait) = oneshot::channel();
+            if self.tx.send(Msg::Close(done)).await.is_err() {
                 break;
             }
+            closed.push(wait);
         }
-        // Sending fails once the last thread closed the queue.
-        while !self.tx.is_closed() {
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        for wait in closed {
+            // An error means the thread is gone already.
+            let _ = wait.await;
         }
     }
 }
 
-fn serve(conn: &Connection, rx: &Mutex<mpsc::Receiver<Msg>>, running: &std::sync::atomic::AtomicUsize) {
-    loop {
+fn serve(conn: Connection, rx: &Mutex<mpsc::Receiver<Msg>>, running: &std::sync::atomic::AtomicUsize) {
+    let closed = loop {
         // Holding the lock while waiting is what shares the queue: the others wait for the
         // lock, and whoever holds it takes the next read.
         let msg = match rx.lock() {
@@ -88,11 +92,13 @@ fn serve(conn: &Connection, rx: &Mutex<mpsc::Receiver<Msg>>, running: &std::sync
             Some(Msg::Task(task)) => {
                 // A panicking read drops its reply (the caller hears `Closed`); the thread
                 // and its connection stay in service.
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task(conn)));
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task(&conn)));
             }
-            Some(Msg::Close) | None => break,
+            Some(Msg::Close(done)) => break Some(done),
+            None => break None,
         }
-    }
+    };
+    drop(conn);
     if running.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1
         && let Ok(mut rx) = rx.lock()
     {
@@ -100,5 +106,8 @@ fn serve(conn: &Connection, rx: &Mutex<mpsc::Receiver<Msg>>, running: &std::sync
         // `Closed` when the reply channel drops).
         rx.close();
         while rx.try_recv().is_ok() {}
+    }
+    if let Some(done) = closed {
+        let _ = done.send(());
     }
 }

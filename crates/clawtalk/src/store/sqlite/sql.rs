@@ -6,7 +6,6 @@
 use rusqlite::types::FromSql;
 use rusqlite::{Connection, Params, Row};
 
-use crate::store::decode::Columns;
 use crate::store::error::StoreError;
 
 /// Runs statements that return no rows (transaction control, pragmas).
@@ -88,24 +87,12 @@ fn typed<T: FromSql, I: rusqlite::RowIndex + std::fmt::Display + Copy>(
         .map_err(|error| StoreError::decode(format!("column {column}: {error}")))
 }
 
-impl Columns for Row<'_> {
-    fn text(&self, column: &str) -> Result<String, StoreError> {
-        typed(self, column)
-    }
-    fn text_opt(&self, column: &str) -> Result<Option<String>, StoreError> {
-        typed(self, column)
-    }
-    fn int(&self, column: &str) -> Result<i64, StoreError> {
-        typed(self, column)
-    }
-    fn int_opt(&self, column: &str) -> Result<Option<i64>, StoreError> {
-        typed(self, column)
-    }
-}
+crate::store::decode::impl_columns!(Row<'_>, typed);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::decode::Columns;
 
     #[test]
     fn rows_decode_and_errors_name_the_column() {

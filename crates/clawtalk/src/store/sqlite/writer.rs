@@ -55,12 +55,54 @@ pub(crate) struct WriteKind {
     pub durable: bool,
 }
 
+impl WriteKind {
+    /// Several writing statements, atomically, durable before the caller hears back.
+    pub(crate) const ATOMIC: Self = Self {
+        single_statement: false,
+        durable: true,
+    };
+    /// At most one writing statement (no savepoint), durable.
+    pub(crate) const ONE: Self = Self {
+        single_statement: true,
+        durable: true,
+    };
+    /// [`WriteKind::ATOMIC`] for a write recovery recomputes: no fsync of its own.
+    pub(crate) const ATOMIC_RELAXED: Self = Self {
+        single_statement: false,
+        durable: false,
+    };
+    /// [`WriteKind::ONE`] for a write recovery recomputes: no fsync of its own.
+    pub(crate) const ONE_RELAXED: Self = Self {
+        single_statement: true,
+        durable: false,
+    };
+}
+
 struct TypedJob<T, F> {
     work: Option<F>,
     savepoint: bool,
     durable: bool,
     result: Option<Result<T, StoreError>>,
     reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> TypedJob<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    /// The job, and where its result arrives once the batch is settled.
+    fn boxed(kind: WriteKind, work: F) -> (Box<dyn Job>, oneshot::Receiver<Result<T, StoreError>>) {
+        let (reply, rx) = oneshot::channel();
+        let job = Self {
+            work: Some(work),
+            savepoint: !kind.single_statement,
+            durable: kind.durable,
+            result: None,
+            reply,
+        };
+        (Box::new(job), rx)
+    }
 }
 
 impl<T, F> Job for TypedJob<T, F>
@@ -110,21 +152,15 @@ pub(crate) struct Writer {
     tx: mpsc::Sender<Msg>,
 }
 
-/// How the writer commits: `full` is the configured durability (`synchronous=FULL`), which
-/// only batches of durable jobs need.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Sync {
-    pub full: bool,
-}
-
 impl Writer {
-    /// Starts the writer thread on `conn` (already migrated and configured).
-    pub(crate) fn spawn(conn: Connection, sync: Sync) -> Result<Self, StoreError> {
+    /// Starts the writer thread on `conn` (already migrated and configured). `full_sync`: the
+    /// configured durability is `synchronous=FULL`, which only batches of durable jobs need.
+    pub(crate) fn spawn(conn: Connection, full_sync: bool) -> Result<Self, StoreError> {
         // Bounded: when the disk cannot keep up, callers wait instead of piling up memory.
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
         std::thread::Builder::new()
             .name("store-writer".to_owned())
-            .spawn(move || run(conn, sync, rx))
+            .spawn(move || run(conn, full_sync, rx))
             .map_err(|error| StoreError::Unavailable {
                 detail: format!("cannot start the store's writer thread: {error}"),
             })?;
@@ -137,16 +173,9 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let (reply, rx) = oneshot::channel();
-        let job = TypedJob {
-            work: Some(work),
-            savepoint: !kind.single_statement,
-            durable: kind.durable,
-            result: None,
-            reply,
-        };
+        let (job, rx) = TypedJob::boxed(kind, work);
         self.tx
-            .send(Msg::Job(Box::new(job)))
+            .send(Msg::Job(job))
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
@@ -161,10 +190,10 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, sync: Sync, mut rx: mpsc::Receiver<Msg>) {
+fn run(conn: Connection, full_sync: bool, mut rx: mpsc::Receiver<Msg>) {
     let mut closing = None;
     // The connection starts with the configured mode.
-    let mut full_now = sync.full;
+    let mut full_now = full_sync;
     while let Some(first) = rx.blocking_recv() {
         let mut batch = Vec::new();
         match first {
@@ -179,7 +208,7 @@ fn run(conn: Connection, sync: Sync, mut rx: mpsc::Receiver<Msg>) {
             }
         }
         if !batch.is_empty() {
-            let full = sync.full && batch.iter().any(|job| job.durable());
+            let full = full_sync && batch.iter().any(|job| job.durable());
             if full != full_now {
                 let pragma = if full {
                     "PRAGMA synchronous = FULL"
@@ -300,34 +329,16 @@ mod tests {
         execute(conn, "INSERT INTO t (x) VALUES (?1)", [x]).map(drop)
     }
 
-    type Reply<T> = oneshot::Receiver<Result<T, StoreError>>;
-
-    fn job<T, F>(single_statement: bool, work: F) -> (Box<dyn Job>, Reply<T>)
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        let (reply, rx) = oneshot::channel();
-        let job = TypedJob {
-            work: Some(work),
-            savepoint: !single_statement,
-            durable: true,
-            result: None,
-            reply,
-        };
-        (Box::new(job), rx)
-    }
-
     #[tokio::test]
     async fn a_failed_job_is_undone_alone_and_the_batch_commits() {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (x INTEGER UNIQUE)").unwrap();
-        let (multi, multi_fails) = job(false, |c| {
+        let (multi, multi_fails) = TypedJob::boxed(WriteKind::ATOMIC, |c| {
             insert(c, 1)?;
             Err::<(), _>(StoreError::Invalid("after a write".into()))
         });
-        let (good, ok) = job(false, |c| insert(c, 2));
-        let (single, single_fails) = job(true, |c| insert(c, 2));
+        let (good, ok) = TypedJob::boxed(WriteKind::ATOMIC, |c| insert(c, 2));
+        let (single, single_fails) = TypedJob::boxed(WriteKind::ONE, |c| insert(c, 2));
         commit_batch(&conn, vec![multi, good, single]);
         assert_eq!(
             multi_fails.await.unwrap(),
@@ -340,18 +351,52 @@ mod tests {
             "{single_fails:?}"
         );
 
-        let writer = Writer::spawn(conn, Sync { full: true }).unwrap();
-        let kind = WriteKind {
-            single_statement: true,
-            durable: true,
-        };
+        let writer = Writer::spawn(conn, true).unwrap();
         let rows: Vec<i64> = writer
-            .write(kind, |c| query_all(c, "SELECT x FROM t", [], |r| r.int("x")))
+            .write(WriteKind::ONE, |c| {
+                query_all(c, "SELECT x FROM t", [], |r| r.int("x"))
+            })
             .await
             .unwrap();
         assert_eq!(rows, [2]);
         writer.close().await;
-        let after = writer.write(kind, |_| Ok(())).await;
+        let after = writer.write(WriteKind::ONE, |_| Ok(())).await;
         assert_eq!(after, Err(StoreError::Closed));
+    }
+
+    #[tokio::test]
+    async fn only_batches_with_a_durable_job_commit_with_synchronous_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("db")).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; CREATE TABLE t (x INTEGER)",
+        )
+        .unwrap();
+        let writer = Writer::spawn(conn, true).unwrap();
+        // The mode a job sees is the one its batch commits with (2 = FULL, 1 = NORMAL).
+        let mode = |kind| {
+            writer.write(kind, |c| {
+                insert(c, 1)?;
+                super::super::sql::scalar::<i64>(c, "PRAGMA synchronous", [])
+            })
+        };
+        assert_eq!(mode(WriteKind::ONE_RELAXED).await, Ok(1));
+        assert_eq!(mode(WriteKind::ATOMIC_RELAXED).await, Ok(1));
+        assert_eq!(mode(WriteKind::ONE).await, Ok(2));
+        assert_eq!(mode(WriteKind::ONE_RELAXED).await, Ok(1));
+        assert_eq!(mode(WriteKind::ATOMIC).await, Ok(2));
+        writer.close().await;
+
+        // Configured NORMAL (tests, throwaway setups): never switched up.
+        let conn = Connection::open(dir.path().join("db")).unwrap();
+        conn.execute_batch("PRAGMA synchronous = NORMAL").unwrap();
+        let writer = Writer::spawn(conn, false).unwrap();
+        let durable = writer
+            .write(WriteKind::ONE, |c| {
+                super::super::sql::scalar::<i64>(c, "PRAGMA synchronous", [])
+            })
+            .await;
+        assert_eq!(durable, Ok(1));
+        writer.close().await;
     }
 }
