@@ -172,6 +172,7 @@ contract!(
     outbox_resends_only_unsent_parts_after_reopen,
     unsent_parts_of_dead_senders_are_claimed_once,
     idle_reset_starts_a_new_generation_and_history,
+    opening_a_session_with_history_is_get_or_create_then_load,
     conversation_and_session_ids_are_case_sensitive,
     pairing_lifecycle,
     migrations_are_idempotent_and_data_survives_reopen,
@@ -840,6 +841,55 @@ async fn unsent_parts_of_dead_senders_are_claimed_once(db: &dyn Db) {
             .await,
         Err(StoreError::Invalid(_))
     ));
+    store.close().await;
+}
+
+async fn opening_a_session_with_history_is_get_or_create_then_load(db: &dyn Db) {
+    let store = db.open().await;
+    const IDLE: Option<i64> = Some(1_000);
+    let (created, history) = store
+        .session_open_with_history("dm:bob", "main", 10, IDLE, 2)
+        .await
+        .unwrap();
+    assert_eq!(created.new_generation, Some(NewGeneration::Created));
+    assert!(history.is_empty());
+    let entries = ["a", "b", "c"].map(|text| NewTranscriptEntry {
+        role: Role::User,
+        content_json: format!(r#""{text}""#),
+        inbound_id: None,
+        at_ms: 11,
+    });
+    store
+        .transcript_append(created.session.id, 1, entries.to_vec())
+        .await
+        .unwrap();
+    let (same, history) = store
+        .session_open_with_history("dm:bob", "main", 500, IDLE, 2)
+        .await
+        .unwrap();
+    assert_eq!((same.session.id, same.new_generation), (created.session.id, None));
+    assert_eq!(same.session.last_active_ms, 500);
+    assert_eq!(
+        history,
+        store.transcript_load(created.session.id, 2).await.unwrap()
+    );
+    assert_eq!(
+        history
+            .iter()
+            .map(|e| e.content_json.as_str())
+            .collect::<Vec<_>>(),
+        [r#""b""#, r#""c""#]
+    );
+    // Idle past the limit: a new generation, so no history.
+    let (reset, history) = store
+        .session_open_with_history("dm:bob", "main", 2_000, IDLE, 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        (reset.session.generation, reset.new_generation),
+        (2, Some(NewGeneration::IdleReset))
+    );
+    assert!(history.is_empty());
     store.close().await;
 }
 
