@@ -45,8 +45,8 @@ fn transition_error(conn: &Connection, id: InboundId, to: InboundStatus) -> Resu
 /// unique index `inbox_one_running_per_session` enforces (and would enforce across replicas
 /// on a shared database). `COALESCE` evaluates the second pick only when the first finds
 /// nothing, so this is the two picks in order in one statement (claims run twice per turn;
-/// one statement instead of two is one round trip less to SQLite's thread). The repeated
-/// `status IN (...)` term lets SQLite use the partial indexes.
+/// one statement instead of two is one round trip less to SQLite's thread). Each pick's
+/// `status = '…'` term implies the partial indexes' conditions, so SQLite uses them.
 macro_rules! claim_sql {
     ($reclaim:expr, $queued:expr) => {
         concat!(
@@ -75,7 +75,7 @@ macro_rules! queued_pick {
     ($session_filter:literal) => {
         concat!(
             "SELECT c.id FROM inbox AS c \
-             WHERE c.status IN ('received', 'queued', 'running') AND c.status = 'queued' ",
+             WHERE c.status = 'queued' ",
             $session_filter,
             " AND NOT EXISTS ( \
                  SELECT 1 FROM inbox AS b WHERE b.status = 'running' AND b.session_key = c.session_key) \
@@ -83,18 +83,18 @@ macro_rules! queued_pick {
         )
     };
 }
-const CLAIM_ANY: &str = claim_sql!(reclaim_pick!(""), queued_pick!(""));
-const CLAIM_SESSION: &str = claim_sql!(
+pub(super) const CLAIM_ANY: &str = claim_sql!(reclaim_pick!(""), queued_pick!(""));
+pub(super) const CLAIM_SESSION: &str = claim_sql!(
     reclaim_pick!("AND session_key = ?5"),
     queued_pick!("AND c.session_key = ?5")
 );
 
 macro_rules! cancel_sql {
-    ($statuses:literal) => {
+    ($status_term:literal) => {
         concat!(
             "UPDATE inbox SET status = 'cancelled', lease_expires_at_ms = NULL, updated_at_ms = ?2 \
-             WHERE session_key = ?1 AND status IN ('received', 'queued', 'running') AND status IN ",
-            $statuses,
+             WHERE session_key = ?1 AND ",
+            $status_term,
             " RETURNING id"
         )
     };
@@ -291,8 +291,8 @@ impl InboxStore for SqliteStore {
         let session_key = session_key.to_owned();
         self.write(move |conn| {
             let sql = match scope {
-                CancelScope::Running => cancel_sql!("('running')"),
-                CancelScope::RunningAndQueued => cancel_sql!("('running', 'queued')"),
+                CancelScope::Running => cancel_sql!("status = 'running'"),
+                CancelScope::RunningAndQueued => cancel_sql!("(status = 'running' OR status = 'queued')"),
             };
             let mut ids: Vec<i64> = query_all(conn, sql, params![session_key, now_ms], |row| row.int("id"))?;
             ids.sort_unstable();
@@ -336,7 +336,8 @@ impl InboxStore for SqliteStore {
                 "SELECT ",
                 inbox_columns!(),
                 " FROM inbox \
-                 WHERE status IN ('received', 'queued', 'running') AND status IN ('received', 'queued') \
+                 WHERE (status = 'received' OR status = 'queued' OR status = 'running') \
+                   AND status IN ('received', 'queued') \
                  ORDER BY id"
             );
             query_all(conn, sql, [], |row| inbound(row))
@@ -350,7 +351,7 @@ impl InboxStore for SqliteStore {
                 "SELECT ",
                 inbox_columns!(),
                 " FROM inbox \
-                 WHERE status IN ('received', 'queued', 'running') AND status = 'received' \
+                 WHERE status = 'received' \
                    AND received_at_ms < ?1 \
                  ORDER BY id LIMIT ?2"
             );

@@ -16,6 +16,8 @@ mod pairing;
 mod rate_budget;
 mod readers;
 mod row;
+#[cfg(test)]
+mod schema_tests;
 mod session;
 mod sql;
 mod writer;
@@ -202,7 +204,10 @@ impl Store for SqliteStore {
 
     async fn queue_depths(&self) -> StoreResult<super::QueueDepths> {
         self.read(|conn| {
-            let sql = "SELECT (SELECT COUNT(*) FROM inbox WHERE status IN ('queued', 'running')) AS turns, \
+            // The first term is `inbox_open`'s condition: it makes the count read open rows only.
+            let sql = "SELECT (SELECT COUNT(*) FROM inbox \
+                               WHERE (status = 'received' OR status = 'queued' OR status = 'running') \
+                                 AND status IN ('queued', 'running')) AS turns, \
                               (SELECT COUNT(*) FROM outbox WHERE status = 'planned') AS parts";
             sql::query_one(conn, sql, [], |row| {
                 use super::decode::Columns;
