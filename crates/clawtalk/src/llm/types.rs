@@ -171,35 +171,61 @@ pub struct ToolCall {
     pub arguments: String,
 }
 
-/// Wire shape `{"type":"function","function":{…}}` shared by tool specs and tool calls.
-#[derive(Serialize, Deserialize)]
+/// Wire shape `{"type":"function","function":{…}}` shared by tool specs and tool calls, as
+/// read; [`FunctionRef`] writes it.
+#[derive(Deserialize)]
 struct WireFunctionWrapper<F> {
-    #[serde(rename = "type", default = "function_type")]
-    kind: String,
     function: F,
 }
 
-fn function_type() -> String {
-    "function".to_owned()
-}
-
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct WireToolSpecFunction {
     name: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default)]
     description: String,
     #[serde(default)]
     parameters: Value,
 }
 
+/// The wire shapes as written: borrowed, because every model call serializes the whole
+/// request, tool schemas included, and cloning them cost more than writing them.
+#[derive(Serialize)]
+struct FunctionRef<F> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: F,
+}
+
+#[derive(Serialize)]
+struct ToolSpecFunctionRef<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    description: &'a str,
+    parameters: &'a Value,
+}
+
+#[derive(Serialize)]
+struct ToolCallRef<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: CallFunctionRef<'a>,
+}
+
+#[derive(Serialize)]
+struct CallFunctionRef<'a> {
+    name: &'a str,
+    arguments: &'a str,
+}
+
 impl Serialize for ToolSpec {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        WireFunctionWrapper {
-            kind: function_type(),
-            function: WireToolSpecFunction {
-                name: self.name.clone(),
-                description: self.description.clone(),
-                parameters: self.parameters.clone(),
+        FunctionRef {
+            kind: "function",
+            function: ToolSpecFunctionRef {
+                name: &self.name,
+                description: &self.description,
+                parameters: &self.parameters,
             },
         }
         .serialize(s)
@@ -217,16 +243,14 @@ impl<'de> Deserialize<'de> for ToolSpec {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct WireToolCall {
     #[serde(default)]
     id: String,
-    #[serde(rename = "type", default = "function_type")]
-    kind: String,
     function: WireCallFunction,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct WireCallFunction {
     #[serde(default)]
     name: String,
@@ -245,12 +269,12 @@ fn arguments_as_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Err
 
 impl Serialize for ToolCall {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        WireToolCall {
-            id: self.id.clone(),
-            kind: function_type(),
-            function: WireCallFunction {
-                name: self.name.clone(),
-                arguments: self.arguments.clone(),
+        ToolCallRef {
+            id: &self.id,
+            kind: "function",
+            function: CallFunctionRef {
+                name: &self.name,
+                arguments: &self.arguments,
             },
         }
         .serialize(s)
@@ -458,6 +482,9 @@ pub(crate) struct WireChunk {
     pub usage: Option<Usage>,
     #[serde(default)]
     pub request_id: Option<String>,
+    /// Present (and not null) when the "chunk" is a provider's error report.
+    #[serde(default)]
+    pub error: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
