@@ -139,9 +139,11 @@ async fn the_rebuild_keeps_rows_references_and_rules() {
     };
     assert_eq!((count("inbox"), count("outbox"), count("transcript")), (1, 1, 1));
     let (status, conversation): (String, String) = conn
-        .query_row("SELECT status, conversation_id FROM inbox WHERE id = 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT status, conversation_id FROM inbox WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
     assert_eq!((status.as_str(), conversation.as_str()), ("running", "cidAbC"));
     // The rules still hold.
@@ -158,7 +160,10 @@ async fn the_rebuild_keeps_rows_references_and_rules() {
          VALUES (99, 0, 'x', 'markdown', '{}', 1, 1)",
         [],
     );
-    assert!(orphan.is_err(), "a part of a message that does not exist was accepted");
+    assert!(
+        orphan.is_err(),
+        "a part of a message that does not exist was accepted"
+    );
     // References point at the rebuilt tables: purging a message takes its reply parts along.
     conn.execute("DELETE FROM inbox WHERE id = 1", []).unwrap();
     assert_eq!(count("outbox"), 0);

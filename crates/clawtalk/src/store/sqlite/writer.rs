@@ -1,30 +1,42 @@
 //! Group commit: one thread owns the only writing connection and commits many callers' writes
 //! in one transaction.
 //!
-//! Why: "loses nothing" needs `synchronous=FULL` (the inbox row must survive a power cut
-//! once the frame is acked), and FULL costs one fsync per commit — 0.2–1.8 ms on this
-//! class of disk. Batching every write that arrives while the previous commit is in flight
-//! makes the fsync cost per batch instead of per call. A single writer also means our own
-//! writes never fight over SQLite's one write lock.
+//! Why: "loses nothing" needs every durable write flushed to disk before its caller hears
+//! back (the inbox row must survive a power cut once the frame is acked), and a flush costs
+//! 0.2–1.8 ms on this class of disk, 10 ms and more at its worst. Batching every write that
+//! arrives while the previous batch is in flight makes that cost per batch instead of per
+//! call. A single writer also means our own writes never fight over SQLite's one write lock.
 //!
 //! Why a thread of its own with synchronous jobs: SQLite calls block, and handing every
 //! statement to a connection thread and its result back (as an async driver must) cost about
 //! twenty context switches per message. Here a whole batch — every job's statements, the
 //! savepoints and the commit — runs in one go on this thread, and each caller is woken once.
 //!
+//! Why the flush happens on a second thread: with `synchronous=FULL` SQLite flushes inside
+//! COMMIT, so the writer sat idle for every flush while the next batch queued behind it. The
+//! connection commits with `synchronous=NORMAL` instead, and the flusher thread flushes the
+//! WAL file (`fdatasync`) after each commit that holds a durable job, answering those jobs
+//! only then, while the writer already runs the next batch. That is the same promise: the
+//! WAL is one append-only file, so a flush that starts after a commit returned makes that
+//! commit (and every earlier one) durable; SQLite itself flushes the WAL before each
+//! checkpoint and the database after it.
+//!
 //! Writes that recovery recomputes when a power cut loses them (a claim, a lease, a session's
-//! activity, a transcript) may be committed without an fsync of their own: a batch of only
-//! such jobs commits with `synchronous=NORMAL`. That stays safe because the WAL is one
-//! append-only file — the next durable commit's fsync makes every earlier commit durable too
-//! — and every external effect (the ACK after the inbox row, a send after its plan) waits for
-//! a durable commit. A process crash loses nothing either way.
+//! activity, a transcript) are answered right after their commit, without waiting for a
+//! flush. That stays safe because every external effect (the ACK after the inbox row, a send
+//! after its plan) waits for a durable job, whose flush covers everything committed before
+//! it. A process crash loses nothing either way.
 //!
 //! Each job runs inside a savepoint, so one job's failure (say, a constraint) rolls back
 //! only its own statements. Errors that may have rolled back the whole transaction (disk
 //! full, I/O, busy) fail the whole batch. Callers hear back only after the commit.
 
+use std::path::PathBuf;
+
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
+
+use super::flusher::Flusher;
 
 use super::sql::exec;
 use crate::store::error::StoreError;
@@ -33,7 +45,7 @@ use crate::store::error::StoreError;
 const MAX_BATCH: usize = 512;
 
 /// A type-erased write job.
-trait Job: Send {
+pub(super) trait Job: Send {
     /// Runs the statements; the typed result stays inside until [`Job::finish`].
     fn run(&mut self, conn: &Connection) -> Result<(), StoreError>;
     /// Reports the result, or `batch_error` when the batch did not commit.
@@ -153,14 +165,16 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn` (already migrated and configured). `full_sync`: the
-    /// configured durability is `synchronous=FULL`, which only batches of durable jobs need.
-    pub(crate) fn spawn(conn: Connection, full_sync: bool) -> Result<Self, StoreError> {
+    /// Starts the writer thread on `conn` (already migrated and configured, committing with
+    /// `synchronous=NORMAL` or less). `wal`: the write-ahead log to flush before durable jobs
+    /// are answered; `None` when nothing needs flushing (in memory, or configured NORMAL).
+    pub(crate) fn spawn(conn: Connection, wal: Option<PathBuf>) -> Result<Self, StoreError> {
         // Bounded: when the disk cannot keep up, callers wait instead of piling up memory.
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
+        let flusher = wal.map(Flusher::spawn).transpose()?;
         std::thread::Builder::new()
             .name("store-writer".to_owned())
-            .spawn(move || run(conn, full_sync, rx))
+            .spawn(move || run(conn, flusher, rx))
             .map_err(|error| StoreError::Unavailable {
                 detail: format!("cannot start the store's writer thread: {error}"),
             })?;
@@ -190,10 +204,8 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, full_sync: bool, mut rx: mpsc::Receiver<Msg>) {
+fn run(conn: Connection, flusher: Option<Flusher>, mut rx: mpsc::Receiver<Msg>) {
     let mut closing = None;
-    // The connection starts with the configured mode.
-    let mut full_now = full_sync;
     while let Some(first) = rx.blocking_recv() {
         let mut batch = Vec::new();
         match first {
@@ -208,28 +220,8 @@ fn run(conn: Connection, full_sync: bool, mut rx: mpsc::Receiver<Msg>) {
             }
         }
         if !batch.is_empty() {
-            let full = full_sync && batch.iter().any(|job| job.durable());
-            if full != full_now {
-                let pragma = if full {
-                    "PRAGMA synchronous = FULL"
-                } else {
-                    "PRAGMA synchronous = NORMAL"
-                };
-                if let Err(error) = exec(&conn, pragma) {
-                    // Not switching down costs an fsync; not switching up would break the
-                    // promise, so such a batch fails.
-                    if full {
-                        for job in batch {
-                            job.finish(Some(error.clone()));
-                        }
-                        continue;
-                    }
-                    tracing::debug!(%error, "could not relax synchronous for a batch");
-                } else {
-                    full_now = full;
-                }
-            }
-            commit_batch(&conn, batch);
+            let (batch, batch_error) = commit_batch(&conn, batch);
+            settle(batch, batch_error, flusher.as_ref());
         }
         if closing.is_some() {
             break;
@@ -245,6 +237,10 @@ fn run(conn: Connection, full_sync: bool, mut rx: mpsc::Receiver<Msg>) {
             }
         }
     }
+    // Durable jobs of the last batches are answered once flushed.
+    if let Some(flusher) = flusher {
+        flusher.finish();
+    }
     // Closing the last connection checkpoints the WAL; failure only leaves a longer WAL.
     if let Err((_, error)) = conn.close() {
         tracing::warn!(error = %StoreError::from(error), "closing the store's write connection failed");
@@ -254,14 +250,35 @@ fn run(conn: Connection, full_sync: bool, mut rx: mpsc::Receiver<Msg>) {
     }
 }
 
-fn commit_batch(conn: &Connection, mut batch: Vec<Box<dyn Job>>) {
+/// Answers a committed (or failed) batch: durable jobs through the flusher when there is
+/// one, everything else at once.
+fn settle(batch: Vec<Box<dyn Job>>, batch_error: Option<StoreError>, flusher: Option<&Flusher>) {
+    let Some(flusher) = flusher.filter(|_| batch_error.is_none()) else {
+        for job in batch {
+            job.finish(batch_error.clone());
+        }
+        return;
+    };
+    let mut durable = Vec::new();
+    for job in batch {
+        if job.durable() {
+            durable.push(job);
+        } else {
+            job.finish(None);
+        }
+    }
+    if !durable.is_empty() {
+        flusher.flush_then_finish(durable);
+    }
+}
+
+/// Runs and commits one batch; returns its jobs (not yet answered) and the error that failed
+/// the whole batch, if any.
+fn commit_batch(conn: &Connection, mut batch: Vec<Box<dyn Job>>) -> (Vec<Box<dyn Job>>, Option<StoreError>) {
     // IMMEDIATE takes the write lock up front, so a job that reads then writes can never
     // fail half-way on a lock upgrade (another process, e.g. the CLI, may be writing).
     if let Err(error) = exec(conn, "BEGIN IMMEDIATE") {
-        for job in batch {
-            job.finish(Some(error.clone()));
-        }
-        return;
+        return (batch, Some(error));
     }
     // A lone job needs no savepoint either: rolling back the transaction undoes exactly it.
     let lone = batch.len() == 1;
@@ -307,9 +324,7 @@ fn commit_batch(conn: &Connection, mut batch: Vec<Box<dyn Job>>) {
             }
         },
     };
-    for job in batch {
-        job.finish(batch_error.clone());
-    }
+    (batch, batch_error)
 }
 
 fn rollback(conn: &Connection) {
@@ -339,7 +354,9 @@ mod tests {
         });
         let (good, ok) = TypedJob::boxed(WriteKind::ATOMIC, |c| insert(c, 2));
         let (single, single_fails) = TypedJob::boxed(WriteKind::ONE, |c| insert(c, 2));
-        commit_batch(&conn, vec![multi, good, single]);
+        let (batch, batch_error) = commit_batch(&conn, vec![multi, good, single]);
+        assert_eq!(batch_error, None);
+        settle(batch, None, None);
         assert_eq!(
             multi_fails.await.unwrap(),
             Err(StoreError::Invalid("after a write".into()))
@@ -351,7 +368,7 @@ mod tests {
             "{single_fails:?}"
         );
 
-        let writer = Writer::spawn(conn, true).unwrap();
+        let writer = Writer::spawn(conn, None).unwrap();
         let rows: Vec<i64> = writer
             .write(WriteKind::ONE, |c| {
                 query_all(c, "SELECT x FROM t", [], |r| r.int("x"))
@@ -364,39 +381,78 @@ mod tests {
         assert_eq!(after, Err(StoreError::Closed));
     }
 
-    #[tokio::test]
-    async fn only_batches_with_a_durable_job_commit_with_synchronous_full() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = Connection::open(dir.path().join("db")).unwrap();
+    fn wal_database(dir: &tempfile::TempDir) -> (Connection, PathBuf) {
+        let path = dir.path().join("db");
+        let conn = Connection::open(&path).unwrap();
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; CREATE TABLE t (x INTEGER)",
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; CREATE TABLE t (x INTEGER)",
         )
         .unwrap();
-        let writer = Writer::spawn(conn, true).unwrap();
-        // The mode a job sees is the one its batch commits with (2 = FULL, 1 = NORMAL).
-        let mode = |kind| {
-            writer.write(kind, |c| {
+        (conn, super::super::wal_of(&path))
+    }
+
+    #[tokio::test]
+    async fn durable_and_relaxed_jobs_commit_and_concurrent_ones_share_flushes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, wal) = wal_database(&dir);
+        let writer = Writer::spawn(conn, Some(wal)).unwrap();
+        assert_eq!(writer.write(WriteKind::ONE, |c| insert(c, 1)).await, Ok(()));
+        assert_eq!(
+            writer.write(WriteKind::ONE_RELAXED, |c| insert(c, 2)).await,
+            Ok(())
+        );
+        let mut writes = tokio::task::JoinSet::new();
+        for x in 3..=100 {
+            let writer = writer.clone();
+            let kind = if x % 2 == 0 {
+                WriteKind::ONE
+            } else {
+                WriteKind::ATOMIC_RELAXED
+            };
+            writes.spawn(async move { writer.write(kind, move |c| insert(c, x)).await });
+        }
+        while let Some(done) = writes.join_next().await {
+            assert_eq!(done.unwrap(), Ok(()));
+        }
+        let count = writer
+            .write(WriteKind::ONE_RELAXED, |c| {
+                super::super::sql::scalar::<i64>(c, "SELECT COUNT(*) FROM t", [])
+            })
+            .await;
+        assert_eq!(count, Ok(100));
+        writer.close().await;
+    }
+
+    #[tokio::test]
+    async fn after_a_failed_flush_durable_jobs_fail_and_relaxed_ones_still_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, _) = wal_database(&dir);
+        // A log that cannot be opened stands in for a disk that fails the flush.
+        let writer = Writer::spawn(conn, Some(dir.path().join("gone").join("db-wal"))).unwrap();
+        let durable = writer.write(WriteKind::ONE, |c| insert(c, 1)).await;
+        assert!(matches!(durable, Err(StoreError::Io { .. })), "{durable:?}");
+        assert_eq!(
+            writer.write(WriteKind::ONE_RELAXED, |c| insert(c, 2)).await,
+            Ok(())
+        );
+        let again = writer.write(WriteKind::ATOMIC, |c| insert(c, 3)).await;
+        assert!(matches!(again, Err(StoreError::Io { .. })), "{again:?}");
+        writer.close().await;
+    }
+
+    #[tokio::test]
+    async fn without_a_log_to_flush_durable_jobs_are_answered_after_their_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, _) = wal_database(&dir);
+        let writer = Writer::spawn(conn, None).unwrap();
+        // The connection never commits with FULL: flushing is the flusher's job.
+        let mode = writer
+            .write(WriteKind::ONE, |c| {
                 insert(c, 1)?;
                 super::super::sql::scalar::<i64>(c, "PRAGMA synchronous", [])
             })
-        };
-        assert_eq!(mode(WriteKind::ONE_RELAXED).await, Ok(1));
-        assert_eq!(mode(WriteKind::ATOMIC_RELAXED).await, Ok(1));
-        assert_eq!(mode(WriteKind::ONE).await, Ok(2));
-        assert_eq!(mode(WriteKind::ONE_RELAXED).await, Ok(1));
-        assert_eq!(mode(WriteKind::ATOMIC).await, Ok(2));
-        writer.close().await;
-
-        // Configured NORMAL (tests, throwaway setups): never switched up.
-        let conn = Connection::open(dir.path().join("db")).unwrap();
-        conn.execute_batch("PRAGMA synchronous = NORMAL").unwrap();
-        let writer = Writer::spawn(conn, false).unwrap();
-        let durable = writer
-            .write(WriteKind::ONE, |c| {
-                super::super::sql::scalar::<i64>(c, "PRAGMA synchronous", [])
-            })
             .await;
-        assert_eq!(durable, Ok(1));
+        assert_eq!(mode, Ok(1));
         writer.close().await;
     }
 }
