@@ -2,8 +2,9 @@
 //! simulator and a zero-delay mock model, all on this machine.
 //!
 //! Measures start-to-connected time, idle RSS of the gateway with one connected bot,
-//! per-message latency from injection to the reply reaching the simulator (an upper bound of
-//! the gateway's own overhead: it includes the simulator and the mock model), and sustained
+//! per-message latency from injection to the reply reaching the simulator, the gateway's
+//! overhead per message (that latency less the mock model's own time on the request; the
+//! simulator's work and the loopback hops stay in, so it is an upper bound), and sustained
 //! throughput. Run with `cargo bench -p clawtalk --bench pipeline`; figures are printed as a
 //! Markdown table for BENCHMARKS.md.
 //!
@@ -44,6 +45,7 @@ async fn bench() {
     let model = MockModel::builder()
         .zero_delay()
         .record(false)
+        .time_answers(true)
         .start()
         .await
         .expect("mock model");
@@ -67,6 +69,8 @@ async fn bench() {
 
     // Latency, one message at a time (each from another user, so no session waits on another).
     let mut latencies = Vec::with_capacity(LATENCY_SAMPLES);
+    let mut overheads = Vec::with_capacity(LATENCY_SAMPLES);
+    model.take_answer_times();
     for i in 0..LATENCY_SAMPLES {
         let before = sim.sent_messages().len();
         let t = Instant::now();
@@ -79,9 +83,13 @@ async fn bench() {
         sim.wait_for_sent(before + 1, Duration::from_secs(10))
             .await
             .expect("reply");
-        latencies.push(t.elapsed());
+        let latency = t.elapsed();
+        let in_model: Duration = model.take_answer_times().iter().sum();
+        latencies.push(latency);
+        overheads.push(latency.saturating_sub(in_model));
     }
     latencies.sort_unstable();
+    overheads.sort_unstable();
 
     // Throughput: everything at once, spread over all users.
     let before = sim.sent_messages().len();
@@ -127,6 +135,12 @@ async fn bench() {
     println!(
         "| latency max | {:.2} ms |",
         ms(*latencies.last().unwrap_or(&Duration::ZERO))
+    );
+    println!(
+        "| gateway overhead (latency less the mock model's time), p50 / p99 / max | {:.2} / {:.2} / {:.2} ms |",
+        ms(pct(&overheads, 0.50)),
+        ms(pct(&overheads, 0.99)),
+        ms(*overheads.last().unwrap_or(&Duration::ZERO))
     );
     println!(
         "| throughput, {THROUGHPUT_MESSAGES} messages over {USERS} users | {per_sec:.0} messages/s ({:.2} s; injection took {:.2} s) |",

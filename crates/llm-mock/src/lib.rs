@@ -93,6 +93,15 @@ impl MockModelBuilder {
         self
     }
 
+    /// Keep the time the mock spent on each completion request (parsing it and building the
+    /// whole answer), so a benchmark can tell the model's share of a round trip from the
+    /// client's; see [`MockModel::take_answer_times`]. Off by default.
+    #[must_use]
+    pub fn time_answers(mut self, on: bool) -> Self {
+        self.settings.time_answers = on;
+        self
+    }
+
     /// Registers an API key under an id. Once any key is registered, requests with another
     /// key (or none) are answered `401`, and [`AuthSeen::key_id`] names the key used.
     #[must_use]
@@ -215,6 +224,14 @@ impl MockModel {
     /// Forgets recorded requests.
     pub fn clear_requests(&self) {
         lock(&self.shared.records).clear();
+    }
+
+    /// With [`MockModelBuilder::time_answers`]: the time spent on each completion request
+    /// since the last call, in arrival order, from the request's arrival until its response is
+    /// ready (a streamed answer's chunks are all built by then; delays between them come
+    /// after and are not counted). Taking them empties the list.
+    pub fn take_answer_times(&self) -> Vec<Duration> {
+        std::mem::take(&mut *lock(&self.shared.answer_times))
     }
 }
 

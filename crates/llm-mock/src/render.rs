@@ -6,6 +6,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::script::{Kind, Reply, Script, split_chars};
@@ -125,34 +126,80 @@ fn usage(r: &Reply, ctx: &Ctx<'_>) -> Value {
     json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c})
 }
 
-fn chunk(ctx: &Ctx<'_>, delta: Value, finish: Option<&str>) -> Bytes {
-    let v = json!({
-        "id": format!("chatcmpl-{}", ctx.request_id),
-        "object": "chat.completion.chunk",
-        "created": 0,
-        "model": ctx.model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-    });
-    sse(&v)
+/// One `chat.completion.chunk` event, written straight from borrowed fields: answers stream
+/// tens of them, and building a `Value` tree for each cost the mock more CPU per answer than
+/// the gateway under test spends on the whole message.
+#[derive(Serialize)]
+struct ChunkEvent<'a, D> {
+    id: &'a str,
+    object: &'static str,
+    created: u8,
+    model: &'a str,
+    choices: [ChunkChoice<'a, D>; 1],
 }
 
-fn sse(v: &Value) -> Bytes {
-    Bytes::from(format!("data: {v}\n\n"))
+#[derive(Serialize)]
+struct ChunkChoice<'a, D> {
+    index: u8,
+    delta: D,
+    finish_reason: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct ContentDelta<'a> {
+    content: &'a str,
+}
+
+#[derive(Serialize)]
+struct ReasoningDelta<'a> {
+    reasoning_content: &'a str,
+}
+
+fn chunk(ctx: &Ctx<'_>, id: &str, delta: impl Serialize, finish: Option<&str>) -> Bytes {
+    sse(&ChunkEvent {
+        id,
+        object: "chat.completion.chunk",
+        created: 0,
+        model: ctx.model,
+        choices: [ChunkChoice {
+            index: 0,
+            delta,
+            finish_reason: finish,
+        }],
+    })
+}
+
+fn sse(v: &impl Serialize) -> Bytes {
+    let mut out = b"data: ".to_vec();
+    // Cannot fail: every type written here has string keys and no fallible Serialize.
+    let _ = serde_json::to_writer(&mut out, v);
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
 }
 
 /// The SSE events of a streamed reply, one body chunk each.
 fn sse_chunks(r: &Reply, ctx: &Ctx<'_>, send_done: bool) -> Vec<Bytes> {
-    let mut out = vec![chunk(ctx, json!({"role": "assistant", "content": ""}), None)];
+    let id = format!("chatcmpl-{}", ctx.request_id);
+    let id = id.as_str();
+    let mut out = vec![chunk(ctx, id, json!({"role": "assistant", "content": ""}), None)];
     for piece in &r.reasoning {
-        out.push(chunk(ctx, json!({"reasoning_content": piece}), None));
+        out.push(chunk(
+            ctx,
+            id,
+            ReasoningDelta {
+                reasoning_content: piece,
+            },
+            None,
+        ));
     }
     for piece in &r.content {
-        out.push(chunk(ctx, json!({"content": piece}), None));
+        out.push(chunk(ctx, id, ContentDelta { content: piece }, None));
     }
     for (i, call) in r.tool_calls.iter().enumerate() {
         // Name and id first, then the arguments in fragments (the OpenAI pattern).
         out.push(chunk(
             ctx,
+            id,
             json!({"tool_calls": [{"index": i, "id": call.id, "type": "function",
                    "function": {"name": call.name, "arguments": ""}}]}),
             None,
@@ -160,6 +207,7 @@ fn sse_chunks(r: &Reply, ctx: &Ctx<'_>, send_done: bool) -> Vec<Bytes> {
         for frag in split_chars(&call.arguments, 5) {
             out.push(chunk(
                 ctx,
+                id,
                 json!({"tool_calls": [{"index": i, "function": {"arguments": frag}}]}),
                 None,
             ));
@@ -169,9 +217,9 @@ fn sse_chunks(r: &Reply, ctx: &Ctx<'_>, send_done: bool) -> Vec<Bytes> {
         out.push(sse(err));
         return out;
     }
-    out.push(chunk(ctx, json!({}), Some(&finish_reason(r))));
+    out.push(chunk(ctx, id, json!({}), Some(&finish_reason(r))));
     out.push(sse(&json!({
-        "id": format!("chatcmpl-{}", ctx.request_id),
+        "id": id,
         "object": "chat.completion.chunk",
         "created": 0,
         "model": ctx.model,

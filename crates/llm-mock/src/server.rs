@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -173,6 +173,8 @@ pub(crate) struct Settings {
     pub offline_pacing: Duration,
     /// Extra wait before the first byte of offline answers (a slow model).
     pub answer_delay: Duration,
+    /// Keep each completion request's service time in [`Shared::answer_times`].
+    pub time_answers: bool,
 }
 
 #[derive(Debug, Default)]
@@ -181,6 +183,7 @@ pub(crate) struct Shared {
     pub scripts: Mutex<VecDeque<Script>>,
     pub failures: Mutex<Vec<Failure>>,
     pub records: Mutex<Vec<RecordedRequest>>,
+    pub answer_times: Mutex<Vec<Duration>>,
     pub count: AtomicU64,
 }
 
@@ -211,6 +214,7 @@ pub(crate) async fn handle(
     if method != Method::POST {
         return plain(405, error_json("use POST", "method_not_allowed"), &request_id);
     }
+    let started = Instant::now();
     let json: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
@@ -287,7 +291,11 @@ pub(crate) async fn handle(
         prompt_chars: body.len(),
         zero_delay: settings.zero_delay,
     };
-    render(script, &ctx).await
+    let response = render(script, &ctx).await;
+    if settings.time_answers {
+        lock(&shared.answer_times).push(started.elapsed());
+    }
+    response
 }
 
 /// `GET /models`, as OpenAI-compatible servers answer it (checked keys, a model list). Not

@@ -254,3 +254,25 @@ async fn serves_many_concurrent_requests() -> anyhow::Result<()> {
     assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
     Ok(())
 }
+
+#[tokio::test]
+async fn answer_times_cover_each_completion_and_include_its_delay() -> anyhow::Result<()> {
+    let mock = MockModel::builder().time_answers(true).start().await?;
+    mock.push(Script::text("slow").delay(Duration::from_millis(30), Duration::ZERO));
+    post(&mock, "/v1/chat/completions", None, &body("one", false)).await;
+    post(&mock, "/v1/chat/completions", None, &body("two", true)).await;
+    // Not a completion: not timed.
+    reqwest::get(format!("http://{}/v1/models", mock.addr())).await?;
+    let times = mock.take_answer_times();
+    assert_eq!(times.len(), 2, "{times:?}");
+    assert!(times[0] >= Duration::from_millis(30), "{times:?}");
+    assert!(
+        mock.take_answer_times().is_empty(),
+        "taking them empties the list"
+    );
+
+    let untimed = MockModel::start().await?;
+    post(&untimed, "/v1/chat/completions", None, &body("three", false)).await;
+    assert!(untimed.take_answer_times().is_empty());
+    Ok(())
+}

@@ -70,7 +70,12 @@ impl Decoder {
         // model call's CPU. Anything else (an error event, an `error` field, a body that is
         // not a chunk) is rare and takes the thorough path.
         let chunk = match serde_json::from_str::<WireChunk>(data) {
-            Ok(chunk) if ev.event.as_deref() != Some("error") && chunk.error.as_ref().is_none_or(Value::is_null) => chunk,
+            Ok(chunk)
+                if ev.event.as_deref() != Some("error")
+                    && chunk.error.as_ref().is_none_or(Value::is_null) =>
+            {
+                chunk
+            }
             _ => return Err(self.not_a_chunk(ev, data)),
         };
         if self.request_id.is_none() {
