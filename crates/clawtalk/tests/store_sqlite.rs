@@ -63,6 +63,22 @@ async fn newer_schema_is_refused_clearly() {
 
 #[cfg(unix)]
 #[tokio::test]
+async fn durable_writes_work_through_a_symbolic_link_to_the_database() {
+    // SQLite keeps its write-ahead log next to the file the link points at; the flush must
+    // find it there.
+    let dir = tempfile::tempdir().unwrap();
+    let real = db_path(&dir);
+    open(&real).await.close().await;
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let store = open(&link).await;
+    let recorded = store.record_inbound(message("m", "s", "c")).await;
+    assert!(matches!(recorded, Ok(RecordOutcome::New(_))), "{recorded:?}");
+    store.close().await;
+}
+
+#[cfg(unix)]
+#[tokio::test]
 async fn database_file_is_private() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();

@@ -127,14 +127,14 @@ impl SqliteStore {
                 other => other,
             })?;
         let writer = connect::writer(&target, &options)?;
+        // The log next to the file SQLite opened: it resolves symbolic links, `path` may be one.
+        let wal = (options.durability == Durability::Full)
+            .then(|| wal_of(writer.path().map_or(path.as_path(), Path::new)));
         let readers = (0..options.read_connections.max(1))
             .map(|_| connect::reader(&path, &options))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
-            writer: Writer::spawn(
-                writer,
-                (options.durability == Durability::Full).then(|| wal_of(&path)),
-            )?,
+            writer: Writer::spawn(writer, wal)?,
             readers: Some(Readers::spawn(readers)?),
         })
     }
