@@ -422,13 +422,24 @@ async fn a_lapsed_turn_is_reclaimed_before_older_queued_work_of_its_session(db: 
     };
     let newer = record_queued(&store, "b", "s1").await;
     let w = WorkerId::new("gw");
-    let first = store
-        .claim_next_turn(ClaimScope::Any, &w, 1_000, 2_000)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(first.id, newer);
-    // The older message is dispatched late, while the newer one runs.
+    // The older message is still undecided (its replica has stored it, not queued it yet):
+    // the newer one must not start ahead of it.
+    for scope in [ClaimScope::Any, ClaimScope::Session("s1")] {
+        let early = store.claim_next_turn(scope, &w, 1_000, 2_000).await.unwrap();
+        assert_eq!(
+            early.map(|t| t.id),
+            None,
+            "newer started before an undecided older message"
+        );
+    }
+    // A newer turn that runs all the same (started by a release without that rule, say)
+    // and whose worker died; the older message is queued meanwhile.
+    db.execute(&format!(
+        "UPDATE inbox SET status = 'running', attempts = 1, lease_owner = 'gone', \
+             lease_incarnation = 'x', lease_expires_at_ms = 3000 WHERE id = {newer}"
+    ))
+    .await
+    .unwrap();
     store
         .dispatch_inbound(older, Dispatch::Queue, 2_100)
         .await

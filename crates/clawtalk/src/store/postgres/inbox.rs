@@ -26,9 +26,10 @@ const CLAIM_RACE_RETRIES: usize = 5;
 /// turn. `$5` is the session key for `ClaimScope::Session`.
 ///
 /// Replicas claim concurrently: `FOR UPDATE SKIP LOCKED` lets each pass over rows another is
-/// claiming, and a queued row is only a candidate while it is the oldest queued row of its
-/// session, so a replica that skips a locked row can never start the session's next message
-/// ahead of it (replies stay in order).
+/// claiming, and a queued row is only a candidate while it is the oldest open row of its
+/// session (no older one queued, or still undecided because the replica that stored it has
+/// not queued it yet), so a replica can never start the session's next message ahead of an
+/// earlier one (replies stay in order).
 macro_rules! claim_sql {
     ($status:literal, $pick:expr) => {
         concat!(
@@ -61,7 +62,7 @@ macro_rules! queued_pick {
             " AND NOT EXISTS ( \
                  SELECT 1 FROM inbox AS b \
                  WHERE b.status IN ('received', 'queued', 'running') AND b.session_key = c.session_key \
-                   AND (b.status = 'running' OR (b.status = 'queued' AND b.id < c.id))) \
+                   AND (b.status = 'running' OR b.id < c.id)) \
              ORDER BY c.id LIMIT 1 FOR UPDATE OF c SKIP LOCKED"
         )
     };

@@ -40,7 +40,10 @@ fn transition_error(conn: &Connection, id: InboundId, to: InboundStatus) -> Resu
 /// The claim statement: one `UPDATE` of the row the first pick finds.
 ///
 /// First a running turn whose lease lapsed (its worker died) is taken over in place; only
-/// when there is none is the oldest queued row of a session with no running turn started.
+/// when there is none is the oldest queued row of a session with no running turn started,
+/// and only once no older message of its session is still undecided (`received`): another
+/// replica may have stored it first and not queued it yet, and answering the newer one
+/// first would put the replies out of order.
 /// That order keeps "at most one running row per session" true at all times, which the
 /// unique index `inbox_one_running_per_session` enforces (and would enforce across replicas
 /// on a shared database). `COALESCE` evaluates the second pick only when the first finds
@@ -79,6 +82,9 @@ macro_rules! queued_pick {
             $session_filter,
             " AND NOT EXISTS ( \
                  SELECT 1 FROM inbox AS b WHERE b.status = 'running' AND b.session_key = c.session_key) \
+             AND NOT EXISTS ( \
+                 SELECT 1 FROM inbox AS e \
+                 WHERE e.status = 'received' AND e.session_key = c.session_key AND e.id < c.id) \
              ORDER BY c.id LIMIT 1"
         )
     };
