@@ -3,7 +3,7 @@
 //! The store enforces "one running turn per session" (a unique index), so the in-memory
 //! bookkeeping here only avoids needless workers; it is not what keeps turns apart.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -25,22 +25,34 @@ const SWEEP: Duration = Duration::from_secs(5);
 /// nothing (one store round trip per message).
 type Pending = Arc<AtomicBool>;
 
+/// How a session worker ended: its key, and whether its woken claim found nothing.
+type Done = (String, bool);
+
 /// Runs until shutdown, then waits for the workers to finish their current turn.
 pub(crate) async fn run(shared: Arc<Shared>, mut wake: mpsc::UnboundedReceiver<String>) {
     let mut active: HashMap<String, Pending> = HashMap::new();
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<String>();
+    // Sessions whose last woken claim found nothing. Mostly another worker took the turn, but
+    // a queued message also waits while an older one of its session is undecided (HTTP
+    // callbacks of one session race); the older one's wake then starts a worker that must
+    // go on to the newer one instead of leaving it to the sweep. Cleared at each sweep,
+    // which picks up whatever is left.
+    let mut drain_next: HashSet<String> = HashSet::new();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
     let mut workers = JoinSet::new();
     let mut sweep = tokio::time::interval(SWEEP.min(shared.config.gateway.turn_lease / 2));
     let spawn = |workers: &mut JoinSet<()>,
                  active: &mut HashMap<String, Pending>,
+                 drain_next: &mut HashSet<String>,
                  key: String,
                  first: Option<(StoredInbound, OwnedSemaphorePermit)>| {
         let pending = Arc::new(AtomicBool::new(false));
         active.insert(key.clone(), Arc::clone(&pending));
+        let drain = first.is_some() || drain_next.remove(&key);
         workers.spawn(session_worker(
             Arc::clone(&shared),
             key,
             first,
+            drain,
             pending,
             done_tx.clone(),
         ));
@@ -52,16 +64,20 @@ pub(crate) async fn run(shared: Arc<Shared>, mut wake: mpsc::UnboundedReceiver<S
                 if let Some(pending) = active.get(&key) {
                     pending.store(true, Ordering::Release);
                 } else {
-                    spawn(&mut workers, &mut active, key, None);
+                    spawn(&mut workers, &mut active, &mut drain_next, key, None);
                 }
             }
-            Some(key) = done_rx.recv() => {
+            Some((key, found_nothing)) = done_rx.recv() => {
+                if found_nothing {
+                    drain_next.insert(key.clone());
+                }
                 // Woken after the worker's last look: a turn may be queued for it.
                 if active.remove(&key).is_some_and(|pending| pending.load(Ordering::Acquire)) {
-                    spawn(&mut workers, &mut active, key, None);
+                    spawn(&mut workers, &mut active, &mut drain_next, key, None);
                 }
             }
             _ = sweep.tick() => {
+                drain_next.clear();
                 for (turn, permit) in claim_orphans(&shared).await {
                     let key = turn.record.session_key.clone();
                     if active.contains_key(&key) {
@@ -71,7 +87,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut wake: mpsc::UnboundedReceiver<S
                             Box::pin(turn::run(&shared, turn)).await;
                         });
                     } else {
-                        spawn(&mut workers, &mut active, key, Some((turn, permit)));
+                        spawn(&mut workers, &mut active, &mut drain_next, key, Some((turn, permit)));
                     }
                 }
                 resend_orphaned_parts(&shared).await;
@@ -87,13 +103,16 @@ async fn session_worker(
     shared: Arc<Shared>,
     key: String,
     mut first: Option<(StoredInbound, OwnedSemaphorePermit)>,
+    drain: bool,
     pending: Pending,
-    done: mpsc::UnboundedSender<String>,
+    done: mpsc::UnboundedSender<Done>,
 ) {
-    // A worker the sweep started claims until its session's queue is empty; one started by a
-    // wake claims once for that wake, then again only when woken meanwhile.
-    let drain = first.is_some();
+    // A draining worker (started by the sweep, or for a session whose last woken claim found
+    // nothing) claims until its session's queue is empty; one started by a wake claims once
+    // for that wake, then again only when woken meanwhile.
     let mut woken = true;
+    let mut claimed = false;
+    let mut found_nothing = false;
     while !shared.shutdown.is_cancelled() {
         let (next, _permit) = match first.take() {
             Some(claimed) => claimed,
@@ -113,7 +132,10 @@ async fn session_worker(
                     .await
                 {
                     Ok(Some(turn)) => (turn, permit),
-                    Ok(None) => break,
+                    Ok(None) => {
+                        found_nothing = !claimed;
+                        break;
+                    }
                     Err(error) => {
                         tracing::error!(session = %key, %error, "cannot claim the next turn; retrying at the next sweep");
                         break;
@@ -124,9 +146,10 @@ async fn session_worker(
         // Boxed: a turn's future is tens of kB, and a worker exists for every busy session
         // while only `maxConcurrentTurns` of them run; inline, every waiting worker would
         // hold that much memory from the moment it was spawned.
+        claimed = true;
         Box::pin(turn::run(&shared, next)).await;
     }
-    let _ = done.send(key);
+    let _ = done.send((key, found_nothing));
 }
 
 /// Turns whose worker died (lapsed lease) or that nobody woke up, each with the permit it
