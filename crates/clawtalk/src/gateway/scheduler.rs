@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
@@ -19,11 +19,13 @@ use crate::store::{ClaimScope, Dispatch, InboundStatus, StoredInbound};
 /// shorter than 10 s, so a takeover never waits much longer than the lease).
 const SWEEP: Duration = Duration::from_secs(5);
 
-/// "Woken again while busy": set by the scheduler when a session with a worker gets another
-/// message queued, taken by the worker after each turn. A worker claims again only when it
-/// is set, so the common case — one message, one turn — ends without a claim that finds
-/// nothing (one store round trip per message).
-type Pending = Arc<AtomicBool>;
+/// Wakes a session's worker has not answered yet: counted by the scheduler when a session
+/// with a worker gets another message queued, taken one per claim by the worker after each
+/// turn. A worker claims again only while some are left, so the common case — one message,
+/// one turn — ends without a claim that finds nothing (one store round trip per message),
+/// and a session with several queued messages is worked through without waiting for the
+/// sweep (a flag instead of a count forgot all wakes but one).
+type Pending = Arc<AtomicUsize>;
 
 /// How a session worker ended: its key, and whether its woken claim found nothing.
 type Done = (String, bool);
@@ -45,7 +47,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut wake: mpsc::UnboundedReceiver<S
                  drain_next: &mut HashSet<String>,
                  key: String,
                  first: Option<(StoredInbound, OwnedSemaphorePermit)>| {
-        let pending = Arc::new(AtomicBool::new(false));
+        let pending = Arc::new(AtomicUsize::new(0));
         active.insert(key.clone(), Arc::clone(&pending));
         let drain = first.is_some() || drain_next.remove(&key);
         workers.spawn(session_worker(
@@ -62,7 +64,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut wake: mpsc::UnboundedReceiver<S
             () = shared.shutdown.cancelled() => break,
             Some(key) = wake.recv() => {
                 if let Some(pending) = active.get(&key) {
-                    pending.store(true, Ordering::Release);
+                    pending.fetch_add(1, Ordering::AcqRel);
                 } else {
                     spawn(&mut workers, &mut active, &mut drain_next, key, None);
                 }
@@ -72,7 +74,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut wake: mpsc::UnboundedReceiver<S
                     drain_next.insert(key.clone());
                 }
                 // Woken after the worker's last look: a turn may be queued for it.
-                if active.remove(&key).is_some_and(|pending| pending.load(Ordering::Acquire)) {
+                if active.remove(&key).is_some_and(|pending| pending.load(Ordering::Acquire) > 0) {
                     spawn(&mut workers, &mut active, &mut drain_next, key, None);
                 }
             }
@@ -117,7 +119,11 @@ async fn session_worker(
         let (next, _permit) = match first.take() {
             Some(claimed) => claimed,
             None => {
-                let claim = drain || std::mem::take(&mut woken) || pending.swap(false, Ordering::AcqRel);
+                let claim = drain
+                    || std::mem::take(&mut woken)
+                    || pending
+                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                        .is_ok();
                 if !claim {
                     break;
                 }
