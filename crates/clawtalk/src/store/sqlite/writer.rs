@@ -441,11 +441,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn without_a_log_to_flush_durable_jobs_are_answered_after_their_commit() {
+    async fn the_write_connection_of_a_durable_store_commits_without_flushing_itself() {
         let dir = tempfile::tempdir().unwrap();
-        let (conn, _) = wal_database(&dir);
+        let path = dir.path().join("db");
+        let target = super::super::connect::Target::File(&path);
+        // The default durability is Full; its flushes are the flusher's job, not COMMIT's.
+        let conn = super::super::connect::writer(&target, &super::super::SqliteOptions::default()).unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
         let writer = Writer::spawn(conn, None).unwrap();
-        // The connection never commits with FULL: flushing is the flusher's job.
         let mode = writer
             .write(WriteKind::ONE, |c| {
                 insert(c, 1)?;
