@@ -145,8 +145,13 @@ async fn nothing_without_a_session_and_the_token_is_shown_once() {
     gateway.wait_exit(TIMEOUT).await;
     let mut again = world.start_gateway(&config).await;
     let base = format!("http://{}", web_addr(&mut again).await);
-    let log = again.log();
-    assert!(log.contains("Log in with the gateway token in"), "{log}");
+    // The hint is printed after the web UI address, so wait for it rather than read once.
+    let log = wait_until("the restarted gateway to say where its token is", TIMEOUT, || {
+        again.assert_running();
+        let log = again.log();
+        log.contains("Log in with the gateway token in").then_some(log)
+    })
+    .await;
     assert!(
         !log.contains(&token),
         "the token is shown only on the first start"
