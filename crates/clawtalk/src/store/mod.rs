@@ -143,7 +143,9 @@ pub trait OutboxStore: Send + Sync {
         now_ms: i64,
     ) -> StoreResult<Vec<ReplyPart>>;
 
-    /// Records that DingTalk accepted the part. Idempotent.
+    /// Records that DingTalk accepted the part. Idempotent. A backend may make it durable
+    /// shortly after it returns (SQLite: within 10 ms) rather than before: nothing waits on
+    /// it, and a mark lost to a power cut only means the part is sent again.
     async fn mark_reply_sent(&self, id: ReplyPartId, receipt: SendReceipt, now_ms: i64) -> StoreResult<()>;
 
     /// Records a failed send: `permanent` ends the part as `Failed`; otherwise it stays

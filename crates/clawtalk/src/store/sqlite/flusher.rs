@@ -3,35 +3,55 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use super::writer::Job;
 use crate::store::error::StoreError;
 
+/// What the writer asks of the flusher after a commit.
+pub(crate) enum Request {
+    /// Flush, then answer these jobs.
+    Finish(Vec<Box<dyn Job>>),
+    /// A commit whose callers were answered already must reach the disk within the
+    /// flusher's `soon`; a flush for any other reason before then covers it.
+    Soon,
+}
+
 /// Handle to the flusher thread, owned by the writer thread.
 pub(crate) struct Flusher {
-    tx: mpsc::Sender<Vec<Box<dyn Job>>>,
+    tx: mpsc::Sender<Request>,
     thread: JoinHandle<()>,
+    attempts: Arc<AtomicU64>,
 }
 
 impl Flusher {
     /// Starts the thread for the write-ahead log at `wal` (opened at the first flush: SQLite
-    /// creates it with the first write).
-    pub(crate) fn spawn(wal: PathBuf) -> Result<Self, StoreError> {
+    /// creates it with the first write); [`Request::Soon`] commits are flushed within `soon`.
+    pub(crate) fn spawn(wal: PathBuf, soon: Duration) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel();
+        let attempts = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&attempts);
         let thread = std::thread::Builder::new()
             .name("store-flusher".to_owned())
-            .spawn(move || run(&wal, &rx))
+            .spawn(move || run(&wal, &rx, soon, &counted))
             .map_err(|error| StoreError::Unavailable {
                 detail: format!("cannot start the store's flusher thread: {error}"),
             })?;
-        Ok(Self { tx, thread })
+        Ok(Self { tx, thread, attempts })
+    }
+
+    /// How many flushes were tried so far (tests count them).
+    pub(crate) fn attempts(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.attempts)
     }
 
     /// Answers `jobs` once everything committed so far is on disk.
     pub(crate) fn flush_then_finish(&self, jobs: Vec<Box<dyn Job>>) {
-        if let Err(mpsc::SendError(jobs)) = self.tx.send(jobs) {
+        if let Err(mpsc::SendError(Request::Finish(jobs))) = self.tx.send(Request::Finish(jobs)) {
             // Only if the thread died: the writes are committed but maybe not on disk.
             for job in jobs {
                 job.finish(Some(StoreError::Unavailable {
@@ -41,6 +61,13 @@ impl Flusher {
         }
     }
 
+    /// Makes everything committed so far durable within the thread's `soon`, without anyone
+    /// waiting for it.
+    pub(crate) fn flush_soon(&self) {
+        // A dead thread already logged why flushing stopped; the commit itself stands.
+        let _ = self.tx.send(Request::Soon);
+    }
+
     /// Flushes and answers what is pending, then stops the thread.
     pub(crate) fn finish(self) {
         drop(self.tx);
@@ -48,30 +75,59 @@ impl Flusher {
     }
 }
 
-fn run(wal: &Path, rx: &mpsc::Receiver<Vec<Box<dyn Job>>>) {
+fn run(wal: &Path, rx: &mpsc::Receiver<Request>, soon: Duration, attempts: &AtomicU64) {
     let mut log = None;
     // After a failed flush the kernel may have dropped the pages it could not write, and a
     // later flush can succeed without them: durability can no longer be promised, so every
     // later durable write fails too until a restart (SQLite then recovers from the log).
     let mut broken: Option<StoreError> = None;
-    while let Ok(mut jobs) = rx.recv() {
-        // Everything that queued during the last flush shares the next one.
-        while let Ok(more) = rx.try_recv() {
-            jobs.extend(more);
+    let mut flush_once = || {
+        if let Some(error) = &broken {
+            return Some(error.clone());
         }
-        let error = match &broken {
-            Some(error) => Some(error.clone()),
-            None => flush(wal, &mut log).err(),
+        attempts.fetch_add(1, Ordering::Relaxed);
+        let error = flush(wal, &mut log).err()?;
+        tracing::error!(%error, "flushing the database's write-ahead log failed; durable writes fail until the gateway restarts");
+        broken = Some(error.clone());
+        Some(error)
+    };
+    // When the oldest commit that nobody waits for must be on disk by.
+    let mut due: Option<Instant> = None;
+    loop {
+        let first = match due {
+            None => match rx.recv() {
+                Ok(request) => Some(request),
+                Err(mpsc::RecvError) => break,
+            },
+            Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                Ok(request) => Some(request),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            },
         };
-        if let Some(error) = &error
-            && broken.is_none()
-        {
-            tracing::error!(%error, "flushing the database's write-ahead log failed; durable writes fail until the gateway restarts");
-            broken = Some(error.clone());
+        // Everything that queued during the last flush shares the next one.
+        let mut jobs = Vec::new();
+        for request in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+            match request {
+                Request::Finish(more) => jobs.extend(more),
+                Request::Soon => {
+                    due.get_or_insert_with(|| Instant::now() + soon);
+                }
+            }
         }
+        if jobs.is_empty() && due.is_some_and(|at| at > Instant::now()) {
+            continue;
+        }
+        // This flush starts after every commit requested so far: it covers the `Soon` ones.
+        due = None;
+        let error = flush_once();
         for job in jobs {
             job.finish(error.clone());
         }
+    }
+    // The writer stopped: commits nobody waited for still get their flush.
+    if due.is_some() {
+        flush_once();
     }
 }
 

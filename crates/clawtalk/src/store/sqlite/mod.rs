@@ -191,6 +191,16 @@ impl SqliteStore {
         self.writer.write(WriteKind::ONE_RELAXED, work).await
     }
 
+    /// [`SqliteStore::write_one`] for a record of something that already happened outside:
+    /// answered at commit, flushed soon after (see `writer.rs`).
+    async fn write_one_soon<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.writer.write(WriteKind::ONE_SOON, work).await
+    }
+
     /// Runs a read on a reader connection (or on the writer for in-memory databases).
     async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
     where

@@ -161,7 +161,11 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn mark_reply_sent(&self, id: ReplyPartId, receipt: SendReceipt, now_ms: i64) -> StoreResult<()> {
-        self.write_one(move |conn| {
+        // Flushed soon, not waited for: a power cut before the flush loses the mark and the
+        // part is sent again after the restart, the same duplicate a cut during the send's
+        // round trip already risks, for a few milliseconds more. Waiting put a third flush in
+        // every message's path: the next message's inbox row queued behind it.
+        self.write_one_soon(move |conn| {
             // `status <> 'sent'` keeps the first receipt when a mark is repeated.
             let done = execute(
                 conn,

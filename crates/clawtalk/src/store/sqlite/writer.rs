@@ -27,11 +27,18 @@
 //! after its plan) waits for a durable job, whose flush covers everything committed before
 //! it. A process crash loses nothing either way.
 //!
+//! Between the two, a write may ask to be flushed [soon](FlushBy::Soon): its caller hears back
+//! at commit, and the flusher makes it durable within [`FLUSH_SOON`], or sooner with the next
+//! durable job's flush. That is for a record of what already happened outside (a reply part
+//! DingTalk accepted): nothing waits on it, and waiting for its flush put one more flush in
+//! front of the next message's.
+//!
 //! Each job runs inside a savepoint, so one job's failure (say, a constraint) rolls back
 //! only its own statements. Errors that may have rolled back the whole transaction (disk
 //! full, I/O, busy) fail the whole batch. Callers hear back only after the commit.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -44,6 +51,11 @@ use crate::store::error::StoreError;
 /// Most jobs committed together; bounds the time one batch holds the write lock.
 const MAX_BATCH: usize = 512;
 
+/// How long a [`FlushBy::Soon`] commit may wait for its flush. A power cut within it loses
+/// the write; short next to the round trip of the send such a write records, which has the
+/// same exposure.
+const FLUSH_SOON: Duration = Duration::from_millis(10);
+
 /// A type-erased write job.
 pub(super) trait Job: Send {
     /// Runs the statements; the typed result stays inside until [`Job::finish`].
@@ -53,8 +65,20 @@ pub(super) trait Job: Send {
     /// False when the job writes with at most one statement: SQLite undoes a failed
     /// statement by itself, so such a job needs no savepoint.
     fn needs_savepoint(&self) -> bool;
-    /// False when a power cut may lose this write (recovery recomputes it).
-    fn durable(&self) -> bool;
+    /// When the commit must be on disk.
+    fn flush_by(&self) -> FlushBy;
+}
+
+/// When a write's commit must reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FlushBy {
+    /// Before the caller hears back: it must survive a power cut once the caller goes on.
+    Answer,
+    /// Within [`FLUSH_SOON`]; the caller hears back at commit.
+    Soon,
+    /// Whenever a later flush or checkpoint happens: recovery recomputes the write when a
+    /// power cut loses it.
+    Whenever,
 }
 
 /// What a write promises, for how it is committed.
@@ -63,37 +87,42 @@ pub(crate) struct WriteKind {
     /// The job changes the database with at most one statement (it may read more), so it
     /// needs no savepoint.
     pub single_statement: bool,
-    /// The write must survive a power cut before the caller hears back.
-    pub durable: bool,
+    /// When the commit must be on disk.
+    pub flush_by: FlushBy,
 }
 
 impl WriteKind {
     /// Several writing statements, atomically, durable before the caller hears back.
     pub(crate) const ATOMIC: Self = Self {
         single_statement: false,
-        durable: true,
+        flush_by: FlushBy::Answer,
     };
     /// At most one writing statement (no savepoint), durable.
     pub(crate) const ONE: Self = Self {
         single_statement: true,
-        durable: true,
+        flush_by: FlushBy::Answer,
     };
     /// [`WriteKind::ATOMIC`] for a write recovery recomputes: no fsync of its own.
     pub(crate) const ATOMIC_RELAXED: Self = Self {
         single_statement: false,
-        durable: false,
+        flush_by: FlushBy::Whenever,
     };
     /// [`WriteKind::ONE`] for a write recovery recomputes: no fsync of its own.
     pub(crate) const ONE_RELAXED: Self = Self {
         single_statement: true,
-        durable: false,
+        flush_by: FlushBy::Whenever,
+    };
+    /// [`WriteKind::ONE`] answered at commit and flushed [soon](FlushBy::Soon).
+    pub(crate) const ONE_SOON: Self = Self {
+        single_statement: true,
+        flush_by: FlushBy::Soon,
     };
 }
 
 struct TypedJob<T, F> {
     work: Option<F>,
     savepoint: bool,
-    durable: bool,
+    flush_by: FlushBy,
     result: Option<Result<T, StoreError>>,
     reply: oneshot::Sender<Result<T, StoreError>>,
 }
@@ -109,7 +138,7 @@ where
         let job = Self {
             work: Some(work),
             savepoint: !kind.single_statement,
-            durable: kind.durable,
+            flush_by: kind.flush_by,
             result: None,
             reply,
         };
@@ -148,8 +177,8 @@ where
         self.savepoint
     }
 
-    fn durable(&self) -> bool {
-        self.durable
+    fn flush_by(&self) -> FlushBy {
+        self.flush_by
     }
 }
 
@@ -162,6 +191,9 @@ enum Msg {
 #[derive(Clone)]
 pub(crate) struct Writer {
     tx: mpsc::Sender<Msg>,
+    /// The flusher's count of flushes tried, for tests.
+    #[cfg_attr(not(test), allow(dead_code))]
+    flushes: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl Writer {
@@ -169,16 +201,34 @@ impl Writer {
     /// `synchronous=NORMAL` or less). `wal`: the write-ahead log to flush before durable jobs
     /// are answered; `None` when nothing needs flushing (in memory, or configured NORMAL).
     pub(crate) fn spawn(conn: Connection, wal: Option<PathBuf>) -> Result<Self, StoreError> {
+        Self::spawn_flushing_soon_within(conn, wal, FLUSH_SOON)
+    }
+
+    /// [`Writer::spawn`] with another bound for [`FlushBy::Soon`] (tests need a long one).
+    fn spawn_flushing_soon_within(
+        conn: Connection,
+        wal: Option<PathBuf>,
+        soon: Duration,
+    ) -> Result<Self, StoreError> {
         // Bounded: when the disk cannot keep up, callers wait instead of piling up memory.
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
-        let flusher = wal.map(Flusher::spawn).transpose()?;
+        let flusher = wal.map(|wal| Flusher::spawn(wal, soon)).transpose()?;
+        let flushes = flusher.as_ref().map(Flusher::attempts);
         std::thread::Builder::new()
             .name("store-writer".to_owned())
             .spawn(move || run(conn, flusher, rx))
             .map_err(|error| StoreError::Unavailable {
                 detail: format!("cannot start the store's writer thread: {error}"),
             })?;
-        Ok(Self { tx })
+        Ok(Self { tx, flushes })
+    }
+
+    /// How many flushes the flusher tried so far (0 without one).
+    #[cfg(test)]
+    fn flushes(&self) -> u64 {
+        self.flushes
+            .as_ref()
+            .map_or(0, |n| n.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Runs `work` in the next group commit and returns its result once committed.
@@ -260,15 +310,22 @@ fn settle(batch: Vec<Box<dyn Job>>, batch_error: Option<StoreError>, flusher: Op
         return;
     };
     let mut durable = Vec::new();
+    let mut soon = false;
     for job in batch {
-        if job.durable() {
-            durable.push(job);
-        } else {
-            job.finish(None);
+        match job.flush_by() {
+            FlushBy::Answer => durable.push(job),
+            FlushBy::Soon => {
+                soon = true;
+                job.finish(None);
+            }
+            FlushBy::Whenever => job.finish(None),
         }
     }
+    // One flush covers the whole commit, so a durable job's makes the soon ones durable too.
     if !durable.is_empty() {
         flusher.flush_then_finish(durable);
+    } else if soon {
+        flusher.flush_soon();
     }
 }
 
@@ -438,6 +495,49 @@ mod tests {
         let again = writer.write(WriteKind::ATOMIC, |c| insert(c, 3)).await;
         assert!(matches!(again, Err(StoreError::Io { .. })), "{again:?}");
         writer.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_soon_job_is_answered_at_commit_and_flushed_within_its_bound_by_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, wal) = wal_database(&dir);
+        let soon = Duration::from_millis(300);
+        let writer = Writer::spawn_flushing_soon_within(conn, Some(wal), soon).unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(writer.write(WriteKind::ONE_SOON, |c| insert(c, 1)).await, Ok(()));
+        let answered = started.elapsed();
+        assert_eq!(writer.flushes(), 0, "answered before any flush");
+        assert!(answered < soon, "answered at commit, not after {answered:?}");
+        // No durable job follows, yet the commit reaches the disk within the bound.
+        tokio::time::sleep(soon * 3).await;
+        assert_eq!(writer.flushes(), 1);
+        // Nothing new was committed, so nothing more is flushed.
+        assert_eq!(
+            writer.write(WriteKind::ONE_RELAXED, |c| insert(c, 2)).await,
+            Ok(())
+        );
+        tokio::time::sleep(soon * 2).await;
+        assert_eq!(writer.flushes(), 1);
+        writer.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_durable_jobs_flush_covers_a_soon_one_before_it_and_close_flushes_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, wal) = wal_database(&dir);
+        // Longer than the test: only the durable job's flush or the close can flush.
+        let writer = Writer::spawn_flushing_soon_within(conn, Some(wal), Duration::from_secs(60)).unwrap();
+        assert_eq!(writer.write(WriteKind::ONE_SOON, |c| insert(c, 1)).await, Ok(()));
+        assert_eq!(writer.write(WriteKind::ONE, |c| insert(c, 2)).await, Ok(()));
+        assert_eq!(writer.flushes(), 1, "one flush for both");
+        assert_eq!(writer.write(WriteKind::ONE_SOON, |c| insert(c, 3)).await, Ok(()));
+        let counter = writer.flushes.clone().unwrap();
+        writer.close().await;
+        assert_eq!(
+            counter.load(std::sync::atomic::Ordering::Relaxed),
+            2,
+            "closing flushed the last soon commit"
+        );
     }
 
     #[tokio::test]
