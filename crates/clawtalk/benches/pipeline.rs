@@ -72,7 +72,7 @@ async fn bench() {
     let mut overheads = Vec::with_capacity(LATENCY_SAMPLES);
     model.take_answer_times();
     for i in 0..LATENCY_SAMPLES {
-        let before = sim.sent_messages().len();
+        let before = sim.sent_count();
         let t = Instant::now();
         sim.inject_message(&InjectMessage::dm_text(
             APP,
@@ -80,7 +80,7 @@ async fn bench() {
             format!("latency {i}"),
         ))
         .expect("inject");
-        sim.wait_for_sent(before + 1, Duration::from_secs(10))
+        sim.wait_for_sent_count(before + 1, Duration::from_secs(10))
             .await
             .expect("reply");
         let latency = t.elapsed();
@@ -92,7 +92,7 @@ async fn bench() {
     overheads.sort_unstable();
 
     // Throughput: everything at once, spread over all users.
-    let before = sim.sent_messages().len();
+    let before = sim.sent_count();
     let (gateway_cpu, bench_cpu) = (cpu_time(pid), cpu_time(std::process::id()));
     let t = Instant::now();
     for i in 0..THROUGHPUT_MESSAGES {
@@ -104,7 +104,7 @@ async fn bench() {
         .expect("inject");
     }
     let injected = t.elapsed();
-    sim.wait_for_sent(before + THROUGHPUT_MESSAGES, Duration::from_secs(600))
+    sim.wait_for_sent_count(before + THROUGHPUT_MESSAGES, Duration::from_secs(600))
         .await
         .expect("all replies");
     let elapsed = t.elapsed();

@@ -285,6 +285,13 @@ impl Simulator {
         self.shared.read(|st| st.sent.clone())
     }
 
+    /// How many messages the bots sent; unlike [`Simulator::sent_messages`] it copies
+    /// nothing, so a benchmark can poll it without its own cost growing with the log.
+    #[must_use]
+    pub fn sent_count(&self) -> usize {
+        self.shared.read(|st| st.sent.len())
+    }
+
     /// Everything simulated users posted, delivered or not.
     #[must_use]
     pub fn user_messages(&self) -> Vec<UserMessage> {
@@ -465,6 +472,16 @@ impl Simulator {
         self.shared
             .wait_for(&format!("{n} sent message(s)"), timeout, |st| {
                 (st.sent.len() >= n).then(|| st.sent.clone())
+            })
+            .await
+    }
+
+    /// Waits until the bots sent at least `n` messages, without copying them (see
+    /// [`Simulator::sent_count`]).
+    pub async fn wait_for_sent_count(&self, n: usize, timeout: Duration) -> Result<()> {
+        self.shared
+            .wait_for(&format!("{n} sent message(s)"), timeout, |st| {
+                (st.sent.len() >= n).then_some(())
             })
             .await
     }

@@ -92,6 +92,9 @@ async fn the_control_api_drives_a_whole_conversation() {
     assert_eq!(st, 404, "{err}");
 
     // Reply through the sessionWebhook and read it back like the chat page does.
+    assert_eq!(sim.sent_count(), 0);
+    let none_yet = sim.wait_for_sent_count(1, Duration::from_millis(50)).await;
+    assert!(none_yet.is_err(), "nothing was sent yet: {none_yet:?}");
     let webhook = inj["session_webhook"].as_str().unwrap();
     c.http
         .post(webhook)
@@ -99,7 +102,8 @@ async fn the_control_api_drives_a_whole_conversation() {
         .send()
         .await
         .unwrap();
-    sim.wait_for_sent(1, T).await.unwrap();
+    sim.wait_for_sent_count(1, T).await.unwrap();
+    assert_eq!(sim.sent_count(), sim.sent_messages().len());
     let sent = c.get(&format!("/_sim/sent?conversation={cid}")).await;
     assert_eq!(sent[0]["text"], "all green");
     assert_eq!(c.get("/_sim/sent?since=1").await, json!([]));
