@@ -22,6 +22,8 @@ use support::{
 };
 
 const USERS: usize = 5_000;
+/// How long the gateway idles, connected, before its RSS is read.
+const IDLE_FOR: Duration = Duration::from_secs(8);
 /// Messages answered before the latency samples: the first ones after idle fault code back
 /// in, open the connections to the model and the simulator and prepare SQLite's statements.
 /// The first one's figures are printed on their own.
@@ -67,8 +69,9 @@ async fn bench() {
         .expect("gateway connects");
     let connected = started.elapsed();
 
-    // Idle RSS with one connected bot.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Idle RSS with one connected bot, after the first sweeps of the scheduler (every 5 s)
+    // and of the status file (every 2 s) ran.
+    tokio::time::sleep(IDLE_FOR).await;
     let idle_rss_kb = rss_kb(pid);
     let (idle_anon_kb, idle_file_kb) = rss_split_kb(pid);
 
@@ -127,7 +130,8 @@ async fn bench() {
     println!("|---|---|");
     println!("| start → connected | {:.1} ms |", ms(connected));
     println!(
-        "| idle RSS, one connected bot | {:.1} MB ({:.1} MB anonymous, {:.1} MB file-backed) |",
+        "| idle RSS, one connected bot, {} s after connecting | {:.1} MB ({:.1} MB anonymous, {:.1} MB file-backed) |",
+        IDLE_FOR.as_secs(),
         mb(idle_rss_kb),
         mb(idle_anon_kb),
         mb(idle_file_kb)

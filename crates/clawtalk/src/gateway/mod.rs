@@ -51,7 +51,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::{AgentRuntime, ToolRegistry};
-use crate::config::Config;
+use crate::config::{Config, ConnectionMode};
 use crate::delivery::card::{CardAccount, CardStats};
 use crate::delivery::{DeliveryStack, DingTalkOutbound, Outbound, RetryPolicy};
 use crate::inbound::InboundMessage;
@@ -241,6 +241,35 @@ impl Gateway {
             tasks,
             http_addr,
         })
+    }
+
+    /// Resolves once every Stream account's first connection attempt has ended (connected,
+    /// or failed with an error), or after `limit`: until then start-up code still runs.
+    pub fn first_connections_done(&self, limit: Duration) -> impl Future<Output = ()> + Send + 'static {
+        let shared = Arc::clone(&self.shared);
+        let streams: Vec<String> = shared
+            .config
+            .enabled_accounts()
+            .filter(|a| a.mode == ConnectionMode::Stream)
+            .map(|a| a.id.clone())
+            .collect();
+        async move {
+            let attempted = || {
+                let status = shared.status.snapshot();
+                streams.iter().all(|id| {
+                    status
+                        .accounts
+                        .iter()
+                        .any(|a| &a.id == id && (a.connects > 0 || a.last_error.is_some()))
+                })
+            };
+            let wait = async {
+                while !attempted() {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            };
+            let _ = tokio::time::timeout(limit, wait).await;
+        }
     }
 
     /// Where the HTTP listener (webhooks, web UI) listens, when it runs.

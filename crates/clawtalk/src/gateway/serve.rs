@@ -16,6 +16,11 @@ use crate::web::token::TokenSource;
 /// How long running turns may take to finish at shutdown before they are left to resume.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// The longest start-up waits for the first Stream connections before its pages are released.
+const STARTUP_LIMIT: Duration = Duration::from_secs(10);
+/// How long after the first connections start-up pages are released.
+const STARTUP_SETTLE: Duration = Duration::from_millis(500);
+
 /// Opens the configured store as the gateway holds it.
 ///
 /// # Errors
@@ -84,10 +89,18 @@ pub async fn run(config_path: Option<&Path>, listen: Listen) -> anyhow::Result<(
         .map(|(token, _)| crate::web::WebUi { token: token.clone() });
     let gateway = Gateway::start_with(Arc::clone(&config), store, &instance_name(), web).await?;
     tracing::info!(accounts = config.enabled_accounts().count(), source = %loaded.source, "gateway running");
-    // Start-up code (config, migrations, TLS roots) never runs again: let it leave the
-    // resident set; see `memory::release_startup_pages`.
-    let released_kb = crate::memory::release_startup_pages();
-    tracing::debug!(released_kb, "start-up pages released");
+    // Start-up code (config, migrations, TLS roots, the first connections) never runs
+    // again: let it leave the resident set once it is done; see
+    // `memory::release_startup_pages`. Released right after `start_with` instead, a
+    // connection still being opened faulted its code back, 2–4 MB more in some runs.
+    let first_connections = gateway.first_connections_done(STARTUP_LIMIT);
+    tokio::spawn(async move {
+        first_connections.await;
+        // The work each connection starts (recovery, the first sweep) runs in this time.
+        tokio::time::sleep(STARTUP_SETTLE).await;
+        let released_kb = crate::memory::release_startup_pages();
+        tracing::debug!(released_kb, "start-up pages released");
+    });
     if let (Some(addr), Some((token, source))) = (gateway.http_addr(), &web_token) {
         announce_web_ui(addr, token, source);
     }

@@ -1,0 +1,74 @@
+//! When start-up is over: `Gateway::first_connections_done` resolves once every Stream
+//! account's first connection attempt ended, whether it connected or failed, and not before.
+//! The gateway releases its start-up pages then (`memory::release_startup_pages`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clawtalk::config::Config;
+use clawtalk::gateway::Gateway;
+use clawtalk::store::{SqliteStore, Store};
+use dingtalk_sim::{AppSpec, SimConfig, Simulator};
+use llm_mock::MockModel;
+
+const APP: &str = "dingstartupbot0000001";
+const SECRET: &str = "startup-secret-not-real";
+/// Far longer than any attempt here takes: resolving near it would mean it timed out.
+const LIMIT: Duration = Duration::from_secs(20);
+
+async fn gateway(sim: &Simulator, model: &MockModel, secret: &str, dir: &tempfile::TempDir) -> Gateway {
+    let text = format!(
+        r#"{{
+          agents: {{ list: [ {{ id: "main", model: "mock/m" }} ] }},
+          models: {{ providers: {{ mock: {{ baseUrl: "{}", apiKey: "k" }} }} }},
+          channels: {{ dingtalk: {{ clientId: "{APP}", clientSecret: "{secret}", endpoints: "{}",
+            dmPolicy: "open", allowFrom: ["*"] }} }},
+          gateway: {{ stateDir: "{}" }},
+        }}"#,
+        model.base_url(),
+        sim.base_url(),
+        dir.path().display()
+    );
+    let env = |name: &str| (name == "HOME").then(|| "/nonexistent".to_owned());
+    let config = Arc::new(Config::from_json5(&text, &env).unwrap().config);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
+    Gateway::start(config, store, "startup-test").await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_ends_when_the_stream_is_connected() {
+    let sim = Simulator::start_with(SimConfig::default()).await.unwrap();
+    sim.create_app(AppSpec::new(APP, SECRET)).unwrap();
+    let model = MockModel::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The first open waits, so the attempt is still going when the wait starts.
+    sim.set_api_latency("/v1.0/gateway/connections/open", Duration::from_millis(600));
+    let gateway = gateway(&sim, &model, SECRET, &dir).await;
+    let started = Instant::now();
+    gateway.first_connections_done(LIMIT).await;
+    let waited = started.elapsed();
+    assert_eq!(sim.open_connections(APP).len(), 1, "connected when it resolved");
+    assert!(
+        waited >= Duration::from_millis(300) && waited < LIMIT / 2,
+        "waited for the connection, not the limit: {waited:?}"
+    );
+    gateway.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_ends_when_the_first_connection_fails() {
+    let sim = Simulator::start_with(SimConfig::default()).await.unwrap();
+    sim.create_app(AppSpec::new(APP, SECRET)).unwrap();
+    let model = MockModel::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = gateway(&sim, &model, "not-the-secret", &dir).await;
+    let started = Instant::now();
+    gateway.first_connections_done(LIMIT).await;
+    let waited = started.elapsed();
+    assert!(sim.open_connections(APP).is_empty());
+    assert!(
+        waited < LIMIT / 2,
+        "a refused connection ends start-up too: {waited:?}"
+    );
+    gateway.shutdown(Duration::from_secs(5)).await;
+}
