@@ -175,10 +175,6 @@ async fn try_run(
             for message in &outcome.appended {
                 entries.push(entry(message, id)?);
             }
-            shared
-                .store
-                .transcript_append(opened.session.id, opened.session.generation, entries)
-                .await?;
             tracing::info!(inbound = ?id, agent = %agent_id, model = %outcome.model, prompt_tokens = outcome.usage.prompt_tokens, completion_tokens = outcome.usage.completion_tokens, "turn answered");
             let text = if outcome.reply.trim().is_empty() {
                 "（模型没有给出回答。 The model returned no answer.）"
@@ -186,12 +182,27 @@ async fn try_run(
                 &outcome.reply
             };
             let text = with_notices(&notices, text);
-            let sent = under_lease(
-                shared,
-                &turn,
-                answer(shared, id, &inbound, card, &text, false, &action_cards.take()),
-            )
-            .await;
+            // The transcript is written alongside the reply instead of before it: waiting for
+            // its commit first was one store round trip more between the model's answer and
+            // the user. Polled first, its write still enters the store's queue ahead of the
+            // reply's plan. A failed write costs the agent its memory of this exchange, not
+            // the user the answer.
+            let transcript =
+                shared
+                    .store
+                    .transcript_append(opened.session.id, opened.session.generation, entries);
+            let cards = action_cards.take();
+            let (written, sent) = tokio::join!(
+                transcript,
+                under_lease(
+                    shared,
+                    &turn,
+                    answer(shared, id, &inbound, card, &text, false, &cards),
+                )
+            );
+            if let Err(error) = written {
+                tracing::error!(inbound = ?id, %error, "cannot store the turn's transcript; the agent will not remember this exchange");
+            }
             match sent {
                 Some(sent) => sent?,
                 // Another worker owns the turn now and sends the planned parts.
