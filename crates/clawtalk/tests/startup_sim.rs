@@ -16,6 +16,14 @@ const SECRET: &str = "startup-secret-not-real";
 /// Far longer than any attempt here takes: resolving near it would mean it timed out.
 const LIMIT: Duration = Duration::from_secs(20);
 
+/// A simulator with the bot's app, a mock model and a state directory.
+async fn world() -> (Simulator, MockModel, tempfile::TempDir) {
+    let sim = Simulator::start_with(SimConfig::default()).await.unwrap();
+    sim.create_app(AppSpec::new(APP, SECRET)).unwrap();
+    let model = MockModel::builder().start().await.unwrap();
+    (sim, model, tempfile::tempdir().unwrap())
+}
+
 async fn gateway(sim: &Simulator, model: &MockModel, secret: &str, dir: &tempfile::TempDir) -> Gateway {
     let text = format!(
         r#"{{
@@ -37,10 +45,7 @@ async fn gateway(sim: &Simulator, model: &MockModel, secret: &str, dir: &tempfil
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_up_ends_when_the_stream_is_connected() {
-    let sim = Simulator::start_with(SimConfig::default()).await.unwrap();
-    sim.create_app(AppSpec::new(APP, SECRET)).unwrap();
-    let model = MockModel::builder().start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (sim, model, dir) = world().await;
     // The first open waits, so the attempt is still going when the wait starts.
     sim.set_api_latency("/v1.0/gateway/connections/open", Duration::from_millis(600));
     let gateway = gateway(&sim, &model, SECRET, &dir).await;
@@ -57,10 +62,7 @@ async fn start_up_ends_when_the_stream_is_connected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_up_ends_when_the_first_connection_fails() {
-    let sim = Simulator::start_with(SimConfig::default()).await.unwrap();
-    sim.create_app(AppSpec::new(APP, SECRET)).unwrap();
-    let model = MockModel::builder().start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (sim, model, dir) = world().await;
     let gateway = gateway(&sim, &model, "not-the-secret", &dir).await;
     let started = Instant::now();
     gateway.first_connections_done(LIMIT).await;
