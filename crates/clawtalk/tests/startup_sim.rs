@@ -47,7 +47,7 @@ async fn gateway(sim: &Simulator, model: &MockModel, secret: &str, dir: &tempfil
 async fn start_up_ends_when_the_stream_is_connected() {
     let (sim, model, dir) = world().await;
     // The first open waits, so the attempt is still going when the wait starts.
-    sim.set_api_latency("/v1.0/gateway/connections/open", Duration::from_millis(600));
+    sim.set_api_latency("/v1.0/gateway/connections/open", Duration::from_millis(1_000));
     let gateway = gateway(&sim, &model, SECRET, &dir).await;
     let started = Instant::now();
     gateway.first_connections_done(LIMIT).await;
