@@ -2,16 +2,18 @@
 //! through `send_action_card`, the user presses a button, and the agent answers the press in
 //! the same conversation.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use clawtalk::config::Config;
 use clawtalk::gateway::Gateway;
 use clawtalk::store::{SqliteStore, Store};
 use dingtalk_sim::{
     AppSpec, InjectMessage, PressButton, Pressed, SimConfig, Simulator, UserSpec, buttons_of,
 };
 use llm_mock::{MockModel, Script};
+use support::in_process;
 
 const APP: &str = "dingactioncardbot0001";
 const SECRET: &str = "action-card-secret-not-real";
@@ -24,20 +26,8 @@ async fn a_pressed_action_button_comes_back_to_the_agent_and_its_answer_to_the_s
     sim.create_user(UserSpec::new(USER, "Alice")).unwrap();
     let model = MockModel::builder().start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        r#"{{
-          agents: {{ list: [ {{ id: "main", model: "mock/m" }} ] }},
-          models: {{ providers: {{ mock: {{ baseUrl: "{}", apiKey: "k" }} }} }},
-          channels: {{ dingtalk: {{ clientId: "{APP}", clientSecret: "{SECRET}", endpoints: "{}",
-            dmPolicy: "open", allowFrom: ["*"], progressNotes: false }} }},
-          gateway: {{ stateDir: "{}" }},
-        }}"#,
-        model.base_url(),
-        sim.base_url(),
-        dir.path().display()
-    );
-    let env = |name: &str| (name == "HOME").then(|| "/nonexistent".to_owned());
-    let config: Arc<Config> = Arc::new(Config::from_json5(&text, &env).unwrap().config);
+    let text = in_process::config_text(&sim, &model, (APP, SECRET), dir.path(), "progressNotes: false,");
+    let config = in_process::config(&text);
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
     let gateway = Gateway::start(config, store, "action-cards-test").await.unwrap();
     sim.wait_for_connections(APP, 1, Duration::from_secs(10))

@@ -1,10 +1,11 @@
 //! AI card streaming against the simulator, with the gateway in process: exact content,
 //! shared QPS budget, long answers, `QpsLimit` storms, the call budget, and fallbacks.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use clawtalk::config::Config;
 use clawtalk::gateway::Gateway;
 use clawtalk::store::{SqliteStore, Store};
 use dingtalk_sim::{
@@ -13,6 +14,7 @@ use dingtalk_sim::{
 use llm_mock::{MockModel, Script};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use support::in_process;
 
 const APP: &str = "dingcardbot000000001";
 const SECRET: &str = "card-secret-not-real";
@@ -28,11 +30,6 @@ struct World {
     gateway: Option<Gateway>,
     config_text: String,
     _dir: tempfile::TempDir,
-}
-
-fn config_from(text: &str) -> Arc<Config> {
-    let env = |name: &str| (name == "HOME").then(|| "/nonexistent".to_owned());
-    Arc::new(Config::from_json5(text, &env).unwrap().config)
 }
 
 async fn open_store(db: Option<&std::path::Path>) -> Arc<dyn Store> {
@@ -73,7 +70,7 @@ impl World {
             sim.base_url(),
             dir.path().display()
         );
-        let config = config_from(&text);
+        let config = in_process::config(&text);
         let store = open_store(db).await;
         let gateway = Gateway::start(config, store, "cards-test").await.unwrap();
         sim.wait_for_connections(APP, 1, Duration::from_secs(10))
@@ -94,7 +91,7 @@ impl World {
             gateway.shutdown(Duration::ZERO).await;
         }
         let store = open_store(Some(db)).await;
-        let gateway = Gateway::start(config_from(&self.config_text), store, "cards-test")
+        let gateway = Gateway::start(in_process::config(&self.config_text), store, "cards-test")
             .await
             .unwrap();
         self.gateway = Some(gateway);

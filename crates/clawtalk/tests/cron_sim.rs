@@ -8,6 +8,8 @@
 //! during a downtime" are written into the store with a past due time before the gateway
 //! starts, which is exactly what a restart finds.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +23,7 @@ use dingtalk_sim::{
 };
 use llm_mock::{MockModel, Script};
 use serde_json::json;
+use support::in_process;
 
 const APP: &str = "dingcrontaskbot000001";
 const SECRET: &str = "cron-secret-not-real";
@@ -55,20 +58,8 @@ async fn world() -> World {
         .unwrap();
     let model = MockModel::builder().start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        r#"{{
-          agents: {{ list: [ {{ id: "main", model: "mock/m" }} ] }},
-          models: {{ providers: {{ mock: {{ baseUrl: "{}", apiKey: "k" }} }} }},
-          channels: {{ dingtalk: {{ clientId: "{APP}", clientSecret: "{SECRET}", endpoints: "{}",
-            dmPolicy: "open", allowFrom: ["*"], progressNotes: false }} }},
-          gateway: {{ stateDir: "{}" }},
-        }}"#,
-        model.base_url(),
-        sim.base_url(),
-        dir.path().display()
-    );
-    let env = |name: &str| (name == "HOME").then(|| "/nonexistent".to_owned());
-    let config = Arc::new(Config::from_json5(&text, &env).unwrap().config);
+    let text = in_process::config_text(&sim, &model, (APP, SECRET), dir.path(), "progressNotes: false,");
+    let config = in_process::config(&text);
     World {
         sim,
         model,

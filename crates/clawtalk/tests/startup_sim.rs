@@ -5,11 +5,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clawtalk::config::Config;
+mod support;
+
 use clawtalk::gateway::Gateway;
 use clawtalk::store::{SqliteStore, Store};
 use dingtalk_sim::{AppSpec, SimConfig, Simulator};
 use llm_mock::MockModel;
+use support::in_process;
 
 const APP: &str = "dingstartupbot0000001";
 const SECRET: &str = "startup-secret-not-real";
@@ -25,20 +27,13 @@ async fn world() -> (Simulator, MockModel, tempfile::TempDir) {
 }
 
 async fn gateway(sim: &Simulator, model: &MockModel, secret: &str, dir: &tempfile::TempDir) -> Gateway {
-    let text = format!(
-        r#"{{
-          agents: {{ list: [ {{ id: "main", model: "mock/m" }} ] }},
-          models: {{ providers: {{ mock: {{ baseUrl: "{}", apiKey: "k" }} }} }},
-          channels: {{ dingtalk: {{ clientId: "{APP}", clientSecret: "{secret}", endpoints: "{}",
-            dmPolicy: "open", allowFrom: ["*"] }} }},
-          gateway: {{ stateDir: "{}" }},
-        }}"#,
-        model.base_url(),
-        sim.base_url(),
-        dir.path().display()
-    );
-    let env = |name: &str| (name == "HOME").then(|| "/nonexistent".to_owned());
-    let config = Arc::new(Config::from_json5(&text, &env).unwrap().config);
+    let config = in_process::config(&in_process::config_text(
+        sim,
+        model,
+        (APP, secret),
+        dir.path(),
+        "",
+    ));
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
     Gateway::start(config, store, "startup-test").await.unwrap()
 }

@@ -7,11 +7,13 @@
 //! - [`db`]: read-only looks into the gateway's SQLite state (WAL lets us read while it runs).
 //! - [`pg`]: a private PostgreSQL schema per test (`CLAWTALK_TEST_PG`), and its `store.url`.
 //! - [`replicas`]: several gateways on one PostgreSQL store and one app.
+//! - [`in_process`]: the config of a gateway run inside the test process.
 
 #![allow(dead_code)]
 
 pub mod db;
 pub mod faults;
+pub mod in_process;
 pub mod pg;
 pub mod process;
 pub mod replicas;
