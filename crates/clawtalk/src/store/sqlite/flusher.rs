@@ -25,6 +25,8 @@ pub(crate) enum Request {
 pub(crate) struct Flusher {
     tx: mpsc::Sender<Request>,
     thread: JoinHandle<()>,
+    /// The thread's count of flushes tried.
+    #[cfg(test)]
     attempts: Arc<AtomicU64>,
 }
 
@@ -41,10 +43,16 @@ impl Flusher {
             .map_err(|error| StoreError::Unavailable {
                 detail: format!("cannot start the store's flusher thread: {error}"),
             })?;
-        Ok(Self { tx, thread, attempts })
+        Ok(Self {
+            tx,
+            thread,
+            #[cfg(test)]
+            attempts,
+        })
     }
 
     /// How many flushes were tried so far (tests count them).
+    #[cfg(test)]
     pub(crate) fn attempts(&self) -> Arc<AtomicU64> {
         Arc::clone(&self.attempts)
     }
