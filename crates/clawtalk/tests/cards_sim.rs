@@ -58,17 +58,12 @@ impl World {
         }
         let model = MockModel::builder().record(false).start().await.unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let text = format!(
-            r#"{{
-              agents: {{ list: [ {{ id: "main", model: "mock/m" }} ] }},
-              models: {{ providers: {{ mock: {{ baseUrl: "{}", apiKey: "k" }} }} }},
-              channels: {{ dingtalk: {{ clientId: "{APP}", clientSecret: "{SECRET}", endpoints: "{}",
-                dmPolicy: "open", allowFrom: ["*"], messageType: "card", {card_keys} }} }},
-              gateway: {{ stateDir: "{}" }},
-            }}"#,
-            model.base_url(),
-            sim.base_url(),
-            dir.path().display()
+        let text = in_process::config_text(
+            &sim,
+            &model,
+            (APP, SECRET),
+            dir.path(),
+            &format!(r#"messageType: "card", {card_keys}"#),
         );
         let config = in_process::config(&text);
         let store = open_store(db).await;
