@@ -6,7 +6,9 @@
 //! overhead per message (that latency less the mock model's own time on the request; the
 //! simulator's work and the loopback hops stay in, so it is an upper bound), and sustained
 //! throughput. Run with `cargo bench -p clawtalk --bench pipeline`; figures are printed as a
-//! Markdown table for BENCHMARKS.md.
+//! Markdown table for BENCHMARKS.md. `PIPELINE_MESSAGES=<n>` sets the number of messages in
+//! the throughput phase (5,000 by default), `PIPELINE_USERS=<n>` the number of users they
+//! are spread over (5,000).
 //!
 //! The simulator and the mock model share the two cores with the gateway, so throughput is a
 //! lower bound of what the gateway does alone.
@@ -21,7 +23,9 @@ use support::{
     APP, Gateway, SECRET, config_text, cpu_time, hwm_kb, mb, ms, pct, rss_kb, rss_split_kb, staff,
 };
 
-const USERS: usize = 5_000;
+/// Users unless `PIPELINE_USERS` says otherwise. Messages go to them in turn, so with more
+/// messages than users each conversation's history, and with it every prompt, grows.
+const DEFAULT_USERS: usize = 5_000;
 /// How long the gateway idles, connected, before its RSS is read.
 const IDLE_FOR: Duration = Duration::from_secs(8);
 /// Messages answered before the latency samples: the first ones after idle fault code back
@@ -30,7 +34,9 @@ const IDLE_FOR: Duration = Duration::from_secs(8);
 const WARM_UP: usize = 20;
 /// Enough for the p99 to be the 10th-slowest sample, not the 3rd.
 const LATENCY_SAMPLES: usize = 1_000;
-const THROUGHPUT_MESSAGES: usize = 5_000;
+/// Messages in the throughput phase unless `PIPELINE_MESSAGES` says otherwise (a larger
+/// number shows whether the rate holds once the inbox and transcripts have grown).
+const DEFAULT_THROUGHPUT_MESSAGES: usize = 5_000;
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -40,12 +46,21 @@ fn main() {
     runtime.block_on(bench());
 }
 
+fn from_env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}
+
 async fn bench() {
+    let users = from_env("PIPELINE_USERS", DEFAULT_USERS);
+    let messages = from_env("PIPELINE_MESSAGES", DEFAULT_THROUGHPUT_MESSAGES);
     let sim = Simulator::start_with(SimConfig::default())
         .await
         .expect("simulator");
     sim.create_app(AppSpec::new(APP, SECRET)).expect("app");
-    for i in 0..USERS {
+    for i in 0..users {
         sim.create_user(UserSpec::new(staff(i), format!("User {i}")))
             .expect("user");
     }
@@ -84,7 +99,7 @@ async fn bench() {
         let t = Instant::now();
         sim.inject_message(&InjectMessage::dm_text(
             APP,
-            staff(i % USERS),
+            staff(i % users),
             format!("latency {i}"),
         ))
         .expect("inject");
@@ -106,16 +121,16 @@ async fn bench() {
     let before = sim.sent_count();
     let (gateway_cpu, bench_cpu) = (cpu_time(pid), cpu_time(std::process::id()));
     let t = Instant::now();
-    for i in 0..THROUGHPUT_MESSAGES {
+    for i in 0..messages {
         sim.inject_message(&InjectMessage::dm_text(
             APP,
-            staff(i % USERS),
+            staff(i % users),
             format!("load {i}"),
         ))
         .expect("inject");
     }
     let injected = t.elapsed();
-    sim.wait_for_sent_count(before + THROUGHPUT_MESSAGES, Duration::from_secs(600))
+    sim.wait_for_sent_count(before + messages, Duration::from_secs(600))
         .await
         .expect("all replies");
     let elapsed = t.elapsed();
@@ -125,7 +140,7 @@ async fn bench() {
     let peak_rss_kb = hwm_kb(pid);
     drop(gateway);
 
-    let per_sec = THROUGHPUT_MESSAGES as f64 / elapsed.as_secs_f64();
+    let per_sec = messages as f64 / elapsed.as_secs_f64();
     println!("| figure | value |");
     println!("|---|---|");
     println!("| start → connected | {:.1} ms |", ms(connected));
@@ -160,14 +175,14 @@ async fn bench() {
         ms(*overheads.last().unwrap_or(&Duration::ZERO))
     );
     println!(
-        "| throughput, {THROUGHPUT_MESSAGES} messages over {USERS} users | {per_sec:.0} messages/s ({:.2} s; injection took {:.2} s) |",
+        "| throughput, {messages} messages over {users} users | {per_sec:.0} messages/s ({:.2} s; injection took {:.2} s) |",
         elapsed.as_secs_f64(),
         injected.as_secs_f64()
     );
     println!(
         "| CPU per message in the throughput phase: gateway / simulator + mock model | {:.0} µs / {:.0} µs |",
-        gateway_cpu.as_secs_f64() * 1e6 / THROUGHPUT_MESSAGES as f64,
-        bench_cpu.as_secs_f64() * 1e6 / THROUGHPUT_MESSAGES as f64
+        gateway_cpu.as_secs_f64() * 1e6 / messages as f64,
+        bench_cpu.as_secs_f64() * 1e6 / messages as f64
     );
     println!(
         "| RSS after the load / peak | {:.1} MB / {:.1} MB |",

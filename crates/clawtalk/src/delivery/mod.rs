@@ -35,6 +35,7 @@ mod keyword;
 mod lane;
 pub mod markdown;
 mod mention;
+mod prune;
 mod rate_limit;
 mod recording;
 mod reply;

@@ -11,6 +11,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::time::Instant;
 
 use super::lane::Lanes;
+use super::prune::PruneSchedule;
 use super::{DeliveryError, DeliveryPath, Outbound, OutboundMessage, SendReceipt, Target};
 use crate::store::RateBudgetStore;
 
@@ -167,6 +168,8 @@ struct Core {
     shared: Option<Arc<dyn RateBudgetStore>>,
     robot_api: DefaultKeyedRateLimiter<Key>,
     session_webhook: DefaultKeyedRateLimiter<Key>,
+    /// When the idle conversations of `session_webhook` are forgotten.
+    session_webhook_prune: PruneSchedule,
     custom_robot: DefaultKeyedRateLimiter<Key>,
     batch_responses: bool,
     lanes: Lanes<Key>,
@@ -194,6 +197,7 @@ impl RateLimit {
                 shared,
                 robot_api: RateLimiter::keyed(config.robot_api.governor()),
                 session_webhook: RateLimiter::keyed(config.session_webhook.governor()),
+                session_webhook_prune: PruneSchedule::new(MAX_TRACKED_CONVERSATIONS),
                 custom_robot: RateLimiter::keyed(config.custom_robot.governor()),
                 batch_responses: config.batch_responses,
                 lanes: Lanes::default(),
@@ -260,9 +264,11 @@ impl Core {
         planned: DeliveryPath,
     ) -> Result<SendReceipt, DeliveryError> {
         // One slot per conversation: forget idle ones so a long-running gateway stays small.
-        if self.session_webhook.len() > MAX_TRACKED_CONVERSATIONS {
-            self.session_webhook.retain_recent();
-        }
+        self.session_webhook_prune
+            .run_if_due(self.session_webhook.len(), || {
+                self.session_webhook.retain_recent();
+                self.session_webhook.len()
+            });
         let result = self.inner.send(msg).await;
         let actual = match &result {
             Ok(receipt) => Some(receipt.path),
