@@ -79,7 +79,7 @@ mod tests {
     fn a_pass_that_frees_keys_lowers_the_next_one_to_the_floor() {
         let schedule = PruneSchedule::new(10);
         let passes = Cell::new(0);
-        let mut prune_to = |len: usize, left: usize| {
+        let prune_to = |len: usize, left: usize| {
             schedule.run_if_due(len, || {
                 passes.set(passes.get() + 1);
                 left
