@@ -124,6 +124,16 @@ pub enum StoreError {
         /// Driver message.
         detail: String,
     },
+    /// The database server aborted the transaction to settle a conflict with a concurrent
+    /// one: a deadlock, or a serialization failure (PostgreSQL, with several replicas).
+    #[error(
+        "the database aborted the transaction because of a conflicting concurrent one \
+         ({detail}); nothing of it was written and the call can be retried"
+    )]
+    Conflict {
+        /// Driver message.
+        detail: String,
+    },
     /// Any other database error.
     #[error("database error: {detail}")]
     Database {
@@ -140,7 +150,7 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::Busy { .. } | Self::Io { .. } | Self::Unavailable { .. }
+            Self::Busy { .. } | Self::Io { .. } | Self::Unavailable { .. } | Self::Conflict { .. }
         )
     }
 
@@ -278,6 +288,8 @@ fn classify_postgres(sqlstate: &str, detail: &str) -> Option<StoreError> {
         "53100" => StoreError::DiskFull { detail },
         "25006" => StoreError::ReadOnly { detail },
         "XX001" | "XX002" => StoreError::Corrupt { detail },
+        // deadlock_detected, serialization_failure: the server rolled the transaction back.
+        "40P01" | "40001" => StoreError::Conflict { detail },
         // Connection exceptions; admin shutdown, crash shutdown, cannot connect now.
         s if s.starts_with("08") || matches!(s, "57P01" | "57P02" | "57P03") => {
             StoreError::Unavailable { detail }
@@ -397,6 +409,13 @@ mod tests {
         assert!(matches!(
             classify_postgres("53100", "x"),
             Some(StoreError::DiskFull { .. })
+        ));
+        let deadlock = classify_postgres("40P01", "deadlock detected");
+        assert!(matches!(deadlock, Some(StoreError::Conflict { .. })));
+        assert!(deadlock.is_some_and(|e| e.is_transient() && e.to_string().contains("retried")));
+        assert!(matches!(
+            classify_postgres("40001", "could not serialize access"),
+            Some(StoreError::Conflict { .. })
         ));
         assert!(classify_postgres("23505", "unique").is_none());
         assert!(StoreError::Unavailable { detail: "x".into() }.is_transient());
