@@ -2,10 +2,10 @@
 //! account's first connection attempt ended, whether it connected or failed, and not before.
 //! The gateway releases its start-up pages then (`memory::release_startup_pages`).
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-mod support;
 
 use clawtalk::gateway::Gateway;
 use clawtalk::store::{SqliteStore, Store};
