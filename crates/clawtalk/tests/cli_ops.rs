@@ -672,3 +672,43 @@ async fn cron_add_refuses_bad_schedules_and_targets_in_one_line() {
     let listed = assert_ok(&env.run(&["cron", "list"]).await);
     assert!(listed.contains("no active scheduled tasks"), "{listed}");
 }
+
+#[tokio::test]
+async fn message_send_takes_from_the_shared_budget_of_replicas_on_postgres() {
+    let Some(schema) =
+        support::pg::TestSchema::create("message_send_takes_from_the_shared_budget_of_replicas_on_postgres")
+            .await
+    else {
+        return;
+    };
+    let env = Env::new().await;
+    let endpoints = env.sim.base_url().to_string();
+    let config = write_config(env.dir.path(), &endpoints, SECRET, Some(&schema.url()));
+    let out = clawtalk(
+        env.dir.path(),
+        vec![
+            "message".into(),
+            "send".into(),
+            "--to".into(),
+            format!("dingtalk:user:{ALICE}"),
+            "--config".into(),
+            config.display().to_string(),
+            "counted by every replica".into(),
+        ],
+    )
+    .await;
+    assert_ok(&out);
+    assert_eq!(env.sim.sent_messages().len(), 1);
+    // The send is in the budget the gateways on this database take from.
+    let keys: Vec<String> = sqlx::query_scalar("SELECT budget_key FROM rate_sends")
+        .fetch_all(&schema.pool().await)
+        .await
+        .expect("read the shared budget");
+    assert_eq!(keys, ["robot_api:default:batchSend"]);
+    // No SQLite file was made next to it.
+    assert!(
+        !env.db().exists(),
+        "a PostgreSQL config opened {}",
+        env.db().display()
+    );
+}

@@ -9,12 +9,13 @@ use clap::{Args, Subcommand};
 use dingtalk::api::OpenApiClient;
 use dingtalk::ids::{ClientId, ConversationId, RobotCode, StaffId};
 
-use super::common::{ConfigArg, now_ms, pick_account};
+use super::common::{ConfigArg, now_ms, open_store, pick_account};
 use crate::delivery::chunk::{self, ChunkOptions};
 use crate::delivery::{
     Body, DeliveryStack, DingTalkOutbound, MAX_MENTIONS, Mentions, Outbound, OutboundMessage, RetryPolicy,
     Target,
 };
+use crate::store::StoreBackend;
 
 /// Longest default title: DingTalk shows it in the conversation list and notifications.
 const MAX_DEFAULT_TITLE_CHARS: usize = 32;
@@ -101,10 +102,6 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
     .endpoints(account.endpoints.clone())
     .build();
     let sender = DingTalkOutbound::new(&account.id, RobotCode::new(account.robot_code.clone()), api);
-    let outbound = DeliveryStack::new(Arc::new(sender))
-        .with_retry(RetryPolicy::default())
-        .with_rate_limit(account.rate_limits())
-        .build();
     let mut mentions = Mentions::from_text(&text);
     mentions
         .user_ids
@@ -117,6 +114,34 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
         );
     }
 
+    // Replicas on PostgreSQL take every send from a budget they share; a send from here
+    // takes from it too, or it could push the robot over DingTalk's limit while they are busy.
+    // A SQLite store has no shared budget (one gateway per file), so its file is not opened.
+    let store = match StoreBackend::from_url(&config.store.url)? {
+        StoreBackend::Postgres(_) => Some(open_store(&config).await?),
+        StoreBackend::Sqlite(_) => None,
+    };
+    let outbound = DeliveryStack::new(Arc::new(sender))
+        .with_retry(RetryPolicy::default())
+        .with_rate_limit(account.rate_limits())
+        .with_shared_budget(store.as_ref().and_then(|s| s.shared_rate_budget()))
+        .build();
+    let result = send_parts(&*outbound, &account.id, &target, text, &args, &mentions).await;
+    if let Some(store) = store {
+        store.close().await;
+    }
+    result
+}
+
+/// Splits `text` and sends the parts in order, printing each one's receipt.
+async fn send_parts(
+    outbound: &dyn Outbound,
+    account_id: &str,
+    target: &Target,
+    text: String,
+    args: &SendArgs,
+    mentions: &Mentions,
+) -> anyhow::Result<()> {
     let text = if args.markdown {
         crate::delivery::markdown::to_dingtalk(&text)
     } else {
@@ -140,7 +165,7 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
             Body::text(part.text)
         };
         let msg = OutboundMessage::new(
-            account.id.clone(),
+            account_id.to_owned(),
             target.clone(),
             body,
             format!("cli-{batch}/part-{}", i + 1),
@@ -155,7 +180,7 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
             anyhow!(
                 "part {}/{n} to {} was not delivered{sent}: {e}",
                 i + 1,
-                describe(&target)
+                describe(target)
             )
         })?;
         let key = receipt
@@ -164,8 +189,8 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
         println!(
             "sent {}/{n} to {} as {}: processQueryKey {key}",
             i + 1,
-            describe(&target),
-            account.id
+            describe(target),
+            account_id
         );
     }
     Ok(())
