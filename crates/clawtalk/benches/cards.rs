@@ -4,6 +4,8 @@
 //! The gateway runs in process against the simulator and a mock model that streams one token
 //! per chunk at a given pace. `cargo bench -p clawtalk --bench cards`.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,14 +14,9 @@ use clawtalk::gateway::Gateway;
 use clawtalk::store::{SqliteStore, Store};
 use dingtalk_sim::{AppSpec, CardStatus, InjectMessage, SimConfig, Simulator, UserSpec};
 use llm_mock::{MockModel, Script};
+use support::{APP, SECRET, config_text_with, staff};
 
-const APP: &str = "dingcardbench0000001";
-const SECRET: &str = "card-bench-secret";
 const TOKENS: usize = 2_000;
-
-fn staff(i: usize) -> String {
-    format!("04{i:014}")
-}
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -54,17 +51,12 @@ async fn scenario(conversations: usize, per_token: Duration) {
         .await
         .expect("mock model");
     let dir = tempfile::tempdir().expect("temp dir");
-    let text = format!(
-        r#"{{
-          agents: {{ list: [ {{ id: "main", model: "mock/bench" }} ] }},
-          models: {{ providers: {{ mock: {{ baseUrl: "{}", apiKey: "k" }} }} }},
-          channels: {{ dingtalk: {{ clientId: "{APP}", clientSecret: "{SECRET}", endpoints: "{}",
-                                    dmPolicy: "open", allowFrom: ["*"], messageType: "card", streaming: true }} }},
-          gateway: {{ stateDir: "{}" }},
-        }}"#,
-        model.base_url(),
-        sim.base_url(),
-        dir.path().display()
+    let text = config_text_with(
+        &sim,
+        &model,
+        dir.path(),
+        "",
+        r#"messageType: "card", streaming: true,"#,
     );
     let env = |name: &str| (name == "HOME").then(|| "/nonexistent".to_owned());
     let config = Arc::new(Config::from_json5(&text, &env).expect("config").config);

@@ -54,11 +54,22 @@ impl Drop for Gateway {
 /// A gateway config for the simulator and the mock model; `gateway_extra` goes into the
 /// `gateway` object (e.g. `maxConcurrentTurns: 1000,`).
 pub fn config_text(sim: &Simulator, model: &MockModel, state: &Path, gateway_extra: &str) -> String {
+    config_text_with(sim, model, state, gateway_extra, "")
+}
+
+/// [`config_text`] with `channel_extra` in the DingTalk channel (e.g. `messageType: "card",`).
+pub fn config_text_with(
+    sim: &Simulator,
+    model: &MockModel,
+    state: &Path,
+    gateway_extra: &str,
+    channel_extra: &str,
+) -> String {
     format!(
         r#"{{
           agents: {{ list: [ {{ id: "main", model: "mock/bench" }} ] }},
           models: {{ providers: {{ mock: {{ baseUrl: "{}", apiKey: "k" }} }} }},
-          channels: {{ dingtalk: {{ clientId: "{APP}", clientSecret: "{SECRET}", endpoints: "{}",
+          channels: {{ dingtalk: {{ {channel_extra} clientId: "{APP}", clientSecret: "{SECRET}", endpoints: "{}",
                                     dmPolicy: "open", allowFrom: ["*"], groupPolicy: "open" }} }},
           gateway: {{ {gateway_extra} stateDir: "{}" }},
         }}"#,
