@@ -507,3 +507,45 @@ async fn unsigned_malformed_and_oversize_webhooks_are_refused_and_nothing_is_sto
     assert_eq!(status, 405, "the listener still answers (GET-only route)");
     assert!(!gateway.log().contains("panicked"), "{}", gateway.log());
 }
+
+/// HTTP callbacks of one chat race: a `/new` whose answer is slow to send is still undecided
+/// when the chat's next message is queued, so the first claim for that message finds nothing
+/// (the store keeps a session's messages in order). Once the `/new` is settled, the next
+/// message is answered at once instead of at the scheduler's next sweep, up to 5 s later.
+#[tokio::test]
+async fn a_message_queued_behind_a_slow_command_is_answered_once_the_command_is_settled() {
+    const SLOW: Duration = Duration::from_millis(1500);
+    let world = World::start().await;
+    world
+        .model
+        .push(Script::text("Fresh start confirmed.").when_last_user_contains("right after"));
+    let (_gateway, url) = start(&world, &http_config(&world, "")).await;
+    world.sim.set_http_bot_callback(APP1, Some(url)).unwrap();
+    world.sim.set_api_latency("/robot/sendBySession", SLOW);
+
+    let reset = world.dm(APP1, ALICE, "/new");
+    // The gateway has stored the command and is deciding it (its answer takes SLOW to send).
+    world.sim.wait_for_http_pushes(1, TIMEOUT).await.unwrap();
+    let started = std::time::Instant::now();
+    world.dm(APP1, ALICE, "right after the reset");
+    world
+        .wait_reply_containing(&reset.conversation_id, "Started a new conversation")
+        .await;
+    world
+        .wait_reply_containing(&reset.conversation_id, "Fresh start confirmed.")
+        .await;
+    let waited = started.elapsed();
+    // Two slow sends one after the other and a turn against a mock model; waiting for a sweep
+    // would add up to 5 s.
+    assert!(
+        waited < 2 * SLOW + Duration::from_millis(1000),
+        "the second message was answered {waited:?} after it was sent"
+    );
+    let order: Vec<String> = world
+        .replies(&reset.conversation_id)
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(order.len(), 2, "{order:?}");
+    assert!(order[0].contains("Started a new conversation"), "{order:?}");
+}

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::scheduler::Wake;
 use super::{Shared, now_ms, reply};
 use crate::commands::{self, ChatCommand};
 use crate::config::DingTalkAccount;
@@ -34,7 +35,7 @@ async fn try_decide(
     // Approval events come from DingTalk itself, not from a user, and scheduled runs were
     // allowed when their task was created: no policy, no commands.
     if inbound.cron.as_ref().is_some_and(|c| c.notice) {
-        return answer(shared, id, inbound, inbound.text.clone()).await;
+        return answer(shared, id, inbound, route, inbound.text.clone()).await;
     }
     if inbound.workflow.is_some() || inbound.cron.is_some() {
         return queue(shared, id, route).await;
@@ -48,9 +49,11 @@ async fn try_decide(
         Verdict::Allow => {}
         Verdict::Ignore(reason) => {
             tracing::info!(inbound = ?id, account = %account.id, reason, "message ignored");
-            return Ok(store.dispatch_inbound(id, Dispatch::Ignore, now_ms()).await?);
+            store.dispatch_inbound(id, Dispatch::Ignore, now_ms()).await?;
+            settled(shared, route);
+            return Ok(());
         }
-        Verdict::Refuse(text) => return answer(shared, id, inbound, text).await,
+        Verdict::Refuse(text) => return answer(shared, id, inbound, route, text).await,
         Verdict::NeedsPairing => {
             let outcome = store
                 .pairing_request(
@@ -74,7 +77,7 @@ async fn try_decide(
                      Too many pairing requests are waiting for the administrator; please try again later."
                     .to_owned(),
             };
-            return answer(shared, id, inbound, text).await;
+            return answer(shared, id, inbound, route, text).await;
         }
     }
     match commands::parse(&inbound.text) {
@@ -95,7 +98,7 @@ async fn try_decide(
             } else {
                 "⏹ 已停止。 Stopped."
             };
-            answer(shared, id, inbound, text.to_owned()).await
+            answer(shared, id, inbound, route, text.to_owned()).await
         }
         Some(ChatCommand::Reset) => {
             store.session_reset(&route.session_key, now_ms()).await?;
@@ -103,6 +106,7 @@ async fn try_decide(
                 shared,
                 id,
                 inbound,
+                route,
                 "🆕 已开始新对话。 Started a new conversation.".to_owned(),
             )
             .await
@@ -116,8 +120,12 @@ async fn queue(shared: &Arc<Shared>, id: InboundId, route: &Route) -> anyhow::Re
         .store
         .dispatch_inbound(id, Dispatch::Queue, now_ms())
         .await?;
-    let _ = shared.wake.send(route.session_key.clone());
+    let _ = shared.wake.send(Wake::Queued(route.session_key.clone()));
     Ok(())
+}
+
+fn settled(shared: &Arc<Shared>, route: &Route) {
+    let _ = shared.wake.send(Wake::Settled(route.session_key.clone()));
 }
 
 /// Replies directly (no agent) and settles the message.
@@ -125,6 +133,7 @@ async fn answer(
     shared: &Arc<Shared>,
     id: InboundId,
     inbound: &InboundMessage,
+    route: &Route,
     text: String,
 ) -> anyhow::Result<()> {
     let outcome = reply::send(shared, id, inbound, &text).await;
@@ -134,5 +143,6 @@ async fn answer(
         Dispatch::Failed
     };
     shared.store.dispatch_inbound(id, dispatch, now_ms()).await?;
+    settled(shared, route);
     outcome
 }

@@ -94,8 +94,8 @@ pub(crate) struct Shared {
     pub running: Mutex<HashMap<String, CancellationToken>>,
     /// Permits for running agent turns (`gateway.maxConcurrentTurns`).
     pub turn_permits: Arc<tokio::sync::Semaphore>,
-    /// Wakes the scheduler for a session key.
-    pub wake: mpsc::UnboundedSender<String>,
+    /// Tells the scheduler about a session's messages.
+    pub wake: mpsc::UnboundedSender<scheduler::Wake>,
     /// Wakes the scheduled-task loop (a task was created).
     pub cron_wake: Arc<tokio::sync::Notify>,
     /// Stops everything.

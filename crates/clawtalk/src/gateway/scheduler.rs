@@ -30,8 +30,20 @@ type Pending = Arc<AtomicUsize>;
 /// How a session worker ended: its key, and whether its woken claim found nothing.
 type Done = (String, bool);
 
+/// What the scheduler is told about a session.
+#[derive(Debug)]
+pub(crate) enum Wake {
+    /// A turn of the session was queued.
+    Queued(String),
+    /// A message of the session was settled without a turn (ignored, refused, or answered
+    /// directly, as `/new` is). A newer message queued meanwhile could not be claimed while
+    /// this one was undecided (HTTP callbacks of one session race): it is claimed now, not at
+    /// the next sweep.
+    Settled(String),
+}
+
 /// Runs until shutdown, then waits for the workers to finish their current turn.
-pub(crate) async fn run(shared: Arc<Shared>, mut wake: mpsc::UnboundedReceiver<String>) {
+pub(crate) async fn run(shared: Arc<Shared>, mut wake: mpsc::UnboundedReceiver<Wake>) {
     let mut active: HashMap<String, Pending> = HashMap::new();
     // Sessions whose last woken claim found nothing. Mostly another worker took the turn, but
     // a queued message also waits while an older one of its session is undecided (HTTP
@@ -62,10 +74,16 @@ pub(crate) async fn run(shared: Arc<Shared>, mut wake: mpsc::UnboundedReceiver<S
     loop {
         tokio::select! {
             () = shared.shutdown.cancelled() => break,
-            Some(key) = wake.recv() => {
+            Some(wake) = wake.recv() => {
+                let (key, queued) = match wake {
+                    Wake::Queued(key) => (key, true),
+                    Wake::Settled(key) => (key, false),
+                };
                 if let Some(pending) = active.get(&key) {
                     pending.fetch_add(1, Ordering::AcqRel);
-                } else {
+                } else if queued || drain_next.contains(&key) {
+                    // A settled message matters only to a session whose last claim found
+                    // nothing; for every other one it would be a claim that finds nothing.
                     spawn(&mut workers, &mut active, &mut drain_next, key, None);
                 }
             }
@@ -221,7 +239,7 @@ pub(crate) async fn recover(shared: &Arc<Shared>) -> anyhow::Result<()> {
         match row.status {
             InboundStatus::Received => redecide(shared, &row, true).await,
             _ => {
-                let _ = shared.wake.send(row.record.session_key);
+                let _ = shared.wake.send(Wake::Queued(row.record.session_key));
             }
         }
     }
