@@ -2,19 +2,15 @@
 //! same delivery stack the gateway uses (robot OpenAPI, retries, rate limits, chunking).
 
 use std::io::Read;
-use std::sync::Arc;
 
 use anyhow::{anyhow, bail};
 use clap::{Args, Subcommand};
 use dingtalk::api::OpenApiClient;
-use dingtalk::ids::{ClientId, ConversationId, RobotCode, StaffId};
+use dingtalk::ids::{ClientId, ConversationId, StaffId};
 
 use super::common::{ConfigArg, now_ms, open_store, pick_account};
 use crate::delivery::chunk::{self, ChunkOptions};
-use crate::delivery::{
-    Body, DeliveryStack, DingTalkOutbound, MAX_MENTIONS, Mentions, Outbound, OutboundMessage, RetryPolicy,
-    Target,
-};
+use crate::delivery::{Body, MAX_MENTIONS, Mentions, Outbound, OutboundMessage, Target};
 use crate::store::StoreBackend;
 
 /// Longest default title: DingTalk shows it in the conversation list and notifications.
@@ -101,7 +97,6 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
     )
     .endpoints(account.endpoints.clone())
     .build();
-    let sender = DingTalkOutbound::new(&account.id, RobotCode::new(account.robot_code.clone()), api);
     let mut mentions = Mentions::from_text(&text);
     mentions
         .user_ids
@@ -121,11 +116,10 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
         StoreBackend::Postgres(_) => Some(open_store(&config).await?),
         StoreBackend::Sqlite(_) => None,
     };
-    let outbound = DeliveryStack::new(Arc::new(sender))
-        .with_retry(RetryPolicy::default())
-        .with_rate_limit(account.rate_limits())
-        .with_shared_budget(store.as_ref().and_then(|s| s.shared_rate_budget()))
-        .build();
+    // No trace layer: its log lines would mix with this command's own output on stderr.
+    let outbound =
+        crate::gateway::account_stack(account, api, store.as_ref().and_then(|s| s.shared_rate_budget()))
+            .build();
     let result = send_parts(&*outbound, &account.id, &target, text, &args, &mentions).await;
     if let Some(store) = store {
         store.close().await;

@@ -328,21 +328,31 @@ async fn keep_status(shared: Arc<Shared>) {
     shared.status.remove();
 }
 
-fn delivery_stack(
+/// The layers every send as `account` goes through, the gateway's and `clawtalk message
+/// send`'s alike: DingTalk's OpenAPI under retries and the account's rate limits, which take
+/// from `shared_budget` too when replicas share one.
+pub(crate) fn account_stack(
     account: &crate::config::DingTalkAccount,
     api: OpenApiClient,
     shared_budget: Option<Arc<dyn crate::store::RateBudgetStore>>,
-) -> Arc<dyn Outbound> {
+) -> DeliveryStack {
     let sender = DingTalkOutbound::new(
         account.id.clone(),
         RobotCode::new(account.robot_code.clone()),
         api,
     );
-    let stack = DeliveryStack::new(Arc::new(sender))
+    DeliveryStack::new(Arc::new(sender))
         .with_retry(RetryPolicy::default())
         .with_rate_limit(account.rate_limits())
         .with_shared_budget(shared_budget)
-        .with_trace();
+}
+
+fn delivery_stack(
+    account: &crate::config::DingTalkAccount,
+    api: OpenApiClient,
+    shared_budget: Option<Arc<dyn crate::store::RateBudgetStore>>,
+) -> Arc<dyn Outbound> {
+    let stack = account_stack(account, api, shared_budget).with_trace();
     match account.custom_robot_target() {
         Some(robot) => stack.with_custom_robot(robot).build(),
         None => stack.build(),
