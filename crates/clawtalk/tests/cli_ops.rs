@@ -638,8 +638,12 @@ async fn cron_add_list_run_now_and_rm_against_the_gateways_store() {
 #[tokio::test]
 async fn cron_add_refuses_bad_schedules_and_targets_in_one_line() {
     let env = Env::new().await;
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (&["--cron", "every day", "--user", ALICE], "five fields"),
+        (
+            &["--cron", "*/1 * * * *", "--user", ALICE],
+            "may run at most every 15 minutes (limits.cronMinIntervalMinutes)",
+        ),
         (
             &["--at", "2020-01-01 09:00", "--user", ALICE],
             "has already passed",

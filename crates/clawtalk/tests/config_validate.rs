@@ -169,3 +169,57 @@ fn absurdly_deep_nesting_is_reported_not_a_crash() {
         "{text}"
     );
 }
+
+/// `limits` caps are whole numbers from 1 up: 0, a negative number or a string is an error
+/// naming the key and the accepted range; sensible values validate.
+#[test]
+fn agent_limits_reject_nonsense_with_the_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = r#"{
+      agents: {
+        defaults: { model: "deepseek/deepseek-chat", limits: { mediaPerTurn: 0, cronMinIntervalMinutes: -5 } },
+        list: [ { id: "main", limits: { partsPerAnswer: "ten", toolCallsPerRound: 0, sendsPerTurn: 3 } } ],
+      },
+      channels: { dingtalk: { clientId: "dingexample", clientSecret: "s" } },
+    }"#;
+    let path = write(dir.path(), "clawtalk.json", bad);
+    let out = run(
+        dir.path(),
+        &["config", "validate", "--config", &path],
+        &[("DEEPSEEK_API_KEY", "sk-deep")],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    for line in [
+        "agents.defaults.limits.mediaPerTurn: error: 0 is out of range; fix: use a whole number from 1 to 100",
+        "agents.defaults.limits.cronMinIntervalMinutes: error: -5 is out of range; fix: use a whole number from 1 to 1440",
+        "agents.list[0].limits.partsPerAnswer: error: expected an integer",
+        "agents.list[0].limits.toolCallsPerRound: error: 0 is out of range; fix: use a whole number from 1 to 128",
+        "agents.list[0].limits.sendsPerTurn:",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(line)),
+            "no line starting with {line:?} in:\n{stdout}"
+        );
+    }
+
+    let good = r#"{
+      agents: {
+        defaults: { model: "deepseek/deepseek-chat", limits: { mediaPerTurn: 5, cronMinIntervalMinutes: 60 } },
+        list: [ { id: "main", limits: { partsPerAnswer: 20, toolCallsPerRound: 8 } } ],
+      },
+      channels: { dingtalk: { clientId: "dingexample", clientSecret: "s" } },
+    }"#;
+    let path = write(dir.path(), "clawtalk.json", good);
+    let out = run(
+        dir.path(),
+        &["config", "validate", "--config", &path],
+        &[("DEEPSEEK_API_KEY", "sk-deep")],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("config is valid (0 errors, 0 warnings)"),
+        "{stdout}"
+    );
+}

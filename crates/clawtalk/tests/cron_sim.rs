@@ -337,3 +337,30 @@ async fn after_downtime_two_gateways_run_a_recent_miss_once_and_report_an_old_on
     a.shutdown(Duration::from_secs(5)).await;
     b.shutdown(Duration::from_secs(5)).await;
 }
+
+/// A task stored with an every-minute schedule (before `limits.cronMinIntervalMinutes`
+/// existed, or written by hand) runs, and its next run is the agent's minimum (default 15
+/// minutes) later, not a minute later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_every_minute_task_runs_no_more_often_than_the_minimum_interval() {
+    let w = world().await;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
+    let now = now_ms();
+    let task = store
+        .cron_create(w.webhook_task("ticker", "* * * * *", now - 60_000), now)
+        .await
+        .unwrap();
+    w.model
+        .push(Script::text("Tick.").when_last_user_contains("ticker: report"));
+    let gateway = w.start(&store, "cron-spacing").await;
+    let posts = w.wait_for_robot_posts(1, Duration::from_secs(20)).await;
+    assert!(posts.iter().any(|p| p.text.contains("Tick.")), "{posts:?}");
+    let task = store.cron_get(task.id).await.unwrap().unwrap();
+    let next = task.next_run_at_ms.expect("it keeps running");
+    assert!(
+        next >= now - 60_000 + 15 * 60_000,
+        "the next run is at least 15 minutes after the one that ran, not {} s later",
+        (next - now) / 1000
+    );
+    gateway.shutdown(Duration::from_secs(5)).await;
+}

@@ -1,4 +1,5 @@
-//! End to end, conversations: a DM, group mentions, two bots bound to two agents.
+//! End to end, conversations: a DM, group mentions, two bots bound to two agents, an answer
+//! too long to send in full.
 //! The real `clawtalk` binary against the DingTalk simulator and the mock model.
 
 mod support;
@@ -45,6 +46,51 @@ async fn dm_reaches_the_model_and_the_reply_comes_back_through_the_session_webho
         1,
         "exactly one reply"
     );
+}
+
+/// A 3 MB answer (about 800 parts of 3,800 characters) is sent as the agent's
+/// `limits.partsPerAnswer` parts, the last of which says the answer was truncated. (3 here:
+/// the gateway paces a chat's messages at DingTalk's 20 a minute, so the default 10 takes
+/// half a minute.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_megabyte_answer_is_cut_to_the_parts_cap_with_a_note() {
+    let world = World::start().await;
+    let paragraph = format!("{}\n\n", "The build log goes on and on. ".repeat(30));
+    let huge = paragraph.repeat(3_000_000 / paragraph.len());
+    let chunks: Vec<String> = huge
+        .as_bytes()
+        .chunks(64 * 1024)
+        .map(|c| String::from_utf8(c.to_vec()).expect("ASCII"))
+        .collect();
+    world
+        .model
+        .push(Script::chunks(chunks).when_last_user_contains("whole log"));
+    let text = world.config(OPEN, "").replace(
+        r#"model: "mock/e2e-model" }"#,
+        r#"model: "mock/e2e-model", limits: { partsPerAnswer: 3 } }"#,
+    );
+    assert!(
+        text.contains("partsPerAnswer"),
+        "the agent entry is where expected"
+    );
+    let config = world.write_config(&text);
+    let _gateway = world.start_gateway(&config).await;
+
+    let injected = world.dm(APP1, ALICE, "paste the whole log please");
+    let last = world
+        .wait_reply_containing(&injected.conversation_id, "Answer truncated")
+        .await;
+    assert!(
+        last.text.contains("⚠️ 回答过长，已截断。") && last.text.ends_with("(3/3)"),
+        "the last part carries the bilingual note: {:?}",
+        &last.text[last.text.len().saturating_sub(200)..]
+    );
+    let replies = world.replies(&injected.conversation_id);
+    assert_eq!(replies.len(), 3, "at most limits.partsPerAnswer parts");
+    for (i, part) in replies.iter().enumerate() {
+        assert!(part.text.ends_with(&format!("({}/3)", i + 1)), "part {i}");
+    }
+    assert!(replies[0].text.starts_with("The build log"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -205,3 +205,54 @@ async fn the_agent_sends_a_file_from_its_workspace() {
         "{tool_result}"
     );
 }
+
+/// One answer asking for 200 images sends the agent's `limits.mediaPerTurn` (default 10),
+/// runs at most `limits.toolCallsPerRound` (default 16) of the calls, tells the model "cap
+/// reached" for the others, and tells the user under the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_send_image_calls_send_the_cap_and_tell_the_user() {
+    let world = World::start().await;
+    let workspace = world.state_dir().join("workspace");
+    std::fs::create_dir_all(&workspace).unwrap();
+    std::fs::write(workspace.join("chart.png"), PNG).unwrap();
+    let mut flood = Script::tool_call("send_image", r#"{"path":"chart.png"}"#);
+    for _ in 1..200 {
+        flood = flood.and_tool_call("send_image", r#"{"path":"chart.png"}"#);
+    }
+    world.model.push(flood.when_last_user_contains("all the charts"));
+    world.model.push(Script::text("Here are your charts."));
+    let config = world.write_config(&world.config(OPEN, ""));
+    let _gateway = world.start_gateway(&config).await;
+
+    let injected = world.dm(APP1, ALICE, "send me all the charts");
+    let answer = world
+        .wait_reply_containing(&injected.conversation_id, "Here are your charts.")
+        .await;
+    let text = &answer.text;
+    assert!(
+        text.contains("每次回答最多发送 10 个图片或文件")
+            && text.contains("At most 10 images or files are sent per answer"),
+        "the user is told about the media cap: {text}"
+    );
+    assert!(
+        text.contains("more than 16 tool calls at once; 184 were not run"),
+        "and about the calls that did not run: {text}"
+    );
+    let images = world
+        .replies(&injected.conversation_id)
+        .into_iter()
+        .filter(|m| m.msg_type == "sampleImageMsg")
+        .count();
+    assert_eq!(images, 10, "exactly limits.mediaPerTurn images were sent");
+    let second = world.model.requests().into_iter().nth(1).expect("a second round");
+    let results: Vec<String> = second
+        .messages
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| m["content"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(results.len(), 200, "every call id gets a result");
+    let capped = |needle: &str| results.iter().filter(|r| r.contains(needle)).count();
+    assert_eq!(capped("cap reached: this turn already sent 10 images/files"), 6);
+    assert_eq!(capped("cap reached: at most 16 tool calls run per response"), 184);
+}

@@ -122,7 +122,8 @@ impl Tool for Create {
             name: "cron_create".into(),
             description: "Schedule a task: at each run you get `prompt` as an instruction and your answer is posted \
                 to the target. Repeating with `cron` (five fields: minute hour day-of-month month day-of-week, \
-                e.g. \"0 9 * * *\" = 9:00 daily, \"30 8 * * 1-5\" = 8:30 on weekdays) or once with `at` \
+                e.g. \"0 9 * * *\" = 9:00 daily, \"30 8 * * 1-5\" = 8:30 on weekdays; runs must be at least \
+                15 minutes apart unless the operator configured otherwise) or once with `at` \
                 (\"2026-12-02 09:00\", an RFC 3339 time, or \"in 10 minutes\"). Times are read in `timezone` \
                 (default Asia/Shanghai). The answer goes to this chat by default, to the user's DM with \
                 deliver_to \"dm\", or to a group custom robot when the user gives its webhook URL \
@@ -164,11 +165,18 @@ impl Tool for Create {
             at: args.at.as_deref(),
             timezone: args.timezone.as_deref(),
         };
+        let min_interval = tools
+            .config
+            .agent(agent_id)
+            .ok_or("this conversation's agent is no longer configured; tasks cannot be created here")?
+            .limits
+            .cron_min_interval;
         let who = Requester {
             account,
             agent_id,
             created_by: context.sender.clone(),
             origin: origin_of(context),
+            min_interval,
         };
         let now = crate::gateway::now_ms();
         let checked = check(&request, target, &who, now)?;
@@ -427,6 +435,10 @@ mod tests {
             (
                 r#"{"prompt":"x","cron":"0 9 * * *","when":"now"}"#,
                 "unknown field",
+            ),
+            (
+                r#"{"prompt":"x","cron":"*/1 * * * *"}"#,
+                "at most every 15 minutes (limits.cronMinIntervalMinutes)",
             ),
         ] {
             let err = create.call(args, &alice).await.unwrap_err();

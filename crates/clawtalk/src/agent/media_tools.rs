@@ -68,6 +68,10 @@ impl Tool for SendMedia {
         }
     }
 
+    fn sends_media(&self) -> bool {
+        true
+    }
+
     async fn call(&self, arguments: &str, context: &ToolContext) -> Result<String, String> {
         let args: Args = serde_json::from_str(arguments)
             .map_err(|e| format!("arguments must be a JSON object like {{\"path\": \"report.pdf\"}}: {e}"))?;

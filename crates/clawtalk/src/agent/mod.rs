@@ -4,6 +4,7 @@
 //! and then its fallbacks; it stops promptly when cancelled (`/stop`).
 
 mod action_card_tool;
+mod caps;
 mod cron_tools;
 mod events;
 mod media_tools;
@@ -160,6 +161,8 @@ impl AgentRuntime {
             .agent(agent_id)
             .ok_or_else(|| TurnError::UnknownAgent(agent_id.to_owned()))?;
         let mut last_error = None;
+        // Shared by every model tried: images a failed model sent were still sent.
+        let mut budget = caps::TurnBudget::new(agent.limits);
         for model in std::iter::once(&agent.model).chain(&agent.fallbacks) {
             match self
                 .run_with_model(
@@ -172,10 +175,17 @@ impl AgentRuntime {
                         cancel,
                         observer,
                     },
+                    &mut budget,
                 )
                 .await
             {
-                Ok(outcome) => return Ok(outcome),
+                Ok(mut outcome) => {
+                    if let Some(note) = budget.user_note() {
+                        tracing::warn!(agent = agent_id, "the turn hit a cap of limits: {note}");
+                        outcome.reply = format!("{}\n\n{note}", outcome.reply.trim_end());
+                    }
+                    return Ok(outcome);
+                }
                 Err(TurnError::Llm(e)) => {
                     tracing::warn!(agent = agent_id, model = %model_name(model), request_id = ?e.request_id(), error = %e, "model failed");
                     last_error = Some(TurnError::Llm(e));
@@ -191,6 +201,7 @@ impl AgentRuntime {
         agent: &AgentConfig,
         model: &ModelRef,
         input: &TurnInput<'_>,
+        budget: &mut caps::TurnBudget,
     ) -> Result<TurnOutcome, TurnError> {
         let TurnInput {
             history,
@@ -250,9 +261,21 @@ impl AgentRuntime {
                 });
             }
             messages.push(response.to_message());
-            for call in &response.tool_calls {
+            let run = budget.calls_to_run(response.tool_calls.len());
+            for (index, call) in response.tool_calls.iter().enumerate() {
                 if cancel.is_cancelled() {
                     return Err(TurnError::Cancelled);
+                }
+                // Every call gets a result (the API requires one per call id), run or not.
+                if index >= run {
+                    messages.push(ChatMessage::tool(&call.id, budget.call_refused()));
+                    continue;
+                }
+                if self.tools.sends_media(&call.name)
+                    && let Err(refused) = budget.take_media()
+                {
+                    messages.push(ChatMessage::tool(&call.id, refused));
+                    continue;
                 }
                 tracing::debug!(tool = %call.name, "tool call");
                 observer.send(AgentEvent::ToolStart(call.name.clone()));

@@ -186,3 +186,126 @@ async fn images_reach_vision_models_and_become_a_note_for_the_others() {
     assert!(text_only.contains("cannot view images"), "{text_only}");
     assert!(!text_only.contains("base64"), "{text_only}");
 }
+
+/// Counts its calls; `media` makes it count against `limits.mediaPerTurn`.
+struct Counting {
+    name: &'static str,
+    media: bool,
+    calls: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl Tool for Counting {
+    fn spec(&self) -> crate::llm::ToolSpec {
+        crate::llm::ToolSpec {
+            name: self.name.into(),
+            description: "counts".into(),
+            parameters: serde_json::json!({ "type": "object", "properties": {} }),
+        }
+    }
+
+    async fn call(&self, _arguments: &str, _context: &ToolContext) -> Result<String, String> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok("\"done\"".into())
+    }
+
+    fn sends_media(&self) -> bool {
+        self.media
+    }
+}
+
+fn counting(
+    registry: &mut ToolRegistry,
+    name: &'static str,
+    media: bool,
+) -> Arc<std::sync::atomic::AtomicUsize> {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    registry.register(Arc::new(Counting {
+        name,
+        media,
+        calls: Arc::clone(&calls),
+    }));
+    calls
+}
+
+fn calls(name: &str, n: usize) -> Script {
+    (1..n).fold(Script::tool_call(name, "{}"), |s, _| s.and_tool_call(name, "{}"))
+}
+
+#[tokio::test]
+async fn tool_calls_past_the_round_cap_and_media_past_the_turn_cap_do_not_run() {
+    let mock = MockModel::start().await.unwrap();
+    let cfg = config(&format!(
+        r#"{{ agents: {{ list: [ {{ id: "main", model: "mock/m", limits: {{ toolCallsPerRound: 4, mediaPerTurn: 3 }} }} ] }},
+              models: {{ providers: {{ mock: {{ baseUrl: "{}", apiKey: "sk-mock" }} }} }},
+              channels: {{ dingtalk: {{ clientId: "dingbot", clientSecret: "s" }} }} }}"#,
+        mock.base_url()
+    ));
+    let mut registry = ToolRegistry::builtin();
+    let lookups = counting(&mut registry, "lookup", false);
+    let pictures = counting(&mut registry, "picture", true);
+    mock.push(calls("lookup", 20));
+    mock.push(calls("picture", 2));
+    mock.push(calls("picture", 4));
+    mock.push(Script::text("Done."));
+    let rt = AgentRuntime::new(Arc::new(cfg), registry).unwrap();
+    let out = rt
+        .run_turn(
+            "main",
+            &[],
+            ChatMessage::user("go"),
+            &ToolContext::default(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    use std::sync::atomic::Ordering::SeqCst;
+    assert_eq!(lookups.load(SeqCst), 4, "limits.toolCallsPerRound");
+    assert_eq!(
+        pictures.load(SeqCst),
+        3,
+        "limits.mediaPerTurn counts across rounds"
+    );
+    let requests = mock.requests();
+    let results = |i: usize| -> Vec<String> {
+        requests[i]
+            .messages
+            .iter()
+            .filter(|m| m["role"] == "tool")
+            .map(|m| m["content"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let first = results(1);
+    assert_eq!(first.len(), 20, "every call id has a result");
+    assert_eq!(
+        first
+            .iter()
+            .filter(|r| r.contains("cap reached: at most 4 tool calls"))
+            .count(),
+        16
+    );
+    let last = results(3);
+    assert_eq!(
+        last.iter()
+            .filter(|r| r.contains("cap reached: this turn already sent 3 images/files"))
+            .count(),
+        3
+    );
+    assert!(out.reply.starts_with("Done.\n\n⚠️"), "{}", out.reply);
+    assert!(out.reply.contains("3 more were not sent"), "{}", out.reply);
+    assert!(
+        out.reply
+            .contains("more than 4 tool calls at once; 16 were not run"),
+        "{}",
+        out.reply
+    );
+    assert!(
+        !out.appended
+            .last()
+            .unwrap()
+            .text()
+            .unwrap_or_default()
+            .contains("⚠️"),
+        "the note is for the user, not the transcript"
+    );
+}

@@ -38,6 +38,12 @@ pub trait Tool: Send + Sync {
     /// Runs the tool. `arguments` is the model's JSON text (possibly invalid); the `Err` text is
     /// shown to the model so it can correct itself.
     async fn call(&self, arguments: &str, context: &ToolContext) -> Result<String, String>;
+
+    /// True for tools that send an image or file into the chat: they count against the
+    /// agent's `limits.mediaPerTurn`.
+    fn sends_media(&self) -> bool {
+        false
+    }
 }
 
 /// The tools available to agents, by name.
@@ -92,6 +98,12 @@ impl ToolRegistry {
     #[must_use]
     pub fn specs(&self) -> Arc<[ToolSpec]> {
         Arc::clone(&self.specs)
+    }
+
+    /// Whether the named tool sends media (unknown names do not).
+    #[must_use]
+    pub fn sends_media(&self, name: &str) -> bool {
+        self.tools.get(name).is_some_and(|t| t.sends_media())
     }
 
     /// Runs the named tool; an unknown name is reported to the model, not raised.

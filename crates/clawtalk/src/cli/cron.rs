@@ -151,9 +151,9 @@ async fn list(store: &dyn CronStore, all: bool) -> anyhow::Result<()> {
 async fn add(store: &dyn CronStore, config: &Config, args: &AddArgs) -> anyhow::Result<()> {
     let account = pick_account(config, args.account.as_deref())?;
     let agent_id = args.agent.as_deref().unwrap_or(&config.default_agent);
-    if config.agent(agent_id).is_none() {
+    let Some(agent) = config.agent(agent_id) else {
         bail!("agent {agent_id:?} is not configured; pick one of agents.list with --agent");
-    }
+    };
     let target = match (&args.webhook, &args.user, &args.group) {
         (Some(url), _, _) => {
             let secret = match &args.secret_env {
@@ -183,6 +183,7 @@ async fn add(store: &dyn CronStore, config: &Config, args: &AddArgs) -> anyhow::
         agent_id,
         created_by: None,
         origin: None,
+        min_interval: agent.limits.cron_min_interval,
     };
     let now = now_ms();
     let checked = check(&request, target, &who, now).map_err(|e| anyhow!(e))?;

@@ -8,7 +8,7 @@ use url::Url;
 
 use super::channels::CHANNELS;
 use super::reader::{Ctx, IGNORED_KEY, Node, Obj, is_valid_id, path_value};
-use super::types::{ApiKind, Identity, ModelInfo, ModelRef, PeerKind};
+use super::types::{AgentLimits, ApiKind, Identity, ModelInfo, ModelRef, PeerKind};
 
 /// A model reference and the key path it was written at.
 #[derive(Clone)]
@@ -35,6 +35,7 @@ pub(crate) struct AgentDraft {
     pub(crate) system_prompt: Option<String>,
     pub(crate) workspace: Option<PathBuf>,
     pub(crate) identity: Identity,
+    pub(crate) limits: LimitsDraft,
 }
 
 /// `agents.defaults`.
@@ -43,6 +44,65 @@ pub(crate) struct AgentDefaults {
     pub(crate) model: ModelSpec,
     pub(crate) workspace: Option<PathBuf>,
     pub(crate) system_prompt: Option<String>,
+    pub(crate) limits: LimitsDraft,
+}
+
+/// `limits` as written; `None` = not given (inherit).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct LimitsDraft {
+    pub(crate) media_per_turn: Option<u32>,
+    pub(crate) parts_per_answer: Option<u32>,
+    pub(crate) tool_calls_per_round: Option<u32>,
+    pub(crate) cron_min_interval_minutes: Option<u32>,
+}
+
+impl LimitsDraft {
+    /// Each key from `self`, else from `defaults`, else the built-in default.
+    pub(crate) fn resolve(self, defaults: Self) -> AgentLimits {
+        let builtin = AgentLimits::default();
+        let minutes = self
+            .cron_min_interval_minutes
+            .or(defaults.cron_min_interval_minutes);
+        AgentLimits {
+            media_per_turn: self
+                .media_per_turn
+                .or(defaults.media_per_turn)
+                .unwrap_or(builtin.media_per_turn),
+            parts_per_answer: self
+                .parts_per_answer
+                .or(defaults.parts_per_answer)
+                .unwrap_or(builtin.parts_per_answer),
+            tool_calls_per_round: self
+                .tool_calls_per_round
+                .or(defaults.tool_calls_per_round)
+                .unwrap_or(builtin.tool_calls_per_round),
+            cron_min_interval: minutes.map_or(builtin.cron_min_interval, |m| {
+                std::time::Duration::from_secs(u64::from(m) * 60)
+            }),
+        }
+    }
+}
+
+/// `limits { … }`: every cap must be at least 1 (0 would switch the feature off silently;
+/// a tool the operator does not want is better left out of the agent's reach).
+fn read_limits(obj: &Obj<'_>, cx: &mut Ctx<'_>) -> LimitsDraft {
+    let Some(limits) = obj.get("limits").and_then(|n| n.node().object(cx)) else {
+        return LimitsDraft::default();
+    };
+    let mut int = |key: &'static str, max: i64| {
+        limits
+            .get(key)
+            .and_then(|n| n.node().int_in(cx, 1, max))
+            .and_then(|n| u32::try_from(n).ok())
+    };
+    let draft = LimitsDraft {
+        media_per_turn: int("mediaPerTurn", 100),
+        parts_per_answer: int("partsPerAnswer", 100),
+        tool_calls_per_round: int("toolCallsPerRound", 128),
+        cron_min_interval_minutes: int("cronMinIntervalMinutes", 1_440),
+    };
+    limits.finish(cx, &[], IGNORED_KEY);
+    draft
 }
 
 #[derive(Default)]
@@ -122,6 +182,7 @@ pub(crate) fn read_agents(agents: &Obj<'_>, cx: &mut Ctx<'_>) -> Agents {
                 .unwrap_or_default(),
             workspace: defaults.get("workspace").and_then(|n| path_value(&n.node(), cx)),
             system_prompt: defaults.get("systemPrompt").and_then(|n| n.node().string(cx)),
+            limits: read_limits(&defaults, cx),
         };
         defaults.finish(cx, DEFAULTS_KEYS_IGNORED, IGNORED_KEY);
     }
@@ -212,6 +273,7 @@ fn read_agent(id: Option<String>, obj: &Obj<'_>, cx: &mut Ctx<'_>) -> Option<Age
             identity
         })
         .unwrap_or_default();
+    let limits = read_limits(obj, cx);
     obj.finish(cx, AGENT_KEYS_IGNORED, IGNORED_KEY);
     let id = id?;
     if !is_valid_id(&id) {
@@ -231,6 +293,7 @@ fn read_agent(id: Option<String>, obj: &Obj<'_>, cx: &mut Ctx<'_>) -> Option<Age
         system_prompt,
         workspace,
         identity,
+        limits,
     })
 }
 

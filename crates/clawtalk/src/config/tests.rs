@@ -731,3 +731,45 @@ fn provider_timeout_seconds() {
         "a zero timeout is refused at its path: {errors}"
     );
 }
+
+#[test]
+fn agent_limits_inherit_key_by_key_from_the_defaults() {
+    let loaded = load_ok(
+        r#"{ agents: {
+               defaults: { model: "deepseek/deepseek-chat", limits: { mediaPerTurn: 4, cronMinIntervalMinutes: 60 } },
+               list: [ { id: "main", limits: { mediaPerTurn: 2, partsPerAnswer: 30 } }, { id: "other" } ] },
+             channels: { dingtalk: { clientId: "dingx", clientSecret: "s" } } }"#,
+        &[("DEEPSEEK_API_KEY", "k")],
+    );
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let c = &loaded.config;
+    let hour = std::time::Duration::from_secs(3_600);
+    let main = c.agent("main").unwrap().limits;
+    assert_eq!(
+        main,
+        AgentLimits {
+            media_per_turn: 2,
+            parts_per_answer: 30,
+            tool_calls_per_round: 16,
+            cron_min_interval: hour,
+        }
+    );
+    let other = c.agent("other").unwrap().limits;
+    assert_eq!(
+        other,
+        AgentLimits {
+            media_per_turn: 4,
+            cron_min_interval: hour,
+            ..AgentLimits::default()
+        }
+    );
+    assert_eq!(
+        AgentLimits::default(),
+        AgentLimits {
+            media_per_turn: 10,
+            parts_per_answer: 10,
+            tool_calls_per_round: 16,
+            cron_min_interval: std::time::Duration::from_secs(15 * 60),
+        }
+    );
+}

@@ -116,6 +116,41 @@ pub struct AgentConfig {
     pub workspace: PathBuf,
     /// Persona shown to users.
     pub identity: Identity,
+    /// `limits` (clawtalk key): caps on what one turn of the model can make the bot do.
+    pub limits: AgentLimits,
+}
+
+/// `limits { mediaPerTurn, partsPerAnswer, toolCallsPerRound, cronMinIntervalMinutes }`
+/// (clawtalk keys) of an agent, each falling back to `agents.defaults.limits`, then to the
+/// default below. A model that loops or misreads a request must not flood a chat: DingTalk
+/// accepts about 20 messages a minute per conversation, and every message past that waits
+/// in the queue of everything else the chat is owed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentLimits {
+    /// `mediaPerTurn`, default 10: `send_image`/`send_file` calls that send in one turn;
+    /// later calls are refused (the model and the user are told).
+    pub media_per_turn: u32,
+    /// `partsPerAnswer`, default 10: messages one answer is split into (10 × 3,800
+    /// characters, about half a minute of a chat's budget); the rest is cut off with a
+    /// visible "answer truncated" note.
+    pub parts_per_answer: u32,
+    /// `toolCallsPerRound`, default 16: tool calls run from one model response; the others
+    /// are answered "cap reached" without running.
+    pub tool_calls_per_round: u32,
+    /// `cronMinIntervalMinutes`, default 15: the shortest time between two runs of a
+    /// scheduled task of this agent (each run is a model turn and a message).
+    pub cron_min_interval: Duration,
+}
+
+impl Default for AgentLimits {
+    fn default() -> Self {
+        Self {
+            media_per_turn: 10,
+            parts_per_answer: 10,
+            tool_calls_per_round: 16,
+            cron_min_interval: Duration::from_secs(15 * 60),
+        }
+    }
 }
 
 /// `identity { name, emoji, theme, avatar }`.

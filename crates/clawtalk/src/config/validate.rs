@@ -131,6 +131,7 @@ fn agents(
             system_prompt: None,
             workspace: None,
             identity: Default::default(),
+            limits: Default::default(),
         };
         vec![&implicit]
     } else {
@@ -228,6 +229,7 @@ fn agents(
             system_prompt: a.system_prompt.clone().or_else(|| defaults.system_prompt.clone()),
             workspace,
             identity: a.identity.clone(),
+            limits: a.limits.resolve(defaults.limits),
         });
     }
     (out, default_id, used)

@@ -51,13 +51,16 @@ pub struct Plan {
 }
 
 /// Decides for a task scheduled at `next_run_at_ms` (with an optional `run-now` request
-/// at `requested_ms`) at `now_ms`.
+/// at `requested_ms`) at `now_ms`. The next run is at least `min_gap_ms` after this one
+/// (the agent's `limits.cronMinIntervalMinutes`) after it starts: creation refuses tighter schedules, and
+/// this keeps one stored before the limit (or edited by hand) from running more often.
 #[must_use]
 pub fn plan(
     schedule: &Schedule,
     next_run_at_ms: Option<i64>,
     requested_ms: Option<i64>,
     now_ms: i64,
+    min_gap_ms: i64,
 ) -> Plan {
     if let Some(requested) = requested_ms {
         return Plan {
@@ -80,7 +83,7 @@ pub fn plan(
     };
     Plan {
         action,
-        next_run_at_ms: schedule.next_after(now_ms.max(due)),
+        next_run_at_ms: schedule.next_after(now_ms.max(due).saturating_add((min_gap_ms - 1).max(0))),
         served_request_ms: None,
     }
 }
@@ -94,6 +97,9 @@ mod tests {
     /// 2026-12-02 09:00 in Shanghai.
     const NINE: i64 = 1_796_173_200_000;
 
+    /// The default `limits.cronMinIntervalMinutes`.
+    const GAP: i64 = 15 * MIN;
+
     fn daily() -> Schedule {
         Schedule::cron("0 9 * * *", timezone(None).unwrap()).unwrap()
     }
@@ -101,7 +107,7 @@ mod tests {
     #[test]
     fn a_run_on_time_or_within_the_grace_runs_once_and_moves_to_tomorrow() {
         for late in [0, 20 * MIN, 30 * MIN] {
-            let p = plan(&daily(), Some(NINE), None, NINE + late);
+            let p = plan(&daily(), Some(NINE), None, NINE + late, GAP);
             assert_eq!(p.action, Action::Run { due_ms: NINE }, "{late}");
             assert_eq!(p.next_run_at_ms, Some(NINE + 1_440 * MIN));
         }
@@ -111,11 +117,11 @@ mod tests {
     fn after_a_long_downtime_one_notice_and_the_next_future_run() {
         // Down for three days and six hours: one missed notice, not four runs.
         let now = NINE + 3 * 1_440 * MIN + 6 * 60 * MIN;
-        let p = plan(&daily(), Some(NINE), None, now);
+        let p = plan(&daily(), Some(NINE), None, now, GAP);
         assert_eq!(p.action, Action::Missed { due_ms: NINE });
         assert_eq!(p.next_run_at_ms, Some(NINE + 4 * 1_440 * MIN));
         assert!(p.next_run_at_ms.unwrap() > now);
-        let late = plan(&daily(), Some(NINE), None, NINE + 31 * MIN);
+        let late = plan(&daily(), Some(NINE), None, NINE + 31 * MIN, GAP);
         assert_eq!(
             late.action,
             Action::Missed { due_ms: NINE },
@@ -127,9 +133,9 @@ mod tests {
     fn one_shots_end_after_their_run_or_notice() {
         let tz = timezone(None).unwrap();
         let once = Schedule::once("2026-12-02 09:00", tz, NINE - MIN).unwrap();
-        let p = plan(&once, Some(NINE), None, NINE + MIN);
+        let p = plan(&once, Some(NINE), None, NINE + MIN, GAP);
         assert_eq!((p.action, p.next_run_at_ms), (Action::Run { due_ms: NINE }, None));
-        let p = plan(&once, Some(NINE), None, NINE + 120 * MIN);
+        let p = plan(&once, Some(NINE), None, NINE + 120 * MIN, GAP);
         assert_eq!(
             (p.action, p.next_run_at_ms),
             (Action::Missed { due_ms: NINE }, None)
@@ -137,8 +143,28 @@ mod tests {
     }
 
     #[test]
+    fn runs_are_spaced_by_the_minimum_interval() {
+        let every_minute = Schedule::cron("* * * * *", timezone(None).unwrap()).unwrap();
+        let p = plan(&every_minute, Some(NINE), None, NINE, GAP);
+        assert_eq!(p.action, Action::Run { due_ms: NINE });
+        assert_eq!(p.next_run_at_ms, Some(NINE + GAP), "not NINE + 1 minute");
+        let late = plan(&every_minute, Some(NINE), None, NINE + 20 * MIN, GAP);
+        assert_eq!(
+            late.next_run_at_ms,
+            Some(NINE + 35 * MIN),
+            "spacing counts from when the run starts"
+        );
+        let p = plan(&daily(), Some(NINE), None, NINE, GAP);
+        assert_eq!(
+            p.next_run_at_ms,
+            Some(NINE + 1_440 * MIN),
+            "a wider schedule is unchanged"
+        );
+    }
+
+    #[test]
     fn run_now_runs_at_once_and_keeps_the_schedule() {
-        let p = plan(&daily(), Some(NINE), Some(NINE - 100 * MIN), NINE - 99 * MIN);
+        let p = plan(&daily(), Some(NINE), Some(NINE - 100 * MIN), NINE - 99 * MIN, GAP);
         assert_eq!(
             p.action,
             Action::Run {
@@ -149,7 +175,7 @@ mod tests {
             (p.next_run_at_ms, p.served_request_ms),
             (Some(NINE), Some(NINE - 100 * MIN))
         );
-        let idle = plan(&daily(), Some(NINE), None, NINE - MIN);
+        let idle = plan(&daily(), Some(NINE), None, NINE - MIN, GAP);
         assert_eq!((idle.action, idle.next_run_at_ms), (Action::Nothing, Some(NINE)));
     }
 }

@@ -1,6 +1,8 @@
 //! A task as a user or the operator asks for it, checked and turned into a [`NewCronTask`].
 //! The agent's `cron_create` tool and `clawtalk cron add` share these rules.
 
+use std::time::Duration;
+
 use url::Url;
 
 use super::schedule::{Schedule, local, timezone};
@@ -38,6 +40,8 @@ pub struct Requester<'a> {
     pub created_by: Option<String>,
     /// The chat it was asked in (`user:<staffId>` / `group:<cid>`).
     pub origin: Option<String>,
+    /// The agent's `limits.cronMinIntervalMinutes`: the shortest time between two runs.
+    pub min_interval: Duration,
 }
 
 /// A checked request: the task to store and its schedule.
@@ -81,6 +85,7 @@ pub fn check(
     let Some(next) = schedule.next_after(now_ms) else {
         return Err("that schedule has no future run".into());
     };
+    check_spacing(&schedule, who, now_ms)?;
     let name = non_empty(request.name).map_or_else(|| default_name(prompt), str::to_owned);
     if name.chars().count() > MAX_NAME_CHARS {
         return Err(format!(
@@ -104,6 +109,29 @@ pub fn check(
         },
         schedule,
     })
+}
+
+/// Refuses a schedule with two runs closer than the agent's minimum interval.
+fn check_spacing(schedule: &Schedule, who: &Requester<'_>, now_ms: i64) -> Result<(), String> {
+    let min_ms = i64::try_from(who.min_interval.as_millis()).unwrap_or(i64::MAX);
+    let Some((first, second)) = schedule.runs_closer_than(min_ms, now_ms) else {
+        return Ok(());
+    };
+    let minutes = who.min_interval.as_secs().div_ceil(60);
+    let (tz, gap) = (schedule.tz(), (second - first) / 60_000);
+    let wider = match minutes {
+        0..60 => format!("\"*/{minutes} * * * *\" (every {minutes} minutes)"),
+        60 => "\"0 * * * *\" (hourly)".to_owned(),
+        _ => "\"0 9 * * *\" (9:00 daily)".to_owned(),
+    };
+    Err(format!(
+        "the schedule runs too often: {} and {} are {gap} minute(s) apart, and tasks of agent {:?} \
+         may run at most every {minutes} minutes (limits.cronMinIntervalMinutes); use a wider \
+         schedule such as {wider}, or ask the operator to lower limits.cronMinIntervalMinutes",
+        local(first, tz),
+        local(second, tz),
+        who.agent_id,
+    ))
 }
 
 /// A custom robot target. The URL must be the account's DingTalk host's `/robot/send` with
@@ -198,6 +226,7 @@ mod tests {
             agent_id: "main",
             created_by: Some("0312".into()),
             origin: Some("user:0312".into()),
+            min_interval: Duration::from_secs(15 * 60),
         }
     }
 
@@ -270,6 +299,35 @@ mod tests {
             let err = check(&request, target(), &who(&account), NOW).unwrap_err();
             assert!(err.contains(expected), "{request:?}: {err}");
         }
+    }
+
+    #[test]
+    fn a_schedule_tighter_than_the_minimum_interval_is_refused() {
+        let account = account();
+        let request = |cron| TaskRequest {
+            prompt: "poll the build",
+            cron: Some(cron),
+            ..TaskRequest::default()
+        };
+        let target = || CronTarget::User("0312".into());
+        let err = check(&request("*/1 * * * *"), target(), &who(&account), NOW).unwrap_err();
+        assert!(
+            err.contains("1 minute(s) apart")
+                && err.contains("every 15 minutes")
+                && err.contains("limits.cronMinIntervalMinutes")
+                && err.contains("\"*/15 * * * *\""),
+            "{err}"
+        );
+        assert!(check(&request("*/15 * * * *"), target(), &who(&account), NOW).is_ok());
+        let hourly = Requester {
+            min_interval: Duration::from_secs(3_600),
+            ..who(&account)
+        };
+        let err = check(&request("*/30 * * * *"), target(), &hourly, NOW).unwrap_err();
+        assert!(
+            err.contains("every 60 minutes") && err.contains("\"0 * * * *\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -52,6 +52,10 @@ pub enum ScheduleError {
     NoSuchLocalTime(String),
 }
 
+/// Most runs [`Schedule::runs_closer_than`] looks at: more than a year of a schedule that
+/// keeps a 15-minute spacing.
+pub const GAP_SCAN_RUNS: usize = 40_000;
+
 /// A parsed schedule.
 #[derive(Debug, Clone)]
 pub struct Schedule {
@@ -193,6 +197,27 @@ impl Schedule {
                     .map(|t| t.timestamp_millis())
             }
         }
+    }
+
+    /// Two consecutive runs after `from_ms` closer together than `min_ms`, if any within a
+    /// year (or the first [`GAP_SCAN_RUNS`] runs). A rarer close pair (say, the 31st at 23:59
+    /// and the 1st at 00:00) can slip through; the scheduler spaces runs by the minimum
+    /// anyway ([`super::due::plan`]), so this only decides whether to refuse the expression.
+    #[must_use]
+    pub fn runs_closer_than(&self, min_ms: i64, from_ms: i64) -> Option<(i64, i64)> {
+        let until = from_ms.saturating_add(366 * 86_400_000);
+        let mut previous = self.next_after(from_ms)?;
+        for _ in 0..GAP_SCAN_RUNS {
+            let next = self.next_after(previous)?;
+            if next - previous < min_ms {
+                return Some((previous, next));
+            }
+            if next > until {
+                break;
+            }
+            previous = next;
+        }
+        None
     }
 
     /// For people: `cron 0 9 * * * (Asia/Shanghai)` or `once at 2026-12-02 09:00 (Asia/Shanghai)`.
@@ -362,6 +387,30 @@ mod tests {
         let back = Schedule::stored(kind, &text, "Asia/Shanghai").unwrap();
         assert_eq!(back.next_after(NOW), Some(nine));
         assert_eq!(once.describe(), "once at 2026-12-02 09:00 (Asia/Shanghai)");
+    }
+
+    #[test]
+    fn runs_closer_than_the_minimum_are_found() {
+        const MIN: i64 = 60_000;
+        let tz = shanghai();
+        let every_minute = Schedule::cron("*/1 * * * *", tz).unwrap();
+        let (a, b) = every_minute.runs_closer_than(15 * MIN, NOW).unwrap();
+        assert_eq!(b - a, MIN);
+        let quarter = Schedule::cron("*/15 * * * *", tz).unwrap();
+        assert_eq!(quarter.runs_closer_than(15 * MIN, NOW), None);
+        assert!(quarter.runs_closer_than(16 * MIN, NOW).is_some());
+        // Only close once a day, hours after the first run looked at.
+        let pair = Schedule::cron("0,5 17 * * *", tz).unwrap();
+        let (a, b) = pair.runs_closer_than(15 * MIN, NOW).unwrap();
+        assert_eq!((local(a, tz).as_str(), b - a), ("2026-12-02 17:00", 5 * MIN));
+        assert_eq!(
+            Schedule::cron("0 9 * * *", tz)
+                .unwrap()
+                .runs_closer_than(15 * MIN, NOW),
+            None
+        );
+        let once = Schedule::once("in 10 minutes", tz, NOW).unwrap();
+        assert_eq!(once.runs_closer_than(15 * MIN, NOW), None, "one run has no gap");
     }
 
     #[test]

@@ -103,11 +103,14 @@ pub fn split_with(text: &str, options: &ChunkOptions) -> Vec<Chunk> {
         };
         let ranges = doc.cut(limits, marker);
         if ranges.len() < 10usize.pow(digits) {
-            return doc.render(&ranges);
+            return doc.render(&ranges, None);
         }
         digits += 1;
     }
 }
+
+/// Between the last part's text and a `tail`.
+const TAIL_SEPARATOR: &str = "\n\n";
 
 /// JSON-escaped length of `s` in bytes, as serde_json writes it.
 #[must_use]
@@ -375,8 +378,9 @@ impl<'a> Doc<'a> {
         self.text.len()
     }
 
-    /// The parts' texts: reopened fence, slice, closing fence, marker.
-    fn render(&self, ranges: &[Range<usize>]) -> Vec<Chunk> {
+    /// The parts' texts: reopened fence, slice, closing fence, marker. `tail` goes at the end
+    /// of the last part (before its marker, after closing a fence left open there).
+    fn render(&self, ranges: &[Range<usize>], tail: Option<&str>) -> Vec<Chunk> {
         let n = ranges.len();
         ranges
             .iter()
@@ -390,13 +394,18 @@ impl<'a> Doc<'a> {
                     text.push('\n');
                 }
                 text.push_str(&self.text[range.clone()]);
-                if i + 1 < n
+                let tail = tail.filter(|_| i + 1 == n);
+                if (i + 1 < n || tail.is_some())
                     && let Some(f) = self.fence_at(range.end)
                 {
                     if !text.ends_with('\n') {
                         text.push('\n');
                     }
                     text.push_str(&f.close);
+                }
+                if let Some(tail) = tail {
+                    text.push_str(TAIL_SEPARATOR);
+                    text.push_str(tail);
                 }
                 if n > 1 {
                     // A closing fence followed by text on its line is no longer a closing fence.
@@ -438,6 +447,9 @@ fn fence_line(line: &str) -> Option<FenceLine<'_>> {
         info: trimmed[len..].trim(),
     })
 }
+
+mod cap;
+pub use cap::{Capped, TRUNCATED_NOTE, split_capped};
 
 #[cfg(test)]
 mod tests;

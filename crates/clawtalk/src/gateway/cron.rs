@@ -15,7 +15,7 @@ use dingtalk::ids::{ConversationId, MsgId, RobotCode, StaffId};
 
 use super::ingest::{Stored, persist};
 use super::{Shared, decide, now_ms};
-use crate::config::DingTalkAccount;
+use crate::config::{AgentLimits, DingTalkAccount};
 use crate::cron::Schedule;
 use crate::cron::due::{self, Action};
 use crate::cron::request::next_run_text;
@@ -93,7 +93,19 @@ async fn fire(shared: &Arc<Shared>, task: &CronTask, now: i64) -> anyhow::Result
             return Ok(());
         }
     };
-    let plan = due::plan(&schedule, task.next_run_at_ms, task.run_requested_at_ms, now);
+    let min_gap = shared
+        .config
+        .agent(&task.spec.agent_id)
+        .map_or_else(AgentLimits::default, |a| a.limits)
+        .cron_min_interval;
+    let min_gap_ms = i64::try_from(min_gap.as_millis()).unwrap_or(i64::MAX);
+    let plan = due::plan(
+        &schedule,
+        task.next_run_at_ms,
+        task.run_requested_at_ms,
+        now,
+        min_gap_ms,
+    );
     match plan.action {
         Action::Run { due_ms } => {
             let text = prompt_for(task, &schedule, due_ms);

@@ -108,16 +108,19 @@ pub(crate) async fn send(
     inbound: &InboundMessage,
     text: &str,
 ) -> anyhow::Result<()> {
-    send_with_cards(shared, id, inbound, text, &[]).await
+    let max_parts = crate::config::AgentLimits::default().parts_per_answer;
+    send_with_cards(shared, id, inbound, text, &[], max_parts).await
 }
 
-/// [`send`], followed by `action_cards` (planned together, so each is sent exactly once).
+/// [`send`], in at most `max_parts` parts (the rest cut off with a note), followed by
+/// `action_cards` (planned together, so each is sent exactly once).
 pub(crate) async fn send_with_cards(
     shared: &Arc<Shared>,
     id: InboundId,
     inbound: &InboundMessage,
     text: &str,
     action_cards: &[ActionCard],
+    max_parts: u32,
 ) -> anyhow::Result<()> {
     let markdown = shared
         .config
@@ -132,7 +135,16 @@ pub(crate) async fn send_with_cards(
         text
     };
     let title = title_of(text);
-    let parts = chunk::split(text, chunk::DEFAULT_MAX_CHARS)
+    let capped = chunk::split_capped(
+        text,
+        &chunk::ChunkOptions::default(),
+        usize::try_from(max_parts).unwrap_or(usize::MAX),
+    );
+    if capped.truncated {
+        tracing::warn!(inbound = ?id, max_parts, "answer truncated to limits.partsPerAnswer parts");
+    }
+    let parts = capped
+        .parts
         .into_iter()
         .zip(1u32..)
         .map(|(text, part)| {

@@ -131,6 +131,11 @@ async fn try_run(
         action_cards: ActionCards::default(),
     };
     let action_cards = context.action_cards.clone();
+    let max_parts = shared
+        .config
+        .agent(&agent_id)
+        .map_or_else(crate::config::AgentLimits::default, |a| a.limits)
+        .parts_per_answer;
 
     let cancel = CancellationToken::new();
     register(shared, &key, Some(cancel.clone()));
@@ -197,7 +202,18 @@ async fn try_run(
                 under_lease(
                     shared,
                     &turn,
-                    answer(shared, id, &inbound, card, &text, false, &cards),
+                    answer(
+                        shared,
+                        id,
+                        &inbound,
+                        card,
+                        Answer {
+                            text: &text,
+                            failed: false,
+                            action_cards: &cards,
+                            max_parts,
+                        },
+                    ),
                 )
             );
             if let Err(error) = written {
@@ -225,7 +241,18 @@ async fn try_run(
             let Some(send) = under_lease(
                 shared,
                 &turn,
-                answer(shared, id, &inbound, card, &text, true, &[]),
+                answer(
+                    shared,
+                    id,
+                    &inbound,
+                    card,
+                    Answer {
+                        text: &text,
+                        failed: true,
+                        action_cards: &[],
+                        max_parts,
+                    },
+                ),
             )
             .await
             else {
@@ -237,6 +264,16 @@ async fn try_run(
     }
 }
 
+/// What [`answer`] sends.
+struct Answer<'a> {
+    text: &'a str,
+    /// A failure notice rather than the model's answer.
+    failed: bool,
+    action_cards: &'a [ActionCard],
+    /// `limits.partsPerAnswer` of the turn's agent.
+    max_parts: u32,
+}
+
 /// Sends the turn's answer (or failure notice): into its streaming card, into fresh cards in
 /// non-streaming card mode, else as markdown or text messages; the action cards follow.
 async fn answer(
@@ -244,10 +281,14 @@ async fn answer(
     id: crate::store::InboundId,
     inbound: &InboundMessage,
     card: Option<CardTurn>,
-    text: &str,
-    failed: bool,
-    action_cards: &[ActionCard],
+    answer: Answer<'_>,
 ) -> anyhow::Result<()> {
+    let Answer {
+        text,
+        failed,
+        action_cards,
+        max_parts,
+    } = answer;
     let notice;
     let text = if failed {
         notice = cron::failure_notice(inbound, text);
@@ -271,7 +312,7 @@ async fn answer(
         tracing::info!(inbound = ?id, card_calls = calls.load(Ordering::Relaxed), "AI card answer");
         return result;
     }
-    reply::send_with_cards(shared, id, inbound, text, action_cards).await
+    reply::send_with_cards(shared, id, inbound, text, action_cards, max_parts).await
 }
 
 /// Runs `work` while renewing the turn's lease: replies can wait minutes behind DingTalk's
