@@ -6,21 +6,27 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use super::{Shared, now_ms};
 use crate::store::Store;
 
 /// How often the purge runs; the first run is at start.
 pub(super) const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
-/// Purges every [`PURGE_EVERY`] until shutdown.
+/// Purges at start and every [`PURGE_EVERY`] until shutdown.
 pub(super) async fn run(shared: Arc<Shared>) {
     let retention = shared.config.store.retention();
+    purge_loop(shared.store.as_ref(), retention, &shared.shutdown).await;
+}
+
+async fn purge_loop(store: &dyn Store, retention: Duration, shutdown: &CancellationToken) {
     let mut tick = tokio::time::interval(PURGE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            () = shared.shutdown.cancelled() => break,
-            _ = tick.tick() => { purge_once(shared.store.as_ref(), retention, now_ms()).await; }
+            () = shutdown.cancelled() => break,
+            _ = tick.tick() => { purge_once(store, retention, now_ms()).await; }
         }
     }
 }
@@ -157,6 +163,40 @@ mod tests {
             Some(0)
         );
         assert!(store.inbound(again).await.unwrap().is_some());
+        store.close().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_loop_purges_at_start_and_again_until_shutdown() {
+        let sqlite = Arc::new(SqliteStore::in_memory().await.unwrap());
+        let store: Arc<dyn Store> = sqlite;
+        // Rows from the 1970s are older than any retention at the real clock's now.
+        let first = finished(store.as_ref(), "first", TurnOutcome::Replied, true, 1_000).await;
+        let shutdown = CancellationToken::new();
+        let looping = tokio::spawn({
+            let (store, shutdown) = (Arc::clone(&store), shutdown.clone());
+            async move { purge_loop(store.as_ref(), Duration::from_secs(86_400), &shutdown).await }
+        });
+        let gone = |id| {
+            let store = Arc::clone(&store);
+            async move {
+                for _ in 0..1_000 {
+                    if store.inbound(id).await.unwrap().is_none() {
+                        return true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                false
+            }
+        };
+        assert!(gone(first).await, "purged at start");
+        // Paused time jumps ahead whenever the runtime waits on the store's thread, so
+        // exactly when the next run comes is not observable here; that it comes is.
+        let later = finished(store.as_ref(), "later", TurnOutcome::Replied, true, 2_000).await;
+        tokio::time::sleep(PURGE_EVERY).await;
+        assert!(gone(later).await, "purged by a later run");
+        shutdown.cancel();
+        looping.await.unwrap();
         store.close().await;
     }
 }
