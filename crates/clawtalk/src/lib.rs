@@ -15,6 +15,7 @@
 //! - [`media`]: received pictures and files for the agent, images and files it sends.
 //! - [`memory`]: allocator settings and dropping start-up pages from the resident set.
 //! - [`logfile`]: the gateway's size-capped JSON-lines log file (`clawtalk logs`).
+//! - [`owner_only`]: the state directory and its logs kept owner-only (tightened at start).
 //! - [`llm`]: the OpenAI-compatible model client (DashScope, DeepSeek, Kimi, GLM, any `baseUrl`).
 //! - [`onboard`]: `clawtalk onboard dingtalk` / `channels add`: the setup wizard.
 //! - [`delivery`]: outbound messages: one `Outbound` trait, the DingTalk sender, chunking, and
@@ -37,6 +38,7 @@ pub mod logfile;
 pub mod media;
 pub mod memory;
 pub mod onboard;
+pub mod owner_only;
 pub mod policy;
 pub mod routing;
 pub mod sim;

@@ -237,19 +237,29 @@ async fn encrypted_events_reach_the_workflow_agent_once_and_bad_pushes_are_refus
 
     // Tampered ciphertext: the signature no longer matches.
     let crypto = EventCrypto::new(TOKEN, AES_KEY, APP1).unwrap();
-    let sealed = crypto.seal(r#"{"EventType":"check_url"}"#, "1767225600000", "nonceE2E");
+    let sealed = crypto.seal(r#"{"EventType":"check_url"}"#, &now_ms().to_string(), "nonceE2E");
     let mut tampered = sealed.encrypt.clone();
     tampered.replace_range(0..1, if tampered.starts_with('A') { "B" } else { "A" });
-    let response = reqwest::Client::new()
-        .post(format!(
-            "{push_url}?msg_signature={}&timestamp={}&nonce={}",
-            sealed.msg_signature, sealed.timestamp, sealed.nonce
-        ))
-        .json(&json!({ "encrypt": tampered }))
-        .send()
-        .await
-        .unwrap();
+    let post_push = |sealed: &dingtalk::crypto::EncryptedReply, encrypt: String| {
+        reqwest::Client::new()
+            .post(format!(
+                "{push_url}?msg_signature={}&timestamp={}&nonce={}",
+                sealed.msg_signature, sealed.timestamp, sealed.nonce
+            ))
+            .json(&json!({ "encrypt": encrypt }))
+            .send()
+    };
+    let response = post_push(&sealed, tampered).await.unwrap();
     assert_eq!(response.status().as_u16(), 401);
+    // Only "invalid": which check failed is the log's, not the caller's (no oracle).
+    assert_eq!(response.text().await.unwrap(), "invalid event push");
+
+    // A genuine push captured two hours ago and replayed: refused, and nothing is handled.
+    let stale_event = r#"{"EventType":"bpms_task_change","processInstanceId":"procInstStale","type":"start","staffId":"bob","title":"replayed trip"}"#;
+    let stale = crypto.seal(stale_event, &(now_ms() - 2 * 3_600_000).to_string(), "nonceOld");
+    let response = post_push(&stale, stale.encrypt.clone()).await.unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    assert_eq!(response.text().await.unwrap(), "invalid event push");
 
     // Wrong key: the simulator encrypts with another aes_key; the gateway cannot open it.
     world.sim.register_http_push(APP1, spec(OTHER_AES_KEY)).unwrap();
@@ -266,10 +276,11 @@ async fn encrypted_events_reach_the_workflow_agent_once_and_bad_pushes_are_refus
 
     let log = wait_until("both refusals in the log", TIMEOUT, || {
         let log = gateway.log();
-        (log.matches("event push rejected").count() >= 2).then_some(log)
+        (log.matches("event push rejected").count() >= 3).then_some(log)
     })
     .await;
     assert!(log.contains("msg_signature does not match"), "{log}");
+    assert!(log.contains("a replayed push, or a clock that is wrong"), "{log}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         world.requests_for("business trip").len(),
@@ -278,6 +289,7 @@ async fn encrypted_events_reach_the_workflow_agent_once_and_bad_pushes_are_refus
     );
     assert_eq!(world.replies(&bob_dm).len(), 1, "one DM per eventId");
     assert!(world.requests_for("wrong key trip").is_empty());
+    assert!(world.requests_for("replayed trip").is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

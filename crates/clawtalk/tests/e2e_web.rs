@@ -125,6 +125,17 @@ async fn nothing_without_a_session_and_the_token_is_shown_once() {
         !set_cookie.contains(&token),
         "the cookie is a session id, not the token"
     );
+    assert!(!set_cookie.contains("Secure"), "plain HTTP: {set_cookie}");
+    // Behind a TLS-terminating proxy on this host the cookie is only ever sent over HTTPS.
+    let proxied = http
+        .post(format!("{base}/login"))
+        .header("X-Forwarded-Proto", "https")
+        .form(&[("token", &token)])
+        .send()
+        .await
+        .unwrap();
+    let set_cookie = proxied.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set_cookie.ends_with("; Secure"), "{set_cookie}");
     let session = WebSession::login(&base, &token).await;
     let (status, body) = session.get("/api/status").await;
     assert_eq!(status, 200);

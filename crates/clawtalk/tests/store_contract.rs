@@ -1226,13 +1226,44 @@ async fn purge_keeps_open_work_and_recent_history(db: &dyn Db) {
         .await
         .unwrap()
         .unwrap();
-    store
+    let planned = store
         .plan_reply(old, vec![part(0, "x")], &me, LEASE, 2_000)
         .await
         .unwrap();
     store
         .finish_turn(old, &me, TurnOutcome::Replied, 2_000)
         .await
+        .unwrap();
+    store
+        .mark_reply_sent(planned[0].id, SendReceipt::default(), 2_000)
+        .await
+        .unwrap();
+    // Finished turns whose reply is not out yet (an answer, an error notice): purging them
+    // would lose what the user is still owed.
+    let mut unsent = Vec::new();
+    for (msg_id, session, outcome) in [
+        ("unsent", "s4", TurnOutcome::Replied),
+        ("notice", "s5", TurnOutcome::Failed("model down".into())),
+    ] {
+        let id = record_queued(&store, msg_id, session).await;
+        store
+            .claim_next_turn(ClaimScope::Session(session), &me, LEASE, 2_000)
+            .await
+            .unwrap()
+            .unwrap();
+        store
+            .plan_reply(id, vec![part(0, msg_id)], &me, LEASE, 2_000)
+            .await
+            .unwrap();
+        store.finish_turn(id, &me, outcome, 2_000).await.unwrap();
+        unsent.push(id);
+    }
+    // Claimed and running when the purge comes.
+    let running = record_queued(&store, "running", "s6").await;
+    store
+        .claim_next_turn(ClaimScope::Session("s6"), &me, LEASE, 2_000)
+        .await
+        .unwrap()
         .unwrap();
     let open_one = record_queued(&store, "open", "s2").await;
     let recent = record_queued(&store, "recent", "s3").await;
@@ -1254,6 +1285,12 @@ async fn purge_keeps_open_work_and_recent_history(db: &dyn Db) {
     );
     assert!(store.inbound(open_one).await.unwrap().is_some());
     assert!(store.inbound(recent).await.unwrap().is_some());
+    assert!(store.inbound(running).await.unwrap().is_some());
+    for id in unsent {
+        assert!(store.inbound(id).await.unwrap().is_some(), "{id} kept");
+        let parts = store.reply_parts(id).await.unwrap();
+        assert_eq!(parts.len(), 1, "its unsent part is kept");
+    }
     store.close().await;
     assert_eq!(store.inbound(open_one).await, Err(StoreError::Closed));
 }

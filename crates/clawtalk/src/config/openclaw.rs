@@ -19,6 +19,8 @@ use super::workflows::{WorkflowDraft, read_workflows};
 pub(crate) struct Draft {
     pub(crate) gateway: GatewayDraft,
     pub(crate) store_url: Option<(String, String)>,
+    /// `store.retentionDays`.
+    pub(crate) store_retention_days: Option<i64>,
     pub(crate) session: SessionConfig,
     pub(crate) agents: Agents,
     pub(crate) providers: Vec<ProviderDraft>,
@@ -133,6 +135,7 @@ pub(crate) fn read_document(root: &Value, cx: &mut Ctx<'_>) -> Draft {
     }
     let gateway_obj = root.get("gateway").and_then(|n| n.node().object(cx));
     let gateway = read_gateway(gateway_obj.as_ref(), cx);
+    let mut store_retention_days = None;
     let store_url = root
         .get("store")
         .and_then(|n| n.node().object(cx))
@@ -140,6 +143,10 @@ pub(crate) fn read_document(root: &Value, cx: &mut Ctx<'_>) -> Draft {
             let url = store
                 .get("url")
                 .and_then(|n| n.node().nonempty_string(cx).map(|u| (u, n.path.clone())));
+            // At least a day: the kept rows are the dedup of DingTalk's redeliveries.
+            store_retention_days = store
+                .get("retentionDays")
+                .and_then(|n| n.node().int_in(cx, 1, 3650));
             store.finish(cx, &[], IGNORED_KEY);
             url
         });
@@ -180,6 +187,7 @@ pub(crate) fn read_document(root: &Value, cx: &mut Ctx<'_>) -> Draft {
     Draft {
         gateway,
         store_url,
+        store_retention_days,
         session,
         agents,
         providers,

@@ -773,3 +773,28 @@ fn agent_limits_inherit_key_by_key_from_the_defaults() {
         }
     );
 }
+
+#[test]
+fn store_retention_days_default_to_seven_and_stay_in_range() {
+    let base = |store: &str| {
+        format!(
+            r#"{{ agents: {{ list: [ {{ id: "main", model: "deepseek/deepseek-chat" }} ] }},
+                 channels: {{ dingtalk: {{ clientId: "dingx", clientSecret: "s" }} }}{store} }}"#
+        )
+    };
+    let env = [("DEEPSEEK_API_KEY", "k")];
+    let defaults = load_ok(&base(""), &env);
+    assert_eq!(defaults.config.store.retention_days, 7);
+    assert_eq!(
+        defaults.config.store.retention(),
+        std::time::Duration::from_secs(7 * 86_400)
+    );
+    let set = load_ok(&base(", store: { retentionDays: 30 }"), &env);
+    assert_eq!(set.config.store.retention_days, 30);
+    assert!(
+        set.config.store.url.starts_with("sqlite://"),
+        "the URL keeps its default"
+    );
+    let errors = load_err(&base(", store: { retentionDays: 0 }"), &env).to_string();
+    assert!(errors.contains("store.retentionDays"), "{errors}");
+}

@@ -71,12 +71,28 @@ pub struct StoreConfig {
     /// `store.url`, default `sqlite://<state_dir>/clawtalk.db`; `postgres://user:pass@host/db`
     /// is accepted too. May hold a password: `Debug` masks it, so never log it with `Display`.
     pub url: String,
+    /// `store.retentionDays` (default [`DEFAULT_RETENTION_DAYS`]): finished messages (answered,
+    /// failed, cancelled, ignored, with no reply part left to send) are deleted this long after
+    /// their last change. They are the dedup record of DingTalk's redeliveries, so at least a day.
+    pub retention_days: u32,
+}
+
+/// How long finished messages are kept by default.
+pub const DEFAULT_RETENTION_DAYS: u32 = 7;
+
+impl StoreConfig {
+    /// `retention_days` as a duration.
+    #[must_use]
+    pub fn retention(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.retention_days) * 86_400)
+    }
 }
 
 impl fmt::Debug for StoreConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StoreConfig")
             .field("url", &redact_url_password(&self.url))
+            .field("retention_days", &self.retention_days)
             .finish()
     }
 }

@@ -14,8 +14,9 @@ use super::openclaw::Draft;
 use super::presets::{PRESET_IDS, preset_for};
 use super::reader::{Ctx, is_valid_id};
 use super::types::{
-    AccountMatch, AgentConfig, ApiKind, Binding, Config, ConnectionMode, DingTalkAccount, DmPolicy,
-    EventPush, GatewayConfig, GroupPolicy, ModelRef, Peer, ProviderConfig, ProviderPreset, StoreConfig,
+    AccountMatch, AgentConfig, ApiKind, Binding, Config, ConnectionMode, DEFAULT_RETENTION_DAYS,
+    DingTalkAccount, DmPolicy, EventPush, GatewayConfig, GroupPolicy, ModelRef, Peer, ProviderConfig,
+    ProviderPreset, StoreConfig,
 };
 
 /// Id of the agent created when the file lists none (OpenClaw's default agent id).
@@ -77,7 +78,11 @@ fn gateway(draft: &Draft, cx: &mut Ctx<'_>) -> GatewayConfig {
 }
 
 fn store(draft: &Draft, gateway: &GatewayConfig, cx: &mut Ctx<'_>) -> StoreConfig {
-    match &draft.store_url {
+    let retention_days = draft
+        .store_retention_days
+        .and_then(|d| u32::try_from(d).ok())
+        .unwrap_or(DEFAULT_RETENTION_DAYS);
+    let url = match &draft.store_url {
         Some((url, path)) => {
             let ok = url.starts_with("sqlite:")
                 || url.starts_with("postgres://")
@@ -90,12 +95,11 @@ fn store(draft: &Draft, gateway: &GatewayConfig, cx: &mut Ctx<'_>) -> StoreConfi
                     "use sqlite:///path/to/clawtalk.db or postgres://user@host/db",
                 );
             }
-            StoreConfig { url: url.clone() }
+            url.clone()
         }
-        None => StoreConfig {
-            url: format!("sqlite://{}", gateway.state_dir.join("clawtalk.db").display()),
-        },
-    }
+        None => format!("sqlite://{}", gateway.state_dir.join("clawtalk.db").display()),
+    };
+    StoreConfig { url, retention_days }
 }
 
 /// Resolves agents and returns them with the default agent id and every model they use.

@@ -17,12 +17,16 @@
 //! - **HTML** is reduced to its text (`<br>` and block ends become line breaks).
 //! - Setext headings, `*`/`_` emphasis, autolinks and indented code come out in the one
 //!   spelling DingTalk reads.
+//! - **Links and images** to anything but `http(s)://` (`javascript:`, `data:`, `file:`, …)
+//!   keep only their text ([`links`]).
 //!
 //! Nothing the reader could see is dropped: if the conversion ever came out empty for a
 //! non-blank input, the input is sent as is.
 //!
 //! AI card content is *not* converted: a card's markdown component is a different renderer,
 //! and a streamed card must end with exactly the model's text (see `delivery::card`).
+
+pub mod links;
 
 use pulldown_cmark::{BlockQuoteKind, CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
@@ -77,8 +81,8 @@ struct Open {
 
 struct Writer {
     stack: Vec<Open>,
-    /// Link and image targets, closed by their end events.
-    links: Vec<String>,
+    /// Link and image targets, closed by their end events; `None` for a dropped target.
+    links: Vec<Option<String>>,
 }
 
 impl Default for Writer {
@@ -151,13 +155,18 @@ impl Writer {
             Tag::Emphasis => return self.write("*"),
             Tag::Strong => return self.write("**"),
             Tag::Strikethrough => return self.write("~~"),
+            // A link or image to anything but http(s) keeps only its text (see `links`).
             Tag::Link { dest_url, .. } => {
-                self.links.push(dest_url.to_string());
-                return self.write("[");
+                let safe = links::is_safe(&dest_url).then(|| dest_url.to_string());
+                let open = if safe.is_some() { "[" } else { "" };
+                self.links.push(safe);
+                return self.write(open);
             }
             Tag::Image { dest_url, .. } => {
-                self.links.push(dest_url.to_string());
-                return self.write("![");
+                let safe = links::is_safe(&dest_url).then(|| dest_url.to_string());
+                let open = if safe.is_some() { "![" } else { "" };
+                self.links.push(safe);
+                return self.write(open);
             }
         };
         self.stack.push(Open {
@@ -172,8 +181,10 @@ impl Writer {
             TagEnd::Strong => return self.write("**"),
             TagEnd::Strikethrough => return self.write("~~"),
             TagEnd::Link | TagEnd::Image => {
-                let dest = self.links.pop().unwrap_or_default();
-                return self.write(&format!("]({dest})"));
+                if let Some(Some(dest)) = self.links.pop() {
+                    self.write(&format!("]({dest})"));
+                }
+                return;
             }
             TagEnd::TableHead => {
                 if let Frame::Table(t) = &mut self.top_mut().frame {

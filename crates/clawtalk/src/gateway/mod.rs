@@ -30,6 +30,7 @@ pub(crate) mod metrics;
 mod ops;
 mod progress;
 mod reply;
+mod retention;
 pub mod routes;
 mod scheduler;
 pub(crate) mod serve;
@@ -214,6 +215,7 @@ impl Gateway {
         tasks.spawn(scheduler::run(Arc::clone(&shared), wake_rx));
         tasks.spawn(keep_status(Arc::clone(&shared)));
         tasks.spawn(cron::run(Arc::clone(&shared)));
+        tasks.spawn(retention::run(Arc::clone(&shared)));
         let closing = Arc::clone(&shared);
         tasks.spawn(async move { card_reply::close_interrupted(&closing).await });
         scheduler::recover(&shared)

@@ -29,6 +29,20 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     crate::store::open_configured(config).await
 }
 
+/// The state directory's lock when the store is SQLite (see `store::lock_state_dir`);
+/// PostgreSQL is shared by replicas and takes none.
+///
+/// # Errors
+/// Another gateway holds the lock, or the store URL is unsupported.
+pub fn lock_if_sqlite(config: &Config) -> anyhow::Result<Option<crate::store::StateLock>> {
+    match crate::store::StoreBackend::from_url(&config.store.url)? {
+        crate::store::StoreBackend::Sqlite(_) => {
+            crate::store::lock_state_dir(&config.gateway.state_dir).map(Some)
+        }
+        crate::store::StoreBackend::Postgres(_) => Ok(None),
+    }
+}
+
 /// A stable name for this gateway process's leases: `CLAWTALK_INSTANCE`, else the host name.
 #[must_use]
 pub fn instance_name() -> String {
@@ -68,9 +82,17 @@ pub async fn run(config_path: Option<&Path>, listen: Listen) -> anyhow::Result<(
         loaded.config.gateway.port = port;
     }
     let config = Arc::new(loaded.config);
+    // Before the log file and the store: a second gateway must not touch either.
+    let _state_lock = lock_if_sqlite(&config)?;
+    // Loose modes are fixed before the log file is written to again; a mode that cannot be
+    // fixed refuses the start (the directory holds messages and the allowlist).
+    let tightened = crate::owner_only::tighten_state_dir(&config.gateway.state_dir)?;
     match crate::logfile::attach(&config.gateway.state_dir) {
         Ok(path) => tracing::info!(path = %path.display(), "writing logs to the log file too"),
         Err(error) => tracing::warn!(%error, "cannot write the log file; logging to stderr only"),
+    }
+    for change in &tightened {
+        tracing::warn!("{change}");
     }
     if config.enabled_accounts().next().is_none() {
         anyhow::bail!(

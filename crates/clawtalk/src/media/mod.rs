@@ -6,12 +6,13 @@
 //! a note with the [`extract`]ed text, and [`compose`] builds the user message. Anything that
 //! fails becomes a note for the model (and a notice for the user): the message is never lost.
 //!
-//! Outbound, [`send`] checks, uploads (`media/upload`) and sends (`sampleImageMsg` /
+//! Outbound, [`send`] checks (with [`outgoing_checks`]), uploads (`media/upload`) and sends (`sampleImageMsg` /
 //! `sampleFile`) what the agent's `send_image` / `send_file` tools ask for.
 
 pub mod attach;
 pub mod extract;
 pub mod fetch;
+pub mod outgoing_checks;
 pub mod send;
 
 use std::path::{Path, PathBuf};

@@ -3,6 +3,7 @@
 //! through the robot OpenAPI (webhooks cannot carry media).
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use dingtalk::api::{MediaKind as UploadKind, OpenApiClient};
 
 use super::attach::{human_size, image_mime};
 use super::extract::extension;
+use super::outgoing_checks::{content_matches, open_single_link, sanitize_file_name};
 use crate::delivery::{Body, Outbound, OutboundMessage, Target};
 
 /// Image formats `media/upload` takes for `type=image`.
@@ -97,21 +99,20 @@ pub fn resolve_in_workspace(requested: &str, workspace: &Path) -> Result<PathBuf
     Ok(real)
 }
 
-/// Checks a file against DingTalk's upload rules (format, size, content) and reads it.
+/// Checks a file against DingTalk's upload rules (format, size) and ours (one link, content
+/// matching the extension, a safe name; see [`outgoing_checks`]) and reads it.
 ///
 /// # Errors
 /// A message for the model naming the rule that failed.
 pub fn check_file(kind: OutgoingKind, path: &Path, shown_name: Option<&str>) -> Result<Outgoing, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if !meta.is_file() {
-        return Err(format!("{} is not a regular file", path.display()));
-    }
-    let file_name = shown_name
+    let (file, meta) = open_single_link(path)?;
+    let raw_name = shown_name
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .map(str::to_owned)
         .or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned()))
         .ok_or_else(|| format!("{} has no file name", path.display()))?;
+    let file_name = sanitize_file_name(&raw_name)?;
     let file_type = extension(&file_name).unwrap_or_default();
     if !kind.allowed().contains(&file_type.as_str()) {
         return Err(format!(
@@ -135,9 +136,20 @@ pub fn check_file(kind: OutgoingKind, path: &Path, shown_name: Option<&str>) -> 
             human_size(limit)
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {file_name}: {e}"))?;
+    // Read through the handle that was checked, never the path again; no more than the limit
+    // even if the file grew since.
+    let mut bytes = Vec::new();
+    file.take(limit)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {file_name}: {e}"))?;
     if kind == OutgoingKind::Image && image_mime(&bytes).is_none() {
         return Err(format!("{file_name} is not a png, jpeg, gif or bmp image"));
+    }
+    if !content_matches(&file_type, &bytes) {
+        return Err(format!(
+            "{file_name}'s content is not a .{file_type} file (its first bytes say otherwise); \
+             send it under the name its real type has"
+        ));
     }
     Ok(Outgoing {
         kind,

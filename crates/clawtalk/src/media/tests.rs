@@ -212,6 +212,35 @@ fn sent_files_must_be_in_the_workspace_and_within_dingtalks_rules() {
 }
 
 #[test]
+fn sent_files_are_judged_by_content_single_linked_and_safely_named() {
+    let root = tempfile::tempdir().unwrap();
+    let workspace = root.path().join("workspace");
+    std::fs::create_dir_all(&workspace).unwrap();
+    std::fs::write(workspace.join("script.pdf"), b"#!/bin/sh\necho hi\n").unwrap();
+    std::fs::write(workspace.join("photo.png"), [0xFF, 0xD8, 0xFF, 0xE0, 0, 0]).unwrap();
+    std::fs::write(workspace.join("report.pdf"), b"%PDF-1.4 report").unwrap();
+    let secret = root.path().join("secret.txt");
+    std::fs::write(&secret, b"%PDF-1.4 not for the chat").unwrap();
+    std::fs::hard_link(&secret, workspace.join("linked.pdf")).unwrap();
+
+    let script = resolve_in_workspace("script.pdf", &workspace).unwrap();
+    let err = check_file(OutgoingKind::File, &script, None).unwrap_err();
+    assert!(err.contains("content is not a .pdf file"), "{err}");
+    let photo = resolve_in_workspace("photo.png", &workspace).unwrap();
+    let err = check_file(OutgoingKind::Image, &photo, None).unwrap_err();
+    assert!(err.contains("content is not a .png file"), "{err}");
+    let linked = resolve_in_workspace("linked.pdf", &workspace).unwrap();
+    let err = check_file(OutgoingKind::File, &linked, None).unwrap_err();
+    assert!(err.contains("hard links"), "{err}");
+
+    let report = resolve_in_workspace("report.pdf", &workspace).unwrap();
+    let named = check_file(OutgoingKind::File, &report, Some("../../Q3\u{202E}fdp.pdf")).unwrap();
+    assert_eq!(named.file_name, "Q3fdp.pdf");
+    let err = check_file(OutgoingKind::File, &report, Some("invoice\u{202E}fdp.exe")).unwrap_err();
+    assert!(err.contains("does not accept .exe"), "{err}");
+}
+
+#[test]
 fn oversized_files_are_refused_before_upload() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("huge.zip");

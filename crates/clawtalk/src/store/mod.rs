@@ -38,6 +38,7 @@ mod model;
 mod open;
 pub mod postgres;
 pub mod sqlite;
+mod state_lock;
 
 use async_trait::async_trait;
 
@@ -47,6 +48,7 @@ pub(crate) use open::create_private_dir;
 pub use open::{StoreBackend, open_configured};
 pub use postgres::{PgOptions, PgStore};
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};
+pub use state_lock::{LOCK_FILE, StateLock, lock_state_dir};
 
 /// Result alias for store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -121,6 +123,7 @@ pub trait InboxStore: Send + Sync {
     async fn inbound(&self, id: InboundId) -> StoreResult<Option<StoredInbound>>;
 
     /// Deletes finished messages (and their reply parts) last updated before `before_ms`.
+    /// A finished message with a reply part still to send is kept: its answer is not out yet.
     /// Dedup only covers what is kept, so keep longer than DingTalk redelivers (days).
     async fn purge_finished(&self, before_ms: i64) -> StoreResult<u64>;
 }

@@ -13,7 +13,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::layout::page;
-use super::sessions::{WebSession, clear_cookie, cookie_value, set_cookie};
+use super::sessions::{WebSession, clear_cookie, cookie_value, reached_over_https, set_cookie};
 use super::{St, WebState, token};
 
 /// Lets a request through only with a live session, which handlers then read as an
@@ -96,6 +96,7 @@ pub(crate) struct LoginForm {
 pub(crate) async fn login(
     State(web): St,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let now = Instant::now();
@@ -126,7 +127,10 @@ pub(crate) async fn login(
     (
         StatusCode::SEE_OTHER,
         [
-            (header::SET_COOKIE, set_cookie(&id)),
+            (
+                header::SET_COOKIE,
+                set_cookie(&id, reached_over_https(peer.ip(), &headers)),
+            ),
             (header::LOCATION, "/".to_owned()),
         ],
     )
@@ -141,6 +145,7 @@ pub(crate) struct CsrfForm {
 
 pub(crate) async fn logout(
     State(web): St,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     axum::Extension(session): axum::Extension<WebSession>,
     Form(form): Form<CsrfForm>,
@@ -154,7 +159,10 @@ pub(crate) async fn logout(
     (
         StatusCode::SEE_OTHER,
         [
-            (header::SET_COOKIE, clear_cookie()),
+            (
+                header::SET_COOKIE,
+                clear_cookie(reached_over_https(peer.ip(), &headers)),
+            ),
             (header::LOCATION, "/login".to_owned()),
         ],
     )

@@ -2,7 +2,8 @@
 //!
 //! Server-rendered HTML that works without JavaScript; the CSS is embedded in every page. A
 //! browser logs in by POSTing the gateway token ([`token`]); it gets an HttpOnly,
-//! SameSite=Strict cookie naming a server-side session ([`sessions`]). Every other route
+//! SameSite=Strict cookie (also Secure when it came through an HTTPS proxy) naming a
+//! server-side session ([`sessions`]). Every other route
 //! needs that session: pages answer 303 to `/login` without it, `/api/…` answers 401. Every
 //! form that changes something carries the session's CSRF token.
 //!

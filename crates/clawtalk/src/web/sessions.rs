@@ -2,9 +2,11 @@
 //! and the CSRF token every form of the session must carry. A restart logs everyone out.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use axum::http::HeaderMap;
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
@@ -108,19 +110,57 @@ pub fn cookie_value(header: &str) -> Option<&str> {
         .filter(|v| !v.is_empty())
 }
 
-/// `Set-Cookie` for a new session: not readable by scripts, never sent cross-site.
+/// `Set-Cookie` for a new session: not readable by scripts, never sent cross-site, and, when
+/// the browser reached the gateway over HTTPS ([`reached_over_https`]), never sent over
+/// plain HTTP either.
 #[must_use]
-pub fn set_cookie(id: &str) -> String {
+pub fn set_cookie(id: &str, secure: bool) -> String {
     format!(
-        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-        IDLE.as_secs()
+        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        IDLE.as_secs(),
+        secure_attr(secure)
     )
 }
 
 /// `Set-Cookie` that deletes the session cookie.
 #[must_use]
-pub fn clear_cookie() -> String {
-    format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+pub fn clear_cookie(secure: bool) -> String {
+    format!(
+        "{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
+        secure_attr(secure)
+    )
+}
+
+fn secure_attr(secure: bool) -> &'static str {
+    if secure { "; Secure" } else { "" }
+}
+
+/// Whether the browser's request came over HTTPS. The gateway itself serves plain HTTP, so
+/// HTTPS means a TLS-terminating reverse proxy: `X-Forwarded-Proto: https` (or `Forwarded:
+/// proto=https`, RFC 7239) is believed only from a loopback peer, the proxy on the same host;
+/// from anywhere else a client could set it on a plain connection.
+#[must_use]
+pub fn reached_over_https(peer: IpAddr, headers: &HeaderMap) -> bool {
+    if !peer.is_loopback() {
+        return false;
+    }
+    // The first value is the one the outermost proxy saw from the browser.
+    let first = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+    };
+    if let Some(proto) = first("x-forwarded-proto") {
+        return proto == "https";
+    }
+    first("forwarded").is_some_and(|element| {
+        element
+            .split(';')
+            .filter_map(|pair| pair.trim().split_once('='))
+            .any(|(key, value)| key == "proto" && value.trim_matches('"') == "https")
+    })
 }
 
 #[cfg(test)]
@@ -173,8 +213,49 @@ mod tests {
         assert_eq!(cookie_value("a=1; clawtalk_session=abc; b=2"), Some("abc"));
         assert_eq!(cookie_value("clawtalk_session="), None);
         assert_eq!(cookie_value("other=abc"), None);
-        let set = set_cookie("abc");
+        let set = set_cookie("abc", false);
         assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Path=/"));
-        assert!(clear_cookie().contains("Max-Age=0"));
+        assert!(!set.contains("Secure"), "{set}");
+        assert!(set_cookie("abc", true).ends_with("; Secure"));
+        assert!(clear_cookie(false).contains("Max-Age=0"));
+        assert!(clear_cookie(true).contains("Max-Age=0; Secure"));
+    }
+
+    #[test]
+    fn https_is_believed_from_a_loopback_proxy_only() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(*name, axum::http::HeaderValue::from_static(value));
+            }
+            map
+        };
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let local6: IpAddr = "::1".parse().unwrap();
+        let remote: IpAddr = "203.0.113.9".parse().unwrap();
+        let forwarded = headers(&[("x-forwarded-proto", "HTTPS")]);
+        assert!(reached_over_https(local, &forwarded));
+        assert!(reached_over_https(local6, &forwarded));
+        assert!(
+            !reached_over_https(remote, &forwarded),
+            "anyone can send the header"
+        );
+        assert!(!reached_over_https(local, &HeaderMap::new()));
+        assert!(!reached_over_https(
+            local,
+            &headers(&[("x-forwarded-proto", "http")])
+        ));
+        assert!(reached_over_https(
+            local,
+            &headers(&[("x-forwarded-proto", "https, http")])
+        ));
+        assert!(reached_over_https(
+            local,
+            &headers(&[("forwarded", "for=192.0.2.60;proto=https;by=203.0.113.43")])
+        ));
+        assert!(!reached_over_https(
+            local,
+            &headers(&[("forwarded", "for=192.0.2.60;proto=http")])
+        ));
     }
 }

@@ -84,6 +84,7 @@ pub(super) fn check_permissions(loaded: &LoadedConfig, findings: &mut Vec<Findin
         )),
         Some(_) => findings.push(Finding::ok("state dir", format!("{} is owner-only", state_dir.display()))),
     }
+    check_log_files(state_dir, findings);
     let Some(path) = loaded.source.path() else {
         return;
     };
@@ -112,15 +113,34 @@ pub(super) fn check_permissions(loaded: &LoadedConfig, findings: &mut Vec<Findin
     }
 }
 
-#[cfg(unix)]
-fn mode_of(path: &Path) -> Option<u32> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).ok().map(|m| m.permissions().mode())
+/// The log files quote messages: a loose one is reported (the gateway tightens it at start).
+fn check_log_files(state_dir: &Path, findings: &mut Vec<Finding>) {
+    for path in [
+        crate::logfile::path(state_dir),
+        crate::logfile::rotated_path(state_dir),
+    ] {
+        match mode_of(&path) {
+            Some(mode) if mode & 0o077 != 0 => findings.push(Finding::warn(
+                "log file",
+                format!(
+                    "{} is readable by other users (mode {:04o}) and quotes messages; run `chmod 600 {}` \
+                     (the gateway also corrects it when it starts)",
+                    path.display(),
+                    mode & 0o777,
+                    path.display()
+                ),
+            )),
+            Some(_) => findings.push(Finding::ok(
+                "log file",
+                format!("{} is owner-only", path.display()),
+            )),
+            None => {}
+        }
+    }
 }
 
-#[cfg(not(unix))]
-fn mode_of(_path: &Path) -> Option<u32> {
-    None
+fn mode_of(path: &Path) -> Option<u32> {
+    crate::owner_only::mode_of(path)
 }
 
 /// Opens the store as the gateway does (which applies pending migrations) and reads from it;
@@ -171,5 +191,59 @@ pub(super) async fn check_store(config: &Config, findings: &mut Vec<Finding>) {
                 d.pending_turns, d.planned_parts
             ),
         )),
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::cli::doctor::Severity;
+
+    fn loaded(state_dir: &Path) -> LoadedConfig {
+        let text = format!(
+            r#"{{ gateway: {{ stateDir: {} }}, agents: {{ defaults: {{ model: {{ primary: "deepseek/deepseek-chat" }} }} }},
+                 channels: {{ dingtalk: {{ clientId: "dingdoctor", clientSecret: "doctor-secret" }} }} }}"#,
+            serde_json::Value::String(state_dir.display().to_string())
+        );
+        let env = |name: &str| (name == "DEEPSEEK_API_KEY").then(|| "sk-test".to_owned());
+        Config::from_json5(&text, &env).unwrap()
+    }
+
+    #[test]
+    fn loose_state_directory_and_log_file_are_reported() {
+        let root = tempfile::tempdir().unwrap();
+        let state = root.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let log = crate::logfile::path(&state);
+        std::fs::write(&log, "{}\n").unwrap();
+        std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+        let mut findings = Vec::new();
+        check_permissions(&loaded(&state), &mut findings);
+        let warned = |subject: &str| {
+            findings
+                .iter()
+                .find(|f| f.subject == subject && f.severity == Severity::Warn)
+                .map(|f| f.message.clone())
+        };
+        let dir = warned("state dir").expect("the loose directory is reported");
+        assert!(dir.contains("chmod 700"), "{dir}");
+        let file = warned("log file").expect("the loose log file is reported");
+        assert!(
+            file.contains("gateway.log") && file.contains("0644") && file.contains("chmod 600"),
+            "{file}"
+        );
+
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut findings = Vec::new();
+        check_permissions(&loaded(&state), &mut findings);
+        assert!(
+            findings.iter().all(|f| f.severity == Severity::Ok),
+            "{findings:?}"
+        );
     }
 }

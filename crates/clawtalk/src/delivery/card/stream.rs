@@ -1,5 +1,7 @@
 //! One turn's AI card: created when the turn starts, updated as the answer streams, and
-//! handed over as a plan of final contents when the answer is complete.
+//! handed over as a plan of final contents when the answer is complete. Its markdown is
+//! shown as the model wrote it, except links and images to anything but http(s), which keep
+//! only their text (`markdown::links`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -14,6 +16,7 @@ use super::account::{CardAccount, CardSpace};
 use super::split::split;
 use super::throttle::{Due, Throttle};
 use crate::agent::AgentEvent;
+use crate::delivery::markdown::links::strip_unsafe;
 use crate::store::{CardStatus, NewCard, Store};
 
 /// What a card shows before the first token.
@@ -47,7 +50,7 @@ pub fn new_out_track_id() -> String {
 /// Final contents for cards that were never streamed (non-streaming card mode).
 #[must_use]
 pub fn plan_fresh(text: &str, max_bytes: usize, failed: bool) -> Vec<CardPart> {
-    split(text, max_bytes)
+    split(&strip_unsafe(text), max_bytes)
         .into_iter()
         .map(|piece| CardPart {
             out_track_id: new_out_track_id(),
@@ -220,7 +223,7 @@ impl CardTurn {
     }
 
     async fn push(&mut self) {
-        let display = self.display();
+        let display = strip_unsafe(&self.display()).into_owned();
         let pieces = split(&display, self.account.settings.max_bytes);
         let now = Instant::now();
         // The answer outgrew the card: the next card takes the overflow.
@@ -273,7 +276,8 @@ impl CardTurn {
     /// Maps the final answer onto the turn's cards; cards the answer no longer needs (it
     /// shrank after a tool round) are closed now with a note, never left blank.
     pub async fn finish(self, text: &str, failed: bool) -> Vec<CardPart> {
-        let pieces = split(text, self.account.settings.max_bytes);
+        let text = strip_unsafe(text);
+        let pieces = split(&text, self.account.settings.max_bytes);
         let mut parts: Vec<CardPart> = pieces
             .iter()
             .enumerate()
@@ -303,5 +307,21 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plan_fresh;
+
+    #[test]
+    fn card_text_keeps_only_http_links() {
+        let parts = plan_fresh(
+            "Click [here](javascript:alert(1)) or ![x](data:image/png;base64,AA) — [docs](https://e.com/d)",
+            4000,
+            false,
+        );
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].text, "Click here or x — [docs](https://e.com/d)");
     }
 }

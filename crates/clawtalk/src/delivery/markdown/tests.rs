@@ -4,6 +4,19 @@ use super::to_dingtalk;
 use crate::delivery::chunk;
 
 #[test]
+fn links_and_images_to_anything_but_http_keep_only_their_text() {
+    assert_eq!(
+        to_dingtalk(
+            "[click](javascript:alert(1)) [mail](mailto:a@e.com) ![pic](data:image/png;base64,AA) \
+             [ok](https://e.com) <javascript:alert(2)> [ref][r]\n\n[r]: file:///etc/passwd"
+        ),
+        "click mail pic [ok](https://e.com) javascript:alert(2) ref"
+    );
+    // Inside a table or a list too.
+    assert_eq!(to_dingtalk("- [x](JavaScript:void(0)) item"), "- x item");
+}
+
+#[test]
 fn headings_keep_their_level_in_atx_form() {
     assert_eq!(to_dingtalk("# One\n\n### Three"), "# One\n\n### Three");
     assert_eq!(to_dingtalk("Title\n=====\n\nSub\n---"), "# Title\n\n## Sub");
@@ -31,7 +44,7 @@ fn tables_become_one_bullet_per_row() {
     assert_eq!(to_dingtalk("| A | B |\n|---|---|\n"), "**A** · **B**");
     assert_eq!(
         to_dingtalk("before\n\n| `a\\|b` | [l](u) |\n|--|--|\n| x | y |\n\nafter"),
-        "before\n\n- **`a|b`**: x · **[l](u)**: y\n\nafter"
+        "before\n\n- **`a|b`**: x · **l**: y\n\nafter"
     );
 }
 

@@ -388,6 +388,8 @@ impl InboxStore for SqliteStore {
                              SELECT id FROM inbox \
                              WHERE updated_at_ms < ?1 \
                                AND status IN ('replied', 'failed', 'cancelled', 'ignored') \
+                               AND NOT EXISTS (SELECT 1 FROM outbox \
+                                   WHERE outbox.inbound_id = inbox.id AND outbox.status = 'planned') \
                              LIMIT ?2)",
                         params![before_ms, PURGE_CHUNK],
                     )
