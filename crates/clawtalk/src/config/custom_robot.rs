@@ -92,3 +92,45 @@ fn has_access_token(url: &Url) -> bool {
     url.query_pairs()
         .any(|(k, v)| k == "access_token" && !v.trim().is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ConnectionMode};
+
+    fn load(channel: &str) -> Result<Config, crate::config::ConfigErrors> {
+        let text = format!(
+            r#"{{ agents: {{ list: [ {{ id: "main", model: "deepseek/deepseek-chat" }} ] }},
+                 gateway: {{ stateDir: "/tmp/clawtalk-robot" }},
+                 channels: {{ dingtalk: {{ {channel} }} }} }}"#
+        );
+        let env = |name: &str| (name == "DEEPSEEK_API_KEY").then(|| "sk-x".to_owned());
+        Config::from_json5(&text, &env).map(|l| l.config)
+    }
+
+    #[test]
+    fn a_webhook_without_app_credentials_is_a_custom_robot() {
+        let config = load(
+            r#"enabled: true, webhookUrl: "https://oapi.dingtalk.com/robot/send?access_token=abc",
+               secret: "SEC123", dmPolicy: "pairing", allowFrom: ["user123"]"#,
+        )
+        .unwrap();
+        let account = config.account("default").unwrap();
+        assert_eq!(account.mode, ConnectionMode::CustomRobot);
+        assert!(account.custom_robot_target().is_some());
+    }
+
+    #[test]
+    fn app_credentials_keep_stream_mode_and_a_missing_client_id_is_still_reported() {
+        let config = load(
+            r#"clientId: "dingapp", clientSecret: "s", dmPolicy: "pairing",
+               webhookUrl: "https://oapi.dingtalk.com/robot/send?access_token=abc""#,
+        )
+        .unwrap();
+        assert_eq!(config.account("default").unwrap().mode, ConnectionMode::Stream);
+        let err = load(r#"clientSecret: "s", dmPolicy: "pairing""#).unwrap_err();
+        assert!(
+            err.errors.iter().any(|e| e.path == "channels.dingtalk.clientId"),
+            "{err}"
+        );
+    }
+}

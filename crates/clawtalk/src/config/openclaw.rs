@@ -25,6 +25,8 @@ pub(crate) struct Draft {
     pub(crate) bindings: Vec<BindingDraft>,
     pub(crate) channels: Channels,
     pub(crate) workflows: Vec<WorkflowDraft>,
+    /// Top-level `responseFormat`: every account's unless it sets its own.
+    pub(crate) response_format: Option<super::types::ResponseFormat>,
 }
 
 /// Agent turns running at once across all sessions, by default: each holds a model request
@@ -171,6 +173,10 @@ pub(crate) fn read_document(root: &Value, cx: &mut Ctx<'_>) -> Draft {
         .get("workflows")
         .map(|n| read_workflows(&n.node(), cx))
         .unwrap_or_default();
+    let response_format = root
+        .get("responseFormat")
+        .and_then(|n| super::response_format::read(&n.node(), cx))
+        .flatten();
     root.finish(
         cx,
         ROOT_KEYS_IGNORED,
@@ -186,6 +192,7 @@ pub(crate) fn read_document(root: &Value, cx: &mut Ctx<'_>) -> Draft {
         bindings,
         channels,
         workflows,
+        response_format,
     }
 }
 

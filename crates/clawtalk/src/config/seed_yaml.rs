@@ -52,6 +52,14 @@ impl PathMap {
         self.pairs.push((ours, theirs));
     }
 
+    /// Takes over the pairs of a map made for an included YAML file, with its file prefix
+    /// kept on each (this map's own prefix must be empty).
+    pub(crate) fn absorb(&mut self, other: PathMap) {
+        for (ours, theirs) in other.pairs {
+            self.pairs.push((ours, format!("{}{theirs}", other.prefix)));
+        }
+    }
+
     /// Rewrites an issue's path (and mentions of it in its text) to the YAML key.
     pub(crate) fn remap(&self, issue: &mut ConfigIssue) {
         let best = self
