@@ -126,19 +126,31 @@ fn agents(
         }
     });
 
-    let implicit;
+    let implicit: Vec<AgentDraft>;
     let list: Vec<&AgentDraft> = if draft.agents.list.is_empty() {
-        implicit = AgentDraft {
-            path: "agents".into(),
-            id: IMPLICIT_AGENT.into(),
-            is_default: true,
-            name: None,
-            model: ModelSpec::default(),
-            system_prompt: None,
-            workspace: None,
-            identity: Default::default(),
-        };
-        vec![&implicit]
+        // No agents.list: `main`, plus every agent the bindings name (as OpenClaw runs any
+        // bound agent id on the defaults; the plugin guides bind "main" and "tech-support"
+        // without listing them). With a list, an unlisted id stays an error (a typo).
+        let mut ids = vec![IMPLICIT_AGENT.to_owned()];
+        for b in &draft.bindings {
+            if is_valid_id(&b.agent_id) && !ids.contains(&b.agent_id) {
+                ids.push(b.agent_id.clone());
+            }
+        }
+        implicit = ids
+            .into_iter()
+            .map(|id| AgentDraft {
+                path: "agents".into(),
+                is_default: id == IMPLICIT_AGENT,
+                id,
+                name: None,
+                model: ModelSpec::default(),
+                system_prompt: None,
+                workspace: None,
+                identity: Default::default(),
+            })
+            .collect();
+        implicit.iter().collect()
     } else {
         draft.agents.list.iter().collect()
     };
@@ -635,6 +647,9 @@ fn check_custom_robot(d: &AccountDraft, cx: &mut Ctx<'_>) {
     };
     for (key, message, fix) in super::custom_robot::problems(robot) {
         cx.diags.error(d.key_path(key), message, fix);
+    }
+    if let Some((key, message, fix)) = super::custom_robot::secret_warning(robot) {
+        cx.diags.warn(d.key_path(key), message, Some(fix));
     }
     if a.message_type == super::types::MessageType::Card {
         cx.diags.error(
