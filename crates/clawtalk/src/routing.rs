@@ -315,6 +315,28 @@ mod tests {
     }
 
     #[test]
+    fn a_peer_kind_alone_matches_every_peer_of_that_kind() {
+        // The bindings of the soimy plugin's guide: DMs to one agent, groups to another.
+        let cfg = config(
+            r#"{ agents: { list: [ { id: "main", model: "deepseek/deepseek-chat" }, { id: "tech-support", model: "deepseek/deepseek-chat" } ] },
+                 bindings: [
+                   { agentId: "main", match: { channel: "dingtalk", peer: { kind: "direct" } } },
+                   { agentId: "tech-support", match: { channel: "dingtalk", peer: { kind: "group" } } },
+                 ],
+                 channels: { dingtalk: { clientId: "dingbot", clientSecret: "s", dmPolicy: "open" } } }"#,
+        );
+        assert_eq!(route_for(&cfg, &dm("default", "carol", "hi")).agent_id, "main");
+        assert_eq!(
+            route_for(&cfg, &group("default", "cidAny==", "carol", "hi", true)).agent_id,
+            "tech-support"
+        );
+        assert_eq!(
+            route_for(&cfg, &group("default", "cidOther==", "bob", "hi", true)).agent_id,
+            "tech-support"
+        );
+    }
+
+    #[test]
     fn department_bindings_apply_when_the_sender_is_in_the_department() {
         let cfg = config(
             r#"{ agents: { list: [ { id: "main", model: "deepseek/deepseek-chat" }, { id: "hr", model: "deepseek/deepseek-chat" } ] },

@@ -570,14 +570,13 @@ fn read_binding(obj: &Obj<'_>, cx: &mut Ctx<'_>) -> Option<BindingDraft> {
                 "add kind: \"direct\" or \"group\"",
             );
         }
-        let id = p.get("id").and_then(|i| i.node().id_string(cx));
-        if p.get("id").is_none() {
-            cx.diags.error(
-                p.key_path("id"),
-                "peer has no id",
-                "add id: the sender id (direct) or conversationId (group)",
-            );
-        }
+        // A kind without an id matches every peer of that kind, as the DingTalk plugin's
+        // setup guide binds "all DMs to one agent, all groups to another" (the
+        // openclaw-stream-bindings seed). `"*"` is the same wildcard written out.
+        let id = match p.get("id") {
+            None => Some("*".to_owned()),
+            Some(i) => i.node().id_string(cx),
+        };
         p.finish(cx, &[], IGNORED_KEY);
         Some((kind??, id?))
     });

@@ -27,6 +27,9 @@ pub(crate) struct AccountDraft {
     pub(crate) dm_policy_set: bool,
     /// `token` and `aesKey` as written; validation requires both or neither.
     pub(crate) push_keys: PushKeys,
+    /// Whether the account (or its channel section) sets `responseFormat`; otherwise the top
+    /// level's applies.
+    pub(crate) response_format_set: bool,
 }
 
 /// The HTTP event push credentials as written, before the both-or-neither check.
@@ -218,18 +221,16 @@ fn read_account(
 
     let enabled = bool_or(get("enabled"), cx, true);
     let name = get("name").and_then(|n| n.node().nonempty_string(cx));
-    let mode = get("mode")
-        .and_then(|n| {
-            n.node().choice(
-                cx,
-                &[
-                    ("stream", ConnectionMode::Stream),
-                    ("http", ConnectionMode::Http),
-                    ("customRobot", ConnectionMode::CustomRobot),
-                ],
-            )
-        })
-        .unwrap_or(ConnectionMode::Stream);
+    let mode = get("mode").and_then(|n| {
+        n.node().choice(
+            cx,
+            &[
+                ("stream", ConnectionMode::Stream),
+                ("http", ConnectionMode::Http),
+                ("customRobot", ConnectionMode::CustomRobot),
+            ],
+        )
+    });
     let client_id = get("clientId")
         .and_then(|n| n.node().id_string(cx))
         .unwrap_or_default();
@@ -310,11 +311,19 @@ fn read_account(
     let push_keys = read_push_keys(layer, cx);
     let custom_robot = super::custom_robot::read(layer, cx);
     let batch_responses = super::custom_robot::batch_responses(layer, cx);
+    let response_format = get("responseFormat").and_then(|n| super::response_format::read(&n.node(), cx));
     let stream_idle_timeout = get("streamIdleTimeoutSeconds")
         .and_then(|n| n.node().int_in(cx, 3, 600))
         .and_then(|s| u64::try_from(s).ok())
         .map_or(DEFAULT_STREAM_IDLE_TIMEOUT, Duration::from_secs);
 
+    // Without `mode`, a webhook and no app credentials can only be a group custom robot:
+    // the soimy plugin's Custom Robot setup writes just `webhookUrl` + `secret`.
+    let mode = mode.unwrap_or(if client_id.is_empty() && custom_robot.is_some() {
+        ConnectionMode::CustomRobot
+    } else {
+        ConnectionMode::Stream
+    });
     let robot_code = robot_code.unwrap_or_else(|| client_id.clone());
     AccountDraft {
         account: DingTalkAccount {
@@ -344,11 +353,13 @@ fn read_account(
             endpoints,
             custom_robot,
             batch_responses,
+            response_format: response_format.clone().flatten(),
             stream_idle_timeout,
         },
         path: Some(path.to_owned()),
         dm_policy_set,
         push_keys,
+        response_format_set: response_format.is_some(),
     }
 }
 
@@ -533,10 +544,12 @@ fn env_account() -> AccountDraft {
             endpoints: Endpoints::default(),
             custom_robot: None,
             batch_responses: true,
+            response_format: None,
             stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
         },
         path: None,
         dm_policy_set: false,
         push_keys: PushKeys::default(),
+        response_format_set: false,
     }
 }

@@ -14,6 +14,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use super::include::resolve_includes;
 use super::issue::{ConfigErrors, ConfigIssue, Diagnostics};
 use super::openclaw::read_document;
 use super::reader::{Ctx, EnvLookup};
@@ -170,13 +171,18 @@ pub(crate) fn parse_and_build(
     let (root, paths) = if is_yaml {
         translate(&root, Value::Object(Vec::new()), "", &mut cx)
     } else {
+        let (root, mut paths) = resolve_includes(root, source.path(), &mut cx);
         match source
             .path()
             .filter(|_| !openclaw)
             .and_then(sibling_channels_yaml)
         {
-            Some(yaml_path) => merge_sibling(root, &yaml_path, &mut cx),
-            None => (root, PathMap::default()),
+            Some(yaml_path) => {
+                let (root, sibling) = merge_sibling(root, &yaml_path, &mut cx);
+                paths.absorb(sibling);
+                (root, paths)
+            }
+            None => (root, paths),
         }
     };
     build(&root, source, cx, openclaw, &paths)

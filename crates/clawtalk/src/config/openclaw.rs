@@ -27,6 +27,8 @@ pub(crate) struct Draft {
     pub(crate) bindings: Vec<BindingDraft>,
     pub(crate) channels: Channels,
     pub(crate) workflows: Vec<WorkflowDraft>,
+    /// Top-level `responseFormat`: every account's unless it sets its own.
+    pub(crate) response_format: Option<super::types::ResponseFormat>,
 }
 
 /// Agent turns running at once across all sessions, by default: each holds a model request
@@ -178,6 +180,10 @@ pub(crate) fn read_document(root: &Value, cx: &mut Ctx<'_>) -> Draft {
         .get("workflows")
         .map(|n| read_workflows(&n.node(), cx))
         .unwrap_or_default();
+    let response_format = root
+        .get("responseFormat")
+        .and_then(|n| super::response_format::read(&n.node(), cx))
+        .flatten();
     root.finish(
         cx,
         ROOT_KEYS_IGNORED,
@@ -194,6 +200,7 @@ pub(crate) fn read_document(root: &Value, cx: &mut Ctx<'_>) -> Draft {
         bindings,
         channels,
         workflows,
+        response_format,
     }
 }
 

@@ -24,8 +24,9 @@ pub(crate) fn preset_for(id: &str) -> Option<Preset> {
 }
 
 /// Preset ids for "use a built-in provider" hints.
-pub(crate) const PRESET_IDS: &str =
-    "qwen|dashscope|bailian, dashscope-intl, deepseek, moonshot|kimi, moonshot-intl, zhipu|glm|bigmodel, zai";
+pub(crate) const PRESET_IDS: &str = "qwen|dashscope|bailian, dashscope-intl, dashscope-coding, \
+     dashscope-coding-intl, bailian-token-plan, deepseek, moonshot|kimi, moonshot-intl, \
+     zhipu|glm|bigmodel, zai, zhipu-coding, zai-coding";
 
 #[cfg(test)]
 mod tests {
@@ -38,5 +39,101 @@ mod tests {
         assert_eq!(preset_for("zai").unwrap().key_envs[0], "ZAI_API_KEY");
         assert!(preset_for("openrouter").is_none());
         assert!(preset_for("openai").is_none());
+    }
+
+    /// The provider a `provider/model` reference of the given id ends up with, when the config
+    /// declares nothing but the reference and the environment holds `key_var`.
+    fn resolved(model: &str, key_var: &str) -> crate::config::ProviderConfig {
+        let text = format!(
+            r#"{{ agents: {{ list: [ {{ id: "main", model: "{model}" }} ] }},
+                 gateway: {{ stateDir: "/tmp/clawtalk-presets" }},
+                 channels: {{ dingtalk: {{ clientId: "dingpresets", clientSecret: "s", dmPolicy: "pairing" }} }} }}"#
+        );
+        let env = |name: &str| (name == key_var).then(|| format!("sk-from-{key_var}"));
+        let loaded = crate::config::Config::from_json5(&text, &env)
+            .unwrap_or_else(|e| panic!("{model} with {key_var}: {e}"));
+        let agent = loaded.config.default_agent().clone();
+        loaded.config.provider_for(&agent.model).unwrap().clone()
+    }
+
+    fn assert_resolves(model: &str, url: &str, key_var: &str) {
+        let provider = resolved(model, key_var);
+        assert_eq!(provider.base_url.as_str(), url, "{model}");
+        assert_eq!(
+            provider.api_key.as_ref().map(|k| k.expose().to_owned()),
+            Some(format!("sk-from-{key_var}")),
+            "{model} reads {key_var}"
+        );
+    }
+
+    #[test]
+    fn model_studio_references_resolve_to_their_endpoints() {
+        assert_resolves(
+            "qwen/qwen-plus",
+            "https://dashscope.aliyuncs.com/compatible-mode/v1",
+            "QWEN_API_KEY",
+        );
+        assert_resolves(
+            "dashscope-intl/qwen-plus",
+            "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
+            "DASHSCOPE_API_KEY",
+        );
+        for model in ["qwen3.5-plus", "kimi-k2.5", "MiniMax-M2.5", "glm-5"] {
+            assert_resolves(
+                &format!("dashscope-coding/{model}"),
+                "https://coding.dashscope.aliyuncs.com/v1",
+                "DASHSCOPE_API_KEY",
+            );
+        }
+        assert_resolves(
+            "dashscope-coding-intl/qwen3.5-plus",
+            "https://coding-intl.dashscope.aliyuncs.com/v1",
+            "MODELSTUDIO_API_KEY",
+        );
+        assert_resolves(
+            "bailian-token-plan/qwen3.6-plus",
+            "https://token-plan.cn-beijing.maas.aliyuncs.com/compatible-mode/v1",
+            "DASHSCOPE_API_KEY",
+        );
+    }
+
+    #[test]
+    fn deepseek_and_kimi_references_resolve_to_their_endpoints() {
+        assert_resolves(
+            "deepseek/deepseek-chat",
+            "https://api.deepseek.com/",
+            "DEEPSEEK_API_KEY",
+        );
+        assert_resolves("kimi/kimi-k2.6", "https://api.moonshot.cn/v1", "MOONSHOT_API_KEY");
+        assert_resolves(
+            "moonshot-intl/kimi-k2.6",
+            "https://api.moonshot.ai/v1",
+            "KIMI_API_KEY",
+        );
+    }
+
+    #[test]
+    fn glm_references_resolve_to_their_endpoints() {
+        assert_resolves(
+            "zhipu/glm-4.6",
+            "https://open.bigmodel.cn/api/paas/v4",
+            "ZHIPU_API_KEY",
+        );
+        assert_resolves(
+            "zhipu-coding/glm-4.7",
+            "https://open.bigmodel.cn/api/coding/paas/v4",
+            "ZHIPUAI_API_KEY",
+        );
+        assert_resolves(
+            "glm-coding/glm-5",
+            "https://open.bigmodel.cn/api/coding/paas/v4",
+            "ZHIPU_API_KEY",
+        );
+        assert_resolves("zai/glm-4.6", "https://api.z.ai/api/paas/v4", "ZAI_API_KEY");
+        assert_resolves(
+            "zai-coding/glm-4.7",
+            "https://api.z.ai/api/coding/paas/v4",
+            "Z_AI_API_KEY",
+        );
     }
 }

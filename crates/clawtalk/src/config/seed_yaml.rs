@@ -16,6 +16,13 @@
 //!     memory_scope: user         # user | conversation | group
 //!     routing:                   # by the sender's DingTalk department
 //!       - { dept_id: 42, agent: hr }
+//!     response_format: …         # this channel's answers as action cards (see below)
+//! routing:                       # top level: every channel, after the channels' own rules
+//!   - { dept_id: "101", agent: code-assistant }
+//! response_format:               # every channel's answers as action cards with fixed buttons
+//!   type: dingtalk_action_card
+//!   btn_orientation: "0"
+//!   buttons: [ { title: Approve, action_url: "dingtalk://dingtalkclient/action/approve" } ]
 //! ```
 //!
 //! Every other top-level key is a clawtalk key written in YAML (`gateway`, `models`, `agents`,
@@ -50,6 +57,14 @@ pub(crate) struct PathMap {
 impl PathMap {
     fn add(&mut self, ours: String, theirs: String) {
         self.pairs.push((ours, theirs));
+    }
+
+    /// Takes over the pairs of a map made for an included YAML file, with its file prefix
+    /// kept on each (this map's own prefix must be empty).
+    pub(crate) fn absorb(&mut self, other: PathMap) {
+        for (ours, theirs) in other.pairs {
+            self.pairs.push((ours, format!("{}{theirs}", other.prefix)));
+        }
     }
 
     /// Rewrites an issue's path (and mentions of it in its text) to the YAML key.
@@ -97,6 +112,7 @@ const ACCOUNT_KEYS: &[(&str, &str)] = &[
     ("webhook_url", "webhookUrl"),
     ("secret", "secret"),
     ("endpoints", "endpoints"),
+    ("response_format", "responseFormat"),
 ];
 
 /// Translates a `channels.yaml` document into `base` (an empty object for a standalone file,
@@ -128,9 +144,15 @@ pub(crate) fn translate(yaml: &Value, mut base: Value, prefix: &str, cx: &mut Ct
         }
     }
     for (key, value) in rest {
-        if key == "channels" || key == "default_agent" {
+        if ["channels", "default_agent", "routing"].contains(&key.as_str()) {
             continue;
         }
+        // The seed's snake_case name of a clawtalk key.
+        let key = if key == "response_format" {
+            "responseFormat"
+        } else {
+            key.as_str()
+        };
         if base.get(key).is_some() {
             cx.diags.error(
                 here(&join_key("", key)),
@@ -140,7 +162,12 @@ pub(crate) fn translate(yaml: &Value, mut base: Value, prefix: &str, cx: &mut Ct
             continue;
         }
         base.set(key, value.clone());
-        map.add(join_key("", key), join_key("", key));
+        let written = if key == "responseFormat" {
+            "response_format"
+        } else {
+            key
+        };
+        map.add(join_key("", key), join_key("", written));
     }
 
     let mut ids: Vec<String> = Vec::new();
@@ -231,6 +258,22 @@ pub(crate) fn translate(yaml: &Value, mut base: Value, prefix: &str, cx: &mut Ct
         }
         channel.finish(cx, &[], "not a channels.yaml key; ignored");
         accounts.push((id, account));
+    }
+
+    // Top-level `routing` routes every channel by the sender's department. A channel's own
+    // rules come first in the bindings, so they win for that channel.
+    if let Some(rules) = yaml.get("routing") {
+        for (rule, rule_path) in routing(rules, "routing", prefix, cx) {
+            agents.add(&rule.agent, &here(&join_key(&rule_path, "agent")));
+            bindings.push((
+                binding(&rule.agent, "*", Some(rule.dept.clone())),
+                vec![
+                    (String::new(), rule_path.clone()),
+                    ("agentId".into(), join_key(&rule_path, "agent")),
+                    ("match.department".into(), join_key(&rule_path, "dept_id")),
+                ],
+            ));
+        }
     }
 
     if !accounts.is_empty() {
@@ -642,6 +685,64 @@ channels:
             [("sales-agent", None), ("hr", Some(42)), ("sales-agent", Some(7))]
         );
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    }
+
+    #[test]
+    fn top_level_routing_and_response_format_apply_to_every_channel() {
+        let seed = r#"
+channels:
+  - name: main
+    type: dingtalk
+    app_key: dingmain
+    app_secret: s
+    agent: helper
+    routing:
+      - { dept_id: 7, agent: sales }
+  - name: other
+    type: dingtalk
+    app_key: dingother
+    app_secret: s
+    response_format: { type: markdown }
+response_format:
+  type: dingtalk_action_card
+  btn_orientation: "0"
+  buttons:
+    - { title: "Approve", action_url: "dingtalk://dingtalkclient/action/approve" }
+routing:
+  - dept_id: "101"
+    agent: code-assistant
+  - { dept_id: 7, agent: finance }
+default_agent: general-assistant
+"#;
+        let loaded = load(seed, &env).unwrap();
+        let c = loaded.config;
+        assert_eq!(c.default_agent, "general-assistant");
+        let rules: Vec<(&str, &AccountMatch, Option<i64>)> = c
+            .bindings
+            .iter()
+            .map(|b| (b.agent_id.as_str(), &b.account, b.department))
+            .collect();
+        let main = AccountMatch::Id("main".into());
+        assert_eq!(
+            rules,
+            [
+                ("helper", &main, None),
+                ("sales", &main, Some(7)),
+                ("code-assistant", &AccountMatch::Any, Some(101)),
+                ("finance", &AccountMatch::Any, Some(7)),
+            ]
+        );
+        let card = c.account("main").unwrap().response_format.clone().unwrap();
+        assert_eq!(card.buttons[0].title, "Approve");
+        assert!(c.account("other").unwrap().response_format.is_none());
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+
+        // Mistakes are reported at the YAML keys.
+        let bad = "channels:\n  - { type: dingtalk, app_key: d, app_secret: s }\nrouting:\n  - { dept_id: x, agent: a }\nresponse_format: { type: dingtalk_action_card }\n";
+        let err = load(bad, &env).unwrap_err();
+        let paths: Vec<&str> = err.errors.iter().map(|e| e.path.as_str()).collect();
+        assert!(paths.contains(&"routing[0].dept_id"), "{err}");
+        assert!(paths.contains(&"response_format.buttons"), "{err}");
     }
 
     #[test]

@@ -798,3 +798,31 @@ fn store_retention_days_default_to_seven_and_stay_in_range() {
     let errors = load_err(&base(", store: { retentionDays: 0 }"), &env).to_string();
     assert!(errors.contains("store.retentionDays"), "{errors}");
 }
+
+#[test]
+fn without_an_agent_list_bound_agents_run_on_the_defaults() {
+    let c = load_ok(
+        r#"{ agents: { defaults: { model: "deepseek/deepseek-chat" } },
+             gateway: { stateDir: "/tmp/x" },
+             bindings: [ { agentId: "tech-support", match: { channel: "dingtalk", peer: { kind: "group" } } } ],
+             channels: { dingtalk: { clientId: "dingbot", clientSecret: "s", dmPolicy: "pairing" } } }"#,
+        &[("DEEPSEEK_API_KEY", "k")],
+    )
+    .config;
+    let ids: Vec<&str> = c.agents.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, ["main", "tech-support"]);
+    assert_eq!(c.default_agent, "main");
+    assert_eq!(c.agent("tech-support").unwrap().model.model, "deepseek-chat");
+    // With a list, a binding to an unlisted agent is still a mistake.
+    let err = load_err(
+        r#"{ agents: { list: [ { id: "main", model: "deepseek/deepseek-chat" } ] },
+             gateway: { stateDir: "/tmp/x" },
+             bindings: [ { agentId: "tech-suport", match: { channel: "dingtalk" } } ],
+             channels: { dingtalk: { clientId: "dingbot", clientSecret: "s", dmPolicy: "pairing" } } }"#,
+        &[("DEEPSEEK_API_KEY", "k")],
+    );
+    assert!(
+        err.errors.iter().any(|e| e.path == "bindings[0].agentId"),
+        "{err}"
+    );
+}

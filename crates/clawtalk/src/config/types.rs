@@ -367,10 +367,32 @@ pub struct DingTalkAccount {
     /// `batchResponses` (also `batch_responses`), default true: short replies queued behind a
     /// rate limit (custom robot 20/min, a conversation's sessionWebhook) leave merged.
     pub batch_responses: bool,
+    /// `responseFormat` (clawtalk key; `response_format` in `channels.yaml`), of the account or
+    /// else the top level: the agent's answers go out as an action card with these buttons.
+    /// `None` = plain markdown/text answers.
+    pub response_format: Option<ResponseFormat>,
     /// `streamIdleTimeoutSeconds` (clawtalk key), default 30: a Stream connection on which
     /// nothing (no frame, no pong) arrived for this long is treated as dead and replaced; the
     /// client pings after two thirds of it.
     pub stream_idle_timeout: Duration,
+}
+
+/// `responseFormat: { type: dingtalk_action_card, btn_orientation, buttons }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseFormat {
+    /// One to five buttons under every answer.
+    pub buttons: Vec<ResponseButton>,
+    /// `btn_orientation: "1"`: two buttons side by side instead of stacked.
+    pub horizontal: bool,
+}
+
+/// One fixed button of a [`ResponseFormat`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseButton {
+    /// `title`: the label.
+    pub title: String,
+    /// `action_url`: an http(s) page or a `dingtalk://` / `dtmd://` client link.
+    pub url: Url,
 }
 
 /// Default of [`DingTalkAccount::stream_idle_timeout`].

@@ -15,8 +15,8 @@ use super::presets::{PRESET_IDS, preset_for};
 use super::reader::{Ctx, is_valid_id};
 use super::types::{
     AccountMatch, AgentConfig, ApiKind, Binding, Config, ConnectionMode, DEFAULT_RETENTION_DAYS,
-    DingTalkAccount, DmPolicy, EventPush, GatewayConfig, GroupPolicy, ModelRef, Peer, ProviderConfig,
-    ProviderPreset, StoreConfig,
+    DingTalkAccount, DmPolicy, EventPush, GatewayConfig, GroupPolicy, MessageType, ModelRef, Peer,
+    ProviderConfig, ProviderPreset, ResponseFormat, StoreConfig,
 };
 
 /// Id of the agent created when the file lists none (OpenClaw's default agent id).
@@ -29,7 +29,12 @@ pub(crate) fn assemble(draft: Draft, cx: &mut Ctx<'_>, openclaw_file: bool) -> C
     let store = store(&draft, &gateway, cx);
     let (agents, default_agent, used_models) = agents(&draft, &gateway, cx);
     let providers = providers(draft.providers, &used_models, cx);
-    let accounts = accounts(draft.channels.accounts, cx, openclaw_file);
+    let accounts = accounts(
+        draft.channels.accounts,
+        draft.response_format.as_ref(),
+        cx,
+        openclaw_file,
+    );
     let bindings = bindings(draft.bindings, &agents, &accounts, &draft.channels.defaults, cx);
     let workflows = super::workflows::check_workflows(draft.workflows, &agents, &accounts, cx);
     Config {
@@ -124,20 +129,32 @@ fn agents(
         }
     });
 
-    let implicit;
+    let implicit: Vec<AgentDraft>;
     let list: Vec<&AgentDraft> = if draft.agents.list.is_empty() {
-        implicit = AgentDraft {
-            path: "agents".into(),
-            id: IMPLICIT_AGENT.into(),
-            is_default: true,
-            name: None,
-            model: ModelSpec::default(),
-            system_prompt: None,
-            workspace: None,
-            identity: Default::default(),
-            limits: Default::default(),
-        };
-        vec![&implicit]
+        // No agents.list: `main`, plus every agent the bindings name (as OpenClaw runs any
+        // bound agent id on the defaults; the plugin guides bind "main" and "tech-support"
+        // without listing them). With a list, an unlisted id stays an error (a typo).
+        let mut ids = vec![IMPLICIT_AGENT.to_owned()];
+        for b in &draft.bindings {
+            if is_valid_id(&b.agent_id) && !ids.contains(&b.agent_id) {
+                ids.push(b.agent_id.clone());
+            }
+        }
+        implicit = ids
+            .into_iter()
+            .map(|id| AgentDraft {
+                path: "agents".into(),
+                is_default: id == IMPLICIT_AGENT,
+                id,
+                name: None,
+                model: ModelSpec::default(),
+                system_prompt: None,
+                workspace: None,
+                identity: Default::default(),
+                limits: Default::default(),
+            })
+            .collect();
+        implicit.iter().collect()
     } else {
         draft.agents.list.iter().collect()
     };
@@ -363,7 +380,12 @@ fn preset_key(cx: &Ctx<'_>, id: &str) -> Option<dingtalk::Secret> {
         .map(dingtalk::Secret::new)
 }
 
-fn accounts(drafts: Vec<AccountDraft>, cx: &mut Ctx<'_>, openclaw_file: bool) -> Vec<DingTalkAccount> {
+fn accounts(
+    drafts: Vec<AccountDraft>,
+    response_format: Option<&ResponseFormat>,
+    cx: &mut Ctx<'_>,
+    openclaw_file: bool,
+) -> Vec<DingTalkAccount> {
     if drafts.is_empty() {
         cx.diags.error(
             "channels.dingtalk",
@@ -415,8 +437,15 @@ fn accounts(drafts: Vec<AccountDraft>, cx: &mut Ctx<'_>, openclaw_file: bool) ->
         .into_iter()
         .map(|d| {
             let event_push = event_push(&d, cx);
+            let response_format = if d.response_format_set {
+                d.account.response_format.clone()
+            } else {
+                response_format.cloned()
+            };
+            check_response_format(&d, response_format.as_ref(), cx);
             DingTalkAccount {
                 event_push,
+                response_format,
                 ..d.account
             }
         })
@@ -624,11 +653,28 @@ fn check_custom_robot(d: &AccountDraft, cx: &mut Ctx<'_>) {
     for (key, message, fix) in super::custom_robot::problems(robot) {
         cx.diags.error(d.key_path(key), message, fix);
     }
+    if let Some((key, message, fix)) = super::custom_robot::secret_warning(robot) {
+        cx.diags.warn(d.key_path(key), message, Some(fix));
+    }
     if a.message_type == super::types::MessageType::Card {
         cx.diags.error(
             d.key_path("messageType"),
             "custom robots cannot send AI cards",
             "use messageType \"markdown\" or \"text\"",
+        );
+    }
+}
+
+/// AI cards stream the answer into a card of their own; an action card cannot wrap it too.
+fn check_response_format(d: &AccountDraft, format: Option<&ResponseFormat>, cx: &mut Ctx<'_>) {
+    if format.is_some() && d.account.enabled && d.account.message_type == MessageType::Card {
+        cx.diags.error(
+            d.key_path("messageType"),
+            format!(
+                "account {:?} answers in AI cards, but responseFormat asks for action cards",
+                d.account.id
+            ),
+            "use messageType \"markdown\" with responseFormat, or set responseFormat: { type: \"markdown\" } on this account",
         );
     }
 }

@@ -11,7 +11,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::{Shared, now_ms};
-use crate::config::MessageType;
+use crate::config::{MessageType, ResponseFormat};
 use crate::delivery::card::CardPart;
 use crate::delivery::{ActionCard, Body, ButtonTarget, CardButton, OutboundMessage, chunk, markdown};
 use crate::inbound::InboundMessage;
@@ -109,11 +109,13 @@ pub(crate) async fn send(
     text: &str,
 ) -> anyhow::Result<()> {
     let max_parts = crate::config::AgentLimits::default().parts_per_answer;
-    send_with_cards(shared, id, inbound, text, &[], max_parts).await
+    send_with_cards(shared, id, inbound, text, &[], max_parts, None).await
 }
 
 /// [`send`], in at most `max_parts` parts (the rest cut off with a note), followed by
 /// `action_cards` (planned together, so each is sent exactly once).
+/// With a `format` (the account's `responseFormat`), the answer's last part goes out as an
+/// action card carrying its buttons.
 pub(crate) async fn send_with_cards(
     shared: &Arc<Shared>,
     id: InboundId,
@@ -121,11 +123,14 @@ pub(crate) async fn send_with_cards(
     text: &str,
     action_cards: &[ActionCard],
     max_parts: u32,
+    format: Option<&ResponseFormat>,
 ) -> anyhow::Result<()> {
-    let markdown = shared
-        .config
-        .account(&inbound.account_id)
-        .is_none_or(|a| a.message_type != MessageType::Text);
+    // An action card's text is always markdown.
+    let markdown = format.is_some()
+        || shared
+            .config
+            .account(&inbound.account_id)
+            .is_none_or(|a| a.message_type != MessageType::Text);
     // Converted before splitting, so the chunker's fence handling sees the fences DingTalk will.
     let converted;
     let text = if markdown {
@@ -143,11 +148,22 @@ pub(crate) async fn send_with_cards(
     if capped.truncated {
         tracing::warn!(inbound = ?id, max_parts, "answer truncated to limits.partsPerAnswer parts");
     }
+    let last = capped.parts.len();
     let parts = capped
         .parts
         .into_iter()
         .zip(1u32..)
         .map(|(text, part)| {
+            if let Some(card) = format
+                .filter(|_| part as usize == last)
+                .and_then(|f| formatted_card(f, &title, &text))
+            {
+                return Ok(NewReplyPart {
+                    part,
+                    kind: "action_card".to_owned(),
+                    body_json: serde_json::to_string(&StoredBody::action_card(&card))?,
+                });
+            }
             let body = StoredBody {
                 markdown,
                 title: title.clone(),
@@ -168,6 +184,22 @@ pub(crate) async fn send_with_cards(
         .plan_reply(id, parts, &shared.me, shared.lease_ms(), now_ms())
         .await?;
     send_planned(shared, inbound, &planned, false).await
+}
+
+/// The answer part `text` as an action card with the format's buttons. `None` (the part
+/// goes as plain markdown) only if the card is refused, which the config checks rule out.
+fn formatted_card(format: &ResponseFormat, title: &str, text: &str) -> Option<ActionCard> {
+    let buttons = format
+        .buttons
+        .iter()
+        .map(|b| CardButton {
+            title: b.title.clone(),
+            target: ButtonTarget::Url(b.url.clone()),
+        })
+        .collect();
+    ActionCard::new(title, text, buttons, format.horizontal)
+        .inspect_err(|error| tracing::warn!(%error, "responseFormat card refused; answering in markdown"))
+        .ok()
 }
 
 fn with_action_cards(
@@ -295,7 +327,41 @@ pub(crate) fn title_of(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::title_of;
+    use super::{StoredBody, formatted_card, title_of};
+    use crate::config::{ResponseButton, ResponseFormat};
+    use crate::delivery::Body;
+
+    #[test]
+    fn a_response_format_card_keeps_its_client_links_through_the_outbox() {
+        let format = ResponseFormat {
+            buttons: vec![
+                ResponseButton {
+                    title: "Approve".into(),
+                    url: "dingtalk://dingtalkclient/action/approve".parse().unwrap(),
+                },
+                ResponseButton {
+                    title: "Reject".into(),
+                    url: "dingtalk://dingtalkclient/action/reject".parse().unwrap(),
+                },
+            ],
+            horizontal: false,
+        };
+        let card = formatted_card(&format, "Leave request", "**3 days** from Monday").unwrap();
+        let stored = serde_json::to_string(&StoredBody::action_card(&card)).unwrap();
+        let back: StoredBody = serde_json::from_str(&stored).unwrap();
+        let Body::ActionCard(payload) = back.into_body().unwrap() else {
+            panic!("an action card body");
+        };
+        assert_eq!(payload.text, "**3 days** from Monday");
+        let urls: Vec<&str> = payload.btns.iter().map(|b| b.action_url.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "dingtalk://dingtalkclient/action/approve",
+                "dingtalk://dingtalkclient/action/reject"
+            ]
+        );
+    }
 
     #[test]
     fn titles_are_the_plain_first_line() {

@@ -312,7 +312,13 @@ async fn answer(
         tracing::info!(inbound = ?id, card_calls = calls.load(Ordering::Relaxed), "AI card answer");
         return result;
     }
-    reply::send_with_cards(shared, id, inbound, text, action_cards, max_parts).await
+    // A failure notice is no answer to approve or reject: only answers take the format.
+    let format = shared
+        .config
+        .account(&inbound.account_id)
+        .and_then(|a| a.response_format.as_ref())
+        .filter(|_| !failed);
+    reply::send_with_cards(shared, id, inbound, text, action_cards, max_parts, format).await
 }
 
 /// Runs `work` while renewing the turn's lease: replies can wait minutes behind DingTalk's

@@ -4,6 +4,15 @@
 //!
 //! Default models are starting points only; provider line-ups change every few months, so
 //! the configured model always wins.
+//!
+//! Sources for ids, hosts and key variables: OpenClaw's provider docs
+//! (docs.openclaw.ai/providers/qwen: Standard and Coding Plan endpoints, `QWEN_API_KEY` /
+//! `MODELSTUDIO_API_KEY` / `DASHSCOPE_API_KEY`; docs.openclaw.ai/providers/glm and
+//! providers/zai: `ZAI_API_KEY`, legacy `Z_AI_API_KEY`, the coding endpoint under
+//! `/api/coding/paas/v4`; the `zhipu`/`zhipu-coding` ids of OpenClaw's docs/providers/zai.md),
+//! and Alibaba Cloud's "OpenClaw第三方模型接入" page (help.aliyun.com,
+//! simple-application-server/use-cases/openclaw-third-party-model) for the Token Plan team
+//! edition's `bailian-token-plan` provider and its host.
 
 use serde_json::{Value, json};
 
@@ -15,6 +24,13 @@ pub enum ProviderPreset {
     DashScope,
     /// DashScope international (Singapore) region.
     DashScopeIntl,
+    /// Model Studio Coding Plan (subscription, `sk-sp-…` keys), China endpoint. Serves Qwen
+    /// and the third-party models of the plan (kimi-k2.5, MiniMax-M2.5, glm-5).
+    DashScopeCoding,
+    /// Model Studio Coding Plan, international endpoint.
+    DashScopeCodingIntl,
+    /// Model Studio Token Plan, team edition (Beijing).
+    DashScopeTokenPlan,
     /// DeepSeek.
     DeepSeek,
     /// Moonshot (Kimi), China endpoint.
@@ -25,6 +41,10 @@ pub enum ProviderPreset {
     Zhipu,
     /// Zhipu GLM on Z.AI (international).
     ZAi,
+    /// GLM Coding Plan on open.bigmodel.cn (China).
+    ZhipuCoding,
+    /// GLM Coding Plan on Z.AI (international).
+    ZAiCoding,
     /// Any OpenAI-compatible endpoint (vLLM, Ollama, one-api, the offline mock…): the base URL
     /// comes from configuration and no quirks apply.
     Custom,
@@ -58,14 +78,19 @@ pub enum ThinkingSwitch {
 
 impl ProviderPreset {
     /// Every preset, for listings and `--help`.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 13] = [
         Self::DashScope,
         Self::DashScopeIntl,
+        Self::DashScopeCoding,
+        Self::DashScopeCodingIntl,
+        Self::DashScopeTokenPlan,
         Self::DeepSeek,
         Self::Moonshot,
         Self::MoonshotIntl,
         Self::Zhipu,
         Self::ZAi,
+        Self::ZhipuCoding,
+        Self::ZAiCoding,
         Self::Custom,
     ];
 
@@ -75,11 +100,16 @@ impl ProviderPreset {
         match self {
             Self::DashScope => "dashscope",
             Self::DashScopeIntl => "dashscope-intl",
+            Self::DashScopeCoding => "dashscope-coding",
+            Self::DashScopeCodingIntl => "dashscope-coding-intl",
+            Self::DashScopeTokenPlan => "bailian-token-plan",
             Self::DeepSeek => "deepseek",
             Self::Moonshot => "moonshot",
             Self::MoonshotIntl => "moonshot-intl",
             Self::Zhipu => "zhipu",
             Self::ZAi => "zai",
+            Self::ZhipuCoding => "zhipu-coding",
+            Self::ZAiCoding => "zai-coding",
             Self::Custom => "custom",
         }
     }
@@ -91,11 +121,22 @@ impl ProviderPreset {
         Some(match id.trim().to_ascii_lowercase().as_str() {
             "dashscope" | "qwen" | "bailian" | "modelstudio" | "aliyun" => Self::DashScope,
             "dashscope-intl" | "qwen-intl" | "modelstudio-intl" => Self::DashScopeIntl,
+            "dashscope-coding" | "bailian-coding" | "modelstudio-coding" | "qwen-coding" => {
+                Self::DashScopeCoding
+            }
+            "dashscope-coding-intl" | "modelstudio-coding-intl" | "qwen-coding-intl" => {
+                Self::DashScopeCodingIntl
+            }
+            "bailian-token-plan" | "dashscope-token-plan" | "modelstudio-token-plan" | "qwen-token-plan" => {
+                Self::DashScopeTokenPlan
+            }
             "deepseek" => Self::DeepSeek,
             "moonshot" | "kimi" => Self::Moonshot,
             "moonshot-intl" | "kimi-intl" => Self::MoonshotIntl,
             "zhipu" | "glm" | "bigmodel" | "zhipuai" => Self::Zhipu,
             "zai" | "z.ai" | "glm-intl" => Self::ZAi,
+            "zhipu-coding" | "glm-coding" | "bigmodel-coding" => Self::ZhipuCoding,
+            "zai-coding" | "glm-coding-intl" => Self::ZAiCoding,
             "custom" | "openai" | "openai-compatible" => Self::Custom,
             _ => return None,
         })
@@ -107,11 +148,16 @@ impl ProviderPreset {
         Some(match self {
             Self::DashScope => "https://dashscope.aliyuncs.com/compatible-mode/v1",
             Self::DashScopeIntl => "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
+            Self::DashScopeCoding => "https://coding.dashscope.aliyuncs.com/v1",
+            Self::DashScopeCodingIntl => "https://coding-intl.dashscope.aliyuncs.com/v1",
+            Self::DashScopeTokenPlan => "https://token-plan.cn-beijing.maas.aliyuncs.com/compatible-mode/v1",
             Self::DeepSeek => "https://api.deepseek.com",
             Self::Moonshot => "https://api.moonshot.cn/v1",
             Self::MoonshotIntl => "https://api.moonshot.ai/v1",
             Self::Zhipu => "https://open.bigmodel.cn/api/paas/v4",
             Self::ZAi => "https://api.z.ai/api/paas/v4",
+            Self::ZhipuCoding => "https://open.bigmodel.cn/api/coding/paas/v4",
+            Self::ZAiCoding => "https://api.z.ai/api/coding/paas/v4",
             Self::Custom => return None,
         })
     }
@@ -121,9 +167,12 @@ impl ProviderPreset {
     pub fn default_model(self) -> Option<&'static str> {
         Some(match self {
             Self::DashScope | Self::DashScopeIntl => "qwen-plus",
+            Self::DashScopeCoding | Self::DashScopeCodingIntl => "qwen3.5-plus",
+            Self::DashScopeTokenPlan => "qwen3.6-plus",
             Self::DeepSeek => "deepseek-chat",
             Self::Moonshot | Self::MoonshotIntl => "kimi-k2.6",
             Self::Zhipu | Self::ZAi => "glm-4.6",
+            Self::ZhipuCoding | Self::ZAiCoding => "glm-4.7",
             Self::Custom => return None,
         })
     }
@@ -132,18 +181,22 @@ impl ProviderPreset {
     #[must_use]
     pub fn api_key_env(self) -> &'static [&'static str] {
         match self {
-            Self::DashScope | Self::DashScopeIntl => {
-                &["DASHSCOPE_API_KEY", "QWEN_API_KEY", "MODELSTUDIO_API_KEY"]
-            }
+            // One Model Studio key family for every endpoint, as OpenClaw's qwen provider reads
+            // it; Coding and Token Plan keys (`sk-sp-…`) only work on their own hosts.
+            Self::DashScope
+            | Self::DashScopeIntl
+            | Self::DashScopeCoding
+            | Self::DashScopeCodingIntl
+            | Self::DashScopeTokenPlan => &["DASHSCOPE_API_KEY", "QWEN_API_KEY", "MODELSTUDIO_API_KEY"],
             Self::DeepSeek => &["DEEPSEEK_API_KEY"],
             Self::Moonshot | Self::MoonshotIntl => &["MOONSHOT_API_KEY", "KIMI_API_KEY"],
-            Self::Zhipu => &[
+            Self::Zhipu | Self::ZhipuCoding => &[
                 "ZHIPU_API_KEY",
                 "ZHIPUAI_API_KEY",
                 "GLM_API_KEY",
                 "BIGMODEL_API_KEY",
             ],
-            Self::ZAi => &["ZAI_API_KEY", "GLM_API_KEY", "ZHIPUAI_API_KEY"],
+            Self::ZAi | Self::ZAiCoding => &["ZAI_API_KEY", "Z_AI_API_KEY", "GLM_API_KEY", "ZHIPUAI_API_KEY"],
             Self::Custom => &["OPENAI_API_KEY"],
         }
     }
@@ -162,7 +215,11 @@ impl ProviderPreset {
     #[must_use]
     pub fn quirks(self) -> Quirks {
         match self {
-            Self::DashScope | Self::DashScopeIntl => Quirks {
+            Self::DashScope
+            | Self::DashScopeIntl
+            | Self::DashScopeCoding
+            | Self::DashScopeCodingIntl
+            | Self::DashScopeTokenPlan => Quirks {
                 stream_usage_option: true,
                 no_thinking_when_not_streaming: true,
                 thinking_switch: ThinkingSwitch::EnableThinking,
@@ -171,7 +228,7 @@ impl ProviderPreset {
                 stream_usage_option: true,
                 ..Quirks::default()
             },
-            Self::Zhipu | Self::ZAi => Quirks {
+            Self::Zhipu | Self::ZAi | Self::ZhipuCoding | Self::ZAiCoding => Quirks {
                 thinking_switch: ThinkingSwitch::ThinkingType,
                 ..Quirks::default()
             },

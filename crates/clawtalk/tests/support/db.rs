@@ -58,3 +58,12 @@ pub async fn max_attempts(db: &Path) -> i64 {
         .await
         .unwrap_or_else(|e| panic!("read claim attempts: {e}"))
 }
+
+/// `(agent_id, session_key)` of every session, oldest first: which agent answered whom.
+pub async fn sessions(db: &Path) -> Vec<(String, String)> {
+    let mut conn = connect(db).await;
+    sqlx::query_as("SELECT agent_id, session_key FROM sessions ORDER BY id")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("read sessions: {e}"))
+}
