@@ -96,6 +96,15 @@ fn open(target: &Target<'_>, flags: OpenFlags) -> Result<Connection, StoreError>
         ),
     };
     opened.map_err(|error| match StoreError::from(error) {
+        // SQLite says only "unable to open database file"; the errno its failed open() left
+        // on this thread tells a descriptor shortage (a passing condition) from a bad path.
+        StoreError::CantOpen { detail, .. }
+            if std::io::Error::last_os_error()
+                .raw_os_error()
+                .is_some_and(super::super::error::is_resource_errno) =>
+        {
+            StoreError::Resources { detail }
+        }
         StoreError::CantOpen { detail, .. } => StoreError::CantOpen {
             path: match target {
                 Target::File(path) => path.display().to_string(),
