@@ -244,3 +244,85 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// `get` with an `X-Forwarded-For` header, on a fresh connection.
+async fn get_forwarded(addr: SocketAddr, path: &str, client: &str, token: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("http://{addr}{path}"))
+        .header("x-forwarded-for", client)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("the gateway answers")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_the_control_api_needs_the_generated_token_and_throttles_each_client() {
+    let world = World::start().await;
+    // A reverse proxy on this host: every client reaches the gateway from loopback.
+    let path = world.write_config(&config(&world, r#"trustedProxies: ["127.0.0.1"]"#));
+    let mut gateway = world.start_gateway(&path).await;
+    let addr = http_addr(&mut gateway).await;
+
+    let (status, body) = get(addr, "/metrics", None).await;
+    assert_eq!(status, 401, "no token configured, yet a proxy is: {body}");
+    assert!(body.contains("clawtalk gateway token"), "{body}");
+    let token_file = world.state_dir().join("gateway-token");
+    let token = std::fs::read_to_string(&token_file).expect("the generated gateway token");
+    let token = token.trim();
+    assert_eq!(get(addr, "/metrics", Some(token)).await.0, 200);
+
+    // One client behind the proxy guesses until it is locked out, even with the right token…
+    let guesser = "203.0.113.10";
+    for i in 0..10 {
+        let status = get_forwarded(addr, "/control/status", guesser, &format!("guess-{i}")).await;
+        assert_eq!(status, 401, "guess {i}");
+    }
+    assert_eq!(get_forwarded(addr, "/control/status", guesser, token).await, 429);
+    // …while another client behind the same proxy is not.
+    assert_eq!(
+        get_forwarded(addr, "/control/status", "203.0.113.11", token).await,
+        200
+    );
+
+    // `gateway status` finds the generated token itself.
+    let config_arg = path.display().to_string();
+    let out = clawtalk(&world, &["gateway", "status", "--config", &config_arg]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("from the control API"), "{text}");
+    assert!(!text.contains(token), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_the_token_is_throttled_whatever_x_forwarded_for_says() {
+    let world = World::start().await;
+    let path = world.write_config(&config(&world, &format!(r#"auth: {{ token: "{TOKEN}" }}"#)));
+    let mut gateway = world.start_gateway(&path).await;
+    let addr = http_addr(&mut gateway).await;
+
+    // No proxy is trusted: a made-up client address per guess changes nothing.
+    for i in 0..10 {
+        let status = get_forwarded(addr, "/metrics", &format!("198.51.100.{i}"), "wrong").await;
+        assert_eq!(status, 401, "guess {i}");
+    }
+    let response = reqwest::Client::new()
+        .get(format!("http://{addr}/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("the gateway answers");
+    assert_eq!(
+        response.status().as_u16(),
+        429,
+        "locked out, even with the right token"
+    );
+    let retry: u64 = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=60).contains(&retry), "{retry}");
+}

@@ -52,6 +52,8 @@ pub(crate) struct GatewayDraft {
     pub(crate) turn_lease: Duration,
     /// `gateway.controlUi.enabled`, default true.
     pub(crate) control_ui: bool,
+    pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
+    pub(crate) http: super::types::HttpLimits,
 }
 
 /// Top-level OpenClaw sections clawtalk has no use for.
@@ -236,6 +238,8 @@ fn read_gateway(gateway: Option<&Obj<'_>>, cx: &mut Ctx<'_>) -> GatewayDraft {
         max_concurrent_turns: DEFAULT_MAX_CONCURRENT_TURNS,
         turn_lease: DEFAULT_TURN_LEASE,
         control_ui: true,
+        trusted_proxies: Vec::new(),
+        http: super::types::HttpLimits::default(),
     };
     if let Some(g) = gateway {
         if let Some(port) = g.get("port").and_then(|n| n.node().int_in(cx, 0, 65535)) {
@@ -296,15 +300,19 @@ fn read_gateway(gateway: Option<&Obj<'_>>, cx: &mut Ctx<'_>) -> GatewayDraft {
                 IGNORED_KEY,
             );
         }
+        if let Some(node) = g.get("trustedProxies") {
+            draft.trusted_proxies = read_trusted_proxies(&node.node(), cx);
+        }
+        if let Some(http) = g.get("http").and_then(|n| n.node().object(cx)) {
+            read_http_limits(&http, &mut draft.http, cx);
+        }
         g.finish(
             cx,
             &[
                 "mode",
                 "reload",
-                "http",
                 "remote",
                 "tailscale",
-                "trustedProxies",
                 "tls",
                 "nodes",
                 "push",
@@ -320,6 +328,52 @@ fn read_gateway(gateway: Option<&Obj<'_>>, cx: &mut Ctx<'_>) -> GatewayDraft {
             .or_else(|| cx.home.as_ref().map(|h| h.join(".clawtalk")));
     }
     draft
+}
+
+/// `gateway.trustedProxies`: IP addresses (OpenClaw's form) or CIDR ranges.
+fn read_trusted_proxies(node: &super::reader::Node<'_, '_>, cx: &mut Ctx<'_>) -> Vec<ipnet::IpNet> {
+    let Some(items) = node.array(cx) else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| {
+            let item = item.node();
+            let raw = item.nonempty_string(cx)?;
+            let parsed = raw
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| raw.parse::<IpAddr>().map(ipnet::IpNet::from));
+            match parsed {
+                Ok(net) => Some(net),
+                Err(_) => {
+                    cx.diags.error(
+                        item.path,
+                        format!("{raw:?} is not an IP address or CIDR range"),
+                        "list the reverse proxy's address, e.g. \"127.0.0.1\" or \"10.0.0.0/24\"",
+                    );
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+/// `gateway.http`: clawtalk's listener limits; OpenClaw's `endpoints` (its OpenAI-compatible
+/// API, which clawtalk does not serve) is ignored.
+fn read_http_limits(http: &Obj<'_>, limits: &mut super::types::HttpLimits, cx: &mut Ctx<'_>) {
+    if let Some(n) = http
+        .get("maxConnections")
+        .and_then(|n| n.node().int_in(cx, 8, 100_000))
+    {
+        limits.max_connections = usize::try_from(n).unwrap_or(limits.max_connections);
+    }
+    if let Some(s) = http
+        .get("headerTimeoutSeconds")
+        .and_then(|n| n.node().int_in(cx, 1, 300))
+    {
+        limits.header_timeout = Duration::from_secs(u64::try_from(s).unwrap_or(10));
+    }
+    http.finish(cx, &["endpoints"], IGNORED_KEY);
 }
 
 /// `loopback`, `lan`, an IP literal, or OpenClaw's `custom` + `customBindHost`.

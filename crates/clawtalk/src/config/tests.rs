@@ -826,3 +826,49 @@ fn without_an_agent_list_bound_agents_run_on_the_defaults() {
         "{err}"
     );
 }
+
+#[test]
+fn trusted_proxies_and_listener_limits() {
+    let text = r#"{
+      gateway: { trustedProxies: ["127.0.0.1", "10.0.0.0/8", "::1"],
+                 http: { maxConnections: 64, headerTimeoutSeconds: 5, endpoints: { chatCompletions: { enabled: true } } } },
+      agents: { defaults: { model: "deepseek/deepseek-chat" } },
+      channels: { dingtalk: { clientId: "dingx", clientSecret: "s" } },
+    }"#;
+    let loaded = load_ok(text, &[("DEEPSEEK_API_KEY", "k")]);
+    let g = &loaded.config.gateway;
+    let proxies: Vec<String> = g.trusted_proxies.iter().map(ToString::to_string).collect();
+    assert_eq!(proxies, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
+    assert!(g.reachable_beyond_loopback(), "a proxy forwards remote clients");
+    assert_eq!(g.http.max_connections, 64);
+    assert_eq!(g.http.header_timeout, Duration::from_secs(5));
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.path == "gateway.http.endpoints" && w.message.contains("ignored")),
+        "{:?}",
+        loaded.warnings
+    );
+
+    let defaults = load_ok(
+        r#"{ agents: { defaults: { model: "deepseek/deepseek-chat" } },
+             channels: { dingtalk: { clientId: "dingx", clientSecret: "s" } } }"#,
+        &[("DEEPSEEK_API_KEY", "k")],
+    );
+    assert_eq!(defaults.config.gateway.http, HttpLimits::default());
+    assert!(!defaults.config.gateway.reachable_beyond_loopback());
+
+    let bad = load_err(
+        r#"{ gateway: { trustedProxies: ["my-proxy"], http: { maxConnections: 2 } },
+             agents: { defaults: { model: "deepseek/deepseek-chat" } },
+             channels: { dingtalk: { clientId: "dingx", clientSecret: "s" } } }"#,
+        &[("DEEPSEEK_API_KEY", "k")],
+    );
+    let shown = bad.to_string();
+    assert!(
+        shown.contains("gateway.trustedProxies[0]") && shown.contains("not an IP address or CIDR"),
+        "{shown}"
+    );
+    assert!(shown.contains("gateway.http.maxConnections"), "{shown}");
+}

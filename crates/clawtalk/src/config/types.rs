@@ -63,6 +63,43 @@ pub struct GatewayConfig {
     /// `gateway.controlUi.enabled`, default true: `gateway run` serves the web UI on
     /// `bind:port` (login with the gateway token).
     pub control_ui: bool,
+    /// `gateway.trustedProxies`: reverse proxies (addresses or CIDR ranges) whose
+    /// `X-Forwarded-For` names the client. With any set, the control API needs the gateway
+    /// token even from loopback.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `gateway.http.*` (clawtalk keys): the HTTP listener's limits.
+    pub http: HttpLimits,
+}
+
+impl GatewayConfig {
+    /// True when callers other than this host's own programs can reach the listener: it
+    /// binds beyond loopback, or a reverse proxy forwards to it (every proxied client then
+    /// looks local).
+    #[must_use]
+    pub fn reachable_beyond_loopback(&self) -> bool {
+        !self.bind.is_loopback() || !self.trusted_proxies.is_empty()
+    }
+}
+
+/// `gateway.http.*`: how many connections the listener holds and how long a client may take
+/// to send a request's headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// `gateway.http.maxConnections`, default 512: open connections at most (fewer when the
+    /// open-files limit is low: descriptors stay in reserve for the store and outgoing calls).
+    pub max_connections: usize,
+    /// `gateway.http.headerTimeoutSeconds`, default 10: a connection that has not sent a whole
+    /// request head this long after connecting (or after its previous response) is closed.
+    pub header_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 512,
+            header_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 /// `store.*` (clawtalk key).

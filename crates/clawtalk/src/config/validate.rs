@@ -79,6 +79,8 @@ fn gateway(draft: &Draft, cx: &mut Ctx<'_>) -> GatewayConfig {
         max_concurrent_turns: g.max_concurrent_turns,
         turn_lease: g.turn_lease,
         control_ui: g.control_ui,
+        trusted_proxies: g.trusted_proxies.clone(),
+        http: g.http,
     }
 }
 

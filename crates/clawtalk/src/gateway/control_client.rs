@@ -36,7 +36,9 @@ pub async fn fetch_status(config: &Config, addr: SocketAddr) -> anyhow::Result<G
         .build()
         .context("building an HTTP client")?;
     let mut request = http.get(format!("http://{addr}{STATUS_PATH}"));
-    if let Some(token) = &config.gateway.auth_token {
+    // The configured token, else the generated one: a gateway behind gateway.trustedProxies
+    // asks for it even from loopback.
+    if let Ok(Some((token, _))) = crate::web::token::existing(config) {
         request = request.bearer_auth(token.expose());
     }
     let response = request
@@ -47,7 +49,7 @@ pub async fn fetch_status(config: &Config, addr: SocketAddr) -> anyhow::Result<G
     let text = response.text().await.unwrap_or_default();
     if !status.is_success() {
         bail!(
-            "the gateway on {addr} refused (HTTP {}): {}; check gateway.auth.token in this config",
+            "the gateway on {addr} refused (HTTP {}): {}; check gateway.auth.token in this config (or the token file `clawtalk gateway token` reads)",
             status.as_u16(),
             text.trim()
         );

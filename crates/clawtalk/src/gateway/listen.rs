@@ -48,7 +48,7 @@ pub(crate) async fn bind(
     if let Err(error) = shared.status.write() {
         tracing::warn!(error = %format!("{error:#}"), "cannot write the status file");
     }
-    let mut app = super::ops::router(Arc::clone(shared));
+    let mut app = super::ops::router(Arc::clone(shared))?;
     if let Some(webhooks) = webhooks {
         app = app.merge(webhooks);
         let path = super::http::WEBHOOK_PATH;
@@ -59,13 +59,13 @@ pub(crate) async fn bind(
         app = app.merge(web);
     }
     tracing::info!(%addr, "gateway HTTP listening on http://{addr} (/healthz, /readyz, /metrics, /control/status)");
+    let limits = super::http_server::Limits {
+        max_connections: super::fd_budget::connection_cap(gateway.http.max_connections),
+        header_timeout: gateway.http.header_timeout,
+    };
     let shutdown = shared.shutdown.clone();
-    Ok(Some((addr, async move {
-        let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "the HTTP listener stopped");
-        }
-    })))
+    Ok(Some((
+        addr,
+        super::http_server::serve(listener, app, limits, shutdown),
+    )))
 }

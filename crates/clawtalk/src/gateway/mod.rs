@@ -18,11 +18,14 @@
 
 mod card_callback;
 mod card_reply;
+pub(crate) mod client_ip;
 pub mod control_client;
 mod cron;
 mod decide;
 mod departments;
+mod fd_budget;
 mod http;
+mod http_server;
 mod ingest;
 mod lanes;
 mod listen;

@@ -17,7 +17,9 @@ pub enum Access {
     /// DingTalk: each request carries a signature made with the account's secret (checked by
     /// the handler, which knows which account and scheme apply).
     Signed,
-    /// Loopback callers holding the gateway token (`Authorization: Bearer …`) when one is set.
+    /// Loopback callers (and `gateway.trustedProxies`) holding the gateway token
+    /// (`Authorization: Bearer …`) when one is set or the listener is reachable beyond
+    /// loopback; wrong tokens are throttled per client.
     Token,
     /// A logged-in web UI session (cookie); pages redirect to `/login`, `/api/…` answers 401.
     Session,

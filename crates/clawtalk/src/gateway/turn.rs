@@ -236,6 +236,12 @@ async fn try_run(
             }
             finish(shared, id, TurnOutcome::Cancelled).await
         }
+        Err(TurnError::Llm(error)) if error.is_local_exhaustion() => {
+            // Out of descriptors here, not a model failure: the turn is left unfinished, so
+            // its lease runs out and it is claimed and answered again, never marked failed.
+            tracing::warn!(inbound = ?id, %error, "no descriptor free for the model call; the turn is retried");
+            Ok(false)
+        }
         Err(error) => {
             let text = with_notices(&notices, &error.user_message());
             let Some(send) = under_lease(

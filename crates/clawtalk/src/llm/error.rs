@@ -173,6 +173,19 @@ impl LlmError {
         }
     }
 
+    /// True when the request never left because this process ran out of file descriptors
+    /// (`EMFILE`/`ENFILE`): a passing local condition, not the provider's answer. The
+    /// transport error is kept as scrubbed text, so this reads the OS error std prints.
+    #[must_use]
+    pub fn is_local_exhaustion(&self) -> bool {
+        match self {
+            Self::Transport { message, .. } => {
+                message.contains("(os error 24)") || message.contains("(os error 23)")
+            }
+            _ => false,
+        }
+    }
+
     /// Whether trying the same request again may succeed: 429, 500/502/503/504, connect
     /// failures, and timeouts and cut streams before any answer arrived.
     #[must_use]
@@ -355,6 +368,12 @@ mod tests {
             message: "dns".into(),
             connect: true,
         };
+        assert!(!t.is_local_exhaustion());
+        let exhausted = LlmError::Transport {
+            message: format!("tcp connect error: {}", std::io::Error::from_raw_os_error(24)),
+            connect: true,
+        };
+        assert!(exhausted.is_local_exhaustion(), "{exhausted}");
         assert!(!t.user_message().contains("request id"));
     }
 

@@ -60,6 +60,16 @@ pub enum StoreError {
         /// Driver or OS message.
         detail: String,
     },
+    /// The process ran out of file descriptors (or the kernel of memory for it): a passing
+    /// condition, such as a flood of connections, not a fault of the database.
+    #[error(
+        "the process is out of open files or memory ({detail}); the call can be retried; raise \
+         the open-files limit (`ulimit -n`, LimitNOFILE= under systemd) if this repeats"
+    )]
+    Resources {
+        /// Driver or OS message.
+        detail: String,
+    },
     /// A schema migration failed or an applied migration was changed.
     #[error("database schema migration failed: {detail}")]
     Migration {
@@ -150,7 +160,11 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::Busy { .. } | Self::Io { .. } | Self::Unavailable { .. } | Self::Conflict { .. }
+            Self::Busy { .. }
+                | Self::Io { .. }
+                | Self::Resources { .. }
+                | Self::Unavailable { .. }
+                | Self::Conflict { .. }
         )
     }
 
@@ -165,6 +179,7 @@ impl StoreError {
                 | Self::ReadOnly { .. }
                 | Self::Corrupt { .. }
                 | Self::Io { .. }
+                | Self::Resources { .. }
                 | Self::CantOpen { .. }
                 | Self::Unavailable { .. }
                 | Self::Closed
@@ -298,8 +313,17 @@ fn classify_postgres(sqlstate: &str, detail: &str) -> Option<StoreError> {
     })
 }
 
+/// True for the OS errors that mean "out of descriptors or memory" (`EMFILE`, `ENFILE`,
+/// `ENOMEM`, `ENOBUFS`).
+pub(crate) fn is_resource_errno(errno: i32) -> bool {
+    matches!(errno, libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS)
+}
+
 fn classify_io(io: &std::io::Error) -> StoreError {
     let detail = io.to_string();
+    if io.raw_os_error().is_some_and(is_resource_errno) {
+        return StoreError::Resources { detail };
+    }
     match io.kind() {
         std::io::ErrorKind::StorageFull => StoreError::DiskFull { detail },
         std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied => {
@@ -376,6 +400,16 @@ mod tests {
         assert!(matches!(StoreError::from(full), StoreError::DiskFull { .. }));
         let ro = std::io::Error::new(std::io::ErrorKind::ReadOnlyFilesystem, "ro");
         assert!(matches!(StoreError::from(ro), StoreError::ReadOnly { .. }));
+    }
+
+    #[test]
+    fn running_out_of_descriptors_is_transient_and_says_so() {
+        for errno in [libc::EMFILE, libc::ENFILE] {
+            let error = StoreError::from(std::io::Error::from_raw_os_error(errno));
+            assert!(matches!(error, StoreError::Resources { .. }), "{error:?}");
+            assert!(error.is_transient());
+            assert!(error.to_string().contains("open-files limit"), "{error}");
+        }
     }
 
     #[test]

@@ -100,7 +100,10 @@ pub(crate) async fn login(
     Form(form): Form<LoginForm>,
 ) -> Response {
     let now = Instant::now();
-    if let Err(wait) = web.login_throttle.check(peer.ip(), now) {
+    // Behind a trusted proxy, counted per client, so one guesser does not lock out the rest.
+    let client =
+        crate::gateway::client_ip::client_ip(peer.ip(), &headers, &web.shared.config.gateway.trusted_proxies);
+    if let Err(wait) = web.login_throttle.check(client, now) {
         tracing::warn!(%peer, "web UI login refused: too many wrong tokens from this address");
         let retry = wait.as_secs().max(1);
         return (
@@ -113,7 +116,7 @@ pub(crate) async fn login(
             .into_response();
     }
     if !token::matches(&web.token, &form.token) {
-        web.login_throttle.failed(peer.ip(), now);
+        web.login_throttle.failed(client, now);
         tracing::warn!(%peer, "web UI login refused: wrong gateway token");
         return (
             StatusCode::UNAUTHORIZED,
@@ -121,7 +124,7 @@ pub(crate) async fn login(
         )
             .into_response();
     }
-    web.login_throttle.succeeded(peer.ip());
+    web.login_throttle.succeeded(client);
     let id = web.sessions.create(now);
     tracing::info!("web UI login");
     (

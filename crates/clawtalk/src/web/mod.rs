@@ -16,7 +16,7 @@ mod chat;
 mod layout;
 mod pages;
 pub mod sessions;
-mod throttle;
+pub(crate) mod throttle;
 pub mod token;
 
 use std::sync::Arc;

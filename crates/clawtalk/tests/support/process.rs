@@ -32,6 +32,12 @@ pub const INSTANCE: &str = "e2e";
 impl GatewayProcess {
     /// Spawns `clawtalk gateway run`.
     pub fn spawn(launch: &Launch<'_>) -> Self {
+        Self::spawn_with(launch, |_| {})
+    }
+
+    /// [`GatewayProcess::spawn`], with `adjust` applied to the command last (resource limits
+    /// set in `pre_exec`, say).
+    pub fn spawn_with(launch: &Launch<'_>, adjust: impl FnOnce(&mut Command)) -> Self {
         let log = File::create(&launch.log).expect("create the gateway log file");
         let log_err = log.try_clone().expect("clone the log file handle");
         let mut command = Command::new(env!("CARGO_BIN_EXE_clawtalk"));
@@ -52,6 +58,7 @@ impl GatewayProcess {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
+        adjust(&mut command);
         let child = command.spawn().expect("spawn the clawtalk binary");
         Self {
             child,

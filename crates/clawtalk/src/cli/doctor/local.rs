@@ -65,6 +65,75 @@ pub(super) fn secrets_of(config: &Config) -> Vec<String> {
     secrets
 }
 
+/// Tokens shorter than this can be guessed online however they were made.
+const MIN_TOKEN_CHARS: usize = 16;
+/// Estimated bits below which a token counts as guessable (a random 16-character
+/// lowercase-and-digits token has about 82).
+const MIN_TOKEN_BITS: f64 = 64.0;
+
+/// A weak `gateway.auth.token` on a listener reachable beyond loopback (a LAN bind, or a
+/// reverse proxy in front): anyone who reaches the port may guess it, and the login throttle
+/// only slows a guesser down.
+pub(super) fn check_gateway_token(config: &Config, findings: &mut Vec<Finding>) {
+    let gateway = &config.gateway;
+    let Some(token) = gateway.auth_token.as_ref().filter(|t| !t.is_empty()) else {
+        return;
+    };
+    if !gateway.reachable_beyond_loopback() {
+        return;
+    }
+    let exposure = if gateway.bind.is_loopback() {
+        "gateway.trustedProxies forwards remote clients to it".to_owned()
+    } else {
+        format!("the gateway listens on {} (beyond loopback)", gateway.bind)
+    };
+    match token_weakness(token.expose()) {
+        Some(why) => findings.push(Finding::warn(
+            "gateway token",
+            format!(
+                "gateway.auth.token is weak ({why}) and {exposure}: anyone who reaches the port can guess it; \
+                 use a random token of 32+ characters, e.g. the output of `openssl rand -hex 32`"
+            ),
+        )),
+        None => findings.push(Finding::ok(
+            "gateway token",
+            format!("gateway.auth.token is long and varied enough for a listener reachable beyond loopback ({exposure})"),
+        )),
+    }
+}
+
+/// Why `token` is easy to guess, or `None`. The estimate is length × log2(the alphabet its
+/// character classes span), capped by how many distinct characters it uses.
+fn token_weakness(token: &str) -> Option<String> {
+    let chars: Vec<char> = token.chars().collect();
+    if chars.len() < MIN_TOKEN_CHARS {
+        return Some(format!(
+            "{} character{}, fewer than {MIN_TOKEN_CHARS}",
+            chars.len(),
+            if chars.len() == 1 { "" } else { "s" }
+        ));
+    }
+    let classes = [
+        (chars.iter().any(char::is_ascii_lowercase), 26.0),
+        (chars.iter().any(char::is_ascii_uppercase), 26.0),
+        (chars.iter().any(char::is_ascii_digit), 10.0),
+        (chars.iter().any(|c| !c.is_ascii_alphanumeric()), 33.0),
+    ];
+    let alphabet: f64 = classes
+        .iter()
+        .filter(|(present, _)| *present)
+        .map(|(_, n)| n)
+        .sum();
+    let mut distinct = chars.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    #[allow(clippy::cast_precision_loss)] // token lengths are far below 2^52
+    let (len, distinct) = (chars.len() as f64, distinct.len() as f64);
+    let bits = len * alphabet.min(distinct).max(1.0).log2();
+    (bits < MIN_TOKEN_BITS)
+        .then(|| format!("about {bits:.0} bits of randomness, fewer than {MIN_TOKEN_BITS:.0}"))
+}
+
 /// State directory owner-only; a config file holding secrets not readable by others.
 pub(super) fn check_permissions(loaded: &LoadedConfig, findings: &mut Vec<Finding>) {
     let state_dir = &loaded.config.gateway.state_dir;
@@ -245,5 +314,68 @@ mod tests {
             findings.iter().all(|f| f.severity == Severity::Ok),
             "{findings:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::*;
+
+    #[test]
+    fn short_repetitive_or_narrow_tokens_are_weak() {
+        assert!(token_weakness("1").is_some_and(|w| w.contains("1 character,")));
+        assert!(token_weakness("password123").is_some_and(|w| w.contains("11 characters")));
+        assert!(
+            token_weakness("aaaaaaaaaaaaaaaaaaaaaaaa").is_some(),
+            "one character repeated"
+        );
+        assert!(
+            token_weakness("abababababababababababab").is_some(),
+            "two characters"
+        );
+        assert!(token_weakness("1234567890123456").is_some(), "16 digits: 53 bits");
+        assert_eq!(token_weakness("k3v9q2m7x8w1p4z6"), None);
+        assert_eq!(
+            token_weakness("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"),
+            None
+        );
+    }
+
+    fn config(gateway: &str) -> Config {
+        crate::test_support::config(&format!(
+            r#"{{ gateway: {gateway},
+                 agents: {{ defaults: {{ model: "deepseek/deepseek-chat" }} }},
+                 channels: {{ dingtalk: {{ clientId: "dingx", clientSecret: "s" }} }} }}"#
+        ))
+    }
+
+    #[test]
+    fn a_weak_token_is_a_warning_only_when_the_listener_is_reachable() {
+        let mut findings = Vec::new();
+        check_gateway_token(&config(r#"{ bind: "lan", auth: { token: "1" } }"#), &mut findings);
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].severity, super::super::Severity::Warn);
+        assert!(
+            findings[0]
+                .message
+                .contains("gateway.auth.token is weak (1 character"),
+            "{}",
+            findings[0].message
+        );
+        assert!(findings[0].message.contains("0.0.0.0"), "{}", findings[0].message);
+
+        let mut findings = Vec::new();
+        let proxied = r#"{ trustedProxies: ["127.0.0.1"], auth: { token: "hunter2" } }"#;
+        check_gateway_token(&config(proxied), &mut findings);
+        assert_eq!(findings[0].severity, super::super::Severity::Warn);
+        assert!(
+            findings[0].message.contains("trustedProxies"),
+            "{}",
+            findings[0].message
+        );
+
+        let mut findings = Vec::new();
+        check_gateway_token(&config(r#"{ auth: { token: "1" } }"#), &mut findings);
+        assert!(findings.is_empty(), "loopback only: nobody else can try");
     }
 }

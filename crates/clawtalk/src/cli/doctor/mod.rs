@@ -148,6 +148,7 @@ async fn collect(arg: &ConfigArg) -> Report {
     };
     let config = &loaded.config;
     local::check_permissions(&loaded, &mut findings);
+    local::check_gateway_token(config, &mut findings);
     local::check_store(config, &mut findings).await;
     let http = match super::channels::probe_http_client() {
         Ok(http) => http,

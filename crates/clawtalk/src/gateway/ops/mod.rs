@@ -3,14 +3,21 @@
 //! - `GET /healthz`: the process is up (always 200 while it serves).
 //! - `GET /readyz`: 200 when the store answers and every enabled Stream account is
 //!   connected; 503 with the reasons otherwise.
-//! - `GET /metrics`: Prometheus text format (loopback only; the gateway token when set).
-//! - `GET /control/status`: what `clawtalk gateway status` shows, as JSON (loopback only;
-//!   the gateway token when set).
+//! - `GET /metrics`: Prometheus text format.
+//! - `GET /control/status`: what `clawtalk gateway status` shows, as JSON.
+//!
+//! The last two answer loopback callers and `gateway.trustedProxies` only, with the gateway
+//! token when one is configured or the listener is reachable beyond loopback (a LAN bind, or
+//! a proxy that makes every client look local); see [`auth`].
 
 mod auth;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use dingtalk::Secret;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
@@ -41,27 +48,64 @@ pub(crate) fn routes() -> RouteTable<Arc<Shared>> {
 }
 
 /// The operations routes, ready to merge into the gateway's listener.
-pub(crate) fn router(shared: Arc<Shared>) -> Router {
+///
+/// # Errors
+/// A token is needed but none is configured and the generated one cannot be read or written.
+pub(crate) fn router(shared: Arc<Shared>) -> anyhow::Result<Router> {
+    let guard = Arc::new(auth::ControlGuard::new(
+        control_token(&shared.config)?,
+        shared.config.gateway.trusted_proxies.clone(),
+    ));
     let open = router_of(routes(), Access::Public, |r| r);
     let guarded = router_of(routes(), Access::Token, |r| {
-        r.route_layer(middleware::from_fn_with_state(Arc::clone(&shared), require_token))
+        r.route_layer(middleware::from_fn_with_state(guard, require_token))
     });
-    open.merge(guarded).with_state(shared)
+    Ok(open.merge(guarded).with_state(shared))
 }
 
-/// Lets a request through only from loopback with the gateway token (when one is set).
+/// The token the control API asks for: `gateway.auth.token`; else, when the listener is
+/// reachable beyond loopback, the generated gateway token (the web UI's, created when
+/// missing), since behind a same-host proxy every client looks local; else none.
+fn control_token(config: &crate::config::Config) -> anyhow::Result<Option<Secret>> {
+    if let Some(token) = config.gateway.auth_token.as_ref().filter(|t| !t.is_empty()) {
+        return Ok(Some(token.clone()));
+    }
+    if !config.gateway.reachable_beyond_loopback() {
+        return Ok(None);
+    }
+    let (token, source) = crate::web::token::resolve(config)
+        .context("the control API's gateway token (gateway.trustedProxies is set)")?;
+    let path = match &source {
+        crate::web::token::TokenSource::Generated(path) | crate::web::token::TokenSource::Stored(path) => {
+            path.display().to_string()
+        }
+        _ => "the config".to_owned(),
+    };
+    tracing::info!(
+        token_file = %path,
+        "gateway.trustedProxies is set: /metrics and /control/status need the gateway token \
+         (`clawtalk gateway token` prints it; or set gateway.auth.token)"
+    );
+    Ok(Some(token))
+}
+
+/// Lets a request through only from this host or a trusted proxy, with the gateway token
+/// when one applies.
 async fn require_token(
-    State(shared): St,
+    State(guard): State<Arc<auth::ControlGuard>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
     next: Next,
 ) -> Response {
-    let token = shared.config.gateway.auth_token.as_ref().map(|t| t.expose());
-    match auth::check(peer, request.headers(), token) {
+    match guard.check(peer, request.headers(), Instant::now()) {
         Ok(()) => next.run(request).await,
         Err(refusal) => {
             tracing::warn!(%peer, path = %request.uri().path(), reason = refusal.message(), "control API request refused");
-            (refusal.status(), format!("{}\n", refusal.message())).into_response()
+            let mut response = (refusal.status(), format!("{}\n", refusal.message())).into_response();
+            if let Some(secs) = refusal.retry_after() {
+                response.headers_mut().insert(header::RETRY_AFTER, secs.into());
+            }
+            response
         }
     }
 }
@@ -146,4 +190,42 @@ fn account_figures(shared: &Shared) -> Vec<AccountFigures> {
             id: a.id,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(gateway: &str) -> crate::config::Config {
+        crate::test_support::config(&format!(
+            r#"{{ gateway: {gateway},
+                 agents: {{ defaults: {{ model: "deepseek/deepseek-chat" }} }},
+                 channels: {{ dingtalk: {{ clientId: "dingx", clientSecret: "s" }} }} }}"#
+        ))
+    }
+
+    #[test]
+    fn a_token_is_required_whenever_the_listener_is_reachable_beyond_loopback() {
+        let lan = control_token(&config(r#"{ bind: "lan", auth: { token: "lan-token" } }"#));
+        assert_eq!(
+            lan.unwrap().map(|t| t.expose().to_owned()).as_deref(),
+            Some("lan-token")
+        );
+        let local = control_token(&config(r#"{ bind: "loopback" }"#)).unwrap();
+        assert!(
+            local.is_none(),
+            "loopback only, nothing configured: local callers only"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let proxied = config(&format!(
+            r#"{{ trustedProxies: ["127.0.0.1"], stateDir: "{}" }}"#,
+            state.display()
+        ));
+        let generated = control_token(&proxied).unwrap().expect("a generated token");
+        let stored = std::fs::read_to_string(state.join(crate::web::token::TOKEN_FILE)).unwrap();
+        assert_eq!(stored.trim(), generated.expose());
+        assert_eq!(generated.expose().len(), 64);
+    }
 }

@@ -96,6 +96,15 @@ fn open(target: &Target<'_>, flags: OpenFlags) -> Result<Connection, StoreError>
         ),
     };
     opened.map_err(|error| match StoreError::from(error) {
+        // SQLite says only "unable to open database file"; the errno its failed open() left
+        // on this thread tells a descriptor shortage (a passing condition) from a bad path.
+        StoreError::CantOpen { detail, .. }
+            if std::io::Error::last_os_error()
+                .raw_os_error()
+                .is_some_and(super::super::error::is_resource_errno) =>
+        {
+            StoreError::Resources { detail }
+        }
         StoreError::CantOpen { detail, .. } => StoreError::CantOpen {
             path: match target {
                 Target::File(path) => path.display().to_string(),
@@ -124,6 +133,58 @@ fn configure(conn: &Connection, busy_timeout: Duration) -> Result<(), StoreError
 mod tests {
     use super::super::sql::query_all;
     use super::*;
+
+    /// Set in the child process of the test below, which uses up its own descriptors.
+    const FD_CHILD: &str = "CLAWTALK_TEST_FD_EXHAUSTED_CHILD";
+
+    #[test]
+    fn an_open_that_fails_for_lack_of_descriptors_is_a_resource_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        if std::env::var_os(FD_CHILD).is_some() {
+            // Only in the child: a low limit, every descriptor below it taken.
+            let limit = libc::rlimit {
+                rlim_cur: 64,
+                rlim_max: 64,
+            };
+            // SAFETY: setrlimit reads one `rlimit` through a valid pointer to a local.
+            assert_eq!(
+                unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const limit) },
+                0
+            );
+            let mut held = Vec::new();
+            while let Ok(file) = std::fs::File::open("/dev/null") {
+                held.push(file);
+            }
+            let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
+            let error = open(&Target::File(&path), flags).unwrap_err();
+            drop(held);
+            assert!(matches!(error, StoreError::Resources { .. }), "{error:?}");
+            assert!(error.is_transient());
+            return;
+        }
+        // The limit is the whole process's, so the exhaustion happens in a child process
+        // running only this test.
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "store::sqlite::connect::tests::an_open_that_fails_for_lack_of_descriptors_is_a_resource_error",
+                "--test-threads=1",
+            ])
+            .env(FD_CHILD, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("1 passed"), "the child ran the test: {text}");
+        // Without the shortage the same open is a plain success.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
+        assert!(open(&Target::File(&path), flags).is_ok());
+    }
 
     #[test]
     fn cached_statements_with_a_bound_limit_are_not_recompiled() {
