@@ -9,6 +9,7 @@ use maud::{Markup, html};
 use super::error_page;
 use crate::gateway::now_ms;
 use crate::llm::ChatMessage;
+use crate::mask::{mask_arguments, mask_text};
 use crate::store::{Role, TranscriptEntry};
 use crate::web::St;
 use crate::web::layout::{ago, page, utc};
@@ -129,17 +130,22 @@ fn role_label(role: Role) -> &'static str {
     }
 }
 
-/// What a stored message says: its text, or the tools it called.
+/// What a stored message says: its text, or the tools it called, with credentials masked
+/// (a `cron_create` call carries a custom robot's webhook `access_token` and `secret`).
 fn entry_text(entry: &TranscriptEntry) -> String {
     let Ok(message) = serde_json::from_str::<ChatMessage>(&entry.content_json) else {
-        return entry.content_json.clone();
+        return mask_text(&entry.content_json).into_owned();
     };
-    let mut text = message.text().unwrap_or_default();
+    let mut text = mask_text(&message.text().unwrap_or_default()).into_owned();
     for call in &message.tool_calls {
         if !text.is_empty() {
             text.push('\n');
         }
-        text.push_str(&format!("→ calls {}({})", call.name, call.arguments));
+        text.push_str(&format!(
+            "→ calls {}({})",
+            call.name,
+            mask_arguments(&call.arguments)
+        ));
     }
     text
 }

@@ -9,6 +9,7 @@ use maud::html;
 use super::error_page;
 use crate::cron::Schedule;
 use crate::cron::request::next_run_text;
+use crate::mask::mask_text;
 use crate::web::St;
 use crate::web::layout::page;
 use crate::web::sessions::WebSession;
@@ -47,7 +48,7 @@ pub(crate) async fn page_handler(State(web): St, Extension(session): Extension<W
                             td { (t.status) }
                             td {
                                 @match (t.last_status, &t.last_error) {
-                                    (Some(status), Some(error)) => { (status) ": " (error) }
+                                    (Some(status), Some(error)) => { (status) ": " (mask_text(error)) }
                                     (Some(status), None) => { (status) }
                                     (None, _) => { "-" }
                                 }

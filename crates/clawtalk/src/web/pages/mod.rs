@@ -12,8 +12,9 @@ use maud::html;
 
 use super::layout::page;
 
-/// A page saying what went wrong (never a secret: store errors name no credentials).
+/// A page saying what went wrong, with any URL credentials in it masked.
 pub(crate) fn error_page(status: StatusCode, csrf: &str, message: &str) -> Response {
-    let body = html! { p.error { (message) } };
+    // Store and model errors can quote URLs with credentials.
+    let body = html! { p.error { (crate::mask::mask_text(message)) } };
     (status, page("Error", "", Some(csrf), &body)).into_response()
 }
