@@ -106,11 +106,52 @@ fn decoded(name: &str) -> String {
         .map_or_else(|| name.to_owned(), |(k, _)| k.into_owned())
 }
 
-/// Every URL quoted in `text` passed through [`mask_url`]; the rest unchanged. A URL ends at
-/// white space, a quote, `<`, `>`, `\` or a backtick (how URLs are quoted in messages,
-/// JSON and HTML).
+/// Every URL quoted in `text` passed through [`mask_url`], and every custom robot signing
+/// secret (`SEC` and 64 hex digits, as DingTalk's robot security settings show it, e.g.
+/// open.dingtalk.com "自定义机器人安全设置") shortened to `SEC***`; the rest unchanged. A URL
+/// ends at white space, a quote, `<`, `>`, `\` or a backtick (how URLs are quoted in
+/// messages, JSON and HTML).
 #[must_use]
 pub fn mask_text(text: &str) -> Cow<'_, str> {
+    let urls = mask_urls(text);
+    match mask_signing_secrets(&urls) {
+        Cow::Borrowed(_) => urls,
+        Cow::Owned(masked) => Cow::Owned(masked),
+    }
+}
+
+/// Shortest run of hex digits after `SEC` taken for a signing secret.
+const MIN_SECRET_HEX: usize = 32;
+
+fn mask_signing_secrets(text: &str) -> Cow<'_, str> {
+    let is_secret_at = |at: usize| {
+        let starts_word = text[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_ascii_alphanumeric());
+        let hex = text[at + 3..].bytes().take_while(u8::is_ascii_hexdigit).count();
+        starts_word && hex >= MIN_SECRET_HEX
+    };
+    if !text.match_indices("SEC").any(|(at, _)| is_secret_at(at)) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for (at, _) in text.match_indices("SEC") {
+        if at < copied || !is_secret_at(at) {
+            continue;
+        }
+        let end = at + 3 + text[at + 3..].bytes().take_while(u8::is_ascii_hexdigit).count();
+        out.push_str(&text[copied..at]);
+        out.push_str("SEC");
+        out.push_str(MASK);
+        copied = end;
+    }
+    out.push_str(&text[copied..]);
+    Cow::Owned(out)
+}
+
+fn mask_urls(text: &str) -> Cow<'_, str> {
     if !text.contains("://") {
         return Cow::Borrowed(text);
     }
@@ -236,6 +277,14 @@ mod tests {
             "error sending request for url (http://u:***@h:1/v1/chat?api_key=***), see \"wss://w/c?ticket=***\""
         );
         assert!(matches!(mask_text("no links here"), Cow::Borrowed(_)));
+        let hex = "0123456789abcdef".repeat(4);
+        assert_eq!(
+            mask_text(&format!("secret: SEC{hex}, again (SEC{hex})")),
+            "secret: SEC***, again (SEC***)"
+        );
+        // Words that merely start with SEC, or short hex, stay.
+        let not_secrets = format!("SECTION SECabc1 XSEC{hex}");
+        assert_eq!(mask_text(&not_secrets), not_secrets);
     }
 
     #[test]

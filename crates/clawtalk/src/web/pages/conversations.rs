@@ -149,3 +149,58 @@ fn entry_text(entry: &TranscriptEntry) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::ToolCall;
+
+    fn entry(role: Role, message: &ChatMessage) -> TranscriptEntry {
+        TranscriptEntry {
+            id: 1,
+            generation: 1,
+            role,
+            content_json: serde_json::to_string(message).unwrap(),
+            inbound_id: None,
+            at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn stored_tool_arguments_and_texts_are_shown_masked() {
+        let secret = format!("SEC{}", "9f".repeat(32));
+        let webhook = "https://oapi.dingtalk.com/robot/send?access_token=tok4leak";
+        let arguments = serde_json::json!({
+            "prompt": "daily report", "cron": "0 9 * * *", "deliver_to": "webhook",
+            "webhook_url": webhook, "webhook_secret": secret,
+        })
+        .to_string();
+        let entries = [
+            entry(
+                Role::User,
+                &ChatMessage::user(format!("post to {webhook} signed with {secret}")),
+            ),
+            entry(
+                Role::Assistant,
+                &ChatMessage::assistant_tool_calls(
+                    None,
+                    vec![ToolCall {
+                        id: "c1".into(),
+                        name: "cron_create".into(),
+                        arguments,
+                    }],
+                ),
+            ),
+            entry(
+                Role::Tool,
+                &ChatMessage::tool("c1", format!("scheduled for {webhook}")),
+            ),
+        ];
+        let html = transcript_view(&entries).into_string();
+        assert!(!html.contains("tok4leak") && !html.contains(&secret), "{html}");
+        assert!(html.contains("→ calls cron_create("), "{html}");
+        assert!(html.contains("access_token=***"), "{html}");
+        assert!(html.contains("webhook_secret&quot;:&quot;***"), "{html}");
+        assert!(html.contains("signed with SEC***"), "{html}");
+    }
+}
