@@ -16,7 +16,6 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use tracing_subscriber::EnvFilter;
 
 /// A self-hosted AI-agent gateway for DingTalk.
 #[derive(Debug, Parser)]
@@ -169,25 +168,9 @@ fn parse_bind(value: &str) -> Result<IpAddr, String> {
 
 /// Logs go to stderr; `RUST_LOG` overrides the default `info` level. A second layer writes
 /// JSON lines to the gateway's log file once `gateway run` attaches it ([`crate::logfile`]).
+/// See [`crate::logging`].
 pub fn init_tracing(format: LogFormat) {
-    use tracing_subscriber::Layer as _;
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    let stderr = match format {
-        LogFormat::Pretty => stderr.boxed(),
-        LogFormat::Json => stderr.json().boxed(),
-    };
-    let file = tracing_subscriber::fmt::layer()
-        .json()
-        .with_ansi(false)
-        .with_writer(crate::logfile::FileSink);
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(stderr)
-        .with(file)
-        .init();
+    crate::logging::init(format);
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {

@@ -35,6 +35,8 @@ pub mod gateway;
 pub mod inbound;
 pub mod llm;
 pub mod logfile;
+pub mod logging;
+pub mod mask;
 pub mod media;
 pub mod memory;
 pub mod onboard;

@@ -7,6 +7,12 @@
 //! failing model call, a failing connection, the web UI and the control API; then `doctor`,
 //! `gateway status`, `config validate`, `logs`, and a PostgreSQL URL with a password. Every
 //! stdout, stderr and JSON log line is searched for every secret and its obvious encodings.
+//!
+//! The gateway runs at `RUST_LOG=trace` with nothing pinned, so the WebSocket, HTTP and TLS
+//! crates would dump Stream frames (a robot token and a `SEC…` secret typed by a user, the
+//! sessionWebhook session tokens) and the handshake ticket if their levels were not capped.
+//! A provider `baseUrl` with a password and a key parameter is shown on `/config` and in a
+//! failed WebChat turn's error, masked.
 
 mod support;
 
@@ -33,6 +39,24 @@ const WRONG_MODEL_KEY: &str = "sk-leak-wrong-model-key-6603";
 const GATEWAY_TOKEN: &str = "leak-gateway-token-5150/x+y";
 const WRONG_APP_SECRET: &str = "leak-wrong-app-secret-8120";
 const PG_PASSWORD: &str = "leakPgPassword3377";
+const TYPED_ROBOT_TOKEN: &str = "leakTypedRobotToken3308";
+const BASE_URL_PASSWORD: &str = "leakBaseUrlPass4410";
+const BASE_URL_KEY: &str = "leakBaseUrlKey7720";
+
+/// A custom robot signing secret as the DingTalk console shows it: `SEC` and 64 hex digits.
+fn typed_signing_secret() -> String {
+    format!("SEC{}", "5eca1f".repeat(11).get(..64).unwrap())
+}
+
+/// The `session` token of a sessionWebhook URL.
+fn session_token(session_webhook: &str) -> String {
+    url::Url::parse(session_webhook)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "session")
+        .map(|(_, v)| v.into_owned())
+        .expect("a session parameter")
+}
 
 /// 43 alphanumerics, as the console generates.
 fn aes_key() -> String {
@@ -53,6 +77,10 @@ fn secrets() -> Vec<(&'static str, String)> {
         ("model apiKey (wrong)", WRONG_MODEL_KEY.to_owned()),
         ("gateway token", GATEWAY_TOKEN.to_owned()),
         ("postgres password", PG_PASSWORD.to_owned()),
+        ("robot token typed in a DM", TYPED_ROBOT_TOKEN.to_owned()),
+        ("signing secret typed in a DM", typed_signing_secret()),
+        ("baseUrl password", BASE_URL_PASSWORD.to_owned()),
+        ("baseUrl key parameter", BASE_URL_KEY.to_owned()),
     ]
 }
 
@@ -74,10 +102,12 @@ fn config(world: &World, robot_webhook: &str) -> String {
     world.fill(&format!(
         r#"{{
   agents: {{ list: [ {{ id: "main", model: "mock/e2e-model" }},
-                     {{ id: "broken", model: "bad/e2e-model" }} ] }},
+                     {{ id: "broken", model: "bad/e2e-model" }},
+                     {{ id: "creds", model: "creds/e2e-model" }} ] }},
   models: {{ providers: {{
     mock: {{ baseUrl: "{{MODEL}}", apiKey: "{MODEL_KEY}" }},
     bad: {{ baseUrl: "{{MODEL}}", apiKey: "{WRONG_MODEL_KEY}" }},
+    creds: {{ baseUrl: "http://creds:{BASE_URL_PASSWORD}@127.0.0.1:9/v1?api_key={BASE_URL_KEY}", apiKey: "{MODEL_KEY}" }},
   }} }},
   bindings: [ {{ agentId: "broken", match: {{ channel: "dingtalk", peer: {{ kind: "direct", id: "{BOB}" }} }} }} ],
   channels: {{ dingtalk: {{
@@ -160,16 +190,14 @@ async fn no_secret_appears_in_any_log_or_output_of_a_full_run() {
         ("group [g1]", "Group answered."),
         ("http [h1]", "HTTP answered."),
         ("robot [o1]", "Robot answered."),
+        ("typed [t1]", "Typed answered."),
     ] {
         world
             .model
             .push(Script::text(answer).when_last_user_contains(needle));
     }
     let config_path = world.write_config(&config(&world, &robot.webhook_url));
-    let trace = [(
-        "RUST_LOG".to_owned(),
-        "debug,clawtalk=trace,dingtalk=trace,tungstenite=info,tokio_tungstenite=info".to_owned(),
-    )];
+    let trace = [("RUST_LOG".to_owned(), "trace".to_owned())];
     let mut gateway = world.launch(Some(&config_path), &trace, &[APP1]).await;
     let webhooks = format!("http://{}/webhooks/dingtalk", listen_addr(&mut gateway).await);
     let base = format!("http://{}", web_addr(&mut gateway).await);
@@ -181,6 +209,23 @@ async fn no_secret_appears_in_any_log_or_output_of_a_full_run() {
         .await;
     world.group_msg(APP1, ALICE, "group [g1]", true);
     world.wait_reply_containing(&world.group, "Group answered.").await;
+
+    // A user pastes a custom robot's webhook and signing secret into a Stream DM.
+    let typed = world.dm(
+        APP1,
+        ALICE,
+        &format!(
+            "typed [t1] https://oapi.dingtalk.com/robot/send?access_token={TYPED_ROBOT_TOKEN} {}",
+            typed_signing_secret()
+        ),
+    );
+    world
+        .wait_reply_containing(&typed.conversation_id, "Typed answered.")
+        .await;
+    let session_tokens: Vec<String> = [&dm, &typed]
+        .iter()
+        .map(|m| session_token(&m.session_webhook))
+        .collect();
 
     // A model call that fails (the mock wants another key): the user hears of it.
     let bob = world.dm(APP1, BOB, "this one fails [m1]");
@@ -290,6 +335,28 @@ async fn no_secret_appears_in_any_log_or_output_of_a_full_run() {
     assert_eq!(status, 200);
     let (status, status_page) = session.get("/").await;
     assert_eq!(status, 200);
+    assert!(
+        config_page.contains("creds:***@127.0.0.1:9/v1?api_key=***"),
+        "the baseUrl is shown masked: {config_page}"
+    );
+    // A WebChat turn whose provider cannot be reached: the error page names the URL, masked.
+    let csrf = session.csrf().await;
+    let (status, _, chat_error_page) = session
+        .post(
+            "/chat",
+            &[
+                ("csrf", csrf.as_str()),
+                ("agent", "creds"),
+                ("message", "hi [w1]"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 502, "{chat_error_page}");
+    // (reqwest drops the user info from the URL it quotes; the key parameter stays.)
+    assert!(
+        chat_error_page.contains("127.0.0.1:9/v1?api_key=***"),
+        "{chat_error_page}"
+    );
     let control = client()
         .get(format!("{base}/control/status"))
         .bearer_auth(GATEWAY_TOKEN)
@@ -309,6 +376,7 @@ async fn no_secret_appears_in_any_log_or_output_of_a_full_run() {
 
     let mut outputs = vec![
         ("web UI /config".to_owned(), config_page),
+        ("WebChat error page".to_owned(), chat_error_page),
         ("web UI /".to_owned(), status_page),
         ("GET /control/status".to_owned(), control_body),
     ];
@@ -365,8 +433,15 @@ async fn no_secret_appears_in_any_log_or_output_of_a_full_run() {
     let first = json_log.lines().next().expect("a line");
     serde_json::from_str::<serde_json::Value>(first).expect("JSON lines");
 
+    let mut all_secrets = secrets();
+    for token in session_tokens {
+        all_secrets.push(("sessionWebhook session token", token));
+    }
+    for connection in world.sim.connections() {
+        all_secrets.push(("Stream handshake ticket", connection.ticket));
+    }
     let mut leaks = Vec::new();
-    for (what, secret) in secrets() {
+    for (what, secret) in all_secrets {
         for spelling in spellings(&secret) {
             for (source, text) in &outputs {
                 if let Some(at) = text.find(&spelling) {

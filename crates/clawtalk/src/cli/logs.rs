@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::common::ConfigArg;
 use crate::logfile;
+use crate::logging::escape::escape_control;
 
 /// How often `--follow` looks for new lines.
 const POLL: Duration = Duration::from_millis(200);
@@ -135,16 +136,18 @@ fn file_identity(path: &Path) -> Option<u64> {
 }
 
 /// One line: raw with `--json`, else `time LEVEL target: message key=value …`. Lines that
-/// are not JSON are shown unchanged.
+/// are not JSON are shown as they are. Decoded values are escaped again
+/// ([`escape_control`]): a `\n` or an ESC inside a JSON string must not become a fake line
+/// or a terminal command on the way to the screen.
 fn render(line: &str, json: bool) -> String {
     if json {
         return line.to_owned();
     }
     let Ok(Value::Object(event)) = serde_json::from_str::<Value>(line) else {
-        return line.to_owned();
+        return escape_control(line).into_owned();
     };
     let text = |v: &Value| match v {
-        Value::String(s) => s.clone(),
+        Value::String(s) => escape_control(s).into_owned(),
         other => other.to_string(),
     };
     let timestamp = event.get("timestamp").map(text).unwrap_or_default();
@@ -176,6 +179,13 @@ mod tests {
         );
         assert_eq!(render(line, true), line);
         assert_eq!(render("not json", false), "not json");
+        let hostile =
+            r#"{"level":"WARN","fields":{"message":"webhook\nFAKE","nick":"Eve\u001b[31m\r"},"target":"t"}"#;
+        assert_eq!(
+            render(hostile, false),
+            "  WARN t: webhook\\nFAKE nick=Eve\\x1b[31m\\r"
+        );
+        assert_eq!(render("raw\x1b[2J", false), "raw\\x1b[2J");
     }
 
     #[test]

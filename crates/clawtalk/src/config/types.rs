@@ -134,21 +134,10 @@ impl fmt::Debug for StoreConfig {
     }
 }
 
-/// `scheme://user:pass@host/…` → `scheme://user:***@host/…`; other strings unchanged.
+/// `scheme://user:pass@host/…?password=…` → `scheme://user:***@host/…?password=***`; other
+/// strings unchanged ([`crate::mask::mask_url`]).
 pub(crate) fn redact_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            let masked = if userinfo.contains(':') { ":***" } else { "" };
-            format!("{scheme}://{user}{masked}@{host}{path}")
-        }
-        None => url.to_owned(),
-    }
+    crate::mask::mask_url(url)
 }
 
 /// One agent: a model, a prompt and a workspace.
@@ -247,7 +236,7 @@ impl fmt::Display for ModelRef {
 }
 
 /// `models.providers.<id>`: an OpenAI-compatible endpoint.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct ProviderConfig {
     /// The provider id (map key).
     pub id: String,
@@ -266,6 +255,21 @@ pub struct ProviderConfig {
     /// and the longest silence inside it (defaults 90 s and 60 s). A wait for the first
     /// output that runs out is retried; a silence mid-answer ends the turn with a notice.
     pub timeout: Option<Duration>,
+}
+
+impl fmt::Debug for ProviderConfig {
+    // `baseUrl` may carry a password (`https://user:pass@host`) or a key parameter.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderConfig")
+            .field("id", &self.id)
+            .field("preset", &self.preset)
+            .field("base_url", &crate::mask::mask_url(self.base_url.as_str()))
+            .field("api_key", &self.api_key)
+            .field("api", &self.api)
+            .field("models", &self.models)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 pub use crate::llm::ProviderPreset;

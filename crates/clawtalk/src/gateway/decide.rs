@@ -64,6 +64,10 @@ async fn try_decide(
                     now_ms(),
                 )
                 .await?;
+            if let PairingOutcome::Created(_) = &outcome {
+                // Who asked, so the operator can tell whom `clawtalk pairing approve` admits.
+                tracing::info!(account = %account.id, %sender, nick = %inbound.sender.nick, "pairing requested");
+            }
             let text = match outcome {
                 PairingOutcome::Created(request) | PairingOutcome::Existing(request) => {
                     let minutes = (request.expires_at_ms - now_ms()).max(0) / 60_000;

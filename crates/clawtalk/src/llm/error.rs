@@ -329,7 +329,8 @@ pub(crate) fn is_rate_limit_code(code: Option<&str>) -> bool {
     )
 }
 
-/// Cuts provider text to a log-friendly length and removes the API key wherever it appears.
+/// Cuts provider text to a log-friendly length and removes the API key wherever it appears,
+/// and the credentials of any URL it quotes (a transport error names the `baseUrl`).
 pub(crate) fn scrub(text: &str, key: &str) -> String {
     const MAX: usize = 300;
     let mut s = if key.len() >= 4 {
@@ -337,6 +338,7 @@ pub(crate) fn scrub(text: &str, key: &str) -> String {
     } else {
         text.to_owned()
     };
+    s = crate::mask::mask_text(&s).into_owned();
     if s.len() > MAX {
         let mut cut = MAX;
         while !s.is_char_boundary(cut) {
@@ -405,6 +407,14 @@ mod tests {
         assert_eq!(s, "Incorrect API key provided: ***");
         let long = "长".repeat(400);
         assert!(scrub(&long, "").chars().count() <= 101);
+        let transport = scrub(
+            "error sending request for url (https://bob:hunter2@llm.example/v1/chat/completions?key=k1)",
+            "sk-other",
+        );
+        assert_eq!(
+            transport,
+            "error sending request for url (https://bob:***@llm.example/v1/chat/completions?key=***)"
+        );
     }
 
     #[test]

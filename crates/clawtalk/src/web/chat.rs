@@ -21,6 +21,7 @@ use super::{St, WebState, query_value};
 use crate::agent::ToolContext;
 use crate::gateway::{Shared, now_ms, transcript_entry};
 use crate::llm::ChatMessage;
+use crate::mask::mask_text;
 use crate::store::TranscriptEntry;
 
 /// Longest message accepted, in characters.
@@ -61,7 +62,7 @@ async fn render(
 ) -> Response {
     let (entries, load_error) = match history(&web.shared, agent).await {
         Ok(entries) => (entries, None),
-        Err(e) => (Vec::new(), Some(format!("{e:#}"))),
+        Err(e) => (Vec::new(), Some(mask_text(&format!("{e:#}")).into_owned())),
     };
     let agents = &web.shared.config.agents;
     let body = html! {
@@ -157,8 +158,9 @@ pub(crate) async fn send(
     match run_turn(&web.shared, &form.agent, text).await {
         Ok(()) => Redirect::to(&format!("/chat?agent={}", query_value(&form.agent))).into_response(),
         Err(e) => {
-            tracing::warn!(agent = %form.agent, error = %format!("{e:#}"), "WebChat turn failed");
-            let error = format!("{e:#}");
+            // A model error can quote the provider's URL, credentials included.
+            let error = mask_text(&format!("{e:#}")).into_owned();
+            tracing::warn!(agent = %form.agent, %error, "WebChat turn failed");
             render(
                 &web,
                 &session,

@@ -35,32 +35,13 @@ impl Default for PgOptions {
     }
 }
 
-/// `url` with its password (in the user info or a `password=` parameter) replaced by `***`,
-/// fit for logs, errors and `clawtalk doctor`.
+/// `url` with its password (in the user info or a `password=` parameter, or any other
+/// secret-named parameter: [`crate::mask::mask_url`]) replaced by `***`, fit for logs,
+/// errors and `clawtalk doctor`.
 #[must_use]
 pub fn mask_password(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() {
-                let _ = parsed.set_password(Some("***"));
-            }
-            let has_password_param = parsed.query_pairs().any(|(k, _)| k == "password");
-            if has_password_param {
-                let pairs: Vec<(String, String)> = parsed
-                    .query_pairs()
-                    .map(|(k, v)| {
-                        let v = if k == "password" {
-                            "***".into()
-                        } else {
-                            v.into_owned()
-                        };
-                        (k.into_owned(), v)
-                    })
-                    .collect();
-                parsed.query_pairs_mut().clear().extend_pairs(pairs);
-            }
-            parsed.to_string()
-        }
+        Ok(_) => crate::mask::mask_url(url),
         // Unparsable: show only the scheme, the rest may hold anything.
         Err(_) => format!("{}://…", url.split("://").next().unwrap_or("postgres")),
     }

@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 
 use crate::config::command::describe;
+use crate::mask::mask_text;
 use crate::web::St;
 use crate::web::layout::page;
 use crate::web::sessions::WebSession;
@@ -12,8 +13,9 @@ use crate::web::sessions::WebSession;
 pub(crate) async fn config_page(State(web): St, Extension(session): Extension<WebSession>) -> Response {
     let config = &web.shared.config;
     // `Debug` of the config masks every secret (`Secret(***)`, store passwords, webhook
-    // access tokens): the same masking the logs rely on.
-    let dump = format!("{config:#?}");
+    // access tokens, provider URL credentials): the same masking the logs rely on. Any URL
+    // printed as text is masked once more, for the ones a `Debug` does not know about.
+    let dump = mask_text(&format!("{config:#?}")).into_owned();
     let body = html! {
         h1 { "Config" }
         p { (describe(config)) }

@@ -9,6 +9,7 @@ use maud::{Markup, html};
 use super::error_page;
 use crate::gateway::now_ms;
 use crate::llm::ChatMessage;
+use crate::mask::{mask_arguments, mask_text};
 use crate::store::{Role, TranscriptEntry};
 use crate::web::St;
 use crate::web::layout::{ago, page, utc};
@@ -129,17 +130,77 @@ fn role_label(role: Role) -> &'static str {
     }
 }
 
-/// What a stored message says: its text, or the tools it called.
+/// What a stored message says: its text, or the tools it called, with credentials masked
+/// (a `cron_create` call carries a custom robot's webhook `access_token` and `secret`).
 fn entry_text(entry: &TranscriptEntry) -> String {
     let Ok(message) = serde_json::from_str::<ChatMessage>(&entry.content_json) else {
-        return entry.content_json.clone();
+        return mask_text(&entry.content_json).into_owned();
     };
-    let mut text = message.text().unwrap_or_default();
+    let mut text = mask_text(&message.text().unwrap_or_default()).into_owned();
     for call in &message.tool_calls {
         if !text.is_empty() {
             text.push('\n');
         }
-        text.push_str(&format!("→ calls {}({})", call.name, call.arguments));
+        text.push_str(&format!(
+            "→ calls {}({})",
+            call.name,
+            mask_arguments(&call.arguments)
+        ));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::ToolCall;
+
+    fn entry(role: Role, message: &ChatMessage) -> TranscriptEntry {
+        TranscriptEntry {
+            id: 1,
+            generation: 1,
+            role,
+            content_json: serde_json::to_string(message).unwrap(),
+            inbound_id: None,
+            at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn stored_tool_arguments_and_texts_are_shown_masked() {
+        let secret = format!("SEC{}", "9f".repeat(32));
+        let webhook = "https://oapi.dingtalk.com/robot/send?access_token=tok4leak";
+        let arguments = serde_json::json!({
+            "prompt": "daily report", "cron": "0 9 * * *", "deliver_to": "webhook",
+            "webhook_url": webhook, "webhook_secret": secret,
+        })
+        .to_string();
+        let entries = [
+            entry(
+                Role::User,
+                &ChatMessage::user(format!("post to {webhook} signed with {secret}")),
+            ),
+            entry(
+                Role::Assistant,
+                &ChatMessage::assistant_tool_calls(
+                    None,
+                    vec![ToolCall {
+                        id: "c1".into(),
+                        name: "cron_create".into(),
+                        arguments,
+                    }],
+                ),
+            ),
+            entry(
+                Role::Tool,
+                &ChatMessage::tool("c1", format!("scheduled for {webhook}")),
+            ),
+        ];
+        let html = transcript_view(&entries).into_string();
+        assert!(!html.contains("tok4leak") && !html.contains(&secret), "{html}");
+        assert!(html.contains("→ calls cron_create("), "{html}");
+        assert!(html.contains("access_token=***"), "{html}");
+        assert!(html.contains("webhook_secret&quot;:&quot;***"), "{html}");
+        assert!(html.contains("signed with SEC***"), "{html}");
+    }
 }

@@ -9,6 +9,7 @@ use maud::html;
 use super::error_page;
 use crate::cron::Schedule;
 use crate::cron::request::next_run_text;
+use crate::mask::mask_text;
 use crate::web::St;
 use crate::web::layout::page;
 use crate::web::sessions::WebSession;
@@ -45,13 +46,7 @@ pub(crate) async fn page_handler(State(web): St, Extension(session): Extension<W
                             td { (t.spec.target.describe()) }
                             td { (t.spec.account_id) "/" (t.spec.agent_id) }
                             td { (t.status) }
-                            td {
-                                @match (t.last_status, &t.last_error) {
-                                    (Some(status), Some(error)) => { (status) ": " (error) }
-                                    (Some(status), None) => { (status) }
-                                    (None, _) => { "-" }
-                                }
-                            }
+                            td { (last_run(t.last_status, t.last_error.as_deref())) }
                         }
                     }
                 }
@@ -59,4 +54,30 @@ pub(crate) async fn page_handler(State(web): St, Extension(session): Extension<W
         }
     };
     page("Scheduled tasks", "/cron", Some(&session.csrf), &body).into_response()
+}
+
+/// The last run's outcome; an error (a webhook delivery's can quote the URL) is masked.
+fn last_run(status: Option<impl std::fmt::Display>, error: Option<&str>) -> String {
+    match (status, error) {
+        (Some(status), Some(error)) => format!("{status}: {}", mask_text(error)),
+        (Some(status), None) => status.to_string(),
+        (None, _) => "-".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_run_errors_are_masked() {
+        let error =
+            "HTTP 400 from https://oapi.dingtalk.com/robot/send?access_token=tok9&timestamp=1&sign=c2ln";
+        assert_eq!(
+            last_run(Some("failed"), Some(error)),
+            "failed: HTTP 400 from https://oapi.dingtalk.com/robot/send?access_token=***&timestamp=1&sign=***"
+        );
+        assert_eq!(last_run(Some("ok"), None), "ok");
+        assert_eq!(last_run(None::<&str>, Some(error)), "-");
+    }
 }

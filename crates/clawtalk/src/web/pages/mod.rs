@@ -12,8 +12,30 @@ use maud::html;
 
 use super::layout::page;
 
-/// A page saying what went wrong (never a secret: store errors name no credentials).
+/// A page saying what went wrong, with any URL credentials in it masked.
 pub(crate) fn error_page(status: StatusCode, csrf: &str, message: &str) -> Response {
-    let body = html! { p.error { (message) } };
+    // Store and model errors can quote URLs with credentials.
+    let body = html! { p.error { (crate::mask::mask_text(message)) } };
     (status, page("Error", "", Some(csrf), &body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn error_pages_mask_url_credentials() {
+        let response = error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "csrf",
+            "cannot read the sessions: cannot connect to postgres://claw:hunter2@db/claw?sslpassword=pw2",
+        );
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert!(
+            body.contains("postgres://claw:***@db/claw?sslpassword=***"),
+            "{body}"
+        );
+        assert!(!body.contains("hunter2") && !body.contains("pw2"), "{body}");
+    }
 }
