@@ -216,7 +216,7 @@ async fn try_run(
             if let Some(card) = card {
                 let calls = card.call_counter();
                 let parts = card.finish(&TurnError::Cancelled.user_message(), true).await;
-                let _ = reply::send_cards(shared, id, &inbound, parts, &[], &calls).await;
+                card_reply::close_stopped(shared, &inbound, &parts, &calls).await;
             }
             finish(shared, id, TurnOutcome::Cancelled).await
         }
