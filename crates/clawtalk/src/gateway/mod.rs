@@ -23,6 +23,7 @@ mod cron;
 mod decide;
 mod departments;
 mod http;
+mod inbound_cap;
 mod ingest;
 mod lanes;
 mod listen;
