@@ -115,15 +115,13 @@ impl World {
         card.card_data.get("content").cloned().unwrap_or_default()
     }
 
-    /// Waits until `user` has cards that are all closed, and returns them.
+    /// Waits until `user` has cards that are all closed (finalized, and their state set to
+    /// finished or failed), and returns them.
     async fn finished_cards(&self, user: usize) -> Vec<Card> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             let cards = self.cards_of(user);
-            let done = !cards.is_empty()
-                && cards
-                    .iter()
-                    .all(|c| matches!(c.status, CardStatus::Finished | CardStatus::Failed));
+            let done = !cards.is_empty() && cards.iter().all(closed);
             if done {
                 return cards;
             }
@@ -157,6 +155,17 @@ impl World {
             gateway.shutdown(Duration::from_secs(5)).await;
         }
     }
+}
+
+/// The last `flowStatus` a card was given (what its template shows).
+fn last_flow_status(card: &Card) -> Option<&str> {
+    card.flow_status.last().map(String::as_str)
+}
+
+/// Finalized, and shown as finished (3) or failed (5): the template stops "typing".
+fn closed(card: &Card) -> bool {
+    matches!(card.status, CardStatus::Finished | CardStatus::Failed)
+        && matches!(last_flow_status(card), Some("3" | "5"))
 }
 
 /// Splits `text` into `n`-ish chunks on char boundaries, as a model streams tokens.
@@ -378,7 +387,8 @@ async fn non_streaming_card_mode_sends_one_finished_card() {
     let cards = world.finished_cards(0).await;
     assert_eq!(World::content(&cards[0]), "# 结果\n完成 done");
     assert_eq!(cards[0].status, CardStatus::Finished);
-    assert_eq!(world.card_calls(), 2, "create + finalize");
+    assert_eq!(cards[0].flow_status, ["2", "3"], "typing, then finished");
+    assert_eq!(world.card_calls(), 3, "create + final content + finished state");
     world.stop().await;
 }
 
@@ -407,10 +417,7 @@ async fn a_card_left_streaming_by_a_crash_is_closed_at_start_up_and_the_answer_f
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let cards = loop {
         let cards = world.cards_of(0);
-        let all_closed = cards.len() == 2
-            && cards
-                .iter()
-                .all(|c| matches!(c.status, CardStatus::Finished | CardStatus::Failed));
+        let all_closed = cards.len() == 2 && cards.iter().all(closed);
         if all_closed {
             break cards;
         }
@@ -433,11 +440,13 @@ async fn a_card_left_streaming_by_a_crash_is_closed_at_start_up_and_the_answer_f
         "kept what users saw"
     );
     assert!(World::content(interrupted).contains("Interrupted"));
+    assert_eq!(last_flow_status(interrupted), Some("5"), "shown failed");
     let answer = cards
         .iter()
         .find(|c| c.status == CardStatus::Finished)
         .expect("a new card");
     assert_eq!(World::content(answer), "完整的回答 the whole answer");
+    assert_eq!(last_flow_status(answer), Some("3"), "shown finished");
     world.assert_no_violations();
     world.stop().await;
 }
@@ -518,5 +527,73 @@ async fn a_card_button_press_comes_back_to_its_session_and_is_answered_once() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(world.cards_of(0).len(), 2, "the repeated press is answered once");
     assert_eq!(world.model.pending_scripts(), 0);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_card_ends_finished_or_failed_in_flow_status() {
+    let world = World::start(3, &streaming(200, 1), AppSpec::new(APP, SECRET)).await;
+    world
+        .model
+        .push(Script::text("a good answer").when_last_user_contains("[ok]"));
+    world.model.push(
+        Script::error(
+            400,
+            r#"{"error":{"message":"invalid request","type":"invalid_request_error"}}"#,
+        )
+        .when_last_user_contains("[bad]"),
+    );
+    let slow: Vec<String> = (0..400).map(|i| format!("慢{i} ")).collect();
+    world.model.push(
+        Script::chunks(slow)
+            .delay(Duration::ZERO, Duration::from_millis(20))
+            .when_last_user_contains("[slow]"),
+    );
+    world.ask(0, "answer me [ok]");
+    world.ask(1, "fail me [bad]");
+    world.ask(2, "stop me [slow]");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !world
+        .cards_of(2)
+        .first()
+        .is_some_and(|c| World::content(c).starts_with("慢0"))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slow card never streamed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    world.ask(2, "/stop");
+
+    let answered = world.finished_cards(0).await;
+    let failed = world.finished_cards(1).await;
+    let stopped = world.finished_cards(2).await;
+    assert_eq!(World::content(&answered[0]), "a good answer");
+    assert!(
+        answered.iter().all(|c| last_flow_status(c) == Some("3")),
+        "an answered card ends finished: {:?}",
+        answered.iter().map(|c| &c.flow_status).collect::<Vec<_>>()
+    );
+    for (what, cards) in [("failed", &failed), ("stopped", &stopped)] {
+        assert!(
+            cards.iter().all(|c| last_flow_status(c) == Some("5")),
+            "a {what} turn's card ends failed: {:?}",
+            cards
+                .iter()
+                .map(|c| (&c.flow_status, World::content(c)))
+                .collect::<Vec<_>>()
+        );
+    }
+    // No card the gateway created is left in any other state.
+    for card in world.sim.cards() {
+        assert!(
+            matches!(last_flow_status(&card), Some("3" | "5")),
+            "card {} ends in flowStatus {:?}",
+            card.out_track_id,
+            card.flow_status
+        );
+    }
+    world.assert_no_violations();
     world.stop().await;
 }

@@ -71,6 +71,7 @@ fn reply_to(injected: &Injected, sender: &str, is_group: bool) -> ReplyContext {
         expires_at_ms: i64::try_from(injected.session_webhook_expired_time).expect("fits"),
         sender_staff_id: Some(StaffId::new(sender)),
         is_group,
+        conversation_id: injected.conversation_id.clone(),
     }
 }
 

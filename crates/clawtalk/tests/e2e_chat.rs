@@ -280,3 +280,42 @@ async fn department_bindings_route_by_the_senders_department_looked_up_once() {
         "one contacts lookup per user, cached for the second message"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_600_kb_message_reaches_the_model_cut_to_the_cap_and_the_user_is_told() {
+    const CAP: usize = 20_000;
+    let world = World::start().await;
+    world
+        .model
+        .push(Script::text("I read the start of your log.").when_last_user_contains("[huge-paste]"));
+    let config = world.write_config(&world.config(OPEN, ""));
+    let _gateway = world.start_gateway(&config).await;
+
+    let text = format!("[huge-paste] {}", "日志 log line. ".repeat(600 * 1024 / 16))
+        .trim_end()
+        .to_owned();
+    let total = text.chars().count();
+    assert!(text.len() >= 600 * 1024);
+    let injected = world.dm(APP1, ALICE, &text);
+    let request = world.wait_request_for("[huge-paste]").await;
+    let seen = request.last_user_text().expect("a user message");
+    let note = format!("[message truncated: {CAP} of {total} characters kept]");
+    let seen_chars = seen.chars().count();
+    let tail: String = seen.chars().skip(seen_chars.saturating_sub(120)).collect();
+    assert!(seen.ends_with(&note), "the model is told: {tail:?}");
+    assert!(
+        seen_chars <= CAP + note.chars().count() + 2,
+        "{seen_chars} characters"
+    );
+    let kept: String = text.chars().take(CAP).collect();
+    assert!(seen.starts_with(&kept), "the start is kept unchanged");
+
+    let reply = world
+        .wait_reply_containing(&injected.conversation_id, "read the start")
+        .await;
+    assert!(
+        reply.text.contains("消息过长") && reply.text.contains("too long"),
+        "the user is told, in both languages: {:?}",
+        reply.text
+    );
+}

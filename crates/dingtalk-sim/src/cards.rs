@@ -77,6 +77,16 @@ pub struct Card {
     pub stream_history: Vec<StreamUpdate>,
     /// Every `PUT /v1.0/card/instances` body and callback response applied, in order.
     pub update_history: Vec<Value>,
+    /// Every `flowStatus` the card was given (at creation, by instance updates, by callback
+    /// responses), in order. AI card templates draw their state from this variable: 1
+    /// processing, 2 inputting, 3 finished, 4 executing, 5 failed (`AICardStatus` in
+    /// open-dingtalk/dingtalk-stream-sdk-python `dingtalk_stream/card_replier.py`). Streaming
+    /// with `isFinalize` does not set it: that SDK's `AICardReplier.finish`/`fail` and the
+    /// OpenClaw DingTalk plugins (soimy/openclaw-channel-dingtalk `finishAICard`) put it with
+    /// an instance update after the last streaming call, or the template keeps showing
+    /// "typing".
+    #[serde(default)]
+    pub flow_status: Vec<String>,
     /// Created (monotonic ms).
     pub created_at_ms: u64,
     /// Delivery `extension` as JSON text (from the deliver models).
@@ -156,6 +166,9 @@ pub(crate) fn apply_update(card: &mut Card, body: &Value, clicking_user: Option<
             card.card_data.extend(new);
         } else {
             card.card_data = new;
+        }
+        if let Some(status) = map.get("flowStatus") {
+            card.flow_status.push(value_text(status));
         }
     }
     let private_by_key = by_key("updatePrivateDataByKey");
@@ -369,6 +382,7 @@ fn create_and_deliver_inner(shared: &Shared, headers: &HeaderMap, raw: &[u8]) ->
                 status: CardStatus::Created,
                 stream_history: Vec::new(),
                 update_history: Vec::new(),
+                flow_status: card_data.get("flowStatus").cloned().into_iter().collect(),
                 created_at_ms: at_ms,
                 extension: extension.clone(),
             },

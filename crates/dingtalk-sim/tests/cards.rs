@@ -122,6 +122,7 @@ async fn create_stream_finalize_and_update() {
     let card = env.sim.card("card_1").unwrap();
     assert_eq!(card.card_data["content"], "Hello world");
     assert_eq!(card.card_data["flowStatus"], "3");
+    assert_eq!(card.flow_status, ["1", "3"], "creation, then the instance update");
     let upd = json!({"outTrackId": "card_1", "cardData": {"cardParamMap": {"only": "this"}}});
     assert_eq!(
         call(&env, &t, reqwest::Method::PUT, "/v1.0/card/instances", upd)

@@ -62,6 +62,12 @@ pub(crate) struct Channels {
     pub(crate) defaults: Vec<(String, String)>,
 }
 
+/// Characters of a user message the model gets by default: a long question or a pasted
+/// document fits, a pasted log of hundreds of kilobytes does not flood the context window.
+pub const DEFAULT_MAX_INBOUND_CHARS: usize = 20_000;
+/// Largest `maxInboundChars` accepted (a few MB of text is no chat message).
+const MAX_INBOUND_CHARS: i64 = 2_000_000;
+
 /// Received media above this size are not downloaded (DingTalk's own upload limit is 20 MB).
 pub const DEFAULT_MEDIA_MAX_BYTES: u64 = 20 * 1024 * 1024;
 /// Largest `mediaMaxMb` accepted: everything is written to disk, but a gigabyte is a mistake.
@@ -305,6 +311,10 @@ fn read_account(
         .map_or(DEFAULT_MEDIA_MAX_BYTES, |mb| {
             u64::try_from(mb).unwrap_or(1) * 1024 * 1024
         });
+    let max_inbound_chars = get("maxInboundChars")
+        .and_then(|n| n.node().int_in(cx, 1, MAX_INBOUND_CHARS))
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(DEFAULT_MAX_INBOUND_CHARS);
     let session = read_session_scope(layer, cx);
     let debug = bool_or(get("debug"), cx, false);
     let endpoints = read_endpoints(layer, cx);
@@ -348,6 +358,7 @@ fn read_account(
             card,
             progress_notes,
             media_max_bytes,
+            max_inbound_chars,
             session,
             debug,
             endpoints,
@@ -539,6 +550,7 @@ fn env_account() -> AccountDraft {
             card: CardSettings::default(),
             progress_notes: true,
             media_max_bytes: DEFAULT_MEDIA_MAX_BYTES,
+            max_inbound_chars: DEFAULT_MAX_INBOUND_CHARS,
             session: SessionScope::default(),
             debug: false,
             endpoints: Endpoints::default(),

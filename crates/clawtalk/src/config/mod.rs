@@ -56,7 +56,7 @@ mod workflows;
 
 use std::path::Path;
 
-pub use channels::DEFAULT_MEDIA_MAX_BYTES;
+pub use channels::{DEFAULT_MAX_INBOUND_CHARS, DEFAULT_MEDIA_MAX_BYTES};
 pub(crate) use document::write_private;
 pub use issue::{ConfigErrors, ConfigIssue};
 pub use load::{ConfigSource, LoadedConfig};

@@ -703,6 +703,42 @@ fn media_limit_and_vision_capability() {
 }
 
 #[test]
+fn inbound_text_cap_defaults_inherits_and_rejects_zero() {
+    let loaded = load_ok(
+        r#"{ agents: { list: [ { id: "main", model: "deepseek/deepseek-chat" } ] },
+             channels: { dingtalk: { clientId: "dingx", clientSecret: "s", maxInboundChars: 5000,
+                                     accounts: { a: { clientId: "dingy", clientSecret: "t" },
+                                                 b: { clientId: "dingz", clientSecret: "u", maxInboundChars: 100 } } } } }"#,
+        &[("DEEPSEEK_API_KEY", "k")],
+    );
+    let caps: Vec<(&str, usize)> = loaded
+        .config
+        .accounts
+        .iter()
+        .map(|a| (a.id.as_str(), a.max_inbound_chars))
+        .collect();
+    assert!(
+        caps.contains(&("a", 5000)) && caps.contains(&("b", 100)),
+        "{caps:?}"
+    );
+    let defaults = load_ok(
+        r#"{ agents: { list: [ { id: "main", model: "deepseek/deepseek-chat" } ] },
+             channels: { dingtalk: { clientId: "dingx", clientSecret: "s" } } }"#,
+        &[("DEEPSEEK_API_KEY", "k")],
+    );
+    assert_eq!(defaults.config.accounts[0].max_inbound_chars, 20_000);
+    let err = load_err(
+        r#"{ agents: { list: [ { id: "main", model: "deepseek/deepseek-chat" } ] },
+             channels: { dingtalk: { clientId: "dingx", clientSecret: "s", maxInboundChars: 0 } } }"#,
+        &[("DEEPSEEK_API_KEY", "k")],
+    );
+    assert!(
+        err.errors.iter().any(|e| e.path.ends_with("maxInboundChars")),
+        "{err}"
+    );
+}
+
+#[test]
 fn control_ui_is_on_unless_disabled() {
     let base = r#"agents: { list: [ { id: "main", model: "deepseek/deepseek-chat" } ] },
              channels: { dingtalk: { clientId: "dingx", clientSecret: "s" } }"#;

@@ -395,6 +395,10 @@ pub struct DingTalkAccount {
     /// `mediaMaxMb` (soimy) or `maxFileSizeMB` (connector), default 20: received pictures,
     /// files and videos larger than this are not downloaded, and the user is told so.
     pub media_max_bytes: u64,
+    /// `maxInboundChars`, default [`super::DEFAULT_MAX_INBOUND_CHARS`]: a user message (with the
+    /// message it quotes) longer than this reaches the model cut to this many characters with
+    /// a note saying so, and the user is told.
+    pub max_inbound_chars: usize,
     /// Session keying (connector keys).
     pub session: SessionScope,
     /// `debug`, default false.

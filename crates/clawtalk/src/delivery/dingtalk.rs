@@ -444,6 +444,7 @@ mod tests {
             expires_at_ms: 0,
             sender_staff_id: sender.map(StaffId::new),
             is_group,
+            conversation_id: "cid".to_owned(),
         }
     }
 

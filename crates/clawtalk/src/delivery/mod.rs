@@ -43,6 +43,7 @@ mod retry;
 mod robot_account;
 mod stack;
 mod trace;
+mod window;
 
 use std::fmt;
 use std::sync::Arc;
@@ -266,6 +267,9 @@ pub struct ReplyContext {
     pub sender_staff_id: Option<StaffId>,
     /// Whether the message came from a group (only then is the sender @-ed).
     pub is_group: bool,
+    /// The conversation the sessionWebhook answers into: its sends are paced per
+    /// conversation, whoever the recipient is.
+    pub conversation_id: String,
 }
 
 impl fmt::Debug for ReplyContext {
@@ -275,6 +279,7 @@ impl fmt::Debug for ReplyContext {
             .field("expires_at_ms", &self.expires_at_ms)
             .field("sender_staff_id", &self.sender_staff_id)
             .field("is_group", &self.is_group)
+            .field("conversation_id", &self.conversation_id)
             .finish()
     }
 }
@@ -407,6 +412,7 @@ mod tests {
             expires_at_ms,
             sender_staff_id: Some(StaffId::new("0312")),
             is_group: true,
+            conversation_id: "cid".to_owned(),
         }
     }
 

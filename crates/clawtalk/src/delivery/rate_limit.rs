@@ -1,5 +1,6 @@
 //! [`RateLimit`]: waits until DingTalk's limits allow a send, so nothing is dropped, and keeps
-//! the order of sends to one custom robot or conversation.
+//! the order of sends to one custom robot or conversation. A conversation whose sessionWebhook
+//! budget is spent replies through the robot API rather than wait.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -12,6 +13,7 @@ use tokio::time::Instant;
 
 use super::lane::Lanes;
 use super::prune::PruneSchedule;
+use super::window::SlidingWindows;
 use super::{DeliveryError, DeliveryPath, Outbound, OutboundMessage, SendReceipt, Target};
 use crate::store::RateBudgetStore;
 
@@ -92,7 +94,9 @@ pub struct RateLimitConfig {
     pub robot_api: RateQuota,
     /// Per conversation, sessionWebhook replies. DingTalk documents no limit; the protocol
     /// notes assume the custom robot's 20 a minute per conversation, which bounds one chat
-    /// without capping the account's total (many conversations reply in parallel).
+    /// without capping the account's total (many conversations reply in parallel). A reply
+    /// beyond it goes through the robot API instead of waiting (it waits only when the robot
+    /// API cannot take it).
     pub session_webhook: RateQuota,
     /// Per custom robot webhook: 20 messages a minute, above which the robot is banned for
     /// 10 minutes.
@@ -167,7 +171,9 @@ struct Core {
     /// in-process limiter (which smooths this process's sends), it caps all replicas together.
     shared: Option<Arc<dyn RateBudgetStore>>,
     robot_api: DefaultKeyedRateLimiter<Key>,
-    session_webhook: DefaultKeyedRateLimiter<Key>,
+    /// Counted in exact windows, as DingTalk states the limit: a conversation gets its
+    /// minute's budget at once, and a reply beyond it takes the robot API instead of waiting.
+    session_webhook: SlidingWindows<Key>,
     /// When the idle conversations of `session_webhook` are forgotten.
     session_webhook_prune: PruneSchedule,
     custom_robot: DefaultKeyedRateLimiter<Key>,
@@ -196,7 +202,7 @@ impl RateLimit {
                 config,
                 shared,
                 robot_api: RateLimiter::keyed(config.robot_api.governor()),
-                session_webhook: RateLimiter::keyed(config.session_webhook.governor()),
+                session_webhook: session_webhook_windows(config.session_webhook),
                 session_webhook_prune: PruneSchedule::new(MAX_TRACKED_CONVERSATIONS),
                 custom_robot: RateLimiter::keyed(config.custom_robot.governor()),
                 batch_responses: config.batch_responses,
@@ -214,17 +220,28 @@ impl Core {
         }
         let account = msg.account_id.clone();
         match (path, &msg.target) {
-            (DeliveryPath::SessionWebhook, target) => Key::SessionWebhook(account, conversation_key(target)),
+            (DeliveryPath::SessionWebhook, target) => {
+                Key::SessionWebhook(account, conversation_key(msg.reply.as_ref(), target))
+            }
             (_, Target::Group(_)) => Key::RobotApi(account, RobotApi::GroupSend),
             _ => Key::RobotApi(account, RobotApi::BatchSend),
         }
     }
 
-    fn limiter(&self, key: &Key) -> &DefaultKeyedRateLimiter<Key> {
+    /// The GCRA limiter of a key counted that way (`None` for sessionWebhook conversations).
+    fn limiter(&self, key: &Key) -> Option<&DefaultKeyedRateLimiter<Key>> {
         match key {
-            Key::RobotApi(..) => &self.robot_api,
-            Key::SessionWebhook(..) => &self.session_webhook,
-            Key::CustomRobot(..) => &self.custom_robot,
+            Key::RobotApi(..) => Some(&self.robot_api),
+            Key::SessionWebhook(..) => None,
+            Key::CustomRobot(..) => Some(&self.custom_robot),
+        }
+    }
+
+    /// Takes `key`'s permit in this process if one is free now.
+    fn try_local(&self, key: &Key) -> bool {
+        match self.limiter(key) {
+            Some(limiter) => limiter.check_key(key).is_ok(),
+            None => self.session_webhook.try_take(key).is_ok(),
         }
     }
 
@@ -239,22 +256,77 @@ impl Core {
     /// Waits for `key`'s permit, in this process and then in the shared budget; true when
     /// it had to wait.
     async fn permit(&self, key: &Key, msg: &OutboundMessage) -> bool {
-        let limiter = self.limiter(key);
         let mut waited = false;
-        if limiter.check_key(key).is_err() {
+        if !self.try_local(key) {
             tracing::debug!(
                 account = %msg.account_id,
                 idempotency_key = %msg.idempotency_key,
                 kind = key.kind(),
                 "rate limit reached, waiting for a permit"
             );
-            limiter.until_key_ready(key).await;
+            match self.limiter(key) {
+                Some(limiter) => limiter.until_key_ready(key).await,
+                None => {
+                    self.session_webhook.take(key).await;
+                }
+            }
             waited = true;
         }
         if let Some(shared) = &self.shared {
             waited |= take_shared(shared.as_ref(), &key.shared_name(), key.kind(), self.quota(key)).await;
         }
         waited
+    }
+
+    /// Takes `key`'s permit only if one is free now, in this process and in the shared budget.
+    async fn try_permit(&self, key: &Key) -> bool {
+        if !self.try_local(key) {
+            return false;
+        }
+        match &self.shared {
+            Some(shared) => try_take_shared(shared.as_ref(), &key.shared_name(), self.quota(key)).await,
+            None => true,
+        }
+    }
+
+    /// A conversation's sessionWebhook budget is spent: sends `msg` through the robot API
+    /// instead (its budget is per second, not per minute), so the reply does not wait for the
+    /// conversation's next permit. `None` when the robot API cannot take it (a DM sender
+    /// without a staff id cannot be addressed there) or refused it; the caller then waits.
+    async fn via_robot_api(&self, msg: &OutboundMessage) -> Option<Result<SendReceipt, DeliveryError>> {
+        let addressable = match &msg.target {
+            Target::User(user) => !user.as_str().is_empty(),
+            Target::Group(group) => !group.as_str().is_empty(),
+            Target::CustomRobot { .. } => false,
+        };
+        if !addressable {
+            return None;
+        }
+        let mut direct = msg.clone();
+        direct.reply = None;
+        let planned = self.inner.planned_path(&direct);
+        if planned != DeliveryPath::RobotApi {
+            return None;
+        }
+        let key = self.slot(&direct, planned);
+        self.permit(&key, &direct).await;
+        tracing::info!(
+            account = %msg.account_id,
+            idempotency_key = %msg.idempotency_key,
+            "the conversation's sessionWebhook budget is spent; sending through the robot API instead of waiting"
+        );
+        match self.inner.send(&direct).await {
+            Ok(receipt) => Some(Ok(receipt)),
+            Err(error) => {
+                tracing::warn!(
+                    account = %msg.account_id,
+                    idempotency_key = %msg.idempotency_key,
+                    %error,
+                    "the robot API did not take the reply; waiting for the conversation's sessionWebhook budget"
+                );
+                None
+            }
+        }
     }
 
     /// Sends through the inner sender and charges the path it really took.
@@ -266,8 +338,7 @@ impl Core {
         // One slot per conversation: forget idle ones so a long-running gateway stays small.
         self.session_webhook_prune
             .run_if_due(self.session_webhook.len(), || {
-                self.session_webhook.retain_recent();
-                self.session_webhook.len()
+                self.session_webhook.retain_recent()
             });
         let result = self.inner.send(msg).await;
         let actual = match &result {
@@ -277,7 +348,7 @@ impl Core {
         if let Some(actual) = actual.filter(|p| *p != planned) {
             let key = self.slot(msg, actual);
             // Best effort: a denied check charges nothing, the next send waits as usual.
-            let _ = self.limiter(&key).check_key(&key);
+            let _ = self.try_local(&key);
         }
         result
     }
@@ -308,6 +379,13 @@ impl Core {
                 .insert(key.clone(), (Instant::now() + pause, error.clone()));
         }
     }
+}
+
+/// A conversation's sessionWebhook windows: the quota's full count, in a window a tenth
+/// longer than DingTalk's (a send is counted when it leaves and reaches DingTalk a little
+/// later, so sends a window apart here may arrive a little closer together there).
+fn session_webhook_windows(quota: RateQuota) -> SlidingWindows<Key> {
+    SlidingWindows::new(quota.max(), quota.per() + quota.per() / 10)
 }
 
 /// Longest single wait for the shared budget before asking it again.
@@ -395,7 +473,20 @@ async fn drain(core: Arc<Core>, key: Key, planned: DeliveryPath) {
         let Some(single) = core.lanes.take(&key) else {
             continue;
         };
-        let waited = core.permit(&key, &single.msg).await;
+        let waited = if core.try_permit(&key).await {
+            false
+        } else {
+            // DingTalk limits a sessionWebhook per conversation; the robot API is another
+            // budget, so a busy conversation's reply need not wait a minute's share.
+            if matches!(key, Key::SessionWebhook(..))
+                && let Some(result) = core.via_robot_api(&single.msg).await
+            {
+                single.finish(&result);
+                continue;
+            }
+            core.permit(&key, &single.msg).await;
+            true
+        };
         // Messages queued while we waited for the permit ride along (`batchResponses`).
         let batch = if waited && core.batch_responses {
             core.lanes.extend(&key, single)
@@ -416,7 +507,13 @@ async fn drain(core: Arc<Core>, key: Key, planned: DeliveryPath) {
     guard.2 = true;
 }
 
-fn conversation_key(target: &Target) -> String {
+/// The conversation a sessionWebhook reply goes to. Its own conversation id first: DM
+/// senders without a staff id (external contacts) all share an empty `Target::User`, and one
+/// conversation's budget must not hold up another's.
+fn conversation_key(reply: Option<&super::ReplyContext>, target: &Target) -> String {
+    if let Some(reply) = reply.filter(|r| !r.conversation_id.is_empty()) {
+        return format!("conversation:{}", reply.conversation_id);
+    }
     match target {
         Target::User(user) => format!("user:{user}"),
         Target::Group(group) => format!("group:{group}"),
@@ -575,6 +672,18 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 
+    /// A reply into `conversation` (a DM from `user`) through its sessionWebhook.
+    fn webhook_reply(user: &str, conversation: &str, key: &str) -> OutboundMessage {
+        let context = ReplyContext {
+            session_webhook: url::Url::parse("http://127.0.0.1:1/robot/sendBySession?session=s").unwrap(),
+            expires_at_ms: i64::MAX,
+            sender_staff_id: None,
+            is_group: false,
+            conversation_id: conversation.to_owned(),
+        };
+        OutboundMessage::new("a", Target::User(StaffId::new(user)), Body::text(key), key).in_reply(context)
+    }
+
     #[tokio::test]
     async fn session_webhook_budgets_are_per_conversation() {
         let rec = Arc::new(RecordingOutbound::new());
@@ -583,33 +692,100 @@ mod tests {
             ..RateLimitConfig::default()
         };
         let limited = RateLimit::new(Arc::clone(&rec) as Arc<dyn Outbound>, config);
-        let reply = |user: &str| {
-            let context = ReplyContext {
-                session_webhook: url::Url::parse("http://127.0.0.1:1/robot/sendBySession?session=s").unwrap(),
-                expires_at_ms: i64::MAX,
-                sender_staff_id: None,
-                is_group: false,
-            };
-            OutboundMessage::new("a", Target::User(StaffId::new(user)), Body::text("x"), "k")
-                .in_reply(context)
-        };
-        assert_eq!(limited.planned_path(&reply("u0")), DeliveryPath::SessionWebhook);
+        let first = webhook_reply("u0", "c0", "k");
+        assert_eq!(limited.planned_path(&first), DeliveryPath::SessionWebhook);
         let started = Instant::now();
         // Fifty conversations of one account, one reply each: no waiting.
         for i in 0..50 {
-            limited.send(&reply(&format!("u{i}"))).await.unwrap();
+            limited
+                .send(&webhook_reply(&format!("u{i}"), &format!("c{i}"), "k"))
+                .await
+                .unwrap();
         }
         assert!(started.elapsed() < Duration::from_secs(5));
-        // One conversation beyond its per-minute budget has to wait.
-        let second = tokio::time::timeout(Duration::from_millis(500), async {
-            for _ in 0..3 {
-                limited.send(&reply("u0")).await.unwrap();
-            }
-        })
-        .await;
         assert!(
-            second.is_err(),
-            "a single conversation must not exceed its budget"
+            rec.sent().iter().all(|m| m.reply.is_some()),
+            "all by sessionWebhook"
         );
+    }
+
+    #[tokio::test]
+    async fn one_users_quick_replies_in_different_conversations_are_not_delayed() {
+        let rec = Arc::new(RecordingOutbound::new());
+        let limited = RateLimit::new(Arc::clone(&rec) as Arc<dyn Outbound>, RateLimitConfig::default());
+        // An external contact has no staff id: every conversation of such senders has the
+        // same (empty) recipient, and one conversation's budget must not hold up another's.
+        for user in ["0312", ""] {
+            rec.clear();
+            let started = Instant::now();
+            for i in 0..5 {
+                let reply = webhook_reply(user, &format!("conv-{user}-{i}"), &format!("k{i}"));
+                limited.send(&reply).await.unwrap();
+            }
+            assert!(
+                started.elapsed() < Duration::from_millis(500),
+                "five replies took {:?}",
+                started.elapsed()
+            );
+            assert!(
+                rec.sent().iter().all(|m| m.reply.is_some()),
+                "all by sessionWebhook"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_conversation_past_its_webhook_budget_replies_through_the_robot_api_at_once() {
+        let rec = Arc::new(RecordingOutbound::new());
+        let limited = RateLimit::new(Arc::clone(&rec) as Arc<dyn Outbound>, RateLimitConfig::default());
+        let started = Instant::now();
+        for i in 0..21 {
+            limited
+                .send(&webhook_reply("0312", "c", &format!("k{i}")))
+                .await
+                .unwrap();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        let sent = rec.sent();
+        let keys: Vec<&str> = sent.iter().map(|m| m.idempotency_key.as_str()).collect();
+        let expected: Vec<String> = (0..21).map(|i| format!("k{i}")).collect();
+        assert_eq!(keys, expected, "each reply exactly once, in order");
+        // DingTalk's 20 a minute by sessionWebhook; the 21st by the robot API.
+        assert!(sent[..20].iter().all(|m| m.reply.is_some()));
+        assert!(sent[20].reply.is_none());
+        assert_eq!(limited.planned_path(&sent[20]), DeliveryPath::RobotApi);
+    }
+
+    #[tokio::test]
+    async fn without_the_robot_api_a_reply_waits_for_its_conversation() {
+        let rec = Arc::new(RecordingOutbound::new());
+        let config = RateLimitConfig {
+            session_webhook: quota(2, 600),
+            ..RateLimitConfig::default()
+        };
+        let limited = RateLimit::new(Arc::clone(&rec) as Arc<dyn Outbound>, config);
+        for i in 0..2 {
+            limited
+                .send(&webhook_reply("0312", "c", &format!("k{i}")))
+                .await
+                .unwrap();
+        }
+        // The robot API refuses the third (no permission): it waits for the window instead.
+        rec.fail_next(1, crate::delivery::recording::Failure::PermissionMissing);
+        let started = Instant::now();
+        limited.send(&webhook_reply("0312", "c", "k2")).await.unwrap();
+        assert!(
+            started.elapsed() >= Duration::from_millis(500),
+            "{:?}",
+            started.elapsed()
+        );
+        let sent = rec.sent();
+        assert_eq!(sent.len(), 3);
+        assert!(sent.iter().all(|m| m.reply.is_some()), "all by sessionWebhook");
+        assert_eq!(rec.attempts(), 4, "the robot API was tried once");
     }
 }

@@ -16,6 +16,7 @@ impl ReplyContext {
             expires_at_ms: reply.expires_at_ms,
             sender_staff_id: inbound.sender.staff_id.clone().filter(|id| !id.is_empty()),
             is_group: inbound.is_group(),
+            conversation_id: inbound.conversation_id.as_str().to_owned(),
         })
     }
 }

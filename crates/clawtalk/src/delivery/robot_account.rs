@@ -69,6 +69,7 @@ mod tests {
             expires_at_ms: i64::MAX,
             sender_staff_id: Some(StaffId::new("0312")),
             is_group: true,
+            conversation_id: "cid".to_owned(),
         };
         let msg = OutboundMessage::new(
             "r",

@@ -103,10 +103,14 @@ pub(crate) async fn send_part(
     }) else {
         return send_as_markdown(shared, inbound, part).await;
     };
+    // Whether a card exists that the user can see, so a failure below still closes it.
+    let mut shown = part.exists;
     let result = async {
         if part.exists {
             if resumed {
-                cards.settle(&part.out_track_id, &part.text, calls).await
+                cards
+                    .settle(&part.out_track_id, &part.text, part.failed, calls)
+                    .await
             } else {
                 cards
                     .finalize(&part.out_track_id, &part.text, part.failed, calls)
@@ -119,6 +123,7 @@ pub(crate) async fn send_part(
             };
             let _ = shared.store.card_open(record, now_ms()).await;
             cards.create(&part.out_track_id, &space, WAITING, calls).await?;
+            shown = true;
             cards
                 .finalize(&part.out_track_id, &part.text, part.failed, calls)
                 .await
@@ -143,11 +148,44 @@ pub(crate) async fn send_part(
                 cards.degrade(&error);
             }
             tracing::warn!(%error, out_track_id = %part.out_track_id, "AI card could not be finalized; sending the text as markdown");
+            if shown {
+                // The text follows as a message; the card must not stay "typing" above it.
+                if let Err(error) = cards.mark_failed(&part.out_track_id, calls).await {
+                    tracing::warn!(%error, out_track_id = %part.out_track_id, "could not mark the AI card failed");
+                }
+            }
             let _ = shared
                 .store
                 .card_close(&part.out_track_id, CardStatus::Failed, &part.text, now_ms())
                 .await;
             send_as_markdown(shared, inbound, part).await
+        }
+    }
+}
+
+/// Closes a stopped turn's cards in the failed state, directly: `/stop` already answered
+/// the user and ended the turn in the store, so nothing goes through the outbox (it takes no
+/// plan for a cancelled turn) and nothing falls back to a message.
+pub(crate) async fn close_stopped(
+    shared: &Arc<Shared>,
+    inbound: &InboundMessage,
+    parts: &[CardPart],
+    calls: &AtomicU32,
+) {
+    let Some(cards) = shared.cards.get(&inbound.account_id) else {
+        return;
+    };
+    for part in parts.iter().filter(|p| p.exists) {
+        match cards.finalize(&part.out_track_id, &part.text, true, calls).await {
+            Ok(()) => {
+                let _ = shared
+                    .store
+                    .card_close(&part.out_track_id, CardStatus::Failed, &part.text, now_ms())
+                    .await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, out_track_id = %part.out_track_id, "could not close the AI card of a stopped turn");
+            }
         }
     }
 }

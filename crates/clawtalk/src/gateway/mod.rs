@@ -26,6 +26,7 @@ mod departments;
 mod fd_budget;
 mod http;
 mod http_server;
+mod inbound_cap;
 mod ingest;
 mod lanes;
 mod listen;

@@ -9,8 +9,9 @@ use tokio_util::sync::CancellationToken;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::{HISTORY_LIMIT, Shared, card_reply, cron, decode_inbound, now_ms, progress, reply};
+use super::{HISTORY_LIMIT, Shared, card_reply, cron, decode_inbound, inbound_cap, now_ms, progress, reply};
 use crate::agent::{ActionCards, Observer, ToolContext, TurnError};
+use crate::config::DingTalkAccount;
 use crate::delivery::card::{CardTurn, plan_fresh};
 use crate::delivery::{ActionCard, Target};
 use crate::inbound::InboundMessage;
@@ -118,7 +119,7 @@ async fn try_run(
     // Only messages with attachments download any (no blocking call on a runtime thread
     // for the others).
     let _remove_media = (!inbound.media.is_empty()).then(|| RemoveOnDrop(media_dir.clone()));
-    let prepared = prepare_user(shared, &inbound, &media_dir, account.media_max_bytes).await;
+    let prepared = prepare_user(shared, &inbound, &media_dir, account).await;
     let user = prepared.for_model;
     let user_message = prepared.for_transcript;
     let notices = prepared.notices;
@@ -232,7 +233,7 @@ async fn try_run(
             if let Some(card) = card {
                 let calls = card.call_counter();
                 let parts = card.finish(&TurnError::Cancelled.user_message(), true).await;
-                let _ = reply::send_cards(shared, id, &inbound, parts, &[], &calls).await;
+                card_reply::close_stopped(shared, &inbound, &parts, &calls).await;
             }
             finish(shared, id, TurnOutcome::Cancelled).await
         }
@@ -395,11 +396,27 @@ async fn prepare_user(
     shared: &Arc<Shared>,
     inbound: &InboundMessage,
     dir: &Path,
+    account: &DingTalkAccount,
+) -> media::UserTurn {
+    let capped = inbound_cap::cap(&prompt_text(inbound), account.max_inbound_chars);
+    let mut turn = compose_user(shared, inbound, &capped.text, dir, account.media_max_bytes).await;
+    if let Some(notice) = capped.notice {
+        tracing::info!(account = %account.id, max_chars = account.max_inbound_chars, "user message cut to the account's maxInboundChars");
+        turn.notices.insert(0, notice);
+    }
+    turn
+}
+
+/// The user message from its (capped) text and its attachments.
+async fn compose_user(
+    shared: &Arc<Shared>,
+    inbound: &InboundMessage,
+    text: &str,
+    dir: &Path,
     max_bytes: u64,
 ) -> media::UserTurn {
-    let text = prompt_text(inbound);
     if inbound.media.is_empty() {
-        return media::compose(&text, &[]);
+        return media::compose(text, &[]);
     }
     let fetched = match shared.apis.get(&inbound.account_id) {
         Some(api) => fetch::fetch_all(api, &inbound.robot_code, &inbound.media, dir, max_bytes).await,
@@ -410,7 +427,7 @@ async fn prepare_user(
             .collect(),
     };
     let attachments = attach::describe_all(&inbound.media, fetched, ExtractLimits::default()).await;
-    media::compose(&text, &attachments)
+    media::compose(text, &attachments)
 }
 
 /// The answer with the attachment notices (files not read) above it.

@@ -36,6 +36,37 @@ impl CardSpace {
     }
 }
 
+/// An AI card's `flowStatus`, which its template draws the card's state from. Values from
+/// `AICardStatus` in open-dingtalk/dingtalk-stream-sdk-python `dingtalk_stream/card_replier.py`
+/// (1 processing and 4 executing are not used here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowStatus {
+    /// "2": the answer is being written.
+    Inputting,
+    /// "3": the answer is complete.
+    Finished,
+    /// "5": the turn failed, was stopped, or was cut off.
+    Failed,
+}
+
+impl FlowStatus {
+    /// The value DingTalk expects (a string variable).
+    #[must_use]
+    pub fn value(self) -> &'static str {
+        match self {
+            Self::Inputting => "2",
+            Self::Finished => "3",
+            Self::Failed => "5",
+        }
+    }
+
+    /// How a card ends: failed or finished.
+    #[must_use]
+    pub fn closing(failed: bool) -> Self {
+        if failed { Self::Failed } else { Self::Finished }
+    }
+}
+
 /// Attempts for a call that must land (create, finalize): QPS pauses are a second each.
 const MUST_LAND_ATTEMPTS: u32 = 8;
 
@@ -173,7 +204,7 @@ impl CardAccount {
             }
         }
         .param(self.settings.content_key.clone(), content)
-        .param("flowStatus", "2");
+        .param("flowStatus", FlowStatus::Inputting.value());
         self.must_land(CardApi::Create, turn_calls, || {
             self.api.create_and_deliver_card(&request)
         })
@@ -209,7 +240,13 @@ impl CardAccount {
         }
     }
 
-    /// The closing update: the exact final content, and the card marked finished (or failed).
+    /// The closing updates: the exact final content (`isFinalize`, and `isError` when the
+    /// turn failed) on the streaming call, then the card's `flowStatus` set to finished or
+    /// failed. The streaming flags alone leave AI card templates showing "typing":
+    /// DingTalk's own `AICardReplier.finish`/`fail` (open-dingtalk/dingtalk-stream-sdk-python,
+    /// `dingtalk_stream/card_replier.py`) and the OpenClaw DingTalk plugin's `finishAICard`
+    /// (soimy/openclaw-channel-dingtalk) end every card with an instance update of
+    /// `flowStatus` 3 (finished) or 5 (failed).
     pub async fn finalize(
         &self,
         out_track_id: &str,
@@ -222,7 +259,14 @@ impl CardAccount {
             request = request.error();
         }
         self.must_land(CardApi::Stream, turn_calls, || self.api.stream_card(&request))
-            .await
+            .await?;
+        // The card shows the whole answer now; a status that will not land is worth a
+        // warning, not the answer sent a second time as a message.
+        let status = FlowStatus::closing(failed);
+        if let Err(error) = self.set_flow(out_track_id, None, status, turn_calls).await {
+            tracing::warn!(%error, %out_track_id, flow_status = status.value(), "AI card shows its final text but its state could not be set; its template may keep showing it in progress");
+        }
+        Ok(())
     }
 
     /// Re-applies the final content of a card that may already be finalized (after a crash):
@@ -231,13 +275,40 @@ impl CardAccount {
         &self,
         out_track_id: &str,
         content: &str,
+        failed: bool,
+        turn_calls: &AtomicU32,
+    ) -> Result<(), ApiCallError> {
+        self.set_flow(
+            out_track_id,
+            Some(content),
+            FlowStatus::closing(failed),
+            turn_calls,
+        )
+        .await
+    }
+
+    /// Marks a card failed without touching its content: for a card whose final update did
+    /// not land, whose text goes out as a message instead.
+    pub async fn mark_failed(&self, out_track_id: &str, turn_calls: &AtomicU32) -> Result<(), ApiCallError> {
+        self.set_flow(out_track_id, None, FlowStatus::Failed, turn_calls)
+            .await
+    }
+
+    /// A variable update (merged by key) of `flowStatus`, and of the content when given.
+    async fn set_flow(
+        &self,
+        out_track_id: &str,
+        content: Option<&str>,
+        status: FlowStatus,
         turn_calls: &AtomicU32,
     ) -> Result<(), ApiCallError> {
         let mut data = CardData::default();
+        if let Some(content) = content {
+            data.card_param_map
+                .insert(self.settings.content_key.clone(), content.to_owned());
+        }
         data.card_param_map
-            .insert(self.settings.content_key.clone(), content.to_owned());
-        data.card_param_map
-            .insert("flowStatus".to_owned(), "3".to_owned());
+            .insert("flowStatus".to_owned(), status.value().to_owned());
         let request = UpdateCardRequest::merge(OutTrackId::new(out_track_id), data);
         self.must_land(CardApi::Update, turn_calls, || self.api.update_card(&request))
             .await
