@@ -23,7 +23,7 @@ use crate::ids;
 use crate::model::{ConnectionInfo, FrameCut, OpenRecord, PingRecord, Subscription};
 use crate::state::{ConnCmd, ConnEntry, FrameRef, Shared, State as SimState, TicketEntry};
 
-const OPEN_PATH: &str = "/v1.0/gateway/connections/open";
+pub(crate) const OPEN_PATH: &str = "/v1.0/gateway/connections/open";
 
 fn parse_subscriptions(body: &Value) -> Result<Vec<Subscription>, ApiError> {
     let Some(raw) = body.get("subscriptions") else {
@@ -149,12 +149,7 @@ fn issue_ticket(shared: &Shared, body: &[u8], record: &mut OpenRecord) -> Result
         st.count_call(Some(client_id), OPEN_PATH);
         let app = match st.apps.get(client_id) {
             Some(app) if app.client_secret == secret => app,
-            _ => {
-                return Err(ApiError::bad_request(
-                    "invalidClientIdOrSecret",
-                    "无效的clientId或者clientSecret",
-                ));
-            }
+            _ => return Err(ApiError::open_auth_failed()),
         };
         if !app.published {
             return Err(ApiError::bad_request(

@@ -219,8 +219,11 @@ async fn wrong_secret_is_reported_and_retried_with_backoff() {
     })
     .await
     .unwrap();
+    // DingTalk's answer is HTTP 401 `authFailed` (zfanswer/dify-on-dingtalk#28).
+    assert!(error.is_wrong_credentials(), "{error}");
     let text = error.to_string();
-    assert!(text.contains("HTTP 400"), "{text}");
+    assert!(text.contains("HTTP 401") && text.contains("authFailed"), "{text}");
+    assert!(text.contains("Wrong Client ID / Client Secret"), "{text}");
     assert!(!text.contains("not-the-secret"), "secret leaked: {text}");
     handle.shutdown().await;
 }
