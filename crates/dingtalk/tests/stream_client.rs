@@ -105,6 +105,8 @@ async fn disconnect_opens_the_replacement_before_the_old_socket_closes() {
         closed.disconnect_acked,
         "the disconnect frame must be acknowledged"
     );
+    // With JSON text in `data`, like every ACK (the sim flags an empty or non-JSON `data`).
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
     assert!(
         second.opened_at_ms < closed.closed_at_ms.unwrap(),
         "replacement opened at {} ms, old closed at {} ms",
