@@ -147,6 +147,23 @@ async fn a_wrong_secret_is_one_problem() {
     );
 }
 
+/// `connections/open` refusing the credentials answers HTTP 401 `authFailed` "鉴权失败"
+/// (zfanswer/dify-on-dingtalk#28), even when the token endpoint accepted them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_failed_on_connections_open_is_a_wrong_credentials_problem() {
+    let env = Env::new().await;
+    env.sim.fail_next_opens(1, 401);
+    assert_one_problem(
+        &env.doctor(&env.healthy_config()).await,
+        &[
+            "account default",
+            "connections/open [wrong_credentials]",
+            "wrong Client ID / Client Secret",
+            "authFailed",
+        ],
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_mode_not_enabled_is_one_problem() {
     let env = Env::new().await;

@@ -287,6 +287,45 @@ async fn flags_alone_write_a_working_config() {
     assert_dm_answered(&world, "hello from the flags").await;
 }
 
+/// `connections/open` refuses credentials with HTTP 401 `authFailed` "鉴权失败"
+/// (zfanswer/dify-on-dingtalk#28), even after the token endpoint took them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_failed_on_connections_open_says_wrong_client_id_or_secret() {
+    let world = World::start().await;
+    let config = world.home().join("clawtalk.json");
+    let path = config.to_str().unwrap().to_owned();
+    let sim = world.sim.base_url().to_string();
+    world.sim.fail_next_opens(1, 401);
+    let out = clawtalk(
+        world.home(),
+        &args(&[
+            "onboard",
+            "dingtalk",
+            "--config",
+            &path,
+            "--endpoints",
+            &sim,
+            "--non-interactive",
+            "--client-id",
+            APP1,
+            "--client-secret",
+            SECRET1,
+        ]),
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("connections/open [wrong_credentials]")
+            && err.contains("wrong Client ID / Client Secret")
+            && err.contains("authFailed"),
+        "{err}"
+    );
+    assert!(!err.contains(SECRET1), "the secret is not echoed: {err}");
+    assert!(!config.exists(), "nothing was written");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_reported_clearly_and_nothing_is_written() {
     let world = World::start().await;

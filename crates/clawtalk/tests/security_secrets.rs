@@ -369,8 +369,10 @@ async fn no_secret_appears_in_any_log_or_output_of_a_full_run() {
     // The failing account has been trying (and logging) all along.
     wait_until("the wrong secret's connection error", TIMEOUT, || {
         let log = gateway.log();
-        (log.contains("cannot connect to DingTalk account=wrong") && log.contains("invalidClientIdOrSecret"))
-            .then_some(())
+        (log.contains("cannot connect to DingTalk account=wrong")
+            && log.contains("authFailed")
+            && log.contains("Wrong Client ID / Client Secret"))
+        .then_some(())
     })
     .await;
 

@@ -10,7 +10,9 @@ use std::time::Duration;
 /// with the `with_*` methods or by setting fields directly.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
-    /// Interval between SYSTEM `ping` frames on each Stream connection (production: 30 s).
+    /// Interval between SYSTEM `ping` frames on each Stream connection (30 s by default;
+    /// DingTalk does not document its own). Zero: the server never sends them, and clients
+    /// live on their own WebSocket pings, which the simulator always answers.
     pub ping_interval: Duration,
     /// Lifetime of a `connections/open` ticket (production: 90 s).
     pub ticket_ttl: Duration,
@@ -95,7 +97,7 @@ impl SimConfig {
         }
     }
 
-    /// Sets [`SimConfig::ping_interval`].
+    /// Sets [`SimConfig::ping_interval`] (zero: no SYSTEM pings at all).
     #[must_use]
     pub fn with_ping_interval(mut self, d: Duration) -> Self {
         self.ping_interval = d;

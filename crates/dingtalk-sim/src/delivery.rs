@@ -288,6 +288,17 @@ impl State {
             );
         }
         let data = match obj.get("data") {
+            // JSON text, never empty: the official SDKs always write an encoded value
+            // (Python `frames.py` `AckMessage.to_dict`: `json.dumps(data)`; Node `client.ts`:
+            // `JSON.stringify(...)` or the echoed SYSTEM `data`).
+            Some(Value::String(s)) if serde_json::from_str::<Value>(s).is_err() => {
+                bad(
+                    self,
+                    "ack_data_not_json_text",
+                    &format!("ACK `data` must be JSON text, got {s:?}"),
+                );
+                Some(s.clone())
+            }
             Some(Value::String(s)) => Some(s.clone()),
             None => {
                 bad(self, "ack_missing_data", "ACK has no `data` string");

@@ -45,12 +45,17 @@ impl ApiError {
         )
     }
 
-    pub fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthentication",
-            "不合法的access_token",
-        )
+    /// A missing, unknown, expired or revoked access token on `api.dingtalk.com`: HTTP **400**
+    /// (not 401) with this code and message, as real answers show (satorijs/satori#240,
+    /// apache/ozhera#74, ClouGence/open-cdm#342).
+    pub fn invalid_token() -> Self {
+        Self::bad_request("InvalidAuthentication", "不合法的access_token")
+    }
+
+    /// `connections/open` with a wrong clientId/clientSecret: HTTP 401 `authFailed` "鉴权失败"
+    /// (zfanswer/dify-on-dingtalk#28).
+    pub fn open_auth_failed() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "authFailed", "鉴权失败")
     }
 
     pub fn with_extra(mut self, key: &str, value: Value) -> Self {
@@ -92,6 +97,8 @@ impl LegacyError {
         }
     }
 
+    /// A bad token on the oapi host: HTTP 200 with errcode 40014 (satorijs/satori#240,
+    /// hugozhu/godingtalk#5).
     pub fn invalid_token() -> Self {
         Self::new(40014, "不合法的access_token")
     }

@@ -57,9 +57,14 @@ pub(crate) struct Faults {
     pub qps_rejections: HashMap<(String, String), u64>,
 }
 
-/// DingTalk-looking error body for an injected failure status.
-pub(crate) fn default_failure_body(status: StatusCode) -> Value {
+/// DingTalk-looking error body for an injected failure status on `path`.
+pub(crate) fn default_failure_body(path: &str, status: StatusCode) -> Value {
     let (code, message) = match status.as_u16() {
+        // `connections/open` authenticates with clientId/clientSecret, the others with a token.
+        401 if path.starts_with(crate::stream_gateway::OPEN_PATH) => {
+            let e = ApiError::open_auth_failed();
+            return json!({"code": e.code, "message": e.message, "requestid": ids::request_id()});
+        }
         400 => ("invalidParameter", "参数错误"),
         401 => ("InvalidAuthentication", "不合法的access_token"),
         403 => (
@@ -105,7 +110,7 @@ impl Faults {
                 let body = rule
                     .body
                     .clone()
-                    .unwrap_or_else(|| default_failure_body(rule.status));
+                    .unwrap_or_else(|| default_failure_body(path, rule.status));
                 failure = Some((rule.status, body));
             }
         }

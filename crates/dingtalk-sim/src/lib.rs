@@ -25,6 +25,16 @@
 //! `POST /_sim/sessions/expire`, `POST /_sim/custom_robots`, `POST /_sim/http_push`, `POST /_sim/http_push/check_url`,
 //! `POST /_sim/http_bot`. Every one has a twin method on [`Simulator`].
 //!
+//! # Rejections
+//!
+//! In DingTalk's observed shapes: a missing, expired or revoked token on the OpenAPI is HTTP 400
+//! `InvalidAuthentication` "不合法的access_token" (satorijs/satori#240), on the legacy host HTTP
+//! 200 with errcode 40014 (same report); wrong credentials on `connections/open` are HTTP 401
+//! `authFailed` "鉴权失败" (zfanswer/dify-on-dingtalk#28). An ACK whose `data` is not JSON text
+//! is recorded as an `ack_data_not_json_text` violation. SYSTEM pings are optional
+//! ([`SimConfig::ping_interval`] zero: none); WebSocket pings from the client are always
+//! answered and counted.
+//!
 //! ```no_run
 //! # async fn demo() -> dingtalk_sim::Result<()> {
 //! use dingtalk_sim::{AppSpec, InjectMessage, SimConfig, Simulator, UserSpec};

@@ -325,6 +325,10 @@ pub struct ConnectionInfo {
     pub pings_echoed: u64,
     /// Text frames received from the client.
     pub acks_received: u64,
+    /// WebSocket ping frames received from the client (each answered with a pong, as RFC 6455
+    /// §5.5.2 requires; every official SDK pings this way and expects the pong).
+    #[serde(default)]
+    pub ws_pings_received: u64,
 }
 
 impl ConnectionInfo {

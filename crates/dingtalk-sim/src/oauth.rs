@@ -148,7 +148,7 @@ pub(crate) fn authenticate(shared: &Shared, headers: &HeaderMap, api: &str) -> R
     shared.mutate(|st| {
         let Some(app) = st.token_app(token) else {
             st.count_call(None, api);
-            return Err(ApiError::unauthorized());
+            return Err(ApiError::invalid_token());
         };
         st.count_call(Some(&app.client_id), api);
         st.check_qps(&shared.config, now_ms, &app.client_id, api)?;

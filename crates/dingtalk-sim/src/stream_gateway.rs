@@ -23,7 +23,7 @@ use crate::ids;
 use crate::model::{ConnectionInfo, FrameCut, OpenRecord, PingRecord, Subscription};
 use crate::state::{ConnCmd, ConnEntry, FrameRef, Shared, State as SimState, TicketEntry};
 
-const OPEN_PATH: &str = "/v1.0/gateway/connections/open";
+pub(crate) const OPEN_PATH: &str = "/v1.0/gateway/connections/open";
 
 fn parse_subscriptions(body: &Value) -> Result<Vec<Subscription>, ApiError> {
     let Some(raw) = body.get("subscriptions") else {
@@ -149,12 +149,7 @@ fn issue_ticket(shared: &Shared, body: &[u8], record: &mut OpenRecord) -> Result
         st.count_call(Some(client_id), OPEN_PATH);
         let app = match st.apps.get(client_id) {
             Some(app) if app.client_secret == secret => app,
-            _ => {
-                return Err(ApiError::bad_request(
-                    "invalidClientIdOrSecret",
-                    "无效的clientId或者clientSecret",
-                ));
-            }
+            _ => return Err(ApiError::open_auth_failed()),
         };
         if !app.published {
             return Err(ApiError::bad_request(
@@ -343,6 +338,7 @@ async fn run_connection(shared: Arc<Shared>, socket: WebSocket, claim: Claim) {
                     pings_sent: 0,
                     pings_echoed: 0,
                     acks_received: 0,
+                    ws_pings_received: 0,
                 },
                 tx,
             },
@@ -353,9 +349,14 @@ async fn run_connection(shared: Arc<Shared>, socket: WebSocket, claim: Claim) {
 
     let (mut sink, mut stream) = socket.split();
     let mut shutdown = shared.shutdown_rx();
+    // A zero interval: a server that never sends SYSTEM pings (DingTalk's interval is not
+    // documented, so clients must stay alive on their own WebSocket pings).
     let ping_every = shared.config.ping_interval;
-    let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ping = (!ping_every.is_zero()).then(|| {
+        let mut ticks = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks
+    });
     let mut zombie = false;
     let mut cut: Option<FrameCut> = None;
     let mut close_at: Option<Instant> = None;
@@ -421,9 +422,13 @@ async fn run_connection(shared: Arc<Shared>, socket: WebSocket, claim: Claim) {
                         None => "closed by client".into(),
                     };
                 }
+                // The pong itself is queued by the WebSocket layer and written on the next read.
+                Some(Ok(Message::Ping(_))) => {
+                    shared.mutate(|st| bump(st, &conn_id, |i| i.ws_pings_received += 1));
+                }
                 Some(Ok(_)) => {}
             },
-            _ = ping.tick(), if !zombie && close_at.is_none() => {
+            () = next_tick(ping.as_mut()), if !zombie && close_at.is_none() => {
                 let now = shared.now_ms();
                 let text = shared.mutate(|st| st.new_ping(now, &conn_id));
                 if let Err(e) = sink.send(Message::Text(text.into())).await {
@@ -442,6 +447,16 @@ async fn run_connection(shared: Arc<Shared>, socket: WebSocket, claim: Claim) {
     // Dropping both halves drops the TCP stream; no close frame unless sent above.
     drop(sink);
     drop(stream);
+}
+
+/// The next SYSTEM ping tick; never when pings are off.
+async fn next_tick(ticks: Option<&mut tokio::time::Interval>) {
+    match ticks {
+        Some(ticks) => {
+            ticks.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// The first half of `text`, cut at a character boundary.

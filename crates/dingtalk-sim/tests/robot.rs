@@ -153,12 +153,16 @@ async fn robot_send_validation_errors_are_dingtalk_shaped() {
 }
 
 #[tokio::test]
-async fn bad_or_expired_tokens_get_401() {
+/// `api.dingtalk.com` answers a bad token with HTTP 400 `InvalidAuthentication`
+/// (satorijs/satori#240), not 401.
+async fn bad_expired_or_revoked_tokens_get_400_invalid_authentication() {
     let env = env(SimConfig::fast().with_token_ttl(Duration::from_millis(200))).await;
     let body = json!({"robotCode": APP, "userIds": [ALICE], "msgKey": "sampleText", "msgParam": "{\"content\":\"x\"}"});
     let (st, v) = post(&env, "bogus", "/v1.0/robot/oToMessages/batchSend", body.clone()).await;
-    assert_eq!(st, 401);
+    assert_eq!(st, 400);
     assert_eq!(v["code"], "InvalidAuthentication");
+    assert_eq!(v["message"], "不合法的access_token");
+    assert!(v["requestid"].as_str().is_some_and(|id| !id.is_empty()), "{v}");
     let token = env.token().await;
     assert_eq!(
         post(&env, &token, "/v1.0/robot/oToMessages/batchSend", body.clone())
@@ -171,7 +175,7 @@ async fn bad_or_expired_tokens_get_401() {
         post(&env, &token, "/v1.0/robot/oToMessages/batchSend", body.clone())
             .await
             .0,
-        401
+        400
     );
     let token = env.token().await;
     env.sim.expire_tokens(APP);
@@ -179,7 +183,7 @@ async fn bad_or_expired_tokens_get_401() {
         post(&env, &token, "/v1.0/robot/oToMessages/batchSend", body)
             .await
             .0,
-        401
+        400
     );
 }
 

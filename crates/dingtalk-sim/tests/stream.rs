@@ -43,7 +43,7 @@ async fn open_returns_endpoint_and_ticket_and_validates_input() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 400);
+    assert_eq!(r.status(), 401);
 
     env.sim
         .update_app(
@@ -93,6 +93,29 @@ async fn fail_next_opens_answers_the_injected_status() {
     assert_eq!(env.open_raw(json!([])).await.status(), 503);
     assert_eq!(env.open_raw(json!([])).await.status(), 503);
     assert_eq!(env.open_raw(json!([])).await.status(), 200);
+}
+
+/// Wrong credentials on `connections/open`: HTTP 401 `authFailed` (zfanswer/dify-on-dingtalk#28).
+#[tokio::test]
+async fn wrong_credentials_on_open_get_401_auth_failed() {
+    let env = env(no_ping()).await;
+    let response = env
+        .http
+        .post(env.url("/v1.0/gateway/connections/open"))
+        .header("accept", "application/json")
+        .json(&json!({"clientId": APP, "clientSecret": "wrong", "subscriptions": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let v: Value = response.json().await.unwrap();
+    assert_eq!(v["code"], "authFailed");
+    assert_eq!(v["message"], "鉴权失败");
+    // An injected 401 looks the same.
+    env.sim.fail_next_opens(1, 401);
+    let injected = env.open_raw(json!([])).await;
+    assert_eq!(injected.status(), 401);
+    assert_eq!(injected.json::<Value>().await.unwrap()["code"], "authFailed");
 }
 
 #[tokio::test]

@@ -150,8 +150,10 @@ impl From<ApiError> for Error {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ApiErrorKind {
-    /// The access token is invalid or expired (HTTP 401, legacy 40014/42001). The OpenAPI
-    /// client already refreshed and retried once when you see this.
+    /// DingTalk rejected the access token: revoked, expired early or unknown. On the OpenAPI host
+    /// that is HTTP 400 (or 401) `InvalidAuthentication` "不合法的access_token"; on the legacy
+    /// host HTTP 200 with errcode 40001/40014/42001. The clients already dropped the token,
+    /// fetched a fresh one and retried once when you see this.
     TokenExpired,
     /// Wrong clientId/clientSecret (`invalidClientIdOrSecret`). Configuration error: do not retry.
     InvalidCredentials,
@@ -307,7 +309,12 @@ impl ApiError {
             .and_then(scalar_text)
             .filter(|s| !s.is_empty());
         let permission = obj.and_then(extract_permission);
-        let kind = classify(http_status, &code, &message, permission.is_some(), obj);
+        let mut kind = classify(http_status, &code, &message, permission.is_some(), obj);
+        // A token request carries no token: a "token rejected" answer to it can only be about
+        // the app's credentials.
+        if kind == ApiErrorKind::TokenExpired && is_token_endpoint(endpoint) {
+            kind = ApiErrorKind::InvalidCredentials;
+        }
 
         // The per-IP block page says how long it lasts; treat `wait` as minutes (5 min block).
         let retry_after_hint = obj
@@ -389,6 +396,11 @@ fn classify(
     use ApiErrorKind as K;
     let lc = code.to_ascii_lowercase();
 
+    // Before the errcode table: the legacy host also sends this text with codes that mean
+    // something else in general (errcode 88).
+    if message.contains(INVALID_TOKEN_TEXT) {
+        return K::TokenExpired;
+    }
     if let Some(kind) = code.parse::<i64>().ok().and_then(classify_legacy) {
         return kind;
     }
@@ -406,10 +418,7 @@ fn classify(
     if has_permission || (lc.starts_with("forbidden") && lc.contains("permission")) {
         return K::PermissionMissing;
     }
-    if status == 401
-        || (lc.contains("token")
-            && (lc.contains("invalid") || lc.contains("expire") || lc.contains("notexist")))
-    {
+    if is_token_rejection(status, &lc) {
         return K::TokenExpired;
     }
     if lc == "param.stream.content" {
@@ -442,11 +451,41 @@ fn classify(
     }
 }
 
+/// Whether DingTalk refused the access token itself.
+///
+/// `api.dingtalk.com` answers a revoked or invalid token with HTTP **400**
+/// `{"code":"InvalidAuthentication","message":"不合法的access_token"}`, not 401 (satorijs/satori#240,
+/// apache/ozhera#74, ClouGence/open-cdm#342), where the shared protocol notes assumed 401; 401
+/// is kept for any gateway in front of DingTalk that does use it. The
+/// legacy host sends the same text with other errcodes too (errcode 88 in
+/// 007gzs/dingtalk-sdk#52), so [`classify`] checks [`INVALID_TOKEN_TEXT`] first.
+fn is_token_rejection(status: u16, lower_code: &str) -> bool {
+    status == 401
+        || lower_code == "invalidauthentication"
+        || (lower_code.contains("token")
+            && (lower_code.contains("invalid")
+                || lower_code.contains("expire")
+                || lower_code.contains("notexist")))
+}
+
+/// DingTalk's message for a rejected token, on both hosts ("invalid access_token").
+const INVALID_TOKEN_TEXT: &str = "不合法的access_token";
+
+/// The calls that fetch a token.
+fn is_token_endpoint(endpoint: &str) -> bool {
+    use crate::api::ApiEndpoint;
+    endpoint == ApiEndpoint::AccessToken.name() || endpoint == ApiEndpoint::LegacyToken.name()
+}
+
 /// Legacy `errcode`s (oapi, custom robot, sessionWebhook).
 fn classify_legacy(errcode: i64) -> Option<ApiErrorKind> {
     use ApiErrorKind as K;
     Some(match errcode {
-        40014 | 42001 => K::TokenExpired,
+        // The oapi host answers a bad token with HTTP 200 and `{"errcode":40014,"errmsg":
+        // "不合法的access_token"}` (satorijs/satori#240, hugozhu/godingtalk#5); 40001 (invalid
+        // credential, token invalid or not the latest) and 42001 (token timed out) are the
+        // same family's codes for a token to fetch again.
+        40001 | 40014 | 42001 => K::TokenExpired,
         // gettoken with a wrong appkey/appsecret (unverified for DingTalk, borrowed convention).
         40089 => K::InvalidCredentials,
         90018 | 90002 | 90005 | 90006 => K::QpsLimited,
@@ -602,6 +641,43 @@ mod tests {
         assert_eq!(k(500, r#"{"code":"system.busy"}"#), ApiErrorKind::ServerBusy);
         assert_eq!(k(504, "<html>gateway timeout</html>"), ApiErrorKind::Timeout);
         assert_eq!(k(503, ""), ApiErrorKind::ServerBusy);
+    }
+
+    #[test]
+    fn every_shape_of_a_rejected_token_is_token_expired() {
+        let k = |s, b: &str| classify_body(s, b).kind;
+        // api.dingtalk.com: HTTP 400, as seen in satorijs/satori#240.
+        let api =
+            r#"{"code":"InvalidAuthentication","requestid":"30EE8654","message":"不合法的access_token"}"#;
+        assert_eq!(k(400, api), ApiErrorKind::TokenExpired);
+        assert_eq!(k(401, api), ApiErrorKind::TokenExpired);
+        // oapi.dingtalk.com: HTTP 200 with an errcode.
+        for code in [40001, 40014, 42001] {
+            let body = format!(r#"{{"errcode":{code},"errmsg":"x"}}"#);
+            assert_eq!(k(200, &body), ApiErrorKind::TokenExpired, "{code}");
+        }
+        assert_eq!(
+            k(200, r#"{"errcode":88,"errmsg":"不合法的access_token"}"#),
+            ApiErrorKind::TokenExpired
+        );
+        // A plain bad parameter stays one.
+        assert_eq!(
+            k(400, r#"{"code":"InvalidParameter","message":"m"}"#),
+            ApiErrorKind::InvalidParam
+        );
+    }
+
+    #[test]
+    fn a_token_rejection_answering_a_token_request_is_a_credentials_problem() {
+        let e = ApiError::from_response("gettoken", 200, r#"{"errcode":40001,"errmsg":"x"}"#).unwrap();
+        assert_eq!(e.kind, ApiErrorKind::InvalidCredentials);
+        let e = ApiError::from_response(
+            "oauth2.accessToken",
+            400,
+            r#"{"code":"InvalidAuthentication","message":"不合法的access_token"}"#,
+        )
+        .unwrap();
+        assert_eq!(e.kind, ApiErrorKind::InvalidCredentials);
     }
 
     #[test]

@@ -103,6 +103,8 @@ struct Inner {
     http: reqwest::Client,
     endpoints: Endpoints,
     client_id: ClientId,
+    /// The operator's name for this app (a gateway account id), for logs.
+    account: Option<Arc<str>>,
     secret: ClientSecret,
     flavor: TokenFlavor,
     margin: Duration,
@@ -176,6 +178,7 @@ impl TokenCache {
     pub fn builder(client_id: ClientId, secret: ClientSecret) -> TokenCacheBuilder {
         TokenCacheBuilder {
             client_id,
+            account: None,
             secret,
             flavor: TokenFlavor::OpenApi,
             endpoints: Endpoints::default(),
@@ -190,6 +193,16 @@ impl TokenCache {
     #[must_use]
     pub fn client_id(&self) -> &ClientId {
         &self.inner.client_id
+    }
+
+    /// The operator's name for this app (see [`TokenCacheBuilder::account`]), else the client
+    /// id; for logs.
+    #[must_use]
+    pub fn account(&self) -> &str {
+        self.inner
+            .account
+            .as_deref()
+            .unwrap_or_else(|| self.inner.client_id.as_str())
     }
 
     /// Which token endpoint this cache uses.
@@ -258,7 +271,8 @@ impl TokenCache {
 
     /// Drops `stale` if it is still the cached token, so the next [`TokenCache::token`] fetches.
     ///
-    /// Call it after DingTalk rejected the token (HTTP 401). A token fetched after `stale` is
+    /// Call it after DingTalk rejected the token (see
+    /// [`ApiErrorKind::TokenExpired`](crate::error::ApiErrorKind::TokenExpired)). A token fetched after `stale` is
     /// kept even if its text is identical.
     pub fn invalidate(&self, stale: &AccessToken) {
         let mut state = self.state();
@@ -389,6 +403,7 @@ struct EmptyToken;
 #[must_use]
 pub struct TokenCacheBuilder {
     client_id: ClientId,
+    account: Option<Arc<str>>,
     secret: ClientSecret,
     flavor: TokenFlavor,
     endpoints: Endpoints,
@@ -399,6 +414,12 @@ pub struct TokenCacheBuilder {
 }
 
 impl TokenCacheBuilder {
+    /// The operator's name for this app, e.g. the gateway account id; logs name it.
+    pub fn account(mut self, account: impl Into<Arc<str>>) -> Self {
+        self.account = Some(account.into());
+        self
+    }
+
     /// New-API or legacy token (default: new API).
     pub fn flavor(mut self, flavor: TokenFlavor) -> Self {
         self.flavor = flavor;
@@ -442,6 +463,7 @@ impl TokenCacheBuilder {
                 http: self.http.unwrap_or_else(default_http_client),
                 endpoints: self.endpoints,
                 client_id: self.client_id,
+                account: self.account,
                 secret: self.secret,
                 flavor: self.flavor,
                 margin: self.margin,

@@ -105,6 +105,8 @@ async fn disconnect_opens_the_replacement_before_the_old_socket_closes() {
         closed.disconnect_acked,
         "the disconnect frame must be acknowledged"
     );
+    // With JSON text in `data`, like every ACK (the sim flags an empty or non-JSON `data`).
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
     assert!(
         second.opened_at_ms < closed.closed_at_ms.unwrap(),
         "replacement opened at {} ms, old closed at {} ms",
@@ -219,8 +221,11 @@ async fn wrong_secret_is_reported_and_retried_with_backoff() {
     })
     .await
     .unwrap();
+    // DingTalk's answer is HTTP 401 `authFailed` (zfanswer/dify-on-dingtalk#28).
+    assert!(error.is_wrong_credentials(), "{error}");
     let text = error.to_string();
-    assert!(text.contains("HTTP 400"), "{text}");
+    assert!(text.contains("HTTP 401") && text.contains("authFailed"), "{text}");
+    assert!(text.contains("Wrong Client ID / Client Secret"), "{text}");
     assert!(!text.contains("not-the-secret"), "secret leaked: {text}");
     handle.shutdown().await;
 }

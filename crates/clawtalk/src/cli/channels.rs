@@ -178,7 +178,10 @@ fn token_failure(error: &dingtalk::Error, client_id: &str, endpoints: &Endpoints
         return unreachable(step, endpoints, error);
     }
     match error.kind() {
-        Some(ApiErrorKind::InvalidCredentials) => wrong_credentials(step, client_id),
+        Some(ApiErrorKind::InvalidCredentials) => {
+            let code = error.api().map_or("", |e| e.code.as_str());
+            wrong_credentials(step, client_id, code)
+        }
         _ => Failure {
             step,
             kind: "rejected",
@@ -193,8 +196,9 @@ fn open_failure(error: &StreamError, client_id: &str, endpoints: &Endpoints) -> 
         StreamError::OpenRejected { status, body } => {
             let (code, message) = error_fields(body);
             let lower = code.to_ascii_lowercase();
-            if lower.contains("invalidclientidorsecret") {
-                wrong_credentials(step, client_id)
+            // HTTP 401 `authFailed` (zfanswer/dify-on-dingtalk#28), see `is_wrong_credentials`.
+            if error.is_wrong_credentials() {
+                wrong_credentials(step, client_id, &code)
             } else if lower.contains("stream") {
                 Failure {
                     step,
@@ -231,13 +235,15 @@ fn open_failure(error: &StreamError, client_id: &str, endpoints: &Endpoints) -> 
     }
 }
 
-fn wrong_credentials(step: &'static str, client_id: &str) -> Failure {
+fn wrong_credentials(step: &'static str, client_id: &str, code: &str) -> Failure {
+    let code = if code.is_empty() { "no code" } else { code };
     Failure {
         step,
         kind: "wrong_credentials",
         message: format!(
-            "DingTalk rejected clientId {client_id} with this clientSecret (invalidClientIdOrSecret); copy \
-             both again from the app's credentials page and check the account's clientSecret",
+            "wrong Client ID / Client Secret: DingTalk rejected clientId {client_id} with this \
+             clientSecret ({code}); copy both again from the app's credentials page and check the \
+             account's clientSecret",
         ),
     }
 }

@@ -95,6 +95,7 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
         ClientId::new(account.client_id.clone()),
         account.client_secret.clone(),
     )
+    .account(account.id.as_str())
     .endpoints(account.endpoints.clone())
     .build();
     let mut mentions = Mentions::from_text(&text);

@@ -168,6 +168,7 @@ impl Gateway {
         for account in config.enabled_accounts() {
             let api =
                 OpenApiClient::builder(account.client_id.as_str().into(), account.client_secret.clone())
+                    .account(account.id.as_str())
                     .endpoints(account.endpoints.clone())
                     .build();
             let robot_code = RobotCode::new(account.robot_code.clone());

@@ -51,6 +51,7 @@ impl OpenApiClient {
     pub fn builder(client_id: ClientId, secret: ClientSecret) -> OpenApiClientBuilder {
         OpenApiClientBuilder {
             client_id,
+            account: None,
             secret,
             endpoints: Endpoints::default(),
             http: None,
@@ -149,6 +150,7 @@ impl OpenApiClient {
 #[must_use]
 pub struct OpenApiClientBuilder {
     client_id: ClientId,
+    account: Option<Arc<str>>,
     secret: ClientSecret,
     endpoints: Endpoints,
     http: Option<reqwest::Client>,
@@ -157,6 +159,13 @@ pub struct OpenApiClientBuilder {
 }
 
 impl OpenApiClientBuilder {
+    /// The operator's name for this app, e.g. the gateway account id; logs about its
+    /// credentials name it (default: the client id).
+    pub fn account(mut self, account: impl Into<Arc<str>>) -> Self {
+        self.account = Some(account.into());
+        self
+    }
+
     /// Where DingTalk lives (default: mainland production).
     pub fn endpoints(mut self, endpoints: Endpoints) -> Self {
         self.endpoints = endpoints;
@@ -186,7 +195,11 @@ impl OpenApiClientBuilder {
         let http = self.http.unwrap_or_else(default_http_client);
         let metrics = self.metrics.unwrap_or_default();
         let tokens = |flavor| {
-            TokenCache::builder(self.client_id.clone(), self.secret.clone())
+            let mut builder = TokenCache::builder(self.client_id.clone(), self.secret.clone());
+            if let Some(account) = &self.account {
+                builder = builder.account(Arc::clone(account));
+            }
+            builder
                 .flavor(flavor)
                 .endpoints(self.endpoints.clone())
                 .http_client(http.clone())

@@ -258,6 +258,11 @@ pub enum EventAckStatus {
     Later,
 }
 
+/// `data` of an ACK that has nothing to say. `data` is always JSON text: the Python SDK writes
+/// `json.dumps(data)` with `data = {}` by default (dingtalk-stream `frames.py` `AckMessage`),
+/// the Node SDK `JSON.stringify(value)` (`src/client.ts` `send`).
+const EMPTY_DATA: &str = "{}";
+
 /// The single upstream frame written for every downstream frame, on the same connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AckFrame {
@@ -267,7 +272,7 @@ pub struct AckFrame {
     pub headers: AckHeaders,
     /// Human-readable status, `OK` normally.
     pub message: String,
-    /// JSON *text* whose shape depends on the frame family.
+    /// JSON *text* whose shape depends on the frame family; never empty.
     pub data: String,
 }
 
@@ -307,20 +312,34 @@ impl AckFrame {
     /// carries no `messageId` to echo.
     #[must_use]
     pub fn pong(ping: &StreamFrame) -> Option<Self> {
-        let id = ping.headers.message_id.clone()?;
-        Some(Self::new(200, id, "OK", ping.data.clone()))
+        Self::system(ping)
     }
 
-    /// Plain 200 ACK with empty data (used for `SYSTEM/disconnect`).
+    /// ACK for any SYSTEM frame (`ping`, `disconnect`): echoes the frame's `data`, as the
+    /// official SDKs do (Python `SystemHandler.raw_process`, Node `onSystem`). A `data` that is
+    /// not JSON text is answered with `{}`, since `data` must always be JSON text. `None` when
+    /// the frame carries no `messageId` to echo.
+    #[must_use]
+    pub fn system(frame: &StreamFrame) -> Option<Self> {
+        let id = frame.headers.message_id.clone()?;
+        let data = if serde_json::from_str::<serde::de::IgnoredAny>(&frame.data).is_ok() {
+            frame.data.clone()
+        } else {
+            EMPTY_DATA.to_owned()
+        };
+        Some(Self::new(200, id, "OK", data))
+    }
+
+    /// Plain 200 ACK with `{}` as `data`.
     #[must_use]
     pub fn ok(message_id: MessageId) -> Self {
-        Self::new(200, message_id, "OK", String::new())
+        Self::new(200, message_id, "OK", EMPTY_DATA.to_owned())
     }
 
-    /// Error ACK (e.g. 404 for an unhandled topic, 500 for a client failure).
+    /// Error ACK (e.g. 404 for an unhandled topic, 500 for a client failure), `data` `{}`.
     #[must_use]
     pub fn error(message_id: MessageId, code: u16, message: &str) -> Self {
-        Self::new(code, message_id, message, String::new())
+        Self::new(code, message_id, message, EMPTY_DATA.to_owned())
     }
 
     /// The frame as WebSocket text.
@@ -351,6 +370,31 @@ mod tests {
         .unwrap();
         assert_eq!(f.frame_type, FrameType::Unknown("NEWKIND".into()));
         assert_eq!(f.headers.extensions["shiny"], "1");
+    }
+
+    #[test]
+    fn every_ack_carries_json_text_in_data() {
+        let frame = |data: &str| {
+            StreamFrame::parse(&format!(
+                r#"{{"type":"SYSTEM","headers":{{"topic":"disconnect","messageId":"m"}},"data":{data}}}"#
+            ))
+            .unwrap()
+        };
+        let acks = [
+            AckFrame::ok(MessageId::new("m")),
+            AckFrame::error(MessageId::new("m"), 404, "not handled"),
+            AckFrame::system(&frame(r#""""#)).unwrap(),
+            AckFrame::system(&frame("null")).unwrap(),
+            AckFrame::system(&frame(r#""not json""#)).unwrap(),
+            AckFrame::callback(MessageId::new("m"), Value::Null),
+        ];
+        for ack in acks {
+            let v: Value = serde_json::from_str(&ack.to_text()).unwrap();
+            let data = v["data"].as_str().expect("data is a string");
+            assert!(serde_json::from_str::<Value>(data).is_ok(), "{ack:?}");
+        }
+        let echoed = AckFrame::system(&frame(r#""{\"reason\":\"x\"}""#)).unwrap();
+        assert_eq!(echoed.data, r#"{"reason":"x"}"#);
     }
 
     #[test]

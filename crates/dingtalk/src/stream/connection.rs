@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -66,14 +66,12 @@ impl Connection {
         let (mut sink, mut stream) = socket.split();
         // ACKs come from caller tasks through this channel; the loop below is the only writer.
         let (outbox, mut pending) = mpsc::unbounded_channel::<Message>();
-        let mut ping = tokio::time::interval_at(Instant::now() + self.ping_interval, self.ping_interval);
-        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut last_inbound = Instant::now();
+        let mut keepalive = Keepalive::new(Instant::now(), self.ping_interval, self.idle_timeout);
         let mut drain_deadline: Option<Instant> = None;
         let mut healthy = false;
 
         loop {
-            let idle_deadline = last_inbound + self.idle_timeout;
+            let (ping_at, idle_deadline) = (keepalive.ping_at(), keepalive.dead_at());
             tokio::select! {
                 biased;
                 _ = self.shutdown.changed() => {
@@ -92,7 +90,7 @@ impl Connection {
                         Some(Err(e)) => return CloseReason::Dropped(e.to_string()),
                         Some(Ok(msg)) => msg,
                     };
-                    last_inbound = Instant::now();
+                    keepalive.inbound(Instant::now());
                     if !healthy {
                         healthy = true;
                         let _ = self.signals.send(Signal::Healthy(self.id));
@@ -114,9 +112,9 @@ impl Connection {
                         }
                     }
                 }
-                _ = ping.tick() => {
-                    if last_inbound.elapsed() >= self.ping_interval
-                        && let Err(e) = sink.send(Message::Ping(Vec::new().into())).await {
+                () = tokio::time::sleep_until(ping_at) => {
+                    keepalive.pinged(Instant::now());
+                    if let Err(e) = sink.send(Message::Ping(Vec::new().into())).await {
                         return CloseReason::Dropped(e.to_string());
                     }
                 }
@@ -161,10 +159,7 @@ impl Connection {
                 let _ = self.signals.send(Signal::Draining(self.id));
             }
             // GO's SDK notes that an un-acked disconnect is resent, so acknowledge it.
-            return frame
-                .headers
-                .message_id
-                .map(|id| Message::text(AckFrame::ok(id).to_text()));
+            return AckFrame::system(&frame).map(|ack| Message::text(ack.to_text()));
         }
         let delivery = Delivery::new(self.id, frame, outbox.clone());
         let _ = self.events.send(StreamEvent::Frame(Box::new(delivery)));
@@ -172,9 +167,105 @@ impl Connection {
     }
 }
 
+/// When to ping and when to give up on a connection, both counted from the last inbound frame.
+///
+/// A WebSocket ping goes out once nothing arrived for `ping_interval`, and again every
+/// `ping_interval` while the silence lasts; a connection silent for `idle_timeout` is dead.
+/// Counting from the last frame (not on fixed ticks) means a server that answers each ping
+/// is never silent for more than `ping_interval` plus one round trip, so it is never declared
+/// dead, while a server that stops answering is replaced `idle_timeout` after its last frame.
+/// DingTalk's own SYSTEM ping interval is not documented; the Node SDK pings every 8 s and
+/// gives up after one unanswered interval (dingtalk-stream-sdk-nodejs `src/client.ts`).
+#[derive(Debug, Clone, Copy)]
+struct Keepalive {
+    ping_interval: Duration,
+    idle_timeout: Duration,
+    last_inbound: Instant,
+    last_ping: Option<Instant>,
+}
+
+impl Keepalive {
+    fn new(now: Instant, ping_interval: Duration, idle_timeout: Duration) -> Self {
+        // A ping interval at or above the idle timeout would let a healthy but quiet server
+        // die unpinged; ping at half the timeout then.
+        let ping_interval = if ping_interval.is_zero() || ping_interval >= idle_timeout {
+            idle_timeout / 2
+        } else {
+            ping_interval
+        };
+        Self {
+            ping_interval,
+            idle_timeout,
+            last_inbound: now,
+            last_ping: None,
+        }
+    }
+
+    fn inbound(&mut self, now: Instant) {
+        self.last_inbound = now;
+    }
+
+    fn pinged(&mut self, now: Instant) {
+        self.last_ping = Some(now);
+    }
+
+    /// The next ping: one interval after the last frame, or after the last ping while no
+    /// frame came since.
+    fn ping_at(&self) -> Instant {
+        let since = match self.last_ping {
+            Some(ping) if ping > self.last_inbound => ping,
+            _ => self.last_inbound,
+        };
+        since + self.ping_interval
+    }
+
+    fn dead_at(&self) -> Instant {
+        self.last_inbound + self.idle_timeout
+    }
+}
+
 async fn sleep_until_opt(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PING: Duration = Duration::from_secs(20);
+    const IDLE: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn a_server_answering_every_ping_is_never_due_to_die() {
+        let start = Instant::now();
+        let mut k = Keepalive::new(start, PING, IDLE);
+        let rtt = Duration::from_millis(300);
+        for _ in 0..200 {
+            let ping = k.ping_at();
+            assert!(ping < k.dead_at());
+            k.pinged(ping);
+            k.inbound(ping + rtt);
+            assert_eq!(k.dead_at(), ping + rtt + IDLE);
+        }
+    }
+
+    #[test]
+    fn a_silent_server_is_pinged_then_dead_at_the_idle_timeout() {
+        let start = Instant::now();
+        let mut k = Keepalive::new(start, PING, IDLE);
+        assert_eq!(k.ping_at(), start + PING);
+        k.pinged(start + PING);
+        assert_eq!(k.ping_at(), start + PING * 2);
+        assert_eq!(k.dead_at(), start + IDLE);
+    }
+
+    #[test]
+    fn a_ping_interval_not_below_the_idle_timeout_is_halved() {
+        let start = Instant::now();
+        let k = Keepalive::new(start, IDLE, IDLE);
+        assert_eq!(k.ping_at(), start + IDLE / 2);
     }
 }

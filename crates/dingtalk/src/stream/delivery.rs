@@ -30,7 +30,7 @@ impl Acker {
     }
 
     /// The ordinary "handled" ACK for the frame's family: `{"response": null}` for callbacks,
-    /// `{"status":"SUCCESS"}` for events, a plain 200 for anything else. Frames without a
+    /// `{"status":"SUCCESS"}` for events, a plain 200 with `{}` for anything else. Frames without a
     /// `messageId` cannot be acknowledged and are skipped.
     ///
     /// # Errors

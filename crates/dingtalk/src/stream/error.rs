@@ -8,7 +8,7 @@ pub enum StreamError {
     /// bot not in Stream mode, IP allowlist, platform trouble).
     #[error(
         "DingTalk refused to open a Stream connection (HTTP {status}): {body}. {}",
-        open_rejected_hint(*.status)
+        open_rejected_hint(*.status, body)
     )]
     OpenRejected {
         /// HTTP status.
@@ -33,10 +33,40 @@ pub enum StreamError {
     Timeout(&'static str),
 }
 
+impl StreamError {
+    /// Whether DingTalk refused the app's Client ID / Client Secret.
+    ///
+    /// `connections/open` answers wrong credentials with HTTP 401
+    /// `{"code":"authFailed","message":"鉴权失败"}` (zfanswer/dify-on-dingtalk#28); the token
+    /// endpoint's `invalidClientIdOrSecret` is accepted too.
+    #[must_use]
+    pub fn is_wrong_credentials(&self) -> bool {
+        match self {
+            Self::OpenRejected { status, body } => credentials_refused(*status, body),
+            _ => false,
+        }
+    }
+}
+
+fn credentials_refused(status: u16, body: &str) -> bool {
+    let code = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("code")
+                .and_then(|c| c.as_str())
+                .map(str::to_ascii_lowercase)
+        })
+        .unwrap_or_default();
+    status == 401 || code == "authfailed" || code == "invalidclientidorsecret"
+}
+
 /// What to do about a refused `connections/open`: a 429 or 5xx is DingTalk's trouble and
-/// passes by itself; anything else is most likely the app's settings.
-fn open_rejected_hint(status: u16) -> &'static str {
-    if status == 429 || status >= 500 {
+/// passes by itself; a 401 is the credentials; anything else is most likely the app's settings.
+fn open_rejected_hint(status: u16, body: &str) -> &'static str {
+    if credentials_refused(status, body) {
+        "Wrong Client ID / Client Secret: copy both again from the app's credentials page in \
+         the DingTalk developer console"
+    } else if status == 429 || status >= 500 {
         "DingTalk is unavailable or busy for now; the client keeps retrying"
     } else {
         "Check the Client ID / Client Secret, that the app is published and that the bot's \
@@ -54,6 +84,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn auth_failed_on_open_means_wrong_credentials() {
+        let rejected = |status, body: &str| StreamError::OpenRejected {
+            status,
+            body: body.into(),
+        };
+        let auth_failed = rejected(
+            401,
+            r#"{"requestid":"R","code":"authFailed","message":"鉴权失败"}"#,
+        );
+        assert!(auth_failed.is_wrong_credentials());
+        let text = auth_failed.to_string();
+        assert!(text.contains("Wrong Client ID / Client Secret"), "{text}");
+        assert!(text.contains("authFailed"), "{text}");
+        assert!(rejected(400, r#"{"code":"invalidClientIdOrSecret"}"#).is_wrong_credentials());
+        assert!(!rejected(400, r#"{"code":"app.notPublished"}"#).is_wrong_credentials());
+        assert!(!rejected(503, "").is_wrong_credentials());
+        assert!(!StreamError::Timeout("x").is_wrong_credentials());
+    }
+
+    #[test]
     fn a_refused_open_points_at_the_settings_only_when_they_can_be_the_cause() {
         let rejected = |status| {
             StreamError::OpenRejected {
@@ -63,6 +113,7 @@ mod tests {
             .to_string()
         };
         assert!(rejected(400).contains("Check the Client ID"), "{}", rejected(400));
+        assert!(!rejected(400).contains("Wrong Client ID"), "{}", rejected(400));
         for status in [429, 500, 503] {
             let text = rejected(status);
             assert!(

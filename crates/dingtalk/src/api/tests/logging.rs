@@ -78,3 +78,50 @@ async fn logs_never_contain_tokens_or_secrets() {
         assert!(!logs.contains(secret), "log leaks {secret}:\n{logs}");
     }
 }
+
+#[tokio::test]
+async fn a_fresh_token_rejected_too_is_logged_as_a_credentials_problem_naming_the_account() {
+    let buffer = Buffer::default();
+    let sink = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let stub = Stub::start(with_tokens(|_| {
+        Reply::json(
+            400,
+            json!({"code": "InvalidAuthentication", "requestid": "REQ-TWICE", "message": "不合法的access_token"}),
+        )
+    }))
+    .await;
+    let api = crate::api::OpenApiClient::builder("dingclient".into(), "s3cret".into())
+        .account("sales-bot")
+        .endpoints(stub.endpoints())
+        .http_client(reqwest::Client::new())
+        .build();
+    let err = api
+        .batch_send_to_users(
+            &RobotCode::new("r"),
+            &[StaffId::new("u")],
+            &RobotMessage::text("x"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), Some(crate::ApiErrorKind::TokenExpired));
+    assert_eq!(stub.count("/v1.0/robot/oToMessages/batchSend"), 2);
+
+    let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("credentials problem"))
+        .unwrap_or_else(|| panic!("no credentials error logged:\n{logs}"));
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(line.contains("account=\"sales-bot\""), "{line}");
+    assert!(line.contains("REQ-TWICE"), "{line}");
+    for secret in ["s3cret", "tok-1", "tok-2"] {
+        assert!(!logs.contains(secret), "log leaks {secret}:\n{logs}");
+    }
+}

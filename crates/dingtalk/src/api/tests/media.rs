@@ -182,6 +182,27 @@ async fn upload_refreshes_a_rejected_legacy_token_once() {
 }
 
 #[tokio::test]
+async fn upload_refreshes_on_every_legacy_token_errcode() {
+    for errcode in [40001, 42001] {
+        let stub = Stub::start(with_tokens(move |r| {
+            if r.query_value("access_token").as_deref() == Some("legacy-1") {
+                Reply::ok(json!({"errcode": errcode, "errmsg": "access_token expired"}))
+            } else {
+                Reply::ok(json!({"errcode": 0, "errmsg": "ok", "media_id": "@m2"}))
+            }
+        }))
+        .await;
+        let id = client(&stub)
+            .upload_media(MediaKind::File, "r.pdf", vec![1u8])
+            .await
+            .unwrap();
+        assert_eq!(id.as_str(), "@m2", "{errcode}");
+        assert_eq!(stub.count(LEGACY_TOKEN_PATH), 2, "{errcode}");
+        assert_eq!(stub.count("/media/upload"), 2, "{errcode}");
+    }
+}
+
+#[tokio::test]
 async fn upload_errcode_is_an_error() {
     let stub = Stub::start(with_tokens(|_| {
         Reply::ok(json!({"errcode": 40004, "errmsg": "invalid media type"}))

@@ -133,6 +133,36 @@ async fn unauthorized_refreshes_the_token_once_and_retries() {
     assert_eq!(sends, ["tok-1", "tok-2"]);
 }
 
+/// The shape `api.dingtalk.com` really uses for a revoked or invalid token: HTTP 400, not 401
+/// (satorijs/satori#240).
+#[tokio::test]
+async fn a_400_invalid_authentication_refreshes_the_token_once_and_retries() {
+    let stub = Stub::start(with_tokens(|r| {
+        if r.header("x-acs-dingtalk-access-token") == Some("tok-1") {
+            Reply::json(
+                400,
+                json!({"code": "InvalidAuthentication", "requestid": "R400", "message": "不合法的access_token"}),
+            )
+        } else {
+            Reply::ok(json!({"processQueryKey": "after-refresh"}))
+        }
+    }))
+    .await;
+    let api = client(&stub);
+    let resp = api
+        .send_to_group(
+            &robot(),
+            &ConversationId::new("cid"),
+            &RobotMessage::text("x"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.process_query_key.as_str(), "after-refresh");
+    assert_eq!(stub.count(TOKEN_PATH), 2);
+    assert_eq!(stub.count("/v1.0/robot/groupMessages/send"), 2);
+}
+
 #[tokio::test]
 async fn unauthorized_twice_gives_up_after_one_retry() {
     let stub = Stub::start(with_tokens(|_| {
