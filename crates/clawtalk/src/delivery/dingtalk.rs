@@ -238,6 +238,18 @@ impl Outbound for DingTalkOutbound {
             Target::User(user) => RobotTarget::User(user),
             Target::Group(group) => RobotTarget::Group(group),
         };
+        if let Some(reply) = &msg.reply
+            && let Err(refusal) = self.webhooks.check(&reply.session_webhook)
+        {
+            // The URL came in the callback body; posting it elsewhere than DingTalk's own host
+            // would let a forged callback aim the gateway at internal services.
+            tracing::warn!(
+                account = %self.account_id,
+                idempotency_key = %msg.idempotency_key,
+                reason = %refusal,
+                "sessionWebhook refused; sending through the robot OpenAPI"
+            );
+        }
         if let (DeliveryPath::SessionWebhook, Some(reply)) = (self.planned_path(msg), &msg.reply) {
             match self.reply_via_webhook(reply, msg).await {
                 Ok(receipt) => return Ok(receipt),
@@ -262,10 +274,9 @@ impl Outbound for DingTalkOutbound {
     fn planned_path(&self, msg: &OutboundMessage) -> DeliveryPath {
         match plan(msg, (self.clock)(), self.webhook_margin) {
             DeliveryPath::SessionWebhook
-                if msg
-                    .reply
-                    .as_ref()
-                    .is_some_and(|r| self.is_dead(&r.session_webhook)) =>
+                if msg.reply.as_ref().is_some_and(|r| {
+                    self.is_dead(&r.session_webhook) || self.webhooks.check(&r.session_webhook).is_err()
+                }) =>
             {
                 DeliveryPath::RobotApi
             }
@@ -404,9 +415,11 @@ pub(super) fn robot_message(body: &Body) -> Result<RobotMessage, dingtalk::Error
     })
 }
 
-/// HTTP client for custom robots, with the same timeouts as the DingTalk clients' default.
+/// HTTP client for custom robots, with the same timeouts as the DingTalk clients' default, and
+/// like them following no redirect (a webhook that redirects is not DingTalk's).
 fn custom_robot_http() -> reqwest::Client {
     reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(30))
         .build()
