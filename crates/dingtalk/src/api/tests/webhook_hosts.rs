@@ -14,7 +14,7 @@ use crate::api::test_stub::{Reply, Stub};
 use crate::api::{OpenApiClient, SessionWebhookClient};
 use crate::endpoints::Endpoints;
 use crate::error::Error;
-use crate::ids::ClientId;
+use crate::ids::{ClientId, DownloadCode, RobotCode};
 use crate::model::outbound::WebhookMessage;
 use crate::token::ClientSecret;
 
@@ -148,6 +148,23 @@ async fn no_dingtalk_client_follows_a_redirect() {
         .await
         .unwrap_err();
     assert_eq!(err.api().map(|e| e.http_status), Some(302), "{err:?}");
+    // A media download URL (from DingTalk's answer) that redirects.
+    let blob = redirector.join("/files/blob?sig=abc").unwrap();
+    let files = Stub::start(with_tokens(move |r| match r.path.as_str() {
+        "/v1.0/robot/messageFiles/download" => Reply::ok(json!({"downloadUrl": blob.as_str()})),
+        _ => Reply::raw(404, "not here"),
+    }))
+    .await;
+    let api = OpenApiClient::builder(ClientId::new("dingclient"), ClientSecret::new("s3cret"))
+        .endpoints(files.endpoints())
+        .build();
+    let mut out = Vec::new();
+    let err = api
+        .download_to(&RobotCode::new("robot"), &DownloadCode::new("dc"), &mut out, 1000)
+        .await
+        .unwrap_err();
+    assert_eq!(err.api().map(|e| e.http_status), Some(302), "{err:?}");
+    assert!(out.is_empty());
     assert!(
         target.requests().is_empty(),
         "a redirect was followed: {:?}",
