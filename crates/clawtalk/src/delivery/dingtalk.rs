@@ -574,6 +574,36 @@ mod tests {
     }
 
     #[test]
+    fn a_session_webhook_off_the_oapi_host_is_planned_through_the_robot_api() {
+        let endpoints = dingtalk::Endpoints::single(Url::parse("http://127.0.0.1:4000").unwrap());
+        let api = OpenApiClient::builder("app".into(), "secret".into())
+            .endpoints(endpoints)
+            .build();
+        let sender = DingTalkOutbound::new("a", RobotCode::new("app"), api).with_clock(Arc::new(|| 0));
+        let to = |hook: &str| {
+            let context = ReplyContext {
+                session_webhook: Url::parse(hook).unwrap(),
+                expires_at_ms: i64::MAX,
+                sender_staff_id: None,
+                is_group: false,
+            };
+            OutboundMessage::new("a", Target::User(StaffId::new("u")), Body::text("x"), "k").in_reply(context)
+        };
+        assert_eq!(
+            sender.planned_path(&to("http://127.0.0.1:4000/robot/sendBySession?session=x")),
+            DeliveryPath::SessionWebhook
+        );
+        for hook in [
+            "http://127.0.0.1:4001/robot/sendBySession?session=x",
+            "http://127.0.0.2:4000/robot/sendBySession?session=x",
+            "http://169.254.169.254:4000/robot/sendBySession?session=x",
+            "http://127.0.0.1:4000@10.0.0.1:4000/robot/sendBySession?session=x",
+        ] {
+            assert_eq!(sender.planned_path(&to(hook)), DeliveryPath::RobotApi, "{hook}");
+        }
+    }
+
+    #[test]
     fn dead_webhooks_are_bounded() {
         let mut dead = DeadWebhooks::default();
         for i in 0..(DEAD_WEBHOOKS_REMEMBERED + 10) {
