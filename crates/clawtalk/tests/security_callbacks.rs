@@ -8,7 +8,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -46,7 +46,7 @@ fn write(world: &World, name: &str, text: &str) -> PathBuf {
 }
 
 /// Starts a gateway on `config` (as instance `name`) and returns it with its webhook URL.
-async fn start(world: &World, config: &PathBuf, name: &str) -> (GatewayProcess, String) {
+async fn start(world: &World, config: &Path, name: &str) -> (GatewayProcess, String) {
     let env = [("CLAWTALK_INSTANCE".to_owned(), name.to_owned())];
     let mut gateway = world.launch(Some(config), &env, &[]).await;
     let addr = listen_addr(&mut gateway).await;
