@@ -192,6 +192,8 @@ contract!(
     rate_budgets_count_a_sliding_window,
     replicas_taking_from_one_budget_never_exceed_it,
     rate_limit_layers_on_one_store_stay_within_the_quota_together,
+    a_callback_sign_belongs_to_its_first_message_across_reopens,
+    replicas_racing_one_callback_sign_give_it_to_one_message,
 );
 
 fn message(msg_id: &str, session: &str, conversation: &str) -> InboundRecord {
@@ -1521,6 +1523,99 @@ async fn one_shot_cron_tasks_end_and_cancelled_or_run_now_tasks_behave(db: &dyn 
 }
 
 /// Opens `n` stores on one database: `n` replicas (PostgreSQL) or processes (SQLite file).
+/// An hour: how far a callback's timestamp may be from the clock.
+const HOUR: i64 = 3_600_000;
+
+async fn a_callback_sign_belongs_to_its_first_message_across_reopens(db: &dyn Db) {
+    let t = 100 * HOUR;
+    let store = db.open().await;
+    assert_eq!(
+        store.callback_sign_use("app", t, "m1", t - HOUR).await.unwrap(),
+        SignUse::First
+    );
+    store.close().await;
+    // A restart (SQLite) or another replica (PostgreSQL) knows the pair.
+    let store = db.open().await;
+    assert_eq!(
+        store.callback_sign_use("app", t, "m1", t - HOUR).await.unwrap(),
+        SignUse::Again,
+        "the same message again"
+    );
+    assert_eq!(
+        store
+            .callback_sign_use("app", t, "forged", t - HOUR)
+            .await
+            .unwrap(),
+        SignUse::Taken,
+        "another body under a used pair"
+    );
+    assert_eq!(
+        store
+            .callback_sign_use("app", t + 1, "forged", t - HOUR)
+            .await
+            .unwrap(),
+        SignUse::First,
+        "another timestamp is another pair"
+    );
+    assert_eq!(
+        store
+            .callback_sign_use("other", t, "forged", t - HOUR)
+            .await
+            .unwrap(),
+        SignUse::First,
+        "another account's pair"
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM callback_signs").await,
+        3,
+        "a refused message claims nothing"
+    );
+    // Pairs older than the caller's cut-off are forgotten, newer ones kept.
+    assert_eq!(
+        store.callback_sign_use("app", t + 2, "m2", t + 1).await.unwrap(),
+        SignUse::First
+    );
+    assert_eq!(db.count("SELECT count(*) FROM callback_signs").await, 2);
+    assert_eq!(
+        store.callback_sign_use("app", t + 1, "m3", t + 1).await.unwrap(),
+        SignUse::Taken
+    );
+    store.close().await;
+}
+
+async fn replicas_racing_one_callback_sign_give_it_to_one_message(db: &dyn Db) {
+    let stores = replicas(db, 4).await;
+    for round in 0..10 {
+        let t = 100 * HOUR + round;
+        // The same pair with 12 different bodies at once, across 4 replicas.
+        let tasks: Vec<_> = (0..12)
+            .map(|n| {
+                let store = Arc::clone(&stores[n % stores.len()]);
+                tokio::spawn(async move {
+                    let msg_id = format!("m{n}");
+                    let used = store.callback_sign_use("app", t, &msg_id, 0).await.unwrap();
+                    (msg_id, used)
+                })
+            })
+            .collect();
+        let mut first = Vec::new();
+        for task in tasks {
+            let (msg_id, used) = task.await.unwrap();
+            match used {
+                SignUse::First => first.push(msg_id),
+                SignUse::Taken => {}
+                SignUse::Again => panic!("round {round}: {msg_id} was never used before"),
+            }
+        }
+        assert_eq!(first.len(), 1, "round {round}: {first:?}");
+        assert_eq!(
+            stores[3].callback_sign_use("app", t, &first[0], 0).await.unwrap(),
+            SignUse::Again
+        );
+    }
+    close_all(&stores).await;
+}
+
 async fn replicas(db: &dyn Db, n: usize) -> Vec<Arc<dyn Store>> {
     let mut stores = Vec::with_capacity(n);
     for _ in 0..n {

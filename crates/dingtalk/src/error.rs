@@ -290,7 +290,8 @@ impl ApiError {
 
         let errcode = field("errcode").and_then(scalar_text);
         let legacy_failed = errcode.as_deref().is_some_and(|c| c != "0");
-        if http_status < 400 && !legacy_failed {
+        // 3xx is a failure too: the clients follow no redirect, so the request went nowhere.
+        if http_status < 300 && !legacy_failed {
             return None;
         }
 

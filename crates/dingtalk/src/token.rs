@@ -432,7 +432,8 @@ impl TokenCacheBuilder {
         self
     }
 
-    /// HTTP client to use (default: one with 10 s connect / 30 s total timeouts).
+    /// HTTP client to use (default: one with 10 s connect / 30 s total timeouts that follows no
+    /// redirect). A client given here should follow no redirect either.
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
         self

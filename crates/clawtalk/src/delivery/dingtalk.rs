@@ -238,6 +238,18 @@ impl Outbound for DingTalkOutbound {
             Target::User(user) => RobotTarget::User(user),
             Target::Group(group) => RobotTarget::Group(group),
         };
+        if let Some(reply) = &msg.reply
+            && let Err(refusal) = self.webhooks.check(&reply.session_webhook)
+        {
+            // The URL came in the callback body; posting it elsewhere than DingTalk's own host
+            // would let a forged callback aim the gateway at internal services.
+            tracing::warn!(
+                account = %self.account_id,
+                idempotency_key = %msg.idempotency_key,
+                reason = %refusal,
+                "sessionWebhook refused; sending through the robot OpenAPI"
+            );
+        }
         if let (DeliveryPath::SessionWebhook, Some(reply)) = (self.planned_path(msg), &msg.reply) {
             match self.reply_via_webhook(reply, msg).await {
                 Ok(receipt) => return Ok(receipt),
@@ -262,10 +274,9 @@ impl Outbound for DingTalkOutbound {
     fn planned_path(&self, msg: &OutboundMessage) -> DeliveryPath {
         match plan(msg, (self.clock)(), self.webhook_margin) {
             DeliveryPath::SessionWebhook
-                if msg
-                    .reply
-                    .as_ref()
-                    .is_some_and(|r| self.is_dead(&r.session_webhook)) =>
+                if msg.reply.as_ref().is_some_and(|r| {
+                    self.is_dead(&r.session_webhook) || self.webhooks.check(&r.session_webhook).is_err()
+                }) =>
             {
                 DeliveryPath::RobotApi
             }
@@ -404,9 +415,11 @@ pub(super) fn robot_message(body: &Body) -> Result<RobotMessage, dingtalk::Error
     })
 }
 
-/// HTTP client for custom robots, with the same timeouts as the DingTalk clients' default.
+/// HTTP client for custom robots, with the same timeouts as the DingTalk clients' default, and
+/// like them following no redirect (a webhook that redirects is not DingTalk's).
 fn custom_robot_http() -> reqwest::Client {
     reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(30))
         .build()
@@ -559,6 +572,36 @@ mod tests {
         .unwrap();
         assert_eq!(image.msg_key().unwrap(), "sampleImageMsg");
         assert!(image.msg_param_json().unwrap().contains("@lAimg"));
+    }
+
+    #[test]
+    fn a_session_webhook_off_the_oapi_host_is_planned_through_the_robot_api() {
+        let endpoints = dingtalk::Endpoints::single(Url::parse("http://127.0.0.1:4000").unwrap());
+        let api = OpenApiClient::builder("app".into(), "secret".into())
+            .endpoints(endpoints)
+            .build();
+        let sender = DingTalkOutbound::new("a", RobotCode::new("app"), api).with_clock(Arc::new(|| 0));
+        let to = |hook: &str| {
+            let context = ReplyContext {
+                session_webhook: Url::parse(hook).unwrap(),
+                expires_at_ms: i64::MAX,
+                sender_staff_id: None,
+                is_group: false,
+            };
+            OutboundMessage::new("a", Target::User(StaffId::new("u")), Body::text("x"), "k").in_reply(context)
+        };
+        assert_eq!(
+            sender.planned_path(&to("http://127.0.0.1:4000/robot/sendBySession?session=x")),
+            DeliveryPath::SessionWebhook
+        );
+        for hook in [
+            "http://127.0.0.1:4001/robot/sendBySession?session=x",
+            "http://127.0.0.2:4000/robot/sendBySession?session=x",
+            "http://169.254.169.254:4000/robot/sendBySession?session=x",
+            "http://127.0.0.1:4000@10.0.0.1:4000/robot/sendBySession?session=x",
+        ] {
+            assert_eq!(sender.planned_path(&to(hook)), DeliveryPath::RobotApi, "{hook}");
+        }
     }
 
     #[test]

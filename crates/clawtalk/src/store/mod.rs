@@ -348,6 +348,27 @@ pub trait CronStore: Send + Sync {
     async fn cron_next_due(&self, now_ms: i64) -> StoreResult<Option<i64>>;
 }
 
+/// The `timestamp`/`sign` pairs of HTTP-mode bot callbacks already used, kept in the store so
+/// that a restart or another replica on the same store does not accept a captured pair again.
+///
+/// DingTalk's HTTP-mode `sign` covers the timestamp only, never the body, so a pair seen on
+/// the wire authenticates any body while the timestamp is fresh (an hour either way). A pair
+/// is the account's and its timestamp: the sign is a function of the two.
+#[async_trait]
+pub trait CallbackSignStore: Send + Sync {
+    /// Claims the pair `(account_id, timestamp_ms)` for `msg_id` unless it already has a
+    /// message: [`SignUse::First`] when it had none, [`SignUse::Again`] when it is `msg_id`,
+    /// [`SignUse::Taken`] when another message has it. Atomic across every process on the
+    /// store. Pairs with timestamps before `stale_before_ms` are forgotten.
+    async fn callback_sign_use(
+        &self,
+        account_id: &str,
+        timestamp_ms: i64,
+        msg_id: &str,
+        stale_before_ms: i64,
+    ) -> StoreResult<SignUse>;
+}
+
 /// Send budgets (DingTalk's rate limits) counted in the store, so that several gateways on
 /// one database together stay within a quota that DingTalk counts per app or per robot.
 #[async_trait]
@@ -389,7 +410,9 @@ pub(crate) fn rate_budget_wait(
 
 /// The whole store, as the gateway holds it: `Arc<dyn Store>`.
 #[async_trait]
-pub trait Store: InboxStore + OutboxStore + SessionStore + PairingStore + CardStore + CronStore {
+pub trait Store:
+    InboxStore + OutboxStore + SessionStore + PairingStore + CardStore + CronStore + CallbackSignStore
+{
     /// Finishes pending writes and closes the database. Later calls fail with `Closed`.
     async fn close(&self);
 

@@ -84,10 +84,12 @@ impl OpenApiClient {
         &self.inner.tokens
     }
 
-    /// A sessionWebhook client sharing this client's HTTP connection pool and counters.
+    /// A sessionWebhook client sharing this client's HTTP connection pool and counters, that
+    /// posts only to this client's `oapi` host.
     #[must_use]
     pub fn session_webhook_client(&self) -> crate::api::SessionWebhookClient {
         crate::api::SessionWebhookClient::new(self.inner.http.clone(), Arc::clone(&self.inner.metrics))
+            .for_endpoints(&self.inner.endpoints)
     }
 
     /// Sends `body` as JSON to a new-API `path` with the access token header and decodes the
@@ -172,7 +174,8 @@ impl OpenApiClientBuilder {
         self
     }
 
-    /// HTTP client to use (default: 10 s connect / 30 s total timeouts).
+    /// HTTP client to use (default: 10 s connect / 30 s total timeouts, no redirects). A client
+    /// given here should follow no redirect either (`reqwest::redirect::Policy::none()`).
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
         self

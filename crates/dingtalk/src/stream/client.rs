@@ -26,7 +26,8 @@ impl StreamClient {
     /// Must be called inside a tokio runtime.
     #[must_use]
     pub fn spawn(config: StreamConfig) -> (StreamHandle, StreamEvents) {
-        let http = reqwest::Client::new();
+        // DingTalk's `connections/open` answers in place; the shared client follows no redirect.
+        let http = crate::api::http::default_http_client();
         Self::spawn_with_http(config, http)
     }
 

@@ -9,12 +9,13 @@ use dingtalk::crypto::verify_timestamped_sign;
 use dingtalk::ids::RobotCode;
 use dingtalk::model::BotMessage;
 
-use super::{Endpoint, refuse};
+use super::{Endpoint, refuse, replay};
 use crate::config::ConnectionMode;
 use crate::gateway::ingest::{Stored, persist};
 use crate::gateway::{Shared, decide, now_ms};
 use crate::inbound::{InboundMessage, Transport};
 use crate::routing;
+use crate::store::SignUse;
 
 pub(super) async fn handle(
     shared: &Arc<Shared>,
@@ -52,15 +53,6 @@ pub(super) async fn handle(
         tracing::warn!(account = %account.id, reason = %error, "bot callback rejected");
         return refuse(StatusCode::UNAUTHORIZED, error.to_string());
     }
-    // Verified, so the timestamp is epoch-ms digits.
-    let timestamp_ms = timestamp.parse().unwrap_or(now);
-    if !endpoint.replay.admit(timestamp, sign, timestamp_ms, now) {
-        tracing::warn!(account = %account.id, timestamp, reason = "replayed: this timestamp/sign pair was already used", "bot callback rejected");
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            "replayed: this timestamp/sign pair was already used".into(),
-        );
-    }
     let message = match std::str::from_utf8(body)
         .map_err(|e| e.to_string())
         .and_then(|text| BotMessage::from_json(text).map_err(|e| e.to_string()))
@@ -74,6 +66,30 @@ pub(super) async fn handle(
             );
         }
     };
+    // Verified, so the timestamp is epoch-ms digits.
+    let timestamp_ms = timestamp.parse().unwrap_or(now);
+    match replay::claim(
+        &*shared.store,
+        &account.id,
+        timestamp_ms,
+        message.msg_id.as_str(),
+        now,
+    )
+    .await
+    {
+        Ok(SignUse::First | SignUse::Again) => {}
+        Ok(SignUse::Taken) => {
+            tracing::warn!(account = %account.id, timestamp, reason = replay::TAKEN, "bot callback rejected");
+            return refuse(StatusCode::UNAUTHORIZED, replay::TAKEN.into());
+        }
+        Err(error) => {
+            tracing::error!(account = %account.id, %error, "bot callback could not be checked against the used signatures; refused so that DingTalk delivers it again");
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the callback could not be checked for replay; deliver it again".into(),
+            );
+        }
+    }
     shared.status.update(&account.id, |s| {
         s.messages += 1;
         s.last_message_ms = Some(now);
@@ -96,13 +112,11 @@ pub(super) async fn handle(
             ok()
         }
         Stored::Duplicate => ok(),
-        Stored::Failed => {
-            endpoint.replay.forget(timestamp, sign);
-            refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the message could not be stored; deliver it again".into(),
-            )
-        }
+        // The pair stays this message's, so DingTalk delivering it again is accepted.
+        Stored::Failed => refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the message could not be stored; deliver it again".into(),
+        ),
     }
 }
 

@@ -26,7 +26,6 @@ use dingtalk::crypto::EventCrypto;
 use super::Shared;
 use super::routes::{Access, RouteTable, router_of};
 use crate::config::{ConnectionMode, DingTalkAccount};
-use replay::ReplayGuard;
 
 /// Path prefix of every DingTalk webhook.
 pub(crate) const WEBHOOK_PATH: &str = "/webhooks/dingtalk";
@@ -43,7 +42,6 @@ struct Endpoint {
     account: Arc<DingTalkAccount>,
     /// Set when the account has `token` + `aesKey`.
     crypto: Option<EventCrypto>,
-    replay: ReplayGuard,
 }
 
 pub(crate) struct Webhooks {
@@ -88,7 +86,6 @@ pub(crate) fn router(shared: &Arc<Shared>) -> anyhow::Result<Option<Router>> {
             Endpoint {
                 account: Arc::new(account.clone()),
                 crypto,
-                replay: ReplayGuard::default(),
             },
         );
     }

@@ -1,86 +1,74 @@
 //! Replay protection for HTTP-mode bot callbacks.
 //!
-//! The `sign` header covers only the timestamp, not the body, so a captured `timestamp`/`sign`
-//! pair would authenticate any body for the hour it stays fresh. Each pair is therefore
-//! accepted once; it is remembered until its timestamp is stale anyway.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! The `sign` header covers only the timestamp, not the body (protocol §8: HMAC-SHA256 of
+//! `timestamp + "\n" + appSecret`), so a captured `timestamp`/`sign` pair would authenticate any
+//! body for the hour it stays fresh. Each pair therefore belongs to the first message it
+//! carried, in the store, so that a restart or another replica on the same store refuses it
+//! too:
+//!
+//! - the same message again under its pair (DingTalk delivering it twice) is accepted, and the
+//!   inbox's msgId dedup keeps it from being answered twice;
+//! - any other message under a used pair is refused: a forged body and a genuine second
+//!   message that DingTalk signed in the same millisecond look exactly alike, and accepting
+//!   the latter would let anyone holding a captured pair post as any sender.
 
 use dingtalk::crypto::MAX_TIMESTAMP_SKEW_MS;
 
-/// How often the remembered pairs are swept of stale ones.
-const SWEEP_MS: i64 = 60_000;
+use crate::store::{CallbackSignStore, SignUse, StoreResult};
 
-/// The `timestamp`/`sign` pairs seen within the freshness window.
-#[derive(Debug, Default)]
-pub(crate) struct ReplayGuard {
-    inner: Mutex<Seen>,
-}
+/// Pairs are kept two freshness windows, not one: a replica whose clock runs ahead must not
+/// forget a pair that one whose clock runs behind still finds fresh.
+const KEEP_MS: i64 = 2 * MAX_TIMESTAMP_SKEW_MS;
 
-#[derive(Debug, Default)]
-struct Seen {
-    /// `timestamp\nsign` → the timestamp in epoch ms.
-    pairs: HashMap<String, i64>,
-    last_sweep_ms: i64,
-}
+/// Why a pair that carried another message is refused (answered and logged).
+pub(super) const TAKEN: &str = "replayed: this timestamp/sign pair already carried another message \
+     (DingTalk's HTTP-mode sign does not cover the body, so a second message signed in the same \
+     millisecond cannot be told from a replay)";
 
-impl ReplayGuard {
-    /// Records the pair; false when it was already used (a replay).
-    pub(crate) fn admit(&self, timestamp: &str, sign: &str, timestamp_ms: i64, now_ms: i64) -> bool {
-        let Ok(mut seen) = self.inner.lock() else {
-            // A poisoned lock means a panic elsewhere; refusing is the safe side.
-            return false;
-        };
-        if now_ms - seen.last_sweep_ms >= SWEEP_MS {
-            seen.pairs
-                .retain(|_, ts| now_ms.abs_diff(*ts) <= MAX_TIMESTAMP_SKEW_MS.unsigned_abs());
-            seen.last_sweep_ms = now_ms;
-        }
-        seen.pairs.insert(key(timestamp, sign), timestamp_ms).is_none()
-    }
-
-    /// Forgets a pair whose request could not be stored, so DingTalk's retry is not a "replay".
-    pub(crate) fn forget(&self, timestamp: &str, sign: &str) {
-        if let Ok(mut seen) = self.inner.lock() {
-            seen.pairs.remove(&key(timestamp, sign));
-        }
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.inner.lock().map_or(0, |s| s.pairs.len())
-    }
-}
-
-fn key(timestamp: &str, sign: &str) -> String {
-    format!("{timestamp}\n{sign}")
+/// Claims the verified pair of `account_id`'s callback signed at `timestamp_ms` for `msg_id`.
+pub(super) async fn claim(
+    store: &dyn CallbackSignStore,
+    account_id: &str,
+    timestamp_ms: i64,
+    msg_id: &str,
+    now_ms: i64,
+) -> StoreResult<SignUse> {
+    store
+        .callback_sign_use(account_id, timestamp_ms, msg_id, now_ms.saturating_sub(KEEP_MS))
+        .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::SqliteStore;
 
-    #[test]
-    fn a_pair_is_accepted_once_until_forgotten() {
-        let guard = ReplayGuard::default();
-        assert!(guard.admit("1000", "s1", 1000, 1000));
-        assert!(!guard.admit("1000", "s1", 1000, 1001));
-        assert!(guard.admit("1000", "s2", 1000, 1001));
-        guard.forget("1000", "s1");
-        assert!(guard.admit("1000", "s1", 1000, 1002));
-    }
-
-    #[test]
-    fn stale_pairs_are_swept() {
-        let guard = ReplayGuard::default();
-        let hour = MAX_TIMESTAMP_SKEW_MS;
-        assert!(guard.admit("1", "a", 1, 1));
-        assert!(guard.admit("2", "b", hour, hour));
-        assert_eq!(guard.len(), 2);
-        // An hour and a sweep interval later, the first is stale (it would fail the
-        // freshness check before reaching the guard) and is dropped.
-        assert!(guard.admit("3", "c", hour + SWEEP_MS + 2, hour + SWEEP_MS + 2));
-        assert_eq!(guard.len(), 2);
+    #[tokio::test]
+    async fn a_pair_belongs_to_its_first_message_for_two_windows() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let now = 10 * MAX_TIMESTAMP_SKEW_MS;
+        assert_eq!(claim(&store, "a", now, "m1", now).await.unwrap(), SignUse::First);
+        assert_eq!(
+            claim(&store, "a", now, "m1", now + 1).await.unwrap(),
+            SignUse::Again
+        );
+        assert_eq!(
+            claim(&store, "a", now, "m2", now + 1).await.unwrap(),
+            SignUse::Taken
+        );
+        // Another account's pair with the same timestamp is its own.
+        assert_eq!(
+            claim(&store, "b", now, "m2", now + 1).await.unwrap(),
+            SignUse::First
+        );
+        // A clock an hour ahead still remembers it; only past two windows is it forgotten.
+        let later = now + MAX_TIMESTAMP_SKEW_MS + 1;
+        assert_eq!(
+            claim(&store, "a", now, "m2", later).await.unwrap(),
+            SignUse::Taken
+        );
+        let gone = now + KEEP_MS + 1;
+        assert_eq!(claim(&store, "x", gone, "m", gone).await.unwrap(), SignUse::First);
+        assert_eq!(claim(&store, "a", now, "m2", gone).await.unwrap(), SignUse::First);
     }
 }

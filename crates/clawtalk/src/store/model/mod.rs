@@ -3,6 +3,7 @@
 //! Times are epoch milliseconds (`i64`) passed in by the caller, so tests control the clock
 //! and the store never reads one. Ids from DingTalk keep their exact bytes and case.
 
+mod callback_sign;
 mod cards;
 mod cron;
 mod inbox;
@@ -10,6 +11,7 @@ mod outbox;
 mod pairing;
 mod session;
 
+pub use callback_sign::*;
 pub use cards::*;
 pub use cron::*;
 pub use inbox::*;

@@ -5,6 +5,7 @@ mod logging;
 mod media;
 mod robot;
 mod webhook;
+mod webhook_hosts;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -8,9 +8,12 @@ use crate::error::{ApiErrorKind, Error};
 use crate::ids::StaffId;
 use crate::model::outbound::{At, WebhookMessage};
 
-fn session_client(metrics: Arc<ApiMetrics>) -> SessionWebhookClient {
-    SessionWebhookClient::new(reqwest::Client::new(), metrics)
+/// A client that trusts `stub` as DingTalk's oapi host.
+fn session_client(stub: &Stub, metrics: Arc<ApiMetrics>) -> SessionWebhookClient {
+    SessionWebhookClient::new(reqwest::Client::new(), metrics).for_endpoints(&stub.endpoints())
 }
+
+const SESSION_PATH: &str = "/robot/sendBySession?session=s";
 
 fn robot_client() -> CustomRobotClient {
     CustomRobotClient::new(reqwest::Client::new(), Arc::default())
@@ -22,7 +25,7 @@ async fn session_webhook_posts_the_message_as_is() {
     let metrics = Arc::new(ApiMetrics::new());
     let url = stub.url("/robot/sendBySession?session=abc");
     let msg = WebhookMessage::markdown("T", "hi @031").with_at(At::users([StaffId::new("031")]));
-    session_client(Arc::clone(&metrics))
+    session_client(&stub, Arc::clone(&metrics))
         .send(&url, &msg)
         .await
         .unwrap();
@@ -42,8 +45,8 @@ async fn session_webhook_posts_the_message_as_is() {
 #[tokio::test]
 async fn session_webhook_accepts_string_zero() {
     let stub = Stub::start(|_| Reply::ok(json!({"errcode": "0", "errmsg": "ok"}))).await;
-    session_client(Arc::default())
-        .send(&stub.url("/s"), &WebhookMessage::text("hi"))
+    session_client(&stub, Arc::default())
+        .send(&stub.url(SESSION_PATH), &WebhookMessage::text("hi"))
         .await
         .unwrap();
 }
@@ -51,8 +54,8 @@ async fn session_webhook_accepts_string_zero() {
 #[tokio::test]
 async fn session_webhook_errcode_in_a_200_is_an_error() {
     let stub = Stub::start(|_| Reply::ok(json!({"errcode": 300001, "errmsg": "session 不存在"}))).await;
-    let err = session_client(Arc::default())
-        .send(&stub.url("/s"), &WebhookMessage::text("hi"))
+    let err = session_client(&stub, Arc::default())
+        .send(&stub.url(SESSION_PATH), &WebhookMessage::text("hi"))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), Some(ApiErrorKind::SessionWebhookExpired));
@@ -64,8 +67,8 @@ async fn session_webhook_errcode_in_a_200_is_an_error() {
 async fn oversized_webhook_bodies_are_refused_before_sending() {
     let stub = Stub::start(|_| Reply::ok(json!({"errcode": 0}))).await;
     let big = WebhookMessage::text("字".repeat(7000)); // 21 000 bytes of UTF-8
-    let err = session_client(Arc::default())
-        .send(&stub.url("/s"), &big)
+    let err = session_client(&stub, Arc::default())
+        .send(&stub.url(SESSION_PATH), &big)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::TooLarge { limit: 20_000, .. }), "{err:?}");
