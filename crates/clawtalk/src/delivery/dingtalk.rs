@@ -586,6 +586,7 @@ mod tests {
                 session_webhook: Url::parse(hook).unwrap(),
                 expires_at_ms: i64::MAX,
                 sender_staff_id: None,
+                conversation_id: "cid".to_owned(),
                 is_group: false,
             };
             OutboundMessage::new("a", Target::User(StaffId::new("u")), Body::text("x"), "k").in_reply(context)
