@@ -50,6 +50,17 @@ impl World {
 
     /// With `db`, the store is that SQLite file (to restart on it); else in memory.
     async fn start_on(users: usize, card_keys: &str, app: AppSpec, db: Option<&std::path::Path>) -> Self {
+        Self::start_with_agent(users, card_keys, app, db, "").await
+    }
+
+    /// `agent_keys` are added to the agent's object (e.g. its `limits`).
+    async fn start_with_agent(
+        users: usize,
+        card_keys: &str,
+        app: AppSpec,
+        db: Option<&std::path::Path>,
+        agent_keys: &str,
+    ) -> Self {
         let sim = Simulator::start_with(SimConfig::default()).await.unwrap();
         sim.create_app(app).unwrap();
         for i in 0..users {
@@ -64,6 +75,10 @@ impl World {
             (APP, SECRET),
             dir.path(),
             &format!(r#"messageType: "card", {card_keys}"#),
+        )
+        .replace(
+            r#"model: "mock/m" }"#,
+            &format!(r#"model: "mock/m", {agent_keys} }}"#),
         );
         let config = in_process::config(&text);
         let store = open_store(db).await;
@@ -309,6 +324,39 @@ async fn a_ten_thousand_character_answer_arrives_whole_across_cards() {
         assert_eq!(card.status, CardStatus::Finished);
         assert!(!World::content(card).trim().is_empty(), "no blank card");
         assert!(World::content(card).len() <= 8_000);
+    }
+    world.assert_no_violations();
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_past_the_parts_cap_fills_that_many_cards_and_says_it_was_cut() {
+    let keys = format!("{} cardMaxBytes: 1000,", streaming(200, 200));
+    let agent = "limits: { partsPerAnswer: 3 }";
+    let world = World::start_with_agent(1, &keys, AppSpec::new(APP, SECRET), None, agent).await;
+    let answer = "card text ".repeat(2_000);
+    world
+        .model
+        .push(Script::chunks(tokens(&answer, 500)).delay(Duration::ZERO, Duration::from_millis(1)));
+    world.ask(0, "very long please");
+    let cards = world.finished_cards(0).await;
+    assert_eq!(cards.len(), 3, "the parts cap holds for cards too");
+    let last = World::content(&cards[2]);
+    assert!(
+        last.ends_with(clawtalk::delivery::chunk::TRUNCATED_NOTE),
+        "{last}"
+    );
+    let joined: String = cards.iter().map(World::content).collect();
+    let kept = joined
+        .strip_suffix(clawtalk::delivery::chunk::TRUNCATED_NOTE)
+        .unwrap();
+    assert!(
+        answer.starts_with(kept.trim_end()),
+        "the cards keep the answer's beginning"
+    );
+    for card in &cards {
+        assert_eq!(card.status, CardStatus::Finished);
+        assert!(World::content(card).len() <= 1_000);
     }
     world.assert_no_violations();
     world.stop().await;

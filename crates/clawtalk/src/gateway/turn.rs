@@ -140,7 +140,9 @@ async fn try_run(
 
     let cancel = CancellationToken::new();
     register(shared, &key, Some(cancel.clone()));
-    let mut card = card_reply::open_streaming(shared, &inbound, id, &key).await;
+    let mut card = card_reply::open_streaming(shared, &inbound, id, &key)
+        .await
+        .map(|card| card.limit_cards(usize::try_from(max_parts).unwrap_or(usize::MAX)));
     let (observer, mut events) = Observer::channel();
     let notes = progress::Notes::new(shared, &inbound, card.is_none());
     let running_agent = agent_id.clone();
@@ -314,7 +316,8 @@ async fn answer(
     }
     if let Some((cards, _)) = card_reply::card_account(shared, inbound) {
         let calls = AtomicU32::new(0);
-        let parts = plan_fresh(text, cards.settings.max_bytes, failed);
+        let max_cards = usize::try_from(max_parts).unwrap_or(usize::MAX);
+        let parts = plan_fresh(text, cards.settings.max_bytes, max_cards, failed);
         let result = reply::send_cards(shared, id, inbound, parts, action_cards, &calls).await;
         tracing::info!(inbound = ?id, card_calls = calls.load(Ordering::Relaxed), "AI card answer");
         return result;

@@ -13,9 +13,10 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 
 use super::account::{CardAccount, CardSpace};
-use super::split::split;
+use super::split::{capped, split};
 use super::throttle::{Due, Throttle};
 use crate::agent::AgentEvent;
+use crate::delivery::chunk::TRUNCATED_NOTE;
 use crate::delivery::markdown::links::strip_unsafe;
 use crate::store::{CardStatus, NewCard, Store};
 
@@ -47,10 +48,18 @@ pub fn new_out_track_id() -> String {
     format!("ct_{}", uuid::Uuid::new_v4().simple())
 }
 
-/// Final contents for cards that were never streamed (non-streaming card mode).
+/// An answer's text as its cards show it: only http(s) links, and at most `max_cards` cards
+/// (the rest cut off with a note).
+fn card_text(text: &str, max_bytes: usize, max_cards: usize) -> String {
+    let safe = strip_unsafe(text);
+    capped(&safe, max_bytes, max_cards, &format!("\n\n{TRUNCATED_NOTE}")).into_owned()
+}
+
+/// Final contents for cards that were never streamed (non-streaming card mode), in at most
+/// `max_cards` cards.
 #[must_use]
-pub fn plan_fresh(text: &str, max_bytes: usize, failed: bool) -> Vec<CardPart> {
-    split(&strip_unsafe(text), max_bytes)
+pub fn plan_fresh(text: &str, max_bytes: usize, max_cards: usize, failed: bool) -> Vec<CardPart> {
+    split(&card_text(text, max_bytes, max_cards), max_bytes)
         .into_iter()
         .map(|piece| CardPart {
             out_track_id: new_out_track_id(),
@@ -68,6 +77,8 @@ pub struct CardTurn {
     space: CardSpace,
     meta: NewCard,
     cards: Vec<String>,
+    /// At most this many cards for one answer (`limits.partsPerAnswer`).
+    max_cards: usize,
     answer: String,
     status: Option<String>,
     throttle: Throttle,
@@ -107,6 +118,7 @@ impl CardTurn {
             space,
             meta,
             cards: Vec::new(),
+            max_cards: usize::MAX,
             answer: String::new(),
             status: None,
             throttle,
@@ -118,6 +130,14 @@ impl CardTurn {
         };
         turn.create_card().await?;
         Ok(turn)
+    }
+
+    /// Caps the answer at `max_cards` cards: what does not fit is cut off with a note, while
+    /// streaming as in the final update.
+    #[must_use]
+    pub fn limit_cards(mut self, max_cards: usize) -> Self {
+        self.max_cards = max_cards.max(1);
+        self
     }
 
     /// Card API calls this turn made so far.
@@ -223,8 +243,9 @@ impl CardTurn {
     }
 
     async fn push(&mut self) {
-        let display = strip_unsafe(&self.display()).into_owned();
-        let pieces = split(&display, self.account.settings.max_bytes);
+        let max_bytes = self.account.settings.max_bytes;
+        let display = card_text(&self.display(), max_bytes, self.max_cards);
+        let pieces = split(&display, max_bytes);
         let now = Instant::now();
         // The answer outgrew the card: the next card takes the overflow.
         let grown = if pieces.len() > self.cards.len() {
@@ -276,8 +297,9 @@ impl CardTurn {
     /// Maps the final answer onto the turn's cards; cards the answer no longer needs (it
     /// shrank after a tool round) are closed now with a note, never left blank.
     pub async fn finish(self, text: &str, failed: bool) -> Vec<CardPart> {
-        let text = strip_unsafe(text);
-        let pieces = split(&text, self.account.settings.max_bytes);
+        let max_bytes = self.account.settings.max_bytes;
+        let text = card_text(text, max_bytes, self.max_cards);
+        let pieces = split(&text, max_bytes);
         let mut parts: Vec<CardPart> = pieces
             .iter()
             .enumerate()
@@ -313,15 +335,27 @@ async fn sleep_until(at: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use super::plan_fresh;
+    use crate::delivery::chunk::TRUNCATED_NOTE;
 
     #[test]
     fn card_text_keeps_only_http_links() {
         let parts = plan_fresh(
             "Click [here](javascript:alert(1)) or ![x](data:image/png;base64,AA) — [docs](https://e.com/d)",
             4000,
+            usize::MAX,
             false,
         );
         assert_eq!(parts.len(), 1);
         assert_eq!(parts[0].text, "Click here or x — [docs](https://e.com/d)");
+    }
+
+    #[test]
+    fn a_huge_answer_fills_at_most_the_capped_number_of_cards() {
+        let answer = "lorem ipsum ".repeat(250_000);
+        let parts = plan_fresh(&answer, 8_000, 10, false);
+        assert_eq!(parts.len(), 10);
+        assert!(parts.iter().all(|p| p.text.len() <= 8_000));
+        assert!(parts[9].text.ends_with(TRUNCATED_NOTE), "{}", parts[9].text);
+        assert!(parts[..9].iter().all(|p| !p.text.contains(TRUNCATED_NOTE)));
     }
 }
