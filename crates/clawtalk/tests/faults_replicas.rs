@@ -25,17 +25,30 @@ async fn launch(world: &World, config: &std::path::Path, instance: &str) -> Gate
     world.launch(Some(config), &env, &[APP1]).await
 }
 
-/// Two replicas sharing `store_top` (`store: {…}` or nothing: the SQLite file in the shared
-/// state dir); one is killed while both hold turns.
+/// Two replicas sharing the store of `store_top` (`store: {…}`), each in a state directory of
+/// its own (a gateway locks its state directory); one is killed while both hold turns.
 async fn kill_one_replica_under_load(world: &World, store_top: &str, store: StoreProbe<'_>) {
-    let config = world.write_config(&world.config_with(&ConfigExtras {
+    let text = world.config_with(&ConfigExtras {
         channels: OPEN,
         gateway: "turnLeaseSeconds: 3,",
         top: store_top,
         ..ConfigExtras::default()
-    }));
-    let mut victim = launch(world, &config, REPLICAS[0]).await;
-    let mut survivor = launch(world, &config, REPLICAS[1]).await;
+    });
+    let state = world.state_dir().display().to_string();
+    let config_of = |replica: &str| {
+        let own = world.home().join(replica);
+        let path = world.home().join(format!("{replica}.json"));
+        let shared = format!("stateDir: \"{state}\"");
+        assert!(text.contains(&shared), "the config names the shared state dir");
+        let text = text.replace(
+            &shared,
+            &format!("stateDir: {}", serde_json::json!(own.display().to_string())),
+        );
+        std::fs::write(&path, text).expect("write the replica's config");
+        path
+    };
+    let mut victim = launch(world, &config_of(REPLICAS[0]), REPLICAS[0]).await;
+    let mut survivor = launch(world, &config_of(REPLICAS[1]), REPLICAS[1]).await;
 
     // Slow answers: every turn is still at the model when the victim dies, so nothing is
     // half sent (a kill between DingTalk's "ok" and the store's record is the one window
@@ -84,7 +97,11 @@ fn slow_world() -> WorldOptions {
 async fn a_replica_killed_under_load_is_taken_over_and_every_message_answered_once() {
     let world = World::start_with(slow_world()).await;
     let db = world.state_dir().join("clawtalk.db");
-    kill_one_replica_under_load(&world, "", StoreProbe::from(&db)).await;
+    let store_top = format!(
+        "store: {{ url: {} }},",
+        serde_json::json!(format!("sqlite://{}", db.display()))
+    );
+    kill_one_replica_under_load(&world, &store_top, StoreProbe::from(&db)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
