@@ -140,6 +140,10 @@ async fn a_used_pair_carries_only_its_own_message_even_after_a_restart() {
     assert_eq!(status, 200, "the same message again: {body}");
     world.wait_reply_containing(&conversation, "Answered [p1].").await;
 
+    // The kill must not fall between DingTalk's "ok" for [p1] and the store's record of it,
+    // the one window exactly-once cannot cover (the turn would rightly run again): a later
+    // turn of the same session answered means [p1]'s turn was recorded before it.
+    settle(&world, &url, &payload, &conversation, "[s0]").await;
     // A restart (SIGKILL: nothing flushed on the way out) keeps the pair in the store.
     gateway.kill();
     let (gateway, url) = start(&world, &config, "one").await;
