@@ -132,7 +132,10 @@ pub(crate) async fn login(
         [
             (
                 header::SET_COOKIE,
-                set_cookie(&id, reached_over_https(peer.ip(), &headers)),
+                set_cookie(
+                    &id,
+                    reached_over_https(peer.ip(), &headers, &web.shared.config.gateway.trusted_proxies),
+                ),
             ),
             (header::LOCATION, "/".to_owned()),
         ],
@@ -164,7 +167,11 @@ pub(crate) async fn logout(
         [
             (
                 header::SET_COOKIE,
-                clear_cookie(reached_over_https(peer.ip(), &headers)),
+                clear_cookie(reached_over_https(
+                    peer.ip(),
+                    &headers,
+                    &web.shared.config.gateway.trusted_proxies,
+                )),
             ),
             (header::LOCATION, "/login".to_owned()),
         ],

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
+use ipnet::IpNet;
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
@@ -137,11 +138,12 @@ fn secure_attr(secure: bool) -> &'static str {
 
 /// Whether the browser's request came over HTTPS. The gateway itself serves plain HTTP, so
 /// HTTPS means a TLS-terminating reverse proxy: `X-Forwarded-Proto: https` (or `Forwarded:
-/// proto=https`, RFC 7239) is believed only from a loopback peer, the proxy on the same host;
-/// from anywhere else a client could set it on a plain connection.
+/// proto=https`, RFC 7239) is believed only from a proxy: a loopback peer (the proxy on the
+/// same host) or one of `gateway.trustedProxies`; from anywhere else a client could set it on
+/// a plain connection.
 #[must_use]
-pub fn reached_over_https(peer: IpAddr, headers: &HeaderMap) -> bool {
-    if !peer.is_loopback() {
+pub fn reached_over_https(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpNet]) -> bool {
+    if !peer.is_loopback() && !crate::gateway::client_ip::is_trusted(peer, trusted_proxies) {
         return false;
     }
     // The first value is the one the outermost proxy saw from the browser.
@@ -222,7 +224,7 @@ mod tests {
     }
 
     #[test]
-    fn https_is_believed_from_a_loopback_proxy_only() {
+    fn https_is_believed_from_a_loopback_or_trusted_proxy_only() {
         let headers = |pairs: &[(&'static str, &'static str)]| {
             let mut map = HeaderMap::new();
             for (name, value) in pairs {
@@ -234,28 +236,37 @@ mod tests {
         let local6: IpAddr = "::1".parse().unwrap();
         let remote: IpAddr = "203.0.113.9".parse().unwrap();
         let forwarded = headers(&[("x-forwarded-proto", "HTTPS")]);
-        assert!(reached_over_https(local, &forwarded));
-        assert!(reached_over_https(local6, &forwarded));
+        assert!(reached_over_https(local, &forwarded, &[]));
+        assert!(reached_over_https(local6, &forwarded, &[]));
         assert!(
-            !reached_over_https(remote, &forwarded),
+            !reached_over_https(remote, &forwarded, &[]),
             "anyone can send the header"
         );
-        assert!(!reached_over_https(local, &HeaderMap::new()));
+        let proxy: IpNet = "203.0.113.0/24".parse().unwrap();
+        assert!(
+            reached_over_https(remote, &forwarded, &[proxy]),
+            "a trusted proxy on another host is believed"
+        );
+        assert!(!reached_over_https(local, &HeaderMap::new(), &[]));
         assert!(!reached_over_https(
             local,
-            &headers(&[("x-forwarded-proto", "http")])
+            &headers(&[("x-forwarded-proto", "http")]),
+            &[]
         ));
         assert!(reached_over_https(
             local,
-            &headers(&[("x-forwarded-proto", "https, http")])
+            &headers(&[("x-forwarded-proto", "https, http")]),
+            &[]
         ));
         assert!(reached_over_https(
             local,
-            &headers(&[("forwarded", "for=192.0.2.60;proto=https;by=203.0.113.43")])
+            &headers(&[("forwarded", "for=192.0.2.60;proto=https;by=203.0.113.43")]),
+            &[]
         ));
         assert!(!reached_over_https(
             local,
-            &headers(&[("forwarded", "for=192.0.2.60;proto=http")])
+            &headers(&[("forwarded", "for=192.0.2.60;proto=http")]),
+            &[]
         ));
     }
 }
