@@ -11,7 +11,7 @@ use dingtalk_sim::{HttpPushSpec, InjectEvent};
 use llm_mock::Script;
 use serde_json::json;
 use support::process::{GatewayProcess, run_cli};
-use support::webhook::{listen_addr, post_callback};
+use support::webhook::{listen_addr, now_ms, post_callback, variant};
 use support::world::{ALICE, APP1, BOB, SECRET1};
 use support::{TIMEOUT, World, wait_until};
 
@@ -43,24 +43,6 @@ async fn start(world: &World, config: &str) -> (GatewayProcess, String) {
     let mut gateway = world.launch(Some(&path), &[], &[]).await;
     let addr = listen_addr(&mut gateway).await;
     (gateway, format!("http://{addr}/webhooks/dingtalk"))
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
-}
-
-/// A copy of a delivered bot payload with a new msgId and text.
-fn variant(payload: &serde_json::Value, msg_id: &str, text: &str) -> serde_json::Value {
-    let mut p = payload.clone();
-    p["msgId"] = json!(msg_id);
-    p["text"] = json!({ "content": text });
-    p
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,7 +17,7 @@ use llm_mock::Script;
 use serde_json::json;
 use support::pg::TestSchema;
 use support::process::GatewayProcess;
-use support::webhook::{listen_addr, post_callback};
+use support::webhook::{listen_addr, now_ms, post_callback, variant};
 use support::world::{ALICE, APP1, SECRET1};
 use support::{World, wait_until};
 
@@ -51,24 +51,6 @@ async fn start(world: &World, config: &Path, name: &str) -> (GatewayProcess, Str
     let mut gateway = world.launch(Some(config), &env, &[]).await;
     let addr = listen_addr(&mut gateway).await;
     (gateway, format!("http://{addr}/webhooks/dingtalk"))
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
-}
-
-/// A copy of a delivered bot payload with a new msgId and text.
-fn variant(payload: &serde_json::Value, msg_id: &str, text: &str) -> serde_json::Value {
-    let mut p = payload.clone();
-    p["msgId"] = json!(msg_id);
-    p["text"] = json!({ "content": text });
-    p
 }
 
 /// Has the simulator push a DM from Alice to `url` and waits for its answer; returns the

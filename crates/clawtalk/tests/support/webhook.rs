@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 
+use serde_json::json;
+
 use super::process::GatewayProcess;
 use super::{TIMEOUT, wait_until};
 
@@ -37,4 +39,23 @@ pub async fn post_callback(
         .expect("the gateway answers");
     let status = response.status().as_u16();
     (status, response.text().await.unwrap_or_default())
+}
+
+/// Now in epoch milliseconds, as a callback's `timestamp` header carries it.
+pub fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+/// A copy of a delivered bot payload with a new msgId and text.
+pub fn variant(payload: &serde_json::Value, msg_id: &str, text: &str) -> serde_json::Value {
+    let mut p = payload.clone();
+    p["msgId"] = json!(msg_id);
+    p["text"] = json!({ "content": text });
+    p
 }
