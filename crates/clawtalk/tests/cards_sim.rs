@@ -339,17 +339,29 @@ async fn an_answer_past_the_parts_cap_fills_that_many_cards_and_says_it_was_cut(
         .model
         .push(Script::chunks(tokens(&answer, 500)).delay(Duration::ZERO, Duration::from_millis(1)));
     world.ask(0, "very long please");
+    // The final update creates the cards streaming never reached one after another: wait for
+    // the card that carries the note, then check that no card followed it.
+    let note = clawtalk::delivery::chunk::TRUNCATED_NOTE;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !world
+        .finished_cards(0)
+        .await
+        .iter()
+        .any(|c| World::content(c).ends_with(note))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no card ends with the note"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let cards = world.finished_cards(0).await;
     assert_eq!(cards.len(), 3, "the parts cap holds for cards too");
     let last = World::content(&cards[2]);
-    assert!(
-        last.ends_with(clawtalk::delivery::chunk::TRUNCATED_NOTE),
-        "{last}"
-    );
+    assert!(last.ends_with(note), "{last}");
     let joined: String = cards.iter().map(World::content).collect();
-    let kept = joined
-        .strip_suffix(clawtalk::delivery::chunk::TRUNCATED_NOTE)
-        .unwrap();
+    let kept = joined.strip_suffix(note).unwrap();
     assert!(
         answer.starts_with(kept.trim_end()),
         "the cards keep the answer's beginning"
