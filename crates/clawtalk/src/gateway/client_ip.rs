@@ -37,6 +37,13 @@ pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) ->
     client
 }
 
+/// True when `peer` is this host or a trusted proxy: the peers allowed to reach the control
+/// API and whose forwarding headers (`X-Forwarded-Proto`, …) are believed.
+#[must_use]
+pub(crate) fn is_local_or_trusted(peer: IpAddr, proxies: &[IpNet]) -> bool {
+    peer.is_loopback() || is_trusted(peer, proxies)
+}
+
 /// True when `ip` is one of the trusted proxies.
 #[must_use]
 pub(crate) fn is_trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {

@@ -143,7 +143,7 @@ fn secure_attr(secure: bool) -> &'static str {
 /// a plain connection.
 #[must_use]
 pub fn reached_over_https(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpNet]) -> bool {
-    if !peer.is_loopback() && !crate::gateway::client_ip::is_trusted(peer, trusted_proxies) {
+    if !crate::gateway::client_ip::is_local_or_trusted(peer, trusted_proxies) {
         return false;
     }
     // The first value is the one the outermost proxy saw from the browser.

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use dingtalk::Secret;
 use ipnet::IpNet;
 
-use crate::gateway::client_ip::{client_ip, is_trusted};
+use crate::gateway::client_ip::{client_ip, is_local_or_trusted};
 use crate::web::throttle::LoginThrottle;
 
 /// Why a request was refused; the text goes back to the caller (it names no secret).
@@ -74,7 +74,7 @@ impl ControlGuard {
 
     /// Checks the caller's address and, when a token applies, its bearer token.
     pub(crate) fn check(&self, peer: SocketAddr, headers: &HeaderMap, now: Instant) -> Result<(), Refusal> {
-        if !peer.ip().is_loopback() && !is_trusted(peer.ip(), &self.proxies) {
+        if !is_local_or_trusted(peer.ip(), &self.proxies) {
             return Err(Refusal::NotLoopback);
         }
         let Some(expected) = &self.token else {
