@@ -3,7 +3,7 @@
 
 #![no_main]
 
-use clawtalk::inbound::{InboundMessage, Transport};
+use clawtalk_core::inbound::{InboundMessage, Transport};
 use dingtalk::ids::RobotCode;
 use dingtalk::model::BotMessage;
 use libfuzzer_sys::fuzz_target;

@@ -4,7 +4,7 @@
 
 #![no_main]
 
-use clawtalk::config::{Config, ConfigFormat};
+use clawtalk_config::{Config, ConfigFormat};
 use libfuzzer_sys::fuzz_target;
 
 /// A fixed environment, so runs are reproducible and `${VAR}` references resolve.

@@ -9,9 +9,9 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clawtalk::config::Config;
-use clawtalk::gateway::Gateway;
-use clawtalk::store::{SqliteStore, Store};
+use clawtalk_config::Config;
+use clawtalk_gateway::Gateway;
+use clawtalk_store::{SqliteStore, Store};
 use dingtalk_sim::{AppSpec, CardStatus, InjectMessage, SimConfig, Simulator, UserSpec};
 use llm_mock::{MockModel, Script};
 use support::{APP, SECRET, config_text_with, staff};

@@ -15,7 +15,9 @@ pub(crate) mod pairing;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+
+use crate::logging::LogFormat;
 
 /// A self-hosted AI-agent gateway for DingTalk.
 #[derive(Debug, Parser)]
@@ -26,15 +28,6 @@ pub struct Cli {
     pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// How log lines are written to stderr.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable.
-    Pretty,
-    /// One JSON object per line.
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -167,7 +160,7 @@ fn parse_bind(value: &str) -> Result<IpAddr, String> {
 }
 
 /// Logs go to stderr; `RUST_LOG` overrides the default `info` level. A second layer writes
-/// JSON lines to the gateway's log file once `gateway run` attaches it ([`crate::logfile`]).
+/// JSON lines to the gateway's log file once `gateway run` attaches it ([`clawtalk_gateway::logfile`]).
 /// See [`crate::logging`].
 pub fn init_tracing(format: LogFormat) {
     crate::logging::init(format);
@@ -179,7 +172,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config { command } => run_config(command),
         Command::Gateway {
             command: GatewayCommand::Run { config, bind, port },
-        } => crate::gateway::run(config.as_deref(), crate::gateway::Listen { bind, port }).await,
+        } => {
+            clawtalk_gateway::run(
+                config.as_deref(),
+                clawtalk_gateway::Listen { bind, port },
+                crate::web::console,
+            )
+            .await
+        }
         Command::Gateway {
             command: GatewayCommand::Token(args),
         } => dashboard::print_token(&args),
@@ -187,7 +187,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gateway {
             command: GatewayCommand::Status { config, json },
         } => {
-            if !crate::gateway::print_status(config.as_deref(), json).await? {
+            if !clawtalk_gateway::print_status(config.as_deref(), json).await? {
                 std::process::exit(1);
             }
             Ok(())
@@ -206,7 +206,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn run_config(command: ConfigCommand) -> anyhow::Result<()> {
-    use crate::config::command::{OutputFormat, import, validate};
+    use clawtalk_config::command::{OutputFormat, import, validate};
     use std::io::Write;
     match command {
         ConfigCommand::Import { file, out } => {

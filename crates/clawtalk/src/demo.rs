@@ -13,9 +13,9 @@ use anyhow::Context;
 use dingtalk_sim::{SimConfig, Simulator};
 use llm_mock::MockModel;
 
-use crate::config::Config;
-use crate::gateway::{self, Gateway};
-use crate::llm::ProviderPreset;
+use clawtalk_config::Config;
+use clawtalk_gateway::Gateway;
+use clawtalk_llm::ProviderPreset;
 
 /// Providers tried, in order, when their key variable is set.
 const REAL_PROVIDERS: [ProviderPreset; 4] = [
@@ -52,7 +52,7 @@ pub async fn run(addr: SocketAddr) -> anyhow::Result<()> {
         &model,
         &state_dir,
     )?);
-    let store = gateway::open_store(&config).await?;
+    let store = clawtalk_gateway::open_store(&config).await?;
     let gateway = Gateway::start(Arc::clone(&config), store, "demo").await?;
 
     let base = sim.base_url();
@@ -72,7 +72,7 @@ pub async fn run(addr: SocketAddr) -> anyhow::Result<()> {
     println!("  State: {}", state_dir.display());
     println!("  Ctrl-C stops.");
     println!();
-    gateway::serve::wait_for_signal().await;
+    clawtalk_gateway::wait_for_signal().await;
     gateway.shutdown(Duration::from_secs(5)).await;
     sim.shutdown().await;
     if let Err(error) = state.remove() {

@@ -1,50 +1,51 @@
-//! The clawtalk gateway: DingTalk bots in front of LLM agents.
+//! The `clawtalk` binary: the command line ([`cli`]), the setup wizard ([`onboard`]), the web
+//! console ([`web`]) mounted on the gateway's listener, `clawtalk demo` and `clawtalk sim`.
 //!
-//! # Layout
-//!
-//! - [`agent`]: the agent runtime: model turns with tool rounds, fallbacks and cancellation.
-//! - [`cli`]: argument parsing and dispatch of the `clawtalk` binary.
-//! - [`config`]: loading and validating `clawtalk.json` / OpenClaw's `openclaw.json`.
-//! - [`cron`]: scheduled tasks: cron and one-shot schedules, time zones, the missed-run policy.
-//! - [`demo`]: `clawtalk demo`: simulator + gateway + model on embedded defaults.
-//! - [`gateway`]: the pipeline: ingest (persist before ack), decide, per-session turns, replies.
-//! - [`inbound`]: the one message type every transport produces.
-//! - [`commands`]: `/stop`, `/new`, `/reset` and their Chinese forms.
-//! - [`policy`]: dmPolicy, groupPolicy, allowlists, the mention rule and pairing replies.
-//! - [`routing`]: bindings → agent, and session keys.
-//! - [`media`]: received pictures and files for the agent, images and files it sends.
-//! - [`memory`]: allocator settings and dropping start-up pages from the resident set.
-//! - [`logfile`]: the gateway's size-capped JSON-lines log file (`clawtalk logs`).
-//! - [`owner_only`]: the state directory and its logs kept owner-only (tightened at start).
-//! - [`llm`]: the OpenAI-compatible model client (DashScope, DeepSeek, Kimi, GLM, any `baseUrl`).
-//! - [`onboard`]: `clawtalk onboard dingtalk` / `channels add`: the setup wizard.
-//! - [`delivery`]: outbound messages: one `Outbound` trait, the DingTalk sender, chunking, and
-//!   rate-limit, retry and tracing layers.
-//! - [`store`]: durable inbox, outbox, sessions and pairing (SQLite; one trait for all backends).
-//! - [`web`]: the web UI the gateway serves: status, conversations, pairing, WebChat, config.
-//! - [`sim`]: `clawtalk sim`, the offline DingTalk simulator seeded with a demo organisation.
+//! Everything that handles messages lives in the crates below this one, each depending only
+//! on those under it (see ARCHITECTURE.md): `clawtalk-core` → `clawtalk-llm`,
+//! `clawtalk-config` → `clawtalk-store` → `clawtalk-delivery` → `clawtalk-agent` →
+//! `clawtalk-gateway` → this binary. Nothing here is a library for others: the modules are
+//! private, and the only exports are the entry point and the route list the security tests
+//! walk.
 
-pub mod agent;
-pub mod cli;
-pub mod commands;
-pub mod config;
-pub mod cron;
-pub mod delivery;
-pub mod demo;
-pub mod gateway;
-pub mod inbound;
-pub mod llm;
-pub mod logfile;
-pub mod logging;
-pub mod mask;
-pub mod media;
-pub mod memory;
-pub mod onboard;
-pub mod owner_only;
-pub mod policy;
-pub mod routing;
-pub mod sim;
-pub mod store;
-#[cfg(test)]
-mod test_support;
-pub mod web;
+mod cli;
+mod demo;
+mod logging;
+mod onboard;
+mod operator_text;
+mod sim;
+mod web;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use clawtalk_gateway::routes::{HttpRoute, http_routes, listed};
+
+/// The `clawtalk` command.
+#[must_use]
+pub fn main() -> ExitCode {
+    clawtalk_gateway::memory::tune_allocator();
+    let cli = cli::Cli::parse();
+    cli::init_tracing(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("error: could not start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cli::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Every route the gateway's listener can serve with the web console mounted: the gateway's
+/// own and the console's, each with its access level.
+#[must_use]
+pub fn all_http_routes() -> Vec<HttpRoute> {
+    http_routes().into_iter().chain(listed(web::routes())).collect()
+}

@@ -7,8 +7,8 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clawtalk::gateway::Gateway;
-use clawtalk::store::{SqliteStore, Store};
+use clawtalk_gateway::Gateway;
+use clawtalk_store::{SqliteStore, Store};
 use dingtalk_sim::{
     AppSpec, InjectMessage, PressButton, Pressed, SimConfig, Simulator, UserSpec, buttons_of,
 };

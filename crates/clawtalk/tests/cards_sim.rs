@@ -6,8 +6,8 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clawtalk::gateway::Gateway;
-use clawtalk::store::{SqliteStore, Store};
+use clawtalk_gateway::Gateway;
+use clawtalk_store::{SqliteStore, Store};
 use dingtalk_sim::{
     AppSpec, Card, CardStatus, InjectMessage, SCOPE_ROBOT_SEND, SimConfig, Simulator, UserSpec,
 };
@@ -341,7 +341,7 @@ async fn an_answer_past_the_parts_cap_fills_that_many_cards_and_says_it_was_cut(
     world.ask(0, "very long please");
     // The final update creates the cards streaming never reached one after another: wait for
     // the card that carries the note, then check that no card followed it.
-    let note = clawtalk::delivery::chunk::TRUNCATED_NOTE;
+    let note = clawtalk_delivery::chunk::TRUNCATED_NOTE;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while !world
         .finished_cards(0)

@@ -6,7 +6,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use clawtalk::store::{PairingOutcome, PairingPolicy, PairingStore, SqliteStore, Store};
+use clawtalk_store::{PairingOutcome, PairingPolicy, PairingStore, SqliteStore, Store};
 use dingtalk_sim::{AppPatch, AppSpec, GroupSpec, SimConfig, Simulator, UserSpec};
 use serde_json::json;
 use tempfile::TempDir;
@@ -546,7 +546,7 @@ async fn message_send_through_a_custom_robot_mentions_the_mobile() {
 
 #[tokio::test]
 async fn cron_add_list_run_now_and_rm_against_the_gateways_store() {
-    use clawtalk::store::CronStore;
+    use clawtalk_store::CronStore;
     let env = Env::new().await;
     let robot = env
         .sim

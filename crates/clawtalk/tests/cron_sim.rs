@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use clawtalk::config::Config;
-use clawtalk::gateway::Gateway;
-use clawtalk::store::{CronKind, CronRunStatus, CronStatus, CronTarget, NewCronTask, SqliteStore, Store};
+use clawtalk_config::Config;
+use clawtalk_gateway::Gateway;
+use clawtalk_store::{CronKind, CronRunStatus, CronStatus, CronTarget, NewCronTask, SqliteStore, Store};
 use dingtalk_sim::{
     AppSpec, CustomRobot, CustomRobotSpec, GroupSpec, InjectMessage, SentMessage, SimConfig, Simulator,
     UserSpec,

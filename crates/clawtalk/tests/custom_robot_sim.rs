@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use clawtalk::delivery::{
+use clawtalk_delivery::{
     Body, DeliveryError, DeliveryPath, DeliveryStack, DingTalkOutbound, Mentions, Outbound, OutboundMessage,
     RateLimitConfig, RateQuota, Target,
 };

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use clawtalk::delivery::{
+use clawtalk_delivery::{
     Body, DeliveryError, DeliveryPath, DeliveryStack, DingTalkOutbound, Outbound, OutboundMessage,
     RateLimitConfig, RateQuota, ReplyContext, RetryPolicy, Target, chunk,
 };

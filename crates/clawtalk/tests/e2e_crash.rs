@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use clawtalk::config::Config;
-use clawtalk::inbound::{InboundMessage, Transport};
-use clawtalk::store::{
+use clawtalk_config::Config;
+use clawtalk_core::inbound::{InboundMessage, Transport};
+use clawtalk_store::{
     ClaimScope, Dispatch, InboundRecord, InboxStore, NewReplyPart, OutboxStore, RecordOutcome, SendReceipt,
     SqliteStore, Store, WorkerId,
 };
@@ -189,7 +189,7 @@ async fn seed_unfinished_turn(
         &message,
         now,
     );
-    let route = clawtalk::routing::route(config, account, &inbound, &[]);
+    let route = clawtalk_config::routing::route(config, account, &inbound, &[]);
     let outcome = store
         .record_inbound(InboundRecord {
             account_id: account.id.clone(),

@@ -2,7 +2,7 @@
 
 mod support;
 
-use clawtalk::store::{PairingStore, SqliteStore, Store};
+use clawtalk_store::{PairingStore, SqliteStore, Store};
 use support::World;
 use support::world::{ALICE, APP1, BOB};
 

@@ -7,9 +7,9 @@ mod support;
 
 use std::time::Duration;
 
-use clawtalk::config::Config;
-use clawtalk::inbound::{InboundMessage, Transport};
-use clawtalk::store::{InboundRecord, InboxStore, RecordOutcome, SqliteStore, Store};
+use clawtalk_config::Config;
+use clawtalk_core::inbound::{InboundMessage, Transport};
+use clawtalk_store::{InboundRecord, InboxStore, RecordOutcome, SqliteStore, Store};
 use dingtalk::ids::RobotCode;
 use dingtalk::model::BotMessage;
 use llm_mock::Script;
@@ -145,7 +145,7 @@ async fn seed_undecided(
         &message,
         received,
     );
-    let route = clawtalk::routing::route(&config, account, &inbound, &[]);
+    let route = clawtalk_config::routing::route(&config, account, &inbound, &[]);
     let store = SqliteStore::open(world.state_dir().join("clawtalk.db"))
         .await
         .expect("open the shared store");

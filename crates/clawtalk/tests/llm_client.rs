@@ -1,8 +1,8 @@
-//! `clawtalk::llm` against the in-process mock model server on 127.0.0.1.
+//! `clawtalk_llm` against the in-process mock model server on 127.0.0.1.
 
 use std::time::{Duration, Instant};
 
-use clawtalk::llm::{
+use clawtalk_llm::{
     ChatMessage, ChatRequest, ChatStream, LlmClient, LlmConfig, LlmError, ProviderPreset, RetryPolicy,
     StreamEvent, TimeoutPhase, Timeouts, ToolCall, ToolSpec,
 };

@@ -1,14 +1,15 @@
 //! Security review, end to end: every route of the gateway's listener refuses callers
 //! without credentials, or with wrong ones.
 //!
-//! The routes come from `clawtalk::gateway::routes::http_routes()`, the same tables the
+//! The routes come from `clawtalk::all_http_routes()`, the same tables the
 //! routers are built from, so a route added later is knocked on here too; and each access
 //! level is checked to be what actually guards the route: refused without credentials,
 //! served with the right ones.
 
 mod support;
 
-use clawtalk::gateway::routes::{Access, HttpRoute, http_routes};
+use clawtalk::all_http_routes;
+use clawtalk_gateway::routes::{Access, HttpRoute};
 use reqwest::Method;
 use support::World;
 use support::web::{WebSession, client, web_addr};
@@ -49,7 +50,6 @@ fn refused(access: Access, path: &str, status: u16, location: Option<&str>) -> b
         Access::Session if path.starts_with("/api/") => status == 401,
         Access::Session => status == 303 && location == Some("/login"),
         Access::Public => true,
-        _ => false,
     }
 }
 
@@ -78,7 +78,7 @@ async fn every_route_refuses_callers_without_or_with_wrong_credentials() {
     let base = format!("http://{web}");
     let http = client();
 
-    let routes = http_routes();
+    let routes = all_http_routes();
     for expected in [
         "/webhooks/dingtalk",
         "/control/status",
@@ -161,7 +161,6 @@ async fn every_route_refuses_callers_without_or_with_wrong_credentials() {
                 status
             }
             Access::Public | Access::Signed | Access::Token => continue,
-            _ => continue,
         };
         // `/conversations/1` does not exist in an empty store: 404 is the page's answer.
         assert!(

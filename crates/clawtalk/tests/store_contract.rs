@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use clawtalk::store::*;
+use clawtalk_store::*;
 use dingtalk::ids::{ConversationId, MsgId, RobotCode, StaffId};
 use sqlx::Connection;
 
@@ -1205,7 +1205,7 @@ async fn migrations_are_idempotent_and_data_survives_reopen(db: &dyn Db) {
         .count("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
         .await;
     let dir = format!(
-        "{}/migrations/{}",
+        "{}/../clawtalk-store/migrations/{}",
         env!("CARGO_MANIFEST_DIR"),
         db.migrations_dir()
     );
@@ -1975,14 +1975,14 @@ impl RateBudgetStore for GrantLog {
 struct SendCount(Mutex<usize>);
 
 #[async_trait]
-impl clawtalk::delivery::Outbound for SendCount {
+impl clawtalk_delivery::Outbound for SendCount {
     async fn send(
         &self,
-        _msg: &clawtalk::delivery::OutboundMessage,
-    ) -> Result<clawtalk::delivery::SendReceipt, clawtalk::delivery::DeliveryError> {
+        _msg: &clawtalk_delivery::OutboundMessage,
+    ) -> Result<clawtalk_delivery::SendReceipt, clawtalk_delivery::DeliveryError> {
         *self.0.lock().unwrap() += 1;
-        Ok(clawtalk::delivery::SendReceipt {
-            path: clawtalk::delivery::DeliveryPath::RobotApi,
+        Ok(clawtalk_delivery::SendReceipt {
+            path: clawtalk_delivery::DeliveryPath::RobotApi,
             process_query_key: None,
             parts: 1,
         })
@@ -1990,9 +1990,7 @@ impl clawtalk::delivery::Outbound for SendCount {
 }
 
 async fn rate_limit_layers_on_one_store_stay_within_the_quota_together(db: &dyn Db) {
-    use clawtalk::delivery::{
-        Body, Outbound, OutboundMessage, RateLimit, RateLimitConfig, RateQuota, Target,
-    };
+    use clawtalk_delivery::{Body, Outbound, OutboundMessage, RateLimit, RateLimitConfig, RateQuota, Target};
     const MAX: u32 = 6;
     const SENDS: usize = 24;
     let window = std::time::Duration::from_millis(500);

@@ -6,8 +6,8 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clawtalk::gateway::Gateway;
-use clawtalk::store::{SqliteStore, Store};
+use clawtalk_gateway::Gateway;
+use clawtalk_store::{SqliteStore, Store};
 use dingtalk_sim::{AppSpec, InjectMessage, SimConfig, Simulator, UserSpec};
 use llm_mock::{MockModel, Script};
 use support::in_process;

@@ -1,12 +1,11 @@
 //! What the operator commands share: loading the config, opening the store, formatting times.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail};
 use clap::Args;
 
-use crate::config::{Config, ConfigErrors, ConnectionMode, DingTalkAccount, DmPolicy, GroupPolicy};
+use clawtalk_config::{Config, ConfigErrors, ConnectionMode, DingTalkAccount, DmPolicy, GroupPolicy};
 
 /// `--config PATH`, taken by every command that reads the configuration.
 #[derive(Debug, Clone, Default, Args)]
@@ -53,9 +52,9 @@ fn config_error(errors: &ConfigErrors, explicit: Option<&Path>) -> anyhow::Error
     }
 }
 
-/// Opens the configured store (see [`crate::store::open_configured`]).
-pub async fn open_store(config: &Config) -> anyhow::Result<std::sync::Arc<dyn crate::store::Store>> {
-    crate::store::open_configured(config).await
+/// Opens the configured store (see [`clawtalk_store::open_configured`]).
+pub async fn open_store(config: &Config) -> anyhow::Result<std::sync::Arc<dyn clawtalk_store::Store>> {
+    clawtalk_store::open_configured(config).await
 }
 
 /// Picks the account a command acts as: `--account ID`, else the only enabled account, else
@@ -134,25 +133,7 @@ pub fn group_policy_name(policy: GroupPolicy) -> &'static str {
     }
 }
 
-/// Now, epoch milliseconds (the store takes time as a parameter and never reads a clock).
-#[must_use]
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// A duration as an operator reads it: `45s`, `12m`, `3h05m`, `2d04h`. Negative counts as 0.
-#[must_use]
-pub fn human_duration(ms: i64) -> String {
-    let s = ms.max(0) / 1000;
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        3600..86_400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d{:02}h", s / 86_400, s % 86_400 / 3600),
-    }
-}
+pub use clawtalk_core::clock::now_ms;
 
 /// Left-aligned columns, two spaces apart, widths from the widest cell (by characters).
 #[must_use]
@@ -186,15 +167,6 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_well() {
-        assert_eq!(human_duration(-5), "0s");
-        assert_eq!(human_duration(45_000), "45s");
-        assert_eq!(human_duration(12 * 60_000 + 5), "12m");
-        assert_eq!(human_duration(3 * 3_600_000 + 5 * 60_000), "3h05m");
-        assert_eq!(human_duration(2 * 86_400_000 + 4 * 3_600_000), "2d04h");
-    }
 
     #[test]
     fn tables_align() {

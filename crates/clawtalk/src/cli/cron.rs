@@ -9,10 +9,10 @@ use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
 
 use super::common::{ConfigArg, now_ms, open_store, pick_account, table};
-use crate::config::Config;
-use crate::cron::Schedule;
-use crate::cron::request::{Requester, TaskRequest, check, next_run_text, webhook_target};
-use crate::store::{CronStore, CronTarget, CronTask, CronTaskId};
+use clawtalk_agent::cron::Schedule;
+use clawtalk_agent::cron::request::{Requester, TaskRequest, check, next_run_text, webhook_target};
+use clawtalk_config::Config;
+use clawtalk_store::{CronStore, CronTarget, CronTask, CronTaskId};
 
 /// `clawtalk cron …`.
 #[derive(Debug, Subcommand)]
@@ -55,7 +55,7 @@ pub struct AddArgs {
     #[arg(long)]
     at: Option<String>,
     /// IANA time zone the schedule is read in.
-    #[arg(long = "tz", default_value = crate::cron::DEFAULT_TIMEZONE)]
+    #[arg(long = "tz", default_value = clawtalk_agent::cron::DEFAULT_TIMEZONE)]
     timezone: String,
     /// The bot account whose agent runs it and that delivers it.
     #[arg(long, value_name = "ID")]

@@ -3,8 +3,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::common::ConfigArg;
-use crate::config::Config;
-use crate::web::token::{self, TokenSource};
+use clawtalk_config::Config;
+use clawtalk_gateway::token::{self, TokenSource};
 
 /// The URL a browser on this machine opens for the configured listener.
 fn local_url(config: &Config) -> String {

@@ -10,8 +10,8 @@ use clap::Args;
 use serde_json::Value;
 
 use super::common::ConfigArg;
-use crate::logfile;
 use crate::logging::escape::escape_control;
+use clawtalk_gateway::logfile;
 
 /// How often `--follow` looks for new lines.
 const POLL: Duration = Duration::from_millis(200);
@@ -56,7 +56,7 @@ pub async fn run(args: LogsArgs) -> anyhow::Result<()> {
         let start = std::fs::metadata(&path).map_or(0, |m| m.len());
         tokio::select! {
             result = follow(path, start, args.json) => result?,
-            () = crate::gateway::serve::wait_for_signal() => {}
+            () = clawtalk_gateway::wait_for_signal() => {}
         }
     }
     Ok(())
@@ -172,10 +172,10 @@ mod tests {
 
     #[test]
     fn json_lines_read_as_text() {
-        let line = r#"{"timestamp":"2026-12-01T22:00:00.000Z","level":"INFO","fields":{"message":"DingTalk connected","account":"default","connection":1},"target":"clawtalk::gateway::ingest"}"#;
+        let line = r#"{"timestamp":"2026-12-01T22:00:00.000Z","level":"INFO","fields":{"message":"DingTalk connected","account":"default","connection":1},"target":"clawtalk_gateway::ingest"}"#;
         assert_eq!(
             render(line, false),
-            "2026-12-01T22:00:00.000Z  INFO clawtalk::gateway::ingest: DingTalk connected account=default connection=1"
+            "2026-12-01T22:00:00.000Z  INFO clawtalk_gateway::ingest: DingTalk connected account=default connection=1"
         );
         assert_eq!(render(line, true), line);
         assert_eq!(render("not json", false), "not json");

@@ -9,9 +9,9 @@ use dingtalk::api::OpenApiClient;
 use dingtalk::ids::{ClientId, ConversationId, StaffId};
 
 use super::common::{ConfigArg, now_ms, open_store, pick_account};
-use crate::delivery::chunk::{self, ChunkOptions};
-use crate::delivery::{Body, MAX_MENTIONS, Mentions, Outbound, OutboundMessage, Target};
-use crate::store::StoreBackend;
+use clawtalk_delivery::chunk::{self, ChunkOptions};
+use clawtalk_delivery::{Body, MAX_MENTIONS, Mentions, Outbound, OutboundMessage, Target};
+use clawtalk_store::StoreBackend;
 
 /// Longest default title: DingTalk shows it in the conversation list and notifications.
 const MAX_DEFAULT_TITLE_CHARS: usize = 32;
@@ -119,7 +119,7 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
     };
     // No trace layer: its log lines would mix with this command's own output on stderr.
     let outbound =
-        crate::gateway::account_stack(account, api, store.as_ref().and_then(|s| s.shared_rate_budget()))
+        clawtalk_gateway::account_stack(account, api, store.as_ref().and_then(|s| s.shared_rate_budget()))
             .build();
     let result = send_parts(&*outbound, &account.id, &target, text, &args, &mentions).await;
     if let Some(store) = store {
@@ -138,7 +138,7 @@ async fn send_parts(
     mentions: &Mentions,
 ) -> anyhow::Result<()> {
     let text = if args.markdown {
-        crate::delivery::markdown::to_dingtalk(&text)
+        clawtalk_delivery::markdown::to_dingtalk(&text)
     } else {
         text
     };

@@ -6,11 +6,11 @@
 
 use std::io::Write;
 
-use anyhow::anyhow;
 use clap::{Args, Subcommand};
 
-use super::common::{ConfigArg, human_duration, now_ms, open_store, table};
-use crate::store::{PairingError, PairingFilter, PairingRequest, PairingStatus, PairingStore, StoreError};
+use super::common::{ConfigArg, now_ms, open_store, table};
+use crate::operator_text::{decision_error, human_duration};
+use clawtalk_store::{PairingFilter, PairingRequest, PairingStatus, PairingStore};
 
 /// `clawtalk pairing …`.
 #[derive(Debug, Subcommand)]
@@ -142,24 +142,4 @@ async fn reject(store: &dyn PairingStore, code: &str) -> anyhow::Result<()> {
         request.code, request.nick, request.sender_id, request.account_id
     );
     Ok(())
-}
-
-/// Pairing refusals in operator terms: the store reports expiry in epoch ms, which nobody
-/// reads at a terminal.
-pub(crate) fn decision_error(error: StoreError, verb: &str) -> anyhow::Error {
-    match error {
-        StoreError::Pairing(PairingError::Expired { code, expired_at_ms }) => anyhow!(
-            "cannot {verb} pairing code {code}: it expired {} ago; ask the user to message the \
-             bot again for a new code",
-            human_duration(now_ms() - expired_at_ms)
-        ),
-        StoreError::Pairing(PairingError::UnknownCode { code }) => anyhow!(
-            "cannot {verb} pairing code {code}: no such code; check for typos, or run \
-             `clawtalk pairing list` to see pending codes"
-        ),
-        StoreError::Pairing(PairingError::AlreadyDecided { code, status }) => {
-            anyhow!("cannot {verb} pairing code {code}: it was already {status} (codes are single use)")
-        }
-        other => anyhow!("cannot {verb} the pairing code: {other}"),
-    }
 }

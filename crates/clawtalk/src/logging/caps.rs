@@ -80,12 +80,7 @@ mod tests {
                 "{dependency}"
             );
         }
-        for own in [
-            "clawtalk::gateway",
-            "dingtalk::stream",
-            "dingtalk_sim",
-            "llm_mock",
-        ] {
+        for own in ["clawtalk_gateway", "dingtalk::stream", "dingtalk_sim", "llm_mock"] {
             assert!(cap.would_enable(own, &tracing::Level::TRACE), "{own}");
         }
     }

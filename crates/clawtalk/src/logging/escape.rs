@@ -15,7 +15,7 @@ use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::{FormatFields, Writer};
 
-use crate::mask::mask_text;
+use clawtalk_core::mask::mask_text;
 
 /// Characters that can break a log line or drive a terminal: C0 and C1 controls (CR, LF,
 /// ESC, …), DEL, the Unicode line and paragraph separators, and the bidirectional overrides

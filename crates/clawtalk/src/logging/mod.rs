@@ -1,5 +1,5 @@
 //! Logging set-up: stderr (human or JSON) and the gateway's JSON log file
-//! ([`crate::logfile`]), filtered by `RUST_LOG`, with third-party crates capped
+//! ([`clawtalk_gateway::logfile`]), filtered by `RUST_LOG`, with third-party crates capped
 //! ([`caps`]) and every value escaped and masked ([`escape`]).
 
 pub mod caps;
@@ -11,8 +11,16 @@ use tracing_subscriber::Layer as _;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
 
-use crate::cli::LogFormat;
 use escape::{EscapedFields, JsonLineGuard};
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
 
 /// The subscriber: `filter` (from `RUST_LOG`), the dependency cap unless `unsafe_dependencies`,
 /// `stderr` in `format` (coloured when `ansi`), and JSON lines to `file`.
@@ -67,7 +75,7 @@ pub fn init(format: LogFormat) {
         filter,
         unsafe_dependencies,
         std::io::stderr,
-        crate::logfile::FileSink,
+        clawtalk_gateway::logfile::FileSink,
     )
     .init();
     if unsafe_dependencies {
@@ -205,7 +213,7 @@ mod tests {
             tracing::trace!(target: "tungstenite::protocol", "frame: SECdependency-secret");
             tracing::debug!(target: "hyper_util::client", "header: dependency-header");
             tracing::info!(target: "tungstenite::protocol", "dependency info");
-            tracing::trace!(target: "clawtalk::gateway", "own trace");
+            tracing::trace!(target: "clawtalk_gateway", "own trace");
         };
         let (stderr, file) = run(LogFormat::Pretty, false, events);
         for text in [&stderr, &file] {

@@ -5,7 +5,7 @@ use dingtalk::model::outbound::WebhookMessage;
 use dingtalk::{ApiErrorKind, Endpoints, Secret};
 use url::Url;
 
-use crate::cli::channels::{Failure, check_app, probe_http_client, unreachable};
+use super::probe::{Failure, check_app, probe_http_client, unreachable};
 
 use super::plan::Mode;
 

@@ -1,6 +1,6 @@
 //! Puts a [`Plan`] into the config document, keeping every other key.
 
-use crate::config::Value;
+use clawtalk_config::Value;
 
 use super::plan::{Credentials, Mode, Plan};
 
@@ -147,8 +147,8 @@ fn write_account(account: &mut Value, plan: &Plan) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::parse_document;
     use crate::onboard::plan::{ModelPlan, Policies, SecretEntry};
+    use clawtalk_config::parse_document;
     use dingtalk::Secret;
 
     fn stream_plan(account: &str, id: &str) -> Plan {

@@ -9,6 +9,7 @@
 mod check;
 mod edit;
 mod plan;
+pub(crate) mod probe;
 mod prompt;
 
 use std::path::PathBuf;
@@ -18,9 +19,9 @@ use clap::Args;
 use dingtalk::{Endpoints, Secret};
 use url::Url;
 
-use crate::config::{Value, parse_document, write_private};
-use crate::llm::ProviderPreset;
 use check::Outcome;
+use clawtalk_config::{Value, parse_document, write_private};
+use clawtalk_llm::ProviderPreset;
 pub use plan::Mode;
 use plan::{
     Credentials, DM_POLICIES, GROUP_POLICIES, ModelPlan, Plan, Policies, SecretEntry, default_secret_var,

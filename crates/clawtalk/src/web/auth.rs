@@ -14,7 +14,8 @@ use serde::Deserialize;
 
 use super::layout::page;
 use super::sessions::{WebSession, clear_cookie, cookie_value, reached_over_https, set_cookie};
-use super::{St, WebState, token};
+use super::{St, WebState};
+use clawtalk_gateway::token;
 
 /// Lets a request through only with a live session, which handlers then read as an
 /// `Extension<WebSession>`. Pages redirect to the login; APIs answer 401.
@@ -101,8 +102,11 @@ pub(crate) async fn login(
 ) -> Response {
     let now = Instant::now();
     // Behind a trusted proxy, counted per client, so one guesser does not lock out the rest.
-    let client =
-        crate::gateway::client_ip::client_ip(peer.ip(), &headers, &web.shared.config.gateway.trusted_proxies);
+    let client = clawtalk_gateway::client_ip::client_ip(
+        peer.ip(),
+        &headers,
+        &web.gateway.config().gateway.trusted_proxies,
+    );
     if let Err(wait) = web.login_throttle.check(client, now) {
         tracing::warn!(%peer, "web UI login refused: too many wrong tokens from this address");
         let retry = wait.as_secs().max(1);
@@ -134,7 +138,7 @@ pub(crate) async fn login(
                 header::SET_COOKIE,
                 set_cookie(
                     &id,
-                    reached_over_https(peer.ip(), &headers, &web.shared.config.gateway.trusted_proxies),
+                    reached_over_https(peer.ip(), &headers, &web.gateway.config().gateway.trusted_proxies),
                 ),
             ),
             (header::LOCATION, "/".to_owned()),
@@ -170,7 +174,7 @@ pub(crate) async fn logout(
                 clear_cookie(reached_over_https(
                     peer.ip(),
                     &headers,
-                    &web.shared.config.gateway.trusted_proxies,
+                    &web.gateway.config().gateway.trusted_proxies,
                 )),
             ),
             (header::LOCATION, "/login".to_owned()),

@@ -3,8 +3,6 @@
 //! `agent:<agent>:webchat:operator`, stores it like any transcript, and redirects back to
 //! the page, which shows the conversation with the reply.
 
-use std::sync::Arc;
-
 use anyhow::Context;
 use axum::Form;
 use axum::extract::{Extension, Query, State};
@@ -18,11 +16,12 @@ use super::layout::page as layout_page;
 use super::pages::conversations::transcript_view;
 use super::sessions::WebSession;
 use super::{St, WebState, query_value};
-use crate::agent::ToolContext;
-use crate::gateway::{Shared, now_ms, transcript_entry};
-use crate::llm::ChatMessage;
-use crate::mask::mask_text;
-use crate::store::TranscriptEntry;
+use clawtalk_agent::ToolContext;
+use clawtalk_core::clock::now_ms;
+use clawtalk_core::mask::mask_text;
+use clawtalk_gateway::{GatewayHandle, transcript_entry};
+use clawtalk_llm::ChatMessage;
+use clawtalk_store::TranscriptEntry;
 
 /// Longest message accepted, in characters.
 const MAX_MESSAGE_CHARS: usize = 8_000;
@@ -46,8 +45,8 @@ pub(crate) async fn page(
 ) -> Response {
     let agent = query
         .agent
-        .filter(|a| web.shared.config.agent(a).is_some())
-        .unwrap_or_else(|| web.shared.config.default_agent.clone());
+        .filter(|a| web.gateway.config().agent(a).is_some())
+        .unwrap_or_else(|| web.gateway.config().default_agent.clone());
     render(&web, &session, &agent, None, "", StatusCode::OK).await
 }
 
@@ -60,11 +59,11 @@ async fn render(
     draft: &str,
     status: StatusCode,
 ) -> Response {
-    let (entries, load_error) = match history(&web.shared, agent).await {
+    let (entries, load_error) = match history(&web.gateway, agent).await {
         Ok(entries) => (entries, None),
         Err(e) => (Vec::new(), Some(mask_text(&format!("{e:#}")).into_owned())),
     };
-    let agents = &web.shared.config.agents;
+    let agents = &web.gateway.config().agents;
     let body = html! {
         h1 { "WebChat" }
         form method="get" action="/chat" {
@@ -96,9 +95,9 @@ async fn render(
         .into_response()
 }
 
-async fn history(shared: &Shared, agent: &str) -> anyhow::Result<Vec<TranscriptEntry>> {
-    match shared.store.session_get(&session_key(agent)).await? {
-        Some(s) => Ok(shared.store.transcript_load(s.id, HISTORY_LIMIT).await?),
+async fn history(gateway: &GatewayHandle, agent: &str) -> anyhow::Result<Vec<TranscriptEntry>> {
+    match gateway.store().session_get(&session_key(agent)).await? {
+        Some(s) => Ok(gateway.store().transcript_load(s.id, HISTORY_LIMIT).await?),
         None => Ok(Vec::new()),
     }
 }
@@ -121,8 +120,8 @@ pub(crate) async fn send(
     if !session.csrf_ok(&form.csrf) {
         return csrf_refused();
     }
-    if web.shared.config.agent(&form.agent).is_none() {
-        let agent = web.shared.config.default_agent.clone();
+    if web.gateway.config().agent(&form.agent).is_none() {
+        let agent = web.gateway.config().default_agent.clone();
         let error = format!("There is no agent {:?}; pick one from the list.", form.agent);
         return render(
             &web,
@@ -155,7 +154,7 @@ pub(crate) async fn send(
         )
         .await;
     }
-    match run_turn(&web.shared, &form.agent, text).await {
+    match run_turn(&web.gateway, &form.agent, text).await {
         Ok(()) => Redirect::to(&format!("/chat?agent={}", query_value(&form.agent))).into_response(),
         Err(e) => {
             // A model error can quote the provider's URL, credentials included.
@@ -175,32 +174,32 @@ pub(crate) async fn send(
 }
 
 /// One turn: history from the store, the agent runtime, then the transcript.
-async fn run_turn(shared: &Arc<Shared>, agent_id: &str, text: &str) -> anyhow::Result<()> {
+async fn run_turn(gateway: &GatewayHandle, agent_id: &str, text: &str) -> anyhow::Result<()> {
     let key = session_key(agent_id);
-    let idle_reset = crate::gateway::idle_reset_ms(&shared.config);
-    let opened = shared
-        .store
+    let idle_reset = clawtalk_gateway::idle_reset_ms(gateway.config());
+    let opened = gateway
+        .store()
         .session_get_or_create(&key, agent_id, now_ms(), idle_reset)
         .await?;
-    let history: Vec<ChatMessage> = shared
-        .store
+    let history: Vec<ChatMessage> = gateway
+        .store()
         .transcript_load(opened.session.id, HISTORY_LIMIT)
         .await?
         .iter()
         .filter_map(|entry| serde_json::from_str::<ChatMessage>(&entry.content_json).ok())
-        .skip_while(|m| m.role != crate::llm::Role::User)
+        .skip_while(|m| m.role != clawtalk_llm::Role::User)
         .collect();
     // No DingTalk conversation: tools that send into one have no target and say so.
     let context = ToolContext {
         session_key: key.clone(),
-        workspace: shared.config.agent(agent_id).map(|a| a.workspace.clone()),
+        workspace: gateway.config().agent(agent_id).map(|a| a.workspace.clone()),
         ..ToolContext::default()
     };
     let user = ChatMessage::user(text);
     let asked_at = now_ms();
-    let cancel = shared.shutdown.child_token();
-    let outcome = shared
-        .agent
+    let cancel = gateway.shutdown_token();
+    let outcome = gateway
+        .agent()
         .run_turn(agent_id, &history, user.clone(), &context, &cancel)
         .await
         .map_err(|e| anyhow::anyhow!("{} ({e})", e.user_message()))?;
@@ -209,8 +208,8 @@ async fn run_turn(shared: &Arc<Shared>, agent_id: &str, text: &str) -> anyhow::R
     for message in &outcome.appended {
         entries.push(transcript_entry(message, None, now_ms())?);
     }
-    shared
-        .store
+    gateway
+        .store()
         .transcript_append(opened.session.id, opened.session.generation, entries)
         .await
         .context("storing the WebChat transcript")

@@ -16,8 +16,6 @@ mod chat;
 mod layout;
 mod pages;
 pub mod sessions;
-pub(crate) mod throttle;
-pub mod token;
 
 use std::sync::Arc;
 
@@ -30,24 +28,35 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use dingtalk::Secret;
 
-use crate::gateway::Shared;
-use crate::gateway::routes::{Access, RouteTable, router_of};
+use clawtalk_gateway::routes::{Access, RouteTable, router_of};
+use clawtalk_gateway::{GatewayHandle, WebMount};
 use sessions::Sessions;
 
-/// What the gateway needs to serve the web UI.
+/// The web console, mounted on the gateway's listener.
 #[derive(Debug, Clone)]
-pub struct WebUi {
+struct WebUi {
     /// The token a browser logs in with.
-    pub token: Secret,
+    token: Secret,
+}
+
+/// The console that logs browsers in with `token` ([`clawtalk_gateway::WebConsole`]).
+pub(crate) fn console(token: Secret) -> Box<dyn WebMount> {
+    Box::new(WebUi { token })
+}
+
+impl WebMount for WebUi {
+    fn router(self: Box<Self>, gateway: GatewayHandle) -> Router {
+        router(gateway, *self)
+    }
 }
 
 /// State shared by every web handler.
 pub(crate) struct WebState {
-    pub shared: Arc<Shared>,
+    pub gateway: GatewayHandle,
     pub token: Secret,
     pub sessions: Sessions,
     /// Wrong-token attempts at `/login` per client address.
-    pub login_throttle: throttle::LoginThrottle,
+    pub login_throttle: clawtalk_gateway::throttle::LoginThrottle,
 }
 
 pub(crate) type St = State<Arc<WebState>>;
@@ -75,12 +84,12 @@ pub(crate) fn routes() -> RouteTable<Arc<WebState>> {
 }
 
 /// The web UI's routes, ready to be merged into the gateway's HTTP server.
-pub(crate) fn router(shared: Arc<Shared>, ui: WebUi) -> Router {
+fn router(gateway: GatewayHandle, ui: WebUi) -> Router {
     let state = Arc::new(WebState {
-        shared,
+        gateway,
         token: ui.token,
         sessions: Sessions::default(),
-        login_throttle: throttle::LoginThrottle::default(),
+        login_throttle: clawtalk_gateway::throttle::LoginThrottle::default(),
     });
     let public = router_of(routes(), Access::Public, |r| r);
     let protected = router_of(routes(), Access::Session, |r| {

@@ -11,7 +11,7 @@ use ipnet::IpNet;
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
-use super::token::hex;
+use clawtalk_gateway::token::hex;
 
 /// Name of the session cookie.
 pub const COOKIE: &str = "clawtalk_session";
@@ -143,7 +143,7 @@ fn secure_attr(secure: bool) -> &'static str {
 /// a plain connection.
 #[must_use]
 pub fn reached_over_https(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpNet]) -> bool {
-    if !crate::gateway::client_ip::is_local_or_trusted(peer, trusted_proxies) {
+    if !clawtalk_gateway::client_ip::is_local_or_trusted(peer, trusted_proxies) {
         return false;
     }
     // The first value is the one the outermost proxy saw from the browser.

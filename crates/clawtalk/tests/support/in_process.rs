@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use clawtalk::config::Config;
+use clawtalk_config::Config;
 use dingtalk_sim::Simulator;
 use llm_mock::MockModel;
 

@@ -11,9 +11,9 @@ use reqwest::header::DATE;
 use serde_json::json;
 
 use super::Finding;
-use crate::cli::channels::check_app;
 use crate::cli::common::mode_name;
-use crate::config::{Config, ConnectionMode, DingTalkAccount, MessageType};
+use crate::onboard::probe::check_app;
+use clawtalk_config::{Config, ConnectionMode, DingTalkAccount, MessageType};
 
 /// Skew at which signed callbacks start to be at risk (DingTalk and the gateway compare
 /// timestamps) and beyond which they fail (the gateway refuses callbacks older than 1 h).

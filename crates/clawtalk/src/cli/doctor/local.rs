@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::cli::common::ConfigArg;
-use crate::config::{Config, LoadedConfig};
+use clawtalk_config::{Config, LoadedConfig};
 
 use super::Finding;
 
@@ -185,8 +185,8 @@ pub(super) fn check_permissions(loaded: &LoadedConfig, findings: &mut Vec<Findin
 /// The log files quote messages: a loose one is reported (the gateway tightens it at start).
 fn check_log_files(state_dir: &Path, findings: &mut Vec<Finding>) {
     for path in [
-        crate::logfile::path(state_dir),
-        crate::logfile::rotated_path(state_dir),
+        clawtalk_gateway::logfile::path(state_dir),
+        clawtalk_gateway::logfile::rotated_path(state_dir),
     ] {
         match mode_of(&path) {
             Some(mode) if mode & 0o077 != 0 => findings.push(Finding::warn(
@@ -209,14 +209,14 @@ fn check_log_files(state_dir: &Path, findings: &mut Vec<Finding>) {
 }
 
 fn mode_of(path: &Path) -> Option<u32> {
-    crate::owner_only::mode_of(path)
+    clawtalk_gateway::owner_only::mode_of(path)
 }
 
 /// Opens the store as the gateway does (which applies pending migrations) and reads from it;
 /// names the backend (PostgreSQL URLs with the password masked) and, for SQLite, checks the
 /// database file is writable.
 pub(super) async fn check_store(config: &Config, findings: &mut Vec<Finding>) {
-    let backend = match crate::store::StoreBackend::from_url(&config.store.url) {
+    let backend = match clawtalk_store::StoreBackend::from_url(&config.store.url) {
         Ok(backend) => backend,
         Err(error) => {
             findings.push(Finding::problem("store", format!("{error:#}")));
@@ -224,7 +224,7 @@ pub(super) async fn check_store(config: &Config, findings: &mut Vec<Finding>) {
         }
     };
     let shown = backend.describe();
-    let store = match crate::store::open_configured(config).await {
+    let store = match clawtalk_store::open_configured(config).await {
         Ok(store) => store,
         Err(error) => {
             findings.push(Finding::problem("store", format!("{shown}: {error:#}")));
@@ -234,15 +234,15 @@ pub(super) async fn check_store(config: &Config, findings: &mut Vec<Finding>) {
     let depths = store.queue_depths().await;
     store.close().await;
     let writable = match &backend {
-        crate::store::StoreBackend::Sqlite(path) => {
+        clawtalk_store::StoreBackend::Sqlite(path) => {
             std::fs::OpenOptions::new().append(true).open(path).map(drop)
         }
         // The server decides; the migration that just ran proves we may write.
-        crate::store::StoreBackend::Postgres(_) => Ok(()),
+        clawtalk_store::StoreBackend::Postgres(_) => Ok(()),
     };
     let reached = match backend {
-        crate::store::StoreBackend::Sqlite(_) => "opens",
-        crate::store::StoreBackend::Postgres(_) => "reachable",
+        clawtalk_store::StoreBackend::Sqlite(_) => "opens",
+        clawtalk_store::StoreBackend::Postgres(_) => "reachable",
     };
     match (depths, writable) {
         (Err(error), _) => findings.push(Finding::problem(
@@ -286,7 +286,7 @@ mod tests {
         let state = root.path().join("state");
         std::fs::create_dir(&state).unwrap();
         std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let log = crate::logfile::path(&state);
+        let log = clawtalk_gateway::logfile::path(&state);
         std::fs::write(&log, "{}\n").unwrap();
         std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o644)).unwrap();
 
@@ -342,7 +342,7 @@ mod token_tests {
     }
 
     fn config(gateway: &str) -> Config {
-        crate::test_support::config(&format!(
+        clawtalk_config::test_support::config(&format!(
             r#"{{ gateway: {gateway},
                  agents: {{ defaults: {{ model: "deepseek/deepseek-chat" }} }},
                  channels: {{ dingtalk: {{ clientId: "dingx", clientSecret: "s" }} }} }}"#

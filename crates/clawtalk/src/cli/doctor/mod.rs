@@ -150,7 +150,7 @@ async fn collect(arg: &ConfigArg) -> Report {
     local::check_permissions(&loaded, &mut findings);
     local::check_gateway_token(config, &mut findings);
     local::check_store(config, &mut findings).await;
-    let http = match super::channels::probe_http_client() {
+    let http = match crate::onboard::probe::probe_http_client() {
         Ok(http) => http,
         Err(error) => {
             findings.push(Finding::problem("network", format!("{error:#}")));

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::Finding;
-use crate::config::{ApiKind, Config, ProviderConfig};
+use clawtalk_config::{ApiKind, Config, ProviderConfig};
 
 /// A provider that does not answer this quickly is reported unreachable.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -20,7 +20,7 @@ pub(super) async fn check_providers(http: &reqwest::Client, config: &Config) -> 
     futures_util::future::join_all(checks).await
 }
 
-fn uses(agent: &crate::config::AgentConfig, provider: &str) -> bool {
+fn uses(agent: &clawtalk_config::AgentConfig, provider: &str) -> bool {
     std::iter::once(&agent.model)
         .chain(agent.fallbacks.iter())
         .any(|m| m.provider == provider)

@@ -4,14 +4,14 @@ use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 
-use crate::config::command::describe;
-use crate::mask::mask_text;
 use crate::web::St;
 use crate::web::layout::page;
 use crate::web::sessions::WebSession;
+use clawtalk_config::command::describe;
+use clawtalk_core::mask::mask_text;
 
 pub(crate) async fn config_page(State(web): St, Extension(session): Extension<WebSession>) -> Response {
-    let config = &web.shared.config;
+    let config = &web.gateway.config();
     // `Debug` of the config masks every secret (`Secret(***)`, store passwords, webhook
     // access tokens, provider URL credentials): the same masking the logs rely on. Any URL
     // printed as text is masked once more, for the ones a `Debug` does not know about.

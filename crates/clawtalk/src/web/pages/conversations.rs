@@ -7,13 +7,13 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
 use super::error_page;
-use crate::gateway::now_ms;
-use crate::llm::ChatMessage;
-use crate::mask::{mask_arguments, mask_text};
-use crate::store::{Role, TranscriptEntry};
 use crate::web::St;
 use crate::web::layout::{ago, page, utc};
 use crate::web::sessions::WebSession;
+use clawtalk_core::clock::now_ms;
+use clawtalk_core::mask::{mask_arguments, mask_text};
+use clawtalk_llm::ChatMessage;
+use clawtalk_store::{Role, TranscriptEntry};
 
 /// Sessions listed at most.
 const LIST_LIMIT: u32 = 500;
@@ -21,7 +21,7 @@ const LIST_LIMIT: u32 = 500;
 const TRANSCRIPT_LIMIT: u32 = 500;
 
 pub(crate) async fn list(State(web): St, Extension(session): Extension<WebSession>) -> Response {
-    let sessions = match web.shared.store.session_list(LIST_LIMIT).await {
+    let sessions = match web.gateway.store().session_list(LIST_LIMIT).await {
         Ok(s) => s,
         Err(e) => {
             return error_page(
@@ -67,7 +67,7 @@ pub(crate) async fn transcript(
             "No such conversation: the id is not a number.",
         );
     };
-    let store = &web.shared.store;
+    let store = &web.gateway.store();
     let conversation = match store.session_by_id(id).await {
         Ok(Some(s)) => s,
         Ok(None) => {
@@ -153,7 +153,7 @@ fn entry_text(entry: &TranscriptEntry) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::ToolCall;
+    use clawtalk_llm::ToolCall;
 
     fn entry(role: Role, message: &ChatMessage) -> TranscriptEntry {
         TranscriptEntry {

@@ -7,15 +7,15 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 
 use super::error_page;
-use crate::cron::Schedule;
-use crate::cron::request::next_run_text;
-use crate::mask::mask_text;
 use crate::web::St;
 use crate::web::layout::page;
 use crate::web::sessions::WebSession;
+use clawtalk_agent::cron::Schedule;
+use clawtalk_agent::cron::request::next_run_text;
+use clawtalk_core::mask::mask_text;
 
 pub(crate) async fn page_handler(State(web): St, Extension(session): Extension<WebSession>) -> Response {
-    let tasks = match web.shared.store.cron_list(true).await {
+    let tasks = match web.gateway.store().cron_list(true).await {
         Ok(tasks) => tasks,
         Err(e) => {
             return error_page(

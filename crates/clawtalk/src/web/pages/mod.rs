@@ -15,7 +15,7 @@ use super::layout::page;
 /// A page saying what went wrong, with any URL credentials in it masked.
 pub(crate) fn error_page(status: StatusCode, csrf: &str, message: &str) -> Response {
     // Store and model errors can quote URLs with credentials.
-    let body = html! { p.error { (crate::mask::mask_text(message)) } };
+    let body = html! { p.error { (clawtalk_core::mask::mask_text(message)) } };
     (status, page("Error", "", Some(csrf), &body)).into_response()
 }
 

@@ -9,13 +9,13 @@ use maud::html;
 use serde::Deserialize;
 
 use super::error_page;
-use crate::cli::pairing::decision_error;
-use crate::gateway::now_ms;
-use crate::store::{PairingFilter, PairingStatus};
+use crate::operator_text::decision_error;
 use crate::web::auth::csrf_refused;
 use crate::web::layout::{self, ago};
 use crate::web::sessions::WebSession;
 use crate::web::{St, query_value};
+use clawtalk_core::clock::now_ms;
+use clawtalk_store::{PairingFilter, PairingStatus};
 
 /// Decided and expired requests shown below the pending ones.
 const HISTORY: usize = 50;
@@ -33,7 +33,7 @@ pub(crate) async fn page(
     Query(done): Query<Done>,
 ) -> Response {
     let now = now_ms();
-    let requests = match web.shared.store.pairing_list(PairingFilter::All, now).await {
+    let requests = match web.gateway.store().pairing_list(PairingFilter::All, now).await {
         Ok(r) => r,
         Err(e) => {
             return error_page(
@@ -117,7 +117,7 @@ pub(crate) async fn decide(
     if !session.csrf_ok(&form.csrf) {
         return csrf_refused();
     }
-    let store = &web.shared.store;
+    let store = &web.gateway.store();
     let now = now_ms();
     let (verb, done, result) = match form.action.as_str() {
         "approve" => (

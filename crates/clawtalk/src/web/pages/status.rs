@@ -4,16 +4,16 @@ use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 
-use crate::config::ConnectionMode;
-use crate::gateway::now_ms;
 use crate::web::St;
 use crate::web::layout::{self, ago, utc};
 use crate::web::sessions::WebSession;
+use clawtalk_config::ConnectionMode;
+use clawtalk_core::clock::now_ms;
 
 pub(crate) async fn page(State(web): St, Extension(session): Extension<WebSession>) -> Response {
-    let status = web.shared.status.snapshot();
+    let status = web.gateway.status();
     let now = now_ms();
-    let config = &web.shared.config;
+    let config = &web.gateway.config();
     let body = html! {
         h1 { "Status" }
         p.muted {
@@ -63,7 +63,7 @@ pub(crate) async fn page(State(web): St, Extension(session): Extension<WebSessio
 
 /// `GET /api/status`: the same status as JSON (what `gateway status --json` reads).
 pub(crate) async fn api(State(web): St) -> Response {
-    axum::Json(web.shared.status.snapshot()).into_response()
+    axum::Json(web.gateway.status()).into_response()
 }
 
 fn mode_label(mode: Option<ConnectionMode>) -> &'static str {

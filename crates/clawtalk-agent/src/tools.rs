@@ -1,0 +1,184 @@
+//! Tools the agent may call during a turn.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use crate::media::send::MediaSender;
+use clawtalk_delivery::Target;
+use clawtalk_llm::ToolSpec;
+
+/// Facts about the conversation a tool may need (who asked, where).
+#[derive(Debug, Clone, Default)]
+pub struct ToolContext {
+    /// Account (bot) the turn runs for.
+    pub account_id: String,
+    /// Session key of the turn.
+    pub session_key: String,
+    /// Sender's staff id, when known.
+    pub sender: Option<String>,
+    /// Where messages the agent sends itself go: the sender (DM) or the group. `None` when
+    /// there is nobody to address (an external DM sender has no staff id).
+    pub target: Option<Target>,
+    /// The agent's workspace: the only place files may be sent from.
+    pub workspace: Option<PathBuf>,
+    /// Where `send_action_card` leaves the cards to send with the answer.
+    pub action_cards: super::action_card_tool::ActionCards,
+}
+
+/// One callable tool.
+#[async_trait]
+pub trait Tool: Send + Sync {
+    /// Name, description and JSON-schema parameters shown to the model.
+    fn spec(&self) -> ToolSpec;
+
+    /// Runs the tool. `arguments` is the model's JSON text (possibly invalid); the `Err` text is
+    /// shown to the model so it can correct itself.
+    async fn call(&self, arguments: &str, context: &ToolContext) -> Result<String, String>;
+
+    /// True for tools that send an image or file into the chat: they count against the
+    /// agent's `limits.mediaPerTurn`.
+    fn sends_media(&self) -> bool {
+        false
+    }
+}
+
+/// The tools available to agents, by name.
+#[derive(Clone, Default)]
+pub struct ToolRegistry {
+    tools: BTreeMap<String, Arc<dyn Tool>>,
+    /// The tools' specs, in name order: the same in every request.
+    specs: Arc<[ToolSpec]>,
+}
+
+impl std::fmt::Debug for ToolRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.tools.keys()).finish()
+    }
+}
+
+impl ToolRegistry {
+    /// The built-in tools.
+    #[must_use]
+    pub fn builtin() -> Self {
+        let mut registry = Self::default();
+        registry.register(Arc::new(CurrentTime));
+        registry.register(Arc::new(super::action_card_tool::SendActionCard));
+        registry
+    }
+
+    /// The built-in tools plus `send_image` and `send_file`, sending through `sender`.
+    #[must_use]
+    pub fn with_media(sender: Arc<dyn MediaSender>) -> Self {
+        let mut registry = Self::builtin();
+        registry.register(Arc::new(super::media_tools::SendMedia::image(Arc::clone(
+            &sender,
+        ))));
+        registry.register(Arc::new(super::media_tools::SendMedia::file(sender)));
+        registry
+    }
+
+    /// Adds `cron_create`, `cron_list` and `cron_cancel`.
+    pub fn register_cron(&mut self, cron: super::cron_tools::CronTools) {
+        for tool in cron.tools() {
+            self.register(tool);
+        }
+    }
+
+    /// Adds (or replaces) a tool.
+    pub fn register(&mut self, tool: Arc<dyn Tool>) {
+        self.tools.insert(tool.spec().name, tool);
+        self.specs = self.tools.values().map(|t| t.spec()).collect();
+    }
+
+    /// Specs of every tool, for the request (built once, when tools are registered).
+    #[must_use]
+    pub fn specs(&self) -> Arc<[ToolSpec]> {
+        Arc::clone(&self.specs)
+    }
+
+    /// Whether the named tool sends media (unknown names do not).
+    #[must_use]
+    pub fn sends_media(&self, name: &str) -> bool {
+        self.tools.get(name).is_some_and(|t| t.sends_media())
+    }
+
+    /// Runs the named tool; an unknown name is reported to the model, not raised.
+    pub async fn call(&self, name: &str, arguments: &str, context: &ToolContext) -> String {
+        match self.tools.get(name) {
+            Some(tool) => match tool.call(arguments, context).await {
+                Ok(result) => result,
+                Err(message) => json!({ "error": message }).to_string(),
+            },
+            None => json!({ "error": format!("no tool named {name:?}; available: {:?}", self.tools.keys()) })
+                .to_string(),
+        }
+    }
+}
+
+/// `get_time`: the current date and time in China Standard Time (UTC+8), DingTalk's home zone.
+struct CurrentTime;
+
+#[async_trait]
+impl Tool for CurrentTime {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "get_time".into(),
+            description: "Current date and time in China Standard Time (UTC+8).".into(),
+            parameters: json!({ "type": "object", "properties": {} }),
+        }
+    }
+
+    async fn call(&self, _arguments: &str, _context: &ToolContext) -> Result<String, String> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| format!("system clock is before 1970: {e}"))?;
+        Ok(Value::String(format_cst(now.as_secs())).to_string())
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS +08:00` for a Unix time (civil-from-days, proleptic Gregorian).
+fn format_cst(unix_secs: u64) -> String {
+    let secs = unix_secs + 8 * 3600;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let z = i64::try_from(days).unwrap_or(0) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} +08:00",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_china_standard_time() {
+        assert_eq!(format_cst(0), "1970-01-01 08:00:00 +08:00");
+        assert_eq!(format_cst(1_767_225_600), "2026-01-01 08:00:00 +08:00");
+        assert_eq!(format_cst(1_709_164_800), "2024-02-29 08:00:00 +08:00");
+    }
+
+    #[tokio::test]
+    async fn unknown_tools_are_reported_to_the_model() {
+        let registry = ToolRegistry::builtin();
+        let out = registry.call("nope", "{}", &ToolContext::default()).await;
+        assert!(out.contains("no tool named") && out.contains("get_time"));
+        assert!(out.contains("send_action_card"));
+        let time = registry.call("get_time", "{}", &ToolContext::default()).await;
+        assert!(time.contains("+08:00"));
+    }
+}

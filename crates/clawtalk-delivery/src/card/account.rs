@@ -1,0 +1,367 @@
+//! Per-account card machinery: the API client, the shared budget, the degrade switch, and
+//! the three calls every card makes, each retried through `QpsLimit` the same way.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use dingtalk::api::OpenApiClient;
+use dingtalk::ids::{ConversationId, OutTrackId, RobotCode, StaffId};
+use dingtalk::model::outbound::{
+    CardData, CreateAndDeliverRequest, StreamingUpdateRequest, UpdateCardRequest,
+};
+use dingtalk::{ApiErrorKind, Error as ApiCallError};
+use tokio::time::Instant;
+
+use super::budget::{CardApi, CardBudget};
+use clawtalk_config::CardSettings;
+
+/// Where a card goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CardSpace {
+    /// A group (`IM_GROUP`, the open conversation id).
+    Group(ConversationId),
+    /// The bot's DM with a user (`IM_ROBOT`, the staff id).
+    Dm(StaffId),
+}
+
+impl CardSpace {
+    /// The conversation id recorded with the card.
+    #[must_use]
+    pub fn conversation(&self) -> &str {
+        match self {
+            Self::Group(id) => id.as_str(),
+            Self::Dm(id) => id.as_str(),
+        }
+    }
+}
+
+/// An AI card's `flowStatus`, which its template draws the card's state from. Values from
+/// `AICardStatus` in open-dingtalk/dingtalk-stream-sdk-python `dingtalk_stream/card_replier.py`
+/// (1 processing and 4 executing are not used here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowStatus {
+    /// "2": the answer is being written.
+    Inputting,
+    /// "3": the answer is complete.
+    Finished,
+    /// "5": the turn failed, was stopped, or was cut off.
+    Failed,
+}
+
+impl FlowStatus {
+    /// The value DingTalk expects (a string variable).
+    #[must_use]
+    pub fn value(self) -> &'static str {
+        match self {
+            Self::Inputting => "2",
+            Self::Finished => "3",
+            Self::Failed => "5",
+        }
+    }
+
+    /// How a card ends: failed or finished.
+    #[must_use]
+    pub fn closing(failed: bool) -> Self {
+        if failed { Self::Failed } else { Self::Finished }
+    }
+}
+
+/// Attempts for a call that must land (create, finalize): QPS pauses are a second each.
+const MUST_LAND_ATTEMPTS: u32 = 8;
+
+/// One account's cards.
+pub struct CardAccount {
+    api: OpenApiClient,
+    robot_code: RobotCode,
+    /// The budget every conversation of this app shares.
+    pub budget: CardBudget,
+    /// Template, pacing and size.
+    pub settings: CardSettings,
+    degraded_until: Mutex<Option<Instant>>,
+    calls: AtomicU64,
+    first_text: Mutex<Vec<Duration>>,
+}
+
+/// Figures of one account's cards.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CardStats {
+    /// API calls since start.
+    pub calls: u64,
+    /// `QpsLimit` answers since start.
+    pub qps_limits: u64,
+    /// Model's first answer token → that text shown in the card, per card (the latest
+    /// [`FIRST_TEXT_SAMPLES`]).
+    pub first_text: Vec<Duration>,
+}
+
+/// Latency samples kept for [`CardStats::first_text`].
+pub const FIRST_TEXT_SAMPLES: usize = 10_000;
+
+impl std::fmt::Debug for CardAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CardAccount")
+            .field("robot_code", &self.robot_code)
+            .field("calls", &self.calls())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CardAccount {
+    /// Cards of the app behind `api`.
+    #[must_use]
+    pub fn new(api: OpenApiClient, robot_code: RobotCode, settings: CardSettings) -> Self {
+        Self {
+            budget: CardBudget::new(settings.qps),
+            api,
+            robot_code,
+            settings,
+            degraded_until: Mutex::new(None),
+            calls: AtomicU64::new(0),
+            first_text: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Makes the card budget also count in `store`'s shared budget (other replicas on the same
+    /// app take from it too); `None` keeps it in this process.
+    #[must_use]
+    pub fn with_shared_budget(
+        mut self,
+        store: Option<std::sync::Arc<dyn clawtalk_store::RateBudgetStore>>,
+    ) -> Self {
+        let app = self.robot_code.as_str().to_owned();
+        self.budget = self.budget.with_shared(&app, store);
+        self
+    }
+
+    /// Card API calls made since start (every attempt counts: DingTalk bills them).
+    #[must_use]
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Notes how long the first answer text of a card took to show.
+    pub fn record_first_text(&self, latency: Duration) {
+        if let Ok(mut samples) = self.first_text.lock() {
+            if samples.len() == FIRST_TEXT_SAMPLES {
+                samples.remove(0);
+            }
+            samples.push(latency);
+        }
+    }
+
+    /// Calls, `QpsLimit` answers and first-text latencies so far.
+    #[must_use]
+    pub fn stats(&self) -> CardStats {
+        CardStats {
+            calls: self.calls(),
+            qps_limits: self.budget.qps_hits(),
+            first_text: self.first_text.lock().map(|s| s.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// False while replies fall back to markdown after a card permission error.
+    #[must_use]
+    pub fn usable(&self) -> bool {
+        self.degraded_until
+            .lock()
+            .map_or(true, |until| until.is_none_or(|u| Instant::now() >= u))
+    }
+
+    /// Falls back to markdown for the configured time, saying why once in the log.
+    pub fn degrade(&self, error: &ApiCallError) {
+        let permission = error
+            .api()
+            .and_then(|e| e.permission.clone())
+            .unwrap_or_else(|| "Card.Instance.Write / Card.Streaming.Write".to_owned());
+        tracing::warn!(
+            robot_code = %self.robot_code,
+            %permission,
+            minutes = self.settings.degrade.as_secs() / 60,
+            "AI card permission missing: replying in markdown instead; grant `{permission}` to the app in the DingTalk developer console"
+        );
+        if let Ok(mut until) = self.degraded_until.lock() {
+            *until = Some(Instant::now() + self.settings.degrade);
+        }
+    }
+
+    /// Creates and delivers a card showing `content`.
+    pub async fn create(
+        &self,
+        out_track_id: &str,
+        space: &CardSpace,
+        content: &str,
+        turn_calls: &AtomicU32,
+    ) -> Result<(), ApiCallError> {
+        let id = OutTrackId::new(out_track_id);
+        let template = self.settings.template_id.clone();
+        let request = match space {
+            CardSpace::Group(cid) => {
+                CreateAndDeliverRequest::group(template, id, self.robot_code.clone(), cid)
+            }
+            CardSpace::Dm(user) => {
+                CreateAndDeliverRequest::robot_dm(template, id, self.robot_code.clone(), user)
+            }
+        }
+        .param(self.settings.content_key.clone(), content)
+        .param("flowStatus", FlowStatus::Inputting.value());
+        self.must_land(CardApi::Create, turn_calls, || {
+            self.api.create_and_deliver_card(&request)
+        })
+        .await
+        .map(drop)
+    }
+
+    /// One intermediate update, only if the shared budget has a permit now (or, with
+    /// `wait`, once it has one: the first text of a card should not lose the race to cards
+    /// that already show some). `Ok(false)` = skipped; the caller tries again later with
+    /// newer text.
+    pub async fn try_stream(
+        &self,
+        out_track_id: &str,
+        content: &str,
+        wait: bool,
+        turn_calls: &AtomicU32,
+    ) -> Result<bool, ApiCallError> {
+        if wait {
+            self.budget.acquire(CardApi::Stream).await;
+        } else if !self.budget.try_acquire(CardApi::Stream).await {
+            return Ok(false);
+        }
+        let request = self.stream_request(out_track_id, content);
+        self.count(turn_calls);
+        match self.api.stream_card(&request).await {
+            Ok(()) => Ok(true),
+            Err(e) if is_qps(&e) => {
+                self.budget.on_qps_limit();
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The closing updates: the exact final content (`isFinalize`, and `isError` when the
+    /// turn failed) on the streaming call, then the card's `flowStatus` set to finished or
+    /// failed. The streaming flags alone leave AI card templates showing "typing":
+    /// DingTalk's own `AICardReplier.finish`/`fail` (open-dingtalk/dingtalk-stream-sdk-python,
+    /// `dingtalk_stream/card_replier.py`) and the OpenClaw DingTalk plugin's `finishAICard`
+    /// (soimy/openclaw-channel-dingtalk) end every card with an instance update of
+    /// `flowStatus` 3 (finished) or 5 (failed).
+    pub async fn finalize(
+        &self,
+        out_track_id: &str,
+        content: &str,
+        failed: bool,
+        turn_calls: &AtomicU32,
+    ) -> Result<(), ApiCallError> {
+        let mut request = self.stream_request(out_track_id, content).finalize();
+        if failed {
+            request = request.error();
+        }
+        self.must_land(CardApi::Stream, turn_calls, || self.api.stream_card(&request))
+            .await?;
+        // The card shows the whole answer now; a status that will not land is worth a
+        // warning, not the answer sent a second time as a message.
+        let status = FlowStatus::closing(failed);
+        if let Err(error) = self.set_flow(out_track_id, None, status, turn_calls).await {
+            tracing::warn!(%error, %out_track_id, flow_status = status.value(), "AI card shows its final text but its state could not be set; its template may keep showing it in progress");
+        }
+        Ok(())
+    }
+
+    /// Re-applies the final content of a card that may already be finalized (after a crash):
+    /// a variable update is legal on a finished card, a streaming update is not.
+    pub async fn settle(
+        &self,
+        out_track_id: &str,
+        content: &str,
+        failed: bool,
+        turn_calls: &AtomicU32,
+    ) -> Result<(), ApiCallError> {
+        self.set_flow(
+            out_track_id,
+            Some(content),
+            FlowStatus::closing(failed),
+            turn_calls,
+        )
+        .await
+    }
+
+    /// Marks a card failed without touching its content: for a card whose final update did
+    /// not land, whose text goes out as a message instead.
+    pub async fn mark_failed(&self, out_track_id: &str, turn_calls: &AtomicU32) -> Result<(), ApiCallError> {
+        self.set_flow(out_track_id, None, FlowStatus::Failed, turn_calls)
+            .await
+    }
+
+    /// A variable update (merged by key) of `flowStatus`, and of the content when given.
+    async fn set_flow(
+        &self,
+        out_track_id: &str,
+        content: Option<&str>,
+        status: FlowStatus,
+        turn_calls: &AtomicU32,
+    ) -> Result<(), ApiCallError> {
+        let mut data = CardData::default();
+        if let Some(content) = content {
+            data.card_param_map
+                .insert(self.settings.content_key.clone(), content.to_owned());
+        }
+        data.card_param_map
+            .insert("flowStatus".to_owned(), status.value().to_owned());
+        let request = UpdateCardRequest::merge(OutTrackId::new(out_track_id), data);
+        self.must_land(CardApi::Update, turn_calls, || self.api.update_card(&request))
+            .await
+    }
+
+    fn stream_request(&self, out_track_id: &str, content: &str) -> StreamingUpdateRequest {
+        StreamingUpdateRequest::full(
+            OutTrackId::new(out_track_id),
+            self.settings.content_key.clone(),
+            content,
+        )
+    }
+
+    /// Waits for a permit and calls, again after each `QpsLimit` or transient failure.
+    fn count(&self, turn_calls: &AtomicU32) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        turn_calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    async fn must_land<T, F, Fut>(
+        &self,
+        api: CardApi,
+        turn_calls: &AtomicU32,
+        call: F,
+    ) -> Result<T, ApiCallError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiCallError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.budget.acquire(api).await;
+            self.count(turn_calls);
+            match call().await {
+                Ok(value) => return Ok(value),
+                Err(e) if attempt < MUST_LAND_ATTEMPTS && is_qps(&e) => self.budget.on_qps_limit(),
+                Err(e) if attempt < MUST_LAND_ATTEMPTS && e.is_retryable() => {
+                    let pause = e.retry_after().unwrap_or(Duration::from_millis(500));
+                    tokio::time::sleep(pause * attempt).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+fn is_qps(error: &ApiCallError) -> bool {
+    error.kind() == Some(ApiErrorKind::QpsLimited)
+}
+
+/// True when the error means cards cannot work for this app at all (not just now).
+#[must_use]
+pub fn is_permission_error(error: &ApiCallError) -> bool {
+    error.kind() == Some(ApiErrorKind::PermissionMissing)
+}

@@ -1,0 +1,400 @@
+//! Scheduled tasks in the gateway: claim the due ones, turn each run into a stored turn of
+//! the task's agent (or a missed-run notice), and record how each run ended.
+//!
+//! Exactly once: a due task is claimed under a lease with one atomic `UPDATE … RETURNING`,
+//! so of several gateways on one store only one fires it; the run is then written to the
+//! inbox under the key `cron:<task>:<due time>`, deduplicated like a DingTalk message, so a
+//! gateway that takes over a lapsed lease cannot queue the same run again. From there the
+//! ordinary turn and outbox machinery answers, and sends each part once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::bail;
+use dingtalk::ids::{ConversationId, MsgId, RobotCode, StaffId};
+
+use super::ingest::{Stored, persist};
+use super::{Shared, decide, now_ms};
+use clawtalk_agent::cron::Schedule;
+use clawtalk_agent::cron::due::{self, Action};
+use clawtalk_agent::cron::request::next_run_text;
+use clawtalk_agent::cron::schedule::local;
+use clawtalk_config::routing;
+use clawtalk_config::{AgentLimits, DingTalkAccount};
+use clawtalk_core::inbound::{ChatKind, CronTurn, CronWebhook, GatewayOrigin, InboundMessage, Transport};
+use clawtalk_store::{CronFired, CronRunStatus, CronTarget, CronTask, CronTaskId, InboundId, InboundStatus};
+
+/// Longest sleep between looks at the store: tasks added by the CLI or another gateway, and
+/// `run-now` requests, are seen within this.
+const POLL: Duration = Duration::from_secs(5);
+/// Tasks claimed per look.
+const CLAIM_BATCH: u32 = 16;
+
+/// Fires due tasks until shutdown.
+pub(crate) async fn run(shared: Arc<Shared>) {
+    loop {
+        fire_due(&shared).await;
+        let wait = until_next(&shared).await;
+        tokio::select! {
+            () = shared.shutdown.cancelled() => break,
+            () = shared.cron_wake.notified() => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+async fn until_next(shared: &Shared) -> Duration {
+    let now = now_ms();
+    match shared.store.cron_next_due(now).await {
+        Ok(Some(at)) => {
+            Duration::from_millis(u64::try_from(at - now).unwrap_or(0)).clamp(Duration::from_millis(20), POLL)
+        }
+        Ok(None) => POLL,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the next scheduled task");
+            POLL
+        }
+    }
+}
+
+async fn fire_due(shared: &Arc<Shared>) {
+    let now = now_ms();
+    let tasks = match shared
+        .store
+        .cron_claim_due(&shared.me, shared.lease_ms(), CLAIM_BATCH, now)
+        .await
+    {
+        Ok(tasks) => tasks,
+        Err(error) => return tracing::error!(%error, "cannot claim due scheduled tasks"),
+    };
+    for task in tasks {
+        if let Err(error) = fire(shared, &task, now).await {
+            tracing::error!(task = task.id, error = %format!("{error:#}"), "could not start a scheduled run; it is retried when its lease lapses");
+        }
+    }
+}
+
+async fn fire(shared: &Arc<Shared>, task: &CronTask, now: i64) -> anyhow::Result<()> {
+    let schedule = match Schedule::stored(task.spec.kind, &task.spec.schedule, &task.spec.timezone) {
+        Ok(schedule) => schedule,
+        Err(error) => {
+            // Edited by hand or written by another version: stop it rather than retry forever.
+            let error = format!("the stored schedule is unusable: {error}");
+            record(shared, task.id, CronRunStatus::Failed, Some(&error)).await;
+            let stop = CronFired {
+                next_run_at_ms: None,
+                served_request_ms: task.run_requested_at_ms,
+                ran: false,
+            };
+            shared
+                .store
+                .cron_fired(task.id, &shared.me, stop, now_ms())
+                .await?;
+            return Ok(());
+        }
+    };
+    let min_gap = shared
+        .config
+        .agent(&task.spec.agent_id)
+        .map_or_else(AgentLimits::default, |a| a.limits)
+        .cron_min_interval;
+    let min_gap_ms = i64::try_from(min_gap.as_millis()).unwrap_or(i64::MAX);
+    let plan = due::plan(
+        &schedule,
+        task.next_run_at_ms,
+        task.run_requested_at_ms,
+        now,
+        min_gap_ms,
+    );
+    match plan.action {
+        Action::Run { due_ms } => {
+            let text = prompt_for(task, &schedule, due_ms);
+            queue(shared, task, due_ms, text, false).await?;
+        }
+        Action::Missed { due_ms } => {
+            tracing::info!(task = task.id, due = %local(due_ms, schedule.tz()), "scheduled run missed (no gateway was running); telling its target");
+            let error = format!(
+                "the run at {} was missed: no gateway was running",
+                local(due_ms, schedule.tz())
+            );
+            record(shared, task.id, CronRunStatus::Missed, Some(&error)).await;
+            let text = missed_notice(task, &schedule, due_ms, plan.next_run_at_ms);
+            queue(shared, task, due_ms, text, true).await?;
+        }
+        Action::Nothing => {}
+    }
+    let fired = CronFired {
+        next_run_at_ms: plan.next_run_at_ms,
+        served_request_ms: plan.served_request_ms,
+        ran: matches!(plan.action, Action::Run { .. }),
+    };
+    if !shared
+        .store
+        .cron_fired(task.id, &shared.me, fired, now_ms())
+        .await?
+    {
+        tracing::warn!(
+            task = task.id,
+            "lost a scheduled task's lease while firing it; its run key keeps the run from repeating"
+        );
+    }
+    Ok(())
+}
+
+/// Stores the run (or notice) as a turn and settles it; a run already stored by an earlier
+/// claimer is left to that one.
+async fn queue(
+    shared: &Arc<Shared>,
+    task: &CronTask,
+    due_ms: i64,
+    text: String,
+    notice: bool,
+) -> anyhow::Result<()> {
+    let Some(account) = shared.config.account(&task.spec.account_id).filter(|a| a.enabled) else {
+        let error = format!(
+            "account {:?} is not configured or not enabled; add it back or cancel the task",
+            task.spec.account_id
+        );
+        tracing::warn!(task = task.id, %error, "scheduled task skipped");
+        record(shared, task.id, CronRunStatus::Failed, Some(&error)).await;
+        return Ok(());
+    };
+    let inbound = inbound_for(account, task, due_ms, text, notice);
+    let route = routing::route(&shared.config, account, &inbound, &[]);
+    match persist(shared, account, &inbound, &route).await {
+        Stored::New(id) => {
+            tracing::info!(task = task.id, inbound = ?id, agent = %route.agent_id, target = ?task.spec.target, notice, "scheduled run queued");
+            decide::decide(shared, account, id, &inbound, &route).await;
+            Ok(())
+        }
+        Stored::Duplicate => Ok(()),
+        Stored::Failed => bail!("the run could not be stored"),
+    }
+}
+
+/// A run as a turn: a DM to the user, a post in the group, or a post through the webhook.
+fn inbound_for(
+    account: &DingTalkAccount,
+    task: &CronTask,
+    due_ms: i64,
+    text: String,
+    notice: bool,
+) -> InboundMessage {
+    let (chat, conversation_id, staff_id, webhook) = match &task.spec.target {
+        CronTarget::User(id) => (
+            ChatKind::Direct,
+            String::new(),
+            Some(StaffId::new(id.clone())),
+            None,
+        ),
+        CronTarget::Group(cid) => (ChatKind::Group, cid.clone(), None, None),
+        CronTarget::Webhook { url, secret } => (
+            ChatKind::Group,
+            String::new(),
+            None,
+            Some(CronWebhook {
+                url: url.clone(),
+                secret: secret.clone(),
+            }),
+        ),
+    };
+    InboundMessage {
+        cron: Some(CronTurn {
+            task_id: task.id,
+            agent_id: task.spec.agent_id.clone(),
+            name: task.spec.name.clone(),
+            webhook,
+            notice,
+        }),
+        ..InboundMessage::gateway_originated(GatewayOrigin {
+            account_id: account.id.clone(),
+            transport: Transport::Scheduler,
+            robot_code: RobotCode::new(account.robot_code.clone()),
+            msg_id: MsgId::new(run_key(task.id, due_ms)),
+            conversation_id: ConversationId::new(conversation_id),
+            chat,
+            staff_id,
+            text,
+            created_at_ms: due_ms,
+            msgtype: "cron".to_owned(),
+        })
+    }
+}
+
+/// The inbox key of one run: the same for every gateway that fires it.
+fn run_key(task: CronTaskId, due_ms: i64) -> String {
+    format!("cron:{task}:{due_ms}")
+}
+
+/// What the agent is asked at a run.
+fn prompt_for(task: &CronTask, schedule: &Schedule, due_ms: i64) -> String {
+    format!(
+        "[Scheduled task #{} \"{}\", run for {} ({})]\n{}\n\n(Your answer is posted as is to {}; \
+         give the result itself, there is nobody to answer follow-up questions.)",
+        task.id,
+        task.spec.name,
+        local(due_ms, schedule.tz()),
+        schedule.tz().name(),
+        task.spec.prompt,
+        task.spec.target.describe(),
+    )
+}
+
+fn missed_notice(task: &CronTask, schedule: &Schedule, due_ms: i64, next: Option<i64>) -> String {
+    let at = local(due_ms, schedule.tz());
+    let next = next_run_text(schedule, next);
+    let name = &task.spec.name;
+    format!(
+        "⏰ 定时任务「{name}」错过了 {at} 的运行（当时网关未运行），已跳过。下次运行：{next}。\n\
+         Scheduled task \"{name}\" missed its run at {at} (the gateway was not running) and skipped it. Next run: {next}."
+    )
+}
+
+/// The failure notice of a scheduled run: which task failed, then why.
+pub(crate) fn failure_notice(inbound: &InboundMessage, reason: &str) -> String {
+    match &inbound.cron {
+        Some(cron) => format!(
+            "⚠️ 定时任务「{0}」执行失败。 Scheduled task \"{0}\" failed.\n\n{reason}",
+            cron.name
+        ),
+        None => reason.to_owned(),
+    }
+}
+
+/// After a turn of a scheduled run: records on the task how it went. `error` is the turn's
+/// own failure (typically the delivery); otherwise the inbox row says.
+pub(crate) async fn record_outcome(
+    shared: &Arc<Shared>,
+    task: CronTaskId,
+    inbound: InboundId,
+    error: Option<&anyhow::Error>,
+) {
+    let (status, detail) = match error {
+        Some(error) => (CronRunStatus::Failed, Some(format!("{error:#}"))),
+        None => match shared.store.inbound(inbound).await {
+            Ok(Some(row)) => match row.status {
+                InboundStatus::Replied => (CronRunStatus::Ok, None),
+                InboundStatus::Failed => (
+                    CronRunStatus::Failed,
+                    Some(row.error.unwrap_or_else(|| "the run failed".to_owned())),
+                ),
+                InboundStatus::Cancelled => (CronRunStatus::Failed, Some("the run was stopped".to_owned())),
+                // Not ours any more (lease lost): whoever finishes it records it.
+                _ => return,
+            },
+            Ok(None) => return,
+            Err(error) => return tracing::warn!(task, %error, "cannot read a scheduled run's outcome"),
+        },
+    };
+    record(shared, task, status, detail.as_deref()).await;
+}
+
+async fn record(shared: &Shared, task: CronTaskId, status: CronRunStatus, error: Option<&str>) {
+    if let Err(e) = shared
+        .store
+        .cron_record_result(task, status, error, now_ms())
+        .await
+    {
+        tracing::warn!(task, error = %e, "cannot record a scheduled run's outcome");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clawtalk_config::test_support::config;
+    use clawtalk_delivery::{Body, OutboundMessage, Target};
+    use clawtalk_store::{CronKind, CronStatus, NewCronTask};
+
+    fn task(target: CronTarget) -> CronTask {
+        CronTask {
+            id: 7,
+            spec: NewCronTask {
+                account_id: "default".into(),
+                agent_id: "main".into(),
+                name: "weather".into(),
+                prompt: "Beijing weather".into(),
+                kind: CronKind::Cron,
+                schedule: "0 9 * * *".into(),
+                timezone: "Asia/Shanghai".into(),
+                target,
+                created_by: None,
+                origin: None,
+                next_run_at_ms: 0,
+            },
+            status: CronStatus::Active,
+            next_run_at_ms: Some(0),
+            run_requested_at_ms: None,
+            lease: None,
+            runs: 0,
+            last_run_at_ms: None,
+            last_status: None,
+            last_error: None,
+            created_at_ms: 0,
+            updated_at_ms: 0,
+        }
+    }
+
+    const CONFIG: &str = r#"{ agents: { list: [ { id: "main", model: "deepseek/deepseek-chat" } ] },
+        channels: { dingtalk: { clientId: "dingbot", clientSecret: "s" } } }"#;
+
+    #[test]
+    fn a_webhook_run_is_its_own_session_and_answers_through_the_robot() {
+        let cfg = config(CONFIG);
+        let account = &cfg.accounts[0];
+        let target = CronTarget::Webhook {
+            url: "https://oapi.dingtalk.com/robot/send?access_token=tok-hidden".into(),
+            secret: Some("SEChidden".into()),
+        };
+        let inbound = inbound_for(account, &task(target), 1_000, "run".into(), false);
+        assert_eq!(inbound.msg_id.as_str(), "cron:7:1000");
+        let route = routing::route(&cfg, account, &inbound, &[]);
+        assert_eq!(route.session_key, "agent:main:dingtalk:default:cron:7");
+        let reply = OutboundMessage::reply_to(&inbound, Body::text("sunny"), "k");
+        let Target::CustomRobot { webhook, secret, .. } = &reply.target else {
+            panic!("{reply:?}");
+        };
+        assert!(webhook.as_str().contains("tok-hidden"));
+        assert_eq!(secret.as_ref().map(|s| s.expose()), Some("SEChidden"));
+        assert!(matches!(
+            Target::for_inbound(&inbound),
+            Some(Target::CustomRobot { .. })
+        ));
+        for shown in [format!("{inbound:?}"), format!("{reply:?}")] {
+            assert!(
+                !shown.contains("tok-hidden") && !shown.contains("SEChidden"),
+                "{shown}"
+            );
+        }
+        assert!(failure_notice(&inbound, "model down").starts_with("⚠️ 定时任务「weather」执行失败。"));
+    }
+
+    #[test]
+    fn dm_and_group_runs_go_to_the_user_and_the_group() {
+        let cfg = config(CONFIG);
+        let account = &cfg.accounts[0];
+        let dm = inbound_for(
+            account,
+            &task(CronTarget::User("0312".into())),
+            5,
+            "x".into(),
+            false,
+        );
+        let reply = OutboundMessage::reply_to(&dm, Body::text("x"), "k");
+        assert_eq!(reply.target, Target::User(dingtalk::ids::StaffId::new("0312")));
+        let group = inbound_for(
+            account,
+            &task(CronTarget::Group("cidG==".into())),
+            5,
+            "x".into(),
+            true,
+        );
+        let reply = OutboundMessage::reply_to(&group, Body::text("x"), "k");
+        assert_eq!(reply.target, Target::Group(ConversationId::new("cidG==")));
+        assert!(group.cron.as_ref().is_some_and(|c| c.notice));
+        assert_eq!(
+            failure_notice(&clawtalk_config::test_support::dm("default", "u", "x"), "why"),
+            "why"
+        );
+    }
+}

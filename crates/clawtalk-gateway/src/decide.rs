@@ -1,0 +1,152 @@
+//! What happens to a stored message: policy, pairing, chat commands, or the agent's queue.
+
+use std::sync::Arc;
+
+use super::scheduler::Wake;
+use super::{Shared, now_ms, reply};
+use clawtalk_config::DingTalkAccount;
+use clawtalk_config::policy::{self, Verdict};
+use clawtalk_config::routing::Route;
+use clawtalk_core::commands::{self, ChatCommand};
+use clawtalk_core::inbound::InboundMessage;
+use clawtalk_store::{CancelScope, Dispatch, InboundId, PairingOutcome, PairingPolicy};
+
+/// Settles a freshly stored (`received`) message. Errors are logged; the row stays
+/// `received` and the scheduler's sweep decides it again a lease later.
+pub(crate) async fn decide(
+    shared: &Arc<Shared>,
+    account: &DingTalkAccount,
+    id: InboundId,
+    inbound: &InboundMessage,
+    route: &Route,
+) {
+    if let Err(error) = try_decide(shared, account, id, inbound, route).await {
+        tracing::error!(inbound = ?id, account = %account.id, error = %format!("{error:#}"), "could not settle a message; it will be retried in a lease period");
+    }
+}
+
+async fn try_decide(
+    shared: &Arc<Shared>,
+    account: &DingTalkAccount,
+    id: InboundId,
+    inbound: &InboundMessage,
+    route: &Route,
+) -> anyhow::Result<()> {
+    // Approval events come from DingTalk itself, not from a user, and scheduled runs were
+    // allowed when their task was created: no policy, no commands.
+    if inbound.cron.as_ref().is_some_and(|c| c.notice) {
+        return answer(shared, id, inbound, route, inbound.text.clone()).await;
+    }
+    if inbound.workflow.is_some() || inbound.cron.is_some() {
+        return queue(shared, id, route).await;
+    }
+    let store = &shared.store;
+    let sender = inbound.sender.key().unwrap_or_default().to_owned();
+    let approved = account.dm_policy == clawtalk_config::DmPolicy::Pairing
+        && !sender.is_empty()
+        && store.is_approved(&account.id, &sender).await?;
+    match policy::evaluate(account, inbound, approved) {
+        Verdict::Allow => {}
+        Verdict::Ignore(reason) => {
+            tracing::info!(inbound = ?id, account = %account.id, reason, "message ignored");
+            store.dispatch_inbound(id, Dispatch::Ignore, now_ms()).await?;
+            settled(shared, route);
+            return Ok(());
+        }
+        Verdict::Refuse(text) => return answer(shared, id, inbound, route, text).await,
+        Verdict::NeedsPairing => {
+            let outcome = store
+                .pairing_request(
+                    &account.id,
+                    &sender,
+                    &inbound.sender.nick,
+                    PairingPolicy::default(),
+                    now_ms(),
+                )
+                .await?;
+            if let PairingOutcome::Created(_) = &outcome {
+                // Who asked, so the operator can tell whom `clawtalk pairing approve` admits.
+                tracing::info!(account = %account.id, %sender, nick = %inbound.sender.nick, "pairing requested");
+            }
+            let text = match outcome {
+                PairingOutcome::Created(request) | PairingOutcome::Existing(request) => {
+                    let minutes = (request.expires_at_ms - now_ms()).max(0) / 60_000;
+                    policy::pairing_reply(&request.code, u64::try_from(minutes).unwrap_or(0).max(1))
+                }
+                PairingOutcome::AlreadyApproved => {
+                    // Approved between the check and the request: handle it as allowed.
+                    return queue(shared, id, route).await;
+                }
+                PairingOutcome::TooManyPending { .. } => "⏳ 当前待处理的配对请求太多，请稍后再试。 \
+                     Too many pairing requests are waiting for the administrator; please try again later."
+                    .to_owned(),
+            };
+            return answer(shared, id, inbound, route, text).await;
+        }
+    }
+    match commands::parse(&inbound.text) {
+        Some(ChatCommand::Stop) => {
+            let cancelled = store
+                .cancel_running(&route.session_key, CancelScope::Running, now_ms())
+                .await?;
+            if let Some(token) = shared
+                .running
+                .lock()
+                .map_err(|_| anyhow::anyhow!("lock poisoned"))?
+                .get(&route.session_key)
+            {
+                token.cancel();
+            }
+            let text = if cancelled.is_empty() {
+                "没有正在进行的回答。 Nothing is running."
+            } else {
+                "⏹ 已停止。 Stopped."
+            };
+            answer(shared, id, inbound, route, text.to_owned()).await
+        }
+        Some(ChatCommand::Reset) => {
+            store.session_reset(&route.session_key, now_ms()).await?;
+            answer(
+                shared,
+                id,
+                inbound,
+                route,
+                "🆕 已开始新对话。 Started a new conversation.".to_owned(),
+            )
+            .await
+        }
+        None => queue(shared, id, route).await,
+    }
+}
+
+async fn queue(shared: &Arc<Shared>, id: InboundId, route: &Route) -> anyhow::Result<()> {
+    shared
+        .store
+        .dispatch_inbound(id, Dispatch::Queue, now_ms())
+        .await?;
+    let _ = shared.wake.send(Wake::Queued(route.session_key.clone()));
+    Ok(())
+}
+
+fn settled(shared: &Arc<Shared>, route: &Route) {
+    let _ = shared.wake.send(Wake::Settled(route.session_key.clone()));
+}
+
+/// Replies directly (no agent) and settles the message.
+async fn answer(
+    shared: &Arc<Shared>,
+    id: InboundId,
+    inbound: &InboundMessage,
+    route: &Route,
+    text: String,
+) -> anyhow::Result<()> {
+    let outcome = reply::send(shared, id, inbound, &text).await;
+    let dispatch = if outcome.is_ok() {
+        Dispatch::Replied
+    } else {
+        Dispatch::Failed
+    };
+    shared.store.dispatch_inbound(id, dispatch, now_ms()).await?;
+    settled(shared, route);
+    outcome
+}

@@ -1,0 +1,257 @@
+//! HTTP mode: DingTalk POSTs to `gateway.bind:gateway.port`.
+//!
+//! - `POST /webhooks/dingtalk/<accountId>` for every account in `mode: "http"`, with
+//!   `token` + `aesKey`, or a custom robot with `outgoingToken` (its Outgoing callbacks); `POST /webhooks/dingtalk` for the default one (the account named
+//!   `default`, else the only such account).
+//! - A request with `msg_signature` (or `signature`) in its query is an encrypted event push
+//!   ([`push`]); one with `timestamp` and `sign` headers is a bot message callback
+//!   ([`callback`]). Both are stored before the 200 goes out, like a Stream frame before its ACK.
+
+mod callback;
+mod push;
+mod replay;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use dingtalk::crypto::EventCrypto;
+
+use super::Shared;
+use super::routes::{Access, RouteTable, router_of};
+use clawtalk_config::{ConnectionMode, DingTalkAccount};
+
+/// Path prefix of every DingTalk webhook.
+pub(crate) const WEBHOOK_PATH: &str = "/webhooks/dingtalk";
+/// The webhook of one account, by id.
+const NAMED_WEBHOOK_PATH: &str = "/webhooks/dingtalk/{account}";
+
+/// Largest webhook body read: DingTalk's bot messages and event pushes are a few KiB (media
+/// arrive as download codes, never inline), so anything near this is not DingTalk's and
+/// reading it would only cost memory. Bigger bodies get 413 before any handler runs.
+pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What the listener knows about one account.
+struct Endpoint {
+    account: Arc<DingTalkAccount>,
+    /// Set when the account has `token` + `aesKey`.
+    crypto: Option<EventCrypto>,
+}
+
+pub(crate) struct Webhooks {
+    shared: Arc<Shared>,
+    endpoints: HashMap<String, Endpoint>,
+    /// Served at the bare [`WEBHOOK_PATH`].
+    default: Option<String>,
+}
+
+type St = State<Arc<Webhooks>>;
+
+/// Whether an account needs the listener.
+pub(crate) fn serves(account: &DingTalkAccount) -> bool {
+    account.mode == ConnectionMode::Http || account.event_push.is_some() || outgoing_token(account).is_some()
+}
+
+/// The key a custom robot's Outgoing callbacks are signed with, when it has the mechanism on.
+pub(crate) fn outgoing_token(account: &DingTalkAccount) -> Option<&dingtalk::Secret> {
+    account
+        .custom_robot
+        .as_ref()
+        .filter(|_| account.mode == ConnectionMode::CustomRobot)
+        .and_then(|robot| robot.outgoing_token.as_ref())
+}
+
+/// The webhook routes, when some enabled account receives over HTTP (the listener itself is
+/// `gateway::listen`'s).
+///
+/// # Errors
+/// An account's event crypto cannot be built (validation normally catches that first).
+pub(crate) fn router(shared: &Arc<Shared>) -> anyhow::Result<Option<Router>> {
+    let mut endpoints = HashMap::new();
+    for account in shared.config.enabled_accounts().filter(|a| serves(a)) {
+        let crypto = account
+            .event_push
+            .as_ref()
+            .map(|p| EventCrypto::new(p.token.expose(), p.aes_key.expose(), &account.client_id))
+            .transpose()
+            .with_context(|| format!("account {:?}: token / aesKey", account.id))?;
+        endpoints.insert(
+            account.id.clone(),
+            Endpoint {
+                account: Arc::new(account.clone()),
+                crypto,
+            },
+        );
+    }
+    if endpoints.is_empty() {
+        return Ok(None);
+    }
+    let default = default_account_id(endpoints.keys());
+    let state = Arc::new(Webhooks {
+        shared: Arc::clone(shared),
+        endpoints,
+        default,
+    });
+    Ok(Some(
+        router_of(routes(), Access::Signed, |r| r)
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .with_state(state),
+    ))
+}
+
+/// The webhook routes: DingTalk signs every request, and the handlers check the signature
+/// (they know which account, and so which key and scheme, a request is for).
+pub(crate) fn routes() -> RouteTable<Arc<Webhooks>> {
+    vec![
+        (WEBHOOK_PATH, Access::Signed, post(default_account)),
+        (NAMED_WEBHOOK_PATH, Access::Signed, post(named_account)),
+    ]
+}
+
+/// The account served at the bare [`WEBHOOK_PATH`]: `default`, else the only one.
+fn default_account_id<'a>(ids: impl ExactSizeIterator<Item = &'a String>) -> Option<String> {
+    let ids: Vec<&String> = ids.collect();
+    if ids.iter().any(|id| *id == "default") {
+        Some("default".to_owned())
+    } else if let [only] = ids.as_slice() {
+        Some((*only).clone())
+    } else {
+        None
+    }
+}
+
+/// The webhook paths for the start-up log line, `None` when no account receives over HTTP.
+pub(crate) fn webhook_paths(shared: &Shared) -> Option<String> {
+    let ids: Vec<String> = shared
+        .config
+        .enabled_accounts()
+        .filter(|a| serves(a))
+        .map(|a| a.id.clone())
+        .collect();
+    if ids.is_empty() {
+        return None;
+    }
+    let mut paths: Vec<String> = ids.iter().map(|id| format!("{WEBHOOK_PATH}/{id}")).collect();
+    paths.sort();
+    if let Some(id) = default_account_id(ids.iter()) {
+        paths.insert(0, format!("{WEBHOOK_PATH} ({id})"));
+    }
+    Some(paths.join(", "))
+}
+
+async fn default_account(State(hooks): St, query: RawQuery, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(id) = hooks.default.clone() else {
+        let known: Vec<String> = hooks
+            .endpoints
+            .keys()
+            .map(|id| format!("{WEBHOOK_PATH}/{id}"))
+            .collect();
+        tracing::warn!("webhook for the default account, but no account named \"default\" uses HTTP mode");
+        return refuse(
+            StatusCode::NOT_FOUND,
+            format!("no default HTTP-mode account; use one of: {}", known.join(", ")),
+        );
+    };
+    dispatch(&hooks, &id, query, &headers, body).await
+}
+
+async fn named_account(
+    State(hooks): St,
+    Path(account): Path<String>,
+    query: RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    dispatch(&hooks, &account, query, &headers, body).await
+}
+
+async fn dispatch(
+    hooks: &Arc<Webhooks>,
+    account_id: &str,
+    RawQuery(query): RawQuery,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(endpoint) = hooks.endpoints.get(account_id) else {
+        tracing::warn!(account = %account_id, "webhook for an account that is not configured for HTTP");
+        return refuse(
+            StatusCode::NOT_FOUND,
+            format!("no account {account_id:?} in HTTP mode or with an event subscription"),
+        );
+    };
+    if let Some(refusal) = non_json(headers) {
+        tracing::warn!(account = %account_id, reason = %refusal, "webhook rejected");
+        return refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, refusal);
+    }
+    let query = query.unwrap_or_default();
+    let is_push =
+        url::form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "msg_signature" || k == "signature");
+    if is_push {
+        push::handle(&hooks.shared, endpoint, &query, &body).await
+    } else {
+        callback::handle(&hooks.shared, endpoint, headers, &body).await
+    }
+}
+
+/// Why a body declared as something other than JSON is refused. DingTalk always sends
+/// `application/json`; a request without a `Content-Type` is still read (its body must parse).
+fn non_json(headers: &HeaderMap) -> Option<String> {
+    let declared = headers.get(axum::http::header::CONTENT_TYPE)?;
+    let essence = declared
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    match essence.as_deref() {
+        Some("application/json") => None,
+        Some(other) if other.ends_with("+json") => None,
+        Some(other) => Some(format!(
+            "Content-Type {other:?} is not JSON: DingTalk webhooks carry application/json"
+        )),
+        None => Some("Content-Type is not valid text: DingTalk webhooks carry application/json".into()),
+    }
+}
+
+/// A refusal: the reason is logged by the caller and also sent back (it names no secret).
+fn refuse(status: StatusCode, reason: String) -> Response {
+    (status, reason).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue, header};
+
+    use super::non_json;
+
+    fn typed(value: &[u8]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_bytes(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn only_json_bodies_are_read() {
+        assert_eq!(
+            non_json(&HeaderMap::new()),
+            None,
+            "no Content-Type: the body decides"
+        );
+        assert_eq!(non_json(&typed(b"application/json")), None);
+        assert_eq!(non_json(&typed(b"Application/JSON; charset=utf-8")), None);
+        assert_eq!(non_json(&typed(b"application/vnd.api+json")), None);
+        let refusal = non_json(&typed(b"text/plain")).unwrap();
+        assert!(refusal.contains("\"text/plain\" is not JSON"), "{refusal}");
+        assert!(non_json(&typed(b"application/x-www-form-urlencoded")).is_some());
+        assert!(
+            non_json(&typed(&[0xff, 0xfe]))
+                .unwrap()
+                .contains("not valid text")
+        );
+    }
+}

@@ -1,0 +1,508 @@
+//! One agent turn for one claimed message.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::{HISTORY_LIMIT, Shared, card_reply, cron, decode_inbound, inbound_cap, now_ms, progress, reply};
+use clawtalk_agent::media::extract::ExtractLimits;
+use clawtalk_agent::media::{self, attach, fetch};
+use clawtalk_agent::{ActionCards, Observer, ToolContext, TurnError};
+use clawtalk_config::DingTalkAccount;
+use clawtalk_config::routing;
+use clawtalk_core::inbound::InboundMessage;
+use clawtalk_delivery::card::{CardTurn, plan_fresh};
+use clawtalk_delivery::{ActionCard, Target};
+use clawtalk_llm::{ChatMessage, Role as LlmRole};
+use clawtalk_store::{NewTranscriptEntry, Role, StoreError, StoredInbound, TurnOutcome};
+
+/// A message that keeps failing (or crashing the process) is given up after this many tries.
+const MAX_ATTEMPTS: u32 = 3;
+
+/// Runs a claimed turn to its end; failures are logged and, where possible, told to the user.
+pub(crate) async fn run(shared: &Arc<Shared>, turn: StoredInbound) {
+    let id = turn.id;
+    let started = std::time::Instant::now();
+    let received_at_ms = turn.record.received_at_ms;
+    // Decoded once for the whole turn: the stored payload is the message's full JSON.
+    let inbound = decode_inbound(&turn.record.raw_payload_json);
+    let cron_task = inbound
+        .as_ref()
+        .ok()
+        .and_then(|inbound| inbound.cron.as_ref().map(|c| c.task_id));
+    let result = try_run(shared, turn, inbound).await;
+    match &result {
+        Ok(replied) => {
+            if *replied {
+                let waited = u64::try_from(now_ms() - received_at_ms).unwrap_or(0);
+                shared
+                    .metrics
+                    .reply_latency
+                    .observe(Duration::from_millis(waited));
+            }
+        }
+        Err(error) => {
+            shared.metrics.turns.inc("error");
+            tracing::error!(inbound = ?id, error = %format!("{error:#}"), "turn failed");
+        }
+    }
+    shared.metrics.turn_latency.observe(started.elapsed());
+    if let Some(task) = cron_task {
+        cron::record_outcome(shared, task, id, result.as_ref().err()).await;
+    }
+}
+
+/// True when the turn ended with a reply.
+async fn try_run(
+    shared: &Arc<Shared>,
+    turn: StoredInbound,
+    inbound: anyhow::Result<InboundMessage>,
+) -> anyhow::Result<bool> {
+    let id = turn.id;
+    let inbound = match inbound {
+        Ok(inbound) => inbound,
+        Err(error) => return finish(shared, id, TurnOutcome::Failed(format!("{error:#}"))).await,
+    };
+    // A reclaimed turn whose reply was already planned: send what is left, never ask again.
+    // Only an earlier run of this turn plans its reply, and every claim counts an attempt,
+    // so a first attempt has nothing planned (one read less per message).
+    let planned = if turn.attempts > 1 {
+        shared.store.reply_parts(id).await?
+    } else {
+        Vec::new()
+    };
+    if !planned.is_empty() {
+        let parts = shared
+            .store
+            .plan_reply(id, Vec::new(), &shared.me, shared.lease_ms(), now_ms())
+            .await?;
+        reply::send_planned(shared, &inbound, &parts, true).await?;
+        return finish(shared, id, TurnOutcome::Replied).await;
+    }
+    if turn.attempts > MAX_ATTEMPTS {
+        let error = format!("gave up after {} attempts", turn.attempts);
+        let _ = reply::send(
+            shared,
+            id,
+            &inbound,
+            "⚠️ 这条消息处理多次失败，已放弃。 This message failed repeatedly and was dropped.",
+        )
+        .await;
+        return finish(shared, id, TurnOutcome::Failed(error)).await;
+    }
+
+    let account = shared
+        .config
+        .account(&inbound.account_id)
+        .context("the message's account is no longer configured")?;
+    let key = turn.record.session_key.clone();
+    // The route was settled at ingest (with the sender's departments); the key records it.
+    let agent_id = match routing::agent_of_session_key(&key) {
+        Some(agent) if shared.config.agent(agent).is_some() => agent.to_owned(),
+        _ => routing::route(&shared.config, account, &inbound, &[]).agent_id,
+    };
+    let idle_reset = super::idle_reset_ms(&shared.config);
+    let (opened, history) = shared
+        .store
+        .session_open_with_history(&key, &agent_id, now_ms(), idle_reset, HISTORY_LIMIT)
+        .await?;
+    let history = history
+        .iter()
+        .filter_map(|entry| serde_json::from_str::<ChatMessage>(&entry.content_json).ok())
+        .collect::<Vec<_>>();
+    let media_dir = media::inbound_dir(&shared.config.gateway.state_dir, id);
+    // Only messages with attachments download any (no blocking call on a runtime thread
+    // for the others).
+    let _remove_media = (!inbound.media.is_empty()).then(|| RemoveOnDrop(media_dir.clone()));
+    let prepared = prepare_user(shared, &inbound, &media_dir, account).await;
+    let user = prepared.for_model;
+    let user_message = prepared.for_transcript;
+    let notices = prepared.notices;
+    let context = ToolContext {
+        account_id: inbound.account_id.clone(),
+        session_key: key.clone(),
+        sender: inbound.sender.staff_id.as_ref().map(|s| s.as_str().to_owned()),
+        target: Target::for_inbound(&inbound),
+        workspace: shared.config.agent(&agent_id).map(|a| a.workspace.clone()),
+        action_cards: ActionCards::default(),
+    };
+    let action_cards = context.action_cards.clone();
+    let max_parts = shared
+        .config
+        .agent(&agent_id)
+        .map_or_else(clawtalk_config::AgentLimits::default, |a| a.limits)
+        .parts_per_answer;
+
+    let cancel = CancellationToken::new();
+    register(shared, &key, Some(cancel.clone()));
+    let mut card = card_reply::open_streaming(shared, &inbound, id, &key)
+        .await
+        .map(|card| card.limit_cards(usize::try_from(max_parts).unwrap_or(usize::MAX)));
+    let (observer, mut events) = Observer::channel();
+    let notes = progress::Notes::new(shared, &inbound, card.is_none());
+    let running_agent = agent_id.clone();
+    // Everything moves in, the observer above all: dropping it when the turn ends is what
+    // tells the display below that the answer is complete.
+    let run = async move {
+        shared
+            .agent
+            .run_turn_observed(
+                &running_agent,
+                trim_history(&history),
+                user,
+                &context,
+                &cancel,
+                &observer,
+            )
+            .await
+    };
+    let display = async {
+        match card.as_mut() {
+            Some(card) => card.drive(&mut events).await,
+            None => notes.drive(&mut events).await,
+        }
+    };
+    let result = tokio::select! {
+        (result, ()) = async { tokio::join!(run, display) } => Some(result),
+        lost = keep_lease(shared, &turn) => {
+            tracing::warn!(inbound = ?id, ?lost, "lost the turn's lease; dropping its result");
+            None
+        }
+    };
+    register(shared, &key, None);
+    let Some(result) = result else { return Ok(false) };
+
+    match result {
+        Ok(outcome) => {
+            let mut entries = vec![entry(&user_message, id)?];
+            for message in &outcome.appended {
+                entries.push(entry(message, id)?);
+            }
+            tracing::info!(inbound = ?id, agent = %agent_id, model = %outcome.model, prompt_tokens = outcome.usage.prompt_tokens, completion_tokens = outcome.usage.completion_tokens, "turn answered");
+            let text = if outcome.reply.trim().is_empty() {
+                "（模型没有给出回答。 The model returned no answer.）"
+            } else {
+                &outcome.reply
+            };
+            let text = with_notices(&notices, text);
+            // The transcript is written alongside the reply instead of before it: waiting for
+            // its commit first was one store round trip more between the model's answer and
+            // the user. Polled first, its write still enters the store's queue ahead of the
+            // reply's plan. A failed write costs the agent its memory of this exchange, not
+            // the user the answer.
+            let transcript =
+                shared
+                    .store
+                    .transcript_append(opened.session.id, opened.session.generation, entries);
+            let cards = action_cards.take();
+            let (written, sent) = tokio::join!(
+                transcript,
+                under_lease(
+                    shared,
+                    &turn,
+                    answer(
+                        shared,
+                        id,
+                        &inbound,
+                        card,
+                        Answer {
+                            text: &text,
+                            failed: false,
+                            action_cards: &cards,
+                            max_parts,
+                        },
+                    ),
+                )
+            );
+            if let Err(error) = written {
+                tracing::error!(inbound = ?id, %error, "cannot store the turn's transcript; the agent will not remember this exchange");
+            }
+            match sent {
+                Some(sent) => sent?,
+                // Another worker owns the turn now and sends the planned parts.
+                None => return Ok(false),
+            }
+            finish(shared, id, TurnOutcome::Replied).await
+        }
+        Err(TurnError::Cancelled) => {
+            // `/stop` already marked the turn cancelled in the store and answered the user.
+            tracing::info!(inbound = ?id, "turn stopped");
+            if let Some(card) = card {
+                let calls = card.call_counter();
+                let parts = card.finish(&TurnError::Cancelled.user_message(), true).await;
+                card_reply::close_stopped(shared, &inbound, &parts, &calls).await;
+            }
+            finish(shared, id, TurnOutcome::Cancelled).await
+        }
+        Err(TurnError::Llm(error)) if error.is_local_exhaustion() => {
+            // Out of descriptors here, not a model failure: the turn is left unfinished, so
+            // its lease runs out and it is claimed and answered again, never marked failed.
+            tracing::warn!(inbound = ?id, %error, "no descriptor free for the model call; the turn is retried");
+            Ok(false)
+        }
+        Err(error) => {
+            let text = with_notices(&notices, &error.user_message());
+            let Some(send) = under_lease(
+                shared,
+                &turn,
+                answer(
+                    shared,
+                    id,
+                    &inbound,
+                    card,
+                    Answer {
+                        text: &text,
+                        failed: true,
+                        action_cards: &[],
+                        max_parts,
+                    },
+                ),
+            )
+            .await
+            else {
+                return Ok(false);
+            };
+            finish(shared, id, TurnOutcome::Failed(error.to_string())).await?;
+            send.map(|()| false)
+        }
+    }
+}
+
+/// What [`answer`] sends.
+struct Answer<'a> {
+    text: &'a str,
+    /// A failure notice rather than the model's answer.
+    failed: bool,
+    action_cards: &'a [ActionCard],
+    /// `limits.partsPerAnswer` of the turn's agent.
+    max_parts: u32,
+}
+
+/// Sends the turn's answer (or failure notice): into its streaming card, into fresh cards in
+/// non-streaming card mode, else as markdown or text messages; the action cards follow.
+async fn answer(
+    shared: &Arc<Shared>,
+    id: clawtalk_store::InboundId,
+    inbound: &InboundMessage,
+    card: Option<CardTurn>,
+    answer: Answer<'_>,
+) -> anyhow::Result<()> {
+    let Answer {
+        text,
+        failed,
+        action_cards,
+        max_parts,
+    } = answer;
+    let notice;
+    let text = if failed {
+        notice = cron::failure_notice(inbound, text);
+        &notice
+    } else {
+        text
+    };
+    if let Some(card) = card {
+        let streamed = card.calls();
+        let latency = card.first_text_latency();
+        let calls = card.call_counter();
+        let parts = card.finish(text, failed).await;
+        let result = reply::send_cards(shared, id, inbound, parts, action_cards, &calls).await;
+        tracing::info!(inbound = ?id, card_calls = calls.load(Ordering::Relaxed), streamed_calls = streamed, first_text_ms = latency.map(|d| d.as_millis()), "AI card answer");
+        return result;
+    }
+    if let Some((cards, _)) = card_reply::card_account(shared, inbound) {
+        let calls = AtomicU32::new(0);
+        let max_cards = usize::try_from(max_parts).unwrap_or(usize::MAX);
+        let parts = plan_fresh(text, cards.settings.max_bytes, max_cards, failed);
+        let result = reply::send_cards(shared, id, inbound, parts, action_cards, &calls).await;
+        tracing::info!(inbound = ?id, card_calls = calls.load(Ordering::Relaxed), "AI card answer");
+        return result;
+    }
+    // A failure notice is no answer to approve or reject: only answers take the format.
+    let format = shared
+        .config
+        .account(&inbound.account_id)
+        .and_then(|a| a.response_format.as_ref())
+        .filter(|_| !failed);
+    reply::send_with_cards(shared, id, inbound, text, action_cards, max_parts, format).await
+}
+
+/// Runs `work` while renewing the turn's lease: replies can wait minutes behind DingTalk's
+/// rate limits, and a lapsed lease would let another worker send the same parts again.
+/// `None` when the lease was lost (the new owner finishes the turn).
+async fn under_lease<T>(
+    shared: &Arc<Shared>,
+    turn: &StoredInbound,
+    work: impl Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        done = work => Some(done),
+        lost = keep_lease(shared, turn) => {
+            tracing::warn!(inbound = ?turn.id, ?lost, "lost the turn's lease while replying; its new owner sends the rest");
+            None
+        }
+    }
+}
+
+/// Renews the lease until it is lost; never returns while the lease is held.
+async fn keep_lease(shared: &Arc<Shared>, turn: &StoredInbound) -> StoreError {
+    loop {
+        tokio::time::sleep(shared.config.gateway.turn_lease / 3).await;
+        if let Err(error) = shared
+            .store
+            .renew_lease(turn.id, &shared.me, shared.lease_ms(), now_ms())
+            .await
+        {
+            if matches!(error, StoreError::LeaseLost { .. }) {
+                return error;
+            }
+            tracing::warn!(%error, "could not renew a turn lease; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+/// A cancelled or reclaimed turn may no longer be ours to finish; that is not an error.
+async fn finish(
+    shared: &Arc<Shared>,
+    id: clawtalk_store::InboundId,
+    outcome: TurnOutcome,
+) -> anyhow::Result<bool> {
+    let label = match &outcome {
+        TurnOutcome::Replied => "replied",
+        TurnOutcome::Failed(_) => "failed",
+        TurnOutcome::Cancelled => "cancelled",
+        TurnOutcome::Ignored => "ignored",
+    };
+    shared.metrics.turns.inc(label);
+    match shared.store.finish_turn(id, &shared.me, outcome, now_ms()).await {
+        Ok(()) | Err(StoreError::LeaseLost { .. }) => Ok(label == "replied"),
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn register(shared: &Arc<Shared>, key: &str, token: Option<CancellationToken>) {
+    if let Ok(mut running) = shared.running.lock() {
+        match token {
+            Some(token) => running.insert(key.to_owned(), token),
+            None => running.remove(key),
+        };
+    }
+}
+
+/// Downloads and reads the message's attachments, and builds the user message from them.
+async fn prepare_user(
+    shared: &Arc<Shared>,
+    inbound: &InboundMessage,
+    dir: &Path,
+    account: &DingTalkAccount,
+) -> media::UserTurn {
+    let capped = inbound_cap::cap(&prompt_text(inbound), account.max_inbound_chars);
+    let mut turn = compose_user(shared, inbound, &capped.text, dir, account.media_max_bytes).await;
+    if let Some(notice) = capped.notice {
+        tracing::info!(account = %account.id, max_chars = account.max_inbound_chars, "user message cut to the account's maxInboundChars");
+        turn.notices.insert(0, notice);
+    }
+    turn
+}
+
+/// The user message from its (capped) text and its attachments.
+async fn compose_user(
+    shared: &Arc<Shared>,
+    inbound: &InboundMessage,
+    text: &str,
+    dir: &Path,
+    max_bytes: u64,
+) -> media::UserTurn {
+    if inbound.media.is_empty() {
+        return media::compose(text, &[]);
+    }
+    let fetched = match shared.apis.get(&inbound.account_id) {
+        Some(api) => fetch::fetch_all(api, &inbound.robot_code, &inbound.media, dir, max_bytes).await,
+        None => inbound
+            .media
+            .iter()
+            .map(|_| fetch::Fetched::Failed("the account is not connected".into()))
+            .collect(),
+    };
+    let attachments = attach::describe_all(&inbound.media, fetched, ExtractLimits::default()).await;
+    media::compose(text, &attachments)
+}
+
+/// The answer with the attachment notices (files not read) above it.
+fn with_notices(notices: &[String], text: &str) -> String {
+    if notices.is_empty() {
+        return text.to_owned();
+    }
+    format!("{}\n\n{text}", notices.join("\n"))
+}
+
+/// Removes a turn's downloaded attachments when the turn ends, however it ends; a reclaimed
+/// turn downloads them again.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        match std::fs::remove_dir_all(&self.0) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(dir = %self.0.display(), error = %e, "cannot remove received media"),
+        }
+    }
+}
+
+/// The user message as the model sees it: who speaks (in groups), the quoted message, and
+/// the text; attachments are described by [`prepare_user`].
+fn prompt_text(inbound: &InboundMessage) -> String {
+    let mut text = String::new();
+    if let Some(quoted) = &inbound.quoted_text {
+        for line in quoted.lines() {
+            text.push_str("> ");
+            text.push_str(line);
+            text.push('\n');
+        }
+        text.push('\n');
+    }
+    if inbound.is_group() && !inbound.sender.nick.is_empty() {
+        text.push_str(&format!("[{}] ", inbound.sender.nick));
+    }
+    text.push_str(&inbound.text);
+    text
+}
+
+/// Never start the history with tool results whose call was cut off by the limit.
+fn trim_history(history: &[ChatMessage]) -> &[ChatMessage] {
+    let start = history
+        .iter()
+        .position(|m| m.role == LlmRole::User)
+        .unwrap_or(history.len());
+    &history[start..]
+}
+
+fn entry(message: &ChatMessage, inbound: clawtalk_store::InboundId) -> anyhow::Result<NewTranscriptEntry> {
+    transcript_entry(message, Some(inbound), now_ms())
+}
+
+/// A model message as a transcript entry (also used by WebChat, which has no inbound row).
+pub fn transcript_entry(
+    message: &ChatMessage,
+    inbound: Option<clawtalk_store::InboundId>,
+    at_ms: i64,
+) -> anyhow::Result<NewTranscriptEntry> {
+    let role = match message.role {
+        LlmRole::System => Role::System,
+        LlmRole::User => Role::User,
+        LlmRole::Assistant => Role::Assistant,
+        LlmRole::Tool => Role::Tool,
+    };
+    Ok(NewTranscriptEntry {
+        role,
+        content_json: serde_json::to_string(message)?,
+        inbound_id: inbound,
+        at_ms,
+    })
+}

@@ -1,0 +1,438 @@
+//! Durable state of the gateway: inbox, outbox, sessions, pairing, cards and scheduled tasks,
+//! behind one trait.
+//!
+//! The gateway holds an `Arc<dyn Store>`. [`Store`] is the union of one trait per domain
+//! ([`InboxStore`], [`OutboxStore`], [`SessionStore`], [`PairingStore`], [`CardStore`],
+//! [`CronStore`], [`CallbackSignStore`], [`RateBudgetStore`]); a module that needs only one
+//! domain can take `Arc<dyn PairingStore>` (trait upcasting) and tests can fake just that. Two backends implement them with the same semantics: [`SqliteStore`] (one file, one
+//! gateway) and [`PgStore`] (one database shared by several gateway replicas: row leases with
+//! `SKIP LOCKED`, a unique index for one running turn per session, dedup by `ON CONFLICT`).
+//!
+//! # Call order for one message (zero lost, zero duplicated replies)
+//!
+//! 1. [`InboxStore::record_inbound`] **before** acking the Stream frame. `Duplicate` → ack
+//!    and stop. A failed write → do not ack, so DingTalk redelivers.
+//! 2. Ack the frame.
+//! 3. Decide (policy, pairing, commands) and call [`InboxStore::dispatch_inbound`]: `Queue` for
+//!    agent turns; `Ignore`/`Replied` for everything else.
+//! 4. A worker calls [`InboxStore::claim_next_turn`]: it gets the oldest queued message of a
+//!    session with no running turn, under a lease. Renew the lease during long turns
+//!    ([`InboxStore::renew_lease`]); `LeaseLost` means stop working on it.
+//! 5. Before sending anything: [`OutboxStore::plan_reply`] writes every part. Then send each
+//!    part still `Planned` and leased to you, and call [`OutboxStore::mark_reply_sent`] right
+//!    after each accepted send.
+//! 6. [`InboxStore::finish_turn`].
+//!
+//! At start-up, call [`InboxStore::recover_unfinished`] once: dispatch its `Received` rows again
+//! and start workers for the sessions of its `Queued` rows. While running, decide the rows
+//! [`InboxStore::undecided_before`] returns (stored a lease ago and still `Received`). A reclaimed turn first checks
+//! [`OutboxStore::reply_parts`]: if a reply was planned, send the unsent parts instead of
+//! asking the agent again. [`OutboxStore::claim_unsent_replies`] picks up parts whose sender
+//! died.
+//!
+//! The store never reads a clock: every time is passed in as epoch milliseconds.
+
+mod decode;
+mod error;
+mod model;
+mod open;
+pub mod postgres;
+pub mod sqlite;
+mod state_lock;
+
+use async_trait::async_trait;
+
+pub use error::{PairingError, StoreError};
+pub use model::*;
+pub use open::create_private_dir;
+pub use open::{StoreBackend, open_configured};
+pub use postgres::{PgOptions, PgStore};
+pub use sqlite::{Durability, SqliteOptions, SqliteStore};
+pub use state_lock::{LOCK_FILE, StateLock, lock_state_dir};
+
+/// Result alias for store calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Inbound messages and the per-session turn queue.
+#[async_trait]
+pub trait InboxStore: Send + Sync {
+    /// Stores a message as `received` unless `(robot_code, msg_id)` is already stored.
+    /// Durable when it returns: only then may the frame be acked.
+    async fn record_inbound(&self, record: InboundRecord) -> StoreResult<RecordOutcome>;
+
+    /// Moves a `received` message on; fails with `InvalidTransition` from any other status.
+    async fn dispatch_inbound(&self, id: InboundId, dispatch: Dispatch, now_ms: i64) -> StoreResult<()>;
+
+    /// Leases a turn: first a `running` turn whose lease lapsed (its worker died; taken over
+    /// in place, `attempts` grows), else the oldest `queued` message of a session with no
+    /// running turn. At most one turn per session is ever running (a unique index enforces
+    /// it). `None` when there is nothing to do. Give up on a message whose `attempts` keeps
+    /// growing (it may be crashing the process) with `finish_turn(.., Failed)`.
+    async fn claim_next_turn(
+        &self,
+        scope: ClaimScope<'_>,
+        worker: &WorkerId,
+        lease_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<Option<StoredInbound>>;
+
+    /// Extends the caller's lease; `LeaseLost` when it no longer holds it.
+    async fn renew_lease(
+        &self,
+        id: InboundId,
+        worker: &WorkerId,
+        lease_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+
+    /// Ends a running turn held by `worker`; `LeaseLost` when it was cancelled or reclaimed
+    /// meanwhile (then its result must be dropped, not sent).
+    async fn finish_turn(
+        &self,
+        id: InboundId,
+        worker: &WorkerId,
+        outcome: TurnOutcome,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+
+    /// `/stop`: marks the session's running turn (and optionally its queue) cancelled, ends
+    /// their still-unsent reply parts as failed, and returns the ids so the gateway can abort
+    /// their tasks.
+    async fn cancel_running(
+        &self,
+        session_key: &str,
+        scope: CancelScope,
+        now_ms: i64,
+    ) -> StoreResult<Vec<InboundId>>;
+
+    /// Start-up recovery: puts running turns of `me`'s previous incarnations and turns with
+    /// lapsed leases back in the queue, releases the leases `me`'s previous incarnations
+    /// hold on unsent reply parts (so they are sent now, not when the lease lapses), then
+    /// returns every `received` and `queued` row, oldest first. Live leases of other
+    /// instances are left alone.
+    async fn recover_unfinished(&self, me: &WorkerId, now_ms: i64) -> StoreResult<Vec<StoredInbound>>;
+
+    /// Rows still `received` that were stored before `received_before_ms`, oldest first, at
+    /// most `limit`: their frame was acknowledged but they were never decided, because the
+    /// process that stored them died (another replica finds them here) or a store write
+    /// failed (disk full). Deciding one twice is harmless: only the first
+    /// [`InboxStore::dispatch_inbound`] moves it.
+    async fn undecided_before(&self, received_before_ms: i64, limit: u32) -> StoreResult<Vec<StoredInbound>>;
+
+    /// One inbox row.
+    async fn inbound(&self, id: InboundId) -> StoreResult<Option<StoredInbound>>;
+
+    /// Deletes finished messages (and their reply parts) last updated before `before_ms`.
+    /// A finished message with a reply part still to send is kept: its answer is not out yet.
+    /// Dedup only covers what is kept, so keep longer than DingTalk redelivers (days).
+    async fn purge_finished(&self, before_ms: i64) -> StoreResult<u64>;
+}
+
+/// Reply parts, written before they are sent (exactly-once replies).
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Writes the parts not yet planned for `inbound_id` (the first plan of a part wins) and
+    /// leases every still-`Planned` part (new, or whose lease lapsed or is already
+    /// `worker`'s) to `worker`. Returns all parts of the message in order; send only those
+    /// `Planned` and leased to you. Allowed while the message is `Running` under `worker`'s
+    /// lease, or still `Received` (a command answered before dispatching); otherwise
+    /// `LeaseLost` (cancelled, reclaimed, finished).
+    async fn plan_reply(
+        &self,
+        inbound_id: InboundId,
+        parts: Vec<NewReplyPart>,
+        worker: &WorkerId,
+        lease_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<Vec<ReplyPart>>;
+
+    /// Records that DingTalk accepted the part. Idempotent. A backend may make it durable
+    /// shortly after it returns (SQLite: within 10 ms) rather than before: nothing waits on
+    /// it, and a mark lost to a power cut only means the part is sent again.
+    async fn mark_reply_sent(&self, id: ReplyPartId, receipt: SendReceipt, now_ms: i64) -> StoreResult<()>;
+
+    /// Records a failed send: `permanent` ends the part as `Failed`; otherwise it stays
+    /// `Planned` and keeps its lease, so the sender may retry within the lease and, once the
+    /// lease lapses, [`OutboxStore::claim_unsent_replies`] hands it to someone else.
+    async fn mark_reply_failed(
+        &self,
+        id: ReplyPartId,
+        error: &str,
+        permanent: bool,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+
+    /// All parts of one message, in order.
+    async fn reply_parts(&self, inbound_id: InboundId) -> StoreResult<Vec<ReplyPart>>;
+
+    /// Leases up to `limit` `Planned` parts nobody holds a live lease on, oldest first.
+    async fn claim_unsent_replies(
+        &self,
+        worker: &WorkerId,
+        lease_ms: i64,
+        limit: u32,
+        now_ms: i64,
+    ) -> StoreResult<Vec<ReplyPart>>;
+}
+
+/// Sessions and their transcripts.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Returns the session for `key`, creating it, and starts a new generation when it was
+    /// idle longer than `idle_reset_ms` (`None`: never) or its agent changed. Marks it
+    /// active at `now_ms`.
+    async fn session_get_or_create(
+        &self,
+        key: &str,
+        agent_id: &str,
+        now_ms: i64,
+        idle_reset_ms: Option<i64>,
+    ) -> StoreResult<OpenedSession>;
+
+    /// [`SessionStore::session_get_or_create`], then the last `limit` entries of the
+    /// session's current generation ([`SessionStore::transcript_load`]): what a turn needs to
+    /// start. Backends that can do both in one step override it.
+    async fn session_open_with_history(
+        &self,
+        key: &str,
+        agent_id: &str,
+        now_ms: i64,
+        idle_reset_ms: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<(OpenedSession, Vec<TranscriptEntry>)> {
+        let opened = self
+            .session_get_or_create(key, agent_id, now_ms, idle_reset_ms)
+            .await?;
+        let history = self.transcript_load(opened.session.id, limit).await?;
+        Ok((opened, history))
+    }
+
+    /// The session for `key`, if any; does not touch it.
+    async fn session_get(&self, key: &str) -> StoreResult<Option<Session>>;
+
+    /// `/new`, `/reset`: starts a new generation. `None` when there is no such session.
+    async fn session_reset(&self, key: &str, now_ms: i64) -> StoreResult<Option<Session>>;
+
+    /// Appends entries to a generation of a session's transcript, in order.
+    async fn transcript_append(
+        &self,
+        session_id: SessionId,
+        generation: u32,
+        entries: Vec<NewTranscriptEntry>,
+    ) -> StoreResult<()>;
+
+    /// The last `limit` entries of the session's current generation, oldest first.
+    async fn transcript_load(&self, session_id: SessionId, limit: u32) -> StoreResult<Vec<TranscriptEntry>>;
+
+    /// The `limit` most recently active sessions, most recent first (for the web UI).
+    async fn session_list(&self, limit: u32) -> StoreResult<Vec<Session>>;
+
+    /// One session by row id; does not touch it.
+    async fn session_by_id(&self, id: SessionId) -> StoreResult<Option<Session>>;
+}
+
+/// Pairing codes and the per-account allowlist they feed.
+///
+/// Senders are identified by their sender key (`inbound::Sender::key()`: the staff id, else
+/// the encrypted per-app id), the same key the policy and session keys use.
+#[async_trait]
+pub trait PairingStore: Send + Sync {
+    /// Gives a sender a pairing code: their live one if they have it, else a new random
+    /// one, unless the account already has `max_pending_per_account` live requests.
+    async fn pairing_request(
+        &self,
+        account_id: &str,
+        sender_id: &str,
+        nick: &str,
+        policy: PairingPolicy,
+        now_ms: i64,
+    ) -> StoreResult<PairingOutcome>;
+
+    /// Lists requests (for `clawtalk pairing list`).
+    async fn pairing_list(&self, filter: PairingFilter, now_ms: i64) -> StoreResult<Vec<PairingRequest>>;
+
+    /// Approves a live code: the sender joins the account's allowlist. Case and separators
+    /// in `code` are ignored. Fails with [`PairingError`] for unknown, expired or used codes.
+    async fn pairing_approve(&self, code: &str, now_ms: i64) -> StoreResult<ApprovedSender>;
+
+    /// Rejects a pending code (expired ones may be rejected too, to clear them).
+    async fn pairing_reject(&self, code: &str, now_ms: i64) -> StoreResult<PairingRequest>;
+
+    /// True when the sender is on the account's allowlist.
+    async fn is_approved(&self, account_id: &str, sender_id: &str) -> StoreResult<bool>;
+
+    /// The allowlist, optionally of one account.
+    async fn approved_senders(&self, account_id: Option<&str>) -> StoreResult<Vec<ApprovedSender>>;
+
+    /// Removes a sender from an account's allowlist; false when they were not on it.
+    async fn revoke_sender(&self, account_id: &str, sender_id: &str) -> StoreResult<bool>;
+}
+
+/// AI cards the gateway opened: what was last shown in each, and whether it was finalized.
+#[async_trait]
+pub trait CardStore: Send + Sync {
+    /// Records a card right before it is created, so a crash cannot leave it unknown.
+    async fn card_open(&self, card: NewCard, now_ms: i64) -> StoreResult<()>;
+
+    /// Remembers the content last pushed into an open card.
+    async fn card_progress(&self, out_track_id: &str, content: &str, now_ms: i64) -> StoreResult<()>;
+
+    /// Marks a card closed (finished, failed or interrupted) with its final content.
+    async fn card_close(
+        &self,
+        out_track_id: &str,
+        status: CardStatus,
+        content: &str,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+
+    /// One card by its `outTrackId`.
+    async fn card(&self, out_track_id: &str) -> StoreResult<Option<CardRecord>>;
+
+    /// Cards still open, oldest first (of one account, or all).
+    async fn cards_open(&self, account_id: Option<&str>) -> StoreResult<Vec<CardRecord>>;
+}
+
+/// Scheduled tasks (`cron_create`, `clawtalk cron`), and the claim that fires each due run
+/// once however many gateways share the store.
+#[async_trait]
+pub trait CronStore: Send + Sync {
+    /// Stores a new active task.
+    async fn cron_create(&self, task: NewCronTask, now_ms: i64) -> StoreResult<CronTask>;
+
+    /// One task.
+    async fn cron_get(&self, id: CronTaskId) -> StoreResult<Option<CronTask>>;
+
+    /// Tasks in id order: active ones, or with `include_finished` also done and cancelled.
+    async fn cron_list(&self, include_finished: bool) -> StoreResult<Vec<CronTask>>;
+
+    /// Cancels an active task; `None` when there is no active task `id` (unknown, done, or
+    /// already cancelled). A run already started still delivers its answer.
+    async fn cron_cancel(&self, id: CronTaskId, now_ms: i64) -> StoreResult<Option<CronTask>>;
+
+    /// Asks for one extra run as soon as a gateway sees it; `None` when `id` is not active.
+    async fn cron_run_now(&self, id: CronTaskId, now_ms: i64) -> StoreResult<Option<CronTask>>;
+
+    /// Leases up to `limit` active tasks that are due (`next_run_at_ms <= now_ms` or a
+    /// `run-now` request) and not leased by a live worker, in one atomic `UPDATE … RETURNING`:
+    /// two gateways never both get the same task while the lease lives.
+    async fn cron_claim_due(
+        &self,
+        worker: &WorkerId,
+        lease_ms: i64,
+        limit: u32,
+        now_ms: i64,
+    ) -> StoreResult<Vec<CronTask>>;
+
+    /// Records what the lease holder did and releases the lease. False when `worker` no
+    /// longer held it (it lapsed and someone else took over); nothing is changed then.
+    async fn cron_fired(
+        &self,
+        id: CronTaskId,
+        worker: &WorkerId,
+        fired: CronFired,
+        now_ms: i64,
+    ) -> StoreResult<bool>;
+
+    /// Records how a run ended (`error` for failed and missed runs).
+    async fn cron_record_result(
+        &self,
+        id: CronTaskId,
+        status: CronRunStatus,
+        error: Option<&str>,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+
+    /// When the next active task not leased by a live worker at `now_ms` is due (a pending
+    /// `run-now` counts as due at its request time); `None` when nothing is scheduled.
+    async fn cron_next_due(&self, now_ms: i64) -> StoreResult<Option<i64>>;
+}
+
+/// The `timestamp`/`sign` pairs of HTTP-mode bot callbacks already used, kept in the store so
+/// that a restart or another replica on the same store does not accept a captured pair again.
+///
+/// DingTalk's HTTP-mode `sign` covers the timestamp only, never the body, so a pair seen on
+/// the wire authenticates any body while the timestamp is fresh (an hour either way). A pair
+/// is the account's and its timestamp: the sign is a function of the two.
+#[async_trait]
+pub trait CallbackSignStore: Send + Sync {
+    /// Claims the pair `(account_id, timestamp_ms)` for `msg_id` unless it already has a
+    /// message: [`SignUse::First`] when it had none, [`SignUse::Again`] when it is `msg_id`,
+    /// [`SignUse::Taken`] when another message has it. Atomic across every process on the
+    /// store. Pairs with timestamps before `stale_before_ms` are forgotten.
+    async fn callback_sign_use(
+        &self,
+        account_id: &str,
+        timestamp_ms: i64,
+        msg_id: &str,
+        stale_before_ms: i64,
+    ) -> StoreResult<SignUse>;
+}
+
+/// Send budgets (DingTalk's rate limits) counted in the store, so that several gateways on
+/// one database together stay within a quota that DingTalk counts per app or per robot.
+#[async_trait]
+pub trait RateBudgetStore: Send + Sync {
+    /// Takes one send from `key`'s budget of `limit` sends in any `window_ms` (a sliding
+    /// window ending at `now_ms`): `None` when taken, else `Some(ms)` to wait before the
+    /// oldest counted send leaves the window. Atomic across every process on the store.
+    async fn rate_take(&self, key: &str, limit: u32, window_ms: i64, now_ms: i64)
+    -> StoreResult<Option<i64>>;
+}
+
+/// Sends older than this are dropped whatever their budget: windows are seconds or minutes.
+pub const RATE_SENDS_STALE_AFTER_MS: i64 = 86_400_000;
+
+/// Sends of a budget at or before this are forgotten by a take at `now_ms`. Two windows, not
+/// one: a taker whose clock is behind (another replica's, or one that waited for the lock)
+/// still counts the sends of its own window, so no window ever holds more than the limit.
+pub fn forget_before(window_ms: i64, now_ms: i64) -> i64 {
+    now_ms.saturating_sub(window_ms.saturating_mul(2))
+}
+
+/// How long a take from a budget with `used` sends in the window (the oldest at `oldest`)
+/// must wait; `None` when one more fits. Both backends decide with this.
+pub fn rate_budget_wait(
+    used: i64,
+    oldest: Option<i64>,
+    limit: u32,
+    window_ms: i64,
+    now_ms: i64,
+) -> Option<i64> {
+    if used < i64::from(limit.max(1)) {
+        return None;
+    }
+    let window_ms = window_ms.max(1);
+    // The oldest send leaves the window `window_ms` after it was made; at least 1 ms.
+    let leaves_at = oldest.unwrap_or(now_ms).saturating_add(window_ms);
+    Some(leaves_at.saturating_sub(now_ms).max(1))
+}
+
+/// The whole store, as the gateway holds it: `Arc<dyn Store>`.
+#[async_trait]
+pub trait Store:
+    InboxStore + OutboxStore + SessionStore + PairingStore + CardStore + CronStore + CallbackSignStore
+{
+    /// Finishes pending writes and closes the database. Later calls fail with `Closed`.
+    async fn close(&self);
+
+    /// The send budget to share with the other gateways on this store, when the backend is
+    /// meant to be shared by replicas (PostgreSQL). `None` (the default, and SQLite's: one
+    /// gateway per file, whose in-process limiter already sees every send) saves a store
+    /// round trip per send.
+    fn shared_rate_budget(&self) -> Option<std::sync::Arc<dyn RateBudgetStore>> {
+        None
+    }
+
+    /// How much work is waiting (for metrics and readiness; also a cheap liveness query).
+    async fn queue_depths(&self) -> StoreResult<QueueDepths>;
+}
+
+/// Work waiting in the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepths {
+    /// Inbox rows `queued` or `running` (agent turns not finished).
+    pub pending_turns: u64,
+    /// Outbox parts `planned` (not yet accepted by DingTalk).
+    pub planned_parts: u64,
+}

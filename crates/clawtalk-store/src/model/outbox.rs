@@ -1,0 +1,94 @@
+//! Reply parts.
+
+use std::str::FromStr;
+
+use super::inbox::{InboundId, Lease};
+use crate::error::StoreError;
+
+/// Primary key of an outbox row (one reply part).
+pub type ReplyPartId = i64;
+
+/// One part of a reply, as planned by the worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewReplyPart {
+    /// Position in the reply, from 0.
+    pub part: u32,
+    /// Kind of send (e.g. `sampleMarkdown`, `card`), for the delivery code.
+    pub kind: String,
+    /// Everything needed to send it, as JSON.
+    pub body_json: String,
+}
+
+/// Delivery state of a reply part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReplyStatus {
+    /// Written, not yet confirmed sent.
+    Planned,
+    /// DingTalk accepted it: never send again.
+    Sent,
+    /// Gave up (permanent error).
+    Failed,
+}
+
+impl ReplyStatus {
+    /// The stored spelling.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Planned => "planned",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl FromStr for ReplyStatus {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "planned" => Self::Planned,
+            "sent" => Self::Sent,
+            "failed" => Self::Failed,
+            other => return Err(StoreError::decode(format!("unknown outbox status {other:?}"))),
+        })
+    }
+}
+
+/// A stored reply part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyPart {
+    /// Row id.
+    pub id: ReplyPartId,
+    /// The message it answers.
+    pub inbound_id: InboundId,
+    /// Position in the reply.
+    pub part: u32,
+    /// Stable per (message, part): use it as the send's idempotency key (card `outTrackId`,
+    /// message uuid) where the API has one.
+    pub idempotency_key: String,
+    /// Kind of send.
+    pub kind: String,
+    /// What to send.
+    pub body_json: String,
+    /// Delivery state.
+    pub status: ReplyStatus,
+    /// Failed send attempts so far.
+    pub attempts: u32,
+    /// Who may send it now.
+    pub lease: Option<Lease>,
+    /// DingTalk's `processQueryKey` (or similar receipt) once sent.
+    pub process_query_key: Option<String>,
+    /// When it was confirmed sent, epoch ms.
+    pub sent_at_ms: Option<i64>,
+    /// Last send error.
+    pub last_error: Option<String>,
+}
+
+/// Proof that DingTalk accepted a reply part.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendReceipt {
+    /// `processQueryKey` from the send response, when the API returns one.
+    pub process_query_key: Option<String>,
+    /// The response body, for auditing.
+    pub response_json: Option<String>,
+}

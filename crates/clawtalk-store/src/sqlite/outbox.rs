@@ -1,0 +1,269 @@
+//! Outbox (reply parts) on SQLite.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, params};
+use sha2::{Digest, Sha256};
+
+use super::SqliteStore;
+use super::row::int;
+use super::sql::{execute, query_all, query_opt, scalar_opt};
+use crate::decode::{Columns, outbox_columns, reply_part};
+use crate::error::StoreError;
+use crate::model::{InboundId, InboundStatus, NewReplyPart, ReplyPart, ReplyPartId, SendReceipt, WorkerId};
+use crate::{OutboxStore, StoreResult};
+
+/// Derived from the platform's message identity, not from local row ids, so the key is the
+/// same whichever store (or restored backup) plans the reply, and is short and URL-safe
+/// whatever characters the message id has.
+pub fn idempotency_key(robot_code: &str, msg_id: &str, part: u32) -> String {
+    let mut hash = Sha256::new();
+    hash.update(robot_code.as_bytes());
+    hash.update([0]);
+    hash.update(msg_id.as_bytes());
+    hash.update([0]);
+    hash.update(part.to_be_bytes());
+    let digest = hash.finalize();
+    let mut key = String::from("ct");
+    for byte in &digest[..15] {
+        let _ = write!(key, "{byte:02x}");
+    }
+    key
+}
+
+/// Refuses a plan with a part number twice.
+pub fn distinct_parts(parts: &[NewReplyPart]) -> Result<(), StoreError> {
+    let mut seen = HashSet::new();
+    match parts.iter().find(|p| !seen.insert(p.part)) {
+        Some(dup) => Err(StoreError::Invalid(format!(
+            "reply part {} planned twice",
+            dup.part
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Fencing: only the turn's lease holder (or the router, for a message it answers on the
+/// spot before dispatching it) may plan; a cancelled (`/stop`) or reclaimed turn must not add
+/// replies. `status`, `owner` and `incarnation` are the inbox row's.
+pub fn may_plan(
+    inbound_id: InboundId,
+    status: &str,
+    owner: Option<&str>,
+    incarnation: Option<&str>,
+    worker: &WorkerId,
+) -> Result<(), StoreError> {
+    let mine = owner == Some(worker.instance.as_str()) && incarnation == Some(worker.incarnation.as_str());
+    match status.parse::<InboundStatus>()? {
+        InboundStatus::Received => Ok(()),
+        InboundStatus::Running if mine => Ok(()),
+        _ => Err(StoreError::LeaseLost { id: inbound_id }),
+    }
+}
+
+fn parts_of(conn: &Connection, inbound_id: InboundId) -> Result<Vec<ReplyPart>, StoreError> {
+    let sql: &str = concat!(
+        "SELECT ",
+        outbox_columns!(),
+        " FROM outbox WHERE inbound_id = ?1 ORDER BY part"
+    );
+    query_all(conn, sql, [inbound_id], |row| reply_part(row))
+}
+
+fn exists(conn: &Connection, id: ReplyPartId) -> Result<(), StoreError> {
+    let found: Option<i64> = scalar_opt(conn, "SELECT id FROM outbox WHERE id = ?1", [id])?;
+    found.map(drop).ok_or_else(|| StoreError::NotFound {
+        what: "reply part",
+        id: id.to_string(),
+    })
+}
+
+#[async_trait]
+impl OutboxStore for SqliteStore {
+    async fn plan_reply(
+        &self,
+        inbound_id: InboundId,
+        parts: Vec<NewReplyPart>,
+        worker: &WorkerId,
+        lease_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<Vec<ReplyPart>> {
+        distinct_parts(&parts)?;
+        let worker = worker.clone();
+        self.write(move |conn| {
+            let message = query_opt(
+                conn,
+                "SELECT robot_code, msg_id, status, lease_owner, lease_incarnation \
+                 FROM inbox WHERE id = ?1",
+                [inbound_id],
+                |row| {
+                    Ok((
+                        row.text("robot_code")?,
+                        row.text("msg_id")?,
+                        row.text("status")?,
+                        row.text_opt("lease_owner")?,
+                        row.text_opt("lease_incarnation")?,
+                    ))
+                },
+            )?;
+            let (robot_code, msg_id, status, owner, incarnation) =
+                message.ok_or_else(|| StoreError::NotFound {
+                    what: "inbound message",
+                    id: inbound_id.to_string(),
+                })?;
+            may_plan(
+                inbound_id,
+                &status,
+                owner.as_deref(),
+                incarnation.as_deref(),
+                &worker,
+            )?;
+            for part in &parts {
+                // First plan wins: a resumed turn sends what was planned before the
+                // crash, not a second, different answer.
+                execute(
+                    conn,
+                    "INSERT INTO outbox (inbound_id, part, idempotency_key, kind, body_json, \
+                         created_at_ms, updated_at_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) \
+                     ON CONFLICT (inbound_id, part) DO NOTHING",
+                    params![
+                        inbound_id,
+                        int(part.part),
+                        idempotency_key(&robot_code, &msg_id, part.part),
+                        part.kind,
+                        part.body_json,
+                        now_ms
+                    ],
+                )?;
+            }
+            execute(
+                conn,
+                "UPDATE outbox SET lease_owner = ?2, lease_incarnation = ?3, lease_expires_at_ms = ?4 \
+                 WHERE inbound_id = ?1 AND status = 'planned' \
+                   AND (lease_expires_at_ms IS NULL OR lease_expires_at_ms <= ?5 \
+                        OR (lease_owner = ?2 AND lease_incarnation = ?3))",
+                params![
+                    inbound_id,
+                    worker.instance,
+                    worker.incarnation,
+                    now_ms.saturating_add(lease_ms),
+                    now_ms
+                ],
+            )?;
+            parts_of(conn, inbound_id)
+        })
+        .await
+    }
+
+    async fn mark_reply_sent(&self, id: ReplyPartId, receipt: SendReceipt, now_ms: i64) -> StoreResult<()> {
+        // Flushed soon, not waited for: a power cut before the flush loses the mark and the
+        // part is sent again after the restart, the same duplicate a cut during the send's
+        // round trip already risks, for a few milliseconds more. Waiting put a third flush in
+        // every message's path: the next message's inbox row queued behind it.
+        self.write_one_soon(move |conn| {
+            // `status <> 'sent'` keeps the first receipt when a mark is repeated.
+            let done = execute(
+                conn,
+                "UPDATE outbox SET status = 'sent', sent_at_ms = ?2, process_query_key = ?3, \
+                     response_json = ?4, lease_expires_at_ms = NULL, updated_at_ms = ?2 \
+                 WHERE id = ?1 AND status <> 'sent'",
+                params![id, now_ms, receipt.process_query_key, receipt.response_json],
+            )?;
+            if done == 0 {
+                exists(conn, id)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn mark_reply_failed(
+        &self,
+        id: ReplyPartId,
+        error: &str,
+        permanent: bool,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        let error = error.to_owned();
+        self.write_one(move |conn| {
+            // A retryable failure keeps the lease: the sender retries within it, and once
+            // it lapses `claim_unsent_replies` hands the part to someone else.
+            let done = execute(
+                conn,
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, updated_at_ms = ?3, \
+                     status = CASE WHEN ?4 THEN 'failed' ELSE status END, \
+                     lease_expires_at_ms = CASE WHEN ?4 THEN NULL ELSE lease_expires_at_ms END \
+                 WHERE id = ?1 AND status = 'planned'",
+                params![id, error, now_ms, permanent],
+            )?;
+            if done == 0 {
+                // Already sent or failed: the first final state stands.
+                exists(conn, id)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn reply_parts(&self, inbound_id: InboundId) -> StoreResult<Vec<ReplyPart>> {
+        self.read(move |conn| parts_of(conn, inbound_id)).await
+    }
+
+    async fn claim_unsent_replies(
+        &self,
+        worker: &WorkerId,
+        lease_ms: i64,
+        limit: u32,
+        now_ms: i64,
+    ) -> StoreResult<Vec<ReplyPart>> {
+        let worker = worker.clone();
+        self.write_one(move |conn| {
+            // Parts of a turn that is still running under a live lease belong to that
+            // turn's worker, even if the part's own lease lapsed.
+            let sql: &str = concat!(
+                "UPDATE outbox SET lease_owner = ?1, lease_incarnation = ?2, lease_expires_at_ms = ?3 \
+                 WHERE id IN ( \
+                     SELECT o.id FROM outbox AS o \
+                     WHERE o.status = 'planned' \
+                       AND (o.lease_expires_at_ms IS NULL OR o.lease_expires_at_ms <= ?4) \
+                       AND NOT EXISTS ( \
+                           SELECT 1 FROM inbox AS i WHERE i.id = o.inbound_id \
+                             AND i.status = 'running' AND i.lease_expires_at_ms > ?4) \
+                     ORDER BY o.id LIMIT ?5) \
+                 RETURNING ",
+                outbox_columns!()
+            );
+            let params = params![
+                worker.instance,
+                worker.incarnation,
+                now_ms.saturating_add(lease_ms),
+                now_ms,
+                int(limit)
+            ];
+            let mut parts = query_all(conn, sql, params, |row| reply_part(row))?;
+            parts.sort_by_key(|p| (p.inbound_id, p.part));
+            Ok(parts)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::idempotency_key;
+
+    #[test]
+    fn idempotency_keys_are_stable_short_and_distinct() {
+        let a = idempotency_key("ding1", "msgA==", 0);
+        assert_eq!(a, idempotency_key("ding1", "msgA==", 0));
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, idempotency_key("ding1", "msgA==", 1));
+        assert_ne!(a, idempotency_key("ding1", "msga==", 0));
+        // The separator keeps ("ab", "c") and ("a", "bc") apart.
+        assert_ne!(idempotency_key("ab", "c", 0), idempotency_key("a", "bc", 0));
+    }
+}
