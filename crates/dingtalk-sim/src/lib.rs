@@ -46,57 +46,27 @@
 //! # Ok(()) }
 //! ```
 
-mod action_cards;
-mod body;
-mod cards;
-mod chat_page;
+mod api;
 mod config;
-mod contact;
 mod control;
-mod control_ext;
-mod custom_robot;
-mod delivery;
-mod directory;
+mod crypto;
 mod error;
-mod evcrypto;
-mod faults;
-mod http_push;
 mod ids;
 mod inject;
-mod media;
 mod model;
-mod oauth;
-mod payload;
-mod robot_api;
 mod server;
-mod server_ext;
-mod session_webhook;
-mod sign;
 mod simulator;
-mod simulator_ext;
 mod standalone;
 mod state;
-mod state_ext;
-mod stream_gateway;
 
-pub use action_cards::{PressButton, Pressed, buttons_of};
-pub use cards::{Card, CardSpace, CardStatus, StreamUpdate};
 pub use config::SimConfig;
-pub use custom_robot::{CustomRobot, CustomRobotSpec};
-pub use directory::AppPatch;
 pub use error::{Result, SimError};
-pub use faults::ApiFault;
-pub use http_push::{HttpPushRecord, HttpPushSpec};
-pub use inject::{
-    InjectCardCallback, InjectEvent, InjectMessage, Injected, MediaSpec, MessageSpec, RichSegment,
-    TOPIC_BOT_MESSAGE, TOPIC_CARD_CALLBACK,
-};
+pub use inject::buttons_of;
 pub use model::*;
-pub use simulator::{ApiCallCount, Simulator};
-pub use simulator_ext::DemoSeed;
+pub use simulator::{ApiCallCount, DemoSeed, Simulator};
 pub use standalone::run_standalone;
 
 /// Event-push crypto for fake receivers in tests (the sim's own, independent implementation).
 pub mod push_crypto {
-    pub use crate::evcrypto::{open_push, seal_reply};
+    pub use crate::crypto::event_push::{open_push, seal_reply};
 }
