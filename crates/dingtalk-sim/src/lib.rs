@@ -15,15 +15,30 @@
 //! `POST /v1.0/robot/groupMessages/recall`, `POST /v1.0/robot/messageFiles/download` (→ `GET /_download/{token}`),
 //! `POST /media/upload`, `POST /topapi/v2/user/get`, `POST /robot/sendBySession?session=`, `POST /robot/send?access_token=`,
 //! `POST /v1.0/card/instances/createAndDeliver`, `PUT /v1.0/card/streaming`, `PUT /v1.0/card/instances`.
+//! Outbound, to the app's own URLs: encrypted HTTP event push (with the `check_url` handshake)
+//! and signed HTTP-mode bot callbacks.
 //!
 //! Control (JSON, snake_case): `GET /_sim/state`, `POST /_sim/apps`, `POST /_sim/apps/update`,
 //! `POST /_sim/apps/expire_tokens`, `POST /_sim/users`, `POST /_sim/groups`, `POST|DELETE /_sim/groups/bots`,
 //! `POST /_sim/groups/members`, `GET /_sim/dm?app=&staff_id=`, `POST /_sim/inject/{message,event,card_callback}`,
-//! `POST /_sim/media`, `GET /_sim/{sent?since=&conversation=, user_messages?conversation=, deliveries, connections,
-//! pings, violations, opens, stats, cards?out_track_id=, custom_robots, http_push/log}`,
+//! `POST /_sim/action_cards/press`, `POST /_sim/media`, `GET /_sim/{sent?since=&conversation=,
+//! user_messages?conversation=, deliveries, connections, pings, violations, opens, stats, cards?out_track_id=,
+//! custom_robots, http_push/log}`,
 //! `POST /_sim/faults/{drop_connections, disconnect, zombie, cut_next_frame, fail_next_opens, api, qps, clear}`,
 //! `POST /_sim/sessions/expire`, `POST /_sim/custom_robots`, `POST /_sim/http_push`, `POST /_sim/http_push/check_url`,
 //! `POST /_sim/http_bot`. Every one has a twin method on [`Simulator`].
+//!
+//! # Layout
+//!
+//! Bottom up, each module using only those above it in this list:
+//! - `model` (every public data type), `ids`, `config`, `error`, `crypto`;
+//! - `state`: the in-memory state, one file per feature;
+//! - `api`: one file per DingTalk surface, inbound and outbound;
+//! - `inject`: what users and the platform do (messages, events, card clicks, button presses);
+//! - `control`: the `/_sim` API, one file per group of endpoints;
+//! - `server`: the router;
+//! - `simulator`: the public handle, its methods split by concept like `control`;
+//! - `standalone`.
 //!
 //! # Rejections
 //!
