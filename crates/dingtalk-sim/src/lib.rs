@@ -15,15 +15,30 @@
 //! `POST /v1.0/robot/groupMessages/recall`, `POST /v1.0/robot/messageFiles/download` (→ `GET /_download/{token}`),
 //! `POST /media/upload`, `POST /topapi/v2/user/get`, `POST /robot/sendBySession?session=`, `POST /robot/send?access_token=`,
 //! `POST /v1.0/card/instances/createAndDeliver`, `PUT /v1.0/card/streaming`, `PUT /v1.0/card/instances`.
+//! Outbound, to the app's own URLs: encrypted HTTP event push (with the `check_url` handshake)
+//! and signed HTTP-mode bot callbacks.
 //!
 //! Control (JSON, snake_case): `GET /_sim/state`, `POST /_sim/apps`, `POST /_sim/apps/update`,
 //! `POST /_sim/apps/expire_tokens`, `POST /_sim/users`, `POST /_sim/groups`, `POST|DELETE /_sim/groups/bots`,
 //! `POST /_sim/groups/members`, `GET /_sim/dm?app=&staff_id=`, `POST /_sim/inject/{message,event,card_callback}`,
-//! `POST /_sim/media`, `GET /_sim/{sent?since=&conversation=, user_messages?conversation=, deliveries, connections,
-//! pings, violations, opens, stats, cards?out_track_id=, custom_robots, http_push/log}`,
+//! `POST /_sim/action_cards/press`, `POST /_sim/media`, `GET /_sim/{sent?since=&conversation=,
+//! user_messages?conversation=, deliveries, connections, pings, violations, opens, stats, cards?out_track_id=,
+//! custom_robots, http_push/log}`,
 //! `POST /_sim/faults/{drop_connections, disconnect, zombie, cut_next_frame, fail_next_opens, api, qps, clear}`,
 //! `POST /_sim/sessions/expire`, `POST /_sim/custom_robots`, `POST /_sim/http_push`, `POST /_sim/http_push/check_url`,
 //! `POST /_sim/http_bot`. Every one has a twin method on [`Simulator`].
+//!
+//! # Layout
+//!
+//! Bottom up, each module using only those above it in this list:
+//! - `model` (every public data type), `ids`, `config`, `error`, `crypto`;
+//! - `state`: the in-memory state, one file per feature;
+//! - `api`: one file per DingTalk surface, inbound and outbound;
+//! - `inject`: what users and the platform do (messages, events, card clicks, button presses);
+//! - `control`: the `/_sim` API, one file per group of endpoints;
+//! - `server`: the router;
+//! - `simulator`: the public handle, its methods split by concept like `control`;
+//! - `standalone`.
 //!
 //! # Rejections
 //!
@@ -46,57 +61,27 @@
 //! # Ok(()) }
 //! ```
 
-mod action_cards;
-mod body;
-mod cards;
-mod chat_page;
+mod api;
 mod config;
-mod contact;
 mod control;
-mod control_ext;
-mod custom_robot;
-mod delivery;
-mod directory;
+mod crypto;
 mod error;
-mod evcrypto;
-mod faults;
-mod http_push;
 mod ids;
 mod inject;
-mod media;
 mod model;
-mod oauth;
-mod payload;
-mod robot_api;
 mod server;
-mod server_ext;
-mod session_webhook;
-mod sign;
 mod simulator;
-mod simulator_ext;
 mod standalone;
 mod state;
-mod state_ext;
-mod stream_gateway;
 
-pub use action_cards::{PressButton, Pressed, buttons_of};
-pub use cards::{Card, CardSpace, CardStatus, StreamUpdate};
 pub use config::SimConfig;
-pub use custom_robot::{CustomRobot, CustomRobotSpec};
-pub use directory::AppPatch;
 pub use error::{Result, SimError};
-pub use faults::ApiFault;
-pub use http_push::{HttpPushRecord, HttpPushSpec};
-pub use inject::{
-    InjectCardCallback, InjectEvent, InjectMessage, Injected, MediaSpec, MessageSpec, RichSegment,
-    TOPIC_BOT_MESSAGE, TOPIC_CARD_CALLBACK,
-};
+pub use inject::buttons_of;
 pub use model::*;
-pub use simulator::{ApiCallCount, Simulator};
-pub use simulator_ext::DemoSeed;
+pub use simulator::{ApiCallCount, DemoSeed, Simulator};
 pub use standalone::run_standalone;
 
 /// Event-push crypto for fake receivers in tests (the sim's own, independent implementation).
 pub mod push_crypto {
-    pub use crate::evcrypto::{open_push, seal_reply};
+    pub use crate::crypto::event_push::{open_push, seal_reply};
 }
