@@ -198,11 +198,19 @@ impl PayloadError {
 
 impl BotMessage {
     /// Decodes a bot message from JSON text.
+    ///
+    /// # Errors
+    /// [`ModelError::Json`] when `text` is not JSON; otherwise as [`BotMessage::from_value`].
     pub fn from_json(text: &str) -> Result<Self, ModelError> {
         Self::from_value(parse_json(WHAT, text)?)
     }
 
     /// Decodes a bot message from an already-parsed JSON value, keeping it as [`BotMessage::raw`].
+    ///
+    /// # Errors
+    /// [`ModelError::NotAnObject`] when `raw` (or an `atUsers` item or `content`) is not an object;
+    /// [`ModelError::MissingField`] when `msgId`, `conversationId` or `conversationType` is absent,
+    /// `null` or empty; [`ModelError::InvalidField`] when a known field has the wrong JSON type.
     pub fn from_value(raw: Value) -> Result<Self, ModelError> {
         let o = Obj::root(WHAT, &raw)?;
         let msgtype = o.string("msgtype")?.unwrap_or_default();

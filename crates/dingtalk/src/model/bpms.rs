@@ -162,6 +162,11 @@ impl ApprovalResult {
 
 impl BpmsInstanceChange {
     /// Decodes the event fields from a JSON object.
+    ///
+    /// # Errors
+    /// [`ModelError::NotAnObject`] when `data` is not an object; [`ModelError::MissingField`] when
+    /// `processInstanceId` or `type` is absent or empty; [`ModelError::InvalidField`] when a known
+    /// field has the wrong JSON type.
     pub fn from_value(data: &Value) -> Result<Self, ModelError> {
         let o = Obj::root(INSTANCE_WHAT, data)?;
         Ok(Self {
@@ -184,6 +189,11 @@ impl BpmsInstanceChange {
 
 impl BpmsTaskChange {
     /// Decodes the event fields from a JSON object.
+    ///
+    /// # Errors
+    /// [`ModelError::NotAnObject`] when `data` is not an object; [`ModelError::MissingField`] when
+    /// `processInstanceId` or `type` is absent or empty; [`ModelError::InvalidField`] when a known
+    /// field has the wrong JSON type.
     pub fn from_value(data: &Value) -> Result<Self, ModelError> {
         let o = Obj::root(TASK_WHAT, data)?;
         Ok(Self {

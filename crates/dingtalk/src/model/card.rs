@@ -74,11 +74,19 @@ pub struct CardPrivateData {
 
 impl CardCallback {
     /// Decodes a callback from JSON text.
+    ///
+    /// # Errors
+    /// [`ModelError::Json`] when `text` is not JSON; otherwise as [`CardCallback::from_value`].
     pub fn from_json(text: &str) -> Result<Self, ModelError> {
         Self::from_value(parse_json(WHAT, text)?)
     }
 
     /// Decodes a callback from a parsed value, keeping it as [`CardCallback::raw`].
+    ///
+    /// # Errors
+    /// [`ModelError::NotAnObject`] when `raw` is not an object; [`ModelError::MissingField`] when
+    /// `outTrackId` is absent or empty; [`ModelError::InvalidField`] when a known field has the wrong
+    /// JSON type; [`ModelError::EmbeddedJson`] when `content` holds text that is not JSON.
     pub fn from_value(raw: Value) -> Result<Self, ModelError> {
         let o = Obj::root(WHAT, &raw)?;
         let callback = Self {

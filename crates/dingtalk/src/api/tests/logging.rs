@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 
 use super::{client, with_tokens};
-use crate::api::test_stub::{Reply, Stub};
 use crate::api::{CustomRobotClient, MediaKind};
+use crate::http::test_stub::{Reply, Stub};
 use crate::ids::{RobotCode, StaffId};
 use crate::model::outbound::{RobotMessage, WebhookMessage};
 
