@@ -179,10 +179,10 @@ impl BpmsInstanceChange {
             business_type: o.string("businessType")?,
             title: o.string("title")?,
             url: o.string("url")?,
-            staff_id: o.id("staffId")?,
+            staff_id: o.id("staffId", StaffId::new)?,
             create_time: o.int("createTime")?,
             finish_time: o.int("finishTime")?,
-            corp_id: o.id("corpId")?,
+            corp_id: o.id("corpId", CorpId::new)?,
         })
     }
 }
@@ -206,10 +206,10 @@ impl BpmsTaskChange {
             biz_category_id: o.string("bizCategoryId")?,
             business_id: o.stringish("businessId")?,
             title: o.string("title")?,
-            staff_id: o.id("staffId")?,
+            staff_id: o.id("staffId", StaffId::new)?,
             create_time: o.int("createTime")?,
             finish_time: o.int("finishTime")?,
-            corp_id: o.id("corpId")?,
+            corp_id: o.id("corpId", CorpId::new)?,
         })
     }
 }

@@ -91,8 +91,8 @@ impl CardCallback {
         let o = Obj::root(WHAT, &raw)?;
         let callback = Self {
             callback_type: o.string("type")?,
-            out_track_id: OutTrackId::from(o.required("outTrackId")?),
-            corp_id: o.id("corpId")?,
+            out_track_id: OutTrackId::new(o.required("outTrackId")?),
+            corp_id: o.id("corpId", CorpId::new)?,
             user_id: o.stringish("userId")?,
             user_id_type: o.int("userIdType")?.map(UserIdType::from),
             space_type: o.string("spaceType")?,
@@ -111,7 +111,7 @@ impl CardCallback {
     #[must_use]
     pub fn staff_id(&self) -> Option<StaffId> {
         match self.user_id_type {
-            None | Some(UserIdType::UserId) => self.user_id.as_deref().map(StaffId::from),
+            None | Some(UserIdType::UserId) => self.user_id.as_deref().map(StaffId::new),
             _ => None,
         }
     }
@@ -120,7 +120,7 @@ impl CardCallback {
     #[must_use]
     pub fn union_id(&self) -> Option<UnionId> {
         match self.user_id_type {
-            Some(UserIdType::UnionId) => self.user_id.as_deref().map(UnionId::from),
+            Some(UserIdType::UnionId) => self.user_id.as_deref().map(UnionId::new),
             _ => None,
         }
     }
@@ -281,7 +281,7 @@ mod tests {
         .unwrap();
         assert_eq!(cb.action_id(), Some("a"));
         assert_eq!(cb.content.params["k"], 1);
-        assert_eq!(cb.union_id(), Some(UnionId::from("u")));
+        assert_eq!(cb.union_id(), Some(UnionId::new("u")));
         assert_eq!(cb.staff_id(), None);
         assert_eq!(cb.extension, Some(Value::String("not json".into())));
     }

@@ -72,7 +72,7 @@ impl EventEnvelope {
                 .event_corp_id
                 .as_deref()
                 .filter(|c| !c.is_empty())
-                .map(CorpId::from),
+                .map(CorpId::new),
             unified_app_id: headers.event_unified_app_id.clone().filter(|a| !a.is_empty()),
             biz_id: None,
         })
@@ -114,12 +114,12 @@ impl HttpPushEvent {
         let envelope = EventEnvelope {
             event_type: o.required("EventType")?.to_owned(),
             // Seen as `eventId`; `EventId` accepted too in case the casing follows the envelope.
-            event_id: match o.id("eventId")? {
+            event_id: match o.id("eventId", EventId::new)? {
                 Some(id) => Some(id),
-                None => o.id("EventId")?,
+                None => o.id("EventId", EventId::new)?,
             },
             born_time: o.int("EventTime")?,
-            corp_id: o.id("CorpId")?,
+            corp_id: o.id("CorpId", CorpId::new)?,
             unified_app_id: None,
             biz_id: o.stringish("BizId")?,
         };
@@ -245,7 +245,7 @@ mod tests {
                 "eventId":"e1","processInstanceId":"p1","type":"start","staffId":"031"}"#,
         )
         .unwrap();
-        assert_eq!(ev.envelope.event_id, Some(EventId::from("e1")));
+        assert_eq!(ev.envelope.event_id, Some(EventId::new("e1")));
         assert_eq!(ev.envelope.born_time, Some(1_767_229_200_321));
         assert_eq!(ev.envelope.biz_id.as_deref(), Some("b1"));
         assert!(ev.data.get("EventType").is_none());
