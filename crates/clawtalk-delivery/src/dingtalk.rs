@@ -577,7 +577,7 @@ mod tests {
     #[test]
     fn a_session_webhook_off_the_oapi_host_is_planned_through_the_robot_api() {
         let endpoints = dingtalk::Endpoints::single(Url::parse("http://127.0.0.1:4000").unwrap());
-        let api = OpenApiClient::builder("app".into(), "secret".into())
+        let api = OpenApiClient::builder(dingtalk::ids::ClientId::new("app"), "secret".into())
             .endpoints(endpoints)
             .build();
         let sender = DingTalkOutbound::new("a", RobotCode::new("app"), api).with_clock(Arc::new(|| 0));

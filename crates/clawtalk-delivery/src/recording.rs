@@ -55,7 +55,7 @@ impl Failure {
             Self::FlowControlled => DeliveryError::FlowControlled {
                 user: match &msg.target {
                     Target::User(user) => user.clone(),
-                    _ => StaffId::default(),
+                    _ => StaffId::new(""),
                 },
             },
             Self::InvalidParam => api(

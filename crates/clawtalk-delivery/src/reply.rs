@@ -35,7 +35,13 @@ impl OutboundMessage {
         let target = if inbound.is_group() {
             Target::Group(inbound.conversation_id.clone())
         } else {
-            Target::User(inbound.sender.staff_id.clone().unwrap_or_default())
+            Target::User(
+                inbound
+                    .sender
+                    .staff_id
+                    .clone()
+                    .unwrap_or_else(|| dingtalk::ids::StaffId::new("")),
+            )
         };
         let message = Self::new(inbound.account_id.clone(), target, body, idempotency_key);
         match ReplyContext::from_inbound(inbound) {

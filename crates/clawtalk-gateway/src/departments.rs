@@ -110,7 +110,7 @@ mod tests {
         let mut user = UserSpec::new("u1", "User One");
         user.departments = departments;
         sim.create_user(user).unwrap();
-        let api = OpenApiClient::builder(APP.into(), "s".into())
+        let api = OpenApiClient::builder(dingtalk::ids::ClientId::new(APP), "s".into())
             .endpoints(dingtalk::Endpoints::single(sim.base_url()))
             .build();
         (sim, Departments::new(api))

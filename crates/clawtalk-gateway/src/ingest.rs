@@ -16,7 +16,7 @@ use clawtalk_store::{InboundId, InboundRecord, RecordOutcome};
 /// Keeps one account's Stream connection and feeds its messages in until shutdown.
 pub(crate) async fn run_stream(shared: Arc<Shared>, account: DingTalkAccount) {
     let mut config = StreamConfig::new(
-        account.client_id.as_str(),
+        dingtalk::ids::ClientId::new(account.client_id.as_str()),
         account.client_secret.clone(),
         account.endpoints.clone(),
     );

@@ -210,11 +210,13 @@ impl Gateway {
         let mut apis = HashMap::new();
         let mut media = DingTalkMediaSender::new();
         for account in config.enabled_accounts() {
-            let api =
-                OpenApiClient::builder(account.client_id.as_str().into(), account.client_secret.clone())
-                    .account(account.id.as_str())
-                    .endpoints(account.endpoints.clone())
-                    .build();
+            let api = OpenApiClient::builder(
+                dingtalk::ids::ClientId::new(account.client_id.as_str()),
+                account.client_secret.clone(),
+            )
+            .account(account.id.as_str())
+            .endpoints(account.endpoints.clone())
+            .build();
             let robot_code = RobotCode::new(account.robot_code.clone());
             let card = CardAccount::new(api.clone(), robot_code, account.card.clone())
                 .with_shared_budget(store.shared_rate_budget());

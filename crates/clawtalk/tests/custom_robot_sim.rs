@@ -12,7 +12,7 @@ use clawtalk_delivery::{
     RateLimitConfig, RateQuota, Target,
 };
 use dingtalk::api::OpenApiClient;
-use dingtalk::ids::{ConversationId, RobotCode};
+use dingtalk::ids::{ClientId, ConversationId, RobotCode, StaffId};
 use dingtalk::model::outbound::{
     BtnOrientation, WebhookActionCard, WebhookButton, WebhookFeedLink, WebhookLink,
 };
@@ -57,7 +57,7 @@ fn target(robot: &CustomRobot, keywords: &[&str]) -> Target {
 }
 
 fn stack(sim: &Simulator, batch_responses: bool) -> Arc<dyn Outbound> {
-    let api = OpenApiClient::builder(APP.into(), Secret::new("secret"))
+    let api = OpenApiClient::builder(ClientId::new(APP), Secret::new("secret"))
         .endpoints(sim.endpoints())
         .build();
     let sender = DingTalkOutbound::new("ops", RobotCode::new(APP), api);
@@ -229,7 +229,7 @@ async fn mentions_and_every_message_type_reach_the_group() {
     let to = target(&robot, &[]);
     let typed = "@13800138000 please review";
     let mut everyone = Mentions::from_text(typed);
-    everyone.user_ids.push(ALICE.into());
+    everyone.user_ids.push(StaffId::new(ALICE));
     everyone.all = true;
     let bodies = [
         Body::text(typed),

@@ -9,7 +9,7 @@ use clawtalk_delivery::{
     RateLimitConfig, RateQuota, ReplyContext, RetryPolicy, Target, chunk,
 };
 use dingtalk::api::OpenApiClient;
-use dingtalk::ids::{ConversationId, RobotCode, StaffId};
+use dingtalk::ids::{ClientId, ConversationId, RobotCode, StaffId};
 use dingtalk::{ApiErrorKind, Secret};
 use dingtalk_sim::{
     AppPatch, AppSpec, CustomRobotSpec, GroupSpec, InjectMessage, Injected, SentTarget, SimConfig, Simulator,
@@ -40,7 +40,7 @@ async fn sim(config: SimConfig) -> (Simulator, ConversationId) {
 }
 
 fn sender_as(sim: &Simulator, robot_code: &str) -> DingTalkOutbound {
-    let api = OpenApiClient::builder(APP.into(), Secret::new(SECRET))
+    let api = OpenApiClient::builder(ClientId::new(APP), Secret::new(SECRET))
         .endpoints(sim.endpoints())
         .build();
     DingTalkOutbound::new(ACCOUNT, RobotCode::new(robot_code), api)

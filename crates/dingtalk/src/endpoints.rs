@@ -1,9 +1,14 @@
-//! Base URLs of DingTalk's services.
+//! Base URLs of DingTalk's services, and the names of the calls made on them.
 //!
 //! Every URL the crate calls is derived from an [`Endpoints`] value so that tests and the
 //! simulator can point a client at `127.0.0.1`. The defaults are the mainland production hosts.
+//! [`ApiEndpoint`] names each call for metrics, logs and errors.
+
+mod api_endpoint;
 
 use url::Url;
+
+pub use api_endpoint::ApiEndpoint;
 
 /// Where the OpenAPI (`api.dingtalk.com`) and the legacy API (`oapi.dingtalk.com`) live.
 ///

@@ -32,7 +32,7 @@ pub enum Error {
     /// The request never got an answer (DNS, connect, TLS, timeout, reset).
     #[error("DingTalk {endpoint}: request failed: {source}; check network access to DingTalk, retry later")]
     Transport {
-        /// Which call failed (see [`crate::api::ApiEndpoint::name`]).
+        /// Which call failed (see [`crate::endpoints::ApiEndpoint::name`]).
         endpoint: &'static str,
         /// The underlying error, stripped of its URL.
         #[source]
@@ -234,7 +234,7 @@ impl ApiErrorKind {
 /// A failure reported by DingTalk, in either the new or the legacy shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
-    /// Which call failed (see [`crate::api::ApiEndpoint::name`]).
+    /// Which call failed (see [`crate::endpoints::ApiEndpoint::name`]).
     pub endpoint: &'static str,
     /// Classification: what to do about it.
     pub kind: ApiErrorKind,
@@ -340,7 +340,7 @@ impl ApiError {
     /// An error DingTalk reported inside a successful (HTTP 200) answer, e.g. a failed card
     /// delivery.
     pub(crate) fn business(
-        endpoint: crate::api::ApiEndpoint,
+        endpoint: crate::endpoints::ApiEndpoint,
         kind: ApiErrorKind,
         message: impl Into<String>,
         raw_body: String,
@@ -474,7 +474,7 @@ const INVALID_TOKEN_TEXT: &str = "不合法的access_token";
 
 /// The calls that fetch a token.
 fn is_token_endpoint(endpoint: &str) -> bool {
-    use crate::api::ApiEndpoint;
+    use crate::endpoints::ApiEndpoint;
     endpoint == ApiEndpoint::AccessToken.name() || endpoint == ApiEndpoint::LegacyToken.name()
 }
 

@@ -4,6 +4,9 @@
 //! (`clientId` doubles as `robotCode` for internal apps, `senderId` is *not* a staff id).
 //! A newtype per kind lets the compiler catch a `ConversationId` passed where a
 //! `StaffId` belongs. Ids are case-sensitive and kept byte for byte.
+//!
+//! An id is made only with its `new` (or by deserialising): no `From` conversion and no
+//! `Default`, so a stray string or an empty id never becomes one without being spelled out.
 
 use std::fmt;
 
@@ -12,7 +15,7 @@ use serde::{Deserialize, Serialize};
 macro_rules! string_id {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
-        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(String);
 
@@ -50,18 +53,6 @@ macro_rules! string_id {
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
-            }
-        }
-
-        impl From<&str> for $name {
-            fn from(raw: &str) -> Self {
-                Self(raw.to_owned())
-            }
-        }
-
-        impl From<String> for $name {
-            fn from(raw: String) -> Self {
-                Self(raw)
             }
         }
 

@@ -9,6 +9,8 @@
 //! - [`crypto`]: custom-robot signing, HTTP-callback signature checks and the AES-256-CBC
 //!   event-subscription crypto.
 //! - [`token`]: the access-token cache (single-flight, refreshed before expiry).
+//! - `http` (internal): request plumbing shared by [`token`] and [`api`]: send, count, classify,
+//!   decode.
 //! - [`api`]: the OpenAPI client (robot send, recall, media, cards, sessionWebhook).
 //! - [`stream`]: the Stream-mode client (open → WebSocket → ACK → ping → reconnect).
 
@@ -16,6 +18,7 @@ pub mod api;
 pub mod crypto;
 pub mod endpoints;
 pub mod error;
+mod http;
 pub mod ids;
 pub mod model;
 pub mod secret;

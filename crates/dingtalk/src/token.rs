@@ -20,10 +20,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::api::http::{default_http_client, execute};
-use crate::api::{ApiEndpoint, ApiMetrics};
-use crate::endpoints::Endpoints;
+use crate::endpoints::{ApiEndpoint, Endpoints};
 use crate::error::{Error, Result};
+use crate::http::{ApiMetrics, default_http_client, execute};
 use crate::ids::ClientId;
 
 /// Default refresh margin before expiry (the official Python SDK uses 5 minutes).
@@ -213,9 +212,17 @@ impl TokenCache {
 
     /// Returns a valid token, fetching one if none is cached or it is close to expiry.
     ///
-    /// Concurrent callers share one fetch. `invalidClientIdOrSecret` comes back as
-    /// [`ApiErrorKind::InvalidCredentials`](crate::error::ApiErrorKind::InvalidCredentials) and is
-    /// never retried.
+    /// Concurrent callers share one fetch. A failed refresh while the cached token has not
+    /// expired yet is logged and the cached token returned.
+    ///
+    /// # Errors
+    /// Only when no unexpired token is cached:
+    /// [`ApiErrorKind::InvalidCredentials`](crate::error::ApiErrorKind::InvalidCredentials) for a
+    /// wrong clientId/clientSecret (never retried); the last error when every attempt (3 by
+    /// default) failed with a retryable one ([`Error::is_retryable`]: transport, QPS limit, 5xx);
+    /// [`Error::Decode`] when the answer is not JSON or lacks the token or its lifetime (body
+    /// withheld: it may hold a token). Callers queued behind a failed fetch get a clone of its
+    /// error.
     pub async fn token(&self) -> Result<AccessToken> {
         let seen = {
             let state = self.state();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dingtalk::api::{ApiMetrics, CustomRobotClient, MediaKind, OpenApiClient};
-use dingtalk::ids::{ConversationId, DownloadCode, OutTrackId, RobotCode, StaffId};
+use dingtalk::ids::{ClientId, ConversationId, DownloadCode, OutTrackId, RobotCode, StaffId};
 use dingtalk::model::outbound::{
     CreateAndDeliverRequest, RobotMessage, StreamingUpdateRequest, WebhookMessage,
 };
@@ -17,7 +17,7 @@ use support::*;
 use url::Url;
 
 fn client(sim: &Simulator) -> OpenApiClient {
-    OpenApiClient::builder(APP.into(), Secret::new(SECRET))
+    OpenApiClient::builder(ClientId::new(APP), Secret::new(SECRET))
         .endpoints(sim.endpoints())
         .build()
 }
@@ -81,7 +81,7 @@ async fn an_expired_token_is_refreshed_once_and_the_call_retried() {
 #[tokio::test]
 async fn wrong_secret_is_a_credentials_error_without_the_secret() {
     let (sim, _) = sim(SimConfig::fast()).await;
-    let api = OpenApiClient::builder(APP.into(), Secret::new("wrong-secret-value"))
+    let api = OpenApiClient::builder(ClientId::new(APP), Secret::new("wrong-secret-value"))
         .endpoints(sim.endpoints())
         .build();
     let err = api

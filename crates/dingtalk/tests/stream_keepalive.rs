@@ -8,6 +8,7 @@ mod support;
 
 use std::time::Duration;
 
+use dingtalk::ids::ClientId;
 use dingtalk::stream::{Backoff, CloseReason, StreamConfig, StreamEvent, StreamEvents};
 use dingtalk_sim::SimConfig;
 use support::*;
@@ -18,7 +19,7 @@ const HOUR: Duration = Duration::from_secs(3600);
 /// The library defaults, with nothing that could let paused time jump ahead while a request
 /// waits on I/O (a connect timeout is a pending timer).
 fn default_client(sim: &dingtalk_sim::Simulator) -> StreamConfig {
-    let mut config = StreamConfig::new(APP, SECRET, sim.endpoints());
+    let mut config = StreamConfig::new(ClientId::new(APP), SECRET, sim.endpoints());
     config.connect_timeout = None;
     config.backoff = Backoff {
         initial: Duration::from_millis(5),

@@ -20,7 +20,7 @@ const PNG: &[u8] = &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0]
 async fn sim() -> (Simulator, OpenApiClient) {
     let sim = Simulator::start().await.unwrap();
     sim.create_app(AppSpec::new(APP, "media-secret")).unwrap();
-    let api = OpenApiClient::builder(APP.into(), "media-secret".into())
+    let api = OpenApiClient::builder(dingtalk::ids::ClientId::new(APP), "media-secret".into())
         .endpoints(dingtalk::Endpoints::single(sim.base_url().clone()))
         .build();
     (sim, api)

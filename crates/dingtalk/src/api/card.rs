@@ -3,7 +3,7 @@
 use reqwest::Method;
 
 use crate::api::client::OpenApiClient;
-use crate::api::metrics::ApiEndpoint;
+use crate::endpoints::ApiEndpoint;
 use crate::error::{ApiError, ApiErrorKind, Result};
 use crate::model::outbound::{
     CardOkResponse, CreateAndDeliverRequest, CreateAndDeliverResponse, StreamingUpdateRequest,
@@ -20,6 +20,10 @@ impl OpenApiClient {
     /// DingTalk answers HTTP 200 even when a delivery failed; any `success:false` (overall or
     /// per space) is returned as [`ApiErrorKind::DeliveryFailed`] with the raw body kept.
     /// Needs permission `Card.Instance.Write`.
+    ///
+    /// # Errors
+    /// [`ApiErrorKind::DeliveryFailed`] when the answer says `success:false`, overall or for any
+    /// space; [`ApiErrorKind::PermissionMissing`] without `Card.Instance.Write`; otherwise the errors every call can return (see [`OpenApiClient`]).
     pub async fn create_and_deliver_card(
         &self,
         request: &CreateAndDeliverRequest,
@@ -60,6 +64,11 @@ impl OpenApiClient {
     ///
     /// A retry after a token refresh reuses the request's `guid`, so DingTalk can tell it apart
     /// from a new update. Needs permission `Card.Streaming.Write`.
+    ///
+    /// # Errors
+    /// [`ApiErrorKind::Other`] when DingTalk answers HTTP 200 with `success:false`;
+    /// [`ApiErrorKind::MessageTooLong`] for content above DingTalk's limit (`param.stream.content`);
+    /// otherwise the errors every call can return (see [`OpenApiClient`]).
     pub async fn stream_card(&self, request: &StreamingUpdateRequest) -> Result<()> {
         let endpoint = ApiEndpoint::CardStreaming;
         let (response, body) = self
@@ -70,6 +79,9 @@ impl OpenApiClient {
 
     /// Sets card variables (`PUT /v1.0/card/instances`). Use
     /// [`UpdateCardRequest::merge`] unless you mean to replace all card data.
+    ///
+    /// # Errors
+    /// [`ApiErrorKind::Other`] when DingTalk answers HTTP 200 with `success:false`; otherwise the errors every call can return (see [`OpenApiClient`]).
     pub async fn update_card(&self, request: &UpdateCardRequest) -> Result<()> {
         let endpoint = ApiEndpoint::CardUpdate;
         let (response, body) = self

@@ -8,10 +8,10 @@ use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::api::http::{TOKEN_HEADER, decode, default_http_client, execute, with_token_retry};
-use crate::api::metrics::{ApiEndpoint, ApiMetrics};
-use crate::endpoints::Endpoints;
+use crate::api::token_retry::with_token_retry;
+use crate::endpoints::{ApiEndpoint, Endpoints};
 use crate::error::{Error, Result};
+use crate::http::{ApiMetrics, TOKEN_HEADER, decode, default_http_client, execute};
 use crate::ids::ClientId;
 use crate::token::{ClientSecret, DEFAULT_REFRESH_MARGIN, TokenCache, TokenFlavor};
 
@@ -19,6 +19,18 @@ use crate::token::{ClientSecret, DEFAULT_REFRESH_MARGIN, TokenCache, TokenFlavor
 ///
 /// Holds the HTTP client, the endpoints, a new-API [`TokenCache`] and a legacy one (only used by
 /// media upload, fetched lazily), and the call counters.
+///
+/// # Errors every call can return
+///
+/// Besides the ones each method lists:
+/// - the errors of [`TokenCache::token`] when no token can be had;
+/// - [`Error::Transport`] when DingTalk cannot be reached or does not answer in time;
+/// - [`Error::Api`] when DingTalk answers HTTP ≥ 300 or a non-zero `errcode`, classified as an
+///   [`ApiErrorKind`](crate::error::ApiErrorKind), e.g. `QpsLimited` (HTTP 429 or a QPS code),
+///   `PermissionMissing` (a scope the app lacks), `ServerBusy` (HTTP 5xx), `TokenExpired` (a
+///   freshly fetched token was rejected as well);
+/// - [`Error::Decode`] when a successful answer is not the expected JSON;
+/// - [`Error::TooLarge`] when an answer exceeds 4 MiB.
 #[derive(Clone)]
 pub struct OpenApiClient {
     pub(crate) inner: Arc<Inner>,

@@ -3,9 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::api::client::OpenApiClient;
-use crate::api::http::{decode, execute, with_token_retry};
-use crate::api::metrics::ApiEndpoint;
+use crate::api::token_retry::with_token_retry;
+use crate::endpoints::ApiEndpoint;
 use crate::error::{Error, Result};
+use crate::http::{decode, execute};
 use crate::ids::StaffId;
 
 /// Legacy `POST /topapi/v2/user/get?access_token=` (needs `qyapi_get_member`).
@@ -31,8 +32,11 @@ struct UserDetail {
 impl OpenApiClient {
     /// The ids of the departments `user` belongs to (`topapi/v2/user/get`, `dept_id_list`).
     ///
-    /// A user outside the organisation (or unknown) is [`crate::ApiErrorKind::NotFound`]; a
-    /// missing contact permission is [`crate::ApiErrorKind::PermissionMissing`].
+    /// # Errors
+    /// [`Error::InvalidRequest`] for an empty staff id; [`crate::ApiErrorKind::NotFound`] (errcode
+    /// 60121) for a user outside the organisation or unknown; [`crate::ApiErrorKind::PermissionMissing`]
+    /// (60011) without the contacts permission; [`Error::Decode`] when the answer has no `result`;
+    /// otherwise the errors every call can return (see [`OpenApiClient`]), with the legacy token.
     pub async fn user_departments(&self, user: &StaffId) -> Result<Vec<i64>> {
         let endpoint = ApiEndpoint::UserGet;
         if user.as_str().is_empty() {

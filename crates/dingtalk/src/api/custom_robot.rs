@@ -5,10 +5,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use url::Url;
 
-use crate::api::http::default_http_client;
-use crate::api::metrics::{ApiEndpoint, ApiMetrics};
 use crate::api::webhook;
+use crate::endpoints::ApiEndpoint;
 use crate::error::{ApiErrorKind, Error, Result};
+use crate::http::{ApiMetrics, default_http_client};
 use crate::model::outbound::WebhookMessage;
 
 use crate::crypto::signed_webhook_url;
@@ -38,6 +38,13 @@ impl CustomRobotClient {
 
     /// Posts `message` to `webhook_url`, signing it with `secret` (the `SEC…` value) when the
     /// robot uses signing. The body must be ≤ 20 000 bytes (checked before sending).
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] for a body over 20 000 bytes (nothing is sent); [`Error::Transport`] when
+    /// DingTalk cannot be reached; [`Error::Api`] for a non-zero `errcode`, notably
+    /// [`ApiErrorKind::SecurityCheckFailed`] (310000: keyword, signature, timestamp or IP allowlist),
+    /// [`ApiErrorKind::RateLimitedRobot`] (over 20 messages a minute) and
+    /// [`ApiErrorKind::InvalidCredentials`] (300001: the webhook's `access_token` does not exist).
     pub async fn send(
         &self,
         webhook_url: &Url,

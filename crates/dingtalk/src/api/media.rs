@@ -8,9 +8,10 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use url::Url;
 
 use crate::api::client::OpenApiClient;
-use crate::api::http::{decode, execute, read_checked, send, with_token_retry};
-use crate::api::metrics::ApiEndpoint;
+use crate::api::token_retry::with_token_retry;
+use crate::endpoints::ApiEndpoint;
 use crate::error::{Error, Result};
+use crate::http::{decode, execute, read_checked, send};
 use crate::ids::{DownloadCode, MediaId, RobotCode};
 use crate::model::outbound::{DownloadRequest, DownloadResponse, MediaUploadResponse};
 
@@ -73,6 +74,11 @@ impl OpenApiClient {
     /// (`POST /v1.0/robot/messageFiles/download`). `robot_code` is the receiving bot.
     ///
     /// The URL is pre-signed: treat it as a secret and do not log it.
+    ///
+    /// # Errors
+    /// [`ApiErrorKind::InvalidParam`](crate::error::ApiErrorKind::InvalidParam) for an unknown or
+    /// expired download code; [`Error::Decode`] when `downloadUrl` is missing or not a URL;
+    /// otherwise the errors every call can return (see [`OpenApiClient`]).
     pub async fn download_url(&self, robot_code: &RobotCode, code: &DownloadCode) -> Result<Url> {
         let endpoint = ApiEndpoint::MessageFileDownload;
         let body = DownloadRequest {
@@ -90,6 +96,12 @@ impl OpenApiClient {
     /// Checks `Content-Length` first and then counts while streaming, so an oversized file is
     /// never buffered. On [`Error::TooLarge`] the writer may already hold a prefix; discard it.
     /// Returns the number of bytes written.
+    ///
+    /// # Errors
+    /// The errors of [`OpenApiClient::download_url`]; then [`Error::Api`] when the download URL answers
+    /// HTTP ≥ 400 ([`Error::Decode`] for another non-success status), [`Error::Transport`] when the
+    /// download breaks off or exceeds [`DEFAULT_DOWNLOAD_TIMEOUT`], [`Error::TooLarge`] above
+    /// `max_bytes`, and [`Error::Io`] when writing to `writer` fails.
     pub async fn download_to<W>(
         &self,
         robot_code: &RobotCode,
@@ -141,6 +153,13 @@ impl OpenApiClient {
     /// multipart part `media`, legacy token in the query).
     ///
     /// The size limit of `kind` is checked before anything is sent.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] for empty data or a blank file name and [`Error::TooLarge`] above
+    /// [`MediaKind::max_bytes`] (nothing is sent then); [`Error::Api`] when DingTalk answers a non-zero
+    /// `errcode` (e.g. [`ApiErrorKind::InvalidParam`](crate::error::ApiErrorKind::InvalidParam) for
+    /// 40004, a media type it refuses); [`Error::Decode`] when the answer has no `media_id`;
+    /// otherwise the errors every call can return (see [`OpenApiClient`]), with the legacy token.
     pub async fn upload_media(
         &self,
         kind: MediaKind,

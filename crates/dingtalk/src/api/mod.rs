@@ -12,20 +12,18 @@ mod card;
 mod client;
 mod contact;
 mod custom_robot;
-pub(crate) mod http;
 mod media;
-mod metrics;
 mod robot;
 mod session_webhook;
+mod token_retry;
 mod webhook;
 
 #[cfg(test)]
-pub(crate) mod test_stub;
-#[cfg(test)]
 mod tests;
 
+pub use crate::endpoints::ApiEndpoint;
+pub use crate::http::{ApiMetrics, MetricsHook};
 pub use client::{OpenApiClient, OpenApiClientBuilder};
 pub use custom_robot::CustomRobotClient;
 pub use media::{DEFAULT_DOWNLOAD_TIMEOUT, MediaKind};
-pub use metrics::{ApiEndpoint, ApiMetrics, MetricsHook};
 pub use session_webhook::SessionWebhookClient;

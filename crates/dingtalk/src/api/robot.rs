@@ -3,7 +3,7 @@
 use reqwest::Method;
 
 use crate::api::client::OpenApiClient;
-use crate::api::metrics::ApiEndpoint;
+use crate::endpoints::ApiEndpoint;
 use crate::error::{Error, Result};
 use crate::ids::{ConversationId, ProcessQueryKey, RobotCode, StaffId};
 use crate::model::outbound::{
@@ -24,6 +24,10 @@ impl OpenApiClient {
     /// Users listed in [`BatchSendResponse::flow_controlled_staff_id_list`] did not get the
     /// message (rate-limited) and should be retried later. Needs permission
     /// `qyapi_robot_sendmsg`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] for no or more than 20 users or a button layout without a template
+    /// (see [`RobotMessage::msg_key`]); otherwise the errors every call can return (see [`OpenApiClient`]).
     pub async fn batch_send_to_users(
         &self,
         robot_code: &RobotCode,
@@ -47,6 +51,10 @@ impl OpenApiClient {
     /// Sends `message` from the bot into a group it is a member of (`groupMessages/send`).
     ///
     /// `cool_app_code` is only needed when the bot was installed as a group cool-app.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] for a button layout without a template; [`Error::TooLarge`] when
+    /// `msgParam` exceeds its documented size; otherwise the errors every call can return (see [`OpenApiClient`]).
     pub async fn send_to_group(
         &self,
         robot_code: &RobotCode,
@@ -65,6 +73,9 @@ impl OpenApiClient {
     }
 
     /// Recalls bot DMs by their processQueryKeys (≤ 20, sent within 24 h).
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] for no or more than 20 keys (nothing is sent); otherwise the errors every call can return (see [`OpenApiClient`]).
     pub async fn recall_dm(
         &self,
         robot_code: &RobotCode,
@@ -80,6 +91,9 @@ impl OpenApiClient {
     }
 
     /// Recalls bot messages in a group (also cards, by their `carrierId`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] for no or more than 20 keys (nothing is sent); otherwise the errors every call can return (see [`OpenApiClient`]).
     pub async fn recall_group(
         &self,
         robot_code: &RobotCode,

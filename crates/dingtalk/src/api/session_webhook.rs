@@ -4,11 +4,10 @@ use std::sync::Arc;
 
 use url::Url;
 
-use crate::api::http::default_http_client;
-use crate::api::metrics::{ApiEndpoint, ApiMetrics};
 use crate::api::webhook;
-use crate::endpoints::Endpoints;
+use crate::endpoints::{ApiEndpoint, Endpoints};
 use crate::error::{Error, Result};
+use crate::http::{ApiMetrics, default_http_client};
 use crate::model::outbound::WebhookMessage;
 
 /// Path of the reply URL under the legacy (`oapi`) host. DingTalk's bot message examples carry

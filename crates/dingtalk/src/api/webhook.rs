@@ -3,9 +3,9 @@
 use reqwest::header::CONTENT_TYPE;
 use url::Url;
 
-use crate::api::http::execute;
-use crate::api::metrics::{ApiEndpoint, ApiMetrics};
+use crate::endpoints::ApiEndpoint;
 use crate::error::Result;
+use crate::http::{ApiMetrics, execute};
 use crate::model::outbound::WebhookMessage;
 
 /// Posts `message` as JSON to `url` (which may embed a token: it is never logged).

@@ -54,6 +54,11 @@ impl EventCrypto {
     /// `owner_key` every message must be addressed to: the AppKey (clientId) for events
     /// configured in the developer console, the corpId for legacy callback registrations,
     /// the suiteKey for third-party apps.
+    ///
+    /// # Errors
+    /// [`CryptoError::EmptyToken`] or [`CryptoError::EmptyOwnerKey`] for an empty token or owner key;
+    /// [`CryptoError::AesKeyLength`] or [`CryptoError::AesKeyCharacter`] when `aes_key` is not 43
+    /// ASCII alphanumerics.
     pub fn new(token: &str, aes_key: &str, owner_key: &str) -> Result<Self, CryptoError> {
         if token.is_empty() {
             return Err(CryptoError::EmptyToken);
@@ -91,6 +96,9 @@ impl EventCrypto {
     }
 
     /// Checks `signature` against [`signature`](Self::signature) in constant time.
+    ///
+    /// # Errors
+    /// [`CryptoError::SignatureMismatch`] when `signature` is not the expected one.
     pub fn verify_signature(
         &self,
         signature: &str,
@@ -111,6 +119,13 @@ impl EventCrypto {
     /// Checks every length and that the message is addressed to the owner key. AES-CBC has no
     /// integrity of its own, so call this only after [`verify_signature`](Self::verify_signature),
     /// or use [`open`](Self::open), which does both.
+    ///
+    /// # Errors
+    /// [`CryptoError::NotBase64`] or [`CryptoError::CiphertextLength`] for input that is not AES-CBC
+    /// output; [`CryptoError::BadPadding`], [`CryptoError::Truncated`] or
+    /// [`CryptoError::LengthOutOfRange`] when the plaintext layout is broken (usually a different
+    /// `aes_key`); [`CryptoError::OwnerMismatch`] when addressed to another owner key;
+    /// [`CryptoError::MessageNotUtf8`] when the message is not UTF-8.
     pub fn decrypt(&self, encrypt_b64: &str) -> Result<String, CryptoError> {
         let buffer = self.decrypt_to_buffer(encrypt_b64)?;
         let parts = event_layout::parse(&buffer)?;
@@ -154,6 +169,9 @@ impl EventCrypto {
     }
 
     /// Verifies `signature` over the other three and the token, then decrypts `encrypt`.
+    ///
+    /// # Errors
+    /// [`CryptoError::SignatureMismatch`] first, then the errors of [`decrypt`](Self::decrypt).
     pub fn open(
         &self,
         signature: &str,
@@ -166,6 +184,9 @@ impl EventCrypto {
     }
 
     /// [`open`](Self::open) for a sealed reply, e.g. when the simulator checks the gateway's answer.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
     pub fn open_reply(&self, reply: &EncryptedReply) -> Result<String, CryptoError> {
         self.open(
             &reply.msg_signature,

@@ -21,6 +21,10 @@ pub struct EventQuery {
 
 impl EventQuery {
     /// Picks the three parameters out of already percent-decoded query pairs.
+    ///
+    /// # Errors
+    /// [`CryptoError::MissingQueryParam`] when `msg_signature` (or `signature`), `timestamp` (or
+    /// `timeStamp`) or `nonce` is absent.
     pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Result<Self, CryptoError> {
         let mut found = Found::default();
         for (key, value) in pairs {
@@ -43,6 +47,9 @@ impl EventQuery {
     }
 
     /// Parses a raw query string (the part after `?`), percent-decoding it.
+    ///
+    /// # Errors
+    /// As [`EventQuery::from_pairs`].
     pub fn from_query(query: &str) -> Result<Self, CryptoError> {
         Self::from_pairs(
             url::form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())),

@@ -97,6 +97,12 @@ pub fn signed_webhook_url(webhook: &url::Url, secret: &str, timestamp_ms: i64) -
 /// `timestamp` must be epoch milliseconds within [`MAX_TIMESTAMP_SKEW_MS`] of `now_ms`, and
 /// the signature is computed over `timestamp` exactly as received. `sign` must already be
 /// percent-decoded (as header values and parsed query parameters are).
+///
+/// # Errors
+/// [`SignError::EmptySecret`] for an empty `secret`; [`SignError::TimestampInvalid`] when
+/// `timestamp` is not decimal digits; [`SignError::Stale`] when it is more than
+/// [`MAX_TIMESTAMP_SKEW_MS`] from `now_ms`; [`SignError::SignNotBase64`] when `sign` has a
+/// non-Base64 character; [`SignError::Mismatch`] when it does not match.
 pub fn verify_timestamped_sign(
     secret: &str,
     timestamp: &str,
@@ -125,6 +131,10 @@ pub fn card_callback_signature(api_secret: &str, timestamp: &str) -> String {
 ///
 /// DingTalk documents no freshness window for card callbacks, so this checks only the
 /// signature; callers that want replay protection should also bound the timestamp.
+///
+/// # Errors
+/// [`SignError::EmptySecret`] for an empty `api_secret`; [`SignError::SignNotBase64`] when
+/// `signature` has a non-Base64 character; [`SignError::Mismatch`] when it does not match.
 pub fn verify_card_callback_signature(
     api_secret: &str,
     timestamp: &str,

@@ -198,31 +198,39 @@ impl PayloadError {
 
 impl BotMessage {
     /// Decodes a bot message from JSON text.
+    ///
+    /// # Errors
+    /// [`ModelError::Json`] when `text` is not JSON; otherwise as [`BotMessage::from_value`].
     pub fn from_json(text: &str) -> Result<Self, ModelError> {
         Self::from_value(parse_json(WHAT, text)?)
     }
 
     /// Decodes a bot message from an already-parsed JSON value, keeping it as [`BotMessage::raw`].
+    ///
+    /// # Errors
+    /// [`ModelError::NotAnObject`] when `raw` (or an `atUsers` item or `content`) is not an object;
+    /// [`ModelError::MissingField`] when `msgId`, `conversationId` or `conversationType` is absent,
+    /// `null` or empty; [`ModelError::InvalidField`] when a known field has the wrong JSON type.
     pub fn from_value(raw: Value) -> Result<Self, ModelError> {
         let o = Obj::root(WHAT, &raw)?;
         let msgtype = o.string("msgtype")?.unwrap_or_default();
         let body = bot_body::parse_body(&o, &msgtype)?;
         let message = Self {
-            msg_id: MsgId::from(o.required("msgId")?),
-            conversation_id: ConversationId::from(o.required("conversationId")?),
+            msg_id: MsgId::new(o.required("msgId")?),
+            conversation_id: ConversationId::new(o.required("conversationId")?),
             conversation_type: conversation_type(&o)?,
             create_at: o.int("createAt")?,
             conversation_title: o.string("conversationTitle")?,
-            sender_id: o.id("senderId")?,
+            sender_id: o.id("senderId", DingtalkId::new)?,
             sender_nick: o.string("senderNick")?,
-            sender_staff_id: o.id("senderStaffId")?,
-            sender_union_id: o.id("senderUnionId")?,
-            sender_corp_id: o.id("senderCorpId")?,
+            sender_staff_id: o.id("senderStaffId", StaffId::new)?,
+            sender_union_id: o.id("senderUnionId", UnionId::new)?,
+            sender_corp_id: o.id("senderCorpId", CorpId::new)?,
             sender_platform: o.string("senderPlatform")?,
             is_admin: o.bool("isAdmin")?,
-            chatbot_user_id: o.id("chatbotUserId")?,
-            chatbot_corp_id: o.id("chatbotCorpId")?,
-            robot_code: o.id("robotCode")?,
+            chatbot_user_id: o.id("chatbotUserId", DingtalkId::new)?,
+            chatbot_corp_id: o.id("chatbotCorpId", CorpId::new)?,
+            robot_code: o.id("robotCode", RobotCode::new)?,
             is_in_at_list: o.bool("isInAtList")?.unwrap_or(false),
             at_users: at_users(&o)?,
             session_webhook: o.string("sessionWebhook")?,
@@ -233,9 +241,9 @@ impl BotMessage {
                 .and_then(Value::as_array)
                 .map(|entries| entries.iter().filter_map(msg_context_entry).collect())
                 .unwrap_or_default(),
-            original_msg_id: loose::str(&raw, "originalMsgId").map(MsgId::from),
+            original_msg_id: loose::str(&raw, "originalMsgId").map(MsgId::new),
             original_process_query_key: loose::stringish(&raw, "originalProcessQueryKey")
-                .map(ProcessQueryKey::from),
+                .map(ProcessQueryKey::new),
             quote_message: o.get("quoteMessage").cloned(),
             error: PayloadError::find(&raw),
             msgtype,
@@ -343,7 +351,10 @@ impl BotMessage {
     /// bots reaches both with the same `msgId`. The robot code is empty when absent.
     #[must_use]
     pub fn dedup_key(&self) -> (RobotCode, MsgId) {
-        (self.robot_code.clone().unwrap_or_default(), self.msg_id.clone())
+        (
+            self.robot_code.clone().unwrap_or_else(|| RobotCode::new("")),
+            self.msg_id.clone(),
+        )
     }
 
     /// True when the message carries DingTalk's quota-exhausted error (code 20001).
@@ -378,9 +389,11 @@ fn at_users(o: &Obj<'_>) -> Result<Vec<AtUser>, ModelError> {
         .map(|(i, item)| {
             let u = Obj::nested(WHAT, format!("atUsers[{i}]"), item)?;
             Ok(AtUser {
-                dingtalk_id: u.id("dingtalkId")?.unwrap_or_default(),
-                staff_id: u.id("staffId")?,
-                union_id: u.id("unionId")?,
+                dingtalk_id: u
+                    .id("dingtalkId", DingtalkId::new)?
+                    .unwrap_or_else(|| DingtalkId::new("")),
+                staff_id: u.id("staffId", StaffId::new)?,
+                union_id: u.id("unionId", UnionId::new)?,
             })
         })
         .collect()
@@ -388,7 +401,7 @@ fn at_users(o: &Obj<'_>) -> Result<Vec<AtUser>, ModelError> {
 
 fn hosting_context(v: &Value) -> Option<HostingContext> {
     v.is_object().then(|| HostingContext {
-        user_id: loose::str(v, "userId").map(StaffId::from),
+        user_id: loose::str(v, "userId").map(StaffId::new),
         nick: loose::str(v, "nick").map(str::to_owned),
     })
 }
@@ -424,7 +437,7 @@ mod tests {
     fn empty_staff_id_is_none_and_key_is_scoped_by_robot() {
         let m = BotMessage::from_value(with(json!({"senderStaffId": ""}))).unwrap();
         assert_eq!(m.sender_staff_id, None);
-        assert_eq!(m.dedup_key(), (RobotCode::from("rc"), MsgId::from("m1")));
+        assert_eq!(m.dedup_key(), (RobotCode::new("rc"), MsgId::new("m1")));
         assert_eq!(m.plain_text(), "hi");
     }
 

@@ -145,8 +145,8 @@ impl RichTextItem {
                 None => Self::Other(item.clone()),
             },
             Some("picture") => Self::Picture {
-                download_code: loose::str(item, "downloadCode").map(DownloadCode::from),
-                picture_download_code: loose::str(item, "pictureDownloadCode").map(DownloadCode::from),
+                download_code: loose::str(item, "downloadCode").map(DownloadCode::new),
+                picture_download_code: loose::str(item, "pictureDownloadCode").map(DownloadCode::new),
             },
             Some("at") => Self::At {
                 name: loose::str(item, "atName").map(str::to_owned),
@@ -209,11 +209,11 @@ impl RepliedMessage {
         let from_content = |key: &str| content.and_then(|c| loose::str(c, key));
         Some(Self {
             msg_type: loose::str(v, "msgType").map(str::to_owned),
-            msg_id: loose::str(v, "msgId").map(MsgId::from),
-            sender_id: loose::str(v, "senderId").map(DingtalkId::from),
+            msg_id: loose::str(v, "msgId").map(MsgId::new),
+            sender_id: loose::str(v, "senderId").map(DingtalkId::new),
             created_at: loose::int(v, "createdAt"),
             text,
-            download_code: from_content("downloadCode").map(DownloadCode::from),
+            download_code: from_content("downloadCode").map(DownloadCode::new),
             file_name: from_content("fileName").map(str::to_owned),
             rich_text,
             raw: v.clone(),
@@ -273,21 +273,21 @@ fn parse_content(c: &Obj<'_>, msgtype: &str) -> Result<MessageBody, ModelError> 
                 .unwrap_or_default(),
         ),
         "picture" => MessageBody::Picture {
-            download_code: c.id("downloadCode")?,
-            picture_download_code: c.id("pictureDownloadCode")?,
+            download_code: c.id("downloadCode", DownloadCode::new)?,
+            picture_download_code: c.id("pictureDownloadCode", DownloadCode::new)?,
         },
         "audio" => MessageBody::Audio {
-            download_code: c.id("downloadCode")?,
+            download_code: c.id("downloadCode", DownloadCode::new)?,
             recognition: c.string("recognition")?,
             duration_ms: c.uint("duration")?,
         },
         "video" => MessageBody::Video {
-            download_code: c.id("downloadCode")?,
+            download_code: c.id("downloadCode", DownloadCode::new)?,
             video_type: c.string("videoType")?,
             duration: c.uint("duration")?,
         },
         "file" => MessageBody::File {
-            download_code: c.id("downloadCode")?,
+            download_code: c.id("downloadCode", DownloadCode::new)?,
             file_name: c.string("fileName")?,
             space_id: c.stringish("spaceId")?,
             file_id: c.stringish("fileId")?,
@@ -319,7 +319,7 @@ mod tests {
         let parsed: Vec<_> = items.iter().map(RichTextItem::from_value).collect();
         assert_eq!(parsed[0], RichTextItem::Text("hi".into()));
         assert_eq!(parsed[1], RichTextItem::Text("\n".into()));
-        assert_eq!(parsed[2].download_code(), Some(&DownloadCode::from("d")));
+        assert_eq!(parsed[2].download_code(), Some(&DownloadCode::new("d")));
         assert_eq!(
             parsed[3],
             RichTextItem::At {

@@ -162,6 +162,11 @@ impl ApprovalResult {
 
 impl BpmsInstanceChange {
     /// Decodes the event fields from a JSON object.
+    ///
+    /// # Errors
+    /// [`ModelError::NotAnObject`] when `data` is not an object; [`ModelError::MissingField`] when
+    /// `processInstanceId` or `type` is absent or empty; [`ModelError::InvalidField`] when a known
+    /// field has the wrong JSON type.
     pub fn from_value(data: &Value) -> Result<Self, ModelError> {
         let o = Obj::root(INSTANCE_WHAT, data)?;
         Ok(Self {
@@ -174,16 +179,21 @@ impl BpmsInstanceChange {
             business_type: o.string("businessType")?,
             title: o.string("title")?,
             url: o.string("url")?,
-            staff_id: o.id("staffId")?,
+            staff_id: o.id("staffId", StaffId::new)?,
             create_time: o.int("createTime")?,
             finish_time: o.int("finishTime")?,
-            corp_id: o.id("corpId")?,
+            corp_id: o.id("corpId", CorpId::new)?,
         })
     }
 }
 
 impl BpmsTaskChange {
     /// Decodes the event fields from a JSON object.
+    ///
+    /// # Errors
+    /// [`ModelError::NotAnObject`] when `data` is not an object; [`ModelError::MissingField`] when
+    /// `processInstanceId` or `type` is absent or empty; [`ModelError::InvalidField`] when a known
+    /// field has the wrong JSON type.
     pub fn from_value(data: &Value) -> Result<Self, ModelError> {
         let o = Obj::root(TASK_WHAT, data)?;
         Ok(Self {
@@ -196,10 +206,10 @@ impl BpmsTaskChange {
             biz_category_id: o.string("bizCategoryId")?,
             business_id: o.stringish("businessId")?,
             title: o.string("title")?,
-            staff_id: o.id("staffId")?,
+            staff_id: o.id("staffId", StaffId::new)?,
             create_time: o.int("createTime")?,
             finish_time: o.int("finishTime")?,
-            corp_id: o.id("corpId")?,
+            corp_id: o.id("corpId", CorpId::new)?,
         })
     }
 }

@@ -74,17 +74,25 @@ pub struct CardPrivateData {
 
 impl CardCallback {
     /// Decodes a callback from JSON text.
+    ///
+    /// # Errors
+    /// [`ModelError::Json`] when `text` is not JSON; otherwise as [`CardCallback::from_value`].
     pub fn from_json(text: &str) -> Result<Self, ModelError> {
         Self::from_value(parse_json(WHAT, text)?)
     }
 
     /// Decodes a callback from a parsed value, keeping it as [`CardCallback::raw`].
+    ///
+    /// # Errors
+    /// [`ModelError::NotAnObject`] when `raw` is not an object; [`ModelError::MissingField`] when
+    /// `outTrackId` is absent or empty; [`ModelError::InvalidField`] when a known field has the wrong
+    /// JSON type; [`ModelError::EmbeddedJson`] when `content` holds text that is not JSON.
     pub fn from_value(raw: Value) -> Result<Self, ModelError> {
         let o = Obj::root(WHAT, &raw)?;
         let callback = Self {
             callback_type: o.string("type")?,
-            out_track_id: OutTrackId::from(o.required("outTrackId")?),
-            corp_id: o.id("corpId")?,
+            out_track_id: OutTrackId::new(o.required("outTrackId")?),
+            corp_id: o.id("corpId", CorpId::new)?,
             user_id: o.stringish("userId")?,
             user_id_type: o.int("userIdType")?.map(UserIdType::from),
             space_type: o.string("spaceType")?,
@@ -103,7 +111,7 @@ impl CardCallback {
     #[must_use]
     pub fn staff_id(&self) -> Option<StaffId> {
         match self.user_id_type {
-            None | Some(UserIdType::UserId) => self.user_id.as_deref().map(StaffId::from),
+            None | Some(UserIdType::UserId) => self.user_id.as_deref().map(StaffId::new),
             _ => None,
         }
     }
@@ -112,7 +120,7 @@ impl CardCallback {
     #[must_use]
     pub fn union_id(&self) -> Option<UnionId> {
         match self.user_id_type {
-            Some(UserIdType::UnionId) => self.user_id.as_deref().map(UnionId::from),
+            Some(UserIdType::UnionId) => self.user_id.as_deref().map(UnionId::new),
             _ => None,
         }
     }
@@ -273,7 +281,7 @@ mod tests {
         .unwrap();
         assert_eq!(cb.action_id(), Some("a"));
         assert_eq!(cb.content.params["k"], 1);
-        assert_eq!(cb.union_id(), Some(UnionId::from("u")));
+        assert_eq!(cb.union_id(), Some(UnionId::new("u")));
         assert_eq!(cb.staff_id(), None);
         assert_eq!(cb.extension, Some(Value::String("not json".into())));
     }

@@ -164,8 +164,8 @@ impl<'a> Obj<'a> {
     }
 
     /// A typed id; `""` counts as absent.
-    pub(crate) fn id<T: From<String>>(&self, key: &str) -> Result<Option<T>, ModelError> {
-        Ok(self.non_empty(key)?.map(|s| T::from(s.to_owned())))
+    pub(crate) fn id<T>(&self, key: &str, make: impl FnOnce(&'a str) -> T) -> Result<Option<T>, ModelError> {
+        Ok(self.non_empty(key)?.map(make))
     }
 
     /// A required, non-empty string field.

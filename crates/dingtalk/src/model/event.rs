@@ -49,6 +49,9 @@ impl EventEnvelope {
     ///
     /// `eventBornTime` is informational, so an unparseable value becomes `None` rather than
     /// an error that would cost the event.
+    ///
+    /// # Errors
+    /// [`ModelError::MissingField`] when `headers.eventType` is absent or empty.
     pub fn from_headers(headers: &FrameHeaders) -> Result<Self, ModelError> {
         let event_type = headers
             .event_type
@@ -69,7 +72,7 @@ impl EventEnvelope {
                 .event_corp_id
                 .as_deref()
                 .filter(|c| !c.is_empty())
-                .map(CorpId::from),
+                .map(CorpId::new),
             unified_app_id: headers.event_unified_app_id.clone().filter(|a| !a.is_empty()),
             biz_id: None,
         })
@@ -93,22 +96,30 @@ const HTTP_ENVELOPE_KEYS: [&str; 5] = ["EventType", "eventId", "EventTime", "Cor
 
 impl HttpPushEvent {
     /// Decodes decrypted JSON text.
+    ///
+    /// # Errors
+    /// [`ModelError::Json`] when `text` is not JSON; otherwise as [`HttpPushEvent::from_value`].
     pub fn from_json(text: &str) -> Result<Self, ModelError> {
         Self::from_value(parse_json(HTTP_WHAT, text)?)
     }
 
     /// Decodes a parsed body; `EventType` is required.
+    ///
+    /// # Errors
+    /// [`ModelError::NotAnObject`] when `raw` is not an object; [`ModelError::MissingField`] when
+    /// `EventType` is absent or empty; [`ModelError::InvalidField`] when an envelope field has the
+    /// wrong JSON type.
     pub fn from_value(raw: Value) -> Result<Self, ModelError> {
         let o = Obj::root(HTTP_WHAT, &raw)?;
         let envelope = EventEnvelope {
             event_type: o.required("EventType")?.to_owned(),
             // Seen as `eventId`; `EventId` accepted too in case the casing follows the envelope.
-            event_id: match o.id("eventId")? {
+            event_id: match o.id("eventId", EventId::new)? {
                 Some(id) => Some(id),
-                None => o.id("EventId")?,
+                None => o.id("EventId", EventId::new)?,
             },
             born_time: o.int("EventTime")?,
-            corp_id: o.id("CorpId")?,
+            corp_id: o.id("CorpId", CorpId::new)?,
             unified_app_id: None,
             biz_id: o.stringish("BizId")?,
         };
@@ -150,6 +161,10 @@ pub enum Event {
 
 impl Event {
     /// Decodes the business fields of an event of type `event_type`.
+    ///
+    /// # Errors
+    /// For the approval events, the errors of [`BpmsInstanceChange::from_value`] and
+    /// [`BpmsTaskChange::from_value`]; other event types never fail.
     pub fn from_data(event_type: &str, data: &Value) -> Result<Self, ModelError> {
         Ok(match event_type {
             EVENT_BPMS_INSTANCE_CHANGE => Self::BpmsInstanceChange(BpmsInstanceChange::from_value(data)?),
@@ -177,6 +192,10 @@ pub struct ReceivedEvent {
 
 impl ReceivedEvent {
     /// Decodes an `EVENT` frame. An empty `data` is treated as `null`.
+    ///
+    /// # Errors
+    /// [`ModelError::MissingField`] without `headers.eventType`; [`ModelError::Json`] when a non-empty
+    /// `data` is not JSON; then the errors of [`Event::from_data`].
     pub fn from_frame(frame: &StreamFrame) -> Result<Self, ModelError> {
         let envelope = EventEnvelope::from_headers(&frame.headers)?;
         let data = if frame.data.trim().is_empty() {
@@ -193,6 +212,9 @@ impl ReceivedEvent {
     }
 
     /// Decodes an HTTP-push event.
+    ///
+    /// # Errors
+    /// The errors of [`Event::from_data`] for the push's business fields.
     pub fn from_http_push(push: HttpPushEvent) -> Result<Self, ModelError> {
         let data = Value::Object(push.fields);
         let event = Event::from_data(&push.envelope.event_type, &data)?;
@@ -204,6 +226,9 @@ impl ReceivedEvent {
     }
 
     /// Decodes decrypted HTTP-push JSON text in one step.
+    ///
+    /// # Errors
+    /// The errors of [`HttpPushEvent::from_json`] and [`ReceivedEvent::from_http_push`].
     pub fn from_http_push_json(text: &str) -> Result<Self, ModelError> {
         Self::from_http_push(HttpPushEvent::from_json(text)?)
     }
@@ -220,7 +245,7 @@ mod tests {
                 "eventId":"e1","processInstanceId":"p1","type":"start","staffId":"031"}"#,
         )
         .unwrap();
-        assert_eq!(ev.envelope.event_id, Some(EventId::from("e1")));
+        assert_eq!(ev.envelope.event_id, Some(EventId::new("e1")));
         assert_eq!(ev.envelope.born_time, Some(1_767_229_200_321));
         assert_eq!(ev.envelope.biz_id.as_deref(), Some("b1"));
         assert!(ev.data.get("EventType").is_none());

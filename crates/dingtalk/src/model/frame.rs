@@ -198,6 +198,10 @@ pub enum FrameError {
 
 impl StreamFrame {
     /// Parses WebSocket text into a frame, checking the fields every frame needs.
+    ///
+    /// # Errors
+    /// [`FrameError::Malformed`] when `text` is not a frame's JSON; [`FrameError::Missing`] when
+    /// `headers.topic` is empty, or `headers.messageId` is absent on a non-SYSTEM frame.
     pub fn parse(text: &str) -> Result<Self, FrameError> {
         let frame: Self = serde_json::from_str(text).map_err(|source| FrameError::Malformed {
             source,
@@ -217,6 +221,9 @@ impl StreamFrame {
     }
 
     /// Decodes the double-encoded `data` into `T`.
+    ///
+    /// # Errors
+    /// [`FrameError::Data`] when `data` does not parse as `T`.
     pub fn decode_data<T: serde::de::DeserializeOwned>(&self) -> Result<T, FrameError> {
         serde_json::from_str(&self.data).map_err(|source| FrameError::Data {
             topic: self.headers.topic.clone(),

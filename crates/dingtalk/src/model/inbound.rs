@@ -48,6 +48,10 @@ pub enum Inbound {
 /// so an unreadable `data` just leaves `opaque`/`reason` empty. EVENT frames are dispatched
 /// on `headers.eventType` (the topic is `*` or arbitrary); a missing `eventType` is
 /// [`FrameError::Missing`]. Payload problems are [`FrameError::Payload`] naming the field.
+///
+/// # Errors
+/// [`FrameError::Missing`] for an EVENT frame without `headers.eventType`; [`FrameError::Payload`]
+/// when a bot message, card callback or event payload does not decode, naming the field.
 pub fn classify(frame: &StreamFrame) -> Result<Inbound, FrameError> {
     let topic = frame.headers.topic.as_str();
     match &frame.frame_type {
@@ -82,6 +86,9 @@ pub fn classify(frame: &StreamFrame) -> Result<Inbound, FrameError> {
 
 impl StreamFrame {
     /// Same as [`classify`].
+    ///
+    /// # Errors
+    /// As [`classify`].
     pub fn classify(&self) -> Result<Inbound, FrameError> {
         classify(self)
     }

@@ -129,6 +129,10 @@ impl RobotMessage {
     }
 
     /// The `msgKey` template name. Fails for button layouts DingTalk has no template for.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] for [`RobotMessage::ActionCardButtons`] with a button count that has
+    /// no template: horizontal with other than 2 buttons, vertical with fewer than 2 or more than 5.
     pub fn msg_key(&self) -> Result<&'static str, Error> {
         Ok(match self {
             Self::Text { .. } => "sampleText",
@@ -162,6 +166,9 @@ impl RobotMessage {
     }
 
     /// The `msgParam` value: a JSON object encoded as a JSON *string*, as DingTalk requires.
+    ///
+    /// # Errors
+    /// As [`RobotMessage::msg_key`].
     pub fn msg_param_json(&self) -> Result<String, Error> {
         // Validates the layout first so a bad card never reaches the wire.
         self.msg_key()?;
@@ -170,6 +177,10 @@ impl RobotMessage {
 
     /// Parses a `msgKey` / `msgParam` pair back into a message (the simulator and tests use
     /// this to check what was sent). Numbers may come as strings or numbers.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] when `msg_param` is not a JSON object, `msg_key` is no known template,
+    /// or a field the template needs is missing or not a number where one is expected.
     pub fn from_wire(msg_key: &str, msg_param: &str) -> Result<Self, Error> {
         let bad = |why: String| Error::InvalidRequest(format!("{msg_key}: {why}"));
         let value: Value =
@@ -373,6 +384,10 @@ pub struct BatchSendRequest {
 
 impl BatchSendRequest {
     /// Builds the body, checking the recipient count and the message layout.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] for no or more than [`MAX_BATCH_SEND_USERS`] users, or as
+    /// [`RobotMessage::msg_key`].
     pub fn new(robot_code: RobotCode, user_ids: Vec<StaffId>, message: &RobotMessage) -> Result<Self, Error> {
         if user_ids.is_empty() || user_ids.len() > MAX_BATCH_SEND_USERS {
             return Err(Error::InvalidRequest(format!(
@@ -422,6 +437,10 @@ pub struct GroupSendRequest {
 
 impl GroupSendRequest {
     /// Builds the body, checking the layout and the documented `msgParam` size limit.
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] when `msgParam` exceeds [`MAX_GROUP_MSG_PARAM_BYTES`]; otherwise as
+    /// [`RobotMessage::msg_key`].
     pub fn new(
         robot_code: RobotCode,
         open_conversation_id: ConversationId,
@@ -1236,6 +1255,10 @@ impl WebhookMessage {
     }
 
     /// The serialised body, refusing bodies over [`MAX_WEBHOOK_BODY_BYTES`].
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] for a body over [`MAX_WEBHOOK_BODY_BYTES`]; [`Error::InvalidRequest`] if
+    /// serialising fails.
     pub fn to_body(&self) -> Result<Vec<u8>, Error> {
         let body = serde_json::to_vec(self)
             .map_err(|e| Error::InvalidRequest(format!("webhook message does not serialise: {e}")))?;

@@ -27,7 +27,7 @@ impl StreamClient {
     #[must_use]
     pub fn spawn(config: StreamConfig) -> (StreamHandle, StreamEvents) {
         // DingTalk's `connections/open` answers in place; the shared client follows no redirect.
-        let http = crate::api::http::default_http_client();
+        let http = crate::http::default_http_client();
         Self::spawn_with_http(config, http)
     }
 

@@ -39,13 +39,9 @@ pub struct StreamConfig {
 impl StreamConfig {
     /// Defaults: bot messages, card callbacks and all events; ping every 20 s; zombie after 30 s
     /// of silence; backoff 1 s → 60 s ±20 %.
-    pub fn new(
-        client_id: impl Into<ClientId>,
-        client_secret: impl Into<Secret>,
-        endpoints: Endpoints,
-    ) -> Self {
+    pub fn new(client_id: ClientId, client_secret: impl Into<Secret>, endpoints: Endpoints) -> Self {
         Self {
-            client_id: client_id.into(),
+            client_id,
             client_secret: client_secret.into(),
             endpoints,
             subscriptions: Subscription::gateway_defaults(),

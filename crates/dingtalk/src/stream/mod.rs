@@ -11,8 +11,9 @@
 //!
 //! ```no_run
 //! # async fn demo() {
+//! use dingtalk::ids::ClientId;
 //! use dingtalk::stream::{StreamClient, StreamConfig, StreamEvent};
-//! let config = StreamConfig::new("dingappkey", "secret", dingtalk::Endpoints::default());
+//! let config = StreamConfig::new(ClientId::new("dingappkey"), "secret", dingtalk::Endpoints::default());
 //! let (handle, mut events) = StreamClient::spawn(config);
 //! while let Some(event) = events.recv().await {
 //!     if let StreamEvent::Frame(delivery) = event {

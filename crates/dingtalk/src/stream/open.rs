@@ -46,6 +46,12 @@ pub(crate) async fn open_socket(
 /// Fails with the same [`StreamError`]s as a real connection attempt would: `OpenRejected`
 /// for wrong credentials, an unpublished app or a bot not in Stream mode (DingTalk's code is
 /// in the body), `Http`/`Timeout` when DingTalk cannot be reached.
+///
+/// # Errors
+/// [`StreamError::OpenRejected`] when `connections/open` answers a non-success status (see
+/// [`StreamError::is_wrong_credentials`]); [`StreamError::OpenResponse`] when the answer lacks a
+/// usable `ws://`/`wss://` endpoint or ticket; [`StreamError::Http`] when DingTalk cannot be
+/// reached; [`StreamError::Timeout`] after [`StreamConfig::connect_timeout`].
 pub async fn probe_open(http: &reqwest::Client, config: &StreamConfig) -> Result<(), StreamError> {
     let work = async {
         let ticket = register(http, config).await?;

@@ -3,8 +3,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde_json::json;
 
 use super::*;
-use crate::api::test_stub::{Reply, Stub};
 use crate::error::ApiErrorKind;
+use crate::http::test_stub::{Reply, Stub};
 
 const TOKEN_PATH: &str = "/v1.0/oauth2/accessToken";
 

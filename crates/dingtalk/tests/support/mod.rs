@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use dingtalk::ids::ClientId;
 use dingtalk::model::{BotMessage, Inbound};
 use dingtalk::stream::{
     Backoff, CloseReason, Delivery, StreamClient, StreamConfig, StreamEvent, StreamEvents, StreamHandle,
@@ -30,7 +31,7 @@ pub async fn sim(config: SimConfig) -> (Simulator, String) {
 
 /// Client settings scaled down to milliseconds.
 pub fn fast_client(sim: &Simulator) -> StreamConfig {
-    let mut config = StreamConfig::new(APP, SECRET, sim.endpoints());
+    let mut config = StreamConfig::new(ClientId::new(APP), SECRET, sim.endpoints());
     config.ping_interval = Duration::from_millis(100);
     config.idle_timeout = Duration::from_millis(600);
     config.drain_timeout = Duration::from_millis(400);

@@ -2,8 +2,8 @@ use serde_json::json;
 
 use super::{client, with_tokens};
 use crate::api::ApiEndpoint;
-use crate::api::test_stub::{Reply, Stub};
 use crate::error::ApiErrorKind;
+use crate::http::test_stub::{Reply, Stub};
 use crate::ids::{ConversationId, OutTrackId, RobotCode, StaffId};
 use crate::model::outbound::{CardData, CreateAndDeliverRequest, StreamingUpdateRequest, UpdateCardRequest};
 

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 
 use super::{client, with_tokens};
-use crate::api::test_stub::{Reply, Stub};
 use crate::api::{CustomRobotClient, MediaKind};
-use crate::ids::{RobotCode, StaffId};
+use crate::http::test_stub::{Reply, Stub};
+use crate::ids::{ClientId, RobotCode, StaffId};
 use crate::model::outbound::{RobotMessage, WebhookMessage};
 
 #[derive(Clone, Default)]
@@ -97,7 +97,7 @@ async fn a_fresh_token_rejected_too_is_logged_as_a_credentials_problem_naming_th
         )
     }))
     .await;
-    let api = crate::api::OpenApiClient::builder("dingclient".into(), "s3cret".into())
+    let api = crate::api::OpenApiClient::builder(ClientId::new("dingclient"), "s3cret".into())
         .account("sales-bot")
         .endpoints(stub.endpoints())
         .http_client(reqwest::Client::new())

@@ -3,9 +3,9 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::{LEGACY_TOKEN_PATH, TOKEN_PATH, client, with_tokens};
-use crate::api::test_stub::{Reply, Stub};
 use crate::api::{ApiEndpoint, MediaKind};
 use crate::error::{ApiErrorKind, Error};
+use crate::http::test_stub::{Reply, Stub};
 use crate::ids::{DownloadCode, MediaId, RobotCode};
 
 const DOWNLOAD: &str = "/v1.0/robot/messageFiles/download";

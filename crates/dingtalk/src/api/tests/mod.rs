@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde_json::json;
 
 use crate::api::OpenApiClient;
-use crate::api::test_stub::{Recorded, Reply, Stub};
+use crate::http::test_stub::{Recorded, Reply, Stub};
 use crate::ids::ClientId;
 use crate::token::ClientSecret;
 

@@ -4,8 +4,8 @@ use serde_json::json;
 
 use super::{TOKEN_PATH, client, with_tokens};
 use crate::api::ApiEndpoint;
-use crate::api::test_stub::{Reply, Stub};
 use crate::error::{ApiErrorKind, Error};
+use crate::http::test_stub::{Reply, Stub};
 use crate::ids::{ConversationId, ProcessQueryKey, RobotCode, StaffId};
 use crate::model::outbound::RobotMessage;
 

@@ -2,9 +2,9 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::api::test_stub::{Reply, Stub};
 use crate::api::{ApiEndpoint, ApiMetrics, CustomRobotClient, SessionWebhookClient};
 use crate::error::{ApiErrorKind, Error};
+use crate::http::test_stub::{Reply, Stub};
 use crate::ids::StaffId;
 use crate::model::outbound::{At, WebhookMessage};
 

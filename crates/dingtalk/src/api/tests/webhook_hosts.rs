@@ -10,10 +10,10 @@ use serde_json::json;
 use url::Url;
 
 use super::{TOKEN_PATH, client, with_tokens};
-use crate::api::test_stub::{Reply, Stub};
 use crate::api::{OpenApiClient, SessionWebhookClient};
 use crate::endpoints::Endpoints;
 use crate::error::Error;
+use crate::http::test_stub::{Reply, Stub};
 use crate::ids::{ClientId, DownloadCode, RobotCode};
 use crate::model::outbound::WebhookMessage;
 use crate::token::ClientSecret;

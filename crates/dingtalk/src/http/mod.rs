@@ -5,15 +5,19 @@
 //! DingTalk's request id and error code — never URLs (legacy and webhook URLs embed
 //! credentials), tokens or secrets.
 
-use std::future::Future;
+mod metrics;
+#[cfg(test)]
+pub(crate) mod test_stub;
+
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde::de::DeserializeOwned;
 
-use crate::api::metrics::{ApiEndpoint, ApiMetrics};
-use crate::error::{ApiError, ApiErrorKind, Error, Result};
-use crate::token::{AccessToken, TokenCache};
+use crate::endpoints::ApiEndpoint;
+use crate::error::{ApiError, Error, Result};
+
+pub use metrics::{ApiMetrics, MetricsHook};
 
 /// Header carrying the new-API access token.
 pub(crate) const TOKEN_HEADER: &str = "x-acs-dingtalk-access-token";
@@ -111,52 +115,6 @@ pub(crate) async fn read_checked(response: reqwest::Response, endpoint: ApiEndpo
 /// Parses a successful body, keeping it in the error when it does not match.
 pub(crate) fn decode<T: DeserializeOwned>(endpoint: ApiEndpoint, body: &str) -> Result<T> {
     serde_json::from_str(body).map_err(|e| Error::decode(endpoint.name(), e, body))
-}
-
-/// Runs `attempt` with a token; if DingTalk rejects the token, drops it from the cache and runs
-/// `attempt` exactly once more with a fresh one.
-///
-/// Only the stale token is invalidated, so concurrent callers that all saw the same rejection
-/// cause one refresh between them. A fresh token rejected as well is a credentials problem
-/// (wrong app, app disabled): logged as an error naming the account, and returned.
-pub(crate) async fn with_token_retry<T, F, Fut>(tokens: &TokenCache, mut attempt: F) -> Result<T>
-where
-    F: FnMut(AccessToken) -> Fut,
-    Fut: Future<Output = Result<T>>,
-{
-    let token = tokens.token().await?;
-    match attempt(token.clone()).await {
-        Err(e) if e.kind() == Some(ApiErrorKind::TokenExpired) => {
-            tracing::debug!(
-                account = tokens.account(),
-                "DingTalk rejected the access token; refreshing once and retrying"
-            );
-            tokens.invalidate(&token);
-            let fresh = tokens.token().await?;
-            let result = attempt(fresh).await;
-            if let Err(e) = &result
-                && let Some(api) = e.api().filter(|a| a.kind == ApiErrorKind::TokenExpired)
-            {
-                log_rejected_twice(tokens, api);
-            }
-            result
-        }
-        other => other,
-    }
-}
-
-fn log_rejected_twice(tokens: &TokenCache, api: &ApiError) {
-    tracing::error!(
-        account = tokens.account(),
-        client_id = %tokens.client_id(),
-        endpoint = api.endpoint,
-        http_status = api.http_status,
-        code = %api.code,
-        request_id = api.request_id.as_deref().unwrap_or(""),
-        "DingTalk credentials problem: a freshly fetched access token was rejected too; check \
-         this account's clientId/clientSecret and that the app is still enabled in the DingTalk \
-         developer console"
-    );
 }
 
 /// Reads the body, refusing to buffer more than [`MAX_RESPONSE_BYTES`].
