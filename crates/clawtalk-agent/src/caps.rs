@@ -7,6 +7,7 @@
 use serde_json::json;
 
 use clawtalk_config::AgentLimits;
+use clawtalk_core::notices;
 
 /// What one turn has spent, across every round and every model tried.
 #[derive(Debug)]
@@ -72,17 +73,11 @@ impl TurnBudget {
         let mut lines = Vec::new();
         if self.media_refused > 0 {
             let (cap, more) = (self.limits.media_per_turn, self.media_refused);
-            lines.push(format!(
-                "⚠️ 每次回答最多发送 {cap} 个图片或文件，另有 {more} 个未发送。 \
-                 At most {cap} images or files are sent per answer; {more} more were not sent."
-            ));
+            lines.push(notices::media_cap_hit(cap, more));
         }
         if self.calls_over > 0 {
             let (cap, more) = (self.limits.tool_calls_per_round, self.calls_over);
-            lines.push(format!(
-                "⚠️ 模型一次请求的工具调用超过 {cap} 个，多出的 {more} 个未执行。 \
-                 The model asked for more than {cap} tool calls at once; {more} were not run."
-            ));
+            lines.push(notices::tool_call_cap_hit(cap, more));
         }
         (!lines.is_empty()).then(|| lines.join("\n"))
     }

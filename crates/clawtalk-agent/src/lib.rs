@@ -23,6 +23,7 @@ pub use events::{AgentEvent, Observer};
 pub use tools::{Tool, ToolContext, ToolRegistry};
 
 use clawtalk_config::{AgentConfig, Config, ModelRef};
+use clawtalk_core::notices;
 use clawtalk_llm::{ChatMessage, ChatRequest, LlmClient, LlmConfig, LlmError, ProviderPreset, Usage};
 
 /// Tool rounds allowed in one turn before the model is told to answer.
@@ -50,13 +51,9 @@ impl TurnError {
     #[must_use]
     pub fn user_message(&self) -> String {
         match self {
-            Self::Cancelled => "⏹ 已停止。 Stopped.".to_owned(),
+            Self::Cancelled => notices::STOPPED.to_owned(),
             Self::Llm(e) => e.user_message(),
-            Self::UnknownAgent(_) | Self::NoProvider(_) => {
-                "⚠️ 机器人的模型配置有误，请联系管理员运行 `clawtalk config validate`。 \
-                 The bot's model configuration is broken; please ask the administrator to run `clawtalk config validate`."
-                    .to_owned()
-            }
+            Self::UnknownAgent(_) | Self::NoProvider(_) => notices::MODEL_CONFIG_BROKEN.to_owned(),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::{DingTalkAccount, DmPolicy, GroupPolicy};
 use clawtalk_core::inbound::{ChatKind, InboundMessage};
+use clawtalk_core::notices;
 
 /// What to do with an inbound message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,22 +70,13 @@ fn listed(list: &[String], message: &InboundMessage) -> bool {
 
 fn not_allowed_reply(message: &InboundMessage) -> String {
     let id = message.sender.key().unwrap_or("unknown");
-    format!(
-        "⛔ 你暂时没有使用这个机器人的权限。请把你的 ID 发给管理员，加入 allowFrom。\n\
-         ⛔ You are not allowed to use this bot yet. Send your id to the administrator to be added to allowFrom.\n\
-         ID: {id}"
-    )
+    notices::not_allowed(id)
 }
 
 /// The reply to an unknown DM sender under `dmPolicy: pairing`.
 #[must_use]
 pub fn pairing_reply(code: &str, expires_in_minutes: u64) -> String {
-    format!(
-        "🔐 配对码 / Pairing code: {code}\n\
-         请把配对码发给管理员，管理员运行 `clawtalk pairing approve {code}` 后即可对话（{expires_in_minutes} 分钟内有效）。\n\
-         Send this code to the administrator; once they run `clawtalk pairing approve {code}` you can chat \
-         (valid for {expires_in_minutes} minutes)."
-    )
+    notices::pairing_code(code, expires_in_minutes)
 }
 
 #[cfg(test)]

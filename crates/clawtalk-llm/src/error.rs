@@ -216,51 +216,25 @@ impl LlmError {
     /// the request id so that an administrator can find the matching log line.
     #[must_use]
     pub fn user_message(&self) -> String {
+        use clawtalk_core::notices::model;
         let text = match self {
-            Self::Auth { .. } => {
-                "模型服务拒绝了 API Key，请联系管理员检查配置。 The model service rejected the API key; please ask the administrator to check it."
-            }
-            Self::RateLimited { .. } => {
-                "模型服务暂时繁忙，请稍后再试。 The model service is busy; please try again shortly."
-            }
-            Self::ContentFiltered { .. } => {
-                "这条消息或回复未通过模型服务的内容安全审核，请换个说法再试。 The model service's content filter blocked this message or its reply; please rephrase and try again."
-            }
-            Self::Http { status: 404, .. } => {
-                "找不到所配置的模型或接口地址，请联系管理员检查配置。 The configured model or endpoint was not found; please ask the administrator to check the settings."
-            }
+            Self::Auth { .. } => model::REJECTED_KEY,
+            Self::RateLimited { .. } => model::BUSY,
+            Self::ContentFiltered { .. } => model::FILTERED,
+            Self::Http { status: 404, .. } => model::NOT_FOUND,
             Self::Http {
                 status: 400 | 413 | 422,
                 ..
-            } => {
-                "模型服务拒绝了这次请求（可能是对话过长或参数不受支持）。 The model service rejected the request (the conversation may be too long or a setting is unsupported)."
-            }
-            Self::Http { status, .. } if *status >= 500 => {
-                "模型服务暂时出现故障，请稍后再试。 The model service is having problems; please try again later."
-            }
-            Self::Http { .. } | Self::Provider { .. } => {
-                "模型服务返回了错误，请稍后再试。 The model service returned an error; please try again later."
-            }
-            Self::Timeout { .. } => {
-                "模型服务响应超时，请稍后再试。 The model service took too long to answer; please try again."
-            }
-            Self::Truncated { .. } => {
-                "模型的回复中途中断了，请重试。 The model's reply was cut off; please try again."
-            }
-            Self::Decode { .. } => {
-                "无法识别模型服务的回复，请联系管理员。 The model service's reply could not be understood; please tell the administrator."
-            }
-            Self::Transport { .. } => {
-                "无法连接到模型服务，请稍后再试。 Could not reach the model service; please try again later."
-            }
-            Self::Config(_) => {
-                "模型配置有误，请联系管理员。 The model settings are invalid; please ask the administrator."
-            }
+            } => model::REJECTED_REQUEST,
+            Self::Http { status, .. } if *status >= 500 => model::FAILING,
+            Self::Http { .. } | Self::Provider { .. } => model::ERROR,
+            Self::Timeout { .. } => model::TIMEOUT,
+            Self::Truncated { .. } => model::CUT_OFF,
+            Self::Decode { .. } => model::UNREADABLE,
+            Self::Transport { .. } => model::UNREACHABLE,
+            Self::Config(_) => model::BAD_SETTINGS,
         };
-        match self.request_id() {
-            Some(id) => format!("{text}（请求 ID / request id: {id}）"),
-            None => text.to_owned(),
-        }
+        model::with_request_id(text, self.request_id())
     }
 }
 

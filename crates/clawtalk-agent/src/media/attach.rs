@@ -10,6 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use super::extract::{DocKind, ExtractLimits, extract_file};
 use super::fetch::Fetched;
 use clawtalk_core::inbound::{MediaKind, MediaRef};
+use clawtalk_core::notices;
 
 /// Images above this size are described instead of shown: as a base64 data URL they would
 /// make a request most providers refuse (DashScope and GLM take about 10 MB).
@@ -69,19 +70,13 @@ fn describe(media: &MediaRef, name: &str, fetched: Fetched, limits: &ExtractLimi
                     human_size(limit)
                 ),
                 image_data_url: None,
-                user_notice: Some(format!(
-                    "⚠️ {name}{size} 超过 {} 的大小上限，未读取。 {name} is larger than the {} limit and was not read.",
-                    human_size(limit),
-                    human_size(limit)
-                )),
+                user_notice: Some(notices::file_too_large(name, &size, &human_size(limit))),
             }
         }
         Fetched::Failed(error) => Attachment {
             note: format!("[{what} {name} could not be downloaded from DingTalk: {error}]"),
             image_data_url: None,
-            user_notice: Some(format!(
-                "⚠️ {name} 下载失败，未读取。 {name} could not be downloaded and was not read."
-            )),
+            user_notice: Some(notices::file_download_failed(name)),
         },
         Fetched::Saved { path, bytes } => match media.kind {
             MediaKind::Picture => picture(name, &path, bytes),

@@ -18,10 +18,11 @@ use super::throttle::{Due, Throttle};
 use crate::chunk::TRUNCATED_NOTE;
 use crate::markdown::links::strip_unsafe;
 use clawtalk_core::events::AgentEvent;
+use clawtalk_core::notices;
 use clawtalk_store::{CardStatus, NewCard, Store};
 
 /// What a card shows before the first token.
-pub const WAITING: &str = "⏳ 正在思考… Thinking…";
+pub const WAITING: &str = notices::THINKING;
 /// Intermediate updates that fail (other than `QpsLimit`) before the card is left alone
 /// until the final update.
 const MAX_FAILURES: u32 = 3;
@@ -217,16 +218,16 @@ impl CardTurn {
             }
             AgentEvent::Reasoning(_) => {
                 if self.answer.is_empty() && self.status.is_none() {
-                    self.status = Some("🤔 思考中… Thinking…".to_owned());
+                    self.status = Some(notices::REASONING.to_owned());
                     self.throttle.on_status();
                 }
             }
             AgentEvent::ToolStart(name) => {
-                self.status = Some(format!("🔧 正在使用工具 `{name}`… Using `{name}`…"));
+                self.status = Some(notices::using_tool(&name));
                 self.throttle.on_status();
             }
             AgentEvent::ToolDone(name) => {
-                self.status = Some(format!("🔧 `{name}` ✓"));
+                self.status = Some(notices::tool_done(&name));
                 self.throttle.on_status();
             }
         }
@@ -311,7 +312,7 @@ impl CardTurn {
             })
             .collect();
         for id in self.cards.iter().skip(pieces.len()) {
-            let note = "（此卡片内容已并入上一张卡片。 This card's text moved into the card above.）";
+            let note = notices::CARD_MERGED_ABOVE;
             if let Err(error) = self.account.finalize(id, note, true, &self.calls).await {
                 tracing::warn!(%error, "could not close a superseded AI card");
             }

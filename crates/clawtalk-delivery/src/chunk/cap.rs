@@ -5,7 +5,7 @@
 use super::{ChunkOptions, Doc, Limits, MIN_CHARS, MIN_JSON_BYTES, TAIL_SEPARATOR, json_len, split_with};
 
 /// Ends the last part of a cut answer.
-pub const TRUNCATED_NOTE: &str = "⚠️ 回答过长，已截断。 Answer truncated: it was too long to send in full.";
+pub const TRUNCATED_NOTE: &str = clawtalk_core::notices::ANSWER_TRUNCATED;
 
 /// The parts of an answer, and whether the end was cut off.
 #[derive(Debug, Clone, PartialEq, Eq)]
