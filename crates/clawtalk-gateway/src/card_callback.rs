@@ -15,7 +15,8 @@ use sha2::{Digest, Sha256};
 use super::ingest::{Stored, persist};
 use super::{Shared, decide, decode_inbound, now_ms};
 use clawtalk_config::DingTalkAccount;
-use clawtalk_config::routing::{self, Route};
+use clawtalk_config::routing;
+use clawtalk_core::ids::SessionKey;
 use clawtalk_core::inbound::{InboundMessage, Sender, Transport};
 
 /// Handles one callback. Returns whether to acknowledge it: `false` only when it could not be
@@ -49,15 +50,10 @@ pub(crate) async fn accept(shared: &Arc<Shared>, account: &DingTalkAccount, call
         return true;
     };
     let inbound = pressed(&original, callback, now_ms());
-    let route = Route {
-        agent_id: routing::agent_of_session_key(&card.session_key)
-            .filter(|agent| shared.config.agent(agent).is_some())
-            .map_or_else(
-                || routing::route(&shared.config, account, &inbound, &[]).agent_id,
-                str::to_owned,
-            ),
-        session_key: card.session_key.clone(),
-    };
+    // The press belongs to the session whose answer the card carries; the turn falls back
+    // to the bindings' agent when that session's agent is gone.
+    let route = SessionKey::parse(&card.session_key)
+        .unwrap_or_else(|_| routing::route(&shared.config, account, &inbound, &[]));
     match persist(shared, account, &inbound, &route).await {
         Stored::New(id) => {
             let (shared, account) = (Arc::clone(shared), account.clone());

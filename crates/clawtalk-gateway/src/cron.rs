@@ -163,7 +163,7 @@ async fn queue(
     let route = routing::route(&shared.config, account, &inbound, &[]);
     match persist(shared, account, &inbound, &route).await {
         Stored::New(id) => {
-            tracing::info!(task = task.id, inbound = ?id, agent = %route.agent_id, target = ?task.spec.target, notice, "scheduled run queued");
+            tracing::info!(task = task.id, inbound = ?id, agent = %route.agent, target = ?task.spec.target, notice, "scheduled run queued");
             decide::decide(shared, account, id, &inbound, &route).await;
             Ok(())
         }
@@ -349,7 +349,7 @@ mod tests {
         let inbound = inbound_for(account, &task(target), 1_000, "run".into(), false);
         assert_eq!(inbound.msg_id.as_str(), "cron:7:1000");
         let route = routing::route(&cfg, account, &inbound, &[]);
-        assert_eq!(route.session_key, "agent:main:dingtalk:default:cron:7");
+        assert_eq!(route.to_string(), "agent:main:dingtalk:default:cron:7");
         let reply = OutboundMessage::reply_to(&inbound, Body::text("sunny"), "k");
         let Target::CustomRobot { webhook, secret, .. } = &reply.target else {
             panic!("{reply:?}");

@@ -9,7 +9,8 @@ use dingtalk::stream::{Acker, StreamClient, StreamConfig, StreamEvent};
 use super::lanes::Lanes;
 use super::{Shared, card_callback, decide, now_ms, workflow};
 use clawtalk_config::DingTalkAccount;
-use clawtalk_config::routing::{self, Route};
+use clawtalk_config::routing;
+use clawtalk_core::ids::SessionKey;
 use clawtalk_core::inbound::{InboundMessage, Transport};
 use clawtalk_store::{InboundId, InboundRecord, RecordOutcome};
 
@@ -65,7 +66,7 @@ pub(crate) async fn run_stream(shared: Arc<Shared>, account: DingTalkAccount) {
                         );
                         // The lane only orders frames: a sender's departments (looked up in the
                         // lane) may change the agent, never which frames share a lane.
-                        let lane = routing::route(&shared.config, &account, &inbound, &[]).session_key;
+                        let lane = routing::route(&shared.config, &account, &inbound, &[]).to_string();
                         lanes.push(&lane, (inbound, acker));
                     }
                     Ok(Inbound::Event(event)) => {
@@ -133,7 +134,7 @@ async fn accept(
     shared: &Arc<Shared>,
     account: &DingTalkAccount,
     inbound: InboundMessage,
-    route: Route,
+    route: SessionKey,
     acker: &Acker,
 ) {
     match persist(shared, account, &inbound, &route).await {
@@ -165,7 +166,7 @@ pub(crate) async fn persist(
     shared: &Arc<Shared>,
     account: &DingTalkAccount,
     inbound: &InboundMessage,
-    route: &Route,
+    route: &SessionKey,
 ) -> Stored {
     let record = InboundRecord {
         account_id: account.id.clone(),
@@ -173,7 +174,7 @@ pub(crate) async fn persist(
         msg_id: inbound.msg_id.clone(),
         conversation_id: inbound.conversation_id.clone(),
         sender_staff_id: inbound.sender.staff_id.clone(),
-        session_key: route.session_key.clone(),
+        session_key: route.to_string(),
         received_at_ms: now_ms(),
         raw_payload_json: match serde_json::to_string(inbound) {
             Ok(json) => json,

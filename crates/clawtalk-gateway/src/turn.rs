@@ -15,6 +15,7 @@ use clawtalk_agent::media::{self, attach, fetch};
 use clawtalk_agent::{ActionCards, Observer, ToolContext, TurnError};
 use clawtalk_config::DingTalkAccount;
 use clawtalk_config::routing;
+use clawtalk_core::ids::SessionKey;
 use clawtalk_core::inbound::InboundMessage;
 use clawtalk_delivery::card::{CardTurn, plan_fresh};
 use clawtalk_delivery::{ActionCard, Target};
@@ -101,10 +102,15 @@ async fn try_run(
         .account(&inbound.account_id)
         .context("the message's account is no longer configured")?;
     let key = turn.record.session_key.clone();
-    // The route was settled at ingest (with the sender's departments); the key records it.
-    let agent_id = match routing::agent_of_session_key(&key) {
-        Some(agent) if shared.config.agent(agent).is_some() => agent.to_owned(),
-        _ => routing::route(&shared.config, account, &inbound, &[]).agent_id,
+    // The route was settled at intake (with the sender's departments); the key records it.
+    let agent_id = match SessionKey::parse(&key) {
+        Ok(session) if shared.config.agent(session.agent.as_str()).is_some() => {
+            session.agent.as_str().to_owned()
+        }
+        _ => routing::route(&shared.config, account, &inbound, &[])
+            .agent
+            .as_str()
+            .to_owned(),
     };
     let idle_reset = super::idle_reset_ms(&shared.config);
     let (opened, history) = shared

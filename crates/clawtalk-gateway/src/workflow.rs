@@ -43,7 +43,7 @@ pub(crate) async fn accept(
     let route = routing::route(&shared.config, account, &inbound, &[]);
     match persist(shared, account, &inbound, &route).await {
         Stored::New(id) => {
-            tracing::info!(inbound = ?id, account = %account.id, event = %inbound.msg_id, agent = %route.agent_id, "approval event queued for its workflow agent");
+            tracing::info!(inbound = ?id, account = %account.id, event = %inbound.msg_id, agent = %route.agent, "approval event queued for its workflow agent");
             decide::decide(shared, account, id, &inbound, &route).await;
             true
         }
@@ -291,9 +291,9 @@ mod tests {
             );
         }
         let route = routing::route(&config, account, &inbound, &[]);
-        assert_eq!(route.agent_id, "approvals");
+        assert_eq!(route.agent, "approvals");
         assert_eq!(
-            route.session_key,
+            route.to_string(),
             "agent:approvals:dingtalk:default:workflow:9Qgx5QqjR7axMwEXAMPLE01"
         );
     }
