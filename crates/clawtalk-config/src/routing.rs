@@ -35,7 +35,17 @@ pub fn agent(
     if let Some(cron) = &message.cron {
         return AgentId::new(cron.agent_id.as_str());
     }
+    if let Some(webchat) = &message.webchat {
+        return AgentId::new(webchat.agent_id.as_str());
+    }
     AgentId::new(choose_agent(config, account, message, departments))
+}
+
+/// Whether the bindings choose the agent of `message` (only then do the sender's departments
+/// matter); approval events, scheduled runs and WebChat messages name their own.
+#[must_use]
+pub fn uses_bindings(message: &InboundMessage) -> bool {
+    message.workflow.is_none() && message.cron.is_none() && message.webchat.is_none()
 }
 
 /// Which conversation of `account` the message is part of, whatever agent answers it: the
@@ -51,6 +61,11 @@ pub fn scope(account: &DingTalkAccount, message: &InboundMessage) -> SessionScop
         // A scheduled task's runs share one history (so a run can compare with the previous
         // one), apart from the chat it was created in.
         return SessionScope::Cron { task: cron.task_id };
+    }
+    if let Some(webchat) = &message.webchat {
+        return SessionScope::WebChat {
+            operator: webchat.operator.clone(),
+        };
     }
     let sender = message.sender.key().unwrap_or("unknown").to_owned();
     let settings = account.session;

@@ -32,12 +32,13 @@ async fn try_decide(
     inbound: &InboundMessage,
     route: &SessionKey,
 ) -> anyhow::Result<()> {
-    // Approval events come from DingTalk itself, not from a user, and scheduled runs were
-    // allowed when their task was created: no policy, no commands.
+    // Approval events come from DingTalk itself, not from a user, scheduled runs were
+    // allowed when their task was created, and WebChat's operator holds the gateway token:
+    // no policy, no commands.
     if inbound.cron.as_ref().is_some_and(|c| c.notice) {
         return answer(shared, id, inbound, route, inbound.text.clone()).await;
     }
-    if inbound.workflow.is_some() || inbound.cron.is_some() {
+    if inbound.workflow.is_some() || inbound.cron.is_some() || inbound.webchat.is_some() {
         return queue(shared, id, route).await;
     }
     let store = &shared.store;

@@ -427,8 +427,10 @@ async fn compose_user(
     if inbound.media.is_empty() {
         return media::compose(text, &[]);
     }
-    let fetched = match shared.apis.get(&inbound.account_id) {
-        Some(api) => fetch::fetch_all(api, &inbound.robot_code, &inbound.media, dir, max_bytes).await,
+    let fetched = match shared.account(&inbound.account_id) {
+        Some(account) => {
+            fetch::fetch_all(&account.api, &inbound.robot_code, &inbound.media, dir, max_bytes).await
+        }
         None => inbound
             .media
             .iter()
@@ -489,16 +491,8 @@ fn trim_history(history: &[ChatMessage]) -> &[ChatMessage] {
     &history[start..]
 }
 
+/// A model message of turn `inbound` as a transcript entry.
 fn entry(message: &ChatMessage, inbound: clawtalk_store::InboundId) -> anyhow::Result<NewTranscriptEntry> {
-    transcript_entry(message, Some(inbound), now_ms())
-}
-
-/// A model message as a transcript entry (also used by WebChat, which has no inbound row).
-pub fn transcript_entry(
-    message: &ChatMessage,
-    inbound: Option<clawtalk_store::InboundId>,
-    at_ms: i64,
-) -> anyhow::Result<NewTranscriptEntry> {
     let role = match message.role {
         LlmRole::System => Role::System,
         LlmRole::User => Role::User,
@@ -508,7 +502,7 @@ pub fn transcript_entry(
     Ok(NewTranscriptEntry {
         role,
         content_json: serde_json::to_string(message)?,
-        inbound_id: inbound,
-        at_ms,
+        inbound_id: Some(inbound),
+        at_ms: now_ms(),
     })
 }

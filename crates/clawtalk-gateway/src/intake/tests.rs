@@ -1,0 +1,1 @@
+//! Each source stores a message before it acknowledges it.
