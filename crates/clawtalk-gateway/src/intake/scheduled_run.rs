@@ -200,4 +200,31 @@ mod tests {
             "why"
         );
     }
+
+    #[tokio::test]
+    async fn a_run_counts_as_fired_only_once_stored() {
+        let harness = crate::intake::tests::Harness::new("http://127.0.0.1:9").await;
+        let account = harness.account("default");
+        let task = task(CronTarget::User("0312".into()));
+        let run = |due_ms| Run {
+            due_ms,
+            text: "Beijing weather".into(),
+            notice: false,
+        };
+        admit_run(&harness.shared, &account, &task, run(1_000))
+            .await
+            .unwrap();
+        let row = crate::intake::tests::stored_msg(&harness, "cron:7:1000")
+            .await
+            .expect("stored before the run counts as fired");
+        assert_eq!(row.record.session_key, "agent:main:dingtalk:default:cron:7");
+
+        harness.break_inbox().await;
+        assert!(
+            admit_run(&harness.shared, &account, &task, run(2_000))
+                .await
+                .is_err(),
+            "an unstored run is not fired: its claim lapses and it is fired again"
+        );
+    }
 }
