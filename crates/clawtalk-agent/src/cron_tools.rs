@@ -155,8 +155,9 @@ impl Tool for Create {
             .config
             .account(&context.account_id)
             .ok_or("this conversation's bot account is not configured; tasks cannot be created here")?;
-        let agent_id = clawtalk_config::routing::agent_of_session_key(&context.session_key)
-            .ok_or("this conversation has no agent to run the task")?;
+        let session = clawtalk_core::ids::SessionKey::parse(&context.session_key)
+            .map_err(|_| "this conversation has no agent to run the task")?;
+        let agent_id = session.agent.as_str();
         let target = target_for(&args, context, account)?;
         let request = TaskRequest {
             name: args.name.as_deref(),

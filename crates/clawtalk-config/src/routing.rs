@@ -1,45 +1,82 @@
 //! Which agent answers a message, and which session it belongs to.
 
 use crate::{AccountMatch, Binding, Config, DingTalkAccount, GroupScope, PeerKind};
+use clawtalk_core::ids::{AccountId, AgentId, SessionKey, SessionScope};
 use clawtalk_core::inbound::{ChatKind, InboundMessage};
 
-/// The agent and session chosen for one inbound message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
-    /// Agent id from the config.
-    pub agent_id: String,
-    /// Session key: turns with the same key share history and run one at a time.
-    pub session_key: String,
-}
-
-/// Routes `message`, received by `account`, whose sender belongs to `departments`.
+/// Routes `message`, received by `account`, whose sender belongs to `departments`: the
+/// session it belongs to, whose agent answers it.
 #[must_use]
 pub fn route(
     config: &Config,
     account: &DingTalkAccount,
     message: &InboundMessage,
     departments: &[i64],
-) -> Route {
+) -> SessionKey {
+    SessionKey::new(
+        agent(config, account, message, departments),
+        AccountId::new(account.id.as_str()),
+        scope(account, message),
+    )
+}
+
+/// The agent that answers `message`: an approval event's or a scheduled run's own, the one
+/// picked in WebChat, else the bindings'.
+#[must_use]
+pub fn agent(
+    config: &Config,
+    account: &DingTalkAccount,
+    message: &InboundMessage,
+    departments: &[i64],
+) -> AgentId {
     if let Some(workflow) = &message.workflow {
-        return Route {
-            session_key: format!(
-                "agent:{}:dingtalk:{}:workflow:{}",
-                workflow.agent_id, account.id, workflow.process_instance_id
-            ),
-            agent_id: workflow.agent_id.clone(),
+        return AgentId::new(workflow.agent_id.as_str());
+    }
+    if let Some(cron) = &message.cron {
+        return AgentId::new(cron.agent_id.as_str());
+    }
+    if let Some(webchat) = &message.webchat {
+        return AgentId::new(webchat.agent_id.as_str());
+    }
+    AgentId::new(choose_agent(config, account, message, departments))
+}
+
+/// Whether the bindings choose the agent of `message` (only then do the sender's departments
+/// matter); approval events, scheduled runs and WebChat messages name their own.
+#[must_use]
+pub fn uses_bindings(message: &InboundMessage) -> bool {
+    message.workflow.is_none() && message.cron.is_none() && message.webchat.is_none()
+}
+
+/// Which conversation of `account` the message is part of, whatever agent answers it: the
+/// account's session settings decide who shares a history.
+#[must_use]
+pub fn scope(account: &DingTalkAccount, message: &InboundMessage) -> SessionScope {
+    if let Some(workflow) = &message.workflow {
+        return SessionScope::Workflow {
+            process_instance: workflow.process_instance_id.clone(),
         };
     }
     if let Some(cron) = &message.cron {
-        return Route {
-            session_key: cron_session_key(&cron.agent_id, &account.id, cron.task_id),
-            agent_id: cron.agent_id.clone(),
+        // A scheduled task's runs share one history (so a run can compare with the previous
+        // one), apart from the chat it was created in.
+        return SessionScope::Cron { task: cron.task_id };
+    }
+    if let Some(webchat) = &message.webchat {
+        return SessionScope::WebChat {
+            operator: webchat.operator.clone(),
         };
     }
-    let agent_id = choose_agent(config, account, message, departments).to_owned();
-    let session_key = session_key(&agent_id, account, message);
-    Route {
-        agent_id,
-        session_key,
+    let sender = message.sender.key().unwrap_or("unknown").to_owned();
+    let settings = account.session;
+    if !settings.separate_by_conversation {
+        return SessionScope::User { sender };
+    }
+    let conversation = message.conversation_id.as_str().to_owned();
+    match (message.chat, settings.group_scope) {
+        (ChatKind::Direct, _) => SessionScope::Dm { sender },
+        (ChatKind::Group, GroupScope::Group) => SessionScope::Group { conversation },
+        (ChatKind::Group, GroupScope::GroupSender) => SessionScope::GroupSender { conversation, sender },
     }
 }
 
@@ -105,53 +142,10 @@ fn peer_matches(kind: PeerKind, id: &str, message: &InboundMessage) -> bool {
     }
 }
 
-/// The agent a session key was made for (agent ids contain no `:`).
-#[must_use]
-pub fn agent_of_session_key(key: &str) -> Option<&str> {
-    key.strip_prefix("agent:")?
-        .split_once(':')
-        .map(|(agent, _)| agent)
-        .filter(|agent| !agent.is_empty())
-}
-
-/// A scheduled task's own session: its runs share one history (so a run can compare with
-/// the previous one), apart from the chat it was created in.
-#[must_use]
-pub fn cron_session_key(agent_id: &str, account_id: &str, task_id: i64) -> String {
-    format!("agent:{agent_id}:dingtalk:{account_id}:cron:{task_id}")
-}
-
-/// `agent:<agent>:dingtalk:<account>:…` so that a rebinding starts a fresh history.
-fn session_key(agent_id: &str, account: &DingTalkAccount, message: &InboundMessage) -> String {
-    let sender = message.sender.key().unwrap_or("unknown");
-    let scope = account.session;
-    let tail = if !scope.separate_by_conversation {
-        format!("user:{sender}")
-    } else {
-        match (message.chat, scope.group_scope) {
-            (ChatKind::Direct, _) => format!("dm:{sender}"),
-            (ChatKind::Group, GroupScope::Group) => format!("group:{}", message.conversation_id),
-            (ChatKind::Group, GroupScope::GroupSender) => {
-                format!("group:{}:{sender}", message.conversation_id)
-            }
-        }
-    };
-    format!("agent:{agent_id}:dingtalk:{}:{tail}", account.id)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_agent_is_read_back_from_a_session_key() {
-        assert_eq!(
-            agent_of_session_key("agent:ops-2:dingtalk:bot1:dm:alice"),
-            Some("ops-2")
-        );
-        assert_eq!(agent_of_session_key("agent::dingtalk:bot1:dm:alice"), None);
-        assert_eq!(agent_of_session_key("dingtalk:bot1:dm:alice"), None);
-    }
     use crate::test_support::{config, dm, group};
 
     const CONFIG: &str = r#"{
@@ -173,39 +167,36 @@ mod tests {
       } } },
     }"#;
 
-    fn route_for(cfg: &Config, m: &InboundMessage) -> Route {
+    fn route_for(cfg: &Config, m: &InboundMessage) -> SessionKey {
         route(cfg, cfg.account(&m.account_id).unwrap(), m, &[])
     }
 
     #[test]
     fn precedence_is_exact_peer_then_wildcard_then_account_then_default() {
         let cfg = config(CONFIG);
+        assert_eq!(route_for(&cfg, &dm("bot1", "alice", "hi")).agent, "alice-agent");
+        assert_eq!(route_for(&cfg, &dm("bot1", "bob", "hi")).agent, "main");
         assert_eq!(
-            route_for(&cfg, &dm("bot1", "alice", "hi")).agent_id,
-            "alice-agent"
-        );
-        assert_eq!(route_for(&cfg, &dm("bot1", "bob", "hi")).agent_id, "main");
-        assert_eq!(
-            route_for(&cfg, &group("bot1", "cidOpsRoom==", "bob", "hi", true)).agent_id,
+            route_for(&cfg, &group("bot1", "cidOpsRoom==", "bob", "hi", true)).agent,
             "ops"
         );
         assert_eq!(
-            route_for(&cfg, &group("bot1", "cidOther==", "bob", "hi", true)).agent_id,
+            route_for(&cfg, &group("bot1", "cidOther==", "bob", "hi", true)).agent,
             "groups"
         );
         // Peer bindings outrank the account binding of bot2.
         assert_eq!(
-            route_for(&cfg, &group("bot2", "cidOpsRoom==", "bob", "hi", true)).agent_id,
+            route_for(&cfg, &group("bot2", "cidOpsRoom==", "bob", "hi", true)).agent,
             "ops"
         );
-        assert_eq!(route_for(&cfg, &dm("bot2", "alice", "hi")).agent_id, "bot2-agent");
+        assert_eq!(route_for(&cfg, &dm("bot2", "alice", "hi")).agent, "bot2-agent");
     }
 
     #[test]
     fn conversation_ids_compare_case_sensitively() {
         let cfg = config(CONFIG);
         assert_eq!(
-            route_for(&cfg, &group("bot1", "cidopsroom==", "bob", "hi", true)).agent_id,
+            route_for(&cfg, &group("bot1", "cidopsroom==", "bob", "hi", true)).agent,
             "groups"
         );
     }
@@ -214,23 +205,23 @@ mod tests {
     fn session_keys_follow_the_account_scope() {
         let cfg = config(CONFIG);
         assert_eq!(
-            route_for(&cfg, &dm("bot1", "bob", "x")).session_key,
+            route_for(&cfg, &dm("bot1", "bob", "x")).to_string(),
             "agent:main:dingtalk:bot1:dm:bob"
         );
         assert_eq!(
-            route_for(&cfg, &group("bot1", "cidA==", "bob", "x", true)).session_key,
+            route_for(&cfg, &group("bot1", "cidA==", "bob", "x", true)).to_string(),
             "agent:groups:dingtalk:bot1:group:cidA=="
         );
         assert_eq!(
-            route_for(&cfg, &group("bot2", "cidA==", "bob", "x", true)).session_key,
+            route_for(&cfg, &group("bot2", "cidA==", "bob", "x", true)).to_string(),
             "agent:groups:dingtalk:bot2:group:cidA==:bob"
         );
         assert_eq!(
-            route_for(&cfg, &dm("bot3", "bob", "x")).session_key,
+            route_for(&cfg, &dm("bot3", "bob", "x")).to_string(),
             "agent:main:dingtalk:bot3:user:bob"
         );
         assert_eq!(
-            route_for(&cfg, &group("bot3", "cidA==", "bob", "x", true)).session_key,
+            route_for(&cfg, &group("bot3", "cidA==", "bob", "x", true)).to_string(),
             "agent:groups:dingtalk:bot3:user:bob"
         );
     }
@@ -247,10 +238,10 @@ mod tests {
 
     fn keys(cfg: &Config, account: &str) -> [String; 4] {
         [
-            route_for(cfg, &dm(account, "bob", "x")).session_key,
-            route_for(cfg, &group(account, "cidA==", "bob", "x", true)).session_key,
-            route_for(cfg, &group(account, "cidA==", "carol", "x", true)).session_key,
-            route_for(cfg, &group(account, "cidB==", "bob", "x", true)).session_key,
+            route_for(cfg, &dm(account, "bob", "x")).to_string(),
+            route_for(cfg, &group(account, "cidA==", "bob", "x", true)).to_string(),
+            route_for(cfg, &group(account, "cidA==", "carol", "x", true)).to_string(),
+            route_for(cfg, &group(account, "cidB==", "bob", "x", true)).to_string(),
         ]
     }
 
@@ -325,13 +316,13 @@ mod tests {
                  ],
                  channels: { dingtalk: { clientId: "dingbot", clientSecret: "s", dmPolicy: "open" } } }"#,
         );
-        assert_eq!(route_for(&cfg, &dm("default", "carol", "hi")).agent_id, "main");
+        assert_eq!(route_for(&cfg, &dm("default", "carol", "hi")).agent, "main");
         assert_eq!(
-            route_for(&cfg, &group("default", "cidAny==", "carol", "hi", true)).agent_id,
+            route_for(&cfg, &group("default", "cidAny==", "carol", "hi", true)).agent,
             "tech-support"
         );
         assert_eq!(
-            route_for(&cfg, &group("default", "cidOther==", "bob", "hi", true)).agent_id,
+            route_for(&cfg, &group("default", "cidOther==", "bob", "hi", true)).agent,
             "tech-support"
         );
     }
@@ -345,7 +336,7 @@ mod tests {
         );
         let m = dm("default", "carol", "hi");
         let account = cfg.account("default").unwrap();
-        assert_eq!(route(&cfg, account, &m, &[7, 42]).agent_id, "hr");
-        assert_eq!(route(&cfg, account, &m, &[7]).agent_id, "main");
+        assert_eq!(route(&cfg, account, &m, &[7, 42]).agent, "hr");
+        assert_eq!(route(&cfg, account, &m, &[7]).agent, "main");
     }
 }

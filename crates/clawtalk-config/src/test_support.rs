@@ -66,5 +66,6 @@ fn message(
         msgtype: "text".to_owned(),
         workflow: None,
         cron: None,
+        webchat: None,
     }
 }

@@ -22,6 +22,9 @@ pub enum Transport {
     OutgoingRobot,
     /// Started by the gateway itself: a scheduled task's run.
     Scheduler,
+    /// The web console's chat.
+    #[serde(rename = "webchat")]
+    WebChat,
 }
 
 /// DM or group.
@@ -138,6 +141,20 @@ pub struct InboundMessage {
     /// task's target (the webhook, when it has one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cron: Option<CronTurn>,
+    /// Set when this is an operator's message in the web console's chat: policy and chat
+    /// commands do not apply, the agent the operator picked answers, and the answer is
+    /// shown on the page rather than sent to DingTalk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webchat: Option<WebChatTurn>,
+}
+
+/// An operator's WebChat message, stored with the turn.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebChatTurn {
+    /// The agent the operator chats with.
+    pub agent_id: String,
+    /// Who chats (the console has one operator).
+    pub operator: String,
 }
 
 /// A scheduled task's run, stored with the turn so a restart delivers it the same way.
@@ -263,6 +280,7 @@ impl InboundMessage {
             msgtype: message.msgtype.clone(),
             workflow: None,
             cron: None,
+            webchat: None,
         }
     }
 
@@ -294,6 +312,7 @@ impl InboundMessage {
             msgtype: origin.msgtype,
             workflow: None,
             cron: None,
+            webchat: None,
         }
     }
 

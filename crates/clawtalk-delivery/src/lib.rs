@@ -242,6 +242,8 @@ pub enum DeliveryPath {
     RobotApi,
     /// A group custom robot's webhook.
     CustomRobot,
+    /// The web console's chat page: nothing leaves the gateway.
+    WebChat,
 }
 
 impl DeliveryPath {
@@ -252,6 +254,7 @@ impl DeliveryPath {
             Self::SessionWebhook => "session_webhook",
             Self::RobotApi => "robot_api",
             Self::CustomRobot => "custom_robot",
+            Self::WebChat => "webchat",
         }
     }
 }

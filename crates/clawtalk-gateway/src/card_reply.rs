@@ -26,7 +26,7 @@ pub(crate) fn card_account(
     if account.message_type != MessageType::Card || to_webhook {
         return None;
     }
-    let cards = shared.cards.get(&inbound.account_id)?;
+    let cards = shared.cards_of(&inbound.account_id)?;
     if !cards.usable() {
         return None;
     }
@@ -98,7 +98,7 @@ pub(crate) async fn send_part(
 ) -> anyhow::Result<()> {
     let Some((cards, space)) = card_account(shared, inbound).or_else(|| {
         // Degraded since planning: still finish cards that exist; new ones become markdown.
-        let cards = shared.cards.get(&inbound.account_id)?;
+        let cards = shared.cards_of(&inbound.account_id)?;
         Some((Arc::clone(cards), space_for(inbound)?))
     }) else {
         return send_as_markdown(shared, inbound, part).await;
@@ -172,7 +172,7 @@ pub(crate) async fn close_stopped(
     parts: &[CardPart],
     calls: &AtomicU32,
 ) {
-    let Some(cards) = shared.cards.get(&inbound.account_id) else {
+    let Some(cards) = shared.cards_of(&inbound.account_id) else {
         return;
     };
     for part in parts.iter().filter(|p| p.exists) {
@@ -195,7 +195,7 @@ async fn send_as_markdown(
     inbound: &InboundMessage,
     part: &CardPart,
 ) -> anyhow::Result<()> {
-    let outbound = shared.outbound_for(&inbound.account_id)?;
+    let outbound = shared.outbound_for(inbound)?;
     // The card's own renderer is gone: this is a message, so DingTalk's message markdown rules.
     let text = clawtalk_delivery::markdown::to_dingtalk(&part.text);
     let body = Body::markdown(super::reply::title_of(&text), text);
@@ -231,7 +231,7 @@ pub(crate) async fn close_interrupted(shared: &Arc<Shared>) {
                 None => {}
             }
         }
-        let Some(cards) = shared.cards.get(&card.account_id) else {
+        let Some(cards) = shared.cards_of(&card.account_id) else {
             continue;
         };
         let content = format!("{}{INTERRUPTED}", card.content.trim_end());

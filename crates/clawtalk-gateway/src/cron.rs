@@ -1,5 +1,6 @@
-//! Scheduled tasks in the gateway: claim the due ones, turn each run into a stored turn of
-//! the task's agent (or a missed-run notice), and record how each run ended.
+//! Scheduled tasks in the gateway: claim the due ones, admit each run as a turn of the
+//! task's agent (or a missed-run notice; [`crate::intake::scheduled_run`]), and record how
+//! each run ended.
 //!
 //! Exactly once: a due task is claimed under a lease with one atomic `UPDATE … RETURNING`,
 //! so of several gateways on one store only one fires it; the run is then written to the
@@ -10,19 +11,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::bail;
-use dingtalk::ids::{ConversationId, MsgId, RobotCode, StaffId};
-
-use super::ingest::{Stored, persist};
-use super::{Shared, decide, now_ms};
+use crate::intake::scheduled_run;
+use crate::{Shared, now_ms};
 use clawtalk_agent::cron::Schedule;
 use clawtalk_agent::cron::due::{self, Action};
 use clawtalk_agent::cron::request::next_run_text;
 use clawtalk_agent::cron::schedule::local;
-use clawtalk_config::routing;
-use clawtalk_config::{AgentLimits, DingTalkAccount};
-use clawtalk_core::inbound::{ChatKind, CronTurn, CronWebhook, GatewayOrigin, InboundMessage, Transport};
-use clawtalk_store::{CronFired, CronRunStatus, CronTarget, CronTask, CronTaskId, InboundId, InboundStatus};
+use clawtalk_config::AgentLimits;
+use clawtalk_core::inbound::InboundMessage;
+use clawtalk_store::{CronFired, CronRunStatus, CronTask, CronTaskId, InboundId, InboundStatus};
 
 /// Longest sleep between looks at the store: tasks added by the CLI or another gateway, and
 /// `run-now` requests, are seen within this.
@@ -141,8 +138,8 @@ async fn fire(shared: &Arc<Shared>, task: &CronTask, now: i64) -> anyhow::Result
     Ok(())
 }
 
-/// Stores the run (or notice) as a turn and settles it; a run already stored by an earlier
-/// claimer is left to that one.
+/// Admits the run (or notice) as a turn of the task's account; a run already stored by an
+/// earlier claimer is left to that one.
 async fn queue(
     shared: &Arc<Shared>,
     task: &CronTask,
@@ -159,71 +156,7 @@ async fn queue(
         record(shared, task.id, CronRunStatus::Failed, Some(&error)).await;
         return Ok(());
     };
-    let inbound = inbound_for(account, task, due_ms, text, notice);
-    let route = routing::route(&shared.config, account, &inbound, &[]);
-    match persist(shared, account, &inbound, &route).await {
-        Stored::New(id) => {
-            tracing::info!(task = task.id, inbound = ?id, agent = %route.agent_id, target = ?task.spec.target, notice, "scheduled run queued");
-            decide::decide(shared, account, id, &inbound, &route).await;
-            Ok(())
-        }
-        Stored::Duplicate => Ok(()),
-        Stored::Failed => bail!("the run could not be stored"),
-    }
-}
-
-/// A run as a turn: a DM to the user, a post in the group, or a post through the webhook.
-fn inbound_for(
-    account: &DingTalkAccount,
-    task: &CronTask,
-    due_ms: i64,
-    text: String,
-    notice: bool,
-) -> InboundMessage {
-    let (chat, conversation_id, staff_id, webhook) = match &task.spec.target {
-        CronTarget::User(id) => (
-            ChatKind::Direct,
-            String::new(),
-            Some(StaffId::new(id.clone())),
-            None,
-        ),
-        CronTarget::Group(cid) => (ChatKind::Group, cid.clone(), None, None),
-        CronTarget::Webhook { url, secret } => (
-            ChatKind::Group,
-            String::new(),
-            None,
-            Some(CronWebhook {
-                url: url.clone(),
-                secret: secret.clone(),
-            }),
-        ),
-    };
-    InboundMessage {
-        cron: Some(CronTurn {
-            task_id: task.id,
-            agent_id: task.spec.agent_id.clone(),
-            name: task.spec.name.clone(),
-            webhook,
-            notice,
-        }),
-        ..InboundMessage::gateway_originated(GatewayOrigin {
-            account_id: account.id.clone(),
-            transport: Transport::Scheduler,
-            robot_code: RobotCode::new(account.robot_code.clone()),
-            msg_id: MsgId::new(run_key(task.id, due_ms)),
-            conversation_id: ConversationId::new(conversation_id),
-            chat,
-            staff_id,
-            text,
-            created_at_ms: due_ms,
-            msgtype: "cron".to_owned(),
-        })
-    }
-}
-
-/// The inbox key of one run: the same for every gateway that fires it.
-fn run_key(task: CronTaskId, due_ms: i64) -> String {
-    format!("cron:{task}:{due_ms}")
+    scheduled_run::admit_run(shared, account, task, scheduled_run::Run { due_ms, text, notice }).await
 }
 
 /// What the agent is asked at a run.
@@ -296,105 +229,5 @@ async fn record(shared: &Shared, task: CronTaskId, status: CronRunStatus, error:
         .await
     {
         tracing::warn!(task, error = %e, "cannot record a scheduled run's outcome");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clawtalk_config::test_support::config;
-    use clawtalk_delivery::{Body, OutboundMessage, Target};
-    use clawtalk_store::{CronKind, CronStatus, NewCronTask};
-
-    fn task(target: CronTarget) -> CronTask {
-        CronTask {
-            id: 7,
-            spec: NewCronTask {
-                account_id: "default".into(),
-                agent_id: "main".into(),
-                name: "weather".into(),
-                prompt: "Beijing weather".into(),
-                kind: CronKind::Cron,
-                schedule: "0 9 * * *".into(),
-                timezone: "Asia/Shanghai".into(),
-                target,
-                created_by: None,
-                origin: None,
-                next_run_at_ms: 0,
-            },
-            status: CronStatus::Active,
-            next_run_at_ms: Some(0),
-            run_requested_at_ms: None,
-            lease: None,
-            runs: 0,
-            last_run_at_ms: None,
-            last_status: None,
-            last_error: None,
-            created_at_ms: 0,
-            updated_at_ms: 0,
-        }
-    }
-
-    const CONFIG: &str = r#"{ agents: { list: [ { id: "main", model: "deepseek/deepseek-chat" } ] },
-        channels: { dingtalk: { clientId: "dingbot", clientSecret: "s" } } }"#;
-
-    #[test]
-    fn a_webhook_run_is_its_own_session_and_answers_through_the_robot() {
-        let cfg = config(CONFIG);
-        let account = &cfg.accounts[0];
-        let target = CronTarget::Webhook {
-            url: "https://oapi.dingtalk.com/robot/send?access_token=tok-hidden".into(),
-            secret: Some("SEChidden".into()),
-        };
-        let inbound = inbound_for(account, &task(target), 1_000, "run".into(), false);
-        assert_eq!(inbound.msg_id.as_str(), "cron:7:1000");
-        let route = routing::route(&cfg, account, &inbound, &[]);
-        assert_eq!(route.session_key, "agent:main:dingtalk:default:cron:7");
-        let reply = OutboundMessage::reply_to(&inbound, Body::text("sunny"), "k");
-        let Target::CustomRobot { webhook, secret, .. } = &reply.target else {
-            panic!("{reply:?}");
-        };
-        assert!(webhook.as_str().contains("tok-hidden"));
-        assert_eq!(secret.as_ref().map(|s| s.expose()), Some("SEChidden"));
-        assert!(matches!(
-            Target::for_inbound(&inbound),
-            Some(Target::CustomRobot { .. })
-        ));
-        for shown in [format!("{inbound:?}"), format!("{reply:?}")] {
-            assert!(
-                !shown.contains("tok-hidden") && !shown.contains("SEChidden"),
-                "{shown}"
-            );
-        }
-        assert!(failure_notice(&inbound, "model down").starts_with("⚠️ 定时任务「weather」执行失败。"));
-    }
-
-    #[test]
-    fn dm_and_group_runs_go_to_the_user_and_the_group() {
-        let cfg = config(CONFIG);
-        let account = &cfg.accounts[0];
-        let dm = inbound_for(
-            account,
-            &task(CronTarget::User("0312".into())),
-            5,
-            "x".into(),
-            false,
-        );
-        let reply = OutboundMessage::reply_to(&dm, Body::text("x"), "k");
-        assert_eq!(reply.target, Target::User(dingtalk::ids::StaffId::new("0312")));
-        let group = inbound_for(
-            account,
-            &task(CronTarget::Group("cidG==".into())),
-            5,
-            "x".into(),
-            true,
-        );
-        let reply = OutboundMessage::reply_to(&group, Body::text("x"), "k");
-        assert_eq!(reply.target, Target::Group(ConversationId::new("cidG==")));
-        assert!(group.cron.as_ref().is_some_and(|c| c.notice));
-        assert_eq!(
-            failure_notice(&clawtalk_config::test_support::dm("default", "u", "x"), "why"),
-            "why"
-        );
     }
 }

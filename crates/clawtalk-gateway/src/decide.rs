@@ -6,8 +6,8 @@ use super::scheduler::Wake;
 use super::{Shared, now_ms, reply};
 use clawtalk_config::DingTalkAccount;
 use clawtalk_config::policy::{self, Verdict};
-use clawtalk_config::routing::Route;
 use clawtalk_core::commands::{self, ChatCommand};
+use clawtalk_core::ids::SessionKey;
 use clawtalk_core::inbound::InboundMessage;
 use clawtalk_store::{CancelScope, Dispatch, InboundId, PairingOutcome, PairingPolicy};
 
@@ -18,7 +18,7 @@ pub(crate) async fn decide(
     account: &DingTalkAccount,
     id: InboundId,
     inbound: &InboundMessage,
-    route: &Route,
+    route: &SessionKey,
 ) {
     if let Err(error) = try_decide(shared, account, id, inbound, route).await {
         tracing::error!(inbound = ?id, account = %account.id, error = %format!("{error:#}"), "could not settle a message; it will be retried in a lease period");
@@ -30,14 +30,15 @@ async fn try_decide(
     account: &DingTalkAccount,
     id: InboundId,
     inbound: &InboundMessage,
-    route: &Route,
+    route: &SessionKey,
 ) -> anyhow::Result<()> {
-    // Approval events come from DingTalk itself, not from a user, and scheduled runs were
-    // allowed when their task was created: no policy, no commands.
+    // Approval events come from DingTalk itself, not from a user, scheduled runs were
+    // allowed when their task was created, and WebChat's operator holds the gateway token:
+    // no policy, no commands.
     if inbound.cron.as_ref().is_some_and(|c| c.notice) {
         return answer(shared, id, inbound, route, inbound.text.clone()).await;
     }
-    if inbound.workflow.is_some() || inbound.cron.is_some() {
+    if inbound.workflow.is_some() || inbound.cron.is_some() || inbound.webchat.is_some() {
         return queue(shared, id, route).await;
     }
     let store = &shared.store;
@@ -87,13 +88,13 @@ async fn try_decide(
     match commands::parse(&inbound.text) {
         Some(ChatCommand::Stop) => {
             let cancelled = store
-                .cancel_running(&route.session_key, CancelScope::Running, now_ms())
+                .cancel_running(&route.to_string(), CancelScope::Running, now_ms())
                 .await?;
             if let Some(token) = shared
                 .running
                 .lock()
                 .map_err(|_| anyhow::anyhow!("lock poisoned"))?
-                .get(&route.session_key)
+                .get(route.to_string().as_str())
             {
                 token.cancel();
             }
@@ -105,7 +106,7 @@ async fn try_decide(
             answer(shared, id, inbound, route, text.to_owned()).await
         }
         Some(ChatCommand::Reset) => {
-            store.session_reset(&route.session_key, now_ms()).await?;
+            store.session_reset(&route.to_string(), now_ms()).await?;
             answer(
                 shared,
                 id,
@@ -119,17 +120,17 @@ async fn try_decide(
     }
 }
 
-async fn queue(shared: &Arc<Shared>, id: InboundId, route: &Route) -> anyhow::Result<()> {
+async fn queue(shared: &Arc<Shared>, id: InboundId, route: &SessionKey) -> anyhow::Result<()> {
     shared
         .store
         .dispatch_inbound(id, Dispatch::Queue, now_ms())
         .await?;
-    let _ = shared.wake.send(Wake::Queued(route.session_key.clone()));
+    let _ = shared.wake.send(Wake::Queued(route.to_string()));
     Ok(())
 }
 
-fn settled(shared: &Arc<Shared>, route: &Route) {
-    let _ = shared.wake.send(Wake::Settled(route.session_key.clone()));
+fn settled(shared: &Arc<Shared>, route: &SessionKey) {
+    let _ = shared.wake.send(Wake::Settled(route.to_string()));
 }
 
 /// Replies directly (no agent) and settles the message.
@@ -137,7 +138,7 @@ async fn answer(
     shared: &Arc<Shared>,
     id: InboundId,
     inbound: &InboundMessage,
-    route: &Route,
+    route: &SessionKey,
     text: String,
 ) -> anyhow::Result<()> {
     let outcome = reply::send(shared, id, inbound, &text).await;

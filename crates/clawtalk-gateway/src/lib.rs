@@ -2,10 +2,13 @@
 //!
 //! Flow of one message (see `store` for the durable state machine):
 //!
-//! 1. [`ingest`]: a Stream frame (or an HTTP-mode callback, [`http`]) becomes an
-//!    [`InboundMessage`]; it is written to the inbox *before* the frame is acknowledged (the
-//!    request answered), and deduplicated on `robotCode + msgId`. Approval events become
-//!    turns of a workflow agent ([`workflow`]), deduplicated on `eventId`.
+//! 1. [`intake`]: every source — a Stream frame, an HTTP-mode callback, a custom robot's
+//!    Outgoing callback, an event push, a card button press, an approval event, a scheduled
+//!    run, a WebChat message — becomes an [`InboundMessage`] and enters through
+//!    `intake::admit`: its route (a typed session key) is computed once, it is written to the
+//!    inbox with that key *before* it is acknowledged (the frame ACKed, the request
+//!    answered), and deduplicated on `robotCode + msgId`. Bot messages of one conversation,
+//!    over Stream or HTTP, are admitted in arrival order through their account's lanes.
 //! 2. [`decide`]: policy, pairing and chat commands settle it, or queue it for its session.
 //! 3. [`scheduler`]: one worker per busy session claims its turns one at a time; sessions run
 //!    in parallel.
@@ -13,10 +16,11 @@
 //! 5. [`reply`]: the answer is split into parts, planned in the outbox, then sent; a part
 //!    DingTalk accepted is never sent again, even after a crash.
 //!
-//! Scheduled tasks ([`cron`]) enter at step 2: each due run is stored as a turn of the
-//! task's agent and answered to the task's target by the same steps.
+//! Each enabled account has one `AccountRuntime` (delivery stack, cards, department lookups,
+//! OpenAPI client, intake lanes). The web console and the CLI see a running gateway only
+//! through [`GatewayHandle`].
 
-mod card_callback;
+mod accounts;
 mod card_reply;
 pub mod client_ip;
 pub mod control_client;
@@ -27,8 +31,7 @@ mod fd_budget;
 mod http;
 mod http_server;
 mod inbound_cap;
-mod ingest;
-mod lanes;
+mod intake;
 mod listen;
 pub mod logfile;
 pub mod memory;
@@ -45,27 +48,25 @@ pub mod status;
 pub mod throttle;
 pub mod token;
 mod turn;
-mod workflow;
 
+pub use accounts::account_stack;
+pub use intake::webchat::WebChatOutcome;
 pub use serve::{Listen, WebConsole, instance_name, open_store, print_status, run, wait_for_signal};
-pub use turn::transcript_entry;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use dingtalk::api::OpenApiClient;
-use dingtalk::ids::RobotCode;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use clawtalk_agent::media::send::DingTalkMediaSender;
+use accounts::{AccountRuntime, Accounts};
 use clawtalk_agent::{AgentRuntime, ToolRegistry};
 use clawtalk_config::{Config, ConnectionMode};
 use clawtalk_core::inbound::InboundMessage;
+use clawtalk_delivery::Outbound;
 use clawtalk_delivery::card::{CardAccount, CardStats};
-use clawtalk_delivery::{DeliveryStack, DingTalkOutbound, Outbound, RateLimitConfig, RetryPolicy};
 use clawtalk_store::{Store, WorkerId};
 
 /// Messages of the session history sent to the model.
@@ -86,14 +87,10 @@ pub(crate) struct Shared {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
     pub agent: AgentRuntime,
-    /// One delivery stack per account id.
-    pub outbound: HashMap<String, Arc<dyn Outbound>>,
-    /// AI card machinery per account id (every account has one; only card-mode ones use it).
-    pub cards: HashMap<String, Arc<CardAccount>>,
-    /// Department lookups per account id, only for accounts that bindings route by department.
-    pub departments: HashMap<String, departments::Departments>,
-    /// The OpenAPI client per account id (media downloads).
-    pub apis: HashMap<String, OpenApiClient>,
+    /// Delivery, cards, department lookups and the OpenAPI client of each enabled account.
+    pub accounts: Accounts,
+    /// Where WebChat answers are delivered.
+    pub webchat: Arc<dyn Outbound>,
     pub me: WorkerId,
     /// Cancellation of the turn running in each session (for `/stop`).
     pub running: Mutex<HashMap<String, CancellationToken>>,
@@ -111,25 +108,99 @@ pub(crate) struct Shared {
     pub metrics: metrics::GatewayMetrics,
 }
 
+/// What a fresh [`Shared`] hands to the tasks that serve it.
+pub(crate) struct Receivers {
+    /// The scheduler's wake-ups.
+    pub wake: mpsc::UnboundedReceiver<scheduler::Wake>,
+    /// Each account's intake lanes.
+    pub lanes: Vec<(clawtalk_config::DingTalkAccount, intake::lanes::LaneReceiver)>,
+}
+
 impl Shared {
+    /// The gateway's state for `config` over `store`, its leases held as `instance`; nothing
+    /// runs yet.
+    ///
+    /// # Errors
+    /// A model provider the runtime cannot use.
+    pub(crate) fn new(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        instance: &str,
+    ) -> anyhow::Result<(Arc<Self>, Receivers)> {
+        let built = accounts::build(&config, &store);
+        let cron_wake = Arc::new(tokio::sync::Notify::new());
+        let mut tools = ToolRegistry::with_media(Arc::new(built.media));
+        tools.register_cron(clawtalk_agent::CronTools::new(
+            Arc::clone(&config),
+            Arc::clone(&store) as Arc<dyn clawtalk_store::CronStore>,
+            Arc::clone(&cron_wake),
+        ));
+        let agent =
+            AgentRuntime::new(Arc::clone(&config), tools).context("setting up the model providers")?;
+        let (wake, wake_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Self {
+            config: Arc::clone(&config),
+            store,
+            agent,
+            accounts: built.accounts,
+            webchat: Arc::new(intake::webchat::WebChatOutbound),
+            me: WorkerId::new(instance),
+            running: Mutex::new(HashMap::new()),
+            turn_permits: Arc::new(tokio::sync::Semaphore::new(
+                config.gateway.max_concurrent_turns.max(1),
+            )),
+            wake,
+            cron_wake,
+            shutdown: CancellationToken::new(),
+            status: status::StatusBoard::new(
+                &config.gateway.state_dir,
+                instance,
+                config.enabled_accounts().map(|a| a.id.clone()),
+            ),
+            metrics: metrics::GatewayMetrics::default(),
+        });
+        let receivers = Receivers {
+            wake: wake_rx,
+            lanes: built.lanes,
+        };
+        Ok((shared, receivers))
+    }
+
     /// `gateway.turnLeaseSeconds`: how long a claimed turn is ours before another worker may
     /// take it over.
     pub(crate) fn lease_ms(&self) -> i64 {
         i64::try_from(self.config.gateway.turn_lease.as_millis()).unwrap_or(60_000)
     }
 
+    /// The runtime of an enabled account.
+    pub(crate) fn account(&self, account_id: &str) -> Option<&AccountRuntime> {
+        self.accounts.get(account_id)
+    }
+
     /// The sender's departments when bindings of `account` route by department, else none.
     pub(crate) async fn departments_of(&self, account_id: &str, inbound: &InboundMessage) -> Vec<i64> {
-        match (self.departments.get(account_id), &inbound.sender.staff_id) {
+        let lookups = self.account(account_id).and_then(|a| a.departments.as_ref());
+        match (lookups, &inbound.sender.staff_id) {
             (Some(lookups), Some(staff)) => lookups.of(staff).await,
             _ => Vec::new(),
         }
     }
 
-    pub(crate) fn outbound_for(&self, account_id: &str) -> anyhow::Result<&Arc<dyn Outbound>> {
-        self.outbound
-            .get(account_id)
+    /// Where replies to `inbound` are delivered: the page for WebChat, else its account's
+    /// delivery stack.
+    pub(crate) fn outbound_for(&self, inbound: &InboundMessage) -> anyhow::Result<&Arc<dyn Outbound>> {
+        if inbound.webchat.is_some() {
+            return Ok(&self.webchat);
+        }
+        let account_id = &inbound.account_id;
+        self.account(account_id)
+            .map(|a| &a.outbound)
             .with_context(|| format!("no DingTalk account {account_id:?} is configured any more"))
+    }
+
+    /// The AI card machinery of an enabled account.
+    pub(crate) fn cards_of(&self, account_id: &str) -> Option<&Arc<CardAccount>> {
+        self.account(account_id).map(|a| &a.cards)
     }
 }
 
@@ -165,10 +236,25 @@ impl GatewayHandle {
         &self.0.store
     }
 
-    /// The agent runtime (WebChat turns).
+    /// The WebChat session of `agent`, as stored (`None` without an enabled account).
     #[must_use]
-    pub fn agent(&self) -> &AgentRuntime {
-        &self.0.agent
+    pub fn webchat_session(&self, agent: &str) -> Option<String> {
+        intake::webchat::session_key(&self.0.config, agent).map(|key| key.to_string())
+    }
+
+    /// Sends the operator's `text` to `agent` in WebChat: admitted like any chat message,
+    /// then answered by the scheduler. Waits up to `limit` for the answer.
+    ///
+    /// # Errors
+    /// The message could not be stored, or its row read back.
+    pub async fn webchat_send(
+        &self,
+        agent: &str,
+        text: &str,
+        limit: Duration,
+    ) -> anyhow::Result<intake::webchat::WebChatOutcome> {
+        let id = intake::webchat::send(&self.0, agent, text).await?;
+        intake::webchat::wait(&self.0, id, limit).await
     }
 
     /// What `clawtalk gateway status` shows.
@@ -204,66 +290,12 @@ impl Gateway {
         instance: &str,
         web: Option<Box<dyn WebMount>>,
     ) -> anyhow::Result<Self> {
-        let mut outbound = HashMap::new();
-        let mut cards = HashMap::new();
-        let mut departments = HashMap::new();
-        let mut apis = HashMap::new();
-        let mut media = DingTalkMediaSender::new();
-        for account in config.enabled_accounts() {
-            let api = OpenApiClient::builder(
-                dingtalk::ids::ClientId::new(account.client_id.as_str()),
-                account.client_secret.clone(),
-            )
-            .account(account.id.as_str())
-            .endpoints(account.endpoints.clone())
-            .build();
-            let robot_code = RobotCode::new(account.robot_code.clone());
-            let card = CardAccount::new(api.clone(), robot_code, account.card.clone())
-                .with_shared_budget(store.shared_rate_budget());
-            cards.insert(account.id.clone(), Arc::new(card));
-            if clawtalk_config::routing::routes_by_department(&config, account) {
-                departments.insert(account.id.clone(), departments::Departments::new(api.clone()));
-            }
-            let stack = delivery_stack(account, api.clone(), store.shared_rate_budget());
-            media = media.with_account(account.id.clone(), api.clone(), Arc::clone(&stack));
-            apis.insert(account.id.clone(), api);
-            outbound.insert(account.id.clone(), stack);
-        }
-        let cron_wake = Arc::new(tokio::sync::Notify::new());
-        let mut tools = ToolRegistry::with_media(Arc::new(media));
-        tools.register_cron(clawtalk_agent::CronTools::new(
-            Arc::clone(&config),
-            Arc::clone(&store) as Arc<dyn clawtalk_store::CronStore>,
-            Arc::clone(&cron_wake),
-        ));
-        let agent =
-            AgentRuntime::new(Arc::clone(&config), tools).context("setting up the model providers")?;
-        let (wake, wake_rx) = mpsc::unbounded_channel();
-        let shared = Arc::new(Shared {
-            config: Arc::clone(&config),
-            store,
-            agent,
-            outbound,
-            cards,
-            departments,
-            apis,
-            me: WorkerId::new(instance),
-            running: Mutex::new(HashMap::new()),
-            turn_permits: Arc::new(tokio::sync::Semaphore::new(
-                config.gateway.max_concurrent_turns.max(1),
-            )),
-            wake,
-            cron_wake,
-            shutdown: CancellationToken::new(),
-            status: status::StatusBoard::new(
-                &config.gateway.state_dir,
-                instance,
-                config.enabled_accounts().map(|a| a.id.clone()),
-            ),
-            metrics: metrics::GatewayMetrics::default(),
-        });
+        let (shared, receivers) = Shared::new(Arc::clone(&config), store, instance)?;
         let mut tasks = tokio::task::JoinSet::new();
-        tasks.spawn(scheduler::run(Arc::clone(&shared), wake_rx));
+        tasks.spawn(scheduler::run(Arc::clone(&shared), receivers.wake));
+        for (account, lanes) in receivers.lanes {
+            tasks.spawn(intake::lanes::run(Arc::clone(&shared), account, lanes));
+        }
         tasks.spawn(keep_status(Arc::clone(&shared)));
         tasks.spawn(cron::run(Arc::clone(&shared)));
         tasks.spawn(retention::run(Arc::clone(&shared)));
@@ -287,7 +319,7 @@ impl Gateway {
             .enabled_accounts()
             .filter(|a| a.mode == clawtalk_config::ConnectionMode::Stream)
         {
-            tasks.spawn(ingest::run_stream(Arc::clone(&shared), account.clone()));
+            tasks.spawn(intake::stream::run(Arc::clone(&shared), account.clone()));
         }
         Ok(Self {
             shared,
@@ -336,9 +368,9 @@ impl Gateway {
     #[must_use]
     pub fn card_stats(&self) -> Vec<(String, CardStats)> {
         self.shared
-            .cards
+            .accounts
             .iter()
-            .map(|(id, cards)| (id.clone(), cards.stats()))
+            .map(|(id, account)| (id.as_str().to_owned(), account.cards.stats()))
             .collect()
     }
 
@@ -366,10 +398,10 @@ async fn keep_status(shared: Arc<Shared>) {
         tokio::select! {
             () = shared.shutdown.cancelled() => break,
             _ = tick.tick() => {
-                for (id, cards) in &shared.cards {
-                    shared.status.update(id, |a| {
-                        a.card_calls = cards.calls();
-                        a.card_qps_limits = cards.budget.qps_hits();
+                for (id, account) in &shared.accounts {
+                    shared.status.update(id.as_str(), |a| {
+                        a.card_calls = account.cards.calls();
+                        a.card_qps_limits = account.cards.budget.qps_hits();
                     });
                 }
                 if let Err(error) = shared.status.write() {
@@ -379,37 +411,6 @@ async fn keep_status(shared: Arc<Shared>) {
         }
     }
     shared.status.remove();
-}
-
-/// The layers every send as `account` goes through, the gateway's and `clawtalk message
-/// send`'s alike: DingTalk's OpenAPI under retries and the account's rate limits, which take
-/// from `shared_budget` too when replicas share one.
-pub fn account_stack(
-    account: &clawtalk_config::DingTalkAccount,
-    api: OpenApiClient,
-    shared_budget: Option<Arc<dyn clawtalk_store::RateBudgetStore>>,
-) -> DeliveryStack {
-    let sender = DingTalkOutbound::new(
-        account.id.clone(),
-        RobotCode::new(account.robot_code.clone()),
-        api,
-    );
-    DeliveryStack::new(Arc::new(sender))
-        .with_retry(RetryPolicy::default())
-        .with_rate_limit(RateLimitConfig::for_account(account))
-        .with_shared_budget(shared_budget)
-}
-
-fn delivery_stack(
-    account: &clawtalk_config::DingTalkAccount,
-    api: OpenApiClient,
-    shared_budget: Option<Arc<dyn clawtalk_store::RateBudgetStore>>,
-) -> Arc<dyn Outbound> {
-    let stack = account_stack(account, api, shared_budget).with_trace();
-    match account.custom_robot_target() {
-        Some(robot) => stack.with_custom_robot(robot).build(),
-        None => stack.build(),
-    }
 }
 
 /// The inbound message stored with an inbox row.

@@ -29,7 +29,7 @@ impl Notes {
                 .account(&inbound.account_id)
                 .is_some_and(|a| a.progress_notes);
         let target = wanted
-            .then(|| shared.outbound.get(&inbound.account_id).cloned())
+            .then(|| shared.outbound_for(inbound).ok().cloned())
             .flatten()
             .map(|outbound| (outbound, inbound.clone()));
         Self { target }

@@ -265,7 +265,7 @@ async fn send_planned_counting(
     resumed: bool,
     card_calls: &AtomicU32,
 ) -> anyhow::Result<()> {
-    let outbound = shared.outbound_for(&inbound.account_id)?;
+    let outbound = shared.outbound_for(inbound)?;
     let now = now_ms();
     for part in parts {
         let mine = part.lease.as_ref().is_some_and(|l| l.is_held_by(&shared.me, now));

@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 
 use super::{Shared, decide, decode_inbound, now_ms, reply, turn};
 use clawtalk_config::routing;
+use clawtalk_core::ids::SessionKey;
 use clawtalk_store::{ClaimScope, Dispatch, InboundStatus, StoredInbound};
 
 /// How often lapsed leases and unsent reply parts are picked up (more often with leases
@@ -287,7 +288,13 @@ async fn redecide(shared: &Arc<Shared>, row: &StoredInbound, at_start_up: bool) 
         }
         return;
     };
-    let departments = shared.departments_of(&account.id, &inbound).await;
-    let route = routing::route(&shared.config, &account, &inbound, &departments);
+    // The route was computed once, at intake, and stored with the row.
+    let route = match SessionKey::parse(&row.record.session_key) {
+        Ok(key) => key,
+        Err(_) => {
+            let departments = shared.departments_of(&account.id, &inbound).await;
+            routing::route(&shared.config, &account, &inbound, &departments)
+        }
+    };
     decide::decide(shared, &account, row.id, &inbound, &route).await;
 }

@@ -15,6 +15,7 @@ use clawtalk_agent::media::{self, attach, fetch};
 use clawtalk_agent::{ActionCards, Observer, ToolContext, TurnError};
 use clawtalk_config::DingTalkAccount;
 use clawtalk_config::routing;
+use clawtalk_core::ids::SessionKey;
 use clawtalk_core::inbound::InboundMessage;
 use clawtalk_delivery::card::{CardTurn, plan_fresh};
 use clawtalk_delivery::{ActionCard, Target};
@@ -101,10 +102,15 @@ async fn try_run(
         .account(&inbound.account_id)
         .context("the message's account is no longer configured")?;
     let key = turn.record.session_key.clone();
-    // The route was settled at ingest (with the sender's departments); the key records it.
-    let agent_id = match routing::agent_of_session_key(&key) {
-        Some(agent) if shared.config.agent(agent).is_some() => agent.to_owned(),
-        _ => routing::route(&shared.config, account, &inbound, &[]).agent_id,
+    // The route was settled at intake (with the sender's departments); the key records it.
+    let agent_id = match SessionKey::parse(&key) {
+        Ok(session) if shared.config.agent(session.agent.as_str()).is_some() => {
+            session.agent.as_str().to_owned()
+        }
+        _ => routing::route(&shared.config, account, &inbound, &[])
+            .agent
+            .as_str()
+            .to_owned(),
     };
     let idle_reset = super::idle_reset_ms(&shared.config);
     let (opened, history) = shared
@@ -421,8 +427,10 @@ async fn compose_user(
     if inbound.media.is_empty() {
         return media::compose(text, &[]);
     }
-    let fetched = match shared.apis.get(&inbound.account_id) {
-        Some(api) => fetch::fetch_all(api, &inbound.robot_code, &inbound.media, dir, max_bytes).await,
+    let fetched = match shared.account(&inbound.account_id) {
+        Some(account) => {
+            fetch::fetch_all(&account.api, &inbound.robot_code, &inbound.media, dir, max_bytes).await
+        }
         None => inbound
             .media
             .iter()
@@ -483,16 +491,8 @@ fn trim_history(history: &[ChatMessage]) -> &[ChatMessage] {
     &history[start..]
 }
 
+/// A model message of turn `inbound` as a transcript entry.
 fn entry(message: &ChatMessage, inbound: clawtalk_store::InboundId) -> anyhow::Result<NewTranscriptEntry> {
-    transcript_entry(message, Some(inbound), now_ms())
-}
-
-/// A model message as a transcript entry (also used by WebChat, which has no inbound row).
-pub fn transcript_entry(
-    message: &ChatMessage,
-    inbound: Option<clawtalk_store::InboundId>,
-    at_ms: i64,
-) -> anyhow::Result<NewTranscriptEntry> {
     let role = match message.role {
         LlmRole::System => Role::System,
         LlmRole::User => Role::User,
@@ -502,7 +502,7 @@ pub fn transcript_entry(
     Ok(NewTranscriptEntry {
         role,
         content_json: serde_json::to_string(message)?,
-        inbound_id: inbound,
-        at_ms,
+        inbound_id: Some(inbound),
+        at_ms: now_ms(),
     })
 }

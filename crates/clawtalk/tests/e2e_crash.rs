@@ -189,7 +189,7 @@ async fn seed_unfinished_turn(
         &message,
         now,
     );
-    let route = clawtalk_config::routing::route(config, account, &inbound, &[]);
+    let session_key = clawtalk_config::routing::route(config, account, &inbound, &[]).to_string();
     let outcome = store
         .record_inbound(InboundRecord {
             account_id: account.id.clone(),
@@ -197,7 +197,7 @@ async fn seed_unfinished_turn(
             msg_id: inbound.msg_id.clone(),
             conversation_id: inbound.conversation_id.clone(),
             sender_staff_id: inbound.sender.staff_id.clone(),
-            session_key: route.session_key.clone(),
+            session_key: session_key.clone(),
             received_at_ms: now,
             raw_payload_json: serde_json::to_string(&inbound).expect("serialise"),
             text: inbound.text.clone(),
@@ -212,7 +212,7 @@ async fn seed_unfinished_turn(
         .await
         .expect("queue");
     let claimed = store
-        .claim_next_turn(ClaimScope::Session(&route.session_key), dead, 60_000, now)
+        .claim_next_turn(ClaimScope::Session(&session_key), dead, 60_000, now)
         .await
         .expect("claim")
         .expect("a turn to claim");

@@ -259,7 +259,8 @@ async fn pages_show_status_transcripts_pairing_webchat_and_masked_config() {
     world.dm(APP1, BOB, "thanks [p2]");
     world.wait_reply_containing(&bob.conversation_id, "[p2]").await;
 
-    // WebChat: a turn through the agent runtime; the reply is on the page after the redirect.
+    // WebChat: a chat like any other (inbox, turn, outbox); the reply is on the page after
+    // the redirect.
     let (status, location, _) = session
         .post(
             "/chat",
@@ -275,6 +276,20 @@ async fn pages_show_status_transcripts_pairing_webchat_and_masked_config() {
     assert!(chat.contains("hi from the browser [w1]"), "{chat}");
     assert!(chat.contains("Hello from the agent in WebChat [w1]"), "{chat}");
     assert_eq!(world.requests_for("[w1]").len(), 1);
+    let db = world.state_dir().join("clawtalk.db");
+    let rows = support::db::inbox_rows(&db, "webchat:").await;
+    let [row] = rows.as_slice() else {
+        panic!("one WebChat message in the inbox: {rows:?}");
+    };
+    assert_eq!(row.session_key, "agent:main:dingtalk:default:webchat:operator");
+    assert_eq!(row.status, "replied");
+    assert!(row.payload.contains("hi from the browser [w1]"), "{row:?}");
+    assert!(
+        row.parts
+            .iter()
+            .any(|(status, body)| status == "sent" && body.contains("Hello from the agent in WebChat [w1]")),
+        "the answer is in the outbox, delivered: {row:?}"
+    );
     let (status, _, body) = session
         .post("/chat", &[("csrf", &csrf), ("agent", "nobody"), ("message", "x")])
         .await;
@@ -289,7 +304,7 @@ async fn pages_show_status_transcripts_pairing_webchat_and_masked_config() {
     assert_eq!(status, 403);
     let (_, list) = session.get("/conversations").await;
     assert!(
-        list.contains("agent:main:webchat:operator"),
+        list.contains("agent:main:dingtalk:default:webchat:operator"),
         "WebChat is a conversation too"
     );
 

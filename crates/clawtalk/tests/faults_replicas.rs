@@ -145,7 +145,7 @@ async fn seed_undecided(
         &message,
         received,
     );
-    let route = clawtalk_config::routing::route(&config, account, &inbound, &[]);
+    let session_key = clawtalk_config::routing::route(&config, account, &inbound, &[]).to_string();
     let store = SqliteStore::open(world.state_dir().join("clawtalk.db"))
         .await
         .expect("open the shared store");
@@ -156,7 +156,7 @@ async fn seed_undecided(
             msg_id: inbound.msg_id.clone(),
             conversation_id: inbound.conversation_id.clone(),
             sender_staff_id: inbound.sender.staff_id.clone(),
-            session_key: route.session_key,
+            session_key,
             received_at_ms: received,
             raw_payload_json: serde_json::to_string(&inbound).expect("serialise"),
             text: inbound.text.clone(),

@@ -173,17 +173,18 @@ fn account_figures(shared: &Shared) -> Vec<AccountFigures> {
         .into_iter()
         .map(|a| AccountFigures {
             api_calls: shared
-                .apis
-                .get(&a.id)
-                .map(|api| {
-                    api.metrics()
+                .account(&a.id)
+                .map(|account| {
+                    account
+                        .api
+                        .metrics()
                         .snapshot()
                         .into_iter()
                         .map(|(e, n)| (e.name(), n))
                         .collect()
                 })
                 .unwrap_or_default(),
-            qps_limit_hits: shared.cards.get(&a.id).map_or(0, |c| c.budget.qps_hits()),
+            qps_limit_hits: shared.cards_of(&a.id).map_or(0, |c| c.budget.qps_hits()),
             messages_in: a.messages,
             connected: a.connected,
             reconnects: a.connects.saturating_sub(1),

@@ -172,10 +172,10 @@ mod tests {
 
     #[test]
     fn json_lines_read_as_text() {
-        let line = r#"{"timestamp":"2026-12-01T22:00:00.000Z","level":"INFO","fields":{"message":"DingTalk connected","account":"default","connection":1},"target":"clawtalk_gateway::ingest"}"#;
+        let line = r#"{"timestamp":"2026-12-01T22:00:00.000Z","level":"INFO","fields":{"message":"DingTalk connected","account":"default","connection":1},"target":"clawtalk_gateway::intake::stream"}"#;
         assert_eq!(
             render(line, false),
-            "2026-12-01T22:00:00.000Z  INFO clawtalk_gateway::ingest: DingTalk connected account=default connection=1"
+            "2026-12-01T22:00:00.000Z  INFO clawtalk_gateway::intake::stream: DingTalk connected account=default connection=1"
         );
         assert_eq!(render(line, true), line);
         assert_eq!(render("not json", false), "not json");

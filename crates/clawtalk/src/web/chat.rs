@@ -1,9 +1,10 @@
-//! `/chat`: WebChat. A form post runs one agent turn through the gateway's agent runtime
-//! (same models, fallbacks and tools as DingTalk turns) in a per-agent session
-//! `agent:<agent>:webchat:operator`, stores it like any transcript, and redirects back to
-//! the page, which shows the conversation with the reply.
+//! `/chat`: WebChat. A form post hands the message to the gateway, which admits it like any
+//! chat message (inbox, scheduler, a turn with the same models, fallbacks and tools as
+//! DingTalk turns, outbox) in the agent's WebChat session; the post waits for the answer and
+//! redirects back to the page, which shows the conversation with the reply.
 
-use anyhow::Context;
+use std::time::Duration;
+
 use axum::Form;
 use axum::extract::{Extension, Query, State};
 use axum::http::StatusCode;
@@ -16,22 +17,17 @@ use super::layout::page as layout_page;
 use super::pages::conversations::transcript_view;
 use super::sessions::WebSession;
 use super::{St, WebState, query_value};
-use clawtalk_agent::ToolContext;
-use clawtalk_core::clock::now_ms;
 use clawtalk_core::mask::mask_text;
-use clawtalk_gateway::{GatewayHandle, transcript_entry};
-use clawtalk_llm::ChatMessage;
+use clawtalk_gateway::{GatewayHandle, WebChatOutcome};
 use clawtalk_store::TranscriptEntry;
 
 /// Longest message accepted, in characters.
 const MAX_MESSAGE_CHARS: usize = 8_000;
-/// History sent to the model and shown on the page.
+/// Messages shown on the page (as many as a turn sends the model).
 const HISTORY_LIMIT: u32 = 40;
-
-/// The WebChat session of an agent.
-pub(crate) fn session_key(agent_id: &str) -> String {
-    format!("agent:{agent_id}:webchat:operator")
-}
+/// How long a post waits for the answer before showing the page without it (it appears
+/// there once the agent has answered).
+const ANSWER_WAIT: Duration = Duration::from_secs(300);
 
 #[derive(Deserialize, Default)]
 pub(crate) struct ChatQuery {
@@ -96,7 +92,10 @@ async fn render(
 }
 
 async fn history(gateway: &GatewayHandle, agent: &str) -> anyhow::Result<Vec<TranscriptEntry>> {
-    match gateway.store().session_get(&session_key(agent)).await? {
+    let Some(key) = gateway.webchat_session(agent) else {
+        return Ok(Vec::new());
+    };
+    match gateway.store().session_get(&key).await? {
         Some(s) => Ok(gateway.store().transcript_load(s.id, HISTORY_LIMIT).await?),
         None => Ok(Vec::new()),
     }
@@ -154,63 +153,28 @@ pub(crate) async fn send(
         )
         .await;
     }
-    match run_turn(&web.gateway, &form.agent, text).await {
-        Ok(()) => Redirect::to(&format!("/chat?agent={}", query_value(&form.agent))).into_response(),
-        Err(e) => {
-            // A model error can quote the provider's URL, credentials included.
-            let error = mask_text(&format!("{e:#}")).into_owned();
-            tracing::warn!(agent = %form.agent, %error, "WebChat turn failed");
-            render(
-                &web,
-                &session,
-                &form.agent,
-                Some(&error),
-                &form.message,
-                StatusCode::BAD_GATEWAY,
-            )
-            .await
+    let outcome = web.gateway.webchat_send(&form.agent, text, ANSWER_WAIT).await;
+    match outcome {
+        Ok(WebChatOutcome::Answered | WebChatOutcome::Pending) => {
+            Redirect::to(&format!("/chat?agent={}", query_value(&form.agent))).into_response()
         }
+        Ok(WebChatOutcome::Failed(why)) => failed(&web, &session, &form, &why).await,
+        Err(e) => failed(&web, &session, &form, &format!("{e:#}")).await,
     }
 }
 
-/// One turn: history from the store, the agent runtime, then the transcript.
-async fn run_turn(gateway: &GatewayHandle, agent_id: &str, text: &str) -> anyhow::Result<()> {
-    let key = session_key(agent_id);
-    let idle_reset = clawtalk_gateway::idle_reset_ms(gateway.config());
-    let opened = gateway
-        .store()
-        .session_get_or_create(&key, agent_id, now_ms(), idle_reset)
-        .await?;
-    let history: Vec<ChatMessage> = gateway
-        .store()
-        .transcript_load(opened.session.id, HISTORY_LIMIT)
-        .await?
-        .iter()
-        .filter_map(|entry| serde_json::from_str::<ChatMessage>(&entry.content_json).ok())
-        .skip_while(|m| m.role != clawtalk_llm::Role::User)
-        .collect();
-    // No DingTalk conversation: tools that send into one have no target and say so.
-    let context = ToolContext {
-        session_key: key.clone(),
-        workspace: gateway.config().agent(agent_id).map(|a| a.workspace.clone()),
-        ..ToolContext::default()
-    };
-    let user = ChatMessage::user(text);
-    let asked_at = now_ms();
-    let cancel = gateway.shutdown_token();
-    let outcome = gateway
-        .agent()
-        .run_turn(agent_id, &history, user.clone(), &context, &cancel)
-        .await
-        .map_err(|e| anyhow::anyhow!("{} ({e})", e.user_message()))?;
-    tracing::info!(agent = %agent_id, model = %outcome.model, "WebChat turn answered");
-    let mut entries = vec![transcript_entry(&user, None, asked_at)?];
-    for message in &outcome.appended {
-        entries.push(transcript_entry(message, None, now_ms())?);
-    }
-    gateway
-        .store()
-        .transcript_append(opened.session.id, opened.session.generation, entries)
-        .await
-        .context("storing the WebChat transcript")
+/// The page again, with the message still in the form and why it was not answered.
+async fn failed(web: &WebState, session: &WebSession, form: &ChatForm, why: &str) -> Response {
+    // A model error can quote the provider's URL, credentials included.
+    let error = mask_text(why).into_owned();
+    tracing::warn!(agent = %form.agent, %error, "WebChat turn failed");
+    render(
+        web,
+        session,
+        &form.agent,
+        Some(&error),
+        &form.message,
+        StatusCode::BAD_GATEWAY,
+    )
+    .await
 }

@@ -67,3 +67,44 @@ pub async fn sessions(db: &Path) -> Vec<(String, String)> {
         .await
         .unwrap_or_else(|e| panic!("read sessions: {e}"))
 }
+
+/// One inbox row as a test reads it, with its outbox parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxRow {
+    /// `inbox.session_key`.
+    pub session_key: String,
+    /// `inbox.status`.
+    pub status: String,
+    /// `inbox.raw_payload_json`: the stored message.
+    pub payload: String,
+    /// `(status, body_json)` of each outbox part, in order.
+    pub parts: Vec<(String, String)>,
+}
+
+/// The inbox rows whose `msg_id` starts with `prefix`, oldest first, with their outbox parts.
+pub async fn inbox_rows(db: &Path, prefix: &str) -> Vec<InboxRow> {
+    let mut conn = connect(db).await;
+    let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+        "SELECT id, session_key, status, raw_payload_json FROM inbox WHERE msg_id LIKE ?1 || '%' ORDER BY id",
+    )
+    .bind(prefix)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap_or_else(|e| panic!("read inbox rows: {e}"));
+    let mut found = Vec::new();
+    for (id, session_key, status, payload) in rows {
+        let parts: Vec<(String, String)> =
+            sqlx::query_as("SELECT status, body_json FROM outbox WHERE inbound_id = ?1 ORDER BY part")
+                .bind(id)
+                .fetch_all(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("read outbox parts: {e}"));
+        found.push(InboxRow {
+            session_key,
+            status,
+            payload,
+            parts,
+        });
+    }
+    found
+}

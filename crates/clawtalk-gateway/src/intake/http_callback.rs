@@ -1,5 +1,5 @@
 //! HTTP-mode bot message callbacks (protocol §8): `timestamp` + `sign` headers, the same
-//! payload as a Stream bot message, the same inbox, policy and routing.
+//! payload as a Stream bot message, the same lanes, inbox, policy and routing.
 
 use std::sync::Arc;
 
@@ -8,38 +8,35 @@ use axum::response::{IntoResponse, Response};
 use dingtalk::crypto::verify_timestamped_sign;
 use dingtalk::ids::RobotCode;
 use dingtalk::model::BotMessage;
+use tokio::sync::oneshot;
 
-use super::{Endpoint, refuse, replay};
-use crate::ingest::{Stored, persist};
-use crate::{Shared, decide, now_ms};
-use clawtalk_config::ConnectionMode;
-use clawtalk_config::routing;
+use super::{Ack, Admission, callback_replay as replay, enqueue, refuse};
+use crate::{Shared, now_ms};
+use clawtalk_config::DingTalkAccount;
 use clawtalk_core::inbound::{InboundMessage, Transport};
 use clawtalk_store::SignUse;
 
-pub(super) async fn handle(
+/// A callback to an HTTP-mode app, signed with its app secret.
+pub(crate) async fn handle(
     shared: &Arc<Shared>,
-    endpoint: &Endpoint,
+    account: &DingTalkAccount,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
-    let account = &endpoint.account;
-    // HTTP-mode bots sign with the app secret; a custom robot's Outgoing callbacks with its
-    // outgoing token.
-    let (key, transport) = match (account.mode, super::outgoing_token(account)) {
-        (ConnectionMode::Http, _) => (account.client_secret.expose(), Transport::HttpCallback),
-        (ConnectionMode::CustomRobot, Some(token)) => (token.expose(), Transport::OutgoingRobot),
-        _ => {
-            tracing::warn!(account = %account.id, "bot callback over HTTP for an account that does not take them; refused");
-            return refuse(
-                StatusCode::NOT_FOUND,
-                format!(
-                    "account {:?} does not take bot callbacks over HTTP; set mode: \"http\" (an app) or outgoingToken (a custom robot) to use this URL",
-                    account.id
-                ),
-            );
-        }
-    };
+    let key = account.client_secret.expose();
+    receive(shared, account, headers, body, key, Transport::HttpCallback).await
+}
+
+/// A bot callback signed with `key`: verified, checked for replay, then admitted through the
+/// account's lanes; answered once stored (deciding goes on after the answer).
+pub(crate) async fn receive(
+    shared: &Arc<Shared>,
+    account: &DingTalkAccount,
+    headers: &HeaderMap,
+    body: &[u8],
+    key: &str,
+    transport: Transport,
+) -> Response {
     let header = |name| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
     let (Some(timestamp), Some(sign)) = (header("timestamp"), header("sign")) else {
         tracing::warn!(account = %account.id, "bot callback rejected: no timestamp/sign headers");
@@ -101,19 +98,12 @@ pub(super) async fn handle(
         &message,
         now,
     );
-    let departments = shared.departments_of(&account.id, &inbound).await;
-    let route = routing::route(&shared.config, account, &inbound, &departments);
-    match persist(shared, account, &inbound, &route).await {
-        Stored::New(id) => {
-            // Answered now; deciding may send a message (pairing, commands) and must not hold
-            // DingTalk's request open.
-            let (shared, account) = (Arc::clone(shared), Arc::clone(account));
-            tokio::spawn(async move { decide::decide(&shared, &account, id, &inbound, &route).await });
-            ok()
-        }
-        Stored::Duplicate => ok(),
+    let (stored, acknowledged) = oneshot::channel();
+    enqueue(shared, Admission::routed(account, inbound), Ack::Reply(stored));
+    match acknowledged.await {
+        Ok(admitted) if admitted.acknowledged() => ok(),
         // The pair stays this message's, so DingTalk delivering it again is accepted.
-        Stored::Failed => refuse(
+        _ => refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "the message could not be stored; deliver it again".into(),
         ),

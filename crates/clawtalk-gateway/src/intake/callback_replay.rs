@@ -21,12 +21,12 @@ use clawtalk_store::{CallbackSignStore, SignUse, StoreResult};
 const KEEP_MS: i64 = 2 * MAX_TIMESTAMP_SKEW_MS;
 
 /// Why a pair that carried another message is refused (answered and logged).
-pub(super) const TAKEN: &str = "replayed: this timestamp/sign pair already carried another message \
+pub(crate) const TAKEN: &str = "replayed: this timestamp/sign pair already carried another message \
      (DingTalk's HTTP-mode sign does not cover the body, so a second message signed in the same \
      millisecond cannot be told from a replay)";
 
 /// Claims the verified pair of `account_id`'s callback signed at `timestamp_ms` for `msg_id`.
-pub(super) async fn claim(
+pub(crate) async fn claim(
     store: &dyn CallbackSignStore,
     account_id: &str,
     timestamp_ms: i64,

@@ -4,12 +4,10 @@
 //!   `token` + `aesKey`, or a custom robot with `outgoingToken` (its Outgoing callbacks); `POST /webhooks/dingtalk` for the default one (the account named
 //!   `default`, else the only such account).
 //! - A request with `msg_signature` (or `signature`) in its query is an encrypted event push
-//!   ([`push`]); one with `timestamp` and `sign` headers is a bot message callback
-//!   ([`callback`]). Both are stored before the 200 goes out, like a Stream frame before its ACK.
-
-mod callback;
-mod push;
-mod replay;
+//!   ([`crate::intake::event_push`]); one with `timestamp` and `sign` headers is a bot message
+//!   callback ([`crate::intake::http_callback`], or [`crate::intake::outgoing_robot`] for a
+//!   custom robot).
+//!   Each is stored before the 200 goes out, like a Stream frame before its ACK.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,12 +17,13 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::post;
 use dingtalk::crypto::EventCrypto;
 
-use super::Shared;
-use super::routes::{Access, RouteTable, router_of};
+use crate::Shared;
+use crate::intake::{event_push, http_callback, outgoing_robot, refuse};
+use crate::routes::{Access, RouteTable, router_of};
 use clawtalk_config::{ConnectionMode, DingTalkAccount};
 
 /// Path prefix of every DingTalk webhook.
@@ -55,16 +54,9 @@ type St = State<Arc<Webhooks>>;
 
 /// Whether an account needs the listener.
 pub(crate) fn serves(account: &DingTalkAccount) -> bool {
-    account.mode == ConnectionMode::Http || account.event_push.is_some() || outgoing_token(account).is_some()
-}
-
-/// The key a custom robot's Outgoing callbacks are signed with, when it has the mechanism on.
-pub(crate) fn outgoing_token(account: &DingTalkAccount) -> Option<&dingtalk::Secret> {
-    account
-        .custom_robot
-        .as_ref()
-        .filter(|_| account.mode == ConnectionMode::CustomRobot)
-        .and_then(|robot| robot.outgoing_token.as_ref())
+    account.mode == ConnectionMode::Http
+        || account.event_push.is_some()
+        || outgoing_robot::outgoing_token(account).is_some()
 }
 
 /// The webhook routes, when some enabled account receives over HTTP (the listener itself is
@@ -192,10 +184,13 @@ async fn dispatch(
     let query = query.unwrap_or_default();
     let is_push =
         url::form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "msg_signature" || k == "signature");
+    let (shared, account) = (&hooks.shared, &endpoint.account);
     if is_push {
-        push::handle(&hooks.shared, endpoint, &query, &body).await
+        event_push::handle(shared, account, endpoint.crypto.as_ref(), &query, &body).await
+    } else if account.mode == ConnectionMode::Http {
+        http_callback::handle(shared, account, headers, &body).await
     } else {
-        callback::handle(&hooks.shared, endpoint, headers, &body).await
+        outgoing_robot::handle(shared, account, headers, &body).await
     }
 }
 
@@ -216,11 +211,6 @@ fn non_json(headers: &HeaderMap) -> Option<String> {
         )),
         None => Some("Content-Type is not valid text: DingTalk webhooks carry application/json".into()),
     }
-}
-
-/// A refusal: the reason is logged by the caller and also sent back (it names no secret).
-fn refuse(status: StatusCode, reason: String) -> Response {
-    (status, reason).into_response()
 }
 
 #[cfg(test)]

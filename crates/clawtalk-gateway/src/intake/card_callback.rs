@@ -12,25 +12,50 @@ use dingtalk::ids::MsgId;
 use dingtalk::model::CardCallback;
 use sha2::{Digest, Sha256};
 
-use super::ingest::{Stored, persist};
-use super::{Shared, decide, decode_inbound, now_ms};
+use super::{Ack, Admission, Admitted, Destination, admit};
+use crate::{Shared, decode_inbound, now_ms};
 use clawtalk_config::DingTalkAccount;
-use clawtalk_config::routing::{self, Route};
+use clawtalk_core::ids::SessionKey;
 use clawtalk_core::inbound::{InboundMessage, Sender, Transport};
 
-/// Handles one callback. Returns whether to acknowledge it: `false` only when it could not be
-/// stored, so that DingTalk delivers it again.
-pub(crate) async fn accept(shared: &Arc<Shared>, account: &DingTalkAccount, callback: &CardCallback) -> bool {
+/// Admits one callback; it is acknowledged unless it could not be stored, so that DingTalk
+/// delivers it again.
+pub(crate) async fn receive(
+    shared: &Arc<Shared>,
+    account: &DingTalkAccount,
+    callback: &CardCallback,
+    ack: Ack,
+) -> Admitted {
+    match admission(shared, account, callback).await {
+        Ok(Some(admission)) => admit(shared, account, admission, ack).await,
+        Ok(None) => {
+            ack.send(Admitted::Ignored);
+            Admitted::Ignored
+        }
+        Err(()) => {
+            ack.send(Admitted::Failed);
+            Admitted::Failed
+        }
+    }
+}
+
+/// The press as a message of its card's session; `None` when there is nothing to answer,
+/// `Err` when the store could not say (logged).
+async fn admission(
+    shared: &Arc<Shared>,
+    account: &DingTalkAccount,
+    callback: &CardCallback,
+) -> Result<Option<Admission>, ()> {
     let out_track_id = callback.out_track_id.as_str();
     let card = match shared.store.card(out_track_id).await {
         Ok(Some(card)) => card,
         Ok(None) => {
             tracing::info!(account = %account.id, out_track_id, "callback for a card this gateway did not send; acknowledged and ignored");
-            return true;
+            return Ok(None);
         }
         Err(error) => {
             tracing::error!(account = %account.id, %error, "cannot look up the card of a callback; leaving it unacknowledged for redelivery");
-            return false;
+            return Err(());
         }
     };
     let original = match card.inbound_id {
@@ -39,34 +64,25 @@ pub(crate) async fn accept(shared: &Arc<Shared>, account: &DingTalkAccount, call
             Ok(None) => None,
             Err(error) => {
                 tracing::error!(account = %account.id, %error, "cannot read the message a card answered; leaving the callback unacknowledged");
-                return false;
+                return Err(());
             }
         },
         None => None,
     };
     let Some(original) = original else {
         tracing::warn!(account = %account.id, out_track_id, "the card's conversation is no longer known; callback acknowledged and ignored");
-        return true;
+        return Ok(None);
     };
     let inbound = pressed(&original, callback, now_ms());
-    let route = Route {
-        agent_id: routing::agent_of_session_key(&card.session_key)
-            .filter(|agent| shared.config.agent(agent).is_some())
-            .map_or_else(
-                || routing::route(&shared.config, account, &inbound, &[]).agent_id,
-                str::to_owned,
-            ),
-        session_key: card.session_key.clone(),
-    };
-    match persist(shared, account, &inbound, &route).await {
-        Stored::New(id) => {
-            let (shared, account) = (Arc::clone(shared), account.clone());
-            tokio::spawn(async move { decide::decide(&shared, &account, id, &inbound, &route).await });
-            true
-        }
-        Stored::Duplicate => true,
-        Stored::Failed => false,
-    }
+    // The press belongs to the session whose answer the card carries; the turn falls back
+    // to the bindings' agent when that session's agent is gone.
+    Ok(Some(match SessionKey::parse(&card.session_key) {
+        Ok(key) => Admission {
+            inbound,
+            to: Destination::Session(key),
+        },
+        Err(_) => Admission::routed(account, inbound),
+    }))
 }
 
 /// The press as a message in the card's conversation, from the user who pressed.

@@ -1,18 +1,67 @@
-//! Inbound lanes: frames of one session are stored and decided in arrival order, frames of
-//! different sessions in parallel.
+//! Inbound lanes: bot messages of one conversation are stored and decided in arrival order,
+//! those of different conversations in parallel.
 //!
-//! Storing a frame waits for a durable commit (an fsync). Done one frame at a time, the
+//! Storing a message waits for a durable commit (an fsync). Done one message at a time, the
 //! commit rate would cap the whole gateway at a few hundred messages a second; in parallel,
-//! the store's group commit folds many frames into one fsync. Order only matters within a
-//! session (its turns run in inbox order), so each session key gets a lane: a FIFO queue
-//! with one worker, created on demand and dropped once idle.
+//! the store's group commit folds many into one fsync. Order only matters within a session
+//! (its turns run in inbox order), so each conversation scope gets a lane: a FIFO queue with
+//! one worker, created on demand and dropped once idle. The scope is the session key without
+//! its agent, so the messages of one session always share a lane, whichever agent the
+//! sender's departments pick.
+//!
+//! Each account has one [`Lanes`], fed by its Stream connection and its HTTP callbacks alike
+//! ([`run`]).
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::hash::Hash;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::{Semaphore, mpsc};
+
+use super::{Ack, Admission, admit};
+use crate::Shared;
+use clawtalk_config::DingTalkAccount;
+use clawtalk_core::ids::SessionScope;
+
+/// A message waiting for its lane, with how to acknowledge it.
+pub(crate) struct Laned {
+    pub admission: Admission,
+    pub ack: Ack,
+}
+
+/// Where an account's sources hand their bot messages in.
+pub(crate) type LaneSender = mpsc::UnboundedSender<Laned>;
+/// What [`run`] reads them from.
+pub(crate) type LaneReceiver = mpsc::UnboundedReceiver<Laned>;
+
+/// Admits `account`'s bot messages through their lanes until shutdown.
+pub(crate) async fn run(shared: Arc<Shared>, account: DingTalkAccount, mut incoming: LaneReceiver) {
+    let account = Arc::new(account);
+    let mut lanes = {
+        let (shared, account) = (Arc::clone(&shared), Arc::clone(&account));
+        Lanes::new(move |laned: Laned| {
+            let (shared, account) = (Arc::clone(&shared), Arc::clone(&account));
+            async move {
+                admit(&shared, &account, laned.admission, laned.ack).await;
+            }
+        })
+    };
+    loop {
+        tokio::select! {
+            () = shared.shutdown.cancelled() => break,
+            Some(idle) = lanes.idle() => lanes.retire(idle),
+            laned = incoming.recv() => match laned {
+                Some(laned) => {
+                    let scope: SessionScope = laned.admission.scope().clone();
+                    lanes.push(&scope, laned);
+                }
+                None => break,
+            },
+        }
+    }
+}
 
 /// Frames (of all lanes) stored and decided at once, at most: bounds memory and keeps the
 /// store's queue short under a flood.
@@ -29,17 +78,18 @@ struct Lane<J> {
 }
 
 /// Per-key FIFO lanes feeding `work`.
-pub(crate) struct Lanes<J, F> {
-    lanes: HashMap<String, Lane<J>>,
+pub(crate) struct Lanes<K, J, F> {
+    lanes: HashMap<K, Lane<J>>,
     next_id: u64,
-    idle_tx: mpsc::UnboundedSender<(String, u64)>,
-    idle_rx: mpsc::UnboundedReceiver<(String, u64)>,
+    idle_tx: mpsc::UnboundedSender<(K, u64)>,
+    idle_rx: mpsc::UnboundedReceiver<(K, u64)>,
     permits: Arc<Semaphore>,
     work: F,
 }
 
-impl<J, F, Fut> Lanes<J, F>
+impl<K, J, F, Fut> Lanes<K, J, F>
 where
+    K: Hash + Eq + Clone + Send + 'static,
     J: Send + 'static,
     F: Fn(J) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
@@ -57,7 +107,7 @@ where
     }
 
     /// Queues `job` behind the other jobs of `key`.
-    pub(crate) fn push(&mut self, key: &str, job: J) {
+    pub(crate) fn push(&mut self, key: &K, job: J) {
         let job = Box::new(job);
         let job = match self.lanes.get(key) {
             Some(lane) => {
@@ -76,7 +126,7 @@ where
         let id = self.next_id;
         let _ = tx.send(job);
         tokio::spawn(run_lane(
-            key.to_owned(),
+            key.clone(),
             id,
             rx,
             Arc::clone(&pending),
@@ -84,17 +134,17 @@ where
             Arc::clone(&self.permits),
             self.work.clone(),
         ));
-        self.lanes.insert(key.to_owned(), Lane { id, tx, pending });
+        self.lanes.insert(key.clone(), Lane { id, tx, pending });
     }
 
     /// The next lane that reported itself idle; call [`Lanes::retire`] with it.
-    pub(crate) async fn idle(&mut self) -> Option<(String, u64)> {
+    pub(crate) async fn idle(&mut self) -> Option<(K, u64)> {
         self.idle_rx.recv().await
     }
 
     /// Drops the lane if it is still the one that reported and has nothing queued or running;
     /// its worker then ends.
-    pub(crate) fn retire(&mut self, (key, id): (String, u64)) {
+    pub(crate) fn retire(&mut self, (key, id): (K, u64)) {
         let idle = self
             .lanes
             .get(&key)
@@ -111,15 +161,16 @@ where
     }
 }
 
-async fn run_lane<J, F, Fut>(
-    key: String,
+async fn run_lane<K, J, F, Fut>(
+    key: K,
     id: u64,
     mut rx: mpsc::UnboundedReceiver<Box<J>>,
     pending: Arc<AtomicUsize>,
-    idle: mpsc::UnboundedSender<(String, u64)>,
+    idle: mpsc::UnboundedSender<(K, u64)>,
     permits: Arc<Semaphore>,
     work: F,
 ) where
+    K: Clone,
     F: Fn(J) -> Fut,
     Fut: Future<Output = ()>,
 {
@@ -165,7 +216,7 @@ mod tests {
         for n in 0..300u32 {
             let key = format!("k{}", n % 10);
             lanes.push(&key, (key.clone(), n));
-            // Retire idle lanes as the ingest loop does, while pushing continues.
+            // Retire idle lanes as the lanes' loop does, while pushing continues.
             while let Ok(idle) = lanes.idle_rx.try_recv() {
                 lanes.retire(idle);
             }

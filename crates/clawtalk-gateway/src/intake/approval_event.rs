@@ -9,23 +9,47 @@ use dingtalk::model::event::{Event, ReceivedEvent};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::ingest::{Stored, persist};
-use super::{Shared, decide, now_ms};
-use clawtalk_config::routing;
+use super::{Ack, Admission, Admitted, admit};
+use crate::{Shared, now_ms};
 use clawtalk_config::{DingTalkAccount, WorkflowNotify, WorkflowRule};
 use clawtalk_core::inbound::{ChatKind, GatewayOrigin, InboundMessage, Transport, WorkflowTurn};
 
-/// Handles one event from either transport. Returns true when DingTalk may be told it was
-/// handled (stored, a duplicate, or nothing to do); false when it must deliver it again.
-pub(crate) async fn accept(
+/// Admits one event from either transport. It is acknowledged when stored, a duplicate, or
+/// nothing to do; not when DingTalk must deliver it again.
+pub(crate) async fn receive(
     shared: &Arc<Shared>,
     account: &DingTalkAccount,
     event: ReceivedEvent,
     transport: Transport,
-) -> bool {
-    let Some(approval) = Approval::of(&event) else {
+    ack: Ack,
+) -> Admitted {
+    match turn_of(shared, account, &event, transport) {
+        Some(inbound) => {
+            let workflow = inbound.workflow.clone();
+            let admitted = admit(shared, account, Admission::routed(account, inbound), ack).await;
+            if let (Admitted::New(id), Some(workflow)) = (admitted, workflow) {
+                tracing::info!(inbound = ?id, account = %account.id, agent = %workflow.agent_id, "approval event queued for its workflow agent");
+            }
+            admitted
+        }
+        None => {
+            ack.send(Admitted::Ignored);
+            Admitted::Ignored
+        }
+    }
+}
+
+/// The event as a turn of the first workflow rule it matches; `None` (logged) when it is
+/// none of the workflows' business.
+fn turn_of(
+    shared: &Shared,
+    account: &DingTalkAccount,
+    event: &ReceivedEvent,
+    transport: Transport,
+) -> Option<InboundMessage> {
+    let Some(approval) = Approval::of(event) else {
         tracing::debug!(account = %account.id, event_type = %event.envelope.event_type, "event acknowledged, not handled");
-        return true;
+        return None;
     };
     let Some(rule) = shared
         .config
@@ -34,22 +58,13 @@ pub(crate) async fn accept(
         .find(|rule| approval.matches(rule, &account.id))
     else {
         tracing::info!(account = %account.id, event_type = approval.event_type, process_code = approval.field("processCode"), "no workflow rule matches this approval event; acknowledged");
-        return true;
+        return None;
     };
-    let Some(inbound) = inbound_for(account, &event, &approval, rule, transport) else {
+    let inbound = inbound_for(account, event, &approval, rule, transport);
+    if inbound.is_none() {
         tracing::warn!(account = %account.id, event_type = approval.event_type, notify = ?rule.notify, "approval event names no staffId to notify; acknowledged and skipped");
-        return true;
-    };
-    let route = routing::route(&shared.config, account, &inbound, &[]);
-    match persist(shared, account, &inbound, &route).await {
-        Stored::New(id) => {
-            tracing::info!(inbound = ?id, account = %account.id, event = %inbound.msg_id, agent = %route.agent_id, "approval event queued for its workflow agent");
-            decide::decide(shared, account, id, &inbound, &route).await;
-            true
-        }
-        Stored::Duplicate => true,
-        Stored::Failed => false,
     }
+    inbound
 }
 
 /// The fields of an approval event the rules and the summary need.
@@ -228,6 +243,7 @@ fn dedup_key(event: &ReceivedEvent) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clawtalk_config::routing;
     use clawtalk_config::test_support::config;
 
     fn fixture_event(name: &str) -> ReceivedEvent {
@@ -291,9 +307,9 @@ mod tests {
             );
         }
         let route = routing::route(&config, account, &inbound, &[]);
-        assert_eq!(route.agent_id, "approvals");
+        assert_eq!(route.agent, "approvals");
         assert_eq!(
-            route.session_key,
+            route.to_string(),
             "agent:approvals:dingtalk:default:workflow:9Qgx5QqjR7axMwEXAMPLE01"
         );
     }

@@ -12,13 +12,22 @@ use dingtalk::model::event::{Event, ReceivedEvent};
 use rand::Rng as _;
 use rand::distr::Alphanumeric;
 
-use super::{Endpoint, refuse};
-use crate::{Shared, now_ms, workflow};
+use tokio::sync::oneshot;
+
+use super::{Ack, approval_event, refuse};
+use crate::{Shared, now_ms};
+use clawtalk_config::DingTalkAccount;
 use clawtalk_core::inbound::Transport;
 
-pub(super) async fn handle(shared: &Arc<Shared>, endpoint: &Endpoint, query: &str, body: &[u8]) -> Response {
-    let account = &endpoint.account;
-    let Some(crypto) = &endpoint.crypto else {
+/// Answers one push to `account`'s webhook; `crypto` is the account's `token` + `aesKey`.
+pub(crate) async fn handle(
+    shared: &Arc<Shared>,
+    account: &Arc<DingTalkAccount>,
+    crypto: Option<&EventCrypto>,
+    query: &str,
+    body: &[u8],
+) -> Response {
+    let Some(crypto) = crypto else {
         tracing::warn!(account = %account.id, "encrypted event push for an account without token/aesKey; refused");
         return refuse(
             StatusCode::NOT_FOUND,
@@ -47,13 +56,19 @@ pub(super) async fn handle(shared: &Arc<Shared>, endpoint: &Endpoint, query: &st
         tracing::info!(account = %account.id, "event subscription URL check answered");
         return success(crypto);
     }
-    if workflow::accept(shared, account, event, Transport::HttpPush).await {
-        success(crypto)
-    } else {
-        refuse(
+    // Answered once stored; deciding goes on after the answer.
+    let (stored, acknowledged) = oneshot::channel();
+    let (shared, account) = (Arc::clone(shared), Arc::clone(account));
+    tokio::spawn(async move {
+        let ack = Ack::Reply(stored);
+        approval_event::receive(&shared, &account, event, Transport::HttpPush, ack).await;
+    });
+    match acknowledged.await {
+        Ok(admitted) if admitted.acknowledged() => success(crypto),
+        _ => refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "the event could not be stored; deliver it again".into(),
-        )
+        ),
     }
 }
 
