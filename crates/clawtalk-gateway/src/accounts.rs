@@ -48,13 +48,7 @@ pub(crate) fn build(config: &Config, store: &Arc<dyn Store>) -> Built {
     let mut lanes = Vec::new();
     let mut media = DingTalkMediaSender::new();
     for account in config.enabled_accounts() {
-        let api = OpenApiClient::builder(
-            dingtalk::ids::ClientId::new(account.client_id.as_str()),
-            account.client_secret.clone(),
-        )
-        .account(account.id.as_str())
-        .endpoints(account.endpoints.clone())
-        .build();
+        let api = api_client(account);
         let robot_code = RobotCode::new(account.robot_code.clone());
         let cards = CardAccount::new(api.clone(), robot_code, account.card.clone())
             .with_shared_budget(store.shared_rate_budget());
@@ -80,6 +74,19 @@ pub(crate) fn build(config: &Config, store: &Arc<dyn Store>) -> Built {
         lanes,
         media,
     }
+}
+
+/// The account's OpenAPI client: its credentials against its endpoints. The gateway's
+/// runtime and `clawtalk message send` both build theirs here.
+#[must_use]
+pub fn api_client(account: &DingTalkAccount) -> OpenApiClient {
+    OpenApiClient::builder(
+        dingtalk::ids::ClientId::new(account.client_id.as_str()),
+        account.client_secret.clone(),
+    )
+    .account(account.id.as_str())
+    .endpoints(account.endpoints.clone())
+    .build()
 }
 
 /// The layers every send as `account` goes through, the gateway's and `clawtalk message

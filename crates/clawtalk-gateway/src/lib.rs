@@ -49,7 +49,7 @@ pub mod throttle;
 pub mod token;
 mod turn;
 
-pub use accounts::account_stack;
+pub use accounts::{account_stack, api_client};
 pub use intake::webchat::WebChatOutcome;
 pub use serve::{Listen, WebConsole, instance_name, open_store, print_status, run, wait_for_signal};
 

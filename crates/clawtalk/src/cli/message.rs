@@ -5,8 +5,7 @@ use std::io::Read;
 
 use anyhow::{anyhow, bail};
 use clap::{Args, Subcommand};
-use dingtalk::api::OpenApiClient;
-use dingtalk::ids::{ClientId, ConversationId, StaffId};
+use dingtalk::ids::{ConversationId, StaffId};
 
 use super::common::{ConfigArg, now_ms, open_store, pick_account};
 use clawtalk_delivery::chunk::{self, ChunkOptions};
@@ -91,13 +90,7 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
         ),
     };
 
-    let api = OpenApiClient::builder(
-        ClientId::new(account.client_id.clone()),
-        account.client_secret.clone(),
-    )
-    .account(account.id.as_str())
-    .endpoints(account.endpoints.clone())
-    .build();
+    let api = clawtalk_gateway::api_client(account);
     let mut mentions = Mentions::from_text(&text);
     mentions
         .user_ids
