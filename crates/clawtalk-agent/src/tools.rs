@@ -27,6 +27,8 @@ pub struct ToolContext {
     pub workspace: Option<PathBuf>,
     /// Where `send_action_card` leaves the cards to send with the answer.
     pub action_cards: super::action_card_tool::ActionCards,
+    /// Where `send_image` and `send_file` send, when the conversation takes media.
+    pub media: Option<Arc<dyn MediaSender>>,
 }
 
 /// One callable tool.
@@ -70,14 +72,13 @@ impl ToolRegistry {
         registry
     }
 
-    /// The built-in tools plus `send_image` and `send_file`, sending through `sender`.
+    /// The built-in tools plus `send_image` and `send_file`, sending through each turn's
+    /// [`ToolContext::media`].
     #[must_use]
-    pub fn with_media(sender: Arc<dyn MediaSender>) -> Self {
+    pub fn with_media() -> Self {
         let mut registry = Self::builtin();
-        registry.register(Arc::new(super::media_tools::SendMedia::image(Arc::clone(
-            &sender,
-        ))));
-        registry.register(Arc::new(super::media_tools::SendMedia::file(sender)));
+        registry.register(Arc::new(super::media_tools::SendMedia::image()));
+        registry.register(Arc::new(super::media_tools::SendMedia::file()));
         registry
     }
 

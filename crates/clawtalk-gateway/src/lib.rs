@@ -17,7 +17,6 @@
 //! task's agent and answered to the task's target by the same steps.
 
 mod card_callback;
-mod card_reply;
 pub mod client_ip;
 pub mod control_client;
 mod cron;
@@ -60,7 +59,6 @@ use dingtalk::ids::RobotCode;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use clawtalk_agent::media::send::DingTalkMediaSender;
 use clawtalk_agent::{AgentRuntime, ToolRegistry};
 use clawtalk_config::{Config, ConnectionMode};
 use clawtalk_core::inbound::InboundMessage;
@@ -208,7 +206,6 @@ impl Gateway {
         let mut cards = HashMap::new();
         let mut departments = HashMap::new();
         let mut apis = HashMap::new();
-        let mut media = DingTalkMediaSender::new();
         for account in config.enabled_accounts() {
             let api = OpenApiClient::builder(
                 dingtalk::ids::ClientId::new(account.client_id.as_str()),
@@ -225,12 +222,11 @@ impl Gateway {
                 departments.insert(account.id.clone(), departments::Departments::new(api.clone()));
             }
             let stack = delivery_stack(account, api.clone(), store.shared_rate_budget());
-            media = media.with_account(account.id.clone(), api.clone(), Arc::clone(&stack));
             apis.insert(account.id.clone(), api);
             outbound.insert(account.id.clone(), stack);
         }
         let cron_wake = Arc::new(tokio::sync::Notify::new());
-        let mut tools = ToolRegistry::with_media(Arc::new(media));
+        let mut tools = ToolRegistry::with_media();
         tools.register_cron(clawtalk_agent::CronTools::new(
             Arc::clone(&config),
             Arc::clone(&store) as Arc<dyn clawtalk_store::CronStore>,
@@ -268,7 +264,7 @@ impl Gateway {
         tasks.spawn(cron::run(Arc::clone(&shared)));
         tasks.spawn(retention::run(Arc::clone(&shared)));
         let closing = Arc::clone(&shared);
-        tasks.spawn(async move { card_reply::close_interrupted(&closing).await });
+        tasks.spawn(async move { reply::close_interrupted(&closing).await });
         scheduler::recover(&shared)
             .await
             .context("resuming unfinished turns")?;

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::{HISTORY_LIMIT, Shared, card_reply, cron, decode_inbound, inbound_cap, now_ms, progress, reply};
+use super::{HISTORY_LIMIT, Shared, cron, decode_inbound, inbound_cap, now_ms, progress, reply};
 use clawtalk_agent::media::extract::ExtractLimits;
 use clawtalk_agent::media::{self, attach, fetch};
 use clawtalk_agent::{ActionCards, Observer, ToolContext, TurnError};
@@ -76,14 +76,20 @@ async fn try_run(
     } else {
         Vec::new()
     };
-    if !planned.is_empty() {
-        let parts = shared
-            .store
-            .plan_reply(id, Vec::new(), &shared.me, shared.lease_ms(), now_ms())
-            .await?;
-        reply::send_planned(shared, &inbound, &parts, true).await?;
+    if reply::answer_planned(&planned) {
+        reply::resume(shared, id, &inbound).await?;
         return finish(shared, id, TurnOutcome::Replied).await;
     }
+    let earlier = if planned.is_empty() {
+        planned
+    } else {
+        // Only what the last run sent on the way (images, files, notes) was planned: what it
+        // left unsent goes out now, and the run asking for it again finds it sent.
+        if let Err(error) = reply::resume(shared, id, &inbound).await {
+            tracing::warn!(inbound = ?id, error = %format!("{error:#}"), "could not finish what a crashed run of the turn was sending");
+        }
+        shared.store.reply_parts(id).await?
+    };
     if turn.attempts > MAX_ATTEMPTS {
         let error = format!("gave up after {} attempts", turn.attempts);
         let _ = reply::send(
@@ -123,6 +129,7 @@ async fn try_run(
     let user = prepared.for_model;
     let user_message = prepared.for_transcript;
     let notices = prepared.notices;
+    let outbox = reply::TurnOutbox::new(shared, id, &inbound, earlier);
     let context = ToolContext {
         account_id: inbound.account_id.clone(),
         session_key: key.clone(),
@@ -130,6 +137,7 @@ async fn try_run(
         target: Target::for_inbound(&inbound),
         workspace: shared.config.agent(&agent_id).map(|a| a.workspace.clone()),
         action_cards: ActionCards::default(),
+        media: Some(Arc::clone(&outbox) as Arc<dyn clawtalk_agent::media::send::MediaSender>),
     };
     let action_cards = context.action_cards.clone();
     let max_parts = shared
@@ -140,11 +148,11 @@ async fn try_run(
 
     let cancel = CancellationToken::new();
     register(shared, &key, Some(cancel.clone()));
-    let mut card = card_reply::open_streaming(shared, &inbound, id, &key)
+    let mut card = reply::open_streaming(shared, &inbound, id, &key)
         .await
         .map(|card| card.limit_cards(usize::try_from(max_parts).unwrap_or(usize::MAX)));
     let (observer, mut events) = Observer::channel();
-    let notes = progress::Notes::new(shared, &inbound, card.is_none());
+    let notes = progress::Notes::new(shared, &inbound, &outbox, card.is_none());
     let running_agent = agent_id.clone();
     // Everything moves in, the observer above all: dropping it when the turn ends is what
     // tells the display below that the answer is complete.
@@ -235,7 +243,7 @@ async fn try_run(
             if let Some(card) = card {
                 let calls = card.call_counter();
                 let parts = card.finish(&TurnError::Cancelled.user_message(), true).await;
-                card_reply::close_stopped(shared, &inbound, &parts, &calls).await;
+                reply::close_stopped(shared, &inbound, &parts, &calls).await;
             }
             finish(shared, id, TurnOutcome::Cancelled).await
         }
@@ -314,7 +322,7 @@ async fn answer(
         tracing::info!(inbound = ?id, card_calls = calls.load(Ordering::Relaxed), streamed_calls = streamed, first_text_ms = latency.map(|d| d.as_millis()), "AI card answer");
         return result;
     }
-    if let Some((cards, _)) = card_reply::card_account(shared, inbound) {
+    if let Some((cards, _)) = reply::card_account(shared, inbound) {
         let calls = AtomicU32::new(0);
         let max_cards = usize::try_from(max_parts).unwrap_or(usize::MAX);
         let parts = plan_fresh(text, cards.settings.max_bytes, max_cards, failed);

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use clawtalk_core::reply::{MediaPart, ReplyPart};
 use clawtalk_store::*;
 use dingtalk::ids::{ConversationId, MsgId, RobotCode, StaffId};
 use sqlx::Connection;
@@ -170,6 +171,8 @@ contract!(
     routing_and_cancellation,
     only_the_lease_holder_plans_and_stop_ends_unsent_parts,
     outbox_resends_only_unsent_parts_after_reopen,
+    an_upload_step_is_stored_before_the_send_and_survives_reopen,
+    outbox_rows_from_before_the_versioned_body_still_decode,
     unsent_parts_of_dead_senders_are_claimed_once,
     idle_reset_starts_a_new_generation_and_history,
     opening_a_session_with_history_is_get_or_create_then_load,
@@ -228,8 +231,23 @@ async fn record_queued(store: &Arc<dyn Store>, msg_id: &str, session: &str) -> I
 fn part(n: u32, text: &str) -> NewReplyPart {
     NewReplyPart {
         part: n,
-        kind: "sampleMarkdown".into(),
-        body_json: format!(r#"{{"text":"{text}"}}"#),
+        body: ReplyPart::Markdown {
+            title: "Reply".into(),
+            text: text.into(),
+        },
+    }
+}
+
+fn file_part(n: u32) -> NewReplyPart {
+    NewReplyPart {
+        part: n,
+        body: ReplyPart::File(MediaPart {
+            path: "/workspace/q3.pdf".into(),
+            sha256: "5f1e".into(),
+            file_name: "q3.pdf".into(),
+            file_type: "pdf".into(),
+            media_id: None,
+        }),
     }
 }
 
@@ -708,6 +726,118 @@ async fn only_the_lease_holder_plans_and_stop_ends_unsent_parts(db: &dyn Db) {
     store.close().await;
 }
 
+/// A media part's upload is a dependent step: its media id is stored in the part before the
+/// send, so whoever sends it after a crash sends that upload, and a sent part keeps the body
+/// it was sent with.
+async fn an_upload_step_is_stored_before_the_send_and_survives_reopen(db: &dyn Db) {
+    let store = db.open().await;
+    let id = record_queued(&store, "m1", "s1").await;
+    let me = WorkerId::new("gw");
+    store
+        .claim_next_turn(ClaimScope::Any, &me, LEASE, 2_000)
+        .await
+        .unwrap()
+        .unwrap();
+    let parts = store
+        .plan_reply(id, vec![file_part(1_000_000)], &me, LEASE, 2_100)
+        .await
+        .unwrap();
+    assert_eq!(parts[0].body.kind(), "file");
+    let uploaded = parts[0].body.clone().with_media_id("@lAD-upload-1");
+    store
+        .record_reply_step(parts[0].id, &uploaded, 2_200)
+        .await
+        .unwrap();
+    drop(store); // crash between the upload and the send
+
+    let store = db.open().await;
+    let parts = store.reply_parts(id).await.unwrap();
+    assert_eq!(parts[0].status, ReplyStatus::Planned);
+    assert_eq!(
+        parts[0].body.media().and_then(|m| m.media_id.as_deref()),
+        Some("@lAD-upload-1"),
+        "the resumed send reuses the upload"
+    );
+    // Planned again by a rerun of the turn: the stored part, with its upload, wins.
+    let replanned = store
+        .plan_reply(id, vec![file_part(1_000_000)], &me, LEASE, 3_001)
+        .await
+        .unwrap();
+    assert_eq!(replanned[0].body, uploaded);
+    store
+        .mark_reply_sent(parts[0].id, SendReceipt::default(), 3_100)
+        .await
+        .unwrap();
+    store
+        .record_reply_step(parts[0].id, &parts[0].body.clone().with_media_id("@other"), 3_200)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.reply_parts(id).await.unwrap()[0].body,
+        uploaded,
+        "a sent part keeps what it was sent with"
+    );
+    assert!(matches!(
+        store.record_reply_step(9_999, &uploaded, 3_300).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM outbox WHERE kind = 'file'").await,
+        1,
+        "the kind column stays queryable"
+    );
+    store.close().await;
+}
+
+/// Rows written before reply bodies were versioned (a `kind` plus an unversioned body) are
+/// read as the same parts.
+async fn outbox_rows_from_before_the_versioned_body_still_decode(db: &dyn Db) {
+    let store = db.open().await;
+    let id = record_queued(&store, "m1", "s1").await;
+    let rows = [
+        (
+            1,
+            "markdown",
+            r#"{"markdown":true,"title":"Reply","text":"hello"}"#,
+        ),
+        (2, "text", r#"{"markdown":false,"title":"Reply","text":"plain"}"#),
+        (
+            3,
+            "card",
+            r#"{"markdown":true,"title":"a","text":"a","card":{"out_track_id":"ct_9","exists":true,"text":"a","failed":false}}"#,
+        ),
+        (
+            4,
+            "action_card",
+            r#"{"markdown":true,"title":"Leave","text":"3 days","action_card":{"horizontal":true,"buttons":[["Approve","https://x.example/a"]]}}"#,
+        ),
+    ];
+    for (part, kind, body) in rows {
+        db.execute(&format!(
+            "INSERT INTO outbox (inbound_id, part, idempotency_key, kind, body_json, created_at_ms, \
+             updated_at_ms) VALUES ({id}, {part}, 'legacy-{part}', '{kind}', '{body}', 1, 1)"
+        ))
+        .await
+        .unwrap();
+    }
+    let parts = store.reply_parts(id).await.unwrap();
+    let kinds: Vec<&str> = parts.iter().map(|p| p.body.kind()).collect();
+    assert_eq!(kinds, ["markdown", "text", "card", "action_card"]);
+    assert_eq!(
+        parts[0].body,
+        ReplyPart::Markdown {
+            title: "Reply".into(),
+            text: "hello".into()
+        }
+    );
+    assert_eq!(parts[1].body, ReplyPart::Text { text: "plain".into() });
+    let ReplyPart::ActionCard(card) = &parts[3].body else {
+        panic!("{:?}", parts[3].body);
+    };
+    assert!(card.horizontal && card.buttons[0].url == "https://x.example/a");
+    store.close().await;
+}
+
 async fn outbox_resends_only_unsent_parts_after_reopen(db: &dyn Db) {
     let store = db.open().await;
     let id = record_queued(&store, "m1", "s1").await;
@@ -767,7 +897,7 @@ async fn outbox_resends_only_unsent_parts_after_reopen(db: &dyn Db) {
         .unwrap();
     assert_eq!(replanned[0].status, ReplyStatus::Sent);
     assert_eq!(replanned[0].process_query_key.as_deref(), Some("pqk-1"));
-    assert_eq!(replanned[0].body_json, parts[0].body_json);
+    assert_eq!(replanned[0].body, parts[0].body);
     assert_eq!(replanned[1].status, ReplyStatus::Planned);
     assert_eq!(replanned[1].idempotency_key, parts[1].idempotency_key);
     assert!(

@@ -34,8 +34,10 @@ fn message(msg_id: &str, session: &str, conversation: &str) -> InboundRecord {
 fn part(n: u32, text: &str) -> NewReplyPart {
     NewReplyPart {
         part: n,
-        kind: "sampleMarkdown".into(),
-        body_json: format!(r#"{{"text":"{text}"}}"#),
+        body: clawtalk_core::reply::ReplyPart::Markdown {
+            title: "Reply".into(),
+            text: text.into(),
+        },
     }
 }
 

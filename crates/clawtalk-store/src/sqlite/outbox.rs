@@ -12,8 +12,9 @@ use super::row::int;
 use super::sql::{execute, query_all, query_opt, scalar_opt};
 use crate::decode::{Columns, outbox_columns, reply_part};
 use crate::error::StoreError;
-use crate::model::{InboundId, InboundStatus, NewReplyPart, ReplyPart, ReplyPartId, SendReceipt, WorkerId};
+use crate::model::{InboundId, InboundStatus, NewReplyPart, OutboxPart, ReplyPartId, SendReceipt, WorkerId};
 use crate::{OutboxStore, StoreResult};
+use clawtalk_core::reply::ReplyPart;
 
 /// Derived from the platform's message identity, not from local row ids, so the key is the
 /// same whichever store (or restored backup) plans the reply, and is short and URL-safe
@@ -63,7 +64,7 @@ pub fn may_plan(
     }
 }
 
-fn parts_of(conn: &Connection, inbound_id: InboundId) -> Result<Vec<ReplyPart>, StoreError> {
+fn parts_of(conn: &Connection, inbound_id: InboundId) -> Result<Vec<OutboxPart>, StoreError> {
     let sql: &str = concat!(
         "SELECT ",
         outbox_columns!(),
@@ -89,7 +90,7 @@ impl OutboxStore for SqliteStore {
         worker: &WorkerId,
         lease_ms: i64,
         now_ms: i64,
-    ) -> StoreResult<Vec<ReplyPart>> {
+    ) -> StoreResult<Vec<OutboxPart>> {
         distinct_parts(&parts)?;
         let worker = worker.clone();
         self.write(move |conn| {
@@ -133,8 +134,8 @@ impl OutboxStore for SqliteStore {
                         inbound_id,
                         int(part.part),
                         idempotency_key(&robot_code, &msg_id, part.part),
-                        part.kind,
-                        part.body_json,
+                        part.body.kind(),
+                        part.body.encode(),
                         now_ms
                     ],
                 )?;
@@ -154,6 +155,23 @@ impl OutboxStore for SqliteStore {
                 ],
             )?;
             parts_of(conn, inbound_id)
+        })
+        .await
+    }
+
+    async fn record_reply_step(&self, id: ReplyPartId, body: &ReplyPart, now_ms: i64) -> StoreResult<()> {
+        let (kind, body_json) = (body.kind(), body.encode());
+        self.write_one(move |conn| {
+            let done = execute(
+                conn,
+                "UPDATE outbox SET kind = ?2, body_json = ?3, updated_at_ms = ?4 \
+                 WHERE id = ?1 AND status = 'planned'",
+                params![id, kind, body_json, now_ms],
+            )?;
+            if done == 0 {
+                exists(conn, id)?;
+            }
+            Ok(())
         })
         .await
     }
@@ -208,7 +226,7 @@ impl OutboxStore for SqliteStore {
         .await
     }
 
-    async fn reply_parts(&self, inbound_id: InboundId) -> StoreResult<Vec<ReplyPart>> {
+    async fn reply_parts(&self, inbound_id: InboundId) -> StoreResult<Vec<OutboxPart>> {
         self.read(move |conn| parts_of(conn, inbound_id)).await
     }
 
@@ -218,7 +236,7 @@ impl OutboxStore for SqliteStore {
         lease_ms: i64,
         limit: u32,
         now_ms: i64,
-    ) -> StoreResult<Vec<ReplyPart>> {
+    ) -> StoreResult<Vec<OutboxPart>> {
         let worker = worker.clone();
         self.write_one(move |conn| {
             // Parts of a turn that is still running under a live lease belong to that
