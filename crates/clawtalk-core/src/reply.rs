@@ -12,6 +12,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::inbound::InboundMessage;
+
 /// The version [`ReplyPart::encode`] writes.
 pub const VERSION: u64 = 1;
 
@@ -191,6 +193,19 @@ impl ReplyPart {
                 .map(Unversioned::into_part)
                 .map_err(|e| unreadable(e.to_string())),
         }
+    }
+}
+
+/// How a failed turn tells its chat why: a scheduled run names its task first, since nobody
+/// there asked for it.
+#[must_use]
+pub fn failure_notice(inbound: &InboundMessage, reason: &str) -> String {
+    match &inbound.cron {
+        Some(cron) => format!(
+            "⚠️ 定时任务「{0}」执行失败。 Scheduled task \"{0}\" failed.\n\n{reason}",
+            cron.name
+        ),
+        None => reason.to_owned(),
     }
 }
 

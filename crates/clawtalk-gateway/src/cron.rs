@@ -5,7 +5,8 @@
 //! so of several gateways on one store only one fires it; the run is then written to the
 //! inbox under the key `cron:<task>:<due time>`, deduplicated like a DingTalk message, so a
 //! gateway that takes over a lapsed lease cannot queue the same run again. From there the
-//! ordinary turn and outbox machinery answers, and sends each part once.
+//! ordinary turn and outbox machinery answers, and sends each part once; the turn's end comes
+//! back here ([`turn_ended`]) to be recorded on the task.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +15,8 @@ use anyhow::bail;
 use dingtalk::ids::{ConversationId, MsgId, RobotCode, StaffId};
 
 use super::ingest::{Stored, persist};
-use super::{Shared, decide, now_ms};
+use super::turn::TurnEnded;
+use super::{BoxedEnd, Shared, decide, now_ms};
 use clawtalk_agent::cron::Schedule;
 use clawtalk_agent::cron::due::{self, Action};
 use clawtalk_agent::cron::request::next_run_text;
@@ -250,27 +252,26 @@ fn missed_notice(task: &CronTask, schedule: &Schedule, due_ms: i64, next: Option
     )
 }
 
-/// The failure notice of a scheduled run: which task failed, then why.
-pub(crate) fn failure_notice(inbound: &InboundMessage, reason: &str) -> String {
-    match &inbound.cron {
-        Some(cron) => format!(
-            "⚠️ 定时任务「{0}」执行失败。 Scheduled task \"{0}\" failed.\n\n{reason}",
-            cron.name
-        ),
-        None => reason.to_owned(),
-    }
+/// After a turn ended: when it was a scheduled run, records on its task how it went (the
+/// gateway's [`crate::TurnEndHook`]).
+pub(crate) fn turn_ended(shared: Arc<Shared>, ended: TurnEnded) -> BoxedEnd {
+    Box::pin(async move {
+        let task = ended
+            .inbound
+            .as_ref()
+            .and_then(|i| i.cron.as_ref())
+            .map(|c| c.task_id);
+        if let Some(task) = task {
+            record_outcome(&shared, task, ended.id, ended.error.as_deref()).await;
+        }
+    })
 }
 
-/// After a turn of a scheduled run: records on the task how it went. `error` is the turn's
-/// own failure (typically the delivery); otherwise the inbox row says.
-pub(crate) async fn record_outcome(
-    shared: &Arc<Shared>,
-    task: CronTaskId,
-    inbound: InboundId,
-    error: Option<&anyhow::Error>,
-) {
+/// Records on the task how its run went. `error` is the turn's own failure (typically the
+/// delivery); otherwise the inbox row says.
+async fn record_outcome(shared: &Arc<Shared>, task: CronTaskId, inbound: InboundId, error: Option<&str>) {
     let (status, detail) = match error {
-        Some(error) => (CronRunStatus::Failed, Some(format!("{error:#}"))),
+        Some(error) => (CronRunStatus::Failed, Some(error.to_owned())),
         None => match shared.store.inbound(inbound).await {
             Ok(Some(row)) => match row.status {
                 InboundStatus::Replied => (CronRunStatus::Ok, None),
@@ -303,6 +304,7 @@ async fn record(shared: &Shared, task: CronTaskId, status: CronRunStatus, error:
 mod tests {
     use super::*;
     use clawtalk_config::test_support::config;
+    use clawtalk_core::reply::failure_notice;
     use clawtalk_delivery::{Body, OutboundMessage, Target};
     use clawtalk_store::{CronKind, CronStatus, NewCronTask};
 

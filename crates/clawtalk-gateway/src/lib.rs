@@ -79,6 +79,12 @@ pub fn idle_reset_ms(config: &Config) -> Option<i64> {
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// What a turn's end does, awaited by the turn before it returns: the sources of turns
+/// record what they need (the generic turn knows none of them).
+pub(crate) type TurnEndHook = fn(Arc<Shared>, turn::TurnEnded) -> BoxedEnd;
+/// The future of a [`TurnEndHook`].
+pub(crate) type BoxedEnd = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// Everything the gateway's tasks share.
 pub(crate) struct Shared {
     pub config: Arc<Config>,
@@ -101,6 +107,9 @@ pub(crate) struct Shared {
     pub wake: mpsc::UnboundedSender<scheduler::Wake>,
     /// Wakes the scheduled-task loop (a task was created).
     pub cron_wake: Arc<tokio::sync::Notify>,
+    /// Told how each turn ended, for the source that started it (scheduled runs record
+    /// their outcome).
+    pub turn_ended: TurnEndHook,
     /// Stops everything.
     pub shutdown: CancellationToken,
     /// What `clawtalk gateway status` reads.
@@ -250,6 +259,7 @@ impl Gateway {
             )),
             wake,
             cron_wake,
+            turn_ended: cron::turn_ended,
             shutdown: CancellationToken::new(),
             status: status::StatusBoard::new(
                 &config.gateway.state_dir,
