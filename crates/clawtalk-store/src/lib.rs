@@ -20,7 +20,8 @@
 //!    ([`InboxStore::renew_lease`]); `LeaseLost` means stop working on it.
 //! 5. Before sending anything: [`OutboxStore::plan_reply`] writes every part. Then send each
 //!    part still `Planned` and leased to you, and call [`OutboxStore::mark_reply_sent`] right
-//!    after each accepted send.
+//!    after each accepted send. A part with a dependent step (an image's or file's upload)
+//!    stores the step's result with [`OutboxStore::record_reply_step`] before its send.
 //! 6. [`InboxStore::finish_turn`].
 //!
 //! At start-up, call [`InboxStore::recover_unfinished`] once: dispatch its `Received` rows again

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use async_trait::async_trait;
 
-use super::plan::next_interim;
+use super::plan::{next_interim, planned_before};
 use super::send::{Stage, send_message, sha256_hex};
 use crate::{Shared, now_ms};
 use clawtalk_agent::media::send::{MediaSender, Outgoing, OutgoingKind};
@@ -95,9 +95,7 @@ impl TurnOutbox {
             matched,
             next,
         } = &mut *state;
-        let again = earlier.iter().find(|p| {
-            !matched.contains(&p.id) && p.status != ReplyStatus::Failed && p.body.same_request(&body)
-        });
+        let again = planned_before(earlier, matched, &body);
         let (wanted, new) = match again {
             Some(part) => {
                 matched.insert(part.id);

@@ -4,7 +4,9 @@
 use clawtalk_config::ResponseFormat;
 use clawtalk_core::reply::{CardPart, ReplyPart};
 use clawtalk_delivery::{ActionCard, ButtonTarget, CardButton, chunk, markdown};
-use clawtalk_store::{NewReplyPart, OutboxPart};
+use std::collections::HashSet;
+
+use clawtalk_store::{NewReplyPart, OutboxPart, ReplyPartId, ReplyStatus};
 
 /// Parts sent while a turn runs (images and files of tools, progress notes) are numbered
 /// from here, apart from the answer's (numbered from 1), so a turn's interim parts and its
@@ -92,6 +94,19 @@ pub(crate) fn next_interim(planned: &[OutboxPart]) -> u32 {
         .map_or(INTERIM_PARTS_FROM, |n| n + 1)
 }
 
+/// The part an earlier run of the turn planned for the same request as `body`, when this
+/// run has not matched it yet: the n-th identical request of this run is the n-th of the
+/// earlier one. A part that failed for good is not asked for again; a new one is planned.
+pub(crate) fn planned_before<'a>(
+    earlier: &'a [OutboxPart],
+    matched: &HashSet<ReplyPartId>,
+    body: &ReplyPart,
+) -> Option<&'a OutboxPart> {
+    earlier
+        .iter()
+        .find(|p| !matched.contains(&p.id) && p.status != ReplyStatus::Failed && p.body.same_request(body))
+}
+
 /// Whether a turn's answer is among `planned`: then a reclaimed turn sends what is left of
 /// it instead of asking the agent again.
 pub(crate) fn answer_planned(planned: &[OutboxPart]) -> bool {
@@ -136,8 +151,8 @@ pub(crate) fn title_of(text: &str) -> String {
 mod tests {
     use super::*;
     use clawtalk_config::{ResponseButton, ResponseFormat};
+    use clawtalk_core::reply::MediaPart;
     use clawtalk_delivery::Body;
-    use clawtalk_store::ReplyStatus;
 
     fn format() -> ResponseFormat {
         ResponseFormat {
@@ -245,6 +260,50 @@ mod tests {
         with_answer.push(stored(1, ReplyPart::Text { text: "hi".into() }));
         assert!(answer_planned(&with_answer));
         assert_eq!(next_interim(&with_answer), INTERIM_PARTS_FROM + 2);
+    }
+
+    fn chart(media_id: Option<&str>) -> ReplyPart {
+        ReplyPart::Image(MediaPart {
+            path: "/ws/chart.png".into(),
+            sha256: "c0ffee".into(),
+            file_name: "chart.png".into(),
+            file_type: "png".into(),
+            media_id: media_id.map(str::to_owned),
+        })
+    }
+
+    #[test]
+    fn a_rerun_finds_each_earlier_send_once_in_order_and_never_a_failed_one() {
+        let mut sent = stored(INTERIM_PARTS_FROM, chart(Some("@1")));
+        sent.status = ReplyStatus::Sent;
+        let mut failed = stored(INTERIM_PARTS_FROM + 1, chart(None));
+        failed.status = ReplyStatus::Failed;
+        let uploaded = stored(INTERIM_PARTS_FROM + 2, chart(Some("@3")));
+        let note = stored(
+            INTERIM_PARTS_FROM + 3,
+            ReplyPart::ProgressNote {
+                text: "> 🔧 Using `send_image`…".into(),
+            },
+        );
+        let earlier = [sent, failed, uploaded, note];
+        let mut matched = HashSet::new();
+        let mut ask = |body: &ReplyPart| {
+            let found = planned_before(&earlier, &matched, body).map(|p| p.part);
+            if let Some(part) = found {
+                matched.insert(i64::from(part));
+            }
+            found
+        };
+        // The rerun asks for the chart three times: the sent one, the uploaded-but-unsent
+        // one (skipping the failed one), then a new part.
+        assert_eq!(ask(&chart(None)), Some(INTERIM_PARTS_FROM));
+        assert_eq!(ask(&chart(None)), Some(INTERIM_PARTS_FROM + 2));
+        assert_eq!(ask(&chart(None)), None);
+        let note = ReplyPart::ProgressNote {
+            text: "> 🔧 Using `send_image`…".into(),
+        };
+        assert_eq!(ask(&note), Some(INTERIM_PARTS_FROM + 3));
+        assert_eq!(ask(&note), None);
     }
 
     #[test]
