@@ -3,13 +3,10 @@
 //! Clients are built once per configured provider. A turn tries the agent's primary model
 //! and then its fallbacks; it stops promptly when cancelled (`/stop`).
 
-mod action_card_tool;
 mod caps;
 pub mod cron;
-mod cron_tools;
 mod events;
 pub mod media;
-mod media_tools;
 mod tools;
 
 use std::collections::BTreeMap;
@@ -17,9 +14,9 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-pub use action_card_tool::{ActionCards, MAX_CARDS_PER_TURN};
-pub use cron_tools::{CronTools, MAX_ACTIVE_TASKS};
 pub use events::{AgentEvent, Observer};
+pub use tools::action_card::{ActionCards, MAX_CARDS_PER_TURN};
+pub use tools::cron::{CronTools, MAX_ACTIVE_TASKS};
 pub use tools::{Tool, ToolContext, ToolRegistry};
 
 use clawtalk_config::{AgentConfig, Config, ModelRef};

@@ -98,7 +98,29 @@ pub fn file_download_failed(name: &str) -> String {
 pub fn message_too_long(total: usize, max_chars: usize) -> String {
     format!(
         "⚠️ 消息过长（{total} 个字符），只有前 {max_chars} 个字符交给了模型。 \
-         The message is too long ({total} characters); only the first {max_chars} were given to the model."
+         Your message was too long ({total} characters); only the first {max_chars} were passed to the model."
+    )
+}
+
+/// Too many pairing codes wait for the administrator already.
+pub const TOO_MANY_PAIRING_REQUESTS: &str = "⏳ 当前待处理的配对请求太多，请稍后再试。 \
+     Too many pairing requests are waiting for the administrator; please try again later.";
+
+/// The title of a markdown reply whose first line makes none.
+pub const REPLY_TITLE: &str = "回复 Reply";
+
+/// A scheduled task's run failed: which task, then why (nobody in the chat asked for it).
+#[must_use]
+pub fn scheduled_task_failed(name: &str, reason: &str) -> String {
+    format!("⚠️ 定时任务「{name}」执行失败。 Scheduled task \"{name}\" failed.\n\n{reason}")
+}
+
+/// A scheduled task's run was skipped because no gateway ran at `at`.
+#[must_use]
+pub fn scheduled_run_missed(name: &str, at: &str, next: &str) -> String {
+    format!(
+        "⏰ 定时任务「{name}」错过了 {at} 的运行（当时网关未运行），已跳过。下次运行：{next}。\n\
+         Scheduled task \"{name}\" missed its run at {at} (the gateway was not running) and skipped it. Next run: {next}."
     )
 }
 

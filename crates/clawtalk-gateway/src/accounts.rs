@@ -9,7 +9,6 @@ use dingtalk::ids::RobotCode;
 
 use crate::departments::Departments;
 use crate::intake::lanes::{LaneReceiver, LaneSender};
-use clawtalk_agent::media::send::DingTalkMediaSender;
 use clawtalk_config::{Config, DingTalkAccount};
 use clawtalk_core::ids::AccountId;
 use clawtalk_delivery::card::CardAccount;
@@ -38,15 +37,12 @@ pub(crate) struct Built {
     pub accounts: Accounts,
     /// What each account's intake lanes read, for `intake::lanes::run`.
     pub lanes: Vec<(DingTalkAccount, LaneReceiver)>,
-    /// The media sender the agents' tools send files with (through the same delivery stacks).
-    pub media: DingTalkMediaSender,
 }
 
 /// Builds the runtime of every enabled account.
 pub(crate) fn build(config: &Config, store: &Arc<dyn Store>) -> Built {
     let mut accounts = HashMap::new();
     let mut lanes = Vec::new();
-    let mut media = DingTalkMediaSender::new();
     for account in config.enabled_accounts() {
         let api = api_client(account);
         let robot_code = RobotCode::new(account.robot_code.clone());
@@ -55,7 +51,6 @@ pub(crate) fn build(config: &Config, store: &Arc<dyn Store>) -> Built {
         let departments = clawtalk_config::routing::routes_by_department(config, account)
             .then(|| Departments::new(api.clone()));
         let outbound = delivery_stack(account, api.clone(), store.shared_rate_budget());
-        media = media.with_account(account.id.clone(), api.clone(), Arc::clone(&outbound));
         let (lane_sender, lane_receiver) = tokio::sync::mpsc::unbounded_channel();
         lanes.push((account.clone(), lane_receiver));
         accounts.insert(
@@ -69,11 +64,7 @@ pub(crate) fn build(config: &Config, store: &Arc<dyn Store>) -> Built {
             },
         );
     }
-    Built {
-        accounts,
-        lanes,
-        media,
-    }
+    Built { accounts, lanes }
 }
 
 /// The account's OpenAPI client: its credentials against its endpoints. The gateway's

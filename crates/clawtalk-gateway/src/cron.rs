@@ -6,19 +6,20 @@
 //! so of several gateways on one store only one fires it; the run is then written to the
 //! inbox under the key `cron:<task>:<due time>`, deduplicated like a DingTalk message, so a
 //! gateway that takes over a lapsed lease cannot queue the same run again. From there the
-//! ordinary turn and outbox machinery answers, and sends each part once.
+//! ordinary turn and outbox machinery answers, and sends each part once; the turn's end comes
+//! back here ([`turn_ended`]) to be recorded on the task.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::intake::scheduled_run;
-use crate::{Shared, now_ms};
+use crate::turn::TurnEnded;
+use crate::{BoxedEnd, Shared, now_ms};
 use clawtalk_agent::cron::Schedule;
 use clawtalk_agent::cron::due::{self, Action};
 use clawtalk_agent::cron::request::next_run_text;
 use clawtalk_agent::cron::schedule::local;
 use clawtalk_config::AgentLimits;
-use clawtalk_core::inbound::InboundMessage;
 use clawtalk_store::{CronFired, CronRunStatus, CronTask, CronTaskId, InboundId, InboundStatus};
 
 /// Longest sleep between looks at the store: tasks added by the CLI or another gateway, and
@@ -177,33 +178,29 @@ fn missed_notice(task: &CronTask, schedule: &Schedule, due_ms: i64, next: Option
     let at = local(due_ms, schedule.tz());
     let next = next_run_text(schedule, next);
     let name = &task.spec.name;
-    format!(
-        "⏰ 定时任务「{name}」错过了 {at} 的运行（当时网关未运行），已跳过。下次运行：{next}。\n\
-         Scheduled task \"{name}\" missed its run at {at} (the gateway was not running) and skipped it. Next run: {next}."
-    )
+    clawtalk_core::notices::scheduled_run_missed(name, &at, &next)
 }
 
-/// The failure notice of a scheduled run: which task failed, then why.
-pub(crate) fn failure_notice(inbound: &InboundMessage, reason: &str) -> String {
-    match &inbound.cron {
-        Some(cron) => format!(
-            "⚠️ 定时任务「{0}」执行失败。 Scheduled task \"{0}\" failed.\n\n{reason}",
-            cron.name
-        ),
-        None => reason.to_owned(),
-    }
+/// After a turn ended: when it was a scheduled run, records on its task how it went (the
+/// gateway's [`crate::TurnEndHook`]).
+pub(crate) fn turn_ended(shared: Arc<Shared>, ended: TurnEnded) -> BoxedEnd {
+    Box::pin(async move {
+        let task = ended
+            .inbound
+            .as_ref()
+            .and_then(|i| i.cron.as_ref())
+            .map(|c| c.task_id);
+        if let Some(task) = task {
+            record_outcome(&shared, task, ended.id, ended.error.as_deref()).await;
+        }
+    })
 }
 
-/// After a turn of a scheduled run: records on the task how it went. `error` is the turn's
-/// own failure (typically the delivery); otherwise the inbox row says.
-pub(crate) async fn record_outcome(
-    shared: &Arc<Shared>,
-    task: CronTaskId,
-    inbound: InboundId,
-    error: Option<&anyhow::Error>,
-) {
+/// Records on the task how its run went. `error` is the turn's own failure (typically the
+/// delivery); otherwise the inbox row says.
+async fn record_outcome(shared: &Arc<Shared>, task: CronTaskId, inbound: InboundId, error: Option<&str>) {
     let (status, detail) = match error {
-        Some(error) => (CronRunStatus::Failed, Some(format!("{error:#}"))),
+        Some(error) => (CronRunStatus::Failed, Some(error.to_owned())),
         None => match shared.store.inbound(inbound).await {
             Ok(Some(row)) => match row.status {
                 InboundStatus::Replied => (CronRunStatus::Ok, None),

@@ -9,6 +9,7 @@ use clawtalk_config::policy::{self, Verdict};
 use clawtalk_core::commands::{self, ChatCommand};
 use clawtalk_core::ids::SessionKey;
 use clawtalk_core::inbound::InboundMessage;
+use clawtalk_core::notices;
 use clawtalk_store::{CancelScope, Dispatch, InboundId, PairingOutcome, PairingPolicy};
 
 /// Settles a freshly stored (`received`) message. Errors are logged; the row stays
@@ -78,9 +79,7 @@ async fn try_decide(
                     // Approved between the check and the request: handle it as allowed.
                     return queue(shared, id, route).await;
                 }
-                PairingOutcome::TooManyPending { .. } => "⏳ 当前待处理的配对请求太多，请稍后再试。 \
-                     Too many pairing requests are waiting for the administrator; please try again later."
-                    .to_owned(),
+                PairingOutcome::TooManyPending { .. } => notices::TOO_MANY_PAIRING_REQUESTS.to_owned(),
             };
             return answer(shared, id, inbound, route, text).await;
         }
@@ -99,22 +98,15 @@ async fn try_decide(
                 token.cancel();
             }
             let text = if cancelled.is_empty() {
-                "没有正在进行的回答。 Nothing is running."
+                notices::NOTHING_RUNNING
             } else {
-                "⏹ 已停止。 Stopped."
+                notices::STOPPED
             };
             answer(shared, id, inbound, route, text.to_owned()).await
         }
         Some(ChatCommand::Reset) => {
             store.session_reset(&route.to_string(), now_ms()).await?;
-            answer(
-                shared,
-                id,
-                inbound,
-                route,
-                "🆕 已开始新对话。 Started a new conversation.".to_owned(),
-            )
-            .await
+            answer(shared, id, inbound, route, notices::NEW_CONVERSATION.to_owned()).await
         }
         None => queue(shared, id, route).await,
     }

@@ -24,10 +24,7 @@ pub(crate) fn cap(text: &str, max_chars: usize) -> Capped {
     let kept = &text[..cut];
     Capped {
         text: format!("{kept}\n\n[message truncated: {max_chars} of {total} characters kept]"),
-        notice: Some(format!(
-            "⚠️ 消息过长（{total} 个字符），只有前 {max_chars} 个字符交给了模型。 \
-             Your message was too long ({total} characters); only the first {max_chars} were passed to the model."
-        )),
+        notice: Some(clawtalk_core::notices::message_too_long(total, max_chars)),
     }
 }
 

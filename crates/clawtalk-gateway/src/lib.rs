@@ -21,7 +21,6 @@
 //! through [`GatewayHandle`].
 
 mod accounts;
-mod card_reply;
 pub mod client_ip;
 pub mod control_client;
 mod cron;
@@ -82,6 +81,12 @@ pub fn idle_reset_ms(config: &Config) -> Option<i64> {
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// What a turn's end does, awaited by the turn before it returns: the sources of turns
+/// record what they need (the generic turn knows none of them).
+pub(crate) type TurnEndHook = fn(Arc<Shared>, turn::TurnEnded) -> BoxedEnd;
+/// The future of a [`TurnEndHook`].
+pub(crate) type BoxedEnd = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// Everything the gateway's tasks share.
 pub(crate) struct Shared {
     pub config: Arc<Config>,
@@ -100,6 +105,9 @@ pub(crate) struct Shared {
     pub wake: mpsc::UnboundedSender<scheduler::Wake>,
     /// Wakes the scheduled-task loop (a task was created).
     pub cron_wake: Arc<tokio::sync::Notify>,
+    /// Told how each turn ended, for the source that started it (scheduled runs record
+    /// their outcome).
+    pub turn_ended: TurnEndHook,
     /// Stops everything.
     pub shutdown: CancellationToken,
     /// What `clawtalk gateway status` reads.
@@ -129,7 +137,7 @@ impl Shared {
     ) -> anyhow::Result<(Arc<Self>, Receivers)> {
         let built = accounts::build(&config, &store);
         let cron_wake = Arc::new(tokio::sync::Notify::new());
-        let mut tools = ToolRegistry::with_media(Arc::new(built.media));
+        let mut tools = ToolRegistry::with_media();
         tools.register_cron(clawtalk_agent::CronTools::new(
             Arc::clone(&config),
             Arc::clone(&store) as Arc<dyn clawtalk_store::CronStore>,
@@ -151,6 +159,7 @@ impl Shared {
             )),
             wake,
             cron_wake,
+            turn_ended: cron::turn_ended,
             shutdown: CancellationToken::new(),
             status: status::StatusBoard::new(
                 &config.gateway.state_dir,
@@ -300,7 +309,7 @@ impl Gateway {
         tasks.spawn(cron::run(Arc::clone(&shared)));
         tasks.spawn(retention::run(Arc::clone(&shared)));
         let closing = Arc::clone(&shared);
-        tasks.spawn(async move { card_reply::close_interrupted(&closing).await });
+        tasks.spawn(async move { reply::close_interrupted(&closing).await });
         scheduler::recover(&shared)
             .await
             .context("resuming unfinished turns")?;

@@ -1,38 +1,43 @@
 //! Progress notes in markdown mode: a short message when the agent starts using tools, so a
-//! long turn does not look dead. (Cards show the same in their status line.)
+//! long turn does not look dead. (Cards show the same in their status line.) Notes go
+//! through the turn's outbox, so a turn run again after a crash does not repeat them.
 
 use std::sync::Arc;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::Shared;
+use super::reply::TurnOutbox;
 use clawtalk_agent::AgentEvent;
 use clawtalk_core::inbound::InboundMessage;
-use clawtalk_delivery::{Body, OutboundMessage};
 
 /// Notes per turn at most: each is a message against the conversation's 20/min budget.
 const MAX_NOTES: usize = 2;
 
 /// Sends tool-progress notes for one turn, or only drains the events when notes are off.
 pub(crate) struct Notes {
-    target: Option<(Arc<dyn clawtalk_delivery::Outbound>, InboundMessage)>,
+    outbox: Option<Arc<TurnOutbox>>,
 }
 
 impl Notes {
     /// Notes for `inbound` when the account wants them and the turn has no card. Scheduled
     /// runs post their answer only: nobody is watching a turn that nobody started.
-    pub(crate) fn new(shared: &Shared, inbound: &InboundMessage, enabled: bool) -> Self {
+    pub(crate) fn new(
+        shared: &Shared,
+        inbound: &InboundMessage,
+        outbox: &Arc<TurnOutbox>,
+        enabled: bool,
+    ) -> Self {
         let wanted = enabled
             && inbound.cron.is_none()
+            && shared.outbound_for(inbound).is_ok()
             && shared
                 .config
                 .account(&inbound.account_id)
                 .is_some_and(|a| a.progress_notes);
-        let target = wanted
-            .then(|| shared.outbound_for(inbound).ok().cloned())
-            .flatten()
-            .map(|outbound| (outbound, inbound.clone()));
-        Self { target }
+        Self {
+            outbox: wanted.then(|| Arc::clone(outbox)),
+        }
     }
 
     /// Reads the turn's events until it ends, noting each tool round (up to [`MAX_NOTES`]).
@@ -45,23 +50,16 @@ impl Notes {
                 AgentEvent::ToolStart(name) if !in_round && sent < MAX_NOTES => {
                     in_round = true;
                     sent += 1;
-                    self.note(&name, sent).await;
+                    self.note(&name).await;
                 }
                 _ => {}
             }
         }
     }
 
-    async fn note(&self, tool: &str, n: usize) {
-        let Some((outbound, inbound)) = &self.target else {
-            return;
-        };
-        let text = format!("> 🔧 正在使用工具 `{tool}`… Using `{tool}`…");
-        let key = format!("{}-progress-{n}", inbound.msg_id.as_str());
-        let message = OutboundMessage::reply_to(inbound, Body::markdown("🔧", text), key);
-        // A lost note costs nothing: the answer follows either way.
-        if let Err(error) = outbound.send(&message).await {
-            tracing::debug!(%error, "progress note not sent");
+    async fn note(&self, tool: &str) {
+        if let Some(outbox) = &self.outbox {
+            outbox.note(clawtalk_core::notices::using_tool_note(tool)).await;
         }
     }
 }

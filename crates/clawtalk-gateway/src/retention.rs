@@ -103,8 +103,7 @@ mod tests {
             .unwrap();
         let part = NewReplyPart {
             part: 0,
-            kind: "sampleMarkdown".into(),
-            body_json: "{}".into(),
+            body: clawtalk_core::reply::ReplyPart::Text { text: "ok".into() },
         };
         let parts = store.plan_reply(id, vec![part], &me, LEASE, at_ms).await.unwrap();
         store.finish_turn(id, &me, outcome, at_ms).await.unwrap();

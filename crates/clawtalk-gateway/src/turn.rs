@@ -1,4 +1,7 @@
-//! One agent turn for one claimed message.
+//! One agent turn for one claimed message: open the session and its history, prepare the
+//! user message and its media, run the agent with the card or progress display, then plan
+//! and send the answer and finish the turn. How the turn ended is published to whoever
+//! started it ([`TurnEnded`]); the turn itself knows no source.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,21 +12,36 @@ use tokio_util::sync::CancellationToken;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::{HISTORY_LIMIT, Shared, card_reply, cron, decode_inbound, inbound_cap, now_ms, progress, reply};
+use super::{HISTORY_LIMIT, Shared, decode_inbound, inbound_cap, now_ms, progress, reply};
 use clawtalk_agent::media::extract::ExtractLimits;
+use clawtalk_agent::media::send::MediaSender;
 use clawtalk_agent::media::{self, attach, fetch};
 use clawtalk_agent::{ActionCards, Observer, ToolContext, TurnError};
 use clawtalk_config::DingTalkAccount;
 use clawtalk_config::routing;
 use clawtalk_core::ids::SessionKey;
 use clawtalk_core::inbound::InboundMessage;
+use clawtalk_core::notices;
 use clawtalk_delivery::card::{CardTurn, plan_fresh};
 use clawtalk_delivery::{ActionCard, Target};
 use clawtalk_llm::{ChatMessage, Role as LlmRole};
-use clawtalk_store::{NewTranscriptEntry, Role, StoreError, StoredInbound, TurnOutcome};
+use clawtalk_store::{
+    InboundId, NewTranscriptEntry, OpenedSession, OutboxPart, Role, StoreError, StoredInbound, TurnOutcome,
+};
 
 /// A message that keeps failing (or crashing the process) is given up after this many tries.
 const MAX_ATTEMPTS: u32 = 3;
+
+/// How a turn ended, for the source that started it (a scheduled task records its run).
+#[derive(Debug)]
+pub(crate) struct TurnEnded {
+    /// The turn's message.
+    pub id: InboundId,
+    /// The message, when it could be read.
+    pub inbound: Option<InboundMessage>,
+    /// The turn's own failure (typically the delivery); otherwise its inbox row says.
+    pub error: Option<String>,
+}
 
 /// Runs a claimed turn to its end; failures are logged and, where possible, told to the user.
 pub(crate) async fn run(shared: &Arc<Shared>, turn: StoredInbound) {
@@ -32,11 +50,10 @@ pub(crate) async fn run(shared: &Arc<Shared>, turn: StoredInbound) {
     let received_at_ms = turn.record.received_at_ms;
     // Decoded once for the whole turn: the stored payload is the message's full JSON.
     let inbound = decode_inbound(&turn.record.raw_payload_json);
-    let cron_task = inbound
-        .as_ref()
-        .ok()
-        .and_then(|inbound| inbound.cron.as_ref().map(|c| c.task_id));
-    let result = try_run(shared, turn, inbound).await;
+    let result = match &inbound {
+        Ok(inbound) => try_run(shared, turn, inbound).await,
+        Err(error) => finish(shared, id, TurnOutcome::Failed(format!("{error:#}"))).await,
+    };
     match &result {
         Ok(replied) => {
             if *replied {
@@ -53,61 +70,106 @@ pub(crate) async fn run(shared: &Arc<Shared>, turn: StoredInbound) {
         }
     }
     shared.metrics.turn_latency.observe(started.elapsed());
-    if let Some(task) = cron_task {
-        cron::record_outcome(shared, task, id, result.as_ref().err()).await;
-    }
+    let ended = TurnEnded {
+        id,
+        inbound: inbound.ok(),
+        error: result.err().map(|e| format!("{e:#}")),
+    };
+    (shared.turn_ended)(Arc::clone(shared), ended).await;
 }
 
 /// True when the turn ended with a reply.
 async fn try_run(
     shared: &Arc<Shared>,
     turn: StoredInbound,
-    inbound: anyhow::Result<InboundMessage>,
+    inbound: &InboundMessage,
 ) -> anyhow::Result<bool> {
     let id = turn.id;
-    let inbound = match inbound {
-        Ok(inbound) => inbound,
-        Err(error) => return finish(shared, id, TurnOutcome::Failed(format!("{error:#}"))).await,
-    };
-    // A reclaimed turn whose reply was already planned: send what is left, never ask again.
-    // Only an earlier run of this turn plans its reply, and every claim counts an attempt,
-    // so a first attempt has nothing planned (one read less per message).
-    let planned = if turn.attempts > 1 {
-        shared.store.reply_parts(id).await?
-    } else {
-        Vec::new()
-    };
-    if !planned.is_empty() {
-        let parts = shared
-            .store
-            .plan_reply(id, Vec::new(), &shared.me, shared.lease_ms(), now_ms())
-            .await?;
-        reply::send_planned(shared, &inbound, &parts, true).await?;
+    let Some(earlier) = resume_earlier_run(shared, &turn, inbound).await? else {
         return finish(shared, id, TurnOutcome::Replied).await;
-    }
+    };
     if turn.attempts > MAX_ATTEMPTS {
         let error = format!("gave up after {} attempts", turn.attempts);
-        let _ = reply::send(
-            shared,
-            id,
-            &inbound,
-            "⚠️ 这条消息处理多次失败，已放弃。 This message failed repeatedly and was dropped.",
-        )
-        .await;
+        let _ = reply::send(shared, id, inbound, notices::DROPPED_AFTER_RETRIES).await;
         return finish(shared, id, TurnOutcome::Failed(error)).await;
     }
-
     let account = shared
         .config
         .account(&inbound.account_id)
         .context("the message's account is no longer configured")?;
+    let session = open_session(shared, &turn, inbound, account).await?;
+    let media_dir = media::inbound_dir(&shared.config.gateway.state_dir, id);
+    // Only messages with attachments download any (no blocking call on a runtime thread
+    // for the others).
+    let _remove_media = (!inbound.media.is_empty()).then(|| RemoveOnDrop(media_dir.clone()));
+    let prepared = prepare_user(shared, inbound, &media_dir, account).await;
+    let outbox = reply::TurnOutbox::new(shared, id, inbound, earlier);
+    let Some(ran) = run_agent(shared, &turn, inbound, &session, prepared.for_model, &outbox).await else {
+        return Ok(false);
+    };
+    conclude(
+        shared,
+        &turn,
+        inbound,
+        &session,
+        ran,
+        &prepared.for_transcript,
+        &prepared.notices,
+    )
+    .await
+}
+
+/// What earlier runs of a reclaimed turn left: `None` when the answer was planned (what
+/// is left of it is sent now, and the agent is never asked again), else the parts they
+/// sent on the way, so the run asking for them again finds them.
+async fn resume_earlier_run(
+    shared: &Arc<Shared>,
+    turn: &StoredInbound,
+    inbound: &InboundMessage,
+) -> anyhow::Result<Option<Vec<OutboxPart>>> {
+    // Only an earlier run of this turn plans its reply, and every claim counts an attempt,
+    // so a first attempt has nothing planned (one read less per message).
+    if turn.attempts <= 1 {
+        return Ok(Some(Vec::new()));
+    }
+    let planned = shared.store.reply_parts(turn.id).await?;
+    if reply::answer_planned(&planned) {
+        reply::resume(shared, turn.id, inbound).await?;
+        return Ok(None);
+    }
+    if planned.is_empty() {
+        return Ok(Some(planned));
+    }
+    // What the last run left unsent on the way (an image, a note) goes out now.
+    if let Err(error) = reply::resume(shared, turn.id, inbound).await {
+        tracing::warn!(inbound = ?turn.id, error = %format!("{error:#}"), "could not finish what a crashed run of the turn was sending");
+    }
+    Ok(Some(shared.store.reply_parts(turn.id).await?))
+}
+
+/// The turn's session, agent and history.
+struct Session {
+    key: String,
+    agent_id: String,
+    opened: OpenedSession,
+    history: Vec<ChatMessage>,
+    /// `limits.partsPerAnswer` of the agent.
+    max_parts: u32,
+}
+
+async fn open_session(
+    shared: &Arc<Shared>,
+    turn: &StoredInbound,
+    inbound: &InboundMessage,
+    account: &DingTalkAccount,
+) -> anyhow::Result<Session> {
     let key = turn.record.session_key.clone();
     // The route was settled at intake (with the sender's departments); the key records it.
     let agent_id = match SessionKey::parse(&key) {
         Ok(session) if shared.config.agent(session.agent.as_str()).is_some() => {
             session.agent.as_str().to_owned()
         }
-        _ => routing::route(&shared.config, account, &inbound, &[])
+        _ => routing::route(&shared.config, account, inbound, &[])
             .agent
             .as_str()
             .to_owned(),
@@ -121,50 +183,66 @@ async fn try_run(
         .iter()
         .filter_map(|entry| serde_json::from_str::<ChatMessage>(&entry.content_json).ok())
         .collect::<Vec<_>>();
-    let media_dir = media::inbound_dir(&shared.config.gateway.state_dir, id);
-    // Only messages with attachments download any (no blocking call on a runtime thread
-    // for the others).
-    let _remove_media = (!inbound.media.is_empty()).then(|| RemoveOnDrop(media_dir.clone()));
-    let prepared = prepare_user(shared, &inbound, &media_dir, account).await;
-    let user = prepared.for_model;
-    let user_message = prepared.for_transcript;
-    let notices = prepared.notices;
-    let context = ToolContext {
-        account_id: inbound.account_id.clone(),
-        session_key: key.clone(),
-        sender: inbound.sender.staff_id.as_ref().map(|s| s.as_str().to_owned()),
-        target: Target::for_inbound(&inbound),
-        workspace: shared.config.agent(&agent_id).map(|a| a.workspace.clone()),
-        action_cards: ActionCards::default(),
-    };
-    let action_cards = context.action_cards.clone();
     let max_parts = shared
         .config
         .agent(&agent_id)
         .map_or_else(clawtalk_config::AgentLimits::default, |a| a.limits)
         .parts_per_answer;
+    Ok(Session {
+        key,
+        agent_id,
+        opened,
+        history,
+        max_parts,
+    })
+}
 
+/// What running the agent left for [`conclude`].
+struct Ran {
+    result: Result<clawtalk_agent::TurnOutcome, TurnError>,
+    card: Option<CardTurn>,
+    action_cards: ActionCards,
+}
+
+/// Runs the agent on `user`, its progress shown in the turn's streaming card or as notes.
+/// `None` when the turn's lease was lost meanwhile (its result is dropped).
+async fn run_agent(
+    shared: &Arc<Shared>,
+    turn: &StoredInbound,
+    inbound: &InboundMessage,
+    session: &Session,
+    user: ChatMessage,
+    outbox: &Arc<reply::TurnOutbox>,
+) -> Option<Ran> {
+    let key = &session.key;
+    let context = ToolContext {
+        account_id: inbound.account_id.clone(),
+        session_key: key.clone(),
+        sender: inbound.sender.staff_id.as_ref().map(|s| s.as_str().to_owned()),
+        target: Target::for_inbound(inbound),
+        workspace: shared
+            .config
+            .agent(&session.agent_id)
+            .map(|a| a.workspace.clone()),
+        action_cards: ActionCards::default(),
+        media: Some(Arc::clone(outbox) as Arc<dyn MediaSender>),
+    };
+    let action_cards = context.action_cards.clone();
     let cancel = CancellationToken::new();
-    register(shared, &key, Some(cancel.clone()));
-    let mut card = card_reply::open_streaming(shared, &inbound, id, &key)
+    register(shared, key, Some(cancel.clone()));
+    let mut card = reply::open_streaming(shared, inbound, turn.id, key)
         .await
-        .map(|card| card.limit_cards(usize::try_from(max_parts).unwrap_or(usize::MAX)));
+        .map(|card| card.limit_cards(usize::try_from(session.max_parts).unwrap_or(usize::MAX)));
     let (observer, mut events) = Observer::channel();
-    let notes = progress::Notes::new(shared, &inbound, card.is_none());
-    let running_agent = agent_id.clone();
+    let notes = progress::Notes::new(shared, inbound, outbox, card.is_none());
+    let running_agent = session.agent_id.clone();
+    let history = trim_history(&session.history);
     // Everything moves in, the observer above all: dropping it when the turn ends is what
     // tells the display below that the answer is complete.
     let run = async move {
         shared
             .agent
-            .run_turn_observed(
-                &running_agent,
-                trim_history(&history),
-                user,
-                &context,
-                &cancel,
-                &observer,
-            )
+            .run_turn_observed(&running_agent, history, user, &context, &cancel, &observer)
             .await
     };
     let display = async {
@@ -175,55 +253,70 @@ async fn try_run(
     };
     let result = tokio::select! {
         (result, ()) = async { tokio::join!(run, display) } => Some(result),
-        lost = keep_lease(shared, &turn) => {
-            tracing::warn!(inbound = ?id, ?lost, "lost the turn's lease; dropping its result");
+        lost = keep_lease(shared, turn) => {
+            tracing::warn!(inbound = ?turn.id, ?lost, "lost the turn's lease; dropping its result");
             None
         }
     };
-    register(shared, &key, None);
-    let Some(result) = result else { return Ok(false) };
+    register(shared, key, None);
+    Some(Ran {
+        result: result?,
+        card,
+        action_cards,
+    })
+}
 
+/// Answers with what the agent produced (or the failure), records the exchange, and
+/// finishes the turn.
+async fn conclude(
+    shared: &Arc<Shared>,
+    turn: &StoredInbound,
+    inbound: &InboundMessage,
+    session: &Session,
+    ran: Ran,
+    user_message: &ChatMessage,
+    notices: &[String],
+) -> anyhow::Result<bool> {
+    let id = turn.id;
+    let Ran {
+        result,
+        card,
+        action_cards,
+    } = ran;
+    let max_parts = session.max_parts;
     match result {
         Ok(outcome) => {
-            let mut entries = vec![entry(&user_message, id)?];
+            let mut entries = vec![entry(user_message, id)?];
             for message in &outcome.appended {
                 entries.push(entry(message, id)?);
             }
-            tracing::info!(inbound = ?id, agent = %agent_id, model = %outcome.model, prompt_tokens = outcome.usage.prompt_tokens, completion_tokens = outcome.usage.completion_tokens, "turn answered");
+            tracing::info!(inbound = ?id, agent = %session.agent_id, model = %outcome.model, prompt_tokens = outcome.usage.prompt_tokens, completion_tokens = outcome.usage.completion_tokens, "turn answered");
             let text = if outcome.reply.trim().is_empty() {
-                "（模型没有给出回答。 The model returned no answer.）"
+                notices::NO_ANSWER
             } else {
                 &outcome.reply
             };
-            let text = with_notices(&notices, text);
+            let text = with_notices(notices, text);
             // The transcript is written alongside the reply instead of before it: waiting for
             // its commit first was one store round trip more between the model's answer and
             // the user. Polled first, its write still enters the store's queue ahead of the
             // reply's plan. A failed write costs the agent its memory of this exchange, not
             // the user the answer.
+            let opened = &session.opened;
             let transcript =
                 shared
                     .store
                     .transcript_append(opened.session.id, opened.session.generation, entries);
             let cards = action_cards.take();
+            let answer = Answer {
+                text: &text,
+                failed: false,
+                action_cards: &cards,
+                max_parts,
+            };
             let (written, sent) = tokio::join!(
                 transcript,
-                under_lease(
-                    shared,
-                    &turn,
-                    answer(
-                        shared,
-                        id,
-                        &inbound,
-                        card,
-                        Answer {
-                            text: &text,
-                            failed: false,
-                            action_cards: &cards,
-                            max_parts,
-                        },
-                    ),
-                )
+                under_lease(shared, turn, self::answer(shared, id, inbound, card, answer))
             );
             if let Err(error) = written {
                 tracing::error!(inbound = ?id, %error, "cannot store the turn's transcript; the agent will not remember this exchange");
@@ -241,7 +334,7 @@ async fn try_run(
             if let Some(card) = card {
                 let calls = card.call_counter();
                 let parts = card.finish(&TurnError::Cancelled.user_message(), true).await;
-                card_reply::close_stopped(shared, &inbound, &parts, &calls).await;
+                reply::close_stopped(shared, inbound, &parts, &calls).await;
             }
             finish(shared, id, TurnOutcome::Cancelled).await
         }
@@ -252,24 +345,15 @@ async fn try_run(
             Ok(false)
         }
         Err(error) => {
-            let text = with_notices(&notices, &error.user_message());
-            let Some(send) = under_lease(
-                shared,
-                &turn,
-                answer(
-                    shared,
-                    id,
-                    &inbound,
-                    card,
-                    Answer {
-                        text: &text,
-                        failed: true,
-                        action_cards: &[],
-                        max_parts,
-                    },
-                ),
-            )
-            .await
+            let text = with_notices(notices, &error.user_message());
+            let notice = clawtalk_core::reply::failure_notice(inbound, &text);
+            let answer = Answer {
+                text: &notice,
+                failed: true,
+                action_cards: &[],
+                max_parts,
+            };
+            let Some(send) = under_lease(shared, turn, self::answer(shared, id, inbound, card, answer)).await
             else {
                 return Ok(false);
             };
@@ -282,7 +366,7 @@ async fn try_run(
 /// What [`answer`] sends.
 struct Answer<'a> {
     text: &'a str,
-    /// A failure notice rather than the model's answer.
+    /// A failure notice rather than the model's answer (already worded for its source).
     failed: bool,
     action_cards: &'a [ActionCard],
     /// `limits.partsPerAnswer` of the turn's agent.
@@ -304,13 +388,6 @@ async fn answer(
         action_cards,
         max_parts,
     } = answer;
-    let notice;
-    let text = if failed {
-        notice = cron::failure_notice(inbound, text);
-        &notice
-    } else {
-        text
-    };
     if let Some(card) = card {
         let streamed = card.calls();
         let latency = card.first_text_latency();
@@ -320,7 +397,7 @@ async fn answer(
         tracing::info!(inbound = ?id, card_calls = calls.load(Ordering::Relaxed), streamed_calls = streamed, first_text_ms = latency.map(|d| d.as_millis()), "AI card answer");
         return result;
     }
-    if let Some((cards, _)) = card_reply::card_account(shared, inbound) {
+    if let Some((cards, _)) = reply::card_account(shared, inbound) {
         let calls = AtomicU32::new(0);
         let max_cards = usize::try_from(max_parts).unwrap_or(usize::MAX);
         let parts = plan_fresh(text, cards.settings.max_bytes, max_cards, failed);

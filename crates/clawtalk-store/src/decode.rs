@@ -6,13 +6,14 @@
 
 use std::str::FromStr;
 
+use clawtalk_core::reply::ReplyPart;
 use dingtalk::ids::{ConversationId, MsgId, RobotCode, StaffId};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::error::StoreError;
 use super::model::{
     ApprovedSender, CardRecord, CronKind, CronRunStatus, CronStatus, CronTarget, CronTask, InboundRecord,
-    Lease, NewCronTask, PairingRequest, PairingStatus, ReplyPart, Session, StoredInbound, TranscriptEntry,
+    Lease, NewCronTask, OutboxPart, PairingRequest, PairingStatus, Session, StoredInbound, TranscriptEntry,
     WorkerId,
 };
 
@@ -130,14 +131,15 @@ macro_rules! outbox_columns {
 }
 pub(crate) use outbox_columns;
 
-pub fn reply_part(row: &impl Columns) -> Result<ReplyPart, StoreError> {
-    Ok(ReplyPart {
+/// The one place stored reply bodies are read: [`ReplyPart::decode`] knows every version.
+pub fn reply_part(row: &impl Columns) -> Result<OutboxPart, StoreError> {
+    let body = ReplyPart::decode(&row.text("kind")?, &row.text("body_json")?).map_err(StoreError::decode)?;
+    Ok(OutboxPart {
         id: row.int("id")?,
         inbound_id: row.int("inbound_id")?,
         part: row.count("part")?,
         idempotency_key: row.text("idempotency_key")?,
-        kind: row.text("kind")?,
-        body_json: row.text("body_json")?,
+        body,
         status: row.parse("status")?,
         attempts: row.count("attempts")?,
         lease: row.lease()?,

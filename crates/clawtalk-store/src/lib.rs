@@ -20,7 +20,8 @@
 //!    ([`InboxStore::renew_lease`]); `LeaseLost` means stop working on it.
 //! 5. Before sending anything: [`OutboxStore::plan_reply`] writes every part. Then send each
 //!    part still `Planned` and leased to you, and call [`OutboxStore::mark_reply_sent`] right
-//!    after each accepted send.
+//!    after each accepted send. A part with a dependent step (an image's or file's upload)
+//!    stores the step's result with [`OutboxStore::record_reply_step`] before its send.
 //! 6. [`InboxStore::finish_turn`].
 //!
 //! At start-up, call [`InboxStore::recover_unfinished`] once: dispatch its `Received` rows again
@@ -37,10 +38,12 @@ mod error;
 mod model;
 mod open;
 pub mod postgres;
+mod rules;
 pub mod sqlite;
 mod state_lock;
 
 use async_trait::async_trait;
+use clawtalk_core::reply::ReplyPart;
 
 pub use error::{PairingError, StoreError};
 pub use model::*;
@@ -144,7 +147,13 @@ pub trait OutboxStore: Send + Sync {
         worker: &WorkerId,
         lease_ms: i64,
         now_ms: i64,
-    ) -> StoreResult<Vec<ReplyPart>>;
+    ) -> StoreResult<Vec<OutboxPart>>;
+
+    /// Stores the result of a planned part's dependent step (the media id of an image's or
+    /// file's upload) as its new body, so the part is sent without redoing the step even by
+    /// another worker after a crash. Only a still-`Planned` part changes (a sent one keeps the
+    /// body it was sent with). Durable when it returns: the send follows it.
+    async fn record_reply_step(&self, id: ReplyPartId, body: &ReplyPart, now_ms: i64) -> StoreResult<()>;
 
     /// Records that DingTalk accepted the part. Idempotent. A backend may make it durable
     /// shortly after it returns (SQLite: within 10 ms) rather than before: nothing waits on
@@ -163,7 +172,7 @@ pub trait OutboxStore: Send + Sync {
     ) -> StoreResult<()>;
 
     /// All parts of one message, in order.
-    async fn reply_parts(&self, inbound_id: InboundId) -> StoreResult<Vec<ReplyPart>>;
+    async fn reply_parts(&self, inbound_id: InboundId) -> StoreResult<Vec<OutboxPart>>;
 
     /// Leases up to `limit` `Planned` parts nobody holds a live lease on, oldest first.
     async fn claim_unsent_replies(
@@ -172,7 +181,7 @@ pub trait OutboxStore: Send + Sync {
         lease_ms: i64,
         limit: u32,
         now_ms: i64,
-    ) -> StoreResult<Vec<ReplyPart>>;
+    ) -> StoreResult<Vec<OutboxPart>>;
 }
 
 /// Sessions and their transcripts.

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clawtalk_config::Config;
 use clawtalk_core::inbound::{InboundMessage, Transport};
+use clawtalk_core::reply::ReplyPart;
 use clawtalk_store::{
     ClaimScope, Dispatch, InboundRecord, InboxStore, NewReplyPart, OutboxStore, RecordOutcome, SendReceipt,
     SqliteStore, Store, WorkerId,
@@ -17,7 +18,6 @@ use dingtalk::ids::RobotCode;
 use dingtalk::model::BotMessage;
 use dingtalk_sim::{DeliveryStatus, Injected, UserSpec};
 use llm_mock::Script;
-use serde_json::json;
 use support::process::INSTANCE;
 use support::world::{ALICE, APP1, BOB, OPEN};
 use support::{TIMEOUT, World, WorldOptions, db, wait_until, wait_until_async};
@@ -217,19 +217,12 @@ async fn seed_unfinished_turn(
         .expect("claim")
         .expect("a turn to claim");
     assert_eq!(claimed.id, id);
-    let body = json!({ "markdown": true, "title": "Reply", "text": reply }).to_string();
+    let body = ReplyPart::Markdown {
+        title: "Reply".into(),
+        text: reply.into(),
+    };
     let parts = store
-        .plan_reply(
-            id,
-            vec![NewReplyPart {
-                part: 1,
-                kind: "markdown".into(),
-                body_json: body,
-            }],
-            dead,
-            60_000,
-            now,
-        )
+        .plan_reply(id, vec![NewReplyPart { part: 1, body }], dead, 60_000, now)
         .await
         .expect("plan");
     if sent {

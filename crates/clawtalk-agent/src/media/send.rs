@@ -1,19 +1,17 @@
 //! Images and files the agent sends: checked against DingTalk's limits before anything is
-//! uploaded, uploaded with `media/upload`, then sent as `sampleImageMsg` / `sampleFile`
-//! through the robot OpenAPI (webhooks cannot carry media).
+//! uploaded. The [`MediaSender`] of the turn (the gateway's outbox) then plans, uploads with
+//! `media/upload` and sends them as `sampleImageMsg` / `sampleFile` through the robot OpenAPI
+//! (webhooks cannot carry media).
 
-use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use async_trait::async_trait;
-use dingtalk::api::{MediaKind as UploadKind, OpenApiClient};
+use dingtalk::api::MediaKind as UploadKind;
 
 use super::attach::{human_size, image_mime};
 use super::extract::extension;
 use super::outgoing_checks::{content_matches, open_single_link, sanitize_file_name};
-use clawtalk_delivery::{Body, Outbound, OutboundMessage, Target};
 
 /// Image formats `media/upload` takes for `type=image`.
 pub const IMAGE_TYPES: &[&str] = &["jpg", "jpeg", "png", "gif", "bmp"];
@@ -30,7 +28,9 @@ pub enum OutgoingKind {
 }
 
 impl OutgoingKind {
-    fn upload_kind(self) -> UploadKind {
+    /// The `type` of its `media/upload`.
+    #[must_use]
+    pub fn upload_kind(self) -> UploadKind {
         match self {
             Self::Image => UploadKind::Image,
             Self::File => UploadKind::File,
@@ -54,8 +54,18 @@ pub struct Outgoing {
     pub file_name: String,
     /// Lower-case extension.
     pub file_type: String,
+    /// The checked file (inside the workspace, links resolved).
+    pub path: PathBuf,
     /// The content.
     pub bytes: Vec<u8>,
+}
+
+impl Outgoing {
+    /// Its size as people read it.
+    #[must_use]
+    pub fn size(&self) -> String {
+        human_size(self.bytes.len() as u64)
+    }
 }
 
 /// Resolves the path the model gave: relative paths are taken from the workspace, and the
@@ -155,85 +165,16 @@ pub fn check_file(kind: OutgoingKind, path: &Path, shown_name: Option<&str>) -> 
         kind,
         file_name,
         file_type,
+        path: path.to_owned(),
         bytes,
     })
 }
 
-/// Uploads and sends checked media for an account.
+/// Sends checked media into the chat of one turn. The gateway's sender plans each send in
+/// the turn's outbox before uploading, so a turn run again after a crash never sends a file
+/// twice.
 #[async_trait]
-pub trait MediaSender: Send + Sync {
-    /// Uploads `media` as `account_id` and sends it to `target`. The `Ok` text is shown to the
-    /// model; so is the `Err` text.
-    async fn send_media(&self, account_id: &str, target: &Target, media: Outgoing) -> Result<String, String>;
-}
-
-/// The real [`MediaSender`]: `media/upload` with the account's client, then its delivery stack.
-pub struct DingTalkMediaSender {
-    accounts: HashMap<String, (OpenApiClient, Arc<dyn Outbound>)>,
-}
-
-impl std::fmt::Debug for DingTalkMediaSender {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DingTalkMediaSender")
-            .field("accounts", &self.accounts.keys())
-            .finish()
-    }
-}
-
-impl DingTalkMediaSender {
-    /// A sender with no accounts yet.
-    #[must_use]
-    pub fn new() -> Self {
-        Self {
-            accounts: HashMap::new(),
-        }
-    }
-
-    /// Adds an account's OpenAPI client and delivery stack.
-    #[must_use]
-    pub fn with_account(
-        mut self,
-        id: impl Into<String>,
-        api: OpenApiClient,
-        outbound: Arc<dyn Outbound>,
-    ) -> Self {
-        self.accounts.insert(id.into(), (api, outbound));
-        self
-    }
-}
-
-impl Default for DingTalkMediaSender {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-#[async_trait]
-impl MediaSender for DingTalkMediaSender {
-    async fn send_media(&self, account_id: &str, target: &Target, media: Outgoing) -> Result<String, String> {
-        let (api, outbound) = self
-            .accounts
-            .get(account_id)
-            .ok_or_else(|| format!("account {account_id:?} is not connected"))?;
-        let size = human_size(media.bytes.len() as u64);
-        let media_id = api
-            .upload_media(media.kind.upload_kind(), &media.file_name, media.bytes)
-            .await
-            .map_err(|e| format!("DingTalk refused the upload of {}: {e}", media.file_name))?;
-        let body = match media.kind {
-            OutgoingKind::Image => Body::Image { media_id },
-            OutgoingKind::File => Body::File {
-                media_id,
-                file_name: media.file_name.clone(),
-                file_type: media.file_type,
-            },
-        };
-        let key = format!("media-{}", uuid::Uuid::new_v4());
-        let message = OutboundMessage::new(account_id, target.clone(), body, key);
-        outbound
-            .send(&message)
-            .await
-            .map_err(|e| format!("{} was uploaded but could not be sent: {e}", media.file_name))?;
-        Ok(format!("sent {} ({size}) to the chat", media.file_name))
-    }
+pub trait MediaSender: Send + Sync + std::fmt::Debug {
+    /// Uploads `media` and sends it. The `Err` text is shown to the model.
+    async fn send_media(&self, media: Outgoing) -> Result<(), String>;
 }

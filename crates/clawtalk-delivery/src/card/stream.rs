@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use dingtalk::Error as ApiCallError;
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 
@@ -19,6 +18,7 @@ use crate::chunk::TRUNCATED_NOTE;
 use crate::markdown::links::strip_unsafe;
 use clawtalk_core::events::AgentEvent;
 use clawtalk_core::notices;
+pub use clawtalk_core::reply::CardPart;
 use clawtalk_store::{CardStatus, NewCard, Store};
 
 /// What a card shows before the first token.
@@ -28,20 +28,6 @@ pub const WAITING: &str = notices::THINKING;
 const MAX_FAILURES: u32 = 3;
 /// When the shared budget had no permit, try again this soon.
 const BUDGET_RETRY: Duration = Duration::from_millis(250);
-
-/// One card's final content, as planned in the outbox.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CardPart {
-    /// The card instance.
-    pub out_track_id: String,
-    /// Whether the card was already created while streaming.
-    pub exists: bool,
-    /// Its final content (a piece of the answer).
-    pub text: String,
-    /// Finalize in the error state (the turn failed; `text` says why).
-    #[serde(default)]
-    pub failed: bool,
-}
 
 /// A fresh card id: ours, unique, well under DingTalk's 64 characters.
 #[must_use]

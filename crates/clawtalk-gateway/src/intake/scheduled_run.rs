@@ -103,9 +103,9 @@ fn run_key(task: CronTaskId, due_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cron::failure_notice;
     use clawtalk_config::routing;
     use clawtalk_config::test_support::config;
+    use clawtalk_core::reply::failure_notice;
     use clawtalk_delivery::{Body, OutboundMessage, Target};
     use clawtalk_store::{CronKind, CronStatus, NewCronTask};
 

@@ -4,6 +4,7 @@ use std::str::FromStr;
 
 use super::inbox::{InboundId, Lease};
 use crate::error::StoreError;
+use clawtalk_core::reply::ReplyPart;
 
 /// Primary key of an outbox row (one reply part).
 pub type ReplyPartId = i64;
@@ -13,10 +14,9 @@ pub type ReplyPartId = i64;
 pub struct NewReplyPart {
     /// Position in the reply, from 0.
     pub part: u32,
-    /// Kind of send (e.g. `sampleMarkdown`, `card`), for the delivery code.
-    pub kind: String,
-    /// Everything needed to send it, as JSON.
-    pub body_json: String,
+    /// Everything needed to send it (stored versioned, with its kind in a column of its own
+    /// for queries).
+    pub body: ReplyPart,
 }
 
 /// Delivery state of a reply part.
@@ -56,7 +56,7 @@ impl FromStr for ReplyStatus {
 
 /// A stored reply part.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplyPart {
+pub struct OutboxPart {
     /// Row id.
     pub id: ReplyPartId,
     /// The message it answers.
@@ -66,10 +66,8 @@ pub struct ReplyPart {
     /// Stable per (message, part): use it as the send's idempotency key (card `outTrackId`,
     /// message uuid) where the API has one.
     pub idempotency_key: String,
-    /// Kind of send.
-    pub kind: String,
     /// What to send.
-    pub body_json: String,
+    pub body: ReplyPart,
     /// Delivery state.
     pub status: ReplyStatus,
     /// Failed send attempts so far.

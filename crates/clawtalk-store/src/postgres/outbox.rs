@@ -6,14 +6,15 @@ use sqlx::PgExecutor;
 use super::PgStore;
 use crate::decode::{outbox_columns, reply_part};
 use crate::error::StoreError;
-use crate::model::{InboundId, NewReplyPart, ReplyPart, ReplyPartId, SendReceipt, WorkerId};
-use crate::sqlite::{distinct_parts, idempotency_key, may_plan};
+use crate::model::{InboundId, NewReplyPart, OutboxPart, ReplyPartId, SendReceipt, WorkerId};
+use crate::rules::{distinct_parts, idempotency_key, may_plan};
 use crate::{OutboxStore, StoreResult};
+use clawtalk_core::reply::ReplyPart;
 
 async fn parts_of<'e>(
     conn: impl PgExecutor<'e>,
     inbound_id: InboundId,
-) -> Result<Vec<ReplyPart>, StoreError> {
+) -> Result<Vec<OutboxPart>, StoreError> {
     let sql = concat!(
         "SELECT ",
         outbox_columns!(),
@@ -43,7 +44,7 @@ impl OutboxStore for PgStore {
         worker: &WorkerId,
         lease_ms: i64,
         now_ms: i64,
-    ) -> StoreResult<Vec<ReplyPart>> {
+    ) -> StoreResult<Vec<OutboxPart>> {
         distinct_parts(&parts)?;
         let mut tx = self.pool.begin().await?;
         // The row lock holds off a concurrent `/stop` or reclaim until these parts are in, so
@@ -78,8 +79,8 @@ impl OutboxStore for PgStore {
             .bind(inbound_id)
             .bind(i64::from(part.part))
             .bind(idempotency_key(&robot_code, &msg_id, part.part))
-            .bind(&part.kind)
-            .bind(&part.body_json)
+            .bind(part.body.kind())
+            .bind(part.body.encode())
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;
@@ -100,6 +101,23 @@ impl OutboxStore for PgStore {
         let planned = parts_of(&mut *tx, inbound_id).await?;
         tx.commit().await?;
         Ok(planned)
+    }
+
+    async fn record_reply_step(&self, id: ReplyPartId, body: &ReplyPart, now_ms: i64) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE outbox SET kind = $2, body_json = $3, updated_at_ms = $4 \
+             WHERE id = $1 AND status = 'planned'",
+        )
+        .bind(id)
+        .bind(body.kind())
+        .bind(body.encode())
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            exists(self, id).await?;
+        }
+        Ok(())
     }
 
     async fn mark_reply_sent(&self, id: ReplyPartId, receipt: SendReceipt, now_ms: i64) -> StoreResult<()> {
@@ -149,7 +167,7 @@ impl OutboxStore for PgStore {
         Ok(())
     }
 
-    async fn reply_parts(&self, inbound_id: InboundId) -> StoreResult<Vec<ReplyPart>> {
+    async fn reply_parts(&self, inbound_id: InboundId) -> StoreResult<Vec<OutboxPart>> {
         parts_of(&self.pool, inbound_id).await
     }
 
@@ -159,7 +177,7 @@ impl OutboxStore for PgStore {
         lease_ms: i64,
         limit: u32,
         now_ms: i64,
-    ) -> StoreResult<Vec<ReplyPart>> {
+    ) -> StoreResult<Vec<OutboxPart>> {
         // Parts of a turn still running under a live lease belong to that turn's worker, even
         // if the part's own lease lapsed. SKIP LOCKED: two replicas take disjoint parts.
         let sql = concat!(

@@ -9,7 +9,7 @@ use crate::error::{PairingError, StoreError};
 use crate::model::{
     ApprovedSender, PairingFilter, PairingOutcome, PairingPolicy, PairingRequest, PairingStatus,
 };
-use crate::sqlite::{fresh_codes, normalize_code};
+use crate::rules::{fresh_codes, normalize_code};
 use crate::{PairingStore, StoreResult};
 
 /// First key of the advisory locks that serialise pairing requests of one account (the

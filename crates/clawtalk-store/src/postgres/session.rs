@@ -7,7 +7,7 @@ use super::PgStore;
 use crate::decode::{session, session_columns, transcript_entry};
 use crate::error::StoreError;
 use crate::model::{NewGeneration, NewTranscriptEntry, OpenedSession, Session, SessionId, TranscriptEntry};
-use crate::sqlite::needs_new_generation;
+use crate::rules::needs_new_generation;
 use crate::{SessionStore, StoreResult};
 
 /// The session for `key`, locked until the transaction ends, so two replicas opening it at

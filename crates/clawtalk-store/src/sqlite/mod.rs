@@ -37,9 +37,6 @@ use readers::Readers;
 use writer::{WriteKind, Writer};
 
 // Rules both backends share: reply idempotency keys, pairing codes, session generations.
-pub use outbox::{distinct_parts, idempotency_key, may_plan};
-pub use pairing::{fresh_codes, normalize_code};
-pub use session::needs_new_generation;
 
 /// Embedded schema; applied on every open (already-applied steps are skipped).
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -1,69 +1,19 @@
 //! Outbox (reply parts) on SQLite.
 
-use std::collections::HashSet;
-use std::fmt::Write as _;
-
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
-use sha2::{Digest, Sha256};
 
 use super::SqliteStore;
 use super::row::int;
 use super::sql::{execute, query_all, query_opt, scalar_opt};
 use crate::decode::{Columns, outbox_columns, reply_part};
 use crate::error::StoreError;
-use crate::model::{InboundId, InboundStatus, NewReplyPart, ReplyPart, ReplyPartId, SendReceipt, WorkerId};
+use crate::model::{InboundId, NewReplyPart, OutboxPart, ReplyPartId, SendReceipt, WorkerId};
+use crate::rules::{distinct_parts, idempotency_key, may_plan};
 use crate::{OutboxStore, StoreResult};
+use clawtalk_core::reply::ReplyPart;
 
-/// Derived from the platform's message identity, not from local row ids, so the key is the
-/// same whichever store (or restored backup) plans the reply, and is short and URL-safe
-/// whatever characters the message id has.
-pub fn idempotency_key(robot_code: &str, msg_id: &str, part: u32) -> String {
-    let mut hash = Sha256::new();
-    hash.update(robot_code.as_bytes());
-    hash.update([0]);
-    hash.update(msg_id.as_bytes());
-    hash.update([0]);
-    hash.update(part.to_be_bytes());
-    let digest = hash.finalize();
-    let mut key = String::from("ct");
-    for byte in &digest[..15] {
-        let _ = write!(key, "{byte:02x}");
-    }
-    key
-}
-
-/// Refuses a plan with a part number twice.
-pub fn distinct_parts(parts: &[NewReplyPart]) -> Result<(), StoreError> {
-    let mut seen = HashSet::new();
-    match parts.iter().find(|p| !seen.insert(p.part)) {
-        Some(dup) => Err(StoreError::Invalid(format!(
-            "reply part {} planned twice",
-            dup.part
-        ))),
-        None => Ok(()),
-    }
-}
-
-/// Fencing: only the turn's lease holder (or the router, for a message it answers on the
-/// spot before dispatching it) may plan; a cancelled (`/stop`) or reclaimed turn must not add
-/// replies. `status`, `owner` and `incarnation` are the inbox row's.
-pub fn may_plan(
-    inbound_id: InboundId,
-    status: &str,
-    owner: Option<&str>,
-    incarnation: Option<&str>,
-    worker: &WorkerId,
-) -> Result<(), StoreError> {
-    let mine = owner == Some(worker.instance.as_str()) && incarnation == Some(worker.incarnation.as_str());
-    match status.parse::<InboundStatus>()? {
-        InboundStatus::Received => Ok(()),
-        InboundStatus::Running if mine => Ok(()),
-        _ => Err(StoreError::LeaseLost { id: inbound_id }),
-    }
-}
-
-fn parts_of(conn: &Connection, inbound_id: InboundId) -> Result<Vec<ReplyPart>, StoreError> {
+fn parts_of(conn: &Connection, inbound_id: InboundId) -> Result<Vec<OutboxPart>, StoreError> {
     let sql: &str = concat!(
         "SELECT ",
         outbox_columns!(),
@@ -89,7 +39,7 @@ impl OutboxStore for SqliteStore {
         worker: &WorkerId,
         lease_ms: i64,
         now_ms: i64,
-    ) -> StoreResult<Vec<ReplyPart>> {
+    ) -> StoreResult<Vec<OutboxPart>> {
         distinct_parts(&parts)?;
         let worker = worker.clone();
         self.write(move |conn| {
@@ -133,8 +83,8 @@ impl OutboxStore for SqliteStore {
                         inbound_id,
                         int(part.part),
                         idempotency_key(&robot_code, &msg_id, part.part),
-                        part.kind,
-                        part.body_json,
+                        part.body.kind(),
+                        part.body.encode(),
                         now_ms
                     ],
                 )?;
@@ -154,6 +104,23 @@ impl OutboxStore for SqliteStore {
                 ],
             )?;
             parts_of(conn, inbound_id)
+        })
+        .await
+    }
+
+    async fn record_reply_step(&self, id: ReplyPartId, body: &ReplyPart, now_ms: i64) -> StoreResult<()> {
+        let (kind, body_json) = (body.kind(), body.encode());
+        self.write_one(move |conn| {
+            let done = execute(
+                conn,
+                "UPDATE outbox SET kind = ?2, body_json = ?3, updated_at_ms = ?4 \
+                 WHERE id = ?1 AND status = 'planned'",
+                params![id, kind, body_json, now_ms],
+            )?;
+            if done == 0 {
+                exists(conn, id)?;
+            }
+            Ok(())
         })
         .await
     }
@@ -208,7 +175,7 @@ impl OutboxStore for SqliteStore {
         .await
     }
 
-    async fn reply_parts(&self, inbound_id: InboundId) -> StoreResult<Vec<ReplyPart>> {
+    async fn reply_parts(&self, inbound_id: InboundId) -> StoreResult<Vec<OutboxPart>> {
         self.read(move |conn| parts_of(conn, inbound_id)).await
     }
 
@@ -218,7 +185,7 @@ impl OutboxStore for SqliteStore {
         lease_ms: i64,
         limit: u32,
         now_ms: i64,
-    ) -> StoreResult<Vec<ReplyPart>> {
+    ) -> StoreResult<Vec<OutboxPart>> {
         let worker = worker.clone();
         self.write_one(move |conn| {
             // Parts of a turn that is still running under a live lease belong to that
@@ -248,22 +215,5 @@ impl OutboxStore for SqliteStore {
             Ok(parts)
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::idempotency_key;
-
-    #[test]
-    fn idempotency_keys_are_stable_short_and_distinct() {
-        let a = idempotency_key("ding1", "msgA==", 0);
-        assert_eq!(a, idempotency_key("ding1", "msgA==", 0));
-        assert_eq!(a.len(), 32);
-        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
-        assert_ne!(a, idempotency_key("ding1", "msgA==", 1));
-        assert_ne!(a, idempotency_key("ding1", "msga==", 0));
-        // The separator keeps ("ab", "c") and ("a", "bc") apart.
-        assert_ne!(idempotency_key("ab", "c", 0), idempotency_key("a", "bc", 0));
     }
 }

@@ -9,6 +9,7 @@ use super::sql::{execute, query_all, query_one, query_opt, scalar_opt};
 use crate::decode::{session, session_columns, transcript_entry};
 use crate::error::StoreError;
 use crate::model::{NewGeneration, NewTranscriptEntry, OpenedSession, Session, SessionId, TranscriptEntry};
+use crate::rules::needs_new_generation;
 use crate::{SessionStore, StoreResult};
 
 fn by_key(conn: &Connection, key: &str) -> Result<Option<Session>, StoreError> {
@@ -18,23 +19,6 @@ fn by_key(conn: &Connection, key: &str) -> Result<Option<Session>, StoreError> {
         " FROM sessions WHERE session_key = ?1"
     );
     query_opt(conn, sql, [key], |row| session(row))
-}
-
-/// Whether an existing session starts a new generation now.
-pub fn needs_new_generation(
-    session: &Session,
-    agent_id: &str,
-    now_ms: i64,
-    idle_reset_ms: Option<i64>,
-) -> Option<NewGeneration> {
-    if session.agent_id != agent_id {
-        // Another agent must not inherit this agent's history.
-        Some(NewGeneration::AgentChanged)
-    } else if idle_reset_ms.is_some_and(|idle| now_ms.saturating_sub(session.last_active_ms) > idle) {
-        Some(NewGeneration::IdleReset)
-    } else {
-        None
-    }
 }
 
 fn get_or_create(

@@ -14,6 +14,7 @@
 pub mod db;
 pub mod faults;
 pub mod in_process;
+#[path = "../../../clawtalk-store/tests/support/pg.rs"]
 pub mod pg;
 pub mod process;
 pub mod replicas;

@@ -141,6 +141,13 @@ impl Simulator {
         self.shared.read(|st| st.cards.values().cloned().collect())
     }
 
+    /// How many uploads `media/upload` took: a client that resumes a send after a crash
+    /// must not upload the same file again.
+    #[must_use]
+    pub fn upload_count(&self) -> usize {
+        self.shared.read(|st| st.media.uploads.len())
+    }
+
     /// Content and MIME type of an uploaded `media_id`.
     #[must_use]
     pub fn uploaded_media(&self, media_id: &str) -> Option<(Vec<u8>, String)> {

@@ -1,5 +1,5 @@
 //! What only the SQLite backend has: its file (mode, corruption, schema version) and its
-//! throughput. Behaviour shared with PostgreSQL is in `store_contract.rs`.
+//! throughput. Behaviour shared with PostgreSQL is in `contract.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,8 +34,10 @@ fn message(msg_id: &str, session: &str, conversation: &str) -> InboundRecord {
 fn part(n: u32, text: &str) -> NewReplyPart {
     NewReplyPart {
         part: n,
-        kind: "sampleMarkdown".into(),
-        body_json: format!(r#"{{"text":"{text}"}}"#),
+        body: clawtalk_core::reply::ReplyPart::Markdown {
+            title: "Reply".into(),
+            text: text.into(),
+        },
     }
 }
 
@@ -116,7 +118,7 @@ async fn unopenable_path_names_the_file() {
     );
 }
 
-/// Throughput on this machine: `cargo test -p clawtalk --test store_sqlite -- --ignored
+/// Throughput on this machine: `cargo test -p clawtalk-store --test sqlite -- --ignored
 /// --nocapture throughput`. Intake is `record_inbound` alone (what stands between a frame
 /// and its ack); a full turn is record, route, claim, plan, mark sent, finish.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,50 +1,20 @@
-//! Tools the agent may call during a turn.
+//! Tools the agent may call during a turn: the [`Tool`] contract ([`tool`]), the registry
+//! agents call them through, and one file per family of tools.
+
+pub mod action_card;
+pub mod cron;
+mod media;
+mod tool;
+
+pub use tool::{Tool, ToolContext};
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use crate::media::send::MediaSender;
-use clawtalk_delivery::Target;
 use clawtalk_llm::ToolSpec;
-
-/// Facts about the conversation a tool may need (who asked, where).
-#[derive(Debug, Clone, Default)]
-pub struct ToolContext {
-    /// Account (bot) the turn runs for.
-    pub account_id: String,
-    /// Session key of the turn.
-    pub session_key: String,
-    /// Sender's staff id, when known.
-    pub sender: Option<String>,
-    /// Where messages the agent sends itself go: the sender (DM) or the group. `None` when
-    /// there is nobody to address (an external DM sender has no staff id).
-    pub target: Option<Target>,
-    /// The agent's workspace: the only place files may be sent from.
-    pub workspace: Option<PathBuf>,
-    /// Where `send_action_card` leaves the cards to send with the answer.
-    pub action_cards: super::action_card_tool::ActionCards,
-}
-
-/// One callable tool.
-#[async_trait]
-pub trait Tool: Send + Sync {
-    /// Name, description and JSON-schema parameters shown to the model.
-    fn spec(&self) -> ToolSpec;
-
-    /// Runs the tool. `arguments` is the model's JSON text (possibly invalid); the `Err` text is
-    /// shown to the model so it can correct itself.
-    async fn call(&self, arguments: &str, context: &ToolContext) -> Result<String, String>;
-
-    /// True for tools that send an image or file into the chat: they count against the
-    /// agent's `limits.mediaPerTurn`.
-    fn sends_media(&self) -> bool {
-        false
-    }
-}
 
 /// The tools available to agents, by name.
 #[derive(Clone, Default)]
@@ -66,23 +36,22 @@ impl ToolRegistry {
     pub fn builtin() -> Self {
         let mut registry = Self::default();
         registry.register(Arc::new(CurrentTime));
-        registry.register(Arc::new(super::action_card_tool::SendActionCard));
+        registry.register(Arc::new(action_card::SendActionCard));
         registry
     }
 
-    /// The built-in tools plus `send_image` and `send_file`, sending through `sender`.
+    /// The built-in tools plus `send_image` and `send_file`, sending through each turn's
+    /// [`ToolContext::media`].
     #[must_use]
-    pub fn with_media(sender: Arc<dyn MediaSender>) -> Self {
+    pub fn with_media() -> Self {
         let mut registry = Self::builtin();
-        registry.register(Arc::new(super::media_tools::SendMedia::image(Arc::clone(
-            &sender,
-        ))));
-        registry.register(Arc::new(super::media_tools::SendMedia::file(sender)));
+        registry.register(Arc::new(media::SendMedia::image()));
+        registry.register(Arc::new(media::SendMedia::file()));
         registry
     }
 
     /// Adds `cron_create`, `cron_list` and `cron_cancel`.
-    pub fn register_cron(&mut self, cron: super::cron_tools::CronTools) {
+    pub fn register_cron(&mut self, cron: cron::CronTools) {
         for tool in cron.tools() {
             self.register(tool);
         }

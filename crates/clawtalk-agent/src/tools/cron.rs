@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use super::tools::{Tool, ToolContext};
+use super::tool::{Tool, ToolContext};
 use crate::cron::Schedule;
 use crate::cron::request::{Requester, TaskRequest, check, next_run_text, webhook_target};
 use clawtalk_config::Config;

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use clawtalk_core::reply::{MediaPart, ReplyPart};
 use clawtalk_store::*;
 use dingtalk::ids::{ConversationId, MsgId, RobotCode, StaffId};
 use sqlx::Connection;
@@ -170,6 +171,8 @@ contract!(
     routing_and_cancellation,
     only_the_lease_holder_plans_and_stop_ends_unsent_parts,
     outbox_resends_only_unsent_parts_after_reopen,
+    an_upload_step_is_stored_before_the_send_and_survives_reopen,
+    outbox_rows_from_before_the_versioned_body_still_decode,
     unsent_parts_of_dead_senders_are_claimed_once,
     idle_reset_starts_a_new_generation_and_history,
     opening_a_session_with_history_is_get_or_create_then_load,
@@ -191,7 +194,6 @@ contract!(
     replicas_claim_disjoint_unsent_replies,
     rate_budgets_count_a_sliding_window,
     replicas_taking_from_one_budget_never_exceed_it,
-    rate_limit_layers_on_one_store_stay_within_the_quota_together,
     a_callback_sign_belongs_to_its_first_message_across_reopens,
     replicas_racing_one_callback_sign_give_it_to_one_message,
 );
@@ -228,8 +230,23 @@ async fn record_queued(store: &Arc<dyn Store>, msg_id: &str, session: &str) -> I
 fn part(n: u32, text: &str) -> NewReplyPart {
     NewReplyPart {
         part: n,
-        kind: "sampleMarkdown".into(),
-        body_json: format!(r#"{{"text":"{text}"}}"#),
+        body: ReplyPart::Markdown {
+            title: "Reply".into(),
+            text: text.into(),
+        },
+    }
+}
+
+fn file_part(n: u32) -> NewReplyPart {
+    NewReplyPart {
+        part: n,
+        body: ReplyPart::File(MediaPart {
+            path: "/workspace/q3.pdf".into(),
+            sha256: "5f1e".into(),
+            file_name: "q3.pdf".into(),
+            file_type: "pdf".into(),
+            media_id: None,
+        }),
     }
 }
 
@@ -708,6 +725,118 @@ async fn only_the_lease_holder_plans_and_stop_ends_unsent_parts(db: &dyn Db) {
     store.close().await;
 }
 
+/// A media part's upload is a dependent step: its media id is stored in the part before the
+/// send, so whoever sends it after a crash sends that upload, and a sent part keeps the body
+/// it was sent with.
+async fn an_upload_step_is_stored_before_the_send_and_survives_reopen(db: &dyn Db) {
+    let store = db.open().await;
+    let id = record_queued(&store, "m1", "s1").await;
+    let me = WorkerId::new("gw");
+    store
+        .claim_next_turn(ClaimScope::Any, &me, LEASE, 2_000)
+        .await
+        .unwrap()
+        .unwrap();
+    let parts = store
+        .plan_reply(id, vec![file_part(1_000_000)], &me, LEASE, 2_100)
+        .await
+        .unwrap();
+    assert_eq!(parts[0].body.kind(), "file");
+    let uploaded = parts[0].body.clone().with_media_id("@lAD-upload-1");
+    store
+        .record_reply_step(parts[0].id, &uploaded, 2_200)
+        .await
+        .unwrap();
+    drop(store); // crash between the upload and the send
+
+    let store = db.open().await;
+    let parts = store.reply_parts(id).await.unwrap();
+    assert_eq!(parts[0].status, ReplyStatus::Planned);
+    assert_eq!(
+        parts[0].body.media().and_then(|m| m.media_id.as_deref()),
+        Some("@lAD-upload-1"),
+        "the resumed send reuses the upload"
+    );
+    // Planned again by a rerun of the turn: the stored part, with its upload, wins.
+    let replanned = store
+        .plan_reply(id, vec![file_part(1_000_000)], &me, LEASE, 3_001)
+        .await
+        .unwrap();
+    assert_eq!(replanned[0].body, uploaded);
+    store
+        .mark_reply_sent(parts[0].id, SendReceipt::default(), 3_100)
+        .await
+        .unwrap();
+    store
+        .record_reply_step(parts[0].id, &parts[0].body.clone().with_media_id("@other"), 3_200)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.reply_parts(id).await.unwrap()[0].body,
+        uploaded,
+        "a sent part keeps what it was sent with"
+    );
+    assert!(matches!(
+        store.record_reply_step(9_999, &uploaded, 3_300).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM outbox WHERE kind = 'file'").await,
+        1,
+        "the kind column stays queryable"
+    );
+    store.close().await;
+}
+
+/// Rows written before reply bodies were versioned (a `kind` plus an unversioned body) are
+/// read as the same parts.
+async fn outbox_rows_from_before_the_versioned_body_still_decode(db: &dyn Db) {
+    let store = db.open().await;
+    let id = record_queued(&store, "m1", "s1").await;
+    let rows = [
+        (
+            1,
+            "markdown",
+            r#"{"markdown":true,"title":"Reply","text":"hello"}"#,
+        ),
+        (2, "text", r#"{"markdown":false,"title":"Reply","text":"plain"}"#),
+        (
+            3,
+            "card",
+            r#"{"markdown":true,"title":"a","text":"a","card":{"out_track_id":"ct_9","exists":true,"text":"a","failed":false}}"#,
+        ),
+        (
+            4,
+            "action_card",
+            r#"{"markdown":true,"title":"Leave","text":"3 days","action_card":{"horizontal":true,"buttons":[["Approve","https://x.example/a"]]}}"#,
+        ),
+    ];
+    for (part, kind, body) in rows {
+        db.execute(&format!(
+            "INSERT INTO outbox (inbound_id, part, idempotency_key, kind, body_json, created_at_ms, \
+             updated_at_ms) VALUES ({id}, {part}, 'legacy-{part}', '{kind}', '{body}', 1, 1)"
+        ))
+        .await
+        .unwrap();
+    }
+    let parts = store.reply_parts(id).await.unwrap();
+    let kinds: Vec<&str> = parts.iter().map(|p| p.body.kind()).collect();
+    assert_eq!(kinds, ["markdown", "text", "card", "action_card"]);
+    assert_eq!(
+        parts[0].body,
+        ReplyPart::Markdown {
+            title: "Reply".into(),
+            text: "hello".into()
+        }
+    );
+    assert_eq!(parts[1].body, ReplyPart::Text { text: "plain".into() });
+    let ReplyPart::ActionCard(card) = &parts[3].body else {
+        panic!("{:?}", parts[3].body);
+    };
+    assert!(card.horizontal && card.buttons[0].url == "https://x.example/a");
+    store.close().await;
+}
+
 async fn outbox_resends_only_unsent_parts_after_reopen(db: &dyn Db) {
     let store = db.open().await;
     let id = record_queued(&store, "m1", "s1").await;
@@ -767,7 +896,7 @@ async fn outbox_resends_only_unsent_parts_after_reopen(db: &dyn Db) {
         .unwrap();
     assert_eq!(replanned[0].status, ReplyStatus::Sent);
     assert_eq!(replanned[0].process_query_key.as_deref(), Some("pqk-1"));
-    assert_eq!(replanned[0].body_json, parts[0].body_json);
+    assert_eq!(replanned[0].body, parts[0].body);
     assert_eq!(replanned[1].status, ReplyStatus::Planned);
     assert_eq!(replanned[1].idempotency_key, parts[1].idempotency_key);
     assert!(
@@ -1205,7 +1334,7 @@ async fn migrations_are_idempotent_and_data_survives_reopen(db: &dyn Db) {
         .count("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
         .await;
     let dir = format!(
-        "{}/../clawtalk-store/migrations/{}",
+        "{}/migrations/{}",
         env!("CARGO_MANIFEST_DIR"),
         db.migrations_dir()
     );
@@ -1947,126 +2076,7 @@ async fn replicas_taking_from_one_budget_never_exceed_it(db: &dyn Db) {
     assert_eq!(granted, 7, "exactly the budget, however the takes interleave");
 }
 
-/// A budget that remembers when it granted each send (the store's clock).
-struct GrantLog {
-    inner: Arc<dyn RateBudgetStore>,
-    granted: Arc<Mutex<Vec<i64>>>,
-}
-
-#[async_trait]
-impl RateBudgetStore for GrantLog {
-    async fn rate_take(
-        &self,
-        key: &str,
-        limit: u32,
-        window_ms: i64,
-        now_ms: i64,
-    ) -> StoreResult<Option<i64>> {
-        let wait = self.inner.rate_take(key, limit, window_ms, now_ms).await?;
-        if wait.is_none() {
-            self.granted.lock().unwrap().push(now_ms);
-        }
-        Ok(wait)
-    }
-}
-
-/// Counts sends that reached the inner sender.
-#[derive(Default)]
-struct SendCount(Mutex<usize>);
-
-#[async_trait]
-impl clawtalk_delivery::Outbound for SendCount {
-    async fn send(
-        &self,
-        _msg: &clawtalk_delivery::OutboundMessage,
-    ) -> Result<clawtalk_delivery::SendReceipt, clawtalk_delivery::DeliveryError> {
-        *self.0.lock().unwrap() += 1;
-        Ok(clawtalk_delivery::SendReceipt {
-            path: clawtalk_delivery::DeliveryPath::RobotApi,
-            process_query_key: None,
-            parts: 1,
-        })
-    }
-}
-
-async fn rate_limit_layers_on_one_store_stay_within_the_quota_together(db: &dyn Db) {
-    use clawtalk_delivery::{Body, Outbound, OutboundMessage, RateLimit, RateLimitConfig, RateQuota, Target};
-    const MAX: u32 = 6;
-    const SENDS: usize = 24;
-    let window = std::time::Duration::from_millis(500);
-    let config = RateLimitConfig {
-        robot_api: RateQuota::new(MAX, window).unwrap(),
-        ..RateLimitConfig::default()
-    };
-    // Two gateways: each its own in-process limiter, both on the store's budget.
-    let sent = Arc::new(SendCount::default());
-    let granted = Arc::new(Mutex::new(Vec::new()));
-    let mut layers = Vec::new();
-    for _ in 0..2 {
-        let budget = GrantLog {
-            inner: db.open_budget().await,
-            granted: Arc::clone(&granted),
-        };
-        let inner: Arc<dyn Outbound> = Arc::clone(&sent) as Arc<dyn Outbound>;
-        layers.push(Arc::new(RateLimit::with_shared_budget(
-            inner,
-            config,
-            Some(Arc::new(budget)),
-        )));
-    }
-    let started = std::time::Instant::now();
-    let senders: Vec<_> = (0..6)
-        .map(|n| {
-            let layer = Arc::clone(&layers[n % 2]);
-            tokio::spawn(async move {
-                for i in 0..SENDS / 6 {
-                    // Robot API DMs: no sessionWebhook, so the robot API budget is the one.
-                    let msg = OutboundMessage::new(
-                        "default",
-                        Target::User(StaffId::new(format!("u{n}"))),
-                        Body::text("x"),
-                        format!("k{n}-{i}"),
-                    );
-                    layer.send(&msg).await.unwrap();
-                }
-            })
-        })
-        .collect();
-    for sender in senders {
-        sender.await.unwrap();
-    }
-    let elapsed = started.elapsed();
-    assert_eq!(*sent.0.lock().unwrap(), SENDS);
-    let mut granted = granted.lock().unwrap().clone();
-    granted.sort_unstable();
-    assert_eq!(
-        granted.len(),
-        SENDS,
-        "every send was taken from the shared budget"
-    );
-    // The shared budget admits MAX - 1 per window (one of headroom, as the in-process limiter
-    // does), over a window a tenth longer than DingTalk's.
-    let shared_window = i64::try_from((window + window / 10).as_millis()).unwrap();
-    for (i, start) in granted.iter().enumerate() {
-        let in_window = granted[i..]
-            .iter()
-            .take_while(|t| **t - start < shared_window)
-            .count();
-        assert!(
-            in_window < MAX as usize,
-            "{in_window} sends within {shared_window} ms from send {i}: {granted:?}"
-        );
-    }
-    // Each process alone would allow MAX - 1 per window, both together twice that: 24 sends
-    // in about 1.1 s. Shared, they need at least four more windows after the first five.
-    let floor = 4 * shared_window;
-    assert!(
-        i64::try_from(elapsed.as_millis()).unwrap() >= floor,
-        "{SENDS} sends took {elapsed:?}, less than {floor} ms: the budget was not shared"
-    );
-}
-
-/// What a shared send budget costs per send: `cargo test -p clawtalk --test store_contract --
+/// What a shared send budget costs per send: `cargo test -p clawtalk-store --test contract --
 /// --ignored --nocapture rate_take_cost` (with `CLAWTALK_TEST_PG` for the PostgreSQL figure).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark; run by hand"]

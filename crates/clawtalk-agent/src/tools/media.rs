@@ -1,37 +1,30 @@
 //! `send_image` and `send_file`: the agent sends a file from its workspace into the chat.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::tools::{Tool, ToolContext};
-use crate::media::send::{
-    FILE_TYPES, IMAGE_TYPES, MediaSender, OutgoingKind, check_file, resolve_in_workspace,
-};
+use super::tool::{Tool, ToolContext};
+use crate::media::send::{FILE_TYPES, IMAGE_TYPES, OutgoingKind, check_file, resolve_in_workspace};
 use clawtalk_llm::ToolSpec;
 
-/// One of the two media tools.
+/// One of the two media tools; they send through the turn's [`ToolContext::media`].
 pub struct SendMedia {
     kind: OutgoingKind,
-    sender: Arc<dyn MediaSender>,
 }
 
 impl SendMedia {
     /// `send_image`.
-    pub fn image(sender: Arc<dyn MediaSender>) -> Self {
+    pub fn image() -> Self {
         Self {
             kind: OutgoingKind::Image,
-            sender,
         }
     }
 
     /// `send_file`.
-    pub fn file(sender: Arc<dyn MediaSender>) -> Self {
+    pub fn file() -> Self {
         Self {
             kind: OutgoingKind::File,
-            sender,
         }
     }
 }
@@ -79,16 +72,16 @@ impl Tool for SendMedia {
             .workspace
             .as_deref()
             .ok_or("this conversation has no agent workspace to send files from")?;
-        let target = context
-            .target
-            .as_ref()
-            .ok_or("this conversation cannot receive files from the bot (no user id or group to send to)")?;
+        let nobody = "this conversation cannot receive files from the bot (no user id or group to send to)";
+        context.target.as_ref().ok_or(nobody)?;
+        let sender = context.media.as_ref().ok_or(nobody)?;
         let path = resolve_in_workspace(&args.path, workspace)?;
         let kind = self.kind;
         let shown = args.file_name.clone();
         let media = tokio::task::spawn_blocking(move || check_file(kind, &path, shown.as_deref()))
             .await
             .map_err(|e| format!("reading the file failed: {e}"))??;
-        self.sender.send_media(&context.account_id, target, media).await
+        let sent = format!("sent {} ({}) to the chat", media.file_name, media.size());
+        sender.send_media(media).await.map(|()| sent)
     }
 }

@@ -4,16 +4,17 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 
-use super::{Shared, now_ms};
+use super::plan::title_of;
+use crate::{Shared, now_ms};
 use clawtalk_config::MessageType;
 use clawtalk_core::inbound::InboundMessage;
-use clawtalk_delivery::card::{CardAccount, CardPart, CardSpace, CardTurn, WAITING, is_permission_error};
+use clawtalk_core::reply::{CardPart, ReplyPart};
+use clawtalk_delivery::card::{CardAccount, CardSpace, CardTurn, WAITING, is_permission_error};
 use clawtalk_delivery::{Body, OutboundMessage};
-use clawtalk_store::{CardStatus, InboundId, NewCard, ReplyStatus};
+use clawtalk_store::{CardStatus, InboundId, NewCard, OutboxPart, ReplyStatus};
 
 /// Shown under what a crash cut off; the turn then answers again.
-const INTERRUPTED: &str =
-    "\n\n> ⚠️ 回答被中断，将重新回答。 Interrupted; the answer follows in a new message.";
+const INTERRUPTED: &str = clawtalk_core::notices::ANSWER_INTERRUPTED;
 
 /// The account's card machinery, when this message should be answered with a card now.
 pub(crate) fn card_account(
@@ -198,7 +199,7 @@ async fn send_as_markdown(
     let outbound = shared.outbound_for(inbound)?;
     // The card's own renderer is gone: this is a message, so DingTalk's message markdown rules.
     let text = clawtalk_delivery::markdown::to_dingtalk(&part.text);
-    let body = Body::markdown(super::reply::title_of(&text), text);
+    let body = Body::markdown(title_of(&text), text);
     let message = OutboundMessage::reply_to(inbound, body, part.out_track_id.clone());
     outbound.send(&message).await?;
     Ok(())
@@ -217,7 +218,7 @@ pub(crate) async fn close_interrupted(shared: &Arc<Shared>) {
     for card in open {
         if let Some(inbound_id) = card.inbound_id {
             let parts = shared.store.reply_parts(inbound_id).await.unwrap_or_default();
-            let mine = parts.iter().find(|p| p.body_json.contains(&card.out_track_id));
+            let mine = card_part(&parts, &card.out_track_id);
             match mine.map(|p| p.status) {
                 Some(ReplyStatus::Planned) => continue,
                 Some(_) => {
@@ -249,4 +250,11 @@ pub(crate) async fn close_interrupted(shared: &Arc<Shared>) {
             }
         }
     }
+}
+
+/// The AI card part whose card is `out_track_id`, among a message's parts.
+fn card_part<'a>(parts: &'a [OutboxPart], out_track_id: &str) -> Option<&'a OutboxPart> {
+    parts
+        .iter()
+        .find(|p| matches!(&p.body, ReplyPart::AiCard(card) if card.out_track_id == out_track_id))
 }

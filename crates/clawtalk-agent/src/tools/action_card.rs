@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use super::tools::{Tool, ToolContext};
+use super::tool::{Tool, ToolContext};
 use clawtalk_delivery::action_card::{MAX_BUTTON_TITLE_CHARS, MAX_BUTTONS};
 use clawtalk_delivery::{ActionCard, CardButton, markdown};
 use clawtalk_llm::ToolSpec;

@@ -1,0 +1,186 @@
+//! What a turn sends while it runs, through the outbox like its answer: the images and
+//! files its tools send, and its progress notes.
+//!
+//! Each is planned before anything is uploaded or sent, and marked sent once DingTalk
+//! accepted it. A turn run again after a crash asks for the same sends again; each finds the
+//! part its first run planned (the same request, in the same order): a sent part is not sent
+//! again, a part left planned is sent (reusing its upload when it has one).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use anyhow::Context;
+use async_trait::async_trait;
+
+use super::plan::{next_interim, planned_before};
+use super::send::{Stage, send_message, sha256_hex};
+use crate::{Shared, now_ms};
+use clawtalk_agent::media::send::{MediaSender, Outgoing, OutgoingKind};
+use clawtalk_core::inbound::InboundMessage;
+use clawtalk_core::reply::{MediaPart, ReplyPart};
+use clawtalk_store::{InboundId, NewReplyPart, OutboxPart, ReplyPartId, ReplyStatus};
+
+/// One turn's interim parts.
+pub(crate) struct TurnOutbox {
+    shared: Arc<Shared>,
+    id: InboundId,
+    inbound: InboundMessage,
+    /// Serialises planning: tools and progress notes plan concurrently, and each needs a
+    /// number of its own.
+    state: tokio::sync::Mutex<State>,
+}
+
+struct State {
+    /// Interim parts an earlier run of this turn planned.
+    earlier: Vec<OutboxPart>,
+    /// Earlier parts this run has asked for again.
+    matched: HashSet<ReplyPartId>,
+    /// The number of the next new part.
+    next: u32,
+}
+
+impl std::fmt::Debug for TurnOutbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnOutbox").field("inbound", &self.id).finish()
+    }
+}
+
+impl TurnOutbox {
+    /// The interim outbox of turn `id`; `earlier` are the parts previous runs planned.
+    pub(crate) fn new(
+        shared: &Arc<Shared>,
+        id: InboundId,
+        inbound: &InboundMessage,
+        earlier: Vec<OutboxPart>,
+    ) -> Arc<Self> {
+        let next = next_interim(&earlier);
+        Arc::new(Self {
+            shared: Arc::clone(shared),
+            id,
+            inbound: inbound.clone(),
+            state: tokio::sync::Mutex::new(State {
+                earlier,
+                matched: HashSet::new(),
+                next,
+            }),
+        })
+    }
+
+    /// Sends a progress note. A lost note costs nothing: the answer follows either way.
+    pub(crate) async fn note(&self, text: String) {
+        let result = async {
+            let Some(part) = self.plan(ReplyPart::ProgressNote { text }).await? else {
+                return Ok(());
+            };
+            if let Err(failure) = send_message(&self.shared, &self.inbound, &part, None).await {
+                self.give_up(&part, &failure.error).await;
+                return Err(failure.error);
+            }
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(error) = result {
+            tracing::debug!(error = %format!("{error:#}"), "progress note not sent");
+        }
+    }
+
+    /// The part to send for `body`: the one an earlier run planned for the same request, or a
+    /// new one. `None` when there is nothing to send: it was sent already, or another worker
+    /// holds it.
+    async fn plan(&self, body: ReplyPart) -> anyhow::Result<Option<OutboxPart>> {
+        let shared = &self.shared;
+        let mut state = self.state.lock().await;
+        let State {
+            earlier,
+            matched,
+            next,
+        } = &mut *state;
+        let again = planned_before(earlier, matched, &body);
+        let (wanted, new) = match again {
+            Some(part) => {
+                matched.insert(part.id);
+                if part.status == ReplyStatus::Sent {
+                    return Ok(None);
+                }
+                (part.part, Vec::new())
+            }
+            None => {
+                let number = *next;
+                *next += 1;
+                (
+                    number,
+                    vec![NewReplyPart {
+                        part: number,
+                        body: body.clone(),
+                    }],
+                )
+            }
+        };
+        let planned = shared
+            .store
+            .plan_reply(self.id, new, &shared.me, shared.lease_ms(), now_ms())
+            .await?;
+        let part = planned
+            .into_iter()
+            .find(|p| p.part == wanted)
+            .context("a planned part is missing from the outbox")?;
+        anyhow::ensure!(
+            part.body.same_request(&body),
+            "reply part {wanted} holds another request"
+        );
+        matched.insert(part.id);
+        let mine = part
+            .lease
+            .as_ref()
+            .is_some_and(|l| l.is_held_by(&shared.me, now_ms()));
+        Ok((part.status == ReplyStatus::Planned && mine).then_some(part))
+    }
+
+    /// Ends a part the model or the user has been told failed: nobody sends it later.
+    async fn give_up(&self, part: &OutboxPart, error: &anyhow::Error) {
+        if let Err(e) = self
+            .shared
+            .store
+            .mark_reply_failed(part.id, &format!("{error:#}"), true, now_ms())
+            .await
+        {
+            tracing::warn!(part = part.id, error = %e, "cannot record a failed send");
+        }
+    }
+}
+
+#[async_trait]
+impl MediaSender for TurnOutbox {
+    async fn send_media(&self, media: Outgoing) -> Result<(), String> {
+        let name = media.file_name.clone();
+        let part = MediaPart {
+            path: media.path.display().to_string(),
+            sha256: sha256_hex(&media.bytes),
+            file_name: media.file_name,
+            file_type: media.file_type,
+            media_id: None,
+        };
+        let body = match media.kind {
+            OutgoingKind::Image => ReplyPart::Image(part),
+            OutgoingKind::File => ReplyPart::File(part),
+        };
+        let part = self
+            .plan(body)
+            .await
+            .map_err(|e| format!("{name} could not be planned for sending: {e:#}"))?;
+        let Some(part) = part else {
+            return Ok(());
+        };
+        match send_message(&self.shared, &self.inbound, &part, Some(media.bytes)).await {
+            Ok(()) => Ok(()),
+            Err(failure) => {
+                self.give_up(&part, &failure.error).await;
+                let error = failure.error;
+                Err(match failure.stage {
+                    Stage::Upload => format!("DingTalk refused the upload of {name}: {error:#}"),
+                    Stage::Send => format!("{name} was uploaded but could not be sent: {error:#}"),
+                })
+            }
+        }
+    }
+}
