@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use clawtalk_core::clock::{Clock, SystemClock};
 use dingtalk::ApiErrorKind;
 use dingtalk::api::{CustomRobotClient, OpenApiClient, SessionWebhookClient};
 use dingtalk::ids::{ConversationId, RobotCode, StaffId};
@@ -13,8 +14,8 @@ use dingtalk::model::outbound::{BtnOrientation, RobotMessage, WebhookBody, Webho
 use url::Url;
 
 use super::{
-    Body, Clock, DeliveryError, DeliveryPath, Mentions, Outbound, OutboundMessage, ReplyContext, SendReceipt,
-    Target, ensure_keyword, plan, redact_url, system_clock,
+    Body, DeliveryError, DeliveryPath, Mentions, Outbound, OutboundMessage, ReplyContext, SendReceipt,
+    Target, ensure_keyword, plan, redact_url,
 };
 
 /// How long before its expiry a sessionWebhook is no longer used: a reply posted in the last
@@ -41,7 +42,7 @@ pub struct DingTalkOutbound {
     api: OpenApiClient,
     webhooks: SessionWebhookClient,
     custom_robots: CustomRobotClient,
-    clock: Clock,
+    clock: Arc<dyn Clock>,
     webhook_margin: Duration,
     dead_webhooks: Mutex<DeadWebhooks>,
 }
@@ -66,7 +67,7 @@ impl DingTalkOutbound {
             webhooks: api.session_webhook_client(),
             custom_robots: CustomRobotClient::new(custom_robot_http(), Arc::clone(api.metrics())),
             api,
-            clock: system_clock(),
+            clock: Arc::new(SystemClock),
             webhook_margin: DEFAULT_WEBHOOK_MARGIN,
             dead_webhooks: Mutex::default(),
         }
@@ -88,7 +89,7 @@ impl DingTalkOutbound {
 
     /// Reads "now" (epoch ms) from `clock` instead of the system clock.
     #[must_use]
-    pub fn with_clock(mut self, clock: Clock) -> Self {
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
@@ -272,7 +273,7 @@ impl Outbound for DingTalkOutbound {
     }
 
     fn planned_path(&self, msg: &OutboundMessage) -> DeliveryPath {
-        match plan(msg, (self.clock)(), self.webhook_margin) {
+        match plan(msg, self.clock.now_ms(), self.webhook_margin) {
             DeliveryPath::SessionWebhook
                 if msg.reply.as_ref().is_some_and(|r| {
                     self.is_dead(&r.session_webhook) || self.webhooks.check(&r.session_webhook).is_err()
@@ -574,13 +575,47 @@ mod tests {
         assert!(image.msg_param_json().unwrap().contains("@lAimg"));
     }
 
+    /// The injected clock, not the system's, decides when a sessionWebhook is too close to its
+    /// expiry: with tokio's time paused, a test moves both together.
+    #[tokio::test(start_paused = true)]
+    async fn the_webhook_is_left_for_the_robot_api_by_the_injected_clock() {
+        use clawtalk_core::clock::{EpochMs, ManualClock};
+        let endpoints = dingtalk::Endpoints::single(Url::parse("http://127.0.0.1:4000").unwrap());
+        let api = OpenApiClient::builder(dingtalk::ids::ClientId::new("app"), "secret".into())
+            .endpoints(endpoints)
+            .build();
+        let clock = Arc::new(ManualClock::at(EpochMs::from_millis(1_000_000)));
+        let sender = DingTalkOutbound::new("a", RobotCode::new("app"), api)
+            .with_clock(Arc::clone(&clock) as Arc<dyn Clock>);
+        let expires = EpochMs::from_millis(1_000_000).plus(DEFAULT_WEBHOOK_MARGIN * 3);
+        let context = ReplyContext {
+            session_webhook: Url::parse("http://127.0.0.1:4000/robot/sendBySession?session=x").unwrap(),
+            expires_at_ms: expires.as_millis(),
+            sender_staff_id: None,
+            conversation_id: "cid".to_owned(),
+            is_group: false,
+        };
+        let msg = OutboundMessage::new("a", Target::User(StaffId::new("u")), Body::text("x"), "k")
+            .in_reply(context);
+        assert_eq!(sender.planned_path(&msg), DeliveryPath::SessionWebhook);
+        let step = DEFAULT_WEBHOOK_MARGIN * 3;
+        tokio::time::advance(step).await;
+        clock.advance(step);
+        assert_eq!(
+            sender.planned_path(&msg),
+            DeliveryPath::RobotApi,
+            "at its expiry the webhook is no longer used"
+        );
+    }
+
     #[test]
     fn a_session_webhook_off_the_oapi_host_is_planned_through_the_robot_api() {
         let endpoints = dingtalk::Endpoints::single(Url::parse("http://127.0.0.1:4000").unwrap());
         let api = OpenApiClient::builder(dingtalk::ids::ClientId::new("app"), "secret".into())
             .endpoints(endpoints)
             .build();
-        let sender = DingTalkOutbound::new("a", RobotCode::new("app"), api).with_clock(Arc::new(|| 0));
+        let sender = DingTalkOutbound::new("a", RobotCode::new("app"), api)
+            .with_clock(Arc::new(clawtalk_core::clock::ManualClock::default()));
         let to = |hook: &str| {
             let context = ReplyContext {
                 session_webhook: Url::parse(hook).unwrap(),

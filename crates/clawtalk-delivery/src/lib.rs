@@ -48,11 +48,11 @@ mod window;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use ::dingtalk::ids::{MediaId, ProcessQueryKey, StaffId};
 use ::dingtalk::model::outbound::{WebhookActionCard, WebhookFeedLink, WebhookLink};
 use async_trait::async_trait;
+use clawtalk_core::clock::{Clock, SystemClock};
 use clawtalk_core::mask::redact_url;
 use url::Url;
 
@@ -64,7 +64,7 @@ pub use error::DeliveryError;
 pub use keyword::ensure_keyword;
 pub use mention::{MAX_MENTIONS, Mentions};
 pub use part::NotAMessage;
-pub use rate_limit::{RateLimit, RateLimitConfig, RateQuota};
+pub use rate_limit::{RateLimit, RateLimitConfig, RateQuota, SharedBudget};
 pub use recording::{Failure, RecordingOutbound};
 pub use retry::{Retry, RetryPolicy};
 pub use robot_account::CustomRobotAccount;
@@ -292,7 +292,7 @@ pub trait Outbound: Send + Sync {
     /// Layers that key on the path (rate limits) ask the innermost sender, which knows its clock
     /// and which webhooks already failed; the default decides from the message alone.
     fn planned_path(&self, msg: &OutboundMessage) -> DeliveryPath {
-        plan(msg, system_now_ms(), dingtalk::DEFAULT_WEBHOOK_MARGIN)
+        plan(msg, SystemClock.now_ms(), dingtalk::DEFAULT_WEBHOOK_MARGIN)
     }
 }
 
@@ -305,21 +305,6 @@ impl<T: Outbound + ?Sized> Outbound for Arc<T> {
     fn planned_path(&self, msg: &OutboundMessage) -> DeliveryPath {
         (**self).planned_path(msg)
     }
-}
-
-/// A source of "now" in epoch milliseconds (tests substitute their own).
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// The system clock as a [`Clock`].
-#[must_use]
-pub fn system_clock() -> Clock {
-    Arc::new(system_now_ms)
-}
-
-fn system_now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The path chosen for `msg` at `now_ms`: custom robots are fixed, replies use the sessionWebhook

@@ -12,7 +12,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::time::Instant;
 
 use clawtalk_config::DingTalkAccount;
-use clawtalk_core::clock::now_ms;
+use clawtalk_core::clock::Clock;
 
 use super::lane::Lanes;
 use super::prune::PruneSchedule;
@@ -183,7 +183,7 @@ struct Core {
     config: RateLimitConfig,
     /// The budget other gateways on the same store count in too; checked after the
     /// in-process limiter (which smooths this process's sends), it caps all replicas together.
-    shared: Option<Arc<dyn RateBudgetStore>>,
+    shared: Option<SharedBudget>,
     robot_api: DefaultKeyedRateLimiter<Key>,
     /// Counted in exact windows, as DingTalk states the limit: a conversation gets its
     /// minute's budget at once, and a reply beyond it takes the robot API instead of waiting.
@@ -208,7 +208,7 @@ impl RateLimit {
     pub fn with_shared_budget(
         inner: Arc<dyn Outbound>,
         config: RateLimitConfig,
-        shared: Option<Arc<dyn RateBudgetStore>>,
+        shared: Option<SharedBudget>,
     ) -> Self {
         Self {
             core: Arc::new(Core {
@@ -287,7 +287,7 @@ impl Core {
             waited = true;
         }
         if let Some(shared) = &self.shared {
-            waited |= take_shared(shared.as_ref(), &key.shared_name(), key.kind(), self.quota(key)).await;
+            waited |= shared.take(&key.shared_name(), key.kind(), self.quota(key)).await;
         }
         waited
     }
@@ -298,7 +298,7 @@ impl Core {
             return false;
         }
         match &self.shared {
-            Some(shared) => try_take_shared(shared.as_ref(), &key.shared_name(), self.quota(key)).await,
+            Some(shared) => shared.try_take(&key.shared_name(), self.quota(key)).await,
             None => true,
         }
     }
@@ -405,43 +405,65 @@ fn session_webhook_windows(quota: RateQuota) -> SlidingWindows<Key> {
 /// Longest single wait for the shared budget before asking it again.
 const SHARED_WAIT_MAX: Duration = Duration::from_secs(5);
 
-/// Takes one send from the shared budget `budget_key` (of `quota`), waiting while the other
-/// gateways used it up; true when it had to wait. A store failure lets the send go (the
-/// in-process limiter still applies): holding every reply because the database hiccuped
-/// would be worse.
-pub async fn take_shared(
-    shared: &dyn RateBudgetStore,
-    budget_key: &str,
-    kind: &str,
-    quota: RateQuota,
-) -> bool {
-    let (limit, window_ms) = shared_limit(quota);
-    let mut waited = false;
-    loop {
-        match shared.rate_take(budget_key, limit, window_ms, now_ms()).await {
-            Ok(None) => return waited,
-            Ok(Some(wait_ms)) => {
-                waited = true;
-                let wait = Duration::from_millis(u64::try_from(wait_ms).unwrap_or(1));
-                tokio::time::sleep(wait.min(SHARED_WAIT_MAX)).await;
-            }
-            Err(error) => {
-                tracing::warn!(kind, %error, "shared send budget unavailable; sending on the local limit only");
-                return waited;
+/// A send budget shared with the other gateways on one store, counted at one clock.
+#[derive(Clone)]
+pub struct SharedBudget {
+    store: Arc<dyn RateBudgetStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl SharedBudget {
+    /// `store`'s budget, with "now" read from `clock`.
+    #[must_use]
+    pub fn new(store: Arc<dyn RateBudgetStore>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    /// `store`'s budget (see [`clawtalk_store::Store::shared_rate_budget`]) when it has one.
+    #[must_use]
+    pub fn of(store: Option<Arc<dyn RateBudgetStore>>, clock: &Arc<dyn Clock>) -> Option<Self> {
+        store.map(|store| Self::new(store, Arc::clone(clock)))
+    }
+
+    /// Takes one send from `budget_key` (of `quota`), waiting while the other gateways used it
+    /// up; true when it had to wait. A store failure lets the send go (the in-process limiter
+    /// still applies): holding every reply because the database hiccuped would be worse.
+    pub async fn take(&self, budget_key: &str, kind: &str, quota: RateQuota) -> bool {
+        let (limit, window_ms) = shared_limit(quota);
+        let mut waited = false;
+        loop {
+            match self
+                .store
+                .rate_take(budget_key, limit, window_ms, self.clock.now_ms())
+                .await
+            {
+                Ok(None) => return waited,
+                Ok(Some(wait_ms)) => {
+                    waited = true;
+                    let wait = Duration::from_millis(u64::try_from(wait_ms).unwrap_or(1));
+                    tokio::time::sleep(wait.min(SHARED_WAIT_MAX)).await;
+                }
+                Err(error) => {
+                    tracing::warn!(kind, %error, "shared send budget unavailable; sending on the local limit only");
+                    return waited;
+                }
             }
         }
     }
-}
 
-/// One try at the shared budget: true when a send was taken (or the store failed, see
-/// [`take_shared`]).
-pub async fn try_take_shared(shared: &dyn RateBudgetStore, budget_key: &str, quota: RateQuota) -> bool {
-    let (limit, window_ms) = shared_limit(quota);
-    match shared.rate_take(budget_key, limit, window_ms, now_ms()).await {
-        Ok(wait) => wait.is_none(),
-        Err(error) => {
-            tracing::warn!(%error, "shared send budget unavailable; sending on the local limit only");
-            true
+    /// One try: true when a send was taken (or the store failed, see [`SharedBudget::take`]).
+    pub async fn try_take(&self, budget_key: &str, quota: RateQuota) -> bool {
+        let (limit, window_ms) = shared_limit(quota);
+        match self
+            .store
+            .rate_take(budget_key, limit, window_ms, self.clock.now_ms())
+            .await
+        {
+            Ok(wait) => wait.is_none(),
+            Err(error) => {
+                tracing::warn!(%error, "shared send budget unavailable; sending on the local limit only");
+                true
+            }
         }
     }
 }

@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use super::{CustomRobotAccount, Outbound, RateLimit, RateLimitConfig, Retry, RetryPolicy, Target, Trace};
-use clawtalk_store::RateBudgetStore;
+use super::{
+    CustomRobotAccount, Outbound, RateLimit, RateLimitConfig, Retry, RetryPolicy, SharedBudget, Target, Trace,
+};
 
 /// Builds `Trace → Retry → RateLimit → [CustomRobotAccount →] inner`, whatever order the options are given in.
 ///
@@ -26,7 +27,7 @@ pub struct DeliveryStack {
     inner: Arc<dyn Outbound>,
     retry: Option<RetryPolicy>,
     rate_limit: Option<RateLimitConfig>,
-    shared_budget: Option<Arc<dyn RateBudgetStore>>,
+    shared_budget: Option<SharedBudget>,
     custom_robot: Option<Target>,
     trace: bool,
 }
@@ -58,7 +59,7 @@ impl DeliveryStack {
 
     /// Makes the [`RateLimit`] layer also take from a budget shared with other gateways
     /// (`None`: this process's limiter alone).
-    pub fn with_shared_budget(mut self, budget: Option<Arc<dyn RateBudgetStore>>) -> Self {
+    pub fn with_shared_budget(mut self, budget: Option<SharedBudget>) -> Self {
         self.shared_budget = budget;
         self
     }

@@ -9,9 +9,10 @@ mod pg;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use clawtalk_core::clock::SystemClock;
 use clawtalk_delivery::{
     Body, DeliveryError, DeliveryPath, Outbound, OutboundMessage, RateLimit, RateLimitConfig, RateQuota,
-    SendReceipt, Target,
+    SendReceipt, SharedBudget, Target,
 };
 use clawtalk_store::{PgStore, RateBudgetStore, SqliteStore, StoreResult};
 use dingtalk::ids::StaffId;
@@ -100,7 +101,7 @@ async fn layers_on_one_budget_stay_within_the_quota_together(
         layers.push(Arc::new(RateLimit::with_shared_budget(
             inner,
             config,
-            Some(Arc::new(budget)),
+            Some(SharedBudget::new(Arc::new(budget), Arc::new(SystemClock))),
         )));
     }
     let started = std::time::Instant::now();

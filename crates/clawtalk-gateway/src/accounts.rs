@@ -10,9 +10,12 @@ use dingtalk::ids::RobotCode;
 use crate::departments::Departments;
 use crate::intake::lanes::{LaneReceiver, LaneSender};
 use clawtalk_config::{Config, DingTalkAccount};
+use clawtalk_core::clock::Clock;
 use clawtalk_core::ids::AccountId;
 use clawtalk_delivery::card::CardAccount;
-use clawtalk_delivery::{DeliveryStack, DingTalkOutbound, Outbound, RateLimitConfig, RetryPolicy};
+use clawtalk_delivery::{
+    DeliveryStack, DingTalkOutbound, Outbound, RateLimitConfig, RetryPolicy, SharedBudget,
+};
 use clawtalk_store::{RateBudgetStore, Store};
 
 /// One account's connections to DingTalk.
@@ -40,17 +43,18 @@ pub(crate) struct Built {
 }
 
 /// Builds the runtime of every enabled account.
-pub(crate) fn build(config: &Config, store: &Arc<dyn Store>) -> Built {
+pub(crate) fn build(config: &Config, store: &Arc<dyn Store>, clock: &Arc<dyn Clock>) -> Built {
     let mut accounts = HashMap::new();
     let mut lanes = Vec::new();
     for account in config.enabled_accounts() {
         let api = api_client(account);
         let robot_code = RobotCode::new(account.robot_code.clone());
         let cards = CardAccount::new(api.clone(), robot_code, account.card.clone())
-            .with_shared_budget(store.shared_rate_budget());
+            .with_shared_budget(SharedBudget::of(store.shared_rate_budget(), clock))
+            .with_clock(Arc::clone(clock));
         let departments = clawtalk_config::routing::routes_by_department(config, account)
             .then(|| Departments::new(api.clone()));
-        let outbound = delivery_stack(account, api.clone(), store.shared_rate_budget());
+        let outbound = delivery_stack(account, api.clone(), store.shared_rate_budget(), clock);
         let (lane_sender, lane_receiver) = tokio::sync::mpsc::unbounded_channel();
         lanes.push((account.clone(), lane_receiver));
         accounts.insert(
@@ -82,29 +86,32 @@ pub fn api_client(account: &DingTalkAccount) -> OpenApiClient {
 
 /// The layers every send as `account` goes through, the gateway's and `clawtalk message
 /// send`'s alike: DingTalk's OpenAPI under retries and the account's rate limits, which take
-/// from `shared_budget` too when replicas share one.
+/// from `shared_budget` too when replicas share one; "now" is `clock`'s.
 pub fn account_stack(
     account: &DingTalkAccount,
     api: OpenApiClient,
     shared_budget: Option<Arc<dyn RateBudgetStore>>,
+    clock: &Arc<dyn Clock>,
 ) -> DeliveryStack {
     let sender = DingTalkOutbound::new(
         account.id.clone(),
         RobotCode::new(account.robot_code.clone()),
         api,
-    );
+    )
+    .with_clock(Arc::clone(clock));
     DeliveryStack::new(Arc::new(sender))
         .with_retry(RetryPolicy::default())
         .with_rate_limit(RateLimitConfig::for_account(account))
-        .with_shared_budget(shared_budget)
+        .with_shared_budget(SharedBudget::of(shared_budget, clock))
 }
 
 fn delivery_stack(
     account: &DingTalkAccount,
     api: OpenApiClient,
     shared_budget: Option<Arc<dyn RateBudgetStore>>,
+    clock: &Arc<dyn Clock>,
 ) -> Arc<dyn Outbound> {
-    let stack = account_stack(account, api, shared_budget).with_trace();
+    let stack = account_stack(account, api, shared_budget, clock).with_trace();
     match account.custom_robot_target() {
         Some(robot) => stack.with_custom_robot(robot).build(),
         None => stack.build(),

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::intake::scheduled_run;
 use crate::turn::TurnEnded;
-use crate::{BoxedEnd, Shared, now_ms};
+use crate::{BoxedEnd, Shared};
 use clawtalk_agent::cron::Schedule;
 use clawtalk_agent::cron::due::{self, Action};
 use clawtalk_agent::cron::request::next_run_text;
@@ -42,7 +42,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 }
 
 async fn until_next(shared: &Shared) -> Duration {
-    let now = now_ms();
+    let now = shared.clock.now_ms();
     match shared.store.cron_next_due(now).await {
         Ok(Some(at)) => {
             Duration::from_millis(u64::try_from(at - now).unwrap_or(0)).clamp(Duration::from_millis(20), POLL)
@@ -56,7 +56,7 @@ async fn until_next(shared: &Shared) -> Duration {
 }
 
 async fn fire_due(shared: &Arc<Shared>) {
-    let now = now_ms();
+    let now = shared.clock.now_ms();
     let tasks = match shared
         .store
         .cron_claim_due(&shared.me, shared.lease_ms(), CLAIM_BATCH, now)
@@ -86,7 +86,7 @@ async fn fire(shared: &Arc<Shared>, task: &CronTask, now: i64) -> anyhow::Result
             };
             shared
                 .store
-                .cron_fired(task.id, &shared.me, stop, now_ms())
+                .cron_fired(task.id, &shared.me, stop, shared.clock.now_ms())
                 .await?;
             return Ok(());
         }
@@ -128,7 +128,7 @@ async fn fire(shared: &Arc<Shared>, task: &CronTask, now: i64) -> anyhow::Result
     };
     if !shared
         .store
-        .cron_fired(task.id, &shared.me, fired, now_ms())
+        .cron_fired(task.id, &shared.me, fired, shared.clock.now_ms())
         .await?
     {
         tracing::warn!(
@@ -222,7 +222,7 @@ async fn record_outcome(shared: &Arc<Shared>, task: CronTaskId, inbound: Inbound
 async fn record(shared: &Shared, task: CronTaskId, status: CronRunStatus, error: Option<&str>) {
     if let Err(e) = shared
         .store
-        .cron_record_result(task, status, error, now_ms())
+        .cron_record_result(task, status, error, shared.clock.now_ms())
         .await
     {
         tracing::warn!(task, error = %e, "cannot record a scheduled run's outcome");

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::scheduler::Wake;
-use super::{Shared, now_ms, reply};
+use super::{Shared, reply};
 use clawtalk_config::DingTalkAccount;
 use clawtalk_config::policy::{self, Verdict};
 use clawtalk_core::commands::{self, ChatCommand};
@@ -51,7 +51,9 @@ async fn try_decide(
         Verdict::Allow => {}
         Verdict::Ignore(reason) => {
             tracing::info!(inbound = ?id, account = %account.id, reason, "message ignored");
-            store.dispatch_inbound(id, Dispatch::Ignore, now_ms()).await?;
+            store
+                .dispatch_inbound(id, Dispatch::Ignore, shared.clock.now_ms())
+                .await?;
             settled(shared, route);
             return Ok(());
         }
@@ -63,7 +65,7 @@ async fn try_decide(
                     &sender,
                     &inbound.sender.nick,
                     PairingPolicy::default(),
-                    now_ms(),
+                    shared.clock.now_ms(),
                 )
                 .await?;
             if let PairingOutcome::Created(_) = &outcome {
@@ -72,7 +74,7 @@ async fn try_decide(
             }
             let text = match outcome {
                 PairingOutcome::Created(request) | PairingOutcome::Existing(request) => {
-                    let minutes = (request.expires_at_ms - now_ms()).max(0) / 60_000;
+                    let minutes = (request.expires_at_ms - shared.clock.now_ms()).max(0) / 60_000;
                     policy::pairing_reply(&request.code, u64::try_from(minutes).unwrap_or(0).max(1))
                 }
                 PairingOutcome::AlreadyApproved => {
@@ -87,7 +89,7 @@ async fn try_decide(
     match commands::parse(&inbound.text) {
         Some(ChatCommand::Stop) => {
             let cancelled = store
-                .cancel_running(&route.to_string(), CancelScope::Running, now_ms())
+                .cancel_running(&route.to_string(), CancelScope::Running, shared.clock.now_ms())
                 .await?;
             if let Some(token) = shared
                 .running
@@ -105,7 +107,9 @@ async fn try_decide(
             answer(shared, id, inbound, route, text.to_owned()).await
         }
         Some(ChatCommand::Reset) => {
-            store.session_reset(&route.to_string(), now_ms()).await?;
+            store
+                .session_reset(&route.to_string(), shared.clock.now_ms())
+                .await?;
             answer(shared, id, inbound, route, notices::NEW_CONVERSATION.to_owned()).await
         }
         None => queue(shared, id, route).await,
@@ -115,7 +119,7 @@ async fn try_decide(
 async fn queue(shared: &Arc<Shared>, id: InboundId, route: &SessionKey) -> anyhow::Result<()> {
     shared
         .store
-        .dispatch_inbound(id, Dispatch::Queue, now_ms())
+        .dispatch_inbound(id, Dispatch::Queue, shared.clock.now_ms())
         .await?;
     let _ = shared.wake.send(Wake::Queued(route.to_string()));
     Ok(())
@@ -139,7 +143,10 @@ async fn answer(
     } else {
         Dispatch::Failed
     };
-    shared.store.dispatch_inbound(id, dispatch, now_ms()).await?;
+    shared
+        .store
+        .dispatch_inbound(id, dispatch, shared.clock.now_ms())
+        .await?;
     settled(shared, route);
     outcome
 }

@@ -63,6 +63,7 @@ use tokio_util::sync::CancellationToken;
 use accounts::{AccountRuntime, Accounts};
 use clawtalk_agent::{AgentRuntime, ToolRegistry};
 use clawtalk_config::{Config, ConnectionMode};
+use clawtalk_core::clock::{Clock, SystemClock};
 use clawtalk_core::inbound::InboundMessage;
 use clawtalk_delivery::Outbound;
 use clawtalk_delivery::card::{CardAccount, CardStats};
@@ -70,8 +71,6 @@ use clawtalk_store::{Store, WorkerId};
 
 /// Messages of the session history sent to the model.
 const HISTORY_LIMIT: u32 = 40;
-
-pub(crate) use clawtalk_core::clock::now_ms;
 
 /// `session.idleReset` in ms, for [`clawtalk_store::SessionStore::session_get_or_create`].
 pub fn idle_reset_ms(config: &Config) -> Option<i64> {
@@ -114,6 +113,8 @@ pub(crate) struct Shared {
     pub status: status::StatusBoard,
     /// Counters and latencies for `/metrics`.
     pub metrics: metrics::GatewayMetrics,
+    /// Where every "now" of the gateway comes from.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// What a fresh [`Shared`] hands to the tasks that serve it.
@@ -125,8 +126,8 @@ pub(crate) struct Receivers {
 }
 
 impl Shared {
-    /// The gateway's state for `config` over `store`, its leases held as `instance`; nothing
-    /// runs yet.
+    /// The gateway's state for `config` over `store`, its leases held as `instance`, its time
+    /// read from `clock`; nothing runs yet.
     ///
     /// # Errors
     /// A model provider the runtime cannot use.
@@ -134,14 +135,16 @@ impl Shared {
         config: Arc<Config>,
         store: Arc<dyn Store>,
         instance: &str,
+        clock: Arc<dyn Clock>,
     ) -> anyhow::Result<(Arc<Self>, Receivers)> {
-        let built = accounts::build(&config, &store);
+        let built = accounts::build(&config, &store, &clock);
         let cron_wake = Arc::new(tokio::sync::Notify::new());
         let mut tools = ToolRegistry::with_media();
         tools.register_cron(clawtalk_agent::CronTools::new(
             Arc::clone(&config),
             Arc::clone(&store) as Arc<dyn clawtalk_store::CronStore>,
             Arc::clone(&cron_wake),
+            Arc::clone(&clock),
         ));
         let agent =
             AgentRuntime::new(Arc::clone(&config), tools).context("setting up the model providers")?;
@@ -165,8 +168,10 @@ impl Shared {
                 &config.gateway.state_dir,
                 instance,
                 config.enabled_accounts().map(|a| a.id.clone()),
+                Arc::clone(&clock),
             ),
             metrics: metrics::GatewayMetrics::default(),
+            clock,
         });
         let receivers = Receivers {
             wake: wake_rx,
@@ -272,6 +277,12 @@ impl GatewayHandle {
         self.0.status.snapshot()
     }
 
+    /// Now, by the gateway's clock.
+    #[must_use]
+    pub fn now_ms(&self) -> i64 {
+        self.0.clock.now_ms()
+    }
+
     /// Cancelled when the gateway shuts down.
     #[must_use]
     pub fn shutdown_token(&self) -> CancellationToken {
@@ -299,7 +310,21 @@ impl Gateway {
         instance: &str,
         web: Option<Box<dyn WebMount>>,
     ) -> anyhow::Result<Self> {
-        let (shared, receivers) = Shared::new(Arc::clone(&config), store, instance)?;
+        Self::start_at(config, store, instance, web, Arc::new(SystemClock)).await
+    }
+
+    /// [`Gateway::start_with`] with every "now" read from `clock` (tests move time themselves).
+    ///
+    /// # Errors
+    /// As [`Gateway::start_with`].
+    pub async fn start_at(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        instance: &str,
+        web: Option<Box<dyn WebMount>>,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let (shared, receivers) = Shared::new(Arc::clone(&config), store, instance, clock)?;
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(scheduler::run(Arc::clone(&shared), receivers.wake));
         for (account, lanes) in receivers.lanes {

@@ -6,9 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use clawtalk_core::clock::Clock;
 use tokio_util::sync::CancellationToken;
 
-use super::{Shared, now_ms};
+use super::Shared;
 use clawtalk_store::Store;
 
 /// How often the purge runs; the first run is at start.
@@ -17,16 +18,22 @@ pub(super) const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// Purges at start and every [`PURGE_EVERY`] until shutdown.
 pub(super) async fn run(shared: Arc<Shared>) {
     let retention = shared.config.store.retention();
-    purge_loop(shared.store.as_ref(), retention, &shared.shutdown).await;
+    purge_loop(
+        shared.store.as_ref(),
+        retention,
+        &shared.shutdown,
+        shared.clock.as_ref(),
+    )
+    .await;
 }
 
-async fn purge_loop(store: &dyn Store, retention: Duration, shutdown: &CancellationToken) {
+async fn purge_loop(store: &dyn Store, retention: Duration, shutdown: &CancellationToken, clock: &dyn Clock) {
     let mut tick = tokio::time::interval(PURGE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
-            _ = tick.tick() => { purge_once(store, retention, now_ms()).await; }
+            _ = tick.tick() => { purge_once(store, retention, clock.now_ms()).await; }
         }
     }
 }
@@ -174,7 +181,15 @@ mod tests {
         let shutdown = CancellationToken::new();
         let looping = tokio::spawn({
             let (store, shutdown) = (Arc::clone(&store), shutdown.clone());
-            async move { purge_loop(store.as_ref(), Duration::from_secs(86_400), &shutdown).await }
+            async move {
+                purge_loop(
+                    store.as_ref(),
+                    Duration::from_secs(86_400),
+                    &shutdown,
+                    &clawtalk_core::clock::SystemClock,
+                )
+                .await
+            }
         });
         let gone = |id| {
             let store = Arc::clone(&store);

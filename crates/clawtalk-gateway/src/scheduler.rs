@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::task::JoinSet;
 
-use super::{Shared, decide, decode_inbound, now_ms, reply, turn};
+use super::{Shared, decide, decode_inbound, reply, turn};
 use clawtalk_config::routing;
 use clawtalk_core::ids::SessionKey;
 use clawtalk_store::{ClaimScope, Dispatch, InboundStatus, StoredInbound};
@@ -153,7 +153,12 @@ async fn session_worker(
                 };
                 match shared
                     .store
-                    .claim_next_turn(ClaimScope::Session(&key), &shared.me, shared.lease_ms(), now_ms())
+                    .claim_next_turn(
+                        ClaimScope::Session(&key),
+                        &shared.me,
+                        shared.lease_ms(),
+                        shared.clock.now_ms(),
+                    )
                     .await
                 {
                     Ok(Some(turn)) => (turn, permit),
@@ -190,7 +195,12 @@ async fn claim_orphans(shared: &Arc<Shared>) -> Vec<(StoredInbound, OwnedSemapho
         };
         match shared
             .store
-            .claim_next_turn(ClaimScope::Any, &shared.me, shared.lease_ms(), now_ms())
+            .claim_next_turn(
+                ClaimScope::Any,
+                &shared.me,
+                shared.lease_ms(),
+                shared.clock.now_ms(),
+            )
             .await
         {
             Ok(Some(turn)) => claimed.push((turn, permit)),
@@ -208,7 +218,7 @@ async fn claim_orphans(shared: &Arc<Shared>) -> Vec<(StoredInbound, OwnedSemapho
 async fn resend_orphaned_parts(shared: &Arc<Shared>) {
     let parts = match shared
         .store
-        .claim_unsent_replies(&shared.me, shared.lease_ms(), 64, now_ms())
+        .claim_unsent_replies(&shared.me, shared.lease_ms(), 64, shared.clock.now_ms())
         .await
     {
         Ok(parts) => parts,
@@ -232,7 +242,10 @@ async fn resend_orphaned_parts(shared: &Arc<Shared>) {
 
 /// Start-up: settle messages stored but never decided, and wake sessions with queued turns.
 pub(crate) async fn recover(shared: &Arc<Shared>) -> anyhow::Result<()> {
-    let rows = shared.store.recover_unfinished(&shared.me, now_ms()).await?;
+    let rows = shared
+        .store
+        .recover_unfinished(&shared.me, shared.clock.now_ms())
+        .await?;
     if !rows.is_empty() {
         tracing::info!(count = rows.len(), "resuming unfinished messages");
     }
@@ -251,7 +264,7 @@ pub(crate) async fn recover(shared: &Arc<Shared>) -> anyhow::Result<()> {
 /// them died in between, or a store write failed (disk full). Without this they would wait
 /// for the next start-up.
 async fn settle_undecided(shared: &Arc<Shared>) {
-    let before = now_ms() - shared.lease_ms();
+    let before = shared.clock.now_ms() - shared.lease_ms();
     let rows = match shared.store.undecided_before(before, 64).await {
         Ok(rows) => rows,
         Err(error) => return tracing::error!(%error, "cannot look for undecided messages"),
@@ -274,7 +287,7 @@ async fn redecide(shared: &Arc<Shared>, row: &StoredInbound, at_start_up: bool) 
             tracing::error!(inbound = ?row.id, error = %format!("{error:#}"), "an unreadable stored message is marked failed");
             if let Err(error) = shared
                 .store
-                .dispatch_inbound(row.id, Dispatch::Failed, now_ms())
+                .dispatch_inbound(row.id, Dispatch::Failed, shared.clock.now_ms())
                 .await
             {
                 tracing::warn!(inbound = ?row.id, %error, "cannot mark an unreadable message failed");

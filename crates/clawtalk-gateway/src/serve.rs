@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use clawtalk_core::clock::{Clock, SystemClock};
 use dingtalk::Secret;
 
 use super::{Gateway, WebMount};
@@ -198,7 +199,7 @@ pub async fn print_status(config_path: Option<&Path>, json: bool) -> anyhow::Res
             }
         },
     };
-    let live = source != "status file" || status.is_live(super::now_ms());
+    let live = source != "status file" || status.is_live(SystemClock.now_ms());
     if json {
         let value = serde_json::json!({ "running": live, "source": source, "status": status });
         println!("{}", serde_json::to_string_pretty(&value)?);
@@ -207,12 +208,12 @@ pub async fn print_status(config_path: Option<&Path>, json: bool) -> anyhow::Res
     if !live {
         println!(
             "gateway: not running (last seen {} s ago, pid {})",
-            (super::now_ms() - status.updated_at_ms) / 1000,
+            (SystemClock.now_ms() - status.updated_at_ms) / 1000,
             status.pid
         );
         return Ok(false);
     }
-    let uptime = (super::now_ms() - status.started_at_ms) / 1000;
+    let uptime = (SystemClock.now_ms() - status.started_at_ms) / 1000;
     println!(
         "gateway: running (pid {}, instance {}, version {}, up {uptime} s; from the {source})",
         status.pid, status.instance, status.version

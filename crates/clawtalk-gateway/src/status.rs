@@ -4,13 +4,12 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
+use clawtalk_core::clock::Clock;
 use serde::{Deserialize, Serialize};
-
-use super::now_ms;
 
 /// How often the file is rewritten; a file older than three periods means "not running".
 pub(crate) const REFRESH: Duration = Duration::from_secs(2);
@@ -101,6 +100,7 @@ pub(crate) struct StatusBoard {
     http_addr: Mutex<Option<SocketAddr>>,
     /// Two writers (the refresh task, the listener at bind) share one temp file.
     writing: Mutex<()>,
+    clock: Arc<dyn Clock>,
 }
 
 impl StatusBoard {
@@ -108,6 +108,7 @@ impl StatusBoard {
         state_dir: &Path,
         instance: &str,
         account_ids: impl IntoIterator<Item = String>,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         let accounts = account_ids
             .into_iter()
@@ -124,7 +125,8 @@ impl StatusBoard {
         Self {
             path: status_path(state_dir),
             instance: instance.to_owned(),
-            started_at_ms: now_ms(),
+            started_at_ms: clock.now_ms(),
+            clock,
             accounts: Mutex::new(accounts),
             http_addr: Mutex::new(None),
             writing: Mutex::new(()),
@@ -159,7 +161,7 @@ impl StatusBoard {
             instance: self.instance.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             started_at_ms: self.started_at_ms,
-            updated_at_ms: now_ms(),
+            updated_at_ms: self.clock.now_ms(),
             accounts: self
                 .accounts
                 .lock()
@@ -187,11 +189,12 @@ impl StatusBoard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clawtalk_core::clock::SystemClock;
 
     #[test]
     fn written_status_reads_back_and_is_live_for_this_process() {
         let dir = tempfile::tempdir().unwrap();
-        let board = StatusBoard::new(dir.path(), "test", ["bot1".to_owned()]);
+        let board = StatusBoard::new(dir.path(), "test", ["bot1".to_owned()], Arc::new(SystemClock));
         board.update("bot1", |a| {
             a.connected = true;
             a.messages = 3;
@@ -208,8 +211,8 @@ mod tests {
         }
         let status = read(dir.path()).unwrap();
         assert_eq!(status.accounts[0].messages, 3);
-        assert!(status.is_live(now_ms()));
-        assert!(!status.is_live(now_ms() + 60_000));
+        assert!(status.is_live(SystemClock.now_ms()));
+        assert!(!status.is_live(SystemClock.now_ms() + 60_000));
         board.remove();
         assert!(read(dir.path()).is_err());
     }

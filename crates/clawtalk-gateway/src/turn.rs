@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::{HISTORY_LIMIT, Shared, decode_inbound, inbound_cap, now_ms, progress, reply};
+use super::{HISTORY_LIMIT, Shared, decode_inbound, inbound_cap, progress, reply};
 use clawtalk_agent::media::extract::ExtractLimits;
 use clawtalk_agent::media::send::MediaSender;
 use clawtalk_agent::media::{self, attach, fetch};
@@ -57,7 +57,7 @@ pub(crate) async fn run(shared: &Arc<Shared>, turn: StoredInbound) {
     match &result {
         Ok(replied) => {
             if *replied {
-                let waited = u64::try_from(now_ms() - received_at_ms).unwrap_or(0);
+                let waited = u64::try_from(shared.clock.now_ms() - received_at_ms).unwrap_or(0);
                 shared
                     .metrics
                     .reply_latency
@@ -177,7 +177,7 @@ async fn open_session(
     let idle_reset = super::idle_reset_ms(&shared.config);
     let (opened, history) = shared
         .store
-        .session_open_with_history(&key, &agent_id, now_ms(), idle_reset, HISTORY_LIMIT)
+        .session_open_with_history(&key, &agent_id, shared.clock.now_ms(), idle_reset, HISTORY_LIMIT)
         .await?;
     let history = history
         .iter()
@@ -286,9 +286,9 @@ async fn conclude(
     let max_parts = session.max_parts;
     match result {
         Ok(outcome) => {
-            let mut entries = vec![entry(user_message, id)?];
+            let mut entries = vec![entry(user_message, id, shared.clock.now_ms())?];
             for message in &outcome.appended {
-                entries.push(entry(message, id)?);
+                entries.push(entry(message, id, shared.clock.now_ms())?);
             }
             tracing::info!(inbound = ?id, agent = %session.agent_id, model = %outcome.model, prompt_tokens = outcome.usage.prompt_tokens, completion_tokens = outcome.usage.completion_tokens, "turn answered");
             let text = if outcome.reply.trim().is_empty() {
@@ -437,7 +437,7 @@ async fn keep_lease(shared: &Arc<Shared>, turn: &StoredInbound) -> StoreError {
         tokio::time::sleep(shared.config.gateway.turn_lease / 3).await;
         if let Err(error) = shared
             .store
-            .renew_lease(turn.id, &shared.me, shared.lease_ms(), now_ms())
+            .renew_lease(turn.id, &shared.me, shared.lease_ms(), shared.clock.now_ms())
             .await
         {
             if matches!(error, StoreError::LeaseLost { .. }) {
@@ -462,7 +462,11 @@ async fn finish(
         TurnOutcome::Ignored => "ignored",
     };
     shared.metrics.turns.inc(label);
-    match shared.store.finish_turn(id, &shared.me, outcome, now_ms()).await {
+    match shared
+        .store
+        .finish_turn(id, &shared.me, outcome, shared.clock.now_ms())
+        .await
+    {
         Ok(()) | Err(StoreError::LeaseLost { .. }) => Ok(label == "replied"),
         Err(error) => Err(error.into()),
     }
@@ -569,7 +573,11 @@ fn trim_history(history: &[ChatMessage]) -> &[ChatMessage] {
 }
 
 /// A model message of turn `inbound` as a transcript entry.
-fn entry(message: &ChatMessage, inbound: clawtalk_store::InboundId) -> anyhow::Result<NewTranscriptEntry> {
+fn entry(
+    message: &ChatMessage,
+    inbound: clawtalk_store::InboundId,
+    at_ms: i64,
+) -> anyhow::Result<NewTranscriptEntry> {
     let role = match message.role {
         LlmRole::System => Role::System,
         LlmRole::User => Role::User,
@@ -580,6 +588,6 @@ fn entry(message: &ChatMessage, inbound: clawtalk_store::InboundId) -> anyhow::R
         role,
         content_json: serde_json::to_string(message)?,
         inbound_id: Some(inbound),
-        at_ms: now_ms(),
+        at_ms,
     })
 }

@@ -6,6 +6,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use clawtalk_core::clock::{Clock, SystemClock};
 use clawtalk_store::{PairingOutcome, PairingPolicy, PairingStore, SqliteStore, Store};
 use dingtalk_sim::{AppPatch, AppSpec, GroupSpec, SimConfig, Simulator, UserSpec};
 use serde_json::json;
@@ -338,20 +339,13 @@ async fn request_code(store: &SqliteStore, sender: &str, nick: &str, now_ms: i64
     }
 }
 
-fn now_ms() -> i64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    i64::try_from(d.as_millis()).unwrap()
-}
-
 #[tokio::test]
 async fn pairing_list_approve_and_reject_while_the_store_is_open_elsewhere() {
     let env = Env::new().await;
     // Held open for the whole test, as a running gateway would hold it.
     let store = SqliteStore::open(env.db()).await.expect("store");
-    let alice = request_code(&store, ALICE, "Alice Zhang", now_ms()).await;
-    let bob = request_code(&store, BOB, "Bob Li", now_ms()).await;
+    let alice = request_code(&store, ALICE, "Alice Zhang", SystemClock.now_ms()).await;
+    let bob = request_code(&store, BOB, "Bob Li", SystemClock.now_ms()).await;
 
     let out = assert_ok(&env.run(&["pairing", "list"]).await);
     let lines: Vec<&str> = out.lines().collect();
@@ -414,7 +408,7 @@ async fn pairing_list_approve_and_reject_while_the_store_is_open_elsewhere() {
 async fn approving_an_expired_code_fails_clearly() {
     let env = Env::new().await;
     let store = SqliteStore::open(env.db()).await.expect("store");
-    let two_hours_ago = now_ms() - 2 * 3_600_000;
+    let two_hours_ago = SystemClock.now_ms() - 2 * 3_600_000;
     let code = request_code(&store, ALICE, "Alice Zhang", two_hours_ago).await;
     store.close().await;
 

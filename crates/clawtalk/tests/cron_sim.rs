@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use clawtalk_config::Config;
+use clawtalk_core::clock::{Clock, SystemClock};
 use clawtalk_gateway::Gateway;
 use clawtalk_store::{CronKind, CronRunStatus, CronStatus, CronTarget, NewCronTask, SqliteStore, Store};
 use dingtalk_sim::{
@@ -116,16 +117,9 @@ impl World {
     }
 }
 
-fn now_ms() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    i64::try_from(since.as_millis()).unwrap()
-}
-
 /// An RFC 3339 time `secs` seconds from now, as a model would write it.
 fn in_secs(secs: i64) -> String {
-    Utc.timestamp_millis_opt(now_ms() + secs * 1000)
+    Utc.timestamp_millis_opt(SystemClock.now_ms() + secs * 1000)
         .unwrap()
         .to_rfc3339()
 }
@@ -288,7 +282,7 @@ async fn after_downtime_two_gateways_run_a_recent_miss_once_and_report_an_old_on
     let w = world().await;
     let path = w.dir.path().join("shared.db");
     let first: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
-    let now = now_ms();
+    let now = SystemClock.now_ms();
     // Due ten minutes ago (within the 30-minute grace): it runs. Due two hours ago: skipped,
     // and the target is told.
     let recent = first
@@ -345,7 +339,7 @@ async fn after_downtime_two_gateways_run_a_recent_miss_once_and_report_an_old_on
 async fn a_stored_every_minute_task_runs_no_more_often_than_the_minimum_interval() {
     let w = world().await;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
-    let now = now_ms();
+    let now = SystemClock.now_ms();
     let task = store
         .cron_create(w.webhook_task("ticker", "* * * * *", now - 60_000), now)
         .await

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use clawtalk_core::clock::{EpochMs, ManualClock};
 use clawtalk_delivery::{
     Body, DeliveryError, DeliveryPath, DeliveryStack, DingTalkOutbound, Outbound, OutboundMessage,
     RateLimitConfig, RateQuota, ReplyContext, RetryPolicy, Target, chunk,
@@ -143,7 +144,7 @@ async fn a_webhook_past_its_expiry_time_is_not_even_tried() {
     let msg = group_reply(&sim, &group, "answer");
     let expires = msg.reply.as_ref().unwrap().expires_at_ms;
     // 30 s before expiry is inside the 60 s safety margin.
-    let out = sender(&sim).with_clock(Arc::new(move || expires - 30_000));
+    let out = sender(&sim).with_clock(Arc::new(ManualClock::at(EpochMs::from_millis(expires - 30_000))));
     assert_eq!(out.planned_path(&msg), DeliveryPath::RobotApi);
     let receipt = out.send(&msg).await.unwrap();
     assert_eq!(receipt.path, DeliveryPath::RobotApi);

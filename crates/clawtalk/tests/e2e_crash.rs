@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clawtalk_config::Config;
+use clawtalk_core::clock::{Clock, SystemClock};
 use clawtalk_core::inbound::{InboundMessage, Transport};
 use clawtalk_core::reply::ReplyPart;
 use clawtalk_store::{
@@ -179,7 +180,7 @@ async fn seed_unfinished_turn(
     reply: &str,
     sent: bool,
 ) {
-    let now = now_ms();
+    let now = SystemClock.now_ms();
     let account = config.account("default").expect("the default account");
     let message = BotMessage::from_value(injected.payload.clone()).expect("a bot payload");
     let inbound = InboundMessage::from_bot_message(
@@ -235,13 +236,6 @@ async fn seed_unfinished_turn(
             .await
             .expect("mark sent");
     }
-}
-
-fn now_ms() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970");
-    i64::try_from(since.as_millis()).expect("fits")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,12 +6,13 @@ mod support;
 
 use std::time::Duration;
 
+use clawtalk_core::clock::{Clock, SystemClock};
 use dingtalk::crypto::{EventCrypto, robot_sign};
 use dingtalk_sim::{HttpPushSpec, InjectEvent};
 use llm_mock::Script;
 use serde_json::json;
 use support::process::{GatewayProcess, run_cli};
-use support::webhook::{listen_addr, now_ms, post_callback, variant};
+use support::webhook::{listen_addr, post_callback, variant};
 use support::world::{ALICE, APP1, BOB, SECRET1};
 use support::{TIMEOUT, World, wait_until};
 
@@ -70,18 +71,18 @@ async fn bot_callbacks_are_verified_and_only_genuine_ones_reach_the_agent() {
 
     let url_default = format!("{url}/default");
     let forged = variant(&injected.payload, "msgForged01", "forged order [f]");
-    let ts = now_ms().to_string();
+    let ts = SystemClock.now_ms().to_string();
     let (status, body) = post_callback(
         &url_default,
         &ts,
-        &robot_sign("not-the-secret", now_ms()),
+        &robot_sign("not-the-secret", SystemClock.now_ms()),
         &forged,
     )
     .await;
     assert_eq!(status, 401, "forged: {body}");
     assert!(body.contains("does not match"), "{body}");
 
-    let stale_ts = now_ms() - 2 * 3_600_000;
+    let stale_ts = SystemClock.now_ms() - 2 * 3_600_000;
     let stale = variant(&injected.payload, "msgStale01", "stale order [s]");
     let (status, body) = post_callback(
         &url_default,
@@ -94,7 +95,7 @@ async fn bot_callbacks_are_verified_and_only_genuine_ones_reach_the_agent() {
     assert!(body.contains("away from this host's clock"), "{body}");
 
     // A genuine pair is accepted once; the same pair with another body is a replay.
-    let fresh = now_ms();
+    let fresh = SystemClock.now_ms();
     let sign = robot_sign(SECRET1, fresh);
     let first = variant(&injected.payload, "msgFresh01", "first signed [r1]");
     let (status, body) = post_callback(&url_default, &fresh.to_string(), &sign, &first).await;
@@ -219,7 +220,11 @@ async fn encrypted_events_reach_the_workflow_agent_once_and_bad_pushes_are_refus
 
     // Tampered ciphertext: the signature no longer matches.
     let crypto = EventCrypto::new(TOKEN, AES_KEY, APP1).unwrap();
-    let sealed = crypto.seal(r#"{"EventType":"check_url"}"#, &now_ms().to_string(), "nonceE2E");
+    let sealed = crypto.seal(
+        r#"{"EventType":"check_url"}"#,
+        &SystemClock.now_ms().to_string(),
+        "nonceE2E",
+    );
     let mut tampered = sealed.encrypt.clone();
     tampered.replace_range(0..1, if tampered.starts_with('A') { "B" } else { "A" });
     let post_push = |sealed: &dingtalk::crypto::EncryptedReply, encrypt: String| {
@@ -238,7 +243,11 @@ async fn encrypted_events_reach_the_workflow_agent_once_and_bad_pushes_are_refus
 
     // A genuine push captured two hours ago and replayed: refused, and nothing is handled.
     let stale_event = r#"{"EventType":"bpms_task_change","processInstanceId":"procInstStale","type":"start","staffId":"bob","title":"replayed trip"}"#;
-    let stale = crypto.seal(stale_event, &(now_ms() - 2 * 3_600_000).to_string(), "nonceOld");
+    let stale = crypto.seal(
+        stale_event,
+        &(SystemClock.now_ms() - 2 * 3_600_000).to_string(),
+        "nonceOld",
+    );
     let response = post_push(&stale, stale.encrypt.clone()).await.unwrap();
     assert_eq!(response.status().as_u16(), 401);
     assert_eq!(response.text().await.unwrap(), "invalid event push");
@@ -341,12 +350,12 @@ async fn a_custom_robots_outgoing_callbacks_are_verified_and_answered_in_its_gro
         "conversationId": world.group, "conversationType": "2", "conversationTitle": "E2E",
         "msgId": "msgOutgoing01", "msgtype": "text", "text": { "content": " check the build" },
         "senderNick": "Alice", "senderStaffId": ALICE, "senderId": "$:LWCP_v1:$alice",
-        "isInAtList": true, "createAt": now_ms(), "robotCode": "normal",
+        "isInAtList": true, "createAt": SystemClock.now_ms(), "robotCode": "normal",
         "sessionWebhook": "http://127.0.0.1:9/robot/sendBySession?session=x",
-        "sessionWebhookExpiredTime": now_ms() + 3_600_000,
+        "sessionWebhookExpiredTime": SystemClock.now_ms() + 3_600_000,
     });
 
-    let forged_at = now_ms();
+    let forged_at = SystemClock.now_ms();
     let (status, body) = post_callback(
         &url,
         &forged_at.to_string(),
@@ -356,11 +365,11 @@ async fn a_custom_robots_outgoing_callbacks_are_verified_and_answered_in_its_gro
     .await;
     assert_eq!(status, 401, "signed with another key: {body}");
 
-    let at = now_ms();
+    let at = SystemClock.now_ms();
     let (status, body) = post_callback(&url, &at.to_string(), &robot_sign(OUTGOING, at), &payload).await;
     assert_eq!(status, 200, "{body}");
     // The same message delivered again (a retry with a fresh signature) is answered once.
-    let again = now_ms() + 1;
+    let again = SystemClock.now_ms() + 1;
     let (status, _) = post_callback(&url, &again.to_string(), &robot_sign(OUTGOING, again), &payload).await;
     assert_eq!(status, 200);
 
@@ -401,7 +410,7 @@ async fn unsigned_malformed_and_oversize_webhooks_are_refused_and_nothing_is_sto
     let (mut gateway, url) = start(&world, &config).await;
     let json = ("Content-Type", "application/json");
     // Every signed request gets its own timestamp: a verified pair is never accepted twice.
-    let mut at = now_ms();
+    let mut at = SystemClock.now_ms();
     let mut signed = || {
         at += 1;
         (at.to_string(), robot_sign(SECRET1, at))
@@ -409,7 +418,7 @@ async fn unsigned_malformed_and_oversize_webhooks_are_refused_and_nothing_is_sto
     let message = json!({
         "conversationId": "cidRefused", "conversationType": "1", "msgId": "msgRefused01",
         "msgtype": "text", "text": { "content": "must not arrive [x]" }, "senderStaffId": ALICE,
-        "senderId": "$:LWCP_v1:$alice", "senderNick": "Alice", "createAt": now_ms(),
+        "senderId": "$:LWCP_v1:$alice", "senderNick": "Alice", "createAt": SystemClock.now_ms(),
         "robotCode": APP1, "chatbotUserId": "$:LWCP_v1:$bot",
     })
     .to_string();

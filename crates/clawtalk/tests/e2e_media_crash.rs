@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clawtalk_config::Config;
+use clawtalk_core::clock::{Clock, SystemClock};
 use clawtalk_core::inbound::{InboundMessage, Transport};
 use clawtalk_core::reply::{MediaPart, ReplyPart};
 use clawtalk_store::{
@@ -176,7 +177,7 @@ async fn seed_uploaded_unsent(
     injected: &Injected,
     part: ReplyPart,
 ) {
-    let now = now_ms();
+    let now = SystemClock.now_ms();
     let account = config.account("default").expect("the default account");
     let message = BotMessage::from_value(injected.payload.clone()).expect("a bot payload");
     let inbound = InboundMessage::from_bot_message(
@@ -226,13 +227,6 @@ async fn seed_uploaded_unsent(
         )
         .await
         .expect("plan");
-}
-
-fn now_ms() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970");
-    i64::try_from(since.as_millis()).expect("fits")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

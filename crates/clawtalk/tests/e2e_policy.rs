@@ -2,16 +2,10 @@
 
 mod support;
 
+use clawtalk_core::clock::{Clock, SystemClock};
 use clawtalk_store::{PairingStore, SqliteStore, Store};
 use support::World;
 use support::world::{ALICE, APP1, BOB};
-
-fn now_ms() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970");
-    i64::try_from(since.as_millis()).expect("fits")
-}
 
 /// The code in "🔐 配对码 / Pairing code: K7QX2M9P".
 fn pairing_code(text: &str) -> String {
@@ -58,7 +52,7 @@ async fn pairing_code_then_approval_then_the_model_answers() {
     let db = world.state_dir().join("clawtalk.db");
     let store = SqliteStore::open(&db).await.expect("open the gateway's store");
     let approved = store
-        .pairing_approve(&code, now_ms())
+        .pairing_approve(&code, SystemClock.now_ms())
         .await
         .expect("approve the code");
     assert_eq!(approved.sender_id, BOB);

@@ -8,6 +8,7 @@ mod support;
 use std::time::Duration;
 
 use clawtalk_config::Config;
+use clawtalk_core::clock::{Clock, SystemClock};
 use clawtalk_core::inbound::{InboundMessage, Transport};
 use clawtalk_store::{InboundRecord, InboxStore, RecordOutcome, SqliteStore, Store};
 use dingtalk::ids::RobotCode;
@@ -115,13 +116,6 @@ async fn on_postgres_a_replica_killed_under_load_is_taken_over_and_every_message
     kill_one_replica_under_load(&world, &store_top, StoreProbe::from(&pool)).await;
 }
 
-fn now_ms() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970");
-    i64::try_from(since.as_millis()).expect("fits")
-}
-
 /// What a replica that died right after acknowledging `a` left behind: the inbox row, stored
 /// `age_ms` ago, never decided.
 async fn seed_undecided(
@@ -136,7 +130,7 @@ async fn seed_undecided(
         .expect("the test config loads")
         .config;
     let account = config.account("default").expect("the default account");
-    let received = now_ms() - age_ms;
+    let received = SystemClock.now_ms() - age_ms;
     let message = BotMessage::from_value(payload).expect("a bot payload");
     let inbound = InboundMessage::from_bot_message(
         &account.id,

@@ -12,12 +12,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use clawtalk_core::clock::{Clock, SystemClock};
 use dingtalk::crypto::robot_sign;
 use llm_mock::Script;
 use serde_json::json;
 use support::pg::TestSchema;
 use support::process::GatewayProcess;
-use support::webhook::{listen_addr, now_ms, post_callback, variant};
+use support::webhook::{listen_addr, post_callback, variant};
 use support::world::{ALICE, APP1, SECRET1};
 use support::{World, wait_until};
 
@@ -76,7 +77,7 @@ async fn settle(world: &World, url: &str, payload: &serde_json::Value, conversat
     world
         .model
         .push(Script::text(format!("Settled {tag}.")).when_last_user_contains(tag));
-    let ts = now_ms();
+    let ts = SystemClock.now_ms();
     let body = variant(payload, &format!("msgSettle{tag}"), &format!("settle {tag}"));
     let (status, text) = post_callback(url, &ts.to_string(), &robot_sign(SECRET1, ts), &body).await;
     assert_eq!(status, 200, "{text}");
@@ -105,7 +106,7 @@ async fn a_used_pair_carries_only_its_own_message_even_after_a_restart() {
 
     // Two messages DingTalk signed in the same millisecond share a pair: the first is taken,
     // the second cannot be told from a forged body under the first's pair, so it is refused.
-    let ts = now_ms();
+    let ts = SystemClock.now_ms();
     let sign = robot_sign(SECRET1, ts);
     let first = variant(&payload, "msgPair01", "first [p1]");
     let (status, body) = post_callback(&url, &ts.to_string(), &sign, &first).await;
@@ -165,7 +166,7 @@ async fn a_pair_used_on_one_replica_is_refused_on_another() {
         .model
         .push(Script::text("Answered [q1].").when_last_user_contains("[q1]"));
 
-    let ts = now_ms();
+    let ts = SystemClock.now_ms();
     let sign = robot_sign(SECRET1, ts);
     let first = variant(&payload, "msgReplica01", "first [q1]");
     let (status, body) = post_callback(&url1, &ts.to_string(), &sign, &first).await;
@@ -227,7 +228,7 @@ async fn a_session_webhook_off_the_dingtalk_host_is_refused_and_the_reply_goes_t
             .push(Script::text(format!("Answered {tag}.")).when_last_user_contains(&tag));
         let mut body = variant(&payload, &format!("msgHook{n}"), &format!("hook {tag}"));
         body["sessionWebhook"] = json!(hook);
-        let ts = now_ms() + i64::try_from(n).unwrap();
+        let ts = SystemClock.now_ms() + i64::try_from(n).unwrap();
         let (status, text) = post_callback(&url, &ts.to_string(), &robot_sign(SECRET1, ts), &body).await;
         assert_eq!(status, 200, "{text}");
         let reply = world

@@ -20,6 +20,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use base64::Engine as _;
+use clawtalk_core::clock::{Clock, SystemClock};
 use dingtalk::crypto::robot_sign;
 use dingtalk_sim::{AppSpec, CustomRobotSpec, HttpPushSpec, InjectEvent};
 use llm_mock::Script;
@@ -151,16 +152,6 @@ async fn cli(home: &Path, args: &[&str]) -> (Output, String) {
     (output, text)
 }
 
-fn now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_appears_in_any_log_or_output_of_a_full_run() {
     let world = World::start_with(WorldOptions {
@@ -262,7 +253,7 @@ async fn no_secret_appears_in_any_log_or_output_of_a_full_run() {
     );
     event.event_id = Some("evLeak0001".into());
     world.sim.inject_event(&event).unwrap();
-    let at = now_ms();
+    let at = SystemClock.now_ms();
     let (status, _) = post_callback(&http_url, &at.to_string(), "Zm9yZ2Vk", &http_dm.payload).await;
     assert_eq!(status, 401);
     let response = client()
@@ -280,11 +271,11 @@ async fn no_secret_appears_in_any_log_or_output_of_a_full_run() {
         "conversationId": world.group, "conversationType": "2", "conversationTitle": "E2E",
         "msgId": "msgLeakOutgoing01", "msgtype": "text", "text": { "content": " robot [o1]" },
         "senderNick": "Alice", "senderStaffId": ALICE, "senderId": "$:LWCP_v1:$alice",
-        "isInAtList": true, "createAt": now_ms(), "robotCode": "normal",
+        "isInAtList": true, "createAt": SystemClock.now_ms(), "robotCode": "normal",
         "sessionWebhook": "http://127.0.0.1:9/robot/sendBySession?session=x",
-        "sessionWebhookExpiredTime": now_ms() + 3_600_000,
+        "sessionWebhookExpiredTime": SystemClock.now_ms() + 3_600_000,
     });
-    let at = now_ms();
+    let at = SystemClock.now_ms();
     let (status, body) = post_callback(
         &robot_url,
         &at.to_string(),

@@ -14,6 +14,7 @@ use super::tool::{Tool, ToolContext};
 use crate::cron::Schedule;
 use crate::cron::request::{Requester, TaskRequest, check, next_run_text, webhook_target};
 use clawtalk_config::Config;
+use clawtalk_core::clock::Clock;
 use clawtalk_delivery::Target;
 use clawtalk_llm::ToolSpec;
 use clawtalk_store::{CronStatus, CronStore, CronTarget, CronTask};
@@ -27,13 +28,25 @@ pub struct CronTools {
     config: Arc<Config>,
     store: Arc<dyn CronStore>,
     wake: Arc<Notify>,
+    clock: Arc<dyn Clock>,
 }
 
 impl CronTools {
-    /// Tools on `store`; `wake` tells the gateway's scheduler a task was added.
+    /// Tools on `store`; `wake` tells the gateway's scheduler a task was added; times are
+    /// read from `clock`.
     #[must_use]
-    pub fn new(config: Arc<Config>, store: Arc<dyn CronStore>, wake: Arc<Notify>) -> Self {
-        Self { config, store, wake }
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<dyn CronStore>,
+        wake: Arc<Notify>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            config,
+            store,
+            wake,
+            clock,
+        }
     }
 
     /// The three tools.
@@ -179,7 +192,7 @@ impl Tool for Create {
             origin: origin_of(context),
             min_interval,
         };
-        let now = clawtalk_core::clock::now_ms();
+        let now = self.0.clock.now_ms();
         let checked = check(&request, target, &who, now)?;
         if tools.visible(context).await?.len() >= MAX_ACTIVE_TASKS {
             return Err(format!(
@@ -295,7 +308,7 @@ impl Tool for Cancel {
             return Err(format!("task #{} is already {}", task.id, task.status));
         }
         match store
-            .cron_cancel(task.id, clawtalk_core::clock::now_ms())
+            .cron_cancel(task.id, self.0.clock.now_ms())
             .await
             .map_err(unavailable)?
         {
@@ -331,6 +344,7 @@ mod tests {
             cfg,
             Arc::clone(&store) as Arc<dyn CronStore>,
             Arc::new(Notify::new()),
+            Arc::new(clawtalk_core::clock::SystemClock),
         );
         (cron.tools(), store)
     }

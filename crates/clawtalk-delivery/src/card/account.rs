@@ -1,8 +1,8 @@
 //! Per-account card machinery: the API client, the shared budget, the degrade switch, and
 //! the three calls every card makes, each retried through `QpsLimit` the same way.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dingtalk::api::OpenApiClient;
@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use super::budget::{CardApi, CardBudget};
 use clawtalk_config::CardSettings;
+use clawtalk_core::clock::{Clock, SystemClock};
 
 /// Where a card goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +82,7 @@ pub struct CardAccount {
     degraded_until: Mutex<Option<Instant>>,
     calls: AtomicU64,
     first_text: Mutex<Vec<Duration>>,
+    clock: Arc<dyn Clock>,
 }
 
 /// Figures of one account's cards.
@@ -119,19 +121,30 @@ impl CardAccount {
             degraded_until: Mutex::new(None),
             calls: AtomicU64::new(0),
             first_text: Mutex::new(Vec::new()),
+            clock: Arc::new(SystemClock),
         }
     }
 
-    /// Makes the card budget also count in `store`'s shared budget (other replicas on the same
-    /// app take from it too); `None` keeps it in this process.
+    /// Makes the card budget also count in a budget shared with other replicas on the same
+    /// app; `None` keeps it in this process.
     #[must_use]
-    pub fn with_shared_budget(
-        mut self,
-        store: Option<std::sync::Arc<dyn clawtalk_store::RateBudgetStore>>,
-    ) -> Self {
+    pub fn with_shared_budget(mut self, budget: Option<crate::rate_limit::SharedBudget>) -> Self {
         let app = self.robot_code.as_str().to_owned();
-        self.budget = self.budget.with_shared(&app, store);
+        self.budget = self.budget.with_shared(&app, budget);
         self
+    }
+
+    /// Reads "now" for the card records from `clock`.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock card records are stamped with.
+    #[must_use]
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     /// Card API calls made since start (every attempt counts: DingTalk bills them).

@@ -5,8 +5,8 @@
 //! concurrent answers. Intermediate updates only *try* for a permit and are skipped (the next
 //! one carries the same full text); creating and finalizing a card *wait* for one.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use governor::{DefaultKeyedRateLimiter, RateLimiter};
@@ -14,8 +14,7 @@ use rand::Rng;
 use tokio::time::Instant;
 
 use crate::RateQuota;
-use crate::rate_limit::{take_shared, try_take_shared};
-use clawtalk_store::RateBudgetStore;
+use crate::rate_limit::SharedBudget;
 
 /// The card APIs, each with its own DingTalk quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -34,7 +33,7 @@ pub struct CardBudget {
     quota: RateQuota,
     /// The budget the other gateways on the same store take from (name prefix, store), so
     /// that replicas on one app together stay within its card quota.
-    shared: Option<(String, Arc<dyn RateBudgetStore>)>,
+    shared: Option<(String, SharedBudget)>,
     paused_until: Mutex<Option<Instant>>,
     qps_hits: AtomicU64,
 }
@@ -68,8 +67,8 @@ impl CardBudget {
     /// Also takes every call from `store`'s budget for the app `app` (see
     /// [`clawtalk_store::Store::shared_rate_budget`]).
     #[must_use]
-    pub fn with_shared(mut self, app: &str, store: Option<Arc<dyn RateBudgetStore>>) -> Self {
-        self.shared = store.map(|store| (format!("card:{app}"), store));
+    pub fn with_shared(mut self, app: &str, budget: Option<SharedBudget>) -> Self {
+        self.shared = budget.map(|budget| (format!("card:{app}"), budget));
         self
     }
 
@@ -91,9 +90,7 @@ impl CardBudget {
             return false;
         }
         match &self.shared {
-            Some((prefix, store)) => {
-                try_take_shared(store.as_ref(), &Self::shared_key(prefix, api), self.quota).await
-            }
+            Some((prefix, budget)) => budget.try_take(&Self::shared_key(prefix, api), self.quota).await,
             None => true,
         }
     }
@@ -104,8 +101,10 @@ impl CardBudget {
             tokio::time::sleep(left).await;
         }
         self.limiter.until_key_ready(&api).await;
-        if let Some((prefix, store)) = &self.shared {
-            take_shared(store.as_ref(), &Self::shared_key(prefix, api), "card", self.quota).await;
+        if let Some((prefix, budget)) = &self.shared {
+            budget
+                .take(&Self::shared_key(prefix, api), "card", self.quota)
+                .await;
         }
     }
 
@@ -132,6 +131,8 @@ impl CardBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clawtalk_store::RateBudgetStore;
+    use std::sync::Arc;
 
     #[tokio::test]
     async fn try_acquire_stops_at_the_per_second_budget() {
@@ -145,13 +146,17 @@ mod tests {
         assert!(budget.try_acquire(CardApi::Create).await);
     }
 
+    fn shared(store: &Arc<dyn RateBudgetStore>) -> SharedBudget {
+        SharedBudget::new(Arc::clone(store), Arc::new(clawtalk_core::clock::SystemClock))
+    }
+
     #[tokio::test]
     async fn replicas_sharing_a_store_share_the_card_quota() {
         let store: Arc<dyn RateBudgetStore> =
             Arc::new(clawtalk_store::SqliteStore::in_memory().await.unwrap());
         let replicas = [
-            CardBudget::new(10).with_shared("dingapp", Some(Arc::clone(&store))),
-            CardBudget::new(10).with_shared("dingapp", Some(Arc::clone(&store))),
+            CardBudget::new(10).with_shared("dingapp", Some(shared(&store))),
+            CardBudget::new(10).with_shared("dingapp", Some(shared(&store))),
         ];
         // Within 0.9 s each alone would grant about 8 (its burst, then one per 1/7 s): 16
         // together. Shared, the app's budget is 9 per 1.1 s.
@@ -167,7 +172,7 @@ mod tests {
             (5..=9).contains(&granted),
             "together within the app's 9: {granted}"
         );
-        let other = CardBudget::new(10).with_shared("otherapp", Some(store));
+        let other = CardBudget::new(10).with_shared("otherapp", Some(shared(&store)));
         assert!(
             other.try_acquire(CardApi::Stream).await,
             "another app has its own quota"

@@ -10,7 +10,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{Ack, Admission, Admitted, admit};
-use crate::{Shared, now_ms};
+use crate::Shared;
 use clawtalk_config::{DingTalkAccount, WorkflowNotify, WorkflowRule};
 use clawtalk_core::inbound::{ChatKind, GatewayOrigin, InboundMessage, Transport, WorkflowTurn};
 
@@ -60,7 +60,7 @@ fn turn_of(
         tracing::info!(account = %account.id, event_type = approval.event_type, process_code = approval.field("processCode"), "no workflow rule matches this approval event; acknowledged");
         return None;
     };
-    let inbound = inbound_for(account, event, &approval, rule, transport);
+    let inbound = inbound_for(account, event, &approval, rule, transport, shared.clock.now_ms());
     if inbound.is_none() {
         tracing::warn!(account = %account.id, event_type = approval.event_type, notify = ?rule.notify, "approval event names no staffId to notify; acknowledged and skipped");
     }
@@ -195,6 +195,7 @@ fn inbound_for(
     approval: &Approval<'_>,
     rule: &WorkflowRule,
     transport: Transport,
+    now_ms: i64,
 ) -> Option<InboundMessage> {
     let (chat, conversation_id, staff_id) = match &rule.notify {
         WorkflowNotify::Approver | WorkflowNotify::Originator => (
@@ -218,7 +219,7 @@ fn inbound_for(
             chat,
             staff_id,
             text: approval.summary(&rule.notify),
-            created_at_ms: event.envelope.born_time.unwrap_or_else(now_ms),
+            created_at_ms: event.envelope.born_time.unwrap_or(now_ms),
             msgtype: approval.event_type.to_owned(),
         })
     })
@@ -289,7 +290,7 @@ mod tests {
         let rule = rule_for(&config, &event).expect("a rule matches");
         assert_eq!(rule.agent_id, "approvals");
         let approval = Approval::of(&event).unwrap();
-        let inbound = inbound_for(account, &event, &approval, rule, Transport::HttpPush).unwrap();
+        let inbound = inbound_for(account, &event, &approval, rule, Transport::HttpPush, 0).unwrap();
         assert_eq!(inbound.msg_id.as_str(), "event:ev-1");
         assert_eq!(inbound.chat, ChatKind::Direct);
         assert_eq!(inbound.sender.staff_id, Some(StaffId::new("0298765432109876")));
@@ -321,7 +322,8 @@ mod tests {
         let rule = rule_for(&config, &event).expect("finish rule");
         assert_eq!(rule.notify, WorkflowNotify::Originator);
         let approval = Approval::of(&event).unwrap();
-        let inbound = inbound_for(&config.accounts[0], &event, &approval, rule, Transport::Stream).unwrap();
+        let inbound =
+            inbound_for(&config.accounts[0], &event, &approval, rule, Transport::Stream, 0).unwrap();
         assert_eq!(inbound.msg_id.as_str(), "event:c7c7120f2c0741988a1bebdba0318c8a");
         assert_eq!(inbound.sender.staff_id, Some(StaffId::new("0312454236781234")));
         assert!(

@@ -13,7 +13,7 @@ use dingtalk::model::CardCallback;
 use sha2::{Digest, Sha256};
 
 use super::{Ack, Admission, Admitted, Destination, admit};
-use crate::{Shared, decode_inbound, now_ms};
+use crate::{Shared, decode_inbound};
 use clawtalk_config::DingTalkAccount;
 use clawtalk_core::ids::SessionKey;
 use clawtalk_core::inbound::{InboundMessage, Sender, Transport};
@@ -73,7 +73,7 @@ async fn admission(
         tracing::warn!(account = %account.id, out_track_id, "the card's conversation is no longer known; callback acknowledged and ignored");
         return Ok(None);
     };
-    let inbound = pressed(&original, callback, now_ms());
+    let inbound = pressed(&original, callback, shared.clock.now_ms());
     // The press belongs to the session whose answer the card carries; the turn falls back
     // to the bindings' agent when that session's agent is gone.
     Ok(Some(match SessionKey::parse(&card.session_key) {

@@ -15,7 +15,7 @@ use rand::distr::Alphanumeric;
 use tokio::sync::oneshot;
 
 use super::{Ack, approval_event, refuse};
-use crate::{Shared, now_ms};
+use crate::Shared;
 use clawtalk_config::DingTalkAccount;
 use clawtalk_core::inbound::Transport;
 
@@ -37,7 +37,7 @@ pub(crate) async fn handle(
             ),
         );
     };
-    let plaintext = match open(crypto, query, body, now_ms()) {
+    let plaintext = match open(crypto, query, body, shared.clock.now_ms()) {
         Ok(text) => text,
         Err(refusal) => {
             tracing::warn!(account = %account.id, reason = %refusal.logged, "event push rejected");
@@ -49,22 +49,23 @@ pub(crate) async fn handle(
         Err(error) => {
             // Authentic but unreadable: refusing would only make DingTalk resend it forever.
             tracing::error!(account = %account.id, %error, "unreadable event push acknowledged and skipped");
-            return success(crypto);
+            return success(crypto, shared.clock.now_ms());
         }
     };
     if event.event == Event::CheckUrl {
         tracing::info!(account = %account.id, "event subscription URL check answered");
-        return success(crypto);
+        return success(crypto, shared.clock.now_ms());
     }
     // Answered once stored; deciding goes on after the answer.
     let (stored, acknowledged) = oneshot::channel();
+    let clock = Arc::clone(&shared.clock);
     let (shared, account) = (Arc::clone(shared), Arc::clone(account));
     tokio::spawn(async move {
         let ack = Ack::Reply(stored);
         approval_event::receive(&shared, &account, event, Transport::HttpPush, ack).await;
     });
     match acknowledged.await {
-        Ok(admitted) if admitted.acknowledged() => success(crypto),
+        Ok(admitted) if admitted.acknowledged() => success(crypto, clock.now_ms()),
         _ => refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "the event could not be stored; deliver it again".into(),
@@ -153,13 +154,13 @@ fn check_age(timestamp: &str, now_ms: i64) -> Result<(), String> {
 }
 
 /// The mandatory encrypted `success`, signed with our time and a fresh nonce.
-fn success(crypto: &EventCrypto) -> Response {
+fn success(crypto: &EventCrypto, now_ms: i64) -> Response {
     let nonce: String = rand::rng()
         .sample_iter(Alphanumeric)
         .take(16)
         .map(char::from)
         .collect();
-    let reply = crypto.success_reply(&now_ms().to_string(), &nonce);
+    let reply = crypto.success_reply(&now_ms.to_string(), &nonce);
     (StatusCode::OK, Json(reply)).into_response()
 }
 

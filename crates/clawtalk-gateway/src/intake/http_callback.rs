@@ -11,7 +11,7 @@ use dingtalk::model::BotMessage;
 use tokio::sync::oneshot;
 
 use super::{Ack, Admission, callback_replay as replay, enqueue, refuse};
-use crate::{Shared, now_ms};
+use crate::Shared;
 use clawtalk_config::DingTalkAccount;
 use clawtalk_core::inbound::{InboundMessage, Transport};
 use clawtalk_store::SignUse;
@@ -45,7 +45,7 @@ pub(crate) async fn receive(
             "missing timestamp/sign headers: a bot callback must be signed with the app secret".into(),
         );
     };
-    let now = now_ms();
+    let now = shared.clock.now_ms();
     if let Err(error) = verify_timestamped_sign(key, timestamp, sign, now) {
         tracing::warn!(account = %account.id, reason = %error, "bot callback rejected");
         return refuse(StatusCode::UNAUTHORIZED, error.to_string());

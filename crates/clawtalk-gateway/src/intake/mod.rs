@@ -39,7 +39,7 @@ use axum::response::{IntoResponse, Response};
 use dingtalk::stream::Acker;
 use tokio::sync::oneshot;
 
-use crate::{Shared, decide, now_ms};
+use crate::{Shared, decide};
 use clawtalk_config::DingTalkAccount;
 use clawtalk_config::routing;
 use clawtalk_core::ids::{AccountId, SessionKey, SessionScope};
@@ -186,7 +186,7 @@ async fn persist(
         conversation_id: inbound.conversation_id.clone(),
         sender_staff_id: inbound.sender.staff_id.clone(),
         session_key: route.to_string(),
-        received_at_ms: now_ms(),
+        received_at_ms: shared.clock.now_ms(),
         raw_payload_json: match serde_json::to_string(inbound) {
             Ok(json) => json,
             Err(error) => {

@@ -19,8 +19,9 @@ use super::{
     Ack, Admission, Admitted, admit, approval_event, card_callback, event_push, http_callback,
     outgoing_robot, webchat,
 };
-use crate::{Shared, now_ms};
+use crate::Shared;
 use clawtalk_config::{ConnectionMode, DingTalkAccount};
+use clawtalk_core::clock::{Clock, SystemClock};
 use clawtalk_core::inbound::{InboundMessage, Transport};
 use clawtalk_store::{InboundId, InboundStatus, NewCard, SqliteStore, Store, StoredInbound};
 
@@ -65,8 +66,13 @@ impl Harness {
         let state = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> =
             Arc::new(SqliteStore::open(state.path().join("clawtalk.db")).await.unwrap());
-        let (shared, receivers) =
-            Shared::new(Arc::new(config(endpoints, state.path())), store, "test").unwrap();
+        let (shared, receivers) = Shared::new(
+            Arc::new(config(endpoints, state.path())),
+            store,
+            "test",
+            Arc::new(clawtalk_core::clock::SystemClock),
+        )
+        .unwrap();
         for (account, lanes) in receivers.lanes {
             tokio::spawn(super::lanes::run(Arc::clone(&shared), account, lanes));
         }
@@ -107,7 +113,7 @@ impl Harness {
     /// A bot callback to `account` signed with `key`, as the webhook hands it to its source.
     async fn callback(&self, account: &str, key: &str, message: &Value) -> Response {
         let account = self.account(account);
-        let timestamp = now_ms();
+        let timestamp = SystemClock.now_ms();
         let mut headers = HeaderMap::new();
         headers.insert("timestamp", HeaderValue::from(timestamp));
         headers.insert("sign", robot_sign(key, timestamp).parse().unwrap());
@@ -124,7 +130,11 @@ impl Harness {
     async fn push(&self, event_id: &str) -> Response {
         let account = Arc::new(self.account("hooks"));
         let crypto = EventCrypto::new(TOKEN, AES_KEY, "dinghooks").unwrap();
-        let sealed = crypto.seal(&approval_event(event_id), &now_ms().to_string(), "nonce1");
+        let sealed = crypto.seal(
+            &approval_event(event_id),
+            &SystemClock.now_ms().to_string(),
+            "nonce1",
+        );
         let query = format!(
             "msg_signature={}&timestamp={}&nonce={}",
             sealed.msg_signature, sealed.timestamp, sealed.nonce
@@ -157,7 +167,7 @@ fn bot_message(msg_id: &str) -> Value {
     json!({
         "conversationId": "cidDm==", "conversationType": "1", "msgId": msg_id, "msgtype": "text",
         "text": { "content": "hello" }, "senderNick": "Alice", "senderStaffId": "alice",
-        "senderId": "$:LWCP_v1:$alice", "createAt": now_ms(), "robotCode": "dinghooks",
+        "senderId": "$:LWCP_v1:$alice", "createAt": SystemClock.now_ms(), "robotCode": "dinghooks",
     })
 }
 
@@ -166,7 +176,7 @@ pub(super) async fn stored_msg(harness: &Harness, msg_id: &str) -> Option<Stored
     let rows = harness
         .shared
         .store
-        .recover_unfinished(&clawtalk_store::WorkerId::new("probe"), now_ms())
+        .recover_unfinished(&clawtalk_store::WorkerId::new("probe"), SystemClock.now_ms())
         .await
         .unwrap();
     rows.into_iter().find(|row| row.record.msg_id.as_str() == msg_id)
@@ -337,7 +347,7 @@ async fn card_presses_are_acknowledged_with_their_inbox_row_in_the_card_session(
                 session_key: session.into(),
                 conversation_id: String::new(),
             },
-            now_ms(),
+            SystemClock.now_ms(),
         )
         .await
         .unwrap();

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use dingtalk::ids::{ConversationId, MsgId, RobotCode};
 
 use super::{Ack, Admission, Admitted, admit};
-use crate::{Shared, now_ms};
+use crate::Shared;
 use clawtalk_config::{Config, DingTalkAccount};
 use clawtalk_core::ids::{AccountId, AgentId, SessionKey, SessionScope};
 use clawtalk_core::inbound::{ChatKind, GatewayOrigin, InboundMessage, Transport, WebChatTurn};
@@ -63,7 +63,7 @@ pub(crate) fn session_key(config: &Config, agent: &str) -> Option<SessionKey> {
 pub(crate) async fn send(shared: &Arc<Shared>, agent: &str, text: &str) -> anyhow::Result<InboundId> {
     let account = account(&shared.config)
         .context("WebChat needs an enabled DingTalk account to store its conversation under")?;
-    let inbound = message(account, agent, text, now_ms());
+    let inbound = message(account, agent, text, shared.clock.now_ms());
     match admit(shared, account, Admission::routed(account, inbound), Ack::Caller).await {
         Admitted::New(id) => Ok(id),
         Admitted::Duplicate | Admitted::Ignored => anyhow::bail!("the message was already sent"),

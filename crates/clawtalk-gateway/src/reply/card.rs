@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 
 use super::plan::title_of;
-use crate::{Shared, now_ms};
+use crate::Shared;
 use clawtalk_config::MessageType;
 use clawtalk_core::inbound::InboundMessage;
 use clawtalk_core::reply::{CardPart, ReplyPart};
@@ -122,7 +122,7 @@ pub(crate) async fn send_part(
                 out_track_id: part.out_track_id.clone(),
                 ..record(inbound, id, "")
             };
-            let _ = shared.store.card_open(record, now_ms()).await;
+            let _ = shared.store.card_open(record, shared.clock.now_ms()).await;
             cards.create(&part.out_track_id, &space, WAITING, calls).await?;
             shown = true;
             cards
@@ -140,7 +140,7 @@ pub(crate) async fn send_part(
             };
             let _ = shared
                 .store
-                .card_close(&part.out_track_id, status, &part.text, now_ms())
+                .card_close(&part.out_track_id, status, &part.text, shared.clock.now_ms())
                 .await;
             Ok(())
         }
@@ -157,7 +157,12 @@ pub(crate) async fn send_part(
             }
             let _ = shared
                 .store
-                .card_close(&part.out_track_id, CardStatus::Failed, &part.text, now_ms())
+                .card_close(
+                    &part.out_track_id,
+                    CardStatus::Failed,
+                    &part.text,
+                    shared.clock.now_ms(),
+                )
                 .await;
             send_as_markdown(shared, inbound, part).await
         }
@@ -181,7 +186,12 @@ pub(crate) async fn close_stopped(
             Ok(()) => {
                 let _ = shared
                     .store
-                    .card_close(&part.out_track_id, CardStatus::Failed, &part.text, now_ms())
+                    .card_close(
+                        &part.out_track_id,
+                        CardStatus::Failed,
+                        &part.text,
+                        shared.clock.now_ms(),
+                    )
                     .await;
             }
             Err(error) => {
@@ -225,7 +235,12 @@ pub(crate) async fn close_interrupted(shared: &Arc<Shared>) {
                     // Finalized before the crash; only the bookkeeping was missing.
                     let _ = shared
                         .store
-                        .card_close(&card.out_track_id, CardStatus::Finished, &card.content, now_ms())
+                        .card_close(
+                            &card.out_track_id,
+                            CardStatus::Finished,
+                            &card.content,
+                            shared.clock.now_ms(),
+                        )
                         .await;
                     continue;
                 }
@@ -242,7 +257,12 @@ pub(crate) async fn close_interrupted(shared: &Arc<Shared>) {
                 tracing::info!(out_track_id = %card.out_track_id, "closed an AI card left open by a crash");
                 let _ = shared
                     .store
-                    .card_close(&card.out_track_id, CardStatus::Interrupted, &content, now_ms())
+                    .card_close(
+                        &card.out_track_id,
+                        CardStatus::Interrupted,
+                        &content,
+                        shared.clock.now_ms(),
+                    )
                     .await;
             }
             Err(error) => {

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 
 use super::plan::{next_interim, planned_before};
 use super::send::{Stage, send_message, sha256_hex};
-use crate::{Shared, now_ms};
+use crate::Shared;
 use clawtalk_agent::media::send::{MediaSender, Outgoing, OutgoingKind};
 use clawtalk_core::inbound::InboundMessage;
 use clawtalk_core::reply::{MediaPart, ReplyPart};
@@ -118,7 +118,7 @@ impl TurnOutbox {
         };
         let planned = shared
             .store
-            .plan_reply(self.id, new, &shared.me, shared.lease_ms(), now_ms())
+            .plan_reply(self.id, new, &shared.me, shared.lease_ms(), shared.clock.now_ms())
             .await?;
         let part = planned
             .into_iter()
@@ -132,7 +132,7 @@ impl TurnOutbox {
         let mine = part
             .lease
             .as_ref()
-            .is_some_and(|l| l.is_held_by(&shared.me, now_ms()));
+            .is_some_and(|l| l.is_held_by(&shared.me, shared.clock.now_ms()));
         Ok((part.status == ReplyStatus::Planned && mine).then_some(part))
     }
 
@@ -141,7 +141,7 @@ impl TurnOutbox {
         if let Err(e) = self
             .shared
             .store
-            .mark_reply_failed(part.id, &format!("{error:#}"), true, now_ms())
+            .mark_reply_failed(part.id, &format!("{error:#}"), true, self.shared.clock.now_ms())
             .await
         {
             tracing::warn!(part = part.id, error = %e, "cannot record a failed send");

@@ -18,7 +18,7 @@ pub(crate) use plan::answer_planned;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 
-use crate::{Shared, now_ms};
+use crate::Shared;
 use clawtalk_config::{MessageType, ResponseFormat};
 use clawtalk_core::inbound::InboundMessage;
 use clawtalk_core::reply::CardPart;
@@ -115,6 +115,6 @@ async fn plan_parts(
 ) -> anyhow::Result<Vec<OutboxPart>> {
     Ok(shared
         .store
-        .plan_reply(id, parts, &shared.me, shared.lease_ms(), now_ms())
+        .plan_reply(id, parts, &shared.me, shared.lease_ms(), shared.clock.now_ms())
         .await?)
 }

@@ -10,7 +10,7 @@ use anyhow::{Context, anyhow};
 use sha2::{Digest, Sha256};
 
 use super::card;
-use crate::{Shared, now_ms};
+use crate::Shared;
 use clawtalk_agent::media::send::{OutgoingKind, check_file};
 use clawtalk_core::inbound::InboundMessage;
 use clawtalk_core::reply::{MediaPart, ReplyPart};
@@ -57,7 +57,7 @@ pub(crate) async fn send_planned(
     resumed: bool,
     card_calls: &AtomicU32,
 ) -> anyhow::Result<()> {
-    let now = now_ms();
+    let now = shared.clock.now_ms();
     for part in parts {
         let mine = part.lease.as_ref().is_some_and(|l| l.is_held_by(&shared.me, now));
         if part.status != ReplyStatus::Planned || !mine {
@@ -69,7 +69,10 @@ pub(crate) async fn send_planned(
                 process_query_key: None,
                 response_json: None,
             };
-            shared.store.mark_reply_sent(part.id, receipt, now_ms()).await?;
+            shared
+                .store
+                .mark_reply_sent(part.id, receipt, shared.clock.now_ms())
+                .await?;
             shared.metrics.messages_out.inc(&inbound.account_id);
             continue;
         }
@@ -80,7 +83,7 @@ pub(crate) async fn send_planned(
                     part.id,
                     &format!("{:#}", failure.error),
                     failure.permanent,
-                    now_ms(),
+                    shared.clock.now_ms(),
                 )
                 .await?;
             return Err(failure.error.context(format!("sending reply part {}", part.part)));
@@ -110,7 +113,7 @@ pub(crate) async fn send_message(
             // Stored before the send: a crash from here on sends this upload, never a second.
             shared
                 .store
-                .record_reply_step(part.id, &uploaded, now_ms())
+                .record_reply_step(part.id, &uploaded, shared.clock.now_ms())
                 .await
                 .map_err(|e| PartFailure::upload(e.into(), false))?;
             uploaded
@@ -135,7 +138,7 @@ pub(crate) async fn send_message(
     };
     shared
         .store
-        .mark_reply_sent(part.id, receipt, now_ms())
+        .mark_reply_sent(part.id, receipt, shared.clock.now_ms())
         .await
         .map_err(|e| failed_send(e.into()))?;
     if !body.is_interim() {

@@ -133,8 +133,6 @@ pub fn group_policy_name(policy: GroupPolicy) -> &'static str {
     }
 }
 
-pub use clawtalk_core::clock::now_ms;
-
 /// Left-aligned columns, two spaces apart, widths from the widest cell (by characters).
 #[must_use]
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {

@@ -8,10 +8,11 @@ use std::io::Write;
 use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
 
-use super::common::{ConfigArg, now_ms, open_store, pick_account, table};
+use super::common::{ConfigArg, open_store, pick_account, table};
 use clawtalk_agent::cron::Schedule;
 use clawtalk_agent::cron::request::{Requester, TaskRequest, check, next_run_text, webhook_target};
 use clawtalk_config::Config;
+use clawtalk_core::clock::{Clock, SystemClock};
 use clawtalk_store::{CronStore, CronTarget, CronTask, CronTaskId};
 
 /// `clawtalk cron …`.
@@ -185,7 +186,7 @@ async fn add(store: &dyn CronStore, config: &Config, args: &AddArgs) -> anyhow::
         origin: None,
         min_interval: agent.limits.cron_min_interval,
     };
-    let now = now_ms();
+    let now = SystemClock.now_ms();
     let checked = check(&request, target, &who, now).map_err(|e| anyhow!(e))?;
     let task = store.cron_create(checked.task, now).await?;
     println!(
@@ -200,7 +201,7 @@ async fn add(store: &dyn CronStore, config: &Config, args: &AddArgs) -> anyhow::
 }
 
 async fn rm(store: &dyn CronStore, id: CronTaskId) -> anyhow::Result<()> {
-    match store.cron_cancel(id, now_ms()).await? {
+    match store.cron_cancel(id, SystemClock.now_ms()).await? {
         Some(task) => {
             println!("cancelled scheduled task #{} \"{}\"", task.id, task.spec.name);
             Ok(())
@@ -210,7 +211,7 @@ async fn rm(store: &dyn CronStore, id: CronTaskId) -> anyhow::Result<()> {
 }
 
 async fn run_now(store: &dyn CronStore, id: CronTaskId) -> anyhow::Result<()> {
-    match store.cron_run_now(id, now_ms()).await? {
+    match store.cron_run_now(id, SystemClock.now_ms()).await? {
         Some(task) => {
             println!(
                 "run requested for scheduled task #{} \"{}\"; a running gateway starts it within a few seconds",

@@ -2,12 +2,14 @@
 //! same delivery stack the gateway uses (robot OpenAPI, retries, rate limits, chunking).
 
 use std::io::Read;
+use std::sync::Arc;
 
 use anyhow::{anyhow, bail};
 use clap::{Args, Subcommand};
 use dingtalk::ids::{ConversationId, StaffId};
 
-use super::common::{ConfigArg, now_ms, open_store, pick_account};
+use super::common::{ConfigArg, open_store, pick_account};
+use clawtalk_core::clock::{Clock, SystemClock};
 use clawtalk_delivery::chunk::{self, ChunkOptions};
 use clawtalk_delivery::{Body, MAX_MENTIONS, Mentions, Outbound, OutboundMessage, Target};
 use clawtalk_store::StoreBackend;
@@ -111,9 +113,13 @@ async fn send(args: SendArgs) -> anyhow::Result<()> {
         StoreBackend::Sqlite(_) => None,
     };
     // No trace layer: its log lines would mix with this command's own output on stderr.
-    let outbound =
-        clawtalk_gateway::account_stack(account, api, store.as_ref().and_then(|s| s.shared_rate_budget()))
-            .build();
+    let outbound = clawtalk_gateway::account_stack(
+        account,
+        api,
+        store.as_ref().and_then(|s| s.shared_rate_budget()),
+        &(Arc::new(SystemClock) as Arc<dyn Clock>),
+    )
+    .build();
     let result = send_parts(&*outbound, &account.id, &target, text, &args, &mentions).await;
     if let Some(store) = store {
         store.close().await;
@@ -144,7 +150,7 @@ async fn send_parts(
         },
     );
     let title = args.title.clone().unwrap_or_else(|| default_title(&text));
-    let batch = now_ms();
+    let batch = SystemClock.now_ms();
     let n = parts.len();
     for (i, part) in parts.into_iter().enumerate() {
         let body = if args.markdown {

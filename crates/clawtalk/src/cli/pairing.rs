@@ -8,8 +8,9 @@ use std::io::Write;
 
 use clap::{Args, Subcommand};
 
-use super::common::{ConfigArg, now_ms, open_store, table};
+use super::common::{ConfigArg, open_store, table};
 use crate::operator_text::{decision_error, human_duration};
+use clawtalk_core::clock::{Clock, SystemClock};
 use clawtalk_store::{PairingFilter, PairingRequest, PairingStatus, PairingStore};
 
 /// `clawtalk pairing …`.
@@ -64,7 +65,7 @@ pub async fn run(command: PairingCommand) -> anyhow::Result<()> {
 }
 
 async fn list(store: &dyn PairingStore, args: &ListArgs) -> anyhow::Result<()> {
-    let now = now_ms();
+    let now = SystemClock.now_ms();
     let filter = if args.all {
         PairingFilter::All
     } else {
@@ -117,9 +118,9 @@ async fn list(store: &dyn PairingStore, args: &ListArgs) -> anyhow::Result<()> {
 
 async fn approve(store: &dyn PairingStore, code: &str) -> anyhow::Result<()> {
     let sender = store
-        .pairing_approve(code, now_ms())
+        .pairing_approve(code, SystemClock.now_ms())
         .await
-        .map_err(|e| decision_error(e, "approve"))?;
+        .map_err(|e| decision_error(e, "approve", SystemClock.now_ms()))?;
     let nick = if sender.nick.is_empty() {
         String::new()
     } else {
@@ -134,9 +135,9 @@ async fn approve(store: &dyn PairingStore, code: &str) -> anyhow::Result<()> {
 
 async fn reject(store: &dyn PairingStore, code: &str) -> anyhow::Result<()> {
     let request = store
-        .pairing_reject(code, now_ms())
+        .pairing_reject(code, SystemClock.now_ms())
         .await
-        .map_err(|e| decision_error(e, "reject"))?;
+        .map_err(|e| decision_error(e, "reject", SystemClock.now_ms()))?;
     println!(
         "rejected pairing code {} of {} ({}) for account {}",
         request.code, request.nick, request.sender_id, request.account_id

@@ -41,17 +41,6 @@ pub async fn post_callback(
     (status, response.text().await.unwrap_or_default())
 }
 
-/// Now in epoch milliseconds, as a callback's `timestamp` header carries it.
-pub fn now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
-}
-
 /// A copy of a delivered bot payload with a new msgId and text.
 pub fn variant(payload: &serde_json::Value, msg_id: &str, text: &str) -> serde_json::Value {
     let mut p = payload.clone();

@@ -10,7 +10,6 @@ use super::error_page;
 use crate::web::St;
 use crate::web::layout::{ago, page, utc};
 use crate::web::sessions::WebSession;
-use clawtalk_core::clock::now_ms;
 use clawtalk_core::mask::{mask_arguments, mask_text};
 use clawtalk_llm::ChatMessage;
 use clawtalk_store::{Role, TranscriptEntry};
@@ -31,7 +30,7 @@ pub(crate) async fn list(State(web): St, Extension(session): Extension<WebSessio
             );
         }
     };
-    let now = now_ms();
+    let now = web.gateway.now_ms();
     let body = html! {
         h1 { "Conversations" }
         @if sessions.is_empty() {

@@ -14,7 +14,6 @@ use crate::web::auth::csrf_refused;
 use crate::web::layout::{self, ago};
 use crate::web::sessions::WebSession;
 use crate::web::{St, query_value};
-use clawtalk_core::clock::now_ms;
 use clawtalk_store::{PairingFilter, PairingStatus};
 
 /// Decided and expired requests shown below the pending ones.
@@ -32,7 +31,7 @@ pub(crate) async fn page(
     Extension(session): Extension<WebSession>,
     Query(done): Query<Done>,
 ) -> Response {
-    let now = now_ms();
+    let now = web.gateway.now_ms();
     let requests = match web.gateway.store().pairing_list(PairingFilter::All, now).await {
         Ok(r) => r,
         Err(e) => {
@@ -118,7 +117,7 @@ pub(crate) async fn decide(
         return csrf_refused();
     }
     let store = &web.gateway.store();
-    let now = now_ms();
+    let now = web.gateway.now_ms();
     let (verb, done, result) = match form.action.as_str() {
         "approve" => (
             "approve",
@@ -146,7 +145,7 @@ pub(crate) async fn decide(
             tracing::info!(%code, "pairing request {done} in the web UI");
             return Redirect::to(&format!("/pairing?{done}={}", query_value(&code))).into_response();
         }
-        Err(e) => decision_error(e, verb).to_string(),
+        Err(e) => decision_error(e, verb, now).to_string(),
     };
     Redirect::to(&format!("/pairing?error={}", query_value(&key))).into_response()
 }

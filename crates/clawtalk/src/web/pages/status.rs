@@ -8,11 +8,10 @@ use crate::web::St;
 use crate::web::layout::{self, ago, utc};
 use crate::web::sessions::WebSession;
 use clawtalk_config::ConnectionMode;
-use clawtalk_core::clock::now_ms;
 
 pub(crate) async fn page(State(web): St, Extension(session): Extension<WebSession>) -> Response {
     let status = web.gateway.status();
-    let now = now_ms();
+    let now = web.gateway.now_ms();
     let config = &web.gateway.config();
     let body = html! {
         h1 { "Status" }
