@@ -8,15 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use clawtalk_config::Config;
-use clawtalk_core::clock::{Clock, SystemClock};
-use clawtalk_core::inbound::{InboundMessage, Transport};
 use clawtalk_core::reply::ReplyPart;
-use clawtalk_store::{
-    ClaimScope, Dispatch, InboundRecord, InboxStore, NewReplyPart, OutboxStore, RecordOutcome, SendReceipt,
-    SqliteStore, Store, WorkerId,
-};
-use dingtalk::ids::RobotCode;
-use dingtalk::model::BotMessage;
+use clawtalk_store::{NewReplyPart, OutboxStore, SendReceipt, SqliteStore, Store, WorkerId};
 use dingtalk_sim::{DeliveryStatus, Injected, UserSpec};
 use llm_mock::Script;
 use support::process::INSTANCE;
@@ -180,44 +173,7 @@ async fn seed_unfinished_turn(
     reply: &str,
     sent: bool,
 ) {
-    let now = SystemClock.now_ms();
-    let account = config.account("default").expect("the default account");
-    let message = BotMessage::from_value(injected.payload.clone()).expect("a bot payload");
-    let inbound = InboundMessage::from_bot_message(
-        &account.id,
-        &RobotCode::new(account.robot_code.clone()),
-        Transport::Stream,
-        &message,
-        now,
-    );
-    let session_key = clawtalk_config::routing::route(config, account, &inbound, &[]).to_string();
-    let outcome = store
-        .record_inbound(InboundRecord {
-            account_id: account.id.clone(),
-            robot_code: inbound.robot_code.clone(),
-            msg_id: inbound.msg_id.clone(),
-            conversation_id: inbound.conversation_id.clone(),
-            sender_staff_id: inbound.sender.staff_id.clone(),
-            session_key: session_key.clone(),
-            received_at_ms: now,
-            raw_payload_json: serde_json::to_string(&inbound).expect("serialise"),
-            text: inbound.text.clone(),
-        })
-        .await
-        .expect("record");
-    let RecordOutcome::New(id) = outcome else {
-        panic!("expected a new row: {outcome:?}")
-    };
-    store
-        .dispatch_inbound(id, Dispatch::Queue, now)
-        .await
-        .expect("queue");
-    let claimed = store
-        .claim_next_turn(ClaimScope::Session(&session_key), dead, 60_000, now)
-        .await
-        .expect("claim")
-        .expect("a turn to claim");
-    assert_eq!(claimed.id, id);
+    let (id, now) = support::dead_worker::claimed_turn(store, config, dead, injected).await;
     let body = ReplyPart::Markdown {
         title: "Reply".into(),
         text: reply.into(),

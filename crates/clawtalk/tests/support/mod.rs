@@ -5,6 +5,7 @@
 //!   HOME with the state directory, config files, injecting messages and reading replies.
 //! - [`process`]: the gateway child process: spawn, SIGKILL, SIGTERM, logs; always killed on drop.
 //! - [`db`]: read-only looks into the gateway's SQLite state (WAL lets us read while it runs).
+//! - [`dead_worker`]: a turn claimed by a gateway that then died, for the crash tests.
 //! - [`pg`]: a private PostgreSQL schema per test (`CLAWTALK_TEST_PG`), and its `store.url`.
 //! - [`replicas`]: several gateways on one PostgreSQL store and one app.
 //! - [`in_process`]: the config of a gateway run inside the test process.
@@ -12,6 +13,7 @@
 #![allow(dead_code)]
 
 pub mod db;
+pub mod dead_worker;
 pub mod faults;
 pub mod in_process;
 #[path = "../../../clawtalk-store/tests/support/pg.rs"]
