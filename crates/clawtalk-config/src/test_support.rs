@@ -1,5 +1,6 @@
 //! Builders shared by unit tests of the gateway modules.
 
+use clawtalk_core::clock::EpochMs;
 use dingtalk::ids::{ConversationId, DingtalkId, MsgId, RobotCode, StaffId};
 
 use crate::Config;
@@ -62,7 +63,7 @@ fn message(
         media: Vec::new(),
         quoted_text: None,
         reply: None,
-        created_at_ms: 0,
+        created_at_ms: EpochMs::from_millis(0),
         msgtype: "text".to_owned(),
         workflow: None,
         cron: None,

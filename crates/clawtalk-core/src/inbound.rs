@@ -8,6 +8,8 @@ use dingtalk::ids::{ConversationId, DingtalkId, DownloadCode, MsgId, RobotCode, 
 use dingtalk::model::{BotMessage, MessageBody, RichTextItem};
 use serde::{Deserialize, Serialize};
 
+use crate::clock::EpochMs;
+
 /// How the message reached the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -96,7 +98,7 @@ pub struct ReplyTarget {
     /// The per-message sessionWebhook URL.
     pub session_webhook: String,
     /// When it stops working, epoch ms.
-    pub expires_at_ms: i64,
+    pub expires_at_ms: EpochMs,
 }
 
 /// One user message to the bot, transport-independent.
@@ -129,7 +131,7 @@ pub struct InboundMessage {
     /// Token-free reply path.
     pub reply: Option<ReplyTarget>,
     /// When DingTalk says it was sent, epoch ms (else when it was received).
-    pub created_at_ms: i64,
+    pub created_at_ms: EpochMs,
     /// `msgtype` as sent (for approval events: the event type).
     pub msgtype: String,
     /// Set when this is an approval event for a workflow agent rather than a user's message:
@@ -222,7 +224,7 @@ pub struct GatewayOrigin {
     /// The prompt (or notice).
     pub text: String,
     /// When it was due or happened, epoch ms.
-    pub created_at_ms: i64,
+    pub created_at_ms: EpochMs,
     /// `msgtype` to record.
     pub msgtype: String,
 }
@@ -236,7 +238,7 @@ impl InboundMessage {
         default_robot_code: &RobotCode,
         transport: Transport,
         message: &BotMessage,
-        now_ms: i64,
+        now: EpochMs,
     ) -> Self {
         let robot_code = message
             .robot_code
@@ -246,7 +248,7 @@ impl InboundMessage {
         let reply = match (&message.session_webhook, message.session_webhook_expired_time) {
             (Some(url), Some(expires)) if !url.is_empty() => Some(ReplyTarget {
                 session_webhook: url.clone(),
-                expires_at_ms: expires,
+                expires_at_ms: EpochMs::from_millis(expires),
             }),
             _ => None,
         };
@@ -276,7 +278,7 @@ impl InboundMessage {
                 .collect(),
             quoted_text: quoted_text(&message.body),
             reply,
-            created_at_ms: message.create_at.unwrap_or(now_ms),
+            created_at_ms: message.create_at.map_or(now, EpochMs::from_millis),
             msgtype: message.msgtype.clone(),
             workflow: None,
             cron: None,
@@ -429,7 +431,7 @@ mod tests {
             &RobotCode::new("fallback"),
             Transport::Stream,
             &fixture(name),
-            1,
+            EpochMs::from_millis(1),
         )
     }
 
@@ -442,7 +444,11 @@ mod tests {
         assert_eq!(m.conversation_id.as_str(), "cidGk2Zz9Lw0pQxRtY7uVb3nM1Q==");
         assert!(!m.text.starts_with(' '));
         assert_eq!(m.sender.key(), Some("0312454236781234"));
-        assert!(m.reply.as_ref().is_some_and(|r| r.expires_at_ms > 0));
+        assert!(
+            m.reply
+                .as_ref()
+                .is_some_and(|r| r.expires_at_ms > EpochMs::from_millis(0))
+        );
     }
 
     #[test]
@@ -471,7 +477,7 @@ mod tests {
                             "repliedMsg":{"msgType":"file","content":{"downloadCode":"dc1","fileName":"plan.docx"}}}}"#,
             )
             .unwrap(),
-            1,
+            EpochMs::from_millis(1),
         );
         assert_eq!(quoted_file.quoted_text.as_deref(), Some("[a file: plan.docx]"));
         assert_eq!(quoted_file.media.len(), 1);

@@ -55,13 +55,14 @@ impl OutboundMessage {
 mod tests {
     use super::*;
     use clawtalk_config::test_support;
+    use clawtalk_core::clock::EpochMs;
     use clawtalk_core::inbound::ReplyTarget;
     use dingtalk::ids::{ConversationId, StaffId};
 
     fn with_webhook(mut inbound: InboundMessage) -> InboundMessage {
         inbound.reply = Some(ReplyTarget {
             session_webhook: "https://oapi.dingtalk.com/robot/sendBySession?session=abc".into(),
-            expires_at_ms: 1_700_000_000_000,
+            expires_at_ms: EpochMs::from_millis(1_700_000_000_000),
         });
         inbound
     }
@@ -75,7 +76,7 @@ mod tests {
         let reply = msg.reply.expect("has a webhook");
         assert!(reply.is_group);
         assert_eq!(reply.sender_staff_id, Some(StaffId::new("0312")));
-        assert_eq!(reply.expires_at_ms, 1_700_000_000_000);
+        assert_eq!(reply.expires_at_ms, EpochMs::from_millis(1_700_000_000_000));
     }
 
     #[test]

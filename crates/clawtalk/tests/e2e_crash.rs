@@ -3,6 +3,7 @@
 
 mod support;
 
+use clawtalk_core::clock::EpochMs;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -188,7 +189,7 @@ async fn seed_unfinished_turn(
         &RobotCode::new(account.robot_code.clone()),
         Transport::Stream,
         &message,
-        now,
+        EpochMs::from_millis(now),
     );
     let session_key = clawtalk_config::routing::route(config, account, &inbound, &[]).to_string();
     let outcome = store
@@ -199,7 +200,7 @@ async fn seed_unfinished_turn(
             conversation_id: inbound.conversation_id.clone(),
             sender_staff_id: inbound.sender.staff_id.clone(),
             session_key: session_key.clone(),
-            received_at_ms: now,
+            received_at_ms: EpochMs::from_millis(now),
             raw_payload_json: serde_json::to_string(&inbound).expect("serialise"),
             text: inbound.text.clone(),
         })
@@ -209,11 +210,16 @@ async fn seed_unfinished_turn(
         panic!("expected a new row: {outcome:?}")
     };
     store
-        .dispatch_inbound(id, Dispatch::Queue, now)
+        .dispatch_inbound(id, Dispatch::Queue, EpochMs::from_millis(now))
         .await
         .expect("queue");
     let claimed = store
-        .claim_next_turn(ClaimScope::Session(&session_key), dead, 60_000, now)
+        .claim_next_turn(
+            ClaimScope::Session(&session_key),
+            dead,
+            60_000,
+            EpochMs::from_millis(now),
+        )
         .await
         .expect("claim")
         .expect("a turn to claim");
@@ -223,7 +229,13 @@ async fn seed_unfinished_turn(
         text: reply.into(),
     };
     let parts = store
-        .plan_reply(id, vec![NewReplyPart { part: 1, body }], dead, 60_000, now)
+        .plan_reply(
+            id,
+            vec![NewReplyPart { part: 1, body }],
+            dead,
+            60_000,
+            EpochMs::from_millis(now),
+        )
         .await
         .expect("plan");
     if sent {
@@ -232,7 +244,7 @@ async fn seed_unfinished_turn(
             response_json: None,
         };
         store
-            .mark_reply_sent(parts[0].id, receipt, now)
+            .mark_reply_sent(parts[0].id, receipt, EpochMs::from_millis(now))
             .await
             .expect("mark sent");
     }

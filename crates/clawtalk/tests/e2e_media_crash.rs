@@ -6,6 +6,7 @@
 
 mod support;
 
+use clawtalk_core::clock::EpochMs;
 use std::path::Path;
 use std::time::Duration;
 
@@ -185,7 +186,7 @@ async fn seed_uploaded_unsent(
         &RobotCode::new(account.robot_code.clone()),
         Transport::Stream,
         &message,
-        now,
+        EpochMs::from_millis(now),
     );
     let session_key = clawtalk_config::routing::route(config, account, &inbound, &[]).to_string();
     let outcome = store
@@ -196,7 +197,7 @@ async fn seed_uploaded_unsent(
             conversation_id: inbound.conversation_id.clone(),
             sender_staff_id: inbound.sender.staff_id.clone(),
             session_key: session_key.clone(),
-            received_at_ms: now,
+            received_at_ms: EpochMs::from_millis(now),
             raw_payload_json: serde_json::to_string(&inbound).expect("serialise"),
             text: inbound.text.clone(),
         })
@@ -206,11 +207,16 @@ async fn seed_uploaded_unsent(
         panic!("expected a new row: {outcome:?}")
     };
     store
-        .dispatch_inbound(id, Dispatch::Queue, now)
+        .dispatch_inbound(id, Dispatch::Queue, EpochMs::from_millis(now))
         .await
         .expect("queue");
     store
-        .claim_next_turn(ClaimScope::Session(&session_key), dead, 60_000, now)
+        .claim_next_turn(
+            ClaimScope::Session(&session_key),
+            dead,
+            60_000,
+            EpochMs::from_millis(now),
+        )
         .await
         .expect("claim")
         .expect("a turn to claim");
@@ -223,7 +229,7 @@ async fn seed_uploaded_unsent(
             }],
             dead,
             60_000,
-            now,
+            EpochMs::from_millis(now),
         )
         .await
         .expect("plan");

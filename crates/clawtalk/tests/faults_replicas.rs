@@ -5,6 +5,7 @@
 
 mod support;
 
+use clawtalk_core::clock::EpochMs;
 use std::time::Duration;
 
 use clawtalk_config::Config;
@@ -137,7 +138,7 @@ async fn seed_undecided(
         &RobotCode::new(account.robot_code.clone()),
         Transport::Stream,
         &message,
-        received,
+        EpochMs::from_millis(received),
     );
     let session_key = clawtalk_config::routing::route(&config, account, &inbound, &[]).to_string();
     let store = SqliteStore::open(world.state_dir().join("clawtalk.db"))
@@ -151,7 +152,7 @@ async fn seed_undecided(
             conversation_id: inbound.conversation_id.clone(),
             sender_staff_id: inbound.sender.staff_id.clone(),
             session_key,
-            received_at_ms: received,
+            received_at_ms: EpochMs::from_millis(received),
             raw_payload_json: serde_json::to_string(&inbound).expect("serialise"),
             text: inbound.text.clone(),
         })

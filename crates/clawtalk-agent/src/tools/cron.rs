@@ -192,7 +192,7 @@ impl Tool for Create {
             origin: origin_of(context),
             min_interval,
         };
-        let now = self.0.clock.now_ms();
+        let now = self.0.clock.now();
         let checked = check(&request, target, &who, now)?;
         if tools.visible(context).await?.len() >= MAX_ACTIVE_TASKS {
             return Err(format!(
@@ -308,7 +308,7 @@ impl Tool for Cancel {
             return Err(format!("task #{} is already {}", task.id, task.status));
         }
         match store
-            .cron_cancel(task.id, self.0.clock.now_ms())
+            .cron_cancel(task.id, self.0.clock.now())
             .await
             .map_err(unavailable)?
         {

@@ -186,7 +186,7 @@ async fn persist(
         conversation_id: inbound.conversation_id.clone(),
         sender_staff_id: inbound.sender.staff_id.clone(),
         session_key: route.to_string(),
-        received_at_ms: shared.clock.now_ms(),
+        received_at_ms: shared.clock.now(),
         raw_payload_json: match serde_json::to_string(inbound) {
             Ok(json) => json,
             Err(error) => {

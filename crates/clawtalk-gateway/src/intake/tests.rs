@@ -176,7 +176,7 @@ pub(super) async fn stored_msg(harness: &Harness, msg_id: &str) -> Option<Stored
     let rows = harness
         .shared
         .store
-        .recover_unfinished(&clawtalk_store::WorkerId::new("probe"), SystemClock.now_ms())
+        .recover_unfinished(&clawtalk_store::WorkerId::new("probe"), SystemClock.now())
         .await
         .unwrap();
     rows.into_iter().find(|row| row.record.msg_id.as_str() == msg_id)
@@ -347,7 +347,7 @@ async fn card_presses_are_acknowledged_with_their_inbox_row_in_the_card_session(
                 session_key: session.into(),
                 conversation_id: String::new(),
             },
-            SystemClock.now_ms(),
+            SystemClock.now(),
         )
         .await
         .unwrap();

@@ -122,7 +122,7 @@ pub(crate) async fn send_part(
                 out_track_id: part.out_track_id.clone(),
                 ..record(inbound, id, "")
             };
-            let _ = shared.store.card_open(record, shared.clock.now_ms()).await;
+            let _ = shared.store.card_open(record, shared.clock.now()).await;
             cards.create(&part.out_track_id, &space, WAITING, calls).await?;
             shown = true;
             cards
@@ -140,7 +140,7 @@ pub(crate) async fn send_part(
             };
             let _ = shared
                 .store
-                .card_close(&part.out_track_id, status, &part.text, shared.clock.now_ms())
+                .card_close(&part.out_track_id, status, &part.text, shared.clock.now())
                 .await;
             Ok(())
         }
@@ -161,7 +161,7 @@ pub(crate) async fn send_part(
                     &part.out_track_id,
                     CardStatus::Failed,
                     &part.text,
-                    shared.clock.now_ms(),
+                    shared.clock.now(),
                 )
                 .await;
             send_as_markdown(shared, inbound, part).await
@@ -190,7 +190,7 @@ pub(crate) async fn close_stopped(
                         &part.out_track_id,
                         CardStatus::Failed,
                         &part.text,
-                        shared.clock.now_ms(),
+                        shared.clock.now(),
                     )
                     .await;
             }
@@ -239,7 +239,7 @@ pub(crate) async fn close_interrupted(shared: &Arc<Shared>) {
                             &card.out_track_id,
                             CardStatus::Finished,
                             &card.content,
-                            shared.clock.now_ms(),
+                            shared.clock.now(),
                         )
                         .await;
                     continue;
@@ -261,7 +261,7 @@ pub(crate) async fn close_interrupted(shared: &Arc<Shared>) {
                         &card.out_track_id,
                         CardStatus::Interrupted,
                         &content,
-                        shared.clock.now_ms(),
+                        shared.clock.now(),
                     )
                     .await;
             }

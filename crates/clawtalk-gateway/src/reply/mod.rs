@@ -115,6 +115,6 @@ async fn plan_parts(
 ) -> anyhow::Result<Vec<OutboxPart>> {
     Ok(shared
         .store
-        .plan_reply(id, parts, &shared.me, shared.lease_ms(), shared.clock.now_ms())
+        .plan_reply(id, parts, &shared.me, shared.lease_ms(), shared.clock.now())
         .await?)
 }

@@ -1,5 +1,6 @@
 //! AI cards opened by the gateway.
 
+use clawtalk_core::clock::EpochMs;
 use std::fmt;
 use std::str::FromStr;
 
@@ -84,7 +85,7 @@ pub struct CardRecord {
     /// Where it stands.
     pub status: CardStatus,
     /// When it was created, epoch ms.
-    pub created_at_ms: i64,
+    pub created_at_ms: EpochMs,
     /// Last change, epoch ms.
-    pub updated_at_ms: i64,
+    pub updated_at_ms: EpochMs,
 }

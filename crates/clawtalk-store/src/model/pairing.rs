@@ -1,5 +1,6 @@
 //! Pairing requests and the allowlist.
 
+use clawtalk_core::clock::EpochMs;
 use std::fmt;
 use std::str::FromStr;
 
@@ -82,11 +83,11 @@ pub struct PairingRequest {
     /// State (pending past its expiry reads as expired).
     pub status: PairingStatus,
     /// Created, epoch ms.
-    pub created_at_ms: i64,
+    pub created_at_ms: EpochMs,
     /// Approvable until, epoch ms.
-    pub expires_at_ms: i64,
+    pub expires_at_ms: EpochMs,
     /// Approved or rejected at, epoch ms.
-    pub decided_at_ms: Option<i64>,
+    pub decided_at_ms: Option<EpochMs>,
 }
 
 /// Result of [`PairingStore::pairing_request`](crate::PairingStore::pairing_request).
@@ -124,7 +125,7 @@ pub struct ApprovedSender {
     /// Display name when approved.
     pub nick: String,
     /// When, epoch ms.
-    pub approved_at_ms: i64,
+    pub approved_at_ms: EpochMs,
     /// The pairing code used, if approved by pairing.
     pub via_code: Option<String>,
 }
