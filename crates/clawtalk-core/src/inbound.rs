@@ -9,6 +9,7 @@ use dingtalk::model::{BotMessage, MessageBody, RichTextItem};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::EpochMs;
+use crate::ids::AccountId;
 
 /// How the message reached the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,7 +106,7 @@ pub struct ReplyTarget {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InboundMessage {
     /// Configured account (bot) that received it.
-    pub account_id: String,
+    pub account_id: AccountId,
     /// How it arrived.
     pub transport: Transport,
     /// The receiving bot's code (the payload's, else the account's).
@@ -208,7 +209,7 @@ pub struct WorkflowTurn {
 #[derive(Debug, Clone)]
 pub struct GatewayOrigin {
     /// Configured account that speaks.
-    pub account_id: String,
+    pub account_id: AccountId,
     /// How the turn arose.
     pub transport: Transport,
     /// The account's robot code.
@@ -234,7 +235,7 @@ impl InboundMessage {
     /// when the payload has none.
     #[must_use]
     pub fn from_bot_message(
-        account_id: &str,
+        account_id: &AccountId,
         default_robot_code: &RobotCode,
         transport: Transport,
         message: &BotMessage,
@@ -253,7 +254,7 @@ impl InboundMessage {
             _ => None,
         };
         Self {
-            account_id: account_id.to_owned(),
+            account_id: account_id.clone(),
             transport,
             robot_code,
             msg_id: message.msg_id.clone(),
@@ -427,7 +428,7 @@ mod tests {
 
     fn map(name: &str) -> InboundMessage {
         InboundMessage::from_bot_message(
-            "default",
+            &AccountId::new("default"),
             &RobotCode::new("fallback"),
             Transport::Stream,
             &fixture(name),
@@ -468,7 +469,7 @@ mod tests {
             Some("Summarize yesterday's deploy log, please")
         );
         let quoted_file = InboundMessage::from_bot_message(
-            "default",
+            &AccountId::new("default"),
             &RobotCode::new("fallback"),
             Transport::Stream,
             &BotMessage::from_json(

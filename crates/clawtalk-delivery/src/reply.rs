@@ -30,7 +30,7 @@ impl OutboundMessage {
     /// sessionWebhook; the fallback then fails with [`super::DeliveryError::UnknownRecipient`].
     pub fn reply_to(inbound: &InboundMessage, body: Body, idempotency_key: impl Into<String>) -> Self {
         if let Some(robot) = Target::cron_webhook(inbound) {
-            return Self::new(inbound.account_id.clone(), robot, body, idempotency_key);
+            return Self::new(inbound.account_id.as_str(), robot, body, idempotency_key);
         }
         let target = if inbound.is_group() {
             Target::Group(inbound.conversation_id.clone())
@@ -43,7 +43,7 @@ impl OutboundMessage {
                     .unwrap_or_else(|| dingtalk::ids::StaffId::new("")),
             )
         };
-        let message = Self::new(inbound.account_id.clone(), target, body, idempotency_key);
+        let message = Self::new(inbound.account_id.as_str(), target, body, idempotency_key);
         match ReplyContext::from_inbound(inbound) {
             Some(reply) => message.in_reply(reply),
             None => message,

@@ -146,7 +146,11 @@ async fn queue(
     text: String,
     notice: bool,
 ) -> anyhow::Result<()> {
-    let Some(account) = shared.config.account(&task.spec.account_id).filter(|a| a.enabled) else {
+    let Some(account) = shared
+        .config
+        .account(task.spec.account_id.as_str())
+        .filter(|a| a.enabled)
+    else {
         let error = format!(
             "account {:?} is not configured or not enabled; add it back or cancel the task",
             task.spec.account_id

@@ -207,7 +207,7 @@ impl Shared {
             return Ok(&self.webchat);
         }
         let account_id = &inbound.account_id;
-        self.account(account_id)
+        self.account(account_id.as_str())
             .map(|a| &a.outbound)
             .with_context(|| format!("no DingTalk account {account_id:?} is configured any more"))
     }

@@ -62,6 +62,7 @@ pub(super) async fn purge_once(store: &dyn Store, retention: Duration, now: Epoc
 
 #[cfg(test)]
 mod tests {
+    use clawtalk_core::ids::AccountId;
     use dingtalk::ids::{ConversationId, MsgId, RobotCode, StaffId};
 
     use super::*;
@@ -75,7 +76,7 @@ mod tests {
 
     async fn queued(store: &dyn Store, msg_id: &str, at_ms: i64) -> InboundId {
         let record = InboundRecord {
-            account_id: "default".into(),
+            account_id: AccountId::new("default"),
             robot_code: RobotCode::new("dingbot"),
             msg_id: MsgId::new(msg_id),
             conversation_id: ConversationId::new("cid"),

@@ -290,7 +290,7 @@ async fn redecide(shared: &Arc<Shared>, row: &StoredInbound, at_start_up: bool) 
             return;
         }
     };
-    let Some(account) = shared.config.account(&inbound.account_id).cloned() else {
+    let Some(account) = shared.config.account(inbound.account_id.as_str()).cloned() else {
         if at_start_up {
             tracing::warn!(inbound = ?row.id, account = %inbound.account_id, "stored message for an account that is no longer configured");
         }

@@ -93,7 +93,7 @@ async fn try_run(
     }
     let account = shared
         .config
-        .account(&inbound.account_id)
+        .account(inbound.account_id.as_str())
         .context("the message's account is no longer configured")?;
     let session = open_session(shared, &turn, inbound, account).await?;
     let media_dir = media::inbound_dir(&shared.config.gateway.state_dir, id);
@@ -215,7 +215,7 @@ async fn run_agent(
     let key = &session.key;
     let context = ToolContext {
         account_id: inbound.account_id.clone(),
-        session_key: key.clone(),
+        session_key: SessionKey::parse(key).ok(),
         sender: inbound.sender.staff_id.as_ref().map(|s| s.as_str().to_owned()),
         target: Target::for_inbound(inbound),
         workspace: shared
@@ -406,7 +406,7 @@ async fn answer(
     // A failure notice is no answer to approve or reject: only answers take the format.
     let format = shared
         .config
-        .account(&inbound.account_id)
+        .account(inbound.account_id.as_str())
         .and_then(|a| a.response_format.as_ref())
         .filter(|_| !failed);
     reply::send_with_cards(shared, id, inbound, text, action_cards, max_parts, format).await
@@ -506,7 +506,7 @@ async fn compose_user(
     if inbound.media.is_empty() {
         return media::compose(text, &[]);
     }
-    let fetched = match shared.account(&inbound.account_id) {
+    let fetched = match shared.account(inbound.account_id.as_str()) {
         Some(account) => {
             fetch::fetch_all(&account.api, &inbound.robot_code, &inbound.media, dir, max_bytes).await
         }

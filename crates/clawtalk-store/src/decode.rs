@@ -7,6 +7,7 @@
 use std::str::FromStr;
 
 use clawtalk_core::clock::EpochMs;
+use clawtalk_core::ids::AccountId;
 use clawtalk_core::reply::ReplyPart;
 use dingtalk::ids::{ConversationId, MsgId, RobotCode, StaffId};
 use sqlx::{ColumnIndex, Decode, Row, Type};
@@ -114,7 +115,7 @@ pub fn inbound(row: &impl Columns) -> Result<StoredInbound, StoreError> {
     Ok(StoredInbound {
         id: row.int("id")?,
         record: InboundRecord {
-            account_id: row.text("account_id")?,
+            account_id: AccountId::new(row.text("account_id")?),
             robot_code: RobotCode::new(row.text("robot_code")?),
             msg_id: MsgId::new(row.text("msg_id")?),
             conversation_id: ConversationId::new(row.text("conversation_id")?),
@@ -206,7 +207,7 @@ pub fn pairing_request(row: &impl Columns, now: EpochMs) -> Result<PairingReques
     }
     Ok(PairingRequest {
         code: row.text("code")?,
-        account_id: row.text("account_id")?,
+        account_id: AccountId::new(row.text("account_id")?),
         sender_id: row.text("sender_id")?,
         nick: row.text("nick")?,
         status,
@@ -226,7 +227,7 @@ pub(crate) use approved_columns;
 
 pub fn approved_sender(row: &impl Columns) -> Result<ApprovedSender, StoreError> {
     Ok(ApprovedSender {
-        account_id: row.text("account_id")?,
+        account_id: AccountId::new(row.text("account_id")?),
         sender_id: row.text("sender_id")?,
         nick: row.text("nick")?,
         approved_at_ms: row.at("approved_at_ms")?,
@@ -246,7 +247,7 @@ pub(crate) use card_columns;
 pub fn card(row: &impl Columns) -> Result<CardRecord, StoreError> {
     Ok(CardRecord {
         out_track_id: row.text("out_track_id")?,
-        account_id: row.text("account_id")?,
+        account_id: AccountId::new(row.text("account_id")?),
         inbound_id: row.int_opt("inbound_id")?,
         session_key: row.text("session_key")?,
         conversation_id: row.text("conversation_id")?,
@@ -283,7 +284,7 @@ pub fn cron_task(row: &impl Columns) -> Result<CronTask, StoreError> {
     Ok(CronTask {
         id: row.int("id")?,
         spec: NewCronTask {
-            account_id: row.text("account_id")?,
+            account_id: AccountId::new(row.text("account_id")?),
             agent_id: row.text("agent_id")?,
             name: row.text("name")?,
             prompt: row.text("prompt")?,

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use clawtalk_core::clock::EpochMs;
+use clawtalk_core::ids::AccountId;
 use clawtalk_core::reply::{MediaPart, ReplyPart};
 use clawtalk_store::*;
 use dingtalk::ids::{ConversationId, MsgId, RobotCode, StaffId};
@@ -206,7 +207,7 @@ contract!(
 
 fn message(msg_id: &str, session: &str, conversation: &str) -> InboundRecord {
     InboundRecord {
-        account_id: "default".into(),
+        account_id: AccountId::new("default"),
         robot_code: RobotCode::new("dingbot"),
         msg_id: MsgId::new(msg_id),
         conversation_id: ConversationId::new(conversation),
@@ -1497,7 +1498,7 @@ async fn sessions_list_most_recent_first_and_read_by_id(db: &dyn Db) {
 fn card(id: &str, account: &str) -> NewCard {
     NewCard {
         out_track_id: id.to_owned(),
-        account_id: account.to_owned(),
+        account_id: AccountId::new(account.to_owned()),
         inbound_id: None,
         session_key: "s".to_owned(),
         conversation_id: "cidABC==".to_owned(),
@@ -1532,7 +1533,7 @@ async fn open_cards_are_listed_until_closed(db: &dyn Db) {
 
 fn webhook_task(next_run_at_ms: i64) -> NewCronTask {
     NewCronTask {
-        account_id: "default".into(),
+        account_id: AccountId::new("default"),
         agent_id: "main".into(),
         name: "weather".into(),
         prompt: "Beijing weather".into(),

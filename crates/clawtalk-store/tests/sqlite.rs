@@ -1,6 +1,7 @@
 //! What only the SQLite backend has: its file (mode, corruption, schema version) and its
 //! throughput. Behaviour shared with PostgreSQL is in `contract.rs`.
 
+use clawtalk_core::ids::AccountId;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -25,7 +26,7 @@ async fn open(path: &Path) -> SqliteStore {
 
 fn message(msg_id: &str, session: &str, conversation: &str) -> InboundRecord {
     InboundRecord {
-        account_id: "default".into(),
+        account_id: AccountId::new("default"),
         robot_code: RobotCode::new("dingbot"),
         msg_id: MsgId::new(msg_id),
         conversation_id: ConversationId::new(conversation),

@@ -11,6 +11,7 @@
 mod support;
 
 use clawtalk_core::clock::EpochMs;
+use clawtalk_core::ids::AccountId;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,7 +101,7 @@ impl World {
 
     fn webhook_task(&self, name: &str, schedule: &str, next_run_at_ms: i64) -> NewCronTask {
         NewCronTask {
-            account_id: "default".into(),
+            account_id: AccountId::new("default"),
             agent_id: "main".into(),
             name: name.into(),
             prompt: format!("{name}: report the weather in Beijing"),

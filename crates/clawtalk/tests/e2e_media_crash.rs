@@ -7,6 +7,7 @@
 mod support;
 
 use clawtalk_core::clock::EpochMs;
+use clawtalk_core::ids::AccountId;
 use std::path::Path;
 use std::time::Duration;
 
@@ -182,7 +183,7 @@ async fn seed_uploaded_unsent(
     let account = config.account("default").expect("the default account");
     let message = BotMessage::from_value(injected.payload.clone()).expect("a bot payload");
     let inbound = InboundMessage::from_bot_message(
-        &account.id,
+        &AccountId::new(account.id.clone()),
         &RobotCode::new(account.robot_code.clone()),
         Transport::Stream,
         &message,
@@ -191,7 +192,7 @@ async fn seed_uploaded_unsent(
     let session_key = clawtalk_config::routing::route(config, account, &inbound, &[]).to_string();
     let outcome = store
         .record_inbound(InboundRecord {
-            account_id: account.id.clone(),
+            account_id: AccountId::new(account.id.clone()),
             robot_code: inbound.robot_code.clone(),
             msg_id: inbound.msg_id.clone(),
             conversation_id: inbound.conversation_id.clone(),

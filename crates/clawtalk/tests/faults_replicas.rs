@@ -6,6 +6,7 @@
 mod support;
 
 use clawtalk_core::clock::EpochMs;
+use clawtalk_core::ids::AccountId;
 use std::time::Duration;
 
 use clawtalk_config::Config;
@@ -134,7 +135,7 @@ async fn seed_undecided(
     let received = SystemClock.now_ms() - age_ms;
     let message = BotMessage::from_value(payload).expect("a bot payload");
     let inbound = InboundMessage::from_bot_message(
-        &account.id,
+        &AccountId::new(account.id.as_str()),
         &RobotCode::new(account.robot_code.clone()),
         Transport::Stream,
         &message,
@@ -146,7 +147,7 @@ async fn seed_undecided(
         .expect("open the shared store");
     let outcome = store
         .record_inbound(InboundRecord {
-            account_id: account.id.clone(),
+            account_id: AccountId::new(account.id.as_str()),
             robot_code: inbound.robot_code.clone(),
             msg_id: inbound.msg_id.clone(),
             conversation_id: inbound.conversation_id.clone(),

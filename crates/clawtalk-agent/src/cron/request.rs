@@ -2,6 +2,7 @@
 //! The agent's `cron_create` tool and `clawtalk cron add` share these rules.
 
 use clawtalk_core::clock::EpochMs;
+use clawtalk_core::ids::AccountId;
 use std::time::Duration;
 
 use url::Url;
@@ -96,7 +97,7 @@ pub fn check(
     let (kind, text) = schedule.to_stored();
     Ok(Checked {
         task: NewCronTask {
-            account_id: who.account.id.clone(),
+            account_id: AccountId::new(who.account.id.clone()),
             agent_id: who.agent_id.to_owned(),
             name,
             prompt: prompt.to_owned(),

@@ -3,6 +3,7 @@
 //! agent's answer to the approver, the originator or a group.
 
 use clawtalk_core::clock::EpochMs;
+use clawtalk_core::ids::AccountId;
 use std::sync::Arc;
 
 use dingtalk::ids::{ConversationId, MsgId, RobotCode, StaffId};
@@ -212,7 +213,7 @@ fn inbound_for(
             process_instance_id: approval.process_instance_id.to_owned(),
         }),
         ..InboundMessage::gateway_originated(GatewayOrigin {
-            account_id: account.id.clone(),
+            account_id: AccountId::new(account.id.clone()),
             transport,
             robot_code: RobotCode::new(account.robot_code.clone()),
             msg_id: MsgId::new(format!("event:{}", dedup_key(event))),

@@ -2,6 +2,7 @@
 //! payload as a Stream bot message, the same lanes, inbox, policy and routing.
 
 use clawtalk_core::clock::EpochMs;
+use clawtalk_core::ids::AccountId;
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, StatusCode};
@@ -93,7 +94,7 @@ pub(crate) async fn receive(
         s.last_message_ms = Some(now);
     });
     let inbound = InboundMessage::from_bot_message(
-        &account.id,
+        &AccountId::new(account.id.clone()),
         &RobotCode::new(account.robot_code.clone()),
         transport,
         &message,

@@ -4,6 +4,7 @@
 //! same run twice. The run counts as fired only once it is stored.
 
 use clawtalk_core::clock::EpochMs;
+use clawtalk_core::ids::AccountId;
 use std::sync::Arc;
 
 use anyhow::bail;
@@ -82,7 +83,7 @@ fn inbound_for(
             notice,
         }),
         ..InboundMessage::gateway_originated(GatewayOrigin {
-            account_id: account.id.clone(),
+            account_id: AccountId::new(account.id.clone()),
             transport: Transport::Scheduler,
             robot_code: RobotCode::new(account.robot_code.clone()),
             msg_id: MsgId::new(run_key(task.id, due_ms)),
@@ -114,7 +115,7 @@ mod tests {
         CronTask {
             id: 7,
             spec: NewCronTask {
-                account_id: "default".into(),
+                account_id: AccountId::new("default"),
                 agent_id: "main".into(),
                 name: "weather".into(),
                 prompt: "Beijing weather".into(),

@@ -1,6 +1,7 @@
 //! Stream frames in: bot messages to the account's lanes, card callbacks and events to
 //! their own sources; each frame is acknowledged once what it carries is stored.
 
+use clawtalk_core::ids::AccountId;
 use std::sync::Arc;
 
 use dingtalk::ids::RobotCode;
@@ -41,7 +42,7 @@ pub(crate) async fn run(shared: Arc<Shared>, account: DingTalkAccount) {
                             s.last_message_ms = Some(shared.clock.now());
                         });
                         let inbound = InboundMessage::from_bot_message(
-                            &account.id,
+                            &AccountId::new(account.id.clone()),
                             &RobotCode::new(account.robot_code.clone()),
                             Transport::Stream,
                             &message,

@@ -107,7 +107,7 @@ fn message(account: &DingTalkAccount, agent: &str, text: &str, now: EpochMs) -> 
             operator: OPERATOR.to_owned(),
         }),
         ..InboundMessage::gateway_originated(GatewayOrigin {
-            account_id: account.id.clone(),
+            account_id: AccountId::new(account.id.clone()),
             transport: Transport::WebChat,
             robot_code: RobotCode::new(account.robot_code.clone()),
             msg_id: MsgId::new(format!("webchat:{now}:{:016x}", rand::random::<u64>())),

@@ -54,7 +54,7 @@ pub(crate) async fn send_with_cards(
     let markdown = format.is_some()
         || shared
             .config
-            .account(&inbound.account_id)
+            .account(inbound.account_id.as_str())
             .is_none_or(|a| a.message_type != MessageType::Text);
     let answer = plan::TextAnswer {
         text,

@@ -73,7 +73,7 @@ pub(crate) async fn send_planned(
                 .store
                 .mark_reply_sent(part.id, receipt, shared.clock.now())
                 .await?;
-            shared.metrics.messages_out.inc(&inbound.account_id);
+            shared.metrics.messages_out.inc(inbound.account_id.as_str());
             continue;
         }
         if let Err(failure) = send_message(shared, inbound, part, None).await {
@@ -142,7 +142,7 @@ pub(crate) async fn send_message(
         .await
         .map_err(|e| failed_send(e.into()))?;
     if !body.is_interim() {
-        shared.metrics.messages_out.inc(&inbound.account_id);
+        shared.metrics.messages_out.inc(inbound.account_id.as_str());
     }
     Ok(())
 }
@@ -160,7 +160,7 @@ async fn upload(
         _ => OutgoingKind::File,
     };
     let api = shared
-        .account(&inbound.account_id)
+        .account(inbound.account_id.as_str())
         .map(|a| &a.api)
         .ok_or_else(|| {
             PartFailure::upload(

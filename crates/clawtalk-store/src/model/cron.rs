@@ -1,6 +1,7 @@
 //! Scheduled tasks: what runs, when, and where its answer goes.
 
 use clawtalk_core::clock::EpochMs;
+use clawtalk_core::ids::AccountId;
 use clawtalk_core::mask::describe_custom_robot;
 use std::fmt;
 use std::str::FromStr;
@@ -134,7 +135,7 @@ impl fmt::Debug for CronTarget {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCronTask {
     /// Account (bot) whose agent runs it and whose credentials send the answer.
-    pub account_id: String,
+    pub account_id: AccountId,
     /// Agent that answers.
     pub agent_id: String,
     /// Short name shown in lists and failure notices.

@@ -1,6 +1,7 @@
 //! Inbox rows, turns and leases.
 
 use clawtalk_core::clock::EpochMs;
+use clawtalk_core::ids::AccountId;
 use std::fmt;
 use std::str::FromStr;
 
@@ -63,7 +64,7 @@ impl Lease {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundRecord {
     /// Configured account (bot) that received it.
-    pub account_id: String,
+    pub account_id: AccountId,
     /// The receiving bot: with `msg_id`, the dedup key.
     pub robot_code: RobotCode,
     /// Platform message id.

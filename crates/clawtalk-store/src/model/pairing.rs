@@ -1,6 +1,7 @@
 //! Pairing requests and the allowlist.
 
 use clawtalk_core::clock::EpochMs;
+use clawtalk_core::ids::AccountId;
 use std::fmt;
 use std::str::FromStr;
 
@@ -75,7 +76,7 @@ pub struct PairingRequest {
     /// The 8-character code the user sees.
     pub code: String,
     /// Account (bot) the sender wrote to.
-    pub account_id: String,
+    pub account_id: AccountId,
     /// The sender key (`Sender::key()`: staff id, else the encrypted per-app id).
     pub sender_id: String,
     /// Sender's display name at request time.
@@ -119,7 +120,7 @@ pub enum PairingFilter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovedSender {
     /// Account.
-    pub account_id: String,
+    pub account_id: AccountId,
     /// The sender key.
     pub sender_id: String,
     /// Display name when approved.

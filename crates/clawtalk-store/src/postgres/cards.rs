@@ -27,7 +27,7 @@ impl CardStore for PgStore {
              ON CONFLICT (out_track_id) DO NOTHING",
         )
         .bind(&card.out_track_id)
-        .bind(&card.account_id)
+        .bind(card.account_id.as_str())
         .bind(card.inbound_id)
         .bind(&card.session_key)
         .bind(&card.conversation_id)

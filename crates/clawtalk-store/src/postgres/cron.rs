@@ -43,7 +43,7 @@ impl CronStore for PgStore {
             cron_columns!()
         );
         let row = sqlx::query(sql)
-            .bind(&task.account_id)
+            .bind(task.account_id.as_str())
             .bind(&task.agent_id)
             .bind(&task.name)
             .bind(&task.prompt)

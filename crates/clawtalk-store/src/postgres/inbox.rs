@@ -143,7 +143,7 @@ impl InboxStore for PgStore {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $7) \
              ON CONFLICT (robot_code, msg_id) DO NOTHING RETURNING id",
         )
-        .bind(&record.account_id)
+        .bind(record.account_id.as_str())
         .bind(record.robot_code.as_str())
         .bind(record.msg_id.as_str())
         .bind(record.conversation_id.as_str())

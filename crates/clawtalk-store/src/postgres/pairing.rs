@@ -201,7 +201,7 @@ impl PairingStore for PgStore {
             approved_columns!()
         );
         let row = sqlx::query(sql)
-            .bind(&request.account_id)
+            .bind(request.account_id.as_str())
             .bind(&request.sender_id)
             .bind(&request.nick)
             .bind(now_ms)

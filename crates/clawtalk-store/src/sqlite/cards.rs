@@ -31,7 +31,7 @@ impl CardStore for SqliteStore {
                  ON CONFLICT (out_track_id) DO NOTHING",
                 params![
                     card.out_track_id,
-                    card.account_id,
+                    card.account_id.as_str(),
                     card.inbound_id,
                     card.session_key,
                     card.conversation_id,

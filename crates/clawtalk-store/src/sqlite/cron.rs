@@ -43,7 +43,7 @@ impl CronStore for SqliteStore {
                 cron_columns!()
             );
             let params = params![
-                task.account_id,
+                task.account_id.as_str(),
                 task.agent_id,
                 task.name,
                 task.prompt,

@@ -137,7 +137,7 @@ impl InboxStore for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?7) \
                  ON CONFLICT (robot_code, msg_id) DO NOTHING RETURNING id",
                 params![
-                    record.account_id,
+                    record.account_id.as_str(),
                     record.robot_code.as_str(),
                     record.msg_id.as_str(),
                     record.conversation_id.as_str(),

@@ -173,7 +173,7 @@ impl PairingStore for SqliteStore {
                  ON CONFLICT (account_id, sender_id) DO UPDATE SET \
                      nick = excluded.nick, approved_at_ms = excluded.approved_at_ms, via_code = excluded.via_code \
                  RETURNING account_id, sender_id, nick, approved_at_ms, via_code",
-                params![request.account_id, request.sender_id, request.nick, now_ms, code],
+                params![request.account_id.as_str(), request.sender_id, request.nick, now_ms, code],
                 |row| approved_sender(row),
             )
         })

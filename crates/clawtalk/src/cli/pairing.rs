@@ -97,7 +97,7 @@ async fn list(store: &dyn PairingStore, args: &ListArgs) -> anyhow::Result<()> {
         .map(|r| {
             let mut row = vec![
                 r.code.clone(),
-                r.account_id.clone(),
+                r.account_id.clone().to_string(),
                 r.sender_id.clone(),
                 r.nick.clone(),
                 format!(
