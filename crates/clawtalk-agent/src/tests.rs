@@ -6,6 +6,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::*;
 use clawtalk_config::test_support::config;
+use clawtalk_core::ids::AccountId;
 use clawtalk_llm::Role;
 
 async fn runtime(mock: &MockModel, extra_agent: &str) -> AgentRuntime {
@@ -30,7 +31,7 @@ async fn a_tool_round_trip_ends_with_the_models_answer() {
             "main",
             &[],
             ChatMessage::user("what time is it?"),
-            &ToolContext::default(),
+            &ToolContext::new(AccountId::new("default"), None),
             &CancellationToken::new(),
         )
         .await
@@ -68,7 +69,7 @@ async fn the_fallback_model_answers_when_the_primary_fails() {
             "main",
             &[],
             ChatMessage::user("hi"),
-            &ToolContext::default(),
+            &ToolContext::new(AccountId::new("default"), None),
             &CancellationToken::new(),
         )
         .await
@@ -94,7 +95,7 @@ async fn cancelling_stops_a_slow_turn() {
             "main",
             &[],
             ChatMessage::user("hi"),
-            &ToolContext::default(),
+            &ToolContext::new(AccountId::new("default"), None),
             &cancel,
         )
         .await
@@ -114,7 +115,7 @@ async fn failures_become_a_plain_bilingual_message() {
             "main",
             &[],
             ChatMessage::user("hi"),
-            &ToolContext::default(),
+            &ToolContext::new(AccountId::new("default"), None),
             &CancellationToken::new(),
         )
         .await
@@ -127,7 +128,7 @@ async fn failures_become_a_plain_bilingual_message() {
             "ghost",
             &[],
             ChatMessage::user("hi"),
-            &ToolContext::default(),
+            &ToolContext::new(AccountId::new("default"), None),
             &CancellationToken::new(),
         )
         .await
@@ -163,7 +164,7 @@ async fn images_reach_vision_models_and_become_a_note_for_the_others() {
             agent,
             &[],
             user.clone(),
-            &ToolContext::default(),
+            &ToolContext::new(AccountId::new("default"), None),
             &CancellationToken::new(),
         )
         .await
@@ -254,7 +255,7 @@ async fn tool_calls_past_the_round_cap_and_media_past_the_turn_cap_do_not_run() 
             "main",
             &[],
             ChatMessage::user("go"),
-            &ToolContext::default(),
+            &ToolContext::new(AccountId::new("default"), None),
             &CancellationToken::new(),
         )
         .await

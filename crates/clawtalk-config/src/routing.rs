@@ -168,7 +168,7 @@ mod tests {
     }"#;
 
     fn route_for(cfg: &Config, m: &InboundMessage) -> SessionKey {
-        route(cfg, cfg.account(&m.account_id).unwrap(), m, &[])
+        route(cfg, cfg.account(m.account_id.as_str()).unwrap(), m, &[])
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Builders shared by unit tests of the gateway modules.
 
+use clawtalk_core::clock::EpochMs;
+use clawtalk_core::ids::AccountId;
 use dingtalk::ids::{ConversationId, DingtalkId, MsgId, RobotCode, StaffId};
 
 use crate::Config;
@@ -44,7 +46,7 @@ fn message(
     mentions_bot: bool,
 ) -> InboundMessage {
     InboundMessage {
-        account_id: account.to_owned(),
+        account_id: AccountId::new(account.to_owned()),
         transport: Transport::Stream,
         robot_code: RobotCode::new("dingrobot"),
         msg_id: MsgId::new(format!("msg-{sender}-{text}")),
@@ -62,7 +64,7 @@ fn message(
         media: Vec::new(),
         quoted_text: None,
         reply: None,
-        created_at_ms: 0,
+        created_at_ms: EpochMs::from_millis(0),
         msgtype: "text".to_owned(),
         workflow: None,
         cron: None,

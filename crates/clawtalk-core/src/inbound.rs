@@ -8,6 +8,9 @@ use dingtalk::ids::{ConversationId, DingtalkId, DownloadCode, MsgId, RobotCode, 
 use dingtalk::model::{BotMessage, MessageBody, RichTextItem};
 use serde::{Deserialize, Serialize};
 
+use crate::clock::EpochMs;
+use crate::ids::AccountId;
+
 /// How the message reached the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -96,14 +99,14 @@ pub struct ReplyTarget {
     /// The per-message sessionWebhook URL.
     pub session_webhook: String,
     /// When it stops working, epoch ms.
-    pub expires_at_ms: i64,
+    pub expires_at_ms: EpochMs,
 }
 
 /// One user message to the bot, transport-independent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InboundMessage {
     /// Configured account (bot) that received it.
-    pub account_id: String,
+    pub account_id: AccountId,
     /// How it arrived.
     pub transport: Transport,
     /// The receiving bot's code (the payload's, else the account's).
@@ -129,7 +132,7 @@ pub struct InboundMessage {
     /// Token-free reply path.
     pub reply: Option<ReplyTarget>,
     /// When DingTalk says it was sent, epoch ms (else when it was received).
-    pub created_at_ms: i64,
+    pub created_at_ms: EpochMs,
     /// `msgtype` as sent (for approval events: the event type).
     pub msgtype: String,
     /// Set when this is an approval event for a workflow agent rather than a user's message:
@@ -206,7 +209,7 @@ pub struct WorkflowTurn {
 #[derive(Debug, Clone)]
 pub struct GatewayOrigin {
     /// Configured account that speaks.
-    pub account_id: String,
+    pub account_id: AccountId,
     /// How the turn arose.
     pub transport: Transport,
     /// The account's robot code.
@@ -222,7 +225,7 @@ pub struct GatewayOrigin {
     /// The prompt (or notice).
     pub text: String,
     /// When it was due or happened, epoch ms.
-    pub created_at_ms: i64,
+    pub created_at_ms: EpochMs,
     /// `msgtype` to record.
     pub msgtype: String,
 }
@@ -232,11 +235,11 @@ impl InboundMessage {
     /// when the payload has none.
     #[must_use]
     pub fn from_bot_message(
-        account_id: &str,
+        account_id: &AccountId,
         default_robot_code: &RobotCode,
         transport: Transport,
         message: &BotMessage,
-        now_ms: i64,
+        now: EpochMs,
     ) -> Self {
         let robot_code = message
             .robot_code
@@ -246,12 +249,12 @@ impl InboundMessage {
         let reply = match (&message.session_webhook, message.session_webhook_expired_time) {
             (Some(url), Some(expires)) if !url.is_empty() => Some(ReplyTarget {
                 session_webhook: url.clone(),
-                expires_at_ms: expires,
+                expires_at_ms: EpochMs::from_millis(expires),
             }),
             _ => None,
         };
         Self {
-            account_id: account_id.to_owned(),
+            account_id: account_id.clone(),
             transport,
             robot_code,
             msg_id: message.msg_id.clone(),
@@ -276,7 +279,7 @@ impl InboundMessage {
                 .collect(),
             quoted_text: quoted_text(&message.body),
             reply,
-            created_at_ms: message.create_at.unwrap_or(now_ms),
+            created_at_ms: message.create_at.map_or(now, EpochMs::from_millis),
             msgtype: message.msgtype.clone(),
             workflow: None,
             cron: None,
@@ -425,11 +428,11 @@ mod tests {
 
     fn map(name: &str) -> InboundMessage {
         InboundMessage::from_bot_message(
-            "default",
+            &AccountId::new("default"),
             &RobotCode::new("fallback"),
             Transport::Stream,
             &fixture(name),
-            1,
+            EpochMs::from_millis(1),
         )
     }
 
@@ -442,7 +445,11 @@ mod tests {
         assert_eq!(m.conversation_id.as_str(), "cidGk2Zz9Lw0pQxRtY7uVb3nM1Q==");
         assert!(!m.text.starts_with(' '));
         assert_eq!(m.sender.key(), Some("0312454236781234"));
-        assert!(m.reply.as_ref().is_some_and(|r| r.expires_at_ms > 0));
+        assert!(
+            m.reply
+                .as_ref()
+                .is_some_and(|r| r.expires_at_ms > EpochMs::from_millis(0))
+        );
     }
 
     #[test]
@@ -462,7 +469,7 @@ mod tests {
             Some("Summarize yesterday's deploy log, please")
         );
         let quoted_file = InboundMessage::from_bot_message(
-            "default",
+            &AccountId::new("default"),
             &RobotCode::new("fallback"),
             Transport::Stream,
             &BotMessage::from_json(
@@ -471,7 +478,7 @@ mod tests {
                             "repliedMsg":{"msgType":"file","content":{"downloadCode":"dc1","fileName":"plan.docx"}}}}"#,
             )
             .unwrap(),
-            1,
+            EpochMs::from_millis(1),
         );
         assert_eq!(quoted_file.quoted_text.as_deref(), Some("[a file: plan.docx]"));
         assert_eq!(quoted_file.media.len(), 1);

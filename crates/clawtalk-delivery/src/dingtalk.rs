@@ -273,7 +273,7 @@ impl Outbound for DingTalkOutbound {
     }
 
     fn planned_path(&self, msg: &OutboundMessage) -> DeliveryPath {
-        match plan(msg, self.clock.now_ms(), self.webhook_margin) {
+        match plan(msg, self.clock.now(), self.webhook_margin) {
             DeliveryPath::SessionWebhook
                 if msg.reply.as_ref().is_some_and(|r| {
                     self.is_dead(&r.session_webhook) || self.webhooks.check(&r.session_webhook).is_err()
@@ -451,11 +451,12 @@ impl DeadWebhooks {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clawtalk_core::clock::EpochMs;
 
     fn reply(is_group: bool, sender: Option<&str>) -> ReplyContext {
         ReplyContext {
             session_webhook: Url::parse("http://127.0.0.1/robot/sendBySession?session=x").unwrap(),
-            expires_at_ms: 0,
+            expires_at_ms: EpochMs::from_millis(0),
             sender_staff_id: sender.map(StaffId::new),
             is_group,
             conversation_id: "cid".to_owned(),
@@ -590,7 +591,7 @@ mod tests {
         let expires = EpochMs::from_millis(1_000_000).plus(DEFAULT_WEBHOOK_MARGIN * 3);
         let context = ReplyContext {
             session_webhook: Url::parse("http://127.0.0.1:4000/robot/sendBySession?session=x").unwrap(),
-            expires_at_ms: expires.as_millis(),
+            expires_at_ms: expires,
             sender_staff_id: None,
             conversation_id: "cid".to_owned(),
             is_group: false,
@@ -619,7 +620,7 @@ mod tests {
         let to = |hook: &str| {
             let context = ReplyContext {
                 session_webhook: Url::parse(hook).unwrap(),
-                expires_at_ms: i64::MAX,
+                expires_at_ms: EpochMs::from_millis(i64::MAX),
                 sender_staff_id: None,
                 conversation_id: "cid".to_owned(),
                 is_group: false,

@@ -52,7 +52,7 @@ use std::sync::Arc;
 use ::dingtalk::ids::{MediaId, ProcessQueryKey, StaffId};
 use ::dingtalk::model::outbound::{WebhookActionCard, WebhookFeedLink, WebhookLink};
 use async_trait::async_trait;
-use clawtalk_core::clock::{Clock, SystemClock};
+use clawtalk_core::clock::{Clock, EpochMs, SystemClock};
 use clawtalk_core::mask::redact_url;
 use url::Url;
 
@@ -213,7 +213,7 @@ pub struct ReplyContext {
     /// The message's `sessionWebhook` (carries a session token: never logged).
     pub session_webhook: Url,
     /// `sessionWebhookExpiredTime`, epoch ms.
-    pub expires_at_ms: i64,
+    pub expires_at_ms: EpochMs,
     /// The sender's staff id, to @ them in groups (absent for external users).
     pub sender_staff_id: Option<StaffId>,
     /// Whether the message came from a group (only then is the sender @-ed).
@@ -292,7 +292,7 @@ pub trait Outbound: Send + Sync {
     /// Layers that key on the path (rate limits) ask the innermost sender, which knows its clock
     /// and which webhooks already failed; the default decides from the message alone.
     fn planned_path(&self, msg: &OutboundMessage) -> DeliveryPath {
-        plan(msg, SystemClock.now_ms(), dingtalk::DEFAULT_WEBHOOK_MARGIN)
+        plan(msg, SystemClock.now(), dingtalk::DEFAULT_WEBHOOK_MARGIN)
     }
 }
 
@@ -307,25 +307,24 @@ impl<T: Outbound + ?Sized> Outbound for Arc<T> {
     }
 }
 
-/// The path chosen for `msg` at `now_ms`: custom robots are fixed, replies use the sessionWebhook
+/// The path chosen for `msg` at `now`: custom robots are fixed, replies use the sessionWebhook
 /// while it has more than `margin` left, everything else uses the robot OpenAPI.
-pub fn plan(msg: &OutboundMessage, now_ms: i64, margin: std::time::Duration) -> DeliveryPath {
+pub fn plan(msg: &OutboundMessage, now: EpochMs, margin: std::time::Duration) -> DeliveryPath {
     if matches!(msg.target, Target::CustomRobot { .. }) {
         return DeliveryPath::CustomRobot;
     }
     match &msg.reply {
         // The sessionWebhook takes text, markdown, links and cards only (protocol §4.1).
         Some(_) if msg.body.is_media() => DeliveryPath::RobotApi,
-        Some(reply) if webhook_usable(reply, now_ms, margin) => DeliveryPath::SessionWebhook,
+        Some(reply) if webhook_usable(reply, now, margin) => DeliveryPath::SessionWebhook,
         _ => DeliveryPath::RobotApi,
     }
 }
 
 /// Whether the webhook still has more than `margin` to live: a reply posted right at the expiry
 /// would race DingTalk's clock, and the fallback is cheap.
-pub fn webhook_usable(reply: &ReplyContext, now_ms: i64, margin: std::time::Duration) -> bool {
-    let margin_ms = i64::try_from(margin.as_millis()).unwrap_or(i64::MAX);
-    reply.expires_at_ms.saturating_sub(margin_ms) > now_ms
+pub fn webhook_usable(reply: &ReplyContext, now: EpochMs, margin: std::time::Duration) -> bool {
+    reply.expires_at_ms.minus(margin) > now
 }
 
 #[cfg(test)]
@@ -339,7 +338,7 @@ mod tests {
         ReplyContext {
             session_webhook: Url::parse("https://oapi.dingtalk.com/robot/sendBySession?session=s3cr3t")
                 .unwrap(),
-            expires_at_ms,
+            expires_at_ms: EpochMs::from_millis(expires_at_ms),
             sender_staff_id: Some(StaffId::new("0312")),
             is_group: true,
             conversation_id: "cid".to_owned(),
@@ -359,13 +358,22 @@ mod tests {
     fn plan_uses_the_webhook_only_with_margin_left() {
         let margin = Duration::from_secs(60);
         let msg = group_msg().in_reply(reply(1_000_000));
-        assert_eq!(plan(&msg, 0, margin), DeliveryPath::SessionWebhook);
         assert_eq!(
-            plan(&msg, 1_000_000 - 60_001, margin),
+            plan(&msg, EpochMs::from_millis(0), margin),
             DeliveryPath::SessionWebhook
         );
-        assert_eq!(plan(&msg, 1_000_000 - 60_000, margin), DeliveryPath::RobotApi);
-        assert_eq!(plan(&group_msg(), 0, margin), DeliveryPath::RobotApi);
+        assert_eq!(
+            plan(&msg, EpochMs::from_millis(1_000_000 - 60_001), margin),
+            DeliveryPath::SessionWebhook
+        );
+        assert_eq!(
+            plan(&msg, EpochMs::from_millis(1_000_000 - 60_000), margin),
+            DeliveryPath::RobotApi
+        );
+        assert_eq!(
+            plan(&group_msg(), EpochMs::from_millis(0), margin),
+            DeliveryPath::RobotApi
+        );
         let robot = OutboundMessage::new(
             "acct",
             Target::CustomRobot {
@@ -377,13 +385,16 @@ mod tests {
             "k",
         )
         .in_reply(reply(i64::MAX));
-        assert_eq!(plan(&robot, 0, margin), DeliveryPath::CustomRobot);
+        assert_eq!(
+            plan(&robot, EpochMs::from_millis(0), margin),
+            DeliveryPath::CustomRobot
+        );
         let mut image = group_msg().in_reply(reply(1_000_000));
         image.body = Body::Image {
             media_id: MediaId::new("@lADPmedia"),
         };
         assert_eq!(
-            plan(&image, 0, margin),
+            plan(&image, EpochMs::from_millis(0), margin),
             DeliveryPath::RobotApi,
             "the sessionWebhook cannot carry images"
         );

@@ -434,7 +434,7 @@ impl SharedBudget {
         loop {
             match self
                 .store
-                .rate_take(budget_key, limit, window_ms, self.clock.now_ms())
+                .rate_take(budget_key, limit, window_ms, self.clock.now())
                 .await
             {
                 Ok(None) => return waited,
@@ -456,7 +456,7 @@ impl SharedBudget {
         let (limit, window_ms) = shared_limit(quota);
         match self
             .store
-            .rate_take(budget_key, limit, window_ms, self.clock.now_ms())
+            .rate_take(budget_key, limit, window_ms, self.clock.now())
             .await
         {
             Ok(wait) => wait.is_none(),
@@ -607,6 +607,7 @@ impl Outbound for RateLimit {
 mod tests {
     use super::*;
     use crate::{Body, RecordingOutbound, ReplyContext};
+    use clawtalk_core::clock::EpochMs;
     use dingtalk::ids::StaffId;
     use std::time::Instant;
 
@@ -701,7 +702,7 @@ mod tests {
     fn webhook_reply(user: &str, conversation: &str, key: &str) -> OutboundMessage {
         let context = ReplyContext {
             session_webhook: url::Url::parse("http://127.0.0.1:1/robot/sendBySession?session=s").unwrap(),
-            expires_at_ms: i64::MAX,
+            expires_at_ms: EpochMs::from_millis(i64::MAX),
             sender_staff_id: None,
             is_group: false,
             conversation_id: conversation.to_owned(),

@@ -30,7 +30,7 @@ impl OutboundMessage {
     /// sessionWebhook; the fallback then fails with [`super::DeliveryError::UnknownRecipient`].
     pub fn reply_to(inbound: &InboundMessage, body: Body, idempotency_key: impl Into<String>) -> Self {
         if let Some(robot) = Target::cron_webhook(inbound) {
-            return Self::new(inbound.account_id.clone(), robot, body, idempotency_key);
+            return Self::new(inbound.account_id.as_str(), robot, body, idempotency_key);
         }
         let target = if inbound.is_group() {
             Target::Group(inbound.conversation_id.clone())
@@ -43,7 +43,7 @@ impl OutboundMessage {
                     .unwrap_or_else(|| dingtalk::ids::StaffId::new("")),
             )
         };
-        let message = Self::new(inbound.account_id.clone(), target, body, idempotency_key);
+        let message = Self::new(inbound.account_id.as_str(), target, body, idempotency_key);
         match ReplyContext::from_inbound(inbound) {
             Some(reply) => message.in_reply(reply),
             None => message,
@@ -55,13 +55,14 @@ impl OutboundMessage {
 mod tests {
     use super::*;
     use clawtalk_config::test_support;
+    use clawtalk_core::clock::EpochMs;
     use clawtalk_core::inbound::ReplyTarget;
     use dingtalk::ids::{ConversationId, StaffId};
 
     fn with_webhook(mut inbound: InboundMessage) -> InboundMessage {
         inbound.reply = Some(ReplyTarget {
             session_webhook: "https://oapi.dingtalk.com/robot/sendBySession?session=abc".into(),
-            expires_at_ms: 1_700_000_000_000,
+            expires_at_ms: EpochMs::from_millis(1_700_000_000_000),
         });
         inbound
     }
@@ -75,7 +76,7 @@ mod tests {
         let reply = msg.reply.expect("has a webhook");
         assert!(reply.is_group);
         assert_eq!(reply.sender_staff_id, Some(StaffId::new("0312")));
-        assert_eq!(reply.expires_at_ms, 1_700_000_000_000);
+        assert_eq!(reply.expires_at_ms, EpochMs::from_millis(1_700_000_000_000));
     }
 
     #[test]

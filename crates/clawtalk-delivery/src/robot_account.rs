@@ -53,6 +53,7 @@ impl Outbound for CustomRobotAccount {
 mod tests {
     use super::*;
     use crate::{Body, RecordingOutbound, ReplyContext};
+    use clawtalk_core::clock::EpochMs;
     use dingtalk::ids::{ConversationId, StaffId};
 
     #[tokio::test]
@@ -66,7 +67,7 @@ mod tests {
         let account = CustomRobotAccount::new(Arc::clone(&rec) as Arc<dyn Outbound>, robot.clone());
         let reply = ReplyContext {
             session_webhook: url::Url::parse("http://127.0.0.1:1/robot/sendBySession?session=s").unwrap(),
-            expires_at_ms: i64::MAX,
+            expires_at_ms: EpochMs::from_millis(i64::MAX),
             sender_staff_id: Some(StaffId::new("0312")),
             is_group: true,
             conversation_id: "cid".to_owned(),

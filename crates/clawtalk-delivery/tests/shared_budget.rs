@@ -6,6 +6,7 @@
 #[allow(dead_code)] // Helpers for other tests too.
 mod pg;
 
+use clawtalk_core::clock::EpochMs;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -52,11 +53,11 @@ impl RateBudgetStore for GrantLog {
         key: &str,
         limit: u32,
         window_ms: i64,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<Option<i64>> {
-        let wait = self.inner.rate_take(key, limit, window_ms, now_ms).await?;
+        let wait = self.inner.rate_take(key, limit, window_ms, now).await?;
         if wait.is_none() {
-            self.granted.lock().unwrap().push(now_ms);
+            self.granted.lock().unwrap().push(now.as_millis());
         }
         Ok(wait)
     }

@@ -9,6 +9,7 @@
 //! ordinary turn and outbox machinery answers, and sends each part once; the turn's end comes
 //! back here ([`turn_ended`]) to be recorded on the task.
 
+use clawtalk_core::clock::EpochMs;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,11 +43,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 }
 
 async fn until_next(shared: &Shared) -> Duration {
-    let now = shared.clock.now_ms();
+    let now = shared.clock.now();
     match shared.store.cron_next_due(now).await {
-        Ok(Some(at)) => {
-            Duration::from_millis(u64::try_from(at - now).unwrap_or(0)).clamp(Duration::from_millis(20), POLL)
-        }
+        Ok(Some(at)) => at.since(now).clamp(Duration::from_millis(20), POLL),
         Ok(None) => POLL,
         Err(error) => {
             tracing::warn!(%error, "cannot read the next scheduled task");
@@ -56,7 +55,7 @@ async fn until_next(shared: &Shared) -> Duration {
 }
 
 async fn fire_due(shared: &Arc<Shared>) {
-    let now = shared.clock.now_ms();
+    let now = shared.clock.now();
     let tasks = match shared
         .store
         .cron_claim_due(&shared.me, shared.lease_ms(), CLAIM_BATCH, now)
@@ -72,7 +71,7 @@ async fn fire_due(shared: &Arc<Shared>) {
     }
 }
 
-async fn fire(shared: &Arc<Shared>, task: &CronTask, now: i64) -> anyhow::Result<()> {
+async fn fire(shared: &Arc<Shared>, task: &CronTask, now: EpochMs) -> anyhow::Result<()> {
     let schedule = match Schedule::stored(task.spec.kind, &task.spec.schedule, &task.spec.timezone) {
         Ok(schedule) => schedule,
         Err(error) => {
@@ -86,7 +85,7 @@ async fn fire(shared: &Arc<Shared>, task: &CronTask, now: i64) -> anyhow::Result
             };
             shared
                 .store
-                .cron_fired(task.id, &shared.me, stop, shared.clock.now_ms())
+                .cron_fired(task.id, &shared.me, stop, shared.clock.now())
                 .await?;
             return Ok(());
         }
@@ -96,13 +95,12 @@ async fn fire(shared: &Arc<Shared>, task: &CronTask, now: i64) -> anyhow::Result
         .agent(&task.spec.agent_id)
         .map_or_else(AgentLimits::default, |a| a.limits)
         .cron_min_interval;
-    let min_gap_ms = i64::try_from(min_gap.as_millis()).unwrap_or(i64::MAX);
     let plan = due::plan(
         &schedule,
         task.next_run_at_ms,
         task.run_requested_at_ms,
         now,
-        min_gap_ms,
+        min_gap,
     );
     match plan.action {
         Action::Run { due_ms } => {
@@ -128,7 +126,7 @@ async fn fire(shared: &Arc<Shared>, task: &CronTask, now: i64) -> anyhow::Result
     };
     if !shared
         .store
-        .cron_fired(task.id, &shared.me, fired, shared.clock.now_ms())
+        .cron_fired(task.id, &shared.me, fired, shared.clock.now())
         .await?
     {
         tracing::warn!(
@@ -144,11 +142,15 @@ async fn fire(shared: &Arc<Shared>, task: &CronTask, now: i64) -> anyhow::Result
 async fn queue(
     shared: &Arc<Shared>,
     task: &CronTask,
-    due_ms: i64,
+    due_ms: EpochMs,
     text: String,
     notice: bool,
 ) -> anyhow::Result<()> {
-    let Some(account) = shared.config.account(&task.spec.account_id).filter(|a| a.enabled) else {
+    let Some(account) = shared
+        .config
+        .account(task.spec.account_id.as_str())
+        .filter(|a| a.enabled)
+    else {
         let error = format!(
             "account {:?} is not configured or not enabled; add it back or cancel the task",
             task.spec.account_id
@@ -161,7 +163,7 @@ async fn queue(
 }
 
 /// What the agent is asked at a run.
-fn prompt_for(task: &CronTask, schedule: &Schedule, due_ms: i64) -> String {
+fn prompt_for(task: &CronTask, schedule: &Schedule, due_ms: EpochMs) -> String {
     format!(
         "[Scheduled task #{} \"{}\", run for {} ({})]\n{}\n\n(Your answer is posted as is to {}; \
          give the result itself, there is nobody to answer follow-up questions.)",
@@ -174,7 +176,7 @@ fn prompt_for(task: &CronTask, schedule: &Schedule, due_ms: i64) -> String {
     )
 }
 
-fn missed_notice(task: &CronTask, schedule: &Schedule, due_ms: i64, next: Option<i64>) -> String {
+fn missed_notice(task: &CronTask, schedule: &Schedule, due_ms: EpochMs, next: Option<EpochMs>) -> String {
     let at = local(due_ms, schedule.tz());
     let next = next_run_text(schedule, next);
     let name = &task.spec.name;
@@ -222,7 +224,7 @@ async fn record_outcome(shared: &Arc<Shared>, task: CronTaskId, inbound: Inbound
 async fn record(shared: &Shared, task: CronTaskId, status: CronRunStatus, error: Option<&str>) {
     if let Err(e) = shared
         .store
-        .cron_record_result(task, status, error, shared.clock.now_ms())
+        .cron_record_result(task, status, error, shared.clock.now())
         .await
     {
         tracing::warn!(task, error = %e, "cannot record a scheduled run's outcome");

@@ -52,7 +52,7 @@ async fn try_decide(
         Verdict::Ignore(reason) => {
             tracing::info!(inbound = ?id, account = %account.id, reason, "message ignored");
             store
-                .dispatch_inbound(id, Dispatch::Ignore, shared.clock.now_ms())
+                .dispatch_inbound(id, Dispatch::Ignore, shared.clock.now())
                 .await?;
             settled(shared, route);
             return Ok(());
@@ -65,7 +65,7 @@ async fn try_decide(
                     &sender,
                     &inbound.sender.nick,
                     PairingPolicy::default(),
-                    shared.clock.now_ms(),
+                    shared.clock.now(),
                 )
                 .await?;
             if let PairingOutcome::Created(_) = &outcome {
@@ -74,8 +74,8 @@ async fn try_decide(
             }
             let text = match outcome {
                 PairingOutcome::Created(request) | PairingOutcome::Existing(request) => {
-                    let minutes = (request.expires_at_ms - shared.clock.now_ms()).max(0) / 60_000;
-                    policy::pairing_reply(&request.code, u64::try_from(minutes).unwrap_or(0).max(1))
+                    let minutes = request.expires_at_ms.since(shared.clock.now()).as_secs() / 60;
+                    policy::pairing_reply(&request.code, minutes.max(1))
                 }
                 PairingOutcome::AlreadyApproved => {
                     // Approved between the check and the request: handle it as allowed.
@@ -89,7 +89,7 @@ async fn try_decide(
     match commands::parse(&inbound.text) {
         Some(ChatCommand::Stop) => {
             let cancelled = store
-                .cancel_running(&route.to_string(), CancelScope::Running, shared.clock.now_ms())
+                .cancel_running(&route.to_string(), CancelScope::Running, shared.clock.now())
                 .await?;
             if let Some(token) = shared
                 .running
@@ -108,7 +108,7 @@ async fn try_decide(
         }
         Some(ChatCommand::Reset) => {
             store
-                .session_reset(&route.to_string(), shared.clock.now_ms())
+                .session_reset(&route.to_string(), shared.clock.now())
                 .await?;
             answer(shared, id, inbound, route, notices::NEW_CONVERSATION.to_owned()).await
         }
@@ -119,7 +119,7 @@ async fn try_decide(
 async fn queue(shared: &Arc<Shared>, id: InboundId, route: &SessionKey) -> anyhow::Result<()> {
     shared
         .store
-        .dispatch_inbound(id, Dispatch::Queue, shared.clock.now_ms())
+        .dispatch_inbound(id, Dispatch::Queue, shared.clock.now())
         .await?;
     let _ = shared.wake.send(Wake::Queued(route.to_string()));
     Ok(())
@@ -145,7 +145,7 @@ async fn answer(
     };
     shared
         .store
-        .dispatch_inbound(id, dispatch, shared.clock.now_ms())
+        .dispatch_inbound(id, dispatch, shared.clock.now())
         .await?;
     settled(shared, route);
     outcome

@@ -63,7 +63,7 @@ use tokio_util::sync::CancellationToken;
 use accounts::{AccountRuntime, Accounts};
 use clawtalk_agent::{AgentRuntime, ToolRegistry};
 use clawtalk_config::{Config, ConnectionMode};
-use clawtalk_core::clock::{Clock, SystemClock};
+use clawtalk_core::clock::{Clock, EpochMs, SystemClock};
 use clawtalk_core::inbound::InboundMessage;
 use clawtalk_delivery::Outbound;
 use clawtalk_delivery::card::{CardAccount, CardStats};
@@ -207,7 +207,7 @@ impl Shared {
             return Ok(&self.webchat);
         }
         let account_id = &inbound.account_id;
-        self.account(account_id)
+        self.account(account_id.as_str())
             .map(|a| &a.outbound)
             .with_context(|| format!("no DingTalk account {account_id:?} is configured any more"))
     }
@@ -279,8 +279,8 @@ impl GatewayHandle {
 
     /// Now, by the gateway's clock.
     #[must_use]
-    pub fn now_ms(&self) -> i64 {
-        self.0.clock.now_ms()
+    pub fn now(&self) -> EpochMs {
+        self.0.clock.now()
     }
 
     /// Cancelled when the gateway shuts down.

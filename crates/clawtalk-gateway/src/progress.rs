@@ -33,7 +33,7 @@ impl Notes {
             && shared.outbound_for(inbound).is_ok()
             && shared
                 .config
-                .account(&inbound.account_id)
+                .account(inbound.account_id.as_str())
                 .is_some_and(|a| a.progress_notes);
         Self {
             outbox: wanted.then(|| Arc::clone(outbox)),

@@ -3,6 +3,7 @@
 //! still owed to a user: received, queued and running messages, and finished ones with a reply
 //! part not yet sent (see `InboxStore::purge_finished`).
 
+use clawtalk_core::clock::EpochMs;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,15 +34,14 @@ async fn purge_loop(store: &dyn Store, retention: Duration, shutdown: &Cancellat
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
-            _ = tick.tick() => { purge_once(store, retention, clock.now_ms()).await; }
+            _ = tick.tick() => { purge_once(store, retention, clock.now()).await; }
         }
     }
 }
 
-/// One purge of rows finished more than `retention` before `now_ms`; how many went.
-pub(super) async fn purge_once(store: &dyn Store, retention: Duration, now_ms: i64) -> Option<u64> {
-    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
-    match store.purge_finished(now_ms.saturating_sub(retention_ms)).await {
+/// One purge of rows finished more than `retention` before `now`; how many went.
+pub(super) async fn purge_once(store: &dyn Store, retention: Duration, now: EpochMs) -> Option<u64> {
+    match store.purge_finished(now.minus(retention)).await {
         Ok(purged) => {
             if purged > 0 {
                 tracing::info!(
@@ -62,6 +62,7 @@ pub(super) async fn purge_once(store: &dyn Store, retention: Duration, now_ms: i
 
 #[cfg(test)]
 mod tests {
+    use clawtalk_core::ids::AccountId;
     use dingtalk::ids::{ConversationId, MsgId, RobotCode, StaffId};
 
     use super::*;
@@ -75,20 +76,23 @@ mod tests {
 
     async fn queued(store: &dyn Store, msg_id: &str, at_ms: i64) -> InboundId {
         let record = InboundRecord {
-            account_id: "default".into(),
+            account_id: AccountId::new("default"),
             robot_code: RobotCode::new("dingbot"),
             msg_id: MsgId::new(msg_id),
             conversation_id: ConversationId::new("cid"),
             sender_staff_id: Some(StaffId::new("0312")),
             session_key: msg_id.into(),
-            received_at_ms: at_ms,
+            received_at_ms: EpochMs::from_millis(at_ms),
             raw_payload_json: "{}".into(),
             text: msg_id.into(),
         };
         let RecordOutcome::New(id) = store.record_inbound(record).await.unwrap() else {
             panic!("{msg_id} was not new");
         };
-        store.dispatch_inbound(id, Dispatch::Queue, at_ms).await.unwrap();
+        store
+            .dispatch_inbound(id, Dispatch::Queue, EpochMs::from_millis(at_ms))
+            .await
+            .unwrap();
         id
     }
 
@@ -104,7 +108,12 @@ mod tests {
         let me = WorkerId::new("gw");
         let id = queued(store, msg_id, at_ms).await;
         store
-            .claim_next_turn(ClaimScope::Session(msg_id), &me, LEASE, at_ms)
+            .claim_next_turn(
+                ClaimScope::Session(msg_id),
+                &me,
+                LEASE,
+                EpochMs::from_millis(at_ms),
+            )
             .await
             .unwrap()
             .unwrap();
@@ -112,11 +121,21 @@ mod tests {
             part: 0,
             body: clawtalk_core::reply::ReplyPart::Text { text: "ok".into() },
         };
-        let parts = store.plan_reply(id, vec![part], &me, LEASE, at_ms).await.unwrap();
-        store.finish_turn(id, &me, outcome, at_ms).await.unwrap();
+        let parts = store
+            .plan_reply(id, vec![part], &me, LEASE, EpochMs::from_millis(at_ms))
+            .await
+            .unwrap();
+        store
+            .finish_turn(id, &me, outcome, EpochMs::from_millis(at_ms))
+            .await
+            .unwrap();
         if sent {
             store
-                .mark_reply_sent(parts[0].id, clawtalk_store::SendReceipt::default(), at_ms)
+                .mark_reply_sent(
+                    parts[0].id,
+                    clawtalk_store::SendReceipt::default(),
+                    EpochMs::from_millis(at_ms),
+                )
                 .await
                 .unwrap();
         }
@@ -133,12 +152,17 @@ mod tests {
         let ignored = queued(store, "ignored", old).await;
         let me = WorkerId::new("gw");
         store
-            .claim_next_turn(ClaimScope::Session("ignored"), &me, LEASE, old)
+            .claim_next_turn(
+                ClaimScope::Session("ignored"),
+                &me,
+                LEASE,
+                EpochMs::from_millis(old),
+            )
             .await
             .unwrap()
             .unwrap();
         store
-            .finish_turn(ignored, &me, TurnOutcome::Ignored, old)
+            .finish_turn(ignored, &me, TurnOutcome::Ignored, EpochMs::from_millis(old))
             .await
             .unwrap();
         let recent = finished(store, "recent", TurnOutcome::Replied, true, now - DAY_MS).await;
@@ -148,24 +172,35 @@ mod tests {
         let waiting = queued(store, "waiting", old).await;
         let running = queued(store, "running", old).await;
         store
-            .claim_next_turn(ClaimScope::Session("running"), &me, LEASE, old)
+            .claim_next_turn(
+                ClaimScope::Session("running"),
+                &me,
+                LEASE,
+                EpochMs::from_millis(old),
+            )
             .await
             .unwrap()
             .unwrap();
 
         let retention = Duration::from_secs(7 * 86_400);
-        assert_eq!(purge_once(store, retention, now).await, Some(2));
+        assert_eq!(
+            purge_once(store, retention, EpochMs::from_millis(now)).await,
+            Some(2)
+        );
         for gone in [answered, ignored] {
             assert!(store.inbound(gone).await.unwrap().is_none(), "{gone} purged");
         }
         for kept in [recent, unsent, notice, waiting, running] {
             assert!(store.inbound(kept).await.unwrap().is_some(), "{kept} kept");
         }
-        assert_eq!(purge_once(store, retention, now).await, Some(0));
+        assert_eq!(
+            purge_once(store, retention, EpochMs::from_millis(now)).await,
+            Some(0)
+        );
         // A longer retention keeps what a shorter one purges.
         let again = finished(store, "again", TurnOutcome::Replied, true, old).await;
         assert_eq!(
-            purge_once(store, Duration::from_secs(30 * 86_400), now).await,
+            purge_once(store, Duration::from_secs(30 * 86_400), EpochMs::from_millis(now)).await,
             Some(0)
         );
         assert!(store.inbound(again).await.unwrap().is_some());

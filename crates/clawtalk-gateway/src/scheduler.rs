@@ -157,7 +157,7 @@ async fn session_worker(
                         ClaimScope::Session(&key),
                         &shared.me,
                         shared.lease_ms(),
-                        shared.clock.now_ms(),
+                        shared.clock.now(),
                     )
                     .await
                 {
@@ -195,12 +195,7 @@ async fn claim_orphans(shared: &Arc<Shared>) -> Vec<(StoredInbound, OwnedSemapho
         };
         match shared
             .store
-            .claim_next_turn(
-                ClaimScope::Any,
-                &shared.me,
-                shared.lease_ms(),
-                shared.clock.now_ms(),
-            )
+            .claim_next_turn(ClaimScope::Any, &shared.me, shared.lease_ms(), shared.clock.now())
             .await
         {
             Ok(Some(turn)) => claimed.push((turn, permit)),
@@ -218,7 +213,7 @@ async fn claim_orphans(shared: &Arc<Shared>) -> Vec<(StoredInbound, OwnedSemapho
 async fn resend_orphaned_parts(shared: &Arc<Shared>) {
     let parts = match shared
         .store
-        .claim_unsent_replies(&shared.me, shared.lease_ms(), 64, shared.clock.now_ms())
+        .claim_unsent_replies(&shared.me, shared.lease_ms(), 64, shared.clock.now())
         .await
     {
         Ok(parts) => parts,
@@ -244,7 +239,7 @@ async fn resend_orphaned_parts(shared: &Arc<Shared>) {
 pub(crate) async fn recover(shared: &Arc<Shared>) -> anyhow::Result<()> {
     let rows = shared
         .store
-        .recover_unfinished(&shared.me, shared.clock.now_ms())
+        .recover_unfinished(&shared.me, shared.clock.now())
         .await?;
     if !rows.is_empty() {
         tracing::info!(count = rows.len(), "resuming unfinished messages");
@@ -264,7 +259,7 @@ pub(crate) async fn recover(shared: &Arc<Shared>) -> anyhow::Result<()> {
 /// them died in between, or a store write failed (disk full). Without this they would wait
 /// for the next start-up.
 async fn settle_undecided(shared: &Arc<Shared>) {
-    let before = shared.clock.now_ms() - shared.lease_ms();
+    let before = shared.clock.now().minus(shared.config.gateway.turn_lease);
     let rows = match shared.store.undecided_before(before, 64).await {
         Ok(rows) => rows,
         Err(error) => return tracing::error!(%error, "cannot look for undecided messages"),
@@ -287,7 +282,7 @@ async fn redecide(shared: &Arc<Shared>, row: &StoredInbound, at_start_up: bool) 
             tracing::error!(inbound = ?row.id, error = %format!("{error:#}"), "an unreadable stored message is marked failed");
             if let Err(error) = shared
                 .store
-                .dispatch_inbound(row.id, Dispatch::Failed, shared.clock.now_ms())
+                .dispatch_inbound(row.id, Dispatch::Failed, shared.clock.now())
                 .await
             {
                 tracing::warn!(inbound = ?row.id, %error, "cannot mark an unreadable message failed");
@@ -295,7 +290,7 @@ async fn redecide(shared: &Arc<Shared>, row: &StoredInbound, at_start_up: bool) 
             return;
         }
     };
-    let Some(account) = shared.config.account(&inbound.account_id).cloned() else {
+    let Some(account) = shared.config.account(inbound.account_id.as_str()).cloned() else {
         if at_start_up {
             tracing::warn!(inbound = ?row.id, account = %inbound.account_id, "stored message for an account that is no longer configured");
         }

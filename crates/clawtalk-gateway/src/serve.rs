@@ -199,7 +199,7 @@ pub async fn print_status(config_path: Option<&Path>, json: bool) -> anyhow::Res
             }
         },
     };
-    let live = source != "status file" || status.is_live(SystemClock.now_ms());
+    let live = source != "status file" || status.is_live(SystemClock.now());
     if json {
         let value = serde_json::json!({ "running": live, "source": source, "status": status });
         println!("{}", serde_json::to_string_pretty(&value)?);
@@ -208,12 +208,12 @@ pub async fn print_status(config_path: Option<&Path>, json: bool) -> anyhow::Res
     if !live {
         println!(
             "gateway: not running (last seen {} s ago, pid {})",
-            (SystemClock.now_ms() - status.updated_at_ms) / 1000,
+            (SystemClock.now().as_millis() - status.updated_at_ms.as_millis()) / 1000,
             status.pid
         );
         return Ok(false);
     }
-    let uptime = (SystemClock.now_ms() - status.started_at_ms) / 1000;
+    let uptime = (SystemClock.now().as_millis() - status.started_at_ms.as_millis()) / 1000;
     println!(
         "gateway: running (pid {}, instance {}, version {}, up {uptime} s; from the {source})",
         status.pid, status.instance, status.version

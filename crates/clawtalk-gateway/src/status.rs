@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use clawtalk_core::clock::Clock;
+use clawtalk_core::clock::{Clock, EpochMs};
 use serde::{Deserialize, Serialize};
 
 /// How often the file is rewritten; a file older than three periods means "not running".
@@ -26,9 +26,9 @@ pub struct AccountStatus {
     /// Connections opened since start (1 = never reconnected).
     pub connects: u64,
     /// When the current or last connection opened, epoch ms.
-    pub last_connected_ms: Option<i64>,
+    pub last_connected_ms: Option<EpochMs>,
     /// When the last message arrived, epoch ms.
-    pub last_message_ms: Option<i64>,
+    pub last_message_ms: Option<EpochMs>,
     /// Messages received since start.
     pub messages: u64,
     /// The last connection error, if the connection is down.
@@ -51,9 +51,9 @@ pub struct GatewayStatus {
     /// clawtalk version.
     pub version: String,
     /// Start time, epoch ms.
-    pub started_at_ms: i64,
+    pub started_at_ms: EpochMs,
     /// Last rewrite, epoch ms.
-    pub updated_at_ms: i64,
+    pub updated_at_ms: EpochMs,
     /// Per account.
     pub accounts: Vec<AccountStatus>,
     /// Where the gateway's HTTP listener (control API, `/metrics`) is, when it has one.
@@ -64,8 +64,8 @@ pub struct GatewayStatus {
 impl GatewayStatus {
     /// The gateway that wrote this is still running: its process exists and it wrote recently.
     #[must_use]
-    pub fn is_live(&self, now_ms: i64) -> bool {
-        let fresh = now_ms - self.updated_at_ms <= 3 * i64::try_from(REFRESH.as_millis()).unwrap_or(2000);
+    pub fn is_live(&self, now: EpochMs) -> bool {
+        let fresh = now.since(self.updated_at_ms) <= 3 * REFRESH;
         fresh && Path::new(&format!("/proc/{}", self.pid)).exists()
     }
 }
@@ -95,7 +95,7 @@ pub fn read(state_dir: &Path) -> anyhow::Result<GatewayStatus> {
 pub(crate) struct StatusBoard {
     path: PathBuf,
     instance: String,
-    started_at_ms: i64,
+    started_at_ms: EpochMs,
     accounts: Mutex<BTreeMap<String, AccountStatus>>,
     http_addr: Mutex<Option<SocketAddr>>,
     /// Two writers (the refresh task, the listener at bind) share one temp file.
@@ -125,7 +125,7 @@ impl StatusBoard {
         Self {
             path: status_path(state_dir),
             instance: instance.to_owned(),
-            started_at_ms: clock.now_ms(),
+            started_at_ms: clock.now(),
             clock,
             accounts: Mutex::new(accounts),
             http_addr: Mutex::new(None),
@@ -161,7 +161,7 @@ impl StatusBoard {
             instance: self.instance.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             started_at_ms: self.started_at_ms,
-            updated_at_ms: self.clock.now_ms(),
+            updated_at_ms: self.clock.now(),
             accounts: self
                 .accounts
                 .lock()
@@ -211,8 +211,8 @@ mod tests {
         }
         let status = read(dir.path()).unwrap();
         assert_eq!(status.accounts[0].messages, 3);
-        assert!(status.is_live(SystemClock.now_ms()));
-        assert!(!status.is_live(SystemClock.now_ms() + 60_000));
+        assert!(status.is_live(SystemClock.now()));
+        assert!(!status.is_live(SystemClock.now().plus(Duration::from_secs(60))));
         board.remove();
         assert!(read(dir.path()).is_err());
     }

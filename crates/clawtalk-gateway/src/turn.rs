@@ -3,6 +3,7 @@
 //! and send the answer and finish the turn. How the turn ended is published to whoever
 //! started it ([`TurnEnded`]); the turn itself knows no source.
 
+use clawtalk_core::clock::EpochMs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,11 +58,8 @@ pub(crate) async fn run(shared: &Arc<Shared>, turn: StoredInbound) {
     match &result {
         Ok(replied) => {
             if *replied {
-                let waited = u64::try_from(shared.clock.now_ms() - received_at_ms).unwrap_or(0);
-                shared
-                    .metrics
-                    .reply_latency
-                    .observe(Duration::from_millis(waited));
+                let waited = shared.clock.now().since(received_at_ms);
+                shared.metrics.reply_latency.observe(waited);
             }
         }
         Err(error) => {
@@ -95,7 +93,7 @@ async fn try_run(
     }
     let account = shared
         .config
-        .account(&inbound.account_id)
+        .account(inbound.account_id.as_str())
         .context("the message's account is no longer configured")?;
     let session = open_session(shared, &turn, inbound, account).await?;
     let media_dir = media::inbound_dir(&shared.config.gateway.state_dir, id);
@@ -177,7 +175,7 @@ async fn open_session(
     let idle_reset = super::idle_reset_ms(&shared.config);
     let (opened, history) = shared
         .store
-        .session_open_with_history(&key, &agent_id, shared.clock.now_ms(), idle_reset, HISTORY_LIMIT)
+        .session_open_with_history(&key, &agent_id, shared.clock.now(), idle_reset, HISTORY_LIMIT)
         .await?;
     let history = history
         .iter()
@@ -217,7 +215,7 @@ async fn run_agent(
     let key = &session.key;
     let context = ToolContext {
         account_id: inbound.account_id.clone(),
-        session_key: key.clone(),
+        session_key: SessionKey::parse(key).ok(),
         sender: inbound.sender.staff_id.as_ref().map(|s| s.as_str().to_owned()),
         target: Target::for_inbound(inbound),
         workspace: shared
@@ -286,9 +284,9 @@ async fn conclude(
     let max_parts = session.max_parts;
     match result {
         Ok(outcome) => {
-            let mut entries = vec![entry(user_message, id, shared.clock.now_ms())?];
+            let mut entries = vec![entry(user_message, id, shared.clock.now())?];
             for message in &outcome.appended {
-                entries.push(entry(message, id, shared.clock.now_ms())?);
+                entries.push(entry(message, id, shared.clock.now())?);
             }
             tracing::info!(inbound = ?id, agent = %session.agent_id, model = %outcome.model, prompt_tokens = outcome.usage.prompt_tokens, completion_tokens = outcome.usage.completion_tokens, "turn answered");
             let text = if outcome.reply.trim().is_empty() {
@@ -408,7 +406,7 @@ async fn answer(
     // A failure notice is no answer to approve or reject: only answers take the format.
     let format = shared
         .config
-        .account(&inbound.account_id)
+        .account(inbound.account_id.as_str())
         .and_then(|a| a.response_format.as_ref())
         .filter(|_| !failed);
     reply::send_with_cards(shared, id, inbound, text, action_cards, max_parts, format).await
@@ -437,7 +435,7 @@ async fn keep_lease(shared: &Arc<Shared>, turn: &StoredInbound) -> StoreError {
         tokio::time::sleep(shared.config.gateway.turn_lease / 3).await;
         if let Err(error) = shared
             .store
-            .renew_lease(turn.id, &shared.me, shared.lease_ms(), shared.clock.now_ms())
+            .renew_lease(turn.id, &shared.me, shared.lease_ms(), shared.clock.now())
             .await
         {
             if matches!(error, StoreError::LeaseLost { .. }) {
@@ -464,7 +462,7 @@ async fn finish(
     shared.metrics.turns.inc(label);
     match shared
         .store
-        .finish_turn(id, &shared.me, outcome, shared.clock.now_ms())
+        .finish_turn(id, &shared.me, outcome, shared.clock.now())
         .await
     {
         Ok(()) | Err(StoreError::LeaseLost { .. }) => Ok(label == "replied"),
@@ -508,7 +506,7 @@ async fn compose_user(
     if inbound.media.is_empty() {
         return media::compose(text, &[]);
     }
-    let fetched = match shared.account(&inbound.account_id) {
+    let fetched = match shared.account(inbound.account_id.as_str()) {
         Some(account) => {
             fetch::fetch_all(&account.api, &inbound.robot_code, &inbound.media, dir, max_bytes).await
         }
@@ -576,7 +574,7 @@ fn trim_history(history: &[ChatMessage]) -> &[ChatMessage] {
 fn entry(
     message: &ChatMessage,
     inbound: clawtalk_store::InboundId,
-    at_ms: i64,
+    at: EpochMs,
 ) -> anyhow::Result<NewTranscriptEntry> {
     let role = match message.role {
         LlmRole::System => Role::System,
@@ -588,6 +586,6 @@ fn entry(
         role,
         content_json: serde_json::to_string(message)?,
         inbound_id: Some(inbound),
-        at_ms,
+        at_ms: at,
     })
 }

@@ -6,6 +6,8 @@
 
 use std::str::FromStr;
 
+use clawtalk_core::clock::EpochMs;
+use clawtalk_core::ids::AccountId;
 use clawtalk_core::reply::ReplyPart;
 use dingtalk::ids::{ConversationId, MsgId, RobotCode, StaffId};
 use sqlx::{ColumnIndex, Decode, Row, Type};
@@ -28,6 +30,15 @@ pub trait Columns {
     /// A nullable 64-bit integer column.
     fn int_opt(&self, column: &str) -> Result<Option<i64>, StoreError>;
 
+    /// An instant column (epoch ms): the one place stored times become [`EpochMs`].
+    fn at(&self, column: &str) -> Result<EpochMs, StoreError> {
+        self.int(column).map(EpochMs::from_millis)
+    }
+    /// A nullable instant column.
+    fn at_opt(&self, column: &str) -> Result<Option<EpochMs>, StoreError> {
+        Ok(self.int_opt(column)?.map(EpochMs::from_millis))
+    }
+
     /// A text column parsed with `FromStr` (status and role enums).
     fn parse<T: FromStr<Err = StoreError>>(&self, column: &str) -> Result<T, StoreError> {
         self.text(column)?.parse()
@@ -43,7 +54,7 @@ pub trait Columns {
     fn lease(&self) -> Result<Option<Lease>, StoreError> {
         let owner = self.text_opt("lease_owner")?;
         let incarnation = self.text_opt("lease_incarnation")?;
-        let expires = self.int_opt("lease_expires_at_ms")?;
+        let expires = self.at_opt("lease_expires_at_ms")?;
         Ok(match (owner, incarnation, expires) {
             (Some(instance), Some(incarnation), Some(expires_at_ms)) => Some(Lease {
                 owner: WorkerId {
@@ -104,20 +115,20 @@ pub fn inbound(row: &impl Columns) -> Result<StoredInbound, StoreError> {
     Ok(StoredInbound {
         id: row.int("id")?,
         record: InboundRecord {
-            account_id: row.text("account_id")?,
+            account_id: AccountId::new(row.text("account_id")?),
             robot_code: RobotCode::new(row.text("robot_code")?),
             msg_id: MsgId::new(row.text("msg_id")?),
             conversation_id: ConversationId::new(row.text("conversation_id")?),
             sender_staff_id: row.text_opt("sender_staff_id")?.map(StaffId::new),
             session_key: row.text("session_key")?,
-            received_at_ms: row.int("received_at_ms")?,
+            received_at_ms: row.at("received_at_ms")?,
             raw_payload_json: row.text("raw_payload_json")?,
             text: row.text("text")?,
         },
         status: row.parse("status")?,
         attempts: row.count("attempts")?,
         lease: row.lease()?,
-        updated_at_ms: row.int("updated_at_ms")?,
+        updated_at_ms: row.at("updated_at_ms")?,
         error: row.text_opt("error")?,
     })
 }
@@ -144,7 +155,7 @@ pub fn reply_part(row: &impl Columns) -> Result<OutboxPart, StoreError> {
         attempts: row.count("attempts")?,
         lease: row.lease()?,
         process_query_key: row.text_opt("process_query_key")?,
-        sent_at_ms: row.int_opt("sent_at_ms")?,
+        sent_at_ms: row.at_opt("sent_at_ms")?,
         last_error: row.text_opt("last_error")?,
     })
 }
@@ -163,8 +174,8 @@ pub fn session(row: &impl Columns) -> Result<Session, StoreError> {
         key: row.text("session_key")?,
         agent_id: row.text("agent_id")?,
         generation: row.count("generation")?,
-        generation_started_at_ms: row.int("generation_started_at_ms")?,
-        last_active_ms: row.int("last_active_ms")?,
+        generation_started_at_ms: row.at("generation_started_at_ms")?,
+        last_active_ms: row.at("last_active_ms")?,
     })
 }
 
@@ -175,7 +186,7 @@ pub fn transcript_entry(row: &impl Columns) -> Result<TranscriptEntry, StoreErro
         role: row.parse("role")?,
         content_json: row.text("content_json")?,
         inbound_id: row.int_opt("inbound_id")?,
-        at_ms: row.int("at_ms")?,
+        at_ms: row.at("at_ms")?,
     })
 }
 
@@ -187,22 +198,22 @@ macro_rules! pairing_columns {
 }
 pub(crate) use pairing_columns;
 
-/// A request as seen at `now_ms`: a pending code past its expiry reads as expired.
-pub fn pairing_request(row: &impl Columns, now_ms: i64) -> Result<PairingRequest, StoreError> {
+/// A request as seen at `now`: a pending code past its expiry reads as expired.
+pub fn pairing_request(row: &impl Columns, now: EpochMs) -> Result<PairingRequest, StoreError> {
     let mut status: PairingStatus = row.parse("status")?;
-    let expires_at_ms = row.int("expires_at_ms")?;
-    if status == PairingStatus::Pending && expires_at_ms <= now_ms {
+    let expires_at_ms = row.at("expires_at_ms")?;
+    if status == PairingStatus::Pending && expires_at_ms <= now {
         status = PairingStatus::Expired;
     }
     Ok(PairingRequest {
         code: row.text("code")?,
-        account_id: row.text("account_id")?,
+        account_id: AccountId::new(row.text("account_id")?),
         sender_id: row.text("sender_id")?,
         nick: row.text("nick")?,
         status,
-        created_at_ms: row.int("created_at_ms")?,
+        created_at_ms: row.at("created_at_ms")?,
         expires_at_ms,
-        decided_at_ms: row.int_opt("decided_at_ms")?,
+        decided_at_ms: row.at_opt("decided_at_ms")?,
     })
 }
 
@@ -216,10 +227,10 @@ pub(crate) use approved_columns;
 
 pub fn approved_sender(row: &impl Columns) -> Result<ApprovedSender, StoreError> {
     Ok(ApprovedSender {
-        account_id: row.text("account_id")?,
+        account_id: AccountId::new(row.text("account_id")?),
         sender_id: row.text("sender_id")?,
         nick: row.text("nick")?,
-        approved_at_ms: row.int("approved_at_ms")?,
+        approved_at_ms: row.at("approved_at_ms")?,
         via_code: row.text_opt("via_code")?,
     })
 }
@@ -236,14 +247,14 @@ pub(crate) use card_columns;
 pub fn card(row: &impl Columns) -> Result<CardRecord, StoreError> {
     Ok(CardRecord {
         out_track_id: row.text("out_track_id")?,
-        account_id: row.text("account_id")?,
+        account_id: AccountId::new(row.text("account_id")?),
         inbound_id: row.int_opt("inbound_id")?,
         session_key: row.text("session_key")?,
         conversation_id: row.text("conversation_id")?,
         content: row.text("content")?,
         status: row.parse("status")?,
-        created_at_ms: row.int("created_at_ms")?,
-        updated_at_ms: row.int("updated_at_ms")?,
+        created_at_ms: row.at("created_at_ms")?,
+        updated_at_ms: row.at("updated_at_ms")?,
     })
 }
 
@@ -269,11 +280,11 @@ pub fn cron_task(row: &impl Columns) -> Result<CronTask, StoreError> {
         },
         other => return Err(StoreError::decode(format!("unknown cron target kind {other:?}"))),
     };
-    let next_run_at_ms = row.int_opt("next_run_at_ms")?;
+    let next_run_at_ms = row.at_opt("next_run_at_ms")?;
     Ok(CronTask {
         id: row.int("id")?,
         spec: NewCronTask {
-            account_id: row.text("account_id")?,
+            account_id: AccountId::new(row.text("account_id")?),
             agent_id: row.text("agent_id")?,
             name: row.text("name")?,
             prompt: row.text("prompt")?,
@@ -283,20 +294,20 @@ pub fn cron_task(row: &impl Columns) -> Result<CronTask, StoreError> {
             target,
             created_by: row.text_opt("created_by")?,
             origin: row.text_opt("origin")?,
-            next_run_at_ms: next_run_at_ms.unwrap_or_default(),
+            next_run_at_ms: next_run_at_ms.unwrap_or(EpochMs::from_millis(0)),
         },
         status: row.parse::<CronStatus>("status")?,
         next_run_at_ms,
-        run_requested_at_ms: row.int_opt("run_requested_at_ms")?,
+        run_requested_at_ms: row.at_opt("run_requested_at_ms")?,
         lease: row.lease()?,
         runs: row.count("runs")?,
-        last_run_at_ms: row.int_opt("last_run_at_ms")?,
+        last_run_at_ms: row.at_opt("last_run_at_ms")?,
         last_status: row
             .text_opt("last_status")?
             .map(|s| s.parse::<CronRunStatus>())
             .transpose()?,
         last_error: row.text_opt("last_error")?,
-        created_at_ms: row.int("created_at_ms")?,
-        updated_at_ms: row.int("updated_at_ms")?,
+        created_at_ms: row.at("created_at_ms")?,
+        updated_at_ms: row.at("updated_at_ms")?,
     })
 }

@@ -4,6 +4,7 @@
 //! [`StoreError::Busy`], stop and alert on [`StoreError::DiskFull`] or
 //! [`StoreError::Corrupt`]) without knowing which database is behind the trait.
 
+use clawtalk_core::clock::EpochMs;
 use std::fmt;
 
 /// Everything a store operation can fail with.
@@ -210,7 +211,7 @@ pub enum PairingError {
         /// The code.
         code: String,
         /// When it expired, epoch ms.
-        expired_at_ms: i64,
+        expired_at_ms: EpochMs,
     },
     /// The code was already approved or rejected: codes are single use.
     #[error("pairing code {code} was already {status}; codes are single use")]

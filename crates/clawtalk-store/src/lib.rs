@@ -31,7 +31,7 @@
 //! asking the agent again. [`OutboxStore::claim_unsent_replies`] picks up parts whose sender
 //! died.
 //!
-//! The store never reads a clock: every time is passed in as epoch milliseconds.
+//! The store never reads a clock: every time is passed in as an [`EpochMs`].
 
 mod decode;
 mod error;
@@ -43,6 +43,7 @@ pub mod sqlite;
 mod state_lock;
 
 use async_trait::async_trait;
+use clawtalk_core::clock::EpochMs;
 use clawtalk_core::reply::ReplyPart;
 
 pub use error::{PairingError, StoreError};
@@ -64,7 +65,7 @@ pub trait InboxStore: Send + Sync {
     async fn record_inbound(&self, record: InboundRecord) -> StoreResult<RecordOutcome>;
 
     /// Moves a `received` message on; fails with `InvalidTransition` from any other status.
-    async fn dispatch_inbound(&self, id: InboundId, dispatch: Dispatch, now_ms: i64) -> StoreResult<()>;
+    async fn dispatch_inbound(&self, id: InboundId, dispatch: Dispatch, now: EpochMs) -> StoreResult<()>;
 
     /// Leases a turn: first a `running` turn whose lease lapsed (its worker died; taken over
     /// in place, `attempts` grows), else the oldest `queued` message of a session with no
@@ -76,7 +77,7 @@ pub trait InboxStore: Send + Sync {
         scope: ClaimScope<'_>,
         worker: &WorkerId,
         lease_ms: i64,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<Option<StoredInbound>>;
 
     /// Extends the caller's lease; `LeaseLost` when it no longer holds it.
@@ -85,7 +86,7 @@ pub trait InboxStore: Send + Sync {
         id: InboundId,
         worker: &WorkerId,
         lease_ms: i64,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<()>;
 
     /// Ends a running turn held by `worker`; `LeaseLost` when it was cancelled or reclaimed
@@ -95,7 +96,7 @@ pub trait InboxStore: Send + Sync {
         id: InboundId,
         worker: &WorkerId,
         outcome: TurnOutcome,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<()>;
 
     /// `/stop`: marks the session's running turn (and optionally its queue) cancelled, ends
@@ -105,7 +106,7 @@ pub trait InboxStore: Send + Sync {
         &self,
         session_key: &str,
         scope: CancelScope,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<Vec<InboundId>>;
 
     /// Start-up recovery: puts running turns of `me`'s previous incarnations and turns with
@@ -113,22 +114,23 @@ pub trait InboxStore: Send + Sync {
     /// hold on unsent reply parts (so they are sent now, not when the lease lapses), then
     /// returns every `received` and `queued` row, oldest first. Live leases of other
     /// instances are left alone.
-    async fn recover_unfinished(&self, me: &WorkerId, now_ms: i64) -> StoreResult<Vec<StoredInbound>>;
+    async fn recover_unfinished(&self, me: &WorkerId, now: EpochMs) -> StoreResult<Vec<StoredInbound>>;
 
     /// Rows still `received` that were stored before `received_before_ms`, oldest first, at
     /// most `limit`: their frame was acknowledged but they were never decided, because the
     /// process that stored them died (another replica finds them here) or a store write
     /// failed (disk full). Deciding one twice is harmless: only the first
     /// [`InboxStore::dispatch_inbound`] moves it.
-    async fn undecided_before(&self, received_before_ms: i64, limit: u32) -> StoreResult<Vec<StoredInbound>>;
+    async fn undecided_before(&self, received_before: EpochMs, limit: u32)
+    -> StoreResult<Vec<StoredInbound>>;
 
     /// One inbox row.
     async fn inbound(&self, id: InboundId) -> StoreResult<Option<StoredInbound>>;
 
-    /// Deletes finished messages (and their reply parts) last updated before `before_ms`.
+    /// Deletes finished messages (and their reply parts) last updated before `before`.
     /// A finished message with a reply part still to send is kept: its answer is not out yet.
     /// Dedup only covers what is kept, so keep longer than DingTalk redelivers (days).
-    async fn purge_finished(&self, before_ms: i64) -> StoreResult<u64>;
+    async fn purge_finished(&self, before: EpochMs) -> StoreResult<u64>;
 }
 
 /// Reply parts, written before they are sent (exactly-once replies).
@@ -146,19 +148,19 @@ pub trait OutboxStore: Send + Sync {
         parts: Vec<NewReplyPart>,
         worker: &WorkerId,
         lease_ms: i64,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<Vec<OutboxPart>>;
 
     /// Stores the result of a planned part's dependent step (the media id of an image's or
     /// file's upload) as its new body, so the part is sent without redoing the step even by
     /// another worker after a crash. Only a still-`Planned` part changes (a sent one keeps the
     /// body it was sent with). Durable when it returns: the send follows it.
-    async fn record_reply_step(&self, id: ReplyPartId, body: &ReplyPart, now_ms: i64) -> StoreResult<()>;
+    async fn record_reply_step(&self, id: ReplyPartId, body: &ReplyPart, now: EpochMs) -> StoreResult<()>;
 
     /// Records that DingTalk accepted the part. Idempotent. A backend may make it durable
     /// shortly after it returns (SQLite: within 10 ms) rather than before: nothing waits on
     /// it, and a mark lost to a power cut only means the part is sent again.
-    async fn mark_reply_sent(&self, id: ReplyPartId, receipt: SendReceipt, now_ms: i64) -> StoreResult<()>;
+    async fn mark_reply_sent(&self, id: ReplyPartId, receipt: SendReceipt, now: EpochMs) -> StoreResult<()>;
 
     /// Records a failed send: `permanent` ends the part as `Failed`; otherwise it stays
     /// `Planned` and keeps its lease, so the sender may retry within the lease and, once the
@@ -168,7 +170,7 @@ pub trait OutboxStore: Send + Sync {
         id: ReplyPartId,
         error: &str,
         permanent: bool,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<()>;
 
     /// All parts of one message, in order.
@@ -180,7 +182,7 @@ pub trait OutboxStore: Send + Sync {
         worker: &WorkerId,
         lease_ms: i64,
         limit: u32,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<Vec<OutboxPart>>;
 }
 
@@ -189,12 +191,12 @@ pub trait OutboxStore: Send + Sync {
 pub trait SessionStore: Send + Sync {
     /// Returns the session for `key`, creating it, and starts a new generation when it was
     /// idle longer than `idle_reset_ms` (`None`: never) or its agent changed. Marks it
-    /// active at `now_ms`.
+    /// active at `now`.
     async fn session_get_or_create(
         &self,
         key: &str,
         agent_id: &str,
-        now_ms: i64,
+        now: EpochMs,
         idle_reset_ms: Option<i64>,
     ) -> StoreResult<OpenedSession>;
 
@@ -205,12 +207,12 @@ pub trait SessionStore: Send + Sync {
         &self,
         key: &str,
         agent_id: &str,
-        now_ms: i64,
+        now: EpochMs,
         idle_reset_ms: Option<i64>,
         limit: u32,
     ) -> StoreResult<(OpenedSession, Vec<TranscriptEntry>)> {
         let opened = self
-            .session_get_or_create(key, agent_id, now_ms, idle_reset_ms)
+            .session_get_or_create(key, agent_id, now, idle_reset_ms)
             .await?;
         let history = self.transcript_load(opened.session.id, limit).await?;
         Ok((opened, history))
@@ -220,7 +222,7 @@ pub trait SessionStore: Send + Sync {
     async fn session_get(&self, key: &str) -> StoreResult<Option<Session>>;
 
     /// `/new`, `/reset`: starts a new generation. `None` when there is no such session.
-    async fn session_reset(&self, key: &str, now_ms: i64) -> StoreResult<Option<Session>>;
+    async fn session_reset(&self, key: &str, now: EpochMs) -> StoreResult<Option<Session>>;
 
     /// Appends entries to a generation of a session's transcript, in order.
     async fn transcript_append(
@@ -254,18 +256,18 @@ pub trait PairingStore: Send + Sync {
         sender_id: &str,
         nick: &str,
         policy: PairingPolicy,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<PairingOutcome>;
 
     /// Lists requests (for `clawtalk pairing list`).
-    async fn pairing_list(&self, filter: PairingFilter, now_ms: i64) -> StoreResult<Vec<PairingRequest>>;
+    async fn pairing_list(&self, filter: PairingFilter, now: EpochMs) -> StoreResult<Vec<PairingRequest>>;
 
     /// Approves a live code: the sender joins the account's allowlist. Case and separators
     /// in `code` are ignored. Fails with [`PairingError`] for unknown, expired or used codes.
-    async fn pairing_approve(&self, code: &str, now_ms: i64) -> StoreResult<ApprovedSender>;
+    async fn pairing_approve(&self, code: &str, now: EpochMs) -> StoreResult<ApprovedSender>;
 
     /// Rejects a pending code (expired ones may be rejected too, to clear them).
-    async fn pairing_reject(&self, code: &str, now_ms: i64) -> StoreResult<PairingRequest>;
+    async fn pairing_reject(&self, code: &str, now: EpochMs) -> StoreResult<PairingRequest>;
 
     /// True when the sender is on the account's allowlist.
     async fn is_approved(&self, account_id: &str, sender_id: &str) -> StoreResult<bool>;
@@ -281,10 +283,10 @@ pub trait PairingStore: Send + Sync {
 #[async_trait]
 pub trait CardStore: Send + Sync {
     /// Records a card right before it is created, so a crash cannot leave it unknown.
-    async fn card_open(&self, card: NewCard, now_ms: i64) -> StoreResult<()>;
+    async fn card_open(&self, card: NewCard, now: EpochMs) -> StoreResult<()>;
 
     /// Remembers the content last pushed into an open card.
-    async fn card_progress(&self, out_track_id: &str, content: &str, now_ms: i64) -> StoreResult<()>;
+    async fn card_progress(&self, out_track_id: &str, content: &str, now: EpochMs) -> StoreResult<()>;
 
     /// Marks a card closed (finished, failed or interrupted) with its final content.
     async fn card_close(
@@ -292,7 +294,7 @@ pub trait CardStore: Send + Sync {
         out_track_id: &str,
         status: CardStatus,
         content: &str,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<()>;
 
     /// One card by its `outTrackId`.
@@ -307,7 +309,7 @@ pub trait CardStore: Send + Sync {
 #[async_trait]
 pub trait CronStore: Send + Sync {
     /// Stores a new active task.
-    async fn cron_create(&self, task: NewCronTask, now_ms: i64) -> StoreResult<CronTask>;
+    async fn cron_create(&self, task: NewCronTask, now: EpochMs) -> StoreResult<CronTask>;
 
     /// One task.
     async fn cron_get(&self, id: CronTaskId) -> StoreResult<Option<CronTask>>;
@@ -317,12 +319,12 @@ pub trait CronStore: Send + Sync {
 
     /// Cancels an active task; `None` when there is no active task `id` (unknown, done, or
     /// already cancelled). A run already started still delivers its answer.
-    async fn cron_cancel(&self, id: CronTaskId, now_ms: i64) -> StoreResult<Option<CronTask>>;
+    async fn cron_cancel(&self, id: CronTaskId, now: EpochMs) -> StoreResult<Option<CronTask>>;
 
     /// Asks for one extra run as soon as a gateway sees it; `None` when `id` is not active.
-    async fn cron_run_now(&self, id: CronTaskId, now_ms: i64) -> StoreResult<Option<CronTask>>;
+    async fn cron_run_now(&self, id: CronTaskId, now: EpochMs) -> StoreResult<Option<CronTask>>;
 
-    /// Leases up to `limit` active tasks that are due (`next_run_at_ms <= now_ms` or a
+    /// Leases up to `limit` active tasks that are due (`next_run_at_ms <= now` or a
     /// `run-now` request) and not leased by a live worker, in one atomic `UPDATE … RETURNING`:
     /// two gateways never both get the same task while the lease lives.
     async fn cron_claim_due(
@@ -330,7 +332,7 @@ pub trait CronStore: Send + Sync {
         worker: &WorkerId,
         lease_ms: i64,
         limit: u32,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<Vec<CronTask>>;
 
     /// Records what the lease holder did and releases the lease. False when `worker` no
@@ -340,7 +342,7 @@ pub trait CronStore: Send + Sync {
         id: CronTaskId,
         worker: &WorkerId,
         fired: CronFired,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<bool>;
 
     /// Records how a run ended (`error` for failed and missed runs).
@@ -349,12 +351,12 @@ pub trait CronStore: Send + Sync {
         id: CronTaskId,
         status: CronRunStatus,
         error: Option<&str>,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<()>;
 
-    /// When the next active task not leased by a live worker at `now_ms` is due (a pending
+    /// When the next active task not leased by a live worker at `now` is due (a pending
     /// `run-now` counts as due at its request time); `None` when nothing is scheduled.
-    async fn cron_next_due(&self, now_ms: i64) -> StoreResult<Option<i64>>;
+    async fn cron_next_due(&self, now: EpochMs) -> StoreResult<Option<EpochMs>>;
 }
 
 /// The `timestamp`/`sign` pairs of HTTP-mode bot callbacks already used, kept in the store so
@@ -365,16 +367,16 @@ pub trait CronStore: Send + Sync {
 /// is the account's and its timestamp: the sign is a function of the two.
 #[async_trait]
 pub trait CallbackSignStore: Send + Sync {
-    /// Claims the pair `(account_id, timestamp_ms)` for `msg_id` unless it already has a
+    /// Claims the pair `(account_id, timestamp)` for `msg_id` unless it already has a
     /// message: [`SignUse::First`] when it had none, [`SignUse::Again`] when it is `msg_id`,
     /// [`SignUse::Taken`] when another message has it. Atomic across every process on the
-    /// store. Pairs with timestamps before `stale_before_ms` are forgotten.
+    /// store. Pairs with timestamps before `stale_before` are forgotten.
     async fn callback_sign_use(
         &self,
         account_id: &str,
-        timestamp_ms: i64,
+        timestamp: EpochMs,
         msg_id: &str,
-        stale_before_ms: i64,
+        stale_before: EpochMs,
     ) -> StoreResult<SignUse>;
 }
 
@@ -383,10 +385,15 @@ pub trait CallbackSignStore: Send + Sync {
 #[async_trait]
 pub trait RateBudgetStore: Send + Sync {
     /// Takes one send from `key`'s budget of `limit` sends in any `window_ms` (a sliding
-    /// window ending at `now_ms`): `None` when taken, else `Some(ms)` to wait before the
+    /// window ending at `now`): `None` when taken, else `Some(ms)` to wait before the
     /// oldest counted send leaves the window. Atomic across every process on the store.
-    async fn rate_take(&self, key: &str, limit: u32, window_ms: i64, now_ms: i64)
-    -> StoreResult<Option<i64>>;
+    async fn rate_take(
+        &self,
+        key: &str,
+        limit: u32,
+        window_ms: i64,
+        now: EpochMs,
+    ) -> StoreResult<Option<i64>>;
 }
 
 /// Sends older than this are dropped whatever their budget: windows are seconds or minutes.

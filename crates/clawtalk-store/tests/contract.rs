@@ -14,10 +14,17 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use clawtalk_core::clock::EpochMs;
+use clawtalk_core::ids::AccountId;
 use clawtalk_core::reply::{MediaPart, ReplyPart};
 use clawtalk_store::*;
 use dingtalk::ids::{ConversationId, MsgId, RobotCode, StaffId};
 use sqlx::Connection;
+
+/// The instant `ms` after the epoch.
+fn at(ms: i64) -> EpochMs {
+    EpochMs::from_millis(ms)
+}
 
 const LEASE: i64 = 30_000;
 
@@ -200,13 +207,13 @@ contract!(
 
 fn message(msg_id: &str, session: &str, conversation: &str) -> InboundRecord {
     InboundRecord {
-        account_id: "default".into(),
+        account_id: AccountId::new("default"),
         robot_code: RobotCode::new("dingbot"),
         msg_id: MsgId::new(msg_id),
         conversation_id: ConversationId::new(conversation),
         sender_staff_id: Some(StaffId::new("0312")),
         session_key: session.into(),
-        received_at_ms: 1_000,
+        received_at_ms: at(1_000),
         raw_payload_json: format!(r#"{{"msgId":"{msg_id}"}}"#),
         text: format!("hello {msg_id}"),
     }
@@ -221,7 +228,7 @@ async fn record_queued(store: &Arc<dyn Store>, msg_id: &str, session: &str) -> I
         panic!("{msg_id} was not new");
     };
     store
-        .dispatch_inbound(id, Dispatch::Queue, 1_000)
+        .dispatch_inbound(id, Dispatch::Queue, at(1_000))
         .await
         .expect("queue");
     id
@@ -307,53 +314,53 @@ async fn one_turn_per_session_across_two_workers(db: &dyn Db) {
     let (w1, w2) = (WorkerId::new("gw"), WorkerId::new("gw"));
 
     let t1 = store
-        .claim_next_turn(ClaimScope::Any, &w1, LEASE, 2_000)
+        .claim_next_turn(ClaimScope::Any, &w1, LEASE, at(2_000))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(t1.id, a1);
     assert_eq!(t1.status, InboundStatus::Running);
     assert_eq!(t1.attempts, 1);
-    assert!(t1.lease.as_ref().unwrap().is_held_by(&w1, 2_000));
+    assert!(t1.lease.as_ref().unwrap().is_held_by(&w1, at(2_000)));
     // sA is busy, so the second worker gets sB, not a2.
     let t2 = store
-        .claim_next_turn(ClaimScope::Any, &w2, LEASE, 2_001)
+        .claim_next_turn(ClaimScope::Any, &w2, LEASE, at(2_001))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(t2.id, b1);
     assert!(
         store
-            .claim_next_turn(ClaimScope::Any, &w2, LEASE, 2_002)
+            .claim_next_turn(ClaimScope::Any, &w2, LEASE, at(2_002))
             .await
             .unwrap()
             .is_none()
     );
     assert!(
         store
-            .claim_next_turn(ClaimScope::Session("sA"), &w2, LEASE, 2_002)
+            .claim_next_turn(ClaimScope::Session("sA"), &w2, LEASE, at(2_002))
             .await
             .unwrap()
             .is_none()
     );
 
     store
-        .finish_turn(a1, &w1, TurnOutcome::Replied, 3_000)
+        .finish_turn(a1, &w1, TurnOutcome::Replied, at(3_000))
         .await
         .unwrap();
     let t3 = store
-        .claim_next_turn(ClaimScope::Session("sA"), &w2, LEASE, 3_001)
+        .claim_next_turn(ClaimScope::Session("sA"), &w2, LEASE, at(3_001))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(t3.id, a2);
     // Finishing twice, or with the wrong worker, is refused.
     assert_eq!(
-        store.finish_turn(a1, &w1, TurnOutcome::Replied, 3_002).await,
+        store.finish_turn(a1, &w1, TurnOutcome::Replied, at(3_002)).await,
         Err(StoreError::LeaseLost { id: a1 })
     );
     assert_eq!(
-        store.finish_turn(a2, &w1, TurnOutcome::Replied, 3_002).await,
+        store.finish_turn(a2, &w1, TurnOutcome::Replied, at(3_002)).await,
         Err(StoreError::LeaseLost { id: a2 })
     );
     store.close().await;
@@ -371,7 +378,7 @@ async fn concurrent_claims_never_run_a_session_twice(db: &dyn Db) {
                 let me = WorkerId::new(format!("w{n}"));
                 let mut got = Vec::new();
                 if let Some(turn) = store
-                    .claim_next_turn(ClaimScope::Any, &me, LEASE, 2_000)
+                    .claim_next_turn(ClaimScope::Any, &me, LEASE, at(2_000))
                     .await
                     .unwrap()
                 {
@@ -395,36 +402,38 @@ async fn expired_lease_is_reclaimed(db: &dyn Db) {
     let id = record_queued(&store, "m1", "s1").await;
     let (dead, alive) = (WorkerId::new("a"), WorkerId::new("b"));
     store
-        .claim_next_turn(ClaimScope::Any, &dead, 1_000, 10_000)
+        .claim_next_turn(ClaimScope::Any, &dead, 1_000, at(10_000))
         .await
         .unwrap()
         .unwrap();
     // Still leased at 10_999; lapsed at 11_000.
     assert!(
         store
-            .claim_next_turn(ClaimScope::Any, &alive, LEASE, 10_999)
+            .claim_next_turn(ClaimScope::Any, &alive, LEASE, at(10_999))
             .await
             .unwrap()
             .is_none()
     );
     let again = store
-        .claim_next_turn(ClaimScope::Any, &alive, LEASE, 11_000)
+        .claim_next_turn(ClaimScope::Any, &alive, LEASE, at(11_000))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(again.id, id);
     assert_eq!(again.attempts, 2);
     assert_eq!(
-        store.renew_lease(id, &dead, LEASE, 11_001).await,
+        store.renew_lease(id, &dead, LEASE, at(11_001)).await,
         Err(StoreError::LeaseLost { id })
     );
     assert_eq!(
-        store.finish_turn(id, &dead, TurnOutcome::Replied, 11_002).await,
+        store
+            .finish_turn(id, &dead, TurnOutcome::Replied, at(11_002))
+            .await,
         Err(StoreError::LeaseLost { id })
     );
-    store.renew_lease(id, &alive, LEASE, 11_003).await.unwrap();
+    store.renew_lease(id, &alive, LEASE, at(11_003)).await.unwrap();
     store
-        .finish_turn(id, &alive, TurnOutcome::Failed("model down".into()), 12_000)
+        .finish_turn(id, &alive, TurnOutcome::Failed("model down".into()), at(12_000))
         .await
         .unwrap();
     let row = store.inbound(id).await.unwrap().unwrap();
@@ -444,7 +453,7 @@ async fn a_lapsed_turn_is_reclaimed_before_older_queued_work_of_its_session(db: 
     // The older message is still undecided (its replica has stored it, not queued it yet):
     // the newer one must not start ahead of it.
     for scope in [ClaimScope::Any, ClaimScope::Session("s1")] {
-        let early = store.claim_next_turn(scope, &w, 1_000, 2_000).await.unwrap();
+        let early = store.claim_next_turn(scope, &w, 1_000, at(2_000)).await.unwrap();
         assert_eq!(
             early.map(|t| t.id),
             None,
@@ -460,11 +469,11 @@ async fn a_lapsed_turn_is_reclaimed_before_older_queued_work_of_its_session(db: 
     .await
     .unwrap();
     store
-        .dispatch_inbound(older, Dispatch::Queue, 2_100)
+        .dispatch_inbound(older, Dispatch::Queue, at(2_100))
         .await
         .unwrap();
     let next = store
-        .claim_next_turn(ClaimScope::Any, &w, LEASE, 5_000)
+        .claim_next_turn(ClaimScope::Any, &w, LEASE, at(5_000))
         .await
         .unwrap()
         .unwrap();
@@ -475,7 +484,7 @@ async fn a_lapsed_turn_is_reclaimed_before_older_queued_work_of_its_session(db: 
     );
     assert!(
         store
-            .claim_next_turn(ClaimScope::Any, &w, LEASE, 5_001)
+            .claim_next_turn(ClaimScope::Any, &w, LEASE, at(5_001))
             .await
             .unwrap()
             .is_none()
@@ -502,22 +511,22 @@ async fn unfinished_turns_are_recovered_after_reopen(db: &dyn Db) {
     let before = WorkerId::new("gw-1");
     let replica = WorkerId::new("gw-2");
     store
-        .claim_next_turn(ClaimScope::Session("s1"), &before, LEASE, 2_000)
+        .claim_next_turn(ClaimScope::Session("s1"), &before, LEASE, at(2_000))
         .await
         .unwrap()
         .unwrap();
     store
-        .claim_next_turn(ClaimScope::Session("s3"), &replica, LEASE, 2_000)
+        .claim_next_turn(ClaimScope::Session("s3"), &replica, LEASE, at(2_000))
         .await
         .unwrap()
         .unwrap();
     store
-        .claim_next_turn(ClaimScope::Session("s4"), &before, LEASE, 2_000)
+        .claim_next_turn(ClaimScope::Session("s4"), &before, LEASE, at(2_000))
         .await
         .unwrap()
         .unwrap();
     store
-        .finish_turn(done, &before, TurnOutcome::Replied, 2_100)
+        .finish_turn(done, &before, TurnOutcome::Replied, at(2_100))
         .await
         .unwrap();
     // Crash: no close.
@@ -526,7 +535,7 @@ async fn unfinished_turns_are_recovered_after_reopen(db: &dyn Db) {
     let store = db.open().await;
     let after = WorkerId::new("gw-1");
     // Leases are still live at 3_000: only our own previous incarnation's turn is reclaimed.
-    let unfinished = store.recover_unfinished(&after, 3_000).await.unwrap();
+    let unfinished = store.recover_unfinished(&after, at(3_000)).await.unwrap();
     let ids: Vec<_> = unfinished.iter().map(|m| (m.id, m.status)).collect();
     assert_eq!(
         ids,
@@ -541,13 +550,13 @@ async fn unfinished_turns_are_recovered_after_reopen(db: &dyn Db) {
         InboundStatus::Running
     );
     let resumed = store
-        .claim_next_turn(ClaimScope::Session("s1"), &after, LEASE, 3_001)
+        .claim_next_turn(ClaimScope::Session("s1"), &after, LEASE, at(3_001))
         .await
         .unwrap()
         .unwrap();
     assert_eq!((resumed.id, resumed.attempts), (running, 2));
     // Once the other replica's lease lapses, recovery takes it too.
-    let later = store.recover_unfinished(&after, 2_000 + LEASE).await.unwrap();
+    let later = store.recover_unfinished(&after, at(2_000 + LEASE)).await.unwrap();
     assert!(later.iter().any(|m| m.id == other_replica));
     store.close().await;
 }
@@ -555,9 +564,9 @@ async fn unfinished_turns_are_recovered_after_reopen(db: &dyn Db) {
 async fn undecided_rows_are_found_once_they_are_old_enough(db: &dyn Db) {
     let store = db.open().await;
     let mut stale = message("m-stale", "s1", "cidA");
-    stale.received_at_ms = 1_000;
+    stale.received_at_ms = at(1_000);
     let mut fresh = message("m-fresh", "s2", "cidA");
-    fresh.received_at_ms = 5_000;
+    fresh.received_at_ms = at(5_000);
     let RecordOutcome::New(stale_id) = store.record_inbound(stale).await.unwrap() else {
         panic!("new")
     };
@@ -565,17 +574,21 @@ async fn undecided_rows_are_found_once_they_are_old_enough(db: &dyn Db) {
     // Decided rows are not "undecided", however old.
     record_queued(&store, "m-queued", "s3").await;
 
-    let found = store.undecided_before(3_000, 10).await.unwrap();
+    let found = store.undecided_before(at(3_000), 10).await.unwrap();
     let ids: Vec<_> = found.iter().map(|m| (m.id, m.status)).collect();
     assert_eq!(ids, [(stale_id, InboundStatus::Received)]);
-    assert_eq!(store.undecided_before(9_000, 10).await.unwrap().len(), 2);
-    assert_eq!(store.undecided_before(9_000, 1).await.unwrap().len(), 1, "limit");
+    assert_eq!(store.undecided_before(at(9_000), 10).await.unwrap().len(), 2);
+    assert_eq!(
+        store.undecided_before(at(9_000), 1).await.unwrap().len(),
+        1,
+        "limit"
+    );
 
     store
-        .dispatch_inbound(stale_id, Dispatch::Queue, 6_000)
+        .dispatch_inbound(stale_id, Dispatch::Queue, at(6_000))
         .await
         .unwrap();
-    assert!(store.undecided_before(3_000, 10).await.unwrap().is_empty());
+    assert!(store.undecided_before(at(3_000), 10).await.unwrap().is_empty());
     store.close().await;
 }
 
@@ -584,14 +597,20 @@ async fn routing_and_cancellation(db: &dyn Db) {
     let RecordOutcome::New(id) = store.record_inbound(message("m1", "s1", "cidA")).await.unwrap() else {
         panic!("new");
     };
-    store.dispatch_inbound(id, Dispatch::Ignore, 1_500).await.unwrap();
-    store.dispatch_inbound(id, Dispatch::Ignore, 1_501).await.unwrap();
+    store
+        .dispatch_inbound(id, Dispatch::Ignore, at(1_500))
+        .await
+        .unwrap();
+    store
+        .dispatch_inbound(id, Dispatch::Ignore, at(1_501))
+        .await
+        .unwrap();
     assert!(matches!(
-        store.dispatch_inbound(id, Dispatch::Queue, 1_502).await,
+        store.dispatch_inbound(id, Dispatch::Queue, at(1_502)).await,
         Err(StoreError::InvalidTransition { .. })
     ));
     assert!(matches!(
-        store.dispatch_inbound(999, Dispatch::Queue, 1_502).await,
+        store.dispatch_inbound(999, Dispatch::Queue, at(1_502)).await,
         Err(StoreError::NotFound { .. })
     ));
 
@@ -600,19 +619,19 @@ async fn routing_and_cancellation(db: &dyn Db) {
     let c = record_queued(&store, "c", "s2").await;
     let me = WorkerId::new("gw");
     store
-        .claim_next_turn(ClaimScope::Any, &me, LEASE, 2_000)
+        .claim_next_turn(ClaimScope::Any, &me, LEASE, at(2_000))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(
         store
-            .cancel_running("s2", CancelScope::Running, 2_100)
+            .cancel_running("s2", CancelScope::Running, at(2_100))
             .await
             .unwrap(),
         [a]
     );
     assert_eq!(
-        store.finish_turn(a, &me, TurnOutcome::Replied, 2_200).await,
+        store.finish_turn(a, &me, TurnOutcome::Replied, at(2_200)).await,
         Err(StoreError::LeaseLost { id: a })
     );
     assert_eq!(
@@ -620,28 +639,28 @@ async fn routing_and_cancellation(db: &dyn Db) {
         InboundStatus::Cancelled
     );
     let next = store
-        .claim_next_turn(ClaimScope::Any, &me, LEASE, 2_300)
+        .claim_next_turn(ClaimScope::Any, &me, LEASE, at(2_300))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(next.id, b);
     assert_eq!(
         store
-            .cancel_running("s2", CancelScope::RunningAndQueued, 2_400)
+            .cancel_running("s2", CancelScope::RunningAndQueued, at(2_400))
             .await
             .unwrap(),
         [b, c]
     );
     assert!(
         store
-            .claim_next_turn(ClaimScope::Any, &me, LEASE, 2_500)
+            .claim_next_turn(ClaimScope::Any, &me, LEASE, at(2_500))
             .await
             .unwrap()
             .is_none()
     );
     assert!(
         store
-            .cancel_running("s2", CancelScope::Running, 2_600)
+            .cancel_running("s2", CancelScope::Running, at(2_600))
             .await
             .unwrap()
             .is_empty()
@@ -657,52 +676,54 @@ async fn only_the_lease_holder_plans_and_stop_ends_unsent_parts(db: &dyn Db) {
         panic!("new");
     };
     let planned = store
-        .plan_reply(cmd, vec![part(0, "new session")], &me, LEASE, 1_000)
+        .plan_reply(cmd, vec![part(0, "new session")], &me, LEASE, at(1_000))
         .await
         .unwrap();
     store
-        .mark_reply_sent(planned[0].id, SendReceipt::default(), 1_000)
+        .mark_reply_sent(planned[0].id, SendReceipt::default(), at(1_000))
         .await
         .unwrap();
     store
-        .dispatch_inbound(cmd, Dispatch::Replied, 1_001)
+        .dispatch_inbound(cmd, Dispatch::Replied, at(1_001))
         .await
         .unwrap();
     assert_eq!(
         store
-            .plan_reply(cmd, vec![part(1, "late")], &me, LEASE, 1_002)
+            .plan_reply(cmd, vec![part(1, "late")], &me, LEASE, at(1_002))
             .await,
         Err(StoreError::LeaseLost { id: cmd })
     );
 
     let id = record_queued(&store, "m1", "s1").await;
     assert_eq!(
-        store.plan_reply(id, vec![part(0, "x")], &me, LEASE, 1_500).await,
+        store
+            .plan_reply(id, vec![part(0, "x")], &me, LEASE, at(1_500))
+            .await,
         Err(StoreError::LeaseLost { id }),
         "queued, not claimed"
     );
     store
-        .claim_next_turn(ClaimScope::Any, &me, LEASE, 2_000)
+        .claim_next_turn(ClaimScope::Any, &me, LEASE, at(2_000))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(
         store
-            .plan_reply(id, vec![part(0, "x")], &other, LEASE, 2_001)
+            .plan_reply(id, vec![part(0, "x")], &other, LEASE, at(2_001))
             .await,
         Err(StoreError::LeaseLost { id })
     );
     let parts = store
-        .plan_reply(id, vec![part(0, "x"), part(1, "y")], &me, LEASE, 2_002)
+        .plan_reply(id, vec![part(0, "x"), part(1, "y")], &me, LEASE, at(2_002))
         .await
         .unwrap();
     store
-        .mark_reply_sent(parts[0].id, SendReceipt::default(), 2_003)
+        .mark_reply_sent(parts[0].id, SendReceipt::default(), at(2_003))
         .await
         .unwrap();
     assert_eq!(
         store
-            .cancel_running("s1", CancelScope::Running, 2_004)
+            .cancel_running("s1", CancelScope::Running, at(2_004))
             .await
             .unwrap(),
         [id]
@@ -712,12 +733,14 @@ async fn only_the_lease_holder_plans_and_stop_ends_unsent_parts(db: &dyn Db) {
     assert_eq!(after[1].status, ReplyStatus::Failed);
     assert_eq!(after[1].last_error.as_deref(), Some("cancelled"));
     assert_eq!(
-        store.plan_reply(id, vec![part(2, "z")], &me, LEASE, 2_005).await,
+        store
+            .plan_reply(id, vec![part(2, "z")], &me, LEASE, at(2_005))
+            .await,
         Err(StoreError::LeaseLost { id })
     );
     assert!(
         store
-            .claim_unsent_replies(&other, LEASE, 10, i64::MAX / 2)
+            .claim_unsent_replies(&other, LEASE, 10, at(i64::MAX / 2))
             .await
             .unwrap()
             .is_empty()
@@ -733,18 +756,18 @@ async fn an_upload_step_is_stored_before_the_send_and_survives_reopen(db: &dyn D
     let id = record_queued(&store, "m1", "s1").await;
     let me = WorkerId::new("gw");
     store
-        .claim_next_turn(ClaimScope::Any, &me, LEASE, 2_000)
+        .claim_next_turn(ClaimScope::Any, &me, LEASE, at(2_000))
         .await
         .unwrap()
         .unwrap();
     let parts = store
-        .plan_reply(id, vec![file_part(1_000_000)], &me, LEASE, 2_100)
+        .plan_reply(id, vec![file_part(1_000_000)], &me, LEASE, at(2_100))
         .await
         .unwrap();
     assert_eq!(parts[0].body.kind(), "file");
     let uploaded = parts[0].body.clone().with_media_id("@lAD-upload-1");
     store
-        .record_reply_step(parts[0].id, &uploaded, 2_200)
+        .record_reply_step(parts[0].id, &uploaded, at(2_200))
         .await
         .unwrap();
     drop(store); // crash between the upload and the send
@@ -759,16 +782,20 @@ async fn an_upload_step_is_stored_before_the_send_and_survives_reopen(db: &dyn D
     );
     // Planned again by a rerun of the turn: the stored part, with its upload, wins.
     let replanned = store
-        .plan_reply(id, vec![file_part(1_000_000)], &me, LEASE, 3_001)
+        .plan_reply(id, vec![file_part(1_000_000)], &me, LEASE, at(3_001))
         .await
         .unwrap();
     assert_eq!(replanned[0].body, uploaded);
     store
-        .mark_reply_sent(parts[0].id, SendReceipt::default(), 3_100)
+        .mark_reply_sent(parts[0].id, SendReceipt::default(), at(3_100))
         .await
         .unwrap();
     store
-        .record_reply_step(parts[0].id, &parts[0].body.clone().with_media_id("@other"), 3_200)
+        .record_reply_step(
+            parts[0].id,
+            &parts[0].body.clone().with_media_id("@other"),
+            at(3_200),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -777,7 +804,7 @@ async fn an_upload_step_is_stored_before_the_send_and_survives_reopen(db: &dyn D
         "a sent part keeps what it was sent with"
     );
     assert!(matches!(
-        store.record_reply_step(9_999, &uploaded, 3_300).await,
+        store.record_reply_step(9_999, &uploaded, at(3_300)).await,
         Err(StoreError::NotFound { .. })
     ));
     assert_eq!(
@@ -842,12 +869,12 @@ async fn outbox_resends_only_unsent_parts_after_reopen(db: &dyn Db) {
     let id = record_queued(&store, "m1", "s1").await;
     let me = WorkerId::new("gw");
     store
-        .claim_next_turn(ClaimScope::Any, &me, LEASE, 2_000)
+        .claim_next_turn(ClaimScope::Any, &me, LEASE, at(2_000))
         .await
         .unwrap()
         .unwrap();
     let parts = store
-        .plan_reply(id, vec![part(0, "one"), part(1, "two")], &me, LEASE, 2_100)
+        .plan_reply(id, vec![part(0, "one"), part(1, "two")], &me, LEASE, at(2_100))
         .await
         .unwrap();
     assert_eq!(parts.len(), 2);
@@ -855,7 +882,7 @@ async fn outbox_resends_only_unsent_parts_after_reopen(db: &dyn Db) {
     assert!(
         parts
             .iter()
-            .all(|p| p.lease.as_ref().is_some_and(|l| l.is_held_by(&me, 2_100)))
+            .all(|p| p.lease.as_ref().is_some_and(|l| l.is_held_by(&me, at(2_100))))
     );
     assert_ne!(parts[0].idempotency_key, parts[1].idempotency_key);
     let receipt = SendReceipt {
@@ -863,21 +890,21 @@ async fn outbox_resends_only_unsent_parts_after_reopen(db: &dyn Db) {
         response_json: Some(r#"{"processQueryKey":"pqk-1"}"#.into()),
     };
     store
-        .mark_reply_sent(parts[0].id, receipt.clone(), 2_200)
+        .mark_reply_sent(parts[0].id, receipt.clone(), at(2_200))
         .await
         .unwrap();
     // A repeated mark keeps the first receipt.
     store
-        .mark_reply_sent(parts[0].id, SendReceipt::default(), 2_201)
+        .mark_reply_sent(parts[0].id, SendReceipt::default(), at(2_201))
         .await
         .unwrap();
     drop(store); // crash before part 1 was sent
 
     let store = db.open().await;
     let after = WorkerId::new("gw");
-    store.recover_unfinished(&after, 3_000).await.unwrap();
+    store.recover_unfinished(&after, at(3_000)).await.unwrap();
     let turn = store
-        .claim_next_turn(ClaimScope::Any, &after, LEASE, 3_001)
+        .claim_next_turn(ClaimScope::Any, &after, LEASE, at(3_001))
         .await
         .unwrap()
         .unwrap();
@@ -890,7 +917,7 @@ async fn outbox_resends_only_unsent_parts_after_reopen(db: &dyn Db) {
             vec![part(0, "ONE"), part(1, "TWO")],
             &after,
             LEASE,
-            2_100 + LEASE,
+            at(2_100 + LEASE),
         )
         .await
         .unwrap();
@@ -904,7 +931,7 @@ async fn outbox_resends_only_unsent_parts_after_reopen(db: &dyn Db) {
             .lease
             .as_ref()
             .unwrap()
-            .is_held_by(&after, 2_100 + LEASE)
+            .is_held_by(&after, at(2_100 + LEASE))
     );
     let to_send: Vec<_> = replanned
         .iter()
@@ -915,20 +942,23 @@ async fn outbox_resends_only_unsent_parts_after_reopen(db: &dyn Db) {
 
     // A retryable failure keeps it planned; a permanent one ends it.
     store
-        .mark_reply_failed(replanned[1].id, "429", false, 3_100)
+        .mark_reply_failed(replanned[1].id, "429", false, at(3_100))
         .await
         .unwrap();
     let now = store.reply_parts(id).await.unwrap();
     assert_eq!((now[1].status, now[1].attempts), (ReplyStatus::Planned, 1));
     assert_eq!(now[1].last_error.as_deref(), Some("429"));
-    store.mark_reply_sent(now[1].id, receipt, 3_200).await.unwrap();
     store
-        .mark_reply_failed(now[1].id, "late", true, 3_300)
+        .mark_reply_sent(now[1].id, receipt, at(3_200))
+        .await
+        .unwrap();
+    store
+        .mark_reply_failed(now[1].id, "late", true, at(3_300))
         .await
         .unwrap();
     assert_eq!(store.reply_parts(id).await.unwrap()[1].status, ReplyStatus::Sent);
     store
-        .finish_turn(id, &after, TurnOutcome::Replied, 3_400)
+        .finish_turn(id, &after, TurnOutcome::Replied, at(3_400))
         .await
         .unwrap();
     store.close().await;
@@ -939,47 +969,47 @@ async fn unsent_parts_of_dead_senders_are_claimed_once(db: &dyn Db) {
     let id = record_queued(&store, "m1", "s1").await;
     let dead = WorkerId::new("a");
     store
-        .claim_next_turn(ClaimScope::Any, &dead, 1_000, 2_000)
+        .claim_next_turn(ClaimScope::Any, &dead, 1_000, at(2_000))
         .await
         .unwrap()
         .unwrap();
     store
-        .plan_reply(id, vec![part(0, "x"), part(1, "y")], &dead, 1_000, 2_000)
+        .plan_reply(id, vec![part(0, "x"), part(1, "y")], &dead, 1_000, at(2_000))
         .await
         .unwrap();
     store
-        .finish_turn(id, &dead, TurnOutcome::Replied, 2_001)
+        .finish_turn(id, &dead, TurnOutcome::Replied, at(2_001))
         .await
         .unwrap();
     let courier = WorkerId::new("b");
     // Still leased by the (dead) planner.
     assert!(
         store
-            .claim_unsent_replies(&courier, LEASE, 10, 2_500)
+            .claim_unsent_replies(&courier, LEASE, 10, at(2_500))
             .await
             .unwrap()
             .is_empty()
     );
     let claimed = store
-        .claim_unsent_replies(&courier, LEASE, 10, 3_000)
+        .claim_unsent_replies(&courier, LEASE, 10, at(3_000))
         .await
         .unwrap();
     assert_eq!(claimed.iter().map(|p| p.part).collect::<Vec<_>>(), [0, 1]);
     // Nobody else gets them while the courier's lease is live.
     assert!(
         store
-            .claim_unsent_replies(&dead, LEASE, 10, 3_001)
+            .claim_unsent_replies(&dead, LEASE, 10, at(3_001))
             .await
             .unwrap()
             .is_empty()
     );
     assert!(matches!(
-        store.mark_reply_sent(12345, SendReceipt::default(), 1).await,
+        store.mark_reply_sent(12345, SendReceipt::default(), at(1)).await,
         Err(StoreError::NotFound { .. })
     ));
     assert!(matches!(
         store
-            .plan_reply(id, vec![part(3, "a"), part(3, "b")], &dead, 1, 1)
+            .plan_reply(id, vec![part(3, "a"), part(3, "b")], &dead, 1, at(1))
             .await,
         Err(StoreError::Invalid(_))
     ));
@@ -990,7 +1020,7 @@ async fn opening_a_session_with_history_is_get_or_create_then_load(db: &dyn Db) 
     let store = db.open().await;
     const IDLE: Option<i64> = Some(1_000);
     let (created, history) = store
-        .session_open_with_history("dm:bob", "main", 10, IDLE, 2)
+        .session_open_with_history("dm:bob", "main", at(10), IDLE, 2)
         .await
         .unwrap();
     assert_eq!(created.new_generation, Some(NewGeneration::Created));
@@ -999,18 +1029,18 @@ async fn opening_a_session_with_history_is_get_or_create_then_load(db: &dyn Db) 
         role: Role::User,
         content_json: format!(r#""{text}""#),
         inbound_id: None,
-        at_ms: 11,
+        at_ms: at(11),
     });
     store
         .transcript_append(created.session.id, 1, entries.to_vec())
         .await
         .unwrap();
     let (same, history) = store
-        .session_open_with_history("dm:bob", "main", 500, IDLE, 2)
+        .session_open_with_history("dm:bob", "main", at(500), IDLE, 2)
         .await
         .unwrap();
     assert_eq!((same.session.id, same.new_generation), (created.session.id, None));
-    assert_eq!(same.session.last_active_ms, 500);
+    assert_eq!(same.session.last_active_ms, at(500));
     assert_eq!(
         history,
         store.transcript_load(created.session.id, 2).await.unwrap()
@@ -1024,7 +1054,7 @@ async fn opening_a_session_with_history_is_get_or_create_then_load(db: &dyn Db) 
     );
     // Idle past the limit: a new generation, so no history.
     let (reset, history) = store
-        .session_open_with_history("dm:bob", "main", 2_000, IDLE, 2)
+        .session_open_with_history("dm:bob", "main", at(2_000), IDLE, 2)
         .await
         .unwrap();
     assert_eq!(
@@ -1039,7 +1069,7 @@ async fn idle_reset_starts_a_new_generation_and_history(db: &dyn Db) {
     let store = db.open().await;
     const IDLE: Option<i64> = Some(30 * 60 * 1000);
     let opened = store
-        .session_get_or_create("dm:alice", "main", 1_000, IDLE)
+        .session_get_or_create("dm:alice", "main", at(1_000), IDLE)
         .await
         .unwrap();
     assert_eq!(opened.new_generation, Some(NewGeneration::Created));
@@ -1056,15 +1086,15 @@ async fn idle_reset_starts_a_new_generation_and_history(db: &dyn Db) {
             s.id,
             1,
             vec![
-                entry(Role::User, "hi", 1_000),
-                entry(Role::Assistant, "hello", 1_001),
+                entry(Role::User, "hi", at(1_000)),
+                entry(Role::Assistant, "hello", at(1_001)),
             ],
         )
         .await
         .unwrap();
 
     let same = store
-        .session_get_or_create("dm:alice", "main", 60_000, IDLE)
+        .session_get_or_create("dm:alice", "main", at(60_000), IDLE)
         .await
         .unwrap();
     assert_eq!((same.session.generation, same.new_generation), (1, None));
@@ -1072,7 +1102,7 @@ async fn idle_reset_starts_a_new_generation_and_history(db: &dyn Db) {
 
     let idle = 60_000 + 30 * 60 * 1000 + 1;
     let reset = store
-        .session_get_or_create("dm:alice", "main", idle, IDLE)
+        .session_get_or_create("dm:alice", "main", at(idle), IDLE)
         .await
         .unwrap();
     assert_eq!(reset.new_generation, Some(NewGeneration::IdleReset));
@@ -1083,9 +1113,9 @@ async fn idle_reset_starts_a_new_generation_and_history(db: &dyn Db) {
             s.id,
             2,
             vec![
-                entry(Role::User, "a", idle),
-                entry(Role::Assistant, "b", idle + 1),
-                entry(Role::User, "c", idle + 2),
+                entry(Role::User, "a", at(idle)),
+                entry(Role::Assistant, "b", at(idle + 1)),
+                entry(Role::User, "c", at(idle + 2)),
             ],
         )
         .await
@@ -1100,19 +1130,23 @@ async fn idle_reset_starts_a_new_generation_and_history(db: &dyn Db) {
     );
     assert!(last_two.iter().all(|e| e.generation == 2));
 
-    let manual = store.session_reset("dm:alice", idle + 10).await.unwrap().unwrap();
+    let manual = store
+        .session_reset("dm:alice", at(idle + 10))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(manual.generation, 3);
     assert!(store.transcript_load(s.id, 10).await.unwrap().is_empty());
-    assert!(store.session_reset("dm:nobody", 1).await.unwrap().is_none());
+    assert!(store.session_reset("dm:nobody", at(1)).await.unwrap().is_none());
     let moved = store
-        .session_get_or_create("dm:alice", "other", idle + 20, IDLE)
+        .session_get_or_create("dm:alice", "other", at(idle + 20), IDLE)
         .await
         .unwrap();
     assert_eq!(moved.new_generation, Some(NewGeneration::AgentChanged));
     assert_eq!(moved.session.generation, 4);
     assert!(matches!(
         store
-            .transcript_append(s.id, 9, vec![entry(Role::User, "x", 1)])
+            .transcript_append(s.id, 9, vec![entry(Role::User, "x", at(1))])
             .await,
         Err(StoreError::Invalid(_))
     ));
@@ -1159,11 +1193,11 @@ async fn conversation_and_session_ids_are_case_sensitive(db: &dyn Db) {
         "cidabc"
     );
     let a = store
-        .session_get_or_create("group:cidAbC", "main", 1, None)
+        .session_get_or_create("group:cidAbC", "main", at(1), None)
         .await
         .unwrap();
     let b = store
-        .session_get_or_create("group:cidabc", "main", 1, None)
+        .session_get_or_create("group:cidabc", "main", at(1), None)
         .await
         .unwrap();
     assert_ne!(a.session.id, b.session.id);
@@ -1183,18 +1217,18 @@ async fn pairing_lifecycle(db: &dyn Db) {
     };
     let alice = "alice";
     let PairingOutcome::Created(code) = store
-        .pairing_request("acct", alice, "Alice", policy, 0)
+        .pairing_request("acct", alice, "Alice", policy, at(0))
         .await
         .unwrap()
     else {
         panic!("first request creates a code");
     };
     assert_eq!(code.code.len(), 8);
-    assert_eq!(code.expires_at_ms, 3_600_000);
+    assert_eq!(code.expires_at_ms, at(3_600_000));
     // Asking again returns the same live code (rate limit).
     assert_eq!(
         store
-            .pairing_request("acct", alice, "Alice", policy, 10)
+            .pairing_request("acct", alice, "Alice", policy, at(10))
             .await
             .unwrap(),
         PairingOutcome::Existing(code.clone())
@@ -1202,7 +1236,7 @@ async fn pairing_lifecycle(db: &dyn Db) {
     // At most two pending per account.
     let bob = "bob";
     let PairingOutcome::Created(bob_code) = store
-        .pairing_request("acct", bob, "Bob", policy, 20)
+        .pairing_request("acct", bob, "Bob", policy, at(20))
         .await
         .unwrap()
     else {
@@ -1210,7 +1244,7 @@ async fn pairing_lifecycle(db: &dyn Db) {
     };
     assert_eq!(
         store
-            .pairing_request("acct", "carol", "Carol", policy, 30)
+            .pairing_request("acct", "carol", "Carol", policy, at(30))
             .await
             .unwrap(),
         PairingOutcome::TooManyPending { limit: 2 }
@@ -1218,18 +1252,18 @@ async fn pairing_lifecycle(db: &dyn Db) {
     // Another account has its own budget.
     assert!(matches!(
         store
-            .pairing_request("acct2", "carol", "Carol", policy, 30)
+            .pairing_request("acct2", "carol", "Carol", policy, at(30))
             .await
             .unwrap(),
         PairingOutcome::Created(_)
     ));
-    let pending = store.pairing_list(PairingFilter::Pending, 40).await.unwrap();
+    let pending = store.pairing_list(PairingFilter::Pending, at(40)).await.unwrap();
     assert_eq!(pending.len(), 3);
 
     // Approve (typed in lower case with a dash) → allowlisted; single use.
     assert!(!store.is_approved("acct", alice).await.unwrap());
     let typed = format!("{}-{}", &code.code[..4], &code.code[4..]).to_lowercase();
-    let approved = store.pairing_approve(&typed, 100).await.unwrap();
+    let approved = store.pairing_approve(&typed, at(100)).await.unwrap();
     assert_eq!(
         (approved.account_id.as_str(), approved.sender_id.as_str()),
         ("acct", "alice")
@@ -1238,37 +1272,37 @@ async fn pairing_lifecycle(db: &dyn Db) {
     assert!(store.is_approved("acct", alice).await.unwrap());
     assert!(!store.is_approved("acct2", alice).await.unwrap());
     assert!(matches!(
-        store.pairing_approve(&code.code, 101).await,
+        store.pairing_approve(&code.code, at(101)).await,
         Err(StoreError::Pairing(PairingError::AlreadyDecided { .. }))
     ));
     assert_eq!(
         store
-            .pairing_request("acct", alice, "Alice", policy, 102)
+            .pairing_request("acct", alice, "Alice", policy, at(102))
             .await
             .unwrap(),
         PairingOutcome::AlreadyApproved
     );
 
     // Reject → not approved, code used up.
-    let rejected = store.pairing_reject(&bob_code.code, 200).await.unwrap();
+    let rejected = store.pairing_reject(&bob_code.code, at(200)).await.unwrap();
     assert_eq!(rejected.status, PairingStatus::Rejected);
     assert!(!store.is_approved("acct", bob).await.unwrap());
     assert!(matches!(
-        store.pairing_approve(&bob_code.code, 201).await,
+        store.pairing_approve(&bob_code.code, at(201)).await,
         Err(StoreError::Pairing(PairingError::AlreadyDecided { .. }))
     ));
 
     // Expiry: a code can't be approved after its hour; asking again gives a new code.
     let dave = "dave";
     let PairingOutcome::Created(old) = store
-        .pairing_request("acct", dave, "Dave", policy, 1_000)
+        .pairing_request("acct", dave, "Dave", policy, at(1_000))
         .await
         .unwrap()
     else {
         panic!("dave gets a code");
     };
     let late = 1_000 + policy.ttl_ms;
-    let err = store.pairing_approve(&old.code, late).await.unwrap_err();
+    let err = store.pairing_approve(&old.code, at(late)).await.unwrap_err();
     assert!(
         matches!(err, StoreError::Pairing(PairingError::Expired { .. })),
         "{err}"
@@ -1276,28 +1310,28 @@ async fn pairing_lifecycle(db: &dyn Db) {
     assert!(err.to_string().contains("expired"));
     assert!(
         store
-            .pairing_list(PairingFilter::Pending, late)
+            .pairing_list(PairingFilter::Pending, at(late))
             .await
             .unwrap()
             .iter()
             .all(|r| r.code != old.code)
     );
     let PairingOutcome::Created(fresh) = store
-        .pairing_request("acct", dave, "Dave", policy, late)
+        .pairing_request("acct", dave, "Dave", policy, at(late))
         .await
         .unwrap()
     else {
         panic!("a new code after expiry");
     };
     assert_ne!(fresh.code, old.code);
-    let all = store.pairing_list(PairingFilter::All, late).await.unwrap();
+    let all = store.pairing_list(PairingFilter::All, at(late)).await.unwrap();
     assert_eq!(
         all.iter().find(|r| r.code == old.code).unwrap().status,
         PairingStatus::Expired
     );
 
     assert!(matches!(
-        store.pairing_approve("ZZZZZZZZ", late).await,
+        store.pairing_approve("ZZZZZZZZ", at(late)).await,
         Err(StoreError::Pairing(PairingError::UnknownCode { .. }))
     ));
     assert_eq!(store.approved_senders(Some("acct")).await.unwrap().len(), 1);
@@ -1309,7 +1343,10 @@ async fn pairing_lifecycle(db: &dyn Db) {
 
 async fn migrations_are_idempotent_and_data_survives_reopen(db: &dyn Db) {
     let store = db.open().await;
-    store.session_get_or_create("k", "main", 1, None).await.unwrap();
+    store
+        .session_get_or_create("k", "main", at(1), None)
+        .await
+        .unwrap();
     store.close().await;
     for _ in 0..2 {
         let store = db.open().await;
@@ -1319,13 +1356,13 @@ async fn migrations_are_idempotent_and_data_survives_reopen(db: &dyn Db) {
     // Two stores on one file at once (gateway + `clawtalk pairing approve`) both work.
     let (a, b) = (db.open().await, db.open().await);
     let PairingOutcome::Created(req) = a
-        .pairing_request("acct", "x", "X", PairingPolicy::default(), 0)
+        .pairing_request("acct", "x", "X", PairingPolicy::default(), at(0))
         .await
         .unwrap()
     else {
         panic!("created");
     };
-    b.pairing_approve(&req.code, 1).await.unwrap();
+    b.pairing_approve(&req.code, at(1)).await.unwrap();
     assert!(a.is_approved("acct", "x").await.unwrap());
     a.close().await;
     b.close().await;
@@ -1353,20 +1390,20 @@ async fn purge_keeps_open_work_and_recent_history(db: &dyn Db) {
     let me = WorkerId::new("gw");
     let old = record_queued(&store, "old", "s1").await;
     store
-        .claim_next_turn(ClaimScope::Any, &me, LEASE, 2_000)
+        .claim_next_turn(ClaimScope::Any, &me, LEASE, at(2_000))
         .await
         .unwrap()
         .unwrap();
     let planned = store
-        .plan_reply(old, vec![part(0, "x")], &me, LEASE, 2_000)
+        .plan_reply(old, vec![part(0, "x")], &me, LEASE, at(2_000))
         .await
         .unwrap();
     store
-        .finish_turn(old, &me, TurnOutcome::Replied, 2_000)
+        .finish_turn(old, &me, TurnOutcome::Replied, at(2_000))
         .await
         .unwrap();
     store
-        .mark_reply_sent(planned[0].id, SendReceipt::default(), 2_000)
+        .mark_reply_sent(planned[0].id, SendReceipt::default(), at(2_000))
         .await
         .unwrap();
     // Finished turns whose reply is not out yet (an answer, an error notice): purging them
@@ -1378,37 +1415,37 @@ async fn purge_keeps_open_work_and_recent_history(db: &dyn Db) {
     ] {
         let id = record_queued(&store, msg_id, session).await;
         store
-            .claim_next_turn(ClaimScope::Session(session), &me, LEASE, 2_000)
+            .claim_next_turn(ClaimScope::Session(session), &me, LEASE, at(2_000))
             .await
             .unwrap()
             .unwrap();
         store
-            .plan_reply(id, vec![part(0, msg_id)], &me, LEASE, 2_000)
+            .plan_reply(id, vec![part(0, msg_id)], &me, LEASE, at(2_000))
             .await
             .unwrap();
-        store.finish_turn(id, &me, outcome, 2_000).await.unwrap();
+        store.finish_turn(id, &me, outcome, at(2_000)).await.unwrap();
         unsent.push(id);
     }
     // Claimed and running when the purge comes.
     let running = record_queued(&store, "running", "s6").await;
     store
-        .claim_next_turn(ClaimScope::Session("s6"), &me, LEASE, 2_000)
+        .claim_next_turn(ClaimScope::Session("s6"), &me, LEASE, at(2_000))
         .await
         .unwrap()
         .unwrap();
     let open_one = record_queued(&store, "open", "s2").await;
     let recent = record_queued(&store, "recent", "s3").await;
     store
-        .claim_next_turn(ClaimScope::Session("s3"), &me, LEASE, 9_000)
+        .claim_next_turn(ClaimScope::Session("s3"), &me, LEASE, at(9_000))
         .await
         .unwrap()
         .unwrap();
     store
-        .finish_turn(recent, &me, TurnOutcome::Replied, 9_000)
+        .finish_turn(recent, &me, TurnOutcome::Replied, at(9_000))
         .await
         .unwrap();
 
-    assert_eq!(store.purge_finished(5_000).await.unwrap(), 1);
+    assert_eq!(store.purge_finished(at(5_000)).await.unwrap(), 1);
     assert!(store.inbound(old).await.unwrap().is_none());
     assert!(
         store.reply_parts(old).await.unwrap().is_empty(),
@@ -1440,12 +1477,12 @@ async fn the_gateway_can_hold_it_as_a_trait_object(db: &dyn Db) {
 async fn sessions_list_most_recent_first_and_read_by_id(db: &dyn Db) {
     let store = db.open().await;
     let old = store
-        .session_get_or_create("dm:old", "main", 1_000, None)
+        .session_get_or_create("dm:old", "main", at(1_000), None)
         .await
         .unwrap()
         .session;
     let new = store
-        .session_get_or_create("dm:new", "main", 5_000, None)
+        .session_get_or_create("dm:new", "main", at(5_000), None)
         .await
         .unwrap()
         .session;
@@ -1461,7 +1498,7 @@ async fn sessions_list_most_recent_first_and_read_by_id(db: &dyn Db) {
 fn card(id: &str, account: &str) -> NewCard {
     NewCard {
         out_track_id: id.to_owned(),
-        account_id: account.to_owned(),
+        account_id: AccountId::new(account.to_owned()),
         inbound_id: None,
         session_key: "s".to_owned(),
         conversation_id: "cidABC==".to_owned(),
@@ -1470,10 +1507,10 @@ fn card(id: &str, account: &str) -> NewCard {
 
 async fn open_cards_are_listed_until_closed(db: &dyn Db) {
     let store = db.open().await;
-    store.card_open(card("c1", "a"), 1).await.unwrap();
-    store.card_open(card("c2", "b"), 2).await.unwrap();
-    store.card_open(card("c1", "a"), 3).await.unwrap();
-    store.card_progress("c1", "partial", 4).await.unwrap();
+    store.card_open(card("c1", "a"), at(1)).await.unwrap();
+    store.card_open(card("c2", "b"), at(2)).await.unwrap();
+    store.card_open(card("c1", "a"), at(3)).await.unwrap();
+    store.card_progress("c1", "partial", at(4)).await.unwrap();
     let open = store.cards_open(None).await.unwrap();
     assert_eq!(
         open.iter().map(|c| c.out_track_id.as_str()).collect::<Vec<_>>(),
@@ -1482,21 +1519,21 @@ async fn open_cards_are_listed_until_closed(db: &dyn Db) {
     assert_eq!(open[0].content, "partial");
     assert_eq!(store.cards_open(Some("b")).await.unwrap().len(), 1);
     store
-        .card_close("c1", CardStatus::Finished, "final", 5)
+        .card_close("c1", CardStatus::Finished, "final", at(5))
         .await
         .unwrap();
     let c1 = store.card("c1").await.unwrap().unwrap();
     assert_eq!((c1.status, c1.content.as_str()), (CardStatus::Finished, "final"));
     assert_eq!(store.cards_open(None).await.unwrap().len(), 1);
     assert!(matches!(
-        store.card_progress("nope", "x", 6).await,
+        store.card_progress("nope", "x", at(6)).await,
         Err(StoreError::NotFound { what: "card", .. })
     ));
 }
 
 fn webhook_task(next_run_at_ms: i64) -> NewCronTask {
     NewCronTask {
-        account_id: "default".into(),
+        account_id: AccountId::new("default"),
         agent_id: "main".into(),
         name: "weather".into(),
         prompt: "Beijing weather".into(),
@@ -1509,15 +1546,15 @@ fn webhook_task(next_run_at_ms: i64) -> NewCronTask {
         },
         created_by: Some("0312".into()),
         origin: Some("user:0312".into()),
-        next_run_at_ms,
+        next_run_at_ms: at(next_run_at_ms),
     }
 }
 
 async fn cron_tasks_round_trip_and_hide_the_webhook_token_in_debug(db: &dyn Db) {
     let store = db.open().await;
-    let created = store.cron_create(webhook_task(1_000), 10).await.unwrap();
+    let created = store.cron_create(webhook_task(1_000), at(10)).await.unwrap();
     assert_eq!(created.status, CronStatus::Active);
-    assert_eq!(created.next_run_at_ms, Some(1_000));
+    assert_eq!(created.next_run_at_ms, Some(at(1_000)));
     assert_eq!(store.cron_get(created.id).await.unwrap().unwrap(), created);
     let shown = format!("{created:?}");
     assert!(
@@ -1530,55 +1567,55 @@ async fn cron_tasks_round_trip_and_hide_the_webhook_token_in_debug(db: &dyn Db) 
 async fn only_due_unleased_cron_tasks_are_claimed_and_firing_moves_them_on(db: &dyn Db) {
     let store = db.open().await;
     let me = WorkerId::new("a");
-    let task = store.cron_create(webhook_task(1_000), 0).await.unwrap();
+    let task = store.cron_create(webhook_task(1_000), at(0)).await.unwrap();
     assert!(
         store
-            .cron_claim_due(&me, 60_000, 10, 999)
+            .cron_claim_due(&me, 60_000, 10, at(999))
             .await
             .unwrap()
             .is_empty(),
         "not due yet"
     );
-    assert_eq!(store.cron_next_due(0).await.unwrap(), Some(1_000));
-    let claimed = store.cron_claim_due(&me, 60_000, 10, 1_000).await.unwrap();
+    assert_eq!(store.cron_next_due(at(0)).await.unwrap(), Some(at(1_000)));
+    let claimed = store.cron_claim_due(&me, 60_000, 10, at(1_000)).await.unwrap();
     assert_eq!(claimed.len(), 1);
     assert!(
         store
-            .cron_claim_due(&WorkerId::new("b"), 60_000, 10, 2_000)
+            .cron_claim_due(&WorkerId::new("b"), 60_000, 10, at(2_000))
             .await
             .unwrap()
             .is_empty(),
         "leased"
     );
     let fired = CronFired {
-        next_run_at_ms: Some(90_000),
+        next_run_at_ms: Some(at(90_000)),
         served_request_ms: None,
         ran: true,
     };
-    assert!(store.cron_fired(task.id, &me, fired, 2_000).await.unwrap());
+    assert!(store.cron_fired(task.id, &me, fired, at(2_000)).await.unwrap());
     let after = store.cron_get(task.id).await.unwrap().unwrap();
     assert_eq!(
         (after.next_run_at_ms, after.runs, after.last_run_at_ms),
-        (Some(90_000), 1, Some(2_000))
+        (Some(at(90_000)), 1, Some(at(2_000)))
     );
     assert!(after.lease.is_none());
     assert!(
-        !store.cron_fired(task.id, &me, fired, 2_001).await.unwrap(),
+        !store.cron_fired(task.id, &me, fired, at(2_001)).await.unwrap(),
         "the lease was released"
     );
 
     // A lapsed lease is taken over; the old holder's report is then refused.
-    store.cron_claim_due(&me, 1_000, 10, 90_000).await.unwrap();
+    store.cron_claim_due(&me, 1_000, 10, at(90_000)).await.unwrap();
     let other = WorkerId::new("b");
     assert_eq!(
         store
-            .cron_claim_due(&other, 60_000, 10, 91_000)
+            .cron_claim_due(&other, 60_000, 10, at(91_000))
             .await
             .unwrap()
             .len(),
         1
     );
-    assert!(!store.cron_fired(task.id, &me, fired, 91_001).await.unwrap());
+    assert!(!store.cron_fired(task.id, &me, fired, at(91_001)).await.unwrap());
 }
 
 async fn one_shot_cron_tasks_end_and_cancelled_or_run_now_tasks_behave(db: &dyn Db) {
@@ -1586,14 +1623,14 @@ async fn one_shot_cron_tasks_end_and_cancelled_or_run_now_tasks_behave(db: &dyn 
     let me = WorkerId::new("a");
     let mut once = webhook_task(5_000);
     once.kind = CronKind::Once;
-    let once = store.cron_create(once, 0).await.unwrap();
-    store.cron_claim_due(&me, 60_000, 10, 5_000).await.unwrap();
+    let once = store.cron_create(once, at(0)).await.unwrap();
+    store.cron_claim_due(&me, 60_000, 10, at(5_000)).await.unwrap();
     let fired = CronFired {
         next_run_at_ms: None,
         served_request_ms: None,
         ran: true,
     };
-    assert!(store.cron_fired(once.id, &me, fired, 5_001).await.unwrap());
+    assert!(store.cron_fired(once.id, &me, fired, at(5_001)).await.unwrap());
     assert_eq!(
         store.cron_get(once.id).await.unwrap().unwrap().status,
         CronStatus::Done
@@ -1601,21 +1638,21 @@ async fn one_shot_cron_tasks_end_and_cancelled_or_run_now_tasks_behave(db: &dyn 
     assert!(store.cron_list(false).await.unwrap().is_empty());
     assert_eq!(store.cron_list(true).await.unwrap().len(), 1);
 
-    let daily = store.cron_create(webhook_task(1_000_000), 0).await.unwrap();
-    let requested = store.cron_run_now(daily.id, 10).await.unwrap().unwrap();
-    assert_eq!(requested.run_requested_at_ms, Some(10));
-    assert_eq!(store.cron_next_due(10).await.unwrap(), Some(10));
+    let daily = store.cron_create(webhook_task(1_000_000), at(0)).await.unwrap();
+    let requested = store.cron_run_now(daily.id, at(10)).await.unwrap().unwrap();
+    assert_eq!(requested.run_requested_at_ms, Some(at(10)));
+    assert_eq!(store.cron_next_due(at(10)).await.unwrap(), Some(at(10)));
     assert_eq!(
-        store.cron_claim_due(&me, 60_000, 10, 11).await.unwrap().len(),
+        store.cron_claim_due(&me, 60_000, 10, at(11)).await.unwrap().len(),
         1,
         "run-now is due at once"
     );
     let served = CronFired {
-        next_run_at_ms: Some(1_000_000),
-        served_request_ms: Some(10),
+        next_run_at_ms: Some(at(1_000_000)),
+        served_request_ms: Some(at(10)),
         ran: true,
     };
-    assert!(store.cron_fired(daily.id, &me, served, 12).await.unwrap());
+    assert!(store.cron_fired(daily.id, &me, served, at(12)).await.unwrap());
     assert_eq!(
         store
             .cron_get(daily.id)
@@ -1626,22 +1663,22 @@ async fn one_shot_cron_tasks_end_and_cancelled_or_run_now_tasks_behave(db: &dyn 
         None
     );
 
-    assert!(store.cron_cancel(daily.id, 20).await.unwrap().is_some());
+    assert!(store.cron_cancel(daily.id, at(20)).await.unwrap().is_some());
     assert!(
-        store.cron_cancel(daily.id, 21).await.unwrap().is_none(),
+        store.cron_cancel(daily.id, at(21)).await.unwrap().is_none(),
         "already cancelled"
     );
-    assert!(store.cron_run_now(daily.id, 22).await.unwrap().is_none());
+    assert!(store.cron_run_now(daily.id, at(22)).await.unwrap().is_none());
     assert!(
         store
-            .cron_claim_due(&me, 60_000, 10, 2_000_000)
+            .cron_claim_due(&me, 60_000, 10, at(2_000_000))
             .await
             .unwrap()
             .is_empty(),
         "cancelled tasks never fire"
     );
     store
-        .cron_record_result(daily.id, CronRunStatus::Failed, Some("model down"), 30)
+        .cron_record_result(daily.id, CronRunStatus::Failed, Some("model down"), at(30))
         .await
         .unwrap();
     let last = store.cron_get(daily.id).await.unwrap().unwrap();
@@ -1659,20 +1696,26 @@ async fn a_callback_sign_belongs_to_its_first_message_across_reopens(db: &dyn Db
     let t = 100 * HOUR;
     let store = db.open().await;
     assert_eq!(
-        store.callback_sign_use("app", t, "m1", t - HOUR).await.unwrap(),
+        store
+            .callback_sign_use("app", at(t), "m1", at(t - HOUR))
+            .await
+            .unwrap(),
         SignUse::First
     );
     store.close().await;
     // A restart (SQLite) or another replica (PostgreSQL) knows the pair.
     let store = db.open().await;
     assert_eq!(
-        store.callback_sign_use("app", t, "m1", t - HOUR).await.unwrap(),
+        store
+            .callback_sign_use("app", at(t), "m1", at(t - HOUR))
+            .await
+            .unwrap(),
         SignUse::Again,
         "the same message again"
     );
     assert_eq!(
         store
-            .callback_sign_use("app", t, "forged", t - HOUR)
+            .callback_sign_use("app", at(t), "forged", at(t - HOUR))
             .await
             .unwrap(),
         SignUse::Taken,
@@ -1680,7 +1723,7 @@ async fn a_callback_sign_belongs_to_its_first_message_across_reopens(db: &dyn Db
     );
     assert_eq!(
         store
-            .callback_sign_use("app", t + 1, "forged", t - HOUR)
+            .callback_sign_use("app", at(t + 1), "forged", at(t - HOUR))
             .await
             .unwrap(),
         SignUse::First,
@@ -1688,7 +1731,7 @@ async fn a_callback_sign_belongs_to_its_first_message_across_reopens(db: &dyn Db
     );
     assert_eq!(
         store
-            .callback_sign_use("other", t, "forged", t - HOUR)
+            .callback_sign_use("other", at(t), "forged", at(t - HOUR))
             .await
             .unwrap(),
         SignUse::First,
@@ -1701,12 +1744,18 @@ async fn a_callback_sign_belongs_to_its_first_message_across_reopens(db: &dyn Db
     );
     // Pairs older than the caller's cut-off are forgotten, newer ones kept.
     assert_eq!(
-        store.callback_sign_use("app", t + 2, "m2", t + 1).await.unwrap(),
+        store
+            .callback_sign_use("app", at(t + 2), "m2", at(t + 1))
+            .await
+            .unwrap(),
         SignUse::First
     );
     assert_eq!(db.count("SELECT count(*) FROM callback_signs").await, 2);
     assert_eq!(
-        store.callback_sign_use("app", t + 1, "m3", t + 1).await.unwrap(),
+        store
+            .callback_sign_use("app", at(t + 1), "m3", at(t + 1))
+            .await
+            .unwrap(),
         SignUse::Taken
     );
     store.close().await;
@@ -1722,7 +1771,10 @@ async fn replicas_racing_one_callback_sign_give_it_to_one_message(db: &dyn Db) {
                 let store = Arc::clone(&stores[n % stores.len()]);
                 tokio::spawn(async move {
                     let msg_id = format!("m{n}");
-                    let used = store.callback_sign_use("app", t, &msg_id, 0).await.unwrap();
+                    let used = store
+                        .callback_sign_use("app", at(t), &msg_id, at(0))
+                        .await
+                        .unwrap();
                     (msg_id, used)
                 })
             })
@@ -1738,7 +1790,10 @@ async fn replicas_racing_one_callback_sign_give_it_to_one_message(db: &dyn Db) {
         }
         assert_eq!(first.len(), 1, "round {round}: {first:?}");
         assert_eq!(
-            stores[3].callback_sign_use("app", t, &first[0], 0).await.unwrap(),
+            stores[3]
+                .callback_sign_use("app", at(t), &first[0], at(0))
+                .await
+                .unwrap(),
             SignUse::Again
         );
     }
@@ -1814,7 +1869,7 @@ async fn replicas_claiming_turns_never_run_a_session_twice_and_keep_its_order(db
                 let mut idle_rounds = 0;
                 while idle_rounds < 20 {
                     let Some(turn) = store
-                        .claim_next_turn(ClaimScope::Any, &me, LEASE, 2_000)
+                        .claim_next_turn(ClaimScope::Any, &me, LEASE, at(2_000))
                         .await
                         .unwrap()
                     else {
@@ -1839,7 +1894,7 @@ async fn replicas_claiming_turns_never_run_a_session_twice_and_keep_its_order(db
                     // Out of the set before the finish commits: until then nobody can claim it.
                     running.lock().unwrap().remove(&session);
                     store
-                        .finish_turn(turn.id, &me, TurnOutcome::Replied, 2_001)
+                        .finish_turn(turn.id, &me, TurnOutcome::Replied, at(2_001))
                         .await
                         .unwrap();
                 }
@@ -1861,7 +1916,13 @@ async fn replicas_claim_each_due_cron_run_once(db: &dyn Db) {
     let stores = replicas(db, 2).await;
     let mut created = HashSet::new();
     for round in 0..30 {
-        created.insert(stores[0].cron_create(webhook_task(round), 0).await.unwrap().id);
+        created.insert(
+            stores[0]
+                .cron_create(webhook_task(round), at(0))
+                .await
+                .unwrap()
+                .id,
+        );
     }
     let claimers: Vec<_> = (0..4)
         .map(|n| {
@@ -1870,7 +1931,7 @@ async fn replicas_claim_each_due_cron_run_once(db: &dyn Db) {
                 let me = WorkerId::new(format!("gw-{n}"));
                 let mut got = Vec::new();
                 loop {
-                    let batch = store.cron_claim_due(&me, 60_000, 3, 1_000).await.unwrap();
+                    let batch = store.cron_claim_due(&me, 60_000, 3, at(1_000)).await.unwrap();
                     if batch.is_empty() {
                         return got;
                     }
@@ -1899,7 +1960,7 @@ async fn replicas_approve_a_code_once_and_give_a_sender_one_code(db: &dyn Db) {
                 let sender = sender.clone();
                 tokio::spawn(async move {
                     store
-                        .pairing_request("acct", &sender, "Nick", PairingPolicy::default(), 1_000)
+                        .pairing_request("acct", &sender, "Nick", PairingPolicy::default(), at(1_000))
                         .await
                         .unwrap()
                 })
@@ -1925,7 +1986,7 @@ async fn replicas_approve_a_code_once_and_give_a_sender_one_code(db: &dyn Db) {
             .map(|n| {
                 let store = Arc::clone(&stores[n % 2]);
                 let code = code.clone();
-                tokio::spawn(async move { store.pairing_approve(&code, 2_000).await })
+                tokio::spawn(async move { store.pairing_approve(&code, at(2_000)).await })
             })
             .collect();
         let mut approved = 0;
@@ -1952,7 +2013,7 @@ async fn replicas_opening_a_session_create_it_once(db: &dyn Db) {
                 let key = key.clone();
                 tokio::spawn(async move {
                     store
-                        .session_get_or_create(&key, "main", 1_000, None)
+                        .session_get_or_create(&key, "main", at(1_000), None)
                         .await
                         .unwrap()
                 })
@@ -1981,17 +2042,17 @@ async fn replicas_claim_disjoint_unsent_replies(db: &dyn Db) {
     for i in 0..10 {
         let id = record_queued(&stores[0], &format!("m{i}"), &format!("s{i}")).await;
         stores[0]
-            .claim_next_turn(ClaimScope::Session(&format!("s{i}")), &dead, 1_000, 2_000)
+            .claim_next_turn(ClaimScope::Session(&format!("s{i}")), &dead, 1_000, at(2_000))
             .await
             .unwrap()
             .unwrap();
         let parts = stores[0]
-            .plan_reply(id, vec![part(0, "a"), part(1, "b")], &dead, 1_000, 2_000)
+            .plan_reply(id, vec![part(0, "a"), part(1, "b")], &dead, 1_000, at(2_000))
             .await
             .unwrap();
         planned.extend(parts.iter().map(|p| p.id));
         stores[0]
-            .finish_turn(id, &dead, TurnOutcome::Replied, 2_001)
+            .finish_turn(id, &dead, TurnOutcome::Replied, at(2_001))
             .await
             .unwrap();
     }
@@ -2002,7 +2063,10 @@ async fn replicas_claim_disjoint_unsent_replies(db: &dyn Db) {
                 let me = WorkerId::new(format!("courier{n}"));
                 let mut got = Vec::new();
                 loop {
-                    let batch = store.claim_unsent_replies(&me, LEASE, 3, 5_000).await.unwrap();
+                    let batch = store
+                        .claim_unsent_replies(&me, LEASE, 3, at(5_000))
+                        .await
+                        .unwrap();
                     if batch.is_empty() {
                         return got;
                     }
@@ -2023,26 +2087,30 @@ async fn replicas_claim_disjoint_unsent_replies(db: &dyn Db) {
 
 async fn rate_budgets_count_a_sliding_window(db: &dyn Db) {
     let budget = db.open_budget().await;
-    for at in [0, 10, 20] {
-        assert_eq!(budget.rate_take("k", 3, 1_000, at).await.unwrap(), None, "{at}");
+    for ms in [0, 10, 20] {
+        assert_eq!(
+            budget.rate_take("k", 3, 1_000, at(ms)).await.unwrap(),
+            None,
+            "{ms}"
+        );
     }
     assert_eq!(
-        budget.rate_take("k", 3, 1_000, 30).await.unwrap(),
+        budget.rate_take("k", 3, 1_000, at(30)).await.unwrap(),
         Some(970),
         "full until the send at 0 leaves the window"
     );
     assert_eq!(
-        budget.rate_take("other", 3, 1_000, 30).await.unwrap(),
+        budget.rate_take("other", 3, 1_000, at(30)).await.unwrap(),
         None,
         "budgets are per key"
     );
     assert_eq!(
-        budget.rate_take("k", 3, 1_000, 1_000).await.unwrap(),
+        budget.rate_take("k", 3, 1_000, at(1_000)).await.unwrap(),
         None,
         "the send at 0 left"
     );
-    assert_eq!(budget.rate_take("k", 3, 1_000, 1_001).await.unwrap(), Some(9));
-    assert_eq!(budget.rate_take("k", 3, 1_000, 1_010).await.unwrap(), None);
+    assert_eq!(budget.rate_take("k", 3, 1_000, at(1_001)).await.unwrap(), Some(9));
+    assert_eq!(budget.rate_take("k", 3, 1_000, at(1_010)).await.unwrap(), None);
 }
 
 async fn replicas_taking_from_one_budget_never_exceed_it(db: &dyn Db) {
@@ -2057,7 +2125,7 @@ async fn replicas_taking_from_one_budget_never_exceed_it(db: &dyn Db) {
                 let mut granted = 0;
                 for _ in 0..10 {
                     if budget
-                        .rate_take("app:batchSend", 7, 1_000, 5_000)
+                        .rate_take("app:batchSend", 7, 1_000, at(5_000))
                         .await
                         .unwrap()
                         .is_none()
@@ -2089,7 +2157,10 @@ async fn rate_take_cost() {
             // 20 sends a second, as the robot API allows: every take is granted.
             let now = 1_000_000 + i64::from(i) * 60;
             assert_eq!(
-                budget.rate_take("app:batchSend", 19, 1_100, now).await.unwrap(),
+                budget
+                    .rate_take("app:batchSend", 19, 1_100, at(now))
+                    .await
+                    .unwrap(),
                 None
             );
         }

@@ -1,11 +1,18 @@
 //! What only the SQLite backend has: its file (mode, corruption, schema version) and its
 //! throughput. Behaviour shared with PostgreSQL is in `contract.rs`.
 
+use clawtalk_core::ids::AccountId;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use clawtalk_core::clock::EpochMs;
 use clawtalk_store::*;
 use dingtalk::ids::{ConversationId, MsgId, RobotCode, StaffId};
+
+/// The instant `ms` after the epoch.
+fn at(ms: i64) -> EpochMs {
+    EpochMs::from_millis(ms)
+}
 
 const LEASE: i64 = 30_000;
 
@@ -19,13 +26,13 @@ async fn open(path: &Path) -> SqliteStore {
 
 fn message(msg_id: &str, session: &str, conversation: &str) -> InboundRecord {
     InboundRecord {
-        account_id: "default".into(),
+        account_id: AccountId::new("default"),
         robot_code: RobotCode::new("dingbot"),
         msg_id: MsgId::new(msg_id),
         conversation_id: ConversationId::new(conversation),
         sender_staff_id: Some(StaffId::new("0312")),
         session_key: session.into(),
-        received_at_ms: 1_000,
+        received_at_ms: at(1_000),
         raw_payload_json: format!(r#"{{"msgId":"{msg_id}"}}"#),
         text: format!("hello {msg_id}"),
     }
@@ -158,23 +165,23 @@ async fn run_lanes(store: &Arc<SqliteStore>, lanes: usize, messages: usize, tag:
                     if !full {
                         continue;
                     }
-                    store.dispatch_inbound(id, Dispatch::Queue, 1).await.unwrap();
+                    store.dispatch_inbound(id, Dispatch::Queue, at(1)).await.unwrap();
                     let scope = ClaimScope::Session(&session);
                     let turn = store
-                        .claim_next_turn(scope, &me, LEASE, 2)
+                        .claim_next_turn(scope, &me, LEASE, at(2))
                         .await
                         .unwrap()
                         .unwrap();
                     let parts = store
-                        .plan_reply(turn.id, vec![part(0, "ok")], &me, LEASE, 3)
+                        .plan_reply(turn.id, vec![part(0, "ok")], &me, LEASE, at(3))
                         .await
                         .unwrap();
                     store
-                        .mark_reply_sent(parts[0].id, SendReceipt::default(), 4)
+                        .mark_reply_sent(parts[0].id, SendReceipt::default(), at(4))
                         .await
                         .unwrap();
                     store
-                        .finish_turn(turn.id, &me, TurnOutcome::Replied, 5)
+                        .finish_turn(turn.id, &me, TurnOutcome::Replied, at(5))
                         .await
                         .unwrap();
                 }

@@ -2,6 +2,7 @@
 //! them, store refusals as what to do next.
 
 use anyhow::anyhow;
+use clawtalk_core::clock::EpochMs;
 use clawtalk_store::{PairingError, StoreError};
 
 /// A duration as an operator reads it: `45s`, `12m`, `3h05m`, `2d04h`. Negative counts as 0.
@@ -18,12 +19,12 @@ pub fn human_duration(ms: i64) -> String {
 
 /// Pairing refusals in operator terms: the store reports expiry in epoch ms, which nobody
 /// reads at a terminal.
-pub(crate) fn decision_error(error: StoreError, verb: &str, now_ms: i64) -> anyhow::Error {
+pub(crate) fn decision_error(error: StoreError, verb: &str, now: EpochMs) -> anyhow::Error {
     match error {
         StoreError::Pairing(PairingError::Expired { code, expired_at_ms }) => anyhow!(
             "cannot {verb} pairing code {code}: it expired {} ago; ask the user to message the \
              bot again for a new code",
-            human_duration(now_ms - expired_at_ms)
+            human_duration(now.as_millis() - expired_at_ms.as_millis())
         ),
         StoreError::Pairing(PairingError::UnknownCode { code }) => anyhow!(
             "cannot {verb} pairing code {code}: no such code; check for typos, or run \

@@ -3,6 +3,7 @@
 
 mod support;
 
+use clawtalk_core::clock::EpochMs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -330,7 +331,13 @@ async fn probe_reports_stream_mode_off_and_unreachable_hosts() {
 
 async fn request_code(store: &SqliteStore, sender: &str, nick: &str, now_ms: i64) -> String {
     match store
-        .pairing_request("default", sender, nick, PairingPolicy::default(), now_ms)
+        .pairing_request(
+            "default",
+            sender,
+            nick,
+            PairingPolicy::default(),
+            EpochMs::from_millis(now_ms),
+        )
         .await
         .expect("pairing request")
     {

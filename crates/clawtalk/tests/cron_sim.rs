@@ -10,6 +10,8 @@
 
 mod support;
 
+use clawtalk_core::clock::EpochMs;
+use clawtalk_core::ids::AccountId;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -99,7 +101,7 @@ impl World {
 
     fn webhook_task(&self, name: &str, schedule: &str, next_run_at_ms: i64) -> NewCronTask {
         NewCronTask {
-            account_id: "default".into(),
+            account_id: AccountId::new("default"),
             agent_id: "main".into(),
             name: name.into(),
             prompt: format!("{name}: report the weather in Beijing"),
@@ -112,7 +114,7 @@ impl World {
             },
             created_by: None,
             origin: None,
-            next_run_at_ms,
+            next_run_at_ms: EpochMs::from_millis(next_run_at_ms),
         }
     }
 }
@@ -286,11 +288,17 @@ async fn after_downtime_two_gateways_run_a_recent_miss_once_and_report_an_old_on
     // Due ten minutes ago (within the 30-minute grace): it runs. Due two hours ago: skipped,
     // and the target is told.
     let recent = first
-        .cron_create(w.webhook_task("recent", "*/30 * * * *", now - 10 * 60_000), now)
+        .cron_create(
+            w.webhook_task("recent", "*/30 * * * *", now - 10 * 60_000),
+            EpochMs::from_millis(now),
+        )
         .await
         .unwrap();
     let old = first
-        .cron_create(w.webhook_task("old", "0 9 * * *", now - 2 * 3_600_000), now)
+        .cron_create(
+            w.webhook_task("old", "0 9 * * *", now - 2 * 3_600_000),
+            EpochMs::from_millis(now),
+        )
         .await
         .unwrap();
     w.model
@@ -324,7 +332,7 @@ async fn after_downtime_two_gateways_run_a_recent_miss_once_and_report_an_old_on
     for task in [&recent, &old] {
         assert_eq!(task.status, CronStatus::Active);
         assert!(
-            task.next_run_at_ms.unwrap() > now,
+            task.next_run_at_ms.unwrap() > EpochMs::from_millis(now),
             "continues from the next future time: {task:?}"
         );
     }
@@ -341,7 +349,10 @@ async fn a_stored_every_minute_task_runs_no_more_often_than_the_minimum_interval
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
     let now = SystemClock.now_ms();
     let task = store
-        .cron_create(w.webhook_task("ticker", "* * * * *", now - 60_000), now)
+        .cron_create(
+            w.webhook_task("ticker", "* * * * *", now - 60_000),
+            EpochMs::from_millis(now),
+        )
         .await
         .unwrap();
     w.model
@@ -352,9 +363,9 @@ async fn a_stored_every_minute_task_runs_no_more_often_than_the_minimum_interval
     let task = store.cron_get(task.id).await.unwrap().unwrap();
     let next = task.next_run_at_ms.expect("it keeps running");
     assert!(
-        next >= now - 60_000 + 15 * 60_000,
+        next >= EpochMs::from_millis(now - 60_000 + 15 * 60_000),
         "the next run is at least 15 minutes after the one that ran, not {} s later",
-        (next - now) / 1000
+        (next.as_millis() - now) / 1000
     );
     gateway.shutdown(Duration::from_secs(5)).await;
 }

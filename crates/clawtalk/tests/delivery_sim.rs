@@ -69,7 +69,9 @@ fn webhook_posts(sim: &Simulator) -> u64 {
 fn reply_to(injected: &Injected, sender: &str, is_group: bool) -> ReplyContext {
     ReplyContext {
         session_webhook: Url::parse(&injected.session_webhook).expect("sim gives a URL"),
-        expires_at_ms: i64::try_from(injected.session_webhook_expired_time).expect("fits"),
+        expires_at_ms: EpochMs::from_millis(
+            i64::try_from(injected.session_webhook_expired_time).expect("fits"),
+        ),
         sender_staff_id: Some(StaffId::new(sender)),
         is_group,
         conversation_id: injected.conversation_id.clone(),
@@ -144,7 +146,7 @@ async fn a_webhook_past_its_expiry_time_is_not_even_tried() {
     let msg = group_reply(&sim, &group, "answer");
     let expires = msg.reply.as_ref().unwrap().expires_at_ms;
     // 30 s before expiry is inside the 60 s safety margin.
-    let out = sender(&sim).with_clock(Arc::new(ManualClock::at(EpochMs::from_millis(expires - 30_000))));
+    let out = sender(&sim).with_clock(Arc::new(ManualClock::at(expires.minus(Duration::from_secs(30)))));
     assert_eq!(out.planned_path(&msg), DeliveryPath::RobotApi);
     let receipt = out.send(&msg).await.unwrap();
     assert_eq!(receipt.path, DeliveryPath::RobotApi);

@@ -52,7 +52,7 @@ async fn pairing_code_then_approval_then_the_model_answers() {
     let db = world.state_dir().join("clawtalk.db");
     let store = SqliteStore::open(&db).await.expect("open the gateway's store");
     let approved = store
-        .pairing_approve(&code, SystemClock.now_ms())
+        .pairing_approve(&code, SystemClock.now())
         .await
         .expect("approve the code");
     assert_eq!(approved.sender_id, BOB);

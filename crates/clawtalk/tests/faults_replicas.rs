@@ -5,6 +5,8 @@
 
 mod support;
 
+use clawtalk_core::clock::EpochMs;
+use clawtalk_core::ids::AccountId;
 use std::time::Duration;
 
 use clawtalk_config::Config;
@@ -133,11 +135,11 @@ async fn seed_undecided(
     let received = SystemClock.now_ms() - age_ms;
     let message = BotMessage::from_value(payload).expect("a bot payload");
     let inbound = InboundMessage::from_bot_message(
-        &account.id,
+        &AccountId::new(account.id.as_str()),
         &RobotCode::new(account.robot_code.clone()),
         Transport::Stream,
         &message,
-        received,
+        EpochMs::from_millis(received),
     );
     let session_key = clawtalk_config::routing::route(&config, account, &inbound, &[]).to_string();
     let store = SqliteStore::open(world.state_dir().join("clawtalk.db"))
@@ -145,13 +147,13 @@ async fn seed_undecided(
         .expect("open the shared store");
     let outcome = store
         .record_inbound(InboundRecord {
-            account_id: account.id.clone(),
+            account_id: AccountId::new(account.id.as_str()),
             robot_code: inbound.robot_code.clone(),
             msg_id: inbound.msg_id.clone(),
             conversation_id: inbound.conversation_id.clone(),
             sender_staff_id: inbound.sender.staff_id.clone(),
             session_key,
-            received_at_ms: received,
+            received_at_ms: EpochMs::from_millis(received),
             raw_payload_json: serde_json::to_string(&inbound).expect("serialise"),
             text: inbound.text.clone(),
         })

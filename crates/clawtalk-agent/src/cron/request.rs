@@ -1,6 +1,8 @@
 //! A task as a user or the operator asks for it, checked and turned into a [`NewCronTask`].
 //! The agent's `cron_create` tool and `clawtalk cron add` share these rules.
 
+use clawtalk_core::clock::EpochMs;
+use clawtalk_core::ids::AccountId;
 use std::time::Duration;
 
 use url::Url;
@@ -61,7 +63,7 @@ pub fn check(
     request: &TaskRequest<'_>,
     target: CronTarget,
     who: &Requester<'_>,
-    now_ms: i64,
+    now: EpochMs,
 ) -> Result<Checked, String> {
     let prompt = request.prompt.trim();
     if prompt.is_empty() {
@@ -75,17 +77,17 @@ pub fn check(
     let tz = timezone(request.timezone).map_err(|e| e.to_string())?;
     let schedule = match (non_empty(request.cron), non_empty(request.at)) {
         (Some(expr), None) => Schedule::cron(expr, tz),
-        (None, Some(at)) => Schedule::once(at, tz, now_ms),
+        (None, Some(at)) => Schedule::once(at, tz, now),
         (Some(_), Some(_)) => return Err("give either `cron` (repeating) or `at` (once), not both".into()),
         (None, None) => {
             return Err("give `cron` (e.g. \"0 9 * * *\" for 9:00 daily) or `at` (e.g. \"2026-12-02 09:00\" or \"in 10 minutes\")".into());
         }
     }
     .map_err(|e| e.to_string())?;
-    let Some(next) = schedule.next_after(now_ms) else {
+    let Some(next) = schedule.next_after(now) else {
         return Err("that schedule has no future run".into());
     };
-    check_spacing(&schedule, who, now_ms)?;
+    check_spacing(&schedule, who, now)?;
     let name = non_empty(request.name).map_or_else(|| default_name(prompt), str::to_owned);
     if name.chars().count() > MAX_NAME_CHARS {
         return Err(format!(
@@ -95,7 +97,7 @@ pub fn check(
     let (kind, text) = schedule.to_stored();
     Ok(Checked {
         task: NewCronTask {
-            account_id: who.account.id.clone(),
+            account_id: AccountId::new(who.account.id.clone()),
             agent_id: who.agent_id.to_owned(),
             name,
             prompt: prompt.to_owned(),
@@ -112,13 +114,12 @@ pub fn check(
 }
 
 /// Refuses a schedule with two runs closer than the agent's minimum interval.
-fn check_spacing(schedule: &Schedule, who: &Requester<'_>, now_ms: i64) -> Result<(), String> {
-    let min_ms = i64::try_from(who.min_interval.as_millis()).unwrap_or(i64::MAX);
-    let Some((first, second)) = schedule.runs_closer_than(min_ms, now_ms) else {
+fn check_spacing(schedule: &Schedule, who: &Requester<'_>, now: EpochMs) -> Result<(), String> {
+    let Some((first, second)) = schedule.runs_closer_than(who.min_interval, now) else {
         return Ok(());
     };
     let minutes = who.min_interval.as_secs().div_ceil(60);
-    let (tz, gap) = (schedule.tz(), (second - first) / 60_000);
+    let (tz, gap) = (schedule.tz(), second.since(first).as_secs() / 60);
     let wider = match minutes {
         0..60 => format!("\"*/{minutes} * * * *\" (every {minutes} minutes)"),
         60 => "\"0 * * * *\" (hourly)".to_owned(),
@@ -184,10 +185,10 @@ pub fn webhook_target(
 
 /// The next run, for people: `2026-12-02 09:00 (Asia/Shanghai)`.
 #[must_use]
-pub fn next_run_text(schedule: &Schedule, next_ms: Option<i64>) -> String {
-    next_ms.map_or_else(
+pub fn next_run_text(schedule: &Schedule, next: Option<EpochMs>) -> String {
+    next.map_or_else(
         || "none".to_owned(),
-        |ms| format!("{} ({})", local(ms, schedule.tz()), schedule.tz().name()),
+        |at| format!("{} ({})", local(at, schedule.tz()), schedule.tz().name()),
     )
 }
 
@@ -210,7 +211,7 @@ mod tests {
     use clawtalk_config::test_support::config;
     use clawtalk_store::CronKind;
 
-    const NOW: i64 = 1_796_162_400_000;
+    const NOW: EpochMs = EpochMs::from_millis(1_796_162_400_000);
 
     fn account() -> DingTalkAccount {
         let cfg = config(

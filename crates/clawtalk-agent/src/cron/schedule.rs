@@ -1,12 +1,14 @@
 //! When a task runs: a five-field cron expression, or one instant, read in an IANA time zone.
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 
+use clawtalk_core::clock::EpochMs;
 use clawtalk_store::CronKind;
 
 /// The zone a schedule is read in when the user names none: DingTalk's home.
@@ -65,7 +67,7 @@ pub struct Schedule {
 #[derive(Debug, Clone)]
 enum Kind {
     Cron { cron: Box<Cron>, expr: String },
-    Once { at_ms: i64 },
+    Once { at: EpochMs },
 }
 
 /// The zone named `name`, or [`DEFAULT_TIMEZONE`] when none is given.
@@ -108,28 +110,28 @@ impl Schedule {
             tz,
         };
         // Patterns such as "0 0 30 2 *" parse but never match.
-        if schedule.next_after(0).is_none() {
+        if schedule.next_after(EpochMs::from_millis(0)).is_none() {
             return Err(ScheduleError::NeverRuns(expr.to_owned()));
         }
         Ok(schedule)
     }
 
     /// A one-shot schedule at `text`: RFC 3339, a local `YYYY-MM-DD HH:MM[:SS]` in `tz`, or
-    /// `in N minutes|hours|days` from `now_ms`. It must lie after `now_ms`.
+    /// `in N minutes|hours|days` from `now`. It must lie after `now`.
     ///
     /// # Errors
     /// [`ScheduleError::BadTime`], [`ScheduleError::InThePast`] or
     /// [`ScheduleError::NoSuchLocalTime`].
-    pub fn once(text: &str, tz: Tz, now_ms: i64) -> Result<Self, ScheduleError> {
-        let at_ms = parse_instant(text.trim(), tz, now_ms)?;
-        if at_ms <= now_ms {
+    pub fn once(text: &str, tz: Tz, now: EpochMs) -> Result<Self, ScheduleError> {
+        let at = parse_instant(text.trim(), tz, now)?;
+        if at <= now {
             return Err(ScheduleError::InThePast {
-                at: local(at_ms, tz),
-                now: local(now_ms, tz),
+                at: local(at, tz),
+                now: local(now, tz),
             });
         }
         Ok(Self {
-            kind: Kind::Once { at_ms },
+            kind: Kind::Once { at },
             tz,
         })
     }
@@ -148,7 +150,7 @@ impl Schedule {
                     .map_err(|_| ScheduleError::BadTime(schedule.to_owned()))?;
                 Ok(Self {
                     kind: Kind::Once {
-                        at_ms: at.timestamp_millis(),
+                        at: EpochMs::from_millis(at.timestamp_millis()),
                     },
                     tz,
                 })
@@ -161,12 +163,12 @@ impl Schedule {
     pub fn to_stored(&self) -> (CronKind, String) {
         match &self.kind {
             Kind::Cron { expr, .. } => (CronKind::Cron, expr.clone()),
-            Kind::Once { at_ms } => (
+            Kind::Once { at } => (
                 CronKind::Once,
                 self.tz
-                    .timestamp_millis_opt(*at_ms)
+                    .timestamp_millis_opt(at.as_millis())
                     .single()
-                    .map_or_else(|| at_ms.to_string(), |t| t.to_rfc3339()),
+                    .map_or_else(|| at.to_string(), |t| t.to_rfc3339()),
             ),
         }
     }
@@ -183,32 +185,32 @@ impl Schedule {
         matches!(self.kind, Kind::Cron { .. })
     }
 
-    /// The first run strictly after `after_ms`; `None` when there is none (a one-shot time
+    /// The first run strictly after `after`; `None` when there is none (a one-shot time
     /// already reached).
     #[must_use]
-    pub fn next_after(&self, after_ms: i64) -> Option<i64> {
+    pub fn next_after(&self, after: EpochMs) -> Option<EpochMs> {
         match &self.kind {
-            Kind::Once { at_ms } => (*at_ms > after_ms).then_some(*at_ms),
+            Kind::Once { at } => (*at > after).then_some(*at),
             Kind::Cron { cron, .. } => {
-                let start = self.tz.timestamp_millis_opt(after_ms).single()?;
+                let start = self.tz.timestamp_millis_opt(after.as_millis()).single()?;
                 cron.find_next_occurrence(&start, false)
                     .ok()
-                    .map(|t| t.timestamp_millis())
+                    .map(|t| EpochMs::from_millis(t.timestamp_millis()))
             }
         }
     }
 
-    /// Two consecutive runs after `from_ms` closer together than `min_ms`, if any within a
+    /// Two consecutive runs after `from` closer together than `min`, if any within a
     /// year (or the first [`GAP_SCAN_RUNS`] runs). A rarer close pair (say, the 31st at 23:59
     /// and the 1st at 00:00) can slip through; the scheduler spaces runs by the minimum
     /// anyway ([`super::due::plan`]), so this only decides whether to refuse the expression.
     #[must_use]
-    pub fn runs_closer_than(&self, min_ms: i64, from_ms: i64) -> Option<(i64, i64)> {
-        let until = from_ms.saturating_add(366 * 86_400_000);
-        let mut previous = self.next_after(from_ms)?;
+    pub fn runs_closer_than(&self, min: Duration, from: EpochMs) -> Option<(EpochMs, EpochMs)> {
+        let until = from.plus(Duration::from_secs(366 * 86_400));
+        let mut previous = self.next_after(from)?;
         for _ in 0..GAP_SCAN_RUNS {
             let next = self.next_after(previous)?;
-            if next - previous < min_ms {
+            if next.since(previous) < min {
                 return Some((previous, next));
             }
             if next > until {
@@ -224,26 +226,28 @@ impl Schedule {
     pub fn describe(&self) -> String {
         match &self.kind {
             Kind::Cron { expr, .. } => format!("cron {expr} ({})", self.tz.name()),
-            Kind::Once { at_ms } => format!("once at {} ({})", local(*at_ms, self.tz), self.tz.name()),
+            Kind::Once { at } => format!("once at {} ({})", local(*at, self.tz), self.tz.name()),
         }
     }
 }
 
 /// `2026-12-02 09:00` in `tz`.
 #[must_use]
-pub fn local(at_ms: i64, tz: Tz) -> String {
-    tz.timestamp_millis_opt(at_ms)
+pub fn local(at: EpochMs, tz: Tz) -> String {
+    tz.timestamp_millis_opt(at.as_millis())
         .single()
-        .map_or_else(|| at_ms.to_string(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+        .map_or_else(|| at.to_string(), |t| t.format("%Y-%m-%d %H:%M").to_string())
 }
 
-fn parse_instant(text: &str, tz: Tz, now_ms: i64) -> Result<i64, ScheduleError> {
+fn parse_instant(text: &str, tz: Tz, now: EpochMs) -> Result<EpochMs, ScheduleError> {
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
-        return Ok(at.timestamp_millis());
+        return Ok(EpochMs::from_millis(at.timestamp_millis()));
     }
     if let Some(delay) = relative(text) {
-        return now_ms
+        return now
+            .as_millis()
             .checked_add(delay)
+            .map(EpochMs::from_millis)
             .ok_or_else(|| ScheduleError::BadTime(text.to_owned()));
     }
     let formats = [
@@ -257,9 +261,9 @@ fn parse_instant(text: &str, tz: Tz, now_ms: i64) -> Result<i64, ScheduleError> 
         .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
         .ok_or_else(|| ScheduleError::BadTime(text.to_owned()))?;
     match tz.from_local_datetime(&naive) {
-        LocalResult::Single(t) => Ok(t.timestamp_millis()),
+        LocalResult::Single(t) => Ok(EpochMs::from_millis(t.timestamp_millis())),
         // The first of two (a clock set back): the earlier one is what "09:00" meant first.
-        LocalResult::Ambiguous(first, _) => Ok(first.timestamp_millis()),
+        LocalResult::Ambiguous(first, _) => Ok(EpochMs::from_millis(first.timestamp_millis())),
         LocalResult::None => Err(ScheduleError::NoSuchLocalTime(text.to_owned())),
     }
 }
@@ -281,10 +285,10 @@ fn relative(text: &str) -> Option<i64> {
 
 /// Now as RFC 3339 in `tz`, for the model.
 #[must_use]
-pub fn rfc3339(at_ms: i64, tz: Tz) -> String {
-    Utc.timestamp_millis_opt(at_ms)
+pub fn rfc3339(at: EpochMs, tz: Tz) -> String {
+    Utc.timestamp_millis_opt(at.as_millis())
         .single()
-        .map_or_else(|| at_ms.to_string(), |t| t.with_timezone(&tz).to_rfc3339())
+        .map_or_else(|| at.to_string(), |t| t.with_timezone(&tz).to_rfc3339())
 }
 
 #[cfg(test)]
@@ -292,7 +296,8 @@ mod tests {
     use super::*;
 
     /// 2026-12-01 22:00:00 UTC = 2026-12-02 06:00 in Shanghai.
-    const NOW: i64 = 1_796_162_400_000;
+    const NOW: EpochMs = EpochMs::from_millis(1_796_162_400_000);
+    const DAY: Duration = Duration::from_secs(86_400);
 
     fn shanghai() -> Tz {
         timezone(None).unwrap()
@@ -304,11 +309,7 @@ mod tests {
         let next = s.next_after(NOW).unwrap();
         assert_eq!(rfc3339(next, shanghai()), "2026-12-02T09:00:00+08:00");
         let after = s.next_after(next).unwrap();
-        assert_eq!(
-            after - next,
-            86_400_000,
-            "the next day, not the same instant again"
-        );
+        assert_eq!(after.since(next), DAY, "the next day, not the same instant again");
         let berlin = Schedule::cron("0 9 * * *", timezone(Some("Europe/Berlin")).unwrap()).unwrap();
         assert_eq!(
             rfc3339(berlin.next_after(NOW).unwrap(), shanghai()),
@@ -324,9 +325,9 @@ mod tests {
         let ny = timezone(Some("America/New_York")).unwrap();
         let s = Schedule::cron("0 9 * * *", ny).unwrap();
         // 2026-03-07 (EST, -05:00) and 2026-03-09 (EDT, -04:00).
-        let before = s.next_after(1_772_841_600_000).unwrap();
+        let before = s.next_after(EpochMs::from_millis(1_772_841_600_000)).unwrap();
         assert_eq!(rfc3339(before, ny), "2026-03-07T09:00:00-05:00");
-        let later = s.next_after(before + 86_400_000).unwrap();
+        let later = s.next_after(before.plus(DAY)).unwrap();
         assert_eq!(rfc3339(later, ny), "2026-03-09T09:00:00-04:00");
     }
 
@@ -360,8 +361,8 @@ mod tests {
             "local time in the task's zone"
         );
         assert_eq!(at("2026-12-02T01:00:00Z").unwrap(), nine);
-        assert_eq!(at("in 10 minutes").unwrap(), NOW + 600_000);
-        assert_eq!(at("in 2h").unwrap(), NOW + 7_200_000);
+        assert_eq!(at("in 10 minutes").unwrap(), NOW.plus(Duration::from_secs(600)));
+        assert_eq!(at("in 2h").unwrap(), NOW.plus(Duration::from_secs(7_200)));
         let past = at("2026-12-02 05:00").unwrap_err();
         assert!(matches!(past, ScheduleError::InThePast { .. }), "{past}");
         assert!(
@@ -390,18 +391,18 @@ mod tests {
 
     #[test]
     fn runs_closer_than_the_minimum_are_found() {
-        const MIN: i64 = 60_000;
+        const MIN: Duration = Duration::from_secs(60);
         let tz = shanghai();
         let every_minute = Schedule::cron("*/1 * * * *", tz).unwrap();
         let (a, b) = every_minute.runs_closer_than(15 * MIN, NOW).unwrap();
-        assert_eq!(b - a, MIN);
+        assert_eq!(b.since(a), MIN);
         let quarter = Schedule::cron("*/15 * * * *", tz).unwrap();
         assert_eq!(quarter.runs_closer_than(15 * MIN, NOW), None);
         assert!(quarter.runs_closer_than(16 * MIN, NOW).is_some());
         // Only close once a day, hours after the first run looked at.
         let pair = Schedule::cron("0,5 17 * * *", tz).unwrap();
         let (a, b) = pair.runs_closer_than(15 * MIN, NOW).unwrap();
-        assert_eq!((local(a, tz).as_str(), b - a), ("2026-12-02 17:00", 5 * MIN));
+        assert_eq!((local(a, tz).as_str(), b.since(a)), ("2026-12-02 17:00", 5 * MIN));
         assert_eq!(
             Schedule::cron("0 9 * * *", tz)
                 .unwrap()
@@ -415,7 +416,7 @@ mod tests {
     #[test]
     fn a_skipped_local_time_is_refused() {
         let ny = timezone(Some("America/New_York")).unwrap();
-        let err = Schedule::once("2026-03-08 02:30", ny, 0).unwrap_err();
+        let err = Schedule::once("2026-03-08 02:30", ny, EpochMs::from_millis(0)).unwrap_err();
         assert!(matches!(err, ScheduleError::NoSuchLocalTime(_)), "{err}");
     }
 }

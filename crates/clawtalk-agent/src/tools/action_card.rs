@@ -144,11 +144,12 @@ fn parse(arguments: &str) -> Result<ActionCard, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clawtalk_core::ids::AccountId;
     use clawtalk_delivery::ButtonTarget;
 
     #[tokio::test]
     async fn a_valid_card_is_queued_for_the_turn() {
-        let context = ToolContext::default();
+        let context = ToolContext::new(AccountId::new("default"), None);
         let args = r#"{"title":"Deploy","text":"| env | ok |\n|--|--|\n| prod | yes |",
                        "buttons":[{"title":"Go","action":"deploy now"},{"title":"Docs","url":"https://e.com/d"}],
                        "horizontal":true}"#;
@@ -170,7 +171,7 @@ mod tests {
 
     #[tokio::test]
     async fn bad_arguments_tell_the_model_what_to_fix() {
-        let context = ToolContext::default();
+        let context = ToolContext::new(AccountId::new("default"), None);
         let cases = [
             ("not json", "not valid JSON"),
             ("[]", "must be a JSON object"),
@@ -210,7 +211,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_turn_attaches_at_most_three_cards() {
-        let context = ToolContext::default();
+        let context = ToolContext::new(AccountId::new("default"), None);
         let args = r#"{"title":"t","text":"x","buttons":[{"title":"a","action":"b"}]}"#;
         for _ in 0..MAX_CARDS_PER_TURN {
             SendActionCard.call(args, &context).await.unwrap();

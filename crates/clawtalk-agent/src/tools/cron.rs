@@ -166,10 +166,12 @@ impl Tool for Create {
         })?;
         let account = tools
             .config
-            .account(&context.account_id)
+            .account(context.account_id.as_str())
             .ok_or("this conversation's bot account is not configured; tasks cannot be created here")?;
-        let session = clawtalk_core::ids::SessionKey::parse(&context.session_key)
-            .map_err(|_| "this conversation has no agent to run the task")?;
+        let session = context
+            .session_key
+            .as_ref()
+            .ok_or("this conversation has no agent to run the task")?;
         let agent_id = session.agent.as_str();
         let target = target_for(&args, context, account)?;
         let request = TaskRequest {
@@ -192,7 +194,7 @@ impl Tool for Create {
             origin: origin_of(context),
             min_interval,
         };
-        let now = self.0.clock.now_ms();
+        let now = self.0.clock.now();
         let checked = check(&request, target, &who, now)?;
         if tools.visible(context).await?.len() >= MAX_ACTIVE_TASKS {
             return Err(format!(
@@ -308,7 +310,7 @@ impl Tool for Cancel {
             return Err(format!("task #{} is already {}", task.id, task.status));
         }
         match store
-            .cron_cancel(task.id, self.0.clock.now_ms())
+            .cron_cancel(task.id, self.0.clock.now())
             .await
             .map_err(unavailable)?
         {
@@ -331,6 +333,7 @@ impl Tool for Cancel {
 mod tests {
     use super::*;
     use clawtalk_config::test_support::config;
+    use clawtalk_core::ids::{AccountId, SessionKey};
     use clawtalk_store::SqliteStore;
     use dingtalk::ids::{ConversationId, StaffId};
 
@@ -350,12 +353,11 @@ mod tests {
     }
 
     fn dm(user: &str) -> ToolContext {
+        let key = SessionKey::parse(&format!("agent:main:dingtalk:default:dm:{user}")).unwrap();
         ToolContext {
-            account_id: "default".into(),
-            session_key: format!("agent:main:dingtalk:default:dm:{user}"),
             sender: Some(user.into()),
             target: Some(Target::User(StaffId::new(user))),
-            ..ToolContext::default()
+            ..ToolContext::new(AccountId::new("default"), Some(key))
         }
     }
 

@@ -133,6 +133,7 @@ fn format_cst(unix_secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clawtalk_core::ids::AccountId;
 
     #[test]
     fn formats_china_standard_time() {
@@ -144,10 +145,18 @@ mod tests {
     #[tokio::test]
     async fn unknown_tools_are_reported_to_the_model() {
         let registry = ToolRegistry::builtin();
-        let out = registry.call("nope", "{}", &ToolContext::default()).await;
+        let out = registry
+            .call("nope", "{}", &ToolContext::new(AccountId::new("default"), None))
+            .await;
         assert!(out.contains("no tool named") && out.contains("get_time"));
         assert!(out.contains("send_action_card"));
-        let time = registry.call("get_time", "{}", &ToolContext::default()).await;
+        let time = registry
+            .call(
+                "get_time",
+                "{}",
+                &ToolContext::new(AccountId::new("default"), None),
+            )
+            .await;
         assert!(time.contains("+08:00"));
     }
 }

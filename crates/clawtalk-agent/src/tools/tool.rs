@@ -7,16 +7,17 @@ use async_trait::async_trait;
 
 use super::action_card::ActionCards;
 use crate::media::send::MediaSender;
+use clawtalk_core::ids::{AccountId, SessionKey};
 use clawtalk_delivery::Target;
 use clawtalk_llm::ToolSpec;
 
 /// Facts about the conversation a tool may need (who asked, where).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ToolContext {
     /// Account (bot) the turn runs for.
-    pub account_id: String,
-    /// Session key of the turn.
-    pub session_key: String,
+    pub account_id: AccountId,
+    /// Session key of the turn; `None` when the stored key is not one this version reads.
+    pub session_key: Option<SessionKey>,
     /// Sender's staff id, when known.
     pub sender: Option<String>,
     /// Where messages the agent sends itself go: the sender (DM) or the group. `None` when
@@ -28,6 +29,22 @@ pub struct ToolContext {
     pub action_cards: ActionCards,
     /// Where `send_image` and `send_file` send, when the conversation takes media.
     pub media: Option<Arc<dyn MediaSender>>,
+}
+
+impl ToolContext {
+    /// A turn of `account_id` in `session_key`, with no sender, target, workspace or media.
+    #[must_use]
+    pub fn new(account_id: AccountId, session_key: Option<SessionKey>) -> Self {
+        Self {
+            account_id,
+            session_key,
+            sender: None,
+            target: None,
+            workspace: None,
+            action_cards: ActionCards::default(),
+            media: None,
+        }
+    }
 }
 
 /// One callable tool.

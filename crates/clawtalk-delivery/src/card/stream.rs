@@ -153,7 +153,7 @@ impl CardTurn {
             out_track_id: id.clone(),
             ..self.meta.clone()
         };
-        if let Err(error) = self.store.card_open(record, self.account.clock().now_ms()).await {
+        if let Err(error) = self.store.card_open(record, self.account.clock().now()).await {
             // The card still works; only crash recovery loses sight of it.
             tracing::warn!(%error, "could not record an AI card");
         }
@@ -268,7 +268,7 @@ impl CardTurn {
                 if let (Some(id), Some(piece)) = (self.cards.last(), pieces.last()) {
                     let _ = self
                         .store
-                        .card_progress(id, piece, self.account.clock().now_ms())
+                        .card_progress(id, piece, self.account.clock().now())
                         .await;
                 }
             }
@@ -304,7 +304,7 @@ impl CardTurn {
             }
             let _ = self
                 .store
-                .card_close(id, CardStatus::Failed, note, self.account.clock().now_ms())
+                .card_close(id, CardStatus::Failed, note, self.account.clock().now())
                 .await;
         }
         parts.shrink_to_fit();

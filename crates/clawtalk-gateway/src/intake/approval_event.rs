@@ -2,6 +2,8 @@
 //! agent (deduplicated by `eventId`), and let the usual turn and outbox machinery post the
 //! agent's answer to the approver, the originator or a group.
 
+use clawtalk_core::clock::EpochMs;
+use clawtalk_core::ids::AccountId;
 use std::sync::Arc;
 
 use dingtalk::ids::{ConversationId, MsgId, RobotCode, StaffId};
@@ -60,7 +62,7 @@ fn turn_of(
         tracing::info!(account = %account.id, event_type = approval.event_type, process_code = approval.field("processCode"), "no workflow rule matches this approval event; acknowledged");
         return None;
     };
-    let inbound = inbound_for(account, event, &approval, rule, transport, shared.clock.now_ms());
+    let inbound = inbound_for(account, event, &approval, rule, transport, shared.clock.now());
     if inbound.is_none() {
         tracing::warn!(account = %account.id, event_type = approval.event_type, notify = ?rule.notify, "approval event names no staffId to notify; acknowledged and skipped");
     }
@@ -195,7 +197,7 @@ fn inbound_for(
     approval: &Approval<'_>,
     rule: &WorkflowRule,
     transport: Transport,
-    now_ms: i64,
+    now: EpochMs,
 ) -> Option<InboundMessage> {
     let (chat, conversation_id, staff_id) = match &rule.notify {
         WorkflowNotify::Approver | WorkflowNotify::Originator => (
@@ -211,7 +213,7 @@ fn inbound_for(
             process_instance_id: approval.process_instance_id.to_owned(),
         }),
         ..InboundMessage::gateway_originated(GatewayOrigin {
-            account_id: account.id.clone(),
+            account_id: AccountId::new(account.id.clone()),
             transport,
             robot_code: RobotCode::new(account.robot_code.clone()),
             msg_id: MsgId::new(format!("event:{}", dedup_key(event))),
@@ -219,7 +221,7 @@ fn inbound_for(
             chat,
             staff_id,
             text: approval.summary(&rule.notify),
-            created_at_ms: event.envelope.born_time.unwrap_or(now_ms),
+            created_at_ms: event.envelope.born_time.map_or(now, EpochMs::from_millis),
             msgtype: approval.event_type.to_owned(),
         })
     })
@@ -290,7 +292,15 @@ mod tests {
         let rule = rule_for(&config, &event).expect("a rule matches");
         assert_eq!(rule.agent_id, "approvals");
         let approval = Approval::of(&event).unwrap();
-        let inbound = inbound_for(account, &event, &approval, rule, Transport::HttpPush, 0).unwrap();
+        let inbound = inbound_for(
+            account,
+            &event,
+            &approval,
+            rule,
+            Transport::HttpPush,
+            EpochMs::from_millis(0),
+        )
+        .unwrap();
         assert_eq!(inbound.msg_id.as_str(), "event:ev-1");
         assert_eq!(inbound.chat, ChatKind::Direct);
         assert_eq!(inbound.sender.staff_id, Some(StaffId::new("0298765432109876")));
@@ -322,8 +332,15 @@ mod tests {
         let rule = rule_for(&config, &event).expect("finish rule");
         assert_eq!(rule.notify, WorkflowNotify::Originator);
         let approval = Approval::of(&event).unwrap();
-        let inbound =
-            inbound_for(&config.accounts[0], &event, &approval, rule, Transport::Stream, 0).unwrap();
+        let inbound = inbound_for(
+            &config.accounts[0],
+            &event,
+            &approval,
+            rule,
+            Transport::Stream,
+            EpochMs::from_millis(0),
+        )
+        .unwrap();
         assert_eq!(inbound.msg_id.as_str(), "event:c7c7120f2c0741988a1bebdba0318c8a");
         assert_eq!(inbound.sender.staff_id, Some(StaffId::new("0312454236781234")));
         assert!(

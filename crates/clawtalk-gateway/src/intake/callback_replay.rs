@@ -12,29 +12,32 @@
 //!   message that DingTalk signed in the same millisecond look exactly alike, and accepting
 //!   the latter would let anyone holding a captured pair post as any sender.
 
+use std::time::Duration;
+
+use clawtalk_core::clock::EpochMs;
 use dingtalk::crypto::MAX_TIMESTAMP_SKEW_MS;
 
 use clawtalk_store::{CallbackSignStore, SignUse, StoreResult};
 
 /// Pairs are kept two freshness windows, not one: a replica whose clock runs ahead must not
 /// forget a pair that one whose clock runs behind still finds fresh.
-const KEEP_MS: i64 = 2 * MAX_TIMESTAMP_SKEW_MS;
+const KEEP: Duration = Duration::from_millis(2 * MAX_TIMESTAMP_SKEW_MS.unsigned_abs());
 
 /// Why a pair that carried another message is refused (answered and logged).
 pub(crate) const TAKEN: &str = "replayed: this timestamp/sign pair already carried another message \
      (DingTalk's HTTP-mode sign does not cover the body, so a second message signed in the same \
      millisecond cannot be told from a replay)";
 
-/// Claims the verified pair of `account_id`'s callback signed at `timestamp_ms` for `msg_id`.
+/// Claims the verified pair of `account_id`'s callback signed at `timestamp` for `msg_id`.
 pub(crate) async fn claim(
     store: &dyn CallbackSignStore,
     account_id: &str,
-    timestamp_ms: i64,
+    timestamp: EpochMs,
     msg_id: &str,
-    now_ms: i64,
+    now: EpochMs,
 ) -> StoreResult<SignUse> {
     store
-        .callback_sign_use(account_id, timestamp_ms, msg_id, now_ms.saturating_sub(KEEP_MS))
+        .callback_sign_use(account_id, timestamp, msg_id, now.minus(KEEP))
         .await
 }
 
@@ -46,28 +49,29 @@ mod tests {
     #[tokio::test]
     async fn a_pair_belongs_to_its_first_message_for_two_windows() {
         let store = SqliteStore::in_memory().await.unwrap();
-        let now = 10 * MAX_TIMESTAMP_SKEW_MS;
+        let now = EpochMs::from_millis(10 * MAX_TIMESTAMP_SKEW_MS);
+        let ms = Duration::from_millis;
         assert_eq!(claim(&store, "a", now, "m1", now).await.unwrap(), SignUse::First);
         assert_eq!(
-            claim(&store, "a", now, "m1", now + 1).await.unwrap(),
+            claim(&store, "a", now, "m1", now.plus(ms(1))).await.unwrap(),
             SignUse::Again
         );
         assert_eq!(
-            claim(&store, "a", now, "m2", now + 1).await.unwrap(),
+            claim(&store, "a", now, "m2", now.plus(ms(1))).await.unwrap(),
             SignUse::Taken
         );
         // Another account's pair with the same timestamp is its own.
         assert_eq!(
-            claim(&store, "b", now, "m2", now + 1).await.unwrap(),
+            claim(&store, "b", now, "m2", now.plus(ms(1))).await.unwrap(),
             SignUse::First
         );
         // A clock an hour ahead still remembers it; only past two windows is it forgotten.
-        let later = now + MAX_TIMESTAMP_SKEW_MS + 1;
+        let later = now.plus(ms(MAX_TIMESTAMP_SKEW_MS.unsigned_abs() + 1));
         assert_eq!(
             claim(&store, "a", now, "m2", later).await.unwrap(),
             SignUse::Taken
         );
-        let gone = now + KEEP_MS + 1;
+        let gone = now.plus(KEEP + ms(1));
         assert_eq!(claim(&store, "x", gone, "m", gone).await.unwrap(), SignUse::First);
         assert_eq!(claim(&store, "a", now, "m2", gone).await.unwrap(), SignUse::First);
     }

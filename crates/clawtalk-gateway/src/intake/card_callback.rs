@@ -6,6 +6,7 @@
 //! so the dedup key is a digest of the payload: the same user pressing the same button of the
 //! same card twice counts once.
 
+use clawtalk_core::clock::EpochMs;
 use std::sync::Arc;
 
 use dingtalk::ids::MsgId;
@@ -73,7 +74,7 @@ async fn admission(
         tracing::warn!(account = %account.id, out_track_id, "the card's conversation is no longer known; callback acknowledged and ignored");
         return Ok(None);
     };
-    let inbound = pressed(&original, callback, shared.clock.now_ms());
+    let inbound = pressed(&original, callback, shared.clock.now());
     // The press belongs to the session whose answer the card carries; the turn falls back
     // to the bindings' agent when that session's agent is gone.
     Ok(Some(match SessionKey::parse(&card.session_key) {
@@ -86,7 +87,7 @@ async fn admission(
 }
 
 /// The press as a message in the card's conversation, from the user who pressed.
-fn pressed(original: &InboundMessage, callback: &CardCallback, now_ms: i64) -> InboundMessage {
+fn pressed(original: &InboundMessage, callback: &CardCallback, now: EpochMs) -> InboundMessage {
     let same_user = callback
         .staff_id()
         .is_some_and(|id| original.sender.staff_id.as_ref() == Some(&id));
@@ -109,7 +110,7 @@ fn pressed(original: &InboundMessage, callback: &CardCallback, now_ms: i64) -> I
         mentions_bot: true,
         media: Vec::new(),
         quoted_text: None,
-        created_at_ms: now_ms,
+        created_at_ms: now,
         msgtype: "cardCallback".to_owned(),
         workflow: None,
         ..original.clone()

@@ -1,6 +1,8 @@
 //! HTTP-mode bot message callbacks (protocol §8): `timestamp` + `sign` headers, the same
 //! payload as a Stream bot message, the same lanes, inbox, policy and routing.
 
+use clawtalk_core::clock::EpochMs;
+use clawtalk_core::ids::AccountId;
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, StatusCode};
@@ -45,8 +47,8 @@ pub(crate) async fn receive(
             "missing timestamp/sign headers: a bot callback must be signed with the app secret".into(),
         );
     };
-    let now = shared.clock.now_ms();
-    if let Err(error) = verify_timestamped_sign(key, timestamp, sign, now) {
+    let now = shared.clock.now();
+    if let Err(error) = verify_timestamped_sign(key, timestamp, sign, now.as_millis()) {
         tracing::warn!(account = %account.id, reason = %error, "bot callback rejected");
         return refuse(StatusCode::UNAUTHORIZED, error.to_string());
     }
@@ -64,11 +66,11 @@ pub(crate) async fn receive(
         }
     };
     // Verified, so the timestamp is epoch-ms digits.
-    let timestamp_ms = timestamp.parse().unwrap_or(now);
+    let signed_at = timestamp.parse().map_or(now, EpochMs::from_millis);
     match replay::claim(
         &*shared.store,
         &account.id,
-        timestamp_ms,
+        signed_at,
         message.msg_id.as_str(),
         now,
     )
@@ -92,7 +94,7 @@ pub(crate) async fn receive(
         s.last_message_ms = Some(now);
     });
     let inbound = InboundMessage::from_bot_message(
-        &account.id,
+        &AccountId::new(account.id.clone()),
         &RobotCode::new(account.robot_code.clone()),
         transport,
         &message,

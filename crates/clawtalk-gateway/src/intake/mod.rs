@@ -163,7 +163,7 @@ pub(crate) async fn admit(
 /// Without lanes (shutting down) the acknowledgement is dropped unsent.
 pub(crate) fn enqueue(shared: &Shared, admission: Admission, ack: Ack) {
     let account_id = admission.inbound.account_id.clone();
-    let Some(account) = shared.account(&account_id) else {
+    let Some(account) = shared.account(account_id.as_str()) else {
         tracing::warn!(account = %account_id, "message for an account that is not running; not acknowledged");
         return;
     };
@@ -180,13 +180,13 @@ async fn persist(
     route: &SessionKey,
 ) -> Admitted {
     let record = InboundRecord {
-        account_id: account.id.clone(),
+        account_id: AccountId::new(account.id.clone()),
         robot_code: inbound.robot_code.clone(),
         msg_id: inbound.msg_id.clone(),
         conversation_id: inbound.conversation_id.clone(),
         sender_staff_id: inbound.sender.staff_id.clone(),
         session_key: route.to_string(),
-        received_at_ms: shared.clock.now_ms(),
+        received_at_ms: shared.clock.now(),
         raw_payload_json: match serde_json::to_string(inbound) {
             Ok(json) => json,
             Err(error) => {

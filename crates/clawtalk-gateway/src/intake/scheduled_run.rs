@@ -3,6 +3,8 @@
 //! `cron:<task>:<due time>`, so a gateway that takes over a lapsed claim cannot queue the
 //! same run twice. The run counts as fired only once it is stored.
 
+use clawtalk_core::clock::EpochMs;
+use clawtalk_core::ids::AccountId;
 use std::sync::Arc;
 
 use anyhow::bail;
@@ -17,7 +19,7 @@ use clawtalk_store::{CronTarget, CronTask, CronTaskId};
 /// One run of a task.
 pub(crate) struct Run {
     /// When it was due, epoch ms.
-    pub due_ms: i64,
+    pub due_ms: EpochMs,
     /// The prompt, or the notice to post.
     pub text: String,
     /// `text` is a missed-run notice, posted as is.
@@ -50,7 +52,7 @@ pub(crate) async fn admit_run(
 fn inbound_for(
     account: &DingTalkAccount,
     task: &CronTask,
-    due_ms: i64,
+    due_ms: EpochMs,
     text: String,
     notice: bool,
 ) -> InboundMessage {
@@ -81,7 +83,7 @@ fn inbound_for(
             notice,
         }),
         ..InboundMessage::gateway_originated(GatewayOrigin {
-            account_id: account.id.clone(),
+            account_id: AccountId::new(account.id.clone()),
             transport: Transport::Scheduler,
             robot_code: RobotCode::new(account.robot_code.clone()),
             msg_id: MsgId::new(run_key(task.id, due_ms)),
@@ -96,7 +98,7 @@ fn inbound_for(
 }
 
 /// The inbox key of one run: the same for every gateway that fires it.
-fn run_key(task: CronTaskId, due_ms: i64) -> String {
+fn run_key(task: CronTaskId, due_ms: EpochMs) -> String {
     format!("cron:{task}:{due_ms}")
 }
 
@@ -113,7 +115,7 @@ mod tests {
         CronTask {
             id: 7,
             spec: NewCronTask {
-                account_id: "default".into(),
+                account_id: AccountId::new("default"),
                 agent_id: "main".into(),
                 name: "weather".into(),
                 prompt: "Beijing weather".into(),
@@ -123,18 +125,18 @@ mod tests {
                 target,
                 created_by: None,
                 origin: None,
-                next_run_at_ms: 0,
+                next_run_at_ms: EpochMs::from_millis(0),
             },
             status: CronStatus::Active,
-            next_run_at_ms: Some(0),
+            next_run_at_ms: Some(EpochMs::from_millis(0)),
             run_requested_at_ms: None,
             lease: None,
             runs: 0,
             last_run_at_ms: None,
             last_status: None,
             last_error: None,
-            created_at_ms: 0,
-            updated_at_ms: 0,
+            created_at_ms: EpochMs::from_millis(0),
+            updated_at_ms: EpochMs::from_millis(0),
         }
     }
 
@@ -149,7 +151,13 @@ mod tests {
             url: "https://oapi.dingtalk.com/robot/send?access_token=tok-hidden".into(),
             secret: Some("SEChidden".into()),
         };
-        let inbound = inbound_for(account, &task(target), 1_000, "run".into(), false);
+        let inbound = inbound_for(
+            account,
+            &task(target),
+            EpochMs::from_millis(1_000),
+            "run".into(),
+            false,
+        );
         assert_eq!(inbound.msg_id.as_str(), "cron:7:1000");
         let route = routing::route(&cfg, account, &inbound, &[]);
         assert_eq!(route.to_string(), "agent:main:dingtalk:default:cron:7");
@@ -179,7 +187,7 @@ mod tests {
         let dm = inbound_for(
             account,
             &task(CronTarget::User("0312".into())),
-            5,
+            EpochMs::from_millis(5),
             "x".into(),
             false,
         );
@@ -188,7 +196,7 @@ mod tests {
         let group = inbound_for(
             account,
             &task(CronTarget::Group("cidG==".into())),
-            5,
+            EpochMs::from_millis(5),
             "x".into(),
             true,
         );
@@ -211,7 +219,7 @@ mod tests {
             text: "Beijing weather".into(),
             notice: false,
         };
-        admit_run(&harness.shared, &account, &task, run(1_000))
+        admit_run(&harness.shared, &account, &task, run(EpochMs::from_millis(1_000)))
             .await
             .unwrap();
         let row = crate::intake::tests::stored_msg(&harness, "cron:7:1000")
@@ -221,7 +229,7 @@ mod tests {
 
         harness.break_inbox().await;
         assert!(
-            admit_run(&harness.shared, &account, &task, run(2_000))
+            admit_run(&harness.shared, &account, &task, run(EpochMs::from_millis(2_000)))
                 .await
                 .is_err(),
             "an unstored run is not fired: its claim lapses and it is fired again"

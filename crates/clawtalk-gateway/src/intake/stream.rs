@@ -1,6 +1,7 @@
 //! Stream frames in: bot messages to the account's lanes, card callbacks and events to
 //! their own sources; each frame is acknowledged once what it carries is stored.
 
+use clawtalk_core::ids::AccountId;
 use std::sync::Arc;
 
 use dingtalk::ids::RobotCode;
@@ -38,14 +39,14 @@ pub(crate) async fn run(shared: Arc<Shared>, account: DingTalkAccount) {
                     Ok(Inbound::BotMessage(message)) => {
                         shared.status.update(&account.id, |s| {
                             s.messages += 1;
-                            s.last_message_ms = Some(shared.clock.now_ms());
+                            s.last_message_ms = Some(shared.clock.now());
                         });
                         let inbound = InboundMessage::from_bot_message(
-                            &account.id,
+                            &AccountId::new(account.id.clone()),
                             &RobotCode::new(account.robot_code.clone()),
                             Transport::Stream,
                             &message,
-                            shared.clock.now_ms(),
+                            shared.clock.now(),
                         );
                         enqueue(&shared, Admission::routed(&account, inbound), Ack::Frame(acker));
                     }
@@ -79,7 +80,7 @@ pub(crate) async fn run(shared: Arc<Shared>, account: DingTalkAccount) {
                     s.open_connections += 1;
                     s.connected = true;
                     s.connects += 1;
-                    s.last_connected_ms = Some(shared.clock.now_ms());
+                    s.last_connected_ms = Some(shared.clock.now());
                     s.last_error = None;
                 });
             }

@@ -3,6 +3,7 @@
 //! acknowledgement (no Stream ACK, an HTTP 503, an error for the scheduler and the console),
 //! while the rest of the store still works.
 
+use clawtalk_core::ids::AccountId;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -176,7 +177,7 @@ pub(super) async fn stored_msg(harness: &Harness, msg_id: &str) -> Option<Stored
     let rows = harness
         .shared
         .store
-        .recover_unfinished(&clawtalk_store::WorkerId::new("probe"), SystemClock.now_ms())
+        .recover_unfinished(&clawtalk_store::WorkerId::new("probe"), SystemClock.now())
         .await
         .unwrap();
     rows.into_iter().find(|row| row.record.msg_id.as_str() == msg_id)
@@ -342,12 +343,12 @@ async fn card_presses_are_acknowledged_with_their_inbox_row_in_the_card_session(
         .card_open(
             NewCard {
                 out_track_id: "card_1".into(),
-                account_id: "default".into(),
+                account_id: AccountId::new("default"),
                 inbound_id: Some(answered),
                 session_key: session.into(),
                 conversation_id: String::new(),
             },
-            SystemClock.now_ms(),
+            SystemClock.now(),
         )
         .await
         .unwrap();

@@ -4,6 +4,7 @@
 //! answer planned in the outbox and delivered by [`WebChatOutbound`]. The page shows the
 //! session's transcript, which the turn writes alongside the answer.
 
+use clawtalk_core::clock::EpochMs;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,7 +64,7 @@ pub(crate) fn session_key(config: &Config, agent: &str) -> Option<SessionKey> {
 pub(crate) async fn send(shared: &Arc<Shared>, agent: &str, text: &str) -> anyhow::Result<InboundId> {
     let account = account(&shared.config)
         .context("WebChat needs an enabled DingTalk account to store its conversation under")?;
-    let inbound = message(account, agent, text, shared.clock.now_ms());
+    let inbound = message(account, agent, text, shared.clock.now());
     match admit(shared, account, Admission::routed(account, inbound), Ack::Caller).await {
         Admitted::New(id) => Ok(id),
         Admitted::Duplicate | Admitted::Ignored => anyhow::bail!("the message was already sent"),
@@ -99,22 +100,22 @@ pub(crate) async fn wait(shared: &Shared, id: InboundId, limit: Duration) -> any
 
 /// The operator's message as a direct chat with nobody DingTalk knows: no staff id, so no
 /// tool can send into a DingTalk conversation from it.
-fn message(account: &DingTalkAccount, agent: &str, text: &str, now_ms: i64) -> InboundMessage {
+fn message(account: &DingTalkAccount, agent: &str, text: &str, now: EpochMs) -> InboundMessage {
     InboundMessage {
         webchat: Some(WebChatTurn {
             agent_id: agent.to_owned(),
             operator: OPERATOR.to_owned(),
         }),
         ..InboundMessage::gateway_originated(GatewayOrigin {
-            account_id: account.id.clone(),
+            account_id: AccountId::new(account.id.clone()),
             transport: Transport::WebChat,
             robot_code: RobotCode::new(account.robot_code.clone()),
-            msg_id: MsgId::new(format!("webchat:{now_ms}:{:016x}", rand::random::<u64>())),
+            msg_id: MsgId::new(format!("webchat:{now}:{:016x}", rand::random::<u64>())),
             conversation_id: ConversationId::new(""),
             chat: ChatKind::Direct,
             staff_id: None,
             text: text.to_owned(),
-            created_at_ms: now_ms,
+            created_at_ms: now,
             msgtype: "text".to_owned(),
         })
     }
@@ -153,12 +154,15 @@ mod tests {
                  channels: { dingtalk: { clientId: "dingbot", clientSecret: "s" } } }"#,
         );
         let account = account(&cfg).unwrap();
-        let inbound = message(account, "ops", "hello", 5);
+        let inbound = message(account, "ops", "hello", EpochMs::from_millis(5));
         let route = routing::route(&cfg, account, &inbound, &[]);
         assert_eq!(route.to_string(), "agent:ops:dingtalk:default:webchat:operator");
         assert_eq!(Some(route), session_key(&cfg, "ops"));
         assert!(!routing::uses_bindings(&inbound));
         assert_eq!(clawtalk_core::target::Target::for_inbound(&inbound), None);
-        assert_ne!(message(account, "ops", "hello", 5).msg_id, inbound.msg_id);
+        assert_ne!(
+            message(account, "ops", "hello", EpochMs::from_millis(5)).msg_id,
+            inbound.msg_id
+        );
     }
 }

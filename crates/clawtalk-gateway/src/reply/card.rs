@@ -21,13 +21,13 @@ pub(crate) fn card_account(
     shared: &Shared,
     inbound: &InboundMessage,
 ) -> Option<(Arc<CardAccount>, CardSpace)> {
-    let account = shared.config.account(&inbound.account_id)?;
+    let account = shared.config.account(inbound.account_id.as_str())?;
     // A custom robot webhook cannot show AI cards.
     let to_webhook = inbound.cron.as_ref().is_some_and(|c| c.webhook.is_some());
     if account.message_type != MessageType::Card || to_webhook {
         return None;
     }
-    let cards = shared.cards_of(&inbound.account_id)?;
+    let cards = shared.cards_of(inbound.account_id.as_str())?;
     if !cards.usable() {
         return None;
     }
@@ -65,7 +65,7 @@ pub(crate) async fn open_streaming(
 ) -> Option<CardTurn> {
     let streaming = shared
         .config
-        .account(&inbound.account_id)
+        .account(inbound.account_id.as_str())
         .is_some_and(|a| a.streaming);
     if !streaming {
         return None;
@@ -99,7 +99,7 @@ pub(crate) async fn send_part(
 ) -> anyhow::Result<()> {
     let Some((cards, space)) = card_account(shared, inbound).or_else(|| {
         // Degraded since planning: still finish cards that exist; new ones become markdown.
-        let cards = shared.cards_of(&inbound.account_id)?;
+        let cards = shared.cards_of(inbound.account_id.as_str())?;
         Some((Arc::clone(cards), space_for(inbound)?))
     }) else {
         return send_as_markdown(shared, inbound, part).await;
@@ -122,7 +122,7 @@ pub(crate) async fn send_part(
                 out_track_id: part.out_track_id.clone(),
                 ..record(inbound, id, "")
             };
-            let _ = shared.store.card_open(record, shared.clock.now_ms()).await;
+            let _ = shared.store.card_open(record, shared.clock.now()).await;
             cards.create(&part.out_track_id, &space, WAITING, calls).await?;
             shown = true;
             cards
@@ -140,7 +140,7 @@ pub(crate) async fn send_part(
             };
             let _ = shared
                 .store
-                .card_close(&part.out_track_id, status, &part.text, shared.clock.now_ms())
+                .card_close(&part.out_track_id, status, &part.text, shared.clock.now())
                 .await;
             Ok(())
         }
@@ -161,7 +161,7 @@ pub(crate) async fn send_part(
                     &part.out_track_id,
                     CardStatus::Failed,
                     &part.text,
-                    shared.clock.now_ms(),
+                    shared.clock.now(),
                 )
                 .await;
             send_as_markdown(shared, inbound, part).await
@@ -178,7 +178,7 @@ pub(crate) async fn close_stopped(
     parts: &[CardPart],
     calls: &AtomicU32,
 ) {
-    let Some(cards) = shared.cards_of(&inbound.account_id) else {
+    let Some(cards) = shared.cards_of(inbound.account_id.as_str()) else {
         return;
     };
     for part in parts.iter().filter(|p| p.exists) {
@@ -190,7 +190,7 @@ pub(crate) async fn close_stopped(
                         &part.out_track_id,
                         CardStatus::Failed,
                         &part.text,
-                        shared.clock.now_ms(),
+                        shared.clock.now(),
                     )
                     .await;
             }
@@ -239,7 +239,7 @@ pub(crate) async fn close_interrupted(shared: &Arc<Shared>) {
                             &card.out_track_id,
                             CardStatus::Finished,
                             &card.content,
-                            shared.clock.now_ms(),
+                            shared.clock.now(),
                         )
                         .await;
                     continue;
@@ -247,7 +247,7 @@ pub(crate) async fn close_interrupted(shared: &Arc<Shared>) {
                 None => {}
             }
         }
-        let Some(cards) = shared.cards_of(&card.account_id) else {
+        let Some(cards) = shared.cards_of(card.account_id.as_str()) else {
             continue;
         };
         let content = format!("{}{INTERRUPTED}", card.content.trim_end());
@@ -261,7 +261,7 @@ pub(crate) async fn close_interrupted(shared: &Arc<Shared>) {
                         &card.out_track_id,
                         CardStatus::Interrupted,
                         &content,
-                        shared.clock.now_ms(),
+                        shared.clock.now(),
                     )
                     .await;
             }

@@ -118,7 +118,7 @@ impl TurnOutbox {
         };
         let planned = shared
             .store
-            .plan_reply(self.id, new, &shared.me, shared.lease_ms(), shared.clock.now_ms())
+            .plan_reply(self.id, new, &shared.me, shared.lease_ms(), shared.clock.now())
             .await?;
         let part = planned
             .into_iter()
@@ -132,7 +132,7 @@ impl TurnOutbox {
         let mine = part
             .lease
             .as_ref()
-            .is_some_and(|l| l.is_held_by(&shared.me, shared.clock.now_ms()));
+            .is_some_and(|l| l.is_held_by(&shared.me, shared.clock.now()));
         Ok((part.status == ReplyStatus::Planned && mine).then_some(part))
     }
 
@@ -141,7 +141,7 @@ impl TurnOutbox {
         if let Err(e) = self
             .shared
             .store
-            .mark_reply_failed(part.id, &format!("{error:#}"), true, self.shared.clock.now_ms())
+            .mark_reply_failed(part.id, &format!("{error:#}"), true, self.shared.clock.now())
             .await
         {
             tracing::warn!(part = part.id, error = %e, "cannot record a failed send");

@@ -54,7 +54,7 @@ pub(crate) async fn send_with_cards(
     let markdown = format.is_some()
         || shared
             .config
-            .account(&inbound.account_id)
+            .account(inbound.account_id.as_str())
             .is_none_or(|a| a.message_type != MessageType::Text);
     let answer = plan::TextAnswer {
         text,
@@ -115,6 +115,6 @@ async fn plan_parts(
 ) -> anyhow::Result<Vec<OutboxPart>> {
     Ok(shared
         .store
-        .plan_reply(id, parts, &shared.me, shared.lease_ms(), shared.clock.now_ms())
+        .plan_reply(id, parts, &shared.me, shared.lease_ms(), shared.clock.now())
         .await?)
 }

@@ -57,7 +57,7 @@ pub(crate) async fn send_planned(
     resumed: bool,
     card_calls: &AtomicU32,
 ) -> anyhow::Result<()> {
-    let now = shared.clock.now_ms();
+    let now = shared.clock.now();
     for part in parts {
         let mine = part.lease.as_ref().is_some_and(|l| l.is_held_by(&shared.me, now));
         if part.status != ReplyStatus::Planned || !mine {
@@ -71,9 +71,9 @@ pub(crate) async fn send_planned(
             };
             shared
                 .store
-                .mark_reply_sent(part.id, receipt, shared.clock.now_ms())
+                .mark_reply_sent(part.id, receipt, shared.clock.now())
                 .await?;
-            shared.metrics.messages_out.inc(&inbound.account_id);
+            shared.metrics.messages_out.inc(inbound.account_id.as_str());
             continue;
         }
         if let Err(failure) = send_message(shared, inbound, part, None).await {
@@ -83,7 +83,7 @@ pub(crate) async fn send_planned(
                     part.id,
                     &format!("{:#}", failure.error),
                     failure.permanent,
-                    shared.clock.now_ms(),
+                    shared.clock.now(),
                 )
                 .await?;
             return Err(failure.error.context(format!("sending reply part {}", part.part)));
@@ -113,7 +113,7 @@ pub(crate) async fn send_message(
             // Stored before the send: a crash from here on sends this upload, never a second.
             shared
                 .store
-                .record_reply_step(part.id, &uploaded, shared.clock.now_ms())
+                .record_reply_step(part.id, &uploaded, shared.clock.now())
                 .await
                 .map_err(|e| PartFailure::upload(e.into(), false))?;
             uploaded
@@ -138,11 +138,11 @@ pub(crate) async fn send_message(
     };
     shared
         .store
-        .mark_reply_sent(part.id, receipt, shared.clock.now_ms())
+        .mark_reply_sent(part.id, receipt, shared.clock.now())
         .await
         .map_err(|e| failed_send(e.into()))?;
     if !body.is_interim() {
-        shared.metrics.messages_out.inc(&inbound.account_id);
+        shared.metrics.messages_out.inc(inbound.account_id.as_str());
     }
     Ok(())
 }
@@ -160,7 +160,7 @@ async fn upload(
         _ => OutgoingKind::File,
     };
     let api = shared
-        .account(&inbound.account_id)
+        .account(inbound.account_id.as_str())
         .map(|a| &a.api)
         .ok_or_else(|| {
             PartFailure::upload(

@@ -1,5 +1,7 @@
 //! AI cards opened by the gateway.
 
+use clawtalk_core::clock::EpochMs;
+use clawtalk_core::ids::AccountId;
 use std::fmt;
 use std::str::FromStr;
 
@@ -57,7 +59,7 @@ pub struct NewCard {
     /// Our id of the card instance (unique, ≤ 64 chars).
     pub out_track_id: String,
     /// The gateway account (DingTalk app) that owns it.
-    pub account_id: String,
+    pub account_id: AccountId,
     /// The message it answers, when it answers one.
     pub inbound_id: Option<InboundId>,
     /// The session its button callbacks belong to.
@@ -72,7 +74,7 @@ pub struct CardRecord {
     /// Our id of the card instance.
     pub out_track_id: String,
     /// The owning account.
-    pub account_id: String,
+    pub account_id: AccountId,
     /// The message it answers.
     pub inbound_id: Option<InboundId>,
     /// The session its callbacks belong to.
@@ -84,7 +86,7 @@ pub struct CardRecord {
     /// Where it stands.
     pub status: CardStatus,
     /// When it was created, epoch ms.
-    pub created_at_ms: i64,
+    pub created_at_ms: EpochMs,
     /// Last change, epoch ms.
-    pub updated_at_ms: i64,
+    pub updated_at_ms: EpochMs,
 }

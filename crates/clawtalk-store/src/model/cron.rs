@@ -1,5 +1,7 @@
 //! Scheduled tasks: what runs, when, and where its answer goes.
 
+use clawtalk_core::clock::EpochMs;
+use clawtalk_core::ids::AccountId;
 use clawtalk_core::mask::describe_custom_robot;
 use std::fmt;
 use std::str::FromStr;
@@ -133,7 +135,7 @@ impl fmt::Debug for CronTarget {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCronTask {
     /// Account (bot) whose agent runs it and whose credentials send the answer.
-    pub account_id: String,
+    pub account_id: AccountId,
     /// Agent that answers.
     pub agent_id: String,
     /// Short name shown in lists and failure notices.
@@ -153,7 +155,7 @@ pub struct NewCronTask {
     /// The chat it was asked for in (`user:<staffId>` / `group:<cid>`).
     pub origin: Option<String>,
     /// First run, epoch ms.
-    pub next_run_at_ms: i64,
+    pub next_run_at_ms: EpochMs,
 }
 
 /// A stored task.
@@ -166,32 +168,32 @@ pub struct CronTask {
     /// Lifecycle.
     pub status: CronStatus,
     /// Next scheduled run (`None` once a one-shot task fired).
-    pub next_run_at_ms: Option<i64>,
+    pub next_run_at_ms: Option<EpochMs>,
     /// A pending `run-now` request, epoch ms.
-    pub run_requested_at_ms: Option<i64>,
+    pub run_requested_at_ms: Option<EpochMs>,
     /// The gateway firing it right now, if any.
     pub lease: Option<Lease>,
     /// Runs fired so far (missed ones not counted).
     pub runs: u32,
     /// When it last fired, epoch ms.
-    pub last_run_at_ms: Option<i64>,
+    pub last_run_at_ms: Option<EpochMs>,
     /// How the last run went.
     pub last_status: Option<CronRunStatus>,
     /// Why the last run failed or was skipped.
     pub last_error: Option<String>,
     /// Created, epoch ms.
-    pub created_at_ms: i64,
+    pub created_at_ms: EpochMs,
     /// Last changed, epoch ms.
-    pub updated_at_ms: i64,
+    pub updated_at_ms: EpochMs,
 }
 
 /// What a gateway did with a claimed task (see `CronStore::cron_fired`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CronFired {
     /// The next scheduled run; `None` ends a one-shot task (status `done`).
-    pub next_run_at_ms: Option<i64>,
+    pub next_run_at_ms: Option<EpochMs>,
     /// The `run-now` request this firing served, cleared unless a newer one arrived.
-    pub served_request_ms: Option<i64>,
+    pub served_request_ms: Option<EpochMs>,
     /// True when a run was started (counts in `runs` and `last_run_at_ms`).
     pub ran: bool,
 }

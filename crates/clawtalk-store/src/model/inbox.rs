@@ -1,5 +1,7 @@
 //! Inbox rows, turns and leases.
 
+use clawtalk_core::clock::EpochMs;
+use clawtalk_core::ids::AccountId;
 use std::fmt;
 use std::str::FromStr;
 
@@ -47,14 +49,14 @@ pub struct Lease {
     /// Holder.
     pub owner: WorkerId,
     /// When it lapses, epoch ms.
-    pub expires_at_ms: i64,
+    pub expires_at_ms: EpochMs,
 }
 
 impl Lease {
-    /// True when `worker` holds it and it has not lapsed at `now_ms`.
+    /// True when `worker` holds it and it has not lapsed at `now`.
     #[must_use]
-    pub fn is_held_by(&self, worker: &WorkerId, now_ms: i64) -> bool {
-        &self.owner == worker && self.expires_at_ms > now_ms
+    pub fn is_held_by(&self, worker: &WorkerId, now: EpochMs) -> bool {
+        &self.owner == worker && self.expires_at_ms > now
     }
 }
 
@@ -62,7 +64,7 @@ impl Lease {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundRecord {
     /// Configured account (bot) that received it.
-    pub account_id: String,
+    pub account_id: AccountId,
     /// The receiving bot: with `msg_id`, the dedup key.
     pub robot_code: RobotCode,
     /// Platform message id.
@@ -74,7 +76,7 @@ pub struct InboundRecord {
     /// Session the message belongs to (built by the router).
     pub session_key: String,
     /// When the gateway received it, epoch ms.
-    pub received_at_ms: i64,
+    pub received_at_ms: EpochMs,
     /// The callback payload as received, for replay after a restart.
     pub raw_payload_json: String,
     /// Plain text (mention stripped).
@@ -248,7 +250,7 @@ pub struct StoredInbound {
     /// Current lease, for running rows.
     pub lease: Option<Lease>,
     /// Last status change, epoch ms.
-    pub updated_at_ms: i64,
+    pub updated_at_ms: EpochMs,
     /// Failure reason, for failed rows.
     pub error: Option<String>,
 }

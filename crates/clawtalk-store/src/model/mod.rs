@@ -1,6 +1,6 @@
 //! Domain types shared by every store backend.
 //!
-//! Times are epoch milliseconds (`i64`) passed in by the caller, so tests control the clock
+//! Times are [`EpochMs`](clawtalk_core::clock::EpochMs) passed in by the caller, so tests control the clock
 //! and the store never reads one. Ids from DingTalk keep their exact bytes and case.
 
 mod callback_sign;

@@ -1,5 +1,6 @@
 //! Reply parts.
 
+use clawtalk_core::clock::EpochMs;
 use std::str::FromStr;
 
 use super::inbox::{InboundId, Lease};
@@ -77,7 +78,7 @@ pub struct OutboxPart {
     /// DingTalk's `processQueryKey` (or similar receipt) once sent.
     pub process_query_key: Option<String>,
     /// When it was confirmed sent, epoch ms.
-    pub sent_at_ms: Option<i64>,
+    pub sent_at_ms: Option<EpochMs>,
     /// Last send error.
     pub last_error: Option<String>,
 }

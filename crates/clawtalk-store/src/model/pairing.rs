@@ -1,5 +1,7 @@
 //! Pairing requests and the allowlist.
 
+use clawtalk_core::clock::EpochMs;
+use clawtalk_core::ids::AccountId;
 use std::fmt;
 use std::str::FromStr;
 
@@ -74,7 +76,7 @@ pub struct PairingRequest {
     /// The 8-character code the user sees.
     pub code: String,
     /// Account (bot) the sender wrote to.
-    pub account_id: String,
+    pub account_id: AccountId,
     /// The sender key (`Sender::key()`: staff id, else the encrypted per-app id).
     pub sender_id: String,
     /// Sender's display name at request time.
@@ -82,11 +84,11 @@ pub struct PairingRequest {
     /// State (pending past its expiry reads as expired).
     pub status: PairingStatus,
     /// Created, epoch ms.
-    pub created_at_ms: i64,
+    pub created_at_ms: EpochMs,
     /// Approvable until, epoch ms.
-    pub expires_at_ms: i64,
+    pub expires_at_ms: EpochMs,
     /// Approved or rejected at, epoch ms.
-    pub decided_at_ms: Option<i64>,
+    pub decided_at_ms: Option<EpochMs>,
 }
 
 /// Result of [`PairingStore::pairing_request`](crate::PairingStore::pairing_request).
@@ -118,13 +120,13 @@ pub enum PairingFilter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovedSender {
     /// Account.
-    pub account_id: String,
+    pub account_id: AccountId,
     /// The sender key.
     pub sender_id: String,
     /// Display name when approved.
     pub nick: String,
     /// When, epoch ms.
-    pub approved_at_ms: i64,
+    pub approved_at_ms: EpochMs,
     /// The pairing code used, if approved by pairing.
     pub via_code: Option<String>,
 }

@@ -1,5 +1,6 @@
 //! Sessions and transcripts.
 
+use clawtalk_core::clock::EpochMs;
 use std::str::FromStr;
 
 use super::inbox::InboundId;
@@ -21,9 +22,9 @@ pub struct Session {
     /// of older generations are kept but not loaded.
     pub generation: u32,
     /// When the current generation started, epoch ms.
-    pub generation_started_at_ms: i64,
+    pub generation_started_at_ms: EpochMs,
     /// Last activity, epoch ms.
-    pub last_active_ms: i64,
+    pub last_active_ms: EpochMs,
 }
 
 /// Why a new generation started.
@@ -97,7 +98,7 @@ pub struct NewTranscriptEntry {
     /// The inbound message it belongs to, when there is one.
     pub inbound_id: Option<InboundId>,
     /// When, epoch ms.
-    pub at_ms: i64,
+    pub at_ms: EpochMs,
 }
 
 /// A stored transcript entry.
@@ -114,5 +115,5 @@ pub struct TranscriptEntry {
     /// The inbound message it belongs to.
     pub inbound_id: Option<InboundId>,
     /// When, epoch ms.
-    pub at_ms: i64,
+    pub at_ms: EpochMs,
 }

@@ -1,6 +1,7 @@
 //! Used HTTP-mode callback signatures on PostgreSQL, shared by every replica.
 
 use async_trait::async_trait;
+use clawtalk_core::clock::EpochMs;
 
 use super::PgStore;
 use crate::{CallbackSignStore, SignUse, StoreResult};
@@ -10,10 +11,12 @@ impl CallbackSignStore for PgStore {
     async fn callback_sign_use(
         &self,
         account_id: &str,
-        timestamp_ms: i64,
+        timestamp: EpochMs,
         msg_id: &str,
-        stale_before_ms: i64,
+        stale_before: EpochMs,
     ) -> StoreResult<SignUse> {
+        let timestamp_ms = timestamp.as_millis();
+        let stale_before_ms = stale_before.as_millis();
         sqlx::query("DELETE FROM callback_signs WHERE timestamp_ms < $1")
             .bind(stale_before_ms)
             .execute(&self.pool)

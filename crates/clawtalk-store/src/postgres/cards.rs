@@ -1,6 +1,7 @@
 //! AI cards on PostgreSQL.
 
 use async_trait::async_trait;
+use clawtalk_core::clock::EpochMs;
 
 use super::PgStore;
 use crate::decode::{card, card_columns};
@@ -17,7 +18,8 @@ fn not_found(out_track_id: &str) -> StoreError {
 
 #[async_trait]
 impl CardStore for PgStore {
-    async fn card_open(&self, card: NewCard, now_ms: i64) -> StoreResult<()> {
+    async fn card_open(&self, card: NewCard, now: EpochMs) -> StoreResult<()> {
+        let now_ms = now.as_millis();
         // A retried create reuses the row: the id is ours and the card is the same.
         sqlx::query(
             "INSERT INTO cards (out_track_id, account_id, inbound_id, session_key, conversation_id, \
@@ -25,7 +27,7 @@ impl CardStore for PgStore {
              ON CONFLICT (out_track_id) DO NOTHING",
         )
         .bind(&card.out_track_id)
-        .bind(&card.account_id)
+        .bind(card.account_id.as_str())
         .bind(card.inbound_id)
         .bind(&card.session_key)
         .bind(&card.conversation_id)
@@ -35,7 +37,8 @@ impl CardStore for PgStore {
         Ok(())
     }
 
-    async fn card_progress(&self, out_track_id: &str, content: &str, now_ms: i64) -> StoreResult<()> {
+    async fn card_progress(&self, out_track_id: &str, content: &str, now: EpochMs) -> StoreResult<()> {
+        let now_ms = now.as_millis();
         let done = sqlx::query("UPDATE cards SET content = $2, updated_at_ms = $3 WHERE out_track_id = $1")
             .bind(out_track_id)
             .bind(content)
@@ -53,8 +56,9 @@ impl CardStore for PgStore {
         out_track_id: &str,
         status: CardStatus,
         content: &str,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<()> {
+        let now_ms = now.as_millis();
         let done = sqlx::query(
             "UPDATE cards SET status = $2, content = $3, updated_at_ms = $4 WHERE out_track_id = $1",
         )

@@ -1,6 +1,7 @@
 //! Scheduled tasks on PostgreSQL.
 
 use async_trait::async_trait;
+use clawtalk_core::clock::EpochMs;
 
 use super::PgStore;
 use crate::decode::{cron_columns, cron_task};
@@ -14,8 +15,9 @@ impl PgStore {
         &self,
         sql: &'static str,
         id: CronTaskId,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<Option<CronTask>> {
+        let now_ms = now.as_millis();
         let row = sqlx::query(sql)
             .bind(id)
             .bind(now_ms)
@@ -27,7 +29,8 @@ impl PgStore {
 
 #[async_trait]
 impl CronStore for PgStore {
-    async fn cron_create(&self, task: NewCronTask, now_ms: i64) -> StoreResult<CronTask> {
+    async fn cron_create(&self, task: NewCronTask, now: EpochMs) -> StoreResult<CronTask> {
+        let now_ms = now.as_millis();
         let (target, secret) = match &task.target {
             CronTarget::User(id) | CronTarget::Group(id) => (id.clone(), None),
             CronTarget::Webhook { url, secret } => (url.clone(), secret.clone()),
@@ -40,7 +43,7 @@ impl CronStore for PgStore {
             cron_columns!()
         );
         let row = sqlx::query(sql)
-            .bind(&task.account_id)
+            .bind(task.account_id.as_str())
             .bind(&task.agent_id)
             .bind(&task.name)
             .bind(&task.prompt)
@@ -52,7 +55,7 @@ impl CronStore for PgStore {
             .bind(secret)
             .bind(&task.created_by)
             .bind(&task.origin)
-            .bind(task.next_run_at_ms)
+            .bind(task.next_run_at_ms.as_millis())
             .bind(now_ms)
             .fetch_one(&self.pool)
             .await?;
@@ -78,22 +81,22 @@ impl CronStore for PgStore {
         rows.iter().map(cron_task).collect()
     }
 
-    async fn cron_cancel(&self, id: CronTaskId, now_ms: i64) -> StoreResult<Option<CronTask>> {
+    async fn cron_cancel(&self, id: CronTaskId, now: EpochMs) -> StoreResult<Option<CronTask>> {
         let sql = concat!(
             "UPDATE cron_tasks SET status = 'cancelled', run_requested_at_ms = NULL, updated_at_ms = $2 \
              WHERE id = $1 AND status = 'active' RETURNING ",
             cron_columns!()
         );
-        self.update_active(sql, id, now_ms).await
+        self.update_active(sql, id, now).await
     }
 
-    async fn cron_run_now(&self, id: CronTaskId, now_ms: i64) -> StoreResult<Option<CronTask>> {
+    async fn cron_run_now(&self, id: CronTaskId, now: EpochMs) -> StoreResult<Option<CronTask>> {
         let sql = concat!(
             "UPDATE cron_tasks SET run_requested_at_ms = $2, updated_at_ms = $2 \
              WHERE id = $1 AND status = 'active' RETURNING ",
             cron_columns!()
         );
-        self.update_active(sql, id, now_ms).await
+        self.update_active(sql, id, now).await
     }
 
     async fn cron_claim_due(
@@ -101,8 +104,9 @@ impl CronStore for PgStore {
         worker: &WorkerId,
         lease_ms: i64,
         limit: u32,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<Vec<CronTask>> {
+        let now_ms = now.as_millis();
         // SKIP LOCKED: a replica claiming at the same instant passes over the rows this one
         // is leasing; the re-check of the lease in the outer WHERE keeps a row another
         // replica leased just before out.
@@ -137,8 +141,9 @@ impl CronStore for PgStore {
         id: CronTaskId,
         worker: &WorkerId,
         fired: CronFired,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<bool> {
+        let now_ms = now.as_millis();
         // A cancel that raced the run keeps the task cancelled; a run-now that arrived
         // meanwhile stays pending.
         let done = sqlx::query(
@@ -155,8 +160,8 @@ impl CronStore for PgStore {
         .bind(id)
         .bind(&worker.instance)
         .bind(&worker.incarnation)
-        .bind(fired.next_run_at_ms)
-        .bind(fired.served_request_ms)
+        .bind(fired.next_run_at_ms.map(EpochMs::as_millis))
+        .bind(fired.served_request_ms.map(EpochMs::as_millis))
         .bind(i64::from(fired.ran))
         .bind(now_ms)
         .execute(&self.pool)
@@ -169,8 +174,9 @@ impl CronStore for PgStore {
         id: CronTaskId,
         status: CronRunStatus,
         error: Option<&str>,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<()> {
+        let now_ms = now.as_millis();
         sqlx::query(
             "UPDATE cron_tasks SET last_status = $2, last_error = $3, updated_at_ms = $4 WHERE id = $1",
         )
@@ -183,7 +189,8 @@ impl CronStore for PgStore {
         Ok(())
     }
 
-    async fn cron_next_due(&self, now_ms: i64) -> StoreResult<Option<i64>> {
+    async fn cron_next_due(&self, now: EpochMs) -> StoreResult<Option<EpochMs>> {
+        let now_ms = now.as_millis();
         let next: Option<i64> = sqlx::query_scalar(
             "SELECT MIN(coalesce(run_requested_at_ms, next_run_at_ms)) FROM cron_tasks \
              WHERE status = 'active' AND (lease_expires_at_ms IS NULL OR lease_expires_at_ms <= $1)",
@@ -191,6 +198,6 @@ impl CronStore for PgStore {
         .bind(now_ms)
         .fetch_one(&self.pool)
         .await?;
-        Ok(next)
+        Ok(next.map(EpochMs::from_millis))
     }
 }

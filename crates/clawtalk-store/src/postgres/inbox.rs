@@ -1,6 +1,7 @@
 //! Inbox and turn queue on PostgreSQL.
 
 use async_trait::async_trait;
+use clawtalk_core::clock::EpochMs;
 use dingtalk::ids::StaffId;
 use sqlx::PgPool;
 use sqlx::postgres::PgRow;
@@ -106,8 +107,9 @@ impl PgStore {
         session: Option<&str>,
         worker: &WorkerId,
         lease_ms: i64,
-        now_ms: i64,
+        now: EpochMs,
     ) -> Result<Option<PgRow>, sqlx::Error> {
+        let now_ms = now.as_millis();
         let statements = if session.is_some() {
             CLAIM_SESSION
         } else {
@@ -141,13 +143,13 @@ impl InboxStore for PgStore {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $7) \
              ON CONFLICT (robot_code, msg_id) DO NOTHING RETURNING id",
         )
-        .bind(&record.account_id)
+        .bind(record.account_id.as_str())
         .bind(record.robot_code.as_str())
         .bind(record.msg_id.as_str())
         .bind(record.conversation_id.as_str())
         .bind(record.sender_staff_id.as_ref().map(StaffId::as_str))
         .bind(&record.session_key)
-        .bind(record.received_at_ms)
+        .bind(record.received_at_ms.as_millis())
         .bind(&record.raw_payload_json)
         .bind(&record.text)
         .fetch_optional(&self.pool)
@@ -169,7 +171,8 @@ impl InboxStore for PgStore {
         })
     }
 
-    async fn dispatch_inbound(&self, id: InboundId, dispatch: Dispatch, now_ms: i64) -> StoreResult<()> {
+    async fn dispatch_inbound(&self, id: InboundId, dispatch: Dispatch, now: EpochMs) -> StoreResult<()> {
+        let now_ms = now.as_millis();
         let to = dispatch.status();
         let done = sqlx::query(
             "UPDATE inbox SET status = $2, updated_at_ms = $3 WHERE id = $1 AND status = 'received'",
@@ -194,7 +197,7 @@ impl InboxStore for PgStore {
         scope: ClaimScope<'_>,
         worker: &WorkerId,
         lease_ms: i64,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<Option<StoredInbound>> {
         positive("lease_ms", lease_ms)?;
         let session = match scope {
@@ -203,7 +206,7 @@ impl InboxStore for PgStore {
         };
         let mut attempt = 0;
         loop {
-            match self.claim_once(session, worker, lease_ms, now_ms).await {
+            match self.claim_once(session, worker, lease_ms, now).await {
                 Ok(claimed) => return claimed.as_ref().map(inbound).transpose(),
                 // Another replica started this session's turn first: look again.
                 Err(error) if is_unique_violation(&error) && attempt < CLAIM_RACE_RETRIES => attempt += 1,
@@ -217,8 +220,9 @@ impl InboxStore for PgStore {
         id: InboundId,
         worker: &WorkerId,
         lease_ms: i64,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<()> {
+        let now_ms = now.as_millis();
         positive("lease_ms", lease_ms)?;
         let done = sqlx::query(
             "UPDATE inbox SET lease_expires_at_ms = $2, updated_at_ms = $3 \
@@ -243,8 +247,9 @@ impl InboxStore for PgStore {
         id: InboundId,
         worker: &WorkerId,
         outcome: TurnOutcome,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<()> {
+        let now_ms = now.as_millis();
         let error = match &outcome {
             TurnOutcome::Failed(reason) => Some(reason.as_str()),
             _ => None,
@@ -273,8 +278,9 @@ impl InboxStore for PgStore {
         &self,
         session_key: &str,
         scope: CancelScope,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<Vec<InboundId>> {
+        let now_ms = now.as_millis();
         let statuses: &[&str] = match scope {
             CancelScope::Running => &["running"],
             CancelScope::RunningAndQueued => &["running", "queued"],
@@ -306,7 +312,8 @@ impl InboxStore for PgStore {
         Ok(ids)
     }
 
-    async fn recover_unfinished(&self, me: &WorkerId, now_ms: i64) -> StoreResult<Vec<StoredInbound>> {
+    async fn recover_unfinished(&self, me: &WorkerId, now: EpochMs) -> StoreResult<Vec<StoredInbound>> {
+        let now_ms = now.as_millis();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE inbox SET status = 'queued', lease_expires_at_ms = NULL, updated_at_ms = $1 \
@@ -343,7 +350,12 @@ impl InboxStore for PgStore {
         rows.iter().map(inbound).collect()
     }
 
-    async fn undecided_before(&self, received_before_ms: i64, limit: u32) -> StoreResult<Vec<StoredInbound>> {
+    async fn undecided_before(
+        &self,
+        received_before: EpochMs,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredInbound>> {
+        let received_before_ms = received_before.as_millis();
         let sql = concat!(
             "SELECT ",
             inbox_columns!(),
@@ -366,7 +378,8 @@ impl InboxStore for PgStore {
         row.as_ref().map(inbound).transpose()
     }
 
-    async fn purge_finished(&self, before_ms: i64) -> StoreResult<u64> {
+    async fn purge_finished(&self, before: EpochMs) -> StoreResult<u64> {
+        let before_ms = before.as_millis();
         let mut total = 0;
         loop {
             // The cascade to the outbox is part of the statement.

@@ -1,6 +1,7 @@
 //! Outbox (reply parts) on PostgreSQL.
 
 use async_trait::async_trait;
+use clawtalk_core::clock::EpochMs;
 use sqlx::PgExecutor;
 
 use super::PgStore;
@@ -43,8 +44,9 @@ impl OutboxStore for PgStore {
         parts: Vec<NewReplyPart>,
         worker: &WorkerId,
         lease_ms: i64,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<Vec<OutboxPart>> {
+        let now_ms = now.as_millis();
         distinct_parts(&parts)?;
         let mut tx = self.pool.begin().await?;
         // The row lock holds off a concurrent `/stop` or reclaim until these parts are in, so
@@ -103,7 +105,8 @@ impl OutboxStore for PgStore {
         Ok(planned)
     }
 
-    async fn record_reply_step(&self, id: ReplyPartId, body: &ReplyPart, now_ms: i64) -> StoreResult<()> {
+    async fn record_reply_step(&self, id: ReplyPartId, body: &ReplyPart, now: EpochMs) -> StoreResult<()> {
+        let now_ms = now.as_millis();
         let done = sqlx::query(
             "UPDATE outbox SET kind = $2, body_json = $3, updated_at_ms = $4 \
              WHERE id = $1 AND status = 'planned'",
@@ -120,7 +123,8 @@ impl OutboxStore for PgStore {
         Ok(())
     }
 
-    async fn mark_reply_sent(&self, id: ReplyPartId, receipt: SendReceipt, now_ms: i64) -> StoreResult<()> {
+    async fn mark_reply_sent(&self, id: ReplyPartId, receipt: SendReceipt, now: EpochMs) -> StoreResult<()> {
+        let now_ms = now.as_millis();
         // `status <> 'sent'` keeps the first receipt when a mark is repeated.
         let done = sqlx::query(
             "UPDATE outbox SET status = 'sent', sent_at_ms = $2, process_query_key = $3, \
@@ -144,8 +148,9 @@ impl OutboxStore for PgStore {
         id: ReplyPartId,
         error: &str,
         permanent: bool,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<()> {
+        let now_ms = now.as_millis();
         // A retryable failure keeps the lease: the sender retries within it, and once it
         // lapses `claim_unsent_replies` hands the part to someone else.
         let done = sqlx::query(
@@ -176,8 +181,9 @@ impl OutboxStore for PgStore {
         worker: &WorkerId,
         lease_ms: i64,
         limit: u32,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<Vec<OutboxPart>> {
+        let now_ms = now.as_millis();
         // Parts of a turn still running under a live lease belong to that turn's worker, even
         // if the part's own lease lapsed. SKIP LOCKED: two replicas take disjoint parts.
         let sql = concat!(

@@ -1,6 +1,7 @@
 //! Pairing codes and the allowlist on PostgreSQL.
 
 use async_trait::async_trait;
+use clawtalk_core::clock::EpochMs;
 use sqlx::PgConnection;
 
 use super::PgStore;
@@ -21,7 +22,7 @@ const PAIRING_LOCK_CLASS: i32 = 0x7041_6972; // "pAir"
 async fn live_request(
     conn: &mut PgConnection,
     code: &str,
-    now_ms: i64,
+    now: EpochMs,
     allow_expired: bool,
 ) -> Result<PairingRequest, StoreError> {
     let sql = concat!(
@@ -35,7 +36,7 @@ async fn live_request(
         }
         .into());
     };
-    let request = pairing_request(&row, now_ms)?;
+    let request = pairing_request(&row, now)?;
     match request.status {
         PairingStatus::Pending => Ok(request),
         PairingStatus::Expired if allow_expired && row.text("stored_status")? == "pending" => Ok(request),
@@ -60,8 +61,9 @@ impl PairingStore for PgStore {
         sender_id: &str,
         nick: &str,
         policy: PairingPolicy,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<PairingOutcome> {
+        let now_ms = now.as_millis();
         if policy.ttl_ms <= 0 || policy.max_pending_per_account == 0 {
             return Err(StoreError::Invalid(format!(
                 "pairing policy {policy:?} allows no codes"
@@ -107,7 +109,7 @@ impl PairingStore for PgStore {
             .fetch_optional(&mut *tx)
             .await?;
         if let Some(row) = live {
-            let existing = pairing_request(&row, now_ms)?;
+            let existing = pairing_request(&row, now)?;
             tx.commit().await?;
             return Ok(PairingOutcome::Existing(existing));
         }
@@ -141,7 +143,7 @@ impl PairingStore for PgStore {
                 .fetch_optional(&mut *tx)
                 .await?;
             if let Some(row) = row {
-                let created = pairing_request(&row, now_ms)?;
+                let created = pairing_request(&row, now)?;
                 tx.commit().await?;
                 return Ok(PairingOutcome::Created(created));
             }
@@ -152,7 +154,8 @@ impl PairingStore for PgStore {
         })
     }
 
-    async fn pairing_list(&self, filter: PairingFilter, now_ms: i64) -> StoreResult<Vec<PairingRequest>> {
+    async fn pairing_list(&self, filter: PairingFilter, now: EpochMs) -> StoreResult<Vec<PairingRequest>> {
+        let now_ms = now.as_millis();
         let rows = match filter {
             PairingFilter::Pending => {
                 let sql = concat!(
@@ -172,14 +175,15 @@ impl PairingStore for PgStore {
                 sqlx::query(sql).fetch_all(&self.pool).await?
             }
         };
-        rows.iter().map(|row| pairing_request(row, now_ms)).collect()
+        rows.iter().map(|row| pairing_request(row, now)).collect()
     }
 
-    async fn pairing_approve(&self, code: &str, now_ms: i64) -> StoreResult<ApprovedSender> {
+    async fn pairing_approve(&self, code: &str, now: EpochMs) -> StoreResult<ApprovedSender> {
+        let now_ms = now.as_millis();
         let code = normalize_code(code);
         let mut tx = self.pool.begin().await?;
         // The row lock makes a concurrent second approval wait and then see `approved`.
-        let request = live_request(&mut tx, &code, now_ms, false).await?;
+        let request = live_request(&mut tx, &code, now, false).await?;
         sqlx::query(
             "UPDATE pairing_requests SET status = 'approved', decided_at_ms = $2 \
              WHERE code = $1 AND status = 'pending'",
@@ -197,7 +201,7 @@ impl PairingStore for PgStore {
             approved_columns!()
         );
         let row = sqlx::query(sql)
-            .bind(&request.account_id)
+            .bind(request.account_id.as_str())
             .bind(&request.sender_id)
             .bind(&request.nick)
             .bind(now_ms)
@@ -209,10 +213,11 @@ impl PairingStore for PgStore {
         Ok(approved)
     }
 
-    async fn pairing_reject(&self, code: &str, now_ms: i64) -> StoreResult<PairingRequest> {
+    async fn pairing_reject(&self, code: &str, now: EpochMs) -> StoreResult<PairingRequest> {
+        let now_ms = now.as_millis();
         let code = normalize_code(code);
         let mut tx = self.pool.begin().await?;
-        live_request(&mut tx, &code, now_ms, true).await?;
+        live_request(&mut tx, &code, now, true).await?;
         let sql = concat!(
             "UPDATE pairing_requests SET status = 'rejected', decided_at_ms = $2 \
              WHERE code = $1 AND status = 'pending' RETURNING ",
@@ -223,7 +228,7 @@ impl PairingStore for PgStore {
             .bind(now_ms)
             .fetch_one(&mut *tx)
             .await?;
-        let rejected = pairing_request(&row, now_ms)?;
+        let rejected = pairing_request(&row, now)?;
         tx.commit().await?;
         Ok(rejected)
     }

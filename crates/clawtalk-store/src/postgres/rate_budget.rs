@@ -1,6 +1,7 @@
 //! Shared send budgets on PostgreSQL.
 
 use async_trait::async_trait;
+use clawtalk_core::clock::EpochMs;
 
 use super::PgStore;
 use crate::{RATE_SENDS_STALE_AFTER_MS, RateBudgetStore, StoreResult, forget_before, rate_budget_wait};
@@ -16,8 +17,9 @@ impl RateBudgetStore for PgStore {
         key: &str,
         limit: u32,
         window_ms: i64,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<Option<i64>> {
+        let now_ms = now.as_millis();
         let mut tx = self.pool.begin().await?;
         // Count, then insert: one taker of a key at a time, across every replica.
         sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")

@@ -1,6 +1,7 @@
 //! Sessions and transcripts on PostgreSQL.
 
 use async_trait::async_trait;
+use clawtalk_core::clock::EpochMs;
 use sqlx::PgConnection;
 
 use super::PgStore;
@@ -28,9 +29,10 @@ impl SessionStore for PgStore {
         &self,
         key: &str,
         agent_id: &str,
-        now_ms: i64,
+        now: EpochMs,
         idle_reset_ms: Option<i64>,
     ) -> StoreResult<OpenedSession> {
+        let now_ms = now.as_millis();
         let mut tx = self.pool.begin().await?;
         let existing = match lock_by_key(&mut tx, key).await? {
             Some(existing) => existing,
@@ -62,9 +64,9 @@ impl SessionStore for PgStore {
                     .ok_or_else(|| StoreError::decode("session insert conflicted but the row is missing"))?
             }
         };
-        let new_generation = needs_new_generation(&existing, agent_id, now_ms, idle_reset_ms);
+        let new_generation = needs_new_generation(&existing, agent_id, now, idle_reset_ms);
         let (generation, started) = match new_generation {
-            Some(_) => (existing.generation.saturating_add(1), now_ms),
+            Some(_) => (existing.generation.saturating_add(1), now),
             None => (existing.generation, existing.generation_started_at_ms),
         };
         // GREATEST: a late, out-of-order call must not move activity backwards.
@@ -78,7 +80,7 @@ impl SessionStore for PgStore {
             .bind(existing.id)
             .bind(agent_id)
             .bind(i64::from(generation))
-            .bind(started)
+            .bind(started.as_millis())
             .bind(now_ms)
             .fetch_one(&mut *tx)
             .await?;
@@ -100,7 +102,8 @@ impl SessionStore for PgStore {
         row.as_ref().map(session).transpose()
     }
 
-    async fn session_reset(&self, key: &str, now_ms: i64) -> StoreResult<Option<Session>> {
+    async fn session_reset(&self, key: &str, now: EpochMs) -> StoreResult<Option<Session>> {
+        let now_ms = now.as_millis();
         let sql = concat!(
             "UPDATE sessions SET generation = generation + 1, generation_started_at_ms = $2, \
                  last_active_ms = GREATEST(last_active_ms, $2) \
@@ -149,7 +152,7 @@ impl SessionStore for PgStore {
             .bind(entry.role.as_str())
             .bind(&entry.content_json)
             .bind(entry.inbound_id)
-            .bind(entry.at_ms)
+            .bind(entry.at_ms.as_millis())
             .execute(&mut *tx)
             .await?;
         }

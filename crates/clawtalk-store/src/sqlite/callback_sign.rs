@@ -2,6 +2,7 @@
 //! sharing the file see each other's pairs.
 
 use async_trait::async_trait;
+use clawtalk_core::clock::EpochMs;
 use rusqlite::params;
 
 use super::SqliteStore;
@@ -13,10 +14,12 @@ impl CallbackSignStore for SqliteStore {
     async fn callback_sign_use(
         &self,
         account_id: &str,
-        timestamp_ms: i64,
+        timestamp: EpochMs,
         msg_id: &str,
-        stale_before_ms: i64,
+        stale_before: EpochMs,
     ) -> StoreResult<SignUse> {
+        let timestamp_ms = timestamp.as_millis();
+        let stale_before_ms = stale_before.as_millis();
         let (account_id, msg_id) = (account_id.to_owned(), msg_id.to_owned());
         self.write(move |conn| {
             execute(

@@ -1,6 +1,7 @@
 //! AI cards on SQLite.
 
 use async_trait::async_trait;
+use clawtalk_core::clock::EpochMs;
 use rusqlite::params;
 
 use super::SqliteStore;
@@ -19,7 +20,8 @@ fn not_found(out_track_id: String) -> StoreError {
 
 #[async_trait]
 impl CardStore for SqliteStore {
-    async fn card_open(&self, card: NewCard, now_ms: i64) -> StoreResult<()> {
+    async fn card_open(&self, card: NewCard, now: EpochMs) -> StoreResult<()> {
+        let now_ms = now.as_millis();
         self.write_one(move |conn| {
             // A retried create reuses the row: the id is ours and the card is the same.
             execute(
@@ -29,7 +31,7 @@ impl CardStore for SqliteStore {
                  ON CONFLICT (out_track_id) DO NOTHING",
                 params![
                     card.out_track_id,
-                    card.account_id,
+                    card.account_id.as_str(),
                     card.inbound_id,
                     card.session_key,
                     card.conversation_id,
@@ -41,7 +43,8 @@ impl CardStore for SqliteStore {
         .await
     }
 
-    async fn card_progress(&self, out_track_id: &str, content: &str, now_ms: i64) -> StoreResult<()> {
+    async fn card_progress(&self, out_track_id: &str, content: &str, now: EpochMs) -> StoreResult<()> {
+        let now_ms = now.as_millis();
         let (id, content) = (out_track_id.to_owned(), content.to_owned());
         self.write_one(move |conn| {
             let done = execute(
@@ -62,8 +65,9 @@ impl CardStore for SqliteStore {
         out_track_id: &str,
         status: CardStatus,
         content: &str,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<()> {
+        let now_ms = now.as_millis();
         let (id, content) = (out_track_id.to_owned(), content.to_owned());
         self.write_one(move |conn| {
             let done = execute(

@@ -1,6 +1,7 @@
 //! Scheduled tasks on SQLite.
 
 use async_trait::async_trait;
+use clawtalk_core::clock::EpochMs;
 use rusqlite::params;
 
 use super::SqliteStore;
@@ -17,8 +18,9 @@ impl SqliteStore {
         &self,
         sql: &'static str,
         id: CronTaskId,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<Option<CronTask>> {
+        let now_ms = now.as_millis();
         self.write_one(move |conn| query_opt(conn, sql, params![id, now_ms], |row| cron_task(row)))
             .await
     }
@@ -26,7 +28,8 @@ impl SqliteStore {
 
 #[async_trait]
 impl CronStore for SqliteStore {
-    async fn cron_create(&self, task: NewCronTask, now_ms: i64) -> StoreResult<CronTask> {
+    async fn cron_create(&self, task: NewCronTask, now: EpochMs) -> StoreResult<CronTask> {
+        let now_ms = now.as_millis();
         self.write_one(move |conn| {
             let (target, secret) = match &task.target {
                 CronTarget::User(id) | CronTarget::Group(id) => (id.clone(), None),
@@ -40,7 +43,7 @@ impl CronStore for SqliteStore {
                 cron_columns!()
             );
             let params = params![
-                task.account_id,
+                task.account_id.as_str(),
                 task.agent_id,
                 task.name,
                 task.prompt,
@@ -52,7 +55,7 @@ impl CronStore for SqliteStore {
                 secret,
                 task.created_by,
                 task.origin,
-                task.next_run_at_ms,
+                task.next_run_at_ms.as_millis(),
                 now_ms
             ];
             query_one(conn, sql, params, |row| cron_task(row))
@@ -80,22 +83,22 @@ impl CronStore for SqliteStore {
         .await
     }
 
-    async fn cron_cancel(&self, id: CronTaskId, now_ms: i64) -> StoreResult<Option<CronTask>> {
+    async fn cron_cancel(&self, id: CronTaskId, now: EpochMs) -> StoreResult<Option<CronTask>> {
         let sql: &'static str = concat!(
             "UPDATE cron_tasks SET status = 'cancelled', run_requested_at_ms = NULL, updated_at_ms = ?2 \
              WHERE id = ?1 AND status = 'active' RETURNING ",
             cron_columns!()
         );
-        self.update_active(sql, id, now_ms).await
+        self.update_active(sql, id, now).await
     }
 
-    async fn cron_run_now(&self, id: CronTaskId, now_ms: i64) -> StoreResult<Option<CronTask>> {
+    async fn cron_run_now(&self, id: CronTaskId, now: EpochMs) -> StoreResult<Option<CronTask>> {
         let sql: &'static str = concat!(
             "UPDATE cron_tasks SET run_requested_at_ms = ?2, updated_at_ms = ?2 \
              WHERE id = ?1 AND status = 'active' RETURNING ",
             cron_columns!()
         );
-        self.update_active(sql, id, now_ms).await
+        self.update_active(sql, id, now).await
     }
 
     async fn cron_claim_due(
@@ -103,8 +106,9 @@ impl CronStore for SqliteStore {
         worker: &WorkerId,
         lease_ms: i64,
         limit: u32,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<Vec<CronTask>> {
+        let now_ms = now.as_millis();
         let worker = worker.clone();
         self.write_one(move |conn| {
             // One statement: SQLite's write lock makes the check and the lease one step,
@@ -133,8 +137,9 @@ impl CronStore for SqliteStore {
         id: CronTaskId,
         worker: &WorkerId,
         fired: CronFired,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<bool> {
+        let now_ms = now.as_millis();
         let worker = worker.clone();
         self.write_one(move |conn| {
             // A cancel that raced the run keeps the task cancelled; a run-now that arrived
@@ -154,8 +159,8 @@ impl CronStore for SqliteStore {
                     id,
                     worker.instance,
                     worker.incarnation,
-                    fired.next_run_at_ms,
-                    fired.served_request_ms,
+                    fired.next_run_at_ms.map(EpochMs::as_millis),
+                    fired.served_request_ms.map(EpochMs::as_millis),
                     i64::from(fired.ran),
                     now_ms
                 ],
@@ -170,8 +175,9 @@ impl CronStore for SqliteStore {
         id: CronTaskId,
         status: CronRunStatus,
         error: Option<&str>,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<()> {
+        let now_ms = now.as_millis();
         let error = error.map(str::to_owned);
         self.write_one(move |conn| {
             execute(
@@ -184,15 +190,18 @@ impl CronStore for SqliteStore {
         .await
     }
 
-    async fn cron_next_due(&self, now_ms: i64) -> StoreResult<Option<i64>> {
-        self.read(move |conn| {
-            scalar(
-                conn,
-                "SELECT MIN(coalesce(run_requested_at_ms, next_run_at_ms)) FROM cron_tasks \
-                 WHERE status = 'active' AND (lease_expires_at_ms IS NULL OR lease_expires_at_ms <= ?1)",
-                [now_ms],
-            )
-        })
-        .await
+    async fn cron_next_due(&self, now: EpochMs) -> StoreResult<Option<EpochMs>> {
+        let now_ms = now.as_millis();
+        let next: Option<i64> = self
+            .read(move |conn| {
+                scalar(
+                    conn,
+                    "SELECT MIN(coalesce(run_requested_at_ms, next_run_at_ms)) FROM cron_tasks \
+                     WHERE status = 'active' AND (lease_expires_at_ms IS NULL OR lease_expires_at_ms <= ?1)",
+                    [now_ms],
+                )
+            })
+            .await?;
+        Ok(next.map(EpochMs::from_millis))
     }
 }

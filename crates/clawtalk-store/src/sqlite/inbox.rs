@@ -1,6 +1,7 @@
 //! Inbox and turn queue on SQLite.
 
 use async_trait::async_trait;
+use clawtalk_core::clock::EpochMs;
 use dingtalk::ids::StaffId;
 use rusqlite::{Connection, params};
 
@@ -136,13 +137,13 @@ impl InboxStore for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?7) \
                  ON CONFLICT (robot_code, msg_id) DO NOTHING RETURNING id",
                 params![
-                    record.account_id,
+                    record.account_id.as_str(),
                     record.robot_code.as_str(),
                     record.msg_id.as_str(),
                     record.conversation_id.as_str(),
                     record.sender_staff_id.as_ref().map(StaffId::as_str),
                     record.session_key,
-                    record.received_at_ms,
+                    record.received_at_ms.as_millis(),
                     record.raw_payload_json,
                     record.text
                 ],
@@ -167,7 +168,8 @@ impl InboxStore for SqliteStore {
         .await
     }
 
-    async fn dispatch_inbound(&self, id: InboundId, dispatch: Dispatch, now_ms: i64) -> StoreResult<()> {
+    async fn dispatch_inbound(&self, id: InboundId, dispatch: Dispatch, now: EpochMs) -> StoreResult<()> {
+        let now_ms = now.as_millis();
         let to = dispatch.status();
         let work = move |conn: &Connection| {
             let done = execute(
@@ -198,8 +200,9 @@ impl InboxStore for SqliteStore {
         scope: ClaimScope<'_>,
         worker: &WorkerId,
         lease_ms: i64,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<Option<StoredInbound>> {
+        let now_ms = now.as_millis();
         positive("lease_ms", lease_ms)?;
         let worker = worker.clone();
         let session = match scope {
@@ -232,8 +235,9 @@ impl InboxStore for SqliteStore {
         id: InboundId,
         worker: &WorkerId,
         lease_ms: i64,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<()> {
+        let now_ms = now.as_millis();
         positive("lease_ms", lease_ms)?;
         let worker = worker.clone();
         // A lost renewal only shortens the lease; the next one renews it again.
@@ -260,8 +264,9 @@ impl InboxStore for SqliteStore {
         id: InboundId,
         worker: &WorkerId,
         outcome: TurnOutcome,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<()> {
+        let now_ms = now.as_millis();
         let worker = worker.clone();
         // Lost to a power cut, the turn is recovered, finds its reply sent, and finishes again.
         self.write_one_relaxed(move |conn| {
@@ -292,8 +297,9 @@ impl InboxStore for SqliteStore {
         &self,
         session_key: &str,
         scope: CancelScope,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<Vec<InboundId>> {
+        let now_ms = now.as_millis();
         let session_key = session_key.to_owned();
         self.write(move |conn| {
             let sql = match scope {
@@ -317,7 +323,8 @@ impl InboxStore for SqliteStore {
         .await
     }
 
-    async fn recover_unfinished(&self, me: &WorkerId, now_ms: i64) -> StoreResult<Vec<StoredInbound>> {
+    async fn recover_unfinished(&self, me: &WorkerId, now: EpochMs) -> StoreResult<Vec<StoredInbound>> {
+        let now_ms = now.as_millis();
         let me = me.clone();
         // Two updates: needs the savepoint of `write`.
         self.write(move |conn| {
@@ -351,7 +358,12 @@ impl InboxStore for SqliteStore {
         .await
     }
 
-    async fn undecided_before(&self, received_before_ms: i64, limit: u32) -> StoreResult<Vec<StoredInbound>> {
+    async fn undecided_before(
+        &self,
+        received_before: EpochMs,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredInbound>> {
+        let received_before_ms = received_before.as_millis();
         self.read(move |conn| {
             let sql: &str = concat!(
                 "SELECT ",
@@ -376,7 +388,8 @@ impl InboxStore for SqliteStore {
         .await
     }
 
-    async fn purge_finished(&self, before_ms: i64) -> StoreResult<u64> {
+    async fn purge_finished(&self, before: EpochMs) -> StoreResult<u64> {
+        let before_ms = before.as_millis();
         let mut total = 0;
         loop {
             let deleted = self

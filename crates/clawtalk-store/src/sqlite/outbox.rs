@@ -1,6 +1,7 @@
 //! Outbox (reply parts) on SQLite.
 
 use async_trait::async_trait;
+use clawtalk_core::clock::EpochMs;
 use rusqlite::{Connection, params};
 
 use super::SqliteStore;
@@ -38,8 +39,9 @@ impl OutboxStore for SqliteStore {
         parts: Vec<NewReplyPart>,
         worker: &WorkerId,
         lease_ms: i64,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<Vec<OutboxPart>> {
+        let now_ms = now.as_millis();
         distinct_parts(&parts)?;
         let worker = worker.clone();
         self.write(move |conn| {
@@ -108,7 +110,8 @@ impl OutboxStore for SqliteStore {
         .await
     }
 
-    async fn record_reply_step(&self, id: ReplyPartId, body: &ReplyPart, now_ms: i64) -> StoreResult<()> {
+    async fn record_reply_step(&self, id: ReplyPartId, body: &ReplyPart, now: EpochMs) -> StoreResult<()> {
+        let now_ms = now.as_millis();
         let (kind, body_json) = (body.kind(), body.encode());
         self.write_one(move |conn| {
             let done = execute(
@@ -125,7 +128,8 @@ impl OutboxStore for SqliteStore {
         .await
     }
 
-    async fn mark_reply_sent(&self, id: ReplyPartId, receipt: SendReceipt, now_ms: i64) -> StoreResult<()> {
+    async fn mark_reply_sent(&self, id: ReplyPartId, receipt: SendReceipt, now: EpochMs) -> StoreResult<()> {
+        let now_ms = now.as_millis();
         // Flushed soon, not waited for: a power cut before the flush loses the mark and the
         // part is sent again after the restart, the same duplicate a cut during the send's
         // round trip already risks, for a few milliseconds more. Waiting put a third flush in
@@ -152,8 +156,9 @@ impl OutboxStore for SqliteStore {
         id: ReplyPartId,
         error: &str,
         permanent: bool,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<()> {
+        let now_ms = now.as_millis();
         let error = error.to_owned();
         self.write_one(move |conn| {
             // A retryable failure keeps the lease: the sender retries within it, and once
@@ -184,8 +189,9 @@ impl OutboxStore for SqliteStore {
         worker: &WorkerId,
         lease_ms: i64,
         limit: u32,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<Vec<OutboxPart>> {
+        let now_ms = now.as_millis();
         let worker = worker.clone();
         self.write_one(move |conn| {
             // Parts of a turn that is still running under a live lease belong to that

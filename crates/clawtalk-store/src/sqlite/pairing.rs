@@ -1,6 +1,7 @@
 //! Pairing codes and the allowlist on SQLite.
 
 use async_trait::async_trait;
+use clawtalk_core::clock::EpochMs;
 use rusqlite::{Connection, params};
 
 use super::SqliteStore;
@@ -18,7 +19,7 @@ use crate::{PairingStore, StoreResult};
 fn live_request(
     conn: &Connection,
     code: &str,
-    now_ms: i64,
+    now: EpochMs,
     allow_expired: bool,
 ) -> Result<PairingRequest, StoreError> {
     let sql: &str = concat!(
@@ -27,7 +28,7 @@ fn live_request(
         " FROM pairing_requests WHERE code = ?1"
     );
     let found = query_opt(conn, sql, [code], |row| {
-        Ok((pairing_request(row, now_ms)?, row.text("status")? == "pending"))
+        Ok((pairing_request(row, now)?, row.text("status")? == "pending"))
     })?;
     let Some((request, stored_pending)) = found else {
         return Err(PairingError::UnknownCode {
@@ -59,8 +60,9 @@ impl PairingStore for SqliteStore {
         sender_id: &str,
         nick: &str,
         policy: PairingPolicy,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<PairingOutcome> {
+        let now_ms = now.as_millis();
         if policy.ttl_ms <= 0 || policy.max_pending_per_account == 0 {
             return Err(StoreError::Invalid(format!(
                 "pairing policy {policy:?} allows no codes"
@@ -87,7 +89,7 @@ impl PairingStore for SqliteStore {
             let sql: &str = concat!("SELECT ", pairing_columns!(), " FROM pairing_requests \
                  WHERE account_id = ?1 AND sender_id = ?2 AND status = 'pending' ORDER BY id DESC LIMIT 1");
             if let Some(live) = query_opt(conn, sql, params![account_id, sender_id], |row| {
-                pairing_request(row, now_ms)
+                pairing_request(row, now)
             })? {
                 return Ok(PairingOutcome::Existing(live));
             }
@@ -113,7 +115,7 @@ impl PairingStore for SqliteStore {
                     now_ms,
                     now_ms.saturating_add(policy.ttl_ms)
                 ];
-                if let Some(created) = query_opt(conn, sql, params, |row| pairing_request(row, now_ms))? {
+                if let Some(created) = query_opt(conn, sql, params, |row| pairing_request(row, now))? {
                     return Ok(PairingOutcome::Created(created));
                 }
             }
@@ -125,9 +127,10 @@ impl PairingStore for SqliteStore {
         .await
     }
 
-    async fn pairing_list(&self, filter: PairingFilter, now_ms: i64) -> StoreResult<Vec<PairingRequest>> {
+    async fn pairing_list(&self, filter: PairingFilter, now: EpochMs) -> StoreResult<Vec<PairingRequest>> {
+        let now_ms = now.as_millis();
         self.read(move |conn| {
-            let decode = |row: &rusqlite::Row<'_>| pairing_request(row, now_ms);
+            let decode = |row: &rusqlite::Row<'_>| pairing_request(row, now);
             match filter {
                 PairingFilter::Pending => {
                     let sql = concat!(
@@ -151,10 +154,11 @@ impl PairingStore for SqliteStore {
         .await
     }
 
-    async fn pairing_approve(&self, code: &str, now_ms: i64) -> StoreResult<ApprovedSender> {
+    async fn pairing_approve(&self, code: &str, now: EpochMs) -> StoreResult<ApprovedSender> {
+        let now_ms = now.as_millis();
         let code = normalize_code(code);
         self.write(move |conn| {
-            let request = live_request(conn, &code, now_ms, false)?;
+            let request = live_request(conn, &code, now, false)?;
             // Single use: the conditional update is what makes a second approval fail.
             execute(
                 conn,
@@ -169,25 +173,24 @@ impl PairingStore for SqliteStore {
                  ON CONFLICT (account_id, sender_id) DO UPDATE SET \
                      nick = excluded.nick, approved_at_ms = excluded.approved_at_ms, via_code = excluded.via_code \
                  RETURNING account_id, sender_id, nick, approved_at_ms, via_code",
-                params![request.account_id, request.sender_id, request.nick, now_ms, code],
+                params![request.account_id.as_str(), request.sender_id, request.nick, now_ms, code],
                 |row| approved_sender(row),
             )
         })
         .await
     }
 
-    async fn pairing_reject(&self, code: &str, now_ms: i64) -> StoreResult<PairingRequest> {
+    async fn pairing_reject(&self, code: &str, now: EpochMs) -> StoreResult<PairingRequest> {
+        let now_ms = now.as_millis();
         let code = normalize_code(code);
         self.write_one(move |conn| {
-            live_request(conn, &code, now_ms, true)?;
+            live_request(conn, &code, now, true)?;
             let sql: &str = concat!(
                 "UPDATE pairing_requests SET status = 'rejected', decided_at_ms = ?2 \
                  WHERE code = ?1 AND status = 'pending' RETURNING ",
                 pairing_columns!()
             );
-            query_one(conn, sql, params![code, now_ms], |row| {
-                pairing_request(row, now_ms)
-            })
+            query_one(conn, sql, params![code, now_ms], |row| pairing_request(row, now))
         })
         .await
     }

@@ -2,6 +2,7 @@
 //! and the insert run in one write transaction (`BEGIN IMMEDIATE` holds the file's write lock).
 
 use async_trait::async_trait;
+use clawtalk_core::clock::EpochMs;
 use rusqlite::params;
 
 use super::SqliteStore;
@@ -16,8 +17,9 @@ impl RateBudgetStore for SqliteStore {
         key: &str,
         limit: u32,
         window_ms: i64,
-        now_ms: i64,
+        now: EpochMs,
     ) -> StoreResult<Option<i64>> {
+        let now_ms = now.as_millis();
         let key = key.to_owned();
         self.write(move |conn| {
             execute(

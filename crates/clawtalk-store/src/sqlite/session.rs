@@ -1,6 +1,7 @@
 //! Sessions and transcripts on SQLite.
 
 use async_trait::async_trait;
+use clawtalk_core::clock::EpochMs;
 use rusqlite::{Connection, params};
 
 use super::SqliteStore;
@@ -25,9 +26,10 @@ fn get_or_create(
     conn: &Connection,
     key: &str,
     agent_id: &str,
-    now_ms: i64,
+    now: EpochMs,
     idle_reset_ms: Option<i64>,
 ) -> Result<OpenedSession, StoreError> {
+    let now_ms = now.as_millis();
     let Some(existing) = by_key(conn, key)? else {
         let sql: &str = concat!(
             "INSERT INTO sessions (session_key, agent_id, generation, created_at_ms, \
@@ -40,9 +42,9 @@ fn get_or_create(
             new_generation: Some(NewGeneration::Created),
         });
     };
-    let new_generation = needs_new_generation(&existing, agent_id, now_ms, idle_reset_ms);
+    let new_generation = needs_new_generation(&existing, agent_id, now, idle_reset_ms);
     let (generation, started) = match new_generation {
-        Some(_) => (existing.generation.saturating_add(1), now_ms),
+        Some(_) => (existing.generation.saturating_add(1), now),
         None => (existing.generation, existing.generation_started_at_ms),
     };
     // MAX: a late, out-of-order call must not move activity backwards.
@@ -52,7 +54,13 @@ fn get_or_create(
          WHERE id = ?1 RETURNING ",
         session_columns!()
     );
-    let params = params![existing.id, agent_id, int(generation), started, now_ms];
+    let params = params![
+        existing.id,
+        agent_id,
+        int(generation),
+        started.as_millis(),
+        now_ms
+    ];
     Ok(OpenedSession {
         session: query_one(conn, sql, params, |row| session(row))?,
         new_generation,
@@ -81,13 +89,13 @@ impl SessionStore for SqliteStore {
         &self,
         key: &str,
         agent_id: &str,
-        now_ms: i64,
+        now: EpochMs,
         idle_reset_ms: Option<i64>,
     ) -> StoreResult<OpenedSession> {
         let key = key.to_owned();
         let agent_id = agent_id.to_owned();
         // Recomputed by the turn that needs it when a power cut loses it.
-        self.write_one_relaxed(move |conn| get_or_create(conn, &key, &agent_id, now_ms, idle_reset_ms))
+        self.write_one_relaxed(move |conn| get_or_create(conn, &key, &agent_id, now, idle_reset_ms))
             .await
     }
 
@@ -95,7 +103,7 @@ impl SessionStore for SqliteStore {
         &self,
         key: &str,
         agent_id: &str,
-        now_ms: i64,
+        now: EpochMs,
         idle_reset_ms: Option<i64>,
         limit: u32,
     ) -> StoreResult<(OpenedSession, Vec<TranscriptEntry>)> {
@@ -103,7 +111,7 @@ impl SessionStore for SqliteStore {
         let agent_id = agent_id.to_owned();
         // One hand-over to the writer instead of a write and a read: a turn's start.
         self.write_one_relaxed(move |conn| {
-            let opened = get_or_create(conn, &key, &agent_id, now_ms, idle_reset_ms)?;
+            let opened = get_or_create(conn, &key, &agent_id, now, idle_reset_ms)?;
             let history = history(conn, opened.session.id, limit)?;
             Ok((opened, history))
         })
@@ -115,7 +123,8 @@ impl SessionStore for SqliteStore {
         self.read(move |conn| by_key(conn, &key)).await
     }
 
-    async fn session_reset(&self, key: &str, now_ms: i64) -> StoreResult<Option<Session>> {
+    async fn session_reset(&self, key: &str, now: EpochMs) -> StoreResult<Option<Session>> {
+        let now_ms = now.as_millis();
         let key = key.to_owned();
         self.write_one(move |conn| {
             let sql: &str = concat!(
@@ -165,7 +174,7 @@ impl SessionStore for SqliteStore {
                         entry.role.as_str(),
                         entry.content_json,
                         entry.inbound_id,
-                        entry.at_ms
+                        entry.at_ms.as_millis()
                     ],
                 )?;
             }
@@ -203,14 +212,18 @@ impl SessionStore for SqliteStore {
 mod tests {
     use super::*;
 
+    fn at(ms: i64) -> EpochMs {
+        EpochMs::from_millis(ms)
+    }
+
     fn session(agent: &str, last_active_ms: i64) -> Session {
         Session {
             id: 1,
             key: "k".into(),
             agent_id: agent.into(),
             generation: 1,
-            generation_started_at_ms: 0,
-            last_active_ms,
+            generation_started_at_ms: at(0),
+            last_active_ms: at(last_active_ms),
         }
     }
 
@@ -218,19 +231,19 @@ mod tests {
     fn generation_rules() {
         let s = session("a", 1_000);
         assert_eq!(
-            needs_new_generation(&s, "a", 1_000 + 1_800_000, Some(1_800_000)),
+            needs_new_generation(&s, "a", at(1_000 + 1_800_000), Some(1_800_000)),
             None
         );
         assert_eq!(
-            needs_new_generation(&s, "a", 1_001 + 1_800_000, Some(1_800_000)),
+            needs_new_generation(&s, "a", at(1_001 + 1_800_000), Some(1_800_000)),
             Some(NewGeneration::IdleReset)
         );
-        assert_eq!(needs_new_generation(&s, "a", i64::MAX, None), None);
+        assert_eq!(needs_new_generation(&s, "a", at(i64::MAX), None), None);
         assert_eq!(
-            needs_new_generation(&s, "b", 1_000, None),
+            needs_new_generation(&s, "b", at(1_000), None),
             Some(NewGeneration::AgentChanged)
         );
         // A clock that went backwards is not idleness.
-        assert_eq!(needs_new_generation(&s, "a", 0, Some(10)), None);
+        assert_eq!(needs_new_generation(&s, "a", at(0), Some(10)), None);
     }
 }

@@ -186,7 +186,7 @@ async fn add(store: &dyn CronStore, config: &Config, args: &AddArgs) -> anyhow::
         origin: None,
         min_interval: agent.limits.cron_min_interval,
     };
-    let now = SystemClock.now_ms();
+    let now = SystemClock.now();
     let checked = check(&request, target, &who, now).map_err(|e| anyhow!(e))?;
     let task = store.cron_create(checked.task, now).await?;
     println!(
@@ -201,7 +201,7 @@ async fn add(store: &dyn CronStore, config: &Config, args: &AddArgs) -> anyhow::
 }
 
 async fn rm(store: &dyn CronStore, id: CronTaskId) -> anyhow::Result<()> {
-    match store.cron_cancel(id, SystemClock.now_ms()).await? {
+    match store.cron_cancel(id, SystemClock.now()).await? {
         Some(task) => {
             println!("cancelled scheduled task #{} \"{}\"", task.id, task.spec.name);
             Ok(())
@@ -211,7 +211,7 @@ async fn rm(store: &dyn CronStore, id: CronTaskId) -> anyhow::Result<()> {
 }
 
 async fn run_now(store: &dyn CronStore, id: CronTaskId) -> anyhow::Result<()> {
-    match store.cron_run_now(id, SystemClock.now_ms()).await? {
+    match store.cron_run_now(id, SystemClock.now()).await? {
         Some(task) => {
             println!(
                 "run requested for scheduled task #{} \"{}\"; a running gateway starts it within a few seconds",

@@ -65,7 +65,7 @@ pub async fn run(command: PairingCommand) -> anyhow::Result<()> {
 }
 
 async fn list(store: &dyn PairingStore, args: &ListArgs) -> anyhow::Result<()> {
-    let now = SystemClock.now_ms();
+    let now = SystemClock.now();
     let filter = if args.all {
         PairingFilter::All
     } else {
@@ -97,12 +97,15 @@ async fn list(store: &dyn PairingStore, args: &ListArgs) -> anyhow::Result<()> {
         .map(|r| {
             let mut row = vec![
                 r.code.clone(),
-                r.account_id.clone(),
+                r.account_id.clone().to_string(),
                 r.sender_id.clone(),
                 r.nick.clone(),
-                format!("{} ago", human_duration(now - r.created_at_ms)),
+                format!(
+                    "{} ago",
+                    human_duration(now.as_millis() - r.created_at_ms.as_millis())
+                ),
                 match r.status {
-                    PairingStatus::Pending => human_duration(r.expires_at_ms - now),
+                    PairingStatus::Pending => human_duration(r.expires_at_ms.as_millis() - now.as_millis()),
                     _ => "-".to_owned(),
                 },
             ];
@@ -118,9 +121,9 @@ async fn list(store: &dyn PairingStore, args: &ListArgs) -> anyhow::Result<()> {
 
 async fn approve(store: &dyn PairingStore, code: &str) -> anyhow::Result<()> {
     let sender = store
-        .pairing_approve(code, SystemClock.now_ms())
+        .pairing_approve(code, SystemClock.now())
         .await
-        .map_err(|e| decision_error(e, "approve", SystemClock.now_ms()))?;
+        .map_err(|e| decision_error(e, "approve", SystemClock.now()))?;
     let nick = if sender.nick.is_empty() {
         String::new()
     } else {
@@ -135,9 +138,9 @@ async fn approve(store: &dyn PairingStore, code: &str) -> anyhow::Result<()> {
 
 async fn reject(store: &dyn PairingStore, code: &str) -> anyhow::Result<()> {
     let request = store
-        .pairing_reject(code, SystemClock.now_ms())
+        .pairing_reject(code, SystemClock.now())
         .await
-        .map_err(|e| decision_error(e, "reject", SystemClock.now_ms()))?;
+        .map_err(|e| decision_error(e, "reject", SystemClock.now()))?;
     println!(
         "rejected pairing code {} of {} ({}) for account {}",
         request.code, request.nick, request.sender_id, request.account_id

@@ -1,6 +1,7 @@
 //! The frame of every page (navigation, embedded CSS) and small display helpers. maud
 //! escapes every interpolated value, so user content can never become markup.
 
+use clawtalk_core::clock::EpochMs;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 /// The whole stylesheet: small enough to embed in each page.
@@ -76,7 +77,8 @@ pub(crate) fn page(title: &str, active: &str, csrf: Option<&str>, body: &Markup)
 }
 
 /// Epoch ms as `YYYY-MM-DD HH:MM:SS UTC`.
-pub(crate) fn utc(ms: i64) -> String {
+pub(crate) fn utc(at: EpochMs) -> String {
+    let ms = at.as_millis();
     let secs = ms.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
@@ -89,8 +91,8 @@ pub(crate) fn utc(ms: i64) -> String {
 }
 
 /// How long ago, roughly: `12 s ago`, `5 min ago`, `3 h ago`, `2 d ago`.
-pub(crate) fn ago(now_ms: i64, then_ms: i64) -> String {
-    let s = (now_ms - then_ms).max(0) / 1000;
+pub(crate) fn ago(now: EpochMs, then: EpochMs) -> String {
+    let s = now.since(then).as_secs();
     match s {
         0..60 => format!("{s} s ago"),
         60..3600 => format!("{} min ago", s / 60),
@@ -120,12 +122,27 @@ mod tests {
 
     #[test]
     fn timestamps() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
-        assert_eq!(utc(1_796_163_372_000), "2026-12-01 22:16:12 UTC");
-        assert_eq!(ago(10_000, 4_000), "6 s ago");
-        assert_eq!(ago(0, 5_000), "0 s ago");
-        assert_eq!(ago(7_200_000, 0), "2 h ago");
+        assert_eq!(utc(EpochMs::from_millis(0)), "1970-01-01 00:00:00 UTC");
+        assert_eq!(
+            utc(EpochMs::from_millis(951_782_400_000)),
+            "2000-02-29 00:00:00 UTC"
+        );
+        assert_eq!(
+            utc(EpochMs::from_millis(1_796_163_372_000)),
+            "2026-12-01 22:16:12 UTC"
+        );
+        assert_eq!(
+            ago(EpochMs::from_millis(10_000), EpochMs::from_millis(4_000)),
+            "6 s ago"
+        );
+        assert_eq!(
+            ago(EpochMs::from_millis(0), EpochMs::from_millis(5_000)),
+            "0 s ago"
+        );
+        assert_eq!(
+            ago(EpochMs::from_millis(7_200_000), EpochMs::from_millis(0)),
+            "2 h ago"
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! store: the crash tests seed it, then start a gateway that must finish the work once.
 
 use clawtalk_config::Config;
-use clawtalk_core::clock::{Clock, SystemClock};
+use clawtalk_core::clock::{Clock, EpochMs, SystemClock};
+use clawtalk_core::ids::AccountId;
 use clawtalk_core::inbound::{InboundMessage, Transport};
 use clawtalk_store::{
     ClaimScope, Dispatch, InboundId, InboundRecord, InboxStore, RecordOutcome, SqliteStore, WorkerId,
@@ -18,12 +19,13 @@ pub async fn claimed_turn(
     config: &Config,
     dead: &WorkerId,
     injected: &Injected,
-) -> (InboundId, i64) {
-    let now = SystemClock.now_ms();
+) -> (InboundId, EpochMs) {
+    let now = SystemClock.now();
     let account = config.account("default").expect("the default account");
     let message = BotMessage::from_value(injected.payload.clone()).expect("a bot payload");
+    let account_id = AccountId::new(account.id.clone());
     let inbound = InboundMessage::from_bot_message(
-        &account.id,
+        &account_id,
         &RobotCode::new(account.robot_code.clone()),
         Transport::Stream,
         &message,
@@ -32,7 +34,7 @@ pub async fn claimed_turn(
     let session_key = clawtalk_config::routing::route(config, account, &inbound, &[]).to_string();
     let outcome = store
         .record_inbound(InboundRecord {
-            account_id: account.id.clone(),
+            account_id,
             robot_code: inbound.robot_code.clone(),
             msg_id: inbound.msg_id.clone(),
             conversation_id: inbound.conversation_id.clone(),

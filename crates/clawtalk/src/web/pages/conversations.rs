@@ -30,7 +30,7 @@ pub(crate) async fn list(State(web): St, Extension(session): Extension<WebSessio
             );
         }
     };
-    let now = web.gateway.now_ms();
+    let now = web.gateway.now();
     let body = html! {
         h1 { "Conversations" }
         @if sessions.is_empty() {
@@ -152,6 +152,7 @@ fn entry_text(entry: &TranscriptEntry) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clawtalk_core::clock::EpochMs;
     use clawtalk_llm::ToolCall;
 
     fn entry(role: Role, message: &ChatMessage) -> TranscriptEntry {
@@ -161,7 +162,7 @@ mod tests {
             role,
             content_json: serde_json::to_string(message).unwrap(),
             inbound_id: None,
-            at_ms: 0,
+            at_ms: EpochMs::from_millis(0),
         }
     }
 

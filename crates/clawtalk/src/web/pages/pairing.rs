@@ -31,7 +31,7 @@ pub(crate) async fn page(
     Extension(session): Extension<WebSession>,
     Query(done): Query<Done>,
 ) -> Response {
-    let now = web.gateway.now_ms();
+    let now = web.gateway.now();
     let requests = match web.gateway.store().pairing_list(PairingFilter::All, now).await {
         Ok(r) => r,
         Err(e) => {
@@ -117,7 +117,7 @@ pub(crate) async fn decide(
         return csrf_refused();
     }
     let store = &web.gateway.store();
-    let now = web.gateway.now_ms();
+    let now = web.gateway.now();
     let (verb, done, result) = match form.action.as_str() {
         "approve" => (
             "approve",

@@ -11,7 +11,7 @@ use clawtalk_config::ConnectionMode;
 
 pub(crate) async fn page(State(web): St, Extension(session): Extension<WebSession>) -> Response {
     let status = web.gateway.status();
-    let now = web.gateway.now_ms();
+    let now = web.gateway.now();
     let config = &web.gateway.config();
     let body = html! {
         h1 { "Status" }
