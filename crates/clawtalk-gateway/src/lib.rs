@@ -256,6 +256,13 @@ impl GatewayHandle {
         intake::webchat::session_key(&self.0.config, agent).map(|key| key.to_string())
     }
 
+    /// The key `agent`'s WebChat transcript had in stores of earlier versions (shown while
+    /// the current session has none).
+    #[must_use]
+    pub fn webchat_earlier_session(&self, agent: &str) -> String {
+        intake::webchat::earlier_session_key(agent)
+    }
+
     /// Sends the operator's `text` to `agent` in WebChat: admitted like any chat message,
     /// then answered by the scheduler. Waits up to `limit` for the answer.
     ///

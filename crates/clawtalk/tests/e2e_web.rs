@@ -367,3 +367,59 @@ async fn pages_show_status_transcripts_pairing_webchat_and_masked_config() {
         "the token never reaches the log"
     );
 }
+
+/// A WebChat transcript an earlier version kept under `agent:<a>:webchat:operator` (no
+/// account in the key) is still what the chat page shows for that agent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_earlier_webchat_transcript_is_still_shown() {
+    use clawtalk_core::clock::EpochMs;
+    use clawtalk_store::{NewTranscriptEntry, Role, SessionStore, SqliteStore};
+
+    let world = World::start().await;
+    let text =
+        pairing_config(&world).replace("gateway: {", r#"gateway: { auth: { token: "web-e2e-token-42" },"#);
+    let config = world.write_config(&text);
+    {
+        let store = SqliteStore::open(&world.state_dir().join("clawtalk.db"))
+            .await
+            .expect("store");
+        let opened = store
+            .session_get_or_create(
+                "agent:main:webchat:operator",
+                "main",
+                EpochMs::from_millis(1_000),
+                None,
+            )
+            .await
+            .expect("session");
+        let entry = |role, content: &str| {
+            NewTranscriptEntry {
+            role,
+            content_json: serde_json::json!({ "role": if role == Role::User { "user" } else { "assistant" }, "content": content })
+                .to_string(),
+            inbound_id: None,
+            at_ms: EpochMs::from_millis(1_000),
+        }
+        };
+        store
+            .transcript_append(
+                opened.session.id,
+                opened.session.generation,
+                vec![
+                    entry(Role::User, "Question kept from before [old1]"),
+                    entry(Role::Assistant, "Answer kept from before [old2]"),
+                ],
+            )
+            .await
+            .expect("transcript");
+    }
+    let mut gateway = world.start_gateway(&config).await;
+    let base = format!("http://{}", web_addr(&mut gateway).await);
+    let session = WebSession::login(&base, "web-e2e-token-42").await;
+    let (status, chat) = session.get("/chat?agent=main").await;
+    assert_eq!(status, 200);
+    assert!(
+        chat.contains("[old1]") && chat.contains("[old2]"),
+        "the earlier transcript is shown: {chat}"
+    );
+}

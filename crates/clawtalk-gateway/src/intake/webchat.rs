@@ -57,6 +57,13 @@ pub(crate) fn session_key(config: &Config, agent: &str) -> Option<SessionKey> {
     ))
 }
 
+/// The key of `agent`'s WebChat transcript in stores of earlier versions, which had no
+/// account in it: the console shows that transcript while the agent has none under
+/// [`session_key`].
+pub(crate) fn earlier_session_key(agent: &str) -> String {
+    format!("agent:{agent}:webchat:{OPERATOR}")
+}
+
 /// Admits the operator's `text` for `agent`; the scheduler answers it.
 ///
 /// # Errors

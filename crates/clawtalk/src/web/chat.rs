@@ -92,13 +92,16 @@ async fn render(
 }
 
 async fn history(gateway: &GatewayHandle, agent: &str) -> anyhow::Result<Vec<TranscriptEntry>> {
-    let Some(key) = gateway.webchat_session(agent) else {
-        return Ok(Vec::new());
-    };
-    match gateway.store().session_get(&key).await? {
-        Some(s) => Ok(gateway.store().transcript_load(s.id, HISTORY_LIMIT).await?),
-        None => Ok(Vec::new()),
+    let keys = gateway
+        .webchat_session(agent)
+        .into_iter()
+        .chain([gateway.webchat_earlier_session(agent)]);
+    for key in keys {
+        if let Some(s) = gateway.store().session_get(&key).await? {
+            return Ok(gateway.store().transcript_load(s.id, HISTORY_LIMIT).await?);
+        }
     }
+    Ok(Vec::new())
 }
 
 #[derive(Deserialize)]
