@@ -73,7 +73,7 @@ use clawtalk_store::{Store, WorkerId};
 const HISTORY_LIMIT: u32 = 40;
 
 /// `session.idleReset` in ms, for [`clawtalk_store::SessionStore::session_get_or_create`].
-pub fn idle_reset_ms(config: &Config) -> Option<i64> {
+pub(crate) fn idle_reset_ms(config: &Config) -> Option<i64> {
     config
         .session
         .idle_reset
