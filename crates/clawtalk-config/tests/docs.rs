@@ -50,16 +50,23 @@ fn json5_blocks(text: &str) -> Vec<(usize, String)> {
     blocks
 }
 
-/// Values for the variables an example names (`${NAME}`), and a HOME; nothing else, so the
-/// process environment (a developer's DINGTALK_CLIENT_ID) cannot change what an example means.
+/// The environment an example is read in: values for the variables it names (`${NAME}`), a
+/// HOME, and what a snippet leaves to the rest of a working setup (a model of last resort with
+/// its key, and a bot when the snippet configures none), through the variables the reader takes
+/// them from. Nothing else, so a developer's own environment cannot change what an example means.
 fn example_env(block: &str) -> impl Fn(&str) -> Option<String> + use<> {
     let named: BTreeSet<String> = block
         .split("${")
         .skip(1)
         .filter_map(|rest| rest.split_once('}').map(|(name, _)| name.to_owned()))
         .collect();
+    let has_bot = block.contains("clientId") || block.contains("webhookUrl");
     move |name: &str| match name {
         "HOME" => Some("/home/docs".to_owned()),
+        "CLAWTALK_MODEL" => Some("deepseek/deepseek-chat".to_owned()),
+        "DEEPSEEK_API_KEY" | "DASHSCOPE_API_KEY" => Some("sk-docs".to_owned()),
+        "DINGTALK_CLIENT_ID" if !has_bot => Some("dingdocsexample".to_owned()),
+        "DINGTALK_CLIENT_SECRET" if !has_bot => Some("docs-secret".to_owned()),
         // An AES key is 43 characters of base64 (the console generates it).
         n if named.contains(n) && n.ends_with("AES_KEY") => Some("a".repeat(43)),
         n if named.contains(n) => Some(format!("example-{}", n.to_lowercase())),
@@ -123,7 +130,8 @@ fn documented_in(key: &str, paths: &[Vec<String>]) -> bool {
         Some(rest) => (true, rest),
         None => (false, key),
     };
-    let want: Vec<&str> = key.split('.').collect();
+    // A key's own path has no `[]` even when its value is an array.
+    let want: Vec<&str> = key.trim_end_matches("[]").split('.').collect();
     paths.iter().any(|path| {
         if path.len() < want.len() || (!suffix_only && path.len() != want.len()) {
             return false;
@@ -193,6 +201,7 @@ fn the_key_matcher_tells_documented_keys_apart() {
     assert!(documented_in("gateway.auth.token", &paths));
     assert!(documented_in("…token", &paths));
     assert!(documented_in("models.providers.<id>.models[].id", &paths));
+    assert!(documented_in("models.providers.<id>.models[]", &paths));
     assert!(!documented_in("gateway.token", &paths));
     assert!(!documented_in("models.providers.<id>.models.id", &paths));
     assert!(!documented_in("…secret", &paths));
