@@ -165,13 +165,7 @@ fn table_keys(text: &str) -> Vec<String> {
         if !in_key_table || first.starts_with("---") {
             continue;
         }
-        keys.extend(
-            first
-                .split('`')
-                .skip(1)
-                .step_by(2)
-                .map(str::to_owned),
-        );
+        keys.extend(first.split('`').skip(1).step_by(2).map(str::to_owned));
     }
     keys
 }
@@ -195,7 +189,10 @@ fn every_key_in_the_configuration_reference_is_in_a_checked_example() {
 
 #[test]
 fn the_key_matcher_tells_documented_keys_apart() {
-    let doc = parse_document(r#"{ gateway: { auth: { token: "x" } }, models: { providers: { p: { models: [ { id: "m" } ] } } } }"#).unwrap();
+    let doc = parse_document(
+        r#"{ gateway: { auth: { token: "x" } }, models: { providers: { p: { models: [ { id: "m" } ] } } } }"#,
+    )
+    .unwrap();
     let mut paths = Vec::new();
     key_paths(&doc, &mut Vec::new(), &mut paths);
     assert!(documented_in("gateway.auth.token", &paths));

@@ -212,7 +212,8 @@ pub async fn print_status(
     };
     let live = source != "status file" || status.is_live(SystemClock.now());
     if json {
-        let value = serde_json::json!({ "running": live, "source": source, "status": status, "service": service });
+        let value =
+            serde_json::json!({ "running": live, "source": source, "status": status, "service": service });
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(live);
     }

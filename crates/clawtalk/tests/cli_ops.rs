@@ -190,12 +190,27 @@ async fn message_send_takes_openclaws_spellings() {
     // `--action markdown`.
     assert_ok(
         &env.run(&[
-            "message", "send", "--channel", "dingtalk", "--target", &to_user, "--action", "markdown",
-            "--title", "Deploy", "--message", "**green**",
+            "message",
+            "send",
+            "--channel",
+            "dingtalk",
+            "--target",
+            &to_user,
+            "--action",
+            "markdown",
+            "--title",
+            "Deploy",
+            "--message",
+            "**green**",
         ])
         .await,
     );
-    assert_ok(&env.run(&["message", "send", "--target", &to_user, "-m", "plain", "--action", "text"]).await);
+    assert_ok(
+        &env.run(&[
+            "message", "send", "--target", &to_user, "-m", "plain", "--action", "text",
+        ])
+        .await,
+    );
     let sent = env.sim.sent_messages();
     assert_eq!(sent.len(), 2);
     assert_eq!(sent[0].msg_type, "sampleMarkdown");
@@ -205,19 +220,34 @@ async fn message_send_takes_openclaws_spellings() {
     assert_eq!(sent[1].text, "plain");
 
     assert_fails_with(
-        &env.run(&["message", "send", "--channel", "telegram", "--to", ALICE, "hi"]).await,
+        &env.run(&["message", "send", "--channel", "telegram", "--to", ALICE, "hi"])
+            .await,
         "--channel \"telegram\" is not a channel clawtalk has",
     );
     assert_fails_with(
-        &env.run(&["message", "send", "--to", ALICE, "--title", "T", "hi"]).await,
+        &env.run(&["message", "send", "--to", ALICE, "--title", "T", "hi"])
+            .await,
         "--title is the title of a markdown message",
     );
     // Two texts, or none, are clap's usage errors (exit 2), not a send.
-    let out = env.run(&["message", "send", "--to", ALICE, "--message", "a", "b"]).await;
+    let out = env
+        .run(&["message", "send", "--to", ALICE, "--message", "a", "b"])
+        .await;
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let out = env.run(&["message", "send", "--to", ALICE]).await;
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let out = env.run(&["message", "send", "--to", ALICE, "--markdown", "--action", "text", "x"]).await;
+    let out = env
+        .run(&[
+            "message",
+            "send",
+            "--to",
+            ALICE,
+            "--markdown",
+            "--action",
+            "text",
+            "x",
+        ])
+        .await;
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert_eq!(env.sim.sent_messages().len(), 2);
 }

@@ -198,7 +198,11 @@ fn install_writes_a_hardened_system_unit_reloads_and_enables_it() {
     ok(&host.run(&["gateway", "stop", "--scope", "system"], &[]));
     ok(&host.run(&["gateway", "start", "--scope", "system"], &[]));
     let calls = host.calls();
-    for want in ["restart clawtalk.service", "stop clawtalk.service", "start clawtalk.service"] {
+    for want in [
+        "restart clawtalk.service",
+        "stop clawtalk.service",
+        "start clawtalk.service",
+    ] {
         assert!(calls.iter().any(|c| c == want), "{want} not in {calls:?}");
     }
 
@@ -215,11 +219,13 @@ fn install_writes_a_hardened_system_unit_reloads_and_enables_it() {
     );
     assert!(text.contains("gateway: not running"), "{text}");
     let out = host.run(
-        &["gateway", "status", "--scope", "system", "--config", &config, "--json"],
+        &[
+            "gateway", "status", "--scope", "system", "--config", &config, "--json",
+        ],
         &[],
     );
-    let value: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+    let value: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
     assert_eq!(value["running"], false);
     assert_eq!(value["service"]["activeState"], "active");
     assert_eq!(value["service"]["mainPid"], 4242);
@@ -269,7 +275,16 @@ fn a_user_unit_goes_under_the_home_and_uses_systemctl_user() {
     assert_eq!(
         fails_with(
             &host.run(
-                &["gateway", "install", "--scope", "user", "--config", &config, "--service-user", "clawtalk"],
+                &[
+                    "gateway",
+                    "install",
+                    "--scope",
+                    "user",
+                    "--config",
+                    &config,
+                    "--service-user",
+                    "clawtalk"
+                ],
                 &[],
             ),
             "--service-user is for system units",
@@ -288,7 +303,10 @@ fn refusals_are_clear_and_write_nothing() {
     // No systemd on the "machine".
     std::fs::remove_dir_all(host.root().join("run")).unwrap();
     fails_with(
-        &host.run(&["gateway", "install", "--scope", "system", "--config", &config], &[]),
+        &host.run(
+            &["gateway", "install", "--scope", "system", "--config", &config],
+            &[],
+        ),
         "systemd is not running",
     );
     fails_with(
@@ -310,7 +328,16 @@ fn refusals_are_clear_and_write_nothing() {
     // An account that does not exist.
     fails_with(
         &host.run(
-            &["gateway", "install", "--scope", "system", "--config", &config, "--service-user", "ghost"],
+            &[
+                "gateway",
+                "install",
+                "--scope",
+                "system",
+                "--config",
+                &config,
+                "--service-user",
+                "ghost",
+            ],
             &[],
         ),
         "there is no user \"ghost\"",
@@ -322,10 +349,21 @@ fn refusals_are_clear_and_write_nothing() {
     );
     // A config that does not load.
     let broken = host.path().join("broken.json");
-    std::fs::write(&broken, r#"{ channels: { dingtalk: { dmPolicy: "sometimes" } } }"#).unwrap();
+    std::fs::write(
+        &broken,
+        r#"{ channels: { dingtalk: { dmPolicy: "sometimes" } } }"#,
+    )
+    .unwrap();
     let err = fails_with(
         &host.run(
-            &["gateway", "install", "--scope", "system", "--config", &broken.display().to_string()],
+            &[
+                "gateway",
+                "install",
+                "--scope",
+                "system",
+                "--config",
+                &broken.display().to_string(),
+            ],
             &[],
         ),
         "dmPolicy",

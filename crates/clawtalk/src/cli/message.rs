@@ -93,7 +93,9 @@ impl SendArgs {
         if let Some(channel) = &self.channel
             && !matches!(channel.as_str(), "dingtalk" | "dingtalk-connector")
         {
-            bail!("--channel {channel:?} is not a channel clawtalk has; it sends through DingTalk only, so use --channel dingtalk or leave it out");
+            bail!(
+                "--channel {channel:?} is not a channel clawtalk has; it sends through DingTalk only, so use --channel dingtalk or leave it out"
+            );
         }
         if self.title.is_some() && !self.markdown() {
             bail!("--title is the title of a markdown message; add --markdown (or --action markdown)");

@@ -67,11 +67,9 @@ pub fn install(args: &InstallArgs) -> anyhow::Result<()> {
     let unit_path = args.unit.unit_path()?;
     let previous = std::fs::read_to_string(&unit_path).ok();
     if let Some(parent) = unit_path.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     }
-    std::fs::write(&unit_path, &text)
-        .with_context(|| format!("cannot write {}", unit_path.display()))?;
+    std::fs::write(&unit_path, &text).with_context(|| format!("cannot write {}", unit_path.display()))?;
     let verb = match previous {
         None => "wrote",
         Some(old) if old == text => "kept (unchanged)",
@@ -94,10 +92,13 @@ pub fn install(args: &InstallArgs) -> anyhow::Result<()> {
 
     systemctl.run(&["daemon-reload"])?;
     systemctl.run(&["enable", UNIT_NAME])?;
-    println!("enabled {UNIT_NAME}: it starts at {}", match scope {
-        Scope::System => "boot",
-        Scope::User => "login",
-    });
+    println!(
+        "enabled {UNIT_NAME}: it starts at {}",
+        match scope {
+            Scope::System => "boot",
+            Scope::User => "login",
+        }
+    );
     for hint in hints(&config_path, &state_dir, account.as_ref(), scope) {
         println!("note: {hint}");
     }
@@ -120,8 +121,7 @@ pub fn uninstall(args: &UnitArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     systemctl.run(&["disable", "--now", UNIT_NAME])?;
-    std::fs::remove_file(&unit_path)
-        .with_context(|| format!("cannot remove {}", unit_path.display()))?;
+    std::fs::remove_file(&unit_path).with_context(|| format!("cannot remove {}", unit_path.display()))?;
     systemctl.run(&["daemon-reload"])?;
     println!(
         "stopped, disabled and removed {}; the config and the state directory are kept",
@@ -166,8 +166,7 @@ fn locate_config(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
             })?
         }
     };
-    std::fs::canonicalize(&found)
-        .with_context(|| format!("cannot find the config file {}", found.display()))
+    std::fs::canonicalize(&found).with_context(|| format!("cannot find the config file {}", found.display()))
 }
 
 /// Loads the config as the service will: with the service account's HOME, so defaults under
@@ -181,7 +180,10 @@ fn load_as(path: &Path, account: Option<&Account>) -> anyhow::Result<Config> {
     Config::load_with_env(Some(path), &env)
         .map(|loaded| loaded.config)
         .map_err(|errors| {
-            anyhow!("{errors}\nfix the config (`clawtalk config validate --config {}`) and install again", path.display())
+            anyhow!(
+                "{errors}\nfix the config (`clawtalk config validate --config {}`) and install again",
+                path.display()
+            )
         })
 }
 
@@ -237,9 +239,8 @@ fn hints(config: &Path, state_dir: &Path, account: Option<&Account>, scope: Scop
         ));
     }
     if scope == Scope::User {
-        hints.push(
-            "a user unit stops when you log out; `loginctl enable-linger` keeps it running".to_owned(),
-        );
+        hints
+            .push("a user unit stops when you log out; `loginctl enable-linger` keeps it running".to_owned());
     }
     hints
 }

@@ -51,13 +51,8 @@ pub struct UnitArgs {
 
 impl UnitArgs {
     fn scope(&self) -> Scope {
-        self.scope.unwrap_or_else(|| {
-            if is_root() {
-                Scope::System
-            } else {
-                Scope::User
-            }
-        })
+        self.scope
+            .unwrap_or_else(|| if is_root() { Scope::System } else { Scope::User })
     }
 
     fn root(&self) -> &Path {
@@ -83,7 +78,9 @@ fn user_unit_dir() -> anyhow::Result<PathBuf> {
     }
     match var("HOME") {
         Some(home) => Ok(PathBuf::from(home).join(".config/systemd/user")),
-        None => bail!("HOME is not set, so there is no user unit directory; set HOME or use --scope system as root"),
+        None => bail!(
+            "HOME is not set, so there is no user unit directory; set HOME or use --scope system as root"
+        ),
     }
 }
 

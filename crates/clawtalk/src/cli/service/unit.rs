@@ -57,7 +57,10 @@ pub fn render(spec: &UnitSpec) -> Result<String, String> {
     }
 
     let mut out = String::new();
-    let _ = writeln!(out, "# Written by `clawtalk gateway install`; `clawtalk gateway uninstall` removes it.");
+    let _ = writeln!(
+        out,
+        "# Written by `clawtalk gateway install`; `clawtalk gateway uninstall` removes it."
+    );
     out.push_str("[Unit]\nDescription=clawtalk DingTalk AI-agent gateway\n");
     out.push_str("Wants=network-online.target\nAfter=network-online.target\n\n");
 
@@ -219,10 +222,7 @@ mod tests {
         let mut s = spec(Scope::User);
         s.config = "/srv/100%/$HOME.json".into();
         let text = render(&s).unwrap();
-        assert!(
-            text.contains("--config /srv/100%%/$$HOME.json\n"),
-            "{text}"
-        );
+        assert!(text.contains("--config /srv/100%%/$$HOME.json\n"), "{text}");
     }
 
     #[test]
