@@ -176,10 +176,15 @@ pub async fn wait_for_signal() {
 
 /// `clawtalk gateway status`: prints the status; false when no gateway is running. Asks the
 /// gateway over its control API when it answers, else reads the status file it rewrites.
+/// `service` (the service manager's view, from the caller) joins the JSON form.
 ///
 /// # Errors
 /// Invalid configuration.
-pub async fn print_status(config_path: Option<&Path>, json: bool) -> anyhow::Result<bool> {
+pub async fn print_status(
+    config_path: Option<&Path>,
+    json: bool,
+    service: Option<serde_json::Value>,
+) -> anyhow::Result<bool> {
     let loaded = Config::load(config_path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
     let config = &loaded.config;
     let state_dir = &config.gateway.state_dir;
@@ -194,14 +199,21 @@ pub async fn print_status(config_path: Option<&Path>, json: bool) -> anyhow::Res
                 (status, "status file".to_owned())
             }
             Err(error) => {
-                println!("gateway: not running ({error:#}; {api_error:#})");
+                let reason = format!("{error:#}; {api_error:#}");
+                if json {
+                    let value = serde_json::json!({ "running": false, "reason": reason, "service": service });
+                    println!("{}", serde_json::to_string_pretty(&value)?);
+                } else {
+                    println!("gateway: not running ({reason})");
+                }
                 return Ok(false);
             }
         },
     };
     let live = source != "status file" || status.is_live(SystemClock.now());
     if json {
-        let value = serde_json::json!({ "running": live, "source": source, "status": status });
+        let value =
+            serde_json::json!({ "running": live, "source": source, "status": status, "service": service });
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(live);
     }

@@ -11,6 +11,7 @@ mod doctor;
 mod logs;
 mod message;
 pub(crate) mod pairing;
+mod service;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -120,7 +121,20 @@ pub enum GatewayCommand {
         /// Print the status as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        unit: service::UnitArgs,
     },
+    /// Install the gateway as a systemd service (system-wide as root, a user unit otherwise)
+    /// and enable it.
+    Install(service::InstallArgs),
+    /// Stop and disable the service and remove its unit (config and state are kept).
+    Uninstall(service::UnitArgs),
+    /// Start the installed service.
+    Start(service::UnitArgs),
+    /// Stop the installed service (running turns finish first).
+    Stop(service::UnitArgs),
+    /// Restart the installed service.
+    Restart(service::UnitArgs),
 }
 
 /// `clawtalk config …`.
@@ -185,13 +199,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => dashboard::print_token(&args),
         Command::Dashboard(args) => dashboard::dashboard(&args),
         Command::Gateway {
-            command: GatewayCommand::Status { config, json },
+            command: GatewayCommand::Status { config, json, unit },
         } => {
-            if !clawtalk_gateway::print_status(config.as_deref(), json).await? {
+            let (line, service) = service::status(&unit);
+            if !json {
+                println!("{line}");
+            }
+            if !clawtalk_gateway::print_status(config.as_deref(), json, Some(service)).await? {
                 std::process::exit(1);
             }
             Ok(())
         }
+        Command::Gateway {
+            command: GatewayCommand::Install(args),
+        } => service::install(&args),
+        Command::Gateway {
+            command: GatewayCommand::Uninstall(args),
+        } => service::uninstall(&args),
+        Command::Gateway {
+            command: GatewayCommand::Start(args),
+        } => service::control(service::Verb::Start, &args),
+        Command::Gateway {
+            command: GatewayCommand::Stop(args),
+        } => service::control(service::Verb::Stop, &args),
+        Command::Gateway {
+            command: GatewayCommand::Restart(args),
+        } => service::control(service::Verb::Restart, &args),
         Command::Demo { addr } => crate::demo::run(addr).await,
         Command::Pairing { command } => pairing::run(command).await,
         Command::Message { command } => message::run(command).await,

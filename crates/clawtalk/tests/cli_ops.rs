@@ -183,6 +183,76 @@ async fn message_send_reaches_a_user_and_a_group() {
 }
 
 #[tokio::test]
+async fn message_send_takes_openclaws_spellings() {
+    let env = Env::new().await;
+    let to_user = format!("dingtalk:user:{ALICE}");
+    // openclaw message send --channel <id> --target <to> --message <text>, and the plugins'
+    // `--action markdown`.
+    assert_ok(
+        &env.run(&[
+            "message",
+            "send",
+            "--channel",
+            "dingtalk",
+            "--target",
+            &to_user,
+            "--action",
+            "markdown",
+            "--title",
+            "Deploy",
+            "--message",
+            "**green**",
+        ])
+        .await,
+    );
+    assert_ok(
+        &env.run(&[
+            "message", "send", "--target", &to_user, "-m", "plain", "--action", "text",
+        ])
+        .await,
+    );
+    let sent = env.sim.sent_messages();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].msg_type, "sampleMarkdown");
+    assert_eq!(sent[0].text, "**green**");
+    assert_eq!(sent[0].body["msgParamParsed"]["title"], "Deploy");
+    assert_eq!(sent[1].msg_type, "sampleText");
+    assert_eq!(sent[1].text, "plain");
+
+    assert_fails_with(
+        &env.run(&["message", "send", "--channel", "telegram", "--to", ALICE, "hi"])
+            .await,
+        "--channel \"telegram\" is not a channel clawtalk has",
+    );
+    assert_fails_with(
+        &env.run(&["message", "send", "--to", ALICE, "--title", "T", "hi"])
+            .await,
+        "--title is the title of a markdown message",
+    );
+    // Two texts, or none, are clap's usage errors (exit 2), not a send.
+    let out = env
+        .run(&["message", "send", "--to", ALICE, "--message", "a", "b"])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = env.run(&["message", "send", "--to", ALICE]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = env
+        .run(&[
+            "message",
+            "send",
+            "--to",
+            ALICE,
+            "--markdown",
+            "--action",
+            "text",
+            "x",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(env.sim.sent_messages().len(), 2);
+}
+
+#[tokio::test]
 async fn long_messages_are_sent_in_numbered_parts() {
     let env = Env::new().await;
     let text: String = (0..300)
@@ -267,6 +337,17 @@ async fn channels_status_lists_accounts_and_probe_succeeds() {
     assert_eq!(account["dmPolicy"], "pairing");
     assert_eq!(account["probe"]["status"], "ok");
     assert!(!out.contains(SECRET));
+
+    // OpenClaw DingTalk guides spell it `--deep`: the same probe.
+    let out = assert_ok(&env.run(&["channels", "status", "--deep"]).await);
+    assert!(
+        out.lines()
+            .last()
+            .unwrap()
+            .starts_with("probe default: ok (access token and Stream ticket issued"),
+        "{out}"
+    );
+    assert_eq!(env.sim.open_log().len(), 3);
 }
 
 #[tokio::test]

@@ -32,8 +32,9 @@ pub struct StatusArgs {
     #[command(flatten)]
     config: ConfigArg,
     /// Fetch an access token and a Stream ticket for every enabled Stream account (exit 1 if
-    /// any fails). No WebSocket is opened.
-    #[arg(long)]
+    /// any fails). No WebSocket is opened. `--deep` is the same (the spelling older OpenClaw
+    /// DingTalk guides use).
+    #[arg(long, visible_alias = "deep")]
     probe: bool,
     /// Print one JSON object instead of text.
     #[arg(long)]

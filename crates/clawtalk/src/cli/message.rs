@@ -31,9 +31,14 @@ pub struct SendArgs {
     config: ConfigArg,
     /// Recipient: dingtalk:user:<staffId> or dingtalk:group:<openConversationId>. The
     /// `dingtalk:` prefix is optional; a bare `cid…` is a group, anything else a user. A
-    /// custom-robot account sends to its group: `--to dingtalk`.
-    #[arg(long, value_name = "TARGET")]
+    /// custom-robot account sends to its group: `--to dingtalk`. `--target` is OpenClaw's
+    /// spelling.
+    #[arg(long, visible_alias = "target", value_name = "TARGET")]
     to: String,
+    /// OpenClaw's channel selector; clawtalk sends through DingTalk only, so it may only say
+    /// `dingtalk` (or the official plugin's `dingtalk-connector`).
+    #[arg(long, value_name = "NAME")]
+    channel: Option<String>,
     /// @-mention this staff id as well (repeatable; `@<mobile>` in the text is mentioned
     /// automatically). Webhook sends only: the robot OpenAPI cannot @.
     #[arg(long, value_name = "STAFF_ID")]
@@ -47,11 +52,56 @@ pub struct SendArgs {
     /// Send as DingTalk markdown instead of plain text.
     #[arg(long)]
     markdown: bool,
+    /// The message type, as the DingTalk plugins' guides spell it: `markdown` is `--markdown`.
+    #[arg(long, value_enum, value_name = "TYPE", conflicts_with = "markdown")]
+    action: Option<Action>,
     /// Markdown title shown in the conversation list (default: the first line of the text).
-    #[arg(long, value_name = "T", requires = "markdown")]
+    #[arg(long, value_name = "T")]
     title: Option<String>,
+    /// The message (OpenClaw's spelling; the same as the last argument).
+    #[arg(short, long, value_name = "TEXT", conflicts_with = "text")]
+    message: Option<String>,
     /// The message; `-` reads it from stdin. Long text is split into numbered parts.
-    text: String,
+    #[arg(required_unless_present = "message")]
+    text: Option<String>,
+}
+
+/// `message send --action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Action {
+    /// Plain text.
+    Text,
+    /// DingTalk markdown.
+    Markdown,
+}
+
+impl SendArgs {
+    fn markdown(&self) -> bool {
+        self.markdown || self.action == Some(Action::Markdown)
+    }
+
+    /// The text as given, `-` for stdin.
+    fn given_text(&self) -> &str {
+        self.message
+            .as_deref()
+            .or(self.text.as_deref())
+            .unwrap_or_default()
+    }
+
+    /// The options clap cannot check on its own.
+    fn check(&self) -> anyhow::Result<()> {
+        if let Some(channel) = &self.channel
+            && !matches!(channel.as_str(), "dingtalk" | "dingtalk-connector")
+        {
+            bail!(
+                "--channel {channel:?} is not a channel clawtalk has; it sends through DingTalk only, so use --channel dingtalk or leave it out"
+            );
+        }
+        if self.title.is_some() && !self.markdown() {
+            bail!("--title is the title of a markdown message; add --markdown (or --action markdown)");
+        }
+        Ok(())
+    }
 }
 
 /// Runs a `message` subcommand.
@@ -62,15 +112,16 @@ pub async fn run(command: MessageCommand) -> anyhow::Result<()> {
 }
 
 async fn send(args: SendArgs) -> anyhow::Result<()> {
+    args.check()?;
     let named = parse_target(&args.to)?;
-    let text = if args.text == "-" {
+    let text = if args.given_text() == "-" {
         let mut text = String::new();
         std::io::stdin()
             .read_to_string(&mut text)
             .map_err(|e| anyhow!("cannot read the message from stdin: {e}"))?;
         text
     } else {
-        args.text.clone()
+        args.given_text().to_owned()
     };
     if text.trim().is_empty() {
         bail!("the message is empty; pass the text as the last argument (or `-` to read stdin)");
@@ -136,7 +187,7 @@ async fn send_parts(
     args: &SendArgs,
     mentions: &Mentions,
 ) -> anyhow::Result<()> {
-    let text = if args.markdown {
+    let text = if args.markdown() {
         clawtalk_delivery::markdown::to_dingtalk(&text)
     } else {
         text
@@ -145,7 +196,7 @@ async fn send_parts(
         &text,
         &ChunkOptions {
             // Fences only mean something in markdown; plain text is cut anywhere suitable.
-            code_fences: args.markdown,
+            code_fences: args.markdown(),
             ..ChunkOptions::default()
         },
     );
@@ -153,7 +204,7 @@ async fn send_parts(
     let batch = SystemClock.now_ms();
     let n = parts.len();
     for (i, part) in parts.into_iter().enumerate() {
-        let body = if args.markdown {
+        let body = if args.markdown() {
             Body::markdown(title.clone(), part.text)
         } else {
             Body::text(part.text)
