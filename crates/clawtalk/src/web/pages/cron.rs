@@ -6,19 +6,25 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 
-use super::error_page;
+use super::error_page_in;
 use crate::web::St;
-use crate::web::layout::page;
+use crate::web::i18n::{Lang, t};
+use crate::web::layout::page_in;
 use crate::web::sessions::WebSession;
 use clawtalk_agent::cron::Schedule;
 use clawtalk_agent::cron::request::next_run_text;
 use clawtalk_core::mask::mask_text;
 
-pub(crate) async fn page_handler(State(web): St, Extension(session): Extension<WebSession>) -> Response {
+pub(crate) async fn page_handler(
+    State(web): St,
+    Extension(session): Extension<WebSession>,
+    lang: Lang,
+) -> Response {
     let tasks = match web.gateway.store().cron_list(true).await {
         Ok(tasks) => tasks,
         Err(e) => {
-            return error_page(
+            return error_page_in(
+                lang,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &session.csrf,
                 &format!("cannot read the scheduled tasks: {e}"),
@@ -26,34 +32,35 @@ pub(crate) async fn page_handler(State(web): St, Extension(session): Extension<W
         }
     };
     let body = html! {
-        h1 { "Scheduled tasks" }
+        h1 { (t(lang, "cron.title")) }
         @if tasks.is_empty() {
-            p.muted { "No scheduled tasks. Ask the agent (\u{201c}every day at 9:00 …\u{201d}) or use clawtalk cron add." }
+            p.muted { (t(lang, "cron.none")) }
         } @else {
             table {
                 thead { tr {
-                    th { "ID" } th { "Name" } th { "Schedule" } th { "Next run" } th { "Target" }
-                    th { "Agent" } th { "Status" } th { "Last run" }
+                    th { (t(lang, "cron.id")) } th { (t(lang, "cron.name")) } th { (t(lang, "cron.schedule")) }
+                    th { (t(lang, "cron.next")) } th { (t(lang, "cron.target")) }
+                    th { (t(lang, "cron.agent")) } th { (t(lang, "cron.status")) } th { (t(lang, "cron.last")) }
                 } }
                 tbody {
-                    @for t in &tasks {
-                        @let schedule = Schedule::stored(t.spec.kind, &t.spec.schedule, &t.spec.timezone).ok();
-                        tr data-task=(t.id) {
-                            td { (t.id) }
-                            td { (t.spec.name) }
-                            td { (schedule.as_ref().map_or_else(|| "(unusable)".to_owned(), Schedule::describe)) }
-                            td { (schedule.as_ref().map_or_else(|| "-".to_owned(), |s| next_run_text(s, t.next_run_at_ms))) }
-                            td { (t.spec.target.describe()) }
-                            td { (t.spec.account_id) "/" (t.spec.agent_id) }
-                            td { (t.status) }
-                            td { (last_run(t.last_status, t.last_error.as_deref())) }
+                    @for task in &tasks {
+                        @let schedule = Schedule::stored(task.spec.kind, &task.spec.schedule, &task.spec.timezone).ok();
+                        tr data-task=(task.id) {
+                            td { (task.id) }
+                            td { (task.spec.name) }
+                            td { (schedule.as_ref().map_or_else(|| t(lang, "cron.unusable").to_owned(), Schedule::describe)) }
+                            td { (schedule.as_ref().map_or_else(|| "-".to_owned(), |s| next_run_text(s, task.next_run_at_ms))) }
+                            td { (task.spec.target.describe()) }
+                            td { (task.spec.account_id) "/" (task.spec.agent_id) }
+                            td { (task.status) }
+                            td { (last_run(task.last_status, task.last_error.as_deref())) }
                         }
                     }
                 }
             }
         }
     };
-    page("Scheduled tasks", "/cron", Some(&session.csrf), &body).into_response()
+    page_in(lang, t(lang, "cron.title"), "/cron", Some(&session.csrf), &body).into_response()
 }
 
 /// The last run's outcome; an error (a webhook delivery's can quote the URL) is masked.
