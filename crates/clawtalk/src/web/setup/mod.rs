@@ -64,7 +64,7 @@ pub(crate) fn render(
             h2 { "1 · " (t(lang, "setup.model")) }
             p.muted {
                 (t(lang, "setup.model.current")) " "
-                @match config.agent(&config.default_agent) {
+                @match config.agent(&config.default_agent).filter(|a| !a.model.provider.is_empty()) {
                     Some(agent) => { code { (agent.model.provider) "/" (agent.model.model) } }
                     None => { (t(lang, "status.none")) }
                 }
