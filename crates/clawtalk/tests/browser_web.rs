@@ -390,13 +390,54 @@ async fn browser_sets_up_a_bot_from_an_empty_config() {
         assert_eq!(mode & 0o777, 0o600, "the config file is private");
     }
 
+    // The config editor: secrets masked, a wrong value refused at its key, nothing written.
+    browser.goto(&format!("{base}/config")).await.unwrap();
+    let shown: String = browser
+        .execute("return document.getElementById('config-text').value", vec![])
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!shown.contains(SECRET1) && !shown.contains("sk-e2e-mock"), "{shown}");
+    assert!(shown.contains("(unchanged)"), "{shown}");
+    let wrong = shown.replace("\"dmPolicy\": \"open\"", "\"dmPolicy\": \"sometimes\"");
+    browser
+        .execute(
+            "document.getElementById('config-text').value = arguments[0]",
+            vec![serde_json::json!(wrong)],
+        )
+        .await
+        .unwrap();
+    click(&browser, "#config-save").await;
+    let errors = wait_text(&browser, "#config-errors", "dmPolicy").await;
+    assert!(errors.contains("channels.dingtalk"), "{errors}");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), written);
+    screenshot(&browser, "15-config-refused").await;
+    let renamed = shown.replace("\"groupPolicy\": \"open\"", "\"groupPolicy\": \"disabled\"");
+    browser
+        .execute(
+            "document.getElementById('config-text').value = arguments[0]",
+            vec![serde_json::json!(renamed)],
+        )
+        .await
+        .unwrap();
+    click(&browser, "#config-save").await;
+    wait_text(&browser, "#config-saved", "Saved to").await;
+    let edited = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        edited.contains("\"groupPolicy\": \"disabled\"") && edited.contains(SECRET1),
+        "the edit is saved and the masked secret kept: {edited}"
+    );
+
     // The console in Chinese: the switch, remembered for the next page.
+    browser.goto(&format!("{base}/setup")).await.unwrap();
     click(&browser, "#lang-switch").await;
     wait_text(&browser, "h1", "初始化").await;
-    screenshot(&browser, "15-setup-zh").await;
+    screenshot(&browser, "16-setup-zh").await;
     browser.goto(&format!("{base}/")).await.unwrap();
     wait_text(&browser, "h1", "状态").await;
-    screenshot(&browser, "16-status-zh").await;
+    screenshot(&browser, "17-status-zh").await;
     browser.close().await.unwrap();
 
     // The gateway picks the new account up by itself once config reload is there; until

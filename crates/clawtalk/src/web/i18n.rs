@@ -268,6 +268,14 @@ pub(crate) const MESSAGES: &[(&str, &str, &str)] = &[
     ("role.assistant", "智能体", "agent"),
     ("role.tool", "工具结果", "tool result"),
     ("conv.calls", "调用", "calls"),
+    ("conv.search", "按会话、账号或发送者搜索", "Search by conversation, account or sender"),
+    ("conv.all_agents", "所有智能体", "all agents"),
+    ("conv.reset", "重置会话", "Reset the session"),
+    (
+        "conv.reset_note",
+        "开始新的一轮（与聊天中的 /new 相同）：智能体不再记得之前的内容。",
+        "starts a new generation (as /new in the chat does): the agent forgets what came before.",
+    ),
     // Pairing.
     ("pairing.title", "配对请求", "Pairing requests"),
     (
@@ -307,6 +315,12 @@ pub(crate) const MESSAGES: &[(&str, &str, &str)] = &[
     ("cron.status", "状态", "Status"),
     ("cron.last", "上次运行", "Last run"),
     ("cron.unusable", "（无法使用）", "(unusable)"),
+    ("cron.run_now", "立即运行", "Run now"),
+    ("cron.delete", "删除", "Delete"),
+    ("cron.run_requested", "已请求运行任务 #{id}；运行中的网关会在几秒内开始执行。", "Run requested for task #{id}; the running gateway starts it within a few seconds."),
+    ("cron.deleted", "已删除任务 #{id}。", "Deleted task #{id}."),
+    ("cron.no_task", "没有任务 {id}。", "There is no task {id}."),
+    ("cron.not_active", "任务 #{id} 已不再活动（已完成或已删除）。", "Task #{id} is no longer active (finished or deleted)."),
     // WebChat.
     ("chat.title", "WebChat", "WebChat"),
     ("chat.agent", "智能体 ", "Agent "),
@@ -363,6 +377,23 @@ pub(crate) const MESSAGES: &[(&str, &str, &str)] = &[
         "启动时加载的配置；密钥已隐藏。用 `clawtalk config validate` 检查修改后的文件。",
         "As loaded at start-up; secrets are masked. Check a changed file with `clawtalk config validate`.",
     ),
+    ("config.edit", "编辑配置文件", "Edit the config file"),
+    (
+        "config.edit_note",
+        "保存前会用与 `clawtalk config validate` 相同的检查；密钥显示为掩码，保持不变则沿用原值。文件以 JSON 写回（注释不保留，原文件保留为 .bak）。",
+        "Checked as `clawtalk config validate` checks it before it is saved; secrets show masked and keep their value while the mask stays. The file is written back as JSON (comments are not kept; the previous file is kept as .bak).",
+    ),
+    ("config.errors", "以下键有问题：", "Problems, by key:"),
+    ("config.fix", "修复：", "Fix:"),
+    ("config.save", "检查并保存", "Check and save"),
+    ("config.not_saved", "未保存：发现 {n} 个问题。", "Not saved: {n} problem(s)."),
+    ("config.not_object", "配置文件必须是一个对象 { … }。", "The config file must be one object { … }."),
+    (
+        "config.mask_lost",
+        "这里的掩码在原文件的同一位置没有对应的密钥；请直接填写密钥或 ${VAR} 引用。",
+        "this mask has no secret at the same key in the file; type the secret or a ${VAR} reference here.",
+    ),
+    ("config.unreadable", "无法读取配置文件：", "Cannot read the config file:"),
     // Setup.
     ("setup.title", "初始化", "Setup"),
     (

@@ -53,6 +53,8 @@ fieldset{border:1px solid #e5e6eb;border-radius:4px;margin:.9em 0;padding:.4em .
 #log{font:12px/1.4 ui-monospace,monospace;max-height:none}
 #log .l-error{color:#d54941}#log .l-warn{color:#b86e00}#log .l-debug,#log .l-trace{color:#86909c}
 #log-filter{margin-bottom:.8em}
+#config-text{font:13px/1.4 ui-monospace,monospace;min-height:30em}
+#config-errors code.key{font-weight:600}
 header #lang-switch+form{margin-left:0}
 ";
 

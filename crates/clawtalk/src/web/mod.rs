@@ -19,7 +19,7 @@ mod layout;
 mod markdown;
 mod pages;
 pub mod sessions;
-mod setup;
+pub(crate) mod setup;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -95,15 +95,25 @@ pub(crate) fn routes() -> RouteTable<Arc<WebState>> {
             Session,
             get(pages::conversations::transcript),
         ),
+        (
+            "/conversations/{id}/reset",
+            Session,
+            post(pages::conversations::reset),
+        ),
         ("/pairing", Session, get(pages::pairing::page)),
         ("/cron", Session, get(pages::cron::page_handler)),
+        ("/cron/action", Session, post(pages::cron::action)),
         ("/pairing/decide", Session, post(pages::pairing::decide)),
         ("/chat", Session, get(chat::page).post(chat::send)),
         ("/chat.js", Session, get(chat_live::script)),
         ("/api/chat/send", Session, post(chat_live::send)),
         ("/api/chat/stream/{id}", Session, get(chat_live::stream)),
         ("/api/chat/stop", Session, post(chat_live::stop)),
-        ("/config", Session, get(pages::config::config_page)),
+        (
+            "/config",
+            Session,
+            get(pages::config::config_page).post(pages::config_edit::save_edit),
+        ),
         ("/logs", Session, get(pages::logs::page)),
         ("/logs.js", Session, get(pages::logs::script)),
         ("/api/logs", Session, get(pages::logs::api)),

@@ -4,6 +4,7 @@ use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 
+use super::config_edit;
 use crate::web::St;
 use crate::web::i18n::{Lang, t};
 use crate::web::layout::page_in;
@@ -26,6 +27,10 @@ pub(crate) async fn config_page(
         p { (describe(config)) }
         p.muted { (t(lang, "config.note")) }
         pre #config { (dump) }
+        @match config_edit::current_text(&web.config_path) {
+            Ok(text) => { (config_edit::editor(lang, &session.csrf, &text, &[], None)) }
+            Err(e) => { p.error { (t(lang, "config.unreadable")) " " (e) } }
+        }
     };
     page_in(
         lang,

@@ -1,7 +1,10 @@
 //! `/conversations`: sessions, most recently active first; `/conversations/<id>`: the
 //! transcript of a session's current generation.
 
-use axum::extract::{Extension, Path, State};
+use axum::Form;
+use axum::extract::{Extension, Path, Query, State};
+use axum::response::Redirect;
+use serde::Deserialize;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, PreEscaped, html};
@@ -21,7 +24,29 @@ const LIST_LIMIT: u32 = 500;
 /// Transcript entries shown at most (the newest).
 const TRANSCRIPT_LIMIT: u32 = 500;
 
-pub(crate) async fn list(State(web): St, Extension(session): Extension<WebSession>, lang: Lang) -> Response {
+/// The list's filters: text in the session key (conversation, account, sender) and the agent.
+#[derive(Deserialize, Default)]
+pub(crate) struct ListFilter {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    agent: String,
+}
+
+impl ListFilter {
+    fn keeps(&self, s: &clawtalk_store::Session) -> bool {
+        let q = self.q.trim().to_lowercase();
+        (q.is_empty() || s.key.to_lowercase().contains(&q))
+            && (self.agent.is_empty() || s.agent_id == self.agent)
+    }
+}
+
+pub(crate) async fn list(
+    State(web): St,
+    Extension(session): Extension<WebSession>,
+    lang: Lang,
+    Query(filter): Query<ListFilter>,
+) -> Response {
     let sessions = match web.gateway.store().session_list(LIST_LIMIT).await {
         Ok(s) => s,
         Err(e) => {
@@ -34,9 +59,23 @@ pub(crate) async fn list(State(web): St, Extension(session): Extension<WebSessio
         }
     };
     let now = web.gateway.now();
+    let mut agents: Vec<&str> = sessions.iter().map(|s| s.agent_id.as_str()).collect();
+    agents.sort_unstable();
+    agents.dedup();
+    let shown: Vec<&clawtalk_store::Session> = sessions.iter().filter(|s| filter.keeps(s)).collect();
     let body = html! {
         h1 { (t(lang, "conv.title")) }
-        @if sessions.is_empty() {
+        form #conv-filter method="get" action="/conversations" {
+            input #conv-q type="search" name="q" value=(filter.q) placeholder=(t(lang, "conv.search"));
+            " "
+            select #conv-agent name="agent" {
+                option value="" { (t(lang, "conv.all_agents")) }
+                @for a in &agents { option value=(a) selected[*a == filter.agent] { (a) } }
+            }
+            " "
+            button type="submit" { (t(lang, "logs.apply")) }
+        }
+        @if shown.is_empty() {
             p.muted { (t(lang, "conv.none")) }
         } @else {
             table {
@@ -45,7 +84,7 @@ pub(crate) async fn list(State(web): St, Extension(session): Extension<WebSessio
                     th { (t(lang, "conv.generation")) } th { (t(lang, "conv.last_active")) }
                 } }
                 tbody {
-                    @for s in &sessions {
+                    @for s in &shown {
                         tr {
                             td { a href={ "/conversations/" (s.id) } { (s.key) } }
                             td { (s.agent_id) }
@@ -121,6 +160,11 @@ pub(crate) async fn transcript(
                 ("since", &utc(conversation.generation_started_at_ms)),
             ]))
         }
+        form method="post" action={ "/conversations/" (id) "/reset" } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            button.secondary #conv-reset type="submit" { (t(lang, "conv.reset")) }
+            span.muted { " " (t(lang, "conv.reset_note")) }
+        }
         (transcript_view(lang, &entries))
     };
     page_in(
@@ -131,6 +175,49 @@ pub(crate) async fn transcript(
         &body,
     )
     .into_response()
+}
+
+/// `POST /conversations/{id}/reset`: a new generation of the session, as `/new` in the chat
+/// starts one (the agent forgets; the old transcript stays in the store until retention).
+pub(crate) async fn reset(
+    State(web): St,
+    Extension(session): Extension<WebSession>,
+    lang: Lang,
+    Path(id): Path<String>,
+    Form(form): Form<crate::web::auth::CsrfForm>,
+) -> Response {
+    if !session.csrf_ok(&form.csrf) {
+        return crate::web::auth::csrf_refused();
+    }
+    let store = web.gateway.store();
+    let found = match id.parse::<i64>() {
+        Ok(id) => store.session_by_id(id).await,
+        Err(_) => Ok(None),
+    };
+    let conversation = match found {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return error_page_in(lang, StatusCode::NOT_FOUND, &session.csrf, &tf(lang, "conv.missing", &[("id", &id)]));
+        }
+        Err(e) => {
+            return error_page_in(
+                lang,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &session.csrf,
+                &format!("cannot read the session: {e}"),
+            );
+        }
+    };
+    if let Err(e) = store.session_reset(&conversation.key, web.gateway.now()).await {
+        return error_page_in(
+            lang,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &session.csrf,
+            &format!("cannot reset the session: {e}"),
+        );
+    }
+    tracing::info!(session = %conversation.key, "session reset in the web console");
+    Redirect::to(&format!("/conversations/{}", conversation.id)).into_response()
 }
 
 /// A transcript as chat bubbles; the agent's answers rendered from their markdown.

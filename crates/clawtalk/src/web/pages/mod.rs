@@ -1,6 +1,7 @@
 //! The read-mostly pages; WebChat lives in `web::chat`.
 
 pub(crate) mod config;
+pub(crate) mod config_edit;
 pub(crate) mod conversations;
 pub(crate) mod cron;
 pub(crate) mod logs;

@@ -11,7 +11,7 @@
 mod channel;
 mod form;
 mod model;
-mod save;
+pub(crate) mod save;
 
 use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
