@@ -291,6 +291,17 @@ impl GatewayHandle {
         intake::webchat::send(&self.0, agent, text).await
     }
 
+    /// Sends the operator's `text` into the stored session `session_key` (any conversation,
+    /// DingTalk's included) with its agent and history; the answer stays in the console
+    /// (followed like a WebChat answer) and is not sent to DingTalk.
+    ///
+    /// # Errors
+    /// Not a session key, its account is not enabled, or the message could not be stored.
+    pub async fn webchat_continue(&self, session_key: &str, text: &str) -> anyhow::Result<clawtalk_store::InboundId> {
+        let key = clawtalk_core::ids::SessionKey::parse(session_key)?;
+        intake::webchat::send_to(&self.0, key, text).await
+    }
+
     /// The answer to WebChat message `id` as it is generated, while its turn runs the agent
     /// (`None` before and after).
     #[must_use]

@@ -552,5 +552,39 @@ async fn browser_webchat_streams_renders_markdown_and_stops() {
     let shown = text_of(&browser, "#live-answer").await;
     assert!(!shown.contains("word59"), "stopped before the end: {shown}");
     screenshot(&browser, "22-webchat-stopped").await;
+
+    // A DingTalk conversation, found by search and continued from the console: same agent
+    // and history, and the answer stays in the console.
+    world
+        .model
+        .push(Script::text("Noted, **Alice** [c0]").when_last_user_contains("[c0]"));
+    world
+        .model
+        .push(Script::text("Continued from the console [c1]").when_last_user_contains("[c1]"));
+    let dm = world.dm(APP1, ALICE, "remember the number 42 [c0]");
+    world.wait_reply_containing(&dm.conversation_id, "[c0]").await;
+    browser
+        .goto(&format!("{base}/conversations?q=dm%3A"))
+        .await
+        .unwrap();
+    let listed = text_of(&browser, "table").await;
+    assert!(listed.contains("dm:") && !listed.contains("webchat"), "{listed}");
+    screenshot(&browser, "23-conversations-search").await;
+    click(&browser, "td a").await;
+    wait_text(&browser, "#transcript", "Noted, Alice [c0]").await;
+    type_into(&browser, "#message", "what was the number? [c1]").await;
+    click(&browser, "#send").await;
+    wait_text(&browser, "#transcript", "Continued from the console [c1]").await;
+    let request = world.wait_request_for("[c1]").await;
+    let history = support::world::texts_of(&request, "user").join(" | ");
+    assert!(history.contains("remember the number 42"), "the same history: {history}");
+    screenshot(&browser, "24-conversation-continued").await;
+    assert!(
+        world
+            .replies(&dm.conversation_id)
+            .iter()
+            .all(|m| !m.text.contains("[c1]")),
+        "the console's answer is not sent to DingTalk"
+    );
     browser.close().await.unwrap();
 }

@@ -1,4 +1,5 @@
-// WebChat: sends the message without leaving the page, shows the answer as the agent writes
+// WebChat (and continuing a conversation from its transcript page): sends the message
+// without leaving the page, shows the answer as the agent writes
 // it (server-sent events carry it as HTML the server rendered and escaped), and stops the
 // turn on request. Without this script the form posts to /chat and waits for the answer.
 (function () {
@@ -55,11 +56,7 @@
     }
     errorBox.hidden = true;
     sendButton.disabled = true;
-    post("/api/chat/send", {
-      csrf: form.elements.csrf.value,
-      agent: form.elements.agent.value,
-      message: text
-    }).then(function (result) {
+    post("/api/chat/send", new FormData(form)).then(function (result) {
       if (!result.ok) {
         showError(result.body.error);
         idle();
@@ -86,7 +83,7 @@
       });
       events.addEventListener("done", function () {
         events.close();
-        window.location.replace("/chat?agent=" + encodeURIComponent(form.elements.agent.value));
+        window.location.replace(form.dataset.after);
       });
       events.addEventListener("failed", function (e) {
         events.close();
@@ -102,10 +99,9 @@
 
   stopButton.addEventListener("click", function () {
     stopButton.disabled = true;
-    post("/api/chat/stop", {
-      csrf: form.elements.csrf.value,
-      agent: form.elements.agent.value
-    }).then(function (result) {
+    var fields = new FormData(form);
+    fields.delete("message");
+    post("/api/chat/stop", fields).then(function (result) {
       stopButton.disabled = false;
       if (!result.ok) {
         showError(result.body.error);

@@ -83,7 +83,8 @@ async fn render(
         p.error #chat-live-error hidden {}
         form #chat-form method="post" action="/chat"
             data-you=(t(lang, "role.user")) data-agent=(t(lang, "role.assistant"))
-            data-thinking=(t(lang, "chat.thinking")) data-refused=(t(lang, "chat.refused")) {
+            data-thinking=(t(lang, "chat.thinking")) data-refused=(t(lang, "chat.refused"))
+            data-after={ "/chat?agent=" (query_value(agent)) } {
             input type="hidden" name="csrf" value=(session.csrf);
             input type="hidden" name="agent" value=(agent);
             textarea #message name="message" placeholder=(t(lang, "chat.placeholder")) required { (draft) }

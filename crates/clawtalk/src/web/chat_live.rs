@@ -1,7 +1,8 @@
 //! WebChat with the answer streamed as it is generated (the page's script, `/chat.js`,
 //! uses these; without JavaScript the form posts to `/chat` and waits):
 //!
-//! - `POST /api/chat/send`: admits the message, answers `{"id": …}` at once;
+//! - `POST /api/chat/send`: admits the message (into the agent's WebChat, or into a stored
+//!   session to continue it: the answer stays in the console), answers `{"id": …}` at once;
 //! - `GET /api/chat/stream/{id}`: server-sent events — `text` with the answer so far as HTML
 //!   (rendered here from its markdown, so the page needs no markdown library) and the tool
 //!   in use, then `done`, or `failed` with why;
@@ -48,8 +49,25 @@ pub(crate) struct SendForm {
     csrf: String,
     #[serde(default)]
     agent: String,
+    /// A stored session to continue (a DingTalk conversation) instead of the agent's WebChat.
+    #[serde(default)]
+    session: String,
     #[serde(default)]
     message: String,
+}
+
+/// Admits `text` into the session the form names, else into `agent`'s WebChat.
+async fn admit(web: &super::WebState, lang: Lang, agent: &str, session: &str, text: &str) -> Result<i64, Response> {
+    let admitted = if session.is_empty() {
+        if web.gateway.config().agent(agent).is_none() {
+            let error = tf(lang, "chat.no_agent", &[("agent", &format!("{agent:?}"))]);
+            return Err(refusal(StatusCode::BAD_REQUEST, &error));
+        }
+        web.gateway.webchat_admit(agent, text).await
+    } else {
+        web.gateway.webchat_continue(session, text).await
+    };
+    admitted.map_err(|e| refusal(StatusCode::BAD_GATEWAY, &mask_text(&format!("{e:#}"))))
 }
 
 fn refusal(status: StatusCode, error: &str) -> Response {
@@ -66,10 +84,6 @@ pub(crate) async fn send(
     if !session.csrf_ok(&form.csrf) {
         return csrf_refused();
     }
-    if web.gateway.config().agent(&form.agent).is_none() {
-        let error = tf(lang, "chat.no_agent", &[("agent", &format!("{:?}", form.agent))]);
-        return refusal(StatusCode::BAD_REQUEST, &error);
-    }
     let text = form.message.trim();
     if text.is_empty() {
         return refusal(StatusCode::BAD_REQUEST, t(lang, "chat.empty"));
@@ -78,9 +92,9 @@ pub(crate) async fn send(
         let error = tf(lang, "chat.too_long", &[("max", &MAX_MESSAGE_CHARS.to_string())]);
         return refusal(StatusCode::BAD_REQUEST, &error);
     }
-    match web.gateway.webchat_admit(&form.agent, text).await {
+    match admit(&web, lang, &form.agent, &form.session, text).await {
         Ok(id) => axum::Json(json!({ "id": id })).into_response(),
-        Err(e) => refusal(StatusCode::BAD_GATEWAY, &mask_text(&format!("{e:#}"))),
+        Err(refused) => refused,
     }
 }
 
@@ -90,6 +104,8 @@ pub(crate) struct StopForm {
     csrf: String,
     #[serde(default)]
     agent: String,
+    #[serde(default)]
+    session: String,
 }
 
 /// `POST /api/chat/stop`.
@@ -102,11 +118,11 @@ pub(crate) async fn stop(
     if !session.csrf_ok(&form.csrf) {
         return csrf_refused();
     }
-    if web.gateway.config().agent(&form.agent).is_none() {
-        let error = tf(lang, "chat.no_agent", &[("agent", &format!("{:?}", form.agent))]);
-        return refusal(StatusCode::BAD_REQUEST, &error);
-    }
-    match web.gateway.webchat_send(&form.agent, "/stop", STOP_WAIT).await {
+    let id = match admit(&web, lang, &form.agent, &form.session, "/stop").await {
+        Ok(id) => id,
+        Err(refused) => return refused,
+    };
+    match web.gateway.webchat_wait(id, STOP_WAIT).await {
         Ok(_) => axum::Json(json!({ "stopped": true })).into_response(),
         Err(e) => refusal(StatusCode::BAD_GATEWAY, &mask_text(&format!("{e:#}"))),
     }

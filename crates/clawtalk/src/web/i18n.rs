@@ -271,6 +271,12 @@ pub(crate) const MESSAGES: &[(&str, &str, &str)] = &[
     ("conv.search", "按会话、账号或发送者搜索", "Search by conversation, account or sender"),
     ("conv.all_agents", "所有智能体", "all agents"),
     ("conv.reset", "重置会话", "Reset the session"),
+    ("conv.continue", "在控制台继续这段对话", "Continue this conversation from the console"),
+    (
+        "conv.continue_note",
+        "同一个智能体、同样的历史；回复只显示在这里，不会发到钉钉。",
+        "Same agent, same history; the answer stays here and is not sent to DingTalk.",
+    ),
     (
         "conv.reset_note",
         "开始新的一轮（与聊天中的 /new 相同）：智能体不再记得之前的内容。",

@@ -165,7 +165,24 @@ pub(crate) async fn transcript(
             button.secondary #conv-reset type="submit" { (t(lang, "conv.reset")) }
             span.muted { " " (t(lang, "conv.reset_note")) }
         }
-        (transcript_view(lang, &entries))
+        div #transcript { (transcript_view(lang, &entries)) }
+        h2 { (t(lang, "conv.continue")) }
+        p.muted { (t(lang, "conv.continue_note")) }
+        p.error #chat-live-error hidden {}
+        form #chat-form method="post" action="/api/chat/send"
+            data-you=(t(lang, "role.user")) data-agent=(t(lang, "role.assistant"))
+            data-thinking=(t(lang, "chat.thinking")) data-refused=(t(lang, "chat.refused"))
+            data-after={ "/conversations/" (id) } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            input type="hidden" name="session" value=(conversation.key);
+            textarea #message name="message" placeholder=(t(lang, "chat.placeholder")) required {}
+            p {
+                button #send type="submit" { (t(lang, "chat.send")) }
+                " "
+                button.secondary #stop type="button" hidden { (t(lang, "chat.stop")) }
+            }
+        }
+        script src="/chat.js" defer {}
     };
     page_in(
         lang,
