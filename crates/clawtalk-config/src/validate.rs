@@ -259,7 +259,8 @@ fn missing_model(agent: &AgentDraft, first_run: bool, cx: &mut Ctx<'_>) -> Model
             format!("{}.model", agent.path)
         };
         let message = format!("agent {:?} has no model", agent.id);
-        let fix = "set agents.defaults.model.primary (e.g. \"deepseek/deepseek-chat\") or export CLAWTALK_MODEL";
+        let fix =
+            "set agents.defaults.model.primary (e.g. \"deepseek/deepseek-chat\") or export CLAWTALK_MODEL";
         if first_run {
             cx.diags.warn(
                 path,
@@ -418,7 +419,8 @@ fn accounts(
             Some(format!("add one on the console's Setup page, or {fix}")),
         );
     } else if drafts.is_empty() {
-        cx.diags.error("channels.dingtalk", "no DingTalk bot is configured", fix);
+        cx.diags
+            .error("channels.dingtalk", "no DingTalk bot is configured", fix);
     } else if drafts.iter().all(|d| !d.account.enabled) {
         cx.diags.warn(
             "channels.dingtalk",

@@ -297,9 +297,22 @@ impl GatewayHandle {
     ///
     /// # Errors
     /// Not a session key, its account is not enabled, or the message could not be stored.
-    pub async fn webchat_continue(&self, session_key: &str, text: &str) -> anyhow::Result<clawtalk_store::InboundId> {
+    pub async fn webchat_continue(
+        &self,
+        session_key: &str,
+        text: &str,
+    ) -> anyhow::Result<clawtalk_store::InboundId> {
         let key = clawtalk_core::ids::SessionKey::parse(session_key)?;
         intake::webchat::send_to(&self.0, key, text).await
+    }
+
+    /// Stops the turn running in session `session_key`, as `/stop` in its chat would; whether
+    /// one was running.
+    ///
+    /// # Errors
+    /// The store could not cancel it.
+    pub async fn session_stop(&self, session_key: &str) -> anyhow::Result<bool> {
+        decide::stop_running(&self.0, session_key).await
     }
 
     /// The answer to WebChat message `id` as it is generated, while its turn runs the agent

@@ -399,7 +399,10 @@ async fn browser_sets_up_a_bot_from_an_empty_config() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(!shown.contains(SECRET1) && !shown.contains("sk-e2e-mock"), "{shown}");
+    assert!(
+        !shown.contains(SECRET1) && !shown.contains("sk-e2e-mock"),
+        "{shown}"
+    );
     assert!(shown.contains("(unchanged)"), "{shown}");
     let wrong = shown.replace("\"dmPolicy\": \"open\"", "\"dmPolicy\": \"sometimes\"");
     browser
@@ -528,6 +531,22 @@ async fn browser_webchat_streams_renders_markdown_and_stops() {
         "streamed, not all at once: {partial}"
     );
     screenshot(&browser, "20-webchat-streaming").await;
+    // Once answered, the page shows the stored transcript (the live bubble is gone).
+    let page = &browser;
+    wait_until_async("the answered transcript", TIMEOUT, || async move {
+        if page.find(Locator::Css("#live-answer")).await.is_ok() {
+            return None;
+        }
+        let text = page
+            .find(Locator::Css("#transcript"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.contains("[w1-end]").then_some(())
+    })
+    .await;
     wait_text(&browser, "#transcript .msg.assistant table.md", "Hangzhou").await;
     let code = text_of(&browser, "#transcript .msg.assistant pre code").await;
     assert_eq!(code.trim(), "clawtalk gateway run");
@@ -577,7 +596,10 @@ async fn browser_webchat_streams_renders_markdown_and_stops() {
     wait_text(&browser, "#transcript", "Continued from the console [c1]").await;
     let request = world.wait_request_for("[c1]").await;
     let history = support::world::texts_of(&request, "user").join(" | ");
-    assert!(history.contains("remember the number 42"), "the same history: {history}");
+    assert!(
+        history.contains("remember the number 42"),
+        "the same history: {history}"
+    );
     screenshot(&browser, "24-conversation-continued").await;
     assert!(
         world

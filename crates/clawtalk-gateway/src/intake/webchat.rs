@@ -90,7 +90,12 @@ pub(crate) async fn send_to(shared: &Arc<Shared>, key: SessionKey, text: &str) -
         .config
         .enabled_accounts()
         .find(|a| a.id == key.account.as_str())
-        .with_context(|| format!("account {:?} of this conversation is not enabled", key.account.as_str()))?;
+        .with_context(|| {
+            format!(
+                "account {:?} of this conversation is not enabled",
+                key.account.as_str()
+            )
+        })?;
     let inbound = message(account, key.agent.as_str(), text, shared.clock.now());
     let admission = Admission {
         inbound,

@@ -6,8 +6,7 @@
 //! - `GET /api/chat/stream/{id}`: server-sent events — `text` with the answer so far as HTML
 //!   (rendered here from its markdown, so the page needs no markdown library) and the tool
 //!   in use, then `done`, or `failed` with why;
-//! - `POST /api/chat/stop`: sends `/stop` into the agent's WebChat session, as a DingTalk
-//!   user would.
+//! - `POST /api/chat/stop`: stops the session's running turn, as `/stop` in a chat does.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -32,8 +31,6 @@ use clawtalk_gateway::{GatewayHandle, LiveAnswer, WebChatOutcome};
 
 /// How long the stream waits on the inbox between looks for the running turn.
 const LOOK: Duration = Duration::from_millis(200);
-/// How long a stop waits for its own answer.
-const STOP_WAIT: Duration = Duration::from_secs(10);
 
 /// The page's script, embedded in the binary.
 const SCRIPT: &str = include_str!("chat.js");
@@ -57,7 +54,13 @@ pub(crate) struct SendForm {
 }
 
 /// Admits `text` into the session the form names, else into `agent`'s WebChat.
-async fn admit(web: &super::WebState, lang: Lang, agent: &str, session: &str, text: &str) -> Result<i64, Response> {
+async fn admit(
+    web: &super::WebState,
+    lang: Lang,
+    agent: &str,
+    session: &str,
+    text: &str,
+) -> Result<i64, Response> {
     let admitted = if session.is_empty() {
         if web.gateway.config().agent(agent).is_none() {
             let error = tf(lang, "chat.no_agent", &[("agent", &format!("{agent:?}"))]);
@@ -118,12 +121,20 @@ pub(crate) async fn stop(
     if !session.csrf_ok(&form.csrf) {
         return csrf_refused();
     }
-    let id = match admit(&web, lang, &form.agent, &form.session, "/stop").await {
-        Ok(id) => id,
-        Err(refused) => return refused,
+    let key = if form.session.is_empty() {
+        web.gateway
+            .config()
+            .agent(&form.agent)
+            .and_then(|_| web.gateway.webchat_session(&form.agent))
+    } else {
+        Some(form.session.clone())
     };
-    match web.gateway.webchat_wait(id, STOP_WAIT).await {
-        Ok(_) => axum::Json(json!({ "stopped": true })).into_response(),
+    let Some(key) = key else {
+        let error = tf(lang, "chat.no_agent", &[("agent", &format!("{:?}", form.agent))]);
+        return refusal(StatusCode::BAD_REQUEST, &error);
+    };
+    match web.gateway.session_stop(&key).await {
+        Ok(stopped) => axum::Json(json!({ "stopped": stopped })).into_response(),
         Err(e) => refusal(StatusCode::BAD_GATEWAY, &mask_text(&format!("{e:#}"))),
     }
 }

@@ -268,10 +268,18 @@ pub(crate) const MESSAGES: &[(&str, &str, &str)] = &[
     ("role.assistant", "智能体", "agent"),
     ("role.tool", "工具结果", "tool result"),
     ("conv.calls", "调用", "calls"),
-    ("conv.search", "按会话、账号或发送者搜索", "Search by conversation, account or sender"),
+    (
+        "conv.search",
+        "按会话、账号或发送者搜索",
+        "Search by conversation, account or sender",
+    ),
     ("conv.all_agents", "所有智能体", "all agents"),
     ("conv.reset", "重置会话", "Reset the session"),
-    ("conv.continue", "在控制台继续这段对话", "Continue this conversation from the console"),
+    (
+        "conv.continue",
+        "在控制台继续这段对话",
+        "Continue this conversation from the console",
+    ),
     (
         "conv.continue_note",
         "同一个智能体、同样的历史；回复只显示在这里，不会发到钉钉。",
@@ -323,10 +331,18 @@ pub(crate) const MESSAGES: &[(&str, &str, &str)] = &[
     ("cron.unusable", "（无法使用）", "(unusable)"),
     ("cron.run_now", "立即运行", "Run now"),
     ("cron.delete", "删除", "Delete"),
-    ("cron.run_requested", "已请求运行任务 #{id}；运行中的网关会在几秒内开始执行。", "Run requested for task #{id}; the running gateway starts it within a few seconds."),
+    (
+        "cron.run_requested",
+        "已请求运行任务 #{id}；运行中的网关会在几秒内开始执行。",
+        "Run requested for task #{id}; the running gateway starts it within a few seconds.",
+    ),
     ("cron.deleted", "已删除任务 #{id}。", "Deleted task #{id}."),
     ("cron.no_task", "没有任务 {id}。", "There is no task {id}."),
-    ("cron.not_active", "任务 #{id} 已不再活动（已完成或已删除）。", "Task #{id} is no longer active (finished or deleted)."),
+    (
+        "cron.not_active",
+        "任务 #{id} 已不再活动（已完成或已删除）。",
+        "Task #{id} is no longer active (finished or deleted).",
+    ),
     // WebChat.
     ("chat.title", "WebChat", "WebChat"),
     ("chat.agent", "智能体 ", "Agent "),
@@ -392,14 +408,26 @@ pub(crate) const MESSAGES: &[(&str, &str, &str)] = &[
     ("config.errors", "以下键有问题：", "Problems, by key:"),
     ("config.fix", "修复：", "Fix:"),
     ("config.save", "检查并保存", "Check and save"),
-    ("config.not_saved", "未保存：发现 {n} 个问题。", "Not saved: {n} problem(s)."),
-    ("config.not_object", "配置文件必须是一个对象 { … }。", "The config file must be one object { … }."),
+    (
+        "config.not_saved",
+        "未保存：发现 {n} 个问题。",
+        "Not saved: {n} problem(s).",
+    ),
+    (
+        "config.not_object",
+        "配置文件必须是一个对象 { … }。",
+        "The config file must be one object { … }.",
+    ),
     (
         "config.mask_lost",
         "这里的掩码在原文件的同一位置没有对应的密钥；请直接填写密钥或 ${VAR} 引用。",
         "this mask has no secret at the same key in the file; type the secret or a ${VAR} reference here.",
     ),
-    ("config.unreadable", "无法读取配置文件：", "Cannot read the config file:"),
+    (
+        "config.unreadable",
+        "无法读取配置文件：",
+        "Cannot read the config file:",
+    ),
     // Setup.
     ("setup.title", "初始化", "Setup"),
     (

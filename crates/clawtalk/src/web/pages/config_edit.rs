@@ -55,9 +55,7 @@ pub(crate) fn masked(doc: &Value) -> Value {
             entries
                 .iter()
                 .map(|(k, v)| match v {
-                    Value::String(s) if is_secret(k, s) => {
-                        (k.clone(), Value::str(MASK))
-                    }
+                    Value::String(s) if is_secret(k, s) => (k.clone(), Value::str(MASK)),
                     other => (k.clone(), masked(other)),
                 })
                 .collect(),
@@ -102,7 +100,13 @@ fn restore(edited: &mut Value, original: Option<&Value>, path: &str, lost: &mut 
 }
 
 /// The editor: the text, and the problems of the last save at their keys.
-pub(crate) fn editor(lang: Lang, csrf: &str, text: &str, issues: &[ConfigIssue], notice: Option<&str>) -> Markup {
+pub(crate) fn editor(
+    lang: Lang,
+    csrf: &str,
+    text: &str,
+    issues: &[ConfigIssue],
+    notice: Option<&str>,
+) -> Markup {
     html! {
         h2 #edit { (t(lang, "config.edit")) }
         p.muted { (t(lang, "config.edit_note")) }
@@ -159,7 +163,14 @@ pub(crate) async fn save_edit(
     };
     let mut edited = match parse_document(&form.text) {
         Ok(doc @ Value::Object(_)) => doc,
-        Ok(_) => return refused(lang, &session, &form.text, &[issue("(file)", t(lang, "config.not_object").to_owned())]),
+        Ok(_) => {
+            return refused(
+                lang,
+                &session,
+                &form.text,
+                &[issue("(file)", t(lang, "config.not_object").to_owned())],
+            );
+        }
         Err(e) => return refused(lang, &session, &form.text, &[issue("(file)", e)]),
     };
     let _guard = web.setup_lock.lock().await;
@@ -180,7 +191,14 @@ pub(crate) async fn save_edit(
                 h1 { (t(lang, "config.title")) }
                 (editor(lang, &session.csrf, &text, &[], Some(&lines.join(" "))))
             };
-            page_in(lang, t(lang, "config.title"), "/config", Some(&session.csrf), &body).into_response()
+            page_in(
+                lang,
+                t(lang, "config.title"),
+                "/config",
+                Some(&session.csrf),
+                &body,
+            )
+            .into_response()
         }
         Err(lines) => {
             // A refusal by the reader starts with a line saying so; other failures are one line.
@@ -206,7 +224,13 @@ fn refused(lang: Lang, session: &WebSession, text: &str, issues: &[ConfigIssue])
     };
     (
         StatusCode::UNPROCESSABLE_ENTITY,
-        page_in(lang, t(lang, "config.title"), "/config", Some(&session.csrf), &body),
+        page_in(
+            lang,
+            t(lang, "config.title"),
+            "/config",
+            Some(&session.csrf),
+            &body,
+        ),
     )
         .into_response()
 }
@@ -230,7 +254,10 @@ mod tests {
         restore(&mut edited, Some(&file), "", &mut lost);
         assert!(lost.is_empty(), "{lost:?}");
         let text = edited.to_pretty_json();
-        assert!(text.contains("s3cret") && text.contains("sk-1") && text.contains("ding2"), "{text}");
+        assert!(
+            text.contains("s3cret") && text.contains("sk-1") && text.contains("ding2"),
+            "{text}"
+        );
     }
 
     #[test]

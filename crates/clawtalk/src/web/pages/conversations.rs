@@ -3,11 +3,11 @@
 
 use axum::Form;
 use axum::extract::{Extension, Path, Query, State};
-use axum::response::Redirect;
-use serde::Deserialize;
 use axum::http::StatusCode;
+use axum::response::Redirect;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, PreEscaped, html};
+use serde::Deserialize;
 
 use super::error_page_in;
 use crate::web::St;
@@ -214,7 +214,12 @@ pub(crate) async fn reset(
     let conversation = match found {
         Ok(Some(s)) => s,
         Ok(None) => {
-            return error_page_in(lang, StatusCode::NOT_FOUND, &session.csrf, &tf(lang, "conv.missing", &[("id", &id)]));
+            return error_page_in(
+                lang,
+                StatusCode::NOT_FOUND,
+                &session.csrf,
+                &tf(lang, "conv.missing", &[("id", &id)]),
+            );
         }
         Err(e) => {
             return error_page_in(

@@ -3,11 +3,11 @@
 
 use axum::Form;
 use axum::extract::{Extension, Query, State};
-use axum::response::Redirect;
-use serde::Deserialize;
 use axum::http::StatusCode;
+use axum::response::Redirect;
 use axum::response::{IntoResponse, Response};
 use maud::html;
+use serde::Deserialize;
 
 use super::error_page_in;
 use crate::web::St;
@@ -15,9 +15,9 @@ use crate::web::i18n::{Lang, t, tf};
 use crate::web::layout::page_in;
 use crate::web::sessions::WebSession;
 use clawtalk_agent::cron::Schedule;
-use clawtalk_store::CronStatus;
 use clawtalk_agent::cron::request::next_run_text;
 use clawtalk_core::mask::mask_text;
+use clawtalk_store::CronStatus;
 
 pub(crate) async fn page_handler(
     State(web): St,
@@ -111,7 +111,12 @@ pub(crate) async fn action(
         return crate::web::auth::csrf_refused();
     }
     let Ok(id) = form.id.parse::<i64>() else {
-        return error_page_in(lang, StatusCode::BAD_REQUEST, &session.csrf, &tf(lang, "cron.no_task", &[("id", &form.id)]));
+        return error_page_in(
+            lang,
+            StatusCode::BAD_REQUEST,
+            &session.csrf,
+            &tf(lang, "cron.no_task", &[("id", &form.id)]),
+        );
     };
     let store = web.gateway.store();
     let now = web.gateway.now();
@@ -129,7 +134,11 @@ pub(crate) async fn action(
     };
     match result {
         Ok(Some(task)) => {
-            tracing::info!(task = task.id, action = done, "scheduled task changed in the web console");
+            tracing::info!(
+                task = task.id,
+                action = done,
+                "scheduled task changed in the web console"
+            );
             Redirect::to(&format!("/cron?{done}={id}")).into_response()
         }
         Ok(None) => {
