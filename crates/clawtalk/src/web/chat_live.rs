@@ -160,9 +160,7 @@ pub(crate) async fn stream(
         lang,
     });
     let events = futures_util::stream::unfold(following, |following| async move {
-        let Some(mut f) = following else {
-            return None;
-        };
+        let mut f = following?;
         let event = f.next().await;
         let last = matches!(event, Step::End(_));
         let event = match event {

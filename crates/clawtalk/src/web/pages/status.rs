@@ -85,7 +85,7 @@ fn rows(lang: Lang, now: EpochMs, config: &Config, status: &GatewayStatus) -> Ma
 /// running, for the page's refresh.
 pub(crate) async fn live(State(web): St, lang: Lang) -> Response {
     let status = web.gateway.status();
-    let rows = rows(lang, web.gateway.now(), &web.gateway.config(), &status);
+    let rows = rows(lang, web.gateway.now(), web.gateway.config(), &status);
     axum::Json(serde_json::json!({
         "rows": rows.into_string(),
         "turns": web.gateway.turns_running(),
