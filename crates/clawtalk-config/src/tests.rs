@@ -359,8 +359,8 @@ fn env_only_config() {
 
 #[test]
 fn empty_environment_says_what_to_set() {
-    let env = env_of(&[("HOME", "/nonexistent-home")]);
-    let err = Config::load_with_env(None, &env).unwrap_err();
+    // Without the web console nothing could add a bot: no bot and no model are errors.
+    let err = load_err("{ gateway: { controlUi: { enabled: false } } }", &[]);
     let paths: Vec<&str> = err.errors.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(paths, ["agents.defaults.model.primary", "channels.dingtalk"]);
     assert!(
@@ -370,6 +370,24 @@ fn empty_environment_says_what_to_set() {
             .unwrap()
             .contains("DINGTALK_CLIENT_ID")
     );
+}
+
+#[test]
+fn a_first_run_starts_for_the_consoles_setup() {
+    // The console (on by default) adds the bot and the model: the same gaps are warnings.
+    let env = env_of(&[("HOME", "/nonexistent-home")]);
+    let loaded = Config::load_with_env(None, &env).unwrap();
+    let paths: Vec<&str> = loaded.warnings.iter().map(|e| e.path.as_str()).collect();
+    assert!(paths.contains(&"agents.defaults.model.primary"), "{paths:?}");
+    assert!(paths.contains(&"channels.dingtalk"), "{paths:?}");
+    assert!(loaded.config.accounts.is_empty());
+    // Once a bot is there, its agents need a model again.
+    let err = load_err(
+        r#"{ channels: { dingtalk: { clientId: "ding1", clientSecret: "s" } } }"#,
+        &[],
+    );
+    let paths: Vec<&str> = err.errors.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["agents.defaults.model.primary"]);
 }
 
 #[test]

@@ -34,6 +34,7 @@ pub fn assemble(draft: Draft, cx: &mut Ctx<'_>, openclaw_file: bool) -> Config {
         draft.response_format.as_ref(),
         cx,
         openclaw_file,
+        gateway.control_ui,
     );
     let bindings = bindings(draft.bindings, &agents, &accounts, &draft.channels.defaults, cx);
     let workflows = super::workflows::check_workflows(draft.workflows, &agents, &accounts, cx);
@@ -167,7 +168,7 @@ fn agents(
             (_, Some(f)) => f.clone(),
             (_, None) => defaults.model.fallbacks.clone().unwrap_or_default(),
         };
-        let primary = primary.unwrap_or_else(|| missing_model(a, cx));
+        let primary = primary.unwrap_or_else(|| missing_model(a, first_run(draft, gateway), cx));
         let has_model = !primary.model.provider.is_empty();
         if has_model {
             used.push(primary.clone());
@@ -239,9 +240,16 @@ fn implicit_agents(draft: &Draft) -> Vec<AgentDraft> {
         .collect()
 }
 
+/// A first run: no DingTalk bot yet and the web console on, whose Setup page adds the bot
+/// and the model. The gateway then starts with only the console, so neither is an error.
+fn first_run(draft: &Draft, gateway: &GatewayConfig) -> bool {
+    draft.channels.accounts.is_empty() && gateway.control_ui
+}
+
 /// Reports an agent without any model, and stands in for it so later checks (bindings) still
-/// see the agent; the config is not returned because an error was recorded.
-fn missing_model(agent: &AgentDraft, cx: &mut Ctx<'_>) -> ModelAt {
+/// see the agent; the config is not returned because an error was recorded (on a
+/// [`first_run`] it is only a warning: no message can reach the agent yet).
+fn missing_model(agent: &AgentDraft, first_run: bool, cx: &mut Ctx<'_>) -> ModelAt {
     // An invalid `model` value was reported where it was read; only a model that is missing
     // everywhere needs its own error.
     if !agent.model.written {
@@ -250,11 +258,18 @@ fn missing_model(agent: &AgentDraft, cx: &mut Ctx<'_>) -> ModelAt {
         } else {
             format!("{}.model", agent.path)
         };
-        cx.diags.error(
-            path,
-            format!("agent {:?} has no model", agent.id),
-            "set agents.defaults.model.primary (e.g. \"deepseek/deepseek-chat\") or export CLAWTALK_MODEL",
-        );
+        let message = format!("agent {:?} has no model", agent.id);
+        let fix =
+            "set agents.defaults.model.primary (e.g. \"deepseek/deepseek-chat\") or export CLAWTALK_MODEL";
+        if first_run {
+            cx.diags.warn(
+                path,
+                message,
+                Some(format!("{fix}, or choose one on the web console's Setup page")),
+            );
+        } else {
+            cx.diags.error(path, message, fix);
+        }
     }
     ModelAt {
         model: ModelRef {
@@ -394,13 +409,18 @@ fn accounts(
     response_format: Option<&ResponseFormat>,
     cx: &mut Ctx<'_>,
     openclaw_file: bool,
+    console: bool,
 ) -> Vec<DingTalkAccount> {
-    if drafts.is_empty() {
-        cx.diags.error(
+    let fix = "set channels.dingtalk.clientId and clientSecret, or export DINGTALK_CLIENT_ID and DINGTALK_CLIENT_SECRET";
+    if drafts.is_empty() && console {
+        cx.diags.warn(
             "channels.dingtalk",
-            "no DingTalk bot is configured",
-            "set channels.dingtalk.clientId and clientSecret, or export DINGTALK_CLIENT_ID and DINGTALK_CLIENT_SECRET",
+            "no DingTalk bot is configured yet; the gateway starts with only its web console",
+            Some(format!("add one on the console's Setup page, or {fix}")),
         );
+    } else if drafts.is_empty() {
+        cx.diags
+            .error("channels.dingtalk", "no DingTalk bot is configured", fix);
     } else if drafts.iter().all(|d| !d.account.enabled) {
         cx.diags.warn(
             "channels.dingtalk",

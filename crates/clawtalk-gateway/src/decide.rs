@@ -88,18 +88,8 @@ async fn try_decide(
     }
     match commands::parse(&inbound.text) {
         Some(ChatCommand::Stop) => {
-            let cancelled = store
-                .cancel_running(&route.to_string(), CancelScope::Running, shared.clock.now())
-                .await?;
-            if let Some(token) = shared
-                .running
-                .lock()
-                .map_err(|_| anyhow::anyhow!("lock poisoned"))?
-                .get(route.to_string().as_str())
-            {
-                token.cancel();
-            }
-            let text = if cancelled.is_empty() {
+            let stopped = stop_running(shared, &route.to_string()).await?;
+            let text = if !stopped {
                 notices::NOTHING_RUNNING
             } else {
                 notices::STOPPED
@@ -114,6 +104,24 @@ async fn try_decide(
         }
         None => queue(shared, id, route).await,
     }
+}
+
+/// What `/stop` does to session `route`: its running turn is cancelled in the store and, when
+/// this process runs it, stopped. Whether there was one.
+pub(crate) async fn stop_running(shared: &Shared, route: &str) -> anyhow::Result<bool> {
+    let cancelled = shared
+        .store
+        .cancel_running(route, CancelScope::Running, shared.clock.now())
+        .await?;
+    if let Some(token) = shared
+        .running
+        .lock()
+        .map_err(|_| anyhow::anyhow!("lock poisoned"))?
+        .get(route)
+    {
+        token.cancel();
+    }
+    Ok(!cancelled.is_empty())
 }
 
 async fn queue(shared: &Arc<Shared>, id: InboundId, route: &SessionKey) -> anyhow::Result<()> {

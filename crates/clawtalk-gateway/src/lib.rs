@@ -50,6 +50,7 @@ mod turn;
 
 pub use accounts::{account_stack, api_client};
 pub use intake::webchat::WebChatOutcome;
+pub use intake::webchat_live::LiveAnswer;
 pub use serve::{Listen, WebConsole, instance_name, open_store, print_status, run, wait_for_signal};
 
 use std::collections::HashMap;
@@ -95,6 +96,8 @@ pub(crate) struct Shared {
     pub accounts: Accounts,
     /// Where WebChat answers are delivered.
     pub webchat: Arc<dyn Outbound>,
+    /// WebChat answers while they are generated.
+    pub webchat_live: intake::webchat_live::LiveAnswers,
     pub me: WorkerId,
     /// Cancellation of the turn running in each session (for `/stop`).
     pub running: Mutex<HashMap<String, CancellationToken>>,
@@ -155,6 +158,7 @@ impl Shared {
             agent,
             accounts: built.accounts,
             webchat: Arc::new(intake::webchat::WebChatOutbound),
+            webchat_live: intake::webchat_live::LiveAnswers::default(),
             me: WorkerId::new(instance),
             running: Mutex::new(HashMap::new()),
             turn_permits: Arc::new(tokio::sync::Semaphore::new(
@@ -278,10 +282,71 @@ impl GatewayHandle {
         intake::webchat::wait(&self.0, id, limit).await
     }
 
+    /// [`GatewayHandle::webchat_send`] without waiting: the message's inbox id, whose answer
+    /// [`GatewayHandle::webchat_follow`] and [`GatewayHandle::webchat_wait`] follow.
+    ///
+    /// # Errors
+    /// The message could not be stored.
+    pub async fn webchat_admit(&self, agent: &str, text: &str) -> anyhow::Result<clawtalk_store::InboundId> {
+        intake::webchat::send(&self.0, agent, text).await
+    }
+
+    /// Sends the operator's `text` into the stored session `session_key` (any conversation,
+    /// DingTalk's included) with its agent and history; the answer stays in the console
+    /// (followed like a WebChat answer) and is not sent to DingTalk.
+    ///
+    /// # Errors
+    /// Not a session key, its account is not enabled, or the message could not be stored.
+    pub async fn webchat_continue(
+        &self,
+        session_key: &str,
+        text: &str,
+    ) -> anyhow::Result<clawtalk_store::InboundId> {
+        let key = clawtalk_core::ids::SessionKey::parse(session_key)?;
+        intake::webchat::send_to(&self.0, key, text).await
+    }
+
+    /// Stops the turn running in session `session_key`, as `/stop` in its chat would; whether
+    /// one was running.
+    ///
+    /// # Errors
+    /// The store could not cancel it.
+    pub async fn session_stop(&self, session_key: &str) -> anyhow::Result<bool> {
+        decide::stop_running(&self.0, session_key).await
+    }
+
+    /// The answer to WebChat message `id` as it is generated, while its turn runs the agent
+    /// (`None` before and after).
+    #[must_use]
+    pub fn webchat_follow(
+        &self,
+        id: clawtalk_store::InboundId,
+    ) -> Option<tokio::sync::watch::Receiver<LiveAnswer>> {
+        self.0.webchat_live.follow(id)
+    }
+
+    /// Waits up to `limit` for the turn of WebChat message `id` to end.
+    ///
+    /// # Errors
+    /// The inbox could not be read.
+    pub async fn webchat_wait(
+        &self,
+        id: clawtalk_store::InboundId,
+        limit: Duration,
+    ) -> anyhow::Result<WebChatOutcome> {
+        intake::webchat::wait(&self.0, id, limit).await
+    }
+
     /// What `clawtalk gateway status` shows.
     #[must_use]
     pub fn status(&self) -> status::GatewayStatus {
         self.0.status.snapshot()
+    }
+
+    /// Agent turns this process is running now.
+    #[must_use]
+    pub fn turns_running(&self) -> usize {
+        self.0.running.lock().map_or(0, |running| running.len())
     }
 
     /// Now, by the gateway's clock.

@@ -11,7 +11,7 @@ use dingtalk::Secret;
 
 use super::{Gateway, WebMount};
 use crate::token::TokenSource;
-use clawtalk_config::{Config, ConnectionMode};
+use clawtalk_config::{Config, ConfigSource, ConnectionMode};
 use clawtalk_store::Store;
 
 /// How long running turns may take to finish at shutdown before they are left to resume.
@@ -67,8 +67,9 @@ pub struct Listen {
     pub port: Option<u16>,
 }
 
-/// Makes the web console for a login token; the binary passes its console here.
-pub type WebConsole = fn(Secret) -> Box<dyn WebMount>;
+/// Makes the web console for a login token and the config file the gateway was started
+/// from (where the console's setup writes); the binary passes its console here.
+pub type WebConsole = fn(Secret, &ConfigSource) -> Box<dyn WebMount>;
 
 /// Runs the gateway in the foreground until Ctrl-C or SIGTERM, serving `console` when
 /// `gateway.controlUi` is on.
@@ -100,9 +101,15 @@ pub async fn run(config_path: Option<&Path>, listen: Listen, console: WebConsole
         tracing::warn!("{change}");
     }
     if config.enabled_accounts().next().is_none() {
-        anyhow::bail!(
-            "no DingTalk account is configured: set channels.dingtalk.clientId/clientSecret in the config or \
-             DINGTALK_CLIENT_ID/DINGTALK_CLIENT_SECRET"
+        // With the web console on, its setup page adds the first account.
+        if !config.gateway.control_ui {
+            anyhow::bail!(
+                "no DingTalk account is configured: set channels.dingtalk.clientId/clientSecret in the config or \
+                 DINGTALK_CLIENT_ID/DINGTALK_CLIENT_SECRET"
+            );
+        }
+        tracing::warn!(
+            "no DingTalk account is configured yet: open the web console's Setup page (or run `clawtalk onboard dingtalk`)"
         );
     }
     let web_token = if config.gateway.control_ui {
@@ -111,7 +118,9 @@ pub async fn run(config_path: Option<&Path>, listen: Listen, console: WebConsole
         None
     };
     let store = open_store(&config).await?;
-    let web = web_token.as_ref().map(|(token, _)| console(token.clone()));
+    let web = web_token
+        .as_ref()
+        .map(|(token, _)| console(token.clone(), &loaded.source));
     let gateway = Gateway::start_with(Arc::clone(&config), store, &instance_name(), web).await?;
     tracing::info!(accounts = config.enabled_accounts().count(), source = %loaded.source, "gateway running");
     // Start-up code (config, migrations, TLS roots, the first connections) never runs

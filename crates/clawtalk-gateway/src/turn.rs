@@ -246,6 +246,7 @@ async fn run_agent(
     let display = async {
         match card.as_mut() {
             Some(card) => card.drive(&mut events).await,
+            None if inbound.webchat.is_some() => shared.webchat_live.drive(turn.id, &mut events).await,
             None => notes.drive(&mut events).await,
         }
     };

@@ -8,7 +8,7 @@ mod common;
 mod cron;
 mod dashboard;
 mod doctor;
-mod logs;
+pub(crate) mod logs;
 mod message;
 pub(crate) mod pairing;
 mod service;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use llm_mock::Script;
 use support::web::{client, pairing_code, web_addr};
-use support::world::{ALICE, APP1, BOB};
+use support::world::{ALICE, APP1, BOB, OPEN, SECRET1, WorldOptions};
 use support::{TIMEOUT, World, wait_until_async};
 
 const TOKEN: &str = "browser-e2e-token-7";
@@ -267,5 +267,346 @@ async fn browser_logs_in_sees_status_approves_pairing_and_chats() {
     assert_eq!(path_of(&browser).await, "/login");
     let api = client().get(format!("{base}/api/status")).send().await.unwrap();
     assert_eq!(api.status(), 401);
+    browser.close().await.unwrap();
+}
+
+/// Sets a field to `text` (clearing what the page put there).
+async fn fill(browser: &Client, css: &str, text: &str) {
+    let field = browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"));
+    field.clear().await.expect("clear the field");
+    field.send_keys(text).await.expect("type into the field");
+}
+
+async fn choose(browser: &Client, css: &str, value: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .select_by_value(value)
+        .await
+        .unwrap_or_else(|e| panic!("no option {value} in {css}: {e}"));
+}
+
+/// Waits for an element whose text contains `needle`; returns the text.
+async fn wait_text(browser: &Client, css: &str, needle: &str) -> String {
+    wait_until_async(&format!("{needle:?} in {css}"), TIMEOUT, || async move {
+        let element = browser.find(Locator::Css(css)).await.ok()?;
+        let text = element.text().await.ok()?;
+        text.contains(needle).then_some(text)
+    })
+    .await
+}
+
+/// From a config with no model and no DingTalk account to a bot that answers a DM, entirely
+/// through the console's Setup page; and the console in Chinese.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_sets_up_a_bot_from_an_empty_config() {
+    let Some((chromium, chromedriver)) = find_browser() else {
+        let message = "Chromium is not installed: apt-get install -y chromium chromium-driver \
+                       (or set CHROMIUM and CHROMEDRIVER)";
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
+        eprintln!("skipping the browser test: {message}");
+        return;
+    };
+    let world = World::start().await;
+    world
+        .model
+        .push(Script::text("Set up and answering [s1]").when_last_user_contains("[s1]"));
+    let config = world.write_config(&world.fill(&format!(
+        r#"{{ gateway: {{ stateDir: "{{STATE}}", port: 0, auth: {{ token: "{TOKEN}" }} }} }}"#
+    )));
+    let mut gateway = world.launch(Some(&config), &[], &[]).await;
+    let base = format!("http://{}", web_addr(&mut gateway).await);
+
+    let driver_port = free_port();
+    let _driver = Driver(
+        Command::new(&chromedriver)
+            .arg(format!("--port={driver_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver"),
+    );
+    let browser = connect(driver_port, &chromium).await;
+    browser.goto(&format!("{base}/login")).await.unwrap();
+    type_into(&browser, "#token", TOKEN).await;
+    click(&browser, "button[type=submit]").await;
+    wait_path(&browser, "the status page after login", |p| p == "/").await;
+    wait_text(&browser, "#no-accounts", "Setup").await;
+    screenshot(&browser, "10-status-no-account").await;
+
+    click(&browser, "#no-accounts a").await;
+    wait_path(&browser, "the setup page", |p| p == "/setup").await;
+    screenshot(&browser, "11-setup").await;
+
+    // Step 1: the mock model as any OpenAI-compatible URL, tested for real.
+    choose(&browser, "#provider", "custom").await;
+    fill(&browser, "#provider_id", "mock").await;
+    fill(&browser, "#base_url", &world.model.base_url()).await;
+    fill(&browser, "#api_key", "sk-e2e-mock").await;
+    fill(&browser, "#model", "e2e-model").await;
+    click(&browser, "#model-save").await;
+    let outcome = wait_text(&browser, "#step-model .notice", "Saved to").await;
+    assert!(outcome.contains("mock/e2e-model answered in"), "{outcome}");
+    screenshot(&browser, "12-setup-model-saved").await;
+
+    // A wrong secret is refused by the live check, and nothing is written.
+    let before = std::fs::read_to_string(&config).unwrap();
+    fill(&browser, "#client_id", APP1).await;
+    fill(&browser, "#client_secret", "not-the-secret").await;
+    click(&browser, "#step-channel summary").await;
+    fill(&browser, "#endpoints", world.sim.base_url().as_str()).await;
+    click(&browser, "#channel-save").await;
+    let refused = wait_text(
+        &browser,
+        "#step-channel .error",
+        "wrong Client ID / Client Secret",
+    )
+    .await;
+    assert!(!refused.contains("not-the-secret"), "{refused}");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
+    screenshot(&browser, "13-setup-channel-refused").await;
+
+    // Step 2: the simulator's bot over Stream, open to DMs. The form kept everything but the
+    // secret.
+    fill(&browser, "#client_secret", SECRET1).await;
+    choose(&browser, "#dm_policy", "open").await;
+    click(&browser, "#channel-save").await;
+    let outcome = wait_text(&browser, "#step-channel .notice", "Saved to").await;
+    assert!(outcome.contains("applying"), "{outcome}");
+    screenshot(&browser, "14-setup-channel-saved").await;
+    let written = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        written.contains(APP1) && written.contains("\"dmPolicy\": \"open\""),
+        "{written}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&config).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the config file is private");
+    }
+
+    // The config editor: secrets masked, a wrong value refused at its key, nothing written.
+    browser.goto(&format!("{base}/config")).await.unwrap();
+    let shown: String = browser
+        .execute("return document.getElementById('config-text').value", vec![])
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        !shown.contains(SECRET1) && !shown.contains("sk-e2e-mock"),
+        "{shown}"
+    );
+    assert!(shown.contains("(unchanged)"), "{shown}");
+    let wrong = shown.replace("\"dmPolicy\": \"open\"", "\"dmPolicy\": \"sometimes\"");
+    browser
+        .execute(
+            "document.getElementById('config-text').value = arguments[0]",
+            vec![serde_json::json!(wrong)],
+        )
+        .await
+        .unwrap();
+    click(&browser, "#config-save").await;
+    let errors = wait_text(&browser, "#config-errors", "dmPolicy").await;
+    assert!(errors.contains("channels.dingtalk"), "{errors}");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), written);
+    screenshot(&browser, "15-config-refused").await;
+    let renamed = shown.replace("\"groupPolicy\": \"open\"", "\"groupPolicy\": \"disabled\"");
+    browser
+        .execute(
+            "document.getElementById('config-text').value = arguments[0]",
+            vec![serde_json::json!(renamed)],
+        )
+        .await
+        .unwrap();
+    click(&browser, "#config-save").await;
+    wait_text(&browser, "#config-saved", "Saved to").await;
+    let edited = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        edited.contains("\"groupPolicy\": \"disabled\"") && edited.contains(SECRET1),
+        "the edit is saved and the masked secret kept: {edited}"
+    );
+
+    // The console in Chinese: the switch, remembered for the next page.
+    browser.goto(&format!("{base}/setup")).await.unwrap();
+    click(&browser, "#lang-switch").await;
+    wait_text(&browser, "h1", "初始化").await;
+    screenshot(&browser, "16-setup-zh").await;
+    browser.goto(&format!("{base}/")).await.unwrap();
+    wait_text(&browser, "h1", "状态").await;
+    screenshot(&browser, "17-status-zh").await;
+    browser.close().await.unwrap();
+
+    // The gateway picks the new account up by itself once config reload is there; until
+    // then a restart applies it.
+    let connected = tokio::time::timeout(Duration::from_secs(5), async {
+        while world.sim.open_connections(APP1).is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .is_ok();
+    let _gateway = if connected {
+        gateway
+    } else {
+        gateway.terminate();
+        gateway.wait_exit(TIMEOUT).await;
+        world.launch(Some(&config), &[], &[APP1]).await
+    };
+    let dm = world.dm(APP1, ALICE, "are you there? [s1]");
+    world
+        .wait_reply_containing(&dm.conversation_id, "Set up and answering [s1]")
+        .await;
+}
+
+/// WebChat shows the answer while the model is still writing it, renders its markdown, and
+/// Stop ends a turn the way `/stop` does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_webchat_streams_renders_markdown_and_stops() {
+    let Some((chromium, chromedriver)) = find_browser() else {
+        let message = "Chromium is not installed: apt-get install -y chromium chromium-driver \
+                       (or set CHROMIUM and CHROMEDRIVER)";
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
+        eprintln!("skipping the browser test: {message}");
+        return;
+    };
+    let world = World::start_with(WorldOptions {
+        model_delays: true,
+        ..WorldOptions::default()
+    })
+    .await;
+    let slow = Duration::from_millis(600);
+    world.model.push(
+        Script::chunks([
+            "Here is the table [w1]:\n\n",
+            "| city | temp |\n|:--|--:|\n| Hangzhou | 21 |\n",
+            "| Beijing | 12 |\n\n",
+            "```sh\nclawtalk gateway run\n```\n\n",
+            "All done [w1-end].",
+        ])
+        .delay(Duration::ZERO, slow)
+        .when_last_user_contains("[w1]"),
+    );
+    let endless: Vec<String> = (0..60).map(|i| format!("word{i} ")).collect();
+    world.model.push(
+        Script::chunks(endless)
+            .delay(Duration::ZERO, slow)
+            .when_last_user_contains("[w2]"),
+    );
+    let text = world.config(OPEN, "").replace(
+        "gateway: {",
+        &format!(r#"gateway: {{ auth: {{ token: "{TOKEN}" }},"#),
+    );
+    let config = world.write_config(&text);
+    let mut gateway = world.start_gateway(&config).await;
+    let base = format!("http://{}", web_addr(&mut gateway).await);
+    let driver_port = free_port();
+    let _driver = Driver(
+        Command::new(&chromedriver)
+            .arg(format!("--port={driver_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver"),
+    );
+    let browser = connect(driver_port, &chromium).await;
+    browser.goto(&format!("{base}/login")).await.unwrap();
+    type_into(&browser, "#token", TOKEN).await;
+    click(&browser, "button[type=submit]").await;
+    wait_path(&browser, "the status page after login", |p| p == "/").await;
+
+    browser.goto(&format!("{base}/chat")).await.unwrap();
+    type_into(&browser, "#message", "A table please [w1]").await;
+    click(&browser, "#send").await;
+    // The first part shows while the model is still writing the rest.
+    let partial = wait_text(&browser, "#live-answer", "Here is the table [w1]").await;
+    assert!(
+        !partial.contains("[w1-end]"),
+        "streamed, not all at once: {partial}"
+    );
+    screenshot(&browser, "20-webchat-streaming").await;
+    // Once answered, the page shows the stored transcript (the live bubble is gone).
+    let page = &browser;
+    wait_until_async("the answered transcript", TIMEOUT, || async move {
+        if page.find(Locator::Css("#live-answer")).await.is_ok() {
+            return None;
+        }
+        let text = page
+            .find(Locator::Css("#transcript"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.contains("[w1-end]").then_some(())
+    })
+    .await;
+    wait_text(&browser, "#transcript .msg.assistant table.md", "Hangzhou").await;
+    let code = text_of(&browser, "#transcript .msg.assistant pre code").await;
+    assert_eq!(code.trim(), "clawtalk gateway run");
+    assert!(
+        text_of(&browser, "#transcript")
+            .await
+            .contains("All done [w1-end].")
+    );
+    screenshot(&browser, "21-webchat-markdown").await;
+
+    // Stop: the turn ends early, the page says so, and the model's words stop there.
+    type_into(&browser, "#message", "Talk for a long time [w2]").await;
+    click(&browser, "#send").await;
+    wait_text(&browser, "#live-answer", "word1").await;
+    click(&browser, "#stop").await;
+    let page = &browser;
+    wait_until_async("the stopped turn's notice", TIMEOUT, || async move {
+        let element = page.find(Locator::Css("#chat-live-error")).await.ok()?;
+        element.is_displayed().await.ok()?.then_some(())
+    })
+    .await;
+    let shown = text_of(&browser, "#live-answer").await;
+    assert!(!shown.contains("word59"), "stopped before the end: {shown}");
+    screenshot(&browser, "22-webchat-stopped").await;
+
+    // A DingTalk conversation, found by search and continued from the console: same agent
+    // and history, and the answer stays in the console.
+    world
+        .model
+        .push(Script::text("Noted, **Alice** [c0]").when_last_user_contains("[c0]"));
+    world
+        .model
+        .push(Script::text("Continued from the console [c1]").when_last_user_contains("[c1]"));
+    let dm = world.dm(APP1, ALICE, "remember the number 42 [c0]");
+    world.wait_reply_containing(&dm.conversation_id, "[c0]").await;
+    browser
+        .goto(&format!("{base}/conversations?q=dm%3A"))
+        .await
+        .unwrap();
+    let listed = text_of(&browser, "table").await;
+    assert!(listed.contains("dm:") && !listed.contains("webchat"), "{listed}");
+    screenshot(&browser, "23-conversations-search").await;
+    click(&browser, "td a").await;
+    wait_text(&browser, "#transcript", "Noted, Alice [c0]").await;
+    type_into(&browser, "#message", "what was the number? [c1]").await;
+    click(&browser, "#send").await;
+    wait_text(&browser, "#transcript", "Continued from the console [c1]").await;
+    let request = world.wait_request_for("[c1]").await;
+    let history = support::world::texts_of(&request, "user").join(" | ");
+    assert!(
+        history.contains("remember the number 42"),
+        "the same history: {history}"
+    );
+    screenshot(&browser, "24-conversation-continued").await;
+    assert!(
+        world
+            .replies(&dm.conversation_id)
+            .iter()
+            .all(|m| !m.text.contains("[c1]")),
+        "the console's answer is not sent to DingTalk"
+    );
     browser.close().await.unwrap();
 }

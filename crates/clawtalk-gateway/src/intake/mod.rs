@@ -28,6 +28,7 @@ pub(crate) mod outgoing_robot;
 pub(crate) mod scheduled_run;
 pub(crate) mod stream;
 pub(crate) mod webchat;
+pub(crate) mod webchat_live;
 
 #[cfg(test)]
 mod tests;

@@ -12,7 +12,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use dingtalk::ids::{ConversationId, MsgId, RobotCode};
 
-use super::{Ack, Admission, Admitted, admit};
+use super::{Ack, Admission, Admitted, Destination, admit};
 use crate::Shared;
 use clawtalk_config::{Config, DingTalkAccount};
 use clawtalk_core::ids::{AccountId, AgentId, SessionKey, SessionScope};
@@ -73,6 +73,35 @@ pub(crate) async fn send(shared: &Arc<Shared>, agent: &str, text: &str) -> anyho
         .context("WebChat needs an enabled DingTalk account to store its conversation under")?;
     let inbound = message(account, agent, text, shared.clock.now());
     match admit(shared, account, Admission::routed(account, inbound), Ack::Caller).await {
+        Admitted::New(id) => Ok(id),
+        Admitted::Duplicate | Admitted::Ignored => anyhow::bail!("the message was already sent"),
+        Admitted::Failed => anyhow::bail!("the message could not be stored; send it again"),
+    }
+}
+
+/// Admits the operator's `text` into an existing session (a DingTalk conversation, say):
+/// the turn has that session's agent and history, and its answer comes back to the console
+/// like any WebChat answer instead of going to DingTalk.
+///
+/// # Errors
+/// The key's account is not enabled, or the inbox could not store the message.
+pub(crate) async fn send_to(shared: &Arc<Shared>, key: SessionKey, text: &str) -> anyhow::Result<InboundId> {
+    let account = shared
+        .config
+        .enabled_accounts()
+        .find(|a| a.id == key.account.as_str())
+        .with_context(|| {
+            format!(
+                "account {:?} of this conversation is not enabled",
+                key.account.as_str()
+            )
+        })?;
+    let inbound = message(account, key.agent.as_str(), text, shared.clock.now());
+    let admission = Admission {
+        inbound,
+        to: Destination::Session(key),
+    };
+    match admit(shared, account, admission, Ack::Caller).await {
         Admitted::New(id) => Ok(id),
         Admitted::Duplicate | Admitted::Ignored => anyhow::bail!("the message was already sent"),
         Admitted::Failed => anyhow::bail!("the message could not be stored; send it again"),

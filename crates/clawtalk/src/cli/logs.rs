@@ -63,7 +63,7 @@ pub async fn run(args: LogsArgs) -> anyhow::Result<()> {
 }
 
 /// The last `n` lines, reaching into the rotated file when the current one is short.
-fn last_lines(state_dir: &Path, n: usize) -> anyhow::Result<Vec<String>> {
+pub(crate) fn last_lines(state_dir: &Path, n: usize) -> anyhow::Result<Vec<String>> {
     let mut lines: Vec<String> = read_lines(&logfile::path(state_dir))?;
     if lines.len() < n {
         let mut older = read_lines(&logfile::rotated_path(state_dir))?;
@@ -139,7 +139,7 @@ fn file_identity(path: &Path) -> Option<u64> {
 /// are not JSON are shown as they are. Decoded values are escaped again
 /// ([`escape_control`]): a `\n` or an ESC inside a JSON string must not become a fake line
 /// or a terminal command on the way to the screen.
-fn render(line: &str, json: bool) -> String {
+pub(crate) fn render(line: &str, json: bool) -> String {
     if json {
         return line.to_owned();
     }

@@ -2,7 +2,7 @@
 
 use clawtalk_config::Value;
 
-use super::plan::{Credentials, Mode, Plan};
+use super::plan::{Credentials, Mode, ModelPlan, Plan};
 
 /// Keys that say which bot an account is and how it connects: replaced as a set, so
 /// switching an account from Stream to a Custom Robot leaves no stale credentials behind.
@@ -81,19 +81,24 @@ pub(crate) fn apply(doc: &mut Value, plan: &Plan) {
     };
     write_account(target, plan);
     if let Some(model) = &plan.model {
-        let provider = doc.object_at(&["models", "providers", model.provider.as_str()]);
-        if let Some(url) = &model.base_url {
-            provider.set("baseUrl", Value::str(url.as_str()));
-        }
-        if let Some(key) = &model.api_key {
-            provider.set("apiKey", Value::str(key.written()));
-        }
-        let reference = Value::str(format!("{}/{}", model.provider, model.model));
-        let defaults = doc.object_at(&["agents", "defaults"]);
-        match defaults.get_mut("model") {
-            Some(existing @ Value::Object(_)) => existing.set("primary", reference),
-            _ => defaults.set("model", reference),
-        }
+        apply_model(doc, model);
+    }
+}
+
+/// Writes the provider of `model` and makes it the agents' default model.
+pub(crate) fn apply_model(doc: &mut Value, model: &ModelPlan) {
+    let provider = doc.object_at(&["models", "providers", model.provider.as_str()]);
+    if let Some(url) = &model.base_url {
+        provider.set("baseUrl", Value::str(url.as_str()));
+    }
+    if let Some(key) = &model.api_key {
+        provider.set("apiKey", Value::str(key.written()));
+    }
+    let reference = Value::str(format!("{}/{}", model.provider, model.model));
+    let defaults = doc.object_at(&["agents", "defaults"]);
+    match defaults.get_mut("model") {
+        Some(existing @ Value::Object(_)) => existing.set("primary", reference),
+        _ => defaults.set("model", reference),
     }
 }
 

@@ -6,9 +6,9 @@
 //! is merged, never replaced: other keys, `${VAR}` references and unknown keys are kept (JSON5
 //! comments are not: the file is rewritten as JSON, and the previous one kept as `.bak`).
 
-mod check;
-mod edit;
-mod plan;
+pub(crate) mod check;
+pub(crate) mod edit;
+pub(crate) mod plan;
 pub(crate) mod probe;
 mod prompt;
 
@@ -206,7 +206,7 @@ pub async fn run(args: OnboardArgs, flavor: Flavor) -> anyhow::Result<()> {
 }
 
 /// `--config`, else `$CLAWTALK_CONFIG`, else `~/.clawtalk/clawtalk.json`.
-fn target_path(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+pub(crate) fn target_path(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     if let Some(p) = explicit {
         return Ok(p);
     }
@@ -226,7 +226,7 @@ fn is_default_path(path: &std::path::Path) -> bool {
 }
 
 /// The document to merge into, and whether the file existed.
-fn read_target(path: &std::path::Path) -> anyhow::Result<(Value, bool)> {
+pub(crate) fn read_target(path: &std::path::Path) -> anyhow::Result<(Value, bool)> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
             let doc = parse_document(&text).map_err(|e| {
@@ -249,7 +249,7 @@ fn read_target(path: &std::path::Path) -> anyhow::Result<(Value, bool)> {
     }
 }
 
-fn referenced_but_unset(doc: &Value) -> Vec<String> {
+pub(crate) fn referenced_but_unset(doc: &Value) -> Vec<String> {
     doc.referenced_vars()
         .into_iter()
         .filter(|v| std::env::var_os(v).is_none_or(|x| x.is_empty()))
@@ -752,7 +752,7 @@ impl Flow<'_> {
     }
 }
 
-fn check_account_id(id: &str) -> anyhow::Result<()> {
+pub(crate) fn check_account_id(id: &str) -> anyhow::Result<()> {
     let ok = !id.is_empty()
         && id.len() <= 64
         && id
@@ -767,7 +767,7 @@ fn check_account_id(id: &str) -> anyhow::Result<()> {
     }
 }
 
-fn check_webhook(text: &str) -> Result<Url, String> {
+pub(crate) fn check_webhook(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err("the webhook URL starts with https://".into());

@@ -12,7 +12,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::layout::page;
+use super::i18n::{Lang, t, tf};
+use super::layout::page_in;
 use super::sessions::{WebSession, clear_cookie, cookie_value, reached_over_https, set_cookie};
 use super::{St, WebState};
 use clawtalk_gateway::token;
@@ -60,30 +61,27 @@ fn session_id(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn login_form(error: Option<&str>) -> Markup {
+fn login_form(lang: Lang, error: Option<&str>) -> Markup {
     let body = html! {
         div.login {
-            h1 { "Log in" }
+            h1 { (t(lang, "login.title")) }
             @if let Some(error) = error { p.error { (error) } }
             form method="post" action="/login" {
-                label for="token" { "Gateway token" }
+                label for="token" { (t(lang, "login.token")) }
                 input #token type="password" name="token" autocomplete="current-password" autofocus required;
-                button type="submit" { "Log in" }
+                button type="submit" { (t(lang, "login.submit")) }
             }
-            p.muted {
-                "The token is gateway.auth.token in the config, or the one `clawtalk gateway run` "
-                "printed on its first start (`clawtalk gateway token` shows it again)."
-            }
+            p.muted { (t(lang, "login.help")) }
         }
     };
-    page("Log in", "/login", None, &body)
+    page_in(lang, t(lang, "login.title"), "/login", None, &body)
 }
 
-pub(crate) async fn login_page(State(web): St, headers: HeaderMap) -> Response {
+pub(crate) async fn login_page(State(web): St, lang: Lang, headers: HeaderMap) -> Response {
     if session_of(&web, &headers).is_some() {
         return Redirect::to("/").into_response();
     }
-    login_form(None).into_response()
+    login_form(lang, None).into_response()
 }
 
 #[derive(Deserialize)]
@@ -97,6 +95,7 @@ pub(crate) struct LoginForm {
 pub(crate) async fn login(
     State(web): St,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    lang: Lang,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
@@ -113,9 +112,10 @@ pub(crate) async fn login(
         return (
             StatusCode::TOO_MANY_REQUESTS,
             [(header::RETRY_AFTER, retry.to_string())],
-            login_form(Some(&format!(
-                "Too many wrong tokens from this address; try again in {retry} s."
-            ))),
+            login_form(
+                lang,
+                Some(&tf(lang, "login.throttled", &[("secs", &retry.to_string())])),
+            ),
         )
             .into_response();
     }
@@ -124,7 +124,7 @@ pub(crate) async fn login(
         tracing::warn!(%peer, "web UI login refused: wrong gateway token");
         return (
             StatusCode::UNAUTHORIZED,
-            login_form(Some("That is not the gateway token.")),
+            login_form(lang, Some(t(lang, "login.wrong"))),
         )
             .into_response();
     }
@@ -186,8 +186,11 @@ pub(crate) async fn logout(
 /// A form without this session's CSRF token: made by another site, or from before a restart.
 pub(crate) fn csrf_refused() -> Response {
     tracing::warn!("web UI form refused: missing or wrong CSRF token");
-    let body = html! {
-        p.error { "This form is out of date or did not come from this page. Go back, reload the page and try again." }
-    };
-    (StatusCode::FORBIDDEN, page("Refused", "", None, &body)).into_response()
+    let lang = Lang::En;
+    let body = html! { p.error { (t(lang, "refused.csrf")) } };
+    (
+        StatusCode::FORBIDDEN,
+        page_in(lang, t(lang, "refused.title"), "", None, &body),
+    )
+        .into_response()
 }

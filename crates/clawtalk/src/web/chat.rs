@@ -13,7 +13,8 @@ use maud::html;
 use serde::Deserialize;
 
 use super::auth::csrf_refused;
-use super::layout::page as layout_page;
+use super::i18n::{Lang, t, tf};
+use super::layout::page_in as layout_page;
 use super::pages::conversations::transcript_view;
 use super::sessions::WebSession;
 use super::{St, WebState, query_value};
@@ -22,7 +23,7 @@ use clawtalk_gateway::{GatewayHandle, WebChatOutcome};
 use clawtalk_store::TranscriptEntry;
 
 /// Longest message accepted, in characters.
-const MAX_MESSAGE_CHARS: usize = 8_000;
+pub(crate) const MAX_MESSAGE_CHARS: usize = 8_000;
 /// Messages shown on the page (as many as a turn sends the model).
 const HISTORY_LIMIT: u32 = 40;
 /// How long a post waits for the answer before showing the page without it (it appears
@@ -37,19 +38,21 @@ pub(crate) struct ChatQuery {
 pub(crate) async fn page(
     State(web): St,
     Extension(session): Extension<WebSession>,
+    lang: Lang,
     Query(query): Query<ChatQuery>,
 ) -> Response {
     let agent = query
         .agent
         .filter(|a| web.gateway.config().agent(a).is_some())
         .unwrap_or_else(|| web.gateway.config().default_agent.clone());
-    render(&web, &session, &agent, None, "", StatusCode::OK).await
+    render(&web, &session, lang, &agent, None, "", StatusCode::OK).await
 }
 
 /// The page: agent picker, the conversation so far, the message form (and an error).
 async fn render(
     web: &WebState,
     session: &WebSession,
+    lang: Lang,
     agent: &str,
     error: Option<&str>,
     draft: &str,
@@ -61,9 +64,9 @@ async fn render(
     };
     let agents = &web.gateway.config().agents;
     let body = html! {
-        h1 { "WebChat" }
+        h1 { (t(lang, "chat.title")) }
         form method="get" action="/chat" {
-            label for="agent-pick" { "Agent " }
+            label for="agent-pick" { (t(lang, "chat.agent")) }
             select #agent-pick name="agent" {
                 @for a in agents {
                     option value=(a.id) selected[a.id == agent] {
@@ -72,21 +75,31 @@ async fn render(
                 }
             }
             " "
-            button.secondary type="submit" { "Switch" }
+            button.secondary type="submit" { (t(lang, "chat.switch")) }
         }
-        @if let Some(e) = load_error { p.error { "cannot read the conversation: " (e) } }
-        div #transcript { (transcript_view(&entries)) }
+        @if let Some(e) = load_error { p.error { (t(lang, "chat.cannot_read")) (e) } }
+        div #transcript { (transcript_view(lang, &entries)) }
         @if let Some(e) = error { p.error #chat-error { (e) } }
-        form method="post" action="/chat" {
+        p.error #chat-live-error hidden {}
+        form #chat-form method="post" action="/chat"
+            data-you=(t(lang, "role.user")) data-agent=(t(lang, "role.assistant"))
+            data-thinking=(t(lang, "chat.thinking")) data-refused=(t(lang, "chat.refused"))
+            data-after={ "/chat?agent=" (query_value(agent)) } {
             input type="hidden" name="csrf" value=(session.csrf);
             input type="hidden" name="agent" value=(agent);
-            textarea #message name="message" placeholder="Message the agent" required { (draft) }
-            p { button #send type="submit" { "Send" } span.muted { " The reply appears when the agent has answered." } }
+            textarea #message name="message" placeholder=(t(lang, "chat.placeholder")) required { (draft) }
+            p {
+                button #send type="submit" { (t(lang, "chat.send")) }
+                " "
+                button.secondary #stop type="button" hidden { (t(lang, "chat.stop")) }
+                span.muted { (t(lang, "chat.hint")) }
+            }
         }
+        script src="/chat.js" defer {}
     };
     (
         status,
-        layout_page("WebChat", "/chat", Some(&session.csrf), &body),
+        layout_page(lang, t(lang, "chat.title"), "/chat", Some(&session.csrf), &body),
     )
         .into_response()
 }
@@ -117,6 +130,7 @@ pub(crate) struct ChatForm {
 pub(crate) async fn send(
     State(web): St,
     Extension(session): Extension<WebSession>,
+    lang: Lang,
     Form(form): Form<ChatForm>,
 ) -> Response {
     if !session.csrf_ok(&form.csrf) {
@@ -124,10 +138,11 @@ pub(crate) async fn send(
     }
     if web.gateway.config().agent(&form.agent).is_none() {
         let agent = web.gateway.config().default_agent.clone();
-        let error = format!("There is no agent {:?}; pick one from the list.", form.agent);
+        let error = tf(lang, "chat.no_agent", &[("agent", &format!("{:?}", form.agent))]);
         return render(
             &web,
             &session,
+            lang,
             &agent,
             Some(&error),
             &form.message,
@@ -137,10 +152,12 @@ pub(crate) async fn send(
     }
     let text = form.message.trim();
     let problem = if text.is_empty() {
-        Some("Type a message first.".to_owned())
+        Some(t(lang, "chat.empty").to_owned())
     } else if text.chars().count() > MAX_MESSAGE_CHARS {
-        Some(format!(
-            "The message is too long; at most {MAX_MESSAGE_CHARS} characters."
+        Some(tf(
+            lang,
+            "chat.too_long",
+            &[("max", &MAX_MESSAGE_CHARS.to_string())],
         ))
     } else {
         None
@@ -149,6 +166,7 @@ pub(crate) async fn send(
         return render(
             &web,
             &session,
+            lang,
             &form.agent,
             Some(&problem),
             &form.message,
@@ -161,19 +179,20 @@ pub(crate) async fn send(
         Ok(WebChatOutcome::Answered | WebChatOutcome::Pending) => {
             Redirect::to(&format!("/chat?agent={}", query_value(&form.agent))).into_response()
         }
-        Ok(WebChatOutcome::Failed(why)) => failed(&web, &session, &form, &why).await,
-        Err(e) => failed(&web, &session, &form, &format!("{e:#}")).await,
+        Ok(WebChatOutcome::Failed(why)) => failed(&web, &session, lang, &form, &why).await,
+        Err(e) => failed(&web, &session, lang, &form, &format!("{e:#}")).await,
     }
 }
 
 /// The page again, with the message still in the form and why it was not answered.
-async fn failed(web: &WebState, session: &WebSession, form: &ChatForm, why: &str) -> Response {
+async fn failed(web: &WebState, session: &WebSession, lang: Lang, form: &ChatForm, why: &str) -> Response {
     // A model error can quote the provider's URL, credentials included.
     let error = mask_text(why).into_owned();
     tracing::warn!(agent = %form.agent, %error, "WebChat turn failed");
     render(
         web,
         session,
+        lang,
         &form.agent,
         Some(&error),
         &form.message,

@@ -4,6 +4,8 @@
 use clawtalk_core::clock::EpochMs;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+use super::i18n::{Lang, t, tf};
+
 /// The whole stylesheet: small enough to embed in each page.
 const CSS: &str = "
 *{box-sizing:border-box}
@@ -34,23 +36,54 @@ pre{background:#fff;padding:1em;overflow:auto;border:1px solid #e5e6eb;white-spa
 .who{font-size:.8em;color:#86909c;display:block}
 .login{max-width:380px;margin:4em auto;background:#fff;padding:1.5em;border:1px solid #e5e6eb}
 .login input{width:100%;margin:.5em 0 1em}
+.msg .md,.msg .call{white-space:normal}
+.md p{margin:.3em 0}.md pre{margin:.4em 0;white-space:pre;padding:.6em}
+.md table{width:auto;margin:.4em 0}.md th,.md td{border:1px solid #e5e6eb}
+.md code{background:#f2f3f5;padding:0 .2em;border-radius:3px}.md pre code{background:none;padding:0}
+.call{font-size:.85em;color:#4e5969;font-family:ui-monospace,monospace}
+#lang-switch{margin-left:auto}
+h2{font-size:1.15em;margin:.2em 0 .5em}
+.card{background:#fff;border:1px solid #e5e6eb;border-radius:6px;padding:1em 1.2em;margin-bottom:1.2em}
+form.setup label{display:block;margin:.6em 0 .2em}
+form.setup input[type=text],form.setup input[type=url],form.setup input[type=password],form.setup select{width:100%;max-width:38em}
+form.setup .choice label{font-size:.9em;margin:.25em 0}
+form.setup .choice input[type=text]{width:auto;max-width:20em}
+fieldset{border:1px solid #e5e6eb;border-radius:4px;margin:.9em 0;padding:.4em .9em .8em}
+.outcome p{margin:.2em 0}
+#log{font:12px/1.4 ui-monospace,monospace;max-height:none}
+#log .l-error{color:#d54941}#log .l-warn{color:#b86e00}#log .l-debug,#log .l-trace{color:#86909c}
+#log-filter{margin-bottom:.8em}
+#config-text{font:13px/1.4 ui-monospace,monospace;min-height:30em}
+#config-errors code.key{font-weight:600}
+header #lang-switch+form{margin-left:0}
 ";
 
-/// Navigation entries: path and label.
-const NAV: [(&str, &str); 6] = [
-    ("/", "Status"),
-    ("/conversations", "Conversations"),
-    ("/pairing", "Pairing"),
-    ("/cron", "Scheduled"),
-    ("/chat", "WebChat"),
-    ("/config", "Config"),
+/// Navigation entries: path and label, an [`super::i18n`] key (or an English label, shown
+/// as it is in both languages).
+const NAV: [(&str, &str); 8] = [
+    ("/", "nav.status"),
+    ("/setup", "nav.setup"),
+    ("/conversations", "nav.conversations"),
+    ("/pairing", "nav.pairing"),
+    ("/cron", "nav.cron"),
+    ("/chat", "nav.chat"),
+    ("/logs", "nav.logs"),
+    ("/config", "nav.config"),
 ];
 
-/// A full page: `csrf` is the session's token, for the logout form; `None` on the login page.
+#[allow(dead_code, reason = "pages added in English call it")]
+/// A full page in English: `csrf` is the session's token, for the logout form; `None` on the
+/// login page.
 pub(crate) fn page(title: &str, active: &str, csrf: Option<&str>, body: &Markup) -> Markup {
+    page_in(Lang::En, title, active, csrf, body)
+}
+
+/// [`page`] with the frame in `lang`, and a switch to the other language.
+pub(crate) fn page_in(lang: Lang, title: &str, active: &str, csrf: Option<&str>, body: &Markup) -> Markup {
+    let other = lang.other();
     html! {
         (DOCTYPE)
-        html lang="en" {
+        html lang=(lang.code()) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
@@ -60,13 +93,16 @@ pub(crate) fn page(title: &str, active: &str, csrf: Option<&str>, body: &Markup)
             body {
                 header {
                     strong { "clawtalk" }
-                    @if let Some(csrf) = csrf {
+                    @if csrf.is_some() {
                         @for (path, label) in NAV {
-                            a href=(path) class=[(path == active).then_some("on")] { (label) }
+                            a href=(path) class=[(path == active).then_some("on")] { (t(lang, label)) }
                         }
+                    }
+                    a #lang-switch href={ "?lang=" (other.short()) } lang=(other.code()) { (other.name()) }
+                    @if let Some(csrf) = csrf {
                         form method="post" action="/logout" {
                             input type="hidden" name="csrf" value=(csrf);
-                            button type="submit" { "Log out" }
+                            button type="submit" { (t(lang, "nav.logout")) }
                         }
                     }
                 }
@@ -91,14 +127,31 @@ pub(crate) fn utc(at: EpochMs) -> String {
 }
 
 /// How long ago, roughly: `12 s ago`, `5 min ago`, `3 h ago`, `2 d ago`.
+#[allow(dead_code, reason = "pages added in English call it")]
 pub(crate) fn ago(now: EpochMs, then: EpochMs) -> String {
+    ago_in(Lang::En, now, then)
+}
+
+/// [`ago`] in `lang`.
+pub(crate) fn ago_in(lang: Lang, now: EpochMs, then: EpochMs) -> String {
     let s = now.since(then).as_secs();
-    match s {
-        0..60 => format!("{s} s ago"),
-        60..3600 => format!("{} min ago", s / 60),
-        3600..86_400 => format!("{} h ago", s / 3600),
-        _ => format!("{} d ago", s / 86_400),
-    }
+    let (key, n) = match s {
+        0..60 => ("time.s_ago", s),
+        60..3600 => ("time.min_ago", s / 60),
+        3600..86_400 => ("time.h_ago", s / 3600),
+        _ => ("time.d_ago", s / 86_400),
+    };
+    tf(lang, key, &[("n", &n.to_string())])
+}
+
+/// A duration as [`ago_in`] words it, without "ago" (`5 min`, `5 分钟`).
+pub(crate) fn span_in(lang: Lang, from: EpochMs, to: EpochMs) -> String {
+    let words = ago_in(lang, to, from);
+    words
+        .trim_end_matches(" ago")
+        .trim_end_matches('前')
+        .trim_end()
+        .to_owned()
 }
 
 /// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar
@@ -142,6 +195,18 @@ mod tests {
         assert_eq!(
             ago(EpochMs::from_millis(7_200_000), EpochMs::from_millis(0)),
             "2 h ago"
+        );
+        assert_eq!(
+            ago_in(Lang::Zh, EpochMs::from_millis(7_200_000), EpochMs::from_millis(0)),
+            "2 小时前"
+        );
+        assert_eq!(
+            span_in(Lang::Zh, EpochMs::from_millis(0), EpochMs::from_millis(300_000)),
+            "5 分钟"
+        );
+        assert_eq!(
+            span_in(Lang::En, EpochMs::from_millis(0), EpochMs::from_millis(300_000)),
+            "5 min"
         );
     }
 

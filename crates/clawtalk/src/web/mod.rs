@@ -13,10 +13,15 @@
 
 mod auth;
 mod chat;
+mod chat_live;
+mod i18n;
 mod layout;
+mod markdown;
 mod pages;
 pub mod sessions;
+pub(crate) mod setup;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
@@ -28,6 +33,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use dingtalk::Secret;
 
+use clawtalk_config::ConfigSource;
 use clawtalk_gateway::routes::{Access, RouteTable, router_of};
 use clawtalk_gateway::{GatewayHandle, WebMount};
 use sessions::Sessions;
@@ -37,11 +43,20 @@ use sessions::Sessions;
 struct WebUi {
     /// The token a browser logs in with.
     token: Secret,
+    /// The config file the setup page writes.
+    config_path: PathBuf,
 }
 
-/// The console that logs browsers in with `token` ([`clawtalk_gateway::WebConsole`]).
-pub(crate) fn console(token: Secret) -> Box<dyn WebMount> {
-    Box::new(WebUi { token })
+/// The console that logs browsers in with `token` ([`clawtalk_gateway::WebConsole`]); its
+/// setup writes to the file the gateway read (`source`), or where `clawtalk onboard` would
+/// create one when it read none.
+pub(crate) fn console(token: Secret, source: &ConfigSource) -> Box<dyn WebMount> {
+    let config_path = source
+        .path()
+        .map(PathBuf::from)
+        .or_else(|| crate::onboard::target_path(None).ok())
+        .unwrap_or_else(|| PathBuf::from("clawtalk.json"));
+    Box::new(WebUi { token, config_path })
 }
 
 impl WebMount for WebUi {
@@ -57,6 +72,10 @@ pub(crate) struct WebState {
     pub sessions: Sessions,
     /// Wrong-token attempts at `/login` per client address.
     pub login_throttle: clawtalk_gateway::throttle::LoginThrottle,
+    /// The config file the setup page writes.
+    pub config_path: PathBuf,
+    /// One setup write at a time (each reads, merges and writes the whole file).
+    pub setup_lock: tokio::sync::Mutex<()>,
 }
 
 pub(crate) type St = State<Arc<WebState>>;
@@ -67,19 +86,41 @@ pub(crate) fn routes() -> RouteTable<Arc<WebState>> {
     vec![
         ("/login", Public, get(auth::login_page).post(auth::login)),
         ("/", Session, get(pages::status::page)),
+        ("/setup", Session, get(setup::page)),
+        ("/setup/model", Session, post(setup::model_post)),
+        ("/setup/channel", Session, post(setup::channel_post)),
         ("/conversations", Session, get(pages::conversations::list)),
         (
             "/conversations/{id}",
             Session,
             get(pages::conversations::transcript),
         ),
+        (
+            "/conversations/{id}/reset",
+            Session,
+            post(pages::conversations::reset),
+        ),
         ("/pairing", Session, get(pages::pairing::page)),
         ("/cron", Session, get(pages::cron::page_handler)),
+        ("/cron/action", Session, post(pages::cron::action)),
         ("/pairing/decide", Session, post(pages::pairing::decide)),
         ("/chat", Session, get(chat::page).post(chat::send)),
-        ("/config", Session, get(pages::config::config_page)),
+        ("/chat.js", Session, get(chat_live::script)),
+        ("/api/chat/send", Session, post(chat_live::send)),
+        ("/api/chat/stream/{id}", Session, get(chat_live::stream)),
+        ("/api/chat/stop", Session, post(chat_live::stop)),
+        (
+            "/config",
+            Session,
+            get(pages::config::config_page).post(pages::config_edit::save_edit),
+        ),
+        ("/logs", Session, get(pages::logs::page)),
+        ("/logs.js", Session, get(pages::logs::script)),
+        ("/api/logs", Session, get(pages::logs::api)),
         ("/logout", Session, post(auth::logout)),
         ("/api/status", Session, get(pages::status::api)),
+        ("/api/status/live", Session, get(pages::status::live)),
+        ("/status.js", Session, get(pages::status::script)),
     ]
 }
 
@@ -90,6 +131,8 @@ fn router(gateway: GatewayHandle, ui: WebUi) -> Router {
         token: ui.token,
         sessions: Sessions::default(),
         login_throttle: clawtalk_gateway::throttle::LoginThrottle::default(),
+        config_path: ui.config_path,
+        setup_lock: tokio::sync::Mutex::new(()),
     });
     let public = router_of(routes(), Access::Public, |r| r);
     let protected = router_of(routes(), Access::Session, |r| {
@@ -100,11 +143,12 @@ fn router(gateway: GatewayHandle, ui: WebUi) -> Router {
     });
     public
         .merge(protected)
+        .layer(middleware::from_fn(i18n::remember))
         .layer(middleware::map_response(security_headers))
         .with_state(state)
 }
 
-/// No caching of pages with conversation content, no framing, no scripts at all.
+/// No caching of pages with conversation content, no framing, only the console's own scripts.
 async fn security_headers(response: Response) -> Response {
     let mut response = response.into_response();
     let headers = response.headers_mut();
@@ -115,7 +159,7 @@ async fn security_headers(response: Response) -> Response {
         (header::REFERRER_POLICY, "no-referrer"),
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     ];
     for (name, value) in set {

@@ -1,14 +1,19 @@
 //! `/conversations`: sessions, most recently active first; `/conversations/<id>`: the
 //! transcript of a session's current generation.
 
-use axum::extract::{Extension, Path, State};
+use axum::Form;
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::Redirect;
 use axum::response::{IntoResponse, Response};
-use maud::{Markup, html};
+use maud::{Markup, PreEscaped, html};
+use serde::Deserialize;
 
-use super::error_page;
+use super::error_page_in;
 use crate::web::St;
-use crate::web::layout::{ago, page, utc};
+use crate::web::i18n::{Lang, t, tf};
+use crate::web::layout::{ago_in, page_in, utc};
+use crate::web::markdown;
 use crate::web::sessions::WebSession;
 use clawtalk_core::mask::{mask_arguments, mask_text};
 use clawtalk_llm::ChatMessage;
@@ -19,11 +24,34 @@ const LIST_LIMIT: u32 = 500;
 /// Transcript entries shown at most (the newest).
 const TRANSCRIPT_LIMIT: u32 = 500;
 
-pub(crate) async fn list(State(web): St, Extension(session): Extension<WebSession>) -> Response {
+/// The list's filters: text in the session key (conversation, account, sender) and the agent.
+#[derive(Deserialize, Default)]
+pub(crate) struct ListFilter {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    agent: String,
+}
+
+impl ListFilter {
+    fn keeps(&self, s: &clawtalk_store::Session) -> bool {
+        let q = self.q.trim().to_lowercase();
+        (q.is_empty() || s.key.to_lowercase().contains(&q))
+            && (self.agent.is_empty() || s.agent_id == self.agent)
+    }
+}
+
+pub(crate) async fn list(
+    State(web): St,
+    Extension(session): Extension<WebSession>,
+    lang: Lang,
+    Query(filter): Query<ListFilter>,
+) -> Response {
     let sessions = match web.gateway.store().session_list(LIST_LIMIT).await {
         Ok(s) => s,
         Err(e) => {
-            return error_page(
+            return error_page_in(
+                lang,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &session.csrf,
                 &format!("cannot read the sessions: {e}"),
@@ -31,53 +59,81 @@ pub(crate) async fn list(State(web): St, Extension(session): Extension<WebSessio
         }
     };
     let now = web.gateway.now();
+    let mut agents: Vec<&str> = sessions.iter().map(|s| s.agent_id.as_str()).collect();
+    agents.sort_unstable();
+    agents.dedup();
+    let shown: Vec<&clawtalk_store::Session> = sessions.iter().filter(|s| filter.keeps(s)).collect();
     let body = html! {
-        h1 { "Conversations" }
-        @if sessions.is_empty() {
-            p.muted { "No conversations yet." }
+        h1 { (t(lang, "conv.title")) }
+        form #conv-filter method="get" action="/conversations" {
+            input #conv-q type="search" name="q" value=(filter.q) placeholder=(t(lang, "conv.search"));
+            " "
+            select #conv-agent name="agent" {
+                option value="" { (t(lang, "conv.all_agents")) }
+                @for a in &agents { option value=(a) selected[*a == filter.agent] { (a) } }
+            }
+            " "
+            button type="submit" { (t(lang, "logs.apply")) }
+        }
+        @if shown.is_empty() {
+            p.muted { (t(lang, "conv.none")) }
         } @else {
             table {
-                thead { tr { th { "Session" } th { "Agent" } th { "Generation" } th { "Last active" } } }
+                thead { tr {
+                    th { (t(lang, "conv.session")) } th { (t(lang, "conv.agent")) }
+                    th { (t(lang, "conv.generation")) } th { (t(lang, "conv.last_active")) }
+                } }
                 tbody {
-                    @for s in &sessions {
+                    @for s in &shown {
                         tr {
                             td { a href={ "/conversations/" (s.id) } { (s.key) } }
                             td { (s.agent_id) }
                             td { (s.generation) }
-                            td { (ago(now, s.last_active_ms)) }
+                            td { (ago_in(lang, now, s.last_active_ms)) }
                         }
                     }
                 }
             }
         }
     };
-    page("Conversations", "/conversations", Some(&session.csrf), &body).into_response()
+    page_in(
+        lang,
+        t(lang, "conv.title"),
+        "/conversations",
+        Some(&session.csrf),
+        &body,
+    )
+    .into_response()
 }
 
 pub(crate) async fn transcript(
     State(web): St,
     Extension(session): Extension<WebSession>,
+    lang: Lang,
     Path(id): Path<String>,
 ) -> Response {
     let Ok(id) = id.parse::<i64>() else {
-        return error_page(
+        return error_page_in(
+            lang,
             StatusCode::NOT_FOUND,
             &session.csrf,
-            "No such conversation: the id is not a number.",
+            t(lang, "conv.not_a_number"),
         );
     };
     let store = &web.gateway.store();
     let conversation = match store.session_by_id(id).await {
         Ok(Some(s)) => s,
         Ok(None) => {
-            return error_page(
+            return error_page_in(
+                lang,
                 StatusCode::NOT_FOUND,
                 &session.csrf,
-                &format!("No conversation {id}."),
+                &tf(lang, "conv.missing", &[("id", &id.to_string())]),
             );
         }
         Err(e) => {
-            return error_page(
+            return error_page_in(
+                lang,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &session.csrf,
                 &format!("cannot read the session: {e}"),
@@ -87,7 +143,8 @@ pub(crate) async fn transcript(
     let entries = match store.transcript_load(id, TRANSCRIPT_LIMIT).await {
         Ok(e) => e,
         Err(e) => {
-            return error_page(
+            return error_page_in(
+                lang,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &session.csrf,
                 &format!("cannot read the transcript: {e}"),
@@ -95,58 +152,140 @@ pub(crate) async fn transcript(
         }
     };
     let body = html! {
-        h1 { "Conversation " (conversation.key) }
+        h1 { (tf(lang, "conv.one", &[("key", &conversation.key)])) }
         p.muted {
-            "Agent " (conversation.agent_id) " · generation " (conversation.generation)
-            " since " (utc(conversation.generation_started_at_ms))
+            (tf(lang, "conv.meta", &[
+                ("agent", &conversation.agent_id),
+                ("generation", &conversation.generation.to_string()),
+                ("since", &utc(conversation.generation_started_at_ms)),
+            ]))
         }
-        (transcript_view(&entries))
+        form method="post" action={ "/conversations/" (id) "/reset" } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            button.secondary #conv-reset type="submit" { (t(lang, "conv.reset")) }
+            span.muted { " " (t(lang, "conv.reset_note")) }
+        }
+        div #transcript { (transcript_view(lang, &entries)) }
+        h2 { (t(lang, "conv.continue")) }
+        p.muted { (t(lang, "conv.continue_note")) }
+        p.error #chat-live-error hidden {}
+        form #chat-form method="post" action="/api/chat/send"
+            data-you=(t(lang, "role.user")) data-agent=(t(lang, "role.assistant"))
+            data-thinking=(t(lang, "chat.thinking")) data-refused=(t(lang, "chat.refused"))
+            data-after={ "/conversations/" (id) } {
+            input type="hidden" name="csrf" value=(session.csrf);
+            input type="hidden" name="session" value=(conversation.key);
+            textarea #message name="message" placeholder=(t(lang, "chat.placeholder")) required {}
+            p {
+                button #send type="submit" { (t(lang, "chat.send")) }
+                " "
+                button.secondary #stop type="button" hidden { (t(lang, "chat.stop")) }
+            }
+        }
+        script src="/chat.js" defer {}
     };
-    page("Conversation", "/conversations", Some(&session.csrf), &body).into_response()
+    page_in(
+        lang,
+        &tf(lang, "conv.one", &[("key", &conversation.key)]),
+        "/conversations",
+        Some(&session.csrf),
+        &body,
+    )
+    .into_response()
 }
 
-/// A transcript as chat bubbles.
-pub(crate) fn transcript_view(entries: &[TranscriptEntry]) -> Markup {
+/// `POST /conversations/{id}/reset`: a new generation of the session, as `/new` in the chat
+/// starts one (the agent forgets; the old transcript stays in the store until retention).
+pub(crate) async fn reset(
+    State(web): St,
+    Extension(session): Extension<WebSession>,
+    lang: Lang,
+    Path(id): Path<String>,
+    Form(form): Form<crate::web::auth::CsrfForm>,
+) -> Response {
+    if !session.csrf_ok(&form.csrf) {
+        return crate::web::auth::csrf_refused();
+    }
+    let store = web.gateway.store();
+    let found = match id.parse::<i64>() {
+        Ok(id) => store.session_by_id(id).await,
+        Err(_) => Ok(None),
+    };
+    let conversation = match found {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return error_page_in(
+                lang,
+                StatusCode::NOT_FOUND,
+                &session.csrf,
+                &tf(lang, "conv.missing", &[("id", &id)]),
+            );
+        }
+        Err(e) => {
+            return error_page_in(
+                lang,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &session.csrf,
+                &format!("cannot read the session: {e}"),
+            );
+        }
+    };
+    if let Err(e) = store.session_reset(&conversation.key, web.gateway.now()).await {
+        return error_page_in(
+            lang,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &session.csrf,
+            &format!("cannot reset the session: {e}"),
+        );
+    }
+    tracing::info!(session = %conversation.key, "session reset in the web console");
+    Redirect::to(&format!("/conversations/{}", conversation.id)).into_response()
+}
+
+/// A transcript as chat bubbles; the agent's answers rendered from their markdown.
+pub(crate) fn transcript_view(lang: Lang, entries: &[TranscriptEntry]) -> Markup {
     html! {
         @if entries.is_empty() {
-            p.muted { "No messages in this conversation yet." }
+            p.muted { (t(lang, "conv.empty")) }
         }
         @for entry in entries {
             div class={ "msg " (entry.role.as_str()) } {
-                span.who { (role_label(entry.role)) " · " (utc(entry.at_ms)) }
-                (entry_text(entry))
+                span.who { (role_label(lang, entry.role)) " · " (utc(entry.at_ms)) }
+                @let (text, calls) = entry_text(entry);
+                @if matches!(entry.role, Role::Assistant) {
+                    @if !text.is_empty() { div.md { (PreEscaped(markdown::to_html(&text))) } }
+                    @for call in &calls { div.call { (call) } }
+                } @else {
+                    (text)
+                    @for call in &calls { "\n" (call) }
+                }
             }
         }
     }
 }
 
-fn role_label(role: Role) -> &'static str {
+fn role_label(lang: Lang, role: Role) -> &'static str {
     match role {
-        Role::System => "system",
-        Role::User => "user",
-        Role::Assistant => "agent",
-        Role::Tool => "tool result",
+        Role::System => t(lang, "role.system"),
+        Role::User => t(lang, "role.user"),
+        Role::Assistant => t(lang, "role.assistant"),
+        Role::Tool => t(lang, "role.tool"),
     }
 }
 
-/// What a stored message says: its text, or the tools it called, with credentials masked
+/// What a stored message says: its text and the tools it called, with credentials masked
 /// (a `cron_create` call carries a custom robot's webhook `access_token` and `secret`).
-fn entry_text(entry: &TranscriptEntry) -> String {
+fn entry_text(entry: &TranscriptEntry) -> (String, Vec<String>) {
     let Ok(message) = serde_json::from_str::<ChatMessage>(&entry.content_json) else {
-        return mask_text(&entry.content_json).into_owned();
+        return (mask_text(&entry.content_json).into_owned(), Vec::new());
     };
-    let mut text = mask_text(&message.text().unwrap_or_default()).into_owned();
-    for call in &message.tool_calls {
-        if !text.is_empty() {
-            text.push('\n');
-        }
-        text.push_str(&format!(
-            "→ calls {}({})",
-            call.name,
-            mask_arguments(&call.arguments)
-        ));
-    }
-    text
+    let text = mask_text(&message.text().unwrap_or_default()).into_owned();
+    let calls = message
+        .tool_calls
+        .iter()
+        .map(|call| format!("→ calls {}({})", call.name, mask_arguments(&call.arguments)))
+        .collect();
+    (text, calls)
 }
 
 #[cfg(test)]
@@ -196,7 +335,7 @@ mod tests {
                 &ChatMessage::tool("c1", format!("scheduled for {webhook}")),
             ),
         ];
-        let html = transcript_view(&entries).into_string();
+        let html = transcript_view(Lang::En, &entries).into_string();
         assert!(!html.contains("tok4leak") && !html.contains(&secret), "{html}");
         assert!(html.contains("→ calls cron_create("), "{html}");
         assert!(html.contains("access_token=***"), "{html}");

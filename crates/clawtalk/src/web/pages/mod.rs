@@ -1,8 +1,10 @@
 //! The read-mostly pages; WebChat lives in `web::chat`.
 
 pub(crate) mod config;
+pub(crate) mod config_edit;
 pub(crate) mod conversations;
 pub(crate) mod cron;
+pub(crate) mod logs;
 pub(crate) mod pairing;
 pub(crate) mod status;
 
@@ -10,13 +12,24 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 
-use super::layout::page;
+use super::i18n::{Lang, t};
+use super::layout::page_in;
 
 /// A page saying what went wrong, with any URL credentials in it masked.
+#[allow(dead_code, reason = "pages added in English call it")]
 pub(crate) fn error_page(status: StatusCode, csrf: &str, message: &str) -> Response {
+    error_page_in(Lang::En, status, csrf, message)
+}
+
+/// [`error_page`] with the frame in `lang`.
+pub(crate) fn error_page_in(lang: Lang, status: StatusCode, csrf: &str, message: &str) -> Response {
     // Store and model errors can quote URLs with credentials.
     let body = html! { p.error { (clawtalk_core::mask::mask_text(message)) } };
-    (status, page("Error", "", Some(csrf), &body)).into_response()
+    (
+        status,
+        page_in(lang, t(lang, "error.title"), "", Some(csrf), &body),
+    )
+        .into_response()
 }
 
 #[cfg(test)]

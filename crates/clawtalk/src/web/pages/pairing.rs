@@ -8,10 +8,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 
-use super::error_page;
+use super::error_page_in;
 use crate::operator_text::decision_error;
 use crate::web::auth::csrf_refused;
-use crate::web::layout::{self, ago};
+use crate::web::i18n::{Lang, t, tf};
+use crate::web::layout::{self, ago_in, span_in};
 use crate::web::sessions::WebSession;
 use crate::web::{St, query_value};
 use clawtalk_store::{PairingFilter, PairingStatus};
@@ -29,13 +30,15 @@ pub(crate) struct Done {
 pub(crate) async fn page(
     State(web): St,
     Extension(session): Extension<WebSession>,
+    lang: Lang,
     Query(done): Query<Done>,
 ) -> Response {
     let now = web.gateway.now();
     let requests = match web.gateway.store().pairing_list(PairingFilter::All, now).await {
         Ok(r) => r,
         Err(e) => {
-            return error_page(
+            return error_page_in(
+                lang,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &session.csrf,
                 &format!("cannot read the pairing requests: {e}"),
@@ -46,30 +49,34 @@ pub(crate) async fn page(
         .into_iter()
         .partition(|r| r.status == PairingStatus::Pending);
     let body = html! {
-        h1 { "Pairing requests" }
-        @if let Some(code) = &done.approved { p.notice { "Approved " (code) ": the sender may now message the bot." } }
-        @if let Some(code) = &done.rejected { p.notice { "Rejected " (code) "." } }
+        h1 { (t(lang, "pairing.title")) }
+        @if let Some(code) = &done.approved { p.notice { (tf(lang, "pairing.approved", &[("code", code)])) } }
+        @if let Some(code) = &done.rejected { p.notice { (tf(lang, "pairing.rejected", &[("code", code)])) } }
         @if let Some(error) = &done.error { p.error { (error) } }
         @if pending.is_empty() {
-            p.muted { "No pending requests. An unknown sender who messages a bot with dmPolicy \"pairing\" appears here." }
+            p.muted { (t(lang, "pairing.none")) }
         } @else {
             table #pending {
-                thead { tr { th { "Code" } th { "Account" } th { "Sender" } th { "Requested" } th { "Expires" } th {} } }
+                thead { tr {
+                    th { (t(lang, "pairing.code")) } th { (t(lang, "pairing.account")) }
+                    th { (t(lang, "pairing.sender")) } th { (t(lang, "pairing.requested")) }
+                    th { (t(lang, "pairing.expires")) } th {}
+                } }
                 tbody {
                     @for r in &pending {
                         tr data-code=(r.code) {
                             td { code { (r.code) } }
                             td { (r.account_id) }
                             td { (r.nick) br; span.muted { (r.sender_id) } }
-                            td { (ago(now, r.created_at_ms)) }
-                            td { "in " (ago(r.expires_at_ms, now).trim_end_matches(" ago")) }
+                            td { (ago_in(lang, now, r.created_at_ms)) }
+                            td { (tf(lang, "pairing.expires_in", &[("when", &span_in(lang, now, r.expires_at_ms))])) }
                             td {
                                 form method="post" action="/pairing/decide" {
                                     input type="hidden" name="csrf" value=(session.csrf);
                                     input type="hidden" name="code" value=(r.code);
-                                    button type="submit" name="action" value="approve" { "Approve" }
+                                    button type="submit" name="action" value="approve" { (t(lang, "pairing.approve")) }
                                     " "
-                                    button.secondary type="submit" name="action" value="reject" { "Reject" }
+                                    button.secondary type="submit" name="action" value="reject" { (t(lang, "pairing.reject")) }
                                 }
                             }
                         }
@@ -78,9 +85,13 @@ pub(crate) async fn page(
             }
         }
         @if !decided.is_empty() {
-            h1 { "Earlier requests" }
+            h1 { (t(lang, "pairing.earlier")) }
             table {
-                thead { tr { th { "Code" } th { "Account" } th { "Sender" } th { "Status" } th { "Requested" } } }
+                thead { tr {
+                    th { (t(lang, "pairing.code")) } th { (t(lang, "pairing.account")) }
+                    th { (t(lang, "pairing.sender")) } th { (t(lang, "pairing.status")) }
+                    th { (t(lang, "pairing.requested")) }
+                } }
                 tbody {
                     @for r in decided.iter().take(HISTORY) {
                         tr {
@@ -88,14 +99,21 @@ pub(crate) async fn page(
                             td { (r.account_id) }
                             td { (r.nick) br; span.muted { (r.sender_id) } }
                             td { (r.status) }
-                            td { (ago(now, r.created_at_ms)) }
+                            td { (ago_in(lang, now, r.created_at_ms)) }
                         }
                     }
                 }
             }
         }
     };
-    layout::page("Pairing", "/pairing", Some(&session.csrf), &body).into_response()
+    layout::page_in(
+        lang,
+        t(lang, "pairing.title"),
+        "/pairing",
+        Some(&session.csrf),
+        &body,
+    )
+    .into_response()
 }
 
 #[derive(Deserialize)]
@@ -111,6 +129,7 @@ pub(crate) struct Decision {
 pub(crate) async fn decide(
     State(web): St,
     Extension(session): Extension<WebSession>,
+    lang: Lang,
     Form(form): Form<Decision>,
 ) -> Response {
     if !session.csrf_ok(&form.csrf) {
@@ -133,7 +152,8 @@ pub(crate) async fn decide(
             store.pairing_reject(&form.code, now).await.map(|r| r.code),
         ),
         other => {
-            return error_page(
+            return error_page_in(
+                lang,
                 StatusCode::BAD_REQUEST,
                 &session.csrf,
                 &format!("unknown action {other:?}: use the Approve or Reject button"),
