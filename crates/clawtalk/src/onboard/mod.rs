@@ -206,7 +206,7 @@ pub async fn run(args: OnboardArgs, flavor: Flavor) -> anyhow::Result<()> {
 }
 
 /// `--config`, else `$CLAWTALK_CONFIG`, else `~/.clawtalk/clawtalk.json`.
-fn target_path(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+pub(crate) fn target_path(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     if let Some(p) = explicit {
         return Ok(p);
     }
@@ -226,7 +226,7 @@ fn is_default_path(path: &std::path::Path) -> bool {
 }
 
 /// The document to merge into, and whether the file existed.
-fn read_target(path: &std::path::Path) -> anyhow::Result<(Value, bool)> {
+pub(crate) fn read_target(path: &std::path::Path) -> anyhow::Result<(Value, bool)> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
             let doc = parse_document(&text).map_err(|e| {

@@ -75,6 +75,8 @@ pub(crate) fn routes() -> RouteTable<Arc<WebState>> {
         ),
         ("/pairing", Session, get(pages::pairing::page)),
         ("/cron", Session, get(pages::cron::page_handler)),
+        ("/agents", Session, get(pages::agents::page_handler)),
+        ("/agents/save", Session, post(pages::agents::save)),
         ("/pairing/decide", Session, post(pages::pairing::decide)),
         ("/chat", Session, get(chat::page).post(chat::send)),
         ("/config", Session, get(pages::config::config_page)),
