@@ -134,7 +134,7 @@ mod tests {
     #[test]
     fn with_a_small_cap_the_note_still_fits() {
         let mut budget = Budget::new(limits(400, 150_000));
-        let kept = budget.take("SOUL.md", &"s".repeat(5000)).unwrap();
+        let kept = budget.take("SOUL.md", &"s".repeat(5000)).unwrap().into_owned();
         assert!(kept.contains("SOUL.md truncated"), "{kept}");
         assert!(kept.chars().count() <= 400, "{}", kept.chars().count());
         assert!(kept.starts_with('s') && kept.ends_with('s'), "{kept}");
@@ -143,9 +143,9 @@ mod tests {
     #[test]
     fn the_total_cap_shrinks_later_files_and_then_drops_them() {
         let mut budget = Budget::new(limits(1000, 1200));
-        let first = budget.take("AGENTS.md", &"a".repeat(900)).unwrap();
+        let first = budget.take("AGENTS.md", &"a".repeat(900)).unwrap().into_owned();
         assert_eq!(first.chars().count(), 900);
-        let second = budget.take("SOUL.md", &"b".repeat(900)).unwrap();
+        let second = budget.take("SOUL.md", &"b".repeat(900)).unwrap().into_owned();
         assert!(second.contains("SOUL.md truncated"), "{second}");
         assert!(second.chars().count() <= 300, "{}", second.chars().count());
         assert_eq!(budget.take("TOOLS.md", "c"), None, "under 64 characters left");
@@ -154,7 +154,7 @@ mod tests {
     #[test]
     fn a_marker_longer_than_what_is_left_is_clamped() {
         let mut budget = Budget::new(limits(100, 100));
-        let kept = budget.take("IDENTITY.md", &"x".repeat(500)).unwrap();
+        let kept = budget.take("IDENTITY.md", &"x".repeat(500)).unwrap().into_owned();
         assert_eq!(kept.chars().count(), 100);
         assert!(kept.ends_with('…'));
     }
