@@ -13,8 +13,10 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::common::{ConfigArg, table};
-use clawtalk_agent::workspace::{edit::existing_files, starter::create_starter_files};
-use clawtalk_config::{AccountMatch, Config, ModelRef, PeerKind, Value, write_private};
+use clawtalk_agent::workspace::edit::{existing_files, read_file};
+use clawtalk_agent::workspace::files::IDENTITY;
+use clawtalk_agent::workspace::{parse_identity, starter::create_starter_files};
+use clawtalk_config::{AccountMatch, AgentConfig, Config, ModelRef, PeerKind, Value, write_private};
 
 /// `clawtalk agents …`.
 #[derive(Debug, Subcommand)]
@@ -204,7 +206,7 @@ fn list(args: &ListArgs) -> anyhow::Result<()> {
                 json!({
                     "id": a.id,
                     "default": a.id == config.default_agent,
-                    "name": a.identity.name.as_ref().or(a.name.as_ref()),
+                    "name": display_name(a),
                     "model": format!("{}/{}", a.model.provider, a.model.model),
                     "workspace": a.workspace,
                     "bindings": bindings_of(&config, &a.id),
@@ -225,7 +227,7 @@ fn list(args: &ListArgs) -> anyhow::Result<()> {
                     } else {
                         a.id.clone()
                     },
-                    a.identity.name.clone().or_else(|| a.name.clone()).unwrap_or_default(),
+                    display_name(a).unwrap_or_default(),
                     format!("{}/{}", a.model.provider, a.model.model),
                     a.workspace.display().to_string(),
                     match bindings_of(&config, &a.id) {
@@ -245,6 +247,14 @@ fn list(args: &ListArgs) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// The name the agent goes by: `identity.name`, else `name`, else its `IDENTITY.md`'s.
+fn display_name(agent: &AgentConfig) -> Option<String> {
+    agent.identity.name.clone().or_else(|| agent.name.clone()).or_else(|| {
+        let text = read_file(&agent.workspace, IDENTITY).ok()??;
+        parse_identity(&text).name
+    })
 }
 
 /// Each binding of `agent` in a few words: `dingtalk/default dm:*`, `dingtalk/* group:cid…`.

@@ -90,7 +90,9 @@ fn agent_table(agent: &AgentConfig, is_default: bool) -> maud::Markup {
                     @let size = std::fs::metadata(agent.workspace.join(file)).ok().filter(std::fs::Metadata::is_file).map(|m| m.len());
                     tr {
                         td { code { (file) } }
-                        td { @match size { Some(n) => (format!("{n} bytes")), None => span.muted { "missing" } } }
+                        td {
+                            @if let Some(n) = size { (n) " bytes" } @else { span.muted { "missing" } }
+                        }
                         td {
                             a href={ "/agents?agent=" (query_value(&agent.id)) "&file=" (file) } {
                                 @if size.is_some() { "Edit" } @else { "Create" }
