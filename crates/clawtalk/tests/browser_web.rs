@@ -263,7 +263,11 @@ async fn browser_logs_in_sees_status_approves_pairing_and_chats() {
 
     // The agent's workspace files: open SOUL.md in the editor, save, and it is on disk.
     browser.goto(&format!("{base}/agents")).await.unwrap();
-    assert!(text_of(&browser, "table[data-agent=main]").await.contains("SOUL.md"));
+    assert!(
+        text_of(&browser, "table[data-agent=main]")
+            .await
+            .contains("SOUL.md")
+    );
     browser
         .goto(&format!("{base}/agents?agent=main&file=SOUL.md"))
         .await

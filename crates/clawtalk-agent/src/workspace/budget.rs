@@ -48,7 +48,12 @@ impl Budget {
         let kept = if total <= cap {
             Cow::Borrowed(text)
         } else {
-            tracing::debug!(file = name, chars = total, limit = cap, "bootstrap file truncated");
+            tracing::debug!(
+                file = name,
+                chars = total,
+                limit = cap,
+                "bootstrap file truncated"
+            );
             Cow::Owned(truncate(name, text, total, cap))
         };
         let kept = clamp(kept, self.remaining);
@@ -128,7 +133,11 @@ mod tests {
         let note = marker("AGENTS.md", 20_008, 7000, 2000);
         assert!(kept.contains(&note), "{kept}");
         let body = kept.chars().count() - note.chars().count();
-        assert_eq!(body, 7000 + 2000 + 4, "head, tail and the blank lines around the marker");
+        assert_eq!(
+            body,
+            7000 + 2000 + 4,
+            "head, tail and the blank lines around the marker"
+        );
     }
 
     #[test]

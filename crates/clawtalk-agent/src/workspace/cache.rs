@@ -49,7 +49,11 @@ impl FileCache {
         let meta = if meta.file_type().is_symlink() {
             if !stays_inside(root, &path) {
                 let stamp = stamp_of(&meta);
-                return self.unreadable(&path, Some(stamp), "it is a link to a place outside the workspace");
+                return self.unreadable(
+                    &path,
+                    Some(stamp),
+                    "it is a link to a place outside the workspace",
+                );
             }
             match std::fs::metadata(&path) {
                 Ok(target) => target,
@@ -81,8 +85,7 @@ impl FileCache {
         match std::fs::read(&path) {
             Ok(bytes) => {
                 let text: Arc<str> = Arc::from(String::from_utf8_lossy(&bytes).as_ref());
-                self.lock()
-                    .insert(path, (stamp, Loaded::Text(Arc::clone(&text))));
+                self.lock().insert(path, (stamp, Loaded::Text(Arc::clone(&text))));
                 Some(text)
             }
             Err(e) => self.unreadable(&path, Some(stamp), &e.to_string()),

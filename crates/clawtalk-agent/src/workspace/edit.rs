@@ -118,14 +118,23 @@ mod tests {
         write_file(&ws, "SOUL.md", "冷静 / calm").unwrap();
         assert_eq!(read_file(&ws, "SOUL.md").unwrap().as_deref(), Some("冷静 / calm"));
         assert_eq!(existing_files(&ws), ["SOUL.md"]);
-        let names: Vec<_> = std::fs::read_dir(&ws).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(&ws)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "no temporary file is left: {names:?}");
     }
 
     #[test]
     fn refuses_other_names_and_oversized_text() {
         let dir = tempfile::tempdir().unwrap();
-        for name in ["../SOUL.md", "/etc/passwd", "memory/2026-12-01.md", "notes.md", ".env"] {
+        for name in [
+            "../SOUL.md",
+            "/etc/passwd",
+            "memory/2026-12-01.md",
+            "notes.md",
+            ".env",
+        ] {
             let err = write_file(dir.path(), name, "x").unwrap_err();
             assert!(matches!(err, EditError::NotABootstrapFile(_)), "{name}: {err}");
             assert!(read_file(dir.path(), name).is_err(), "{name}");

@@ -44,7 +44,8 @@ impl Workspaces {
         let cache = Arc::clone(&self.cache);
         let dir = agent.workspace.clone();
         let (config_identity, limits) = (agent.identity.clone(), agent.bootstrap);
-        let built = tokio::task::spawn_blocking(move || build(&cache, &dir, &config_identity, limits, kind)).await;
+        let built =
+            tokio::task::spawn_blocking(move || build(&cache, &dir, &config_identity, limits, kind)).await;
         built.unwrap_or_else(|e| {
             tracing::warn!(agent = %agent.id, "reading the workspace failed: {e}");
             WorkspacePrompt {
@@ -139,14 +140,31 @@ mod tests {
             (".openclaw/workspace-state.json", "{}"),
         ]);
         let cache = cache::FileCache::default();
-        let private = build(&cache, dir.path(), &Identity::default(), limits(), SessionKind::Private);
-        let at = |s: &str| private.text.find(s).unwrap_or_else(|| panic!("{s} in {}", private.text));
+        let private = build(
+            &cache,
+            dir.path(),
+            &Identity::default(),
+            limits(),
+            SessionKind::Private,
+        );
+        let at = |s: &str| {
+            private
+                .text
+                .find(s)
+                .unwrap_or_else(|| panic!("{s} in {}", private.text))
+        };
         assert!(at("## AGENTS.md") < at("## SOUL.md"));
         assert!(at("## SOUL.md") < at("## USER.md"));
         assert!(at("## USER.md") < at("## MEMORY.md"));
         assert!(!private.text.contains("daily note"));
         assert!(!private.text.contains("workspace-state"));
-        let shared = build(&cache, dir.path(), &Identity::default(), limits(), SessionKind::Shared);
+        let shared = build(
+            &cache,
+            dir.path(),
+            &Identity::default(),
+            limits(),
+            SessionKind::Shared,
+        );
         assert!(!shared.text.contains("3rd floor printer"), "{}", shared.text);
         assert!(shared.text.contains("rules first"));
     }
@@ -167,7 +185,13 @@ mod tests {
         );
         assert_eq!(prompt.identity.name.as_deref(), Some("小钉"));
         assert_eq!(prompt.identity.emoji.as_deref(), Some("🦞"));
-        assert!(prompt.text.starts_with("## Your identity\n- Name: 小钉\n- Emoji: 🦞\n"), "{}", prompt.text);
+        assert!(
+            prompt
+                .text
+                .starts_with("## Your identity\n- Name: 小钉\n- Emoji: 🦞\n"),
+            "{}",
+            prompt.text
+        );
     }
 
     #[test]

@@ -98,9 +98,15 @@ mod tests {
         std::fs::write(ws.join("SOUL.md"), "my own persona").unwrap();
         let written = create_starter_files(&ws, "Ops").unwrap();
         assert_eq!(written, [AGENTS, TOOLS, IDENTITY, USER, MEMORY]);
-        assert_eq!(std::fs::read_to_string(ws.join("SOUL.md")).unwrap(), "my own persona");
+        assert_eq!(
+            std::fs::read_to_string(ws.join("SOUL.md")).unwrap(),
+            "my own persona"
+        );
         let identity = std::fs::read_to_string(ws.join("IDENTITY.md")).unwrap();
-        assert_eq!(super::super::identity::parse(&identity).name.as_deref(), Some("Ops"));
+        assert_eq!(
+            super::super::identity::parse(&identity).name.as_deref(),
+            Some("Ops")
+        );
         assert!(create_starter_files(&ws, "Ops").unwrap().is_empty());
     }
 }

@@ -67,7 +67,10 @@ pub fn run(command: AgentsCommand) -> anyhow::Result<()> {
 
 fn add(args: AddArgs) -> anyhow::Result<()> {
     if !is_agent_id(&args.id) {
-        bail!("agent id {:?} is not usable: use 1–64 letters, digits, - or _", args.id);
+        bail!(
+            "agent id {:?} is not usable: use 1–64 letters, digits, - or _",
+            args.id
+        );
     }
     if let Some(model) = &args.model
         && ModelRef::parse(model).is_none()
@@ -81,10 +84,16 @@ fn add(args: AddArgs) -> anyhow::Result<()> {
 
     if let Some(text) = &before {
         let backup = path.with_extension("json.bak");
-        write_private(&backup, text)
-            .with_context(|| format!("cannot keep a backup of {} at {}", path.display(), backup.display()))?;
+        write_private(&backup, text).with_context(|| {
+            format!(
+                "cannot keep a backup of {} at {}",
+                path.display(),
+                backup.display()
+            )
+        })?;
     }
-    write_private(&path, &doc.to_pretty_json()).with_context(|| format!("cannot write {}", path.display()))?;
+    write_private(&path, &doc.to_pretty_json())
+        .with_context(|| format!("cannot write {}", path.display()))?;
     let config = match Config::load(Some(&path)) {
         Ok(loaded) => loaded.config,
         Err(errors) => {
@@ -103,16 +112,26 @@ fn add(args: AddArgs) -> anyhow::Result<()> {
     println!("added agent {:?} to {}", args.id, path.display());
     let workspace = &agent.workspace;
     if agent.bootstrap.skip {
-        println!("workspace: {} (skipBootstrap is set: no starter files written)", workspace.display());
+        println!(
+            "workspace: {} (skipBootstrap is set: no starter files written)",
+            workspace.display()
+        );
         return Ok(());
     }
     let name = agent.name.clone().unwrap_or_else(|| args.id.clone());
     let written = create_starter_files(workspace, &name)
         .with_context(|| format!("cannot create the workspace {}", workspace.display()))?;
     if written.is_empty() {
-        println!("workspace: {} (its files were kept as they are)", workspace.display());
+        println!(
+            "workspace: {} (its files were kept as they are)",
+            workspace.display()
+        );
     } else {
-        println!("workspace: {} (wrote {})", workspace.display(), written.join(", "));
+        println!(
+            "workspace: {} (wrote {})",
+            workspace.display(),
+            written.join(", ")
+        );
     }
     println!("next: edit the files there, then bind the agent to a chat with a `bindings` entry");
     Ok(())
@@ -192,7 +211,11 @@ fn implicit_agents(doc: &Value, new_id: &str) -> Vec<Value> {
 }
 
 fn is_agent_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn list(args: &ListArgs) -> anyhow::Result<()> {
@@ -251,10 +274,15 @@ fn list(args: &ListArgs) -> anyhow::Result<()> {
 
 /// The name the agent goes by: `identity.name`, else `name`, else its `IDENTITY.md`'s.
 fn display_name(agent: &AgentConfig) -> Option<String> {
-    agent.identity.name.clone().or_else(|| agent.name.clone()).or_else(|| {
-        let text = read_file(&agent.workspace, IDENTITY).ok()??;
-        parse_identity(&text).name
-    })
+    agent
+        .identity
+        .name
+        .clone()
+        .or_else(|| agent.name.clone())
+        .or_else(|| {
+            let text = read_file(&agent.workspace, IDENTITY).ok()??;
+            parse_identity(&text).name
+        })
 }
 
 /// Each binding of `agent` in a few words: `dingtalk/default dm:*`, `dingtalk/* group:cid…`.
@@ -301,20 +329,31 @@ mod tests {
 
     #[test]
     fn a_first_list_keeps_the_implicit_agents() {
-        let mut doc = parse_document("{ bindings: [{ agentId: 'helper', match: { channel: 'dingtalk' } }] }").unwrap();
+        let mut doc =
+            parse_document("{ bindings: [{ agentId: 'helper', match: { channel: 'dingtalk' } }] }").unwrap();
         add_to_document(&mut doc, &args("ops")).unwrap();
         let ids: Vec<_> = match doc.at(&["agents", "list"]) {
             Some(Value::Array(items)) => items.iter().map(|a| a.get("id").cloned()).collect(),
             other => panic!("{other:?}"),
         };
-        assert_eq!(ids, [Some(Value::str("main")), Some(Value::str("helper")), Some(Value::str("ops"))]);
+        assert_eq!(
+            ids,
+            [
+                Some(Value::str("main")),
+                Some(Value::str("helper")),
+                Some(Value::str("ops"))
+            ]
+        );
     }
 
     #[test]
     fn entries_are_used_when_the_file_has_them_and_duplicates_are_refused() {
         let mut doc = parse_document("{ agents: { entries: { main: {} } } }").unwrap();
         add_to_document(&mut doc, &args("ops")).unwrap();
-        assert_eq!(doc.at(&["agents", "entries", "ops", "name"]), Some(&Value::str("Ops")));
+        assert_eq!(
+            doc.at(&["agents", "entries", "ops", "name"]),
+            Some(&Value::str("Ops"))
+        );
         let err = add_to_document(&mut doc, &args("ops")).unwrap_err();
         assert!(err.to_string().contains("already exists"), "{err}");
         let mut listed = parse_document("{ agents: { list: [{ id: 'ops' }] } }").unwrap();

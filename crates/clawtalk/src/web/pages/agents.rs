@@ -137,7 +137,11 @@ pub(crate) async fn save(
     let workspace = agent.workspace.clone();
     let file = form.file.clone();
     let written = tokio::task::spawn_blocking(move || write_file(&workspace, &file, &text)).await;
-    let back = format!("/agents?agent={}&file={}", query_value(&form.agent), query_value(&form.file));
+    let back = format!(
+        "/agents?agent={}&file={}",
+        query_value(&form.agent),
+        query_value(&form.file)
+    );
     match written {
         Ok(Ok(())) => {
             tracing::info!(agent = %form.agent, file = %form.file, "workspace file saved in the web UI");
@@ -145,7 +149,10 @@ pub(crate) async fn save(
         }
         Ok(Err(e)) => {
             tracing::warn!(agent = %form.agent, "workspace file not saved: {e}");
-            if matches!(e, clawtalk_agent::workspace::edit::EditError::NotABootstrapFile(_)) {
+            if matches!(
+                e,
+                clawtalk_agent::workspace::edit::EditError::NotABootstrapFile(_)
+            ) {
                 return error_page(StatusCode::BAD_REQUEST, &session.csrf, &e.to_string());
             }
             Redirect::to(&format!("/agents?error={}", query_value(&e.to_string()))).into_response()
