@@ -54,7 +54,7 @@ pub(crate) async fn page_handler(
         @if let Some(saved) = &shown.saved { p.notice { "Saved " (saved) ". The agent reads it from its next turn on." } }
         @if let Some(error) = &shown.error { p.error { (error) } }
         @if let Some((agent, file, text)) = &editing {
-            h1 { "Edit " (file) " of " (agent.id) }
+            h2 { "Edit " (file) " of " (agent.id) }
             form #editor method="post" action="/agents/save" {
                 input type="hidden" name="csrf" value=(session.csrf);
                 input type="hidden" name="agent" value=(agent.id);
