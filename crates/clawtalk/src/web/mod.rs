@@ -7,9 +7,9 @@
 //! needs that session: pages answer 303 to `/login` without it, `/api/…` answers 401. Every
 //! form that changes something carries the session's CSRF token.
 //!
-//! Pages ([`pages`]): account status, conversations and transcripts, pairing requests, a
-//! WebChat that runs agent turns through the gateway's agent runtime, and the config with
-//! secrets masked.
+//! Pages ([`pages`]): account status, conversations and transcripts, pairing requests, the
+//! agents' workspace files with an editor, a WebChat that runs agent turns through the
+//! gateway's agent runtime, and the config with secrets masked.
 
 mod auth;
 mod chat;
