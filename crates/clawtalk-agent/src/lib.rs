@@ -8,6 +8,7 @@ pub mod cron;
 mod events;
 pub mod media;
 mod tools;
+pub mod workspace;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -76,6 +77,7 @@ pub struct AgentRuntime {
     config: Arc<Config>,
     clients: BTreeMap<String, LlmClient>,
     tools: ToolRegistry,
+    workspaces: workspace::Workspaces,
 }
 
 impl std::fmt::Debug for AgentRuntime {
@@ -111,6 +113,7 @@ impl AgentRuntime {
             config,
             clients,
             tools,
+            workspaces: workspace::Workspaces::default(),
         })
     }
 
@@ -210,7 +213,11 @@ impl AgentRuntime {
             .get(&model.provider)
             .ok_or_else(|| TurnError::NoProvider(model_name(model)))?;
         let mut messages = Vec::with_capacity(history.len() + 2);
-        messages.push(ChatMessage::system(system_prompt(agent)));
+        let workspace = self
+            .workspaces
+            .prompt(agent, workspace::SessionKind::of(context))
+            .await;
+        messages.push(ChatMessage::system(system_prompt(agent, &workspace)));
         messages.extend_from_slice(history);
         if self.config.model_sees_images(model) {
             messages.push(user.clone());
@@ -297,21 +304,30 @@ fn model_name(model: &ModelRef) -> String {
     format!("{}/{}", model.provider, model.model)
 }
 
-fn system_prompt(agent: &AgentConfig) -> String {
-    if let Some(prompt) = agent.system_prompt.as_deref().filter(|p| !p.trim().is_empty()) {
-        return prompt.to_owned();
+/// `systemPrompt` when set, else the built-in introduction; then the workspace's identity and
+/// bootstrap files, which `systemPrompt` extends rather than replaces.
+fn system_prompt(agent: &AgentConfig, workspace: &workspace::WorkspacePrompt) -> String {
+    let base = match agent.system_prompt.as_deref().filter(|p| !p.trim().is_empty()) {
+        Some(prompt) => prompt.to_owned(),
+        None => {
+            let name = workspace
+                .identity
+                .name
+                .as_deref()
+                .or(agent.name.as_deref())
+                .unwrap_or("ClawTalk");
+            format!(
+                "You are {name}, a helpful assistant talking with colleagues in DingTalk (钉钉). \
+                 Answer in the language the user writes in. Keep answers concise; use Markdown sparingly \
+                 (headings, lists, bold, code blocks and links render; tables do not)."
+            )
+        }
+    };
+    if workspace.text.is_empty() {
+        base
+    } else {
+        format!("{base}\n\n{}", workspace.text)
     }
-    let name = agent
-        .identity
-        .name
-        .as_deref()
-        .or(agent.name.as_deref())
-        .unwrap_or("ClawTalk");
-    format!(
-        "You are {name}, a helpful assistant talking with colleagues in DingTalk (钉钉). \
-         Answer in the language the user writes in. Keep answers concise; use Markdown sparingly \
-         (headings, lists, bold, code blocks and links render; tables do not)."
-    )
 }
 
 #[cfg(test)]

@@ -310,3 +310,38 @@ async fn tool_calls_past_the_round_cap_and_media_past_the_turn_cap_do_not_run() 
         "the note is for the user, not the transcript"
     );
 }
+
+#[tokio::test]
+async fn system_prompt_is_extended_by_the_workspace_files() {
+    let mock = MockModel::start().await.unwrap();
+    mock.push(Script::text("ok"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("SOUL.md"), "Speak softly [soul]").unwrap();
+    std::fs::write(dir.path().join("MEMORY.md"), "private note [memory]").unwrap();
+    let cfg = config(&format!(
+        r#"{{ agents: {{ list: [ {{ id: "main", model: "mock/m", workspace: "{}",
+                                   systemPrompt: "You are the test agent." }} ] }},
+              models: {{ providers: {{ mock: {{ baseUrl: "{}", apiKey: "sk-mock" }} }} }},
+              channels: {{ dingtalk: {{ clientId: "dingbot", clientSecret: "s" }} }} }}"#,
+        dir.path().display(),
+        mock.base_url()
+    ));
+    let rt = AgentRuntime::new(Arc::new(cfg), ToolRegistry::builtin()).unwrap();
+    // No readable session key: treated as shared, so MEMORY.md stays out.
+    rt.run_turn(
+        "main",
+        &[],
+        ChatMessage::user("hi"),
+        &ToolContext::new(AccountId::new("default"), None),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let system = mock.requests()[0].messages[0]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(system.starts_with("You are the test agent.\n\n"), "{system}");
+    assert!(system.contains("## SOUL.md\nSpeak softly [soul]"), "{system}");
+    assert!(!system.contains("[memory]"), "{system}");
+}

@@ -8,7 +8,7 @@ use url::Url;
 
 use super::channels::CHANNELS;
 use super::reader::{Ctx, IGNORED_KEY, Node, Obj, is_valid_id, path_value};
-use super::types::{AgentLimits, ApiKind, Identity, ModelInfo, ModelRef, PeerKind};
+use super::types::{AgentLimits, ApiKind, BootstrapLimits, Identity, ModelInfo, ModelRef, PeerKind};
 
 /// A model reference and the key path it was written at.
 #[derive(Clone)]
@@ -45,6 +45,7 @@ pub struct AgentDefaults {
     pub workspace: Option<PathBuf>,
     pub system_prompt: Option<String>,
     pub limits: LimitsDraft,
+    pub bootstrap: BootstrapLimits,
 }
 
 /// `limits` as written; `None` = not given (inherit).
@@ -105,6 +106,30 @@ fn read_limits(obj: &Obj<'_>, cx: &mut Ctx<'_>) -> LimitsDraft {
     draft
 }
 
+/// `bootstrapMaxChars`, `bootstrapTotalMaxChars`, `skipBootstrap` of `agents.defaults`
+/// (OpenClaw reads them there only). A cap of 0 would hide the whole workspace without a word,
+/// so caps start at 1; 10 million characters is far past any model's context.
+fn read_bootstrap(defaults: &Obj<'_>, cx: &mut Ctx<'_>) -> BootstrapLimits {
+    let builtin = BootstrapLimits::default();
+    let mut cap = |key: &'static str| {
+        defaults
+            .get(key)
+            .and_then(|n| n.node().int_in(cx, 1, 10_000_000))
+            .and_then(|n| usize::try_from(n).ok())
+    };
+    let max_chars = cap("bootstrapMaxChars").unwrap_or(builtin.max_chars);
+    let total_max_chars = cap("bootstrapTotalMaxChars").unwrap_or(builtin.total_max_chars);
+    let skip = defaults
+        .get("skipBootstrap")
+        .and_then(|n| n.node().bool(cx))
+        .unwrap_or(builtin.skip);
+    BootstrapLimits {
+        max_chars,
+        total_max_chars,
+        skip,
+    }
+}
+
 #[derive(Default)]
 pub struct Agents {
     pub list: Vec<AgentDraft>,
@@ -161,8 +186,6 @@ const DEFAULTS_KEYS_IGNORED: &[&str] = &[
     "contextPruning",
     "compaction",
     "memorySearch",
-    "skipBootstrap",
-    "bootstrapMaxChars",
     "contextTokens",
     "cliBackends",
     "repoRoot",
@@ -183,6 +206,7 @@ pub fn read_agents(agents: &Obj<'_>, cx: &mut Ctx<'_>) -> Agents {
             workspace: defaults.get("workspace").and_then(|n| path_value(&n.node(), cx)),
             system_prompt: defaults.get("systemPrompt").and_then(|n| n.node().string(cx)),
             limits: read_limits(&defaults, cx),
+            bootstrap: read_bootstrap(&defaults, cx),
         };
         defaults.finish(cx, DEFAULTS_KEYS_IGNORED, IGNORED_KEY);
     }

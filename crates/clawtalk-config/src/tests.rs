@@ -926,3 +926,49 @@ fn trusted_proxies_and_listener_limits() {
     );
     assert!(shown.contains("gateway.http.maxConnections"), "{shown}");
 }
+
+#[test]
+fn bootstrap_caps_are_read_from_agents_defaults_and_checked() {
+    let env = [
+        ("DEEPSEEK_API_KEY", "sk-test"),
+        ("DINGTALK_CLIENT_ID", "dingtest"),
+        ("DINGTALK_CLIENT_SECRET", "test-secret"),
+    ];
+    let base =
+        r#"{ gateway: { stateDir: "/s" }, agents: { defaults: { model: "deepseek/deepseek-chat" BOOT } } }"#;
+    let plain = load_ok(&base.replace("BOOT", ""), &env).config;
+    assert_eq!(plain.default_agent().bootstrap, BootstrapLimits::default());
+    assert_eq!(plain.default_agent().bootstrap.max_chars, 20_000);
+    assert_eq!(plain.default_agent().bootstrap.total_max_chars, 150_000);
+    let set = load_ok(
+        &base.replace(
+            "BOOT",
+            ", bootstrapMaxChars: 500, bootstrapTotalMaxChars: 4000, skipBootstrap: true",
+        ),
+        &env,
+    );
+    let warnings: Vec<String> = set.warnings.iter().map(ToString::to_string).collect();
+    assert!(
+        !warnings.iter().any(|w| w.contains("ootstrap")),
+        "the keys are known: {warnings:?}"
+    );
+    let boot = set.config.default_agent().bootstrap;
+    assert_eq!(
+        (boot.max_chars, boot.total_max_chars, boot.skip),
+        (500, 4000, true)
+    );
+    let err = load_err(
+        &base.replace("BOOT", ", bootstrapMaxChars: 0, skipBootstrap: \"yes\""),
+        &env,
+    );
+    let got: Vec<String> = err.errors.iter().map(ToString::to_string).collect();
+    assert!(
+        got.iter()
+            .any(|e| e.starts_with("agents.defaults.bootstrapMaxChars") && e.contains("out of range")),
+        "{got:?}"
+    );
+    assert!(
+        got.iter().any(|e| e.starts_with("agents.defaults.skipBootstrap")),
+        "{got:?}"
+    );
+}

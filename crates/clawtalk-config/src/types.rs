@@ -160,6 +160,32 @@ pub struct AgentConfig {
     pub identity: Identity,
     /// `limits` (clawtalk key): caps on what one turn of the model can make the bot do.
     pub limits: AgentLimits,
+    /// How the workspace's bootstrap files enter the prompt (`agents.defaults.bootstrap*`).
+    pub bootstrap: BootstrapLimits,
+}
+
+/// `agents.defaults.bootstrapMaxChars`, `bootstrapTotalMaxChars` and `skipBootstrap`
+/// (OpenClaw's keys and defaults): how much of the workspace files (`AGENTS.md`, `SOUL.md`, …)
+/// goes into each system prompt, and whether `clawtalk agents add` writes starter files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BootstrapLimits {
+    /// `bootstrapMaxChars`, default 20,000: characters of one file; a longer file keeps its
+    /// head and tail around a visible truncation marker.
+    pub max_chars: usize,
+    /// `bootstrapTotalMaxChars`, default 150,000: characters of all files together.
+    pub total_max_chars: usize,
+    /// `skipBootstrap`, default false: leave new workspaces empty (for pre-seeded ones).
+    pub skip: bool,
+}
+
+impl Default for BootstrapLimits {
+    fn default() -> Self {
+        Self {
+            max_chars: 20_000,
+            total_max_chars: 150_000,
+            skip: false,
+        }
+    }
 }
 
 /// `limits { mediaPerTurn, partsPerAnswer, toolCallsPerRound, cronMinIntervalMinutes }`

@@ -192,6 +192,7 @@ fn agents(
             workspace,
             identity: a.identity.clone(),
             limits: a.limits.resolve(defaults.limits),
+            bootstrap: defaults.bootstrap,
         });
     }
     (out, default_id, used)

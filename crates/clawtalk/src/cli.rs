@@ -3,6 +3,7 @@
 //! Each operator command lives in its own module under `cli/`; this file only names the
 //! commands and routes to them.
 
+mod agents;
 pub(crate) mod channels;
 mod common;
 mod cron;
@@ -79,6 +80,11 @@ pub enum Command {
     Channels {
         #[command(subcommand)]
         command: channels::ChannelsCommand,
+    },
+    /// Add an agent with a workspace of starter files, or list the agents and their files.
+    Agents {
+        #[command(subcommand)]
+        command: agents::AgentsCommand,
     },
     /// Print the web UI's address and how to log in.
     Dashboard(common::ConfigArg),
@@ -230,6 +236,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Message { command } => message::run(command).await,
         Command::Cron { command } => cron::run(command).await,
         Command::Channels { command } => channels::run(command).await,
+        Command::Agents { command } => agents::run(command),
         Command::Doctor(args) => doctor::run(args).await,
         Command::Logs(args) => logs::run(args).await,
         Command::Onboard {

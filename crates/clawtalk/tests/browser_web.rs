@@ -1,6 +1,6 @@
 //! The web UI in headless Chromium (Debian's `chromium` + `chromium-driver`, driven over
 //! WebDriver with fantoccini): log in, see the connected account, approve a pairing request,
-//! chat in WebChat and see the reply, and be refused without the token. A screenshot of
+//! chat in WebChat and see the reply, edit an agent's SOUL.md, and be refused without the token. A screenshot of
 //! every page goes to `target/screenshots/`.
 //!
 //! Without Chromium the test fails under `CI=true` (`.ci/run` installs it) and is skipped
@@ -260,6 +260,30 @@ async fn browser_logs_in_sees_status_approves_pairing_and_chats() {
     browser.goto(&format!("{base}/config")).await.unwrap();
     assert!(text_of(&browser, "#config").await.contains("Secret(***)"));
     screenshot(&browser, "08-config").await;
+
+    // The agent's workspace files: open SOUL.md in the editor, save, and it is on disk.
+    browser.goto(&format!("{base}/agents")).await.unwrap();
+    assert!(
+        text_of(&browser, "table[data-agent=main]")
+            .await
+            .contains("SOUL.md")
+    );
+    browser
+        .goto(&format!("{base}/agents?agent=main&file=SOUL.md"))
+        .await
+        .unwrap();
+    type_into(&browser, "#editor textarea", "Be cheerful [persona]").await;
+    click(&browser, "#editor button[type=submit]").await;
+    let page = &browser;
+    wait_until_async("the saved notice", TIMEOUT, || async move {
+        let element = page.find(Locator::Css(".notice")).await.ok()?;
+        let text = element.text().await.ok()?;
+        text.contains("Saved SOUL.md").then_some(())
+    })
+    .await;
+    let soul = std::fs::read_to_string(world.state_dir().join("workspace/SOUL.md")).unwrap();
+    assert_eq!(soul, "Be cheerful [persona]");
+    screenshot(&browser, "09-agents").await;
 
     // Without the session cookie (a request that never logged in) everything is refused.
     browser.delete_all_cookies().await.unwrap();

@@ -86,6 +86,8 @@ async fn every_route_refuses_callers_without_or_with_wrong_credentials() {
         "/login",
         "/",
         "/config",
+        "/agents",
+        "/agents/save",
     ] {
         assert!(routes.iter().any(|r| r.path == expected), "{expected} is listed");
     }

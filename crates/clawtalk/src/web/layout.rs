@@ -60,12 +60,13 @@ header #lang-switch+form{margin-left:0}
 
 /// Navigation entries: path and label, an [`super::i18n`] key (or an English label, shown
 /// as it is in both languages).
-const NAV: [(&str, &str); 8] = [
+const NAV: [(&str, &str); 9] = [
     ("/", "nav.status"),
     ("/setup", "nav.setup"),
     ("/conversations", "nav.conversations"),
     ("/pairing", "nav.pairing"),
     ("/cron", "nav.cron"),
+    ("/agents", "nav.agents"),
     ("/chat", "nav.chat"),
     ("/logs", "nav.logs"),
     ("/config", "nav.config"),

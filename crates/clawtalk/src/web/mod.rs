@@ -7,9 +7,9 @@
 //! needs that session: pages answer 303 to `/login` without it, `/api/…` answers 401. Every
 //! form that changes something carries the session's CSRF token.
 //!
-//! Pages ([`pages`]): account status, conversations and transcripts, pairing requests, a
-//! WebChat that runs agent turns through the gateway's agent runtime, and the config with
-//! secrets masked.
+//! Pages ([`pages`]): account status, conversations and transcripts, pairing requests, the
+//! agents' workspace files with an editor, a WebChat that runs agent turns through the
+//! gateway's agent runtime, and the config with secrets masked.
 
 mod auth;
 mod chat;
@@ -103,6 +103,8 @@ pub(crate) fn routes() -> RouteTable<Arc<WebState>> {
         ("/pairing", Session, get(pages::pairing::page)),
         ("/cron", Session, get(pages::cron::page_handler)),
         ("/cron/action", Session, post(pages::cron::action)),
+        ("/agents", Session, get(pages::agents::page_handler)),
+        ("/agents/save", Session, post(pages::agents::save)),
         ("/pairing/decide", Session, post(pages::pairing::decide)),
         ("/chat", Session, get(chat::page).post(chat::send)),
         ("/chat.js", Session, get(chat_live::script)),

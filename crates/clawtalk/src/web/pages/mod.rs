@@ -1,5 +1,6 @@
 //! The read-mostly pages; WebChat lives in `web::chat`.
 
+pub(crate) mod agents;
 pub(crate) mod config;
 pub(crate) mod config_edit;
 pub(crate) mod conversations;
