@@ -278,7 +278,7 @@ mod tests {
             </body></html>"#;
         let r = readable(page);
         assert_eq!(r.title.as_deref(), Some("Beijing weather"));
-        let expected = "# Beijing today\n\nSunny, high of 23\u{a0}°C.\nWind: 3 m/s\n\n- Morning: 15 °C\n- Evening: 18 °C\n\n3. third\n4. fourth\n\nDay | High\nMon | 23\n\n  a   b\n  c";
+        let expected = "# Beijing today\n\nSunny, high of 23 °C.\nWind: 3 m/s\n\n- Morning: 15 °C\n- Evening: 18 °C\n\n3. third\n4. fourth\n\nDay | High\nMon | 23\n\n  a   b\n  c";
         assert_eq!(r.text, expected, "{}", r.text);
         for gone in ["script text", "color:red", "Home", "banner", "hidden", "Copyright", "Go"] {
             assert!(!r.text.contains(gone), "{gone} in {}", r.text);
