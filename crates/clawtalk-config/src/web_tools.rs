@@ -388,6 +388,7 @@ mod tests {
         let text = format!(
             r#"{{ agents: {{ list: [ {{ id: "main", model: "deepseek/deepseek-chat" }} ] }},
                  gateway: {{ stateDir: "/tmp/clawtalk-web" }},
+                 channels: {{ dingtalk: {{ clientId: "dingweb", clientSecret: "s", dmPolicy: "open", allowFrom: ["*"] }} }},
                  tools: {{ web: {{ {web} }} }} }}"#
         );
         let env = |name: &str| match name {
