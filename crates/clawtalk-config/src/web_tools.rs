@@ -223,14 +223,9 @@ fn read_fetch(f: &Obj<'_>, cx: &mut Ctx<'_>) -> WebFetchConfig {
 }
 
 fn read_search(s: &Obj<'_>, cx: &mut Ctx<'_>) -> Option<WebSearchConfig> {
-    let enabled = s
-        .get("enabled")
-        .and_then(|n| n.node().bool(cx))
-        .unwrap_or(true);
+    let enabled = s.get("enabled").and_then(|n| n.node().bool(cx)).unwrap_or(true);
     let provider_node = s.get("provider");
-    let provider_name = provider_node
-        .as_ref()
-        .and_then(|n| n.node().nonempty_string(cx));
+    let provider_name = provider_node.as_ref().and_then(|n| n.node().nonempty_string(cx));
     let api_key = s.get("apiKey").and_then(|n| n.node().secret(cx));
     let base_url = s.get("baseUrl").and_then(|n| n.node().url(cx));
     let max_results = s

@@ -68,7 +68,12 @@ impl Fetcher {
         let deadline = self.config.timeout;
         tokio::time::timeout(deadline, self.follow(url, max_chars))
             .await
-            .map_err(|_| format!("the fetch took longer than {} s and was stopped", deadline.as_secs()))?
+            .map_err(|_| {
+                format!(
+                    "the fetch took longer than {} s and was stopped",
+                    deadline.as_secs()
+                )
+            })?
     }
 
     async fn follow(&self, mut url: Url, max_chars: usize) -> Result<Fetched, String> {
@@ -127,7 +132,12 @@ impl Fetcher {
             .map_err(|e| format!("could not set up the HTTP client: {e}"))
     }
 
-    async fn read(&self, url: Url, mut response: reqwest::Response, max_chars: usize) -> Result<Fetched, String> {
+    async fn read(
+        &self,
+        url: Url,
+        mut response: reqwest::Response,
+        max_chars: usize,
+    ) -> Result<Fetched, String> {
         let status = response.status().as_u16();
         let header = response
             .headers()
@@ -135,12 +145,7 @@ impl Fetcher {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_owned();
-        let media = header
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let media = header.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         let declared = kind_of(&media);
         if declared == Kind::Binary {
             return Err(format!(

@@ -57,7 +57,12 @@ pub struct Guard {
 }
 
 /// Host names that mean this machine or a cloud's metadata service, whatever DNS says.
-const LOCAL_NAMES: &[&str] = &["localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"];
+const LOCAL_NAMES: &[&str] = &[
+    "localhost",
+    "localhost.localdomain",
+    "ip6-localhost",
+    "ip6-loopback",
+];
 const METADATA_NAMES: &[&str] = &[
     "metadata.google.internal",
     "metadata.goog",
@@ -151,12 +156,7 @@ fn blocked_v4(ip: Ipv4Addr) -> Option<&'static str> {
 /// (`64:ff9b::a.b.c.d`) and 6to4 (`2002:aabb:ccdd::`).
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
-    let low = Ipv4Addr::new(
-        (s[6] >> 8) as u8,
-        s[6] as u8,
-        (s[7] >> 8) as u8,
-        s[7] as u8,
-    );
+    let low = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
     let mapped = s[..6] == [0, 0, 0, 0, 0, 0xffff];
     // `::` and `::1` are themselves, not IPv4-compatible forms.
     let compatible = s[..6] == [0; 6] && !(s[6] == 0 && s[7] <= 1);
@@ -214,9 +214,7 @@ impl Guard {
         match url.host() {
             None => Err("the URL has no host".to_owned()),
             Some(Host::Ipv4(v4)) => self.checked(&v4.to_string(), None, vec![IpAddr::V4(v4)], port),
-            Some(Host::Ipv6(v6)) => {
-                self.checked(&format!("[{v6}]"), None, vec![IpAddr::V6(v6)], port)
-            }
+            Some(Host::Ipv6(v6)) => self.checked(&format!("[{v6}]"), None, vec![IpAddr::V6(v6)], port),
             Some(Host::Domain(raw)) => {
                 let name = raw.trim_end_matches('.').to_ascii_lowercase();
                 if name.is_empty() {
@@ -334,7 +332,13 @@ mod tests {
 
     #[test]
     fn public_addresses_pass_and_special_ones_do_not() {
-        for public in ["8.8.8.8", "223.5.5.5", "2400:3200::1", "::ffff:8.8.8.8", "64:ff9b::808:808"] {
+        for public in [
+            "8.8.8.8",
+            "223.5.5.5",
+            "2400:3200::1",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+        ] {
             assert_eq!(non_public(public.parse().unwrap()), None, "{public}");
         }
         for special in [
@@ -380,7 +384,11 @@ mod tests {
             target: AllowTarget::Net("100.100.100.200/32".parse().unwrap()),
             port: None,
         }]);
-        assert!(exact.check_ip(None, "100.100.100.200".parse().unwrap(), 80).is_ok());
+        assert!(
+            exact
+                .check_ip(None, "100.100.100.200".parse().unwrap(), 80)
+                .is_ok()
+        );
     }
 
     #[test]

@@ -66,9 +66,8 @@ impl Tool for WebFetch {
     }
 
     async fn call(&self, arguments: &str, _context: &ToolContext) -> Result<String, String> {
-        let args: FetchArgs = serde_json::from_str(arguments).map_err(|e| {
-            format!("web_fetch takes {{\"url\": \"https://…\", \"maxChars\"?: number}}: {e}")
-        })?;
+        let args: FetchArgs = serde_json::from_str(arguments)
+            .map_err(|e| format!("web_fetch takes {{\"url\": \"https://…\", \"maxChars\"?: number}}: {e}"))?;
         let config = self.fetcher.config();
         let max_chars = args
             .max_chars
@@ -100,10 +99,7 @@ impl WebSearch {
     /// The tool over `backend`, returning `max_results` results unless asked for another count.
     #[must_use]
     pub fn new(backend: Arc<dyn SearchBackend>, max_results: u32) -> Self {
-        Self {
-            backend,
-            max_results,
-        }
+        Self { backend, max_results }
     }
 
     fn most(&self) -> u32 {
@@ -124,7 +120,8 @@ impl Tool for WebSearch {
     fn spec(&self) -> ToolSpec {
         ToolSpec {
             name: "web_search".into(),
-            description: "Search the web. Returns titles, URLs and snippets; read a result with web_fetch.".into(),
+            description: "Search the web. Returns titles, URLs and snippets; read a result with web_fetch."
+                .into(),
             parameters: json!({
                 "type": "object",
                 "properties": {

@@ -17,16 +17,38 @@ pub struct Readable {
 
 /// Elements whose content is never page text.
 const SKIPPED: &[&str] = &[
-    "script", "style", "noscript", "template", "head", "nav", "header", "footer", "aside", "form",
-    "button", "select", "option", "textarea", "input", "svg", "canvas", "iframe", "object", "embed",
-    "audio", "video", "map", "dialog",
+    "script", "style", "noscript", "template", "head", "nav", "header", "footer", "aside", "form", "button",
+    "select", "option", "textarea", "input", "svg", "canvas", "iframe", "object", "embed", "audio", "video",
+    "map", "dialog",
 ];
 
 /// Elements that start a new line or paragraph.
 const BLOCKS: &[&str] = &[
-    "p", "div", "section", "article", "main", "body", "blockquote", "figure", "figcaption", "dl",
-    "dt", "dd", "address", "details", "summary", "hr", "center", "fieldset", "caption", "ul", "ol",
-    "table", "thead", "tbody", "tfoot",
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "body",
+    "blockquote",
+    "figure",
+    "figcaption",
+    "dl",
+    "dt",
+    "dd",
+    "address",
+    "details",
+    "summary",
+    "hr",
+    "center",
+    "fieldset",
+    "caption",
+    "ul",
+    "ol",
+    "table",
+    "thead",
+    "tbody",
+    "tfoot",
 ];
 
 /// Nesting deeper than this is read as plain text: a hostile page cannot exhaust the stack.
@@ -68,8 +90,7 @@ fn hidden(element: &ElementRef<'_>) -> bool {
     e.attr("hidden").is_some()
         || e.attr("aria-hidden") == Some("true")
         || matches!(e.attr("role"), Some("navigation" | "banner" | "contentinfo"))
-        || e
-            .attr("style")
+        || e.attr("style")
             .is_some_and(|s| s.replace(' ', "").to_ascii_lowercase().contains("display:none"))
 }
 
@@ -120,7 +141,12 @@ fn walk(element: ElementRef<'_>, out: &mut Writer, depth: usize) {
             out.paragraph();
         }
         "img" => {
-            if let Some(alt) = element.value().attr("alt").map(str::trim).filter(|a| !a.is_empty()) {
+            if let Some(alt) = element
+                .value()
+                .attr("alt")
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+            {
                 out.inline(&format!("[{alt}]"));
             }
         }
@@ -280,7 +306,15 @@ mod tests {
         assert_eq!(r.title.as_deref(), Some("Beijing weather"));
         let expected = "# Beijing today\n\nSunny, high of 23 °C.\nWind: 3 m/s\n\n- Morning: 15 °C\n- Evening: 18 °C\n\n3. third\n4. fourth\n\nDay | High\nMon | 23\n\n  a   b\n  c";
         assert_eq!(r.text, expected, "{}", r.text);
-        for gone in ["script text", "color:red", "Home", "banner", "hidden", "Copyright", "Go"] {
+        for gone in [
+            "script text",
+            "color:red",
+            "Home",
+            "banner",
+            "hidden",
+            "Copyright",
+            "Go",
+        ] {
             assert!(!r.text.contains(gone), "{gone} in {}", r.text);
         }
     }

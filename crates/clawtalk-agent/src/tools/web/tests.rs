@@ -43,11 +43,21 @@ fn site() -> Router {
         )
         .route(
             "/json",
-            get(|| async { ([(header::CONTENT_TYPE, "application/json")], r#"{"temp":23,"city":"北京"}"#) }),
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    r#"{"temp":23,"city":"北京"}"#,
+                )
+            }),
         )
         .route(
             "/bin",
-            get(|| async { ([(header::CONTENT_TYPE, "image/png")], vec![0x89u8, b'P', b'N', b'G', 0, 0]) }),
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "image/png")],
+                    vec![0x89u8, b'P', b'N', b'G', 0, 0],
+                )
+            }),
         )
         .route(
             "/big",
@@ -62,14 +72,16 @@ fn site() -> Router {
         )
         .route(
             "/redirect/{code}",
-            get(|Path(code): Path<u16>, Query(q): Query<HashMap<String, String>>| async move {
-                let to = q.get("to").cloned().unwrap_or_default();
-                Response::builder()
-                    .status(code)
-                    .header(header::LOCATION, to)
-                    .body(axum::body::Body::empty())
-                    .unwrap()
-            }),
+            get(
+                |Path(code): Path<u16>, Query(q): Query<HashMap<String, String>>| async move {
+                    let to = q.get("to").cloned().unwrap_or_default();
+                    Response::builder()
+                        .status(code)
+                        .header(header::LOCATION, to)
+                        .body(axum::body::Body::empty())
+                        .unwrap()
+                },
+            ),
         )
         .route(
             "/chain/{n}",
@@ -77,7 +89,11 @@ fn site() -> Router {
                 if n == 0 {
                     "end of chain".into_response()
                 } else {
-                    (StatusCode::FOUND, [(header::LOCATION, format!("/chain/{}", n - 1))]).into_response()
+                    (
+                        StatusCode::FOUND,
+                        [(header::LOCATION, format!("/chain/{}", n - 1))],
+                    )
+                        .into_response()
                 }
             }),
         )
@@ -187,7 +203,10 @@ async fn the_allowed_site_is_read_as_text() {
 
     let moved = w
         .fetcher
-        .fetch(&format!("http://127.0.0.1:{}/redirect/302?to=/json", w.ok.port()), 1000)
+        .fetch(
+            &format!("http://127.0.0.1:{}/redirect/302?to=/json", w.ok.port()),
+            1000,
+        )
         .await
         .unwrap();
     assert!(moved.url.ends_with("/json"), "{}", moved.url);
@@ -213,7 +232,11 @@ async fn binary_bodies_big_bodies_slow_sites_and_long_redirect_chains_are_bounde
 
     let end = w.fetcher.fetch(&format!("{base}/chain/3"), 1000).await.unwrap();
     assert_eq!(end.text, "end of chain");
-    let err = w.fetcher.fetch(&format!("{base}/chain/4"), 1000).await.unwrap_err();
+    let err = w
+        .fetcher
+        .fetch(&format!("{base}/chain/4"), 1000)
+        .await
+        .unwrap_err();
     assert!(err.contains("more than 3 redirects"), "{err}");
 }
 
@@ -323,7 +346,11 @@ async fn refusals_say_what_and_how_to_allow() {
     let err = w
         .fetcher
         .fetch(
-            &format!("http://127.0.0.1:{}/redirect/302?to=http://[::1]:{}/", w.ok.port(), w.other),
+            &format!(
+                "http://127.0.0.1:{}/redirect/302?to=http://[::1]:{}/",
+                w.ok.port(),
+                w.other
+            ),
             1000,
         )
         .await
@@ -362,14 +389,20 @@ async fn the_tool_reports_text_and_refusals_to_the_model() {
     let tool = WebFetch::new(w.fetcher);
     let cx = ToolContext::new(AccountId::new("default"), None);
     let out = tool
-        .call(&json!({ "url": format!("http://127.0.0.1:{}/", w.ok.port()) }).to_string(), &cx)
+        .call(
+            &json!({ "url": format!("http://127.0.0.1:{}/", w.ok.port()) }).to_string(),
+            &cx,
+        )
         .await
         .unwrap();
     let out: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(out["status"], 200);
     assert!(out["text"].as_str().unwrap().contains("23 °C"));
     let refused = tool
-        .call(&json!({ "url": format!("http://127.0.0.1:{}/", w.other) }).to_string(), &cx)
+        .call(
+            &json!({ "url": format!("http://127.0.0.1:{}/", w.other) }).to_string(),
+            &cx,
+        )
         .await
         .unwrap_err();
     assert!(refused.contains("refused"), "{refused}");
@@ -453,7 +486,13 @@ async fn searxng_results_come_back_in_the_tools_shape() {
     assert_eq!(results[0]["snippet"], "Sunny, 23 °C");
     assert_eq!(results[0]["url"], "https://weather.example/beijing");
     let three = tool.call(r#"{"query":"x","count":3}"#, &cx).await.unwrap();
-    assert_eq!(serde_json::from_str::<Value>(&three).unwrap()["results"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        serde_json::from_str::<Value>(&three).unwrap()["results"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
     let empty = tool.call(r#"{"query":"  "}"#, &cx).await.unwrap_err();
     assert!(empty.contains("non-empty"), "{empty}");
 }
@@ -470,7 +509,10 @@ async fn bocha_sends_its_key_as_a_bearer_and_never_shows_it() {
     let hits = bocha.search("北京天气", 3).await.unwrap();
     assert_eq!(hits.len(), 3);
     assert_eq!(hits[0].title, "北京天气 结果 0");
-    assert_eq!(hits[0].snippet, "北京今天晴，最高 23 °C", "the summary when there is one");
+    assert_eq!(
+        hits[0].snippet, "北京今天晴，最高 23 °C",
+        "the summary when there is one"
+    );
     assert_eq!(hits[1].snippet, "短摘要", "else the snippet");
     assert_eq!(hits[0].published.as_deref(), Some("2026-12-06T08:00:00+08:00"));
 
