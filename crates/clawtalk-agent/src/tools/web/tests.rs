@@ -270,11 +270,11 @@ async fn ssrf_tricks_are_all_refused() {
         format!("http://0.0.0.0:{b}/"),
         format!("http://0:{b}/"),
         format!("http://weather.test:{b}/"),
-        format!("http://127.0.0.1:22/"),
+        "http://127.0.0.1:22/".to_owned(),
         format!("http://v6.test:{b}/"),
         format!("http://mixed.test:{a}/"),
-        format!("http://private.test/"),
-        format!("http://meta.test/latest/meta-data/"),
+        "http://private.test/".to_owned(),
+        "http://meta.test/latest/meta-data/".to_owned(),
         "http://169.254.169.254/latest/meta-data/".to_owned(),
         "http://[::ffff:169.254.169.254]/".to_owned(),
         "http://[64:ff9b::a9fe:a9fe]/".to_owned(),
@@ -301,7 +301,7 @@ async fn ssrf_tricks_are_all_refused() {
         "ftp://127.0.0.1/".to_owned(),
         "data:text/plain,hello".to_owned(),
         "javascript:alert(1)".to_owned(),
-        format!("http://127.0.0.1:0/"),
+        "http://127.0.0.1:0/".to_owned(),
         "not a url".to_owned(),
     ];
     assert!(tricks.len() >= 15);
