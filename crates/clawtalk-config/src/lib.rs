@@ -56,6 +56,7 @@ pub mod test_support;
 mod types;
 mod validate;
 mod value;
+mod web_tools;
 mod workflows;
 
 use std::path::Path;
@@ -66,6 +67,9 @@ pub use issue::{ConfigErrors, ConfigIssue};
 pub use load::{ConfigSource, LoadedConfig};
 pub use types::*;
 pub use value::Value;
+pub use web_tools::{
+    AllowTarget, PrivateAllow, SearchProvider, WebFetchConfig, WebSearchConfig, WebToolsConfig, parse_allow,
+};
 
 /// The kinds of config file [`Config::from_text`] reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -27,6 +27,8 @@ pub struct Draft {
     pub bindings: Vec<BindingDraft>,
     pub channels: Channels,
     pub workflows: Vec<WorkflowDraft>,
+    /// `tools.web.*`.
+    pub tools_web: super::web_tools::WebToolsConfig,
     /// Top-level `responseFormat`: every account's unless it sets its own.
     pub response_format: Option<super::types::ResponseFormat>,
 }
@@ -182,6 +184,7 @@ pub fn read_document(root: &Value, cx: &mut Ctx<'_>) -> Draft {
         .get("workflows")
         .map(|n| read_workflows(&n.node(), cx))
         .unwrap_or_default();
+    let tools_web = super::web_tools::read(&root, cx);
     let response_format = root
         .get("responseFormat")
         .and_then(|n| super::response_format::read(&n.node(), cx))
@@ -202,6 +205,7 @@ pub fn read_document(root: &Value, cx: &mut Ctx<'_>) -> Draft {
         bindings,
         channels,
         workflows,
+        tools_web,
         response_format,
     }
 }

@@ -38,6 +38,8 @@ pub struct Config {
     pub session: SessionConfig,
     /// `workflows[]` (clawtalk key): approval events → workflow agents, first match wins.
     pub workflows: Vec<WorkflowRule>,
+    /// `tools.web.*`: the web_fetch and web_search tools (`web_tools.rs`).
+    pub tools_web: super::web_tools::WebToolsConfig,
 }
 
 /// `gateway.*`.

@@ -48,6 +48,7 @@ pub fn assemble(draft: Draft, cx: &mut Ctx<'_>, openclaw_file: bool) -> Config {
         accounts,
         session: draft.session,
         workflows,
+        tools_web: draft.tools_web,
     }
 }
 

@@ -149,6 +149,10 @@ impl Shared {
             Arc::clone(&cron_wake),
             Arc::clone(&clock),
         ));
+        tools
+            .register_web(&config.tools_web)
+            .map_err(anyhow::Error::msg)
+            .context("setting up the web tools")?;
         let agent =
             AgentRuntime::new(Arc::clone(&config), tools).context("setting up the model providers")?;
         let (wake, wake_rx) = mpsc::unbounded_channel();

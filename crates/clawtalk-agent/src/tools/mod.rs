@@ -5,6 +5,7 @@ pub mod action_card;
 pub mod cron;
 mod media;
 mod tool;
+pub mod web;
 
 pub use tool::{Tool, ToolContext};
 
@@ -55,6 +56,36 @@ impl ToolRegistry {
         for tool in cron.tools() {
             self.register(tool);
         }
+    }
+
+    /// Adds `web_fetch` (unless `tools.web.fetch.enabled` is false) and `web_search` (when
+    /// a search provider is configured), resolving names with the system's resolver.
+    ///
+    /// # Errors
+    /// The search backend's HTTP client could not be built.
+    pub fn register_web(&mut self, config: &clawtalk_config::WebToolsConfig) -> Result<(), String> {
+        self.register_web_with(config, Arc::new(web::guard::SystemResolver))
+    }
+
+    /// [`Self::register_web`] with its own resolver (tests answer DNS themselves).
+    ///
+    /// # Errors
+    /// The search backend's HTTP client could not be built.
+    pub fn register_web_with(
+        &mut self,
+        config: &clawtalk_config::WebToolsConfig,
+        resolver: Arc<dyn web::guard::Resolve>,
+    ) -> Result<(), String> {
+        if config.fetch.enabled {
+            let guard = web::guard::Guard::new(config.allow_private.clone());
+            let fetcher = web::fetch::Fetcher::new(config.fetch.clone(), guard, resolver);
+            self.register(Arc::new(web::WebFetch::new(fetcher)));
+        }
+        if let Some(search) = &config.search {
+            let backend = web::search::backend(search)?;
+            self.register(Arc::new(web::WebSearch::new(backend, search.max_results)));
+        }
+        Ok(())
     }
 
     /// Adds (or replaces) a tool.
