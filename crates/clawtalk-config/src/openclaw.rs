@@ -27,6 +27,7 @@ pub struct Draft {
     pub bindings: Vec<BindingDraft>,
     pub channels: Channels,
     pub workflows: Vec<WorkflowDraft>,
+    pub mcp: super::mcp::McpConfig,
     /// Top-level `responseFormat`: every account's unless it sets its own.
     pub response_format: Option<super::types::ResponseFormat>,
 }
@@ -85,7 +86,6 @@ const ROOT_KEYS_IGNORED: &[&str] = &[
     "nodeHost",
     "secrets",
     "acp",
-    "mcp",
     "media",
     "audio",
 ];
@@ -182,6 +182,10 @@ pub fn read_document(root: &Value, cx: &mut Ctx<'_>) -> Draft {
         .get("workflows")
         .map(|n| read_workflows(&n.node(), cx))
         .unwrap_or_default();
+    let mcp = root
+        .get("mcp")
+        .map(|n| super::mcp::read_mcp(&n.node(), cx))
+        .unwrap_or_default();
     let response_format = root
         .get("responseFormat")
         .and_then(|n| super::response_format::read(&n.node(), cx))
@@ -202,6 +206,7 @@ pub fn read_document(root: &Value, cx: &mut Ctx<'_>) -> Draft {
         bindings,
         channels,
         workflows,
+        mcp,
         response_format,
     }
 }

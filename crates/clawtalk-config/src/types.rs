@@ -38,6 +38,8 @@ pub struct Config {
     pub session: SessionConfig,
     /// `workflows[]` (clawtalk key): approval events → workflow agents, first match wins.
     pub workflows: Vec<WorkflowRule>,
+    /// `mcp.servers`: MCP servers whose tools agents may call.
+    pub mcp: super::mcp::McpConfig,
 }
 
 /// `gateway.*`.

@@ -47,6 +47,7 @@ pub fn assemble(draft: Draft, cx: &mut Ctx<'_>, openclaw_file: bool) -> Config {
         accounts,
         session: draft.session,
         workflows,
+        mcp: draft.mcp,
     }
 }
 
