@@ -186,11 +186,7 @@ pub fn read_mcp(node: &Node<'_, '_>, cx: &mut Ctx<'_>) -> McpConfig {
         let mut entries = list.entries();
         entries.sort_by(|a, b| a.0.cmp(b.0));
         for (name, value) in entries {
-            if let Some(server) = value
-                .node()
-                .object(cx)
-                .and_then(|o| read_server(name, &o, cx))
-            {
+            if let Some(server) = value.node().object(cx).and_then(|o| read_server(name, &o, cx)) {
                 servers.push(server);
             }
         }
@@ -209,10 +205,7 @@ fn read_server(name: &str, obj: &Obj<'_>, cx: &mut Ctx<'_>) -> Option<McpServerC
             "use letters, digits, `-` and `_` only (at most 64), e.g. \"github\"",
         );
     }
-    let enabled = obj
-        .get("enabled")
-        .and_then(|n| n.node().bool(cx))
-        .unwrap_or(true);
+    let enabled = obj.get("enabled").and_then(|n| n.node().bool(cx)).unwrap_or(true);
     let seconds = |key: &'static str, cx: &mut Ctx<'_>| {
         obj.get(key)
             .and_then(|n| n.node().int_in(cx, 1, 3600))
@@ -243,7 +236,7 @@ fn read_server(name: &str, obj: &Obj<'_>, cx: &mut Ctx<'_>) -> Option<McpServerC
 }
 
 fn read_filter(obj: &Obj<'_>, cx: &mut Ctx<'_>) -> ToolFilter {
-    let mut list = |key: &'static str, cx: &mut Ctx<'_>| -> Vec<String> {
+    let list = |key: &'static str, cx: &mut Ctx<'_>| -> Vec<String> {
         let Some(items) = obj.get(key).and_then(|n| n.node().array(cx)) else {
             return Vec::new();
         };
@@ -320,9 +313,7 @@ fn read_transport(obj: &Obj<'_>, cx: &mut Ctx<'_>) -> Option<McpTransport> {
         (_, false, true) => Kind::Http,
     };
     if kind == Kind::Stdio {
-        let command = obj
-            .get("command")
-            .and_then(|n| n.node().nonempty_string(cx));
+        let command = obj.get("command").and_then(|n| n.node().nonempty_string(cx));
         let args = obj
             .get("args")
             .and_then(|n| n.node().array(cx))
@@ -478,7 +469,13 @@ mod tests {
         assert!(!format!("{config:?}").contains("tok-123"), "secrets never print");
 
         assert_eq!(files.timeout, Duration::from_secs(5));
-        let McpTransport::Stdio { command, args, env, cwd } = &files.transport else {
+        let McpTransport::Stdio {
+            command,
+            args,
+            env,
+            cwd,
+        } = &files.transport
+        else {
             panic!()
         };
         assert_eq!(command, "npx");
