@@ -146,6 +146,10 @@ impl Shared {
             Arc::clone(&cron_wake),
             Arc::clone(&clock),
         ));
+        // MCP servers start in the background: a slow one delays neither this nor a turn.
+        if let Some(mcp) = clawtalk_agent::McpToolSource::start(&config.mcp) {
+            tools.add_source(mcp);
+        }
         let agent =
             AgentRuntime::new(Arc::clone(&config), tools).context("setting up the model providers")?;
         let (wake, wake_rx) = mpsc::unbounded_channel();

@@ -9,6 +9,7 @@ mod cron;
 mod dashboard;
 mod doctor;
 mod logs;
+mod mcp;
 mod message;
 pub(crate) mod pairing;
 
@@ -86,6 +87,11 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     /// Print the gateway's log file (the last lines; --follow keeps printing new ones).
     Logs(logs::LogsArgs),
+    /// MCP servers (mcp.servers): list them with their tools, or probe one.
+    Mcp {
+        #[command(subcommand)]
+        command: mcp::McpCommand,
+    },
 }
 
 /// `clawtalk onboard …`.
@@ -199,6 +205,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Channels { command } => channels::run(command).await,
         Command::Doctor(args) => doctor::run(args).await,
         Command::Logs(args) => logs::run(args).await,
+        Command::Mcp { command } => mcp::run(command).await,
         Command::Onboard {
             command: OnboardCommand::Dingtalk(args),
         } => crate::onboard::run(*args, crate::onboard::Flavor::Onboard).await,
