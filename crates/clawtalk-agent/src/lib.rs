@@ -18,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 pub use events::{AgentEvent, Observer};
 pub use tools::action_card::{ActionCards, MAX_CARDS_PER_TURN};
 pub use tools::cron::{CronTools, MAX_ACTIVE_TASKS};
-pub use tools::{Tool, ToolContext, ToolRegistry};
+pub use tools::mcp::McpToolSource;
+pub use tools::{Tool, ToolContext, ToolRegistry, ToolSource};
 
 use clawtalk_config::{AgentConfig, Config, ModelRef};
 use clawtalk_core::notices;

@@ -43,6 +43,7 @@ mod document;
 mod include;
 mod issue;
 mod load;
+mod mcp;
 mod openclaw;
 pub mod policy;
 mod presets;
@@ -65,6 +66,9 @@ pub use channels::{DEFAULT_MAX_INBOUND_CHARS, DEFAULT_MEDIA_MAX_BYTES};
 pub use document::write_private;
 pub use issue::{ConfigErrors, ConfigIssue};
 pub use load::{ConfigSource, LoadedConfig};
+pub use mcp::{
+    DEFAULT_MCP_CONNECT_TIMEOUT, DEFAULT_MCP_TIMEOUT, McpConfig, McpServerConfig, McpTransport, ToolFilter,
+};
 pub use types::*;
 pub use value::Value;
 pub use web_tools::{

@@ -29,6 +29,7 @@ pub struct Draft {
     pub workflows: Vec<WorkflowDraft>,
     /// `tools.web.*`.
     pub tools_web: super::web_tools::WebToolsConfig,
+    pub mcp: super::mcp::McpConfig,
     /// Top-level `responseFormat`: every account's unless it sets its own.
     pub response_format: Option<super::types::ResponseFormat>,
 }
@@ -87,7 +88,6 @@ const ROOT_KEYS_IGNORED: &[&str] = &[
     "nodeHost",
     "secrets",
     "acp",
-    "mcp",
     "media",
     "audio",
 ];
@@ -185,6 +185,10 @@ pub fn read_document(root: &Value, cx: &mut Ctx<'_>) -> Draft {
         .map(|n| read_workflows(&n.node(), cx))
         .unwrap_or_default();
     let tools_web = super::web_tools::read(&root, cx);
+    let mcp = root
+        .get("mcp")
+        .map(|n| super::mcp::read_mcp(&n.node(), cx))
+        .unwrap_or_default();
     let response_format = root
         .get("responseFormat")
         .and_then(|n| super::response_format::read(&n.node(), cx))
@@ -206,6 +210,7 @@ pub fn read_document(root: &Value, cx: &mut Ctx<'_>) -> Draft {
         channels,
         workflows,
         tools_web,
+        mcp,
         response_format,
     }
 }

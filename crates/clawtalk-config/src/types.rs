@@ -40,6 +40,8 @@ pub struct Config {
     pub workflows: Vec<WorkflowRule>,
     /// `tools.web.*`: the web_fetch and web_search tools (`web_tools.rs`).
     pub tools_web: super::web_tools::WebToolsConfig,
+    /// `mcp.servers`: MCP servers whose tools agents may call.
+    pub mcp: super::mcp::McpConfig,
 }
 
 /// `gateway.*`.

@@ -49,6 +49,7 @@ pub fn assemble(draft: Draft, cx: &mut Ctx<'_>, openclaw_file: bool) -> Config {
         session: draft.session,
         workflows,
         tools_web: draft.tools_web,
+        mcp: draft.mcp,
     }
 }
 

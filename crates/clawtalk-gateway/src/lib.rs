@@ -153,6 +153,10 @@ impl Shared {
             .register_web(&config.tools_web)
             .map_err(anyhow::Error::msg)
             .context("setting up the web tools")?;
+        // MCP servers start in the background: a slow one delays neither this nor a turn.
+        if let Some(mcp) = clawtalk_agent::McpToolSource::start(&config.mcp) {
+            tools.add_source(mcp);
+        }
         let agent =
             AgentRuntime::new(Arc::clone(&config), tools).context("setting up the model providers")?;
         let (wake, wake_rx) = mpsc::unbounded_channel();

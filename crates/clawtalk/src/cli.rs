@@ -10,6 +10,7 @@ mod cron;
 mod dashboard;
 mod doctor;
 pub(crate) mod logs;
+mod mcp;
 mod message;
 pub(crate) mod pairing;
 mod service;
@@ -93,6 +94,11 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     /// Print the gateway's log file (the last lines; --follow keeps printing new ones).
     Logs(logs::LogsArgs),
+    /// MCP servers (mcp.servers): list them with their tools, or probe one.
+    Mcp {
+        #[command(subcommand)]
+        command: mcp::McpCommand,
+    },
 }
 
 /// `clawtalk onboard …`.
@@ -239,6 +245,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Agents { command } => agents::run(command),
         Command::Doctor(args) => doctor::run(args).await,
         Command::Logs(args) => logs::run(args).await,
+        Command::Mcp { command } => mcp::run(command).await,
         Command::Onboard {
             command: OnboardCommand::Dingtalk(args),
         } => crate::onboard::run(*args, crate::onboard::Flavor::Onboard).await,

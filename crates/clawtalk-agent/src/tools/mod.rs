@@ -3,10 +3,13 @@
 
 pub mod action_card;
 pub mod cron;
+pub mod mcp;
 mod media;
+mod source;
 mod tool;
 pub mod web;
 
+pub use source::ToolSource;
 pub use tool::{Tool, ToolContext};
 
 use std::collections::BTreeMap;
@@ -23,6 +26,8 @@ pub struct ToolRegistry {
     tools: BTreeMap<String, Arc<dyn Tool>>,
     /// The tools' specs, in name order: the same in every request.
     specs: Arc<[ToolSpec]>,
+    /// Tools that change at run time (MCP servers'), after the registered ones.
+    sources: Vec<Arc<dyn ToolSource>>,
 }
 
 impl std::fmt::Debug for ToolRegistry {
@@ -94,21 +99,49 @@ impl ToolRegistry {
         self.specs = self.tools.values().map(|t| t.spec()).collect();
     }
 
-    /// Specs of every tool, for the request (built once, when tools are registered).
+    /// Adds a source of tools that change at run time; a registered tool of the same name
+    /// wins over its tool.
+    pub fn add_source(&mut self, source: Arc<dyn ToolSource>) {
+        self.sources.push(source);
+    }
+
+    /// Specs of every tool, for the request (built once, when tools are registered, plus
+    /// what the sources offer at this moment).
     #[must_use]
     pub fn specs(&self) -> Arc<[ToolSpec]> {
-        Arc::clone(&self.specs)
+        if self.sources.is_empty() {
+            return Arc::clone(&self.specs);
+        }
+        let mut all = self.specs.to_vec();
+        for source in &self.sources {
+            all.extend(
+                source
+                    .specs()
+                    .iter()
+                    .filter(|s| !self.tools.contains_key(&s.name))
+                    .cloned(),
+            );
+        }
+        all.into()
+    }
+
+    /// A registered tool, else a source's.
+    fn tool(&self, name: &str) -> Option<Arc<dyn Tool>> {
+        self.tools
+            .get(name)
+            .cloned()
+            .or_else(|| self.sources.iter().find_map(|s| s.tool(name)))
     }
 
     /// Whether the named tool sends media (unknown names do not).
     #[must_use]
     pub fn sends_media(&self, name: &str) -> bool {
-        self.tools.get(name).is_some_and(|t| t.sends_media())
+        self.tool(name).is_some_and(|t| t.sends_media())
     }
 
     /// Runs the named tool; an unknown name is reported to the model, not raised.
     pub async fn call(&self, name: &str, arguments: &str, context: &ToolContext) -> String {
-        match self.tools.get(name) {
+        match self.tool(name) {
             Some(tool) => match tool.call(arguments, context).await {
                 Ok(result) => result,
                 Err(message) => json!({ "error": message }).to_string(),

@@ -8,6 +8,7 @@
 
 mod dingtalk;
 mod local;
+mod mcp;
 mod models;
 
 use std::io::Write;
@@ -160,16 +161,17 @@ async fn collect(arg: &ConfigArg) -> Report {
             };
         }
     };
-    let (accounts, providers) = tokio::join!(
+    let (accounts, providers, mcp_servers) = tokio::join!(
         dingtalk::check_accounts(&http, config),
-        models::check_providers(&http, config)
+        models::check_providers(&http, config),
+        mcp::check_servers(config)
     );
     findings.extend(accounts);
     findings.extend(providers);
-    Report {
-        findings,
-        secrets: local::secrets_of(config),
-    }
+    findings.extend(mcp_servers);
+    let mut secrets = local::secrets_of(config);
+    secrets.extend(mcp::secrets(config));
+    Report { findings, secrets }
 }
 
 #[cfg(test)]
