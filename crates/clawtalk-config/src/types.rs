@@ -160,6 +160,24 @@ pub struct AgentConfig {
     pub identity: Identity,
     /// `limits` (clawtalk key): caps on what one turn of the model can make the bot do.
     pub limits: AgentLimits,
+    /// `memory` (clawtalk key): how durable memories reach the prompt.
+    pub memory: AgentMemory,
+}
+
+/// `memory { recallTokens }` (clawtalk keys) of an agent, each falling back to
+/// `agents.defaults.memory`, then to the default below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentMemory {
+    /// `recallTokens`, default 600: how many tokens (about one per Chinese character, one per
+    /// four other characters) of the memories most relevant to a message are put in the
+    /// system prompt before the turn; 0 = no recall (the memory tools stay).
+    pub recall_tokens: u32,
+}
+
+impl Default for AgentMemory {
+    fn default() -> Self {
+        Self { recall_tokens: 600 }
+    }
 }
 
 /// `limits { mediaPerTurn, partsPerAnswer, toolCallsPerRound, cronMinIntervalMinutes }`

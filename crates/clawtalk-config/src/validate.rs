@@ -191,6 +191,7 @@ fn agents(
             workspace,
             identity: a.identity.clone(),
             limits: a.limits.resolve(defaults.limits),
+            memory: a.memory.resolve(defaults.memory),
         });
     }
     (out, default_id, used)
@@ -235,6 +236,7 @@ fn implicit_agents(draft: &Draft) -> Vec<AgentDraft> {
             workspace: None,
             identity: Default::default(),
             limits: Default::default(),
+            memory: Default::default(),
         })
         .collect()
 }

@@ -4,6 +4,7 @@
 pub mod action_card;
 pub mod cron;
 mod media;
+mod memory;
 mod tool;
 
 pub use tool::{Tool, ToolContext};
@@ -53,6 +54,13 @@ impl ToolRegistry {
     /// Adds `cron_create`, `cron_list` and `cron_cancel`.
     pub fn register_cron(&mut self, cron: cron::CronTools) {
         for tool in cron.tools() {
+            self.register(tool);
+        }
+    }
+
+    /// Adds `memory_search`, `memory_get`, `memory_save` and `memory_forget`.
+    pub fn register_memory(&mut self, memory: &crate::memory::Memory) {
+        for tool in memory::tools(memory) {
             self.register(tool);
         }
     }

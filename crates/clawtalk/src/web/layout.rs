@@ -37,11 +37,12 @@ pre{background:#fff;padding:1em;overflow:auto;border:1px solid #e5e6eb;white-spa
 ";
 
 /// Navigation entries: path and label.
-const NAV: [(&str, &str); 6] = [
+const NAV: [(&str, &str); 7] = [
     ("/", "Status"),
     ("/conversations", "Conversations"),
     ("/pairing", "Pairing"),
     ("/cron", "Scheduled"),
+    ("/memories", "Memories"),
     ("/chat", "WebChat"),
     ("/config", "Config"),
 ];

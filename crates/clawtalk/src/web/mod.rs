@@ -7,7 +7,8 @@
 //! needs that session: pages answer 303 to `/login` without it, `/api/…` answers 401. Every
 //! form that changes something carries the session's CSRF token.
 //!
-//! Pages ([`pages`]): account status, conversations and transcripts, pairing requests, a
+//! Pages ([`pages`]): account status, conversations and transcripts, pairing requests, the
+//! agents' memories, a
 //! WebChat that runs agent turns through the gateway's agent runtime, and the config with
 //! secrets masked.
 
@@ -75,6 +76,8 @@ pub(crate) fn routes() -> RouteTable<Arc<WebState>> {
         ),
         ("/pairing", Session, get(pages::pairing::page)),
         ("/cron", Session, get(pages::cron::page_handler)),
+        ("/memories", Session, get(pages::memories::page)),
+        ("/memories/forget", Session, post(pages::memories::forget)),
         ("/pairing/decide", Session, post(pages::pairing::decide)),
         ("/chat", Session, get(chat::page).post(chat::send)),
         ("/config", Session, get(pages::config::config_page)),

@@ -3,6 +3,7 @@
 pub(crate) mod config;
 pub(crate) mod conversations;
 pub(crate) mod cron;
+pub(crate) mod memories;
 pub(crate) mod pairing;
 pub(crate) mod status;
 
