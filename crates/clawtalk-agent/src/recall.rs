@@ -12,7 +12,12 @@ const CANDIDATES: u32 = 20;
 
 /// The prompt section for `message`, `None` when nothing relevant is remembered, the budget
 /// is 0, or memory is unavailable (a turn never fails for it).
-pub(crate) async fn section(memory: &Memory, budget: u32, context: &ToolContext, message: &str) -> Option<String> {
+pub(crate) async fn section(
+    memory: &Memory,
+    budget: u32,
+    context: &ToolContext,
+    message: &str,
+) -> Option<String> {
     if budget == 0 || search_terms(message).is_empty() {
         return None;
     }
@@ -94,7 +99,9 @@ mod tests {
         let key = SessionKey::new(
             AgentId::new("main"),
             AccountId::new("default"),
-            SessionScope::Dm { sender: sender.into() },
+            SessionScope::Dm {
+                sender: sender.into(),
+            },
         );
         let mut context = ToolContext::new(AccountId::new("default"), Some(key));
         context.sender = Some(sender.into());
@@ -114,7 +121,10 @@ mod tests {
                 text: (*text).into(),
                 created_by: None,
             };
-            store.memory_save(memory, EpochMs::from_millis(i64::try_from(i).unwrap())).await.unwrap();
+            store
+                .memory_save(memory, EpochMs::from_millis(i64::try_from(i).unwrap()))
+                .await
+                .unwrap();
         }
         let clock = Arc::new(ManualClock::at(EpochMs::from_millis(0)));
         Memory::new(Arc::new(config), store, clock)
@@ -128,7 +138,9 @@ mod tests {
             ("bob", "Bob drinks coffee black"),
         ])
         .await;
-        let section = section(&memory, 600, &dm("alice"), "推荐一杯咖啡 or coffee?").await.unwrap();
+        let section = section(&memory, 600, &dm("alice"), "推荐一杯咖啡 or coffee?")
+            .await
+            .unwrap();
         assert!(section.contains("oat milk"), "{section}");
         assert!(!section.contains("Bob"), "{section}");
         assert!(!section.contains("乌龙茶"), "{section}");

@@ -45,7 +45,11 @@ mod tests {
     use crate::types::AgentMemory;
 
     fn load(json5: &str) -> Result<Config, String> {
-        let env = |name: &str| (name == "DEEPSEEK_API_KEY").then(|| "k".to_owned());
+        let env = |name: &str| match name {
+            "HOME" => Some("/tmp/clawtalk-test-home".to_owned()),
+            "DEEPSEEK_API_KEY" => Some("k".to_owned()),
+            _ => None,
+        };
         Config::from_json5(json5, &env)
             .map(|loaded| loaded.config)
             .map_err(|errors| errors.to_string())

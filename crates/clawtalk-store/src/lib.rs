@@ -50,9 +50,9 @@ use clawtalk_core::reply::ReplyPart;
 pub use error::{PairingError, StoreError};
 pub use model::*;
 pub use open::create_private_dir;
-pub use rules::memory::{MAX_MEMORY_CHARS, search_terms};
 pub use open::{StoreBackend, open_configured};
 pub use postgres::{PgOptions, PgStore};
+pub use rules::memory::{MAX_MEMORY_CHARS, search_terms};
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};
 pub use state_lock::{LOCK_FILE, StateLock, lock_state_dir};
 

@@ -33,8 +33,11 @@ async fn a_saved_memory_is_recalled_after_new_for_its_user_only_and_forgotten_on
 
     // Session 1: Alice asks the bot to remember; the model saves it.
     world.model.push(
-        Script::tool_call("memory_save", r#"{"text": "Alice 喜欢喝乌龙茶 (oolong tea), no sugar"}"#)
-            .when_last_user_contains("[m1]"),
+        Script::tool_call(
+            "memory_save",
+            r#"{"text": "Alice 喜欢喝乌龙茶 (oolong tea), no sugar"}"#,
+        )
+        .when_last_user_contains("[m1]"),
     );
     world
         .model
@@ -56,22 +59,36 @@ async fn a_saved_memory_is_recalled_after_new_for_its_user_only_and_forgotten_on
     world.dm(APP1, ALICE, "我喜欢喝什么茶来着? [m2]");
     world.wait_reply_containing(&alice.conversation_id, "[m2]").await;
     let request = world.wait_request_for("[m2]").await;
-    assert_eq!(texts_of(&request, "user").len(), 1, "a fresh session: {:?}", request.messages);
+    assert_eq!(
+        texts_of(&request, "user").len(),
+        1,
+        "a fresh session: {:?}",
+        request.messages
+    );
     let system = system_of(&request);
     assert!(system.contains("乌龙茶"), "recalled: {system}");
-    assert!(!system.contains("站会"), "the standup is not relevant to tea: {system}");
+    assert!(
+        !system.contains("站会"),
+        "the standup is not relevant to tea: {system}"
+    );
 
     // Bob asks the same: he never sees Alice's memory, but does see MEMORY.md.
     let bob = world.dm(APP1, BOB, "下午茶点什么茶? and when is the standup? [m3]");
     world.wait_reply_containing(&bob.conversation_id, "[m3]").await;
     let system = system_of(&world.wait_request_for("[m3]").await);
-    assert!(!system.contains("乌龙茶"), "Alice's memory leaked to Bob: {system}");
-    assert!(system.contains("weekly standup"), "MEMORY.md is everyone's: {system}");
+    assert!(
+        !system.contains("乌龙茶"),
+        "Alice's memory leaked to Bob: {system}"
+    );
+    assert!(
+        system.contains("weekly standup"),
+        "MEMORY.md is everyone's: {system}"
+    );
 
     // Alice asks to be forgotten; the model forgets everything about her.
-    world.model.push(
-        Script::tool_call("memory_forget", r#"{"all": true}"#).when_last_user_contains("[m4]"),
-    );
+    world
+        .model
+        .push(Script::tool_call("memory_forget", r#"{"all": true}"#).when_last_user_contains("[m4]"));
     world
         .model
         .push(Script::text("已全部忘记 [m4]").when_last_user_contains("[m4]"));

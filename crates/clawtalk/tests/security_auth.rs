@@ -86,6 +86,8 @@ async fn every_route_refuses_callers_without_or_with_wrong_credentials() {
         "/login",
         "/",
         "/config",
+        "/memories",
+        "/memories/forget",
     ] {
         assert!(routes.iter().any(|r| r.path == expected), "{expected} is listed");
     }

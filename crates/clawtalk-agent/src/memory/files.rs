@@ -113,12 +113,20 @@ fn scan(workspace: &Path) -> Vec<Found> {
             source,
         });
     };
-    add(workspace.join(CURATED_FILE), CURATED_FILE.to_owned(), MemorySource::CuratedFile);
+    add(
+        workspace.join(CURATED_FILE),
+        CURATED_FILE.to_owned(),
+        MemorySource::CuratedFile,
+    );
     if let Ok(dir) = std::fs::read_dir(workspace.join(NOTES_DIR)) {
         for entry in dir.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if is_note_name(&name) {
-                add(entry.path(), format!("{NOTES_DIR}/{name}"), MemorySource::DailyNote);
+                add(
+                    entry.path(),
+                    format!("{NOTES_DIR}/{name}"),
+                    MemorySource::DailyNote,
+                );
             }
         }
     }
@@ -214,7 +222,9 @@ fn list_item(line: &str) -> Option<&str> {
         if digits == 0 {
             return None;
         }
-        line[digits..].strip_prefix(". ").or_else(|| line[digits..].strip_prefix(") "))?
+        line[digits..]
+            .strip_prefix(". ")
+            .or_else(|| line[digits..].strip_prefix(") "))?
     };
     let rest = rest
         .strip_prefix("[ ] ")
@@ -229,7 +239,7 @@ mod tests {
 
     #[test]
     fn paragraphs_and_items_become_entries_with_their_lines() {
-        let text = "---\ntitle: x\n---\n# 偏好\n\n- 喜欢乌龙茶\n- [ ] call Bob\n1. first\nA paragraph\nthat wraps\n\n```\ncode\n```\n<!-- note -->\n";
+        let text = "---\ntitle: x\n---\n# 偏好\n\n- 喜欢乌龙茶\n- [ ] call Bob\n1. first\n\nA paragraph\nthat wraps\n\n```\ncode\n```\n<!-- note -->\n";
         let got: Vec<(String, u32, u32)> = entries(text)
             .into_iter()
             .map(|e| (e.text, e.line_start, e.line_end))
@@ -240,7 +250,7 @@ mod tests {
                 ("喜欢乌龙茶".to_owned(), 6, 6),
                 ("call Bob".to_owned(), 7, 7),
                 ("first".to_owned(), 8, 8),
-                ("A paragraph that wraps".to_owned(), 9, 10),
+                ("A paragraph that wraps".to_owned(), 10, 11),
             ]
         );
         assert_eq!(list_item("-not an item"), None);

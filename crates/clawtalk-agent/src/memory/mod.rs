@@ -50,7 +50,12 @@ impl Memory {
         if let Some(agent) = self.config.agent(&visibility.agent_id) {
             let synced = self
                 .files
-                .sync(self.store.as_ref(), &visibility.agent_id, &agent.workspace, self.clock.now())
+                .sync(
+                    self.store.as_ref(),
+                    &visibility.agent_id,
+                    &agent.workspace,
+                    self.clock.now(),
+                )
                 .await;
             if let Err(error) = synced {
                 // Saved memories still work; the files are tried again next turn.

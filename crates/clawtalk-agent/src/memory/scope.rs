@@ -70,7 +70,10 @@ impl Visibility {
     /// group.
     #[must_use]
     pub fn visible(&self) -> Vec<MemorySubject> {
-        MemoryScope::ALL.into_iter().filter_map(|s| self.owner(s)).collect()
+        MemoryScope::ALL
+            .into_iter()
+            .filter_map(|s| self.owner(s))
+            .collect()
     }
 
     /// True when this turn may see memories of `owner`.
@@ -97,7 +100,9 @@ mod tests {
     #[test]
     fn a_dm_sees_its_user_and_conversation_but_no_group() {
         let v = Visibility::of(&context(
-            SessionScope::Dm { sender: "alice".into() },
+            SessionScope::Dm {
+                sender: "alice".into(),
+            },
             Some("alice"),
             Some(Target::User(StaffId::new("alice"))),
         ))
@@ -118,7 +123,9 @@ mod tests {
     #[test]
     fn a_group_turn_sees_its_sender_and_the_group() {
         let shared = context(
-            SessionScope::Group { conversation: "cid1".into() },
+            SessionScope::Group {
+                conversation: "cid1".into(),
+            },
             Some("bob"),
             Some(Target::Group(ConversationId::new("cid1"))),
         );

@@ -43,7 +43,11 @@ struct Save(Memory);
 struct Forget(Memory);
 
 fn parse<'a, T: Deserialize<'a>>(arguments: &'a str, example: &str) -> Result<T, String> {
-    let arguments = if arguments.trim().is_empty() { "{}" } else { arguments };
+    let arguments = if arguments.trim().is_empty() {
+        "{}"
+    } else {
+        arguments
+    };
     serde_json::from_str(arguments).map_err(|e| format!("invalid arguments ({e}); expected e.g. {example}"))
 }
 
@@ -76,7 +80,9 @@ fn chosen_scope(scope: Option<&str>, visibility: &Visibility) -> Result<MemorySc
         Some("conversation") => MemoryScope::Conversation,
         Some("group") => MemoryScope::Group,
         Some(other) => {
-            return Err(format!("unknown scope {other:?}; use \"user\", \"conversation\" or \"group\""));
+            return Err(format!(
+                "unknown scope {other:?}; use \"user\", \"conversation\" or \"group\""
+            ));
         }
     };
     if visibility.owner(scope).is_none() {
@@ -177,14 +183,19 @@ impl Tool for Get {
     }
 
     async fn call(&self, arguments: &str, context: &ToolContext) -> Result<String, String> {
-        let args: GetArgs = parse(arguments, r#"{"id": 12} or {"path": "MEMORY.md", "from": 1, "lines": 20}"#)?;
+        let args: GetArgs = parse(
+            arguments,
+            r#"{"id": 12} or {"path": "MEMORY.md", "from": 1, "lines": 20}"#,
+        )?;
         let visibility = self.0.prepare(context).await?;
         match (args.id, args.path) {
             (Some(id), None) => {
                 let record = self.0.store.memory_get(id).await.map_err(unavailable)?;
                 match record.filter(|r| r.agent_id == visibility.agent_id && visibility.sees(&r.owner)) {
                     Some(record) => Ok(shown(&record).to_string()),
-                    None => Err(format!("no memory {id} here; search with memory_search for current ids")),
+                    None => Err(format!(
+                        "no memory {id} here; search with memory_search for current ids"
+                    )),
                 }
             }
             (None, Some(path)) => {
@@ -193,7 +204,13 @@ impl Tool for Get {
                     .config
                     .agent(&visibility.agent_id)
                     .ok_or_else(|| "this agent has no workspace".to_owned())?;
-                read_lines(&agent.workspace, &path, args.from.unwrap_or(1), args.lines.unwrap_or(DEFAULT_LINES)).await
+                read_lines(
+                    &agent.workspace,
+                    &path,
+                    args.from.unwrap_or(1),
+                    args.lines.unwrap_or(DEFAULT_LINES),
+                )
+                .await
             }
             _ => Err("give either id or path (with from and lines), not both".to_owned()),
         }
@@ -201,7 +218,12 @@ impl Tool for Get {
 }
 
 /// Lines of a workspace memory file: `MEMORY.md` or `memory/<name>.md`, nothing else.
-async fn read_lines(workspace: &std::path::Path, path: &str, from: usize, lines: usize) -> Result<String, String> {
+async fn read_lines(
+    workspace: &std::path::Path,
+    path: &str,
+    from: usize,
+    lines: usize,
+) -> Result<String, String> {
     let relative = path.trim().trim_start_matches("./");
     let allowed = relative == CURATED_FILE
         || relative
@@ -267,7 +289,9 @@ impl Tool for Save {
         let args: SaveArgs = parse(arguments, r#"{"text": "prefers oolong tea", "scope": "user"}"#)?;
         let visibility = self.0.prepare(context).await?;
         let scope = chosen_scope(args.scope.as_deref(), &visibility)?;
-        let owner = visibility.owner(scope).ok_or("this conversation cannot keep memories")?;
+        let owner = visibility
+            .owner(scope)
+            .ok_or("this conversation cannot keep memories")?;
         let saved = self
             .0
             .store
@@ -332,9 +356,12 @@ impl Tool for Forget {
         match (args.id, args.all) {
             (Some(id), false) => {
                 let record = self.0.store.memory_get(id).await.map_err(unavailable)?;
-                let Some(record) = record.filter(|r| r.agent_id == visibility.agent_id && visibility.sees(&r.owner))
+                let Some(record) =
+                    record.filter(|r| r.agent_id == visibility.agent_id && visibility.sees(&r.owner))
                 else {
-                    return Err(format!("no memory {id} here; search with memory_search for current ids"));
+                    return Err(format!(
+                        "no memory {id} here; search with memory_search for current ids"
+                    ));
                 };
                 if record.source != MemorySource::Tool {
                     let path = record.path.as_deref().unwrap_or(CURATED_FILE);
@@ -404,7 +431,9 @@ mod tests {
         let key = SessionKey::new(
             AgentId::new("main"),
             AccountId::new("default"),
-            SessionScope::Dm { sender: sender.into() },
+            SessionScope::Dm {
+                sender: sender.into(),
+            },
         );
         let mut context = ToolContext::new(AccountId::new("default"), Some(key));
         context.sender = Some(sender.into());
@@ -415,7 +444,9 @@ mod tests {
         let key = SessionKey::new(
             AgentId::new("main"),
             AccountId::new("default"),
-            SessionScope::Group { conversation: "cidTeam".into() },
+            SessionScope::Group {
+                conversation: "cidTeam".into(),
+            },
         );
         let mut context = ToolContext::new(AccountId::new("default"), Some(key));
         context.sender = Some(sender.into());
@@ -437,7 +468,10 @@ mod tests {
             .await
             .unwrap();
 
-        let found = kit.call("memory_search", r#"{"query": "喜欢什么茶"}"#, &dm("bob")).await.unwrap();
+        let found = kit
+            .call("memory_search", r#"{"query": "喜欢什么茶"}"#, &dm("bob"))
+            .await
+            .unwrap();
         let texts: Vec<&str> = found["results"]
             .as_array()
             .unwrap()
@@ -446,14 +480,24 @@ mod tests {
             .collect();
         assert_eq!(texts, ["Bob 喜欢红茶"]);
         // Bob can neither read nor forget Alice's memory by guessing its id.
-        let get = kit.call("memory_get", &format!(r#"{{"id": {id}}}"#), &dm("bob")).await;
+        let get = kit
+            .call("memory_get", &format!(r#"{{"id": {id}}}"#), &dm("bob"))
+            .await;
         assert!(get.unwrap_err().contains("no memory"));
-        let forget = kit.call("memory_forget", &format!(r#"{{"id": {id}}}"#), &dm("bob")).await;
+        let forget = kit
+            .call("memory_forget", &format!(r#"{{"id": {id}}}"#), &dm("bob"))
+            .await;
         assert!(forget.is_err());
         // Alice can.
-        let got = kit.call("memory_get", &format!(r#"{{"id": {id}}}"#), &dm("alice")).await.unwrap();
+        let got = kit
+            .call("memory_get", &format!(r#"{{"id": {id}}}"#), &dm("alice"))
+            .await
+            .unwrap();
         assert_eq!(got["text"], "Alice 喜欢乌龙茶");
-        let all = kit.call("memory_forget", r#"{"all": true}"#, &dm("alice")).await.unwrap();
+        let all = kit
+            .call("memory_forget", r#"{"all": true}"#, &dm("alice"))
+            .await
+            .unwrap();
         assert_eq!(all["forgotten_count"], 1);
         let listed = kit.call("memory_search", "{}", &dm("alice")).await.unwrap();
         assert!(listed["results"].as_array().unwrap().is_empty(), "{listed}");
@@ -462,19 +506,31 @@ mod tests {
     #[tokio::test]
     async fn group_memories_are_shared_in_the_group_only() {
         let kit = Kit::new().await;
-        kit.call("memory_save", r#"{"text": "Release train leaves on Thursdays", "scope": "group"}"#, &in_group("alice"))
+        kit.call(
+            "memory_save",
+            r#"{"text": "Release train leaves on Thursdays", "scope": "group"}"#,
+            &in_group("alice"),
+        )
+        .await
+        .unwrap();
+        let in_group = kit
+            .call("memory_search", r#"{"query": "release"}"#, &in_group("bob"))
             .await
             .unwrap();
-        let in_group = kit.call("memory_search", r#"{"query": "release"}"#, &in_group("bob")).await.unwrap();
         assert_eq!(in_group["results"].as_array().unwrap().len(), 1);
-        let in_dm = kit.call("memory_search", r#"{"query": "release"}"#, &dm("bob")).await.unwrap();
+        let in_dm = kit
+            .call("memory_search", r#"{"query": "release"}"#, &dm("bob"))
+            .await
+            .unwrap();
         assert!(in_dm["results"].as_array().unwrap().is_empty());
         let refused = kit
             .call("memory_save", r#"{"text": "x", "scope": "group"}"#, &dm("bob"))
             .await
             .unwrap_err();
         assert!(refused.contains("not a group"), "{refused}");
-        let bad = kit.call("memory_save", r#"{"text": "x", "scope": "everyone"}"#, &dm("bob")).await;
+        let bad = kit
+            .call("memory_save", r#"{"text": "x", "scope": "everyone"}"#, &dm("bob"))
+            .await;
         assert!(bad.unwrap_err().contains("unknown scope"));
         let empty = kit.call("memory_save", r#"{"text": "  "}"#, &dm("bob")).await;
         assert!(empty.unwrap_err().contains("needs some text"));
@@ -484,28 +540,52 @@ mod tests {
     async fn memory_files_are_searchable_readable_by_lines_and_not_forgettable() {
         let kit = Kit::new().await;
         let dir = kit.workspace.path();
-        std::fs::write(dir.join("MEMORY.md"), "# Office\n\n- Wifi password rotates monthly\n- 报销走钉钉审批\n").unwrap();
+        std::fs::write(
+            dir.join("MEMORY.md"),
+            "# Office\n\n- Wifi password rotates monthly\n- 报销走钉钉审批\n",
+        )
+        .unwrap();
         std::fs::create_dir(dir.join("memory")).unwrap();
         std::fs::write(dir.join("memory/2026-12-06.md"), "Deployed v2 today\n").unwrap();
-        let found = kit.call("memory_search", r#"{"query": "报销"}"#, &dm("bob")).await.unwrap();
+        let found = kit
+            .call("memory_search", r#"{"query": "报销"}"#, &dm("bob"))
+            .await
+            .unwrap();
         let hit = &found["results"][0];
         assert_eq!(hit["path"], "MEMORY.md");
-        assert_eq!((hit["startLine"].as_i64(), hit["endLine"].as_i64()), (Some(4), Some(4)));
+        assert_eq!(
+            (hit["startLine"].as_i64(), hit["endLine"].as_i64()),
+            (Some(4), Some(4))
+        );
         let id = hit["id"].as_i64().unwrap();
-        let refused = kit.call("memory_forget", &format!(r#"{{"id": {id}}}"#), &dm("bob")).await;
+        let refused = kit
+            .call("memory_forget", &format!(r#"{{"id": {id}}}"#), &dm("bob"))
+            .await;
         assert!(refused.unwrap_err().contains("MEMORY.md"));
 
         let lines = kit
-            .call("memory_get", r#"{"path": "MEMORY.md", "from": 3, "lines": 1}"#, &dm("bob"))
+            .call(
+                "memory_get",
+                r#"{"path": "MEMORY.md", "from": 3, "lines": 1}"#,
+                &dm("bob"),
+            )
             .await
             .unwrap();
         assert_eq!(lines["text"], "- Wifi password rotates monthly");
-        let note = kit.call("memory_get", r#"{"path": "memory/2026-12-06.md"}"#, &dm("bob")).await.unwrap();
+        let note = kit
+            .call("memory_get", r#"{"path": "memory/2026-12-06.md"}"#, &dm("bob"))
+            .await
+            .unwrap();
         assert_eq!(note["text"], "Deployed v2 today");
-        let missing = kit.call("memory_get", r#"{"path": "memory/2020-01-01.md"}"#, &dm("bob")).await.unwrap();
+        let missing = kit
+            .call("memory_get", r#"{"path": "memory/2020-01-01.md"}"#, &dm("bob"))
+            .await
+            .unwrap();
         assert_eq!(missing["text"], "");
         for path in ["../secrets.md", "/etc/passwd", "memory/../../x.md", "AGENTS.md"] {
-            let refused = kit.call("memory_get", &json!({ "path": path }).to_string(), &dm("bob")).await;
+            let refused = kit
+                .call("memory_get", &json!({ "path": path }).to_string(), &dm("bob"))
+                .await;
             assert!(refused.unwrap_err().contains("not a memory file"), "{path}");
         }
 
@@ -518,7 +598,10 @@ mod tests {
             .unwrap()
             .set_modified(bumped)
             .unwrap();
-        let found = kit.call("memory_search", r#"{"query": "报销"}"#, &dm("bob")).await.unwrap();
+        let found = kit
+            .call("memory_search", r#"{"query": "报销"}"#, &dm("bob"))
+            .await
+            .unwrap();
         let texts: Vec<&str> = found["results"]
             .as_array()
             .unwrap()

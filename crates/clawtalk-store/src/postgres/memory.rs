@@ -78,7 +78,12 @@ impl MemoryStore for PgStore {
                 .await?;
             return rows
                 .iter()
-                .map(|row| Ok(MemoryHit { record: memory_record(row)?, score: 0.0 }))
+                .map(|row| {
+                    Ok(MemoryHit {
+                        record: memory_record(row)?,
+                        score: 0.0,
+                    })
+                })
                 .collect();
         }
         let sql = concat!(
@@ -157,10 +162,11 @@ impl MemoryStore for PgStore {
     }
 
     async fn memory_files(&self, agent_id: &str) -> StoreResult<Vec<IndexedFile>> {
-        let rows = sqlx::query("SELECT path, modified_ms FROM memory_files WHERE agent_id = $1 ORDER BY path")
-            .bind(agent_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT path, modified_ms FROM memory_files WHERE agent_id = $1 ORDER BY path")
+                .bind(agent_id)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|row| {
                 Ok(IndexedFile {
@@ -223,7 +229,11 @@ impl MemoryStore for PgStore {
             "DELETE FROM memory_files WHERE agent_id = $1 AND path = $2",
             "DELETE FROM memories WHERE agent_id = $1 AND path = $2",
         ] {
-            sqlx::query(sql).bind(agent_id).bind(path).execute(&mut *tx).await?;
+            sqlx::query(sql)
+                .bind(agent_id)
+                .bind(path)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())

@@ -22,12 +22,11 @@ const MAX_TERMS: usize = 48;
 
 /// English words too common to say what a query is about.
 const STOP_WORDS: &[&str] = &[
-    "a", "about", "again", "all", "am", "an", "and", "any", "are", "as", "at", "be", "but", "by",
-    "can", "could", "did", "do", "does", "for", "from", "had", "has", "have", "how", "i", "if",
-    "in", "is", "it", "its", "know", "me", "my", "no", "not", "of", "on", "or", "our", "please",
-    "remember", "so", "some", "tell", "that", "the", "their", "them", "there", "they", "this",
-    "to", "us", "was", "we", "were", "what", "when", "where", "which", "who", "why", "will",
-    "with", "would", "you", "your",
+    "a", "about", "again", "all", "am", "an", "and", "any", "are", "as", "at", "be", "but", "by", "can",
+    "could", "did", "do", "does", "for", "from", "had", "has", "have", "how", "i", "if", "in", "is", "it",
+    "its", "know", "me", "my", "no", "not", "of", "on", "or", "our", "please", "remember", "so", "some",
+    "tell", "that", "the", "their", "them", "there", "they", "this", "to", "us", "was", "we", "were", "what",
+    "when", "where", "which", "who", "why", "will", "with", "would", "you", "your",
 ];
 
 /// Chinese particles and pronouns: a two-character window holding one says nothing of the
@@ -243,7 +242,15 @@ mod tests {
 
     #[test]
     fn best_keeps_scored_items_best_then_newest() {
-        let kept = best(vec![("old", 0.5, 1), ("none", 0.0, 9), ("new", 0.5, 2), ("top", 0.9, 0)], 2);
+        let kept = best(
+            vec![
+                ("old", 0.5, 1),
+                ("none", 0.0, 9),
+                ("new", 0.5, 2),
+                ("top", 0.9, 0),
+            ],
+            2,
+        );
         assert_eq!(kept.iter().map(|(k, _)| *k).collect::<Vec<_>>(), ["top", "new"]);
     }
 }

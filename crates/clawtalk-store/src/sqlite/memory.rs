@@ -42,7 +42,8 @@ impl MemoryStore for SqliteStore {
     async fn memory_save(&self, memory: NewMemory, now: EpochMs) -> StoreResult<SavedMemory> {
         if memory.owner.scope == MemoryScope::Agent {
             return Err(StoreError::Invalid(
-                "agent-wide memories come from the workspace's MEMORY.md and memory/ files; edit those".into(),
+                "agent-wide memories come from the workspace's MEMORY.md and memory/ files; edit those"
+                    .into(),
             ));
         }
         let text = normalize_text(&memory.text)?;
@@ -62,7 +63,10 @@ impl MemoryStore for SqliteStore {
                     memory_columns!()
                 );
                 let record = query_one(conn, sql, params![id, now_ms], |row| memory_record(row))?;
-                return Ok(SavedMemory { record, created: false });
+                return Ok(SavedMemory {
+                    record,
+                    created: false,
+                });
             }
             let sql: &str = concat!(
                 "INSERT INTO memories (agent_id, scope, subject, text, text_hash, source, created_by, \
@@ -79,14 +83,21 @@ impl MemoryStore for SqliteStore {
                 now_ms
             ];
             let record = query_one(conn, sql, params, |row| memory_record(row))?;
-            Ok(SavedMemory { record, created: true })
+            Ok(SavedMemory {
+                record,
+                created: true,
+            })
         })
         .await
     }
 
     async fn memory_search(&self, query: &MemoryQuery) -> StoreResult<Vec<MemoryHit>> {
         let terms = search_terms(&query.text);
-        let (agent, owners, limit) = (query.agent_id.clone(), json(&owner_keys(&query.visible)), query.limit);
+        let (agent, owners, limit) = (
+            query.agent_id.clone(),
+            json(&owner_keys(&query.visible)),
+            query.limit,
+        );
         self.read(move |conn| {
             if terms.is_empty() {
                 let sql: &str = concat!(
@@ -99,9 +110,13 @@ impl MemoryStore for SqliteStore {
                 let records = query_all(conn, sql, params![agent, owners, i64::from(limit)], |row| {
                     memory_record(row)
                 })?;
-                return Ok(records.into_iter().map(|record| MemoryHit { record, score: 0.0 }).collect());
+                return Ok(records
+                    .into_iter()
+                    .map(|record| MemoryHit { record, score: 0.0 })
+                    .collect());
             }
-            let (long, short): (Vec<&String>, Vec<&String>) = terms.iter().partition(|t| t.chars().count() >= 3);
+            let (long, short): (Vec<&String>, Vec<&String>) =
+                terms.iter().partition(|t| t.chars().count() >= 3);
             let short = json(&short);
             let candidates = if long.is_empty() {
                 let sql: &str = concat!(

@@ -61,16 +61,27 @@ async fn memories_are_found_in_chinese_and_english(db: &dyn Db) {
     let visible = [alice.clone()];
     // A Chinese sentence shares only some windows with the memory.
     let hits = texts(&store, &query("main", &visible, "我喜欢喝什么茶?")).await;
-    assert_eq!(hits.first().map(String::as_str), Some("用户喜欢喝乌龙茶,不加糖"), "{hits:?}");
+    assert_eq!(
+        hits.first().map(String::as_str),
+        Some("用户喜欢喝乌龙茶,不加糖"),
+        "{hits:?}"
+    );
     // Two characters: shorter than a trigram.
-    assert_eq!(texts(&store, &query("main", &visible, "杭州")).await, ["下周三去杭州出差"]);
+    assert_eq!(
+        texts(&store, &query("main", &visible, "杭州")).await,
+        ["下周三去杭州出差"]
+    );
     // English, any case, and the best match first.
     let hits = texts(&store, &query("main", &visible, "When are MEETINGS ok?")).await;
     assert_eq!(hits, ["Alice prefers meetings after 10am"]);
     let hits = texts(&store, &query("main", &visible, "vpn")).await;
     assert_eq!(hits, ["Alice's VPN password hint is the cat's name"]);
     // Nothing related: nothing recalled.
-    assert!(texts(&store, &query("main", &visible, "quarterly budget 预算")).await.is_empty());
+    assert!(
+        texts(&store, &query("main", &visible, "quarterly budget 预算"))
+            .await
+            .is_empty()
+    );
     // No usable term: the most recent memories.
     let recent = store
         .memory_search(&query("main", &visible, "what do you remember about me?"))
@@ -93,11 +104,17 @@ async fn search_never_leaves_the_visible_owners_or_the_agent(db: &dyn Db) {
         .await
         .unwrap();
     store
-        .memory_save(saved("other", user("alice"), "Alice birthday cake: chocolate"), at(3))
+        .memory_save(
+            saved("other", user("alice"), "Alice birthday cake: chocolate"),
+            at(3),
+        )
         .await
         .unwrap();
     store
-        .memory_save(saved("main", group.clone(), "The team's birthday lunch is on Fridays"), at(4))
+        .memory_save(
+            saved("main", group.clone(), "The team's birthday lunch is on Fridays"),
+            at(4),
+        )
         .await
         .unwrap();
     let as_bob = texts(&store, &query("main", &[user("bob")], "birthday")).await;
@@ -108,7 +125,11 @@ async fn search_never_leaves_the_visible_owners_or_the_agent(db: &dyn Db) {
     assert_eq!(in_group.len(), 2, "{in_group:?}");
     assert!(!in_group.iter().any(|t| t.contains("Alice")), "{in_group:?}");
     // Subjects are exact: a prefix or another case is another owner.
-    assert!(texts(&store, &query("main", &[user("Alice")], "birthday")).await.is_empty());
+    assert!(
+        texts(&store, &query("main", &[user("Alice")], "birthday"))
+            .await
+            .is_empty()
+    );
     assert!(texts(&store, &query("main", &[], "birthday")).await.is_empty());
     // Listing for the console filters the same way.
     let listed = store
@@ -122,7 +143,13 @@ async fn search_never_leaves_the_visible_owners_or_the_agent(db: &dyn Db) {
         .unwrap();
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0].text, "Bob's birthday is June 9");
-    let all = store.memory_list(&MemoryFilter { limit: 10, ..MemoryFilter::default() }).await.unwrap();
+    let all = store
+        .memory_list(&MemoryFilter {
+            limit: 10,
+            ..MemoryFilter::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(all.len(), 4);
     store.close().await;
 }
@@ -143,7 +170,10 @@ async fn saving_the_same_fact_again_keeps_one_and_forget_removes_it(db: &dyn Db)
         .unwrap();
     assert!(!again.created);
     assert_eq!(again.record.id, first.record.id);
-    assert_eq!((again.record.created_at_ms, again.record.updated_at_ms), (at(10), at(20)));
+    assert_eq!(
+        (again.record.created_at_ms, again.record.updated_at_ms),
+        (at(10), at(20))
+    );
     // Another owner keeps their own copy.
     let bobs = store
         .memory_save(saved("main", user("bob"), "Likes green tea"), at(30))
@@ -151,10 +181,18 @@ async fn saving_the_same_fact_again_keeps_one_and_forget_removes_it(db: &dyn Db)
         .unwrap();
     assert!(bobs.created);
     // Bad input is refused with a reason.
-    let empty = store.memory_save(saved("main", user("alice"), "  "), at(1)).await.unwrap_err();
+    let empty = store
+        .memory_save(saved("main", user("alice"), "  "), at(1))
+        .await
+        .unwrap_err();
     assert!(matches!(empty, StoreError::Invalid(_)), "{empty:?}");
     let long = "x".repeat(MAX_MEMORY_CHARS + 1);
-    assert!(store.memory_save(saved("main", user("alice"), &long), at(1)).await.is_err());
+    assert!(
+        store
+            .memory_save(saved("main", user("alice"), &long), at(1))
+            .await
+            .is_err()
+    );
     let agent = store
         .memory_save(saved("main", MemorySubject::agent(), "curated"), at(1))
         .await
@@ -170,14 +208,28 @@ async fn saving_the_same_fact_again_keeps_one_and_forget_removes_it(db: &dyn Db)
     assert_eq!(gone.text, "Likes green tea");
     assert!(store.memory_get(first.record.id).await.unwrap().is_none());
     assert!(store.memory_forget(first.record.id).await.unwrap().is_none());
-    assert_eq!(store.memory_forget_owner("main", &user("alice")).await.unwrap(), 1);
-    assert!(texts(&store, &query("main", &[user("alice")], "")).await.is_empty());
-    assert_eq!(texts(&store, &query("main", &[user("bob")], "tea")).await, ["Likes green tea"]);
+    assert_eq!(
+        store.memory_forget_owner("main", &user("alice")).await.unwrap(),
+        1
+    );
+    assert!(
+        texts(&store, &query("main", &[user("alice")], ""))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        texts(&store, &query("main", &[user("bob")], "tea")).await,
+        ["Likes green tea"]
+    );
     // Forgetting survives a restart (or another replica).
     store.close().await;
     let store = db.open().await;
     assert!(store.memory_get(bobs.record.id).await.unwrap().is_some());
-    assert!(texts(&store, &query("main", &[user("alice")], "")).await.is_empty());
+    assert!(
+        texts(&store, &query("main", &[user("alice")], ""))
+            .await
+            .is_empty()
+    );
     store.close().await;
 }
 
@@ -203,15 +255,29 @@ async fn a_memory_file_is_replaced_whole_and_dropped(db: &dyn Db) {
         .memory_index_file("main", &file, MemorySource::CuratedFile, entries, at(1))
         .await
         .unwrap();
-    let hits = store.memory_search(&query("main", &agent, "报销怎么走")).await.unwrap();
+    let hits = store
+        .memory_search(&query("main", &agent, "报销怎么走"))
+        .await
+        .unwrap();
     assert_eq!(hits.len(), 1);
     let record = &hits[0].record;
     assert_eq!(record.path.as_deref(), Some("MEMORY.md"));
     assert_eq!(record.lines, Some((3, 3)));
     assert_eq!(record.source, MemorySource::CuratedFile);
-    assert_eq!(store.memory_search(&query("main", &agent, "")).await.unwrap().len(), 2);
+    assert_eq!(
+        store
+            .memory_search(&query("main", &agent, ""))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     // A user sees the agent's files only when the caller says so.
-    assert!(texts(&store, &query("main", &[user("alice")], "wifi")).await.is_empty());
+    assert!(
+        texts(&store, &query("main", &[user("alice")], "wifi"))
+            .await
+            .is_empty()
+    );
     assert_eq!(store.memory_files("main").await.unwrap(), [file.clone()]);
 
     // The file changed: what it no longer says disappears.
@@ -220,10 +286,19 @@ async fn a_memory_file_is_replaced_whole_and_dropped(db: &dyn Db) {
         ..file.clone()
     };
     store
-        .memory_index_file("main", &changed, MemorySource::CuratedFile, vec![entry("The office wifi is CorpNet-5G", 1)], at(2))
+        .memory_index_file(
+            "main",
+            &changed,
+            MemorySource::CuratedFile,
+            vec![entry("The office wifi is CorpNet-5G", 1)],
+            at(2),
+        )
         .await
         .unwrap();
-    assert_eq!(texts(&store, &query("main", &agent, "")).await, ["The office wifi is CorpNet-5G"]);
+    assert_eq!(
+        texts(&store, &query("main", &agent, "")).await,
+        ["The office wifi is CorpNet-5G"]
+    );
     assert_eq!(store.memory_files("main").await.unwrap(), [changed]);
     assert!(store.memory_files("other").await.unwrap().is_empty());
 

@@ -194,7 +194,10 @@ pub(crate) async fn forget(
     }
     let store = web.gateway.store();
     let result = match (form.id, form.all.is_some()) {
-        (Some(id), false) => store.memory_forget(id).await.map(|gone| u64::from(gone.is_some())),
+        (Some(id), false) => store
+            .memory_forget(id)
+            .await
+            .map(|gone| u64::from(gone.is_some())),
         (None, true) => {
             let scope = Filter {
                 scope: form.scope.clone(),
