@@ -278,12 +278,15 @@ async fn a_memory_file_is_replaced_whole_and_dropped(db: &dyn Db) {
             .await
             .is_empty()
     );
-    assert_eq!(store.memory_files("main").await.unwrap(), [file.clone()]);
+    assert_eq!(
+        store.memory_files("main").await.unwrap(),
+        std::slice::from_ref(&file)
+    );
 
     // The file changed: what it no longer says disappears.
     let changed = IndexedFile {
         modified_ms: at(200),
-        ..file.clone()
+        ..file
     };
     store
         .memory_index_file(
