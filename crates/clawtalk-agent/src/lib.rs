@@ -7,6 +7,8 @@ mod caps;
 pub mod cron;
 mod events;
 pub mod media;
+pub mod memory;
+mod recall;
 mod tools;
 pub mod workspace;
 
@@ -16,6 +18,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 pub use events::{AgentEvent, Observer};
+pub use memory::Memory;
 pub use tools::action_card::{ActionCards, MAX_CARDS_PER_TURN};
 pub use tools::cron::{CronTools, MAX_ACTIVE_TASKS};
 pub use tools::mcp::McpToolSource;
@@ -79,6 +82,8 @@ pub struct AgentRuntime {
     clients: BTreeMap<String, LlmClient>,
     tools: ToolRegistry,
     workspaces: workspace::Workspaces,
+    /// Durable memory, for recall before each turn; `None`: no recall.
+    memory: Option<Memory>,
 }
 
 impl std::fmt::Debug for AgentRuntime {
@@ -115,7 +120,16 @@ impl AgentRuntime {
             clients,
             tools,
             workspaces: workspace::Workspaces::default(),
+            memory: None,
         })
+    }
+
+    /// Recalls relevant memories into the system prompt of each turn (within each agent's
+    /// `memory.recallTokens`).
+    #[must_use]
+    pub fn with_memory(mut self, memory: Memory) -> Self {
+        self.memory = Some(memory);
+        self
     }
 
     /// The configuration the runtime was built from.
@@ -159,6 +173,13 @@ impl AgentRuntime {
             .config
             .agent(agent_id)
             .ok_or_else(|| TurnError::UnknownAgent(agent_id.to_owned()))?;
+        let recalled = match &self.memory {
+            Some(memory) => {
+                let message = user.text().unwrap_or_default();
+                recall::section(memory, agent.memory.recall_tokens, context, &message).await
+            }
+            None => None,
+        };
         let mut last_error = None;
         // Shared by every model tried: images a failed model sent were still sent.
         let mut budget = caps::TurnBudget::new(agent.limits);
@@ -173,6 +194,7 @@ impl AgentRuntime {
                         context,
                         cancel,
                         observer,
+                        recalled: recalled.as_deref(),
                     },
                     &mut budget,
                 )
@@ -208,6 +230,7 @@ impl AgentRuntime {
             context,
             cancel,
             observer,
+            recalled,
         } = *input;
         let client = self
             .clients
@@ -218,7 +241,11 @@ impl AgentRuntime {
             .workspaces
             .prompt(agent, workspace::SessionKind::of(context))
             .await;
-        messages.push(ChatMessage::system(system_prompt(agent, &workspace)));
+        let mut prompt = system_prompt(agent, &workspace);
+        if let Some(recalled) = recalled {
+            prompt = format!("{prompt}\n\n{recalled}");
+        }
+        messages.push(ChatMessage::system(prompt));
         messages.extend_from_slice(history);
         if self.config.model_sees_images(model) {
             messages.push(user.clone());
@@ -299,6 +326,8 @@ struct TurnInput<'a> {
     context: &'a ToolContext,
     cancel: &'a CancellationToken,
     observer: &'a Observer,
+    /// Memories recalled for the message, for the system prompt.
+    recalled: Option<&'a str>,
 }
 
 fn model_name(model: &ModelRef) -> String {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use dingtalk::Secret;
 use url::Url;
 
+use super::agent_memory::{MemoryDraft, read_memory};
 use super::channels::CHANNELS;
 use super::reader::{Ctx, IGNORED_KEY, Node, Obj, is_valid_id, path_value};
 use super::types::{AgentLimits, ApiKind, BootstrapLimits, Identity, ModelInfo, ModelRef, PeerKind};
@@ -36,6 +37,7 @@ pub struct AgentDraft {
     pub workspace: Option<PathBuf>,
     pub identity: Identity,
     pub limits: LimitsDraft,
+    pub memory: MemoryDraft,
 }
 
 /// `agents.defaults`.
@@ -46,6 +48,7 @@ pub struct AgentDefaults {
     pub system_prompt: Option<String>,
     pub limits: LimitsDraft,
     pub bootstrap: BootstrapLimits,
+    pub memory: MemoryDraft,
 }
 
 /// `limits` as written; `None` = not given (inherit).
@@ -207,6 +210,7 @@ pub fn read_agents(agents: &Obj<'_>, cx: &mut Ctx<'_>) -> Agents {
             system_prompt: defaults.get("systemPrompt").and_then(|n| n.node().string(cx)),
             limits: read_limits(&defaults, cx),
             bootstrap: read_bootstrap(&defaults, cx),
+            memory: read_memory(&defaults, cx),
         };
         defaults.finish(cx, DEFAULTS_KEYS_IGNORED, IGNORED_KEY);
     }
@@ -298,6 +302,7 @@ fn read_agent(id: Option<String>, obj: &Obj<'_>, cx: &mut Ctx<'_>) -> Option<Age
         })
         .unwrap_or_default();
     let limits = read_limits(obj, cx);
+    let memory = read_memory(obj, cx);
     obj.finish(cx, AGENT_KEYS_IGNORED, IGNORED_KEY);
     let id = id?;
     if !is_valid_id(&id) {
@@ -318,6 +323,7 @@ fn read_agent(id: Option<String>, obj: &Obj<'_>, cx: &mut Ctx<'_>) -> Option<Age
         workspace,
         identity,
         limits,
+        memory,
     })
 }
 

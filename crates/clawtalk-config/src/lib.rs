@@ -35,6 +35,7 @@
 //! - Secrets are [`dingtalk::Secret`]: `Debug`/`Display` print `***`, and no diagnostic
 //!   contains a secret value.
 
+mod agent_memory;
 mod agents;
 mod channels;
 pub mod command;

@@ -166,6 +166,8 @@ pub struct AgentConfig {
     pub limits: AgentLimits,
     /// How the workspace's bootstrap files enter the prompt (`agents.defaults.bootstrap*`).
     pub bootstrap: BootstrapLimits,
+    /// `memory` (clawtalk key): how durable memories reach the prompt.
+    pub memory: AgentMemory,
 }
 
 /// `agents.defaults.bootstrapMaxChars`, `bootstrapTotalMaxChars` and `skipBootstrap`
@@ -189,6 +191,22 @@ impl Default for BootstrapLimits {
             total_max_chars: 150_000,
             skip: false,
         }
+    }
+}
+
+/// `memory { recallTokens }` (clawtalk keys) of an agent, each falling back to
+/// `agents.defaults.memory`, then to the default below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentMemory {
+    /// `recallTokens`, default 600: how many tokens (about one per Chinese character, one per
+    /// four other characters) of the memories most relevant to a message are put in the
+    /// system prompt before the turn; 0 = no recall (the memory tools stay).
+    pub recall_tokens: u32,
+}
+
+impl Default for AgentMemory {
+    fn default() -> Self {
+        Self { recall_tokens: 600 }
     }
 }
 

@@ -195,6 +195,7 @@ fn agents(
             identity: a.identity.clone(),
             limits: a.limits.resolve(defaults.limits),
             bootstrap: defaults.bootstrap,
+            memory: a.memory.resolve(defaults.memory),
         });
     }
     (out, default_id, used)
@@ -239,6 +240,7 @@ fn implicit_agents(draft: &Draft) -> Vec<AgentDraft> {
             workspace: None,
             identity: Default::default(),
             limits: Default::default(),
+            memory: Default::default(),
         })
         .collect()
 }

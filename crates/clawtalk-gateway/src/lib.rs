@@ -157,8 +157,15 @@ impl Shared {
         if let Some(mcp) = clawtalk_agent::McpToolSource::start(&config.mcp) {
             tools.add_source(mcp);
         }
-        let agent =
-            AgentRuntime::new(Arc::clone(&config), tools).context("setting up the model providers")?;
+        let memory = clawtalk_agent::Memory::new(
+            Arc::clone(&config),
+            Arc::clone(&store) as Arc<dyn clawtalk_store::MemoryStore>,
+            Arc::clone(&clock),
+        );
+        tools.register_memory(&memory);
+        let agent = AgentRuntime::new(Arc::clone(&config), tools)
+            .context("setting up the model providers")?
+            .with_memory(memory);
         let (wake, wake_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Self {
             config: Arc::clone(&config),

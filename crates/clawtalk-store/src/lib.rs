@@ -3,7 +3,7 @@
 //!
 //! The gateway holds an `Arc<dyn Store>`. [`Store`] is the union of one trait per domain
 //! ([`InboxStore`], [`OutboxStore`], [`SessionStore`], [`PairingStore`], [`CardStore`],
-//! [`CronStore`], [`CallbackSignStore`], [`RateBudgetStore`]); a module that needs only one
+//! [`CronStore`], [`CallbackSignStore`], [`MemoryStore`], [`RateBudgetStore`]); a module that needs only one
 //! domain can take `Arc<dyn PairingStore>` (trait upcasting) and tests can fake just that. Two backends implement them with the same semantics: [`SqliteStore`] (one file, one
 //! gateway) and [`PgStore`] (one database shared by several gateway replicas: row leases with
 //! `SKIP LOCKED`, a unique index for one running turn per session, dedup by `ON CONFLICT`).
@@ -35,6 +35,7 @@
 
 mod decode;
 mod error;
+mod memory_rows;
 mod model;
 mod open;
 pub mod postgres;
@@ -51,6 +52,7 @@ pub use model::*;
 pub use open::create_private_dir;
 pub use open::{StoreBackend, open_configured};
 pub use postgres::{PgOptions, PgStore};
+pub use rules::memory::{MAX_MEMORY_CHARS, search_terms};
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};
 pub use state_lock::{LOCK_FILE, StateLock, lock_state_dir};
 
@@ -380,6 +382,53 @@ pub trait CallbackSignStore: Send + Sync {
     ) -> StoreResult<SignUse>;
 }
 
+/// Durable memories of agents (`memory_save`, `memory_search`, recall, the workspace's memory
+/// files), each owned by a [`MemorySubject`]: a user, a conversation, a group, or the agent.
+/// Visibility is the caller's decision, stated in [`MemoryQuery::visible`]; the store never
+/// returns a search hit outside it. Both backends rank with the same rules (`rules/memory.rs`).
+#[async_trait]
+pub trait MemoryStore: Send + Sync {
+    /// Keeps a fact for its owner. The same text (ignoring case and spacing) saved again for
+    /// the same owner keeps one row, whose `updated_at_ms` moves. `Invalid` for empty text,
+    /// text over [`MAX_MEMORY_CHARS`], or the agent scope (only files write that).
+    async fn memory_save(&self, memory: NewMemory, now: EpochMs) -> StoreResult<SavedMemory>;
+
+    /// The memories of `query.agent_id` owned by one of `query.visible` that contain a term of
+    /// `query.text` (or are similar to it), best first; the most recently saved ones when the
+    /// text has no usable term.
+    async fn memory_search(&self, query: &MemoryQuery) -> StoreResult<Vec<MemoryHit>>;
+
+    /// One memory by id.
+    async fn memory_get(&self, id: MemoryId) -> StoreResult<Option<MemoryRecord>>;
+
+    /// Memories matching `filter`, most recently saved first (the web console, "what do you
+    /// remember about me").
+    async fn memory_list(&self, filter: &MemoryFilter) -> StoreResult<Vec<MemoryRecord>>;
+
+    /// Deletes one memory; the deleted row, `None` when there was none.
+    async fn memory_forget(&self, id: MemoryId) -> StoreResult<Option<MemoryRecord>>;
+
+    /// Deletes every memory `owner` has with `agent_id`; how many.
+    async fn memory_forget_owner(&self, agent_id: &str, owner: &MemorySubject) -> StoreResult<u64>;
+
+    /// The agent's workspace files as last indexed.
+    async fn memory_files(&self, agent_id: &str) -> StoreResult<Vec<IndexedFile>>;
+
+    /// Replaces what a workspace file says (agent scope) with `entries`, atomically, and
+    /// records `modified_ms` as the file's indexed version.
+    async fn memory_index_file(
+        &self,
+        agent_id: &str,
+        file: &IndexedFile,
+        source: MemorySource,
+        entries: Vec<FileMemory>,
+        now: EpochMs,
+    ) -> StoreResult<()>;
+
+    /// Forgets a workspace file that is gone: its memories and its indexed version.
+    async fn memory_drop_file(&self, agent_id: &str, path: &str) -> StoreResult<()>;
+}
+
 /// Send budgets (DingTalk's rate limits) counted in the store, so that several gateways on
 /// one database together stay within a quota that DingTalk counts per app or per robot.
 #[async_trait]
@@ -427,7 +476,14 @@ pub fn rate_budget_wait(
 /// The whole store, as the gateway holds it: `Arc<dyn Store>`.
 #[async_trait]
 pub trait Store:
-    InboxStore + OutboxStore + SessionStore + PairingStore + CardStore + CronStore + CallbackSignStore
+    InboxStore
+    + OutboxStore
+    + SessionStore
+    + PairingStore
+    + CardStore
+    + CronStore
+    + CallbackSignStore
+    + MemoryStore
 {
     /// Finishes pending writes and closes the database. Later calls fail with `Closed`.
     async fn close(&self);

@@ -205,6 +205,10 @@ contract!(
     replicas_racing_one_callback_sign_give_it_to_one_message,
 );
 
+/// `MemoryStore`'s cases, in a file of their own.
+#[path = "contract/memory.rs"]
+mod memory;
+
 fn message(msg_id: &str, session: &str, conversation: &str) -> InboundRecord {
     InboundRecord {
         account_id: AccountId::new("default"),

@@ -167,6 +167,14 @@ async fn browser_logs_in_sees_status_approves_pairing_and_chats() {
             &format!(r#"gateway: {{ auth: {{ token: "{TOKEN}" }},"#),
         );
     let config = world.write_config(&text);
+    // A curated memory, indexed at the first turn and listed on /memories.
+    let workspace = world.state_dir().join("workspace");
+    std::fs::create_dir_all(&workspace).unwrap();
+    std::fs::write(
+        workspace.join("MEMORY.md"),
+        "- 周会每周一上午十点 (weekly sync: Monday 10:00)\n",
+    )
+    .unwrap();
     let mut gateway = world.start_gateway(&config).await;
     let base = format!("http://{}", web_addr(&mut gateway).await);
 
@@ -260,6 +268,13 @@ async fn browser_logs_in_sees_status_approves_pairing_and_chats() {
     browser.goto(&format!("{base}/config")).await.unwrap();
     assert!(text_of(&browser, "#config").await.contains("Secret(***)"));
     screenshot(&browser, "08-config").await;
+    browser.goto(&format!("{base}/memories")).await.unwrap();
+    let memories = text_of(&browser, "#memories").await;
+    assert!(
+        memories.contains("weekly sync") && memories.contains("MEMORY.md:1"),
+        "{memories}"
+    );
+    screenshot(&browser, "09-memories").await;
 
     // The agent's workspace files: open SOUL.md in the editor, save, and it is on disk.
     browser.goto(&format!("{base}/agents")).await.unwrap();

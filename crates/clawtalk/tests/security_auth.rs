@@ -88,6 +88,8 @@ async fn every_route_refuses_callers_without_or_with_wrong_credentials() {
         "/config",
         "/agents",
         "/agents/save",
+        "/memories",
+        "/memories/forget",
     ] {
         assert!(routes.iter().any(|r| r.path == expected), "{expected} is listed");
     }

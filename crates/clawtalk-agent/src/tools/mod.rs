@@ -6,6 +6,7 @@ pub mod cron;
 pub mod mcp;
 mod media;
 mod source;
+mod memory;
 mod tool;
 pub mod web;
 
@@ -91,6 +92,13 @@ impl ToolRegistry {
             self.register(Arc::new(web::WebSearch::new(backend, search.max_results)));
         }
         Ok(())
+    }
+
+    /// Adds `memory_search`, `memory_get`, `memory_save` and `memory_forget`.
+    pub fn register_memory(&mut self, memory: &crate::memory::Memory) {
+        for tool in memory::tools(memory) {
+            self.register(tool);
+        }
     }
 
     /// Adds (or replaces) a tool.

@@ -16,6 +16,7 @@ mod cards;
 mod connect;
 mod cron;
 mod inbox;
+mod memory;
 mod outbox;
 mod pairing;
 mod rate_budget;

@@ -1,6 +1,7 @@
 //! Rules both backends follow, so that SQLite and PostgreSQL agree by construction: each
 //! backend does its own I/O and calls these for the decisions.
 
+pub mod memory;
 mod outbox;
 mod pairing;
 mod session;

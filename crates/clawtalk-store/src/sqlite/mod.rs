@@ -13,6 +13,7 @@ mod connect;
 mod cron;
 mod flusher;
 mod inbox;
+mod memory;
 mod outbox;
 mod pairing;
 mod rate_budget;

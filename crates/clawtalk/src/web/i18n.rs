@@ -176,6 +176,7 @@ pub(crate) const MESSAGES: &[(&str, &str, &str)] = &[
     ("nav.pairing", "配对", "Pairing"),
     ("nav.cron", "定时任务", "Scheduled"),
     ("nav.agents", "智能体", "Agents"),
+    ("nav.memories", "记忆", "Memories"),
     ("nav.chat", "WebChat", "WebChat"),
     ("nav.config", "配置", "Config"),
     ("nav.logs", "日志", "Logs"),

@@ -60,13 +60,14 @@ header #lang-switch+form{margin-left:0}
 
 /// Navigation entries: path and label, an [`super::i18n`] key (or an English label, shown
 /// as it is in both languages).
-const NAV: [(&str, &str); 9] = [
+const NAV: [(&str, &str); 10] = [
     ("/", "nav.status"),
     ("/setup", "nav.setup"),
     ("/conversations", "nav.conversations"),
     ("/pairing", "nav.pairing"),
     ("/cron", "nav.cron"),
     ("/agents", "nav.agents"),
+    ("/memories", "nav.memories"),
     ("/chat", "nav.chat"),
     ("/logs", "nav.logs"),
     ("/config", "nav.config"),

@@ -8,8 +8,8 @@
 //! form that changes something carries the session's CSRF token.
 //!
 //! Pages ([`pages`]): account status, conversations and transcripts, pairing requests, the
-//! agents' workspace files with an editor, a WebChat that runs agent turns through the
-//! gateway's agent runtime, and the config with secrets masked.
+//! agents' workspace files with an editor, agents' memories, a WebChat that runs agent turns
+//! through the gateway's agent runtime, and the config with secrets masked.
 
 mod auth;
 mod chat;
@@ -105,6 +105,8 @@ pub(crate) fn routes() -> RouteTable<Arc<WebState>> {
         ("/cron/action", Session, post(pages::cron::action)),
         ("/agents", Session, get(pages::agents::page_handler)),
         ("/agents/save", Session, post(pages::agents::save)),
+        ("/memories", Session, get(pages::memories::page)),
+        ("/memories/forget", Session, post(pages::memories::forget)),
         ("/pairing/decide", Session, post(pages::pairing::decide)),
         ("/chat", Session, get(chat::page).post(chat::send)),
         ("/chat.js", Session, get(chat_live::script)),

@@ -6,6 +6,7 @@ pub(crate) mod config_edit;
 pub(crate) mod conversations;
 pub(crate) mod cron;
 pub(crate) mod logs;
+pub(crate) mod memories;
 pub(crate) mod pairing;
 pub(crate) mod status;
 
