@@ -36,6 +36,7 @@ pub struct AgentDraft {
     pub workspace: Option<PathBuf>,
     pub identity: Identity,
     pub limits: LimitsDraft,
+    pub tools: crate::AgentTools,
 }
 
 /// `agents.defaults`.
@@ -124,7 +125,6 @@ const AGENT_KEYS_IGNORED: &[&str] = &[
     "sandbox",
     "runtime",
     "subagents",
-    "tools",
     "tts",
     "heartbeat",
     "memorySearch",
@@ -274,6 +274,11 @@ fn read_agent(id: Option<String>, obj: &Obj<'_>, cx: &mut Ctx<'_>) -> Option<Age
         })
         .unwrap_or_default();
     let limits = read_limits(obj, cx);
+    let tools = obj
+        .get("tools")
+        .and_then(|n| n.node().object(cx))
+        .map(|t| super::tools::read_agent_tools(&t, cx))
+        .unwrap_or_default();
     obj.finish(cx, AGENT_KEYS_IGNORED, IGNORED_KEY);
     let id = id?;
     if !is_valid_id(&id) {
@@ -294,6 +299,7 @@ fn read_agent(id: Option<String>, obj: &Obj<'_>, cx: &mut Ctx<'_>) -> Option<Age
         workspace,
         identity,
         limits,
+        tools,
     })
 }
 

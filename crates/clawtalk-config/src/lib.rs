@@ -53,6 +53,8 @@ mod secrets;
 mod seed_yaml;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
+pub mod tool_policy;
+mod tools;
 mod types;
 mod validate;
 mod value;
@@ -64,6 +66,7 @@ pub use channels::{DEFAULT_MAX_INBOUND_CHARS, DEFAULT_MEDIA_MAX_BYTES};
 pub use document::write_private;
 pub use issue::{ConfigErrors, ConfigIssue};
 pub use load::{ConfigSource, LoadedConfig};
+pub use tool_policy::{AgentTools, ApprovalConfig, ToolPolicy, ToolPolicyConfig, ToolProfile, ToolsConfig};
 pub use types::*;
 pub use value::Value;
 

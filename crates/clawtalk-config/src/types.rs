@@ -38,6 +38,8 @@ pub struct Config {
     pub session: SessionConfig,
     /// `workflows[]` (clawtalk key): approval events → workflow agents, first match wins.
     pub workflows: Vec<WorkflowRule>,
+    /// `tools`: the tool policy and approvals every agent starts from.
+    pub tools: crate::ToolsConfig,
 }
 
 /// `gateway.*`.
@@ -160,6 +162,8 @@ pub struct AgentConfig {
     pub identity: Identity,
     /// `limits` (clawtalk key): caps on what one turn of the model can make the bot do.
     pub limits: AgentLimits,
+    /// `tools`: this agent's tool policy and approvals, over the global ones.
+    pub tools: crate::AgentTools,
 }
 
 /// `limits { mediaPerTurn, partsPerAnswer, toolCallsPerRound, cronMinIntervalMinutes }`

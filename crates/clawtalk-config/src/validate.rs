@@ -47,6 +47,7 @@ pub fn assemble(draft: Draft, cx: &mut Ctx<'_>, openclaw_file: bool) -> Config {
         accounts,
         session: draft.session,
         workflows,
+        tools: draft.tools,
     }
 }
 
@@ -191,6 +192,7 @@ fn agents(
             workspace,
             identity: a.identity.clone(),
             limits: a.limits.resolve(defaults.limits),
+            tools: a.tools.clone(),
         });
     }
     (out, default_id, used)
@@ -235,6 +237,7 @@ fn implicit_agents(draft: &Draft) -> Vec<AgentDraft> {
             workspace: None,
             identity: Default::default(),
             limits: Default::default(),
+            tools: Default::default(),
         })
         .collect()
 }
