@@ -12,6 +12,7 @@
 //! picks one), so several installations or tests can share a database.
 
 mod callback_sign;
+mod approvals;
 mod cards;
 mod connect;
 mod cron;

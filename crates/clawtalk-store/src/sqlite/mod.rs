@@ -8,6 +8,7 @@
 //! the PostgreSQL backend shares.
 
 mod callback_sign;
+mod approvals;
 mod cards;
 mod connect;
 mod cron;
