@@ -3,6 +3,7 @@
 //! Clients are built once per configured provider. A turn tries the agent's primary model
 //! and then its fallbacks; it stops promptly when cancelled (`/stop`).
 
+mod approval;
 mod caps;
 pub mod cron;
 mod events;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+pub use approval::{Approval, ApprovalCall, ApprovalGate};
 pub use events::{AgentEvent, Observer};
 pub use tools::action_card::{ActionCards, MAX_CARDS_PER_TURN};
 pub use tools::cron::{CronTools, MAX_ACTIVE_TASKS};
@@ -76,6 +78,7 @@ pub struct AgentRuntime {
     config: Arc<Config>,
     clients: BTreeMap<String, LlmClient>,
     tools: ToolRegistry,
+    policies: approval::Policies,
 }
 
 impl std::fmt::Debug for AgentRuntime {
@@ -107,10 +110,12 @@ impl AgentRuntime {
             }
             clients.insert(id.clone(), LlmClient::new(llm)?);
         }
+        let policies = approval::Policies::new(&config, &tools.specs());
         Ok(Self {
             config,
             clients,
             tools,
+            policies,
         })
     }
 
@@ -218,6 +223,7 @@ impl AgentRuntime {
             messages.push(crate::media::without_images(user));
         }
         let first_new = messages.len();
+        let (policy, visible) = self.policies.of(&agent.id);
         let mut usage = Usage::default();
         let mut request_id = None;
 
@@ -228,7 +234,7 @@ impl AgentRuntime {
             let tools = if last_round {
                 Arc::from([])
             } else {
-                self.tools.specs()
+                Arc::clone(&visible)
             };
             let request = ChatRequest::new(&model.model, messages.clone()).with_tools(tools);
             observer.send(AgentEvent::RoundStart);
@@ -266,6 +272,24 @@ impl AgentRuntime {
                     messages.push(ChatMessage::tool(&call.id, budget.call_refused()));
                     continue;
                 }
+                // A model may name a tool it was not offered: the policy holds for calls too.
+                if !policy.allows(&call.name) {
+                    tracing::warn!(agent = %agent.id, tool = %call.name, "call of a tool the policy does not allow refused");
+                    messages.push(ChatMessage::tool(&call.id, approval::not_allowed(&call.name)));
+                    continue;
+                }
+                if policy.needs_approval(&call.name) {
+                    let decision = tokio::select! {
+                        biased;
+                        () = cancel.cancelled() => return Err(TurnError::Cancelled),
+                        d = ask(context, &agent.id, call, policy.approval_timeout()) => d,
+                    };
+                    if let Approval::Denied(reason) = decision {
+                        tracing::info!(agent = %agent.id, tool = %call.name, %reason, "tool call not approved");
+                        messages.push(ChatMessage::tool(&call.id, approval::refused(&call.name, &reason)));
+                        continue;
+                    }
+                }
                 if self.tools.sends_media(&call.name)
                     && let Err(refused) = budget.take_media()
                 {
@@ -291,6 +315,28 @@ struct TurnInput<'a> {
     context: &'a ToolContext,
     cancel: &'a CancellationToken,
     observer: &'a Observer,
+}
+
+/// The requester's decision on `call`, through the turn's gate; without a gate (nobody to
+/// ask, e.g. a scheduled run) the call is refused.
+async fn ask(
+    context: &ToolContext,
+    agent_id: &str,
+    call: &clawtalk_llm::ToolCall,
+    timeout: std::time::Duration,
+) -> Approval {
+    match &context.approvals {
+        Some(gate) => {
+            gate.decide(ApprovalCall {
+                agent_id,
+                tool: &call.name,
+                arguments: &call.arguments,
+                timeout,
+            })
+            .await
+        }
+        None => Approval::Denied("it needs approval and nobody can be asked here".to_owned()),
+    }
 }
 
 fn model_name(model: &ModelRef) -> String {

@@ -87,7 +87,7 @@ fn read_approval(obj: &Obj<'_>, cx: &mut Ctx<'_>) -> ApprovalConfig {
             .unwrap_or_default(),
         timeout: obj
             .get("timeoutSeconds")
-            .and_then(|n| n.node().int_in(cx, 10, max))
+            .and_then(|n| n.node().int_in(cx, 1, max))
             .and_then(|s| u64::try_from(s).ok())
             .map_or(DEFAULT_APPROVAL_TIMEOUT, Duration::from_secs),
     }
@@ -185,7 +185,7 @@ mod tests {
     fn wrong_values_are_errors() {
         let err = load(&format!(
             r#"{{ {BASE}, agents: {{ defaults: {{ model: "mock/m" }} }},
-                  tools: {{ profile: "everything", approval: {{ timeoutSeconds: 1 }} }} }}"#
+                  tools: {{ profile: "everything", approval: {{ timeoutSeconds: 0 }} }} }}"#
         ))
         .unwrap_err()
         .to_string();
