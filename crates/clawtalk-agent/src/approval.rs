@@ -116,11 +116,10 @@ mod tests {
     #[async_trait]
     impl ApprovalGate for FixedGate {
         async fn decide(&self, call: ApprovalCall<'_>) -> Approval {
-            self.asked.lock().unwrap().push((
-                call.tool.to_owned(),
-                call.arguments.to_owned(),
-                call.timeout,
-            ));
+            self.asked
+                .lock()
+                .unwrap()
+                .push((call.tool.to_owned(), call.arguments.to_owned(), call.timeout));
             self.answer.clone()
         }
     }
@@ -189,7 +188,11 @@ mod tests {
         assert!(results[0].contains("+08:00"), "the tool ran: {results:?}");
         assert_eq!(
             *gate.asked.lock().unwrap(),
-            vec![("get_time".to_owned(), r#"{"zone":"cst"}"#.to_owned(), Duration::from_secs(30))]
+            vec![(
+                "get_time".to_owned(),
+                r#"{"zone":"cst"}"#.to_owned(),
+                Duration::from_secs(30)
+            )]
         );
 
         let mock = MockModel::start().await.unwrap();

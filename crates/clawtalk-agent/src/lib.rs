@@ -286,7 +286,10 @@ impl AgentRuntime {
                     };
                     if let Approval::Denied(reason) = decision {
                         tracing::info!(agent = %agent.id, tool = %call.name, %reason, "tool call not approved");
-                        messages.push(ChatMessage::tool(&call.id, approval::refused(&call.name, &reason)));
+                        messages.push(ChatMessage::tool(
+                            &call.id,
+                            approval::refused(&call.name, &reason),
+                        ));
                         continue;
                     }
                 }

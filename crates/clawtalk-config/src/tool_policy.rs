@@ -505,7 +505,10 @@ mod tests {
         let p = policy(&global(None, &["group:web", "get_time"], &["WEB_FETCH"]));
         assert!(p.allows("web_search") && p.allows("Get_Time"));
         assert!(!p.allows("web_fetch") && !p.allows("Web_Fetch"));
-        assert!(!p.allows("cron_list"), "an allow list excludes what it does not name");
+        assert!(
+            !p.allows("cron_list"),
+            "an allow list excludes what it does not name"
+        );
     }
 
     #[test]
@@ -569,7 +572,10 @@ mod tests {
             approval: None,
         };
         let p = ToolPolicy::resolve(&g, &agent);
-        assert!(!p.allows("exec"), "the global deny cannot be undone by an agent allow");
+        assert!(
+            !p.allows("exec"),
+            "the global deny cannot be undone by an agent allow"
+        );
         assert!(p.allows("send_image"), "messaging profile + agent allow");
         assert!(!p.allows("cron_list"), "outside the agent's messaging profile");
         assert!(!p.allows("send_file"), "outside the agent's allow list");

@@ -34,9 +34,14 @@ pub fn read_tools(obj: &Obj<'_>, cx: &mut Ctx<'_>) -> ToolsConfig {
     let mut approval_card_template = None;
     if let Some(a) = obj.get("approval").and_then(|n| n.node().object(cx)) {
         approval = read_approval(&a, cx);
-        approval_card_template = a
-            .get("cardTemplateId")
-            .and_then(|n| n.node().nonempty_string(cx));
+        approval_card_template = a.get("cardTemplateId").and_then(|n| n.node().nonempty_string(cx));
+        if !approval.require.is_empty() && approval_card_template.is_none() {
+            cx.diags.error(
+                a.key_path("cardTemplateId"),
+                "approvals are required but no approval card template is set",
+                "create a card template with the variables title, content, statusText and buttons approval_allow_once, approval_allow_always, approval_deny (see docs/tool-policy.md), and set its id here",
+            );
+        }
         a.finish(cx, &[], "");
     }
     obj.accept(&["web", "mcp"]);
@@ -51,14 +56,11 @@ pub fn read_tools(obj: &Obj<'_>, cx: &mut Ctx<'_>) -> ToolsConfig {
 /// An agent's `tools` object.
 pub fn read_agent_tools(obj: &Obj<'_>, cx: &mut Ctx<'_>) -> AgentTools {
     let policy = read_policy(obj, cx);
-    let approval = obj
-        .get("approval")
-        .and_then(|n| n.node().object(cx))
-        .map(|a| {
-            let approval = read_approval(&a, cx);
-            a.finish(cx, &[], "");
-            approval
-        });
+    let approval = obj.get("approval").and_then(|n| n.node().object(cx)).map(|a| {
+        let approval = read_approval(&a, cx);
+        a.finish(cx, &[], "");
+        approval
+    });
     obj.accept(&["web", "mcp"]);
     obj.finish(cx, IGNORED, "OpenClaw tool setting not used by clawtalk; ignored");
     AgentTools { policy, approval }
@@ -150,7 +152,10 @@ mod tests {
         assert_eq!(c.tools.approval.timeout.as_secs(), 60);
         let agent = c.agent("main").unwrap();
         let p = ToolPolicy::resolve(&c.tools, &agent.tools);
-        assert!(p.allows("cron_create") && p.allows("get_time"), "coding profile ∩ agent allow");
+        assert!(
+            p.allows("cron_create") && p.allows("get_time"),
+            "coding profile ∩ agent allow"
+        );
         assert!(!p.allows("web_fetch"), "not in the agent's allow list");
         assert!(!p.allows("send_image"), "not in the coding profile");
         assert!(p.needs_approval("get_time") && !p.needs_approval("cron_create"));
@@ -164,8 +169,14 @@ mod tests {
         ))
         .unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("tools.allow[0]") && text.contains("web_fecth"), "{text}");
-        assert!(text.contains("tools.allow[1]") && text.contains("not a tool group"), "{text}");
+        assert!(
+            text.contains("tools.allow[0]") && text.contains("web_fecth"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tools.allow[1]") && text.contains("not a tool group"),
+            "{text}"
+        );
         assert!(text.contains("group:web"), "the fix lists the groups: {text}");
         let ok = load(&format!(
             r#"{{ {BASE}, agents: {{ defaults: {{ model: "mock/m" }} }},
@@ -189,7 +200,17 @@ mod tests {
         ))
         .unwrap_err()
         .to_string();
-        assert!(err.contains("tools.profile") && err.contains("minimal|coding|messaging|full"), "{err}");
+        assert!(
+            err.contains("tools.profile") && err.contains("minimal|coding|messaging|full"),
+            "{err}"
+        );
         assert!(err.contains("tools.approval.timeoutSeconds"), "{err}");
+        let err = load(&format!(
+            r#"{{ {BASE}, agents: {{ defaults: {{ model: "mock/m" }} }},
+                  tools: {{ approval: {{ require: ["get_time"] }} }} }}"#
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("tools.approval.cardTemplateId"), "{err}");
     }
 }

@@ -74,7 +74,10 @@ impl TurnApprovals {
 
     fn call_id(&self, tool: &str, arguments: &str) -> String {
         let nth = {
-            let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut seen = self
+                .seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let n = seen.entry((tool.to_owned(), arguments.to_owned())).or_insert(0);
             *n += 1;
             *n
@@ -114,7 +117,9 @@ impl TurnApprovals {
             requester: requester.to_owned(),
             tool: call.tool.to_owned(),
             summary: summary(call.tool, call.arguments),
-            expires_at: clawtalk_core::clock::EpochMs::from_millis(now.as_millis().saturating_add(timeout_ms)),
+            expires_at: clawtalk_core::clock::EpochMs::from_millis(
+                now.as_millis().saturating_add(timeout_ms),
+            ),
         };
         let row = store
             .approval_request(request, now)
@@ -160,7 +165,9 @@ impl TurnApprovals {
             match self.shared.store.approval(&row.id).await {
                 Ok(Some(fresh)) => row = fresh,
                 Ok(None) => return denied("the request is gone"),
-                Err(error) => tracing::warn!(approval = %row.id, %error, "cannot read an approval request; retrying"),
+                Err(error) => {
+                    tracing::warn!(approval = %row.id, %error, "cannot read an approval request; retrying")
+                }
             }
         }
     }
@@ -220,7 +227,13 @@ impl std::fmt::Debug for TurnApprovals {
 #[async_trait]
 impl ApprovalGate for TurnApprovals {
     async fn decide(&self, call: ApprovalCall<'_>) -> Approval {
-        let Some(requester) = self.inbound.sender.staff_id.as_ref().map(|s| s.as_str().to_owned()) else {
+        let Some(requester) = self
+            .inbound
+            .sender
+            .staff_id
+            .as_ref()
+            .map(|s| s.as_str().to_owned())
+        else {
             return denied("the requester has no DingTalk staff id to ask");
         };
         match self.ask(call, &requester).await {
@@ -289,7 +302,10 @@ pub(crate) async fn update_card(shared: &Shared, row: &ApprovalRecord) {
     let Some(account) = shared.account(row.account_id.as_str()) else {
         return;
     };
-    let request = UpdateCardRequest::merge(OutTrackId::new(row.id.clone()), CardData::from_pairs(card_fields(row)));
+    let request = UpdateCardRequest::merge(
+        OutTrackId::new(row.id.clone()),
+        CardData::from_pairs(card_fields(row)),
+    );
     if let Err(error) = account.api.update_card(&request).await {
         tracing::warn!(approval = %row.id, %error, "could not show the decision on the approval card");
     }
@@ -322,15 +338,24 @@ mod tests {
     #[test]
     fn the_card_says_what_was_decided_and_by_whom_in_both_languages() {
         assert_eq!(outcome(&row(ApprovalStatus::Pending, false, None)), None);
-        assert_eq!(outcome(&row(ApprovalStatus::Allowed, false, Some("0312"))), Some(Approval::Allowed));
+        assert_eq!(
+            outcome(&row(ApprovalStatus::Allowed, false, Some("0312"))),
+            Some(Approval::Allowed)
+        );
         assert_eq!(
             outcome(&row(ApprovalStatus::Denied, false, Some("0999"))),
             Some(Approval::Denied("denied by 0999".into()))
         );
         let always = status_text(&row(ApprovalStatus::Allowed, true, Some("0312")));
-        assert!(always.contains("始终允许") && always.contains("Always allowed by 0312"), "{always}");
+        assert!(
+            always.contains("始终允许") && always.contains("Always allowed by 0312"),
+            "{always}"
+        );
         let expired = status_text(&row(ApprovalStatus::Expired, false, None));
-        assert!(expired.contains("超时") && expired.contains("Expired"), "{expired}");
+        assert!(
+            expired.contains("超时") && expired.contains("Expired"),
+            "{expired}"
+        );
     }
 
     #[test]

@@ -86,7 +86,10 @@ impl Setup {
             if cards.len() >= n {
                 return cards;
             }
-            assert!(tokio::time::Instant::now() < deadline, "no approval card number {n}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no approval card number {n}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -118,7 +121,10 @@ impl Setup {
             if !results.is_empty() {
                 return results;
             }
-            assert!(tokio::time::Instant::now() < deadline, "no tool result for {needle:?}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no tool result for {needle:?}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -137,7 +143,11 @@ impl Setup {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             let card = self.sim.card(out_track_id).unwrap();
-            if card.card_data.get("statusText").is_some_and(|s| s.contains(needle)) {
+            if card
+                .card_data
+                .get("statusText")
+                .is_some_and(|s| s.contains(needle))
+            {
                 return card;
             }
             assert!(
@@ -172,18 +182,31 @@ async fn allow_once_runs_the_tool_and_others_cannot_decide() {
     let card = s.wait_cards(1).await.remove(0);
     assert_eq!(card.callback_type.as_deref(), Some("STREAM"));
     let content = &card.card_data["content"];
-    assert!(content.contains("`get_time`") && content.contains("工具 / Tool"), "{content}");
-    assert!(card.card_data["statusText"].contains("Waiting"), "{:?}", card.card_data);
+    assert!(
+        content.contains("`get_time`") && content.contains("工具 / Tool"),
+        "{content}"
+    );
+    assert!(
+        card.card_data["statusText"].contains("Waiting"),
+        "{:?}",
+        card.card_data
+    );
 
     // Bob is neither the requester nor an admin: his press changes nothing.
     s.press(&card, OTHER, "approval_allow_once");
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert!(s.model.requests().len() == 1, "the tool waits while only Bob pressed");
+    assert!(
+        s.model.requests().len() == 1,
+        "the tool waits while only Bob pressed"
+    );
     assert!(s.sim.card(&card.out_track_id).unwrap().card_data["statusText"].contains("Waiting"));
 
     s.press(&card, USER, "approval_allow_once");
     let card = s.wait_card_status(&card.out_track_id, "Allowed once by").await;
-    assert!(card.card_data["statusText"].contains(USER), "who decided is shown");
+    assert!(
+        card.card_data["statusText"].contains(USER),
+        "who decided is shown"
+    );
     s.wait_answer(1, "It is tea time.").await;
     let results = s.tool_results("what time").await;
     assert!(results[0].contains("+08:00"), "the tool ran: {results:?}");
@@ -198,7 +221,7 @@ async fn allow_once_runs_the_tool_and_others_cannot_decide() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deny_and_expiry_refuse_the_call_and_always_allow_stops_asking() {
     let s = Setup::new().await;
-    let gateway = s.gateway(memory_store().await, 2).await;
+    let gateway = s.gateway(memory_store().await, 4).await;
 
     s.script_call("cron_list", "my tasks", "I was not allowed to look.");
     s.sim
@@ -237,7 +260,11 @@ async fn deny_and_expiry_refuse_the_call_and_always_allow_stops_asking() {
     s.wait_answer(4, "Second hour.").await;
     let results = s.tool_results("again").await;
     assert!(results[0].contains("+08:00"), "{results:?}");
-    assert_eq!(s.approval_cards().len(), 3, "always allow: no card for the next call");
+    assert_eq!(
+        s.approval_cards().len(),
+        3,
+        "always allow: no card for the next call"
+    );
     gateway.shutdown(Duration::from_secs(5)).await;
 }
 
@@ -266,7 +293,10 @@ async fn a_restart_while_waiting_asks_once_and_honours_the_decision() {
     // The re-run finds the pending request: still one card.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while s.model.requests().len() < 2 {
-        assert!(tokio::time::Instant::now() < deadline, "the turn was not run again");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the turn was not run again"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -107,10 +107,22 @@ mod tests {
 
     #[test]
     fn buttons_map_to_decisions() {
-        assert_eq!(decision(&press(r#""approval_allow_once""#, "{}")), Some(ApprovalDecision::AllowOnce));
-        assert_eq!(decision(&press(r#""approval_allow_always""#, "{}")), Some(ApprovalDecision::AllowAlways));
-        assert_eq!(decision(&press(r#""approval_deny""#, "{}")), Some(ApprovalDecision::Deny));
-        assert_eq!(decision(&press("", r#"{"decision":"deny"}"#)), Some(ApprovalDecision::Deny));
+        assert_eq!(
+            decision(&press(r#""approval_allow_once""#, "{}")),
+            Some(ApprovalDecision::AllowOnce)
+        );
+        assert_eq!(
+            decision(&press(r#""approval_allow_always""#, "{}")),
+            Some(ApprovalDecision::AllowAlways)
+        );
+        assert_eq!(
+            decision(&press(r#""approval_deny""#, "{}")),
+            Some(ApprovalDecision::Deny)
+        );
+        assert_eq!(
+            decision(&press("", r#"{"decision":"deny"}"#)),
+            Some(ApprovalDecision::Deny)
+        );
         assert_eq!(decision(&press(r#""feedback_up""#, "{}")), None);
     }
 }

@@ -9,7 +9,11 @@ use crate::approval_rows::{approval, approval_columns};
 use crate::model::{ApprovalDecision, ApprovalRecord, DecideOutcome, NewApproval};
 use crate::{ApprovalStore, StoreResult};
 
-const BY_ID: &str = concat!("SELECT ", approval_columns!(), " FROM tool_approvals WHERE id = $1");
+const BY_ID: &str = concat!(
+    "SELECT ",
+    approval_columns!(),
+    " FROM tool_approvals WHERE id = $1"
+);
 
 #[async_trait]
 impl ApprovalStore for PgStore {

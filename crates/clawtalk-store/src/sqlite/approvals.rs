@@ -11,7 +11,11 @@ use crate::approval_rows::{approval, approval_columns};
 use crate::model::{ApprovalDecision, ApprovalRecord, DecideOutcome, NewApproval};
 use crate::{ApprovalStore, StoreResult};
 
-const BY_ID: &str = concat!("SELECT ", approval_columns!(), " FROM tool_approvals WHERE id = ?1");
+const BY_ID: &str = concat!(
+    "SELECT ",
+    approval_columns!(),
+    " FROM tool_approvals WHERE id = ?1"
+);
 
 #[async_trait]
 impl ApprovalStore for SqliteStore {
@@ -61,7 +65,13 @@ impl ApprovalStore for SqliteStore {
                 conn,
                 "UPDATE tool_approvals SET status = ?2, always = ?3, decided_by = ?4, decided_at_ms = ?5 \
                  WHERE id = ?1 AND status = 'pending'",
-                params![id, decision.status().as_str(), i64::from(always), decided_by, now_ms],
+                params![
+                    id,
+                    decision.status().as_str(),
+                    i64::from(always),
+                    decided_by,
+                    now_ms
+                ],
             )?;
             let Some(row) = query_opt(conn, BY_ID, [&id], |row| approval(row))? else {
                 return Ok(DecideOutcome::Unknown);

@@ -7,8 +7,8 @@
 //! statements they run. The schema is applied with sqlx's migrator (`connect.rs`), which
 //! the PostgreSQL backend shares.
 
-mod callback_sign;
 mod approvals;
+mod callback_sign;
 mod cards;
 mod connect;
 mod cron;

@@ -22,7 +22,10 @@ fn request(id: &str, tool: &str) -> NewApproval {
 
 pub async fn an_approval_is_asked_once_and_survives_reopen(db: &dyn Db) {
     let store = db.open().await;
-    let first = store.approval_request(request("ap_1", "get_time"), at(1_000)).await.unwrap();
+    let first = store
+        .approval_request(request("ap_1", "get_time"), at(1_000))
+        .await
+        .unwrap();
     assert_eq!(first.status, ApprovalStatus::Pending);
     assert_eq!(first.created_at_ms, at(1_000));
     assert_eq!(first.expires_at_ms, at(601_000));
@@ -42,8 +45,16 @@ pub async fn an_approval_is_asked_once_and_survives_reopen(db: &dyn Db) {
 
 pub async fn the_first_decision_wins_and_always_allow_is_remembered(db: &dyn Db) {
     let store = db.open().await;
-    store.approval_request(request("ap_2", "cron_list"), at(1_000)).await.unwrap();
-    assert!(!store.approval_granted("default", "0312", "cron_list").await.unwrap());
+    store
+        .approval_request(request("ap_2", "cron_list"), at(1_000))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .approval_granted("default", "0312", "cron_list")
+            .await
+            .unwrap()
+    );
 
     let DecideOutcome::Decided(row) = store
         .approval_decide("ap_2", ApprovalDecision::AllowAlways, Some("0312"), at(2_000))
@@ -80,19 +91,45 @@ pub async fn the_first_decision_wins_and_always_allow_is_remembered(db: &dyn Db)
     );
 
     // The grant is the requester's, for that tool, on that account.
-    assert!(other.approval_granted("default", "0312", "cron_list").await.unwrap());
-    assert!(!other.approval_granted("default", "0312", "get_time").await.unwrap());
-    assert!(!other.approval_granted("default", "0999", "cron_list").await.unwrap());
+    assert!(
+        other
+            .approval_granted("default", "0312", "cron_list")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !other
+            .approval_granted("default", "0312", "get_time")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !other
+            .approval_granted("default", "0999", "cron_list")
+            .await
+            .unwrap()
+    );
     assert!(!other.approval_granted("bot2", "0312", "cron_list").await.unwrap());
 
     // Allow once grants nothing; expiry records no decider.
-    store.approval_request(request("ap_3", "get_time"), at(1_000)).await.unwrap();
+    store
+        .approval_request(request("ap_3", "get_time"), at(1_000))
+        .await
+        .unwrap();
     store
         .approval_decide("ap_3", ApprovalDecision::AllowOnce, Some("0312"), at(2_000))
         .await
         .unwrap();
-    assert!(!store.approval_granted("default", "0312", "get_time").await.unwrap());
-    store.approval_request(request("ap_4", "get_time"), at(1_000)).await.unwrap();
+    assert!(
+        !store
+            .approval_granted("default", "0312", "get_time")
+            .await
+            .unwrap()
+    );
+    store
+        .approval_request(request("ap_4", "get_time"), at(1_000))
+        .await
+        .unwrap();
     let DecideOutcome::Decided(expired) = store
         .approval_decide("ap_4", ApprovalDecision::Expire, None, at(601_000))
         .await
@@ -104,15 +141,30 @@ pub async fn the_first_decision_wins_and_always_allow_is_remembered(db: &dyn Db)
     assert_eq!(expired.decided_by, None);
 
     // Purging drops decided rows only.
-    store.approval_request(request("ap_5", "get_time"), at(1_000)).await.unwrap();
+    store
+        .approval_request(request("ap_5", "get_time"), at(1_000))
+        .await
+        .unwrap();
     assert_eq!(store.approval_purge(at(1_000_000)).await.unwrap(), 3);
-    assert!(store.approval("ap_5").await.unwrap().is_some(), "pending rows stay");
-    assert!(store.approval_granted("default", "0312", "cron_list").await.unwrap(), "grants stay");
+    assert!(
+        store.approval("ap_5").await.unwrap().is_some(),
+        "pending rows stay"
+    );
+    assert!(
+        store
+            .approval_granted("default", "0312", "cron_list")
+            .await
+            .unwrap(),
+        "grants stay"
+    );
 }
 
 pub async fn replicas_racing_one_decision_decide_it_once(db: &dyn Db) {
     let store = db.open().await;
-    store.approval_request(request("ap_race", "get_time"), at(1_000)).await.unwrap();
+    store
+        .approval_request(request("ap_race", "get_time"), at(1_000))
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for i in 0..6 {
         let replica: Arc<dyn Store> = db.open().await;
