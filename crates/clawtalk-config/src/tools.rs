@@ -27,6 +27,9 @@ const IGNORED: &[&str] = &[
     "sessions",
 ];
 
+/// A week: a request older than that is forgotten, not waited for.
+const MAX_TIMEOUT_SECONDS: i64 = 7 * 86_400;
+
 /// The top-level `tools` object.
 pub fn read_tools(obj: &Obj<'_>, cx: &mut Ctx<'_>) -> ToolsConfig {
     let policy = read_policy(obj, cx);
@@ -81,7 +84,6 @@ fn read_policy(obj: &Obj<'_>, cx: &mut Ctx<'_>) -> ToolPolicyConfig {
 }
 
 fn read_approval(obj: &Obj<'_>, cx: &mut Ctx<'_>) -> ApprovalConfig {
-    let max = i64::try_from(Duration::from_secs(7 * 86_400).as_secs()).unwrap_or(i64::MAX);
     ApprovalConfig {
         require: obj
             .get("require")
@@ -89,7 +91,7 @@ fn read_approval(obj: &Obj<'_>, cx: &mut Ctx<'_>) -> ApprovalConfig {
             .unwrap_or_default(),
         timeout: obj
             .get("timeoutSeconds")
-            .and_then(|n| n.node().int_in(cx, 1, max))
+            .and_then(|n| n.node().int_in(cx, 1, MAX_TIMEOUT_SECONDS))
             .and_then(|s| u64::try_from(s).ok())
             .map_or(DEFAULT_APPROVAL_TIMEOUT, Duration::from_secs),
     }
