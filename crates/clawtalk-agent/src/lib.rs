@@ -3,6 +3,7 @@
 //! Clients are built once per configured provider. A turn tries the agent's primary model
 //! and then its fallbacks; it stops promptly when cancelled (`/stop`).
 
+mod approval;
 mod caps;
 pub mod cron;
 mod events;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+pub use approval::{Approval, ApprovalCall, ApprovalGate};
 pub use events::{AgentEvent, Observer};
 pub use memory::Memory;
 pub use tools::action_card::{ActionCards, MAX_CARDS_PER_TURN};
@@ -84,6 +86,7 @@ pub struct AgentRuntime {
     workspaces: workspace::Workspaces,
     /// Durable memory, for recall before each turn; `None`: no recall.
     memory: Option<Memory>,
+    policies: approval::Policies,
 }
 
 impl std::fmt::Debug for AgentRuntime {
@@ -115,12 +118,14 @@ impl AgentRuntime {
             }
             clients.insert(id.clone(), LlmClient::new(llm)?);
         }
+        let policies = approval::Policies::new(&config, &tools.specs());
         Ok(Self {
             config,
             clients,
             tools,
             workspaces: workspace::Workspaces::default(),
             memory: None,
+            policies,
         })
     }
 
@@ -253,6 +258,18 @@ impl AgentRuntime {
             messages.push(crate::media::without_images(user));
         }
         let first_new = messages.len();
+        let (policy, mut visible) = self.policies.of(&agent.id);
+        if self.tools.changes_at_run_time() {
+            // MCP servers connect (and change their tools) after start: what this agent may
+            // see is worked out from what they offer now.
+            visible = self
+                .tools
+                .specs()
+                .iter()
+                .filter(|s| policy.allows(&s.name))
+                .cloned()
+                .collect();
+        }
         let mut usage = Usage::default();
         let mut request_id = None;
 
@@ -263,7 +280,7 @@ impl AgentRuntime {
             let tools = if last_round {
                 Arc::from([])
             } else {
-                self.tools.specs()
+                Arc::clone(&visible)
             };
             let request = ChatRequest::new(&model.model, messages.clone()).with_tools(tools);
             observer.send(AgentEvent::RoundStart);
@@ -301,6 +318,27 @@ impl AgentRuntime {
                     messages.push(ChatMessage::tool(&call.id, budget.call_refused()));
                     continue;
                 }
+                // A model may name a tool it was not offered: the policy holds for calls too.
+                if !policy.allows(&call.name) {
+                    tracing::warn!(agent = %agent.id, tool = %call.name, "call of a tool the policy does not allow refused");
+                    messages.push(ChatMessage::tool(&call.id, approval::not_allowed(&call.name)));
+                    continue;
+                }
+                if policy.needs_approval(&call.name) {
+                    let decision = tokio::select! {
+                        biased;
+                        () = cancel.cancelled() => return Err(TurnError::Cancelled),
+                        d = ask(context, &agent.id, call, policy.approval_timeout()) => d,
+                    };
+                    if let Approval::Denied(reason) = decision {
+                        tracing::info!(agent = %agent.id, tool = %call.name, %reason, "tool call not approved");
+                        messages.push(ChatMessage::tool(
+                            &call.id,
+                            approval::refused(&call.name, &reason),
+                        ));
+                        continue;
+                    }
+                }
                 if self.tools.sends_media(&call.name)
                     && let Err(refused) = budget.take_media()
                 {
@@ -328,6 +366,28 @@ struct TurnInput<'a> {
     observer: &'a Observer,
     /// Memories recalled for the message, for the system prompt.
     recalled: Option<&'a str>,
+}
+
+/// The requester's decision on `call`, through the turn's gate; without a gate (nobody to
+/// ask, e.g. a scheduled run) the call is refused.
+async fn ask(
+    context: &ToolContext,
+    agent_id: &str,
+    call: &clawtalk_llm::ToolCall,
+    timeout: std::time::Duration,
+) -> Approval {
+    match &context.approvals {
+        Some(gate) => {
+            gate.decide(ApprovalCall {
+                agent_id,
+                tool: &call.name,
+                arguments: &call.arguments,
+                timeout,
+            })
+            .await
+        }
+        None => Approval::Denied("it needs approval and nobody can be asked here".to_owned()),
+    }
 }
 
 fn model_name(model: &ModelRef) -> String {

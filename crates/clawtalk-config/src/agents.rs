@@ -38,6 +38,7 @@ pub struct AgentDraft {
     pub identity: Identity,
     pub limits: LimitsDraft,
     pub memory: MemoryDraft,
+    pub tools: crate::AgentTools,
 }
 
 /// `agents.defaults`.
@@ -152,7 +153,6 @@ const AGENT_KEYS_IGNORED: &[&str] = &[
     "sandbox",
     "runtime",
     "subagents",
-    "tools",
     "tts",
     "heartbeat",
     "memorySearch",
@@ -303,6 +303,11 @@ fn read_agent(id: Option<String>, obj: &Obj<'_>, cx: &mut Ctx<'_>) -> Option<Age
         .unwrap_or_default();
     let limits = read_limits(obj, cx);
     let memory = read_memory(obj, cx);
+    let tools = obj
+        .get("tools")
+        .and_then(|n| n.node().object(cx))
+        .map(|t| super::tools::read_agent_tools(&t, cx))
+        .unwrap_or_default();
     obj.finish(cx, AGENT_KEYS_IGNORED, IGNORED_KEY);
     let id = id?;
     if !is_valid_id(&id) {
@@ -324,6 +329,7 @@ fn read_agent(id: Option<String>, obj: &Obj<'_>, cx: &mut Ctx<'_>) -> Option<Age
         identity,
         limits,
         memory,
+        tools,
     })
 }
 

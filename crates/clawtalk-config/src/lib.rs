@@ -55,6 +55,8 @@ mod secrets;
 mod seed_yaml;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
+pub mod tool_policy;
+mod tools;
 mod types;
 mod validate;
 mod value;
@@ -70,6 +72,7 @@ pub use load::{ConfigSource, LoadedConfig};
 pub use mcp::{
     DEFAULT_MCP_CONNECT_TIMEOUT, DEFAULT_MCP_TIMEOUT, McpConfig, McpServerConfig, McpTransport, ToolFilter,
 };
+pub use tool_policy::{AgentTools, ApprovalConfig, ToolPolicy, ToolPolicyConfig, ToolProfile, ToolsConfig};
 pub use types::*;
 pub use value::Value;
 pub use web_tools::{

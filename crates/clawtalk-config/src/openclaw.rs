@@ -32,6 +32,8 @@ pub struct Draft {
     pub mcp: super::mcp::McpConfig,
     /// Top-level `responseFormat`: every account's unless it sets its own.
     pub response_format: Option<super::types::ResponseFormat>,
+    /// `tools`: policy and approvals.
+    pub tools: crate::ToolsConfig,
 }
 
 /// Agent turns running at once across all sessions, by default: each holds a model request
@@ -71,7 +73,6 @@ const ROOT_KEYS_IGNORED: &[&str] = &[
     "hooks",
     "cron",
     "automations",
-    "tools",
     "skills",
     "browser",
     "ui",
@@ -193,6 +194,11 @@ pub fn read_document(root: &Value, cx: &mut Ctx<'_>) -> Draft {
         .get("responseFormat")
         .and_then(|n| super::response_format::read(&n.node(), cx))
         .flatten();
+    let tools = root
+        .get("tools")
+        .and_then(|n| n.node().object(cx))
+        .map(|t| super::tools::read_tools(&t, cx))
+        .unwrap_or_default();
     root.finish(
         cx,
         ROOT_KEYS_IGNORED,
@@ -212,6 +218,7 @@ pub fn read_document(root: &Value, cx: &mut Ctx<'_>) -> Draft {
         tools_web,
         mcp,
         response_format,
+        tools,
     }
 }
 

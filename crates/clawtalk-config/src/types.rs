@@ -42,6 +42,8 @@ pub struct Config {
     pub tools_web: super::web_tools::WebToolsConfig,
     /// `mcp.servers`: MCP servers whose tools agents may call.
     pub mcp: super::mcp::McpConfig,
+    /// `tools`: the tool policy and approvals every agent starts from.
+    pub tools: crate::ToolsConfig,
 }
 
 /// `gateway.*`.
@@ -168,6 +170,8 @@ pub struct AgentConfig {
     pub bootstrap: BootstrapLimits,
     /// `memory` (clawtalk key): how durable memories reach the prompt.
     pub memory: AgentMemory,
+    /// `tools`: this agent's tool policy and approvals, over the global ones.
+    pub tools: crate::AgentTools,
 }
 
 /// `agents.defaults.bootstrapMaxChars`, `bootstrapTotalMaxChars` and `skipBootstrap`

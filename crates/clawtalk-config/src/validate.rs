@@ -50,6 +50,7 @@ pub fn assemble(draft: Draft, cx: &mut Ctx<'_>, openclaw_file: bool) -> Config {
         workflows,
         tools_web: draft.tools_web,
         mcp: draft.mcp,
+        tools: draft.tools,
     }
 }
 
@@ -196,6 +197,7 @@ fn agents(
             limits: a.limits.resolve(defaults.limits),
             bootstrap: defaults.bootstrap,
             memory: a.memory.resolve(defaults.memory),
+            tools: a.tools.clone(),
         });
     }
     (out, default_id, used)
@@ -241,6 +243,7 @@ fn implicit_agents(draft: &Draft) -> Vec<AgentDraft> {
             identity: Default::default(),
             limits: Default::default(),
             memory: Default::default(),
+            tools: Default::default(),
         })
         .collect()
 }

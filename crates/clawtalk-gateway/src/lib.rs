@@ -21,6 +21,7 @@
 //! through [`GatewayHandle`].
 
 mod accounts;
+mod approvals;
 pub mod client_ip;
 pub mod control_client;
 mod cron;

@@ -33,6 +33,7 @@
 //!
 //! The store never reads a clock: every time is passed in as an [`EpochMs`].
 
+mod approval_rows;
 mod decode;
 mod error;
 mod memory_rows;
@@ -429,6 +430,37 @@ pub trait MemoryStore: Send + Sync {
     async fn memory_drop_file(&self, agent_id: &str, path: &str) -> StoreResult<()>;
 }
 
+/// Tool calls waiting for a person's approval (`tools.approval`), and "always allow" grants.
+///
+/// A request's id is derived from the call (its turn, tool, arguments and place in the turn),
+/// so the same call asks once however often its turn runs: after a restart the re-run finds
+/// the row, pending or decided.
+#[async_trait]
+pub trait ApprovalStore: Send + Sync {
+    /// Writes the request unless one with its id exists; returns the stored row either way.
+    async fn approval_request(&self, request: NewApproval, now: EpochMs) -> StoreResult<ApprovalRecord>;
+
+    /// One request.
+    async fn approval(&self, id: &str) -> StoreResult<Option<ApprovalRecord>>;
+
+    /// Decides a pending request; the first decision wins, atomically across every process
+    /// on the store. [`ApprovalDecision::AllowAlways`] also grants the requester the tool
+    /// (see [`ApprovalStore::approval_granted`]). `decided_by` is `None` for expiry.
+    async fn approval_decide(
+        &self,
+        id: &str,
+        decision: ApprovalDecision,
+        decided_by: Option<&str>,
+        now: EpochMs,
+    ) -> StoreResult<DecideOutcome>;
+
+    /// Whether `user` said "always allow" to `tool` on `account_id`.
+    async fn approval_granted(&self, account_id: &str, user: &str, tool: &str) -> StoreResult<bool>;
+
+    /// Deletes decided requests decided before `before`; grants stay.
+    async fn approval_purge(&self, before: EpochMs) -> StoreResult<u64>;
+}
+
 /// Send budgets (DingTalk's rate limits) counted in the store, so that several gateways on
 /// one database together stay within a quota that DingTalk counts per app or per robot.
 #[async_trait]
@@ -484,6 +516,7 @@ pub trait Store:
     + CronStore
     + CallbackSignStore
     + MemoryStore
+    + ApprovalStore
 {
     /// Finishes pending writes and closes the database. Later calls fail with `Closed`.
     async fn close(&self);

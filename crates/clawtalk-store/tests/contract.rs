@@ -9,6 +9,10 @@
 #[allow(dead_code)] // Helpers for the e2e tests too.
 mod pg;
 
+#[path = "contract/approvals.rs"]
+mod approvals;
+use approvals::*;
+
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -203,6 +207,9 @@ contract!(
     replicas_taking_from_one_budget_never_exceed_it,
     a_callback_sign_belongs_to_its_first_message_across_reopens,
     replicas_racing_one_callback_sign_give_it_to_one_message,
+    an_approval_is_asked_once_and_survives_reopen,
+    the_first_decision_wins_and_always_allow_is_remembered,
+    replicas_racing_one_decision_decide_it_once,
 );
 
 /// `MemoryStore`'s cases, in a file of their own.

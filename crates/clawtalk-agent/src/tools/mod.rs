@@ -113,6 +113,12 @@ impl ToolRegistry {
         self.sources.push(source);
     }
 
+    /// True when a source (an MCP server) may add or remove tools while the gateway runs.
+    #[must_use]
+    pub fn changes_at_run_time(&self) -> bool {
+        !self.sources.is_empty()
+    }
+
     /// Specs of every tool, for the request (built once, when tools are registered, plus
     /// what the sources offer at this moment).
     #[must_use]

@@ -29,6 +29,8 @@ pub struct ToolContext {
     pub action_cards: ActionCards,
     /// Where `send_image` and `send_file` send, when the conversation takes media.
     pub media: Option<Arc<dyn MediaSender>>,
+    /// Who decides calls that need approval (`tools.approval`); without one they are refused.
+    pub approvals: Option<Arc<dyn crate::ApprovalGate>>,
 }
 
 impl ToolContext {
@@ -43,6 +45,7 @@ impl ToolContext {
             workspace: None,
             action_cards: ActionCards::default(),
             media: None,
+            approvals: None,
         }
     }
 }

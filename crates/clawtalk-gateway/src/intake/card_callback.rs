@@ -27,6 +27,11 @@ pub(crate) async fn receive(
     callback: &CardCallback,
     ack: Ack,
 ) -> Admitted {
+    // A press on an approval card decides a waiting tool call; it is not a message.
+    let ack = match super::approval_press::handle(shared, account, callback, ack).await {
+        Ok(done) => return done,
+        Err(ack) => ack,
+    };
     match admission(shared, account, callback).await {
         Ok(Some(admission)) => admit(shared, account, admission, ack).await,
         Ok(None) => {

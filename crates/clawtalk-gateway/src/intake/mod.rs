@@ -19,6 +19,7 @@
 //! decided in arrival order while conversations proceed in parallel.
 
 pub(crate) mod approval_event;
+mod approval_press;
 mod callback_replay;
 pub(crate) mod card_callback;
 pub(crate) mod event_push;

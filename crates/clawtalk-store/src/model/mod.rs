@@ -3,6 +3,7 @@
 //! Times are [`EpochMs`](clawtalk_core::clock::EpochMs) passed in by the caller, so tests control the clock
 //! and the store never reads one. Ids from DingTalk keep their exact bytes and case.
 
+mod approvals;
 mod callback_sign;
 mod cards;
 mod cron;
@@ -12,6 +13,7 @@ mod outbox;
 mod pairing;
 mod session;
 
+pub use approvals::*;
 pub use callback_sign::*;
 pub use cards::*;
 pub use cron::*;

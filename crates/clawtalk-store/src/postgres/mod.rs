@@ -11,6 +11,7 @@
 //! The schema lives in the connection's `search_path` (a URL's `?options=-csearch_path%3Dx`
 //! picks one), so several installations or tests can share a database.
 
+mod approvals;
 mod callback_sign;
 mod cards;
 mod connect;

@@ -7,6 +7,7 @@
 //! statements they run. The schema is applied with sqlx's migrator (`connect.rs`), which
 //! the PostgreSQL backend shares.
 
+mod approvals;
 mod callback_sign;
 mod cards;
 mod connect;
