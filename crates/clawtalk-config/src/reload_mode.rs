@@ -46,7 +46,9 @@ mod tests {
                 agents: {{ defaults: {{ model: {{ primary: "deepseek/deepseek-chat" }} }} }},
                 gateway: {{ stateDir: "/tmp/clawtalk-reload-mode", {gateway} }} }}"#
         );
-        Config::from_json5(&text, &|name| (name == "DEEPSEEK_API_KEY").then(|| "sk-test".to_owned()))
+        Config::from_json5(&text, &|name| {
+            (name == "DEEPSEEK_API_KEY").then(|| "sk-test".to_owned())
+        })
     }
 
     #[test]

@@ -81,7 +81,7 @@ impl Harness {
     }
 
     pub(super) fn account(&self, id: &str) -> DingTalkAccount {
-        self.shared.config.account(id).unwrap().clone()
+        self.shared.config().account(id).unwrap().clone()
     }
 
     /// From now on every write to the inbox fails, as on a full disk; the other tables

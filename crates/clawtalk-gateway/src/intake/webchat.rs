@@ -69,7 +69,8 @@ pub(crate) fn earlier_session_key(agent: &str) -> String {
 /// # Errors
 /// No account to store it under, or the inbox could not store it.
 pub(crate) async fn send(shared: &Arc<Shared>, agent: &str, text: &str) -> anyhow::Result<InboundId> {
-    let account = account(&shared.config)
+    let config = shared.config();
+    let account = account(&config)
         .context("WebChat needs an enabled DingTalk account to store its conversation under")?;
     let inbound = message(account, agent, text, shared.clock.now());
     match admit(shared, account, Admission::routed(account, inbound), Ack::Caller).await {

@@ -78,6 +78,7 @@ pub(crate) fn routes() -> RouteTable<Arc<WebState>> {
         ("/pairing/decide", Session, post(pages::pairing::decide)),
         ("/chat", Session, get(chat::page).post(chat::send)),
         ("/config", Session, get(pages::config::config_page)),
+        ("/reload", Session, post(pages::reload::reload)),
         ("/logout", Session, post(auth::logout)),
         ("/api/status", Session, get(pages::status::api)),
     ]

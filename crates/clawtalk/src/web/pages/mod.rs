@@ -4,6 +4,7 @@ pub(crate) mod config;
 pub(crate) mod conversations;
 pub(crate) mod cron;
 pub(crate) mod pairing;
+pub(crate) mod reload;
 pub(crate) mod status;
 
 use axum::http::StatusCode;

@@ -56,6 +56,7 @@ pub(crate) async fn page(State(web): St, Extension(session): Extension<WebSessio
                 }
             }
         }
+        (super::reload::section(web.gateway.reload_status().as_ref(), now, &session.csrf))
     };
     layout::page("Status", "/", Some(&session.csrf), &body).into_response()
 }
