@@ -3,7 +3,8 @@
 //! Stream connection (the simulator sees no new `connections/open`); an added account
 //! connects, a disabled one drains its turn and then disconnects; an invalid file is
 //! refused and the running configuration keeps answering; SIGHUP reloads; with
-//! `gateway.reload.mode: "off"` file edits wait for SIGHUP.
+//! `gateway.reload.mode: "off"` file edits wait for SIGHUP or the web console's Reload,
+//! whose status page shows a refused file's errors and what needs a restart.
 
 mod support;
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use llm_mock::Script;
 use support::process::GatewayProcess;
+use support::web::{WebSession, printed_token, web_addr};
 use support::world::{ALICE, APP1, APP2, BOB, texts_of};
 use support::{TIMEOUT, World, WorldOptions, wait_until};
 
@@ -235,4 +237,50 @@ async fn with_reload_mode_off_a_file_edit_waits_for_sighup() {
         "SIGHUP applied the file: {system}"
     );
     assert_eq!(opens(&world, APP1), opened, "no reconnect");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consoles_reload_button_shows_errors_and_what_needs_a_restart() {
+    let world = World::start().await;
+    let off = r#"reload: { mode: "off" },"#;
+    let path = world.write_config(&config(&world, "You are version one.", "mock/e2e-model", "", off));
+    let mut gateway = world.start_gateway(&path).await;
+    let base = format!("http://{}", web_addr(&mut gateway).await);
+    let token = printed_token(&gateway.log()).expect("the first start prints the token");
+    let session = WebSession::login(&base, &token).await;
+    let csrf = session.csrf().await;
+
+    let (status, _, _) = session.post("/reload", &[("csrf", "forged")]).await;
+    assert_eq!(status, 403, "no CSRF token, no reload");
+
+    let broken = config(&world, "You are version two.", "mock/e2e-model", "", off)
+        .replace(r#"dmPolicy: "open""#, r#"dmPolicy: "sometimes""#);
+    std::fs::write(&path, broken).expect("write the broken config");
+    let (status, location, _) = session.post("/reload", &[("csrf", &csrf)]).await;
+    assert_eq!(status, 303);
+    assert_eq!(location.as_deref(), Some("/#reload"));
+    let (_, page) = session.get("/").await;
+    assert!(page.contains(r#"data-reload-outcome="refused""#), "{page}");
+    assert!(
+        page.contains("channels.dingtalk.dmPolicy"),
+        "the error at its key: {page}"
+    );
+
+    let fixed = config(
+        &world,
+        "You are version two.",
+        "mock/e2e-model",
+        "",
+        r#"reload: { mode: "off" }, maxConcurrentTurns: 9,"#,
+    );
+    std::fs::write(&path, fixed).expect("fix the config");
+    session.post("/reload", &[("csrf", &csrf)]).await;
+    let (_, page) = session.get("/").await;
+    assert!(page.contains(r#"data-reload-outcome="applied""#), "{page}");
+    assert!(page.contains("Needs a restart"), "{page}");
+    assert!(page.contains("gateway.maxConcurrentTurns"), "{page}");
+    let dm = world.dm(APP1, ALICE, "after the console's reload [w1]");
+    world.wait_replies(&dm.conversation_id, 1).await;
+    let (system, _) = system_of(&world, "[w1]").await;
+    assert!(system.contains("version two"), "{system}");
 }
