@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Shared;
-use crate::accounts::{self, AccountControl, StreamControl};
+use crate::account_control::{AccountControl, StreamControl};
+use crate::accounts;
 use crate::intake::{self, lanes::LaneReceiver};
 use clawtalk_config::{Config, ConnectionMode, DingTalkAccount};
 use clawtalk_core::ids::AccountId;

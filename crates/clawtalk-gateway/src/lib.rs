@@ -21,6 +21,7 @@
 //! ([`reload`]) replaces it between turns, connects added accounts and drains removed ones.
 //! The web console and the CLI see a running gateway only through [`GatewayHandle`].
 
+mod account_control;
 mod account_tasks;
 mod accounts;
 pub mod client_ip;

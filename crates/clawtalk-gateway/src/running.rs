@@ -1,5 +1,5 @@
 //! The running configuration: the `Config` every part of the gateway reads and the agent
-//! runtime built from it, replaced whole by a reload ([`crate::reload`]).
+//! runtime built from it, replaced whole by a reload.
 //!
 //! Readers take the current pair when they start a piece of work (a turn, an admission, a
 //! sweep) and keep it to the end of that piece, so one turn never mixes two configurations.

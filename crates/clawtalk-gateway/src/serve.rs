@@ -116,7 +116,8 @@ pub async fn run(config_path: Option<&Path>, listen: Listen, console: WebConsole
     gateway.follow_config(crate::reload::Source {
         explicit: config_path.map(Path::to_path_buf),
         file: loaded.source.path().map(Path::to_path_buf),
-        listen,
+        bind: listen.bind,
+        port: listen.port,
     });
     tracing::info!(accounts = config.enabled_accounts().count(), source = %loaded.source, "gateway running");
     // Start-up code (config, migrations, TLS roots, the first connections) never runs

@@ -10,7 +10,7 @@ use dingtalk::stream::{StreamClient, StreamConfig, StreamEvent};
 
 use super::{Ack, Admission, approval_event, card_callback, enqueue};
 use crate::Shared;
-use crate::accounts::{AccountControl, StreamControl};
+use crate::account_control::{AccountControl, StreamControl};
 use clawtalk_config::DingTalkAccount;
 use clawtalk_core::inbound::{InboundMessage, Transport};
 

@@ -189,7 +189,13 @@ async fn stream_frames_are_acked_once_stored_and_never_when_the_inbox_fails() {
     sim.create_app(AppSpec::new(APP, SECRET)).unwrap();
     sim.create_user(UserSpec::new("alice", "Alice")).unwrap();
     let harness = Harness::new(sim.base_url().as_str()).await;
-    crate::account_tasks::connect(&harness.shared, &harness.account("default"));
+    let control = harness.shared.account("default").unwrap().control.clone();
+    tokio::spawn(super::stream::run(
+        Arc::clone(&harness.shared),
+        harness.account("default"),
+        control,
+        crate::account_control::StreamControl::default(),
+    ));
     sim.wait_for_connections(APP, 1, WAIT).await.unwrap();
 
     let kept = sim

@@ -75,8 +75,10 @@ pub(crate) struct Source {
     pub explicit: Option<PathBuf>,
     /// The file that was read, which the watcher watches.
     pub file: Option<PathBuf>,
-    /// `--bind` / `--port`, which win over the file at every reload too.
-    pub listen: crate::serve::Listen,
+    /// `--bind`, which wins over the file at every reload too.
+    pub bind: Option<std::net::IpAddr>,
+    /// `--port`, likewise.
+    pub port: Option<u16>,
 }
 
 /// The last reload's report, and one reload at a time.
@@ -126,10 +128,10 @@ pub(crate) async fn reload_now(shared: &Arc<Shared>, trigger: Trigger) -> Reload
                 tracing::warn!("config: {warning}");
             }
             let mut next = loaded.config;
-            if let Some(bind) = source.listen.bind {
+            if let Some(bind) = source.bind {
                 next.gateway.bind = bind;
             }
-            if let Some(port) = source.listen.port {
+            if let Some(port) = source.port {
                 next.gateway.port = port;
             }
             apply(shared, next, trigger)
