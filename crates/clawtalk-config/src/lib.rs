@@ -49,6 +49,7 @@ mod openclaw;
 pub mod policy;
 mod presets;
 mod reader;
+mod reload_mode;
 mod response_format;
 pub mod routing;
 mod secrets;

@@ -59,6 +59,7 @@ pub struct GatewayDraft {
     pub control_ui: bool,
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub http: super::types::HttpLimits,
+    pub reload_mode: super::types::ReloadMode,
 }
 
 /// Top-level OpenClaw sections clawtalk has no use for.
@@ -256,6 +257,7 @@ fn read_gateway(gateway: Option<&Obj<'_>>, cx: &mut Ctx<'_>) -> GatewayDraft {
         control_ui: true,
         trusted_proxies: Vec::new(),
         http: super::types::HttpLimits::default(),
+        reload_mode: super::types::ReloadMode::default(),
     };
     if let Some(g) = gateway {
         if let Some(port) = g.get("port").and_then(|n| n.node().int_in(cx, 0, 65535)) {
@@ -322,11 +324,13 @@ fn read_gateway(gateway: Option<&Obj<'_>>, cx: &mut Ctx<'_>) -> GatewayDraft {
         if let Some(http) = g.get("http").and_then(|n| n.node().object(cx)) {
             read_http_limits(&http, &mut draft.http, cx);
         }
+        if let Some(reload) = g.get("reload").and_then(|n| n.node().object(cx)) {
+            draft.reload_mode = super::reload_mode::read(&reload, cx);
+        }
         g.finish(
             cx,
             &[
                 "mode",
-                "reload",
                 "remote",
                 "tailscale",
                 "tls",

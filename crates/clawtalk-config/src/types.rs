@@ -75,6 +75,21 @@ pub struct GatewayConfig {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `gateway.http.*` (clawtalk keys): the HTTP listener's limits.
     pub http: HttpLimits,
+    /// `gateway.reload.mode`, default `hybrid`: whether edits of the config file apply
+    /// while the gateway runs.
+    pub reload_mode: ReloadMode,
+}
+
+/// `gateway.reload.mode`, OpenClaw's names
+/// (<https://docs.openclaw.ai/gateway/configuration/hot-reload>).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReloadMode {
+    /// A saved edit of the config file applies at once (what can apply live).
+    #[default]
+    Hybrid,
+    /// The file is still watched and checked, but an edit applies only when asked (SIGHUP,
+    /// the web console's Reload) or at the next start.
+    Off,
 }
 
 impl GatewayConfig {

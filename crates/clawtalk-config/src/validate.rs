@@ -85,6 +85,7 @@ fn gateway(draft: &Draft, cx: &mut Ctx<'_>) -> GatewayConfig {
         control_ui: g.control_ui,
         trusted_proxies: g.trusted_proxies.clone(),
         http: g.http,
+        reload_mode: g.reload_mode,
     }
 }
 

@@ -1,8 +1,11 @@
 //! What the gateway holds for each enabled DingTalk account: one [`AccountRuntime`] per
-//! account, built once at start.
+//! account, built at start and rebuilt by a reload that changes the account's settings
+//! (its lanes, Stream connection and [`AccountControl`] carry over).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+
+use crate::account_control::AccountControl;
 
 use dingtalk::api::OpenApiClient;
 use dingtalk::ids::RobotCode;
@@ -20,6 +23,11 @@ use clawtalk_store::{RateBudgetStore, Store};
 
 /// One account's connections to DingTalk.
 pub(crate) struct AccountRuntime {
+    /// The account's settings this runtime was built from: the running config's, or the
+    /// last ones of an account a reload removed while it drains.
+    pub settings: Arc<DingTalkAccount>,
+    /// What outlives a rebuild: stopping, the Stream connection, turns in flight.
+    pub control: Arc<AccountControl>,
     /// The delivery stack every message sent as the account goes through.
     pub outbound: Arc<dyn Outbound>,
     /// AI card machinery (every account has one; only card-mode ones use it).
@@ -32,43 +40,75 @@ pub(crate) struct AccountRuntime {
     pub lanes: LaneSender,
 }
 
-/// The runtimes of every enabled account, by account id.
-pub(crate) type Accounts = HashMap<AccountId, AccountRuntime>;
+/// The runtimes of the accounts, by account id (the enabled ones, and removed ones until
+/// they have drained).
+#[derive(Default)]
+pub(crate) struct Accounts(RwLock<HashMap<AccountId, Arc<AccountRuntime>>>);
 
-/// What [`build`] makes.
-pub(crate) struct Built {
-    pub accounts: Accounts,
-    /// What each account's intake lanes read, for `intake::lanes::run`.
-    pub lanes: Vec<(DingTalkAccount, LaneReceiver)>,
+impl Accounts {
+    pub(crate) fn get(&self, id: &str) -> Option<Arc<AccountRuntime>> {
+        self.read().get(id).cloned()
+    }
+
+    /// Every runtime, by id.
+    pub(crate) fn all(&self) -> Vec<(AccountId, Arc<AccountRuntime>)> {
+        self.read()
+            .iter()
+            .map(|(id, runtime)| (id.clone(), Arc::clone(runtime)))
+            .collect()
+    }
+
+    pub(crate) fn insert(&self, id: AccountId, runtime: Arc<AccountRuntime>) {
+        self.0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id, runtime);
+    }
+
+    pub(crate) fn remove(&self, id: &str) {
+        self.0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(id);
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<AccountId, Arc<AccountRuntime>>> {
+        // Writers only insert or remove an Arc: a poisoned map is still whole.
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
-/// Builds the runtime of every enabled account.
-pub(crate) fn build(config: &Config, store: &Arc<dyn Store>, clock: &Arc<dyn Clock>) -> Built {
-    let mut accounts = HashMap::new();
-    let mut lanes = Vec::new();
-    for account in config.enabled_accounts() {
-        let api = api_client(account);
-        let robot_code = RobotCode::new(account.robot_code.clone());
-        let cards = CardAccount::new(api.clone(), robot_code, account.card.clone())
-            .with_shared_budget(SharedBudget::of(store.shared_rate_budget(), clock))
-            .with_clock(Arc::clone(clock));
-        let departments = clawtalk_config::routing::routes_by_department(config, account)
-            .then(|| Departments::new(api.clone()));
-        let outbound = delivery_stack(account, api.clone(), store.shared_rate_budget(), clock);
-        let (lane_sender, lane_receiver) = tokio::sync::mpsc::unbounded_channel();
-        lanes.push((account.clone(), lane_receiver));
-        accounts.insert(
-            AccountId::new(account.id.as_str()),
-            AccountRuntime {
-                outbound,
-                cards: Arc::new(cards),
-                departments,
-                api,
-                lanes: lane_sender,
-            },
-        );
+/// A new account's lanes: where its sources hand messages in, and what the lanes task reads.
+pub(crate) fn lanes() -> (LaneSender, LaneReceiver) {
+    tokio::sync::mpsc::unbounded_channel()
+}
+
+/// The runtime of `account` under `config`, around its `lanes` and `control`.
+pub(crate) fn build_one(
+    config: &Config,
+    account: &DingTalkAccount,
+    store: &Arc<dyn Store>,
+    clock: &Arc<dyn Clock>,
+    lanes: LaneSender,
+    control: Arc<AccountControl>,
+) -> AccountRuntime {
+    let api = api_client(account);
+    let robot_code = RobotCode::new(account.robot_code.clone());
+    let cards = CardAccount::new(api.clone(), robot_code, account.card.clone())
+        .with_shared_budget(SharedBudget::of(store.shared_rate_budget(), clock))
+        .with_clock(Arc::clone(clock));
+    let departments = clawtalk_config::routing::routes_by_department(config, account)
+        .then(|| Departments::new(api.clone()));
+    let outbound = delivery_stack(account, api.clone(), store.shared_rate_budget(), clock);
+    AccountRuntime {
+        settings: Arc::new(account.clone()),
+        control,
+        outbound,
+        cards: Arc::new(cards),
+        departments,
+        api,
+        lanes,
     }
-    Built { accounts, lanes }
 }
 
 /// The account's OpenAPI client: its credentials against its endpoints. The gateway's

@@ -175,7 +175,7 @@ impl TurnApprovals {
     async fn send_card(&self, row: &ApprovalRecord) -> Result<(), String> {
         let template = self
             .shared
-            .config
+            .config()
             .tools
             .approval_card_template
             .clone()
@@ -186,7 +186,7 @@ impl TurnApprovals {
             .ok_or("the conversation's DingTalk account is not running")?;
         let robot = self
             .shared
-            .config
+            .config()
             .account(self.inbound.account_id.as_str())
             .map(|a| RobotCode::new(a.robot_code.clone()))
             .ok_or("the conversation's DingTalk account is not configured")?;

@@ -91,7 +91,7 @@ async fn fire(shared: &Arc<Shared>, task: &CronTask, now: EpochMs) -> anyhow::Re
         }
     };
     let min_gap = shared
-        .config
+        .config()
         .agent(&task.spec.agent_id)
         .map_or_else(AgentLimits::default, |a| a.limits)
         .cron_min_interval;
@@ -146,8 +146,8 @@ async fn queue(
     text: String,
     notice: bool,
 ) -> anyhow::Result<()> {
-    let Some(account) = shared
-        .config
+    let config = shared.config();
+    let Some(account) = config
         .account(task.spec.account_id.as_str())
         .filter(|a| a.enabled)
     else {

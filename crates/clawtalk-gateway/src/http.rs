@@ -66,7 +66,7 @@ pub(crate) fn serves(account: &DingTalkAccount) -> bool {
 /// An account's event crypto cannot be built (validation normally catches that first).
 pub(crate) fn router(shared: &Arc<Shared>) -> anyhow::Result<Option<Router>> {
     let mut endpoints = HashMap::new();
-    for account in shared.config.enabled_accounts().filter(|a| serves(a)) {
+    for account in shared.config().enabled_accounts().filter(|a| serves(a)) {
         let crypto = account
             .event_push
             .as_ref()
@@ -121,7 +121,7 @@ fn default_account_id<'a>(ids: impl ExactSizeIterator<Item = &'a String>) -> Opt
 /// The webhook paths for the start-up log line, `None` when no account receives over HTTP.
 pub(crate) fn webhook_paths(shared: &Shared) -> Option<String> {
     let ids: Vec<String> = shared
-        .config
+        .config()
         .enabled_accounts()
         .filter(|a| serves(a))
         .map(|a| a.id.clone())

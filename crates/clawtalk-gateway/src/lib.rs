@@ -17,9 +17,12 @@
 //!    DingTalk accepted is never sent again, even after a crash.
 //!
 //! Each enabled account has one `AccountRuntime` (delivery stack, cards, department lookups,
-//! OpenAPI client, intake lanes). The web console and the CLI see a running gateway only
-//! through [`GatewayHandle`].
+//! OpenAPI client, intake lanes). The configuration is swappable ([`running`]): a reload
+//! ([`reload`]) replaces it between turns, connects added accounts and drains removed ones.
+//! The web console and the CLI see a running gateway only through [`GatewayHandle`].
 
+mod account_control;
+mod account_tasks;
 mod accounts;
 mod approvals;
 pub mod client_ip;
@@ -39,9 +42,11 @@ pub(crate) mod metrics;
 mod ops;
 pub mod owner_only;
 mod progress;
+pub mod reload;
 mod reply;
 mod retention;
 pub mod routes;
+mod running;
 mod scheduler;
 pub(crate) mod serve;
 pub mod status;
@@ -63,7 +68,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use accounts::{AccountRuntime, Accounts};
-use clawtalk_agent::{AgentRuntime, ToolRegistry};
+use clawtalk_agent::AgentRuntime;
+use clawtalk_config::DingTalkAccount;
 use clawtalk_config::{Config, ConnectionMode};
 use clawtalk_core::clock::{Clock, EpochMs, SystemClock};
 use clawtalk_core::inbound::InboundMessage;
@@ -90,10 +96,12 @@ pub(crate) type BoxedEnd = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Everything the gateway's tasks share.
 pub(crate) struct Shared {
-    pub config: Arc<Config>,
+    /// The configuration and agents in force; read through [`Shared::config`] and
+    /// [`Shared::agent`].
+    live: running::Running,
     pub store: Arc<dyn Store>,
-    pub agent: AgentRuntime,
-    /// Delivery, cards, department lookups and the OpenAPI client of each enabled account.
+    /// Delivery, cards, department lookups and the OpenAPI client of each enabled account
+    /// (and of removed ones while they drain).
     pub accounts: Accounts,
     /// Where WebChat answers are delivered.
     pub webchat: Arc<dyn Outbound>,
@@ -119,6 +127,10 @@ pub(crate) struct Shared {
     pub metrics: metrics::GatewayMetrics,
     /// Where every "now" of the gateway comes from.
     pub clock: Arc<dyn Clock>,
+    /// What the last reload did, for the logs' readers and the web console.
+    pub reload: reload::ReloadBoard,
+    /// Tasks started after start-up (accounts a reload connects); shutdown waits for them.
+    pub tasks: tokio_util::task::TaskTracker,
 }
 
 /// What a fresh [`Shared`] hands to the tasks that serve it.
@@ -141,38 +153,13 @@ impl Shared {
         instance: &str,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<(Arc<Self>, Receivers)> {
-        let built = accounts::build(&config, &store, &clock);
         let cron_wake = Arc::new(tokio::sync::Notify::new());
-        let mut tools = ToolRegistry::with_media();
-        tools.register_cron(clawtalk_agent::CronTools::new(
-            Arc::clone(&config),
-            Arc::clone(&store) as Arc<dyn clawtalk_store::CronStore>,
-            Arc::clone(&cron_wake),
-            Arc::clone(&clock),
-        ));
-        tools
-            .register_web(&config.tools_web)
-            .map_err(anyhow::Error::msg)
-            .context("setting up the web tools")?;
-        // MCP servers start in the background: a slow one delays neither this nor a turn.
-        if let Some(mcp) = clawtalk_agent::McpToolSource::start(&config.mcp) {
-            tools.add_source(mcp);
-        }
-        let memory = clawtalk_agent::Memory::new(
-            Arc::clone(&config),
-            Arc::clone(&store) as Arc<dyn clawtalk_store::MemoryStore>,
-            Arc::clone(&clock),
-        );
-        tools.register_memory(&memory);
-        let agent = AgentRuntime::new(Arc::clone(&config), tools)
-            .context("setting up the model providers")?
-            .with_memory(memory);
+        let agent = running::build_agent(&config, &store, &cron_wake, &clock)?;
         let (wake, wake_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Self {
-            config: Arc::clone(&config),
+            live: running::Running::new(Arc::clone(&config), agent),
             store,
-            agent,
-            accounts: built.accounts,
+            accounts: Accounts::default(),
             webchat: Arc::new(intake::webchat::WebChatOutbound),
             webchat_live: intake::webchat_live::LiveAnswers::default(),
             me: WorkerId::new(instance),
@@ -192,28 +179,49 @@ impl Shared {
             ),
             metrics: metrics::GatewayMetrics::default(),
             clock,
+            reload: reload::ReloadBoard::default(),
+            tasks: tokio_util::task::TaskTracker::new(),
         });
-        let receivers = Receivers {
-            wake: wake_rx,
-            lanes: built.lanes,
-        };
+        let lanes = config
+            .enabled_accounts()
+            .map(|account| (account.clone(), account_tasks::install(&shared, &config, account)))
+            .collect();
+        let receivers = Receivers { wake: wake_rx, lanes };
         Ok((shared, receivers))
+    }
+
+    /// The configuration in force. A piece of work (a turn, an admission) takes it once and
+    /// keeps it, so a reload meanwhile never mixes two configurations in it.
+    pub(crate) fn config(&self) -> Arc<Config> {
+        self.live.live().config.clone()
+    }
+
+    /// The agent runtime of the configuration in force.
+    pub(crate) fn agent(&self) -> Arc<AgentRuntime> {
+        self.live.live().agent.clone()
     }
 
     /// `gateway.turnLeaseSeconds`: how long a claimed turn is ours before another worker may
     /// take it over.
     pub(crate) fn lease_ms(&self) -> i64 {
-        i64::try_from(self.config.gateway.turn_lease.as_millis()).unwrap_or(60_000)
+        i64::try_from(self.config().gateway.turn_lease.as_millis()).unwrap_or(60_000)
     }
 
-    /// The runtime of an enabled account.
-    pub(crate) fn account(&self, account_id: &str) -> Option<&AccountRuntime> {
+    /// The runtime of an enabled account (or of a removed one still draining).
+    pub(crate) fn account(&self, account_id: &str) -> Option<Arc<AccountRuntime>> {
         self.accounts.get(account_id)
+    }
+
+    /// The settings of an enabled account as the running config has them, or the last ones
+    /// of a removed account still draining (its turns finish under them).
+    pub(crate) fn account_settings(&self, account_id: &str) -> Option<Arc<DingTalkAccount>> {
+        self.account(account_id).map(|a| Arc::clone(&a.settings))
     }
 
     /// The sender's departments when bindings of `account` route by department, else none.
     pub(crate) async fn departments_of(&self, account_id: &str, inbound: &InboundMessage) -> Vec<i64> {
-        let lookups = self.account(account_id).and_then(|a| a.departments.as_ref());
+        let runtime = self.account(account_id);
+        let lookups = runtime.as_ref().and_then(|a| a.departments.as_ref());
         match (lookups, &inbound.sender.staff_id) {
             (Some(lookups), Some(staff)) => lookups.of(staff).await,
             _ => Vec::new(),
@@ -222,19 +230,19 @@ impl Shared {
 
     /// Where replies to `inbound` are delivered: the page for WebChat, else its account's
     /// delivery stack.
-    pub(crate) fn outbound_for(&self, inbound: &InboundMessage) -> anyhow::Result<&Arc<dyn Outbound>> {
+    pub(crate) fn outbound_for(&self, inbound: &InboundMessage) -> anyhow::Result<Arc<dyn Outbound>> {
         if inbound.webchat.is_some() {
-            return Ok(&self.webchat);
+            return Ok(Arc::clone(&self.webchat));
         }
         let account_id = &inbound.account_id;
         self.account(account_id.as_str())
-            .map(|a| &a.outbound)
+            .map(|a| Arc::clone(&a.outbound))
             .with_context(|| format!("no DingTalk account {account_id:?} is configured any more"))
     }
 
     /// The AI card machinery of an enabled account.
-    pub(crate) fn cards_of(&self, account_id: &str) -> Option<&Arc<CardAccount>> {
-        self.account(account_id).map(|a| &a.cards)
+    pub(crate) fn cards_of(&self, account_id: &str) -> Option<Arc<CardAccount>> {
+        self.account(account_id).map(|a| Arc::clone(&a.cards))
     }
 }
 
@@ -258,10 +266,30 @@ pub trait WebMount: Send {
 pub struct GatewayHandle(Arc<Shared>);
 
 impl GatewayHandle {
-    /// The configuration the gateway runs with.
+    /// The configuration the gateway runs with now (a reload may replace it).
     #[must_use]
-    pub fn config(&self) -> &Arc<Config> {
-        &self.0.config
+    pub fn config(&self) -> Arc<Config> {
+        self.0.config()
+    }
+
+    /// Every configuration the gateway runs with from now on, the current one first: for
+    /// parts that keep state built from the config and must follow a reload.
+    #[must_use]
+    pub fn subscribe_config(&self) -> tokio::sync::watch::Receiver<Arc<Config>> {
+        self.0.live.subscribe()
+    }
+
+    /// Reads the config file again and applies it, as SIGHUP does (whatever
+    /// `gateway.reload.mode` says); what happened is also in [`GatewayHandle::reload_status`].
+    pub async fn reload(&self) -> reload::ReloadReport {
+        reload::reload_now(&self.0, reload::Trigger::Console).await
+    }
+
+    /// What the last reload did, and the settings that wait for a restart (`None` before
+    /// the first reload).
+    #[must_use]
+    pub fn reload_status(&self) -> Option<reload::ReloadReport> {
+        self.0.reload.snapshot()
     }
 
     /// The durable store.
@@ -273,7 +301,7 @@ impl GatewayHandle {
     /// The WebChat session of `agent`, as stored (`None` without an enabled account).
     #[must_use]
     pub fn webchat_session(&self, agent: &str) -> Option<String> {
-        intake::webchat::session_key(&self.0.config, agent).map(|key| key.to_string())
+        intake::webchat::session_key(&self.0.config(), agent).map(|key| key.to_string())
     }
 
     /// The key `agent`'s WebChat transcript had in stores of earlier versions (shown while
@@ -416,7 +444,7 @@ impl Gateway {
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(scheduler::run(Arc::clone(&shared), receivers.wake));
         for (account, lanes) in receivers.lanes {
-            tasks.spawn(intake::lanes::run(Arc::clone(&shared), account, lanes));
+            account_tasks::spawn_lanes(&shared, account, lanes);
         }
         tasks.spawn(keep_status(Arc::clone(&shared)));
         tasks.spawn(cron::run(Arc::clone(&shared)));
@@ -441,7 +469,7 @@ impl Gateway {
             .enabled_accounts()
             .filter(|a| a.mode == clawtalk_config::ConnectionMode::Stream)
         {
-            tasks.spawn(intake::stream::run(Arc::clone(&shared), account.clone()));
+            account_tasks::connect(&shared, account);
         }
         Ok(Self {
             shared,
@@ -455,7 +483,7 @@ impl Gateway {
     pub fn first_connections_done(&self, limit: Duration) -> impl Future<Output = ()> + Send + 'static {
         let shared = Arc::clone(&self.shared);
         let streams: Vec<String> = shared
-            .config
+            .config()
             .enabled_accounts()
             .filter(|a| a.mode == ConnectionMode::Stream)
             .map(|a| a.id.clone())
@@ -479,6 +507,14 @@ impl Gateway {
         }
     }
 
+    /// Reloads the configuration from where `source` says it was read, on SIGHUP, from the
+    /// web console, and when the file changes (see [`reload`]).
+    pub(crate) fn follow_config(&self, source: reload::Source) {
+        let file = source.file.clone();
+        self.shared.reload.set_source(source);
+        reload::spawn_triggers(&self.shared, file.as_deref());
+    }
+
     /// Where the HTTP listener (webhooks, web UI) listens, when it runs.
     #[must_use]
     pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
@@ -491,7 +527,8 @@ impl Gateway {
     pub fn card_stats(&self) -> Vec<(String, CardStats)> {
         self.shared
             .accounts
-            .iter()
+            .all()
+            .into_iter()
             .map(|(id, account)| (id.as_str().to_owned(), account.cards.stats()))
             .collect()
     }
@@ -500,8 +537,13 @@ impl Gateway {
     /// still unfinished stay in the store and resume at the next start.
     pub async fn shutdown(mut self, grace: Duration) {
         self.shared.shutdown.cancel();
-        let drained =
-            tokio::time::timeout(grace, async { while self.tasks.join_next().await.is_some() {} }).await;
+        self.shared.tasks.close();
+        let tracked = self.shared.tasks.clone();
+        let drained = tokio::time::timeout(grace, async {
+            while self.tasks.join_next().await.is_some() {}
+            tracked.wait().await;
+        })
+        .await;
         if drained.is_err() {
             tracing::warn!(
                 ?grace,
@@ -520,7 +562,7 @@ async fn keep_status(shared: Arc<Shared>) {
         tokio::select! {
             () = shared.shutdown.cancelled() => break,
             _ = tick.tick() => {
-                for (id, account) in &shared.accounts {
+                for (id, account) in shared.accounts.all() {
                     shared.status.update(id.as_str(), |a| {
                         a.card_calls = account.cards.calls();
                         a.card_qps_limits = account.cards.budget.qps_hits();

@@ -22,7 +22,7 @@ pub(crate) async fn bind(
     web: Option<Router>,
 ) -> anyhow::Result<Option<(SocketAddr, impl Future<Output = ()> + Send + 'static)>> {
     let webhooks = super::http::router(shared)?;
-    let gateway = &shared.config.gateway;
+    let gateway = &shared.config().gateway;
     let wanted = SocketAddr::new(gateway.bind, gateway.port);
     let listener = match tokio::net::TcpListener::bind(wanted).await {
         Ok(listener) => listener,

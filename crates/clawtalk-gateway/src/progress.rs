@@ -32,8 +32,7 @@ impl Notes {
             && inbound.cron.is_none()
             && shared.outbound_for(inbound).is_ok()
             && shared
-                .config
-                .account(inbound.account_id.as_str())
+                .account_settings(inbound.account_id.as_str())
                 .is_some_and(|a| a.progress_notes);
         Self {
             outbox: wanted.then(|| Arc::clone(outbox)),

@@ -18,7 +18,7 @@ pub(super) const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Purges at start and every [`PURGE_EVERY`] until shutdown.
 pub(super) async fn run(shared: Arc<Shared>) {
-    let retention = shared.config.store.retention();
+    let retention = shared.config().store.retention();
     purge_loop(
         shared.store.as_ref(),
         retention,

@@ -54,7 +54,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut wake: mpsc::UnboundedReceiver<W
     let mut drain_next: HashSet<String> = HashSet::new();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
     let mut workers = JoinSet::new();
-    let mut sweep = tokio::time::interval(SWEEP.min(shared.config.gateway.turn_lease / 2));
+    let mut sweep = tokio::time::interval(SWEEP.min(shared.config().gateway.turn_lease / 2));
     let spawn = |workers: &mut JoinSet<()>,
                  active: &mut HashMap<String, Pending>,
                  drain_next: &mut HashSet<String>,
@@ -259,7 +259,7 @@ pub(crate) async fn recover(shared: &Arc<Shared>) -> anyhow::Result<()> {
 /// them died in between, or a store write failed (disk full). Without this they would wait
 /// for the next start-up.
 async fn settle_undecided(shared: &Arc<Shared>) {
-    let before = shared.clock.now().minus(shared.config.gateway.turn_lease);
+    let before = shared.clock.now().minus(shared.config().gateway.turn_lease);
     let rows = match shared.store.undecided_before(before, 64).await {
         Ok(rows) => rows,
         Err(error) => return tracing::error!(%error, "cannot look for undecided messages"),
@@ -290,7 +290,7 @@ async fn redecide(shared: &Arc<Shared>, row: &StoredInbound, at_start_up: bool) 
             return;
         }
     };
-    let Some(account) = shared.config.account(inbound.account_id.as_str()).cloned() else {
+    let Some(account) = shared.account_settings(inbound.account_id.as_str()) else {
         if at_start_up {
             tracing::warn!(inbound = ?row.id, account = %inbound.account_id, "stored message for an account that is no longer configured");
         }
@@ -301,7 +301,7 @@ async fn redecide(shared: &Arc<Shared>, row: &StoredInbound, at_start_up: bool) 
         Ok(key) => key,
         Err(_) => {
             let departments = shared.departments_of(&account.id, &inbound).await;
-            routing::route(&shared.config, &account, &inbound, &departments)
+            routing::route(&shared.config(), &account, &inbound, &departments)
         }
     };
     decide::decide(shared, &account, row.id, &inbound, &route).await;

@@ -122,6 +122,12 @@ pub async fn run(config_path: Option<&Path>, listen: Listen, console: WebConsole
         .as_ref()
         .map(|(token, _)| console(token.clone(), &loaded.source));
     let gateway = Gateway::start_with(Arc::clone(&config), store, &instance_name(), web).await?;
+    gateway.follow_config(crate::reload::Source {
+        explicit: config_path.map(Path::to_path_buf),
+        file: loaded.source.path().map(Path::to_path_buf),
+        bind: listen.bind,
+        port: listen.port,
+    });
     tracing::info!(accounts = config.enabled_accounts().count(), source = %loaded.source, "gateway running");
     // Start-up code (config, migrations, TLS roots, the first connections) never runs
     // again: let it leave the resident set once it is done; see

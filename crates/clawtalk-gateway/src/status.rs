@@ -147,6 +147,13 @@ impl StatusBoard {
         }
     }
 
+    /// Drops an account's entry (a reload removed the account and it has drained).
+    pub(crate) fn forget(&self, account: &str) {
+        if let Ok(mut accounts) = self.accounts.lock() {
+            accounts.remove(account);
+        }
+    }
+
     /// Records where the HTTP listener is bound.
     pub(crate) fn set_http_addr(&self, addr: SocketAddr) {
         if let Ok(mut slot) = self.http_addr.lock() {

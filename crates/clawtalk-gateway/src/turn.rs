@@ -92,11 +92,15 @@ async fn try_run(
         return finish(shared, id, TurnOutcome::Failed(error)).await;
     }
     let account = shared
-        .config
-        .account(inbound.account_id.as_str())
+        .account_settings(inbound.account_id.as_str())
         .context("the message's account is no longer configured")?;
+    // Counted while it runs: a removed account disconnects once its turns are done.
+    let _running = shared
+        .account(inbound.account_id.as_str())
+        .map(|runtime| runtime.control.turn_running());
+    let account = &*account;
     let session = open_session(shared, &turn, inbound, account).await?;
-    let media_dir = media::inbound_dir(&shared.config.gateway.state_dir, id);
+    let media_dir = media::inbound_dir(&shared.config().gateway.state_dir, id);
     // Only messages with attachments download any (no blocking call on a runtime thread
     // for the others).
     let _remove_media = (!inbound.media.is_empty()).then(|| RemoveOnDrop(media_dir.clone()));
@@ -164,15 +168,15 @@ async fn open_session(
     let key = turn.record.session_key.clone();
     // The route was settled at intake (with the sender's departments); the key records it.
     let agent_id = match SessionKey::parse(&key) {
-        Ok(session) if shared.config.agent(session.agent.as_str()).is_some() => {
+        Ok(session) if shared.config().agent(session.agent.as_str()).is_some() => {
             session.agent.as_str().to_owned()
         }
-        _ => routing::route(&shared.config, account, inbound, &[])
+        _ => routing::route(&shared.config(), account, inbound, &[])
             .agent
             .as_str()
             .to_owned(),
     };
-    let idle_reset = super::idle_reset_ms(&shared.config);
+    let idle_reset = super::idle_reset_ms(&shared.config());
     let (opened, history) = shared
         .store
         .session_open_with_history(&key, &agent_id, shared.clock.now(), idle_reset, HISTORY_LIMIT)
@@ -182,7 +186,7 @@ async fn open_session(
         .filter_map(|entry| serde_json::from_str::<ChatMessage>(&entry.content_json).ok())
         .collect::<Vec<_>>();
     let max_parts = shared
-        .config
+        .config()
         .agent(&agent_id)
         .map_or_else(clawtalk_config::AgentLimits::default, |a| a.limits)
         .parts_per_answer;
@@ -219,7 +223,7 @@ async fn run_agent(
         sender: inbound.sender.staff_id.as_ref().map(|s| s.as_str().to_owned()),
         target: Target::for_inbound(inbound),
         workspace: shared
-            .config
+            .config()
             .agent(&session.agent_id)
             .map(|a| a.workspace.clone()),
         action_cards: ActionCards::default(),
@@ -245,7 +249,7 @@ async fn run_agent(
     // tells the display below that the answer is complete.
     let run = async move {
         shared
-            .agent
+            .agent()
             .run_turn_observed(&running_agent, history, user, &context, &cancel, &observer)
             .await
     };
@@ -411,9 +415,9 @@ async fn answer(
         return result;
     }
     // A failure notice is no answer to approve or reject: only answers take the format.
-    let format = shared
-        .config
-        .account(inbound.account_id.as_str())
+    let account = shared.account_settings(inbound.account_id.as_str());
+    let format = account
+        .as_deref()
         .and_then(|a| a.response_format.as_ref())
         .filter(|_| !failed);
     reply::send_with_cards(shared, id, inbound, text, action_cards, max_parts, format).await
@@ -439,7 +443,7 @@ async fn under_lease<T>(
 /// Renews the lease until it is lost; never returns while the lease is held.
 async fn keep_lease(shared: &Arc<Shared>, turn: &StoredInbound) -> StoreError {
     loop {
-        tokio::time::sleep(shared.config.gateway.turn_lease / 3).await;
+        tokio::time::sleep(shared.config().gateway.turn_lease / 3).await;
         if let Err(error) = shared
             .store
             .renew_lease(turn.id, &shared.me, shared.lease_ms(), shared.clock.now())

@@ -53,8 +53,8 @@ fn turn_of(
         tracing::debug!(account = %account.id, event_type = %event.envelope.event_type, "event acknowledged, not handled");
         return None;
     };
-    let Some(rule) = shared
-        .config
+    let config = shared.config();
+    let Some(rule) = config
         .workflows
         .iter()
         .find(|rule| approval.matches(rule, &account.id))

@@ -36,30 +36,49 @@ pub(crate) type LaneSender = mpsc::UnboundedSender<Laned>;
 /// What [`run`] reads them from.
 pub(crate) type LaneReceiver = mpsc::UnboundedReceiver<Laned>;
 
-/// Admits `account`'s bot messages through their lanes until shutdown.
+/// Admits `account`'s bot messages through their lanes until shutdown; once the account is
+/// stopped (a reload removed it), takes no more and ends when what it took is admitted.
 pub(crate) async fn run(shared: Arc<Shared>, account: DingTalkAccount, mut incoming: LaneReceiver) {
     let account = Arc::new(account);
+    let control = shared.account(&account.id).map(|a| Arc::clone(&a.control));
+    let stop = control.as_ref().map(|c| c.stop.clone()).unwrap_or_default();
     let mut lanes = {
         let (shared, account) = (Arc::clone(&shared), Arc::clone(&account));
         Lanes::new(move |laned: Laned| {
-            let (shared, account) = (Arc::clone(&shared), Arc::clone(&account));
+            let shared = Arc::clone(&shared);
+            // Admitted under the account's settings in force when its lane takes it.
+            let account = shared
+                .account_settings(&account.id)
+                .unwrap_or_else(|| Arc::clone(&account));
             async move {
                 admit(&shared, &account, laned.admission, laned.ack).await;
             }
         })
     };
+    let (mut stopping, mut closed) = (false, false);
     loop {
+        if closed && lanes.is_empty() {
+            break;
+        }
         tokio::select! {
             () = shared.shutdown.cancelled() => break,
+            () = stop.cancelled(), if !stopping => {
+                // What is queued already is still taken; senders now fail.
+                incoming.close();
+                stopping = true;
+            }
             Some(idle) = lanes.idle() => lanes.retire(idle),
-            laned = incoming.recv() => match laned {
+            laned = incoming.recv(), if !closed => match laned {
                 Some(laned) => {
                     let scope: SessionScope = laned.admission.scope().clone();
                     lanes.push(&scope, laned);
                 }
-                None => break,
+                None => closed = true,
             },
         }
+    }
+    if let Some(control) = control {
+        control.lanes_done.cancel();
     }
 }
 
@@ -158,6 +177,11 @@ where
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.lanes.len()
+    }
+
+    /// Whether no lane is open: everything pushed has been worked off and retired.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.lanes.is_empty()
     }
 }
 

@@ -147,7 +147,7 @@ pub(crate) async fn admit(
                 Vec::new()
             };
             SessionKey::new(
-                routing::agent(&shared.config, account, &inbound, &departments),
+                routing::agent(&shared.config(), account, &inbound, &departments),
                 AccountId::new(account.id.as_str()),
                 scope,
             )
@@ -169,6 +169,10 @@ pub(crate) fn enqueue(shared: &Shared, admission: Admission, ack: Ack) {
         tracing::warn!(account = %account_id, "message for an account that is not running; not acknowledged");
         return;
     };
+    if account.control.stop.is_cancelled() {
+        tracing::warn!(account = %account_id, "message for an account removed from the config; not acknowledged");
+        return;
+    }
     if account.lanes.send(lanes::Laned { admission, ack }).is_err() {
         tracing::debug!(account = %account_id, "intake stopped; message not acknowledged");
     }

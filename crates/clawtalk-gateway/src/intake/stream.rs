@@ -10,11 +10,19 @@ use dingtalk::stream::{StreamClient, StreamConfig, StreamEvent};
 
 use super::{Ack, Admission, approval_event, card_callback, enqueue};
 use crate::Shared;
+use crate::account_control::{AccountControl, StreamControl};
 use clawtalk_config::DingTalkAccount;
 use clawtalk_core::inbound::{InboundMessage, Transport};
 
-/// Keeps one account's Stream connection and feeds its frames in until shutdown.
-pub(crate) async fn run(shared: Arc<Shared>, account: DingTalkAccount) {
+/// Keeps one account's Stream connection and feeds its frames in until shutdown, until
+/// `stream` is closed (a reconnect), or, once the account is stopped (removed by a reload),
+/// takes no more frames and holds the connection until `stream` is closed after the drain.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    account: DingTalkAccount,
+    control: Arc<AccountControl>,
+    stream: StreamControl,
+) {
     let mut config = StreamConfig::new(
         dingtalk::ids::ClientId::new(account.client_id.as_str()),
         account.client_secret.clone(),
@@ -24,14 +32,28 @@ pub(crate) async fn run(shared: Arc<Shared>, account: DingTalkAccount) {
     config.ping_interval = account.stream_idle_timeout * 2 / 3;
     let (handle, mut events) = StreamClient::spawn(config);
     let account = Arc::new(account);
+    // Connections of this task still open, taken off the status when it ends.
+    let mut open = 0usize;
     loop {
         let event = tokio::select! {
             () = shared.shutdown.cancelled() => break,
+            () = stream.close.cancelled() => break,
+            () = control.stop.cancelled() => {
+                tokio::select! {
+                    () = shared.shutdown.cancelled() => {}
+                    () = stream.close.cancelled() => {}
+                }
+                break;
+            }
             event = events.recv() => match event {
                 Some(event) => event,
                 None => break,
             },
         };
+        // The account's settings as the running config has them (policies apply live).
+        let account = shared
+            .account_settings(&account.id)
+            .unwrap_or_else(|| Arc::clone(&account));
         match event {
             StreamEvent::Frame(delivery) => {
                 let (frame, acker) = delivery.into_parts();
@@ -76,6 +98,7 @@ pub(crate) async fn run(shared: Arc<Shared>, account: DingTalkAccount) {
             }
             StreamEvent::Connected { connection } => {
                 tracing::info!(account = %account.id, connection, "DingTalk connected");
+                open += 1;
                 shared.status.update(&account.id, |s| {
                     s.open_connections += 1;
                     s.connected = true;
@@ -86,6 +109,7 @@ pub(crate) async fn run(shared: Arc<Shared>, account: DingTalkAccount) {
             }
             StreamEvent::Disconnected { connection, reason } => {
                 tracing::info!(account = %account.id, connection, ?reason, "DingTalk connection ended");
+                open = open.saturating_sub(1);
                 shared.status.update(&account.id, |s| {
                     s.open_connections = s.open_connections.saturating_sub(1);
                     s.connected = s.open_connections > 0;
@@ -105,6 +129,14 @@ pub(crate) async fn run(shared: Arc<Shared>, account: DingTalkAccount) {
         }
     }
     handle.shutdown().await;
+    if open > 0 {
+        shared.status.update(&account.id, |s| {
+            s.open_connections = s.open_connections.saturating_sub(open as u64);
+            s.connected = s.open_connections > 0;
+        });
+    }
+    tracing::debug!(account = %account.id, "Stream connection closed");
+    stream.closed.cancel();
 }
 
 fn truncate(text: &str, max: usize) -> &str {

@@ -81,7 +81,7 @@ impl Harness {
     }
 
     pub(super) fn account(&self, id: &str) -> DingTalkAccount {
-        self.shared.config.account(id).unwrap().clone()
+        self.shared.config().account(id).unwrap().clone()
     }
 
     /// From now on every write to the inbox fails, as on a full disk; the other tables
@@ -189,9 +189,12 @@ async fn stream_frames_are_acked_once_stored_and_never_when_the_inbox_fails() {
     sim.create_app(AppSpec::new(APP, SECRET)).unwrap();
     sim.create_user(UserSpec::new("alice", "Alice")).unwrap();
     let harness = Harness::new(sim.base_url().as_str()).await;
+    let control = harness.shared.account("default").unwrap().control.clone();
     tokio::spawn(super::stream::run(
         Arc::clone(&harness.shared),
         harness.account("default"),
+        control,
+        crate::account_control::StreamControl::default(),
     ));
     sim.wait_for_connections(APP, 1, WAIT).await.unwrap();
 

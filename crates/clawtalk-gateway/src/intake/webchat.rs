@@ -69,7 +69,8 @@ pub(crate) fn earlier_session_key(agent: &str) -> String {
 /// # Errors
 /// No account to store it under, or the inbox could not store it.
 pub(crate) async fn send(shared: &Arc<Shared>, agent: &str, text: &str) -> anyhow::Result<InboundId> {
-    let account = account(&shared.config)
+    let config = shared.config();
+    let account = account(&config)
         .context("WebChat needs an enabled DingTalk account to store its conversation under")?;
     let inbound = message(account, agent, text, shared.clock.now());
     match admit(shared, account, Admission::routed(account, inbound), Ack::Caller).await {
@@ -86,8 +87,8 @@ pub(crate) async fn send(shared: &Arc<Shared>, agent: &str, text: &str) -> anyho
 /// # Errors
 /// The key's account is not enabled, or the inbox could not store the message.
 pub(crate) async fn send_to(shared: &Arc<Shared>, key: SessionKey, text: &str) -> anyhow::Result<InboundId> {
-    let account = shared
-        .config
+    let config = shared.config();
+    let account = config
         .enabled_accounts()
         .find(|a| a.id == key.account.as_str())
         .with_context(|| {

@@ -53,8 +53,8 @@ pub(crate) fn routes() -> RouteTable<Arc<Shared>> {
 /// A token is needed but none is configured and the generated one cannot be read or written.
 pub(crate) fn router(shared: Arc<Shared>) -> anyhow::Result<Router> {
     let guard = Arc::new(auth::ControlGuard::new(
-        control_token(&shared.config)?,
-        shared.config.gateway.trusted_proxies.clone(),
+        control_token(&shared.config())?,
+        shared.config().gateway.trusted_proxies.clone(),
     ));
     let open = router_of(routes(), Access::Public, |r| r);
     let guarded = router_of(routes(), Access::Token, |r| {
@@ -121,7 +121,7 @@ async fn readyz(State(shared): St) -> Response {
     }
     let board = shared.status.snapshot();
     for account in shared
-        .config
+        .config()
         .enabled_accounts()
         .filter(|a| a.mode == ConnectionMode::Stream)
     {
@@ -159,7 +159,7 @@ async fn metrics(State(shared): St) -> Response {
 
 async fn status(State(shared): St) -> Response {
     let body = json!({
-        "stateDir": shared.config.gateway.state_dir,
+        "stateDir": shared.config().gateway.state_dir,
         "status": shared.status.snapshot(),
     });
     axum::Json(body).into_response()

@@ -21,7 +21,7 @@ pub(crate) fn card_account(
     shared: &Shared,
     inbound: &InboundMessage,
 ) -> Option<(Arc<CardAccount>, CardSpace)> {
-    let account = shared.config.account(inbound.account_id.as_str())?;
+    let account = shared.account_settings(inbound.account_id.as_str())?;
     // A custom robot webhook cannot show AI cards.
     let to_webhook = inbound.cron.as_ref().is_some_and(|c| c.webhook.is_some());
     if account.message_type != MessageType::Card || to_webhook {
@@ -31,7 +31,7 @@ pub(crate) fn card_account(
     if !cards.usable() {
         return None;
     }
-    Some((Arc::clone(cards), space_for(inbound)?))
+    Some((cards, space_for(inbound)?))
 }
 
 /// Cards go to a group's open space or the sender's robot DM; a DM sender without a staff id
@@ -64,8 +64,7 @@ pub(crate) async fn open_streaming(
     session_key: &str,
 ) -> Option<CardTurn> {
     let streaming = shared
-        .config
-        .account(inbound.account_id.as_str())
+        .account_settings(inbound.account_id.as_str())
         .is_some_and(|a| a.streaming);
     if !streaming {
         return None;
@@ -100,7 +99,7 @@ pub(crate) async fn send_part(
     let Some((cards, space)) = card_account(shared, inbound).or_else(|| {
         // Degraded since planning: still finish cards that exist; new ones become markdown.
         let cards = shared.cards_of(inbound.account_id.as_str())?;
-        Some((Arc::clone(cards), space_for(inbound)?))
+        Some((cards, space_for(inbound)?))
     }) else {
         return send_as_markdown(shared, inbound, part).await;
     };

@@ -53,8 +53,7 @@ pub(crate) async fn send_with_cards(
     // An action card's text is always markdown.
     let markdown = format.is_some()
         || shared
-            .config
-            .account(inbound.account_id.as_str())
+            .account_settings(inbound.account_id.as_str())
             .is_none_or(|a| a.message_type != MessageType::Text);
     let answer = plan::TextAnswer {
         text,

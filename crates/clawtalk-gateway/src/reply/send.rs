@@ -161,7 +161,7 @@ async fn upload(
     };
     let api = shared
         .account(inbound.account_id.as_str())
-        .map(|a| &a.api)
+        .map(|a| a.api.clone())
         .ok_or_else(|| {
             PartFailure::upload(
                 anyhow!("account {:?} is not connected", inbound.account_id),

@@ -121,6 +121,7 @@ pub(crate) fn routes() -> RouteTable<Arc<WebState>> {
         ("/logs", Session, get(pages::logs::page)),
         ("/logs.js", Session, get(pages::logs::script)),
         ("/api/logs", Session, get(pages::logs::api)),
+        ("/reload", Session, post(pages::reload::reload)),
         ("/logout", Session, post(auth::logout)),
         ("/api/status", Session, get(pages::status::api)),
         ("/api/status/live", Session, get(pages::status::live)),

@@ -125,7 +125,8 @@ pub(crate) async fn save(
     if !session.csrf_ok(&form.csrf) {
         return csrf_refused();
     }
-    let Some(agent) = web.gateway.config().agent(&form.agent) else {
+    let config = web.gateway.config();
+    let Some(agent) = config.agent(&form.agent) else {
         return error_page(
             StatusCode::NOT_FOUND,
             &session.csrf,

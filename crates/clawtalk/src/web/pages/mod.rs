@@ -8,6 +8,7 @@ pub(crate) mod cron;
 pub(crate) mod logs;
 pub(crate) mod memories;
 pub(crate) mod pairing;
+pub(crate) mod reload;
 pub(crate) mod status;
 
 use axum::http::StatusCode;

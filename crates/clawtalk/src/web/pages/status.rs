@@ -41,6 +41,7 @@ pub(crate) async fn page(State(web): St, Extension(session): Extension<WebSessio
         p.muted {
             (t(lang, "status.turns")) " " span #turns-running { (web.gateway.turns_running()) }
         }
+        (super::reload::section(web.gateway.reload_status().as_ref(), now, &session.csrf))
         script src="/status.js" defer {}
     };
     layout::page_in(lang, t(lang, "status.title"), "/", Some(&session.csrf), &body).into_response()
@@ -85,7 +86,7 @@ fn rows(lang: Lang, now: EpochMs, config: &Config, status: &GatewayStatus) -> Ma
 /// running, for the page's refresh.
 pub(crate) async fn live(State(web): St, lang: Lang) -> Response {
     let status = web.gateway.status();
-    let rows = rows(lang, web.gateway.now(), web.gateway.config(), &status);
+    let rows = rows(lang, web.gateway.now(), &web.gateway.config(), &status);
     axum::Json(serde_json::json!({
         "rows": rows.into_string(),
         "turns": web.gateway.turns_running(),

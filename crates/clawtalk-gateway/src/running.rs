@@ -1,0 +1,109 @@
+//! The running configuration: the `Config` every part of the gateway reads and the agent
+//! runtime built from it, replaced whole by a reload.
+//!
+//! Readers take the current pair when they start a piece of work (a turn, an admission, a
+//! sweep) and keep it to the end of that piece, so one turn never mixes two configurations.
+//! Parts that hold state built from the config (tool hubs, policies) follow changes
+//! through [`Running::subscribe`].
+
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context;
+use tokio::sync::{Notify, watch};
+
+use clawtalk_agent::{AgentRuntime, ToolRegistry};
+use clawtalk_config::Config;
+use clawtalk_core::clock::Clock;
+use clawtalk_store::Store;
+
+/// One configuration and the agents that run under it.
+pub(crate) struct Live {
+    pub config: Arc<Config>,
+    pub agent: Arc<AgentRuntime>,
+}
+
+/// The current [`Live`] and the channel that announces each new configuration.
+pub(crate) struct Running {
+    live: RwLock<Arc<Live>>,
+    announce: watch::Sender<Arc<Config>>,
+}
+
+impl Running {
+    pub(crate) fn new(config: Arc<Config>, agent: AgentRuntime) -> Self {
+        let (announce, _) = watch::channel(Arc::clone(&config));
+        Self {
+            live: RwLock::new(Arc::new(Live {
+                config,
+                agent: Arc::new(agent),
+            })),
+            announce,
+        }
+    }
+
+    /// The current configuration and agents.
+    pub(crate) fn live(&self) -> Arc<Live> {
+        // A writer never panics while holding the lock (it only swaps an Arc), so a
+        // poisoned lock still holds a whole value.
+        Arc::clone(
+            &self
+                .live
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Makes `config` and `agent` the current ones and tells the subscribers.
+    pub(crate) fn replace(&self, config: Arc<Config>, agent: AgentRuntime) {
+        let live = Arc::new(Live {
+            config: Arc::clone(&config),
+            agent: Arc::new(agent),
+        });
+        *self
+            .live
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = live;
+        self.announce.send_replace(config);
+    }
+
+    /// Sees every configuration from now on, the current one first.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<Arc<Config>> {
+        self.announce.subscribe()
+    }
+}
+
+/// The agent runtime of `config`: its providers, and its tools (media, scheduled tasks, web,
+/// memory, and the MCP servers', which start again with each new config).
+///
+/// # Errors
+/// A model provider the runtime cannot use, or a web search backend it cannot build.
+pub(crate) fn build_agent(
+    config: &Arc<Config>,
+    store: &Arc<dyn Store>,
+    cron_wake: &Arc<Notify>,
+    clock: &Arc<dyn Clock>,
+) -> anyhow::Result<AgentRuntime> {
+    let mut tools = ToolRegistry::with_media();
+    tools.register_cron(clawtalk_agent::CronTools::new(
+        Arc::clone(config),
+        Arc::clone(store) as Arc<dyn clawtalk_store::CronStore>,
+        Arc::clone(cron_wake),
+        Arc::clone(clock),
+    ));
+    tools
+        .register_web(&config.tools_web)
+        .map_err(anyhow::Error::msg)
+        .context("setting up the web tools")?;
+    // MCP servers start in the background: a slow one delays neither this nor a turn.
+    if let Some(mcp) = clawtalk_agent::McpToolSource::start(&config.mcp) {
+        tools.add_source(mcp);
+    }
+    let memory = clawtalk_agent::Memory::new(
+        Arc::clone(config),
+        Arc::clone(store) as Arc<dyn clawtalk_store::MemoryStore>,
+        Arc::clone(clock),
+    );
+    tools.register_memory(&memory);
+    Ok(AgentRuntime::new(Arc::clone(config), tools)
+        .context("setting up the model providers")?
+        .with_memory(memory))
+}
