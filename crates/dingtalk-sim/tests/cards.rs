@@ -225,7 +225,10 @@ async fn streaming_permission_and_qps_limit() {
     let listed = env.sim.qps_rejection_counts();
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0].path, "/v1.0/card/streaming");
-    assert_eq!(listed[0].count, env.sim.qps_rejections(APP, "/v1.0/card/streaming"));
+    assert_eq!(
+        listed[0].count,
+        env.sim.qps_rejections(APP, "/v1.0/card/streaming")
+    );
     assert_eq!(
         env.sim.card_status_counts(),
         vec![(CardStatus::Streaming, 1)],
