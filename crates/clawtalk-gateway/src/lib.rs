@@ -59,7 +59,7 @@ pub use intake::webchat::WebChatOutcome;
 pub use intake::webchat_live::LiveAnswer;
 pub use serve::{Listen, WebConsole, instance_name, open_store, print_status, run, wait_for_signal};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -75,7 +75,7 @@ use clawtalk_core::clock::{Clock, EpochMs, SystemClock};
 use clawtalk_core::inbound::InboundMessage;
 use clawtalk_delivery::Outbound;
 use clawtalk_delivery::card::{CardAccount, CardStats};
-use clawtalk_store::{Store, WorkerId};
+use clawtalk_store::{InboundId, Store, WorkerId};
 
 /// Messages of the session history sent to the model.
 const HISTORY_LIMIT: u32 = 40;
@@ -110,6 +110,11 @@ pub(crate) struct Shared {
     pub me: WorkerId,
     /// Cancellation of the turn running in each session (for `/stop`).
     pub running: Mutex<HashMap<String, CancellationToken>>,
+    /// Turns this process is running now. The store cannot tell them from a dead worker's
+    /// when their lease lapsed because its renewal waited behind a burst of writes; a sweep
+    /// that claims one of them leaves it to the run already under way instead of starting
+    /// it a second time (a second card, a second answer).
+    pub running_turns: Mutex<HashSet<InboundId>>,
     /// Permits for running agent turns (`gateway.maxConcurrentTurns`).
     pub turn_permits: Arc<tokio::sync::Semaphore>,
     /// Tells the scheduler about a session's messages.
@@ -164,6 +169,7 @@ impl Shared {
             webchat_live: intake::webchat_live::LiveAnswers::default(),
             me: WorkerId::new(instance),
             running: Mutex::new(HashMap::new()),
+            running_turns: Mutex::new(HashSet::new()),
             turn_permits: Arc::new(tokio::sync::Semaphore::new(
                 config.gateway.max_concurrent_turns.max(1),
             )),

@@ -47,6 +47,10 @@ pub(crate) struct TurnEnded {
 /// Runs a claimed turn to its end; failures are logged and, where possible, told to the user.
 pub(crate) async fn run(shared: &Arc<Shared>, turn: StoredInbound) {
     let id = turn.id;
+    let Some(_running) = RunningTurn::enter(shared, id) else {
+        tracing::debug!(inbound = ?id, "reclaimed a turn this process is still running; the run under way goes on");
+        return;
+    };
     let started = std::time::Instant::now();
     let received_at_ms = turn.record.received_at_ms;
     // Decoded once for the whole turn: the stored payload is the message's full JSON.
@@ -74,6 +78,33 @@ pub(crate) async fn run(shared: &Arc<Shared>, turn: StoredInbound) {
         error: result.err().map(|e| format!("{e:#}")),
     };
     (shared.turn_ended)(Arc::clone(shared), ended).await;
+}
+
+/// This process's mark on a turn it runs, taken off when the run ends however it ends.
+struct RunningTurn<'a> {
+    shared: &'a Shared,
+    id: InboundId,
+}
+
+impl<'a> RunningTurn<'a> {
+    /// `None` when the turn is already running here.
+    fn enter(shared: &'a Shared, id: InboundId) -> Option<Self> {
+        let mut running = shared
+            .running_turns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        running.insert(id).then_some(Self { shared, id })
+    }
+}
+
+impl Drop for RunningTurn<'_> {
+    fn drop(&mut self) {
+        self.shared
+            .running_turns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.id);
+    }
 }
 
 /// True when the turn ended with a reply.

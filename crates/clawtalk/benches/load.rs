@@ -17,13 +17,13 @@
 mod support;
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dingtalk_sim::{AppSpec, GroupSpec, InjectMessage, SimConfig, Simulator, UserSpec};
 use llm_mock::MockModel;
-use support::{APP, Gateway, SECRET, config_text, cpu_time, mb, pct, rss_kb, rss_split_kb, staff};
+use support::{
+    APP, Gateway, RssSampler, SECRET, config_text, cpu_time, mb, pct, rss_kb, rss_split_kb, staff,
+};
 
 /// Direct messages with this many users; the rest of the conversations are groups.
 const DM_CONVERSATIONS: usize = 800;
@@ -74,37 +74,6 @@ fn epoch_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// Samples the gateway's resident set until told to stop; keeps the maximum.
-struct RssSampler {
-    stop: Arc<AtomicBool>,
-    max_kb: Arc<AtomicU64>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl RssSampler {
-    fn start(pid: u32) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let max_kb = Arc::new(AtomicU64::new(0));
-        let thread = {
-            let (stop, max_kb) = (Arc::clone(&stop), Arc::clone(&max_kb));
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    max_kb.fetch_max(rss_kb(pid), Ordering::Relaxed);
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-            })
-        };
-        Self { stop, max_kb, thread }
-    }
-
-    fn stop(self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        let Self { max_kb, thread, .. } = self;
-        let _ = thread.join();
-        max_kb.load(Ordering::Relaxed)
-    }
 }
 
 async fn bench() -> Vec<String> {

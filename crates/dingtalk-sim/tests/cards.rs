@@ -222,6 +222,18 @@ async fn streaming_permission_and_qps_limit() {
     assert!(codes.iter().filter(|c| **c == 403).count() >= 1, "{codes:?}");
     assert!(env.sim.qps_rejections(APP, "/v1.0/card/streaming") >= 1);
     assert_eq!(env.sim.api_call_count(APP, "/v1.0/card/streaming"), 5);
+    let listed = env.sim.qps_rejection_counts();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].path, "/v1.0/card/streaming");
+    assert_eq!(
+        listed[0].count,
+        env.sim.qps_rejections(APP, "/v1.0/card/streaming")
+    );
+    assert_eq!(
+        env.sim.card_status_counts(),
+        vec![(CardStatus::Streaming, 1)],
+        "one card, streamed but not finished"
+    );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
         call(

@@ -33,6 +33,7 @@ mod offline;
 mod render;
 mod script;
 mod server;
+mod synthetic;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,6 +46,7 @@ use tokio::task::JoinHandle;
 pub use offline::{OFFLINE_LABEL, offline_reply};
 pub use script::Script;
 pub use server::{AuthSeen, Failure, RecordedRequest};
+pub use synthetic::Synthetic;
 
 use server::{Settings, Shared, lock};
 
@@ -124,6 +126,15 @@ impl MockModelBuilder {
     #[must_use]
     pub fn answer_delay(mut self, delay: Duration) -> Self {
         self.settings.answer_delay = delay;
+        self
+    }
+
+    /// Answer every unscripted request like a real model of this shape (benchmarks): the
+    /// question quoted, then `tokens` one-word tokens at the given pace. Takes the place of
+    /// the offline model's answers and their delays.
+    #[must_use]
+    pub fn synthetic(mut self, shape: Synthetic) -> Self {
+        self.settings.synthetic = Some(shape);
         self
     }
 

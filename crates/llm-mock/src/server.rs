@@ -175,6 +175,8 @@ pub(crate) struct Settings {
     pub answer_delay: Duration,
     /// Keep each completion request's service time in [`Shared::answer_times`].
     pub time_answers: bool,
+    /// The shape of unscripted answers, instead of the offline model's.
+    pub synthetic: Option<crate::Synthetic>,
 }
 
 #[derive(Debug, Default)]
@@ -281,6 +283,9 @@ pub(crate) async fn handle(
         scripts.remove(at)
     });
     let script = script.unwrap_or_else(|| {
+        if let Some(shape) = &settings.synthetic {
+            return shape.answer(last_user.as_deref());
+        }
         let pace = settings.offline_pacing;
         offline_reply(&json).delay(settings.answer_delay + pace, pace)
     });

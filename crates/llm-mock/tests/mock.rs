@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use llm_mock::{Failure, MockModel, OFFLINE_LABEL, Script};
+use llm_mock::{Failure, MockModel, OFFLINE_LABEL, Script, Synthetic};
 use serde_json::{Value, json};
 
 fn body(prompt: &str, stream: bool) -> Value {
@@ -274,5 +274,31 @@ async fn answer_times_cover_each_completion_and_include_its_delay() -> anyhow::R
     let untimed = MockModel::start().await?;
     post(&untimed, "/v1/chat/completions", None, &body("three", false)).await;
     assert!(untimed.take_answer_times().is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn synthetic_answers_quote_the_question_at_the_set_pace() -> anyhow::Result<()> {
+    let mock = MockModel::builder()
+        .synthetic(Synthetic {
+            first_token: Duration::from_millis(150),
+            tokens_per_second: 200.0,
+            tokens: 20,
+        })
+        .start()
+        .await?;
+    let started = Instant::now();
+    let r = post(&mock, "/v1/chat/completions", None, &body("user 7 asks", true)).await;
+    let lines = data_lines(&r.text().await?);
+    let took = started.elapsed();
+    let text: String = lines[..lines.len() - 1]
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+        .collect();
+    assert!(text.starts_with("re: user 7 asks ·"), "{text}");
+    assert_eq!(text.matches(" w").count(), 20, "{text}");
+    // 150 ms to the first token, then 20 gaps of 5 ms.
+    assert!(took >= Duration::from_millis(240), "{took:?}");
     Ok(())
 }

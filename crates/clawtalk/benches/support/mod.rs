@@ -5,6 +5,8 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use dingtalk_sim::Simulator;
@@ -42,6 +44,12 @@ impl Gateway {
     pub fn pid(&self) -> u32 {
         self.0.id()
     }
+
+    /// SIGKILL, as a crash or an OOM kill would end it.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 impl Drop for Gateway {
@@ -65,6 +73,18 @@ pub fn config_text_with(
     gateway_extra: &str,
     channel_extra: &str,
 ) -> String {
+    config_text_full(sim, model, state, gateway_extra, channel_extra, "")
+}
+
+/// [`config_text_with`] plus top-level sections in `top_extra` (e.g. `store: { url: … },`).
+pub fn config_text_full(
+    sim: &Simulator,
+    model: &MockModel,
+    state: &Path,
+    gateway_extra: &str,
+    channel_extra: &str,
+    top_extra: &str,
+) -> String {
     format!(
         r#"{{
           agents: {{ list: [ {{ id: "main", model: "mock/bench" }} ] }},
@@ -72,6 +92,7 @@ pub fn config_text_with(
           channels: {{ dingtalk: {{ {channel_extra} clientId: "{APP}", clientSecret: "{SECRET}", endpoints: "{}",
                                     dmPolicy: "open", allowFrom: ["*"], groupPolicy: "open" }} }},
           gateway: {{ {gateway_extra} stateDir: "{}" }},
+          {top_extra}
         }}"#,
         model.base_url(),
         sim.base_url(),
@@ -140,4 +161,35 @@ pub fn cpu_time(pid: u32) -> Duration {
         .unwrap_or(0);
     // USER_HZ is 100 on every Linux this runs on.
     Duration::from_millis(ticks * 10)
+}
+
+/// Samples the gateway's resident set until told to stop; keeps the maximum.
+pub struct RssSampler {
+    stop: Arc<AtomicBool>,
+    max_kb: Arc<AtomicU64>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl RssSampler {
+    pub fn start(pid: u32) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let max_kb = Arc::new(AtomicU64::new(0));
+        let thread = {
+            let (stop, max_kb) = (Arc::clone(&stop), Arc::clone(&max_kb));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    max_kb.fetch_max(rss_kb(pid), Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            })
+        };
+        Self { stop, max_kb, thread }
+    }
+
+    pub fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        let Self { max_kb, thread, .. } = self;
+        let _ = thread.join();
+        max_kb.load(Ordering::Relaxed)
+    }
 }

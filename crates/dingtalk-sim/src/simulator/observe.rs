@@ -2,7 +2,7 @@
 //! violations, `connections/open` calls, call counters, cards and uploads.
 
 use crate::model::{
-    Card, ConnectionInfo, Delivery, OpenRecord, PingRecord, SentMessage, UserMessage, Violation,
+    Card, CardStatus, ConnectionInfo, Delivery, OpenRecord, PingRecord, SentMessage, UserMessage, Violation,
 };
 
 use super::Simulator;
@@ -139,6 +139,38 @@ impl Simulator {
     #[must_use]
     pub fn cards(&self) -> Vec<Card> {
         self.shared.read(|st| st.cards.values().cloned().collect())
+    }
+
+    /// How many cards are in each state, without copying them (cheap enough to poll while
+    /// thousands stream).
+    #[must_use]
+    pub fn card_status_counts(&self) -> Vec<(CardStatus, usize)> {
+        self.shared.read(|st| {
+            let mut counts: Vec<(CardStatus, usize)> = Vec::new();
+            for card in st.cards.values() {
+                match counts.iter_mut().find(|(s, _)| *s == card.status) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((card.status, 1)),
+                }
+            }
+            counts
+        })
+    }
+
+    /// Calls answered with the QPS error, per app and API path.
+    #[must_use]
+    pub fn qps_rejection_counts(&self) -> Vec<ApiCallCount> {
+        self.shared.read(|st| {
+            st.faults
+                .qps_rejections
+                .iter()
+                .map(|((app, path), count)| ApiCallCount {
+                    app: app.clone(),
+                    path: path.clone(),
+                    count: *count,
+                })
+                .collect()
+        })
     }
 
     /// How many uploads `media/upload` took: a client that resumes a send after a crash

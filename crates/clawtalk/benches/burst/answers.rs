@@ -1,0 +1,151 @@
+//! Who got what, read from what the simulator recorded: every answer quotes its question
+//! ("re: burst u17? ·"), so cards and messages are attributed to users by their text.
+
+use std::collections::HashMap;
+
+use dingtalk_sim::{Card, CardStatus, SentMessage};
+
+/// What one user saw, in the simulator's clock (ms since it started).
+#[derive(Debug, Default, Clone)]
+pub struct Seen {
+    /// Answers that reached the chat: cards plus markdown messages.
+    pub answers: usize,
+    /// When the first text of an answer showed.
+    pub first_text_ms: Option<u64>,
+    /// When the (first) answer was complete: its card finished, or its message arrived.
+    pub complete_ms: Option<u64>,
+    /// A card of this user that never finished (left typing or failed).
+    pub unfinished_cards: usize,
+    /// The answer's whole text arrived (every token).
+    pub whole: bool,
+}
+
+/// The user an answer's text quotes.
+fn user_of(text: &str) -> Option<usize> {
+    let rest = &text[text.find("re: burst u")? + "re: burst u".len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+fn tokens_in(text: &str) -> usize {
+    text.matches(" w").count()
+}
+
+fn earliest(a: Option<u64>, b: u64) -> Option<u64> {
+    Some(a.map_or(b, |a| a.min(b)))
+}
+
+/// Per user, from the messages and cards the bots sent.
+pub fn seen_by_user(users: usize, tokens: usize, sent: &[SentMessage], cards: &[Card]) -> Vec<Seen> {
+    let mut seen = vec![Seen::default(); users];
+    let mut card_created: HashMap<&str, (u64, &str)> = HashMap::new();
+    for message in sent {
+        if message.api == "card" {
+            if let Some(id) = message.out_track_id.as_deref() {
+                card_created.insert(id, (message.at_ms, message.text.as_str()));
+            }
+            continue;
+        }
+        let Some(user) = user_of(&message.text).filter(|u| *u < users) else {
+            continue;
+        };
+        let s = &mut seen[user];
+        s.answers += 1;
+        s.first_text_ms = earliest(s.first_text_ms, message.at_ms);
+        s.complete_ms = earliest(s.complete_ms, message.at_ms);
+        s.whole |= tokens_in(&message.text) >= tokens;
+    }
+    for card in cards {
+        let content = card
+            .card_data
+            .values()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("\n");
+        let user =
+            user_of(&content).or_else(|| card.stream_history.iter().find_map(|u| user_of(&u.value_after)));
+        let Some(user) = user.filter(|u| *u < users) else {
+            continue;
+        };
+        let s = &mut seen[user];
+        s.answers += 1;
+        let created = card_created
+            .get(card.out_track_id.as_str())
+            .filter(|(_, text)| user_of(text).is_some())
+            .map(|(at, _)| *at);
+        let streamed = card
+            .stream_history
+            .iter()
+            .find(|u| user_of(&u.value_after).is_some())
+            .map(|u| u.at_ms);
+        if let Some(at) = [created, streamed].into_iter().flatten().min() {
+            s.first_text_ms = earliest(s.first_text_ms, at);
+        }
+        if card.status == CardStatus::Finished {
+            let done = card
+                .stream_history
+                .iter()
+                .rev()
+                .find(|u| u.is_finalize)
+                .or(card.stream_history.last())
+                .map_or(card.created_at_ms, |u| u.at_ms);
+            s.complete_ms = earliest(s.complete_ms, done);
+            s.whole |= tokens_in(&content) >= tokens;
+        } else {
+            s.unfinished_cards += 1;
+        }
+    }
+    seen
+}
+
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub answered_once: usize,
+    pub lost: usize,
+    pub duplicated: usize,
+    pub unfinished_cards: usize,
+    pub partial: usize,
+}
+
+pub fn tally(seen: &[Seen]) -> Tally {
+    let mut t = Tally::default();
+    for s in seen {
+        match s.answers {
+            0 => t.lost += 1,
+            1 => t.answered_once += 1,
+            _ => t.duplicated += 1,
+        }
+        t.unfinished_cards += s.unfinished_cards;
+        if s.answers > 0 && !s.whole {
+            t.partial += 1;
+        }
+    }
+    t
+}
+
+/// What the first `n` users with more than one answer got, on stderr: a failed run must say
+/// what went wrong, not only how often.
+pub fn explain_duplicates(seen: &[Seen], sent: &[SentMessage], cards: &[Card], n: usize) {
+    for (user, _) in seen.iter().enumerate().filter(|(_, s)| s.answers > 1).take(n) {
+        let tag = format!("re: burst u{user}? ");
+        eprintln!("user {user} got {} answers:", seen[user].answers);
+        for card in cards.iter().filter(|c| {
+            c.card_data.values().any(|v| v.contains(&tag))
+                || c.stream_history.iter().any(|u| u.value_after.contains(&tag))
+        }) {
+            eprintln!(
+                "  card {} created at {} ms, {:?}, {} streaming calls (first at {:?} ms, last at {:?} ms), flowStatus {:?}",
+                card.out_track_id,
+                card.created_at_ms,
+                card.status,
+                card.stream_history.len(),
+                card.stream_history.first().map(|u| u.at_ms),
+                card.stream_history.last().map(|u| u.at_ms),
+                card.flow_status
+            );
+        }
+        for message in sent.iter().filter(|m| m.api != "card" && m.text.contains(&tag)) {
+            eprintln!("  message by {} at {} ms", message.api, message.at_ms);
+        }
+    }
+}

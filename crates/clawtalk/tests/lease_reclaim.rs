@@ -1,0 +1,101 @@
+//! A turn whose lease lapses while this very process still runs it: under a burst its lease
+//! renewals can wait behind thousands of store writes, and the sweep then finds the turn
+//! "orphaned". It must leave the turn to the run under way: a second run would ask the model
+//! again and answer twice (in card mode, a second card while the first keeps typing).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clawtalk_config::Config;
+use clawtalk_core::clock::{Clock, ManualClock, SystemClock};
+use clawtalk_gateway::Gateway;
+use clawtalk_store::{SqliteStore, Store};
+use dingtalk_sim::{AppSpec, InjectMessage, SimConfig, Simulator, UserSpec};
+use llm_mock::{MockModel, Script};
+
+const APP: &str = "dinglease0000000001";
+const SECRET: &str = "lease-secret";
+const USER: &str = "0456123456789012";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_leaves_a_turn_this_process_still_runs_to_that_run() {
+    let sim = Simulator::start_with(SimConfig::fast()).await.expect("simulator");
+    sim.create_app(AppSpec::new(APP, SECRET)).expect("app");
+    sim.create_user(UserSpec::new(USER, "User")).expect("user");
+    let model = MockModel::start().await.expect("mock model");
+    model.push(Script::text("the one answer").delay(Duration::from_secs(4), Duration::ZERO));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = format!(
+        r#"{{
+          agents: {{ list: [ {{ id: "main", model: "mock/m" }} ] }},
+          models: {{ providers: {{ mock: {{ baseUrl: "{}", apiKey: "k" }} }} }},
+          channels: {{ dingtalk: {{ clientId: "{APP}", clientSecret: "{SECRET}", endpoints: "{}",
+                                    dmPolicy: "open", allowFrom: ["*"] }} }},
+          gateway: {{ turnLeaseSeconds: 3, stateDir: "{}" }},
+        }}"#,
+        model.base_url(),
+        sim.base_url(),
+        dir.path().display()
+    );
+    let env = |name: &str| (name == "HOME").then(|| "/nonexistent".to_owned());
+    let config = Arc::new(Config::from_json5(&text, &env).expect("config").config);
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(dir.path().join("state.db"))
+            .await
+            .expect("store"),
+    );
+    let clock = Arc::new(ManualClock::at(SystemClock.now()));
+    let gateway = Gateway::start_at(
+        config,
+        store,
+        "lease-test",
+        None,
+        Arc::clone(&clock) as Arc<dyn Clock>,
+    )
+    .await
+    .expect("gateway");
+    sim.wait_for_connections(APP, 1, Duration::from_secs(10))
+        .await
+        .expect("connected");
+
+    sim.inject_message(&InjectMessage::dm_text(APP, USER, "hello"))
+        .expect("inject");
+    let asked = tokio::time::timeout(Duration::from_secs(10), async {
+        while model.request_count() == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(asked.is_ok(), "the model was never asked");
+    // As the store sees it, time races (5 s every 50 ms): whenever the sweep looks (every
+    // 1.5 s with a 3-second lease), the last renewal is long past, as when renewals wait
+    // behind a burst of writes, while the model is still answering.
+    let racing = {
+        let clock = Arc::clone(&clock);
+        tokio::spawn(async move {
+            loop {
+                clock.advance(Duration::from_secs(5));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let sent = sim
+        .wait_for_sent(1, Duration::from_secs(20))
+        .await
+        .expect("the answer");
+    assert!(sent[0].text.contains("the one answer"), "{}", sent[0].text);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    racing.abort();
+    assert_eq!(
+        model.request_count(),
+        1,
+        "the model was asked again for the same message"
+    );
+    assert_eq!(
+        sim.sent_count(),
+        1,
+        "answered more than once: {:?}",
+        sim.sent_messages()
+    );
+    gateway.shutdown(Duration::from_secs(5)).await;
+}
