@@ -5,8 +5,8 @@ pub mod action_card;
 pub mod cron;
 pub mod mcp;
 mod media;
-mod source;
 mod memory;
+mod source;
 mod tool;
 pub mod web;
 
