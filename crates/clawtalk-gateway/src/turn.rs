@@ -93,7 +93,13 @@ impl<'a> RunningTurn<'a> {
             .running_turns
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        running.insert(id).then_some(Self { shared, id })
+        // Built only when inserted: a mark made for a turn already running would be dropped
+        // at once, taking the lock held here and removing the run under way.
+        if running.insert(id) {
+            Some(Self { shared, id })
+        } else {
+            None
+        }
     }
 }
 

@@ -536,7 +536,7 @@ async fn store_and_config_problems_are_one_line_errors() {
         "{err}"
     );
 
-    std::fs::write(&config, r#"{ gateway: { port: "x" } }"#).unwrap();
+    std::fs::write(&config, r#"{ gateway: { port: "x", turnLeaseSeconds: 1 } }"#).unwrap();
     let out = clawtalk(dir.path(), args(&["channels", "status"])).await;
     let err = assert_fails_with(&out, "is invalid: ");
     assert!(

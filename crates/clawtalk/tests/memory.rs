@@ -8,6 +8,9 @@ use llm_mock::{RecordedRequest, Script};
 use support::World;
 use support::world::{ALICE, APP1, BOB, OPEN, texts_of};
 
+/// How the recalled memories start in the system prompt (`clawtalk-agent/src/recall.rs`).
+const RECALL_HEADING: &str = "Things you remember from earlier conversations";
+
 /// The system prompt of a request.
 fn system_of(request: &RecordedRequest) -> String {
     texts_of(request, "system").join("\n")
@@ -66,10 +69,16 @@ async fn a_saved_memory_is_recalled_after_new_for_its_user_only_and_forgotten_on
         request.messages
     );
     let system = system_of(&request);
-    assert!(system.contains("乌龙茶"), "recalled: {system}");
+    // MEMORY.md as a whole is also in a DM's prompt (a workspace bootstrap file); what recall
+    // adds is the section after its heading.
+    let recalled = system
+        .split_once(RECALL_HEADING)
+        .map(|(_, r)| r)
+        .unwrap_or_else(|| panic!("no recalled memories: {system}"));
+    assert!(recalled.contains("乌龙茶"), "recalled: {recalled}");
     assert!(
-        !system.contains("站会"),
-        "the standup is not relevant to tea: {system}"
+        !recalled.contains("站会"),
+        "the standup is not relevant to tea: {recalled}"
     );
 
     // Bob asks the same: he never sees Alice's memory, but does see MEMORY.md.

@@ -24,20 +24,21 @@ use clawtalk_config::{ConfigIssue, Value, parse_document};
 /// What a masked secret reads as in the editor.
 pub(crate) const MASK: &str = "•••••• (unchanged)";
 
-/// Keys whose string values are secrets (credentials of accounts, providers, tools).
-const SECRET_KEYS: [&str; 7] = [
-    "clientSecret",
-    "appSecret",
-    "apiKey",
+/// Words that make a key's string value a secret wherever the key sits: credentials of
+/// accounts (`clientSecret`, `outgoingToken`, `aesKey`), providers and tools (`apiKey`), MCP
+/// servers' headers (`Authorization`, `X-Api-Key`) and environment (`GITHUB_TOKEN`). A word
+/// list instead of a list of keys, so a key added later is masked without being listed.
+const SECRET_WORDS: [&str; 8] = [
     "secret",
     "token",
-    "aesKey",
     "password",
+    "apikey",
+    "api-key",
+    "aeskey",
+    "authorization",
+    "cookie",
 ];
 
-/// Whether the value at `key` is kept out of the page: a literal secret (a `${VAR}`
-/// reference is none), or a URL that carries credentials (a store's password, a webhook's
-/// `access_token`).
 fn is_secret(key: &str, value: &str) -> bool {
     let reference = value.starts_with("${") && value.ends_with('}');
     if value.is_empty() || reference {
@@ -45,7 +46,8 @@ fn is_secret(key: &str, value: &str) -> bool {
     }
     let credential_url = key.to_ascii_lowercase().ends_with("url")
         && (value.contains('@') || value.contains("access_token") || value.contains("sign="));
-    SECRET_KEYS.contains(&key) || credential_url
+    let lower = key.to_ascii_lowercase();
+    SECRET_WORDS.iter().any(|w| lower.contains(w)) || credential_url
 }
 
 /// `doc` with every literal secret replaced by [`MASK`].
@@ -257,6 +259,24 @@ mod tests {
         assert!(
             text.contains("s3cret") && text.contains("sk-1") && text.contains("ding2"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn keys_named_like_credentials_are_masked_wherever_they_sit() {
+        let file = parse_document(
+            r#"{ channels: { dingtalk: { outgoingToken: "out-1", aesKey: "aes-1", keywords: ["weather"] } },
+                 mcp: { servers: { gh: { url: "https://mcp.example.com", headers: { Authorization: "Bearer bt-1", "X-Api-Key": "xk-1" },
+                                         env: { GITHUB_TOKEN: "gh-1" } } } } }"#,
+        )
+        .unwrap();
+        let shown = masked(&file).to_pretty_json();
+        for secret in ["out-1", "aes-1", "bt-1", "xk-1", "gh-1"] {
+            assert!(!shown.contains(secret), "{secret} shown: {shown}");
+        }
+        assert!(
+            shown.contains("weather") && shown.contains("https://mcp.example.com"),
+            "{shown}"
         );
     }
 
