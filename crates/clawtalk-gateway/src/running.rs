@@ -102,7 +102,9 @@ pub(crate) fn build_agent(
         Arc::clone(store) as Arc<dyn clawtalk_store::MemoryStore>,
         Arc::clone(clock),
     );
-    tools.register_memory(&memory);
+    for tool in memory.tools() {
+        tools.register(tool);
+    }
     Ok(AgentRuntime::new(Arc::clone(config), tools)
         .context("setting up the model providers")?
         .with_memory(memory))

@@ -9,7 +9,7 @@ mod common;
 mod cron;
 mod dashboard;
 mod doctor;
-pub(crate) mod logs;
+mod logs;
 mod mcp;
 mod message;
 pub(crate) mod pairing;

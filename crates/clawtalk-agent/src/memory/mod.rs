@@ -3,6 +3,7 @@
 
 pub mod files;
 pub mod scope;
+mod tools;
 
 use std::sync::Arc;
 
@@ -29,6 +30,13 @@ impl std::fmt::Debug for Memory {
 }
 
 impl Memory {
+    /// `memory_search`, `memory_get`, `memory_save` and `memory_forget` on these memories, to
+    /// register with the agent's tools.
+    #[must_use]
+    pub fn tools(&self) -> Vec<Arc<dyn crate::Tool>> {
+        tools::tools(self)
+    }
+
     /// Memories kept in `store`; workspaces come from `config`, times from `clock`.
     #[must_use]
     pub fn new(config: Arc<Config>, store: Arc<dyn MemoryStore>, clock: Arc<dyn Clock>) -> Self {

@@ -5,7 +5,6 @@ pub mod action_card;
 pub mod cron;
 pub mod mcp;
 mod media;
-mod memory;
 mod source;
 mod tool;
 pub mod web;
@@ -92,13 +91,6 @@ impl ToolRegistry {
             self.register(Arc::new(web::WebSearch::new(backend, search.max_results)));
         }
         Ok(())
-    }
-
-    /// Adds `memory_search`, `memory_get`, `memory_save` and `memory_forget`.
-    pub fn register_memory(&mut self, memory: &crate::memory::Memory) {
-        for tool in memory::tools(memory) {
-            self.register(tool);
-        }
     }
 
     /// Adds (or replaces) a tool.

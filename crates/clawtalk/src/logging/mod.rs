@@ -4,6 +4,7 @@
 
 pub mod caps;
 pub mod escape;
+pub mod tail;
 
 use tracing::Subscriber;
 use tracing_subscriber::EnvFilter;

@@ -8,7 +8,7 @@ use maud::html;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::cli::logs::{last_lines, render};
+use crate::logging::tail::{last_lines, render};
 use crate::web::St;
 use crate::web::i18n::{Lang, t};
 use crate::web::layout::page_in;

@@ -11,10 +11,10 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::tool::{Tool, ToolContext};
-use crate::memory::Memory;
-use crate::memory::files::{CURATED_FILE, NOTES_DIR, is_note_name};
-use crate::memory::scope::Visibility;
+use super::Memory;
+use super::files::{CURATED_FILE, NOTES_DIR, is_note_name};
+use super::scope::Visibility;
+use crate::tools::{Tool, ToolContext};
 use clawtalk_llm::ToolSpec;
 use clawtalk_store::{MemoryQuery, MemoryRecord, MemoryScope, MemorySource, NewMemory};
 
@@ -28,7 +28,7 @@ const DEFAULT_LINES: usize = 60;
 const MAX_FILE_CHARS: usize = 16_000;
 
 /// The four tools.
-pub(super) fn tools(memory: &Memory) -> Vec<Arc<dyn Tool>> {
+pub(crate) fn tools(memory: &Memory) -> Vec<Arc<dyn Tool>> {
     vec![
         Arc::new(Search(memory.clone())),
         Arc::new(Get(memory.clone())),
