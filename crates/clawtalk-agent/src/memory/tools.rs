@@ -391,6 +391,16 @@ impl Tool for Forget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The texts of a `memory_search` result, best first.
+    fn result_texts(found: &Value) -> Vec<&str> {
+        found["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["text"].as_str().unwrap())
+            .collect()
+    }
     use clawtalk_core::clock::{EpochMs, ManualClock};
     use clawtalk_core::ids::{AccountId, AgentId, SessionKey, SessionScope};
     use clawtalk_core::target::Target;
@@ -472,12 +482,7 @@ mod tests {
             .call("memory_search", r#"{"query": "喜欢什么茶"}"#, &dm("bob"))
             .await
             .unwrap();
-        let texts: Vec<&str> = found["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["text"].as_str().unwrap())
-            .collect();
+        let texts = result_texts(&found);
         assert_eq!(texts, ["Bob 喜欢红茶"]);
         // Bob can neither read nor forget Alice's memory by guessing its id.
         let get = kit
@@ -602,12 +607,7 @@ mod tests {
             .call("memory_search", r#"{"query": "报销"}"#, &dm("bob"))
             .await
             .unwrap();
-        let texts: Vec<&str> = found["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["text"].as_str().unwrap())
-            .collect();
+        let texts = result_texts(&found);
         assert_eq!(texts, ["报销改用新系统"]);
     }
 }
