@@ -49,22 +49,43 @@ fn answer(session: &mut Session, needle: &str, keys: &str) {
     }
 }
 
-/// Like [`answer`] for a hidden (password) prompt. Its terminal switch discards whatever was
-/// typed before it (TCSAFLUSH), so wait until echo is off, as a person would see the prompt
-/// before typing.
-fn answer_secret(session: &mut Session, needle: &str, keys: &str) {
+/// Like [`answer`] for a hidden (password) prompt, followed by the prompt that comes next
+/// (`next`, answered with `next_keys`). The password read switches the terminal with
+/// TCSAFLUSH, which discards whatever was typed before it, so wait until echo is off, as a
+/// person would see the prompt before typing. If the next prompt has not come a while later
+/// while echo is still off, the read is still waiting and never got the keys: type them again.
+fn answer_secret(session: &mut Session, needle: &str, keys: &str, next: &str, next_keys: &str) {
     if let Err(e) = session.expect(needle) {
         panic!("the wizard never showed {needle:?}: {e}");
     }
     let deadline = std::time::Instant::now() + TIMEOUT;
-    while session.get_process().is_echo().expect("read the pty mode") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "echo never went off at {needle:?}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    let wait_for_echo_off = |session: &mut Session| {
+        while session.get_process().is_echo().expect("read the pty mode") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "echo never went off at {needle:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    };
+    wait_for_echo_off(session);
     session.send(keys).expect("type into the pty");
+    session.set_expect_timeout(Some(std::time::Duration::from_secs(3)));
+    loop {
+        match session.expect(next) {
+            Ok(_) => break,
+            Err(expectrl::Error::ExpectTimeout) if std::time::Instant::now() < deadline => {
+                if !session.get_process().is_echo().expect("read the pty mode") {
+                    session.send(keys).expect("type into the pty");
+                }
+            }
+            Err(e) => panic!("the wizard never showed {next:?} after {needle:?}: {e}"),
+        }
+    }
+    session.set_expect_timeout(Some(TIMEOUT));
+    if !next_keys.is_empty() {
+        session.send(next_keys).expect("type into the pty");
+    }
 }
 
 /// Runs `clawtalk <args>` without a terminal.
@@ -151,15 +172,21 @@ async fn the_wizard_on_a_terminal_rejects_a_wrong_secret_then_writes_a_config_th
         let mut s = wizard(&home, &cli, &[]);
         answer(&mut s, "How does the bot connect?", ENTER);
         answer(&mut s, "Client ID", &format!("{APP1}{ENTER}"));
-        answer_secret(&mut s, "Client Secret", &format!("not-the-secret{ENTER}"));
-        answer(&mut s, "Where should this secret live?", ENTER);
+        answer_secret(
+            &mut s,
+            "Client Secret",
+            &format!("not-the-secret{ENTER}"),
+            "Where should this secret live?",
+            ENTER,
+        );
         answer(&mut s, "FAILED at access token [wrong_credentials]", "");
         answer(&mut s, &format!("rejected clientId {APP1}"), "");
         answer(&mut s, "What now?", ENTER);
         answer(&mut s, "Client ID", &format!("{APP1}{ENTER}"));
-        answer_secret(&mut s, "Client Secret", &format!("{SECRET1}{ENTER}"));
-        answer(
+        answer_secret(
             &mut s,
+            "Client Secret",
+            &format!("{SECRET1}{ENTER}"),
             "Where should this secret live?",
             &format!("{DOWN}{ENTER}"),
         );
@@ -180,8 +207,13 @@ async fn the_wizard_on_a_terminal_rejects_a_wrong_secret_then_writes_a_config_th
         answer(&mut s, "Provider id", ENTER);
         answer(&mut s, "Base URL", &format!("{model_url}{ENTER}"));
         answer(&mut s, "Model", &format!("e2e-model{ENTER}"));
-        answer_secret(&mut s, "API key", &format!("sk-e2e-mock{ENTER}"));
-        answer(&mut s, "Where should this secret live?", ENTER);
+        answer_secret(
+            &mut s,
+            "API key",
+            &format!("sk-e2e-mock{ENTER}"),
+            "Where should this secret live?",
+            ENTER,
+        );
         answer(&mut s, "Write ", ENTER);
         answer(&mut s, "saved account \"default\" (stream)", "");
         answer(&mut s, "export DINGTALK_CLIENT_SECRET", "");
@@ -687,8 +719,13 @@ async fn channels_add_on_a_terminal_asks_for_a_new_id_and_tests_a_robot_when_agr
             &format!("{DOWN}{DOWN}{ENTER}"),
         );
         answer(&mut s, "Webhook URL", &format!("{url}{ENTER}"));
-        answer_secret(&mut s, "Signing secret", &format!("{typed}{ENTER}"));
-        answer(&mut s, "Where should this secret live?", ENTER);
+        answer_secret(
+            &mut s,
+            "Signing secret",
+            &format!("{typed}{ENTER}"),
+            "Where should this secret live?",
+            ENTER,
+        );
         answer(&mut s, "Post a test message", &format!("y{ENTER}"));
         answer(&mut s, "DingTalk accepted the test message", "");
         answer(&mut s, "Answer in groups?", ENTER);
