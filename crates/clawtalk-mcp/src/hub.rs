@@ -169,10 +169,7 @@ impl McpHub {
     /// that is down stay listed; calling them answers that the server is unavailable.
     #[must_use]
     pub fn tools(&self) -> Vec<McpTool> {
-        let mut tools: Vec<McpTool> = self
-            .slots()
-            .flat_map(|slot| slot.read().tools.to_vec())
-            .collect();
+        let mut tools: Vec<McpTool> = self.slots().flat_map(|slot| slot.read().tools.to_vec()).collect();
         tools.sort_by(|a, b| a.name.cmp(&b.name));
         tools.dedup_by(|a, b| a.name == b.name);
         tools

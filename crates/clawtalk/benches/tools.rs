@@ -205,13 +205,21 @@ async fn overhead(turns: usize, node: &Path, index: &Path, mcp: &str) {
     // The echo's own time, through the same client the gateway uses, from another copy of the
     // server on this machine.
     let reference = McpHub::start(&everything_config(node, index));
-    assert!(reference.settle(Duration::from_secs(30)).await, "server-everything starts");
+    assert!(
+        reference.settle(Duration::from_secs(30)).await,
+        "server-everything starts"
+    );
 
     let mut user = 0;
     for (label, tool, args, rounds) in [
         ("plain turn (no tool)", "", "", 0),
         ("3 rounds of get_time", "get_time", "{}", ROUNDS),
-        ("3 rounds of everything__echo (MCP, stdio)", ECHO, ECHO_ARGS, ROUNDS),
+        (
+            "3 rounds of everything__echo (MCP, stdio)",
+            ECHO,
+            ECHO_ARGS,
+            ROUNDS,
+        ),
     ] {
         let mut overheads = Vec::with_capacity(turns);
         let mut tool_times = Vec::with_capacity(turns);
@@ -289,11 +297,7 @@ async fn wait_for_mcp(world: &World) {
         let before = world.sim.sent_count();
         world
             .sim
-            .inject_message(&InjectMessage::dm_text(
-                APP,
-                staff(0),
-                format!("probe {probe}"),
-            ))
+            .inject_message(&InjectMessage::dm_text(APP, staff(0), format!("probe {probe}")))
             .expect("inject");
         world
             .sim
@@ -366,7 +370,11 @@ async fn idle_sessions(sessions: usize, mcp: &str, tool: &str) -> Memory {
 fn descendants(pid: u32) -> Vec<u32> {
     let parent_of = |p: u32| -> Option<u32> {
         let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
-        stat[stat.rfind(')')? + 2..].split_whitespace().nth(1)?.parse().ok()
+        stat[stat.rfind(')')? + 2..]
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
     };
     let all: Vec<u32> = std::fs::read_dir("/proc")
         .map(|dir| {

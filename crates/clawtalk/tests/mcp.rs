@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use llm_mock::Script;
-use support::world::{ALICE, APP1, OPEN};
 use support::world::ConfigExtras;
+use support::world::{ALICE, APP1, OPEN};
 use support::{TIMEOUT, World, wait_until};
 
 /// `server-everything`'s entry point (see crates/clawtalk-mcp/tests/support), or `None` to
@@ -226,6 +226,10 @@ async fn a_reload_keeps_an_unchanged_mcp_server_and_restarts_a_changed_one() {
         "{}",
         gateway.log()
     );
+    wait_until("the restarted server to be ready", TIMEOUT, || {
+        (gateway.log().matches("MCP server ready").count() >= 2).then_some(())
+    })
+    .await;
     world.model.push(
         Script::tool_call("everything__echo", r#"{"message":"after reload two"}"#)
             .when_last_user_contains("[m2]"),
