@@ -95,6 +95,9 @@ struct World {
     model: MockModel,
     /// Simulator users created so far.
     users: usize,
+    /// Whether the gateway sends a progress note for each of a turn's first two tool rounds
+    /// (`progressNotes`, on by default).
+    notes: bool,
 }
 
 impl World {
@@ -114,12 +117,24 @@ impl World {
             .start()
             .await
             .expect("mock model");
-        Self { sim, model, users }
+        Self {
+            sim,
+            model,
+            users,
+            notes: true,
+        }
     }
 
     fn launch(&self, dir: &Path, mcp: &str) -> Gateway {
+        let channel = if self.notes { "" } else { "progressNotes: false," };
         let config = dir.join("clawtalk.json");
-        let text = config_text_full(&self.sim, &self.model, dir, "", "", mcp);
+        // Another gateway on this machine may hold the default port.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let gateway = format!("port: {port},");
+        let text = config_text_full(&self.sim, &self.model, dir, &gateway, channel, mcp);
         std::fs::write(&config, text).expect("config");
         Gateway::spawn(&config, dir)
     }
@@ -131,8 +146,7 @@ impl World {
             self.model.push(Script::tool_call(tool, args));
         }
         self.model.push(Script::text(format!("done {user}")));
-        // Markdown mode sends a progress note for each of the first two tool rounds.
-        let sends = 1 + rounds.min(2);
+        let sends = 1 + if self.notes { rounds.min(2) } else { 0 };
         let before = self.sim.sent_count();
         self.model.take_answer_times();
         let t = Instant::now();
@@ -167,22 +181,25 @@ async fn bench() {
 
     println!("| figure | value |");
     println!("|---|---|");
-    overhead(turns, &node, &index, &mcp).await;
+    overhead(turns, &node, &index, &mcp, true).await;
+    overhead(turns, &node, &index, &mcp, false).await;
     let without = idle_sessions(sessions, "", "get_time").await;
     let with = idle_sessions(sessions, &mcp, ECHO).await;
     for (label, m) in [("without MCP", &without), ("with server-everything", &with)] {
         println!(
-            "| gateway RSS {label}: connected / after {sessions} sessions had a turn and idled {} s | {:.1} MB / {:.1} MB (+{:.1} MB; anonymous +{:.1} MB) |",
+            "| gateway RSS {label}: connected → after {sessions} sessions had a turn and idled {} s | {:.1} → {:.1} MB (anonymous {:.1} → {:.1} MB, +{:.1} KB a session) |",
             IDLE_FOR.as_secs(),
             mb(m.before_kb),
             mb(m.after_kb),
-            mb(m.after_kb.saturating_sub(m.before_kb)),
-            mb(m.after_anon_kb.saturating_sub(m.before_anon_kb)),
+            mb(m.before_anon_kb),
+            mb(m.after_anon_kb),
+            m.after_anon_kb.saturating_sub(m.before_anon_kb) as f64 / sessions as f64,
         );
     }
     println!(
-        "| gateway RSS with MCP less without, after {sessions} sessions | {:+.1} MB |",
-        (with.after_kb as f64 - without.after_kb as f64) / 1024.0
+        "| gateway RSS with MCP less without, after {sessions} sessions: total / anonymous | {:+.1} / {:+.1} MB |",
+        (with.after_kb as f64 - without.after_kb as f64) / 1024.0,
+        (with.after_anon_kb as f64 - without.after_anon_kb as f64) / 1024.0
     );
     println!(
         "| server-everything's processes (node), apart from the gateway | {:.1} MB |",
@@ -190,9 +207,16 @@ async fn bench() {
     );
 }
 
-/// Phase 1: a plain turn, then 3 rounds of `get_time`, then 3 of the MCP echo.
-async fn overhead(turns: usize, node: &Path, index: &Path, mcp: &str) {
-    let world = World::start(turns + WARM_UP).await;
+/// Phase 1: a plain turn, then 3 rounds of `get_time`, then 3 of the MCP echo; with the
+/// default progress notes or without.
+async fn overhead(turns: usize, node: &Path, index: &Path, mcp: &str, notes: bool) {
+    let mut world = World::start(turns + WARM_UP).await;
+    world.notes = notes;
+    let notes = if notes {
+        "progress notes on"
+    } else {
+        "progressNotes: false"
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let gateway = world.launch(dir.path(), mcp);
     world
@@ -239,7 +263,7 @@ async fn overhead(turns: usize, node: &Path, index: &Path, mcp: &str) {
         overheads.sort_unstable();
         tool_times.sort_unstable();
         println!(
-            "| gateway overhead, {label}: p50 / p99 / max ({turns} turns) | {:.2} / {:.2} / {:.2} ms |",
+            "| gateway overhead, {label}, {notes}: p50 / p99 / max ({turns} turns) | {:.2} / {:.2} / {:.2} ms |",
             ms(pct(&overheads, 0.50)),
             ms(pct(&overheads, 0.99)),
             ms(*overheads.last().unwrap_or(&Duration::ZERO))
@@ -301,7 +325,7 @@ async fn wait_for_mcp(world: &World) {
             .expect("inject");
         world
             .sim
-            .wait_for_sent_count(before + 2, Duration::from_secs(30))
+            .wait_for_sent_count(before + 1 + usize::from(world.notes), Duration::from_secs(30))
             .await
             .expect("the probe's answer");
         probe += 1;

@@ -165,6 +165,20 @@ fn children(pid: u32) -> Vec<u32> {
         .unwrap_or_default()
 }
 
+/// A turn in which the model calls the server's echo with `message`; returns once the user
+/// has the server's answer.
+async fn echo_turn(world: &World, message: &str) {
+    let tag = format!("[{message}]");
+    world.model.push(
+        Script::tool_call("everything__echo", format!(r#"{{"message":"{message}"}}"#))
+            .when_last_user_contains(tag.clone()),
+    );
+    let asked = world.dm(APP1, ALICE, &format!("echo please {tag}"));
+    world
+        .wait_reply_containing(&asked.conversation_id, &format!("Echo: {message}"))
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_keeps_an_unchanged_mcp_server_and_restarts_a_changed_one() {
     let Some(index) = everything() else { return };
@@ -193,14 +207,7 @@ async fn a_reload_keeps_an_unchanged_mcp_server_and_restarts_a_changed_one() {
         gateway.log().contains("config reloaded").then_some(())
     })
     .await;
-    world.model.push(
-        Script::tool_call("everything__echo", r#"{"message":"after reload one"}"#)
-            .when_last_user_contains("[m1]"),
-    );
-    let asked = world.dm(APP1, ALICE, "echo please [m1]");
-    world
-        .wait_reply_containing(&asked.conversation_id, "Echo: after reload one")
-        .await;
+    echo_turn(&world, "after reload one").await;
     assert_eq!(
         children(gateway.pid()),
         [server],
@@ -230,13 +237,6 @@ async fn a_reload_keeps_an_unchanged_mcp_server_and_restarts_a_changed_one() {
         (gateway.log().matches("MCP server ready").count() >= 2).then_some(())
     })
     .await;
-    world.model.push(
-        Script::tool_call("everything__echo", r#"{"message":"after reload two"}"#)
-            .when_last_user_contains("[m2]"),
-    );
-    let asked = world.dm(APP1, ALICE, "echo again [m2]");
-    world
-        .wait_reply_containing(&asked.conversation_id, "Echo: after reload two")
-        .await;
+    echo_turn(&world, "after reload two").await;
     assert_eq!(children(gateway.pid()), [restarted]);
 }
