@@ -159,7 +159,7 @@ impl Shared {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<(Arc<Self>, Receivers)> {
         let cron_wake = Arc::new(tokio::sync::Notify::new());
-        let agent = running::build_agent(&config, &store, &cron_wake, &clock)?;
+        let agent = running::build_agent(&config, &store, &cron_wake, &clock, None)?;
         let (wake, wake_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Self {
             live: running::Running::new(Arc::clone(&config), agent),

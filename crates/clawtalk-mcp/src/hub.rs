@@ -2,38 +2,54 @@
 //! which their tools are listed and called.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rmcp::model::{CallToolRequestParams, ClientRequest, PingRequest};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use clawtalk_config::McpConfig;
 
 use crate::McpTool;
 use crate::content::render;
-use crate::slot::{Phase, Slot, SlotState};
-use crate::supervisor::{Backoff, supervise};
+use crate::server::Server;
+use crate::slot::{Phase, Slot};
+use crate::supervisor::Backoff;
 
 /// How long a server that let a call time out has to answer a ping before it counts as hung.
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The configured MCP servers. Cheap to clone; the servers stop when the last clone is dropped.
+/// The configured MCP servers. Cheap to clone; a server stops when the last hub holding it
+/// is dropped (a hub made by [`McpHub::follow`] holds the servers it kept).
 #[derive(Clone)]
 pub struct McpHub {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    slots: Vec<Arc<Slot>>,
-    generation: Arc<AtomicU64>,
-    shutdown: CancellationToken,
+    /// In the config's order (by name).
+    servers: Vec<Arc<Server>>,
+    backoff: Backoff,
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
+/// What [`McpHub::follow`] did, by server name. A disabled server counts as neither started
+/// nor stopped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HubChanges {
+    /// Same settings: the running process (or connection) carries on.
+    pub kept: Vec<String>,
+    /// New or newly enabled.
+    pub started: Vec<String>,
+    /// Settings changed: a new process (or connection) with the new ones.
+    pub restarted: Vec<String>,
+    /// Removed or disabled.
+    pub stopped: Vec<String>,
+}
+
+impl HubChanges {
+    /// True when every server kept running as it was.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.started.is_empty() && self.restarted.is_empty() && self.stopped.is_empty()
     }
 }
 
@@ -53,7 +69,7 @@ pub struct ServerStatus {
 impl std::fmt::Debug for McpHub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
-            .entries(self.inner.slots.iter().map(|s| &s.config.name))
+            .entries(self.slots().map(|s| &s.config.name))
             .finish()
     }
 }
@@ -69,70 +85,91 @@ impl McpHub {
     /// [`McpHub::start`] with other restart delays.
     #[must_use]
     pub fn start_with(config: &McpConfig, backoff: Backoff) -> Self {
-        let generation = Arc::new(AtomicU64::new(0));
-        let shutdown = CancellationToken::new();
-        let mut slots = Vec::new();
-        for server in &config.servers {
-            let (restart, requests) = mpsc::channel(1);
-            let slot = Arc::new(Slot {
-                config: server.clone(),
-                state: std::sync::RwLock::new(SlotState {
-                    phase: if server.enabled {
-                        Phase::Starting
-                    } else {
-                        Phase::Disabled
-                    },
-                    peer: None,
-                    epoch: 0,
-                    tools: Arc::from([]),
-                    last_error: None,
-                    restarts: 0,
-                    listings: 0,
-                }),
-                restart,
-                generation: Arc::clone(&generation),
-            });
-            if server.enabled {
-                tokio::spawn(supervise(
-                    Arc::clone(&slot),
-                    requests,
-                    backoff,
-                    shutdown.child_token(),
-                ));
-            }
-            slots.push(slot);
-        }
+        Self::empty(backoff).follow(config).0
+    }
+
+    fn empty(backoff: Backoff) -> Self {
         Self {
             inner: Arc::new(Inner {
-                slots,
-                generation,
-                shutdown,
+                servers: Vec::new(),
+                backoff,
             }),
         }
+    }
+
+    /// The hub of `config` after a reload: a server whose settings are unchanged carries on
+    /// (same process, same session, same tools), a changed one starts again with its new
+    /// settings, an added one starts. Servers this hub holds that the new one does not
+    /// stop once this hub is dropped, so a turn still running under it finishes its calls.
+    /// Needs a Tokio runtime.
+    #[must_use]
+    pub fn follow(&self, config: &McpConfig) -> (Self, HubChanges) {
+        let mut changes = HubChanges::default();
+        let mut servers = Vec::with_capacity(config.servers.len());
+        for wanted in &config.servers {
+            let before = self
+                .inner
+                .servers
+                .iter()
+                .find(|s| s.slot.config.name == wanted.name);
+            let name = wanted.name.clone();
+            match before {
+                Some(server) if server.slot.config == *wanted => {
+                    changes.kept.push(name);
+                    servers.push(Arc::clone(server));
+                    continue;
+                }
+                Some(server) => match (server.slot.config.enabled, wanted.enabled) {
+                    (true, true) => changes.restarted.push(name),
+                    (false, true) => changes.started.push(name),
+                    (true, false) => changes.stopped.push(name),
+                    (false, false) => {}
+                },
+                None if wanted.enabled => changes.started.push(name),
+                None => {}
+            }
+            servers.push(Server::start(wanted, self.inner.backoff));
+        }
+        changes.stopped.extend(
+            self.inner
+                .servers
+                .iter()
+                .filter(|s| s.slot.config.enabled && config.server(&s.slot.config.name).is_none())
+                .map(|s| s.slot.config.name.clone()),
+        );
+        let hub = Self {
+            inner: Arc::new(Inner {
+                servers,
+                backoff: self.inner.backoff,
+            }),
+        };
+        (hub, changes)
+    }
+
+    fn slots(&self) -> impl Iterator<Item = &Arc<Slot>> {
+        self.inner.servers.iter().map(|s| &s.slot)
     }
 
     /// True when no server is configured.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.inner.slots.is_empty()
+        self.inner.servers.is_empty()
     }
 
     /// Changes whenever any server's tools (or availability) change.
     #[must_use]
     pub fn generation(&self) -> u64 {
-        self.inner.generation.load(Ordering::Acquire)
+        // Each server's count only grows, so the sum changes whenever any of them does.
+        self.slots()
+            .map(|slot| slot.generation.load(Ordering::Acquire))
+            .fold(0, u64::wrapping_add)
     }
 
     /// Every tool of every enabled server, as last listed, in name order. Tools of a server
     /// that is down stay listed; calling them answers that the server is unavailable.
     #[must_use]
     pub fn tools(&self) -> Vec<McpTool> {
-        let mut tools: Vec<McpTool> = self
-            .inner
-            .slots
-            .iter()
-            .flat_map(|slot| slot.read().tools.to_vec())
-            .collect();
+        let mut tools: Vec<McpTool> = self.slots().flat_map(|slot| slot.read().tools.to_vec()).collect();
         tools.sort_by(|a, b| a.name.cmp(&b.name));
         tools.dedup_by(|a, b| a.name == b.name);
         tools
@@ -148,9 +185,7 @@ impl McpHub {
     /// Each server's state.
     #[must_use]
     pub fn status(&self) -> Vec<ServerStatus> {
-        self.inner
-            .slots
-            .iter()
+        self.slots()
             .map(|slot| {
                 let state = slot.read();
                 ServerStatus {
@@ -171,7 +206,7 @@ impl McpHub {
     pub async fn settle(&self, limit: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
-            let settled = self.inner.slots.iter().all(|slot| {
+            let settled = self.slots().all(|slot| {
                 let state = slot.read();
                 state.phase != Phase::Starting || state.restarts > 0
             });
@@ -186,7 +221,7 @@ impl McpHub {
     }
 
     fn slot_of(&self, tool: &str) -> Option<(&Arc<Slot>, String)> {
-        self.inner.slots.iter().find_map(|slot| {
+        self.slots().find_map(|slot| {
             let state = slot.read();
             state
                 .tools

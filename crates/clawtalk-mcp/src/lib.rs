@@ -6,18 +6,20 @@
 //! tools listed at start and again on `notifications/tools/list_changed`. A server whose
 //! process exits, whose connection breaks or that ignores a ping after a call timed out is
 //! restarted after a doubling delay (1 s up to 60 s); meanwhile calls to its tools answer at
-//! once that it is unavailable. Every call is bounded by the server's `timeout`.
+//! once that it is unavailable. Every call is bounded by the server's `timeout`. On a reload,
+//! [`McpHub::follow`] keeps the servers whose settings did not change.
 
 mod connect;
 mod content;
 mod hub;
 mod names;
 mod probe;
+mod server;
 mod slot;
 mod supervisor;
 
 pub use content::MAX_RESULT_CHARS;
-pub use hub::{McpHub, ServerStatus};
+pub use hub::{HubChanges, McpHub, ServerStatus};
 pub use names::{MAX_TOOL_NAME, exposed_name};
 pub use probe::{ProbeReport, probe};
 pub use slot::Phase;

@@ -58,8 +58,9 @@ pub struct Slot {
     pub state: RwLock<SlotState>,
     /// Asks the supervisor to restart the connection of the given epoch.
     pub restart: mpsc::Sender<u64>,
-    /// Bumped on every change of any server's tools, so readers rebuild their view.
-    pub generation: Arc<AtomicU64>,
+    /// Bumped on every change of this server's state; a hub's generation is the sum over
+    /// its servers, so readers rebuild their view of the tools.
+    pub generation: AtomicU64,
 }
 
 impl Slot {

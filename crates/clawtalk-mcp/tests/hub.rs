@@ -235,6 +235,65 @@ async fn a_hanging_call_times_out_and_the_server_is_restarted() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn following_a_new_config_keeps_unchanged_servers_and_restarts_changed_ones() {
+    if !node_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = flaky_script(dir.path()).to_str().unwrap().to_owned();
+    let kept = stdio("kept", "node", &[&script]);
+    let changed = stdio("changed", "node", &[&script]);
+    let removed = stdio("removed", "node", &[&script]);
+    let first = McpHub::start_with(&config(vec![changed.clone(), kept.clone(), removed]), FAST);
+    assert!(first.settle(Duration::from_secs(20)).await);
+    let pid = |hub: &McpHub, server: &str| {
+        let hub = hub.clone();
+        let tool = format!("{server}__hello");
+        async move {
+            let answer = hub.call(&tool, "{}").await.unwrap();
+            answer.trim_start_matches("pid ").parse::<u32>().unwrap()
+        }
+    };
+    let (kept_pid, changed_pid, removed_pid) = (
+        pid(&first, "kept").await,
+        pid(&first, "changed").await,
+        pid(&first, "removed").await,
+    );
+
+    let mut changed = changed;
+    changed.timeout = Duration::from_secs(7);
+    let added = stdio("added", "node", &[&script]);
+    let (second, changes) = first.follow(&config(vec![added, changed, kept]));
+    assert_eq!(changes.kept, ["kept"]);
+    assert_eq!(changes.restarted, ["changed"]);
+    assert_eq!(changes.started, ["added"]);
+    assert_eq!(changes.stopped, ["removed"]);
+    assert_eq!(
+        pid(&second, "kept").await,
+        kept_pid,
+        "an unchanged server carries on, without waiting to start"
+    );
+    assert!(second.settle(Duration::from_secs(20)).await);
+    assert_ne!(pid(&second, "changed").await, changed_pid);
+    pid(&second, "added").await;
+    assert!(
+        second.call("removed__hello", "{}").await.is_err(),
+        "a removed server's tools are gone from the new hub"
+    );
+
+    // The old hub's own servers stop when it goes; the kept one lives on in the new hub.
+    drop(first);
+    for gone in [changed_pid, removed_pid] {
+        assert!(
+            eventually(Duration::from_secs(5), || !process_alive(gone)).await,
+            "process {gone} was stopped"
+        );
+    }
+    assert!(process_alive(kept_pid));
+    assert_eq!(pid(&second, "kept").await, kept_pid);
+}
+
 #[tokio::test]
 async fn a_server_that_cannot_start_is_reported_and_never_blocks() {
     let hub = McpHub::start_with(

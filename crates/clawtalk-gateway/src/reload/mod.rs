@@ -176,8 +176,15 @@ fn apply(shared: &Arc<Shared>, mut next: Config, trigger: Trigger) -> ReloadRepo
         return report(shared, trigger, Outcome::Waiting).needs_restart(needs_restart);
     }
     let next = Arc::new(next);
-    let agent = match running::build_agent(&next, &shared.store, &shared.cron_wake, &shared.clock) {
-        Ok(agent) => agent,
+    let previous_mcp = shared.live.live().mcp.clone();
+    let built = match running::build_agent(
+        &next,
+        &shared.store,
+        &shared.cron_wake,
+        &shared.clock,
+        previous_mcp.as_ref(),
+    ) {
+        Ok(built) => built,
         Err(error) => {
             let error = format!("models.providers: {error:#}");
             tracing::error!("config reload refused: {error}; the running configuration stays");
@@ -187,7 +194,8 @@ fn apply(shared: &Arc<Shared>, mut next: Config, trigger: Trigger) -> ReloadRepo
         }
     };
     let mut changes = summary(&running, &next);
-    shared.live.replace(Arc::clone(&next), agent);
+    changes.extend(mcp_summary(&built.mcp_changes));
+    shared.live.replace(Arc::clone(&next), built);
     changes.extend(reconcile::accounts(shared, &running, &next));
     tracing::info!(?trigger, changes = %changes.join("; "), "config reloaded");
     report(shared, trigger, Outcome::Applied)
@@ -220,6 +228,22 @@ fn summary(running: &Config, next: &Config) -> Vec<String> {
         .into_iter()
         .map(|section| format!("{section}: changed, applies to the next turn"))
         .collect()
+}
+
+/// One line per MCP server the reload started, restarted or stopped (kept ones go unsaid).
+fn mcp_summary(changes: &clawtalk_mcp::HubChanges) -> Vec<String> {
+    let lines = |names: &[String], what: &str| {
+        names
+            .iter()
+            .map(|name| format!("mcp.servers.{name}: {what}"))
+            .collect::<Vec<_>>()
+    };
+    [
+        lines(&changes.started, "started"),
+        lines(&changes.restarted, "restarted with its new settings"),
+        lines(&changes.stopped, "stopped once the turns using it end"),
+    ]
+    .concat()
 }
 
 fn report(shared: &Shared, trigger: Trigger, outcome: Outcome) -> ReloadReport {
