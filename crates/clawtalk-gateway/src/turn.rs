@@ -278,11 +278,22 @@ async fn run_agent(
     let action_cards = context.action_cards.clone();
     let cancel = CancellationToken::new();
     register(shared, key, Some(cancel.clone()));
-    // A reclaimed turn goes on in the card its earlier run left open.
-    let left = reply::cards_left_open(shared, turn).await;
-    let card = match reply::adopt_card(shared, inbound, turn.id, key, left).await {
-        Some(adopted) => Some(adopted),
-        None => reply::open_streaming(shared, inbound, turn.id, key).await,
+    // A reclaimed turn goes on in the card its earlier run left open. Opening a card waits
+    // for the card budget, which in a burst can outlast the lease: it is renewed meanwhile.
+    let opening = async {
+        let left = reply::cards_left_open(shared, turn).await;
+        match reply::adopt_card(shared, inbound, turn.id, key, left).await {
+            Some(adopted) => Some(adopted),
+            None => reply::open_streaming(shared, inbound, turn.id, key).await,
+        }
+    };
+    let card = tokio::select! {
+        card = opening => card,
+        lost = keep_lease(shared, turn) => {
+            tracing::warn!(inbound = ?turn.id, ?lost, "lost the turn's lease while opening its card; its new owner runs it");
+            register(shared, key, None);
+            return None;
+        }
     };
     let mut card =
         card.map(|card| card.limit_cards(usize::try_from(session.max_parts).unwrap_or(usize::MAX)));
@@ -313,8 +324,14 @@ async fn run_agent(
         }
     };
     register(shared, key, None);
+    let Some(result) = result else {
+        if let Some(card) = card {
+            reply::release_cards(shared, &card).await;
+        }
+        return None;
+    };
     Some(Ran {
-        result: result?,
+        result,
         card,
         action_cards,
     })

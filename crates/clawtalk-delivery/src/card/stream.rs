@@ -161,6 +161,12 @@ impl CardTurn {
         self
     }
 
+    /// The `outTrackId`s of the turn's cards, oldest first.
+    #[must_use]
+    pub fn card_ids(&self) -> &[String] {
+        &self.cards
+    }
+
     /// Card API calls this turn made so far.
     #[must_use]
     pub fn calls(&self) -> u32 {

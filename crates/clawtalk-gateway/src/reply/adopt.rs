@@ -80,3 +80,21 @@ pub(crate) async fn close_left(shared: &Arc<Shared>, turn: &StoredInbound) {
         close_left_open(shared, &card).await;
     }
 }
+
+/// The cards of a run that lost its turn's lease. The new owner adopts them, unless it
+/// looked before this run's card was created and recorded it interrupted: such a card exists
+/// now and nobody else will close it, so it is closed here.
+pub(crate) async fn release(shared: &Arc<Shared>, card: &CardTurn) {
+    for id in card.card_ids() {
+        match shared.store.card(id).await {
+            // Its content already ends with the interrupted note.
+            Ok(Some(record)) if record.status == CardStatus::Interrupted => {
+                close_with_note(shared, &record, "", CardStatus::Interrupted).await;
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, out_track_id = %id, "cannot read the record of a card whose turn was taken over");
+            }
+        }
+    }
+}
