@@ -121,11 +121,14 @@ async fn try_run(
 ) -> anyhow::Result<bool> {
     let id = turn.id;
     let Some(earlier) = resume_earlier_run(shared, &turn, inbound).await? else {
+        // The planned answer finalized the cards it names; any other is closed.
+        reply::close_cards_left(shared, &turn).await;
         return finish(shared, id, TurnOutcome::Replied).await;
     };
     if turn.attempts > MAX_ATTEMPTS {
         let error = format!("gave up after {} attempts", turn.attempts);
         let _ = reply::send(shared, id, inbound, notices::DROPPED_AFTER_RETRIES).await;
+        reply::close_cards_left(shared, &turn).await;
         return finish(shared, id, TurnOutcome::Failed(error)).await;
     }
     let account = shared
@@ -275,9 +278,25 @@ async fn run_agent(
     let action_cards = context.action_cards.clone();
     let cancel = CancellationToken::new();
     register(shared, key, Some(cancel.clone()));
-    let mut card = reply::open_streaming(shared, inbound, turn.id, key)
-        .await
-        .map(|card| card.limit_cards(usize::try_from(session.max_parts).unwrap_or(usize::MAX)));
+    // A reclaimed turn goes on in the card its earlier run left open. Opening a card waits
+    // for the card budget, which in a burst can outlast the lease: it is renewed meanwhile.
+    let opening = async {
+        let left = reply::cards_left_open(shared, turn).await;
+        match reply::adopt_card(shared, inbound, turn.id, key, left).await {
+            Some(adopted) => Some(adopted),
+            None => reply::open_streaming(shared, inbound, turn.id, key).await,
+        }
+    };
+    let card = tokio::select! {
+        card = opening => card,
+        lost = keep_lease(shared, turn) => {
+            tracing::warn!(inbound = ?turn.id, ?lost, "lost the turn's lease while opening its card; its new owner runs it");
+            register(shared, key, None);
+            return None;
+        }
+    };
+    let mut card =
+        card.map(|card| card.limit_cards(usize::try_from(session.max_parts).unwrap_or(usize::MAX)));
     let (observer, mut events) = Observer::channel();
     let notes = progress::Notes::new(shared, inbound, outbox, card.is_none());
     let running_agent = session.agent_id.clone();
@@ -305,8 +324,14 @@ async fn run_agent(
         }
     };
     register(shared, key, None);
+    let Some(result) = result else {
+        if let Some(card) = card {
+            reply::release_cards(shared, &card).await;
+        }
+        return None;
+    };
     Some(Ran {
-        result: result?,
+        result,
         card,
         action_cards,
     })

@@ -305,6 +305,10 @@ pub trait CardStore: Send + Sync {
 
     /// Cards still open, oldest first (of one account, or all).
     async fn cards_open(&self, account_id: Option<&str>) -> StoreResult<Vec<CardRecord>>;
+
+    /// Cards still open that answer `inbound_id`, oldest first: what a run of a reclaimed
+    /// turn adopts instead of opening a second card.
+    async fn cards_open_for(&self, inbound_id: InboundId) -> StoreResult<Vec<CardRecord>>;
 }
 
 /// Scheduled tasks (`cron_create`, `clawtalk cron`), and the claim that fires each due run

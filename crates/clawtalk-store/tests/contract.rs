@@ -194,6 +194,7 @@ contract!(
     the_gateway_can_hold_it_as_a_trait_object,
     sessions_list_most_recent_first_and_read_by_id,
     open_cards_are_listed_until_closed,
+    open_cards_of_one_message_are_listed_oldest_first,
     cron_tasks_round_trip_and_hide_the_webhook_token_in_debug,
     only_due_unleased_cron_tasks_are_claimed_and_firing_moves_them_on,
     one_shot_cron_tasks_end_and_cancelled_or_run_now_tasks_behave,
@@ -1540,6 +1541,30 @@ async fn open_cards_are_listed_until_closed(db: &dyn Db) {
         store.card_progress("nope", "x", at(6)).await,
         Err(StoreError::NotFound { what: "card", .. })
     ));
+}
+
+async fn open_cards_of_one_message_are_listed_oldest_first(db: &dyn Db) {
+    let store = db.open().await;
+    let of = |id: &str, inbound: Option<InboundId>| NewCard {
+        inbound_id: inbound,
+        ..card(id, "a")
+    };
+    store.card_open(of("late", Some(7)), at(3)).await.unwrap();
+    store.card_open(of("early", Some(7)), at(1)).await.unwrap();
+    store.card_open(of("other", Some(8)), at(2)).await.unwrap();
+    store.card_open(of("none", None), at(2)).await.unwrap();
+    store.card_open(of("done", Some(7)), at(2)).await.unwrap();
+    store
+        .card_close("done", CardStatus::Finished, "final", at(4))
+        .await
+        .unwrap();
+    let open = store.cards_open_for(7).await.unwrap();
+    assert_eq!(
+        open.iter().map(|c| c.out_track_id.as_str()).collect::<Vec<_>>(),
+        ["early", "late"]
+    );
+    assert_eq!(open[0].inbound_id, Some(7));
+    assert!(store.cards_open_for(9).await.unwrap().is_empty());
 }
 
 fn webhook_task(next_run_at_ms: i64) -> NewCronTask {

@@ -452,18 +452,16 @@ async fn non_streaming_card_mode_sends_one_finished_card() {
     world.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_card_left_streaming_by_a_crash_is_closed_at_start_up_and_the_answer_follows() {
-    let db_dir = tempfile::tempdir().unwrap();
-    let db = db_dir.path().join("state.db");
-    let mut world = World::start_on(1, &streaming(200, 1), AppSpec::new(APP, SECRET), Some(&db)).await;
+/// A gateway on the SQLite file `db` whose first card shows the start of a long answer (to
+/// be cut off by a crash); the model's next answer is "完整的回答 the whole answer".
+async fn streaming_a_long_answer(db: &std::path::Path) -> World {
+    let world = World::start_on(1, &streaming(200, 1), AppSpec::new(APP, SECRET), Some(db)).await;
     let slow: Vec<String> = (0..400).map(|i| format!("慢{i} ")).collect();
     world
         .model
         .push(Script::chunks(slow).delay(Duration::ZERO, Duration::from_millis(20)));
     world.model.push(Script::text("完整的回答 the whole answer"));
     world.ask(0, "crash me");
-    // Wait until the first card shows streamed text, then crash.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !world
         .cards_of(0)
@@ -473,6 +471,46 @@ async fn a_card_left_streaming_by_a_crash_is_closed_at_start_up_and_the_answer_f
         assert!(tokio::time::Instant::now() < deadline, "the card never streamed");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    world
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_left_streaming_by_a_crash_is_taken_over_after_restart_and_finished_once() {
+    let db_dir = tempfile::tempdir().unwrap();
+    let db = db_dir.path().join("state.db");
+    let mut world = streaming_a_long_answer(&db).await;
+    world.crash_and_restart(&db).await;
+    let cards = world.finished_cards(0).await;
+    assert_eq!(
+        cards.len(),
+        1,
+        "the restarted turn answered in the card it had opened"
+    );
+    let card = &cards[0];
+    assert_eq!(card.status, CardStatus::Finished);
+    assert_eq!(World::content(card), "完整的回答 the whole answer");
+    assert_eq!(last_flow_status(card), Some("3"), "shown finished");
+    assert!(
+        card.stream_history
+            .iter()
+            .all(|u| !u.content.contains("Interrupted")),
+        "a card taken over is not closed as interrupted"
+    );
+    // Nothing else arrives later: no second card, no closing of the adopted one.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(world.cards_of(0).len(), 1);
+    assert_eq!(world.cards_of(0)[0].flow_status, card.flow_status);
+    world.assert_no_violations();
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_that_refuses_the_takeover_is_closed_as_interrupted_and_the_answer_follows() {
+    let db_dir = tempfile::tempdir().unwrap();
+    let db = db_dir.path().join("state.db");
+    let mut world = streaming_a_long_answer(&db).await;
+    // The restarted turn's first card call is the update that would adopt the card.
+    world.sim.fail_next_api(CARD_PATHS[1], 1, 400, None);
     world.crash_and_restart(&db).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let cards = loop {
@@ -507,7 +545,6 @@ async fn a_card_left_streaming_by_a_crash_is_closed_at_start_up_and_the_answer_f
         .expect("a new card");
     assert_eq!(World::content(answer), "完整的回答 the whole answer");
     assert_eq!(last_flow_status(answer), Some("3"), "shown finished");
-    world.assert_no_violations();
     world.stop().await;
 }
 

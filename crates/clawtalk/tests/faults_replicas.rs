@@ -1,7 +1,8 @@
 //! Fault suite, replicas: two gateway processes share one store (SQLite in WAL mode, or
 //! PostgreSQL when `CLAWTALK_TEST_PG` is set; leased turns); one is SIGKILLed under load. The survivor takes over the dead one's turns once
 //! their leases lapse, DingTalk redelivers what the dead one had not acknowledged, and every
-//! message is answered exactly once.
+//! message is answered exactly once, and an AI card the dead one was streaming is finished
+//! by the survivor: one card per message, never a second one or one left "typing".
 
 mod support;
 
@@ -15,17 +16,34 @@ use clawtalk_core::inbound::{InboundMessage, Transport};
 use clawtalk_store::{InboundRecord, InboxStore, RecordOutcome, SqliteStore, Store};
 use dingtalk::ids::RobotCode;
 use dingtalk::model::BotMessage;
+use dingtalk_sim::{Card, CardStatus};
 use llm_mock::Script;
 use support::faults::{self, Asked, Expect, StoreProbe};
 use support::process::GatewayProcess;
-use support::world::{APP1, ConfigExtras, OPEN};
-use support::{TIMEOUT, World, WorldOptions, pg, wait_until_async};
+use support::world::{ALICE, APP1, ConfigExtras, OPEN};
+use support::{TIMEOUT, World, WorldOptions, pg, wait_until, wait_until_async};
 
 const REPLICAS: [&str; 2] = ["replica-a", "replica-b"];
 
 async fn launch(world: &World, config: &std::path::Path, instance: &str) -> GatewayProcess {
     let env = [("CLAWTALK_INSTANCE".to_owned(), instance.to_owned())];
     world.launch(Some(config), &env, &[APP1]).await
+}
+
+/// `text` with a state directory of the replica's own (a gateway locks its state directory),
+/// written to `<home>/<replica>.json`.
+fn replica_config(world: &World, text: &str, replica: &str) -> std::path::PathBuf {
+    let state = world.state_dir().display().to_string();
+    let own = world.home().join(replica);
+    let path = world.home().join(format!("{replica}.json"));
+    let shared = format!("stateDir: \"{state}\"");
+    assert!(text.contains(&shared), "the config names the shared state dir");
+    let text = text.replace(
+        &shared,
+        &format!("stateDir: {}", serde_json::json!(own.display().to_string())),
+    );
+    std::fs::write(&path, text).expect("write the replica's config");
+    path
 }
 
 /// Two replicas sharing the store of `store_top` (`store: {…}`), each in a state directory of
@@ -37,21 +55,8 @@ async fn kill_one_replica_under_load(world: &World, store_top: &str, store: Stor
         top: store_top,
         ..ConfigExtras::default()
     });
-    let state = world.state_dir().display().to_string();
-    let config_of = |replica: &str| {
-        let own = world.home().join(replica);
-        let path = world.home().join(format!("{replica}.json"));
-        let shared = format!("stateDir: \"{state}\"");
-        assert!(text.contains(&shared), "the config names the shared state dir");
-        let text = text.replace(
-            &shared,
-            &format!("stateDir: {}", serde_json::json!(own.display().to_string())),
-        );
-        std::fs::write(&path, text).expect("write the replica's config");
-        path
-    };
-    let mut victim = launch(world, &config_of(REPLICAS[0]), REPLICAS[0]).await;
-    let mut survivor = launch(world, &config_of(REPLICAS[1]), REPLICAS[1]).await;
+    let mut victim = launch(world, &replica_config(world, &text, REPLICAS[0]), REPLICAS[0]).await;
+    let mut survivor = launch(world, &replica_config(world, &text, REPLICAS[1]), REPLICAS[1]).await;
 
     // Slow answers: every turn is still at the model when the victim dies, so nothing is
     // half sent (a kill between DingTalk's "ok" and the store's record is the one window
@@ -197,4 +202,128 @@ async fn a_message_a_dead_replica_stored_but_never_decided_is_answered_by_the_su
             .contains("settling messages stored but never decided"),
         "the sweep, not a restart, decided them"
     );
+}
+
+/// The simulator's cards in `user`'s DM.
+fn cards_of(world: &World, user: &str) -> Vec<Card> {
+    world
+        .sim
+        .cards()
+        .into_iter()
+        .filter(|c| c.spaces.iter().any(|s| s.space_id == user))
+        .collect()
+}
+
+fn content(card: &Card) -> &str {
+    card.card_data.get("content").map_or("", String::as_str)
+}
+
+/// One replica streams an answer into an AI card; a second replica starting meanwhile leaves
+/// that card alone; the first is SIGKILLed mid-answer, and the second takes the turn over in
+/// the same card: one card for the message, finished with the whole answer, no second answer.
+async fn a_card_outlives_its_replica(world: &World, store_top: &str, store: StoreProbe<'_>) {
+    const CARDS: &str =
+        r#"messageType: "card", streaming: true, cardStreamInterval: 200, cardUpdateTokens: 1,"#;
+    let channels = format!("{OPEN} {CARDS}");
+    let text = world.config_with(&ConfigExtras {
+        channels: &channels,
+        gateway: "turnLeaseSeconds: 3,",
+        top: store_top,
+        ..ConfigExtras::default()
+    });
+    let mut victim = launch(world, &replica_config(world, &text, REPLICAS[0]), REPLICAS[0]).await;
+    let tag = "[takeover]";
+    let slow: Vec<String> = (0..600).map(|i| format!("slow{i} ")).collect();
+    world.model.push(
+        Script::chunks(slow)
+            .delay(Duration::ZERO, Duration::from_millis(25))
+            .when_last_user_contains(tag),
+    );
+    let answer = "The whole answer, written by the replica that took the turn over.";
+    world
+        .model
+        .push(Script::text(answer).when_last_user_contains(tag));
+    let asked = world.dm(APP1, ALICE, &format!("{tag} a long question"));
+    let streaming = || {
+        cards_of(world, ALICE)
+            .first()
+            .is_some_and(|c| content(c).starts_with("slow0"))
+            .then_some(())
+    };
+    wait_until("the victim to stream into the card", TIMEOUT, streaming).await;
+
+    // A replica starting now closes cards a crash left open, but not this one: its turn has
+    // a live owner.
+    let mut survivor = launch(world, &replica_config(world, &text, REPLICAS[1]), REPLICAS[1]).await;
+    // Connected means started: the start-up's card sweep ran before the connection opened.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cards = cards_of(world, ALICE);
+    assert_eq!(cards.len(), 1, "one card");
+    assert_eq!(
+        cards[0].status,
+        CardStatus::Streaming,
+        "still streaming: {cards:?}"
+    );
+    assert!(
+        cards[0].stream_history.iter().all(|u| !u.is_finalize),
+        "the starting replica did not close a card a live replica streams into"
+    );
+    assert_eq!(cards[0].flow_status.last().map(String::as_str), Some("2"));
+
+    victim.kill();
+    let card = wait_until("the card to be finished", TIMEOUT * 2, || {
+        cards_of(world, ALICE)
+            .into_iter()
+            .find(|c| c.status != CardStatus::Streaming && c.flow_status.last().is_some_and(|f| f != "2"))
+    })
+    .await;
+    assert_eq!(
+        content(&card),
+        answer,
+        "the whole answer, in the card the victim opened"
+    );
+    assert_eq!(card.status, CardStatus::Finished);
+    assert_eq!(
+        card.flow_status.last().map(String::as_str),
+        Some("3"),
+        "shown finished"
+    );
+    assert!(
+        survivor.log().contains("took over the AI card"),
+        "the survivor adopted the card"
+    );
+    let violations = world.sim.violations();
+    assert!(violations.is_empty(), "{violations:#?}");
+    // One bot message in the conversation: the card (no second card, no markdown answer).
+    let asked = [Asked {
+        tag: tag.to_owned(),
+        user: ALICE.to_owned(),
+        conversation_id: asked.conversation_id,
+        msg_id: asked.msg_id,
+    }];
+    faults::assert_settled_once(world, store, &asked, TIMEOUT, |_| Expect::OneMessage).await;
+    assert_eq!(cards_of(world, ALICE).len(), 1, "one card");
+    survivor.assert_running();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_card_a_killed_replica_streamed_is_finished_once_by_the_survivor() {
+    let Some(schema) = pg::TestSchema::create("faults_replicas_card_takeover").await else {
+        return;
+    };
+    let world = World::start_with(slow_world()).await;
+    let store_top = format!("store: {{ url: {} }},", serde_json::json!(schema.url()));
+    let pool = schema.pool().await;
+    a_card_outlives_its_replica(&world, &store_top, StoreProbe::from(&pool)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_a_killed_replica_streamed_is_finished_once_by_the_survivor() {
+    let world = World::start_with(slow_world()).await;
+    let db = world.state_dir().join("clawtalk.db");
+    let store_top = format!(
+        "store: {{ url: {} }},",
+        serde_json::json!(format!("sqlite://{}", db.display()))
+    );
+    a_card_outlives_its_replica(&world, &store_top, StoreProbe::from(&db)).await;
 }

@@ -97,9 +97,45 @@ impl CardTurn {
         space: CardSpace,
         meta: NewCard,
     ) -> Result<Self, ApiCallError> {
+        let mut turn = Self::without_cards(account, store, space, meta);
+        turn.create_card().await?;
+        Ok(turn)
+    }
+
+    /// Takes over a card an earlier run of the same turn left streaming (a replica killed,
+    /// a process crashed), so the user keeps one card that completes instead of a dead one
+    /// above a second. One update re-showing `shown` (what the card showed last) proves the
+    /// card still takes updates.
+    ///
+    /// # Errors
+    /// The card refused the update (gone, already final): the caller closes it and opens a
+    /// new one.
+    pub async fn adopt(
+        account: Arc<CardAccount>,
+        store: Arc<dyn Store>,
+        space: CardSpace,
+        meta: NewCard,
+        out_track_id: &str,
+        shown: &str,
+    ) -> Result<Self, ApiCallError> {
+        let mut turn = Self::without_cards(account, store, space, meta);
+        let shown = if shown.trim().is_empty() { WAITING } else { shown };
+        turn.account
+            .try_stream(out_track_id, shown, true, &turn.calls)
+            .await?;
+        turn.cards.push(out_track_id.to_owned());
+        Ok(turn)
+    }
+
+    fn without_cards(
+        account: Arc<CardAccount>,
+        store: Arc<dyn Store>,
+        space: CardSpace,
+        meta: NewCard,
+    ) -> Self {
         let settings = &account.settings;
         let throttle = Throttle::new(settings.min_interval, settings.update_tokens);
-        let mut turn = Self {
+        Self {
             account,
             store,
             space,
@@ -114,9 +150,7 @@ impl CardTurn {
             calls: Arc::new(AtomicU32::new(0)),
             first_text_at: None,
             first_shown_at: None,
-        };
-        turn.create_card().await?;
-        Ok(turn)
+        }
     }
 
     /// Caps the answer at `max_cards` cards: what does not fit is cut off with a note, while
@@ -125,6 +159,12 @@ impl CardTurn {
     pub fn limit_cards(mut self, max_cards: usize) -> Self {
         self.max_cards = max_cards.max(1);
         self
+    }
+
+    /// The `outTrackId`s of the turn's cards, oldest first.
+    #[must_use]
+    pub fn card_ids(&self) -> &[String] {
+        &self.cards
     }
 
     /// Card API calls this turn made so far.

@@ -1,5 +1,5 @@
 //! AI card replies: whether a turn streams into a card, sending the planned final contents,
-//! and closing cards a crash left open.
+//! and closing cards an ended run left open.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
@@ -11,7 +11,7 @@ use clawtalk_core::inbound::InboundMessage;
 use clawtalk_core::reply::{CardPart, ReplyPart};
 use clawtalk_delivery::card::{CardAccount, CardSpace, CardTurn, WAITING, is_permission_error};
 use clawtalk_delivery::{Body, OutboundMessage};
-use clawtalk_store::{CardStatus, InboundId, NewCard, OutboxPart, ReplyStatus};
+use clawtalk_store::{CardRecord, CardStatus, InboundId, InboundStatus, NewCard, OutboxPart, ReplyStatus};
 
 /// Shown under what a crash cut off; the turn then answers again.
 const INTERRUPTED: &str = clawtalk_core::notices::ANSWER_INTERRUPTED;
@@ -44,7 +44,7 @@ fn space_for(inbound: &InboundMessage) -> Option<CardSpace> {
     }
 }
 
-fn record(inbound: &InboundMessage, id: InboundId, session_key: &str) -> NewCard {
+pub(super) fn record(inbound: &InboundMessage, id: InboundId, session_key: &str) -> NewCard {
     NewCard {
         out_track_id: String::new(),
         account_id: inbound.account_id.clone(),
@@ -214,8 +214,10 @@ async fn send_as_markdown(
     Ok(())
 }
 
-/// Closes the cards a crash left streaming, unless a planned reply will finalize them: users
-/// must not watch a card "typing" forever.
+/// Closes the cards a crash left streaming whose turn is over, unless a planned reply will
+/// finalize them: users must not watch a card "typing" forever. A card whose turn is not over
+/// is left to that turn: a live replica may be streaming into it right now (replicas share
+/// the store), and otherwise the run that reclaims the turn adopts it.
 pub(crate) async fn close_interrupted(shared: &Arc<Shared>) {
     let open = match shared.store.cards_open(None).await {
         Ok(open) => open,
@@ -226,49 +228,76 @@ pub(crate) async fn close_interrupted(shared: &Arc<Shared>) {
     };
     for card in open {
         if let Some(inbound_id) = card.inbound_id {
-            let parts = shared.store.reply_parts(inbound_id).await.unwrap_or_default();
-            let mine = card_part(&parts, &card.out_track_id);
-            match mine.map(|p| p.status) {
-                Some(ReplyStatus::Planned) => continue,
-                Some(_) => {
-                    // Finalized before the crash; only the bookkeeping was missing.
-                    let _ = shared
-                        .store
-                        .card_close(
-                            &card.out_track_id,
-                            CardStatus::Finished,
-                            &card.content,
-                            shared.clock.now(),
-                        )
-                        .await;
+            match shared.store.inbound(inbound_id).await {
+                Ok(Some(turn)) if !turn_over(turn.status) => continue,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, out_track_id = %card.out_track_id, "cannot read the turn of an open AI card; it stays open");
                     continue;
                 }
-                None => {}
             }
         }
-        let Some(cards) = shared.cards_of(card.account_id.as_str()) else {
-            continue;
-        };
-        let content = format!("{}{INTERRUPTED}", card.content.trim_end());
-        let calls = AtomicU32::new(0);
-        match cards.finalize(&card.out_track_id, &content, true, &calls).await {
-            Ok(()) => {
-                tracing::info!(out_track_id = %card.out_track_id, "closed an AI card left open by a crash");
+        close_left_open(shared, &card).await;
+    }
+}
+
+/// Whether no run of the turn will come any more.
+fn turn_over(status: InboundStatus) -> bool {
+    !matches!(
+        status,
+        InboundStatus::Received | InboundStatus::Queued | InboundStatus::Running
+    )
+}
+
+/// Closes a card an ended run left open, unless a planned reply will finalize it (or already
+/// did, and only the bookkeeping was missing).
+pub(super) async fn close_left_open(shared: &Arc<Shared>, card: &CardRecord) {
+    if let Some(inbound_id) = card.inbound_id {
+        let parts = shared.store.reply_parts(inbound_id).await.unwrap_or_default();
+        match card_part(&parts, &card.out_track_id).map(|p| p.status) {
+            Some(ReplyStatus::Planned) => return,
+            Some(_) => {
                 let _ = shared
                     .store
                     .card_close(
                         &card.out_track_id,
-                        CardStatus::Interrupted,
-                        &content,
+                        CardStatus::Finished,
+                        &card.content,
                         shared.clock.now(),
                     )
                     .await;
+                return;
             }
-            Err(error) => {
-                tracing::warn!(%error, out_track_id = %card.out_track_id, "could not close an AI card left open by a crash");
+            None => {}
+        }
+    }
+    close_with_note(shared, card, INTERRUPTED, CardStatus::Interrupted).await;
+}
+
+/// Finalizes a card as failed with `note` under what it showed. Recorded closed even when
+/// DingTalk refuses (the card is gone or already final), unless the refusal may pass: a card
+/// that cannot be closed must not be adopted or closed again and again.
+pub(super) async fn close_with_note(shared: &Arc<Shared>, card: &CardRecord, note: &str, status: CardStatus) {
+    let Some(cards) = shared.cards_of(card.account_id.as_str()) else {
+        return;
+    };
+    let content = format!("{}{note}", card.content.trim_end());
+    let calls = AtomicU32::new(0);
+    match cards.finalize(&card.out_track_id, &content, true, &calls).await {
+        Ok(()) => {
+            tracing::info!(out_track_id = %card.out_track_id, "closed an AI card left open by an ended run");
+        }
+        Err(error) => {
+            tracing::warn!(%error, out_track_id = %card.out_track_id, "could not close an AI card left open by an ended run");
+            if error.is_retryable() {
+                return;
             }
         }
     }
+    let _ = shared
+        .store
+        .card_close(&card.out_track_id, status, &content, shared.clock.now())
+        .await;
 }
 
 /// The AI card part whose card is `out_track_id`, among a message's parts.

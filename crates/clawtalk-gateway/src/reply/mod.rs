@@ -6,11 +6,16 @@
 //! parts (uploading an image or file first, as a step whose result is stored), [`card`]
 //! delivers AI card parts, and [`interim`] plans what a turn sends while it runs.
 
+mod adopt;
 mod card;
 mod interim;
 mod plan;
 mod send;
 
+pub(crate) use adopt::{
+    adopt as adopt_card, close_left as close_cards_left, left_open as cards_left_open,
+    release as release_cards,
+};
 pub(crate) use card::{card_account, close_interrupted, close_stopped, open_streaming};
 pub(crate) use interim::TurnOutbox;
 pub(crate) use plan::answer_planned;

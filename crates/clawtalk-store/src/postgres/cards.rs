@@ -6,7 +6,7 @@ use clawtalk_core::clock::EpochMs;
 use super::PgStore;
 use crate::decode::{card, card_columns};
 use crate::error::StoreError;
-use crate::model::{CardRecord, CardStatus, NewCard};
+use crate::model::{CardRecord, CardStatus, InboundId, NewCard};
 use crate::{CardStore, StoreResult};
 
 fn not_found(out_track_id: &str) -> StoreError {
@@ -91,6 +91,18 @@ impl CardStore for PgStore {
              ORDER BY created_at_ms, out_track_id"
         );
         let rows = sqlx::query(sql).bind(account_id).fetch_all(&self.pool).await?;
+        rows.iter().map(card).collect()
+    }
+
+    async fn cards_open_for(&self, inbound_id: InboundId) -> StoreResult<Vec<CardRecord>> {
+        // `status = 'open'` lets the partial index `cards_open` narrow the scan to open cards.
+        let sql = concat!(
+            "SELECT ",
+            card_columns!(),
+            " FROM cards WHERE status = 'open' AND inbound_id = $1 \
+             ORDER BY created_at_ms, out_track_id"
+        );
+        let rows = sqlx::query(sql).bind(inbound_id).fetch_all(&self.pool).await?;
         rows.iter().map(card).collect()
     }
 }

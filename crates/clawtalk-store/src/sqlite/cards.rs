@@ -8,7 +8,7 @@ use super::SqliteStore;
 use super::sql::{execute, query_all, query_opt};
 use crate::decode::{card, card_columns};
 use crate::error::StoreError;
-use crate::model::{CardRecord, CardStatus, NewCard};
+use crate::model::{CardRecord, CardStatus, InboundId, NewCard};
 use crate::{CardStore, StoreResult};
 
 fn not_found(out_track_id: String) -> StoreError {
@@ -102,6 +102,20 @@ impl CardStore for SqliteStore {
                  ORDER BY created_at_ms, out_track_id"
             );
             query_all(conn, sql, [&account], |row| card(row))
+        })
+        .await
+    }
+
+    async fn cards_open_for(&self, inbound_id: InboundId) -> StoreResult<Vec<CardRecord>> {
+        self.read(move |conn| {
+            // `status = 'open'` lets the partial index `cards_open` narrow the scan to open cards.
+            let sql: &str = concat!(
+                "SELECT ",
+                card_columns!(),
+                " FROM cards WHERE status = 'open' AND inbound_id = ?1 \
+                 ORDER BY created_at_ms, out_track_id"
+            );
+            query_all(conn, sql, [inbound_id], |row| card(row))
         })
         .await
     }

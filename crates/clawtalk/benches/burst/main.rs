@@ -18,7 +18,7 @@
 //! Knobs: `BURST_USERS`, `BURST_SECONDS`, `BURST_TTFT_MS`, `BURST_TOKENS_PER_S`,
 //! `BURST_TOKENS`, `BURST_MODE` (card | markdown), `BURST_REPLICAS`, `BURST_KILL` (1: SIGKILL
 //! one replica halfway), `BURST_MAX_TURNS`, `BURST_QPS` (the simulator's calls a second per
-//! app and API), `BURST_CHANNEL_EXTRA` (more DingTalk channel keys).
+//! app and API), `BURST_CHANNEL_EXTRA` (more DingTalk channel keys), `BURST_GRACE_SECONDS`.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -113,8 +113,9 @@ async fn run(params: &Params) -> Vec<String> {
         ),
         Mode::Markdown => format!(r#"messageType: "markdown", {}"#, params.channel_extra),
     };
+    // Port 0: replicas on one host each get a free port for their listener.
     let gateway_extra = format!(
-        "maxConcurrentTurns: {}, turnLeaseSeconds: {LEASE_SECONDS},",
+        "maxConcurrentTurns: {}, turnLeaseSeconds: {LEASE_SECONDS}, port: 0,",
         params.max_turns
     );
     let mut replicas = Vec::with_capacity(params.replicas);
@@ -178,7 +179,7 @@ async fn run(params: &Params) -> Vec<String> {
         } else {
             Duration::ZERO
         }
-        + Duration::from_secs(120 + LEASE_SECONDS);
+        + Duration::from_secs(grace_seconds() + LEASE_SECONDS);
     wait_for_answers(&sim, params, deadline).await;
     let finished_at = started.elapsed();
     tokio::time::sleep(SETTLE).await;
@@ -230,7 +231,17 @@ async fn run(params: &Params) -> Vec<String> {
     report.failures()
 }
 
-/// Until every user has a finished answer (counted cheaply), or the deadline.
+/// How long past the expected end the run waits for the last answers (`BURST_GRACE_SECONDS`,
+/// default 120): a debug build on a loaded machine needs more.
+fn grace_seconds() -> u64 {
+    std::env::var("BURST_GRACE_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(120)
+}
+
+/// Until every user has a finished answer and no card is open (counted cheaply), or the
+/// deadline.
 async fn wait_for_answers(sim: &Simulator, params: &Params, deadline: Instant) {
     loop {
         let cards = sim.card_status_counts();
@@ -242,8 +253,15 @@ async fn wait_for_answers(sim: &Simulator, params: &Params, deadline: Instant) {
             .sum();
         // Card deliveries are in the sent log too; the rest are markdown answers.
         let messages = sim.sent_count().saturating_sub(total_cards);
-        if closed + messages >= params.users {
-            return;
+        // Cards closed early (a taken-over turn's card that could not be adopted) count too:
+        // once the counts say done, no card may be open and every user must have an answer
+        // (read in full only then), else the run ends while answers still stream or queue.
+        if closed + messages >= params.users && closed == total_cards {
+            let (sent, cards) = (sim.sent_messages(), sim.cards());
+            let seen = answers::seen_by_user(params.users, params.model.tokens, &sent, &cards);
+            if seen.iter().all(|s| s.answers > 0) {
+                return;
+            }
         }
         if Instant::now() >= deadline {
             eprintln!(
