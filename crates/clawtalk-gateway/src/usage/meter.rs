@@ -10,7 +10,18 @@ use dingtalk::endpoints::ApiEndpoint;
 
 use super::days::day_of;
 
-type Key = (String, String, String);
+/// Day, account and agent of a row.
+pub(crate) type Key = (String, String, String);
+
+/// The row of `key` with `counts`.
+pub(crate) fn row_of((day, account_id, agent_id): Key, counts: UsageCounts) -> UsageRow {
+    UsageRow {
+        day,
+        account_id,
+        agent_id,
+        counts,
+    }
+}
 
 /// Counts by day, account and agent, not yet in the store.
 pub struct UsageMeter {
@@ -54,12 +65,7 @@ impl UsageMeter {
     pub fn take(&self) -> Vec<UsageRow> {
         std::mem::take(&mut *self.lock())
             .into_iter()
-            .map(|((day, account_id, agent_id), counts)| UsageRow {
-                day,
-                account_id,
-                agent_id,
-                counts,
-            })
+            .map(|(key, counts)| row_of(key, counts))
             .collect()
     }
 
@@ -76,12 +82,7 @@ impl UsageMeter {
     pub fn peek(&self) -> Vec<UsageRow> {
         self.lock()
             .iter()
-            .map(|((day, account_id, agent_id), counts)| UsageRow {
-                day: day.clone(),
-                account_id: account_id.clone(),
-                agent_id: agent_id.clone(),
-                counts: *counts,
-            })
+            .map(|(key, counts)| row_of(key.clone(), *counts))
             .collect()
     }
 

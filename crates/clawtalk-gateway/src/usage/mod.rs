@@ -71,7 +71,7 @@ pub(crate) async fn flush(shared: &Shared) -> bool {
 /// account and agent.
 pub(crate) async fn since(shared: &Shared, from_day: &str) -> anyhow::Result<Vec<UsageRow>> {
     let stored = shared.store.usage_since(from_day).await?;
-    let mut merged: BTreeMap<(String, String, String), UsageCounts> = BTreeMap::new();
+    let mut merged: BTreeMap<meter::Key, UsageCounts> = BTreeMap::new();
     let pending = shared
         .usage
         .peek()
@@ -85,12 +85,7 @@ pub(crate) async fn since(shared: &Shared, from_day: &str) -> anyhow::Result<Vec
     }
     Ok(merged
         .into_iter()
-        .map(|((day, account_id, agent_id), counts)| UsageRow {
-            day,
-            account_id,
-            agent_id,
-            counts,
-        })
+        .map(|(key, counts)| meter::row_of(key, counts))
         .collect())
 }
 

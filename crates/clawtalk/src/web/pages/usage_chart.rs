@@ -8,6 +8,8 @@ const WIDTH: u32 = 720;
 const HEIGHT: u32 = 160;
 /// Room under the bars for the day labels.
 const LABELS: u32 = 18;
+/// Room left and right, so the first and last day labels are not cut.
+const PAD: u32 = 24;
 
 /// A bar chart of `values` (a label and a value per day, oldest first) titled `title`, its
 /// bars filled with `color`. Each bar's tooltip gives its day and value.
@@ -20,7 +22,7 @@ pub(crate) fn bar_chart(id: &str, title: &str, values: &[(String, u64)], color: 
     html! {
         figure.chart {
             figcaption { (title) " " span.muted { "(max " (max) ")" } }
-            svg id=(id) xmlns="http://www.w3.org/2000/svg" viewBox={ "0 0 " (WIDTH) " " (HEIGHT) }
+            svg id=(id) xmlns="http://www.w3.org/2000/svg" viewBox={ "-" (PAD) " 0 " (WIDTH + 2 * PAD) " " (HEIGHT) }
                 width="100%" role="img" aria-label=(title) {
                 line x1="0" y1=(plot) x2=(WIDTH) y2=(plot) stroke="#c9cdd4" {}
                 @for (index, (label, value)) in values.iter().enumerate() {
