@@ -69,8 +69,11 @@ pub struct TurnOutcome {
     pub reply: String,
     /// Assistant and tool messages to append to the transcript (after the user message).
     pub appended: Vec<ChatMessage>,
-    /// Tokens used across every round.
+    /// Tokens used across every round, as the provider reported them (nothing for a round
+    /// whose provider sent no usage).
     pub usage: Usage,
+    /// Requests made to the model: one per round.
+    pub model_calls: u32,
     /// `provider/model` that answered.
     pub model: String,
     /// The provider's request id of the last round.
@@ -303,6 +306,7 @@ impl AgentRuntime {
                     reply: response.content,
                     appended: messages.split_off(first_new),
                     usage,
+                    model_calls: u32::try_from(round + 1).unwrap_or(u32::MAX),
                     model: model_name(model),
                     request_id,
                 });

@@ -11,8 +11,8 @@ use dingtalk::{Endpoints, Secret};
 
 use super::reader::{Ctx, IGNORED_KEY, Layered, Obj, OwnedNode};
 use super::types::{
-    CardSettings, ConnectionMode, DEFAULT_STREAM_IDLE_TIMEOUT, DingTalkAccount, DmPolicy, GroupPolicy,
-    GroupScope, MemoryScope, MessageType, SessionScope,
+    CardSettings, ConnectionMode, DEFAULT_MONTHLY_API_QUOTA, DEFAULT_STREAM_IDLE_TIMEOUT, DingTalkAccount,
+    DmPolicy, GroupPolicy, GroupScope, MemoryScope, MessageType, SessionScope,
 };
 
 /// Channel ids clawtalk serves.
@@ -266,6 +266,10 @@ fn read_account(
         .and_then(|n| n.node().int_in(cx, 3, 600))
         .and_then(|s| u64::try_from(s).ok())
         .map_or(DEFAULT_STREAM_IDLE_TIMEOUT, Duration::from_secs);
+    let monthly_api_quota = get("monthlyApiQuota")
+        .and_then(|n| n.node().int_in(cx, 0, i64::from(u32::MAX)))
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(DEFAULT_MONTHLY_API_QUOTA);
 
     // Without `mode`, a webhook and no app credentials can only be a group custom robot:
     // the soimy plugin's Custom Robot setup writes just `webhookUrl` + `secret`.
@@ -306,6 +310,7 @@ fn read_account(
             batch_responses,
             response_format: response_format.clone().flatten(),
             stream_idle_timeout,
+            monthly_api_quota,
         },
         path: Some(path.to_owned()),
         dm_policy_set,
@@ -592,6 +597,7 @@ fn env_account() -> AccountDraft {
             batch_responses: true,
             response_format: None,
             stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
+            monthly_api_quota: DEFAULT_MONTHLY_API_QUOTA,
         },
         path: None,
         dm_policy_set: false,

@@ -487,7 +487,15 @@ pub struct DingTalkAccount {
     /// nothing (no frame, no pong) arrived for this long is treated as dead and replaced; the
     /// client pings after two thirds of it.
     pub stream_idle_timeout: Duration,
+    /// `monthlyApiQuota` (clawtalk key), of the account or else the top level, default
+    /// [`DEFAULT_MONTHLY_API_QUOTA`]: the DingTalk API calls the organisation may make in a
+    /// month (standard edition: 5 000). The console and the log warn at 80 % and 100 %; 0 =
+    /// unlimited, no warning.
+    pub monthly_api_quota: u32,
 }
+
+/// Default of [`DingTalkAccount::monthly_api_quota`]: a standard-edition organisation's quota.
+pub const DEFAULT_MONTHLY_API_QUOTA: u32 = 5_000;
 
 /// `responseFormat: { type: dingtalk_action_card, btn_orientation, buttons }`.
 #[derive(Debug, Clone, PartialEq, Eq)]

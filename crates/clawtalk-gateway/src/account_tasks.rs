@@ -30,6 +30,7 @@ pub(crate) fn install(shared: &Arc<Shared>, config: &Config, account: &DingTalkA
         &shared.clock,
         sender,
         Arc::new(AccountControl::default()),
+        &shared.usage,
     );
     shared
         .accounts

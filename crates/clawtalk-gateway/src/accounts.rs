@@ -7,11 +7,12 @@ use std::sync::{Arc, RwLock};
 
 use crate::account_control::AccountControl;
 
-use dingtalk::api::OpenApiClient;
+use dingtalk::api::{ApiMetrics, OpenApiClient, OpenApiClientBuilder};
 use dingtalk::ids::RobotCode;
 
 use crate::departments::Departments;
 use crate::intake::lanes::{LaneReceiver, LaneSender};
+use crate::usage::meter::UsageMeter;
 use clawtalk_config::{Config, DingTalkAccount};
 use clawtalk_core::clock::Clock;
 use clawtalk_core::ids::AccountId;
@@ -91,8 +92,9 @@ pub(crate) fn build_one(
     clock: &Arc<dyn Clock>,
     lanes: LaneSender,
     control: Arc<AccountControl>,
+    usage: &Arc<UsageMeter>,
 ) -> AccountRuntime {
-    let api = api_client(account);
+    let api = metered_api_client(account, usage);
     let robot_code = RobotCode::new(account.robot_code.clone());
     let cards = CardAccount::new(api.clone(), robot_code, account.card.clone())
         .with_shared_budget(SharedBudget::of(store.shared_rate_budget(), clock))
@@ -115,13 +117,26 @@ pub(crate) fn build_one(
 /// runtime and `clawtalk message send` both build theirs here.
 #[must_use]
 pub fn api_client(account: &DingTalkAccount) -> OpenApiClient {
+    api_builder(account).build()
+}
+
+fn api_builder(account: &DingTalkAccount) -> OpenApiClientBuilder {
     OpenApiClient::builder(
         dingtalk::ids::ClientId::new(account.client_id.as_str()),
         account.client_secret.clone(),
     )
     .account(account.id.as_str())
     .endpoints(account.endpoints.clone())
-    .build()
+}
+
+/// [`api_client`] whose every call (the same ones `/metrics` counts) is also counted in the
+/// account's usage, with DingTalk's "quota used up" answers.
+fn metered_api_client(account: &DingTalkAccount, usage: &Arc<UsageMeter>) -> OpenApiClient {
+    let (calls, refusals) = (Arc::clone(usage), Arc::clone(usage));
+    let (account_id, refused_account) = (account.id.clone(), account.id.clone());
+    let metrics = ApiMetrics::with_hook(Arc::new(move |endpoint| calls.api_call(&account_id, endpoint)))
+        .with_quota_hook(Arc::new(move |_| refusals.quota_error(&refused_account)));
+    api_builder(account).metrics(Arc::new(metrics)).build()
 }
 
 /// The layers every send as `account` goes through, the gateway's and `clawtalk message

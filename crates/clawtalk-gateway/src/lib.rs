@@ -53,6 +53,7 @@ pub mod status;
 pub mod throttle;
 pub mod token;
 mod turn;
+pub mod usage;
 
 pub use accounts::{account_stack, api_client};
 pub use intake::webchat::WebChatOutcome;
@@ -136,6 +137,8 @@ pub(crate) struct Shared {
     pub reload: reload::ReloadBoard,
     /// Tasks started after start-up (accounts a reload connects); shutdown waits for them.
     pub tasks: tokio_util::task::TaskTracker,
+    /// Tokens and DingTalk calls counted since the last flush to the store.
+    pub usage: Arc<usage::meter::UsageMeter>,
 }
 
 /// What a fresh [`Shared`] hands to the tasks that serve it.
@@ -184,6 +187,7 @@ impl Shared {
                 Arc::clone(&clock),
             ),
             metrics: metrics::GatewayMetrics::default(),
+            usage: Arc::new(usage::meter::UsageMeter::new(Arc::clone(&clock))),
             clock,
             reload: reload::ReloadBoard::default(),
             tasks: tokio_util::task::TaskTracker::new(),
@@ -399,6 +403,23 @@ impl GatewayHandle {
         self.0.running.lock().map_or(0, |running| running.len())
     }
 
+    /// Usage rows from `from_day` (`YYYY-MM-DD`, UTC) on, with what is counted but not yet
+    /// stored, by day, account and agent.
+    ///
+    /// # Errors
+    /// The store could not be read.
+    pub async fn usage_since(&self, from_day: &str) -> anyhow::Result<Vec<clawtalk_store::UsageRow>> {
+        usage::since(&self.0, from_day).await
+    }
+
+    /// Each enabled account's DingTalk calls this month against `monthlyApiQuota`.
+    ///
+    /// # Errors
+    /// The store could not be read.
+    pub async fn quota(&self) -> anyhow::Result<Vec<usage::QuotaStatus>> {
+        usage::quota_now(&self.0).await
+    }
+
     /// Now, by the gateway's clock.
     #[must_use]
     pub fn now(&self) -> EpochMs {
@@ -455,6 +476,7 @@ impl Gateway {
         tasks.spawn(keep_status(Arc::clone(&shared)));
         tasks.spawn(cron::run(Arc::clone(&shared)));
         tasks.spawn(retention::run(Arc::clone(&shared)));
+        tasks.spawn(usage::run(Arc::clone(&shared)));
         let closing = Arc::clone(&shared);
         tasks.spawn(async move { reply::close_interrupted(&closing).await });
         scheduler::recover(&shared)
@@ -557,6 +579,7 @@ impl Gateway {
             );
             self.tasks.abort_all();
         }
+        usage::flush(&self.shared).await;
         self.shared.store.close().await;
     }
 }

@@ -362,6 +362,11 @@ async fn conclude(
                 entries.push(entry(message, id, shared.clock.now())?);
             }
             tracing::info!(inbound = ?id, agent = %session.agent_id, model = %outcome.model, prompt_tokens = outcome.usage.prompt_tokens, completion_tokens = outcome.usage.completion_tokens, "turn answered");
+            shared.usage.add(
+                inbound.account_id.as_str(),
+                &session.agent_id,
+                &super::usage::of_turn(&outcome),
+            );
             let text = if outcome.reply.trim().is_empty() {
                 notices::NO_ANSWER
             } else {

@@ -3,7 +3,7 @@
 //!
 //! The gateway holds an `Arc<dyn Store>`. [`Store`] is the union of one trait per domain
 //! ([`InboxStore`], [`OutboxStore`], [`SessionStore`], [`PairingStore`], [`CardStore`],
-//! [`CronStore`], [`CallbackSignStore`], [`MemoryStore`], [`RateBudgetStore`]); a module that needs only one
+//! [`CronStore`], [`CallbackSignStore`], [`MemoryStore`], [`ApprovalStore`], [`UsageStore`], [`RateBudgetStore`]); a module that needs only one
 //! domain can take `Arc<dyn PairingStore>` (trait upcasting) and tests can fake just that. Two backends implement them with the same semantics: [`SqliteStore`] (one file, one
 //! gateway) and [`PgStore`] (one database shared by several gateway replicas: row leases with
 //! `SKIP LOCKED`, a unique index for one running turn per session, dedup by `ON CONFLICT`).
@@ -43,6 +43,7 @@ pub mod postgres;
 mod rules;
 pub mod sqlite;
 mod state_lock;
+mod usage_rows;
 
 use async_trait::async_trait;
 use clawtalk_core::clock::EpochMs;
@@ -465,6 +466,19 @@ pub trait ApprovalStore: Send + Sync {
     async fn approval_purge(&self, before: EpochMs) -> StoreResult<u64>;
 }
 
+/// Usage per day (UTC), account and agent: model tokens and DingTalk API calls. The gateway
+/// counts in memory and adds what it counted every few seconds, so a write costs nothing on a
+/// message's path.
+#[async_trait]
+pub trait UsageStore: Send + Sync {
+    /// Adds each row's counts to the stored row of its day, account and agent (created at
+    /// zero), all in one transaction. Concurrent adds from every process on the store sum.
+    async fn usage_add(&self, rows: Vec<UsageRow>) -> StoreResult<()>;
+
+    /// The rows of `from_day` (`YYYY-MM-DD`) and later, by day, account and agent.
+    async fn usage_since(&self, from_day: &str) -> StoreResult<Vec<UsageRow>>;
+}
+
 /// Send budgets (DingTalk's rate limits) counted in the store, so that several gateways on
 /// one database together stay within a quota that DingTalk counts per app or per robot.
 #[async_trait]
@@ -521,6 +535,7 @@ pub trait Store:
     + CallbackSignStore
     + MemoryStore
     + ApprovalStore
+    + UsageStore
 {
     /// Finishes pending writes and closes the database. Later calls fail with `Closed`.
     async fn close(&self);

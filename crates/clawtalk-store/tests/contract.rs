@@ -13,6 +13,10 @@ mod pg;
 mod approvals;
 use approvals::*;
 
+#[path = "contract/usage.rs"]
+mod usage;
+use usage::*;
+
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -211,6 +215,8 @@ contract!(
     an_approval_is_asked_once_and_survives_reopen,
     the_first_decision_wins_and_always_allow_is_remembered,
     replicas_racing_one_decision_decide_it_once,
+    usage_adds_up_per_day_account_and_agent_across_reopens,
+    replicas_adding_usage_at_once_sum_every_count,
 );
 
 /// `MemoryStore`'s cases, in a file of their own.

@@ -268,6 +268,10 @@ async fn browser_logs_in_sees_status_approves_pairing_and_chats() {
     browser.goto(&format!("{base}/config")).await.unwrap();
     assert!(text_of(&browser, "#config").await.contains("Secret(***)"));
     screenshot(&browser, "08-config").await;
+    // Usage: the WebChat turns' tokens in the chart and the table.
+    browser.goto(&format!("{base}/usage")).await.unwrap();
+    assert!(text_of(&browser, "#usage-rows").await.contains("main"));
+    screenshot(&browser, "08-usage").await;
     browser.goto(&format!("{base}/memories")).await.unwrap();
     let memories = text_of(&browser, "#memories").await;
     assert!(

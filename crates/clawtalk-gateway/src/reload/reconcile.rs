@@ -42,6 +42,7 @@ pub(crate) fn accounts(shared: &Arc<Shared>, running: &Config, next: &Config) ->
             &shared.clock,
             runtime.lanes.clone(),
             Arc::clone(&runtime.control),
+            &shared.usage,
         );
         shared.accounts.insert(AccountId::new(id), Arc::new(rebuilt));
         if connection_changed(&runtime.settings, account) {

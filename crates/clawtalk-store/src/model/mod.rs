@@ -12,6 +12,7 @@ mod memory;
 mod outbox;
 mod pairing;
 mod session;
+mod usage;
 
 pub use approvals::*;
 pub use callback_sign::*;
@@ -22,3 +23,4 @@ pub use memory::*;
 pub use outbox::*;
 pub use pairing::*;
 pub use session::*;
+pub use usage::*;

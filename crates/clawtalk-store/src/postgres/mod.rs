@@ -22,6 +22,7 @@ mod outbox;
 mod pairing;
 mod rate_budget;
 mod session;
+mod usage;
 
 use async_trait::async_trait;
 use sqlx::PgPool;

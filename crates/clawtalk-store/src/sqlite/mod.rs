@@ -24,6 +24,7 @@ mod row;
 mod schema_tests;
 mod session;
 mod sql;
+mod usage;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -118,6 +118,7 @@ pub(crate) fn routes() -> RouteTable<Arc<WebState>> {
             Session,
             get(pages::config::config_page).post(pages::config_edit::save_edit),
         ),
+        ("/usage", Session, get(pages::usage::page)),
         ("/logs", Session, get(pages::logs::page)),
         ("/logs.js", Session, get(pages::logs::script)),
         ("/api/logs", Session, get(pages::logs::api)),

@@ -20,6 +20,7 @@ pub type MetricsHook = Arc<dyn Fn(ApiEndpoint) + Send + Sync>;
 pub struct ApiMetrics {
     counters: [AtomicU64; ApiEndpoint::ALL.len()],
     hook: Option<MetricsHook>,
+    quota_hook: Option<MetricsHook>,
 }
 
 impl ApiMetrics {
@@ -35,6 +36,21 @@ impl ApiMetrics {
         Self {
             hook: Some(hook),
             ..Self::default()
+        }
+    }
+
+    /// Adds a hook called for every answer saying the organisation's API quota is used up
+    /// (`ApiCountLimitForOrg`, 90020, 20001, 90030), so the operator can be told.
+    #[must_use]
+    pub fn with_quota_hook(mut self, hook: MetricsHook) -> Self {
+        self.quota_hook = Some(hook);
+        self
+    }
+
+    /// Notes that DingTalk refused a call of `endpoint` because the quota is used up.
+    pub fn record_quota_refused(&self, endpoint: ApiEndpoint) {
+        if let Some(hook) = &self.quota_hook {
+            hook(endpoint);
         }
     }
 
@@ -84,6 +100,7 @@ impl fmt::Debug for ApiMetrics {
         f.debug_struct("ApiMetrics")
             .field("counts", &self.snapshot())
             .field("hook", &self.hook.is_some())
+            .field("quota_hook", &self.quota_hook.is_some())
             .finish()
     }
 }
@@ -107,5 +124,15 @@ mod tests {
         assert_eq!(m.total(), 4);
         assert_eq!(seen.lock().unwrap().len(), 4);
         assert_eq!(m.snapshot()[0], (ApiEndpoint::BatchSend, 1));
+    }
+
+    #[test]
+    fn quota_refusals_call_their_hook() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        let m = ApiMetrics::new().with_quota_hook(Arc::new(move |e| sink.lock().unwrap().push(e)));
+        m.record_quota_refused(ApiEndpoint::GroupSend);
+        assert_eq!(*seen.lock().unwrap(), [ApiEndpoint::GroupSend]);
+        assert_eq!(m.total(), 0, "a refusal is not another call");
     }
 }

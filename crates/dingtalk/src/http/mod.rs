@@ -55,7 +55,13 @@ pub(crate) async fn execute(
     request: reqwest::RequestBuilder,
 ) -> Result<String> {
     let response = send(metrics, endpoint, request).await?;
-    read_checked(response, endpoint).await
+    let result = read_checked(response, endpoint).await;
+    if let Err(error) = &result
+        && error.kind() == Some(crate::ApiErrorKind::QuotaExhausted)
+    {
+        metrics.record_quota_refused(endpoint);
+    }
+    result
 }
 
 /// Counts and sends `request`; transport failures become [`Error::Transport`] without the URL.

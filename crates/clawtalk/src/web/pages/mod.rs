@@ -10,6 +10,8 @@ pub(crate) mod memories;
 pub(crate) mod pairing;
 pub(crate) mod reload;
 pub(crate) mod status;
+pub(crate) mod usage;
+mod usage_chart;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -20,8 +20,11 @@ pub(crate) async fn page(State(web): St, Extension(session): Extension<WebSessio
     let status = web.gateway.status();
     let now = web.gateway.now();
     let config = &web.gateway.config();
+    // A store that cannot be read costs the banner, not the status page.
+    let quota = web.gateway.quota().await.unwrap_or_default();
     let body = html! {
         h1 { (t(lang, "status.title")) }
+        (super::usage::quota_banner(lang, &quota))
         p.muted {
             (t(lang, "status.instance")) " " (status.instance) " · " (t(lang, "status.version")) " "
             (status.version) " · " (t(lang, "status.up")) " " (span_in(lang, status.started_at_ms, now))
