@@ -36,9 +36,15 @@ pub struct Draft {
     pub tools: crate::ToolsConfig,
 }
 
-/// Agent turns running at once across all sessions, by default: each holds a model request
-/// and its buffers, so an unbounded flood would grow memory without answering faster.
-pub const DEFAULT_MAX_CONCURRENT_TURNS: usize = 128;
+/// Agent turns running at once across all sessions, by default. A turn spends nearly all its
+/// time waiting on the model (seconds to the first token, tens of seconds to the last), so the
+/// turns at once are what the answers per second are: 10,000 people asking within a minute of
+/// 12-second answers keep about 2,000 running, and a limit of 128 would queue them for
+/// a quarter of an hour. Memory grows with the turns actually running (60–80 kB each against
+/// a plain-HTTP/1 model, BENCHMARKS.md "Load"),
+/// which is the price of answering them rather than queueing them; the gateway lowers the
+/// limit when the open-files limit cannot hold a model connection for each.
+pub const DEFAULT_MAX_CONCURRENT_TURNS: usize = 10_000;
 
 /// How long a claimed turn is one process's before another may take it over, by default:
 /// long enough that a busy process renews in time (every third of it), short enough that a

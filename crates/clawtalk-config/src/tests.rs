@@ -659,7 +659,7 @@ fn concurrent_turns_and_card_settings() {
              channels: { dingtalk: { clientId: "dingx", clientSecret: "s" } } }"#,
         &[("DEEPSEEK_API_KEY", "k")],
     );
-    assert_eq!(defaults.config.gateway.max_concurrent_turns, 128);
+    assert_eq!(defaults.config.gateway.max_concurrent_turns, 10_000);
     assert_eq!(
         defaults.config.accounts[0].stream_idle_timeout,
         std::time::Duration::from_secs(30)

@@ -59,8 +59,8 @@ pub struct GatewayConfig {
     pub state_dir: PathBuf,
     /// `gateway.auth.token`; required when `bind` is not loopback.
     pub auth_token: Option<Secret>,
-    /// `gateway.maxConcurrentTurns` (clawtalk key), default 128: agent turns running at once
-    /// across all sessions; more wait their turn in the store.
+    /// `gateway.maxConcurrentTurns` (clawtalk key), default 10,000: agent turns running at
+    /// once across all sessions; more wait their turn in the store.
     pub max_concurrent_turns: usize,
     /// `gateway.turnLeaseSeconds` (clawtalk key), default 60: how long a claimed turn (and its
     /// unsent reply parts) stays with one process without a renewal; after a crash, another

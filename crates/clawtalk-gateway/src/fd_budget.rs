@@ -3,6 +3,10 @@
 //! the store, log file, DingTalk and model calls need theirs too, and a slow-client flood
 //! that takes the last ones makes the store fail to open and replies fail to send. So the
 //! listener stops at the open-files limit minus what is already open minus a reserve.
+//!
+//! Running turns need descriptors too: a turn waiting on an HTTP/1 model holds a connection
+//! the whole time, so thousands at once (`gateway.maxConcurrentTurns`) would fail with "too
+//! many open files" under the common limit of 1024. They get at most half the limit.
 
 use tracing::warn;
 
@@ -38,6 +42,33 @@ pub(crate) fn connection_cap(max_connections: usize) -> usize {
         }
     }
     cap
+}
+
+/// How many turns may run at once: `configured`, or half the open-files limit when that is
+/// less (each running turn may hold one model connection, and the rest of the process needs
+/// the other half).
+#[must_use]
+pub(crate) fn turn_cap(configured: usize) -> usize {
+    let limit = nofile_limit();
+    let cap = turn_cap_for(configured, limit);
+    if let Some(limit) = limit
+        && cap < configured
+    {
+        tracing::info!(
+            limit,
+            cap,
+            "the open-files limit allows {cap} turns at once (gateway.maxConcurrentTurns is \
+             {configured}); raise `ulimit -n` (LimitNOFILE= under systemd) for more"
+        );
+    }
+    cap
+}
+
+fn turn_cap_for(configured: usize, limit: Option<u64>) -> usize {
+    let Some(limit) = limit.and_then(|l| usize::try_from(l).ok()) else {
+        return configured;
+    };
+    configured.min(limit / 2).max(1)
 }
 
 fn cap_for(max_connections: usize, limit: Option<u64>, open: usize) -> usize {
@@ -91,6 +122,15 @@ mod tests {
         assert_eq!(cap_for(512, None, 40), 512);
         // Too low to keep a reserve: still a few connections.
         assert_eq!(cap_for(512, Some(64), 30), MIN_CONNECTIONS);
+    }
+
+    #[test]
+    fn turns_get_at_most_half_the_open_files_limit() {
+        assert_eq!(turn_cap_for(10_000, Some(1024)), 512);
+        assert_eq!(turn_cap_for(10_000, Some(65_536)), 10_000);
+        assert_eq!(turn_cap_for(128, Some(1024)), 128);
+        assert_eq!(turn_cap_for(10_000, None), 10_000);
+        assert_eq!(turn_cap_for(10_000, Some(1)), 1);
     }
 
     #[test]

@@ -173,9 +173,9 @@ impl Shared {
             me: WorkerId::new(instance),
             running: Mutex::new(HashMap::new()),
             running_turns: Mutex::new(HashSet::new()),
-            turn_permits: Arc::new(tokio::sync::Semaphore::new(
+            turn_permits: Arc::new(tokio::sync::Semaphore::new(fd_budget::turn_cap(
                 config.gateway.max_concurrent_turns.max(1),
-            )),
+            ))),
             wake,
             cron_wake,
             turn_ended: cron::turn_ended,

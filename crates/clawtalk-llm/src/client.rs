@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use dingtalk::Secret;
 use futures_util::StreamExt;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
@@ -11,6 +10,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use url::Url;
 
+use super::body::{RequestBody, ToolLists, serialize};
 use super::decode::{Decoder, events_from_response, in_body_error, response_from_wire};
 use super::error::{ErrorBody, LlmError, TimeoutPhase, is_content_filter, scrub};
 use super::presets::{ProviderPreset, Quirks};
@@ -132,7 +132,15 @@ struct Inner {
     model: Option<String>,
     retry: RetryPolicy,
     timeouts: Timeouts,
+    /// The agents' tool lists, serialized once (see `body.rs`).
+    tool_lists: ToolLists,
 }
+
+/// Idle connections kept per host. A burst leaves one HTTP/1 connection per request that was
+/// in flight, each with hyper's buffers; kept idle (90 s by default) they held memory long after
+/// the burst. This many cover steady traffic; beyond them a burst connects anew, which costs
+/// little beside a model's seconds per answer. HTTP/2 providers need one connection anyway.
+const IDLE_CONNECTIONS_PER_HOST: usize = 64;
 
 impl LlmClient {
     /// Builds a client; fails on an unusable URL or key.
@@ -159,6 +167,7 @@ impl LlmClient {
         };
         let http = reqwest::Client::builder()
             .connect_timeout(config.timeouts.connect)
+            .pool_max_idle_per_host(IDLE_CONNECTIONS_PER_HOST)
             .user_agent(concat!("clawtalk/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| LlmError::Config(format!("HTTP client: {}", error_chain(&e))))?;
@@ -177,6 +186,7 @@ impl LlmClient {
                 model,
                 retry: config.retry,
                 timeouts: config.timeouts,
+                tool_lists: ToolLists::default(),
             }),
         })
     }
@@ -249,7 +259,7 @@ impl LlmClient {
 
     /// Resolves the model, applies provider quirks and serializes the body once for all
     /// attempts.
-    fn prepare(&self, mut req: ChatRequest, stream: bool) -> Result<(String, Bytes), LlmError> {
+    fn prepare(&self, mut req: ChatRequest, stream: bool) -> Result<(String, RequestBody), LlmError> {
         if req.model.trim().is_empty() {
             req.model = self
                 .inner
@@ -281,26 +291,22 @@ impl LlmClient {
                 req.extra.insert("enable_thinking".into(), Value::Bool(false));
             }
         }
-        tracing::debug!(
-            model = %req.model,
-            stream,
-            messages = req.messages.len(),
-            tools = req.tools.len(),
-            "llm request"
-        );
-        let body = serde_json::to_vec(&req)
+        let (messages, tools) = (req.messages.len(), req.tools.len());
+        let model = req.model.clone();
+        let body = serialize(req, &self.inner.tool_lists)
             .map_err(|e| LlmError::Config(format!("request does not serialize: {e}")))?;
-        Ok((req.model, Bytes::from(body)))
+        tracing::debug!(model, stream, messages, tools, bytes = body.len(), "llm request");
+        Ok((model, body))
     }
 
     /// One HTTP attempt up to the response headers; non-2xx becomes a typed error.
-    async fn send(&self, body: Bytes, stream: bool) -> Result<reqwest::Response, LlmError> {
+    async fn send(&self, body: RequestBody, stream: bool) -> Result<reqwest::Response, LlmError> {
         let i = &self.inner;
         let mut rb = i
             .http
             .post(i.endpoint.clone())
             .header(CONTENT_TYPE, "application/json")
-            .body(body);
+            .body(body.to_reqwest());
         if stream {
             rb = rb.header(ACCEPT, "text/event-stream");
         }
@@ -316,7 +322,7 @@ impl LlmClient {
 
     async fn open_stream(
         &self,
-        body: Bytes,
+        body: RequestBody,
         model: String,
         attempt: u32,
         started: Instant,
@@ -395,7 +401,7 @@ impl LlmClient {
         Ok(ChatStream::from_stream(request_id, events))
     }
 
-    async fn complete_once(&self, body: Bytes) -> Result<ChatResponse, LlmError> {
+    async fn complete_once(&self, body: RequestBody) -> Result<ChatResponse, LlmError> {
         let resp = self.send(body, false).await?;
         let request_id = request_id_from_headers(resp.headers());
         // Nothing is handed out before the whole body parsed, so a cut body may be retried.
@@ -612,18 +618,18 @@ mod tests {
         let req = ChatRequest::new("", vec![]).with_extra("model", json!("evil"));
         let (model, body) = c.prepare(req.clone(), true).unwrap();
         assert_eq!(model, "qwen-plus");
-        let v: Value = serde_json::from_slice(&body).unwrap();
+        let v: Value = serde_json::from_slice(&body.joined()).unwrap();
         assert_eq!(v["stream"], true);
         assert_eq!(v["stream_options"]["include_usage"], true);
         assert_eq!(v["model"], "qwen-plus");
         let (_, body) = c.prepare(req, false).unwrap();
-        let v: Value = serde_json::from_slice(&body).unwrap();
+        let v: Value = serde_json::from_slice(&body.joined()).unwrap();
         assert_eq!(v["enable_thinking"], false);
         assert!(v.get("stream_options").is_none());
 
         let glm = LlmClient::new(LlmConfig::new(ProviderPreset::Zhipu, "k")).unwrap();
         let (_, body) = glm.prepare(ChatRequest::new("glm-4.6", vec![]), true).unwrap();
-        let v: Value = serde_json::from_slice(&body).unwrap();
+        let v: Value = serde_json::from_slice(&body.joined()).unwrap();
         assert!(v.get("stream_options").is_none(), "GLM rejects stream_options");
     }
 

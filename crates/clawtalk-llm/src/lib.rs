@@ -27,6 +27,7 @@
 //! # Layout
 //!
 //! - [`types`]: requests, messages, tool specs and calls, stream events, responses.
+//! - `body`: the request body, its tool list serialized once and shared.
 //! - `client`: [`LlmClient`], [`LlmConfig`], [`Timeouts`].
 //! - `stream`: [`ChatStream`], the body reader with first-byte and idle timeouts.
 //! - `decode`: SSE events to [`StreamEvent`]s, tool-call assembly, provider oddities.
@@ -35,6 +36,7 @@
 //! - `retry`: [`RetryPolicy`], backoff with jitter honouring `Retry-After`.
 //! - `error`: [`LlmError`] with request ids and bilingual user messages.
 
+mod body;
 mod client;
 mod decode;
 mod error;

@@ -9,7 +9,7 @@
 //! Run with `cargo bench -p clawtalk --bench load` (about 90 s; not part of CI). Every
 //! conversation's ten turns run one after another, so the wall time cannot be under
 //! 10 × 2 s, and with `gateway.maxConcurrentTurns` = n under 10,000 × 2 s / n. The bench
-//! runs with n = 256 (the gateway's default is 128); `LOAD_MAX_TURNS=<n>` picks another
+//! runs with n = 256 (the gateway's default is 10,000); `LOAD_MAX_TURNS=<n>` picks another
 //! limit. Memory grows by about 60–80 kB per turn waiting on the model (its future and two
 //! pooled HTTP/1 connections, to the model and to DingTalk), so all 1,000 conversations at
 //! once (n = 1000, 20 s) take about 110 MB: see BENCHMARKS.md.
