@@ -11,7 +11,7 @@ use dingtalk::Error as ApiCallError;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 
-use super::account::{CardAccount, CardSpace};
+use super::account::{AwaitingFirstText, CardAccount, CardSpace};
 use super::split::{capped, split};
 use super::throttle::{Due, Throttle};
 use crate::chunk::TRUNCATED_NOTE;
@@ -74,6 +74,8 @@ pub struct CardTurn {
     calls: Arc<AtomicU32>,
     first_text_at: Option<Instant>,
     first_shown_at: Option<Instant>,
+    /// Held until the card shows answer text: other turns read it to see the queue.
+    awaiting: Option<AwaitingFirstText>,
 }
 
 impl std::fmt::Debug for CardTurn {
@@ -99,6 +101,7 @@ impl CardTurn {
     ) -> Result<Self, ApiCallError> {
         let settings = &account.settings;
         let throttle = Throttle::new(settings.min_interval, settings.update_tokens);
+        let awaiting = Some(account.await_first_text());
         let mut turn = Self {
             account,
             store,
@@ -114,6 +117,7 @@ impl CardTurn {
             calls: Arc::new(AtomicU32::new(0)),
             first_text_at: None,
             first_shown_at: None,
+            awaiting,
         };
         turn.create_card().await?;
         Ok(turn)
@@ -125,6 +129,12 @@ impl CardTurn {
     pub fn limit_cards(mut self, max_cards: usize) -> Self {
         self.max_cards = max_cards.max(1);
         self
+    }
+
+    /// When the card first showed answer text, if it did.
+    #[must_use]
+    pub fn first_shown_at(&self) -> Option<Instant> {
+        self.first_shown_at
     }
 
     /// Card API calls this turn made so far.
@@ -263,6 +273,7 @@ impl CardTurn {
                 {
                     let shown = Instant::now();
                     self.first_shown_at = Some(shown);
+                    self.awaiting = None;
                     self.account.record_first_text(shown.duration_since(first));
                 }
                 if let (Some(id), Some(piece)) = (self.cards.last(), pieces.last()) {

@@ -240,10 +240,19 @@ async fn wait_for_answers(sim: &Simulator, params: &Params, deadline: Instant) {
             .filter(|(s, _)| matches!(s, CardStatus::Finished | CardStatus::Failed))
             .map(|(_, n)| n)
             .sum();
-        // Card deliveries are in the sent log too; the rest are markdown answers.
-        let messages = sim.sent_count().saturating_sub(total_cards);
+        // Card deliveries are in the sent log too; the rest are markdown answers and queue
+        // notes, told apart (an expensive look) only when the count says it may be done.
+        let mut messages = sim.sent_count().saturating_sub(total_cards);
         if closed + messages >= params.users {
-            return;
+            let notes = sim
+                .sent_messages()
+                .iter()
+                .filter(|m| answers::is_queue_note(&m.text))
+                .count();
+            messages = messages.saturating_sub(notes);
+            if closed + messages >= params.users {
+                return;
+            }
         }
         if Instant::now() >= deadline {
             eprintln!(
