@@ -451,8 +451,8 @@ async fn answer(
         first_visible.observe(shared, &result, shown_at);
         return result;
     }
-    // Beyond the card quota (`cardOverflow: "markdown"`) the answer goes as markdown.
-    if let Some((cards, _)) = reply::card_account(shared, inbound).filter(|(c, _)| !c.overflow_to_markdown()) {
+    let card_account = reply::card_account(shared, inbound);
+    if let Some((cards, _)) = card_account.as_ref().filter(|(c, _)| !c.overflows()) {
         let calls = AtomicU32::new(0);
         let max_cards = usize::try_from(max_parts).unwrap_or(usize::MAX);
         let parts = plan_fresh(text, cards.settings.max_bytes, max_cards, failed);
@@ -460,6 +460,10 @@ async fn answer(
         tracing::info!(inbound = ?id, card_calls = calls.load(Ordering::Relaxed), "AI card answer");
         first_visible.observe(shared, &result, None);
         return result;
+    }
+    if let Some((cards, _)) = card_account {
+        // Beyond the card quota (`cardOverflow: "markdown"`): the answer goes as markdown.
+        cards.count_overflow();
     }
     // A failure notice is no answer to approve or reject: only answers take the format.
     let account = shared.account_settings(inbound.account_id.as_str());

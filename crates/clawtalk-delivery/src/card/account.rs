@@ -199,16 +199,17 @@ impl CardAccount {
         create.max(self.budget.per_call() * ahead)
     }
 
-    /// True when this answer should go as markdown instead of a card (`cardOverflow:
-    /// "markdown"` and the first text would wait longer than `cardOverflowAfterMs`); counted
-    /// as overflowed when true.
-    pub fn overflow_to_markdown(&self) -> bool {
-        let overflow = self.settings.overflow == CardOverflow::Markdown
-            && self.first_text_wait() > self.settings.overflow_after;
-        if overflow {
-            self.overflowed.fetch_add(1, Ordering::Relaxed);
-        }
-        overflow
+    /// True when an answer should go as markdown instead of a card now: `cardOverflow:
+    /// "markdown"` and a card's first text would wait longer than `cardOverflowAfterMs`.
+    #[must_use]
+    pub fn overflows(&self) -> bool {
+        self.settings.overflow == CardOverflow::Markdown
+            && self.first_text_wait() > self.settings.overflow_after
+    }
+
+    /// Counts an answer sent as markdown because [`CardAccount::overflows`].
+    pub fn count_overflow(&self) {
+        self.overflowed.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a card as waiting for its first text until the returned guard is dropped.

@@ -70,7 +70,7 @@ pub(crate) async fn open_streaming(
         return None;
     }
     let (cards, space) = card_account(shared, inbound)?;
-    if cards.overflow_to_markdown() {
+    if cards.overflows() {
         tracing::info!(inbound = ?id, wait_ms = cards.first_text_wait().as_millis(), "card quota spent: answering in markdown (cardOverflow)");
         return None;
     }
