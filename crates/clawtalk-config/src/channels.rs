@@ -11,8 +11,8 @@ use dingtalk::{Endpoints, Secret};
 
 use super::reader::{Ctx, IGNORED_KEY, Layered, Obj, OwnedNode};
 use super::types::{
-    CardOverflow, CardSettings, ConnectionMode, DEFAULT_STREAM_IDLE_TIMEOUT, DingTalkAccount, DmPolicy, GroupPolicy,
-    GroupScope, MemoryScope, MessageType, SessionScope,
+    CardOverflow, CardSettings, ConnectionMode, DEFAULT_STREAM_IDLE_TIMEOUT, DingTalkAccount, DmPolicy,
+    GroupPolicy, GroupScope, MemoryScope, MessageType, SessionScope,
 };
 
 /// Channel ids clawtalk serves.

@@ -13,8 +13,9 @@ use std::time::Duration;
 
 /// Bucket bounds in seconds: from a fast mock answer to a slow model with tool rounds, and to
 /// a first text that waited minutes for the AI card quota in a burst.
-const LATENCY_BUCKETS: [f64; 13] =
-    [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0];
+const LATENCY_BUCKETS: [f64; 13] = [
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+];
 
 /// Counts per label value.
 #[derive(Default)]
@@ -306,7 +307,11 @@ pub(crate) fn render(own: &GatewayMetrics, accounts: &[AccountFigures], depths: 
         "Answers sent as markdown because the AI card quota was spent (cardOverflow).",
     );
     for a in accounts {
-        out.sample("clawtalk_card_overflow_total", &[("account", &a.id)], a.card_overflows);
+        out.sample(
+            "clawtalk_card_overflow_total",
+            &[("account", &a.id)],
+            a.card_overflows,
+        );
     }
     if let Some(d) = depths {
         out.family(
@@ -394,9 +399,18 @@ mod tests {
         );
         assert!(text.contains("clawtalk_pending_turns 1"), "{text}");
         assert!(text.contains("clawtalk_reply_latency_seconds_count 0"), "{text}");
-        assert!(text.contains("clawtalk_answers_total{result=\"once\"} 1"), "{text}");
-        assert!(text.contains("clawtalk_answers_total{result=\"duplicate\"} 0"), "{text}");
-        assert!(text.contains("clawtalk_answers_total{result=\"lost\"} 0"), "{text}");
+        assert!(
+            text.contains("clawtalk_answers_total{result=\"once\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("clawtalk_answers_total{result=\"duplicate\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("clawtalk_answers_total{result=\"lost\"} 0"),
+            "{text}"
+        );
         assert!(
             text.contains("clawtalk_first_visible_seconds_bucket{le=\"120\"} 0"),
             "{text}"

@@ -491,7 +491,10 @@ impl FirstVisible {
         }
         let until_now = shared.clock.now().since(self.arrived);
         let earlier = shown_at.map_or(Duration::ZERO, |at| at.elapsed());
-        shared.metrics.first_visible.observe(until_now.saturating_sub(earlier));
+        shared
+            .metrics
+            .first_visible
+            .observe(until_now.saturating_sub(earlier));
     }
 }
 

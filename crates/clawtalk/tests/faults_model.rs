@@ -325,7 +325,11 @@ async fn a_message_behind_a_queue_is_told_so_and_then_answered_once() {
         let sent = world.sim.sent_messages();
         asked
             .iter()
-            .all(|a| faults::replies_to(&sent, a).iter().any(|m| m.text.contains(&a.tag)))
+            .all(|a| {
+                faults::replies_to(&sent, a)
+                    .iter()
+                    .any(|m| m.text.contains(&a.tag))
+            })
             .then_some(())
     })
     .await;
@@ -335,7 +339,10 @@ async fn a_message_behind_a_queue_is_told_so_and_then_answered_once() {
     for (i, a) in asked.iter().enumerate() {
         let replies = faults::replies_to(&sent, a);
         let answers: Vec<_> = replies.iter().filter(|m| m.text.contains(&a.tag)).collect();
-        let notes: Vec<_> = replies.iter().filter(|m| m.text.contains("ahead of you")).collect();
+        let notes: Vec<_> = replies
+            .iter()
+            .filter(|m| m.text.contains("ahead of you"))
+            .collect();
         assert_eq!(answers.len(), 1, "{}: answered once: {replies:#?}", a.tag);
         assert_eq!(
             answers.len() + notes.len(),
@@ -345,7 +352,9 @@ async fn a_message_behind_a_queue_is_told_so_and_then_answered_once() {
         );
         assert!(notes.len() <= 1, "{}: one note at most", a.tag);
         if i >= 3 {
-            let note = notes.first().unwrap_or_else(|| panic!("{}: told it was queued", a.tag));
+            let note = notes
+                .first()
+                .unwrap_or_else(|| panic!("{}: told it was queued", a.tag));
             assert!(
                 note.text.contains("排队中，前面还有") && faults::is_bilingual(&note.text),
                 "{}: {:?}",
@@ -356,7 +365,10 @@ async fn a_message_behind_a_queue_is_told_so_and_then_answered_once() {
         }
     }
     assert!(
-        asked.iter().take(2).all(|a| faults::replies_to(&sent, a).len() == 1),
+        asked
+            .iter()
+            .take(2)
+            .all(|a| faults::replies_to(&sent, a).len() == 1),
         "the first messages, with fewer than two ahead, get no note"
     );
 }

@@ -317,8 +317,10 @@ impl CardAccount {
         if failed {
             request = request.error();
         }
-        self.must_land(CardApi::Stream, Class::Finish, turn_calls, || self.api.stream_card(&request))
-            .await?;
+        self.must_land(CardApi::Stream, Class::Finish, turn_calls, || {
+            self.api.stream_card(&request)
+        })
+        .await?;
         // The card shows the whole answer now; a status that will not land is worth a
         // warning, not the answer sent a second time as a message.
         let status = FlowStatus::closing(failed);
@@ -369,8 +371,10 @@ impl CardAccount {
         data.card_param_map
             .insert("flowStatus".to_owned(), status.value().to_owned());
         let request = UpdateCardRequest::merge(OutTrackId::new(out_track_id), data);
-        self.must_land(CardApi::Update, Class::Finish, turn_calls, || self.api.update_card(&request))
-            .await
+        self.must_land(CardApi::Update, Class::Finish, turn_calls, || {
+            self.api.update_card(&request)
+        })
+        .await
     }
 
     fn stream_request(&self, out_track_id: &str, content: &str) -> StreamingUpdateRequest {

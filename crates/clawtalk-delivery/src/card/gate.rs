@@ -118,7 +118,10 @@ impl PriorityGate {
 
     fn enter(&self, class: Class) -> Place<'_> {
         let wake = Arc::new(Notify::new());
-        let mut queue = self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut queue = self
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let ticket = (class, queue.next);
         queue.next += 1;
         let old_head = queue.head();
@@ -175,7 +178,11 @@ mod tests {
 
     /// Starts `calls` in order (each entering the queue before the next starts) and returns
     /// the order they were served in.
-    async fn served_order(gate: &Arc<PriorityGate>, ticker: &Arc<Ticker>, calls: &[(Class, &'static str)]) -> Vec<&'static str> {
+    async fn served_order(
+        gate: &Arc<PriorityGate>,
+        ticker: &Arc<Ticker>,
+        calls: &[(Class, &'static str)],
+    ) -> Vec<&'static str> {
         let served = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
         for (class, name) in calls {
@@ -219,8 +226,10 @@ mod tests {
         let gate = Arc::new(PriorityGate::default());
         let ticker = Ticker::new(Duration::from_millis(50));
         let started = Instant::now();
-        let names: Vec<(Class, &'static str)> =
-            ["a", "b", "c", "d", "e"].iter().map(|n| (Class::FirstText, *n)).collect();
+        let names: Vec<(Class, &'static str)> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .map(|n| (Class::FirstText, *n))
+            .collect();
         let order = served_order(&gate, &ticker, &names).await;
         assert_eq!(order, ["a", "b", "c", "d", "e"]);
         assert_eq!(started.elapsed(), Duration::from_millis(200));

@@ -115,9 +115,9 @@ pub(crate) fn planned_before<'a>(
 /// outbox refused (the first plan wins).
 pub(crate) fn second_answer_refused(asked: &[NewReplyPart], planned: &[OutboxPart]) -> bool {
     asked.iter().filter(|a| !a.body.is_interim()).any(|a| {
-        planned.iter().any(|p| {
-            p.part == a.part && (p.status == ReplyStatus::Sent || !p.body.same_request(&a.body))
-        })
+        planned
+            .iter()
+            .any(|p| p.part == a.part && (p.status == ReplyStatus::Sent || !p.body.same_request(&a.body)))
     })
 }
 

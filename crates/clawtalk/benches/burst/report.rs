@@ -130,7 +130,10 @@ impl Report<'_> {
             "| users told \"queued, N ahead\" (not answers) / told twice | {} / {} |",
             t.noted, t.noted_twice
         );
-        println!("| first visible text p50 / p95 / p99 / max | {} |", spread(first.clone()));
+        println!(
+            "| first visible text p50 / p95 / p99 / max | {} |",
+            spread(first.clone())
+        );
         println!("| complete p50 / p95 / p99 / max | {} |", spread(complete));
         if self.params.mode == Mode::Card {
             let ratio = ratio_at(&first, &bound_ms, 0.99);
@@ -180,7 +183,10 @@ impl Report<'_> {
             failures.push(format!("{} cards were left unfinished", t.unfinished_cards));
         }
         if t.noted_twice > 0 {
-            failures.push(format!("{} users were told twice that they were queued", t.noted_twice));
+            failures.push(format!(
+                "{} users were told twice that they were queued",
+                t.noted_twice
+            ));
         }
         if t.partial > 0 {
             failures.push(format!("{} answers arrived without every token", t.partial));
