@@ -11,8 +11,8 @@ use dingtalk::{Endpoints, Secret};
 
 use super::reader::{Ctx, IGNORED_KEY, Layered, Obj, OwnedNode};
 use super::types::{
-    CardSettings, ConnectionMode, DEFAULT_MONTHLY_API_QUOTA, DEFAULT_STREAM_IDLE_TIMEOUT, DingTalkAccount,
-    DmPolicy, GroupPolicy, GroupScope, MemoryScope, MessageType, SessionScope,
+    CardOverflow, CardSettings, ConnectionMode, DEFAULT_MONTHLY_API_QUOTA, DEFAULT_STREAM_IDLE_TIMEOUT,
+    DingTalkAccount, DmPolicy, GroupPolicy, GroupScope, MemoryScope, MessageType, SessionScope,
 };
 
 /// Channel ids clawtalk serves.
@@ -499,6 +499,16 @@ fn read_card_settings(layer: &Layered<'_, '_>, cx: &mut Ctx<'_>) -> CardSettings
         max_bytes: int("cardMaxBytes", 1_000, 1_000_000, cx)
             .map_or(d.max_bytes, |v| usize::try_from(v).unwrap_or(d.max_bytes)),
         degrade: int("aicardDegradeMs", 60_000, 86_400_000, cx).map_or(d.degrade, ms),
+        overflow: layer
+            .get("cardOverflow")
+            .and_then(|n| {
+                n.node().choice(
+                    cx,
+                    &[("wait", CardOverflow::Wait), ("markdown", CardOverflow::Markdown)],
+                )
+            })
+            .unwrap_or(d.overflow),
+        overflow_after: int("cardOverflowAfterMs", 0, 3_600_000, cx).map_or(d.overflow_after, ms),
     }
 }
 

@@ -46,6 +46,10 @@ pub struct Draft {
 /// limit when the open-files limit cannot hold a model connection for each.
 pub const DEFAULT_MAX_CONCURRENT_TURNS: usize = 10_000;
 
+/// From how many turns waiting ahead a message gets a "queued" note, by default: a few
+/// seconds of waiting at a typical model's pace, never the first messages of a quiet bot.
+pub const DEFAULT_QUEUE_NOTICE_FROM: usize = 20;
+
 /// How long a claimed turn is one process's before another may take it over, by default:
 /// long enough that a busy process renews in time (every third of it), short enough that a
 /// crashed replica's users wait only about a minute.
@@ -60,6 +64,7 @@ pub struct GatewayDraft {
     /// `gateway.auth.mode: none` was set explicitly.
     pub auth_disabled: bool,
     pub max_concurrent_turns: usize,
+    pub queue_notice_from: usize,
     pub turn_lease: Duration,
     /// `gateway.controlUi.enabled`, default true.
     pub control_ui: bool,
@@ -259,6 +264,7 @@ fn read_gateway(gateway: Option<&Obj<'_>>, cx: &mut Ctx<'_>) -> GatewayDraft {
         auth_token: None,
         auth_disabled: false,
         max_concurrent_turns: DEFAULT_MAX_CONCURRENT_TURNS,
+        queue_notice_from: DEFAULT_QUEUE_NOTICE_FROM,
         turn_lease: DEFAULT_TURN_LEASE,
         control_ui: true,
         trusted_proxies: Vec::new(),
@@ -278,6 +284,12 @@ fn read_gateway(gateway: Option<&Obj<'_>>, cx: &mut Ctx<'_>) -> GatewayDraft {
             .and_then(|n| n.node().int_in(cx, 1, 100_000))
         {
             draft.max_concurrent_turns = usize::try_from(n).unwrap_or(DEFAULT_MAX_CONCURRENT_TURNS);
+        }
+        if let Some(n) = g
+            .get("queueNoticeFrom")
+            .and_then(|n| n.node().int_in(cx, 0, 1_000_000))
+        {
+            draft.queue_notice_from = usize::try_from(n).unwrap_or(DEFAULT_QUEUE_NOTICE_FROM);
         }
         // Below 3 s a renewal (every third of the lease) would race a loaded store.
         if let Some(s) = g

@@ -671,6 +671,51 @@ fn concurrent_turns_and_card_settings() {
 }
 
 #[test]
+fn card_overflow_and_queue_notes_with_per_account_overrides() {
+    let loaded = load_ok(
+        r#"{ agents: { list: [ { id: "main", model: "deepseek/deepseek-chat" } ] },
+             gateway: { queueNoticeFrom: 50 },
+             channels: { dingtalk: { clientId: "dingx", clientSecret: "s", messageType: "card",
+                                     cardOverflow: "wait",
+                                     accounts: { a: { clientId: "dingy", clientSecret: "t" },
+                                                 b: { clientId: "dingz", clientSecret: "u",
+                                                      cardOverflow: "markdown", cardOverflowAfterMs: 500 } } } } }"#,
+        &[("DEEPSEEK_API_KEY", "k")],
+    );
+    let c = &loaded.config;
+    assert_eq!(c.gateway.queue_notice_from, 50);
+    let card = |id: &str| {
+        c.accounts
+            .iter()
+            .find(|a| a.id.as_str() == id)
+            .map(|a| a.card.clone())
+            .unwrap_or_else(|| panic!("account {id}"))
+    };
+    assert_eq!(card("a").overflow, CardOverflow::Wait);
+    assert_eq!(card("a").overflow_after, std::time::Duration::from_millis(2_000));
+    assert_eq!(card("b").overflow, CardOverflow::Markdown);
+    assert_eq!(card("b").overflow_after, std::time::Duration::from_millis(500));
+
+    let defaults = load_ok(
+        r#"{ agents: { list: [ { id: "main", model: "deepseek/deepseek-chat" } ] },
+             channels: { dingtalk: { clientId: "dingx", clientSecret: "s" } } }"#,
+        &[("DEEPSEEK_API_KEY", "k")],
+    );
+    assert_eq!(defaults.config.gateway.queue_notice_from, 20);
+    assert_eq!(defaults.config.accounts[0].card.overflow, CardOverflow::Markdown);
+
+    let err = load_err(
+        r#"{ agents: { list: [ { id: "main", model: "deepseek/deepseek-chat" } ] },
+             gateway: { queueNoticeFrom: -1 },
+             channels: { dingtalk: { clientId: "dingx", clientSecret: "s", cardOverflow: "drop" } } }"#,
+        &[("DEEPSEEK_API_KEY", "k")],
+    );
+    let paths: Vec<&str> = err.errors.iter().map(|e| e.path.as_str()).collect();
+    assert!(paths.contains(&"gateway.queueNoticeFrom"), "{paths:?}");
+    assert!(paths.contains(&"channels.dingtalk.cardOverflow"), "{paths:?}");
+}
+
+#[test]
 fn media_limit_and_vision_capability() {
     let loaded = load_ok(
         r#"{ agents: { list: [ { id: "main", model: "bailian/qwen3.5-plus" } ] },

@@ -62,6 +62,10 @@ pub struct GatewayConfig {
     /// `gateway.maxConcurrentTurns` (clawtalk key), default 10,000: agent turns running at
     /// once across all sessions; more wait their turn in the store.
     pub max_concurrent_turns: usize,
+    /// `gateway.queueNoticeFrom` (clawtalk key), default 20: a message with at least this
+    /// many turns waiting ahead of it (for a turn slot or for the card quota) gets an
+    /// immediate "queued, N ahead of you" note; 0 turns the notes off.
+    pub queue_notice_from: usize,
     /// `gateway.turnLeaseSeconds` (clawtalk key), default 60: how long a claimed turn (and its
     /// unsent reply parts) stays with one process without a renewal; after a crash, another
     /// replica takes the turn over this long after the last renewal.
@@ -578,6 +582,22 @@ pub struct CardSettings {
     /// `aicardDegradeMs`, default 30 min: after a card permission error, reply in markdown
     /// for this long before trying cards again.
     pub degrade: std::time::Duration,
+    /// `cardOverflow`, default `markdown`: what an answer does when the app's card quota is
+    /// spent for longer than `overflow_after` ahead of it.
+    pub overflow: CardOverflow,
+    /// `cardOverflowAfterMs`, default 2,000: the longest a card's first text may be expected
+    /// to wait for the quota before `cardOverflow` applies.
+    pub overflow_after: std::time::Duration,
+}
+
+/// `cardOverflow`: beyond the card quota, wait for a card or answer in markdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CardOverflow {
+    /// `"wait"`: every answer gets a card, however long the quota makes it wait.
+    Wait,
+    /// `"markdown"`: the answer goes as a markdown message (sessionWebhook) instead.
+    #[default]
+    Markdown,
 }
 
 /// The template id used when `cardTemplateId` is not set: the official streaming tutorial's
@@ -594,6 +614,8 @@ impl Default for CardSettings {
             update_tokens: 250,
             max_bytes: 8_000,
             degrade: std::time::Duration::from_secs(30 * 60),
+            overflow: CardOverflow::default(),
+            overflow_after: std::time::Duration::from_millis(2_000),
         }
     }
 }

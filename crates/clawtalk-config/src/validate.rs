@@ -81,6 +81,7 @@ fn gateway(draft: &Draft, cx: &mut Ctx<'_>) -> GatewayConfig {
             g.auth_token.clone()
         },
         max_concurrent_turns: g.max_concurrent_turns,
+        queue_notice_from: g.queue_notice_from,
         turn_lease: g.turn_lease,
         control_ui: g.control_ui,
         trusted_proxies: g.trusted_proxies.clone(),

@@ -102,6 +102,13 @@ pub fn message_too_long(total: usize, max_chars: usize) -> String {
     )
 }
 
+/// Sent at once to a user whose message waits behind `ahead` others (`gateway.queueNoticeAfter`);
+/// the answer follows.
+#[must_use]
+pub fn queued(ahead: usize) -> String {
+    format!("⏳ 排队中，前面还有 {ahead} 位。 Queued, {ahead} ahead of you.")
+}
+
 /// Too many pairing codes wait for the administrator already.
 pub const TOO_MANY_PAIRING_REQUESTS: &str = "⏳ 当前待处理的配对请求太多，请稍后再试。 \
      Too many pairing requests are waiting for the administrator; please try again later.";

@@ -82,6 +82,20 @@ impl RateQuota {
             .unwrap_or_else(|| Quota::per_second(burst))
             .allow_burst(burst)
     }
+
+    /// The same `max - 1` sends a window as [`RateQuota::governor`], evenly spaced with no
+    /// burst: for callers that queue for their turn anyway (AI cards), where a burst would only
+    /// lower the pace the queue is served at.
+    pub fn governor_even(&self) -> Quota {
+        Quota::with_period(self.per_call().max(Duration::from_nanos(1)))
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+    }
+
+    /// The spacing of [`RateQuota::governor_even`].
+    #[must_use]
+    pub fn per_call(&self) -> Duration {
+        self.per / self.max.get().saturating_sub(1).max(1)
+    }
 }
 
 const TWENTY: NonZeroU32 = match NonZeroU32::new(20) {

@@ -102,7 +102,10 @@ async fn try_decide(
                 .await?;
             answer(shared, id, inbound, route, notices::NEW_CONVERSATION.to_owned()).await
         }
-        None => queue(shared, id, route).await,
+        None => {
+            reply::note_if_queued(shared, id, inbound).await;
+            queue(shared, id, route).await
+        }
     }
 }
 

@@ -11,8 +11,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Bucket bounds in seconds: from a fast mock answer to a slow model with tool rounds.
-const LATENCY_BUCKETS: [f64; 11] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
+/// Bucket bounds in seconds: from a fast mock answer to a slow model with tool rounds, and to
+/// a first text that waited minutes for the AI card quota in a burst.
+const LATENCY_BUCKETS: [f64; 13] = [
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+];
 
 /// Counts per label value.
 #[derive(Default)]
@@ -84,6 +87,39 @@ pub(crate) struct GatewayMetrics {
     pub turn_latency: Histogram,
     /// From a message's arrival to the end of its reply.
     pub reply_latency: Histogram,
+    /// From a message's arrival to the first text of its answer the user can read (a card's
+    /// first streamed text, else the first part of the answer delivered).
+    pub first_visible: Histogram,
+    /// Messages by what became of their answer: `once` (its first part delivered), `lost`
+    /// (an answer part given up for good), `duplicate` (a second answer for a message that
+    /// had one, refused by the outbox).
+    pub answers: LabeledCounter,
+    /// "Queued, N ahead of you" notes planned, by account.
+    pub queue_notes: LabeledCounter,
+    /// Session workers waiting for a turn slot (`gateway.maxConcurrentTurns`) now.
+    waiting_for_slot: AtomicU64,
+}
+
+impl GatewayMetrics {
+    /// Counts a worker as waiting for a turn slot until the returned guard is dropped.
+    pub(crate) fn wait_for_slot(&self) -> SlotWait<'_> {
+        self.waiting_for_slot.fetch_add(1, Ordering::Relaxed);
+        SlotWait(self)
+    }
+
+    /// Workers waiting for a turn slot now.
+    pub(crate) fn waiting_for_slot(&self) -> usize {
+        usize::try_from(self.waiting_for_slot.load(Ordering::Relaxed)).unwrap_or(usize::MAX)
+    }
+}
+
+/// A worker waiting for a turn slot; see [`GatewayMetrics::wait_for_slot`].
+pub(crate) struct SlotWait<'a>(&'a GatewayMetrics);
+
+impl Drop for SlotWait<'_> {
+    fn drop(&mut self) {
+        self.0.waiting_for_slot.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Figures read at scrape time, per account.
@@ -97,6 +133,8 @@ pub(crate) struct AccountFigures {
     /// Non-zero API call counters, by endpoint name.
     pub api_calls: Vec<(&'static str, u64)>,
     pub qps_limit_hits: u64,
+    /// Answers sent as markdown because the card quota was spent (`cardOverflow`).
+    pub card_overflows: u64,
 }
 
 /// Queue depths read from the store at scrape time.
@@ -181,6 +219,43 @@ pub(crate) fn render(own: &GatewayMetrics, accounts: &[AccountFigures], depths: 
     own.reply_latency
         .write(&mut out, "clawtalk_reply_latency_seconds");
     out.family(
+        "clawtalk_first_visible_seconds",
+        "histogram",
+        "From a message's arrival to the first text of its answer shown to the user.",
+    );
+    own.first_visible
+        .write(&mut out, "clawtalk_first_visible_seconds");
+    out.family(
+        "clawtalk_answers_total",
+        "counter",
+        "Messages by what became of their answer: once, lost, duplicate (refused by the outbox).",
+    );
+    let answers: BTreeMap<String, u64> = own.answers.snapshot().into_iter().collect();
+    for result in ["once", "lost", "duplicate"] {
+        let n = answers.get(result).copied().unwrap_or(0);
+        out.sample("clawtalk_answers_total", &[("result", result)], n);
+    }
+    out.family(
+        "clawtalk_queue_notes_total",
+        "counter",
+        "\"Queued, N ahead of you\" notes sent at once to waiting users.",
+    );
+    let notes: BTreeMap<String, u64> = own.queue_notes.snapshot().into_iter().collect();
+    for a in accounts {
+        let n = notes.get(&a.id).copied().unwrap_or(0);
+        out.sample("clawtalk_queue_notes_total", &[("account", &a.id)], n);
+    }
+    out.family(
+        "clawtalk_turns_waiting_for_slot",
+        "gauge",
+        "Sessions waiting for a turn slot (gateway.maxConcurrentTurns).",
+    );
+    out.sample(
+        "clawtalk_turns_waiting_for_slot",
+        &[],
+        own.waiting_for_slot.load(Ordering::Relaxed),
+    );
+    out.family(
         "clawtalk_stream_connected",
         "gauge",
         "1 while the account's Stream connection is up.",
@@ -226,6 +301,18 @@ pub(crate) fn render(own: &GatewayMetrics, accounts: &[AccountFigures], depths: 
             a.qps_limit_hits,
         );
     }
+    out.family(
+        "clawtalk_card_overflow_total",
+        "counter",
+        "Answers sent as markdown because the AI card quota was spent (cardOverflow).",
+    );
+    for a in accounts {
+        out.sample(
+            "clawtalk_card_overflow_total",
+            &[("account", &a.id)],
+            a.card_overflows,
+        );
+    }
     if let Some(d) = depths {
         out.family(
             "clawtalk_pending_turns",
@@ -261,7 +348,11 @@ mod tests {
             reconnects: 1,
             api_calls: vec![("robot.batchSend", 4)],
             qps_limit_hits: 0,
+            card_overflows: 3,
         }];
+        own.answers.inc("once");
+        own.first_visible.observe(Duration::from_secs(200));
+        let waiting = own.wait_for_slot();
         let text = render(
             &own,
             &accounts,
@@ -308,5 +399,32 @@ mod tests {
         );
         assert!(text.contains("clawtalk_pending_turns 1"), "{text}");
         assert!(text.contains("clawtalk_reply_latency_seconds_count 0"), "{text}");
+        assert!(
+            text.contains("clawtalk_answers_total{result=\"once\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("clawtalk_answers_total{result=\"duplicate\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("clawtalk_answers_total{result=\"lost\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("clawtalk_first_visible_seconds_bucket{le=\"120\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("clawtalk_first_visible_seconds_bucket{le=\"300\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("clawtalk_turns_waiting_for_slot 1"), "{text}");
+        drop(waiting);
+        assert_eq!(own.waiting_for_slot(), 0);
+        assert!(
+            text.contains("clawtalk_card_overflow_total{account=\"bot\\\"1\"} 3"),
+            "{text}"
+        );
     }
 }

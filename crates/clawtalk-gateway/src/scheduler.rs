@@ -148,9 +148,11 @@ async fn session_worker(
                 }
                 // A permit before the claim: a turn waiting for one must not sit on a ticking
                 // lease. The semaphore is never closed, so `acquire` only waits.
+                let waiting = shared.metrics.wait_for_slot();
                 let Ok(permit) = Arc::clone(&shared.turn_permits).acquire_owned().await else {
                     break;
                 };
+                drop(waiting);
                 match shared
                     .store
                     .claim_next_turn(

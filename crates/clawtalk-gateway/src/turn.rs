@@ -389,6 +389,7 @@ async fn conclude(
                 failed: false,
                 action_cards: &cards,
                 max_parts,
+                arrived: turn.record.received_at_ms,
             };
             let (written, sent) = tokio::join!(
                 transcript,
@@ -428,6 +429,7 @@ async fn conclude(
                 failed: true,
                 action_cards: &[],
                 max_parts,
+                arrived: turn.record.received_at_ms,
             };
             let Some(send) = under_lease(shared, turn, self::answer(shared, id, inbound, card, answer)).await
             else {
@@ -447,6 +449,8 @@ struct Answer<'a> {
     action_cards: &'a [ActionCard],
     /// `limits.partsPerAnswer` of the turn's agent.
     max_parts: u32,
+    /// When the message arrived.
+    arrived: EpochMs,
 }
 
 /// Sends the turn's answer (or failure notice): into its streaming card, into fresh cards in
@@ -463,23 +467,33 @@ async fn answer(
         failed,
         action_cards,
         max_parts,
+        arrived,
     } = answer;
+    let first_visible = FirstVisible { arrived };
     if let Some(card) = card {
         let streamed = card.calls();
         let latency = card.first_text_latency();
+        let shown_at = card.first_shown_at();
         let calls = card.call_counter();
         let parts = card.finish(text, failed).await;
         let result = reply::send_cards(shared, id, inbound, parts, action_cards, &calls).await;
         tracing::info!(inbound = ?id, card_calls = calls.load(Ordering::Relaxed), streamed_calls = streamed, first_text_ms = latency.map(|d| d.as_millis()), "AI card answer");
+        first_visible.observe(shared, &result, shown_at);
         return result;
     }
-    if let Some((cards, _)) = reply::card_account(shared, inbound) {
+    let card_account = reply::card_account(shared, inbound);
+    if let Some((cards, _)) = card_account.as_ref().filter(|(c, _)| !c.overflows()) {
         let calls = AtomicU32::new(0);
         let max_cards = usize::try_from(max_parts).unwrap_or(usize::MAX);
         let parts = plan_fresh(text, cards.settings.max_bytes, max_cards, failed);
         let result = reply::send_cards(shared, id, inbound, parts, action_cards, &calls).await;
         tracing::info!(inbound = ?id, card_calls = calls.load(Ordering::Relaxed), "AI card answer");
+        first_visible.observe(shared, &result, None);
         return result;
+    }
+    if let Some((cards, _)) = card_account {
+        // Beyond the card quota (`cardOverflow: "markdown"`): the answer goes as markdown.
+        cards.count_overflow();
     }
     // A failure notice is no answer to approve or reject: only answers take the format.
     let account = shared.account_settings(inbound.account_id.as_str());
@@ -487,7 +501,31 @@ async fn answer(
         .as_deref()
         .and_then(|a| a.response_format.as_ref())
         .filter(|_| !failed);
-    reply::send_with_cards(shared, id, inbound, text, action_cards, max_parts, format).await
+    let result = reply::send_with_cards(shared, id, inbound, text, action_cards, max_parts, format).await;
+    first_visible.observe(shared, &result, None);
+    result
+}
+
+/// Measures a message's wait for the first text of its answer (`/metrics`).
+struct FirstVisible {
+    /// When the message arrived.
+    arrived: EpochMs,
+}
+
+impl FirstVisible {
+    /// Records the wait once the answer is delivered: until `shown_at` when a streaming
+    /// card showed text before the end, else until now (the first part went just before).
+    fn observe(&self, shared: &Shared, result: &anyhow::Result<()>, shown_at: Option<tokio::time::Instant>) {
+        if result.is_err() {
+            return;
+        }
+        let until_now = shared.clock.now().since(self.arrived);
+        let earlier = shown_at.map_or(Duration::ZERO, |at| at.elapsed());
+        shared
+            .metrics
+            .first_visible
+            .observe(until_now.saturating_sub(earlier));
+    }
 }
 
 /// Runs `work` while renewing the turn's lease: replies can wait minutes behind DingTalk's

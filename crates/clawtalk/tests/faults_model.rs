@@ -296,3 +296,79 @@ async fn turns_waiting_for_a_permit_are_not_claimed_by_the_lease_sweep() {
         "a turn was claimed again while it waited for a permit"
     );
 }
+
+/// Admission: with one turn slot and `queueNoticeFrom: 2`, a message that finds two turns
+/// waiting for the slot gets the bilingual "queued, N ahead of you" note at once, and its
+/// answer still arrives exactly once, after the note.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_behind_a_queue_is_told_so_and_then_answered_once() {
+    let world = World::start_with(WorldOptions {
+        model_delays: true,
+        ..WorldOptions::default()
+    })
+    .await;
+    let config = world.write_config(&world.config_with(&ConfigExtras {
+        channels: OPEN,
+        gateway: "maxConcurrentTurns: 1, queueNoticeFrom: 2,",
+        ..ConfigExtras::default()
+    }));
+    let _gateway = world.start_gateway(&config).await;
+    let mut asked = Vec::new();
+    for i in 0..5 {
+        asked.push(ask_scripted(&world, "queued", i, |a| {
+            vec![answer(a).delay(Duration::from_millis(1500), Duration::ZERO)]
+        }));
+        // Each message's worker is waiting for the slot before the next arrives.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    support::wait_until("every message to be answered", Duration::from_secs(60), || {
+        let sent = world.sim.sent_messages();
+        asked
+            .iter()
+            .all(|a| {
+                faults::replies_to(&sent, a)
+                    .iter()
+                    .any(|m| m.text.contains(&a.tag))
+            })
+            .then_some(())
+    })
+    .await;
+    // Long enough for a second note or answer to show up if one were sent.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let sent = world.sim.sent_messages();
+    for (i, a) in asked.iter().enumerate() {
+        let replies = faults::replies_to(&sent, a);
+        let answers: Vec<_> = replies.iter().filter(|m| m.text.contains(&a.tag)).collect();
+        let notes: Vec<_> = replies
+            .iter()
+            .filter(|m| m.text.contains("ahead of you"))
+            .collect();
+        assert_eq!(answers.len(), 1, "{}: answered once: {replies:#?}", a.tag);
+        assert_eq!(
+            answers.len() + notes.len(),
+            replies.len(),
+            "{}: nothing but the answer and a note",
+            a.tag
+        );
+        assert!(notes.len() <= 1, "{}: one note at most", a.tag);
+        if i >= 3 {
+            let note = notes
+                .first()
+                .unwrap_or_else(|| panic!("{}: told it was queued", a.tag));
+            assert!(
+                note.text.contains("排队中，前面还有") && faults::is_bilingual(&note.text),
+                "{}: {:?}",
+                a.tag,
+                note.text
+            );
+            assert!(note.seq < answers[0].seq, "{}: the note comes first", a.tag);
+        }
+    }
+    assert!(
+        asked
+            .iter()
+            .take(2)
+            .all(|a| faults::replies_to(&sent, a).len() == 1),
+        "the first messages, with fewer than two ahead, get no note"
+    );
+}

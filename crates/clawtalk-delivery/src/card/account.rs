@@ -1,7 +1,7 @@
 //! Per-account card machinery: the API client, the shared budget, the degrade switch, and
 //! the three calls every card makes, each retried through `QpsLimit` the same way.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,8 +13,8 @@ use dingtalk::model::outbound::{
 use dingtalk::{ApiErrorKind, Error as ApiCallError};
 use tokio::time::Instant;
 
-use super::budget::{CardApi, CardBudget};
-use clawtalk_config::CardSettings;
+use super::budget::{CardApi, CardBudget, Class};
+use clawtalk_config::{CardOverflow, CardSettings};
 use clawtalk_core::clock::{Clock, SystemClock};
 
 /// Where a card goes.
@@ -83,6 +83,11 @@ pub struct CardAccount {
     calls: AtomicU64,
     first_text: Mutex<Vec<Duration>>,
     clock: Arc<dyn Clock>,
+    /// Streaming cards opened (or being opened) that show no answer text yet: each needs a
+    /// first-text call before a card opened now gets one.
+    awaiting_first_text: AtomicUsize,
+    /// Answers sent as markdown because a card would have waited too long.
+    overflowed: AtomicU64,
 }
 
 /// Figures of one account's cards.
@@ -95,6 +100,9 @@ pub struct CardStats {
     /// Model's first answer token → that text shown in the card, per card (the latest
     /// [`FIRST_TEXT_SAMPLES`]).
     pub first_text: Vec<Duration>,
+    /// Answers sent as markdown because a card's first text would have waited longer than
+    /// `cardOverflowAfterMs` (`cardOverflow: "markdown"`).
+    pub overflowed: u64,
 }
 
 /// Latency samples kept for [`CardStats::first_text`].
@@ -122,6 +130,8 @@ impl CardAccount {
             calls: AtomicU64::new(0),
             first_text: Mutex::new(Vec::new()),
             clock: Arc::new(SystemClock),
+            awaiting_first_text: AtomicUsize::new(0),
+            overflowed: AtomicU64::new(0),
         }
     }
 
@@ -170,7 +180,43 @@ impl CardAccount {
             calls: self.calls(),
             qps_limits: self.budget.qps_hits(),
             first_text: self.first_text.lock().map(|s| s.clone()).unwrap_or_default(),
+            overflowed: self.overflowed(),
         }
+    }
+
+    /// Answers sent as markdown because a card would have waited too long.
+    #[must_use]
+    pub fn overflowed(&self) -> u64 {
+        self.overflowed.load(Ordering::Relaxed)
+    }
+
+    /// How long a card's first text would wait if a turn opened one now: behind the creates
+    /// queued for a permit and the first texts of every card still waiting for one.
+    #[must_use]
+    pub fn first_text_wait(&self) -> Duration {
+        let create = self.budget.wait_estimate(CardApi::Create, Class::FirstText);
+        let ahead = u32::try_from(self.awaiting_first_text.load(Ordering::Relaxed)).unwrap_or(u32::MAX);
+        create.max(self.budget.per_call() * ahead)
+    }
+
+    /// True when an answer should go as markdown instead of a card now: `cardOverflow:
+    /// "markdown"` and a card's first text would wait longer than `cardOverflowAfterMs`.
+    #[must_use]
+    pub fn overflows(&self) -> bool {
+        self.settings.overflow == CardOverflow::Markdown
+            && self.first_text_wait() > self.settings.overflow_after
+    }
+
+    /// Counts an answer sent as markdown because [`CardAccount::overflows`].
+    pub fn count_overflow(&self) {
+        self.overflowed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a card as waiting for its first text until the returned guard is dropped.
+    #[must_use]
+    pub fn await_first_text(self: &Arc<Self>) -> AwaitingFirstText {
+        self.awaiting_first_text.fetch_add(1, Ordering::Relaxed);
+        AwaitingFirstText(Arc::clone(self))
     }
 
     /// False while replies fall back to markdown after a card permission error.
@@ -218,7 +264,7 @@ impl CardAccount {
         }
         .param(self.settings.content_key.clone(), content)
         .param("flowStatus", FlowStatus::Inputting.value());
-        self.must_land(CardApi::Create, turn_calls, || {
+        self.must_land(CardApi::Create, Class::FirstText, turn_calls, || {
             self.api.create_and_deliver_card(&request)
         })
         .await
@@ -237,7 +283,7 @@ impl CardAccount {
         turn_calls: &AtomicU32,
     ) -> Result<bool, ApiCallError> {
         if wait {
-            self.budget.acquire(CardApi::Stream).await;
+            self.budget.acquire(CardApi::Stream, Class::FirstText).await;
         } else if !self.budget.try_acquire(CardApi::Stream).await {
             return Ok(false);
         }
@@ -271,8 +317,10 @@ impl CardAccount {
         if failed {
             request = request.error();
         }
-        self.must_land(CardApi::Stream, turn_calls, || self.api.stream_card(&request))
-            .await?;
+        self.must_land(CardApi::Stream, Class::Finish, turn_calls, || {
+            self.api.stream_card(&request)
+        })
+        .await?;
         // The card shows the whole answer now; a status that will not land is worth a
         // warning, not the answer sent a second time as a message.
         let status = FlowStatus::closing(failed);
@@ -323,8 +371,10 @@ impl CardAccount {
         data.card_param_map
             .insert("flowStatus".to_owned(), status.value().to_owned());
         let request = UpdateCardRequest::merge(OutTrackId::new(out_track_id), data);
-        self.must_land(CardApi::Update, turn_calls, || self.api.update_card(&request))
-            .await
+        self.must_land(CardApi::Update, Class::Finish, turn_calls, || {
+            self.api.update_card(&request)
+        })
+        .await
     }
 
     fn stream_request(&self, out_track_id: &str, content: &str) -> StreamingUpdateRequest {
@@ -344,6 +394,7 @@ impl CardAccount {
     async fn must_land<T, F, Fut>(
         &self,
         api: CardApi,
+        class: Class,
         turn_calls: &AtomicU32,
         call: F,
     ) -> Result<T, ApiCallError>
@@ -354,7 +405,7 @@ impl CardAccount {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.budget.acquire(api).await;
+            self.budget.acquire(api, class).await;
             self.count(turn_calls);
             match call().await {
                 Ok(value) => return Ok(value),
@@ -366,6 +417,15 @@ impl CardAccount {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+/// A card counted in [`CardAccount::first_text_wait`] while it waits for its first text.
+pub struct AwaitingFirstText(Arc<CardAccount>);
+
+impl Drop for AwaitingFirstText {
+    fn drop(&mut self) {
+        self.0.awaiting_first_text.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

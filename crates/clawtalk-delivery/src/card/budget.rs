@@ -3,16 +3,21 @@
 //! DingTalk counts calls per app and per API each second (20/s on the standard edition) and
 //! answers 403 `QpsLimit` beyond that; users of other plugins hit it with two or three
 //! concurrent answers. Intermediate updates only *try* for a permit and are skipped (the next
-//! one carries the same full text); creating and finalizing a card *wait* for one.
+//! one carries the same full text), and only when no call waits; creating, first text and
+//! finalizing a card *wait* for one, in the order of [`Class`] (`gate.rs`): under a burst,
+//! every waiting user's first text goes before any card's further updates.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use governor::clock::Clock as _;
 use governor::{DefaultKeyedRateLimiter, RateLimiter};
 use rand::Rng;
 use tokio::time::Instant;
 
+pub use super::gate::Class;
+use super::gate::PriorityGate;
 use crate::RateQuota;
 use crate::rate_limit::SharedBudget;
 
@@ -27,6 +32,18 @@ pub enum CardApi {
     Update,
 }
 
+impl CardApi {
+    const ALL: [Self; 3] = [Self::Create, Self::Stream, Self::Update];
+
+    fn index(self) -> usize {
+        match self {
+            Self::Create => 0,
+            Self::Stream => 1,
+            Self::Update => 2,
+        }
+    }
+}
+
 /// Shared permits for one app's card calls, plus the pause after DingTalk said `QpsLimit`.
 pub struct CardBudget {
     limiter: DefaultKeyedRateLimiter<CardApi>,
@@ -36,6 +53,8 @@ pub struct CardBudget {
     shared: Option<(String, SharedBudget)>,
     paused_until: Mutex<Option<Instant>>,
     qps_hits: AtomicU64,
+    /// One queue per API, in the order of [`CardApi::ALL`].
+    gates: [PriorityGate; 3],
 }
 
 impl std::fmt::Debug for CardBudget {
@@ -56,11 +75,12 @@ impl CardBudget {
         let quota = RateQuota::new(qps.max(2), Duration::from_secs(1))
             .unwrap_or(RateQuota::per_second(std::num::NonZeroU32::MIN));
         Self {
-            limiter: RateLimiter::keyed(quota.governor()),
+            limiter: RateLimiter::keyed(quota.governor_even()),
             quota,
             shared: None,
             paused_until: Mutex::new(None),
             qps_hits: AtomicU64::new(0),
+            gates: CardApi::ALL.map(|_| PriorityGate::default()),
         }
     }
 
@@ -83,10 +103,11 @@ impl CardBudget {
             .filter(|d| !d.is_zero())
     }
 
-    /// A permit now, or `false` (paused, or the second's budget is spent here or, when
-    /// shared, by all gateways together).
+    /// A permit now, or `false` (a call waits for one, paused, or the second's budget is
+    /// spent here or, when shared, by all gateways together).
     pub async fn try_acquire(&self, api: CardApi) -> bool {
-        if self.pause_left().is_some() || self.limiter.check_key(&api).is_err() {
+        let local = self.gates[api.index()].try_pass(|| self.take_local(api).is_ok());
+        if !local {
             return false;
         }
         match &self.shared {
@@ -95,17 +116,47 @@ impl CardBudget {
         }
     }
 
-    /// Waits for a permit.
-    pub async fn acquire(&self, api: CardApi) {
-        while let Some(left) = self.pause_left() {
-            tokio::time::sleep(left).await;
-        }
-        self.limiter.until_key_ready(&api).await;
+    /// Waits for a permit, behind the calls of a more urgent class and those of the same
+    /// class that came first.
+    pub async fn acquire(&self, api: CardApi, class: Class) {
+        self.gates[api.index()]
+            .acquire(class, || self.take_local(api))
+            .await;
         if let Some((prefix, budget)) = &self.shared {
             budget
                 .take(&Self::shared_key(prefix, api), "card", self.quota)
                 .await;
         }
+    }
+
+    /// Calls of `api` waiting for a permit in classes up to `up_to`.
+    #[must_use]
+    pub fn waiting(&self, api: CardApi, up_to: Class) -> usize {
+        self.gates[api.index()].waiting(up_to)
+    }
+
+    /// How long a call of `class` starting now would wait for a permit of `api`, from the
+    /// calls ahead of it and the quota.
+    #[must_use]
+    pub fn wait_estimate(&self, api: CardApi, class: Class) -> Duration {
+        let ahead = u32::try_from(self.waiting(api, class)).unwrap_or(u32::MAX);
+        self.per_call() * ahead
+    }
+
+    /// The time one permit takes at the quota's pace.
+    #[must_use]
+    pub fn per_call(&self) -> Duration {
+        self.quota.per_call()
+    }
+
+    /// A permit from this process's limiter now, or how long until there may be one.
+    fn take_local(&self, api: CardApi) -> Result<(), Duration> {
+        if let Some(left) = self.pause_left() {
+            return Err(left);
+        }
+        self.limiter
+            .check_key(&api)
+            .map_err(|not_until| not_until.wait_time_from(self.limiter.clock().now()))
     }
 
     /// DingTalk answered `QpsLimit`: every conversation of this app pauses for a jittered
@@ -186,7 +237,7 @@ mod tests {
         assert!(!budget.try_acquire(CardApi::Update).await);
         assert_eq!(budget.qps_hits(), 1);
         let started = Instant::now();
-        budget.acquire(CardApi::Update).await;
+        budget.acquire(CardApi::Update, Class::Finish).await;
         assert!(started.elapsed() >= QPS_PAUSE);
     }
 }

@@ -11,7 +11,7 @@ use dingtalk::Error as ApiCallError;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 
-use super::account::{CardAccount, CardSpace};
+use super::account::{AwaitingFirstText, CardAccount, CardSpace};
 use super::split::{capped, split};
 use super::throttle::{Due, Throttle};
 use crate::chunk::TRUNCATED_NOTE;
@@ -74,6 +74,8 @@ pub struct CardTurn {
     calls: Arc<AtomicU32>,
     first_text_at: Option<Instant>,
     first_shown_at: Option<Instant>,
+    /// Held until the card shows answer text: other turns read it to see the queue.
+    awaiting: Option<AwaitingFirstText>,
 }
 
 impl std::fmt::Debug for CardTurn {
@@ -119,6 +121,10 @@ impl CardTurn {
         shown: &str,
     ) -> Result<Self, ApiCallError> {
         let mut turn = Self::without_cards(account, store, space, meta);
+        if !shown.trim().is_empty() {
+            // The user already sees answer text: this turn no longer queues for a first one.
+            turn.awaiting = None;
+        }
         let shown = if shown.trim().is_empty() { WAITING } else { shown };
         turn.account
             .try_stream(out_track_id, shown, true, &turn.calls)
@@ -135,6 +141,7 @@ impl CardTurn {
     ) -> Self {
         let settings = &account.settings;
         let throttle = Throttle::new(settings.min_interval, settings.update_tokens);
+        let awaiting = Some(account.await_first_text());
         Self {
             account,
             store,
@@ -150,6 +157,7 @@ impl CardTurn {
             calls: Arc::new(AtomicU32::new(0)),
             first_text_at: None,
             first_shown_at: None,
+            awaiting,
         }
     }
 
@@ -165,6 +173,12 @@ impl CardTurn {
     #[must_use]
     pub fn card_ids(&self) -> &[String] {
         &self.cards
+    }
+
+    /// When the card first showed answer text, if it did.
+    #[must_use]
+    pub fn first_shown_at(&self) -> Option<Instant> {
+        self.first_shown_at
     }
 
     /// Card API calls this turn made so far.
@@ -303,6 +317,7 @@ impl CardTurn {
                 {
                     let shown = Instant::now();
                     self.first_shown_at = Some(shown);
+                    self.awaiting = None;
                     self.account.record_first_text(shown.duration_since(first));
                 }
                 if let (Some(id), Some(piece)) = (self.cards.last(), pieces.last()) {

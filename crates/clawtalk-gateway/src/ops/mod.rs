@@ -185,6 +185,7 @@ fn account_figures(shared: &Shared) -> Vec<AccountFigures> {
                 })
                 .unwrap_or_default(),
             qps_limit_hits: shared.cards_of(&a.id).map_or(0, |c| c.budget.qps_hits()),
+            card_overflows: shared.cards_of(&a.id).map_or(0, |c| c.overflowed()),
             messages_in: a.messages,
             connected: a.connected,
             reconnects: a.connects.saturating_sub(1),

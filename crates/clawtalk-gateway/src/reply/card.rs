@@ -70,6 +70,10 @@ pub(crate) async fn open_streaming(
         return None;
     }
     let (cards, space) = card_account(shared, inbound)?;
+    if cards.overflows() {
+        tracing::info!(inbound = ?id, wait_ms = cards.first_text_wait().as_millis(), "card quota spent: answering in markdown (cardOverflow)");
+        return None;
+    }
     let meta = record(inbound, id, session_key);
     match CardTurn::open(Arc::clone(&cards), Arc::clone(&shared.store), space, meta).await {
         Ok(turn) => Some(turn),

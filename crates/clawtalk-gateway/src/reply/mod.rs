@@ -4,12 +4,14 @@
 //! marked sent right after DingTalk accepts it, and after a crash only the parts still
 //! `planned` are sent again. [`plan`] turns an answer into parts, [`send`] sends planned
 //! parts (uploading an image or file first, as a step whose result is stored), [`card`]
-//! delivers AI card parts, and [`interim`] plans what a turn sends while it runs.
+//! delivers AI card parts, [`interim`] plans what a turn sends while it runs, and
+//! [`queue_note`] tells a user whose message waits behind many others.
 
 mod adopt;
 mod card;
 mod interim;
 mod plan;
+mod queue_note;
 mod send;
 
 pub(crate) use adopt::{
@@ -19,6 +21,7 @@ pub(crate) use adopt::{
 pub(crate) use card::{card_account, close_interrupted, close_stopped, open_streaming};
 pub(crate) use interim::TurnOutbox;
 pub(crate) use plan::answer_planned;
+pub(crate) use queue_note::note_if_queued;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
@@ -117,8 +120,14 @@ async fn plan_parts(
     id: InboundId,
     parts: Vec<NewReplyPart>,
 ) -> anyhow::Result<Vec<OutboxPart>> {
-    Ok(shared
+    let asked: Vec<NewReplyPart> = parts.iter().filter(|p| !p.body.is_interim()).cloned().collect();
+    let planned = shared
         .store
         .plan_reply(id, parts, &shared.me, shared.lease_ms(), shared.clock.now())
-        .await?)
+        .await?;
+    if plan::second_answer_refused(&asked, &planned) {
+        tracing::warn!(inbound = ?id, "a second answer for a message that has one was refused by the outbox");
+        shared.metrics.answers.inc("duplicate");
+    }
+    Ok(planned)
 }

@@ -13,6 +13,9 @@ use clawtalk_store::{NewReplyPart, OutboxPart, ReplyPartId, ReplyStatus};
 /// answer never compete for a number whichever is planned first.
 pub(crate) const INTERIM_PARTS_FROM: u32 = 1_000_000;
 
+/// The number of an answer's first part.
+pub(crate) const FIRST_ANSWER_PART: u32 = 1;
+
 /// How an answer's text is sent as messages.
 pub(crate) struct TextAnswer<'a> {
     /// The answer.
@@ -79,7 +82,7 @@ pub(crate) fn numbered(answer: Vec<ReplyPart>, action_cards: &[ActionCard]) -> V
     answer
         .into_iter()
         .chain(action_cards.iter().map(ActionCard::to_part))
-        .zip(1u32..)
+        .zip(FIRST_ANSWER_PART..)
         .map(|(body, part)| NewReplyPart { part, body })
         .collect()
 }
@@ -105,6 +108,17 @@ pub(crate) fn planned_before<'a>(
     earlier
         .iter()
         .find(|p| !matched.contains(&p.id) && p.status != ReplyStatus::Failed && p.body.same_request(body))
+}
+
+/// Whether planning `asked` found another answer already planned for the message (a part of
+/// the same number asking for something else, or already sent): a second answer, which the
+/// outbox refused (the first plan wins).
+pub(crate) fn second_answer_refused(asked: &[NewReplyPart], planned: &[OutboxPart]) -> bool {
+    asked.iter().filter(|a| !a.body.is_interim()).any(|a| {
+        planned
+            .iter()
+            .any(|p| p.part == a.part && (p.status == ReplyStatus::Sent || !p.body.same_request(&a.body)))
+    })
 }
 
 /// Whether a turn's answer is among `planned`: then a reclaimed turn sends what is left of

@@ -10,6 +10,7 @@ use anyhow::{Context, anyhow};
 use sha2::{Digest, Sha256};
 
 use super::card;
+use super::plan::FIRST_ANSWER_PART;
 use crate::Shared;
 use clawtalk_agent::media::send::{OutgoingKind, check_file};
 use clawtalk_core::inbound::InboundMessage;
@@ -74,6 +75,7 @@ pub(crate) async fn send_planned(
                 .mark_reply_sent(part.id, receipt, shared.clock.now())
                 .await?;
             shared.metrics.messages_out.inc(inbound.account_id.as_str());
+            count_answered(shared, part);
             continue;
         }
         if let Err(failure) = send_message(shared, inbound, part, None).await {
@@ -86,10 +88,22 @@ pub(crate) async fn send_planned(
                     shared.clock.now(),
                 )
                 .await?;
+            if failure.permanent && !part.body.is_interim() {
+                shared.metrics.answers.inc("lost");
+            }
             return Err(failure.error.context(format!("sending reply part {}", part.part)));
         }
+        count_answered(shared, part);
     }
     Ok(())
+}
+
+/// A message counts as answered when the first part of its answer is delivered; the outbox
+/// delivers each part once, so each message counts once.
+fn count_answered(shared: &Shared, part: &OutboxPart) {
+    if part.part == FIRST_ANSWER_PART && !part.body.is_interim() {
+        shared.metrics.answers.inc("once");
+    }
 }
 
 /// Sends one planned message part (not an AI card) and marks it sent. An image or file

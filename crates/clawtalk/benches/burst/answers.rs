@@ -18,6 +18,8 @@ pub struct Seen {
     pub unfinished_cards: usize,
     /// The answer's whole text arrived (every token).
     pub whole: bool,
+    /// "Queued, N ahead of you" notes (not answers).
+    pub notes: usize,
 }
 
 /// The user an answer's text quotes.
@@ -25,6 +27,11 @@ fn user_of(text: &str) -> Option<usize> {
     let rest = &text[text.find("re: burst u")? + "re: burst u".len()..];
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok()
+}
+
+/// The gateway's "queued" note (`notices::queued`), which is no answer.
+pub fn is_queue_note(text: &str) -> bool {
+    text.contains("ahead of you")
 }
 
 fn tokens_in(text: &str) -> usize {
@@ -39,7 +46,23 @@ fn earliest(a: Option<u64>, b: u64) -> Option<u64> {
 pub fn seen_by_user(users: usize, tokens: usize, sent: &[SentMessage], cards: &[Card]) -> Vec<Seen> {
     let mut seen = vec![Seen::default(); users];
     let mut card_created: HashMap<&str, (u64, &str)> = HashMap::new();
+    // Notes name no user; they are attributed by their conversation, which the answers name.
+    let user_of_conversation: HashMap<&str, usize> = sent
+        .iter()
+        .filter_map(|m| Some((m.conversation_id.as_deref()?, user_of(&m.text)?)))
+        .collect();
     for message in sent {
+        if is_queue_note(&message.text) {
+            let user = message
+                .conversation_id
+                .as_deref()
+                .and_then(|c| user_of_conversation.get(c).copied())
+                .filter(|u| *u < users);
+            if let Some(user) = user {
+                seen[user].notes += 1;
+            }
+            continue;
+        }
         if message.api == "card" {
             if let Some(id) = message.out_track_id.as_deref() {
                 card_created.insert(id, (message.at_ms, message.text.as_str()));
@@ -105,6 +128,9 @@ pub struct Tally {
     pub duplicated: usize,
     pub unfinished_cards: usize,
     pub partial: usize,
+    /// Users who got a queue note, and those who got more than one.
+    pub noted: usize,
+    pub noted_twice: usize,
 }
 
 pub fn tally(seen: &[Seen]) -> Tally {
@@ -119,6 +145,8 @@ pub fn tally(seen: &[Seen]) -> Tally {
         if s.answers > 0 && !s.whole {
             t.partial += 1;
         }
+        t.noted += usize::from(s.notes > 0);
+        t.noted_twice += usize::from(s.notes > 1);
     }
     t
 }

@@ -251,15 +251,18 @@ async fn wait_for_answers(sim: &Simulator, params: &Params, deadline: Instant) {
             .filter(|(s, _)| matches!(s, CardStatus::Finished | CardStatus::Failed))
             .map(|(_, n)| n)
             .sum();
-        // Card deliveries are in the sent log too; the rest are markdown answers.
-        let messages = sim.sent_count().saturating_sub(total_cards);
+        // Card deliveries are in the sent log too; the rest are markdown answers and queue
+        // notes, told apart (an expensive look) only when the count says it may be done.
         // Cards closed early (a taken-over turn's card that could not be adopted) count too:
         // once the counts say done, no card may be open and every user must have an answer
         // (read in full only then), else the run ends while answers still stream or queue.
+        let mut messages = sim.sent_count().saturating_sub(total_cards);
         if closed + messages >= params.users && closed == total_cards {
             let (sent, cards) = (sim.sent_messages(), sim.cards());
+            let notes = sent.iter().filter(|m| answers::is_queue_note(&m.text)).count();
+            messages = messages.saturating_sub(notes);
             let seen = answers::seen_by_user(params.users, params.model.tokens, &sent, &cards);
-            if seen.iter().all(|s| s.answers > 0) {
+            if closed + messages >= params.users && seen.iter().all(|s| s.answers > 0) {
                 return;
             }
         }

@@ -50,6 +50,16 @@ fn spread(mut ms: Vec<u64>) -> String {
     )
 }
 
+/// The `q` percentile of `measured` over that of `bound`.
+fn ratio_at(measured: &[u64], bound: &[u64], q: f64) -> f64 {
+    let at = |v: &[u64]| {
+        let mut v = v.to_vec();
+        v.sort_unstable();
+        if v.is_empty() { 0 } else { pct(&v, q) }
+    };
+    at(measured) as f64 / at(bound).max(1) as f64
+}
+
 fn calls_where(calls: &[ApiCallCount], pred: impl Fn(&str) -> bool) -> u64 {
     calls.iter().filter(|c| pred(&c.path)).map(|c| c.count).sum()
 }
@@ -116,13 +126,22 @@ impl Report<'_> {
             "| cards left unfinished / answers missing tokens | {} / {} |",
             t.unfinished_cards, t.partial
         );
-        println!("| first visible text p50 / p95 / p99 / max | {} |", spread(first));
+        println!(
+            "| users told \"queued, N ahead\" (not answers) / told twice | {} / {} |",
+            t.noted, t.noted_twice
+        );
+        println!(
+            "| first visible text p50 / p95 / p99 / max | {} |",
+            spread(first.clone())
+        );
         println!("| complete p50 / p95 / p99 / max | {} |", spread(complete));
         if self.params.mode == Mode::Card {
+            let ratio = ratio_at(&first, &bound_ms, 0.99);
             println!(
                 "| first text the card quota allows at best, p50 / p95 / p99 / max | {} |",
                 spread(bound_ms)
             );
+            println!("| p99 first visible text / p99 bound | {ratio:.2} |");
         }
         println!(
             "| arrivals took / all answered after | {:.1} s / {:.1} s |",
@@ -162,6 +181,12 @@ impl Report<'_> {
         }
         if t.unfinished_cards > 0 {
             failures.push(format!("{} cards were left unfinished", t.unfinished_cards));
+        }
+        if t.noted_twice > 0 {
+            failures.push(format!(
+                "{} users were told twice that they were queued",
+                t.noted_twice
+            ));
         }
         if t.partial > 0 {
             failures.push(format!("{} answers arrived without every token", t.partial));
