@@ -1,6 +1,7 @@
 //! The web UI in headless Chromium (Debian's `chromium` + `chromium-driver`, driven over
 //! WebDriver with fantoccini): log in, see the connected account, approve a pairing request,
-//! chat in WebChat and see the reply, edit an agent's SOUL.md, and be refused without the token. A screenshot of
+//! chat in WebChat and see the reply, approve a tool call with its button, edit an agent's
+//! SOUL.md, and be refused without the token. A screenshot of
 //! every page goes to `target/screenshots/`.
 //!
 //! Without Chromium the test fails under `CI=true` (`.ci/run` installs it) and is skipped
@@ -647,5 +648,76 @@ async fn browser_webchat_streams_renders_markdown_and_stops() {
             .all(|m| !m.text.contains("[c1]")),
         "the console's answer is not sent to DingTalk"
     );
+    browser.close().await.unwrap();
+}
+
+/// A WebChat call that needs approval shows its buttons inside the streamed answer; pressing
+/// Allow once lets the tool run, and the stored conversation shows its result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_webchat_approves_a_tool_call_with_a_button() {
+    let Some((chromium, chromedriver)) = find_browser() else {
+        let message = "Chromium is not installed: apt-get install -y chromium chromium-driver \
+                       (or set CHROMIUM and CHROMEDRIVER)";
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
+        eprintln!("skipping the browser test: {message}");
+        return;
+    };
+    let world = World::start().await;
+    world
+        .model
+        .push(Script::tool_call("get_time", "{}").when_last_user_contains("[p1]"));
+    world
+        .model
+        .push(Script::text("The clock says so [p1-end]").when_last_user_contains("[p1]"));
+    let text = world
+        .config(
+            OPEN,
+            r#"tools: { approval: { require: ["get_time"], cardTemplateId: "approval.schema" } },"#,
+        )
+        .replace(
+            "gateway: {",
+            &format!(r#"gateway: {{ auth: {{ token: "{TOKEN}" }},"#),
+        );
+    let config = world.write_config(&text);
+    let mut gateway = world.start_gateway(&config).await;
+    let base = format!("http://{}", web_addr(&mut gateway).await);
+    let driver_port = free_port();
+    let _driver = Driver(
+        Command::new(&chromedriver)
+            .arg(format!("--port={driver_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver"),
+    );
+    let browser = connect(driver_port, &chromium).await;
+    browser.goto(&format!("{base}/login")).await.unwrap();
+    type_into(&browser, "#token", TOKEN).await;
+    click(&browser, "button[type=submit]").await;
+    wait_path(&browser, "the status page after login", |p| p == "/").await;
+
+    browser.goto(&format!("{base}/chat")).await.unwrap();
+    type_into(&browser, "#message", "What time is it? [p1]").await;
+    click(&browser, "#send").await;
+    let asked = wait_text(&browser, "#live-answer .approval", "get_time").await;
+    for label in ["Allow once", "Always allow", "Deny"] {
+        assert!(asked.contains(label), "{label:?} in {asked}");
+    }
+    assert_eq!(
+        world.requests_for("[p1]").len(),
+        1,
+        "the turn waits for the button"
+    );
+    screenshot(&browser, "25-webchat-approval").await;
+    click(
+        &browser,
+        "#live-answer .approval button[data-decision=allow_once]",
+    )
+    .await;
+    // The tool ran: its result is in the stored conversation the page shows once answered.
+    let shown = wait_text(&browser, "#transcript", "[p1-end]").await;
+    assert!(shown.contains("+08:00"), "the tool's result: {shown}");
+    assert_eq!(world.requests_for("[p1]").len(), 2, "asked once, answered once");
+    screenshot(&browser, "26-webchat-approved").await;
     browser.close().await.unwrap();
 }
