@@ -310,6 +310,26 @@ async fn browser_logs_in_sees_status_approves_pairing_and_chats() {
     browser.close().await.unwrap();
 }
 
+/// A Chromium session (and its driver, which lives as long as the guard) logged in to the
+/// console at `base` with [`TOKEN`].
+async fn logged_in(chromedriver: &Path, chromium: &Path, base: &str) -> (Driver, Client) {
+    let driver_port = free_port();
+    let driver = Driver(
+        Command::new(chromedriver)
+            .arg(format!("--port={driver_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver"),
+    );
+    let browser = connect(driver_port, chromium).await;
+    browser.goto(&format!("{base}/login")).await.unwrap();
+    type_into(&browser, "#token", TOKEN).await;
+    click(&browser, "button[type=submit]").await;
+    wait_path(&browser, "the status page after login", |p| p == "/").await;
+    (driver, browser)
+}
+
 /// Sets a field to `text` (clearing what the page put there).
 async fn fill(browser: &Client, css: &str, text: &str) {
     let field = browser
@@ -361,20 +381,7 @@ async fn browser_sets_up_a_bot_from_an_empty_config() {
     let mut gateway = world.launch(Some(&config), &[], &[]).await;
     let base = format!("http://{}", web_addr(&mut gateway).await);
 
-    let driver_port = free_port();
-    let _driver = Driver(
-        Command::new(&chromedriver)
-            .arg(format!("--port={driver_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver"),
-    );
-    let browser = connect(driver_port, &chromium).await;
-    browser.goto(&format!("{base}/login")).await.unwrap();
-    type_into(&browser, "#token", TOKEN).await;
-    click(&browser, "button[type=submit]").await;
-    wait_path(&browser, "the status page after login", |p| p == "/").await;
+    let (_driver, browser) = logged_in(&chromedriver, &chromium, &base).await;
     wait_text(&browser, "#no-accounts", "Setup").await;
     screenshot(&browser, "10-status-no-account").await;
 
@@ -546,20 +553,7 @@ async fn browser_webchat_streams_renders_markdown_and_stops() {
     let config = world.write_config(&text);
     let mut gateway = world.start_gateway(&config).await;
     let base = format!("http://{}", web_addr(&mut gateway).await);
-    let driver_port = free_port();
-    let _driver = Driver(
-        Command::new(&chromedriver)
-            .arg(format!("--port={driver_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver"),
-    );
-    let browser = connect(driver_port, &chromium).await;
-    browser.goto(&format!("{base}/login")).await.unwrap();
-    type_into(&browser, "#token", TOKEN).await;
-    click(&browser, "button[type=submit]").await;
-    wait_path(&browser, "the status page after login", |p| p == "/").await;
+    let (_driver, browser) = logged_in(&chromedriver, &chromium, &base).await;
 
     browser.goto(&format!("{base}/chat")).await.unwrap();
     type_into(&browser, "#message", "A table please [w1]").await;
@@ -681,20 +675,7 @@ async fn browser_webchat_approves_a_tool_call_with_a_button() {
     let config = world.write_config(&text);
     let mut gateway = world.start_gateway(&config).await;
     let base = format!("http://{}", web_addr(&mut gateway).await);
-    let driver_port = free_port();
-    let _driver = Driver(
-        Command::new(&chromedriver)
-            .arg(format!("--port={driver_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver"),
-    );
-    let browser = connect(driver_port, &chromium).await;
-    browser.goto(&format!("{base}/login")).await.unwrap();
-    type_into(&browser, "#token", TOKEN).await;
-    click(&browser, "button[type=submit]").await;
-    wait_path(&browser, "the status page after login", |p| p == "/").await;
+    let (_driver, browser) = logged_in(&chromedriver, &chromium, &base).await;
 
     browser.goto(&format!("{base}/chat")).await.unwrap();
     type_into(&browser, "#message", "What time is it? [p1]").await;
