@@ -11,6 +11,10 @@
 //! (markdown), `status` and `statusText`, and has three buttons whose action ids are
 //! [`ACTION_ALLOW_ONCE`], [`ACTION_ALLOW_ALWAYS`] and [`ACTION_DENY`].
 //!
+//! A WebChat turn has no DingTalk card to press: its pending call is shown in the console's
+//! streamed answer (`intake/webchat_live.rs`) as the same three buttons, and the operator's
+//! press (`intake/webchat_approval.rs`) decides it in the same store.
+//!
 //! Durability: the request's id (also the card's `outTrackId`) is derived from the turn's
 //! inbox row, the tool, its arguments and how many identical calls the turn made before, so
 //! a turn re-run after a restart finds the same row, pending or decided, and neither asks
@@ -45,6 +49,18 @@ const POLL: Duration = Duration::from_millis(250);
 
 /// Arguments longer than this are cut in the card (the model's JSON can be long).
 const MAX_ARGUMENT_CHARS: usize = 400;
+
+/// A tool call of a WebChat turn waiting for the operator's decision, as the console's live
+/// answer shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveApproval {
+    /// The request's id in the store, which the console's press names.
+    pub id: String,
+    /// The tool.
+    pub tool: String,
+    /// The call in plain words (markdown).
+    pub summary: String,
+}
 
 /// The gate of one turn.
 pub(crate) struct TurnApprovals {
@@ -125,6 +141,9 @@ impl TurnApprovals {
             .approval_request(request, now)
             .await
             .map_err(|e| format!("cannot store the approval request: {e}"))?;
+        if self.inbound.webchat.is_some() {
+            return Ok(self.wait_in_console(row).await);
+        }
         // Only the run that wrote the row sends the card: a re-run finds it already asked.
         if row.status == ApprovalStatus::Pending && row.created_at_ms == now {
             self.send_card(&row).await?;
@@ -133,6 +152,26 @@ impl TurnApprovals {
             tracing::info!(approval = %row.id, status = %row.status.as_str(), "found the earlier approval request of this call");
         }
         Ok(self.wait(row).await)
+    }
+
+    /// Shows the pending call in the console's live answer while it waits; a re-run after a
+    /// restart shows it again, since nothing of the page outlives the turn.
+    async fn wait_in_console(&self, row: ApprovalRecord) -> Approval {
+        let live = &self.shared.webchat_live;
+        if row.status == ApprovalStatus::Pending {
+            tracing::info!(approval = %row.id, tool = %row.tool, "asked the console operator for approval");
+            live.show_approval(
+                self.inbound_id,
+                Some(LiveApproval {
+                    id: row.id.clone(),
+                    tool: row.tool.clone(),
+                    summary: row.summary.clone(),
+                }),
+            );
+        }
+        let decision = self.wait(row).await;
+        live.show_approval(self.inbound_id, None);
+        decision
     }
 
     async fn wait(&self, mut row: ApprovalRecord) -> Approval {
@@ -149,7 +188,9 @@ impl TurnApprovals {
                     .await
                 {
                     Ok(clawtalk_store::DecideOutcome::Decided(expired)) => {
-                        update_card(&self.shared, &expired).await;
+                        if self.inbound.webchat.is_none() {
+                            update_card(&self.shared, &expired).await;
+                        }
                         return outcome(&expired).unwrap_or_else(|| denied("expired"));
                     }
                     Ok(clawtalk_store::DecideOutcome::AlreadyDecided(decided)) => row = decided,
@@ -227,13 +268,16 @@ impl std::fmt::Debug for TurnApprovals {
 #[async_trait]
 impl ApprovalGate for TurnApprovals {
     async fn decide(&self, call: ApprovalCall<'_>) -> Approval {
-        let Some(requester) = self
-            .inbound
-            .sender
-            .staff_id
-            .as_ref()
-            .map(|s| s.as_str().to_owned())
-        else {
+        let requester = match &self.inbound.webchat {
+            Some(webchat) => Some(console_user(&webchat.operator)),
+            None => self
+                .inbound
+                .sender
+                .staff_id
+                .as_ref()
+                .map(|s| s.as_str().to_owned()),
+        };
+        let Some(requester) = requester else {
             return denied("the requester has no DingTalk staff id to ask");
         };
         match self.ask(call, &requester).await {
@@ -243,6 +287,22 @@ impl ApprovalGate for TurnApprovals {
                 denied(&reason)
             }
         }
+    }
+}
+
+/// Who a console operator is as a requester and a decider: apart from every DingTalk staff
+/// id, so an "always allow" given in the console holds only there.
+pub(crate) fn console_user(operator: &str) -> String {
+    format!("console:{operator}")
+}
+
+/// The decision a button's action id stands for.
+pub(crate) fn decision_of(action: &str) -> Option<ApprovalDecision> {
+    match action {
+        ACTION_ALLOW_ONCE => Some(ApprovalDecision::AllowOnce),
+        ACTION_ALLOW_ALWAYS => Some(ApprovalDecision::AllowAlways),
+        ACTION_DENY => Some(ApprovalDecision::Deny),
+        _ => None,
     }
 }
 

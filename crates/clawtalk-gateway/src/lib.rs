@@ -56,7 +56,9 @@ mod turn;
 pub mod usage;
 
 pub use accounts::{account_stack, api_client};
+pub use approvals::LiveApproval;
 pub use intake::webchat::WebChatOutcome;
+pub use intake::webchat_approval::WebChatApproval;
 pub use intake::webchat_live::LiveAnswer;
 pub use serve::{Listen, WebConsole, instance_name, open_store, print_status, run, wait_for_signal};
 
@@ -377,6 +379,15 @@ impl GatewayHandle {
         id: clawtalk_store::InboundId,
     ) -> Option<tokio::sync::watch::Receiver<LiveAnswer>> {
         self.0.webchat_live.follow(id)
+    }
+
+    /// The console operator's decision on WebChat approval request `id`: `allow_once`,
+    /// `allow_always` or `deny`; the waiting turn goes on.
+    ///
+    /// # Errors
+    /// An unknown decision, or the store could not be read or written.
+    pub async fn webchat_approve(&self, id: &str, decision: &str) -> anyhow::Result<WebChatApproval> {
+        intake::webchat_approval::decide(&self.0, id, decision).await
     }
 
     /// Waits up to `limit` for the turn of WebChat message `id` to end.

@@ -2,6 +2,9 @@
 //! so the database does not grow for ever. What the store calls finished excludes everything
 //! still owed to a user: received, queued and running messages, and finished ones with a reply
 //! part not yet sent (see `InboxStore::purge_finished`).
+//!
+//! Tool-call approvals decided (or expired) that long ago go too; pending ones stay for the
+//! turn that waits on them, and "always allow" grants stay until revoked.
 
 use clawtalk_core::clock::EpochMs;
 use std::sync::Arc;
@@ -39,9 +42,16 @@ async fn purge_loop(store: &dyn Store, retention: Duration, shutdown: &Cancellat
     }
 }
 
-/// One purge of rows finished more than `retention` before `now`; how many went.
+/// One purge of rows finished more than `retention` before `now`: inbox rows, then approval
+/// requests; how many inbox rows went.
 pub(super) async fn purge_once(store: &dyn Store, retention: Duration, now: EpochMs) -> Option<u64> {
-    match store.purge_finished(now.minus(retention)).await {
+    let before = now.minus(retention);
+    match store.approval_purge(before).await {
+        Ok(0) => {}
+        Ok(purged) => tracing::info!(purged, "decided approval requests purged"),
+        Err(error) => tracing::warn!(%error, "cannot purge decided approval requests"),
+    }
+    match store.purge_finished(before).await {
         Ok(purged) => {
             if purged > 0 {
                 tracing::info!(
@@ -204,6 +214,61 @@ mod tests {
             Some(0)
         );
         assert!(store.inbound(again).await.unwrap().is_some());
+        store.close().await;
+    }
+
+    fn approval(id: &str, at_ms: i64) -> clawtalk_store::NewApproval {
+        clawtalk_store::NewApproval {
+            id: id.into(),
+            account_id: AccountId::new("default"),
+            session_key: "s".into(),
+            agent_id: "main".into(),
+            requester: "0312".into(),
+            tool: id.into(),
+            summary: id.into(),
+            expires_at: EpochMs::from_millis(at_ms + 600_000),
+        }
+    }
+
+    #[tokio::test]
+    async fn old_decided_approvals_go_while_pending_ones_and_grants_stay() {
+        use clawtalk_store::ApprovalDecision::{AllowAlways, AllowOnce, Deny, Expire};
+        let sqlite = SqliteStore::in_memory().await.unwrap();
+        let store: &dyn Store = &sqlite;
+        let now = 100 * DAY_MS;
+        let old = now - 8 * DAY_MS;
+        for (id, decision, at) in [
+            ("granted", Some(AllowAlways), old),
+            ("once", Some(AllowOnce), old),
+            ("denied", Some(Deny), old),
+            ("expired", Some(Expire), old),
+            ("recent", Some(Deny), now - DAY_MS),
+            ("pending", None, old),
+        ] {
+            let at = EpochMs::from_millis(at);
+            store
+                .approval_request(approval(id, at.as_millis()), at)
+                .await
+                .unwrap();
+            if let Some(decision) = decision {
+                let by = (decision != Expire).then_some("0312");
+                store.approval_decide(id, decision, by, at).await.unwrap();
+            }
+        }
+        purge_once(store, Duration::from_secs(7 * 86_400), EpochMs::from_millis(now)).await;
+        for gone in ["granted", "once", "denied", "expired"] {
+            assert!(store.approval(gone).await.unwrap().is_none(), "{gone} purged");
+        }
+        for kept in ["recent", "pending"] {
+            assert!(store.approval(kept).await.unwrap().is_some(), "{kept} kept");
+        }
+        assert!(
+            store
+                .approval_granted("default", "0312", "granted")
+                .await
+                .unwrap(),
+            "the always-allow grant outlives its request"
+        );
         store.close().await;
     }
 

@@ -268,12 +268,9 @@ async fn run_agent(
             .map(|a| a.workspace.clone()),
         action_cards: ActionCards::default(),
         media: Some(Arc::clone(outbox) as Arc<dyn MediaSender>),
-        // WebChat has no card to press; its calls needing approval are refused.
-        approvals: inbound.webchat.is_none().then(|| {
-            Arc::new(crate::approvals::TurnApprovals::new(
-                shared, inbound, turn.id, key,
-            )) as Arc<dyn clawtalk_agent::ApprovalGate>
-        }),
+        approvals: Some(Arc::new(crate::approvals::TurnApprovals::new(
+            shared, inbound, turn.id, key,
+        ))),
     };
     let action_cards = context.action_cards.clone();
     let cancel = CancellationToken::new();

@@ -1,6 +1,7 @@
 //! The web UI in headless Chromium (Debian's `chromium` + `chromium-driver`, driven over
 //! WebDriver with fantoccini): log in, see the connected account, approve a pairing request,
-//! chat in WebChat and see the reply, edit an agent's SOUL.md, and be refused without the token. A screenshot of
+//! chat in WebChat and see the reply, approve a tool call with its button, edit an agent's
+//! SOUL.md, and be refused without the token. A screenshot of
 //! every page goes to `target/screenshots/`.
 //!
 //! Without Chromium the test fails under `CI=true` (`.ci/run` installs it) and is skipped
@@ -313,6 +314,26 @@ async fn browser_logs_in_sees_status_approves_pairing_and_chats() {
     browser.close().await.unwrap();
 }
 
+/// A Chromium session (and its driver, which lives as long as the guard) logged in to the
+/// console at `base` with [`TOKEN`].
+async fn logged_in(chromedriver: &Path, chromium: &Path, base: &str) -> (Driver, Client) {
+    let driver_port = free_port();
+    let driver = Driver(
+        Command::new(chromedriver)
+            .arg(format!("--port={driver_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver"),
+    );
+    let browser = connect(driver_port, chromium).await;
+    browser.goto(&format!("{base}/login")).await.unwrap();
+    type_into(&browser, "#token", TOKEN).await;
+    click(&browser, "button[type=submit]").await;
+    wait_path(&browser, "the status page after login", |p| p == "/").await;
+    (driver, browser)
+}
+
 /// Sets a field to `text` (clearing what the page put there).
 async fn fill(browser: &Client, css: &str, text: &str) {
     let field = browser
@@ -364,20 +385,7 @@ async fn browser_sets_up_a_bot_from_an_empty_config() {
     let mut gateway = world.launch(Some(&config), &[], &[]).await;
     let base = format!("http://{}", web_addr(&mut gateway).await);
 
-    let driver_port = free_port();
-    let _driver = Driver(
-        Command::new(&chromedriver)
-            .arg(format!("--port={driver_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver"),
-    );
-    let browser = connect(driver_port, &chromium).await;
-    browser.goto(&format!("{base}/login")).await.unwrap();
-    type_into(&browser, "#token", TOKEN).await;
-    click(&browser, "button[type=submit]").await;
-    wait_path(&browser, "the status page after login", |p| p == "/").await;
+    let (_driver, browser) = logged_in(&chromedriver, &chromium, &base).await;
     wait_text(&browser, "#no-accounts", "Setup").await;
     screenshot(&browser, "10-status-no-account").await;
 
@@ -549,20 +557,7 @@ async fn browser_webchat_streams_renders_markdown_and_stops() {
     let config = world.write_config(&text);
     let mut gateway = world.start_gateway(&config).await;
     let base = format!("http://{}", web_addr(&mut gateway).await);
-    let driver_port = free_port();
-    let _driver = Driver(
-        Command::new(&chromedriver)
-            .arg(format!("--port={driver_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver"),
-    );
-    let browser = connect(driver_port, &chromium).await;
-    browser.goto(&format!("{base}/login")).await.unwrap();
-    type_into(&browser, "#token", TOKEN).await;
-    click(&browser, "button[type=submit]").await;
-    wait_path(&browser, "the status page after login", |p| p == "/").await;
+    let (_driver, browser) = logged_in(&chromedriver, &chromium, &base).await;
 
     browser.goto(&format!("{base}/chat")).await.unwrap();
     type_into(&browser, "#message", "A table please [w1]").await;
@@ -651,5 +646,73 @@ async fn browser_webchat_streams_renders_markdown_and_stops() {
             .all(|m| !m.text.contains("[c1]")),
         "the console's answer is not sent to DingTalk"
     );
+    browser.close().await.unwrap();
+}
+
+/// A WebChat call that needs approval shows its buttons inside the streamed answer; pressing
+/// Allow once lets the tool run, and the stored conversation shows its result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_webchat_approves_a_tool_call_with_a_button() {
+    let Some((chromium, chromedriver)) = find_browser() else {
+        let message = "Chromium is not installed: apt-get install -y chromium chromium-driver \
+                       (or set CHROMIUM and CHROMEDRIVER)";
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
+        eprintln!("skipping the browser test: {message}");
+        return;
+    };
+    let world = World::start().await;
+    world
+        .model
+        .push(Script::tool_call("get_time", "{}").when_last_user_contains("[p1]"));
+    world
+        .model
+        .push(Script::text("The clock says so [p1-end]").when_last_user_contains("[p1]"));
+    let text = world
+        .config(
+            OPEN,
+            r#"tools: { approval: { require: ["get_time"], cardTemplateId: "approval.schema" } },"#,
+        )
+        .replace(
+            "gateway: {",
+            &format!(r#"gateway: {{ auth: {{ token: "{TOKEN}" }},"#),
+        );
+    let config = world.write_config(&text);
+    let mut gateway = world.start_gateway(&config).await;
+    let base = format!("http://{}", web_addr(&mut gateway).await);
+    let (_driver, browser) = logged_in(&chromedriver, &chromium, &base).await;
+
+    browser.goto(&format!("{base}/chat")).await.unwrap();
+    type_into(&browser, "#message", "What time is it? [p1]").await;
+    click(&browser, "#send").await;
+    let asked = wait_text(&browser, "#live-answer .approval", "get_time").await;
+    for label in ["Allow once", "Always allow", "Deny"] {
+        assert!(asked.contains(label), "{label:?} in {asked}");
+    }
+    assert_eq!(
+        world.requests_for("[p1]").len(),
+        1,
+        "the turn waits for the button"
+    );
+    screenshot(&browser, "25-webchat-approval").await;
+    click(
+        &browser,
+        "#live-answer .approval button[data-decision=allow_once]",
+    )
+    .await;
+    // The tool runs and the answer streams on (what the press answers is checked over plain
+    // HTTP in webchat_approvals.rs; here the page moves on too fast to read it reliably).
+    // Once answered, the page shows the stored conversation, the tool's result in it.
+    let page = &browser;
+    let shown = wait_until_async("the stored conversation", TIMEOUT, || async move {
+        if page.find(Locator::Css("#live-answer")).await.is_ok() {
+            return None;
+        }
+        let text = text_of(page, "#transcript").await;
+        text.contains("[p1-end]").then_some(text)
+    })
+    .await;
+    assert!(shown.contains("+08:00"), "the tool's result: {shown}");
+    assert_eq!(world.requests_for("[p1]").len(), 2, "asked once, answered once");
+    screenshot(&browser, "26-webchat-approved").await;
     browser.close().await.unwrap();
 }

@@ -11,7 +11,7 @@ use dingtalk::model::CardCallback;
 
 use super::{Ack, Admitted};
 use crate::Shared;
-use crate::approvals::{ACTION_ALLOW_ALWAYS, ACTION_ALLOW_ONCE, ACTION_DENY, ID_PREFIX, update_card};
+use crate::approvals::{ID_PREFIX, decision_of, update_card};
 use clawtalk_config::DingTalkAccount;
 use clawtalk_store::{ApprovalDecision, DecideOutcome};
 
@@ -83,12 +83,7 @@ fn decision(callback: &CardCallback) -> Option<ApprovalDecision> {
         .and_then(|v| v.as_str())
         .map(|d| format!("approval_{d}"));
     let action = callback.action_id().map(str::to_owned).or(param)?;
-    match action.as_str() {
-        ACTION_ALLOW_ONCE => Some(ApprovalDecision::AllowOnce),
-        ACTION_ALLOW_ALWAYS => Some(ApprovalDecision::AllowAlways),
-        ACTION_DENY => Some(ApprovalDecision::Deny),
-        _ => None,
-    }
+    decision_of(&action)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 //! - [`card_callback`]: AI card button presses and form submits;
 //! - [`approval_event`]: approval events, over Stream or pushed, for the workflow agents;
 //! - [`scheduled_run`]: the runs of scheduled tasks;
-//! - [`webchat`]: the web console's chat.
+//! - [`webchat`]: the web console's chat ([`webchat_approval`]: its presses on approvals).
 //!
 //! Bot messages of one account, from Stream and HTTP alike, pass through the account's
 //! [`lanes`]: one per conversation scope, so a conversation's messages are stored and
@@ -29,6 +29,7 @@ pub(crate) mod outgoing_robot;
 pub(crate) mod scheduled_run;
 pub(crate) mod stream;
 pub(crate) mod webchat;
+pub(crate) mod webchat_approval;
 pub(crate) mod webchat_live;
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use clawtalk_delivery::{DeliveryError, DeliveryPath, Outbound, OutboundMessage, 
 use clawtalk_store::{InboundId, InboundStatus};
 
 /// Who chats in the console: it has one operator (whoever holds the gateway token).
-const OPERATOR: &str = "operator";
+pub(crate) const OPERATOR: &str = "operator";
 /// How often a waiting page looks whether its turn has ended.
 const POLL: Duration = Duration::from_millis(50);
 

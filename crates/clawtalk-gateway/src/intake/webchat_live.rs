@@ -4,6 +4,9 @@
 //! An entry lives while its turn runs the agent: created when the turn starts, removed when
 //! it ends (which closes every follower's channel). A follower that comes too early or too
 //! late finds none and reads the inbox instead (see the console's chat stream).
+//!
+//! A tool call waiting for approval is published here too (see `approvals.rs`), so the page
+//! shows the choice as buttons inline in the answer.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,6 +14,7 @@ use std::sync::Mutex;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::watch;
 
+use crate::approvals::LiveApproval;
 use clawtalk_agent::AgentEvent;
 use clawtalk_store::InboundId;
 
@@ -21,6 +25,8 @@ pub struct LiveAnswer {
     pub text: String,
     /// The tool the agent is running, if any.
     pub tool: Option<String>,
+    /// The tool call waiting for the operator's approval, if any.
+    pub approval: Option<LiveApproval>,
 }
 
 /// The WebChat turns running now, by inbound message.
@@ -35,12 +41,26 @@ impl LiveAnswers {
         self.running.lock().ok()?.get(&id).map(watch::Sender::subscribe)
     }
 
+    /// Shows (or with `None` clears) the call of `id`'s turn that waits for approval.
+    pub(crate) fn show_approval(&self, id: InboundId, approval: Option<LiveApproval>) {
+        self.entry(id).send_modify(|live| live.approval = approval);
+    }
+
+    /// The turn's channel, created by whichever comes first: the turn's display or its gate.
+    fn entry(&self, id: InboundId) -> watch::Sender<LiveAnswer> {
+        let mut running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        running
+            .entry(id)
+            .or_insert_with(|| watch::channel(LiveAnswer::default()).0)
+            .clone()
+    }
+
     /// Publishes the turn's events for `id` until the turn ends.
     pub(crate) async fn drive(&self, id: InboundId, events: &mut UnboundedReceiver<AgentEvent>) {
-        let (tx, _) = watch::channel(LiveAnswer::default());
-        if let Ok(mut running) = self.running.lock() {
-            running.insert(id, tx.clone());
-        }
+        let tx = self.entry(id);
         let mut round_started = false;
         while let Some(event) = events.recv().await {
             match event {

@@ -1,7 +1,9 @@
 // WebChat (and continuing a conversation from its transcript page): sends the message
 // without leaving the page, shows the answer as the agent writes
-// it (server-sent events carry it as HTML the server rendered and escaped), and stops the
-// turn on request. Without this script the form posts to /chat and waits for the answer.
+// it (server-sent events carry it as HTML the server rendered and escaped), shows a tool
+// call waiting for approval as buttons (Allow once / Always allow / Deny) inside the answer,
+// and stops the turn on request. Without this script the form posts to /chat and waits for
+// the answer.
 (function () {
   "use strict";
   var form = document.getElementById("chat-form");
@@ -43,6 +45,66 @@
     errorBox.hidden = false;
   }
 
+  // The waiting call's box inside the answer: its title, the call in words, its buttons.
+  // A press posts the decision; the box then says what was decided and by whom.
+  function showApproval(answer, approval) {
+    var box = answer.querySelector(".approval");
+    if (!approval) {
+      if (box && !box.dataset.decided) {
+        box.remove();
+      }
+      return;
+    }
+    if (box && box.dataset.id === approval.id) {
+      return;
+    }
+    if (box) {
+      box.remove();
+    }
+    box = document.createElement("div");
+    box.className = "approval";
+    box.dataset.id = approval.id;
+    var title = document.createElement("strong");
+    title.textContent = approval.title;
+    box.appendChild(title);
+    var call = document.createElement("div");
+    call.className = "md";
+    call.innerHTML = approval.html;
+    box.appendChild(call);
+    var buttons = document.createElement("p");
+    var status = document.createElement("span");
+    status.className = "muted approval-status";
+    approval.buttons.forEach(function (b) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = b.decision === "deny" ? "secondary" : "";
+      button.dataset.decision = b.decision;
+      button.textContent = b.label;
+      button.addEventListener("click", function () {
+        buttons.querySelectorAll("button").forEach(function (x) { x.disabled = true; });
+        post("/api/chat/approve", {
+          csrf: form.elements.csrf.value,
+          id: approval.id,
+          decision: b.decision
+        }).then(function (result) {
+          if (!result.ok) {
+            showError(result.body.error);
+            buttons.querySelectorAll("button").forEach(function (x) { x.disabled = false; });
+            return;
+          }
+          box.dataset.decided = result.body.status;
+          status.textContent = result.body.text;
+          buttons.querySelectorAll("button").forEach(function (x) { x.remove(); });
+        });
+      });
+      buttons.appendChild(button);
+      buttons.appendChild(document.createTextNode(" "));
+    });
+    buttons.appendChild(status);
+    box.appendChild(buttons);
+    answer.insertBefore(box, answer.querySelector(".md"));
+  }
+
   function idle() {
     sendButton.disabled = false;
     stopButton.hidden = true;
@@ -80,6 +142,7 @@
         var data = JSON.parse(e.data);
         body.innerHTML = data.html;
         tool.textContent = data.tool || "";
+        showApproval(answer, data.approval);
       });
       events.addEventListener("done", function () {
         events.close();

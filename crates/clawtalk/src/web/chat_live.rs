@@ -6,7 +6,9 @@
 //! - `GET /api/chat/stream/{id}`: server-sent events — `text` with the answer so far as HTML
 //!   (rendered here from its markdown, so the page needs no markdown library) and the tool
 //!   in use, then `done`, or `failed` with why;
-//! - `POST /api/chat/stop`: stops the session's running turn, as `/stop` in a chat does.
+//! - `POST /api/chat/stop`: stops the session's running turn, as `/stop` in a chat does;
+//! - `POST /api/chat/approve`: the operator's press on a tool call waiting for approval,
+//!   which the `text` events carry (`approval`: its id, the call in words, the buttons).
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -27,7 +29,8 @@ use super::markdown;
 use super::sessions::WebSession;
 use super::{St, chat::MAX_MESSAGE_CHARS};
 use clawtalk_core::mask::mask_text;
-use clawtalk_gateway::{GatewayHandle, LiveAnswer, WebChatOutcome};
+use clawtalk_gateway::{GatewayHandle, LiveAnswer, LiveApproval, WebChatApproval, WebChatOutcome};
+use clawtalk_store::{ApprovalRecord, ApprovalStatus};
 
 /// How long the stream waits on the inbox between looks for the running turn.
 const LOOK: Duration = Duration::from_millis(200);
@@ -139,6 +142,65 @@ pub(crate) async fn stop(
     }
 }
 
+#[derive(Deserialize)]
+pub(crate) struct ApproveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    decision: String,
+}
+
+/// The buttons a waiting call offers, in the order shown: the decision each posts, its label.
+const DECISIONS: [(&str, &str); 3] = [
+    ("allow_once", "chat.approval.allow_once"),
+    ("allow_always", "chat.approval.allow_always"),
+    ("deny", "chat.approval.deny"),
+];
+
+/// `POST /api/chat/approve`: `{"status", "text"}` saying what now stands, whoever decided.
+pub(crate) async fn approve(
+    State(web): St,
+    Extension(session): Extension<WebSession>,
+    lang: Lang,
+    Form(form): Form<ApproveForm>,
+) -> Response {
+    if !session.csrf_ok(&form.csrf) {
+        return csrf_refused();
+    }
+    if !DECISIONS.iter().any(|(d, _)| *d == form.decision) {
+        let names: Vec<&str> = DECISIONS.iter().map(|(d, _)| *d).collect();
+        let error = format!(
+            "unknown decision {:?}: use one of {}",
+            form.decision,
+            names.join(", ")
+        );
+        return refusal(StatusCode::BAD_REQUEST, &error);
+    }
+    match web.gateway.webchat_approve(&form.id, &form.decision).await {
+        Ok(WebChatApproval::Decided(row) | WebChatApproval::AlreadyDecided(row)) => {
+            axum::Json(json!({ "status": row.status.as_str(), "text": decided_text(lang, &row) }))
+                .into_response()
+        }
+        Ok(WebChatApproval::Unknown) => refusal(StatusCode::NOT_FOUND, t(lang, "chat.approval.unknown")),
+        Err(e) => refusal(StatusCode::BAD_GATEWAY, &mask_text(&format!("{e:#}"))),
+    }
+}
+
+/// What was decided and by whom, in the page's language.
+fn decided_text(lang: Lang, row: &ApprovalRecord) -> String {
+    let by = row.decided_by.as_deref().unwrap_or("?");
+    let key = match row.status {
+        ApprovalStatus::Pending => return String::new(),
+        ApprovalStatus::Allowed if row.always => "chat.approval.allowed_always",
+        ApprovalStatus::Allowed => "chat.approval.allowed_once",
+        ApprovalStatus::Denied => "chat.approval.denied",
+        ApprovalStatus::Expired => "chat.approval.expired",
+    };
+    tf(lang, key, &[("by", by)])
+}
+
 /// Where a stream is.
 struct Following {
     gateway: GatewayHandle,
@@ -209,8 +271,24 @@ fn text_event(lang: Lang, answer: &LiveAnswer) -> Event {
         .tool
         .as_deref()
         .map(|tool| tf(lang, "chat.using_tool", &[("tool", tool)]));
-    let data = json!({ "html": markdown::to_html(&answer.text), "tool": tool });
+    let approval = answer.approval.as_ref().map(|a| approval_json(lang, a));
+    let data = json!({ "html": markdown::to_html(&answer.text), "tool": tool, "approval": approval });
     Event::default().event("text").data(data.to_string())
+}
+
+/// A waiting call as the page shows it: the call in words (HTML rendered and escaped here)
+/// and its buttons.
+fn approval_json(lang: Lang, approval: &LiveApproval) -> serde_json::Value {
+    let buttons: Vec<serde_json::Value> = DECISIONS
+        .iter()
+        .map(|(decision, label)| json!({ "decision": decision, "label": t(lang, label) }))
+        .collect();
+    json!({
+        "id": approval.id,
+        "title": tf(lang, "chat.approval.title", &[("tool", &approval.tool)]),
+        "html": markdown::to_html(&approval.summary),
+        "buttons": buttons,
+    })
 }
 
 fn failed_event(why: &str) -> Event {

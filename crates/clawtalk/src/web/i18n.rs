@@ -453,6 +453,31 @@ pub(crate) const MESSAGES: &[(&str, &str, &str)] = &[
         "Not sent; reload the page and try again.",
     ),
     ("chat.shutdown", "网关正在关闭。", "The gateway is shutting down."),
+    (
+        "chat.approval.title",
+        "需要你的批准才能调用 {tool}",
+        "{tool} needs your approval",
+    ),
+    ("chat.approval.allow_once", "允许一次", "Allow once"),
+    ("chat.approval.allow_always", "始终允许", "Always allow"),
+    ("chat.approval.deny", "拒绝", "Deny"),
+    (
+        "chat.approval.allowed_once",
+        "已允许一次（{by}）",
+        "Allowed once by {by}",
+    ),
+    (
+        "chat.approval.allowed_always",
+        "已始终允许（{by}）",
+        "Always allowed by {by}",
+    ),
+    ("chat.approval.denied", "已拒绝（{by}）", "Denied by {by}"),
+    ("chat.approval.expired", "已超时，视为拒绝", "Expired: denied"),
+    (
+        "chat.approval.unknown",
+        "没有这个等待批准的调用。",
+        "There is no such call waiting for approval.",
+    ),
     // Logs.
     ("logs.title", "日志", "Logs"),
     ("logs.level", "级别", "Level"),

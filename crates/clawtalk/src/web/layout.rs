@@ -37,6 +37,7 @@ pre{background:#fff;padding:1em;overflow:auto;border:1px solid #e5e6eb;white-spa
 .login{max-width:380px;margin:4em auto;background:#fff;padding:1.5em;border:1px solid #e5e6eb}
 .login input{width:100%;margin:.5em 0 1em}
 .msg .md,.msg .call{white-space:normal}
+.msg .approval{border:1px solid #f7ba1e;background:#fffbe6;border-radius:6px;padding:.4em .7em;margin:.4em 0;white-space:normal}
 .md p{margin:.3em 0}.md pre{margin:.4em 0;white-space:pre;padding:.6em}
 .md table{width:auto;margin:.4em 0}.md th,.md td{border:1px solid #e5e6eb}
 .md code{background:#f2f3f5;padding:0 .2em;border-radius:3px}.md pre code{background:none;padding:0}

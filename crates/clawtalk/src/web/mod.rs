@@ -113,6 +113,7 @@ pub(crate) fn routes() -> RouteTable<Arc<WebState>> {
         ("/api/chat/send", Session, post(chat_live::send)),
         ("/api/chat/stream/{id}", Session, get(chat_live::stream)),
         ("/api/chat/stop", Session, post(chat_live::stop)),
+        ("/api/chat/approve", Session, post(chat_live::approve)),
         (
             "/config",
             Session,
