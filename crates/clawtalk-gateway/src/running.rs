@@ -94,7 +94,9 @@ pub(crate) fn build_agent(
         .map_err(anyhow::Error::msg)
         .context("setting up the web tools")?;
     // MCP servers start in the background: a slow one delays neither this nor a turn.
-    if let Some(mcp) = clawtalk_agent::McpToolSource::start(&config.mcp) {
+    let mcp = clawtalk_agent::McpToolSource::start(&config.mcp);
+    let hub = mcp.as_ref().map(|source| source.hub().clone());
+    if let Some(mcp) = mcp {
         tools.add_source(mcp);
     }
     let memory = clawtalk_agent::Memory::new(
@@ -105,7 +107,11 @@ pub(crate) fn build_agent(
     for tool in memory.tools() {
         tools.register(tool);
     }
-    Ok(AgentRuntime::new(Arc::clone(config), tools)
+    let runtime = AgentRuntime::new(Arc::clone(config), tools)
         .context("setting up the model providers")?
-        .with_memory(memory))
+        .with_memory(memory);
+    Ok(match hub {
+        Some(hub) => runtime.with_mcp(hub),
+        None => runtime,
+    })
 }

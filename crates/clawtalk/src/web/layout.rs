@@ -60,7 +60,7 @@ header #lang-switch+form{margin-left:0}
 
 /// Navigation entries: path and label, an [`super::i18n`] key (or an English label, shown
 /// as it is in both languages).
-const NAV: [(&str, &str); 10] = [
+const NAV: [(&str, &str); 11] = [
     ("/", "nav.status"),
     ("/setup", "nav.setup"),
     ("/conversations", "nav.conversations"),
@@ -68,6 +68,7 @@ const NAV: [(&str, &str); 10] = [
     ("/cron", "nav.cron"),
     ("/agents", "nav.agents"),
     ("/memories", "nav.memories"),
+    ("/mcp", "nav.mcp"),
     ("/chat", "nav.chat"),
     ("/logs", "nav.logs"),
     ("/config", "nav.config"),
