@@ -62,15 +62,7 @@ pub(crate) async fn post(shared: &Arc<Shared>, session_key: &str, entry_id: i64)
         .with_context(|| format!("no session {session_key:?}"))?;
     let text = console_answer(shared, &session, entry_id).await?;
     let config = shared.config();
-    let account = config
-        .enabled_accounts()
-        .find(|a| a.id == key.account.as_str())
-        .with_context(|| {
-            format!(
-                "account {:?} of this conversation is not enabled",
-                key.account.as_str()
-            )
-        })?;
+    let account = super::webchat::account_of(&config, &key)?;
     let inbound = message(
         account,
         &session,

@@ -16,13 +16,37 @@ use crate::web::{St, WebState};
 use clawtalk_gateway::Posted;
 use clawtalk_store::Session;
 
+/// The session a form posted to `/conversations/{id}/…` acts on, once its CSRF token
+/// (`given`) is the browser session's; else the refusal to answer with.
+async fn posted_to(
+    web: &WebState,
+    session: &WebSession,
+    lang: Lang,
+    given: &str,
+    id: &str,
+) -> Result<Session, Response> {
+    if !session.csrf_ok(given) {
+        return Err(crate::web::auth::csrf_refused());
+    }
+    session_of(web, lang, &session.csrf, id).await
+}
+
 /// The stored session `/conversations/{id}` names, or the page saying why there is none.
-async fn session_of(web: &WebState, lang: Lang, csrf: &str, id: &str) -> Result<Session, Response> {
-    let found = match id.parse::<i64>() {
-        Ok(id) => web.gateway.store().session_by_id(id).await,
-        Err(_) => Ok(None),
+pub(crate) async fn session_of(
+    web: &WebState,
+    lang: Lang,
+    csrf: &str,
+    id: &str,
+) -> Result<Session, Response> {
+    let Ok(number) = id.parse::<i64>() else {
+        return Err(error_page_in(
+            lang,
+            StatusCode::NOT_FOUND,
+            csrf,
+            t(lang, "conv.not_a_number"),
+        ));
     };
-    match found {
+    match web.gateway.store().session_by_id(number).await {
         Ok(Some(s)) => Ok(s),
         Ok(None) => Err(error_page_in(
             lang,
@@ -48,12 +72,9 @@ pub(crate) async fn reset(
     Path(id): Path<String>,
     Form(form): Form<crate::web::auth::CsrfForm>,
 ) -> Response {
-    if !session.csrf_ok(&form.csrf) {
-        return crate::web::auth::csrf_refused();
-    }
-    let conversation = match session_of(&web, lang, &session.csrf, &id).await {
+    let conversation = match posted_to(&web, &session, lang, &form.csrf, &id).await {
         Ok(s) => s,
-        Err(page) => return page,
+        Err(refusal) => return refusal,
     };
     let store = web.gateway.store();
     if let Err(e) = store.session_reset(&conversation.key, web.gateway.now()).await {
@@ -87,12 +108,9 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
     Form(form): Form<DeleteForm>,
 ) -> Response {
-    if !session.csrf_ok(&form.csrf) {
-        return crate::web::auth::csrf_refused();
-    }
-    let conversation = match session_of(&web, lang, &session.csrf, &id).await {
+    let conversation = match posted_to(&web, &session, lang, &form.csrf, &id).await {
         Ok(s) => s,
-        Err(page) => return page,
+        Err(refusal) => return refusal,
     };
     if form.confirm != "yes" {
         return confirm_page(lang, &session.csrf, &conversation).into_response();
@@ -175,12 +193,9 @@ pub(crate) async fn send(
     Path(id): Path<String>,
     Form(form): Form<SendForm>,
 ) -> Response {
-    if !session.csrf_ok(&form.csrf) {
-        return crate::web::auth::csrf_refused();
-    }
-    let conversation = match session_of(&web, lang, &session.csrf, &id).await {
+    let conversation = match posted_to(&web, &session, lang, &form.csrf, &id).await {
         Ok(s) => s,
-        Err(page) => return page,
+        Err(refusal) => return refusal,
     };
     let Ok(entry) = form.entry.parse::<i64>() else {
         return error_page_in(

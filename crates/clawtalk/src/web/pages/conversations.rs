@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 
-use super::conversation_actions::{delete_button, send_button};
+use super::conversation_actions::{delete_button, send_button, session_of};
 use super::error_page_in;
 use crate::web::St;
 use crate::web::i18n::{Lang, t, tf};
@@ -127,34 +127,11 @@ pub(crate) async fn transcript(
     Path(id): Path<String>,
     Query(sent): Query<Sent>,
 ) -> Response {
-    let Ok(id) = id.parse::<i64>() else {
-        return error_page_in(
-            lang,
-            StatusCode::NOT_FOUND,
-            &session.csrf,
-            t(lang, "conv.not_a_number"),
-        );
+    let conversation = match session_of(&web, lang, &session.csrf, &id).await {
+        Ok(s) => s,
+        Err(page) => return page,
     };
-    let store = &web.gateway.store();
-    let conversation = match store.session_by_id(id).await {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            return error_page_in(
-                lang,
-                StatusCode::NOT_FOUND,
-                &session.csrf,
-                &tf(lang, "conv.missing", &[("id", &id.to_string())]),
-            );
-        }
-        Err(e) => {
-            return error_page_in(
-                lang,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &session.csrf,
-                &format!("cannot read the session: {e}"),
-            );
-        }
-    };
+    let (id, store) = (conversation.id, web.gateway.store());
     let entries = match store.transcript_load(id, TRANSCRIPT_LIMIT).await {
         Ok(e) => e,
         Err(e) => {

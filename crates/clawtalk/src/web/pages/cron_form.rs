@@ -184,7 +184,7 @@ pub(crate) fn view(lang: Lang, csrf: &str, config: &Config, form: &TaskForm, err
                 label { input type="radio" name="kind" value="every" checked[form.kind == "every"]; " " (t(lang, "cron.form.kind_every")) " "
                     input #cron-every type="number" min="1" name="every" value=(form.every) style="width:6em";
                     " "
-                    select name="every_unit" {
+                    select name="every_unit" style="width:auto" {
                         option value="minutes" selected[form.every_unit != "hours"] { (t(lang, "cron.form.minutes")) }
                         option value="hours" selected[form.every_unit == "hours"] { (t(lang, "cron.form.hours")) }
                     }
