@@ -19,6 +19,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 pub use approval::{Approval, ApprovalCall, ApprovalGate};
+pub use clawtalk_mcp::{Phase as McpPhase, ServerStatus as McpServerStatus};
 pub use events::{AgentEvent, Observer};
 pub use memory::Memory;
 pub use tools::action_card::{ActionCards, MAX_CARDS_PER_TURN};
@@ -90,6 +91,8 @@ pub struct AgentRuntime {
     /// Durable memory, for recall before each turn; `None`: no recall.
     memory: Option<Memory>,
     policies: approval::Policies,
+    /// The MCP servers the tools come from, for status pages (`None`: none enabled).
+    mcp: Option<clawtalk_mcp::McpHub>,
 }
 
 impl std::fmt::Debug for AgentRuntime {
@@ -129,6 +132,7 @@ impl AgentRuntime {
             workspaces: workspace::Workspaces::default(),
             memory: None,
             policies,
+            mcp: None,
         })
     }
 
@@ -138,6 +142,22 @@ impl AgentRuntime {
     pub fn with_memory(mut self, memory: Memory) -> Self {
         self.memory = Some(memory);
         self
+    }
+
+    /// Keeps `hub` (the one its MCP tools call through) for [`AgentRuntime::mcp_status`].
+    #[must_use]
+    pub fn with_mcp(mut self, hub: clawtalk_mcp::McpHub) -> Self {
+        self.mcp = Some(hub);
+        self
+    }
+
+    /// Each MCP server's state as the running hub sees it (empty when none was started).
+    #[must_use]
+    pub fn mcp_status(&self) -> Vec<clawtalk_mcp::ServerStatus> {
+        self.mcp
+            .as_ref()
+            .map(clawtalk_mcp::McpHub::status)
+            .unwrap_or_default()
     }
 
     /// The configuration the runtime was built from.

@@ -69,5 +69,6 @@ fn message(
         workflow: None,
         cron: None,
         webchat: None,
+        console_post: None,
     }
 }

@@ -149,6 +149,19 @@ pub struct InboundMessage {
     /// shown on the page rather than sent to DingTalk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webchat: Option<WebChatTurn>,
+    /// Set when this is an answer the operator chose, in the web console, to send into the
+    /// DingTalk conversation it was given in: posted as is, no agent turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_post: Option<ConsolePost>,
+}
+
+/// A console answer sent on to DingTalk, stored with the message that delivers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsolePost {
+    /// The session the answer is in.
+    pub session_key: String,
+    /// Its transcript entry (the post's idempotency key).
+    pub entry_id: i64,
 }
 
 /// An operator's WebChat message, stored with the turn.
@@ -284,6 +297,7 @@ impl InboundMessage {
             workflow: None,
             cron: None,
             webchat: None,
+            console_post: None,
         }
     }
 
@@ -316,6 +330,7 @@ impl InboundMessage {
             workflow: None,
             cron: None,
             webchat: None,
+            console_post: None,
         }
     }
 

@@ -34,9 +34,9 @@ async fn try_decide(
     route: &SessionKey,
 ) -> anyhow::Result<()> {
     // Approval events come from DingTalk itself, not from a user, scheduled runs were
-    // allowed when their task was created, and WebChat's operator holds the gateway token:
-    // no policy, no commands.
-    if inbound.cron.as_ref().is_some_and(|c| c.notice) {
+    // allowed when their task was created, and WebChat's operator holds the gateway token
+    // (as do the console answers the operator sends on): no policy, no commands.
+    if inbound.cron.as_ref().is_some_and(|c| c.notice) || inbound.console_post.is_some() {
         return answer(shared, id, inbound, route, inbound.text.clone()).await;
     }
     if inbound.workflow.is_some() || inbound.cron.is_some() || inbound.webchat.is_some() {

@@ -57,6 +57,7 @@ pub mod usage;
 
 pub use accounts::{account_stack, api_client};
 pub use approvals::LiveApproval;
+pub use intake::console_post::Posted;
 pub use intake::webchat::WebChatOutcome;
 pub use intake::webchat_approval::WebChatApproval;
 pub use intake::webchat_live::LiveAnswer;
@@ -369,6 +370,49 @@ impl GatewayHandle {
     /// The store could not cancel it.
     pub async fn session_stop(&self, session_key: &str) -> anyhow::Result<bool> {
         decide::stop_running(&self.0, session_key).await
+    }
+
+    /// Deletes session `session_key` with its history (after stopping a turn running in
+    /// it); the conversation's next message starts a new session. Durable memories stay.
+    /// The deleted session, `None` when there was none.
+    ///
+    /// # Errors
+    /// The store could not stop the turn or delete the session.
+    pub async fn session_delete(&self, session_key: &str) -> anyhow::Result<Option<clawtalk_store::Session>> {
+        decide::stop_running(&self.0, session_key).await?;
+        Ok(self.0.store.session_delete(session_key).await?)
+    }
+
+    /// Sends transcript entry `entry_id` of session `session_key`, an answer given in the
+    /// console, into the session's DingTalk conversation through the outbox, once however
+    /// often it is asked.
+    ///
+    /// # Errors
+    /// Not a DingTalk conversation, not a console answer, the account is not enabled, or the
+    /// store failed.
+    pub async fn post_to_dingtalk(&self, session_key: &str, entry_id: i64) -> anyhow::Result<Posted> {
+        intake::console_post::post(&self.0, session_key, entry_id).await
+    }
+
+    /// Whether `entry` is an answer given in the console (one [`GatewayHandle::post_to_dingtalk`]
+    /// can send).
+    ///
+    /// # Errors
+    /// The inbox could not be read.
+    pub async fn is_console_answer(&self, entry: &clawtalk_store::TranscriptEntry) -> anyhow::Result<bool> {
+        intake::console_post::is_console_answer(&self.0, entry).await
+    }
+
+    /// Tells the scheduled-task runner that tasks changed (created, resumed, asked to run
+    /// now), so it looks again at once instead of at its next tick.
+    pub fn cron_changed(&self) {
+        self.0.cron_wake.notify_one();
+    }
+
+    /// Each MCP server's state in the running agent runtime (empty when none is enabled).
+    #[must_use]
+    pub fn mcp_status(&self) -> Vec<clawtalk_agent::McpServerStatus> {
+        self.0.agent().mcp_status()
     }
 
     /// The answer to WebChat message `id` as it is generated, while its turn runs the agent

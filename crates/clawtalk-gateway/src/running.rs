@@ -122,9 +122,12 @@ pub(crate) fn build_agent(
     for tool in memory.tools() {
         tools.register(tool);
     }
-    let agent = AgentRuntime::new(Arc::clone(config), tools)
+    let mut agent = AgentRuntime::new(Arc::clone(config), tools)
         .context("setting up the model providers")?
         .with_memory(memory);
+    if let Some(hub) = &mcp {
+        agent = agent.with_mcp(hub.clone());
+    }
     Ok(Built {
         agent,
         mcp,

@@ -263,7 +263,7 @@ macro_rules! cron_columns {
     () => {
         "id, account_id, agent_id, name, prompt, schedule_kind, schedule, \
      timezone, target_kind, target, webhook_secret, created_by, origin, status, next_run_at_ms, \
-     run_requested_at_ms, lease_owner, lease_incarnation, lease_expires_at_ms, runs, last_run_at_ms, \
+     run_requested_at_ms, paused_at_ms, lease_owner, lease_incarnation, lease_expires_at_ms, runs, last_run_at_ms, \
      last_status, last_error, created_at_ms, updated_at_ms"
     };
 }
@@ -299,6 +299,7 @@ pub fn cron_task(row: &impl Columns) -> Result<CronTask, StoreError> {
         status: row.parse::<CronStatus>("status")?,
         next_run_at_ms,
         run_requested_at_ms: row.at_opt("run_requested_at_ms")?,
+        paused_at_ms: row.at_opt("paused_at_ms")?,
         lease: row.lease()?,
         runs: row.count("runs")?,
         last_run_at_ms: row.at_opt("last_run_at_ms")?,

@@ -228,6 +228,11 @@ pub trait SessionStore: Send + Sync {
     /// `/new`, `/reset`: starts a new generation. `None` when there is no such session.
     async fn session_reset(&self, key: &str, now: EpochMs) -> StoreResult<Option<Session>>;
 
+    /// Deletes a session and the transcripts of all its generations (the operator's
+    /// "delete"); the next message in its conversation starts a new one. Durable memories
+    /// and the inbox are not touched. The deleted session, `None` when there was none.
+    async fn session_delete(&self, key: &str) -> StoreResult<Option<Session>>;
+
     /// Appends entries to a generation of a session's transcript, in order.
     async fn transcript_append(
         &self,
@@ -332,8 +337,23 @@ pub trait CronStore: Send + Sync {
     /// Asks for one extra run as soon as a gateway sees it; `None` when `id` is not active.
     async fn cron_run_now(&self, id: CronTaskId, now: EpochMs) -> StoreResult<Option<CronTask>>;
 
-    /// Leases up to `limit` active tasks that are due (`next_run_at_ms <= now` or a
-    /// `run-now` request) and not leased by a live worker, in one atomic `UPDATE … RETURNING`:
+    /// Pauses an active task: its scheduled runs are skipped (never reported as missed)
+    /// until [`CronStore::cron_resume`]; a `run-now` still runs it. `None` when `id` is not
+    /// an active, unpaused task.
+    async fn cron_pause(&self, id: CronTaskId, now: EpochMs) -> StoreResult<Option<CronTask>>;
+
+    /// Resumes a paused task with its next scheduled run at `next_run_at_ms` (computed from
+    /// its schedule by the caller; `None` keeps the stored one, for a one-shot task whose
+    /// time may have passed). `None` when `id` is not an active, paused task.
+    async fn cron_resume(
+        &self,
+        id: CronTaskId,
+        next_run_at_ms: Option<EpochMs>,
+        now: EpochMs,
+    ) -> StoreResult<Option<CronTask>>;
+
+    /// Leases up to `limit` active tasks that are due (`next_run_at_ms <= now` and not
+    /// paused, or a `run-now` request) and not leased by a live worker, in one atomic `UPDATE … RETURNING`:
     /// two gateways never both get the same task while the lease lives.
     async fn cron_claim_due(
         &self,

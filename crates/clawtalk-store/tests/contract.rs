@@ -197,11 +197,13 @@ contract!(
     purge_keeps_open_work_and_recent_history,
     the_gateway_can_hold_it_as_a_trait_object,
     sessions_list_most_recent_first_and_read_by_id,
+    a_deleted_session_takes_its_transcripts_and_starts_afresh,
     open_cards_are_listed_until_closed,
     open_cards_of_one_message_are_listed_oldest_first,
     cron_tasks_round_trip_and_hide_the_webhook_token_in_debug,
     only_due_unleased_cron_tasks_are_claimed_and_firing_moves_them_on,
     one_shot_cron_tasks_end_and_cancelled_or_run_now_tasks_behave,
+    paused_cron_tasks_skip_scheduled_runs_but_not_run_now,
     replicas_racing_one_message_record_it_once,
     replicas_claiming_turns_never_run_a_session_twice_and_keep_its_order,
     replicas_claim_each_due_cron_run_once,
@@ -1513,6 +1515,66 @@ async fn sessions_list_most_recent_first_and_read_by_id(db: &dyn Db) {
     store.close().await;
 }
 
+fn entry_at(ms: i64) -> NewTranscriptEntry {
+    NewTranscriptEntry {
+        role: Role::User,
+        content_json: "{}".into(),
+        inbound_id: None,
+        at_ms: at(ms),
+    }
+}
+
+async fn a_deleted_session_takes_its_transcripts_and_starts_afresh(db: &dyn Db) {
+    let store = db.open().await;
+    let gone = store
+        .session_get_or_create("dm:gone", "main", at(1_000), None)
+        .await
+        .unwrap()
+        .session;
+    let kept = store
+        .session_get_or_create("dm:kept", "main", at(1_000), None)
+        .await
+        .unwrap()
+        .session;
+    for session in [&gone, &kept] {
+        store
+            .transcript_append(session.id, 1, vec![entry_at(1_001)])
+            .await
+            .unwrap();
+    }
+    store.session_reset("dm:gone", at(2_000)).await.unwrap();
+    store
+        .transcript_append(gone.id, 2, vec![entry_at(2_001)])
+        .await
+        .unwrap();
+
+    let deleted = store.session_delete("dm:gone").await.unwrap().unwrap();
+    assert_eq!((deleted.id, deleted.generation), (gone.id, 2));
+    assert_eq!(store.session_get("dm:gone").await.unwrap(), None);
+    assert_eq!(store.session_by_id(gone.id).await.unwrap(), None);
+    assert!(store.transcript_load(gone.id, 100).await.unwrap().is_empty());
+    assert_eq!(
+        store.session_delete("dm:gone").await.unwrap(),
+        None,
+        "already gone"
+    );
+    assert_eq!(
+        store.transcript_load(kept.id, 100).await.unwrap().len(),
+        1,
+        "others keep theirs"
+    );
+
+    let again = store
+        .session_get_or_create("dm:gone", "main", at(3_000), None)
+        .await
+        .unwrap()
+        .session;
+    assert_ne!(again.id, gone.id);
+    assert_eq!(again.generation, 1);
+    assert!(store.transcript_load(again.id, 100).await.unwrap().is_empty());
+    store.close().await;
+}
+
 fn card(id: &str, account: &str) -> NewCard {
     NewCard {
         out_track_id: id.to_owned(),
@@ -1728,6 +1790,98 @@ async fn one_shot_cron_tasks_end_and_cancelled_or_run_now_tasks_behave(db: &dyn 
         (last.last_status, last.last_error.as_deref()),
         (Some(CronRunStatus::Failed), Some("model down"))
     );
+}
+
+async fn paused_cron_tasks_skip_scheduled_runs_but_not_run_now(db: &dyn Db) {
+    let store = db.open().await;
+    let me = WorkerId::new("a");
+    let task = store.cron_create(webhook_task(1_000), at(0)).await.unwrap();
+    let paused = store.cron_pause(task.id, at(10)).await.unwrap().unwrap();
+    assert_eq!(
+        (paused.status, paused.paused_at_ms),
+        (CronStatus::Active, Some(at(10)))
+    );
+    assert!(
+        store.cron_pause(task.id, at(11)).await.unwrap().is_none(),
+        "already paused"
+    );
+    assert_eq!(
+        store.cron_list(false).await.unwrap().len(),
+        1,
+        "a paused task is listed"
+    );
+    assert_eq!(store.cron_next_due(at(20)).await.unwrap(), None);
+    assert!(
+        store
+            .cron_claim_due(&me, 60_000, 10, at(5_000))
+            .await
+            .unwrap()
+            .is_empty(),
+        "a paused task's scheduled run is skipped"
+    );
+
+    store.cron_run_now(task.id, at(6_000)).await.unwrap().unwrap();
+    assert_eq!(store.cron_next_due(at(6_000)).await.unwrap(), Some(at(6_000)));
+    let claimed = store.cron_claim_due(&me, 60_000, 10, at(6_001)).await.unwrap();
+    assert_eq!(claimed.len(), 1, "run-now runs a paused task");
+    let served = CronFired {
+        next_run_at_ms: Some(at(1_000)),
+        served_request_ms: Some(at(6_000)),
+        ran: true,
+    };
+    assert!(store.cron_fired(task.id, &me, served, at(6_002)).await.unwrap());
+    assert!(
+        store
+            .cron_claim_due(&me, 60_000, 10, at(7_000))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let resumed = store
+        .cron_resume(task.id, Some(at(90_000)), at(8_000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (resumed.paused_at_ms, resumed.next_run_at_ms),
+        (None, Some(at(90_000)))
+    );
+    assert!(
+        store
+            .cron_resume(task.id, None, at(8_001))
+            .await
+            .unwrap()
+            .is_none(),
+        "not paused"
+    );
+    assert_eq!(store.cron_next_due(at(8_000)).await.unwrap(), Some(at(90_000)));
+    assert_eq!(
+        store
+            .cron_claim_due(&me, 60_000, 10, at(90_000))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    store.cron_pause(task.id, at(91_000)).await.unwrap().unwrap();
+    let kept = store
+        .cron_resume(task.id, None, at(92_000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        kept.next_run_at_ms,
+        Some(at(90_000)),
+        "None keeps the stored next run"
+    );
+    store.cron_cancel(task.id, at(93_000)).await.unwrap().unwrap();
+    assert!(
+        store.cron_pause(task.id, at(94_000)).await.unwrap().is_none(),
+        "cancelled"
+    );
+    store.close().await;
 }
 
 /// Opens `n` stores on one database: `n` replicas (PostgreSQL) or processes (SQLite file).

@@ -37,6 +37,21 @@ pub(crate) fn decision_error(error: StoreError, verb: &str, now: EpochMs) -> any
     }
 }
 
+/// How an MCP server is started or reached, without env values, header values or URL
+/// passwords.
+#[must_use]
+pub fn mcp_launch(server: &clawtalk_config::McpServerConfig) -> String {
+    match &server.transport {
+        clawtalk_config::McpTransport::Stdio { command, args, .. } => std::iter::once(command.as_str())
+            .chain(args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" "),
+        clawtalk_config::McpTransport::StreamableHttp { url, .. } => {
+            clawtalk_config::redact_url_password(url.as_str())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,9 @@
 //! The web UI in headless Chromium (Debian's `chromium` + `chromium-driver`, driven over
 //! WebDriver with fantoccini): log in, see the connected account, approve a pairing request,
 //! chat in WebChat and see the reply, approve a tool call with its button, edit an agent's
-//! SOUL.md, and be refused without the token. A screenshot of
-//! every page goes to `target/screenshots/`.
+//! SOUL.md, and be refused without the token; send a console answer on to DingTalk, delete a
+//! session, create and pause a scheduled task, see the MCP servers. A screenshot of every page
+//! goes to `target/screenshots/`.
 //!
 //! Without Chromium the test fails under `CI=true` (`.ci/run` installs it) and is skipped
 //! with a note otherwise.
@@ -18,7 +19,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use llm_mock::Script;
 use support::web::{client, pairing_code, web_addr};
 use support::world::{ALICE, APP1, BOB, OPEN, SECRET1, WorldOptions};
-use support::{TIMEOUT, World, wait_until_async};
+use support::{TIMEOUT, World, wait_until, wait_until_async};
 
 const TOKEN: &str = "browser-e2e-token-7";
 
@@ -494,22 +495,12 @@ async fn browser_sets_up_a_bot_from_an_empty_config() {
     screenshot(&browser, "17-status-zh").await;
     browser.close().await.unwrap();
 
-    // The gateway picks the new account up by itself once config reload is there; until
-    // then a restart applies it.
-    let connected = tokio::time::timeout(Duration::from_secs(5), async {
-        while world.sim.open_connections(APP1).is_empty() {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    // The gateway reloads the file it was started with: the new account connects by
+    // itself, no restart.
+    wait_until("the new account's Stream connection", TIMEOUT, || {
+        (!world.sim.open_connections(APP1).is_empty()).then_some(())
     })
-    .await
-    .is_ok();
-    let _gateway = if connected {
-        gateway
-    } else {
-        gateway.terminate();
-        gateway.wait_exit(TIMEOUT).await;
-        world.launch(Some(&config), &[], &[APP1]).await
-    };
+    .await;
     let dm = world.dm(APP1, ALICE, "are you there? [s1]");
     world
         .wait_reply_containing(&dm.conversation_id, "Set up and answering [s1]")
@@ -550,7 +541,9 @@ async fn browser_webchat_streams_renders_markdown_and_stops() {
             .delay(Duration::ZERO, slow)
             .when_last_user_contains("[w2]"),
     );
-    let text = world.config(OPEN, "").replace(
+    // An MCP server that cannot start, for the MCP page.
+    let mcp = r#"mcp: { servers: { broken: { command: "/nonexistent/mcp-server-browser" } } },"#;
+    let text = world.config(OPEN, mcp).replace(
         "gateway: {",
         &format!(r#"gateway: {{ auth: {{ token: "{TOKEN}" }},"#),
     );
@@ -639,13 +632,84 @@ async fn browser_webchat_streams_renders_markdown_and_stops() {
         "the same history: {history}"
     );
     screenshot(&browser, "24-conversation-continued").await;
-    assert!(
+    let sent_c1 = || {
         world
-            .replies(&dm.conversation_id)
-            .iter()
-            .all(|m| !m.text.contains("[c1]")),
-        "the console's answer is not sent to DingTalk"
+            .sim
+            .sent_messages()
+            .into_iter()
+            .filter(|m| m.text.contains("[c1]"))
+            .count()
+    };
+    assert_eq!(sent_c1(), 0, "the console's answer is not sent to DingTalk");
+
+    // Until the operator sends it on: once, however often the button is pressed.
+    let page = &browser;
+    wait_until_async("the Send to DingTalk button", TIMEOUT, || async move {
+        page.find(Locator::Css(".send-to-dingtalk button")).await.ok()
+    })
+    .await;
+    click(&browser, ".send-to-dingtalk button").await;
+    wait_text(&browser, "#conv-sent", "was sent to the DingTalk conversation").await;
+    screenshot(&browser, "25-sent-to-dingtalk").await;
+    click(&browser, ".send-to-dingtalk button").await;
+    wait_text(&browser, "#conv-sent", "already sent").await;
+    wait_until("the answer in Alice's DM", TIMEOUT, || {
+        (sent_c1() == 1).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sent_c1(), 1, "sent exactly once");
+
+    // Delete the session, after a confirmation.
+    click(&browser, "#conv-delete").await;
+    wait_text(&browser, "h1", "Delete conversation").await;
+    screenshot(&browser, "26-session-delete-confirm").await;
+    click(&browser, "#conv-delete-confirm").await;
+    wait_text(&browser, "#conv-deleted", "Deleted conversation").await;
+    screenshot(&browser, "27-session-deleted").await;
+    assert!(
+        !text_of(&browser, "table").await.contains("dm:"),
+        "the DM session is gone"
     );
+
+    // Scheduled tasks: a mistake shown at its field, then created and paused.
+    browser.goto(&format!("{base}/cron")).await.unwrap();
+    fill(&browser, "#cron-name", "Standup nudge").await;
+    fill(&browser, "#cron-prompt", "Remind the team of the standup").await;
+    fill(&browser, "#cron-expr", "9 o'clock").await;
+    fill(&browser, "#cron-user", ALICE).await;
+    click(&browser, "#cron-create-submit").await;
+    wait_text(&browser, ".field-error", "five fields").await;
+    screenshot(&browser, "28-cron-create-refused").await;
+    fill(&browser, "#cron-expr", "0 9 * * 1-5").await;
+    fill(&browser, "#cron-user", ALICE).await;
+    click(&browser, "#cron-create-submit").await;
+    wait_text(&browser, ".notice", "Created task").await;
+    screenshot(&browser, "29-cron-created").await;
+    click(&browser, "#cron-tasks button[value=pause]").await;
+    wait_text(&browser, ".notice", "Paused task").await;
+    assert_eq!(text_of(&browser, "#cron-tasks td.status").await, "paused");
+    screenshot(&browser, "30-cron-paused").await;
+
+    // MCP servers: the broken one is shown with its error; a probe says why.
+    browser.goto(&format!("{base}/mcp")).await.unwrap();
+    let page = &browser;
+    wait_until_async("the MCP server's error", TIMEOUT, || async move {
+        page.refresh().await.ok()?;
+        let text = page
+            .find(Locator::Css("#mcp-servers"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        (text.contains("broken") && text.contains("not found (install it")).then_some(())
+    })
+    .await;
+    screenshot(&browser, "31-mcp").await;
+    click(&browser, "#mcp-servers button").await;
+    wait_text(&browser, "#mcp-probe", "Failed").await;
+    screenshot(&browser, "32-mcp-probe").await;
     browser.close().await.unwrap();
 }
 

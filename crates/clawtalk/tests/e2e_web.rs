@@ -1,7 +1,9 @@
 //! End to end, the web UI over plain HTTP: the real `clawtalk gateway run` against the
 //! simulator and the mock model. Auth rules (no session → 303 / 401, wrong token, CSRF,
 //! logout), the token shown once, and every page: status, conversations and transcripts
-//! (escaped), pairing approval, WebChat, the masked config.
+//! (escaped), pairing approval, WebChat, the masked config; and what the operator does there:
+//! scheduled tasks created and paused, a console answer sent on to DingTalk, a session
+//! deleted, the MCP servers' state and probe.
 
 mod support;
 
@@ -10,12 +12,13 @@ use support::web::{WebSession, client, pairing_code, printed_token, web_addr};
 use support::world::{ALICE, APP1, BOB, SECRET1};
 use support::{TIMEOUT, World, wait_until};
 
-const PAGES: [&str; 7] = [
+const PAGES: [&str; 8] = [
     "/",
     "/conversations",
     "/conversations/1",
     "/pairing",
     "/cron",
+    "/mcp",
     "/chat",
     "/config",
 ];
@@ -422,4 +425,264 @@ async fn an_earlier_webchat_transcript_is_still_shown() {
         chat.contains("[old1]") && chat.contains("[old2]"),
         "the earlier transcript is shown: {chat}"
     );
+}
+
+/// The first `<attr>="…"` value in `page` after `after`.
+fn attr_after(page: &str, after: &str, attr: &str) -> String {
+    let rest = &page[page.find(after).unwrap_or_else(|| panic!("{after} in {page}"))..];
+    let mark = format!("{attr}=\"");
+    let rest = &rest[rest.find(&mark).unwrap_or_else(|| panic!("{attr} in {page}")) + mark.len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_creates_pauses_tasks_sends_answers_on_deletes_sessions_and_shows_mcp() {
+    let world = World::start().await;
+    world
+        .model
+        .push(Script::text("Hello Alice, noted [d1]").when_last_user_contains("[d1]"));
+    world
+        .model
+        .push(Script::text("Console answer for Alice [c1]").when_last_user_contains("[c1]"));
+    world
+        .model
+        .push(Script::text("A fresh start [d2]").when_last_user_contains("[d2]"));
+    // A server that cannot start: the page shows it unavailable with its error.
+    let mcp = r#"mcp: { servers: { broken: { command: "/nonexistent/mcp-server-e2e" } } },"#;
+    let text = world
+        .config(support::world::OPEN, mcp)
+        .replace("gateway: {", r#"gateway: { auth: { token: "web-e2e-token-42" },"#);
+    let config = world.write_config(&text);
+    let mut gateway = world.start_gateway(&config).await;
+    let base = format!("http://{}", web_addr(&mut gateway).await);
+    let session = WebSession::login(&base, "web-e2e-token-42").await;
+    let csrf = session.csrf().await;
+
+    // Scheduled tasks: refusals at their field (the tool's rules), then created, paused, resumed.
+    let task = |kind: &'static str, value: &'static str| {
+        let mut form = vec![
+            ("csrf", csrf.as_str()),
+            ("name", "standup <nudge>"),
+            ("prompt", "Remind Alice of the standup"),
+            ("kind", kind),
+            ("every_unit", "minutes"),
+            ("timezone", "Asia/Shanghai"),
+            ("account", "default"),
+            ("agent", "main"),
+            ("target", "dm"),
+            ("user", ALICE),
+        ];
+        form.push((kind, value));
+        form
+    };
+    let (status, _, page) = session.post("/cron/create", &task("cron", "9 o'clock")).await;
+    assert_eq!(status, 422);
+    assert!(
+        page.contains(r#"data-field="schedule""#) && page.contains("five fields"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Remind Alice of the standup"),
+        "the form keeps what was typed"
+    );
+    let (status, _, page) = session.post("/cron/create", &task("every", "7")).await;
+    assert_eq!(status, 422);
+    assert!(page.contains("does not divide an hour"), "{page}");
+    let mut robot = task("cron", "0 9 * * *");
+    robot.extend([
+        ("target", "webhook"),
+        (
+            "webhook_url",
+            "https://evil.example/robot/send?access_token=tok-e2e-9",
+        ),
+    ]);
+    robot.retain(|(k, v)| *k != "target" || *v == "webhook");
+    let (status, _, page) = session.post("/cron/create", &robot).await;
+    assert_eq!(status, 422);
+    assert!(page.contains(r#"data-field="target""#), "{page}");
+    assert!(
+        !page.contains("tok-e2e-9"),
+        "the robot's token is never shown again"
+    );
+    let (status, _, _) = session.post("/cron/create", &[("csrf", "forged")]).await;
+    assert_eq!(status, 403);
+    let (status, location, _) = session.post("/cron/create", &task("every", "30")).await;
+    assert_eq!(status, 303);
+    let location = location.expect("redirect");
+    let id = location
+        .strip_prefix("/cron?created=")
+        .expect(&location)
+        .to_owned();
+    let (_, cron) = session.get(&location).await;
+    assert!(cron.contains(&format!("Created task #{id}")), "{cron}");
+    assert!(
+        cron.contains("standup &lt;nudge&gt;") && cron.contains("*/30 * * * *"),
+        "{cron}"
+    );
+    for (action, shown) in [("pause", "paused"), ("resume", "active")] {
+        let (status, location, _) = session
+            .post(
+                "/cron/action",
+                &[("csrf", &csrf), ("id", &id), ("action", action)],
+            )
+            .await;
+        assert_eq!(status, 303, "{action}");
+        let (_, cron) = session.get(location.as_deref().unwrap()).await;
+        let row = &cron[cron.find(&format!("data-task=\"{id}\"")).unwrap()..];
+        let state = &row[row.find("class=\"status\">").unwrap() + 15..];
+        assert!(state.starts_with(shown), "{action}: {row}");
+    }
+    let (_, location, _) = session
+        .post(
+            "/cron/action",
+            &[("csrf", &csrf), ("id", &id), ("action", "resume")],
+        )
+        .await;
+    assert!(
+        location.unwrap().contains("error="),
+        "a running task cannot be resumed"
+    );
+
+    // A DingTalk DM, continued from the console: the answer stays in the console until the
+    // operator sends it on, once however often the button is pressed.
+    let dm = world.dm(APP1, ALICE, "hello [d1]");
+    world.wait_reply_containing(&dm.conversation_id, "[d1]").await;
+    let (_, list) = session.get("/conversations").await;
+    let key = format!("agent:main:dingtalk:default:dm:{ALICE}");
+    let conv = {
+        let before = &list[..list.find(&format!(">{key}<")).expect("Alice's conversation")];
+        let href = &before[before.rfind("/conversations/").unwrap() + "/conversations/".len()..];
+        href[..href.find('"').unwrap()].to_owned()
+    };
+    let (_, page) = session.get(&format!("/conversations/{conv}")).await;
+    assert!(
+        !page.contains("Send to DingTalk</button>"),
+        "answers given in DingTalk have no button: {page}"
+    );
+    let (status, _, body) = session
+        .post(
+            "/api/chat/send",
+            &[("csrf", &csrf), ("session", &key), ("message", "summarise [c1]")],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let page = wait_for_page(
+        &session,
+        &format!("/conversations/{conv}"),
+        "Send to DingTalk</button>",
+    )
+    .await;
+    assert!(page.contains("Console answer for Alice [c1]"), "{page}");
+    let batch_sends = || {
+        world
+            .sim
+            .sent_messages()
+            .into_iter()
+            .filter(|m| m.text.contains("[c1]"))
+            .count()
+    };
+    assert_eq!(batch_sends(), 0, "the console answer stays in the console");
+    let entry = attr_after(&page, "send-to-dingtalk", "data-entry");
+    for expected in ["sent", "already_sent"] {
+        let (status, location, body) = session
+            .post(
+                &format!("/conversations/{conv}/send"),
+                &[("csrf", &csrf), ("entry", &entry)],
+            )
+            .await;
+        assert_eq!(status, 303, "{body}");
+        assert_eq!(
+            location.as_deref(),
+            Some(format!("/conversations/{conv}?{expected}={entry}").as_str())
+        );
+    }
+    wait_until("the console answer in Alice's DM", TIMEOUT, || {
+        (batch_sends() == 1).then_some(())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(batch_sends(), 1, "sent exactly once");
+    let sent = world
+        .sim
+        .sent_messages()
+        .into_iter()
+        .find(|m| m.text.contains("[c1]"))
+        .unwrap();
+    assert_eq!(sent.api, "robot.batchSend", "{sent:?}");
+    let (status, _, body) = session
+        .post(
+            &format!("/conversations/{conv}/send"),
+            &[("csrf", &csrf), ("entry", "1")],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("only console answers can be sent") || body.contains("no answer #1"),
+        "{body}"
+    );
+
+    // Delete: a confirmation first, then the session and its history are gone; Alice's
+    // next message starts afresh.
+    let (status, _, confirm) = session
+        .post(&format!("/conversations/{conv}/delete"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(status, 200);
+    assert!(confirm.contains("Delete for good"), "{confirm}");
+    assert_eq!(
+        session.get(&format!("/conversations/{conv}")).await.0,
+        200,
+        "not deleted yet"
+    );
+    let (status, location, _) = session
+        .post(
+            &format!("/conversations/{conv}/delete"),
+            &[("csrf", &csrf), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, list) = session.get(location.as_deref().unwrap()).await;
+    assert!(list.contains(&format!("Deleted conversation {key}")), "{list}");
+    assert_eq!(session.get(&format!("/conversations/{conv}")).await.0, 404);
+    world.dm(APP1, ALICE, "again [d2]");
+    world.wait_reply_containing(&dm.conversation_id, "[d2]").await;
+    let request = world.requests_for("[d2]").pop().expect("the model was asked");
+    let asked = serde_json::to_string(&request.messages).unwrap();
+    assert!(
+        !asked.contains("[d1]") && !asked.contains("[c1]"),
+        "no history after the delete: {asked}"
+    );
+
+    // MCP: the configured server, its state and error; a probe reports what it found.
+    let page = wait_for_page(&session, "/mcp", "not found (install it").await;
+    assert!(page.contains(r#"data-server="broken""#), "{page}");
+    assert!(
+        page.contains("unavailable") || page.contains("restarting"),
+        "{page}"
+    );
+    let (status, _, probed) = session
+        .post("/mcp/probe", &[("csrf", &csrf), ("name", "broken")])
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        probed.contains("Probe of broken") && probed.contains("Failed:"),
+        "{probed}"
+    );
+    let (status, _, _) = session
+        .post("/mcp/probe", &[("csrf", &csrf), ("name", "nobody")])
+        .await;
+    assert_eq!(status, 404);
+}
+
+/// `path` once it contains `needle` (the page is read again until then).
+async fn wait_for_page(session: &WebSession, path: &str, needle: &str) -> String {
+    let mut last = String::new();
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while tokio::time::Instant::now() < deadline {
+        last = session.get(path).await.1;
+        if last.contains(needle) {
+            return last;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{path} never showed {needle:?}: {last}");
 }

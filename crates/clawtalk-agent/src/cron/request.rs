@@ -23,8 +23,11 @@ pub struct TaskRequest<'a> {
     pub name: Option<&'a str>,
     /// What the agent should do at each run.
     pub prompt: &'a str,
-    /// A cron expression (exactly one of `cron` and `at`).
+    /// A cron expression (exactly one of `cron`, `every` and `at`).
     pub cron: Option<&'a str>,
+    /// A repeating interval that divides an hour or a day: "15 minutes", "2 hours" (the
+    /// console's "every N"; stored as the cron expression it stands for).
+    pub every: Option<&'a str>,
     /// A one-shot time.
     pub at: Option<&'a str>,
     /// IANA zone; default Asia/Shanghai.
@@ -46,6 +49,44 @@ pub struct Requester<'a> {
     pub min_interval: Duration,
 }
 
+/// The part of a request a refusal is about, so a form can show it at its field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// `name`.
+    Name,
+    /// `prompt`.
+    Prompt,
+    /// `cron`, `every` or `at`.
+    Schedule,
+    /// `timezone`.
+    Timezone,
+}
+
+/// Why a request was refused: the field and what to change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    /// What is wrong.
+    pub field: Field,
+    /// What to write instead.
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(field: Field, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Refusal> for String {
+    fn from(refusal: Refusal) -> Self {
+        refusal.message
+    }
+}
+
 /// A checked request: the task to store and its schedule.
 #[derive(Debug, Clone)]
 pub struct Checked {
@@ -64,34 +105,41 @@ pub fn check(
     target: CronTarget,
     who: &Requester<'_>,
     now: EpochMs,
-) -> Result<Checked, String> {
+) -> Result<Checked, Refusal> {
+    use Field::{Name, Prompt, Schedule as When, Timezone};
     let prompt = request.prompt.trim();
     if prompt.is_empty() {
-        return Err("`prompt` is empty; say what should be done at each run, e.g. \"report today's weather in Beijing\"".into());
-    }
-    if prompt.chars().count() > MAX_PROMPT_CHARS {
-        return Err(format!(
-            "`prompt` is longer than {MAX_PROMPT_CHARS} characters; shorten it"
+        return Err(Refusal::new(
+            Prompt,
+            "`prompt` is empty; say what should be done at each run, e.g. \"report today's weather in Beijing\"",
         ));
     }
-    let tz = timezone(request.timezone).map_err(|e| e.to_string())?;
-    let schedule = match (non_empty(request.cron), non_empty(request.at)) {
-        (Some(expr), None) => Schedule::cron(expr, tz),
-        (None, Some(at)) => Schedule::once(at, tz, now),
-        (Some(_), Some(_)) => return Err("give either `cron` (repeating) or `at` (once), not both".into()),
-        (None, None) => {
-            return Err("give `cron` (e.g. \"0 9 * * *\" for 9:00 daily) or `at` (e.g. \"2026-12-02 09:00\" or \"in 10 minutes\")".into());
-        }
+    if prompt.chars().count() > MAX_PROMPT_CHARS {
+        return Err(Refusal::new(
+            Prompt,
+            format!("`prompt` is longer than {MAX_PROMPT_CHARS} characters; shorten it"),
+        ));
     }
-    .map_err(|e| e.to_string())?;
+    let tz = timezone(request.timezone).map_err(|e| Refusal::new(Timezone, e.to_string()))?;
+    let every = non_empty(request.every).map(every_expression).transpose()?;
+    let schedule = match (non_empty(request.cron), every.as_deref(), non_empty(request.at)) {
+        (Some(expr), None, None) | (None, Some(expr), None) => Schedule::cron(expr, tz),
+        (None, None, Some(at)) => Schedule::once(at, tz, now),
+        (None, None, None) => {
+            return Err(Refusal::new(When, "give `cron` (e.g. \"0 9 * * *\" for 9:00 daily) or `at` (e.g. \"2026-12-02 09:00\" or \"in 10 minutes\")"));
+        }
+        _ => return Err(Refusal::new(When, "give either `cron` (repeating) or `at` (once), not both")),
+    }
+    .map_err(|e| Refusal::new(When, e.to_string()))?;
     let Some(next) = schedule.next_after(now) else {
-        return Err("that schedule has no future run".into());
+        return Err(Refusal::new(When, "that schedule has no future run"));
     };
-    check_spacing(&schedule, who, now)?;
+    check_spacing(&schedule, who, now).map_err(|e| Refusal::new(When, e))?;
     let name = non_empty(request.name).map_or_else(|| default_name(prompt), str::to_owned);
     if name.chars().count() > MAX_NAME_CHARS {
-        return Err(format!(
-            "`name` is longer than {MAX_NAME_CHARS} characters; shorten it"
+        return Err(Refusal::new(
+            Name,
+            format!("`name` is longer than {MAX_NAME_CHARS} characters; shorten it"),
         ));
     }
     let (kind, text) = schedule.to_stored();
@@ -111,6 +159,43 @@ pub fn check(
         },
         schedule,
     })
+}
+
+/// The cron expression of "every N minutes|hours": N must divide an hour (a day), since a
+/// cron step restarts at each hour (day).
+fn every_expression(text: &str) -> Result<String, Refusal> {
+    let wrong = || {
+        Refusal::new(
+            Field::Schedule,
+            format!(
+                "cannot read the interval {text:?}; write a number and a unit, e.g. \"15 minutes\" or \"2 hours\""
+            ),
+        )
+    };
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u32 = number.parse().map_err(|_| wrong())?;
+    let unit = unit.trim().to_ascii_lowercase();
+    let (per, expression) = match unit.as_str() {
+        "m" | "min" | "mins" | "minute" | "minutes" => (60, format!("*/{n} * * * *")),
+        "h" | "hour" | "hours" => (24, format!("0 */{n} * * *")),
+        _ => return Err(wrong()),
+    };
+    if n == 0 || n > per || per % n != 0 {
+        let fits: Vec<String> = (1..=per)
+            .filter(|d| per % d == 0)
+            .map(|d| d.to_string())
+            .collect();
+        return Err(Refusal::new(
+            Field::Schedule,
+            format!(
+                "every {n} {unit} does not divide {}; use one of {} or write a cron expression",
+                if per == 60 { "an hour" } else { "a day" },
+                fits.join(", ")
+            ),
+        ));
+    }
+    Ok(expression)
 }
 
 /// Refuses a schedule with two runs closer than the agent's minimum interval.
@@ -298,7 +383,7 @@ mod tests {
         ];
         for (request, expected) in cases {
             let err = check(&request, target(), &who(&account), NOW).unwrap_err();
-            assert!(err.contains(expected), "{request:?}: {err}");
+            assert!(err.message.contains(expected), "{request:?}: {err}");
         }
     }
 
@@ -311,7 +396,9 @@ mod tests {
             ..TaskRequest::default()
         };
         let target = || CronTarget::User("0312".into());
-        let err = check(&request("*/1 * * * *"), target(), &who(&account), NOW).unwrap_err();
+        let err = check(&request("*/1 * * * *"), target(), &who(&account), NOW)
+            .unwrap_err()
+            .message;
         assert!(
             err.contains("1 minute(s) apart")
                 && err.contains("every 15 minutes")
@@ -324,10 +411,96 @@ mod tests {
             min_interval: Duration::from_secs(3_600),
             ..who(&account)
         };
-        let err = check(&request("*/30 * * * *"), target(), &hourly, NOW).unwrap_err();
+        let err = check(&request("*/30 * * * *"), target(), &hourly, NOW)
+            .unwrap_err()
+            .message;
         assert!(
             err.contains("every 60 minutes") && err.contains("\"0 * * * *\""),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn refusals_name_their_field() {
+        let account = account();
+        let target = || CronTarget::User("0312".into());
+        let field =
+            |request: TaskRequest<'_>| check(&request, target(), &who(&account), NOW).unwrap_err().field;
+        let base = TaskRequest {
+            prompt: "x",
+            cron: Some("0 9 * * *"),
+            ..TaskRequest::default()
+        };
+        assert_eq!(
+            field(TaskRequest {
+                prompt: "",
+                ..base.clone()
+            }),
+            Field::Prompt
+        );
+        assert_eq!(
+            field(TaskRequest {
+                timezone: Some("Mars/Base"),
+                ..base.clone()
+            }),
+            Field::Timezone
+        );
+        assert_eq!(
+            field(TaskRequest {
+                cron: Some("0 9 *"),
+                ..base.clone()
+            }),
+            Field::Schedule
+        );
+        assert_eq!(
+            field(TaskRequest {
+                name: Some(&"n".repeat(61)),
+                ..base
+            }),
+            Field::Name
+        );
+    }
+
+    #[test]
+    fn every_n_minutes_or_hours_is_the_cron_expression_it_stands_for() {
+        let account = account();
+        let target = || CronTarget::User("0312".into());
+        let every = |text| {
+            let request = TaskRequest {
+                prompt: "poll",
+                every: Some(text),
+                ..TaskRequest::default()
+            };
+            check(&request, target(), &who(&account), NOW).map(|c| c.task.schedule)
+        };
+        assert_eq!(every("15 minutes").unwrap(), "*/15 * * * *");
+        assert_eq!(every("30m").unwrap(), "*/30 * * * *");
+        assert_eq!(every("2 hours").unwrap(), "0 */2 * * *");
+        let err = every("7 minutes").unwrap_err();
+        assert_eq!(err.field, Field::Schedule);
+        assert!(
+            err.message.contains("1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60"),
+            "{err}"
+        );
+        assert!(
+            every("5 minutes")
+                .unwrap_err()
+                .message
+                .contains("minute(s) apart"),
+            "the minimum interval still applies"
+        );
+        assert!(every("soon").unwrap_err().message.contains("\"15 minutes\""));
+        let both = TaskRequest {
+            prompt: "poll",
+            every: Some("1 hour"),
+            at: Some("in 5 minutes"),
+            ..TaskRequest::default()
+        };
+        assert!(
+            check(&both, target(), &who(&account), NOW)
+                .unwrap_err()
+                .message
+                .contains("not both")
         );
     }
 

@@ -178,6 +178,7 @@ impl Tool for Create {
             name: args.name.as_deref(),
             prompt: &args.prompt,
             cron: args.cron.as_deref(),
+            every: None,
             at: args.at.as_deref(),
             timezone: args.timezone.as_deref(),
         };

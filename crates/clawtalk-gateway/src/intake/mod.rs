@@ -22,6 +22,7 @@ pub(crate) mod approval_event;
 mod approval_press;
 mod callback_replay;
 pub(crate) mod card_callback;
+pub(crate) mod console_post;
 pub(crate) mod event_push;
 pub(crate) mod http_callback;
 pub(crate) mod lanes;

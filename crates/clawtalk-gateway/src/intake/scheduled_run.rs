@@ -130,6 +130,7 @@ mod tests {
             status: CronStatus::Active,
             next_run_at_ms: Some(EpochMs::from_millis(0)),
             run_requested_at_ms: None,
+            paused_at_ms: None,
             lease: None,
             runs: 0,
             last_run_at_ms: None,

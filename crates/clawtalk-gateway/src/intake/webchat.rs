@@ -45,6 +45,22 @@ pub(crate) fn account(config: &Config) -> Option<&DingTalkAccount> {
         .or_else(|| config.enabled_accounts().next())
 }
 
+/// The enabled account a stored session belongs to.
+///
+/// # Errors
+/// The account is not configured or not enabled (any more).
+pub(crate) fn account_of<'c>(config: &'c Config, key: &SessionKey) -> anyhow::Result<&'c DingTalkAccount> {
+    config
+        .enabled_accounts()
+        .find(|a| a.id == key.account.as_str())
+        .with_context(|| {
+            format!(
+                "account {:?} of this conversation is not enabled",
+                key.account.as_str()
+            )
+        })
+}
+
 /// The WebChat session of `agent`.
 pub(crate) fn session_key(config: &Config, agent: &str) -> Option<SessionKey> {
     let account = account(config)?;
@@ -88,15 +104,7 @@ pub(crate) async fn send(shared: &Arc<Shared>, agent: &str, text: &str) -> anyho
 /// The key's account is not enabled, or the inbox could not store the message.
 pub(crate) async fn send_to(shared: &Arc<Shared>, key: SessionKey, text: &str) -> anyhow::Result<InboundId> {
     let config = shared.config();
-    let account = config
-        .enabled_accounts()
-        .find(|a| a.id == key.account.as_str())
-        .with_context(|| {
-            format!(
-                "account {:?} of this conversation is not enabled",
-                key.account.as_str()
-            )
-        })?;
+    let account = account_of(&config, &key)?;
     let inbound = message(account, key.agent.as_str(), text, shared.clock.now());
     let admission = Admission {
         inbound,

@@ -171,6 +171,9 @@ pub struct CronTask {
     pub next_run_at_ms: Option<EpochMs>,
     /// A pending `run-now` request, epoch ms.
     pub run_requested_at_ms: Option<EpochMs>,
+    /// Paused by the operator since then: an active task that skips its scheduled runs
+    /// (a `run-now` still runs it).
+    pub paused_at_ms: Option<EpochMs>,
     /// The gateway firing it right now, if any.
     pub lease: Option<Lease>,
     /// Runs fired so far (missed ones not counted).

@@ -118,6 +118,16 @@ impl SessionStore for PgStore {
         row.as_ref().map(session).transpose()
     }
 
+    async fn session_delete(&self, key: &str) -> StoreResult<Option<Session>> {
+        // The transcript goes with it (ON DELETE CASCADE).
+        let sql = concat!(
+            "DELETE FROM sessions WHERE session_key = $1 RETURNING ",
+            session_columns!()
+        );
+        let row = sqlx::query(sql).bind(key).fetch_optional(&self.pool).await?;
+        row.as_ref().map(session).transpose()
+    }
+
     async fn transcript_append(
         &self,
         session_id: SessionId,

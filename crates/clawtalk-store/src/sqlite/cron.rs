@@ -101,6 +101,32 @@ impl CronStore for SqliteStore {
         self.update_active(sql, id, now).await
     }
 
+    async fn cron_pause(&self, id: CronTaskId, now: EpochMs) -> StoreResult<Option<CronTask>> {
+        let sql: &'static str = concat!(
+            "UPDATE cron_tasks SET paused_at_ms = ?2, updated_at_ms = ?2 \
+             WHERE id = ?1 AND status = 'active' AND paused_at_ms IS NULL RETURNING ",
+            cron_columns!()
+        );
+        self.update_active(sql, id, now).await
+    }
+
+    async fn cron_resume(
+        &self,
+        id: CronTaskId,
+        next_run_at_ms: Option<EpochMs>,
+        now: EpochMs,
+    ) -> StoreResult<Option<CronTask>> {
+        let sql: &'static str = concat!(
+            "UPDATE cron_tasks SET paused_at_ms = NULL, next_run_at_ms = coalesce(?3, next_run_at_ms), \
+                 updated_at_ms = ?2 \
+             WHERE id = ?1 AND status = 'active' AND paused_at_ms IS NOT NULL RETURNING ",
+            cron_columns!()
+        );
+        let (now_ms, next_ms) = (now.as_millis(), next_run_at_ms.map(EpochMs::as_millis));
+        self.write_one(move |conn| query_opt(conn, sql, params![id, now_ms, next_ms], |row| cron_task(row)))
+            .await
+    }
+
     async fn cron_claim_due(
         &self,
         worker: &WorkerId,
@@ -118,7 +144,7 @@ impl CronStore for SqliteStore {
                      lease_expires_at_ms = ?3 + ?4, updated_at_ms = ?3 \
                  WHERE id IN (SELECT id FROM cron_tasks \
                      WHERE status = 'active' \
-                       AND (next_run_at_ms <= ?3 OR run_requested_at_ms IS NOT NULL) \
+                       AND ((next_run_at_ms <= ?3 AND paused_at_ms IS NULL) OR run_requested_at_ms IS NOT NULL) \
                        AND (lease_expires_at_ms IS NULL OR lease_expires_at_ms <= ?3) \
                      ORDER BY coalesce(run_requested_at_ms, next_run_at_ms), id LIMIT ?5) \
                  RETURNING ",
@@ -196,7 +222,7 @@ impl CronStore for SqliteStore {
             .read(move |conn| {
                 scalar(
                     conn,
-                    "SELECT MIN(coalesce(run_requested_at_ms, next_run_at_ms)) FROM cron_tasks \
+                    "SELECT MIN(coalesce(run_requested_at_ms, CASE WHEN paused_at_ms IS NULL THEN next_run_at_ms END)) FROM cron_tasks \
                      WHERE status = 'active' AND (lease_expires_at_ms IS NULL OR lease_expires_at_ms <= ?1)",
                     [now_ms],
                 )

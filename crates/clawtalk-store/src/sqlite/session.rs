@@ -138,6 +138,19 @@ impl SessionStore for SqliteStore {
         .await
     }
 
+    async fn session_delete(&self, key: &str) -> StoreResult<Option<Session>> {
+        let key = key.to_owned();
+        self.write_one(move |conn| {
+            // The transcript goes with it (ON DELETE CASCADE).
+            let sql: &str = concat!(
+                "DELETE FROM sessions WHERE session_key = ?1 RETURNING ",
+                session_columns!()
+            );
+            query_opt(conn, sql, [key], |row| session(row))
+        })
+        .await
+    }
+
     async fn transcript_append(
         &self,
         session_id: SessionId,

@@ -176,6 +176,7 @@ async fn add(store: &dyn CronStore, config: &Config, args: &AddArgs) -> anyhow::
         name: args.name.as_deref(),
         prompt: &args.prompt,
         cron: args.cron.as_deref(),
+        every: None,
         at: args.at.as_deref(),
         timezone: Some(&args.timezone),
     };

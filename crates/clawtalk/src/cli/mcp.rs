@@ -8,10 +8,11 @@ use anyhow::bail;
 use clap::Subcommand;
 use serde_json::json;
 
-use clawtalk_config::{Config, McpServerConfig, McpTransport};
+use clawtalk_config::{Config, McpServerConfig};
 use clawtalk_mcp::ProbeReport;
 
 use super::common::ConfigArg;
+use crate::operator_text::mcp_launch as launch;
 
 /// `clawtalk mcp …`.
 #[derive(Debug, Subcommand)]
@@ -173,17 +174,6 @@ fn report_json(server: &McpServerConfig, report: Option<&ProbeReport>) -> serde_
         "filteredOut": report.map_or(0, |r| r.filtered_out),
         "error": report.and_then(|r| r.error.clone()),
     })
-}
-
-/// How it is started or reached, without env values, header values or URL passwords.
-pub(crate) fn launch(server: &McpServerConfig) -> String {
-    match &server.transport {
-        McpTransport::Stdio { command, args, .. } => std::iter::once(command.as_str())
-            .chain(args.iter().map(String::as_str))
-            .collect::<Vec<_>>()
-            .join(" "),
-        McpTransport::StreamableHttp { url, .. } => clawtalk_config::redact_url_password(url.as_str()),
-    }
 }
 
 fn millis(d: Duration) -> String {

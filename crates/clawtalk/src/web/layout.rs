@@ -61,7 +61,7 @@ header #lang-switch+form{margin-left:0}
 
 /// Navigation entries: path and label, an [`super::i18n`] key (or an English label, shown
 /// as it is in both languages).
-const NAV: [(&str, &str); 11] = [
+const NAV: [(&str, &str); 12] = [
     ("/", "nav.status"),
     ("/setup", "nav.setup"),
     ("/conversations", "nav.conversations"),
@@ -69,6 +69,7 @@ const NAV: [(&str, &str); 11] = [
     ("/cron", "nav.cron"),
     ("/agents", "nav.agents"),
     ("/memories", "nav.memories"),
+    ("/mcp", "nav.mcp"),
     ("/chat", "nav.chat"),
     ("/usage", "nav.usage"),
     ("/logs", "nav.logs"),

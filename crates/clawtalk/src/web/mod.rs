@@ -8,8 +8,9 @@
 //! form that changes something carries the session's CSRF token.
 //!
 //! Pages ([`pages`]): account status, conversations and transcripts, pairing requests, the
-//! agents' workspace files with an editor, agents' memories, a WebChat that runs agent turns
-//! through the gateway's agent runtime, and the config with secrets masked.
+//! agents' workspace files with an editor, agents' memories, the MCP servers and their tools,
+//! scheduled tasks, a WebChat that runs agent turns through the gateway's agent runtime, and
+//! the config with secrets masked.
 
 mod auth;
 mod chat;
@@ -98,14 +99,27 @@ pub(crate) fn routes() -> RouteTable<Arc<WebState>> {
         (
             "/conversations/{id}/reset",
             Session,
-            post(pages::conversations::reset),
+            post(pages::conversation_actions::reset),
+        ),
+        (
+            "/conversations/{id}/delete",
+            Session,
+            post(pages::conversation_actions::delete),
+        ),
+        (
+            "/conversations/{id}/send",
+            Session,
+            post(pages::conversation_actions::send),
         ),
         ("/pairing", Session, get(pages::pairing::page)),
         ("/cron", Session, get(pages::cron::page_handler)),
         ("/cron/action", Session, post(pages::cron::action)),
+        ("/cron/create", Session, post(pages::cron::create)),
         ("/agents", Session, get(pages::agents::page_handler)),
         ("/agents/save", Session, post(pages::agents::save)),
         ("/memories", Session, get(pages::memories::page)),
+        ("/mcp", Session, get(pages::mcp::page)),
+        ("/mcp/probe", Session, post(pages::mcp::probe)),
         ("/memories/forget", Session, post(pages::memories::forget)),
         ("/pairing/decide", Session, post(pages::pairing::decide)),
         ("/chat", Session, get(chat::page).post(chat::send)),

@@ -1,20 +1,23 @@
 //! `/conversations`: sessions, most recently active first; `/conversations/<id>`: the
-//! transcript of a session's current generation.
+//! transcript of a session's current generation, continued from the console, with its
+//! buttons ([`super::conversation_actions`]).
 
-use axum::Form;
+use std::collections::HashMap;
+
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Redirect;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 
+use super::conversation_actions::{delete_button, send_button, session_of};
 use super::error_page_in;
 use crate::web::St;
 use crate::web::i18n::{Lang, t, tf};
 use crate::web::layout::{ago_in, page_in, utc};
 use crate::web::markdown;
 use crate::web::sessions::WebSession;
+use clawtalk_core::ids::{SessionKey, SessionScope};
 use clawtalk_core::mask::{mask_arguments, mask_text};
 use clawtalk_llm::ChatMessage;
 use clawtalk_store::{Role, TranscriptEntry};
@@ -31,6 +34,9 @@ pub(crate) struct ListFilter {
     q: String,
     #[serde(default)]
     agent: String,
+    /// The session just deleted, for the notice.
+    #[serde(default)]
+    deleted: Option<String>,
 }
 
 impl ListFilter {
@@ -65,6 +71,7 @@ pub(crate) async fn list(
     let shown: Vec<&clawtalk_store::Session> = sessions.iter().filter(|s| filter.keeps(s)).collect();
     let body = html! {
         h1 { (t(lang, "conv.title")) }
+        @if let Some(key) = &filter.deleted { p.notice #conv-deleted { (tf(lang, "conv.deleted", &[("key", key)])) } }
         form #conv-filter method="get" action="/conversations" {
             input #conv-q type="search" name="q" value=(filter.q) placeholder=(t(lang, "conv.search"));
             " "
@@ -106,40 +113,25 @@ pub(crate) async fn list(
     .into_response()
 }
 
+/// What the last button on a conversation's page did.
+#[derive(Deserialize, Default)]
+pub(crate) struct Sent {
+    sent: Option<i64>,
+    already_sent: Option<i64>,
+}
+
 pub(crate) async fn transcript(
     State(web): St,
     Extension(session): Extension<WebSession>,
     lang: Lang,
     Path(id): Path<String>,
+    Query(sent): Query<Sent>,
 ) -> Response {
-    let Ok(id) = id.parse::<i64>() else {
-        return error_page_in(
-            lang,
-            StatusCode::NOT_FOUND,
-            &session.csrf,
-            t(lang, "conv.not_a_number"),
-        );
+    let conversation = match session_of(&web, lang, &session.csrf, &id).await {
+        Ok(s) => s,
+        Err(page) => return page,
     };
-    let store = &web.gateway.store();
-    let conversation = match store.session_by_id(id).await {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            return error_page_in(
-                lang,
-                StatusCode::NOT_FOUND,
-                &session.csrf,
-                &tf(lang, "conv.missing", &[("id", &id.to_string())]),
-            );
-        }
-        Err(e) => {
-            return error_page_in(
-                lang,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &session.csrf,
-                &format!("cannot read the session: {e}"),
-            );
-        }
-    };
+    let (id, store) = (conversation.id, web.gateway.store());
     let entries = match store.transcript_load(id, TRANSCRIPT_LIMIT).await {
         Ok(e) => e,
         Err(e) => {
@@ -151,8 +143,17 @@ pub(crate) async fn transcript(
             );
         }
     };
+    let mut actions = HashMap::new();
+    for entry in &entries {
+        // Only a DingTalk conversation has somewhere to send to; errors just hide a button.
+        if dingtalk_chat(&conversation.key) && web.gateway.is_console_answer(entry).await.unwrap_or(false) {
+            actions.insert(entry.id, send_button(lang, &session.csrf, id, entry.id));
+        }
+    }
     let body = html! {
         h1 { (tf(lang, "conv.one", &[("key", &conversation.key)])) }
+        @if let Some(entry) = sent.sent { p.notice #conv-sent { (tf(lang, "conv.sent", &[("id", &entry.to_string())])) } }
+        @if let Some(entry) = sent.already_sent { p.notice #conv-sent { (tf(lang, "conv.already_sent", &[("id", &entry.to_string())])) } }
         p.muted {
             (tf(lang, "conv.meta", &[
                 ("agent", &conversation.agent_id),
@@ -165,7 +166,8 @@ pub(crate) async fn transcript(
             button.secondary #conv-reset type="submit" { (t(lang, "conv.reset")) }
             span.muted { " " (t(lang, "conv.reset_note")) }
         }
-        div #transcript { (transcript_view(lang, &entries)) }
+        (delete_button(lang, &session.csrf, id))
+        div #transcript { (transcript_with_actions(lang, &entries, &actions)) }
         h2 { (t(lang, "conv.continue")) }
         p.muted { (t(lang, "conv.continue_note")) }
         p.error #chat-live-error hidden {}
@@ -194,56 +196,30 @@ pub(crate) async fn transcript(
     .into_response()
 }
 
-/// `POST /conversations/{id}/reset`: a new generation of the session, as `/new` in the chat
-/// starts one (the agent forgets; the old transcript stays in the store until retention).
-pub(crate) async fn reset(
-    State(web): St,
-    Extension(session): Extension<WebSession>,
-    lang: Lang,
-    Path(id): Path<String>,
-    Form(form): Form<crate::web::auth::CsrfForm>,
-) -> Response {
-    if !session.csrf_ok(&form.csrf) {
-        return crate::web::auth::csrf_refused();
-    }
-    let store = web.gateway.store();
-    let found = match id.parse::<i64>() {
-        Ok(id) => store.session_by_id(id).await,
-        Err(_) => Ok(None),
-    };
-    let conversation = match found {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            return error_page_in(
-                lang,
-                StatusCode::NOT_FOUND,
-                &session.csrf,
-                &tf(lang, "conv.missing", &[("id", &id)]),
-            );
-        }
-        Err(e) => {
-            return error_page_in(
-                lang,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &session.csrf,
-                &format!("cannot read the session: {e}"),
-            );
-        }
-    };
-    if let Err(e) = store.session_reset(&conversation.key, web.gateway.now()).await {
-        return error_page_in(
-            lang,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &session.csrf,
-            &format!("cannot reset the session: {e}"),
-        );
-    }
-    tracing::info!(session = %conversation.key, "session reset in the web console");
-    Redirect::to(&format!("/conversations/{}", conversation.id)).into_response()
+/// Whether session `key` is a DingTalk DM or group (where a console answer can be sent).
+fn dingtalk_chat(key: &str) -> bool {
+    SessionKey::parse(key).is_ok_and(|key| {
+        matches!(
+            key.scope,
+            SessionScope::Dm { .. }
+                | SessionScope::User { .. }
+                | SessionScope::Group { .. }
+                | SessionScope::GroupSender { .. }
+        )
+    })
 }
 
 /// A transcript as chat bubbles; the agent's answers rendered from their markdown.
 pub(crate) fn transcript_view(lang: Lang, entries: &[TranscriptEntry]) -> Markup {
+    transcript_with_actions(lang, entries, &HashMap::new())
+}
+
+/// [`transcript_view`] with `actions` (buttons) under the entries they are keyed by.
+fn transcript_with_actions(
+    lang: Lang,
+    entries: &[TranscriptEntry],
+    actions: &HashMap<i64, Markup>,
+) -> Markup {
     html! {
         @if entries.is_empty() {
             p.muted { (t(lang, "conv.empty")) }
@@ -259,6 +235,7 @@ pub(crate) fn transcript_view(lang: Lang, entries: &[TranscriptEntry]) -> Markup
                     (text)
                     @for call in &calls { "\n" (call) }
                 }
+                @if let Some(action) = actions.get(&entry.id) { (action) }
             }
         }
     }

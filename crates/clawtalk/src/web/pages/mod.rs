@@ -3,9 +3,12 @@
 pub(crate) mod agents;
 pub(crate) mod config;
 pub(crate) mod config_edit;
+pub(crate) mod conversation_actions;
 pub(crate) mod conversations;
 pub(crate) mod cron;
+pub(crate) mod cron_form;
 pub(crate) mod logs;
+pub(crate) mod mcp;
 pub(crate) mod memories;
 pub(crate) mod pairing;
 pub(crate) mod reload;
