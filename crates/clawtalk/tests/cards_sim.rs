@@ -220,8 +220,13 @@ fn random_answer(rng: &mut StdRng) -> String {
         .collect()
 }
 
+/// Card streaming that always waits for the card quota: these tests check what the cards
+/// show, so no answer may overflow to markdown (`cardOverflow`'s default) in a burst.
 fn streaming(interval_ms: u64, tokens: u32) -> String {
-    format!("streaming: true, cardStreamInterval: {interval_ms}, cardUpdateTokens: {tokens},")
+    format!(
+        "streaming: true, cardOverflow: \"wait\", cardStreamInterval: {interval_ms}, \
+         cardUpdateTokens: {tokens},"
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
