@@ -699,3 +699,78 @@ async fn every_card_ends_finished_or_failed_in_flow_status() {
     world.assert_no_violations();
     world.stop().await;
 }
+
+/// Beyond the card quota the default overflow (`cardOverflow: "markdown"`) answers in
+/// markdown: every user gets the answer exactly once, as a finished card or as a message,
+/// and no card is left open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_beyond_the_card_quota_overflows_to_markdown_once_per_user() {
+    const USERS: usize = 60;
+    let world = World::start(
+        USERS,
+        "streaming: true, cardQps: 4, cardOverflowAfterMs: 500,",
+        AppSpec::new(APP, SECRET),
+    )
+    .await;
+    let marker = |i: usize| format!("[overflow-{i}]");
+    for i in 0..USERS {
+        world.model.push(
+            Script::text(format!("answer {} for user {i}", marker(i)))
+                .when_last_user_contains(format!("question {i}?")),
+        );
+    }
+    for i in 0..USERS {
+        world.ask(i, &format!("question {i}?"));
+    }
+    // (cards finished with the answer, markdown messages with it, cards still open)
+    let count = |i: usize| {
+        let cards = world.cards_of(i);
+        let open = cards
+            .iter()
+            .filter(|c| !matches!(c.status, CardStatus::Finished | CardStatus::Failed))
+            .count();
+        let in_cards = cards
+            .iter()
+            .filter(|c| c.status == CardStatus::Finished && World::content(c).contains(&marker(i)))
+            .count();
+        let in_messages = world
+            .sim
+            .sent_messages()
+            .iter()
+            .filter(|m| m.msg_type == "markdown" && m.text.contains(&marker(i)))
+            .count();
+        (in_cards, in_messages, open)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let done = (0..USERS).all(|i| {
+            let (cards, messages, open) = count(i);
+            cards + messages >= 1 && open == 0
+        });
+        if done {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not every user was answered with every card closed: {:?}",
+            (0..USERS).map(count).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A late duplicate would come within the next moments.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let counts: Vec<_> = (0..USERS).map(count).collect();
+    for (i, (cards, messages, open)) in counts.iter().enumerate() {
+        assert_eq!(
+            cards + messages,
+            1,
+            "user {i} is answered exactly once: {counts:?}"
+        );
+        assert_eq!(*open, 0, "user {i}'s cards are closed");
+    }
+    let overflowed: usize = counts.iter().map(|c| c.1).sum();
+    assert!(
+        overflowed > 0 && overflowed < USERS,
+        "some answers go as cards and the rest overflow to markdown: {overflowed} of {USERS} in markdown"
+    );
+}
