@@ -51,6 +51,19 @@ impl Drop for Driver {
     }
 }
 
+/// Chromium and its driver; without them the test fails under `CI=true` (`.ci/run` installs
+/// them) and is skipped with a note otherwise.
+fn browser_or_skip() -> Option<(PathBuf, PathBuf)> {
+    let found = find_browser();
+    if found.is_none() {
+        let message = "Chromium is not installed: apt-get install -y chromium chromium-driver \
+                       (or set CHROMIUM and CHROMEDRIVER)";
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
+        eprintln!("skipping the browser test: {message}");
+    }
+    found
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -151,11 +164,7 @@ async fn path_of(browser: &Client) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_logs_in_sees_status_approves_pairing_and_chats() {
-    let Some((chromium, chromedriver)) = find_browser() else {
-        let message = "Chromium is not installed: apt-get install -y chromium chromium-driver \
-                       (or set CHROMIUM and CHROMEDRIVER)";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
-        eprintln!("skipping the browser test: {message}");
+    let Some((chromium, chromedriver)) = browser_or_skip() else {
         return;
     };
     let world = World::start().await;
@@ -369,11 +378,7 @@ async fn wait_text(browser: &Client, css: &str, needle: &str) -> String {
 /// through the console's Setup page; and the console in Chinese.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_sets_up_a_bot_from_an_empty_config() {
-    let Some((chromium, chromedriver)) = find_browser() else {
-        let message = "Chromium is not installed: apt-get install -y chromium chromium-driver \
-                       (or set CHROMIUM and CHROMEDRIVER)";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
-        eprintln!("skipping the browser test: {message}");
+    let Some((chromium, chromedriver)) = browser_or_skip() else {
         return;
     };
     let world = World::start().await;
@@ -511,11 +516,7 @@ async fn browser_sets_up_a_bot_from_an_empty_config() {
 /// Stop ends a turn the way `/stop` does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_webchat_streams_renders_markdown_and_stops() {
-    let Some((chromium, chromedriver)) = find_browser() else {
-        let message = "Chromium is not installed: apt-get install -y chromium chromium-driver \
-                       (or set CHROMIUM and CHROMEDRIVER)";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
-        eprintln!("skipping the browser test: {message}");
+    let Some((chromium, chromedriver)) = browser_or_skip() else {
         return;
     };
     let world = World::start_with(WorldOptions {
@@ -717,11 +718,7 @@ async fn browser_webchat_streams_renders_markdown_and_stops() {
 /// Allow once lets the tool run, and the stored conversation shows its result.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_webchat_approves_a_tool_call_with_a_button() {
-    let Some((chromium, chromedriver)) = find_browser() else {
-        let message = "Chromium is not installed: apt-get install -y chromium chromium-driver \
-                       (or set CHROMIUM and CHROMEDRIVER)";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
-        eprintln!("skipping the browser test: {message}");
+    let Some((chromium, chromedriver)) = browser_or_skip() else {
         return;
     };
     let world = World::start().await;
