@@ -51,6 +51,11 @@ impl Drop for Driver {
     }
 }
 
+/// What opens the config's `gateway` object with the console token the tests log in with.
+fn console_token() -> String {
+    format!(r#"gateway: {{ auth: {{ token: "{TOKEN}" }},"#)
+}
+
 /// Chromium and its driver; without them the test fails under `CI=true` (`.ci/run` installs
 /// them) and is skipped with a note otherwise.
 fn browser_or_skip() -> Option<(PathBuf, PathBuf)> {
@@ -173,10 +178,7 @@ async fn browser_logs_in_sees_status_approves_pairing_and_chats() {
         .push(Script::text("Bonjour from the agent [b1]").when_last_user_contains("[b1]"));
     let text = world
         .config(&format!(r#"dmPolicy: "pairing", allowFrom: ["{ALICE}"],"#), "")
-        .replace(
-            "gateway: {",
-            &format!(r#"gateway: {{ auth: {{ token: "{TOKEN}" }},"#),
-        );
+        .replace("gateway: {", &console_token());
     let config = world.write_config(&text);
     // A curated memory, indexed at the first turn and listed on /memories.
     let workspace = world.state_dir().join("workspace");
@@ -544,10 +546,7 @@ async fn browser_webchat_streams_renders_markdown_and_stops() {
     );
     // An MCP server that cannot start, for the MCP page.
     let mcp = r#"mcp: { servers: { broken: { command: "/nonexistent/mcp-server-browser" } } },"#;
-    let text = world.config(OPEN, mcp).replace(
-        "gateway: {",
-        &format!(r#"gateway: {{ auth: {{ token: "{TOKEN}" }},"#),
-    );
+    let text = world.config(OPEN, mcp).replace("gateway: {", &console_token());
     let config = world.write_config(&text);
     let mut gateway = world.start_gateway(&config).await;
     let base = format!("http://{}", web_addr(&mut gateway).await);
@@ -733,10 +732,7 @@ async fn browser_webchat_approves_a_tool_call_with_a_button() {
             OPEN,
             r#"tools: { approval: { require: ["get_time"], cardTemplateId: "approval.schema" } },"#,
         )
-        .replace(
-            "gateway: {",
-            &format!(r#"gateway: {{ auth: {{ token: "{TOKEN}" }},"#),
-        );
+        .replace("gateway: {", &console_token());
     let config = world.write_config(&text);
     let mut gateway = world.start_gateway(&config).await;
     let base = format!("http://{}", web_addr(&mut gateway).await);
