@@ -363,7 +363,14 @@ async fn card_presses_are_acknowledged_with_their_inbox_row_in_the_card_session(
         .unwrap()
     };
     let (ack, acked) = oneshot::channel();
-    card_callback::receive(&harness.shared, &account, &press(), Ack::Reply(ack)).await;
+    card_callback::receive(
+        &harness.shared,
+        &account,
+        &press(),
+        Transport::Stream,
+        Ack::Reply(ack),
+    )
+    .await;
     let Admitted::New(id) = acknowledged(acked).await else {
         panic!("a new turn for the press");
     };
@@ -371,7 +378,14 @@ async fn card_presses_are_acknowledged_with_their_inbox_row_in_the_card_session(
 
     harness.break_inbox().await;
     let (ack, acked) = oneshot::channel();
-    card_callback::receive(&harness.shared, &account, &press(), Ack::Reply(ack)).await;
+    card_callback::receive(
+        &harness.shared,
+        &account,
+        &press(),
+        Transport::Stream,
+        Ack::Reply(ack),
+    )
+    .await;
     assert_eq!(acknowledged(acked).await, Admitted::Failed);
 }
 
