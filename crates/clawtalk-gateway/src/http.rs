@@ -143,6 +143,13 @@ pub(crate) fn webhook_paths(shared: &Shared) -> Option<String> {
         return None;
     }
     let mut paths: Vec<String> = ids.iter().map(|id| format!("{WEBHOOK_PATH}/{id}")).collect();
+    paths.extend(
+        shared
+            .config()
+            .enabled_accounts()
+            .filter(|a| serves(a) && card_route::of(a).is_some())
+            .map(|a| format!("{WEBHOOK_PATH}/{}/card", a.id)),
+    );
     paths.sort();
     if let Some(id) = default_account_id(ids.iter()) {
         paths.insert(0, format!("{WEBHOOK_PATH} ({id})"));

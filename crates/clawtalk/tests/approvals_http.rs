@@ -1,5 +1,6 @@
 //! Approvals in HTTP mode, end to end against the real binary: the account registers its card
-//! callback route at start (replacing an older binding of its key), the approval card names
+//! callback route at start (after a failed first try, replacing an older binding of its
+//! key), the approval card names
 //! it (`callbackType: HTTP`), the simulator POSTs the requester's press to the gateway signed
 //! with the route's `apiSecret`, the tool runs and the answer arrives; the card shows the
 //! decision from the callback's answer. Forged, stale and replayed presses are refused and
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use clawtalk_core::clock::{Clock, SystemClock};
 use dingtalk::crypto::card_callback_signature;
-use dingtalk_sim::{Card, CardCallbackRoute, InjectCardCallback};
+use dingtalk_sim::{ApiFault, Card, CardCallbackRoute, InjectCardCallback};
 use llm_mock::Script;
 use serde_json::{Value, json};
 use support::process::GatewayProcess;
@@ -125,6 +126,13 @@ async fn an_http_mode_approval_is_pressed_over_http_and_forgeries_decide_nothing
     world
         .model
         .push(Script::text("It is tea time.").when_last_user_contains("what time"));
+    // DingTalk fails the first registration: the gateway says so and tries again.
+    world.sim.add_api_fault(&ApiFault {
+        path_prefix: "/v1.0/card/callbacks/register".into(),
+        fail_next: Some(1),
+        status: Some(503),
+        ..ApiFault::default()
+    });
     let port = free_port();
     let path = world.write_config(&http_config(&world, port));
     let mut gateway: GatewayProcess = world.launch_on(Some(&path), &[], &[], Some(port)).await;
@@ -242,6 +250,7 @@ async fn an_http_mode_approval_is_pressed_over_http_and_forgeries_decide_nothing
     );
 
     let log = gateway.log();
+    assert!(log.contains("cannot register the card callback route"), "{log}");
     assert!(log.contains("card callback route registered"), "{log}");
     assert!(log.contains("card callback rejected"), "{log}");
     assert!(!log.contains(&api_secret), "the apiSecret never reaches the log");
