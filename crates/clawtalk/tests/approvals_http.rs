@@ -1,10 +1,11 @@
-//! Approvals in HTTP mode, end to end against the real binary: the account registers its card
+//! Card presses in HTTP mode, end to end against the real binary. Approvals: the account registers its card
 //! callback route at start (after a failed first try, replacing an older binding of its
 //! key), the approval card names
 //! it (`callbackType: HTTP`), the simulator POSTs the requester's press to the gateway signed
 //! with the route's `apiSecret`, the tool runs and the answer arrives; the card shows the
 //! decision from the callback's answer. Forged, stale and replayed presses are refused and
-//! decide nothing.
+//! decide nothing. AI cards: their buttons come back over HTTP too, and a press is answered
+//! by the agent like over Stream.
 
 mod support;
 
@@ -35,6 +36,10 @@ fn free_port() -> u16 {
 }
 
 fn http_config(world: &World, port: u16) -> String {
+    http_config_with(world, port, "")
+}
+
+fn http_config_with(world: &World, port: u16, account_extra: &str) -> String {
     world.fill(&format!(
         r#"{{
   agents: {{ list: [ {{ id: "main", model: "mock/e2e-model" }} ] }},
@@ -44,6 +49,7 @@ fn http_config(world: &World, port: u16) -> String {
     clientId: "{{APP1}}", clientSecret: "{{SECRET1}}", endpoints: "{{SIM}}",
     mode: "http", dmPolicy: "open", allowFrom: ["*"], progressNotes: false,
     cardCallbackUrl: "http://127.0.0.1:{port}/webhooks/dingtalk/default/card",
+    {account_extra}
   }} }},
   gateway: {{ stateDir: "{{STATE}}" }},
 }}"#
@@ -254,4 +260,75 @@ async fn an_http_mode_approval_is_pressed_over_http_and_forgeries_decide_nothing
     assert!(log.contains("card callback route registered"), "{log}");
     assert!(log.contains("card callback rejected"), "{log}");
     assert!(!log.contains(&api_secret), "the apiSecret never reaches the log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_press_on_an_ai_card_comes_back_over_http_and_the_agent_answers_it() {
+    let world = World::start().await;
+    world
+        .model
+        .push(Script::text("Here is the plan.").when_last_user_contains("make a plan"));
+    world
+        .model
+        .push(Script::text("Glad it helped.").when_last_user_contains("feedback_up"));
+    let port = free_port();
+    let config = http_config_with(
+        &world,
+        port,
+        r#"messageType: "card", cardTemplateId: "ai-card.schema","#,
+    );
+    let path = world.write_config(&config);
+    let mut gateway = world.launch_on(Some(&path), &[], &[], Some(port)).await;
+    let addr = listen_addr(&mut gateway).await;
+    wait_until("the card callback route to be registered", TIMEOUT, || {
+        route(&world, port)
+    })
+    .await;
+    world
+        .sim
+        .set_http_bot_callback(APP1, Some(format!("http://{addr}/webhooks/dingtalk")))
+        .unwrap();
+
+    let asked = world.dm(APP1, ALICE, "make a plan");
+    world
+        .wait_reply_containing(&asked.conversation_id, "Here is the plan.")
+        .await;
+    let card = wait_until("the AI card", TIMEOUT, || {
+        world
+            .sim
+            .cards()
+            .into_iter()
+            .find(|c| c.template_id == "ai-card.schema")
+    })
+    .await;
+    assert_eq!(card.callback_type.as_deref(), Some("HTTP"));
+    assert_eq!(card.callback_route_key.as_deref(), Some(ROUTE_KEY));
+
+    world
+        .sim
+        .inject_card_callback(&InjectCardCallback::new(
+            card.out_track_id.clone(),
+            ALICE,
+            "feedback_up",
+            json!({}),
+        ))
+        .unwrap();
+    world.wait_request_for("feedback_up").await;
+    world
+        .wait_reply_containing(&asked.conversation_id, "Glad it helped.")
+        .await;
+    let push = world
+        .sim
+        .http_push_log()
+        .into_iter()
+        .find(|p| p.kind == "card_callback")
+        .expect("the press was POSTed");
+    assert!(push.ok && push.status == Some(200), "{push:?}");
+    assert!(
+        world
+            .sim
+            .deliveries()
+            .iter()
+            .all(|d| d.kind != dingtalk_sim::DeliveryKind::CardCallback)
+    );
 }
