@@ -103,8 +103,9 @@ pub(crate) async fn keep_registered(shared: Arc<Shared>, account: DingTalkAccoun
 }
 
 /// One registration: as asked, or, when DingTalk kept an older binding of the key (another
-/// URL or secret: a moved gateway, a changed secret), confirmed with `forceUpdate` as the
-/// documentation's two-step flow asks. Returns whether an older binding was replaced.
+/// URL or secret: a moved gateway, a changed secret) or did not report the binding,
+/// confirmed with `forceUpdate` as the documentation's two-step flow asks. Returns whether
+/// the confirmation was needed.
 async fn register(api: &OpenApiClient, route: &CardRoute) -> Result<bool, dingtalk::Error> {
     let mut request = RegisterCardCallbackRequest {
         callback_route_key: route.route_key.clone(),
@@ -116,7 +117,7 @@ async fn register(api: &OpenApiClient, route: &CardRoute) -> Result<bool, dingta
         Ok(answer) if answer.binds(&request) => return Ok(false),
         Ok(answer) => {
             let was = answer.result.and_then(|r| r.callback_url);
-            tracing::info!(route_key = %route.route_key, was = ?was, "the card callback route was bound to another URL or secret; replacing it");
+            tracing::info!(route_key = %route.route_key, was = ?was, "the card callback route is bound to another URL or secret (or DingTalk did not say); confirming ours with forceUpdate");
         }
         // The error the register API documents for a bound key, in case it answers so.
         Err(error)
@@ -158,6 +159,39 @@ mod tests {
             "https://bot.example.com/webhooks/dingtalk/default/card"
         );
         assert!(!format!("{route:?}").contains(route.api_secret.expose()));
+    }
+
+    #[tokio::test]
+    async fn a_route_bound_as_wanted_costs_one_call_and_an_older_binding_is_confirmed_away() {
+        use dingtalk_sim::{AppSpec, SimConfig, Simulator};
+        const PATH: &str = "/v1.0/card/callbacks/register";
+        let sim = Simulator::start_with(SimConfig::fast()).await.unwrap();
+        sim.create_app(AppSpec::new("dingbot", "s")).unwrap();
+        let account = account(&format!(
+            r#"mode: "http", endpoints: "{}", cardCallbackUrl: "https://b.example/webhooks/dingtalk/default/card""#,
+            sim.base_url()
+        ));
+        let api = crate::accounts::api_client(&account);
+        let route = of(&account).unwrap();
+        assert!(
+            !register(&api, &route).await.unwrap(),
+            "a new key is bound at once"
+        );
+        assert!(!register(&api, &route).await.unwrap());
+        assert_eq!(sim.api_call_count("dingbot", PATH), 2, "one call each");
+
+        let moved = CardRoute {
+            url: "https://moved.example/webhooks/dingtalk/default/card".into(),
+            ..route.clone()
+        };
+        assert!(
+            register(&api, &moved).await.unwrap(),
+            "the older binding needed forceUpdate"
+        );
+        assert_eq!(sim.api_call_count("dingbot", PATH), 4);
+        let bound = sim.card_callback_routes();
+        assert_eq!(bound[0].url, moved.url);
+        assert_eq!(bound[0].api_secret.as_deref(), Some(route.api_secret.expose()));
     }
 
     #[test]
