@@ -259,6 +259,7 @@ fn read_account(
     let debug = bool_or(get("debug"), cx, false);
     let endpoints = read_endpoints(layer, cx);
     let push_keys = read_push_keys(layer, cx);
+    let card_callback = super::card_callback::read(layer, cx);
     let custom_robot = super::custom_robot::read(layer, cx);
     let batch_responses = super::custom_robot::batch_responses(layer, cx);
     let response_format = get("responseFormat").and_then(|n| super::response_format::read(&n.node(), cx));
@@ -287,6 +288,7 @@ fn read_account(
             enabled,
             mode,
             event_push: None,
+            card_callback,
             client_id,
             client_secret,
             robot_code,
@@ -584,6 +586,7 @@ fn env_account() -> AccountDraft {
             enabled: true,
             mode: ConnectionMode::Stream,
             event_push: None,
+            card_callback: None,
             client_id: String::new(),
             client_secret: Secret::default(),
             robot_code: String::new(),

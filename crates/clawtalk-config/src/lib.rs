@@ -37,6 +37,7 @@
 
 mod agent_memory;
 mod agents;
+mod card_callback;
 mod channels;
 pub mod command;
 mod custom_robot;

@@ -433,6 +433,10 @@ pub struct DingTalkAccount {
     /// `token` + `aesKey`: the app's event subscription over HTTP (HTTP 推送), served at the
     /// account's webhook path. `None` = events arrive over Stream only.
     pub event_push: Option<EventPush>,
+    /// `cardCallbackUrl` + `cardCallbackSecret` (clawtalk keys), used in `mode: "http"`: the
+    /// public URL DingTalk POSTs presses on the account's cards to, registered at start.
+    /// `None` = cards ask for their presses over Stream.
+    pub card_callback: Option<CardCallbackSettings>,
     /// `clientId` (AppKey).
     pub client_id: String,
     /// `clientSecret` (AppSecret).
@@ -618,6 +622,18 @@ impl Default for CardSettings {
             overflow_after: std::time::Duration::from_millis(2_000),
         }
     }
+}
+
+/// Where DingTalk sends the presses on an HTTP-mode account's cards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardCallbackSettings {
+    /// `cardCallbackUrl`: the address DingTalk can reach, ending in
+    /// `/webhooks/dingtalk/<accountId>/card` (or `/webhooks/dingtalk/card` for the default
+    /// account) behind whatever proxy forwards to the gateway.
+    pub url: url::Url,
+    /// `cardCallbackSecret`: the `apiSecret` DingTalk signs each press with. `None` = one
+    /// derived from the client secret (stable across restarts and replicas).
+    pub api_secret: Option<Secret>,
 }
 
 /// The console's HTTP event push credentials (both are required together).

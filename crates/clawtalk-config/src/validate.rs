@@ -29,6 +29,11 @@ pub fn assemble(draft: Draft, cx: &mut Ctx<'_>, openclaw_file: bool) -> Config {
     let store = store(&draft, &gateway, cx);
     let (agents, default_agent, used_models) = agents(&draft, &gateway, cx);
     let providers = providers(draft.providers, &used_models, cx);
+    let approvals = !draft.tools.approval.require.is_empty()
+        || agents
+            .iter()
+            .any(|a| a.tools.approval.as_ref().is_some_and(|p| !p.require.is_empty()));
+    super::card_callback::check(&draft.channels.accounts, approvals, cx);
     let accounts = accounts(
         draft.channels.accounts,
         draft.response_format.as_ref(),

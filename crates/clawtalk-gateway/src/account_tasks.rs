@@ -1,5 +1,6 @@
 //! One account's tasks, started at start-up and by reloads: its intake lanes and its Stream
-//! connection; and their end when a reload removes the account (drain, then disconnect).
+//! connection (and, at start-up only, its card callback route's registration); and their end
+//! when a reload removes the account (drain, then disconnect).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,6 +8,7 @@ use std::time::Duration;
 use crate::Shared;
 use crate::account_control::{AccountControl, StreamControl};
 use crate::accounts;
+use crate::card_route;
 use crate::intake::{self, lanes::LaneReceiver};
 use clawtalk_config::{Config, ConnectionMode, DingTalkAccount};
 use clawtalk_core::ids::AccountId;
@@ -62,6 +64,18 @@ pub(crate) fn connect(shared: &Arc<Shared>, account: &DingTalkAccount) {
         Arc::clone(&runtime.control),
         stream,
     ));
+}
+
+/// Registers `account`'s card callback route with DingTalk in the background, when it has one
+/// (an HTTP-mode account with `cardCallbackUrl`). Only at start: the webhook listener that
+/// checks the presses' signatures is built then, and a reload that changes the route waits
+/// for a restart like every webhook route (`reload/restart.rs`).
+pub(crate) fn register_card_route(shared: &Arc<Shared>, account: &DingTalkAccount) {
+    if card_route::of(account).is_some() {
+        shared
+            .tasks
+            .spawn(card_route::keep_registered(Arc::clone(shared), account.clone()));
+    }
 }
 
 /// Closes `account`'s Stream connection, if it has one (it now receives over HTTP, say).

@@ -98,7 +98,8 @@ pub(crate) fn build_one(
     let robot_code = RobotCode::new(account.robot_code.clone());
     let cards = CardAccount::new(api.clone(), robot_code, account.card.clone())
         .with_shared_budget(SharedBudget::of(store.shared_rate_budget(), clock))
-        .with_clock(Arc::clone(clock));
+        .with_clock(Arc::clone(clock))
+        .with_http_callback(crate::card_route::of(account).map(|route| route.route_key));
     let departments = clawtalk_config::routing::routes_by_department(config, account)
         .then(|| Departments::new(api.clone()));
     let outbound = delivery_stack(account, api.clone(), store.shared_rate_budget(), clock);

@@ -4,6 +4,8 @@
 //!
 //! The card is a DingTalk interactive card created with `createAndDeliver` and
 //! `callbackType: STREAM`, so a press arrives as a `/v1.0/card/instances/callback` frame
+//! (an HTTP-mode account's cards use `callbackType: HTTP` and its registered route instead,
+//! `card_route.rs`, and the press is POSTed to the gateway with the same payload)
 //! carrying the card's `outTrackId`, the presser's `userId` and the button's `actionIds`
 //! (open.dingtalk.com/document/orgapp/flow-type-interactive-card; the frame shape as
 //! open-dingtalk/dingtalk-stream-sdk-python reads it in `dingtalk_stream/card_callback.py`).
@@ -26,6 +28,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use dingtalk::ids::{OutTrackId, RobotCode};
+use dingtalk::model::CardCallbackResponse;
 use dingtalk::model::outbound::{CardData, CreateAndDeliverRequest, UpdateCardRequest};
 use sha2::{Digest, Sha256};
 
@@ -225,12 +228,13 @@ impl TurnApprovals {
             .shared
             .account(self.inbound.account_id.as_str())
             .ok_or("the conversation's DingTalk account is not running")?;
-        let robot = self
+        let settings = self
             .shared
             .config()
             .account(self.inbound.account_id.as_str())
-            .map(|a| RobotCode::new(a.robot_code.clone()))
+            .cloned()
             .ok_or("the conversation's DingTalk account is not configured")?;
+        let robot = RobotCode::new(settings.robot_code.clone());
         let track = OutTrackId::new(row.id.clone());
         let request = if self.inbound.is_group() {
             CreateAndDeliverRequest::group(template, track, robot, &self.inbound.conversation_id)
@@ -243,7 +247,10 @@ impl TurnApprovals {
                 .ok_or("the requester has no staff id to send the card to")?;
             CreateAndDeliverRequest::robot_dm(template, track, robot, staff)
         };
-        let mut request = request;
+        let mut request = match crate::card_route::of(&settings) {
+            Some(route) => request.http_callback(route.route_key),
+            None => request,
+        };
         for (key, value) in card_fields(row) {
             request = request.param(key, value);
         }
@@ -354,6 +361,15 @@ fn status_text(row: &ApprovalRecord) -> String {
         ApprovalStatus::Denied => format!("已拒绝（{by}）/ Denied by {by}"),
         ApprovalStatus::Expired => "已超时，视为拒绝 / Expired: denied".to_owned(),
     }
+}
+
+/// The answer to a press that shows the row as it stands on the card.
+pub(crate) fn card_answer(row: &ApprovalRecord) -> CardCallbackResponse {
+    card_fields(row)
+        .into_iter()
+        .fold(CardCallbackResponse::by_key(), |answer, (key, value)| {
+            answer.card_param(key, value)
+        })
 }
 
 /// Shows the row's decision (and who made it) on its card; a failure is logged only, since

@@ -8,6 +8,9 @@
 //!   callback ([`crate::intake::http_callback`], or [`crate::intake::outgoing_robot`] for a
 //!   custom robot).
 //!   Each is stored before the 200 goes out, like a Stream frame before its ACK.
+//! - `POST /webhooks/dingtalk/<accountId>/card` (and `/webhooks/dingtalk/card` for the default
+//!   account): presses on the cards of an HTTP-mode account with `cardCallbackUrl`, signed with
+//!   its card route's `apiSecret` ([`crate::intake::http_card_callback`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,7 +25,8 @@ use axum::routing::post;
 use dingtalk::crypto::EventCrypto;
 
 use crate::Shared;
-use crate::intake::{event_push, http_callback, outgoing_robot, refuse};
+use crate::card_route::{self, CardRoute};
+use crate::intake::{event_push, http_callback, http_card_callback, outgoing_robot, refuse};
 use crate::routes::{Access, RouteTable, router_of};
 use clawtalk_config::{ConnectionMode, DingTalkAccount};
 
@@ -30,6 +34,10 @@ use clawtalk_config::{ConnectionMode, DingTalkAccount};
 pub(crate) const WEBHOOK_PATH: &str = "/webhooks/dingtalk";
 /// The webhook of one account, by id.
 const NAMED_WEBHOOK_PATH: &str = "/webhooks/dingtalk/{account}";
+/// Card presses of the default account (an account may not be named `card`: validation).
+const CARD_PATH: &str = "/webhooks/dingtalk/card";
+/// Card presses of one account, by id.
+const NAMED_CARD_PATH: &str = "/webhooks/dingtalk/{account}/card";
 
 /// Largest webhook body read: DingTalk's bot messages and event pushes are a few KiB (media
 /// arrive as download codes, never inline), so anything near this is not DingTalk's and
@@ -41,6 +49,8 @@ struct Endpoint {
     account: Arc<DingTalkAccount>,
     /// Set when the account has `token` + `aesKey`.
     crypto: Option<EventCrypto>,
+    /// Set when presses on the account's cards are POSTed here.
+    card: Option<CardRoute>,
 }
 
 pub(crate) struct Webhooks {
@@ -78,6 +88,7 @@ pub(crate) fn router(shared: &Arc<Shared>) -> anyhow::Result<Option<Router>> {
             Endpoint {
                 account: Arc::new(account.clone()),
                 crypto,
+                card: card_route::of(account),
             },
         );
     }
@@ -103,6 +114,8 @@ pub(crate) fn routes() -> RouteTable<Arc<Webhooks>> {
     vec![
         (WEBHOOK_PATH, Access::Signed, post(default_account)),
         (NAMED_WEBHOOK_PATH, Access::Signed, post(named_account)),
+        (CARD_PATH, Access::Signed, post(default_card)),
+        (NAMED_CARD_PATH, Access::Signed, post(named_card)),
     ]
 }
 
@@ -130,6 +143,13 @@ pub(crate) fn webhook_paths(shared: &Shared) -> Option<String> {
         return None;
     }
     let mut paths: Vec<String> = ids.iter().map(|id| format!("{WEBHOOK_PATH}/{id}")).collect();
+    paths.extend(
+        shared
+            .config()
+            .enabled_accounts()
+            .filter(|a| serves(a) && card_route::of(a).is_some())
+            .map(|a| format!("{WEBHOOK_PATH}/{}/card", a.id)),
+    );
     paths.sort();
     if let Some(id) = default_account_id(ids.iter()) {
         paths.insert(0, format!("{WEBHOOK_PATH} ({id})"));
@@ -161,6 +181,49 @@ async fn named_account(
     body: Bytes,
 ) -> Response {
     dispatch(&hooks, &account, query, &headers, body).await
+}
+
+async fn default_card(State(hooks): St, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(id) = hooks.default.clone() else {
+        tracing::warn!(
+            "card callback for the default account, but no account named \"default\" uses HTTP mode"
+        );
+        return refuse(
+            StatusCode::NOT_FOUND,
+            format!("no default HTTP-mode account; use {WEBHOOK_PATH}/<accountId>/card"),
+        );
+    };
+    card(&hooks, &id, &headers, &body).await
+}
+
+async fn named_card(
+    State(hooks): St,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    card(&hooks, &account, &headers, &body).await
+}
+
+async fn card(hooks: &Arc<Webhooks>, account_id: &str, headers: &HeaderMap, body: &[u8]) -> Response {
+    let Some((endpoint, route)) = hooks
+        .endpoints
+        .get(account_id)
+        .and_then(|e| e.card.as_ref().map(|route| (e, route)))
+    else {
+        tracing::warn!(account = %account_id, "card callback for an account without cardCallbackUrl");
+        return refuse(
+            StatusCode::NOT_FOUND,
+            format!(
+                "account {account_id:?} takes no card callbacks over HTTP (mode \"http\" with cardCallbackUrl)"
+            ),
+        );
+    };
+    if let Some(refusal) = non_json(headers) {
+        tracing::warn!(account = %account_id, reason = %refusal, "card callback rejected");
+        return refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, refusal);
+    }
+    http_card_callback::handle(&hooks.shared, &endpoint.account, &route.api_secret, headers, body).await
 }
 
 async fn dispatch(

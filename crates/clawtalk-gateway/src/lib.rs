@@ -25,6 +25,7 @@ mod account_control;
 mod account_tasks;
 mod accounts;
 mod approvals;
+mod card_route;
 pub mod client_ip;
 pub mod control_client;
 mod cron;
@@ -553,6 +554,9 @@ impl Gateway {
             .filter(|a| a.mode == clawtalk_config::ConnectionMode::Stream)
         {
             account_tasks::connect(&shared, account);
+        }
+        for account in config.enabled_accounts() {
+            account_tasks::register_card_route(&shared, account);
         }
         Ok(Self {
             shared,

@@ -223,3 +223,28 @@ fn agent_limits_reject_nonsense_with_the_range() {
         "{stdout}"
     );
 }
+
+#[test]
+fn an_http_account_whose_approval_cards_nobody_could_press_is_refused_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"{
+      agents: { defaults: { model: "deepseek/deepseek-chat" } },
+      tools: { approval: { require: ["get_time"], cardTemplateId: "tpl.schema" } },
+      channels: { dingtalk: { clientId: "dingexample", clientSecret: "s", mode: "http" } },
+    }"#;
+    let path = write(dir.path(), "clawtalk.json", text);
+    let out = run(
+        dir.path(),
+        &["config", "validate", "--config", &path],
+        &[("DEEPSEEK_API_KEY", "sk-deep")],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("channels.dingtalk.cardCallbackUrl: error:")
+            && stdout.contains(
+                "set cardCallbackUrl to the public address of this gateway's /webhooks/dingtalk/default/card"
+            ),
+        "{stdout}"
+    );
+}

@@ -49,6 +49,7 @@ fn spawn_limited(world: &World, config: &std::path::Path) -> GatewayProcess {
         config: Some(config),
         env: &[],
         log: world.home().join("gateway-flood.log"),
+        port: None,
     };
     GatewayProcess::spawn_with(&launch, |command| {
         use std::os::unix::process::CommandExt;

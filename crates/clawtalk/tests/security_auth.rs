@@ -63,7 +63,8 @@ async fn every_route_refuses_callers_without_or_with_wrong_credentials() {
   models: {{ providers: {{ mock: {{ baseUrl: "{{MODEL}}", apiKey: "sk-e2e-mock" }} }} }},
   channels: {{ dingtalk: {{ endpoints: "{{SIM}}", {OPEN}
     accounts: {{ default: {{ clientId: "{{APP1}}", clientSecret: "{{SECRET1}}" }},
-                 hooks: {{ clientId: "dinghooks", clientSecret: "hook-secret", mode: "http" }} }} }} }},
+                 hooks: {{ clientId: "dinghooks", clientSecret: "hook-secret", mode: "http",
+                           cardCallbackUrl: "https://bot.example.com/webhooks/dingtalk/hooks/card" }} }} }} }},
   gateway: {{ stateDir: "{{STATE}}", port: 0, auth: {{ token: "{TOKEN}" }} }},
 }}"#
     ));
@@ -81,6 +82,7 @@ async fn every_route_refuses_callers_without_or_with_wrong_credentials() {
     let routes = all_http_routes();
     for expected in [
         "/webhooks/dingtalk",
+        "/webhooks/dingtalk/{account}/card",
         "/control/status",
         "/metrics",
         "/login",

@@ -14,16 +14,18 @@
 //! `POST /v1.0/robot/groupMessages/send`, `POST /v1.0/robot/otoMessages/batchRecall`,
 //! `POST /v1.0/robot/groupMessages/recall`, `POST /v1.0/robot/messageFiles/download` (→ `GET /_download/{token}`),
 //! `POST /media/upload`, `POST /topapi/v2/user/get`, `POST /robot/sendBySession?session=`, `POST /robot/send?access_token=`,
-//! `POST /v1.0/card/instances/createAndDeliver`, `PUT /v1.0/card/streaming`, `PUT /v1.0/card/instances`.
-//! Outbound, to the app's own URLs: encrypted HTTP event push (with the `check_url` handshake)
-//! and signed HTTP-mode bot callbacks.
+//! `POST /v1.0/card/instances/createAndDeliver`, `PUT /v1.0/card/streaming`, `PUT /v1.0/card/instances`,
+//! `POST /v1.0/card/callbacks/register`.
+//! Outbound, to the app's own URLs: encrypted HTTP event push (with the `check_url` handshake),
+//! signed HTTP-mode bot callbacks, and presses on `callbackType: HTTP` cards signed with the
+//! registered route's `apiSecret` (the answer updates the card).
 //!
 //! Control (JSON, snake_case): `GET /_sim/state`, `POST /_sim/apps`, `POST /_sim/apps/update`,
 //! `POST /_sim/apps/expire_tokens`, `POST /_sim/users`, `POST /_sim/groups`, `POST|DELETE /_sim/groups/bots`,
 //! `POST /_sim/groups/members`, `GET /_sim/dm?app=&staff_id=`, `POST /_sim/inject/{message,event,card_callback}`,
 //! `POST /_sim/action_cards/press`, `POST /_sim/media`, `GET /_sim/{sent?since=&conversation=,
 //! user_messages?conversation=, deliveries, connections, pings, violations, opens, stats, cards?out_track_id=,
-//! custom_robots, http_push/log}`,
+//! custom_robots, http_push/log, card_callback_routes}`,
 //! `POST /_sim/faults/{drop_connections, disconnect, zombie, cut_next_frame, fail_next_opens, api, qps, clear}`,
 //! `POST /_sim/sessions/expire`, `POST /_sim/custom_robots`, `POST /_sim/http_push`, `POST /_sim/http_push/check_url`,
 //! `POST /_sim/http_bot`. Every one has a twin method on [`Simulator`].

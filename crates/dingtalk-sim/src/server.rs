@@ -55,6 +55,7 @@ fn dingtalk_routes() -> Router<Arc<Shared>> {
         .route(cards::CREATE_AND_DELIVER, post(cards::create_and_deliver))
         .route(cards::STREAMING, put(cards::streaming))
         .route(cards::INSTANCES, put(cards::update_instance))
+        .route(cards::REGISTER_CALLBACK, post(cards::register))
         .route(contact::USER_GET, post(contact::user_get))
 }
 

@@ -2,7 +2,8 @@
 
 use dingtalk::crypto::{
     CryptoError, EncryptedBody, EncryptedReply, EventCrypto, EventQuery, SignError, card_callback_signature,
-    robot_sign, signed_webhook_url, verify_card_callback_signature, verify_timestamped_sign,
+    robot_sign, signed_webhook_url, verify_card_callback_signature, verify_fresh_card_callback,
+    verify_timestamped_sign,
 };
 use serde_json::Value;
 
@@ -202,4 +203,14 @@ fn card_http_callback_vector_verifies() {
         verify_card_callback_signature(secret, "1700000000001", expected),
         Err(SignError::Mismatch)
     );
+    // The vector's timestamp is epoch milliseconds: fresh at that instant, stale a day later.
+    let signed_at: i64 = ts.parse().unwrap();
+    assert_eq!(
+        verify_fresh_card_callback(secret, ts, expected, signed_at),
+        Ok(())
+    );
+    assert!(matches!(
+        verify_fresh_card_callback(secret, ts, expected, signed_at + 86_400_000),
+        Err(SignError::Stale { .. })
+    ));
 }

@@ -88,6 +88,9 @@ pub struct CardAccount {
     awaiting_first_text: AtomicUsize,
     /// Answers sent as markdown because a card would have waited too long.
     overflowed: AtomicU64,
+    /// The registered HTTP callback route key cards name, so their presses reach an
+    /// HTTP-mode gateway; `None` = presses come over Stream.
+    http_callback: Option<String>,
 }
 
 /// Figures of one account's cards.
@@ -132,7 +135,16 @@ impl CardAccount {
             clock: Arc::new(SystemClock),
             awaiting_first_text: AtomicUsize::new(0),
             overflowed: AtomicU64::new(0),
+            http_callback: None,
         }
+    }
+
+    /// Creates cards whose presses go to the HTTP callback registered under `route_key`
+    /// (`callbackType: "HTTP"`); `None` keeps Stream callbacks.
+    #[must_use]
+    pub fn with_http_callback(mut self, route_key: Option<String>) -> Self {
+        self.http_callback = route_key;
+        self
     }
 
     /// Makes the card budget also count in a budget shared with other replicas on the same
@@ -264,6 +276,10 @@ impl CardAccount {
         }
         .param(self.settings.content_key.clone(), content)
         .param("flowStatus", FlowStatus::Inputting.value());
+        let request = match &self.http_callback {
+            Some(route_key) => request.http_callback(route_key.clone()),
+            None => request,
+        };
         self.must_land(CardApi::Create, Class::FirstText, turn_calls, || {
             self.api.create_and_deliver_card(&request)
         })

@@ -4,6 +4,9 @@
 //! Only the requester, or an admin listed in the account's `allowFrom`, may decide; anyone
 //! else's press is logged and changes nothing. DingTalk redelivers an unacknowledged
 //! callback, and a repeated press finds the request already decided: both are harmless.
+//!
+//! The card then shows the decision: in the answer to an HTTP card callback, which DingTalk
+//! applies (DOC:event-callback-card), or with a card update after a Stream ACK.
 
 use std::sync::Arc;
 
@@ -11,7 +14,7 @@ use dingtalk::model::CardCallback;
 
 use super::{Ack, Admitted};
 use crate::Shared;
-use crate::approvals::{ID_PREFIX, decision_of, update_card};
+use crate::approvals::{ID_PREFIX, card_answer, decision_of, update_card};
 use clawtalk_config::DingTalkAccount;
 use clawtalk_store::{ApprovalDecision, DecideOutcome};
 
@@ -60,11 +63,18 @@ pub(crate) async fn handle(
     {
         Ok(DecideOutcome::Decided(row)) => {
             tracing::info!(account = %account.id, approval = id, tool = %row.tool, decided_by = presser, status = row.status.as_str(), "approval decided");
-            ack.send(Admitted::Ignored);
-            update_card(shared, &row).await;
+            if !ack.send_with_card_update(Admitted::Ignored, card_answer(&row)) {
+                update_card(shared, &row).await;
+            }
             Ok(Admitted::Ignored)
         }
-        Ok(DecideOutcome::AlreadyDecided(_) | DecideOutcome::Unknown) => done(ack),
+        Ok(DecideOutcome::AlreadyDecided(row)) => {
+            // Shows the standing decision again where the answer can carry it; over Stream
+            // the card already shows it.
+            ack.send_with_card_update(Admitted::Ignored, card_answer(&row));
+            Ok(Admitted::Ignored)
+        }
+        Ok(DecideOutcome::Unknown) => done(ack),
         Err(error) => {
             tracing::error!(account = %account.id, %error, "cannot record an approval decision; leaving the press unacknowledged for redelivery");
             ack.send(Admitted::Failed);

@@ -1,4 +1,5 @@
-//! Card button presses and form submits (Stream topic `/v1.0/card/instances/callback`): routed
+//! Card button presses and form submits (Stream topic `/v1.0/card/instances/callback`, or
+//! POSTed to an HTTP-mode account's card path: `http_card_callback.rs`): routed
 //! to the session whose answer the card carries, stored and deduplicated like messages, then
 //! answered by that session's agent as its next turn.
 //!
@@ -25,6 +26,7 @@ pub(crate) async fn receive(
     shared: &Arc<Shared>,
     account: &DingTalkAccount,
     callback: &CardCallback,
+    transport: Transport,
     ack: Ack,
 ) -> Admitted {
     // A press on an approval card decides a waiting tool call; it is not a message.
@@ -32,7 +34,7 @@ pub(crate) async fn receive(
         Ok(done) => return done,
         Err(ack) => ack,
     };
-    match admission(shared, account, callback).await {
+    match admission(shared, account, callback, transport).await {
         Ok(Some(admission)) => admit(shared, account, admission, ack).await,
         Ok(None) => {
             ack.send(Admitted::Ignored);
@@ -51,6 +53,7 @@ async fn admission(
     shared: &Arc<Shared>,
     account: &DingTalkAccount,
     callback: &CardCallback,
+    transport: Transport,
 ) -> Result<Option<Admission>, ()> {
     let out_track_id = callback.out_track_id.as_str();
     let card = match shared.store.card(out_track_id).await {
@@ -79,7 +82,7 @@ async fn admission(
         tracing::warn!(account = %account.id, out_track_id, "the card's conversation is no longer known; callback acknowledged and ignored");
         return Ok(None);
     };
-    let inbound = pressed(&original, callback, shared.clock.now());
+    let inbound = pressed(&original, callback, transport, shared.clock.now());
     // The press belongs to the session whose answer the card carries; the turn falls back
     // to the bindings' agent when that session's agent is gone.
     Ok(Some(match SessionKey::parse(&card.session_key) {
@@ -92,7 +95,12 @@ async fn admission(
 }
 
 /// The press as a message in the card's conversation, from the user who pressed.
-fn pressed(original: &InboundMessage, callback: &CardCallback, now: EpochMs) -> InboundMessage {
+fn pressed(
+    original: &InboundMessage,
+    callback: &CardCallback,
+    transport: Transport,
+    now: EpochMs,
+) -> InboundMessage {
     let same_user = callback
         .staff_id()
         .is_some_and(|id| original.sender.staff_id.as_ref() == Some(&id));
@@ -107,7 +115,7 @@ fn pressed(original: &InboundMessage, callback: &CardCallback, now: EpochMs) -> 
         }
     };
     InboundMessage {
-        transport: Transport::Stream,
+        transport,
         msg_id: MsgId::new(format!("card:{}", digest(callback))),
         sender,
         text: describe(callback),
@@ -133,7 +141,9 @@ fn describe(callback: &CardCallback) -> String {
     text
 }
 
-fn digest(callback: &CardCallback) -> String {
+/// The press's identity: the same user on the same control of the same card with the same
+/// values (also what a card callback's signature pair is claimed for).
+pub(super) fn digest(callback: &CardCallback) -> String {
     let mut hash = Sha256::new();
     for part in [
         callback.out_track_id.as_str(),

@@ -9,7 +9,8 @@
 //! - [`http_callback`]: HTTP-mode bot callbacks to `/webhooks/dingtalk`;
 //! - [`outgoing_robot`]: a custom robot's Outgoing callbacks, to the same URL;
 //! - [`event_push`]: encrypted event pushes (HTTP 推送) to the same URL;
-//! - [`card_callback`]: AI card button presses and form submits;
+//! - [`card_callback`]: AI card button presses and form submits, over Stream or, for an
+//!   HTTP-mode account, POSTed to its card path ([`http_card_callback`]);
 //! - [`approval_event`]: approval events, over Stream or pushed, for the workflow agents;
 //! - [`scheduled_run`]: the runs of scheduled tasks;
 //! - [`webchat`]: the web console's chat ([`webchat_approval`]: its presses on approvals).
@@ -25,6 +26,7 @@ pub(crate) mod card_callback;
 pub(crate) mod console_post;
 pub(crate) mod event_push;
 pub(crate) mod http_callback;
+pub(crate) mod http_card_callback;
 pub(crate) mod lanes;
 pub(crate) mod outgoing_robot;
 pub(crate) mod scheduled_run;
@@ -40,6 +42,7 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use dingtalk::model::CardCallbackResponse;
 use dingtalk::stream::Acker;
 use tokio::sync::oneshot;
 
@@ -76,8 +79,19 @@ pub(crate) enum Ack {
     Frame(Acker),
     /// An HTTP request waiting to be answered (or a test watching).
     Reply(oneshot::Sender<Admitted>),
+    /// A card callback POSTed over HTTP, whose answer may carry the card's update.
+    Card(oneshot::Sender<CardAnswer>),
     /// The caller reads [`admit`]'s result itself (scheduled runs, WebChat).
     Caller,
+}
+
+/// What an HTTP card callback is answered with.
+#[derive(Debug)]
+pub(crate) struct CardAnswer {
+    pub admitted: Admitted,
+    /// The card's new variables, sent in the answer (DingTalk applies them); `None` = the
+    /// card stays as it is.
+    pub update: Option<CardCallbackResponse>,
 }
 
 impl Ack {
@@ -92,7 +106,32 @@ impl Ack {
             Self::Reply(waiting) => {
                 let _ = waiting.send(admitted);
             }
+            Self::Card(waiting) => {
+                let _ = waiting.send(CardAnswer {
+                    admitted,
+                    update: None,
+                });
+            }
             Self::Caller => {}
+        }
+    }
+
+    /// Acknowledges a card callback with `update` in the answer where the answer can carry
+    /// it (an HTTP card callback) and returns whether it did; otherwise acknowledges as
+    /// [`Ack::send`] does and returns false, and the caller updates the card itself.
+    pub(crate) fn send_with_card_update(self, admitted: Admitted, update: CardCallbackResponse) -> bool {
+        match self {
+            Self::Card(waiting) => {
+                let _ = waiting.send(CardAnswer {
+                    admitted,
+                    update: Some(update),
+                });
+                true
+            }
+            other => {
+                other.send(admitted);
+                false
+            }
         }
     }
 }

@@ -83,7 +83,14 @@ pub(crate) async fn run(
                         // DingTalk wants the answer within 2 s: store, acknowledge, then decide.
                         let (shared, account) = (Arc::clone(&shared), Arc::clone(&account));
                         tokio::spawn(async move {
-                            card_callback::receive(&shared, &account, &callback, Ack::Frame(acker)).await;
+                            card_callback::receive(
+                                &shared,
+                                &account,
+                                &callback,
+                                Transport::Stream,
+                                Ack::Frame(acker),
+                            )
+                            .await;
                         });
                     }
                     Ok(other) => {

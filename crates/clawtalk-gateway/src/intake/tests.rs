@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use dingtalk::crypto::{EventCrypto, robot_sign};
+use dingtalk::crypto::{EventCrypto, card_callback_signature, robot_sign};
 use dingtalk::model::CardCallback;
 use dingtalk::model::event::ReceivedEvent;
 use dingtalk_sim::{AppSpec, DeliveryStatus, InjectMessage, SimConfig, Simulator, UserSpec};
@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 
 use super::{
     Ack, Admission, Admitted, admit, approval_event, card_callback, event_push, http_callback,
-    outgoing_robot, webchat,
+    http_card_callback, outgoing_robot, webchat,
 };
 use crate::Shared;
 use clawtalk_config::{ConnectionMode, DingTalkAccount};
@@ -32,10 +32,11 @@ const HOOK_SECRET: &str = "hook-secret";
 const TOKEN: &str = "push-token";
 const AES_KEY: &str = "1234567890123456789012345678901234567890123";
 const OUTGOING: &str = "outgoing-token";
+const CARD_SECRET: &str = "card-route-secret";
 const WAIT: Duration = Duration::from_secs(10);
 
 /// A Stream account (`default`, on `endpoints`), an HTTP-mode app with an event
-/// subscription (`hooks`), a custom robot with Outgoing callbacks (`robot`), and a workflow
+/// subscription and a card callback route (`hooks`), a custom robot with Outgoing callbacks (`robot`), and a workflow
 /// rule for approval task events.
 fn config(endpoints: &str, state_dir: &std::path::Path) -> clawtalk_config::Config {
     clawtalk_config::test_support::config(&format!(
@@ -44,7 +45,9 @@ fn config(endpoints: &str, state_dir: &std::path::Path) -> clawtalk_config::Conf
           channels: {{ dingtalk: {{ dmPolicy: "open", allowFrom: ["*"], accounts: {{
             default: {{ clientId: "{APP}", clientSecret: "{SECRET}", endpoints: "{endpoints}" }},
             hooks: {{ clientId: "dinghooks", clientSecret: "{HOOK_SECRET}", mode: "http",
-                      token: "{TOKEN}", aesKey: "{AES_KEY}", endpoints: "{endpoints}" }},
+                      token: "{TOKEN}", aesKey: "{AES_KEY}", endpoints: "{endpoints}",
+                      cardCallbackUrl: "https://bot.example.com/webhooks/dingtalk/hooks/card",
+                      cardCallbackSecret: "{CARD_SECRET}" }},
             robot: {{ mode: "customRobot", webhookUrl: "https://oapi.dingtalk.com/robot/send?access_token=t",
                       outgoingToken: "{OUTGOING}", groupPolicy: "open" }},
           }} }} }},
@@ -363,7 +366,14 @@ async fn card_presses_are_acknowledged_with_their_inbox_row_in_the_card_session(
         .unwrap()
     };
     let (ack, acked) = oneshot::channel();
-    card_callback::receive(&harness.shared, &account, &press(), Ack::Reply(ack)).await;
+    card_callback::receive(
+        &harness.shared,
+        &account,
+        &press(),
+        Transport::Stream,
+        Ack::Reply(ack),
+    )
+    .await;
     let Admitted::New(id) = acknowledged(acked).await else {
         panic!("a new turn for the press");
     };
@@ -371,8 +381,101 @@ async fn card_presses_are_acknowledged_with_their_inbox_row_in_the_card_session(
 
     harness.break_inbox().await;
     let (ack, acked) = oneshot::channel();
-    card_callback::receive(&harness.shared, &account, &press(), Ack::Reply(ack)).await;
+    card_callback::receive(
+        &harness.shared,
+        &account,
+        &press(),
+        Transport::Stream,
+        Ack::Reply(ack),
+    )
+    .await;
     assert_eq!(acknowledged(acked).await, Admitted::Failed);
+}
+
+#[tokio::test]
+async fn http_card_presses_are_stored_before_the_answer_and_refused_unsigned_replayed_or_unstored() {
+    let harness = Harness::new("http://127.0.0.1:9").await;
+    let account = Arc::new(harness.account("hooks"));
+    let original = clawtalk_config::test_support::dm("hooks", "alice", "question");
+    let Admitted::New(answered) = admit(
+        &harness.shared,
+        &account,
+        Admission::routed(&account, original),
+        Ack::Caller,
+    )
+    .await
+    else {
+        panic!("the original message is stored");
+    };
+    harness
+        .shared
+        .store
+        .card_open(
+            NewCard {
+                out_track_id: "card_h".into(),
+                account_id: AccountId::new("hooks"),
+                inbound_id: Some(answered),
+                session_key: "agent:main:dingtalk:hooks:dm:alice".into(),
+                conversation_id: String::new(),
+            },
+            SystemClock.now(),
+        )
+        .await
+        .unwrap();
+    let press = |action: &str| {
+        json!({
+            "type": "actionCallback", "outTrackId": "card_h", "userId": "alice",
+            "content": format!(r#"{{"cardPrivateData":{{"actionIds":["{action}"],"params":{{}}}}}}"#),
+        })
+        .to_string()
+    };
+    let secret = dingtalk::Secret::new(CARD_SECRET);
+    let post = |headers: HeaderMap, body: String| {
+        let (shared, account, secret) = (Arc::clone(&harness.shared), Arc::clone(&account), secret.clone());
+        async move { http_card_callback::handle(&shared, &account, &secret, &headers, body.as_bytes()).await }
+    };
+    let signed = |ts: i64| {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-ddpaas-signature-timestamp", HeaderValue::from(ts));
+        headers.insert(
+            "x-ddpaas-signature",
+            card_callback_signature(CARD_SECRET, &ts.to_string())
+                .parse()
+                .unwrap(),
+        );
+        headers
+    };
+
+    let response = post(HeaderMap::new(), press("up")).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "unsigned");
+    let ts = SystemClock.now_ms();
+    let response = post(signed(ts), press("up")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+    assert_eq!(&body[..], b"{}", "an ordinary press leaves the card as it is");
+    let stored = harness
+        .shared
+        .store
+        .inbound(answered + 1)
+        .await
+        .unwrap()
+        .expect("the press is in the inbox once answered");
+    assert_eq!(stored.record.session_key, "agent:main:dingtalk:hooks:dm:alice");
+    assert!(stored.record.text.contains("up"), "{}", stored.record.text);
+    // DingTalk delivering it again under its pair is fine; another press under it is not.
+    assert_eq!(post(signed(ts), press("up")).await.status(), StatusCode::OK);
+    assert_eq!(
+        post(signed(ts), press("down")).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    harness.break_inbox().await;
+    let response = post(signed(SystemClock.now_ms() + 1), press("other")).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not stored: DingTalk should retry"
+    );
 }
 
 #[tokio::test]

@@ -23,6 +23,9 @@ pub struct Launch<'a> {
     pub env: &'a [(String, String)],
     /// Where stdout and stderr go.
     pub log: PathBuf,
+    /// `--port`; `None` = 0, a free one. A test that must name the port in the config before
+    /// the start (a callback URL DingTalk is told) picks one.
+    pub port: Option<u16>,
 }
 
 /// The lease owner name every incarnation in a test shares, so a restarted gateway takes
@@ -43,7 +46,8 @@ impl GatewayProcess {
         let mut command = Command::new(env!("CARGO_BIN_EXE_clawtalk"));
         // A free port for the web UI (on by default), so tests can run side by side; the
         // address is logged ("web UI listening on http://…").
-        command.args(["gateway", "run", "--port", "0"]);
+        let port = launch.port.unwrap_or(0).to_string();
+        command.args(["gateway", "run", "--port", &port]);
         if let Some(config) = launch.config {
             command.arg("--config").arg(config);
         }

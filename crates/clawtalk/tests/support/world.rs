@@ -201,6 +201,17 @@ impl World {
         env: &[(String, String)],
         apps: &[&str],
     ) -> GatewayProcess {
+        self.launch_on(config, env, apps, None).await
+    }
+
+    /// [`World::launch`] listening on `port` (`None`: a free one).
+    pub async fn launch_on(
+        &self,
+        config: Option<&Path>,
+        env: &[(String, String)],
+        apps: &[&str],
+        port: Option<u16>,
+    ) -> GatewayProcess {
         let before: HashSet<String> = self
             .sim
             .connections()
@@ -213,6 +224,7 @@ impl World {
             config,
             env,
             log: self.home().join(format!("gateway-{n}.log")),
+            port,
         });
         for app in apps {
             let what = format!("gateway #{n} to open a Stream connection for {app}");

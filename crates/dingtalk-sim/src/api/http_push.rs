@@ -1,5 +1,6 @@
 //! HTTP push, the sim's side: encrypted event subscription callbacks (with the `check_url`
-//! handshake) and HTTP-mode bot callbacks signed with the app secret.
+//! handshake), HTTP-mode bot callbacks signed with the app secret, and presses on
+//! `callbackType: HTTP` cards signed with the route's `apiSecret`.
 //!
 //! Injections queue work in the state's outbox under the lock; [`flush_outbox`] then sends
 //! it from background tasks and records every attempt as an [`HttpPushRecord`].
@@ -10,11 +11,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::crypto::event_push::{EventKey, signature};
-use crate::crypto::sign::timestamped_sign;
+use crate::crypto::sign::{card_callback_signature, timestamped_sign};
 use crate::error::{Result, SimError};
 use crate::ids;
 use crate::model::{HttpPushRecord, HttpPushSpec};
-use crate::state::{Outgoing, Shared};
+use crate::state::{CardCallbackPush, Outgoing, Shared, apply_update};
 
 fn client(timeout: Duration) -> reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
@@ -46,6 +47,7 @@ pub(crate) fn flush_outbox(shared: &Arc<Shared>) {
                     url,
                     payload,
                 } => push_bot(&s, &app, &msg_id, &url, payload).await,
+                Outgoing::CardCallback(push) => Some(push_card_callback(&s, push).await),
             };
             if let Some(rec) = rec {
                 s.mutate(|st| st.http_push.log.push(rec));
@@ -90,6 +92,7 @@ async fn push_encrypted(
         ok: false,
         error: None,
         latency_ms: 0,
+        response: None,
     };
     let result = client(shared.config.http_push_timeout)
         .post(&spec.url)
@@ -175,6 +178,7 @@ async fn push_bot(
         ok: false,
         error: None,
         latency_ms: 0,
+        response: None,
     };
     let result = client(shared.config.http_push_timeout)
         .post(url)
@@ -197,4 +201,62 @@ async fn push_bot(
         }
     }
     Some(rec)
+}
+
+/// POSTs a press to the card's registered URL with `x-ddpaas-signature-timestamp` /
+/// `x-ddpaas-signature` (when the route has an `apiSecret`). A 200 whose JSON carries
+/// `cardData` / `userPrivateData` updates the card, as the `response` of a Stream callback's
+/// ACK does (event-callback-card: the answer within 2 s is the card update).
+async fn push_card_callback(shared: &Arc<Shared>, push: CardCallbackPush) -> HttpPushRecord {
+    let timestamp = ids::epoch_ms().to_string();
+    let started = tokio::time::Instant::now();
+    let mut rec = HttpPushRecord {
+        at_ms: shared.now_ms(),
+        app: push.app.clone(),
+        kind: "card_callback".into(),
+        url: push.url.clone(),
+        key: Some(push.key.clone()),
+        status: None,
+        ok: false,
+        error: None,
+        latency_ms: 0,
+        response: None,
+    };
+    let mut request = client(shared.config.http_push_timeout)
+        .post(&push.url)
+        .header("Content-Type", "application/json; charset=utf-8")
+        .timeout(shared.config.http_push_timeout)
+        .body(push.payload);
+    if let Some(secret) = &push.api_secret {
+        request = request
+            .header("x-ddpaas-signature-timestamp", &timestamp)
+            .header("x-ddpaas-signature", card_callback_signature(secret, &timestamp));
+    }
+    let result = request.send().await;
+    rec.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    match result {
+        Err(e) => rec.error = Some(format!("request failed: {e}")),
+        Ok(resp) => {
+            let status = resp.status();
+            rec.status = Some(status.as_u16());
+            rec.ok = status.is_success();
+            if !rec.ok {
+                rec.error = Some(format!("status {status}"));
+            }
+            let body = resp.text().await.unwrap_or_default();
+            rec.response = serde_json::from_str::<Value>(&body).ok();
+        }
+    }
+    let update = rec.response.clone().filter(|r| {
+        rec.status == Some(200) && (r.get("cardData").is_some() || r.get("userPrivateData").is_some())
+    });
+    if let Some(update) = update {
+        shared.mutate(|st| {
+            if let Some(card) = st.cards.get_mut(&push.out_track_id) {
+                apply_update(card, &update, Some(&push.user));
+            }
+        });
+    }
+    tracing::info!(app = %push.app, ok = rec.ok, error = ?rec.error, "card callback pushed over HTTP");
+    rec
 }

@@ -26,6 +26,11 @@ pub(super) fn router() -> Router<Arc<Shared>> {
         .route("/opens", get(opens))
         .route("/stats", get(stats))
         .route("/cards", get(cards))
+        .route("/card_callback_routes", get(card_callback_routes))
+}
+
+async fn card_callback_routes(State(sh): S) -> Response {
+    Json(sh.read(|st| st.card_routes.values().cloned().collect::<Vec<_>>())).into_response()
 }
 
 /// `?since=<seq>` (exclusive) and `?conversation=<cid>`.

@@ -1,6 +1,8 @@
 //! HMAC-SHA256 timestamp signatures, implemented here independently of the client crate:
 //! custom-robot `sign` and HTTP-mode bot callback `sign` are both
-//! `Base64(HMAC-SHA256(key = secret, msg = timestamp + "\n" + secret))`.
+//! `Base64(HMAC-SHA256(key = secret, msg = timestamp + "\n" + secret))`; a card callback's
+//! `x-ddpaas-signature` is `Base64(HMAC-SHA256(key = apiSecret, msg = timestamp))`
+//! (open.dingtalk.com/document/development/event-callback-card, "回调签名验证").
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -15,6 +17,15 @@ pub(crate) fn timestamped_sign(secret: &str, timestamp: &str) -> String {
         return String::new();
     };
     mac.update(format!("{timestamp}\n{secret}").as_bytes());
+    STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// The `x-ddpaas-signature` of a card callback sent at `timestamp` (epoch ms as text).
+pub(crate) fn card_callback_signature(api_secret: &str, timestamp: &str) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(api_secret.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(timestamp.as_bytes());
     STANDARD.encode(mac.finalize().into_bytes())
 }
 
@@ -38,6 +49,10 @@ mod tests {
         assert_eq!(
             timestamped_sign("exampleAppSecret123", "1700000000000"),
             "zYMae4T+nHrYWy0ZzwhUYMjQMn07bEfbuTh7LpRz55Y="
+        );
+        assert_eq!(
+            card_callback_signature("mySecret", "1700000000000"),
+            "t3jqwt0WBVsvNpgD+ncljxce56XsNOeEYafngX/BHjc="
         );
         assert!(sign_matches("mySecret", "1", &timestamped_sign("mySecret", "1")));
         assert!(!sign_matches("mySecret", "1", "x"));

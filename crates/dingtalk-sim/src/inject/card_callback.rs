@@ -1,5 +1,7 @@
 //! Card callbacks: a user clicks a card button or submits a card form, and the bot gets a
-//! `CALLBACK` on the card topic.
+//! `CALLBACK` on the card topic, or, for a card created with `callbackType: HTTP`, a POST of
+//! the same payload to the URL registered under the card's `callbackRouteKey`
+//! (open.dingtalk.com/document/development/event-callback-card, "接收事件回调").
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use serde_json::json;
 use crate::error::{Result, SimError};
 use crate::ids;
 use crate::model::{DeliveryKind, InjectCardCallback, TOPIC_CARD_CALLBACK};
-use crate::state::{NewDelivery, Shared, State};
+use crate::state::{CardCallbackPush, NewDelivery, Outgoing, Shared, State};
 
 impl State {
     /// Queues a card callback; returns its delivery key.
@@ -50,6 +52,31 @@ impl State {
             }
         }
         let key = ids::uuid();
+        if let Some(route_key) = card.as_ref().and_then(|c| c.http_route_key.clone()) {
+            // Created against a registered key (createAndDeliver checks), so normally found;
+            // the binding in force now is used, as a forced re-registration moves every card.
+            let route = self
+                .card_route_of(&app.client_id, &route_key)
+                .cloned()
+                .ok_or_else(|| {
+                    SimError::Invalid(format!(
+                        "card {:?} names callbackRouteKey {route_key:?}, which is not registered",
+                        req.out_track_id
+                    ))
+                })?;
+            self.http_push
+                .outbox
+                .push(Outgoing::CardCallback(CardCallbackPush {
+                    app: app.client_id,
+                    key: key.clone(),
+                    url: route.url,
+                    api_secret: route.api_secret,
+                    out_track_id: req.out_track_id.clone(),
+                    user: user.staff_id,
+                    payload: data.to_string(),
+                }));
+            return Ok(key);
+        }
         self.enqueue_delivery(
             shared,
             NewDelivery {

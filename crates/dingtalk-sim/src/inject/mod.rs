@@ -41,8 +41,11 @@ pub(crate) fn event(shared: &Arc<Shared>, req: &InjectEvent) -> Result<String> {
     Ok(id)
 }
 
-/// A user clicks a card button; returns the delivery key.
+/// A user clicks a card button: Stream delivery, or an HTTP POST for an `HTTP` card; returns
+/// the delivery key.
 pub(crate) fn card_callback(shared: &Arc<Shared>, req: &InjectCardCallback) -> Result<String> {
     let s = Arc::clone(shared);
-    shared.mutate(|st| st.inject_card_callback(&s, req))
+    let key = shared.mutate(|st| st.inject_card_callback(&s, req))?;
+    flush_outbox(shared);
+    Ok(key)
 }

@@ -62,6 +62,9 @@ pub struct Card {
     pub template_id: String,
     /// `STREAM` or `HTTP`.
     pub callback_type: Option<String>,
+    /// `callbackRouteKey` of an `HTTP` card: presses go to the URL registered under it.
+    #[serde(default)]
+    pub callback_route_key: Option<String>,
     /// Where it was delivered.
     pub spaces: Vec<CardSpace>,
     /// Current public data (`cardParamMap`).
@@ -88,4 +91,19 @@ pub struct Card {
     pub created_at_ms: u64,
     /// Delivery `extension` as JSON text (from the deliver models).
     pub extension: Option<String>,
+}
+
+/// A card callback route an app registered with `POST /v1.0/card/callbacks/register`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardCallbackRoute {
+    /// Owning app (route keys are per app here; DingTalk does not say whether they are global).
+    pub app: String,
+    /// `callbackRouteKey`.
+    pub route_key: String,
+    /// `callbackUrl`.
+    pub url: String,
+    /// `apiSecret`; `None` = callbacks go out unsigned.
+    pub api_secret: Option<String>,
+    /// How many registration calls changed the binding (1 after the first).
+    pub updates: u32,
 }

@@ -30,18 +30,22 @@ pub struct HttpPushRecord {
     pub at_ms: u64,
     /// App.
     pub app: String,
-    /// `check_url`, `event` or `bot_message`.
+    /// `check_url`, `event`, `bot_message` or `card_callback`.
     pub kind: String,
     /// Target URL.
     pub url: String,
-    /// eventId / msgId.
+    /// eventId / msgId / card callback delivery key.
     pub key: Option<String>,
     /// HTTP status answered.
     pub status: Option<u16>,
-    /// Whether the reply was valid (encrypted `success` for events; 2xx for bot messages).
+    /// Whether the reply was valid (encrypted `success` for events; 2xx for bot messages and
+    /// card callbacks).
     pub ok: bool,
     /// What was wrong.
     pub error: Option<String>,
     /// Round trip.
     pub latency_ms: u64,
+    /// The answer's body when it was JSON (a card callback's answer updates the card).
+    #[serde(default)]
+    pub response: Option<serde_json::Value>,
 }

@@ -15,7 +15,7 @@ mod messages;
 mod stream;
 mod violation;
 
-pub use cards::{Card, CardSpace, CardStatus, StreamUpdate};
+pub use cards::{Card, CardCallbackRoute, CardSpace, CardStatus, StreamUpdate};
 pub use custom_robot::{CustomRobot, CustomRobotSpec};
 pub use delivery::{Delivery, DeliveryKind, DeliveryStatus, Push, PushOutcome};
 pub use directory::{

@@ -2,7 +2,8 @@
 //! violations, `connections/open` calls, call counters, cards and uploads.
 
 use crate::model::{
-    Card, CardStatus, ConnectionInfo, Delivery, OpenRecord, PingRecord, SentMessage, UserMessage, Violation,
+    Card, CardCallbackRoute, CardStatus, ConnectionInfo, Delivery, OpenRecord, PingRecord, SentMessage,
+    UserMessage, Violation,
 };
 
 use super::Simulator;
@@ -139,6 +140,12 @@ impl Simulator {
     #[must_use]
     pub fn cards(&self) -> Vec<Card> {
         self.shared.read(|st| st.cards.values().cloned().collect())
+    }
+
+    /// Every card callback route apps registered (`POST /v1.0/card/callbacks/register`).
+    #[must_use]
+    pub fn card_callback_routes(&self) -> Vec<CardCallbackRoute> {
+        self.shared.read(|st| st.card_routes.values().cloned().collect())
     }
 
     /// How many cards are in each state, without copying them (cheap enough to poll while

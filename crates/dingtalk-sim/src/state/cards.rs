@@ -11,6 +11,8 @@ use super::State;
 
 pub(crate) struct CardRoute {
     pub app: String,
+    /// `Some(key)` for an `HTTP` card: its presses go to the URL registered under `key`.
+    pub http_route_key: Option<String>,
     pub space_type: String,
     pub space_id: String,
     pub extension: Option<String>,
@@ -22,6 +24,10 @@ impl State {
         let space = card.spaces.first();
         Some(CardRoute {
             app: card.app.clone(),
+            http_route_key: card
+                .callback_route_key
+                .clone()
+                .filter(|_| card.callback_type.as_deref() == Some("HTTP")),
             space_type: space.map(|s| s.space_type.clone()).unwrap_or_default(),
             space_id: space.map(|s| s.space_id.clone()).unwrap_or_default(),
             extension: card.extension.clone(),

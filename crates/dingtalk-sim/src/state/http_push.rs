@@ -25,6 +25,21 @@ pub(crate) enum Outgoing {
         url: String,
         payload: String,
     },
+    CardCallback(CardCallbackPush),
+}
+
+/// A press on an `HTTP` card, for the URL registered under the card's route key.
+pub(crate) struct CardCallbackPush {
+    pub app: String,
+    /// The delivery key the injection returned.
+    pub key: String,
+    pub url: String,
+    /// Signs the push (`x-ddpaas-signature`) when the route was registered with one.
+    pub api_secret: Option<String>,
+    pub out_track_id: String,
+    /// The pressing user, whose private data the answer's `userPrivateData` sets.
+    pub user: String,
+    pub payload: String,
 }
 
 #[derive(Default)]

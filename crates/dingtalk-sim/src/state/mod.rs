@@ -5,6 +5,7 @@
 
 mod acks;
 mod apps;
+mod card_routes;
 mod cards;
 mod conversations;
 mod custom_robots;
@@ -26,14 +27,17 @@ use url::Url;
 
 use crate::config::SimConfig;
 use crate::error::{Result, SimError};
-use crate::model::{App, Card, Delivery, Group, SentMessage, User, UserMessage, Violation};
+use crate::model::{
+    App, Card, CardCallbackRoute, Delivery, Group, SentMessage, User, UserMessage, Violation,
+};
 
+pub(crate) use card_routes::Registered;
 pub(crate) use cards::apply_update;
 pub(crate) use conversations::SessionEntry;
 pub(crate) use custom_robots::{ROBOT_SEND, RobotEntry};
 pub(crate) use delivery::NewDelivery;
 pub(crate) use faults::Faults;
-pub(crate) use http_push::{HttpPush, Outgoing};
+pub(crate) use http_push::{CardCallbackPush, HttpPush, Outgoing};
 pub(crate) use media::{Blob, Media};
 pub(crate) use stream::{ConnCmd, ConnEntry, Connections, TicketEntry};
 pub(crate) use tokens::Tokens;
@@ -66,6 +70,8 @@ pub(crate) struct State {
     pub media: Media,
     /// outTrackId → card.
     pub cards: BTreeMap<String, Card>,
+    /// (client id, callbackRouteKey) → where presses on its HTTP cards go.
+    pub card_routes: BTreeMap<(String, String), CardCallbackRoute>,
     /// webhook access token → custom robot.
     pub custom_robots: BTreeMap<String, RobotEntry>,
     /// HTTP event push and HTTP-mode bot callbacks.

@@ -1,10 +1,12 @@
-//! Interactive / AI cards: create-and-deliver, streaming updates, variable updates.
+//! Interactive / AI cards: create-and-deliver, streaming updates, variable updates, and the
+//! registration of an HTTP callback route for their button presses.
 
 use reqwest::Method;
 
 use crate::api::client::OpenApiClient;
 use crate::endpoints::ApiEndpoint;
 use crate::error::{ApiError, ApiErrorKind, Result};
+use crate::model::card_register::{RegisterCardCallbackRequest, RegisterCardCallbackResponse};
 use crate::model::outbound::{
     CardOkResponse, CreateAndDeliverRequest, CreateAndDeliverResponse, StreamingUpdateRequest,
     UpdateCardRequest,
@@ -13,6 +15,7 @@ use crate::model::outbound::{
 const CREATE_AND_DELIVER: &str = "/v1.0/card/instances/createAndDeliver";
 const STREAMING: &str = "/v1.0/card/streaming";
 const INSTANCES: &str = "/v1.0/card/instances";
+const REGISTER_CALLBACK: &str = "/v1.0/card/callbacks/register";
 
 impl OpenApiClient {
     /// Creates a card instance and delivers it (`POST /v1.0/card/instances/createAndDeliver`).
@@ -88,6 +91,36 @@ impl OpenApiClient {
             .call_keep_body(endpoint, Method::PUT, INSTANCES, request)
             .await?;
         check_ok(endpoint, &response, body)
+    }
+
+    /// Binds a callback route key to a URL and signing secret
+    /// (`POST /v1.0/card/callbacks/register`, DOC:register-card-callback-address). Without
+    /// `force_update` an existing binding is kept and reported in the answer: compare it with
+    /// [`RegisterCardCallbackResponse::binds`]. Needs permission `Card.Instance.Write`.
+    ///
+    /// # Errors
+    /// [`ApiErrorKind::Other`] when DingTalk answers HTTP 200 with `success:false`; otherwise
+    /// the errors every call can return (see [`OpenApiClient`]), e.g. HTTP 400
+    /// `param.callbackUrlEmpty`.
+    pub async fn register_card_callback(
+        &self,
+        request: &RegisterCardCallbackRequest,
+    ) -> Result<RegisterCardCallbackResponse> {
+        let endpoint = ApiEndpoint::CardCallbackRegister;
+        // `call`, not `call_keep_body`: the answer repeats the secret, so its text is not kept.
+        let response: RegisterCardCallbackResponse = self
+            .call(endpoint, Method::POST, REGISTER_CALLBACK, request)
+            .await?;
+        if response.success == Some(false) {
+            return Err(ApiError::business(
+                endpoint,
+                ApiErrorKind::Other,
+                "DingTalk answered success=false",
+                String::new(),
+            )
+            .into());
+        }
+        Ok(response)
     }
 }
 

@@ -12,7 +12,8 @@
 //!   one hour of our clock ([`verify_timestamped_sign`]).
 //! - **Card callbacks over HTTP** (inbound): `msg = x-ddpaas-signature-timestamp`, keyed with the
 //!   `apiSecret` registered for the callback route, sent as `x-ddpaas-signature`
-//!   ([`card_callback_signature`], [`verify_card_callback_signature`]).
+//!   ([`card_callback_signature`], [`verify_fresh_card_callback`], which also bounds the
+//!   timestamp to the same hour).
 //!
 //! # Event-subscription crypto ([`EventCrypto`])
 //!
@@ -37,5 +38,5 @@ pub use event_error::CryptoError;
 pub use event_wire::{EncryptedBody, EncryptedReply, EventQuery};
 pub use sign::{
     MAX_TIMESTAMP_SKEW_MS, SignError, card_callback_signature, robot_sign, signed_webhook_url,
-    verify_card_callback_signature, verify_timestamped_sign,
+    verify_card_callback_signature, verify_fresh_card_callback, verify_timestamped_sign,
 };

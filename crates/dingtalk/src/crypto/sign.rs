@@ -130,7 +130,8 @@ pub fn card_callback_signature(api_secret: &str, timestamp: &str) -> String {
 /// Checks an `x-ddpaas-signature` header against [`card_callback_signature`] in constant time.
 ///
 /// DingTalk documents no freshness window for card callbacks, so this checks only the
-/// signature; callers that want replay protection should also bound the timestamp.
+/// signature; a receiver should use [`verify_fresh_card_callback`], which also bounds the
+/// timestamp.
 ///
 /// # Errors
 /// [`SignError::EmptySecret`] for an empty `api_secret`; [`SignError::SignNotBase64`] when
@@ -144,6 +145,32 @@ pub fn verify_card_callback_signature(
         return Err(SignError::EmptySecret);
     }
     compare_signature(&card_callback_signature(api_secret, timestamp), signature)
+}
+
+/// Checks a card callback's `x-ddpaas-signature-timestamp` / `x-ddpaas-signature` pair: the
+/// timestamp must be epoch milliseconds within [`MAX_TIMESTAMP_SKEW_MS`] of `now_ms` (the
+/// window DingTalk enforces for bot callbacks; the signature covers only the timestamp, so
+/// an old captured pair must not stay usable), and the signature must match.
+///
+/// # Errors
+/// As [`verify_timestamped_sign`]: [`SignError::EmptySecret`], [`SignError::TimestampInvalid`],
+/// [`SignError::Stale`], [`SignError::SignNotBase64`], [`SignError::Mismatch`].
+pub fn verify_fresh_card_callback(
+    api_secret: &str,
+    timestamp: &str,
+    signature: &str,
+    now_ms: i64,
+) -> Result<(), SignError> {
+    if api_secret.is_empty() {
+        return Err(SignError::EmptySecret);
+    }
+    let timestamp_ms = parse_epoch_ms(timestamp)?;
+    if now_ms.abs_diff(timestamp_ms) > MAX_TIMESTAMP_SKEW_MS.unsigned_abs() {
+        return Err(SignError::Stale {
+            skew_ms: now_ms.saturating_sub(timestamp_ms),
+        });
+    }
+    verify_card_callback_signature(api_secret, timestamp, signature)
 }
 
 fn timestamped_sign(secret: &str, timestamp: &str) -> String {
@@ -263,6 +290,38 @@ mod tests {
         );
         assert_eq!(
             verify_card_callback_signature("", &ts, &sign),
+            Err(SignError::EmptySecret)
+        );
+    }
+
+    #[test]
+    fn card_callbacks_must_be_fresh_and_signed_with_the_api_secret() {
+        let ts = TS.to_string();
+        let signature = card_callback_signature("mySecret", &ts);
+        assert_eq!(
+            verify_fresh_card_callback("mySecret", &ts, &signature, TS),
+            Ok(())
+        );
+        assert_eq!(
+            verify_fresh_card_callback("mySecret", &ts, &signature, TS + MAX_TIMESTAMP_SKEW_MS),
+            Ok(())
+        );
+        assert_eq!(
+            verify_fresh_card_callback("mySecret", &ts, &signature, TS + MAX_TIMESTAMP_SKEW_MS + 1),
+            Err(SignError::Stale {
+                skew_ms: MAX_TIMESTAMP_SKEW_MS + 1
+            })
+        );
+        assert_eq!(
+            verify_fresh_card_callback("otherSecret", &ts, &signature, TS),
+            Err(SignError::Mismatch)
+        );
+        assert!(matches!(
+            verify_fresh_card_callback("mySecret", "17e11", &signature, TS),
+            Err(SignError::TimestampInvalid { .. })
+        ));
+        assert_eq!(
+            verify_fresh_card_callback("", &ts, &signature, TS),
             Err(SignError::EmptySecret)
         );
     }

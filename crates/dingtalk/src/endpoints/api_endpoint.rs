@@ -36,11 +36,13 @@ pub enum ApiEndpoint {
     CustomRobot,
     /// Legacy `POST /topapi/v2/user/get` (a user's departments).
     UserGet,
+    /// `POST /v1.0/card/callbacks/register`.
+    CardCallbackRegister,
 }
 
 impl ApiEndpoint {
     /// All endpoints, in counter order.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::AccessToken,
         Self::LegacyToken,
         Self::BatchSend,
@@ -56,6 +58,7 @@ impl ApiEndpoint {
         Self::SessionWebhook,
         Self::CustomRobot,
         Self::UserGet,
+        Self::CardCallbackRegister,
     ];
 
     /// Stable short name used in logs, errors and metrics.
@@ -77,6 +80,7 @@ impl ApiEndpoint {
             Self::SessionWebhook => "sessionWebhook",
             Self::CustomRobot => "customRobot.send",
             Self::UserGet => "contact.userGet",
+            Self::CardCallbackRegister => "card.callbacks.register",
         }
     }
 

@@ -10,6 +10,7 @@ pub mod bot;
 mod bot_body;
 mod bpms;
 pub mod card;
+pub mod card_register;
 pub mod connection;
 mod decode;
 pub mod event;
@@ -25,6 +26,7 @@ pub use bot::{
 pub use card::{
     CardCallback, CardCallbackResponse, CardParamMap, CardPrivateData, CardUpdateOptions, UserIdType,
 };
+pub use card_register::{CardCallbackBinding, RegisterCardCallbackRequest, RegisterCardCallbackResponse};
 pub use decode::ModelError;
 pub use event::{
     ApprovalResult, BpmsInstanceChange, BpmsTaskChange, Event, EventEnvelope, HttpPushEvent,

@@ -795,6 +795,16 @@ impl CreateAndDeliverRequest {
         }
     }
 
+    /// Sends the card's button presses to the HTTP callback registered under `route_key`
+    /// (`callbackType: "HTTP"` + `callbackRouteKey`, DOC:event-callback-card) instead of
+    /// over Stream.
+    #[must_use]
+    pub fn http_callback(mut self, route_key: impl Into<String>) -> Self {
+        self.callback_type = Some(CallbackType::Http);
+        self.callback_route_key = Some(route_key.into());
+        self
+    }
+
     /// Sets one initial variable.
     #[must_use]
     pub fn param(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {

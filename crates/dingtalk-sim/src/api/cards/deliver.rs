@@ -35,6 +35,7 @@ fn create_and_deliver_inner(shared: &Shared, headers: &HeaderMap, raw: &[u8]) ->
     let card = NewCard::parse(&body)?;
     let (at_ms, epoch_ms) = (shared.now_ms(), ids::epoch_ms());
     shared.mutate(|st| {
+        check_route(st, &app, &card)?;
         if st.cards.contains_key(&card.out_track_id) {
             return Err(ApiError::bad_request(
                 "param.cardAlreadyExist",
@@ -63,6 +64,7 @@ fn create_and_deliver_inner(shared: &Shared, headers: &HeaderMap, raw: &[u8]) ->
                 app: app.client_id.clone(),
                 template_id: card.template_id.clone(),
                 callback_type: card.callback_type.clone(),
+                callback_route_key: card.callback_route_key.clone(),
                 spaces: delivered,
                 card_data: card.card_data.clone(),
                 private_data: card.private_data.clone(),
@@ -86,6 +88,8 @@ struct NewCard {
     spaces: Vec<(String, String)>,
     card_data: BTreeMap<String, String>,
     callback_type: Option<String>,
+    /// `callbackRouteKey` (HTTP callbacks).
+    callback_route_key: Option<String>,
     /// `userIdType` 2: `IM_ROBOT` spaces name unionIds instead of staff ids.
     union_ids: bool,
     extension: Option<String>,
@@ -110,6 +114,9 @@ impl NewCard {
                 "callbackType must be STREAM or HTTP",
             ));
         }
+        let callback_route_key = opt_str(body, "callbackRouteKey")
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned);
         let spaces = parse_spaces(open_space_id)?;
         let union_ids = body.get("userIdType").and_then(Value::as_i64) == Some(2);
         let extension = body
@@ -132,11 +139,39 @@ impl NewCard {
             spaces,
             card_data,
             callback_type,
+            callback_route_key,
             union_ids,
             extension,
             private_data,
         })
     }
+}
+
+/// An `HTTP` card must name a route key the app registered: DingTalk sends its presses to the
+/// URL bound to that key (open.dingtalk.com/document/development/event-callback-card, "HTTP
+/// 需要完成的准备工作"). DingTalk documents no error code for a missing or unknown key; the
+/// sim answers the register API's `param.callbackRouteKeyEmpty` for a missing one and its own
+/// `param.callbackRouteKeyNotExist` for an unregistered one, so the mistake cannot pass
+/// unnoticed in tests.
+fn check_route(st: &SimState, app: &App, card: &NewCard) -> Result<(), ApiError> {
+    if card.callback_type.as_deref() != Some("HTTP") {
+        return Ok(());
+    }
+    let Some(key) = &card.callback_route_key else {
+        return Err(ApiError::bad_request(
+            "param.callbackRouteKeyEmpty",
+            "callbackType HTTP needs the callbackRouteKey of a registered callback (POST /v1.0/card/callbacks/register)",
+        ));
+    };
+    if st.card_route_of(&app.client_id, key).is_none() {
+        return Err(ApiError::bad_request(
+            "param.callbackRouteKeyNotExist",
+            format!(
+                "callbackRouteKey {key:?} is not registered for this app; register it with POST /v1.0/card/callbacks/register first"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `dtv1.card//TYPE.id;TYPE.id…` → (type, id) pairs.

@@ -1,7 +1,9 @@
-//! Interactive and AI cards: `createAndDeliver`, streaming updates and instance updates.
-//! (Clicks on a card come back to the bot as card callbacks; see `inject`.)
+//! Interactive and AI cards: `createAndDeliver`, streaming updates, instance updates and the
+//! registration of HTTP callback routes. (Clicks on a card come back to the bot as card
+//! callbacks, over Stream or to the registered URL; see `inject`.)
 
 mod deliver;
+mod register;
 mod streaming;
 mod update;
 
@@ -15,12 +17,14 @@ use crate::error::ApiError;
 use crate::state::State;
 
 pub(crate) use deliver::create_and_deliver;
+pub(crate) use register::register;
 pub(crate) use streaming::streaming;
 pub(crate) use update::update_instance;
 
 pub(crate) const CREATE_AND_DELIVER: &str = "/v1.0/card/instances/createAndDeliver";
 pub(crate) const STREAMING: &str = "/v1.0/card/streaming";
 pub(crate) const INSTANCES: &str = "/v1.0/card/instances";
+pub(crate) const REGISTER_CALLBACK: &str = "/v1.0/card/callbacks/register";
 
 pub(super) fn param_map(v: Option<&Value>, what: &str) -> Result<BTreeMap<String, String>, ApiError> {
     let Some(v) = v.filter(|v| !v.is_null()) else {

@@ -5,6 +5,7 @@ use crate::api::ApiEndpoint;
 use crate::error::ApiErrorKind;
 use crate::http::test_stub::{Reply, Stub};
 use crate::ids::{ConversationId, OutTrackId, RobotCode, StaffId};
+use crate::model::card_register::RegisterCardCallbackRequest;
 use crate::model::outbound::{CardData, CreateAndDeliverRequest, StreamingUpdateRequest, UpdateCardRequest};
 
 const CREATE: &str = "/v1.0/card/instances/createAndDeliver";
@@ -131,4 +132,59 @@ async fn dm_card_targets_the_robot_space() {
     let body = stub.only(CREATE).json();
     assert_eq!(body["openSpaceId"], "dtv1.card//IM_ROBOT.031");
     assert_eq!(body["imRobotOpenDeliverModel"]["spaceType"], "IM_ROBOT");
+}
+
+#[tokio::test]
+async fn http_callback_cards_name_their_route_key() {
+    let stub = Stub::start(with_tokens(|_| {
+        Reply::ok(json!({"success": true, "result": {"deliverResults": []}}))
+    }))
+    .await;
+    let req = group_card().http_callback("clawtalk_dingclient");
+    client(&stub).create_and_deliver_card(&req).await.unwrap();
+    let body = stub.only(CREATE).json();
+    assert_eq!(body["callbackType"], "HTTP");
+    assert_eq!(body["callbackRouteKey"], "clawtalk_dingclient");
+    assert_eq!(
+        group_card().callback_route_key,
+        None,
+        "Stream cards name no route"
+    );
+}
+
+#[tokio::test]
+async fn register_card_callback_posts_the_binding_with_the_token() {
+    let stub = Stub::start(with_tokens(|r| {
+        if r.json()["callbackUrl"] == "https://x.example/refused" {
+            return Reply::json(
+                400,
+                json!({"code": "param.callbackUrlEmpty", "message": "param.callbackUrlEmpty"}),
+            );
+        }
+        Reply::ok(json!({"success": true, "result": {
+            "callbackUrl": r.json()["callbackUrl"], "apiSecret": r.json()["apiSecret"]}}))
+    }))
+    .await;
+    let api = client(&stub);
+    let req = RegisterCardCallbackRequest {
+        callback_route_key: "clawtalk_dingclient".into(),
+        callback_url: "https://bot.example.com/webhooks/dingtalk/card".into(),
+        api_secret: crate::Secret::new("card-secret"),
+        force_update: false,
+    };
+    let answer = api.register_card_callback(&req).await.unwrap();
+    assert!(answer.binds(&req));
+    let seen = stub.only("/v1.0/card/callbacks/register");
+    assert_eq!(seen.method, "POST");
+    assert_eq!(seen.header("x-acs-dingtalk-access-token"), Some("tok-1"));
+    assert_eq!(seen.json()["apiSecret"], "card-secret");
+    assert_eq!(api.metrics().count(ApiEndpoint::CardCallbackRegister), 1);
+
+    let refused = RegisterCardCallbackRequest {
+        callback_url: "https://x.example/refused".into(),
+        ..req
+    };
+    let err = api.register_card_callback(&refused).await.unwrap_err();
+    assert_eq!(err.api().unwrap().code, "param.callbackUrlEmpty");
+    assert!(!err.to_string().contains("card-secret"), "{err}");
 }
