@@ -294,7 +294,12 @@ async fn run_agent(
     };
     let mut card =
         card.map(|card| card.limit_cards(usize::try_from(session.max_parts).unwrap_or(usize::MAX)));
-    let (observer, mut events) = Observer::channel();
+    // A card and WebChat draw the answer as it streams; progress notes only need tools.
+    let (observer, mut events) = if card.is_some() || inbound.webchat.is_some() {
+        Observer::channel()
+    } else {
+        Observer::channel_without_text()
+    };
     let notes = progress::Notes::new(shared, inbound, outbox, card.is_none());
     let running_agent = session.agent_id.clone();
     let history = trim_history(&session.history);
