@@ -288,17 +288,31 @@ struct Pace {
 }
 
 /// A 200 response whose body is sent chunk by chunk, paced, and maybe cut off.
+///
+/// Chunk k is due at `first_byte + k × per_chunk` from the request, on a fixed schedule: a
+/// model generates at its own rate whatever the client's machine is doing, so a loaded
+/// benchmark must not stretch its answers by adding each sleep's lateness to the next.
+/// Chunks that are already due when the body is polled go out as one write, as a TCP stack
+/// sends what queued behind a slow reader.
 fn streaming(chunks: Vec<Bytes>, content_type: &str, pace: Pace, request_id: &str) -> Response {
     struct State {
-        chunks: std::vec::IntoIter<Bytes>,
+        chunks: std::iter::Peekable<std::vec::IntoIter<Bytes>>,
         sent: usize,
         pace: Pace,
+        start: tokio::time::Instant,
         stopped: bool,
     }
+    impl State {
+        fn due(&self, k: usize) -> tokio::time::Instant {
+            let later = self.pace.per_chunk * u32::try_from(k).unwrap_or(u32::MAX);
+            self.start + self.pace.first_byte + later
+        }
+    }
     let state = State {
-        chunks: chunks.into_iter(),
+        chunks: chunks.into_iter().peekable(),
         sent: 0,
         pace,
+        start: tokio::time::Instant::now(),
         stopped: false,
     };
     let body = futures_util::stream::unfold(state, |mut s| async move {
@@ -314,15 +328,29 @@ fn streaming(chunks: Vec<Bytes>, content_type: &str, pace: Pace, request_id: &st
             s.stopped = true;
             return Some((Err(std::io::Error::other("llm-mock: truncated on purpose")), s));
         }
-        let next = s.chunks.next()?;
-        sleep(if s.sent == 0 {
-            s.pace.first_byte
-        } else {
-            s.pace.per_chunk
-        })
-        .await;
+        let first = s.chunks.next()?;
+        let due = s.due(s.sent);
+        if due > tokio::time::Instant::now() {
+            tokio::time::sleep_until(due).await;
+        }
         s.sent += 1;
-        Some((Ok::<_, std::io::Error>(next), s))
+        let now = tokio::time::Instant::now();
+        let mut merged: Option<Vec<u8>> = None;
+        // Without a pace every chunk is due at once; they stay separate chunks, as the
+        // pipeline benchmark's figures have always been measured.
+        while !s.pace.per_chunk.is_zero()
+            && s.chunks.peek().is_some()
+            && s.pace.truncate_after != Some(s.sent)
+            && s.due(s.sent) <= now
+        {
+            let Some(next) = s.chunks.next() else { break };
+            merged
+                .get_or_insert_with(|| first.to_vec())
+                .extend_from_slice(&next);
+            s.sent += 1;
+        }
+        let out = merged.map_or(first, Bytes::from);
+        Some((Ok::<_, std::io::Error>(out), s))
     });
     let mut r = Response::new(Body::from_stream(body));
     set_common(&mut r, content_type, request_id);
