@@ -211,12 +211,24 @@ impl CardAccount {
         create.max(self.budget.per_call() * ahead)
     }
 
+    /// How far behind the card budget is for a card opened now: its first text's wait, or
+    /// the streaming calls already queued, closings included, whichever is longer. Every
+    /// card needs two streaming calls that must land (its first text and its close) against
+    /// one create, so a burst admitted at the create quota's pace would pile closings up on
+    /// the streaming quota; and since first texts go first, those closings would wait for
+    /// as long as new cards kept coming (the 9 AM bench: answers complete 50 s late).
+    #[must_use]
+    pub fn card_wait(&self) -> Duration {
+        let closings = self.budget.wait_estimate(CardApi::Stream, Class::Finish);
+        self.first_text_wait().max(closings)
+    }
+
     /// True when an answer should go as markdown instead of a card now: `cardOverflow:
-    /// "markdown"` and a card's first text would wait longer than `cardOverflowAfterMs`.
+    /// "markdown"` and the card budget is further behind than `cardOverflowAfterMs`
+    /// ([`CardAccount::card_wait`]).
     #[must_use]
     pub fn overflows(&self) -> bool {
-        self.settings.overflow == CardOverflow::Markdown
-            && self.first_text_wait() > self.settings.overflow_after
+        self.settings.overflow == CardOverflow::Markdown && self.card_wait() > self.settings.overflow_after
     }
 
     /// Counts an answer sent as markdown because [`CardAccount::overflows`].
@@ -453,4 +465,47 @@ fn is_qps(error: &ApiCallError) -> bool {
 #[must_use]
 pub fn is_permission_error(error: &ApiCallError) -> bool {
     error.kind() == Some(ApiErrorKind::PermissionMissing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dingtalk::ids::ClientId;
+    use dingtalk::token::ClientSecret;
+
+    fn account(qps: u32) -> Arc<CardAccount> {
+        // Never called: the tests only queue for permits.
+        let api = OpenApiClient::new(ClientId::new("dingtest"), ClientSecret::new("secret"));
+        let settings = CardSettings {
+            qps,
+            ..CardSettings::default()
+        };
+        Arc::new(CardAccount::new(api, RobotCode::new("dingtest"), settings))
+    }
+
+    #[tokio::test]
+    async fn closings_piling_up_on_the_streaming_quota_send_new_answers_to_markdown() {
+        let cards = account(20);
+        assert!(!cards.overflows(), "an idle budget takes a card");
+        // 60 closings queued at 19 a second: about 3 s of streaming calls, more than the
+        // 2 s `cardOverflowAfterMs`, while no first text waits at all.
+        let mut waiting = Vec::new();
+        for _ in 0..60 {
+            let cards = Arc::clone(&cards);
+            waiting.push(tokio::spawn(async move {
+                cards.budget.acquire(CardApi::Stream, Class::Finish).await;
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(cards.first_text_wait() < Duration::from_millis(100));
+        assert!(
+            cards.card_wait() > Duration::from_secs(2),
+            "{:?}",
+            cards.card_wait()
+        );
+        assert!(cards.overflows());
+        for task in waiting {
+            task.abort();
+        }
+    }
 }

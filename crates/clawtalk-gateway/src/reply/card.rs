@@ -71,7 +71,7 @@ pub(crate) async fn open_streaming(
     }
     let (cards, space) = card_account(shared, inbound)?;
     if cards.overflows() {
-        tracing::info!(inbound = ?id, wait_ms = cards.first_text_wait().as_millis(), "card quota spent: answering in markdown (cardOverflow)");
+        tracing::info!(inbound = ?id, wait_ms = cards.card_wait().as_millis(), "card quota spent: answering in markdown (cardOverflow)");
         return None;
     }
     let meta = record(inbound, id, session_key);

@@ -22,12 +22,14 @@ const QUEUE_NOTE_PART: u32 = INTERIM_PARTS_FROM - 1;
 
 /// Turns that will be served before a message of `inbound`'s account queued now: those
 /// waiting for a turn slot, and the cards of the account waiting for the quota to show their
-/// first text.
+/// first text — unless the card budget is so far behind that this answer will go as
+/// markdown (`cardOverflow`), which waits for no card.
 pub(crate) fn turns_ahead(shared: &Shared, inbound: &InboundMessage) -> usize {
     let for_slot = shared.metrics.waiting_for_slot();
     let for_cards = shared
         .cards_of(inbound.account_id.as_str())
         .filter(|_| super::card_account(shared, inbound).is_some())
+        .filter(|cards| !cards.overflows())
         .map_or(0, |cards| {
             cards.budget.waiting(CardApi::Create, Class::FirstText)
                 + cards.budget.waiting(CardApi::Stream, Class::FirstText)
