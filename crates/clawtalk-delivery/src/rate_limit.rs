@@ -419,6 +419,14 @@ fn session_webhook_windows(quota: RateQuota) -> SlidingWindows<Key> {
 /// Longest single wait for the shared budget before asking it again.
 const SHARED_WAIT_MAX: Duration = Duration::from_secs(5);
 
+/// Takes from shared budgets that may be in the store at once, in this process. A take holds
+/// one of the store's few pooled connections (8 on PostgreSQL) for its transaction, and while
+/// another replica takes from the same budget it waits on that budget's lock with the
+/// connection in hand: in a burst on three replicas, card takes blocked on the card
+/// budget's lock held every connection, and lease renewals and turns failed with "no
+/// database connection became free". Two at a time keep most of the pool for the turns.
+static STORE_TAKES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 /// A send budget shared with the other gateways on one store, counted at one clock.
 #[derive(Clone)]
 pub struct SharedBudget {
@@ -446,11 +454,7 @@ impl SharedBudget {
         let (limit, window_ms) = shared_limit(quota);
         let mut waited = false;
         loop {
-            match self
-                .store
-                .rate_take(budget_key, limit, window_ms, self.clock.now())
-                .await
-            {
+            match self.store_take(budget_key, limit, window_ms).await {
                 Ok(None) => return waited,
                 Ok(Some(wait_ms)) => {
                     waited = true;
@@ -465,14 +469,23 @@ impl SharedBudget {
         }
     }
 
+    /// One take in the store, behind [`STORE_TAKES`]; "now" is read once the take may run.
+    async fn store_take(
+        &self,
+        budget_key: &str,
+        limit: u32,
+        window_ms: i64,
+    ) -> clawtalk_store::StoreResult<Option<i64>> {
+        let _turn = STORE_TAKES.acquire().await;
+        self.store
+            .rate_take(budget_key, limit, window_ms, self.clock.now())
+            .await
+    }
+
     /// One try: true when a send was taken (or the store failed, see [`SharedBudget::take`]).
     pub async fn try_take(&self, budget_key: &str, quota: RateQuota) -> bool {
         let (limit, window_ms) = shared_limit(quota);
-        match self
-            .store
-            .rate_take(budget_key, limit, window_ms, self.clock.now())
-            .await
-        {
+        match self.store_take(budget_key, limit, window_ms).await {
             Ok(wait) => wait.is_none(),
             Err(error) => {
                 tracing::warn!(%error, "shared send budget unavailable; sending on the local limit only");
