@@ -113,11 +113,15 @@ async fn run(params: &Params) -> Vec<String> {
         ),
         Mode::Markdown => format!(r#"messageType: "markdown", {}"#, params.channel_extra),
     };
-    // Port 0: replicas on one host each get a free port for their listener.
-    let gateway_extra = format!(
-        "maxConcurrentTurns: {}, turnLeaseSeconds: {LEASE_SECONDS}, port: 0,",
-        params.max_turns
-    );
+    // Port 0: replicas on one host each get a free port for their listener. A short lease
+    // only where a replica may die and another must take its turns over; one gateway runs
+    // with the default lease, renewing each running turn's as rarely as users' gateways do.
+    let lease = if params.replicas > 1 {
+        format!("turnLeaseSeconds: {LEASE_SECONDS},")
+    } else {
+        String::new()
+    };
+    let gateway_extra = format!("maxConcurrentTurns: {}, {lease} port: 0,", params.max_turns);
     let mut replicas = Vec::with_capacity(params.replicas);
     for r in 0..params.replicas {
         let state = dir.path().join(format!("replica-{r}"));
