@@ -40,7 +40,8 @@ base="http://127.0.0.1:$port"
 
 if [[ $(id -u) == 0 ]] && command -v chroot >/dev/null; then
     how="in a chroot that holds only the binary and /tmp"
-    env -i chroot "$root" /clawtalk demo --addr "127.0.0.1:$port" >"$root/demo.log" 2>&1 &
+    # By its full path: env -i leaves no PATH to look chroot up in.
+    env -i "$(command -v chroot)" "$root" /clawtalk demo --addr "127.0.0.1:$port" >"$root/demo.log" 2>&1 &
 else
     how="with an empty environment (not root: no chroot)"
     env -i TMPDIR="$root/tmp" "$root/clawtalk" demo --addr "127.0.0.1:$port" >"$root/demo.log" 2>&1 &

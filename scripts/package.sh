@@ -10,7 +10,8 @@
 # architecture (Alpine, Debian, a scratch container). C code (SQLite, ring) is compiled for
 # musl by zig through cargo-zigbuild when that is installed (`pip install ziglang
 # cargo-zigbuild`); without it, x86_64 still builds when musl-gcc is installed (Debian:
-# musl-tools), and aarch64 is skipped.
+# musl-tools), and aarch64 is skipped. CARGO_TARGET_DIR is honoured (an existing build's
+# dependencies are reused).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -75,7 +76,7 @@ for arch in x86_64 aarch64; do
     fi
     out="$DIST/$target"
     mkdir -p "$out"
-    cp "target/$target/release/clawtalk" "$out/clawtalk"
+    cp "${CARGO_TARGET_DIR:-target}/$target/release/clawtalk" "$out/clawtalk"
     if ! is_static "$out/clawtalk"; then
         skipped+=("$target (the binary is not static: $(file -b "$out/clawtalk"))")
         rm -r "$out"

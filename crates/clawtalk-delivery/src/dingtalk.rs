@@ -419,7 +419,7 @@ pub(super) fn robot_message(body: &Body) -> Result<RobotMessage, dingtalk::Error
 /// HTTP client for custom robots, with the same timeouts as the DingTalk clients' default, and
 /// like them following no redirect (a webhook that redirects is not DingTalk's).
 fn custom_robot_http() -> reqwest::Client {
-    reqwest::Client::builder()
+    dingtalk::tls::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(30))

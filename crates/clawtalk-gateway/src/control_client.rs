@@ -30,7 +30,7 @@ pub fn control_addr(config: &Config, recorded: Option<SocketAddr>) -> SocketAddr
 /// Nothing listens there, the gateway refused (token), or it is another state directory's
 /// gateway (another config on the same port).
 pub async fn fetch_status(config: &Config, addr: SocketAddr) -> anyhow::Result<GatewayStatus> {
-    let http = reqwest::Client::builder()
+    let http = dingtalk::tls::client_builder()
         .timeout(TIMEOUT)
         .no_proxy()
         .build()

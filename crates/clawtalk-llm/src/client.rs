@@ -165,7 +165,7 @@ impl LlmClient {
             v.set_sensitive(true);
             Some(v)
         };
-        let http = reqwest::Client::builder()
+        let http = dingtalk::tls::client_builder()
             .connect_timeout(config.timeouts.connect)
             .pool_max_idle_per_host(IDLE_CONNECTIONS_PER_HOST)
             .user_agent(concat!("clawtalk/", env!("CARGO_PKG_VERSION")))

@@ -108,28 +108,22 @@ async fn log_stderr(server: String, stderr: tokio::process::ChildStderr) {
     }
 }
 
-/// An HTTP client on rustls with ring and the Mozilla roots (no OpenSSL, no aws-lc), sending
-/// the configured headers, marked sensitive so that no debug output shows them.
+/// An HTTP client with clawtalk's TLS (dingtalk::tls: ring and the Mozilla roots, no OpenSSL,
+/// no aws-lc), sending the configured headers, marked sensitive so that no debug output shows
+/// them.
 fn http_client(
     headers: &std::collections::BTreeMap<String, dingtalk::Secret>,
-) -> Result<reqwest13::Client, String> {
-    let mut map = reqwest13::header::HeaderMap::new();
+) -> Result<reqwest::Client, String> {
+    let mut map = reqwest::header::HeaderMap::new();
     for (name, value) in headers {
-        let name = reqwest13::header::HeaderName::from_bytes(name.as_bytes())
+        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| format!("header name {name:?} is not valid"))?;
-        let mut value = reqwest13::header::HeaderValue::from_str(value.expose())
+        let mut value = reqwest::header::HeaderValue::from_str(value.expose())
             .map_err(|_| format!("the value of header {name} is not valid header text"))?;
         value.set_sensitive(true);
         map.insert(name, value);
     }
-    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup failed: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    reqwest13::Client::builder()
-        .tls_backend_preconfigured(tls)
+    dingtalk::tls::client_builder()
         .default_headers(map)
         .build()
         .map_err(|e| format!("HTTP client setup failed: {e}"))

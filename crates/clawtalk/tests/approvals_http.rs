@@ -58,7 +58,7 @@ fn http_config_with(world: &World, port: u16, account_extra: &str) -> String {
 
 /// Binds the route key to another URL first, as a gateway that moved would find it.
 async fn register_elsewhere(world: &World) {
-    let client = reqwest::Client::new();
+    let client = dingtalk::tls::client_builder().build().expect("HTTP client");
     let base = world.sim.base_url().as_str().trim_end_matches('/').to_owned();
     let token: Value = client
         .post(format!("{base}/v1.0/oauth2/accessToken"))
@@ -103,7 +103,9 @@ fn press_body(card: &Card, user: &str, action: &str) -> Value {
 
 /// POSTs a press to the gateway's card path with the given signature headers.
 async fn post_press(url: &str, signed: Option<(&str, &str)>, body: &Value) -> (u16, String) {
-    let mut request = reqwest::Client::new()
+    let mut request = dingtalk::tls::client_builder()
+        .build()
+        .expect("HTTP client")
         .post(url)
         .header("Content-Type", "application/json")
         .body(body.to_string());

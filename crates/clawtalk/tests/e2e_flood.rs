@@ -94,7 +94,7 @@ async fn flood(addr: SocketAddr, stop: Arc<AtomicBool>, opened: Arc<AtomicUsize>
 
 /// One `/healthz` on a fresh connection; how long it took, or why it failed.
 async fn healthz(addr: SocketAddr) -> Result<Duration, String> {
-    let client = reqwest::Client::builder()
+    let client = dingtalk::tls::client_builder()
         .pool_max_idle_per_host(0)
         .timeout(HEALTHZ_WITHIN)
         .build()

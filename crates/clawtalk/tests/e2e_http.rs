@@ -118,7 +118,7 @@ async fn bot_callbacks_are_verified_and_only_genuine_ones_reach_the_agent() {
     ] {
         assert!(log.contains(reason), "log lacks {reason:?}:\n{log}");
     }
-    let client = reqwest::Client::new();
+    let client = dingtalk::tls::client_builder().build().unwrap();
     let unknown = client
         .post(format!("{url}/nobody"))
         .body("{}")
@@ -228,7 +228,9 @@ async fn encrypted_events_reach_the_workflow_agent_once_and_bad_pushes_are_refus
     let mut tampered = sealed.encrypt.clone();
     tampered.replace_range(0..1, if tampered.starts_with('A') { "B" } else { "A" });
     let post_push = |sealed: &dingtalk::crypto::EncryptedReply, encrypt: String| {
-        reqwest::Client::new()
+        dingtalk::tls::client_builder()
+            .build()
+            .unwrap()
             .post(format!(
                 "{push_url}?msg_signature={}&timestamp={}&nonce={}",
                 sealed.msg_signature, sealed.timestamp, sealed.nonce
@@ -394,7 +396,11 @@ async fn a_custom_robots_outgoing_callbacks_are_verified_and_answered_in_its_gro
 
 /// POSTs raw bytes with the given headers; returns status and body.
 async fn post_raw(url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, String) {
-    let mut request = reqwest::Client::new().post(url).body(body);
+    let mut request = dingtalk::tls::client_builder()
+        .build()
+        .unwrap()
+        .post(url)
+        .body(body);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }

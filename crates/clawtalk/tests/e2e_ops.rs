@@ -42,7 +42,10 @@ async fn http_addr(process: &mut GatewayProcess) -> SocketAddr {
 }
 
 async fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {
-    let mut request = reqwest::Client::new().get(format!("http://{addr}{path}"));
+    let mut request = dingtalk::tls::client_builder()
+        .build()
+        .unwrap()
+        .get(format!("http://{addr}{path}"));
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -247,7 +250,9 @@ impl Drop for KillOnDrop {
 
 /// `get` with an `X-Forwarded-For` header, on a fresh connection.
 async fn get_forwarded(addr: SocketAddr, path: &str, client: &str, token: &str) -> u16 {
-    reqwest::Client::new()
+    dingtalk::tls::client_builder()
+        .build()
+        .unwrap()
         .get(format!("http://{addr}{path}"))
         .header("x-forwarded-for", client)
         .bearer_auth(token)
@@ -308,7 +313,9 @@ async fn guessing_the_token_is_throttled_whatever_x_forwarded_for_says() {
         let status = get_forwarded(addr, "/metrics", &format!("198.51.100.{i}"), "wrong").await;
         assert_eq!(status, 401, "guess {i}");
     }
-    let response = reqwest::Client::new()
+    let response = dingtalk::tls::client_builder()
+        .build()
+        .unwrap()
         .get(format!("http://{addr}/metrics"))
         .bearer_auth(TOKEN)
         .send()

@@ -121,7 +121,13 @@ async fn the_daily_weather_task_fetches_the_page_and_the_custom_robot_posts_its_
     assert_eq!(tasks[0].spec.schedule, "0 9 * * *");
 
     // Served once before the run, so the run's page says 18°C.
-    let _ = reqwest::get(&page_url).await.unwrap();
+    let _ = dingtalk::tls::client_builder()
+        .build()
+        .unwrap()
+        .get(&page_url)
+        .send()
+        .await
+        .unwrap();
     store.cron_run_now(tasks[0].id, SystemClock.now()).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let post = loop {

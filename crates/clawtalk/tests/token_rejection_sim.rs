@@ -51,7 +51,9 @@ fn replies_containing(world: &World, needle: &str) -> Vec<dingtalk_sim::SentMess
 /// The token the simulator hands out to APP1 right now (it repeats a live token, so this is
 /// the one the gateway holds).
 async fn current_token(world: &World) -> String {
-    let answer: Value = reqwest::Client::new()
+    let answer: Value = dingtalk::tls::client_builder()
+        .build()
+        .unwrap()
         .post(world.sim.base_url().join("/v1.0/oauth2/accessToken").unwrap())
         .json(&json!({"appKey": APP1, "appSecret": SECRET1}))
         .send()
@@ -76,7 +78,9 @@ async fn a_revoked_token_is_replaced_and_the_reply_sent_exactly_once() {
     let tokens_before = world.sim.token_calls(APP1);
 
     // Revoke the gateway's token through the simulator's control API.
-    let revoked: Value = reqwest::Client::new()
+    let revoked: Value = dingtalk::tls::client_builder()
+        .build()
+        .unwrap()
         .post(world.sim.base_url().join("/_sim/apps/expire_tokens").unwrap())
         .json(&json!({"app": APP1}))
         .send()

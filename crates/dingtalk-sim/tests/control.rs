@@ -40,7 +40,7 @@ async fn the_control_api_drives_a_whole_conversation() {
         .await
         .unwrap();
     let c = C {
-        http: reqwest::Client::new(),
+        http: dingtalk::tls::client_builder().build().unwrap(),
         base: sim.base_url().as_str().trim_end_matches('/').to_owned(),
     };
     let (st, app) = c

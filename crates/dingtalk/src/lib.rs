@@ -23,6 +23,7 @@ pub mod ids;
 pub mod model;
 pub mod secret;
 pub mod stream;
+pub mod tls;
 pub mod token;
 
 pub use endpoints::Endpoints;

@@ -237,7 +237,10 @@ async fn custom_robot_signs_and_respects_the_ban() {
         })
         .unwrap();
     let url = Url::parse(&bot.webhook_url).unwrap();
-    let robots = CustomRobotClient::new(reqwest::Client::new(), Arc::new(ApiMetrics::new()));
+    let robots = CustomRobotClient::new(
+        dingtalk::tls::client_builder().build().unwrap(),
+        Arc::new(ApiMetrics::new()),
+    );
     robots
         .send(&url, bot.secret.as_deref(), &WebhookMessage::text("signed hello"))
         .await

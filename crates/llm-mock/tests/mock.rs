@@ -11,7 +11,9 @@ fn body(prompt: &str, stream: bool) -> Value {
 }
 
 async fn post(mock: &MockModel, path: &str, key: Option<&str>, body: &Value) -> reqwest::Response {
-    let mut rb = reqwest::Client::new()
+    let mut rb = dingtalk::tls::client_builder()
+        .build()
+        .unwrap()
         .post(format!("http://{}{path}", mock.addr()))
         .json(body);
     if let Some(k) = key {
@@ -226,7 +228,7 @@ async fn answer_delay_holds_back_offline_answers() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_many_concurrent_requests() -> anyhow::Result<()> {
     let mock = MockModel::builder().zero_delay().record(false).start().await?;
-    let client = reqwest::Client::new();
+    let client = dingtalk::tls::client_builder().build().unwrap();
     let url = format!("{}/chat/completions", mock.base_url());
     let t = Instant::now();
     let tasks: Vec<_> = (0..400)
@@ -262,7 +264,12 @@ async fn answer_times_cover_each_completion_and_include_its_delay() -> anyhow::R
     post(&mock, "/v1/chat/completions", None, &body("one", false)).await;
     post(&mock, "/v1/chat/completions", None, &body("two", true)).await;
     // Not a completion: not timed.
-    reqwest::get(format!("http://{}/v1/models", mock.addr())).await?;
+    dingtalk::tls::client_builder()
+        .build()
+        .unwrap()
+        .get(format!("http://{}/v1/models", mock.addr()))
+        .send()
+        .await?;
     let times = mock.take_answer_times();
     assert_eq!(times.len(), 2, "{times:?}");
     assert!(times[0] >= Duration::from_millis(30), "{times:?}");

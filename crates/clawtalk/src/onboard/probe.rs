@@ -29,7 +29,7 @@ pub(crate) struct Failure {
 /// The client of the DingTalk (and model) probes. It follows no redirect, like the gateway's
 /// DingTalk clients: a redirected credential check would send the secret to whoever redirected.
 pub(crate) fn probe_http_client() -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
+    dingtalk::tls::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(PROBE_CONNECT_TIMEOUT)
         .timeout(PROBE_TIMEOUT)

@@ -41,7 +41,7 @@ pub fn pairing_code(reply: &str) -> String {
 
 /// A client that keeps no cookies and follows no redirects.
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    dingtalk::tls::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("build an HTTP client")

@@ -28,7 +28,9 @@ pub async fn post_callback(
     sign: &str,
     body: &serde_json::Value,
 ) -> (u16, String) {
-    let response = reqwest::Client::new()
+    let response = dingtalk::tls::client_builder()
+        .build()
+        .unwrap()
         .post(url)
         .header("Content-Type", "application/json; charset=utf-8")
         .header("timestamp", timestamp)

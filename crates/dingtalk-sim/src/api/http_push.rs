@@ -21,7 +21,7 @@ fn client(timeout: Duration) -> reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT
         .get_or_init(|| {
-            reqwest::Client::builder()
+            dingtalk::tls::client_builder()
                 .timeout(timeout)
                 .build()
                 .unwrap_or_default()

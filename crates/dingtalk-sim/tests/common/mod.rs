@@ -35,7 +35,7 @@ pub async fn env(config: SimConfig) -> Env {
         .unwrap();
     Env {
         sim,
-        http: reqwest::Client::new(),
+        http: dingtalk::tls::client_builder().build().unwrap(),
         group: group.open_conversation_id,
     }
 }

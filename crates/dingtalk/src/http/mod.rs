@@ -34,7 +34,7 @@ const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 /// request (POSTs turned into GETs, up to reqwest's default of 10 hops) to a host nobody
 /// configured, such as an internal service named by a forged sessionWebhook.
 pub(crate) fn default_http_client() -> reqwest::Client {
-    reqwest::Client::builder()
+    crate::tls::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
         // DingTalk gives up on its backends after 3 s; 30 s leaves room for slow networks

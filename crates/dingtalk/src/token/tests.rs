@@ -13,7 +13,7 @@ fn cache(stub: &Stub, flavor: TokenFlavor) -> TokenCache {
         .flavor(flavor)
         .endpoints(stub.endpoints())
         // No client timeouts: with paused time they would fire while localhost IO is pending.
-        .http_client(reqwest::Client::new())
+        .http_client(crate::tls::client_builder().build().unwrap())
         .build()
 }
 
@@ -62,7 +62,7 @@ async fn margin_is_configurable() {
     let stub = counting_stub(Duration::ZERO).await;
     let tokens = TokenCache::builder(ClientId::new("c"), ClientSecret::new("s"))
         .endpoints(stub.endpoints())
-        .http_client(reqwest::Client::new())
+        .http_client(crate::tls::client_builder().build().unwrap())
         .refresh_margin(Duration::from_secs(60))
         .build();
     tokens.token().await.unwrap();

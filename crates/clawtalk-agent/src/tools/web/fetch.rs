@@ -122,7 +122,7 @@ impl Fetcher {
             .user_agent
             .clone()
             .unwrap_or_else(|| DEFAULT_USER_AGENT.to_owned());
-        reqwest::Client::builder()
+        dingtalk::tls::client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .resolve_to_addrs(&destination.host, &destination.addrs)

@@ -474,7 +474,10 @@ async fn fake_search_services() -> SocketAddr {
 async fn searxng_results_come_back_in_the_tools_shape() {
     let addr = fake_search_services().await;
     let base = format!("http://{addr}/searx").parse().unwrap();
-    let backend: Arc<dyn SearchBackend> = Arc::new(Searxng::new(reqwest::Client::new(), base));
+    let backend: Arc<dyn SearchBackend> = Arc::new(Searxng::new(
+        dingtalk::tls::client_builder().build().unwrap(),
+        base,
+    ));
     let tool = WebSearch::new(backend, 2);
     let cx = ToolContext::new(AccountId::new("default"), None);
     let out = tool.call(r#"{"query":"北京天气"}"#, &cx).await.unwrap();
@@ -502,7 +505,7 @@ async fn bocha_sends_its_key_as_a_bearer_and_never_shows_it() {
     let addr = fake_search_services().await;
     let base: url::Url = format!("http://{addr}").parse().unwrap();
     let bocha = Bocha::new(
-        reqwest::Client::new(),
+        dingtalk::tls::client_builder().build().unwrap(),
         dingtalk::Secret::new(BOCHA_KEY),
         Some(base.clone()),
     );
@@ -517,7 +520,7 @@ async fn bocha_sends_its_key_as_a_bearer_and_never_shows_it() {
     assert_eq!(hits[0].published.as_deref(), Some("2026-12-06T08:00:00+08:00"));
 
     let wrong = Bocha::new(
-        reqwest::Client::new(),
+        dingtalk::tls::client_builder().build().unwrap(),
         dingtalk::Secret::new("sk-wrong-key-secret"),
         Some(base),
     );

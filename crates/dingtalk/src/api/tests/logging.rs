@@ -100,7 +100,7 @@ async fn a_fresh_token_rejected_too_is_logged_as_a_credentials_problem_naming_th
     let api = crate::api::OpenApiClient::builder(ClientId::new("dingclient"), "s3cret".into())
         .account("sales-bot")
         .endpoints(stub.endpoints())
-        .http_client(reqwest::Client::new())
+        .http_client(crate::tls::client_builder().build().unwrap())
         .build();
     let err = api
         .batch_send_to_users(

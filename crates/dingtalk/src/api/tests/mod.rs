@@ -22,7 +22,7 @@ pub(super) const LEGACY_TOKEN_PATH: &str = "/gettoken";
 pub(super) fn client(stub: &Stub) -> OpenApiClient {
     OpenApiClient::builder(ClientId::new("dingclient"), ClientSecret::new("s3cret"))
         .endpoints(stub.endpoints())
-        .http_client(reqwest::Client::new())
+        .http_client(crate::tls::client_builder().build().unwrap())
         .build()
 }
 

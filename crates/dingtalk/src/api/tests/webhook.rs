@@ -10,13 +10,14 @@ use crate::model::outbound::{At, WebhookMessage};
 
 /// A client that trusts `stub` as DingTalk's oapi host.
 fn session_client(stub: &Stub, metrics: Arc<ApiMetrics>) -> SessionWebhookClient {
-    SessionWebhookClient::new(reqwest::Client::new(), metrics).for_endpoints(&stub.endpoints())
+    SessionWebhookClient::new(crate::tls::client_builder().build().unwrap(), metrics)
+        .for_endpoints(&stub.endpoints())
 }
 
 const SESSION_PATH: &str = "/robot/sendBySession?session=s";
 
 fn robot_client() -> CustomRobotClient {
-    CustomRobotClient::new(reqwest::Client::new(), Arc::default())
+    CustomRobotClient::new(crate::tls::client_builder().build().unwrap(), Arc::default())
 }
 
 #[tokio::test]

@@ -24,7 +24,7 @@ fn url(text: &str) -> Url {
 
 #[test]
 fn only_send_by_session_on_the_oapi_host_is_trusted() {
-    let mainland = SessionWebhookClient::new(reqwest::Client::new(), Arc::default());
+    let mainland = SessionWebhookClient::new(crate::tls::client_builder().build().unwrap(), Arc::default());
     mainland
         .check(&url("https://oapi.dingtalk.com/robot/sendBySession?session=abc"))
         .unwrap();
@@ -64,7 +64,8 @@ fn only_send_by_session_on_the_oapi_host_is_trusted() {
 #[test]
 fn the_configured_oapi_host_with_its_port_and_prefix_is_the_one_trusted() {
     let endpoints = Endpoints::single(url("http://127.0.0.1:8080/dt/"));
-    let hooks = SessionWebhookClient::new(reqwest::Client::new(), Arc::default()).for_endpoints(&endpoints);
+    let hooks = SessionWebhookClient::new(crate::tls::client_builder().build().unwrap(), Arc::default())
+        .for_endpoints(&endpoints);
     hooks
         .check(&url("http://127.0.0.1:8080/dt/robot/sendBySession?session=x"))
         .unwrap();

@@ -48,7 +48,7 @@ pub trait SearchBackend: Send + Sync {
 /// # Errors
 /// The HTTP client could not be built.
 pub fn backend(config: &WebSearchConfig) -> Result<Arc<dyn SearchBackend>, String> {
-    let client = reqwest::Client::builder()
+    let client = dingtalk::tls::client_builder()
         .timeout(config.timeout)
         .user_agent(concat!("clawtalk/", env!("CARGO_PKG_VERSION"), " (web_search)"))
         .build()
