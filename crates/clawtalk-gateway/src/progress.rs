@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinHandle;
 
 use super::Shared;
 use super::reply::TurnOutbox;
@@ -40,25 +41,33 @@ impl Notes {
     }
 
     /// Reads the turn's events until it ends, noting each tool round (up to [`MAX_NOTES`]).
+    /// Notes are sent on their own tasks, one after the other, so the turn never waits for
+    /// one (see [`TurnOutbox::answer_goes`]).
     pub(crate) async fn drive(&self, events: &mut UnboundedReceiver<AgentEvent>) {
         let mut sent = 0;
         let mut in_round = false;
+        let mut previous: Option<JoinHandle<()>> = None;
         while let Some(event) = events.recv().await {
             match event {
                 AgentEvent::RoundStart => in_round = false,
                 AgentEvent::ToolStart(name) if !in_round && sent < MAX_NOTES => {
                     in_round = true;
                     sent += 1;
-                    self.note(&name).await;
+                    if let Some(outbox) = &self.outbox {
+                        let outbox = Arc::clone(outbox);
+                        let text = clawtalk_core::notices::using_tool_note(&name);
+                        let before = previous.take();
+                        previous = Some(tokio::spawn(async move {
+                            if let Some(before) = before {
+                                // Its outcome is its own; only the order matters here.
+                                let _ = before.await;
+                            }
+                            outbox.note(text).await;
+                        }));
+                    }
                 }
                 _ => {}
             }
-        }
-    }
-
-    async fn note(&self, tool: &str) {
-        if let Some(outbox) = &self.outbox {
-            outbox.note(clawtalk_core::notices::using_tool_note(tool)).await;
         }
     }
 }

@@ -332,6 +332,7 @@ async fn run_agent(
         }
         return None;
     };
+    outbox.answer_goes().await;
     Some(Ran {
         result,
         card,

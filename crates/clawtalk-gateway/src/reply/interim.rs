@@ -5,6 +5,10 @@
 //! accepted it. A turn run again after a crash asks for the same sends again; each finds the
 //! part its first run planned (the same request, in the same order): a sent part is not sent
 //! again, a part left planned is sent (reusing its upload when it has one).
+//!
+//! Progress notes run beside the turn, never in its way: the answer does not wait for a
+//! note to be planned or recorded, only for one already on its way to DingTalk, so that no
+//! note arrives after the answer it announces; a note not yet sent by then is dropped.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -13,7 +17,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 
 use super::plan::{next_interim, planned_before};
-use super::send::{Stage, send_message, sha256_hex};
+use super::send::{Stage, send_message, send_message_holding, sha256_hex};
 use crate::Shared;
 use clawtalk_agent::media::send::{MediaSender, Outgoing, OutgoingKind};
 use clawtalk_core::inbound::InboundMessage;
@@ -28,6 +32,9 @@ pub(crate) struct TurnOutbox {
     /// Serialises planning: tools and progress notes plan concurrently, and each needs a
     /// number of its own.
     state: tokio::sync::Mutex<State>,
+    /// Whether the answer is going out: set by [`TurnOutbox::answer_goes`], held by a note
+    /// while DingTalk takes it.
+    answering: tokio::sync::Mutex<bool>,
 }
 
 struct State {
@@ -63,16 +70,35 @@ impl TurnOutbox {
                 matched: HashSet::new(),
                 next,
             }),
+            answering: tokio::sync::Mutex::new(false),
         })
     }
 
-    /// Sends a progress note. A lost note costs nothing: the answer follows either way.
+    /// Called before the turn's answer (or its failure) is sent: waits for a note DingTalk
+    /// is taking, and stops any later one.
+    pub(crate) async fn answer_goes(&self) {
+        *self.answering.lock().await = true;
+    }
+
+    /// Sends a progress note, unless the answer is going out already. A lost note costs
+    /// nothing: the answer follows either way.
     pub(crate) async fn note(&self, text: String) {
+        if *self.answering.lock().await {
+            return;
+        }
         let result = async {
             let Some(part) = self.plan(ReplyPart::ProgressNote { text }).await? else {
                 return Ok(());
             };
-            if let Err(failure) = send_message(&self.shared, &self.inbound, &part, None).await {
+            let answering = self.answering.lock().await;
+            if *answering {
+                // Ended, so that nobody sends it after the answer.
+                self.give_up(&part, &anyhow::anyhow!("the answer went first"))
+                    .await;
+                return Ok(());
+            }
+            let sending = send_message_holding(&self.shared, &self.inbound, &part, None, answering);
+            if let Err(failure) = sending.await {
                 self.give_up(&part, &failure.error).await;
                 return Err(failure.error);
             }

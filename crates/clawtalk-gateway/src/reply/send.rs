@@ -116,6 +116,18 @@ pub(crate) async fn send_message(
     part: &OutboxPart,
     bytes: Option<Vec<u8>>,
 ) -> Result<(), PartFailure> {
+    send_message_holding(shared, inbound, part, bytes, ()).await
+}
+
+/// [`send_message`], keeping `hold` (a lock guard) until DingTalk has the message, not
+/// until the store has recorded it.
+pub(crate) async fn send_message_holding<H>(
+    shared: &Arc<Shared>,
+    inbound: &InboundMessage,
+    part: &OutboxPart,
+    bytes: Option<Vec<u8>>,
+    hold: H,
+) -> Result<(), PartFailure> {
     let failed_send = |error: anyhow::Error| PartFailure {
         stage: Stage::Send,
         error,
@@ -146,6 +158,7 @@ pub(crate) async fn send_message(
         permanent: error.is_permanent(),
         error: error.into(),
     })?;
+    drop(hold);
     let receipt = SendReceipt {
         process_query_key: receipt.process_query_key.map(|k| k.as_str().to_owned()),
         response_json: None,
