@@ -360,3 +360,65 @@ fn streaming(chunks: Vec<Bytes>, content_type: &str, pace: Pace, request_id: &st
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+    use tokio::time::Instant;
+
+    fn body_of(chunks: &[&str], pace: Pace) -> axum::body::BodyDataStream {
+        let chunks = chunks.iter().map(|c| Bytes::from(c.to_string())).collect();
+        streaming(chunks, "text/event-stream", pace, "req-1")
+            .into_body()
+            .into_data_stream()
+    }
+
+    async fn next(body: &mut axum::body::BodyDataStream) -> String {
+        let bytes = body.next().await.expect("a chunk").expect("no error");
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_reader_gets_what_is_due_at_once_and_the_schedule_does_not_stretch() {
+        let start = Instant::now();
+        let pace = Pace {
+            first_byte: Duration::from_millis(100),
+            per_chunk: Duration::from_millis(10),
+            truncate_after: None,
+        };
+        let mut body = body_of(&["c0;", "c1;", "c2;", "c3;", "c4;", "c5;"], pace);
+        // Back only once c0..c3 are due (at 100, 110, 120 and 130 ms).
+        tokio::time::advance(Duration::from_millis(135)).await;
+        assert_eq!(next(&mut body).await, "c0;c1;c2;c3;");
+        // The rest keeps the model's schedule from the request, not from the late read.
+        assert_eq!(next(&mut body).await, "c4;");
+        assert_eq!(start.elapsed(), Duration::from_millis(140));
+        assert_eq!(next(&mut body).await, "c5;");
+        assert_eq!(start.elapsed(), Duration::from_millis(150));
+        assert!(body.next().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_pace_chunks_stay_apart() {
+        let mut body = body_of(&["a", "b", "c"], Pace::default());
+        for expected in ["a", "b", "c"] {
+            assert_eq!(next(&mut body).await, expected);
+        }
+        assert!(body.next().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cut_comes_after_the_chunks_before_it_even_when_all_are_due() {
+        let pace = Pace {
+            first_byte: Duration::ZERO,
+            per_chunk: Duration::from_millis(10),
+            truncate_after: Some(2),
+        };
+        let mut body = body_of(&["a", "b", "c", "d"], pace);
+        tokio::time::advance(Duration::from_millis(100)).await;
+        assert_eq!(next(&mut body).await, "ab");
+        assert!(body.next().await.expect("the cut").is_err());
+        assert!(body.next().await.is_none());
+    }
+}
