@@ -7,11 +7,8 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clawtalk_gateway::Gateway;
 use clawtalk_store::{SqliteStore, Store};
-use dingtalk_sim::{
-    AppSpec, InjectMessage, PressButton, Pressed, SimConfig, Simulator, UserSpec, buttons_of,
-};
+use dingtalk_sim::{InjectMessage, PressButton, Pressed, buttons_of};
 use llm_mock::{MockModel, Script};
 use support::in_process;
 
@@ -21,18 +18,12 @@ const USER: &str = "0312000000000001";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pressed_action_button_comes_back_to_the_agent_and_its_answer_to_the_same_chat() {
-    let sim = Simulator::start_with(SimConfig::default()).await.unwrap();
-    sim.create_app(AppSpec::new(APP, SECRET)).unwrap();
-    sim.create_user(UserSpec::new(USER, "Alice")).unwrap();
+    let sim = in_process::simulator(APP, SECRET, USER).await;
     let model = MockModel::builder().start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let text = in_process::config_text(&sim, &model, (APP, SECRET), dir.path(), "progressNotes: false,");
-    let config = in_process::config(&text);
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
-    let gateway = Gateway::start(config, store, "action-cards-test").await.unwrap();
-    sim.wait_for_connections(APP, 1, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let gateway = in_process::gateway(&sim, APP, &text, store, "action-cards-test").await;
 
     let card = r#"{"title":"Release 2.4","text":"| service | version |\n|--|--|\n| api | 2.4 |",
                    "buttons":[{"title":"Deploy","action":"yes, deploy 2.4"},

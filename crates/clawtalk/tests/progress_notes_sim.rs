@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use clawtalk_gateway::Gateway;
 use clawtalk_store::{InboundId, ReplyStatus, SqliteStore, Store};
-use dingtalk_sim::{AppSpec, InjectMessage, SentMessage, SimConfig, Simulator, UserSpec};
+use dingtalk_sim::{InjectMessage, SentMessage, Simulator};
 use llm_mock::{MockModel, Script};
 use support::in_process;
 
@@ -29,19 +29,12 @@ struct Rig {
 }
 
 async fn start() -> Rig {
-    let sim = Simulator::start_with(SimConfig::default()).await.unwrap();
-    sim.create_app(AppSpec::new(APP, SECRET)).unwrap();
-    sim.create_user(UserSpec::new(USER, "Alice")).unwrap();
+    let sim = in_process::simulator(APP, SECRET, USER).await;
     let model = MockModel::builder().start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let text = in_process::config_text(&sim, &model, (APP, SECRET), dir.path(), "");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
-    let gateway = Gateway::start(in_process::config(&text), Arc::clone(&store), "notes-test")
-        .await
-        .unwrap();
-    sim.wait_for_connections(APP, 1, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let gateway = in_process::gateway(&sim, APP, &text, Arc::clone(&store), "notes-test").await;
     Rig {
         sim,
         model,

@@ -17,9 +17,8 @@ use axum::Router;
 use axum::http::header;
 use axum::routing::get;
 use clawtalk_core::clock::{Clock, SystemClock};
-use clawtalk_gateway::Gateway;
 use clawtalk_store::{CronKind, SqliteStore, Store};
-use dingtalk_sim::{AppSpec, CustomRobotSpec, GroupSpec, InjectMessage, SimConfig, Simulator, UserSpec};
+use dingtalk_sim::{CustomRobotSpec, GroupSpec, InjectMessage};
 use llm_mock::{MockModel, Script};
 use serde_json::json;
 use support::in_process;
@@ -50,9 +49,7 @@ async fn the_daily_weather_task_fetches_the_page_and_the_custom_robot_posts_its_
     );
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 
-    let sim = Simulator::start_with(SimConfig::default()).await.unwrap();
-    sim.create_app(AppSpec::new(APP, SECRET)).unwrap();
-    sim.create_user(UserSpec::new(USER, "Alice")).unwrap();
+    let sim = in_process::simulator(APP, SECRET, USER).await;
     let group = sim
         .create_group(GroupSpec::new("Weather", [USER]).with_bot(APP))
         .unwrap()
@@ -78,12 +75,7 @@ async fn the_daily_weather_task_fetches_the_page_and_the_custom_robot_posts_its_
             1,
         );
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
-    let gateway = Gateway::start(in_process::config(&text), Arc::clone(&store), "seed-weather")
-        .await
-        .unwrap();
-    sim.wait_for_connections(APP, 1, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let gateway = in_process::gateway(&sim, APP, &text, Arc::clone(&store), "seed-weather").await;
 
     let page_url = format!("http://{weather}/beijing");
     let ask = format!(

@@ -6,9 +6,8 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clawtalk_gateway::Gateway;
 use clawtalk_store::{SqliteStore, Store};
-use dingtalk_sim::{AppSpec, InjectMessage, SimConfig, Simulator, UserSpec};
+use dingtalk_sim::InjectMessage;
 use llm_mock::{MockModel, Script};
 use support::in_process;
 
@@ -18,9 +17,7 @@ const USER: &str = "0312000000000011";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_transcript_write_still_sends_the_answer() {
-    let sim = Simulator::start_with(SimConfig::default()).await.unwrap();
-    sim.create_app(AppSpec::new(APP, SECRET)).unwrap();
-    sim.create_user(UserSpec::new(USER, "Alice")).unwrap();
+    let sim = in_process::simulator(APP, SECRET, USER).await;
     let model = MockModel::builder().start().await.unwrap();
     model.push(Script::text("The answer survives."));
     let dir = tempfile::tempdir().unwrap();
@@ -36,12 +33,7 @@ async fn a_refused_transcript_write_still_sends_the_answer() {
         )
         .unwrap();
     let text = in_process::config_text(&sim, &model, (APP, SECRET), dir.path(), "progressNotes: false,");
-    let gateway = Gateway::start(in_process::config(&text), Arc::clone(&store), "transcript-test")
-        .await
-        .unwrap();
-    sim.wait_for_connections(APP, 1, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let gateway = in_process::gateway(&sim, APP, &text, Arc::clone(&store), "transcript-test").await;
 
     sim.inject_message(&InjectMessage::dm_text(APP, USER, "remember this"))
         .unwrap();

@@ -12,9 +12,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::header;
 use axum::routing::get;
-use clawtalk_gateway::Gateway;
 use clawtalk_store::{SqliteStore, Store};
-use dingtalk_sim::{AppSpec, InjectMessage, SimConfig, Simulator, UserSpec};
+use dingtalk_sim::InjectMessage;
 use llm_mock::{MockModel, Script};
 use support::in_process;
 
@@ -53,9 +52,7 @@ async fn the_agent_reads_an_allowed_page_and_is_refused_another_local_port() {
     }))
     .await;
 
-    let sim = Simulator::start_with(SimConfig::default()).await.unwrap();
-    sim.create_app(AppSpec::new(APP, SECRET)).unwrap();
-    sim.create_user(UserSpec::new(USER, "Alice")).unwrap();
+    let sim = in_process::simulator(APP, SECRET, USER).await;
     let model = MockModel::builder().start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let text = in_process::config_text(&sim, &model, (APP, SECRET), dir.path(), "progressNotes: false,")
@@ -67,12 +64,8 @@ async fn the_agent_reads_an_allowed_page_and_is_refused_another_local_port() {
             ),
             1,
         );
-    let config = in_process::config(&text);
     let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
-    let gateway = Gateway::start(config, store, "web-tools-test").await.unwrap();
-    sim.wait_for_connections(APP, 1, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let gateway = in_process::gateway(&sim, APP, &text, store, "web-tools-test").await;
 
     let page_url = format!("http://{weather}/beijing");
     let internal_url = format!("http://{internal}/admin");
