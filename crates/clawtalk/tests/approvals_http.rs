@@ -60,18 +60,10 @@ fn http_config_with(world: &World, port: u16, account_extra: &str) -> String {
 async fn register_elsewhere(world: &World) {
     let client = dingtalk::tls::client_builder().build().expect("HTTP client");
     let base = world.sim.base_url().as_str().trim_end_matches('/').to_owned();
-    let token: Value = client
-        .post(format!("{base}/v1.0/oauth2/accessToken"))
-        .json(&json!({"appKey": APP1, "appSecret": SECRET1}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = world.access_token(APP1, SECRET1).await;
     let answer: Value = client
         .post(format!("{base}/v1.0/card/callbacks/register"))
-        .header("x-acs-dingtalk-access-token", token["accessToken"].as_str().unwrap())
+        .header("x-acs-dingtalk-access-token", token)
         .json(&json!({"callbackRouteKey": ROUTE_KEY, "callbackUrl": "https://old.example/cb", "apiSecret": "old"}))
         .send()
         .await

@@ -48,23 +48,6 @@ fn replies_containing(world: &World, needle: &str) -> Vec<dingtalk_sim::SentMess
         .collect()
 }
 
-/// The token the simulator hands out to APP1 right now (it repeats a live token, so this is
-/// the one the gateway holds).
-async fn current_token(world: &World) -> String {
-    let answer: Value = dingtalk::tls::client_builder()
-        .build()
-        .unwrap()
-        .post(world.sim.base_url().join("/v1.0/oauth2/accessToken").unwrap())
-        .json(&json!({"appKey": APP1, "appSecret": SECRET1}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["accessToken"].as_str().expect("a token").to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_token_is_replaced_and_the_reply_sent_exactly_once() {
     let world = world().await;
@@ -126,7 +109,7 @@ async fn a_fresh_token_rejected_too_is_a_credentials_error_naming_the_account() 
     .await;
     assert!(line.contains("ERROR"), "{line}");
     assert!(line.contains(ACCOUNT), "{line}");
-    let token = current_token(&world).await;
+    let token = world.access_token(APP1, SECRET1).await;
     let log = gateway.log();
     for secret in [SECRET1, token.as_str(), "sk-e2e-mock"] {
         assert!(!log.contains(secret), "the log leaks {secret:?}:\n{log}");

@@ -301,6 +301,23 @@ impl World {
         let what = format!("a model request about {needle:?}");
         wait_until(&what, TIMEOUT, || self.requests_for(needle).into_iter().next()).await
     }
+
+    /// The access token the simulator hands `app` right now: it repeats a live token, so this
+    /// is the one a running gateway holds.
+    pub async fn access_token(&self, app: &str, secret: &str) -> String {
+        let answer: serde_json::Value = dingtalk::tls::client_builder()
+            .build()
+            .expect("HTTP client")
+            .post(self.sim.base_url().join("/v1.0/oauth2/accessToken").unwrap())
+            .json(&serde_json::json!({"appKey": app, "appSecret": secret}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["accessToken"].as_str().expect("a token").to_owned()
+    }
 }
 
 /// The texts of the messages of a request, by role (`system`, `user`, `assistant`).
