@@ -310,7 +310,9 @@ impl AgentRuntime {
             let response = tokio::select! {
                 biased;
                 () = cancel.cancelled() => return Err(TurnError::Cancelled),
-                r = async { events::collect_observed(client.stream(request).await?, observer).await } => r?,
+                // Opening the stream is boxed: it is over before the answer streams, and
+                // inline it would stay reserved while every turn waits for its tokens.
+                r = async { events::collect_observed(Box::pin(client.stream(request)).await?, observer).await } => r?,
             };
             if let Some(u) = &response.usage {
                 usage.prompt_tokens += u.prompt_tokens;

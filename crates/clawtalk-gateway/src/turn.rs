@@ -149,7 +149,9 @@ async fn try_run(
     let Some(ran) = run_agent(shared, &turn, inbound, &session, prepared.for_model, &outbox).await else {
         return Ok(false);
     };
-    conclude(
+    // Boxed: sending the answer takes more state than waiting for it, and would otherwise
+    // be reserved in every waiting turn's future.
+    Box::pin(conclude(
         shared,
         &turn,
         inbound,
@@ -157,7 +159,7 @@ async fn try_run(
         ran,
         &prepared.for_transcript,
         &prepared.notices,
-    )
+    ))
     .await
 }
 
@@ -277,13 +279,16 @@ async fn run_agent(
     register(shared, key, Some(cancel.clone()));
     // A reclaimed turn goes on in the card its earlier run left open. Opening a card waits
     // for the card budget, which in a burst can outlast the lease: it is renewed meanwhile.
-    let opening = async {
+    // Boxed, as is the card's display below: a turn's future lives as long as the turn, and
+    // what it holds inline is held by every turn waiting on the model (thousands in a
+    // burst), though opening the card is over by then and a markdown turn draws no card.
+    let opening = Box::pin(async {
         let left = reply::cards_left_open(shared, turn).await;
         match reply::adopt_card(shared, inbound, turn.id, key, left).await {
             Some(adopted) => Some(adopted),
             None => reply::open_streaming(shared, inbound, turn.id, key).await,
         }
-    };
+    });
     let card = tokio::select! {
         card = opening => card,
         lost = keep_lease(shared, turn) => {
@@ -304,16 +309,17 @@ async fn run_agent(
     let running_agent = session.agent_id.clone();
     let history = trim_history(&session.history);
     // Everything moves in, the observer above all: dropping it when the turn ends is what
-    // tells the display below that the answer is complete.
-    let run = async move {
+    // tells the display below that the answer is complete. Boxed: inline, the join below
+    // reserved a third more than the agent's own future in every waiting turn.
+    let run = Box::pin(async move {
         shared
             .agent()
             .run_turn_observed(&running_agent, history, user, &context, &cancel, &observer)
             .await
-    };
+    });
     let display = async {
         match card.as_mut() {
-            Some(card) => card.drive(&mut events).await,
+            Some(card) => Box::pin(card.drive(&mut events)).await,
             None if inbound.webchat.is_some() => shared.webchat_live.drive(turn.id, &mut events).await,
             None => notes.drive(&mut events).await,
         }
@@ -707,4 +713,39 @@ fn entry(
         inbound_id: Some(inbound),
         at_ms: at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future `f` returns, without calling it.
+    fn future_size<A, F: Future>(_: impl Fn(A) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every turn waiting on the model holds its future (thousands at once in a burst), so
+    /// what is only needed before or after the wait (opening a card, drawing one, sending the
+    /// answer) is boxed and not reserved in it. The agent's own future is counted apart: it
+    /// is boxed too, and needed while waiting.
+    #[test]
+    fn a_waiting_turn_reserves_little_beyond_the_agent() {
+        let turn = future_size(|(s, t): (&'static Arc<Shared>, StoredInbound)| run(s, t));
+        let conclude = future_size(
+            |(s, t, i, se, r, u, n): (
+                &'static Arc<Shared>,
+                &'static StoredInbound,
+                &'static InboundMessage,
+                &'static Session,
+                Ran,
+                &'static ChatMessage,
+                &'static [String],
+            )| conclude(s, t, i, se, r, u, n),
+        );
+        assert!(turn < 8 * 1024, "a turn's future is {turn} bytes");
+        assert!(
+            turn < conclude,
+            "sending the answer ({conclude} bytes) is not reserved in the turn ({turn} bytes)"
+        );
+    }
 }

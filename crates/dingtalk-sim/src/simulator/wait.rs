@@ -62,6 +62,25 @@ impl Simulator {
             .await
     }
 
+    /// Waits until a message the bots sent after the first `from` contains `needle`;
+    /// returns how many had been sent by then.
+    pub async fn wait_for_sent_containing(
+        &self,
+        from: usize,
+        needle: &str,
+        timeout: Duration,
+    ) -> Result<usize> {
+        self.shared
+            .wait_for(&format!("a sent message containing {needle:?}"), timeout, |st| {
+                let later = st.sent.get(from..).unwrap_or_default();
+                later
+                    .iter()
+                    .any(|m| m.text.contains(needle))
+                    .then_some(st.sent.len())
+            })
+            .await
+    }
+
     /// Waits until the delivery reaches `status`.
     pub async fn wait_for_delivery(
         &self,
