@@ -9,6 +9,7 @@
 //! - [`pg`]: a private PostgreSQL schema per test (`CLAWTALK_TEST_PG`), and its `store.url`.
 //! - [`replicas`]: several gateways on one PostgreSQL store and one app.
 //! - [`in_process`]: the config of a gateway run inside the test process.
+//! - [`proxy`]: a forward HTTP proxy that records what went through it.
 
 #![allow(dead_code)]
 
@@ -19,6 +20,7 @@ pub mod in_process;
 #[path = "../../../clawtalk-store/tests/support/pg.rs"]
 pub mod pg;
 pub mod process;
+pub mod proxy;
 pub mod replicas;
 pub mod web;
 pub mod webhook;

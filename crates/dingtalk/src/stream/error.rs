@@ -28,6 +28,15 @@ pub enum StreamError {
     /// The WebSocket handshake or the socket failed.
     #[error("Stream WebSocket failed: {0}")]
     WebSocket(#[source] Box<tokio_tungstenite::tungstenite::Error>),
+    /// The proxy the environment names (`HTTPS_PROXY`, …) did not open a tunnel to the
+    /// socket's host.
+    #[error("the Stream connection could not go through the proxy {proxy}: {reason}")]
+    Proxy {
+        /// The proxy's scheme, host and port (never its credentials).
+        proxy: String,
+        /// What went wrong, and what to do.
+        reason: String,
+    },
     /// A step took longer than the configured timeout.
     #[error("timed out while {0}")]
     Timeout(&'static str),

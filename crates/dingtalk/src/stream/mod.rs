@@ -32,6 +32,7 @@ mod connection;
 mod delivery;
 mod error;
 mod open;
+mod proxy;
 mod stats;
 
 use std::sync::Arc;

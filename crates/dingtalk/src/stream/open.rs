@@ -8,6 +8,7 @@ use crate::model::connection::{OpenConnectionRequest, OpenConnectionResponse};
 use crate::stream::config::StreamConfig;
 use crate::stream::connection::Socket;
 use crate::stream::error::StreamError;
+use crate::stream::proxy;
 
 /// Most of an error body worth keeping in a log line.
 const MAX_ERROR_BODY: usize = 1024;
@@ -24,10 +25,17 @@ pub(crate) async fn open_socket(
         let ws_config = WebSocketConfig::default()
             .max_message_size(Some(config.max_frame_bytes))
             .max_frame_size(Some(config.max_frame_bytes));
-        // `true` disables Nagle: an ACK is one small frame and must not wait for a delayed ACK.
-        let (socket, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(ws_config), true)
-            .await
-            .map_err(|e| StreamError::WebSocket(Box::new(e)))?;
+        let opened = match proxy::for_socket(&url) {
+            Some(proxy) => {
+                let tunnel = proxy::tunnel(&proxy, &url).await?;
+                tokio_tungstenite::client_async_tls_with_config(url.as_str(), tunnel, Some(ws_config), None)
+                    .await
+            }
+            // `true` disables Nagle: an ACK is one small frame and must not wait for a
+            // delayed ACK.
+            None => tokio_tungstenite::connect_async_with_config(url.as_str(), Some(ws_config), true).await,
+        };
+        let (socket, _) = opened.map_err(|e| StreamError::WebSocket(Box::new(e)))?;
         Ok(socket)
     };
     match config.connect_timeout {
