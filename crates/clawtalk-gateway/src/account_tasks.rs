@@ -67,9 +67,8 @@ pub(crate) fn connect(shared: &Arc<Shared>, account: &DingTalkAccount) {
 }
 
 /// Registers `account`'s card callback route with DingTalk in the background, when it has one
-/// (an HTTP-mode account with `cardCallbackUrl`). Only at start: the webhook listener that
-/// checks the presses' signatures is built then, and a reload that changes the route waits
-/// for a restart like every webhook route (`reload/restart.rs`).
+/// (an HTTP-mode account with `cardCallbackUrl`): at start, and when a reload adds the route
+/// or changes it (`reload/reconcile.rs`).
 pub(crate) fn register_card_route(shared: &Arc<Shared>, account: &DingTalkAccount) {
     if card_route::of(account).is_some() {
         shared

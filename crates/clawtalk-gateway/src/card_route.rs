@@ -70,8 +70,9 @@ fn derived_secret(account: &DingTalkAccount) -> Secret {
 }
 
 /// Registers the account's route, retrying with growing pauses until DingTalk has it, the
-/// account is removed, or the gateway stops. Started with the account; a route that is
-/// already bound as wanted costs one call.
+/// account is removed, a reload changes its route (the new route's own task takes over), or
+/// the gateway stops. Started with the account, and by a reload that changes the route; a
+/// route that is already bound as wanted costs one call.
 pub(crate) async fn keep_registered(shared: Arc<Shared>, account: DingTalkAccount) {
     let Some(route) = of(&account) else {
         return;
@@ -82,7 +83,18 @@ pub(crate) async fn keep_registered(shared: Arc<Shared>, account: DingTalkAccoun
     let (api, stop) = (runtime.api.clone(), runtime.control.stop.clone());
     drop(runtime);
     let mut wait = FIRST_RETRY;
+    let still_wanted = || {
+        shared
+            .config()
+            .enabled_accounts()
+            .find(|a| a.id == account.id)
+            .and_then(of)
+            .is_some_and(|now| now == route)
+    };
     loop {
+        if !still_wanted() {
+            return;
+        }
         match register(&api, &route).await {
             Ok(replaced) => {
                 tracing::info!(account = %account.id, route_key = %route.route_key, url = %route.url, replaced, "card callback route registered; card presses come over HTTP");

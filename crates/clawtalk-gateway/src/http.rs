@@ -28,7 +28,7 @@ use crate::Shared;
 use crate::card_route::{self, CardRoute};
 use crate::intake::{event_push, http_callback, http_card_callback, outgoing_robot, refuse};
 use crate::routes::{Access, RouteTable, router_of};
-use clawtalk_config::{ConnectionMode, DingTalkAccount};
+use clawtalk_config::{Config, ConnectionMode, DingTalkAccount};
 
 /// Path prefix of every DingTalk webhook.
 pub(crate) const WEBHOOK_PATH: &str = "/webhooks/dingtalk";
@@ -53,11 +53,60 @@ struct Endpoint {
     card: Option<CardRoute>,
 }
 
-pub(crate) struct Webhooks {
-    shared: Arc<Shared>,
-    endpoints: HashMap<String, Endpoint>,
+/// The accounts the webhook routes serve, as one value: a reload builds the next one whole
+/// and swaps it in, so a request sees either the old accounts or the new, never a mix.
+#[derive(Default)]
+pub(crate) struct Endpoints {
+    by_id: HashMap<String, Arc<Endpoint>>,
     /// Served at the bare [`WEBHOOK_PATH`].
     default: Option<String>,
+}
+
+impl Endpoints {
+    /// The endpoints of `config`'s enabled accounts that receive over HTTP.
+    ///
+    /// # Errors
+    /// An account's event crypto cannot be built (validation normally catches that first).
+    pub(crate) fn of(config: &Config) -> anyhow::Result<Self> {
+        let mut by_id = HashMap::new();
+        for account in config.enabled_accounts().filter(|a| serves(a)) {
+            let crypto = account
+                .event_push
+                .as_ref()
+                .map(|p| EventCrypto::new(p.token.expose(), p.aes_key.expose(), &account.client_id))
+                .transpose()
+                .with_context(|| format!("account {:?}: token / aesKey", account.id))?;
+            by_id.insert(
+                account.id.clone(),
+                Arc::new(Endpoint {
+                    account: Arc::new(account.clone()),
+                    crypto,
+                    card: card_route::of(account),
+                }),
+            );
+        }
+        let default = default_account_id(by_id.keys());
+        Ok(Self { by_id, default })
+    }
+}
+
+/// The endpoints in force. Empty until the listener runs (no request can arrive before).
+#[derive(Default)]
+pub(crate) struct WebhookTable(std::sync::RwLock<Arc<Endpoints>>);
+
+impl WebhookTable {
+    fn now(&self) -> Arc<Endpoints> {
+        Arc::clone(&self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Serves `next` from the next request on.
+    pub(crate) fn replace(&self, next: Endpoints) {
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
+    }
+}
+
+pub(crate) struct Webhooks {
+    shared: Arc<Shared>,
 }
 
 type St = State<Arc<Webhooks>>;
@@ -69,43 +118,25 @@ pub(crate) fn serves(account: &DingTalkAccount) -> bool {
         || outgoing_robot::outgoing_token(account).is_some()
 }
 
-/// The webhook routes, when some enabled account receives over HTTP (the listener itself is
-/// `gateway::listen`'s).
+/// Whether some enabled account of `config` receives over HTTP.
+pub(crate) fn any_served(config: &Config) -> bool {
+    config.enabled_accounts().any(serves)
+}
+
+/// The webhook routes, serving the accounts of `shared.webhooks`. They are always mounted on
+/// the listener, so that an account a reload adds is served without a restart; a request for
+/// an account that does not receive over HTTP gets 404.
 ///
 /// # Errors
 /// An account's event crypto cannot be built (validation normally catches that first).
-pub(crate) fn router(shared: &Arc<Shared>) -> anyhow::Result<Option<Router>> {
-    let mut endpoints = HashMap::new();
-    for account in shared.config().enabled_accounts().filter(|a| serves(a)) {
-        let crypto = account
-            .event_push
-            .as_ref()
-            .map(|p| EventCrypto::new(p.token.expose(), p.aes_key.expose(), &account.client_id))
-            .transpose()
-            .with_context(|| format!("account {:?}: token / aesKey", account.id))?;
-        endpoints.insert(
-            account.id.clone(),
-            Endpoint {
-                account: Arc::new(account.clone()),
-                crypto,
-                card: card_route::of(account),
-            },
-        );
-    }
-    if endpoints.is_empty() {
-        return Ok(None);
-    }
-    let default = default_account_id(endpoints.keys());
+pub(crate) fn router(shared: &Arc<Shared>) -> anyhow::Result<Router> {
+    shared.webhooks.replace(Endpoints::of(&shared.config())?);
     let state = Arc::new(Webhooks {
         shared: Arc::clone(shared),
-        endpoints,
-        default,
     });
-    Ok(Some(
-        router_of(routes(), Access::Signed, |r| r)
-            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-            .with_state(state),
-    ))
+    Ok(router_of(routes(), Access::Signed, |r| r)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state))
 }
 
 /// The webhook routes: DingTalk signs every request, and the handlers check the signature
@@ -158,9 +189,10 @@ pub(crate) fn webhook_paths(shared: &Shared) -> Option<String> {
 }
 
 async fn default_account(State(hooks): St, query: RawQuery, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(id) = hooks.default.clone() else {
-        let known: Vec<String> = hooks
-            .endpoints
+    let endpoints = hooks.shared.webhooks.now();
+    let Some(id) = endpoints.default.clone() else {
+        let known: Vec<String> = endpoints
+            .by_id
             .keys()
             .map(|id| format!("{WEBHOOK_PATH}/{id}"))
             .collect();
@@ -184,7 +216,7 @@ async fn named_account(
 }
 
 async fn default_card(State(hooks): St, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(id) = hooks.default.clone() else {
+    let Some(id) = hooks.shared.webhooks.now().default.clone() else {
         tracing::warn!(
             "card callback for the default account, but no account named \"default\" uses HTTP mode"
         );
@@ -206,9 +238,9 @@ async fn named_card(
 }
 
 async fn card(hooks: &Arc<Webhooks>, account_id: &str, headers: &HeaderMap, body: &[u8]) -> Response {
-    let Some((endpoint, route)) = hooks
-        .endpoints
-        .get(account_id)
+    let endpoint = hooks.shared.webhooks.now().by_id.get(account_id).cloned();
+    let Some((endpoint, route)) = endpoint
+        .as_ref()
         .and_then(|e| e.card.as_ref().map(|route| (e, route)))
     else {
         tracing::warn!(account = %account_id, "card callback for an account without cardCallbackUrl");
@@ -233,7 +265,8 @@ async fn dispatch(
     headers: &HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(endpoint) = hooks.endpoints.get(account_id) else {
+    let endpoint = hooks.shared.webhooks.now().by_id.get(account_id).cloned();
+    let Some(endpoint) = endpoint else {
         tracing::warn!(account = %account_id, "webhook for an account that is not configured for HTTP");
         return refuse(
             StatusCode::NOT_FOUND,

@@ -141,6 +141,8 @@ pub(crate) struct Shared {
     pub reload: reload::ReloadBoard,
     /// Tasks started after start-up (accounts a reload connects); shutdown waits for them.
     pub tasks: tokio_util::task::TaskTracker,
+    /// What the webhook routes serve, once the listener runs; a reload replaces it.
+    pub webhooks: http::WebhookTable,
     /// Tokens and DingTalk calls counted since the last flush to the store.
     pub usage: Arc<usage::meter::UsageMeter>,
 }
@@ -195,6 +197,7 @@ impl Shared {
             clock,
             reload: reload::ReloadBoard::default(),
             tasks: tokio_util::task::TaskTracker::new(),
+            webhooks: http::WebhookTable::default(),
         });
         let lanes = config
             .enabled_accounts()

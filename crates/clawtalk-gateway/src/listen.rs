@@ -12,7 +12,8 @@ use super::Shared;
 
 /// Binds the listener and returns its address and the task serving it until shutdown; `None`
 /// when the port is taken and neither an account nor the web UI (`web`) needs it (the gateway
-/// then runs without its local endpoints).
+/// then runs without its local endpoints). The webhook routes are mounted whether or not an
+/// account receives over HTTP yet: one that a reload adds is served at once.
 ///
 /// # Errors
 /// The address cannot be bound while an HTTP-mode account or the web UI needs it, or a
@@ -26,7 +27,7 @@ pub(crate) async fn bind(
     let wanted = SocketAddr::new(gateway.bind, gateway.port);
     let listener = match tokio::net::TcpListener::bind(wanted).await {
         Ok(listener) => listener,
-        Err(error) if webhooks.is_some() || web.is_some() => {
+        Err(error) if super::http::any_served(&shared.config()) || web.is_some() => {
             return Err(error).with_context(|| {
                 format!(
                     "cannot listen on {wanted} for DingTalk webhooks and the web UI; free the port or set gateway.port / gateway.bind (or --port / --bind)"
@@ -49,10 +50,9 @@ pub(crate) async fn bind(
         tracing::warn!(error = %format!("{error:#}"), "cannot write the status file");
     }
     let mut app = super::ops::router(Arc::clone(shared))?;
-    if let Some(webhooks) = webhooks {
-        app = app.merge(webhooks);
+    app = app.merge(webhooks);
+    if let Some(paths) = super::http::webhook_paths(shared) {
         let path = super::http::WEBHOOK_PATH;
-        let paths = super::http::webhook_paths(shared).unwrap_or_default();
         tracing::info!(%addr, %paths, "DingTalk webhooks listening on http://{addr}{path}");
     }
     if let Some(web) = web {

@@ -36,8 +36,8 @@ pub struct HttpRoute {
 /// A router's table: path, access, handlers.
 pub type RouteTable<S> = Vec<(&'static str, Access, MethodRouter<S>)>;
 
-/// Every route the gateway itself serves: operations and webhooks. The webhook routes exist
-/// only while some account receives over HTTP; a mounted console adds its own.
+/// Every route the gateway itself serves: operations and webhooks (mounted always, answering
+/// 404 for an account that does not receive over HTTP); a mounted console adds its own.
 #[must_use]
 pub fn http_routes() -> Vec<HttpRoute> {
     listed(super::ops::routes())

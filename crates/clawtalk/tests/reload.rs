@@ -15,6 +15,7 @@ use std::time::Duration;
 use llm_mock::Script;
 use support::process::GatewayProcess;
 use support::web::{WebSession, printed_token, web_addr};
+use support::webhook::gateway_addr;
 use support::world::{ALICE, APP1, APP2, BOB, texts_of};
 use support::{TIMEOUT, World, WorldOptions, wait_until};
 
@@ -195,6 +196,54 @@ async fn an_added_account_connects_and_a_disabled_one_drains_then_disconnects() 
     assert_eq!(world.sim.open_connections(APP1).len(), 1);
     let still = world.dm(APP1, ALICE, "bot one still answers [a3]");
     world.wait_reply_containing(&still.conversation_id, "[a3]").await;
+}
+
+/// An HTTP-mode account that a reload adds is served on its webhook path at once, and one
+/// that a reload removes gets 404 there; the Stream account beside it is never reconnected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_added_http_mode_account_is_served_without_a_restart() {
+    let world = World::start_with(WorldOptions {
+        second_app: true,
+        ..WorldOptions::default()
+    })
+    .await;
+    let prompt = "You are the bot.";
+    let path = world.write_config(&config(&world, prompt, "mock/e2e-model", "", "port: 0,"));
+    let mut gateway = world.start_gateway(&path).await;
+    let addr = gateway_addr(&mut gateway).await;
+    let opened = opens(&world, APP1);
+
+    let bot2 = r#"bot2: { clientId: "{APP2}", clientSecret: "{SECRET2}", mode: "http" },"#;
+    std::fs::write(&path, config(&world, prompt, "mock/e2e-model", bot2, "port: 0,")).expect("add bot2");
+    wait_log(&mut gateway, "webhooks: now serving", 1).await;
+    let hook = format!("http://{addr}/webhooks/dingtalk/bot2");
+    world.sim.set_http_bot_callback(APP2, Some(hook)).unwrap();
+    world
+        .model
+        .push(Script::text("Hello over HTTP [h1]").when_last_user_contains("[h1]"));
+    let hello = world.dm(APP2, ALICE, "hello bot two over http [h1]");
+    let reply = world
+        .wait_reply_containing(&hello.conversation_id, "Hello over HTTP [h1]")
+        .await;
+    assert_eq!(reply.app.as_deref(), Some(APP2));
+    assert!(
+        world.sim.open_connections(APP2).is_empty(),
+        "an HTTP-mode account opens no Stream connection"
+    );
+
+    std::fs::write(&path, config(&world, prompt, "mock/e2e-model", "", "port: 0,")).expect("remove bot2");
+    wait_log(&mut gateway, "webhooks: now serving", 2).await;
+    let pushed = world.sim.wait_for_http_pushes(1, TIMEOUT).await.unwrap().len();
+    world.dm(APP2, BOB, "anyone there? [h2]");
+    let pushes = world.sim.wait_for_http_pushes(pushed + 1, TIMEOUT).await.unwrap();
+    let last = pushes.last().unwrap();
+    assert_eq!(
+        last.status,
+        Some(404),
+        "a removed account's webhook is refused: {last:?}"
+    );
+    assert!(world.requests_for("[h2]").is_empty());
+    assert_eq!(opens(&world, APP1), opened, "bot1 was never reconnected");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

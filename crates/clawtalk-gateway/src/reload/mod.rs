@@ -193,10 +193,21 @@ fn apply(shared: &Arc<Shared>, mut next: Config, trigger: Trigger) -> ReloadRepo
                 .needs_restart(needs_restart);
         }
     };
+    let endpoints = match crate::http::Endpoints::of(&next) {
+        Ok(endpoints) => endpoints,
+        Err(error) => {
+            let error = format!("channels.dingtalk: {error:#}");
+            tracing::error!("config reload refused: {error}; the running configuration stays");
+            return report(shared, trigger, Outcome::Refused)
+                .errors(vec![error])
+                .needs_restart(needs_restart);
+        }
+    };
     let mut changes = summary(&running, &next);
     changes.extend(mcp_summary(&built.mcp_changes));
     shared.live.replace(Arc::clone(&next), built);
     changes.extend(reconcile::accounts(shared, &running, &next));
+    changes.extend(reconcile::webhooks(shared, &running, &next, endpoints));
     tracing::info!(?trigger, changes = %changes.join("; "), "config reloaded");
     report(shared, trigger, Outcome::Applied)
         .changes(changes)

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use crate::Shared;
 use crate::account_tasks;
 use crate::accounts;
+use crate::card_route;
+use crate::http::{self, Endpoints};
 use clawtalk_config::{Config, ConnectionMode, DingTalkAccount};
 use clawtalk_core::ids::AccountId;
 
@@ -64,6 +66,52 @@ pub(crate) fn accounts(shared: &Arc<Shared>, running: &Config, next: &Config) ->
             shared
                 .tasks
                 .spawn(account_tasks::retire(Arc::clone(shared), id.as_str().to_owned()));
+        }
+    }
+    changes
+}
+
+/// Serves the webhooks of `next` from the next request on (an added HTTP-mode account, event
+/// push or outgoing robot is served at once; a removed one gets 404), and registers the card
+/// callback route of each account whose route is new or changed. Returns what it did.
+pub(crate) fn webhooks(
+    shared: &Arc<Shared>,
+    running: &Config,
+    next: &Config,
+    endpoints: Endpoints,
+) -> Vec<String> {
+    let served = |config: &Config| -> Vec<(String, DingTalkAccount)> {
+        config
+            .enabled_accounts()
+            .filter(|a| http::serves(a))
+            .map(|a| (a.id.clone(), a.clone()))
+            .collect()
+    };
+    let mut changes = Vec::new();
+    if served(running) != served(next) {
+        shared.webhooks.replace(endpoints);
+        let paths = http::webhook_paths(shared).unwrap_or_else(|| "none".to_owned());
+        changes.push(format!("webhooks: now serving {paths}"));
+        if shared.status.snapshot().http_addr.is_none() {
+            tracing::warn!(
+                "config reload: the HTTP listener did not start (its port was taken), so the webhooks wait for a restart"
+            );
+        }
+    }
+    for account in next.enabled_accounts() {
+        let Some(route) = card_route::of(account) else {
+            continue;
+        };
+        let was = running
+            .enabled_accounts()
+            .find(|a| a.id == account.id)
+            .and_then(card_route::of);
+        if was.as_ref() != Some(&route) {
+            account_tasks::register_card_route(shared, account);
+            changes.push(format!(
+                "account {}: registering its card callback route",
+                account.id
+            ));
         }
     }
     changes

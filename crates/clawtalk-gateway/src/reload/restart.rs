@@ -11,8 +11,6 @@
 
 use clawtalk_config::Config;
 
-use crate::http;
-
 /// Copies the restart-only settings of `running` into `next`; returns one line per setting
 /// whose new value waits for a restart (never a secret's value).
 pub(crate) fn pin(running: &Config, next: &mut Config) -> Vec<String> {
@@ -75,23 +73,7 @@ pub(crate) fn pin(running: &Config, next: &mut Config) -> Vec<String> {
     // The URL may hold a password: never shown.
     keep("store.url", running.store.url != next.store.url, None);
     next.store.url.clone_from(&running.store.url);
-    if webhooks(running) != webhooks(next) {
-        waiting.push(
-            "channels.dingtalk: the webhook routes (HTTP-mode accounts, event pushes, outgoing robots) \
-             changed; they are served as at start until a restart"
-                .to_owned(),
-        );
-    }
     waiting
-}
-
-/// What the listener's webhook routes were built from (`http::router`).
-fn webhooks(config: &Config) -> Vec<(&str, &clawtalk_config::DingTalkAccount)> {
-    config
-        .enabled_accounts()
-        .filter(|a| http::serves(a))
-        .map(|a| (a.id.as_str(), a))
-        .collect()
 }
 
 #[cfg(test)]

@@ -21,6 +21,20 @@ pub async fn listen_addr(process: &mut GatewayProcess) -> SocketAddr {
     .await
 }
 
+/// Waits for the gateway's "gateway HTTP listening on http://…" line: the listener's address
+/// whether or not an account receives webhooks yet.
+pub async fn gateway_addr(process: &mut GatewayProcess) -> SocketAddr {
+    const MARK: &str = "gateway HTTP listening on http://";
+    wait_until("the gateway to log its HTTP address", TIMEOUT, || {
+        process.assert_running();
+        let log = process.log();
+        let rest = &log[log.find(MARK)? + MARK.len()..];
+        let end = rest.find(|c: char| c == ' ' || c == '"' || c == '\n')?;
+        rest[..end].parse().ok()
+    })
+    .await
+}
+
 /// POSTs a bot callback body with the given `timestamp` / `sign` headers.
 pub async fn post_callback(
     url: &str,
