@@ -1,5 +1,8 @@
 //! What a running turn reports while it works: answer text as it streams, reasoning, tools.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use tokio::sync::mpsc;
 
 use clawtalk_llm::{ChatResponse, ChatStream, LlmError, StreamEvent};
@@ -13,7 +16,19 @@ pub struct Observer {
     /// Whether the listener draws the answer as it streams. One that only shows tool
     /// progress is not sent a message per token: at a burst's thousands of streaming answers
     /// those sends and wake-ups were a large share of the gateway's CPU.
-    text: bool,
+    text: Arc<AtomicBool>,
+}
+
+/// Stops an observer's text events once its listener has what it needs (an answer's
+/// opening needs its first words, not every token).
+#[derive(Debug, Clone)]
+pub struct TextTap(Arc<AtomicBool>);
+
+impl TextTap {
+    /// No more text or reasoning events; rounds and tools still come.
+    pub fn close(&self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
 }
 
 impl Observer {
@@ -28,7 +43,7 @@ impl Observer {
     pub fn new(tx: mpsc::UnboundedSender<AgentEvent>) -> Self {
         Self {
             tx: Some(tx),
-            text: true,
+            text: Arc::new(AtomicBool::new(true)),
         }
     }
 
@@ -46,21 +61,31 @@ impl Observer {
         let (tx, rx) = mpsc::unbounded_channel();
         let observer = Self {
             tx: Some(tx),
-            text: false,
+            text: Arc::new(AtomicBool::new(false)),
         };
         (observer, rx)
+    }
+
+    /// [`Observer::channel`] with text until the [`TextTap`] closes.
+    #[must_use]
+    pub fn channel_with_text_tap() -> (Self, mpsc::UnboundedReceiver<AgentEvent>, TextTap) {
+        let (observer, rx) = Self::channel();
+        let tap = TextTap(Arc::clone(&observer.text));
+        (observer, rx, tap)
     }
 
     /// Whether text events reach a listener; checked before a delta is copied for one.
     #[must_use]
     pub fn wants_text(&self) -> bool {
-        self.text && self.tx.is_some()
+        self.tx.is_some() && self.text.load(Ordering::Relaxed)
     }
 
     /// Reports `event`; a listener that went away is not the turn's problem.
     pub fn send(&self, event: AgentEvent) {
         if let Some(tx) = &self.tx {
-            if !self.text && matches!(event, AgentEvent::Text(_) | AgentEvent::Reasoning(_)) {
+            if matches!(event, AgentEvent::Text(_) | AgentEvent::Reasoning(_))
+                && !self.text.load(Ordering::Relaxed)
+            {
                 return;
             }
             let _ = tx.send(event);

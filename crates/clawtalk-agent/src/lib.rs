@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use approval::{Approval, ApprovalCall, ApprovalGate};
 pub use clawtalk_mcp::{Phase as McpPhase, ServerStatus as McpServerStatus};
-pub use events::{AgentEvent, Observer};
+pub use events::{AgentEvent, Observer, TextTap};
 pub use memory::Memory;
 pub use tools::action_card::{ActionCards, MAX_CARDS_PER_TURN};
 pub use tools::cron::{CronTools, MAX_ACTIVE_TASKS};

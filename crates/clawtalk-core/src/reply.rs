@@ -47,6 +47,14 @@ pub enum ReplyPart {
         /// The note's markdown.
         text: String,
     },
+    /// The opening of an answer that goes as markdown, sent while the model still writes the
+    /// rest (an answer beyond the card quota): the answer then carries only the rest.
+    Opening {
+        /// Shown in the conversation list and notifications.
+        title: String,
+        /// The markdown.
+        text: String,
+    },
 }
 
 /// One AI card's final content.
@@ -123,14 +131,19 @@ impl ReplyPart {
             Self::Image(_) => "image",
             Self::File(_) => "file",
             Self::ProgressNote { .. } => "progress_note",
+            Self::Opening { .. } => "opening",
         }
     }
 
-    /// Sent while the turn runs (an image or file a tool sent, a progress note) rather than
-    /// as its answer: a turn whose reply holds only these has not answered yet.
+    /// Sent while the turn runs (an image or file a tool sent, a progress note, an answer's
+    /// opening) rather than as its answer: a turn whose reply holds only these has not
+    /// answered yet.
     #[must_use]
     pub fn is_interim(&self) -> bool {
-        matches!(self, Self::Image(_) | Self::File(_) | Self::ProgressNote { .. })
+        matches!(
+            self,
+            Self::Image(_) | Self::File(_) | Self::ProgressNote { .. } | Self::Opening { .. }
+        )
     }
 
     /// The media of an image or file part.
@@ -301,6 +314,10 @@ mod tests {
             }),
             ReplyPart::ProgressNote {
                 text: "> 🔧 Using `get_time`…".into(),
+            },
+            ReplyPart::Opening {
+                title: "re: burst".into(),
+                text: "The first paragraph of the answer.".into(),
             },
         ];
         for part in parts {

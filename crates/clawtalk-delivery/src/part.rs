@@ -32,7 +32,9 @@ impl TryFrom<&ReplyPart> for Body {
     fn try_from(part: &ReplyPart) -> Result<Self, NotAMessage> {
         Ok(match part {
             ReplyPart::Text { text } => Self::Text(text.clone()),
-            ReplyPart::Markdown { title, text } => Self::markdown(title.clone(), text.clone()),
+            ReplyPart::Markdown { title, text } | ReplyPart::Opening { title, text } => {
+                Self::markdown(title.clone(), text.clone())
+            }
             ReplyPart::ProgressNote { text } => Self::markdown(PROGRESS_TITLE, text.clone()),
             ReplyPart::ActionCard(card) => Self::ActionCard(ActionCard::from_part(card)?.to_webhook()),
             ReplyPart::AiCard(_) => return Err(NotAMessage::AiCard),

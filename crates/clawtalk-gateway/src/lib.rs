@@ -40,6 +40,7 @@ mod listen;
 pub mod logfile;
 pub mod memory;
 pub(crate) mod metrics;
+mod opening;
 mod ops;
 pub mod owner_only;
 mod progress;

@@ -246,6 +246,8 @@ struct Ran {
     result: Result<clawtalk_agent::TurnOutcome, TurnError>,
     card: Option<CardTurn>,
     action_cards: ActionCards,
+    /// The answer's opening that went out ahead of it, and when.
+    opened: Option<(String, tokio::time::Instant)>,
 }
 
 /// Runs the agent on `user`, its progress shown in the turn's streaming card or as notes.
@@ -299,13 +301,22 @@ async fn run_agent(
     };
     let mut card =
         card.map(|card| card.limit_cards(usize::try_from(session.max_parts).unwrap_or(usize::MAX)));
-    // A card and WebChat draw the answer as it streams; progress notes only need tools.
+    // A card and WebChat draw the answer as it streams; progress notes only need tools, and
+    // an answer beyond the card quota its first words.
+    let opening = card.is_none()
+        && inbound.webchat.is_none()
+        && inbound.cron.is_none()
+        && reply::overflows_to_markdown(shared, inbound);
+    let mut notes = progress::Notes::new(shared, inbound, outbox, card.is_none());
     let (observer, mut events) = if card.is_some() || inbound.webchat.is_some() {
         Observer::channel()
+    } else if opening {
+        let (observer, events, tap) = Observer::channel_with_text_tap();
+        notes = notes.with_opening(outbox, tap);
+        (observer, events)
     } else {
         Observer::channel_without_text()
     };
-    let notes = progress::Notes::new(shared, inbound, outbox, card.is_none());
     let running_agent = session.agent_id.clone();
     let history = trim_history(&session.history);
     // Everything moves in, the observer above all: dropping it when the turn ends is what
@@ -343,6 +354,7 @@ async fn run_agent(
         result,
         card,
         action_cards,
+        opened: outbox.opened(),
     })
 }
 
@@ -362,6 +374,7 @@ async fn conclude(
         result,
         card,
         action_cards,
+        opened: opening_sent,
     } = ran;
     let max_parts = session.max_parts;
     match result {
@@ -382,6 +395,15 @@ async fn conclude(
                 &outcome.reply
             };
             let text = with_notices(notices, text);
+            // What went out as the answer's opening is not sent again. (An opening from a
+            // round that ended in a tool call stays what the model said while it worked.)
+            let (text, opened_at) = match &opening_sent {
+                Some((opening, at)) => match text.strip_prefix(opening.as_str()) {
+                    Some(rest) => (rest.trim_start().to_owned(), Some(*at)),
+                    None => (text, None),
+                },
+                None => (text, None),
+            };
             // The transcript is written alongside the reply instead of before it: waiting for
             // its commit first was one store round trip more between the model's answer and
             // the user. Polled first, its write still enters the store's queue ahead of the
@@ -399,6 +421,7 @@ async fn conclude(
                 action_cards: &cards,
                 max_parts,
                 arrived: turn.record.received_at_ms,
+                opened_at,
             };
             let (written, sent) = tokio::join!(
                 transcript,
@@ -439,6 +462,7 @@ async fn conclude(
                 action_cards: &[],
                 max_parts,
                 arrived: turn.record.received_at_ms,
+                opened_at: None,
             };
             let Some(send) = under_lease(shared, turn, self::answer(shared, id, inbound, card, answer)).await
             else {
@@ -460,6 +484,8 @@ struct Answer<'a> {
     max_parts: u32,
     /// When the message arrived.
     arrived: EpochMs,
+    /// When the answer's opening went out as markdown: the rest goes as markdown too.
+    opened_at: Option<tokio::time::Instant>,
 }
 
 /// Sends the turn's answer (or failure notice): into its streaming card, into fresh cards in
@@ -477,6 +503,7 @@ async fn answer(
         action_cards,
         max_parts,
         arrived,
+        opened_at,
     } = answer;
     let first_visible = FirstVisible { arrived };
     if let Some(card) = card {
@@ -491,7 +518,10 @@ async fn answer(
         return result;
     }
     let card_account = reply::card_account(shared, inbound);
-    if let Some((cards, _)) = card_account.as_ref().filter(|(c, _)| !c.overflows()) {
+    if let Some((cards, _)) = card_account
+        .as_ref()
+        .filter(|(c, _)| !c.overflows() && opened_at.is_none())
+    {
         let calls = AtomicU32::new(0);
         let max_cards = usize::try_from(max_parts).unwrap_or(usize::MAX);
         let parts = plan_fresh(text, cards.settings.max_bytes, max_cards, failed);
@@ -511,7 +541,7 @@ async fn answer(
         .and_then(|a| a.response_format.as_ref())
         .filter(|_| !failed);
     let result = reply::send_with_cards(shared, id, inbound, text, action_cards, max_parts, format).await;
-    first_visible.observe(shared, &result, None);
+    first_visible.observe(shared, &result, opened_at);
     result
 }
 

@@ -774,3 +774,86 @@ async fn a_burst_beyond_the_card_quota_overflows_to_markdown_once_per_user() {
         "some answers go as cards and the rest overflow to markdown: {overflowed} of {USERS} in markdown"
     );
 }
+
+/// An answer that overflows the card quota to markdown shows its opening early, as a message
+/// of its own, instead of nothing until the model has finished; the answer then carries only
+/// the rest: together they are the answer, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_beyond_the_card_quota_shows_its_opening_before_it_is_complete() {
+    const USERS: usize = 6;
+    const WORDS: usize = 30;
+    let world = World::start(
+        USERS,
+        "streaming: true, cardQps: 1, cardOverflowAfterMs: 200,",
+        AppSpec::new(APP, SECRET),
+    )
+    .await;
+    let answer = |i: usize| {
+        let words: Vec<String> = (0..WORDS).map(|k| format!(" w{k}")).collect();
+        (format!("Answer for user {i} [open-{i}]:"), words)
+    };
+    for i in 0..USERS {
+        let (head, words) = answer(i);
+        // Three seconds of streaming: the opening is due one second after the first words.
+        world.model.push(
+            Script::chunks(std::iter::once(head).chain(words))
+                .delay(Duration::ZERO, Duration::from_millis(100))
+                .when_last_user_contains(format!("question {i}?")),
+        );
+    }
+    for i in 0..USERS {
+        world.ask(i, &format!("question {i}?"));
+    }
+    let squeeze = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut overflowed = 0;
+    for i in 0..USERS {
+        let marker = format!("[open-{i}]");
+        let (head, words) = answer(i);
+        let whole = squeeze(&format!("{head}{}", words.concat()));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let in_card = loop {
+            let card = world
+                .cards_of(i)
+                .into_iter()
+                .any(|c| c.status == CardStatus::Finished && squeeze(&World::content(&c)).contains(&whole));
+            let messages: Vec<_> = world
+                .sim
+                .sent_messages()
+                .into_iter()
+                .filter(|m| m.msg_type == "markdown")
+                .collect();
+            let opening = messages.iter().find(|m| m.text.contains(&marker));
+            let conversation = opening.and_then(|m| m.conversation_id.clone());
+            let mine: Vec<_> = messages
+                .iter()
+                .filter(|m| conversation.is_some() && m.conversation_id == conversation)
+                .collect();
+            let text = squeeze(&mine.iter().map(|m| m.text.as_str()).collect::<Vec<_>>().join(" "));
+            if card {
+                assert!(mine.is_empty(), "user {i}: a card and messages: {mine:#?}");
+                break true;
+            }
+            if text == whole {
+                assert!(mine.len() >= 2, "user {i}: the opening, then the rest: {mine:#?}");
+                let early = mine[mine.len() - 1].at_ms - mine[0].at_ms;
+                assert!(
+                    early >= 1_000,
+                    "user {i}: the opening came {early} ms before the rest"
+                );
+                assert_eq!(
+                    mine.iter().filter(|m| m.text.contains(&marker)).count(),
+                    1,
+                    "user {i}: the opening is not repeated: {mine:#?}"
+                );
+                break false;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "user {i} not answered: {text:?} against {whole:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        overflowed += usize::from(!in_card);
+    }
+    assert!(overflowed > 0, "the burst overflowed the card quota");
+}

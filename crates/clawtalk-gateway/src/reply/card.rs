@@ -54,6 +54,15 @@ pub(super) fn record(inbound: &InboundMessage, id: InboundId, session_key: &str)
     }
 }
 
+/// Whether the account streams AI cards but the card quota is spent, so that an answer goes
+/// as markdown (`cardOverflow: "markdown"`).
+pub(crate) fn overflows_to_markdown(shared: &Shared, inbound: &InboundMessage) -> bool {
+    shared
+        .account_settings(inbound.account_id.as_str())
+        .is_some_and(|a| a.streaming)
+        && card_account(shared, inbound).is_some_and(|(cards, _)| cards.overflows())
+}
+
 /// Opens the turn's streaming card, or `None` to answer in markdown (not card mode, not
 /// streaming, or the card could not be created — permission errors switch the account to
 /// markdown for a while).

@@ -16,8 +16,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use async_trait::async_trait;
 
+use super::plan::title_of;
 use super::plan::{next_interim, planned_before};
-use super::send::{Stage, send_message, send_message_holding, sha256_hex};
+use super::send::{Stage, send_message, send_message_then, sha256_hex};
 use crate::Shared;
 use clawtalk_agent::media::send::{MediaSender, Outgoing, OutgoingKind};
 use clawtalk_core::inbound::InboundMessage;
@@ -35,6 +36,8 @@ pub(crate) struct TurnOutbox {
     /// Whether the answer is going out: set by [`TurnOutbox::answer_goes`], held by a note
     /// while DingTalk takes it.
     answering: tokio::sync::Mutex<bool>,
+    /// The answer's opening that went out (as the model wrote it), and when.
+    opened: std::sync::Mutex<Option<(String, tokio::time::Instant)>>,
 }
 
 struct State {
@@ -71,6 +74,7 @@ impl TurnOutbox {
                 next,
             }),
             answering: tokio::sync::Mutex::new(false),
+            opened: std::sync::Mutex::new(None),
         })
     }
 
@@ -83,22 +87,61 @@ impl TurnOutbox {
     /// Sends a progress note, unless the answer is going out already. A lost note costs
     /// nothing: the answer follows either way.
     pub(crate) async fn note(&self, text: String) {
+        self.send_interim(ReplyPart::ProgressNote { text }, || {}).await;
+    }
+
+    /// Sends `opening`, the start of the answer as the model wrote it, as a markdown message
+    /// of its own, unless the answer is going out already. Once DingTalk has it, and before
+    /// the answer may go, it is recorded for [`TurnOutbox::opened`].
+    pub(crate) async fn opening(&self, opening: String) {
+        let text = clawtalk_delivery::markdown::to_dingtalk(opening.trim_end());
+        let body = ReplyPart::Opening {
+            title: title_of(&text),
+            text,
+        };
+        let opened = &self.opened;
+        let record = move || {
+            *opened.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some((opening, tokio::time::Instant::now()));
+        };
+        self.send_interim(body, record).await;
+    }
+
+    /// The opening that went out (see [`TurnOutbox::opening`]) and when; final once
+    /// [`TurnOutbox::answer_goes`] has returned.
+    pub(crate) fn opened(&self) -> Option<(String, tokio::time::Instant)> {
+        self.opened
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sends an interim message unless the answer is going out already, calling `on_sent`
+    /// once DingTalk has it, while the answer still waits (an earlier run of the turn that
+    /// sent it counts too). A message not sent is ended, so that the outbox never sends it
+    /// after the answer.
+    async fn send_interim(&self, body: ReplyPart, on_sent: impl FnOnce()) {
         if *self.answering.lock().await {
             return;
         }
+        let kind = body.kind();
         let result = async {
-            let Some(part) = self.plan(ReplyPart::ProgressNote { text }).await? else {
+            let Some(part) = self.plan(body).await? else {
+                // Sent by an earlier run of the turn (or being sent by the worker that holds it).
+                on_sent();
                 return Ok(());
             };
             let answering = self.answering.lock().await;
             if *answering {
-                // Ended, so that nobody sends it after the answer.
                 self.give_up(&part, &anyhow::anyhow!("the answer went first"))
                     .await;
                 return Ok(());
             }
-            let sending = send_message_holding(&self.shared, &self.inbound, &part, None, answering);
-            if let Err(failure) = sending.await {
+            let sent = move || {
+                on_sent();
+                drop(answering);
+            };
+            if let Err(failure) = send_message_then(&self.shared, &self.inbound, &part, None, sent).await {
                 self.give_up(&part, &failure.error).await;
                 return Err(failure.error);
             }
@@ -106,7 +149,7 @@ impl TurnOutbox {
         }
         .await;
         if let Err(error) = result {
-            tracing::debug!(error = %format!("{error:#}"), "progress note not sent");
+            tracing::debug!(kind, error = %format!("{error:#}"), "interim message not sent");
         }
     }
 

@@ -18,7 +18,9 @@ pub(crate) use adopt::{
     adopt as adopt_card, close_left as close_cards_left, left_open as cards_left_open,
     release as release_cards,
 };
-pub(crate) use card::{card_account, close_interrupted, close_stopped, open_streaming};
+pub(crate) use card::{
+    card_account, close_interrupted, close_stopped, open_streaming, overflows_to_markdown,
+};
 pub(crate) use interim::TurnOutbox;
 pub(crate) use plan::answer_planned;
 pub(crate) use queue_note::note_if_queued;

@@ -116,17 +116,17 @@ pub(crate) async fn send_message(
     part: &OutboxPart,
     bytes: Option<Vec<u8>>,
 ) -> Result<(), PartFailure> {
-    send_message_holding(shared, inbound, part, bytes, ()).await
+    send_message_then(shared, inbound, part, bytes, || {}).await
 }
 
-/// [`send_message`], keeping `hold` (a lock guard) until DingTalk has the message, not
-/// until the store has recorded it.
-pub(crate) async fn send_message_holding<H>(
+/// [`send_message`], calling `on_sent` as soon as DingTalk has the message, before the store
+/// has recorded it; on a failure it is dropped uncalled (a lock guard it holds is released).
+pub(crate) async fn send_message_then(
     shared: &Arc<Shared>,
     inbound: &InboundMessage,
     part: &OutboxPart,
     bytes: Option<Vec<u8>>,
-    hold: H,
+    on_sent: impl FnOnce(),
 ) -> Result<(), PartFailure> {
     let failed_send = |error: anyhow::Error| PartFailure {
         stage: Stage::Send,
@@ -158,7 +158,7 @@ pub(crate) async fn send_message_holding<H>(
         permanent: error.is_permanent(),
         error: error.into(),
     })?;
-    drop(hold);
+    on_sent();
     let receipt = SendReceipt {
         process_query_key: receipt.process_query_key.map(|k| k.as_str().to_owned()),
         response_json: None,
