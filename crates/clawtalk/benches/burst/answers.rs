@@ -20,6 +20,9 @@ pub struct Seen {
     pub whole: bool,
     /// "Queued, N ahead of you" notes (not answers).
     pub notes: usize,
+    /// Tokens of the answer that arrived as markdown messages (an opening and the rest, or
+    /// the whole answer).
+    pub markdown_tokens: usize,
 }
 
 /// The user an answer's text quotes.
@@ -34,8 +37,14 @@ pub fn is_queue_note(text: &str) -> bool {
     text.contains("ahead of you")
 }
 
+/// The answer's one-word tokens (`w17`) in `text`, wherever a message was cut.
 fn tokens_in(text: &str) -> usize {
-    text.matches(" w").count()
+    text.split_whitespace()
+        .filter(|word| {
+            word.strip_prefix('w')
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .count()
 }
 
 fn earliest(a: Option<u64>, b: u64) -> Option<u64> {
@@ -69,14 +78,28 @@ pub fn seen_by_user(users: usize, tokens: usize, sent: &[SentMessage], cards: &[
             }
             continue;
         }
-        let Some(user) = user_of(&message.text).filter(|u| *u < users) else {
+        // An answer beyond the card quota may come as its opening (which quotes the
+        // question) and then the rest (which does not): one answer, told apart by its chat.
+        let tagged = user_of(&message.text);
+        let user = tagged.or_else(|| {
+            message
+                .conversation_id
+                .as_deref()
+                .and_then(|c| user_of_conversation.get(c).copied())
+        });
+        let Some(user) = user.filter(|u| *u < users) else {
             continue;
         };
         let s = &mut seen[user];
-        s.answers += 1;
-        s.first_text_ms = earliest(s.first_text_ms, message.at_ms);
-        s.complete_ms = earliest(s.complete_ms, message.at_ms);
-        s.whole |= tokens_in(&message.text) >= tokens;
+        if tagged.is_some() {
+            s.answers += 1;
+            s.first_text_ms = earliest(s.first_text_ms, message.at_ms);
+        }
+        s.markdown_tokens += tokens_in(&message.text);
+        if s.markdown_tokens >= tokens {
+            s.complete_ms = earliest(s.complete_ms, message.at_ms);
+            s.whole = true;
+        }
     }
     for card in cards {
         let content = card
