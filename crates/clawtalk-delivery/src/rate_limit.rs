@@ -420,11 +420,11 @@ fn session_webhook_windows(quota: RateQuota) -> SlidingWindows<Key> {
 const SHARED_WAIT_MAX: Duration = Duration::from_secs(5);
 
 /// Takes from shared budgets that may be in the store at once, in this process. A take holds
-/// one of the store's few pooled connections (8 on PostgreSQL) for its transaction, and while
-/// another replica takes from the same budget it waits on that budget's lock with the
-/// connection in hand: in a burst on three replicas, card takes blocked on the card
-/// budget's lock held every connection, and lease renewals and turns failed with "no
-/// database connection became free". Two at a time keep most of the pool for the turns.
+/// a connection for its transaction, and while another replica takes from the same budget it
+/// waits on that budget's lock with the connection in hand. The PostgreSQL store keeps such
+/// takes in a pool of their own (so they cannot starve the turns' writes); this bound keeps
+/// the takes queued here, in the order they came, rather than in the pool's acquire timeout,
+/// which would fail them and let their sends go on the local limit only.
 static STORE_TAKES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 /// A send budget shared with the other gateways on one store, counted at one clock.

@@ -17,6 +17,9 @@ use approvals::*;
 mod usage;
 use usage::*;
 
+#[path = "contract/pg_pools.rs"]
+mod pg_pools;
+
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

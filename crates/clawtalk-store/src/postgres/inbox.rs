@@ -233,7 +233,7 @@ impl InboxStore for PgStore {
         .bind(now_ms)
         .bind(&worker.instance)
         .bind(&worker.incarnation)
-        .execute(&self.pool)
+        .execute(&self.turn_pool)
         .await?;
         if done.rows_affected() == 1 {
             Ok(())
@@ -265,7 +265,7 @@ impl InboxStore for PgStore {
         .bind(now_ms)
         .bind(&worker.instance)
         .bind(&worker.incarnation)
-        .execute(&self.pool)
+        .execute(&self.turn_pool)
         .await?;
         if done.rows_affected() == 1 {
             Ok(())

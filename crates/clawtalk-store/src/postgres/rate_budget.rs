@@ -20,7 +20,7 @@ impl RateBudgetStore for PgStore {
         now: EpochMs,
     ) -> StoreResult<Option<i64>> {
         let now_ms = now.as_millis();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.budget_pool.begin().await?;
         // Count, then insert: one taker of a key at a time, across every replica.
         sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
             .bind(BUDGET_LOCK_CLASS)
