@@ -513,6 +513,22 @@ pub trait RateBudgetStore: Send + Sync {
         window_ms: i64,
         now: EpochMs,
     ) -> StoreResult<Option<i64>>;
+
+    /// Reports that the process `owner` has `waiting` calls queued for `key`'s budget, and
+    /// returns how many the other processes on the store have queued for it, counting only
+    /// reports made after `now - fresh_ms` (a process that stopped reporting has stopped or
+    /// died). A store that serves one process has no others: 0.
+    async fn rate_backlog(
+        &self,
+        key: &str,
+        owner: &str,
+        waiting: u32,
+        now: EpochMs,
+        fresh_ms: i64,
+    ) -> StoreResult<u64> {
+        let _ = (key, owner, waiting, now, fresh_ms);
+        Ok(0)
+    }
 }
 
 /// Sends older than this are dropped whatever their budget: windows are seconds or minutes.

@@ -20,6 +20,9 @@ use usage::*;
 #[path = "contract/pg_pools.rs"]
 mod pg_pools;
 
+#[path = "contract/pg_backlog.rs"]
+mod pg_backlog;
+
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
