@@ -8,9 +8,13 @@ use clawtalk_store::{InboundId, StoreError, StoredInbound};
 use tokio::time::Instant;
 
 use super::Shared;
+use super::renewals::Renewals;
 
 /// Pause before trying a failed renewal again (the store busy or briefly unreachable).
 const RETRY_AFTER: Duration = Duration::from_millis(250);
+
+/// How long an uncontested turn keeps trying to renew its lease: as long as it runs.
+const FOREVER: Duration = Duration::from_secs(86_400 * 365);
 
 /// Notes that this process runs `id`, whose lease was claimed just now (the scheduler takes a
 /// turn permit before it claims, so a claimed turn starts at once). False when it already
@@ -57,19 +61,35 @@ fn renewed(shared: &Shared, id: InboundId, until: Instant) {
 /// beside one call; the lease's state lives in [`Shared::running_turns`], so a phase renews on
 /// the schedule the one before it kept.
 ///
-/// A renewal goes a third of a lease after the last one, and one that fails (the store busy:
+/// A renewal goes a third of a lease after the last one, in one store call with the other
+/// turns' renewals due about then (`renewals.rs`), and one that fails (the store busy:
 /// in a burst on several replicas, writes queue) is tried again at once and again until the
 /// lease is close to lapsing. Then the turn gives up, a tenth of a lease early to allow for the
 /// replicas' clocks differing: once the lease lapses another replica may claim the turn, and a
 /// turn run on in the meantime would answer a second time. Its new owner (or this process's
 /// sweep) runs it from what the store holds.
+///
+/// On a store that serves this gateway alone (SQLite) nobody else can claim the turn, and this
+/// process's own sweep leaves it to the run under way: there the turn never gives up, and
+/// renewals are retried for as long as it runs.
 pub(crate) async fn keep_lease(shared: &Arc<Shared>, turn: &StoredInbound) -> StoreError {
+    // Stores that several gateways share are the ones that share send budgets.
+    let contested = shared.store.shared_rate_budget().is_some();
+    keep(shared, turn, contested).await
+}
+
+/// [`keep_lease`]; `contested` when other gateways may claim the turn once its lease lapses.
+async fn keep(shared: &Arc<Shared>, turn: &StoredInbound, contested: bool) -> StoreError {
     let id = turn.id;
     loop {
         let lease = shared.config().gateway.turn_lease;
         let until = held_until(shared, id, lease);
         tokio::time::sleep_until(until.checked_sub(lease * 2 / 3).unwrap_or(until)).await;
-        let give_up_at = until.checked_sub(lease / 10).unwrap_or(until);
+        let give_up_at = if contested {
+            until.checked_sub(lease / 10).unwrap_or(until)
+        } else {
+            Instant::now() + FOREVER
+        };
         let mut failures = 0_u32;
         loop {
             let asked = Instant::now();
@@ -77,15 +97,13 @@ pub(crate) async fn keep_lease(shared: &Arc<Shared>, turn: &StoredInbound) -> St
                 tracing::warn!(inbound = ?id, failures, "could not renew the turn's lease before it could lapse; giving the turn up so that one replica runs it");
                 return StoreError::LeaseLost { id };
             };
-            let renewal = shared
-                .store
-                .renew_lease(id, &shared.me, shared.lease_ms(), shared.clock.now());
+            let renewal = Renewals::renew(shared, id);
             match tokio::time::timeout(left, renewal).await {
-                Ok(Ok(())) => {
+                Ok(Ok(true)) => {
                     renewed(shared, id, asked + lease);
                     break;
                 }
-                Ok(Err(error @ StoreError::LeaseLost { .. })) => return error,
+                Ok(Ok(false)) => return StoreError::LeaseLost { id },
                 Ok(Err(error)) => {
                     failures += 1;
                     tracing::warn!(inbound = ?id, %error, "could not renew a turn lease; retrying");

@@ -101,7 +101,8 @@ async fn a_turn_whose_renewals_keep_failing_gives_up_before_its_lease_lapses() {
     let turn = harness.claimed_turn().await;
     let claimed_until = harness.expires_at(&turn).await;
     harness.fail_renewals().await;
-    let kept = super::keep_lease(&harness.shared, &turn);
+    // As on a store other gateways share, which may claim the turn once its lease lapses.
+    let kept = super::keep(&harness.shared, &turn, true);
     let outcome = tokio::time::timeout(LEASE * 2, kept).await;
     let gave_up_at = harness.shared.clock.now();
     assert!(
@@ -126,7 +127,7 @@ async fn renewals_that_fail_for_a_while_are_retried_and_the_turn_keeps_its_lease
     let turn = harness.claimed_turn().await;
     let claimed_until = harness.expires_at(&turn).await;
     harness.fail_renewals().await;
-    let kept = super::keep_lease(&harness.shared, &turn);
+    let kept = super::keep(&harness.shared, &turn, true);
     let heal = async {
         // Past the first renewal (a third of the lease), well before the lease lapses.
         tokio::time::sleep(LEASE / 2).await;
@@ -140,4 +141,15 @@ async fn renewals_that_fail_for_a_while_are_retried_and_the_turn_keeps_its_lease
     let now = harness.shared.clock.now();
     let expires = harness.expires_at(&turn).await;
     assert!(expires > claimed_until && expires > now, "lease until {expires:?} at {now:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_store_of_its_own_a_turn_never_gives_up_its_lease() {
+    let harness = Harness::new().await;
+    let turn = harness.claimed_turn().await;
+    harness.fail_renewals().await;
+    // SQLite: nobody else can claim the turn, so it runs on past its lease while renewals fail.
+    let kept = super::keep_lease(&harness.shared, &turn);
+    let outcome = tokio::time::timeout(LEASE * 2, kept).await;
+    assert!(outcome.is_err(), "gave the turn up: {outcome:?}");
 }

@@ -45,6 +45,7 @@ mod ops;
 pub mod owner_only;
 mod progress;
 pub mod reload;
+mod renewals;
 mod reply;
 mod retention;
 pub mod routes;
@@ -121,6 +122,8 @@ pub(crate) struct Shared {
     /// lapsed; a sweep that claims one of them leaves it to the run already under way instead
     /// of starting it a second time (a second card, a second answer).
     pub running_turns: Mutex<HashMap<InboundId, tokio::time::Instant>>,
+    /// Lease renewals of running turns waiting for the next store call (`renewals.rs`).
+    pub(crate) renewals: renewals::Renewals,
     /// Permits for running agent turns (`gateway.maxConcurrentTurns`).
     pub turn_permits: Arc<tokio::sync::Semaphore>,
     /// Tells the scheduler about a session's messages.
@@ -178,6 +181,7 @@ impl Shared {
             me: WorkerId::new(instance),
             running: Mutex::new(HashMap::new()),
             running_turns: Mutex::new(HashMap::new()),
+            renewals: renewals::Renewals::default(),
             turn_permits: Arc::new(tokio::sync::Semaphore::new(fd_budget::turn_cap(
                 config.gateway.max_concurrent_turns.max(1),
             ))),
