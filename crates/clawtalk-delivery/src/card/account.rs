@@ -340,11 +340,21 @@ impl CardAccount {
             Some(route_key) => request.http_callback(route_key.clone()),
             None => request,
         };
-        self.must_land(CardApi::Create, Class::FirstText, turn_calls, || {
-            self.api.create_and_deliver_card(&request)
-        })
-        .await
-        .map(drop)
+        match self
+            .must_land(CardApi::Create, Class::FirstText, turn_calls, || {
+                self.api.create_and_deliver_card(&request)
+            })
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Every card gets an outTrackId of its own, so DingTalk knowing this one means an
+            // earlier attempt or an earlier run of the turn (taken over from a replica that
+            // created the card and then died or gave the turn up) created it: the card is
+            // there, and is finished like any other instead of being left open beside a
+            // markdown copy of its answer.
+            Err(error) if already_exists(&error) => Ok(()),
+            Err(error) => Err(error),
+        }
     }
 
     /// One intermediate update, only if the shared budget has a permit now (or, with
@@ -505,6 +515,14 @@ impl Drop for AwaitingFirstText {
     }
 }
 
+/// `param.cardAlreadyExist`: createAndDeliver's answer for an outTrackId it already has
+/// (open.dingtalk.com, "创建并投放卡片" error codes; the code as DingTalk sends it, 400).
+const CARD_ALREADY_EXISTS: &str = "param.cardAlreadyExist";
+
+fn already_exists(error: &ApiCallError) -> bool {
+    error.api().is_some_and(|e| e.code == CARD_ALREADY_EXISTS)
+}
+
 fn is_qps(error: &ApiCallError) -> bool {
     error.kind() == Some(ApiErrorKind::QpsLimited)
 }
@@ -555,6 +573,27 @@ mod tests {
         for task in waiting {
             task.abort();
         }
+    }
+
+    #[tokio::test]
+    async fn a_card_an_earlier_run_created_is_there_to_finish() {
+        use dingtalk_sim::{AppSpec, SimConfig, Simulator, UserSpec};
+        const APP: &str = "dingcardsagain000001";
+        let sim = Simulator::start_with(SimConfig::fast()).await.unwrap();
+        sim.create_app(AppSpec::new(APP, "s")).unwrap();
+        sim.create_user(UserSpec::new("u1", "User One")).unwrap();
+        let api = OpenApiClient::builder(ClientId::new(APP), "s".into())
+            .endpoints(dingtalk::Endpoints::single(sim.base_url()))
+            .build();
+        let cards = CardAccount::new(api, RobotCode::new(APP), CardSettings::default());
+        let space = CardSpace::Dm(StaffId::new("u1"));
+        let calls = AtomicU32::new(0);
+        cards.create("ct_again", &space, "…", &calls).await.unwrap();
+        // The turn's next run creates the same card again: it exists, and is finished.
+        cards.create("ct_again", &space, "…", &calls).await.unwrap();
+        cards.finalize("ct_again", "the answer", false, &calls).await.unwrap();
+        let card = sim.cards().into_iter().find(|c| c.out_track_id == "ct_again").unwrap();
+        assert!(matches!(card.status, dingtalk_sim::CardStatus::Finished), "{card:?}");
     }
 
     /// Another replica on the same store with `waiting` card calls queued.
