@@ -85,6 +85,14 @@ impl RateBudgetStore for PgStore {
         .bind(now_ms.saturating_sub(fresh_ms.max(0)))
         .fetch_one(&self.pool)
         .await?;
+        if rand::random::<u8>() == 0 {
+            // Now and then, the reports of processes long gone (each start reports as a new
+            // one) go too.
+            sqlx::query("DELETE FROM rate_backlogs WHERE at_ms <= $1")
+                .bind(now_ms.saturating_sub(RATE_SENDS_STALE_AFTER_MS))
+                .execute(&self.pool)
+                .await?;
+        }
         Ok(u64::try_from(others).unwrap_or(0))
     }
 }
