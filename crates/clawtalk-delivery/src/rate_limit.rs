@@ -420,12 +420,23 @@ fn session_webhook_windows(quota: RateQuota) -> SlidingWindows<Key> {
 const SHARED_WAIT_MAX: Duration = Duration::from_secs(5);
 
 /// Takes from shared budgets that may be in the store at once, in this process. A take holds
-/// one of the store's few pooled connections (8 on PostgreSQL) for its transaction, and while
-/// another replica takes from the same budget it waits on that budget's lock with the
-/// connection in hand: in a burst on three replicas, card takes blocked on the card
-/// budget's lock held every connection, and lease renewals and turns failed with "no
-/// database connection became free". Two at a time keep most of the pool for the turns.
+/// a connection for its transaction, and while another replica takes from the same budget it
+/// waits on that budget's lock with the connection in hand. The PostgreSQL store keeps such
+/// takes in a pool of their own (so they cannot starve the turns' writes); this bound keeps
+/// the takes queued here, in the order they came, rather than in the pool's acquire timeout,
+/// which would fail them and let their sends go on the local limit only.
 static STORE_TAKES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// How long a gateway's report of its queued sends counts for the others: a few of its
+/// reports (see `card::account`), so a gateway that stopped or was killed soon stops counting.
+pub const BACKLOG_FRESH: Duration = Duration::from_secs(5);
+
+/// This process among the gateways reporting queued sends: random, so a restarted or
+/// reloaded gateway never adds to a dead one's report.
+fn process_owner() -> &'static str {
+    static OWNER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    OWNER.get_or_init(|| format!("{}-{:016x}", std::process::id(), rand::random::<u64>()))
+}
 
 /// A send budget shared with the other gateways on one store, counted at one clock.
 #[derive(Clone)]
@@ -480,6 +491,25 @@ impl SharedBudget {
         self.store
             .rate_take(budget_key, limit, window_ms, self.clock.now())
             .await
+    }
+
+    /// Reports that this process has `waiting` calls queued for `budget_key`, and returns how
+    /// many the other gateways on the store have queued for it (reports of the last
+    /// [`BACKLOG_FRESH`]); `None` when the store failed (the caller keeps its last figure).
+    pub async fn others_waiting(&self, budget_key: &str, waiting: u32) -> Option<u64> {
+        let fresh_ms = i64::try_from(BACKLOG_FRESH.as_millis()).unwrap_or(i64::MAX);
+        let owner = process_owner();
+        match self
+            .store
+            .rate_backlog(budget_key, owner, waiting, self.clock.now(), fresh_ms)
+            .await
+        {
+            Ok(others) => Some(others),
+            Err(error) => {
+                tracing::warn!(%error, "could not read the other gateways' queued sends");
+                None
+            }
+        }
     }
 
     /// One try: true when a send was taken (or the store failed, see [`SharedBudget::take`]).

@@ -36,6 +36,7 @@ mod http;
 mod http_server;
 mod inbound_cap;
 mod intake;
+mod lease;
 mod listen;
 pub mod logfile;
 pub mod memory;
@@ -45,6 +46,7 @@ mod ops;
 pub mod owner_only;
 mod progress;
 pub mod reload;
+mod renewals;
 mod reply;
 mod retention;
 pub mod routes;
@@ -65,7 +67,7 @@ pub use intake::webchat_approval::WebChatApproval;
 pub use intake::webchat_live::LiveAnswer;
 pub use serve::{Listen, WebConsole, instance_name, open_store, print_status, run, wait_for_signal};
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -116,11 +118,13 @@ pub(crate) struct Shared {
     pub me: WorkerId,
     /// Cancellation of the turn running in each session (for `/stop`).
     pub running: Mutex<HashMap<String, CancellationToken>>,
-    /// Turns this process is running now. The store cannot tell them from a dead worker's
-    /// when their lease lapsed because its renewal waited behind a burst of writes; a sweep
-    /// that claims one of them leaves it to the run already under way instead of starting
-    /// it a second time (a second card, a second answer).
-    pub running_turns: Mutex<HashSet<InboundId>>,
+    /// Turns this process is running now, each with when its lease surely lapses unless
+    /// renewed (`lease.rs`). The store cannot tell them from a dead worker's when their lease
+    /// lapsed; a sweep that claims one of them leaves it to the run already under way instead
+    /// of starting it a second time (a second card, a second answer).
+    pub running_turns: Mutex<HashMap<InboundId, tokio::time::Instant>>,
+    /// Lease renewals of running turns waiting for the next store call (`renewals.rs`).
+    pub(crate) renewals: renewals::Renewals,
     /// Permits for running agent turns (`gateway.maxConcurrentTurns`).
     pub turn_permits: Arc<tokio::sync::Semaphore>,
     /// Tells the scheduler about a session's messages.
@@ -179,7 +183,8 @@ impl Shared {
             webchat_live: intake::webchat_live::LiveAnswers::default(),
             me: WorkerId::new(instance),
             running: Mutex::new(HashMap::new()),
-            running_turns: Mutex::new(HashSet::new()),
+            running_turns: Mutex::new(HashMap::new()),
+            renewals: renewals::Renewals::default(),
             turn_permits: Arc::new(tokio::sync::Semaphore::new(fd_budget::turn_cap(
                 config.gateway.max_concurrent_turns.max(1),
             ))),

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use super::lease::{self, keep_lease};
 use super::{HISTORY_LIMIT, Shared, decode_inbound, inbound_cap, progress, reply};
 use clawtalk_agent::media::extract::ExtractLimits;
 use clawtalk_agent::media::send::MediaSender;
@@ -89,27 +90,15 @@ struct RunningTurn<'a> {
 impl<'a> RunningTurn<'a> {
     /// `None` when the turn is already running here.
     fn enter(shared: &'a Shared, id: InboundId) -> Option<Self> {
-        let mut running = shared
-            .running_turns
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Built only when inserted: a mark made for a turn already running would be dropped
-        // at once, taking the lock held here and removing the run under way.
-        if running.insert(id) {
-            Some(Self { shared, id })
-        } else {
-            None
-        }
+        // Built only when marked: a mark made for a turn already running would be dropped
+        // at once, removing the run under way's.
+        lease::enter(shared, id).then_some(Self { shared, id })
     }
 }
 
 impl Drop for RunningTurn<'_> {
     fn drop(&mut self) {
-        self.shared
-            .running_turns
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&self.id);
+        lease::leave(self.shared, self.id);
     }
 }
 
@@ -580,24 +569,6 @@ async fn under_lease<T>(
         lost = keep_lease(shared, turn) => {
             tracing::warn!(inbound = ?turn.id, ?lost, "lost the turn's lease while replying; its new owner sends the rest");
             None
-        }
-    }
-}
-
-/// Renews the lease until it is lost; never returns while the lease is held.
-async fn keep_lease(shared: &Arc<Shared>, turn: &StoredInbound) -> StoreError {
-    loop {
-        tokio::time::sleep(shared.config().gateway.turn_lease / 3).await;
-        if let Err(error) = shared
-            .store
-            .renew_lease(turn.id, &shared.me, shared.lease_ms(), shared.clock.now())
-            .await
-        {
-            if matches!(error, StoreError::LeaseLost { .. }) {
-                return error;
-            }
-            tracing::warn!(%error, "could not renew a turn lease; retrying");
-            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 }

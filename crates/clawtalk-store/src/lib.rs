@@ -93,6 +93,27 @@ pub trait InboxStore: Send + Sync {
         now: EpochMs,
     ) -> StoreResult<()>;
 
+    /// Extends each of the caller's leases on `ids` at once, and returns those it no longer
+    /// holds (the others were renewed). A gateway renews every turn it runs in one call, so
+    /// thousands of turns in flight cost one statement a renewal period, not thousands.
+    async fn renew_leases(
+        &self,
+        ids: &[InboundId],
+        worker: &WorkerId,
+        lease_ms: i64,
+        now: EpochMs,
+    ) -> StoreResult<Vec<InboundId>> {
+        let mut lost = Vec::new();
+        for &id in ids {
+            match self.renew_lease(id, worker, lease_ms, now).await {
+                Ok(()) => {}
+                Err(StoreError::LeaseLost { id }) => lost.push(id),
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(lost)
+    }
+
     /// Ends a running turn held by `worker`; `LeaseLost` when it was cancelled or reclaimed
     /// meanwhile (then its result must be dropped, not sent).
     async fn finish_turn(
@@ -513,6 +534,22 @@ pub trait RateBudgetStore: Send + Sync {
         window_ms: i64,
         now: EpochMs,
     ) -> StoreResult<Option<i64>>;
+
+    /// Reports that the process `owner` has `waiting` calls queued for `key`'s budget, and
+    /// returns how many the other processes on the store have queued for it, counting only
+    /// reports made after `now - fresh_ms` (a process that stopped reporting has stopped or
+    /// died). A store that serves one process has no others: 0.
+    async fn rate_backlog(
+        &self,
+        key: &str,
+        owner: &str,
+        waiting: u32,
+        now: EpochMs,
+        fresh_ms: i64,
+    ) -> StoreResult<u64> {
+        let _ = (key, owner, waiting, now, fresh_ms);
+        Ok(0)
+    }
 }
 
 /// Sends older than this are dropped whatever their budget: windows are seconds or minutes.

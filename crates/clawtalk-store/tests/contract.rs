@@ -17,6 +17,12 @@ use approvals::*;
 mod usage;
 use usage::*;
 
+#[path = "contract/pg_pools.rs"]
+mod pg_pools;
+
+#[path = "contract/pg_backlog.rs"]
+mod pg_backlog;
+
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -180,6 +186,7 @@ contract!(
     one_turn_per_session_across_two_workers,
     concurrent_claims_never_run_a_session_twice,
     expired_lease_is_reclaimed,
+    leases_are_renewed_together_and_the_lost_ones_named,
     a_lapsed_turn_is_reclaimed_before_older_queued_work_of_its_session,
     unfinished_turns_are_recovered_after_reopen,
     undecided_rows_are_found_once_they_are_old_enough,
@@ -460,6 +467,37 @@ async fn expired_lease_is_reclaimed(db: &dyn Db) {
     assert_eq!(row.status, InboundStatus::Failed);
     assert_eq!(row.error.as_deref(), Some("model down"));
     assert!(row.lease.is_none());
+    store.close().await;
+}
+
+async fn leases_are_renewed_together_and_the_lost_ones_named(db: &dyn Db) {
+    let store = db.open().await;
+    let (me, other) = (WorkerId::new("a"), WorkerId::new("b"));
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(record_queued(&store, &format!("m{n}"), &format!("s{n}")).await);
+        store
+            .claim_next_turn(ClaimScope::Any, &me, 1_000, at(10_000))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    // The third lapses and another worker takes it over.
+    let taken = store
+        .claim_next_turn(ClaimScope::Session("s2"), &other, LEASE, at(11_000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(taken.id, ids[2]);
+    let lost = store.renew_leases(&ids, &me, LEASE, at(10_900)).await.unwrap();
+    assert_eq!(lost, vec![ids[2]]);
+    for &id in &ids[..2] {
+        let lease = store.inbound(id).await.unwrap().unwrap().lease.unwrap();
+        assert_eq!(lease.expires_at_ms, at(10_900 + LEASE));
+    }
+    let theirs = store.inbound(ids[2]).await.unwrap().unwrap().lease.unwrap();
+    assert_eq!(theirs.owner, other);
+    assert!(store.renew_leases(&[], &me, LEASE, at(11_000)).await.unwrap().is_empty());
     store.close().await;
 }
 

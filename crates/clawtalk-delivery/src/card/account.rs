@@ -68,6 +68,11 @@ impl FlowStatus {
     }
 }
 
+/// How often a replica reports its queued card calls to the others and reads theirs: often
+/// against a backlog that grows by the quota's 20 calls a second, rarely against the store.
+/// Reports count for [`crate::rate_limit::BACKLOG_FRESH`].
+const BACKLOG_EVERY: Duration = Duration::from_millis(500);
+
 /// Attempts for a call that must land (create, finalize): QPS pauses are a second each.
 const MUST_LAND_ATTEMPTS: u32 = 8;
 
@@ -88,6 +93,11 @@ pub struct CardAccount {
     awaiting_first_text: AtomicUsize,
     /// Answers sent as markdown because a card would have waited too long.
     overflowed: AtomicU64,
+    /// Card calls the other replicas sharing this app's quota have queued, as last read
+    /// ([`CardAccount::refresh_shared_backlog`]).
+    others_waiting: AtomicU64,
+    /// When this process last reported its queued calls and read the others'.
+    backlog_read_at: Mutex<Option<Instant>>,
     /// The registered HTTP callback route key cards name, so their presses reach an
     /// HTTP-mode gateway; `None` = presses come over Stream.
     http_callback: Option<String>,
@@ -135,6 +145,8 @@ impl CardAccount {
             clock: Arc::new(SystemClock),
             awaiting_first_text: AtomicUsize::new(0),
             overflowed: AtomicU64::new(0),
+            others_waiting: AtomicU64::new(0),
+            backlog_read_at: Mutex::new(None),
             http_callback: None,
         }
     }
@@ -217,10 +229,46 @@ impl CardAccount {
     /// one create, so a burst admitted at the create quota's pace would pile closings up on
     /// the streaming quota; and since first texts go first, those closings would wait for
     /// as long as new cards kept coming (the 9 AM bench: answers complete 50 s late).
+    ///
+    /// Replicas sharing the app's quota share its pace too: the calls the others have queued
+    /// ([`CardAccount::refresh_shared_backlog`]) go through the same quota as this process's,
+    /// so a card opened here waits behind them as well. Counting only this process's queue,
+    /// each of three replicas would see a third of the backlog and overflow too late.
     #[must_use]
     pub fn card_wait(&self) -> Duration {
-        let closings = self.budget.wait_estimate(CardApi::Stream, Class::Finish);
-        self.first_text_wait().max(closings)
+        let others = u32::try_from(self.others_waiting.load(Ordering::Relaxed)).unwrap_or(u32::MAX);
+        self.budget.per_call() * self.own_waiting().saturating_add(others)
+    }
+
+    /// The card calls this process has ahead of a card opened now, at the quota's pace: the
+    /// creates queued for a permit or the first texts of cards still waiting for one,
+    /// or the streaming calls queued, closings included, whichever are more.
+    fn own_waiting(&self) -> u32 {
+        let creates = self.budget.waiting(CardApi::Create, Class::FirstText);
+        let first_texts = self.awaiting_first_text.load(Ordering::Relaxed);
+        let closings = self.budget.waiting(CardApi::Stream, Class::Finish);
+        u32::try_from(creates.max(first_texts).max(closings)).unwrap_or(u32::MAX)
+    }
+
+    /// When the quota is shared with other replicas: reports this process's queued card
+    /// calls and reads the others' (at most every [`BACKLOG_EVERY`]; one short statement),
+    /// for [`CardAccount::card_wait`]. A store failure keeps the last figure.
+    pub async fn refresh_shared_backlog(&self) {
+        if !self.budget.is_shared() {
+            return;
+        }
+        {
+            let Ok(mut read_at) = self.backlog_read_at.lock() else {
+                return;
+            };
+            if read_at.is_some_and(|at| at.elapsed() < BACKLOG_EVERY) {
+                return;
+            }
+            *read_at = Some(Instant::now());
+        }
+        if let Some(others) = self.budget.others_waiting(self.own_waiting()).await {
+            self.others_waiting.store(others, Ordering::Relaxed);
+        }
     }
 
     /// True when an answer should go as markdown instead of a card now: `cardOverflow:
@@ -292,11 +340,21 @@ impl CardAccount {
             Some(route_key) => request.http_callback(route_key.clone()),
             None => request,
         };
-        self.must_land(CardApi::Create, Class::FirstText, turn_calls, || {
-            self.api.create_and_deliver_card(&request)
-        })
-        .await
-        .map(drop)
+        match self
+            .must_land(CardApi::Create, Class::FirstText, turn_calls, || {
+                self.api.create_and_deliver_card(&request)
+            })
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Every card gets an outTrackId of its own, so DingTalk knowing this one means an
+            // earlier attempt or an earlier run of the turn (taken over from a replica that
+            // created the card and then died or gave the turn up) created it: the card is
+            // there, and is finished like any other instead of being left open beside a
+            // markdown copy of its answer.
+            Err(error) if already_exists(&error) => Ok(()),
+            Err(error) => Err(error),
+        }
     }
 
     /// One intermediate update, only if the shared budget has a permit now (or, with
@@ -457,6 +515,14 @@ impl Drop for AwaitingFirstText {
     }
 }
 
+/// `param.cardAlreadyExist`: createAndDeliver's answer for an outTrackId it already has
+/// (open.dingtalk.com, "创建并投放卡片" error codes; the code as DingTalk sends it, 400).
+const CARD_ALREADY_EXISTS: &str = "param.cardAlreadyExist";
+
+fn already_exists(error: &ApiCallError) -> bool {
+    error.api().is_some_and(|e| e.code == CARD_ALREADY_EXISTS)
+}
+
 fn is_qps(error: &ApiCallError) -> bool {
     error.kind() == Some(ApiErrorKind::QpsLimited)
 }
@@ -507,5 +573,77 @@ mod tests {
         for task in waiting {
             task.abort();
         }
+    }
+
+    #[tokio::test]
+    async fn a_card_an_earlier_run_created_is_there_to_finish() {
+        use dingtalk_sim::{AppSpec, SimConfig, Simulator, UserSpec};
+        const APP: &str = "dingcardsagain000001";
+        let sim = Simulator::start_with(SimConfig::fast()).await.unwrap();
+        sim.create_app(AppSpec::new(APP, "s")).unwrap();
+        sim.create_user(UserSpec::new("u1", "User One")).unwrap();
+        let api = OpenApiClient::builder(ClientId::new(APP), "s".into())
+            .endpoints(dingtalk::Endpoints::single(sim.base_url()))
+            .build();
+        let cards = CardAccount::new(api, RobotCode::new(APP), CardSettings::default());
+        let space = CardSpace::Dm(StaffId::new("u1"));
+        let calls = AtomicU32::new(0);
+        cards.create("ct_again", &space, "…", &calls).await.unwrap();
+        // The turn's next run creates the same card again: it exists, and is finished.
+        cards.create("ct_again", &space, "…", &calls).await.unwrap();
+        cards.finalize("ct_again", "the answer", false, &calls).await.unwrap();
+        let card = sim.cards().into_iter().find(|c| c.out_track_id == "ct_again").unwrap();
+        assert!(matches!(card.status, dingtalk_sim::CardStatus::Finished), "{card:?}");
+    }
+
+    /// Another replica on the same store with `waiting` card calls queued.
+    struct OtherReplica {
+        waiting: u64,
+    }
+
+    #[async_trait::async_trait]
+    impl clawtalk_store::RateBudgetStore for OtherReplica {
+        async fn rate_take(
+            &self,
+            _key: &str,
+            _limit: u32,
+            _window_ms: i64,
+            _now: clawtalk_core::clock::EpochMs,
+        ) -> clawtalk_store::StoreResult<Option<i64>> {
+            Ok(None)
+        }
+
+        async fn rate_backlog(
+            &self,
+            key: &str,
+            _owner: &str,
+            _waiting: u32,
+            _now: clawtalk_core::clock::EpochMs,
+            _fresh_ms: i64,
+        ) -> clawtalk_store::StoreResult<u64> {
+            assert_eq!(key, "card:dingtest");
+            Ok(self.waiting)
+        }
+    }
+
+    #[tokio::test]
+    async fn the_other_replicas_queued_card_calls_count_toward_overflowing() {
+        let api = OpenApiClient::new(ClientId::new("dingtest"), ClientSecret::new("secret"));
+        let store: Arc<dyn clawtalk_store::RateBudgetStore> = Arc::new(OtherReplica { waiting: 60 });
+        let budget = crate::rate_limit::SharedBudget::new(store, Arc::new(clawtalk_core::clock::SystemClock));
+        let settings = CardSettings {
+            qps: 20,
+            ..CardSettings::default()
+        };
+        let cards = CardAccount::new(api, RobotCode::new("dingtest"), settings).with_shared_budget(Some(budget));
+        assert!(!cards.overflows(), "nothing queued here, and nothing read yet");
+        cards.refresh_shared_backlog().await;
+        // 60 calls at 19 a second through the one quota all replicas share: about 3 s.
+        assert!(
+            cards.card_wait() > Duration::from_secs(2),
+            "{:?}",
+            cards.card_wait()
+        );
+        assert!(cards.overflows());
     }
 }

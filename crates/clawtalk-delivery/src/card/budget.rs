@@ -129,6 +129,20 @@ impl CardBudget {
         }
     }
 
+    /// Reports this process's `waiting` card calls to the budget shared with other replicas,
+    /// and returns how many they have queued; `None` without a shared budget or when the
+    /// store failed.
+    pub async fn others_waiting(&self, waiting: u32) -> Option<u64> {
+        let (prefix, budget) = self.shared.as_ref()?;
+        budget.others_waiting(prefix, waiting).await
+    }
+
+    /// True when the card quota is shared with other replicas.
+    #[must_use]
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
     /// Calls of `api` waiting for a permit in classes up to `up_to`.
     #[must_use]
     pub fn waiting(&self, api: CardApi, up_to: Class) -> usize {

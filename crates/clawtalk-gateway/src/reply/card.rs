@@ -79,6 +79,7 @@ pub(crate) async fn open_streaming(
         return None;
     }
     let (cards, space) = card_account(shared, inbound)?;
+    cards.refresh_shared_backlog().await;
     if cards.overflows() {
         tracing::info!(inbound = ?id, wait_ms = cards.card_wait().as_millis(), "card quota spent: answering in markdown (cardOverflow)");
         return None;

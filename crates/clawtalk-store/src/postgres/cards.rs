@@ -66,7 +66,7 @@ impl CardStore for PgStore {
         .bind(status.as_str())
         .bind(content)
         .bind(now_ms)
-        .execute(&self.pool)
+        .execute(&self.turn_pool)
         .await?;
         if done.rows_affected() == 0 {
             return Err(not_found(out_track_id));

@@ -23,6 +23,12 @@ pub struct PgOptions {
     pub connect_timeout: Duration,
     /// How long a query waits for a free pooled connection before failing as `Busy`.
     pub acquire_timeout: Duration,
+    /// Connections kept apart for the writes a running turn cannot do without (renewing its
+    /// lease, finishing it, marking a part sent, closing a card), on top of `max_connections`.
+    pub turn_connections: u32,
+    /// Connections kept apart for takes from shared send budgets, on top of the others: a
+    /// take waits on its budget's lock while another replica takes, connection in hand.
+    pub budget_connections: u32,
 }
 
 impl Default for PgOptions {
@@ -31,6 +37,8 @@ impl Default for PgOptions {
             max_connections: 8,
             connect_timeout: Duration::from_secs(10),
             acquire_timeout: Duration::from_secs(10),
+            turn_connections: 2,
+            budget_connections: 2,
         }
     }
 }
@@ -84,8 +92,15 @@ fn explain(error: &sqlx::Error, options: &PgConnectOptions, timeout: Duration) -
     }
 }
 
-/// Opens a pool on `url` and checks that one connection works.
-pub(super) async fn pool(url: &str, options: &super::PgOptions) -> Result<PgPool, StoreError> {
+/// The store's pools on one server: see [`super::PgStore`] for why there are three.
+pub(super) struct Pools {
+    pub(super) general: PgPool,
+    pub(super) turn: PgPool,
+    pub(super) budget: PgPool,
+}
+
+/// Opens the store's pools on `url` and checks that one connection works.
+pub(super) async fn pools(url: &str, options: &super::PgOptions) -> Result<Pools, StoreError> {
     let connect = PgConnectOptions::from_str(url)
         .map_err(|error| {
             // The parser's message may quote parts of the URL.
@@ -105,11 +120,18 @@ pub(super) async fn pool(url: &str, options: &super::PgOptions) -> Result<PgPool
         }
     };
     let _ = first.close().await;
-    Ok(PgPoolOptions::new()
-        .max_connections(options.max_connections.max(1))
-        .min_connections(0)
-        .acquire_timeout(options.acquire_timeout)
-        .connect_lazy_with(connect))
+    let pool = |size: u32| {
+        PgPoolOptions::new()
+            .max_connections(size.max(1))
+            .min_connections(0)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_lazy_with(connect.clone())
+    };
+    Ok(Pools {
+        general: pool(options.max_connections),
+        turn: pool(options.turn_connections),
+        budget: pool(options.budget_connections),
+    })
 }
 
 /// Removes the URL's password from a message, should a driver ever quote it.

@@ -233,13 +233,41 @@ impl InboxStore for PgStore {
         .bind(now_ms)
         .bind(&worker.instance)
         .bind(&worker.incarnation)
-        .execute(&self.pool)
+        .execute(&self.turn_pool)
         .await?;
         if done.rows_affected() == 1 {
             Ok(())
         } else {
             Err(StoreError::LeaseLost { id })
         }
+    }
+
+    async fn renew_leases(
+        &self,
+        ids: &[InboundId],
+        worker: &WorkerId,
+        lease_ms: i64,
+        now: EpochMs,
+    ) -> StoreResult<Vec<InboundId>> {
+        let now_ms = now.as_millis();
+        positive("lease_ms", lease_ms)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let renewed: Vec<InboundId> = sqlx::query_scalar(
+            "UPDATE inbox SET lease_expires_at_ms = $2, updated_at_ms = $3 \
+             WHERE id = ANY($1) AND status = 'running' AND lease_owner = $4 AND lease_incarnation = $5 \
+             RETURNING id",
+        )
+        .bind(ids)
+        .bind(now_ms.saturating_add(lease_ms))
+        .bind(now_ms)
+        .bind(&worker.instance)
+        .bind(&worker.incarnation)
+        .fetch_all(&self.turn_pool)
+        .await?;
+        let renewed: std::collections::HashSet<InboundId> = renewed.into_iter().collect();
+        Ok(ids.iter().copied().filter(|id| !renewed.contains(id)).collect())
     }
 
     async fn finish_turn(
@@ -265,7 +293,7 @@ impl InboxStore for PgStore {
         .bind(now_ms)
         .bind(&worker.instance)
         .bind(&worker.incarnation)
-        .execute(&self.pool)
+        .execute(&self.turn_pool)
         .await?;
         if done.rows_affected() == 1 {
             Ok(())

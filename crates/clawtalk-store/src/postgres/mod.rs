@@ -39,16 +39,33 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 /// SQLSTATE of a unique-constraint violation.
 const UNIQUE_VIOLATION: &str = "23505";
 
-/// The PostgreSQL store. Clone it freely (it is a pool handle), or wrap it in `Arc<dyn Store>`.
+/// The PostgreSQL store. Clone it freely (it is a handle on its pools), or wrap it in
+/// `Arc<dyn Store>`.
+///
+/// Three pools, so that no kind of work can starve another of connections:
+/// - `turn`: the writes that keep a running turn its own (renewing its lease, finishing it,
+///   marking a part sent, closing a card). A renewal that waits behind other work past the
+///   lease lets another replica run the same turn again, and answer it twice. They are short
+///   single-row updates, so two connections carry thousands a second.
+/// - `budget`: takes from shared send budgets. A take waits on its budget's advisory lock while
+///   another replica takes, holding its connection all the while; in their own pool those
+///   waits queue behind each other instead of holding every connection the turns need.
+///   (Polling `pg_try_advisory_xact_lock` would free the connection between tries, but
+///   replaces a fair queue by sleeps and retries that land in bursts.)
+/// - `general`: everything else.
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    turn_pool: PgPool,
+    budget_pool: PgPool,
 }
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgStore")
             .field("connections", &self.pool.size())
+            .field("turn_connections", &self.turn_pool.size())
+            .field("budget_connections", &self.budget_pool.size())
             .finish_non_exhaustive()
     }
 }
@@ -62,15 +79,19 @@ impl PgStore {
 
     /// [`PgStore::open`] with explicit options.
     pub async fn open_with(url: &str, options: PgOptions) -> Result<Self, StoreError> {
-        let pool = connect::pool(url, &options).await?;
-        let mut conn = pool.acquire().await?;
+        let pools = connect::pools(url, &options).await?;
+        let mut conn = pools.general.acquire().await?;
         connect::check_schema(&mut conn, url).await?;
         MIGRATOR.run(&mut *conn).await?;
         drop(conn);
-        Ok(Self { pool })
+        Ok(Self {
+            pool: pools.general,
+            turn_pool: pools.turn,
+            budget_pool: pools.budget,
+        })
     }
 
-    /// The pool, for tests that look at the database directly.
+    /// The general pool, for tests that look at the database directly.
     #[must_use]
     pub fn pool(&self) -> &PgPool {
         &self.pool
@@ -96,6 +117,8 @@ fn positive(name: &str, value: i64) -> Result<(), StoreError> {
 impl Store for PgStore {
     async fn close(&self) {
         self.pool.close().await;
+        self.turn_pool.close().await;
+        self.budget_pool.close().await;
     }
 
     fn shared_rate_budget(&self) -> Option<std::sync::Arc<dyn super::RateBudgetStore>> {

@@ -135,7 +135,7 @@ impl OutboxStore for PgStore {
         .bind(now_ms)
         .bind(receipt.process_query_key)
         .bind(receipt.response_json)
-        .execute(&self.pool)
+        .execute(&self.turn_pool)
         .await?;
         if done.rows_affected() == 0 {
             exists(self, id).await?;
