@@ -36,7 +36,10 @@ pub fn parse(value: Option<&str>) -> Result<Targets, String> {
     }
     directives.join(",").parse::<Targets>().map_err(|e| {
         // The directive that failed, for the message (each parses on its own).
-        match directives.iter().find(|directive| Targets::from_str(directive).is_err()) {
+        match directives
+            .iter()
+            .find(|directive| Targets::from_str(directive).is_err())
+        {
             Some(directive) => format!("`{directive}`: {e}"),
             None => e.to_string(),
         }
@@ -83,9 +86,15 @@ mod tests {
 
     #[test]
     fn the_more_specific_target_wins_whatever_the_order() {
-        for value in ["clawtalk=debug,clawtalk_store=warn", "clawtalk_store=warn,clawtalk=debug"] {
+        for value in [
+            "clawtalk=debug,clawtalk_store=warn",
+            "clawtalk_store=warn,clawtalk=debug",
+        ] {
             let filter = parse(Some(value)).unwrap();
-            assert!(!enabled(&filter, "clawtalk_store::sqlite", Level::INFO), "{value}");
+            assert!(
+                !enabled(&filter, "clawtalk_store::sqlite", Level::INFO),
+                "{value}"
+            );
             assert!(enabled(&filter, "clawtalk_store::sqlite", Level::WARN), "{value}");
             assert!(enabled(&filter, "clawtalk::web", Level::DEBUG), "{value}");
         }

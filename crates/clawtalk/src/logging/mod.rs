@@ -8,8 +8,8 @@ pub mod filter;
 pub mod tail;
 
 use tracing::Subscriber;
-use tracing_subscriber::filter::Targets;
 use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
 
@@ -84,7 +84,10 @@ pub fn init(format: LogFormat) {
     )
     .init();
     if let Some(e) = bad_filter {
-        tracing::warn!("RUST_LOG not understood ({e}); logging at {}", filter::DEFAULT_LEVEL);
+        tracing::warn!(
+            "RUST_LOG not understood ({e}); logging at {}",
+            filter::DEFAULT_LEVEL
+        );
     }
     if unsafe_dependencies {
         tracing::warn!("{}", caps::UNSAFE_WARNING);
