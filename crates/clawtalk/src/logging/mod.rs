@@ -4,11 +4,12 @@
 
 pub mod caps;
 pub mod escape;
+pub mod filter;
 pub mod tail;
 
 use tracing::Subscriber;
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
 
@@ -28,7 +29,7 @@ pub enum LogFormat {
 pub fn subscriber<E, F>(
     format: LogFormat,
     ansi: bool,
-    filter: EnvFilter,
+    filter: Targets,
     unsafe_dependencies: bool,
     stderr: E,
     file: F,
@@ -65,7 +66,10 @@ where
 /// `RUST_LOG` overrides the default `info` level of the project's crates.
 pub fn init(format: LogFormat) {
     use tracing_subscriber::util::SubscriberInitExt as _;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (filter, bad_filter) = match filter::parse(std::env::var("RUST_LOG").ok().as_deref()) {
+        Ok(filter) => (filter, None),
+        Err(e) => (filter::default_filter(), Some(e)),
+    };
     let unsafe_dependencies = caps::unsafe_requested(std::env::var(caps::UNSAFE_ENV).ok().as_deref());
     // Colours for a person at a terminal only, not in a redirected or captured log.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
@@ -79,6 +83,12 @@ pub fn init(format: LogFormat) {
         clawtalk_gateway::logfile::FileSink,
     )
     .init();
+    if let Some(e) = bad_filter {
+        tracing::warn!(
+            "RUST_LOG not understood ({e}); logging at {}",
+            filter::DEFAULT_LEVEL
+        );
+    }
     if unsafe_dependencies {
         tracing::warn!("{}", caps::UNSAFE_WARNING);
     }
@@ -132,7 +142,7 @@ mod tests {
         let subscriber = subscriber(
             format,
             ansi,
-            EnvFilter::new("trace"),
+            Targets::new().with_default(tracing::level_filters::LevelFilter::TRACE),
             unsafe_dependencies,
             stderr.clone(),
             file.clone(),
