@@ -140,7 +140,10 @@ async fn renewals_that_fail_for_a_while_are_retried_and_the_turn_keeps_its_lease
     }
     let now = harness.shared.clock.now();
     let expires = harness.expires_at(&turn).await;
-    assert!(expires > claimed_until && expires > now, "lease until {expires:?} at {now:?}");
+    assert!(
+        expires > claimed_until && expires > now,
+        "lease until {expires:?} at {now:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -72,10 +72,8 @@ impl Notes {
                 Some(at) if at > tokio::time::Instant::now() => tokio::select! {
                     event = events.recv() => event,
                     () = tokio::time::sleep_until(at) => {
-                        if let Some(o) = opening.as_mut() {
-                            if o.try_send(&mut sends) {
-                                opening = None;
-                            }
+                        if opening.as_mut().is_some_and(|o| o.try_send(&mut sends)) {
+                            opening = None;
                         }
                         continue;
                     }

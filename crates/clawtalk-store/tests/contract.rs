@@ -497,7 +497,13 @@ async fn leases_are_renewed_together_and_the_lost_ones_named(db: &dyn Db) {
     }
     let theirs = store.inbound(ids[2]).await.unwrap().unwrap().lease.unwrap();
     assert_eq!(theirs.owner, other);
-    assert!(store.renew_leases(&[], &me, LEASE, at(11_000)).await.unwrap().is_empty());
+    assert!(
+        store
+            .renew_leases(&[], &me, LEASE, at(11_000))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     store.close().await;
 }
 

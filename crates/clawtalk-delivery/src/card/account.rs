@@ -591,9 +591,19 @@ mod tests {
         cards.create("ct_again", &space, "…", &calls).await.unwrap();
         // The turn's next run creates the same card again: it exists, and is finished.
         cards.create("ct_again", &space, "…", &calls).await.unwrap();
-        cards.finalize("ct_again", "the answer", false, &calls).await.unwrap();
-        let card = sim.cards().into_iter().find(|c| c.out_track_id == "ct_again").unwrap();
-        assert!(matches!(card.status, dingtalk_sim::CardStatus::Finished), "{card:?}");
+        cards
+            .finalize("ct_again", "the answer", false, &calls)
+            .await
+            .unwrap();
+        let card = sim
+            .cards()
+            .into_iter()
+            .find(|c| c.out_track_id == "ct_again")
+            .unwrap();
+        assert!(
+            matches!(card.status, dingtalk_sim::CardStatus::Finished),
+            "{card:?}"
+        );
     }
 
     /// Another replica on the same store with `waiting` card calls queued.
@@ -635,7 +645,8 @@ mod tests {
             qps: 20,
             ..CardSettings::default()
         };
-        let cards = CardAccount::new(api, RobotCode::new("dingtest"), settings).with_shared_budget(Some(budget));
+        let cards =
+            CardAccount::new(api, RobotCode::new("dingtest"), settings).with_shared_budget(Some(budget));
         assert!(!cards.overflows(), "nothing queued here, and nothing read yet");
         cards.refresh_shared_backlog().await;
         // 60 calls at 19 a second through the one quota all replicas share: about 3 s.

@@ -56,7 +56,10 @@ async fn a_turn_keeps_its_lease_while_budget_takes_wait_on_another_replica() {
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(takes.iter().all(|t| !t.is_finished()), "the takes wait on the lock");
+    assert!(
+        takes.iter().all(|t| !t.is_finished()),
+        "the takes wait on the lock"
+    );
 
     let bounded = |what: &'static str| {
         move |outcome: Result<StoreResult<()>, tokio::time::error::Elapsed>| match outcome {

@@ -29,7 +29,7 @@ pub async fn gateway_addr(process: &mut GatewayProcess) -> SocketAddr {
         process.assert_running();
         let log = process.log();
         let rest = &log[log.find(MARK)? + MARK.len()..];
-        let end = rest.find(|c: char| c == ' ' || c == '"' || c == '\n')?;
+        let end = rest.find([' ', '"', '\n'])?;
         rest[..end].parse().ok()
     })
     .await
