@@ -90,9 +90,9 @@ struct RunningTurn<'a> {
 impl<'a> RunningTurn<'a> {
     /// `None` when the turn is already running here.
     fn enter(shared: &'a Shared, id: InboundId) -> Option<Self> {
-        // Built only when marked: a mark made for a turn already running would be dropped
-        // at once, removing the run under way's.
-        lease::enter(shared, id).then_some(Self { shared, id })
+        // Built only when marked (`then`, not the eager `then_some`): a mark made for a turn
+        // already running would be dropped at once, removing the run under way's.
+        lease::enter(shared, id).then(|| Self { shared, id })
     }
 }
 
@@ -378,21 +378,21 @@ async fn conclude(
                 &session.agent_id,
                 &super::usage::of_turn(&outcome),
             );
-            let text = if outcome.reply.trim().is_empty() {
+            let reply = if outcome.reply.trim().is_empty() {
                 notices::NO_ANSWER
             } else {
                 &outcome.reply
             };
-            let text = with_notices(notices, text);
             // What went out as the answer's opening is not sent again. (An opening from a
             // round that ended in a tool call stays what the model said while it worked.)
-            let (text, opened_at) = match &opening_sent {
-                Some((opening, at)) => match text.strip_prefix(opening.as_str()) {
-                    Some(rest) => (rest.trim_start().to_owned(), Some(*at)),
-                    None => (text, None),
+            let (reply, opened_at) = match &opening_sent {
+                Some((opening, at)) => match reply.strip_prefix(opening.as_str()) {
+                    Some(rest) => (rest.trim_start(), Some(*at)),
+                    None => (reply, None),
                 },
-                None => (text, None),
+                None => (reply, None),
             };
+            let text = with_notices(notices, reply);
             // The transcript is written alongside the reply instead of before it: waiting for
             // its commit first was one store round trip more between the model's answer and
             // the user. Polled first, its write still enters the store's queue ahead of the
