@@ -58,19 +58,12 @@ fn http_config_with(world: &World, port: u16, account_extra: &str) -> String {
 
 /// Binds the route key to another URL first, as a gateway that moved would find it.
 async fn register_elsewhere(world: &World) {
-    let client = dingtalk::tls::client_builder().build().expect("HTTP client");
-    let base = world.sim.base_url().as_str().trim_end_matches('/').to_owned();
     let token = world.access_token(APP1, SECRET1).await;
-    let answer: Value = client
-        .post(format!("{base}/v1.0/card/callbacks/register"))
-        .header("x-acs-dingtalk-access-token", token)
-        .json(&json!({"callbackRouteKey": ROUTE_KEY, "callbackUrl": "https://old.example/cb", "apiSecret": "old"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body =
+        json!({"callbackRouteKey": ROUTE_KEY, "callbackUrl": "https://old.example/cb", "apiSecret": "old"});
+    let answer = world
+        .post_to_sim("/v1.0/card/callbacks/register", Some(&token), &body)
+        .await;
     assert_eq!(answer["success"], true, "{answer}");
 }
 

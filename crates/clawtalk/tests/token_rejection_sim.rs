@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use support::world::{ALICE, APP1, SECRET1, sim_config};
 use support::{TIMEOUT, World, WorldOptions, wait_until};
 
@@ -61,17 +61,9 @@ async fn a_revoked_token_is_replaced_and_the_reply_sent_exactly_once() {
     let tokens_before = world.sim.token_calls(APP1);
 
     // Revoke the gateway's token through the simulator's control API.
-    let revoked: Value = dingtalk::tls::client_builder()
-        .build()
-        .unwrap()
-        .post(world.sim.base_url().join("/_sim/apps/expire_tokens").unwrap())
-        .json(&json!({"app": APP1}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let revoked = world
+        .post_to_sim("/_sim/apps/expire_tokens", None, &json!({"app": APP1}))
+        .await;
     assert_eq!(revoked["expired"], 1, "{revoked}");
 
     world.model.push(llm_mock::Script::text("second answer [t2]"));

@@ -305,18 +305,28 @@ impl World {
     /// The access token the simulator hands `app` right now: it repeats a live token, so this
     /// is the one a running gateway holds.
     pub async fn access_token(&self, app: &str, secret: &str) -> String {
-        let answer: serde_json::Value = dingtalk::tls::client_builder()
+        let body = serde_json::json!({"appKey": app, "appSecret": secret});
+        let answer = self.post_to_sim("/v1.0/oauth2/accessToken", None, &body).await;
+        answer["accessToken"].as_str().expect("a token").to_owned()
+    }
+
+    /// POSTs `body` to the simulator's `path`, with the access token `token` when given, and
+    /// returns its JSON answer.
+    pub async fn post_to_sim(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &serde_json::Value,
+    ) -> serde_json::Value {
+        let mut request = dingtalk::tls::client_builder()
             .build()
             .expect("HTTP client")
-            .post(self.sim.base_url().join("/v1.0/oauth2/accessToken").unwrap())
-            .json(&serde_json::json!({"appKey": app, "appSecret": secret}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        answer["accessToken"].as_str().expect("a token").to_owned()
+            .post(self.sim.base_url().join(path).unwrap())
+            .json(body);
+        if let Some(token) = token {
+            request = request.header("x-acs-dingtalk-access-token", token);
+        }
+        request.send().await.unwrap().json().await.unwrap()
     }
 }
 
