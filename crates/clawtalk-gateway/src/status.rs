@@ -161,6 +161,11 @@ impl StatusBoard {
         }
     }
 
+    /// Where the HTTP listener is bound, once it is.
+    pub(crate) fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr.lock().ok().and_then(|a| *a)
+    }
+
     /// The status as it is now.
     pub(crate) fn snapshot(&self) -> GatewayStatus {
         GatewayStatus {
@@ -174,7 +179,7 @@ impl StatusBoard {
                 .lock()
                 .map(|a| a.values().cloned().collect())
                 .unwrap_or_default(),
-            http_addr: self.http_addr.lock().ok().and_then(|a| *a),
+            http_addr: self.http_addr(),
         }
     }
 

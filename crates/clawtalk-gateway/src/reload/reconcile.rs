@@ -92,7 +92,7 @@ pub(crate) fn webhooks(
         shared.webhooks.replace(endpoints);
         let paths = http::webhook_paths(shared).unwrap_or_else(|| "none".to_owned());
         changes.push(format!("webhooks: now serving {paths}"));
-        if shared.status.snapshot().http_addr.is_none() {
+        if shared.status.http_addr().is_none() {
             tracing::warn!(
                 "config reload: the HTTP listener did not start (its port was taken), so the webhooks wait for a restart"
             );
