@@ -132,6 +132,19 @@ mod tests {
     }
 
     #[test]
+    fn a_closed_tap_stops_text_but_not_rounds_or_tools() {
+        let (observer, mut rx, tap) = Observer::channel_with_text_tap();
+        observer.send(AgentEvent::Text("first words".into()));
+        tap.close();
+        assert!(!observer.wants_text());
+        observer.send(AgentEvent::Text("the rest".into()));
+        observer.send(AgentEvent::RoundStart);
+        assert_eq!(rx.try_recv(), Ok(AgentEvent::Text("first words".into())));
+        assert_eq!(rx.try_recv(), Ok(AgentEvent::RoundStart));
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
     fn a_full_listener_gets_text() {
         let (observer, mut rx) = Observer::channel();
         assert!(observer.wants_text());
