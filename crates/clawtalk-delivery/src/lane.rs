@@ -30,6 +30,13 @@ impl Batch {
         self.waiters.len()
     }
 
+    /// Whether every caller stopped waiting before the send: their turns were dropped (one
+    /// that gave its lease up, or was stopped), so nothing would record the message as sent,
+    /// and whoever runs the turn again sends it. Sending it now would be sending it twice.
+    pub fn abandoned(&self) -> bool {
+        self.waiters.iter().all(oneshot::Sender::is_closed)
+    }
+
     /// Hands `outcome` to every caller in the batch.
     pub fn finish(self, outcome: &Outcome) {
         for done in self.waiters {
@@ -88,7 +95,7 @@ impl<K: Hash + Eq + Clone> Lanes<K> {
     }
 
     /// `batch` followed by the messages queued behind it that fit into it ([`batch::fits`]),
-    /// in order.
+    /// in order; those whose callers stopped waiting are left out (see [`Batch::abandoned`]).
     pub fn extend(&self, key: &K, mut batch: Batch) -> Batch {
         let first_key = batch.msg.idempotency_key.clone();
         let mut lanes = self.lock();
@@ -97,7 +104,9 @@ impl<K: Hash + Eq + Clone> Lanes<K> {
                 .front()
                 .is_some_and(|next| batch::fits(&batch.msg, &next.msg))
             {
-                if let Some(next) = lane.pop_front() {
+                if let Some(next) = lane.pop_front()
+                    && !next.done.is_closed()
+                {
                     batch::append(&mut batch.msg, &next.msg);
                     batch.waiters.push(next.done);
                 }

@@ -555,6 +555,9 @@ async fn drain(core: Arc<Core>, key: Key, planned: DeliveryPath) {
         let Some(single) = core.lanes.take(&key) else {
             continue;
         };
+        if single.abandoned() {
+            continue;
+        }
         let waited = if core.try_permit(&key).await {
             false
         } else {
@@ -569,6 +572,14 @@ async fn drain(core: Arc<Core>, key: Key, planned: DeliveryPath) {
             core.permit(&key, &single.msg).await;
             true
         };
+        // The wait for a permit can be a minute's share (20 a minute per sessionWebhook).
+        if single.abandoned() {
+            tracing::debug!(
+                kind = key.kind(),
+                "a queued message's turn stopped waiting; not sent"
+            );
+            continue;
+        }
         // Messages queued while we waited for the permit ride along (`batchResponses`).
         let batch = if waited && core.batch_responses {
             core.lanes.extend(&key, single)
@@ -841,6 +852,50 @@ mod tests {
         assert!(sent[..20].iter().all(|m| m.reply.is_some()));
         assert!(sent[20].reply.is_none());
         assert_eq!(limited.planned_path(&sent[20]), DeliveryPath::RobotApi);
+    }
+
+    #[tokio::test]
+    async fn a_queued_message_whose_turn_stopped_waiting_is_not_sent() {
+        // Sent alone, and merged into the send ahead of it (`batchResponses`).
+        for batch_responses in [false, true] {
+            a_queued_message_whose_turn_stopped_waiting_is_not_sent_with(batch_responses).await;
+        }
+    }
+
+    async fn a_queued_message_whose_turn_stopped_waiting_is_not_sent_with(batch_responses: bool) {
+        let rec = Arc::new(RecordingOutbound::new());
+        let config = RateLimitConfig {
+            session_webhook: quota(2, 600),
+            batch_responses,
+            ..RateLimitConfig::default()
+        };
+        let limited = Arc::new(RateLimit::new(Arc::clone(&rec) as Arc<dyn Outbound>, config));
+        for i in 0..2 {
+            limited
+                .send(&webhook_reply("0312", "c", &format!("k{i}")))
+                .await
+                .unwrap();
+        }
+        // No robot API: the next two wait for the conversation's window, in order.
+        rec.fail_next(1, crate::recording::Failure::PermissionMissing);
+        let send = |key: &'static str| {
+            let limited = Arc::clone(&limited);
+            tokio::spawn(async move { limited.send(&webhook_reply("0312", "c", key)).await })
+        };
+        let waiting = send("k2");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let given_up = send("k3");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The turn behind k3 is dropped (it gave its lease up) while k3 waits on the lane.
+        given_up.abort();
+        waiting.await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        let sent: Vec<String> = rec.sent().iter().map(|m| m.idempotency_key.clone()).collect();
+        assert_eq!(
+            sent,
+            ["k0", "k1", "k2"],
+            "k3's next owner sends it, not this lane (batchResponses {batch_responses})"
+        );
     }
 
     #[tokio::test]
