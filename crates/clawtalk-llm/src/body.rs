@@ -34,6 +34,11 @@ impl RequestBody {
         self.own.len() + self.tail.len()
     }
 
+    /// Both parts, to be sent one after the other.
+    pub(crate) fn parts(&self) -> [&Bytes; 2] {
+        [&self.own, &self.tail]
+    }
+
     /// The body for one attempt: both parts sent as they are, with their exact length.
     pub(crate) fn to_reqwest(&self) -> reqwest::Body {
         reqwest::Body::wrap(Parts {

@@ -4,8 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dingtalk::Secret;
-use futures_util::StreamExt;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use url::Url;
@@ -16,6 +15,7 @@ use super::error::{ErrorBody, LlmError, TimeoutPhase, is_content_filter, scrub};
 use super::presets::{ProviderPreset, Quirks};
 use super::retry::{RetryPolicy, parse_retry_after, with_retries};
 use super::stream::{ChatStream, Reader, error_chain};
+use super::transport::{Response, SendFailure, Transport, USER_AGENT};
 use super::types::{ChatRequest, ChatResponse, WireResponse};
 
 /// How long to wait at each stage of a call.
@@ -121,7 +121,7 @@ pub struct LlmClient {
 
 #[derive(Debug)]
 struct Inner {
-    http: reqwest::Client,
+    http: Transport,
     endpoint: Url,
     preset: ProviderPreset,
     quirks: Quirks,
@@ -168,9 +168,10 @@ impl LlmClient {
         let http = dingtalk::tls::client_builder()
             .connect_timeout(config.timeouts.connect)
             .pool_max_idle_per_host(IDLE_CONNECTIONS_PER_HOST)
-            .user_agent(concat!("clawtalk/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT)
             .build()
             .map_err(|e| LlmError::Config(format!("HTTP client: {}", error_chain(&e))))?;
+        let http = Transport::for_endpoint(&endpoint, http, config.timeouts.connect);
         let model = config
             .model
             .filter(|m| !m.trim().is_empty())
@@ -300,21 +301,14 @@ impl LlmClient {
     }
 
     /// One HTTP attempt up to the response headers; non-2xx becomes a typed error.
-    async fn send(&self, body: RequestBody, stream: bool) -> Result<reqwest::Response, LlmError> {
+    async fn send(&self, body: RequestBody, stream: bool) -> Result<Response, LlmError> {
         let i = &self.inner;
-        let mut rb = i
+        let resp = i
             .http
-            .post(i.endpoint.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .body(body.to_reqwest());
-        if stream {
-            rb = rb.header(ACCEPT, "text/event-stream");
-        }
-        if let Some(auth) = &i.auth {
-            rb = rb.header(AUTHORIZATION, auth.clone());
-        }
-        let resp = rb.send().await.map_err(|e| transport_error(&e, i))?;
-        if resp.status().is_success() {
+            .post(&i.endpoint, i.auth.as_ref(), stream, &body)
+            .await
+            .map_err(|e| transport_error(e, i))?;
+        if resp.status.is_success() {
             return Ok(resp);
         }
         Err(self.status_error(resp).await)
@@ -337,11 +331,11 @@ impl LlmClient {
                 after: t.first_byte,
                 request_id: None,
             })??;
-        let request_id = request_id_from_headers(resp.headers());
-        if is_json(resp.headers()) {
+        let request_id = request_id_from_headers(&resp.headers);
+        if is_json(&resp.headers) {
             // The provider ignored `stream: true`, or put an error in a 200 JSON body.
             let remaining = deadline.saturating_duration_since(Instant::now());
-            let bytes = tokio::time::timeout(remaining.max(t.idle), resp.bytes())
+            let bytes = tokio::time::timeout(remaining.max(t.idle), resp.body.bytes())
                 .await
                 .map_err(|_| LlmError::Timeout {
                     phase: TimeoutPhase::FirstByte,
@@ -349,7 +343,7 @@ impl LlmClient {
                     request_id: request_id.clone(),
                 })?
                 .map_err(|e| LlmError::Truncated {
-                    reason: error_chain(&e),
+                    reason: error_chain(&*e),
                     request_id: request_id.clone(),
                     before_output: true,
                 })?;
@@ -360,7 +354,7 @@ impl LlmClient {
         }
         let decoder = Decoder::new(request_id, self.inner.key.clone());
         let mut reader = Reader::new(
-            resp.bytes_stream().boxed(),
+            resp.body.into_stream(),
             decoder,
             deadline,
             t.first_byte,
@@ -403,10 +397,10 @@ impl LlmClient {
 
     async fn complete_once(&self, body: RequestBody) -> Result<ChatResponse, LlmError> {
         let resp = self.send(body, false).await?;
-        let request_id = request_id_from_headers(resp.headers());
+        let request_id = request_id_from_headers(&resp.headers);
         // Nothing is handed out before the whole body parsed, so a cut body may be retried.
-        let bytes = resp.bytes().await.map_err(|e| LlmError::Truncated {
-            reason: error_chain(&e),
+        let bytes = resp.body.bytes().await.map_err(|e| LlmError::Truncated {
+            reason: error_chain(&*e),
             request_id: request_id.clone(),
             before_output: true,
         })?;
@@ -435,12 +429,12 @@ impl LlmClient {
     }
 
     /// Turns a non-success response into the matching error.
-    async fn status_error(&self, resp: reqwest::Response) -> LlmError {
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
+    async fn status_error(&self, resp: Response) -> LlmError {
+        let status = resp.status.as_u16();
+        let headers = resp.headers;
         let header_id = request_id_from_headers(&headers);
         // The body only explains; don't let a stalled error body hold the turn hostage.
-        let body = tokio::time::timeout(self.inner.timeouts.idle, resp.bytes())
+        let body = tokio::time::timeout(self.inner.timeouts.idle, resp.body.bytes())
             .await
             .ok()
             .and_then(Result::ok)
@@ -536,17 +530,21 @@ pub fn request_id_from_headers(headers: &HeaderMap) -> Option<String> {
     })
 }
 
-fn transport_error(e: &reqwest::Error, inner: &Inner) -> LlmError {
-    if e.is_connect() && e.is_timeout() {
-        return LlmError::Timeout {
-            phase: TimeoutPhase::Connect,
-            after: inner.timeouts.connect,
-            request_id: None,
-        };
-    }
+fn transport_error(failure: SendFailure, inner: &Inner) -> LlmError {
+    let connect_timeout = LlmError::Timeout {
+        phase: TimeoutPhase::Connect,
+        after: inner.timeouts.connect,
+        request_id: None,
+    };
+    let (message, connect) = match failure {
+        SendFailure::Reqwest(e) if e.is_connect() && e.is_timeout() => return connect_timeout,
+        SendFailure::Reqwest(e) => (error_chain(&e), e.is_connect()),
+        SendFailure::Http1(e) if e.timed_out => return connect_timeout,
+        SendFailure::Http1(e) => (e.message, e.connect),
+    };
     LlmError::Transport {
-        message: scrub(&error_chain(e), inner.key.expose()),
-        connect: e.is_connect(),
+        message: scrub(&message, inner.key.expose()),
+        connect,
     }
 }
 

@@ -28,6 +28,8 @@
 //!
 //! - [`types`]: requests, messages, tool specs and calls, stream events, responses.
 //! - `body`: the request body, its tool list serialized once and shared.
+//! - `transport`: which HTTP client a request goes through; `http1`: the small HTTP/1 client
+//!   for plain-http endpoints, whose waiting connections hold no buffers.
 //! - `client`: [`LlmClient`], [`LlmConfig`], [`Timeouts`].
 //! - `stream`: [`ChatStream`], the body reader with first-byte and idle timeouts.
 //! - `decode`: SSE events to [`StreamEvent`]s, tool-call assembly, provider oddities.
@@ -40,10 +42,12 @@ mod body;
 mod client;
 mod decode;
 mod error;
+mod http1;
 pub mod presets;
 mod retry;
 pub mod sse;
 mod stream;
+mod transport;
 pub mod types;
 
 pub use client::{LlmClient, LlmConfig, Timeouts};

@@ -6,13 +6,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::stream::{BoxStream, Stream, StreamExt};
 use tokio::time::Instant;
 
 use super::decode::Decoder;
 use super::error::{LlmError, TimeoutPhase};
 use super::sse::SseParser;
+use super::transport::BodyStream;
 use super::types::{ChatResponse, StreamEvent, Usage};
 
 /// The events of one streamed answer.
@@ -100,7 +100,7 @@ impl Stream for ChatStream {
 
 /// Reads an SSE body chunk by chunk and decodes it, one event at a time.
 pub struct Reader {
-    body: BoxStream<'static, reqwest::Result<Bytes>>,
+    body: BodyStream,
     parser: Option<SseParser>,
     decoder: Decoder,
     queue: VecDeque<StreamEvent>,
@@ -121,7 +121,7 @@ pub struct Reader {
 impl Reader {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        body: BoxStream<'static, reqwest::Result<Bytes>>,
+        body: BodyStream,
         decoder: Decoder,
         first_byte_deadline: Instant,
         first_byte: Duration,
@@ -229,7 +229,7 @@ impl Reader {
                 // A reset or a chunked body cut short: the answer is incomplete.
                 return Err(self
                     .decoder
-                    .truncated(&format!("reading the body failed: {}", error_chain(&e))));
+                    .truncated(&format!("reading the body failed: {}", error_chain(&*e))));
             }
             None => {
                 self.ended = true;
