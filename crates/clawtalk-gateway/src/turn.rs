@@ -57,7 +57,7 @@ pub(crate) async fn run(shared: &Arc<Shared>, turn: StoredInbound) {
     // Decoded once for the whole turn: the stored payload is the message's full JSON.
     let inbound = decode_inbound(&turn.record.raw_payload_json);
     let result = match &inbound {
-        Ok(inbound) => try_run(shared, turn, inbound).await,
+        Ok(inbound) => try_run(shared, &turn, inbound).await,
         Err(error) => finish(shared, id, TurnOutcome::Failed(format!("{error:#}"))).await,
     };
     match &result {
@@ -105,19 +105,24 @@ impl Drop for RunningTurn<'_> {
 /// True when the turn ended with a reply.
 async fn try_run(
     shared: &Arc<Shared>,
-    turn: StoredInbound,
+    turn: &StoredInbound,
     inbound: &InboundMessage,
 ) -> anyhow::Result<bool> {
     let id = turn.id;
-    let Some(earlier) = resume_earlier_run(shared, &turn, inbound).await? else {
+    // What runs only before or after the wait on the model (resuming an earlier run,
+    // preparing the user's media, telling and closing cards) is boxed here, in `run_agent`
+    // and for `conclude`: inline, a future reserves room for its largest step for as long as
+    // it lives, so every turn waiting on the model held room for sending a reply (thousands
+    // at once in a burst).
+    let Some(earlier) = Box::pin(resume_earlier_run(shared, turn, inbound)).await? else {
         // The planned answer finalized the cards it names; any other is closed.
-        reply::close_cards_left(shared, &turn).await;
+        Box::pin(reply::close_cards_left(shared, turn)).await;
         return finish(shared, id, TurnOutcome::Replied).await;
     };
     if turn.attempts > MAX_ATTEMPTS {
         let error = format!("gave up after {} attempts", turn.attempts);
-        let _ = reply::send(shared, id, inbound, notices::DROPPED_AFTER_RETRIES).await;
-        reply::close_cards_left(shared, &turn).await;
+        let _ = Box::pin(reply::send(shared, id, inbound, notices::DROPPED_AFTER_RETRIES)).await;
+        Box::pin(reply::close_cards_left(shared, turn)).await;
         return finish(shared, id, TurnOutcome::Failed(error)).await;
     }
     let account = shared
@@ -128,21 +133,19 @@ async fn try_run(
         .account(inbound.account_id.as_str())
         .map(|runtime| runtime.control.turn_running());
     let account = &*account;
-    let session = open_session(shared, &turn, inbound, account).await?;
+    let session = open_session(shared, turn, inbound, account).await?;
     let media_dir = media::inbound_dir(&shared.config().gateway.state_dir, id);
     // Only messages with attachments download any (no blocking call on a runtime thread
     // for the others).
     let _remove_media = (!inbound.media.is_empty()).then(|| RemoveOnDrop(media_dir.clone()));
-    let prepared = prepare_user(shared, inbound, &media_dir, account).await;
+    let prepared = Box::pin(prepare_user(shared, inbound, &media_dir, account)).await;
     let outbox = reply::TurnOutbox::new(shared, id, inbound, earlier);
-    let Some(ran) = run_agent(shared, &turn, inbound, &session, prepared.for_model, &outbox).await else {
+    let Some(ran) = run_agent(shared, turn, inbound, &session, prepared.for_model, &outbox).await else {
         return Ok(false);
     };
-    // Boxed: sending the answer takes more state than waiting for it, and would otherwise
-    // be reserved in every waiting turn's future.
     Box::pin(conclude(
         shared,
-        &turn,
+        turn,
         inbound,
         &session,
         ran,
@@ -334,7 +337,7 @@ async fn run_agent(
     register(shared, key, None);
     let Some(result) = result else {
         if let Some(card) = card {
-            reply::release_cards(shared, &card).await;
+            Box::pin(reply::release_cards(shared, &card)).await;
         }
         return None;
     };
@@ -743,7 +746,26 @@ mod tests {
                 &'static [String],
             )| conclude(s, t, i, se, r, u, n),
         );
-        assert!(turn < 8 * 1024, "a turn's future is {turn} bytes");
+        let tell = future_size(
+            |(s, id, i): (&'static Arc<Shared>, InboundId, &'static InboundMessage)| {
+                reply::send(s, id, i, "")
+            },
+        );
+        let agent = future_size(
+            |(s, t, i, se, u, o): (
+                &'static Arc<Shared>,
+                &'static StoredInbound,
+                &'static InboundMessage,
+                &'static Session,
+                ChatMessage,
+                &'static Arc<reply::TurnOutbox>,
+            )| run_agent(s, t, i, se, u, o),
+        );
+        assert!(turn < 5 * 1024, "a turn's future is {turn} bytes");
+        assert!(
+            agent < tell,
+            "waiting on the agent ({agent} bytes) holds room for sending a reply ({tell} bytes)"
+        );
         assert!(
             turn < conclude,
             "sending the answer ({conclude} bytes) is not reserved in the turn ({turn} bytes)"

@@ -311,7 +311,9 @@ impl LlmClient {
         if resp.status.is_success() {
             return Ok(resp);
         }
-        Err(self.status_error(resp).await)
+        // Boxed: inline, reading an error body would be reserved in every request waiting on
+        // the model, which is every waiting turn.
+        Err(Box::pin(self.status_error(resp)).await)
     }
 
     async fn open_stream(
@@ -635,6 +637,24 @@ mod tests {
     fn key_with_newline_is_a_config_error_without_the_key() {
         let err = LlmClient::new(LlmConfig::new(ProviderPreset::DeepSeek, "sk-abc\nd")).unwrap_err();
         assert!(!err.to_string().contains("sk-abc"));
+    }
+
+    /// The size of the future `f` returns, without calling it.
+    fn future_size<A, F: Future>(_: impl Fn(A) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every turn waiting on the model holds a request future, so reading an error body (a
+    /// rare step after the wait) is boxed and not reserved in it.
+    #[test]
+    fn a_waiting_request_reserves_no_room_for_an_error_body() {
+        type C = &'static LlmClient;
+        let send = future_size(|(c, b): (C, RequestBody)| c.send(b, true));
+        let error = future_size(|(c, r): (C, Response)| c.status_error(r));
+        assert!(
+            send < error,
+            "sending ({send} bytes) holds reading an error body ({error} bytes)"
+        );
     }
 
     #[test]
