@@ -165,7 +165,7 @@ mod tests {
         assert!(proxied(&lan, &m));
         assert!(!proxied(&lan, &matcher("", "")));
 
-        let client = || reqwest::Client::new();
+        let client = || dingtalk::tls::client_builder().build().unwrap();
         let t = |u: &str| {
             Transport::for_endpoint(
                 &Url::parse(u).unwrap(),

@@ -317,12 +317,19 @@ impl CardAccount {
     }
 
     /// Creates and delivers a card showing `content`.
+    ///
+    /// `record` (recording the card for crash recovery) runs once the card budget grants the
+    /// call, just before it. In a burst a turn waits minutes for that grant: a card recorded
+    /// while waiting was, if its replica died meanwhile, found open by the replica taking the
+    /// turn over, which spent two refused card calls (adopting, closing) on a card that never
+    /// existed, at the quota's price, over a thousand of them after one replica of three died.
     pub async fn create(
         &self,
         out_track_id: &str,
         space: &CardSpace,
         content: &str,
         turn_calls: &AtomicU32,
+        record: impl std::future::Future<Output = ()>,
     ) -> Result<(), ApiCallError> {
         let id = OutTrackId::new(out_track_id);
         let template = self.settings.template_id.clone();
@@ -341,7 +348,7 @@ impl CardAccount {
             None => request,
         };
         match self
-            .must_land(CardApi::Create, Class::FirstText, turn_calls, || {
+            .must_land(CardApi::Create, Class::FirstText, turn_calls, record, || {
                 self.api.create_and_deliver_card(&request)
             })
             .await
@@ -403,9 +410,13 @@ impl CardAccount {
         if failed {
             request = request.error();
         }
-        self.must_land(CardApi::Stream, Class::Finish, turn_calls, || {
-            self.api.stream_card(&request)
-        })
+        self.must_land(
+            CardApi::Stream,
+            Class::Finish,
+            turn_calls,
+            std::future::ready(()),
+            || self.api.stream_card(&request),
+        )
         .await?;
         // The card shows the whole answer now; a status that will not land is worth a
         // warning, not the answer sent a second time as a message.
@@ -457,9 +468,13 @@ impl CardAccount {
         data.card_param_map
             .insert("flowStatus".to_owned(), status.value().to_owned());
         let request = UpdateCardRequest::merge(OutTrackId::new(out_track_id), data);
-        self.must_land(CardApi::Update, Class::Finish, turn_calls, || {
-            self.api.update_card(&request)
-        })
+        self.must_land(
+            CardApi::Update,
+            Class::Finish,
+            turn_calls,
+            std::future::ready(()),
+            || self.api.update_card(&request),
+        )
         .await
     }
 
@@ -482,6 +497,7 @@ impl CardAccount {
         api: CardApi,
         class: Class,
         turn_calls: &AtomicU32,
+        before_first_call: impl std::future::Future<Output = ()>,
         call: F,
     ) -> Result<T, ApiCallError>
     where
@@ -489,9 +505,13 @@ impl CardAccount {
         Fut: std::future::Future<Output = Result<T, ApiCallError>>,
     {
         let mut attempt = 0;
+        let mut before_first_call = Some(before_first_call);
         loop {
             attempt += 1;
             self.budget.acquire(api, class).await;
+            if let Some(before) = before_first_call.take() {
+                before.await;
+            }
             self.count(turn_calls);
             match call().await {
                 Ok(value) => return Ok(value),
@@ -576,6 +596,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_card_is_recorded_once_the_budget_grants_its_creation_not_while_it_waits() {
+        use std::sync::atomic::AtomicBool;
+        let cards = account(2);
+        // The budget is taken: the create below waits for a permit.
+        let holders: Vec<_> = (0..4)
+            .map(|_| {
+                let cards = Arc::clone(&cards);
+                tokio::spawn(async move { cards.budget.acquire(CardApi::Create, Class::FirstText).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let recorded = Arc::new(AtomicBool::new(false));
+        let waiting = {
+            let (cards, recorded) = (Arc::clone(&cards), Arc::clone(&recorded));
+            tokio::spawn(async move {
+                let space = CardSpace::Dm(StaffId::new("u1"));
+                let calls = AtomicU32::new(0);
+                // Stops there: this account's API is never to be called.
+                let record = async {
+                    recorded.store(true, Ordering::SeqCst);
+                    std::future::pending::<()>().await;
+                };
+                let _ = cards.create("ct_wait", &space, "…", &calls, record).await;
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            !recorded.load(Ordering::SeqCst),
+            "recorded while waiting for a permit"
+        );
+        for holder in holders {
+            holder.abort();
+        }
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while !recorded.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("recorded once the permit came");
+        waiting.abort();
+    }
+
+    #[tokio::test]
     async fn a_card_an_earlier_run_created_is_there_to_finish() {
         use dingtalk_sim::{AppSpec, SimConfig, Simulator, UserSpec};
         const APP: &str = "dingcardsagain000001";
@@ -588,9 +652,16 @@ mod tests {
         let cards = CardAccount::new(api, RobotCode::new(APP), CardSettings::default());
         let space = CardSpace::Dm(StaffId::new("u1"));
         let calls = AtomicU32::new(0);
-        cards.create("ct_again", &space, "…", &calls).await.unwrap();
+        let ready = || std::future::ready(());
+        cards
+            .create("ct_again", &space, "…", &calls, ready())
+            .await
+            .unwrap();
         // The turn's next run creates the same card again: it exists, and is finished.
-        cards.create("ct_again", &space, "…", &calls).await.unwrap();
+        cards
+            .create("ct_again", &space, "…", &calls, ready())
+            .await
+            .unwrap();
         cards
             .finalize("ct_again", "the answer", false, &calls)
             .await

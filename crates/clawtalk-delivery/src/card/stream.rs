@@ -207,12 +207,14 @@ impl CardTurn {
             out_track_id: id.clone(),
             ..self.meta.clone()
         };
-        if let Err(error) = self.store.card_open(record, self.account.clock().now()).await {
-            // The card still works; only crash recovery loses sight of it.
-            tracing::warn!(%error, "could not record an AI card");
-        }
+        let record = async {
+            if let Err(error) = self.store.card_open(record, self.account.clock().now()).await {
+                // The card still works; only crash recovery loses sight of it.
+                tracing::warn!(%error, "could not record an AI card");
+            }
+        };
         self.account
-            .create(&id, &self.space, WAITING, &self.calls)
+            .create(&id, &self.space, WAITING, &self.calls, record)
             .await?;
         self.cards.push(id);
         Ok(())

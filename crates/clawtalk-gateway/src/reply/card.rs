@@ -135,8 +135,12 @@ pub(crate) async fn send_part(
                 out_track_id: part.out_track_id.clone(),
                 ..record(inbound, id, "")
             };
-            let _ = shared.store.card_open(record, shared.clock.now()).await;
-            cards.create(&part.out_track_id, &space, WAITING, calls).await?;
+            let record = async {
+                let _ = shared.store.card_open(record, shared.clock.now()).await;
+            };
+            cards
+                .create(&part.out_track_id, &space, WAITING, calls, record)
+                .await?;
             shown = true;
             cards
                 .finalize(&part.out_track_id, &part.text, part.failed, calls)
