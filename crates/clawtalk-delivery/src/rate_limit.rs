@@ -854,6 +854,18 @@ mod tests {
         assert_eq!(limited.planned_path(&sent[20]), DeliveryPath::RobotApi);
     }
 
+    /// Uses up conversation `c`'s sessionWebhook window (two sends, k0 and k1) and has the
+    /// robot API refuse the next reply (no permission), so the next one waits for the window.
+    async fn fill_the_window_without_the_robot_api(limited: &RateLimit, rec: &RecordingOutbound) {
+        for i in 0..2 {
+            limited
+                .send(&webhook_reply("0312", "c", &format!("k{i}")))
+                .await
+                .unwrap();
+        }
+        rec.fail_next(1, crate::recording::Failure::PermissionMissing);
+    }
+
     #[tokio::test]
     async fn a_queued_message_whose_turn_stopped_waiting_is_not_sent() {
         // Sent alone, and merged into the send ahead of it (`batchResponses`).
@@ -870,14 +882,8 @@ mod tests {
             ..RateLimitConfig::default()
         };
         let limited = Arc::new(RateLimit::new(Arc::clone(&rec) as Arc<dyn Outbound>, config));
-        for i in 0..2 {
-            limited
-                .send(&webhook_reply("0312", "c", &format!("k{i}")))
-                .await
-                .unwrap();
-        }
-        // No robot API: the next two wait for the conversation's window, in order.
-        rec.fail_next(1, crate::recording::Failure::PermissionMissing);
+        // The next two wait for the conversation's window, in order.
+        fill_the_window_without_the_robot_api(&limited, &rec).await;
         let send = |key: &'static str| {
             let limited = Arc::clone(&limited);
             tokio::spawn(async move { limited.send(&webhook_reply("0312", "c", key)).await })
@@ -906,14 +912,8 @@ mod tests {
             ..RateLimitConfig::default()
         };
         let limited = RateLimit::new(Arc::clone(&rec) as Arc<dyn Outbound>, config);
-        for i in 0..2 {
-            limited
-                .send(&webhook_reply("0312", "c", &format!("k{i}")))
-                .await
-                .unwrap();
-        }
         // The robot API refuses the third (no permission): it waits for the window instead.
-        rec.fail_next(1, crate::recording::Failure::PermissionMissing);
+        fill_the_window_without_the_robot_api(&limited, &rec).await;
         let started = Instant::now();
         limited.send(&webhook_reply("0312", "c", "k2")).await.unwrap();
         assert!(
