@@ -152,13 +152,20 @@ impl Http1 {
             match exchange(conn, &head, parts).await {
                 Ok(response) => return Ok(self.response(response)),
                 // Closed by the server while idle: the request never reached it.
-                Err(Failure::Stale(_)) => {}
+                Err(Failure::Unsent(_) | Failure::Stale(_)) => {}
                 Err(Failure::Other(message)) => return Err(not_connect(message)),
             }
         }
         let conn = self.connect().await?;
         match exchange(conn, &head, parts).await {
             Ok(response) => Ok(self.response(response)),
+            // A server too busy to take the request (a full accept queue resets new
+            // connections) never saw it whole, so it may be sent again like a failed connect.
+            Err(Failure::Unsent(message)) => Err(SendError {
+                message,
+                connect: true,
+                timed_out: false,
+            }),
             Err(Failure::Stale(message) | Failure::Other(message)) => Err(not_connect(message)),
         }
     }
@@ -224,6 +231,9 @@ fn not_connect(message: String) -> SendError {
 }
 
 enum Failure {
+    /// Writing the request failed: the server never got all of it (its length is declared),
+    /// so it cannot have answered it.
+    Unsent(String),
     /// The connection ended before any byte of a response: on a pooled connection, the
     /// server had closed it.
     Stale(String),
@@ -245,12 +255,9 @@ async fn exchange(
         conn.flush().await
     };
     if let Err(e) = write.await {
-        return Err(match e.kind() {
-            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => {
-                Failure::Stale(format!("the connection closed while sending the request: {e}"))
-            }
-            _ => Failure::Other(format!("sending the request failed: {e}")),
-        });
+        return Err(Failure::Unsent(format!(
+            "the connection closed while sending the request, so the model server did not get it: {e}"
+        )));
     }
     let mut buf = BytesMut::new();
     loop {

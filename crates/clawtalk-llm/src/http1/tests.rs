@@ -231,6 +231,27 @@ async fn failures_before_a_response_say_what_happened() {
     assert!(!err.connect);
     assert!(err.message.contains("not valid HTTP/1"), "{}", err.message);
 
+    // A server that resets connections before reading a request (its accept queue full):
+    // the request never arrived, so it may be retried like a failed connect.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = Url::parse(&format!(
+        "http://{}/v1/chat/completions",
+        listener.local_addr().unwrap()
+    ))
+    .unwrap();
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            // Closing with nothing read and SO_LINGER 0 resets the connection.
+            let _ = conn.set_zero_linger();
+            drop(conn);
+        }
+    });
+    let c = client(&url);
+    let big = Bytes::from(vec![b' '; 4 << 20]);
+    let err = c.post(&[], [&big, &big]).await.err().unwrap();
+    assert!(err.connect, "{err:?}");
+    assert!(err.message.contains("did not get it"), "{}", err.message);
+
     // A server that closes without answering, on a fresh connection.
     let (url, _requests) = server(vec![], 1).await;
     let err = post(&client(&url)).await.err().unwrap();
