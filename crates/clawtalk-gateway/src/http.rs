@@ -69,7 +69,7 @@ impl Endpoints {
     /// An account's event crypto cannot be built (validation normally catches that first).
     pub(crate) fn of(config: &Config) -> anyhow::Result<Self> {
         let mut by_id = HashMap::new();
-        for account in config.enabled_accounts().filter(|a| serves(a)) {
+        for account in served(config) {
             let crypto = account
                 .event_push
                 .as_ref()
@@ -112,15 +112,20 @@ pub(crate) struct Webhooks {
 type St = State<Arc<Webhooks>>;
 
 /// Whether an account needs the listener.
-pub(crate) fn serves(account: &DingTalkAccount) -> bool {
+fn serves(account: &DingTalkAccount) -> bool {
     account.mode == ConnectionMode::Http
         || account.event_push.is_some()
         || outgoing_robot::outgoing_token(account).is_some()
 }
 
+/// The enabled accounts of `config` that receive over HTTP.
+pub(crate) fn served(config: &Config) -> impl Iterator<Item = &DingTalkAccount> {
+    config.enabled_accounts().filter(|a| serves(a))
+}
+
 /// Whether some enabled account of `config` receives over HTTP.
 pub(crate) fn any_served(config: &Config) -> bool {
-    config.enabled_accounts().any(serves)
+    served(config).next().is_some()
 }
 
 /// The webhook routes, serving the accounts of `shared.webhooks`. They are always mounted on
@@ -164,21 +169,15 @@ fn default_account_id<'a>(ids: impl ExactSizeIterator<Item = &'a String>) -> Opt
 
 /// The webhook paths for the start-up log line, `None` when no account receives over HTTP.
 pub(crate) fn webhook_paths(shared: &Shared) -> Option<String> {
-    let ids: Vec<String> = shared
-        .config()
-        .enabled_accounts()
-        .filter(|a| serves(a))
-        .map(|a| a.id.clone())
-        .collect();
+    let config = shared.config();
+    let ids: Vec<String> = served(&config).map(|a| a.id.clone()).collect();
     if ids.is_empty() {
         return None;
     }
     let mut paths: Vec<String> = ids.iter().map(|id| format!("{WEBHOOK_PATH}/{id}")).collect();
     paths.extend(
-        shared
-            .config()
-            .enabled_accounts()
-            .filter(|a| serves(a) && card_route::of(a).is_some())
+        served(&config)
+            .filter(|a| card_route::of(a).is_some())
             .map(|a| format!("{WEBHOOK_PATH}/{}/card", a.id)),
     );
     paths.sort();

@@ -81,11 +81,7 @@ pub(crate) fn webhooks(
     endpoints: Endpoints,
 ) -> Vec<String> {
     let served = |config: &Config| -> Vec<(String, DingTalkAccount)> {
-        config
-            .enabled_accounts()
-            .filter(|a| http::serves(a))
-            .map(|a| (a.id.clone(), a.clone()))
-            .collect()
+        http::served(config).map(|a| (a.id.clone(), a.clone())).collect()
     };
     let mut changes = Vec::new();
     if served(running) != served(next) {
