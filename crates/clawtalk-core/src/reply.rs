@@ -54,6 +54,10 @@ pub enum ReplyPart {
         title: String,
         /// The markdown.
         text: String,
+        /// The model's words it carries, as the model wrote them: the answer leaves them out,
+        /// also when a later run of the turn (after a crash or a lost lease) writes it.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        said: String,
     },
 }
 
@@ -318,6 +322,7 @@ mod tests {
             ReplyPart::Opening {
                 title: "re: burst".into(),
                 text: "The first paragraph of the answer.".into(),
+                said: "The first paragraph of the answer.\n\n".into(),
             },
         ];
         for part in parts {
@@ -360,6 +365,19 @@ mod tests {
         };
         assert_eq!(card.title, "Leave");
         assert_eq!(card.buttons[0].url, "https://x.example/a");
+    }
+
+    #[test]
+    fn an_opening_stored_without_the_models_words_still_decodes() {
+        let stored = r#"{"v":1,"type":"opening","title":"re: q","text":"The start"}"#;
+        assert_eq!(
+            ReplyPart::decode("opening", stored),
+            Ok(ReplyPart::Opening {
+                title: "re: q".into(),
+                text: "The start".into(),
+                said: String::new(),
+            })
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ impl TryFrom<&ReplyPart> for Body {
     fn try_from(part: &ReplyPart) -> Result<Self, NotAMessage> {
         Ok(match part {
             ReplyPart::Text { text } => Self::Text(text.clone()),
-            ReplyPart::Markdown { title, text } | ReplyPart::Opening { title, text } => {
+            ReplyPart::Markdown { title, text } | ReplyPart::Opening { title, text, .. } => {
                 Self::markdown(title.clone(), text.clone())
             }
             ReplyPart::ProgressNote { text } => Self::markdown(PROGRESS_TITLE, text.clone()),

@@ -276,7 +276,14 @@ async fn run_agent(
     // Boxed, as is the card's display below: a turn's future lives as long as the turn, and
     // what it holds inline is held by every turn waiting on the model (thousands in a
     // burst), though opening the card is over by then and a markdown turn draws no card.
+    //
+    // An answer whose opening an earlier run sent as markdown goes on as markdown: a card
+    // would repeat the opening, and the user would read the answer's start twice.
+    let opened_earlier = outbox.opened_earlier();
     let opening = Box::pin(async {
+        if opened_earlier {
+            return None;
+        }
         let left = reply::cards_left_open(shared, turn).await;
         match reply::adopt_card(shared, inbound, turn.id, key, left).await {
             Some(adopted) => Some(adopted),
@@ -296,6 +303,7 @@ async fn run_agent(
     // A card and WebChat draw the answer as it streams; progress notes only need tools, and
     // an answer beyond the card quota its first words.
     let opening = card.is_none()
+        && !opened_earlier
         && inbound.webchat.is_none()
         && inbound.cron.is_none()
         && reply::overflows_to_markdown(shared, inbound);

@@ -857,3 +857,123 @@ async fn an_answer_beyond_the_card_quota_shows_its_opening_before_it_is_complete
     }
     assert!(overflowed > 0, "the burst overflowed the card quota");
 }
+
+/// A turn whose opening went out as markdown (beyond the card quota) and whose run then
+/// ended (a crash here; a lost lease on a replica) is run again with the card budget free.
+/// Its answer goes on as markdown after the opening: a card would tell the user the answer's
+/// start a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_whose_opening_went_out_before_a_crash_goes_on_as_markdown_not_in_a_card() {
+    const USERS: usize = 4;
+    const WORDS: usize = 150;
+    let db_dir = tempfile::tempdir().unwrap();
+    let db = db_dir.path().join("state.db");
+    let mut world = World::start_on(
+        USERS,
+        "streaming: true, cardQps: 1, cardOverflowAfterMs: 200,",
+        AppSpec::new(APP, SECRET),
+        Some(&db),
+    )
+    .await;
+    let marker = |i: usize| format!("[reopen-{i}]");
+    let script = |i: usize| {
+        let words = (0..WORDS).map(|k| format!(" w{k}"));
+        // Six seconds of streaming: the opening is due one second after the first words.
+        Script::chunks(std::iter::once(format!("Answer for user {i} {}:", marker(i))).chain(words))
+            .delay(Duration::ZERO, Duration::from_millis(40))
+            .when_last_user_contains(format!("question {i}?"))
+    };
+    // Each user's answer twice: the run cut off, and the one after the restart.
+    for i in 0..USERS {
+        world.model.push_all([script(i), script(i)]);
+    }
+    for i in 0..USERS {
+        world.ask(i, &format!("question {i}?"));
+    }
+    let openings = |world: &World| -> Vec<usize> {
+        let messages = world.sim.sent_messages();
+        (0..USERS)
+            .filter(|i| {
+                messages
+                    .iter()
+                    .any(|m| m.msg_type == "markdown" && m.text.contains(&marker(*i)))
+            })
+            .collect()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let opened = loop {
+        let opened = openings(&world);
+        if !opened.is_empty() {
+            break opened;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no answer overflowed to markdown"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // Long enough for the opening's send to be recorded, far from the answer's end.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    world.crash_and_restart(&db).await;
+
+    let squeeze = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let whole = |i: usize| {
+        let words: String = (0..WORDS).map(|k| format!(" w{k}")).collect();
+        squeeze(&format!("Answer for user {i} {}:{words}", marker(i)))
+    };
+    for &i in &opened {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let messages: Vec<_> = world
+                .sim
+                .sent_messages()
+                .into_iter()
+                .filter(|m| m.msg_type == "markdown")
+                .collect();
+            let conversation = messages
+                .iter()
+                .find(|m| m.text.contains(&marker(i)))
+                .and_then(|m| m.conversation_id.clone());
+            let mine: Vec<_> = messages
+                .iter()
+                .filter(|m| m.conversation_id == conversation)
+                .collect();
+            let text = squeeze(&mine.iter().map(|m| m.text.as_str()).collect::<Vec<_>>().join(" "));
+            let in_cards = world
+                .cards_of(i)
+                .iter()
+                .filter(|c| World::content(c).contains(&marker(i)))
+                .count();
+            assert_eq!(
+                in_cards, 0,
+                "user {i}: the answer that began as markdown went into a card"
+            );
+            if text == whole(i) {
+                assert_eq!(
+                    mine.iter().filter(|m| m.text.contains(&marker(i))).count(),
+                    1,
+                    "user {i}: the opening is not repeated: {mine:#?}"
+                );
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "user {i} not answered: {text:?} against {:?}",
+                whole(i)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // A late duplicate would come within the next moments.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for &i in &opened {
+        assert!(
+            world
+                .cards_of(i)
+                .iter()
+                .all(|c| !World::content(c).contains(&marker(i))),
+            "user {i}: no card repeats the answer"
+        );
+    }
+    world.stop().await;
+}

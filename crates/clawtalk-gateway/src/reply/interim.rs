@@ -64,6 +64,7 @@ impl TurnOutbox {
         earlier: Vec<OutboxPart>,
     ) -> Arc<Self> {
         let next = next_interim(&earlier);
+        let opened = earlier_opening(shared, &earlier);
         Arc::new(Self {
             shared: Arc::clone(shared),
             id,
@@ -74,8 +75,14 @@ impl TurnOutbox {
                 next,
             }),
             answering: tokio::sync::Mutex::new(false),
-            opened: std::sync::Mutex::new(None),
+            opened: std::sync::Mutex::new(opened),
         })
+    }
+
+    /// Whether an earlier run of the turn sent the answer's opening: this run's answer must
+    /// follow it as markdown, never in a card that would say it a second time.
+    pub(crate) fn opened_earlier(&self) -> bool {
+        self.opened().is_some()
     }
 
     /// Called before the turn's answer (or its failure) is sent: waits for a note DingTalk
@@ -98,6 +105,7 @@ impl TurnOutbox {
         let body = ReplyPart::Opening {
             title: title_of(&text),
             text,
+            said: opening.clone(),
         };
         let opened = &self.opened;
         let record = move || {
@@ -216,6 +224,21 @@ impl TurnOutbox {
             tracing::warn!(part = part.id, error = %e, "cannot record a failed send");
         }
     }
+}
+
+/// The answer's opening an earlier run sent, and when (as an instant of this process, for the
+/// first-visible-text metric).
+fn earlier_opening(shared: &Shared, earlier: &[OutboxPart]) -> Option<(String, tokio::time::Instant)> {
+    earlier.iter().find_map(|part| match (&part.body, part.status) {
+        (ReplyPart::Opening { said, .. }, ReplyStatus::Sent) => {
+            let ago = part
+                .sent_at_ms
+                .map_or(std::time::Duration::ZERO, |at| shared.clock.now().since(at));
+            let now = tokio::time::Instant::now();
+            Some((said.clone(), now.checked_sub(ago).unwrap_or(now)))
+        }
+        _ => None,
+    })
 }
 
 #[async_trait]
