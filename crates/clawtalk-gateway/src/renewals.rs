@@ -66,12 +66,19 @@ async fn call(shared: Arc<Shared>) {
         .store
         .renew_leases(&ids, &shared.me, shared.lease_ms(), shared.clock.now())
         .await;
-    let lost: HashSet<InboundId> = match &result {
-        Ok(lost) => lost.iter().copied().collect(),
-        Err(_) => HashSet::new(),
+    let (lost, busy): (HashSet<InboundId>, HashSet<InboundId>) = match &result {
+        Ok(renewal) => (
+            renewal.lost.iter().copied().collect(),
+            renewal.busy.iter().copied().collect(),
+        ),
+        Err(_) => (HashSet::new(), HashSet::new()),
     };
     for (id, reply) in batch {
         let outcome = match &result {
+            // Its turn's lease loop tries again shortly, in another call.
+            Ok(_) if busy.contains(&id) => Err(StoreError::Busy {
+                detail: "another write held the turn's row".into(),
+            }),
             Ok(_) => Ok(!lost.contains(&id)),
             Err(error) => Err(error.clone()),
         };

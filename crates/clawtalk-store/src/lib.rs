@@ -93,25 +93,26 @@ pub trait InboxStore: Send + Sync {
         now: EpochMs,
     ) -> StoreResult<()>;
 
-    /// Extends each of the caller's leases on `ids` at once, and returns those it no longer
-    /// holds (the others were renewed). A gateway renews every turn it runs in one call, so
-    /// thousands of turns in flight cost one statement a renewal period, not thousands.
+    /// Extends each of the caller's leases on `ids` at once, and names those it no longer
+    /// holds and those it could not renew now (the others were renewed). A gateway renews
+    /// every turn it runs in one call, so thousands of turns in flight cost one statement a
+    /// renewal period, not thousands.
     async fn renew_leases(
         &self,
         ids: &[InboundId],
         worker: &WorkerId,
         lease_ms: i64,
         now: EpochMs,
-    ) -> StoreResult<Vec<InboundId>> {
-        let mut lost = Vec::new();
+    ) -> StoreResult<LeaseRenewal> {
+        let mut renewal = LeaseRenewal::default();
         for &id in ids {
             match self.renew_lease(id, worker, lease_ms, now).await {
                 Ok(()) => {}
-                Err(StoreError::LeaseLost { id }) => lost.push(id),
+                Err(StoreError::LeaseLost { id }) => renewal.lost.push(id),
                 Err(error) => return Err(error),
             }
         }
-        Ok(lost)
+        Ok(renewal)
     }
 
     /// Ends a running turn held by `worker`; `LeaseLost` when it was cancelled or reclaimed

@@ -22,6 +22,8 @@ mod pg_pools;
 
 #[path = "contract/pg_backlog.rs"]
 mod pg_backlog;
+#[path = "contract/pg_renewals.rs"]
+mod pg_renewals;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -489,21 +491,16 @@ async fn leases_are_renewed_together_and_the_lost_ones_named(db: &dyn Db) {
         .unwrap()
         .unwrap();
     assert_eq!(taken.id, ids[2]);
-    let lost = store.renew_leases(&ids, &me, LEASE, at(10_900)).await.unwrap();
-    assert_eq!(lost, vec![ids[2]]);
+    let renewal = store.renew_leases(&ids, &me, LEASE, at(10_900)).await.unwrap();
+    assert_eq!(renewal.lost, vec![ids[2]]);
+    assert!(renewal.busy.is_empty());
     for &id in &ids[..2] {
         let lease = store.inbound(id).await.unwrap().unwrap().lease.unwrap();
         assert_eq!(lease.expires_at_ms, at(10_900 + LEASE));
     }
     let theirs = store.inbound(ids[2]).await.unwrap().unwrap().lease.unwrap();
     assert_eq!(theirs.owner, other);
-    assert!(
-        store
-            .renew_leases(&[], &me, LEASE, at(11_000))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(store.renew_leases(&[], &me, LEASE, at(11_000)).await.unwrap() == LeaseRenewal::default());
     store.close().await;
 }
 

@@ -60,6 +60,18 @@ impl Lease {
     }
 }
 
+/// What [`crate::InboxStore::renew_leases`] could not renew; the leases it was asked for and
+/// that are named in neither list were extended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeaseRenewal {
+    /// Leases the caller no longer holds: their turns must stop.
+    pub lost: Vec<InboundId>,
+    /// Leases the caller still holds whose rows another transaction had locked (its own turn
+    /// planning a reply part, say): renew them again in a moment. Waiting for those locks
+    /// instead would hold every other renewal of the call behind the slowest of them.
+    pub busy: Vec<InboundId>,
+}
+
 /// An inbound message as received, before anything is decided about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundRecord {

@@ -10,8 +10,8 @@ use super::{PgStore, is_unique_violation, positive};
 use crate::decode::{inbound, inbox_columns};
 use crate::error::StoreError;
 use crate::model::{
-    CancelScope, ClaimScope, Dispatch, InboundId, InboundRecord, InboundStatus, RecordOutcome, StoredInbound,
-    TurnOutcome, WorkerId,
+    CancelScope, ClaimScope, Dispatch, InboundId, InboundRecord, InboundStatus, LeaseRenewal, RecordOutcome,
+    StoredInbound, TurnOutcome, WorkerId,
 };
 use crate::{InboxStore, StoreResult};
 
@@ -248,16 +248,25 @@ impl InboxStore for PgStore {
         worker: &WorkerId,
         lease_ms: i64,
         now: EpochMs,
-    ) -> StoreResult<Vec<InboundId>> {
+    ) -> StoreResult<LeaseRenewal> {
         let now_ms = now.as_millis();
         positive("lease_ms", lease_ms)?;
         if ids.is_empty() {
-            return Ok(Vec::new());
+            return Ok(LeaseRenewal::default());
         }
+        // Rows another transaction holds locked are skipped, not waited for: a turn planning
+        // its reply locks its inbox row, and on a loaded replica that transaction can stay
+        // open for seconds between its statements; waited for, it held every lease of the
+        // call back until they lapsed together.
         let renewed: Vec<InboundId> = sqlx::query_scalar(
-            "UPDATE inbox SET lease_expires_at_ms = $2, updated_at_ms = $3 \
-             WHERE id = ANY($1) AND status = 'running' AND lease_owner = $4 AND lease_incarnation = $5 \
-             RETURNING id",
+            "WITH held AS ( \
+                 SELECT id FROM inbox \
+                 WHERE id = ANY($1) AND status = 'running' \
+                   AND lease_owner = $4 AND lease_incarnation = $5 \
+                 FOR NO KEY UPDATE SKIP LOCKED) \
+             UPDATE inbox SET lease_expires_at_ms = $2, updated_at_ms = $3 \
+             FROM held WHERE inbox.id = held.id \
+             RETURNING inbox.id",
         )
         .bind(ids)
         .bind(now_ms.saturating_add(lease_ms))
@@ -267,7 +276,25 @@ impl InboxStore for PgStore {
         .fetch_all(&self.turn_pool)
         .await?;
         let renewed: std::collections::HashSet<InboundId> = renewed.into_iter().collect();
-        Ok(ids.iter().copied().filter(|id| !renewed.contains(id)).collect())
+        let missed: Vec<InboundId> = ids.iter().copied().filter(|id| !renewed.contains(id)).collect();
+        if missed.is_empty() {
+            return Ok(LeaseRenewal::default());
+        }
+        // Which of the rest are still this worker's, as last committed (a plain read takes no
+        // lock, so it does not wait either).
+        let still_held: std::collections::HashSet<InboundId> = sqlx::query_scalar(
+            "SELECT id FROM inbox \
+             WHERE id = ANY($1) AND status = 'running' AND lease_owner = $2 AND lease_incarnation = $3",
+        )
+        .bind(&missed)
+        .bind(&worker.instance)
+        .bind(&worker.incarnation)
+        .fetch_all(&self.turn_pool)
+        .await?
+        .into_iter()
+        .collect();
+        let (busy, lost) = missed.into_iter().partition(|id| still_held.contains(id));
+        Ok(LeaseRenewal { lost, busy })
     }
 
     async fn finish_turn(

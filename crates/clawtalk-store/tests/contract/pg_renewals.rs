@@ -1,0 +1,64 @@
+//! PostgreSQL only: renewing a gateway's leases together never waits for a row another
+//! transaction holds locked; that lease is named busy, and the others are renewed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clawtalk_store::*;
+use sqlx::Connection;
+
+use super::{LEASE, PgDb, at, record_queued};
+
+/// Far below a lease: the renewal did not wait for the lock.
+const BOUND: Duration = Duration::from_secs(3);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_row_is_named_busy_and_holds_back_no_other_renewal() {
+    let Some(db) = PgDb::create("renewals_beside_a_locked_row").await else {
+        return;
+    };
+    let store: Arc<dyn Store> = Arc::new(PgStore::open(&db.schema.url()).await.unwrap());
+    let me = WorkerId::new("gw");
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(record_queued(&store, &format!("m{n}"), &format!("s{n}")).await);
+        store
+            .claim_next_turn(ClaimScope::Any, &me, LEASE, at(1_000))
+            .await
+            .unwrap()
+            .expect("claimed");
+    }
+
+    // Another transaction holds the first turn's row, as planning its reply does.
+    let mut other = db.connect().await;
+    let mut tx = other.begin().await.unwrap();
+    sqlx::query("SELECT id FROM inbox WHERE id = $1 FOR UPDATE")
+        .bind(ids[0])
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let renewal = tokio::time::timeout(BOUND, store.renew_leases(&ids, &me, LEASE, at(2_000)))
+        .await
+        .expect("the renewal waited for the locked row")
+        .unwrap();
+    assert_eq!(renewal.busy, vec![ids[0]]);
+    assert!(renewal.lost.is_empty(), "{renewal:?}");
+    for &id in &ids[1..] {
+        let lease = store.inbound(id).await.unwrap().unwrap().lease.unwrap();
+        assert_eq!(
+            lease.expires_at_ms,
+            at(2_000 + LEASE),
+            "renewed beside the locked row"
+        );
+    }
+    let held = store.inbound(ids[0]).await.unwrap().unwrap().lease.unwrap();
+    assert_eq!(held.expires_at_ms, at(1_000 + LEASE), "not renewed while locked");
+
+    // Once the lock is gone the busy lease renews like the others.
+    tx.commit().await.unwrap();
+    let renewal = store.renew_leases(&ids, &me, LEASE, at(3_000)).await.unwrap();
+    assert_eq!(renewal, LeaseRenewal::default());
+    let lease = store.inbound(ids[0]).await.unwrap().unwrap().lease.unwrap();
+    assert_eq!(lease.expires_at_ms, at(3_000 + LEASE));
+    store.close().await;
+}
