@@ -16,16 +16,24 @@ const RETRY_AFTER: Duration = Duration::from_millis(250);
 /// How long an uncontested turn keeps trying to renew its lease: as long as it runs.
 const FOREVER: Duration = Duration::from_secs(86_400 * 365);
 
-/// Notes that this process runs `id`, whose lease was claimed just now (the scheduler takes a
-/// turn permit before it claims, so a claimed turn starts at once). False when it already
-/// runs here.
-pub(crate) fn enter(shared: &Shared, id: InboundId) -> bool {
+/// Notes that this process runs `turn`, claimed just now (the scheduler takes a turn permit
+/// before it claims, so a claimed turn starts at once). False when it already runs here.
+///
+/// The lease is held until the expiry the claim stored, not for a whole lease from now: the
+/// claim's clock reading was taken before the store call, and a claim that waited for the
+/// store (seconds, when a burst keeps every connection busy) left that much less of the lease.
+/// Counted from now, the turn would renew and give up too late, after another replica could
+/// have claimed it.
+pub(crate) fn enter(shared: &Shared, turn: &StoredInbound) -> bool {
     let lease = shared.config().gateway.turn_lease;
+    let left = turn.lease.as_ref().map_or(lease, |held| {
+        held.expires_at_ms.since(shared.clock.now()).min(lease)
+    });
     let mut running = lock(shared);
-    if running.contains_key(&id) {
+    if running.contains_key(&turn.id) {
         return false;
     }
-    running.insert(id, Instant::now() + lease);
+    running.insert(turn.id, Instant::now() + left);
     true
 }
 

@@ -40,8 +40,16 @@ impl Harness {
 
     /// A turn claimed by this gateway just now, marked running here.
     async fn claimed_turn(&self) -> StoredInbound {
+        self.claimed_turn_asked(Duration::ZERO).await
+    }
+
+    /// A turn whose claim was asked `ago` (and took that long to come back), marked running
+    /// here now.
+    async fn claimed_turn_asked(&self, ago: Duration) -> StoredInbound {
         let store = &self.shared.store;
-        let now = self.shared.clock.now();
+        let now = EpochMs::from_millis(
+            self.shared.clock.now().as_millis() - i64::try_from(ago.as_millis()).unwrap(),
+        );
         let record = InboundRecord {
             account_id: AccountId::new("default"),
             robot_code: RobotCode::new("dingbot"),
@@ -62,7 +70,7 @@ impl Harness {
             .await
             .unwrap()
             .expect("claimed");
-        assert!(super::enter(&self.shared, turn.id));
+        assert!(super::enter(&self.shared, &turn));
         turn
     }
 
@@ -118,6 +126,27 @@ async fn a_turn_whose_renewals_keep_failing_gives_up_before_its_lease_lapses() {
         claimed_until.since(gave_up_at) < LEASE / 2,
         "gave up {:?} before the lease lapsed",
         claimed_until.since(gave_up_at)
+    );
+}
+
+/// A claim that waited for the store leaves less of the lease than a whole one from when it
+/// came back: the turn gives up before the lease the claim stored lapses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_claimed_slowly_gives_up_before_the_lease_its_claim_stored_lapses() {
+    let harness = Harness::new().await;
+    let turn = harness.claimed_turn_asked(LEASE / 2).await;
+    let claimed_until = harness.expires_at(&turn).await;
+    harness.fail_renewals().await;
+    let kept = super::keep(&harness.shared, &turn, true);
+    let outcome = tokio::time::timeout(LEASE * 2, kept).await;
+    let gave_up_at = harness.shared.clock.now();
+    assert!(
+        matches!(outcome, Ok(StoreError::LeaseLost { id }) if id == turn.id),
+        "{outcome:?}"
+    );
+    assert!(
+        gave_up_at < claimed_until,
+        "gave up at {gave_up_at:?}, after the lease lapsed at {claimed_until:?}"
     );
 }
 

@@ -48,7 +48,7 @@ pub(crate) struct TurnEnded {
 /// Runs a claimed turn to its end; failures are logged and, where possible, told to the user.
 pub(crate) async fn run(shared: &Arc<Shared>, turn: StoredInbound) {
     let id = turn.id;
-    let Some(_running) = RunningTurn::enter(shared, id) else {
+    let Some(_running) = RunningTurn::enter(shared, &turn) else {
         tracing::debug!(inbound = ?id, "reclaimed a turn this process is still running; the run under way goes on");
         return;
     };
@@ -89,10 +89,10 @@ struct RunningTurn<'a> {
 
 impl<'a> RunningTurn<'a> {
     /// `None` when the turn is already running here.
-    fn enter(shared: &'a Shared, id: InboundId) -> Option<Self> {
+    fn enter(shared: &'a Shared, turn: &StoredInbound) -> Option<Self> {
         // Built only when marked (`then`, not the eager `then_some`): a mark made for a turn
         // already running would be dropped at once, removing the run under way's.
-        lease::enter(shared, id).then(|| Self { shared, id })
+        lease::enter(shared, turn).then(|| Self { shared, id: turn.id })
     }
 }
 
