@@ -16,6 +16,9 @@ use super::Shared;
 /// lease, long against the pace at which turns fall due.
 const GATHER: Duration = Duration::from_millis(20);
 
+/// How long a renewal whose row was locked waits before it is asked again.
+const BUSY_AGAIN_AFTER: Duration = Duration::from_millis(100);
+
 /// Whether a turn's lease was renewed (`false`: lost).
 type Reply = oneshot::Sender<StoreResult<bool>>;
 
@@ -30,18 +33,12 @@ impl Renewals {
     pub(crate) async fn renew(shared: &Arc<Shared>, id: InboundId) -> StoreResult<bool> {
         let (reply, renewed) = oneshot::channel();
         let opens_call = {
-            let mut pending = shared
-                .renewals
-                .pending
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut pending = pending(shared);
             pending.push((id, reply));
             pending.len() == 1
         };
         if opens_call {
-            // Its own task: the turn asking may stop waiting (it ended, or gave up), and the
-            // others' renewals must go out all the same.
-            tokio::spawn(call(Arc::clone(shared)));
+            start_call(Arc::clone(shared));
         }
         renewed
             .await
@@ -49,16 +46,16 @@ impl Renewals {
     }
 }
 
+/// Starts the call that takes the pending renewals: its own task, since the turn asking may
+/// stop waiting (it ended, or gave up) and the others' renewals must go out all the same.
+fn start_call(shared: Arc<Shared>) {
+    tokio::spawn(call(shared));
+}
+
 /// Gathers the renewals due about now and makes them in one store call.
 async fn call(shared: Arc<Shared>) {
     tokio::time::sleep(GATHER).await;
-    let batch = std::mem::take(
-        &mut *shared
-            .renewals
-            .pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner),
-    );
+    let batch = std::mem::take(&mut *pending(&shared));
     let mut ids: Vec<InboundId> = batch.iter().map(|(id, _)| *id).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -73,15 +70,40 @@ async fn call(shared: Arc<Shared>) {
         ),
         Err(_) => (HashSet::new(), HashSet::new()),
     };
+    let mut again = Vec::new();
     for (id, reply) in batch {
+        if busy.contains(&id) {
+            again.push((id, reply));
+            continue;
+        }
         let outcome = match &result {
-            // Its turn's lease loop tries again shortly, in another call.
-            Ok(_) if busy.contains(&id) => Err(StoreError::Busy {
-                detail: "another write held the turn's row".into(),
-            }),
             Ok(_) => Ok(!lost.contains(&id)),
             Err(error) => Err(error.clone()),
         };
         let _ = reply.send(outcome);
     }
+    if !again.is_empty() {
+        // Still held, but a write under way had the row locked (its own turn planning a
+        // reply part, which takes moments): asked again shortly, while the turn waits on.
+        tokio::spawn(async move {
+            tokio::time::sleep(BUSY_AGAIN_AFTER).await;
+            let opens_call = {
+                let mut pending = pending(&shared);
+                let opens_call = pending.is_empty();
+                pending.extend(again);
+                opens_call
+            };
+            if opens_call {
+                start_call(shared);
+            }
+        });
+    }
+}
+
+fn pending(shared: &Shared) -> std::sync::MutexGuard<'_, Vec<(InboundId, Reply)>> {
+    shared
+        .renewals
+        .pending
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
