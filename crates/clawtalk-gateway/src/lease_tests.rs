@@ -101,26 +101,33 @@ impl Harness {
         let row = self.shared.store.inbound(turn.id).await.unwrap().unwrap();
         row.lease.expect("leased").expires_at_ms
     }
+
+    /// With every renewal failing, keeps `turn`'s lease as on a store other gateways share
+    /// (which may claim the turn once its lease lapses); asserts that the turn was given up
+    /// before the lease its claim stored lapsed, and returns when (and that expiry).
+    async fn gives_up_in_time(&self, turn: &StoredInbound) -> (EpochMs, EpochMs) {
+        let claimed_until = self.expires_at(turn).await;
+        self.fail_renewals().await;
+        let kept = super::keep(&self.shared, turn, true);
+        let outcome = tokio::time::timeout(LEASE * 2, kept).await;
+        let gave_up_at = self.shared.clock.now();
+        assert!(
+            matches!(outcome, Ok(StoreError::LeaseLost { id }) if id == turn.id),
+            "{outcome:?}"
+        );
+        assert!(
+            gave_up_at < claimed_until,
+            "gave up at {gave_up_at:?}, after the lease lapsed at {claimed_until:?}"
+        );
+        (gave_up_at, claimed_until)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_turn_whose_renewals_keep_failing_gives_up_before_its_lease_lapses() {
     let harness = Harness::new().await;
     let turn = harness.claimed_turn().await;
-    let claimed_until = harness.expires_at(&turn).await;
-    harness.fail_renewals().await;
-    // As on a store other gateways share, which may claim the turn once its lease lapses.
-    let kept = super::keep(&harness.shared, &turn, true);
-    let outcome = tokio::time::timeout(LEASE * 2, kept).await;
-    let gave_up_at = harness.shared.clock.now();
-    assert!(
-        matches!(outcome, Ok(StoreError::LeaseLost { id }) if id == turn.id),
-        "{outcome:?}"
-    );
-    assert!(
-        gave_up_at < claimed_until,
-        "gave up at {gave_up_at:?}, after the lease lapsed at {claimed_until:?}"
-    );
+    let (gave_up_at, claimed_until) = harness.gives_up_in_time(&turn).await;
     // It tried again and again in between, not once.
     assert!(
         claimed_until.since(gave_up_at) < LEASE / 2,
@@ -135,19 +142,7 @@ async fn a_turn_whose_renewals_keep_failing_gives_up_before_its_lease_lapses() {
 async fn a_turn_claimed_slowly_gives_up_before_the_lease_its_claim_stored_lapses() {
     let harness = Harness::new().await;
     let turn = harness.claimed_turn_asked(LEASE / 2).await;
-    let claimed_until = harness.expires_at(&turn).await;
-    harness.fail_renewals().await;
-    let kept = super::keep(&harness.shared, &turn, true);
-    let outcome = tokio::time::timeout(LEASE * 2, kept).await;
-    let gave_up_at = harness.shared.clock.now();
-    assert!(
-        matches!(outcome, Ok(StoreError::LeaseLost { id }) if id == turn.id),
-        "{outcome:?}"
-    );
-    assert!(
-        gave_up_at < claimed_until,
-        "gave up at {gave_up_at:?}, after the lease lapsed at {claimed_until:?}"
-    );
+    harness.gives_up_in_time(&turn).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

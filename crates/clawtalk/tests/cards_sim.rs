@@ -9,7 +9,7 @@ use std::time::Duration;
 use clawtalk_gateway::Gateway;
 use clawtalk_store::{SqliteStore, Store};
 use dingtalk_sim::{
-    AppSpec, Card, CardStatus, InjectMessage, SCOPE_ROBOT_SEND, SimConfig, Simulator, UserSpec,
+    AppSpec, Card, CardStatus, InjectMessage, SCOPE_ROBOT_SEND, SentMessage, SimConfig, Simulator, UserSpec,
 };
 use llm_mock::{MockModel, Script};
 use rand::rngs::StdRng;
@@ -150,6 +150,28 @@ impl World {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The markdown messages sent to the chat where one of them holds `marker` (none while
+    /// no message does), oldest first.
+    fn markdown_of_chat_with(&self, marker: &str) -> Vec<SentMessage> {
+        let messages: Vec<SentMessage> = self
+            .sim
+            .sent_messages()
+            .into_iter()
+            .filter(|m| m.msg_type == "markdown")
+            .collect();
+        let Some(conversation) = messages
+            .iter()
+            .find(|m| m.text.contains(marker))
+            .and_then(|m| m.conversation_id.clone())
+        else {
+            return Vec::new();
+        };
+        messages
+            .into_iter()
+            .filter(|m| m.conversation_id.as_ref() == Some(&conversation))
+            .collect()
     }
 
     fn card_calls(&self) -> u64 {
@@ -816,18 +838,7 @@ async fn an_answer_beyond_the_card_quota_shows_its_opening_before_it_is_complete
                 .cards_of(i)
                 .into_iter()
                 .any(|c| c.status == CardStatus::Finished && squeeze(&World::content(&c)).contains(&whole));
-            let messages: Vec<_> = world
-                .sim
-                .sent_messages()
-                .into_iter()
-                .filter(|m| m.msg_type == "markdown")
-                .collect();
-            let opening = messages.iter().find(|m| m.text.contains(&marker));
-            let conversation = opening.and_then(|m| m.conversation_id.clone());
-            let mine: Vec<_> = messages
-                .iter()
-                .filter(|m| conversation.is_some() && m.conversation_id == conversation)
-                .collect();
+            let mine = world.markdown_of_chat_with(&marker);
             let text = squeeze(&mine.iter().map(|m| m.text.as_str()).collect::<Vec<_>>().join(" "));
             if card {
                 assert!(mine.is_empty(), "user {i}: a card and messages: {mine:#?}");
@@ -924,20 +935,7 @@ async fn an_answer_whose_opening_went_out_before_a_crash_goes_on_as_markdown_not
     for &i in &opened {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let messages: Vec<_> = world
-                .sim
-                .sent_messages()
-                .into_iter()
-                .filter(|m| m.msg_type == "markdown")
-                .collect();
-            let conversation = messages
-                .iter()
-                .find(|m| m.text.contains(&marker(i)))
-                .and_then(|m| m.conversation_id.clone());
-            let mine: Vec<_> = messages
-                .iter()
-                .filter(|m| m.conversation_id == conversation)
-                .collect();
+            let mine = world.markdown_of_chat_with(&marker(i));
             let text = squeeze(&mine.iter().map(|m| m.text.as_str()).collect::<Vec<_>>().join(" "));
             let in_cards = world
                 .cards_of(i)

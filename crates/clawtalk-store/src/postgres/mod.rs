@@ -42,14 +42,11 @@ const UNIQUE_VIOLATION: &str = "23505";
 /// The PostgreSQL store. Clone it freely (it is a handle on its pools), or wrap it in
 /// `Arc<dyn Store>`.
 ///
-/// Four pools, so that no kind of work can starve another of connections:
-/// - `lease`: renewing running turns' leases, all of a process's due renewals in one
-///   statement. A renewal that waits behind other work past the lease makes the turn give up
-///   (or, worse, lets another replica run it while it still runs); on a loaded replica the
-///   turn pool's queue was seconds long.
-/// - `turn`: the other writes that keep a running turn its own (finishing it, marking a part
-///   sent, closing a card): the sooner a sent part is recorded, the narrower the moment in
-///   which a killed replica leaves it to be sent again. Short single-row updates.
+/// Three pools, so that no kind of work can starve another of connections:
+/// - `turn`: the writes that keep a running turn its own (renewing its lease, finishing it,
+///   marking a part sent, closing a card). A renewal that waits behind other work past the
+///   lease lets another replica run the same turn again, and answer it twice. They are short
+///   single-row updates, so two connections carry thousands a second.
 /// - `budget`: takes from shared send budgets. A take waits on its budget's advisory lock while
 ///   another replica takes, holding its connection all the while; in their own pool those
 ///   waits queue behind each other instead of holding every connection the turns need.
@@ -59,7 +56,6 @@ const UNIQUE_VIOLATION: &str = "23505";
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
-    lease_pool: PgPool,
     turn_pool: PgPool,
     budget_pool: PgPool,
 }
@@ -68,7 +64,6 @@ impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgStore")
             .field("connections", &self.pool.size())
-            .field("lease_connections", &self.lease_pool.size())
             .field("turn_connections", &self.turn_pool.size())
             .field("budget_connections", &self.budget_pool.size())
             .finish_non_exhaustive()
@@ -91,7 +86,6 @@ impl PgStore {
         drop(conn);
         Ok(Self {
             pool: pools.general,
-            lease_pool: pools.lease,
             turn_pool: pools.turn,
             budget_pool: pools.budget,
         })
@@ -123,7 +117,6 @@ fn positive(name: &str, value: i64) -> Result<(), StoreError> {
 impl Store for PgStore {
     async fn close(&self) {
         self.pool.close().await;
-        self.lease_pool.close().await;
         self.turn_pool.close().await;
         self.budget_pool.close().await;
     }
