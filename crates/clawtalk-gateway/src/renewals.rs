@@ -73,7 +73,10 @@ async fn call(shared: Arc<Shared>) {
     let mut again = Vec::new();
     for (id, reply) in batch {
         if busy.contains(&id) {
-            again.push((id, reply));
+            // Unless its turn stopped waiting (it ended, or gave the lease up).
+            if !reply.is_closed() {
+                again.push((id, reply));
+            }
             continue;
         }
         let outcome = match &result {
