@@ -32,24 +32,26 @@ impl Renewals {
     /// Renews `id`'s lease in the next call: `Ok(false)` when this process no longer holds it.
     pub(crate) async fn renew(shared: &Arc<Shared>, id: InboundId) -> StoreResult<bool> {
         let (reply, renewed) = oneshot::channel();
-        let opens_call = {
-            let mut pending = pending(shared);
-            pending.push((id, reply));
-            pending.len() == 1
-        };
-        if opens_call {
-            start_call(Arc::clone(shared));
-        }
+        enqueue(Arc::clone(shared), [(id, reply)]);
         renewed
             .await
             .unwrap_or_else(|_| Err(StoreError::Invalid("the lease renewal was dropped".into())))
     }
 }
 
-/// Starts the call that takes the pending renewals: its own task, since the turn asking may
-/// stop waiting (it ended, or gave up) and the others' renewals must go out all the same.
-fn start_call(shared: Arc<Shared>) {
-    tokio::spawn(call(shared));
+/// Adds renewals to the next call, starting that call when they are its first: in a task of
+/// its own, since the turn asking may stop waiting (it ended, or gave up) and the others'
+/// renewals must go out all the same.
+fn enqueue(shared: Arc<Shared>, renewals: impl IntoIterator<Item = (InboundId, Reply)>) {
+    let opens_call = {
+        let mut pending = pending(&shared);
+        let opens_call = pending.is_empty();
+        pending.extend(renewals);
+        opens_call
+    };
+    if opens_call {
+        tokio::spawn(call(shared));
+    }
 }
 
 /// Gathers the renewals due about now and makes them in one store call.
@@ -90,15 +92,7 @@ async fn call(shared: Arc<Shared>) {
         // reply part, which takes moments): asked again shortly, while the turn waits on.
         tokio::spawn(async move {
             tokio::time::sleep(BUSY_AGAIN_AFTER).await;
-            let opens_call = {
-                let mut pending = pending(&shared);
-                let opens_call = pending.is_empty();
-                pending.extend(again);
-                opens_call
-            };
-            if opens_call {
-                start_call(shared);
-            }
+            enqueue(shared, again);
         });
     }
 }
