@@ -13,7 +13,7 @@ use dingtalk::model::outbound::{
 use dingtalk::{ApiErrorKind, Error as ApiCallError};
 use tokio::time::Instant;
 
-use super::budget::{CardApi, CardBudget, Class};
+use super::budget::{BUSY_RETRY, CardApi, CardBudget, Class};
 use clawtalk_config::{CardOverflow, CardSettings};
 use clawtalk_core::clock::{Clock, SystemClock};
 
@@ -35,6 +35,15 @@ impl CardSpace {
             Self::Dm(id) => id.as_str(),
         }
     }
+}
+
+/// What became of an intermediate card update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Streamed {
+    /// The card shows it.
+    Shown,
+    /// Skipped for want of a permit: try again after this long, with the newest text.
+    Skipped(Duration),
 }
 
 /// An AI card's `flowStatus`, which its template draws the card's state from. Values from
@@ -366,27 +375,30 @@ impl CardAccount {
 
     /// One intermediate update, only if the shared budget has a permit now (or, with
     /// `wait`, once it has one: the first text of a card should not lose the race to cards
-    /// that already show some). `Ok(false)` = skipped; the caller tries again later with
-    /// newer text.
+    /// that already show some).
+    ///
+    /// # Errors
+    /// DingTalk refused the update for another reason than its rate limit.
     pub async fn try_stream(
         &self,
         out_track_id: &str,
         content: &str,
         wait: bool,
         turn_calls: &AtomicU32,
-    ) -> Result<bool, ApiCallError> {
+    ) -> Result<Streamed, ApiCallError> {
         if wait {
             self.budget.acquire(CardApi::Stream, Class::FirstText).await;
-        } else if !self.budget.try_acquire(CardApi::Stream).await {
-            return Ok(false);
+        } else if let Err(after) = self.budget.try_acquire(CardApi::Stream).await {
+            return Ok(Streamed::Skipped(after));
         }
         let request = self.stream_request(out_track_id, content);
         self.count(turn_calls);
         match self.api.stream_card(&request).await {
-            Ok(()) => Ok(true),
+            Ok(()) => Ok(Streamed::Shown),
             Err(e) if is_qps(&e) => {
+                // The pause this starts is what the next try is told to wait.
                 self.budget.on_qps_limit();
-                Ok(false)
+                Ok(Streamed::Skipped(BUSY_RETRY))
             }
             Err(e) => Err(e),
         }

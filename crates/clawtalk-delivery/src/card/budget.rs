@@ -67,6 +67,9 @@ impl std::fmt::Debug for CardBudget {
 
 /// How long everyone pauses after a `QpsLimit`: DingTalk's window is one second.
 const QPS_PAUSE: Duration = Duration::from_millis(1_000);
+/// When a call that only tried for a permit asks again if other calls queue for one or the
+/// budget shared with other replicas is spent.
+pub const BUSY_RETRY: Duration = Duration::from_millis(250);
 
 impl CardBudget {
     /// `qps` calls per second per API (kept one under, as [`RateQuota`] does).
@@ -103,17 +106,42 @@ impl CardBudget {
             .filter(|d| !d.is_zero())
     }
 
-    /// A permit now, or `false` (a call waits for one, paused, or the second's budget is
-    /// spent here or, when shared, by all gateways together).
-    pub async fn try_acquire(&self, api: CardApi) -> bool {
-        let local = self.gates[api.index()].try_pass(|| self.take_local(api).is_ok());
-        if !local {
-            return false;
+    /// A permit now, or how long to leave it before trying again: calls wait for one, the
+    /// budget is paused, or the second's budget is spent here or, when shared, by all
+    /// gateways together.
+    ///
+    /// # Errors
+    /// No permit now; the duration is when to ask again.
+    pub async fn try_acquire(&self, api: CardApi) -> Result<(), Duration> {
+        match self.gates[api.index()].try_pass(|| self.take_local(api)) {
+            Ok(()) => {}
+            // The limiter names the moment its next permit frees. Asking again only a fixed
+            // while later let cards that push at the same cadence take every permit before
+            // a third (which then showed nothing new for seconds, with the budget half
+            // unused); the jitter spreads callers turned away by the same permit over one
+            // permit's spacing, so one wins and the rest do not all wake for it.
+            Err(Some(wait)) => return Err(wait + self.jitter()),
+            // The queue drains at the quota's pace, first texts and finishes first: there
+            // is no moment to name.
+            Err(None) => return Err(BUSY_RETRY),
         }
         match &self.shared {
-            Some((prefix, budget)) => budget.try_take(&Self::shared_key(prefix, api), self.quota).await,
-            None => true,
+            Some((prefix, budget)) => {
+                if budget.try_take(&Self::shared_key(prefix, api), self.quota).await {
+                    Ok(())
+                } else {
+                    Err(BUSY_RETRY)
+                }
+            }
+            None => Ok(()),
         }
+    }
+
+    fn jitter(&self) -> Duration {
+        let spacing = u64::try_from(self.per_call().as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        Duration::from_micros(rand::rng().random_range(0..spacing))
     }
 
     /// Waits for a permit, behind the calls of a more urgent class and those of the same
@@ -204,11 +232,11 @@ mod tests {
         let budget = CardBudget::new(20);
         let mut granted = 0;
         for _ in 0..100 {
-            granted += usize::from(budget.try_acquire(CardApi::Stream).await);
+            granted += usize::from(budget.try_acquire(CardApi::Stream).await.is_ok());
         }
         assert!((1..20).contains(&granted), "granted {granted}");
         // Another API has its own budget.
-        assert!(budget.try_acquire(CardApi::Create).await);
+        assert!(budget.try_acquire(CardApi::Create).await.is_ok());
     }
 
     fn shared(store: &Arc<dyn RateBudgetStore>) -> SharedBudget {
@@ -229,7 +257,7 @@ mod tests {
         let mut granted = 0;
         while started.elapsed() < Duration::from_millis(900) {
             for replica in &replicas {
-                granted += usize::from(replica.try_acquire(CardApi::Stream).await);
+                granted += usize::from(replica.try_acquire(CardApi::Stream).await.is_ok());
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -239,16 +267,45 @@ mod tests {
         );
         let other = CardBudget::new(10).with_shared("otherapp", Some(shared(&store)));
         assert!(
-            other.try_acquire(CardApi::Stream).await,
+            other.try_acquire(CardApi::Stream).await.is_ok(),
             "another app has its own quota"
         );
+    }
+
+    #[tokio::test]
+    async fn a_try_turned_away_by_the_pace_is_told_when_the_next_permit_frees() {
+        let budget = CardBudget::new(20);
+        assert!(budget.try_acquire(CardApi::Stream).await.is_ok());
+        let after = budget.try_acquire(CardApi::Stream).await.unwrap_err();
+        let spacing = budget.per_call();
+        assert!(after <= spacing * 2, "{after:?} for a spacing of {spacing:?}");
+        tokio::time::sleep(after).await;
+        assert!(
+            budget.try_acquire(CardApi::Stream).await.is_ok(),
+            "the permit is free by then"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_try_behind_a_waiting_call_asks_again_later() {
+        let budget = CardBudget::new(20);
+        budget.on_qps_limit();
+        let tried = tokio::select! {
+            biased;
+            () = budget.acquire(CardApi::Update, Class::Finish) => panic!("paused"),
+            tried = async {
+                tokio::task::yield_now().await;
+                budget.try_acquire(CardApi::Update).await
+            } => tried,
+        };
+        assert_eq!(tried, Err(BUSY_RETRY));
     }
 
     #[tokio::test]
     async fn a_qps_limit_pauses_everyone() {
         let budget = CardBudget::new(20);
         budget.on_qps_limit();
-        assert!(!budget.try_acquire(CardApi::Update).await);
+        assert!(budget.try_acquire(CardApi::Update).await.is_err());
         assert_eq!(budget.qps_hits(), 1);
         let started = Instant::now();
         budget.acquire(CardApi::Update, Class::Finish).await;

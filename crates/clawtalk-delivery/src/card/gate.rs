@@ -101,10 +101,14 @@ impl PriorityGate {
     }
 
     /// A permit from `take` only if nobody waits: calls that may be skipped never go before
-    /// those that may not.
-    pub fn try_pass(&self, take: impl FnOnce() -> bool) -> bool {
+    /// those that may not. `Err(None)` when calls wait, else `take`'s answer (how long until
+    /// the limiter may have a permit).
+    pub fn try_pass(&self, take: impl FnOnce() -> Result<(), Duration>) -> Result<(), Option<Duration>> {
         let idle = self.queue.lock().is_ok_and(|q| q.waiting.is_empty());
-        idle && take()
+        if !idle {
+            return Err(None);
+        }
+        take().map_err(Some)
     }
 
     /// Calls waiting in classes up to and including `up_to`.
@@ -240,7 +244,13 @@ mod tests {
     async fn a_try_passes_only_when_nobody_waits() {
         let gate = Arc::new(PriorityGate::default());
         let ticker = Ticker::new(Duration::from_millis(100));
-        assert!(gate.try_pass(|| ticker.take().is_ok()));
+        assert_eq!(gate.try_pass(|| ticker.take()), Ok(()));
+        // Turned away by the limiter alone: told when its next permit frees.
+        tokio::time::advance(Duration::from_millis(30)).await;
+        assert_eq!(
+            gate.try_pass(|| ticker.take()),
+            Err(Some(Duration::from_millis(70)))
+        );
         let waiter = {
             let (gate, ticker) = (Arc::clone(&gate), Arc::clone(&ticker));
             tokio::spawn(async move { gate.acquire(Class::Finish, || ticker.take()).await })
@@ -250,10 +260,10 @@ mod tests {
         assert_eq!(gate.waiting(Class::FirstText), 0);
         tokio::time::advance(Duration::from_millis(150)).await;
         // The limiter has a permit again, but the finish waiting for it gets it.
-        assert!(!gate.try_pass(|| ticker.take().is_ok()));
+        assert_eq!(gate.try_pass(|| ticker.take()), Err(None));
         waiter.await.unwrap();
         tokio::time::advance(Duration::from_millis(100)).await;
-        assert!(gate.try_pass(|| ticker.take().is_ok()));
+        assert_eq!(gate.try_pass(|| ticker.take()), Ok(()));
     }
 
     #[tokio::test(start_paused = true)]

@@ -11,7 +11,7 @@ use dingtalk::Error as ApiCallError;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 
-use super::account::{AwaitingFirstText, CardAccount, CardSpace};
+use super::account::{AwaitingFirstText, CardAccount, CardSpace, Streamed};
 use super::split::{capped, split};
 use super::throttle::{Due, Throttle};
 use crate::chunk::TRUNCATED_NOTE;
@@ -26,8 +26,8 @@ pub const WAITING: &str = notices::THINKING;
 /// Intermediate updates that fail (other than `QpsLimit`) before the card is left alone
 /// until the final update.
 const MAX_FAILURES: u32 = 3;
-/// When the shared budget had no permit, try again this soon.
-const BUDGET_RETRY: Duration = Duration::from_millis(250);
+/// After an update failed (other than `QpsLimit`), the next one waits this long.
+const FAILED_RETRY: Duration = Duration::from_secs(1);
 
 /// A fresh card id: ours, unique, well under DingTalk's 64 characters.
 #[must_use]
@@ -310,7 +310,7 @@ impl CardTurn {
             Err(error) => Err(error),
         };
         match result {
-            Ok(true) => {
+            Ok(Streamed::Shown) => {
                 self.retry_at = None;
                 self.throttle.pushed(now);
                 if let Some(first) = self.first_text_at
@@ -329,10 +329,10 @@ impl CardTurn {
                         .await;
                 }
             }
-            Ok(false) => self.retry_at = Some(Instant::now() + BUDGET_RETRY),
+            Ok(Streamed::Skipped(after)) => self.retry_at = Some(Instant::now() + after),
             Err(error) => {
                 self.failures += 1;
-                self.retry_at = Some(Instant::now() + BUDGET_RETRY * 4);
+                self.retry_at = Some(Instant::now() + FAILED_RETRY);
                 tracing::warn!(%error, failures = self.failures, "AI card update failed; the final update will carry the whole answer");
             }
         }
