@@ -57,7 +57,13 @@ fn enqueue(shared: Arc<Shared>, renewals: impl IntoIterator<Item = (InboundId, R
 /// Gathers the renewals due about now and makes them in one store call.
 async fn call(shared: Arc<Shared>) {
     tokio::time::sleep(GATHER).await;
-    let batch = std::mem::take(&mut *pending(&shared));
+    let mut batch = std::mem::take(&mut *pending(&shared));
+    // A turn that stopped waiting (it ended, or gave its lease up) must not have its lease
+    // renewed behind its back: that would keep other replicas from reclaiming it for a lease.
+    batch.retain(|(_, reply)| !reply.is_closed());
+    if batch.is_empty() {
+        return;
+    }
     let mut ids: Vec<InboundId> = batch.iter().map(|(id, _)| *id).collect();
     ids.sort_unstable();
     ids.dedup();
