@@ -176,7 +176,8 @@ async fn resume_earlier_run(
     if planned.is_empty() {
         return Ok(Some(planned));
     }
-    // What the last run left unsent on the way (an image, a note) goes out now.
+    // What the last run left unsent on the way (an image, a file) goes out now; its notes
+    // and opening are ended, as they may have gone out unrecorded.
     if let Err(error) = reply::resume(shared, turn.id, inbound).await {
         tracing::warn!(inbound = ?turn.id, error = %format!("{error:#}"), "could not finish what a crashed run of the turn was sending");
     }

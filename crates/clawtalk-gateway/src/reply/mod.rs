@@ -95,7 +95,8 @@ pub(crate) async fn send_cards(
 }
 
 /// Sends what is left of a reply a previous run of the turn planned (all of it, when the
-/// answer was planned; else the interim parts it left unsent).
+/// answer was planned; else the images and files it left unsent), but none of its progress
+/// notes or its opening (`plan::goes_out_late`).
 pub(crate) async fn resume(
     shared: &Arc<Shared>,
     id: InboundId,
@@ -133,3 +134,7 @@ async fn plan_parts(
     }
     Ok(planned)
 }
+
+#[cfg(test)]
+#[path = "resume_tests.rs"]
+mod resume_tests;

@@ -10,13 +10,17 @@ use anyhow::{Context, anyhow};
 use sha2::{Digest, Sha256};
 
 use super::card;
-use super::plan::FIRST_ANSWER_PART;
+use super::plan::{FIRST_ANSWER_PART, goes_out_late};
 use crate::Shared;
 use clawtalk_agent::media::send::{OutgoingKind, check_file};
 use clawtalk_core::inbound::InboundMessage;
 use clawtalk_core::reply::{MediaPart, ReplyPart};
 use clawtalk_delivery::{Body, OutboundMessage};
 use clawtalk_store::{OutboxPart, ReplyStatus, SendReceipt};
+
+/// Why a progress note or an opening an ended run left planned was not sent.
+const LEFT_BY_AN_ENDED_RUN: &str =
+    "an interim message of a run that ended is not sent late (it may have gone out unrecorded)";
 
 /// Why one part was not sent.
 #[derive(Debug)]
@@ -49,8 +53,8 @@ impl PartFailure {
 }
 
 /// Sends every part that is still planned and leased to this worker. `resumed`: a previous
-/// incarnation may have sent some of them before it died. `card_calls` counts AI card API
-/// calls.
+/// incarnation may have sent some of them before it died; the progress notes and the opening
+/// it left are ended instead (`plan::goes_out_late`). `card_calls` counts AI card API calls.
 pub(crate) async fn send_planned(
     shared: &Arc<Shared>,
     inbound: &InboundMessage,
@@ -62,6 +66,13 @@ pub(crate) async fn send_planned(
     for part in parts {
         let mine = part.lease.as_ref().is_some_and(|l| l.is_held_by(&shared.me, now));
         if part.status != ReplyStatus::Planned || !mine {
+            continue;
+        }
+        if resumed && !goes_out_late(&part.body) {
+            shared
+                .store
+                .mark_reply_failed(part.id, LEFT_BY_AN_ENDED_RUN, true, shared.clock.now())
+                .await?;
             continue;
         }
         if let ReplyPart::AiCard(card) = &part.body {

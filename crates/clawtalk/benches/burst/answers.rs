@@ -196,7 +196,12 @@ pub fn explain_duplicates(seen: &[Seen], sent: &[SentMessage], cards: &[Card], n
             );
         }
         for message in sent.iter().filter(|m| m.api != "card" && m.text.contains(&tag)) {
-            eprintln!("  message by {} at {} ms", message.api, message.at_ms);
+            eprintln!(
+                "  message by {} at {} ms, {} answer tokens",
+                message.api,
+                message.at_ms,
+                tokens_in(&message.text)
+            );
         }
     }
 }

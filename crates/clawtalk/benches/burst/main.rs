@@ -18,7 +18,8 @@
 //! Knobs: `BURST_USERS`, `BURST_SECONDS`, `BURST_TTFT_MS`, `BURST_TOKENS_PER_S`,
 //! `BURST_TOKENS`, `BURST_MODE` (card | markdown), `BURST_REPLICAS`, `BURST_KILL` (1: SIGKILL
 //! one replica halfway), `BURST_MAX_TURNS`, `BURST_QPS` (the simulator's calls a second per
-//! app and API), `BURST_CHANNEL_EXTRA` (more DingTalk channel keys), `BURST_GRACE_SECONDS`.
+//! app and API), `BURST_CHANNEL_EXTRA` (more DingTalk channel keys), `BURST_GRACE_SECONDS`,
+//! `BURST_EXPLAIN` (how many users with duplicates to describe; 3).
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -216,7 +217,12 @@ async fn run(params: &Params) -> Vec<String> {
     let sent = sim.sent_messages();
     let cards = sim.cards();
     let seen = answers::seen_by_user(params.users, params.model.tokens, &sent, &cards);
-    answers::explain_duplicates(&seen, &sent, &cards, 3);
+    // `BURST_EXPLAIN=n`: how many users with more than one answer to describe.
+    let explain = std::env::var("BURST_EXPLAIN")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3);
+    answers::explain_duplicates(&seen, &sent, &cards, explain);
     let report = report::Report {
         params,
         arrivals_ms: &arrivals_ms,
