@@ -6,8 +6,8 @@
 //! part its first run planned (the same request, in the same order): a sent part is not sent
 //! again, a part left planned is sent (reusing its upload when it has one). Progress notes
 //! and openings are the exception: one left planned may have gone out in the instant its run
-//! ended, unrecorded, so it is ended before the turn runs again, never sent late
-//! (`plan::goes_out_late`); the new run sends its own.
+//! ended, unrecorded, so nobody but its run sends it; the next run or the sweep ends it
+//! (`plan::sent_by_its_run_only`), and the new run sends its own.
 //!
 //! Progress notes run beside the turn, never in its way: the answer does not wait for a
 //! note to be planned or recorded, only for one already on its way to DingTalk, so that no

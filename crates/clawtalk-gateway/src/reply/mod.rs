@@ -96,7 +96,7 @@ pub(crate) async fn send_cards(
 
 /// Sends what is left of a reply a previous run of the turn planned (all of it, when the
 /// answer was planned; else the images and files it left unsent), but none of its progress
-/// notes or its opening (`plan::goes_out_late`).
+/// notes or its opening (`plan::sent_by_its_run_only`).
 pub(crate) async fn resume(
     shared: &Arc<Shared>,
     id: InboundId,

@@ -121,13 +121,13 @@ pub(crate) fn second_answer_refused(asked: &[NewReplyPart], planned: &[OutboxPar
     })
 }
 
-/// Whether a part an ended run left planned still goes out when it is resumed: its answer,
-/// and the images and files its tools sent, but not its progress notes or its opening. Those
-/// only mean something while their run goes on, and the run may have sent them in the instant
-/// it ended, unrecorded (a replica killed while DingTalk took the message): sent again, late,
-/// an opening would repeat the start of an answer the user may already have.
-pub(crate) fn goes_out_late(body: &ReplyPart) -> bool {
-    !matches!(body, ReplyPart::ProgressNote { .. } | ReplyPart::Opening { .. })
+/// Whether only the run that planned the part sends it (`TurnOutbox`, while the run goes on):
+/// progress notes and the answer's opening. They mean something only while their run goes on,
+/// and the run may have sent one in the instant it ended, unrecorded (a replica killed while
+/// DingTalk took the message): sent by anyone else, or late, an opening would repeat the start
+/// of an answer the user may already have, or follow the answer it opens.
+pub(crate) fn sent_by_its_run_only(body: &ReplyPart) -> bool {
+    matches!(body, ReplyPart::ProgressNote { .. } | ReplyPart::Opening { .. })
 }
 
 /// Whether a turn's answer is among `planned`: then a reclaimed turn sends what is left of

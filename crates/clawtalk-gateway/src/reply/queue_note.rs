@@ -2,8 +2,10 @@
 //! of you" note (`gateway.queueNoticeFrom`) instead of silence.
 //!
 //! The note is a reply part like any other, planned in the outbox before the message is
-//! queued (while it is still `received`, which the outbox allows), so a crash neither loses
-//! nor repeats it. It is an interim part: it never counts as the answer, which follows.
+//! queued (while it is still `received`, which the outbox allows), so it goes out at most
+//! once. It is an interim part: it never counts as the answer, which follows. One a crash left
+//! planned is ended, not sent late (`plan::sent_by_its_run_only`): the crash may have come
+//! while DingTalk took it, and the answer follows either way.
 
 use std::sync::Arc;
 

@@ -10,7 +10,7 @@ use anyhow::{Context, anyhow};
 use sha2::{Digest, Sha256};
 
 use super::card;
-use super::plan::{FIRST_ANSWER_PART, goes_out_late};
+use super::plan::{FIRST_ANSWER_PART, sent_by_its_run_only};
 use crate::Shared;
 use clawtalk_agent::media::send::{OutgoingKind, check_file};
 use clawtalk_core::inbound::InboundMessage;
@@ -52,9 +52,10 @@ impl PartFailure {
     }
 }
 
-/// Sends every part that is still planned and leased to this worker. `resumed`: a previous
-/// incarnation may have sent some of them before it died; the progress notes and the opening
-/// it left are ended instead (`plan::goes_out_late`). `card_calls` counts AI card API calls.
+/// Sends every part that is still planned and leased to this worker, except progress notes
+/// and openings (`plan::sent_by_its_run_only`). `resumed`: a previous incarnation may have
+/// sent some of them before it died; the notes and the opening it left are ended.
+/// `card_calls` counts AI card API calls.
 pub(crate) async fn send_planned(
     shared: &Arc<Shared>,
     inbound: &InboundMessage,
@@ -68,11 +69,15 @@ pub(crate) async fn send_planned(
         if part.status != ReplyStatus::Planned || !mine {
             continue;
         }
-        if resumed && !goes_out_late(&part.body) {
-            shared
-                .store
-                .mark_reply_failed(part.id, LEFT_BY_AN_ENDED_RUN, true, shared.clock.now())
-                .await?;
+        if sent_by_its_run_only(&part.body) {
+            // The answer's own send leaves it to the run that planned it (this one, recording
+            // that DingTalk took it; or an ended one, whose leftovers the sweep ends).
+            if resumed {
+                shared
+                    .store
+                    .mark_reply_failed(part.id, LEFT_BY_AN_ENDED_RUN, true, shared.clock.now())
+                    .await?;
+            }
             continue;
         }
         if let ReplyPart::AiCard(card) = &part.body {
