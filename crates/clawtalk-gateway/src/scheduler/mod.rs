@@ -3,14 +3,16 @@
 //! The store enforces "one running turn per session" (a unique index), so the in-memory
 //! bookkeeping here only avoids needless workers; it is not what keeps turns apart.
 
-use std::collections::{HashMap, HashSet};
+mod sessions;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::task::JoinSet;
 
+use self::sessions::{Sessions, Start, SweptTurn};
 use super::{Shared, decide, decode_inbound, reply, turn};
 use clawtalk_config::routing;
 use clawtalk_core::ids::SessionKey;
@@ -19,14 +21,6 @@ use clawtalk_store::{ClaimScope, Dispatch, InboundStatus, StoredInbound};
 /// How often lapsed leases and unsent reply parts are picked up (more often with leases
 /// shorter than 10 s, so a takeover never waits much longer than the lease).
 const SWEEP: Duration = Duration::from_secs(5);
-
-/// Wakes a session's worker has not answered yet: counted by the scheduler when a session
-/// with a worker gets another message queued, taken one per claim by the worker after each
-/// turn. A worker claims again only while some are left, so the common case — one message,
-/// one turn — ends without a claim that finds nothing (one store round trip per message),
-/// and a session with several queued messages is worked through without waiting for the
-/// sweep (a flag instead of a count forgot all wakes but one).
-type Pending = Arc<AtomicUsize>;
 
 /// How a session worker ended: its key, and whether its woken claim found nothing.
 type Done = (String, bool);
@@ -41,74 +35,49 @@ pub(crate) enum Wake {
     /// this one was undecided (HTTP callbacks of one session race): it is claimed now, not at
     /// the next sweep.
     Settled(String),
+    /// A turn the sweep ran beside the session's worker ended. The worker's claims found the
+    /// session busy meanwhile and it stopped: without this, the session's other queued turns
+    /// would wait for the next sweep.
+    Ran(String),
 }
 
 /// Runs until shutdown, then waits for the workers to finish their current turn.
 pub(crate) async fn run(shared: Arc<Shared>, mut wake: mpsc::UnboundedReceiver<Wake>) {
-    let mut active: HashMap<String, Pending> = HashMap::new();
-    // Sessions whose last woken claim found nothing. Mostly another worker took the turn, but
-    // a queued message also waits while an older one of its session is undecided (HTTP
-    // callbacks of one session race); the older one's wake then starts a worker that must
-    // go on to the newer one instead of leaving it to the sweep. Cleared at each sweep,
-    // which picks up whatever is left.
-    let mut drain_next: HashSet<String> = HashSet::new();
+    let mut sessions = Sessions::default();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
     let mut workers = JoinSet::new();
     let mut sweep = tokio::time::interval(SWEEP.min(shared.config().gateway.turn_lease / 2));
-    let spawn = |workers: &mut JoinSet<()>,
-                 active: &mut HashMap<String, Pending>,
-                 drain_next: &mut HashSet<String>,
-                 key: String,
-                 first: Option<(StoredInbound, OwnedSemaphorePermit)>| {
-        let pending = Arc::new(AtomicUsize::new(0));
-        active.insert(key.clone(), Arc::clone(&pending));
-        let drain = first.is_some() || drain_next.remove(&key);
-        workers.spawn(session_worker(
-            Arc::clone(&shared),
-            key,
-            first,
-            drain,
-            pending,
-            done_tx.clone(),
-        ));
-    };
+    let spawn =
+        |workers: &mut JoinSet<()>, start: Start, first: Option<(StoredInbound, OwnedSemaphorePermit)>| {
+            workers.spawn(session_worker(Arc::clone(&shared), start, first, done_tx.clone()));
+        };
     loop {
         tokio::select! {
             () = shared.shutdown.cancelled() => break,
             Some(wake) = wake.recv() => {
-                let (key, queued) = match wake {
-                    Wake::Queued(key) => (key, true),
-                    Wake::Settled(key) => (key, false),
-                };
-                if let Some(pending) = active.get(&key) {
-                    pending.fetch_add(1, Ordering::AcqRel);
-                } else if queued || drain_next.contains(&key) {
-                    // A settled message matters only to a session whose last claim found
-                    // nothing; for every other one it would be a claim that finds nothing.
-                    spawn(&mut workers, &mut active, &mut drain_next, key, None);
+                if let Some(start) = sessions.wake(wake) {
+                    spawn(&mut workers, start, None);
                 }
             }
             Some((key, found_nothing)) = done_rx.recv() => {
-                if found_nothing {
-                    drain_next.insert(key.clone());
-                }
-                // Woken after the worker's last look: a turn may be queued for it.
-                if active.remove(&key).is_some_and(|pending| pending.load(Ordering::Acquire) > 0) {
-                    spawn(&mut workers, &mut active, &mut drain_next, key, None);
+                if let Some(start) = sessions.done(key, found_nothing) {
+                    spawn(&mut workers, start, None);
                 }
             }
             _ = sweep.tick() => {
-                drain_next.clear();
+                sessions.sweeping();
                 for (turn, permit) in claim_orphans(&shared).await {
                     let key = turn.record.session_key.clone();
-                    if active.contains_key(&key) {
-                        let shared = Arc::clone(&shared);
-                        workers.spawn(async move {
-                            let _permit = permit;
-                            Box::pin(turn::run(&shared, turn)).await;
-                        });
-                    } else {
-                        spawn(&mut workers, &mut active, &mut drain_next, key, Some((turn, permit)));
+                    match sessions.swept(key.clone()) {
+                        SweptTurn::Beside => {
+                            let shared = Arc::clone(&shared);
+                            workers.spawn(async move {
+                                let _permit = permit;
+                                Box::pin(turn::run(&shared, turn)).await;
+                                let _ = shared.wake.send(Wake::Ran(key));
+                            });
+                        }
+                        SweptTurn::Start(start) => spawn(&mut workers, start, Some((turn, permit))),
                     }
                 }
                 resend_orphaned_parts(&shared).await;
@@ -122,12 +91,11 @@ pub(crate) async fn run(shared: Arc<Shared>, mut wake: mpsc::UnboundedReceiver<W
 
 async fn session_worker(
     shared: Arc<Shared>,
-    key: String,
+    start: Start,
     mut first: Option<(StoredInbound, OwnedSemaphorePermit)>,
-    drain: bool,
-    pending: Pending,
     done: mpsc::UnboundedSender<Done>,
 ) {
+    let Start { key, drain, pending } = start;
     // A draining worker (started by the sweep, or for a session whose last woken claim found
     // nothing) claims until its session's queue is empty; one started by a wake claims once
     // for that wake, then again only when woken meanwhile.
