@@ -41,6 +41,14 @@ pub(crate) enum Wake {
     Ran(String),
 }
 
+impl Wake {
+    fn session(&self) -> &str {
+        match self {
+            Self::Queued(key) | Self::Settled(key) | Self::Ran(key) => key,
+        }
+    }
+}
+
 /// Runs until shutdown, then waits for the workers to finish their current turn.
 pub(crate) async fn run(shared: Arc<Shared>, mut wake: mpsc::UnboundedReceiver<Wake>) {
     let mut sessions = Sessions::default();
@@ -96,8 +104,8 @@ async fn session_worker(
     done: mpsc::UnboundedSender<Done>,
 ) {
     let Start { key, drain, pending } = start;
-    // A draining worker (started by the sweep, or for a session whose last woken claim found
-    // nothing) claims until its session's queue is empty; one started by a wake claims once
+    // A draining worker (started by the sweep, after a turn the sweep ran beside a worker, or
+    // for a session whose last woken claim found nothing) claims until its session's queue is empty; one started by a wake claims once
     // for that wake, then again only when woken meanwhile.
     let mut woken = true;
     let mut claimed = false;

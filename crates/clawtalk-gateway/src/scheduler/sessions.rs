@@ -53,27 +53,18 @@ pub(crate) struct Sessions {
 impl Sessions {
     /// A wake for a session: counted for its worker, or a worker to start.
     pub(crate) fn wake(&mut self, wake: Wake) -> Option<Start> {
-        let (key, queued) = match wake {
-            Wake::Queued(key) => (key, true),
-            Wake::Settled(key) => (key, false),
-            Wake::Ran(key) => {
-                // Whatever is queued is worked through, however many wakes were spent on
-                // claims that found the session busy.
-                if !self.active.contains_key(&key) {
-                    self.drain_next.insert(key.clone());
-                }
-                (key, true)
-            }
-        };
-        if let Some(pending) = self.active.get(&key) {
+        if let Some(pending) = self.active.get(wake.session()) {
             pending.fetch_add(1, Ordering::AcqRel);
-            None
-        } else if queued || self.drain_next.contains(&key) {
+            return None;
+        }
+        match wake {
+            Wake::Queued(key) => Some(self.start(key, false, 0)),
+            // Whatever is queued is worked through, however many wakes were spent on claims
+            // that found the session busy.
+            Wake::Ran(key) => Some(self.start(key, true, 0)),
             // A settled message matters only to a session whose last claim found nothing;
             // for every other one it would be a claim that finds nothing.
-            Some(self.start(key, false, 0))
-        } else {
-            None
+            Wake::Settled(key) => self.drain_next.contains(&key).then(|| self.start(key, false, 0)),
         }
     }
 
