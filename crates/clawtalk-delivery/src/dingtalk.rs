@@ -226,6 +226,43 @@ impl Outbound for DingTalkOutbound {
                 sender_account: self.account_id.clone(),
             });
         }
+        // Here, under every wait of the layers around this sender, so that the mark stands
+        // only as long as the request needs to leave.
+        let Some(handover) = &msg.handover else {
+            return self.deliver(msg).await;
+        };
+        match handover.handing_over().await {
+            Ok(true) => {}
+            Ok(false) => return Err(DeliveryError::Superseded),
+            Err(reason) => return Err(DeliveryError::NotHandedOver { reason }),
+        }
+        let result = self.deliver(msg).await;
+        if let Err(error) = &result
+            && !error.may_have_arrived()
+        {
+            handover.not_taken().await;
+        }
+        result
+    }
+
+    fn planned_path(&self, msg: &OutboundMessage) -> DeliveryPath {
+        match plan(msg, self.clock.now(), self.webhook_margin) {
+            DeliveryPath::SessionWebhook
+                if msg.reply.as_ref().is_some_and(|r| {
+                    self.is_dead(&r.session_webhook) || self.webhooks.check(&r.session_webhook).is_err()
+                }) =>
+            {
+                DeliveryPath::RobotApi
+            }
+            path => path,
+        }
+    }
+}
+
+impl DingTalkOutbound {
+    /// One attempt: the sessionWebhook when usable (the robot API when DingTalk refused it
+    /// there), the robot API, or the custom robot.
+    async fn deliver(&self, msg: &OutboundMessage) -> Result<SendReceipt, DeliveryError> {
         let target = match &msg.target {
             Target::CustomRobot {
                 webhook,
@@ -270,19 +307,6 @@ impl Outbound for DingTalkOutbound {
             }
         }
         self.send_via_robot_api(target, &msg.body).await
-    }
-
-    fn planned_path(&self, msg: &OutboundMessage) -> DeliveryPath {
-        match plan(msg, self.clock.now(), self.webhook_margin) {
-            DeliveryPath::SessionWebhook
-                if msg.reply.as_ref().is_some_and(|r| {
-                    self.is_dead(&r.session_webhook) || self.webhooks.check(&r.session_webhook).is_err()
-                }) =>
-            {
-                DeliveryPath::RobotApi
-            }
-            path => path,
-        }
     }
 }
 

@@ -62,6 +62,18 @@ pub enum DeliveryError {
     #[error("the delivery queue stopped before sending this message; send it again")]
     Interrupted,
 
+    /// The outbox says the message is already sent, or was ended: it was not sent again.
+    #[error("the outbox holds this message as already sent or ended; it was not sent again")]
+    Superseded,
+
+    /// The outbox could not record that the message was leaving, so it was not sent (a
+    /// message sent unrecorded could be sent twice after a crash).
+    #[error("could not record the message as leaving ({reason}); it was not sent, send it again")]
+    NotHandedOver {
+        /// Why the record failed.
+        reason: String,
+    },
+
     /// The retry layer stopped trying; `last` is the final failure.
     #[error("gave up after {attempts} attempts: {last}")]
     GaveUp {
@@ -88,8 +100,8 @@ impl DeliveryError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::DingTalk { error, .. } => error.is_retryable(),
-            Self::FlowControlled { .. } | Self::Interrupted => true,
-            Self::UnknownRecipient { .. } | Self::WrongAccount { .. } => false,
+            Self::FlowControlled { .. } | Self::Interrupted | Self::NotHandedOver { .. } => true,
+            Self::UnknownRecipient { .. } | Self::WrongAccount { .. } | Self::Superseded => false,
             Self::GaveUp { last, .. } => last.is_retryable(),
         }
     }
@@ -107,7 +119,11 @@ impl DeliveryError {
         match self {
             Self::DingTalk { error, .. } => error.retry_after(),
             Self::FlowControlled { .. } => Some(FLOW_CONTROL_PAUSE),
-            Self::UnknownRecipient { .. } | Self::WrongAccount { .. } | Self::Interrupted => None,
+            Self::UnknownRecipient { .. }
+            | Self::WrongAccount { .. }
+            | Self::Interrupted
+            | Self::Superseded
+            | Self::NotHandedOver { .. } => None,
             Self::GaveUp { last, .. } => last.retry_after(),
         }
     }
@@ -118,8 +134,22 @@ impl DeliveryError {
         match self {
             Self::DingTalk { path, .. } => Some(*path),
             Self::FlowControlled { .. } | Self::UnknownRecipient { .. } => Some(DeliveryPath::RobotApi),
-            Self::WrongAccount { .. } | Self::Interrupted => None,
+            Self::WrongAccount { .. } | Self::Interrupted | Self::Superseded | Self::NotHandedOver { .. } => {
+                None
+            }
             Self::GaveUp { last, .. } => last.path(),
+        }
+    }
+
+    /// Whether DingTalk may have the message although the send failed (no answer after the
+    /// request left, or one that did not parse). False when it answered no, or when nothing
+    /// was sent.
+    #[must_use]
+    pub fn may_have_arrived(&self) -> bool {
+        match self {
+            Self::DingTalk { error, .. } => error.may_have_arrived(),
+            Self::GaveUp { last, .. } => last.may_have_arrived(),
+            _ => false,
         }
     }
 

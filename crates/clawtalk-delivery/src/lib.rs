@@ -31,6 +31,7 @@ pub mod card;
 pub mod chunk;
 mod dingtalk;
 mod error;
+mod handover;
 mod keyword;
 mod lane;
 pub mod markdown;
@@ -61,6 +62,7 @@ pub use action_card::{ActionCard, ActionCardError, ButtonTarget, CardButton};
 pub use clawtalk_core::keywords::{KeywordError, validate_keywords};
 pub use clawtalk_core::target::Target;
 pub use error::DeliveryError;
+pub use handover::{Handover, HandoverLog};
 pub use keyword::ensure_keyword;
 pub use mention::{MAX_MENTIONS, Mentions};
 pub use part::NotAMessage;
@@ -87,6 +89,8 @@ pub struct OutboundMessage {
     pub idempotency_key: String,
     /// Whom it @-mentions (webhook paths only; the robot OpenAPI cannot @).
     pub mentions: Mentions,
+    /// Told just before each request that carries it leaves, and when DingTalk refused one.
+    pub handover: Option<Handover>,
 }
 
 impl OutboundMessage {
@@ -104,7 +108,15 @@ impl OutboundMessage {
             reply: None,
             idempotency_key: idempotency_key.into(),
             mentions: Mentions::default(),
+            handover: None,
         }
+    }
+
+    /// Adds the log told about each request that carries the message.
+    #[must_use]
+    pub fn with_handover(mut self, handover: Handover) -> Self {
+        self.handover = Some(handover);
+        self
     }
 
     /// Adds `mentions` (the text should name them too, see [`Mentions`]).

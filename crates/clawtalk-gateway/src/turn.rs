@@ -177,7 +177,8 @@ async fn resume_earlier_run(
         return Ok(Some(planned));
     }
     // What the last run left unsent on the way (an image, a file) goes out now; its notes
-    // and opening are ended, as they may have gone out unrecorded.
+    // and opening left planned are ended (they would come late), and one it handed to
+    // DingTalk as it ended counts as sent.
     if let Err(error) = reply::resume(shared, turn.id, inbound).await {
         tracing::warn!(inbound = ?turn.id, error = %format!("{error:#}"), "could not finish what a crashed run of the turn was sending");
     }
@@ -278,8 +279,9 @@ async fn run_agent(
     // what it holds inline is held by every turn waiting on the model (thousands in a
     // burst), though opening the card is over by then and a markdown turn draws no card.
     //
-    // An answer whose opening an earlier run sent as markdown goes on as markdown: a card
-    // would repeat the opening, and the user would read the answer's start twice.
+    // An answer whose opening an earlier run sent (or handed to DingTalk as it ended) goes on
+    // as markdown: a card would repeat the opening, and the user would read the answer's
+    // start twice.
     let opened_earlier = outbox.opened_earlier();
     let opening = Box::pin(async {
         if opened_earlier {

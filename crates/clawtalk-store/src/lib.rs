@@ -183,13 +183,23 @@ pub trait OutboxStore: Send + Sync {
     /// body it was sent with). Durable when it returns: the send follows it.
     async fn record_reply_step(&self, id: ReplyPartId, body: &ReplyPart, now: EpochMs) -> StoreResult<()>;
 
+    /// Records that the part's request is leaving for DingTalk, just before it goes
+    /// ([`ReplyStatus::Handed`]): from then on nobody else sends it, since DingTalk may have it.
+    /// Durable when it returns. `false` when the part is no longer `Planned` or `Handed` (sent,
+    /// or ended): it must not be sent.
+    async fn mark_reply_handed(&self, id: ReplyPartId, now: EpochMs) -> StoreResult<bool>;
+
+    /// DingTalk answered a handed part's request with a refusal, so it has nothing: the part
+    /// is `Planned` again (its lease kept), for its sender's next attempt.
+    async fn mark_reply_not_taken(&self, id: ReplyPartId, now: EpochMs) -> StoreResult<()>;
+
     /// Records that DingTalk accepted the part. Idempotent. A backend may make it durable
     /// shortly after it returns (SQLite: within 10 ms) rather than before: nothing waits on
     /// it, and a mark lost to a power cut only means the part is sent again.
     async fn mark_reply_sent(&self, id: ReplyPartId, receipt: SendReceipt, now: EpochMs) -> StoreResult<()>;
 
-    /// Records a failed send: `permanent` ends the part as `Failed`; otherwise it stays
-    /// `Planned` and keeps its lease, so the sender may retry within the lease and, once the
+    /// Records a failed send (of a `Planned` or `Handed` part): `permanent` ends the part as
+    /// `Failed`; otherwise it is `Planned` and keeps its lease, so the sender may retry within the lease and, once the
     /// lease lapses, [`OutboxStore::claim_unsent_replies`] hands it to someone else.
     async fn mark_reply_failed(
         &self,

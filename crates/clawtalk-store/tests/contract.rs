@@ -198,6 +198,7 @@ contract!(
     an_upload_step_is_stored_before_the_send_and_survives_reopen,
     outbox_rows_from_before_the_versioned_body_still_decode,
     unsent_parts_of_dead_senders_are_claimed_once,
+    a_part_handed_to_dingtalk_is_never_sent_by_anyone_else,
     idle_reset_starts_a_new_generation_and_history,
     opening_a_session_with_history_is_get_or_create_then_load,
     conversation_and_session_ids_are_case_sensitive,
@@ -1022,6 +1023,112 @@ async fn outbox_resends_only_unsent_parts_after_reopen(db: &dyn Db) {
         .finish_turn(id, &after, TurnOutcome::Replied, at(3_400))
         .await
         .unwrap();
+    store.close().await;
+}
+
+/// A part whose request was leaving when its sender died may be delivered: no later plan or
+/// sweep hands it out again. Its own sender still settles it.
+async fn a_part_handed_to_dingtalk_is_never_sent_by_anyone_else(db: &dyn Db) {
+    let store = db.open().await;
+    let id = record_queued(&store, "m1", "s1").await;
+    let dead = WorkerId::new("a");
+    store
+        .claim_next_turn(ClaimScope::Any, &dead, 1_000, at(2_000))
+        .await
+        .unwrap()
+        .unwrap();
+    let parts = store
+        .plan_reply(
+            id,
+            vec![part(0, "x"), part(1, "y"), part(2, "z")],
+            &dead,
+            1_000,
+            at(2_000),
+        )
+        .await
+        .unwrap();
+    // Part 0 went out and was recorded; part 1's request was leaving; part 2 was refused.
+    assert!(store.mark_reply_handed(parts[0].id, at(2_010)).await.unwrap());
+    store
+        .mark_reply_sent(parts[0].id, SendReceipt::default(), at(2_020))
+        .await
+        .unwrap();
+    assert!(store.mark_reply_handed(parts[1].id, at(2_030)).await.unwrap());
+    assert!(
+        store.mark_reply_handed(parts[1].id, at(2_031)).await.unwrap(),
+        "an attempt after an unanswered one marks again"
+    );
+    assert!(store.mark_reply_handed(parts[2].id, at(2_040)).await.unwrap());
+    store.mark_reply_not_taken(parts[2].id, at(2_041)).await.unwrap();
+    let statuses = |parts: &[OutboxPart]| parts.iter().map(|p| p.status).collect::<Vec<_>>();
+    assert_eq!(
+        statuses(&store.reply_parts(id).await.unwrap()),
+        [ReplyStatus::Sent, ReplyStatus::Handed, ReplyStatus::Planned]
+    );
+    // The sender dies. Its lease lapses; the turn's next run plans again and the sweep
+    // looks for unsent parts: only the refused part is handed out, to either.
+    let next = WorkerId::new("b");
+    store.recover_unfinished(&next, at(3_500)).await.unwrap();
+    store
+        .claim_next_turn(ClaimScope::Any, &next, LEASE, at(3_500))
+        .await
+        .unwrap()
+        .unwrap();
+    let replanned = store
+        .plan_reply(id, vec![part(0, "x")], &next, LEASE, at(3_600))
+        .await
+        .unwrap();
+    assert_eq!(
+        statuses(&replanned),
+        [ReplyStatus::Sent, ReplyStatus::Handed, ReplyStatus::Planned]
+    );
+    assert!(replanned[1].status.went_out() && !replanned[2].status.went_out());
+    let leased_to_next = |p: &OutboxPart| p.lease.as_ref().is_some_and(|l| l.is_held_by(&next, at(3_600)));
+    assert!(!leased_to_next(&replanned[1]) && leased_to_next(&replanned[2]));
+    store
+        .finish_turn(id, &next, TurnOutcome::Replied, at(3_700))
+        .await
+        .unwrap();
+    let swept = store
+        .claim_unsent_replies(&WorkerId::new("c"), LEASE, 10, at(3_600 + LEASE))
+        .await
+        .unwrap();
+    assert_eq!(swept.iter().map(|p| p.part).collect::<Vec<_>>(), [2]);
+
+    // Settling: a sent or ended part is not marked as leaving again; a handed one that failed
+    // for a retryable reason is planned again, and a sent mark stands over a later failure.
+    assert!(!store.mark_reply_handed(parts[0].id, at(4_000)).await.unwrap());
+    store
+        .mark_reply_failed(parts[1].id, "timeout", false, at(4_001))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.reply_parts(id).await.unwrap()[1].status,
+        ReplyStatus::Planned
+    );
+    assert!(store.mark_reply_handed(parts[1].id, at(4_002)).await.unwrap());
+    store
+        .mark_reply_sent(parts[1].id, SendReceipt::default(), at(4_003))
+        .await
+        .unwrap();
+    store
+        .mark_reply_failed(parts[1].id, "late", true, at(4_004))
+        .await
+        .unwrap();
+    store.mark_reply_not_taken(parts[1].id, at(4_005)).await.unwrap();
+    store
+        .mark_reply_failed(parts[2].id, "refused", true, at(4_006))
+        .await
+        .unwrap();
+    assert!(!store.mark_reply_handed(parts[2].id, at(4_007)).await.unwrap());
+    assert_eq!(
+        statuses(&store.reply_parts(id).await.unwrap()),
+        [ReplyStatus::Sent, ReplyStatus::Sent, ReplyStatus::Failed]
+    );
+    assert!(
+        store.mark_reply_handed(9_999, at(4_008)).await.is_err(),
+        "an unknown part is an error"
+    );
     store.close().await;
 }
 

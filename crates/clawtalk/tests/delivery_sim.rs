@@ -409,3 +409,96 @@ async fn custom_robot_burst_is_paced_under_its_limit_without_a_ban() {
     assert!(sent.iter().all(|m| m.api == "customRobot"));
     assert_eq!(sent[3].body["msgUuid"], "alert-3");
 }
+
+/// What the outbox is told about each request, and what DingTalk had been sent when each
+/// mark was made.
+struct Marks {
+    sim: Arc<Simulator>,
+    answer: Result<bool, String>,
+    handing: std::sync::Mutex<Vec<usize>>,
+    refused: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl clawtalk_delivery::HandoverLog for Marks {
+    async fn handing_over(&self) -> Result<bool, String> {
+        self.handing.lock().unwrap().push(self.sim.sent_messages().len());
+        self.answer.clone()
+    }
+
+    async fn not_taken(&self) {
+        self.refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn marks(sim: &Arc<Simulator>, answer: Result<bool, String>) -> (clawtalk_delivery::Handover, Arc<Marks>) {
+    let marks = Arc::new(Marks {
+        sim: Arc::clone(sim),
+        answer,
+        handing: std::sync::Mutex::new(Vec::new()),
+        refused: std::sync::atomic::AtomicUsize::new(0),
+    });
+    (clawtalk_delivery::Handover::new(marks.clone()), marks)
+}
+
+/// The outbox marks a message as leaving before DingTalk has it (so a sender that dies
+/// during the request leaves it marked, never sent twice), unmarks it when DingTalk refused
+/// it, and nothing is sent when the mark cannot be made or the outbox holds the message
+/// as sent already.
+#[tokio::test]
+async fn each_request_is_marked_leaving_before_it_goes_and_unmarked_when_refused() {
+    let (sim, group) = sim(SimConfig::fast()).await;
+    let sim = Arc::new(sim);
+    let out = sender(&sim);
+
+    let (handover, log) = marks(&sim, Ok(true));
+    let msg = group_reply(&sim, &group, "first").with_handover(handover);
+    out.send(&msg).await.unwrap();
+    assert_eq!(
+        *log.handing.lock().unwrap(),
+        [0],
+        "marked once, before DingTalk had it"
+    );
+    assert_eq!(log.refused.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(sim.sent_messages().len(), 1);
+
+    sim.fail_next_api(BATCH_SEND, 1, 400, None);
+    let (handover, log) = marks(&sim, Ok(true));
+    let proactive = OutboundMessage::new(
+        ACCOUNT,
+        Target::User(StaffId::new(ALICE)),
+        Body::text("second"),
+        "second",
+    )
+    .with_handover(handover);
+    let refused = out.send(&proactive).await.unwrap_err();
+    assert!(!refused.may_have_arrived(), "{refused}");
+    assert_eq!(*log.handing.lock().unwrap(), [1]);
+    assert_eq!(
+        log.refused.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "DingTalk said no: unmarked"
+    );
+
+    let (handover, _) = marks(&sim, Ok(false));
+    let err = out
+        .send(&group_reply(&sim, &group, "third").with_handover(handover))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DeliveryError::Superseded) && err.is_permanent(),
+        "{err}"
+    );
+    let (handover, log) = marks(&sim, Err("the database is unreachable".into()));
+    let err = out
+        .send(&group_reply(&sim, &group, "fourth").with_handover(handover))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DeliveryError::NotHandedOver { .. }) && err.is_retryable(),
+        "{err}"
+    );
+    assert!(err.to_string().contains("the database is unreachable"), "{err}");
+    assert_eq!(log.refused.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(sim.sent_messages().len(), 1, "neither was sent");
+}

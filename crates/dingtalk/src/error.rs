@@ -129,6 +129,18 @@ impl Error {
         }
     }
 
+    /// Whether DingTalk may have taken the request although this error came back: it got no
+    /// answer after the connection was made (a timeout, a reset), or an answer that did not
+    /// parse. An answer that said no, and a connection never made, mean it has nothing.
+    #[must_use]
+    pub fn may_have_arrived(&self) -> bool {
+        match self {
+            Self::Transport { source, .. } => !source.is_connect(),
+            Self::Decode { .. } => true,
+            _ => false,
+        }
+    }
+
     /// The minimum pause before a retry, when there is a meaningful one.
     #[must_use]
     pub fn retry_after(&self) -> Option<Duration> {

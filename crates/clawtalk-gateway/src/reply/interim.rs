@@ -4,10 +4,12 @@
 //! Each is planned before anything is uploaded or sent, and marked sent once DingTalk
 //! accepted it. A turn run again after a crash asks for the same sends again; each finds the
 //! part its first run planned (the same request, in the same order): a sent part is not sent
-//! again, a part left planned is sent (reusing its upload when it has one). Progress notes
-//! and openings are the exception: one left planned may have gone out in the instant its run
-//! ended, unrecorded, so nobody but its run sends it; the next run or the sweep ends it
-//! (`plan::sent_by_its_run_only`), and the new run sends its own.
+//! again, nor one handed to DingTalk as the run ended (it may have arrived); a part left
+//! planned is sent (reusing its upload when it has one). Progress notes and openings are the
+//! exception: one left planned would come late, after the answer it announces, so nobody but
+//! its run sends it; the next run or the sweep ends it (`plan::sent_by_its_run_only`), and the
+//! new run sends its own. An opening an ended run handed over counts as sent: the new run's
+//! answer follows it.
 //!
 //! Progress notes run beside the turn, never in its way: the answer does not wait for a
 //! note to be planned or recorded, only for one already on its way to DingTalk, so that no
@@ -179,7 +181,7 @@ impl TurnOutbox {
         let (wanted, new) = match again {
             Some(part) => {
                 matched.insert(part.id);
-                if part.status == ReplyStatus::Sent {
+                if part.status.went_out() {
                     return Ok(None);
                 }
                 (part.part, Vec::new())
@@ -229,11 +231,11 @@ impl TurnOutbox {
     }
 }
 
-/// The answer's opening an earlier run sent, and when (as an instant of this process, for the
-/// first-visible-text metric).
+/// The answer's opening an earlier run sent, or handed to DingTalk as it ended, and when (as an
+/// instant of this process, for the first-visible-text metric).
 fn earlier_opening(shared: &Shared, earlier: &[OutboxPart]) -> Option<(String, tokio::time::Instant)> {
     earlier.iter().find_map(|part| match (&part.body, part.status) {
-        (ReplyPart::Opening { said, .. }, ReplyStatus::Sent) => {
+        (ReplyPart::Opening { said, .. }, status) if status.went_out() => {
             let ago = part
                 .sent_at_ms
                 .map_or(std::time::Duration::ZERO, |at| shared.clock.now().since(at));

@@ -9,6 +9,7 @@
 
 mod adopt;
 mod card;
+mod handover;
 mod interim;
 mod plan;
 mod queue_note;

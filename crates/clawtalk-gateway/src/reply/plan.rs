@@ -117,15 +117,14 @@ pub(crate) fn second_answer_refused(asked: &[NewReplyPart], planned: &[OutboxPar
     asked.iter().filter(|a| !a.body.is_interim()).any(|a| {
         planned
             .iter()
-            .any(|p| p.part == a.part && (p.status == ReplyStatus::Sent || !p.body.same_request(&a.body)))
+            .any(|p| p.part == a.part && (p.status.went_out() || !p.body.same_request(&a.body)))
     })
 }
 
 /// Whether only the run that planned the part sends it (`TurnOutbox`, while the run goes on):
-/// progress notes and the answer's opening. They mean something only while their run goes on,
-/// and the run may have sent one in the instant it ended, unrecorded (a replica killed while
-/// DingTalk took the message): sent by anyone else, or late, an opening would repeat the start
-/// of an answer the user may already have, or follow the answer it opens.
+/// progress notes and the answer's opening. They mean something only while their run goes on:
+/// sent by anyone else they come late, after the answer they announce or open. (One the run
+/// handed to DingTalk as it ended is `Handed`, and counts as sent.)
 pub(crate) fn sent_by_its_run_only(body: &ReplyPart) -> bool {
     matches!(body, ReplyPart::ProgressNote { .. } | ReplyPart::Opening { .. })
 }

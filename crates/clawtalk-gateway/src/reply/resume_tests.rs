@@ -1,5 +1,6 @@
 //! What a turn's new run sends of what an ended run left planned: the answer and the tools'
-//! files go out; progress notes and the opening are ended, never sent late.
+//! files go out; progress notes and the opening are ended, never sent late; whatever the
+//! ended run was handing to DingTalk as it ended counts as sent.
 
 use std::sync::Arc;
 
@@ -105,6 +106,19 @@ impl Setup {
             .unwrap();
     }
 
+    /// The ended run's request for `part` was leaving when it ended.
+    async fn handed_over(&self, part: u32) {
+        let parts = self.shared.store.reply_parts(self.id).await.unwrap();
+        let id = parts.iter().find(|p| p.part == part).unwrap().id;
+        assert!(
+            self.shared
+                .store
+                .mark_reply_handed(id, SystemClock.now())
+                .await
+                .unwrap()
+        );
+    }
+
     fn sent(&self) -> Vec<String> {
         self.sim.sent_messages().into_iter().map(|m| m.text).collect()
     }
@@ -189,5 +203,86 @@ async fn a_new_runs_answer_does_not_carry_an_opening_an_ended_run_left_planned()
         setup.status(INTERIM_PARTS_FROM + 1).await,
         ReplyStatus::Planned,
         "left to the sweep"
+    );
+}
+
+/// A replica died while DingTalk took the first part of its answer (marked leaving before
+/// the request, never recorded sent): the run taking the turn over sends the rest only, since
+/// the sessionWebhook would deliver the first part a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_part_an_ended_run_handed_to_dingtalk_is_not_sent_again() {
+    let setup = Setup::new().await;
+    setup
+        .left_planned_by_an_ended_run(vec![
+            NewReplyPart {
+                part: FIRST_ANSWER_PART,
+                body: markdown("the answer's first part"),
+            },
+            NewReplyPart {
+                part: FIRST_ANSWER_PART + 1,
+                body: markdown("its second part"),
+            },
+        ])
+        .await;
+    setup.handed_over(FIRST_ANSWER_PART).await;
+
+    super::resume(&setup.shared, setup.id, &setup.inbound)
+        .await
+        .unwrap();
+
+    assert_eq!(setup.sent(), ["its second part"]);
+    assert_eq!(setup.status(FIRST_ANSWER_PART).await, ReplyStatus::Handed);
+    assert_eq!(setup.status(FIRST_ANSWER_PART + 1).await, ReplyStatus::Sent);
+}
+
+/// The ended run's opening was leaving as it died: it counts as sent, so the new run's
+/// answer follows it (as markdown, without its words) instead of repeating it, and nothing
+/// ends or resends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opening_an_ended_run_handed_to_dingtalk_counts_as_sent() {
+    let setup = Setup::new().await;
+    setup.left_planned_by_an_ended_run(interim_parts()).await;
+    setup.handed_over(INTERIM_PARTS_FROM + 1).await;
+
+    super::resume(&setup.shared, setup.id, &setup.inbound)
+        .await
+        .unwrap();
+    let earlier = setup.shared.store.reply_parts(setup.id).await.unwrap();
+    let outbox = super::TurnOutbox::new(&setup.shared, setup.id, &setup.inbound, earlier);
+
+    assert!(outbox.opened_earlier());
+    assert_eq!(
+        outbox.opened().map(|(said, _)| said).as_deref(),
+        Some("The answer begins")
+    );
+    assert!(setup.sent().is_empty(), "{:?}", setup.sent());
+    assert_eq!(setup.status(INTERIM_PARTS_FROM + 1).await, ReplyStatus::Handed);
+    assert_eq!(
+        setup.status(INTERIM_PARTS_FROM).await,
+        ReplyStatus::Failed,
+        "the note left planned is ended"
+    );
+}
+
+/// A part DingTalk refused on every path is marked as leaving for each request, and settled
+/// as failed: never left looking delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_dingtalk_refused_is_not_left_looking_delivered() {
+    let setup = Setup::new().await;
+    // Both paths refuse (the sessionWebhook first, then the robot API it falls back to).
+    setup.sim.fail_next_api("/robot/sendBySession", 10, 400, None);
+    setup
+        .sim
+        .fail_next_api("/v1.0/robot/oToMessages/batchSend", 10, 400, None);
+
+    let sent = super::send(&setup.shared, setup.id, &setup.inbound, "refused").await;
+
+    assert!(sent.is_err());
+    assert!(setup.sent().is_empty());
+    let parts = setup.shared.store.reply_parts(setup.id).await.unwrap();
+    assert!(
+        parts.iter().all(|p| p.status != ReplyStatus::Handed),
+        "{:?}",
+        parts.iter().map(|p| p.status).collect::<Vec<_>>()
     );
 }

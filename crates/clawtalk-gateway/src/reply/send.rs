@@ -10,6 +10,7 @@ use anyhow::{Context, anyhow};
 use sha2::{Digest, Sha256};
 
 use super::card;
+use super::handover;
 use super::plan::{FIRST_ANSWER_PART, sent_by_its_run_only};
 use crate::Shared;
 use clawtalk_agent::media::send::{OutgoingKind, check_file};
@@ -20,7 +21,7 @@ use clawtalk_store::{OutboxPart, ReplyStatus, SendReceipt};
 
 /// Why a progress note or an opening an ended run left planned was not sent.
 const LEFT_BY_AN_ENDED_RUN: &str =
-    "an interim message of a run that ended is not sent late (it may have gone out unrecorded)";
+    "an interim message of a run that ended is not sent late (it would follow the answer)";
 
 /// Why one part was not sent.
 #[derive(Debug)]
@@ -104,7 +105,7 @@ pub(crate) async fn send_planned(
                     shared.clock.now(),
                 )
                 .await?;
-            if failure.permanent && !part.body.is_interim() {
+            if failure.permanent && !part.body.is_interim() && !superseded(&failure.error) {
                 shared.metrics.answers.inc("lost");
             }
             return Err(failure.error.context(format!("sending reply part {}", part.part)));
@@ -112,6 +113,15 @@ pub(crate) async fn send_planned(
         count_answered(shared, part);
     }
     Ok(())
+}
+
+/// The part was found already sent or ended when its request was about to leave (by
+/// another worker, or the user's stop): nothing was lost.
+fn superseded(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<clawtalk_delivery::DeliveryError>(),
+        Some(clawtalk_delivery::DeliveryError::Superseded)
+    )
 }
 
 /// A message counts as answered when the first part of its answer is delivered; the outbox
@@ -168,7 +178,8 @@ pub(crate) async fn send_message_then(
         permanent: true,
     })?;
     let outbound = shared.outbound_for(inbound).map_err(failed_send)?;
-    let message = OutboundMessage::reply_to(inbound, wire, part.idempotency_key.clone());
+    let message = OutboundMessage::reply_to(inbound, wire, part.idempotency_key.clone())
+        .with_handover(handover::of_part(shared, part.id));
     let receipt = outbound.send(&message).await.map_err(|error| PartFailure {
         stage: Stage::Send,
         permanent: error.is_permanent(),

@@ -25,6 +25,11 @@ pub struct NewReplyPart {
 pub enum ReplyStatus {
     /// Written, not yet confirmed sent.
     Planned,
+    /// Its request is leaving for DingTalk (written just before it goes) and its sender has
+    /// not heard back. Nobody else sends it again: DingTalk may have it, and the sessionWebhook
+    /// and robot API have no key it drops repeats by. Its sender makes it `Sent`, or `Planned`
+    /// again when DingTalk refused it or the send failed.
+    Handed,
     /// DingTalk accepted it: never send again.
     Sent,
     /// Gave up (permanent error).
@@ -37,6 +42,7 @@ impl ReplyStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Planned => "planned",
+            Self::Handed => "handed",
             Self::Sent => "sent",
             Self::Failed => "failed",
         }
@@ -48,10 +54,19 @@ impl FromStr for ReplyStatus {
     fn from_str(s: &str) -> Result<Self, StoreError> {
         Ok(match s {
             "planned" => Self::Planned,
+            "handed" => Self::Handed,
             "sent" => Self::Sent,
             "failed" => Self::Failed,
             other => return Err(StoreError::decode(format!("unknown outbox status {other:?}"))),
         })
+    }
+}
+
+impl ReplyStatus {
+    /// DingTalk has the part, or may have it: it is never sent again.
+    #[must_use]
+    pub fn went_out(self) -> bool {
+        matches!(self, Self::Sent | Self::Handed)
     }
 }
 

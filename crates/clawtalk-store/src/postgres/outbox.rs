@@ -123,6 +123,37 @@ impl OutboxStore for PgStore {
         Ok(())
     }
 
+    async fn mark_reply_handed(&self, id: ReplyPartId, now: EpochMs) -> StoreResult<bool> {
+        // On the turn pool, beside the sent mark: it stands in every reply's path.
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'handed', updated_at_ms = $2 \
+             WHERE id = $1 AND status IN ('planned', 'handed')",
+        )
+        .bind(id)
+        .bind(now.as_millis())
+        .execute(&self.turn_pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            exists(self, id).await?;
+        }
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn mark_reply_not_taken(&self, id: ReplyPartId, now: EpochMs) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'planned', updated_at_ms = $2 \
+             WHERE id = $1 AND status = 'handed'",
+        )
+        .bind(id)
+        .bind(now.as_millis())
+        .execute(&self.turn_pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            exists(self, id).await?;
+        }
+        Ok(())
+    }
+
     async fn mark_reply_sent(&self, id: ReplyPartId, receipt: SendReceipt, now: EpochMs) -> StoreResult<()> {
         let now_ms = now.as_millis();
         // `status <> 'sent'` keeps the first receipt when a mark is repeated.
@@ -155,9 +186,9 @@ impl OutboxStore for PgStore {
         // lapses `claim_unsent_replies` hands the part to someone else.
         let done = sqlx::query(
             "UPDATE outbox SET attempts = attempts + 1, last_error = $2, updated_at_ms = $3, \
-                 status = CASE WHEN $4 THEN 'failed' ELSE status END, \
+                 status = CASE WHEN $4 THEN 'failed' ELSE 'planned' END, \
                  lease_expires_at_ms = CASE WHEN $4 THEN NULL ELSE lease_expires_at_ms END \
-             WHERE id = $1 AND status = 'planned'",
+             WHERE id = $1 AND status IN ('planned', 'handed')",
         )
         .bind(id)
         .bind(error)

@@ -128,6 +128,41 @@ impl OutboxStore for SqliteStore {
         .await
     }
 
+    async fn mark_reply_handed(&self, id: ReplyPartId, now: EpochMs) -> StoreResult<bool> {
+        let now_ms = now.as_millis();
+        // Waited for, unlike the sent mark: the request must not leave before it is written.
+        self.write_one(move |conn| {
+            let done = execute(
+                conn,
+                "UPDATE outbox SET status = 'handed', updated_at_ms = ?2 \
+                 WHERE id = ?1 AND (status = 'planned' OR status = 'handed')",
+                params![id, now_ms],
+            )?;
+            if done == 0 {
+                exists(conn, id)?;
+            }
+            Ok(done > 0)
+        })
+        .await
+    }
+
+    async fn mark_reply_not_taken(&self, id: ReplyPartId, now: EpochMs) -> StoreResult<()> {
+        let now_ms = now.as_millis();
+        self.write_one(move |conn| {
+            let done = execute(
+                conn,
+                "UPDATE outbox SET status = 'planned', updated_at_ms = ?2 \
+                 WHERE id = ?1 AND status = 'handed'",
+                params![id, now_ms],
+            )?;
+            if done == 0 {
+                exists(conn, id)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn mark_reply_sent(&self, id: ReplyPartId, receipt: SendReceipt, now: EpochMs) -> StoreResult<()> {
         let now_ms = now.as_millis();
         // Flushed soon, not waited for: a power cut before the flush loses the mark and the
@@ -166,9 +201,9 @@ impl OutboxStore for SqliteStore {
             let done = execute(
                 conn,
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, updated_at_ms = ?3, \
-                     status = CASE WHEN ?4 THEN 'failed' ELSE status END, \
+                     status = CASE WHEN ?4 THEN 'failed' ELSE 'planned' END, \
                      lease_expires_at_ms = CASE WHEN ?4 THEN NULL ELSE lease_expires_at_ms END \
-                 WHERE id = ?1 AND status = 'planned'",
+                 WHERE id = ?1 AND (status = 'planned' OR status = 'handed')",
                 params![id, error, now_ms, permanent],
             )?;
             if done == 0 {

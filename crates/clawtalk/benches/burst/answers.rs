@@ -23,6 +23,16 @@ pub struct Seen {
     /// Tokens of the answer that arrived as markdown messages (an opening and the rest, or
     /// the whole answer).
     pub markdown_tokens: usize,
+    /// More of the answer's tokens arrived as markdown than it has: part of it came twice
+    /// (a rest sent again, which quotes no question and so counts as no second answer).
+    pub repeated: bool,
+}
+
+impl Seen {
+    /// Got more than one answer, or part of one twice.
+    pub fn duplicated(&self) -> bool {
+        self.answers > 1 || self.repeated
+    }
 }
 
 /// The user an answer's text quotes.
@@ -100,6 +110,7 @@ pub fn seen_by_user(users: usize, tokens: usize, sent: &[SentMessage], cards: &[
             s.complete_ms = earliest(s.complete_ms, message.at_ms);
             s.whole = true;
         }
+        s.repeated = s.markdown_tokens > tokens;
     }
     for card in cards {
         let content = card
@@ -161,8 +172,8 @@ pub fn tally(seen: &[Seen]) -> Tally {
     for s in seen {
         match s.answers {
             0 => t.lost += 1,
-            1 => t.answered_once += 1,
-            _ => t.duplicated += 1,
+            _ if s.duplicated() => t.duplicated += 1,
+            _ => t.answered_once += 1,
         }
         t.unfinished_cards += s.unfinished_cards;
         if s.answers > 0 && !s.whole {
@@ -174,12 +185,19 @@ pub fn tally(seen: &[Seen]) -> Tally {
     t
 }
 
-/// What the first `n` users with more than one answer got, on stderr: a failed run must say
-/// what went wrong, not only how often.
+/// What the first `n` users with more than one answer (or part of one twice) got, on stderr:
+/// a failed run must say what went wrong, not only how often.
 pub fn explain_duplicates(seen: &[Seen], sent: &[SentMessage], cards: &[Card], n: usize) {
-    for (user, _) in seen.iter().enumerate().filter(|(_, s)| s.answers > 1).take(n) {
+    for (user, _) in seen.iter().enumerate().filter(|(_, s)| s.duplicated()).take(n) {
         let tag = format!("re: burst u{user}? ");
-        eprintln!("user {user} got {} answers:", seen[user].answers);
+        let conversation = sent
+            .iter()
+            .find(|m| m.text.contains(&tag))
+            .and_then(|m| m.conversation_id.as_deref());
+        eprintln!(
+            "user {user} got {} answers, {} answer tokens as markdown:",
+            seen[user].answers, seen[user].markdown_tokens
+        );
         for card in cards.iter().filter(|c| {
             c.card_data.values().any(|v| v.contains(&tag))
                 || c.stream_history.iter().any(|u| u.value_after.contains(&tag))
@@ -195,12 +213,20 @@ pub fn explain_duplicates(seen: &[Seen], sent: &[SentMessage], cards: &[Card], n
                 card.flow_status
             );
         }
-        for message in sent.iter().filter(|m| m.api != "card" && m.text.contains(&tag)) {
+        let in_chat = |m: &SentMessage| {
+            m.text.contains(&tag) || (conversation.is_some() && m.conversation_id.as_deref() == conversation)
+        };
+        for message in sent.iter().filter(|m| m.api != "card" && in_chat(m)) {
             eprintln!(
-                "  message by {} at {} ms, {} answer tokens",
+                "  message by {} at {} ms, {} answer tokens{}",
                 message.api,
                 message.at_ms,
-                tokens_in(&message.text)
+                tokens_in(&message.text),
+                if message.text.contains(&tag) {
+                    " (quotes the question)"
+                } else {
+                    ""
+                }
             );
         }
     }
