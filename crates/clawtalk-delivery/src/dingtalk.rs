@@ -14,8 +14,8 @@ use dingtalk::model::outbound::{BtnOrientation, RobotMessage, WebhookBody, Webho
 use url::Url;
 
 use super::{
-    Body, DeliveryError, DeliveryPath, Mentions, Outbound, OutboundMessage, ReplyContext, SendReceipt,
-    Target, ensure_keyword, plan, redact_url,
+    Body, DeliveryError, DeliveryPath, Handover, Mentions, Outbound, OutboundMessage, ReplyContext,
+    SendReceipt, Target, ensure_keyword, plan, redact_url,
 };
 
 /// How long before its expiry a sessionWebhook is no longer used: a reply posted in the last
@@ -36,6 +36,8 @@ const DEAD_WEBHOOKS_REMEMBERED: usize = 256;
 /// - Custom robots post to their webhook, signed when a secret is set.
 ///
 /// It makes one attempt per path; retries and rate limits are the job of the layers around it.
+/// Clones share their state (clients, dead webhooks).
+#[derive(Clone)]
 pub struct DingTalkOutbound {
     account_id: String,
     robot_code: RobotCode,
@@ -44,7 +46,7 @@ pub struct DingTalkOutbound {
     custom_robots: CustomRobotClient,
     clock: Arc<dyn Clock>,
     webhook_margin: Duration,
-    dead_webhooks: Mutex<DeadWebhooks>,
+    dead_webhooks: Arc<Mutex<DeadWebhooks>>,
 }
 
 impl std::fmt::Debug for DingTalkOutbound {
@@ -69,7 +71,7 @@ impl DingTalkOutbound {
             api,
             clock: Arc::new(SystemClock),
             webhook_margin: DEFAULT_WEBHOOK_MARGIN,
-            dead_webhooks: Mutex::default(),
+            dead_webhooks: Arc::default(),
         }
     }
 
@@ -226,23 +228,17 @@ impl Outbound for DingTalkOutbound {
                 sender_account: self.account_id.clone(),
             });
         }
-        // Here, under every wait of the layers around this sender, so that the mark stands
-        // only as long as the request needs to leave.
-        let Some(handover) = &msg.handover else {
+        let Some(handover) = msg.handover.clone() else {
             return self.deliver(msg).await;
         };
-        match handover.handing_over().await {
-            Ok(true) => {}
-            Ok(false) => return Err(DeliveryError::Superseded),
-            Err(reason) => return Err(DeliveryError::NotHandedOver { reason }),
-        }
-        let result = self.deliver(msg).await;
-        if let Err(error) = &result
-            && !error.may_have_arrived()
-        {
-            handover.not_taken().await;
-        }
-        result
+        // In a task of its own: a caller that stops waiting (its turn's lease lost, a stop)
+        // must not cut the attempt between the mark and the request, which would leave a
+        // message marked as leaving that never left.
+        let sender = self.clone();
+        let msg = msg.clone();
+        tokio::spawn(async move { sender.hand_over(&handover, &msg).await })
+            .await
+            .unwrap_or(Err(DeliveryError::Interrupted))
     }
 
     fn planned_path(&self, msg: &OutboundMessage) -> DeliveryPath {
@@ -260,6 +256,28 @@ impl Outbound for DingTalkOutbound {
 }
 
 impl DingTalkOutbound {
+    /// One attempt told to `handover`: marked just before the request (here, under every
+    /// wait of the layers around this sender, so that the mark stands only as long as the
+    /// request needs to leave), and unmarked when DingTalk refused it.
+    async fn hand_over(
+        &self,
+        handover: &Handover,
+        msg: &OutboundMessage,
+    ) -> Result<SendReceipt, DeliveryError> {
+        match handover.handing_over().await {
+            Ok(true) => {}
+            Ok(false) => return Err(DeliveryError::Superseded),
+            Err(reason) => return Err(DeliveryError::NotHandedOver { reason }),
+        }
+        let result = self.deliver(msg).await;
+        if let Err(error) = &result
+            && !error.may_have_arrived()
+        {
+            handover.not_taken().await;
+        }
+        result
+    }
+
     /// One attempt: the sessionWebhook when usable (the robot API when DingTalk refused it
     /// there), the robot API, or the custom robot.
     async fn deliver(&self, msg: &OutboundMessage) -> Result<SendReceipt, DeliveryError> {

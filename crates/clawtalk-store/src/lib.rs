@@ -198,8 +198,9 @@ pub trait OutboxStore: Send + Sync {
     /// it, and a mark lost to a power cut only means the part is sent again.
     async fn mark_reply_sent(&self, id: ReplyPartId, receipt: SendReceipt, now: EpochMs) -> StoreResult<()>;
 
-    /// Records a failed send (of a `Planned` or `Handed` part): `permanent` ends the part as
-    /// `Failed`; otherwise it is `Planned` and keeps its lease, so the sender may retry within the lease and, once the
+    /// Records a failed send of a `Planned` part (a `Handed` one is left as it is: DingTalk
+    /// may have it, so it is neither ended nor sent again): `permanent` ends the part as
+    /// `Failed`; otherwise it stays `Planned` and keeps its lease, so the sender may retry within the lease and, once the
     /// lease lapses, [`OutboxStore::claim_unsent_replies`] hands it to someone else.
     async fn mark_reply_failed(
         &self,

@@ -1095,17 +1095,20 @@ async fn a_part_handed_to_dingtalk_is_never_sent_by_anyone_else(db: &dyn Db) {
         .unwrap();
     assert_eq!(swept.iter().map(|p| p.part).collect::<Vec<_>>(), [2]);
 
-    // Settling: a sent or ended part is not marked as leaving again; a handed one that failed
-    // for a retryable reason is planned again, and a sent mark stands over a later failure.
+    // Settling: a sent or ended part is not marked as leaving again; a failure leaves a
+    // handed part as it is (DingTalk may have it: neither ended, as an ended run's leftovers
+    // are, nor planned again), and a sent mark stands over a later failure.
     assert!(!store.mark_reply_handed(parts[0].id, at(4_000)).await.unwrap());
-    store
-        .mark_reply_failed(parts[1].id, "timeout", false, at(4_001))
-        .await
-        .unwrap();
-    assert_eq!(
-        store.reply_parts(id).await.unwrap()[1].status,
-        ReplyStatus::Planned
-    );
+    for permanent in [false, true] {
+        store
+            .mark_reply_failed(parts[1].id, "timeout", permanent, at(4_001))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.reply_parts(id).await.unwrap()[1].status,
+            ReplyStatus::Handed
+        );
+    }
     assert!(store.mark_reply_handed(parts[1].id, at(4_002)).await.unwrap());
     store
         .mark_reply_sent(parts[1].id, SendReceipt::default(), at(4_003))

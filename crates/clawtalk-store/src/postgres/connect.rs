@@ -23,8 +23,10 @@ pub struct PgOptions {
     pub connect_timeout: Duration,
     /// How long a query waits for a free pooled connection before failing as `Busy`.
     pub acquire_timeout: Duration,
-    /// Connections kept apart for the writes a running turn cannot do without (renewing its
-    /// lease, finishing it, marking a part sent, closing a card), on top of `max_connections`.
+    /// Connections kept apart for renewing the running turns' leases, on top of the others.
+    pub lease_connections: u32,
+    /// Connections kept apart for the other writes a running turn cannot do without
+    /// (finishing it, marking a part sent, closing a card), on top of `max_connections`.
     pub turn_connections: u32,
     /// Connections kept apart for takes from shared send budgets, on top of the others: a
     /// take waits on its budget's lock while another replica takes, connection in hand.
@@ -37,6 +39,7 @@ impl Default for PgOptions {
             max_connections: 8,
             connect_timeout: Duration::from_secs(10),
             acquire_timeout: Duration::from_secs(10),
+            lease_connections: 1,
             turn_connections: 2,
             budget_connections: 2,
         }
@@ -95,6 +98,7 @@ fn explain(error: &sqlx::Error, options: &PgConnectOptions, timeout: Duration) -
 /// The store's pools on one server: see [`super::PgStore`] for why there are three.
 pub(super) struct Pools {
     pub(super) general: PgPool,
+    pub(super) lease: PgPool,
     pub(super) turn: PgPool,
     pub(super) budget: PgPool,
 }
@@ -129,6 +133,7 @@ pub(super) async fn pools(url: &str, options: &super::PgOptions) -> Result<Pools
     };
     Ok(Pools {
         general: pool(options.max_connections),
+        lease: pool(options.lease_connections),
         turn: pool(options.turn_connections),
         budget: pool(options.budget_connections),
     })

@@ -273,7 +273,7 @@ impl InboxStore for PgStore {
         .bind(now_ms)
         .bind(&worker.instance)
         .bind(&worker.incarnation)
-        .fetch_all(&self.turn_pool)
+        .fetch_all(&self.lease_pool)
         .await?;
         let renewed: std::collections::HashSet<InboundId> = renewed.into_iter().collect();
         let missed: Vec<InboundId> = ids.iter().copied().filter(|id| !renewed.contains(id)).collect();
@@ -289,7 +289,7 @@ impl InboxStore for PgStore {
         .bind(&missed)
         .bind(&worker.instance)
         .bind(&worker.incarnation)
-        .fetch_all(&self.turn_pool)
+        .fetch_all(&self.lease_pool)
         .await?
         .into_iter()
         .collect();

@@ -201,9 +201,9 @@ impl OutboxStore for SqliteStore {
             let done = execute(
                 conn,
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, updated_at_ms = ?3, \
-                     status = CASE WHEN ?4 THEN 'failed' ELSE 'planned' END, \
+                     status = CASE WHEN ?4 THEN 'failed' ELSE status END, \
                      lease_expires_at_ms = CASE WHEN ?4 THEN NULL ELSE lease_expires_at_ms END \
-                 WHERE id = ?1 AND (status = 'planned' OR status = 'handed')",
+                 WHERE id = ?1 AND status = 'planned'",
                 params![id, error, now_ms, permanent],
             )?;
             if done == 0 {

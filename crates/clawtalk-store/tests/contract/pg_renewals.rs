@@ -7,7 +7,7 @@ use std::time::Duration;
 use clawtalk_store::*;
 use sqlx::Connection;
 
-use super::{LEASE, PgDb, at, record_queued};
+use super::{LEASE, PgDb, at, part, record_queued};
 
 /// Far below a lease: the renewal did not wait for the lock.
 const BOUND: Duration = Duration::from_secs(3);
@@ -60,5 +60,67 @@ async fn a_locked_row_is_named_busy_and_holds_back_no_other_renewal() {
     assert_eq!(renewal, LeaseRenewal::default());
     let lease = store.inbound(ids[0]).await.unwrap().unwrap().lease.unwrap();
     assert_eq!(lease.expires_at_ms, at(3_000 + LEASE));
+    store.close().await;
+}
+
+/// The turns' other writes (marking parts sent, finishing) all wait on a locked row, more of
+/// them than their pool has connections: the renewal has a connection of its own and goes
+/// through at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewals_do_not_queue_behind_the_turns_other_writes() {
+    let Some(db) = PgDb::create("renewals_beside_blocked_turn_writes").await else {
+        return;
+    };
+    let options = PgOptions {
+        acquire_timeout: Duration::from_secs(30),
+        ..PgOptions::default()
+    };
+    let store: Arc<dyn Store> = Arc::new(PgStore::open_with(&db.schema.url(), options).await.unwrap());
+    let me = WorkerId::new("gw");
+    let id = record_queued(&store, "m1", "s1").await;
+    store
+        .claim_next_turn(ClaimScope::Any, &me, LEASE, at(1_000))
+        .await
+        .unwrap()
+        .expect("claimed");
+    let parts = store
+        .plan_reply(id, vec![part(0, "answer")], &me, LEASE, at(1_001))
+        .await
+        .unwrap();
+
+    let mut other = db.connect().await;
+    let mut tx = other.begin().await.unwrap();
+    sqlx::query("SELECT id FROM outbox WHERE id = $1 FOR UPDATE")
+        .bind(parts[0].id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let marks: Vec<_> = (0..4)
+        .map(|n| {
+            let store = Arc::clone(&store);
+            let part = parts[0].id;
+            tokio::spawn(async move {
+                store
+                    .mark_reply_sent(part, SendReceipt::default(), at(1_100 + n))
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        marks.iter().all(|m| !m.is_finished()),
+        "the marks wait on the lock"
+    );
+
+    let renewal = tokio::time::timeout(BOUND, store.renew_leases(&[id], &me, LEASE, at(2_000)))
+        .await
+        .expect("the renewal queued behind the blocked writes")
+        .unwrap();
+    assert_eq!(renewal, LeaseRenewal::default());
+
+    tx.commit().await.unwrap();
+    for mark in marks {
+        mark.await.unwrap().unwrap();
+    }
     store.close().await;
 }

@@ -185,6 +185,32 @@ pub fn tally(seen: &[Seen]) -> Tally {
     t
 }
 
+/// Messages with answer tokens in a chat where no message quotes a question: the rest of an
+/// answer whose opening never arrived (its user counts as lost), described on stderr.
+pub fn explain_orphan_rests(sent: &[SentMessage]) {
+    let answered: std::collections::HashSet<&str> = sent
+        .iter()
+        .filter(|m| user_of(&m.text).is_some())
+        .filter_map(|m| m.conversation_id.as_deref())
+        .collect();
+    for message in sent.iter().filter(|m| {
+        m.api != "card"
+            && user_of(&m.text).is_none()
+            && tokens_in(&m.text) > 0
+            && m.conversation_id
+                .as_deref()
+                .is_some_and(|c| !answered.contains(c))
+    }) {
+        eprintln!(
+            "a rest without its opening: {} answer tokens by {} at {} ms in {:?}",
+            tokens_in(&message.text),
+            message.api,
+            message.at_ms,
+            message.conversation_id
+        );
+    }
+}
+
 /// What the first `n` users with more than one answer (or part of one twice) got, on stderr:
 /// a failed run must say what went wrong, not only how often.
 pub fn explain_duplicates(seen: &[Seen], sent: &[SentMessage], cards: &[Card], n: usize) {

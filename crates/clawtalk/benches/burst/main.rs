@@ -223,6 +223,7 @@ async fn run(params: &Params) -> Vec<String> {
         .and_then(|n| n.parse().ok())
         .unwrap_or(3);
     answers::explain_duplicates(&seen, &sent, &cards, explain);
+    answers::explain_orphan_rests(&sent);
     let report = report::Report {
         params,
         arrivals_ms: &arrivals_ms,
