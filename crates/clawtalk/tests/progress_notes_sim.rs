@@ -66,15 +66,19 @@ fn texts(sent: &[SentMessage]) -> Vec<String> {
     sent.into_iter().map(|m| m.text).collect()
 }
 
-/// Waits until no reply part of the rig's only message is still planned (the gateway marks
-/// a part sent just after DingTalk took it), and returns how many went out.
+/// Waits until no reply part of the rig's only message is still planned or on its way (the
+/// gateway marks a part handed just before its request and sent just after DingTalk took
+/// it), and returns how many went out.
 async fn settled_parts(store: &Arc<dyn Store>) -> usize {
     // The store's first (and here only) message.
     const FIRST: InboundId = 1;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let parts = store.reply_parts(FIRST).await.unwrap();
-        let planned = parts.iter().filter(|p| p.status == ReplyStatus::Planned).count();
+        let planned = parts
+            .iter()
+            .filter(|p| matches!(p.status, ReplyStatus::Planned | ReplyStatus::Handed))
+            .count();
         if planned == 0 {
             return parts.iter().filter(|p| p.status == ReplyStatus::Sent).count();
         }

@@ -36,6 +36,21 @@ async fn exists(store: &PgStore, id: ReplyPartId) -> Result<(), StoreError> {
     })
 }
 
+/// Runs `sql`, an update of part `id` to another status (`$1` the id, `$2` now), and says how
+/// many rows moved; none is fine for a part that exists (it was past that status already).
+/// On the main pool, like planning: the turn pool is kept for the writes after a send.
+async fn move_part(store: &PgStore, sql: &'static str, id: ReplyPartId, now: EpochMs) -> StoreResult<u64> {
+    let done = sqlx::query(sql)
+        .bind(id)
+        .bind(now.as_millis())
+        .execute(&store.pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        exists(store, id).await?;
+    }
+    Ok(done.rows_affected())
+}
+
 #[async_trait]
 impl OutboxStore for PgStore {
     async fn plan_reply(
@@ -124,35 +139,15 @@ impl OutboxStore for PgStore {
     }
 
     async fn mark_reply_handed(&self, id: ReplyPartId, now: EpochMs) -> StoreResult<bool> {
-        // On the main pool: on the turn pool, one mark per message starved the lease
-        // renewals it is kept for (3 replicas in the 9 AM bench gave hundreds of turns up).
-        let done = sqlx::query(
-            "UPDATE outbox SET status = 'handed', updated_at_ms = $2 \
-             WHERE id = $1 AND status IN ('planned', 'handed')",
-        )
-        .bind(id)
-        .bind(now.as_millis())
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 {
-            exists(self, id).await?;
-        }
-        Ok(done.rows_affected() > 0)
+        let sql = "UPDATE outbox SET status = 'handed', updated_at_ms = $2 \
+                   WHERE id = $1 AND status IN ('planned', 'handed')";
+        Ok(move_part(self, sql, id, now).await? > 0)
     }
 
     async fn mark_reply_not_taken(&self, id: ReplyPartId, now: EpochMs) -> StoreResult<()> {
-        let done = sqlx::query(
-            "UPDATE outbox SET status = 'planned', updated_at_ms = $2 \
-             WHERE id = $1 AND status = 'handed'",
-        )
-        .bind(id)
-        .bind(now.as_millis())
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 {
-            exists(self, id).await?;
-        }
-        Ok(())
+        let sql = "UPDATE outbox SET status = 'planned', updated_at_ms = $2 \
+                   WHERE id = $1 AND status = 'handed'";
+        move_part(self, sql, id, now).await.map(drop)
     }
 
     async fn mark_reply_sent(&self, id: ReplyPartId, receipt: SendReceipt, now: EpochMs) -> StoreResult<()> {

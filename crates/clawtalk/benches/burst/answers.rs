@@ -211,10 +211,12 @@ pub fn explain_orphan_rests(sent: &[SentMessage]) {
     }
 }
 
-/// What the first `n` users with more than one answer (or part of one twice) got, on stderr:
+/// What the first `n` users with more than one answer (or part of one twice, or an answer
+/// missing tokens) got, on stderr:
 /// a failed run must say what went wrong, not only how often.
 pub fn explain_duplicates(seen: &[Seen], sent: &[SentMessage], cards: &[Card], n: usize) {
-    for (user, _) in seen.iter().enumerate().filter(|(_, s)| s.duplicated()).take(n) {
+    let amiss = |s: &Seen| s.duplicated() || (s.answers > 0 && !s.whole);
+    for (user, _) in seen.iter().enumerate().filter(|(_, s)| amiss(s)).take(n) {
         let tag = format!("re: burst u{user}? ");
         let conversation = sent
             .iter()
