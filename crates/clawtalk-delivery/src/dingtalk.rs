@@ -11,6 +11,7 @@ use dingtalk::ApiErrorKind;
 use dingtalk::api::{CustomRobotClient, OpenApiClient, SessionWebhookClient};
 use dingtalk::ids::{ConversationId, RobotCode, StaffId};
 use dingtalk::model::outbound::{BtnOrientation, RobotMessage, WebhookBody, WebhookMessage};
+use tracing::Instrument;
 use url::Url;
 
 use super::{
@@ -236,7 +237,8 @@ impl Outbound for DingTalkOutbound {
         // message marked as leaving that never left.
         let sender = self.clone();
         let msg = msg.clone();
-        tokio::spawn(async move { sender.hand_over(&handover, &msg).await })
+        let attempt = async move { sender.hand_over(&handover, &msg).await };
+        tokio::spawn(attempt.instrument(tracing::Span::current()))
             .await
             .unwrap_or(Err(DeliveryError::Interrupted))
     }
