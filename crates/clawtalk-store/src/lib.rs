@@ -200,8 +200,8 @@ pub trait OutboxStore: Send + Sync {
 
     /// Records a failed send of a `Planned` part (a `Handed` one is left as it is: DingTalk
     /// may have it, so it is neither ended nor sent again): `permanent` ends the part as
-    /// `Failed`; otherwise it stays `Planned` and keeps its lease, so the sender may retry within the lease and, once the
-    /// lease lapses, [`OutboxStore::claim_unsent_replies`] hands it to someone else.
+    /// `Failed`; otherwise it stays `Planned` and keeps its lease, so the sender may retry
+    /// within the lease and, once the lease lapses, [`OutboxStore::claim_unsent_replies`] hands it to someone else.
     async fn mark_reply_failed(
         &self,
         id: ReplyPartId,

@@ -28,7 +28,7 @@ pub enum ReplyStatus {
     /// Its request is leaving for DingTalk (written just before it goes) and its sender has
     /// not heard back. Nobody else sends it again: DingTalk may have it, and the sessionWebhook
     /// and robot API have no key it drops repeats by. Its sender makes it `Sent`, or `Planned`
-    /// again when DingTalk refused it or the send failed.
+    /// again when DingTalk refused it; a failure leaves it as it is.
     Handed,
     /// DingTalk accepted it: never send again.
     Sent,
@@ -47,6 +47,12 @@ impl ReplyStatus {
             Self::Failed => "failed",
         }
     }
+
+    /// DingTalk has the part, or may have it: it is never sent again.
+    #[must_use]
+    pub fn went_out(self) -> bool {
+        matches!(self, Self::Sent | Self::Handed)
+    }
 }
 
 impl FromStr for ReplyStatus {
@@ -59,14 +65,6 @@ impl FromStr for ReplyStatus {
             "failed" => Self::Failed,
             other => return Err(StoreError::decode(format!("unknown outbox status {other:?}"))),
         })
-    }
-}
-
-impl ReplyStatus {
-    /// DingTalk has the part, or may have it: it is never sent again.
-    #[must_use]
-    pub fn went_out(self) -> bool {
-        matches!(self, Self::Sent | Self::Handed)
     }
 }
 

@@ -95,7 +95,7 @@ fn explain(error: &sqlx::Error, options: &PgConnectOptions, timeout: Duration) -
     }
 }
 
-/// The store's pools on one server: see [`super::PgStore`] for why there are three.
+/// The store's pools on one server: see [`super::PgStore`] for why there are four.
 pub(super) struct Pools {
     pub(super) general: PgPool,
     pub(super) lease: PgPool,

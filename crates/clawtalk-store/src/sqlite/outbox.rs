@@ -31,6 +31,27 @@ fn exists(conn: &Connection, id: ReplyPartId) -> Result<(), StoreError> {
     })
 }
 
+/// Runs `sql`, an update of part `id` to another status (`?1` the id, `?2` now), and says how
+/// many rows moved; none is fine for a part that exists (it was past that status already).
+/// Waited for, unlike the sent mark: a request must not leave before its mark is written.
+async fn move_part(
+    store: &SqliteStore,
+    sql: &'static str,
+    id: ReplyPartId,
+    now: EpochMs,
+) -> StoreResult<usize> {
+    let now_ms = now.as_millis();
+    store
+        .write_one(move |conn| {
+            let done = execute(conn, sql, params![id, now_ms])?;
+            if done == 0 {
+                exists(conn, id)?;
+            }
+            Ok(done)
+        })
+        .await
+}
+
 #[async_trait]
 impl OutboxStore for SqliteStore {
     async fn plan_reply(
@@ -129,38 +150,15 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn mark_reply_handed(&self, id: ReplyPartId, now: EpochMs) -> StoreResult<bool> {
-        let now_ms = now.as_millis();
-        // Waited for, unlike the sent mark: the request must not leave before it is written.
-        self.write_one(move |conn| {
-            let done = execute(
-                conn,
-                "UPDATE outbox SET status = 'handed', updated_at_ms = ?2 \
-                 WHERE id = ?1 AND (status = 'planned' OR status = 'handed')",
-                params![id, now_ms],
-            )?;
-            if done == 0 {
-                exists(conn, id)?;
-            }
-            Ok(done > 0)
-        })
-        .await
+        let sql = "UPDATE outbox SET status = 'handed', updated_at_ms = ?2 \
+                   WHERE id = ?1 AND (status = 'planned' OR status = 'handed')";
+        Ok(move_part(self, sql, id, now).await? > 0)
     }
 
     async fn mark_reply_not_taken(&self, id: ReplyPartId, now: EpochMs) -> StoreResult<()> {
-        let now_ms = now.as_millis();
-        self.write_one(move |conn| {
-            let done = execute(
-                conn,
-                "UPDATE outbox SET status = 'planned', updated_at_ms = ?2 \
-                 WHERE id = ?1 AND status = 'handed'",
-                params![id, now_ms],
-            )?;
-            if done == 0 {
-                exists(conn, id)?;
-            }
-            Ok(())
-        })
-        .await
+        let sql = "UPDATE outbox SET status = 'planned', updated_at_ms = ?2 \
+                   WHERE id = ?1 AND status = 'handed'";
+        move_part(self, sql, id, now).await.map(drop)
     }
 
     async fn mark_reply_sent(&self, id: ReplyPartId, receipt: SendReceipt, now: EpochMs) -> StoreResult<()> {

@@ -19,7 +19,7 @@
 //! `BURST_TOKENS`, `BURST_MODE` (card | markdown), `BURST_REPLICAS`, `BURST_KILL` (1: SIGKILL
 //! one replica halfway), `BURST_MAX_TURNS`, `BURST_QPS` (the simulator's calls a second per
 //! app and API), `BURST_CHANNEL_EXTRA` (more DingTalk channel keys), `BURST_GRACE_SECONDS`,
-//! `BURST_EXPLAIN` (how many users with duplicates to describe; 3).
+//! `BURST_EXPLAIN` (how many users with duplicates or answers missing tokens to describe; 3).
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -217,12 +217,12 @@ async fn run(params: &Params) -> Vec<String> {
     let sent = sim.sent_messages();
     let cards = sim.cards();
     let seen = answers::seen_by_user(params.users, params.model.tokens, &sent, &cards);
-    // `BURST_EXPLAIN=n`: how many users with more than one answer to describe.
+    // `BURST_EXPLAIN=n`: how many users with duplicates or answers missing tokens to describe.
     let explain = std::env::var("BURST_EXPLAIN")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(3);
-    answers::explain_duplicates(&seen, &sent, &cards, explain);
+    answers::explain_users_amiss(&seen, &sent, &cards, explain);
     answers::explain_orphan_rests(&sent);
     let report = report::Report {
         params,
