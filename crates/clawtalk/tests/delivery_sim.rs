@@ -502,3 +502,29 @@ async fn each_request_is_marked_leaving_before_it_goes_and_unmarked_when_refused
     assert_eq!(log.refused.load(std::sync::atomic::Ordering::SeqCst), 0);
     assert_eq!(sim.sent_messages().len(), 1, "neither was sent");
 }
+
+/// A caller that stops waiting once its message is marked as leaving (its turn lost its
+/// lease) does not cut the request off: the message marked as leaving does reach DingTalk.
+#[tokio::test]
+async fn a_marked_request_goes_out_though_its_caller_stops_waiting() {
+    let (sim, group) = sim(SimConfig::fast()).await;
+    let sim = Arc::new(sim);
+    sim.set_api_latency(SEND_BY_SESSION, Duration::from_millis(300));
+    let out = Arc::new(sender(&sim));
+    let (handover, log) = marks(&sim, Ok(true));
+    let msg = group_reply(&sim, &group, "marked").with_handover(handover);
+    let caller = tokio::spawn({
+        let out = Arc::clone(&out);
+        async move { out.send(&msg).await }
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while log.handing.lock().unwrap().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "never marked");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    caller.abort();
+
+    let sent = sim.wait_for_sent(1, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].text.contains("marked"), "{:?}", sent[0].text);
+}
