@@ -92,7 +92,15 @@ async fn keep(shared: &Arc<Shared>, turn: &StoredInbound, contested: bool) -> St
     loop {
         let lease = shared.config().gateway.turn_lease;
         let until = held_until(shared, id, lease);
-        tokio::time::sleep_until(until.checked_sub(lease * 2 / 3).unwrap_or(until)).await;
+        let due = until.checked_sub(lease * 2 / 3).unwrap_or(until);
+        let sleeps = due > Instant::now();
+        tokio::time::sleep_until(due).await;
+        // A runtime too busy to wake the renewal on time eats the margin it has before the
+        // lease lapses; logged, since it looks like a slow store from anywhere else.
+        let late = Instant::now().saturating_duration_since(due);
+        if sleeps && late > lease / 10 {
+            tracing::warn!(inbound = ?id, late_ms = late.as_millis() as u64, "a turn's lease renewal woke late");
+        }
         let give_up_at = if contested {
             until.checked_sub(lease / 10).unwrap_or(until)
         } else {

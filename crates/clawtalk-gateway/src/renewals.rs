@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clawtalk_store::{InboundId, StoreError, StoreResult};
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use super::Shared;
 
@@ -22,17 +23,34 @@ const BUSY_AGAIN_AFTER: Duration = Duration::from_millis(100);
 /// Whether a turn's lease was renewed (`false`: lost).
 type Reply = oneshot::Sender<StoreResult<bool>>;
 
+/// A renewal waiting for a call: since when, so that one kept waiting by a locked row says so.
+struct Pending {
+    id: InboundId,
+    reply: Reply,
+    since: Instant,
+    /// Whether the log already says a locked row keeps it waiting.
+    told: bool,
+}
+
 /// Renewals waiting for the next call.
 #[derive(Default)]
 pub(crate) struct Renewals {
-    pending: Mutex<Vec<(InboundId, Reply)>>,
+    pending: Mutex<Vec<Pending>>,
 }
 
 impl Renewals {
     /// Renews `id`'s lease in the next call: `Ok(false)` when this process no longer holds it.
     pub(crate) async fn renew(shared: &Arc<Shared>, id: InboundId) -> StoreResult<bool> {
         let (reply, renewed) = oneshot::channel();
-        enqueue(Arc::clone(shared), [(id, reply)]);
+        enqueue(
+            Arc::clone(shared),
+            [Pending {
+                id,
+                reply,
+                since: Instant::now(),
+                told: false,
+            }],
+        );
         renewed
             .await
             .unwrap_or_else(|_| Err(StoreError::Invalid("the lease renewal was dropped".into())))
@@ -42,7 +60,7 @@ impl Renewals {
 /// Adds renewals to the next call, starting that call when they are its first: in a task of
 /// its own, since the turn asking may stop waiting (it ended, or gave up) and the others'
 /// renewals must go out all the same.
-fn enqueue(shared: Arc<Shared>, renewals: impl IntoIterator<Item = (InboundId, Reply)>) {
+fn enqueue(shared: Arc<Shared>, renewals: impl IntoIterator<Item = Pending>) {
     let opens_call = {
         let mut pending = pending(&shared);
         let opens_call = pending.is_empty();
@@ -60,17 +78,28 @@ async fn call(shared: Arc<Shared>) {
     let mut batch = std::mem::take(&mut *pending(&shared));
     // A turn that stopped waiting (it ended, or gave its lease up) must not have its lease
     // renewed behind its back: that would keep other replicas from reclaiming it for a lease.
-    batch.retain(|(_, reply)| !reply.is_closed());
+    batch.retain(|pending| !pending.reply.is_closed());
     if batch.is_empty() {
         return;
     }
-    let mut ids: Vec<InboundId> = batch.iter().map(|(id, _)| *id).collect();
+    let mut ids: Vec<InboundId> = batch.iter().map(|pending| pending.id).collect();
     ids.sort_unstable();
     ids.dedup();
+    let started = Instant::now();
     let result = shared
         .store
         .renew_leases(&ids, &shared.me, shared.lease_ms(), shared.clock.now())
         .await;
+    // A turn gives its lease up a tenth of a lease before it lapses, so a call this slow
+    // already costs turns: worth a line in the log before they go.
+    let slow = shared.config().gateway.turn_lease / 10;
+    if started.elapsed() > slow {
+        tracing::warn!(
+            turns = ids.len(),
+            took_ms = started.elapsed().as_millis() as u64,
+            "renewing turn leases took longer than a tenth of a lease; turns may be given up"
+        );
+    }
     let (lost, busy): (HashSet<InboundId>, HashSet<InboundId>) = match &result {
         Ok(renewal) => (
             renewal.lost.iter().copied().collect(),
@@ -79,11 +108,20 @@ async fn call(shared: Arc<Shared>) {
         Err(_) => (HashSet::new(), HashSet::new()),
     };
     let mut again = Vec::new();
-    for (id, reply) in batch {
+    for mut pending in batch {
+        let id = pending.id;
         if busy.contains(&id) {
             // Unless its turn stopped waiting (it ended, or gave the lease up).
-            if !reply.is_closed() {
-                again.push((id, reply));
+            if !pending.reply.is_closed() {
+                if !pending.told && pending.since.elapsed() > slow {
+                    pending.told = true;
+                    tracing::warn!(
+                        inbound = ?id,
+                        waited_ms = pending.since.elapsed().as_millis() as u64,
+                        "a turn's lease renewal waits: another write keeps its row locked"
+                    );
+                }
+                again.push(pending);
             }
             continue;
         }
@@ -91,7 +129,7 @@ async fn call(shared: Arc<Shared>) {
             Ok(_) => Ok(!lost.contains(&id)),
             Err(error) => Err(error.clone()),
         };
-        let _ = reply.send(outcome);
+        let _ = pending.reply.send(outcome);
     }
     if !again.is_empty() {
         // Still held, but a write under way had the row locked (its own turn planning a
@@ -103,7 +141,7 @@ async fn call(shared: Arc<Shared>) {
     }
 }
 
-fn pending(shared: &Shared) -> std::sync::MutexGuard<'_, Vec<(InboundId, Reply)>> {
+fn pending(shared: &Shared) -> std::sync::MutexGuard<'_, Vec<Pending>> {
     shared
         .renewals
         .pending

@@ -133,12 +133,22 @@ async fn try_run(
         .account(inbound.account_id.as_str())
         .map(|runtime| runtime.control.turn_running());
     let account = &*account;
-    let session = open_session(shared, turn, inbound, account).await?;
     let media_dir = media::inbound_dir(&shared.config().gateway.state_dir, id);
     // Only messages with attachments download any (no blocking call on a runtime thread
     // for the others).
     let _remove_media = (!inbound.media.is_empty()).then(|| RemoveOnDrop(media_dir.clone()));
-    let prepared = Box::pin(prepare_user(shared, inbound, &media_dir, account)).await;
+    // The lease runs from the claim: in a burst, opening the session waits for a store
+    // connection and the media download for DingTalk, and unrenewed meanwhile the lease could
+    // lapse before the agent ran (thousands of turns given up on three replicas).
+    let preparing = Box::pin(async {
+        let session = open_session(shared, turn, inbound, account).await?;
+        let prepared = prepare_user(shared, inbound, &media_dir, account).await;
+        anyhow::Ok((session, prepared))
+    });
+    let Some(preparation) = under_lease(shared, turn, Phase::Preparing, preparing).await else {
+        return Ok(false);
+    };
+    let (session, prepared) = preparation?;
     let outbox = reply::TurnOutbox::new(shared, id, inbound, earlier);
     let Some(ran) = run_agent(shared, turn, inbound, &session, prepared.for_model, &outbox).await else {
         return Ok(false);
@@ -293,13 +303,9 @@ async fn run_agent(
             None => reply::open_streaming(shared, inbound, turn.id, key).await,
         }
     });
-    let card = tokio::select! {
-        card = opening => card,
-        lost = keep_lease(shared, turn) => {
-            tracing::warn!(inbound = ?turn.id, ?lost, "lost the turn's lease while opening its card; its new owner runs it");
-            register(shared, key, None);
-            return None;
-        }
+    let Some(card) = under_lease(shared, turn, Phase::OpeningCard, opening).await else {
+        register(shared, key, None);
+        return None;
     };
     let mut card =
         card.map(|card| card.limit_cards(usize::try_from(session.max_parts).unwrap_or(usize::MAX)));
@@ -428,7 +434,12 @@ async fn conclude(
             };
             let (written, sent) = tokio::join!(
                 transcript,
-                under_lease(shared, turn, self::answer(shared, id, inbound, card, answer))
+                under_lease(
+                    shared,
+                    turn,
+                    Phase::Replying,
+                    self::answer(shared, id, inbound, card, answer)
+                )
             );
             if let Err(error) = written {
                 tracing::error!(inbound = ?id, %error, "cannot store the turn's transcript; the agent will not remember this exchange");
@@ -467,7 +478,13 @@ async fn conclude(
                 arrived: turn.record.received_at_ms,
                 opened_at: None,
             };
-            let Some(send) = under_lease(shared, turn, self::answer(shared, id, inbound, card, answer)).await
+            let Some(send) = under_lease(
+                shared,
+                turn,
+                Phase::Replying,
+                self::answer(shared, id, inbound, card, answer),
+            )
+            .await
             else {
                 return Ok(false);
             };
@@ -570,18 +587,31 @@ impl FirstVisible {
     }
 }
 
-/// Runs `work` while renewing the turn's lease: replies can wait minutes behind DingTalk's
-/// rate limits, and a lapsed lease would let another worker send the same parts again.
-/// `None` when the lease was lost (the new owner finishes the turn).
+/// What a turn was doing when its lease was lost, for the log.
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    /// Opening the session and fetching the user's media.
+    Preparing,
+    /// Waiting for the card budget and creating the card.
+    OpeningCard,
+    /// Sending the answer.
+    Replying,
+}
+
+/// Runs `work` while renewing the turn's lease: each phase can wait long (for a store
+/// connection, the card budget, DingTalk's rate limits), and a lapsed lease would let another
+/// worker run the turn or send the same parts again. `None` when the lease was lost (the new
+/// owner finishes the turn).
 async fn under_lease<T>(
     shared: &Arc<Shared>,
     turn: &StoredInbound,
+    phase: Phase,
     work: impl Future<Output = T>,
 ) -> Option<T> {
     tokio::select! {
         done = work => Some(done),
         lost = keep_lease(shared, turn) => {
-            tracing::warn!(inbound = ?turn.id, ?lost, "lost the turn's lease while replying; its new owner sends the rest");
+            tracing::warn!(inbound = ?turn.id, ?lost, ?phase, "lost the turn's lease; its new owner runs the turn on from what the store holds");
             None
         }
     }
