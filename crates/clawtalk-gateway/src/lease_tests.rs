@@ -12,7 +12,7 @@ use clawtalk_store::{
     StoredInbound,
 };
 use dingtalk::ids::{ConversationId, MsgId, RobotCode, StaffId};
-use sqlx::{ConnectOptions as _, Connection as _, PgConnection};
+use sqlx::{Connection as _, PgConnection};
 
 use crate::Shared;
 
@@ -94,14 +94,9 @@ impl Harness {
 
     /// Runs `sql` on the store's file behind its back.
     async fn execute(&self, sql: &str) {
-        let mut db = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(self.state.path().join("clawtalk.db"))
-            .connect()
-            .await
-            .unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&mut db)
-            .await
+        rusqlite::Connection::open(self.state.path().join("clawtalk.db"))
+            .unwrap()
+            .execute_batch(sql)
             .unwrap();
     }
 

@@ -78,11 +78,12 @@ pub enum StoreError {
     },
     /// The database holds migrations this binary does not know.
     #[error(
-        "the database was written by a newer clawtalk (schema version {version}); upgrade \
-         clawtalk, or restore a backup taken before the upgrade"
+        "the database was migrated by a newer clawtalk: it has schema version {version}, which \
+         this clawtalk is too old to know; upgrade clawtalk, or restore a backup taken before \
+         the upgrade"
     )]
     SchemaTooNew {
-        /// The unknown migration version.
+        /// The unknown migration version (SQLite: the newest of them).
         version: i64,
     },
     /// A stored value could not be turned back into a domain value.
@@ -241,14 +242,7 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) => {
                 let detail = db.message().to_owned();
                 let code = db.code().map(|c| c.into_owned());
-                // Only SQLite's codes are numeric result codes; PostgreSQL's SQLSTATEs can
-                // look numeric too, so classify by driver, not by the shape of the code.
-                if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-                    let extended = code.as_deref().and_then(|c| c.parse::<i32>().ok());
-                    if let Some(kind) = extended.and_then(|c| classify_sqlite(c & 0xff, &detail)) {
-                        return kind;
-                    }
-                }
+                // Only PostgreSQL's errors come through sqlx; SQLite's are rusqlite's (below).
                 if db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some()
                     && let Some(kind) = code.as_deref().and_then(|c| classify_postgres(c, &detail))
                 {

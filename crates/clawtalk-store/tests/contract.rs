@@ -71,10 +71,10 @@ impl SqliteDb {
         Self { _dir: dir, path }
     }
 
-    async fn connect(&self) -> sqlx::SqliteConnection {
-        sqlx::SqliteConnection::connect(&format!("sqlite://{}", self.path.display()))
-            .await
-            .unwrap()
+    fn connect(&self) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(&self.path).unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        conn
     }
 }
 
@@ -89,19 +89,11 @@ impl Db for SqliteDb {
     }
 
     async fn execute(&self, sql: &str) -> Result<(), String> {
-        let mut conn = self.connect().await;
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&mut conn)
-            .await;
-        done.map(drop).map_err(|e| e.to_string())
+        self.connect().execute_batch(sql).map_err(|e| e.to_string())
     }
 
     async fn count(&self, sql: &str) -> i64 {
-        let mut conn = self.connect().await;
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
+        self.connect().query_row(sql, [], |row| row.get(0)).unwrap()
     }
 
     fn migrations_dir(&self) -> &'static str {

@@ -53,18 +53,14 @@ async fn newer_schema_is_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let path = db_path(&dir);
     open(&path).await.close().await;
-    let mut conn =
-        <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
-    sqlx::query(
-        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-         VALUES (99999, 'from the future', 1, x'00', 0)",
-    )
-    .execute(&mut conn)
-    .await
-    .unwrap();
-    drop(conn);
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (99999, 'from the future', 1, x'00', 0)",
+            [],
+        )
+        .unwrap();
     let err = SqliteStore::open(&path).await.unwrap_err();
     assert_eq!(err, StoreError::SchemaTooNew { version: 99999 });
     assert!(err.to_string().contains("newer clawtalk"));

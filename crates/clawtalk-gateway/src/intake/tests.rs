@@ -90,19 +90,13 @@ impl Harness {
     /// From now on every write to the inbox fails, as on a full disk; the other tables
     /// (used signatures, cards) still work, so any refusal is the inbox's.
     pub(super) async fn break_inbox(&self) {
-        use sqlx::ConnectOptions as _;
-        let mut db = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(self.state.path().join("clawtalk.db"))
-            .connect()
-            .await
+        rusqlite::Connection::open(self.state.path().join("clawtalk.db"))
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER inbox_full BEFORE INSERT ON inbox \
+                 BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+            )
             .unwrap();
-        sqlx::query(
-            "CREATE TRIGGER inbox_full BEFORE INSERT ON inbox \
-             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
-        )
-        .execute(&mut db)
-        .await
-        .unwrap();
     }
 
     pub(super) async fn row(&self, id: InboundId) -> StoredInbound {

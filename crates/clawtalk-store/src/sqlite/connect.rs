@@ -1,5 +1,5 @@
-//! Opening the store's connections: the schema through sqlx's migrator (shared with the
-//! PostgreSQL backend's tooling), the connections that serve the store through rusqlite.
+//! Opening the store's connections: one that brings the schema up to date (`migrate.rs`) and
+//! is closed again, then the ones that serve the store.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
-use sqlx::ConnectOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+use tokio::sync::oneshot;
 
-use super::{MIGRATOR, SqliteOptions};
+use super::SqliteOptions;
 use crate::error::StoreError;
 
 /// Statements the store prepares; all of them stay cached on every connection.
@@ -35,22 +34,30 @@ impl Target<'_> {
     }
 }
 
-/// Brings the schema up to date (sqlx's migrator keeps its `_sqlx_migrations` table).
+/// Brings the schema up to date on a connection of its own, on a thread of its own: a
+/// migration may rebuild whole tables, which must not hold up a runtime thread.
 pub(super) async fn migrate(target: &Target<'_>, busy_timeout: Duration) -> Result<(), StoreError> {
-    let options = match target {
-        Target::File(path) => SqliteConnectOptions::new()
-            .filename(path)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(busy_timeout)
-            .foreign_keys(true),
-        Target::Memory(uri) => format!("sqlite:{uri}")
-            .parse::<SqliteConnectOptions>()?
-            .foreign_keys(true),
-    };
-    let mut conn = options.connect().await?;
-    MIGRATOR.run(&mut conn).await?;
-    sqlx::Connection::close(conn).await?;
-    Ok(())
+    let mut conn = open(
+        target,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+    )?;
+    configure(&conn, busy_timeout)?;
+    let (done, outcome) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("store-migrate".to_owned())
+        .spawn(move || {
+            let result = super::migrate::run(&mut conn);
+            // Closed before answering, so that no part of the migration outlives the call:
+            // the store's own connections open next on a file nobody else holds.
+            drop(conn);
+            let _ = done.send(result);
+        })
+        .map_err(|error| StoreError::Unavailable {
+            detail: format!("cannot start the store's migration thread: {error}"),
+        })?;
+    outcome.await.map_err(|_| StoreError::Migration {
+        detail: "the migration thread panicked".to_owned(),
+    })?
 }
 
 /// The one writing connection.

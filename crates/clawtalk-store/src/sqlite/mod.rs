@@ -4,8 +4,9 @@
 //! two read-only connections on threads of their own (`readers.rs`); WAL lets the readers run
 //! while the writer commits. Two cores gain nothing from more: SQLite has one write lock.
 //! Jobs are synchronous closures handed to a connection's thread once, whatever number of
-//! statements they run. The schema is applied with sqlx's migrator (`connect.rs`), which
-//! the PostgreSQL backend shares.
+//! statements they run. Before those open, the schema is brought up to date on a connection
+//! of its own (`migrate.rs`), with sqlx's bookkeeping, which the PostgreSQL backend's migrator
+//! keeps too.
 
 mod approvals;
 mod callback_sign;
@@ -15,6 +16,9 @@ mod cron;
 mod flusher;
 mod inbox;
 mod memory;
+mod migrate;
+#[cfg(test)]
+mod migrate_tests;
 mod outbox;
 mod pairing;
 mod rate_budget;
@@ -40,9 +44,6 @@ use readers::Readers;
 use writer::{WriteKind, Writer};
 
 // Rules both backends share: reply idempotency keys, pairing codes, session generations.
-
-/// Embedded schema; applied on every open (already-applied steps are skipped).
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// How hard each commit is pushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -2,7 +2,6 @@
 //! makes check their rules in place, the queue's queries use the partial indexes, and
 //! migration 0008 keeps the rows and references of a database it rebuilds.
 
-use std::borrow::Cow;
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -95,25 +94,8 @@ async fn the_rebuild_keeps_rows_references_and_rules() {
     // A database as the release before migration 0008 left it, with a message, its reply
     // part and a transcript entry.
     {
-        let before = sqlx::migrate::Migrator {
-            migrations: Cow::Owned(
-                super::MIGRATOR
-                    .migrations
-                    .iter()
-                    .filter(|m| m.version < 8)
-                    .cloned()
-                    .collect(),
-            ),
-            ..sqlx::migrate::Migrator::DEFAULT
-        };
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .foreign_keys(true);
-        let mut conn = sqlx::ConnectOptions::connect(&options).await.unwrap();
-        before.run(&mut conn).await.unwrap();
-        sqlx::Connection::close(conn).await.unwrap();
-        let conn = Connection::open(&path).unwrap();
+        let mut conn = Connection::open(&path).unwrap();
+        super::migrate::run_through(&mut conn, 7).unwrap();
         conn.execute_batch(
             "INSERT INTO inbox (account_id, robot_code, msg_id, conversation_id, session_key, \
                  received_at_ms, raw_payload_json, text, updated_at_ms, status) \

@@ -5,17 +5,32 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, SqliteConnection};
+use rusqlite::{Connection, OpenFlags, Params, Row};
 
-async fn connect(db: &Path) -> SqliteConnection {
-    SqliteConnectOptions::new()
-        .filename(db)
-        .read_only(true)
-        .busy_timeout(std::time::Duration::from_secs(5))
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("open {} read-only: {e}", db.display()))
+/// Runs `work` on a read-only connection, on a blocking thread: the gateway under test may run
+/// on the test's own runtime.
+async fn read<T: Send + 'static>(
+    db: &Path,
+    work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+) -> rusqlite::Result<T> {
+    let db = db.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let conn = Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap_or_else(|e| panic!("open {} read-only: {e}", db.display()));
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        work(&conn)
+    })
+    .await
+    .unwrap()
+}
+
+fn all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    conn.prepare(sql)?.query_map(params, row)?.collect()
 }
 
 /// `status → rows` of `table` (`inbox` or `outbox`).
@@ -25,9 +40,7 @@ pub async fn statuses(db: &Path, table: &str) -> BTreeMap<String, i64> {
         "outbox" => "SELECT status, count(*) FROM outbox GROUP BY status",
         other => panic!("unknown table {other}"),
     };
-    let mut conn = connect(db).await;
-    let rows: Vec<(String, i64)> = sqlx::query_as(sql)
-        .fetch_all(&mut conn)
+    let rows = read(db, move |conn| all(conn, sql, [], |r| Ok((r.get(0)?, r.get(1)?))))
         .await
         .unwrap_or_else(|e| panic!("count {table} rows by status: {e}"));
     rows.into_iter().collect()
@@ -40,30 +53,26 @@ pub async fn count(db: &Path, table: &str, status: &str) -> i64 {
 
 /// `lease owner → running turns`: which process is working on what.
 pub async fn running_by_owner(db: &Path) -> BTreeMap<String, i64> {
-    let mut conn = connect(db).await;
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT COALESCE(lease_owner, ''), count(*) FROM inbox WHERE status = 'running' GROUP BY 1",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .unwrap_or_else(|e| panic!("count running turns by owner: {e}"));
+    let sql = "SELECT COALESCE(lease_owner, ''), count(*) FROM inbox WHERE status = 'running' GROUP BY 1";
+    let rows = read(db, move |conn| all(conn, sql, [], |r| Ok((r.get(0)?, r.get(1)?))))
+        .await
+        .unwrap_or_else(|e| panic!("count running turns by owner: {e}"));
     rows.into_iter().collect()
 }
 
 /// The most times any inbox row was claimed (1 = every turn ran on its first claim).
 pub async fn max_attempts(db: &Path) -> i64 {
-    let mut conn = connect(db).await;
-    sqlx::query_scalar("SELECT COALESCE(max(attempts), 0) FROM inbox")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("read claim attempts: {e}"))
+    read(db, |conn| {
+        conn.query_row("SELECT COALESCE(max(attempts), 0) FROM inbox", [], |r| r.get(0))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("read claim attempts: {e}"))
 }
 
 /// `(agent_id, session_key)` of every session, oldest first: which agent answered whom.
 pub async fn sessions(db: &Path) -> Vec<(String, String)> {
-    let mut conn = connect(db).await;
-    sqlx::query_as("SELECT agent_id, session_key FROM sessions ORDER BY id")
-        .fetch_all(&mut conn)
+    let sql = "SELECT agent_id, session_key FROM sessions ORDER BY id";
+    read(db, move |conn| all(conn, sql, [], |r| Ok((r.get(0)?, r.get(1)?))))
         .await
         .unwrap_or_else(|e| panic!("read sessions: {e}"))
 }
@@ -83,28 +92,31 @@ pub struct InboxRow {
 
 /// The inbox rows whose `msg_id` starts with `prefix`, oldest first, with their outbox parts.
 pub async fn inbox_rows(db: &Path, prefix: &str) -> Vec<InboxRow> {
-    let mut conn = connect(db).await;
-    let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
-        "SELECT id, session_key, status, raw_payload_json FROM inbox WHERE msg_id LIKE ?1 || '%' ORDER BY id",
-    )
-    .bind(prefix)
-    .fetch_all(&mut conn)
+    let prefix = prefix.to_owned();
+    read(db, move |conn| {
+        let rows: Vec<(i64, String, String, String)> = all(
+            conn,
+            "SELECT id, session_key, status, raw_payload_json FROM inbox WHERE msg_id LIKE ?1 || '%' ORDER BY id",
+            [&prefix],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?;
+        let mut found = Vec::new();
+        for (id, session_key, status, payload) in rows {
+            let parts = all(
+                conn,
+                "SELECT status, body_json FROM outbox WHERE inbound_id = ?1 ORDER BY part",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            found.push(InboxRow {
+                session_key,
+                status,
+                payload,
+                parts,
+            });
+        }
+        Ok(found)
+    })
     .await
-    .unwrap_or_else(|e| panic!("read inbox rows: {e}"));
-    let mut found = Vec::new();
-    for (id, session_key, status, payload) in rows {
-        let parts: Vec<(String, String)> =
-            sqlx::query_as("SELECT status, body_json FROM outbox WHERE inbound_id = ?1 ORDER BY part")
-                .bind(id)
-                .fetch_all(&mut conn)
-                .await
-                .unwrap_or_else(|e| panic!("read outbox parts: {e}"));
-        found.push(InboxRow {
-            session_key,
-            status,
-            payload,
-            parts,
-        });
-    }
-    found
+    .unwrap_or_else(|e| panic!("read inbox rows: {e}"))
 }
