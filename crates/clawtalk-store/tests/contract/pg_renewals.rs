@@ -1,5 +1,6 @@
 //! PostgreSQL only: renewing a gateway's leases together never waits for a row another
-//! transaction holds locked; that lease is named busy, and the others are renewed.
+//! transaction holds locked; that lease is named busy, and the others are renewed. And a claim
+//! that waited for a connection gets a whole lease from when it ran.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -122,5 +123,64 @@ async fn renewals_do_not_queue_behind_the_turns_other_writes() {
     for mark in marks {
         mark.await.unwrap().unwrap();
     }
+    store.close().await;
+}
+
+/// Every connection of the store's pool is busy for a while when a turn is claimed: the lease
+/// the claim stores runs from when its statement ran, not from when the claim was asked, so
+/// the turn does not start with its lease already spent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_that_waited_for_a_connection_gets_a_whole_lease_from_when_it_ran() {
+    let Some(db) = PgDb::create("claim_after_a_pool_wait").await else {
+        return;
+    };
+    let options = PgOptions {
+        max_connections: 1,
+        acquire_timeout: Duration::from_secs(30),
+        ..PgOptions::default()
+    };
+    let store: Arc<dyn Store> = Arc::new(PgStore::open_with(&db.schema.url(), options).await.unwrap());
+    let me = WorkerId::new("gw");
+    let id = record_queued(&store, "m1", "s1").await;
+
+    // The pool's one connection is taken by a write waiting on a locked row.
+    let mut other = db.connect().await;
+    let mut tx = other.begin().await.unwrap();
+    sqlx::query("LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let blocked = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store
+                .session_open_with_history("s9", "main", at(1_000), None, 10)
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!blocked.is_finished(), "the session write waits on the lock");
+
+    const HELD: Duration = Duration::from_millis(1_500);
+    let claim = {
+        let store = Arc::clone(&store);
+        let me = me.clone();
+        tokio::spawn(async move {
+            store
+                .claim_next_turn(ClaimScope::Any, &me, LEASE, at(1_000))
+                .await
+        })
+    };
+    tokio::time::sleep(HELD).await;
+    tx.commit().await.unwrap();
+    blocked.await.unwrap().unwrap();
+    let claimed = claim.await.unwrap().unwrap().expect("claimed");
+    assert_eq!(claimed.id, id);
+    let expires = claimed.lease.expect("leased").expires_at_ms;
+    let held = i64::try_from(HELD.as_millis()).unwrap();
+    assert!(
+        expires >= at(1_000 + held + LEASE),
+        "the lease counts from the claim's call, not its statement: expires {expires:?}"
+    );
     store.close().await;
 }
