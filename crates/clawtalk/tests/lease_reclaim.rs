@@ -23,14 +23,17 @@ const APP: &str = "dinglease0000000001";
 const SECRET: &str = "lease-secret";
 const USER: &str = "0456123456789012";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sweep_leaves_a_turn_this_process_still_runs_to_that_run() {
+/// The simulator with the bot's app and one user, and the mock model.
+async fn sim_and_model() -> (Simulator, MockModel) {
     let sim = Simulator::start_with(SimConfig::fast()).await.expect("simulator");
     sim.create_app(AppSpec::new(APP, SECRET)).expect("app");
     sim.create_user(UserSpec::new(USER, "User")).expect("user");
     let model = MockModel::start().await.expect("mock model");
-    model.push(Script::text("the one answer").delay(Duration::from_secs(4), Duration::ZERO));
-    let dir = tempfile::tempdir().expect("temp dir");
+    (sim, model)
+}
+
+/// An open DM policy and a 3-second lease, the shortest the configuration allows.
+fn config(sim: &Simulator, model: &MockModel, state: &std::path::Path) -> Arc<Config> {
     let text = format!(
         r#"{{
           agents: {{ list: [ {{ id: "main", model: "mock/m" }} ] }},
@@ -41,10 +44,18 @@ async fn a_sweep_leaves_a_turn_this_process_still_runs_to_that_run() {
         }}"#,
         model.base_url(),
         sim.base_url(),
-        dir.path().display()
+        state.display()
     );
     let env = |name: &str| (name == "HOME").then(|| "/nonexistent".to_owned());
-    let config = Arc::new(Config::from_json5(&text, &env).expect("config").config);
+    Arc::new(Config::from_json5(&text, &env).expect("config").config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_leaves_a_turn_this_process_still_runs_to_that_run() {
+    let (sim, model) = sim_and_model().await;
+    model.push(Script::text("the one answer").delay(Duration::from_secs(4), Duration::ZERO));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = config(&sim, &model, dir.path());
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(dir.path().join("state.db"))
             .await
@@ -115,26 +126,10 @@ async fn a_turn_kept_waiting_longer_than_its_lease_to_open_its_session_keeps_the
     let Some(schema) = pg::TestSchema::create("lease_while_preparing").await else {
         return;
     };
-    let sim = Simulator::start_with(SimConfig::fast()).await.expect("simulator");
-    sim.create_app(AppSpec::new(APP, SECRET)).expect("app");
-    sim.create_user(UserSpec::new(USER, "User")).expect("user");
-    let model = MockModel::start().await.expect("mock model");
+    let (sim, model) = sim_and_model().await;
     model.push(Script::text("the one answer"));
     let dir = tempfile::tempdir().expect("temp dir");
-    let text = format!(
-        r#"{{
-          agents: {{ list: [ {{ id: "main", model: "mock/m" }} ] }},
-          models: {{ providers: {{ mock: {{ baseUrl: "{}", apiKey: "k" }} }} }},
-          channels: {{ dingtalk: {{ clientId: "{APP}", clientSecret: "{SECRET}", endpoints: "{}",
-                                    dmPolicy: "open", allowFrom: ["*"] }} }},
-          gateway: {{ turnLeaseSeconds: 3, stateDir: "{}" }},
-        }}"#,
-        model.base_url(),
-        sim.base_url(),
-        dir.path().display()
-    );
-    let env = |name: &str| (name == "HOME").then(|| "/nonexistent".to_owned());
-    let config = Arc::new(Config::from_json5(&text, &env).expect("config").config);
+    let config = config(&sim, &model, dir.path());
     let store: Arc<dyn Store> = Arc::new(PgStore::open(&schema.url()).await.expect("store"));
     let gateway = Gateway::start_at(config, store, "lease-test", None, Arc::new(SystemClock))
         .await
