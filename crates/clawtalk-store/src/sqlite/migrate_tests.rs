@@ -178,19 +178,25 @@ async fn a_database_migrated_here_is_taken_by_sqlx() {
     assert_eq!(schema(&ours), schema(&theirs));
 }
 
-#[tokio::test]
-async fn a_changed_migration_is_refused() {
+/// The error of migrating again a fully migrated database after `tamper` ran on it, and its
+/// detail.
+async fn refused_after(tamper: &str) -> (StoreError, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
     migrate_file(&path).await.unwrap();
-    execute(
-        &path,
-        "UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = 3",
-    );
+    execute(&path, tamper);
     let error = migrate_file(&path).await.unwrap_err();
     let StoreError::Migration { detail } = &error else {
         panic!("{error:?}");
     };
+    let detail = detail.clone();
+    (error, detail)
+}
+
+#[tokio::test]
+async fn a_changed_migration_is_refused() {
+    let (error, detail) =
+        refused_after("UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = 3").await;
     assert!(
         detail.starts_with("migration 3 (sessions) was applied from other SQL"),
         "{detail}"
@@ -204,17 +210,7 @@ async fn a_changed_migration_is_refused() {
 
 #[tokio::test]
 async fn a_migration_recorded_as_failed_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.db");
-    migrate_file(&path).await.unwrap();
-    execute(
-        &path,
-        "UPDATE _sqlx_migrations SET success = FALSE WHERE version = 5",
-    );
-    let error = migrate_file(&path).await.unwrap_err();
-    let StoreError::Migration { detail } = &error else {
-        panic!("{error:?}");
-    };
+    let (_, detail) = refused_after("UPDATE _sqlx_migrations SET success = FALSE WHERE version = 5").await;
     assert!(
         detail.starts_with("migration 5 (cards) is recorded as failed"),
         "{detail}"
