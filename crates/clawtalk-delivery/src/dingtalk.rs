@@ -8,12 +8,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use clawtalk_core::clock::{Clock, SystemClock};
 use dingtalk::ApiErrorKind;
-use dingtalk::api::{CustomRobotClient, OpenApiClient, SessionWebhookClient};
+use dingtalk::api::{BodyGate, CustomRobotClient, OpenApiClient, SessionWebhookClient};
 use dingtalk::ids::{ConversationId, RobotCode, StaffId};
 use dingtalk::model::outbound::{BtnOrientation, RobotMessage, WebhookBody, WebhookMessage};
 use tracing::Instrument;
 use url::Url;
 
+use super::handover::{HandoverGate, Refusal};
 use super::{
     Body, DeliveryError, DeliveryPath, Handover, Mentions, Outbound, OutboundMessage, ReplyContext,
     SendReceipt, Target, ensure_keyword, plan, redact_url,
@@ -258,26 +259,41 @@ impl Outbound for DingTalkOutbound {
 }
 
 impl DingTalkOutbound {
-    /// One attempt told to `handover`: marked just before the request (here, under every
-    /// wait of the layers around this sender, so that the mark stands only as long as the
-    /// request needs to leave), and unmarked when DingTalk refused it.
+    /// One attempt told to `handover`: marked when a request that carries the message has its
+    /// connection open, just before its body leaves (so that the mark stands only as long as
+    /// the body needs to leave, not while a connection or a token is awaited), and unmarked
+    /// when DingTalk refused it.
     async fn hand_over(
         &self,
         handover: &Handover,
         msg: &OutboundMessage,
     ) -> Result<SendReceipt, DeliveryError> {
-        match handover.handing_over().await {
-            Ok(true) => {}
-            Ok(false) => return Err(DeliveryError::Superseded),
-            Err(reason) => return Err(DeliveryError::NotHandedOver { reason }),
-        }
-        let result = self.deliver(msg).await;
-        if let Err(error) = &result
-            && !error.may_have_arrived()
-        {
+        let gate = Arc::new(HandoverGate::new(handover.clone()));
+        let result = self
+            .gated(Arc::clone(&gate) as Arc<dyn BodyGate>)
+            .deliver(msg)
+            .await;
+        let (marked, refusal) = gate.outcome().await;
+        let result = match refusal {
+            Some(Refusal::Superseded) => Err(DeliveryError::Superseded),
+            Some(Refusal::Failed(reason)) => Err(DeliveryError::NotHandedOver { reason }),
+            None => result,
+        };
+        // A request DingTalk refused, or one whose body was withheld, left it nothing.
+        if marked && result.as_ref().is_err_and(|error| !error.may_have_arrived()) {
             handover.not_taken().await;
         }
         result
+    }
+
+    /// This sender with every request's body waiting for `gate`.
+    fn gated(&self, gate: Arc<dyn BodyGate>) -> Self {
+        Self {
+            api: self.api.clone().with_body_gate(Arc::clone(&gate)),
+            webhooks: self.webhooks.clone().with_body_gate(Arc::clone(&gate)),
+            custom_robots: self.custom_robots.clone().with_body_gate(gate),
+            ..self.clone()
+        }
     }
 
     /// One attempt: the sessionWebhook when usable (the robot API when DingTalk refused it

@@ -66,6 +66,16 @@ pub enum Error {
         actual: Option<u64>,
     },
 
+    /// The caller's [`BodyGate`](crate::api::BodyGate) withheld the request's body once its
+    /// connection was open: DingTalk got a request cut short, and has nothing of it.
+    #[error("DingTalk {endpoint}: not sent: {reason}")]
+    Withheld {
+        /// Which call it was.
+        endpoint: &'static str,
+        /// The gate's reason.
+        reason: String,
+    },
+
     /// Writing downloaded data to the caller's writer failed.
     #[error("writing downloaded media failed: {0}")]
     Io(#[source] Arc<std::io::Error>),

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use crate::api::token_retry::with_token_retry;
 use crate::endpoints::{ApiEndpoint, Endpoints};
 use crate::error::{Error, Result};
-use crate::http::{ApiMetrics, TOKEN_HEADER, decode, default_http_client, execute};
+use crate::http::{ApiMetrics, BodyGate, TOKEN_HEADER, decode, default_http_client, execute_gated};
 use crate::ids::ClientId;
 use crate::token::{ClientSecret, DEFAULT_REFRESH_MARGIN, TokenCache, TokenFlavor};
 
@@ -34,6 +34,8 @@ use crate::token::{ClientSecret, DEFAULT_REFRESH_MARGIN, TokenCache, TokenFlavor
 #[derive(Clone)]
 pub struct OpenApiClient {
     pub(crate) inner: Arc<Inner>,
+    /// Awaited by every call's body (see [`OpenApiClient::with_body_gate`]).
+    gate: Option<Arc<dyn BodyGate>>,
 }
 
 pub(crate) struct Inner {
@@ -70,6 +72,15 @@ impl OpenApiClient {
             metrics: None,
             refresh_margin: DEFAULT_REFRESH_MARGIN,
         }
+    }
+
+    /// This client with every call's body waiting for `gate` once the call's connection is
+    /// open (see [`BodyGate`]); the access token is fetched before and is not gated. Meant
+    /// for a clone that sends one message.
+    #[must_use]
+    pub fn with_body_gate(mut self, gate: Arc<dyn BodyGate>) -> Self {
+        self.gate = Some(gate);
+        self
     }
 
     /// The app this client acts as.
@@ -140,18 +151,20 @@ impl OpenApiClient {
         })?);
         let url = self.inner.endpoints.api_url(path);
         let inner = &self.inner;
+        let gate = self.gate.as_ref();
         let text = with_token_retry(&inner.tokens, |token| {
             let request = inner
                 .http
                 .request(method.clone(), url.clone())
-                .header(CONTENT_TYPE, "application/json")
-                .body(payload.clone());
+                .header(CONTENT_TYPE, "application/json");
+            let payload = payload.clone();
             async move {
                 let mut value = HeaderValue::from_str(token.as_str())
                     .map_err(|_| Error::InvalidRequest("access token is not a valid header value".into()))?;
                 // Keeps the token out of any Debug output of the request.
                 value.set_sensitive(true);
-                execute(&inner.metrics, endpoint, request.header(TOKEN_HEADER, value)).await
+                let request = request.header(TOKEN_HEADER, value);
+                execute_gated(&inner.metrics, endpoint, request, payload, gate).await
             }
         })
         .await?;
@@ -231,6 +244,7 @@ impl OpenApiClientBuilder {
         };
         OpenApiClient {
             inner: Arc::new(inner),
+            gate: None,
         }
     }
 }

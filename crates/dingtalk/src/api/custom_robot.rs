@@ -8,7 +8,7 @@ use url::Url;
 use crate::api::webhook;
 use crate::endpoints::ApiEndpoint;
 use crate::error::{ApiErrorKind, Error, Result};
-use crate::http::{ApiMetrics, default_http_client};
+use crate::http::{ApiMetrics, BodyGate, default_http_client};
 use crate::model::outbound::WebhookMessage;
 
 use crate::crypto::signed_webhook_url;
@@ -21,6 +21,7 @@ use crate::crypto::signed_webhook_url;
 pub struct CustomRobotClient {
     http: reqwest::Client,
     metrics: Arc<ApiMetrics>,
+    gate: Option<Arc<dyn BodyGate>>,
 }
 
 impl Default for CustomRobotClient {
@@ -33,7 +34,18 @@ impl CustomRobotClient {
     /// A client using `http` and recording calls in `metrics`.
     #[must_use]
     pub fn new(http: reqwest::Client, metrics: Arc<ApiMetrics>) -> Self {
-        Self { http, metrics }
+        Self {
+            http,
+            metrics,
+            gate: None,
+        }
+    }
+
+    /// Makes every post wait for `gate` once its connection is open (see [`BodyGate`]).
+    #[must_use]
+    pub fn with_body_gate(mut self, gate: Arc<dyn BodyGate>) -> Self {
+        self.gate = Some(gate);
+        self
     }
 
     /// Posts `message` to `webhook_url`, signing it with `secret` (the `SEC…` value) when the
@@ -55,9 +67,16 @@ impl CustomRobotClient {
             Some(secret) => signed_webhook_url(webhook_url, secret, now_ms()),
             None => webhook_url.clone(),
         };
-        webhook::post(&self.http, &self.metrics, ApiEndpoint::CustomRobot, url, message)
-            .await
-            .map_err(reinterpret)
+        webhook::post(
+            &self.http,
+            &self.metrics,
+            ApiEndpoint::CustomRobot,
+            url,
+            message,
+            self.gate.as_ref(),
+        )
+        .await
+        .map_err(reinterpret)
     }
 }
 

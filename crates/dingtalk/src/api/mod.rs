@@ -22,7 +22,7 @@ mod webhook;
 mod tests;
 
 pub use crate::endpoints::ApiEndpoint;
-pub use crate::http::{ApiMetrics, MetricsHook};
+pub use crate::http::{ApiMetrics, BodyGate, MetricsHook};
 pub use client::{OpenApiClient, OpenApiClientBuilder};
 pub use custom_robot::CustomRobotClient;
 pub use media::{DEFAULT_DOWNLOAD_TIMEOUT, MediaKind};

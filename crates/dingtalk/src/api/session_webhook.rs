@@ -7,7 +7,7 @@ use url::Url;
 use crate::api::webhook;
 use crate::endpoints::{ApiEndpoint, Endpoints};
 use crate::error::{Error, Result};
-use crate::http::{ApiMetrics, default_http_client};
+use crate::http::{ApiMetrics, BodyGate, default_http_client};
 use crate::model::outbound::WebhookMessage;
 
 /// Path of the reply URL under the legacy (`oapi`) host. DingTalk's bot message examples carry
@@ -31,6 +31,7 @@ pub struct SessionWebhookClient {
     metrics: Arc<ApiMetrics>,
     /// `oapi` + [`SEND_BY_SESSION_PATH`]: the only URL (before its query) posted to.
     allowed: Url,
+    gate: Option<Arc<dyn BodyGate>>,
 }
 
 impl Default for SessionWebhookClient {
@@ -48,7 +49,15 @@ impl SessionWebhookClient {
             http,
             metrics,
             allowed: Endpoints::default().oapi_url(SEND_BY_SESSION_PATH),
+            gate: None,
         }
+    }
+
+    /// Makes every post wait for `gate` once its connection is open (see [`BodyGate`]).
+    #[must_use]
+    pub fn with_body_gate(mut self, gate: Arc<dyn BodyGate>) -> Self {
+        self.gate = Some(gate);
+        self
     }
 
     /// Posts only to sessionWebhooks on `endpoints.oapi`.
@@ -93,6 +102,7 @@ impl SessionWebhookClient {
             ApiEndpoint::SessionWebhook,
             session_webhook.clone(),
             message,
+            self.gate.as_ref(),
         )
         .await
     }

@@ -5,18 +5,22 @@
 //! DingTalk's request id and error code — never URLs (legacy and webhook URLs embed
 //! credentials), tokens or secrets.
 
+mod gate;
 mod metrics;
 #[cfg(test)]
 pub(crate) mod test_stub;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde::de::DeserializeOwned;
 
 use crate::endpoints::ApiEndpoint;
 use crate::error::{ApiError, Error, Result};
 
+pub use gate::BodyGate;
 pub use metrics::{ApiMetrics, MetricsHook};
 
 /// Header carrying the new-API access token.
@@ -62,6 +66,29 @@ pub(crate) async fn execute(
         metrics.record_quota_refused(endpoint);
     }
     result
+}
+
+/// [`execute`] with `payload` as the body, which waits for `gate` (when there is one) to
+/// leave. A gate that refused makes the call fail with [`Error::Withheld`].
+pub(crate) async fn execute_gated(
+    metrics: &ApiMetrics,
+    endpoint: ApiEndpoint,
+    request: reqwest::RequestBuilder,
+    payload: Bytes,
+    gate: Option<&Arc<dyn BodyGate>>,
+) -> Result<String> {
+    let Some(gate) = gate else {
+        return execute(metrics, endpoint, request.body(payload)).await;
+    };
+    let (body, verdict) = gate::gated(payload, Arc::clone(gate));
+    let result = execute(metrics, endpoint, request.body(body)).await;
+    match verdict.withheld() {
+        Some(reason) => Err(Error::Withheld {
+            endpoint: endpoint.name(),
+            reason,
+        }),
+        None => result,
+    }
 }
 
 /// Counts and sends `request`; transport failures become [`Error::Transport`] without the URL.

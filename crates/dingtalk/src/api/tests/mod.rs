@@ -1,6 +1,7 @@
 //! Client tests against scripted stub servers on 127.0.0.1.
 
 mod card;
+mod gate;
 mod logging;
 mod media;
 mod robot;
