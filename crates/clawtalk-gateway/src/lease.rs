@@ -65,9 +65,10 @@ fn renewed(shared: &Shared, id: InboundId, until: Instant) {
 }
 
 /// Renews the turn's lease until it is lost or about to lapse; never returns while the lease is
-/// held. Each phase of a turn (opening its session and fetching media, opening its card,
-/// running the agent, sending the answer) runs beside one call; the lease's state lives in [`Shared::running_turns`], so a phase renews on
-/// the schedule the one before it kept.
+/// held. Each phase of a turn (finishing what an earlier run left, opening its session and
+/// fetching media, opening its card, running the agent, sending the answer) runs beside one
+/// call; the lease's state lives in [`Shared::running_turns`], so a phase renews on the
+/// schedule the one before it kept.
 ///
 /// A renewal goes a third of a lease after the last one, in one store call with the other
 /// turns' renewals due about then (`renewals.rs`), and one that fails (the store busy:

@@ -114,17 +114,31 @@ async fn try_run(
     // and for `conclude`: inline, a future reserves room for its largest step for as long as
     // it lives, so every turn waiting on the model held room for sending a reply (thousands
     // at once in a burst).
-    let Some(earlier) = Box::pin(resume_earlier_run(shared, turn, inbound)).await? else {
-        // The planned answer finalized the cards it names; any other is closed.
-        Box::pin(reply::close_cards_left(shared, turn)).await;
-        return finish(shared, id, TurnOutcome::Replied).await;
+    // The lease runs from the claim, and a reclaimed turn first reads (and may send) what its
+    // earlier run left: in a burst that read waits seconds for a store connection, and a
+    // lease left unrenewed meanwhile was found lapsing once preparing began, so the turn was
+    // given up before it had done anything (turns taken over from a killed replica).
+    let resuming = Box::pin(async {
+        let Some(earlier) = resume_earlier_run(shared, turn, inbound).await? else {
+            // The planned answer finalized the cards it names; any other is closed.
+            reply::close_cards_left(shared, turn).await;
+            return anyhow::Ok(Err(TurnOutcome::Replied));
+        };
+        if turn.attempts > MAX_ATTEMPTS {
+            let error = format!("gave up after {} attempts", turn.attempts);
+            let _ = reply::send(shared, id, inbound, notices::DROPPED_AFTER_RETRIES).await;
+            reply::close_cards_left(shared, turn).await;
+            return Ok(Err(TurnOutcome::Failed(error)));
+        }
+        Ok(Ok(earlier))
+    });
+    let Some(resumed) = under_lease(shared, turn, Phase::Resuming, resuming).await else {
+        return Ok(false);
     };
-    if turn.attempts > MAX_ATTEMPTS {
-        let error = format!("gave up after {} attempts", turn.attempts);
-        let _ = Box::pin(reply::send(shared, id, inbound, notices::DROPPED_AFTER_RETRIES)).await;
-        Box::pin(reply::close_cards_left(shared, turn)).await;
-        return finish(shared, id, TurnOutcome::Failed(error)).await;
-    }
+    let earlier = match resumed? {
+        Ok(earlier) => earlier,
+        Err(outcome) => return finish(shared, id, outcome).await,
+    };
     let account = shared
         .account_settings(inbound.account_id.as_str())
         .context("the message's account is no longer configured")?;
@@ -137,9 +151,9 @@ async fn try_run(
     // Only messages with attachments download any (no blocking call on a runtime thread
     // for the others).
     let _remove_media = (!inbound.media.is_empty()).then(|| RemoveOnDrop(media_dir.clone()));
-    // The lease runs from the claim: in a burst, opening the session waits for a store
-    // connection and the media download for DingTalk, and unrenewed meanwhile the lease could
-    // lapse before the agent ran (thousands of turns given up on three replicas).
+    // Opening the session waits for a store connection and the media download for DingTalk,
+    // and unrenewed meanwhile the lease could lapse before the agent ran (thousands of turns
+    // given up on three replicas).
     let preparing = Box::pin(async {
         let session = open_session(shared, turn, inbound, account).await?;
         let prepared = prepare_user(shared, inbound, &media_dir, account).await;
@@ -590,6 +604,8 @@ impl FirstVisible {
 /// What a turn was doing when its lease was lost, for the log.
 #[derive(Debug, Clone, Copy)]
 enum Phase {
+    /// Reading and finishing what an earlier run of a reclaimed turn left.
+    Resuming,
     /// Opening the session and fetching the user's media.
     Preparing,
     /// Waiting for the card budget and creating the card.

@@ -188,3 +188,120 @@ async fn a_turn_kept_waiting_longer_than_its_lease_to_open_its_session_keeps_the
     );
     gateway.shutdown(Duration::from_secs(5)).await;
 }
+
+/// A turn taken over from a replica that stopped mid-run first reads what that run left in
+/// the outbox. The read can wait longer than a lease (here the outbox is held, as a burst's
+/// writes can hold it); the turn renews its lease meanwhile. Left unrenewed, the lease was
+/// found lapsing once the read came back, and the turn was given up before it had done
+/// anything, to be claimed a third time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_over_turn_kept_waiting_longer_than_its_lease_to_read_its_earlier_run_keeps_the_lease() {
+    let Some(schema) = pg::TestSchema::create("lease_while_resuming").await else {
+        return;
+    };
+    let (sim, model) = sim_and_model().await;
+    // The first replica stops before this answer comes.
+    model.push(Script::text("never shown").delay(Duration::from_secs(60), Duration::ZERO));
+    model.push(Script::text("the one answer"));
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("temp dir"),
+        tempfile::tempdir().expect("temp dir"),
+    );
+    let start = |dir: &std::path::Path, store: Arc<dyn Store>, worker: &'static str| {
+        Gateway::start_at(
+            config(&sim, &model, dir),
+            store,
+            worker,
+            None,
+            Arc::new(SystemClock),
+        )
+    };
+    let open = || async { Arc::new(PgStore::open(&schema.url()).await.expect("store")) as Arc<dyn Store> };
+    let first = start(dir_a.path(), open().await, "replica-a")
+        .await
+        .expect("gateway");
+    sim.wait_for_connections(APP, 1, Duration::from_secs(10))
+        .await
+        .expect("connected");
+    sim.inject_message(&InjectMessage::dm_text(APP, USER, "hello"))
+        .expect("inject");
+    let mut reader = PgConnection::connect(&schema.url()).await.expect("connect");
+    let asked = tokio::time::timeout(Duration::from_secs(10), async {
+        while model.request_count() == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(asked.is_ok(), "the first replica never asked the model");
+    // Its turn stays running under its lease, as a replica that died leaves it; the lease is
+    // stretched so that the second replica only takes the turn over once told to.
+    first.shutdown(Duration::from_millis(100)).await;
+    set_running_lease(&mut reader, 60_000).await;
+
+    let second = start(dir_b.path(), open().await, "replica-b")
+        .await
+        .expect("gateway");
+    // Its start and first sweep read the outbox; then the outbox is held, and the lease
+    // lapses for its next sweep to find.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut holder = PgConnection::connect(&schema.url()).await.expect("connect");
+    sqlx::query("BEGIN").execute(&mut holder).await.expect("begin");
+    sqlx::query("LOCK TABLE outbox IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut holder)
+        .await
+        .expect("hold the outbox");
+    set_running_lease(&mut reader, -1).await;
+    let taken_over = tokio::time::timeout(Duration::from_secs(15), async {
+        while claims_of_running(&mut reader).await != Some(2) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(taken_over.is_ok(), "the second replica never took the turn over");
+    // Well past the 3-second lease its claim stored.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    sqlx::query("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .expect("release");
+
+    let sent = sim
+        .wait_for_sent(1, Duration::from_secs(20))
+        .await
+        .expect("the answer");
+    assert!(sent[0].text.contains("the one answer"), "{}", sent[0].text);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let most: i64 = sqlx::query_scalar("SELECT max(attempts) FROM inbox")
+        .fetch_one(&mut reader)
+        .await
+        .expect("read the inbox");
+    assert_eq!(most, 2, "the turn was given up and claimed again");
+    assert_eq!(model.request_count(), 2, "the model was asked a third time");
+    assert_eq!(
+        sim.sent_count(),
+        1,
+        "answered more than once: {:?}",
+        sim.sent_messages()
+    );
+    second.shutdown(Duration::from_secs(5)).await;
+}
+
+/// How many times the running turn was claimed, if one runs.
+async fn claims_of_running(reader: &mut PgConnection) -> Option<i64> {
+    sqlx::query_scalar("SELECT max(attempts) FROM inbox WHERE status = 'running'")
+        .fetch_one(reader)
+        .await
+        .expect("read the inbox")
+}
+
+/// Sets the running turn's lease to expire `from_now_ms` after now.
+async fn set_running_lease(conn: &mut PgConnection, from_now_ms: i64) {
+    sqlx::query(
+        "UPDATE inbox SET lease_expires_at_ms = (extract(epoch FROM clock_timestamp()) * 1000)::bigint + $1 \
+         WHERE status = 'running'",
+    )
+    .bind(from_now_ms)
+    .execute(conn)
+    .await
+    .expect("set the lease");
+}
