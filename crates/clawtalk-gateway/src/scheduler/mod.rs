@@ -74,7 +74,13 @@ pub(crate) async fn run(shared: Arc<Shared>, mut wake: mpsc::UnboundedReceiver<W
             }
             _ = sweep.tick() => {
                 sessions.sweeping();
-                for (turn, permit) in claim_orphans(&shared).await {
+                // Each turn starts as soon as it is claimed: its lease runs from the claim,
+                // and held back until the whole batch was claimed (up to 64 store round trips,
+                // seconds in a burst) the first ones were found lapsing as they began.
+                for _ in 0..ORPHANS_PER_SWEEP {
+                    let Some((turn, permit)) = claim_orphan(&shared).await else {
+                        break;
+                    };
                     let key = turn.record.session_key.clone();
                     match sessions.swept(key.clone()) {
                         SweptTurn::Beside => {
@@ -160,31 +166,28 @@ async fn session_worker(
     let _ = done.send((key, found_nothing));
 }
 
-/// Turns whose worker died (lapsed lease) or that nobody woke up, each with the permit it
-/// runs under. Claims only while permits are free: when every permit is taken, a claimed turn
+/// How many orphaned turns one sweep claims at most.
+const ORPHANS_PER_SWEEP: usize = 64;
+
+/// A turn whose worker died (lapsed lease) or that nobody woke up, with the permit it runs
+/// under. Claims only while a permit is free: when every permit is taken, a claimed turn
 /// would wait on a ticking lease (possibly longer than the lease, handing it to another
 /// replica), and the queued turns of sessions whose worker waits for a permit would be
 /// claimed out from under it. A later sweep picks up what is left.
-async fn claim_orphans(shared: &Arc<Shared>) -> Vec<(StoredInbound, OwnedSemaphorePermit)> {
-    let mut claimed = Vec::new();
-    while claimed.len() < 64 {
-        let Ok(permit) = Arc::clone(&shared.turn_permits).try_acquire_owned() else {
-            break;
-        };
-        match shared
-            .store
-            .claim_next_turn(ClaimScope::Any, &shared.me, shared.lease_ms(), shared.clock.now())
-            .await
-        {
-            Ok(Some(turn)) => claimed.push((turn, permit)),
-            Ok(None) => break,
-            Err(error) => {
-                tracing::error!(%error, "cannot look for orphaned turns");
-                break;
-            }
+async fn claim_orphan(shared: &Arc<Shared>) -> Option<(StoredInbound, OwnedSemaphorePermit)> {
+    let permit = Arc::clone(&shared.turn_permits).try_acquire_owned().ok()?;
+    match shared
+        .store
+        .claim_next_turn(ClaimScope::Any, &shared.me, shared.lease_ms(), shared.clock.now())
+        .await
+    {
+        Ok(Some(turn)) => Some((turn, permit)),
+        Ok(None) => None,
+        Err(error) => {
+            tracing::error!(%error, "cannot look for orphaned turns");
+            None
         }
     }
-    claimed
 }
 
 /// Reply parts planned by a worker that died before sending them.
