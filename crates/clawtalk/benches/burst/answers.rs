@@ -213,9 +213,17 @@ pub fn explain_orphan_rests(sent: &[SentMessage]) {
 
 /// What the first `n` users with more than one answer (or part of one twice, or an answer
 /// missing tokens) got, on stderr: a failed run must say what went wrong, not only how often.
-pub fn explain_users_amiss(seen: &[Seen], sent: &[SentMessage], cards: &[Card], n: usize) {
+/// Returns the users described.
+pub fn explain_users_amiss(seen: &[Seen], sent: &[SentMessage], cards: &[Card], n: usize) -> Vec<usize> {
     let amiss = |s: &Seen| s.duplicated() || (s.answers > 0 && !s.whole);
-    for (user, _) in seen.iter().enumerate().filter(|(_, s)| amiss(s)).take(n) {
+    let users: Vec<usize> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| amiss(s))
+        .take(n)
+        .map(|(user, _)| user)
+        .collect();
+    for &user in &users {
         let tag = format!("re: burst u{user}? ");
         let conversation = sent
             .iter()
@@ -257,4 +265,5 @@ pub fn explain_users_amiss(seen: &[Seen], sent: &[SentMessage], cards: &[Card], 
             );
         }
     }
+    users
 }

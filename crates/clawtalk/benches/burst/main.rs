@@ -32,6 +32,7 @@ mod answers;
 mod bound;
 mod params;
 mod report;
+mod store_trail;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -222,7 +223,10 @@ async fn run(params: &Params) -> Vec<String> {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(3);
-    answers::explain_users_amiss(&seen, &sent, &cards, explain);
+    let explained = answers::explain_users_amiss(&seen, &sent, &cards, explain);
+    if let Some(schema) = &schema {
+        store_trail::explain(schema, &explained).await;
+    }
     answers::explain_orphan_rests(&sent);
     let report = report::Report {
         params,
