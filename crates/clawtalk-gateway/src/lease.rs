@@ -58,7 +58,9 @@ fn held_until(shared: &Shared, id: InboundId, lease: Duration) -> Instant {
         .unwrap_or_else(|| Instant::now() + lease)
 }
 
-fn renewed(shared: &Shared, id: InboundId, until: Instant) {
+/// Records that `id`'s lease holds until at least `until`: by the turn's phase that asked, or
+/// by the renewal call itself when that phase ended while it was under way.
+pub(crate) fn renewed(shared: &Shared, id: InboundId, until: Instant) {
     if let Some(held) = lock(shared).get_mut(&id) {
         *held = (*held).max(until);
     }
@@ -66,9 +68,9 @@ fn renewed(shared: &Shared, id: InboundId, until: Instant) {
 
 /// Renews the turn's lease until it is lost or about to lapse; never returns while the lease is
 /// held. Each phase of a turn (finishing what an earlier run left, opening its session and
-/// fetching media, opening its card, running the agent, sending the answer) runs beside one
-/// call; the lease's state lives in [`Shared::running_turns`], so a phase renews on the
-/// schedule the one before it kept.
+/// fetching media, opening its card, running the agent, waiting for a note on its way, sending
+/// the answer) runs beside one call; the lease's state lives in [`Shared::running_turns`], so
+/// a phase renews on the schedule the one before it kept.
 ///
 /// A renewal goes a third of a lease after the last one, in one store call with the other
 /// turns' renewals due about then (`renewals.rs`), and one that fails (the store busy:

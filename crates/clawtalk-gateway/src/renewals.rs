@@ -85,6 +85,7 @@ async fn call(shared: Arc<Shared>) {
     let mut ids: Vec<InboundId> = batch.iter().map(|pending| pending.id).collect();
     ids.sort_unstable();
     ids.dedup();
+    let lease = shared.config().gateway.turn_lease;
     let started = Instant::now();
     let result = shared
         .store
@@ -92,7 +93,7 @@ async fn call(shared: Arc<Shared>) {
         .await;
     // A turn gives its lease up a tenth of a lease before it lapses, so a call this slow
     // already costs turns: worth a line in the log before they go.
-    let slow = shared.config().gateway.turn_lease / 10;
+    let slow = lease / 10;
     if started.elapsed() > slow {
         tracing::warn!(
             turns = ids.len(),
@@ -129,6 +130,12 @@ async fn call(shared: Arc<Shared>) {
             Ok(_) => Ok(!lost.contains(&id)),
             Err(error) => Err(error.clone()),
         };
+        // Recorded here as well as by the phase that asked: a phase that ended while the call
+        // was under way no longer hears the answer, and the next phase would start from the
+        // renewal before, finding the lease lapsing that the store has just renewed.
+        if outcome == Ok(true) {
+            super::lease::renewed(&shared, id, pending.since + lease);
+        }
         let _ = pending.reply.send(outcome);
     }
     if !again.is_empty() {

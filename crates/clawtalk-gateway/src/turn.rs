@@ -366,13 +366,21 @@ async fn run_agent(
         }
     };
     register(shared, key, None);
+    // A note or the answer's opening DingTalk is taking holds the answer back, for as long as
+    // its send quota makes it wait: in a burst, long enough for the lease to lapse unrenewed
+    // (thousands of turns given up as their answers were due, on three replicas).
+    let result = match result {
+        Some(result) => under_lease(shared, turn, Phase::AwaitingInterim, outbox.answer_goes())
+            .await
+            .map(|()| result),
+        None => None,
+    };
     let Some(result) = result else {
         if let Some(card) = card {
             Box::pin(reply::release_cards(shared, &card)).await;
         }
         return None;
     };
-    outbox.answer_goes().await;
     Some(Ran {
         result,
         card,
@@ -610,6 +618,8 @@ enum Phase {
     Preparing,
     /// Waiting for the card budget and creating the card.
     OpeningCard,
+    /// Waiting for a note or the answer's opening that DingTalk is taking.
+    AwaitingInterim,
     /// Sending the answer.
     Replying,
 }
