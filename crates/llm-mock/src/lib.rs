@@ -147,7 +147,7 @@ impl MockModelBuilder {
 
     /// Binds and starts serving.
     pub async fn start(self) -> std::io::Result<MockModel> {
-        let listener = TcpListener::bind(self.addr).await?;
+        let listener = listen_deep(self.addr)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             settings: self.settings,
@@ -250,4 +250,20 @@ impl Drop for MockModel {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// Binds `addr` with a deep accept queue. tokio's default of 1,024 overflowed in the 9 AM
+/// bench, where thousands of turns connect at once: the kernel dropped connection attempts,
+/// which then waited seconds for a retransmitted SYN or were reset. A real service behind its
+/// load balancers does not refuse a burst that way. The kernel caps the queue at
+/// `net.core.somaxconn`.
+fn listen_deep(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(65_535)
 }

@@ -53,7 +53,7 @@ impl Simulator {
 
     /// Starts on `addr` with `config`.
     pub async fn start_on(addr: SocketAddr, config: SimConfig) -> Result<Self> {
-        let listener = TcpListener::bind(addr).await?;
+        let listener = listen_deep(addr)?;
         let local = listener.local_addr()?;
         let base_url = match &config.public_base_url {
             Some(u) => u.clone(),
@@ -136,4 +136,20 @@ impl Drop for Simulator {
     fn drop(&mut self) {
         self.shared.shutdown.send_replace(true);
     }
+}
+
+/// Binds `addr` with a deep accept queue. tokio's default of 1,024 overflowed in the 9 AM
+/// bench, where thousands of turns connect at once: the kernel dropped connection attempts,
+/// which then waited seconds for a retransmitted SYN or were reset. A real service behind its
+/// load balancers does not refuse a burst that way. The kernel caps the queue at
+/// `net.core.somaxconn`.
+fn listen_deep(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(65_535)
 }
