@@ -161,31 +161,7 @@ async fn a_turn_kept_waiting_longer_than_its_lease_to_open_its_session_keeps_the
     })
     .await;
     assert!(claimed.is_ok(), "the message was never claimed");
-    // Well past the 3-second lease the claim stored.
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    sqlx::query("ROLLBACK")
-        .execute(&mut holder)
-        .await
-        .expect("release");
-
-    let sent = sim
-        .wait_for_sent(1, Duration::from_secs(20))
-        .await
-        .expect("the answer");
-    assert!(sent[0].text.contains("the one answer"), "{}", sent[0].text);
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let attempts: i64 = sqlx::query_scalar("SELECT max(attempts) FROM inbox")
-        .fetch_one(&mut reader)
-        .await
-        .expect("read the inbox");
-    assert_eq!(attempts, 1, "the turn was given up and claimed again");
-    assert_eq!(model.request_count(), 1, "the model was asked again");
-    assert_eq!(
-        sim.sent_count(),
-        1,
-        "answered more than once: {:?}",
-        sim.sent_messages()
-    );
+    release_past_the_lease_then_expect_one_answer(&mut holder, &mut reader, &sim, &model, 1, 1).await;
     gateway.shutdown(Duration::from_secs(5)).await;
 }
 
@@ -258,31 +234,7 @@ async fn a_taken_over_turn_kept_waiting_longer_than_its_lease_to_read_its_earlie
     })
     .await;
     assert!(taken_over.is_ok(), "the second replica never took the turn over");
-    // Well past the 3-second lease its claim stored.
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    sqlx::query("ROLLBACK")
-        .execute(&mut holder)
-        .await
-        .expect("release");
-
-    let sent = sim
-        .wait_for_sent(1, Duration::from_secs(20))
-        .await
-        .expect("the answer");
-    assert!(sent[0].text.contains("the one answer"), "{}", sent[0].text);
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let most: i64 = sqlx::query_scalar("SELECT max(attempts) FROM inbox")
-        .fetch_one(&mut reader)
-        .await
-        .expect("read the inbox");
-    assert_eq!(most, 2, "the turn was given up and claimed again");
-    assert_eq!(model.request_count(), 2, "the model was asked a third time");
-    assert_eq!(
-        sim.sent_count(),
-        1,
-        "answered more than once: {:?}",
-        sim.sent_messages()
-    );
+    release_past_the_lease_then_expect_one_answer(&mut holder, &mut reader, &sim, &model, 2, 2).await;
     second.shutdown(Duration::from_secs(5)).await;
 }
 
@@ -304,4 +256,40 @@ async fn set_running_lease(conn: &mut PgConnection, from_now_ms: i64) {
     .execute(conn)
     .await
     .expect("set the lease");
+}
+
+/// Keeps `holder`'s lock until well past the 3-second lease the running turn's claim stored,
+/// releases it, and expects the one answer, sent once, by a turn claimed `claims` times in
+/// all, with the model asked `asked` times in all.
+async fn release_past_the_lease_then_expect_one_answer(
+    holder: &mut PgConnection,
+    reader: &mut PgConnection,
+    sim: &Simulator,
+    model: &MockModel,
+    claims: i64,
+    asked: u64,
+) {
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    sqlx::query("ROLLBACK")
+        .execute(&mut *holder)
+        .await
+        .expect("release");
+    let sent = sim
+        .wait_for_sent(1, Duration::from_secs(20))
+        .await
+        .expect("the answer");
+    assert!(sent[0].text.contains("the one answer"), "{}", sent[0].text);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let most: i64 = sqlx::query_scalar("SELECT max(attempts) FROM inbox")
+        .fetch_one(reader)
+        .await
+        .expect("read the inbox");
+    assert_eq!(most, claims, "the turn was given up and claimed again");
+    assert_eq!(model.request_count(), asked, "the model was asked again");
+    assert_eq!(
+        sim.sent_count(),
+        1,
+        "answered more than once: {:?}",
+        sim.sent_messages()
+    );
 }
