@@ -255,7 +255,7 @@ fn grace_seconds() -> u64 {
         .unwrap_or(120)
 }
 
-/// Until every user has a finished answer and no card is open (counted cheaply), or the
+/// Until every user has a whole answer and no card is open (counted cheaply), or the
 /// deadline.
 async fn wait_for_answers(sim: &Simulator, params: &Params, deadline: Instant) {
     loop {
@@ -277,7 +277,9 @@ async fn wait_for_answers(sim: &Simulator, params: &Params, deadline: Instant) {
             let notes = sent.iter().filter(|m| answers::is_queue_note(&m.text)).count();
             messages = messages.saturating_sub(notes);
             let seen = answers::seen_by_user(params.users, params.model.tokens, &sent, &cards);
-            if closed + messages >= params.users && seen.iter().all(|s| s.answers > 0) {
+            // Whole answers: an opening alone counts as an answer, and a run read while its
+            // rest is on its way would report that answer cut.
+            if closed + messages >= params.users && seen.iter().all(|s| s.answers > 0 && s.whole) {
                 return;
             }
         }
