@@ -211,11 +211,12 @@ pub fn explain_orphan_rests(sent: &[SentMessage]) {
     }
 }
 
-/// What the first `n` users with more than one answer (or part of one twice, or an answer
-/// missing tokens) got, on stderr: a failed run must say what went wrong, not only how often.
+/// What the first `n` users with more than one answer (or part of one twice, an answer
+/// missing tokens, or none) got, on stderr: a failed run must say what went wrong, not only how often.
 /// Returns the users described.
 pub fn explain_users_amiss(seen: &[Seen], sent: &[SentMessage], cards: &[Card], n: usize) -> Vec<usize> {
-    let amiss = |s: &Seen| s.duplicated() || (s.answers > 0 && !s.whole);
+    // Users with no answer too: the store trail then shows where theirs stopped.
+    let amiss = |s: &Seen| s.duplicated() || !s.whole;
     let users: Vec<usize> = seen
         .iter()
         .enumerate()
