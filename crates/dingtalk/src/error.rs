@@ -66,7 +66,7 @@ pub enum Error {
         actual: Option<u64>,
     },
 
-    /// The caller's [`BodyGate`](crate::api::BodyGate) withheld the request's body once its
+    /// The caller's body gate (`api::BodyGate`) withheld the request's body once its
     /// connection was open: DingTalk got a request cut short, and has nothing of it.
     #[error("DingTalk {endpoint}: not sent: {reason}")]
     Withheld {
