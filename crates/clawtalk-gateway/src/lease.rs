@@ -58,8 +58,8 @@ fn held_until(shared: &Shared, id: InboundId, lease: Duration) -> Instant {
         .unwrap_or_else(|| Instant::now() + lease)
 }
 
-/// Records that `id`'s lease holds until at least `until`: by the turn's phase that asked, or
-/// by the renewal call itself when that phase ended while it was under way.
+/// Records that `id`'s lease holds until at least `until`, as the renewal call that renewed it
+/// says: also when the phase that asked ended while the call was under way.
 pub(crate) fn renewed(shared: &Shared, id: InboundId, until: Instant) {
     if let Some(held) = lock(shared).get_mut(&id) {
         *held = (*held).max(until);
@@ -118,10 +118,8 @@ async fn keep(shared: &Arc<Shared>, turn: &StoredInbound, contested: bool) -> St
             };
             let renewal = Renewals::renew(shared, id);
             match tokio::time::timeout(left, renewal).await {
-                Ok(Ok(true)) => {
-                    renewed(shared, id, asked + lease);
-                    break;
-                }
+                // The renewal call has recorded the new expiry (`renewals.rs`).
+                Ok(Ok(true)) => break,
                 Ok(Ok(false)) => return StoreError::LeaseLost { id },
                 Ok(Err(error)) => {
                     failures += 1;

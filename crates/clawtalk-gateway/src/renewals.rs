@@ -130,8 +130,8 @@ async fn call(shared: Arc<Shared>) {
             Ok(_) => Ok(!lost.contains(&id)),
             Err(error) => Err(error.clone()),
         };
-        // Recorded here as well as by the phase that asked: a phase that ended while the call
-        // was under way no longer hears the answer, and the next phase would start from the
+        // Recorded here, not by the phase that asked: a phase that ended while the call was
+        // under way no longer hears the answer, and the next phase would start from the
         // renewal before, finding the lease lapsing that the store has just renewed.
         if outcome == Ok(true) {
             super::lease::renewed(&shared, id, pending.since + lease);
