@@ -77,13 +77,7 @@ async fn a_sweep_leaves_a_turn_this_process_still_runs_to_that_run() {
 
     sim.inject_message(&InjectMessage::dm_text(APP, USER, "hello"))
         .expect("inject");
-    let asked = tokio::time::timeout(Duration::from_secs(10), async {
-        while model.request_count() == 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-    assert!(asked.is_ok(), "the model was never asked");
+    wait_until_asked(&model, "the model was never asked").await;
     // As the store sees it, time races (5 s every 50 ms): whenever the sweep looks (every
     // 1.5 s with a 3-second lease), the last renewal is long past, as when renewals wait
     // behind a burst of writes, while the model is still answering.
@@ -129,21 +123,12 @@ async fn a_turn_kept_waiting_longer_than_its_lease_to_open_its_session_keeps_the
     let (sim, model) = sim_and_model().await;
     model.push(Script::text("the one answer"));
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = config(&sim, &model, dir.path());
-    let store: Arc<dyn Store> = Arc::new(PgStore::open(&schema.url()).await.expect("store"));
-    let gateway = Gateway::start_at(config, store, "lease-test", None, Arc::new(SystemClock))
-        .await
-        .expect("gateway");
+    let gateway = start_on_postgres(&sim, &model, dir.path(), &schema, "lease-test").await;
     sim.wait_for_connections(APP, 1, Duration::from_secs(10))
         .await
         .expect("connected");
 
-    let mut holder = PgConnection::connect(&schema.url()).await.expect("connect");
-    sqlx::query("BEGIN").execute(&mut holder).await.expect("begin");
-    sqlx::query("LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut holder)
-        .await
-        .expect("hold the sessions table");
+    let mut holder = hold_table(&schema, "sessions").await;
     sim.inject_message(&InjectMessage::dm_text(APP, USER, "hello"))
         .expect("inject");
     let mut reader = PgConnection::connect(&schema.url()).await.expect("connect");
@@ -183,49 +168,24 @@ async fn a_taken_over_turn_kept_waiting_longer_than_its_lease_to_read_its_earlie
         tempfile::tempdir().expect("temp dir"),
         tempfile::tempdir().expect("temp dir"),
     );
-    let start = |dir: &std::path::Path, store: Arc<dyn Store>, worker: &'static str| {
-        Gateway::start_at(
-            config(&sim, &model, dir),
-            store,
-            worker,
-            None,
-            Arc::new(SystemClock),
-        )
-    };
-    let open = || async { Arc::new(PgStore::open(&schema.url()).await.expect("store")) as Arc<dyn Store> };
-    let first = start(dir_a.path(), open().await, "replica-a")
-        .await
-        .expect("gateway");
+    let first = start_on_postgres(&sim, &model, dir_a.path(), &schema, "replica-a").await;
     sim.wait_for_connections(APP, 1, Duration::from_secs(10))
         .await
         .expect("connected");
     sim.inject_message(&InjectMessage::dm_text(APP, USER, "hello"))
         .expect("inject");
     let mut reader = PgConnection::connect(&schema.url()).await.expect("connect");
-    let asked = tokio::time::timeout(Duration::from_secs(10), async {
-        while model.request_count() == 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-    assert!(asked.is_ok(), "the first replica never asked the model");
+    wait_until_asked(&model, "the first replica never asked the model").await;
     // Its turn stays running under its lease, as a replica that died leaves it; the lease is
     // stretched so that the second replica only takes the turn over once told to.
     first.shutdown(Duration::from_millis(100)).await;
     set_running_lease(&mut reader, 60_000).await;
 
-    let second = start(dir_b.path(), open().await, "replica-b")
-        .await
-        .expect("gateway");
+    let second = start_on_postgres(&sim, &model, dir_b.path(), &schema, "replica-b").await;
     // Its start and first sweep read the outbox; then the outbox is held, and the lease
     // lapses for its next sweep to find.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut holder = PgConnection::connect(&schema.url()).await.expect("connect");
-    sqlx::query("BEGIN").execute(&mut holder).await.expect("begin");
-    sqlx::query("LOCK TABLE outbox IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut holder)
-        .await
-        .expect("hold the outbox");
+    let mut holder = hold_table(&schema, "outbox").await;
     set_running_lease(&mut reader, -1).await;
     let taken_over = tokio::time::timeout(Duration::from_secs(15), async {
         while claims_of_running(&mut reader).await != Some(2) {
@@ -292,4 +252,49 @@ async fn release_past_the_lease_then_expect_one_answer(
         "answered more than once: {:?}",
         sim.sent_messages()
     );
+}
+
+/// A gateway named `worker` on the PostgreSQL schema, with the system clock.
+async fn start_on_postgres(
+    sim: &Simulator,
+    model: &MockModel,
+    state: &std::path::Path,
+    schema: &pg::TestSchema,
+    worker: &str,
+) -> Gateway {
+    let store: Arc<dyn Store> = Arc::new(PgStore::open(&schema.url()).await.expect("store"));
+    Gateway::start_at(
+        config(sim, model, state),
+        store,
+        worker,
+        None,
+        Arc::new(SystemClock),
+    )
+    .await
+    .expect("gateway")
+}
+
+/// Waits (up to 10 s) for the model's first request; `never` says what failed otherwise.
+async fn wait_until_asked(model: &MockModel, never: &str) {
+    let asked = tokio::time::timeout(Duration::from_secs(10), async {
+        while model.request_count() == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(asked.is_ok(), "{never}");
+}
+
+/// A connection holding `table` (one of this file's literal names) locked against every other
+/// statement, reads included, until it rolls back.
+async fn hold_table(schema: &pg::TestSchema, table: &'static str) -> PgConnection {
+    let mut holder = PgConnection::connect(&schema.url()).await.expect("connect");
+    sqlx::query("BEGIN").execute(&mut holder).await.expect("begin");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+    )))
+    .execute(&mut holder)
+    .await
+    .unwrap_or_else(|e| panic!("hold {table}: {e}"));
+    holder
 }
