@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::endpoints::ApiEndpoint;
+
 /// Result alias for this crate's HTTP calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -30,7 +32,10 @@ pub enum Error {
     Api(Box<ApiError>),
 
     /// The request never got an answer (DNS, connect, TLS, timeout, reset).
-    #[error("DingTalk {endpoint}: request failed: {source}; check network access to DingTalk, retry later")]
+    #[error(
+        "DingTalk {endpoint}: request failed: {}; check network access to DingTalk, retry later",
+        with_causes(source.as_ref())
+    )]
     Transport {
         /// Which call failed (see [`crate::endpoints::ApiEndpoint::name`]).
         endpoint: &'static str,
@@ -81,6 +86,22 @@ pub enum Error {
     Io(#[source] Arc<std::io::Error>),
 }
 
+/// `error` and what caused it: reqwest's own text ("error sending request") says nothing of
+/// why, its sources do (a refused connection, one closed before the answer came).
+fn with_causes(error: &dyn StdError) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let line = inner.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        cause = inner.source();
+    }
+    text
+}
+
 fn fmt_actual(actual: Option<u64>) -> String {
     match actual {
         Some(n) => format!("{n} bytes"),
@@ -127,13 +148,16 @@ impl Error {
 
     /// Whether sending the same request again later may succeed.
     ///
-    /// True for QPS limits, server-side trouble, timeouts and connection failures, and for a
-    /// throttled custom robot (after a long pause, see [`Error::retry_after`]). Retrying a send
+    /// True for QPS limits, server-side trouble, timeouts and connection failures, any network
+    /// failure of an access-token fetch, and for a throttled custom robot (after a long pause, see [`Error::retry_after`]). Retrying a send
     /// can duplicate a message: robot APIs have no idempotency key.
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Api(e) => e.is_retryable(),
+            // A token fetch cut off anywhere is safe to repeat: it carries no message. A
+            // reused pooled connection the server had just closed is the everyday case.
+            Self::Transport { endpoint, .. } if ApiEndpoint::is_token_name(endpoint) => true,
             Self::Transport { source, .. } => source.is_timeout() || source.is_connect(),
             _ => false,
         }
@@ -141,10 +165,17 @@ impl Error {
 
     /// Whether DingTalk may have taken the request although this error came back: it got no
     /// answer after the connection was made (a timeout, a reset), or an answer that did not
-    /// parse. An answer that said no, and a connection never made, mean it has nothing.
+    /// parse. An answer that said no, a connection never made, and a failed access-token
+    /// fetch (the call's own request never left) mean it has nothing.
     #[must_use]
     pub fn may_have_arrived(&self) -> bool {
         match self {
+            // A call whose token fetch failed never sent its own request.
+            Self::Transport { endpoint, .. } | Self::Decode { endpoint, .. }
+                if ApiEndpoint::is_token_name(endpoint) =>
+            {
+                false
+            }
             Self::Transport { source, .. } => !source.is_connect(),
             Self::Decode { .. } => true,
             _ => false,

@@ -93,6 +93,19 @@ impl ApiEndpoint {
         )
     }
 
+    /// True for the access-token fetches: they carry nothing for DingTalk to act on, so one
+    /// that failed halfway can be repeated, and a call that failed in its token fetch never
+    /// left.
+    #[must_use]
+    pub const fn is_token(self) -> bool {
+        matches!(self, Self::AccessToken | Self::LegacyToken)
+    }
+
+    /// Whether `name` is [`ApiEndpoint::name`] of a token fetch (errors keep only the name).
+    pub(crate) fn is_token_name(name: &str) -> bool {
+        name == Self::AccessToken.name() || name == Self::LegacyToken.name()
+    }
+
     /// Position in [`ApiEndpoint::ALL`], the index of its counter.
     pub(crate) const fn index(self) -> usize {
         self as usize

@@ -13,7 +13,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
 use async_trait::async_trait;
@@ -34,18 +34,43 @@ impl fmt::Debug for dyn BodyGate {
     }
 }
 
-/// What became of a gated request's gate, read once the request is over.
+/// What became of a gated request's gate, read once the request is over; and whether the
+/// request is over, which the body needs to know.
 #[derive(Clone, Default)]
-pub(crate) struct Verdict(Arc<Mutex<Option<String>>>);
+pub(crate) struct Verdict(Arc<Mutex<VerdictState>>);
+
+#[derive(Default)]
+struct VerdictState {
+    withheld: Option<String>,
+    answered: bool,
+}
 
 impl Verdict {
     /// Why the gate withheld the body, if it did.
     pub(crate) fn withheld(&self) -> Option<String> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.state().withheld.clone()
+    }
+
+    /// The request is over: its answer came (or it failed). A body still waiting for its gate
+    /// then never leaves. A server that answers a request before its body came (a rejected
+    /// token, a QPS limit) hangs up rather than read a body that is not there; sending it
+    /// afterwards would return that connection to the pool as if it were still open, and the
+    /// next request on it would fail after it was written, looking as if it may have arrived.
+    /// Failing the body instead makes the client drop the connection.
+    pub(crate) fn answered(&self) {
+        self.state().answered = true;
+    }
+
+    fn is_answered(&self) -> bool {
+        self.state().answered
     }
 
     fn withhold(&self, reason: &str) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason.to_owned());
+        self.state().withheld = Some(reason.to_owned());
+    }
+
+    fn state(&self) -> MutexGuard<'_, VerdictState> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -87,7 +112,13 @@ impl Body for GatedBody {
         if let Some(future) = opening {
             match future.as_mut().poll(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(())) => *opening = None,
+                Poll::Ready(Ok(())) => {
+                    *opening = None;
+                    if this.verdict.is_answered() {
+                        this.payload = None;
+                        return Poll::Ready(Some(Err(WithheldBody)));
+                    }
+                }
                 Poll::Ready(Err(reason)) => {
                     *opening = None;
                     this.payload = None;

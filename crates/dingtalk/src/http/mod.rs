@@ -82,6 +82,7 @@ pub(crate) async fn execute_gated(
     };
     let (body, verdict) = gate::gated(payload, Arc::clone(gate));
     let result = execute(metrics, endpoint, request.body(body)).await;
+    verdict.answered();
     match verdict.withheld() {
         Some(reason) => Err(Error::Withheld {
             endpoint: endpoint.name(),

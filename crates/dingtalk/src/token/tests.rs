@@ -1,6 +1,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::json;
+use url::Url;
 
 use super::*;
 use crate::error::ApiErrorKind;
@@ -242,4 +243,69 @@ fn debug_never_shows_secrets() {
     assert_eq!(format!("{token:?}"), "AccessToken(***)");
     let cache = TokenCache::new(ClientId::new("c"), secret, TokenFlavor::OpenApi);
     assert!(!format!("{cache:?}").contains("s3cret"));
+}
+
+/// A server that reads each request's head and hangs up without answering on its first
+/// `cut` connections, then answers token requests with `tok-after-cut`. Returns its base URL
+/// and how many connections it accepted.
+async fn hanging_up_server(cut: usize) -> (Url, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let n = count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => seen.extend_from_slice(&buf[..k]),
+                    }
+                }
+                if n < cut {
+                    return;
+                }
+                let body = r#"{"accessToken":"tok-after-cut","expireIn":7200}"#;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    (base, accepted)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_fetch_cut_off_after_it_was_sent_is_fetched_again() {
+    // The everyday case is a pooled connection the server closed just as it was reused: the
+    // request leaves and no answer comes. A token request carries nothing, so it is repeated.
+    let (base, accepted) = hanging_up_server(1).await;
+    let tokens = TokenCache::builder(ClientId::new("c"), ClientSecret::new("s"))
+        .endpoints(Endpoints::single(base))
+        .http_client(crate::tls::client_builder().build().unwrap())
+        .build();
+    assert_eq!(tokens.token().await.unwrap().as_str(), "tok-after-cut");
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_fetch_that_keeps_failing_says_the_call_never_left_and_may_pass_later() {
+    let (base, accepted) = hanging_up_server(usize::MAX).await;
+    let tokens = TokenCache::builder(ClientId::new("c"), ClientSecret::new("s"))
+        .endpoints(Endpoints::single(base))
+        .http_client(crate::tls::client_builder().build().unwrap())
+        .build();
+    let err = tokens.token().await.unwrap_err();
+    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+    assert_eq!(accepted.load(Ordering::SeqCst), DEFAULT_MAX_ATTEMPTS as usize);
+    // A message call that failed here never sent its own request: the sender may send it
+    // again without risking a duplicate.
+    assert!(!err.may_have_arrived(), "{err}");
+    assert!(err.is_retryable(), "{err}");
 }

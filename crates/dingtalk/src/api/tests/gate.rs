@@ -160,3 +160,117 @@ async fn an_open_api_call_fetches_its_token_before_asking_the_gate() {
     );
     assert_eq!(stub.count("/v1.0/robot/oToMessages/batchSend"), 1);
 }
+
+/// A lenient HTTP/1.1 server on 127.0.0.1:0 that answers the very first request with a QPS
+/// limit as soon as its head is in, before its body, then reads that body on and serves the
+/// connection further (answering `errcode: 0`). Returns its base URL and how many
+/// connections it accepted.
+async fn early_answering_server() -> (url::Url, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn answer(status: &str, body: &str) -> String {
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = url::Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let first_answered = Arc::new(AtomicBool::new(false));
+    let count = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            let first_answered = Arc::clone(&first_answered);
+            tokio::spawn(async move {
+                let mut pending = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let head_end = loop {
+                        if let Some(i) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => pending.extend_from_slice(&buf[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&pending[..head_end]).to_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    let early = !first_answered.swap(true, Ordering::SeqCst);
+                    let limited = r#"{"code":"Forbidden.AccessDenied.QpsLimitForAppkeyAndApi","message":"调用该接口触发QPS限流，请稍后重试"}"#;
+                    if early
+                        && socket
+                            .write_all(answer("403 Forbidden", limited).as_bytes())
+                            .await
+                            .is_err()
+                    {
+                        return;
+                    }
+                    while pending.len() < head_end + length {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => pending.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let ok = r#"{"errcode":0,"errmsg":"ok"}"#;
+                    if !early && socket.write_all(answer("200 OK", ok).as_bytes()).await.is_err() {
+                        return;
+                    }
+                    pending.drain(..head_end + length);
+                }
+            });
+        }
+    });
+    (base, accepted)
+}
+
+/// Lets every body go, after `delay`.
+struct SlowGate(Duration);
+
+#[async_trait::async_trait]
+impl BodyGate for SlowGate {
+    async fn open(&self) -> Result<(), String> {
+        tokio::time::sleep(self.0).await;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_request_answered_before_its_body_left_does_not_leave_its_connection_for_the_next() {
+    // Most servers hang up on such a connection rather than read a body that is not there; a
+    // client that sent it anyway and reused the connection would see the next request fail
+    // after it was written. This server keeps it open, so reuse shows in its connection count.
+    let (base, accepted) = early_answering_server().await;
+    let http = crate::tls::client_builder().build().unwrap();
+    let webhooks =
+        SessionWebhookClient::new(http, Arc::default()).for_endpoints(&Endpoints::single(base.clone()));
+    let url = base.join("/robot/sendBySession?session=s").unwrap();
+
+    let err = webhooks
+        .clone()
+        .with_body_gate(Arc::new(SlowGate(Duration::from_millis(200))))
+        .send(&url, &WebhookMessage::text("first"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), Some(crate::ApiErrorKind::QpsLimited), "{err}");
+    // Let the gate open and the body go (or not) before the next request looks for a connection.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+
+    webhooks
+        .send(&url, &WebhookMessage::text("second"))
+        .await
+        .unwrap();
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "the second request went over the first one's connection"
+    );
+}
