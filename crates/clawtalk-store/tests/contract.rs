@@ -22,6 +22,8 @@ mod pg_pools;
 
 #[path = "contract/pg_backlog.rs"]
 mod pg_backlog;
+#[path = "contract/pg_handover.rs"]
+mod pg_handover;
 #[path = "contract/pg_renewals.rs"]
 mod pg_renewals;
 
