@@ -220,3 +220,36 @@ async fn custom_robot_rate_limit_bans_the_robot() {
     );
     assert_eq!(env.sim.sent_messages().len(), 3);
 }
+
+/// A reply written whole by a client that went away before the simulator read it (a gateway
+/// killed just after sending, while the simulator ran late) is still taken.
+#[tokio::test]
+async fn a_reply_whose_client_hung_up_before_it_was_read_is_still_taken() {
+    use std::io::Write as _;
+    let env = env(SimConfig::fast()).await;
+    let inj = env
+        .sim
+        .inject_message(&InjectMessage::dm_text(APP, ALICE, "hi"))
+        .unwrap();
+    let url = url::Url::parse(&inj.session_webhook).unwrap();
+    let body = json!({"msgtype": "text", "text": {"content": "sent by a client about to die"}}).to_string();
+    let request = format!(
+        "POST {}?{} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        url.path(),
+        url.query().unwrap_or(""),
+        env.sim.addr(),
+        body.len()
+    );
+    // Blocking calls, with no await in between: the simulator (on this test's one thread)
+    // reads the connection only after the request and the hang-up are both in.
+    let mut socket = std::net::TcpStream::connect(env.sim.addr()).unwrap();
+    socket.write_all(request.as_bytes()).unwrap();
+    drop(socket);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while env.sim.sent_messages().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let sent = env.sim.sent_messages();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].text, "sent by a client about to die");
+}
