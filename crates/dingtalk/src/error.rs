@@ -149,8 +149,9 @@ impl Error {
     /// Whether sending the same request again later may succeed.
     ///
     /// True for QPS limits, server-side trouble, timeouts and connection failures, any network
-    /// failure of an access-token fetch, and for a throttled custom robot (after a long pause, see [`Error::retry_after`]). Retrying a send
-    /// can duplicate a message: robot APIs have no idempotency key.
+    /// failure of an access-token fetch, and for a throttled custom robot (after a long pause,
+    /// see [`Error::retry_after`]). Retrying a send can duplicate a message: robot APIs have
+    /// no idempotency key.
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {

@@ -142,9 +142,9 @@ impl OutboxStore for PgStore {
         // Committed only once this process has seen the update done. A statement PostgreSQL
         // has not run yet (its backend starved of CPU, or waiting for the row's lock) still
         // runs after its client died, and on its own it would commit then: a part marked as
-        // leaving by a gateway that was dead before it could send it. A replica killed in the
-        // 9 AM bench left 19 to 25 such parts, requested up to a second before it died. In
-        // a transaction, a client that dies before its COMMIT leaves the part as it was.
+        // leaving by a gateway that was dead before it could send it, which everyone else
+        // then takes for delivered. In a transaction, a client that dies before its COMMIT
+        // leaves the part as it was.
         let mut tx = self.pool.begin().await?;
         let moved = sqlx::query(
             "UPDATE outbox SET status = 'handed', updated_at_ms = $2 \

@@ -93,15 +93,9 @@ impl ApiEndpoint {
         )
     }
 
-    /// True for the access-token fetches: they carry nothing for DingTalk to act on, so one
-    /// that failed halfway can be repeated, and a call that failed in its token fetch never
-    /// left.
-    #[must_use]
-    pub const fn is_token(self) -> bool {
-        matches!(self, Self::AccessToken | Self::LegacyToken)
-    }
-
-    /// Whether `name` is [`ApiEndpoint::name`] of a token fetch (errors keep only the name).
+    /// Whether `name` is [`ApiEndpoint::name`] of an access-token fetch (errors keep only the
+    /// name). A token fetch carries nothing for DingTalk to act on, so one that failed halfway
+    /// can be repeated, and a call that failed in its token fetch never left.
     pub(crate) fn is_token_name(name: &str) -> bool {
         name == Self::AccessToken.name() || name == Self::LegacyToken.name()
     }
