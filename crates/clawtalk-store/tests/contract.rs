@@ -258,6 +258,21 @@ async fn record_queued(store: &Arc<dyn Store>, msg_id: &str, session: &str) -> I
     id
 }
 
+/// A queued message claimed by `me`, with a one-part reply planned: the turn and the part.
+async fn claimed_with_one_part(store: &Arc<dyn Store>, me: &WorkerId) -> (InboundId, ReplyPartId) {
+    let id = record_queued(store, "m1", "s1").await;
+    store
+        .claim_next_turn(ClaimScope::Any, me, LEASE, at(1_000))
+        .await
+        .unwrap()
+        .expect("claimed");
+    let parts = store
+        .plan_reply(id, vec![part(0, "answer")], me, LEASE, at(1_001))
+        .await
+        .unwrap();
+    (id, parts[0].id)
+}
+
 fn part(n: u32, text: &str) -> NewReplyPart {
     NewReplyPart {
         part: n,

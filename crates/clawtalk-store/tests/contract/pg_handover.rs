@@ -9,7 +9,7 @@ use std::time::Duration;
 use clawtalk_store::*;
 use sqlx::Connection;
 
-use super::{LEASE, PgDb, at, part, record_queued};
+use super::{PgDb, at, claimed_with_one_part};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mark_whose_gateway_died_while_it_waited_leaves_the_part_unmarked() {
@@ -17,29 +17,19 @@ async fn a_mark_whose_gateway_died_while_it_waited_leaves_the_part_unmarked() {
         return;
     };
     let store: Arc<dyn Store> = Arc::new(PgStore::open(&db.schema.url()).await.unwrap());
-    let me = WorkerId::new("gw");
-    let id = record_queued(&store, "m1", "s1").await;
-    store
-        .claim_next_turn(ClaimScope::Any, &me, LEASE, at(1_000))
-        .await
-        .unwrap()
-        .expect("claimed");
-    let parts = store
-        .plan_reply(id, vec![part(0, "answer")], &me, LEASE, at(1_001))
-        .await
-        .unwrap();
+    let (_, part_id) = claimed_with_one_part(&store, &WorkerId::new("gw")).await;
 
     // The part's row is locked elsewhere, so the mark's update waits inside PostgreSQL.
     let mut other = db.connect().await;
     let mut tx = other.begin().await.unwrap();
     sqlx::query("SELECT id FROM outbox WHERE id = $1 FOR UPDATE")
-        .bind(parts[0].id)
+        .bind(part_id)
         .execute(&mut *tx)
         .await
         .unwrap();
     let mark = {
         let store = Arc::clone(&store);
-        let part = parts[0].id;
+        let part = part_id;
         tokio::spawn(async move { store.mark_reply_handed(part, at(1_100)).await })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -51,7 +41,7 @@ async fn a_mark_whose_gateway_died_while_it_waited_leaves_the_part_unmarked() {
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     let status: String = sqlx::query_scalar("SELECT status FROM outbox WHERE id = $1")
-        .bind(parts[0].id)
+        .bind(part_id)
         .fetch_one(&mut other)
         .await
         .unwrap();

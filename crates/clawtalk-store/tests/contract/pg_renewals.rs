@@ -8,7 +8,7 @@ use std::time::Duration;
 use clawtalk_store::*;
 use sqlx::Connection;
 
-use super::{LEASE, PgDb, at, part, record_queued};
+use super::{LEASE, PgDb, at, claimed_with_one_part, record_queued};
 
 /// Far below a lease: the renewal did not wait for the lock.
 const BOUND: Duration = Duration::from_secs(3);
@@ -78,28 +78,19 @@ async fn renewals_do_not_queue_behind_the_turns_other_writes() {
     };
     let store: Arc<dyn Store> = Arc::new(PgStore::open_with(&db.schema.url(), options).await.unwrap());
     let me = WorkerId::new("gw");
-    let id = record_queued(&store, "m1", "s1").await;
-    store
-        .claim_next_turn(ClaimScope::Any, &me, LEASE, at(1_000))
-        .await
-        .unwrap()
-        .expect("claimed");
-    let parts = store
-        .plan_reply(id, vec![part(0, "answer")], &me, LEASE, at(1_001))
-        .await
-        .unwrap();
+    let (id, part_id) = claimed_with_one_part(&store, &me).await;
 
     let mut other = db.connect().await;
     let mut tx = other.begin().await.unwrap();
     sqlx::query("SELECT id FROM outbox WHERE id = $1 FOR UPDATE")
-        .bind(parts[0].id)
+        .bind(part_id)
         .execute(&mut *tx)
         .await
         .unwrap();
     let marks: Vec<_> = (0..4)
         .map(|n| {
             let store = Arc::clone(&store);
-            let part = parts[0].id;
+            let part = part_id;
             tokio::spawn(async move {
                 store
                     .mark_reply_sent(part, SendReceipt::default(), at(1_100 + n))
