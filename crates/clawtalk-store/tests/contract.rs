@@ -273,6 +273,21 @@ async fn claimed_with_one_part(store: &Arc<dyn Store>, me: &WorkerId) -> (Inboun
     (id, parts[0].id)
 }
 
+/// A transaction on `conn` holding outbox part `id`'s row locked, as another writer would.
+async fn lock_part_row(
+    conn: &mut sqlx::PgConnection,
+    id: ReplyPartId,
+) -> sqlx::Transaction<'_, sqlx::Postgres> {
+    use sqlx::Connection as _;
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query("SELECT id FROM outbox WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx
+}
+
 fn part(n: u32, text: &str) -> NewReplyPart {
     NewReplyPart {
         part: n,

@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clawtalk_store::*;
-use sqlx::Connection;
 
-use super::{PgDb, at, claimed_with_one_part};
+use super::{PgDb, at, claimed_with_one_part, lock_part_row};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mark_whose_gateway_died_while_it_waited_leaves_the_part_unmarked() {
@@ -21,12 +20,7 @@ async fn a_mark_whose_gateway_died_while_it_waited_leaves_the_part_unmarked() {
 
     // The part's row is locked elsewhere, so the mark's update waits inside PostgreSQL.
     let mut other = db.connect().await;
-    let mut tx = other.begin().await.unwrap();
-    sqlx::query("SELECT id FROM outbox WHERE id = $1 FOR UPDATE")
-        .bind(part_id)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    let tx = lock_part_row(&mut other, part_id).await;
     let mark = {
         let store = Arc::clone(&store);
         let part = part_id;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clawtalk_store::*;
 use sqlx::Connection;
 
-use super::{LEASE, PgDb, at, claimed_with_one_part, record_queued};
+use super::{LEASE, PgDb, at, claimed_with_one_part, lock_part_row, record_queued};
 
 /// Far below a lease: the renewal did not wait for the lock.
 const BOUND: Duration = Duration::from_secs(3);
@@ -81,12 +81,7 @@ async fn renewals_do_not_queue_behind_the_turns_other_writes() {
     let (id, part_id) = claimed_with_one_part(&store, &me).await;
 
     let mut other = db.connect().await;
-    let mut tx = other.begin().await.unwrap();
-    sqlx::query("SELECT id FROM outbox WHERE id = $1 FOR UPDATE")
-        .bind(part_id)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    let tx = lock_part_row(&mut other, part_id).await;
     let marks: Vec<_> = (0..4)
         .map(|n| {
             let store = Arc::clone(&store);
