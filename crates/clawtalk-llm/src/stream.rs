@@ -254,19 +254,7 @@ impl Reader {
 }
 
 /// An error with its sources, which is where reqwest keeps the useful part.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(src) = cur {
-        let text = src.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cur = src.source();
-    }
-    s
-}
+pub use dingtalk::error::error_chain;
 
 #[cfg(test)]
 mod tests {

@@ -34,7 +34,7 @@ pub enum Error {
     /// The request never got an answer (DNS, connect, TLS, timeout, reset).
     #[error(
         "DingTalk {endpoint}: request failed: {}; check network access to DingTalk, retry later",
-        with_causes(source.as_ref())
+        error_chain(source.as_ref())
     )]
     Transport {
         /// Which call failed (see [`crate::endpoints::ApiEndpoint::name`]).
@@ -87,8 +87,9 @@ pub enum Error {
 }
 
 /// `error` and what caused it: reqwest's own text ("error sending request") says nothing of
-/// why, its sources do (a refused connection, one closed before the answer came).
-fn with_causes(error: &dyn StdError) -> String {
+/// why, its sources do (a refused connection, one closed before the answer came). Each cause
+/// already quoted by the text before it is left out.
+pub fn error_chain(error: &dyn StdError) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(inner) = cause {
