@@ -10,9 +10,13 @@ use crate::http::test_stub::{Reply, Stub};
 const TOKEN_PATH: &str = "/v1.0/oauth2/accessToken";
 
 fn cache(stub: &Stub, flavor: TokenFlavor) -> TokenCache {
+    cache_at(stub.endpoints(), flavor)
+}
+
+fn cache_at(endpoints: Endpoints, flavor: TokenFlavor) -> TokenCache {
     TokenCache::builder(ClientId::new("dingclient"), ClientSecret::new("s3cret"))
         .flavor(flavor)
-        .endpoints(stub.endpoints())
+        .endpoints(endpoints)
         // No client timeouts: with paused time they would fire while localhost IO is pending.
         .http_client(crate::tls::client_builder().build().unwrap())
         .build()
@@ -286,10 +290,7 @@ async fn a_token_fetch_cut_off_after_it_was_sent_is_fetched_again() {
     // The everyday case is a pooled connection the server closed just as it was reused: the
     // request leaves and no answer comes. A token request carries nothing, so it is repeated.
     let (base, accepted) = hanging_up_server(1).await;
-    let tokens = TokenCache::builder(ClientId::new("c"), ClientSecret::new("s"))
-        .endpoints(Endpoints::single(base))
-        .http_client(crate::tls::client_builder().build().unwrap())
-        .build();
+    let tokens = cache_at(Endpoints::single(base), TokenFlavor::OpenApi);
     assert_eq!(tokens.token().await.unwrap().as_str(), "tok-after-cut");
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
 }
@@ -297,10 +298,7 @@ async fn a_token_fetch_cut_off_after_it_was_sent_is_fetched_again() {
 #[tokio::test(start_paused = true)]
 async fn a_token_fetch_that_keeps_failing_says_the_call_never_left_and_may_pass_later() {
     let (base, accepted) = hanging_up_server(usize::MAX).await;
-    let tokens = TokenCache::builder(ClientId::new("c"), ClientSecret::new("s"))
-        .endpoints(Endpoints::single(base))
-        .http_client(crate::tls::client_builder().build().unwrap())
-        .build();
+    let tokens = cache_at(Endpoints::single(base), TokenFlavor::OpenApi);
     let err = tokens.token().await.unwrap_err();
     assert!(matches!(err, Error::Transport { .. }), "{err:?}");
     assert_eq!(accepted.load(Ordering::SeqCst), DEFAULT_MAX_ATTEMPTS as usize);
