@@ -10,15 +10,13 @@ use axum::routing::{get, post, put};
 use axum::{Router, middleware};
 
 use crate::api::{
-    cards, contact, custom_robot, faults, media, oauth, robot, session_webhook, stream_open, stream_socket,
+    BODY_LIMIT, cards, contact, custom_robot, faults, media, oauth, robot, session_webhook, stream_open,
+    stream_socket,
 };
 use crate::control;
 use crate::control::chat_page;
 use crate::error::ApiError;
 use crate::state::Shared;
-
-/// Largest request body accepted (media uploads are checked against their own limits).
-const BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let dingtalk = dingtalk_routes().layer(middleware::from_fn_with_state(

@@ -16,9 +16,6 @@ use crate::state::Shared;
 
 use super::stream_open::OPEN_PATH;
 
-/// Most of a refused request's body read before answering (uploads are the largest bodies).
-const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
-
 /// DingTalk-looking error body for an injected failure status on `path`.
 fn default_failure_body(path: &str, status: StatusCode) -> Value {
     let (code, message) = match status.as_u16() {
@@ -54,13 +51,14 @@ pub(crate) async fn api_faults(State(shared): State<Arc<Shared>>, req: Request, 
         tokio::time::sleep(latency).await;
     }
     if let Some((status, body)) = failure {
-        // Read the request's body before answering, as the HTTP front end before DingTalk's
-        // hosts does with a request it refuses (nginx discards the unread body, and with
-        // `lingering_close` keeps reading what the client still sends:
-        // nginx.org/en/docs/http/ngx_http_core_module.html#lingering_close). hyper, left
-        // to itself, would hang up on a connection whose body it had not read, and the
-        // client could reuse it just as it closed.
-        let _ = axum::body::to_bytes(req.into_body(), DRAIN_LIMIT).await;
+        // Read the request's body before answering. How DingTalk's own front end treats the
+        // body of a request it refuses is not documented (unverified); nginx, the usual one,
+        // discards it and with `lingering_close` keeps reading what the client still sends
+        // (nginx.org/en/docs/http/ngx_http_core_module.html#lingering_close). hyper, left to
+        // itself, hangs up on a connection whose body it had not read, without saying so in
+        // its answer, and the client could reuse it just as it closed: a failure of the
+        // simulator's making, not DingTalk's.
+        let _ = axum::body::to_bytes(req.into_body(), super::BODY_LIMIT).await;
         let body = body.unwrap_or_else(|| default_failure_body(&path, status));
         tracing::info!(%path, %status, "injected API failure");
         return (status, Json(body)).into_response();

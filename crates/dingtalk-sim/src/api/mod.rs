@@ -9,6 +9,9 @@ pub(crate) mod auth;
 pub(crate) mod body;
 pub(crate) mod cards;
 pub(crate) mod contact;
+
+/// Largest request body accepted (media uploads are checked against their own limits).
+pub(crate) const BODY_LIMIT: usize = 64 * 1024 * 1024;
 pub(crate) mod custom_robot;
 pub(crate) mod faults;
 pub(crate) mod http_push;
