@@ -236,3 +236,41 @@ async fn injected_api_faults_and_latency() {
     assert!(started.elapsed() >= Duration::from_millis(150));
     env.sim.clear_faults();
 }
+
+/// A request refused by an injected failure is answered once its body is in, and its
+/// connection stays usable: the simulator does not hang up on a body it has not read.
+#[tokio::test]
+async fn an_injected_failure_waits_for_the_body_and_keeps_the_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = env(SimConfig::fast()).await;
+    env.sim.fail_next_api("/v1.0/robot/", 1, 403, None);
+    let body = r#"{"robotCode":"x","userIds":["u"],"msgKey":"sampleText","msgParam":"{}"}"#;
+    let head = format!(
+        "POST /v1.0/robot/oToMessages/batchSend HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        env.sim.addr(),
+        body.len()
+    );
+    let mut socket = tokio::net::TcpStream::connect(env.sim.addr()).await.unwrap();
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 8192];
+    let early = tokio::time::timeout(Duration::from_millis(300), socket.read(&mut buf)).await;
+    assert!(early.is_err(), "answered before the body came");
+
+    socket.write_all(body.as_bytes()).await.unwrap();
+    let n = socket.read(&mut buf).await.unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(
+        !answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+
+    // The same connection carries the next request (refused for its missing token).
+    socket
+        .write_all(format!("{head}{body}").as_bytes())
+        .await
+        .unwrap();
+    let n = socket.read(&mut buf).await.unwrap();
+    assert!(n > 0, "the simulator hung up");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 "));
+}
