@@ -103,6 +103,31 @@ pub fn error_chain(error: &dyn StdError) -> String {
     text
 }
 
+/// What hyper says, and only says, of a write to the connection that failed: its
+/// `Kind::BodyWrite`, for which it has no public predicate (hyper 1.x, `src/error.rs`). Pinned
+/// by `error::tests::a_request_whose_write_failed_never_arrived_and_may_be_sent_again`.
+const HYPER_WRITE_FAILED: &str = "error writing a body to connection";
+
+/// Whether `error` is a request that failed while its bytes were being written to the
+/// connection (a broken pipe, a reset, a pooled connection the server had closed).
+///
+/// Why that means the server has nothing: hyper reports a write failure only from flushing
+/// its write buffer, and while a request is in flight that buffer holds the request's own
+/// unsent bytes; a request whose last byte reached the socket fails while reading instead
+/// ("connection closed before message completed"), which stays "may have arrived". A server
+/// cannot act on a request it has not read to its end: the end of a JSON body is its last
+/// byte, and `Content-Length` says where it is.
+fn broke_off_while_written(error: &(dyn StdError + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(inner) = cause {
+        if let Some(hyper) = inner.downcast_ref::<hyper::Error>() {
+            return hyper.to_string() == HYPER_WRITE_FAILED;
+        }
+        cause = inner.source();
+    }
+    false
+}
+
 fn fmt_actual(actual: Option<u64>) -> String {
     match actual {
         Some(n) => format!("{n} bytes"),
@@ -149,8 +174,8 @@ impl Error {
 
     /// Whether sending the same request again later may succeed.
     ///
-    /// True for QPS limits, server-side trouble, timeouts and connection failures, any network
-    /// failure of an access-token fetch, and for a throttled custom robot (after a long pause,
+    /// True for QPS limits, server-side trouble, timeouts and connection failures, a request
+    /// that broke off while it was written, any network failure of an access-token fetch, and for a throttled custom robot (after a long pause,
     /// see [`Error::retry_after`]). Retrying a send can duplicate a message: robot APIs have
     /// no idempotency key.
     #[must_use]
@@ -160,15 +185,18 @@ impl Error {
             // A token fetch cut off anywhere is safe to repeat: it carries no message. A
             // reused pooled connection the server had just closed is the everyday case.
             Self::Transport { endpoint, .. } if ApiEndpoint::is_token_name(endpoint) => true,
-            Self::Transport { source, .. } => source.is_timeout() || source.is_connect(),
+            Self::Transport { source, .. } => {
+                source.is_timeout() || source.is_connect() || broke_off_while_written(source.as_ref())
+            }
             _ => false,
         }
     }
 
     /// Whether DingTalk may have taken the request although this error came back: it got no
     /// answer after the connection was made (a timeout, a reset), or an answer that did not
-    /// parse. An answer that said no, a connection never made, and a failed access-token
-    /// fetch (the call's own request never left) mean it has nothing.
+    /// parse. An answer that said no, a connection never made, a request that broke off
+    /// before its last byte was written, and a failed access-token fetch (the call's own
+    /// request never left) mean it has nothing.
     #[must_use]
     pub fn may_have_arrived(&self) -> bool {
         match self {
@@ -178,7 +206,9 @@ impl Error {
             {
                 false
             }
-            Self::Transport { source, .. } => !source.is_connect(),
+            Self::Transport { source, .. } => {
+                !source.is_connect() && !broke_off_while_written(source.as_ref())
+            }
             Self::Decode { .. } => true,
             _ => false,
         }
@@ -827,5 +857,103 @@ mod tests {
             e.to_string(),
             "voice upload is too large: 11 bytes exceeds the limit of 10 bytes"
         );
+    }
+}
+
+/// What hyper reports when a connection fails while a request is written, and after it was.
+#[cfg(test)]
+mod write_failure_tests {
+    use std::io;
+    use std::pin::Pin;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll, Waker};
+
+    use hyper_util::rt::TokioIo;
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+    use std::error::Error as _;
+
+    use super::broke_off_while_written;
+
+    /// A connection whose writes fail (`broken`), or which takes every write and then ends.
+    #[derive(Default)]
+    struct Wire {
+        broken: bool,
+        written: bool,
+        reader: Arc<Mutex<Option<Waker>>>,
+    }
+
+    impl AsyncRead for Wire {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            _: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            if self.written {
+                return Poll::Ready(Ok(()));
+            }
+            *self.reader.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    impl AsyncWrite for Wire {
+        fn poll_write(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            if self.broken {
+                return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+            }
+            self.written = true;
+            if let Some(reader) = self.reader.lock().unwrap().take() {
+                reader.wake();
+            }
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    async fn post_over(wire: Wire) -> hyper::Error {
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(wire))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let request = http::Request::post("/v1.0/robot/oToMessages/batchSend")
+            .header("content-type", "application/json")
+            .body(String::from(r#"{"msgKey":"sampleText"}"#))
+            .unwrap();
+        sender
+            .send_request(request)
+            .await
+            .expect_err("the wire gives no answer")
+    }
+
+    /// A wrapper that keeps `inner` as its source, as reqwest and hyper-util wrap hyper's error.
+    #[derive(Debug, thiserror::Error)]
+    #[error("error sending request")]
+    struct Wrapped(#[source] hyper::Error);
+
+    #[tokio::test]
+    async fn a_request_whose_write_failed_never_arrived_and_may_be_sent_again() {
+        let error = post_over(Wire {
+            broken: true,
+            ..Wire::default()
+        })
+        .await;
+        assert!(broke_off_while_written(&error), "{error} / {:?}", error.source());
+        assert!(broke_off_while_written(&Wrapped(error)));
+    }
+
+    #[tokio::test]
+    async fn a_request_written_whole_whose_answer_never_came_may_have_arrived() {
+        let error = post_over(Wire::default()).await;
+        assert!(error.is_incomplete_message(), "{error}");
+        assert!(!broke_off_while_written(&error), "{error}");
+        assert!(!broke_off_while_written(&Wrapped(error)));
     }
 }
