@@ -253,3 +253,52 @@ async fn a_reply_whose_client_hung_up_before_it_was_read_is_still_taken() {
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].text, "sent by a client about to die");
 }
+
+/// Writes a sessionWebhook reply's head, lets the simulator read it, then writes the first
+/// `body_bytes` bytes of its body and hangs up at once (blocking calls, no await in between:
+/// what is written and the hang-up arrive together).
+async fn reply_then_hang_up(env: &Env, body_bytes: impl FnOnce(usize) -> usize) {
+    use std::io::Write as _;
+    let inj = env
+        .sim
+        .inject_message(&InjectMessage::dm_text(APP, ALICE, "hi"))
+        .unwrap();
+    let url = url::Url::parse(&inj.session_webhook).unwrap();
+    let body = json!({"msgtype": "text", "text": {"content": "sent by a client about to die"}}).to_string();
+    let head = format!(
+        "POST {}?{} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        url.path(),
+        url.query().unwrap_or(""),
+        env.sim.addr(),
+        body.len()
+    );
+    let mut socket = std::net::TcpStream::connect(env.sim.addr()).unwrap();
+    socket.write_all(head.as_bytes()).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    socket
+        .write_all(&body.as_bytes()[..body_bytes(body.len())])
+        .unwrap();
+    drop(socket);
+}
+
+/// A reply whose head came first and whose body came together with the client's hang-up
+/// (a gateway that waits on its store between the two and dies right after the body left) is
+/// taken: DingTalk has the whole request.
+#[tokio::test]
+async fn a_reply_whose_body_came_with_the_hang_up_is_still_taken() {
+    let env = env(SimConfig::fast()).await;
+    reply_then_hang_up(&env, |whole| whole).await;
+    let sent = env.sim.wait_for_sent(1, Duration::from_secs(3)).await.unwrap();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].text, "sent by a client about to die");
+}
+
+/// A reply cut short by the hang-up is not taken: DingTalk never had all of it.
+#[tokio::test]
+async fn a_reply_cut_short_by_the_hang_up_is_not_taken() {
+    let env = env(SimConfig::fast()).await;
+    reply_then_hang_up(&env, |whole| whole - 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = env.sim.sent_messages();
+    assert!(sent.is_empty(), "{sent:?}");
+}

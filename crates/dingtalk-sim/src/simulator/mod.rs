@@ -7,6 +7,7 @@ mod faults;
 mod http_push;
 mod inject;
 mod observe;
+mod serve;
 mod wait;
 
 use std::net::SocketAddr;
@@ -69,22 +70,7 @@ impl Simulator {
         };
         let shared = Arc::new(Shared::new(config, base_url));
         let router = server::router(Arc::clone(&shared));
-        let mut shutdown = shared.shutdown_rx();
-        let server = tokio::spawn(async move {
-            // Small responses must not wait for the client's delayed ACK (Nagle): real DingTalk
-            // answers at once, and a 40 ms stall per call would distort every latency measured.
-            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            let result = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = shutdown.wait_for(|down| *down).await;
-                })
-                .await;
-            if let Err(e) = result {
-                tracing::error!(error = %e, "simulator server failed");
-            }
-        });
+        let server = tokio::spawn(serve::serve(listener, router, shared.shutdown_rx()));
         tracing::info!(%local, "DingTalk simulator listening");
         Ok(Self {
             shared,
