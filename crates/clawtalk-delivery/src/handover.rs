@@ -11,7 +11,10 @@
 //! token after the mark took seconds.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use dingtalk::api::BodyGate;
@@ -83,9 +86,8 @@ type GateState = Arc<Mutex<(bool, Option<Refusal>)>>;
 pub(crate) struct HandoverGate {
     handover: Handover,
     state: GateState,
-    /// Each mark runs as a task of its own: the HTTP client drops a body it no longer needs
-    /// (the server answered before reading it), and a mark cut off there could be written
-    /// without being counted, leaving a part DingTalk refused looking delivered.
+    /// The marks begun and not yet ended, each counted by a token it holds until it has
+    /// recorded its answer: an attempt's outcome waits for all of them.
     marks: TaskTracker,
 }
 
@@ -119,20 +121,122 @@ fn record(state: &GateState, marked: bool, refusal: Option<Refusal>) {
 impl BodyGate for HandoverGate {
     async fn open(&self) -> Result<(), String> {
         let (handover, state) = (self.handover.clone(), Arc::clone(&self.state));
-        let mark = self.marks.spawn(async move {
+        let counted = self.marks.token();
+        let mark = async move {
             let answer = handover.handing_over().await;
             match &answer {
                 Ok(true) => record(&state, true, None),
                 Ok(false) => record(&state, false, Some(Refusal::Superseded)),
                 Err(reason) => record(&state, false, Some(Refusal::Failed(reason.clone()))),
             }
+            drop(counted);
             answer
-        });
-        match mark.await {
-            Ok(Ok(true)) => Ok(()),
-            Ok(Ok(false)) => Err("already sent or ended elsewhere".to_owned()),
-            Ok(Err(reason)) => Err(reason),
-            Err(_) => Err("the mark was interrupted".to_owned()),
+        };
+        match RunToEnd(Some(Box::pin(mark))).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("already sent or ended elsewhere".to_owned()),
+            Err(reason) => Err(reason),
         }
+    }
+}
+
+type Mark = Pin<Box<dyn Future<Output = Result<bool, String>> + Send>>;
+
+/// A mark polled by whoever awaits it, which is the HTTP client's connection task: the mark's
+/// last answer from the store wakes the task that writes the body, and the body leaves in the
+/// same wake-up. (A mark in a task of its own costs one more wake-up between the two, and on
+/// a loaded machine each wake-up waits for a CPU: that is the window in which a death leaves
+/// a message marked that never left.)
+///
+/// The client drops a body it no longer needs (the server answered before reading it); a mark
+/// cut off there could still be written without being recorded, leaving a part DingTalk
+/// refused looking delivered. Dropped before its end, the rest of it runs as a task.
+struct RunToEnd(Option<Mark>);
+
+impl Future for RunToEnd {
+    type Output = Result<bool, String>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(mark) = self.0.as_mut() else {
+            return Poll::Ready(Err("the mark was polled after its end".to_owned()));
+        };
+        let answer = std::task::ready!(mark.as_mut().poll(cx));
+        self.0 = None;
+        Poll::Ready(answer)
+    }
+}
+
+impl Drop for RunToEnd {
+    fn drop(&mut self) {
+        if let (Some(mark), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(mark);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A store whose mark takes `delay`, counting the marks it wrote.
+    struct SlowLog {
+        delay: Duration,
+        written: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl HandoverLog for SlowLog {
+        async fn handing_over(&self) -> Result<bool, String> {
+            tokio::time::sleep(self.delay).await;
+            self.written.fetch_add(1, Ordering::SeqCst);
+            Ok(true)
+        }
+
+        async fn not_taken(&self) {}
+    }
+
+    fn gate(delay: Duration) -> (HandoverGate, Arc<SlowLog>) {
+        let log = Arc::new(SlowLog {
+            delay,
+            written: AtomicUsize::new(0),
+        });
+        (HandoverGate::new(Handover::new(log.clone())), log)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_mark_whose_body_was_dropped_midway_is_written_and_counted() {
+        let (gate, log) = gate(Duration::from_millis(100));
+        let opening = gate.open();
+        let cut = tokio::time::timeout(Duration::from_millis(10), opening).await;
+        assert!(
+            cut.is_err(),
+            "the mark was still being written when its body went"
+        );
+        assert_eq!(log.written.load(Ordering::SeqCst), 0);
+
+        assert_eq!(
+            gate.outcome().await,
+            (true, None),
+            "the attempt waits for the mark"
+        );
+        assert_eq!(log.written.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_mark_runs_in_the_task_that_awaits_it() {
+        let (gate, log) = gate(Duration::from_millis(100));
+        let alive = || tokio::runtime::Handle::current().metrics().num_alive_tasks();
+        let before = alive();
+        let opening = gate.open();
+        tokio::pin!(opening);
+        let waited = tokio::time::timeout(Duration::from_millis(10), &mut opening).await;
+        assert!(waited.is_err(), "the mark takes 100 ms");
+        assert_eq!(alive(), before, "no task of its own runs the mark");
+        assert_eq!(opening.await, Ok(()));
+        assert_eq!(gate.outcome().await, (true, None));
+        assert_eq!(log.written.load(Ordering::SeqCst), 1);
     }
 }

@@ -160,7 +160,12 @@ async fn run(params: &Params) -> Vec<String> {
         if params.kill_one && killed.is_none() && i >= params.users / 2 {
             replicas[0].gateway.kill();
             killed = Some(0);
-            eprintln!("burst: replica 0 killed after {} arrivals", i);
+            eprintln!(
+                "burst: replica 0 killed after {i} arrivals, at epoch {} ms",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis())
+            );
         }
         arrivals_ms.push(sim.now_ms());
         sim.inject_message(&InjectMessage::dm_text(APP, staff(i), Params::question(i)))
