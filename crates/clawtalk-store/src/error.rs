@@ -135,6 +135,16 @@ pub enum StoreError {
         /// Driver message.
         detail: String,
     },
+    /// Every connection this process may hold to the database server stayed busy for longer
+    /// than the wait allowed (PostgreSQL): the server, or this machine, is not keeping up.
+    #[error(
+        "the database server is not keeping up ({detail}); the call can be retried; give \
+         PostgreSQL (or this machine) more CPU, or lower `gateway.maxConcurrentTurns`"
+    )]
+    Saturated {
+        /// What was waited for.
+        detail: String,
+    },
     /// The database server aborted the transaction to settle a conflict with a concurrent
     /// one: a deadlock, or a serialization failure (PostgreSQL, with several replicas).
     #[error(
@@ -162,6 +172,7 @@ impl StoreError {
         matches!(
             self,
             Self::Busy { .. }
+                | Self::Saturated { .. }
                 | Self::Io { .. }
                 | Self::Resources { .. }
                 | Self::Unavailable { .. }
@@ -176,6 +187,7 @@ impl StoreError {
         matches!(
             self,
             Self::Busy { .. }
+                | Self::Saturated { .. }
                 | Self::DiskFull { .. }
                 | Self::ReadOnly { .. }
                 | Self::Corrupt { .. }
@@ -251,7 +263,7 @@ impl From<sqlx::Error> for StoreError {
                 Self::Database { code, detail }
             }
             sqlx::Error::Io(io) => classify_io(&io),
-            sqlx::Error::PoolTimedOut => Self::Busy {
+            sqlx::Error::PoolTimedOut => Self::Saturated {
                 detail: "no database connection became free in time".to_owned(),
             },
             sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => Self::Closed,
@@ -421,6 +433,16 @@ mod tests {
         ));
         assert!(matches!(classify_sqlite(5, "x"), Some(StoreError::Busy { .. })));
         assert!(classify_sqlite(19, "constraint").is_none());
+    }
+
+    #[test]
+    fn a_postgres_pool_that_never_freed_a_connection_says_so_not_to_check_the_state_dir() {
+        let error = StoreError::from(sqlx::Error::PoolTimedOut);
+        assert!(matches!(error, StoreError::Saturated { .. }), "{error:?}");
+        assert!(error.is_transient());
+        let text = error.to_string();
+        assert!(!text.contains("state dir"), "{text}");
+        assert!(text.contains("gateway.maxConcurrentTurns"), "{text}");
     }
 
     #[test]
