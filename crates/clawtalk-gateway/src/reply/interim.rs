@@ -139,10 +139,17 @@ impl TurnOutbox {
         }
         let kind = body.kind();
         let result = async {
-            let Some(part) = self.plan(body).await? else {
-                // Sent by an earlier run of the turn (or being sent by the worker that holds it).
-                on_sent();
-                return Ok(());
+            let part = match self.plan(body).await? {
+                Planned::Send(part) => part,
+                // Sent by an earlier run of the turn.
+                Planned::WentOut => {
+                    on_sent();
+                    return Ok(());
+                }
+                // Another worker holds it: whether it goes out is that worker's to say. The
+                // answer then carries the opening's words itself; shown twice rather than
+                // missing.
+                Planned::Elsewhere => return Ok(()),
             };
             let answering = self.answering.lock().await;
             if *answering {
@@ -167,9 +174,12 @@ impl TurnOutbox {
     }
 
     /// The part to send for `body`: the one an earlier run planned for the same request, or a
-    /// new one. `None` when there is nothing to send: it was sent already, or another worker
-    /// holds it.
-    async fn plan(&self, body: ReplyPart) -> anyhow::Result<Option<OutboxPart>> {
+    /// new one; or why nothing is to be sent.
+    ///
+    /// What this run read of the earlier runs' parts is as old as the run: a part it found
+    /// planned may have been ended since (the run taking the turn over ends what an ended run
+    /// left, `send::send_planned`). Such a part never went out, so a new one is planned.
+    async fn plan(&self, body: ReplyPart) -> anyhow::Result<Planned> {
         let shared = &self.shared;
         let mut state = self.state.lock().await;
         let State {
@@ -177,45 +187,58 @@ impl TurnOutbox {
             matched,
             next,
         } = &mut *state;
-        let again = planned_before(earlier, matched, &body);
-        let (wanted, new) = match again {
-            Some(part) => {
-                matched.insert(part.id);
-                if part.status.went_out() {
-                    return Ok(None);
+        loop {
+            let again = planned_before(earlier, matched, &body);
+            let (wanted, new) = match again {
+                Some(part) => {
+                    matched.insert(part.id);
+                    if part.status.went_out() {
+                        return Ok(Planned::WentOut);
+                    }
+                    (part.part, Vec::new())
                 }
-                (part.part, Vec::new())
+                None => {
+                    let number = *next;
+                    *next += 1;
+                    (
+                        number,
+                        vec![NewReplyPart {
+                            part: number,
+                            body: body.clone(),
+                        }],
+                    )
+                }
+            };
+            let was_earlier = new.is_empty();
+            let planned = shared
+                .store
+                .plan_reply(self.id, new, &shared.me, shared.lease_ms(), shared.clock.now())
+                .await?;
+            let part = planned
+                .into_iter()
+                .find(|p| p.part == wanted)
+                .context("a planned part is missing from the outbox")?;
+            anyhow::ensure!(
+                part.body.same_request(&body),
+                "reply part {wanted} holds another request"
+            );
+            matched.insert(part.id);
+            if was_earlier && part.status == ReplyStatus::Failed {
+                continue;
             }
-            None => {
-                let number = *next;
-                *next += 1;
-                (
-                    number,
-                    vec![NewReplyPart {
-                        part: number,
-                        body: body.clone(),
-                    }],
-                )
+            if part.status.went_out() {
+                return Ok(Planned::WentOut);
             }
-        };
-        let planned = shared
-            .store
-            .plan_reply(self.id, new, &shared.me, shared.lease_ms(), shared.clock.now())
-            .await?;
-        let part = planned
-            .into_iter()
-            .find(|p| p.part == wanted)
-            .context("a planned part is missing from the outbox")?;
-        anyhow::ensure!(
-            part.body.same_request(&body),
-            "reply part {wanted} holds another request"
-        );
-        matched.insert(part.id);
-        let mine = part
-            .lease
-            .as_ref()
-            .is_some_and(|l| l.is_held_by(&shared.me, shared.clock.now()));
-        Ok((part.status == ReplyStatus::Planned && mine).then_some(part))
+            let mine = part
+                .lease
+                .as_ref()
+                .is_some_and(|l| l.is_held_by(&shared.me, shared.clock.now()));
+            return Ok(if part.status == ReplyStatus::Planned && mine {
+                Planned::Send(part)
+            } else {
+                Planned::Elsewhere
+            });
+        }
     }
 
     /// Ends a part the model or the user has been told failed: nobody sends it later.
@@ -229,6 +252,16 @@ impl TurnOutbox {
             tracing::warn!(part = part.id, error = %e, "cannot record a failed send");
         }
     }
+}
+
+/// What [`TurnOutbox::plan`] found for a request.
+enum Planned {
+    /// This run sends it: the part, planned and leased to this worker.
+    Send(OutboxPart),
+    /// An earlier run of the turn sent it, or handed it to DingTalk as it ended.
+    WentOut,
+    /// Another worker holds it.
+    Elsewhere,
 }
 
 /// The answer's opening an earlier run sent, or handed to DingTalk as it ended, and when (as an
@@ -265,7 +298,8 @@ impl MediaSender for TurnOutbox {
             .plan(body)
             .await
             .map_err(|e| format!("{name} could not be planned for sending: {e:#}"))?;
-        let Some(part) = part else {
+        // Sent by an earlier run, or held by the worker sending it.
+        let Planned::Send(part) = part else {
             return Ok(());
         };
         match send_message(&self.shared, &self.inbound, &part, Some(media.bytes)).await {

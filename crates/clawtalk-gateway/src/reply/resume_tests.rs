@@ -286,3 +286,36 @@ async fn a_part_dingtalk_refused_is_not_left_looking_delivered() {
         parts.iter().map(|p| p.status).collect::<Vec<_>>()
     );
 }
+
+/// The new run read the ended run's opening as planned, and it was ended before this run's
+/// own opening (the same words) went: the opening is sent, as a part of its own, and only
+/// then counts as the answer's start. Taken for sent, the answer would leave its words out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opening_ended_after_the_new_run_looked_is_sent_again_not_taken_for_sent() {
+    let setup = Setup::new().await;
+    let said = "The answer begins";
+    let text = clawtalk_delivery::markdown::to_dingtalk(said);
+    setup
+        .left_planned_by_an_ended_run(vec![NewReplyPart {
+            part: INTERIM_PARTS_FROM,
+            body: ReplyPart::Opening {
+                title: super::plan::title_of(&text),
+                text,
+                said: said.into(),
+            },
+        }])
+        .await;
+    let earlier = setup.shared.store.reply_parts(setup.id).await.unwrap();
+    let outbox = super::TurnOutbox::new(&setup.shared, setup.id, &setup.inbound, earlier);
+    assert!(!outbox.opened_earlier());
+    super::resume(&setup.shared, setup.id, &setup.inbound)
+        .await
+        .unwrap();
+    assert_eq!(setup.status(INTERIM_PARTS_FROM).await, ReplyStatus::Failed);
+
+    outbox.opening(said.to_owned()).await;
+
+    assert_eq!(setup.sent(), [said]);
+    assert_eq!(outbox.opened().map(|(said, _)| said).as_deref(), Some(said));
+    assert_eq!(setup.status(INTERIM_PARTS_FROM + 1).await, ReplyStatus::Sent);
+}
