@@ -234,7 +234,7 @@ impl TurnOutbox {
                 .as_ref()
                 .is_some_and(|l| l.is_held_by(&shared.me, shared.clock.now()));
             return Ok(if part.status == ReplyStatus::Planned && mine {
-                Planned::Send(part)
+                Planned::Send(Box::new(part))
             } else {
                 Planned::Elsewhere
             });
@@ -257,7 +257,7 @@ impl TurnOutbox {
 /// What [`TurnOutbox::plan`] found for a request.
 enum Planned {
     /// This run sends it: the part, planned and leased to this worker.
-    Send(OutboxPart),
+    Send(Box<OutboxPart>),
     /// An earlier run of the turn sent it, or handed it to DingTalk as it ended.
     WentOut,
     /// Another worker holds it.
