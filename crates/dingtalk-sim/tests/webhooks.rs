@@ -221,43 +221,19 @@ async fn custom_robot_rate_limit_bans_the_robot() {
     assert_eq!(env.sim.sent_messages().len(), 3);
 }
 
-/// A reply written whole by a client that went away before the simulator read it (a gateway
-/// killed just after sending, while the simulator ran late) is still taken.
-#[tokio::test]
-async fn a_reply_whose_client_hung_up_before_it_was_read_is_still_taken() {
-    use std::io::Write as _;
-    let env = env(SimConfig::fast()).await;
-    let inj = env
-        .sim
-        .inject_message(&InjectMessage::dm_text(APP, ALICE, "hi"))
-        .unwrap();
-    let url = url::Url::parse(&inj.session_webhook).unwrap();
-    let body = json!({"msgtype": "text", "text": {"content": "sent by a client about to die"}}).to_string();
-    let request = format!(
-        "POST {}?{} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        url.path(),
-        url.query().unwrap_or(""),
-        env.sim.addr(),
-        body.len()
-    );
-    // Blocking calls, with no await in between: the simulator (on this test's one thread)
-    // reads the connection only after the request and the hang-up are both in.
-    let mut socket = std::net::TcpStream::connect(env.sim.addr()).unwrap();
-    socket.write_all(request.as_bytes()).unwrap();
-    drop(socket);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while env.sim.sent_messages().is_empty() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let sent = env.sim.sent_messages();
-    assert_eq!(sent.len(), 1, "{sent:?}");
-    assert_eq!(sent[0].text, "sent by a client about to die");
+/// How the client below sends its reply before it hangs up.
+enum Hangup {
+    /// The whole request in one write, before the simulator reads any of it.
+    AllAtOnce,
+    /// The head, then (once the simulator has read it) the first `n` bytes of the body, where
+    /// `n` is worked out from the body's length.
+    HeadFirst(fn(usize) -> usize),
 }
 
-/// Writes a sessionWebhook reply's head, lets the simulator read it, then writes the first
-/// `body_bytes` bytes of its body and hangs up at once (blocking calls, no await in between:
-/// what is written and the hang-up arrive together).
-async fn reply_then_hang_up(env: &Env, body_bytes: impl FnOnce(usize) -> usize) {
+/// Sends a sessionWebhook reply over a raw connection, as `how` says, and hangs up at once
+/// after the last write (blocking calls, no await in between: the simulator, on this test's
+/// one thread, reads the last bytes and the hang-up together).
+async fn reply_then_hang_up(env: &Env, how: Hangup) {
     use std::io::Write as _;
     let inj = env
         .sim
@@ -273,12 +249,28 @@ async fn reply_then_hang_up(env: &Env, body_bytes: impl FnOnce(usize) -> usize) 
         body.len()
     );
     let mut socket = std::net::TcpStream::connect(env.sim.addr()).unwrap();
-    socket.write_all(head.as_bytes()).unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    socket
-        .write_all(&body.as_bytes()[..body_bytes(body.len())])
-        .unwrap();
+    match how {
+        Hangup::AllAtOnce => socket.write_all(format!("{head}{body}").as_bytes()).unwrap(),
+        Hangup::HeadFirst(body_bytes) => {
+            socket.write_all(head.as_bytes()).unwrap();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            socket
+                .write_all(&body.as_bytes()[..body_bytes(body.len())])
+                .unwrap();
+        }
+    }
     drop(socket);
+}
+
+/// A reply written whole by a client that went away before the simulator read it (a gateway
+/// killed just after sending, while the simulator ran late) is still taken.
+#[tokio::test]
+async fn a_reply_whose_client_hung_up_before_it_was_read_is_still_taken() {
+    let env = env(SimConfig::fast()).await;
+    reply_then_hang_up(&env, Hangup::AllAtOnce).await;
+    let sent = env.sim.wait_for_sent(1, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].text, "sent by a client about to die");
 }
 
 /// A reply whose head came first and whose body came together with the client's hang-up
@@ -287,7 +279,7 @@ async fn reply_then_hang_up(env: &Env, body_bytes: impl FnOnce(usize) -> usize) 
 #[tokio::test]
 async fn a_reply_whose_body_came_with_the_hang_up_is_still_taken() {
     let env = env(SimConfig::fast()).await;
-    reply_then_hang_up(&env, |whole| whole).await;
+    reply_then_hang_up(&env, Hangup::HeadFirst(|whole| whole)).await;
     let sent = env.sim.wait_for_sent(1, Duration::from_secs(3)).await.unwrap();
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].text, "sent by a client about to die");
@@ -297,7 +289,7 @@ async fn a_reply_whose_body_came_with_the_hang_up_is_still_taken() {
 #[tokio::test]
 async fn a_reply_cut_short_by_the_hang_up_is_not_taken() {
     let env = env(SimConfig::fast()).await;
-    reply_then_hang_up(&env, |whole| whole - 1).await;
+    reply_then_hang_up(&env, Hangup::HeadFirst(|whole| whole - 1)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let sent = env.sim.sent_messages();
     assert!(sent.is_empty(), "{sent:?}");
