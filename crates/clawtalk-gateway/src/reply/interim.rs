@@ -146,9 +146,9 @@ impl TurnOutbox {
                     on_sent();
                     return Ok(());
                 }
-                // Another worker holds it: whether it goes out is that worker's to say. The
-                // answer then carries the opening's words itself; shown twice rather than
-                // missing.
+                // Another worker holds it: whether it goes out is that worker's to say, and
+                // it is not taken for sent. An opening's words then stay in the answer: shown
+                // twice rather than missing.
                 Planned::Elsewhere => return Ok(()),
             };
             let answering = self.answering.lock().await;

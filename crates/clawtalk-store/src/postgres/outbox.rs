@@ -148,8 +148,7 @@ impl OutboxStore for PgStore {
         //
         // And acknowledged without waiting for the disk: the body leaves only once this
         // process has the COMMIT's answer, and a gateway that dies while the server flushes
-        // its log (on a loaded machine that took hundreds of milliseconds) leaves the part
-        // marked, committed, and never sent. `synchronous_commit = off` answers once the commit
+        // its log leaves the part marked, committed, and never sent. `synchronous_commit = off` answers once the commit
         // is in the log's buffers, visible to every replica at once; only a crash of the
         // database server itself in the next fraction of a second would forget the mark, and
         // the part would then be sent again (PostgreSQL docs, "Asynchronous Commit").
